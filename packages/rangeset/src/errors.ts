@@ -1,0 +1,56 @@
+/**
+ * A broken precondition: an argument that is not what the operation accepts. Thrown at once, before
+ * any state changes, and names the argument, the value received and what was expected.
+ *
+ * It extends `RangeError`, so `catch (e) { if (e instanceof RangeError) … }` also works.
+ */
+export class InvalidArgumentError extends RangeError {
+  /** The parameter's name as the API spells it, e.g. `start`. */
+  readonly argument: string;
+  /** The value that was passed. */
+  readonly received: unknown;
+  /** What the parameter accepts, in words. */
+  readonly expected: string;
+
+  constructor(argument: string, received: unknown, expected: string) {
+    super(`${argument}: expected ${expected}, got ${describe(received)}`);
+    this.name = 'InvalidArgumentError';
+    this.argument = argument;
+    this.received = received;
+    this.expected = expected;
+  }
+}
+
+/** Renders a received value for an error message: numbers and bigints as written, strings quoted. */
+function describe(value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(value);
+  if (typeof value === 'bigint') return `${value}n`;
+  if (typeof value === 'object' && value !== null) return Object.prototype.toString.call(value);
+  return String(value);
+}
+
+/** The largest value a range may hold: Xen's `~0UL` becomes `Number.MAX_SAFE_INTEGER` here. */
+export const MAX_VALUE: number = Number.MAX_SAFE_INTEGER;
+
+/** Throws unless `value` is a safe integer in `0 … MAX_VALUE`. */
+export function checkValue(argument: string, value: unknown): asserts value is number {
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) {
+    throw new InvalidArgumentError(argument, value, 'a safe integer in 0 … 2^53-1');
+  }
+}
+
+/** Throws unless `start` and `end` are values with `start <= end` (an inclusive range). */
+export function checkRange(start: unknown, end: unknown): void {
+  checkValue('start', start);
+  checkValue('end', end);
+  if (start > end) {
+    throw new InvalidArgumentError('end', end, `a value >= start (${start})`);
+  }
+}
+
+/** Throws unless `value` is a safe integer of at least 1. */
+export function checkCount(argument: string, value: unknown): asserts value is number {
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1) {
+    throw new InvalidArgumentError(argument, value, 'a safe integer >= 1');
+  }
+}

@@ -1,0 +1,350 @@
+import { ChunkedStore, DEFAULT_CHUNK_MAX } from './_internal/chunked-store.js';
+import { checkCount, checkRange, checkValue, InvalidArgumentError, MAX_VALUE } from './errors.js';
+import { formatRangeSet } from './format.js';
+import {
+  CONSUME_DONE,
+  CONSUME_RESTART,
+  type ClaimResult,
+  type ConsumeResult,
+  type ConsumeStep,
+  NO_MEMORY,
+  NO_SPACE,
+  OK,
+  type Result,
+} from './results.js';
+
+/** Options for a new `RangeSet`. */
+export interface RangeSetOptions {
+  /** Name used by `toString()`; Xen keeps at most 31 characters and prints `(no name)` without one. */
+  readonly name?: string;
+  /** Print values in lowercase hexadecimal without `0x` (Xen's `RANGESETF_prettyprint_hex`). */
+  readonly hex?: boolean;
+  /**
+   * Ranges per storage chunk (default 256): a tuning knob. Small values make every operation cross
+   * chunk boundaries, which the tests use; values from 4 to 65536.
+   */
+  readonly chunkSize?: number;
+}
+
+/** An inclusive range `[start, end]`. */
+export type Range = [start: number, end: number];
+
+/**
+ * A set of non-negative safe integers stored as sorted, disjoint, non-adjacent inclusive ranges:
+ * Xen's `struct rangeset`, with the same verbs, over a chunked array store instead of a linked list.
+ *
+ * Bad arguments throw `InvalidArgumentError` (a `RangeError`) before anything changes. Expected
+ * failures (`ENOMEM` past the range limit, `ENOSPC` from `claimRange`, a `consumeRanges` callback's
+ * error) are returned as values and also leave the set unchanged, except that `consumeRanges` keeps
+ * what the callback consumed before it stopped, as Xen does.
+ */
+export class RangeSet implements Iterable<Range> {
+  /** Name used by `toString()`. */
+  readonly name: string;
+  /** Whether `toString()` prints hexadecimal. */
+  readonly hex: boolean;
+  private store: ChunkedStore;
+  private maxRanges = Number.POSITIVE_INFINITY;
+  /** Name of the callback-running operation in progress, during which the set must not change. */
+  private busy: string | undefined;
+
+  constructor(options: RangeSetOptions = {}) {
+    if (options.name !== undefined && typeof options.name !== 'string') {
+      throw new InvalidArgumentError('options.name', options.name, 'a string');
+    }
+    this.name = options.name === undefined ? '(no name)' : options.name.slice(0, 31);
+    this.hex = options.hex === true;
+    const chunkSize = options.chunkSize ?? DEFAULT_CHUNK_MAX;
+    if (!Number.isSafeInteger(chunkSize) || chunkSize < 4 || chunkSize > 65536) {
+      throw new InvalidArgumentError('options.chunkSize', chunkSize, 'an integer in 4 … 65536');
+    }
+    this.store = new ChunkedStore(chunkSize);
+  }
+
+  /** A new set holding every range of `ranges` (each `[start, end]`, in any order). */
+  static from(ranges: Iterable<readonly [number, number]>, options: RangeSetOptions = {}): RangeSet {
+    const set = new RangeSet(options);
+    for (const [start, end] of ranges) set.addRange(start, end);
+    return set;
+  }
+
+  // ---- queries ---------------------------------------------------------------------------------
+
+  /** Number of stored ranges. */
+  get size(): number {
+    return this.store.count;
+  }
+
+  /** The most ranges the set may hold (`Infinity` until `limit` is called). */
+  get rangeLimit(): number {
+    return this.maxRanges;
+  }
+
+  /** True iff the set holds no value. */
+  isEmpty(): boolean {
+    return this.store.count === 0;
+  }
+
+  /** True iff every value of `[start, end]` is in the set. */
+  containsRange(start: number, end: number): boolean {
+    checkRange(start, end);
+    return this.store.contains(start, end);
+  }
+
+  /** True iff at least one value of `[start, end]` is in the set. */
+  overlapsRange(start: number, end: number): boolean {
+    checkRange(start, end);
+    return this.store.overlaps(start, end);
+  }
+
+  /** True iff `value` is in the set. */
+  containsSingleton(value: number): boolean {
+    checkValue('value', value);
+    return this.store.contains(value, value);
+  }
+
+  /**
+   * Calls `callback(s, e)` for each stored range that intersects `[start, end]`, clipped to that
+   * window, in ascending order. Stops at the first callback that returns something other than
+   * `undefined` and returns that value; returns `undefined` when every call did. The callback must
+   * not modify this set.
+   */
+  reportRanges<R>(start: number, end: number, callback: (start: number, end: number) => R | undefined): R | undefined {
+    checkRange(start, end);
+    this.enter('reportRanges');
+    try {
+      return this.store.visitWindow(start, end, callback);
+    } finally {
+      this.busy = undefined;
+    }
+  }
+
+  /** The ranges in ascending order, as new `[start, end]` pairs. */
+  toArray(): Range[] {
+    const out: Range[] = [];
+    this.store.forEach((s, e) => {
+      out.push([s, e]);
+    });
+    return out;
+  }
+
+  /** Iterates the ranges in ascending order over a snapshot taken when iteration starts. */
+  *[Symbol.iterator](): IterableIterator<Range> {
+    const flat = this.store.toFlat();
+    for (let i = 0; i < flat.length; i += 2) yield [flat[i]!, flat[i + 1]!];
+  }
+
+  /** Xen's print form: the name padded to 10 columns, then `{ 0-1, 5, 8-9 }`; `{ }` when empty. */
+  toString(): string {
+    return formatRangeSet(this.name, this.toArray(), this.hex);
+  }
+
+  // ---- updates ---------------------------------------------------------------------------------
+
+  /** Adds `[start, end]`, merging with the ranges it overlaps or touches. `ENOMEM` past the limit. */
+  addRange(start: number, end: number): Result<'ENOMEM'> {
+    checkRange(start, end);
+    this.enter('addRange');
+    const done = this.store.add(start, end, this.store.count < this.maxRanges);
+    this.busy = undefined;
+    return done ? OK : NO_MEMORY;
+  }
+
+  /** Removes `[start, end]`, trimming or splitting ranges. `ENOMEM` when a split would pass the limit. */
+  removeRange(start: number, end: number): Result<'ENOMEM'> {
+    checkRange(start, end);
+    this.enter('removeRange');
+    const done = this.store.remove(start, end, this.store.count < this.maxRanges);
+    this.busy = undefined;
+    return done ? OK : NO_MEMORY;
+  }
+
+  /** `addRange(value, value)`. */
+  addSingleton(value: number): Result<'ENOMEM'> {
+    checkValue('value', value);
+    return this.addRange(value, value);
+  }
+
+  /** `removeRange(value, value)`. */
+  removeSingleton(value: number): Result<'ENOMEM'> {
+    checkValue('value', value);
+    return this.removeRange(value, value);
+  }
+
+  /**
+   * Claims the lowest block of `size` consecutive values not in the set (first fit from 0) and adds
+   * it. `ENOSPC` when no block fits below `MAX_VALUE`, `ENOMEM` when adding it would pass the limit.
+   */
+  claimRange(size: number): ClaimResult {
+    checkCount('size', size);
+    this.enter('claimRange');
+    try {
+      const start = this.store.firstFit(size, MAX_VALUE);
+      if (start < 0) return NO_SPACE;
+      if (!this.store.add(start, start + size - 1, this.store.count < this.maxRanges)) return NO_MEMORY;
+      return { ok: true, start };
+    } finally {
+      this.busy = undefined;
+    }
+  }
+
+  /** Removes every range. */
+  purge(): void {
+    this.enter('purge');
+    this.store.clear();
+    this.busy = undefined;
+  }
+
+  /**
+   * Sets the most ranges the set may hold. An operation that would leave more ranges than before and
+   * more than `maxRanges` fails with `ENOMEM` and changes nothing. Setting a limit below the current
+   * size is allowed (as in Xen): the set keeps its ranges and may only shrink or stay the same.
+   */
+  limit(maxRanges: number): void {
+    if (typeof maxRanges !== 'number' || !Number.isSafeInteger(maxRanges) || maxRanges < 0) {
+      throw new InvalidArgumentError('maxRanges', maxRanges, 'a safe integer >= 0');
+    }
+    this.maxRanges = maxRanges;
+  }
+
+  /** Exchanges the ranges of two sets. Names, print flags and limits stay with their set objects. */
+  swap(other: RangeSet): void {
+    this.checkPeer('other', other);
+    if (other === this) return;
+    this.enter('swap');
+    other.enter('swap');
+    this.store.swap(other.store);
+    this.busy = undefined;
+    other.busy = undefined;
+  }
+
+  /** Adds every range of `other` to this set, all or nothing: `ENOMEM` past the limit. */
+  merge(other: RangeSet): Result<'ENOMEM'> {
+    this.checkPeer('other', other);
+    if (other === this) return OK;
+    if (this.maxRanges !== Number.POSITIVE_INFINITY) {
+      const after = countUnion(this.store.toFlat(), other.store.toFlat());
+      if (after > this.store.count && after > this.maxRanges) return NO_MEMORY;
+    }
+    this.enter('merge');
+    other.store.forEach((s, e) => {
+      this.store.add(s, e, true);
+    });
+    this.busy = undefined;
+    return OK;
+  }
+
+  /** Removes every range of `other` from this set, all or nothing: `ENOMEM` past the limit. */
+  subtract(other: RangeSet): Result<'ENOMEM'> {
+    this.checkPeer('other', other);
+    if (other === this) {
+      this.purge();
+      return OK;
+    }
+    if (this.maxRanges !== Number.POSITIVE_INFINITY) {
+      const after = countDifference(this.store.toFlat(), other.store.toFlat());
+      if (after > this.store.count && after > this.maxRanges) return NO_MEMORY;
+    }
+    this.enter('subtract');
+    other.store.forEach((s, e) => {
+      this.store.remove(s, e, true);
+    });
+    this.busy = undefined;
+    return OK;
+  }
+
+  /**
+   * The preemptible iteration (Xen's `rangeset_consume_ranges`). Hands the first range to `callback`
+   * until the set is empty or the callback stops; the values it reports consumed are removed each
+   * time, the rest stays for the next call. Returns `done` (empty), `restart` (call again to resume)
+   * or the callback's failure code. The callback must not modify this set.
+   */
+  consumeRanges<C extends string = never>(callback: (start: number, end: number) => ConsumeStep<C>): ConsumeResult<C> {
+    this.enter('consumeRanges');
+    const store = this.store;
+    try {
+      while (store.count > 0) {
+        const start = store.firstStart();
+        const end = store.firstEnd();
+        const step = callback(start, end);
+        const consumed = step.consumed;
+        if (!Number.isSafeInteger(consumed) || consumed < 0 || consumed > end - start + 1) {
+          throw new InvalidArgumentError('consumed', consumed, `an integer in 0 … ${end - start + 1} for [${start}, ${end}]`);
+        }
+        if (consumed > 0) store.consumeFront(consumed);
+        if (step.then === 'restart') return CONSUME_RESTART;
+        if (step.then === 'fail') return { ok: false, code: step.code };
+        if (step.then !== 'continue') {
+          throw new InvalidArgumentError('then', step.then, "'continue', 'restart' or 'fail'");
+        }
+        if (consumed === 0) {
+          throw new InvalidArgumentError('consumed', 0, `at least 1 with 'continue', or the loop never ends`);
+        }
+      }
+      return CONSUME_DONE;
+    } finally {
+      this.busy = undefined;
+    }
+  }
+
+  // ---- guards ----------------------------------------------------------------------------------
+
+  /** Marks the set busy with `operation`; throws if another operation's callback is running. */
+  private enter(operation: string): void {
+    if (this.busy !== undefined) {
+      throw new Error(`RangeSet ${this.name}: ${operation} called from a ${this.busy} callback on the same set`);
+    }
+    this.busy = operation;
+  }
+
+  private checkPeer(argument: string, other: unknown): asserts other is RangeSet {
+    if (!(other instanceof RangeSet)) throw new InvalidArgumentError(argument, other, 'a RangeSet');
+  }
+}
+
+/** Number of ranges in the union of two canonical flat range lists. */
+function countUnion(a: Float64Array, b: Float64Array): number {
+  let i = 0;
+  let j = 0;
+  let count = 0;
+  let end = -2;
+  while (i < a.length || j < b.length) {
+    let s: number;
+    let e: number;
+    if (j >= b.length || (i < a.length && a[i]! <= b[j]!)) {
+      s = a[i]!;
+      e = a[i + 1]!;
+      i += 2;
+    } else {
+      s = b[j]!;
+      e = b[j + 1]!;
+      j += 2;
+    }
+    if (s > end + 1) {
+      count++;
+      end = e;
+    } else if (e > end) end = e;
+  }
+  return count;
+}
+
+/** Number of ranges in `a` minus `b`, for canonical flat range lists. */
+function countDifference(a: Float64Array, b: Float64Array): number {
+  let count = 0;
+  let j = 0;
+  for (let i = 0; i < a.length; i += 2) {
+    let s = a[i]!;
+    const e = a[i + 1]!;
+    while (j < b.length && b[j + 1]! < s) j += 2;
+    // Walk the holes b punches in [s, e]; each piece left of a hole is one range.
+    let k = j;
+    while (k < b.length && b[k]! <= e) {
+      if (b[k]! > s) count++;
+      s = b[k + 1]! + 1;
+      if (s > e) break;
+      k += 2;
+    }
+    if (s <= e) count++;
+  }
+  return count;
+}
