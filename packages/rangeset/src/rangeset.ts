@@ -2,9 +2,9 @@ import { ChunkedStore, DEFAULT_CHUNK_MAX } from './_internal/chunked-store.js';
 import { checkCount, checkRange, checkValue, InvalidArgumentError, MAX_VALUE } from './errors.js';
 import { formatRangeSet } from './format.js';
 import {
+  type ClaimResult,
   CONSUME_DONE,
   CONSUME_RESTART,
-  type ClaimResult,
   type ConsumeResult,
   type ConsumeStep,
   NO_MEMORY,
@@ -109,7 +109,11 @@ export class RangeSet implements Iterable<Range> {
    * `undefined` and returns that value; returns `undefined` when every call did. The callback must
    * not modify this set.
    */
-  reportRanges<R>(start: number, end: number, callback: (start: number, end: number) => R | undefined): R | undefined {
+  reportRanges<R>(
+    start: number,
+    end: number,
+    callback: (start: number, end: number) => R | undefined,
+  ): R | undefined {
     checkRange(start, end);
     this.enter('reportRanges');
     try {
@@ -259,7 +263,9 @@ export class RangeSet implements Iterable<Range> {
    * time, the rest stays for the next call. Returns `done` (empty), `restart` (call again to resume)
    * or the callback's failure code. The callback must not modify this set.
    */
-  consumeRanges<C extends string = never>(callback: (start: number, end: number) => ConsumeStep<C>): ConsumeResult<C> {
+  consumeRanges<C extends string = never>(
+    callback: (start: number, end: number) => ConsumeStep<C>,
+  ): ConsumeResult<C> {
     this.enter('consumeRanges');
     const store = this.store;
     try {
@@ -269,13 +275,17 @@ export class RangeSet implements Iterable<Range> {
         const step = callback(start, end);
         const consumed = step.consumed;
         if (!Number.isSafeInteger(consumed) || consumed < 0 || consumed > end - start + 1) {
-          throw new InvalidArgumentError('consumed', consumed, `an integer in 0 … ${end - start + 1} for [${start}, ${end}]`);
+          throw new InvalidArgumentError(
+            'consumed',
+            consumed,
+            `an integer in 0 … ${end - start + 1} for [${start}, ${end}]`,
+          );
         }
         if (consumed > 0) store.consumeFront(consumed);
-        if (step.then === 'restart') return CONSUME_RESTART;
-        if (step.then === 'fail') return { ok: false, code: step.code };
-        if (step.then !== 'continue') {
-          throw new InvalidArgumentError('then', step.then, "'continue', 'restart' or 'fail'");
+        if (step.next === 'restart') return CONSUME_RESTART;
+        if (step.next === 'fail') return { ok: false, code: step.code };
+        if (step.next !== 'continue') {
+          throw new InvalidArgumentError('next', step.next, "'continue', 'restart' or 'fail'");
         }
         if (consumed === 0) {
           throw new InvalidArgumentError('consumed', 0, `at least 1 with 'continue', or the loop never ends`);
@@ -292,7 +302,9 @@ export class RangeSet implements Iterable<Range> {
   /** Marks the set busy with `operation`; throws if another operation's callback is running. */
   private enter(operation: string): void {
     if (this.busy !== undefined) {
-      throw new Error(`RangeSet ${this.name}: ${operation} called from a ${this.busy} callback on the same set`);
+      throw new Error(
+        `RangeSet ${this.name}: ${operation} called from a ${this.busy} callback on the same set`,
+      );
     }
     this.busy = operation;
   }

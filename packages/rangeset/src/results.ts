@@ -31,14 +31,14 @@ export type ClaimResult = { readonly ok: true; readonly start: number } | Failur
  * What a `consumeRanges` callback did with the range it was handed.
  *
  * `consumed` is how many values from the range's start it processed (0 … range length); they are
- * removed from the set. `then` says what happens next:
+ * removed from the set. `next` says what happens next:
  * - `continue`: hand over the (new) first range; needs `consumed > 0` so the loop progresses;
  * - `restart`: stop now, the rest stays for the next call (Xen's `-ERESTART`);
  * - `fail`: stop now with `code` (the rest stays; no clean-up is done, as in Xen).
  */
 export type ConsumeStep<C extends string = never> =
-  | { readonly consumed: number; readonly then: 'continue' | 'restart' }
-  | { readonly consumed: number; readonly then: 'fail'; readonly code: C };
+  | { readonly consumed: number; readonly next: 'continue' | 'restart' }
+  | { readonly consumed: number; readonly next: 'fail'; readonly code: C };
 
 /**
  * Outcome of `consumeRanges`: `done` when the set is now empty, `restart` when the callback asked to

@@ -166,7 +166,7 @@ export class ChunkedStore {
       lo[2 * loK] = s;
       if (loK === 0) this.firsts[loC] = s;
     }
-    lo[2 * loK + 1] = hiEnd > e ? hiEnd : e;
+    lo[2 * loK + 1] = Math.max(hiEnd, e);
     this.deleteSpan(loC, loK + 1, hiC, hiK + 1);
     return true;
   }
@@ -276,7 +276,7 @@ export class ChunkedStore {
         const re = chunk.data[2 * k + 1]!;
         if (rs > e) return undefined;
         if (re < s) continue;
-        const stop = visit(rs > s ? rs : s, re < e ? re : e);
+        const stop = visit(Math.max(rs, s), Math.min(re, e));
         if (stop !== undefined) return stop;
       }
     }
