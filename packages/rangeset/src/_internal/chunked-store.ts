@@ -14,15 +14,13 @@
  */
 
 /**
- * Most ranges a chunk holds by default; inserting into a full chunk splits it in two. 256 ranges keep
- * a memmove within 4 KiB while a million ranges need only about 5,000 chunks.
+ * Ranges a chunk holds by default. 256 ranges keep a memmove within 4 KiB while a million ranges need
+ * only about 5,000 chunks.
  */
 export const DEFAULT_CHUNK_MAX = 256;
 
-/** Capacity, in ranges, for a chunk of `len` ranges: about 1/8 slack, at least 4, never past `max`. */
-function capacityFor(len: number, max: number): number {
-  return Math.min(max, len + Math.max(4, len >> 3));
-}
+/** Capacity, in ranges, of the first chunk of a new set; it doubles up to the chunk size. */
+const FIRST_CHUNK_CAPACITY = 4;
 
 class Chunk {
   /** Interleaved starts and ends; `data.length / 2` is the capacity in ranges. */
@@ -30,14 +28,19 @@ class Chunk {
   /** Ranges in use. */
   len: number;
 
-  constructor(data: Float64Array, len: number) {
-    this.data = data;
-    this.len = len;
+  constructor(capacity: number) {
+    this.data = new Float64Array(2 * capacity);
+    this.len = 0;
   }
 
-  /** Reallocates the buffer to the capacity `capacityFor` suggests for `len` ranges. */
-  resize(len: number, max: number): void {
-    const data = new Float64Array(2 * capacityFor(len, max));
+  /** Capacity in ranges. */
+  get capacity(): number {
+    return this.data.length >> 1;
+  }
+
+  /** Reallocates the buffer with room for `capacity` ranges, keeping the ranges in use. */
+  grow(capacity: number): void {
+    const data = new Float64Array(2 * capacity);
     data.set(this.data.subarray(0, 2 * this.len));
     this.data = data;
   }
@@ -119,10 +122,11 @@ export class ChunkedStore {
     const chunks = this.chunks;
     if (chunks.length === 0) {
       if (!canGrow) return false;
-      const data = new Float64Array(2 * capacityFor(1, this.chunkMax));
-      data[0] = s;
-      data[1] = e;
-      this.insertChunk(0, new Chunk(data, 1));
+      const first = new Chunk(Math.min(FIRST_CHUNK_CAPACITY, this.chunkMax));
+      first.data[0] = s;
+      first.data[1] = e;
+      first.len = 1;
+      this.insertChunk(0, first);
       this.count = 1;
       return true;
     }
@@ -320,16 +324,14 @@ export class ChunkedStore {
   /** Inserts `[s, e]` at offset k of chunk ci (k may equal the chunk's length). */
   private insertAt(ci: number, k: number, s: number, e: number): void {
     let chunk = this.chunks[ci]!;
-    if (chunk.len === this.chunkMax) {
-      this.split(ci);
-      const half = this.chunks[ci]!.len;
-      if (k > half) {
-        ci++;
-        k -= half;
+    if (chunk.len === chunk.capacity) {
+      if (chunk.capacity < this.chunkMax) chunk.grow(Math.min(this.chunkMax, 2 * chunk.capacity));
+      else {
+        ci = this.makeRoom(ci, k);
+        k = this.foundOffset;
+        chunk = this.chunks[ci]!;
       }
-      chunk = this.chunks[ci]!;
     }
-    if (2 * chunk.len === chunk.data.length) chunk.resize(chunk.len + 1, this.chunkMax);
     const d = chunk.data;
     d.copyWithin(2 * k + 2, 2 * k, 2 * chunk.len);
     d[2 * k] = s;
@@ -339,16 +341,72 @@ export class ChunkedStore {
     this.count++;
   }
 
-  /** Splits the full chunk ci into two halves, each reallocated with modest slack. */
-  private split(ci: number): void {
-    const chunk = this.chunks[ci]!;
-    const half = chunk.len >> 1;
-    const upperLen = chunk.len - half;
-    const upper = new Float64Array(2 * capacityFor(upperLen, this.chunkMax));
-    upper.set(chunk.data.subarray(2 * half, 2 * chunk.len));
+  /**
+   * Makes room for one insertion at offset k of the full chunk ci, and returns the chunk index where
+   * it now goes (offset in `foundOffset`). Allocation is what costs here, so chunks are allocated at
+   * full size once and never reallocated: first a neighbour with room takes some ranges (as a B*-tree
+   * does, which keeps chunks about 80% full under random inserts); otherwise an append past the last
+   * chunk (or before the first) starts a new chunk, so sequential fills leave full chunks behind;
+   * otherwise the chunk splits in halves.
+   */
+  private makeRoom(ci: number, k: number): number {
+    const chunks = this.chunks;
+    const chunk = chunks[ci]!;
+    const len = chunk.len;
+    const next = chunks[ci + 1];
+    const prev = chunks[ci - 1];
+    const worthMoving = Math.max(2, this.chunkMax >> 3);
+    if (next !== undefined && next.capacity - next.len >= worthMoving) {
+      // Move m ranges from the tail of this chunk to the head of the next one.
+      const m = (next.capacity - next.len) >> 1;
+      next.data.copyWithin(2 * m, 0, 2 * next.len);
+      next.data.set(chunk.data.subarray(2 * (len - m), 2 * len), 0);
+      next.len += m;
+      chunk.len -= m;
+      this.firsts[ci + 1] = next.data[0]!;
+      if (k > chunk.len) {
+        this.foundOffset = k - chunk.len;
+        return ci + 1;
+      }
+      this.foundOffset = k;
+      return ci;
+    }
+    if (prev !== undefined && prev.capacity - prev.len >= worthMoving) {
+      // Move m ranges from the head of this chunk to the tail of the previous one.
+      const m = (prev.capacity - prev.len) >> 1;
+      prev.data.set(chunk.data.subarray(0, 2 * m), 2 * prev.len);
+      chunk.data.copyWithin(0, 2 * m, 2 * len);
+      prev.len += m;
+      chunk.len -= m;
+      this.firsts[ci] = chunk.data[0]!;
+      if (k < m) {
+        this.foundOffset = prev.len - m + k;
+        return ci - 1;
+      }
+      this.foundOffset = k - m;
+      return ci;
+    }
+    const fresh = new Chunk(this.chunkMax);
+    this.foundOffset = 0;
+    if (next === undefined && k === len) {
+      this.insertChunk(ci + 1, fresh);
+      return ci + 1;
+    }
+    if (prev === undefined && k === 0) {
+      this.insertChunk(ci, fresh);
+      return ci;
+    }
+    const half = len >> 1;
+    fresh.data.set(chunk.data.subarray(2 * half, 2 * len));
+    fresh.len = len - half;
     chunk.len = half;
-    chunk.resize(half, this.chunkMax);
-    this.insertChunk(ci + 1, new Chunk(upper, upperLen));
+    this.insertChunk(ci + 1, fresh);
+    if (k > half) {
+      this.foundOffset = k - half;
+      return ci + 1;
+    }
+    this.foundOffset = k;
+    return ci;
   }
 
   /**
@@ -380,7 +438,7 @@ export class ChunkedStore {
     this.tidy(ciA);
   }
 
-  /** After a deletion: drops chunk ci if empty, else refreshes its first start, shrinks or merges it. */
+  /** After a deletion: drops chunk ci if empty, else refreshes its first start and merges a small pair. */
   private tidy(ci: number): void {
     const chunk = this.chunks[ci];
     if (chunk === undefined) return;
@@ -391,12 +449,10 @@ export class ChunkedStore {
     this.firsts[ci] = chunk.data[0]!;
     const next = this.chunks[ci + 1];
     if (next !== undefined && chunk.len + next.len <= this.mergeBelow) {
-      if (2 * (chunk.len + next.len) > chunk.data.length) chunk.resize(chunk.len + next.len, this.chunkMax);
+      if (chunk.len + next.len > chunk.capacity) chunk.grow(this.chunkMax);
       chunk.data.set(next.data.subarray(0, 2 * next.len), 2 * chunk.len);
       chunk.len += next.len;
       this.removeChunks(ci + 1, 1);
-    } else if (4 * chunk.len < chunk.data.length && chunk.data.length > 16) {
-      chunk.resize(chunk.len, this.chunkMax);
     }
   }
 
