@@ -115,11 +115,13 @@ export class RangeSet implements Iterable<Range> {
     callback: (start: number, end: number) => R | undefined,
   ): R | undefined {
     checkRange(start, end);
-    this.enter('reportRanges');
+    // Reading inside another read (or inside a consume callback) is fine; only changes are refused.
+    const outer = this.busy;
+    this.busy = outer ?? 'reportRanges';
     try {
       return this.store.visitWindow(start, end, callback);
     } finally {
-      this.busy = undefined;
+      this.busy = outer;
     }
   }
 
@@ -149,18 +151,23 @@ export class RangeSet implements Iterable<Range> {
   addRange(start: number, end: number): Result<'ENOMEM'> {
     checkRange(start, end);
     this.enter('addRange');
-    const done = this.store.add(start, end, this.store.count < this.maxRanges);
-    this.busy = undefined;
-    return done ? OK : NO_MEMORY;
+    try {
+      // `+ 0` stores -0 (which passes as a safe integer) as 0.
+      return this.store.add(start + 0, end + 0, this.store.count < this.maxRanges) ? OK : NO_MEMORY;
+    } finally {
+      this.busy = undefined;
+    }
   }
 
   /** Removes `[start, end]`, trimming or splitting ranges. `ENOMEM` when a split would pass the limit. */
   removeRange(start: number, end: number): Result<'ENOMEM'> {
     checkRange(start, end);
     this.enter('removeRange');
-    const done = this.store.remove(start, end, this.store.count < this.maxRanges);
-    this.busy = undefined;
-    return done ? OK : NO_MEMORY;
+    try {
+      return this.store.remove(start, end, this.store.count < this.maxRanges) ? OK : NO_MEMORY;
+    } finally {
+      this.busy = undefined;
+    }
   }
 
   /** `addRange(value, value)`. */
@@ -211,15 +218,18 @@ export class RangeSet implements Iterable<Range> {
     this.maxRanges = maxRanges;
   }
 
-  /** Exchanges the ranges of two sets. Names, print flags and limits stay with their set objects. */
+  /**
+   * Exchanges the ranges of two sets. Names, print flags and limits stay with their set objects; the
+   * storage, and so its chunk size, travels with the ranges.
+   */
   swap(other: RangeSet): void {
     this.checkPeer('other', other);
     if (other === this) return;
-    this.enter('swap');
-    other.enter('swap');
-    this.store.swap(other.store);
-    this.busy = undefined;
-    other.busy = undefined;
+    this.checkIdle('swap');
+    other.checkIdle('swap');
+    const store = this.store;
+    this.store = other.store;
+    other.store = store;
   }
 
   /** Adds every range of `other` to this set, all or nothing: `ENOMEM` past the limit. */
@@ -231,10 +241,13 @@ export class RangeSet implements Iterable<Range> {
       if (after > this.store.count && after > this.maxRanges) return NO_MEMORY;
     }
     this.enter('merge');
-    other.store.forEach((s, e) => {
-      this.store.add(s, e, true);
-    });
-    this.busy = undefined;
+    try {
+      other.store.forEach((s, e) => {
+        this.store.add(s, e, true);
+      });
+    } finally {
+      this.busy = undefined;
+    }
     return OK;
   }
 
@@ -250,10 +263,13 @@ export class RangeSet implements Iterable<Range> {
       if (after > this.store.count && after > this.maxRanges) return NO_MEMORY;
     }
     this.enter('subtract');
-    other.store.forEach((s, e) => {
-      this.store.remove(s, e, true);
-    });
-    this.busy = undefined;
+    try {
+      other.store.forEach((s, e) => {
+        this.store.remove(s, e, true);
+      });
+    } finally {
+      this.busy = undefined;
+    }
     return OK;
   }
 
@@ -281,15 +297,16 @@ export class RangeSet implements Iterable<Range> {
             `an integer in 0 … ${end - start + 1} for [${start}, ${end}]`,
           );
         }
-        if (consumed > 0) store.consumeFront(consumed);
-        if (step.next === 'restart') return CONSUME_RESTART;
-        if (step.next === 'fail') return { ok: false, code: step.code };
-        if (step.next !== 'continue') {
-          throw new InvalidArgumentError('next', step.next, "'continue', 'restart' or 'fail'");
+        const next = step.next;
+        if (next !== 'continue' && next !== 'restart' && next !== 'fail') {
+          throw new InvalidArgumentError('next', next, "'continue', 'restart' or 'fail'");
         }
-        if (consumed === 0) {
+        if (next === 'continue' && consumed === 0) {
           throw new InvalidArgumentError('consumed', 0, `at least 1 with 'continue', or the loop never ends`);
         }
+        if (consumed > 0) store.consumeFront(consumed);
+        if (next === 'restart') return CONSUME_RESTART;
+        if (next === 'fail') return { ok: false, code: step.code };
       }
       return CONSUME_DONE;
     } finally {
@@ -299,13 +316,18 @@ export class RangeSet implements Iterable<Range> {
 
   // ---- guards ----------------------------------------------------------------------------------
 
-  /** Marks the set busy with `operation`; throws if another operation's callback is running. */
-  private enter(operation: string): void {
+  /** Throws if one of this set's callbacks is running: the set must not change under it. */
+  private checkIdle(operation: string): void {
     if (this.busy !== undefined) {
       throw new Error(
         `RangeSet ${this.name}: ${operation} called from a ${this.busy} callback on the same set`,
       );
     }
+  }
+
+  /** Marks the set busy with `operation`, after `checkIdle`. */
+  private enter(operation: string): void {
+    this.checkIdle(operation);
     this.busy = operation;
   }
 

@@ -225,17 +225,6 @@ export class ChunkedStore {
     this.count = 0;
   }
 
-  /** Exchanges the contents of two stores. */
-  swap(other: ChunkedStore): void {
-    const { chunks, firsts, count } = this;
-    this.chunks = other.chunks;
-    this.firsts = other.firsts;
-    this.count = other.count;
-    other.chunks = chunks;
-    other.firsts = firsts;
-    other.count = count;
-  }
-
   // ---- the front, for consumeRanges --------------------------------------------------------------
 
   /** Start of the first range. Requires `count > 0`. */

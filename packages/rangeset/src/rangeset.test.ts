@@ -1,0 +1,1732 @@
+/**
+ * Table-driven unit tests for `RangeSet`.
+ *
+ * The tables are written in set notation and parsed: `{0-1, 4-5} − {3-4} = {0-1, 5}`, where `a-b` is
+ * the inclusive range [a, b], a lone number a singleton, `{}` the empty set, `MAX` is
+ * `Number.MAX_SAFE_INTEGER` (Xen's `~0UL`) and `(MAX-k)` a value just below it. The parser only takes
+ * canonical notation (it re-prints what it read and checks it gets the same text), and is tested first.
+ *
+ * Where our answer differs from Xen's (the set stays canonical, the limit counts stored ranges,
+ * merge/subtract are all-or-nothing, nothing wraps at MAX), a comment above the row gives Xen's answer,
+ * from xen-behaviour.md §1 and a reading of xen/common/rangeset.c.
+ *
+ * Model-based and property tests live in test/; this file pins down named cases and boundaries.
+ */
+import { describe, expect, it } from 'vitest';
+import {
+  type ConsumeStep,
+  InvalidArgumentError,
+  MAX_VALUE,
+  type Range,
+  RangeSet,
+  type RangeSetOptions,
+} from './index.js';
+
+const MAX = Number.MAX_SAFE_INTEGER;
+
+type Pair = readonly [number, number];
+
+// ---- set notation ------------------------------------------------------------------------------------
+
+/** A value in set notation: `MAX` and `(MAX-k)` near the top, decimal otherwise. */
+function v(n: number): string {
+  if (n === MAX) return 'MAX';
+  if (n >= MAX - 1000) return `(MAX-${MAX - n})`;
+  return String(n);
+}
+
+/** Ranges in set notation: `{0-1, 5}`; `{}` when empty. */
+function fmt(ranges: readonly Pair[]): string {
+  return `{${ranges.map(([s, e]) => (s === e ? v(s) : `${v(s)}-${v(e)}`)).join(', ')}}`;
+}
+
+/** A set's ranges in set notation. */
+function show(set: RangeSet): string {
+  return fmt(set.toArray());
+}
+
+const VALUE = String.raw`\(MAX-\d+\)|MAX|\d+`;
+const ITEM = new RegExp(`^(${VALUE})(?:-(${VALUE}))?$`);
+
+function parseValue(text: string): number {
+  if (text === 'MAX') return MAX;
+  const below = /^\(MAX-(\d+)\)$/.exec(text);
+  return below ? MAX - Number(below[1]) : Number(text);
+}
+
+/** Parses `{0-1, 5}`; throws unless the ranges are canonical and the text is how `fmt` prints them. */
+function parseSet(text: string): Pair[] {
+  const body = /^\{(.*)\}$/.exec(text)?.[1];
+  if (body === undefined) throw new Error(`not a set: ${text}`);
+  const ranges =
+    body === ''
+      ? []
+      : body.split(', ').map((item): Pair => {
+          const m = ITEM.exec(item);
+          if (!m) throw new Error(`not a range: ${item} in ${text}`);
+          const s = parseValue(m[1]!);
+          return [s, m[2] === undefined ? s : parseValue(m[2])];
+        });
+  ranges.forEach(([s, e], i) => {
+    if (s > e || (i > 0 && s <= ranges[i - 1]![1] + 1)) throw new Error(`not canonical: ${text}`);
+  });
+  if (fmt(ranges) !== text) throw new Error(`not in canonical notation: ${text} (reads as ${fmt(ranges)})`);
+  return ranges;
+}
+
+/** Parses `A op B = C` (`C` may be a failure code such as `ENOMEM`). */
+function parseCase(text: string, op: '∪' | '−' | '∩'): { a: Pair[]; b: Pair[]; result: Pair[] | string } {
+  const m = new RegExp(`^(\\{[^}]*\\}) ${op} (\\{[^}]*\\}) = (\\{[^}]*\\}|[A-Z]+)$`).exec(text);
+  if (!m) throw new Error(`not a case of ${op}: ${text}`);
+  const result = m[3]!.startsWith('{') ? parseSet(m[3]!) : m[3]!;
+  return { a: parseSet(m[1]!), b: parseSet(m[2]!), result };
+}
+
+/** The one range of a parsed singleton-range set such as `{3-4}`. */
+function only(ranges: Pair[]): Pair {
+  if (ranges.length !== 1) throw new Error(`expected one range, got ${fmt(ranges)}`);
+  return ranges[0]!;
+}
+
+function make(notation: string | readonly Pair[], options: RangeSetOptions = {}): RangeSet {
+  return RangeSet.from(typeof notation === 'string' ? parseSet(notation) : notation, options);
+}
+
+// ---- other helpers -----------------------------------------------------------------------------------
+
+/** `n` ranges of `len` values every `step` from `from`: `{0-4, 10-14, 20-24, …}` by default. */
+function grid(n: number, step = 10, len = 5, from = 0): Pair[] {
+  return Array.from({ length: n }, (_, i): Pair => [from + step * i, from + step * i + len - 1]);
+}
+
+/** The ranges left after dropping the first `n` values (what consumeRanges should leave). */
+function dropFirst(ranges: readonly Pair[], n: number): Pair[] {
+  const out: Pair[] = [];
+  for (const [s, e] of ranges) {
+    const len = e - s + 1;
+    if (n >= len) {
+      n -= len;
+      continue;
+    }
+    out.push([s + n, e]);
+    n = 0;
+  }
+  return out;
+}
+
+/** Everything observable about a set, to check that a refused or throwing call changed nothing. */
+function state(set: RangeSet): { ranges: string; size: number; limit: number; text: string } {
+  return { ranges: show(set), size: set.size, limit: set.rangeLimit, text: set.toString() };
+}
+
+/** The canonical-form invariant: sorted, disjoint, non-adjacent, and every view of the set agrees. */
+function expectCanonical(set: RangeSet): void {
+  const ranges = set.toArray();
+  expect(set.size).toBe(ranges.length);
+  expect(set.isEmpty()).toBe(ranges.length === 0);
+  ranges.forEach(([s, e], i) => {
+    expect(Number.isSafeInteger(s) && Number.isSafeInteger(e) && s >= 0 && s <= e).toBe(true);
+    if (i > 0) expect(s).toBeGreaterThan(ranges[i - 1]![1] + 1);
+  });
+  expect([...set]).toEqual(ranges);
+  const { seen, cb } = recorder();
+  set.reportRanges(0, MAX, cb);
+  expect(seen).toEqual(ranges);
+}
+
+/** The error `fn` throws; fails the test when it returns normally. */
+function thrown(fn: () => unknown): unknown {
+  try {
+    fn();
+  } catch (error) {
+    return error;
+  }
+  return expect.fail('expected a throw');
+}
+
+/** Checks that `error` is an `InvalidArgumentError` naming `argument` and the value `received`. */
+function expectInvalid(error: unknown, argument: string, received: unknown, shown: string): void {
+  expect(error).toBeInstanceOf(InvalidArgumentError);
+  expect(error).toBeInstanceOf(RangeError);
+  const e = error as InvalidArgumentError;
+  expect(e.name).toBe('InvalidArgumentError');
+  expect(e.argument).toBe(argument);
+  expect(Object.is(e.received, received)).toBe(true);
+  expect(e.message.startsWith(`${argument}: expected `)).toBe(true);
+  expect(e.message.endsWith(`got ${shown}`)).toBe(true);
+}
+
+/** A reportRanges callback that records the ranges it is handed and lets the visit continue. */
+function recorder(): { seen: Pair[]; cb: (s: number, e: number) => undefined } {
+  const seen: Pair[] = [];
+  return {
+    seen,
+    cb: (s, e) => {
+      seen.push([s, e]);
+      return undefined;
+    },
+  };
+}
+
+/** A consumeRanges step that continues or restarts after consuming `consumed` values. */
+function step(consumed: number, next: 'continue' | 'restart'): ConsumeStep {
+  return { consumed, next };
+}
+
+/** A consumeRanges step that stops with `code` after consuming `consumed` values. */
+function fail<C extends string>(consumed: number, code: C): ConsumeStep<C> {
+  return { consumed, next: 'fail', code };
+}
+
+/** A consumeRanges callback with a budget of values; asks for a restart when the budget runs out. */
+function budgeted(budget: number): { seen: Pair[]; cb: (s: number, e: number) => ConsumeStep } {
+  const seen: Pair[] = [];
+  return {
+    seen,
+    cb: (s, e) => {
+      seen.push([s, e]);
+      const consumed = Math.min(budget, e - s + 1);
+      budget -= consumed;
+      return step(consumed, budget === 0 ? 'restart' : 'continue');
+    },
+  };
+}
+
+describe('the set notation of these tests', () => {
+  it.each([
+    { text: '{}', ranges: [] },
+    { text: '{0}', ranges: [[0, 0]] },
+    {
+      text: '{0-1, 5}',
+      ranges: [
+        [0, 1],
+        [5, 5],
+      ],
+    },
+    { text: '{2-MAX}', ranges: [[2, MAX]] },
+    {
+      text: '{0, (MAX-1)-MAX}',
+      ranges: [
+        [0, 0],
+        [MAX - 1, MAX],
+      ],
+    },
+  ] as const)('$text', ({ text, ranges }) => {
+    expect(parseSet(text)).toEqual(ranges);
+    expect(fmt(ranges)).toBe(text);
+  });
+
+  it.each(['{0-1,5}', '{1-0}', '{5, 0}', '{0-1, 2}', '{0-3, 2-5}', '{MAX-1}', '{05}', '0-1', '{x}'])(
+    'rejects %s',
+    (text) => {
+      expect(() => parseSet(text)).toThrow();
+    },
+  );
+
+  it('parses a case', () => {
+    expect(parseCase('{0-1, 4-5} − {3-4} = {0-1, 5}', '−')).toEqual({
+      a: [
+        [0, 1],
+        [4, 5],
+      ],
+      b: [[3, 4]],
+      result: [
+        [0, 1],
+        [5, 5],
+      ],
+    });
+    expect(parseCase('{5-10} ∪ {0-3} = ENOMEM', '∪').result).toBe('ENOMEM');
+  });
+});
+
+// ---- Xen's own unit test ---------------------------------------------------------------------------
+
+describe("Xen's tools/tests/rangeset cases", () => {
+  // Xen's harness reuses one set, purging it between cases; it adds each range of the left-hand set,
+  // removes one range, and reads the result back through report_ranges over [0, MAX].
+  const cases = [
+    // Case 0: the removal takes the head of the second range and nothing of the first.
+    '{0-1, 4-5} − {3-4} = {0-1, 5}',
+    // Case 1: the removal swallows a whole range and takes the head of the next one.
+    '{0-1, 4-5, 7-8} − {3-7} = {0-1, 8}',
+    // Case 2: the removal lies entirely in a gap.
+    '{0-1, 4-5} − {2-3} = {0-1, 4-5}',
+    // Case 3: the removal trims the tail of one range and the head of the next.
+    '{0-1, 4-5} − {1-4} = {0, 5}',
+  ];
+
+  for (const chunkSize of [256, 4]) {
+    const shared = new RangeSet({ chunkSize });
+    it.each(cases)(`%s (one set reused, chunkSize ${chunkSize})`, (text) => {
+      const { a, b, result } = parseCase(text, '−');
+      shared.purge();
+      for (const [s, e] of a) expect(shared.addRange(s, e)).toEqual({ ok: true });
+      const [s, e] = only(b);
+      expect(shared.removeRange(s, e)).toEqual({ ok: true });
+      const { seen, cb } = recorder();
+      expect(shared.reportRanges(0, MAX, cb)).toBeUndefined();
+      expect(fmt(seen)).toBe(fmt(result as Pair[]));
+      expectCanonical(shared);
+    });
+  }
+});
+
+// ---- addRange ----------------------------------------------------------------------------------------
+
+describe('addRange', () => {
+  const cases = [
+    '{} ∪ {0} = {0}',
+    '{} ∪ {MAX} = {MAX}',
+    '{} ∪ {0-MAX} = {0-MAX}',
+    // Touching on the right: the range is extended.
+    '{5-9} ∪ {10-12} = {5-12}',
+    // Touching on the left: merged too (Xen gets the same set but allocates a temporary node first).
+    '{5-9} ∪ {0-4} = {0-9}',
+    // One past the end and one before the start: a one-value gap stays, so two ranges.
+    '{5-9} ∪ {11-12} = {5-9, 11-12}',
+    '{5-9} ∪ {0-3} = {0-3, 5-9}',
+    // Inside, equal, at an edge, covering.
+    '{5-9} ∪ {6-7} = {5-9}',
+    '{5-9} ∪ {5-9} = {5-9}',
+    '{5-9} ∪ {5} = {5-9}',
+    '{5-9} ∪ {9} = {5-9}',
+    '{5-9} ∪ {3-12} = {3-12}',
+    '{5-9} ∪ {0-MAX} = {0-MAX}',
+    // Touching on both sides: the new range bridges two into one.
+    '{0-1, 3-4} ∪ {2} = {0-4}',
+    '{10-20, 30-40} ∪ {21-29} = {10-40}',
+    '{10-20, 30-40} ∪ {22-28} = {10-20, 22-28, 30-40}',
+    '{10-20, 30-40} ∪ {21} = {10-21, 30-40}',
+    '{10-20, 30-40} ∪ {29} = {10-20, 29-40}',
+    '{10-20, 30-40} ∪ {15-35} = {10-40}',
+    '{10-20, 30-40} ∪ {9-31} = {9-40}',
+    '{10-20, 30-40} ∪ {0-50} = {0-50}',
+    '{0, 2, 4, 6, 8} ∪ {1-7} = {0-8}',
+    '{0, 2, 4, 6, 8} ∪ {3-4} = {0, 2-4, 6, 8}',
+    // xen-behaviour §1.6 example 1, first step.
+    '{0-1, 4-5, 8-9, 12-13} ∪ {3-10} = {0-1, 3-10, 12-13}',
+    // Boundaries 0 and MAX.
+    '{0-(MAX-1)} ∪ {MAX} = {0-MAX}',
+    '{1-MAX} ∪ {0} = {0-MAX}',
+    '{(MAX-1)} ∪ {MAX} = {(MAX-1)-MAX}',
+    '{MAX} ∪ {(MAX-2)} = {(MAX-2), MAX}',
+    '{0, MAX} ∪ {1-(MAX-1)} = {0-MAX}',
+    '{0, MAX} ∪ {2-(MAX-2)} = {0, 2-(MAX-2), MAX}',
+  ];
+
+  it.each(cases)('%s', (text) => {
+    const { a, b, result } = parseCase(text, '∪');
+    const set = make(a);
+    const [s, e] = only(b);
+    expect(set.addRange(s, e)).toEqual({ ok: true });
+    expect(show(set)).toBe(fmt(result as Pair[]));
+    expectCanonical(set);
+  });
+
+  it.each(cases.filter((text) => /∪ \{[^-}]*\} =/.test(text)))('%s (addSingleton)', (text) => {
+    const { a, b, result } = parseCase(text, '∪');
+    const set = make(a);
+    expect(set.addSingleton(only(b)[0])).toEqual({ ok: true });
+    expect(show(set)).toBe(fmt(result as Pair[]));
+  });
+
+  it('coalesces across several ranges step by step (xen-behaviour §1.6 example 1)', () => {
+    const set = make('{0-1, 4-5, 8-9, 12-13}');
+    set.addRange(3, 10); // {0-1, 4-5, 8-9, 12-13} ∪ {3-10} = {0-1, 3-10, 12-13}
+    expect(show(set)).toBe('{0-1, 3-10, 12-13}');
+    set.addSingleton(2); // ∪ {2} = {0-10, 12-13}
+    expect(show(set)).toBe('{0-10, 12-13}');
+    set.addSingleton(11); // ∪ {11} = {0-13}
+    expect(show(set)).toBe('{0-13}');
+  });
+
+  it('RangeSet.from takes ranges in any order, overlapping or touching, and stores them canonically', () => {
+    // {8-9} ∪ {0-1} ∪ {2-3} ∪ {5-6} ∪ {6-7} ∪ {20} = {0-3, 5-9, 20}
+    const set = RangeSet.from([
+      [8, 9],
+      [0, 1],
+      [2, 3],
+      [5, 6],
+      [6, 7],
+      [20, 20],
+    ]);
+    expect(show(set)).toBe('{0-3, 5-9, 20}');
+    expectCanonical(set);
+  });
+
+  it('stores -0 as 0 (the value zero, not a negative zero)', () => {
+    // {} ∪ {-0 … 3} = {0-3}: -0 passes the safe-integer check and must come back as +0.
+    const set = new RangeSet();
+    set.addRange(-0, 3);
+    const [start] = set.toArray()[0]!;
+    expect(Object.is(start, 0)).toBe(true);
+  });
+});
+
+// ---- removeRange -------------------------------------------------------------------------------------
+
+describe('removeRange', () => {
+  const cases = [
+    '{} − {0-MAX} = {}',
+    '{} − {0} = {}',
+    // Trimming the head and the tail.
+    '{5-9} − {5} = {6-9}',
+    '{5-9} − {9} = {5-8}',
+    '{5-9} − {0-6} = {7-9}',
+    '{5-9} − {8-MAX} = {5-7}',
+    // Splitting one range in two.
+    '{5-9} − {7} = {5-6, 8-9}',
+    '{5-9} − {6-8} = {5, 9}',
+    // One before and one past: nothing to remove.
+    '{5-9} − {4} = {5-9}',
+    '{5-9} − {10} = {5-9}',
+    '{5-9} − {0-4} = {5-9}',
+    '{5-9} − {10-MAX} = {5-9}',
+    // Removing the whole range, exactly or with a margin.
+    '{5-9} − {5-9} = {}',
+    '{5-9} − {4-10} = {}',
+    '{5-9} − {0-MAX} = {}',
+    '{5} − {5} = {}',
+    // Boundaries 0 and MAX.
+    '{0-MAX} − {0} = {1-MAX}',
+    '{0-MAX} − {MAX} = {0-(MAX-1)}',
+    '{0-MAX} − {1-(MAX-1)} = {0, MAX}',
+    '{0-MAX} − {0-MAX} = {}',
+    '{0, MAX} − {1-(MAX-1)} = {0, MAX}',
+    // The removal shapes of xen-behaviour §1.6 example 2 (the first four are Xen's unit-test cases).
+    '{0-1, 4-5} − {3-4} = {0-1, 5}',
+    '{0-1, 4-5, 7-8} − {3-7} = {0-1, 8}',
+    '{0-1, 4-5} − {2-3} = {0-1, 4-5}',
+    '{0-1, 4-5} − {1-4} = {0, 5}',
+    '{0-9, 20-29, 40-49} − {5-44} = {0-4, 45-49}',
+    // Across several ranges.
+    '{0-9, 20-29, 40-49} − {10-19} = {0-9, 20-29, 40-49}',
+    '{0-9, 20-29, 40-49} − {9-20} = {0-8, 21-29, 40-49}',
+    '{0-9, 20-29, 40-49} − {20-29} = {0-9, 40-49}',
+    '{0-9, 20-29, 40-49} − {10-39} = {0-9, 40-49}',
+    '{0-9, 20-29, 40-49} − {0-49} = {}',
+    '{0, 2, 4, 6, 8} − {1-7} = {0, 8}',
+    // The MAX-wrap regressions. When the removal ends at MAX and touches more than one range, Xen sets
+    // the last range's start to MAX + 1, which wraps to 0, and keeps it. We give the correct answer.
+    // Xen: {0-2, 0-MAX}, two overlapping nodes.
+    '{0-5, 10-MAX} − {3-MAX} = {0-2}',
+    // Xen: {0-MAX}; the first node is freed, the last wraps to [0, MAX] and stays.
+    '{0-5, 10-MAX} − {0-MAX} = {}',
+    // Xen: {0-3, 0-MAX}.
+    '{0-5, 10-20, 30-MAX} − {4-MAX} = {0-3}',
+    // Only one range involved: Xen is right here too.
+    '{10-MAX} − {12-MAX} = {10-11}',
+    '{0-5, 10-MAX} − {10-MAX} = {0-5}',
+    '{0-5, 10-MAX} − {6-MAX} = {0-5}',
+  ];
+
+  it.each(cases)('%s', (text) => {
+    const { a, b, result } = parseCase(text, '−');
+    const set = make(a);
+    const [s, e] = only(b);
+    expect(set.removeRange(s, e)).toEqual({ ok: true });
+    expect(show(set)).toBe(fmt(result as Pair[]));
+    expectCanonical(set);
+  });
+
+  it.each(cases.filter((text) => /− \{[^-}]*\} =/.test(text)))('%s (removeSingleton)', (text) => {
+    const { a, b, result } = parseCase(text, '−');
+    const set = make(a);
+    expect(set.removeSingleton(only(b)[0])).toEqual({ ok: true });
+    expect(show(set)).toBe(fmt(result as Pair[]));
+  });
+});
+
+// ---- queries -----------------------------------------------------------------------------------------
+
+describe('containsRange, overlapsRange, containsSingleton', () => {
+  const set = make('{0, 5-9, 20-29, MAX}');
+  // range on {0, 5-9, 20-29, MAX} → contains, overlaps
+  const cases: ReadonlyArray<[range: string, contains: boolean, overlaps: boolean]> = [
+    ['{0}', true, true],
+    ['{0-1}', false, true],
+    ['{1-4}', false, false],
+    ['{4}', false, false],
+    ['{4-5}', false, true],
+    ['{5}', true, true],
+    ['{5-9}', true, true],
+    ['{6-8}', true, true],
+    ['{9}', true, true],
+    ['{9-10}', false, true],
+    ['{10}', false, false],
+    ['{10-19}', false, false],
+    ['{9-20}', false, true],
+    ['{5-29}', false, true],
+    ['{30-(MAX-1)}', false, false],
+    ['{30-MAX}', false, true],
+    ['{MAX}', true, true],
+    ['{0-MAX}', false, true],
+  ];
+  it.each(cases)('{0, 5-9, 20-29, MAX} against %s: contains %s, overlaps %s', (range, contains, overlaps) => {
+    const [s, e] = only(parseSet(range));
+    expect(set.containsRange(s, e)).toBe(contains);
+    expect(set.overlapsRange(s, e)).toBe(overlaps);
+    if (s === e) expect(set.containsSingleton(s)).toBe(contains);
+  });
+
+  it('an empty set contains and overlaps nothing', () => {
+    const empty = new RangeSet();
+    expect(empty.containsRange(0, 0)).toBe(false);
+    expect(empty.overlapsRange(0, MAX)).toBe(false);
+    expect(empty.containsSingleton(MAX)).toBe(false);
+  });
+
+  it('{0-MAX} contains everything', () => {
+    const full = make('{0-MAX}');
+    expect(full.containsRange(0, MAX)).toBe(true);
+    expect(full.containsSingleton(0)).toBe(true);
+    expect(full.containsSingleton(MAX)).toBe(true);
+  });
+
+  it('after a claim next to a range, a span across the seam is contained (Xen: false)', () => {
+    // claim 5 in {5-10} → {0-10}, one range, so containsRange(0, 10) holds. Xen leaves two adjacent
+    // nodes {0-4, 5-10} and answers false.
+    const merged = make('{5-10}');
+    expect(merged.claimRange(5)).toEqual({ ok: true, start: 0 });
+    expect(merged.containsRange(0, 10)).toBe(true);
+  });
+});
+
+// ---- reportRanges ------------------------------------------------------------------------------------
+
+describe('reportRanges', () => {
+  const set = make('{0-9, 20-29, 40-49}');
+  // Each reported range is clipped to the window: the set ∩ the window, range by range.
+  const windows = [
+    // xen-behaviour §1.6 example 3.
+    '{0-9, 20-29, 40-49} ∩ {5-45} = {5-9, 20-29, 40-45}',
+    '{0-9, 20-29, 40-49} ∩ {0-MAX} = {0-9, 20-29, 40-49}',
+    '{0-9, 20-29, 40-49} ∩ {10-19} = {}',
+    '{0-9, 20-29, 40-49} ∩ {9-20} = {9, 20}',
+    '{0-9, 20-29, 40-49} ∩ {0} = {0}',
+    '{0-9, 20-29, 40-49} ∩ {29} = {29}',
+    '{0-9, 20-29, 40-49} ∩ {30} = {}',
+    '{0-9, 20-29, 40-49} ∩ {21-28} = {21-28}',
+    '{0-9, 20-29, 40-49} ∩ {49-MAX} = {49}',
+    '{0-9, 20-29, 40-49} ∩ {50-MAX} = {}',
+  ];
+
+  it.each(windows)('%s', (text) => {
+    const { a, b, result } = parseCase(text, '∩');
+    expect(fmt(a)).toBe(show(set));
+    const [s, e] = only(b);
+    const { seen, cb } = recorder();
+    expect(set.reportRanges(s, e, cb)).toBeUndefined();
+    expect(fmt(seen)).toBe(fmt(result as Pair[]));
+  });
+
+  it('visits nothing on an empty set', () => {
+    const { seen, cb } = recorder();
+    expect(new RangeSet().reportRanges(0, MAX, cb)).toBeUndefined();
+    expect(seen).toEqual([]);
+  });
+
+  it('clips at MAX: {0-MAX} ∩ {(MAX-1)-MAX}', () => {
+    const { seen, cb } = recorder();
+    make('{0-MAX}').reportRanges(MAX - 1, MAX, cb);
+    expect(fmt(seen)).toBe('{(MAX-1)-MAX}');
+  });
+
+  it('stops at the first callback that returns a value, and returns it (xen-behaviour §1.6 example 3)', () => {
+    const seen: Pair[] = [];
+    const result = set.reportRanges(0, MAX, (s, e) => {
+      seen.push([s, e]);
+      return seen.length === 2 ? 7 : undefined;
+    });
+    expect(result).toBe(7);
+    expect(fmt(seen)).toBe('{0-9, 20-29}');
+  });
+
+  // Unlike Xen, where a 0 return continues, every value but undefined stops the visit.
+  it.each([0, false, null, '', 'stop', { found: 20 }])('stops on the value %o', (value) => {
+    let calls = 0;
+    const result = set.reportRanges(0, MAX, () => {
+      calls++;
+      return value;
+    });
+    expect(result).toBe(value);
+    expect(calls).toBe(1);
+  });
+
+  it('continues while callbacks return undefined, including ones that return nothing', () => {
+    let calls = 0;
+    const result = set.reportRanges(0, MAX, () => {
+      calls++;
+    });
+    expect(result).toBeUndefined();
+    expect(calls).toBe(3);
+  });
+
+  it('visits in ascending order', () => {
+    const many = make(grid(50, 7, 3), { chunkSize: 4 });
+    const { seen, cb } = recorder();
+    many.reportRanges(0, MAX, cb);
+    expect(seen).toEqual(grid(50, 7, 3));
+  });
+
+  it('lets the callback read this set and change other sets', () => {
+    const other = new RangeSet();
+    set.reportRanges(0, MAX, (s, e) => {
+      expect(set.containsRange(s, e)).toBe(true);
+      expect(set.size).toBe(3);
+      other.addRange(s, e);
+    });
+    expect(show(other)).toBe(show(set));
+  });
+});
+
+// ---- consumeRanges -----------------------------------------------------------------------------------
+
+describe('consumeRanges', () => {
+  it('consumes with a budget of 15 and resumes after a restart (xen-behaviour §1.6 example 4)', () => {
+    // {0-9, 20-29, 40-49}: the first call takes [0,9] (10 values) and 5 values of [20,29], then asks
+    // for a restart, leaving {25-29, 40-49}. Xen returns -ERESTART (-85) here.
+    const set = make('{0-9, 20-29, 40-49}');
+    const first = budgeted(15);
+    expect(set.consumeRanges(first.cb)).toEqual({ ok: true, status: 'restart' });
+    expect(fmt(first.seen)).toBe('{0-9, 20-29}');
+    expect(show(set)).toBe('{25-29, 40-49}');
+    // A second call with a budget of 100 sees what is left and empties the set (Xen returns 0).
+    const second = budgeted(100);
+    expect(set.consumeRanges(second.cb)).toEqual({ ok: true, status: 'done' });
+    expect(fmt(second.seen)).toBe('{25-29, 40-49}');
+    expect(set.isEmpty()).toBe(true);
+  });
+
+  it('returns done at once on an empty set, without calling back', () => {
+    let calls = 0;
+    const result = new RangeSet().consumeRanges(() => {
+      calls++;
+      return step(1, 'continue');
+    });
+    expect(result).toEqual({ ok: true, status: 'done' });
+    expect(calls).toBe(0);
+  });
+
+  it('reports restart when the budget ends exactly with the set; the next call is done', () => {
+    // {0-6} with a budget of 7: the last value goes with the restart, so the set is empty but the
+    // status is restart; the next call finds nothing to do.
+    const set = make('{0-6}');
+    expect(set.consumeRanges(budgeted(7).cb)).toEqual({ ok: true, status: 'restart' });
+    expect(set.isEmpty()).toBe(true);
+    const again = budgeted(7);
+    expect(set.consumeRanges(again.cb)).toEqual({ ok: true, status: 'done' });
+    expect(again.seen).toEqual([]);
+  });
+
+  it('hands the same range again after a partial continue', () => {
+    // {0-9, 20-21} consumed 4 values at a time: [0,9], [4,9], [8,9] (2 left), [20,21].
+    const set = make('{0-9, 20-21}');
+    const seen: string[] = [];
+    const result = set.consumeRanges((s, e) => {
+      seen.push(`${s}-${e}`);
+      return step(Math.min(4, e - s + 1), 'continue');
+    });
+    expect(result).toEqual({ ok: true, status: 'done' });
+    expect(seen).toEqual(['0-9', '4-9', '8-9', '20-21']);
+  });
+
+  it('keeps what is left after a failure and returns the callback’s code', () => {
+    // {0-9, 20-29}: consume 3 of [0,9] and fail with EIO → {3-9, 20-29}; no clean-up, as in Xen.
+    const set = make('{0-9, 20-29}');
+    expect(set.consumeRanges(() => fail(3, 'EIO'))).toEqual({ ok: false, code: 'EIO' });
+    expect(show(set)).toBe('{3-9, 20-29}');
+  });
+
+  it('keeps earlier progress when a later range fails', () => {
+    // {0-9, 20-29}: all of [0,9], then fail on [20,29] with nothing consumed → {20-29}.
+    const set = make('{0-9, 20-29}');
+    const result = set.consumeRanges<'EBUSY'>((s, e) =>
+      s === 0 ? step(e - s + 1, 'continue') : fail(0, 'EBUSY'),
+    );
+    expect(result).toEqual({ ok: false, code: 'EBUSY' });
+    expect(show(set)).toBe('{20-29}');
+  });
+
+  it.each([
+    [0, '{0-9, 20-29}'],
+    [1, '{1-9, 20-29}'],
+    [10, '{20-29}'],
+  ])('a restart after consuming %i of [0,9] leaves %s', (consumed, after) => {
+    const set = make('{0-9, 20-29}');
+    expect(set.consumeRanges(() => step(consumed, 'restart'))).toEqual({ ok: true, status: 'restart' });
+    expect(show(set)).toBe(after);
+  });
+
+  it('consumes a whole range ending at MAX and empties the set (Xen wraps it to [0, MAX])', () => {
+    // {10-MAX} consumed whole = {}. Xen moves the start to MAX + 1, which wraps to 0, and does not free
+    // the node: the set becomes {0-MAX}.
+    const set = make('{10-MAX}');
+    expect(set.consumeRanges((s, e) => step(e - s + 1, 'continue'))).toEqual({ ok: true, status: 'done' });
+    expect(set.isEmpty()).toBe(true);
+  });
+
+  it('consumes the top values one at a time', () => {
+    // {(MAX-2)-MAX}: [MAX-2, MAX], [MAX-1, MAX], [MAX, MAX], then {}.
+    const set = make('{(MAX-2)-MAX}');
+    const seen: string[] = [];
+    set.consumeRanges((s, e) => {
+      seen.push(fmt([[s, e]]));
+      return step(1, 'continue');
+    });
+    expect(seen).toEqual(['{(MAX-2)-MAX}', '{(MAX-1)-MAX}', '{MAX}']);
+    expect(set.isEmpty()).toBe(true);
+  });
+
+  describe('rejects a bad consumed count before applying it', () => {
+    // On {0-9, 20-29}, [0,9] is consumed whole, then the callback returns a bad count for [20,29]:
+    // the error names `consumed`, [0,9] stays consumed and [20,29] stays as it was.
+    const bad: ReadonlyArray<{ label: string; consumed: unknown; shown: string }> = [
+      { label: 'negative', consumed: -1, shown: '-1' },
+      { label: 'above the range length', consumed: 11, shown: '11' },
+      { label: 'not an integer', consumed: 1.5, shown: '1.5' },
+      { label: 'NaN', consumed: Number.NaN, shown: 'NaN' },
+      { label: 'a string', consumed: '3', shown: '"3"' },
+      { label: 'unsafe', consumed: 2 ** 53, shown: '9007199254740992' },
+    ];
+    it.each(bad)('$label ($shown)', ({ consumed, shown }) => {
+      const set = make('{0-9, 20-29}');
+      const error = thrown(() =>
+        set.consumeRanges((s, e) => step(s === 0 ? e - s + 1 : (consumed as number), 'continue')),
+      );
+      expectInvalid(error, 'consumed', consumed, shown);
+      expect(show(set)).toBe('{20-29}');
+      expect(set.addRange(0, 0)).toEqual({ ok: true });
+    });
+  });
+
+  it('accepts consuming exactly the range length, and 0 with restart', () => {
+    const set = make('{0-9}');
+    expect(set.consumeRanges(() => step(0, 'restart'))).toEqual({ ok: true, status: 'restart' });
+    expect(set.consumeRanges(() => step(10, 'continue'))).toEqual({ ok: true, status: 'done' });
+  });
+
+  it("throws instead of looping forever when 'continue' consumes nothing", () => {
+    const set = make('{0-9}');
+    let calls = 0;
+    const error = thrown(() =>
+      set.consumeRanges(() => {
+        calls++;
+        return step(0, 'continue');
+      }),
+    );
+    expectInvalid(error, 'consumed', 0, '0');
+    expect(calls).toBe(1);
+    expect(show(set)).toBe('{0-9}');
+  });
+
+  it('rejects an unknown `next` without consuming anything for that step', () => {
+    // {0-9}: the callback consumes 3 but names an unknown next step. A rejected argument changes
+    // nothing (errors.ts: thrown "before any state changes"), so the set must still be {0-9}.
+    const set = make('{0-9}');
+    const error = thrown(() => set.consumeRanges(() => step(3, 'bogus' as 'continue')));
+    expectInvalid(error, 'next', 'bogus', '"bogus"');
+    expect(show(set)).toBe('{0-9}');
+  });
+
+  it('passes a callback’s exception through, keeps earlier progress, and stays usable', () => {
+    const set = make('{0-9, 20-29}');
+    const boom = new Error('boom');
+    const error = thrown(() =>
+      set.consumeRanges((s, e) => {
+        if (s === 20) throw boom;
+        return step(e - s + 1, 'continue');
+      }),
+    );
+    expect(error).toBe(boom);
+    expect(show(set)).toBe('{20-29}');
+    expect(set.addRange(0, 0)).toEqual({ ok: true });
+  });
+
+  it('never needs a new range, so it works at limit 0', () => {
+    const set = make('{0-9, 20-29}');
+    set.limit(0);
+    expect(set.consumeRanges(budgeted(12).cb)).toEqual({ ok: true, status: 'restart' });
+    expect(show(set)).toBe('{22-29}');
+  });
+});
+
+// ---- claimRange --------------------------------------------------------------------------------------
+
+describe('claimRange', () => {
+  const CLAIM = /^(?:limit (\d+), )?claim (\S+) in (\{[^}]*\})(?: at (\S+) → (\{[^}]*\})|: (ENOSPC|ENOMEM))$/;
+  function parseClaim(text: string) {
+    const m = CLAIM.exec(text);
+    if (!m) throw new Error(`not a claim case: ${text}`);
+    return {
+      limit: m[1] === undefined ? undefined : Number(m[1]),
+      size: parseValue(m[2]!),
+      before: m[3]!,
+      expected: m[6] === undefined ? { ok: true, start: parseValue(m[4]!) } : { ok: false, code: m[6] },
+      after: m[5] ?? m[3]!,
+    };
+  }
+
+  const cases = [
+    // Unlike Xen, the empty set has room: claims start at 0. Xen: ENOSPC for every size.
+    'claim 1 in {} at 0 → {0}',
+    'claim 5 in {} at 0 → {0-4}',
+    'claim MAX in {} at 0 → {0-(MAX-1)}',
+    // xen-behaviour §1.6 example 6.
+    'claim 1 in {0-3} at 4 → {0-4}',
+    'claim 1 in {2-MAX} at 0 → {0, 2-MAX}',
+    'claim 2 in {0, 2-MAX}: ENOSPC',
+    // The claimed block merges with the range that follows. Xen: start 0, non-canonical {0-4, 5-10}.
+    'claim 5 in {5-10} at 0 → {0-10}',
+    // Xen: start 5, non-canonical {0-9, 10-20}.
+    'claim 5 in {0-4, 10-20} at 5 → {0-20}',
+    // Xen: start 5, non-canonical {0-5, 6-9}.
+    'claim 1 in {0-4, 6-9} at 5 → {0-9}',
+    // First fit: the first gap large enough, counting from 0.
+    'claim 4 in {5-10} at 0 → {0-3, 5-10}',
+    'claim 6 in {5-10} at 11 → {5-16}',
+    'claim 2 in {0-4, 7-9, 20-29} at 5 → {0-9, 20-29}',
+    'claim 3 in {0-4, 7-9, 20-29} at 10 → {0-4, 7-12, 20-29}',
+    'claim 11 in {0-4, 7-9, 20-29} at 30 → {0-4, 7-9, 20-40}',
+    // Near MAX.
+    'claim 1 in {0-(MAX-1)} at MAX → {0-MAX}',
+    'claim 1 in {1-MAX} at 0 → {0-MAX}',
+    'claim 2 in {0, MAX} at 1 → {0-2, MAX}',
+    'claim (MAX-1) in {0, MAX} at 1 → {0-MAX}',
+    'claim MAX in {0} at 1 → {0-MAX}',
+    'claim MAX in {MAX} at 0 → {0-MAX}',
+    // No gap large enough.
+    'claim 1 in {0-MAX}: ENOSPC',
+    'claim 2 in {0-(MAX-1)}: ENOSPC',
+    'claim 2 in {1-MAX}: ENOSPC',
+    'claim 4 in {0-2, 4-6, 8-MAX}: ENOSPC',
+    'claim MAX in {1}: ENOSPC',
+    'claim MAX in {(MAX-1)}: ENOSPC',
+    // Under a limit: a block that needs a range of its own is refused.
+    'limit 0, claim 1 in {}: ENOMEM',
+    'limit 1, claim 5 in {6-10}: ENOMEM',
+    'limit 2, claim 1 in {2-3, 5-6}: ENOMEM',
+    // A block that extends the previous range or merges with the next one is allowed.
+    'limit 1, claim 5 in {5-10} at 0 → {0-10}',
+    'limit 1, claim 1 in {0-3} at 4 → {0-4}',
+    'limit 0, claim 3 in {0-3, 10-12} at 4 → {0-6, 10-12}',
+    'limit 2, claim 1 in {0-3, 5-6} at 4 → {0-6}',
+    // No room at all is ENOSPC, whatever the limit.
+    'limit 0, claim 1 in {0-MAX}: ENOSPC',
+  ];
+
+  it.each(cases)('%s', (text) => {
+    const { limit, size, before, expected, after } = parseClaim(text);
+    const set = make(before);
+    if (limit !== undefined) set.limit(limit);
+    const was = state(set);
+    expect(set.claimRange(size)).toEqual(expected);
+    expect(show(set)).toBe(after);
+    if (!expected.ok) expect(state(set)).toEqual(was);
+    expectCanonical(set);
+  });
+
+  it('claims until the space is gone (xen-behaviour §1.6 example 6, continued)', () => {
+    // {2-MAX}: claim 1 → 0; claim 2 → ENOSPC (only the hole at 1 is left); claim 1 → 1, {0-MAX}.
+    const set = make('{2-MAX}');
+    expect(set.claimRange(1)).toEqual({ ok: true, start: 0 });
+    expect(set.claimRange(2)).toEqual({ ok: false, code: 'ENOSPC' });
+    expect(show(set)).toBe('{0, 2-MAX}');
+    expect(set.claimRange(1)).toEqual({ ok: true, start: 1 });
+    expect(show(set)).toBe('{0-MAX}');
+    expect(set.claimRange(1)).toEqual({ ok: false, code: 'ENOSPC' });
+  });
+
+  it('hands out consecutive singletons from an empty set', () => {
+    const set = new RangeSet();
+    for (let i = 0; i < 5; i++) expect(set.claimRange(1)).toEqual({ ok: true, start: i });
+    expect(show(set)).toBe('{0-4}');
+  });
+
+  it('refills the hole a removal left (the xg_alloc_unused_page pattern)', () => {
+    // {0-9} − {4} = {0-3, 5-9}; claim 1 at 4 → {0-9}.
+    const set = make('{0-9}');
+    set.removeSingleton(4);
+    expect(set.claimRange(1)).toEqual({ ok: true, start: 4 });
+    expect(show(set)).toBe('{0-9}');
+  });
+
+  const badSizes: ReadonlyArray<{ size: unknown; shown: string }> = [
+    { size: 0, shown: '0' },
+    { size: -1, shown: '-1' },
+    { size: 1.5, shown: '1.5' },
+    { size: Number.NaN, shown: 'NaN' },
+    { size: 2 ** 53, shown: '9007199254740992' },
+    { size: Number.POSITIVE_INFINITY, shown: 'Infinity' },
+    { size: '1', shown: '"1"' },
+  ];
+  it.each(badSizes)('rejects size $shown and changes nothing', ({ size, shown }) => {
+    const set = make('{5-10}');
+    const was = state(set);
+    expectInvalid(
+      thrown(() => set.claimRange(size as number)),
+      'size',
+      size,
+      shown,
+    );
+    expect(state(set)).toEqual(was);
+  });
+});
+
+// ---- limit and ENOMEM --------------------------------------------------------------------------------
+
+describe('limit and ENOMEM', () => {
+  // xen-behaviour §1.5 probes: limit 1 on {5-10}, each on a fresh set. Our limit counts stored
+  // ranges, so only an operation that would end with 2 ranges is refused.
+  const probes = [
+    // Xen: ENOMEM; it allocates a temporary node before merging it into [5,10].
+    '{5-10} ∪ {0-4} = {0-10}',
+    '{5-10} ∪ {11-12} = {5-12}',
+    '{5-10} ∪ {3-6} = {3-10}',
+    '{5-10} ∪ {0-MAX} = {0-MAX}',
+    // A range of its own is needed: refused, unchanged.
+    '{5-10} ∪ {0-3} = ENOMEM',
+    '{5-10} ∪ {12} = ENOMEM',
+    '{5-10} ∪ {MAX} = ENOMEM',
+    // A split needs a second range: refused, unchanged (Xen agrees).
+    '{5-10} − {5-6} = {7-10}',
+    '{5-10} − {6-7} = ENOMEM',
+    '{5-10} − {9} = ENOMEM',
+    // Trimming and removing whole ranges never need one.
+    '{5-10} − {10} = {5-9}',
+    '{5-10} − {3-4} = {5-10}',
+    '{5-10} − {0-MAX} = {}',
+  ];
+
+  it.each(probes)('limit 1: %s', (text) => {
+    const adding = text.includes('∪');
+    const { a, b, result } = parseCase(text, adding ? '∪' : '−');
+    const set = make(a);
+    set.limit(1);
+    const was = state(set);
+    const [s, e] = only(b);
+    const outcome = adding ? set.addRange(s, e) : set.removeRange(s, e);
+    if (typeof result === 'string') {
+      expect(outcome).toEqual({ ok: false, code: result });
+      expect(state(set)).toEqual(was);
+    } else {
+      expect(outcome).toEqual({ ok: true });
+      expect(show(set)).toBe(fmt(result));
+    }
+  });
+
+  it('replays the §1.5 probe sequence on one set, with our answers', () => {
+    // Xen, in sequence on {5-10} with limit 1: add [0,4] → ENOMEM; add [11,12] → {5-12}; add [3,6] →
+    // {3-12}; remove [5,6] → ENOMEM; remove [3,4] → {5-12}. We accept the first add (it ends with one
+    // range), so the later steps see {0-…} and both removals in the middle are splits.
+    const set = make('{5-10}');
+    set.limit(1);
+    expect(set.addRange(0, 4)).toEqual({ ok: true }); // {5-10} ∪ {0-4} = {0-10}
+    expect(set.addRange(11, 12)).toEqual({ ok: true }); // ∪ {11-12} = {0-12}
+    expect(set.addRange(3, 6)).toEqual({ ok: true }); // ∪ {3-6} = {0-12}
+    expect(show(set)).toBe('{0-12}');
+    expect(set.removeRange(5, 6)).toEqual({ ok: false, code: 'ENOMEM' }); // − {5-6}: a split
+    expect(set.removeRange(3, 4)).toEqual({ ok: false, code: 'ENOMEM' }); // − {3-4}: a split
+    expect(set.removeRange(0, 4)).toEqual({ ok: true }); // − {0-4} = {5-12}, as Xen ends
+    expect(show(set)).toBe('{5-12}');
+  });
+
+  it('limit 0 on an empty set refuses every add and accepts removals', () => {
+    const set = new RangeSet();
+    set.limit(0);
+    expect(set.rangeLimit).toBe(0);
+    expect(set.addRange(0, 0)).toEqual({ ok: false, code: 'ENOMEM' });
+    expect(set.addSingleton(MAX)).toEqual({ ok: false, code: 'ENOMEM' });
+    expect(set.removeRange(0, MAX)).toEqual({ ok: true });
+    expect(set.isEmpty()).toBe(true);
+  });
+
+  it('is unlimited until limit is called', () => {
+    const set = new RangeSet({ chunkSize: 4 });
+    expect(set.rangeLimit).toBe(Number.POSITIVE_INFINITY);
+    for (const [s, e] of grid(100)) expect(set.addRange(s, e)).toEqual({ ok: true });
+    expect(set.size).toBe(100);
+  });
+
+  it('allows exactly `limit` ranges', () => {
+    // limit 3: {0-4} ∪ {10-14} ∪ {20-24} works; ∪ {30-34} = ENOMEM; ∪ {25-29} merges and works.
+    const set = new RangeSet();
+    set.limit(3);
+    for (const [s, e] of grid(3)) expect(set.addRange(s, e)).toEqual({ ok: true });
+    expect(set.addRange(30, 34)).toEqual({ ok: false, code: 'ENOMEM' });
+    expect(show(set)).toBe('{0-4, 10-14, 20-24}');
+    expect(set.addRange(25, 29)).toEqual({ ok: true });
+    expect(show(set)).toBe('{0-4, 10-14, 20-29}');
+  });
+
+  it('refuses a split at the limit, and accepts it once a range is gone', () => {
+    // limit 2 on {0-9, 20-29}: − {5} = ENOMEM; − {20-29} = {0-9}; − {5} = {0-4, 6-9}.
+    const set = make('{0-9, 20-29}');
+    set.limit(2);
+    expect(set.removeSingleton(5)).toEqual({ ok: false, code: 'ENOMEM' });
+    expect(show(set)).toBe('{0-9, 20-29}');
+    expect(set.removeRange(20, 29)).toEqual({ ok: true });
+    expect(set.removeSingleton(5)).toEqual({ ok: true });
+    expect(show(set)).toBe('{0-4, 6-9}');
+  });
+
+  it('keeps its ranges when the limit is set below the size, and then may only shrink', () => {
+    const set = make('{0-1, 4-5, 8-9}');
+    set.limit(1);
+    expect(set.size).toBe(3);
+    expect(set.rangeLimit).toBe(1);
+    expect(set.addRange(20, 20)).toEqual({ ok: false, code: 'ENOMEM' }); // would be 4 ranges
+    expect(set.removeSingleton(8)).toEqual({ ok: true }); // trim: {0-1, 4-5, 9}
+    expect(set.addRange(2, 3)).toEqual({ ok: true }); // bridge: {0-5, 9}
+    expect(show(set)).toBe('{0-5, 9}');
+    expect(set.removeSingleton(3)).toEqual({ ok: false, code: 'ENOMEM' }); // split: would be 3
+    expect(set.addRange(6, 8)).toEqual({ ok: true }); // bridge: {0-9}
+    expect(show(set)).toBe('{0-9}');
+    expect(set.removeSingleton(5)).toEqual({ ok: false, code: 'ENOMEM' }); // split: would be 2
+    set.limit(2); // raising the limit allows the split
+    expect(set.removeSingleton(5)).toEqual({ ok: true });
+    expect(show(set)).toBe('{0-4, 6-9}');
+  });
+
+  it('purge empties a set whatever its limit, and the limit stays', () => {
+    const set = make(grid(5));
+    set.limit(0);
+    set.purge();
+    expect(set.isEmpty()).toBe(true);
+    expect(set.rangeLimit).toBe(0);
+    expect(set.addRange(0, 0)).toEqual({ ok: false, code: 'ENOMEM' });
+  });
+
+  describe('merge is all or nothing', () => {
+    it('refuses a merge past the limit and changes nothing (xen-behaviour §1.6 example 5)', () => {
+      // limit 2: {} ∪ {0, 10, 20, 30} would need 4 ranges: ENOMEM, still {}. Xen stops at the first
+      // failing add and leaves {0, 10}.
+      const l = new RangeSet();
+      l.limit(2);
+      const other = make('{0, 10, 20, 30}');
+      expect(l.merge(other)).toEqual({ ok: false, code: 'ENOMEM' });
+      expect(show(l)).toBe('{}');
+      expect(show(other)).toBe('{0, 10, 20, 30}');
+    });
+
+    it('accepts a merge that ends exactly at the limit', () => {
+      // limit 2: {} ∪ {0, 10} = {0, 10}.
+      const l = new RangeSet();
+      l.limit(2);
+      expect(l.merge(make('{0, 10}'))).toEqual({ ok: true });
+      expect(show(l)).toBe('{0, 10}');
+    });
+
+    it('judges the final count, not the steps: a new range can be paid for by a later bridge', () => {
+      // limit 3: {0-1, 10-11, 13-14} ∪ {5, 12} = {0-1, 5, 10-14}, 3 ranges. Adding {5} first would
+      // hold 4 ranges for a moment (Xen: ENOMEM with nothing merged); the end result fits.
+      const set = make('{0-1, 10-11, 13-14}');
+      set.limit(3);
+      expect(set.merge(make('{5, 12}'))).toEqual({ ok: true });
+      expect(show(set)).toBe('{0-1, 5, 10-14}');
+    });
+
+    it('allows a merge that does not grow a set already over its limit', () => {
+      // limit 1 on {0, 2, 4}: ∪ {1, 10} = {0-2, 4, 10}, still 3 ranges; ∪ {20} would make 4: refused.
+      const set = make('{0, 2, 4}');
+      set.limit(1);
+      expect(set.merge(make('{1, 10}'))).toEqual({ ok: true });
+      expect(show(set)).toBe('{0-2, 4, 10}');
+      expect(set.merge(make('{20}'))).toEqual({ ok: false, code: 'ENOMEM' });
+      expect(show(set)).toBe('{0-2, 4, 10}');
+    });
+  });
+
+  describe('subtract is all or nothing', () => {
+    it('refuses a subtraction past the limit and changes nothing (xen-behaviour §1.6 example 5)', () => {
+      // limit 1: {0-100} − {0-10, 50-60, 90-100} would be {11-49, 61-89}: ENOMEM, still {0-100}.
+      // Xen applies the first removal, fails on the split, and leaves {11-100}.
+      const s = make('{0-100}');
+      s.limit(1);
+      expect(s.subtract(make('{0-10, 50-60, 90-100}'))).toEqual({ ok: false, code: 'ENOMEM' });
+      expect(show(s)).toBe('{0-100}');
+    });
+
+    it('judges the final count: a split can be paid for by a range removed later', () => {
+      // limit 2: {0-9, 20-29} − {5, 20-29} = {0-4, 6-9}. Removing {5} first would hold 3 ranges.
+      const set = make('{0-9, 20-29}');
+      set.limit(2);
+      expect(set.subtract(make('{5, 20-29}'))).toEqual({ ok: true });
+      expect(show(set)).toBe('{0-4, 6-9}');
+    });
+
+    it('accepts trims at limit 0', () => {
+      // limit 0: {0-9, 20-29} − {0-2, 27-MAX} = {3-9, 20-26}.
+      const set = make('{0-9, 20-29}');
+      set.limit(0);
+      expect(set.subtract(make('{0-2, 27-MAX}'))).toEqual({ ok: true });
+      expect(show(set)).toBe('{3-9, 20-26}');
+    });
+
+    it('counts splits at 0 and MAX right', () => {
+      // limit 2: {0-MAX} − {0, 5, MAX} = {1-4, 6-(MAX-1)}, 2 ranges; then − {7} would make 3.
+      const set = make('{0-MAX}');
+      set.limit(2);
+      expect(set.subtract(make('{0, 5, MAX}'))).toEqual({ ok: true });
+      expect(show(set)).toBe('{1-4, 6-(MAX-1)}');
+      expect(set.subtract(make('{7}'))).toEqual({ ok: false, code: 'ENOMEM' });
+      expect(show(set)).toBe('{1-4, 6-(MAX-1)}');
+    });
+  });
+
+  it('swap keeps limits and names with the set objects, so a limited set may hold more than its limit', () => {
+    const limited = new RangeSet({ name: 'limited' });
+    limited.limit(1);
+    const big = make('{0-4, 10-14, 20-24}', { name: 'big' });
+    limited.swap(big);
+    expect(show(limited)).toBe('{0-4, 10-14, 20-24}');
+    expect(limited.rangeLimit).toBe(1);
+    expect(limited.name).toBe('limited');
+    expect(big.isEmpty()).toBe(true);
+    expect(big.rangeLimit).toBe(Number.POSITIVE_INFINITY);
+    expect(big.name).toBe('big');
+    // The limited set is over its limit: it may not grow, only shrink.
+    expect(limited.addRange(100, 100)).toEqual({ ok: false, code: 'ENOMEM' });
+    expect(limited.removeRange(10, 14)).toEqual({ ok: true });
+    expect(big.addRange(100, 100)).toEqual({ ok: true });
+  });
+});
+
+// ---- merge, subtract, swap, purge and the views ------------------------------------------------------
+
+describe('merge', () => {
+  const cases = [
+    '{} ∪ {} = {}',
+    '{} ∪ {0-1, 5} = {0-1, 5}',
+    '{0-1, 5} ∪ {} = {0-1, 5}',
+    '{0-1, 10-11} ∪ {2-9} = {0-11}',
+    '{0-1, 10-11} ∪ {5, 20} = {0-1, 5, 10-11, 20}',
+    '{0-9} ∪ {0-9} = {0-9}',
+    '{0, 2, 4} ∪ {1, 3, 5} = {0-5}',
+    '{0} ∪ {MAX} = {0, MAX}',
+    '{5-9} ∪ {0-MAX} = {0-MAX}',
+    '{0-4, 10-14, 20-24} ∪ {5-9, 15-19} = {0-24}',
+  ];
+  it.each(cases)('%s', (text) => {
+    const { a, b, result } = parseCase(text, '∪');
+    const set = make(a);
+    const other = make(b);
+    expect(set.merge(other)).toEqual({ ok: true });
+    expect(show(set)).toBe(fmt(result as Pair[]));
+    expect(show(other)).toBe(fmt(b));
+    expectCanonical(set);
+  });
+
+  it('merging a set with itself changes nothing', () => {
+    const set = make('{0-1, 5}');
+    set.limit(0);
+    expect(set.merge(set)).toEqual({ ok: true });
+    expect(show(set)).toBe('{0-1, 5}');
+  });
+});
+
+describe('subtract', () => {
+  const cases = [
+    '{} − {0-MAX} = {}',
+    '{0-1, 5} − {} = {0-1, 5}',
+    '{0-9} − {0-9} = {}',
+    '{0-9, 20-29, 40-49} − {5-44} = {0-4, 45-49}',
+    '{0-100} − {0-10, 50-60, 90-100} = {11-49, 61-89}',
+    '{0-5} − {1, 3, 5} = {0, 2, 4}',
+    '{0-5, 10-MAX} − {3-MAX} = {0-2}',
+    '{0-9} − {10-MAX} = {0-9}',
+  ];
+  it.each(cases)('%s', (text) => {
+    const { a, b, result } = parseCase(text, '−');
+    const set = make(a);
+    const other = make(b);
+    expect(set.subtract(other)).toEqual({ ok: true });
+    expect(show(set)).toBe(fmt(result as Pair[]));
+    expect(show(other)).toBe(fmt(b));
+    expectCanonical(set);
+  });
+
+  it('subtracting a set from itself purges it (Xen deadlocks)', () => {
+    const set = make('{0-1, 5}');
+    set.limit(0);
+    expect(set.subtract(set)).toEqual({ ok: true });
+    expect(set.isEmpty()).toBe(true);
+    expect(set.rangeLimit).toBe(0);
+  });
+});
+
+describe('swap', () => {
+  it('exchanges the ranges; names and print flags stay with the objects', () => {
+    const a = make('{0-1}', { name: 'a', hex: true });
+    const b = make('{10-11, 20}', { name: 'b' });
+    a.swap(b);
+    expect(show(a)).toBe('{10-11, 20}');
+    expect(show(b)).toBe('{0-1}');
+    expect(a.toString()).toBe('a          { a-b, 14 }');
+    expect(b.toString()).toBe('b          { 0-1 }');
+    expectCanonical(a);
+    expectCanonical(b);
+    // The two stay independent.
+    a.addRange(0, 0);
+    expect(show(b)).toBe('{0-1}');
+  });
+
+  it('swapping with an empty set moves everything across', () => {
+    const a = make('{0-4, 10-14}');
+    const b = new RangeSet();
+    a.swap(b);
+    expect(a.isEmpty()).toBe(true);
+    expect(show(b)).toBe('{0-4, 10-14}');
+  });
+
+  it('swapping a set with itself changes nothing', () => {
+    const a = make('{0-1}');
+    a.swap(a);
+    expect(show(a)).toBe('{0-1}');
+  });
+
+  // A set with chunkSize 4 takes the ranges of a default set (one chunk of n ranges), then grows and
+  // shrinks across them; the default set takes chunkSize-4 ranges and does the same. Nothing in the
+  // API ties the chunk size to the ranges, so both must work and hold exactly what they should.
+  it.each([5, 20])('works between sets of different chunk sizes (%i ranges), and both stay usable', (n) => {
+    const small = new RangeSet({ chunkSize: 4 });
+    const large = make(grid(n));
+    small.swap(large);
+    for (let i = 0; i < n; i++) expect(small.addSingleton(10 * i + 6)).toEqual({ ok: true });
+    expect(small.toArray()).toEqual(
+      grid(n).flatMap(([s, e]): Pair[] => [
+        [s, e],
+        [e + 2, e + 2],
+      ]),
+    );
+    for (let i = 0; i < n; i++) expect(small.removeRange(10 * i, 10 * i + 4)).toEqual({ ok: true });
+    expect(small.toArray()).toEqual(grid(n, 10, 1, 6));
+    expectCanonical(small);
+
+    large.swap(make(grid(n), { chunkSize: 4 }));
+    for (let i = 0; i < n; i++) expect(large.addSingleton(10 * i + 6)).toEqual({ ok: true });
+    expect(large.size).toBe(2 * n);
+    expectCanonical(large);
+  });
+});
+
+describe('purge, isEmpty, size', () => {
+  it('purge empties the set, twice is harmless, and the set is usable afterwards', () => {
+    const set = make(grid(10), { chunkSize: 4 });
+    expect(set.size).toBe(10);
+    expect(set.isEmpty()).toBe(false);
+    set.purge();
+    expect(set.size).toBe(0);
+    expect(set.isEmpty()).toBe(true);
+    expect(set.toArray()).toEqual([]);
+    set.purge();
+    expect(set.isEmpty()).toBe(true);
+    expect(set.addRange(3, 4)).toEqual({ ok: true });
+    expect(show(set)).toBe('{3-4}');
+  });
+
+  it.each([
+    ['{}', 0],
+    ['{0-MAX}', 1],
+    ['{0, 2, MAX}', 3],
+  ] as const)('size of %s is %i: it counts ranges, not values', (text, size) => {
+    expect(make(text).size).toBe(size);
+    expect(make(text).isEmpty()).toBe(size === 0);
+  });
+});
+
+describe('iteration and toArray', () => {
+  it('for..of, spread and Array.from yield the ranges in ascending order', () => {
+    const set = make('{0-9, 20-29, MAX}');
+    const seen: Range[] = [];
+    for (const range of set) seen.push(range);
+    expect(fmt(seen)).toBe('{0-9, 20-29, MAX}');
+    expect([...set]).toEqual(seen);
+    expect(Array.from(set)).toEqual(seen);
+    expect(set.toArray()).toEqual(seen);
+    expect([...new RangeSet()]).toEqual([]);
+  });
+
+  it('iterates over a snapshot: changes during the loop do not affect it', () => {
+    const set = make('{0-9, 20-29}');
+    const seen: Range[] = [];
+    for (const range of set) {
+      seen.push(range);
+      set.addRange(100, 100);
+      set.removeRange(20, 29);
+    }
+    expect(fmt(seen)).toBe('{0-9, 20-29}');
+    expect(show(set)).toBe('{0-9, 100}');
+  });
+
+  it('toArray and the iterator return fresh arrays that the caller may change', () => {
+    const set = make('{0-9, 20-29}');
+    const first = set.toArray();
+    const second = set.toArray();
+    expect(first).not.toBe(second);
+    expect(first[0]).not.toBe(second[0]);
+    first[0]![0] = 5;
+    first.push([100, 200]);
+    expect(show(set)).toBe('{0-9, 20-29}');
+    const [range] = [...set];
+    range![1] = 1000;
+    expect(show(set)).toBe('{0-9, 20-29}');
+  });
+});
+
+// ---- callbacks must not modify their set -------------------------------------------------------------
+
+describe('modifying the set from its own callback', () => {
+  const mutations: ReadonlyArray<{ name: string; run: (set: RangeSet, other: RangeSet) => unknown }> = [
+    { name: 'addRange', run: (set) => set.addRange(100, 100) },
+    { name: 'removeRange', run: (set) => set.removeRange(0, 0) },
+    { name: 'addSingleton', run: (set) => set.addSingleton(100) },
+    { name: 'removeSingleton', run: (set) => set.removeSingleton(0) },
+    { name: 'claimRange', run: (set) => set.claimRange(1) },
+    { name: 'purge', run: (set) => set.purge() },
+    { name: 'merge', run: (set, other) => set.merge(other) },
+    { name: 'subtract', run: (set, other) => set.subtract(other) },
+    { name: 'subtract itself', run: (set) => set.subtract(set) },
+    { name: 'swap', run: (set, other) => set.swap(other) },
+    { name: 'consumeRanges', run: (set) => set.consumeRanges(() => step(1, 'continue')) },
+  ];
+
+  it.each(mutations)('$name inside reportRanges throws; the set is unchanged and usable after', ({ run }) => {
+    const set = make('{0-9, 20-29}');
+    const other = make('{40}');
+    const was = state(set);
+    const error = thrown(() => set.reportRanges(0, MAX, () => run(set, other)));
+    expect(error).toBeInstanceOf(Error);
+    expect(String(error)).toMatch(/called from a reportRanges callback/);
+    expect(state(set)).toEqual(was);
+    expect(show(other)).toBe('{40}');
+    expect(set.addRange(50, 50)).toEqual({ ok: true });
+  });
+
+  it.each(mutations)('$name inside consumeRanges throws; the set is usable after', ({ run }) => {
+    const set = make('{0-9, 20-29}');
+    const other = make('{40}');
+    const error = thrown(() =>
+      set.consumeRanges(() => {
+        run(set, other);
+        return step(1, 'continue');
+      }),
+    );
+    expect(String(error)).toMatch(/called from a consumeRanges callback/);
+    expect(show(set)).toBe('{0-9, 20-29}');
+    expect(show(other)).toBe('{40}');
+    expect(set.addRange(50, 50)).toEqual({ ok: true });
+  });
+
+  it('a swap that names the busy set as its peer throws, and leaves the calling set usable', () => {
+    // Inside b's callback, a.swap(b) must fail (b is busy) without leaving a marked busy.
+    const a = make('{1-2}');
+    const b = make('{5-6}');
+    const error = thrown(() => b.reportRanges(0, MAX, () => a.swap(b)));
+    expect(String(error)).toMatch(/swap called from a reportRanges callback/);
+    expect(show(a)).toBe('{1-2}');
+    expect(show(b)).toBe('{5-6}');
+    expect(a.addRange(8, 8)).toEqual({ ok: true });
+    expect(b.addRange(8, 8)).toEqual({ ok: true });
+  });
+
+  it('merging the set with itself inside its callback is a harmless no-op', () => {
+    const set = make('{0-9}');
+    set.reportRanges(0, MAX, () => {
+      expect(set.merge(set)).toEqual({ ok: true });
+    });
+    expect(show(set)).toBe('{0-9}');
+  });
+
+  it('a callback may modify another set, even one that reads this set', () => {
+    const set = make('{0-9, 20-29}');
+    const copy = new RangeSet();
+    set.consumeRanges((s, e) => {
+      copy.addRange(s, e);
+      copy.merge(set);
+      return step(e - s + 1, 'continue');
+    });
+    expect(set.isEmpty()).toBe(true);
+    expect(show(copy)).toBe('{0-9, 20-29}');
+  });
+});
+
+// ---- chunk boundaries ---------------------------------------------------------------------------------
+
+describe('across chunk boundaries (chunkSize 4)', () => {
+  // 40 ranges {0-4, 10-14, …, 390-394} in chunks of at most 4: the operations below cross chunks,
+  // split full ones and let small ones merge.
+  const N = 40;
+  const base = grid(N);
+  const chunked = (ranges: readonly Pair[] = base): RangeSet => make(ranges, { chunkSize: 4 });
+
+  const orders: ReadonlyArray<{ name: string; ranges: readonly Pair[] }> = [
+    { name: 'ascending', ranges: base },
+    { name: 'descending', ranges: [...base].reverse() },
+    {
+      name: 'evens then odds',
+      ranges: [...base.filter((_, i) => i % 2 === 0), ...base.filter((_, i) => i % 2 === 1)],
+    },
+    { name: 'outside in', ranges: base.map((_, i) => base[i % 2 === 0 ? i / 2 : N - 1 - (i - 1) / 2]!) },
+  ];
+  it.each(orders)('builds the same set whatever the insertion order ($name)', ({ ranges }) => {
+    const set = chunked(ranges);
+    expect(set.toArray()).toEqual(base);
+    expectCanonical(set);
+  });
+
+  it('answers queries at every range edge', () => {
+    const set = chunked();
+    for (const [s, e] of base) {
+      expect(set.containsRange(s, e)).toBe(true);
+      expect(set.containsSingleton(s)).toBe(true);
+      expect(set.containsSingleton(e)).toBe(true);
+      expect(set.containsSingleton(s - 1 < 0 ? MAX : s - 1)).toBe(false);
+      expect(set.containsSingleton(e + 1)).toBe(false);
+      expect(set.containsRange(s, e + 1)).toBe(false);
+      expect(set.overlapsRange(e + 1, e + 5)).toBe(false);
+      expect(set.overlapsRange(e, e + 5)).toBe(true);
+    }
+    expect(set.overlapsRange(395, MAX)).toBe(false);
+  });
+
+  it('{0-4, 10-14, …, 390-394} − {23-377} = {0-4, 10-14, 20-22, 380-384, 390-394}', () => {
+    const set = chunked();
+    expect(set.removeRange(23, 377)).toEqual({ ok: true });
+    expect(show(set)).toBe('{0-4, 10-14, 20-22, 380-384, 390-394}');
+    expectCanonical(set);
+  });
+
+  it('{0-4, 10-14, …, 390-394} ∪ {3-382} = {0-384, 390-394}', () => {
+    const set = chunked();
+    expect(set.addRange(3, 382)).toEqual({ ok: true });
+    expect(show(set)).toBe('{0-384, 390-394}');
+    expectCanonical(set);
+  });
+
+  it.each(Array.from({ length: N - 1 }, (_, i) => i))('trims range %i and the next one at once', (i) => {
+    // {…, 10i-(10i+4), (10i+10)-(10i+14), …} − {(10i+3)-(10i+11)}: both ranges lose their inner edges.
+    const set = chunked();
+    expect(set.removeRange(10 * i + 3, 10 * i + 11)).toEqual({ ok: true });
+    const expected = base.map(
+      ([s, e], j): Pair => (j === i ? [s, s + 2] : j === i + 1 ? [s + 2, e] : [s, e]),
+    );
+    expect(set.toArray()).toEqual(expected);
+    expectCanonical(set);
+  });
+
+  it('splits every range in the middle: 40 ranges become 80', () => {
+    const set = chunked();
+    for (const [s] of base) expect(set.removeSingleton(s + 2)).toEqual({ ok: true });
+    expect(set.toArray()).toEqual(
+      base.flatMap(([s, e]): Pair[] => [
+        [s, s + 1],
+        [s + 3, e],
+      ]),
+    );
+    expectCanonical(set);
+  });
+
+  it('fills every gap: 40 ranges merge one by one into {0-394}', () => {
+    const set = chunked();
+    for (let i = 0; i < N - 1; i++) {
+      expect(set.addRange(10 * i + 5, 10 * i + 9)).toEqual({ ok: true });
+      expect(set.size).toBe(N - 1 - i);
+    }
+    expect(show(set)).toBe('{0-394}');
+    expect(set.containsRange(0, 394)).toBe(true);
+  });
+
+  it('fills the gaps top down and in a scattered order to the same result', () => {
+    const down = chunked();
+    for (let i = N - 2; i >= 0; i--) down.addRange(10 * i + 5, 10 * i + 9);
+    expect(show(down)).toBe('{0-394}');
+    const scattered = chunked();
+    for (let k = 0; k < N - 1; k++) {
+      const i = (k * 17) % (N - 1);
+      scattered.addRange(10 * i + 5, 10 * i + 9);
+      expectCanonical(scattered);
+    }
+    expect(show(scattered)).toBe('{0-394}');
+  });
+
+  it('removes every range one by one, odds from the top then evens from the bottom', () => {
+    const set = chunked();
+    const left = new Set(base.keys());
+    const odds = [...base.keys()].filter((i) => i % 2 === 1).reverse();
+    const evens = [...base.keys()].filter((i) => i % 2 === 0);
+    for (const i of [...odds, ...evens]) {
+      const [s, e] = base[i]!;
+      expect(set.removeRange(s, e)).toEqual({ ok: true });
+      left.delete(i);
+      expect(set.toArray()).toEqual(base.filter((_, j) => left.has(j)));
+    }
+    expect(set.isEmpty()).toBe(true);
+    expect(set.addRange(7, 7)).toEqual({ ok: true });
+    expect(show(set)).toBe('{7}');
+  });
+
+  it('reports a window over several chunks, clipped, and stops early', () => {
+    const set = chunked();
+    const { seen, cb } = recorder();
+    set.reportRanges(42, 91, cb);
+    expect(fmt(seen)).toBe('{42-44, 50-54, 60-64, 70-74, 80-84, 90-91}');
+    const visited: number[] = [];
+    const found = set.reportRanges(0, MAX, (s) => {
+      visited.push(s);
+      return s >= 230 ? s : undefined;
+    });
+    expect(found).toBe(230);
+    expect(visited).toEqual(base.slice(0, 24).map(([s]) => s));
+  });
+
+  it('consumes with restarts across chunks, 7 values per call', () => {
+    // 200 values: 28 calls restart after 7 values each; the 29th takes the last 4 and is done.
+    const set = chunked();
+    for (let call = 1; call <= 28; call++) {
+      expect(set.consumeRanges(budgeted(7).cb)).toEqual({ ok: true, status: 'restart' });
+      expect(set.toArray()).toEqual(dropFirst(base, 7 * call));
+    }
+    const last = budgeted(7);
+    expect(set.consumeRanges(last.cb)).toEqual({ ok: true, status: 'done' });
+    expect(fmt(last.seen)).toBe('{391-394}');
+    expect(set.isEmpty()).toBe(true);
+  });
+
+  it('claims first fit across chunks', () => {
+    // Every gap holds 5 values: claim 5 fills {5-9}; claim 6 fits only past the end, at 395.
+    const set = chunked();
+    expect(set.claimRange(5)).toEqual({ ok: true, start: 5 });
+    expect(set.claimRange(6)).toEqual({ ok: true, start: 395 });
+    expect(set.toArray()[0]).toEqual([0, 14]);
+    expect(set.toArray().at(-1)).toEqual([390, 400]);
+    expect(set.size).toBe(N - 1);
+    // Claims of 5 now fill the remaining gaps in order, each merging two ranges.
+    for (let i = 1; i < N - 1; i++) expect(set.claimRange(5)).toEqual({ ok: true, start: 10 * i + 5 });
+    expect(show(set)).toBe('{0-400}');
+  });
+
+  it('merges and subtracts chunked sets', () => {
+    const evens = chunked(grid(20, 20)); // {0-4, 20-24, …, 380-384}
+    const odds = chunked(grid(20, 20, 5, 10)); // {10-14, 30-34, …, 390-394}
+    const union = chunked(grid(20, 20));
+    expect(union.merge(odds)).toEqual({ ok: true });
+    expect(union.toArray()).toEqual(base);
+    expect(union.merge(chunked(grid(N - 1, 10, 5, 5)))).toEqual({ ok: true }); // the gaps
+    expect(show(union)).toBe('{0-394}');
+    expect(union.subtract(evens)).toEqual({ ok: true });
+    expect(union.toArray()).toEqual([...grid(19, 20, 15, 5), [385, 394]]);
+    expect(union.subtract(union)).toEqual({ ok: true });
+    expect(union.isEmpty()).toBe(true);
+  });
+
+  it('refuses every split at the limit and allows every trim', () => {
+    const set = chunked();
+    set.limit(N);
+    for (const [s, e] of base) {
+      expect(set.removeSingleton(s + 2)).toEqual({ ok: false, code: 'ENOMEM' });
+      expect(set.removeSingleton(e)).toEqual({ ok: true });
+    }
+    expect(set.toArray()).toEqual(grid(N, 10, 4));
+    expect(set.addRange(1000, 1000)).toEqual({ ok: false, code: 'ENOMEM' });
+    expect(set.merge(chunked(grid(3, 10, 1, 7)))).toEqual({ ok: false, code: 'ENOMEM' });
+    expect(set.toArray()).toEqual(grid(N, 10, 4));
+  });
+
+  it('holds a thousand ranges and takes them apart in one removal', () => {
+    const set = new RangeSet({ chunkSize: 4 });
+    const many = grid(1000, 3, 1); // {0, 3, 6, …, 2997}
+    for (const [s, e] of many) set.addRange(s, e);
+    expect(set.size).toBe(1000);
+    expect(set.toArray()).toEqual(many);
+    expect(set.removeRange(1, 2996)).toEqual({ ok: true });
+    expect(show(set)).toBe('{0, 2997}');
+  });
+});
+
+// ---- bad arguments -----------------------------------------------------------------------------------
+
+describe('bad arguments throw InvalidArgumentError and change nothing', () => {
+  const badValues: ReadonlyArray<{ value: unknown; shown: string }> = [
+    { value: Number.NaN, shown: 'NaN' },
+    { value: -1, shown: '-1' },
+    { value: 1.5, shown: '1.5' },
+    { value: 2 ** 53, shown: '9007199254740992' },
+    { value: Number.POSITIVE_INFINITY, shown: 'Infinity' },
+    { value: '3', shown: '"3"' },
+    { value: undefined, shown: 'undefined' },
+    { value: null, shown: 'null' },
+    { value: 3n, shown: '3n' },
+  ];
+
+  // Each call puts the bad value x in one argument and valid values in the others.
+  const calls: ReadonlyArray<{ call: string; argument: string; run: (set: RangeSet, x: number) => unknown }> =
+    [
+      { call: 'addRange(x, 30)', argument: 'start', run: (set, x) => set.addRange(x, 30) },
+      { call: 'addRange(0, x)', argument: 'end', run: (set, x) => set.addRange(0, x) },
+      { call: 'removeRange(x, 30)', argument: 'start', run: (set, x) => set.removeRange(x, 30) },
+      { call: 'removeRange(0, x)', argument: 'end', run: (set, x) => set.removeRange(0, x) },
+      { call: 'containsRange(x, 30)', argument: 'start', run: (set, x) => set.containsRange(x, 30) },
+      { call: 'containsRange(0, x)', argument: 'end', run: (set, x) => set.containsRange(0, x) },
+      { call: 'overlapsRange(x, 30)', argument: 'start', run: (set, x) => set.overlapsRange(x, 30) },
+      { call: 'overlapsRange(0, x)', argument: 'end', run: (set, x) => set.overlapsRange(0, x) },
+      {
+        call: 'reportRanges(x, 30, cb)',
+        argument: 'start',
+        run: (set, x) => set.reportRanges(x, 30, () => expect.fail('called back')),
+      },
+      {
+        call: 'reportRanges(0, x, cb)',
+        argument: 'end',
+        run: (set, x) => set.reportRanges(0, x, () => expect.fail('called back')),
+      },
+      { call: 'addSingleton(x)', argument: 'value', run: (set, x) => set.addSingleton(x) },
+      { call: 'removeSingleton(x)', argument: 'value', run: (set, x) => set.removeSingleton(x) },
+      { call: 'containsSingleton(x)', argument: 'value', run: (set, x) => set.containsSingleton(x) },
+      { call: 'claimRange(x)', argument: 'size', run: (set, x) => set.claimRange(x) },
+      { call: 'limit(x)', argument: 'maxRanges', run: (set, x) => set.limit(x) },
+    ];
+
+  const rows = calls.flatMap((c) =>
+    badValues.map((b) => ({ ...c, ...b, label: c.call.replace('x', b.shown) })),
+  );
+
+  it.each(rows)('$label', ({ argument, run, value, shown }) => {
+    const set = make('{0-9, 20-29}');
+    set.limit(5);
+    const was = state(set);
+    expectInvalid(
+      thrown(() => run(set, value as number)),
+      argument,
+      value,
+      shown,
+    );
+    expect(state(set)).toEqual(was);
+    expect(set.addRange(40, 40)).toEqual({ ok: true }); // not left busy
+  });
+
+  const reversed: ReadonlyArray<{ call: string; run: (set: RangeSet) => unknown }> = [
+    { call: 'addRange(5, 3)', run: (set) => set.addRange(5, 3) },
+    { call: 'removeRange(5, 3)', run: (set) => set.removeRange(5, 3) },
+    { call: 'containsRange(5, 3)', run: (set) => set.containsRange(5, 3) },
+    { call: 'overlapsRange(5, 3)', run: (set) => set.overlapsRange(5, 3) },
+    {
+      call: 'reportRanges(5, 3, cb)',
+      run: (set) => set.reportRanges(5, 3, () => expect.fail('called back')),
+    },
+  ];
+  it.each(reversed)('$call: start > end names end and the value', ({ run }) => {
+    const set = make('{0-9, 20-29}');
+    const was = state(set);
+    const error = thrown(() => run(set));
+    expectInvalid(error, 'end', 3, '3');
+    expect((error as Error).message).toBe('end: expected a value >= start (5), got 3');
+    expect(state(set)).toEqual(was);
+  });
+
+  it('start == end is a one-value range, accepted everywhere', () => {
+    const set = new RangeSet();
+    expect(set.addRange(MAX, MAX)).toEqual({ ok: true });
+    expect(set.containsRange(MAX, MAX)).toBe(true);
+    expect(set.overlapsRange(0, 0)).toBe(false);
+    expect(set.removeRange(0, 0)).toEqual({ ok: true });
+  });
+
+  const peers: ReadonlyArray<{ call: string; run: (set: RangeSet, x: RangeSet) => unknown }> = [
+    { call: 'merge', run: (set, x) => set.merge(x) },
+    { call: 'subtract', run: (set, x) => set.subtract(x) },
+    { call: 'swap', run: (set, x) => set.swap(x) },
+  ];
+  const notSets: ReadonlyArray<{ value: unknown; shown: string }> = [
+    { value: null, shown: 'null' },
+    { value: undefined, shown: 'undefined' },
+    { value: {}, shown: '[object Object]' },
+    { value: [[0, 1]], shown: '[object Array]' },
+  ];
+  it.each(peers.flatMap((p) => notSets.map((n) => ({ ...p, ...n }))))(
+    '$call($shown) names other',
+    ({ run, value, shown }) => {
+      const set = make('{0-9}');
+      const was = state(set);
+      expectInvalid(
+        thrown(() => run(set, value as RangeSet)),
+        'other',
+        value,
+        shown,
+      );
+      expect(state(set)).toEqual(was);
+    },
+  );
+
+  it('limit accepts 0 and the largest safe integer', () => {
+    const set = new RangeSet();
+    set.limit(0);
+    expect(set.rangeLimit).toBe(0);
+    set.limit(MAX);
+    expect(set.rangeLimit).toBe(MAX);
+  });
+
+  const options: ReadonlyArray<{
+    label: string;
+    options: unknown;
+    argument: string;
+    value: unknown;
+    shown: string;
+  }> = [
+    { label: 'name: 5', options: { name: 5 }, argument: 'options.name', value: 5, shown: '5' },
+    { label: 'chunkSize: 3', options: { chunkSize: 3 }, argument: 'options.chunkSize', value: 3, shown: '3' },
+    {
+      label: 'chunkSize: 65537',
+      options: { chunkSize: 65537 },
+      argument: 'options.chunkSize',
+      value: 65537,
+      shown: '65537',
+    },
+    {
+      label: 'chunkSize: 4.5',
+      options: { chunkSize: 4.5 },
+      argument: 'options.chunkSize',
+      value: 4.5,
+      shown: '4.5',
+    },
+    {
+      label: "chunkSize: '8'",
+      options: { chunkSize: '8' },
+      argument: 'options.chunkSize',
+      value: '8',
+      shown: '"8"',
+    },
+  ];
+  it.each(options)('new RangeSet({ $label }) names $argument', ({ options: o, argument, value, shown }) => {
+    expectInvalid(
+      thrown(() => new RangeSet(o as RangeSetOptions)),
+      argument,
+      value,
+      shown,
+    );
+  });
+
+  it('accepts the chunk sizes 4 and 65536', () => {
+    expect(new RangeSet({ chunkSize: 4 }).isEmpty()).toBe(true);
+    expect(new RangeSet({ chunkSize: 65536 }).isEmpty()).toBe(true);
+  });
+
+  it('RangeSet.from with a reversed pair throws', () => {
+    expectInvalid(
+      thrown(() =>
+        make([
+          [0, 1],
+          [5, 3],
+        ]),
+      ),
+      'end',
+      3,
+      '3',
+    );
+  });
+
+  it('MAX_VALUE is Number.MAX_SAFE_INTEGER and is accepted', () => {
+    expect(MAX_VALUE).toBe(MAX);
+    expect(make([[MAX_VALUE, MAX_VALUE]]).containsSingleton(MAX_VALUE)).toBe(true);
+  });
+});
