@@ -39,13 +39,49 @@ export function checkValue(argument: string, value: unknown): asserts value is n
   }
 }
 
-/** Throws unless `start` and `end` are values with `start <= end` (an inclusive range). */
+/**
+ * Throws unless `start` and `end` are values with `start <= end` (an inclusive range). The common case
+ * is one cheap test; the detailed checks only run to name what is wrong.
+ */
 export function checkRange(start: unknown, end: unknown): void {
+  if (
+    Number.isInteger(start) &&
+    Number.isInteger(end) &&
+    (start as number) >= 0 &&
+    (start as number) <= (end as number) &&
+    (end as number) <= MAX_VALUE
+  ) {
+    return;
+  }
+  explainRange(start, end);
+}
+
+function explainRange(start: unknown, end: unknown): void {
   checkValue('start', start);
   checkValue('end', end);
   if (start > end) {
     throw new InvalidArgumentError('end', end, `a value >= start (${start})`);
   }
+}
+
+/**
+ * Throws the error that names what is wrong with a `consumeRanges` step for the range `[start, end]`
+ * (the caller has found that something is).
+ */
+export function rejectStep(step: { consumed: unknown; next: unknown }, start: number, end: number): never {
+  const length = end - start + 1;
+  const { consumed, next } = step;
+  if (typeof consumed !== 'number' || !Number.isInteger(consumed) || consumed < 0 || consumed > length) {
+    throw new InvalidArgumentError(
+      'consumed',
+      consumed,
+      `an integer in 0 … ${length} for [${start}, ${end}]`,
+    );
+  }
+  if (next !== 'continue' && next !== 'restart' && next !== 'fail') {
+    throw new InvalidArgumentError('next', next, "'continue', 'restart' or 'fail'");
+  }
+  throw new InvalidArgumentError('consumed', consumed, "at least 1 with 'continue', or the loop never ends");
 }
 
 /** Throws unless `value` is a safe integer of at least 1. */

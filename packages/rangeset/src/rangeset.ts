@@ -45,7 +45,10 @@ export class RangeSet implements Iterable<Range> {
   readonly hex: boolean;
   private store: ChunkedStore;
   private maxRanges = Number.POSITIVE_INFINITY;
-  /** Name of the callback-running operation in progress, during which the set must not change. */
+  /**
+   * Name of the operation whose callback is running (`reportRanges`, `consumeRanges`); the set must not
+   * change until it returns. Operations that run no caller code only check it.
+   */
   private busy: string | undefined;
 
   constructor(options: RangeSetOptions = {}) {
@@ -150,24 +153,16 @@ export class RangeSet implements Iterable<Range> {
   /** Adds `[start, end]`, merging with the ranges it overlaps or touches. `ENOMEM` past the limit. */
   addRange(start: number, end: number): Result<'ENOMEM'> {
     checkRange(start, end);
-    this.enter('addRange');
-    try {
-      // `+ 0` stores -0 (which passes as a safe integer) as 0.
-      return this.store.add(start + 0, end + 0, this.store.count < this.maxRanges) ? OK : NO_MEMORY;
-    } finally {
-      this.busy = undefined;
-    }
+    if (this.busy !== undefined) this.checkIdle('addRange');
+    // `+ 0` stores -0 (which passes as a safe integer) as 0.
+    return this.store.add(start + 0, end + 0, this.store.count < this.maxRanges) ? OK : NO_MEMORY;
   }
 
   /** Removes `[start, end]`, trimming or splitting ranges. `ENOMEM` when a split would pass the limit. */
   removeRange(start: number, end: number): Result<'ENOMEM'> {
     checkRange(start, end);
-    this.enter('removeRange');
-    try {
-      return this.store.remove(start, end, this.store.count < this.maxRanges) ? OK : NO_MEMORY;
-    } finally {
-      this.busy = undefined;
-    }
+    if (this.busy !== undefined) this.checkIdle('removeRange');
+    return this.store.remove(start, end, this.store.count < this.maxRanges) ? OK : NO_MEMORY;
   }
 
   /** `addRange(value, value)`. */
@@ -188,22 +183,17 @@ export class RangeSet implements Iterable<Range> {
    */
   claimRange(size: number): ClaimResult {
     checkCount('size', size);
-    this.enter('claimRange');
-    try {
-      const start = this.store.firstFit(size, MAX_VALUE);
-      if (start < 0) return NO_SPACE;
-      if (!this.store.add(start, start + size - 1, this.store.count < this.maxRanges)) return NO_MEMORY;
-      return { ok: true, start };
-    } finally {
-      this.busy = undefined;
-    }
+    this.checkIdle('claimRange');
+    const start = this.store.firstFit(size, MAX_VALUE);
+    if (start < 0) return NO_SPACE;
+    if (!this.store.add(start, start + size - 1, this.store.count < this.maxRanges)) return NO_MEMORY;
+    return { ok: true, start };
   }
 
   /** Removes every range. */
   purge(): void {
-    this.enter('purge');
+    this.checkIdle('purge');
     this.store.clear();
-    this.busy = undefined;
   }
 
   /**
@@ -240,14 +230,10 @@ export class RangeSet implements Iterable<Range> {
       const after = countUnion(this.store.toFlat(), other.store.toFlat());
       if (after > this.store.count && after > this.maxRanges) return NO_MEMORY;
     }
-    this.enter('merge');
-    try {
-      other.store.forEach((s, e) => {
-        this.store.add(s, e, true);
-      });
-    } finally {
-      this.busy = undefined;
-    }
+    this.checkIdle('merge');
+    other.store.forEach((s, e) => {
+      this.store.add(s, e, true);
+    });
     return OK;
   }
 
@@ -262,14 +248,10 @@ export class RangeSet implements Iterable<Range> {
       const after = countDifference(this.store.toFlat(), other.store.toFlat());
       if (after > this.store.count && after > this.maxRanges) return NO_MEMORY;
     }
-    this.enter('subtract');
-    try {
-      other.store.forEach((s, e) => {
-        this.store.remove(s, e, true);
-      });
-    } finally {
-      this.busy = undefined;
-    }
+    this.checkIdle('subtract');
+    other.store.forEach((s, e) => {
+      this.store.remove(s, e, true);
+    });
     return OK;
   }
 
@@ -282,33 +264,13 @@ export class RangeSet implements Iterable<Range> {
   consumeRanges<C extends string = never>(
     callback: (start: number, end: number) => ConsumeStep<C>,
   ): ConsumeResult<C> {
-    this.enter('consumeRanges');
-    const store = this.store;
+    this.checkIdle('consumeRanges');
+    this.busy = 'consumeRanges';
     try {
-      while (store.count > 0) {
-        const start = store.firstStart();
-        const end = store.firstEnd();
-        const step = callback(start, end);
-        const consumed = step.consumed;
-        if (!Number.isSafeInteger(consumed) || consumed < 0 || consumed > end - start + 1) {
-          throw new InvalidArgumentError(
-            'consumed',
-            consumed,
-            `an integer in 0 … ${end - start + 1} for [${start}, ${end}]`,
-          );
-        }
-        const next = step.next;
-        if (next !== 'continue' && next !== 'restart' && next !== 'fail') {
-          throw new InvalidArgumentError('next', next, "'continue', 'restart' or 'fail'");
-        }
-        if (next === 'continue' && consumed === 0) {
-          throw new InvalidArgumentError('consumed', 0, `at least 1 with 'continue', or the loop never ends`);
-        }
-        if (consumed > 0) store.consumeFront(consumed);
-        if (next === 'restart') return CONSUME_RESTART;
-        if (next === 'fail') return { ok: false, code: step.code };
-      }
-      return CONSUME_DONE;
+      const stopped = this.store.consume(callback);
+      if (stopped === undefined) return CONSUME_DONE;
+      if (stopped.next === 'fail') return { ok: false, code: stopped.code };
+      return CONSUME_RESTART;
     } finally {
       this.busy = undefined;
     }
@@ -323,12 +285,6 @@ export class RangeSet implements Iterable<Range> {
         `RangeSet ${this.name}: ${operation} called from a ${this.busy} callback on the same set`,
       );
     }
-  }
-
-  /** Marks the set busy with `operation`, after `checkIdle`. */
-  private enter(operation: string): void {
-    this.checkIdle(operation);
-    this.busy = operation;
   }
 
   private checkPeer(argument: string, other: unknown): asserts other is RangeSet {

@@ -1,13 +1,20 @@
+import { rejectStep } from '../errors.js';
+import type { ConsumeStep } from '../results.js';
+import { lastAtOrBelow } from './search.js';
+
 /**
  * The storage engine behind `RangeSet`: a sorted sequence of inclusive ranges `[s, e]`, kept sorted,
  * disjoint and non-adjacent by its callers, cut into chunks of at most `chunkMax` ranges.
  *
- * Each chunk holds its ranges interleaved in one `Float64Array` (`s0, e0, s1, e1, …`): 16 bytes a range
- * plus a little slack, instead of a heap object per range as in Xen's linked list. A second
- * `Float64Array` holds the first start of every chunk, so a lookup is two binary searches: one over
- * the chunk starts, one inside the chunk. Inserting or deleting moves at most one chunk's worth of
- * numbers (`copyWithin`, a memmove); splitting or dropping a chunk moves the chunk index, which is
- * `chunk size times shorter than the set.
+ * A chunk holds its ranges interleaved (`s0, e0, s1, e1, …`) in a fixed slot of a large shared
+ * `Float64Array`, a slab: 16 bytes a range, instead of a heap object per range as in Xen's linked
+ * list. Three parallel typed arrays, in chunk order, hold each chunk's first start (`firsts`), its
+ * slot and its length. So a lookup is a search over `firsts` and one inside the chunk, and reaching a
+ * chunk's numbers takes no pointer chasing: the costs that matter at a million ranges are cache misses,
+ * and a chunk object, its typed array and its buffer would be three dependent ones.
+ *
+ * Inserting or deleting moves at most one chunk (`copyWithin`, a memmove); adding or dropping a chunk
+ * moves the three chunk arrays, which are about 200 times shorter than the set.
  *
  * Positions are `(chunk index, offset)` pairs. Spans are half-open and an offset may equal the chunk's
  * length, meaning "just past its last range".
@@ -19,54 +26,35 @@
  */
 export const DEFAULT_CHUNK_MAX = 256;
 
-/** Capacity, in ranges, of the first chunk of a new set; it doubles up to the chunk size. */
-const FIRST_CHUNK_CAPACITY = 4;
-
-class Chunk {
-  /** Interleaved starts and ends; `data.length / 2` is the capacity in ranges. */
-  data: Float64Array;
-  /** Ranges in use. */
-  len: number;
-
-  constructor(capacity: number) {
-    this.data = new Float64Array(2 * capacity);
-    this.len = 0;
-  }
-
-  /** Capacity in ranges. */
-  get capacity(): number {
-    return this.data.length >> 1;
-  }
-
-  /** Reallocates the buffer with room for `capacity` ranges, keeping the ranges in use. */
-  grow(capacity: number): void {
-    const data = new Float64Array(2 * capacity);
-    data.set(this.data.subarray(0, 2 * this.len));
-    this.data = data;
-  }
-
-  /** Last offset whose start is <= v. Requires `len > 0` and `data[0] <= v`. */
-  offsetFor(v: number): number {
-    const d = this.data;
-    let lo = 0;
-    let hi = this.len - 1;
-    while (lo < hi) {
-      const mid = (lo + hi + 1) >>> 1;
-      if (d[2 * mid] <= v) lo = mid;
-      else hi = mid - 1;
-    }
-    return lo;
-  }
-}
+/** Slots per slab, as a shift: 64 slots, 256 KiB at the default chunk size. */
+const SLAB_SHIFT = 6;
+const SLAB_MASK = (1 << SLAB_SHIFT) - 1;
+/** Ranges the first slab has room for in a new set; it doubles as the set grows, up to a full slab. */
+const FIRST_SLAB_RANGES = 4;
+/** Chunks the chunk arrays have room for in a new set; they double as needed. */
+const FIRST_CHUNK_ROOM = 8;
 
 export class ChunkedStore {
   /** Most ranges one chunk holds (small values let tests cross chunk boundaries often). */
   private readonly chunkMax: number;
   /** Neighbouring chunks that together hold no more than this are merged after a deletion. */
   private readonly mergeBelow: number;
-  private chunks: Chunk[] = [];
-  /** `firsts[i]` is the first start of `chunks[i]`; capacity grows as chunks are added. */
-  private firsts: Float64Array = new Float64Array(16);
+  /** Doubles per slot. */
+  private readonly slotSize: number;
+
+  private slabs: Float64Array[] = [];
+  /** Slots given back by dropped chunks, reused before new ones. */
+  private freeSlots: number[] = [];
+  /** Slots ever handed out; the next new slot. */
+  private slotsUsed = 0;
+
+  /** Number of chunks. */
+  private nChunks = 0;
+  /** Per chunk, in order: its first start, its slot, its number of ranges. */
+  private firsts: Float64Array = new Float64Array(FIRST_CHUNK_ROOM);
+  private slots: Int32Array = new Int32Array(FIRST_CHUNK_ROOM);
+  private lens: Int32Array = new Int32Array(FIRST_CHUNK_ROOM);
+
   /** Number of ranges stored. */
   count = 0;
   /** Offset output of `locate`, to avoid allocating a pair on every lookup. */
@@ -75,6 +63,56 @@ export class ChunkedStore {
   constructor(chunkMax: number = DEFAULT_CHUNK_MAX) {
     this.chunkMax = chunkMax;
     this.mergeBelow = chunkMax >> 1;
+    this.slotSize = 2 * chunkMax;
+  }
+
+  // ---- addressing ------------------------------------------------------------------------------
+
+  /** The slab that holds chunk ci. */
+  private slabOf(ci: number): Float64Array {
+    return this.slabs[this.slots[ci]! >>> SLAB_SHIFT]!;
+  }
+
+  /** Where chunk ci's numbers start in its slab. */
+  private baseOf(ci: number): number {
+    return (this.slots[ci]! & SLAB_MASK) * this.slotSize;
+  }
+
+  /** Ranges chunk ci has room for: a full chunk, except while the first slab is still small. */
+  private capacityOf(ci: number): number {
+    const slot = this.slots[ci]!;
+    if (slot !== 0) return this.chunkMax;
+    return Math.min(this.chunkMax, this.slabs[0]!.length >> 1);
+  }
+
+  /** A slot for a new chunk, reusing a freed one if any. */
+  private allocSlot(): number {
+    const reused = this.freeSlots.pop();
+    if (reused !== undefined) {
+      // Slot 0 may still be a small first chunk; a chunk that is handed ranges needs a full slot.
+      if (reused === 0) this.growFirstSlab(this.slotSize);
+      return reused;
+    }
+    const slot = this.slotsUsed++;
+    const slab = slot >>> SLAB_SHIFT;
+    // The first chunk of a set starts small; later slots of the first slab are full size.
+    if (slab === 0)
+      this.growFirstSlab(
+        slot === 0 ? 2 * Math.min(FIRST_SLAB_RANGES, this.chunkMax) : (slot + 1) * this.slotSize,
+      );
+    else if (slab === this.slabs.length) this.slabs.push(new Float64Array((SLAB_MASK + 1) * this.slotSize));
+    return slot;
+  }
+
+  /** Grows the first slab (doubling) to hold at least `doubles` numbers. */
+  private growFirstSlab(doubles: number): void {
+    const old = this.slabs[0];
+    if (old !== undefined && old.length >= doubles) return;
+    let size = old === undefined ? 2 * Math.min(FIRST_SLAB_RANGES, this.chunkMax) : old.length;
+    while (size < doubles) size *= 2;
+    const grown = new Float64Array(Math.min(size, (SLAB_MASK + 1) * this.slotSize));
+    if (old !== undefined) grown.set(old);
+    this.slabs[0] = grown;
   }
 
   // ---- lookups ---------------------------------------------------------------------------------
@@ -82,34 +120,57 @@ export class ChunkedStore {
   /** Index of the last chunk whose first start is <= v; -1 if none. */
   private chunkFor(v: number): number {
     const f = this.firsts;
-    let hi = this.chunks.length - 1;
-    if (hi < 0 || f[0] > v) return -1;
-    let lo = 0;
-    while (lo < hi) {
-      const mid = (lo + hi + 1) >>> 1;
-      if (f[mid] <= v) lo = mid;
-      else hi = mid - 1;
-    }
-    return lo;
+    const n = this.nChunks;
+    if (n === 0 || f[0]! > v) return -1;
+    return lastAtOrBelow(f, 0, 1, n, v, f[0]!, f[n - 1]! + 1);
   }
 
   /** Chunk index of the last range whose start is <= v (offset in `foundOffset`); -1 if none. */
   private locate(v: number): number {
     const ci = this.chunkFor(v);
-    if (ci >= 0) this.foundOffset = this.chunks[ci]!.offsetFor(v);
+    if (ci >= 0) {
+      const slab = this.slabOf(ci);
+      const base = this.baseOf(ci);
+      const len = this.lens[ci]!;
+      // The next chunk's first start bounds this chunk's starts and is already in cache; only the last
+      // chunk has to read its own last start.
+      const limit = ci + 1 < this.nChunks ? this.firsts[ci + 1]! : slab[base + 2 * len - 2]! + 1;
+      this.foundOffset = lastAtOrBelow(slab, base, 2, len, v, this.firsts[ci]!, limit);
+    }
     return ci;
   }
 
   /** True iff one stored range covers all of `[s, e]`. */
   contains(s: number, e: number): boolean {
     const ci = this.locate(s);
-    return ci >= 0 && this.chunks[ci]!.data[2 * this.foundOffset + 1]! >= e;
+    return ci >= 0 && this.slabOf(ci)[this.baseOf(ci) + 2 * this.foundOffset + 1]! >= e;
   }
 
   /** True iff some stored range intersects `[s, e]`. */
   overlaps(s: number, e: number): boolean {
     const ci = this.locate(e);
-    return ci >= 0 && this.chunks[ci]!.data[2 * this.foundOffset + 1]! >= s;
+    return ci >= 0 && this.slabOf(ci)[this.baseOf(ci) + 2 * this.foundOffset + 1]! >= s;
+  }
+
+  /** Start of range k of chunk ci. */
+  private startAt(ci: number, k: number): number {
+    return this.slabOf(ci)[this.baseOf(ci) + 2 * k]!;
+  }
+
+  /** End of range k of chunk ci. */
+  private endAt(ci: number, k: number): number {
+    return this.slabOf(ci)[this.baseOf(ci) + 2 * k + 1]!;
+  }
+
+  /** Sets the start of range k of chunk ci, keeping `firsts` in step. */
+  private setStart(ci: number, k: number, v: number): void {
+    this.slabOf(ci)[this.baseOf(ci) + 2 * k] = v;
+    if (k === 0) this.firsts[ci] = v;
+  }
+
+  /** Sets the end of range k of chunk ci. */
+  private setEnd(ci: number, k: number, v: number): void {
+    this.slabOf(ci)[this.baseOf(ci) + 2 * k + 1] = v;
   }
 
   // ---- updates ---------------------------------------------------------------------------------
@@ -119,15 +180,10 @@ export class ChunkedStore {
    * that needs one more stored range and `canGrow` is false.
    */
   add(s: number, e: number, canGrow: boolean): boolean {
-    const chunks = this.chunks;
-    if (chunks.length === 0) {
+    if (this.nChunks === 0) {
       if (!canGrow) return false;
-      const first = new Chunk(Math.min(FIRST_CHUNK_CAPACITY, this.chunkMax));
-      first.data[0] = s;
-      first.data[1] = e;
-      first.len = 1;
-      this.insertChunk(0, first);
-      this.count = 1;
+      this.insertChunk(0, this.allocSlot());
+      this.insertAt(0, 0, s, e);
       return true;
     }
     // lo: the first range ending at or after s - 1, i.e. the first that may touch [s, e].
@@ -141,14 +197,13 @@ export class ChunkedStore {
       loC = insC = 0;
       loK = insK = 0;
     } else {
-      const left = chunks[leftC]!;
       const k = this.foundOffset;
       insC = leftC;
       insK = k + 1;
-      if (left.data[2 * k + 1]! >= s - 1) {
+      if (this.endAt(leftC, k) >= s - 1) {
         loC = leftC;
         loK = k;
-      } else if (k + 1 < left.len) {
+      } else if (k + 1 < this.lens[leftC]!) {
         loC = leftC;
         loK = k + 1;
       } else {
@@ -156,7 +211,7 @@ export class ChunkedStore {
         loK = 0;
       }
     }
-    if (loC === chunks.length || chunks[loC]!.data[2 * loK]! > e + 1) {
+    if (loC === this.nChunks || this.startAt(loC, loK) > e + 1) {
       if (!canGrow) return false;
       this.insertAt(insC, insK, s, e);
       return true;
@@ -164,13 +219,9 @@ export class ChunkedStore {
     // Merge lo … hi (the last range starting at or before e + 1) into one range.
     const hiC = this.locate(e + 1);
     const hiK = this.foundOffset;
-    const lo = chunks[loC]!.data;
-    const hiEnd = chunks[hiC]!.data[2 * hiK + 1]!;
-    if (lo[2 * loK]! > s) {
-      lo[2 * loK] = s;
-      if (loK === 0) this.firsts[loC] = s;
-    }
-    lo[2 * loK + 1] = Math.max(hiEnd, e);
+    const end = Math.max(this.endAt(hiC, hiK), e);
+    if (this.startAt(loC, loK) > s) this.setStart(loC, loK, s);
+    this.setEnd(loC, loK, end);
     this.deleteSpan(loC, loK + 1, hiC, hiK + 1);
     return true;
   }
@@ -180,72 +231,84 @@ export class ChunkedStore {
    * a range must split in two and `canGrow` is false.
    */
   remove(s: number, e: number, canGrow: boolean): boolean {
-    const chunks = this.chunks;
     // lo: the first range ending at or after s.
     let loC = this.locate(s);
     let loK = this.foundOffset;
     if (loC < 0) {
       loC = 0;
       loK = 0;
-    } else if (chunks[loC]!.data[2 * loK + 1]! < s) {
+    } else if (this.endAt(loC, loK) < s) {
       loK++;
-      if (loK === chunks[loC]!.len) {
+      if (loK === this.lens[loC]!) {
         loC++;
         loK = 0;
       }
     }
-    if (loC === chunks.length || chunks[loC]!.data[2 * loK]! > e) return true;
+    if (loC === this.nChunks || this.startAt(loC, loK) > e) return true;
     // hi: the last range starting at or before e; lo <= hi.
     const hiC = this.locate(e);
     const hiK = this.foundOffset;
-    const loData = chunks[loC]!.data;
-    const hiData = chunks[hiC]!.data;
-    const keepLeft = loData[2 * loK]! < s;
-    const keepRight = hiData[2 * hiK + 1]! > e;
+    const keepLeft = this.startAt(loC, loK) < s;
+    const hiEnd = this.endAt(hiC, hiK);
+    const keepRight = hiEnd > e;
     if (loC === hiC && loK === hiK && keepLeft && keepRight) {
       if (!canGrow) return false;
-      const tailEnd = loData[2 * loK + 1]!;
-      loData[2 * loK + 1] = s - 1;
-      this.insertAt(loC, loK + 1, e + 1, tailEnd);
+      this.setEnd(loC, loK, s - 1);
+      this.insertAt(loC, loK + 1, e + 1, hiEnd);
       return true;
     }
-    if (keepLeft) loData[2 * loK + 1] = s - 1;
-    if (keepRight) {
-      hiData[2 * hiK] = e + 1;
-      if (hiK === 0) this.firsts[hiC] = e + 1;
-    }
+    if (keepLeft) this.setEnd(loC, loK, s - 1);
+    if (keepRight) this.setStart(hiC, hiK, e + 1);
     this.deleteSpan(loC, keepLeft ? loK + 1 : loK, hiC, keepRight ? hiK : hiK + 1);
     return true;
   }
 
-  /** Drops every range. */
+  /** Drops every range and the memory that held them. */
   clear(): void {
-    this.chunks = [];
-    this.firsts = new Float64Array(16);
+    this.slabs = [];
+    this.freeSlots = [];
+    this.slotsUsed = 0;
+    this.nChunks = 0;
+    this.firsts = new Float64Array(FIRST_CHUNK_ROOM);
+    this.slots = new Int32Array(FIRST_CHUNK_ROOM);
+    this.lens = new Int32Array(FIRST_CHUNK_ROOM);
     this.count = 0;
   }
 
   // ---- the front, for consumeRanges --------------------------------------------------------------
 
-  /** Start of the first range. Requires `count > 0`. */
-  firstStart(): number {
-    return this.chunks[0]!.data[0]!;
-  }
-
-  /** End of the first range. Requires `count > 0`. */
-  firstEnd(): number {
-    return this.chunks[0]!.data[1]!;
-  }
-
-  /** Removes the first `n` values of the first range (all of it when `n` is its length). */
-  consumeFront(n: number): void {
-    const first = this.chunks[0]!;
-    const start = first.data[0]! + n;
-    if (start > first.data[1]!) this.deleteSpan(0, 0, 0, 1);
-    else {
-      first.data[0] = start;
-      this.firsts[0] = start;
+  /**
+   * Hands the first range to `take` and removes the values its step consumed, until a step says
+   * other than `continue` (returned) or the store is empty (`undefined`). Each step is checked before
+   * it is applied: a bad one throws and changes nothing.
+   */
+  consume<S extends ConsumeStep<string>>(take: (start: number, end: number) => S): S | undefined {
+    while (this.count > 0) {
+      const slab = this.slabOf(0);
+      const base = this.baseOf(0);
+      const start = slab[base]!;
+      const end = slab[base + 1]!;
+      const step = take(start, end);
+      const consumed = step.consumed;
+      const next = step.next;
+      if (
+        !(
+          Number.isInteger(consumed) &&
+          consumed >= 0 &&
+          consumed <= end - start + 1 &&
+          (next === 'restart' || next === 'fail' || (next === 'continue' && consumed > 0))
+        )
+      ) {
+        rejectStep(step, start, end);
+      }
+      if (consumed === end - start + 1) this.deleteSpan(0, 0, 0, 1);
+      else if (consumed > 0) {
+        slab[base] = start + consumed;
+        this.firsts[0] = start + consumed;
+      }
+      if (next !== 'continue') return step;
     }
+    return undefined;
   }
 
   // ---- traversal -------------------------------------------------------------------------------
@@ -255,18 +318,16 @@ export class ChunkedStore {
    * until `visit` returns something other than `undefined`; returns that value.
    */
   visitWindow<R>(s: number, e: number, visit: (start: number, end: number) => R | undefined): R | undefined {
-    const chunks = this.chunks;
     let ci = this.locate(s);
     let k = this.foundOffset;
     if (ci < 0) {
       ci = 0;
       k = 0;
     }
-    for (; ci < chunks.length; ci++, k = 0) {
-      const chunk = chunks[ci]!;
-      for (; k < chunk.len; k++) {
-        const rs = chunk.data[2 * k]!;
-        const re = chunk.data[2 * k + 1]!;
+    for (; ci < this.nChunks; ci++, k = 0) {
+      for (; k < this.lens[ci]!; k++) {
+        const rs = this.startAt(ci, k);
+        const re = this.endAt(ci, k);
         if (rs > e) return undefined;
         if (re < s) continue;
         const stop = visit(Math.max(rs, s), Math.min(re, e));
@@ -278,9 +339,11 @@ export class ChunkedStore {
 
   /** Calls `visit(s, e)` for every range in ascending order. */
   forEach(visit: (start: number, end: number) => void): void {
-    for (const chunk of this.chunks) {
-      const d = chunk.data;
-      for (let k = 0; k < chunk.len; k++) visit(d[2 * k]!, d[2 * k + 1]!);
+    for (let ci = 0; ci < this.nChunks; ci++) {
+      const slab = this.slabOf(ci);
+      const base = this.baseOf(ci);
+      const len = this.lens[ci]!;
+      for (let k = 0; k < len; k++) visit(slab[base + 2 * k]!, slab[base + 2 * k + 1]!);
     }
   }
 
@@ -288,9 +351,11 @@ export class ChunkedStore {
   toFlat(): Float64Array {
     const out = new Float64Array(2 * this.count);
     let at = 0;
-    for (const chunk of this.chunks) {
-      out.set(chunk.data.subarray(0, 2 * chunk.len), at);
-      at += 2 * chunk.len;
+    for (let ci = 0; ci < this.nChunks; ci++) {
+      const base = this.baseOf(ci);
+      const n = 2 * this.lens[ci]!;
+      out.set(this.slabOf(ci).subarray(base, base + n), at);
+      at += n;
     }
     return out;
   }
@@ -298,11 +363,10 @@ export class ChunkedStore {
   /** Lowest `start` such that `[start, start + size - 1]` holds no stored value and ends <= max; -1 if none. */
   firstFit(size: number, max: number): number {
     let start = 0;
-    for (const chunk of this.chunks) {
-      const d = chunk.data;
-      for (let k = 0; k < chunk.len; k++) {
-        if (d[2 * k]! - start >= size) return start;
-        start = d[2 * k + 1]! + 1;
+    for (let ci = 0; ci < this.nChunks; ci++) {
+      for (let k = 0; k < this.lens[ci]!; k++) {
+        if (this.startAt(ci, k) - start >= size) return start;
+        start = this.endAt(ci, k) + 1;
       }
     }
     return max - start + 1 >= size ? start : -1;
@@ -312,84 +376,71 @@ export class ChunkedStore {
 
   /** Inserts `[s, e]` at offset k of chunk ci (k may equal the chunk's length). */
   private insertAt(ci: number, k: number, s: number, e: number): void {
-    let chunk = this.chunks[ci]!;
-    if (chunk.len === chunk.capacity) {
-      if (chunk.capacity < this.chunkMax) chunk.grow(Math.min(this.chunkMax, 2 * chunk.capacity));
+    if (this.lens[ci]! === this.capacityOf(ci)) {
+      if (this.slots[ci] === 0 && this.capacityOf(ci) < this.chunkMax)
+        this.growFirstSlab(2 * this.slabs[0]!.length);
       else {
         ci = this.makeRoom(ci, k);
         k = this.foundOffset;
-        chunk = this.chunks[ci]!;
       }
     }
-    const d = chunk.data;
-    d.copyWithin(2 * k + 2, 2 * k, 2 * chunk.len);
-    d[2 * k] = s;
-    d[2 * k + 1] = e;
-    chunk.len++;
+    const slab = this.slabOf(ci);
+    const at = this.baseOf(ci) + 2 * k;
+    const len = this.lens[ci]!;
+    slab.copyWithin(at + 2, at, this.baseOf(ci) + 2 * len);
+    slab[at] = s;
+    slab[at + 1] = e;
+    this.lens[ci] = len + 1;
     if (k === 0) this.firsts[ci] = s;
     this.count++;
   }
 
   /**
    * Makes room for one insertion at offset k of the full chunk ci, and returns the chunk index where
-   * it now goes (offset in `foundOffset`). Allocation is what costs here, so chunks are allocated at
-   * full size once and never reallocated: first a neighbour with room takes some ranges (as a B*-tree
-   * does, which keeps chunks about 80% full under random inserts); otherwise an append past the last
-   * chunk (or before the first) starts a new chunk, so sequential fills leave full chunks behind;
-   * otherwise the chunk splits in halves.
+   * it now goes (offset in `foundOffset`). Fresh memory is what costs most here, so full chunks first
+   * hand ranges to a neighbour with room, as a B*-tree does, which keeps chunks about 80% full under
+   * random inserts; otherwise an append past the last chunk (or before the first) starts a new chunk,
+   * so sequential fills leave full chunks behind; otherwise the chunk splits in halves.
    */
   private makeRoom(ci: number, k: number): number {
-    const chunks = this.chunks;
-    const chunk = chunks[ci]!;
-    const len = chunk.len;
-    const next = chunks[ci + 1];
-    const prev = chunks[ci - 1];
+    const len = this.lens[ci]!;
     const worthMoving = Math.max(2, this.chunkMax >> 3);
-    if (next !== undefined && next.capacity - next.len >= worthMoving) {
+    const nextFree = ci + 1 < this.nChunks ? this.capacityOf(ci + 1) - this.lens[ci + 1]! : 0;
+    const prevFree = ci > 0 ? this.capacityOf(ci - 1) - this.lens[ci - 1]! : 0;
+    if (nextFree >= worthMoving) {
       // Move m ranges from the tail of this chunk to the head of the next one.
-      const m = (next.capacity - next.len) >> 1;
-      next.data.copyWithin(2 * m, 0, 2 * next.len);
-      next.data.set(chunk.data.subarray(2 * (len - m), 2 * len), 0);
-      next.len += m;
-      chunk.len -= m;
-      this.firsts[ci + 1] = next.data[0]!;
-      if (k > chunk.len) {
-        this.foundOffset = k - chunk.len;
+      const m = nextFree >> 1;
+      this.moveRanges(ci, len - m, ci + 1, 0, m);
+      if (k > len - m) {
+        this.foundOffset = k - (len - m);
         return ci + 1;
       }
       this.foundOffset = k;
       return ci;
     }
-    if (prev !== undefined && prev.capacity - prev.len >= worthMoving) {
+    if (prevFree >= worthMoving) {
       // Move m ranges from the head of this chunk to the tail of the previous one.
-      const m = (prev.capacity - prev.len) >> 1;
-      prev.data.set(chunk.data.subarray(0, 2 * m), 2 * prev.len);
-      chunk.data.copyWithin(0, 2 * m, 2 * len);
-      prev.len += m;
-      chunk.len -= m;
-      this.firsts[ci] = chunk.data[0]!;
+      const m = prevFree >> 1;
+      this.moveRanges(ci, 0, ci - 1, this.lens[ci - 1]!, m);
       if (k < m) {
-        this.foundOffset = prev.len - m + k;
+        this.foundOffset = this.lens[ci - 1]! - m + k;
         return ci - 1;
       }
       this.foundOffset = k - m;
       return ci;
     }
-    const fresh = new Chunk(this.chunkMax);
     this.foundOffset = 0;
-    if (next === undefined && k === len) {
-      this.insertChunk(ci + 1, fresh);
+    if (ci + 1 === this.nChunks && k === len) {
+      this.insertChunk(ci + 1, this.allocSlot());
       return ci + 1;
     }
-    if (prev === undefined && k === 0) {
-      this.insertChunk(ci, fresh);
-      return ci;
+    if (ci === 0 && k === 0) {
+      this.insertChunk(0, this.allocSlot());
+      return 0;
     }
     const half = len >> 1;
-    fresh.data.set(chunk.data.subarray(2 * half, 2 * len));
-    fresh.len = len - half;
-    chunk.len = half;
-    this.insertChunk(ci + 1, fresh);
+    this.insertChunk(ci + 1, this.allocSlot());
+    this.moveRanges(ci, half, ci + 1, 0, len - half);
     if (k > half) {
       this.foundOffset = k - half;
       return ci + 1;
@@ -399,29 +450,47 @@ export class ChunkedStore {
   }
 
   /**
+   * Moves the m ranges at offset `from` of chunk `src` to offset `to` of the neighbouring chunk `dst`,
+   * where `from` is the head or the tail of `src` and `to` the tail or the head of `dst`.
+   */
+  private moveRanges(src: number, from: number, dst: number, to: number, m: number): void {
+    const srcSlab = this.slabOf(src);
+    const srcBase = this.baseOf(src);
+    const dstSlab = this.slabOf(dst);
+    const dstBase = this.baseOf(dst);
+    const srcLen = this.lens[src]!;
+    const dstLen = this.lens[dst]!;
+    // Open a gap of m ranges at `to` in dst, copy the ranges in, then close the gap they leave in src.
+    dstSlab.copyWithin(dstBase + 2 * (to + m), dstBase + 2 * to, dstBase + 2 * dstLen);
+    dstSlab.set(srcSlab.subarray(srcBase + 2 * from, srcBase + 2 * (from + m)), dstBase + 2 * to);
+    srcSlab.copyWithin(srcBase + 2 * from, srcBase + 2 * (from + m), srcBase + 2 * srcLen);
+    this.lens[src] = srcLen - m;
+    this.lens[dst] = dstLen + m;
+    this.firsts[src] = srcSlab[srcBase]!;
+    this.firsts[dst] = dstSlab[dstBase]!;
+  }
+
+  /**
    * Deletes the ranges from (ciA, kA) up to, not including, (ciB, kB); requires (ciA, kA) <= (ciB, kB).
    * Empty chunks are dropped and small neighbours merged.
    */
   private deleteSpan(ciA: number, kA: number, ciB: number, kB: number): void {
-    const chunks = this.chunks;
     if (ciA === ciB) {
       const n = kB - kA;
       if (n <= 0) return;
-      const chunk = chunks[ciA]!;
-      chunk.data.copyWithin(2 * kA, 2 * kB, 2 * chunk.len);
-      chunk.len -= n;
+      const base = this.baseOf(ciA);
+      this.slabOf(ciA).copyWithin(base + 2 * kA, base + 2 * kB, base + 2 * this.lens[ciA]!);
+      this.lens[ciA] = this.lens[ciA]! - n;
       this.count -= n;
     } else {
-      const a = chunks[ciA]!;
-      const b = chunks[ciB]!;
-      this.count -= a.len - kA;
-      a.len = kA;
-      for (let c = ciA + 1; c < ciB; c++) this.count -= chunks[c]!.len;
+      this.count -= this.lens[ciA]! - kA;
+      this.lens[ciA] = kA;
+      for (let c = ciA + 1; c < ciB; c++) this.count -= this.lens[c]!;
       this.count -= kB;
-      b.data.copyWithin(0, 2 * kB, 2 * b.len);
-      b.len -= kB;
+      const base = this.baseOf(ciB);
+      this.slabOf(ciB).copyWithin(base, base + 2 * kB, base + 2 * this.lens[ciB]!);
+      this.lens[ciB] = this.lens[ciB]! - kB;
       this.removeChunks(ciA + 1, ciB - ciA - 1);
-      this.firsts[ciA + 1] = b.data[0]!;
     }
     this.tidy(ciA + 1);
     this.tidy(ciA);
@@ -429,39 +498,49 @@ export class ChunkedStore {
 
   /** After a deletion: drops chunk ci if empty, else refreshes its first start and merges a small pair. */
   private tidy(ci: number): void {
-    const chunk = this.chunks[ci];
-    if (chunk === undefined) return;
-    if (chunk.len === 0) {
+    if (ci >= this.nChunks) return;
+    const len = this.lens[ci]!;
+    if (len === 0) {
       this.removeChunks(ci, 1);
       return;
     }
-    this.firsts[ci] = chunk.data[0]!;
-    const next = this.chunks[ci + 1];
-    if (next !== undefined && chunk.len + next.len <= this.mergeBelow) {
-      if (chunk.len + next.len > chunk.capacity) chunk.grow(this.chunkMax);
-      chunk.data.set(next.data.subarray(0, 2 * next.len), 2 * chunk.len);
-      chunk.len += next.len;
+    this.firsts[ci] = this.slabOf(ci)[this.baseOf(ci)]!;
+    if (ci + 1 < this.nChunks && len + this.lens[ci + 1]! <= Math.min(this.mergeBelow, this.capacityOf(ci))) {
+      this.moveRanges(ci + 1, 0, ci, len, this.lens[ci + 1]!);
       this.removeChunks(ci + 1, 1);
     }
   }
 
-  /** Inserts a chunk at index ci, keeping `firsts` in step. */
-  private insertChunk(ci: number, chunk: Chunk): void {
-    const n = this.chunks.length;
+  /** Inserts an empty chunk held in `slot` at index ci. */
+  private insertChunk(ci: number, slot: number): void {
+    const n = this.nChunks;
     if (n === this.firsts.length) {
-      const grown = new Float64Array(2 * n);
-      grown.set(this.firsts);
-      this.firsts = grown;
+      this.firsts = grownCopy(this.firsts, new Float64Array(2 * n));
+      this.slots = grownCopy(this.slots, new Int32Array(2 * n));
+      this.lens = grownCopy(this.lens, new Int32Array(2 * n));
     }
     this.firsts.copyWithin(ci + 1, ci, n);
-    this.firsts[ci] = chunk.data[0]!;
-    this.chunks.splice(ci, 0, chunk);
+    this.slots.copyWithin(ci + 1, ci, n);
+    this.lens.copyWithin(ci + 1, ci, n);
+    this.slots[ci] = slot;
+    this.lens[ci] = 0;
+    this.nChunks = n + 1;
   }
 
-  /** Removes `n` chunks starting at index ci, keeping `firsts` in step. */
+  /** Removes `n` chunks starting at index ci and frees their slots. */
   private removeChunks(ci: number, n: number): void {
     if (n === 0) return;
-    this.firsts.copyWithin(ci, ci + n, this.chunks.length);
-    this.chunks.splice(ci, n);
+    for (let c = ci; c < ci + n; c++) this.freeSlots.push(this.slots[c]!);
+    const end = this.nChunks;
+    this.firsts.copyWithin(ci, ci + n, end);
+    this.slots.copyWithin(ci, ci + n, end);
+    this.lens.copyWithin(ci, ci + n, end);
+    this.nChunks = end - n;
   }
+}
+
+/** `into` with `from` copied to its start. */
+function grownCopy<T extends Float64Array | Int32Array>(from: T, into: T): T {
+  into.set(from);
+  return into;
 }
