@@ -1,0 +1,210 @@
+/**
+ * Seeded, pre-generated workloads. Every structure replays the same typed arrays, and generating them
+ * is never timed. The generator is mulberry32 (32-bit state, period 2^32), which is plenty for streams
+ * of a few million draws and makes a run reproducible from its printed seed.
+ */
+
+/** Operation codes of a mixed stream. */
+export const OP_ADD = 0;
+export const OP_REMOVE = 1;
+export const OP_CONTAINS = 2;
+export const OP_OVERLAPS = 3;
+
+/** mulberry32: a small, fast 32-bit generator. `next()` returns an unsigned 32-bit integer. */
+export class Prng {
+  private state: number;
+
+  constructor(seed: number) {
+    this.state = seed >>> 0;
+  }
+
+  /** Uniform in 0 … 2^32 - 1. */
+  next(): number {
+    this.state = (this.state + 0x6d2b79f5) | 0;
+    let t = this.state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return (t ^ (t >>> 14)) >>> 0;
+  }
+
+  /** Uniform in 0 … n - 1 for 1 <= n <= 2^32 (multiply-shift; the bias is below 2^-32 per draw). */
+  below(n: number): number {
+    return Math.floor((this.next() / 4294967296) * n);
+  }
+
+  /** Uniform in 0 … 2^bits - 1 for bits <= 53, from two draws. */
+  bits(bits: number): number {
+    if (bits <= 32) return bits === 32 ? this.next() : this.next() >>> (32 - bits);
+    const high = this.next() >>> (64 - bits);
+    return high * 4294967296 + this.next();
+  }
+}
+
+/** A list of inclusive ranges `[starts[i], ends[i]]`, in the order they are to be applied. */
+export interface RangeList {
+  readonly starts: Float64Array;
+  readonly ends: Float64Array;
+  readonly length: number;
+}
+
+/** A stream of operations on ranges: `ops[i]` is one of the `OP_*` codes. */
+export interface OpStream extends RangeList {
+  readonly ops: Uint8Array;
+}
+
+/** Workload (a): a set pre-filled with random ranges, then a mixed stream of operations. */
+export interface MixedWorkload {
+  /** Ranges added before timing starts (random order; they may, rarely, touch or overlap). */
+  readonly fill: RangeList;
+  readonly stream: OpStream;
+}
+
+/** Workload (b): disjoint, non-adjacent ranges in random insertion order, and the same in sorted order. */
+export interface BuildWorkload {
+  /** The ranges in insertion (shuffled) order. */
+  readonly shuffled: RangeList;
+  /** The same ranges sorted: exactly the canonical set every structure must end with. */
+  readonly sorted: RangeList;
+}
+
+/** Workload (c): one big range, holes punched into it, then consumed to empty. */
+export interface FragmentWorkload {
+  /** The initial range is `[0, span - 1]`. */
+  readonly span: number;
+  /** Removes, in order. */
+  readonly holes: RangeList;
+}
+
+function rangeList(n: number): { starts: Float64Array; ends: Float64Array; length: number } {
+  return { starts: new Float64Array(n), ends: new Float64Array(n), length: n };
+}
+
+/**
+ * Mixed workload: `fillCount` random ranges, then `opCount` operations, 40% add, 30% remove,
+ * 20% contains, 10% overlaps. Every range holds 1 … `maxLength` values and starts uniformly in
+ * `[0, 2^startBits)`.
+ */
+export function mixedWorkload(
+  seed: number,
+  fillCount: number,
+  opCount: number,
+  startBits = 40,
+  maxLength = 64,
+): MixedWorkload {
+  const rng = new Prng(seed);
+  return mixedFrom(rng, fillCount, opCount, maxLength, () => rng.bits(startBits));
+}
+
+/**
+ * The mixed workload with skewed keys: every start falls in one of `clusters` windows of 2^`clusterBits`
+ * values placed at random in `[0, 2^40)`. RangeSet's searches guess positions by interpolation, which
+ * suits evenly spread keys; this shows what it costs when keys are not.
+ */
+export function clusteredMixedWorkload(
+  seed: number,
+  fillCount: number,
+  opCount: number,
+  clusters = 16,
+  clusterBits = 22,
+  maxLength = 64,
+): MixedWorkload {
+  const rng = new Prng(seed);
+  const bases = Array.from({ length: clusters }, () => rng.bits(40 - clusterBits) * 2 ** clusterBits);
+  return mixedFrom(
+    rng,
+    fillCount,
+    opCount,
+    maxLength,
+    () => bases[rng.below(clusters)]! + rng.bits(clusterBits),
+  );
+}
+
+/** The fill and the operation stream of a mixed workload, with starts drawn by `start()`. */
+function mixedFrom(
+  rng: Prng,
+  fillCount: number,
+  opCount: number,
+  maxLength: number,
+  start: () => number,
+): MixedWorkload {
+  const fill = rangeList(fillCount);
+  for (let i = 0; i < fillCount; i++) {
+    const s = start();
+    fill.starts[i] = s;
+    fill.ends[i] = s + rng.below(maxLength);
+  }
+  const base = rangeList(opCount);
+  const ops = new Uint8Array(opCount);
+  for (let i = 0; i < opCount; i++) {
+    const r = rng.below(100);
+    ops[i] = r < 40 ? OP_ADD : r < 70 ? OP_REMOVE : r < 90 ? OP_CONTAINS : OP_OVERLAPS;
+    const s = start();
+    base.starts[i] = s;
+    base.ends[i] = s + rng.below(maxLength);
+  }
+  return { fill, stream: { ...base, ops } };
+}
+
+/**
+ * Build workload: `count` disjoint ranges of 1 … `maxLength` values separated by gaps of 1 … `maxGap`
+ * values (so no two are adjacent and nothing merges), then shuffled with Fisher–Yates.
+ */
+export function buildWorkload(seed: number, count: number, maxLength = 64, maxGap = 64): BuildWorkload {
+  const rng = new Prng(seed);
+  const sorted = rangeList(count);
+  let next = 0;
+  for (let i = 0; i < count; i++) {
+    const s = next + 1 + rng.below(maxGap);
+    const e = s + rng.below(maxLength);
+    sorted.starts[i] = s;
+    sorted.ends[i] = e;
+    next = e + 1;
+  }
+  const order = new Uint32Array(count);
+  for (let i = 0; i < count; i++) order[i] = i;
+  for (let i = count - 1; i > 0; i--) {
+    const j = rng.below(i + 1);
+    const t = order[i]!;
+    order[i] = order[j]!;
+    order[j] = t;
+  }
+  const shuffled = rangeList(count);
+  for (let i = 0; i < count; i++) {
+    shuffled.starts[i] = sorted.starts[order[i]!]!;
+    shuffled.ends[i] = sorted.ends[order[i]!]!;
+  }
+  return { shuffled, sorted };
+}
+
+/**
+ * Fragmentation workload: the range `[0, span - 1]` and `holeCount` removes of 1 … `maxHole` values
+ * starting uniformly in `[0, span)` (a hole may run past the end of the range; only its part inside
+ * matters).
+ */
+export function fragmentWorkload(
+  seed: number,
+  span: number,
+  holeCount: number,
+  maxHole = 16,
+): FragmentWorkload {
+  const rng = new Prng(seed);
+  const holes = rangeList(holeCount);
+  for (let i = 0; i < holeCount; i++) {
+    const s = rng.below(span);
+    holes.starts[i] = s;
+    holes.ends[i] = s + rng.below(maxHole);
+  }
+  return { span, holes };
+}
+
+/** The first `n` entries of a range list (views, no copy). */
+export function prefix<T extends RangeList>(list: T, n: number): RangeList {
+  const m = Math.min(n, list.length);
+  return { starts: list.starts.subarray(0, m), ends: list.ends.subarray(0, m), length: m };
+}
+
+/** The first `n` operations of a stream (views, no copy). */
+export function streamPrefix(stream: OpStream, n: number): OpStream {
+  const m = Math.min(n, stream.length);
+  return { ...prefix(stream, m), ops: stream.ops.subarray(0, m) };
+}
