@@ -9,6 +9,7 @@ export default defineConfig({
     // Tests run against the sources; test/exports.test.ts checks the built bundles separately.
     alias: {
       '@vpci/rangeset': src('rangeset'),
+      '@vpci/p2m': src('p2m'),
     },
   },
   test: {

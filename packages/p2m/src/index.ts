@@ -1,0 +1,67 @@
+/**
+ * @vpci/p2m: the memory type of a guest frame after Xen's x86 code (MTRR, PAT, EPT memory type and
+ * iPAT, AMD NPT) and the p2m types. Every public export is listed here by name.
+ */
+export type { AmdCombination, AmdEffective, NptLeaf, NptLeafInput } from './amd-npt.js';
+export { amdEffectiveType, combineAmdGuestHost, nptLeafFor } from './amd-npt.js';
+export type { EmtAnswer, EmtDomain, EmtInput, EmtResult, EmtRule, EmtSplit } from './ept-emt.js';
+export { combineGuestHostMtrr, epteGetEntryEmt } from './ept-emt.js';
+export type { PageOrder } from './errors.js';
+export { frameToAddress, InvalidArgumentError, MAX_FRAME, MAX_U64, PAGE_ORDERS } from './errors.js';
+export type { MemoryType, MtrrType } from './memory-type.js';
+export {
+  decodeMtrrType,
+  decodePatType,
+  encodeMemoryType,
+  isMemoryType,
+  isMtrrType,
+  MEMORY_TYPES,
+  MTRR_TYPES,
+} from './memory-type.js';
+export type { MtrrStateInit, VariableRange } from './mtrr.js';
+export {
+  DEFAULT_PHYS_ADDR_BITS,
+  fixedRangeIndex,
+  fixedRangesFrom,
+  fixedRangesFromMsrs,
+  MTRR_VCNT,
+  MTRR_VCNT_MAX,
+  MtrrState,
+  mtrrGetType,
+  NUM_FIXED_RANGES,
+  variableRange,
+  variableRangeFromMsrs,
+  variableRangeToMsrs,
+} from './mtrr.js';
+export type { P2mType } from './p2m-type.js';
+export {
+  isAnyRam,
+  isForeign,
+  isGrant,
+  isHole,
+  isMmio,
+  isP2mType,
+  isPod,
+  isRam,
+  isReadonly,
+  isSpecial,
+  P2M_TYPES,
+  p2mTypeCode,
+} from './p2m-type.js';
+export type { Pat, PatBits } from './pat.js';
+export {
+  combineEptWithPat,
+  combineMtrrWithPat,
+  createPat,
+  intelEffectiveType,
+  PAT_POWER_ON,
+  patFromMsr,
+  patIndex,
+  patToMsr,
+  patType,
+  XEN_HOST_PAT,
+} from './pat.js';
+export type { PinnedLookup, PinnedRange } from './pinned.js';
+export { checkPinnedRanges, getPinnedCacheAttr } from './pinned.js';
+export type { Split } from './split.js';
+export { isSplit, SPLIT } from './split.js';
