@@ -1,6 +1,6 @@
 /**
  * @vpci/p2m: the memory type of a guest frame after Xen's x86 code (MTRR, PAT, EPT memory type and
- * iPAT, AMD NPT) and the p2m types. Every public export is listed here by name.
+ * iPAT, AMD NPT), the p2m types, and the per-domain GFN → MFN map with Xen's MMIO mapping calls. Every public export is listed here by name.
  */
 export type { AmdCombination, AmdEffective, NptLeaf, NptLeafInput } from './amd-npt.js';
 export { amdEffectiveType, combineAmdGuestHost, nptLeafFor } from './amd-npt.js';
@@ -8,6 +8,7 @@ export type { EmtAnswer, EmtDomain, EmtInput, EmtResult, EmtRule, EmtSplit } fro
 export { combineGuestHostMtrr, epteGetEntryEmt } from './ept-emt.js';
 export type { PageOrder } from './errors.js';
 export { frameToAddress, InvalidArgumentError, MAX_FRAME, MAX_U64, PAGE_ORDERS } from './errors.js';
+export type { FrameRanges, P2mEvent } from './events.js';
 export type { MemoryType, MtrrType } from './memory-type.js';
 export {
   decodeMtrrType,
@@ -18,6 +19,17 @@ export {
   MEMORY_TYPES,
   MTRR_TYPES,
 } from './memory-type.js';
+export type { ChunkResult, IdentityResult, MmioErrno, MmioResult } from './mmio.js';
+export {
+  addIdentityEntry,
+  clearMmioEntry,
+  MAP_MMIO_MAX_ITER,
+  mapMmio,
+  mmioOrder,
+  removeIdentityEntry,
+  setMmioEntry,
+  unmapMmio,
+} from './mmio.js';
 export type { MtrrStateInit, VariableRange } from './mtrr.js';
 export {
   DEFAULT_PHYS_ADDR_BITS,
@@ -33,6 +45,8 @@ export {
   variableRangeFromMsrs,
   variableRangeToMsrs,
 } from './mtrr.js';
+export type { P2mEntry, P2mExtent, P2mOptions, WriteResult } from './p2m.js';
+export { P2m } from './p2m.js';
 export type { P2mType } from './p2m-type.js';
 export {
   isAnyRam,
@@ -63,5 +77,7 @@ export {
 } from './pat.js';
 export type { PinnedLookup, PinnedRange } from './pinned.js';
 export { checkPinnedRanges, getPinnedCacheAttr } from './pinned.js';
+export type { PopulatePolicy, PopulateResult } from './populate.js';
+export { populateRam } from './populate.js';
 export type { Split } from './split.js';
 export { isSplit, SPLIT } from './split.js';

@@ -1,0 +1,224 @@
+/**
+ * Mapping device MMIO into a guest (xen/arch/x86/mm/p2m.c): `map_mmio_regions`,
+ * `unmap_mmio_regions`, their per-chunk helpers `set_mmio_p2m_entry` / `clear_mmio_p2m_entry` with
+ * the retry protocol, `mmio_order`, and the identity-entry helpers used to punch MSI-X holes.
+ */
+import { checkFrame, InvalidArgumentError, MAX_FRAME, type PageOrder } from './errors.js';
+import { appendRange, type FrameRanges } from './events.js';
+import type { P2m } from './p2m.js';
+import { isRam, isSpecial } from './p2m-type.js';
+
+/** Chunks handled per call of `mapMmio` / `unmapMmio` (Xen's `MAP_MMIO_MAX_ITER`, "pretty arbitrary"). */
+export const MAP_MMIO_MAX_ITER = 64;
+
+/** Errors of the MMIO calls, as Xen's negative errno values. */
+export type MmioErrno = 'EPERM' | 'EINVAL' | 'ENOMEM' | 'EIO' | 'EOPNOTSUPP';
+
+/**
+ * The result of one `mapMmio` / `unmapMmio` call (Xen's `0`, positive `k`, negative errno).
+ * - `{ ok: true, done: true }`: all frames done.
+ * - `{ ok: true, done: false, progress }`: the first `progress` frames (0 < progress < count) were
+ *   done; call again for the rest. An error met after that is dropped and shows on the next call.
+ * - `{ ok: false, code }`: nothing was done in this call.
+ */
+export type MmioResult =
+  | { readonly ok: true; readonly done: true }
+  | { readonly ok: true; readonly done: false; readonly progress: number }
+  | { readonly ok: false; readonly code: MmioErrno };
+
+/**
+ * The result of a chunk helper: done, "retry this gfn with `order`" (Xen returns `order + 1`, always
+ * smaller than the order asked), or an error.
+ */
+export type ChunkResult =
+  | { readonly ok: true }
+  | { readonly ok: false; readonly code: 'retry'; readonly order: PageOrder }
+  | { readonly ok: false; readonly code: MmioErrno };
+
+/** The result of the identity-entry helpers. */
+export type IdentityResult =
+  | { readonly ok: true }
+  | { readonly ok: false; readonly code: 'EPERM' | 'EBUSY' | 'ENOMEM' };
+
+const DONE: ChunkResult = Object.freeze({ ok: true });
+
+/**
+ * Xen's `mmio_order`: the leaf order for the next chunk, given the OR of the current gfn and mfn and
+ * the frames remaining. 4K without HAP, when the OR is not 2M-aligned or fewer than 512 frames
+ * remain; never 1G (disabled in Xen); else 2M if the hardware has 2M leaves.
+ */
+export function mmioOrder(p2m: P2m, frameOr: number, remaining: number): PageOrder {
+  checkFrame('frameOr', frameOr);
+  checkCount('remaining', remaining);
+  if (!p2m.hap || frameOr % 512 !== 0 || remaining < 512) return 0;
+  return p2m.superpages2M ? 9 : 0;
+}
+
+/**
+ * Xen's `set_mmio_p2m_entry` + `set_typed_p2m_entry(…, p2m_mmio_direct)` for one chunk: retry at 4K
+ * when the MFN block meets read-only MMIO; retry at the existing leaf's order when it is smaller;
+ * crash the domain (EPERM) over a different special entry; nothing to do over the identical mapping;
+ * otherwise write, logging the RAM it orphans (into `orphaned` when given, else as its own event).
+ */
+export function setMmioEntry(
+  p2m: P2m,
+  gfn: number,
+  mfn: number,
+  order: PageOrder,
+  orphaned?: FrameRanges,
+): ChunkResult {
+  if (order > 0 && p2m.mmioRoRanges.overlapsRange(mfn, mfn + 2 ** order - 1)) {
+    return { ok: false, code: 'retry', order: 0 };
+  }
+  if (!p2m.translated) return { ok: false, code: 'EIO' };
+  const old = p2m.lookup(gfn);
+  if (old.order < order) return { ok: false, code: 'retry', order: old.order };
+  if (isSpecial(old.type)) {
+    if (old.mfn !== mfn || old.type !== 'mmio_direct') {
+      p2m.crash(`map gfn ${hex(gfn)} -> mfn ${hex(mfn)} over ${old.type} -> ${hexOrNone(old.mfn)}`, gfn);
+      return { ok: false, code: 'EPERM' };
+    }
+    return DONE; // identical, and access is always the default here
+  }
+  const written = p2m.setEntry(gfn, order, mfn, 'mmio_direct');
+  if (!written.ok) return written;
+  if (isRam(old.type) && old.type !== 'ram_paged') {
+    if (orphaned !== undefined) appendRange(orphaned, gfn, gfn + 2 ** order - 1);
+    else p2m.events.push({ kind: 'ram-orphaned', by: 'map-mmio', gfns: [[gfn, gfn + 2 ** order - 1]] });
+  }
+  return DONE;
+}
+
+/**
+ * Xen's `clear_mmio_p2m_entry` for one chunk: retry at the existing leaf's order when smaller; EINVAL
+ * (logged) unless the entry is mmio_direct; a different MFN is only a warning; then clear.
+ */
+export function clearMmioEntry(p2m: P2m, gfn: number, mfn: number, order: PageOrder): ChunkResult {
+  if (!p2m.translated) return { ok: false, code: 'EIO' };
+  const old = p2m.lookup(gfn);
+  if (old.order < order) return { ok: false, code: 'retry', order: old.order };
+  if (old.mfn === undefined || old.type !== 'mmio_direct') {
+    p2m.events.push({ kind: 'unmap-not-mmio', gfn, type: old.type, mfn: old.mfn });
+    return { ok: false, code: 'EINVAL' };
+  }
+  if (old.mfn !== mfn) p2m.events.push({ kind: 'unmap-mfn-mismatch', gfn, expected: mfn, found: old.mfn });
+  const written = p2m.clearEntry(gfn, order);
+  return written.ok ? DONE : written;
+}
+
+/**
+ * Xen's `map_mmio_regions(d, gfn, count, mfn)`: map guest frames `gfn …` to machine frames `mfn …` as
+ * mmio_direct, at most 64 chunks per call. Throws `InvalidArgumentError` for a frame beyond 2^52 - 1
+ * or a run that would pass it, or a count that is not a non-negative integer.
+ */
+export function mapMmio(p2m: P2m, gfn: number, count: number, mfn: number): MmioResult {
+  return iterate(p2m, gfn, count, mfn, setMmioEntry);
+}
+
+/**
+ * Xen's `unmap_mmio_regions(d, gfn, count, mfn)`: clear the mmio_direct entries of `gfn …`, at most 64
+ * chunks per call; same result and argument rules as `mapMmio`.
+ */
+export function unmapMmio(p2m: P2m, gfn: number, count: number, mfn: number): MmioResult {
+  return iterate(p2m, gfn, count, mfn, clearMmioEntry);
+}
+
+function iterate(
+  p2m: P2m,
+  gfn: number,
+  count: number,
+  mfn: number,
+  helper: (p2m: P2m, gfn: number, mfn: number, order: PageOrder, orphaned: FrameRanges) => ChunkResult,
+): MmioResult {
+  checkFrame('gfn', gfn);
+  checkFrame('mfn', mfn);
+  checkCount('count', count);
+  if (count > 0 && gfn + count - 1 > MAX_FRAME) {
+    throw new InvalidArgumentError('count', count, `a run that stays below 2^52 from gfn ${hex(gfn)}`);
+  }
+  if (count > 0 && mfn + count - 1 > MAX_FRAME) {
+    throw new InvalidArgumentError('count', count, `a run that stays below 2^52 from mfn ${hex(mfn)}`);
+  }
+  if (!p2m.translated) return { ok: false, code: 'EOPNOTSUPP' };
+  let i = 0;
+  let failed: MmioErrno | undefined;
+  const orphaned: FrameRanges = [];
+  for (let iter = 0; i < count && iter < MAP_MMIO_MAX_ITER; iter++) {
+    // Only the low 9 bits of the OR matter, and `%` keeps them exact for frames above 2^32.
+    let order = mmioOrderFast(p2m, ((gfn + i) % 512) | ((mfn + i) % 512), count - i);
+    let rc = helper(p2m, gfn + i, mfn + i, order, orphaned);
+    while (!rc.ok && rc.code === 'retry') {
+      order = rc.order;
+      rc = helper(p2m, gfn + i, mfn + i, order, orphaned);
+    }
+    if (!rc.ok) {
+      failed = rc.code as MmioErrno;
+      break;
+    }
+    i += 2 ** order;
+  }
+  // One event per call for the RAM this call orphaned.
+  if (orphaned.length > 0) p2m.events.push({ kind: 'ram-orphaned', by: 'map-mmio', gfns: orphaned });
+  if (i === count) return { ok: true, done: true };
+  if (i > 0) return { ok: true, done: false, progress: i };
+  return { ok: false, code: failed ?? 'EIO' };
+}
+
+/** `mmioOrder` without the argument checks, for the loop (its arguments are already checked). */
+function mmioOrderFast(p2m: P2m, frameOr: number, remaining: number): PageOrder {
+  if (!p2m.hap || frameOr % 512 !== 0 || remaining < 512) return 0;
+  return p2m.superpages2M ? 9 : 0;
+}
+
+/**
+ * Xen's `p2m_add_identity_entry(d, gfn, access, flags)`, 4K only: a hole (invalid or mmio_dm) becomes
+ * mmio_direct to `mfn = gfn`; the same identity entry is left as is; anything else is EBUSY, or
+ * success with a warning when `relaxed` (the RDM-relaxed flag). Non-translated: EPERM.
+ */
+export function addIdentityEntry(
+  p2m: P2m,
+  gfn: number,
+  options: { readonly relaxed?: boolean } = {},
+): IdentityResult {
+  checkFrame('gfn', gfn);
+  const relaxed = options.relaxed ?? false;
+  if (typeof relaxed !== 'boolean') throw new InvalidArgumentError('relaxed', relaxed, 'true or false');
+  if (!p2m.translated) return { ok: false, code: 'EPERM' };
+  const old = p2m.lookup(gfn);
+  if (old.mfn === undefined && (old.type === 'mmio_dm' || old.type === 'invalid')) {
+    return p2m.setEntry(gfn, 0, gfn, 'mmio_direct');
+  }
+  if (old.mfn === gfn && old.type === 'mmio_direct') return { ok: true };
+  p2m.events.push({ kind: 'identity-busy', gfn, mfn: old.mfn, type: old.type, relaxed });
+  return relaxed ? { ok: true } : { ok: false, code: 'EBUSY' };
+}
+
+/**
+ * Xen's `p2m_remove_identity_entry(d, gfn)`, 4K only: an identity mmio_direct entry is cleared (the
+ * write's result is returned); anything else is left alone with success, and a warning unless it is
+ * an empty hole. Non-translated: EPERM.
+ */
+export function removeIdentityEntry(p2m: P2m, gfn: number): IdentityResult {
+  checkFrame('gfn', gfn);
+  if (!p2m.translated) return { ok: false, code: 'EPERM' };
+  const old = p2m.lookup(gfn);
+  if (old.type === 'mmio_direct' && old.mfn === gfn) return p2m.clearEntry(gfn, 0);
+  if (old.mfn !== undefined || (old.type !== 'mmio_dm' && old.type !== 'invalid')) {
+    p2m.events.push({ kind: 'identity-not-cleared', gfn, mfn: old.mfn, type: old.type });
+  }
+  return { ok: true };
+}
+
+function checkCount(argument: string, value: unknown): asserts value is number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 0 || value > MAX_FRAME + 1) {
+    throw new InvalidArgumentError(argument, value, 'a frame count, an integer in 0 … 2^52');
+  }
+}
+
+function hex(value: number): string {
+  return `0x${value.toString(16)}`;
+}
+
+function hexOrNone(value: number | undefined): string {
+  return value === undefined ? 'INVALID_MFN' : hex(value);
+}

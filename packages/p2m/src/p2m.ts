@@ -1,0 +1,373 @@
+/**
+ * The per-domain GFN → MFN map (Xen's `struct p2m_domain` with `get_entry`/`set_entry`), stored as
+ * extents: a run of guest frames mapping a run of machine frames, one type, written as leaves of one
+ * order. A 64 GiB BAR mapped in 2M leaves is one extent, not 16 Mi entries.
+ */
+import { RangeSet } from '@vpci/rangeset';
+import { checkBoolean, checkFrame, checkOrder, InvalidArgumentError, type PageOrder } from './errors.js';
+import type { P2mEvent } from './events.js';
+import { checkP2mType, P2M_TYPES, type P2mType, p2mTypeCode } from './p2m-type.js';
+
+/**
+ * What `lookup` returns (Xen's `get_entry`): for a mapped gfn the leaf's type, the machine frame of
+ * this gfn (leaf MFN + offset in the leaf) and the leaf's order; for a hole `mfn: undefined`
+ * (INVALID_MFN), type `mmio_dm` and the order of the largest aligned block (1G, 2M, 4K) around the
+ * gfn that holds no entry.
+ */
+export interface P2mEntry {
+  /** The machine frame, or `undefined` (Xen's INVALID_MFN) for a hole. */
+  readonly mfn: number | undefined;
+  /** The entry's type; a hole reads as `mmio_dm`. */
+  readonly type: P2mType;
+  /** The order of the leaf holding the gfn, or of the empty block around a hole. */
+  readonly order: PageOrder;
+}
+
+/** A run of mapped guest frames: `count` frames from `gfn` map `mfn …` with one type and leaf order. */
+export interface P2mExtent {
+  /** First guest frame. */
+  readonly gfn: number;
+  /** Number of frames (a multiple of `2^order`). */
+  readonly count: number;
+  /** Machine frame of the first guest frame; the others follow contiguously. */
+  readonly mfn: number;
+  /** The type of every frame of the run. */
+  readonly type: P2mType;
+  /** The order of the leaves the run was written with. */
+  readonly order: PageOrder;
+}
+
+/** The outcome of one entry write: done, or ENOMEM (fault injection), with nothing written. */
+export type WriteResult = { readonly ok: true } | { readonly ok: false; readonly code: 'ENOMEM' };
+
+/** Options of a new `P2m`; every flag has Xen's usual HVM-with-HAP value by default. */
+export interface P2mOptions {
+  /** The domain is translated (HVM/PVH): it has a p2m at all. Default true. */
+  readonly translated?: boolean;
+  /** Hardware-assisted paging (EPT/NPT) is on; without it MMIO is mapped in 4K leaves. Default true. */
+  readonly hap?: boolean;
+  /** The hardware supports 2M leaves (`hap_has_2mb`). Default true. */
+  readonly superpages2M?: boolean;
+  /**
+   * The hardware supports 1G leaves (`hap_has_1gb`). Default false. Xen's `mmio_order` never returns
+   * 1G whatever this says ("don't use 1Gb pages"); it is here for completeness.
+   */
+  readonly superpages1G?: boolean;
+  /** Machine frames of read-only MMIO (Xen's global `mmio_ro_ranges`); may be shared by domains. */
+  readonly mmioRoRanges?: RangeSet;
+  /** The event log to push to; a new empty array by default. */
+  readonly events?: P2mEvent[];
+  /**
+   * Fault injection: called before each entry write with its 1-based number; returning true makes
+   * that write fail with ENOMEM (as running out of page-table memory would) and write nothing.
+   */
+  readonly failAt?: (write: number) => boolean;
+}
+
+const ORDER_1G = 18;
+const ORDER_2M = 9;
+const INITIAL_CAPACITY = 16;
+/** Most pieces one write can leave: two before, the new run, two after, two merged neighbours. */
+const MAX_PIECES = 8;
+
+/**
+ * A domain's p2m. Extents are kept in five parallel typed arrays sorted by first gfn (start, count,
+ * mfn, type code, order); lookup is a binary search, O(log n). A write replaces the extents it
+ * touches by at most a few pieces (splitting a larger leaf to the written order, as EPT does, and
+ * merging with neighbours that continue it), so a sequential fill rewrites one extent in place and a
+ * write in the middle moves the arrays after it (a memmove).
+ */
+export class P2m {
+  /** The domain is translated (HVM/PVH). */
+  readonly translated: boolean;
+  /** Hardware-assisted paging is on. */
+  readonly hap: boolean;
+  /** 2M leaves are supported. */
+  readonly superpages2M: boolean;
+  /** 1G leaves are supported (never used for MMIO: Xen disables them in `mmio_order`). */
+  readonly superpages1G: boolean;
+  /** Machine frames of read-only MMIO, which must be mapped with 4K leaves. */
+  readonly mmioRoRanges: RangeSet;
+  /** The event log. */
+  readonly events: P2mEvent[];
+  /** Set once an operation crashed the domain (`domain_crash`); the p2m stays usable. */
+  crashed = false;
+  /** Entry writes attempted so far (the count `failAt` sees). */
+  writes = 0;
+
+  private readonly failAt: ((write: number) => boolean) | undefined;
+  private starts: Float64Array;
+  private counts: Float64Array;
+  private mfns: Float64Array;
+  private types: Uint8Array;
+  private orders: Uint8Array;
+  private n = 0;
+  private frames = 0;
+  // Scratch space for the pieces of one write (instance state, reused to avoid allocation).
+  private readonly pStart = new Float64Array(MAX_PIECES);
+  private readonly pCount = new Float64Array(MAX_PIECES);
+  private readonly pMfn = new Float64Array(MAX_PIECES);
+  private readonly pType = new Uint8Array(MAX_PIECES);
+  private readonly pOrder = new Uint8Array(MAX_PIECES);
+
+  /** A new, empty p2m. Throws `InvalidArgumentError` for a flag that is not a boolean. */
+  constructor(options: P2mOptions = {}) {
+    const { translated = true, hap = true, superpages2M = true, superpages1G = false } = options;
+    checkBoolean('translated', translated);
+    checkBoolean('hap', hap);
+    checkBoolean('superpages2M', superpages2M);
+    checkBoolean('superpages1G', superpages1G);
+    if (options.mmioRoRanges !== undefined && !(options.mmioRoRanges instanceof RangeSet)) {
+      throw new InvalidArgumentError('mmioRoRanges', options.mmioRoRanges, 'a RangeSet of machine frames');
+    }
+    if (options.failAt !== undefined && typeof options.failAt !== 'function') {
+      throw new InvalidArgumentError('failAt', options.failAt, 'a function (write number) => boolean');
+    }
+    this.translated = translated;
+    this.hap = hap;
+    this.superpages2M = superpages2M;
+    this.superpages1G = superpages1G;
+    this.mmioRoRanges = options.mmioRoRanges ?? new RangeSet({ name: 'mmio_ro_ranges' });
+    this.events = options.events ?? [];
+    this.failAt = options.failAt;
+    this.starts = new Float64Array(INITIAL_CAPACITY);
+    this.counts = new Float64Array(INITIAL_CAPACITY);
+    this.mfns = new Float64Array(INITIAL_CAPACITY);
+    this.types = new Uint8Array(INITIAL_CAPACITY);
+    this.orders = new Uint8Array(INITIAL_CAPACITY);
+  }
+
+  /** Number of guest frames mapped (holes excluded). */
+  get mappedFrames(): number {
+    return this.frames;
+  }
+
+  /** Number of extents stored (the memory the map costs is proportional to it). */
+  get extentCount(): number {
+    return this.n;
+  }
+
+  /** Xen's `get_entry(gfn)`; see `P2mEntry`. Throws for a gfn that is not a frame number. */
+  lookup(gfn: number): P2mEntry {
+    checkFrame('gfn', gfn);
+    const i = this.find(gfn);
+    if (i >= 0 && gfn < this.starts[i] + this.counts[i]) {
+      return {
+        mfn: this.mfns[i] + (gfn - this.starts[i]),
+        type: P2M_TYPES[this.types[i]] as P2mType,
+        order: this.orders[i] as PageOrder,
+      };
+    }
+    return { mfn: undefined, type: 'mmio_dm', order: this.holeOrder(gfn) };
+  }
+
+  /** The mapped runs in gfn order. */
+  *extents(): Generator<P2mExtent, void, undefined> {
+    for (let i = 0; i < this.n; i++) {
+      yield {
+        gfn: this.starts[i],
+        count: this.counts[i],
+        mfn: this.mfns[i],
+        type: P2M_TYPES[this.types[i]] as P2mType,
+        order: this.orders[i] as PageOrder,
+      };
+    }
+  }
+
+  /**
+   * Xen's `p2m->set_entry` for one leaf: map the `2^order` frames from `gfn` to `mfn …` with `type`.
+   * A larger leaf that holds them is split to `order` first (EPT splits down to the written level).
+   * `gfn` and `mfn` must be aligned to `order`; `type` must not be a hole type (use `clearEntry`).
+   */
+  setEntry(gfn: number, order: PageOrder, mfn: number, type: P2mType): WriteResult {
+    checkOrder('order', order);
+    this.checkLeaf('gfn', gfn, order);
+    this.checkLeaf('mfn', mfn, order);
+    checkP2mType('type', type);
+    if (type === 'invalid' || type === 'mmio_dm') {
+      throw new InvalidArgumentError('type', type, 'a type that maps a frame (clear holes with clearEntry)');
+    }
+    if (this.injectFailure()) return { ok: false, code: 'ENOMEM' };
+    this.write(gfn, 2 ** order, order, mfn, p2mTypeCode(type));
+    return { ok: true };
+  }
+
+  /** Xen's `set_entry` with INVALID_MFN and `p2m_invalid`: the `2^order` frames from `gfn` become a hole. */
+  clearEntry(gfn: number, order: PageOrder): WriteResult {
+    checkOrder('order', order);
+    this.checkLeaf('gfn', gfn, order);
+    if (this.injectFailure()) return { ok: false, code: 'ENOMEM' };
+    this.write(gfn, 2 ** order, order, -1, 0);
+    return { ok: true };
+  }
+
+  /** Marks the domain crashed (Xen's `domain_crash`) and logs why. */
+  crash(reason: string, gfn: number): void {
+    this.crashed = true;
+    this.events.push({ kind: 'domain-crashed', reason, gfn });
+  }
+
+  private checkLeaf(argument: string, frame: number, order: PageOrder): void {
+    checkFrame(argument, frame);
+    const size = 2 ** order;
+    if (frame % size !== 0 || frame + size - 1 > 2 ** 52 - 1) {
+      throw new InvalidArgumentError(
+        argument,
+        frame,
+        `a frame aligned to order ${order} (a multiple of ${size})`,
+      );
+    }
+  }
+
+  private injectFailure(): boolean {
+    this.writes++;
+    return this.failAt?.(this.writes) === true;
+  }
+
+  /** Index of the last extent whose start is <= gfn, or -1. */
+  private find(gfn: number): number {
+    const starts = this.starts;
+    let lo = 0;
+    let hi = this.n - 1;
+    // Fast path: sequential work happens at the end.
+    if (hi >= 0 && starts[hi] <= gfn) return hi;
+    while (lo <= hi) {
+      const mid = (lo + hi) >>> 1;
+      if (starts[mid] <= gfn) lo = mid + 1;
+      else hi = mid - 1;
+    }
+    return hi;
+  }
+
+  /** True if no extent meets `[start, end]`. */
+  private emptyBlock(start: number, end: number): boolean {
+    const i = this.find(end);
+    return i < 0 || this.starts[i] + this.counts[i] - 1 < start;
+  }
+
+  private holeOrder(gfn: number): PageOrder {
+    const g1 = gfn - (gfn % 2 ** ORDER_1G);
+    if (this.emptyBlock(g1, g1 + 2 ** ORDER_1G - 1)) return 18;
+    const g2 = gfn - (gfn % 2 ** ORDER_2M);
+    if (this.emptyBlock(g2, g2 + 2 ** ORDER_2M - 1)) return 9;
+    return 0;
+  }
+
+  private piece(k: number, start: number, count: number, mfn: number, type: number, order: number): number {
+    if (count <= 0) return k;
+    if (k > 0) {
+      const p = k - 1;
+      if (
+        this.pStart[p] + this.pCount[p] === start &&
+        this.pType[p] === type &&
+        this.pOrder[p] === order &&
+        this.pMfn[p] + this.pCount[p] === mfn
+      ) {
+        this.pCount[p] += count;
+        return k;
+      }
+    }
+    this.pStart[k] = start;
+    this.pCount[k] = count;
+    this.pMfn[k] = mfn;
+    this.pType[k] = type;
+    this.pOrder[k] = order;
+    return k + 1;
+  }
+
+  /** Pushes the part of extent `i` in `[from, to]` as pieces; frames of the leaf holding `cut` drop to `order`. */
+  private remnant(k: number, i: number, from: number, to: number, cut: number, order: number): number {
+    const start = this.starts[i];
+    const mfn = this.mfns[i];
+    const type = this.types[i];
+    const own = this.orders[i];
+    if (own <= order) return this.piece(k, from, to - from + 1, mfn + (from - start), type, own);
+    const size = 2 ** own;
+    const leafStart = cut - (cut % size);
+    const leafEnd = leafStart + size - 1;
+    const a = Math.max(from, leafStart);
+    const b = Math.min(to, leafEnd);
+    let r = this.piece(k, from, Math.min(to, leafStart - 1) - from + 1, mfn + (from - start), type, own);
+    if (a <= b) r = this.piece(r, a, b - a + 1, mfn + (a - start), type, order);
+    const c = Math.max(from, leafEnd + 1);
+    return this.piece(r, c, to - c + 1, mfn + (c - start), type, own);
+  }
+
+  /** Replaces frames `[gfn, gfn + count - 1]` by a run to `mfn` (or a hole when `mfn` is -1). */
+  private write(gfn: number, count: number, order: number, mfn: number, type: number): void {
+    const end = gfn + count - 1;
+    const starts = this.starts;
+    const counts = this.counts;
+    let lo = this.find(gfn);
+    if (lo < 0 || starts[lo] + counts[lo] - 1 < gfn) lo++;
+    let hi = this.find(end) + 1; // extents [lo, hi) meet the written frames
+    let removed = 0;
+    for (let i = lo; i < hi; i++) removed += counts[i];
+    let k = 0;
+    let from = lo;
+    if (lo < hi && starts[lo] < gfn) {
+      k = this.remnant(k, lo, starts[lo], gfn - 1, gfn, order);
+    } else if (mfn >= 0 && lo > 0 && starts[lo - 1] + counts[lo - 1] === gfn) {
+      // The neighbour before ends just below gfn: take it in, the new run may continue it.
+      from = lo - 1;
+      removed += counts[from];
+      k = this.piece(k, starts[from], counts[from], this.mfns[from], this.types[from], this.orders[from]);
+    }
+    if (mfn >= 0) k = this.piece(k, gfn, count, mfn, type, order);
+    if (lo < hi) {
+      const lastEnd = starts[hi - 1] + counts[hi - 1] - 1;
+      if (lastEnd > end) k = this.remnant(k, hi - 1, end + 1, lastEnd, end, order);
+    }
+    if (k > 0 && hi < this.n && starts[hi] === this.pStart[k - 1] + this.pCount[k - 1]) {
+      // The neighbour after starts just past the last piece: take it in, it may continue it.
+      removed += counts[hi];
+      k = this.piece(k, starts[hi], counts[hi], this.mfns[hi], this.types[hi], this.orders[hi]);
+      hi++;
+    }
+    let kept = 0;
+    for (let p = 0; p < k; p++) kept += this.pCount[p];
+    this.frames += kept - removed;
+    this.splice(from, hi, k);
+  }
+
+  /** Replaces extents `[lo, hi)` by the `k` scratch pieces. */
+  private splice(lo: number, hi: number, k: number): void {
+    const delta = k - (hi - lo);
+    if (delta !== 0) {
+      if (this.n + delta > this.starts.length) this.grow(this.n + delta);
+      this.starts.copyWithin(hi + delta, hi, this.n);
+      this.counts.copyWithin(hi + delta, hi, this.n);
+      this.mfns.copyWithin(hi + delta, hi, this.n);
+      this.types.copyWithin(hi + delta, hi, this.n);
+      this.orders.copyWithin(hi + delta, hi, this.n);
+      this.n += delta;
+    }
+    for (let p = 0; p < k; p++) {
+      this.starts[lo + p] = this.pStart[p];
+      this.counts[lo + p] = this.pCount[p];
+      this.mfns[lo + p] = this.pMfn[p];
+      this.types[lo + p] = this.pType[p];
+      this.orders[lo + p] = this.pOrder[p];
+    }
+  }
+
+  private grow(needed: number): void {
+    let capacity = this.starts.length * 2;
+    while (capacity < needed) capacity *= 2;
+    const f64 = (old: Float64Array): Float64Array => {
+      const next = new Float64Array(capacity);
+      next.set(old.subarray(0, this.n));
+      return next;
+    };
+    const u8 = (old: Uint8Array): Uint8Array => {
+      const next = new Uint8Array(capacity);
+      next.set(old.subarray(0, this.n));
+      return next;
+    };
+    this.starts = f64(this.starts);
+    this.counts = f64(this.counts);
+    this.mfns = f64(this.mfns);
+    this.types = u8(this.types);
+    this.orders = u8(this.orders);
+  }
+}

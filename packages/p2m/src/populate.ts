@@ -1,0 +1,123 @@
+/**
+ * Populating guest RAM (Xen's `p2m_add_page` per 4K page, as `XENMEM_populate_physmap` with extent
+ * order 0 does for hvmloader), with seed 003 made visible: a gfn that already holds a page loses it
+ * silently in Xen. Here the default policy reports every such frame in a `ram-orphaned` event;
+ * `refuseClobber` refuses the whole call and changes nothing.
+ */
+import { checkFrame, InvalidArgumentError, MAX_FRAME } from './errors.js';
+import { appendRange, type FrameRanges } from './events.js';
+import type { P2m } from './p2m.js';
+import { checkP2mType, isRam, isSpecial, type P2mType } from './p2m-type.js';
+
+/**
+ * What to do about gfns that already hold a page.
+ * - `report` (default, Xen's behaviour plus an event): replace it and report the frame in a
+ *   `ram-orphaned` event (the old page stays allocated to the domain, unreachable from the guest).
+ * - `refuseClobber`: refuse the whole call with EEXIST naming the frames, and change nothing.
+ */
+export type PopulatePolicy = 'report' | 'refuseClobber';
+
+/**
+ * The result of `populateRam`.
+ * - `{ ok: true, orphaned }`: every frame populated; `orphaned` lists the gfns whose previous page
+ *   was dropped (empty if none).
+ * - `{ ok: false, code: 'EEXIST', gfns }`: `refuseClobber` found pages at `gfns`; nothing changed.
+ * - `{ ok: false, code: 'EPERM', done, gfn }`: a special entry (MMIO, grant, foreign) was at `gfn`;
+ *   the domain crashed; the first `done` frames were populated. Also `done: 0` for a non-translated
+ *   domain (no `gfn`).
+ * - `{ ok: false, code: 'ENOMEM', done, gfn }`: the entry write for `gfn` failed (fault injection).
+ */
+export type PopulateResult =
+  | { readonly ok: true; readonly orphaned: FrameRanges }
+  | { readonly ok: false; readonly code: 'EEXIST'; readonly gfns: FrameRanges }
+  | { readonly ok: false; readonly code: 'EPERM' | 'ENOMEM'; readonly done: number; readonly gfn?: number };
+
+/**
+ * Populates `count` guest frames from `gfn` with RAM pages: machine frames `mfns, mfns + 1, …` when
+ * `mfns` is a number, else `mfns[k]` for frame `k` (exactly `count` of them). Each frame is written
+ * as a 4K leaf of `type` (a RAM type, default `ram_rw`). Throws `InvalidArgumentError` for bad frames,
+ * counts, types or policies.
+ */
+export function populateRam(
+  p2m: P2m,
+  gfn: number,
+  count: number,
+  mfns: number | readonly number[],
+  type: P2mType = 'ram_rw',
+  policy: PopulatePolicy = 'report',
+): PopulateResult {
+  checkFrame('gfn', gfn);
+  if (!Number.isInteger(count) || count < 0 || (count > 0 && gfn + count - 1 > MAX_FRAME)) {
+    throw new InvalidArgumentError(
+      'count',
+      count,
+      `a frame count that keeps gfn ${gfn} + count - 1 below 2^52`,
+    );
+  }
+  if (typeof mfns === 'number') {
+    checkFrame('mfns', mfns);
+    if (count > 0 && mfns + count - 1 > MAX_FRAME) {
+      throw new InvalidArgumentError(
+        'count',
+        count,
+        `a frame count that keeps mfn ${mfns} + count - 1 below 2^52`,
+      );
+    }
+  } else {
+    if (!Array.isArray(mfns) || mfns.length !== count) {
+      throw new InvalidArgumentError('mfns', mfns, `a frame number or an array of exactly ${count} frames`);
+    }
+    for (let k = 0; k < count; k++) checkFrame(`mfns[${k}]`, mfns[k]);
+  }
+  checkP2mType('type', type);
+  if (!isRam(type) || type === 'ram_paged') {
+    throw new InvalidArgumentError('type', type, 'a RAM type that maps a page, such as "ram_rw"');
+  }
+  if (policy !== 'report' && policy !== 'refuseClobber') {
+    throw new InvalidArgumentError('policy', policy, '"report" or "refuseClobber"');
+  }
+  if (!p2m.translated) return { ok: false, code: 'EPERM', done: 0 };
+  const mfnAt = typeof mfns === 'number' ? (k: number) => mfns + k : (k: number) => mfns[k] as number;
+
+  if (policy === 'refuseClobber') {
+    const present: FrameRanges = [];
+    forEachPage(p2m, gfn, count, (g) => appendRange(present, g, g));
+    if (present.length > 0) return { ok: false, code: 'EEXIST', gfns: present };
+  }
+
+  const orphaned: FrameRanges = [];
+  let k = 0;
+  for (; k < count; k++) {
+    const g = gfn + k;
+    const mfn = mfnAt(k);
+    const old = p2m.lookup(g);
+    if (isSpecial(old.type)) {
+      p2m.crash(`populate gfn 0x${g.toString(16)} over ${old.type}`, g);
+      return finish(p2m, orphaned, { ok: false, code: 'EPERM', done: k, gfn: g });
+    }
+    const written = p2m.setEntry(g, 0, mfn, type);
+    if (!written.ok) return finish(p2m, orphaned, { ok: false, code: 'ENOMEM', done: k, gfn: g });
+    if (holdsPage(old.type, old.mfn) && !(old.mfn === mfn && old.type === type)) appendRange(orphaned, g, g);
+  }
+  return finish(p2m, orphaned, { ok: true, orphaned });
+}
+
+/** Pushes the orphan event, if any, and returns `result`. */
+function finish(p2m: P2m, orphaned: FrameRanges, result: PopulateResult): PopulateResult {
+  if (orphaned.length > 0) {
+    p2m.events.push({ kind: 'ram-orphaned', by: 'populate', gfns: orphaned.map(([s, e]) => [s, e]) });
+  }
+  return result;
+}
+
+function holdsPage(type: P2mType, mfn: number | undefined): boolean {
+  return mfn !== undefined && isRam(type) && type !== 'ram_paged';
+}
+
+/** Calls `visit` for every gfn of `[gfn, gfn + count - 1]` that holds a RAM page, run by run. */
+function forEachPage(p2m: P2m, gfn: number, count: number, visit: (gfn: number) => void): void {
+  for (let k = 0; k < count; k++) {
+    const old = p2m.lookup(gfn + k);
+    if (holdsPage(old.type, old.mfn)) visit(gfn + k);
+  }
+}
