@@ -6,7 +6,13 @@
 import { checkFrame, InvalidArgumentError, MAX_FRAME, type PageOrder } from './errors.js';
 import { appendRange, type FrameRanges } from './events.js';
 import type { P2m } from './p2m.js';
-import { isRam, isSpecial } from './p2m-type.js';
+import { isRam, isSpecial, P2M_TYPES, type P2mType } from './p2m-type.js';
+
+// The classes as sets, so the per-chunk path does not re-validate the type each time.
+const SPECIAL: ReadonlySet<P2mType> = new Set(P2M_TYPES.filter(isSpecial));
+const PAGE_HOLDING_RAM: ReadonlySet<P2mType> = new Set(
+  P2M_TYPES.filter((t) => isRam(t) && t !== 'ram_paged'),
+);
 
 /** Chunks handled per call of `mapMmio` / `unmapMmio` (Xen's `MAP_MMIO_MAX_ITER`, "pretty arbitrary"). */
 export const MAP_MMIO_MAX_ITER = 64;
@@ -73,7 +79,7 @@ export function setMmioEntry(
   if (!p2m.translated) return { ok: false, code: 'EIO' };
   const old = p2m.lookup(gfn);
   if (old.order < order) return { ok: false, code: 'retry', order: old.order };
-  if (isSpecial(old.type)) {
+  if (SPECIAL.has(old.type)) {
     if (old.mfn !== mfn || old.type !== 'mmio_direct') {
       p2m.crash(`map gfn ${hex(gfn)} -> mfn ${hex(mfn)} over ${old.type} -> ${hexOrNone(old.mfn)}`, gfn);
       return { ok: false, code: 'EPERM' };
@@ -82,7 +88,7 @@ export function setMmioEntry(
   }
   const written = p2m.setEntry(gfn, order, mfn, 'mmio_direct');
   if (!written.ok) return written;
-  if (isRam(old.type) && old.type !== 'ram_paged') {
+  if (PAGE_HOLDING_RAM.has(old.type)) {
     if (orphaned !== undefined) appendRange(orphaned, gfn, gfn + 2 ** order - 1);
     else p2m.events.push({ kind: 'ram-orphaned', by: 'map-mmio', gfns: [[gfn, gfn + 2 ** order - 1]] });
   }
