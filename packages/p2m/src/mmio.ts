@@ -118,7 +118,7 @@ export function clearMmioEntry(p2m: P2m, gfn: number, mfn: number, order: PageOr
  * or a run that would pass it, or a count that is not a non-negative integer.
  */
 export function mapMmio(p2m: P2m, gfn: number, count: number, mfn: number): MmioResult {
-  return iterate(p2m, gfn, count, mfn, setMmioEntry);
+  return iterate(p2m, gfn, count, mfn, setMmioEntry, mapHoles4K);
 }
 
 /**
@@ -126,7 +126,37 @@ export function mapMmio(p2m: P2m, gfn: number, count: number, mfn: number): Mmio
  * chunks per call; same result and argument rules as `mapMmio`.
  */
 export function unmapMmio(p2m: P2m, gfn: number, count: number, mfn: number): MmioResult {
-  return iterate(p2m, gfn, count, mfn, clearMmioEntry);
+  return iterate(p2m, gfn, count, mfn, clearMmioEntry, clearMmio4K);
+}
+
+/**
+ * A run of 4K map chunks that all land on holes: each would look up a hole and write one mmio_direct
+ * leaf continuing the last, so together they are one run write. Returns the chunks done (0: none).
+ */
+function mapHoles4K(p2m: P2m, gfn: number, mfn: number, max: number): number {
+  const n = p2m.holeRun(gfn, max);
+  if (n > 0) p2m.writeRun4K(gfn, n, mfn);
+  return n;
+}
+
+/**
+ * A run of 4K unmap chunks inside one 4K-leaf mmio_direct extent mapping exactly `mfn …`: each would
+ * find its frame mapped as expected and clear it, so together they are one run clear.
+ */
+function clearMmio4K(p2m: P2m, gfn: number, mfn: number, max: number): number {
+  const n = p2m.order0Run(gfn, max, mfn, 'mmio_direct');
+  if (n > 0) p2m.writeRun4K(gfn, n, undefined);
+  return n;
+}
+
+/**
+ * How many chunks from here on are certainly 4K: all that remain, unless gfn and mfn share their
+ * alignment modulo 2M and a 2M chunk becomes possible at the next 2M boundary.
+ */
+function chunksAt4K(p2m: P2m, gfn: number, mfn: number, remaining: number): number {
+  if (!p2m.hap || !p2m.superpages2M || (gfn - mfn) % 512 !== 0) return remaining;
+  const toBoundary = (512 - (gfn % 512)) % 512;
+  return toBoundary > 0 && remaining - toBoundary >= 512 ? toBoundary : remaining;
 }
 
 function iterate(
@@ -135,6 +165,7 @@ function iterate(
   count: number,
   mfn: number,
   helper: (p2m: P2m, gfn: number, mfn: number, order: PageOrder, orphaned: FrameRanges) => ChunkResult,
+  batch4K: (p2m: P2m, gfn: number, mfn: number, max: number) => number,
 ): MmioResult {
   checkFrame('gfn', gfn);
   checkFrame('mfn', mfn);
@@ -152,6 +183,17 @@ function iterate(
   for (let iter = 0; i < count && iter < MAP_MMIO_MAX_ITER; iter++) {
     // Only the low 9 bits of the OR matter, and `%` keeps them exact for frames above 2^32.
     let order = mmioOrderFast(p2m, ((gfn + i) % 512) | ((mfn + i) % 512), count - i);
+    if (order === 0 && !p2m.faultInjection) {
+      // Consecutive 4K chunks that need no decision each are done as one run; each still counts as
+      // one of the call's 64 chunks, so results and progress are Xen's.
+      const room = Math.min(MAP_MMIO_MAX_ITER - iter, chunksAt4K(p2m, gfn + i, mfn + i, count - i));
+      const done = batch4K(p2m, gfn + i, mfn + i, room);
+      if (done > 0) {
+        i += done;
+        iter += done - 1;
+        continue;
+      }
+    }
     let rc = helper(p2m, gfn + i, mfn + i, order, orphaned);
     while (!rc.ok && rc.code === 'retry') {
       order = rc.order;

@@ -3,7 +3,7 @@
  * extents: a run of guest frames mapping a run of machine frames, one type, written as leaves of one
  * order. A 64 GiB BAR mapped in 2M leaves is one extent, not 16 Mi entries.
  */
-import { RangeSet } from '@vpci/rangeset';
+import { lastAtOrBelow, RangeSet } from '@vpci/rangeset';
 import { checkBoolean, checkFrame, checkOrder, InvalidArgumentError, type PageOrder } from './errors.js';
 import type { P2mEvent } from './events.js';
 import { P2M_TYPES, type P2mType } from './p2m-type.js';
@@ -203,6 +203,43 @@ export class P2m {
     return { ok: true };
   }
 
+  /**
+   * Whether `failAt` is armed. Batched 4K writes (`writeRun4K`) are only used when it is not, so the
+   * hook sees every write Xen would make, one by one.
+   */
+  get faultInjection(): boolean {
+    return this.failAt !== undefined;
+  }
+
+  /** How many frames from `gfn`, at most `max`, are holes (nothing mapped). */
+  holeRun(gfn: number, max: number): number {
+    const i = this.find(gfn);
+    if (i >= 0 && gfn < this.starts[i] + this.counts[i]) return 0;
+    const next = i + 1 < this.n ? this.starts[i + 1] : Number.POSITIVE_INFINITY;
+    return Math.min(max, next - gfn);
+  }
+
+  /** How many frames from `gfn`, at most `max`, one 4K-leaf extent of `type` maps to `mfn …`. */
+  order0Run(gfn: number, max: number, mfn: number, type: P2mType): number {
+    const i = this.find(gfn);
+    if (i < 0 || gfn >= this.starts[i] + this.counts[i]) return 0;
+    if (this.orders[i] !== 0 || this.types[i] !== TYPE_CODES.get(type)) return 0;
+    if (this.mfns[i] + (gfn - this.starts[i]) !== mfn) return 0;
+    return Math.min(max, this.starts[i] + this.counts[i] - gfn);
+  }
+
+  /**
+   * `count` 4K leaf writes in a row from `gfn`, to `mfn …` with `type`, or clearing them when `mfn` is
+   * undefined, applied as one run: the same extents as writing them one by one (each merges with the
+   * run before it), and `count` writes counted. For the MMIO loops' batches of 4K chunks; the caller
+   * checks that each write is one Xen would make and that no fault injection is armed.
+   */
+  writeRun4K(gfn: number, count: number, mfn: number | undefined, type: P2mType = 'mmio_direct'): void {
+    this.writes += count;
+    if (mfn === undefined) this.write(gfn, count, 0, -1, 0);
+    else this.write(gfn, count, 0, mfn, TYPE_CODES.get(type)!);
+  }
+
   /** Marks the domain crashed (Xen's `domain_crash`) and logs why. */
   crash(reason: string, gfn: number): void {
     this.crashed = true;
@@ -229,16 +266,12 @@ export class P2m {
   /** Index of the last extent whose start is <= gfn, or -1. */
   private find(gfn: number): number {
     const starts = this.starts;
-    let lo = 0;
-    let hi = this.n - 1;
+    const last = this.n - 1;
+    if (last < 0 || starts[0] > gfn) return -1;
     // Fast path: sequential work happens at the end.
-    if (hi >= 0 && starts[hi] <= gfn) return hi;
-    while (lo <= hi) {
-      const mid = (lo + hi) >>> 1;
-      if (starts[mid] <= gfn) lo = mid + 1;
-      else hi = mid - 1;
-    }
-    return hi;
+    if (starts[last] <= gfn) return last;
+    // The rangeset's interpolation-guided search: a probe or two on evenly spread extents.
+    return lastAtOrBelow(starts, 0, 1, this.n, gfn, starts[0], starts[last] + 1);
   }
 
   /** True if no extent meets `[start, end]`. */
