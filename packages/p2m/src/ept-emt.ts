@@ -233,21 +233,12 @@ function countSpecial(
   return count;
 }
 
-interface CheckedInput {
-  readonly domain: EmtDomain;
-  readonly p2mType: P2mType;
-  readonly gfn: number;
-  readonly mfn: number;
-  readonly order: PageOrder;
-  readonly guestMtrr: MtrrState | undefined;
-  readonly hostMtrr: MtrrState;
-  readonly specialPages: RangeSet | ((mfn: number) => boolean) | undefined;
+/** `EmtInput` once checked, with its defaults filled in. */
+type CheckedInput = EmtInput & {
   readonly pinned: readonly PinnedRange[];
-  readonly mmioRo: RangeSet | undefined;
   readonly specialPageRule: boolean;
-  readonly apicAccessMfn: number | undefined;
   readonly isValidMfn: (mfn: number) => boolean;
-}
+};
 
 function checkInput(input: EmtInput): CheckedInput {
   if (typeof input !== 'object' || input === null) {
@@ -284,18 +275,9 @@ function checkInput(input: EmtInput): CheckedInput {
     throw new InvalidArgumentError('isValidMfn', input.isValidMfn, 'a predicate on an MFN');
   }
   return {
-    domain,
-    p2mType: input.p2mType,
-    gfn: input.gfn,
-    mfn: input.mfn,
-    order: input.order,
-    guestMtrr: input.guestMtrr,
-    hostMtrr: input.hostMtrr,
-    specialPages: special,
+    ...input,
     pinned: input.pinned ?? [],
-    mmioRo: input.mmioRo,
     specialPageRule,
-    apicAccessMfn: input.apicAccessMfn,
     isValidMfn: input.isValidMfn ?? (() => true),
   };
 }

@@ -56,8 +56,7 @@ const DONE: ChunkResult = Object.freeze({ ok: true });
 export function mmioOrder(p2m: P2m, frameOr: number, remaining: number): PageOrder {
   checkFrame('frameOr', frameOr);
   checkCount('remaining', remaining);
-  if (!p2m.hap || frameOr % 512 !== 0 || remaining < 512) return 0;
-  return p2m.superpages2M ? 9 : 0;
+  return mmioOrderFast(p2m, frameOr, remaining);
 }
 
 /**
