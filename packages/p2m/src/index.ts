@@ -9,6 +9,20 @@ export { combineGuestHostMtrr, epteGetEntryEmt } from './ept-emt.js';
 export type { PageOrder } from './errors.js';
 export { frameToAddress, InvalidArgumentError, MAX_FRAME, MAX_U64, PAGE_ORDERS } from './errors.js';
 export type { FrameRanges, P2mEvent } from './events.js';
+export type { Gfn, Mfn, Paddr } from './frame.js';
+export {
+  frameAddress,
+  gfn,
+  gfnAdd,
+  gfnOfAddress,
+  mfn,
+  mfnAdd,
+  mfnOfAddress,
+  PAGE_SHIFT,
+  PAGE_SIZE,
+  paddr,
+  pageOffset,
+} from './frame.js';
 export type { MemoryType, MtrrType } from './memory-type.js';
 export {
   decodeMtrrType,
