@@ -10,6 +10,7 @@ export default defineConfig({
     alias: {
       '@vpci/rangeset': src('rangeset'),
       '@vpci/p2m': src('p2m'),
+      '@vpci/vpci': src('vpci'),
     },
   },
   test: {

@@ -1,0 +1,464 @@
+/**
+ * The physical device: its configuration space as the hardware answers it. Each byte has a value
+ * and a write mask (which bits software can change), as QEMU models a device; a BAR's write mask is
+ * what makes the all-ones sizing protocol reveal its size. This is what Xen's `pci_conf_read*` and
+ * `pci_conf_write*` reach; the engine's handlers sit in front of it.
+ */
+import { InvalidArgumentError } from '@vpci/p2m';
+import {
+  PCI_BASE_ADDRESS_0,
+  PCI_BASE_ADDRESS_MEM_PREFETCH,
+  PCI_BASE_ADDRESS_MEM_TYPE_64,
+  PCI_BASE_ADDRESS_SPACE_IO,
+  PCI_CAP_ID_MSIX,
+  PCI_CAPABILITY_LIST,
+  PCI_CFG_SPACE_EXP_SIZE,
+  PCI_CFG_SPACE_SIZE,
+  PCI_COMMAND,
+  PCI_DEVICE_ID,
+  PCI_EXT_CAP_ID_REBAR,
+  PCI_HEADER_TYPE,
+  PCI_MSIX_FLAGS,
+  PCI_MSIX_FLAGS_ENABLE,
+  PCI_MSIX_FLAGS_MASKALL,
+  PCI_MSIX_PBA,
+  PCI_MSIX_TABLE,
+  PCI_REBAR_CTRL_NBAR_SHIFT,
+  PCI_REBAR_CTRL_SIZE_MASK,
+  PCI_REBAR_CTRL_SIZE_SHIFT,
+  PCI_REBAR_SIZE_BIAS,
+  PCI_ROM_ADDRESS,
+  PCI_ROM_ADDRESS1,
+  PCI_STATUS,
+  PCI_STATUS_CAP_LIST,
+  PCI_VENDOR_ID,
+  pciRebarCap,
+  pciRebarCtrl,
+} from './pci-regs.js';
+import { formatSbdf, type Sbdf, toSbdf } from './sbdf.js';
+
+/** One BAR of a device description. A 64-bit BAR takes two slots: leave the next one empty. */
+export interface BarSpec {
+  /** `io`: I/O space; `mem32` / `mem64`: memory space with 32- or 64-bit addresses. */
+  readonly type: 'io' | 'mem32' | 'mem64';
+  /** Size in bytes: a power of two, at least 16 for memory and 4 for I/O. */
+  readonly size: bigint;
+  /** Address the host firmware gave it (default 0), aligned to the size. */
+  readonly addr?: bigint;
+  /** Prefetchable (memory BARs only). */
+  readonly prefetchable?: boolean;
+}
+
+/** The expansion ROM of a device description. */
+export interface RomSpec {
+  /** Size in bytes: a power of two, at least 2 KiB. */
+  readonly size: bigint;
+  /** Address (default 0), aligned to the size, below 4 GiB. */
+  readonly addr?: bigint;
+  /** The ROM enable bit (default off). */
+  readonly enabled?: boolean;
+}
+
+/** Where an MSI-X structure lives: the BAR indicator (BIR) and the byte offset in that BAR. */
+export interface MsixPlacement {
+  /** BAR indicator, 0 … 7 (values above 5 are invalid; the engine refuses them as Xen does). */
+  readonly bar: number;
+  /** Byte offset in the BAR, a multiple of 8. */
+  readonly offset: number;
+}
+
+/** An MSI-X capability. */
+export interface MsixSpec {
+  /** Table entries, 1 … 2048. */
+  readonly entries: number;
+  readonly table: MsixPlacement;
+  readonly pba: MsixPlacement;
+}
+
+/** A resizable BAR (extended capability 0x15): the BAR slot and the sizes the hardware supports. */
+export interface RebarSpec {
+  /** BAR slot, 0 … 5. */
+  readonly bar: number;
+  /** Supported sizes in bytes: powers of two from 1 MiB to 2^47; the BAR's current size among them. */
+  readonly sizes: readonly bigint[];
+}
+
+/** A device described field by field; everything not given reads as zero. */
+export interface DeviceSpec {
+  readonly sbdf: Sbdf | string;
+  readonly vendorId?: number;
+  readonly deviceId?: number;
+  /** 0: endpoint (6 BARs, ROM at 0x30); 1: bridge (2 BARs, ROM at 0x38). Default 0. */
+  readonly headerType?: 0 | 1;
+  /** Initial command register (default 0: decoding off). */
+  readonly command?: number;
+  /** BARs by slot; `null` or missing slots are unimplemented. */
+  readonly bars?: readonly (BarSpec | null | undefined)[];
+  readonly rom?: RomSpec;
+  readonly msix?: MsixSpec;
+  readonly rebar?: readonly RebarSpec[];
+}
+
+/** Sizes the image of a device cannot tell: each implemented BAR's size, and the ROM's. */
+export interface ImageSizes {
+  /** Size per BAR slot (for a 64-bit BAR, in its low slot); missing: unimplemented. */
+  readonly bars?: readonly (bigint | null | undefined)[];
+  readonly rom?: bigint;
+}
+
+const MSIX_CAP_OFFSET = 0x40;
+const REBAR_CAP_OFFSET = 0x100;
+const U32 = 0xffffffffn;
+
+/** A physical PCI function's configuration space. */
+export class PhysicalDevice {
+  readonly sbdf: Sbdf;
+  /** Whether the device has PCIe extended configuration space (4 KiB instead of 256 bytes). */
+  readonly extendedConfig: boolean;
+  private readonly config = new Uint8Array(PCI_CFG_SPACE_EXP_SIZE);
+  private readonly wmask = new Uint8Array(PCI_CFG_SPACE_EXP_SIZE);
+  /** Current size of each BAR slot (0n: unimplemented or the high half of a 64-bit BAR). */
+  private readonly barSizes: bigint[] = [0n, 0n, 0n, 0n, 0n, 0n];
+  private readonly rebarSlots = new Map<number, number>();
+
+  private constructor(sbdf: Sbdf, extendedConfig: boolean) {
+    this.sbdf = sbdf;
+    this.extendedConfig = extendedConfig;
+  }
+
+  /** A device from a description. Throws naming the field that is wrong. */
+  static fromSpec(spec: DeviceSpec): PhysicalDevice {
+    if (typeof spec !== 'object' || spec === null) {
+      throw new InvalidArgumentError('spec', spec, 'a device description object');
+    }
+    const device = new PhysicalDevice(toSbdf(spec.sbdf, 'spec.sbdf'), spec.rebar !== undefined);
+    const headerType = spec.headerType ?? 0;
+    if (headerType !== 0 && headerType !== 1) {
+      throw new InvalidArgumentError('spec.headerType', headerType, '0 (endpoint) or 1 (bridge)');
+    }
+    device.poke(PCI_VENDOR_ID, 2, checkU16('spec.vendorId', spec.vendorId ?? 0x1234));
+    device.poke(PCI_DEVICE_ID, 2, checkU16('spec.deviceId', spec.deviceId ?? 0x0001));
+    device.poke(PCI_HEADER_TYPE, 1, headerType);
+    device.poke(PCI_COMMAND, 2, checkU16('spec.command', spec.command ?? 0));
+    device.setMask(PCI_COMMAND, 2, 0x07ff);
+    const slots = headerType === 0 ? 6 : 2;
+    const bars = spec.bars ?? [];
+    if (!Array.isArray(bars) || bars.length > slots) {
+      throw new InvalidArgumentError('spec.bars', bars, `an array of at most ${slots} BAR slots`);
+    }
+    for (let i = 0; i < bars.length; i++) {
+      const bar = bars[i];
+      if (bar === null || bar === undefined) continue;
+      device.defineBar(i, bar, slots);
+    }
+    if (spec.rom !== undefined)
+      device.defineRom(spec.rom, headerType === 0 ? PCI_ROM_ADDRESS : PCI_ROM_ADDRESS1);
+    if (spec.msix !== undefined) device.defineMsix(spec.msix);
+    if (spec.rebar !== undefined) device.defineRebar(spec.rebar);
+    return device;
+  }
+
+  /**
+   * A device from a raw configuration-space image (256 or 4096 bytes, or the hex dump `lspci -xxx`
+   * or `-xxxx` prints), with the BAR and ROM sizes an image cannot hold. Each BAR that has a size
+   * becomes writable in its address bits; the command register and the MSI-X control bits are
+   * writable as on real hardware; everything else is read-only.
+   */
+  static fromImage(sbdf: Sbdf | string, image: Uint8Array | string, sizes: ImageSizes = {}): PhysicalDevice {
+    const bytes = typeof image === 'string' ? parseHexDump(image) : image;
+    if (!(bytes instanceof Uint8Array) || (bytes.length !== 256 && bytes.length !== 4096)) {
+      throw new InvalidArgumentError('image', image, 'a 256- or 4096-byte configuration space image');
+    }
+    const device = new PhysicalDevice(toSbdf(sbdf), bytes.length === 4096);
+    device.config.set(bytes);
+    device.setMask(PCI_COMMAND, 2, 0x07ff);
+    const headerType = bytes[PCI_HEADER_TYPE]! & 0x7f;
+    const slots = headerType === 1 ? 2 : 6;
+    const barSizes = sizes.bars ?? [];
+    for (let i = 0; i < slots; i++) {
+      const size = barSizes[i];
+      if (size === null || size === undefined) continue;
+      const low = device.peek(PCI_BASE_ADDRESS_0 + 4 * i, 4);
+      const type =
+        (low & PCI_BASE_ADDRESS_SPACE_IO) !== 0
+          ? 'io'
+          : (low & 0x6) === PCI_BASE_ADDRESS_MEM_TYPE_64
+            ? 'mem64'
+            : 'mem32';
+      device.setBarMask(i, type, checkSize(`sizes.bars[${i}]`, size, type === 'io' ? 4n : 16n));
+    }
+    if (sizes.rom !== undefined && headerType <= 1) {
+      const reg = headerType === 0 ? PCI_ROM_ADDRESS : PCI_ROM_ADDRESS1;
+      device.setMask(reg, 4, Number(~(checkSize('sizes.rom', sizes.rom, 2048n) - 1n) & 0xfffff800n) | 1);
+    }
+    const msix = findCapability(device, PCI_CAP_ID_MSIX);
+    if (msix !== 0) device.setMask(msix + PCI_MSIX_FLAGS, 2, PCI_MSIX_FLAGS_ENABLE | PCI_MSIX_FLAGS_MASKALL);
+    return device;
+  }
+
+  /** Reads `size` (1, 2 or 4) bytes at `reg`, little-endian, as the hardware answers. */
+  read(reg: number, size: number): number {
+    checkAccess(reg, size);
+    if (reg >= PCI_CFG_SPACE_SIZE && !this.extendedConfig)
+      return size === 4 ? 0xffffffff : (1 << (8 * size)) - 1;
+    return this.peek(reg, size);
+  }
+
+  /** Writes `size` bytes at `reg`: only the writable bits change, as on the real device. */
+  write(reg: number, size: number, value: number): void {
+    checkAccess(reg, size);
+    if (reg >= PCI_CFG_SPACE_SIZE && !this.extendedConfig) return;
+    for (let i = 0; i < size; i++) {
+      const byte = (value >>> (8 * i)) & 0xff;
+      const mask = this.wmask[reg + i]!;
+      this.config[reg + i] = (this.config[reg + i]! & ~mask) | (byte & mask);
+    }
+    this.afterWrite(reg, size);
+  }
+
+  /** A copy of the whole configuration space (256 or 4096 bytes). */
+  image(): Uint8Array {
+    return this.config.slice(0, this.extendedConfig ? PCI_CFG_SPACE_EXP_SIZE : PCI_CFG_SPACE_SIZE);
+  }
+
+  /** The current size of BAR slot `i` in bytes (0n when unimplemented). */
+  barSize(i: number): bigint {
+    return this.barSizes[i] ?? 0n;
+  }
+
+  // ---- construction helpers ------------------------------------------------------------------
+
+  private defineBar(i: number, bar: BarSpec, slots: number): void {
+    const name = `spec.bars[${i}]`;
+    if (typeof bar !== 'object') throw new InvalidArgumentError(name, bar, 'a { type, size, addr? } object');
+    if (bar.type !== 'io' && bar.type !== 'mem32' && bar.type !== 'mem64') {
+      throw new InvalidArgumentError(`${name}.type`, bar.type, "'io', 'mem32' or 'mem64'");
+    }
+    const size = checkSize(`${name}.size`, bar.size, bar.type === 'io' ? 4n : 16n);
+    const addr = bar.addr ?? 0n;
+    const limit = bar.type === 'mem64' ? 1n << 64n : 1n << 32n;
+    if (typeof addr !== 'bigint' || addr < 0n || addr % size !== 0n || addr + size > limit) {
+      throw new InvalidArgumentError(
+        `${name}.addr`,
+        addr,
+        `a bigint aligned to the size, below ${bar.type === 'mem64' ? '2^64' : '2^32'}`,
+      );
+    }
+    if (bar.type === 'mem64' && i + 1 >= slots) {
+      throw new InvalidArgumentError(
+        `${name}.type`,
+        bar.type,
+        `a 32-bit BAR: a 64-bit BAR needs slot ${i + 1}`,
+      );
+    }
+    const reg = PCI_BASE_ADDRESS_0 + 4 * i;
+    let flags = 0;
+    if (bar.type === 'io') flags = PCI_BASE_ADDRESS_SPACE_IO;
+    else {
+      if (bar.type === 'mem64') flags |= PCI_BASE_ADDRESS_MEM_TYPE_64;
+      if (bar.prefetchable === true) flags |= PCI_BASE_ADDRESS_MEM_PREFETCH;
+    }
+    this.poke(reg, 4, Number(addr & U32) | flags);
+    if (bar.type === 'mem64') this.poke(reg + 4, 4, Number(addr >> 32n));
+    this.setBarMask(i, bar.type, size);
+  }
+
+  private setBarMask(i: number, type: 'io' | 'mem32' | 'mem64', size: bigint): void {
+    const reg = PCI_BASE_ADDRESS_0 + 4 * i;
+    const mask = ~(size - 1n);
+    this.barSizes[i] = size;
+    this.setMask(reg, 4, Number(mask & (type === 'io' ? 0xfffffffcn : 0xfffffff0n)));
+    if (type === 'mem64') this.setMask(reg + 4, 4, Number((mask >> 32n) & U32));
+    // Address bits below the size read as zero on real hardware.
+    const low = this.peek(reg, 4);
+    this.poke(reg, 4, (low & (this.peekMask(reg) | (type === 'io' ? 0x3 : 0xf))) >>> 0);
+    if (type === 'mem64') this.poke(reg + 4, 4, (this.peek(reg + 4, 4) & this.peekMask(reg + 4)) >>> 0);
+  }
+
+  private defineRom(rom: RomSpec, reg: number): void {
+    const size = checkSize('spec.rom.size', rom.size, 2048n);
+    const addr = rom.addr ?? 0n;
+    if (typeof addr !== 'bigint' || addr < 0n || addr % size !== 0n || addr + size > 1n << 32n) {
+      throw new InvalidArgumentError('spec.rom.addr', addr, 'a bigint aligned to the size, below 2^32');
+    }
+    this.poke(reg, 4, Number(addr) | (rom.enabled === true ? 1 : 0));
+    this.setMask(reg, 4, (Number(~(size - 1n) & 0xfffff800n) | 1) >>> 0);
+  }
+
+  private defineMsix(msix: MsixSpec): void {
+    if (!Number.isInteger(msix.entries) || msix.entries < 1 || msix.entries > 2048) {
+      throw new InvalidArgumentError('spec.msix.entries', msix.entries, 'an integer in 1 … 2048');
+    }
+    const placement = (name: string, p: MsixPlacement): number => {
+      if (!Number.isInteger(p.bar) || p.bar < 0 || p.bar > 7) {
+        throw new InvalidArgumentError(`spec.msix.${name}.bar`, p.bar, 'a BAR indicator 0 … 7');
+      }
+      if (!Number.isInteger(p.offset) || p.offset < 0 || p.offset > 0xfffffff8 || p.offset % 8 !== 0) {
+        throw new InvalidArgumentError(`spec.msix.${name}.offset`, p.offset, 'a multiple of 8 below 2^32');
+      }
+      return (p.offset | p.bar) >>> 0;
+    };
+    this.poke(PCI_STATUS, 2, this.peek(PCI_STATUS, 2) | PCI_STATUS_CAP_LIST);
+    this.poke(PCI_CAPABILITY_LIST, 1, MSIX_CAP_OFFSET);
+    this.poke(MSIX_CAP_OFFSET, 1, PCI_CAP_ID_MSIX);
+    this.poke(MSIX_CAP_OFFSET + 1, 1, 0);
+    this.poke(MSIX_CAP_OFFSET + PCI_MSIX_FLAGS, 2, msix.entries - 1);
+    this.setMask(MSIX_CAP_OFFSET + PCI_MSIX_FLAGS, 2, PCI_MSIX_FLAGS_ENABLE | PCI_MSIX_FLAGS_MASKALL);
+    this.poke(MSIX_CAP_OFFSET + PCI_MSIX_TABLE, 4, placement('table', msix.table));
+    this.poke(MSIX_CAP_OFFSET + PCI_MSIX_PBA, 4, placement('pba', msix.pba));
+  }
+
+  private defineRebar(rebar: readonly RebarSpec[]): void {
+    if (!Array.isArray(rebar) || rebar.length < 1 || rebar.length > 6) {
+      throw new InvalidArgumentError('spec.rebar', rebar, 'an array of 1 … 6 resizable BARs');
+    }
+    this.poke(REBAR_CAP_OFFSET, 4, PCI_EXT_CAP_ID_REBAR | (1 << 16));
+    rebar.forEach((entry, i) => {
+      const name = `spec.rebar[${i}]`;
+      const size = this.barSizes[entry.bar];
+      if (!Number.isInteger(entry.bar) || entry.bar < 0 || entry.bar > 5 || !size) {
+        throw new InvalidArgumentError(`${name}.bar`, entry.bar, 'the slot of an implemented memory BAR');
+      }
+      let supported = 0n;
+      for (const s of entry.sizes) supported |= 1n << BigInt(rebarField(`${name}.sizes`, s));
+      if ((supported & (1n << BigInt(rebarField(`${name}.bar size`, size)))) === 0n) {
+        throw new InvalidArgumentError(
+          `${name}.sizes`,
+          entry.sizes.map(String).join(','),
+          `a list holding the BAR's size ${size}`,
+        );
+      }
+      const cap = REBAR_CAP_OFFSET + pciRebarCap(i);
+      const ctrl = REBAR_CAP_OFFSET + pciRebarCtrl(i);
+      this.poke(cap, 4, Number((supported & 0xfffffffn) << 4n) >>> 0);
+      const nbars = i === 0 ? rebar.length << PCI_REBAR_CTRL_NBAR_SHIFT : 0;
+      const upper = Number((supported >> 28n) & 0xffffn) << 16;
+      this.poke(
+        ctrl,
+        4,
+        (entry.bar | nbars | (rebarField(name, size) << PCI_REBAR_CTRL_SIZE_SHIFT) | upper) >>> 0,
+      );
+      this.setMask(ctrl, 4, PCI_REBAR_CTRL_SIZE_MASK);
+      this.rebarSlots.set(ctrl, entry.bar);
+    });
+  }
+
+  /** Side effects of a write beyond storing bits: a resizable BAR's new size. */
+  private afterWrite(reg: number, size: number): void {
+    for (const [ctrl, bar] of this.rebarSlots) {
+      if (reg + size <= ctrl || reg >= ctrl + 4) continue;
+      const field = (this.peek(ctrl, 4) & PCI_REBAR_CTRL_SIZE_MASK) >>> PCI_REBAR_CTRL_SIZE_SHIFT;
+      const low = this.peek(PCI_BASE_ADDRESS_0 + 4 * bar, 4);
+      const type = (low & 0x6) === PCI_BASE_ADDRESS_MEM_TYPE_64 ? 'mem64' : 'mem32';
+      this.setBarMask(bar, type, 1n << BigInt(field + PCI_REBAR_SIZE_BIAS));
+    }
+  }
+
+  private peek(reg: number, size: number): number {
+    let value = 0;
+    for (let i = size - 1; i >= 0; i--) value = value * 256 + this.config[reg + i]!;
+    return value;
+  }
+
+  private peekMask(reg: number): number {
+    return (
+      (this.wmask[reg]! |
+        (this.wmask[reg + 1]! << 8) |
+        (this.wmask[reg + 2]! << 16) |
+        (this.wmask[reg + 3]! << 24)) >>>
+      0
+    );
+  }
+
+  private poke(reg: number, size: number, value: number): void {
+    for (let i = 0; i < size; i++) this.config[reg + i] = (value >>> (8 * i)) & 0xff;
+  }
+
+  private setMask(reg: number, size: number, mask: number): void {
+    for (let i = 0; i < size; i++) this.wmask[reg + i] = (mask >>> (8 * i)) & 0xff;
+  }
+
+  /** For error messages. */
+  toString(): string {
+    return formatSbdf(this.sbdf);
+  }
+}
+
+/** Offset of the first capability with `id` in the legacy list, or 0. */
+export function findCapability(device: PhysicalDevice, id: number): number {
+  if ((device.read(PCI_STATUS, 2) & PCI_STATUS_CAP_LIST) === 0) return 0;
+  let pos = device.read(PCI_CAPABILITY_LIST, 1) & ~3;
+  for (let ttl = 48; pos >= 0x40 && ttl > 0; ttl--) {
+    if (device.read(pos, 1) === id) return pos;
+    pos = device.read(pos + 1, 1) & ~3;
+  }
+  return 0;
+}
+
+/** Offset of the extended capability with `id`, or 0. */
+export function findExtCapability(device: PhysicalDevice, id: number): number {
+  if (!device.extendedConfig) return 0;
+  let pos = PCI_CFG_SPACE_SIZE;
+  for (let ttl = 480; pos >= PCI_CFG_SPACE_SIZE && ttl > 0; ttl--) {
+    const header = device.read(pos, 4);
+    if (header === 0 || header === 0xffffffff) return 0;
+    if ((header & 0xffff) === id) return pos;
+    pos = (header >>> 20) & 0xffc;
+  }
+  return 0;
+}
+
+/**
+ * Parses the hex dump `lspci -xxx` prints: lines `OFFSET: b0 b1 … b15`, other lines (the device
+ * title) ignored. Returns 256 or 4096 bytes.
+ */
+export function parseHexDump(text: string): Uint8Array {
+  const bytes: number[] = [];
+  const lines = text.split(/\r?\n/);
+  lines.forEach((line, n) => {
+    const match = /^\s*([0-9a-fA-F]+):((?:\s+[0-9a-fA-F]{2})+)\s*$/.exec(line);
+    if (match === null) return;
+    const offset = Number.parseInt(match[1]!, 16);
+    if (offset !== bytes.length) {
+      throw new InvalidArgumentError(`image line ${n + 1}`, line, `offset ${bytes.length.toString(16)} next`);
+    }
+    for (const byte of match[2]!.trim().split(/\s+/)) bytes.push(Number.parseInt(byte, 16));
+  });
+  if (bytes.length !== 256 && bytes.length !== 4096) {
+    throw new InvalidArgumentError(
+      'image',
+      `${bytes.length} bytes`,
+      'a hex dump of 256 or 4096 bytes (lspci -xxx / -xxxx)',
+    );
+  }
+  return Uint8Array.from(bytes);
+}
+
+function checkAccess(reg: number, size: number): void {
+  if (size !== 1 && size !== 2 && size !== 4) throw new InvalidArgumentError('size', size, '1, 2 or 4');
+  if (!Number.isInteger(reg) || reg < 0 || reg + size > PCI_CFG_SPACE_EXP_SIZE) {
+    throw new InvalidArgumentError('reg', reg, `an offset with reg + size <= 4096`);
+  }
+}
+
+function checkU16(argument: string, value: unknown): number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 0 || value > 0xffff) {
+    throw new InvalidArgumentError(argument, value, 'an integer in 0 … 0xffff');
+  }
+  return value;
+}
+
+function checkSize(argument: string, value: unknown, min: bigint): bigint {
+  if (typeof value !== 'bigint' || value < min || value > 1n << 63n || (value & (value - 1n)) !== 0n) {
+    throw new InvalidArgumentError(argument, value, `a power of two (bigint) of at least ${min} bytes`);
+  }
+  return value;
+}
+
+function rebarField(argument: string, size: bigint): number {
+  const field = size.toString(2).length - 1 - PCI_REBAR_SIZE_BIAS;
+  if (typeof size !== 'bigint' || (size & (size - 1n)) !== 0n || field < 0 || field > 43) {
+    throw new InvalidArgumentError(argument, size, 'a power of two from 1 MiB (2^20) to 2^63');
+  }
+  return field;
+}

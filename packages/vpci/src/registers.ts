@@ -1,0 +1,252 @@
+/**
+ * Register handlers and the config-space dispatch of Xen's `vpci.c`: a sorted list of
+ * non-overlapping handlers per device; an access is split into the handlers it touches and the gaps
+ * between them, which go to "hardware" (the real device for the hardware domain; all-ones reads and
+ * dropped writes for a guest).
+ */
+import { InvalidArgumentError } from '@vpci/p2m';
+import { PCI_CFG_SPACE_EXP_SIZE } from './pci-regs.js';
+
+/** Reads a whole register (its `size` bytes). */
+export type RegisterRead = () => number;
+/** Writes a whole register with the merged value. */
+export type RegisterWrite = (value: number) => void;
+
+/** One emulated register: offset, size and masks as Xen's `struct vpci_register`. */
+export interface Register {
+  readonly offset: number;
+  readonly size: 1 | 2 | 4;
+  readonly read: RegisterRead;
+  readonly write: RegisterWrite;
+  /** Read-only bits: written back with their current value. */
+  readonly roMask: number;
+  /** Write-1-to-clear bits: never written as 1 unless the guest wrote them. */
+  readonly rw1cMask: number;
+  /** Reserved, preserved: read as 0, written back with their current value. */
+  readonly rsvdpMask: number;
+  /** Reserved, zero: read as 0, written as 0. */
+  readonly rsvdzMask: number;
+}
+
+/** Masks of a register; all default to 0. */
+export interface RegisterMasks {
+  readonly ro?: number;
+  readonly rw1c?: number;
+  readonly rsvdp?: number;
+  readonly rsvdz?: number;
+}
+
+/** Config-space access to the "hardware" behind the handlers (sizes 1, 2 and 4 only). */
+export interface HardwareAccess {
+  read(reg: number, size: number): number;
+  write(reg: number, size: number, value: number): void;
+}
+
+/** Result of adding a register: Xen's `-EINVAL` (bad shape) and `-EEXIST` (overlap) as values. */
+export type AddRegisterResult =
+  | { readonly ok: true }
+  | { readonly ok: false; readonly code: 'EINVAL' | 'EEXIST' };
+
+const IGNORED_READ: RegisterRead = () => 0xffffffff;
+const IGNORED_WRITE: RegisterWrite = () => {};
+
+/** A device's register handlers, kept sorted by offset and pairwise non-overlapping. */
+export class RegisterTable {
+  private readonly handlers: Register[] = [];
+
+  /** The handlers in offset order. */
+  list(): readonly Register[] {
+    return this.handlers;
+  }
+
+  /**
+   * Xen's `vpci_add_register_mask`: a missing read handler reads all-ones, a missing write handler
+   * ignores writes. `EINVAL` for a size other than 1/2/4, an offset beyond 4 KiB or not aligned to
+   * the size, no handler at all, masks sharing a bit or wider than the register; `EEXIST` when it
+   * overlaps a registered handler.
+   */
+  add(
+    read: RegisterRead | undefined,
+    write: RegisterWrite | undefined,
+    offset: number,
+    size: number,
+    masks: RegisterMasks = {},
+  ): AddRegisterResult {
+    const ro = masks.ro ?? 0;
+    const rw1c = masks.rw1c ?? 0;
+    const rsvdp = masks.rsvdp ?? 0;
+    const rsvdz = masks.rsvdz ?? 0;
+    if (
+      (size !== 1 && size !== 2 && size !== 4) ||
+      offset >= PCI_CFG_SPACE_EXP_SIZE ||
+      offset % size !== 0 ||
+      (read === undefined && write === undefined) ||
+      (ro & rw1c) !== 0 ||
+      (ro & rsvdp) !== 0 ||
+      (ro & rsvdz) !== 0 ||
+      (rw1c & rsvdp) !== 0 ||
+      (rw1c & rsvdz) !== 0 ||
+      (rsvdp & rsvdz) !== 0 ||
+      (size !== 4 && (ro | rw1c | rsvdp | rsvdz) >>> (8 * size) !== 0)
+    ) {
+      return { ok: false, code: 'EINVAL' };
+    }
+    let at = 0;
+    for (; at < this.handlers.length; at++) {
+      const other = this.handlers[at]!;
+      if (offset < other.offset + other.size && other.offset < offset + size)
+        return { ok: false, code: 'EEXIST' };
+      if (offset < other.offset) break;
+    }
+    this.handlers.splice(at, 0, {
+      offset,
+      size,
+      read: read ?? IGNORED_READ,
+      write: write ?? IGNORED_WRITE,
+      roMask: ro >>> 0,
+      rw1cMask: rw1c >>> 0,
+      rsvdpMask: rsvdp >>> 0,
+      rsvdzMask: rsvdz >>> 0,
+    });
+    return { ok: true };
+  }
+
+  /**
+   * Xen's `vpci_remove_registers(start, size)`: deletes the handlers lying wholly inside
+   * `[start, start + size)`; `ERANGE` when one straddles a boundary (those before it are gone).
+   */
+  remove(
+    start: number,
+    size: number,
+  ): { readonly ok: true } | { readonly ok: false; readonly code: 'ERANGE' } {
+    const end = start + size;
+    for (let i = 0; i < this.handlers.length; ) {
+      const r = this.handlers[i]!;
+      if (r.offset >= start && r.offset + r.size <= end) {
+        this.handlers.splice(i, 1);
+        continue;
+      }
+      if (r.offset + r.size > start && r.offset < end) return { ok: false, code: 'ERANGE' };
+      if (start < r.offset) break;
+      i++;
+    }
+    return { ok: true };
+  }
+
+  /** Drops every handler (device de-assignment). */
+  clear(): void {
+    this.handlers.length = 0;
+  }
+
+  /**
+   * Xen's `vpci_read`: `size` bytes (1, 2 or 4) at `reg`. Handlers supply their bytes with reserved
+   * bits cleared; gaps before, between and after them come from `hardware`.
+   */
+  read(reg: number, size: number, hardware: HardwareAccess): number {
+    let data = 0xffffffff;
+    let done = 0;
+    for (const r of this.handlers) {
+      const start = reg + done;
+      const length = size - done;
+      if (r.offset + r.size <= start) continue;
+      if (r.offset >= start + length) break;
+      if (start < r.offset) {
+        const gap = r.offset - start;
+        data = mergeResult(data, readHardware(hardware, start, gap), gap, done);
+        done += gap;
+      }
+      let value = (r.read() & ~(r.rsvdpMask | r.rsvdzMask)) >>> 0;
+      if (r.offset < start) value >>>= (start - r.offset) * 8;
+      const part = Math.min(start + length, r.offset + r.size) - Math.max(start, r.offset);
+      data = mergeResult(data, value, part, done);
+      done += part;
+      if (done === size) break;
+    }
+    if (done < size)
+      data = mergeResult(data, readHardware(hardware, reg + done, size - done), size - done, done);
+    return (data & sizeMask(size)) >>> 0;
+  }
+
+  /** Xen's `vpci_write`: the bytes falling in each handler go through `writeHelper`, gaps to hardware. */
+  write(reg: number, size: number, data: number, hardware: HardwareAccess): void {
+    let done = 0;
+    for (const r of this.handlers) {
+      const start = reg + done;
+      const length = size - done;
+      if (r.offset + r.size <= start) continue;
+      if (r.offset >= start + length) break;
+      if (start < r.offset) {
+        writeHardware(hardware, start, r.offset - start, data >>> (done * 8));
+        done += r.offset - start;
+      }
+      const part = Math.min(reg + size, r.offset + r.size) - Math.max(reg + done, r.offset);
+      writeHelper(r, part, reg + done - r.offset, data >>> (done * 8));
+      done += part;
+      if (done === size) break;
+    }
+    if (done < size) writeHardware(hardware, reg + done, size - done, data >>> (done * 8));
+  }
+}
+
+/**
+ * Xen's `vpci_write_helper`: a partial write, or one to a register with RO/RsvdP bits, merges the
+ * new bytes into the current value (RW1C bits cleared so they are not written back as 1); RO and
+ * RsvdP bits keep their current value, RsvdZ bits are written as 0.
+ */
+function writeHelper(r: Register, size: number, offset: number, data: number): void {
+  let current = 0;
+  const preserved = (r.roMask | r.rsvdpMask) >>> 0;
+  let value = data;
+  if (size !== r.size || preserved !== 0) {
+    current = (r.read() & ~r.rw1cMask) >>> 0;
+    value = mergeResult(current, data, size, offset);
+  }
+  value = ((value & ~(preserved | r.rsvdzMask)) | (current & preserved)) >>> 0;
+  r.write((value & sizeMask(r.size)) >>> 0);
+}
+
+/** Xen's `merge_result`: `value`'s low `size` bytes placed at byte `offset` of `data`. */
+function mergeResult(data: number, value: number, size: number, offset: number): number {
+  const mask = sizeMask(size);
+  const shift = offset * 8;
+  return (((data & ~(mask << shift)) | ((value & mask) << shift)) >>> 0) >>> 0;
+}
+
+function sizeMask(size: number): number {
+  return size >= 4 ? 0xffffffff : (1 << (8 * size)) - 1;
+}
+
+/** A 3-byte gap is read as 1 + 2 or 2 + 1 bytes, whichever keeps the accesses aligned, as Xen does. */
+function readHardware(hardware: HardwareAccess, reg: number, size: number): number {
+  if (size !== 3) return hardware.read(reg, size);
+  if ((reg & 1) !== 0) return (hardware.read(reg, 1) | (hardware.read(reg + 1, 2) << 8)) >>> 0;
+  return (hardware.read(reg, 2) | (hardware.read(reg + 2, 1) << 16)) >>> 0;
+}
+
+function writeHardware(hardware: HardwareAccess, reg: number, size: number, data: number): void {
+  if (size !== 3) {
+    hardware.write(reg, size, (data & sizeMask(size)) >>> 0);
+    return;
+  }
+  if ((reg & 1) !== 0) {
+    hardware.write(reg, 1, data & 0xff);
+    hardware.write(reg + 1, 2, (data >>> 8) & 0xffff);
+  } else {
+    hardware.write(reg, 2, data & 0xffff);
+    hardware.write(reg + 2, 1, (data >>> 16) & 0xff);
+  }
+}
+
+/** Throws unless `size` is 1, 2 or 4 and `[reg, reg + size)` lies in the 4 KiB config space. */
+export function checkConfigAccess(reg: unknown, size: unknown, value?: unknown): void {
+  if (size !== 1 && size !== 2 && size !== 4) throw new InvalidArgumentError('size', size, '1, 2 or 4');
+  if (typeof reg !== 'number' || !Number.isInteger(reg) || reg < 0 || reg + size > PCI_CFG_SPACE_EXP_SIZE) {
+    throw new InvalidArgumentError('reg', reg, `a config-space offset with reg + ${size} <= 4096`);
+  }
+  if (
+    value !== undefined &&
+    (typeof value !== 'number' || !Number.isInteger(value) || value < 0 || value > sizeMask(size))
+  ) {
+    throw new InvalidArgumentError('value', value, `an integer in 0 … 0x${sizeMask(size).toString(16)}`);
+  }
+}

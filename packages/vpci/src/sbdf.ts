@@ -1,0 +1,70 @@
+/**
+ * PCI addresses: segment, bus, device, function ("SBDF"), written as Linux and Xen print them,
+ * `0000:03:00.0`.
+ */
+import { InvalidArgumentError } from '@vpci/p2m';
+
+/** A PCI function's address. */
+export interface Sbdf {
+  /** PCI segment, 0 … 0xffff. */
+  readonly seg: number;
+  /** Bus, 0 … 0xff. */
+  readonly bus: number;
+  /** Device (slot), 0 … 31. */
+  readonly dev: number;
+  /** Function, 0 … 7. */
+  readonly fn: number;
+}
+
+const SBDF_PATTERN = /^(?:([0-9a-fA-F]{1,4}):)?([0-9a-fA-F]{1,2}):([0-9a-fA-F]{1,2})\.([0-7])$/;
+
+/** Builds an SBDF, checking each field's range; throws naming the field. */
+export function makeSbdf(seg: number, bus: number, dev: number, fn: number): Sbdf {
+  checkField('seg', seg, 0xffff);
+  checkField('bus', bus, 0xff);
+  checkField('dev', dev, 31);
+  checkField('fn', fn, 7);
+  return Object.freeze({ seg, bus, dev, fn });
+}
+
+/** Parses `ssss:bb:dd.f` or `bb:dd.f` (segment 0), hexadecimal as lspci prints. */
+export function parseSbdf(text: string, argument = 'sbdf'): Sbdf {
+  const match = typeof text === 'string' ? SBDF_PATTERN.exec(text) : null;
+  if (match === null) {
+    throw new InvalidArgumentError(argument, text, 'a PCI address "ssss:bb:dd.f" or "bb:dd.f" (hex)');
+  }
+  const [, seg = '0', bus = '', dev = '', fn = ''] = match;
+  const device = Number.parseInt(dev, 16);
+  if (device > 31) throw new InvalidArgumentError(argument, text, 'a device number 00 … 1f');
+  return makeSbdf(Number.parseInt(seg, 16), Number.parseInt(bus, 16), device, Number(fn));
+}
+
+/** Accepts an `Sbdf` or its text form. */
+export function toSbdf(value: Sbdf | string, argument = 'sbdf'): Sbdf {
+  if (typeof value === 'string') return parseSbdf(value, argument);
+  if (typeof value !== 'object' || value === null) {
+    throw new InvalidArgumentError(
+      argument,
+      value,
+      'a PCI address ("0000:00:02.0" or { seg, bus, dev, fn })',
+    );
+  }
+  return makeSbdf(value.seg, value.bus, value.dev, value.fn);
+}
+
+/** `ssss:bb:dd.f`, lower-case hex, as Xen's `%pp` prints. */
+export function formatSbdf(sbdf: Sbdf): string {
+  const hex = (value: number, width: number): string => value.toString(16).padStart(width, '0');
+  return `${hex(sbdf.seg, 4)}:${hex(sbdf.bus, 2)}:${hex(sbdf.dev, 2)}.${sbdf.fn}`;
+}
+
+/** A number unique per SBDF, ordered as Xen walks buses: segment, bus, device, function. */
+export function sbdfKey(sbdf: Sbdf): number {
+  return sbdf.seg * 0x10000 + sbdf.bus * 0x100 + sbdf.dev * 8 + sbdf.fn;
+}
+
+function checkField(argument: string, value: unknown, max: number): void {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 0 || value > max) {
+    throw new InvalidArgumentError(argument, value, `an integer in 0 … ${max}`);
+  }
+}
