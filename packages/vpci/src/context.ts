@@ -1,0 +1,28 @@
+/**
+ * What the header, map and MSI-X code need from the machine they run in: the policy, the event log,
+ * the host memory map, the domains and whether the system has finished booting. The machine passes
+ * itself; tests may pass a fake.
+ */
+import type { RangeSet } from '@vpci/rangeset';
+import type { PciDevice } from './device.js';
+import type { Domain } from './domain.js';
+import type { VpciEvent } from './events.js';
+import type { Policy } from './policy.js';
+
+export interface EngineContext {
+  readonly policy: Policy;
+  readonly events: VpciEvent[];
+  /** Host frames covered by an entry of the host memory map (e820), every type. */
+  readonly e820Frames: RangeSet;
+  /** False while the hardware domain is being built: mappings are then applied at once. */
+  readonly systemActive: boolean;
+  readonly hardwareDomain: Domain;
+  readonly domXen: Domain;
+  /** Every device on the host. */
+  devices(): Iterable<PciDevice>;
+}
+
+/** The domain whose p2m a device's BARs are mapped into: dom_xen's hidden devices map into dom0's. */
+export function mappingDomain(context: EngineContext, device: PciDevice): Domain | undefined {
+  return device.domain === context.domXen ? context.hardwareDomain : device.domain;
+}

@@ -1,0 +1,79 @@
+/**
+ * Domains and vCPUs. A domain owns a p2m, the machine frames it may map (Xen's `iomem_caps`), its
+ * devices and its vCPUs; a vCPU holds at most one pending map/unmap (Xen's `struct vpci_vcpu`).
+ */
+import { P2m, type P2mOptions } from '@vpci/p2m';
+import { RangeSet } from '@vpci/rangeset';
+import type { PciDevice } from './device.js';
+
+/** `hardware`: the hardware domain (dom0, identity BARs); `guest`: a domU; `dom_xen`: hidden devices. */
+export type DomainKind = 'hardware' | 'guest' | 'dom_xen';
+
+/** Xen's id of the pseudo-domain that owns devices hidden from dom0. */
+export const DOMID_XEN = 0x7ff2;
+
+/** Guest virtual slots: a guest bus has 32 device numbers. */
+export const VPCI_MAX_VIRT_DEV = 32;
+
+/** A deferred operation (Xen's `v->vpci`): map (`cmd` has MEMORY) or unmap the device's rangesets. */
+export interface PendingOperation {
+  readonly device: PciDevice;
+  readonly cmd: number;
+  readonly romOnly: boolean;
+  /** Guest frames done so far per BAR slot (for the hardened rollback). */
+  readonly done: Map<number, RangeSet>;
+}
+
+/** A virtual CPU. */
+export class Vcpu {
+  readonly domain: Domain;
+  readonly id: number;
+  pending: PendingOperation | undefined;
+
+  constructor(domain: Domain, id: number) {
+    this.domain = domain;
+    this.id = id;
+  }
+
+  /** `d<domain>v<vcpu>`, as Xen prints it. */
+  get name(): string {
+    return `d${this.domain.id}v${this.id}`;
+  }
+}
+
+/** A domain. */
+export class Domain {
+  readonly id: number;
+  readonly kind: DomainKind;
+  readonly p2m: P2m;
+  /** Machine frames the domain may map (Xen's `iomem_caps`). */
+  readonly iomem: RangeSet;
+  readonly vcpus: Vcpu[] = [];
+  /** Devices owned, in assignment order (Xen's `pdev_list`). */
+  readonly devices: PciDevice[] = [];
+  /** Which guest slots (`0000:00:dd.0`) are in use. */
+  readonly virtualSlots: boolean[] = new Array<boolean>(VPCI_MAX_VIRT_DEV).fill(false);
+  private crashedHere = false;
+
+  constructor(id: number, kind: DomainKind, vcpus: number, p2m: P2mOptions = {}) {
+    this.id = id;
+    this.kind = kind;
+    this.p2m = new P2m(p2m);
+    this.iomem = new RangeSet({ name: `d${id} iomem`, hex: true });
+    for (let i = 0; i < vcpus; i++) this.vcpus.push(new Vcpu(this, i));
+  }
+
+  /** The domain was crashed, by vPCI or by a p2m operation. */
+  get crashed(): boolean {
+    return this.crashedHere || this.p2m.crashed;
+  }
+
+  /** Xen's `domain_crash`. */
+  crash(): void {
+    this.crashedHere = true;
+  }
+
+  get isHardware(): boolean {
+    return this.kind === 'hardware';
+  }
+}

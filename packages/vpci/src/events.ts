@@ -1,0 +1,148 @@
+/**
+ * The machine's event log: every outcome Xen would log (a warning, a crash), as data, so a replay
+ * can show why something was or was not mapped. Frames are hexadecimal in `describeEvent`.
+ */
+
+/** Which map/unmap a deferred operation was doing. */
+export type MapOperation = 'map' | 'unmap';
+
+/**
+ * One event. `sbdf` is the physical address of the device; `domain` a domain id.
+ * - `bar-write-ignored`: a BAR (or its 64-bit high half) was written with a new value while mapped.
+ * - `rom-write-ignored`: the ROM BAR was written with enable set while mapped.
+ * - `offset-mismatch`: modifyBars refused a BAR whose guest page offset differs from the host's.
+ * - `bar-not-in-hole`: a BAR overlaps the host memory map (Xen's pci_check_bar warning).
+ * - `iomem-denied`: the domain has no permission for the machine frames (EPERM).
+ * - `map-failed`: a deferred map or unmap failed with `code`; decoding was turned off, the
+ *   rangesets purged, and a guest crashed (`crashed`).
+ * - `msix-clobber`: an existing mapping at `gfn` clobbers the MSI-X area (EEXIST).
+ * - `msix-invalid`: the MSI-X capability points outside its BAR (ENODEV); MSI-X is hidden.
+ * - `subpage-shared`: hardened refusal: host page `mfn` of this BAR holds a BAR of `other`, owned by
+ *   another domain; the page is not mapped.
+ * - `assign-refused`: hardened refusal to assign a device whose BAR page another domain maps.
+ * - `probe-refused`: hardened refusal to enable decoding with a probe or half-written BAR address.
+ * - `busy`: hardened refusal of a second operation on a device with one pending.
+ * - `rebar-refused`: a resize while the BAR is mapped (ignored); `rebar-unsupported`: a size the
+ *   hardware does not list (written anyway, as Xen does).
+ * - `pending-dropped`: the device of a pending operation is gone or owned by another domain.
+ * - `rollback`: hardened: frames of a failed operation were restored.
+ * - `domain-crashed`: the domain was crashed (`domain_crash`).
+ * - `modify-bars-failed`: modifyBars returned an error other than the ones above (ENOMEM).
+ * - `crashed-domain-access`: a crashed domain's vCPU tried a config access; dropped.
+ */
+export type VpciEvent =
+  | {
+      readonly kind: 'bar-write-ignored';
+      readonly sbdf: string;
+      readonly bar: number;
+      readonly value: number;
+    }
+  | { readonly kind: 'rom-write-ignored'; readonly sbdf: string }
+  | {
+      readonly kind: 'offset-mismatch';
+      readonly sbdf: string;
+      readonly bar: number;
+      readonly addr: bigint;
+      readonly guestAddr: bigint;
+    }
+  | {
+      readonly kind: 'bar-not-in-hole';
+      readonly sbdf: string;
+      readonly bar: number;
+      readonly start: number;
+      readonly end: number;
+    }
+  | { readonly kind: 'iomem-denied'; readonly domain: number; readonly start: number; readonly end: number }
+  | {
+      readonly kind: 'map-failed';
+      readonly sbdf: string;
+      readonly domain: number;
+      readonly operation: MapOperation;
+      readonly gfn: number;
+      readonly mfn: number;
+      readonly code: string;
+      readonly crashed: boolean;
+    }
+  | {
+      readonly kind: 'msix-clobber';
+      readonly sbdf: string;
+      readonly gfn: number;
+      readonly mfn: number | undefined;
+      readonly type: string;
+    }
+  | { readonly kind: 'msix-invalid'; readonly sbdf: string; readonly reason: string }
+  | {
+      readonly kind: 'subpage-shared';
+      readonly sbdf: string;
+      readonly bar: number;
+      readonly mfn: number;
+      readonly other: string;
+      readonly otherDomain: number;
+    }
+  | {
+      readonly kind: 'assign-refused';
+      readonly sbdf: string;
+      readonly domain: number;
+      readonly mfn: number;
+      readonly other: string;
+    }
+  | {
+      readonly kind: 'probe-refused';
+      readonly sbdf: string;
+      readonly bar: number;
+      readonly guestAddr: bigint;
+    }
+  | { readonly kind: 'busy'; readonly sbdf: string; readonly vcpu: string }
+  | { readonly kind: 'rebar-refused'; readonly sbdf: string; readonly bar: number; readonly size: bigint }
+  | { readonly kind: 'rebar-unsupported'; readonly sbdf: string; readonly bar: number; readonly size: bigint }
+  | { readonly kind: 'pending-dropped'; readonly sbdf: string; readonly vcpu: string }
+  | { readonly kind: 'rollback'; readonly sbdf: string; readonly domain: number; readonly frames: number }
+  | { readonly kind: 'domain-crashed'; readonly domain: number; readonly reason: string }
+  | { readonly kind: 'modify-bars-failed'; readonly sbdf: string; readonly code: string }
+  | { readonly kind: 'crashed-domain-access'; readonly domain: number; readonly sbdf: string };
+
+/** One line of text for an event, in the words of Xen's log message where there is one. */
+export function describeEvent(event: VpciEvent): string {
+  const hex = (value: number | bigint | undefined): string =>
+    value === undefined ? 'INVALID' : `0x${value.toString(16)}`;
+  switch (event.kind) {
+    case 'bar-write-ignored':
+      return `${event.sbdf}: ignored BAR ${event.bar} write while mapped (${hex(event.value)})`;
+    case 'rom-write-ignored':
+      return `${event.sbdf}: ignored ROM BAR write while mapped`;
+    case 'offset-mismatch':
+      return `${event.sbdf}: can't map BAR${event.bar} - offset mismatch: ${hex(event.guestAddr)} vs ${hex(event.addr)}`;
+    case 'bar-not-in-hole':
+      return `${event.sbdf}: BAR${event.bar} at [${hex(event.start)}, ${hex(event.end)}] not in memory map hole`;
+    case 'iomem-denied':
+      return `d${event.domain} denied access to MMIO range [${hex(event.start)}, ${hex(event.end)}]`;
+    case 'map-failed':
+      return `${event.sbdf}: failed to ${event.operation} gfn ${hex(event.gfn)} -> mfn ${hex(event.mfn)} for d${event.domain}: ${event.code}${event.crashed ? ' (domain crashed)' : ''}`;
+    case 'msix-clobber':
+      return `${event.sbdf}: existing mapping (mfn: ${hex(event.mfn)} type: ${event.type}) at ${hex(event.gfn)} clobbers MSIX MMIO area`;
+    case 'msix-invalid':
+      return `${event.sbdf}: MSI-X ${event.reason}`;
+    case 'subpage-shared':
+      return `${event.sbdf}: BAR${event.bar} page ${hex(event.mfn)} shared with ${event.other} of d${event.otherDomain}: not mapped`;
+    case 'assign-refused':
+      return `${event.sbdf}: not assigned to d${event.domain}: page ${hex(event.mfn)} is mapped for ${event.other}`;
+    case 'probe-refused':
+      return `${event.sbdf}: BAR${event.bar} holds a probe or half-written address ${hex(event.guestAddr)}: not mapped`;
+    case 'busy':
+      return `${event.sbdf}: an operation is already pending on ${event.vcpu}`;
+    case 'rebar-refused':
+      return `${event.sbdf}: refuse to resize BAR#${event.bar} to ${hex(event.size)} with memory decoding enabled`;
+    case 'rebar-unsupported':
+      return `${event.sbdf}: new BAR#${event.bar} size ${hex(event.size)} is not supported by hardware`;
+    case 'pending-dropped':
+      return `${event.sbdf}: pending operation of ${event.vcpu} dropped (device gone or reassigned)`;
+    case 'rollback':
+      return `${event.sbdf}: rolled back ${event.frames} frames of d${event.domain}`;
+    case 'domain-crashed':
+      return `d${event.domain} crashed: ${event.reason}`;
+    case 'modify-bars-failed':
+      return `${event.sbdf}: modify_bars failed: ${event.code}`;
+    case 'crashed-domain-access':
+      return `d${event.domain}: config access to ${event.sbdf} after crash dropped`;
+  }
+}

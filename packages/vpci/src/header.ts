@@ -1,0 +1,381 @@
+/**
+ * The PCI header as Xen's `header.c` emulates it: BAR discovery and sizing at assignment, and the
+ * handlers for the command register, the BARs (hardware domain: host addresses, identity mapped;
+ * guests: guest addresses only) and the ROM BAR.
+ */
+import { RangeSet } from '@vpci/rangeset';
+import type { EngineContext } from './context.js';
+import type { Bar, PciDevice, VpciState } from './device.js';
+import type { Vcpu } from './domain.js';
+import { modifyBars, pendingVcpuOf } from './modify-bars.js';
+import {
+  PCI_BASE_ADDRESS_0,
+  PCI_BASE_ADDRESS_MEM_MASK,
+  PCI_BASE_ADDRESS_MEM_PREFETCH,
+  PCI_BASE_ADDRESS_MEM_TYPE_32,
+  PCI_BASE_ADDRESS_MEM_TYPE_64,
+  PCI_BASE_ADDRESS_MEM_TYPE_MASK,
+  PCI_BASE_ADDRESS_SPACE_IO,
+  PCI_COMMAND,
+  PCI_COMMAND_FAST_BACK,
+  PCI_COMMAND_INTX_DISABLE,
+  PCI_COMMAND_INVALIDATE,
+  PCI_COMMAND_IO,
+  PCI_COMMAND_MASTER,
+  PCI_COMMAND_MEMORY,
+  PCI_COMMAND_PARITY,
+  PCI_COMMAND_RSVDP_MASK,
+  PCI_COMMAND_SERR,
+  PCI_COMMAND_SPECIAL,
+  PCI_COMMAND_VGA_PALETTE,
+  PCI_COMMAND_WAIT,
+  PCI_HEADER_BRIDGE_NR_BARS,
+  PCI_HEADER_NORMAL_NR_BARS,
+  PCI_HEADER_TYPE,
+  PCI_HEADER_TYPE_BRIDGE,
+  PCI_HEADER_TYPE_NORMAL,
+  PCI_ROM_ADDRESS,
+  PCI_ROM_ADDRESS_ENABLE,
+  PCI_ROM_ADDRESS_MASK,
+  PCI_ROM_ADDRESS1,
+} from './pci-regs.js';
+
+/** The guest's command bits Xen keeps from the host (RsvdP for guests: read as 0, written back). */
+export const GUEST_CMD_RSVDP_MASK =
+  PCI_COMMAND_RSVDP_MASK |
+  PCI_COMMAND_IO |
+  PCI_COMMAND_PARITY |
+  PCI_COMMAND_WAIT |
+  PCI_COMMAND_SERR |
+  PCI_COMMAND_FAST_BACK;
+
+const U32 = 0xffffffffn;
+
+/** Who is accessing: the vCPU the deferred work lands on. Set by the machine around each access. */
+export interface AccessorRef {
+  current: Vcpu;
+}
+
+/** Outcome of `initHeader`: Xen's error codes as values. */
+export type InitHeaderResult = { readonly ok: true } | { readonly ok: false; readonly code: string };
+
+/**
+ * Xen's `vpci_init_header`: registers the command handler, sizes every BAR and the ROM (hardware
+ * domain only), registers their handlers, and maps the BARs if decoding is on (hardware domain).
+ * `isHwdom` is whether the owner is the hardware domain at this moment.
+ */
+export function initHeader(
+  context: EngineContext,
+  accessor: AccessorRef,
+  device: PciDevice,
+  isHwdom: boolean,
+): InitHeaderResult {
+  const vpci = device.vpci!;
+  const hw = device.hw;
+  let numBars: number;
+  let romReg: number;
+  switch (hw.read(PCI_HEADER_TYPE, 1) & 0x7f) {
+    case PCI_HEADER_TYPE_NORMAL:
+      numBars = PCI_HEADER_NORMAL_NR_BARS;
+      romReg = PCI_ROM_ADDRESS;
+      break;
+    case PCI_HEADER_TYPE_BRIDGE:
+      numBars = PCI_HEADER_BRIDGE_NR_BARS;
+      romReg = PCI_ROM_ADDRESS1;
+      break;
+    default:
+      return { ok: false, code: 'EOPNOTSUPP' };
+  }
+  vpci.romSlot = numBars;
+  const cmdWrite = (cmd: number): void => writeCommand(context, accessor, device, cmd);
+  const added = vpci.registers.add(
+    isHwdom ? () => hw.read(PCI_COMMAND, 2) : () => vpci.guestCmd,
+    cmdWrite,
+    PCI_COMMAND,
+    2,
+    { rsvdp: isHwdom ? 0 : GUEST_CMD_RSVDP_MASK },
+  );
+  if (!added.ok) return added;
+
+  let cmd = hw.read(PCI_COMMAND, 2);
+  // Guests start with decoding off, so modifyBars is not called at the end for them.
+  if (!isHwdom) {
+    cmd &= ~(
+      PCI_COMMAND_VGA_PALETTE |
+      PCI_COMMAND_INVALIDATE |
+      PCI_COMMAND_SPECIAL |
+      PCI_COMMAND_MASTER |
+      PCI_COMMAND_MEMORY |
+      PCI_COMMAND_IO
+    );
+  }
+  vpci.guestCmd = cmd;
+  // Decoding off while sizing.
+  if (!isHwdom || (cmd & PCI_COMMAND_MEMORY) !== 0) hw.write(PCI_COMMAND, 2, cmd & ~PCI_COMMAND_MEMORY);
+
+  const fail = (code: string): InitHeaderResult => {
+    hw.write(PCI_COMMAND, 2, cmd);
+    return { ok: false, code };
+  };
+  const readZero = (): number => 0;
+
+  for (let i = 0; i < numBars; i++) {
+    const reg = PCI_BASE_ADDRESS_0 + i * 4;
+    const bar = vpci.bars[i]!;
+    if (i > 0 && vpci.bars[i - 1]!.type === 'mem64lo') {
+      bar.type = 'mem64hi';
+      const ok = addBarHandlers(context, device, bar, reg, isHwdom);
+      if (!ok) return fail('EEXIST');
+      continue;
+    }
+    const value = hw.read(reg, 4);
+    if ((value & PCI_BASE_ADDRESS_SPACE_IO) !== 0) {
+      // x86: no handler; the hardware domain reaches the device, a guest reads all-ones.
+      bar.type = 'io';
+      continue;
+    }
+    bar.type =
+      (value & PCI_BASE_ADDRESS_MEM_TYPE_MASK) === PCI_BASE_ADDRESS_MEM_TYPE_64 ? 'mem64lo' : 'mem32';
+    bar.mem = new RangeSet({ name: `${device.name}:BAR${i}`, hex: true });
+    const sized = sizeMemBar(device, reg, i === numBars - 1 ? 'last' : 'bar');
+    if (sized.size === 0n) {
+      bar.type = 'empty';
+      if (!isHwdom && !vpci.registers.add(readZero, undefined, reg, 4).ok) return fail('EEXIST');
+      continue;
+    }
+    bar.addr = sized.addr;
+    bar.guestAddr = sized.addr;
+    bar.size = sized.size;
+    bar.prefetchable = (value & PCI_BASE_ADDRESS_MEM_PREFETCH) !== 0;
+    if (!addBarHandlers(context, device, bar, reg, isHwdom)) return fail('EEXIST');
+  }
+
+  const romBar = vpci.bars[numBars]!;
+  const rom = isHwdom ? sizeMemBar(device, romReg, 'rom') : undefined;
+  if (rom !== undefined && rom.size > 0n) {
+    romBar.type = 'rom';
+    romBar.size = rom.size;
+    romBar.addr = rom.addr;
+    romBar.guestAddr = rom.addr;
+    vpci.romEnabled = (hw.read(romReg, 4) & PCI_ROM_ADDRESS_ENABLE) !== 0;
+    const added = vpci.registers.add(
+      () => hw.read(romReg, 4),
+      (value) => romWrite(context, accessor, device, romReg, value),
+      romReg,
+      4,
+    );
+    if (!added.ok) romBar.type = 'empty';
+    else romBar.mem = new RangeSet({ name: `${device.name}:BAR${numBars}`, hex: true });
+  } else if (!isHwdom) {
+    // ROMs are not offered to guests: the register reads as zero.
+    romBar.type = 'empty';
+    if (!vpci.registers.add(readZero, undefined, romReg, 4).ok) return fail('EEXIST');
+  }
+
+  if ((cmd & PCI_COMMAND_MEMORY) === 0) return { ok: true };
+  const result = modifyBars(context, accessor.current, device, cmd, false);
+  return result.ok ? result : { ok: false, code: result.code };
+}
+
+/**
+ * Xen's `pci_size_mem_bar`: write all-ones, read back the writable bits, restore. A 64-bit BAR in
+ * the last slot sizes as 0, and Xen then leaves the all-ones in its low half (not restored).
+ */
+function sizeMemBar(
+  device: PciDevice,
+  reg: number,
+  kind: 'bar' | 'last' | 'rom',
+): { addr: bigint; size: bigint } {
+  const hw = device.hw;
+  const bar = hw.read(reg, 4);
+  const is64 = kind !== 'rom' && (bar & PCI_BASE_ADDRESS_MEM_TYPE_MASK) === PCI_BASE_ADDRESS_MEM_TYPE_64;
+  const mask = BigInt(kind === 'rom' ? PCI_ROM_ADDRESS_MASK : PCI_BASE_ADDRESS_MEM_MASK);
+  let hi = 0;
+  hw.write(reg, 4, 0xffffffff);
+  if (is64) {
+    if (kind === 'last') return { addr: 0n, size: 0n };
+    hi = hw.read(reg + 4, 4);
+    hw.write(reg + 4, 4, 0xffffffff);
+  }
+  let size = BigInt(hw.read(reg, 4)) & mask;
+  if (is64) {
+    size |= BigInt(hw.read(reg + 4, 4)) << 32n;
+    hw.write(reg + 4, 4, hi);
+  } else if (size !== 0n) {
+    size |= U32 << 32n;
+  }
+  hw.write(reg, 4, bar);
+  size = -size & ((1n << 64n) - 1n);
+  return { addr: (BigInt(bar) & mask) | (BigInt(hi) << 32n), size };
+}
+
+/** Registers a memory BAR slot's handlers (both halves of a 64-bit BAR use them). */
+function addBarHandlers(
+  context: EngineContext,
+  device: PciDevice,
+  bar: Bar,
+  reg: number,
+  isHwdom: boolean,
+): boolean {
+  const registers = device.vpci!.registers;
+  if (isHwdom) {
+    return registers.add(
+      () => device.hw.read(reg, 4),
+      (value) => barWrite(context, device, bar, reg, value),
+      reg,
+      4,
+    ).ok;
+  }
+  return registers.add(
+    () => guestBarRead(device.vpci!, bar),
+    (value) => guestBarWrite(context, device, bar, value),
+    reg,
+    4,
+  ).ok;
+}
+
+/**
+ * Xen's `cmd_write`. A guest's value gets INTx disabled while MSI-X is on and is stored as the
+ * guest's view first (so it reads back even if mapping fails: G2). A change of the memory bit goes
+ * to modifyBars, whose error is ignored (the guest is expected to retry); the register is then
+ * written when the deferred work completes. Other changes are written at once.
+ */
+function writeCommand(context: EngineContext, accessor: AccessorRef, device: PciDevice, value: number): void {
+  const vpci = device.vpci!;
+  let cmd = value;
+  if (device.domain?.kind !== 'hardware') {
+    if (vpci.msix?.enabled === true) cmd |= PCI_COMMAND_INTX_DISABLE;
+    vpci.guestCmd = cmd;
+  }
+  if (vpci.barsMapped !== ((cmd & PCI_COMMAND_MEMORY) !== 0)) {
+    const result = modifyBars(context, accessor.current, device, cmd, false);
+    if (!result.ok && result.code !== 'EINVAL' && result.code !== 'EBUSY') {
+      context.events.push({ kind: 'modify-bars-failed', sbdf: device.name, code: result.code });
+    }
+  } else {
+    device.hw.write(PCI_COMMAND, 2, cmd);
+  }
+}
+
+/**
+ * Hardened (F2): while a map or unmap of the device is pending, its BARs must not move, or the
+ * deferred work would map frames from the new address. The write is ignored with an event.
+ */
+function refusedWhilePending(context: EngineContext, device: PciDevice): boolean {
+  if (!context.policy.oneOperationPerDevice) return false;
+  const vcpu = pendingVcpuOf(context, device);
+  if (vcpu === undefined) return false;
+  context.events.push({ kind: 'busy', sbdf: device.name, vcpu });
+  return true;
+}
+
+/** The low slot holding a 64-bit BAR's state, and whether `bar` is the high half. */
+function lowSlot(vpci: VpciState, bar: Bar): { target: Bar; hi: boolean } {
+  return bar.type === 'mem64hi'
+    ? { target: vpci.bars[bar.index - 1]!, hi: true }
+    : { target: bar, hi: false };
+}
+
+/** Replaces the low or high 32 bits of a 64-bit address. */
+function withHalf(addr: bigint, hi: boolean, value: number): bigint {
+  const shift = hi ? 32n : 0n;
+  return (addr & ~(U32 << shift)) | (BigInt(value >>> 0) << shift);
+}
+
+/** Hardened bookkeeping of a 64-bit BAR written one half at a time. */
+function noteHalf(bar: Bar): void {
+  if (bar.type === 'mem64lo') bar.halfWritten = !bar.halfWritten;
+}
+
+/**
+ * Xen's `bar_write` (hardware domain): ignored while the BAR is mapped (an event when the value
+ * differs); otherwise the host address half is replaced, the guest address follows (identity), and
+ * the value goes to the device with the type and prefetch bits put back.
+ */
+function barWrite(context: EngineContext, device: PciDevice, bar: Bar, reg: number, value: number): void {
+  if (refusedWhilePending(context, device)) return;
+  const { target, hi } = lowSlot(device.vpci!, bar);
+  let val = hi ? value : (value & PCI_BASE_ADDRESS_MEM_MASK) >>> 0;
+  if (target.enabled) {
+    if (val !== Number((target.addr >> (hi ? 32n : 0n)) & U32)) {
+      context.events.push({ kind: 'bar-write-ignored', sbdf: device.name, bar: bar.index, value });
+    }
+    return;
+  }
+  target.addr = withHalf(target.addr, hi, val);
+  target.guestAddr = target.addr;
+  noteHalf(target);
+  if (!hi) {
+    val |= target.type === 'mem32' ? PCI_BASE_ADDRESS_MEM_TYPE_32 : PCI_BASE_ADDRESS_MEM_TYPE_64;
+    if (target.prefetchable) val |= PCI_BASE_ADDRESS_MEM_PREFETCH;
+  }
+  device.hw.write(reg, 4, val >>> 0);
+}
+
+/**
+ * Xen's `guest_mem_bar_write`: the guest address half is replaced and cut to the BAR's size (so
+ * all-ones reads back the size mask); ignored while mapped (an event when it differs). The device
+ * is never written.
+ */
+function guestBarWrite(context: EngineContext, device: PciDevice, bar: Bar, value: number): void {
+  if (refusedWhilePending(context, device)) return;
+  const { target, hi } = lowSlot(device.vpci!, bar);
+  const val = hi ? value : (value & PCI_BASE_ADDRESS_MEM_MASK) >>> 0;
+  const guestAddr = withHalf(target.guestAddr, hi, val) & ~(target.size - 1n);
+  if (target.enabled) {
+    if (guestAddr !== target.guestAddr) {
+      context.events.push({ kind: 'bar-write-ignored', sbdf: device.name, bar: bar.index, value });
+    }
+    return;
+  }
+  target.guestAddr = guestAddr;
+  noteHalf(target);
+}
+
+/** Xen's `guest_mem_bar_read`: the guest address with the type and prefetch bits. */
+function guestBarRead(vpci: VpciState, bar: Bar): number {
+  const { target, hi } = lowSlot(vpci, bar);
+  if (hi) return Number(target.guestAddr >> 32n);
+  let value = Number(target.guestAddr & U32);
+  value |= target.type === 'mem32' ? PCI_BASE_ADDRESS_MEM_TYPE_32 : PCI_BASE_ADDRESS_MEM_TYPE_64;
+  if (target.prefetchable) value |= PCI_BASE_ADDRESS_MEM_PREFETCH;
+  return value >>> 0;
+}
+
+/**
+ * Xen's `rom_write` (hardware domain): enabling while mapped is ignored; while unmapped the address
+ * follows the value. With decoding off, or no change of the enable bit, the value is just written;
+ * otherwise a ROM-only modifyBars maps or unmaps it (on error nothing changes), and the register is
+ * written when the deferred work completes.
+ */
+function romWrite(
+  context: EngineContext,
+  accessor: AccessorRef,
+  device: PciDevice,
+  reg: number,
+  value: number,
+): void {
+  const vpci = device.vpci!;
+  if (refusedWhilePending(context, device)) return;
+  const rom = vpci.bars[vpci.romSlot]!;
+  const newEnabled = (value & PCI_ROM_ADDRESS_ENABLE) !== 0;
+  if (rom.enabled && newEnabled) {
+    context.events.push({ kind: 'rom-write-ignored', sbdf: device.name });
+    return;
+  }
+  const address = BigInt((value & PCI_ROM_ADDRESS_MASK) >>> 0);
+  if (!rom.enabled) {
+    rom.addr = address;
+    rom.guestAddr = address;
+  }
+  if (!vpci.barsMapped || rom.enabled === newEnabled) {
+    vpci.romEnabled = newEnabled;
+    device.hw.write(reg, 4, value);
+  } else if (!modifyBars(context, accessor.current, device, newEnabled ? PCI_COMMAND_MEMORY : 0, true).ok) {
+    return;
+  }
+  if (!newEnabled) {
+    rom.addr = address;
+    rom.guestAddr = address;
+  }
+}

@@ -1,0 +1,35 @@
+/**
+ * @vpci/vpci: the vPCI BAR mapping engine after Xen's `xen/drivers/vpci`: devices and their config
+ * space, the header handlers, MSI-X holes, per-BAR preemptible map/unmap, the two profiles and the
+ * invariants. Every public export is listed here by name.
+ */
+export type { EngineContext } from './context.js';
+export type { BarType, MsixState } from './device.js';
+export { Bar, frameRange, PciDevice, VpciState } from './device.js';
+export type { DomainKind, PendingOperation } from './domain.js';
+export { DOMID_XEN, Domain, Vcpu } from './domain.js';
+export type { MapOperation, VpciEvent } from './events.js';
+export { describeEvent } from './events.js';
+export type {
+  BarSpec,
+  DeviceSpec,
+  ImageSizes,
+  MsixPlacement,
+  MsixSpec,
+  RebarSpec,
+  RomSpec,
+} from './hardware.js';
+export { findCapability, findExtCapability, PhysicalDevice, parseHexDump } from './hardware.js';
+export type { Violation } from './invariants.js';
+export { checkInvariants } from './invariants.js';
+export type { AssignResult, E820Entry, GuestOptions, MachineOptions } from './machine.js';
+export { Machine } from './machine.js';
+export type { ModifyBarsResult } from './modify-bars.js';
+export { msixGuestFrames, msixHostFrames, msixSize } from './msix.js';
+export type { MapErrno, PendingResult } from './pending.js';
+export type { Policy, Profile } from './policy.js';
+export { POLICY_SWITCHES, policyFor } from './policy.js';
+export type { AddRegisterResult, Register, RegisterMasks } from './registers.js';
+export { RegisterTable } from './registers.js';
+export type { Sbdf } from './sbdf.js';
+export { formatSbdf, makeSbdf, parseSbdf } from './sbdf.js';

@@ -1,0 +1,462 @@
+/**
+ * The machine: host memory map, CPU vendor, IOMMU, policy, domains, devices and vCPUs, and the entry
+ * points a guest's config-space accesses and the toolstack's device assignment come through.
+ */
+import { InvalidArgumentError, MAX_FRAME, type P2mOptions } from '@vpci/p2m';
+import { RangeSet } from '@vpci/rangeset';
+import { initCapabilities } from './capabilities.js';
+import { type EngineContext, mappingDomain } from './context.js';
+import { frameRange, PciDevice, VpciState } from './device.js';
+import { DOMID_XEN, Domain, type Vcpu, VPCI_MAX_VIRT_DEV } from './domain.js';
+import type { VpciEvent } from './events.js';
+import { type DeviceSpec, PhysicalDevice } from './hardware.js';
+import { type AccessorRef, initHeader } from './header.js';
+import { hostBars, modifyBars } from './modify-bars.js';
+import { type PendingResult, processPending } from './pending.js';
+import { type Policy, type Profile, policyFor } from './policy.js';
+import { checkConfigAccess, type HardwareAccess } from './registers.js';
+import { formatSbdf, makeSbdf, type Sbdf, sbdfKey, toSbdf } from './sbdf.js';
+
+/** One entry of the host memory map (e820): `size` bytes at `addr`. */
+export interface E820Entry {
+  readonly addr: bigint;
+  readonly size: bigint;
+  readonly type: 'ram' | 'reserved' | 'acpi' | 'nvs' | 'unusable';
+}
+
+/** How a machine is built. */
+export interface MachineOptions {
+  /** `xen` (default) or `hardened`. */
+  readonly profile?: Profile;
+  /** Individual safer behaviours, overriding the profile's. */
+  readonly policy?: Partial<Policy>;
+  /** CPU vendor; decides the memory-type rules (default `intel`). */
+  readonly vendor?: 'intel' | 'amd';
+  /** An IOMMU is enabled (default true). */
+  readonly iommu?: boolean;
+  /** The host memory map. */
+  readonly e820?: readonly E820Entry[];
+  /** vCPUs of the hardware domain (default 2). */
+  readonly hardwareVcpus?: number;
+  /** Options of the hardware domain's p2m (fault injection, superpages). */
+  readonly hardwareP2m?: P2mOptions;
+}
+
+/** Options of a new guest. */
+export interface GuestOptions {
+  /** Domain id (default: the next free one from 1). */
+  readonly id?: number;
+  /** vCPUs (default 1). */
+  readonly vcpus?: number;
+  readonly p2m?: P2mOptions;
+}
+
+/** Outcome of assigning or removing a device. */
+export type AssignResult =
+  | { readonly ok: true }
+  | { readonly ok: false; readonly code: 'EBUSY' | 'EOPNOTSUPP' | 'ENOSPC' | 'EPERM' | 'ENODEV' | string };
+
+/** The machine. Implements the context the header code runs in. */
+export class Machine implements EngineContext {
+  readonly profile: Profile;
+  readonly policy: Policy;
+  readonly vendor: 'intel' | 'amd';
+  readonly iommu: boolean;
+  readonly events: VpciEvent[] = [];
+  readonly e820: readonly E820Entry[];
+  readonly e820Frames: RangeSet;
+  readonly hardwareDomain: Domain;
+  readonly domXen: Domain;
+  systemActive = false;
+  private readonly deviceMap = new Map<number, PciDevice>();
+  private readonly domainMap = new Map<number, Domain>();
+  /** The vCPU whose access is being handled: deferred work lands on it. */
+  private readonly accessor: AccessorRef;
+
+  constructor(options: MachineOptions = {}) {
+    this.profile = options.profile ?? 'xen';
+    this.policy = policyFor(this.profile, options.policy ?? {});
+    this.vendor = options.vendor ?? 'intel';
+    if (this.vendor !== 'intel' && this.vendor !== 'amd')
+      throw new InvalidArgumentError('vendor', this.vendor, "'intel' or 'amd'");
+    this.iommu = options.iommu ?? true;
+    this.e820 = Object.freeze([...(options.e820 ?? [])]);
+    this.e820Frames = new RangeSet({ name: 'e820', hex: true });
+    this.e820.forEach((entry, i) => {
+      if (
+        typeof entry.addr !== 'bigint' ||
+        typeof entry.size !== 'bigint' ||
+        entry.addr < 0n ||
+        entry.size < 0n ||
+        entry.addr + entry.size > 1n << 64n
+      ) {
+        throw new InvalidArgumentError(`e820[${i}]`, entry, '{ addr, size } bigints within 2^64');
+      }
+      if (entry.size > 0n) this.e820Frames.addRange(...frameRange(entry.addr, entry.size));
+    });
+    this.hardwareDomain = this.addDomain(
+      new Domain(0, 'hardware', checkVcpus(options.hardwareVcpus ?? 2), options.hardwareP2m),
+    );
+    this.hardwareDomain.iomem.addRange(0, MAX_FRAME);
+    this.domXen = this.addDomain(new Domain(DOMID_XEN, 'dom_xen', 0));
+    this.accessor = { current: this.hardwareDomain.vcpus[0]! };
+  }
+
+  // ---- topology ------------------------------------------------------------------------------
+
+  /** Every device, ordered by SBDF. */
+  devices(): PciDevice[] {
+    return [...this.deviceMap.values()].sort((a, b) => sbdfKey(a.sbdf) - sbdfKey(b.sbdf));
+  }
+
+  /** The domains, by id. */
+  domains(): Domain[] {
+    return [...this.domainMap.values()].sort((a, b) => a.id - b.id);
+  }
+
+  /** The device at `sbdf`; throws if there is none. */
+  device(sbdf: Sbdf | string): PciDevice {
+    const address = toSbdf(sbdf);
+    const device = this.deviceMap.get(sbdfKey(address));
+    if (device === undefined)
+      throw new InvalidArgumentError('sbdf', formatSbdf(address), 'the address of a device on the machine');
+    return device;
+  }
+
+  /** The domain `id`; throws if there is none. */
+  domain(id: number): Domain {
+    const domain = this.domainMap.get(id);
+    if (domain === undefined)
+      throw new InvalidArgumentError(
+        'domain',
+        id,
+        `an existing domain id (${[...this.domainMap.keys()].join(', ')})`,
+      );
+    return domain;
+  }
+
+  /** vCPU `vcpu` of domain `domain`. */
+  vcpu(domain: number, vcpu = 0): Vcpu {
+    const found = this.domain(domain).vcpus[vcpu];
+    if (found === undefined)
+      throw new InvalidArgumentError(
+        'vcpu',
+        vcpu,
+        `a vCPU of d${domain} (0 … ${this.domain(domain).vcpus.length - 1})`,
+      );
+    return found;
+  }
+
+  /**
+   * Adds a physical device. Before `boot` it waits for the hardware domain's set-up; after, it is
+   * hot-plugged into the hardware domain (Xen's `pci_add_device`). `hidden`: owned by dom_xen (the
+   * hardware domain reaches it, as Xen's hidden devices).
+   */
+  addDevice(device: DeviceSpec | PhysicalDevice, options: { readonly hidden?: boolean } = {}): PciDevice {
+    const hw = device instanceof PhysicalDevice ? device : PhysicalDevice.fromSpec(device);
+    const key = sbdfKey(hw.sbdf);
+    if (this.deviceMap.has(key))
+      throw new InvalidArgumentError('sbdf', formatSbdf(hw.sbdf), 'an address no other device has');
+    const pdev = new PciDevice(hw);
+    this.deviceMap.set(key, pdev);
+    if (options.hidden === true) this.setOwner(pdev, this.domXen);
+    if (this.systemActive) this.setUpHardwareDevice(pdev);
+    return pdev;
+  }
+
+  /** A new guest domain. */
+  createGuest(options: GuestOptions = {}): Domain {
+    let id = options.id;
+    if (id === undefined) for (id = 1; this.domainMap.has(id); id++);
+    if (!Number.isInteger(id) || id < 1 || id >= DOMID_XEN || this.domainMap.has(id)) {
+      throw new InvalidArgumentError('id', id, 'an unused domain id in 1 … 0x7ff1');
+    }
+    return this.addDomain(new Domain(id, 'guest', checkVcpus(options.vcpus ?? 1), options.p2m));
+  }
+
+  /**
+   * Builds the hardware domain: every device not hidden becomes its own and gets vPCI; BARs with
+   * decoding on are mapped at once (Xen's `apply_map`). Then the system is active.
+   */
+  boot(): void {
+    if (this.systemActive) throw new InvalidArgumentError('boot', 'again', 'one boot per machine');
+    for (const device of this.devices()) this.setUpHardwareDevice(device);
+    this.systemActive = true;
+  }
+
+  /** Gives domain `domain` permission to map machine frames `[first, last]` (Xen's iomem_permit). */
+  permitIomem(domain: number, first: number, last: number): void {
+    this.domain(domain).iomem.addRange(first, last);
+  }
+
+  /** Takes away the permission for machine frames `[first, last]`. */
+  denyIomem(domain: number, first: number, last: number): void {
+    this.domain(domain).iomem.removeRange(first, last);
+  }
+
+  /**
+   * Assigns a device of the hardware domain to guest `domain`, as the toolstack does: vPCI leaves the
+   * old owner (its mappings stay there unless `unmapOnDeassign`), the guest is permitted the BARs'
+   * machine frames, and vPCI is set up for the guest (virtual slot, decoding off).
+   */
+  assignDevice(sbdf: Sbdf | string, domain: number): AssignResult {
+    this.requireBooted('assignDevice');
+    const device = this.device(sbdf);
+    const target = this.domain(domain);
+    if (target.kind !== 'guest') throw new InvalidArgumentError('domain', domain, 'a guest domain');
+    if (device.domain !== this.hardwareDomain)
+      return { ok: false, code: device.domain === this.domXen ? 'EPERM' : 'EBUSY' };
+    if (this.refusedAsShared(device, target)) return { ok: false, code: 'EBUSY' };
+    this.leave(device);
+    this.setOwner(device, target);
+    const rc = this.assignVpci(device);
+    if (!rc.ok) return rc;
+    for (const bar of hostBars(device)) target.iomem.addRange(...frameRange(bar.addr, bar.size));
+    // Guests get no ROM: the toolstack still permits its frames, from the hardware.
+    return { ok: true };
+  }
+
+  /** Gives a guest's device back to the hardware domain (Xen's `deassign_device`). */
+  deassignDevice(sbdf: Sbdf | string): AssignResult {
+    this.requireBooted('deassignDevice');
+    const device = this.device(sbdf);
+    const owner = device.domain;
+    if (owner === undefined || owner.kind !== 'guest') return { ok: false, code: 'EINVAL' };
+    if (this.refusedAsShared(device, this.hardwareDomain)) return { ok: false, code: 'EBUSY' };
+    const bars = hostBars(device).map((bar) => frameRange(bar.addr, bar.size));
+    this.leave(device);
+    for (const range of bars) owner.iomem.removeRange(...range);
+    this.setOwner(device, this.hardwareDomain);
+    return this.assignVpci(device);
+  }
+
+  /** Removes a device from the machine (hot unplug, Xen's `pci_remove_device`). */
+  removeDevice(sbdf: Sbdf | string): void {
+    const device = this.device(sbdf);
+    this.leave(device);
+    this.deviceMap.delete(sbdfKey(device.sbdf));
+  }
+
+  // ---- guest accesses ------------------------------------------------------------------------
+
+  /**
+   * A config-space read of `size` (1, 2 or 4) bytes at `reg` by `vcpu` (Xen's `vpci_read`). `sbdf` is
+   * the address as the domain sees it (virtual for a guest).
+   */
+  configRead(vcpu: Vcpu, sbdf: Sbdf | string, reg: number, size: number): number {
+    checkConfigAccess(reg, size);
+    const address = toSbdf(sbdf);
+    if (!this.canAccess(vcpu, address)) return size === 4 ? 0xffffffff : (1 << (8 * size)) - 1;
+    const { device, hardware } = this.resolve(vcpu, address);
+    this.accessor.current = vcpu;
+    if (device?.vpci === undefined) return readThrough(hardware, reg, size);
+    return device.vpci.registers.read(reg, size, hardware);
+  }
+
+  /** A config-space write by `vcpu` (Xen's `vpci_write`). */
+  configWrite(vcpu: Vcpu, sbdf: Sbdf | string, reg: number, size: number, value: number): void {
+    checkConfigAccess(reg, size, value);
+    const address = toSbdf(sbdf);
+    if (!this.canAccess(vcpu, address)) return;
+    const { device, hardware } = this.resolve(vcpu, address);
+    this.accessor.current = vcpu;
+    if (device?.vpci === undefined) {
+      hardware.write(reg, size, value);
+      return;
+    }
+    device.vpci.registers.write(reg, size, value, hardware);
+  }
+
+  /**
+   * Runs `vcpu`'s pending map/unmap for at most `budget` frames before preempting (Xen's
+   * `vpci_process_pending`); `restart` means call again.
+   */
+  processPending(vcpu: Vcpu, budget = Number.POSITIVE_INFINITY): PendingResult {
+    if (typeof budget !== 'number' || !(budget >= 1))
+      throw new InvalidArgumentError('budget', budget, 'a frame count >= 1 (or Infinity)');
+    return processPending(this, vcpu, budget);
+  }
+
+  /** Runs `vcpu`'s pending work to the end; returns the last result. */
+  finishPending(vcpu: Vcpu): PendingResult {
+    let result = this.processPending(vcpu);
+    while (result.status === 'restart') result = this.processPending(vcpu);
+    return result;
+  }
+
+  // ---- internals -----------------------------------------------------------------------------
+
+  private addDomain(domain: Domain): Domain {
+    this.domainMap.set(domain.id, domain);
+    return domain;
+  }
+
+  private requireBooted(operation: string): void {
+    if (!this.systemActive)
+      throw new InvalidArgumentError(operation, 'before boot', 'a machine after boot()');
+  }
+
+  /** A vCPU with pending work cannot run guest code; a crashed domain's accesses are dropped. */
+  private canAccess(vcpu: Vcpu, sbdf: Sbdf): boolean {
+    if (!(vcpu instanceof Object) || this.domainMap.get(vcpu.domain.id) !== vcpu.domain) {
+      throw new InvalidArgumentError('vcpu', vcpu, 'a vCPU of this machine');
+    }
+    if (vcpu.pending !== undefined) {
+      throw new InvalidArgumentError(
+        'vcpu',
+        vcpu.name,
+        'a vCPU with no pending map/unmap (run processPending until it is done)',
+      );
+    }
+    if (vcpu.domain.crashed) {
+      this.events.push({ kind: 'crashed-domain-access', domain: vcpu.domain.id, sbdf: formatSbdf(sbdf) });
+      return false;
+    }
+    return true;
+  }
+
+  /**
+   * Xen's device lookup: the hardware domain finds its own device, else a hidden one, and reaches the
+   * real device for everything else; a guest finds the device at the virtual address and never
+   * reaches hardware (reads all-ones, writes dropped).
+   */
+  private resolve(vcpu: Vcpu, sbdf: Sbdf): { device: PciDevice | undefined; hardware: HardwareAccess } {
+    const domain = vcpu.domain;
+    if (domain.isHardware) {
+      const device = this.deviceMap.get(sbdfKey(sbdf));
+      const hardware = device === undefined ? NO_HARDWARE : device.hw;
+      const handled =
+        device !== undefined && (device.domain === domain || device.domain === this.domXen)
+          ? device
+          : undefined;
+      return { device: handled, hardware };
+    }
+    const device = domain.devices.find(
+      (d) => d.vpci?.guestSbdf !== undefined && sbdfKey(d.vpci.guestSbdf) === sbdfKey(sbdf),
+    );
+    return { device, hardware: NO_HARDWARE };
+  }
+
+  private setOwner(device: PciDevice, domain: Domain): void {
+    device.domain = domain;
+    domain.devices.push(device);
+  }
+
+  /** The device leaves its owner: its mappings go first under `unmapOnDeassign`, then its vPCI state. */
+  private leave(device: PciDevice): void {
+    const owner = device.domain;
+    if (owner === undefined) return;
+    if (this.policy.unmapOnDeassign && device.vpci?.bars.some((bar) => bar.enabled)) {
+      for (const vcpu of owner.vcpus) if (vcpu.pending?.device === device) vcpu.pending = undefined;
+      for (const bar of device.vpci.bars) bar.mem?.purge();
+      modifyBars(this, this.accessor.current, device, 0, false, true);
+    }
+    this.deassignVpci(device);
+    owner.devices.splice(owner.devices.indexOf(device), 1);
+    device.domain = undefined;
+  }
+
+  private setUpHardwareDevice(device: PciDevice): void {
+    if (device.domain === this.domXen) {
+      // Xen sets hidden devices up as the hardware domain's, then hands them back to dom_xen.
+      device.domain = this.hardwareDomain;
+      this.assignVpci(device);
+      device.domain = this.domXen;
+      return;
+    }
+    if (device.domain === undefined) this.setOwner(device, this.hardwareDomain);
+    this.assignVpci(device);
+  }
+
+  /** Xen's `vpci_assign_device`: virtual slot (guests), header, capabilities; torn down on error. */
+  private assignVpci(device: PciDevice): AssignResult {
+    const domain = device.domain!;
+    const isHwdom = domain.isHardware;
+    device.vpci = new VpciState();
+    if (!isHwdom) {
+      if (device.sbdf.fn !== 0) return this.failAssign(device, 'EOPNOTSUPP');
+      const slot = domain.virtualSlots.indexOf(false);
+      if (slot < 0 || slot >= VPCI_MAX_VIRT_DEV) return this.failAssign(device, 'ENOSPC');
+      domain.virtualSlots[slot] = true;
+      device.vpci.guestSbdf = makeSbdf(0, 0, slot, 0);
+    }
+    // Work the set-up defers lands on the hardware domain's first vCPU (the toolstack's), which must
+    // have finished what it was doing, as it would have before making the hypercall.
+    const toolstack = this.hardwareDomain.vcpus[0]!;
+    if (this.systemActive && toolstack.pending !== undefined) this.finishPending(toolstack);
+    this.accessor.current = toolstack;
+    let rc = initHeader(this, this.accessor, device, isHwdom);
+    if (rc.ok) rc = initCapabilities(this, device, isHwdom);
+    return rc.ok ? rc : this.failAssign(device, rc.code);
+  }
+
+  private failAssign(device: PciDevice, code: string): AssignResult {
+    this.deassignVpci(device);
+    return { ok: false, code };
+  }
+
+  /** Xen's `vpci_deassign_device`: frees the virtual slot, the handlers and the rangesets. */
+  private deassignVpci(device: PciDevice): void {
+    const vpci = device.vpci;
+    if (vpci === undefined) return;
+    if (vpci.guestSbdf !== undefined && device.domain !== undefined)
+      device.domain.virtualSlots[vpci.guestSbdf.dev] = false;
+    vpci.registers.clear();
+    device.vpci = undefined;
+  }
+
+  /**
+   * Hardened: a device may not move to `target` while another domain maps a page holding one of its
+   * BARs (an event names the page and the device mapping it).
+   */
+  private refusedAsShared(device: PciDevice, target: Domain): boolean {
+    if (!this.policy.refuseSubpageSharing) return false;
+    const shared = this.sharedMappedPage(device, target);
+    if (shared === undefined) return false;
+    this.events.push({
+      kind: 'assign-refused',
+      sbdf: device.name,
+      domain: target.id,
+      mfn: shared.mfn,
+      other: shared.other,
+    });
+    return true;
+  }
+
+  /**
+   * A host page holding a BAR of `device` that a domain other than `target` maps through an enabled
+   * BAR of another device (hardened check before assignment).
+   */
+  private sharedMappedPage(device: PciDevice, target: Domain): { mfn: number; other: string } | undefined {
+    for (const other of this.deviceMap.values()) {
+      if (other === device || mappingDomain(this, other) === target || other.vpci === undefined) continue;
+      for (const remote of other.vpci.bars) {
+        if (!remote.enabled) continue;
+        const [remoteStart, remoteEnd] = frameRange(remote.addr, remote.size);
+        for (const bar of hostBars(device)) {
+          const [start, end] = frameRange(bar.addr, bar.size);
+          if (start <= remoteEnd && remoteStart <= end)
+            return { mfn: Math.max(start, remoteStart), other: other.name };
+        }
+      }
+    }
+    return undefined;
+  }
+}
+
+/** "Hardware" for a guest, or for an address with no device: reads all-ones, writes dropped. */
+const NO_HARDWARE: HardwareAccess = {
+  read: (_reg, size) => (size === 4 ? 0xffffffff : (1 << (8 * size)) - 1),
+  write: () => {},
+};
+
+function readThrough(hardware: HardwareAccess, reg: number, size: number): number {
+  return hardware.read(reg, size);
+}
+
+function checkVcpus(value: unknown): number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1 || value > 128) {
+    throw new InvalidArgumentError('vcpus', value, 'an integer in 1 … 128');
+  }
+  return value;
+}

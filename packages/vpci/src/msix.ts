@@ -1,0 +1,177 @@
+/**
+ * MSI-X as the header needs it (Xen's `msix.c` and the `vmsix_table_*` helpers): where the table
+ * and PBA are, how big, the control register, and punching holes so Xen can trap accesses.
+ */
+import { removeIdentityEntry, gfn as toGfn } from '@vpci/p2m';
+import type { EngineContext } from './context.js';
+import { mappingDomain } from './context.js';
+import type { PciDevice, VpciState } from './device.js';
+import { findCapability } from './hardware.js';
+import {
+  PCI_CAP_ID_MSIX,
+  PCI_COMMAND,
+  PCI_COMMAND_INTX_DISABLE,
+  PCI_MSIX_BIRMASK,
+  PCI_MSIX_ENTRY_SIZE,
+  PCI_MSIX_FLAGS,
+  PCI_MSIX_FLAGS_ENABLE,
+  PCI_MSIX_FLAGS_MASKALL,
+  PCI_MSIX_FLAGS_QSIZE,
+  PCI_MSIX_PBA,
+  PCI_MSIX_TABLE,
+} from './pci-regs.js';
+
+/** Index of the MSI-X table, and of the PBA, in `MsixState.tables`. */
+export const VPCI_MSIX_TABLE = 0;
+export const VPCI_MSIX_PBA = 1;
+
+/** BAR slot holding structure `nr` (table or PBA). */
+export function msixBir(vpci: VpciState, nr: number): number {
+  return vpci.msix!.tables[nr]! & PCI_MSIX_BIRMASK;
+}
+
+/** Guest address of structure `nr`: the BIR BAR's guest address plus the offset. */
+export function msixGuestAddr(vpci: VpciState, nr: number): bigint {
+  const raw = vpci.msix!.tables[nr]!;
+  return vpci.bars[raw & PCI_MSIX_BIRMASK]!.guestAddr + BigInt((raw & ~PCI_MSIX_BIRMASK) >>> 0);
+}
+
+/** Host address of structure `nr`. */
+export function msixHostAddr(vpci: VpciState, nr: number): bigint {
+  const raw = vpci.msix!.tables[nr]!;
+  return vpci.bars[raw & PCI_MSIX_BIRMASK]!.addr + BigInt((raw & ~PCI_MSIX_BIRMASK) >>> 0);
+}
+
+/**
+ * Size in bytes of structure `nr`: 16 per table entry; the PBA is one bit per entry rounded up to
+ * whole quadwords (1–64 entries: 8 bytes).
+ */
+export function msixSize(maxEntries: number, nr: number): number {
+  return nr === VPCI_MSIX_TABLE
+    ? maxEntries * PCI_MSIX_ENTRY_SIZE
+    : Math.ceil(Math.ceil(maxEntries / 8) / 8) * 8;
+}
+
+/** Guest frames `[first, last]` of structure `nr`. */
+export function msixGuestFrames(vpci: VpciState, nr: number): [number, number] {
+  const addr = msixGuestAddr(vpci, nr);
+  const size = BigInt(msixSize(vpci.msix!.maxEntries, nr));
+  return [Number(addr >> 12n), Number((addr + size - 1n) >> 12n)];
+}
+
+/** Host frames `[first, last]` of structure `nr`. */
+export function msixHostFrames(vpci: VpciState, nr: number): [number, number] {
+  const addr = msixHostAddr(vpci, nr);
+  const size = BigInt(msixSize(vpci.msix!.maxEntries, nr));
+  return [Number(addr >> 12n), Number((addr + size - 1n) >> 12n)];
+}
+
+/**
+ * Xen's `init_msix`, after the header: reads the capability, checks that table and PBA lie in a
+ * memory BAR (`ENODEV` otherwise: MSI-X is then hidden, an event says why), registers the control
+ * register, and punches the holes. Returns the hole punch's result.
+ */
+export function initMsix(
+  context: EngineContext,
+  device: PciDevice,
+): { ok: true } | { ok: false; code: 'ENODEV' | 'EEXIST' } {
+  const vpci = device.vpci!;
+  const cap = findCapability(device.hw, PCI_CAP_ID_MSIX);
+  if (cap === 0) return { ok: true };
+  const control = device.hw.read(cap + PCI_MSIX_FLAGS, 2);
+  const maxEntries = (control & PCI_MSIX_FLAGS_QSIZE) + 1;
+  const tables: [number, number] = [
+    device.hw.read(cap + PCI_MSIX_TABLE, 4),
+    device.hw.read(cap + PCI_MSIX_PBA, 4),
+  ];
+  for (let nr = 0; nr < 2; nr++) {
+    const name = nr === VPCI_MSIX_TABLE ? 'vector' : 'PBA';
+    const bir = tables[nr]! & PCI_MSIX_BIRMASK;
+    const offset = (tables[nr]! & ~PCI_MSIX_BIRMASK) >>> 0;
+    const bar = vpci.bars[bir];
+    let reason: string | undefined;
+    if (bir >= vpci.bars.length || bar === undefined) reason = `${name} table with out of range BIR ${bir}`;
+    else if (bar.type !== 'mem32' && bar.type !== 'mem64lo')
+      reason = `${name} table at invalid BAR${bir} with type ${bar.type}`;
+    else if (BigInt(offset + msixSize(maxEntries, nr)) > bar.size) {
+      reason = `${name} table offset 0x${offset.toString(16)} outside of BAR${bir} size 0x${bar.size.toString(16)}`;
+    }
+    if (reason !== undefined) {
+      context.events.push({ kind: 'msix-invalid', sbdf: device.name, reason });
+      return { ok: false, code: 'ENODEV' };
+    }
+  }
+  const msix = { capOffset: cap, tables, maxEntries, enabled: false, masked: false };
+  vpci.registers.add(
+    () =>
+      (msix.maxEntries - 1) |
+      (msix.enabled ? PCI_MSIX_FLAGS_ENABLE : 0) |
+      (msix.masked ? PCI_MSIX_FLAGS_MASKALL : 0),
+    (value) => controlWrite(device, cap + PCI_MSIX_FLAGS, value),
+    cap + PCI_MSIX_FLAGS,
+    2,
+  );
+  vpci.msix = msix;
+  // The header may have mapped the whole BAR before MSI-X was known: carve the holes now.
+  return makeMsixHole(context, device);
+}
+
+/**
+ * Xen's MSI-X `control_write`: records the enable and mask-all bits, forces INTx off for a guest
+ * that enables MSI-X, and writes the register through.
+ */
+function controlWrite(device: PciDevice, reg: number, value: number): void {
+  const vpci = device.vpci!;
+  const msix = vpci.msix!;
+  const masked = (value & PCI_MSIX_FLAGS_MASKALL) !== 0;
+  const enabled = (value & PCI_MSIX_FLAGS_ENABLE) !== 0;
+  if (masked === msix.masked && enabled === msix.enabled) return;
+  if (enabled && !msix.enabled && device.domain?.kind !== 'hardware') {
+    // pci_intx(pdev, false): INTx disabled in hardware and in the guest's view.
+    device.hw.write(PCI_COMMAND, 2, device.hw.read(PCI_COMMAND, 2) | PCI_COMMAND_INTX_DISABLE);
+    vpci.guestCmd |= PCI_COMMAND_INTX_DISABLE;
+  }
+  msix.masked = masked;
+  msix.enabled = enabled;
+  device.hw.write(
+    reg,
+    2,
+    (msix.maxEntries - 1) | (enabled ? PCI_MSIX_FLAGS_ENABLE : 0) | (masked ? PCI_MSIX_FLAGS_MASKALL : 0),
+  );
+}
+
+/**
+ * Xen's `vpci_make_msix_hole`: for the table and the PBA whose BAR is enabled, every guest frame must
+ * be a hole (invalid or mmio_dm); an identity mmio_direct entry is removed; anything else is
+ * `EEXIST` ("existing mapping clobbers MSIX MMIO area").
+ */
+export function makeMsixHole(
+  context: EngineContext,
+  device: PciDevice,
+): { ok: true } | { ok: false; code: 'EEXIST' } {
+  const vpci = device.vpci!;
+  const domain = mappingDomain(context, device);
+  if (vpci.msix === undefined || domain === undefined) return { ok: true };
+  for (let nr = 0; nr < 2; nr++) {
+    if (!vpci.bars[msixBir(vpci, nr)]!.enabled) continue;
+    const [first, last] = msixGuestFrames(vpci, nr);
+    for (let frame = first; frame <= last; frame++) {
+      const gfn = toGfn(frame);
+      const entry = domain.p2m.lookup(gfn);
+      if (entry.type === 'mmio_dm' || entry.type === 'invalid') continue;
+      if (entry.type === 'mmio_direct' && entry.mfn === (frame as number)) {
+        removeIdentityEntry(domain.p2m, gfn);
+        continue;
+      }
+      context.events.push({
+        kind: 'msix-clobber',
+        sbdf: device.name,
+        gfn: frame,
+        mfn: entry.mfn,
+        type: entry.type,
+      });
+      return { ok: false, code: 'EEXIST' };
+    }
+  }
+  return { ok: true };
+}

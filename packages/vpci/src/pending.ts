@@ -1,0 +1,225 @@
+/**
+ * Deferred execution (Xen's `defer_map`, `vpci_process_pending`, `map_range`, `apply_map`): the
+ * frames `modifyBars` collected are mapped or unmapped by the vCPU in preemptible steps.
+ */
+import { mapMmio, gfn as toGfn, mfn as toMfn, unmapMmio } from '@vpci/p2m';
+import type { ConsumeStep } from '@vpci/rangeset';
+import { RangeSet } from '@vpci/rangeset';
+import type { EngineContext } from './context.js';
+import { mappingDomain } from './context.js';
+import { modifyDecoding } from './decoding.js';
+import type { Bar, PciDevice } from './device.js';
+import type { Domain, Vcpu } from './domain.js';
+import { PCI_COMMAND_MEMORY } from './pci-regs.js';
+
+/** Error codes a deferred map can end with. */
+export type MapErrno = 'EPERM' | 'EINVAL' | 'ENOMEM' | 'EIO' | 'EOPNOTSUPP';
+
+/**
+ * Outcome of `processPending` (Xen returns true to be called again):
+ * - `idle`: nothing was pending;
+ * - `restart`: preempted, call again (Xen's `-ERESTART`);
+ * - `done`: the operation completed and decoding was updated;
+ * - `dropped`: the device lost its vPCI state or changed owner; nothing more is done;
+ * - `failed`: a map or unmap failed with `code`; decoding is off and the sets are purged.
+ */
+export type PendingResult =
+  | { readonly status: 'idle' | 'restart' | 'done' | 'dropped' }
+  | { readonly status: 'failed'; readonly code: MapErrno };
+
+/** Xen's `defer_map`: record the operation in the vCPU (overwriting any other: F2). */
+export function deferMap(vcpu: Vcpu, device: PciDevice, cmd: number, romOnly: boolean): void {
+  vcpu.pending = { device, cmd, romOnly, done: new Map() };
+}
+
+/**
+ * Xen's `vpci_process_pending(v)`: consume each BAR's set through `mapRange`. `budget` is the number
+ * of frames after which the work is preempted (checked, as Xen's `general_preempt_check`, after each
+ * partial return of the p2m call); `Infinity` never preempts.
+ */
+export function processPending(context: EngineContext, vcpu: Vcpu, budget: number): PendingResult {
+  const pending = vcpu.pending;
+  if (pending === undefined) return { status: 'idle' };
+  const { device, cmd, romOnly } = pending;
+  if (device.vpci === undefined || device.domain !== vcpu.domain) {
+    vcpu.pending = undefined;
+    context.events.push({ kind: 'pending-dropped', sbdf: device.name, vcpu: vcpu.name });
+    return { status: 'dropped' };
+  }
+  const map = (cmd & PCI_COMMAND_MEMORY) !== 0;
+  const meter: Meter = { left: budget, failure: undefined };
+  for (const bar of device.vpci.bars) {
+    if (bar.mem === undefined || bar.mem.isEmpty()) continue;
+    const done = pending.done.get(bar.index) ?? new RangeSet({ name: `${device.name}:done${bar.index}` });
+    pending.done.set(bar.index, done);
+    const result = bar.mem.consumeRanges((s, e) =>
+      mapRange(context, vcpu.domain, bar, map, s, e, meter, done),
+    );
+    if (result.ok && result.status === 'restart') return { status: 'restart' };
+    if (!result.ok) {
+      failPending(context, vcpu, result.code, meter);
+      return { status: 'failed', code: result.code };
+    }
+  }
+  vcpu.pending = undefined;
+  modifyDecoding(context, device, cmd, romOnly);
+  return { status: 'done' };
+}
+
+/**
+ * Xen's failure path: decoding off for the whole device (even for a ROM-only toggle: G6), every set
+ * purged, a guest crashed; frames already done stay (F8). Hardened: the frames done are first put
+ * back (`rollbackFailedMap`), and a ROM-only failure touches only the ROM (`romFailureKeepsBars`).
+ */
+function failPending(context: EngineContext, vcpu: Vcpu, code: MapErrno, meter: Meter): void {
+  const pending = vcpu.pending!;
+  const { device, cmd, romOnly } = pending;
+  const vpci = device.vpci!;
+  const map = (cmd & PCI_COMMAND_MEMORY) !== 0;
+  const domain = vcpu.domain;
+  let restored = false;
+  if (context.policy.rollbackFailedMap) restored = rollback(context, domain, device, map, pending.done);
+  if (!(restored && !map)) {
+    // A rolled-back unmap leaves the BARs mapped as before; anything else ends with decoding off.
+    if (romOnly && context.policy.romFailureKeepsBars) modifyDecoding(context, device, 0, true);
+    else modifyDecoding(context, device, cmd & ~PCI_COMMAND_MEMORY, false);
+  }
+  for (const bar of vpci.bars) bar.mem?.purge();
+  vcpu.pending = undefined;
+  const crashed = !domain.isHardware;
+  const failed = meter.failure ?? { gfn: 0, mfn: 0 };
+  context.events.push({
+    kind: 'map-failed',
+    sbdf: device.name,
+    domain: domain.id,
+    operation: map ? 'map' : 'unmap',
+    gfn: failed.gfn,
+    mfn: failed.mfn,
+    code,
+    crashed,
+  });
+  if (crashed) {
+    domain.crash();
+    context.events.push({
+      kind: 'domain-crashed',
+      domain: domain.id,
+      reason: `vPCI ${map ? 'map' : 'unmap'} of ${device.name} failed: ${code}`,
+    });
+  }
+}
+
+/** The preemption budget of one `processPending` call, and where a failure happened. */
+interface Meter {
+  /** Frames left before preempting. */
+  left: number;
+  /** First guest frame and machine frame of the call that failed. */
+  failure: { gfn: number; mfn: number } | undefined;
+}
+
+/**
+ * Xen's `map_range(s, e)`: guest frames `s … e` of `bar` map machine frames from
+ * `PFN_DOWN(addr) + (s - PFN_DOWN(guestAddr))`. Refused with EPERM unless the domain may use every
+ * machine frame of the rest of the range. Partial progress is consumed; after each partial call the
+ * budget is checked and the work preempted when spent.
+ */
+function mapRange(
+  context: EngineContext,
+  domain: Domain,
+  bar: Bar,
+  map: boolean,
+  first: number,
+  last: number,
+  meter: Meter,
+  done: RangeSet,
+): ConsumeStep<MapErrno> {
+  const startGfn = Number(bar.guestAddr >> 12n);
+  const startMfn = Number(bar.addr >> 12n);
+  let s = first;
+  let consumed = 0;
+  for (;;) {
+    const size = last - s + 1;
+    const mfn = startMfn + (s - startGfn);
+    if (!domain.iomem.containsRange(mfn, mfn + size - 1)) {
+      context.events.push({ kind: 'iomem-denied', domain: domain.id, start: mfn, end: mfn + size - 1 });
+      meter.failure = { gfn: s, mfn };
+      return { consumed, next: 'fail', code: 'EPERM' };
+    }
+    const rc = map
+      ? mapMmio(domain.p2m, toGfn(s), size, toMfn(mfn))
+      : unmapMmio(domain.p2m, toGfn(s), size, toMfn(mfn));
+    if (!rc.ok) {
+      meter.failure = { gfn: s, mfn };
+      return { consumed, next: 'fail', code: rc.code };
+    }
+    const progress = rc.done ? size : rc.progress;
+    done.addRange(s, s + progress - 1);
+    consumed += progress;
+    if (rc.done) return { consumed, next: 'continue' };
+    s += progress;
+    meter.left -= progress;
+    if (meter.left <= 0) return { consumed, next: 'restart' };
+  }
+}
+
+/**
+ * Hardened rollback of a failed operation: unmap what a map did, or map again what an unmap did.
+ * Returns whether every frame was restored (a failure is reported by the caller's event).
+ */
+function rollback(
+  context: EngineContext,
+  domain: Domain,
+  device: PciDevice,
+  map: boolean,
+  done: Map<number, RangeSet>,
+): boolean {
+  let frames = 0;
+  let complete = true;
+  for (const [index, set] of done) {
+    const bar = device.vpci!.bars[index]!;
+    const result = set.consumeRanges((s, e) => {
+      const mfn = Number(bar.addr >> 12n) + (s - Number(bar.guestAddr >> 12n));
+      const size = e - s + 1;
+      let offset = 0;
+      while (offset < size) {
+        const rc = map
+          ? unmapMmio(domain.p2m, toGfn(s + offset), size - offset, toMfn(mfn + offset))
+          : mapMmio(domain.p2m, toGfn(s + offset), size - offset, toMfn(mfn + offset));
+        if (!rc.ok) return { consumed: offset, next: 'fail', code: rc.code };
+        offset += rc.done ? size - offset : rc.progress;
+      }
+      frames += size;
+      return { consumed: size, next: 'continue' };
+    });
+    if (!result.ok) complete = false;
+  }
+  context.events.push({ kind: 'rollback', sbdf: device.name, domain: domain.id, frames });
+  return complete;
+}
+
+/**
+ * Xen's `apply_map` (building dom0): consume every set at once, restarting after preemption. Only
+ * the last non-empty BAR's result counts (G3); on success decoding is updated. Xen only maps here;
+ * the engine also unmaps this way when a device leaves a domain under `unmapOnDeassign`.
+ */
+export function applyMap(
+  context: EngineContext,
+  device: PciDevice,
+  cmd: number,
+): { ok: true } | { ok: false; code: MapErrno } {
+  const domain = mappingDomain(context, device)!;
+  const map = (cmd & PCI_COMMAND_MEMORY) !== 0;
+  let rc: { ok: true } | { ok: false; code: MapErrno } = { ok: true };
+  for (const bar of device.vpci!.bars) {
+    if (bar.mem === undefined || bar.mem.isEmpty()) continue;
+    const done = new RangeSet();
+    for (;;) {
+      const meter: Meter = { left: Number.POSITIVE_INFINITY, failure: undefined };
+      const result = bar.mem.consumeRanges((s, e) => mapRange(context, domain, bar, map, s, e, meter, done));
+      if (result.ok && result.status === 'restart') continue;
+      rc = result.ok ? { ok: true } : { ok: false, code: result.code };
+      break;
+    }
+  }
+  if (rc.ok) modifyDecoding(context, device, cmd, false);
+  return rc;
+}

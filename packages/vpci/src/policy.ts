@@ -1,0 +1,74 @@
+/**
+ * Profiles and their switches. `xen` reproduces Xen, known holes included; `hardened` turns on every
+ * safer behaviour. Each safer behaviour is a named switch that can be set on its own.
+ */
+import { InvalidArgumentError } from '@vpci/p2m';
+
+/** The safer behaviours; each is off under `xen` and on under `hardened`. */
+export interface Policy {
+  /**
+   * XSA-461 / seed 002: a guest frame is not mapped when its host page also holds any byte of a BAR
+   * of a device owned by another domain (an event names both devices); assigning a device whose BAR
+   * shares a page that another domain maps is refused with EBUSY.
+   */
+  readonly refuseSubpageSharing: boolean;
+  /** F8: a deferred map that fails undoes the frames it already mapped (an unmap that fails, likewise). */
+  readonly rollbackFailedMap: boolean;
+  /** G1: every error return of modifyBars purges the device's rangesets (Xen leaves them filled). */
+  readonly purgeOnError: boolean;
+  /** G5: the host memory map (e820) is removed using host frames, not the guest frames of the set. */
+  readonly e820OnHostFrames: boolean;
+  /** G6: a failed ROM-only map or unmap leaves the other BARs' decoding alone. */
+  readonly romFailureKeepsBars: boolean;
+  /** G7: a ROM toggle subtracts the device's other enabled BARs, as the code comment intends. */
+  readonly romOverlapRule: boolean;
+  /**
+   * Invariant 8: decoding is not enabled while a BAR holds a sizing probe (all-ones) or a 64-bit BAR
+   * has had only one half written since it last held a complete address (EINVAL, an event).
+   */
+  readonly refuseProbeAddress: boolean;
+  /**
+   * F2: while a map/unmap of a device is pending, a second one is refused (EBUSY) and writes that
+   * move its BARs (BAR, ROM) are ignored, each with an event.
+   */
+  readonly oneOperationPerDevice: boolean;
+  /**
+   * Removing a device from a domain first unmaps its enabled BARs from that domain (Xen leaves the
+   * mappings in the old owner's p2m).
+   */
+  readonly unmapOnDeassign: boolean;
+}
+
+/** `xen`: Xen exactly; `hardened`: every safer behaviour. */
+export type Profile = 'xen' | 'hardened';
+
+/** The switch names, in documentation order. */
+export const POLICY_SWITCHES: readonly (keyof Policy)[] = Object.freeze([
+  'refuseSubpageSharing',
+  'rollbackFailedMap',
+  'purgeOnError',
+  'e820OnHostFrames',
+  'romFailureKeepsBars',
+  'romOverlapRule',
+  'refuseProbeAddress',
+  'oneOperationPerDevice',
+  'unmapOnDeassign',
+]);
+
+/** The policy of a profile, with any switch overridden. Throws for an unknown profile or switch. */
+export function policyFor(profile: Profile = 'xen', overrides: Partial<Policy> = {}): Policy {
+  if (profile !== 'xen' && profile !== 'hardened') {
+    throw new InvalidArgumentError('profile', profile, "'xen' or 'hardened'");
+  }
+  const on = profile === 'hardened';
+  const policy: Record<string, boolean> = {};
+  for (const name of POLICY_SWITCHES) policy[name] = on;
+  for (const [name, value] of Object.entries(overrides)) {
+    if (!POLICY_SWITCHES.includes(name as keyof Policy)) {
+      throw new InvalidArgumentError('policy', name, `one of ${POLICY_SWITCHES.join(', ')}`);
+    }
+    if (typeof value !== 'boolean') throw new InvalidArgumentError(`policy.${name}`, value, 'true or false');
+    policy[name] = value;
+  }
+  return Object.freeze(policy) as unknown as Policy;
+}
