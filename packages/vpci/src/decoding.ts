@@ -2,9 +2,10 @@
  * Xen's `modify_decoding`: after a map or unmap completes, flag the BARs enabled or not, punch the
  * MSI-X holes, and write the command register (or the ROM register for a ROM-only toggle).
  */
-import type { EngineContext } from './context.js';
+import { gfn, mapMmio, mfn } from '@vpci/p2m';
+import { type EngineContext, mappingDomain } from './context.js';
 import { type Bar, frameRange, type PciDevice } from './device.js';
-import { makeMsixHole } from './msix.js';
+import { makeMsixHole, msixGuestFrames } from './msix.js';
 import {
   PCI_COMMAND,
   PCI_COMMAND_MEMORY,
@@ -43,7 +44,53 @@ export function modifyDecoding(
   if (!romOnly) {
     device.hw.write(PCI_COMMAND, 2, cmd);
     vpci.barsMapped = map;
+    if (!map && context.policy.restoreMsixPages) restoreMsixPages(context, device);
   }
+}
+
+/**
+ * Hardened: the device's MSI-X pages that another enabled BAR of the domain covers are mapped
+ * again for that BAR, now that nothing needs to trap them.
+ */
+function restoreMsixPages(context: EngineContext, device: PciDevice): void {
+  const vpci = device.vpci!;
+  const domain = mappingDomain(context, device);
+  if (vpci.msix === undefined || domain === undefined) return;
+  for (let nr = 0; nr < 2; nr++) {
+    const [first, last] = msixGuestFrames(vpci, nr);
+    for (let frame = first; frame <= last; frame++) {
+      if (domain.p2m.lookup(gfn(frame)).mfn !== undefined) continue;
+      const owner = enabledBarAt(context, device, frame);
+      if (owner === undefined) continue;
+      const machineFrame = Number(owner.bar.addr >> 12n) + (frame - Number(owner.bar.guestAddr >> 12n));
+      if (mapMmio(domain.p2m, gfn(frame), 1, mfn(machineFrame)).ok) {
+        context.events.push({
+          kind: 'msix-page-restored',
+          sbdf: device.name,
+          gfn: frame,
+          for: owner.device.name,
+        });
+      }
+    }
+  }
+}
+
+/** An enabled BAR of another device mapped into the same domain whose guest frames hold `frame`. */
+function enabledBarAt(
+  context: EngineContext,
+  device: PciDevice,
+  frame: number,
+): { device: PciDevice; bar: Bar } | undefined {
+  const domain = mappingDomain(context, device);
+  for (const other of context.devices()) {
+    if (other === device || other.vpci === undefined || mappingDomain(context, other) !== domain) continue;
+    for (const bar of other.vpci.bars) {
+      if (!bar.enabled || (other.vpci.withheld?.containsRange(frame, frame) ?? false)) continue;
+      const [start, end] = frameRange(bar.guestAddr, bar.size);
+      if (start <= frame && frame <= end) return { device: other, bar };
+    }
+  }
+  return undefined;
 }
 
 /**

@@ -70,6 +70,11 @@ export class VpciState {
   /** Memory decoding is on from Xen's point of view. */
   barsMapped = false;
   msix: MsixState | undefined;
+  /**
+   * Hardened (`refuseSubpageSharing`): guest frames left unmapped when the device last started
+   * decoding because their host page also held another domain's BAR.
+   */
+  withheld: RangeSet | undefined;
   /** Virtual address a guest sees the device at (`0000:00:dd.0`); undefined for the hardware domain. */
   guestSbdf: Sbdf | undefined;
 }

@@ -26,6 +26,7 @@ export type MapOperation = 'map' | 'unmap';
  *   hardware does not list (written anyway, as Xen does).
  * - `pending-dropped`: the device of a pending operation is gone or owned by another domain.
  * - `rollback`: hardened: frames of a failed operation were restored.
+ * - `msix-page-restored`: hardened: an MSI-X page of `sbdf` was mapped again for device `for`.
  * - `domain-crashed`: the domain was crashed (`domain_crash`).
  * - `modify-bars-failed`: modifyBars returned an error other than the ones above (ENOMEM).
  * - `crashed-domain-access`: a crashed domain's vCPU tried a config access; dropped.
@@ -97,6 +98,7 @@ export type VpciEvent =
   | { readonly kind: 'rebar-unsupported'; readonly sbdf: string; readonly bar: number; readonly size: bigint }
   | { readonly kind: 'pending-dropped'; readonly sbdf: string; readonly vcpu: string }
   | { readonly kind: 'rollback'; readonly sbdf: string; readonly domain: number; readonly frames: number }
+  | { readonly kind: 'msix-page-restored'; readonly sbdf: string; readonly gfn: number; readonly for: string }
   | { readonly kind: 'domain-crashed'; readonly domain: number; readonly reason: string }
   | { readonly kind: 'modify-bars-failed'; readonly sbdf: string; readonly code: string }
   | { readonly kind: 'crashed-domain-access'; readonly domain: number; readonly sbdf: string };
@@ -138,6 +140,8 @@ export function describeEvent(event: VpciEvent): string {
       return `${event.sbdf}: pending operation of ${event.vcpu} dropped (device gone or reassigned)`;
     case 'rollback':
       return `${event.sbdf}: rolled back ${event.frames} frames of d${event.domain}`;
+    case 'msix-page-restored':
+      return `${event.sbdf}: MSI-X page ${hex(event.gfn)} mapped again for ${event.for}`;
     case 'domain-crashed':
       return `d${event.domain} crashed: ${event.reason}`;
     case 'modify-bars-failed':

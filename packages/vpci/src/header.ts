@@ -262,7 +262,7 @@ function writeCommand(context: EngineContext, accessor: AccessorRef, device: Pci
  * deferred work would map frames from the new address. The write is ignored with an event.
  */
 function refusedWhilePending(context: EngineContext, device: PciDevice): boolean {
-  if (!context.policy.oneOperationPerDevice) return false;
+  if (!context.policy.serialOperations) return false;
   const vcpu = pendingVcpuOf(context, device);
   if (vcpu === undefined) return false;
   context.events.push({ kind: 'busy', sbdf: device.name, vcpu });

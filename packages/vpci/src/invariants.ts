@@ -264,7 +264,7 @@ function checkMappings(domain: Domain, windows: Window[], inFlight: RangeSet, vi
 
 /**
  * Every page an enabled BAR needs is mapped: its guest frames less the MSI-X pages, the frames the
- * host memory map removes and, under `refuseSubpageSharing`, pages shared with another device.
+ * host memory map removes and the pages `refuseSubpageSharing` withheld.
  */
 function checkCoverage(
   context: EngineContext,
@@ -287,19 +287,9 @@ function checkCoverage(
     } else {
       needed.subtract(context.e820Frames);
     }
-    if (context.policy.refuseSubpageSharing) {
-      // A page shared with another device may stay unmapped: it was shared across domains when the
-      // BAR was mapped, and the devices may have moved since.
-      for (const other of devices) {
-        if (other === w.device) continue;
-        for (const bar of hostBars(other)) {
-          const [first, last] = frameRange(bar.addr, bar.size);
-          const start = Math.max(first, w.first + w.shift);
-          const end = Math.min(last, w.last + w.shift);
-          if (start <= end) needed.removeRange(start - w.shift, end - w.shift);
-        }
-      }
-    }
+    // Pages refuseSubpageSharing withheld when the device was mapped (shared with another domain then).
+    const withheld = w.device.vpci!.withheld;
+    if (withheld !== undefined) needed.subtract(withheld);
     for (const [first, last] of needed) {
       let gfn = first;
       for (const extent of extentsIn(domain, first, last)) {

@@ -2,7 +2,8 @@
  * Xen's `modify_bars`: work out, per BAR, which guest frames to map or unmap when memory decoding (or
  * the ROM enable bit) changes, then defer the work to the vCPU, or apply it at once while booting.
  */
-import type { EngineContext } from './context.js';
+import { RangeSet } from '@vpci/rangeset';
+import { type EngineContext, mappingDomain } from './context.js';
 import { checkBar } from './decoding.js';
 import { type Bar, frameRange, type PciDevice } from './device.js';
 import type { Vcpu } from './domain.js';
@@ -35,8 +36,8 @@ export function modifyBars(
   const { policy } = context;
   const map = (cmd & PCI_COMMAND_MEMORY) !== 0;
 
-  if (policy.oneOperationPerDevice) {
-    const busy = pendingVcpuOf(context, device);
+  if (policy.serialOperations) {
+    const busy = pendingInDomain(context, device);
     if (busy !== undefined) {
       context.events.push({ kind: 'busy', sbdf: device.name, vcpu: busy });
       return { ok: false, code: 'EBUSY' };
@@ -48,6 +49,8 @@ export function modifyBars(
     if (policy.purgeOnError) for (const bar of vpci.bars) bar.mem?.purge();
     return { ok: false, code };
   };
+
+  if (map && !romOnly) vpci.withheld = undefined;
 
   // Step A: one set of guest frames per BAR to change.
   for (const bar of vpci.bars) {
@@ -116,7 +119,7 @@ export function modifyBars(
           // Xen tests the local BAR's type here (G7); the intent is to skip the ROM itself.
           const skipped = policy.romOverlapRule ? remote.type === 'rom' : bar.type === 'rom';
           if (romOnly && other === device && skipped) continue;
-          if (!bar.mem.removeRange(start, end).ok) return fail('ENOMEM');
+          if (!removeMapped(bar.mem, other.vpci.withheld, start, end)) return fail('ENOMEM');
         }
       }
     }
@@ -131,6 +134,18 @@ export function modifyBars(
   }
   deferMap(vcpu, device, cmd, romOnly);
   return { ok: true };
+}
+
+/**
+ * Removes from `mem` the frames `[start, end]` of an enabled BAR, except those its device withheld
+ * as shared (hardened): those are not mapped.
+ */
+function removeMapped(mem: RangeSet, withheld: RangeSet | undefined, start: number, end: number): boolean {
+  if (withheld === undefined) return mem.removeRange(start, end).ok;
+  const mapped = RangeSet.from([[start, end]]);
+  mapped.subtract(withheld);
+  for (const [first, last] of mapped) if (!mem.removeRange(first, last).ok) return false;
+  return true;
 }
 
 /**
@@ -172,6 +187,8 @@ function dropSharedPages(context: EngineContext, device: PciDevice): void {
         const shift = Number(bar.guestAddr >> 12n) - hostStart;
         if (!bar.mem.overlapsRange(start + shift, end + shift)) continue;
         bar.mem.removeRange(start + shift, end + shift);
+        vpci.withheld ??= new RangeSet();
+        vpci.withheld.addRange(start + shift, end + shift);
         context.events.push({
           kind: 'subpage-shared',
           sbdf: device.name,
@@ -209,11 +226,27 @@ function holdsProbe(bar: Bar): boolean {
 
 /** Name of a vCPU with a pending operation on `device`, if any. */
 export function pendingVcpuOf(context: EngineContext, device: PciDevice): string | undefined {
-  for (const domain of [
+  return pendingVcpu(context, device, (other) => other === device);
+}
+
+/** Name of a vCPU with a pending operation on a device mapped into the same domain as `device`. */
+function pendingInDomain(context: EngineContext, device: PciDevice): string | undefined {
+  const domain = mappingDomain(context, device);
+  return pendingVcpu(context, device, (other) => mappingDomain(context, other) === domain);
+}
+
+function pendingVcpu(
+  context: EngineContext,
+  device: PciDevice,
+  matches: (other: PciDevice) => boolean,
+): string | undefined {
+  const domains = [
     context.hardwareDomain,
     ...(device.domain && !device.domain.isHardware ? [device.domain] : []),
-  ]) {
-    for (const vcpu of domain.vcpus) if (vcpu.pending?.device === device) return vcpu.name;
+  ];
+  for (const domain of domains) {
+    for (const vcpu of domain.vcpus)
+      if (vcpu.pending !== undefined && matches(vcpu.pending.device)) return vcpu.name;
   }
   return undefined;
 }

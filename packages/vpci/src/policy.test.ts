@@ -158,14 +158,14 @@ describe('refuseProbeAddress (invariant 8)', () => {
   }
 });
 
-describe('oneOperationPerDevice (F2)', () => {
+describe('serialOperations (F2)', () => {
   const device: DeviceSpec = {
     sbdf: '0000:02:00.0',
     bars: [{ type: 'mem32', size: MIB, addr: 0xf010_0000n }],
   };
-  for (const oneOperationPerDevice of [false, true]) {
-    it(`a BAR moved while a map is pending ${oneOperationPerDevice ? 'stays put' : 'ends enabled where nothing is mapped (xen)'}`, () => {
-      const machine = bootedMachine([device], { policy: { oneOperationPerDevice } });
+  for (const serialOperations of [false, true]) {
+    it(`a BAR moved while a map is pending ${serialOperations ? 'stays put' : 'ends enabled where nothing is mapped (xen)'}`, () => {
+      const machine = bootedMachine([device], { policy: { serialOperations } });
       const [v0, v1] = machine.hardwareDomain.vcpus as [never, never];
       machine.configWrite(v0, '02:00.0', 0x04, 2, MEM);
       machine.configWrite(v1, '02:00.0', 0x10, 4, 0xf020_0000);
@@ -173,9 +173,9 @@ describe('oneOperationPerDevice (F2)', () => {
       // The deferred work maps the frames collected before the move.
       expect(mfnAt(machine.hardwareDomain, 0xf0100)).toBe(0xf0100);
       expect(machine.device('02:00.0').vpci!.bars[0]!.addr).toBe(
-        oneOperationPerDevice ? 0xf010_0000n : 0xf020_0000n,
+        serialOperations ? 0xf010_0000n : 0xf020_0000n,
       );
-      expect(checkInvariants(machine).length > 0).toBe(!oneOperationPerDevice);
+      expect(checkInvariants(machine).length > 0).toBe(!serialOperations);
     });
   }
 });
@@ -195,6 +195,30 @@ describe('unmapOnDeassign', () => {
       writeCommand(machine, v, '00:00.0', MEM);
       expect(machine.deassignDevice('02:00.0')).toEqual({ ok: true });
       expect(mmioExtents(guest)).toEqual(unmapOnDeassign ? [] : [[0xc0300, 0xf0100, 256]]);
+    });
+  }
+});
+
+describe('restoreMsixPages', () => {
+  // Device 0's MSI-X table shares page c0000 with device 1's 16-byte BAR (sub-page BARs, hardware domain).
+  const devices: DeviceSpec[] = [
+    {
+      sbdf: '0000:01:00.0',
+      bars: [{ type: 'mem32', size: 0x20n, addr: 0xc000_0000n }],
+      msix: { entries: 1, table: { bar: 0, offset: 0 }, pba: { bar: 0, offset: 0x10 } },
+    },
+    { sbdf: '0000:01:01.0', bars: [{ type: 'mem32', size: 0x10n, addr: 0xc000_0020n }] },
+  ];
+  for (const restoreMsixPages of [false, true]) {
+    it(`the MSI-X hole ${restoreMsixPages ? 'is mapped again' : 'stays (xen)'} when its device stops decoding`, () => {
+      const machine = bootedMachine(devices, { policy: { restoreMsixPages } });
+      const v = machine.hardwareDomain.vcpus[0]!;
+      writeCommand(machine, v, '01:01.0', MEM);
+      writeCommand(machine, v, '01:00.0', MEM);
+      expect(mfnAt(machine.hardwareDomain, 0xc0000)).toBeUndefined(); // the hole for the table
+      writeCommand(machine, v, '01:00.0', 0);
+      expect(mfnAt(machine.hardwareDomain, 0xc0000)).toBe(restoreMsixPages ? 0xc0000 : undefined);
+      expect(kinds(machine).includes('page-unmapped')).toBe(!restoreMsixPages);
     });
   }
 });

@@ -28,15 +28,22 @@ export interface Policy {
    */
   readonly refuseProbeAddress: boolean;
   /**
-   * F2: while a map/unmap of a device is pending, a second one is refused (EBUSY) and writes that
-   * move its BARs (BAR, ROM) are ignored, each with an event.
+   * F2: while a map/unmap is pending in a domain, another one in that domain is refused (EBUSY): a
+   * device's state is not trusted until its work completes, and another device's work would not
+   * see it (it could unmap a shared page the first one is about to flag as mapped). Writes that
+   * move the BARs of a device with work pending (BAR, ROM) are ignored. Each refusal is an event.
    */
-  readonly oneOperationPerDevice: boolean;
+  readonly serialOperations: boolean;
   /**
    * Removing a device from a domain first unmaps its enabled BARs from that domain (Xen leaves the
    * mappings in the old owner's p2m).
    */
   readonly unmapOnDeassign: boolean;
+  /**
+   * A device's MSI-X hole punched in a page another device's enabled BAR also needs (sub-page BARs)
+   * is mapped again for that BAR when the device stops decoding (Xen leaves the page unmapped).
+   */
+  readonly restoreMsixPages: boolean;
 }
 
 /** `xen`: Xen exactly; `hardened`: every safer behaviour. */
@@ -51,8 +58,9 @@ export const POLICY_SWITCHES: readonly (keyof Policy)[] = Object.freeze([
   'romFailureKeepsBars',
   'romOverlapRule',
   'refuseProbeAddress',
-  'oneOperationPerDevice',
+  'serialOperations',
   'unmapOnDeassign',
+  'restoreMsixPages',
 ]);
 
 /** The policy of a profile, with any switch overridden. Throws for an unknown profile or switch. */

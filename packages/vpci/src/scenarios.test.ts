@@ -339,3 +339,23 @@ describe('a machine built empty', () => {
     expect(PCI_COMMAND_IO | PCI_COMMAND_MASTER).toBe(5);
   });
 });
+
+describe('invariant 5: turning one device off keeps a page another enabled BAR needs', () => {
+  it('keeps the page two devices share when one of them stops decoding', () => {
+    for (const profile of ['xen', 'hardened'] as const) {
+      const machine = bootedMachine(
+        [
+          { sbdf: '0000:01:00.0', bars: [{ type: 'mem32', size: 0x20n, addr: 0xc000_0000n }] },
+          { sbdf: '0000:01:01.0', bars: [{ type: 'mem32', size: 0x20n, addr: 0xc000_0020n }] },
+        ],
+        { profile },
+      );
+      const v = machine.hardwareDomain.vcpus[0]!;
+      writeCommand(machine, v, '01:00.0', MEM);
+      writeCommand(machine, v, '01:01.0', MEM);
+      writeCommand(machine, v, '01:00.0', 0);
+      expect(mfnAt(machine.hardwareDomain, 0xc0000)).toBe(0xc0000);
+      expect(checkInvariants(machine)).toEqual([]);
+    }
+  });
+});
