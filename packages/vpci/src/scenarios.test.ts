@@ -359,3 +359,42 @@ describe('invariant 5: turning one device off keeps a page another enabled BAR n
     }
   });
 });
+
+describe("F2: defer_map's FIXME, two vCPUs on one device", () => {
+  const device: DeviceSpec = {
+    sbdf: '0000:02:00.0',
+    bars: [{ type: 'mem32', size: MIB, addr: 0xf010_0000n }],
+  };
+
+  it('xen: a disable written while the enable is pending is overtaken by it', () => {
+    const machine = bootedMachine([device]);
+    const [v0, v1] = machine.hardwareDomain.vcpus as [never, never];
+    machine.configWrite(v0, '02:00.0', 0x04, 2, MEM);
+    // bars_mapped is still false, so the disable looks like "no change" and goes straight to hardware.
+    machine.configWrite(v1, '02:00.0', 0x04, 2, 0);
+    expect(machine.device('02:00.0').hw.read(0x04, 2) & MEM).toBe(0);
+    machine.finishPending(v0);
+    // The guest's last word was "off"; the device ends up decoding, mapped.
+    expect(machine.device('02:00.0').hw.read(0x04, 2) & MEM).toBe(MEM);
+    expect(mfnAt(machine.hardwareDomain, 0xf0100)).toBe(0xf0100);
+  });
+
+  it('xen: a second enable from another vCPU fills the same sets again; both complete', () => {
+    const machine = bootedMachine([device]);
+    const [v0, v1] = machine.hardwareDomain.vcpus as [never, never];
+    machine.configWrite(v0, '02:00.0', 0x04, 2, MEM);
+    machine.configWrite(v1, '02:00.0', 0x04, 2, MEM);
+    expect(machine.finishPending(v1)).toEqual({ status: 'done' });
+    expect(machine.finishPending(v0)).toEqual({ status: 'done' });
+    expect(checkInvariants(machine)).toEqual([]);
+  });
+
+  it('hardened: the second operation is refused while the first is pending', () => {
+    const machine = bootedMachine([device], { profile: 'hardened' });
+    const [v0, v1] = machine.hardwareDomain.vcpus as [never, never];
+    machine.configWrite(v0, '02:00.0', 0x04, 2, MEM);
+    machine.configWrite(v1, '02:00.0', 0x04, 2, MEM);
+    expect((v1 as { pending: unknown }).pending).toBeUndefined();
+    expect(machine.events.at(-1)).toMatchObject({ kind: 'busy', sbdf: '0000:02:00.0', vcpu: 'd0v0' });
+  });
+});
