@@ -7,6 +7,8 @@ import {
   InvalidArgumentError,
   MEMORY_TYPES,
   type MemoryType,
+  type Mfn,
+  mfn,
   nptLeafFor,
   type P2mType,
   type PageOrder,
@@ -29,10 +31,10 @@ describe('nptLeafFor', () => {
     // mmio_direct: PCD → host PAT entry 2 = UC-.
     ['mmio_direct', { mmioRo: ro }, true, false, 2, 'UC-'],
     // mmio_direct of a read-only MFN: PCD+PWT → entry 3 = UC, read-only.
-    ['mmio_direct', { mmioRo: ro, mfn: 0xfed00 }, false, false, 3, 'UC'],
+    ['mmio_direct', { mmioRo: ro, mfn: mfn(0xfed00) }, false, false, 3, 'UC'],
   ];
   it.each(present)('%s %o → present', (p2mType, extra, writable, noExecute, index, hostType) => {
-    const leaf = nptLeafFor({ p2mType, mfn: 0xe0000, ...extra });
+    const leaf = nptLeafFor({ p2mType, mfn: mfn(0xe0000), ...extra });
     expect(leaf).toMatchObject({ present: true, writable, noExecute, hostPatIndex: index, hostType });
   });
 
@@ -45,23 +47,25 @@ describe('nptLeafFor', () => {
     'ram_paging_in',
     'ram_broken',
   ] as const)('%s → not present', (p2mType) => {
-    expect(nptLeafFor({ p2mType, mfn: 0 })).toEqual({ present: false });
+    expect(nptLeafFor({ p2mType, mfn: mfn(0) })).toEqual({ present: false });
   });
 
   it('uses the host PAT given', () => {
     const pat = ['WB', 'WT', 'UC', 'UC', 'WC', 'WP', 'UC', 'UC'] as const;
-    expect(nptLeafFor({ p2mType: 'mmio_direct', mfn: 1, hostPat: pat })).toMatchObject({ hostType: 'UC' });
+    expect(nptLeafFor({ p2mType: 'mmio_direct', mfn: mfn(1), hostPat: pat })).toMatchObject({
+      hostType: 'UC',
+    });
   });
 
   it('throws for a superpage of read-only MMIO (Xen asserts 4K) and bad arguments', () => {
-    expect(() => nptLeafFor({ p2mType: 'mmio_direct', mfn: 0xfed00, order: 9, mmioRo: ro })).toThrow(
+    expect(() => nptLeafFor({ p2mType: 'mmio_direct', mfn: mfn(0xfed00), order: 9, mmioRo: ro })).toThrow(
       'order: expected 0: Xen maps read-only MMIO in 4K leaves only, got 9',
     );
-    expect(() => nptLeafFor({ p2mType: 'ram_rw', mfn: 0, order: 3 as PageOrder })).toThrow(
+    expect(() => nptLeafFor({ p2mType: 'ram_rw', mfn: mfn(0), order: 3 as PageOrder })).toThrow(
       InvalidArgumentError,
     );
-    expect(() => nptLeafFor({ p2mType: 'x' as P2mType, mfn: 0 })).toThrow('p2mType');
-    expect(() => nptLeafFor({ p2mType: 'ram_rw', mfn: 1.5 })).toThrow('mfn: expected a frame number');
+    expect(() => nptLeafFor({ p2mType: 'x' as P2mType, mfn: mfn(0) })).toThrow('p2mType');
+    expect(() => nptLeafFor({ p2mType: 'ram_rw', mfn: 1.5 as Mfn })).toThrow('mfn: expected a frame number');
   });
 });
 

@@ -5,6 +5,7 @@
  */
 import { RangeSet } from '@vpci/rangeset';
 import { checkBoolean, checkFrame, checkOrder, InvalidArgumentError, type PageOrder } from './errors.js';
+import type { Mfn } from './frame.js';
 import { checkMemoryType, checkMtrrType, type MemoryType, type MtrrType } from './memory-type.js';
 import { checkP2mType, type P2mType } from './p2m-type.js';
 import { combineMtrrWithPat, type Pat, patType, XEN_HOST_PAT } from './pat.js';
@@ -33,7 +34,7 @@ export interface NptLeafInput {
   /** The p2m type of the entry. */
   readonly p2mType: P2mType;
   /** The machine frame (only mmio_direct looks at it). */
-  readonly mfn: number;
+  readonly mfn: Mfn;
   /** The leaf's order. Default 0. An mmio_direct leaf of a read-only MFN must be 4K (Xen asserts it). */
   readonly order?: PageOrder;
   /** Xen's global `mmio_ro_ranges`. Default: empty. */

@@ -10,10 +10,14 @@ import {
   type EmtInput,
   type EmtResult,
   epteGetEntryEmt,
+  type Gfn,
+  gfn,
   InvalidArgumentError,
+  type Mfn,
   MTRR_TYPES,
   MtrrState,
   type MtrrType,
+  mfn,
   type P2mType,
   type PageOrder,
   variableRange,
@@ -44,10 +48,10 @@ const iommu: EmtDomain = { iommuEnabled: true, hasIoResources: false, hasPciDevi
 const ioOnly: EmtDomain = { iommuEnabled: false, hasIoResources: true, hasPciDevices: false };
 const pciOnly: EmtDomain = { iommuEnabled: false, hasIoResources: false, hasPciDevices: true };
 
-const RAM_GFN = 0x1000; // guest RAM, guest MTRR WB
-const HOLE_GFN = 0xf1000; // in the guest PCI hole, guest MTRR UC
-const RAM_MFN = 0x23400; // host RAM, host MTRR WB
-const MMIO_MFN = 0xe0000; // host MMIO, host MTRR UC
+const RAM_GFN = gfn(0x1000); // guest RAM, guest MTRR WB
+const HOLE_GFN = gfn(0xf1000); // in the guest PCI hole, guest MTRR UC
+const RAM_MFN = mfn(0x23400); // host RAM, host MTRR WB
+const MMIO_MFN = mfn(0xe0000); // host MMIO, host MTRR UC
 
 const base = (over: Partial<EmtInput>): EmtInput => ({
   domain: iommu,
@@ -76,17 +80,21 @@ describe('current Xen, step by step', () => {
     // 1. mmio_ro_ranges: checked first, even before the no-IOMMU rule.
     [
       '1: 4K MFN in mmio_ro → UC + iPAT',
-      { mfn: 0x5000, mmioRo: ro, domain: noIo },
+      { mfn: mfn(0x5000), mmioRo: ro, domain: noIo },
       ok('UC', true, 'mmio-ro'),
     ],
     [
       '1: 2M block wholly in mmio_ro → UC + iPAT',
-      { mfn: 0x200, order: 9, mmioRo: ro },
+      { mfn: mfn(0x200), order: 9, mmioRo: ro },
       ok('UC', true, 'mmio-ro'),
     ],
-    ['1: 2M block partly in mmio_ro → split', { mfn: 0x5000, order: 9, mmioRo: ro }, split('mmio-ro')],
+    ['1: 2M block partly in mmio_ro → split', { mfn: mfn(0x5000), order: 9, mmioRo: ro }, split('mmio-ro')],
     // Xen ORs the order mask in: mfn 0x201 at order 9 looks at [0x201, 0x3ff], all inside {0x200-0x3ff}.
-    ['1: unaligned MFN, block end by OR', { mfn: 0x201, order: 9, mmioRo: ro }, ok('UC', true, 'mmio-ro')],
+    [
+      '1: unaligned MFN, block end by OR',
+      { mfn: mfn(0x201), order: 9, mmioRo: ro },
+      ok('UC', true, 'mmio-ro'),
+    ],
     // 2. No IOMMU, no I/O resources, no PCI device, not mmio_direct: WB + iPAT, even in the UC hole.
     [
       '2: RAM, no IOMMU, no I/O → WB + iPAT',
@@ -110,39 +118,39 @@ describe('current Xen, step by step', () => {
     // 3. Special pages (set form): all → WB + iPAT, some → split.
     [
       '3: special 4K page in the UC hole → WB + iPAT',
-      { gfn: HOLE_GFN, mfn: 0x9000, specialPages: special },
+      { gfn: HOLE_GFN, mfn: mfn(0x9000), specialPages: special },
       ok('WB', true, 'special-page'),
     ],
     [
       '3: 2M block all special → WB + iPAT',
-      { gfn: 0xf1200, mfn: 0x8000, order: 9, specialPages: special },
+      { gfn: gfn(0xf1200), mfn: mfn(0x8000), order: 9, specialPages: special },
       ok('WB', true, 'special-page'),
     ],
     [
       '3: 2M block partly special → split',
-      { mfn: 0x9000, order: 9, specialPages: special },
+      { mfn: mfn(0x9000), order: 9, specialPages: special },
       split('special-page'),
     ],
     // Predicate form: the same answers.
     [
       '3: predicate, one page',
-      { mfn: 7, specialPages: (m: number) => m === 7 },
+      { mfn: mfn(7), specialPages: (m: number) => m === 7 },
       ok('WB', true, 'special-page'),
     ],
     [
       '3: predicate, some of a 2M block',
-      { mfn: 0x200, order: 9, specialPages: (m: number) => m === 0x3ff },
+      { mfn: mfn(0x200), order: 9, specialPages: (m: number) => m === 0x3ff },
       split('special-page'),
     ],
     [
       '3: predicate, all of a 2M block',
-      { mfn: 0x200, order: 9, specialPages: () => true },
+      { mfn: mfn(0x200), order: 9, specialPages: () => true },
       ok('WB', true, 'special-page'),
     ],
     // Special pages win over the p2m type (e.g. the APIC access page, mapped mmio_direct).
     [
       '3: special page mapped mmio_direct → WB + iPAT',
-      { p2mType: 'mmio_direct', mfn: 0x9000, specialPages: special },
+      { p2mType: 'mmio_direct', mfn: mfn(0x9000), specialPages: special },
       ok('WB', true, 'special-page'),
     ],
     [
@@ -181,7 +189,7 @@ describe('current Xen, step by step', () => {
     ],
     [
       '6: pinned UC- → UC',
-      { pinned: [{ gfnStart: 0, gfnEnd: 0xfffff, type: 'UC-' }] },
+      { pinned: [{ gfnStart: gfn(0), gfnEnd: gfn(0xfffff), type: 'UC-' }] },
       ok('UC', true, 'pinned'),
     ],
     [
@@ -191,7 +199,7 @@ describe('current Xen, step by step', () => {
     ],
     [
       '6: pinned elsewhere → on to 7',
-      { pinned: [{ gfnStart: 0x50000, gfnEnd: 0x50000, type: 'WC' }] },
+      { pinned: [{ gfnStart: gfn(0x50000), gfnEnd: gfn(0x50000), type: 'WC' }] },
       ok('WB', false, 'mtrr'),
     ],
     // 7. Guest MTRR with host MTRR.
@@ -199,15 +207,19 @@ describe('current Xen, step by step', () => {
     ['7: guest UC (PCI hole), host WB → UC', { gfn: HOLE_GFN }, ok('UC', false, 'mtrr')],
     ['7: guest WB, host UC → UC', { mfn: MMIO_MFN }, ok('UC', false, 'mtrr')],
     ['7: no vCPU counts as guest WB', { gfn: HOLE_GFN, guestMtrr: undefined }, ok('WB', false, 'mtrr')],
-    ['7: 2M in the guest hole → UC', { gfn: 0xf0000, mfn: 0x23400, order: 9 }, ok('UC', false, 'mtrr')],
+    [
+      '7: 2M in the guest hole → UC',
+      { gfn: gfn(0xf0000), mfn: mfn(0x23400), order: 9 },
+      ok('UC', false, 'mtrr'),
+    ],
     // A 2M block at gfn 0 covers the guest's fixed ranges: guest split → split.
-    ['7: guest MTRR split → split', { gfn: 0, order: 9, mfn: 0x23400 }, split('mtrr')],
+    ['7: guest MTRR split → split', { gfn: gfn(0), order: 9, mfn: mfn(0x23400) }, split('mtrr')],
     // A 1G host block [3 GiB, 4 GiB) is UC; [2 GiB, 3 GiB) is WB; a block mixing... host split:
     [
       '7: host MTRR split → split',
       {
         order: 9,
-        mfn: 0x23400,
+        mfn: mfn(0x23400),
         hostMtrr: new MtrrState({
           enabled: true,
           defaultType: 'WB',
@@ -249,28 +261,32 @@ describe('before seed 001 (specialPageRule: false)', () => {
   const old = (over: Partial<EmtInput>): EmtInput => base({ specialPageRule: false, ...over });
   const cases: ReadonlyArray<readonly [string, Partial<EmtInput>, EmtResult]> = [
     // mmio_ro still first.
-    ['mmio_ro first', { mfn: 0x5000, mmioRo: RangeSet.from([[0x5000, 0x5000]]) }, ok('UC', true, 'mmio-ro')],
+    [
+      'mmio_ro first',
+      { mfn: mfn(0x5000), mmioRo: RangeSet.from([[0x5000, 0x5000]]) },
+      ok('UC', true, 'mmio-ro'),
+    ],
     // No special-page rule: a special page in the UC hole with an IOMMU ends in step 7 → UC.
     [
       'special page in the UC hole → UC (no iPAT)',
-      { gfn: HOLE_GFN, mfn: 0x9000, specialPages: special },
+      { gfn: HOLE_GFN, mfn: mfn(0x9000), specialPages: special },
       ok('UC', false, 'mtrr'),
     ],
     // mmio_direct: UC, except the APIC access page.
     ['mmio_direct → UC', { p2mType: 'mmio_direct', mfn: MMIO_MFN }, ok('UC', false, 'mmio-direct')],
     [
       'mmio_direct of the APIC page → WB + iPAT',
-      { p2mType: 'mmio_direct', mfn: 0xfee00, apicAccessMfn: 0xfee00 },
+      { p2mType: 'mmio_direct', mfn: mfn(0xfee00), apicAccessMfn: mfn(0xfee00) },
       ok('WB', true, 'apic-access-page'),
     ],
     [
       '2M mmio_direct holding the APIC page → split',
-      { p2mType: 'mmio_direct', mfn: 0xfee00, order: 9, apicAccessMfn: 0xfee05 },
+      { p2mType: 'mmio_direct', mfn: mfn(0xfee00), order: 9, apicAccessMfn: mfn(0xfee05) },
       split('apic-access-page'),
     ],
     [
       '2M mmio_direct not holding it → UC',
-      { p2mType: 'mmio_direct', mfn: 0xfe000, order: 9, apicAccessMfn: 0xfee05 },
+      { p2mType: 'mmio_direct', mfn: mfn(0xfe000), order: 9, apicAccessMfn: mfn(0xfee05) },
       ok('UC', false, 'mmio-direct'),
     ],
     // mmio_direct is decided before the no-IOMMU rule.
@@ -298,8 +314,9 @@ describe('validation', () => {
   const bad: ReadonlyArray<readonly [string, Partial<EmtInput>, string]> = [
     ['p2m type', { p2mType: 'ram' as P2mType }, 'p2mType: expected a p2m type'],
     ['order', { order: 10 as PageOrder }, 'order: expected a page order: 0 (4K), 9 (2M) or 18 (1G), got 10'],
-    ['gfn ≥ 2^52', { gfn: 2 ** 52 }, 'gfn: expected a frame number'],
-    ['negative mfn', { mfn: -1 }, 'mfn: expected a frame number'],
+    // The casts stand for untyped JavaScript callers: the checks stay at run time.
+    ['gfn ≥ 2^52', { gfn: (2 ** 52) as Gfn }, 'gfn: expected a frame number'],
+    ['negative mfn', { mfn: -1 as Mfn }, 'mfn: expected a frame number'],
     ['host MTRR', { hostMtrr: {} as MtrrState }, 'hostMtrr: expected an MtrrState'],
     ['guest MTRR', { guestMtrr: null as unknown as MtrrState }, 'guestMtrr: expected an MtrrState'],
     [
@@ -314,7 +331,7 @@ describe('validation', () => {
     ],
     ['mmio_ro', { mmioRo: [] as unknown as RangeSet }, 'mmioRo: expected a RangeSet of MFNs'],
     ['switch', { specialPageRule: 'yes' as unknown as boolean }, 'specialPageRule: expected true or false'],
-    ['pinned list', { pinned: [{ gfnStart: 2, gfnEnd: 1, type: 'WB' }] }, 'ranges[0].gfnEnd'],
+    ['pinned list', { pinned: [{ gfnStart: gfn(2), gfnEnd: gfn(1), type: 'WB' }] }, 'ranges[0].gfnEnd'],
   ];
   it.each(bad)('throws for a bad %s', (_name, over, message) => {
     expect(() => epteGetEntryEmt(base(over))).toThrow(InvalidArgumentError);

@@ -4,14 +4,8 @@
  * global.
  */
 import { RangeSet } from '@vpci/rangeset';
-import {
-  checkBoolean,
-  checkFrame,
-  checkOrder,
-  frameToAddress,
-  InvalidArgumentError,
-  type PageOrder,
-} from './errors.js';
+import { checkBoolean, checkFrame, checkOrder, InvalidArgumentError, type PageOrder } from './errors.js';
+import { frameAddress, type Gfn, type Mfn } from './frame.js';
 import type { MtrrType } from './memory-type.js';
 import { MtrrState, mtrrGetType } from './mtrr.js';
 import { checkP2mType, type P2mType } from './p2m-type.js';
@@ -58,9 +52,9 @@ export interface EmtInput {
   /** The p2m type of the leaf. */
   readonly p2mType: P2mType;
   /** The guest frame (the leaf's first for a superpage; Xen passes it as it is and aligns in lookups). */
-  readonly gfn: number;
+  readonly gfn: Gfn;
   /** The machine frame the leaf maps (never INVALID_MFN: Xen only asks for present leaves). */
-  readonly mfn: number;
+  readonly mfn: Mfn;
   /** The leaf's order: 0, 9 or 18. */
   readonly order: PageOrder;
   /**
@@ -74,8 +68,11 @@ export interface EmtInput {
    * Which MFNs are special pages (valid Xen-heap or "extra" pages: grant-table frames, shared info, …),
    * as a set of MFNs or a predicate. Default: none.
    */
-  readonly specialPages?: RangeSet | ((mfn: number) => boolean);
-  /** The domain's pinned cache-attribute ranges, in Xen's list order. Default: none. */
+  readonly specialPages?: RangeSet | ((mfn: Mfn) => boolean);
+  /**
+   * The domain's pinned cache-attribute ranges, in Xen's list order (`PinnedCacheAttrs.ranges`).
+   * Default: none.
+   */
   readonly pinned?: readonly PinnedRange[];
   /** Xen's global `mmio_ro_ranges`: MFNs that must only be mapped read-only. Default: empty. */
   readonly mmioRo?: RangeSet;
@@ -86,9 +83,9 @@ export interface EmtInput {
    */
   readonly specialPageRule?: boolean;
   /** Before seed 001 only: the MFN of the domain's APIC access page, if it has one. */
-  readonly apicAccessMfn?: number;
+  readonly apicAccessMfn?: Mfn;
   /** Before seed 001 only: whether an MFN has a frame-table entry (`mfn_valid`). Default: all do. */
-  readonly isValidMfn?: (mfn: number) => boolean;
+  readonly isValidMfn?: (mfn: Mfn) => boolean;
 }
 
 /** A uniform answer: the EPT memory type, whether iPAT is set, and the rule that chose them. */
@@ -193,8 +190,8 @@ function pinnedThenMtrr(input: CheckedInput): EmtResult {
   if (pinned.match === 'full') return answer(pinned.type === 'UC-' ? 'UC' : pinned.type, true, 'pinned');
   if (pinned.match === 'partial') return split('pinned');
 
-  const guest = input.guestMtrr ? mtrrGetType(input.guestMtrr, frameToAddress(input.gfn), input.order) : 'WB';
-  const host = mtrrGetType(input.hostMtrr, frameToAddress(input.mfn), input.order);
+  const guest = input.guestMtrr ? mtrrGetType(input.guestMtrr, frameAddress(input.gfn), input.order) : 'WB';
+  const host = mtrrGetType(input.hostMtrr, frameAddress(input.mfn), input.order);
   if (isSplit(guest) || isSplit(host)) return split('mtrr');
   return answer(combineGuestHostMtrr(guest, host), false, 'mtrr');
 }
@@ -214,8 +211,8 @@ export function combineGuestHostMtrr(guest: MtrrType, host: MtrrType): MtrrType 
 
 /** How many of the `size` frames from `mfn` are special pages (stops early once the answer is clear). */
 function countSpecial(
-  special: RangeSet | ((mfn: number) => boolean) | undefined,
-  mfn: number,
+  special: RangeSet | ((mfn: Mfn) => boolean) | undefined,
+  mfn: Mfn,
   size: number,
 ): number {
   if (special === undefined) return 0;
@@ -226,7 +223,7 @@ function countSpecial(
   }
   let count = 0;
   for (let i = 0; i < size; i++) {
-    if (special(mfn + i)) count++;
+    if (special((mfn + i) as Mfn)) count++; // inside the leaf, so a frame
     // Some but not all: the answer is a split whatever the rest holds.
     if (count > 0 && count <= i) return count;
   }
@@ -237,7 +234,7 @@ function countSpecial(
 type CheckedInput = EmtInput & {
   readonly pinned: readonly PinnedRange[];
   readonly specialPageRule: boolean;
-  readonly isValidMfn: (mfn: number) => boolean;
+  readonly isValidMfn: (mfn: Mfn) => boolean;
 };
 
 function checkInput(input: EmtInput): CheckedInput {

@@ -49,8 +49,3 @@ export function checkBoolean(argument: string, value: unknown): asserts value is
     throw new InvalidArgumentError(argument, value, 'true or false');
   }
 }
-
-/** The byte address of the first byte of a frame: `frame << 12`, as a bigint. */
-export function frameToAddress(frame: number): bigint {
-  return BigInt(frame) << 12n;
-}

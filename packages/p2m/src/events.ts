@@ -3,10 +3,11 @@
  * (crashing the domain, orphaning RAM, warning about an unexpected MFN). Events are pushed to the
  * log a `P2m` holds (its `events` array, which the caller may supply), never to module state.
  */
+import type { Gfn, Mfn } from './frame.js';
 import type { P2mType } from './p2m-type.js';
 
 /** Inclusive GFN ranges `[start, end]`, sorted and merged. */
-export type FrameRanges = Array<[number, number]>;
+export type FrameRanges = Array<[Gfn, Gfn]>;
 
 /**
  * One event.
@@ -25,36 +26,36 @@ export type FrameRanges = Array<[number, number]>;
  */
 export type P2mEvent =
   | { readonly kind: 'ram-orphaned'; readonly by: 'map-mmio' | 'populate'; readonly gfns: FrameRanges }
-  | { readonly kind: 'domain-crashed'; readonly reason: string; readonly gfn: number }
+  | { readonly kind: 'domain-crashed'; readonly reason: string; readonly gfn: Gfn }
   | {
       readonly kind: 'unmap-mfn-mismatch';
-      readonly gfn: number;
-      readonly expected: number;
-      readonly found: number;
+      readonly gfn: Gfn;
+      readonly expected: Mfn;
+      readonly found: Mfn;
     }
   | {
       readonly kind: 'unmap-not-mmio';
-      readonly gfn: number;
+      readonly gfn: Gfn;
       readonly type: P2mType;
-      readonly mfn: number | undefined;
+      readonly mfn: Mfn | undefined;
     }
   | {
       readonly kind: 'identity-busy';
-      readonly gfn: number;
-      readonly mfn: number | undefined;
+      readonly gfn: Gfn;
+      readonly mfn: Mfn | undefined;
       readonly type: P2mType;
       readonly relaxed: boolean;
     }
   | {
       readonly kind: 'identity-not-cleared';
-      readonly gfn: number;
-      readonly mfn: number | undefined;
+      readonly gfn: Gfn;
+      readonly mfn: Mfn | undefined;
       readonly type: P2mType;
     };
 
 /** Adds `[start, end]` to sorted ranges, merging with the last one when adjacent. */
-export function appendRange(ranges: FrameRanges, start: number, end: number): void {
+export function appendRange(ranges: FrameRanges, start: Gfn, end: Gfn): void {
   const last = ranges[ranges.length - 1];
-  if (last !== undefined && last[1] + 1 >= start) last[1] = Math.max(last[1], end);
+  if (last !== undefined && last[1] + 1 >= start) last[1] = Math.max(last[1], end) as Gfn;
   else ranges.push([start, end]);
 }

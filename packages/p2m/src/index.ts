@@ -1,13 +1,15 @@
 /**
  * @vpci/p2m: the memory type of a guest frame after Xen's x86 code (MTRR, PAT, EPT memory type and
- * iPAT, AMD NPT), the p2m types, and the per-domain GFN → MFN map with Xen's MMIO mapping calls. Every public export is listed here by name.
+ * iPAT, AMD NPT), the p2m types, and the per-domain GFN → MFN map with Xen's MMIO mapping calls. Guest
+ * frames, machine frames and byte addresses are the distinct types `Gfn`, `Mfn` and `Paddr`, made by
+ * `gfn()`, `mfn()` and `paddr()`. Every public export is listed here by name.
  */
 export type { AmdCombination, AmdEffective, NptLeaf, NptLeafInput } from './amd-npt.js';
 export { amdEffectiveType, combineAmdGuestHost, nptLeafFor } from './amd-npt.js';
 export type { EmtAnswer, EmtDomain, EmtInput, EmtResult, EmtRule, EmtSplit } from './ept-emt.js';
 export { combineGuestHostMtrr, epteGetEntryEmt } from './ept-emt.js';
 export type { PageOrder } from './errors.js';
-export { frameToAddress, InvalidArgumentError, MAX_FRAME, MAX_U64, PAGE_ORDERS } from './errors.js';
+export { InvalidArgumentError, MAX_FRAME, MAX_U64, PAGE_ORDERS } from './errors.js';
 export type { FrameRanges, P2mEvent } from './events.js';
 export type { Gfn, Mfn, Paddr } from './frame.js';
 export {
@@ -89,8 +91,22 @@ export {
   patType,
   XEN_HOST_PAT,
 } from './pat.js';
-export type { PinnedLookup, PinnedRange } from './pinned.js';
-export { checkPinnedRanges, getPinnedCacheAttr } from './pinned.js';
+export type {
+  AddressWidthError,
+  PinnedCacheAttrsOptions,
+  PinnedLookup,
+  PinnedRange,
+  PinResult,
+  PinType,
+  UnpinResult,
+} from './pinned.js';
+export {
+  checkPinnedRanges,
+  DELETE_MEM_CACHEATTR,
+  getPinnedCacheAttr,
+  MAX_PINNED_RANGES,
+  PinnedCacheAttrs,
+} from './pinned.js';
 export type { PopulatePolicy, PopulateResult } from './populate.js';
 export { populateRam } from './populate.js';
 export type { Split } from './split.js';

@@ -9,13 +9,16 @@ import {
   combineMtrrWithPat,
   type EmtDomain,
   epteGetEntryEmt,
+  gfn,
   intelEffectiveType,
   isSplit,
   MEMORY_TYPES,
   MTRR_TYPES,
   MtrrState,
+  mfn,
   mtrrGetType,
   P2M_TYPES,
+  paddr,
   type VariableRange,
   variableRange,
 } from './index.js';
@@ -32,11 +35,9 @@ const range: fc.Arbitrary<VariableRange> = fc.integer({ min: 12, max: 40 }).chai
 );
 
 /** Addresses biased to the interesting places: the first MiB, and near the ranges. */
-const address = fc.oneof(
-  fc.bigInt(0n, 0xfffffn),
-  fc.bigInt(0n, (1n << 52n) - 1n),
-  fc.bigInt(0n, (1n << 64n) - 1n),
-);
+const address = fc
+  .oneof(fc.bigInt(0n, 0xfffffn), fc.bigInt(0n, (1n << 52n) - 1n), fc.bigInt(0n, (1n << 64n) - 1n))
+  .map((a) => paddr(a));
 
 const mtrrState: fc.Arbitrary<MtrrState> = fc
   .record({
@@ -85,10 +86,10 @@ describe('properties', () => {
         fc.bigInt(0n, (1n << 40n) - 1n),
         fc.integer({ min: 0, max: 511 }),
         (state, addr, page) => {
-          const big = mtrrGetType(state, addr, 9);
+          const big = mtrrGetType(state, paddr(addr), 9);
           if (isSplit(big)) return;
           const block = addr & ~0x1fffffn;
-          expect(mtrrGetType(state, block + BigInt(page) * 0x1000n, 0)).toBe(big);
+          expect(mtrrGetType(state, paddr(block + BigInt(page) * 0x1000n), 0)).toBe(big);
         },
       ),
     );
@@ -104,24 +105,24 @@ describe('properties', () => {
       fc.property(
         domain,
         fc.constantFrom(...P2M_TYPES),
-        fc.integer({ min: 0, max: 2 ** 40 }),
-        fc.integer({ min: 0, max: 2 ** 40 }),
+        fc.integer({ min: 0, max: 2 ** 40 }).map((g) => gfn(g)),
+        fc.integer({ min: 0, max: 2 ** 40 }).map((m) => mfn(m)),
         fc.option(mtrrState, { nil: undefined }),
         mtrrState,
         fc.boolean(),
         fc.boolean(),
-        (d, p2mType, gfn, mfn, guestMtrr, hostMtrr, specialPageRule, special) => {
+        (d, p2mType, g, m, guestMtrr, hostMtrr, specialPageRule, special) => {
           const result = epteGetEntryEmt({
             domain: d,
             p2mType,
-            gfn,
-            mfn,
+            gfn: g,
+            mfn: m,
             order: 0,
             guestMtrr,
             hostMtrr,
             specialPages: () => special,
             specialPageRule,
-            apicAccessMfn: mfn,
+            apicAccessMfn: m,
           });
           expect(isSplit(result)).toBe(false);
         },

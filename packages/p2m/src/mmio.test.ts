@@ -1,6 +1,7 @@
 import { RangeSet } from '@vpci/rangeset';
 import { describe, expect, it } from 'vitest';
 import { InvalidArgumentError } from './errors.js';
+import { type Gfn, gfn, type Mfn, mfn } from './frame.js';
 import {
   addIdentityEntry,
   clearMmioEntry,
@@ -14,17 +15,17 @@ import {
 import { P2m } from './p2m.js';
 import { populateRam } from './populate.js';
 
-/** Calls `call` until it is done or fails; returns every result. */
+/** Calls `call` from `(first, count, firstMfn)` until it is done or fails; returns every result. */
 function drive(
-  call: (gfn: number, count: number, mfn: number) => MmioResult,
-  gfn: number,
+  call: (g: number, count: number, m: number) => MmioResult,
+  first: number,
   count: number,
-  mfn: number,
+  firstMfn: number,
 ) {
   const results: MmioResult[] = [];
   let done = 0;
   for (;;) {
-    const r = call(gfn + done, count - done, mfn + done);
+    const r = call(first + done, count - done, firstMfn + done);
     results.push(r);
     if (!r.ok || r.done) return results;
     done += r.progress;
@@ -52,15 +53,19 @@ describe('mmioOrder', () => {
 describe('§2.9 worked examples (HAP, 2M, empty p2m, no RO ranges)', () => {
   it('1: identity map of a 256 MiB BAR: 0x8000, then done', () => {
     const p2m = new P2m();
-    expect(mapMmio(p2m, 0xe0000, 0x10000, 0xe0000)).toEqual({ ok: true, done: false, progress: 0x8000 });
-    expect(mapMmio(p2m, 0xe8000, 0x8000, 0xe8000)).toEqual({ ok: true, done: true });
-    expect(p2m.lookup(0xeffff)).toEqual({ mfn: 0xeffff, type: 'mmio_direct', order: 9 });
+    expect(mapMmio(p2m, gfn(0xe0000), 0x10000, mfn(0xe0000))).toEqual({
+      ok: true,
+      done: false,
+      progress: 0x8000,
+    });
+    expect(mapMmio(p2m, gfn(0xe8000), 0x8000, mfn(0xe8000))).toEqual({ ok: true, done: true });
+    expect(p2m.lookup(gfn(0xeffff))).toEqual({ mfn: 0xeffff, type: 'mmio_direct', order: 9 });
     expect(p2m.extentCount).toBe(1);
   });
 
   it('2: misaligned pair: every chunk 4K, 64 calls of 64', () => {
     const p2m = new P2m();
-    const results = drive((g, n, m) => mapMmio(p2m, g, n, m), 0xe0000, 4096, 0xfe100);
+    const results = drive((g, n, m) => mapMmio(p2m, gfn(g), n, mfn(m)), 0xe0000, 4096, 0xfe100);
     expect(results).toHaveLength(64);
     expect(results.slice(0, 63).every((r) => r.ok && !r.done && r.progress === 64)).toBe(true);
     expect(results[63]).toEqual({ ok: true, done: true });
@@ -71,7 +76,7 @@ describe('§2.9 worked examples (HAP, 2M, empty p2m, no RO ranges)', () => {
 
   it('3: unaligned start, 252 frames: 64, 64, 64, done', () => {
     const p2m = new P2m();
-    const results = drive((g, n, m) => mapMmio(p2m, g, n, m), 0xfe004, 252, 0xfe004);
+    const results = drive((g, n, m) => mapMmio(p2m, gfn(g), n, mfn(m)), 0xfe004, 252, 0xfe004);
     expect(results).toEqual([
       { ok: true, done: false, progress: 64 },
       { ok: true, done: false, progress: 64 },
@@ -84,8 +89,8 @@ describe('§2.9 worked examples (HAP, 2M, empty p2m, no RO ranges)', () => {
     const ro = new RangeSet();
     ro.addSingleton(0x80010);
     const p2m = new P2m({ mmioRoRanges: ro });
-    expect(setMmioEntry(p2m, 0x80000, 0x80000, 9)).toEqual({ ok: false, code: 'retry', order: 0 });
-    const results = drive((g, n, m) => mapMmio(p2m, g, n, m), 0x80000, 0x400, 0x80000);
+    expect(setMmioEntry(p2m, gfn(0x80000), mfn(0x80000), 9)).toEqual({ ok: false, code: 'retry', order: 0 });
+    const results = drive((g, n, m) => mapMmio(p2m, gfn(g), n, mfn(m)), 0x80000, 0x400, 0x80000);
     expect(results[0]).toEqual({ ok: true, done: false, progress: 64 });
     // 512 frames in 4K chunks: 8 calls; then the last 512 frames are one 2M chunk.
     expect(results).toHaveLength(9);
@@ -98,20 +103,20 @@ describe('§2.9 worked examples (HAP, 2M, empty p2m, no RO ranges)', () => {
 
   it('5: mapping over a different mmio_direct crashes the domain with EPERM; the same mapping is a no-op', () => {
     const p2m = new P2m();
-    expect(mapMmio(p2m, 0xf0000, 1, 0xa0000)).toEqual({ ok: true, done: true });
+    expect(mapMmio(p2m, gfn(0xf0000), 1, mfn(0xa0000))).toEqual({ ok: true, done: true });
     const writes = p2m.writes;
-    expect(mapMmio(p2m, 0xf0000, 1, 0xa0000)).toEqual({ ok: true, done: true });
+    expect(mapMmio(p2m, gfn(0xf0000), 1, mfn(0xa0000))).toEqual({ ok: true, done: true });
     expect(p2m.writes).toBe(writes); // nothing written
     expect(p2m.crashed).toBe(false);
-    expect(mapMmio(p2m, 0xf0000, 1, 0xb0000)).toEqual({ ok: false, code: 'EPERM' });
+    expect(mapMmio(p2m, gfn(0xf0000), 1, mfn(0xb0000))).toEqual({ ok: false, code: 'EPERM' });
     expect(p2m.crashed).toBe(true);
     expect(p2m.events.at(-1)).toMatchObject({ kind: 'domain-crashed', gfn: 0xf0000 });
-    expect(p2m.lookup(0xf0000).mfn).toBe(0xa0000);
+    expect(p2m.lookup(gfn(0xf0000)).mfn).toBe(0xa0000);
   });
 
   it('6: unmapping a hole is EINVAL', () => {
     const p2m = new P2m();
-    expect(unmapMmio(p2m, 0x1000, 1, 0x1000)).toEqual({ ok: false, code: 'EINVAL' });
+    expect(unmapMmio(p2m, gfn(0x1000), 1, mfn(0x1000))).toEqual({ ok: false, code: 'EINVAL' });
     expect(p2m.events).toEqual([{ kind: 'unmap-not-mmio', gfn: 0x1000, type: 'mmio_dm', mfn: undefined }]);
   });
 });
@@ -119,23 +124,23 @@ describe('§2.9 worked examples (HAP, 2M, empty p2m, no RO ranges)', () => {
 describe('retry protocol and errors', () => {
   it('an existing 4K leaf forces 4K: the helper answers retry with its order', () => {
     const p2m = new P2m();
-    p2m.setEntry(0x205, 0, 0x9999, 'ram_rw');
-    expect(setMmioEntry(p2m, 0x200, 0x200, 9)).toEqual({ ok: false, code: 'retry', order: 0 });
-    expect(clearMmioEntry(p2m, 0x200, 0x200, 9)).toEqual({ ok: false, code: 'retry', order: 0 });
+    p2m.setEntry(gfn(0x205), 0, mfn(0x9999), 'ram_rw');
+    expect(setMmioEntry(p2m, gfn(0x200), mfn(0x200), 9)).toEqual({ ok: false, code: 'retry', order: 0 });
+    expect(clearMmioEntry(p2m, gfn(0x200), mfn(0x200), 9)).toEqual({ ok: false, code: 'retry', order: 0 });
   });
 
   it('a later failing chunk is dropped: progress now, the error on the next call', () => {
     const p2m = new P2m();
-    mapMmio(p2m, 0x10, 1, 0x500);
-    expect(mapMmio(p2m, 0x0, 0x20, 0x0)).toEqual({ ok: true, done: false, progress: 0x10 });
-    expect(mapMmio(p2m, 0x10, 0x10, 0x10)).toEqual({ ok: false, code: 'EPERM' });
+    mapMmio(p2m, gfn(0x10), 1, mfn(0x500));
+    expect(mapMmio(p2m, gfn(0x0), 0x20, mfn(0x0))).toEqual({ ok: true, done: false, progress: 0x10 });
+    expect(mapMmio(p2m, gfn(0x10), 0x10, mfn(0x10))).toEqual({ ok: false, code: 'EPERM' });
   });
 
   it('mapping over RAM orphans the pages and names them', () => {
     const p2m = new P2m();
-    populateRam(p2m, 0x200, 512, 0x7000);
+    populateRam(p2m, gfn(0x200), 512, mfn(0x7000));
     p2m.events.length = 0;
-    expect(drive((g, n, m) => mapMmio(p2m, g, n, m), 0x200, 512, 0x200).at(-1)).toEqual({
+    expect(drive((g, n, m) => mapMmio(p2m, gfn(g), n, mfn(m)), 0x200, 512, 0x200).at(-1)).toEqual({
       ok: true,
       done: true,
     });
@@ -147,47 +152,51 @@ describe('retry protocol and errors', () => {
 
   it('unmapping RAM is EINVAL; unmapping another mfn warns and clears', () => {
     const p2m = new P2m();
-    populateRam(p2m, 0x10, 1, 0x10);
-    expect(unmapMmio(p2m, 0x10, 1, 0x10)).toEqual({ ok: false, code: 'EINVAL' });
-    mapMmio(p2m, 0x20, 1, 0x30);
-    expect(unmapMmio(p2m, 0x20, 1, 0x40)).toEqual({ ok: true, done: true });
+    populateRam(p2m, gfn(0x10), 1, mfn(0x10));
+    expect(unmapMmio(p2m, gfn(0x10), 1, mfn(0x10))).toEqual({ ok: false, code: 'EINVAL' });
+    mapMmio(p2m, gfn(0x20), 1, mfn(0x30));
+    expect(unmapMmio(p2m, gfn(0x20), 1, mfn(0x40))).toEqual({ ok: true, done: true });
     expect(p2m.events.at(-1)).toEqual({ kind: 'unmap-mfn-mismatch', gfn: 0x20, expected: 0x40, found: 0x30 });
-    expect(p2m.lookup(0x20).mfn).toBeUndefined();
+    expect(p2m.lookup(gfn(0x20)).mfn).toBeUndefined();
   });
 
   it('unmap of a 2M mapping in 2M chunks, and of part of it in 4K chunks', () => {
     const p2m = new P2m();
-    drive((g, n, m) => mapMmio(p2m, g, n, m), 0, 2048, 0);
-    expect(unmapMmio(p2m, 512, 512, 512)).toEqual({ ok: true, done: true });
-    expect(unmapMmio(p2m, 3, 2, 3)).toEqual({ ok: true, done: true });
-    expect(p2m.lookup(0)).toEqual({ mfn: 0, type: 'mmio_direct', order: 0 });
-    expect(p2m.lookup(1024)).toEqual({ mfn: 1024, type: 'mmio_direct', order: 9 });
+    drive((g, n, m) => mapMmio(p2m, gfn(g), n, mfn(m)), 0, 2048, 0);
+    expect(unmapMmio(p2m, gfn(512), 512, mfn(512))).toEqual({ ok: true, done: true });
+    expect(unmapMmio(p2m, gfn(3), 2, mfn(3))).toEqual({ ok: true, done: true });
+    expect(p2m.lookup(gfn(0))).toEqual({ mfn: 0, type: 'mmio_direct', order: 0 });
+    expect(p2m.lookup(gfn(1024))).toEqual({ mfn: 1024, type: 'mmio_direct', order: 9 });
     expect(p2m.mappedFrames).toBe(2048 - 514);
   });
 
   it('ENOMEM on the first chunk is returned; on a later one it becomes progress', () => {
     const p2m = new P2m({ failAt: (n) => n === 1 || n === 4 });
-    expect(mapMmio(p2m, 0, 8, 0)).toEqual({ ok: false, code: 'ENOMEM' });
-    expect(mapMmio(p2m, 0, 8, 0)).toEqual({ ok: true, done: false, progress: 2 });
+    expect(mapMmio(p2m, gfn(0), 8, mfn(0))).toEqual({ ok: false, code: 'ENOMEM' });
+    expect(mapMmio(p2m, gfn(0), 8, mfn(0))).toEqual({ ok: true, done: false, progress: 2 });
   });
 
   it('a non-translated domain: EOPNOTSUPP; the helpers EIO', () => {
     const p2m = new P2m({ translated: false });
-    expect(mapMmio(p2m, 0, 1, 0)).toEqual({ ok: false, code: 'EOPNOTSUPP' });
-    expect(unmapMmio(p2m, 0, 1, 0)).toEqual({ ok: false, code: 'EOPNOTSUPP' });
-    expect(setMmioEntry(p2m, 0, 0, 0)).toEqual({ ok: false, code: 'EIO' });
-    expect(clearMmioEntry(p2m, 0, 0, 0)).toEqual({ ok: false, code: 'EIO' });
+    expect(mapMmio(p2m, gfn(0), 1, mfn(0))).toEqual({ ok: false, code: 'EOPNOTSUPP' });
+    expect(unmapMmio(p2m, gfn(0), 1, mfn(0))).toEqual({ ok: false, code: 'EOPNOTSUPP' });
+    expect(setMmioEntry(p2m, gfn(0), mfn(0), 0)).toEqual({ ok: false, code: 'EIO' });
+    expect(clearMmioEntry(p2m, gfn(0), mfn(0), 0)).toEqual({ ok: false, code: 'EIO' });
   });
 
   it('count 0 is done at once', () => {
-    expect(mapMmio(new P2m(), 0, 0, 0)).toEqual({ ok: true, done: true });
+    expect(mapMmio(new P2m(), gfn(0), 0, mfn(0))).toEqual({ ok: true, done: true });
   });
 
+  // The casts stand for untyped JavaScript callers: the checks stay at run time.
   it.each([
-    ['a gfn beyond 52 bits', () => mapMmio(new P2m(), 2 ** 52, 1, 0), 'gfn'],
-    ['an mfn beyond 52 bits', () => mapMmio(new P2m(), 0, 1, 2 ** 52), 'mfn'],
-    ['a run past 2^52', () => unmapMmio(new P2m(), 2 ** 52 - 1, 2, 0), 'count'],
-    ['a fractional count', () => mapMmio(new P2m(), 0, 1.5, 0), 'count'],
+    ['a gfn beyond 52 bits', () => mapMmio(new P2m(), (2 ** 52) as Gfn, 1, mfn(0)), 'gfn'],
+    ['an mfn beyond 52 bits', () => mapMmio(new P2m(), gfn(0), 1, (2 ** 52) as Mfn), 'mfn'],
+    ['a string gfn', () => unmapMmio(new P2m(), '5' as unknown as Gfn, 1, mfn(0)), 'gfn'],
+    ['an identity gfn that is negative', () => addIdentityEntry(new P2m(), -1 as Gfn), 'gfn'],
+    ['an identity gfn that is fractional', () => removeIdentityEntry(new P2m(), 0.5 as Gfn), 'gfn'],
+    ['a run past 2^52', () => unmapMmio(new P2m(), gfn(2 ** 52 - 1), 2, mfn(0)), 'count'],
+    ['a fractional count', () => mapMmio(new P2m(), gfn(0), 1.5, mfn(0)), 'count'],
   ])('%s throws naming the argument', (_name, call, argument) => {
     expect(call).toThrow(InvalidArgumentError);
     expect(call).toThrow(argument);
@@ -197,12 +206,12 @@ describe('retry protocol and errors', () => {
 describe('identity entries (§2.5)', () => {
   it('add over a hole maps gfn → gfn; again is 0; over something else EBUSY, or 0 when relaxed', () => {
     const p2m = new P2m();
-    expect(addIdentityEntry(p2m, 0xfee00)).toEqual({ ok: true });
-    expect(p2m.lookup(0xfee00)).toEqual({ mfn: 0xfee00, type: 'mmio_direct', order: 0 });
-    expect(addIdentityEntry(p2m, 0xfee00)).toEqual({ ok: true });
-    mapMmio(p2m, 0x100, 1, 0x200);
-    expect(addIdentityEntry(p2m, 0x100)).toEqual({ ok: false, code: 'EBUSY' });
-    expect(addIdentityEntry(p2m, 0x100, { relaxed: true })).toEqual({ ok: true });
+    expect(addIdentityEntry(p2m, gfn(0xfee00))).toEqual({ ok: true });
+    expect(p2m.lookup(gfn(0xfee00))).toEqual({ mfn: 0xfee00, type: 'mmio_direct', order: 0 });
+    expect(addIdentityEntry(p2m, gfn(0xfee00))).toEqual({ ok: true });
+    mapMmio(p2m, gfn(0x100), 1, mfn(0x200));
+    expect(addIdentityEntry(p2m, gfn(0x100))).toEqual({ ok: false, code: 'EBUSY' });
+    expect(addIdentityEntry(p2m, gfn(0x100), { relaxed: true })).toEqual({ ok: true });
     expect(p2m.events.at(-1)).toEqual({
       kind: 'identity-busy',
       gfn: 0x100,
@@ -214,20 +223,20 @@ describe('identity entries (§2.5)', () => {
 
   it('remove clears an identity entry; leaves others alone with a warning; a hole silently', () => {
     const p2m = new P2m();
-    addIdentityEntry(p2m, 0x50);
-    mapMmio(p2m, 0x60, 1, 0x61);
-    expect(removeIdentityEntry(p2m, 0x50)).toEqual({ ok: true });
-    expect(p2m.lookup(0x50).mfn).toBeUndefined();
-    expect(removeIdentityEntry(p2m, 0x60)).toEqual({ ok: true });
-    expect(p2m.lookup(0x60).mfn).toBe(0x61);
+    addIdentityEntry(p2m, gfn(0x50));
+    mapMmio(p2m, gfn(0x60), 1, mfn(0x61));
+    expect(removeIdentityEntry(p2m, gfn(0x50))).toEqual({ ok: true });
+    expect(p2m.lookup(gfn(0x50)).mfn).toBeUndefined();
+    expect(removeIdentityEntry(p2m, gfn(0x60))).toEqual({ ok: true });
+    expect(p2m.lookup(gfn(0x60)).mfn).toBe(0x61);
     expect(p2m.events).toEqual([{ kind: 'identity-not-cleared', gfn: 0x60, mfn: 0x61, type: 'mmio_direct' }]);
-    expect(removeIdentityEntry(p2m, 0x70)).toEqual({ ok: true });
+    expect(removeIdentityEntry(p2m, gfn(0x70))).toEqual({ ok: true });
     expect(p2m.events).toHaveLength(1);
   });
 
   it('non-translated: EPERM', () => {
     const p2m = new P2m({ translated: false });
-    expect(addIdentityEntry(p2m, 1)).toEqual({ ok: false, code: 'EPERM' });
-    expect(removeIdentityEntry(p2m, 1)).toEqual({ ok: false, code: 'EPERM' });
+    expect(addIdentityEntry(p2m, gfn(1))).toEqual({ ok: false, code: 'EPERM' });
+    expect(removeIdentityEntry(p2m, gfn(1))).toEqual({ ok: false, code: 'EPERM' });
   });
 });

@@ -5,6 +5,7 @@
  */
 import { checkFrame, InvalidArgumentError, MAX_FRAME, type PageOrder } from './errors.js';
 import { appendRange, type FrameRanges } from './events.js';
+import { type Gfn, type Mfn, mfn as toMfn } from './frame.js';
 import type { P2m } from './p2m.js';
 import { isRam, isSpecial, P2M_TYPES, type P2mType } from './p2m-type.js';
 
@@ -67,8 +68,8 @@ export function mmioOrder(p2m: P2m, frameOr: number, remaining: number): PageOrd
  */
 export function setMmioEntry(
   p2m: P2m,
-  gfn: number,
-  mfn: number,
+  gfn: Gfn,
+  mfn: Mfn,
   order: PageOrder,
   orphaned?: FrameRanges,
 ): ChunkResult {
@@ -88,8 +89,9 @@ export function setMmioEntry(
   const written = p2m.setEntry(gfn, order, mfn, 'mmio_direct');
   if (!written.ok) return written;
   if (PAGE_HOLDING_RAM.has(old.type)) {
-    if (orphaned !== undefined) appendRange(orphaned, gfn, gfn + 2 ** order - 1);
-    else p2m.events.push({ kind: 'ram-orphaned', by: 'map-mmio', gfns: [[gfn, gfn + 2 ** order - 1]] });
+    const last = (gfn + 2 ** order - 1) as Gfn; // inside the leaf just written, so a frame
+    if (orphaned !== undefined) appendRange(orphaned, gfn, last);
+    else p2m.events.push({ kind: 'ram-orphaned', by: 'map-mmio', gfns: [[gfn, last]] });
   }
   return DONE;
 }
@@ -98,7 +100,7 @@ export function setMmioEntry(
  * Xen's `clear_mmio_p2m_entry` for one chunk: retry at the existing leaf's order when smaller; EINVAL
  * (logged) unless the entry is mmio_direct; a different MFN is only a warning; then clear.
  */
-export function clearMmioEntry(p2m: P2m, gfn: number, mfn: number, order: PageOrder): ChunkResult {
+export function clearMmioEntry(p2m: P2m, gfn: Gfn, mfn: Mfn, order: PageOrder): ChunkResult {
   if (!p2m.translated) return { ok: false, code: 'EIO' };
   const old = p2m.lookup(gfn);
   if (old.order < order) return { ok: false, code: 'retry', order: old.order };
@@ -116,7 +118,7 @@ export function clearMmioEntry(p2m: P2m, gfn: number, mfn: number, order: PageOr
  * mmio_direct, at most 64 chunks per call. Throws `InvalidArgumentError` for a frame beyond 2^52 - 1
  * or a run that would pass it, or a count that is not a non-negative integer.
  */
-export function mapMmio(p2m: P2m, gfn: number, count: number, mfn: number): MmioResult {
+export function mapMmio(p2m: P2m, gfn: Gfn, count: number, mfn: Mfn): MmioResult {
   return iterate(p2m, gfn, count, mfn, setMmioEntry, mapHoles4K);
 }
 
@@ -124,7 +126,7 @@ export function mapMmio(p2m: P2m, gfn: number, count: number, mfn: number): Mmio
  * Xen's `unmap_mmio_regions(d, gfn, count, mfn)`: clear the mmio_direct entries of `gfn …`, at most 64
  * chunks per call; same result and argument rules as `mapMmio`.
  */
-export function unmapMmio(p2m: P2m, gfn: number, count: number, mfn: number): MmioResult {
+export function unmapMmio(p2m: P2m, gfn: Gfn, count: number, mfn: Mfn): MmioResult {
   return iterate(p2m, gfn, count, mfn, clearMmioEntry, clearMmio4K);
 }
 
@@ -132,7 +134,7 @@ export function unmapMmio(p2m: P2m, gfn: number, count: number, mfn: number): Mm
  * A run of 4K map chunks that all land on holes: each would look up a hole and write one mmio_direct
  * leaf continuing the last, so together they are one run write. Returns the chunks done (0: none).
  */
-function mapHoles4K(p2m: P2m, gfn: number, mfn: number, max: number): number {
+function mapHoles4K(p2m: P2m, gfn: Gfn, mfn: Mfn, max: number): number {
   const n = p2m.holeRun(gfn, max);
   if (n > 0) p2m.writeRun4K(gfn, n, mfn);
   return n;
@@ -142,7 +144,7 @@ function mapHoles4K(p2m: P2m, gfn: number, mfn: number, max: number): number {
  * A run of 4K unmap chunks inside one 4K-leaf mmio_direct extent mapping exactly `mfn …`: each would
  * find its frame mapped as expected and clear it, so together they are one run clear.
  */
-function clearMmio4K(p2m: P2m, gfn: number, mfn: number, max: number): number {
+function clearMmio4K(p2m: P2m, gfn: Gfn, mfn: Mfn, max: number): number {
   const n = p2m.order0Run(gfn, max, mfn, 'mmio_direct');
   if (n > 0) p2m.writeRun4K(gfn, n, undefined);
   return n;
@@ -158,13 +160,17 @@ function chunksAt4K(p2m: P2m, gfn: number, mfn: number, remaining: number): numb
   return toBoundary > 0 && remaining - toBoundary >= 512 ? toBoundary : remaining;
 }
 
+/**
+ * The loop of `map_mmio_regions` / `unmap_mmio_regions`. Frames are plain numbers inside (`gfn + i`);
+ * each one handed on is below 2^52 because the run was checked to stay there, so the casts are safe.
+ */
 function iterate(
   p2m: P2m,
   gfn: number,
   count: number,
   mfn: number,
-  helper: (p2m: P2m, gfn: number, mfn: number, order: PageOrder, orphaned: FrameRanges) => ChunkResult,
-  batch4K: (p2m: P2m, gfn: number, mfn: number, max: number) => number,
+  helper: (p2m: P2m, gfn: Gfn, mfn: Mfn, order: PageOrder, orphaned: FrameRanges) => ChunkResult,
+  batch4K: (p2m: P2m, gfn: Gfn, mfn: Mfn, max: number) => number,
 ): MmioResult {
   checkFrame('gfn', gfn);
   checkFrame('mfn', mfn);
@@ -186,17 +192,17 @@ function iterate(
       // Consecutive 4K chunks that need no decision each are done as one run; each still counts as
       // one of the call's 64 chunks, so results and progress are Xen's.
       const room = Math.min(MAP_MMIO_MAX_ITER - iter, chunksAt4K(p2m, gfn + i, mfn + i, count - i));
-      const done = batch4K(p2m, gfn + i, mfn + i, room);
+      const done = batch4K(p2m, (gfn + i) as Gfn, (mfn + i) as Mfn, room);
       if (done > 0) {
         i += done;
         iter += done - 1;
         continue;
       }
     }
-    let rc = helper(p2m, gfn + i, mfn + i, order, orphaned);
+    let rc = helper(p2m, (gfn + i) as Gfn, (mfn + i) as Mfn, order, orphaned);
     while (!rc.ok && rc.code === 'retry') {
       order = rc.order;
-      rc = helper(p2m, gfn + i, mfn + i, order, orphaned);
+      rc = helper(p2m, (gfn + i) as Gfn, (mfn + i) as Mfn, order, orphaned);
     }
     if (!rc.ok) {
       failed = rc.code as MmioErrno;
@@ -224,18 +230,19 @@ function mmioOrderFast(p2m: P2m, frameOr: number, remaining: number): PageOrder 
  */
 export function addIdentityEntry(
   p2m: P2m,
-  gfn: number,
+  gfn: Gfn,
   options: { readonly relaxed?: boolean } = {},
 ): IdentityResult {
   checkFrame('gfn', gfn);
   const relaxed = options.relaxed ?? false;
   if (typeof relaxed !== 'boolean') throw new InvalidArgumentError('relaxed', relaxed, 'true or false');
   if (!p2m.translated) return { ok: false, code: 'EPERM' };
+  const identity = toMfn(gfn); // Xen's _mfn(gfn_x(gfn)): the guest frame names the machine frame
   const old = p2m.lookup(gfn);
   if (old.mfn === undefined && (old.type === 'mmio_dm' || old.type === 'invalid')) {
-    return p2m.setEntry(gfn, 0, gfn, 'mmio_direct');
+    return p2m.setEntry(gfn, 0, identity, 'mmio_direct');
   }
-  if (old.mfn === gfn && old.type === 'mmio_direct') return { ok: true };
+  if (old.mfn === identity && old.type === 'mmio_direct') return { ok: true };
   p2m.events.push({ kind: 'identity-busy', gfn, mfn: old.mfn, type: old.type, relaxed });
   return relaxed ? { ok: true } : { ok: false, code: 'EBUSY' };
 }
@@ -245,11 +252,11 @@ export function addIdentityEntry(
  * write's result is returned); anything else is left alone with success, and a warning unless it is
  * an empty hole. Non-translated: EPERM.
  */
-export function removeIdentityEntry(p2m: P2m, gfn: number): IdentityResult {
+export function removeIdentityEntry(p2m: P2m, gfn: Gfn): IdentityResult {
   checkFrame('gfn', gfn);
   if (!p2m.translated) return { ok: false, code: 'EPERM' };
   const old = p2m.lookup(gfn);
-  if (old.type === 'mmio_direct' && old.mfn === gfn) return p2m.clearEntry(gfn, 0);
+  if (old.type === 'mmio_direct' && old.mfn === toMfn(gfn)) return p2m.clearEntry(gfn, 0);
   if (old.mfn !== undefined || (old.type !== 'mmio_dm' && old.type !== 'invalid')) {
     p2m.events.push({ kind: 'identity-not-cleared', gfn, mfn: old.mfn, type: old.type });
   }

@@ -11,7 +11,9 @@ import {
   MtrrState,
   type MtrrType,
   mtrrGetType,
+  type Paddr,
   type PageOrder,
+  paddr,
   SPLIT,
   type VariableRange,
   variableRange,
@@ -73,25 +75,25 @@ describe('mtrrGetType: disabled and fixed ranges', () => {
     ],
   ];
   it.each(cases)('%s', (_name, state, address, order, expected) => {
-    expect(mtrrGetType(state, address, order)).toEqual(expected);
+    expect(mtrrGetType(state, paddr(address), order)).toEqual(expected);
   });
 
   it('fixedRangeIndex gives the byte and its granule order', () => {
-    expect(fixedRangeIndex(0x7ffffn)).toEqual({ index: 7, granuleOrder: 4 });
-    expect(fixedRangeIndex(0x80000n)).toEqual({ index: 8, granuleOrder: 2 });
-    expect(fixedRangeIndex(0xbffffn)).toEqual({ index: 23, granuleOrder: 2 });
-    expect(fixedRangeIndex(0xc0000n)).toEqual({ index: 24, granuleOrder: 0 });
-    expect(fixedRangeIndex(0xfffffn)).toEqual({ index: 87, granuleOrder: 0 });
-    expect(fixedRangeIndex(MiB)).toBeUndefined();
+    expect(fixedRangeIndex(paddr(0x7ffffn))).toEqual({ index: 7, granuleOrder: 4 });
+    expect(fixedRangeIndex(paddr(0x80000n))).toEqual({ index: 8, granuleOrder: 2 });
+    expect(fixedRangeIndex(paddr(0xbffffn))).toEqual({ index: 23, granuleOrder: 2 });
+    expect(fixedRangeIndex(paddr(0xc0000n))).toEqual({ index: 24, granuleOrder: 0 });
+    expect(fixedRangeIndex(paddr(0xfffffn))).toEqual({ index: 87, granuleOrder: 0 });
+    expect(fixedRangeIndex(paddr(MiB))).toBeUndefined();
   });
 
   it('fixedRangesFrom builds hvmloader layout: WB, WC over 0xA0000-0xBFFFF, WB', () => {
     const fixed = fixedRangesFrom((start) => (start >= 0xa0000 && start < 0xc0000 ? 'WC' : 'WB'));
     const state = new MtrrState({ enabled: true, fixedEnabled: true, defaultType: 'WB', fixedRanges: fixed });
-    expect(mtrrGetType(state, 0x9f000n, 0)).toBe('WB'); // last page of low RAM
-    expect(mtrrGetType(state, 0xa0000n, 0)).toBe('WC'); // VGA window
-    expect(mtrrGetType(state, 0xbf000n, 0)).toBe('WC');
-    expect(mtrrGetType(state, 0xc0000n, 0)).toBe('WB'); // option ROMs / BIOS
+    expect(mtrrGetType(state, paddr(0x9f000n), 0)).toBe('WB'); // last page of low RAM
+    expect(mtrrGetType(state, paddr(0xa0000n), 0)).toBe('WC'); // VGA window
+    expect(mtrrGetType(state, paddr(0xbf000n), 0)).toBe('WC');
+    expect(mtrrGetType(state, paddr(0xc0000n), 0)).toBe('WB'); // option ROMs / BIOS
   });
 });
 
@@ -138,7 +140,7 @@ describe('mtrrGetType: variable ranges', () => {
     ['overlapped state, page in outer only', nested('UC'), 0xc000_1000n, 0, 'WB'],
   ];
   it.each(cases)('%s', (_name, state, address, order, expected) => {
-    expect(mtrrGetType(state, address, order)).toEqual(expected);
+    expect(mtrrGetType(state, paddr(address), order)).toEqual(expected);
   });
 
   it('three types {WT, WB, WC} on a 4K page: no UC, not exactly {WT, WB} → the last', () => {
@@ -148,22 +150,22 @@ describe('mtrrGetType: variable ranges', () => {
       range(0xc000_0000n, 2n * MiB, 'WB'),
       range(0xc000_0000n, 4n * KiB, 'WC'),
     );
-    expect(mtrrGetType(state, 0xc000_0000n, 0)).toBe('WC');
+    expect(mtrrGetType(state, paddr(0xc000_0000n), 0)).toBe('WC');
   });
 
   it('ranges that are not valid match nothing', () => {
     const state = make('WB', { ...range(0xf000_0000n, 128n * MiB, 'UC'), valid: false });
-    expect(mtrrGetType(state, 0xf000_0000n, 0)).toBe('WB');
+    expect(mtrrGetType(state, paddr(0xf000_0000n), 0)).toBe('WB');
   });
 
   it('QUIRK: a range smaller than the block counts for the whole block', () => {
     // Default WB, one UC 4K range at 0xF000_0000.
     const state = make('WB', range(0xf000_0000n, 4n * KiB, 'UC'));
-    expect(mtrrGetType(state, 0xf000_0000n, 0)).toBe('UC'); // the page itself
-    expect(mtrrGetType(state, 0xf000_1000n, 0)).toBe('WB'); // its neighbour: default
+    expect(mtrrGetType(state, paddr(0xf000_0000n), 0)).toBe('UC'); // the page itself
+    expect(mtrrGetType(state, paddr(0xf000_1000n), 0)).toBe('WB'); // its neighbour: default
     // The 2M and 1G blocks around it: UC, though all but one page are WB at order 0.
-    expect(mtrrGetType(state, 0xf000_1000n, 9)).toBe('UC');
-    expect(mtrrGetType(state, 0xc000_0000n, 18)).toBe('UC');
+    expect(mtrrGetType(state, paddr(0xf000_1000n), 9)).toBe('UC');
+    expect(mtrrGetType(state, paddr(0xc000_0000n), 18)).toBe('UC');
   });
 
   it("computes Xen's overlapped flag", () => {
@@ -190,11 +192,11 @@ describe('MtrrState: construction, copies and validation', () => {
       .withDefType({ defaultType: 'WT' })
       .withFixedRange(87, 'WP')
       .withDefType({ fixedEnabled: true });
-    expect(mtrrGetType(a, 0xf000_0000n, 0)).toBe('WB');
-    expect(mtrrGetType(b, 0xf000_0000n, 0)).toBe('UC');
-    expect(mtrrGetType(c, 0x1000_0000n, 0)).toBe('WT');
-    expect(mtrrGetType(c, 0xff000n, 0)).toBe('WP');
-    expect(mtrrGetType(b.withVariableRange(3, null), 0xf000_0000n, 0)).toBe('WB');
+    expect(mtrrGetType(a, paddr(0xf000_0000n), 0)).toBe('WB');
+    expect(mtrrGetType(b, paddr(0xf000_0000n), 0)).toBe('UC');
+    expect(mtrrGetType(c, paddr(0x1000_0000n), 0)).toBe('WT');
+    expect(mtrrGetType(c, paddr(0xff000n), 0)).toBe('WP');
+    expect(mtrrGetType(b.withVariableRange(3, null), paddr(0xf000_0000n), 0)).toBe('WB');
   });
 
   const bad: ReadonlyArray<readonly [string, () => unknown, string]> = [
@@ -261,20 +263,20 @@ describe('MtrrState: construction, copies and validation', () => {
     ['VCNT 41', () => new MtrrState({ variableCount: 41 }), 'variableCount: expected an integer in 1 … 40'],
     [
       'order 1',
-      () => mtrrGetType(new MtrrState(), 0n, 1 as PageOrder),
+      () => mtrrGetType(new MtrrState(), paddr(0n), 1 as PageOrder),
       'order: expected a page order: 0 (4K), 9 (2M) or 18 (1G), got 1',
     ],
     [
       'negative address',
-      () => mtrrGetType(new MtrrState(), -1n, 0),
+      () => mtrrGetType(new MtrrState(), -1n as Paddr, 0),
       'address: expected a bigint in 0n … 2^64-1, got -1n',
     ],
     [
       'number address',
-      () => mtrrGetType(new MtrrState(), 4096 as unknown as bigint, 0),
+      () => mtrrGetType(new MtrrState(), 4096 as unknown as Paddr, 0),
       'address: expected a bigint',
     ],
-    ['not a state', () => mtrrGetType({} as MtrrState, 0n, 0), 'state: expected an MtrrState'],
+    ['not a state', () => mtrrGetType({} as MtrrState, paddr(0n), 0), 'state: expected an MtrrState'],
     [
       'fixed index 88',
       () => new MtrrState().withFixedRange(88, 'WB'),

@@ -10,6 +10,7 @@ import {
   MAX_U64,
   type PageOrder,
 } from './errors.js';
+import type { Paddr } from './frame.js';
 import { checkMtrrType, decodeMtrrType, encodeMemoryType, type MtrrType } from './memory-type.js';
 import { SPLIT, type Split } from './split.js';
 
@@ -344,7 +345,7 @@ export function variableRangeToMsrs(range: VariableRange): { physBase: bigint; p
  * order: 64 KiB steps below 0x80000 (order 4), 16 KiB steps below 0xC0000 (order 2), then 4 KiB
  * (order 0). `undefined` at or above 1 MiB.
  */
-export function fixedRangeIndex(address: bigint): { index: number; granuleOrder: 0 | 2 | 4 } | undefined {
+export function fixedRangeIndex(address: Paddr): { index: number; granuleOrder: 0 | 2 | 4 } | undefined {
   checkU64('address', address);
   if (address >= ONE_MIB) return undefined;
   const a = Number(address);
@@ -379,7 +380,7 @@ export function fixedRangesFrom(typeAt: (start: number) => MtrrType): MtrrType[]
  * QUIRK (kept from Xen): at order > 0 the mask bits below the block size are ignored, so a range smaller
  * than the block counts as covering all of it and the default type of the rest is never considered.
  */
-export function mtrrGetType(state: MtrrState, address: bigint, order: PageOrder): MtrrType | Split {
+export function mtrrGetType(state: MtrrState, address: Paddr, order: PageOrder): MtrrType | Split {
   if (!(state instanceof MtrrState)) {
     throw new InvalidArgumentError('state', state, 'an MtrrState');
   }
@@ -390,7 +391,7 @@ export function mtrrGetType(state: MtrrState, address: bigint, order: PageOrder)
   const blockMask = MAX_U64 ^ ((0x1000n << BigInt(order)) - 1n);
   const pa = address & blockMask;
   if (pa < ONE_MIB && state.fixedEnabled) {
-    const fixed = fixedRangeIndex(pa)!;
+    const fixed = fixedRangeIndex(pa as Paddr)!; // address with low bits cleared: still an address
     if (order > fixed.granuleOrder) return SPLIT;
     return state.fixedRanges[fixed.index]!;
   }

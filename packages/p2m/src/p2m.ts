@@ -4,8 +4,16 @@
  * order. A 64 GiB BAR mapped in 2M leaves is one extent, not 16 Mi entries.
  */
 import { lastAtOrBelow, RangeSet } from '@vpci/rangeset';
-import { checkBoolean, checkFrame, checkOrder, InvalidArgumentError, type PageOrder } from './errors.js';
+import {
+  checkBoolean,
+  checkFrame,
+  checkOrder,
+  InvalidArgumentError,
+  MAX_FRAME,
+  type PageOrder,
+} from './errors.js';
 import type { P2mEvent } from './events.js';
+import type { Gfn, Mfn } from './frame.js';
 import { P2M_TYPES, type P2mType } from './p2m-type.js';
 
 /**
@@ -16,7 +24,7 @@ import { P2M_TYPES, type P2mType } from './p2m-type.js';
  */
 export interface P2mEntry {
   /** The machine frame, or `undefined` (Xen's INVALID_MFN) for a hole. */
-  readonly mfn: number | undefined;
+  readonly mfn: Mfn | undefined;
   /** The entry's type; a hole reads as `mmio_dm`. */
   readonly type: P2mType;
   /** The order of the leaf holding the gfn, or of the empty block around a hole. */
@@ -26,11 +34,11 @@ export interface P2mEntry {
 /** A run of mapped guest frames: `count` frames from `gfn` map `mfn …` with one type and leaf order. */
 export interface P2mExtent {
   /** First guest frame. */
-  readonly gfn: number;
+  readonly gfn: Gfn;
   /** Number of frames (a multiple of `2^order`). */
   readonly count: number;
   /** Machine frame of the first guest frame; the others follow contiguously. */
-  readonly mfn: number;
+  readonly mfn: Mfn;
   /** The type of every frame of the run. */
   readonly type: P2mType;
   /** The order of the leaves the run was written with. */
@@ -69,15 +77,23 @@ const TYPE_CODES: ReadonlyMap<string, number> = new Map(P2M_TYPES.map((type, cod
 const ORDER_1G = 18;
 const ORDER_2M = 9;
 const INITIAL_CAPACITY = 16;
-/** Most pieces one write can leave: two before, the new run, two after, two merged neighbours. */
+/**
+ * Most pieces one write can leave: the neighbour before, two of the extent cut at the start (the part
+ * before the split leaf, the split part), the new run, two of the extent cut at the end, the neighbour
+ * after: 7. Typed arrays drop writes past their end silently, so this bound must hold.
+ */
 const MAX_PIECES = 8;
 
 /**
  * A domain's p2m. Extents are kept in five parallel typed arrays sorted by first gfn (start, count,
- * mfn, type code, order); lookup is a binary search, O(log n). A write replaces the extents it
- * touches by at most a few pieces (splitting a larger leaf to the written order, as EPT does, and
- * merging with neighbours that continue it), so a sequential fill rewrites one extent in place and a
- * write in the middle moves the arrays after it (a memmove).
+ * mfn, type code, order); lookup is the rangeset's interpolation-guided search, O(log n) at worst. A
+ * write replaces the extents it touches by at most a few pieces (splitting a larger leaf to the written
+ * order, as EPT does, and merging with neighbours that continue it), so a sequential fill rewrites one
+ * extent in place and a write in the middle moves the arrays after it (a memmove). Neighbouring
+ * extents never continue each other (same type and order, contiguous frames): the extents of a map are
+ * the same whatever writes built it.
+ *
+ * Frames are `Gfn` / `Mfn` at the public methods and plain numbers inside (the arrays hold numbers).
  */
 export class P2m {
   /** The domain is translated (HVM/PVH). */
@@ -98,6 +114,8 @@ export class P2m {
   writes = 0;
 
   private readonly failAt: ((write: number) => boolean) | undefined;
+  /** The write number `failNext` armed, or 0. */
+  private armedFailure = 0;
   private starts: Float64Array;
   private counts: Float64Array;
   private mfns: Float64Array;
@@ -150,12 +168,12 @@ export class P2m {
   }
 
   /** Xen's `get_entry(gfn)`; see `P2mEntry`. Throws for a gfn that is not a frame number. */
-  lookup(gfn: number): P2mEntry {
+  lookup(gfn: Gfn): P2mEntry {
     checkFrame('gfn', gfn);
     const i = this.find(gfn);
     if (i >= 0 && gfn < this.starts[i] + this.counts[i]) {
       return {
-        mfn: this.mfns[i] + (gfn - this.starts[i]),
+        mfn: (this.mfns[i] + (gfn - this.starts[i])) as Mfn,
         type: P2M_TYPES[this.types[i]] as P2mType,
         order: this.orders[i] as PageOrder,
       };
@@ -167,9 +185,9 @@ export class P2m {
   *extents(): Generator<P2mExtent, void, undefined> {
     for (let i = 0; i < this.n; i++) {
       yield {
-        gfn: this.starts[i],
+        gfn: this.starts[i] as Gfn,
         count: this.counts[i],
-        mfn: this.mfns[i],
+        mfn: this.mfns[i] as Mfn,
         type: P2M_TYPES[this.types[i]] as P2mType,
         order: this.orders[i] as PageOrder,
       };
@@ -181,7 +199,7 @@ export class P2m {
    * A larger leaf that holds them is split to `order` first (EPT splits down to the written level).
    * `gfn` and `mfn` must be aligned to `order`; `type` must not be a hole type (use `clearEntry`).
    */
-  setEntry(gfn: number, order: PageOrder, mfn: number, type: P2mType): WriteResult {
+  setEntry(gfn: Gfn, order: PageOrder, mfn: Mfn, type: P2mType): WriteResult {
     checkOrder('order', order);
     this.checkLeaf('gfn', gfn, order);
     this.checkLeaf('mfn', mfn, order);
@@ -195,7 +213,7 @@ export class P2m {
   }
 
   /** Xen's `set_entry` with INVALID_MFN and `p2m_invalid`: the `2^order` frames from `gfn` become a hole. */
-  clearEntry(gfn: number, order: PageOrder): WriteResult {
+  clearEntry(gfn: Gfn, order: PageOrder): WriteResult {
     checkOrder('order', order);
     this.checkLeaf('gfn', gfn, order);
     if (this.injectFailure()) return { ok: false, code: 'ENOMEM' };
@@ -208,19 +226,38 @@ export class P2m {
    * hook sees every write Xen would make, one by one.
    */
   get faultInjection(): boolean {
-    return this.failAt !== undefined;
+    return this.failAt !== undefined || this.armedFailure !== 0;
   }
 
-  /** How many frames from `gfn`, at most `max`, are holes (nothing mapped). */
-  holeRun(gfn: number, max: number): number {
+  /**
+   * One-shot fault injection, armed at any time (a trace's `fault` line): the `n`-th entry write from
+   * now (1 = the next) fails with ENOMEM; the writes before and after it succeed. Arming again replaces
+   * the previous shot. Throws for an `n` that is not a positive safe integer.
+   */
+  failNext(n: number): void {
+    if (!Number.isSafeInteger(n) || n < 1) {
+      throw new InvalidArgumentError('n', n, 'a write count >= 1 (1 = the next entry write)');
+    }
+    this.armedFailure = this.writes + n;
+  }
+
+  /**
+   * How many frames from `gfn`, at most `max` and at most up to MAX_FRAME, are holes (nothing mapped).
+   * Unchecked: for the MMIO loops, whose arguments are already checked.
+   */
+  holeRun(gfn: Gfn, max: number): number {
     const i = this.find(gfn);
     if (i >= 0 && gfn < this.starts[i] + this.counts[i]) return 0;
-    const next = i + 1 < this.n ? this.starts[i + 1] : Number.POSITIVE_INFINITY;
+    // Past the last extent the hole ends with the frame space, not at infinity.
+    const next = i + 1 < this.n ? this.starts[i + 1] : MAX_FRAME + 1;
     return Math.min(max, next - gfn);
   }
 
-  /** How many frames from `gfn`, at most `max`, one 4K-leaf extent of `type` maps to `mfn …`. */
-  order0Run(gfn: number, max: number, mfn: number, type: P2mType): number {
+  /**
+   * How many frames from `gfn`, at most `max`, one 4K-leaf extent of `type` maps to `mfn …` (0 when
+   * `gfn` is not in such an extent). Unchecked, as `holeRun`.
+   */
+  order0Run(gfn: Gfn, max: number, mfn: Mfn, type: P2mType): number {
     const i = this.find(gfn);
     if (i < 0 || gfn >= this.starts[i] + this.counts[i]) return 0;
     if (this.orders[i] !== 0 || this.types[i] !== TYPE_CODES.get(type)) return 0;
@@ -234,14 +271,14 @@ export class P2m {
    * run before it), and `count` writes counted. For the MMIO loops' batches of 4K chunks; the caller
    * checks that each write is one Xen would make and that no fault injection is armed.
    */
-  writeRun4K(gfn: number, count: number, mfn: number | undefined, type: P2mType = 'mmio_direct'): void {
+  writeRun4K(gfn: Gfn, count: number, mfn: Mfn | undefined, type: P2mType = 'mmio_direct'): void {
     this.writes += count;
     if (mfn === undefined) this.write(gfn, count, 0, -1, 0);
     else this.write(gfn, count, 0, mfn, TYPE_CODES.get(type)!);
   }
 
   /** Marks the domain crashed (Xen's `domain_crash`) and logs why. */
-  crash(reason: string, gfn: number): void {
+  crash(reason: string, gfn: Gfn): void {
     this.crashed = true;
     this.events.push({ kind: 'domain-crashed', reason, gfn });
   }
@@ -249,7 +286,8 @@ export class P2m {
   private checkLeaf(argument: string, frame: number, order: PageOrder): void {
     checkFrame(argument, frame);
     const size = 2 ** order;
-    if (frame % size !== 0 || frame + size - 1 > 2 ** 52 - 1) {
+    // A frame aligned to 2^order never runs past MAX_FRAME: 2^52 is a multiple of every leaf size.
+    if (frame % size !== 0) {
       throw new InvalidArgumentError(
         argument,
         frame,
@@ -260,6 +298,10 @@ export class P2m {
 
   private injectFailure(): boolean {
     this.writes++;
+    if (this.armedFailure === this.writes) {
+      this.armedFailure = 0;
+      return true;
+    }
     return this.failAt?.(this.writes) === true;
   }
 
@@ -340,14 +382,19 @@ export class P2m {
     for (let i = lo; i < hi; i++) removed += counts[i];
     let k = 0;
     let from = lo;
-    if (lo < hi && starts[lo] < gfn) {
-      k = this.remnant(k, lo, starts[lo], gfn - 1, gfn, order);
-    } else if (mfn >= 0 && lo > 0 && starts[lo - 1] + counts[lo - 1] === gfn) {
-      // The neighbour before ends just below gfn: take it in, the new run may continue it.
+    // The first piece starts where extent lo starts if it begins before gfn (its remnant: split leaves
+    // may now continue the neighbour before, as {512-599} does once a 2M leaf at 512 is split to 4K
+    // next to a 4K run ending at 511), else at gfn if the write maps anything; a clear of frames
+    // starting at an extent start leaves no piece there.
+    const cut = lo < hi && starts[lo] < gfn;
+    const first = cut ? starts[lo] : mfn >= 0 ? gfn : -1;
+    if (first >= 0 && lo > 0 && starts[lo - 1] + counts[lo - 1] === first) {
+      // The neighbour before ends just below the first piece: take it in, the piece may continue it.
       from = lo - 1;
       removed += counts[from];
       k = this.piece(k, starts[from], counts[from], this.mfns[from], this.types[from], this.orders[from]);
     }
+    if (cut) k = this.remnant(k, lo, starts[lo], gfn - 1, gfn, order);
     if (mfn >= 0) k = this.piece(k, gfn, count, mfn, type, order);
     if (lo < hi) {
       const lastEnd = starts[hi - 1] + counts[hi - 1] - 1;

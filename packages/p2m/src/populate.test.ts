@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { InvalidArgumentError } from './errors.js';
+import { type Gfn, gfn, type Mfn, mfn } from './frame.js';
 import { mapMmio } from './mmio.js';
 import { P2m } from './p2m.js';
 import { populateRam } from './populate.js';
@@ -7,82 +8,96 @@ import { populateRam } from './populate.js';
 describe('populateRam (seed 003)', () => {
   it('populates holes: contiguous mfns give one extent of 4K leaves', () => {
     const p2m = new P2m();
-    expect(populateRam(p2m, 0x100, 0x40, 0x8000)).toEqual({ ok: true, orphaned: [] });
+    expect(populateRam(p2m, gfn(0x100), 0x40, mfn(0x8000))).toEqual({ ok: true, orphaned: [] });
     expect([...p2m.extents()]).toEqual([{ gfn: 0x100, count: 0x40, mfn: 0x8000, type: 'ram_rw', order: 0 }]);
     expect(p2m.events).toEqual([]);
   });
 
   it('an array of mfns maps frame k to mfns[k]', () => {
     const p2m = new P2m();
-    populateRam(p2m, 10, 3, [7, 3, 4], 'ram_ro');
-    expect(p2m.lookup(10)).toEqual({ mfn: 7, type: 'ram_ro', order: 0 });
-    expect(p2m.lookup(12)).toEqual({ mfn: 4, type: 'ram_ro', order: 0 });
+    populateRam(p2m, gfn(10), 3, [mfn(7), mfn(3), mfn(4)], 'ram_ro');
+    expect(p2m.lookup(gfn(10))).toEqual({ mfn: 7, type: 'ram_ro', order: 0 });
+    expect(p2m.lookup(gfn(12))).toEqual({ mfn: 4, type: 'ram_ro', order: 0 });
   });
 
   it('default policy: populating over pages replaces them and names every dropped frame', () => {
     const p2m = new P2m();
-    populateRam(p2m, 0xfffc0, 0x10, 0x1000); // the device model pre-populated {0xfffc0-0xfffcf}
-    populateRam(p2m, 0xfffe0, 0x2, 0x2000); // and {0xfffe0-0xfffe1}
-    const result = populateRam(p2m, 0xfffc8, 0x38, 0x9000); // hvmloader: {0xfffc8-0xfffff}
+    populateRam(p2m, gfn(0xfffc0), 0x10, mfn(0x1000)); // the device model pre-populated {0xfffc0-0xfffcf}
+    populateRam(p2m, gfn(0xfffe0), 0x2, mfn(0x2000)); // and {0xfffe0-0xfffe1}
+    const result = populateRam(p2m, gfn(0xfffc8), 0x38, mfn(0x9000)); // hvmloader: {0xfffc8-0xfffff}
     const dropped: Array<[number, number]> = [
       [0xfffc8, 0xfffcf],
       [0xfffe0, 0xfffe1],
     ];
     expect(result).toEqual({ ok: true, orphaned: dropped });
     expect(p2m.events).toEqual([{ kind: 'ram-orphaned', by: 'populate', gfns: dropped }]);
-    expect(p2m.lookup(0xfffe0).mfn).toBe(0x9018);
-    expect(p2m.lookup(0xfffc7).mfn).toBe(0x1007);
+    expect(p2m.lookup(gfn(0xfffe0)).mfn).toBe(0x9018);
+    expect(p2m.lookup(gfn(0xfffc7)).mfn).toBe(0x1007);
   });
 
   it('refuseClobber: EEXIST with the frames, nothing changed', () => {
     const p2m = new P2m();
-    populateRam(p2m, 5, 2, 0x100);
+    populateRam(p2m, gfn(5), 2, mfn(0x100));
     const before = [...p2m.extents()];
-    expect(populateRam(p2m, 0, 10, 0x200, 'ram_rw', 'refuseClobber')).toEqual({
+    expect(populateRam(p2m, gfn(0), 10, mfn(0x200), 'ram_rw', 'refuseClobber')).toEqual({
       ok: false,
       code: 'EEXIST',
       gfns: [[5, 6]],
     });
     expect([...p2m.extents()]).toEqual(before);
     expect(p2m.events).toEqual([]);
-    expect(populateRam(p2m, 7, 3, 0x200, 'ram_rw', 'refuseClobber')).toEqual({ ok: true, orphaned: [] });
+    expect(populateRam(p2m, gfn(7), 3, mfn(0x200), 'ram_rw', 'refuseClobber')).toEqual({
+      ok: true,
+      orphaned: [],
+    });
   });
 
   it('repopulating a gfn with the page it already holds drops nothing', () => {
     const p2m = new P2m();
-    populateRam(p2m, 0, 4, 0x40);
-    expect(populateRam(p2m, 0, 4, 0x40)).toEqual({ ok: true, orphaned: [] });
+    populateRam(p2m, gfn(0), 4, mfn(0x40));
+    expect(populateRam(p2m, gfn(0), 4, mfn(0x40))).toEqual({ ok: true, orphaned: [] });
   });
 
   it('populating over a special entry crashes the domain; the frames before it are done', () => {
     const p2m = new P2m();
-    mapMmio(p2m, 0x13, 1, 0xa0000);
-    expect(populateRam(p2m, 0x10, 8, 0x500)).toEqual({ ok: false, code: 'EPERM', done: 3, gfn: 0x13 });
+    mapMmio(p2m, gfn(0x13), 1, mfn(0xa0000));
+    expect(populateRam(p2m, gfn(0x10), 8, mfn(0x500))).toEqual({
+      ok: false,
+      code: 'EPERM',
+      done: 3,
+      gfn: 0x13,
+    });
     expect(p2m.crashed).toBe(true);
-    expect(p2m.lookup(0x12).mfn).toBe(0x502);
-    expect(p2m.lookup(0x13).mfn).toBe(0xa0000);
-    expect(p2m.lookup(0x14).mfn).toBeUndefined();
+    expect(p2m.lookup(gfn(0x12)).mfn).toBe(0x502);
+    expect(p2m.lookup(gfn(0x13)).mfn).toBe(0xa0000);
+    expect(p2m.lookup(gfn(0x14)).mfn).toBeUndefined();
   });
 
   it('ENOMEM from an entry write stops with the count done', () => {
     const p2m = new P2m({ failAt: (n) => n === 3 });
-    expect(populateRam(p2m, 0, 8, 0)).toEqual({ ok: false, code: 'ENOMEM', done: 2, gfn: 2 });
+    expect(populateRam(p2m, gfn(0), 8, mfn(0))).toEqual({ ok: false, code: 'ENOMEM', done: 2, gfn: 2 });
   });
 
   it('a non-translated domain: EPERM', () => {
-    expect(populateRam(new P2m({ translated: false }), 0, 1, 0)).toEqual({
+    expect(populateRam(new P2m({ translated: false }), gfn(0), 1, mfn(0))).toEqual({
       ok: false,
       code: 'EPERM',
       done: 0,
     });
   });
 
+  // The casts stand for untyped JavaScript callers: the checks stay at run time.
   it.each([
-    ['a frame beyond 52 bits', () => populateRam(new P2m(), 2 ** 52, 1, 0), 'gfn'],
-    ['an mfn beyond 52 bits', () => populateRam(new P2m(), 0, 2, [0, 2 ** 52]), 'mfns[1]'],
-    ['too few mfns', () => populateRam(new P2m(), 0, 2, [0]), 'mfns'],
-    ['a non-RAM type', () => populateRam(new P2m(), 0, 1, 0, 'mmio_direct'), 'type'],
-    ['an unknown policy', () => populateRam(new P2m(), 0, 1, 0, 'ram_rw', 'x' as 'report'), 'policy'],
+    ['a frame beyond 52 bits', () => populateRam(new P2m(), (2 ** 52) as Gfn, 1, mfn(0)), 'gfn'],
+    ['an mfn beyond 52 bits', () => populateRam(new P2m(), gfn(0), 2, [0, 2 ** 52] as Mfn[]), 'mfns[1]'],
+    ['a run of mfns past 2^52', () => populateRam(new P2m(), gfn(0), 2, mfn(2 ** 52 - 1)), 'count'],
+    ['too few mfns', () => populateRam(new P2m(), gfn(0), 2, [mfn(0)]), 'mfns'],
+    ['a non-RAM type', () => populateRam(new P2m(), gfn(0), 1, mfn(0), 'mmio_direct'), 'type'],
+    [
+      'an unknown policy',
+      () => populateRam(new P2m(), gfn(0), 1, mfn(0), 'ram_rw', 'x' as 'report'),
+      'policy',
+    ],
   ])('%s throws naming the argument', (_name, call, argument) => {
     expect(call).toThrow(InvalidArgumentError);
     expect(call).toThrow(argument);

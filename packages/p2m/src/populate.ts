@@ -6,6 +6,7 @@
  */
 import { checkFrame, InvalidArgumentError, MAX_FRAME } from './errors.js';
 import { appendRange, type FrameRanges } from './events.js';
+import type { Gfn, Mfn } from './frame.js';
 import type { P2m } from './p2m.js';
 import { checkP2mType, isRam, isSpecial, type P2mType } from './p2m-type.js';
 
@@ -30,7 +31,7 @@ export type PopulatePolicy = 'report' | 'refuseClobber';
 export type PopulateResult =
   | { readonly ok: true; readonly orphaned: FrameRanges }
   | { readonly ok: false; readonly code: 'EEXIST'; readonly gfns: FrameRanges }
-  | { readonly ok: false; readonly code: 'EPERM' | 'ENOMEM'; readonly done: number; readonly gfn?: number };
+  | { readonly ok: false; readonly code: 'EPERM' | 'ENOMEM'; readonly done: number; readonly gfn?: Gfn };
 
 /**
  * Populates `count` guest frames from `gfn` with RAM pages: machine frames `mfns, mfns + 1, …` when
@@ -40,9 +41,9 @@ export type PopulateResult =
  */
 export function populateRam(
   p2m: P2m,
-  gfn: number,
+  gfn: Gfn,
   count: number,
-  mfns: number | readonly number[],
+  mfns: Mfn | readonly Mfn[],
   type: P2mType = 'ram_rw',
   policy: PopulatePolicy = 'report',
 ): PopulateResult {
@@ -77,7 +78,8 @@ export function populateRam(
     throw new InvalidArgumentError('policy', policy, '"report" or "refuseClobber"');
   }
   if (!p2m.translated) return { ok: false, code: 'EPERM', done: 0 };
-  const mfnAt = typeof mfns === 'number' ? (k: number) => mfns + k : (k: number) => mfns[k] as number;
+  // Every frame below is in range: the run from gfn (and from mfns) was checked to stay below 2^52.
+  const mfnAt = typeof mfns === 'number' ? (k: number) => (mfns + k) as Mfn : (k: number) => mfns[k] as Mfn;
 
   if (policy === 'refuseClobber') {
     const present: FrameRanges = [];
@@ -88,7 +90,7 @@ export function populateRam(
   const orphaned: FrameRanges = [];
   let k = 0;
   for (; k < count; k++) {
-    const g = gfn + k;
+    const g = (gfn + k) as Gfn;
     const mfn = mfnAt(k);
     const old = p2m.lookup(g);
     if (isSpecial(old.type)) {
@@ -110,14 +112,15 @@ function finish(p2m: P2m, orphaned: FrameRanges, result: PopulateResult): Popula
   return result;
 }
 
-function holdsPage(type: P2mType, mfn: number | undefined): boolean {
+function holdsPage(type: P2mType, mfn: Mfn | undefined): boolean {
   return mfn !== undefined && isRam(type) && type !== 'ram_paged';
 }
 
-/** Calls `visit` for every gfn of `[gfn, gfn + count - 1]` that holds a RAM page, run by run. */
-function forEachPage(p2m: P2m, gfn: number, count: number, visit: (gfn: number) => void): void {
+/** Calls `visit` for every gfn of `[gfn, gfn + count - 1]` that holds a RAM page, page by page. */
+function forEachPage(p2m: P2m, gfn: Gfn, count: number, visit: (gfn: Gfn) => void): void {
   for (let k = 0; k < count; k++) {
-    const old = p2m.lookup(gfn + k);
-    if (holdsPage(old.type, old.mfn)) visit(gfn + k);
+    const g = (gfn + k) as Gfn;
+    const old = p2m.lookup(g);
+    if (holdsPage(old.type, old.mfn)) visit(g);
   }
 }

@@ -19,23 +19,29 @@ import {
   type EmtDomain,
   type EmtInput,
   epteGetEntryEmt,
+  frameAddress,
+  type Gfn,
+  gfn,
+  gfnOfAddress,
   intelEffectiveType,
   isSplit,
   MEMORY_TYPES,
   type MemoryType,
   MtrrState,
   type MtrrType,
+  mfn,
   mtrrGetType,
   nptLeafFor,
+  paddr,
   variableRange,
 } from './index.js';
 
 const MiB = 0x100000n;
-const XENPCI_BAR = 0xfb00_0000n; // 16 MiB, top of the low hole
-const GRANT_GFN = Number(XENPCI_BAR >> 12n); // first page of the BAR
-const GRANT_MFN = 0x23400; // a Xen-heap page in host RAM
-const PASSTHROUGH_GFN = 0xf0000; // a passthrough device BAR at 0xF000_0000 in the guest
-const PASSTHROUGH_MFN = 0xe0000; // its host address 0xE000_0000 (host MMIO, host MTRR UC)
+const XENPCI_BAR = paddr(0xfb00_0000n); // 16 MiB, top of the low hole
+const GRANT_GFN = gfnOfAddress(XENPCI_BAR); // first page of the BAR
+const GRANT_MFN = mfn(0x23400); // a Xen-heap page in host RAM
+const PASSTHROUGH_GFN = gfn(0xf0000); // a passthrough device BAR at 0xF000_0000 in the guest
+const PASSTHROUGH_MFN = mfn(0xe0000); // its host address 0xE000_0000 (host MMIO, host MTRR UC)
 
 const hvmloaderFixed = new Array<MtrrType>(88).fill('WB');
 /** hvmloader's guest MTRRs with the default `xen_platform_pci_bar_uc=1`. */
@@ -72,8 +78,8 @@ const iommuOff: EmtDomain = { iommuEnabled: false, hasIoResources: false, hasPci
 const iommuOn: EmtDomain = { iommuEnabled: true, hasIoResources: false, hasPciDevices: true };
 
 /** Linux's PAT choice for memremap(WB) of the frame at `gfn`: UC where its MTRR says UC, else WB. */
-const linuxPat = (guestMtrr: MtrrState, gfn: number): MemoryType =>
-  mtrrGetType(guestMtrr, BigInt(gfn) << 12n, 0) === 'UC' ? 'UC' : 'WB';
+const linuxPat = (guestMtrr: MtrrState, frame: Gfn): MemoryType =>
+  mtrrGetType(guestMtrr, frameAddress(frame), 0) === 'UC' ? 'UC' : 'WB';
 
 const intel = (over: Partial<EmtInput>): EmtInput => ({
   domain: iommuOn,
@@ -90,10 +96,10 @@ const intel = (over: Partial<EmtInput>): EmtInput => ({
 describe('the xenpci BAR under both hvmloader MTRR layouts', () => {
   it('is UC by default and WB with seed 000', () => {
     expect(mtrrGetType(guestDefault, XENPCI_BAR, 0)).toBe('UC');
-    expect(mtrrGetType(guestDefault, XENPCI_BAR + 16n * MiB - 0x1000n, 0)).toBe('UC');
+    expect(mtrrGetType(guestDefault, paddr(XENPCI_BAR + 16n * MiB - 0x1000n), 0)).toBe('UC');
     expect(mtrrGetType(guestSeed000, XENPCI_BAR, 0)).toBe('WB');
     // The rest of the hole stays UC with seed 000.
-    expect(mtrrGetType(guestSeed000, XENPCI_BAR - 0x1000n, 0)).toBe('UC');
+    expect(mtrrGetType(guestSeed000, paddr(XENPCI_BAR - 0x1000n), 0)).toBe('UC');
   });
 });
 
@@ -141,7 +147,7 @@ describe('§3.8 grant-table frame in the xenpci BAR', () => {
   it('(c) AMD, PCI hole UC: NPT WB, Linux UC → UC', () => {
     const leaf = nptLeafFor({ p2mType: 'ram_rw', mfn: GRANT_MFN });
     expect(leaf).toMatchObject({ present: true, writable: true, hostType: 'WB' });
-    const host = mtrrGetType(hostMtrr, BigInt(GRANT_MFN) << 12n, 0) as MtrrType;
+    const host = mtrrGetType(hostMtrr, frameAddress(GRANT_MFN), 0) as MtrrType;
     expect(host).toBe('WB');
     const pat = linuxPat(guestDefault, GRANT_GFN);
     expect(amdEffectiveType({ guestPat: pat, nptHostType: 'WB', hostMtrr: host })).toEqual({
@@ -167,7 +173,7 @@ describe('§3.8 grant-table frame in the xenpci BAR', () => {
   // No seed changes anything on AMD's NPT side: the leaf is the same in (c) and (d).
   it('seed 001 does nothing on AMD: the NPT leaf does not depend on special pages', () => {
     expect(nptLeafFor({ p2mType: 'ram_rw', mfn: GRANT_MFN })).toEqual(
-      nptLeafFor({ p2mType: 'ram_rw', mfn: 1 }),
+      nptLeafFor({ p2mType: 'ram_rw', mfn: mfn(1) }),
     );
   });
 });
@@ -175,17 +181,19 @@ describe('§3.8 grant-table frame in the xenpci BAR', () => {
 describe('§3.8 contrast cases', () => {
   // Another domain's page mapped by grant into the same BAR (not a special page of this domain).
   it('grant_map_rw in the BAR, Intel current Xen with IOMMU: step 5 → WB + iPAT', () => {
-    const leaf = epteGetEntryEmt(intel({ p2mType: 'grant_map_rw', mfn: 0x45600 }));
+    const leaf = epteGetEntryEmt(intel({ p2mType: 'grant_map_rw', mfn: mfn(0x45600) }));
     expect(leaf).toEqual({ emt: 'WB', ipat: true, rule: 'grant-or-foreign' });
   });
 
   it('grant_map_rw in the BAR, Intel before seed 001: no grant rule → UC via the MTRRs', () => {
-    const leaf = epteGetEntryEmt(intel({ p2mType: 'grant_map_rw', mfn: 0x45600, specialPageRule: false }));
+    const leaf = epteGetEntryEmt(
+      intel({ p2mType: 'grant_map_rw', mfn: mfn(0x45600), specialPageRule: false }),
+    );
     expect(leaf).toEqual({ emt: 'UC', ipat: false, rule: 'mtrr' });
   });
 
   it('grant_map_rw in the BAR, AMD: NPT WB (RW, NX); the guest PAT decides', () => {
-    const leaf = nptLeafFor({ p2mType: 'grant_map_rw', mfn: 0x45600 });
+    const leaf = nptLeafFor({ p2mType: 'grant_map_rw', mfn: mfn(0x45600) });
     expect(leaf).toMatchObject({ present: true, writable: true, noExecute: true, hostType: 'WB' });
     expect(
       amdEffectiveType({ guestPat: linuxPat(guestDefault, GRANT_GFN), nptHostType: 'WB', hostMtrr: 'WB' })
@@ -208,7 +216,7 @@ describe('§3.8 contrast cases', () => {
   it('passthrough BAR (mmio_direct), AMD: NPT UC-, host MTRR UC → uncached for guest WB or UC', () => {
     const leaf = nptLeafFor({ p2mType: 'mmio_direct', mfn: PASSTHROUGH_MFN });
     expect(leaf).toMatchObject({ present: true, writable: true, hostPatIndex: 2, hostType: 'UC-' });
-    const host = mtrrGetType(hostMtrr, BigInt(PASSTHROUGH_MFN) << 12n, 0) as MtrrType;
+    const host = mtrrGetType(hostMtrr, frameAddress(PASSTHROUGH_MFN), 0) as MtrrType;
     expect(host).toBe('UC');
     expect(amdEffectiveType({ guestPat: 'UC', nptHostType: 'UC-', hostMtrr: host })).toEqual({
       type: 'UC',

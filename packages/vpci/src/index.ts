@@ -21,7 +21,7 @@ export type {
 } from './hardware.js';
 export { findCapability, findExtCapability, PhysicalDevice, parseHexDump } from './hardware.js';
 export type { Violation } from './invariants.js';
-export { checkInvariants } from './invariants.js';
+export { checkInvariants, describeViolation } from './invariants.js';
 export type { AssignResult, E820Entry, GuestOptions, MachineOptions } from './machine.js';
 export { Machine } from './machine.js';
 export type { ModifyBarsResult } from './modify-bars.js';
@@ -31,5 +31,38 @@ export type { Policy, Profile } from './policy.js';
 export { POLICY_SWITCHES, policyFor } from './policy.js';
 export type { AddRegisterResult, Register, RegisterMasks } from './registers.js';
 export { RegisterTable } from './registers.js';
+export type { CliIo } from './replay/cli.js';
+export { main as replayCli } from './replay/cli.js';
+export { TraceError } from './replay/fields.js';
+export type {
+  AssertionFailure,
+  LoggedEvent,
+  ReplayNote,
+  ReplayOptions,
+  SeenViolation,
+} from './replay/replayer.js';
+export { Replayer } from './replay/replayer.js';
+export type {
+  HoleReason,
+  Report,
+  ReportBar,
+  ReportDevice,
+  ReportDomain,
+  ReportExtent,
+  ReportHole,
+  ReportMsix,
+} from './replay/report.js';
+export { buildReport, REPORT_FORMAT, reportJson } from './replay/report.js';
+export { replayText, TraceReplay } from './replay/run.js';
+export { humanSize, textReport } from './replay/text-report.js';
+export type {
+  RunStatus,
+  TraceAssertion,
+  TraceE820,
+  TraceEvent,
+  TraceMtrr,
+  TraceVcpu,
+} from './replay/trace.js';
+export { ASSERTION_KINDS, EVENT_NAMES, parseTraceLine } from './replay/trace.js';
 export type { Sbdf } from './sbdf.js';
 export { formatSbdf, makeSbdf, parseSbdf } from './sbdf.js';

@@ -337,3 +337,26 @@ function* extentsIn(domain: Domain, first: number, last: number): Generator<P2mE
     if (extent.gfn + extent.count - 1 >= first) yield extent;
   }
 }
+
+/** One line of text for a violation, frames in hexadecimal. */
+export function describeViolation(violation: Violation): string {
+  const hex = (value: number | bigint | undefined): string =>
+    value === undefined ? 'none' : `0x${value.toString(16)}`;
+  const pages = (count: number): string => `${count} page${count === 1 ? '' : 's'}`;
+  switch (violation.kind) {
+    case 'msix-mapped':
+      return `d${violation.domain}: MSI-X page ${hex(violation.gfn)} of ${violation.sbdf} is mapped (mfn ${hex(violation.mfn)}) while it decodes memory`;
+    case 'subpage-shared':
+      return `d${violation.domain}: gfn ${hex(violation.gfn)} maps host page ${hex(violation.mfn)}, which holds a BAR of ${violation.other} of d${violation.otherDomain}`;
+    case 'page-unmapped':
+      return `d${violation.domain}: ${pages(violation.count)} from gfn ${hex(violation.gfn)} of enabled ${violation.sbdf} BAR${violation.bar} not mapped`;
+    case 'wrong-mfn':
+      return `d${violation.domain}: ${pages(violation.count)} from gfn ${hex(violation.gfn)} of ${violation.sbdf} BAR${violation.bar} map mfn ${hex(violation.mfn)}, not the BAR's`;
+    case 'unexplained-mapping':
+      return `d${violation.domain}: ${pages(violation.count)} from gfn ${hex(violation.gfn)} map mfn ${hex(violation.mfn)} with no enabled BAR there`;
+    case 'rangeset-not-empty':
+      return `${violation.sbdf} BAR${violation.bar}: rangeset not empty with nothing pending: ${violation.frames}`;
+    case 'probe-mapped':
+      return `${violation.sbdf} BAR${violation.bar}: mapped at a probe or half-written address ${hex(violation.guestAddr)}`;
+  }
+}

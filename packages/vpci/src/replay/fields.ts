@@ -1,0 +1,174 @@
+/**
+ * Reading the fields of one trace line: every reader names the field, shows the value it got and says
+ * what it expected, so a bad line is reported as `file:line: <what was wrong>, <what was expected>`.
+ * Numbers may be JSON integers or strings (`"0x1f"` hexadecimal, `"31"` decimal); 64-bit values are
+ * bigints.
+ */
+
+/** A trace line that cannot be applied. `line` is 1-based; the caller adds the file name. */
+export class TraceError extends Error {
+  readonly line: number;
+
+  constructor(line: number, message: string) {
+    super(message);
+    this.name = 'TraceError';
+    this.line = line;
+  }
+}
+
+/** A JSON object of a trace line (or a nested object of one), with the path used in messages. */
+export class Fields {
+  readonly line: number;
+  readonly path: string;
+  private readonly values: Record<string, unknown>;
+  private readonly read = new Set<string>();
+
+  constructor(line: number, path: string, value: unknown) {
+    this.line = line;
+    this.path = path;
+    if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+      throw new TraceError(line, `${path}: ${show(value)} is not an object; expected { … }`);
+    }
+    this.values = value as Record<string, unknown>;
+  }
+
+  /** Whether the field is present (and not null). */
+  has(name: string): boolean {
+    return this.values[name] !== undefined && this.values[name] !== null;
+  }
+
+  /** `read()` when the field is present, else undefined (the field is marked as read either way). */
+  optional<T>(name: string, read: () => T): T | undefined {
+    if (this.has(name)) return read();
+    this.read.add(name);
+    return undefined;
+  }
+
+  /** The raw value, marked as read. */
+  raw(name: string): unknown {
+    this.read.add(name);
+    return this.values[name];
+  }
+
+  /** Throws when a field is present that no reader asked for (so typos are not ignored). */
+  done(): void {
+    const unknown = Object.keys(this.values).filter((key) => !this.read.has(key));
+    if (unknown.length > 0) {
+      const known = [...this.read].sort().join(', ');
+      throw this.error(unknown[0]!, `is not a field of ${this.path}; expected one of: ${known || 'none'}`);
+    }
+  }
+
+  /** An error about field `name`. */
+  error(name: string, message: string): TraceError {
+    return new TraceError(this.line, `${this.field(name)} ${message}`);
+  }
+
+  /** A required string from `choices` (or any string when `choices` is omitted). */
+  string<T extends string>(name: string, choices?: readonly T[]): T {
+    const value = this.raw(name);
+    if (typeof value !== 'string' || (choices !== undefined && !choices.includes(value as T))) {
+      const expected = choices === undefined ? 'a string' : choices.map((c) => `'${c}'`).join(', ');
+      throw this.error(name, `is ${show(value)}; expected ${expected}`);
+    }
+    return value as T;
+  }
+
+  optionalString<T extends string>(name: string, choices?: readonly T[]): T | undefined {
+    return this.optional(name, () => this.string(name, choices));
+  }
+
+  boolean(name: string): boolean {
+    const value = this.raw(name);
+    if (typeof value !== 'boolean') throw this.error(name, `is ${show(value)}; expected true or false`);
+    return value;
+  }
+
+  optionalBoolean(name: string): boolean | undefined {
+    return this.optional(name, () => this.boolean(name));
+  }
+
+  /** A required integer in `[min, max]`. */
+  integer(name: string, min: number, max: number): number {
+    const value = this.raw(name);
+    const parsed = parseInteger(value);
+    if (parsed === undefined || parsed < BigInt(min) || parsed > BigInt(max)) {
+      throw this.error(name, `is ${show(value)}; expected an integer in ${range(min, max)}`);
+    }
+    return Number(parsed);
+  }
+
+  optionalInteger(name: string, min: number, max: number): number | undefined {
+    return this.optional(name, () => this.integer(name, min, max));
+  }
+
+  /** A required 64-bit value (an address, a size) in `[min, max]`. */
+  bigint(name: string, min: bigint, max: bigint): bigint {
+    const value = this.raw(name);
+    const parsed = parseInteger(value);
+    if (parsed === undefined || parsed < min || parsed > max) {
+      throw this.error(name, `is ${show(value)}; expected an integer in ${range(min, max)}`);
+    }
+    return parsed;
+  }
+
+  optionalBigint(name: string, min: bigint, max: bigint): bigint | undefined {
+    return this.optional(name, () => this.bigint(name, min, max));
+  }
+
+  /** A nested object. */
+  object(name: string): Fields {
+    const value = this.raw(name);
+    if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+      throw this.error(name, `is ${show(value)}; expected an object`);
+    }
+    return new Fields(this.line, this.field(name), value);
+  }
+
+  optionalObject(name: string): Fields | undefined {
+    return this.optional(name, () => this.object(name));
+  }
+
+  /** An array of at most `max` items. */
+  array(name: string, max: number): unknown[] {
+    const value = this.raw(name);
+    if (!Array.isArray(value) || value.length > max) {
+      throw this.error(name, `is ${show(value)}; expected an array of at most ${max} items`);
+    }
+    return value;
+  }
+
+  optionalArray(name: string, max: number): unknown[] | undefined {
+    return this.optional(name, () => this.array(name, max));
+  }
+
+  /** `name` as it appears in messages: `write.reg`, `device.bars[2].size`. */
+  field(name: string): string {
+    return `'${this.path}.${name}'`;
+  }
+}
+
+/** A JSON integer or an integer string (`0x…` hexadecimal or decimal) as a bigint, else undefined. */
+export function parseInteger(value: unknown): bigint | undefined {
+  if (typeof value === 'number') return Number.isSafeInteger(value) ? BigInt(value) : undefined;
+  if (typeof value !== 'string') return undefined;
+  if (/^0x[0-9a-fA-F]+$/.test(value) || /^(0|[1-9][0-9]*)$/.test(value)) return BigInt(value);
+  return undefined;
+}
+
+/** `0x…` for messages and reports. */
+export function hex(value: number | bigint): string {
+  return `0x${value.toString(16)}`;
+}
+
+function range(min: number | bigint, max: number | bigint): string {
+  const big = (v: number | bigint): boolean => BigInt(v) > 0xffffn;
+  return `${big(min) ? hex(min) : String(min)} … ${big(max) ? hex(max) : String(max)}`;
+}
+
+/** A value as the message shows it: JSON, cut short. */
+export function show(value: unknown): string {
+  if (value === undefined) return 'missing';
+  const text = typeof value === 'bigint' ? hex(value) : JSON.stringify(value);
+  return text.length > 60 ? `${text.slice(0, 57)}...` : text;
+}

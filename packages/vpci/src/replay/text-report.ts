@@ -1,0 +1,160 @@
+/**
+ * The default output of `vpci-replay`: the report as text, a section per domain with its devices (BARs
+ * with host and guest addresses, what is mapped, the holes and why) and its p2m, then the events,
+ * violations, notes and assertions.
+ */
+import type { Report, ReportBar, ReportDevice, ReportDomain } from './report.js';
+
+/** Extents listed per domain before the rest is summarised (the JSON report has them all). */
+const MAX_EXTENTS = 40;
+
+/** Renders the report as text, ending with a newline. */
+export function textReport(report: Report): string {
+  const out: string[] = [];
+  const m = report.machine;
+  out.push(
+    `vpci-replay ${report.trace}: ${report.applied} events from ${report.lines} lines` +
+      (m === null ? '' : `; profile ${m.profile}, ${m.vendor}, IOMMU ${m.iommu ? 'on' : 'off'}`),
+  );
+  if (m !== null) {
+    const switches = Object.entries(m.policy)
+      .filter(([, on]) => on)
+      .map(([name]) => name);
+    if (m.profile === 'xen' && switches.length > 0) out.push(`  switches on: ${switches.join(', ')}`);
+    if (m.profile === 'hardened' && switches.length < Object.keys(m.policy).length) {
+      const off = Object.entries(m.policy)
+        .filter(([, on]) => !on)
+        .map(([name]) => name);
+      out.push(`  switches off: ${off.join(', ')}`);
+    }
+  }
+  for (const domain of report.domains) {
+    out.push('', domainTitle(domain));
+    for (const device of report.devices.filter(
+      (d) => d.owner === domain.id || (d.hidden && domain.kind === 'hardware'),
+    )) {
+      out.push(...deviceLines(device));
+    }
+    out.push(...p2mLines(domain));
+  }
+  const unowned = report.devices.filter((d) => d.owner === null && !d.hidden);
+  if (unowned.length > 0) {
+    out.push('', 'devices without an owner');
+    for (const device of unowned) out.push(...deviceLines(device));
+  }
+  section(
+    out,
+    'events',
+    report.events.map((e) => `line ${e.line}: ${String(e.message)}`),
+  );
+  section(
+    out,
+    'invariant violations',
+    report.violations.map(
+      (v) =>
+        `line ${v.line}: ${String(v.message)}${v.expected ? ' [expected]' : ''}${v.present ? '' : ' [gone by the end]'}`,
+    ),
+  );
+  section(
+    out,
+    'notes',
+    report.notes.map((n) => `line ${n.line}: ${n.text}`),
+  );
+  const a = report.assertions;
+  out.push('', `assertions: ${a.passed} passed, ${a.failed} failed`);
+  for (const f of a.failures)
+    out.push(`  line ${f.line}: FAILED ${f.assertion}: expected ${f.expected}, got ${f.actual}`);
+  if (report.error !== null) out.push('', `stopped at line ${report.error.line}: ${report.error.message}`);
+  const unexpected = report.violations.filter((v) => !v.expected).length;
+  out.push(
+    '',
+    `status: ${report.status}` +
+      (report.status === 'failed'
+        ? ` (${a.failed} failed assertion${a.failed === 1 ? '' : 's'}, ${unexpected} unexpected violation${unexpected === 1 ? '' : 's'})`
+        : ''),
+  );
+  return `${out.join('\n')}\n`;
+}
+
+function domainTitle(domain: ReportDomain): string {
+  const kind = domain.kind === 'hardware' ? 'hardware domain' : 'guest';
+  return `d${domain.id} (${kind}, ${domain.vcpus} vCPU${domain.vcpus === 1 ? '' : 's'})${domain.crashed ? ' CRASHED' : ''}: ${domain.mappedFrames} frames mapped in ${domain.p2m.length} extents`;
+}
+
+function deviceLines(device: ReportDevice): string[] {
+  const out: string[] = [];
+  const at = device.guestSbdf === null ? '' : ` (seen at ${device.guestSbdf})`;
+  const flags = [
+    device.hidden ? 'hidden' : '',
+    `command ${device.command}`,
+    `decoding ${device.decoding ? 'on' : 'off'}`,
+    device.pending === null ? '' : `pending on ${device.pending}`,
+  ].filter((s) => s !== '');
+  out.push(
+    `  ${device.sbdf}${at} [${device.vendorId.slice(2).padStart(4, '0')}:${device.deviceId.slice(2).padStart(4, '0')}] ${flags.join(', ')}`,
+  );
+  for (const bar of device.bars) out.push(...barLines(bar));
+  const msix = device.msix;
+  if (msix !== null) {
+    out.push(
+      `    MSI-X ${msix.entries} entries${msix.enabled ? ', enabled' : ''}${msix.masked ? ', masked' : ''}: ` +
+        `table BAR${msix.table.bar}+${msix.table.offset} (gfn ${span(msix.table.gfns)}), ` +
+        `PBA BAR${msix.pba.bar}+${msix.pba.offset} (gfn ${span(msix.pba.gfns)})`,
+    );
+  }
+  return out;
+}
+
+function barLines(bar: ReportBar): string[] {
+  const name = bar.index === 6 || bar.type === 'rom' ? 'ROM ' : `BAR${bar.index}`;
+  const type = `${bar.type}${bar.prefetchable ? ' pref' : ''}`;
+  const guest = bar.guestAddr === null ? 'guest -' : `guest ${bar.guestAddr}`;
+  const state = bar.type === 'io' ? 'I/O, not mapped' : bar.enabled ? 'mapped' : 'not mapped';
+  const out = [
+    `    ${name} ${type.padEnd(10)} ${humanSize(BigInt(bar.size)).padStart(8)}  host ${bar.addr}  ${guest}  ${state}`,
+  ];
+  if (bar.enabled && bar.gfns !== null && bar.mfns !== null) {
+    out.push(`         gfn ${span(bar.gfns)} -> mfn ${span(bar.mfns)}`);
+  }
+  for (const hole of bar.holes)
+    out.push(`         hole: gfn ${hole.gfn}${hole.count > 1 ? ` +${hole.count}` : ''}: ${hole.reason}`);
+  if (bar.sharesPageWith.length > 0) out.push(`         shares a page with ${bar.sharesPageWith.join(', ')}`);
+  return out;
+}
+
+function p2mLines(domain: ReportDomain): string[] {
+  if (domain.p2m.length === 0) return ['  p2m: empty'];
+  const out = ['  p2m:'];
+  for (const e of domain.p2m.slice(0, MAX_EXTENTS)) {
+    const last = `0x${(BigInt(e.gfn) + BigInt(e.count) - 1n).toString(16)}`;
+    const order = e.order === 0 ? '4K' : e.order === 9 ? '2M' : '1G';
+    out.push(
+      `    gfn ${e.count === 1 ? e.gfn : `${e.gfn}-${last}`} -> mfn ${e.mfn}  ${e.type} ${order}  (${e.count} page${e.count === 1 ? '' : 's'})`,
+    );
+  }
+  if (domain.p2m.length > MAX_EXTENTS)
+    out.push(`    … ${domain.p2m.length - MAX_EXTENTS} more extents (see --json)`);
+  return out;
+}
+
+function section(out: string[], title: string, lines: string[]): void {
+  if (lines.length === 0) return;
+  out.push('', `${title} (${lines.length}):`);
+  for (const line of lines) out.push(`  ${line}`);
+}
+
+function span([first, last]: readonly [string, string]): string {
+  return first === last ? first : `${first}-${last}`;
+}
+
+/** A byte size as people read it: `256 B`, `4 KiB`, `64 GiB`. */
+export function humanSize(size: bigint): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB', 'EiB'];
+  let unit = 0;
+  let value = size;
+  while (unit < units.length - 1 && value >= 1024n && value % 1024n === 0n) {
+    value /= 1024n;
+    unit++;
+  }
+  return `${value} ${units[unit]}`;
+}
