@@ -320,7 +320,7 @@ export class Replayer {
             assertion.mfn === undefined ? entry.mfn === undefined : entry.mfn === assertion.mfn + k;
           const typeOk = assertion.type === undefined || entry.type === assertion.type;
           if (!mfnOk || !typeOk) {
-            const got = `gfn ${hex(assertion.gfn + k)}: ${entry.mfn === undefined ? 'no frame' : `mfn ${hex(entry.mfn)}`} ${entry.type}`;
+            const got = `gfn ${hex(assertion.gfn + k)}: ${entry.mfn === undefined ? `no frame (${entry.type})` : `mfn ${hex(entry.mfn)} ${entry.type}`}`;
             this.fail(line, `maps ${what}`, want, got);
             return;
           }
