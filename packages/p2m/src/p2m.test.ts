@@ -78,6 +78,21 @@ describe('P2m lookup', () => {
     expect(p2m.mappedFrames).toBe(1);
   });
 
+  it('extentsIn yields the whole extents meeting [first, last], none for a gap', () => {
+    const p2m = new P2m();
+    p2m.setEntry(gfn(10), 0, mfn(100), 'ram_rw');
+    p2m.setEntry(gfn(11), 0, mfn(101), 'ram_rw'); // merges: {10-11}
+    p2m.setEntry(gfn(20), 0, mfn(5), 'ram_rw');
+    const starts = (first: number, last: number) =>
+      [...p2m.extentsIn(gfn(first), gfn(last))].map((e) => e.gfn);
+    expect(starts(0, 9)).toEqual([]);
+    expect(starts(11, 11)).toEqual([10]); // the extent holding 11, whole
+    expect(starts(12, 19)).toEqual([]);
+    expect(starts(11, 20)).toEqual([10, 20]);
+    expect(starts(21, 100)).toEqual([]);
+    expect(() => [...p2m.extentsIn(gfn(0), -1 as Gfn)]).toThrow('last');
+  });
+
   it('failNext(n) fails the n-th write from now once, and turns off the batched 4K path meanwhile', () => {
     const p2m = new P2m();
     expect(p2m.setEntry(gfn(0), 0, mfn(0), 'ram_rw')).toEqual({ ok: true });

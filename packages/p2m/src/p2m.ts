@@ -183,7 +183,23 @@ export class P2m {
 
   /** The mapped runs in gfn order. */
   *extents(): Generator<P2mExtent, void, undefined> {
-    for (let i = 0; i < this.n; i++) {
+    yield* this.extentsFromIndex(0, Number.POSITIVE_INFINITY);
+  }
+
+  /**
+   * The extents that hold a frame of `[first, last]` (inclusive), in gfn order, whole (not clipped).
+   * Found by search, so asking about a few frames of a large map costs O(log n).
+   */
+  *extentsIn(first: Gfn, last: Gfn): Generator<P2mExtent, void, undefined> {
+    checkFrame('first', first);
+    checkFrame('last', last);
+    const i = this.find(first);
+    const start = i >= 0 && this.starts[i]! + this.counts[i]! > first ? i : i + 1;
+    yield* this.extentsFromIndex(start, last);
+  }
+
+  private *extentsFromIndex(start: number, last: number): Generator<P2mExtent, void, undefined> {
+    for (let i = start; i < this.n && this.starts[i]! <= last; i++) {
       yield {
         gfn: this.starts[i] as Gfn,
         count: this.counts[i],
