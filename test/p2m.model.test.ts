@@ -7,10 +7,16 @@
  * only where gfn and mfn are 2M-aligned, order 0 wherever the MFN block meets mmioRoRanges.
  */
 import {
+  type Gfn,
+  gfn,
+  gfnAdd,
   isRam,
   isSpecial,
+  type Mfn,
   type MmioResult,
   mapMmio,
+  mfn,
+  mfnAdd,
   P2m,
   type P2mType,
   populateRam,
@@ -28,9 +34,9 @@ interface Page {
 }
 interface PendingOp {
   kind: 'map' | 'unmap';
-  gfn: number;
+  gfn: Gfn;
   count: number;
-  mfn: number;
+  mfn: Mfn;
   done: number;
 }
 interface Model {
@@ -53,11 +59,11 @@ function expandReal(p2m: P2m): Map<number, Page> {
 function checkState(model: Model, real: Real): void {
   const got = expandReal(real.p2m);
   expect(got.size).toBe(model.pages.size);
-  for (const [gfn, page] of model.pages) {
-    const real = got.get(gfn);
+  for (const [g, page] of model.pages) {
+    const real = got.get(g);
     // expect() per page is slow; compare plainly and let expect report a mismatch.
     if (real === undefined || real.mfn !== page.mfn || real.type !== page.type)
-      expect(real, `gfn ${gfn}`).toEqual(page);
+      expect(real, `gfn ${g}`).toEqual(page);
   }
   expect(real.p2m.mappedFrames).toBe(model.pages.size);
   expect(real.p2m.crashed).toBe(model.crashed);
@@ -83,23 +89,23 @@ function replayCall(model: Model, op: PendingOp, r: MmioResult): void {
     expect(k).toBeLessThanOrEqual(64 * 512);
   }
   for (let j = 0; j < k; j++) {
-    const gfn = op.gfn + op.done + j;
-    const mfn = op.mfn + op.done + j;
-    const old = model.pages.get(gfn);
+    const g = op.gfn + op.done + j;
+    const m = op.mfn + op.done + j;
+    const old = model.pages.get(g);
     if (op.kind === 'map') {
       if (old !== undefined && isSpecial(old.type)) {
-        expect(old, `map over special at ${gfn}`).toEqual({ mfn, type: 'mmio_direct' });
+        expect(old, `map over special at ${g}`).toEqual({ mfn: m, type: 'mmio_direct' });
       }
-      model.pages.set(gfn, { mfn, type: 'mmio_direct' });
+      model.pages.set(g, { mfn: m, type: 'mmio_direct' });
     } else {
-      expect(old?.type, `unmap of a non-mmio frame ${gfn}`).toBe('mmio_direct');
-      model.pages.delete(gfn);
+      expect(old?.type, `unmap of a non-mmio frame ${g}`).toBe('mmio_direct');
+      model.pages.delete(g);
     }
   }
   op.done += k;
   if (!r.ok) {
-    const gfn = op.gfn + op.done;
-    const old = model.pages.get(gfn);
+    const g = op.gfn + op.done;
+    const old = model.pages.get(g);
     if (op.kind === 'map') {
       expect(r.code).toBe('EPERM');
       expect(
@@ -117,7 +123,7 @@ function replayCall(model: Model, op: PendingOp, r: MmioResult): void {
 
 function step(model: Model, real: Real, op: PendingOp): boolean {
   const call = op.kind === 'map' ? mapMmio : unmapMmio;
-  const r = call(real.p2m, op.gfn + op.done, op.count - op.done, op.mfn + op.done);
+  const r = call(real.p2m, gfnAdd(op.gfn, op.done), op.count - op.done, mfnAdd(op.mfn, op.done));
   replayCall(model, op, r);
   return !r.ok || r.done;
 }
@@ -175,9 +181,9 @@ class FinishCommand implements fc.Command<Model, Real> {
 
 class PopulateCommand implements fc.Command<Model, Real> {
   constructor(
-    readonly gfn: number,
+    readonly gfn: Gfn,
     readonly count: number,
-    readonly mfn: number,
+    readonly mfn: Mfn,
     readonly refuse: boolean,
   ) {}
   check(): boolean {
@@ -207,15 +213,15 @@ class PopulateCommand implements fc.Command<Model, Real> {
       const orphaned: Array<[number, number]> = [];
       let k = 0;
       for (; k < this.count; k++) {
-        const gfn = this.gfn + k;
-        const old = model.pages.get(gfn);
+        const g = this.gfn + k;
+        const old = model.pages.get(g);
         if (old !== undefined && isSpecial(old.type)) break;
         if (old !== undefined && isRam(old.type) && old.mfn !== this.mfn + k) {
           const last = orphaned.at(-1);
-          if (last !== undefined && last[1] === gfn - 1) last[1]++;
-          else orphaned.push([gfn, gfn]);
+          if (last !== undefined && last[1] === g - 1) last[1]++;
+          else orphaned.push([g, g]);
         }
-        model.pages.set(gfn, { mfn: this.mfn + k, type: 'ram_rw' });
+        model.pages.set(g, { mfn: this.mfn + k, type: 'ram_rw' });
       }
       if (k < this.count) {
         expect(r).toEqual({ ok: false, code: 'EPERM', done: k, gfn: this.gfn + k });
@@ -232,7 +238,7 @@ class PopulateCommand implements fc.Command<Model, Real> {
 }
 
 class LookupCommand implements fc.Command<Model, Real> {
-  constructor(readonly gfn: number) {}
+  constructor(readonly gfn: Gfn) {}
   check(): boolean {
     return true;
   }
@@ -251,7 +257,7 @@ class LookupCommand implements fc.Command<Model, Real> {
   }
 }
 
-/** A gfn, 2M-aligned half the time. */
+/** A gfn, 2M-aligned half the time (plain numbers here; frames are made where a run is built). */
 const gfnArb = fc.oneof(
   fc.nat(UNIVERSE / 512 - 1).map((b) => b * 512),
   fc.nat(UNIVERSE - 1),
@@ -264,10 +270,10 @@ const countArb = fc.oneof(
 /** A pair: mfn with the gfn's 2M offset (so superpages are possible), or any mfn. */
 const runArb = fc
   .record({ gfn: gfnArb, count: countArb, base: fc.nat(40), any: fc.nat(50_000), aligned: fc.boolean() })
-  .map(({ gfn, count, base, any, aligned }) => ({
-    gfn,
-    count: Math.min(count, UNIVERSE - gfn),
-    mfn: aligned ? 0x10000 + base * 512 + (gfn % 512) : any,
+  .map(({ gfn: g, count, base, any, aligned }) => ({
+    gfn: gfn(g),
+    count: Math.min(count, UNIVERSE - g),
+    mfn: mfn(aligned ? 0x10000 + base * 512 + (g % 512) : any),
   }));
 
 const commands = fc.commands(
@@ -279,7 +285,7 @@ const commands = fc.commands(
     fc
       .tuple(runArb, fc.boolean())
       .map(([r, refuse]) => new PopulateCommand(r.gfn, Math.min(r.count, 600), r.mfn, refuse)),
-    fc.nat(UNIVERSE - 1).map((g) => new LookupCommand(g)),
+    fc.nat(UNIVERSE - 1).map((g) => new LookupCommand(gfn(g))),
   ],
   { size: 'max', maxCommands: 60 },
 );
