@@ -17,6 +17,7 @@ import {
   PCI_CAPABILITY_LIST,
   PCI_CFG_SPACE_SIZE,
   PCI_EXT_CAP_ID_REBAR,
+  PCI_MSIX_FLAGS,
   PCI_STATUS,
   PCI_STATUS_CAP_LIST,
   PCI_STATUS_RO_MASK,
@@ -43,12 +44,27 @@ export function initCapabilities(
   const pointers = initCapabilityList(device, isHwdom);
   if (!pointers.ok) return pointers;
   initExtCapabilityList(device, isHwdom);
-  if (findCapability(device.hw, PCI_CAP_ID_MSIX) !== 0) {
-    const rc = initMsix(context, device);
-    if (!rc.ok) hideCapability(device, pointers.list, findCapability(device.hw, PCI_CAP_ID_MSIX), isHwdom);
+  const msixCap = findCapability(device.hw, PCI_CAP_ID_MSIX);
+  if (msixCap !== 0 && !initMsix(context, device).ok) {
+    cleanupMsix(device, msixCap, isHwdom);
+    hideCapability(device, pointers.list, msixCap, isHwdom);
   }
   if (isHwdom && findExtCapability(device.hw, PCI_EXT_CAP_ID_REBAR) !== 0) initRebar(context, device);
   return { ok: true };
+}
+
+/**
+ * Xen's `cleanup_msix(pdev, hide)` after a failed init: vPCI forgets the MSI-X state (nothing is
+ * trapped for it any more) and drops the control register's handler; the hardware domain then reads
+ * the control register from the device and cannot write it, so MSI-X stays off.
+ */
+function cleanupMsix(device: PciDevice, cap: number, isHwdom: boolean): void {
+  const vpci = device.vpci!;
+  if (vpci.msix === undefined) return;
+  vpci.msix = undefined;
+  vpci.registers.remove(cap + PCI_MSIX_FLAGS, 2);
+  if (isHwdom)
+    vpci.registers.add(() => device.hw.read(cap + PCI_MSIX_FLAGS, 2), undefined, cap + PCI_MSIX_FLAGS, 2);
 }
 
 /** Next capability at or after the pointer in `reg` with an id in `ids` (any id when empty). */

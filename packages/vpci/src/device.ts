@@ -36,8 +36,32 @@ export class Bar {
   /** Hardened bookkeeping: one half of this 64-bit BAR was written since its address was whole. */
   halfWritten = false;
 
+  private guestCache: { addr: bigint; size: bigint; frames: readonly [number, number] } | undefined;
+  private hostCache: { addr: bigint; size: bigint; frames: readonly [number, number] } | undefined;
+
   constructor(index: number) {
     this.index = index;
+  }
+
+  /**
+   * Guest frames `[first, last]` the BAR touches (`frameRange` of `guestAddr`), remembered until the
+   * address or size changes: the invariant checks ask for them after every step.
+   */
+  guestFrames(): readonly [number, number] {
+    const cache = this.guestCache;
+    if (cache !== undefined && cache.addr === this.guestAddr && cache.size === this.size) return cache.frames;
+    const frames = frameRange(this.guestAddr, this.size);
+    this.guestCache = { addr: this.guestAddr, size: this.size, frames };
+    return frames;
+  }
+
+  /** Host frames `[first, last]` the BAR touches, remembered likewise. */
+  hostFrames(): readonly [number, number] {
+    const cache = this.hostCache;
+    if (cache !== undefined && cache.addr === this.addr && cache.size === this.size) return cache.frames;
+    const frames = frameRange(this.addr, this.size);
+    this.hostCache = { addr: this.addr, size: this.size, frames };
+    return frames;
   }
 
   /** Memory BARs and the ROM are mapped; I/O and empty slots and 64-bit high halves are not. */

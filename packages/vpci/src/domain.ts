@@ -22,6 +22,11 @@ export interface PendingOperation {
   readonly romOnly: boolean;
   /** Guest frames done so far per BAR slot (for the hardened rollback). */
   readonly done: Map<number, RangeSet>;
+  /**
+   * Hardened (`serialOperations`): where a ROM-only unmap moves the ROM once it completes (Xen moves
+   * it when the unmap is deferred; the frames still to unmap are then no longer the ROM's).
+   */
+  romMove?: bigint;
 }
 
 /** A virtual CPU. */

@@ -20,7 +20,11 @@ export type MapOperation = 'map' | 'unmap';
  * - `subpage-shared`: hardened refusal: host page `mfn` of this BAR holds a BAR of `other`, owned by
  *   another domain; the page is not mapped.
  * - `assign-refused`: hardened refusal to assign a device whose BAR page another domain maps.
+ * - `move-refused`: hardened refusal of a hardware-domain write that would move a BAR (or the ROM,
+ *   `bar` is then its slot) onto host page `mfn`, which domain `domain` maps; the write is ignored.
  * - `probe-refused`: hardened refusal to enable decoding with a probe or half-written BAR address.
+ * - `overlap-refused`: hardened refusal to map a guest's BAR over an enabled BAR of `other` that maps
+ *   other machine frames, from guest frame `gfn`.
  * - `busy`: hardened refusal of a second operation on a device with one pending.
  * - `rebar-refused`: a resize while the BAR is mapped (ignored); `rebar-unsupported`: a size the
  *   hardware does not list (written anyway, as Xen does).
@@ -88,6 +92,20 @@ export type VpciEvent =
       readonly other: string;
     }
   | {
+      readonly kind: 'move-refused';
+      readonly sbdf: string;
+      readonly bar: number;
+      readonly mfn: number;
+      readonly domain: number;
+    }
+  | {
+      readonly kind: 'overlap-refused';
+      readonly sbdf: string;
+      readonly bar: number;
+      readonly gfn: number;
+      readonly other: string;
+    }
+  | {
       readonly kind: 'probe-refused';
       readonly sbdf: string;
       readonly bar: number;
@@ -128,6 +146,10 @@ export function describeEvent(event: VpciEvent): string {
       return `${event.sbdf}: BAR${event.bar} page ${hex(event.mfn)} shared with ${event.other} of d${event.otherDomain}: not mapped`;
     case 'assign-refused':
       return `${event.sbdf}: not assigned to d${event.domain}: page ${hex(event.mfn)} is mapped for ${event.other}`;
+    case 'move-refused':
+      return `${event.sbdf}: BAR${event.bar} not moved: page ${hex(event.mfn)} is mapped by d${event.domain}`;
+    case 'overlap-refused':
+      return `${event.sbdf}: BAR${event.bar} not mapped: gfn ${hex(event.gfn)} is ${event.other}'s`;
     case 'probe-refused':
       return `${event.sbdf}: BAR${event.bar} holds a probe or half-written address ${hex(event.guestAddr)}: not mapped`;
     case 'busy':

@@ -226,6 +226,19 @@ export class PhysicalDevice {
     return this.barSizes[i] ?? 0n;
   }
 
+  /**
+   * The size of the expansion ROM in bytes (0n when there is none), from its register's writable
+   * address bits, as sizing would find it, without writing the register.
+   */
+  romSize(): bigint {
+    const headerType = this.peek(PCI_HEADER_TYPE, 1) & 0x7f;
+    if (headerType > 1) return 0n;
+    const mask = BigInt(
+      (this.peekMask(headerType === 0 ? PCI_ROM_ADDRESS : PCI_ROM_ADDRESS1) & 0xfffff800) >>> 0,
+    );
+    return mask === 0n ? 0n : (1n << 32n) - mask;
+  }
+
   // ---- construction helpers ------------------------------------------------------------------
 
   private defineBar(i: number, bar: BarSpec, slots: number): void {

@@ -104,6 +104,31 @@ describe("a guest's view", () => {
     expect(machine.configRead(v, '00:01.0', 0x00, 4)).toBe(0xffffffff); // no device there
   });
 
+  it('F5: the ROM reads 0 and I/O BARs all-ones; writes to either never reach the device', () => {
+    const machine = bootedMachine([{ ...device, rom: { size: 0x10000n, addr: 0xf010_0000n } }]);
+    const guest = machine.createGuest();
+    machine.assignDevice('05:00.0', guest.id);
+    const v = guest.vcpus[0]!;
+    const hw = machine.device('05:00.0').hw;
+    expect(machine.configRead(v, '00:00.0', 0x30, 4)).toBe(0);
+    expect(machine.configRead(v, '00:00.0', 0x14, 4)).toBe(0xffffffff);
+    machine.configWrite(v, '00:00.0', 0x30, 4, 0xe010_0001);
+    machine.configWrite(v, '00:00.0', 0x14, 4, 0xd001);
+    machine.configWrite(v, '00:00.0', 0x14, 2, 0xd101);
+    expect(machine.configRead(v, '00:00.0', 0x30, 4)).toBe(0);
+    expect(machine.configRead(v, '00:00.0', 0x14, 4)).toBe(0xffffffff);
+    expect(hw.read(0x30, 4)).toBe(0xf010_0000);
+    expect(hw.read(0x14, 4)).toBe(0xc001);
+    // I/O decoding is reserved to the host (RsvdP): the guest's IO bit never reaches the device.
+    machine.configWrite(v, '00:00.0', 0x10, 4, 0xe000_0000);
+    writeCommand(machine, v, '00:00.0', MEM | 0x1);
+    expect(hw.read(0x04, 2) & 0x1).toBe(0);
+    // Only BAR0 is mapped: neither the ROM nor anything at the written ROM address.
+    expect(mfnAt(guest, 0xe0000)).toBe(0xf0000);
+    expect(mfnAt(guest, 0xe0100)).toBeUndefined();
+    expect(mfnAt(guest, 0xf0100)).toBeUndefined();
+  });
+
   it('shows MSI-X in the capability list and enabling it forces INTx off', () => {
     const machine = bootedMachine([device]);
     const guest = machine.createGuest();

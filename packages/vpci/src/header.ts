@@ -5,9 +5,9 @@
  */
 import { RangeSet } from '@vpci/rangeset';
 import type { EngineContext } from './context.js';
-import type { Bar, PciDevice, VpciState } from './device.js';
+import { type Bar, frameRange, type PciDevice, type VpciState } from './device.js';
 import type { Vcpu } from './domain.js';
-import { modifyBars, pendingVcpuOf } from './modify-bars.js';
+import { mappedByOtherDomain, modifyBars, pendingVcpuOf } from './modify-bars.js';
 import {
   PCI_BASE_ADDRESS_0,
   PCI_BASE_ADDRESS_MEM_MASK,
@@ -269,6 +269,22 @@ function refusedWhilePending(context: EngineContext, device: PciDevice): boolean
   return true;
 }
 
+/**
+ * Hardened (XSA-461): the hardware domain may not move a BAR or the ROM onto a host page another
+ * domain maps, or that domain would map a page holding this device's registers. The write is
+ * ignored with an event.
+ */
+function refusedMove(context: EngineContext, device: PciDevice, bar: Bar, addr: bigint): boolean {
+  if (!context.policy.refuseSubpageSharing || addr === bar.addr || bar.size === 0n) return false;
+  // The device decodes at the address cut to its size; vPCI keeps (and maps) the value as written.
+  const [first] = frameRange(addr & ~(bar.size - 1n), bar.size);
+  const [, last] = frameRange(addr, bar.size);
+  const mapped = mappedByOtherDomain(context, device, first, last);
+  if (mapped === undefined) return false;
+  context.events.push({ kind: 'move-refused', sbdf: device.name, bar: bar.index, ...mapped });
+  return true;
+}
+
 /** The low slot holding a 64-bit BAR's state, and whether `bar` is the high half. */
 function lowSlot(vpci: VpciState, bar: Bar): { target: Bar; hi: boolean } {
   return bar.type === 'mem64hi'
@@ -302,7 +318,9 @@ function barWrite(context: EngineContext, device: PciDevice, bar: Bar, reg: numb
     }
     return;
   }
-  target.addr = withHalf(target.addr, hi, val);
+  const addr = withHalf(target.addr, hi, val);
+  if (refusedMove(context, device, target, addr)) return;
+  target.addr = addr;
   target.guestAddr = target.addr;
   noteHalf(target);
   if (!hi) {
@@ -364,6 +382,7 @@ function romWrite(
     return;
   }
   const address = BigInt((value & PCI_ROM_ADDRESS_MASK) >>> 0);
+  if (refusedMove(context, device, rom, address)) return;
   if (!rom.enabled) {
     rom.addr = address;
     rom.guestAddr = address;
@@ -372,6 +391,11 @@ function romWrite(
     vpci.romEnabled = newEnabled;
     device.hw.write(reg, 4, value);
   } else if (!modifyBars(context, accessor.current, device, newEnabled ? PCI_COMMAND_MEMORY : 0, true).ok) {
+    return;
+  } else if (!newEnabled && context.policy.serialOperations) {
+    // The ROM stays where it is mapped until the unmap is done (or rolled back).
+    const pending = accessor.current.pending;
+    if (pending?.device === device) pending.romMove = address;
     return;
   }
   if (!newEnabled) {

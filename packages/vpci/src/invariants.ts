@@ -3,14 +3,13 @@
  * frames and devices involved. Under `hardened` the list must always be empty; under `xen` it shows
  * Xen's known holes.
  */
-import type { P2mExtent } from '@vpci/p2m';
-import { RangeSet } from '@vpci/rangeset';
+import { gfn, MAX_FRAME, type P2mExtent } from '@vpci/p2m';
 import type { EngineContext } from './context.js';
-import { mappingDomain } from './context.js';
-import { type Bar, frameRange, type PciDevice } from './device.js';
+import type { Bar, PciDevice } from './device.js';
 import type { Domain } from './domain.js';
 import { effectiveOwner, hostBars } from './modify-bars.js';
 import { msixBir, msixGuestFrames } from './msix.js';
+import { sbdfKey } from './sbdf.js';
 
 /**
  * One violation. Frames are numbers (gfn: guest, mfn: machine); `domain` is the domain whose p2m
@@ -86,15 +85,38 @@ interface Window {
   readonly shift: number;
 }
 
-/** Every violation, in a deterministic order (domains by id, then frames). */
-export function checkInvariants(context: EngineContext & { domains(): Domain[] }): Violation[] {
+/**
+ * What may have changed since the last check, for a check that only looks there (a replay checks
+ * after every line, and a line touches one or two devices). Everything a violation depends on must be
+ * covered: the devices whose vPCI state changed, and per domain the guest frames whose p2m entries or
+ * enabled BARs may have changed. Ownership and host BAR addresses must not have changed (the sharing
+ * check then needs every domain): check without a scope.
+ */
+export interface InvariantScope {
+  readonly devices: ReadonlySet<PciDevice>;
+  readonly frames: ReadonlyMap<Domain, readonly (readonly [number, number])[]>;
+  /**
+   * Machine frames where a device's host BAR moved or its owner changed: every domain's mappings of
+   * them are checked for sharing again.
+   */
+  readonly hostFrames?: readonly (readonly [number, number])[];
+}
+
+/**
+ * Every violation, in a deterministic order (domains by id, then frames). With a `scope`, only the
+ * violations that involve its devices or frames: the same ones a whole check reports there.
+ * Ownership must not have changed since the last check when a scope is given.
+ */
+export function checkInvariants(
+  context: EngineContext & { domains(): Domain[] },
+  scope?: InvariantScope,
+): Violation[] {
   const violations: Violation[] = [];
-  const devices = [...context.devices()];
   const busy = new Set<PciDevice>();
   for (const domain of context.domains())
     for (const vcpu of domain.vcpus) if (vcpu.pending) busy.add(vcpu.pending.device);
 
-  for (const device of devices) {
+  for (const device of scope === undefined ? context.devices() : scope.devices) {
     const vpci = device.vpci;
     if (vpci === undefined || busy.has(device)) continue;
     for (const bar of vpci.bars) {
@@ -121,54 +143,187 @@ export function checkInvariants(context: EngineContext & { domains(): Domain[] }
     }
   }
 
-  for (const domain of context.domains()) {
-    if (domain.kind === 'dom_xen') continue;
-    const mine = devices.filter(
-      (device) => device.vpci !== undefined && mappingDomain(context, device) === domain,
-    );
-    const windows: Window[] = [];
-    for (const device of mine) {
-      for (const bar of device.vpci!.bars) {
-        if (!bar.enabled) continue;
-        const [first, last] = frameRange(bar.guestAddr, bar.size);
-        windows.push({ device, bar, first, last, shift: Number(bar.addr >> 12n) - first });
+  // Host pages of every device's BARs with the domain that owns them, made on first use (sharing).
+  let pages: HostPage[] | undefined;
+  const hostPages = (): HostPage[] => {
+    if (pages !== undefined) return pages;
+    pages = [];
+    for (const device of context.devices()) {
+      const owner = effectiveOwner(context, device);
+      if (owner === undefined) continue;
+      for (const bar of hostBars(device)) {
+        const [first, last] = bar.hostFrames();
+        pages.push({ first, last, device, owner });
       }
     }
-    const inFlight = new RangeSet();
+    return pages;
+  };
+  const hostFrames = scope?.hostFrames === undefined ? undefined : toRanges(scope.hostFrames);
+  for (const domain of context.domains()) {
+    if (domain.kind === 'dom_xen') continue;
+    const dirty = scope?.frames.get(domain);
+    const region = dirty === undefined ? undefined : toRanges(dirty);
+    if (scope !== undefined && region === undefined) {
+      // Only what a moved host BAR can change here: whether a mapped page is another domain's.
+      if (hostFrames !== undefined)
+        checkShared(domain, hostPages, (e) => meets(hostFrames, e.mfn, e.mfn + e.count - 1), violations);
+      continue;
+    }
+    const inScope =
+      region === undefined
+        ? () => true
+        : (e: P2mExtent) =>
+            meets(region, e.gfn, e.gfn + e.count - 1) ||
+            (hostFrames !== undefined && meets(hostFrames, e.mfn, e.mfn + e.count - 1));
+    const mine = devicesMappedInto(context, domain);
+    const windows = windowsOf(mine);
+    const inFlight: Ranges = [];
     for (const device of mine) {
       if (!busy.has(device)) continue;
       for (const bar of device.vpci!.bars)
-        if (bar.mappable && bar.size > 0n) inFlight.addRange(...frameRange(bar.guestAddr, bar.size));
+        if (bar.mappable && bar.size > 0n) inFlight.push([...bar.guestFrames()]);
     }
-    const msixPages = msixFrames(mine);
-    checkMsix(domain, mine, violations);
-    checkShared(context, domain, devices, violations);
-    checkMappings(domain, windows, inFlight, violations);
-    checkCoverage(context, domain, windows, busy, msixPages, devices, violations);
+    checkMsix(domain, mine, region, violations);
+    checkShared(domain, hostPages, inScope, violations);
+    checkMappings(domain, windows, merged(inFlight), inScope, violations);
+    checkCoverage(context, domain, windows, busy, () => msixFrames(mine), region, violations);
   }
   return violations;
 }
 
+/**
+ * Inclusive frame ranges, sorted and merged once built by `merged`. The checks run after every step
+ * of a replay or property test, so they use plain arrays and searches rather than building sets.
+ */
+type Ranges = [number, number][];
+
+/**
+ * The devices with vPCI state whose BARs map into `domain` (dom_xen's hidden devices map into the
+ * hardware domain's), by SBDF.
+ */
+function devicesMappedInto(context: EngineContext, domain: Domain): PciDevice[] {
+  const owned = domain.isHardware ? [...domain.devices, ...context.domXen.devices] : domain.devices;
+  return owned
+    .filter((device) => device.vpci !== undefined)
+    .sort((a, b) => sbdfKey(a.sbdf) - sbdfKey(b.sbdf));
+}
+
+/** The enabled BARs of `devices`, made on first use (many scoped checks never need them). */
+function windowsOf(devices: readonly PciDevice[]): () => Window[] {
+  let windows: Window[] | undefined;
+  return () => {
+    if (windows !== undefined) return windows;
+    windows = [];
+    for (const device of devices) {
+      for (const bar of device.vpci!.bars) {
+        if (!bar.enabled) continue;
+        const [first, last] = bar.guestFrames();
+        windows.push({ device, bar, first, last, shift: Number(bar.addr >> 12n) - first });
+      }
+    }
+    return windows;
+  };
+}
+
+/** A copy of `ranges`, merged. */
+function toRanges(ranges: readonly (readonly [number, number])[]): Ranges {
+  return merged(ranges.map(([s, e]): [number, number] => [s, e]));
+}
+
+/** `ranges` sorted by start with overlapping and adjacent ranges joined. */
+function merged(ranges: Ranges): Ranges {
+  ranges.sort((a, b) => a[0] - b[0]);
+  const out: Ranges = [];
+  for (const [s, e] of ranges) {
+    const last = out[out.length - 1];
+    if (last !== undefined && s <= last[1] + 1) last[1] = Math.max(last[1], e);
+    else out.push([s, e]);
+  }
+  return out;
+}
+
+/** Index of the first range of `ranges` (merged) ending at or after `frame`. */
+function firstEndingFrom(ranges: Ranges, frame: number): number {
+  let lo = 0;
+  let hi = ranges.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (ranges[mid]![1] < frame) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/** Whether `[s, e]` meets `ranges` (merged). */
+function meets(ranges: Ranges, s: number, e: number): boolean {
+  const r = ranges[firstEndingFrom(ranges, s)];
+  return r !== undefined && r[0] <= e;
+}
+
+/** Whether `ranges` (merged) hold every frame of `[s, e]`. */
+function holds(ranges: Ranges, s: number, e: number): boolean {
+  const r = ranges[firstEndingFrom(ranges, s)];
+  return r !== undefined && r[0] <= s && e <= r[1];
+}
+
+/** The parts of `[s, e]` that `ranges` (merged) do not hold. */
+function outside(ranges: Ranges, s: number, e: number): Ranges {
+  const out: Ranges = [];
+  let from = s;
+  for (let i = firstEndingFrom(ranges, s); i < ranges.length && from <= e; i++) {
+    const [rs, re] = ranges[i]!;
+    if (rs > e) break;
+    if (rs > from) out.push([from, rs - 1]);
+    from = Math.max(from, re + 1);
+  }
+  if (from <= e) out.push([from, e]);
+  return out;
+}
+
+/** `ranges` (merged) less `cut` (merged). */
+function minus(ranges: Ranges, cut: Ranges): Ranges {
+  return ranges.flatMap(([s, e]) => outside(cut, s, e));
+}
+
+/**
+ * The p2m extents meeting guest frames `[first, last]`. A BAR at a probe address can reach past the
+ * last frame a p2m holds (2^52 - 1): nothing is mapped there.
+ */
+function extentsBetween(domain: Domain, first: number, last: number): Iterable<P2mExtent> {
+  if (first > MAX_FRAME) return [];
+  return domain.p2m.extentsIn(gfn(first), gfn(Math.min(last, MAX_FRAME)));
+}
+
 /** Guest frames of the MSI-X structures of the devices whose BIR BAR is enabled. */
-function msixFrames(devices: PciDevice[]): RangeSet {
-  const pages = new RangeSet();
+function msixFrames(devices: PciDevice[]): Ranges {
+  const pages: Ranges = [];
   for (const device of devices) {
     const vpci = device.vpci!;
     if (vpci.msix === undefined) continue;
     for (let nr = 0; nr < 2; nr++)
-      if (vpci.bars[msixBir(vpci, nr)]!.enabled) pages.addRange(...msixGuestFrames(vpci, nr));
+      if (vpci.bars[msixBir(vpci, nr)]!.enabled) pages.push(msixGuestFrames(vpci, nr));
   }
-  return pages;
+  return merged(pages);
 }
 
-function checkMsix(domain: Domain, devices: PciDevice[], violations: Violation[]): void {
+function checkMsix(
+  domain: Domain,
+  devices: PciDevice[],
+  region: Ranges | undefined,
+  violations: Violation[],
+): void {
   for (const device of devices) {
     const vpci = device.vpci!;
     if (vpci.msix === undefined || !vpci.barsMapped) continue;
     for (let nr = 0; nr < 2; nr++) {
-      if (!vpci.bars[msixBir(vpci, nr)]!.enabled) continue;
+      const bir = vpci.bars[msixBir(vpci, nr)]!;
+      if (!bir.enabled) continue;
+      // The structure lies inside its BAR (checked when MSI-X was set up): test the BAR's cached
+      // frames first.
+      if (region !== undefined && !meets(region, ...bir.guestFrames())) continue;
       const [first, last] = msixGuestFrames(vpci, nr);
-      for (const extent of extentsIn(domain, first, last)) {
+      if (region !== undefined && !meets(region, first, last)) continue;
+      for (const extent of extentsBetween(domain, first, last)) {
         if (extent.type === 'invalid' || extent.type === 'mmio_dm') continue;
         violations.push({
           kind: 'msix-mapped',
@@ -182,28 +337,29 @@ function checkMsix(domain: Domain, devices: PciDevice[], violations: Violation[]
   }
 }
 
-/** Host pages holding a BAR of a device whose (effective) owner is not this domain. */
+/** The host pages of one BAR and the domain that owns its device (dom_xen's count as dom0's). */
+interface HostPage {
+  readonly first: number;
+  readonly last: number;
+  readonly device: PciDevice;
+  readonly owner: number;
+}
+
+/** Mapped host pages (of the extents `inScope` picks) that hold a BAR of another domain's device. */
 function checkShared(
-  context: EngineContext,
   domain: Domain,
-  devices: PciDevice[],
+  hostPages: () => readonly HostPage[],
+  inScope: (extent: P2mExtent) => boolean,
   violations: Violation[],
 ): void {
-  const foreign: { first: number; last: number; device: PciDevice }[] = [];
-  for (const device of devices) {
-    const owner = effectiveOwner(context, device);
-    if (owner === undefined || owner === domain.id) continue;
-    for (const bar of hostBars(device)) {
-      const [first, last] = frameRange(bar.addr, bar.size);
-      foreign.push({ first, last, device });
-    }
-  }
-  if (foreign.length === 0) return;
+  let foreign: HostPage[] | undefined;
   for (const extent of domain.p2m.extents()) {
-    if (extent.type !== 'mmio_direct') continue;
+    if (extent.type !== 'mmio_direct' || !inScope(extent)) continue;
+    foreign ??= hostPages().filter((page) => page.owner !== domain.id);
+    const last = extent.mfn + extent.count - 1;
     for (const page of foreign) {
       const start = Math.max(extent.mfn, page.first);
-      const end = Math.min(extent.mfn + extent.count - 1, page.last);
+      const end = Math.min(last, page.last);
       if (start > end) continue;
       violations.push({
         kind: 'subpage-shared',
@@ -217,22 +373,46 @@ function checkShared(
   }
 }
 
-/** Every MMIO mapping lies in an enabled BAR whose guest → machine shift it follows. */
-function checkMappings(domain: Domain, windows: Window[], inFlight: RangeSet, violations: Violation[]): void {
+/**
+ * Every MMIO mapping lies in an enabled BAR whose guest → machine shift it follows. The frames each
+ * shift explains are the union of the enabled BARs with that shift; only what that union leaves out
+ * is looked at frame range by frame range.
+ */
+function checkMappings(
+  domain: Domain,
+  allWindows: () => Window[],
+  inFlight: Ranges,
+  inScope: (extent: P2mExtent) => boolean,
+  violations: Violation[],
+): void {
+  // Made on the first extent in scope: most scoped checks find none.
+  let explained: Map<number, Ranges> | undefined;
+  let windows: Window[] = [];
+  const explanations = (): Map<number, Ranges> => {
+    windows = allWindows();
+    const byShift = new Map<number, Ranges>();
+    for (const w of windows) {
+      const list = byShift.get(w.shift) ?? [];
+      list.push([w.first, w.last]);
+      byShift.set(w.shift, list);
+    }
+    for (const [shift, list] of byShift) byShift.set(shift, merged(list));
+    return byShift;
+  };
   for (const extent of domain.p2m.extents()) {
-    if (extent.type !== 'mmio_direct') continue;
-    let gfn = extent.gfn as number;
-    const end = gfn + extent.count - 1;
-    const shift = (extent.mfn as number) - gfn;
-    while (gfn <= end) {
-      // The longest piece from gfn on that one enabled BAR with the same shift explains.
-      const fits = windows.filter((w) => w.first <= gfn && gfn <= w.last && w.shift === shift);
-      if (fits.length > 0) {
-        gfn = Math.min(end, Math.max(...fits.map((w) => w.last))) + 1;
-        continue;
-      }
-      const next = Math.min(end, ...windows.filter((w) => w.first > gfn).map((w) => w.first - 1));
-      if (!inFlight.containsRange(gfn, next)) {
+    if (extent.type !== 'mmio_direct' || !inScope(extent)) continue;
+    const first = extent.gfn as number;
+    const end = first + extent.count - 1;
+    const shift = (extent.mfn as number) - first;
+    explained ??= explanations();
+    for (const [s, e] of outside(explained.get(shift) ?? [], first, end)) {
+      let gfn = s;
+      while (gfn <= e) {
+        const next = Math.min(e, ...windows.filter((w) => w.first > gfn).map((w) => w.first - 1));
+        if (holds(inFlight, gfn, next)) {
+          gfn = next + 1;
+          continue;
+        }
         const covering = windows.find((w) => w.first <= gfn && gfn <= w.last);
         const pieceEnd = covering === undefined ? next : Math.min(next, covering.last);
         if (covering === undefined) {
@@ -255,9 +435,7 @@ function checkMappings(domain: Domain, windows: Window[], inFlight: RangeSet, vi
           });
         }
         gfn = pieceEnd + 1;
-        continue;
       }
-      gfn = next + 1;
     }
   }
 }
@@ -269,72 +447,49 @@ function checkMappings(domain: Domain, windows: Window[], inFlight: RangeSet, vi
 function checkCoverage(
   context: EngineContext,
   domain: Domain,
-  windows: Window[],
+  allWindows: () => Window[],
   busy: Set<PciDevice>,
-  msixPages: RangeSet,
-  devices: PciDevice[],
+  msixFrames: () => Ranges,
+  region: Ranges | undefined,
   violations: Violation[],
 ): void {
-  for (const w of windows) {
-    if (busy.has(w.device)) continue;
-    const needed = RangeSet.from([[w.first, w.last]]);
-    needed.subtract(msixPages);
+  let e820: Ranges | undefined;
+  let msixPages: Ranges | undefined;
+  for (const w of allWindows()) {
+    if (busy.has(w.device) || (region !== undefined && !meets(region, w.first, w.last))) continue;
+    e820 ??= context.e820Frames.toArray() as Ranges;
+    msixPages ??= msixFrames();
+    let needed = minus([[w.first, w.last]], msixPages);
     if (context.policy.e820OnHostFrames) {
-      context.e820Frames.reportRanges(w.first + w.shift, w.last + w.shift, (s, e) => {
-        needed.removeRange(s - w.shift, e - w.shift);
-        return undefined;
-      });
+      // The host frames the memory map covers, seen through this BAR's shift.
+      const hostE820 = e820.map(([s, e]): [number, number] => [s - w.shift, e - w.shift]);
+      needed = minus(needed, hostE820);
     } else {
-      needed.subtract(context.e820Frames);
+      needed = minus(needed, e820);
     }
     // Pages refuseSubpageSharing withheld when the device was mapped (shared with another domain then).
     const withheld = w.device.vpci!.withheld;
-    if (withheld !== undefined) needed.subtract(withheld);
+    if (withheld !== undefined) needed = minus(needed, withheld.toArray() as Ranges);
     for (const [first, last] of needed) {
-      let gfn = first;
-      for (const extent of extentsIn(domain, first, last)) {
-        const start = Math.max(first, extent.gfn);
-        if (start > gfn) {
-          violations.push({
-            kind: 'page-unmapped',
-            domain: domain.id,
-            sbdf: w.device.name,
-            bar: w.bar.index,
-            gfn,
-            count: start - gfn,
-          });
-        }
-        gfn = Math.max(gfn, Math.min(last, extent.gfn + extent.count - 1) + 1);
-        if (extent.type !== 'mmio_direct') {
-          violations.push({
-            kind: 'page-unmapped',
-            domain: domain.id,
-            sbdf: w.device.name,
-            bar: w.bar.index,
-            gfn: start,
-            count: gfn - start,
-          });
-        }
-      }
-      if (gfn <= last) {
+      let next = first;
+      const unmapped = (from: number, count: number): void => {
         violations.push({
           kind: 'page-unmapped',
           domain: domain.id,
           sbdf: w.device.name,
           bar: w.bar.index,
-          gfn,
-          count: last - gfn + 1,
+          gfn: from,
+          count,
         });
+      };
+      for (const extent of extentsBetween(domain, first, last)) {
+        const start = Math.max(first, extent.gfn);
+        if (start > next) unmapped(next, start - next);
+        next = Math.max(next, Math.min(last, extent.gfn + extent.count - 1) + 1);
+        if (extent.type !== 'mmio_direct') unmapped(start, next - start);
       }
+      if (next <= last) unmapped(next, last - next + 1);
     }
-  }
-}
-
-/** The p2m extents that meet guest frames `[first, last]`, in order. */
-function* extentsIn(domain: Domain, first: number, last: number): Generator<P2mExtent> {
-  for (const extent of domain.p2m.extents()) {
-    if (extent.gfn > last) return;
-    if (extent.gfn + extent.count - 1 >= first) yield extent;
   }
 }
 

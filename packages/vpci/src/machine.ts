@@ -70,6 +70,9 @@ export class Machine implements EngineContext {
   systemActive = false;
   private readonly deviceMap = new Map<number, PciDevice>();
   private readonly domainMap = new Map<number, Domain>();
+  /** `devices()` and `domains()` in order, kept until a device or domain comes or goes. */
+  private sortedDevices: PciDevice[] | undefined;
+  private sortedDomains: Domain[] | undefined;
   /** The vCPU whose access is being handled: deferred work lands on it. */
   private readonly accessor: AccessorRef;
 
@@ -104,14 +107,16 @@ export class Machine implements EngineContext {
 
   // ---- topology ------------------------------------------------------------------------------
 
-  /** Every device, ordered by SBDF. */
+  /** Every device, ordered by SBDF (a copy: the caller may change it). */
   devices(): PciDevice[] {
-    return [...this.deviceMap.values()].sort((a, b) => sbdfKey(a.sbdf) - sbdfKey(b.sbdf));
+    this.sortedDevices ??= [...this.deviceMap.values()].sort((a, b) => sbdfKey(a.sbdf) - sbdfKey(b.sbdf));
+    return this.sortedDevices.slice();
   }
 
-  /** The domains, by id. */
+  /** The domains, by id (a copy). */
   domains(): Domain[] {
-    return [...this.domainMap.values()].sort((a, b) => a.id - b.id);
+    this.sortedDomains ??= [...this.domainMap.values()].sort((a, b) => a.id - b.id);
+    return this.sortedDomains.slice();
   }
 
   /** The device at `sbdf`; throws if there is none. */
@@ -121,6 +126,11 @@ export class Machine implements EngineContext {
     if (device === undefined)
       throw new InvalidArgumentError('sbdf', formatSbdf(address), 'the address of a device on the machine');
     return device;
+  }
+
+  /** The device at `sbdf`, or undefined. */
+  findDevice(sbdf: Sbdf | string): PciDevice | undefined {
+    return this.deviceMap.get(sbdfKey(toSbdf(sbdf)));
   }
 
   /** The domain `id`; throws if there is none. */
@@ -159,6 +169,7 @@ export class Machine implements EngineContext {
       throw new InvalidArgumentError('sbdf', formatSbdf(hw.sbdf), 'an address no other device has');
     const pdev = new PciDevice(hw);
     this.deviceMap.set(key, pdev);
+    this.sortedDevices = undefined;
     if (options.hidden === true) this.setOwner(pdev, this.domXen);
     if (this.systemActive) this.setUpHardwareDevice(pdev);
     return pdev;
@@ -235,6 +246,7 @@ export class Machine implements EngineContext {
     const device = this.device(sbdf);
     this.leave(device);
     this.deviceMap.delete(sbdfKey(device.sbdf));
+    this.sortedDevices = undefined;
   }
 
   // ---- guest accesses ------------------------------------------------------------------------
@@ -288,6 +300,7 @@ export class Machine implements EngineContext {
 
   private addDomain(domain: Domain): Domain {
     this.domainMap.set(domain.id, domain);
+    this.sortedDomains = undefined;
     return domain;
   }
 

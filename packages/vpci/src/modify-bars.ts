@@ -5,10 +5,24 @@
 import { RangeSet } from '@vpci/rangeset';
 import { type EngineContext, mappingDomain } from './context.js';
 import { checkBar } from './decoding.js';
-import { type Bar, frameRange, type PciDevice } from './device.js';
-import type { Vcpu } from './domain.js';
-import { msixGuestFrames } from './msix.js';
-import { PCI_COMMAND_MEMORY } from './pci-regs.js';
+import { Bar, frameRange, type PciDevice, type VpciState } from './device.js';
+import type { Domain, Vcpu } from './domain.js';
+import type { PhysicalDevice } from './hardware.js';
+import { msixBir, msixGuestFrames } from './msix.js';
+import {
+  PCI_BASE_ADDRESS_0,
+  PCI_BASE_ADDRESS_MEM_MASK,
+  PCI_BASE_ADDRESS_MEM_TYPE_64,
+  PCI_BASE_ADDRESS_MEM_TYPE_MASK,
+  PCI_BASE_ADDRESS_SPACE_IO,
+  PCI_COMMAND_MEMORY,
+  PCI_HEADER_BRIDGE_NR_BARS,
+  PCI_HEADER_NORMAL_NR_BARS,
+  PCI_HEADER_TYPE,
+  PCI_ROM_ADDRESS,
+  PCI_ROM_ADDRESS_MASK,
+  PCI_ROM_ADDRESS1,
+} from './pci-regs.js';
 import { applyMap, deferMap } from './pending.js';
 
 /** Outcome of `modifyBars`: deferred or applied, or Xen's error code (nothing mapped, command unchanged). */
@@ -53,6 +67,7 @@ export function modifyBars(
   if (map && !romOnly) vpci.withheld = undefined;
 
   // Step A: one set of guest frames per BAR to change.
+  const changing: Bar[] = [];
   for (const bar of vpci.bars) {
     if (bar.mem === undefined) continue;
     if (
@@ -62,6 +77,7 @@ export function modifyBars(
     ) {
       continue;
     }
+    changing.push(bar);
     checkBar(context, device, bar);
     if (map && policy.refuseProbeAddress && holdsProbe(bar)) {
       context.events.push({
@@ -83,6 +99,19 @@ export function modifyBars(
       return fail('EINVAL');
     }
     const [gfnStart, gfnEnd] = frameRange(bar.guestAddr, bar.size);
+    if (map && policy.refuseOverlappingBars) {
+      const other = overlappingBar(context, device, bar);
+      if (other !== undefined) {
+        context.events.push({
+          kind: 'overlap-refused',
+          sbdf: device.name,
+          bar: bar.index,
+          gfn: Math.max(gfnStart, other.first),
+          other: other.device.name,
+        });
+        return fail('EINVAL');
+      }
+    }
     if (!bar.mem.addRange(gfnStart, gfnEnd).ok) return fail('ENOMEM');
     // A page shared by several BARs of the device stays only in the highest slot's set.
     for (const previous of vpci.bars) {
@@ -119,13 +148,20 @@ export function modifyBars(
           // Xen tests the local BAR's type here (G7); the intent is to skip the ROM itself.
           const skipped = policy.romOverlapRule ? remote.type === 'rom' : bar.type === 'rom';
           if (romOnly && other === device && skipped) continue;
-          if (!removeMapped(bar.mem, other.vpci.withheld, start, end)) return fail('ENOMEM');
+          if (!removeMapped(bar.mem, other.vpci, start, end)) return fail('ENOMEM');
         }
       }
     }
   }
 
-  if (map && policy.refuseSubpageSharing) dropSharedPages(context, device);
+  if (policy.refuseSubpageSharing && map) {
+    dropSharedPages(context, device, changing);
+    // A ROM mapped after the rest may now get a page withheld before (no longer shared).
+    for (const bar of changing) for (const [first, last] of bar.mem!) vpci.withheld?.removeRange(first, last);
+  } else if (policy.refuseSubpageSharing && vpci.withheld !== undefined) {
+    // The pages withheld when mapping were never mapped: unmapping them would fail (EINVAL).
+    for (const bar of changing) if (!bar.mem!.subtract(vpci.withheld).ok) return fail('ENOMEM');
+  }
 
   // Step D: apply now while building dom0, else defer to the vCPU.
   if (!context.systemActive || immediate) {
@@ -137,13 +173,19 @@ export function modifyBars(
 }
 
 /**
- * Removes from `mem` the frames `[start, end]` of an enabled BAR, except those its device withheld
- * as shared (hardened): those are not mapped.
+ * Removes from `mem` the frames `[start, end]` of an enabled BAR of `other`, except those it withheld
+ * as shared (hardened): those are not mapped. Its MSI-X pages are removed all the same: they must
+ * stay holes while its BAR is enabled, whoever else would map them.
  */
-function removeMapped(mem: RangeSet, withheld: RangeSet | undefined, start: number, end: number): boolean {
-  if (withheld === undefined) return mem.removeRange(start, end).ok;
+function removeMapped(mem: RangeSet, other: VpciState, start: number, end: number): boolean {
+  if (other.withheld === undefined) return mem.removeRange(start, end).ok;
+  const unmapped = RangeSet.from(other.withheld);
+  if (other.msix !== undefined) {
+    for (let nr = 0; nr < 2; nr++)
+      if (other.bars[msixBir(other, nr)]!.enabled) unmapped.removeRange(...msixGuestFrames(other, nr));
+  }
   const mapped = RangeSet.from([[start, end]]);
-  mapped.subtract(withheld);
+  mapped.subtract(unmapped);
   for (const [first, last] of mapped) if (!mem.removeRange(first, last).ok) return false;
   return true;
 }
@@ -168,27 +210,28 @@ function sanitizeBarMemory(context: EngineContext, bar: Bar): boolean {
 }
 
 /**
- * Hardened (XSA-461): removes from the device's sets every guest frame whose host page also holds a
- * byte of a memory BAR of a device owned by another domain, with an event naming both devices.
+ * Hardened (XSA-461): removes from the sets of the BARs being mapped every guest frame whose host
+ * page also holds a byte of a memory BAR of a device owned by another domain, with an event naming
+ * both devices. Such a page is withheld even when it was not in the set (an MSI-X hole, or left to
+ * another enabled BAR by Step C): nothing may map it for this device later, nor count on it mapped.
  */
-function dropSharedPages(context: EngineContext, device: PciDevice): void {
+function dropSharedPages(context: EngineContext, device: PciDevice, changing: readonly Bar[]): void {
   const vpci = device.vpci!;
   const owner = effectiveOwner(context, device);
   for (const other of context.devices()) {
     if (other === device || other.domain === undefined || effectiveOwner(context, other) === owner) continue;
     for (const remote of hostBars(other)) {
       const [remoteStart, remoteEnd] = frameRange(remote.addr, remote.size);
-      for (const bar of vpci.bars) {
-        if (bar.mem === undefined || bar.mem.isEmpty()) continue;
+      for (const bar of changing) {
         const [hostStart, hostEnd] = frameRange(bar.addr, bar.size);
         const start = Math.max(hostStart, remoteStart);
         const end = Math.min(hostEnd, remoteEnd);
         if (start > end) continue;
         const shift = Number(bar.guestAddr >> 12n) - hostStart;
-        if (!bar.mem.overlapsRange(start + shift, end + shift)) continue;
-        bar.mem.removeRange(start + shift, end + shift);
         vpci.withheld ??= new RangeSet();
         vpci.withheld.addRange(start + shift, end + shift);
+        if (!bar.mem!.overlapsRange(start + shift, end + shift)) continue;
+        bar.mem!.removeRange(start + shift, end + shift);
         context.events.push({
           kind: 'subpage-shared',
           sbdf: device.name,
@@ -202,10 +245,110 @@ function dropSharedPages(context: EngineContext, device: PciDevice): void {
   }
 }
 
-/** The memory BARs and ROM of a device as the hardware has them (whether or not vPCI handles it). */
+/**
+ * The memory BARs and ROM of a device at their host addresses, for what a page shared with it is
+ * about: where the hardware has them, whether or not vPCI handles the device (a guest's vPCI has no
+ * ROM; a device whose vPCI set-up failed has no vPCI state), and also where vPCI has them when that
+ * differs (the hardware domain's BAR writes are kept as written, not cut to the size; a ROM's new
+ * address reaches the register only when its deferred map completes).
+ */
 export function hostBars(device: PciDevice): Bar[] {
-  if (device.vpci !== undefined) return device.vpci.bars.filter((bar) => bar.mappable && bar.size > 0n);
-  return [];
+  const bars = hardwareBars(device.hw);
+  for (const bar of device.vpci?.bars ?? []) {
+    if (!bar.mappable || bar.size === 0n) continue;
+    if (!bars.some((known) => known.addr === bar.addr && known.size === bar.size)) bars.push(bar);
+  }
+  return bars;
+}
+
+/** The memory BARs and ROM the device decodes, read from its registers (nothing is written). */
+function hardwareBars(hw: PhysicalDevice): Bar[] {
+  const headerType = hw.read(PCI_HEADER_TYPE, 1) & 0x7f;
+  if (headerType > 1) return [];
+  const slots = headerType === 0 ? PCI_HEADER_NORMAL_NR_BARS : PCI_HEADER_BRIDGE_NR_BARS;
+  const bars: Bar[] = [];
+  for (let i = 0; i < slots; i++) {
+    const size = hw.barSize(i);
+    const low = hw.read(PCI_BASE_ADDRESS_0 + 4 * i, 4);
+    if (size === 0n || (low & PCI_BASE_ADDRESS_SPACE_IO) !== 0) continue;
+    const is64 = (low & PCI_BASE_ADDRESS_MEM_TYPE_MASK) === PCI_BASE_ADDRESS_MEM_TYPE_64;
+    if (is64 && i + 1 >= slots) continue; // no high half: sizing finds nothing there (as Xen does)
+    const bar = new Bar(i);
+    bar.type = is64 ? 'mem64lo' : 'mem32';
+    bar.size = size;
+    bar.addr = BigInt((low & PCI_BASE_ADDRESS_MEM_MASK) >>> 0);
+    if (is64) bar.addr |= BigInt(hw.read(PCI_BASE_ADDRESS_0 + 4 * i + 4, 4)) << 32n;
+    bar.guestAddr = bar.addr;
+    bars.push(bar);
+  }
+  const romSize = hw.romSize();
+  if (romSize > 0n) {
+    const rom = new Bar(slots);
+    rom.type = 'rom';
+    rom.size = romSize;
+    rom.addr = BigInt(
+      (hw.read(headerType === 0 ? PCI_ROM_ADDRESS : PCI_ROM_ADDRESS1, 4) & PCI_ROM_ADDRESS_MASK) >>> 0,
+    );
+    rom.guestAddr = rom.addr;
+    bars.push(rom);
+  }
+  return bars;
+}
+
+/**
+ * Hardened (XSA-461): a machine frame of `[start, end]` that a domain other than the one `device` is
+ * mapped into maps (through any device's BAR), or that a pending map there is about to map, and that
+ * domain; undefined when there is none.
+ */
+export function mappedByOtherDomain(
+  context: EngineContext,
+  device: PciDevice,
+  start: number,
+  end: number,
+): { mfn: number; domain: number } | undefined {
+  const own = mappingDomain(context, device);
+  const seen = new Set<Domain>();
+  for (const other of context.devices()) {
+    const domain = mappingDomain(context, other);
+    if (domain === undefined || domain === own) continue;
+    for (const bar of other.vpci?.bars ?? []) {
+      if (bar.mem === undefined || bar.mem.isEmpty()) continue;
+      const [first, last] = frameRange(bar.addr, bar.size);
+      if (first <= end && start <= last) return { mfn: Math.max(start, first), domain: domain.id };
+    }
+    if (seen.has(domain)) continue;
+    seen.add(domain);
+    for (const extent of domain.p2m.extents()) {
+      if (extent.type !== 'mmio_direct') continue;
+      const mfn = Math.max(start, extent.mfn);
+      if (mfn <= Math.min(end, extent.mfn + extent.count - 1)) return { mfn, domain: domain.id };
+    }
+  }
+  return undefined;
+}
+
+/**
+ * Hardened: an enabled BAR of another device mapped into the same domain whose guest frames meet
+ * `bar`'s with a different guest → machine shift (two BARs a guest put over each other).
+ */
+function overlappingBar(
+  context: EngineContext,
+  device: PciDevice,
+  bar: Bar,
+): { device: PciDevice; first: number } | undefined {
+  const domain = mappingDomain(context, device);
+  const [start, end] = frameRange(bar.guestAddr, bar.size);
+  const shift = Number(bar.addr >> 12n) - start;
+  for (const other of context.devices()) {
+    if (other === device || other.vpci === undefined || mappingDomain(context, other) !== domain) continue;
+    for (const remote of other.vpci.bars) {
+      if (!remote.enabled) continue;
+      const [first, last] = frameRange(remote.guestAddr, remote.size);
+      if (first <= end && start <= last && Number(remote.addr >> 12n) - first !== shift)
+        return { device: other, first };
+    }
+  }
+  return undefined;
 }
 
 /** Hidden devices (dom_xen) count as the hardware domain's for sharing. */

@@ -2,7 +2,7 @@
  * MSI-X as the header needs it (Xen's `msix.c` and the `vmsix_table_*` helpers): where the table
  * and PBA are, how big, the control register, and punching holes so Xen can trap accesses.
  */
-import { removeIdentityEntry, gfn as toGfn } from '@vpci/p2m';
+import { addIdentityEntry, type Gfn, MAX_FRAME, removeIdentityEntry, gfn as toGfn } from '@vpci/p2m';
 import type { EngineContext } from './context.js';
 import { mappingDomain } from './context.js';
 import type { PciDevice, VpciState } from './device.js';
@@ -74,7 +74,7 @@ export function msixHostFrames(vpci: VpciState, nr: number): [number, number] {
 export function initMsix(
   context: EngineContext,
   device: PciDevice,
-): { ok: true } | { ok: false; code: 'ENODEV' | 'EEXIST' } {
+): { ok: true } | { ok: false; code: 'ENODEV' | 'EEXIST' | 'ENOMEM' } {
   const vpci = device.vpci!;
   const cap = findCapability(device.hw, PCI_CAP_ID_MSIX);
   if (cap === 0) return { ok: true };
@@ -143,26 +143,30 @@ function controlWrite(device: PciDevice, reg: number, value: number): void {
 /**
  * Xen's `vpci_make_msix_hole`: for the table and the PBA whose BAR is enabled, every guest frame must
  * be a hole (invalid or mmio_dm); an identity mmio_direct entry is removed; anything else is
- * `EEXIST` ("existing mapping clobbers MSIX MMIO area").
+ * `EEXIST` ("existing mapping clobbers MSIX MMIO area"). Xen ignores a removal that fails, leaving
+ * the page mapped; `msixHoleFailsMap` fails the hole punch then (`ENOMEM`, the same event), and
+ * a failing punch first puts back the identity entries it removed (its caller fails the map).
  */
 export function makeMsixHole(
   context: EngineContext,
   device: PciDevice,
-): { ok: true } | { ok: false; code: 'EEXIST' } {
+): { ok: true } | { ok: false; code: 'EEXIST' | 'ENOMEM' } {
   const vpci = device.vpci!;
   const domain = mappingDomain(context, device);
   if (vpci.msix === undefined || domain === undefined) return { ok: true };
+  const punched: Gfn[] = [];
   for (let nr = 0; nr < 2; nr++) {
     if (!vpci.bars[msixBir(vpci, nr)]!.enabled) continue;
     const [first, last] = msixGuestFrames(vpci, nr);
-    for (let frame = first; frame <= last; frame++) {
+    // A BAR at a probe address can put the structure past 2^64 - 1: no frame there can be mapped.
+    for (let frame = first; frame <= Math.min(last, MAX_FRAME); frame++) {
       const gfn = toGfn(frame);
       const entry = domain.p2m.lookup(gfn);
       if (entry.type === 'mmio_dm' || entry.type === 'invalid') continue;
-      if (entry.type === 'mmio_direct' && entry.mfn === (frame as number)) {
-        removeIdentityEntry(domain.p2m, gfn);
-        continue;
-      }
+      const identity = entry.type === 'mmio_direct' && entry.mfn === (frame as number);
+      const removed = identity ? removeIdentityEntry(domain.p2m, gfn).ok : false;
+      if (removed) punched.push(gfn);
+      if (removed || (identity && !context.policy.msixHoleFailsMap)) continue;
       context.events.push({
         kind: 'msix-clobber',
         sbdf: device.name,
@@ -170,7 +174,10 @@ export function makeMsixHole(
         mfn: entry.mfn,
         type: entry.type,
       });
-      return { ok: false, code: 'EEXIST' };
+      // Hardened: a failed punch leaves the pages as it found them (at set-up, MSI-X is then dropped
+      // and nothing traps them: a hole would just leave the BAR part unmapped).
+      if (context.policy.msixHoleFailsMap) for (const hole of punched) addIdentityEntry(domain.p2m, hole);
+      return { ok: false, code: identity ? 'ENOMEM' : 'EEXIST' };
     }
   }
   return { ok: true };

@@ -2,18 +2,19 @@
  * Deferred execution (Xen's `defer_map`, `vpci_process_pending`, `map_range`, `apply_map`): the
  * frames `modifyBars` collected are mapped or unmapped by the vCPU in preemptible steps.
  */
-import { mapMmio, gfn as toGfn, mfn as toMfn, unmapMmio } from '@vpci/p2m';
+import { MAX_FRAME, mapMmio, gfn as toGfn, mfn as toMfn, unmapMmio } from '@vpci/p2m';
 import type { ConsumeStep } from '@vpci/rangeset';
 import { RangeSet } from '@vpci/rangeset';
 import type { EngineContext } from './context.js';
 import { mappingDomain } from './context.js';
-import { modifyDecoding } from './decoding.js';
-import type { Bar, PciDevice } from './device.js';
+import { modifyDecoding, restoreMsixPages } from './decoding.js';
+import { type Bar, frameRange, type PciDevice } from './device.js';
 import type { Domain, Vcpu } from './domain.js';
+import { mappedByOtherDomain } from './modify-bars.js';
 import { PCI_COMMAND_MEMORY } from './pci-regs.js';
 
 /** Error codes a deferred map can end with. */
-export type MapErrno = 'EPERM' | 'EINVAL' | 'ENOMEM' | 'EIO' | 'EOPNOTSUPP';
+export type MapErrno = 'EPERM' | 'EINVAL' | 'ENOMEM' | 'EIO' | 'EOPNOTSUPP' | 'EEXIST';
 
 /**
  * Outcome of `processPending` (Xen returns true to be called again):
@@ -61,9 +62,43 @@ export function processPending(context: EngineContext, vcpu: Vcpu, budget: numbe
       return { status: 'failed', code: result.code };
     }
   }
+  if (!map && !romOnly && context.policy.restoreMsixPages) {
+    // Mapped again before decoding goes off, so that a failure still finds the device as it was:
+    // it is then the unmap's failure (rolled back under rollbackFailedMap).
+    const restored = restoreMsixPages(context, device);
+    if (!restored.ok) {
+      meter.failure = { gfn: restored.gfn, mfn: restored.mfn };
+      failPending(context, vcpu, restored.code, meter);
+      return { status: 'failed', code: restored.code };
+    }
+  }
+  moveRom(context, device, pending.romMove);
+  const decoded = modifyDecoding(context, device, cmd, romOnly, false);
+  if (!decoded.ok && context.policy.msixHoleFailsMap) {
+    failPending(context, vcpu, decoded.code, meter);
+    return { status: 'failed', code: decoded.code };
+  }
   vcpu.pending = undefined;
-  modifyDecoding(context, device, cmd, romOnly);
   return { status: 'done' };
+}
+
+/**
+ * Hardened: the ROM takes the address its deferred unmap was asked to move it to, unless another
+ * domain has mapped a page there meanwhile (`refuseSubpageSharing`, checked again: an event, and
+ * the ROM stays).
+ */
+function moveRom(context: EngineContext, device: PciDevice, address: bigint | undefined): void {
+  if (address === undefined) return;
+  const rom = device.vpci!.bars[device.vpci!.romSlot]!;
+  if (context.policy.refuseSubpageSharing) {
+    const mapped = mappedByOtherDomain(context, device, ...frameRange(address, rom.size));
+    if (mapped !== undefined) {
+      context.events.push({ kind: 'move-refused', sbdf: device.name, bar: rom.index, ...mapped });
+      return;
+    }
+  }
+  rom.addr = address;
+  rom.guestAddr = address;
 }
 
 /**
@@ -81,6 +116,7 @@ function failPending(context: EngineContext, vcpu: Vcpu, code: MapErrno, meter: 
   if (context.policy.rollbackFailedMap) restored = rollback(context, domain, device, map, pending.done);
   if (!(restored && !map)) {
     // A rolled-back unmap leaves the BARs mapped as before; anything else ends with decoding off.
+    moveRom(context, device, pending.romMove);
     if (romOnly && context.policy.romFailureKeepsBars) modifyDecoding(context, device, 0, true);
     else modifyDecoding(context, device, cmd & ~PCI_COMMAND_MEMORY, false);
   }
@@ -139,7 +175,10 @@ function mapRange(
   for (;;) {
     const size = last - s + 1;
     const mfn = startMfn + (s - startGfn);
-    if (!domain.iomem.containsRange(mfn, mfn + size - 1)) {
+    // A guest address moved while the work was pending (F2) can put the machine frames below 0 or
+    // past 2^52: Xen's unsigned arithmetic wraps them, and no domain is permitted such frames.
+    const inRange = mfn >= 0 && mfn + size - 1 <= MAX_FRAME;
+    if (!inRange || !domain.iomem.containsRange(mfn, mfn + size - 1)) {
       context.events.push({ kind: 'iomem-denied', domain: domain.id, start: mfn, end: mfn + size - 1 });
       meter.failure = { gfn: s, mfn };
       return { consumed, next: 'fail', code: 'EPERM' };
@@ -198,8 +237,11 @@ function rollback(
 
 /**
  * Xen's `apply_map` (building dom0): consume every set at once, restarting after preemption. Only
- * the last non-empty BAR's result counts (G3); on success decoding is updated. Xen only maps here;
- * the engine also unmaps this way when a device leaves a domain under `unmapOnDeassign`.
+ * the last non-empty BAR's result counts (G3) unless `applyMapKeepsErrors`, which stops at the first
+ * failure; on success decoding is updated. A failed map is undone under `rollbackFailedMap` (the
+ * caller then tears the device's vPCI down, and nothing would explain the frames left). Xen only maps
+ * here; the engine also unmaps this way when a device leaves a domain under `unmapOnDeassign`, where
+ * every BAR is tried whatever fails (the device is leaving; nothing is put back).
  */
 export function applyMap(
   context: EngineContext,
@@ -208,18 +250,25 @@ export function applyMap(
 ): { ok: true } | { ok: false; code: MapErrno } {
   const domain = mappingDomain(context, device)!;
   const map = (cmd & PCI_COMMAND_MEMORY) !== 0;
+  const done = new Map<number, RangeSet>();
   let rc: { ok: true } | { ok: false; code: MapErrno } = { ok: true };
   for (const bar of device.vpci!.bars) {
     if (bar.mem === undefined || bar.mem.isEmpty()) continue;
-    const done = new RangeSet();
+    const frames = new RangeSet({ name: `${device.name}:done${bar.index}` });
+    done.set(bar.index, frames);
     for (;;) {
       const meter: Meter = { left: Number.POSITIVE_INFINITY, failure: undefined };
-      const result = bar.mem.consumeRanges((s, e) => mapRange(context, domain, bar, map, s, e, meter, done));
+      const result = bar.mem.consumeRanges((s, e) =>
+        mapRange(context, domain, bar, map, s, e, meter, frames),
+      );
       if (result.ok && result.status === 'restart') continue;
       rc = result.ok ? { ok: true } : { ok: false, code: result.code };
       break;
     }
+    // G3: Xen goes on with the next BAR, whose result overwrites this one's.
+    if (!rc.ok && map && context.policy.applyMapKeepsErrors) break;
   }
   if (rc.ok) modifyDecoding(context, device, cmd, false);
+  else if (map && context.policy.rollbackFailedMap) rollback(context, domain, device, true, done);
   return rc;
 }

@@ -2,6 +2,7 @@
  * Each safer behaviour, tested both ways: under Xen's behaviour (the switch off) the hole shows, as
  * a violation or a leftover; with the switch on it does not.
  */
+import { gfn, mfn, populateRam } from '@vpci/p2m';
 import { describe, expect, it } from 'vitest';
 import type { DeviceSpec } from './hardware.js';
 import { checkInvariants } from './invariants.js';
@@ -122,6 +123,84 @@ describe('rollbackFailedMap (F8)', () => {
   }
 });
 
+/** Decoding on at boot: BAR0 (4 pages, written one 4K entry at a time) is mapped before BAR2. */
+const BOOT_DECODING: DeviceSpec = {
+  sbdf: '0000:02:00.0',
+  command: MEM,
+  bars: [
+    { type: 'mem32', size: 0x4000n, addr: 0xf000_0000n },
+    null,
+    { type: 'mem32', size: 0x1000n, addr: 0xf010_0000n },
+  ],
+};
+
+describe('rollbackFailedMap (F8) at boot', () => {
+  for (const rollbackFailedMap of [false, true]) {
+    it(`a boot map whose last BAR fails ${rollbackFailedMap ? 'is undone' : 'leaves the earlier BARs mapped with no vPCI to explain them (xen)'}`, () => {
+      // Writes 1–4 map BAR0; write 5, BAR2's only one, fails.
+      const machine = bootedMachine([BOOT_DECODING], {
+        policy: { rollbackFailedMap },
+        hardwareP2m: { failAt: (write) => write === 5 },
+      });
+      const pdev = machine.device('02:00.0');
+      expect(pdev.vpci).toBeUndefined(); // the error reached vpci_assign_device, which tore vPCI down
+      expect(pdev.hw.read(0x04, 2) & MEM).toBe(0); // decoding was turned off for sizing, and stays off
+      expect(mmioExtents(machine.hardwareDomain)).toEqual(rollbackFailedMap ? [] : [[0xf0000, 0xf0000, 4]]);
+      expect(kinds(machine)).toEqual(rollbackFailedMap ? [] : ['unexplained-mapping']);
+    });
+  }
+});
+
+describe('applyMapKeepsErrors (G3)', () => {
+  // Write 1 maps f0000; write 2 fails after that progress, and write 3, the retry of f0001, fails
+  // too, so BAR0 fails; write 4 maps BAR2, the last BAR.
+  const failAt = (write: number): boolean => write === 2 || write === 3;
+
+  it('xen: the last BAR mapping well hides the earlier failure, and decoding is on with BAR0 part mapped', () => {
+    const machine = bootedMachine([BOOT_DECODING], { hardwareP2m: { failAt } });
+    const pdev = machine.device('02:00.0');
+    expect(pdev.vpci!.barsMapped).toBe(true);
+    expect(pdev.vpci!.bars[0]!.enabled).toBe(true);
+    expect(pdev.hw.read(0x04, 2) & MEM).toBe(MEM);
+    expect(mmioExtents(machine.hardwareDomain)).toEqual([
+      [0xf0000, 0xf0000, 1],
+      [0xf0100, 0xf0100, 1],
+    ]);
+    expect(checkInvariants(machine)).toEqual([
+      {
+        kind: 'rangeset-not-empty',
+        sbdf: '0000:02:00.0',
+        bar: 0,
+        frames: '0000:02:00.0:BAR0 { f0001-f0003 }',
+      },
+      { kind: 'page-unmapped', domain: 0, sbdf: '0000:02:00.0', bar: 0, gfn: 0xf0001, count: 3 },
+    ]);
+  });
+
+  for (const applyMapKeepsErrors of [false, true]) {
+    it(`a boot map failing on BAR0 ${applyMapKeepsErrors ? 'fails the set-up and is undone' : 'still turns decoding on (xen)'}`, () => {
+      const machine = bootedMachine([BOOT_DECODING], {
+        policy: { applyMapKeepsErrors, rollbackFailedMap: true },
+        hardwareP2m: { failAt },
+      });
+      const pdev = machine.device('02:00.0');
+      expect(pdev.vpci === undefined).toBe(applyMapKeepsErrors);
+      expect(pdev.hw.read(0x04, 2) & MEM).toBe(applyMapKeepsErrors ? 0 : MEM);
+      // BAR2 is never tried once BAR0 failed; BAR0's one frame is unmapped again.
+      expect(mmioExtents(machine.hardwareDomain)).toEqual(
+        applyMapKeepsErrors
+          ? []
+          : [
+              [0xf0000, 0xf0000, 1],
+              [0xf0100, 0xf0100, 1],
+            ],
+      );
+      expect(kinds(machine).includes('page-unmapped')).toBe(!applyMapKeepsErrors);
+      expect(machine.events.some((e) => e.kind === 'rollback')).toBe(applyMapKeepsErrors);
+    });
+  }
+});
+
 describe('refuseProbeAddress (invariant 8)', () => {
   const device: DeviceSpec = {
     sbdf: '0000:02:00.0',
@@ -221,4 +300,279 @@ describe('restoreMsixPages', () => {
       expect(kinds(machine).includes('page-unmapped')).toBe(!restoreMsixPages);
     });
   }
+});
+
+describe('restoreMsixPages: what the hardened property found', () => {
+  // Devices 0 and 1 each have their MSI-X table in page c0000 (sub-page BARs, hardware domain).
+  const twoTables: DeviceSpec[] = [0, 1].map((i) => ({
+    sbdf: `0000:01:0${i}.0`,
+    bars: [{ type: 'mem32', size: 0x20n, addr: 0xc000_0000n + BigInt(i) * 0x20n }],
+    msix: { entries: 1, table: { bar: 0, offset: 0 }, pba: { bar: 0, offset: 0x10 } },
+  }));
+
+  it("does not map a page back over another decoding device's MSI-X table", () => {
+    const machine = bootedMachine(twoTables, { profile: 'hardened' });
+    const v = machine.hardwareDomain.vcpus[0]!;
+    writeCommand(machine, v, '01:00.0', MEM);
+    writeCommand(machine, v, '01:01.0', MEM);
+    writeCommand(machine, v, '01:00.0', 0);
+    expect(mfnAt(machine.hardwareDomain, 0xc0000)).toBeUndefined(); // still device 1's table
+    expect(checkInvariants(machine)).toEqual([]);
+  });
+
+  it('a restore that fails fails the unmap, which is rolled back: the device still decodes', () => {
+    let failing = 0;
+    const devices: DeviceSpec[] = [
+      {
+        sbdf: '0000:01:00.0',
+        bars: [{ type: 'mem32', size: 0x20n, addr: 0xc000_0000n }],
+        msix: { entries: 1, table: { bar: 0, offset: 0 }, pba: { bar: 0, offset: 0x10 } },
+      },
+      { sbdf: '0000:01:01.0', bars: [{ type: 'mem32', size: 0x10n, addr: 0xc000_0020n }] },
+    ];
+    const machine = bootedMachine(devices, {
+      profile: 'hardened',
+      hardwareP2m: { failAt: (write) => write === failing },
+    });
+    const dom0 = machine.hardwareDomain;
+    const v = dom0.vcpus[0]!;
+    writeCommand(machine, v, '01:01.0', MEM);
+    writeCommand(machine, v, '01:00.0', MEM);
+    failing = dom0.p2m.writes + 1; // device 0 unmaps nothing of its own: the first write is the restore
+    expect(writeCommand(machine, v, '01:00.0', 0)).toEqual({ status: 'failed', code: 'ENOMEM' });
+    expect(machine.device('01:00.0').vpci!.barsMapped).toBe(true);
+    expect(mfnAt(dom0, 0xc0000)).toBeUndefined();
+    expect(checkInvariants(machine)).toEqual([]);
+  });
+});
+
+describe('refuseSubpageSharing (XSA-461): what the hardened property found', () => {
+  it('a device whose vPCI set-up failed at boot still counts: assigning it is refused', () => {
+    // Device 0's only BAR fails to map at boot, so vPCI tears it down; device 1 maps the page both
+    // BARs share.
+    for (const refuseSubpageSharing of [false, true]) {
+      const machine = bootedMachine(
+        [
+          { sbdf: '0000:01:00.0', command: MEM, bars: [{ type: 'mem32', size: 0x10n, addr: 0xc000_0000n }] },
+          { sbdf: '0000:01:01.0', command: MEM, bars: [{ type: 'mem32', size: 0x10n, addr: 0xc000_0010n }] },
+        ],
+        { policy: { refuseSubpageSharing }, hardwareP2m: { failAt: (write) => write === 1 } },
+      );
+      expect(machine.device('01:00.0').vpci).toBeUndefined();
+      expect(mfnAt(machine.hardwareDomain, 0xc0000)).toBe(0xc0000);
+      const guest = machine.createGuest();
+      expect(machine.assignDevice('01:00.0', guest.id).ok).toBe(!refuseSubpageSharing);
+      expect(kinds(machine).includes('subpage-shared')).toBe(!refuseSubpageSharing);
+    }
+  });
+
+  it("a guest's device still has its ROM on the bus: giving it back while the page is mapped is refused", () => {
+    // Device 0's ROM and device 1's BAR share page c0008; both devices are the guest's.
+    for (const refuseSubpageSharing of [false, true]) {
+      const machine = bootedMachine(
+        [
+          {
+            sbdf: '0000:01:00.0',
+            bars: [{ type: 'mem32', size: 0x8000n, addr: 0xc000_0000n }],
+            rom: { size: 0x800n, addr: 0xc000_8000n },
+          },
+          { sbdf: '0000:01:01.0', bars: [{ type: 'mem32', size: 0x10n, addr: 0xc000_8800n }] },
+        ],
+        { policy: { refuseSubpageSharing } },
+      );
+      const guest = machine.createGuest();
+      machine.assignDevice('01:00.0', guest.id);
+      machine.assignDevice('01:01.0', guest.id);
+      writeCommand(machine, guest.vcpus[0]!, '00:01.0', MEM);
+      expect(mfnAt(guest, 0xc0008)).toBe(0xc0008);
+      expect(machine.deassignDevice('01:00.0').ok).toBe(!refuseSubpageSharing);
+      expect(kinds(machine).includes('subpage-shared')).toBe(!refuseSubpageSharing);
+    }
+  });
+
+  it('the hardware domain cannot move a BAR or its ROM onto a page a guest maps', () => {
+    for (const refuseSubpageSharing of [false, true]) {
+      const machine = bootedMachine(
+        [
+          {
+            sbdf: '0000:01:00.0',
+            bars: [{ type: 'mem32', size: 0x10n, addr: 0xd000_0000n }],
+            rom: { size: 0x800n, addr: 0xd001_0000n },
+          },
+          { sbdf: '0000:01:01.0', bars: [{ type: 'mem32', size: 0x10n, addr: 0xc000_0000n }] },
+        ],
+        { policy: { refuseSubpageSharing } },
+      );
+      const guest = machine.createGuest();
+      machine.assignDevice('01:01.0', guest.id);
+      writeCommand(machine, guest.vcpus[0]!, '00:00.0', MEM);
+      const v = machine.hardwareDomain.vcpus[0]!;
+      machine.configWrite(v, '01:00.0', 0x10, 4, 0xc000_0020);
+      machine.configWrite(v, '01:00.0', 0x30, 4, 0xc000_0800);
+      const bars = machine.device('01:00.0').vpci!.bars;
+      expect(bars[0]!.addr).toBe(refuseSubpageSharing ? 0xd000_0000n : 0xc000_0020n);
+      expect(bars[6]!.addr).toBe(refuseSubpageSharing ? 0xd001_0000n : 0xc000_0800n);
+      expect(machine.events.filter((e) => e.kind === 'move-refused')).toHaveLength(
+        refuseSubpageSharing ? 2 : 0,
+      );
+      expect(kinds(machine).includes('subpage-shared')).toBe(!refuseSubpageSharing);
+    }
+  });
+
+  it('a page withheld when mapping is left out of the unmap (it would fail: EINVAL)', () => {
+    const machine = bootedMachine(
+      [
+        { sbdf: '0000:01:00.0', bars: [{ type: 'mem32', size: 0x2000n, addr: 0xc000_0000n }] },
+        { sbdf: '0000:01:01.0', bars: [{ type: 'mem32', size: 0x10n, addr: 0xc000_1800n }] },
+      ],
+      { profile: 'hardened' },
+    );
+    const guest = machine.createGuest();
+    machine.assignDevice('01:00.0', guest.id);
+    const v = guest.vcpus[0]!;
+    writeCommand(machine, v, '00:00.0', MEM);
+    expect(mfnAt(guest, 0xc0001)).toBeUndefined(); // shared with the hardware domain's device
+    expect(writeCommand(machine, v, '00:00.0', 0)).toEqual({ status: 'done' });
+    expect(guest.crashed).toBe(false);
+    expect(mmioExtents(guest)).toEqual([]);
+  });
+});
+
+describe('refuseOverlappingBars', () => {
+  // Two devices of one guest, which puts the second's BAR over the first's.
+  const devices: DeviceSpec[] = [
+    { sbdf: '0000:01:00.0', bars: [{ type: 'mem32', size: 0x4000n, addr: 0xc000_0000n }] },
+    { sbdf: '0000:01:01.0', bars: [{ type: 'mem32', size: 0x4000n, addr: 0xc001_0000n }] },
+  ];
+  for (const refuseOverlappingBars of [false, true]) {
+    it(`a BAR put over another device's ${refuseOverlappingBars ? 'is not mapped' : 'leaves the wrong frames mapped once the other stops (xen)'}`, () => {
+      const machine = bootedMachine(devices, { policy: { refuseOverlappingBars } });
+      const guest = machine.createGuest();
+      machine.assignDevice('01:00.0', guest.id);
+      machine.assignDevice('01:01.0', guest.id);
+      const v = guest.vcpus[0]!;
+      machine.configWrite(v, '00:00.0', 0x10, 4, 0xe000_0000);
+      machine.configWrite(v, '00:01.0', 0x10, 4, 0xe000_0000);
+      writeCommand(machine, v, '00:00.0', MEM);
+      writeCommand(machine, v, '00:01.0', MEM);
+      expect(machine.device('01:01.0').vpci!.bars[0]!.enabled).toBe(!refuseOverlappingBars);
+      expect(machine.events.some((e) => e.kind === 'overlap-refused')).toBe(refuseOverlappingBars);
+      writeCommand(machine, v, '00:00.0', 0);
+      // Xen kept device 0's frames for device 1's BAR, which decodes other frames there.
+      expect(mfnAt(guest, 0xe0000)).toBe(refuseOverlappingBars ? undefined : 0xc0000);
+      expect(kinds(machine).includes('wrong-mfn')).toBe(!refuseOverlappingBars);
+    });
+  }
+});
+
+describe('msixHoleFailsMap (G4)', () => {
+  const device: DeviceSpec = {
+    sbdf: '0000:03:00.0',
+    bars: [{ type: 'mem32', size: 0x4000n, addr: 0xfe00_0000n }],
+    msix: { entries: 4, table: { bar: 0, offset: 0x1000 }, pba: { bar: 0, offset: 0x2000 } },
+  };
+  for (const msixHoleFailsMap of [false, true]) {
+    it(`a RAM page over the table ${msixHoleFailsMap ? 'fails the map, undone' : 'leaves the BARs mapped with decoding off (xen)'}`, () => {
+      const machine = bootedMachine([device], { policy: { msixHoleFailsMap, rollbackFailedMap: true } });
+      const guest = machine.createGuest();
+      machine.assignDevice('03:00.0', guest.id);
+      const v = guest.vcpus[0]!;
+      machine.configWrite(v, '00:00.0', 0x10, 4, 0xe000_0000);
+      populateRam(guest.p2m, gfn(0xe0001), 1, mfn(0x12345));
+      const result = writeCommand(machine, v, '00:00.0', MEM);
+      expect(result).toEqual(msixHoleFailsMap ? { status: 'failed', code: 'EEXIST' } : { status: 'done' });
+      expect(machine.device('03:00.0').vpci!.bars[0]!.enabled).toBe(!msixHoleFailsMap);
+      expect(mmioExtents(guest)).toEqual(
+        msixHoleFailsMap
+          ? []
+          : [
+              [0xe0000, 0xfe000, 1],
+              [0xe0003, 0xfe003, 1],
+            ],
+      );
+      expect(guest.crashed).toBe(msixHoleFailsMap);
+    });
+
+    it(`a failed removal of the identity entry at the table ${msixHoleFailsMap ? 'fails the map' : 'is ignored: the table page stays mapped while decoding (xen)'}`, () => {
+      // Device 1's 16-byte BAR shares device 0's table page and maps it first.
+      let failing = -1; // armed below
+      const machine = bootedMachine(
+        [
+          {
+            sbdf: '0000:01:00.0',
+            bars: [{ type: 'mem32', size: 0x20n, addr: 0xc000_0000n }],
+            msix: { entries: 1, table: { bar: 0, offset: 0 }, pba: { bar: 0, offset: 0x10 } },
+          },
+          { sbdf: '0000:01:01.0', bars: [{ type: 'mem32', size: 0x10n, addr: 0xc000_0020n }] },
+        ],
+        {
+          policy: { msixHoleFailsMap },
+          hardwareP2m: { failAt: (write) => write === failing || write === failing + 1 },
+        },
+      );
+      const dom0 = machine.hardwareDomain;
+      const v = dom0.vcpus[0]!;
+      writeCommand(machine, v, '01:01.0', MEM);
+      // Device 0 maps nothing itself: its first writes remove the entry, for the table and again
+      // for the PBA in the same page; both fail.
+      failing = dom0.p2m.writes + 1;
+      writeCommand(machine, v, '01:00.0', MEM);
+      expect(machine.device('01:00.0').vpci!.barsMapped).toBe(!msixHoleFailsMap);
+      expect(kinds(machine).includes('msix-mapped')).toBe(!msixHoleFailsMap);
+    });
+
+    it(`a failed removal at MSI-X set-up ${msixHoleFailsMap ? 'drops MSI-X, the page put back' : 'is ignored (xen)'}`, () => {
+      // Decoding on at boot: the BAR is mapped whole before MSI-X is known; writes 1–4 map it, 5
+      // and 6 punch the table and PBA holes; 6 fails.
+      const machine = bootedMachine([{ ...device, command: MEM }], {
+        policy: { msixHoleFailsMap },
+        hardwareP2m: { failAt: (write) => write === 6 },
+      });
+      const pdev = machine.device('03:00.0');
+      expect(pdev.vpci!.msix === undefined).toBe(msixHoleFailsMap);
+      expect(mfnAt(machine.hardwareDomain, 0xfe001)).toBe(msixHoleFailsMap ? 0xfe001 : undefined);
+      expect(mfnAt(machine.hardwareDomain, 0xfe002)).toBe(0xfe002); // the PBA page: removal failed
+      expect(checkInvariants(machine).map((x) => x.kind)).toEqual(msixHoleFailsMap ? [] : ['msix-mapped']);
+    });
+  }
+});
+
+describe('serialOperations: a ROM disabled and moved in one write', () => {
+  const device: DeviceSpec = {
+    sbdf: '0000:04:00.0',
+    command: MEM,
+    bars: [{ type: 'mem32', size: MIB, addr: 0xfe00_0000n }],
+    rom: { size: 0x10000n, addr: 0xfe10_0000n, enabled: true },
+  };
+  for (const serialOperations of [false, true]) {
+    it(`${serialOperations ? 'moves when the unmap completes' : 'moves at once, before its frames are unmapped (xen)'}`, () => {
+      const machine = bootedMachine([device], { policy: { serialOperations } });
+      const v = machine.hardwareDomain.vcpus[0]!;
+      const rom = machine.device('04:00.0').vpci!.bars[6]!;
+      expect(rom.enabled).toBe(true);
+      machine.configWrite(v, '04:00.0', 0x30, 4, 0xfe20_0000);
+      expect(rom.addr).toBe(serialOperations ? 0xfe10_0000n : 0xfe20_0000n);
+      // While the unmap is pending Xen's ROM no longer explains the frames still mapped.
+      expect(machine.finishPending(v)).toEqual({ status: 'done' });
+      expect(rom.addr).toBe(0xfe20_0000n);
+      expect(mfnAt(machine.hardwareDomain, 0xfe100)).toBeUndefined();
+    });
+  }
+
+  it('hardened: an unmap that fails and is rolled back leaves the ROM where it is mapped', () => {
+    let failing = 0;
+    const machine = bootedMachine([device], {
+      profile: 'hardened',
+      hardwareP2m: { failAt: (write) => write === failing },
+    });
+    const dom0 = machine.hardwareDomain;
+    const v = dom0.vcpus[0]!;
+    failing = dom0.p2m.writes + 1;
+    machine.configWrite(v, '04:00.0', 0x30, 4, 0xfe20_0000);
+    expect(machine.finishPending(v)).toEqual({ status: 'failed', code: 'ENOMEM' });
+    const rom = machine.device('04:00.0').vpci!.bars[6]!;
+    expect([rom.enabled, rom.addr]).toEqual([true, 0xfe10_0000n]);
+    expect(mfnAt(dom0, 0xfe100)).toBe(0xfe100);
+    expect(checkInvariants(machine)).toEqual([]);
+  });
 });

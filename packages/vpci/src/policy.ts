@@ -12,8 +12,17 @@ export interface Policy {
    * shares a page that another domain maps is refused with EBUSY.
    */
   readonly refuseSubpageSharing: boolean;
-  /** F8: a deferred map that fails undoes the frames it already mapped (an unmap that fails, likewise). */
+  /**
+   * F8: a deferred map that fails undoes the frames it already mapped (an unmap that fails, likewise);
+   * so does a map at boot (`apply_map`) that fails, before the device's vPCI is torn down.
+   */
   readonly rollbackFailedMap: boolean;
+  /**
+   * G3: the boot-time map (`apply_map`) stops at the first BAR that fails and returns its error. Xen
+   * goes on with the next BARs and keeps only the last one's result, so a later BAR that maps well
+   * turns decoding on with part of an earlier BAR unmapped (and its rangeset left filled).
+   */
+  readonly applyMapKeepsErrors: boolean;
   /** G1: every error return of modifyBars purges the device's rangesets (Xen leaves them filled). */
   readonly purgeOnError: boolean;
   /** G5: the host memory map (e820) is removed using host frames, not the guest frames of the set. */
@@ -27,6 +36,12 @@ export interface Policy {
    * has had only one half written since it last held a complete address (EINVAL, an event).
    */
   readonly refuseProbeAddress: boolean;
+  /**
+   * A guest's BAR is not mapped over an enabled BAR of another of its devices that maps other
+   * machine frames there (EINVAL, an event). Xen maps around it (the overlap keeps the first BAR's
+   * frames), and when that BAR stops decoding the overlap stays mapped, to the wrong device's frames.
+   */
+  readonly refuseOverlappingBars: boolean;
   /**
    * F2: while a map/unmap is pending in a domain, another one in that domain is refused (EBUSY): a
    * device's state is not trusted until its work completes, and another device's work would not
@@ -44,6 +59,14 @@ export interface Policy {
    * is mapped again for that BAR when the device stops decoding (Xen leaves the page unmapped).
    */
   readonly restoreMsixPages: boolean;
+  /**
+   * G4: when punching the MSI-X holes fails at the end of a map (another mapping clobbers the area,
+   * or removing the identity entry there fails: ENOMEM), the map fails as a map error does: undone
+   * under `rollbackFailedMap`, decoding off, the BARs not enabled, a guest crashed; at MSI-X set-up,
+   * MSI-X is dropped. Xen leaves the BARs mapped and flagged enabled with decoding off, for good
+   * (G4), and ignores a failed removal: the device then decodes with its table page mapped.
+   */
+  readonly msixHoleFailsMap: boolean;
 }
 
 /** `xen`: Xen exactly; `hardened`: every safer behaviour. */
@@ -53,14 +76,17 @@ export type Profile = 'xen' | 'hardened';
 export const POLICY_SWITCHES: readonly (keyof Policy)[] = Object.freeze([
   'refuseSubpageSharing',
   'rollbackFailedMap',
+  'applyMapKeepsErrors',
   'purgeOnError',
   'e820OnHostFrames',
   'romFailureKeepsBars',
   'romOverlapRule',
   'refuseProbeAddress',
+  'refuseOverlappingBars',
   'serialOperations',
   'unmapOnDeassign',
   'restoreMsixPages',
+  'msixHoleFailsMap',
 ]);
 
 /** The policy of a profile, with any switch overridden. Throws for an unknown profile or switch. */

@@ -2,6 +2,7 @@
  * The worked examples of xen-behaviour.md §5.16 (V1–V7) and the seed scenarios 002 and 004, each
  * with its expected outcome.
  */
+import { gfn, mapMmio, mfn, populateRam } from '@vpci/p2m';
 import { describe, expect, it } from 'vitest';
 import type { DeviceSpec } from './hardware.js';
 import { checkInvariants } from './invariants.js';
@@ -396,5 +397,67 @@ describe("F2: defer_map's FIXME, two vCPUs on one device", () => {
     machine.configWrite(v1, '02:00.0', 0x04, 2, MEM);
     expect((v1 as { pending: unknown }).pending).toBeUndefined();
     expect(machine.events.at(-1)).toMatchObject({ kind: 'busy', sbdf: '0000:02:00.0', vcpu: 'd0v0' });
+  });
+});
+
+describe('G4: an existing mapping clobbers the MSI-X area when decoding is enabled', () => {
+  it("xen: the BARs stay mapped and flagged enabled, but the device never decodes and the guest can't unmap them", () => {
+    const machine = bootedMachine([V1_DEVICE]);
+    const guest = machine.createGuest();
+    machine.assignDevice('03:00.0', guest.id);
+    const v = guest.vcpus[0]!;
+    machine.configWrite(v, '00:00.0', 0x10, 4, 0xe000_0000);
+    machine.configWrite(v, '00:00.0', 0x14, 4, 0);
+    machine.configWrite(v, '00:00.0', 0x18, 4, 0xd000_0000);
+    // A RAM page sits at the guest frame of the MSI-X table (BAR0 + 0x2000).
+    expect(populateRam(guest.p2m, gfn(0xe0002), 1, mfn(0x12345)).ok).toBe(true);
+    expect(writeCommand(machine, v, '00:00.0', MEM)).toEqual({ status: 'done' });
+    expect(machine.events.filter((e) => e.kind === 'msix-clobber')).toEqual([
+      { kind: 'msix-clobber', sbdf: '0000:03:00.0', gfn: 0xe0002, mfn: 0x12345, type: 'ram_rw' },
+    ]);
+    const pdev = machine.device('03:00.0');
+    const vpci = pdev.vpci!;
+    expect([vpci.bars[0]!.enabled, vpci.bars[2]!.enabled]).toEqual([true, true]);
+    expect(vpci.barsMapped).toBe(false);
+    expect(pdev.hw.read(0x04, 2) & MEM).toBe(0); // the command register was not written
+    expect(machine.configRead(v, '00:00.0', 0x04, 2) & MEM).toBe(MEM); // the guest's view says on
+    expect(mmioExtents(guest)).toEqual([
+      [0xd0000, 0xfd000, 4],
+      [0xe0000, 0xfe000, 2],
+      [0xe0004, 0xfe004, 252],
+    ]);
+    // No invariant sees it: every enabled BAR is mapped, and MSI-X pages only count while decoding.
+    expect(checkInvariants(machine)).toEqual([]);
+
+    // Turning decoding off agrees with barsMapped, so it goes straight to the device: nothing is unmapped.
+    writeCommand(machine, v, '00:00.0', 0);
+    expect(mmioExtents(guest)).toHaveLength(3);
+    expect(vpci.bars[0]!.enabled).toBe(true);
+    // Turning it on again maps nothing (the BARs are "enabled") and fails the same way.
+    writeCommand(machine, v, '00:00.0', MEM);
+    expect(machine.events.filter((e) => e.kind === 'msix-clobber')).toHaveLength(2);
+    expect(pdev.hw.read(0x04, 2) & MEM).toBe(0);
+  });
+
+  it('xen: for the hardware domain a non-identity entry at the table page does the same', () => {
+    const machine = bootedMachine([V1_DEVICE]);
+    const dom0 = machine.hardwareDomain;
+    expect(mapMmio(dom0.p2m, gfn(0xfe002), 1, mfn(0x1000)).ok).toBe(true);
+    writeCommand(machine, dom0.vcpus[0]!, '03:00.0', MEM);
+    expect(machine.events.at(-1)).toEqual({
+      kind: 'msix-clobber',
+      sbdf: '0000:03:00.0',
+      gfn: 0xfe002,
+      mfn: 0x1000,
+      type: 'mmio_direct',
+    });
+    const vpci = machine.device('03:00.0').vpci!;
+    expect(vpci.bars[0]!.enabled).toBe(true);
+    expect(vpci.barsMapped).toBe(false);
+    expect(machine.device('03:00.0').hw.read(0x04, 2) & MEM).toBe(0);
+    // The foreign entry lies inside BAR0 with another shift: the checker reports it as a wrong mfn.
+    expect(checkInvariants(machine)).toEqual([
+      { kind: 'wrong-mfn', domain: 0, sbdf: '0000:03:00.0', bar: 0, gfn: 0xfe002, mfn: 0x1000, count: 1 },
+    ]);
   });
 });
