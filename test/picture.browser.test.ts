@@ -1,0 +1,185 @@
+/**
+ * The HTML memory map in a real browser (headless Chromium through playwright-core): the page shows
+ * the legend and the BAR labels, zooming in with the wheel, the keyboard or the BAR list reaches page
+ * granularity (page frame numbers appear, redrawn rather than scaled), and hovering a BAR shows its
+ * details.
+ *
+ * Needs a Chromium binary: `CHROMIUM_PATH`, else /usr/bin/chromium (Debian's `chromium` package,
+ * which .ci/run installs). Without one the tests fail, saying how to install it.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { renderHtml, replayText } from '@vpci/vpci';
+import { type Browser, chromium, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+const SEED_004 = readFileSync(new URL('../examples/seed-004-non-identity.jsonl', import.meta.url), 'utf8');
+const BIG = [
+  '{"event":"host","profile":"xen"}',
+  '{"event":"device","sbdf":"0000:05:00.0","command":"0x0002","bars":[{"type":"mem64","size":"0x1000000000","addr":"0x4000000000","prefetchable":true},null,{"type":"mem32","size":"0x1000","addr":"0xf0000000"}]}',
+  '{"event":"boot"}',
+].join('\n');
+
+let browser: Browser | undefined;
+
+beforeAll(async () => {
+  if (!existsSync(CHROMIUM)) {
+    throw new Error(
+      `Chromium not found at ${CHROMIUM}. Install it (Debian/Ubuntu: apt-get update && apt-get install -y chromium) ` +
+        'or point CHROMIUM_PATH at a Chromium or Chrome binary.',
+    );
+  }
+  browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
+}, 30_000);
+
+afterAll(async () => {
+  await browser?.close();
+});
+
+/** A page showing the HTML of `trace`, its viewer drawn. */
+async function open(trace: string, name: string): Promise<Page> {
+  const page = await browser!.newPage({ viewport: { width: 1400, height: 900 } });
+  const errors: string[] = [];
+  page.on('pageerror', (error) => errors.push(error.message));
+  await page.setContent(renderHtml(replayText(trace, name)));
+  await page.waitForSelector('#viewer[data-ready="true"]', { timeout: 5000 });
+  expect(errors).toEqual([]);
+  return page;
+}
+
+/** Waits for the viewer's next redraw (it draws on an animation frame). */
+async function drawn(page: Page): Promise<void> {
+  await page.evaluate('new Promise((done) => requestAnimationFrame(() => requestAnimationFrame(done)))');
+}
+
+const pfnLabels = (page: Page, text?: RegExp) =>
+  page.locator('#viewer text.pfn', text === undefined ? {} : { hasText: text });
+
+/**
+ * Wheels up over `selector` (at `at` of its height) until `done` holds or `max` turns have passed;
+ * returns the turns taken, or -1.
+ */
+async function wheelUntil(
+  page: Page,
+  selector: string,
+  at: number,
+  max: number,
+  done: () => Promise<boolean>,
+): Promise<number> {
+  for (let turn = 1; turn <= max; turn++) {
+    const box = await page.locator(selector).first().boundingBox();
+    expect(box, `${selector} is on screen`).not.toBeNull();
+    await page.mouse.move(box!.x + box!.width / 2, box!.y + box!.height * at);
+    await page.mouse.wheel(0, -400);
+    await drawn(page);
+    if (await done()) return turn;
+  }
+  return -1;
+}
+
+const somePfn = (page: Page) => async (): Promise<boolean> => (await pfnLabels(page).count()) > 0;
+
+describe('the HTML memory map in Chromium', () => {
+  it('shows the title, the legend and every BAR label', async () => {
+    const page = await open(SEED_004, 'seed-004-non-identity.jsonl');
+    expect(await page.locator('h1').textContent()).toContain(
+      'seed-004-non-identity.jsonl — profile xen — status',
+    );
+    for (const entry of [
+      'MSI-X table page (trapped by Xen)',
+      'page shared with another device',
+      'e820 RAM',
+    ]) {
+      expect(await page.locator('#legend text', { hasText: entry }).isVisible()).toBe(true);
+    }
+    for (const label of ['0000:03:00.0 BAR0 1 MiB', '0000:03:00.0 BAR2 256 B']) {
+      // In both columns: the guest's view and the machine's.
+      const labels = page.locator('#viewer text[data-label]', { hasText: label });
+      expect(await labels.count()).toBe(2);
+      expect(await labels.first().isVisible()).toBe(true);
+    }
+    expect(await page.locator('#events').textContent()).toContain(
+      'offset mismatch: 0xe0100200 vs 0xfd000100',
+    );
+    await page.close();
+  });
+
+  it('zooms with the wheel from the whole map down to pages with their frame numbers', async () => {
+    const page = await open(SEED_004, 'seed-004-non-identity.jsonl');
+    expect(await pfnLabels(page).count()).toBe(0);
+    const before = await page.locator('#readout').textContent();
+    // Into BAR0's 252 mapped pages (below its MSI-X pages), until they show boundaries and numbers.
+    const inBar0 = async (): Promise<boolean> =>
+      (await page.locator('#viewer line.pageline').count()) > 1 &&
+      (await pfnLabels(page, /^pfn 0xe00[0-9a-f]{2}$/).count()) > 0;
+    const turns = await wheelUntil(page, '[data-item="d1:bar:0000:03:00.0:0:g"] rect', 0.6, 15, inBar0);
+    expect(turns).toBeGreaterThan(0);
+    expect(await page.locator('#readout').textContent()).not.toBe(before);
+    const pfns = await pfnLabels(page).allTextContents();
+    expect(pfns.length).toBeGreaterThan(0);
+    // Frame numbers of whatever is in view: the axis is shared, guest and host pages alike.
+    for (const text of pfns) expect(text).toMatch(/^pfn 0x[0-9a-f]{5}$/);
+    // Redrawn, not scaled: the page boundaries are new lines, the text keeps its size, and each
+    // guest page says which machine frame it maps.
+    expect(await page.locator('#viewer line.pageline').count()).toBeGreaterThan(1);
+    expect(await page.evaluate("getComputedStyle(document.querySelector('#viewer text.pfn')).fontSize")).toBe(
+      '10px',
+    );
+    expect(
+      await page.locator('#viewer text.pfnmap', { hasText: /^→ mfn 0xf[de]0[0-9a-f]{2}$/ }).count(),
+    ).toBeGreaterThan(0);
+    // Back out with the button.
+    await page.click('#zoom-fit');
+    await drawn(page);
+    expect(await pfnLabels(page).count()).toBe(0);
+    await page.close();
+  });
+
+  it('reaches single pages inside a 64 GiB BAR', async () => {
+    const page = await open(BIG, 'big.jsonl');
+    const turns = await wheelUntil(
+      page,
+      '[data-item="d0:bar:0000:05:00.0:0:g"] rect',
+      0.5,
+      30,
+      somePfn(page),
+    );
+    expect(turns).toBeGreaterThan(0);
+    for (const text of await pfnLabels(page).allTextContents()) expect(text).toMatch(/^pfn 0x4[0-9a-f]{6}$/);
+    await page.close();
+  });
+
+  it('is keyboard driven: a BAR button zooms to it, + and - on the map zoom', async () => {
+    const page = await open(SEED_004, 'seed-004-non-identity.jsonl');
+    await page.focus('button[data-zoom="d1:bar:0000:03:00.0:0:g"]');
+    await page.keyboard.press('Enter');
+    await drawn(page);
+    expect(await page.locator('#details').textContent()).toContain('0000:03:00.0 BAR0 mem64 1 MiB, mapped');
+    await page.focus('#viewer');
+    for (let i = 0; i < 12 && (await pfnLabels(page).count()) === 0; i++) {
+      await page.keyboard.press('+');
+      await drawn(page);
+    }
+    expect(await pfnLabels(page).count()).toBeGreaterThan(0);
+    await page.keyboard.press('0');
+    await drawn(page);
+    expect(await pfnLabels(page).count()).toBe(0);
+    await page.close();
+  });
+
+  it('shows a BAR’s details when hovered', async () => {
+    const page = await open(SEED_004, 'seed-004-non-identity.jsonl');
+    await page.hover('[data-item="d1:bar:0000:03:00.0:2:g"] rect');
+    const details = await page.locator('#details').textContent();
+    expect(details).toContain('0000:03:00.0 BAR2 mem32 256 B, mapped');
+    expect(details).toContain('owner d1, seen at 0000:00:00.0');
+    expect(details).toContain('guest 0xe0100100-0xe01001ff');
+    expect(details).toContain('host  0xfd000100-0xfd0001ff');
+    // And a mapping's: the guest frames, the machine frames and the offset between them.
+    await page.hover('[data-item="d1:p2m:1:g"] rect');
+    expect(await page.locator('#details').textContent()).toContain(
+      'd1 p2m mmio_direct: gfn 0xe0004-0xe00ff -> mfn 0xfe004-0xfe0ff',
+    );
+    await page.close();
+  });
+});
