@@ -182,6 +182,30 @@ describe('bad input', () => {
   });
 });
 
+describe('invariants after each line', () => {
+  it('sees a hardware-domain BAR moved into a page a guest maps, at that line, scoped or not', () => {
+    const text = [
+      '{"event":"device","sbdf":"0000:03:00.0","bars":[{"type":"mem32","size":"0x1000","addr":"0xfe000000"}]}',
+      '{"event":"device","sbdf":"0000:04:00.0","bars":[{"type":"mem32","size":"0x100","addr":"0xfd000000"}]}',
+      '{"event":"boot"}',
+      '{"event":"domain","id":1}',
+      '{"event":"assign","sbdf":"03:00.0","domain":1}',
+      '{"event":"write","vcpu":"d1v0","sbdf":"00:00.0","reg":"0x10","size":4,"value":"0xe0000000"}',
+      '{"event":"write","vcpu":"d1v0","sbdf":"00:00.0","reg":"0x04","size":2,"value":2}',
+      '{"event":"run","vcpu":"d1v0"}',
+      // dom0 moves 04:00.0's (unmapped) 256-byte BAR into host page 0xfe000, which guest 1 maps.
+      '{"event":"write","vcpu":"d0v0","sbdf":"04:00.0","reg":"0x10","size":4,"value":"0xfe000800"}',
+      '{"event":"write","vcpu":"d0v0","sbdf":"04:00.0","reg":"0x3c","size":1,"value":5}',
+    ].join('\n');
+    for (const invariantChecks of ['scoped', 'full'] as const) {
+      const report = replayText(text, 't.jsonl', { invariantChecks });
+      expect(report.violations).toMatchObject([
+        { line: 9, kind: 'subpage-shared', domain: 1, mfn: '0xfe000', other: '0000:04:00.0', otherDomain: 0 },
+      ]);
+    }
+  });
+});
+
 describe('the CLI', () => {
   it('exits 1 when an assertion fails, and says which', async () => {
     const file = tempTrace(

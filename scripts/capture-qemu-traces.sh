@@ -1,0 +1,301 @@
+#!/usr/bin/env bash
+# capture-qemu-traces.sh — capture real QEMU guest traces of PCI config-space
+# activity (BAR sizing/placement, bridge programming, MSI-X enabling) as test
+# fixtures for the vPCI BAR-mapping model.
+#
+# WHAT IT NEEDS
+#   Debian 12 (bookworm) on x86-64, run as root (or with passwordless apt),
+#   access to Debian's apt mirrors. No KVM needed: QEMU runs with TCG.
+#   It installs, if missing: qemu-system-x86 seabios ovmf socat busybox-static
+#   cpio kmod (apt-get, --no-install-recommends), and fetches the current
+#   Debian kernel package (the one linux-image-amd64 depends on, overridable
+#   with KPKG=linux-image-6.1.0-NN-amd64) with `apt-get download`.
+#
+# WHAT IT WRITES
+#   Scratch (not in the repo), under ${WORK:-/tmp/vpci-qemu}: the kernel .deb
+#   and its extraction, the busybox initramfs, the NVMe raw image, the OVMF
+#   VARS copy, QEMU monitor sockets, FIFOs and raw serial/debugcon captures.
+#   Fixtures, under test/fixtures/qemu/ (relative to the repo root), for each
+#   scenario NAME in seabios-testdev, seabios-linux, ovmf-linux:
+#     NAME.trace.log     QEMU "log"-backend trace, filtered to pci_cfg_*,
+#                        pci_update_mappings_*, msix_* and the
+#                        memory_region_ops_{read,write} lines of the regions
+#                        pci-conf-idx, pci-conf-data and pcie-mmcfg-mmio;
+#                        original line order and text, nothing rewritten.
+#                        Stored as NAME.trace.log.gz (gzip -n -9) instead when
+#                        over TRACE_GZIP_OVER bytes (default 4000000): the two
+#                        Linux traces are ~6 MB, most of it Linux probing the
+#                        absent buses 02-ff through 0xcf8/0xcfc.
+#     NAME.info-pci.txt  the HMP monitor's `info pci` at the end of the run
+#     NAME.serial.txt    the guest serial console: first 200 KB, CRs removed
+#     NAME.debugcon.txt  the firmware's debug port 0x402 (SeaBIOS's own log of
+#                        how it sized and placed every BAR); omitted if empty
+#     NAME.cmdline.txt   the exact QEMU command line (shell-quoted)
+#   Re-running overwrites these files; nothing else in the repo is touched.
+#
+# HOW LONG IT TAKES
+#   About 1-1.5 minutes on 2 cores once packages and kernel are present
+#   (TCG: SeaBIOS alone ~10 s, each Linux boot ~15-30 s to the marker plus
+#   ~10 s for the monitor), plus the first run's install and ~70 MB kernel
+#   download. Every step has a timeout (a hung guest costs BOOT_TIMEOUT s).
+#
+# USAGE
+#   bash scripts/capture-qemu-traces.sh [SCENARIO...]   (default: all three)
+#   Environment: WORK=/tmp/vpci-qemu  KPKG=<kernel package>  BOOT_TIMEOUT=420
+set -euo pipefail
+
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+OUT="$REPO/test/fixtures/qemu"
+WORK=${WORK:-/tmp/vpci-qemu}
+BOOT_TIMEOUT=${BOOT_TIMEOUT:-420}   # seconds to wait for the guest marker
+SEABIOS_WAIT=${SEABIOS_WAIT:-60}    # seconds to wait for "No bootable device"
+MARKER=VPCI-TRACE-DONE
+SERIAL_MAX=204800
+TRACE_GZIP_OVER=${TRACE_GZIP_OVER:-4000000}
+
+log() { printf '[capture %(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
+die() { log "ERROR: $*"; exit 1; }
+
+# ---------------------------------------------------------------- packages --
+ensure_packages() {
+  local pkgs=(qemu-system-x86 seabios ovmf socat busybox-static cpio kmod)
+  local missing=()
+  for p in "${pkgs[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+  done
+  if ((${#missing[@]})); then
+    log "installing: ${missing[*]}"
+    timeout 600 apt-get update -q
+    DEBIAN_FRONTEND=noninteractive timeout 900 \
+      apt-get install -y -q --no-install-recommends "${missing[@]}"
+  fi
+}
+
+# ------------------------------------------------------------------ kernel --
+ensure_kernel() {
+  mkdir -p "$WORK/dl"
+  if [[ -z ${KPKG:-} ]]; then
+    KPKG=$(apt-cache depends linux-image-amd64 2>/dev/null |
+      awk '/Depends: linux-image-[0-9]/ {print $2; exit}')
+    if [[ -z $KPKG ]]; then
+      timeout 600 apt-get update -q
+      KPKG=$(apt-cache depends linux-image-amd64 | awk '/Depends: linux-image-[0-9]/ {print $2; exit}')
+    fi
+  fi
+  [[ -n $KPKG ]] || die "cannot determine the kernel package"
+  local deb
+  deb=$(ls "$WORK/dl/${KPKG}_"*.deb 2>/dev/null | head -n1 || true)
+  if [[ -z $deb ]]; then
+    log "downloading $KPKG"
+    (cd "$WORK/dl" && timeout 900 apt-get download -q "$KPKG")
+    deb=$(ls "$WORK/dl/${KPKG}_"*.deb | head -n1)
+  fi
+  KDEB=$deb
+  if [[ ! -f $WORK/kpkg/.done-$(basename "$deb") ]]; then
+    log "extracting $(basename "$deb")"
+    rm -rf "$WORK/kpkg"
+    dpkg-deb -x "$deb" "$WORK/kpkg"
+    touch "$WORK/kpkg/.done-$(basename "$deb")"
+  fi
+  KVER=$(ls "$WORK/kpkg/lib/modules" | head -n1)
+  VMLINUZ="$WORK/kpkg/boot/vmlinuz-$KVER"
+  [[ -f $VMLINUZ ]] || die "no vmlinuz in $deb"
+  # The package ships no modules.dep (its postinst runs depmod): make one.
+  [[ -f $WORK/kpkg/lib/modules/$KVER/modules.dep ]] || depmod -b "$WORK/kpkg" "$KVER"
+}
+
+# --------------------------------------------------------------- initramfs --
+build_initramfs() {
+  local root="$WORK/initramfs" cfg="$WORK/kpkg/boot/config-$KVER"
+  INITRD="$WORK/initrd.img"
+  rm -rf "$root"
+  mkdir -p "$root"/{bin,sbin,proc,sys,dev,tmp,lib/modules}
+  cp /bin/busybox "$root/bin/busybox"
+  # Modules for the drivers that enable MSI-X, with their dependencies in
+  # load order. Built-in drivers (=y) need nothing.
+  local want=() m
+  grep -q '^CONFIG_BLK_DEV_NVME=m' "$cfg" && want+=(nvme)
+  grep -q '^CONFIG_VIRTIO_PCI=m' "$cfg" && want+=(virtio_pci)
+  grep -q '^CONFIG_VIRTIO_NET=m' "$cfg" && want+=(virtio_net)
+  : >"$root/modules.order"
+  for m in "${want[@]}"; do
+    modprobe -d "$WORK/kpkg" -S "$KVER" --show-depends "$m" | awk '$1 == "insmod" {print $2}'
+  done | awk '!seen[$0]++' | while read -r ko; do
+    cp "$ko" "$root/lib/modules/"
+    basename "$ko" >>"$root/modules.order"
+  done
+  cat >"$root/init" <<'EOF'
+#!/bin/busybox sh
+/bin/busybox --install -s /bin
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev 2>/dev/null
+echo "VPCI-INIT: start, loading modules"
+for m in $(cat /modules.order); do
+  if insmod "/lib/modules/$m" 2>/tmp/err; then echo "VPCI-INIT: insmod $m ok"
+  else echo "VPCI-INIT: insmod $m failed: $(cat /tmp/err)"; fi
+done
+sleep 2
+for d in /sys/bus/pci/devices/*; do
+  echo "VPCI-INIT: $(basename "$d") $(cat "$d/vendor"):$(cat "$d/device") driver=$(basename "$(readlink "$d/driver" 2>/dev/null)" 2>/dev/null) msi_irqs=$(ls "$d/msi_irqs" 2>/dev/null | tr '\n' ' ')"
+  cat "$d/resource" | awk -v d="$(basename "$d")" '$1 != "0x0000000000000000" {print "VPCI-INIT:   " d " res" NR-1 " " $0}'
+done
+# Read each device's config header once more through sysfs, so the log holds every register the
+# replay needs to rebuild the device (drivers never read some, e.g. the MSI-X PBA Offset/BIR).
+for d in /sys/bus/pci/devices/*; do head -c 256 "$d/config" >/dev/null; done
+echo "VPCI-INIT: --- /proc/iomem ---"; cat /proc/iomem
+echo "VPCI-INIT: --- /proc/interrupts ---"; cat /proc/interrupts
+echo "VPCI-TRACE-DONE"
+while true; do sleep 3600; done
+EOF
+  chmod +x "$root/init"
+  (cd "$root" && find . -print0 | LC_ALL=C sort -z | cpio --null -o -H newc --quiet) | gzip -9 >"$INITRD"
+  log "initramfs: $(wc -l <"$root/modules.order") modules, $(stat -c %s "$INITRD") bytes"
+}
+
+# ------------------------------------------------------------------ qemu ----
+TRACE_EVENTS="$WORK/trace-events"
+write_trace_events() {
+  printf '%s\n' 'pci_cfg_*' 'pci_update_mappings_add' 'pci_update_mappings_del' \
+    'msix_*' 'memory_region_ops_read' 'memory_region_ops_write' >"$TRACE_EVENTS"
+}
+# keep: every non-memory_region_ops event enabled above, and the
+# memory_region_ops lines of the three config-space regions only
+FILTER_RE="^(pci_cfg_|pci_update_mappings_|msix_)|^memory_region_ops_(read|write) .* name '(pci-conf-idx|pci-conf-data|pcie-mmcfg-mmio)'\$"
+
+TESTDEVS=(
+  -device pcie-pci-bridge,id=pcie.1
+  -device pci-testdev,bus=pcie.1,membar=32
+  -device pci-testdev,bus=pcie.1,membar=32
+  -device pci-testdev,bus=pcie.1,membar=32
+  -device pci-testdev,bus=pcie.1,membar=268435456
+)
+# NVMe (MSI-X), virtio-net (MSI-X; user net restricted: no traffic leaves
+# QEMU, no option ROM so SeaBIOS/OVMF do not try PXE), and a pci-testdev
+# whose 4 GiB 64-bit prefetchable BAR can only be placed above 4 GiB.
+LINUXDEVS=(
+  -drive "file=$WORK/nvme0.img,if=none,id=nv0,format=raw"
+  -device nvme,drive=nv0,serial=vpci0
+  -netdev user,id=n0,restrict=on
+  -device virtio-net-pci,netdev=n0,romfile=
+  -device pci-testdev,membar=4294967296
+)
+
+qarg() { # shell-quote one argument only where needed (readable cmdline files)
+  if [[ $1 =~ ^[A-Za-z0-9_./=:,+@%-]+$ ]]; then printf '%s' "$1"
+  else printf "'%s'" "${1//\'/\'\\\'\'}"; fi
+}
+
+hmp() { # hmp SOCK CMD: run one HMP command, print its output (cleaned)
+  local sock=$1 cmd=$2
+  { sleep 1; printf '%s\n' "$cmd"; sleep 3; } |
+    timeout 20 socat - "UNIX-CONNECT:$sock" 2>/dev/null |
+    tr -d '\r' | sed -e 's/\x1b\[[0-9;]*[A-Za-z]//g' -e 's/\x1b[A-Za-z]//g' |
+    grep -v -e '^QEMU [0-9].*monitor - type' -e '^(qemu) *$' |
+    sed -e "s/^(qemu) $cmd\$//" -e '/^(qemu) /d' | awk 'NF || started {started=1; print}'
+}
+
+run_scenario() {
+  local name=$1 fw=$2 kernel=$3
+  local d="$WORK/run-$name"
+  rm -rf "$d"; mkdir -p "$d"
+  local sock="$d/monitor.sock" fifo="$d/trace.fifo" serial="$d/serial.raw" dbg="$d/debugcon.raw"
+  local cmd=(qemu-system-x86_64 -M q35,graphics=off -accel tcg -cpu qemu64 -smp 1 -m 2G
+    -nodefaults -display none
+    -serial "file:$serial"
+    -chardev "file,id=dbg,path=$dbg" -device isa-debugcon,iobase=0x402,chardev=dbg
+    -monitor "unix:$sock,server,nowait"
+    -trace "events=$TRACE_EVENTS" -D "$fifo")
+  if [[ $fw == ovmf ]]; then
+    local code=/usr/share/OVMF/OVMF_CODE_4M.fd vars=/usr/share/OVMF/OVMF_VARS_4M.fd
+    [[ -f $code ]] || { code=/usr/share/OVMF/OVMF_CODE.fd; vars=/usr/share/OVMF/OVMF_VARS.fd; }
+    cp "$vars" "$WORK/ovmf-vars.fd"
+    cmd+=(-drive "if=pflash,format=raw,unit=0,readonly=on,file=$code"
+      -drive "if=pflash,format=raw,unit=1,file=$WORK/ovmf-vars.fd")
+  fi
+  cmd+=("${TESTDEVS[@]}")
+  if [[ $kernel == yes ]]; then
+    rm -f "$WORK/nvme0.img"; truncate -s 64M "$WORK/nvme0.img"
+    cmd+=("${LINUXDEVS[@]}" -kernel "$VMLINUZ" -initrd "$INITRD" -append "console=ttyS0 panic=-1")
+  fi
+
+  mkfifo "$fifo"
+  # The log backend writes to the FIFO; grep keeps only the wanted lines, so
+  # the unfiltered trace (hundreds of MB) never touches the disk.
+  grep -E --line-buffered "$FILTER_RE" <"$fifo" >"$d/trace.log" &
+  local grep_pid=$!
+  { local first=1 a
+    for a in "${cmd[@]}"; do ((first)) || printf ' '; first=0; qarg "$a"; done
+    echo; } >"$d/cmdline.txt"
+  log "$name: starting QEMU"
+  local t0=$SECONDS
+  timeout $((BOOT_TIMEOUT + 120)) "${cmd[@]}" >"$d/qemu.out" 2>&1 &
+  local qemu_pid=$!
+
+  # wait for the monitor socket
+  local i
+  for ((i = 0; i < 100; i++)); do [[ -S $sock ]] && break; sleep 0.2; done
+  local want limit status=timeout
+  if [[ $kernel == yes ]]; then want=$MARKER; limit=$BOOT_TIMEOUT
+  else want='No bootable device'; limit=$SEABIOS_WAIT; fi
+  while ((SECONDS - t0 < limit)); do
+    if [[ -f $serial ]] && grep -q -a -- "$want" "$serial"; then status=found; break; fi
+    kill -0 "$qemu_pid" 2>/dev/null || { status=qemu-exited; break; }
+    sleep 2
+  done
+  log "$name: wait for '$want': $status after $((SECONDS - t0)) s"
+  if kill -0 "$qemu_pid" 2>/dev/null; then
+    [[ $kernel == yes ]] || sleep 2   # let SeaBIOS settle after the message
+    hmp "$sock" 'info pci' >"$d/info-pci.txt" || true
+    hmp "$sock" 'quit' >/dev/null || true
+  fi
+  for ((i = 0; i < 50; i++)); do kill -0 "$qemu_pid" 2>/dev/null || break; sleep 0.2; done
+  if kill -0 "$qemu_pid" 2>/dev/null; then log "$name: QEMU did not quit; killing $qemu_pid"; kill "$qemu_pid" || true; fi
+  wait "$qemu_pid" || true
+  # if QEMU died before opening the FIFO, grep is still blocked opening it
+  if kill -0 "$grep_pid" 2>/dev/null; then timeout 5 bash -c ': >"$1"' _ "$fifo" || true; fi
+  wait "$grep_pid" || true
+  if [[ -s $d/qemu.out ]]; then sed 's/^/  qemu: /' "$d/qemu.out" >&2; fi
+
+  # install the fixtures
+  # Traces over TRACE_GZIP_OVER bytes are stored gzipped (gzip -n: no name or
+  # time stamp in the header, so identical input gives identical bytes).
+  rm -f "$OUT/$name.trace.log" "$OUT/$name.trace.log.gz"
+  local tfile="$OUT/$name.trace.log"
+  if (($(stat -c %s "$d/trace.log") > TRACE_GZIP_OVER)); then
+    tfile="$OUT/$name.trace.log.gz"; gzip -n -9 -c "$d/trace.log" >"$tfile"
+  else cp "$d/trace.log" "$tfile"; fi
+  cp "$d/info-pci.txt" "$OUT/$name.info-pci.txt" 2>/dev/null || : >"$OUT/$name.info-pci.txt"
+  # (head reads the file itself: no SIGPIPE to trip pipefail on a long log)
+  head -c "$SERIAL_MAX" "$serial" | tr -d '\r' >"$OUT/$name.serial.txt"
+  if [[ -s $dbg ]]; then head -c "$SERIAL_MAX" "$dbg" | tr -d '\r' >"$OUT/$name.debugcon.txt"
+  else rm -f "$OUT/$name.debugcon.txt"; fi
+  cp "$d/cmdline.txt" "$OUT/$name.cmdline.txt"
+  log "$name: $(wc -l <"$d/trace.log") trace lines, $(stat -c %s "$d/trace.log") bytes -> $(basename "$tfile") $(stat -c %s "$tfile") bytes; status=$status"
+  [[ $status == found ]] || log "$name: WARNING: marker not seen; fixtures hold what was captured"
+}
+
+# -------------------------------------------------------------------- main --
+main() {
+  local scenarios=("$@")
+  ((${#scenarios[@]})) || scenarios=(seabios-testdev seabios-linux ovmf-linux)
+  local t_start=$SECONDS
+  mkdir -p "$WORK" "$OUT"
+  ensure_packages
+  write_trace_events
+  local need_kernel=no s
+  for s in "${scenarios[@]}"; do [[ $s == *-linux ]] && need_kernel=yes; done
+  if [[ $need_kernel == yes ]]; then ensure_kernel; build_initramfs; fi
+  log "versions: $(dpkg-query -W -f='${Package}=${Version} ' qemu-system-x86 seabios ovmf busybox-static) ${KPKG:+$KPKG=$(dpkg-deb -f "$KDEB" Version)}"
+  for s in "${scenarios[@]}"; do
+    case $s in
+      seabios-testdev) run_scenario "$s" seabios no ;;
+      seabios-linux) run_scenario "$s" seabios yes ;;
+      ovmf-linux) run_scenario "$s" ovmf yes ;;
+      *) die "unknown scenario $s" ;;
+    esac
+  done
+  log "done in $((SECONDS - t_start)) s; fixtures in $OUT"
+}
+
+main "$@"
