@@ -22,22 +22,11 @@ import {
   SEED_002_LAYOUT_2,
   superpageFramesOf,
 } from '@vpci/vpci';
+import { prng } from './prng.js';
 
 const SETS = Number(process.env.BENCH_SETS ?? 200);
 const MIB = 1n << 20n;
 const GIB = 1n << 30n;
-
-/** mulberry32: a small seeded PRNG. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
-  };
-}
 
 interface RandomSet {
   devices: DeviceSpec[];
