@@ -13,8 +13,9 @@
  * (ENOMEM), once, if it happens during deferred work (a boot fault does the same while the hardware
  * domain is built). Preemption does not change which writes are made, or in what order: a
  * preempted map resumes with the call the unpreempted one makes next. So a fault counted in writes
- * lands on the same write in both runs of the second property. One failure per fault step: the
- * hardened rollback is not expected to survive a second failure of its own.
+ * lands on the same write in both runs of the second property. One failure per fault step, so the
+ * hardened rollback after an injected failure never fails itself; surviving two failures in one
+ * operation is not a goal (a rollback that fails leaves what it could not put back).
  */
 import { checkInvariants, type DeviceSpec, Machine, type Profile, type Vcpu } from '@vpci/vpci';
 import fc from 'fast-check';
