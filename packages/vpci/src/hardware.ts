@@ -115,6 +115,8 @@ export class PhysicalDevice {
   readonly sbdf: Sbdf;
   /** Whether the device has PCIe extended configuration space (4 KiB instead of 256 bytes). */
   readonly extendedConfig: boolean;
+  /** Writes made so far: what was derived from the registers holds until this changes. */
+  writes = 0;
   private readonly config = new Uint8Array(PCI_CFG_SPACE_EXP_SIZE);
   private readonly wmask = new Uint8Array(PCI_CFG_SPACE_EXP_SIZE);
   /** Current size of each BAR slot (0n: unimplemented or the high half of a 64-bit BAR). */
@@ -208,6 +210,7 @@ export class PhysicalDevice {
   write(reg: number, size: number, value: number): void {
     checkAccess(reg, size);
     if (reg >= PCI_CFG_SPACE_SIZE && !this.extendedConfig) return;
+    this.writes++;
     for (let i = 0; i < size; i++) {
       const byte = (value >>> (8 * i)) & 0xff;
       const mask = this.wmask[reg + i]!;

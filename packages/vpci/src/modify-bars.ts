@@ -253,7 +253,7 @@ function dropSharedPages(context: EngineContext, device: PciDevice, changing: re
  * address reaches the register only when its deferred map completes).
  */
 export function hostBars(device: PciDevice): Bar[] {
-  const bars = hardwareBars(device.hw);
+  const bars = hardwareBars(device);
   for (const bar of device.vpci?.bars ?? []) {
     if (!bar.mappable || bar.size === 0n) continue;
     if (!bars.some((known) => known.addr === bar.addr && known.size === bar.size)) bars.push(bar);
@@ -261,8 +261,21 @@ export function hostBars(device: PciDevice): Bar[] {
   return bars;
 }
 
+/**
+ * The BARs a device's registers decode, remembered on the device until they are next written: the
+ * sharing checks ask for every device's BARs after every replayed line.
+ */
+function hardwareBars(device: PciDevice): Bar[] {
+  const hw = device.hw;
+  const cached = device.decodedBars;
+  if (cached !== undefined && cached.writes === hw.writes) return [...cached.bars];
+  const bars = decodedBars(hw);
+  device.decodedBars = { writes: hw.writes, bars };
+  return [...bars];
+}
+
 /** The memory BARs and ROM the device decodes, read from its registers (nothing is written). */
-function hardwareBars(hw: PhysicalDevice): Bar[] {
+function decodedBars(hw: PhysicalDevice): Bar[] {
   const headerType = hw.read(PCI_HEADER_TYPE, 1) & 0x7f;
   if (headerType > 1) return [];
   const slots = headerType === 0 ? PCI_HEADER_NORMAL_NR_BARS : PCI_HEADER_BRIDGE_NR_BARS;
