@@ -704,7 +704,7 @@ function violationKey(violation: Violation): string {
 }
 
 /** Whether `object` has every field of `pattern`; numbers, bigints and hex strings compare by value. */
-export function matches(object: Record<string, unknown>, pattern: Record<string, unknown>): boolean {
+function matches(object: Record<string, unknown>, pattern: Record<string, unknown>): boolean {
   return Object.entries(pattern).every(([key, want]) => sameValue(object[key], want));
 }
 

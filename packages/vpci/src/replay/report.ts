@@ -7,7 +7,7 @@
  */
 import { RangeSet } from '@vpci/rangeset';
 import { mappingDomain } from '../context.js';
-import { type Bar, frameRange, type PciDevice } from '../device.js';
+import type { Bar, PciDevice } from '../device.js';
 import { describeEvent, type VpciEvent } from '../events.js';
 import { describeViolation, type Violation } from '../invariants.js';
 import type { Machine } from '../machine.js';
@@ -304,8 +304,8 @@ function ioBar(device: PciDevice, index: number): ReportBar {
 }
 
 function memoryBar(machine: Machine, device: PciDevice, bar: Bar): ReportBar {
-  const [first, last] = frameRange(bar.guestAddr, bar.size);
-  const [hostFirst, hostLast] = frameRange(bar.addr, bar.size);
+  const [first, last] = bar.guestFrames();
+  const [hostFirst, hostLast] = bar.hostFrames();
   return {
     index: bar.index,
     type: bar.type === 'mem64lo' ? 'mem64' : (bar.type as 'mem32' | 'rom'),
@@ -325,7 +325,7 @@ function memoryBar(machine: Machine, device: PciDevice, bar: Bar): ReportBar {
 function holes(machine: Machine, device: PciDevice, bar: Bar): ReportHole[] {
   const domain = mappingDomain(machine, device);
   if (domain === undefined) return [];
-  const [first, last] = frameRange(bar.guestAddr, bar.size);
+  const [first, last] = bar.guestFrames();
   const shift = Number(bar.addr >> 12n) - first;
   const missing = RangeSet.from([[first, last]]);
   const elsewhere = new RangeSet();
@@ -360,7 +360,7 @@ function holes(machine: Machine, device: PciDevice, bar: Bar): ReportHole[] {
 function e820Frames(machine: Machine, bar: Bar, shift: number): RangeSet {
   const out = new RangeSet();
   if (machine.policy.e820OnHostFrames) {
-    const [hostFirst, hostLast] = frameRange(bar.addr, bar.size);
+    const [hostFirst, hostLast] = bar.hostFrames();
     machine.e820Frames.reportRanges(hostFirst, hostLast, (s, e) => {
       out.addRange(s - shift, e - shift);
       return undefined;
@@ -381,13 +381,13 @@ function intersect(a: RangeSet, b: RangeSet): RangeSet {
 
 /** Other devices' memory BARs with a byte in one of this BAR's host pages. */
 function sharers(machine: Machine, device: PciDevice, bar: Bar): string[] {
-  const [first, last] = frameRange(bar.addr, bar.size);
+  const [first, last] = bar.hostFrames();
   const out: string[] = [];
   for (const other of machine.devices()) {
     if (other === device || other.vpci === undefined) continue;
     for (const remote of other.vpci.bars) {
       if (!remote.mappable || remote.size === 0n) continue;
-      const [s, e] = frameRange(remote.addr, remote.size);
+      const [s, e] = remote.hostFrames();
       if (s <= last && first <= e) out.push(`${other.name} BAR${remote.index}`);
     }
   }
