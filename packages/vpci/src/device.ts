@@ -16,57 +16,130 @@ import { formatSbdf, type Sbdf } from './sbdf.js';
  */
 export type BarType = 'empty' | 'io' | 'mem32' | 'mem64lo' | 'mem64hi' | 'rom';
 
+/**
+ * Counts changes to any BAR's type, addresses, size, enabled flag or half-written flag. A BAR notes
+ * the count of its last change (`Bar.changedAt`), so a cache made from some BARs when the count was
+ * `n` holds as long as none of them changed after `n`: the invariant checks and the replayer ask about
+ * every BAR of a domain after every step, where comparing the fields themselves (bigints) cost more
+ * than the checks.
+ */
+let barChanges = 0;
+
+/** The number of BAR changes so far (see `Bar.changedAt`). */
+export function barChangeCount(): number {
+  return barChanges;
+}
+
 /** One BAR slot (Xen's `struct vpci_bar`). Addresses and sizes are bytes. */
 export class Bar {
   /** Slot number: 0–5 for BARs, the ROM slot for the ROM. */
   readonly index: number;
-  type: BarType = 'empty';
-  /** Host (machine) address. */
-  addr = 0n;
-  /** Address the owning domain sees; equal to `addr` for the hardware domain. */
-  guestAddr = 0n;
-  size = 0n;
   prefetchable = false;
-  /** The BAR is mapped in the owner's p2m (Xen: "enabled"). */
-  enabled = false;
   /** Guest frames still to map or unmap (exists for memory BARs and the ROM). */
   mem: RangeSet | undefined;
   /** Resizable BAR: supported sizes as Xen stores them (bit n: 2^(n+20) bytes). */
   resizableSizes = 0n;
-  /** Hardened bookkeeping: one half of this 64-bit BAR was written since its address was whole. */
-  halfWritten = false;
+  /** `barChangeCount()` just after this BAR's last change; 0 if it never changed. */
+  changedAt = 0;
 
-  private guestCache: { addr: bigint; size: bigint; frames: readonly [number, number] } | undefined;
-  private hostCache: { addr: bigint; size: bigint; frames: readonly [number, number] } | undefined;
+  private kind: BarType = 'empty';
+  private hostAddr = 0n;
+  private guestAddress = 0n;
+  private bytes = 0n;
+  private mapped = false;
+  private half = false;
+  /** The frame ranges of `guestAddr` and `addr`, made on first use and dropped by a change. */
+  private guestCache: readonly [number, number] | undefined;
+  private hostCache: readonly [number, number] | undefined;
 
   constructor(index: number) {
     this.index = index;
   }
 
+  get type(): BarType {
+    return this.kind;
+  }
+
+  set type(value: BarType) {
+    this.kind = value;
+    this.changed();
+  }
+
+  /** Host (machine) address. */
+  get addr(): bigint {
+    return this.hostAddr;
+  }
+
+  set addr(value: bigint) {
+    this.hostAddr = value;
+    this.hostCache = undefined;
+    this.changed();
+  }
+
+  /** Address the owning domain sees; equal to `addr` for the hardware domain. */
+  get guestAddr(): bigint {
+    return this.guestAddress;
+  }
+
+  set guestAddr(value: bigint) {
+    this.guestAddress = value;
+    this.guestCache = undefined;
+    this.changed();
+  }
+
+  get size(): bigint {
+    return this.bytes;
+  }
+
+  set size(value: bigint) {
+    this.bytes = value;
+    this.guestCache = undefined;
+    this.hostCache = undefined;
+    this.changed();
+  }
+
+  /** The BAR is mapped in the owner's p2m (Xen: "enabled"). */
+  get enabled(): boolean {
+    return this.mapped;
+  }
+
+  set enabled(value: boolean) {
+    this.mapped = value;
+    this.changed();
+  }
+
+  /** Hardened bookkeeping: one half of this 64-bit BAR was written since its address was whole. */
+  get halfWritten(): boolean {
+    return this.half;
+  }
+
+  set halfWritten(value: boolean) {
+    this.half = value;
+    this.changed();
+  }
+
   /**
-   * Guest frames `[first, last]` the BAR touches (`frameRange` of `guestAddr`), remembered until the
-   * address or size changes: the invariant checks ask for them after every step.
+   * Guest frames `[first, last]` the BAR touches (`frameRange` of `guestAddr`). The same object until
+   * the address or size is next set.
    */
   guestFrames(): readonly [number, number] {
-    const cache = this.guestCache;
-    if (cache !== undefined && cache.addr === this.guestAddr && cache.size === this.size) return cache.frames;
-    const frames = frameRange(this.guestAddr, this.size);
-    this.guestCache = { addr: this.guestAddr, size: this.size, frames };
-    return frames;
+    this.guestCache ??= frameRange(this.guestAddress, this.bytes);
+    return this.guestCache;
   }
 
   /** Host frames `[first, last]` the BAR touches, remembered likewise. */
   hostFrames(): readonly [number, number] {
-    const cache = this.hostCache;
-    if (cache !== undefined && cache.addr === this.addr && cache.size === this.size) return cache.frames;
-    const frames = frameRange(this.addr, this.size);
-    this.hostCache = { addr: this.addr, size: this.size, frames };
-    return frames;
+    this.hostCache ??= frameRange(this.hostAddr, this.bytes);
+    return this.hostCache;
   }
 
   /** Memory BARs and the ROM are mapped; I/O and empty slots and 64-bit high halves are not. */
   get mappable(): boolean {
-    return this.type === 'mem32' || this.type === 'mem64lo' || this.type === 'rom';
+    return this.kind === 'mem32' || this.kind === 'mem64lo' || this.kind === 'rom';
+  }
+
+  private changed(): void {
+    this.changedAt = ++barChanges;
   }
 }
 

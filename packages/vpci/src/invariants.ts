@@ -3,12 +3,12 @@
  * frames and devices involved. Under `hardened` the list must always be empty; under `xen` it shows
  * Xen's known holes.
  */
-import { gfn, MAX_FRAME, type P2mExtent } from '@vpci/p2m';
+import { gfn, MAX_FRAME, type P2m, type P2mExtent } from '@vpci/p2m';
+import { enabledWindows, msixPagesOf, type Window } from './bar-windows.js';
 import type { EngineContext } from './context.js';
-import type { Bar, PciDevice } from './device.js';
+import type { PciDevice } from './device.js';
 import type { Domain } from './domain.js';
-import { effectiveOwner, hostBars } from './modify-bars.js';
-import { msixBir, msixGuestFrames } from './msix.js';
+import { type OwnedPage, ownedHostPages } from './host-pages.js';
 import { sbdfKey } from './sbdf.js';
 
 /**
@@ -75,24 +75,18 @@ export type Violation =
       readonly guestAddr: bigint;
     };
 
-/** An enabled BAR's guest range and its guest → machine shift. */
-interface Window {
-  readonly device: PciDevice;
-  readonly bar: Bar;
-  readonly first: number;
-  readonly last: number;
-  /** mfn - gfn for every page of the BAR. */
-  readonly shift: number;
-}
-
 /**
  * What may have changed since the last check, for a check that only looks there (a replay checks
  * after every line, and a line touches one or two devices). Everything a violation depends on must be
- * covered: the devices whose vPCI state changed, and per domain the guest frames whose p2m entries or
- * enabled BARs may have changed. Ownership and host BAR addresses must not have changed (the sharing
- * check then needs every domain): check without a scope.
+ * covered: the devices whose vPCI state changed, per domain the guest frames whose p2m entries or
+ * enabled BARs may have changed, and the host frames of moved BARs. Ownership must not have changed
+ * (the sharing check then needs every domain): check without a scope.
  */
 export interface InvariantScope {
+  /**
+   * Every device whose vPCI state or registers changed since the machine's last check, scoped or
+   * not: the sharing check remembers the host pages of the others from then.
+   */
   readonly devices: ReadonlySet<PciDevice>;
   readonly frames: ReadonlyMap<Domain, readonly (readonly [number, number])[]>;
   /**
@@ -143,21 +137,6 @@ export function checkInvariants(
     }
   }
 
-  // Host pages of every device's BARs with the domain that owns them, made on first use (sharing).
-  let pages: HostPage[] | undefined;
-  const hostPages = (): HostPage[] => {
-    if (pages !== undefined) return pages;
-    pages = [];
-    for (const device of context.devices()) {
-      const owner = effectiveOwner(context, device);
-      if (owner === undefined) continue;
-      for (const bar of hostBars(device)) {
-        const [first, last] = bar.hostFrames();
-        pages.push({ first, last, device, owner });
-      }
-    }
-    return pages;
-  };
   const hostFrames = scope?.hostFrames === undefined ? undefined : toRanges(scope.hostFrames);
   for (const domain of context.domains()) {
     if (domain.kind === 'dom_xen') continue;
@@ -166,7 +145,13 @@ export function checkInvariants(
     if (scope !== undefined && region === undefined) {
       // Only what a moved host BAR can change here: whether a mapped page is another domain's.
       if (hostFrames !== undefined)
-        checkShared(domain, hostPages, (e) => meets(hostFrames, e.mfn, e.mfn + e.count - 1), violations);
+        checkShared(
+          context,
+          domain,
+          (e) => meets(hostFrames, e.mfn, e.mfn + e.count - 1),
+          scope.devices,
+          violations,
+        );
       continue;
     }
     const inScope =
@@ -176,7 +161,6 @@ export function checkInvariants(
             meets(region, e.gfn, e.gfn + e.count - 1) ||
             (hostFrames !== undefined && meets(hostFrames, e.mfn, e.mfn + e.count - 1));
     const mine = devicesMappedInto(context, domain);
-    const windows = windowsOf(mine);
     const inFlight: Ranges = [];
     for (const device of mine) {
       if (!busy.has(device)) continue;
@@ -184,9 +168,9 @@ export function checkInvariants(
         if (bar.mappable && bar.size > 0n) inFlight.push([...bar.guestFrames()]);
     }
     checkMsix(domain, mine, region, violations);
-    checkShared(domain, hostPages, inScope, violations);
-    checkMappings(domain, windows, merged(inFlight), inScope, violations);
-    checkCoverage(context, domain, windows, busy, () => msixFrames(mine), region, violations);
+    checkShared(context, domain, inScope, scope?.devices, violations);
+    checkMappings(domain, mine, merged(inFlight), inScope, violations);
+    checkCoverage(context, domain, mine, busy, region, violations);
   }
   return violations;
 }
@@ -208,21 +192,18 @@ function devicesMappedInto(context: EngineContext, domain: Domain): PciDevice[] 
     .sort((a, b) => sbdfKey(a.sbdf) - sbdfKey(b.sbdf));
 }
 
-/** The enabled BARs of `devices`, made on first use (many scoped checks never need them). */
-function windowsOf(devices: readonly PciDevice[]): () => Window[] {
-  let windows: Window[] | undefined;
-  return () => {
-    if (windows !== undefined) return windows;
-    windows = [];
-    for (const device of devices) {
-      for (const bar of device.vpci!.bars) {
-        if (!bar.enabled) continue;
-        const [first, last] = bar.guestFrames();
-        windows.push({ device, bar, first, last, shift: Number(bar.addr >> 12n) - first });
-      }
-    }
-    return windows;
-  };
+/**
+ * The enabled BARs of `devices` whose guest frames `keep` accepts, in device and BAR order. Scoped
+ * checks look at a few frames of a domain with many BARs: only the BARs there are kept.
+ */
+function windowsWhere(
+  devices: readonly PciDevice[],
+  keep: (first: number, last: number) => boolean,
+): Window[] {
+  const windows: Window[] = [];
+  for (const device of devices)
+    for (const w of enabledWindows(device)) if (keep(w.first, w.last)) windows.push(w);
+  return windows;
 }
 
 /** A copy of `ranges`, merged. */
@@ -294,15 +275,12 @@ function extentsBetween(domain: Domain, first: number, last: number): Iterable<P
   return domain.p2m.extentsIn(gfn(first), gfn(Math.min(last, MAX_FRAME)));
 }
 
-/** Guest frames of the MSI-X structures of the devices whose BIR BAR is enabled. */
-function msixFrames(devices: PciDevice[]): Ranges {
+/** Guest frames of the MSI-X structures on `[first, last]` of the devices whose BIR BAR is enabled. */
+function msixFramesMeeting(devices: readonly PciDevice[], first: number, last: number): Ranges {
   const pages: Ranges = [];
-  for (const device of devices) {
-    const vpci = device.vpci!;
-    if (vpci.msix === undefined) continue;
-    for (let nr = 0; nr < 2; nr++)
-      if (vpci.bars[msixBir(vpci, nr)]!.enabled) pages.push(msixGuestFrames(vpci, nr));
-  }
+  for (const device of devices)
+    for (const page of msixPagesOf(device))
+      if (page.first <= last && first <= page.last) pages.push([page.first, page.last]);
   return merged(pages);
 }
 
@@ -313,15 +291,8 @@ function checkMsix(
   violations: Violation[],
 ): void {
   for (const device of devices) {
-    const vpci = device.vpci!;
-    if (vpci.msix === undefined || !vpci.barsMapped) continue;
-    for (let nr = 0; nr < 2; nr++) {
-      const bir = vpci.bars[msixBir(vpci, nr)]!;
-      if (!bir.enabled) continue;
-      // The structure lies inside its BAR (checked when MSI-X was set up): test the BAR's cached
-      // frames first.
-      if (region !== undefined && !meets(region, ...bir.guestFrames())) continue;
-      const [first, last] = msixGuestFrames(vpci, nr);
+    if (!device.vpci!.barsMapped) continue;
+    for (const { first, last } of msixPagesOf(device)) {
       if (region !== undefined && !meets(region, first, last)) continue;
       for (const extent of extentsBetween(domain, first, last)) {
         if (extent.type === 'invalid' || extent.type === 'mmio_dm') continue;
@@ -337,75 +308,81 @@ function checkMsix(
   }
 }
 
-/** The host pages of one BAR and the domain that owns its device (dom_xen's count as dom0's). */
-interface HostPage {
-  readonly first: number;
-  readonly last: number;
-  readonly device: PciDevice;
-  readonly owner: number;
+/** A p2m's `mmio_direct` extents in gfn order, and the write count they were read at. */
+interface MmioExtents {
+  readonly writes: number;
+  readonly extents: readonly P2mExtent[];
+}
+
+const mmioExtentCache = new WeakMap<P2m, MmioExtents>();
+
+/**
+ * The `mmio_direct` extents of `domain`'s p2m, in gfn order. Remembered until the p2m is next written
+ * (its `writes` count moves on every write attempted): a replay checks after every line, and most
+ * lines that change what an invariant reads do not touch a p2m.
+ */
+function mmioExtents(domain: Domain): readonly P2mExtent[] {
+  const p2m = domain.p2m;
+  const cached = mmioExtentCache.get(p2m);
+  if (cached !== undefined && cached.writes === p2m.writes) return cached.extents;
+  const extents = [...p2m.extents()].filter((extent) => extent.type === 'mmio_direct');
+  mmioExtentCache.set(p2m, { writes: p2m.writes, extents });
+  return extents;
 }
 
 /** Mapped host pages (of the extents `inScope` picks) that hold a BAR of another domain's device. */
 function checkShared(
+  context: EngineContext,
   domain: Domain,
-  hostPages: () => readonly HostPage[],
   inScope: (extent: P2mExtent) => boolean,
+  changed: ReadonlySet<PciDevice> | undefined,
   violations: Violation[],
 ): void {
-  let foreign: HostPage[] | undefined;
-  for (const extent of domain.p2m.extents()) {
-    if (extent.type !== 'mmio_direct' || !inScope(extent)) continue;
-    foreign ??= hostPages().filter((page) => page.owner !== domain.id);
+  let pages: readonly OwnedPage[] | undefined;
+  for (const extent of mmioExtents(domain)) {
+    if (!inScope(extent)) continue;
+    pages ??= ownedHostPages(context, changed);
     const last = extent.mfn + extent.count - 1;
-    for (const page of foreign) {
-      const start = Math.max(extent.mfn, page.first);
-      const end = Math.min(last, page.last);
+    for (const { device, owner, frames } of pages) {
+      if (owner === domain.id) continue;
+      const start = Math.max(extent.mfn, frames[0]);
+      const end = Math.min(last, frames[1]);
       if (start > end) continue;
       violations.push({
         kind: 'subpage-shared',
         domain: domain.id,
         gfn: extent.gfn + (start - extent.mfn),
         mfn: start,
-        other: page.device.name,
-        otherDomain: page.device.domain!.id,
+        other: device.name,
+        otherDomain: device.domain!.id,
       });
     }
   }
 }
 
 /**
- * Every MMIO mapping lies in an enabled BAR whose guest → machine shift it follows. The frames each
- * shift explains are the union of the enabled BARs with that shift; only what that union leaves out
- * is looked at frame range by frame range.
+ * Every MMIO mapping lies in an enabled BAR whose guest → machine shift it follows. Per extent, the
+ * frames its shift explains are the union of the enabled BARs there with that shift; only what that
+ * union leaves out is looked at frame range by frame range.
  */
 function checkMappings(
   domain: Domain,
-  allWindows: () => Window[],
+  devices: readonly PciDevice[],
   inFlight: Ranges,
   inScope: (extent: P2mExtent) => boolean,
   violations: Violation[],
 ): void {
-  // Made on the first extent in scope: most scoped checks find none.
-  let explained: Map<number, Ranges> | undefined;
-  let windows: Window[] = [];
-  const explanations = (): Map<number, Ranges> => {
-    windows = allWindows();
-    const byShift = new Map<number, Ranges>();
-    for (const w of windows) {
-      const list = byShift.get(w.shift) ?? [];
-      list.push([w.first, w.last]);
-      byShift.set(w.shift, list);
-    }
-    for (const [shift, list] of byShift) byShift.set(shift, merged(list));
-    return byShift;
-  };
-  for (const extent of domain.p2m.extents()) {
-    if (extent.type !== 'mmio_direct' || !inScope(extent)) continue;
+  let all: Window[] | undefined; // made on the first extent in scope: most scoped checks find none
+  for (const extent of mmioExtents(domain)) {
+    if (!inScope(extent)) continue;
     const first = extent.gfn as number;
     const end = first + extent.count - 1;
     const shift = (extent.mfn as number) - first;
-    explained ??= explanations();
-    for (const [s, e] of outside(explained.get(shift) ?? [], first, end)) {
+    all ??= windowsWhere(devices, () => true);
+    // Only the windows meeting the extent can explain or name its frames.
+    const windows = all.filter((w) => w.first <= end && first <= w.last);
+    const explained = merged(windows.filter((w) => w.shift === shift).map((w) => [w.first, w.last]));
+    for (const [s, e] of outside(explained, first, end)) {
       let gfn = s;
       while (gfn <= e) {
         const next = Math.min(e, ...windows.filter((w) => w.first > gfn).map((w) => w.first - 1));
@@ -447,19 +424,18 @@ function checkMappings(
 function checkCoverage(
   context: EngineContext,
   domain: Domain,
-  allWindows: () => Window[],
+  devices: readonly PciDevice[],
   busy: Set<PciDevice>,
-  msixFrames: () => Ranges,
   region: Ranges | undefined,
   violations: Violation[],
 ): void {
   let e820: Ranges | undefined;
-  let msixPages: Ranges | undefined;
-  for (const w of allWindows()) {
-    if (busy.has(w.device) || (region !== undefined && !meets(region, w.first, w.last))) continue;
+  const inRegion = (first: number, last: number): boolean =>
+    region === undefined || meets(region, first, last);
+  for (const w of windowsWhere(devices, inRegion)) {
+    if (busy.has(w.device)) continue;
     e820 ??= context.e820Frames.toArray() as Ranges;
-    msixPages ??= msixFrames();
-    let needed = minus([[w.first, w.last]], msixPages);
+    let needed = minus([[w.first, w.last]], msixFramesMeeting(devices, w.first, w.last));
     if (context.policy.e820OnHostFrames) {
       // The host frames the memory map covers, seen through this BAR's shift.
       const hostE820 = e820.map(([s, e]): [number, number] => [s - w.shift, e - w.shift]);

@@ -524,8 +524,8 @@ export class Replayer {
       this.record(line, checkInvariants(machine));
       return;
     }
-    const frames = new Map<Domain, [number, number][]>();
-    const hostFrames: [number, number][] = [];
+    const frames = new Map<Domain, FrameRange[]>();
+    const hostFrames: FrameRange[] = [];
     const note = (state: DeviceState, seen: ReturnType<typeof deviceFrames>): void => {
       if (state.domain !== undefined)
         frames.set(state.domain, [...(frames.get(state.domain) ?? []), ...seen.guest]);
@@ -679,15 +679,18 @@ function deviceState(machine: Machine, device: PciDevice): DeviceState {
   return { device, domain, owner: device.domain?.id, values };
 }
 
+/** A frame range, as the BARs cache them (never changed in place: a moved BAR makes a new one). */
+type FrameRange = readonly [number, number];
+
 /** Guest frames of a device's memory BARs and pending sets, and host frames of its memory BARs. */
-function deviceFrames(device: PciDevice): { guest: [number, number][]; host: [number, number][] } {
-  const guest: [number, number][] = [];
-  const host: [number, number][] = [];
+function deviceFrames(device: PciDevice): { guest: FrameRange[]; host: FrameRange[] } {
+  const guest: FrameRange[] = [];
+  const host: FrameRange[] = [];
   for (const bar of device.vpci?.bars ?? []) {
     if (!bar.mappable || bar.size === 0n) continue;
-    guest.push([...bar.guestFrames()]);
-    host.push([...bar.hostFrames()]);
-    for (const [s, e] of bar.mem ?? []) guest.push([s, e]);
+    guest.push(bar.guestFrames());
+    host.push(bar.hostFrames());
+    if (bar.mem !== undefined && !bar.mem.isEmpty()) for (const [s, e] of bar.mem) guest.push([s, e]);
   }
   return { guest, host };
 }

@@ -1,0 +1,73 @@
+/**
+ * What the invariant checks read of a device's BARs, in plain numbers: its enabled BARs as guest
+ * windows with their guest → machine shift, and the guest frames of its MSI-X structures. A replay
+ * checks after every line and a check reads every device of a domain, so these are remembered per
+ * device until one of its BARs changes (`Bar.changedAt`); making them needs bigint arithmetic.
+ */
+import { type Bar, barChangeCount, type PciDevice, type VpciState } from './device.js';
+import { msixBir, msixGuestFrames } from './msix.js';
+
+/** An enabled BAR's guest frames and its guest → machine shift. */
+export interface Window {
+  readonly device: PciDevice;
+  readonly bar: Bar;
+  readonly first: number;
+  readonly last: number;
+  /** mfn - gfn for every page of the BAR. */
+  readonly shift: number;
+}
+
+/** The guest frames of one MSI-X structure (0: table, 1: PBA) whose BIR BAR is enabled. */
+export interface MsixPages {
+  readonly nr: number;
+  readonly first: number;
+  readonly last: number;
+}
+
+interface BarWindows {
+  readonly madeAt: number;
+  /** The MSI-X state they were made with (set up after the header, so it may come later). */
+  readonly msix: VpciState['msix'];
+  readonly windows: readonly Window[];
+  readonly msixPages: readonly MsixPages[];
+}
+
+const remembered = new WeakMap<VpciState, BarWindows>();
+
+function windowsOf(device: PciDevice): BarWindows {
+  const vpci = device.vpci!;
+  const known = remembered.get(vpci);
+  if (
+    known !== undefined &&
+    known.msix === vpci.msix &&
+    vpci.bars.every((bar) => bar.changedAt <= known.madeAt)
+  )
+    return known;
+  const windows: Window[] = [];
+  for (const bar of vpci.bars) {
+    if (!bar.enabled) continue;
+    const [first, last] = bar.guestFrames();
+    windows.push({ device, bar, first, last, shift: bar.hostFrames()[0] - first });
+  }
+  const msixPages: MsixPages[] = [];
+  if (vpci.msix !== undefined) {
+    for (let nr = 0; nr < 2; nr++) {
+      if (!vpci.bars[msixBir(vpci, nr)]!.enabled) continue;
+      const [first, last] = msixGuestFrames(vpci, nr);
+      msixPages.push({ nr, first, last });
+    }
+  }
+  const made = { madeAt: barChangeCount(), msix: vpci.msix, windows, msixPages };
+  remembered.set(vpci, made);
+  return made;
+}
+
+/** The enabled BARs of a device with vPCI state, in slot order. */
+export function enabledWindows(device: PciDevice): readonly Window[] {
+  return windowsOf(device).windows;
+}
+
+/** The guest frames of a device's MSI-X structures whose BIR BAR is enabled (none without MSI-X). */
+export function msixPagesOf(device: PciDevice): readonly MsixPages[] {
+  return windowsOf(device).msixPages;
+}
