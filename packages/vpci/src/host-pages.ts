@@ -5,7 +5,7 @@
  * change keeps a check from rebuilding them for every device on the machine.
  */
 import type { EngineContext } from './context.js';
-import type { PciDevice } from './device.js';
+import { barChangeCount, type PciDevice } from './device.js';
 import { effectiveOwner, hostBars } from './modify-bars.js';
 
 /** Inclusive host frames, as `Bar.hostFrames` gives them. */
@@ -14,97 +14,87 @@ export type HostFrames = readonly [number, number];
 interface Remembered {
   /** The device's register write count when made. */
   readonly writes: number;
-  /**
-   * The host frames of its mapped vPCI BARs when made. Each BAR caches its pair until its address or
-   * size changes, so an unchanged pair is the same object.
-   */
-  readonly vpciFrames: readonly HostFrames[];
+  /** Its vPCI state then, and `barChangeCount()` then: a vPCI BAR changed later moves its pages. */
+  readonly vpci: PciDevice['vpci'];
+  readonly madeAt: number;
   readonly pages: readonly HostFrames[];
 }
 
 const remembered = new WeakMap<PciDevice, Remembered>();
 
-/** The host frames of every BAR `device` decodes or vPCI maps. */
+/**
+ * The host frames of every BAR `device` decodes or vPCI maps. The same array while they stay the
+ * same, even across register writes that did not move them (a listing is kept while its devices'
+ * arrays are).
+ */
 function hostPagesOf(device: PciDevice): readonly HostFrames[] {
   const known = remembered.get(device);
-  if (known !== undefined && known.writes === device.hw.writes && sameVpciFrames(device, known.vpciFrames))
+  if (known !== undefined && known.writes === device.hw.writes && unchangedSince(device, known))
     return known.pages;
-  const vpciFrames: HostFrames[] = [];
-  for (const bar of device.vpci?.bars ?? [])
-    if (bar.mappable && bar.size > 0n) vpciFrames.push(bar.hostFrames());
-  const pages = hostBars(device).map((bar) => bar.hostFrames());
-  remembered.set(device, { writes: device.hw.writes, vpciFrames, pages });
+  const found = hostBars(device).map((bar) => bar.hostFrames());
+  const pages = known !== undefined && sameFrames(found, known.pages) ? known.pages : found;
+  remembered.set(device, { writes: device.hw.writes, vpci: device.vpci, madeAt: barChangeCount(), pages });
   return pages;
 }
 
-/** Whether the mapped vPCI BARs' host frames are still `frames`, compared in place. */
-function sameVpciFrames(device: PciDevice, frames: readonly HostFrames[]): boolean {
-  let k = 0;
-  for (const bar of device.vpci?.bars ?? []) {
-    if (bar.mappable && bar.size > 0n && frames[k++] !== bar.hostFrames()) return false;
-  }
-  return k === frames.length;
+function unchangedSince(device: PciDevice, known: Remembered): boolean {
+  if (device.vpci !== known.vpci) return false;
+  for (const bar of device.vpci?.bars ?? []) if (bar.changedAt > known.madeAt) return false;
+  return true;
 }
 
-/** One BAR's host frames and the domain that owns its device (dom_xen's count as dom0's). */
-export interface OwnedPage {
+function sameFrames(a: readonly HostFrames[], b: readonly HostFrames[]): boolean {
+  return a.length === b.length && a.every((frames, i) => frames[0] === b[i]![0] && frames[1] === b[i]![1]);
+}
+
+/** The host frames of a device's BARs and the domain that owns it (dom_xen's count as dom0's). */
+export interface DevicePages {
   readonly device: PciDevice;
-  readonly owner: number;
-  readonly frames: HostFrames;
+  readonly owner: number | undefined;
+  readonly pages: readonly HostFrames[];
 }
 
-/** The owned pages of a machine and what they were made from, per device. */
+/** A machine's devices in order with their pages, and where each device is in that order. */
 interface Listing {
-  readonly made: ReadonlyMap<
-    PciDevice,
-    { readonly owner: number | undefined; readonly pages: readonly HostFrames[] }
-  >;
-  readonly order: readonly PciDevice[];
-  readonly pages: readonly OwnedPage[];
+  readonly entries: DevicePages[];
+  readonly at: ReadonlyMap<PciDevice, number>;
 }
 
 const listings = new WeakMap<EngineContext, Listing>();
 
 /**
- * The host pages of every device that has an owner, in device order, remembered per machine.
- * `changed` names the devices that may have changed since the machine's last listing (a scoped
- * invariant check's devices); without it every device is looked at.
+ * Every device's host pages and owner, in device order, remembered per machine and brought up to
+ * date in place. `changed` names the devices that may have changed since the machine's last listing
+ * (a scoped invariant check's devices); without it every device is looked at.
  */
-export function ownedHostPages(context: EngineContext, changed?: Iterable<PciDevice>): readonly OwnedPage[] {
-  const known = listings.get(context);
-  if (known !== undefined && stillListed(context, known, changed)) return known.pages;
-  const made = new Map<PciDevice, { owner: number | undefined; pages: readonly HostFrames[] }>();
-  const order: PciDevice[] = [];
-  const pages: OwnedPage[] = [];
-  for (const device of context.devices()) {
-    const owner = effectiveOwner(context, device);
-    const frames = hostPagesOf(device);
-    made.set(device, { owner, pages: frames });
-    order.push(device);
-    if (owner !== undefined) for (const page of frames) pages.push({ device, owner, frames: page });
+export function devicePages(context: EngineContext, changed?: Iterable<PciDevice>): readonly DevicePages[] {
+  let listing = listings.get(context);
+  if (listing === undefined || (changed === undefined && !sameDevices(context, listing))) {
+    const entries = [...context.devices()].map((device) => pagesNow(context, device));
+    listing = { entries, at: new Map(entries.map((entry, i) => [entry.device, i])) };
+    listings.set(context, listing);
+    return entries;
   }
-  listings.set(context, { made, order, pages });
-  return pages;
+  for (const device of changed ?? context.devices()) {
+    const i = listing.at.get(device);
+    if (i === undefined) {
+      // A device the listing does not know: the caller's `changed` missed an added device.
+      listings.delete(context);
+      return devicePages(context);
+    }
+    const entry = listing.entries[i]!;
+    if (entry.owner !== effectiveOwner(context, device) || entry.pages !== hostPagesOf(device))
+      listing.entries[i] = pagesNow(context, device);
+  }
+  return listing.entries;
 }
 
-function stillListed(
-  context: EngineContext,
-  known: Listing,
-  changed: Iterable<PciDevice> | undefined,
-): boolean {
-  const same = (device: PciDevice): boolean => {
-    const entry = known.made.get(device);
-    return (
-      entry !== undefined &&
-      entry.owner === effectiveOwner(context, device) &&
-      entry.pages === hostPagesOf(device)
-    );
-  };
-  if (changed !== undefined) {
-    for (const device of changed) if (!same(device)) return false;
-    return true;
-  }
+function pagesNow(context: EngineContext, device: PciDevice): DevicePages {
+  return { device, owner: effectiveOwner(context, device), pages: hostPagesOf(device) };
+}
+
+function sameDevices(context: EngineContext, listing: Listing): boolean {
   let k = 0;
-  for (const device of context.devices()) if (known.order[k++] !== device || !same(device)) return false;
-  return k === known.order.length;
+  for (const device of context.devices()) if (listing.entries[k++]?.device !== device) return false;
+  return k === listing.entries.length;
 }

@@ -8,7 +8,7 @@ import { enabledWindows, msixPagesOf, type Window } from './bar-windows.js';
 import type { EngineContext } from './context.js';
 import type { PciDevice } from './device.js';
 import type { Domain } from './domain.js';
-import { type OwnedPage, ownedHostPages } from './host-pages.js';
+import { type DevicePages, devicePages } from './host-pages.js';
 import { sbdfKey } from './sbdf.js';
 
 /**
@@ -338,24 +338,25 @@ function checkShared(
   changed: ReadonlySet<PciDevice> | undefined,
   violations: Violation[],
 ): void {
-  let pages: readonly OwnedPage[] | undefined;
+  let listing: readonly DevicePages[] | undefined;
   for (const extent of mmioExtents(domain)) {
     if (!inScope(extent)) continue;
-    pages ??= ownedHostPages(context, changed);
+    listing ??= devicePages(context, changed);
     const last = extent.mfn + extent.count - 1;
-    for (const { device, owner, frames } of pages) {
-      if (owner === domain.id) continue;
-      const start = Math.max(extent.mfn, frames[0]);
-      const end = Math.min(last, frames[1]);
-      if (start > end) continue;
-      violations.push({
-        kind: 'subpage-shared',
-        domain: domain.id,
-        gfn: extent.gfn + (start - extent.mfn),
-        mfn: start,
-        other: device.name,
-        otherDomain: device.domain!.id,
-      });
+    for (const { device, owner, pages } of listing) {
+      if (owner === undefined || owner === domain.id) continue;
+      for (const [first, end] of pages) {
+        const start = Math.max(extent.mfn, first);
+        if (start > Math.min(last, end)) continue;
+        violations.push({
+          kind: 'subpage-shared',
+          domain: domain.id,
+          gfn: extent.gfn + (start - extent.mfn),
+          mfn: start,
+          other: device.name,
+          otherDomain: device.domain!.id,
+        });
+      }
     }
   }
 }

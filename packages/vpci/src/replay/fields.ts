@@ -16,20 +16,26 @@ export class TraceError extends Error {
   }
 }
 
+/** `value` as a JSON object; a `TraceError` naming `path` when it is not one. */
+export function requireObject(line: number, path: string, value: unknown): Record<string, unknown> {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new TraceError(line, `${path}: ${show(value)} is not an object; expected { … }`);
+  }
+  return value as Record<string, unknown>;
+}
+
 /** A JSON object of a trace line (or a nested object of one), with the path used in messages. */
 export class Fields {
   readonly line: number;
   readonly path: string;
   private readonly values: Record<string, unknown>;
-  private readonly read = new Set<string>();
+  /** The names asked for so far (a line has a handful: a list is quicker than a set). */
+  private readonly read: string[] = [];
 
   constructor(line: number, path: string, value: unknown) {
     this.line = line;
     this.path = path;
-    if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-      throw new TraceError(line, `${path}: ${show(value)} is not an object; expected { … }`);
-    }
-    this.values = value as Record<string, unknown>;
+    this.values = requireObject(line, path, value);
   }
 
   /** Whether the field is present (and not null). */
@@ -40,21 +46,21 @@ export class Fields {
   /** `read()` when the field is present, else undefined (the field is marked as read either way). */
   optional<T>(name: string, read: () => T): T | undefined {
     if (this.has(name)) return read();
-    this.read.add(name);
+    this.read.push(name);
     return undefined;
   }
 
   /** The raw value, marked as read. */
   raw(name: string): unknown {
-    this.read.add(name);
+    this.read.push(name);
     return this.values[name];
   }
 
   /** Throws when a field is present that no reader asked for (so typos are not ignored). */
   done(): void {
-    const unknown = Object.keys(this.values).filter((key) => !this.read.has(key));
+    const unknown = Object.keys(this.values).filter((key) => !this.read.includes(key));
     if (unknown.length > 0) {
-      const known = [...this.read].sort().join(', ');
+      const known = [...new Set(this.read)].sort().join(', ');
       throw this.error(unknown[0]!, `is not a field of ${this.path}; expected one of: ${known || 'none'}`);
     }
   }
@@ -91,6 +97,8 @@ export class Fields {
   /** A required integer in `[min, max]`. */
   integer(name: string, min: number, max: number): number {
     const value = this.raw(name);
+    // A JSON number, as nearly every line has, is compared as it is; strings go through BigInt.
+    if (typeof value === 'number' && Number.isSafeInteger(value) && min <= value && value <= max) return value;
     const parsed = parseInteger(value);
     if (parsed === undefined || parsed < BigInt(min) || parsed > BigInt(max)) {
       throw this.error(name, `is ${show(value)}; expected an integer in ${range(min, max)}`);

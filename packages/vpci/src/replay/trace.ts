@@ -14,7 +14,7 @@ import {
 } from '@vpci/p2m';
 import type { BarSpec, DeviceSpec, MsixSpec, RebarSpec, RomSpec } from '../hardware.js';
 import { POLICY_SWITCHES, type Policy, type Profile } from '../policy.js';
-import { Fields, TraceError } from './fields.js';
+import { Fields, requireObject, TraceError } from './fields.js';
 
 const U64 = (1n << 64n) - 1n;
 const U32 = 0xffff_ffff;
@@ -217,9 +217,8 @@ export function parseTraceLine(text: string, line: number): TraceEvent | undefin
   } catch (error) {
     throw new TraceError(line, `not JSON (${(error as Error).message}); expected one JSON object per line`);
   }
-  const top = new Fields(line, 'event', json);
-  const name = top.raw('event');
-  if (typeof name !== 'string' || !(EVENT_NAMES as readonly string[]).includes(name)) {
+  const name = requireObject(line, 'event', json).event;
+  if (typeof name !== 'string' || !Object.hasOwn(PARSERS, name)) {
     throw new TraceError(
       line,
       `'event' is ${JSON.stringify(name) ?? 'missing'}; expected one of: ${EVENT_NAMES.join(', ')}`,
