@@ -137,11 +137,11 @@ export function checkInvariants(
     }
   }
 
-  const hostFrames = scope?.hostFrames === undefined ? undefined : toRanges(scope.hostFrames);
+  const hostFrames = scope?.hostFrames === undefined ? undefined : merged(scope.hostFrames);
   for (const domain of context.domains()) {
     if (domain.kind === 'dom_xen') continue;
     const dirty = scope?.frames.get(domain);
-    const region = dirty === undefined ? undefined : toRanges(dirty);
+    const region = dirty === undefined ? undefined : merged(dirty);
     if (scope !== undefined && region === undefined) {
       // Only what a moved host BAR can change here: whether a mapped page is another domain's.
       if (hostFrames !== undefined)
@@ -181,15 +181,37 @@ export function checkInvariants(
  */
 type Ranges = [number, number][];
 
+/** A domain's device list as last sorted: what it was made from (devices and their vPCI states). */
+interface SortedDevices {
+  readonly from: readonly (PciDevice | PciDevice['vpci'])[];
+  readonly sorted: readonly PciDevice[];
+}
+
+const sortedDeviceCache = new WeakMap<Domain, SortedDevices>();
+
 /**
  * The devices with vPCI state whose BARs map into `domain` (dom_xen's hidden devices map into the
- * hardware domain's), by SBDF.
+ * hardware domain's), by SBDF. Remembered per domain while its devices and their vPCI states stay
+ * the same (filtering and sorting them in every check allocated more than the check).
  */
-function devicesMappedInto(context: EngineContext, domain: Domain): PciDevice[] {
-  const owned = domain.isHardware ? [...domain.devices, ...context.domXen.devices] : domain.devices;
-  return owned
+function devicesMappedInto(context: EngineContext, domain: Domain): readonly PciDevice[] {
+  const lists = domain.isHardware ? [domain.devices, context.domXen.devices] : [domain.devices];
+  const known = sortedDeviceCache.get(domain);
+  if (known !== undefined && madeFrom(known.from, lists)) return known.sorted;
+  const owned = lists.flat();
+  const sorted = owned
     .filter((device) => device.vpci !== undefined)
     .sort((a, b) => sbdfKey(a.sbdf) - sbdfKey(b.sbdf));
+  sortedDeviceCache.set(domain, { from: owned.flatMap((device) => [device, device.vpci]), sorted });
+  return sorted;
+}
+
+function madeFrom(from: readonly (PciDevice | PciDevice['vpci'])[], lists: readonly PciDevice[][]): boolean {
+  let k = 0;
+  for (const list of lists) {
+    for (const device of list) if (from[k++] !== device || from[k++] !== device.vpci) return false;
+  }
+  return k === from.length;
 }
 
 /**
@@ -206,19 +228,21 @@ function windowsWhere(
   return windows;
 }
 
-/** A copy of `ranges`, merged. */
-function toRanges(ranges: readonly (readonly [number, number])[]): Ranges {
-  return merged(ranges.map(([s, e]): [number, number] => [s, e]));
-}
-
-/** `ranges` sorted by start with overlapping and adjacent ranges joined. */
-function merged(ranges: Ranges): Ranges {
-  ranges.sort((a, b) => a[0] - b[0]);
+/**
+ * A copy of `input` sorted by start with overlapping and adjacent ranges joined. Indexed loops, and
+ * no sort when already sorted: this runs several times in every check, and destructuring and sorting
+ * allocate.
+ */
+function merged(input: readonly (readonly [number, number])[]): Ranges {
+  let sorted = true;
+  for (let i = 1; i < input.length && sorted; i++) sorted = input[i - 1]![0] <= input[i]![0];
+  const ranges = sorted ? input : [...input].sort((a, b) => a[0] - b[0]);
   const out: Ranges = [];
-  for (const [s, e] of ranges) {
+  for (let i = 0; i < ranges.length; i++) {
+    const range = ranges[i]!;
     const last = out[out.length - 1];
-    if (last !== undefined && s <= last[1] + 1) last[1] = Math.max(last[1], e);
-    else out.push([s, e]);
+    if (last !== undefined && range[0] <= last[1] + 1) last[1] = Math.max(last[1], range[1]);
+    else out.push([range[0], range[1]]);
   }
   return out;
 }
@@ -252,7 +276,8 @@ function outside(ranges: Ranges, s: number, e: number): Ranges {
   const out: Ranges = [];
   let from = s;
   for (let i = firstEndingFrom(ranges, s); i < ranges.length && from <= e; i++) {
-    const [rs, re] = ranges[i]!;
+    const rs = ranges[i]![0];
+    const re = ranges[i]![1];
     if (rs > e) break;
     if (rs > from) out.push([from, rs - 1]);
     from = Math.max(from, re + 1);
@@ -286,7 +311,7 @@ function msixFramesMeeting(devices: readonly PciDevice[], first: number, last: n
 
 function checkMsix(
   domain: Domain,
-  devices: PciDevice[],
+  devices: readonly PciDevice[],
   region: Ranges | undefined,
   violations: Violation[],
 ): void {
@@ -380,6 +405,8 @@ function checkMappings(
     const end = first + extent.count - 1;
     const shift = (extent.mfn as number) - first;
     all ??= windowsWhere(devices, () => true);
+    // The usual case: one BAR with the extent's shift holds it whole.
+    if (all.some((w) => w.shift === shift && w.first <= first && end <= w.last)) continue;
     // Only the windows meeting the extent can explain or name its frames.
     const windows = all.filter((w) => w.first <= end && first <= w.last);
     const explained = merged(windows.filter((w) => w.shift === shift).map((w) => [w.first, w.last]));

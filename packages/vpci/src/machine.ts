@@ -133,6 +133,11 @@ export class Machine implements EngineContext {
     return this.deviceMap.get(sbdfKey(toSbdf(sbdf)));
   }
 
+  /** The domain `id`, or undefined. */
+  findDomain(id: number): Domain | undefined {
+    return this.domainMap.get(id);
+  }
+
   /** The domain `id`; throws if there is none. */
   domain(id: number): Domain {
     const domain = this.domainMap.get(id);

@@ -382,27 +382,39 @@ function holdsProbe(bar: Bar): boolean {
 
 /** Name of a vCPU with a pending operation on `device`, if any. */
 export function pendingVcpuOf(context: EngineContext, device: PciDevice): string | undefined {
-  return pendingVcpu(context, device, (other) => other === device);
+  return pendingVcpu(context, device, undefined);
 }
 
 /** Name of a vCPU with a pending operation on a device mapped into the same domain as `device`. */
 function pendingInDomain(context: EngineContext, device: PciDevice): string | undefined {
-  const domain = mappingDomain(context, device);
-  return pendingVcpu(context, device, (other) => mappingDomain(context, other) === domain);
+  return pendingVcpu(context, device, mappingDomain(context, device));
 }
 
+/**
+ * A vCPU of the hardware domain or of the device's owner with work pending on `device`, or with
+ * `domain` given, on any device mapped into `domain`. Asked after every replayed line: no closures
+ * or arrays are made.
+ */
 function pendingVcpu(
   context: EngineContext,
   device: PciDevice,
-  matches: (other: PciDevice) => boolean,
+  domain: Domain | undefined,
 ): string | undefined {
-  const domains = [
-    context.hardwareDomain,
-    ...(device.domain && !device.domain.isHardware ? [device.domain] : []),
-  ];
-  for (const domain of domains) {
-    for (const vcpu of domain.vcpus)
-      if (vcpu.pending !== undefined && matches(vcpu.pending.device)) return vcpu.name;
+  const found = pendingIn(context, context.hardwareDomain, device, domain);
+  if (found !== undefined || device.domain === undefined || device.domain.isHardware) return found;
+  return pendingIn(context, device.domain, device, domain);
+}
+
+function pendingIn(
+  context: EngineContext,
+  vcpusOf: Domain,
+  device: PciDevice,
+  domain: Domain | undefined,
+): string | undefined {
+  for (const vcpu of vcpusOf.vcpus) {
+    const other = vcpu.pending?.device;
+    if (other === undefined) continue;
+    if (domain === undefined ? other === device : mappingDomain(context, other) === domain) return vcpu.name;
   }
   return undefined;
 }

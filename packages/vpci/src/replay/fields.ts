@@ -58,10 +58,10 @@ export class Fields {
 
   /** Throws when a field is present that no reader asked for (so typos are not ignored). */
   done(): void {
-    const unknown = Object.keys(this.values).filter((key) => !this.read.includes(key));
-    if (unknown.length > 0) {
+    for (const key in this.values) {
+      if (this.read.includes(key)) continue;
       const known = [...new Set(this.read)].sort().join(', ');
-      throw this.error(unknown[0]!, `is not a field of ${this.path}; expected one of: ${known || 'none'}`);
+      throw this.error(key, `is not a field of ${this.path}; expected one of: ${known || 'none'}`);
     }
   }
 
@@ -98,7 +98,8 @@ export class Fields {
   integer(name: string, min: number, max: number): number {
     const value = this.raw(name);
     // A JSON number, as nearly every line has, is compared as it is; strings go through BigInt.
-    if (typeof value === 'number' && Number.isSafeInteger(value) && min <= value && value <= max) return value;
+    if (typeof value === 'number' && Number.isSafeInteger(value) && min <= value && value <= max)
+      return value;
     const parsed = parseInteger(value);
     if (parsed === undefined || parsed < BigInt(min) || parsed > BigInt(max)) {
       throw this.error(name, `is ${show(value)}; expected an integer in ${range(min, max)}`);

@@ -27,16 +27,15 @@ import {
   variableRange,
 } from '@vpci/p2m';
 import { RangeSet } from '@vpci/rangeset';
-import { mappingDomain } from '../context.js';
 import type { PciDevice } from '../device.js';
 import type { Domain, Vcpu } from '../domain.js';
 import type { VpciEvent } from '../events.js';
 import { PhysicalDevice } from '../hardware.js';
 import { checkInvariants, type Violation } from '../invariants.js';
 import { Machine } from '../machine.js';
-import { pendingVcpuOf } from '../modify-bars.js';
 import type { Profile } from '../policy.js';
 import { formatSbdf, parseSbdf, type Sbdf } from '../sbdf.js';
+import { DeviceSnapshot, type FrameRange, framesOf } from './device-snapshot.js';
 import { hex, TraceError } from './fields.js';
 import type { TraceAssertion, TraceEvent, TraceMtrr, TraceVcpu } from './trace.js';
 
@@ -102,6 +101,8 @@ export class Replayer {
   private readonly seen = new Map<string, SeenViolation>();
   private readonly expectedPatterns: Record<string, unknown>[] = [];
   private readonly addresses = new Map<string, { sbdf: Sbdf; name: string }>();
+  /** The touched devices of the line being applied, as they were before it (reused line to line). */
+  private readonly snapshots: DeviceSnapshot[] = [];
 
   constructor(options: ReplayOptions = {}) {
     this.options = options;
@@ -132,8 +133,10 @@ export class Replayer {
       );
     }
     const touched = this.touchedBy(event, line);
-    const before = touched?.map((device) => deviceState(this.machine!, device));
-    const beforeFrames = touched?.map(deviceFrames);
+    touched?.forEach((device, i) => {
+      this.snapshots[i] ??= new DeviceSnapshot();
+      this.snapshots[i].take(this.machine!, device);
+    });
     try {
       this.dispatch(event, line);
     } catch (error) {
@@ -149,9 +152,9 @@ export class Replayer {
       event.event === 'iomem'
     )
       return;
-    if (before === undefined || this.options.invariantChecks === 'full')
+    if (touched === undefined || this.options.invariantChecks === 'full')
       this.record(line, checkInvariants(this.machine!));
-    else this.checkScoped(line, before, beforeFrames!);
+    else this.checkScoped(line, this.snapshots.slice(0, touched.length));
   }
 
   /** The end of the trace: every vCPU finishes its pending work; a last invariant check. */
@@ -512,28 +515,27 @@ export class Replayer {
    * Checks what the line's devices may have changed, and nothing when nothing an invariant looks at
    * moved (most config writes: sizing a BAR that is not mapped, other registers).
    */
-  private checkScoped(
-    line: number,
-    before: DeviceState[],
-    beforeFrames: ReturnType<typeof deviceFrames>[],
-  ): void {
+  private checkScoped(line: number, before: readonly DeviceSnapshot[]): void {
     const machine = this.machine!;
-    const after = before.map((state) => deviceState(machine, state.device));
-    if (after.every((state, i) => sameState(state, before[i]!))) return;
-    if (after.some((state, i) => state.owner !== before[i]!.owner)) {
+    if (before.every((snapshot) => snapshot.unchanged(machine))) return;
+    if (before.some((snapshot) => snapshot.owner !== snapshot.device!.domain?.id)) {
       this.record(line, checkInvariants(machine));
       return;
     }
     const frames = new Map<Domain, FrameRange[]>();
     const hostFrames: FrameRange[] = [];
-    const note = (state: DeviceState, seen: ReturnType<typeof deviceFrames>): void => {
-      if (state.domain !== undefined)
-        frames.set(state.domain, [...(frames.get(state.domain) ?? []), ...seen.guest]);
-      hostFrames.push(...seen.host);
-    };
-    for (const [i, state] of before.entries()) note(state, beforeFrames[i]!);
-    for (const state of after) note(state, deviceFrames(state.device));
-    const devices = new Set(after.map((state) => state.device));
+    const devices = new Set<PciDevice>();
+    for (const snapshot of before) {
+      const { device, domain } = snapshot;
+      const { guest, host } = snapshot.frames();
+      devices.add(device!);
+      // Where the line found the device and where it left it.
+      const seen = domain === undefined ? [] : (frames.get(domain) ?? []);
+      seen.push(...guest);
+      hostFrames.push(...host);
+      framesOf(device!, seen, hostFrames);
+      if (domain !== undefined) frames.set(domain, seen);
+    }
     this.record(line, checkInvariants(machine, { devices, frames, hostFrames }));
   }
 
@@ -563,8 +565,8 @@ export class Replayer {
   }
 
   private domainOf(id: number, line: number, field: string): Domain {
-    const domain = this.machine!.domains().find((d) => d.id === id && d.kind !== 'dom_xen');
-    if (domain === undefined) {
+    const domain = this.machine!.findDomain(id);
+    if (domain === undefined || domain.kind === 'dom_xen') {
       const ids = this.machine!.domains()
         .filter((d) => d.kind !== 'dom_xen')
         .map((d) => d.id);
@@ -645,60 +647,6 @@ export class Replayer {
       );
     }
   }
-}
-
-/** What a line may change of a device, as far as the invariants look at it. */
-interface DeviceState {
-  readonly device: PciDevice;
-  /** The domain whose p2m its BARs map into, and its owner's id. */
-  readonly domain: Domain | undefined;
-  readonly owner: number | undefined;
-  /**
-   * Everything an invariant reads of the device, compared value by value: the p2m's writes, decoding,
-   * pending work, withheld pages, and per BAR its enabled flag, guest address while mapped, host
-   * address, size and whether its set holds frames.
-   */
-  readonly values: readonly unknown[];
-}
-
-function deviceState(machine: Machine, device: PciDevice): DeviceState {
-  const vpci = device.vpci;
-  const domain = mappingDomain(machine, device);
-  const values: unknown[] = [
-    domain?.p2m.writes,
-    vpci?.barsMapped,
-    pendingVcpuOf(machine, device),
-    vpci?.withheld?.size,
-  ];
-  for (const bar of vpci?.bars ?? []) {
-    if (!bar.mappable || bar.size === 0n) continue;
-    // A BAR's guest address matters only while it is mapped; its host address always (sharing).
-    values.push(bar.enabled, bar.enabled ? bar.guestAddr : 0n, bar.enabled && bar.halfWritten);
-    values.push(bar.addr, bar.size, bar.mem?.isEmpty() ?? true);
-  }
-  return { device, domain, owner: device.domain?.id, values };
-}
-
-/** A frame range, as the BARs cache them (never changed in place: a moved BAR makes a new one). */
-type FrameRange = readonly [number, number];
-
-/** Guest frames of a device's memory BARs and pending sets, and host frames of its memory BARs. */
-function deviceFrames(device: PciDevice): { guest: FrameRange[]; host: FrameRange[] } {
-  const guest: FrameRange[] = [];
-  const host: FrameRange[] = [];
-  for (const bar of device.vpci?.bars ?? []) {
-    if (!bar.mappable || bar.size === 0n) continue;
-    guest.push(bar.guestFrames());
-    host.push(bar.hostFrames());
-    if (bar.mem !== undefined && !bar.mem.isEmpty()) for (const [s, e] of bar.mem) guest.push([s, e]);
-  }
-  return { guest, host };
-}
-
-function sameState(a: DeviceState, b: DeviceState): boolean {
-  return (
-    a.owner === b.owner && a.values.length === b.values.length && a.values.every((v, i) => v === b.values[i])
-  );
 }
 
 /** A violation's identity, for telling a new one from one already seen. */

@@ -566,10 +566,30 @@ function parseRebar(f: Fields): RebarSpec {
 /** `vcpu` as `d<domain>v<vcpu>` (default `d0v0`, the hardware domain's first vCPU). */
 function vcpuOf(f: Fields): TraceVcpu {
   const value = f.raw('vcpu') ?? 'd0v0';
-  const match = typeof value === 'string' ? /^d(\d+)v(\d+)$/.exec(value) : null;
-  if (match === null)
+  const parsed = typeof value === 'string' ? parseVcpu(value) : undefined;
+  if (parsed === undefined)
     throw f.error('vcpu', `is ${JSON.stringify(value)}; expected "d<domain>v<vcpu>", e.g. "d1v0"`);
-  return { domain: Number(match[1]), vcpu: Number(match[2]) };
+  return parsed;
+}
+
+/** `d<domain>v<vcpu>` read character by character (every access line has one; a regex match allocates). */
+function parseVcpu(text: string): TraceVcpu | undefined {
+  if (text.charCodeAt(0) !== 0x64 /* d */) return undefined;
+  let i = 1;
+  const digits = (): number | undefined => {
+    const start = i;
+    let n = 0;
+    for (; i < text.length; i++) {
+      const c = text.charCodeAt(i) - 0x30;
+      if (c < 0 || c > 9) break;
+      n = n * 10 + c;
+    }
+    return i === start ? undefined : n;
+  };
+  const domain = digits();
+  if (domain === undefined || text.charCodeAt(i++) !== 0x76 /* v */) return undefined;
+  const vcpu = digits();
+  return vcpu === undefined || i !== text.length ? undefined : { domain, vcpu };
 }
 
 function domainId(f: Fields): number {
