@@ -37,12 +37,7 @@ const remembered = new WeakMap<VpciState, BarWindows>();
 function windowsOf(device: PciDevice): BarWindows {
   const vpci = device.vpci!;
   const known = remembered.get(vpci);
-  if (
-    known !== undefined &&
-    known.msix === vpci.msix &&
-    vpci.bars.every((bar) => bar.changedAt <= known.madeAt)
-  )
-    return known;
+  if (known !== undefined && known.msix === vpci.msix && unchangedSince(vpci, known.madeAt)) return known;
   const windows: Window[] = [];
   for (const bar of vpci.bars) {
     if (!bar.enabled) continue;
@@ -60,6 +55,12 @@ function windowsOf(device: PciDevice): BarWindows {
   const made = { madeAt: barChangeCount(), msix: vpci.msix, windows, msixPages };
   remembered.set(vpci, made);
   return made;
+}
+
+/** Whether no BAR of `vpci` changed after change count `madeAt` (a loop: no closure per call). */
+function unchangedSince(vpci: VpciState, madeAt: number): boolean {
+  for (const bar of vpci.bars) if (bar.changedAt > madeAt) return false;
+  return true;
 }
 
 /** The enabled BARs of a device with vPCI state, in slot order. */

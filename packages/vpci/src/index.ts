@@ -123,6 +123,7 @@ export { RegisterTable } from './registers.js';
 export type { CliIo } from './replay/cli.js';
 export { main as replayCli } from './replay/cli.js';
 export { TraceError } from './replay/fields.js';
+export { fileLineChunks } from './replay/file-lines.js';
 export { renderHtml } from './replay/html.js';
 export { renderSvg } from './replay/picture.js';
 export type { QemuAccess, QemuConversion, QemuMapping, QemuOptions } from './replay/qemu.js';

@@ -398,15 +398,14 @@ function checkMappings(
   inScope: (extent: P2mExtent) => boolean,
   violations: Violation[],
 ): void {
-  let all: Window[] | undefined; // made on the first extent in scope: most scoped checks find none
+  let all: Window[] | undefined; // made on the first extent in scope not held whole by one BAR
   for (const extent of mmioExtents(domain)) {
     if (!inScope(extent)) continue;
     const first = extent.gfn as number;
     const end = first + extent.count - 1;
     const shift = (extent.mfn as number) - first;
+    if (heldByWindows(devices, first, end, shift)) continue;
     all ??= windowsWhere(devices, () => true);
-    // The usual case: one BAR with the extent's shift holds it whole.
-    if (all.some((w) => w.shift === shift && w.first <= first && end <= w.last)) continue;
     // Only the windows meeting the extent can explain or name its frames.
     const windows = all.filter((w) => w.first <= end && first <= w.last);
     const explained = merged(windows.filter((w) => w.shift === shift).map((w) => [w.first, w.last]));
@@ -443,6 +442,24 @@ function checkMappings(
       }
     }
   }
+}
+
+/**
+ * Whether the enabled BARs of `devices` with guest → machine `shift` hold all of `[first, last]`
+ * (the usual case: one BAR, or the hardware domain's neighbouring BARs merged into one extent).
+ * Walks from BAR to BAR without building a list.
+ */
+function heldByWindows(devices: readonly PciDevice[], first: number, last: number, shift: number): boolean {
+  let from = first;
+  while (from <= last) {
+    const reached = from;
+    for (const device of devices) {
+      for (const w of enabledWindows(device))
+        if (w.shift === shift && w.first <= from && from <= w.last) from = w.last + 1;
+    }
+    if (from === reached) return false;
+  }
+  return true;
 }
 
 /**

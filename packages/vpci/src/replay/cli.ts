@@ -4,13 +4,13 @@
  * and invariant holds, 1 when one fails, 2 for bad input (arguments, a file that cannot be read, a bad
  * trace line).
  */
-import { createReadStream, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { basename } from 'node:path';
-import { createInterface } from 'node:readline';
 import { gunzipSync } from 'node:zlib';
 import type { Profile } from '../policy.js';
 import { formatSbdf, parseSbdf } from '../sbdf.js';
 import { TraceError } from './fields.js';
+import { fileLineChunks } from './file-lines.js';
 import { renderHtml } from './html.js';
 import { renderSvg } from './picture.js';
 import { convertQemuLog } from './qemu.js';
@@ -83,10 +83,11 @@ export async function main(argv: readonly string[], io: CliIo): Promise<number> 
     io.stderr.write(`vpci-replay: cannot read ${args.trace}: ${errorCode(error)}\n`);
     return 2;
   }
-  let lines: Iterable<SourcedLine> | AsyncIterable<SourcedLine>;
+  // In batches: a file's come a chunk at a time, a converted QEMU log's all at once.
+  let batches: Iterable<SourcedLine[]> | AsyncIterable<SourcedLine[]>;
   if (args.qemu) {
     try {
-      lines = qemuLines(args);
+      batches = [qemuLines(args)];
     } catch (error) {
       if (error instanceof OutputError) io.stderr.write(`vpci-replay: ${error.message}\n`);
       else if (error instanceof TraceError)
@@ -95,7 +96,7 @@ export async function main(argv: readonly string[], io: CliIo): Promise<number> 
       return 2;
     }
   } else {
-    lines = fileLines(args.trace);
+    batches = fileLines(args.trace);
   }
   const replay = new TraceReplay(
     basename(args.trace),
@@ -104,11 +105,13 @@ export async function main(argv: readonly string[], io: CliIo): Promise<number> 
   const progress =
     (args.progress ?? io.stderr.isTTY === true) ? new ProgressBar(io.stderr, total) : undefined;
   let failedAt = 0;
-  for await (const line of lines) {
-    progress?.advance(line.text.length + 1, replay.lines);
-    if (!replay.feed(line.text)) {
-      failedAt = line.source;
-      break;
+  replaying: for await (const batch of batches) {
+    for (const line of batch) {
+      progress?.advance(line.text.length + 1, replay.lines);
+      if (!replay.feed(line.text)) {
+        failedAt = line.source;
+        break replaying;
+      }
     }
   }
   progress?.clear();
@@ -132,11 +135,10 @@ export async function main(argv: readonly string[], io: CliIo): Promise<number> 
   return report.status === 'ok' ? 0 : 1;
 }
 
-/** The lines of a trace file, streamed. */
-async function* fileLines(file: string): AsyncIterable<SourcedLine> {
-  const input = createInterface({ input: createReadStream(file), crlfDelay: Number.POSITIVE_INFINITY });
+/** The lines of a trace file, streamed, with their line numbers. */
+async function* fileLines(file: string): AsyncIterable<SourcedLine[]> {
   let n = 0;
-  for await (const text of input) yield { text, source: ++n };
+  for await (const chunk of fileLineChunks(file)) yield chunk.map((text) => ({ text, source: ++n }));
 }
 
 /** A QEMU log converted to a trace (the log is read whole: the devices come from all of it). */

@@ -132,11 +132,7 @@ export class Replayer {
         this.options.profile === undefined ? {} : { profile: this.options.profile },
       );
     }
-    const touched = this.touchedBy(event, line);
-    touched?.forEach((device, i) => {
-      this.snapshots[i] ??= new DeviceSnapshot();
-      this.snapshots[i].take(this.machine!, device);
-    });
+    const touched = this.snapshotTouched(event, line);
     try {
       this.dispatch(event, line);
     } catch (error) {
@@ -154,7 +150,7 @@ export class Replayer {
       return;
     if (touched === undefined || this.options.invariantChecks === 'full')
       this.record(line, checkInvariants(this.machine!));
-    else this.checkScoped(line, this.snapshots.slice(0, touched.length));
+    else this.checkScoped(line, touched);
   }
 
   /** The end of the trace: every vCPU finishes its pending work; a last invariant check. */
@@ -496,36 +492,49 @@ export class Replayer {
   }
 
   /**
-   * The devices a config access or `run` line can change: the device accessed and the one whose
-   * pending work the vCPU finishes first. Undefined for other lines (they get a whole check).
+   * Snapshots the devices a config access or `run` line can change: the one whose pending work the
+   * vCPU finishes first and the device accessed. Returns how many (the first of `snapshots`), or
+   * undefined for other lines (they get a whole check).
    */
-  private touchedBy(event: TraceEvent, line: number): PciDevice[] | undefined {
+  private snapshotTouched(event: TraceEvent, line: number): number | undefined {
     const machine = this.machine!;
     if ((event.event !== 'write' && event.event !== 'run') || !machine.systemActive) return undefined;
     const vcpu = this.vcpuOf(event.vcpu, line);
-    const devices = vcpu.pending === undefined ? [] : [vcpu.pending.device];
+    const pending = vcpu.pending?.device;
+    let count = 0;
+    if (pending !== undefined) this.snapshot(count++).take(machine, pending);
     if (event.event === 'write') {
       const target = this.targetOf(vcpu, event.sbdf);
-      if (target !== undefined && !devices.includes(target)) devices.push(target);
+      if (target !== undefined && target !== pending) this.snapshot(count++).take(machine, target);
     }
-    return devices;
+    return count;
+  }
+
+  private snapshot(i: number): DeviceSnapshot {
+    this.snapshots[i] ??= new DeviceSnapshot();
+    return this.snapshots[i];
   }
 
   /**
-   * Checks what the line's devices may have changed, and nothing when nothing an invariant looks at
-   * moved (most config writes: sizing a BAR that is not mapped, other registers).
+   * Checks what the line's `count` snapshotted devices may have changed, and nothing when nothing an
+   * invariant looks at moved (most config writes: sizing a BAR that is not mapped, other registers).
    */
-  private checkScoped(line: number, before: readonly DeviceSnapshot[]): void {
+  private checkScoped(line: number, count: number): void {
     const machine = this.machine!;
-    if (before.every((snapshot) => snapshot.unchanged(machine))) return;
-    if (before.some((snapshot) => snapshot.owner !== snapshot.device!.domain?.id)) {
-      this.record(line, checkInvariants(machine));
-      return;
+    const before = this.snapshots;
+    let changed = false;
+    for (let i = 0; i < count; i++) {
+      if (before[i]!.owner !== before[i]!.device!.domain?.id) {
+        this.record(line, checkInvariants(machine));
+        return;
+      }
+      changed ||= !before[i]!.unchanged(machine);
     }
+    if (!changed) return;
     const frames = new Map<Domain, FrameRange[]>();
     const hostFrames: FrameRange[] = [];
     const devices = new Set<PciDevice>();
-    for (const snapshot of before) {
+    for (const snapshot of before.slice(0, count)) {
       const { device, domain } = snapshot;
       const { guest, host } = snapshot.frames();
       devices.add(device!);
