@@ -4,7 +4,7 @@
  */
 import { gfn, MAX_FRAME, type MmioErrno, mapMmio, mfn, unmapMmio } from '@vpci/p2m';
 import { type EngineContext, mappingDomain } from './context.js';
-import { type Bar, frameRange, type PciDevice } from './device.js';
+import type { Bar, PciDevice } from './device.js';
 import { makeMsixHole, msixBir, msixGuestFrames } from './msix.js';
 import {
   PCI_COMMAND,
@@ -86,7 +86,7 @@ export function restoreMsixPages(
         continue;
       const owner = enabledBarAt(context, device, frame);
       if (owner === undefined) continue;
-      const machineFrame = Number(owner.bar.addr >> 12n) + (frame - Number(owner.bar.guestAddr >> 12n));
+      const machineFrame = owner.bar.hostFrames()[0] + (frame - owner.bar.guestFrames()[0]);
       const rc = mapMmio(domain.p2m, gfn(frame), 1, mfn(machineFrame));
       if (!rc.ok) {
         for (const page of restored) unmapMmio(domain.p2m, gfn(page.gfn), 1, mfn(page.mfn));
@@ -126,7 +126,7 @@ function enabledBarAt(
     if (other === device || other.vpci === undefined || mappingDomain(context, other) !== domain) continue;
     for (const bar of other.vpci.bars) {
       if (!bar.enabled || (other.vpci.withheld?.containsRange(frame, frame) ?? false)) continue;
-      const [start, end] = frameRange(bar.guestAddr, bar.size);
+      const [start, end] = bar.guestFrames();
       if (start <= frame && frame <= end) return { device: other, bar };
     }
   }
@@ -138,7 +138,7 @@ function enabledBarAt(
  * (those frames are dropped from the rangeset instead).
  */
 export function checkBar(context: EngineContext, device: PciDevice, bar: Bar): boolean {
-  const [start, end] = frameRange(bar.addr, bar.size);
+  const [start, end] = bar.hostFrames();
   if (context.e820Frames.overlapsRange(start, end)) {
     context.events.push({ kind: 'bar-not-in-hole', sbdf: device.name, bar: bar.index, start, end });
   }

@@ -3,12 +3,13 @@
  * frames and devices involved. Under `hardened` the list must always be empty; under `xen` it shows
  * Xen's known holes.
  */
-import { gfn, MAX_FRAME, type P2m, type P2mExtent } from '@vpci/p2m';
+import { gfn, MAX_FRAME, type P2mExtent } from '@vpci/p2m';
 import { enabledWindows, msixPagesOf, type Window } from './bar-windows.js';
 import type { EngineContext } from './context.js';
 import type { PciDevice } from './device.js';
 import type { Domain } from './domain.js';
 import { type DevicePages, devicePages } from './host-pages.js';
+import { mmioExtents, mmioExtentsMeeting } from './mmio-extents.js';
 import { sbdfKey } from './sbdf.js';
 
 /**
@@ -148,18 +149,17 @@ export function checkInvariants(
         checkShared(
           context,
           domain,
-          (e) => meets(hostFrames, e.mfn, e.mfn + e.count - 1),
+          mmioExtentsMeeting(domain.p2m, [], hostFrames),
           scope.devices,
           violations,
         );
       continue;
     }
-    const inScope =
+    // The MMIO mappings to look at: all, or those on the region's guest frames or moved host frames.
+    const extents =
       region === undefined
-        ? () => true
-        : (e: P2mExtent) =>
-            meets(region, e.gfn, e.gfn + e.count - 1) ||
-            (hostFrames !== undefined && meets(hostFrames, e.mfn, e.mfn + e.count - 1));
+        ? mmioExtents(domain.p2m)
+        : mmioExtentsMeeting(domain.p2m, region, hostFrames ?? []);
     const mine = devicesMappedInto(context, domain);
     const inFlight: Ranges = [];
     for (const device of mine) {
@@ -168,8 +168,8 @@ export function checkInvariants(
         if (bar.mappable && bar.size > 0n) inFlight.push([...bar.guestFrames()]);
     }
     checkMsix(domain, mine, region, violations);
-    checkShared(context, domain, inScope, scope?.devices, violations);
-    checkMappings(domain, mine, merged(inFlight), inScope, violations);
+    checkShared(context, domain, extents, scope?.devices, violations);
+    checkMappings(domain, mine, merged(inFlight), extents, violations);
     checkCoverage(context, domain, mine, busy, region, violations);
   }
   return violations;
@@ -333,39 +333,16 @@ function checkMsix(
   }
 }
 
-/** A p2m's `mmio_direct` extents in gfn order, and the write count they were read at. */
-interface MmioExtents {
-  readonly writes: number;
-  readonly extents: readonly P2mExtent[];
-}
-
-const mmioExtentCache = new WeakMap<P2m, MmioExtents>();
-
-/**
- * The `mmio_direct` extents of `domain`'s p2m, in gfn order. Remembered until the p2m is next written
- * (its `writes` count moves on every write attempted): a replay checks after every line, and most
- * lines that change what an invariant reads do not touch a p2m.
- */
-function mmioExtents(domain: Domain): readonly P2mExtent[] {
-  const p2m = domain.p2m;
-  const cached = mmioExtentCache.get(p2m);
-  if (cached !== undefined && cached.writes === p2m.writes) return cached.extents;
-  const extents = [...p2m.extents()].filter((extent) => extent.type === 'mmio_direct');
-  mmioExtentCache.set(p2m, { writes: p2m.writes, extents });
-  return extents;
-}
-
-/** Mapped host pages (of the extents `inScope` picks) that hold a BAR of another domain's device. */
+/** Mapped host pages (of MMIO `extents` of `domain`) that hold a BAR of another domain's device. */
 function checkShared(
   context: EngineContext,
   domain: Domain,
-  inScope: (extent: P2mExtent) => boolean,
+  extents: readonly P2mExtent[],
   changed: ReadonlySet<PciDevice> | undefined,
   violations: Violation[],
 ): void {
   let listing: readonly DevicePages[] | undefined;
-  for (const extent of mmioExtents(domain)) {
-    if (!inScope(extent)) continue;
+  for (const extent of extents) {
     listing ??= devicePages(context, changed);
     const last = extent.mfn + extent.count - 1;
     for (const { device, owner, pages } of listing) {
@@ -395,12 +372,11 @@ function checkMappings(
   domain: Domain,
   devices: readonly PciDevice[],
   inFlight: Ranges,
-  inScope: (extent: P2mExtent) => boolean,
+  extents: readonly P2mExtent[],
   violations: Violation[],
 ): void {
   let all: Window[] | undefined; // made on the first extent in scope not held whole by one BAR
-  for (const extent of mmioExtents(domain)) {
-    if (!inScope(extent)) continue;
+  for (const extent of extents) {
     const first = extent.gfn as number;
     const end = first + extent.count - 1;
     const shift = (extent.mfn as number) - first;

@@ -227,7 +227,7 @@ export class Machine implements EngineContext {
     this.setOwner(device, target);
     const rc = this.assignVpci(device);
     if (!rc.ok) return rc;
-    for (const bar of hostBars(device)) target.iomem.addRange(...frameRange(bar.addr, bar.size));
+    for (const bar of hostBars(device)) target.iomem.addRange(...bar.hostFrames());
     // Guests get no ROM: the toolstack still permits its frames, from the hardware.
     return { ok: true };
   }
@@ -239,7 +239,7 @@ export class Machine implements EngineContext {
     const owner = device.domain;
     if (owner === undefined || owner.kind !== 'guest') return { ok: false, code: 'EINVAL' };
     if (this.refusedAsShared(device, this.hardwareDomain)) return { ok: false, code: 'EBUSY' };
-    const bars = hostBars(device).map((bar) => frameRange(bar.addr, bar.size));
+    const bars = hostBars(device).map((bar) => bar.hostFrames());
     this.leave(device);
     for (const range of bars) owner.iomem.removeRange(...range);
     this.setOwner(device, this.hardwareDomain);
@@ -450,9 +450,9 @@ export class Machine implements EngineContext {
       if (other === device || mappingDomain(this, other) === target || other.vpci === undefined) continue;
       for (const remote of other.vpci.bars) {
         if (!remote.enabled) continue;
-        const [remoteStart, remoteEnd] = frameRange(remote.addr, remote.size);
+        const [remoteStart, remoteEnd] = remote.hostFrames();
         for (const bar of hostBars(device)) {
-          const [start, end] = frameRange(bar.addr, bar.size);
+          const [start, end] = bar.hostFrames();
           if (start <= remoteEnd && remoteStart <= end)
             return { mfn: Math.max(start, remoteStart), other: other.name };
         }

@@ -5,7 +5,7 @@
 import { RangeSet } from '@vpci/rangeset';
 import { type EngineContext, mappingDomain } from './context.js';
 import { checkBar } from './decoding.js';
-import { Bar, frameRange, type PciDevice, type VpciState } from './device.js';
+import { Bar, type PciDevice, type VpciState } from './device.js';
 import type { Domain, Vcpu } from './domain.js';
 import type { PhysicalDevice } from './hardware.js';
 import { msixBir, msixGuestFrames } from './msix.js';
@@ -98,7 +98,7 @@ export function modifyBars(
       });
       return fail('EINVAL');
     }
-    const [gfnStart, gfnEnd] = frameRange(bar.guestAddr, bar.size);
+    const [gfnStart, gfnEnd] = bar.guestFrames();
     if (map && policy.refuseOverlappingBars) {
       const other = overlappingBar(context, device, bar);
       if (other !== undefined) {
@@ -142,7 +142,7 @@ export function modifyBars(
       if (other === device && !romOnly) continue;
       for (const remote of other.vpci.bars) {
         if (!remote.enabled) continue;
-        const [start, end] = frameRange(remote.guestAddr, remote.size);
+        const [start, end] = remote.guestFrames();
         for (const bar of vpci.bars) {
           if (bar.mem === undefined || !bar.mem.overlapsRange(start, end)) continue;
           // Xen tests the local BAR's type here (G7); the intent is to skip the ROM itself.
@@ -201,8 +201,8 @@ function sanitizeBarMemory(context: EngineContext, bar: Bar): boolean {
     for (const [start, end] of context.e820Frames) if (!mem.removeRange(start, end).ok) return false;
     return true;
   }
-  const [hostStart, hostEnd] = frameRange(bar.addr, bar.size);
-  const shift = Number(bar.guestAddr >> 12n) - hostStart;
+  const [hostStart, hostEnd] = bar.hostFrames();
+  const shift = bar.guestFrames()[0] - hostStart;
   const failed = context.e820Frames.reportRanges(hostStart, hostEnd, (start, end) =>
     mem.removeRange(start + shift, end + shift).ok ? undefined : true,
   );
@@ -221,13 +221,13 @@ function dropSharedPages(context: EngineContext, device: PciDevice, changing: re
   for (const other of context.devices()) {
     if (other === device || other.domain === undefined || effectiveOwner(context, other) === owner) continue;
     for (const remote of hostBars(other)) {
-      const [remoteStart, remoteEnd] = frameRange(remote.addr, remote.size);
+      const [remoteStart, remoteEnd] = remote.hostFrames();
       for (const bar of changing) {
-        const [hostStart, hostEnd] = frameRange(bar.addr, bar.size);
+        const [hostStart, hostEnd] = bar.hostFrames();
         const start = Math.max(hostStart, remoteStart);
         const end = Math.min(hostEnd, remoteEnd);
         if (start > end) continue;
-        const shift = Number(bar.guestAddr >> 12n) - hostStart;
+        const shift = bar.guestFrames()[0] - hostStart;
         vpci.withheld ??= new RangeSet();
         vpci.withheld.addRange(start + shift, end + shift);
         if (!bar.mem!.overlapsRange(start + shift, end + shift)) continue;
@@ -326,7 +326,7 @@ export function mappedByOtherDomain(
     if (domain === undefined || domain === own) continue;
     for (const bar of other.vpci?.bars ?? []) {
       if (bar.mem === undefined || bar.mem.isEmpty()) continue;
-      const [first, last] = frameRange(bar.addr, bar.size);
+      const [first, last] = bar.hostFrames();
       if (first <= end && start <= last) return { mfn: Math.max(start, first), domain: domain.id };
     }
     if (seen.has(domain)) continue;
@@ -350,14 +350,14 @@ function overlappingBar(
   bar: Bar,
 ): { device: PciDevice; first: number } | undefined {
   const domain = mappingDomain(context, device);
-  const [start, end] = frameRange(bar.guestAddr, bar.size);
-  const shift = Number(bar.addr >> 12n) - start;
+  const [start, end] = bar.guestFrames();
+  const shift = bar.hostFrames()[0] - start;
   for (const other of context.devices()) {
     if (other === device || other.vpci === undefined || mappingDomain(context, other) !== domain) continue;
     for (const remote of other.vpci.bars) {
       if (!remote.enabled) continue;
-      const [first, last] = frameRange(remote.guestAddr, remote.size);
-      if (first <= end && start <= last && Number(remote.addr >> 12n) - first !== shift)
+      const [first, last] = remote.guestFrames();
+      if (first <= end && start <= last && remote.hostFrames()[0] - first !== shift)
         return { device: other, first };
     }
   }

@@ -168,8 +168,8 @@ function mapRange(
   meter: Meter,
   done: RangeSet,
 ): ConsumeStep<MapErrno> {
-  const startGfn = Number(bar.guestAddr >> 12n);
-  const startMfn = Number(bar.addr >> 12n);
+  const startGfn = bar.guestFrames()[0];
+  const startMfn = bar.hostFrames()[0];
   let s = first;
   let consumed = 0;
   for (;;) {
@@ -216,7 +216,7 @@ function rollback(
   for (const [index, set] of done) {
     const bar = device.vpci!.bars[index]!;
     const result = set.consumeRanges((s, e) => {
-      const mfn = Number(bar.addr >> 12n) + (s - Number(bar.guestAddr >> 12n));
+      const mfn = bar.hostFrames()[0] + (s - bar.guestFrames()[0]);
       const size = e - s + 1;
       let offset = 0;
       while (offset < size) {

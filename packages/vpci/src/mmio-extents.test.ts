@@ -1,0 +1,64 @@
+import { gfn, mfn, P2m } from '@vpci/p2m';
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { mmioExtents, mmioExtentsMeeting, type SortedRanges } from './mmio-extents.js';
+
+/** Sorted, non-overlapping ranges over frames 0 … 255. */
+const ranges = fc
+  .uniqueArray(fc.integer({ min: 0, max: 255 }), { maxLength: 8 })
+  .map((points) => points.sort((a, b) => a - b))
+  .map((points): SortedRanges => {
+    const out: [number, number][] = [];
+    for (let i = 0; i + 1 < points.length; i += 2) out.push([points[i]!, points[i + 1]!]);
+    return out;
+  });
+
+/** A p2m from 4K writes: MMIO at any machine frame (so machine frames repeat), RAM, holes. */
+const p2m = fc
+  .array(
+    fc.record({
+      gfn: fc.integer({ min: 0, max: 255 }),
+      count: fc.integer({ min: 1, max: 16 }),
+      mfn: fc.integer({ min: 0, max: 255 }),
+      kind: fc.constantFrom('mmio_direct', 'ram_rw', 'hole'),
+    }),
+    { maxLength: 20 },
+  )
+  .map((writes) => {
+    const map = new P2m();
+    for (const w of writes) {
+      for (let k = 0; k < w.count; k++) {
+        if (w.kind === 'hole') map.clearEntry(gfn(w.gfn + k), 0);
+        else map.setEntry(gfn(w.gfn + k), 0, mfn(w.mfn + k), w.kind);
+      }
+    }
+    return map;
+  });
+
+const meets = (list: SortedRanges, first: number, last: number): boolean =>
+  list.some(([s, e]) => s <= last && first <= e);
+
+describe('mmioExtentsMeeting', () => {
+  it('finds exactly the mmio_direct extents on the guest or machine frames, in gfn order', () => {
+    fc.assert(
+      fc.property(p2m, ranges, ranges, (map, gfns, mfns) => {
+        const expected = [...map.extents()].filter(
+          (e) =>
+            e.type === 'mmio_direct' &&
+            (meets(gfns, e.gfn, e.gfn + e.count - 1) || meets(mfns, e.mfn, e.mfn + e.count - 1)),
+        );
+        expect(mmioExtentsMeeting(map, gfns, mfns)).toEqual(expected);
+      }),
+    );
+  });
+
+  it('is brought up to date after the p2m is written', () => {
+    const map = new P2m();
+    map.setEntry(gfn(10), 0, mfn(100), 'mmio_direct');
+    expect(mmioExtents(map).map((e) => e.gfn)).toEqual([10]);
+    map.setEntry(gfn(20), 0, mfn(50), 'mmio_direct');
+    expect(mmioExtentsMeeting(map, [], [[50, 50]]).map((e) => e.gfn)).toEqual([20]);
+    map.clearEntry(gfn(10), 0);
+    expect(mmioExtents(map).map((e) => e.gfn)).toEqual([20]);
+  });
+});

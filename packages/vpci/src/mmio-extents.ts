@@ -1,0 +1,88 @@
+/**
+ * A p2m's `mmio_direct` extents, found by guest frame and by machine frame, for the invariant checks.
+ * A scoped check asks which MMIO mappings meet a few guest frames of one domain, and which mappings
+ * of any domain meet the host frames of a moved BAR; walking every extent of every domain after every
+ * replayed line was most of a check. The index is remembered per p2m until it is next written (its
+ * `writes` count moves on every write attempted).
+ */
+import type { P2m, P2mExtent } from '@vpci/p2m';
+
+/** Inclusive frame ranges, sorted by start and not overlapping. */
+export type SortedRanges = readonly (readonly [number, number])[];
+
+interface MmioIndex {
+  readonly writes: number;
+  /** In gfn order (extents never overlap in guest frames). */
+  readonly byGfn: readonly P2mExtent[];
+  /** In mfn order, with the largest last machine frame of each prefix (machine frames may repeat). */
+  readonly byMfn: readonly P2mExtent[];
+  readonly reach: readonly number[];
+}
+
+const indexes = new WeakMap<P2m, MmioIndex>();
+
+function indexOf(p2m: P2m): MmioIndex {
+  const known = indexes.get(p2m);
+  if (known !== undefined && known.writes === p2m.writes) return known;
+  const byGfn = [...p2m.extents()].filter((extent) => extent.type === 'mmio_direct');
+  const byMfn = [...byGfn].sort((a, b) => a.mfn - b.mfn);
+  const reach: number[] = [];
+  for (const extent of byMfn) reach.push(Math.max(reach.at(-1) ?? -1, extent.mfn + extent.count - 1));
+  const index = { writes: p2m.writes, byGfn, byMfn, reach };
+  indexes.set(p2m, index);
+  return index;
+}
+
+/** Every `mmio_direct` extent of `p2m`, in gfn order. */
+export function mmioExtents(p2m: P2m): readonly P2mExtent[] {
+  return indexOf(p2m).byGfn;
+}
+
+/**
+ * The `mmio_direct` extents of `p2m` that meet guest frames `gfns` or machine frames `mfns`, each
+ * once, in gfn order (the order a whole check meets them in).
+ */
+export function mmioExtentsMeeting(p2m: P2m, gfns: SortedRanges, mfns: SortedRanges): P2mExtent[] {
+  const { byGfn, byMfn, reach } = indexOf(p2m);
+  const found = new Set<P2mExtent>();
+  for (const [first, last] of gfns) {
+    // The first extent ending at or after `first`, then on while they start by `last`.
+    for (let i = firstEndingFrom(byGfn, first); i < byGfn.length; i++) {
+      if (byGfn[i]!.gfn > last) break;
+      found.add(byGfn[i]!);
+    }
+  }
+  for (const [first, last] of mfns) {
+    // Extents starting by `last`, walked back while some before them still reach `first`.
+    for (let i = firstStartingAfter(byMfn, last) - 1; i >= 0 && reach[i]! >= first; i--) {
+      const extent = byMfn[i]!;
+      if (extent.mfn + extent.count - 1 >= first) found.add(extent);
+    }
+  }
+  return [...found].sort((a, b) => a.gfn - b.gfn);
+}
+
+/** Index of the first of `byGfn` whose last guest frame is at or after `frame`. */
+function firstEndingFrom(byGfn: readonly P2mExtent[], frame: number): number {
+  let lo = 0;
+  let hi = byGfn.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    const extent = byGfn[mid]!;
+    if (extent.gfn + extent.count - 1 < frame) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/** Index of the first of `byMfn` starting after machine frame `frame`. */
+function firstStartingAfter(byMfn: readonly P2mExtent[], frame: number): number {
+  let lo = 0;
+  let hi = byMfn.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (byMfn[mid]!.mfn <= frame) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
