@@ -18,8 +18,8 @@ const p2m = fc
   .array(
     fc.record({
       gfn: fc.integer({ min: 0, max: 255 }),
-      count: fc.integer({ min: 1, max: 16 }),
-      mfn: fc.integer({ min: 0, max: 255 }),
+      count: fc.integer({ min: 1, max: 48 }),
+      mfn: fc.integer({ min: 0, max: 63 }), // few machine frames: mappings of them overlap
       kind: fc.constantFrom('mmio_direct', 'ram_rw', 'hole'),
     }),
     { maxLength: 20 },
@@ -50,6 +50,13 @@ describe('mmioExtentsMeeting', () => {
         expect(mmioExtentsMeeting(map, gfns, mfns)).toEqual(expected);
       }),
     );
+  });
+
+  it('finds a long mapping that an MMIO extent starting after it does not reach', () => {
+    const map = new P2m();
+    for (let k = 0; k < 32; k++) map.setEntry(gfn(k), 0, mfn(100 + k), 'mmio_direct'); // mfn 100 … 131
+    map.setEntry(gfn(64), 0, mfn(110), 'mmio_direct'); // starts later in mfn, ends before 120
+    expect(mmioExtentsMeeting(map, [], [[120, 125]]).map((e) => e.gfn)).toEqual([0]);
   });
 
   it('is brought up to date after the p2m is written', () => {
