@@ -24,17 +24,23 @@ export interface MsixPages {
   readonly last: number;
 }
 
-interface BarWindows {
-  readonly madeAt: number;
-  /** The MSI-X state they were made with (set up after the header, so it may come later). */
-  readonly msix: VpciState['msix'];
+/** A device's enabled BARs (in slot order) and MSI-X structures whose BIR BAR is enabled. */
+export interface DeviceWindows {
+  readonly device: PciDevice;
   readonly windows: readonly Window[];
   readonly msixPages: readonly MsixPages[];
 }
 
-const remembered = new WeakMap<VpciState, BarWindows>();
+interface Remembered extends DeviceWindows {
+  readonly madeAt: number;
+  /** The MSI-X state they were made with (set up after the header, so it may come later). */
+  readonly msix: VpciState['msix'];
+}
 
-function windowsOf(device: PciDevice): BarWindows {
+const remembered = new WeakMap<VpciState, Remembered>();
+
+/** The windows of a device with vPCI state. */
+export function windowsOf(device: PciDevice): DeviceWindows {
   const vpci = device.vpci!;
   const known = remembered.get(vpci);
   if (known !== undefined && known.msix === vpci.msix && unchangedSince(vpci, known.madeAt)) return known;
@@ -52,7 +58,7 @@ function windowsOf(device: PciDevice): BarWindows {
       msixPages.push({ nr, first, last });
     }
   }
-  const made = { madeAt: barChangeCount(), msix: vpci.msix, windows, msixPages };
+  const made = { device, madeAt: barChangeCount(), msix: vpci.msix, windows, msixPages };
   remembered.set(vpci, made);
   return made;
 }
@@ -61,14 +67,4 @@ function windowsOf(device: PciDevice): BarWindows {
 function unchangedSince(vpci: VpciState, madeAt: number): boolean {
   for (const bar of vpci.bars) if (bar.changedAt > madeAt) return false;
   return true;
-}
-
-/** The enabled BARs of a device with vPCI state, in slot order. */
-export function enabledWindows(device: PciDevice): readonly Window[] {
-  return windowsOf(device).windows;
-}
-
-/** The guest frames of a device's MSI-X structures whose BIR BAR is enabled (none without MSI-X). */
-export function msixPagesOf(device: PciDevice): readonly MsixPages[] {
-  return windowsOf(device).msixPages;
 }

@@ -126,8 +126,8 @@ function enabledBarAt(
     if (other === device || other.vpci === undefined || mappingDomain(context, other) !== domain) continue;
     for (const bar of other.vpci.bars) {
       if (!bar.enabled || (other.vpci.withheld?.containsRange(frame, frame) ?? false)) continue;
-      const [start, end] = bar.guestFrames();
-      if (start <= frame && frame <= end) return { device: other, bar };
+      const frames = bar.guestFrames();
+      if (frames[0] <= frame && frame <= frames[1]) return { device: other, bar };
     }
   }
   return undefined;

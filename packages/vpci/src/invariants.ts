@@ -4,11 +4,11 @@
  * Xen's known holes.
  */
 import { gfn, MAX_FRAME, type P2mExtent } from '@vpci/p2m';
-import { enabledWindows, msixPagesOf, type Window } from './bar-windows.js';
+import { type DeviceWindows, type Window, windowsOf } from './bar-windows.js';
 import type { EngineContext } from './context.js';
 import type { PciDevice } from './device.js';
 import type { Domain } from './domain.js';
-import { type DevicePages, devicePages } from './host-pages.js';
+import { devicePages, type HostFrames } from './host-pages.js';
 import { mmioExtents, mmioExtentsMeeting } from './mmio-extents.js';
 import { sbdfKey } from './sbdf.js';
 
@@ -167,10 +167,11 @@ export function checkInvariants(
       for (const bar of device.vpci!.bars)
         if (bar.mappable && bar.size > 0n) inFlight.push([...bar.guestFrames()]);
     }
-    checkMsix(domain, mine, region, violations);
+    const layout = mine.map(windowsOf);
+    checkMsix(domain, layout, region, violations);
     checkShared(context, domain, extents, scope?.devices, violations);
-    checkMappings(domain, mine, merged(inFlight), extents, violations);
-    checkCoverage(context, domain, mine, busy, region, violations);
+    checkMappings(domain, layout, merged(inFlight), extents, violations);
+    checkCoverage(context, domain, layout, busy, region, violations);
   }
   return violations;
 }
@@ -215,16 +216,15 @@ function madeFrom(from: readonly (PciDevice | PciDevice['vpci'])[], lists: reado
 }
 
 /**
- * The enabled BARs of `devices` whose guest frames `keep` accepts, in device and BAR order. Scoped
+ * The enabled BARs of the `layout` (a domain's devices) whose guest frames `keep` accepts, in device and BAR order. Scoped
  * checks look at a few frames of a domain with many BARs: only the BARs there are kept.
  */
 function windowsWhere(
-  devices: readonly PciDevice[],
+  layout: readonly DeviceWindows[],
   keep: (first: number, last: number) => boolean,
 ): Window[] {
   const windows: Window[] = [];
-  for (const device of devices)
-    for (const w of enabledWindows(device)) if (keep(w.first, w.last)) windows.push(w);
+  for (const part of layout) for (const w of part.windows) if (keep(w.first, w.last)) windows.push(w);
   return windows;
 }
 
@@ -234,15 +234,33 @@ function windowsWhere(
  * allocate.
  */
 function merged(input: readonly (readonly [number, number])[]): Ranges {
-  let sorted = true;
-  for (let i = 1; i < input.length && sorted; i++) sorted = input[i - 1]![0] <= input[i]![0];
-  const ranges = sorted ? input : [...input].sort((a, b) => a[0] - b[0]);
+  const ranges = sortedByStart(input);
   const out: Ranges = [];
   for (let i = 0; i < ranges.length; i++) {
     const range = ranges[i]!;
     const last = out[out.length - 1];
     if (last !== undefined && range[0] <= last[1] + 1) last[1] = Math.max(last[1], range[1]);
     else out.push([range[0], range[1]]);
+  }
+  return out;
+}
+
+/**
+ * `input` itself when sorted by start, else a sorted copy. The lists here are a few ranges: an
+ * insertion sort, as `Array.prototype.sort` allocates a work array every call.
+ */
+function sortedByStart(
+  input: readonly (readonly [number, number])[],
+): readonly (readonly [number, number])[] {
+  let sorted = true;
+  for (let i = 1; i < input.length && sorted; i++) sorted = input[i - 1]![0] <= input[i]![0];
+  if (sorted) return input;
+  const out = input.slice();
+  for (let i = 1; i < out.length; i++) {
+    const range = out[i]!;
+    let j = i - 1;
+    for (; j >= 0 && out[j]![0] > range[0]; j--) out[j + 1] = out[j]!;
+    out[j + 1] = range;
   }
   return out;
 }
@@ -301,23 +319,23 @@ function extentsBetween(domain: Domain, first: number, last: number): Iterable<P
 }
 
 /** Guest frames of the MSI-X structures on `[first, last]` of the devices whose BIR BAR is enabled. */
-function msixFramesMeeting(devices: readonly PciDevice[], first: number, last: number): Ranges {
+function msixFramesMeeting(layout: readonly DeviceWindows[], first: number, last: number): Ranges {
   const pages: Ranges = [];
-  for (const device of devices)
-    for (const page of msixPagesOf(device))
+  for (const part of layout)
+    for (const page of part.msixPages)
       if (page.first <= last && first <= page.last) pages.push([page.first, page.last]);
   return merged(pages);
 }
 
 function checkMsix(
   domain: Domain,
-  devices: readonly PciDevice[],
+  layout: readonly DeviceWindows[],
   region: Ranges | undefined,
   violations: Violation[],
 ): void {
-  for (const device of devices) {
+  for (const { device, msixPages } of layout) {
     if (!device.vpci!.barsMapped) continue;
-    for (const { first, last } of msixPagesOf(device)) {
+    for (const { first, last } of msixPages) {
       if (region !== undefined && !meets(region, first, last)) continue;
       for (const extent of extentsBetween(domain, first, last)) {
         if (extent.type === 'invalid' || extent.type === 'mmio_dm') continue;
@@ -341,24 +359,32 @@ function checkShared(
   changed: ReadonlySet<PciDevice> | undefined,
   violations: Violation[],
 ): void {
-  let listing: readonly DevicePages[] | undefined;
+  if (extents.length === 0) return;
+  // The machine frames the extents span: only the pages there are compared extent by extent.
+  let low = Number.POSITIVE_INFINITY;
+  let high = -1;
   for (const extent of extents) {
-    listing ??= devicePages(context, changed);
+    low = Math.min(low, extent.mfn);
+    high = Math.max(high, extent.mfn + extent.count - 1);
+  }
+  const near: { device: PciDevice; frames: HostFrames }[] = [];
+  for (const { device, owner, pages } of devicePages(context, changed)) {
+    if (owner === undefined || owner === domain.id) continue;
+    for (const frames of pages) if (frames[0] <= high && low <= frames[1]) near.push({ device, frames });
+  }
+  for (const extent of extents) {
     const last = extent.mfn + extent.count - 1;
-    for (const { device, owner, pages } of listing) {
-      if (owner === undefined || owner === domain.id) continue;
-      for (const [first, end] of pages) {
-        const start = Math.max(extent.mfn, first);
-        if (start > Math.min(last, end)) continue;
-        violations.push({
-          kind: 'subpage-shared',
-          domain: domain.id,
-          gfn: extent.gfn + (start - extent.mfn),
-          mfn: start,
-          other: device.name,
-          otherDomain: device.domain!.id,
-        });
-      }
+    for (const { device, frames } of near) {
+      const start = Math.max(extent.mfn, frames[0]);
+      if (start > Math.min(last, frames[1])) continue;
+      violations.push({
+        kind: 'subpage-shared',
+        domain: domain.id,
+        gfn: extent.gfn + (start - extent.mfn),
+        mfn: start,
+        other: device.name,
+        otherDomain: device.domain!.id,
+      });
     }
   }
 }
@@ -370,7 +396,7 @@ function checkShared(
  */
 function checkMappings(
   domain: Domain,
-  devices: readonly PciDevice[],
+  layout: readonly DeviceWindows[],
   inFlight: Ranges,
   extents: readonly P2mExtent[],
   violations: Violation[],
@@ -380,8 +406,8 @@ function checkMappings(
     const first = extent.gfn as number;
     const end = first + extent.count - 1;
     const shift = (extent.mfn as number) - first;
-    if (heldByWindows(devices, first, end, shift)) continue;
-    all ??= windowsWhere(devices, () => true);
+    if (heldByWindows(layout, first, end, shift)) continue;
+    all ??= windowsWhere(layout, () => true);
     // Only the windows meeting the extent can explain or name its frames.
     const windows = all.filter((w) => w.first <= end && first <= w.last);
     const explained = merged(windows.filter((w) => w.shift === shift).map((w) => [w.first, w.last]));
@@ -421,16 +447,21 @@ function checkMappings(
 }
 
 /**
- * Whether the enabled BARs of `devices` with guest → machine `shift` hold all of `[first, last]`
+ * Whether the enabled BARs of `layout` with guest → machine `shift` hold all of `[first, last]`
  * (the usual case: one BAR, or the hardware domain's neighbouring BARs merged into one extent).
  * Walks from BAR to BAR without building a list.
  */
-function heldByWindows(devices: readonly PciDevice[], first: number, last: number, shift: number): boolean {
+function heldByWindows(
+  layout: readonly DeviceWindows[],
+  first: number,
+  last: number,
+  shift: number,
+): boolean {
   let from = first;
   while (from <= last) {
     const reached = from;
-    for (const device of devices) {
-      for (const w of enabledWindows(device))
+    for (const part of layout) {
+      for (const w of part.windows)
         if (w.shift === shift && w.first <= from && from <= w.last) from = w.last + 1;
     }
     if (from === reached) return false;
@@ -445,7 +476,7 @@ function heldByWindows(devices: readonly PciDevice[], first: number, last: numbe
 function checkCoverage(
   context: EngineContext,
   domain: Domain,
-  devices: readonly PciDevice[],
+  layout: readonly DeviceWindows[],
   busy: Set<PciDevice>,
   region: Ranges | undefined,
   violations: Violation[],
@@ -453,10 +484,10 @@ function checkCoverage(
   let e820: Ranges | undefined;
   const inRegion = (first: number, last: number): boolean =>
     region === undefined || meets(region, first, last);
-  for (const w of windowsWhere(devices, inRegion)) {
+  for (const w of windowsWhere(layout, inRegion)) {
     if (busy.has(w.device)) continue;
     e820 ??= context.e820Frames.toArray() as Ranges;
-    let needed = minus([[w.first, w.last]], msixFramesMeeting(devices, w.first, w.last));
+    let needed = minus([[w.first, w.last]], msixFramesMeeting(layout, w.first, w.last));
     if (context.policy.e820OnHostFrames) {
       // The host frames the memory map covers, seen through this BAR's shift.
       const hostE820 = e820.map(([s, e]): [number, number] => [s - w.shift, e - w.shift]);

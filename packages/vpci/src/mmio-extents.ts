@@ -44,22 +44,27 @@ export function mmioExtents(p2m: P2m): readonly P2mExtent[] {
  */
 export function mmioExtentsMeeting(p2m: P2m, gfns: SortedRanges, mfns: SortedRanges): P2mExtent[] {
   const { byGfn, byMfn, reach } = indexOf(p2m);
-  const found = new Set<P2mExtent>();
-  for (const [first, last] of gfns) {
+  // Indexed loops, no destructuring (it iterates) and a plain list: this runs for every domain in
+  // every scoped check.
+  const found: P2mExtent[] = [];
+  for (let r = 0; r < gfns.length; r++) {
+    const first = gfns[r]![0];
+    const last = gfns[r]![1];
     // The first extent ending at or after `first`, then on while they start by `last`.
-    for (let i = firstEndingFrom(byGfn, first); i < byGfn.length; i++) {
-      if (byGfn[i]!.gfn > last) break;
-      found.add(byGfn[i]!);
+    for (let i = firstEndingFrom(byGfn, first); i < byGfn.length && byGfn[i]!.gfn <= last; i++) {
+      if (!found.includes(byGfn[i]!)) found.push(byGfn[i]!);
     }
   }
-  for (const [first, last] of mfns) {
+  for (let r = 0; r < mfns.length; r++) {
+    const first = mfns[r]![0];
+    const last = mfns[r]![1];
     // Extents starting by `last`, walked back while some before them still reach `first`.
     for (let i = firstStartingAfter(byMfn, last) - 1; i >= 0 && reach[i]! >= first; i--) {
       const extent = byMfn[i]!;
-      if (extent.mfn + extent.count - 1 >= first) found.add(extent);
+      if (extent.mfn + extent.count - 1 >= first && !found.includes(extent)) found.push(extent);
     }
   }
-  return [...found].sort((a, b) => a.gfn - b.gfn);
+  return found.length < 2 ? found : found.sort((a, b) => a.gfn - b.gfn);
 }
 
 /** Index of the first of `byGfn` whose last guest frame is at or after `frame`. */

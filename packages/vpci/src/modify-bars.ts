@@ -2,7 +2,7 @@
  * Xen's `modify_bars`: work out, per BAR, which guest frames to map or unmap when memory decoding (or
  * the ROM enable bit) changes, then defer the work to the vCPU, or apply it at once while booting.
  */
-import { RangeSet } from '@vpci/rangeset';
+import { MAX_VALUE, RangeSet } from '@vpci/rangeset';
 import { type EngineContext, mappingDomain } from './context.js';
 import { checkBar } from './decoding.js';
 import { Bar, type PciDevice, type VpciState } from './device.js';
@@ -142,7 +142,9 @@ export function modifyBars(
       if (other === device && !romOnly) continue;
       for (const remote of other.vpci.bars) {
         if (!remote.enabled) continue;
-        const [start, end] = remote.guestFrames();
+        const frames = remote.guestFrames(); // not destructured: this loop runs for every BAR of the domain
+        const start = frames[0];
+        const end = frames[1];
         for (const bar of vpci.bars) {
           if (bar.mem === undefined || !bar.mem.overlapsRange(start, end)) continue;
           // Xen tests the local BAR's type here (G7); the intent is to skip the ROM itself.
@@ -198,8 +200,10 @@ function removeMapped(mem: RangeSet, other: VpciState, start: number, end: numbe
 function sanitizeBarMemory(context: EngineContext, bar: Bar): boolean {
   const mem = bar.mem!;
   if (!context.policy.e820OnHostFrames) {
-    for (const [start, end] of context.e820Frames) if (!mem.removeRange(start, end).ok) return false;
-    return true;
+    const failed = context.e820Frames.reportRanges(0, MAX_VALUE, (start, end) =>
+      mem.removeRange(start, end).ok ? undefined : true,
+    );
+    return failed === undefined;
   }
   const [hostStart, hostEnd] = bar.hostFrames();
   const shift = bar.guestFrames()[0] - hostStart;
