@@ -93,6 +93,20 @@ describe('P2m lookup', () => {
     expect(() => [...p2m.extentsIn(gfn(0), -1 as Gfn)]).toThrow('last');
   });
 
+  it('extentsOfType lists the extents of one type, in gfn order, as extents() has them', () => {
+    const p2m = new P2m();
+    p2m.setEntry(gfn(10), 0, mfn(100), 'mmio_direct');
+    p2m.setEntry(gfn(11), 0, mfn(7), 'ram_rw');
+    p2m.setEntry(gfn(512), 9, mfn(1024), 'mmio_direct');
+    p2m.setEntry(gfn(12), 0, mfn(102), 'mmio_direct');
+    const byType = (type: 'mmio_direct' | 'ram_rw') => [...p2m.extents()].filter((e) => e.type === type);
+    expect(p2m.extentsOfType('mmio_direct')).toEqual(byType('mmio_direct'));
+    expect(p2m.extentsOfType('mmio_direct').map((e) => e.gfn)).toEqual([10, 12, 512]);
+    expect(p2m.extentsOfType('ram_rw')).toEqual(byType('ram_rw'));
+    expect(p2m.extentsOfType('grant_map_rw')).toEqual([]);
+    expect(() => p2m.extentsOfType('mmio' as 'ram_rw')).toThrow('type: expected a p2m type');
+  });
+
   it('failNext(n) fails the n-th write from now once, and turns off the batched 4K path meanwhile', () => {
     const p2m = new P2m();
     expect(p2m.setEntry(gfn(0), 0, mfn(0), 'ram_rw')).toEqual({ ok: true });

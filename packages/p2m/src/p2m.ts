@@ -198,6 +198,28 @@ export class P2m {
     yield* this.extentsFromIndex(start, last);
   }
 
+  /**
+   * The extents of one type in gfn order, as a list. Extents of other types are passed over without
+   * making objects for them (a checker asks for a domain's MMIO runs next to its RAM).
+   */
+  extentsOfType(type: P2mType): P2mExtent[] {
+    const code = TYPE_CODES.get(type);
+    if (code === undefined)
+      throw new InvalidArgumentError('type', type, `a p2m type (${P2M_TYPES.join(', ')})`);
+    const out: P2mExtent[] = [];
+    for (let i = 0; i < this.n; i++) {
+      if (this.types[i] !== code) continue;
+      out.push({
+        gfn: this.starts[i] as Gfn,
+        count: this.counts[i]!,
+        mfn: this.mfns[i] as Mfn,
+        type,
+        order: this.orders[i] as PageOrder,
+      });
+    }
+    return out;
+  }
+
   private *extentsFromIndex(start: number, last: number): Generator<P2mExtent, void, undefined> {
     for (let i = start; i < this.n && this.starts[i]! <= last; i++) {
       yield {

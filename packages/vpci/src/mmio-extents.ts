@@ -24,7 +24,7 @@ const indexes = new WeakMap<P2m, MmioIndex>();
 function indexOf(p2m: P2m): MmioIndex {
   const known = indexes.get(p2m);
   if (known !== undefined && known.writes === p2m.writes) return known;
-  const byGfn = [...p2m.extents()].filter((extent) => extent.type === 'mmio_direct');
+  const byGfn = p2m.extentsOfType('mmio_direct');
   const byMfn = [...byGfn].sort((a, b) => a.mfn - b.mfn);
   const reach: number[] = [];
   for (const extent of byMfn) reach.push(Math.max(reach.at(-1) ?? -1, extent.mfn + extent.count - 1));

@@ -18,13 +18,21 @@ export interface Sbdf {
 
 const SBDF_PATTERN = /^(?:([0-9a-fA-F]{1,4}):)?([0-9a-fA-F]{1,2}):([0-9a-fA-F]{1,2})\.([0-7])$/;
 
+/**
+ * The SBDFs `makeSbdf` built (frozen, fields checked): `toSbdf` takes them as they are. Every config
+ * access names its device, and copying the address each time was a measurable part of a replay.
+ */
+const checked = new WeakSet<Sbdf>();
+
 /** Builds an SBDF, checking each field's range; throws naming the field. */
 export function makeSbdf(seg: number, bus: number, dev: number, fn: number): Sbdf {
   checkField('seg', seg, 0xffff);
   checkField('bus', bus, 0xff);
   checkField('dev', dev, 31);
   checkField('fn', fn, 7);
-  return Object.freeze({ seg, bus, dev, fn });
+  const sbdf = Object.freeze({ seg, bus, dev, fn });
+  checked.add(sbdf);
+  return sbdf;
 }
 
 /** Parses `ssss:bb:dd.f` or `bb:dd.f` (segment 0), hexadecimal as lspci prints. */
@@ -42,6 +50,7 @@ export function parseSbdf(text: string, argument = 'sbdf'): Sbdf {
 /** Accepts an `Sbdf` or its text form. */
 export function toSbdf(value: Sbdf | string, argument = 'sbdf'): Sbdf {
   if (typeof value === 'string') return parseSbdf(value, argument);
+  if (checked.has(value)) return value;
   if (typeof value !== 'object' || value === null) {
     throw new InvalidArgumentError(
       argument,

@@ -21,23 +21,17 @@ export class DeviceSnapshot {
   /** Guest frames of its memory BARs and pending sets, and host frames of its memory BARs. */
   private readonly guest = new FrameList();
   private readonly host = new FrameList();
-  /** The values `visit` handed over, the first `kept` of them (the array is overwritten, never cut). */
+  /** What `record` wrote at `take`, the first `kept` entries, and at the latest compare. */
   private readonly values: unknown[] = [];
   private kept = 0;
-  private compared = 0;
-  private readonly keep = (value: unknown): boolean => {
-    this.values[this.kept++] = value;
-    return true;
-  };
-  private readonly same = (value: unknown): boolean => value === this.values[this.compared++];
+  private readonly now: unknown[] = [];
 
   /** Records `device` as it is now. */
   take(machine: Machine, device: PciDevice): void {
     this.device = device;
     this.domain = mappingDomain(machine, device);
     this.owner = device.domain?.id;
-    this.kept = 0;
-    visit(machine, device, this.keep);
+    this.kept = record(machine, device, this.values);
     this.guest.clear();
     this.host.clear();
     framesOf(device, this.guest, this.host);
@@ -50,42 +44,39 @@ export class DeviceSnapshot {
 
   /** Whether nothing an invariant reads of the device has changed since `take`. */
   unchanged(machine: Machine): boolean {
-    this.compared = 0;
-    return visit(machine, this.device!, this.same) && this.compared === this.kept;
+    const count = record(machine, this.device!, this.now);
+    if (count !== this.kept) return false;
+    for (let i = 0; i < count; i++) if (this.now[i] !== this.values[i]) return false;
+    return true;
   }
 }
 
 /**
- * Hands `step` everything an invariant reads of the device, value by value, until `step` says stop:
- * the owner, the p2m's writes, decoding, pending work, withheld pages, and per BAR its enabled flag,
- * guest address while mapped, host address, size and whether its set holds frames.
+ * Writes into `into` (from index 0, overwriting) everything an invariant reads of the device: the
+ * owner, the p2m's writes, decoding, pending work, withheld pages, and per BAR its enabled flag, guest
+ * address while mapped, host address, size and whether its set holds frames. Returns how many.
  */
-function visit(machine: Machine, device: PciDevice, step: (value: unknown) => boolean): boolean {
+function record(machine: Machine, device: PciDevice, into: unknown[]): number {
   const vpci = device.vpci;
   const domain = mappingDomain(machine, device);
-  if (
-    !step(device.domain?.id) ||
-    !step(domain) ||
-    !step(domain?.p2m.writes) ||
-    !step(vpci?.barsMapped) ||
-    !step(pendingVcpuOf(machine, device)) ||
-    !step(vpci?.withheld?.size)
-  )
-    return false;
+  let n = 0;
+  into[n++] = device.domain?.id;
+  into[n++] = domain;
+  into[n++] = domain?.p2m.writes;
+  into[n++] = vpci?.barsMapped;
+  into[n++] = pendingVcpuOf(machine, device);
+  into[n++] = vpci?.withheld?.size;
   for (const bar of vpci?.bars ?? []) {
     if (!bar.mappable || bar.size === 0n) continue;
     // A BAR's guest address matters only while it is mapped; its host address always (sharing).
-    if (
-      !step(bar.enabled) ||
-      !step(bar.enabled ? bar.guestAddr : 0n) ||
-      !step(bar.enabled && bar.halfWritten) ||
-      !step(bar.addr) ||
-      !step(bar.size) ||
-      !step(bar.mem?.isEmpty() ?? true)
-    )
-      return false;
+    into[n++] = bar.enabled;
+    into[n++] = bar.enabled ? bar.guestAddr : 0n;
+    into[n++] = bar.enabled && bar.halfWritten;
+    into[n++] = bar.addr;
+    into[n++] = bar.size;
+    into[n++] = bar.mem?.isEmpty() ?? true;
   }
-  return true;
+  return n;
 }
 
 /** A list of frame ranges overwritten in place from line to line (`length = 0` would free it). */

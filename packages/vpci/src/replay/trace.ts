@@ -574,22 +574,22 @@ function vcpuOf(f: Fields): TraceVcpu {
 
 /** `d<domain>v<vcpu>` read character by character (every access line has one; a regex match allocates). */
 function parseVcpu(text: string): TraceVcpu | undefined {
-  if (text.charCodeAt(0) !== 0x64 /* d */) return undefined;
-  let i = 1;
-  const digits = (): number | undefined => {
-    const start = i;
-    let n = 0;
-    for (; i < text.length; i++) {
-      const c = text.charCodeAt(i) - 0x30;
-      if (c < 0 || c > 9) break;
-      n = n * 10 + c;
-    }
-    return i === start ? undefined : n;
-  };
-  const domain = digits();
-  if (domain === undefined || text.charCodeAt(i++) !== 0x76 /* v */) return undefined;
-  const vcpu = digits();
-  return vcpu === undefined || i !== text.length ? undefined : { domain, vcpu };
+  const v = text.indexOf('v');
+  if (text.charCodeAt(0) !== 0x64 /* d */ || v < 2 || v === text.length - 1) return undefined;
+  const domain = decimal(text, 1, v);
+  const vcpu = decimal(text, v + 1, text.length);
+  return domain === undefined || vcpu === undefined ? undefined : { domain, vcpu };
+}
+
+/** The decimal number `text[from … to)`, or undefined if a character there is not a digit. */
+function decimal(text: string, from: number, to: number): number | undefined {
+  let n = 0;
+  for (let i = from; i < to; i++) {
+    const digit = text.charCodeAt(i) - 0x30;
+    if (digit < 0 || digit > 9) return undefined;
+    n = n * 10 + digit;
+  }
+  return n;
 }
 
 function domainId(f: Fields): number {
