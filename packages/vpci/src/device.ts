@@ -186,8 +186,8 @@ export class PciDevice {
   domain: Domain | undefined;
   /** vPCI state while assigned to a domain with vPCI. */
   vpci: VpciState | undefined;
-  /** The BARs the registers decoded after `writes` hardware writes (see `hostBars`). */
-  decodedBars: { readonly writes: number; readonly bars: readonly Bar[] } | undefined;
+  /** The BARs the registers decoded after `barWrites` BAR register writes (see `hostBars`). */
+  decodedBars: { readonly barWrites: number; readonly bars: readonly Bar[] } | undefined;
 
   constructor(hw: PhysicalDevice) {
     this.hw = hw;

@@ -110,13 +110,27 @@ const MSIX_CAP_OFFSET = 0x40;
 const REBAR_CAP_OFFSET = 0x100;
 const U32 = 0xffffffffn;
 
+/** Whether `[reg, reg + size)` meets the BARs (0x10–0x27), the ROM register (0x30) or a bridge's (0x38). */
+function touchesBarRegisters(reg: number, size: number): boolean {
+  const end = reg + size;
+  return (
+    (reg < PCI_BASE_ADDRESS_0 + 24 && end > PCI_BASE_ADDRESS_0) ||
+    (reg < PCI_ROM_ADDRESS + 4 && end > PCI_ROM_ADDRESS) ||
+    (reg < PCI_ROM_ADDRESS1 + 4 && end > PCI_ROM_ADDRESS1)
+  );
+}
+
 /** A physical PCI function's configuration space. */
 export class PhysicalDevice {
   readonly sbdf: Sbdf;
   /** Whether the device has PCIe extended configuration space (4 KiB instead of 256 bytes). */
   readonly extendedConfig: boolean;
-  /** Writes made so far: what was derived from the registers holds until this changes. */
-  writes = 0;
+  /**
+   * Writes that may have moved or resized a BAR or the ROM: to a BAR or ROM register (either header
+   * layout's), or to a resizable-BAR control. What is derived from the BARs alone holds until this
+   * changes (a driver's many other config writes leave it be).
+   */
+  barWrites = 0;
   private readonly config = new Uint8Array(PCI_CFG_SPACE_EXP_SIZE);
   private readonly wmask = new Uint8Array(PCI_CFG_SPACE_EXP_SIZE);
   /** Current size of each BAR slot (0n: unimplemented or the high half of a 64-bit BAR). */
@@ -210,7 +224,7 @@ export class PhysicalDevice {
   write(reg: number, size: number, value: number): void {
     checkAccess(reg, size);
     if (reg >= PCI_CFG_SPACE_SIZE && !this.extendedConfig) return;
-    this.writes++;
+    if (touchesBarRegisters(reg, size)) this.barWrites++;
     for (let i = 0; i < size; i++) {
       const byte = (value >>> (8 * i)) & 0xff;
       const mask = this.wmask[reg + i]!;
@@ -367,6 +381,7 @@ export class PhysicalDevice {
       const low = this.peek(PCI_BASE_ADDRESS_0 + 4 * bar, 4);
       const type = (low & 0x6) === PCI_BASE_ADDRESS_MEM_TYPE_64 ? 'mem64' : 'mem32';
       this.setBarMask(bar, type, 1n << BigInt(field + PCI_REBAR_SIZE_BIAS));
+      this.barWrites++;
     }
   }
 

@@ -153,6 +153,30 @@ describe("a guest's view", () => {
   });
 });
 
+describe('PhysicalDevice.barWrites', () => {
+  it('counts the writes that may move or resize a BAR, and no others', () => {
+    const hw = PhysicalDevice.fromSpec({
+      sbdf: '0000:07:00.0',
+      bars: [{ type: 'mem32', size: 1n * MIB, addr: 0xfe00_0000n }],
+      rebar: [{ bar: 0, sizes: [1n * MIB, 2n * MIB] }],
+    });
+    const counted = (write: () => void): number => {
+      const before = hw.barWrites;
+      write();
+      return hw.barWrites - before;
+    };
+    expect(counted(() => hw.write(0x04, 2, 0x0406))).toBe(0); // command
+    expect(counted(() => hw.write(0x3c, 1, 5))).toBe(0); // interrupt line
+    expect(counted(() => hw.write(0x0c, 4, 0))).toBe(0); // cache line … BIST, just below BAR0
+    expect(counted(() => hw.write(0x10, 4, 0xffff_ffff))).toBe(1); // BAR0
+    expect(counted(() => hw.write(0x27, 1, 0))).toBe(1); // the last byte of BAR5
+    expect(counted(() => hw.write(0x30, 4, 0))).toBe(1); // expansion ROM
+    expect(counted(() => hw.write(0x38, 4, 0))).toBe(1); // a bridge's ROM register
+    expect(counted(() => hw.write(0x100 + 8, 4, 1 << 8))).toBe(1); // the ReBAR control resizes BAR0
+    expect(hw.barSize(0)).toBe(2n * MIB);
+  });
+});
+
 describe('resizable BARs (hardware domain)', () => {
   const device = {
     sbdf: '0000:06:00.0',

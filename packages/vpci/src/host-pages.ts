@@ -1,7 +1,7 @@
 /**
  * The host pages of a device's BARs (see `hostBars`), for the sharing invariant. A replay checks
  * invariants after every line that changed something, and a line writes one device's registers:
- * remembering each device's pages until its registers are written again or a vPCI BAR's host frames
+ * remembering each device's pages until its BAR registers are written again or a vPCI BAR's host frames
  * change keeps a check from rebuilding them for every device on the machine.
  */
 import type { EngineContext } from './context.js';
@@ -12,8 +12,8 @@ import { effectiveOwner, hostBars } from './modify-bars.js';
 export type HostFrames = readonly [number, number];
 
 interface Remembered {
-  /** The device's register write count when made. */
-  readonly writes: number;
+  /** The device's BAR register write count when made. */
+  readonly barWrites: number;
   /** Its vPCI state then, and `barChangeCount()` then: a vPCI BAR changed later moves its pages. */
   readonly vpci: PciDevice['vpci'];
   readonly madeAt: number;
@@ -29,11 +29,16 @@ const remembered = new WeakMap<PciDevice, Remembered>();
  */
 function hostPagesOf(device: PciDevice): readonly HostFrames[] {
   const known = remembered.get(device);
-  if (known !== undefined && known.writes === device.hw.writes && unchangedSince(device, known))
+  if (known !== undefined && known.barWrites === device.hw.barWrites && unchangedSince(device, known))
     return known.pages;
   const found = hostBars(device).map((bar) => bar.hostFrames());
   const pages = known !== undefined && sameFrames(found, known.pages) ? known.pages : found;
-  remembered.set(device, { writes: device.hw.writes, vpci: device.vpci, madeAt: barChangeCount(), pages });
+  remembered.set(device, {
+    barWrites: device.hw.barWrites,
+    vpci: device.vpci,
+    madeAt: barChangeCount(),
+    pages,
+  });
   return pages;
 }
 

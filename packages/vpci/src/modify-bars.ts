@@ -134,23 +134,26 @@ export function modifyBars(
   }
 
   // Step C: frames of other enabled BARs are mapped already (map) or must stay mapped (unmap).
+  // The sets only shrink here, so the BARs whose sets are empty now are passed over from the start:
+  // this loop meets every enabled BAR of the domain.
   const owner = device.domain === context.domXen ? context.hardwareDomain : device.domain!;
   const scanned = owner.isHardware ? [owner, context.domXen] : [owner];
+  const pending = vpci.bars.filter((bar) => bar.mem !== undefined && !bar.mem.isEmpty());
   for (const domain of scanned) {
     for (const other of domain.devices) {
       if (other.vpci === undefined) continue;
       if (other === device && !romOnly) continue;
       for (const remote of other.vpci.bars) {
         if (!remote.enabled) continue;
-        const frames = remote.guestFrames(); // not destructured: this loop runs for every BAR of the domain
+        const frames = remote.guestFrames(); // not destructured: that iterates
         const start = frames[0];
         const end = frames[1];
-        for (const bar of vpci.bars) {
-          if (bar.mem === undefined || !bar.mem.overlapsRange(start, end)) continue;
+        for (const bar of pending) {
+          if (!bar.mem!.overlapsRange(start, end)) continue;
           // Xen tests the local BAR's type here (G7); the intent is to skip the ROM itself.
           const skipped = policy.romOverlapRule ? remote.type === 'rom' : bar.type === 'rom';
           if (romOnly && other === device && skipped) continue;
-          if (!removeMapped(bar.mem, other.vpci, start, end)) return fail('ENOMEM');
+          if (!removeMapped(bar.mem!, other.vpci, start, end)) return fail('ENOMEM');
         }
       }
     }
@@ -266,15 +269,15 @@ export function hostBars(device: PciDevice): Bar[] {
 }
 
 /**
- * The BARs a device's registers decode, remembered on the device until they are next written: the
+ * The BARs a device's registers decode, remembered on the device until a BAR register is next written: the
  * sharing checks ask for every device's BARs after every replayed line.
  */
 function hardwareBars(device: PciDevice): Bar[] {
   const hw = device.hw;
   const cached = device.decodedBars;
-  if (cached !== undefined && cached.writes === hw.writes) return [...cached.bars];
+  if (cached !== undefined && cached.barWrites === hw.barWrites) return [...cached.bars];
   const bars = decodedBars(hw);
-  device.decodedBars = { writes: hw.writes, bars };
+  device.decodedBars = { barWrites: hw.barWrites, bars };
   return [...bars];
 }
 
