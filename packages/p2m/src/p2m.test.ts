@@ -78,7 +78,7 @@ describe('P2m lookup', () => {
     expect(p2m.mappedFrames).toBe(1);
   });
 
-  it('extentsIn yields the whole extents meeting [first, last], none for a gap', () => {
+  it('extentsIn lists the whole extents meeting [first, last], none for a gap', () => {
     const p2m = new P2m();
     p2m.setEntry(gfn(10), 0, mfn(100), 'ram_rw');
     p2m.setEntry(gfn(11), 0, mfn(101), 'ram_rw'); // merges: {10-11}

@@ -183,19 +183,23 @@ export class P2m {
 
   /** The mapped runs in gfn order. */
   *extents(): Generator<P2mExtent, void, undefined> {
-    yield* this.extentsFromIndex(0, Number.POSITIVE_INFINITY);
+    for (let i = 0; i < this.n; i++) yield this.extentAt(i);
   }
 
   /**
-   * The extents that hold a frame of `[first, last]` (inclusive), in gfn order, whole (not clipped).
-   * Found by search, so asking about a few frames of a large map costs O(log n).
+   * The extents that hold a frame of `[first, last]` (inclusive), in gfn order, whole (not clipped),
+   * as a list. Found by search, so asking about a few frames of a large map costs O(log n).
    */
-  *extentsIn(first: Gfn, last: Gfn): Generator<P2mExtent, void, undefined> {
+  extentsIn(first: Gfn, last: Gfn): P2mExtent[] {
     checkFrame('first', first);
     checkFrame('last', last);
     const i = this.find(first);
-    const start = i >= 0 && this.starts[i]! + this.counts[i]! > first ? i : i + 1;
-    yield* this.extentsFromIndex(start, last);
+    const out: P2mExtent[] = [];
+    for (let k = i >= 0 && this.starts[i]! + this.counts[i]! > first ? i : i + 1; k < this.n; k++) {
+      if (this.starts[k]! > last) break;
+      out.push(this.extentAt(k));
+    }
+    return out;
   }
 
   /**
@@ -207,29 +211,18 @@ export class P2m {
     if (code === undefined)
       throw new InvalidArgumentError('type', type, `a p2m type (${P2M_TYPES.join(', ')})`);
     const out: P2mExtent[] = [];
-    for (let i = 0; i < this.n; i++) {
-      if (this.types[i] !== code) continue;
-      out.push({
-        gfn: this.starts[i] as Gfn,
-        count: this.counts[i]!,
-        mfn: this.mfns[i] as Mfn,
-        type,
-        order: this.orders[i] as PageOrder,
-      });
-    }
+    for (let i = 0; i < this.n; i++) if (this.types[i] === code) out.push(this.extentAt(i));
     return out;
   }
 
-  private *extentsFromIndex(start: number, last: number): Generator<P2mExtent, void, undefined> {
-    for (let i = start; i < this.n && this.starts[i]! <= last; i++) {
-      yield {
-        gfn: this.starts[i] as Gfn,
-        count: this.counts[i],
-        mfn: this.mfns[i] as Mfn,
-        type: P2M_TYPES[this.types[i]] as P2mType,
-        order: this.orders[i] as PageOrder,
-      };
-    }
+  private extentAt(i: number): P2mExtent {
+    return {
+      gfn: this.starts[i] as Gfn,
+      count: this.counts[i]!,
+      mfn: this.mfns[i] as Mfn,
+      type: P2M_TYPES[this.types[i]!] as P2mType,
+      order: this.orders[i] as PageOrder,
+    };
   }
 
   /**

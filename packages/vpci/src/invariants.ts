@@ -216,19 +216,6 @@ function madeFrom(from: readonly (PciDevice | PciDevice['vpci'])[], lists: reado
 }
 
 /**
- * The enabled BARs of the `layout` (a domain's devices) whose guest frames `keep` accepts, in device and BAR order. Scoped
- * checks look at a few frames of a domain with many BARs: only the BARs there are kept.
- */
-function windowsWhere(
-  layout: readonly DeviceWindows[],
-  keep: (first: number, last: number) => boolean,
-): Window[] {
-  const windows: Window[] = [];
-  for (const part of layout) for (const w of part.windows) if (keep(w.first, w.last)) windows.push(w);
-  return windows;
-}
-
-/**
  * A copy of `input` sorted by start with overlapping and adjacent ranges joined. Indexed loops, and
  * no sort when already sorted: this runs several times in every check, and destructuring and sorting
  * allocate.
@@ -306,7 +293,10 @@ function outside(ranges: Ranges, s: number, e: number): Ranges {
 
 /** `ranges` (merged) less `cut` (merged). */
 function minus(ranges: Ranges, cut: Ranges): Ranges {
-  return ranges.flatMap(([s, e]) => outside(cut, s, e));
+  if (cut.length === 0) return ranges;
+  const out: Ranges = [];
+  for (let i = 0; i < ranges.length; i++) out.push(...outside(cut, ranges[i]![0], ranges[i]![1]));
+  return out;
 }
 
 /**
@@ -407,7 +397,7 @@ function checkMappings(
     const end = first + extent.count - 1;
     const shift = (extent.mfn as number) - first;
     if (heldByWindows(layout, first, end, shift)) continue;
-    all ??= windowsWhere(layout, () => true);
+    all ??= layout.flatMap((part) => part.windows);
     // Only the windows meeting the extent can explain or name its frames.
     const windows = all.filter((w) => w.first <= end && first <= w.last);
     const explained = merged(windows.filter((w) => w.shift === shift).map((w) => [w.first, w.last]));
@@ -482,10 +472,14 @@ function checkCoverage(
   violations: Violation[],
 ): void {
   let e820: Ranges | undefined;
-  const inRegion = (first: number, last: number): boolean =>
-    region === undefined || meets(region, first, last);
-  for (const w of windowsWhere(layout, inRegion)) {
-    if (busy.has(w.device)) continue;
+  for (const part of layout) {
+    if (busy.has(part.device)) continue;
+    for (const w of part.windows) {
+      if (region === undefined || meets(region, w.first, w.last)) checkWindow(w);
+    }
+  }
+
+  function checkWindow(w: Window): void {
     e820 ??= context.e820Frames.toArray() as Ranges;
     let needed = minus([[w.first, w.last]], msixFramesMeeting(layout, w.first, w.last));
     if (context.policy.e820OnHostFrames) {
@@ -498,18 +492,20 @@ function checkCoverage(
     // Pages refuseSubpageSharing withheld when the device was mapped (shared with another domain then).
     const withheld = w.device.vpci!.withheld;
     if (withheld !== undefined) needed = minus(needed, withheld.toArray() as Ranges);
-    for (const [first, last] of needed) {
+    const unmapped = (from: number, count: number): void => {
+      violations.push({
+        kind: 'page-unmapped',
+        domain: domain.id,
+        sbdf: w.device.name,
+        bar: w.bar.index,
+        gfn: from,
+        count,
+      });
+    };
+    for (let i = 0; i < needed.length; i++) {
+      const first = needed[i]![0];
+      const last = needed[i]![1];
       let next = first;
-      const unmapped = (from: number, count: number): void => {
-        violations.push({
-          kind: 'page-unmapped',
-          domain: domain.id,
-          sbdf: w.device.name,
-          bar: w.bar.index,
-          gfn: from,
-          count,
-        });
-      };
       for (const extent of extentsBetween(domain, first, last)) {
         const start = Math.max(first, extent.gfn);
         if (start > next) unmapped(next, start - next);

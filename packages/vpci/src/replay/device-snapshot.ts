@@ -31,10 +31,9 @@ export class DeviceSnapshot {
     this.device = device;
     this.domain = mappingDomain(machine, device);
     this.owner = device.domain?.id;
-    this.kept = record(machine, device, this.values);
     this.guest.clear();
     this.host.clear();
-    framesOf(device, this.guest, this.host);
+    this.kept = record(machine, device, this.values, this.guest, this.host);
   }
 
   /** The guest frames the device had at `take`, and its host frames. */
@@ -54,9 +53,17 @@ export class DeviceSnapshot {
 /**
  * Writes into `into` (from index 0, overwriting) everything an invariant reads of the device: the
  * owner, the p2m's writes, decoding, pending work, withheld pages, and per BAR its enabled flag, guest
- * address while mapped, host address, size and whether its set holds frames. Returns how many.
+ * address while mapped, host address, size and whether its set holds frames. Returns how many. With
+ * `guest` and `host`, also adds the guest frames of its memory BARs and pending sets and the host frames of its
+ * memory BARs (`framesOf`), in the same pass.
  */
-function record(machine: Machine, device: PciDevice, into: unknown[]): number {
+function record(
+  machine: Machine,
+  device: PciDevice,
+  into: unknown[],
+  guest?: FrameSink,
+  host?: FrameSink,
+): number {
   const vpci = device.vpci;
   const domain = mappingDomain(machine, device);
   let n = 0;
@@ -74,9 +81,19 @@ function record(machine: Machine, device: PciDevice, into: unknown[]): number {
     into[n++] = bar.enabled && bar.halfWritten;
     into[n++] = bar.addr;
     into[n++] = bar.size;
-    into[n++] = bar.mem?.isEmpty() ?? true;
+    const idle = bar.mem?.isEmpty() ?? true;
+    into[n++] = idle;
+    if (guest === undefined || host === undefined) continue;
+    guest.push(bar.guestFrames());
+    host.push(bar.hostFrames());
+    if (!idle) for (const [s, e] of bar.mem!) guest.push([s, e]);
   }
   return n;
+}
+
+/** Where frame ranges are added. */
+interface FrameSink {
+  push(range: FrameRange): void;
 }
 
 /** A list of frame ranges overwritten in place from line to line (`length = 0` would free it). */
@@ -98,11 +115,7 @@ class FrameList {
 }
 
 /** Adds the guest and host frames of `device`'s memory BARs (and its pending sets) to the lists. */
-export function framesOf(
-  device: PciDevice,
-  guest: { push(range: FrameRange): void },
-  host: { push(range: FrameRange): void },
-): void {
+export function framesOf(device: PciDevice, guest: FrameSink, host: FrameSink): void {
   for (const bar of device.vpci?.bars ?? []) {
     if (!bar.mappable || bar.size === 0n) continue;
     guest.push(bar.guestFrames());
