@@ -210,7 +210,14 @@ describe('replay properties', () => {
           const text = trace(p, s, profile);
           const scoped = replayText(text, 't.jsonl');
           const full = replayText(text, 't.jsonl', { invariantChecks: 'full' });
-          expect(scoped.error).toBeNull();
+          expect(scoped.error).toEqual(full.error);
+          // The only bad line these traces can have: an access to a guest's device whose assignment
+          // the engine refused (sharing a page with a BAR the hardware domain maps, under hardened);
+          // the generator cannot foresee the refusal.
+          if (scoped.error !== null) {
+            expect(scoped.error.message).toMatch(/is not a device of d\d/);
+            expect(scoped.notes.some((n) => /^assign .*: EBUSY$/.test(n.text))).toBe(true);
+          }
           expect(scoped.violations).toEqual(full.violations);
           expect(reportJson(scoped)).toBe(reportJson(replayText(text, 't.jsonl')));
           if (profile === 'hardened') expect(scoped.violations).toEqual([]);

@@ -220,10 +220,12 @@ export class Machine implements EngineContext {
     const device = this.device(sbdf);
     const target = this.domain(domain);
     if (target.kind !== 'guest') throw new InvalidArgumentError('domain', domain, 'a guest domain');
+    this.settleBeforeMove();
     if (device.domain !== this.hardwareDomain)
       return { ok: false, code: device.domain === this.domXen ? 'EPERM' : 'EBUSY' };
     if (this.refusedAsShared(device, target)) return { ok: false, code: 'EBUSY' };
-    this.leave(device);
+    const left = this.leave(device);
+    if (!left.ok) return left;
     this.setOwner(device, target);
     const rc = this.assignVpci(device);
     if (!rc.ok) return rc;
@@ -236,11 +238,13 @@ export class Machine implements EngineContext {
   deassignDevice(sbdf: Sbdf | string): AssignResult {
     this.requireBooted('deassignDevice');
     const device = this.device(sbdf);
+    this.settleBeforeMove();
     const owner = device.domain;
     if (owner === undefined || owner.kind !== 'guest') return { ok: false, code: 'EINVAL' };
     if (this.refusedAsShared(device, this.hardwareDomain)) return { ok: false, code: 'EBUSY' };
     const bars = hostBars(device).map((bar) => bar.hostFrames());
-    this.leave(device);
+    const left = this.leave(device);
+    if (!left.ok) return left;
     for (const range of bars) owner.iomem.removeRange(...range);
     this.setOwner(device, this.hardwareDomain);
     return this.assignVpci(device);
@@ -249,6 +253,8 @@ export class Machine implements EngineContext {
   /** Removes a device from the machine (hot unplug, Xen's `pci_remove_device`). */
   removeDevice(sbdf: Sbdf | string): void {
     const device = this.device(sbdf);
+    this.settleBeforeMove();
+    // The device is gone from the bus: it leaves even if the unmap failed (the frames stay mapped).
     this.leave(device);
     this.deviceMap.delete(sbdfKey(device.sbdf));
     this.sortedDevices = undefined;
@@ -361,17 +367,36 @@ export class Machine implements EngineContext {
   }
 
   /** The device leaves its owner: its mappings go first under `unmapOnDeassign`, then its vPCI state. */
-  private leave(device: PciDevice): void {
+  /**
+   * Hardened (`unmapOnDeassign`): before a device changes hands, every vCPU's pending vPCI work runs
+   * to its end, as if the toolstack waited for the machine to settle. Xen lets it run on: work
+   * pending on the device lands on its next vPCI state when it is back with the same owner by the
+   * time the vCPU resumes (BARs flagged enabled, nothing mapped), a map finishing after the sharing
+   * checks can map a page the device's new owner now holds, and `serialOperations` would refuse the
+   * unmap below while another device's work is pending.
+   */
+  private settleBeforeMove(): void {
+    if (!this.policy.unmapOnDeassign || !this.systemActive) return;
+    for (const domain of this.domains())
+      for (const vcpu of domain.vcpus) if (vcpu.pending !== undefined) this.finishPending(vcpu);
+  }
+
+  /**
+   * Takes the device from its owner. Under `unmapOnDeassign` its enabled BARs are unmapped first; if
+   * that fails (rolled back under `rollbackFailedMap`), the device stays and the error is returned.
+   */
+  private leave(device: PciDevice): AssignResult {
     const owner = device.domain;
-    if (owner === undefined) return;
+    if (owner === undefined) return { ok: true };
     if (this.policy.unmapOnDeassign && device.vpci?.bars.some((bar) => bar.enabled)) {
-      for (const vcpu of owner.vcpus) if (vcpu.pending?.device === device) vcpu.pending = undefined;
       for (const bar of device.vpci.bars) bar.mem?.purge();
-      modifyBars(this, this.accessor.current, device, 0, false, true);
+      const unmapped = modifyBars(this, this.accessor.current, device, 0, false, true);
+      if (!unmapped.ok) return unmapped;
     }
     this.deassignVpci(device);
     owner.devices.splice(owner.devices.indexOf(device), 1);
     device.domain = undefined;
+    return { ok: true };
   }
 
   private setUpHardwareDevice(device: PciDevice): void {

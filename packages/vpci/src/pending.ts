@@ -266,9 +266,14 @@ export function applyMap(
       break;
     }
     // G3: Xen goes on with the next BAR, whose result overwrites this one's.
-    if (!rc.ok && map && context.policy.applyMapKeepsErrors) break;
+    if (!rc.ok && context.policy.applyMapKeepsErrors) break;
   }
-  if (rc.ok) modifyDecoding(context, device, cmd, false);
-  else if (map && context.policy.rollbackFailedMap) rollback(context, domain, device, true, done);
+  if (rc.ok) {
+    modifyDecoding(context, device, cmd, false);
+    return rc;
+  }
+  if (context.policy.rollbackFailedMap) rollback(context, domain, device, map, done);
+  // G1: what the failed call left in the sets would be taken for work still to do.
+  if (context.policy.purgeOnError) for (const bar of device.vpci!.bars) bar.mem?.purge();
   return rc;
 }

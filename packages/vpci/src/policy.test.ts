@@ -275,7 +275,60 @@ describe('unmapOnDeassign', () => {
       expect(machine.deassignDevice('02:00.0')).toEqual({ ok: true });
       expect(mmioExtents(guest)).toEqual(unmapOnDeassign ? [] : [[0xc0300, 0xf0100, 256]]);
     });
+
+    // Found by the replay property (FC_SEED=12345): the map the hardware domain asked for was still
+    // pending when the device went to a guest and came back; Xen then applies it to the new state.
+    it(`work pending on a device that leaves and comes back ${unmapOnDeassign ? 'finishes before it leaves' : 'lands on its new state (xen)'}`, () => {
+      const machine = bootedMachine([device], { policy: { unmapOnDeassign } });
+      const guest = machine.createGuest();
+      const v = machine.hardwareDomain.vcpus[1]!;
+      machine.configWrite(v, '02:00.0', 0x04, 2, MEM);
+      expect(machine.assignDevice('02:00.0', guest.id)).toEqual({ ok: true });
+      expect(machine.deassignDevice('02:00.0')).toEqual({ ok: true });
+      machine.finishPending(v);
+      const bar = machine.device('02:00.0').vpci!.bars[0]!;
+      expect(bar.enabled).toBe(!unmapOnDeassign); // flagged enabled, with nothing mapped (xen)
+      expect(mmioExtents(machine.hardwareDomain)).toEqual([]);
+      expect(kinds(machine).includes('page-unmapped')).toBe(!unmapOnDeassign);
+    });
   }
+
+  // Found by the replay property (FC_SEED=1536702146): the unmap of a device leaving the hardware
+  // domain failed on its first BAR, the second's success hid it (G3), and the device left mapped.
+  it('a device whose unmap fails as it leaves stays, still mapped, with its sets empty', () => {
+    const two: DeviceSpec = {
+      sbdf: '0000:02:00.0',
+      bars: [
+        { type: 'mem32', size: 0x1000n, addr: 0xc000_0000n },
+        { type: 'mem32', size: 0x10n, addr: 0xc000_1000n },
+      ],
+    };
+    const machine = bootedMachine([two], { profile: 'hardened' });
+    const guest = machine.createGuest();
+    writeCommand(machine, machine.hardwareDomain.vcpus[0]!, '02:00.0', MEM);
+    machine.hardwareDomain.p2m.failNext(1); // the unmap's first write
+    expect(machine.assignDevice('02:00.0', guest.id)).toEqual({ ok: false, code: 'ENOMEM' });
+    expect(machine.device('02:00.0').domain).toBe(machine.hardwareDomain);
+    expect(mmioExtents(machine.hardwareDomain)).toEqual([[0xc0000, 0xc0000, 2]]);
+    expect(checkInvariants(machine)).toEqual([]);
+  });
+
+  // Found by the replay property (FC_SEED=777): another device's map pending in the hardware domain
+  // made serialOperations refuse the unmap, and the device went to the guest still mapped in dom0.
+  it('a device leaving while another device of its domain has work pending is unmapped all the same', () => {
+    const other: DeviceSpec = {
+      sbdf: '0000:03:00.0',
+      bars: [{ type: 'mem32', size: MIB, addr: 0xf020_0000n }],
+    };
+    const machine = bootedMachine([device, other], { profile: 'hardened' });
+    const guest = machine.createGuest();
+    const v = machine.hardwareDomain.vcpus[1]!;
+    writeCommand(machine, v, '02:00.0', MEM);
+    machine.configWrite(v, '03:00.0', 0x04, 2, MEM); // left pending
+    expect(machine.assignDevice('02:00.0', guest.id)).toEqual({ ok: true });
+    expect(mmioExtents(machine.hardwareDomain)).toEqual([[0xf0200, 0xf0200, 256]]); // 03:00.0's, finished
+    expect(checkInvariants(machine)).toEqual([]);
+  });
 });
 
 describe('restoreMsixPages', () => {

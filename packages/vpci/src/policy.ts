@@ -14,13 +14,15 @@ export interface Policy {
   readonly refuseSubpageSharing: boolean;
   /**
    * F8: a deferred map that fails undoes the frames it already mapped (an unmap that fails, likewise);
-   * so does a map at boot (`apply_map`) that fails, before the device's vPCI is torn down.
+   * so does an `apply_map` that fails (the map at boot, before the device's vPCI is torn down, and
+   * the unmap of a device leaving its owner under `unmapOnDeassign`, which then stays).
    */
   readonly rollbackFailedMap: boolean;
   /**
-   * G3: the boot-time map (`apply_map`) stops at the first BAR that fails and returns its error. Xen
-   * goes on with the next BARs and keeps only the last one's result, so a later BAR that maps well
-   * turns decoding on with part of an earlier BAR unmapped (and its rangeset left filled).
+   * G3: `apply_map` (the boot-time map, and the unmap of a leaving device) stops at the first BAR
+   * that fails and returns its error. Xen goes on with the next BARs and keeps only the last one's
+   * result, so a later BAR that maps well turns decoding on with part of an earlier BAR unmapped (and
+   * its rangeset left filled).
    */
   readonly applyMapKeepsErrors: boolean;
   /** G1: every error return of modifyBars purges the device's rangesets (Xen leaves them filled). */
@@ -50,8 +52,9 @@ export interface Policy {
    */
   readonly serialOperations: boolean;
   /**
-   * Removing a device from a domain first unmaps its enabled BARs from that domain (Xen leaves the
-   * mappings in the old owner's p2m).
+   * Assigning, de-assigning or removing a device first lets every vCPU's pending vPCI work finish,
+   * then unmaps the device's enabled BARs from its old owner. Xen leaves the mappings in the old
+   * owner's p2m and lets the work run on (see `Machine.settleBeforeMove`).
    */
   readonly unmapOnDeassign: boolean;
   /**
