@@ -71,13 +71,15 @@ function record(
   into[n++] = domain;
   into[n++] = domain?.p2m.writes;
   into[n++] = vpci?.barsMapped;
-  into[n++] = pendingVcpuOf(machine, device);
+  const pending = pendingVcpuOf(machine, device);
+  into[n++] = pending;
   into[n++] = vpci?.withheld?.size;
   for (const bar of vpci?.bars ?? []) {
     if (!bar.mappable || bar.size === 0n) continue;
-    // A BAR's guest address matters only while it is mapped; its host address always (sharing).
+    // A BAR's guest address matters while it is mapped or work is pending on the device (its frames
+    // excuse the mappings in flight); its host address always (sharing).
     into[n++] = bar.enabled;
-    into[n++] = bar.enabled ? bar.guestAddr : 0n;
+    into[n++] = bar.enabled || pending !== undefined ? bar.guestAddr : 0n;
     into[n++] = bar.enabled && bar.halfWritten;
     into[n++] = bar.addr;
     into[n++] = bar.size;
