@@ -1,0 +1,86 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { TraceError } from './fields.js';
+import { parseEvent, parseTraceLine, plainWrite } from './trace.js';
+
+/** Values a write line's field may hold: the plain ones and the ones only the general reader takes. */
+const anyValue = fc.oneof(
+  fc.integer({ min: -2, max: 2 ** 32 + 1 }),
+  fc.constantFrom(0, 4, 4095, 4096, 0xffff, 0xffff_ffff, 1.5, -0, Number.NaN, null, true),
+  fc.constantFrom('0x10', '16', 'd1v0', 'd0v1', 'dv0', 'd1v', '0000:00:02.0', '00:02.0', ''),
+);
+
+/** A write line the fast path should take: every field present and plain. */
+const plain = fc.record({
+  event: fc.constant('write'),
+  vcpu: fc.tuple(fc.nat(40), fc.nat(8)).map(([d, v]) => `d${d}v${v}`),
+  sbdf: fc.constant('0000:00:02.0'),
+  reg: fc.integer({ min: 0, max: 4092 }),
+  size: fc.constantFrom(1, 2, 4),
+  value: fc.integer({ min: 0, max: 0xff }),
+});
+
+const odd = fc.record(
+  {
+    event: fc.constant('write'),
+    vcpu: fc.oneof(fc.constantFrom('d0v0', 'd12v3', 'd1v0x', 'x1v0'), anyValue),
+    sbdf: fc.oneof(fc.constant('0000:00:02.0'), anyValue),
+    reg: fc.oneof(fc.integer({ min: 0, max: 4096 }), anyValue),
+    size: fc.oneof(fc.constantFrom(1, 2, 4), anyValue),
+    value: fc.oneof(fc.integer({ min: 0, max: 0xffff_ffff }), anyValue),
+    extra: anyValue,
+  },
+  { requiredKeys: ['event'] },
+);
+
+/** Plain lines, odd ones, and plain ones with one field made odd. */
+const writeLike = fc.oneof(
+  plain,
+  odd,
+  fc
+    .tuple(plain, fc.constantFrom('vcpu', 'sbdf', 'reg', 'size', 'value', 'extra'), anyValue)
+    .map(([json, key, value]) => ({ ...json, [key]: value })),
+);
+
+/** What the field-by-field reader makes of `json`, or the message it rejects it with. */
+function general(json: Record<string, unknown>): unknown {
+  try {
+    return parseEvent(1, 'write', json);
+  } catch (error) {
+    if (error instanceof TraceError) return error.message;
+    throw error;
+  }
+}
+
+describe('plainWrite, the fast path for write lines', () => {
+  it('gives what the general reader gives, or leaves the line to it', () => {
+    let taken = 0;
+    fc.assert(
+      fc.property(writeLike, (json) => {
+        const fast = plainWrite(json);
+        if (fast === undefined) return;
+        taken++;
+        expect(fast).toEqual(general(json));
+      }),
+      { numRuns: 2000 },
+    );
+    expect(taken).toBeGreaterThan(50); // the fast path was exercised
+  });
+
+  it('is what parseTraceLine uses for a plain write line, and errors still name the field', () => {
+    const line = '{"event":"write","vcpu":"d1v0","sbdf":"00:02.0","reg":16,"size":4,"value":4294967295}';
+    expect(parseTraceLine(line, 1)).toEqual({
+      event: 'write',
+      vcpu: { domain: 1, vcpu: 0 },
+      sbdf: '00:02.0',
+      reg: 16,
+      size: 4,
+      value: 0xffff_ffff,
+    });
+    expect(() => parseTraceLine(line.replace('4294967295', '4294967296'), 7)).toThrow(
+      /'write\.value' is 4294967296/,
+    );
+    expect(() => parseTraceLine(line.replace('"reg":16', '"reg":4093'), 7)).toThrow(/'write\.reg' is 4093/);
+    expect(() => parseTraceLine(line.replace('}', ',"x":1}'), 7)).toThrow(/'write\.x' is not a field/);
+  });
+});
