@@ -205,6 +205,38 @@ describe('invariants after each line', () => {
     }
   });
 
+  it('sees the hardware domain move a BAR vPCI does not handle into a page a guest maps, at that line', () => {
+    // 01:00.0's vPCI set-up fails at boot (its map is the first p2m write, made to fail), so its BAR
+    // is only the hardware's; dom0 then moves it into host page 0xfe000, which guest 1 maps.
+    const text = [
+      '{"event":"device","sbdf":"0000:01:00.0","command":6,"bars":[{"type":"mem32","size":"0x10","addr":"0xc0000000"}]}',
+      '{"event":"device","sbdf":"0000:03:00.0","bars":[{"type":"mem32","size":"0x1000","addr":"0xfe000000"}]}',
+      '{"event":"fault","domain":0,"after":1}',
+      '{"event":"boot"}',
+      '{"event":"domain","id":1}',
+      '{"event":"assign","sbdf":"03:00.0","domain":1}',
+      '{"event":"write","vcpu":"d1v0","sbdf":"00:00.0","reg":"0x10","size":4,"value":"0xe0000000"}',
+      '{"event":"write","vcpu":"d1v0","sbdf":"00:00.0","reg":"0x04","size":2,"value":2}',
+      '{"event":"run","vcpu":"d1v0"}',
+      '{"event":"write","vcpu":"d0v0","sbdf":"01:00.0","reg":"0x04","size":2,"value":0}',
+      '{"event":"write","vcpu":"d0v0","sbdf":"01:00.0","reg":"0x10","size":4,"value":"0xfe000800"}',
+      '{"event":"write","vcpu":"d0v0","sbdf":"01:00.0","reg":"0x3c","size":1,"value":5}',
+    ].join('\n');
+    for (const invariantChecks of ['scoped', 'full'] as const) {
+      const report = replayText(text, 't.jsonl', { invariantChecks });
+      expect(report.violations).toMatchObject([
+        {
+          line: 11,
+          kind: 'subpage-shared',
+          domain: 1,
+          mfn: '0xfe000',
+          other: '0000:01:00.0',
+          otherDomain: 0,
+        },
+      ]);
+    }
+  });
+
   // Found by the replay property (FC_SEED=1460509594): a guest's map preempted, then another of its
   // vCPUs moves the BAR (Xen allows it): the frames already mapped are no longer the BAR's.
   it('sees a BAR moved while its map is pending, at that line, scoped or not', () => {

@@ -27,7 +27,7 @@ const remembered = new WeakMap<PciDevice, Remembered>();
  * same, even across register writes that did not move them (a listing is kept while its devices'
  * arrays are).
  */
-function hostPagesOf(device: PciDevice): readonly HostFrames[] {
+export function hostPagesOf(device: PciDevice): readonly HostFrames[] {
   const known = remembered.get(device);
   if (known !== undefined && known.barWrites === device.hw.barWrites && unchangedSince(device, known))
     return known.pages;
@@ -57,6 +57,9 @@ export interface DevicePages {
   readonly device: PciDevice;
   readonly owner: number | undefined;
   readonly pages: readonly HostFrames[];
+  /** The device's BAR register writes and vPCI state when the pages were taken. */
+  readonly barWrites: number;
+  readonly vpci: PciDevice['vpci'];
 }
 
 /** A machine's devices in order with their pages, and where each device is in that order. */
@@ -69,8 +72,11 @@ const listings = new WeakMap<EngineContext, Listing>();
 
 /**
  * Every device's host pages and owner, in device order, remembered per machine and brought up to
- * date in place. `changed` names the devices that may have changed since the machine's last listing
- * (a scoped invariant check's devices); without it every device is looked at.
+ * date in place. `changed` names the devices whose vPCI state may have changed since the machine's
+ * last listing (a scoped invariant check's devices); without it every device is looked at. Either
+ * way a device whose BAR registers were written, or whose vPCI state was replaced, is looked at
+ * again: the hardware domain moves the BARs of a device vPCI does not handle without any check
+ * seeing that device.
  */
 export function devicePages(context: EngineContext, changed?: Iterable<PciDevice>): readonly DevicePages[] {
   let listing = listings.get(context);
@@ -79,6 +85,12 @@ export function devicePages(context: EngineContext, changed?: Iterable<PciDevice
     listing = { entries, at: new Map(entries.map((entry, i) => [entry.device, i])) };
     listings.set(context, listing);
     return entries;
+  }
+  const { entries } = listing;
+  for (let i = 0; i < entries.length; i++) {
+    const entry = entries[i]!;
+    if (entry.barWrites !== entry.device.hw.barWrites || entry.vpci !== entry.device.vpci)
+      entries[i] = pagesNow(context, entry.device);
   }
   for (const device of changed ?? context.devices()) {
     const i = listing.at.get(device);
@@ -95,7 +107,13 @@ export function devicePages(context: EngineContext, changed?: Iterable<PciDevice
 }
 
 function pagesNow(context: EngineContext, device: PciDevice): DevicePages {
-  return { device, owner: effectiveOwner(context, device), pages: hostPagesOf(device) };
+  return {
+    device,
+    owner: effectiveOwner(context, device),
+    pages: hostPagesOf(device),
+    barWrites: device.hw.barWrites,
+    vpci: device.vpci,
+  };
 }
 
 function sameDevices(context: EngineContext, listing: Listing): boolean {

@@ -7,6 +7,7 @@
 import { mappingDomain } from '../context.js';
 import type { PciDevice } from '../device.js';
 import type { Domain } from '../domain.js';
+import { hostPagesOf } from '../host-pages.js';
 import type { Machine } from '../machine.js';
 import { pendingVcpuOf } from '../modify-bars.js';
 
@@ -52,10 +53,10 @@ export class DeviceSnapshot {
 
 /**
  * Writes into `into` (from index 0, overwriting) everything an invariant reads of the device: the
- * owner, the p2m's writes, decoding, pending work, withheld pages, and per BAR its enabled flag, guest
- * address while mapped, host address, size and whether its set holds frames. Returns how many. With
- * `guest` and `host`, also adds the guest frames of its memory BARs and pending sets and the host frames of its
- * memory BARs (`framesOf`), in the same pass.
+ * owner, the p2m's writes, decoding, pending work, withheld pages, the hardware's BAR register writes,
+ * and per BAR its enabled flag, guest address while mapped or pending, host address, size and whether
+ * its set holds frames. Returns how many. With `guest` and `host`, also adds the frames `framesOf`
+ * adds, in the same pass.
  */
 function record(
   machine: Machine,
@@ -74,6 +75,9 @@ function record(
   const pending = pendingVcpuOf(machine, device);
   into[n++] = pending;
   into[n++] = vpci?.withheld?.size;
+  // The hardware's BARs count for sharing even where vPCI does not handle the device.
+  into[n++] = device.hw.barWrites;
+  if (host !== undefined) for (const frames of hostPagesOf(device)) host.push(frames);
   for (const bar of vpci?.bars ?? []) {
     if (!bar.mappable || bar.size === 0n) continue;
     // A BAR's guest address matters while it is mapped or work is pending on the device (its frames
@@ -85,9 +89,8 @@ function record(
     into[n++] = bar.size;
     const idle = bar.mem?.isEmpty() ?? true;
     into[n++] = idle;
-    if (guest === undefined || host === undefined) continue;
+    if (guest === undefined) continue;
     guest.push(bar.guestFrames());
-    host.push(bar.hostFrames());
     if (!idle) for (const [s, e] of bar.mem!) guest.push([s, e]);
   }
   return n;
@@ -116,12 +119,15 @@ class FrameList {
   }
 }
 
-/** Adds the guest and host frames of `device`'s memory BARs (and its pending sets) to the lists. */
+/**
+ * Adds the guest frames of `device`'s memory BARs (and its pending sets), and the host frames of every
+ * BAR it decodes or vPCI maps (`hostBars`), to the lists.
+ */
 export function framesOf(device: PciDevice, guest: FrameSink, host: FrameSink): void {
+  for (const frames of hostPagesOf(device)) host.push(frames);
   for (const bar of device.vpci?.bars ?? []) {
     if (!bar.mappable || bar.size === 0n) continue;
     guest.push(bar.guestFrames());
-    host.push(bar.hostFrames());
     if (bar.mem !== undefined && !bar.mem.isEmpty()) for (const [s, e] of bar.mem) guest.push([s, e]);
   }
 }
