@@ -237,6 +237,29 @@ describe('invariants after each line', () => {
     }
   });
 
+  it('checks after a read whose vCPU first finished its pending map, scoped or not', () => {
+    // 04:00.0 shares host page 0xfe000 with guest 1's device; dom0's map of it is finished by a read.
+    const text = [
+      '{"event":"device","sbdf":"0000:03:00.0","bars":[{"type":"mem32","size":"0x800","addr":"0xfe000000"}]}',
+      '{"event":"device","sbdf":"0000:04:00.0","bars":[{"type":"mem32","size":"0x100","addr":"0xfe000800"}]}',
+      '{"event":"boot"}',
+      '{"event":"domain","id":1}',
+      '{"event":"assign","sbdf":"03:00.0","domain":1}',
+      '{"event":"write","vcpu":"d1v0","sbdf":"00:00.0","reg":"0x10","size":4,"value":"0xe0000000"}',
+      '{"event":"write","vcpu":"d1v0","sbdf":"00:00.0","reg":"0x04","size":2,"value":2}',
+      '{"event":"run","vcpu":"d1v0"}',
+      '{"event":"write","vcpu":"d0v0","sbdf":"04:00.0","reg":"0x04","size":2,"value":2}',
+      '{"event":"read","vcpu":"d0v0","sbdf":"04:00.0","reg":"0x00","size":4}',
+    ].join('\n');
+    for (const invariantChecks of ['scoped', 'full'] as const) {
+      const report = replayText(text, 't.jsonl', { invariantChecks });
+      expect(report.violations.map((v) => [v.line, v.domain])).toEqual([
+        [8, 1],
+        [10, 0],
+      ]);
+    }
+  });
+
   // Found by the replay property (FC_SEED=1460509594): a guest's map preempted, then another of its
   // vCPUs moves the BAR (Xen allows it): the frames already mapped are no longer the BAR's.
   it('sees a BAR moved while its map is pending, at that line, scoped or not', () => {

@@ -141,11 +141,12 @@ export class Replayer {
     }
     this.applied++;
     this.collectEvents(line);
+    // A read changes nothing, unless its vCPU first finished work it had pending on a device.
     if (
-      event.event === 'read' ||
       event.event === 'assert' ||
       event.event === 'fault' ||
-      event.event === 'iomem'
+      event.event === 'iomem' ||
+      (event.event === 'read' && !touched)
     )
       return;
     if (touched === undefined || this.options.invariantChecks === 'full')
@@ -493,12 +494,13 @@ export class Replayer {
 
   /**
    * Snapshots the devices a config access or `run` line can change: the one whose pending work the
-   * vCPU finishes first and the device accessed. Returns how many (the first of `snapshots`), or
-   * undefined for other lines (they get a whole check).
+   * vCPU finishes first and the device written. Returns how many (the first of `snapshots`), or
+   * undefined for other lines (they get a whole check, or none).
    */
   private snapshotTouched(event: TraceEvent, line: number): number | undefined {
     const machine = this.machine!;
-    if ((event.event !== 'write' && event.event !== 'run') || !machine.systemActive) return undefined;
+    const access = event.event === 'write' || event.event === 'read' || event.event === 'run';
+    if (!access || !machine.systemActive) return undefined;
     const vcpu = this.vcpuOf(event.vcpu, line);
     const pending = vcpu.pending?.device;
     let count = 0;
