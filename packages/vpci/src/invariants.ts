@@ -85,8 +85,9 @@ export type Violation =
  */
 export interface InvariantScope {
   /**
-   * Every device whose vPCI state or registers changed since the machine's last check, scoped or
-   * not: the sharing check remembers the host pages of the others from then.
+   * Every device whose vPCI state changed since the machine's last check, scoped or not: the
+   * sharing check re-reads the host pages of these, and of devices whose BAR registers were written,
+   * and keeps the others' from then.
    */
   readonly devices: ReadonlySet<PciDevice>;
   readonly frames: ReadonlyMap<Domain, readonly (readonly [number, number])[]>;
