@@ -27,6 +27,11 @@ export interface PendingOperation {
    * it when the unmap is deferred; the frames still to unmap are then no longer the ROM's).
    */
   romMove?: bigint;
+  /**
+   * Hardened (`refuseSubpageSharing`): the pages the device withheld before a ROM-only map gave some
+   * of them back (no longer shared), put back if the map fails: the ROM is then not mapped there.
+   */
+  withheldBefore?: RangeSet;
 }
 
 /** A virtual CPU. */

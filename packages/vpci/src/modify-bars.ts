@@ -159,7 +159,9 @@ export function modifyBars(
     }
   }
 
+  let withheldBefore: RangeSet | undefined;
   if (policy.refuseSubpageSharing && map) {
+    if (romOnly && vpci.withheld !== undefined) withheldBefore = RangeSet.from(vpci.withheld);
     dropSharedPages(context, device, changing);
     // A ROM mapped after the rest may now get a page withheld before (no longer shared).
     for (const bar of changing) for (const [first, last] of bar.mem!) vpci.withheld?.removeRange(first, last);
@@ -171,9 +173,10 @@ export function modifyBars(
   // Step D: apply now while building dom0, else defer to the vCPU.
   if (!context.systemActive || immediate) {
     const applied = applyMap(context, device, cmd);
+    if (!applied.ok && withheldBefore !== undefined) vpci.withheld = withheldBefore;
     return applied.ok ? applied : { ok: false, code: applied.code as 'ENOMEM' };
   }
-  deferMap(vcpu, device, cmd, romOnly);
+  deferMap(vcpu, device, cmd, romOnly, withheldBefore);
   return { ok: true };
 }
 

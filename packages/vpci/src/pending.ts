@@ -29,8 +29,20 @@ export type PendingResult =
   | { readonly status: 'failed'; readonly code: MapErrno };
 
 /** Xen's `defer_map`: record the operation in the vCPU (overwriting any other: F2). */
-export function deferMap(vcpu: Vcpu, device: PciDevice, cmd: number, romOnly: boolean): void {
-  vcpu.pending = { device, cmd, romOnly, done: new Map() };
+export function deferMap(
+  vcpu: Vcpu,
+  device: PciDevice,
+  cmd: number,
+  romOnly: boolean,
+  withheldBefore?: RangeSet,
+): void {
+  vcpu.pending = {
+    device,
+    cmd,
+    romOnly,
+    done: new Map(),
+    ...(withheldBefore === undefined ? {} : { withheldBefore }),
+  };
 }
 
 /**
@@ -121,6 +133,7 @@ function failPending(context: EngineContext, vcpu: Vcpu, code: MapErrno, meter: 
     else modifyDecoding(context, device, cmd & ~PCI_COMMAND_MEMORY, false);
   }
   for (const bar of vpci.bars) bar.mem?.purge();
+  if (pending.withheldBefore !== undefined) vpci.withheld = pending.withheldBefore;
   vcpu.pending = undefined;
   const crashed = !domain.isHardware;
   const failed = meter.failure ?? { gfn: 0, mfn: 0 };

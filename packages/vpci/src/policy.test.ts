@@ -400,6 +400,33 @@ describe('restoreMsixPages: what the hardened property found', () => {
 });
 
 describe('refuseSubpageSharing (XSA-461): what the hardened property found', () => {
+  // Found by the vpci property under a random seed: a ROM-only map gave back a page the device had
+  // withheld (no longer shared), then failed; the page stayed given back, unmapped, for an enabled BAR.
+  it('a failed ROM map puts back the pages it stopped withholding', () => {
+    const machine = bootedMachine(
+      [
+        {
+          sbdf: '0000:01:00.0',
+          bars: [{ type: 'mem32', size: 0x10n, addr: 0xc000_0800n }],
+          rom: { size: 0x800n, addr: 0xc000_0000n },
+        },
+        { sbdf: '0000:01:01.0', bars: [{ type: 'mem32', size: 0x10n, addr: 0xc000_0810n }] },
+      ],
+      { profile: 'hardened' },
+    );
+    const guest = machine.createGuest();
+    expect(machine.assignDevice('01:01.0', guest.id)).toEqual({ ok: true });
+    const v = machine.hardwareDomain.vcpus[0]!;
+    writeCommand(machine, v, '01:00.0', MEM); // page c0000 withheld: 01:01.0 is the guest's
+    expect(mfnAt(machine.hardwareDomain, 0xc0000)).toBeUndefined();
+    expect(machine.deassignDevice('01:01.0')).toEqual({ ok: true }); // no longer shared
+    machine.hardwareDomain.p2m.failNext(1);
+    machine.configWrite(v, '01:00.0', 0x30, 4, 0xc000_0001); // ROM on: its map fails
+    expect(machine.finishPending(v)).toMatchObject({ status: 'failed', code: 'ENOMEM' });
+    expect(machine.device('01:00.0').vpci!.withheld?.containsRange(0xc0000, 0xc0000)).toBe(true);
+    expect(checkInvariants(machine)).toEqual([]);
+  });
+
   it('a device whose vPCI set-up failed at boot still counts: assigning it is refused', () => {
     // Device 0's only BAR fails to map at boot, so vPCI tears it down; device 1 maps the page both
     // BARs share.
