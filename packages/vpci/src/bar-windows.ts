@@ -17,9 +17,8 @@ export interface Window {
   readonly shift: number;
 }
 
-/** The guest frames of one MSI-X structure (0: table, 1: PBA) whose BIR BAR is enabled. */
+/** The guest frames of an MSI-X structure (table or PBA) whose BIR BAR is enabled. */
 export interface MsixPages {
-  readonly nr: number;
   readonly first: number;
   readonly last: number;
 }
@@ -55,7 +54,7 @@ export function windowsOf(device: PciDevice): DeviceWindows {
     for (let nr = 0; nr < 2; nr++) {
       if (!vpci.bars[msixBir(vpci, nr)]!.enabled) continue;
       const [first, last] = msixGuestFrames(vpci, nr);
-      msixPages.push({ nr, first, last });
+      msixPages.push({ first, last });
     }
   }
   const made = { device, madeAt: barChangeCount(), msix: vpci.msix, windows, msixPages };

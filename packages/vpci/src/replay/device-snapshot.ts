@@ -32,9 +32,10 @@ export class DeviceSnapshot {
     this.device = device;
     this.domain = mappingDomain(machine, device);
     this.owner = device.domain?.id;
+    this.kept = record(machine, device, this.values);
     this.guest.clear();
     this.host.clear();
-    this.kept = record(machine, device, this.values, this.guest, this.host);
+    framesOf(device, this.guest, this.host);
   }
 
   /** The guest frames the device had at `take`, and its host frames. */
@@ -55,16 +56,9 @@ export class DeviceSnapshot {
  * Writes into `into` (from index 0, overwriting) everything an invariant reads of the device: the
  * owner, the p2m's writes, decoding, pending work, withheld pages, the hardware's BAR register writes,
  * and per BAR its enabled flag, guest address while mapped or pending, host address, size and whether
- * its set holds frames. Returns how many. With `guest` and `host`, also adds the frames `framesOf`
- * adds, in the same pass.
+ * its set holds frames. Returns how many.
  */
-function record(
-  machine: Machine,
-  device: PciDevice,
-  into: unknown[],
-  guest?: FrameSink,
-  host?: FrameSink,
-): number {
+function record(machine: Machine, device: PciDevice, into: unknown[]): number {
   const vpci = device.vpci;
   const domain = mappingDomain(machine, device);
   let n = 0;
@@ -77,7 +71,6 @@ function record(
   into[n++] = vpci?.withheld?.size;
   // The hardware's BARs count for sharing even where vPCI does not handle the device.
   into[n++] = device.hw.barWrites;
-  if (host !== undefined) for (const frames of hostPagesOf(device)) host.push(frames);
   for (const bar of vpci?.bars ?? []) {
     if (!bar.mappable || bar.size === 0n) continue;
     // A BAR's guest address matters while it is mapped or work is pending on the device (its frames
@@ -87,11 +80,7 @@ function record(
     into[n++] = bar.enabled && bar.halfWritten;
     into[n++] = bar.addr;
     into[n++] = bar.size;
-    const idle = bar.mem?.isEmpty() ?? true;
-    into[n++] = idle;
-    if (guest === undefined) continue;
-    guest.push(bar.guestFrames());
-    if (!idle) for (const [s, e] of bar.mem!) guest.push([s, e]);
+    into[n++] = bar.mem?.isEmpty() ?? true;
   }
   return n;
 }

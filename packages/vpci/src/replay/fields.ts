@@ -98,8 +98,7 @@ export class Fields {
   integer(name: string, min: number, max: number): number {
     const value = this.raw(name);
     // A JSON number, as nearly every line has, is compared as it is; strings go through BigInt.
-    if (typeof value === 'number' && Number.isSafeInteger(value) && min <= value && value <= max)
-      return value;
+    if (isIntegerIn(value, min, max)) return value;
     const parsed = parseInteger(value);
     if (parsed === undefined || parsed < BigInt(min) || parsed > BigInt(max)) {
       throw this.error(name, `is ${show(value)}; expected an integer in ${range(min, max)}`);
@@ -163,6 +162,11 @@ export function parseInteger(value: unknown): bigint | undefined {
   if (typeof value !== 'string') return undefined;
   if (/^0x[0-9a-fA-F]+$/.test(value) || /^(0|[1-9][0-9]*)$/.test(value)) return BigInt(value);
   return undefined;
+}
+
+/** Whether `value` is a JSON number that is an integer in `[min, max]` (the common, quick case). */
+export function isIntegerIn(value: unknown, min: number, max: number): value is number {
+  return typeof value === 'number' && Number.isSafeInteger(value) && min <= value && value <= max;
 }
 
 /** `0x…` for messages and reports. */

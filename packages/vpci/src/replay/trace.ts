@@ -14,7 +14,7 @@ import {
 } from '@vpci/p2m';
 import type { BarSpec, DeviceSpec, MsixSpec, RebarSpec, RomSpec } from '../hardware.js';
 import { POLICY_SWITCHES, type Policy, type Profile } from '../policy.js';
-import { Fields, requireObject, TraceError } from './fields.js';
+import { Fields, isIntegerIn, requireObject, TraceError } from './fields.js';
 
 const U64 = (1n << 64n) - 1n;
 const U32 = 0xffff_ffff;
@@ -249,14 +249,10 @@ export function plainWrite(json: Record<string, unknown>): TraceEvent | undefine
   const { vcpu, sbdf, reg, size, value } = json;
   if (fields !== 6 || typeof vcpu !== 'string' || typeof sbdf !== 'string') return undefined;
   if (size !== 1 && size !== 2 && size !== 4) return undefined;
-  if (!integerIn(reg, 0, 4096 - size) || !integerIn(value, 0, size === 4 ? U32 : 2 ** (8 * size) - 1))
+  if (!isIntegerIn(reg, 0, lastRegister(size)) || !isIntegerIn(value, 0, largestValue(size)))
     return undefined;
   const who = parseVcpu(vcpu);
   return who === undefined ? undefined : { event: 'write', vcpu: who, sbdf, reg, size, value };
-}
-
-function integerIn(value: unknown, min: number, max: number): value is number {
-  return typeof value === 'number' && Number.isSafeInteger(value) && min <= value && value <= max;
 }
 
 type Parser = (f: Fields) => TraceEvent;
@@ -381,7 +377,7 @@ const PARSERS: Record<TraceEvent['event'], Parser> = {
       sbdf: f.string('sbdf'),
       reg: register(f, size),
       size,
-      expect: f.optionalInteger('expect', 0, size === 4 ? U32 : 2 ** (8 * size) - 1),
+      expect: f.optionalInteger('expect', 0, largestValue(size)),
     };
   },
 
@@ -393,7 +389,7 @@ const PARSERS: Record<TraceEvent['event'], Parser> = {
       sbdf: f.string('sbdf'),
       reg: register(f, size),
       size,
-      value: f.integer('value', 0, size === 4 ? U32 : 2 ** (8 * size) - 1),
+      value: f.integer('value', 0, largestValue(size)),
     };
   },
 
@@ -633,7 +629,17 @@ function accessSize(f: Fields): 1 | 2 | 4 {
 
 /** Any offset: the engine splits an access across registers as Xen's `vpci.c` does. */
 function register(f: Fields, size: number): number {
-  return f.integer('reg', 0, 4096 - size);
+  return f.integer('reg', 0, lastRegister(size));
+}
+
+/** The last register offset an access of `size` bytes may start at (config space is 4 KiB). */
+function lastRegister(size: number): number {
+  return 4096 - size;
+}
+
+/** The largest value an access of `size` bytes carries. */
+function largestValue(size: number): number {
+  return size === 4 ? U32 : 2 ** (8 * size) - 1;
 }
 
 function frameCount(f: Fields, gfn: number, max = MAX_FRAME + 1): number {
