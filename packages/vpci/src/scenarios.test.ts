@@ -4,6 +4,7 @@
  */
 import { gfn, mapMmio, mfn, populateRam } from '@vpci/p2m';
 import { describe, expect, it } from 'vitest';
+import { SEED_002_LAYOUT_1 } from './firmware/layouts.js';
 import type { DeviceSpec } from './hardware.js';
 import { checkInvariants } from './invariants.js';
 import { Machine } from './machine.js';
@@ -112,18 +113,7 @@ describe('V3: page-offset mismatch', () => {
 });
 
 /** Seed 002, first layout: BAR0/1/2 share page d1924 with the MSI-X table at BAR0 + 0x80. */
-const SEED_002_DEVICE: DeviceSpec = {
-  sbdf: '0000:01:00.0',
-  bars: [
-    { type: 'mem32', size: 0x100n, addr: 0xd192_4600n },
-    { type: 'mem32', size: 0x200n, addr: 0xd192_4400n },
-    { type: 'mem32', size: 0x400n, addr: 0xd192_4000n },
-    { type: 'mem32', size: 0x4000n, addr: 0xd192_0000n },
-    { type: 'mem32', size: 0x20000n, addr: 0xd190_0000n },
-    { type: 'mem32', size: MIB, addr: 0xd180_0000n },
-  ],
-  msix: { entries: 2, table: { bar: 0, offset: 0x80 }, pba: { bar: 0, offset: 0x90 } },
-};
+const SEED_002_DEVICE: DeviceSpec = { ...SEED_002_LAYOUT_1.devices[0]!, sbdf: '0000:01:00.0' };
 
 describe('V4 / seed 002 layout 1: sub-page BARs and the MSI-X table in one page', () => {
   it('never maps page d1924; maps BAR3, BAR4 and BAR5', () => {
