@@ -5,7 +5,7 @@
 //
 //   node scripts/screenshots.mjs [NAME…]      only the examples whose file name contains a NAME
 //
-// Chromium: CHROMIUM_PATH, else /usr/bin/chromium (Debian: apt-get install -y chromium).
+// Chromium: CHROMIUM_PATH, else the one the @sparticuz/chromium dev dependency ships.
 import {
   existsSync,
   mkdirSync,
@@ -18,6 +18,7 @@ import {
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import packagedChromium from '@sparticuz/chromium';
 import { chromium } from 'playwright-core';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -29,10 +30,10 @@ if (!existsSync(bundle)) {
 // The built package, as any consumer has it (the root does not depend on @vpci/vpci by name).
 const { renderHtml, replayText } = await import(pathToFileURL(bundle).href);
 
-const executablePath = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+const executablePath = process.env.CHROMIUM_PATH || (await packagedChromium.executablePath());
 if (!existsSync(executablePath)) {
   console.error(
-    `screenshots: no Chromium at ${executablePath}; install it (apt-get install -y chromium) or set CHROMIUM_PATH`,
+    `screenshots: CHROMIUM_PATH is ${executablePath}, which does not exist; expected a Chromium binary`,
   );
   process.exit(2);
 }

@@ -4,15 +4,16 @@
  * granularity (page frame numbers appear, redrawn rather than scaled), and hovering a BAR shows its
  * details.
  *
- * Needs a Chromium binary: `CHROMIUM_PATH`, else /usr/bin/chromium (Debian's `chromium` package,
- * which .ci/run installs). Without one the tests fail, saying how to install it.
+ * The browser comes from the `@sparticuz/chromium` dev dependency, a headless Chromium shipped inside
+ * the npm package (unpacked into the temporary directory on first use), so `pnpm install` is all the
+ * set-up the test needs. `CHROMIUM_PATH` points it at another Chromium or Chrome binary instead.
  */
 import { existsSync, readFileSync } from 'node:fs';
+import packagedChromium from '@sparticuz/chromium';
 import { renderHtml, replayText } from '@vpci/vpci';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const SEED_004 = readFileSync(new URL('../examples/seed-004-non-identity.jsonl', import.meta.url), 'utf8');
 const BIG = [
   '{"event":"host","profile":"xen"}',
@@ -22,15 +23,18 @@ const BIG = [
 
 let browser: Browser | undefined;
 
+/** The Chromium binary: `CHROMIUM_PATH` when set (it must exist), else the packaged one. */
+async function chromiumPath(): Promise<string> {
+  const chosen = process.env.CHROMIUM_PATH;
+  if (chosen === undefined || chosen === '') return packagedChromium.executablePath();
+  if (!existsSync(chosen))
+    throw new Error(`CHROMIUM_PATH is ${chosen}, which does not exist; expected a Chromium or Chrome binary`);
+  return chosen;
+}
+
 beforeAll(async () => {
-  if (!existsSync(CHROMIUM)) {
-    throw new Error(
-      `Chromium not found at ${CHROMIUM}. Install it (Debian/Ubuntu: apt-get update && apt-get install -y chromium) ` +
-        'or point CHROMIUM_PATH at a Chromium or Chrome binary.',
-    );
-  }
-  browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
-}, 30_000);
+  browser = await chromium.launch({ executablePath: await chromiumPath(), args: ['--no-sandbox'] });
+}, 60_000);
 
 afterAll(async () => {
   await browser?.close();
