@@ -11,6 +11,8 @@ export default defineConfig({
       '@vpci/rangeset': src('rangeset'),
       '@vpci/p2m': src('p2m'),
       '@vpci/vpci': src('vpci'),
+      '@vpci/replay': src('replay'),
+      '@vpci/firmware': src('firmware'),
     },
   },
   test: {

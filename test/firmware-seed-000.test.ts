@@ -6,6 +6,7 @@
  * committed examples are what the code writes (FIRMWARE_UPDATE=1 rewrites them).
  */
 import { readFileSync, writeFileSync } from 'node:fs';
+import { guestMtrrState, placeBars, SECTION_4_7_DEVICES, seed000Trace } from '@vpci/firmware';
 import {
   amdEffectiveType,
   epteGetEntryEmt,
@@ -17,14 +18,8 @@ import {
   nptLeafFor,
   paddr,
 } from '@vpci/p2m';
-import {
-  guestMtrrState,
-  Machine,
-  placeBars,
-  replayText,
-  SECTION_4_7_DEVICES,
-  seed000Trace,
-} from '@vpci/vpci';
+import { replayText } from '@vpci/replay';
+import { Machine } from '@vpci/vpci';
 import { describe, expect, it } from 'vitest';
 
 const EXAMPLES = {

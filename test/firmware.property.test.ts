@@ -8,17 +8,16 @@
  */
 import {
   type BarPlacement,
-  type DeviceSpec,
   guestMtrrState,
   type HostBarAddress,
   hardwareBus,
-  Machine,
   mtrrCover,
   type PciSetupResult,
   PLACEMENT_POLICIES,
   pciSetup,
   placeBars,
-} from '@vpci/vpci';
+} from '@vpci/firmware';
+import { type DeviceSpec, Machine } from '@vpci/vpci';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 

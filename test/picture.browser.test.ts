@@ -10,7 +10,7 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import packagedChromium from '@sparticuz/chromium';
-import { renderHtml, replayText } from '@vpci/vpci';
+import { renderHtml, replayText } from '@vpci/replay';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 

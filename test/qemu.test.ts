@@ -6,7 +6,7 @@
  */
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { gunzipSync } from 'node:zlib';
-import { convertQemuLog, parseInfoPci, replayCli, replayText } from '@vpci/vpci';
+import { convertQemuLog, parseInfoPci, replayCli, replayText } from '@vpci/replay';
 import { describe, expect, it } from 'vitest';
 
 const fixtures = new URL('./fixtures/qemu/', import.meta.url);

@@ -7,7 +7,7 @@
  * - replaying is deterministic: the same trace gives the same JSON bytes (invariant 9);
  * - under `hardened` no invariant is ever violated.
  */
-import { replayText, reportJson } from '@vpci/vpci';
+import { replayText, reportJson } from '@vpci/replay';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 

@@ -6,7 +6,7 @@
 import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { replayCli, replayText, reportJson } from '@vpci/vpci';
+import { replayCli, replayText, reportJson } from '@vpci/replay';
 import { describe, expect, it } from 'vitest';
 
 const examples = new URL('../examples/', import.meta.url);

@@ -3,11 +3,11 @@
  * guests' deny-by-default view, the capability list a guest sees, resizable BARs and hidden devices.
  */
 import { describe, expect, it } from 'vitest';
+import { bootedMachine, mfnAt, writeCommand } from '../../../test/support/machine.js';
 import { PhysicalDevice, parseHexDump } from './hardware.js';
 import { checkInvariants } from './invariants.js';
 import { Machine } from './machine.js';
 import { PCI_COMMAND_MEMORY } from './pci-regs.js';
-import { bootedMachine, mfnAt, writeCommand } from './test-support.js';
 
 const MEM = PCI_COMMAND_MEMORY;
 const MIB = 1n << 20n;

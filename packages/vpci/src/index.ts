@@ -4,101 +4,15 @@
  * invariants. Every public export is listed here by name.
  */
 export type { EngineContext } from './context.js';
+export { mappingDomain } from './context.js';
 export type { BarType, MsixState } from './device.js';
 export { Bar, frameRange, PciDevice, VpciState } from './device.js';
+export type { FrameRange } from './device-snapshot.js';
+export { DeviceSnapshot, framesOf } from './device-snapshot.js';
 export type { DomainKind, PendingOperation } from './domain.js';
 export { DOMID_XEN, Domain, Vcpu } from './domain.js';
 export type { MapOperation, VpciEvent } from './events.js';
 export { describeEvent } from './events.js';
-export type {
-  AccessPath,
-  AccessSize,
-  AddressWindow,
-  Allocation,
-  AllocationInput,
-  BarKind,
-  BarPlacement,
-  ConfigAccess,
-  ConfigBus,
-  Congruence,
-  DeviceLayout,
-  GuestMtrrOptions,
-  HardwareBusOptions,
-  HostBarAddress,
-  LayoutMetrics,
-  LowHole,
-  LowHoleInput,
-  MachineBusOptions,
-  MemoryRegion,
-  MtrrBlock,
-  MtrrCover,
-  MtrrLayoutJson,
-  MtrrWindows,
-  PciSetupOptions,
-  PciSetupResult,
-  PlacementPolicyName,
-  PlacementTraceOptions,
-  PlacementUnit,
-  PlacementWindow,
-  RamLayout,
-  RamMove,
-  ScannedBar,
-  ScannedDevice,
-  ScanOptions,
-  ScanResult,
-  UnitMember,
-  UnitPlacement,
-  WindowName,
-  XenpciPlacement,
-} from './firmware/index.js';
-export {
-  allocate,
-  BAR_RELOC_THRESH,
-  barFrames,
-  checkOverlap,
-  compareLayouts,
-  congruenceOf,
-  devfnName,
-  devfnSbdf,
-  formatMetricsTable,
-  GB4,
-  guestMtrrState,
-  HVM_BELOW_4G_MMIO_START,
-  HVMLOADER_DEFAULT_PHYS_BITS,
-  hardwareBus,
-  highWindowEnd,
-  hvmloaderOrder,
-  initialBarAddresses,
-  isXenPlatformDevice,
-  layoutFromInfoPci,
-  machineBus,
-  metricsOf,
-  mmioDemand,
-  mtrrCover,
-  mtrrLayoutJson,
-  PCI_IO_BASE,
-  PCI_IO_END,
-  PCI_VENDOR_ID_XEN,
-  PLACEMENT_POLICIES,
-  pciSetup,
-  placeBars,
-  placementTrace,
-  placementUnits,
-  RESERVED_MEMBASE,
-  relocateRam,
-  SECTION_4_7_DEVICES,
-  SEED_002_LAYOUT_1,
-  SEED_002_LAYOUT_2,
-  scanBus,
-  seed000Trace,
-  sharedPages,
-  sizeLowHole,
-  superpageFramesOf,
-  traceBarAssertions,
-  traceDeviceLine,
-  traceDomainLine,
-  xenpciTopOfHole,
-} from './firmware/index.js';
 export type {
   BarSpec,
   DeviceSpec,
@@ -114,49 +28,75 @@ export { checkInvariants, describeViolation } from './invariants.js';
 export type { AssignResult, E820Entry, GuestOptions, MachineOptions } from './machine.js';
 export { Machine } from './machine.js';
 export type { ModifyBarsResult } from './modify-bars.js';
-export { msixGuestFrames, msixHostFrames, msixSize } from './msix.js';
+export { msixBir, msixGuestFrames, msixHostFrames, msixSize } from './msix.js';
+// The PCI vocabulary the engine, the firmware model and the replayer share (pci_regs.h's names).
+export {
+  PCI_BASE_ADDRESS_0,
+  PCI_BASE_ADDRESS_IO_MASK,
+  PCI_BASE_ADDRESS_MEM_MASK,
+  PCI_BASE_ADDRESS_MEM_PREFETCH,
+  PCI_BASE_ADDRESS_MEM_TYPE_32,
+  PCI_BASE_ADDRESS_MEM_TYPE_64,
+  PCI_BASE_ADDRESS_MEM_TYPE_MASK,
+  PCI_BASE_ADDRESS_SPACE_IO,
+  PCI_CAP_ID_MSI,
+  PCI_CAP_ID_MSIX,
+  PCI_CAP_LIST_ID,
+  PCI_CAP_LIST_NEXT,
+  PCI_CAPABILITY_LIST,
+  PCI_CFG_SPACE_EXP_SIZE,
+  PCI_CFG_SPACE_SIZE,
+  PCI_COMMAND,
+  PCI_COMMAND_FAST_BACK,
+  PCI_COMMAND_INTX_DISABLE,
+  PCI_COMMAND_INVALIDATE,
+  PCI_COMMAND_IO,
+  PCI_COMMAND_MASTER,
+  PCI_COMMAND_MEMORY,
+  PCI_COMMAND_PARITY,
+  PCI_COMMAND_RSVDP_MASK,
+  PCI_COMMAND_SERR,
+  PCI_COMMAND_SPECIAL,
+  PCI_COMMAND_VGA_PALETTE,
+  PCI_COMMAND_WAIT,
+  PCI_DEVICE_ID,
+  PCI_EXT_CAP_ID_REBAR,
+  PCI_HEADER_BRIDGE_NR_BARS,
+  PCI_HEADER_NORMAL_NR_BARS,
+  PCI_HEADER_TYPE,
+  PCI_HEADER_TYPE_BRIDGE,
+  PCI_HEADER_TYPE_NORMAL,
+  PCI_MSIX_BIRMASK,
+  PCI_MSIX_ENTRY_SIZE,
+  PCI_MSIX_FLAGS,
+  PCI_MSIX_FLAGS_ENABLE,
+  PCI_MSIX_FLAGS_MASKALL,
+  PCI_MSIX_FLAGS_QSIZE,
+  PCI_MSIX_PBA,
+  PCI_MSIX_TABLE,
+  PCI_REBAR_CTRL_BAR_IDX,
+  PCI_REBAR_CTRL_NBAR_MASK,
+  PCI_REBAR_CTRL_NBAR_SHIFT,
+  PCI_REBAR_CTRL_SIZE_MASK,
+  PCI_REBAR_CTRL_SIZE_SHIFT,
+  PCI_REBAR_SIZE_BIAS,
+  PCI_ROM_ADDRESS,
+  PCI_ROM_ADDRESS_ENABLE,
+  PCI_ROM_ADDRESS_MASK,
+  PCI_ROM_ADDRESS1,
+  PCI_STATUS,
+  PCI_STATUS_CAP_LIST,
+  PCI_STATUS_RO_MASK,
+  PCI_STATUS_RSVDZ_MASK,
+  PCI_STATUS_RW1C_MASK,
+  PCI_VENDOR_ID,
+  pciRebarCap,
+  pciRebarCtrl,
+} from './pci-regs.js';
 export type { MapErrno, PendingResult } from './pending.js';
 export type { Policy, Profile } from './policy.js';
 export { POLICY_SWITCHES, policyFor } from './policy.js';
 export type { AddRegisterResult, Register, RegisterMasks } from './registers.js';
 export { RegisterTable } from './registers.js';
-export type { CliIo } from './replay/cli.js';
-export { main as replayCli } from './replay/cli.js';
-export { TraceError } from './replay/fields.js';
-export { fileLineChunks } from './replay/file-lines.js';
-export { renderHtml } from './replay/html.js';
-export { renderSvg } from './replay/picture.js';
-export type { QemuAccess, QemuConversion, QemuMapping, QemuOptions } from './replay/qemu.js';
-export { convertQemuLog, parseInfoPci, parseQemuLog } from './replay/qemu.js';
-export type {
-  AssertionFailure,
-  LoggedEvent,
-  ReplayNote,
-  ReplayOptions,
-  SeenViolation,
-} from './replay/replayer.js';
-export { Replayer } from './replay/replayer.js';
-export type {
-  HoleReason,
-  Report,
-  ReportBar,
-  ReportDevice,
-  ReportDomain,
-  ReportExtent,
-  ReportHole,
-  ReportMsix,
-} from './replay/report.js';
-export { buildReport, REPORT_FORMAT, reportJson } from './replay/report.js';
-export { replayText, TraceReplay } from './replay/run.js';
-export { humanSize, textReport } from './replay/text-report.js';
-export type {
-  RunStatus,
-  TraceAssertion,
-  TraceE820,
-  TraceEvent,
-  TraceMtrr,
-  TraceVcpu,
-} from './replay/trace.js';
-export { ASSERTION_KINDS, EVENT_NAMES, parseTraceLine } from './replay/trace.js';
 export type { Sbdf } from './sbdf.js';
-export { formatSbdf, makeSbdf, parseSbdf } from './sbdf.js';
+export { formatSbdf, makeSbdf, parseSbdf, toSbdf } from './sbdf.js';

@@ -4,11 +4,11 @@
  */
 import { gfn, mfn, populateRam } from '@vpci/p2m';
 import { describe, expect, it } from 'vitest';
+import { bootedMachine, mfnAt, mmioExtents, writeCommand } from '../../../test/support/machine.js';
 import type { DeviceSpec } from './hardware.js';
 import { checkInvariants } from './invariants.js';
 import { PCI_COMMAND_MEMORY } from './pci-regs.js';
 import { POLICY_SWITCHES, policyFor } from './policy.js';
-import { bootedMachine, mfnAt, mmioExtents, writeCommand } from './test-support.js';
 
 const MEM = PCI_COMMAND_MEMORY;
 const MIB = 1n << 20n;

@@ -1,0 +1,175 @@
+/**
+ * What each placement policy does to a layout: how many pages end up holding BARs of two devices
+ * (XSA-461's hazard), how many BARs keep their host page offset (vPCI refuses to map the others), how
+ * many frames a p2m maps with 2 MiB pages (each placed BAR mapped on a fresh p2m, guest address to
+ * host address, with `mapMmio`), and how much of the low hole the placement spans.
+ */
+import { gfn, mapMmio, mfn, P2m } from '@vpci/p2m';
+import { type DeviceSpec, PhysicalDevice } from '@vpci/vpci';
+import { hardwareBus, initialBarAddresses } from './bus.js';
+import { PAGE_BYTES } from './constants.js';
+import type { DeviceLayout } from './layouts.js';
+import { type BarPlacement, type PciSetupOptions, type PciSetupResult, pciSetup } from './pci-setup.js';
+import { PLACEMENT_POLICIES, type PlacementPolicyName } from './policy.js';
+
+/** One layout under one policy. */
+export interface LayoutMetrics {
+  readonly layout: string;
+  readonly policy: PlacementPolicyName;
+  /** Memory BARs and ROMs. */
+  readonly memoryBars: number;
+  /** Memory BARs and ROMs given an address. */
+  readonly placed: number;
+  /** Guest pages holding memory BARs of two or more devices. */
+  readonly sharedPages: number;
+  /** Placed memory BARs with a host address whose page offset the placement kept. */
+  readonly offsetKept: number;
+  /** Placed memory BARs with a host address. */
+  readonly withHost: number;
+  /** Guest frames those BARs span. */
+  readonly frames: number;
+  /** Of them, frames a p2m maps with 2 MiB leaves. */
+  readonly superpageFrames: number;
+  /** Bytes from `pci_mem_start` to the end of the highest BAR in the low hole (0n: none there). */
+  readonly lowSpan: bigint;
+  /** `pci_mem_end - pci_mem_start`. */
+  readonly holeSize: bigint;
+}
+
+/** The guest frames a BAR touches and the host frame under its first one. */
+export function barFrames(bar: BarPlacement): { gfn: number; mfn: number; count: number } | undefined {
+  if (bar.decodes === undefined || bar.hostAddr === undefined || bar.kind === 'io') return undefined;
+  const first = bar.decodes / PAGE_BYTES;
+  const last = (bar.decodes + bar.size - 1n) / PAGE_BYTES;
+  return { gfn: Number(first), mfn: Number(bar.hostAddr / PAGE_BYTES), count: Number(last - first + 1n) };
+}
+
+/**
+ * Frames of `bar` a fresh p2m maps in 2 MiB leaves when its guest frames are mapped to its host frames
+ * (`mapMmio` to the end, then the order-9 extents counted); undefined without a host address.
+ */
+export function superpageFramesOf(bar: BarPlacement): { frames: number; superpage: number } | undefined {
+  const range = barFrames(bar);
+  if (range === undefined) return undefined;
+  const p2m = new P2m();
+  let g = range.gfn;
+  let m = range.mfn;
+  let left = range.count;
+  while (left > 0) {
+    const result = mapMmio(p2m, gfn(g), left, mfn(m));
+    if (!result.ok) break;
+    if (result.done) break;
+    g += result.progress;
+    m += result.progress;
+    left -= result.progress;
+  }
+  let superpage = 0;
+  for (const extent of p2m.extents()) if (extent.order === 9) superpage += extent.count;
+  return { frames: range.count, superpage };
+}
+
+/** Guest pages holding memory BARs of two or more devices. */
+export function sharedPages(bars: readonly BarPlacement[]): number {
+  const owners = new Map<bigint, Set<number>>();
+  for (const bar of bars) {
+    if (bar.kind === 'io' || bar.decodes === undefined) continue;
+    // Only pages at a BAR's ends can be shared: a BAR is naturally aligned, so its inner pages are its own.
+    const first = bar.decodes / PAGE_BYTES;
+    const last = (bar.decodes + bar.size - 1n) / PAGE_BYTES;
+    for (const page of first === last ? [first] : [first, last]) {
+      const set = owners.get(page) ?? new Set<number>();
+      set.add(bar.devfn);
+      owners.set(page, set);
+    }
+  }
+  let shared = 0;
+  for (const set of owners.values()) if (set.size > 1) shared++;
+  return shared;
+}
+
+/** The metrics of one setup result (see `LayoutMetrics`). */
+export function metricsOf(layout: string, result: PciSetupResult): LayoutMetrics {
+  const memory = result.bars.filter((b) => b.kind !== 'io');
+  const placed = memory.filter((b) => b.decodes !== undefined);
+  const withHost = placed.filter((b) => b.hostAddr !== undefined);
+  let frames = 0;
+  let superpageFrames = 0;
+  for (const bar of withHost) {
+    const counted = superpageFramesOf(bar)!;
+    frames += counted.frames;
+    superpageFrames += counted.superpage;
+  }
+  let lowEnd = result.pciMemStart;
+  for (const bar of placed)
+    if (bar.window === 'low' && bar.decodes! + bar.size > lowEnd) lowEnd = bar.decodes! + bar.size;
+  return {
+    layout,
+    policy: result.policy,
+    memoryBars: memory.length,
+    placed: placed.length,
+    sharedPages: sharedPages(result.bars),
+    offsetKept: withHost.filter((b) => b.congruence !== 'none').length,
+    withHost: withHost.length,
+    frames,
+    superpageFrames,
+    lowSpan: lowEnd - result.pciMemStart,
+    holeSize: result.pciMemEnd - result.pciMemStart,
+  };
+}
+
+/**
+ * Runs every policy (or `policies`) on every layout, on bare hardware, and measures each result. The
+ * BARs' addresses in the layout are the host's; the firmware sees the devices as after a reset (every
+ * BAR at 0, as QEMU presents them), so hvmloader's unwritten upper dwords read 0.
+ */
+export function compareLayouts(
+  layouts: readonly DeviceLayout[],
+  options: Omit<PciSetupOptions, 'policy' | 'hostAddresses'> = {},
+  policies: readonly PlacementPolicyName[] = PLACEMENT_POLICIES,
+): LayoutMetrics[] {
+  const rows: LayoutMetrics[] = [];
+  for (const layout of layouts) {
+    for (const policy of policies) {
+      const hosts = layout.devices.flatMap((spec) => initialBarAddresses(PhysicalDevice.fromSpec(spec)));
+      const bus = hardwareBus(layout.devices.map(atReset), { hostAddresses: hosts });
+      rows.push(metricsOf(layout.name, pciSetup(bus, { ...options, policy })));
+    }
+  }
+  return rows;
+}
+
+/** A device description with every BAR and the ROM at address 0. */
+function atReset(spec: DeviceSpec): DeviceSpec {
+  const { rom, bars, ...rest } = spec;
+  return {
+    ...rest,
+    ...(bars === undefined ? {} : { bars: bars.map((b) => (b ? { ...b, addr: 0n } : b)) }),
+    ...(rom === undefined ? {} : { rom: { ...rom, addr: 0n, enabled: false } }),
+  };
+}
+
+/** Bytes as `192 MiB`, `1.14 MiB`, `12 KiB`. */
+function size(bytes: bigint): string {
+  const mib = Number(bytes) / 2 ** 20;
+  if (bytes >= 1n << 20n) return `${Number.isInteger(mib) ? mib : mib.toFixed(2)} MiB`;
+  const kib = Number(bytes) / 1024;
+  return `${Number.isInteger(kib) ? kib : kib.toFixed(1)} KiB`;
+}
+
+/** `rows` as a Markdown table (the README's). */
+export function formatMetricsTable(rows: readonly LayoutMetrics[]): string {
+  const lines = [
+    '| layout | policy | placed | pages shared by 2+ devices | page offset kept | 2 MiB-mapped frames | low hole spanned |',
+    '|---|---|---|---|---|---|---|',
+  ];
+  for (const r of rows) {
+    const share =
+      r.frames === 0
+        ? '0 / 0'
+        : `${r.superpageFrames} / ${r.frames} (${((100 * r.superpageFrames) / r.frames).toFixed(1)} %)`;
+    lines.push(
+      `| ${r.layout} | ${r.policy} | ${r.placed} / ${r.memoryBars} | ${r.sharedPages} | ${r.offsetKept} / ${r.withHost} | ${share} | ${size(r.lowSpan)} of ${size(r.holeSize)} |`,
+    );
+  }
+  return lines.join('\n');
+}

@@ -1,0 +1,43 @@
+/**
+ * @vpci/replay: trace replay for the vPCI BAR mapping engine — the JSON-lines trace format and its
+ * reader, the replayer, text and JSON reports, the SVG/HTML memory map, QEMU trace-log import and the
+ * `vpci-replay` CLI. Every public export is listed here by name.
+ */
+export type { CliIo } from './cli.js';
+export { main as replayCli } from './cli.js';
+export { TraceError } from './fields.js';
+export { fileLineChunks } from './file-lines.js';
+export { renderHtml } from './html.js';
+export { renderSvg } from './picture.js';
+export type { QemuAccess, QemuConversion, QemuMapping, QemuOptions } from './qemu.js';
+export { convertQemuLog, parseInfoPci, parseQemuLog } from './qemu.js';
+export type {
+  AssertionFailure,
+  LoggedEvent,
+  ReplayNote,
+  ReplayOptions,
+  SeenViolation,
+} from './replayer.js';
+export { Replayer } from './replayer.js';
+export type {
+  HoleReason,
+  Report,
+  ReportBar,
+  ReportDevice,
+  ReportDomain,
+  ReportExtent,
+  ReportHole,
+  ReportMsix,
+} from './report.js';
+export { buildReport, REPORT_FORMAT, reportJson } from './report.js';
+export { replayText, TraceReplay } from './run.js';
+export { humanSize, textReport } from './text-report.js';
+export type {
+  RunStatus,
+  TraceAssertion,
+  TraceE820,
+  TraceEvent,
+  TraceMtrr,
+  TraceVcpu,
+} from './trace.js';
+export { ASSERTION_KINDS, EVENT_NAMES, parseTraceLine } from './trace.js';

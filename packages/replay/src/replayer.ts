@@ -1,0 +1,711 @@
+/**
+ * Replaying a trace on a `Machine`: each `TraceEvent` is checked against the machine's state first (a
+ * device, domain or vCPU that does not exist is a `TraceError` and nothing changes), then applied.
+ * The replayer keeps what the report needs: the engine's events with the line that caused them, the
+ * assertions and their failures, and every invariant violation seen, with where it first appeared.
+ *
+ * A vCPU always finishes its deferred map/unmap before it runs guest code again (Xen keeps it out of
+ * the guest until `vpci_process_pending` returns false), so an access from a vCPU with work pending
+ * first completes that work, and so does the end of the trace.
+ */
+import {
+  amdEffectiveType,
+  epteGetEntryEmt,
+  frameAddress,
+  type Gfn,
+  gfn,
+  InvalidArgumentError,
+  intelEffectiveType,
+  isSplit,
+  MtrrState,
+  type MtrrType,
+  mfn,
+  mtrrGetType,
+  NUM_FIXED_RANGES,
+  nptLeafFor,
+  populateRam,
+  variableRange,
+} from '@vpci/p2m';
+import { RangeSet } from '@vpci/rangeset';
+import {
+  checkInvariants,
+  DeviceSnapshot,
+  type Domain,
+  type FrameRange,
+  formatSbdf,
+  framesOf,
+  Machine,
+  type PciDevice,
+  PhysicalDevice,
+  type Profile,
+  parseSbdf,
+  type Sbdf,
+  type Vcpu,
+  type Violation,
+  type VpciEvent,
+} from '@vpci/vpci';
+import { hex, TraceError } from './fields.js';
+import type { TraceAssertion, TraceEvent, TraceMtrr, TraceVcpu } from './trace.js';
+
+/** An engine event and the trace line whose application logged it. */
+export interface LoggedEvent {
+  readonly line: number;
+  readonly event: VpciEvent;
+}
+
+/** A violation of the engine's invariants, as first seen. */
+export interface SeenViolation {
+  readonly violation: Violation;
+  /** Line after which it was first found. */
+  readonly line: number;
+  /** Still present after the last line. */
+  present: boolean;
+  /** Declared by a `violation` assertion (a known hole the trace shows on purpose). */
+  expected: boolean;
+}
+
+/** A failed assertion: the line, what was checked and what was found. */
+export interface AssertionFailure {
+  readonly line: number;
+  readonly assertion: string;
+  readonly expected: string;
+  readonly actual: string;
+}
+
+/** A replay note: an outcome worth showing that is neither an engine event nor an assertion. */
+export interface ReplayNote {
+  readonly line: number;
+  readonly text: string;
+}
+
+/** How a replay is set up beyond what the trace says. */
+export interface ReplayOptions {
+  /** Overrides the trace's profile (`host.profile`). */
+  readonly profile?: Profile;
+  /**
+   * How invariants are checked after a config access or `run` line: `scoped` (default) looks only at
+   * what the line's devices may have changed; `full` checks the whole machine every time (slower; the
+   * tests use it to show both find the same violations).
+   */
+  readonly invariantChecks?: 'scoped' | 'full';
+}
+
+/** Replays trace events one at a time. */
+export class Replayer {
+  /** The machine; made by the `host` line, or with defaults by the first line that needs it. */
+  machine: Machine | undefined;
+  readonly events: LoggedEvent[] = [];
+  readonly notes: ReplayNote[] = [];
+  readonly failures: AssertionFailure[] = [];
+  assertions = 0;
+  /** Lines applied so far (comments excluded). */
+  applied = 0;
+  /** The guest MTRRs per domain, and the host's. */
+  readonly guestMtrr = new Map<number, MtrrState>();
+  hostMtrr = new MtrrState({ enabled: true, defaultType: 'WB' });
+  /** Machine frames that are special pages (Xen-heap: grant table, shared info). */
+  readonly specialPages = new RangeSet({ name: 'special pages', hex: true });
+  private readonly options: ReplayOptions;
+  private readonly seen = new Map<string, SeenViolation>();
+  private readonly expectedPatterns: Record<string, unknown>[] = [];
+  private readonly addresses = new Map<string, { sbdf: Sbdf; name: string }>();
+  /** The touched devices of the line being applied, as they were before it (reused line to line). */
+  private readonly snapshots: DeviceSnapshot[] = [];
+
+  constructor(options: ReplayOptions = {}) {
+    this.options = options;
+  }
+
+  /** Every violation seen so far, in the order first found. */
+  get violations(): SeenViolation[] {
+    return [...this.seen.values()];
+  }
+
+  /** Whether every assertion held and every violation seen was expected. */
+  get ok(): boolean {
+    return this.failures.length === 0 && this.violations.every((v) => v.expected);
+  }
+
+  /**
+   * Applies one event of line `line`. Throws `TraceError` (nothing applied) for an event that names
+   * something that does not exist or comes out of order.
+   */
+  apply(event: TraceEvent, line: number): void {
+    if (event.event === 'host') {
+      if (this.machine !== undefined) {
+        throw new TraceError(line, "'host' after the machine was set up; expected it as the first event");
+      }
+    } else {
+      this.machine ??= new Machine(
+        this.options.profile === undefined ? {} : { profile: this.options.profile },
+      );
+    }
+    const touched = this.snapshotTouched(event, line);
+    try {
+      this.dispatch(event, line);
+    } catch (error) {
+      if (error instanceof InvalidArgumentError) throw new TraceError(line, error.message);
+      throw error;
+    }
+    this.applied++;
+    this.collectEvents(line);
+    // A read changes nothing, unless its vCPU first finished work it had pending on a device.
+    if (
+      event.event === 'assert' ||
+      event.event === 'fault' ||
+      event.event === 'iomem' ||
+      (event.event === 'read' && !touched)
+    )
+      return;
+    if (touched === undefined || this.options.invariantChecks === 'full')
+      this.record(line, checkInvariants(this.machine!));
+    else this.checkScoped(line, touched);
+  }
+
+  /** The end of the trace: every vCPU finishes its pending work; a last invariant check. */
+  finish(line: number): void {
+    const machine = this.machine;
+    if (machine === undefined) return;
+    for (const domain of machine.domains()) {
+      for (const vcpu of domain.vcpus) {
+        if (vcpu.pending === undefined) continue;
+        machine.finishPending(vcpu);
+        this.notes.push({ line, text: `end of trace: ${vcpu.name} finished its pending work` });
+      }
+    }
+    this.collectEvents(line);
+    const final = checkInvariants(machine);
+    this.record(line, final);
+    const current = new Set(final.map(violationKey));
+    for (const [key, seen] of this.seen) seen.present = current.has(key);
+  }
+
+  // ---- events --------------------------------------------------------------------------------
+
+  private dispatch(event: TraceEvent, line: number): void {
+    const machine = this.machine;
+    switch (event.event) {
+      case 'host': {
+        this.machine = new Machine({
+          profile: this.options.profile ?? event.profile,
+          policy: event.policy,
+          vendor: event.vendor,
+          iommu: event.iommu,
+          hardwareVcpus: event.hardwareVcpus,
+          e820: event.e820,
+        });
+        if (event.mtrr !== undefined) this.hostMtrr = mtrrState(event.mtrr, line, 'host.mtrr');
+        return;
+      }
+      case 'device': {
+        const m = machine!;
+        const sbdf = 'spec' in event ? String(event.spec.sbdf) : event.sbdf;
+        if (m.devices().some((d) => d.name === formatSbdf(parseSbdf(sbdf)))) {
+          throw new TraceError(
+            line,
+            `'device.sbdf' ${sbdf} is already on the machine; expected a free address`,
+          );
+        }
+        const hw =
+          'spec' in event
+            ? PhysicalDevice.fromSpec(event.spec)
+            : PhysicalDevice.fromImage(sbdf, event.image, {
+                bars: event.sizes.bars,
+                ...(event.sizes.rom === undefined ? {} : { rom: event.sizes.rom }),
+              });
+        m.addDevice(hw, { hidden: event.hidden });
+        return;
+      }
+      case 'boot':
+        if (machine!.systemActive) throw new TraceError(line, "a second 'boot'; expected one per trace");
+        machine!.boot();
+        return;
+      case 'domain':
+        if (machine!.domains().some((d) => d.id === event.id)) {
+          throw new TraceError(line, `'domain.id' ${event.id} exists already; expected a new domain id`);
+        }
+        if (event.mtrr !== undefined)
+          this.guestMtrr.set(event.id, mtrrState(event.mtrr, line, 'domain.mtrr'));
+        machine!.createGuest({ id: event.id, vcpus: event.vcpus });
+        return;
+      case 'iomem': {
+        this.domainOf(event.domain, line, 'iomem.domain');
+        if (event.permit) machine!.permitIomem(event.domain, event.first, event.last);
+        else machine!.denyIomem(event.domain, event.first, event.last);
+        return;
+      }
+      case 'assign':
+      case 'deassign': {
+        this.requireBoot(event.event, line);
+        this.deviceOf(event.sbdf, line, `${event.event}.sbdf`);
+        if (event.event === 'assign') {
+          const target = this.domainOf(event.domain, line, 'assign.domain');
+          if (target.kind !== 'guest')
+            throw new TraceError(
+              line,
+              `'assign.domain' ${event.domain} is not a guest; expected a domain made by a 'domain' line`,
+            );
+        }
+        const result =
+          event.event === 'assign'
+            ? machine!.assignDevice(event.sbdf, event.domain)
+            : machine!.deassignDevice(event.sbdf);
+        const outcome = result.ok ? 'ok' : result.code;
+        if (!result.ok) this.notes.push({ line, text: `${event.event} ${event.sbdf}: ${result.code}` });
+        if (event.expect !== undefined)
+          this.check(line, `${event.event} ${event.sbdf}`, event.expect, outcome);
+        return;
+      }
+      case 'unplug':
+        this.deviceOf(event.sbdf, line, 'unplug.sbdf');
+        machine!.removeDevice(event.sbdf);
+        return;
+      case 'read': {
+        const vcpu = this.accessVcpu(event.vcpu, event.event, line);
+        const value = machine!.configRead(vcpu, this.address(event.sbdf).sbdf, event.reg, event.size);
+        if (event.expect !== undefined) {
+          this.check(
+            line,
+            `read ${event.sbdf} @${hex(event.reg)}/${event.size}`,
+            hex(event.expect),
+            hex(value),
+          );
+        }
+        return;
+      }
+      case 'write': {
+        const vcpu = this.accessVcpu(event.vcpu, event.event, line);
+        this.requireTarget(vcpu, event.sbdf, line);
+        machine!.configWrite(vcpu, this.address(event.sbdf).sbdf, event.reg, event.size, event.value);
+        return;
+      }
+      case 'run': {
+        this.requireBoot('run', line);
+        const vcpu = this.vcpuOf(event.vcpu, line);
+        const result =
+          event.budget === undefined
+            ? machine!.finishPending(vcpu)
+            : machine!.processPending(vcpu, event.budget);
+        if (event.expect !== undefined) this.check(line, `run ${vcpu.name}`, event.expect, result.status);
+        return;
+      }
+      case 'fault':
+        this.domainOf(event.domain, line, 'fault.domain').p2m.failNext(event.after);
+        return;
+      case 'populate': {
+        const domain = this.domainOf(event.domain, line, 'populate.domain');
+        const result = populateRam(
+          domain.p2m,
+          gfn(event.gfn),
+          event.count,
+          mfn(event.mfn),
+          'ram_rw',
+          event.refuseClobber ? 'refuseClobber' : 'report',
+        );
+        const outcome = result.ok ? 'ok' : result.code;
+        if (result.ok && result.orphaned.length > 0) {
+          const frames = result.orphaned
+            .map(([s, e]) => (s === e ? hex(s) : `${hex(s)}-${hex(e)}`))
+            .join(', ');
+          this.notes.push({ line, text: `populate d${domain.id}: pages at ${frames} replaced (orphaned)` });
+        } else if (!result.ok) {
+          this.notes.push({ line, text: `populate d${domain.id}: ${result.code}` });
+        }
+        if (event.expect !== undefined) this.check(line, `populate d${domain.id}`, event.expect, outcome);
+        return;
+      }
+      case 'p2m': {
+        const domain = this.domainOf(event.domain, line, 'p2m.domain');
+        for (let k = 0; k < event.count; k++) {
+          const written = domain.p2m.setEntry(gfn(event.gfn + k), 0, mfn(event.mfn + k), event.type);
+          if (!written.ok) {
+            this.notes.push({
+              line,
+              text: `p2m d${domain.id}: write of ${hex(event.gfn + k)} failed: ENOMEM`,
+            });
+            break;
+          }
+        }
+        if (event.special) this.specialPages.addRange(event.mfn, event.mfn + event.count - 1);
+        return;
+      }
+      case 'assert':
+        this.assert(event.assertion, line);
+        return;
+    }
+  }
+
+  // ---- assertions ----------------------------------------------------------------------------
+
+  private assert(assertion: TraceAssertion, line: number): void {
+    const machine = this.machine!;
+    switch (assertion.kind) {
+      case 'maps': {
+        const domain = this.domainOf(assertion.domain, line, 'assert.maps.domain');
+        const what = `d${domain.id} gfn ${hex(assertion.gfn)}${assertion.count > 1 ? ` +${assertion.count}` : ''}`;
+        const want = `${assertion.mfn === undefined ? 'no frame' : `mfn ${hex(assertion.mfn)}`}${assertion.type === undefined ? '' : ` ${assertion.type}`}`;
+        for (let k = 0; k < assertion.count; k++) {
+          const entry = domain.p2m.lookup(gfn(assertion.gfn + k));
+          const mfnOk =
+            assertion.mfn === undefined ? entry.mfn === undefined : entry.mfn === assertion.mfn + k;
+          const typeOk = assertion.type === undefined || entry.type === assertion.type;
+          if (!mfnOk || !typeOk) {
+            const got = `gfn ${hex(assertion.gfn + k)}: ${entry.mfn === undefined ? `no frame (${entry.type})` : `mfn ${hex(entry.mfn)} ${entry.type}`}`;
+            this.fail(line, `maps ${what}`, want, got);
+            return;
+          }
+        }
+        this.pass();
+        return;
+      }
+      case 'memoryType': {
+        const domain = this.domainOf(assertion.domain, line, 'assert.memoryType.domain');
+        const found = this.memoryType(domain, gfn(assertion.gfn), assertion.pat);
+        const what = `memoryType d${domain.id} gfn ${hex(assertion.gfn)} pat ${assertion.pat}`;
+        const want = `${assertion.expect}${assertion.ipat === undefined ? '' : ` ipat ${assertion.ipat}`}`;
+        if (typeof found === 'string') {
+          this.fail(line, what, want, found);
+          return;
+        }
+        const got = `${found.type}${assertion.ipat === undefined ? '' : ` ipat ${found.ipat}`} (${found.why})`;
+        if (
+          found.type === assertion.expect &&
+          (assertion.ipat === undefined || assertion.ipat === found.ipat)
+        )
+          this.pass();
+        else this.fail(line, what, want, got);
+        return;
+      }
+      case 'logged': {
+        const hit = this.events.some(({ event }) =>
+          matches(event as unknown as Record<string, unknown>, assertion.pattern),
+        );
+        if (hit) this.pass();
+        else this.fail(line, 'logged', JSON.stringify(assertion.pattern), 'no such event so far');
+        return;
+      }
+      case 'violation': {
+        const now = checkInvariants(machine);
+        const hit = now.some((v) => matches(v as unknown as Record<string, unknown>, assertion.pattern));
+        this.expectedPatterns.push(assertion.pattern as Record<string, unknown>);
+        for (const seen of this.seen.values()) seen.expected ||= this.isExpected(seen.violation);
+        if (hit) this.pass();
+        else
+          this.fail(
+            line,
+            'violation',
+            JSON.stringify(assertion.pattern),
+            `${now.length} violations, none matching`,
+          );
+        return;
+      }
+      case 'noViolations': {
+        const now = checkInvariants(machine).filter((v) => !this.isExpected(v));
+        if (now.length === 0) this.pass();
+        else this.fail(line, 'noViolations', 'none', `${now.length}: ${now.map((v) => v.kind).join(', ')}`);
+        return;
+      }
+      case 'bar': {
+        const device = this.deviceOf(assertion.sbdf, line, 'assert.bar.sbdf');
+        const bar = device.vpci?.bars[assertion.bar];
+        const what = `bar ${device.name} BAR${assertion.bar}`;
+        if (bar === undefined) {
+          this.fail(line, what, 'a BAR handled by vPCI', 'the device has no vPCI state');
+          return;
+        }
+        const checks: [string, unknown, unknown][] = [
+          ['addr', assertion.addr, bar.addr],
+          ['guestAddr', assertion.guestAddr, bar.guestAddr],
+          ['size', assertion.size, bar.size],
+          ['enabled', assertion.enabled, bar.enabled],
+        ];
+        for (const [name, want, got] of checks) {
+          if (want === undefined || want === got) continue;
+          const show = (v: unknown): string => (typeof v === 'bigint' ? hex(v) : String(v));
+          this.fail(line, `${what} ${name}`, show(want), show(got));
+          return;
+        }
+        this.pass();
+        return;
+      }
+      case 'crashed': {
+        const domain = this.domainOf(assertion.domain, line, 'assert.crashed.domain');
+        this.check(line, `crashed d${domain.id}`, String(assertion.expect), String(domain.crashed));
+        return;
+      }
+    }
+  }
+
+  /**
+   * The memory type of an access to `frame` through guest PAT type `pat`: Intel's EPT type and iPAT
+   * with the PAT, or AMD's NPT host type with the PAT and the host MTRR. A string when unmapped.
+   */
+  memoryType(
+    domain: Domain,
+    frame: Gfn,
+    pat: Parameters<typeof intelEffectiveType>[1],
+  ): { type: MtrrType; ipat: boolean; why: string } | string {
+    const machine = this.machine!;
+    const entry = domain.p2m.lookup(frame);
+    if (entry.mfn === undefined) return `gfn ${hex(frame)} is not mapped (${entry.type})`;
+    if (machine.vendor === 'amd') {
+      const leaf = nptLeafFor({ p2mType: entry.type, mfn: entry.mfn });
+      if (!leaf.present) return `gfn ${hex(frame)} has no NPT leaf (${entry.type})`;
+      const hostMtrr = mtrrGetType(this.hostMtrr, frameAddress(entry.mfn), 0) as MtrrType;
+      const effective = amdEffectiveType({ guestPat: pat, nptHostType: leaf.hostType, hostMtrr });
+      return { type: effective.type, ipat: false, why: `AMD: NPT ${leaf.hostType}, host MTRR ${hostMtrr}` };
+    }
+    const leaf = epteGetEntryEmt({
+      domain: {
+        iommuEnabled: machine.iommu,
+        hasIoResources: !domain.iomem.isEmpty(),
+        hasPciDevices: domain.devices.length > 0,
+      },
+      p2mType: entry.type,
+      gfn: frame,
+      mfn: entry.mfn,
+      order: 0,
+      guestMtrr: this.guestMtrr.get(domain.id) ?? new MtrrState(),
+      hostMtrr: this.hostMtrr,
+      specialPages: this.specialPages,
+    });
+    if (isSplit(leaf)) return 'a split answer for a 4K page (cannot happen)';
+    return {
+      type: intelEffectiveType(leaf, pat),
+      ipat: leaf.ipat,
+      why: `Intel: EPT ${leaf.emt}${leaf.ipat ? ' + iPAT' : ''} by rule ${leaf.rule}`,
+    };
+  }
+
+  private check(line: number, what: string, want: string, got: string): void {
+    if (want === got) this.pass();
+    else this.fail(line, what, want, got);
+  }
+
+  private pass(): void {
+    this.assertions++;
+  }
+
+  private fail(line: number, assertion: string, expected: string, actual: string): void {
+    this.assertions++;
+    this.failures.push({ line, assertion, expected, actual });
+  }
+
+  // ---- bookkeeping ---------------------------------------------------------------------------
+
+  private collectEvents(line: number): void {
+    const log = this.machine?.events;
+    if (log === undefined || log.length === 0) return;
+    for (const event of log) this.events.push({ line, event });
+    log.length = 0;
+  }
+
+  /**
+   * Snapshots the devices a config access or `run` line can change: the one whose pending work the
+   * vCPU finishes first and the device written. Returns how many (the first of `snapshots`), or
+   * undefined for other lines (they get a whole check, or none).
+   */
+  private snapshotTouched(event: TraceEvent, line: number): number | undefined {
+    const machine = this.machine!;
+    const access = event.event === 'write' || event.event === 'read' || event.event === 'run';
+    if (!access || !machine.systemActive) return undefined;
+    const vcpu = this.vcpuOf(event.vcpu, line);
+    const pending = vcpu.pending?.device;
+    let count = 0;
+    if (pending !== undefined) this.snapshot(count++).take(machine, pending);
+    if (event.event === 'write') {
+      const target = this.targetOf(vcpu, event.sbdf);
+      if (target !== undefined && target !== pending) this.snapshot(count++).take(machine, target);
+    }
+    return count;
+  }
+
+  private snapshot(i: number): DeviceSnapshot {
+    this.snapshots[i] ??= new DeviceSnapshot();
+    return this.snapshots[i];
+  }
+
+  /**
+   * Checks what the line's `count` snapshotted devices may have changed, and nothing when nothing an
+   * invariant looks at moved (most config writes: sizing a BAR that is not mapped, other registers).
+   */
+  private checkScoped(line: number, count: number): void {
+    const machine = this.machine!;
+    const before = this.snapshots;
+    let changed = false;
+    for (let i = 0; i < count; i++) {
+      if (before[i]!.owner !== before[i]!.device!.domain?.id) {
+        this.record(line, checkInvariants(machine));
+        return;
+      }
+      changed ||= !before[i]!.unchanged(machine);
+    }
+    if (!changed) return;
+    const frames = new Map<Domain, FrameRange[]>();
+    const hostFrames: FrameRange[] = [];
+    const devices = new Set<PciDevice>();
+    for (const snapshot of before.slice(0, count)) {
+      const { device, domain } = snapshot;
+      const { guest, host } = snapshot.frames();
+      devices.add(device!);
+      // Where the line found the device and where it left it.
+      const seen = domain === undefined ? [] : (frames.get(domain) ?? []);
+      seen.push(...guest);
+      hostFrames.push(...host);
+      framesOf(device!, seen, hostFrames);
+      if (domain !== undefined) frames.set(domain, seen);
+    }
+    this.record(line, checkInvariants(machine, { devices, frames, hostFrames }));
+  }
+
+  /** Adds the violations not seen before, as first seen after `line`. */
+  private record(line: number, violations: Violation[]): void {
+    for (const violation of violations) {
+      const key = violationKey(violation);
+      if (!this.seen.has(key)) {
+        this.seen.set(key, { violation, line, present: true, expected: this.isExpected(violation) });
+      }
+    }
+  }
+
+  private isExpected(violation: Violation): boolean {
+    return this.expectedPatterns.some((p) => matches(violation as unknown as Record<string, unknown>, p));
+  }
+
+  // ---- lookups that fail with the line -------------------------------------------------------
+
+  private requireBoot(what: string, line: number): void {
+    if (!this.machine!.systemActive) {
+      throw new TraceError(
+        line,
+        `'${what}' before 'boot'; expected a boot line first (it builds the hardware domain)`,
+      );
+    }
+  }
+
+  private domainOf(id: number, line: number, field: string): Domain {
+    const domain = this.machine!.findDomain(id);
+    if (domain === undefined || domain.kind === 'dom_xen') {
+      const ids = this.machine!.domains()
+        .filter((d) => d.kind !== 'dom_xen')
+        .map((d) => d.id);
+      throw new TraceError(line, `'${field}' ${id} is not a domain; expected one of ${ids.join(', ')}`);
+    }
+    return domain;
+  }
+
+  private vcpuOf(ref: TraceVcpu, line: number): Vcpu {
+    const domain = this.domainOf(ref.domain, line, 'vcpu');
+    const vcpu = domain.vcpus[ref.vcpu];
+    if (vcpu === undefined) {
+      throw new TraceError(
+        line,
+        `'vcpu' d${ref.domain}v${ref.vcpu} does not exist; expected d${ref.domain}v0 … d${ref.domain}v${domain.vcpus.length - 1}`,
+      );
+    }
+    return vcpu;
+  }
+
+  private deviceOf(sbdf: string, line: number, field: string) {
+    try {
+      return this.machine!.device(sbdf);
+    } catch {
+      const known = this.machine!.devices().map((d) => d.name);
+      throw new TraceError(
+        line,
+        `'${field}' ${sbdf} is not a device on the machine; expected one of ${known.join(', ') || '(none)'}`,
+      );
+    }
+  }
+
+  /**
+   * A trace's PCI address, parsed once per distinct spelling (a trace names the same few devices
+   * millions of times).
+   */
+  private address(text: string): { sbdf: Sbdf; name: string } {
+    let found = this.addresses.get(text);
+    if (found === undefined) {
+      const sbdf = parseSbdf(text);
+      found = { sbdf, name: formatSbdf(sbdf) };
+      this.addresses.set(text, found);
+    }
+    return found;
+  }
+
+  /** The vCPU of an access, with its pending work finished first (it could not run otherwise). */
+  private accessVcpu(ref: TraceVcpu, what: string, line: number): Vcpu {
+    this.requireBoot(what, line);
+    const vcpu = this.vcpuOf(ref, line);
+    if (vcpu.pending !== undefined) this.machine!.finishPending(vcpu);
+    return vcpu;
+  }
+
+  /** The device a vCPU's domain sees at `text` (a guest's addresses are virtual). */
+  private targetOf(vcpu: Vcpu, text: string): PciDevice | undefined {
+    const { sbdf } = this.address(text);
+    if (vcpu.domain.isHardware) return this.machine!.findDevice(sbdf);
+    return vcpu.domain.devices.find((d) => {
+      const seen = d.vpci?.guestSbdf;
+      return (
+        seen !== undefined &&
+        seen.seg === sbdf.seg &&
+        seen.bus === sbdf.bus &&
+        seen.dev === sbdf.dev &&
+        seen.fn === sbdf.fn
+      );
+    });
+  }
+
+  /** A write must reach a device the domain can see (reads of empty slots are how buses are scanned). */
+  private requireTarget(vcpu: Vcpu, sbdf: string, line: number): void {
+    const exists = this.targetOf(vcpu, sbdf) !== undefined;
+    if (!exists) {
+      throw new TraceError(
+        line,
+        `'write.sbdf' ${sbdf} is not a device ${vcpu.domain.isHardware ? 'on the machine' : `of d${vcpu.domain.id} (guest addresses: ${vcpu.domain.devices.map((d) => (d.vpci?.guestSbdf ? formatSbdf(d.vpci.guestSbdf) : '?')).join(', ') || 'none'})`}; expected an existing device`,
+      );
+    }
+  }
+}
+
+/** A violation's identity, for telling a new one from one already seen. */
+function violationKey(violation: Violation): string {
+  return JSON.stringify(violation, (_key, value) => (typeof value === 'bigint' ? hex(value) : value));
+}
+
+/** Whether `object` has every field of `pattern`; numbers, bigints and hex strings compare by value. */
+function matches(object: Record<string, unknown>, pattern: Record<string, unknown>): boolean {
+  return Object.entries(pattern).every(([key, want]) => sameValue(object[key], want));
+}
+
+function sameValue(got: unknown, want: unknown): boolean {
+  const asBig = (v: unknown): bigint | undefined => {
+    if (typeof v === 'bigint') return v;
+    if (typeof v === 'number' && Number.isSafeInteger(v)) return BigInt(v);
+    if (typeof v === 'string' && /^0x[0-9a-fA-F]+$/.test(v)) return BigInt(v);
+    return undefined;
+  };
+  const a = asBig(got);
+  const b = asBig(want);
+  if (a !== undefined && b !== undefined) return a === b;
+  return got === want;
+}
+
+/** An `MtrrState` from a trace's MTRR layout; a bad range is reported with its field. */
+function mtrrState(layout: TraceMtrr, line: number, path: string): MtrrState {
+  try {
+    return new MtrrState({
+      enabled: layout.enabled,
+      fixedEnabled: layout.fixedEnabled,
+      defaultType: layout.defaultType,
+      fixedRanges:
+        typeof layout.fixed === 'string'
+          ? new Array<MtrrType>(NUM_FIXED_RANGES).fill(layout.fixed)
+          : layout.fixed,
+      variableRanges: layout.variable.map((v) => variableRange(v.base, v.size, v.type)),
+    });
+  } catch (error) {
+    if (error instanceof InvalidArgumentError) throw new TraceError(line, `'${path}': ${error.message}`);
+    throw error;
+  }
+}

@@ -1,0 +1,405 @@
+/**
+ * The replay report as data (docs/trace-format.md, "The report"): devices with their BARs, what is
+ * mapped and the holes with their reasons, each domain's p2m as extents, the events, the violations
+ * and the assertions. It is the `--json` output and what the text report and the pictures are drawn
+ * from. Deterministic: the same trace gives the same document; addresses, sizes and frames are `0x…`
+ * strings, counts are numbers.
+ */
+import { RangeSet } from '@vpci/rangeset';
+import {
+  type Bar,
+  describeEvent,
+  describeViolation,
+  formatSbdf,
+  type Machine,
+  mappingDomain,
+  msixBir,
+  msixGuestFrames,
+  msixSize,
+  PCI_BASE_ADDRESS_0,
+  PCI_COMMAND,
+  PCI_DEVICE_ID,
+  PCI_VENDOR_ID,
+  type PciDevice,
+  POLICY_SWITCHES,
+  type Violation,
+  type VpciEvent,
+} from '@vpci/vpci';
+import { hex } from './fields.js';
+import type { Replayer } from './replayer.js';
+
+/** Format name and version of the report document. */
+export const REPORT_FORMAT = 'vpci-replay-report/1';
+
+/** Why a guest frame of an enabled BAR is not mapped to that BAR's machine frame. */
+export type HoleReason =
+  /** An MSI-X table page (kept unmapped so Xen traps accesses). */
+  | 'msix-table'
+  /** An MSI-X PBA page. */
+  | 'msix-pba'
+  /** Covered by the host memory map (Xen's `pci_sanitize_bar_memory`). */
+  | 'e820'
+  /** Left out by `refuseSubpageSharing`: the host page holds another domain's BAR. */
+  | 'shared-page'
+  /** Mapped for another BAR (a page several BARs share follows the highest slot, or another device). */
+  | 'other-bar'
+  /** Nothing explains it (an invariant violation says more). */
+  | 'unmapped';
+
+export interface ReportHole {
+  readonly gfn: string;
+  readonly count: number;
+  readonly reason: HoleReason;
+}
+
+export interface ReportBar {
+  readonly index: number;
+  readonly type: 'io' | 'mem32' | 'mem64' | 'rom';
+  readonly addr: string;
+  /** The owner's view; null for an I/O BAR of a guest (guests get no I/O BARs). */
+  readonly guestAddr: string | null;
+  readonly size: string;
+  readonly prefetchable: boolean;
+  /** Mapped in the owner's p2m (Xen's `enabled`). */
+  readonly enabled: boolean;
+  /** Guest frames `[first, last]` and the machine frames they correspond to. */
+  readonly gfns: readonly [string, string] | null;
+  readonly mfns: readonly [string, string] | null;
+  /** Frames of an enabled BAR not mapped to its machine frames, with the reason. */
+  readonly holes: readonly ReportHole[];
+  /** Other devices' BARs in the same host pages: `"<sbdf> BAR<n>"`. */
+  readonly sharesPageWith: readonly string[];
+}
+
+export interface ReportMsix {
+  readonly entries: number;
+  readonly enabled: boolean;
+  readonly masked: boolean;
+  readonly table: {
+    readonly bar: number;
+    readonly offset: string;
+    readonly size: number;
+    readonly gfns: readonly [string, string];
+  };
+  readonly pba: {
+    readonly bar: number;
+    readonly offset: string;
+    readonly size: number;
+    readonly gfns: readonly [string, string];
+  };
+}
+
+export interface ReportDevice {
+  readonly sbdf: string;
+  readonly vendorId: string;
+  readonly deviceId: string;
+  /** Owning domain id, or null (dom_xen's hidden devices: `hidden`). */
+  readonly owner: number | null;
+  readonly hidden: boolean;
+  /** The address the owner sees it at, for a guest. */
+  readonly guestSbdf: string | null;
+  /** The hardware command register. */
+  readonly command: string;
+  /** Memory decoding is on from Xen's point of view (`bars_mapped`). */
+  readonly decoding: boolean;
+  /** The vCPU with an operation on the device still pending. */
+  readonly pending: string | null;
+  readonly bars: readonly ReportBar[];
+  readonly msix: ReportMsix | null;
+}
+
+export interface ReportExtent {
+  readonly gfn: string;
+  readonly mfn: string;
+  readonly count: number;
+  readonly type: string;
+  readonly order: number;
+}
+
+export interface ReportDomain {
+  readonly id: number;
+  readonly kind: 'hardware' | 'guest';
+  readonly crashed: boolean;
+  readonly vcpus: number;
+  readonly mappedFrames: number;
+  readonly p2m: readonly ReportExtent[];
+}
+
+/** The whole report. */
+export interface Report {
+  readonly format: typeof REPORT_FORMAT;
+  readonly trace: string;
+  readonly status: 'ok' | 'failed' | 'error';
+  readonly error: { readonly line: number; readonly message: string } | null;
+  readonly machine: {
+    readonly profile: string;
+    readonly policy: Readonly<Record<string, boolean>>;
+    readonly vendor: string;
+    readonly iommu: boolean;
+    readonly e820: readonly { readonly addr: string; readonly size: string; readonly type: string }[];
+  } | null;
+  readonly lines: number;
+  readonly applied: number;
+  readonly devices: readonly ReportDevice[];
+  readonly domains: readonly ReportDomain[];
+  readonly events: readonly Readonly<Record<string, unknown>>[];
+  readonly violations: readonly Readonly<Record<string, unknown>>[];
+  readonly notes: readonly { readonly line: number; readonly text: string }[];
+  readonly assertions: {
+    readonly total: number;
+    readonly passed: number;
+    readonly failed: number;
+    readonly failures: readonly {
+      readonly line: number;
+      readonly assertion: string;
+      readonly expected: string;
+      readonly actual: string;
+    }[];
+  };
+}
+
+/** Builds the report of a replay that read `lines` lines of `trace` (and stopped at `error`, if any). */
+export function buildReport(
+  replayer: Replayer,
+  trace: string,
+  lines: number,
+  error?: { line: number; message: string },
+): Report {
+  const machine = replayer.machine;
+  const failed = replayer.failures.length;
+  return {
+    format: REPORT_FORMAT,
+    trace,
+    status: error !== undefined ? 'error' : replayer.ok ? 'ok' : 'failed',
+    error: error ?? null,
+    machine:
+      machine === undefined
+        ? null
+        : {
+            profile: machine.profile,
+            policy: Object.fromEntries(POLICY_SWITCHES.map((name) => [name, machine.policy[name]])),
+            vendor: machine.vendor,
+            iommu: machine.iommu,
+            e820: machine.e820.map((e) => ({ addr: hex(e.addr), size: hex(e.size), type: e.type })),
+          },
+    lines,
+    applied: replayer.applied,
+    devices: machine === undefined ? [] : machine.devices().map((device) => reportDevice(machine, device)),
+    domains:
+      machine === undefined
+        ? []
+        : machine
+            .domains()
+            .filter((d) => d.kind !== 'dom_xen')
+            .map((domain) => ({
+              id: domain.id,
+              kind: domain.kind as 'hardware' | 'guest',
+              crashed: domain.crashed,
+              vcpus: domain.vcpus.length,
+              mappedFrames: domain.p2m.mappedFrames,
+              p2m: [...domain.p2m.extents()].map((e) => ({
+                gfn: hex(e.gfn),
+                mfn: hex(e.mfn),
+                count: e.count,
+                type: e.type,
+                order: e.order,
+              })),
+            })),
+    events: replayer.events.map(({ line, event }) => ({
+      line,
+      ...plain(event),
+      message: describeEvent(event),
+    })),
+    violations: replayer.violations.map((seen) => ({
+      line: seen.line,
+      present: seen.present,
+      expected: seen.expected,
+      ...plain(seen.violation),
+      message: describeViolation(seen.violation),
+    })),
+    notes: replayer.notes.map((n) => ({ line: n.line, text: n.text })),
+    assertions: {
+      total: replayer.assertions,
+      passed: replayer.assertions - failed,
+      failed,
+      failures: [...replayer.failures],
+    },
+  };
+}
+
+/** The report as the `--json` output: two-space indented, one trailing newline. */
+export function reportJson(report: Report): string {
+  return `${JSON.stringify(report, null, 2)}\n`;
+}
+
+/** Frame-valued fields of events and violations, printed in hexadecimal like addresses. */
+const HEX_FIELDS = new Set(['gfn', 'mfn', 'start', 'end', 'value']);
+
+/** An event or violation as plain JSON: bigints and frames as `0x…`. */
+function plain(record: VpciEvent | Violation): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(record)) {
+    if (typeof value === 'bigint') out[key] = hex(value);
+    else if (typeof value === 'number' && HEX_FIELDS.has(key)) out[key] = hex(value);
+    else out[key] = value ?? null;
+  }
+  return out;
+}
+
+function reportDevice(machine: Machine, device: PciDevice): ReportDevice {
+  const vpci = device.vpci;
+  const hw = device.hw;
+  const pending = machine
+    .domains()
+    .flatMap((d) => d.vcpus)
+    .find((v) => v.pending?.device === device);
+  const bars: ReportBar[] = [];
+  if (vpci !== undefined) {
+    for (const bar of vpci.bars) {
+      if (bar.type === 'empty' || bar.type === 'mem64hi') continue;
+      bars.push(bar.type === 'io' ? ioBar(device, bar.index) : memoryBar(machine, device, bar));
+    }
+  }
+  const msix = vpci?.msix;
+  const structure = (nr: number) => {
+    const raw = msix!.tables[nr]!;
+    const [first, last] = msixGuestFrames(vpci!, nr);
+    return {
+      bar: msixBir(vpci!, nr),
+      offset: hex((raw & ~7) >>> 0),
+      size: msixSize(msix!.maxEntries, nr),
+      gfns: [hex(first), hex(last)] as const,
+    };
+  };
+  return {
+    sbdf: device.name,
+    vendorId: hex(hw.read(PCI_VENDOR_ID, 2)),
+    deviceId: hex(hw.read(PCI_DEVICE_ID, 2)),
+    owner: device.domain === undefined || device.domain === machine.domXen ? null : device.domain.id,
+    hidden: device.domain === machine.domXen,
+    guestSbdf: vpci?.guestSbdf === undefined ? null : formatSbdf(vpci.guestSbdf),
+    command: hex(hw.read(PCI_COMMAND, 2)),
+    decoding: vpci?.barsMapped ?? false,
+    pending: pending?.name ?? null,
+    bars,
+    msix:
+      msix === undefined
+        ? null
+        : {
+            entries: msix.maxEntries,
+            enabled: msix.enabled,
+            masked: msix.masked,
+            table: structure(0),
+            pba: structure(1),
+          },
+  };
+}
+
+/** An I/O BAR as the hardware has it (vPCI keeps no state for I/O BARs on x86). */
+function ioBar(device: PciDevice, index: number): ReportBar {
+  const addr = BigInt((device.hw.read(PCI_BASE_ADDRESS_0 + 4 * index, 4) & ~3) >>> 0);
+  return {
+    index,
+    type: 'io',
+    addr: hex(addr),
+    guestAddr: device.domain?.isHardware === true ? hex(addr) : null,
+    size: hex(device.hw.barSize(index)),
+    prefetchable: false,
+    enabled: false,
+    gfns: null,
+    mfns: null,
+    holes: [],
+    sharesPageWith: [],
+  };
+}
+
+function memoryBar(machine: Machine, device: PciDevice, bar: Bar): ReportBar {
+  const [first, last] = bar.guestFrames();
+  const [hostFirst, hostLast] = bar.hostFrames();
+  return {
+    index: bar.index,
+    type: bar.type === 'mem64lo' ? 'mem64' : (bar.type as 'mem32' | 'rom'),
+    addr: hex(bar.addr),
+    guestAddr: hex(bar.guestAddr),
+    size: hex(bar.size),
+    prefetchable: bar.prefetchable,
+    enabled: bar.enabled,
+    gfns: [hex(first), hex(last)],
+    mfns: [hex(hostFirst), hex(hostLast)],
+    holes: bar.enabled ? holes(machine, device, bar) : [],
+    sharesPageWith: sharers(machine, device, bar),
+  };
+}
+
+/** The frames of an enabled BAR not mapped to its machine frames, split by reason. */
+function holes(machine: Machine, device: PciDevice, bar: Bar): ReportHole[] {
+  const domain = mappingDomain(machine, device);
+  if (domain === undefined) return [];
+  const [first, last] = bar.guestFrames();
+  const shift = Number(bar.addr >> 12n) - first;
+  const missing = RangeSet.from([[first, last]]);
+  const elsewhere = new RangeSet();
+  for (const extent of domain.p2m.extents()) {
+    const end = extent.gfn + extent.count - 1;
+    if (end < first) continue;
+    if (extent.gfn > last) break;
+    const s = Math.max(first, extent.gfn);
+    const e = Math.min(last, end);
+    if (extent.type === 'mmio_direct' && extent.mfn - extent.gfn === shift) missing.removeRange(s, e);
+    else elsewhere.addRange(s, e);
+  }
+  const vpci = device.vpci!;
+  const reasons: [HoleReason, RangeSet][] = [];
+  if (vpci.msix !== undefined) {
+    reasons.push(['msix-table', RangeSet.from([msixGuestFrames(vpci, 0)])]);
+    reasons.push(['msix-pba', RangeSet.from([msixGuestFrames(vpci, 1)])]);
+  }
+  reasons.push(['e820', e820Frames(machine, bar, shift)]);
+  if (vpci.withheld !== undefined) reasons.push(['shared-page', vpci.withheld]);
+  reasons.push(['other-bar', elsewhere]);
+  const out: ReportHole[] = [];
+  for (const [reason, frames] of reasons) {
+    for (const [s, e] of intersect(missing, frames)) out.push({ gfn: hex(s), count: e - s + 1, reason });
+    missing.subtract(frames);
+  }
+  for (const [s, e] of missing) out.push({ gfn: hex(s), count: e - s + 1, reason: 'unmapped' });
+  return out.sort((a, b) => Number(BigInt(a.gfn) - BigInt(b.gfn)));
+}
+
+/** Guest frames of the BAR the host memory map takes out, as the policy removes them. */
+function e820Frames(machine: Machine, bar: Bar, shift: number): RangeSet {
+  const out = new RangeSet();
+  if (machine.policy.e820OnHostFrames) {
+    const [hostFirst, hostLast] = bar.hostFrames();
+    machine.e820Frames.reportRanges(hostFirst, hostLast, (s, e) => {
+      out.addRange(s - shift, e - shift);
+      return undefined;
+    });
+  } else {
+    out.merge(machine.e820Frames);
+  }
+  return out;
+}
+
+function intersect(a: RangeSet, b: RangeSet): RangeSet {
+  const out = RangeSet.from(a);
+  const outside = RangeSet.from(a);
+  outside.subtract(b);
+  out.subtract(outside);
+  return out;
+}
+
+/** Other devices' memory BARs with a byte in one of this BAR's host pages. */
+function sharers(machine: Machine, device: PciDevice, bar: Bar): string[] {
+  const [first, last] = bar.hostFrames();
+  const out: string[] = [];
+  for (const other of machine.devices()) {
+    if (other === device || other.vpci === undefined) continue;
+    for (const remote of other.vpci.bars) {
+      if (!remote.mappable || remote.size === 0n) continue;
+      const [s, e] = remote.hostFrames();
+      if (s <= last && first <= e) out.push(`${other.name} BAR${remote.index}`);
+    }
+  }
+  return out;
+}

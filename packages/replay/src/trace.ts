@@ -1,0 +1,658 @@
+/**
+ * The trace format (docs/trace-format.md): JSON Lines, one event an object with an `event` field.
+ * `parseTraceLine` turns one line into a checked `TraceEvent` or throws a `TraceError` naming the field,
+ * the value and what was expected. Blank lines and lines starting with `#` are comments (`undefined`).
+ */
+import {
+  MAX_FRAME,
+  MEMORY_TYPES,
+  type MemoryType,
+  MTRR_TYPES,
+  type MtrrType,
+  P2M_TYPES,
+  type P2mType,
+} from '@vpci/p2m';
+import {
+  type BarSpec,
+  type DeviceSpec,
+  type MsixSpec,
+  POLICY_SWITCHES,
+  type Policy,
+  type Profile,
+  type RebarSpec,
+  type RomSpec,
+} from '@vpci/vpci';
+import { Fields, isIntegerIn, requireObject, TraceError } from './fields.js';
+
+const U64 = (1n << 64n) - 1n;
+const U32 = 0xffff_ffff;
+
+/** An MTRR layout as a trace gives it (guest or host). */
+export interface TraceMtrr {
+  readonly enabled: boolean;
+  readonly fixedEnabled: boolean;
+  readonly defaultType: MtrrType;
+  /** 88 fixed-range types, or one type for all of them. */
+  readonly fixed: MtrrType | readonly MtrrType[];
+  readonly variable: readonly { readonly base: bigint; readonly size: bigint; readonly type: MtrrType }[];
+}
+
+/** One host memory map entry. */
+export interface TraceE820 {
+  readonly addr: bigint;
+  readonly size: bigint;
+  readonly type: 'ram' | 'reserved' | 'acpi' | 'nvs' | 'unusable';
+}
+
+/** A vCPU as `d<domain>v<vcpu>`. */
+export interface TraceVcpu {
+  readonly domain: number;
+  readonly vcpu: number;
+}
+
+/** What an assertion checks. */
+export type TraceAssertion =
+  | {
+      /** Guest frames `gfn … gfn+count-1` map machine frames from `mfn` (absent: a hole) with `type`. */
+      readonly kind: 'maps';
+      readonly domain: number;
+      readonly gfn: number;
+      readonly count: number;
+      readonly mfn: number | undefined;
+      readonly type: P2mType | undefined;
+    }
+  | {
+      /** An access to `gfn` through guest PAT type `pat` has memory type `expect`. */
+      readonly kind: 'memoryType';
+      readonly domain: number;
+      readonly gfn: number;
+      readonly pat: MemoryType;
+      readonly expect: MtrrType;
+      readonly ipat: boolean | undefined;
+    }
+  | {
+      /** Some engine event so far has every given field (values compared as the report prints them). */
+      readonly kind: 'logged';
+      readonly pattern: Readonly<Record<string, unknown>>;
+    }
+  | {
+      /** Some current invariant violation matches; matching violations are expected from now on. */
+      readonly kind: 'violation';
+      readonly pattern: Readonly<Record<string, unknown>>;
+    }
+  | { /** No unexpected invariant violation now. */ readonly kind: 'noViolations' }
+  | {
+      /** BAR `bar` of the device is at `addr` / `guestAddr` and is (not) mapped. */
+      readonly kind: 'bar';
+      readonly sbdf: string;
+      readonly bar: number;
+      readonly addr: bigint | undefined;
+      readonly guestAddr: bigint | undefined;
+      readonly size: bigint | undefined;
+      readonly enabled: boolean | undefined;
+    }
+  | {
+      /** The domain has (not) crashed. */ readonly kind: 'crashed';
+      readonly domain: number;
+      readonly expect: boolean;
+    };
+
+/** Assertion kinds, in documentation order. */
+export const ASSERTION_KINDS = [
+  'maps',
+  'memoryType',
+  'logged',
+  'violation',
+  'noViolations',
+  'bar',
+  'crashed',
+] as const;
+
+/** Outcomes of `run` that a trace may expect. */
+export type RunStatus = 'idle' | 'restart' | 'done' | 'dropped' | 'failed';
+
+/** One event of a trace. */
+export type TraceEvent =
+  | {
+      readonly event: 'host';
+      readonly profile: Profile;
+      readonly policy: Partial<Policy>;
+      readonly vendor: 'intel' | 'amd';
+      readonly iommu: boolean;
+      readonly hardwareVcpus: number;
+      readonly e820: readonly TraceE820[];
+      readonly mtrr: TraceMtrr | undefined;
+    }
+  | { readonly event: 'device'; readonly spec: DeviceSpec; readonly hidden: boolean }
+  | {
+      readonly event: 'device';
+      readonly sbdf: string;
+      readonly image: string;
+      readonly sizes: { readonly bars: readonly (bigint | null)[]; readonly rom: bigint | undefined };
+      readonly hidden: boolean;
+    }
+  | { readonly event: 'boot' }
+  | {
+      readonly event: 'domain';
+      readonly id: number;
+      readonly vcpus: number;
+      readonly mtrr: TraceMtrr | undefined;
+    }
+  | {
+      readonly event: 'iomem';
+      readonly domain: number;
+      readonly permit: boolean;
+      readonly first: number;
+      readonly last: number;
+    }
+  | {
+      readonly event: 'assign';
+      readonly sbdf: string;
+      readonly domain: number;
+      readonly expect: string | undefined;
+    }
+  | { readonly event: 'deassign'; readonly sbdf: string; readonly expect: string | undefined }
+  | { readonly event: 'unplug'; readonly sbdf: string }
+  | {
+      readonly event: 'read';
+      readonly vcpu: TraceVcpu;
+      readonly sbdf: string;
+      readonly reg: number;
+      readonly size: 1 | 2 | 4;
+      readonly expect: number | undefined;
+    }
+  | {
+      readonly event: 'write';
+      readonly vcpu: TraceVcpu;
+      readonly sbdf: string;
+      readonly reg: number;
+      readonly size: 1 | 2 | 4;
+      readonly value: number;
+    }
+  | {
+      readonly event: 'run';
+      readonly vcpu: TraceVcpu;
+      readonly budget: number | undefined;
+      readonly expect: RunStatus | undefined;
+    }
+  | { readonly event: 'fault'; readonly domain: number; readonly after: number }
+  | {
+      readonly event: 'populate';
+      readonly domain: number;
+      readonly gfn: number;
+      readonly count: number;
+      readonly mfn: number;
+      readonly refuseClobber: boolean;
+      readonly expect: 'ok' | 'EEXIST' | 'EPERM' | 'ENOMEM' | undefined;
+    }
+  | {
+      readonly event: 'p2m';
+      readonly domain: number;
+      readonly gfn: number;
+      readonly count: number;
+      readonly mfn: number;
+      readonly type: P2mType;
+      readonly special: boolean;
+    }
+  | { readonly event: 'assert'; readonly assertion: TraceAssertion };
+
+/** Event names, in documentation order. */
+export const EVENT_NAMES = [
+  'host',
+  'device',
+  'boot',
+  'domain',
+  'iomem',
+  'assign',
+  'deassign',
+  'unplug',
+  'read',
+  'write',
+  'run',
+  'fault',
+  'populate',
+  'p2m',
+  'assert',
+] as const;
+
+/** Parses one line (1-based `line` for messages). Comments and blank lines give `undefined`. */
+export function parseTraceLine(text: string, line: number): TraceEvent | undefined {
+  const trimmed = text.trim();
+  if (trimmed === '' || trimmed.startsWith('#')) return undefined;
+  let json: unknown;
+  try {
+    json = JSON.parse(trimmed);
+  } catch (error) {
+    throw new TraceError(line, `not JSON (${(error as Error).message}); expected one JSON object per line`);
+  }
+  const object = requireObject(line, 'event', json);
+  const name = object.event;
+  if (typeof name !== 'string' || !Object.hasOwn(PARSERS, name)) {
+    throw new TraceError(
+      line,
+      `'event' is ${JSON.stringify(name) ?? 'missing'}; expected one of: ${EVENT_NAMES.join(', ')}`,
+    );
+  }
+  return (name === 'write' ? plainWrite(object) : undefined) ?? parseEvent(line, name, object);
+}
+
+/** Reads event `name` from a line's object field by field: every bad field is a `TraceError`. */
+export function parseEvent(line: number, name: string, json: Record<string, unknown>): TraceEvent {
+  const f = new Fields(line, name, json);
+  f.raw('event');
+  const event = PARSERS[name as TraceEvent['event']](f);
+  f.done();
+  return event;
+}
+
+/**
+ * A `write` line in the form nearly every line of a long trace has: its six fields, each a plain
+ * JSON value that `parseEvent` takes as it is. Anything else (a hex string, a missing or extra field,
+ * a value out of range) is undefined here and goes to `parseEvent`, which reads or reports it; the
+ * field-by-field reader cost about as much as `JSON.parse`.
+ */
+export function plainWrite(json: Record<string, unknown>): TraceEvent | undefined {
+  let fields = 0;
+  for (const _ in json) fields++;
+  const { vcpu, sbdf, reg, size, value } = json;
+  if (fields !== 6 || typeof vcpu !== 'string' || typeof sbdf !== 'string') return undefined;
+  if (size !== 1 && size !== 2 && size !== 4) return undefined;
+  if (!isIntegerIn(reg, 0, lastRegister(size)) || !isIntegerIn(value, 0, largestValue(size)))
+    return undefined;
+  const who = parseVcpu(vcpu);
+  return who === undefined ? undefined : { event: 'write', vcpu: who, sbdf, reg, size, value };
+}
+
+type Parser = (f: Fields) => TraceEvent;
+
+const PARSERS: Record<TraceEvent['event'], Parser> = {
+  host: (f) => {
+    const policy: Record<string, boolean> = {};
+    const switches = f.optionalObject('policy');
+    if (switches !== undefined) {
+      for (const name of POLICY_SWITCHES) {
+        const value = switches.optionalBoolean(name);
+        if (value !== undefined) policy[name] = value;
+      }
+      switches.done();
+    }
+    const e820 = (f.optionalArray('e820', 1024) ?? []).map((entry, i) => {
+      const e = new Fields(f.line, `host.e820[${i}]`, entry);
+      const parsed: TraceE820 = {
+        addr: e.bigint('addr', 0n, U64),
+        size: e.bigint('size', 0n, U64),
+        type: e.optionalString('type', ['ram', 'reserved', 'acpi', 'nvs', 'unusable'] as const) ?? 'reserved',
+      };
+      if (parsed.addr + parsed.size > 1n << 64n)
+        throw e.error('size', 'runs past 2^64; expected addr + size <= 2^64');
+      e.done();
+      return parsed;
+    });
+    const mtrr = f.optionalObject('mtrr');
+    return {
+      event: 'host',
+      profile: f.optionalString('profile', ['xen', 'hardened'] as const) ?? 'xen',
+      policy: policy as Partial<Policy>,
+      vendor: f.optionalString('vendor', ['intel', 'amd'] as const) ?? 'intel',
+      iommu: f.optionalBoolean('iommu') ?? true,
+      hardwareVcpus: f.optionalInteger('hardwareVcpus', 1, 128) ?? 2,
+      e820,
+      mtrr: mtrr === undefined ? undefined : parseMtrr(mtrr),
+    };
+  },
+
+  device: (f) => {
+    const hidden = f.optionalBoolean('hidden') ?? false;
+    const sbdf = f.string('sbdf');
+    if (f.has('image')) {
+      const image = f.raw('image');
+      const text =
+        Array.isArray(image) && image.every((l) => typeof l === 'string') ? image.join('\n') : image;
+      if (typeof text !== 'string') {
+        throw f.error(
+          'image',
+          'is not text; expected the lspci -xxx hex dump as a string or an array of lines',
+        );
+      }
+      const sizes = f.optionalObject('sizes');
+      const bars = (sizes?.optionalArray('bars', 6) ?? []).map((size, i) =>
+        size === null
+          ? null
+          : new Fields(f.line, 'device.sizes', { [`bars[${i}]`]: size }).bigint(`bars[${i}]`, 4n, 1n << 63n),
+      );
+      const rom = sizes?.optionalBigint('rom', 2048n, 1n << 32n);
+      sizes?.done();
+      return { event: 'device', sbdf, image: text, sizes: { bars, rom }, hidden };
+    }
+    f.raw('image');
+    const bars = (f.optionalArray('bars', 6) ?? []).map((bar, i) =>
+      bar === null ? null : parseBar(new Fields(f.line, `device.bars[${i}]`, bar)),
+    );
+    const rom = f.optionalObject('rom');
+    const msix = f.optionalObject('msix');
+    const rebar = f.optionalArray('rebar', 6);
+    const spec: DeviceSpec = {
+      sbdf,
+      vendorId: f.optionalInteger('vendorId', 0, 0xffff) ?? 0x1234,
+      deviceId: f.optionalInteger('deviceId', 0, 0xffff) ?? 0x0001,
+      headerType: (f.optionalInteger('headerType', 0, 1) ?? 0) as 0 | 1,
+      command: f.optionalInteger('command', 0, 0xffff) ?? 0,
+      bars,
+      ...(rom === undefined ? {} : { rom: parseRom(rom) }),
+      ...(msix === undefined ? {} : { msix: parseMsix(msix) }),
+      ...(rebar === undefined
+        ? {}
+        : { rebar: rebar.map((r, i) => parseRebar(new Fields(f.line, `device.rebar[${i}]`, r))) }),
+    };
+    return { event: 'device', spec, hidden };
+  },
+
+  boot: () => ({ event: 'boot' }),
+
+  domain: (f) => {
+    const mtrr = f.optionalObject('mtrr');
+    return {
+      event: 'domain',
+      id: f.integer('id', 1, 0x7ff0),
+      vcpus: f.optionalInteger('vcpus', 1, 128) ?? 1,
+      mtrr: mtrr === undefined ? undefined : parseMtrr(mtrr),
+    };
+  },
+
+  iomem: (f) => {
+    const first = f.integer('first', 0, MAX_FRAME);
+    const last = f.integer('last', 0, MAX_FRAME);
+    if (last < first) throw f.error('last', `is below first (${first}); expected first <= last`);
+    return { event: 'iomem', domain: domainId(f), permit: f.boolean('permit'), first, last };
+  },
+
+  assign: (f) => ({
+    event: 'assign',
+    sbdf: f.string('sbdf'),
+    domain: f.integer('domain', 1, 0x7ff0),
+    expect: f.optionalString('expect'),
+  }),
+
+  deassign: (f) => ({ event: 'deassign', sbdf: f.string('sbdf'), expect: f.optionalString('expect') }),
+
+  unplug: (f) => ({ event: 'unplug', sbdf: f.string('sbdf') }),
+
+  read: (f) => {
+    const size = accessSize(f);
+    return {
+      event: 'read',
+      vcpu: vcpuOf(f),
+      sbdf: f.string('sbdf'),
+      reg: register(f, size),
+      size,
+      expect: f.optionalInteger('expect', 0, largestValue(size)),
+    };
+  },
+
+  write: (f) => {
+    const size = accessSize(f);
+    return {
+      event: 'write',
+      vcpu: vcpuOf(f),
+      sbdf: f.string('sbdf'),
+      reg: register(f, size),
+      size,
+      value: f.integer('value', 0, largestValue(size)),
+    };
+  },
+
+  run: (f) => ({
+    event: 'run',
+    vcpu: vcpuOf(f),
+    budget: f.optionalInteger('budget', 1, Number.MAX_SAFE_INTEGER),
+    expect: f.optionalString('expect', ['idle', 'restart', 'done', 'dropped', 'failed'] as const),
+  }),
+
+  fault: (f) => ({
+    event: 'fault',
+    domain: domainId(f),
+    after: f.integer('after', 1, Number.MAX_SAFE_INTEGER),
+  }),
+
+  populate: (f) => {
+    const gfn = f.integer('gfn', 0, MAX_FRAME);
+    return {
+      event: 'populate',
+      domain: domainId(f),
+      gfn,
+      count: frameCount(f, gfn),
+      mfn: f.integer('mfn', 0, MAX_FRAME),
+      refuseClobber:
+        (f.optionalString('policy', ['report', 'refuseClobber'] as const) ?? 'report') === 'refuseClobber',
+      expect: f.optionalString('expect', ['ok', 'EEXIST', 'EPERM', 'ENOMEM'] as const),
+    };
+  },
+
+  p2m: (f) => {
+    const gfn = f.integer('gfn', 0, MAX_FRAME);
+    const count = frameCount(f, gfn, 1 << 20);
+    const mfn = f.integer('mfn', 0, MAX_FRAME - count + 1);
+    const type = f.string('type', P2M_TYPES as readonly P2mType[]);
+    if (type === 'invalid') throw f.error('type', "is 'invalid'; expected a type that maps a frame");
+    return {
+      event: 'p2m',
+      domain: domainId(f),
+      gfn,
+      count,
+      mfn,
+      type,
+      special: f.optionalBoolean('special') ?? false,
+    };
+  },
+
+  assert: (f) => {
+    const present = ASSERTION_KINDS.filter((kind) => f.has(kind));
+    if (present.length !== 1) {
+      throw new TraceError(
+        f.line,
+        `'assert' has ${present.length === 0 ? 'no check' : `${present.join(' and ')}`}; expected exactly one of: ${ASSERTION_KINDS.join(', ')}`,
+      );
+    }
+    for (const kind of ASSERTION_KINDS) f.raw(kind);
+    return { event: 'assert', assertion: parseAssertion(f, present[0]!) };
+  },
+};
+
+function parseAssertion(f: Fields, kind: (typeof ASSERTION_KINDS)[number]): TraceAssertion {
+  if (kind === 'noViolations') {
+    if (f.raw(kind) !== true) throw f.error(kind, 'must be true');
+    return { kind };
+  }
+  if (kind === 'logged' || kind === 'violation') {
+    const a = f.object(kind);
+    const pattern = a.raw('kind') === undefined ? undefined : (f.raw(kind) as Record<string, unknown>);
+    if (pattern === undefined) throw a.error('kind', "is missing; expected the event's or violation's kind");
+    return { kind, pattern };
+  }
+  const a = f.object(kind);
+  let assertion: TraceAssertion;
+  switch (kind) {
+    case 'maps': {
+      const gfn = a.integer('gfn', 0, MAX_FRAME);
+      const mfn = a.optionalInteger('mfn', 0, MAX_FRAME);
+      const type = a.optionalString('type', P2M_TYPES as readonly P2mType[]);
+      assertion = { kind, domain: domainId(a), gfn, count: frameCount(a, gfn), mfn, type };
+      break;
+    }
+    case 'memoryType':
+      assertion = {
+        kind,
+        domain: domainId(a),
+        gfn: a.integer('gfn', 0, MAX_FRAME),
+        pat: a.string('pat', MEMORY_TYPES as readonly MemoryType[]),
+        expect: a.string('expect', MTRR_TYPES as readonly MtrrType[]),
+        ipat: a.optionalBoolean('ipat'),
+      };
+      break;
+    case 'bar':
+      assertion = {
+        kind,
+        sbdf: a.string('sbdf'),
+        bar: a.integer('index', 0, 6),
+        addr: a.optionalBigint('addr', 0n, U64),
+        guestAddr: a.optionalBigint('guestAddr', 0n, U64),
+        size: a.optionalBigint('size', 0n, U64),
+        enabled: a.optionalBoolean('enabled'),
+      };
+      break;
+    case 'crashed':
+      assertion = { kind, domain: domainId(a), expect: a.optionalBoolean('expect') ?? true };
+      break;
+  }
+  a.done();
+  return assertion;
+}
+
+function parseMtrr(f: Fields): TraceMtrr {
+  const types = MTRR_TYPES as readonly MtrrType[];
+  let fixed: MtrrType | MtrrType[] = 'UC';
+  if (f.has('fixed')) {
+    const raw = f.raw('fixed');
+    if (Array.isArray(raw)) {
+      if (raw.length !== 88 || !raw.every((t) => types.includes(t as MtrrType))) {
+        throw f.error(
+          'fixed',
+          'is not 88 memory types; expected one type or an array of 88 (UC, WC, WT, WP, WB)',
+        );
+      }
+      fixed = raw as MtrrType[];
+    } else {
+      fixed = f.string('fixed', types);
+    }
+  }
+  const variable = (f.optionalArray('variable', 40) ?? []).map((entry, i) => {
+    const v = new Fields(f.line, `${f.path}.variable[${i}]`, entry);
+    const range = {
+      base: v.bigint('base', 0n, (1n << 52n) - 1n),
+      size: v.bigint('size', 4096n, 1n << 52n),
+      type: v.string('type', types),
+    };
+    v.done();
+    return range;
+  });
+  const mtrr: TraceMtrr = {
+    enabled: f.optionalBoolean('enabled') ?? true,
+    fixedEnabled: f.optionalBoolean('fixedEnabled') ?? f.has('fixed'),
+    defaultType: f.optionalString('defaultType', types) ?? 'UC',
+    fixed,
+    variable,
+  };
+  f.done();
+  return mtrr;
+}
+
+function parseBar(f: Fields): BarSpec {
+  const type = f.string('type', ['io', 'mem32', 'mem64'] as const);
+  const bar: BarSpec = {
+    type,
+    size: f.bigint('size', type === 'io' ? 4n : 16n, 1n << 63n),
+    addr: f.optionalBigint('addr', 0n, U64) ?? 0n,
+    prefetchable: f.optionalBoolean('prefetchable') ?? false,
+  };
+  f.done();
+  return bar;
+}
+
+function parseRom(f: Fields): RomSpec {
+  const rom: RomSpec = {
+    size: f.bigint('size', 2048n, 1n << 32n),
+    addr: f.optionalBigint('addr', 0n, 0xffff_ffffn) ?? 0n,
+    enabled: f.optionalBoolean('enabled') ?? false,
+  };
+  f.done();
+  return rom;
+}
+
+function parseMsix(f: Fields): MsixSpec {
+  const placement = (name: string): { bar: number; offset: number } => {
+    const p = f.object(name);
+    const result = { bar: p.integer('bar', 0, 7), offset: p.integer('offset', 0, 0xffff_fff8) };
+    p.done();
+    return result;
+  };
+  const msix: MsixSpec = {
+    entries: f.integer('entries', 1, 2048),
+    table: placement('table'),
+    pba: placement('pba'),
+  };
+  f.done();
+  return msix;
+}
+
+function parseRebar(f: Fields): RebarSpec {
+  const sizes = f
+    .array('sizes', 44)
+    .map((size, i) =>
+      new Fields(f.line, f.path, { [`sizes[${i}]`]: size }).bigint(`sizes[${i}]`, 1n << 20n, 1n << 63n),
+    );
+  const rebar: RebarSpec = { bar: f.integer('bar', 0, 5), sizes };
+  f.done();
+  return rebar;
+}
+
+/** `vcpu` as `d<domain>v<vcpu>` (default `d0v0`, the hardware domain's first vCPU). */
+function vcpuOf(f: Fields): TraceVcpu {
+  const value = f.raw('vcpu') ?? 'd0v0';
+  const parsed = typeof value === 'string' ? parseVcpu(value) : undefined;
+  if (parsed === undefined)
+    throw f.error('vcpu', `is ${JSON.stringify(value)}; expected "d<domain>v<vcpu>", e.g. "d1v0"`);
+  return parsed;
+}
+
+/** `d<domain>v<vcpu>` read character by character (every access line has one; a regex match allocates). */
+function parseVcpu(text: string): TraceVcpu | undefined {
+  const v = text.indexOf('v');
+  if (text.charCodeAt(0) !== 0x64 /* d */ || v < 2 || v === text.length - 1) return undefined;
+  const domain = decimal(text, 1, v);
+  const vcpu = decimal(text, v + 1, text.length);
+  return domain === undefined || vcpu === undefined ? undefined : { domain, vcpu };
+}
+
+/** The decimal number `text[from … to)`, or undefined if a character there is not a digit. */
+function decimal(text: string, from: number, to: number): number | undefined {
+  let n = 0;
+  for (let i = from; i < to; i++) {
+    const digit = text.charCodeAt(i) - 0x30;
+    if (digit < 0 || digit > 9) return undefined;
+    n = n * 10 + digit;
+  }
+  return n;
+}
+
+function domainId(f: Fields): number {
+  return f.integer('domain', 0, 0x7ff0);
+}
+
+function accessSize(f: Fields): 1 | 2 | 4 {
+  const size = f.raw('size');
+  if (size !== 1 && size !== 2 && size !== 4)
+    throw f.error('size', `is ${JSON.stringify(size) ?? 'missing'}; expected 1, 2 or 4`);
+  return size;
+}
+
+/** Any offset: the engine splits an access across registers as Xen's `vpci.c` does. */
+function register(f: Fields, size: number): number {
+  return f.integer('reg', 0, lastRegister(size));
+}
+
+/** The last register offset an access of `size` bytes may start at (config space is 4 KiB). */
+function lastRegister(size: number): number {
+  return 4096 - size;
+}
+
+/** The largest value an access of `size` bytes carries. */
+function largestValue(size: number): number {
+  return size === 4 ? U32 : 2 ** (8 * size) - 1;
+}
+
+function frameCount(f: Fields, gfn: number, max = MAX_FRAME + 1): number {
+  const count = f.optionalInteger('count', 1, max) ?? 1;
+  if (gfn + count - 1 > MAX_FRAME)
+    throw f.error('count', `runs past frame 2^52 from gfn ${gfn}; expected a smaller count`);
+  return count;
+}

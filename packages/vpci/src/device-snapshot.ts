@@ -1,0 +1,122 @@
+/**
+ * What a replayed line may change of a device, as far as the invariants look at it: taken before the
+ * line, compared with the device after it. Most lines change nothing an invariant reads (sizing a BAR
+ * that is not mapped, a driver's runtime writes), and then no check runs; so a snapshot is taken and
+ * compared in place, into arrays reused from line to line, without allocating.
+ */
+import { mappingDomain } from './context.js';
+import type { PciDevice } from './device.js';
+import type { Domain } from './domain.js';
+import { hostPagesOf } from './host-pages.js';
+import type { Machine } from './machine.js';
+import { pendingVcpuOf } from './modify-bars.js';
+
+/** A frame range as the BARs cache them (never changed in place: a moved BAR makes a new one). */
+export type FrameRange = readonly [number, number];
+
+export class DeviceSnapshot {
+  device: PciDevice | undefined;
+  /** The domain whose p2m the device's BARs map into, and the id of its owner. */
+  domain: Domain | undefined;
+  owner: number | undefined;
+  /** Guest frames of its memory BARs and pending sets, and host frames of its memory BARs. */
+  private readonly guest = new FrameList();
+  private readonly host = new FrameList();
+  /** What `record` wrote at `take`, the first `kept` entries, and at the latest compare. */
+  private readonly values: unknown[] = [];
+  private kept = 0;
+  private readonly now: unknown[] = [];
+
+  /** Records `device` as it is now. */
+  take(machine: Machine, device: PciDevice): void {
+    this.device = device;
+    this.domain = mappingDomain(machine, device);
+    this.owner = device.domain?.id;
+    this.kept = record(machine, device, this.values);
+    this.guest.clear();
+    this.host.clear();
+    framesOf(device, this.guest, this.host);
+  }
+
+  /** The guest frames the device had at `take`, and its host frames. */
+  frames(): { guest: FrameRange[]; host: FrameRange[] } {
+    return { guest: this.guest.toArray(), host: this.host.toArray() };
+  }
+
+  /** Whether nothing an invariant reads of the device has changed since `take`. */
+  unchanged(machine: Machine): boolean {
+    const count = record(machine, this.device!, this.now);
+    if (count !== this.kept) return false;
+    for (let i = 0; i < count; i++) if (this.now[i] !== this.values[i]) return false;
+    return true;
+  }
+}
+
+/**
+ * Writes into `into` (from index 0, overwriting) everything an invariant reads of the device: the
+ * owner, the p2m's writes, decoding, pending work, withheld pages, the hardware's BAR register writes,
+ * and per BAR its enabled flag, guest address while mapped or pending, host address, size and whether
+ * its set holds frames. Returns how many.
+ */
+function record(machine: Machine, device: PciDevice, into: unknown[]): number {
+  const vpci = device.vpci;
+  const domain = mappingDomain(machine, device);
+  let n = 0;
+  into[n++] = device.domain?.id;
+  into[n++] = domain;
+  into[n++] = domain?.p2m.writes;
+  into[n++] = vpci?.barsMapped;
+  const pending = pendingVcpuOf(machine, device);
+  into[n++] = pending;
+  into[n++] = vpci?.withheld?.size;
+  // The hardware's BARs count for sharing even where vPCI does not handle the device.
+  into[n++] = device.hw.barWrites;
+  for (const bar of vpci?.bars ?? []) {
+    if (!bar.mappable || bar.size === 0n) continue;
+    // A BAR's guest address matters while it is mapped or work is pending on the device (its frames
+    // excuse the mappings in flight); its host address always (sharing).
+    into[n++] = bar.enabled;
+    into[n++] = bar.enabled || pending !== undefined ? bar.guestAddr : 0n;
+    into[n++] = bar.enabled && bar.halfWritten;
+    into[n++] = bar.addr;
+    into[n++] = bar.size;
+    into[n++] = bar.mem?.isEmpty() ?? true;
+  }
+  return n;
+}
+
+/** Where frame ranges are added. */
+interface FrameSink {
+  push(range: FrameRange): void;
+}
+
+/** A list of frame ranges overwritten in place from line to line (`length = 0` would free it). */
+class FrameList {
+  private readonly ranges: FrameRange[] = [];
+  private count = 0;
+
+  clear(): void {
+    this.count = 0;
+  }
+
+  push(range: FrameRange): void {
+    this.ranges[this.count++] = range;
+  }
+
+  toArray(): FrameRange[] {
+    return this.ranges.slice(0, this.count);
+  }
+}
+
+/**
+ * Adds the guest frames of `device`'s memory BARs (and its pending sets), and the host frames of every
+ * BAR it decodes or vPCI maps (`hostBars`), to the lists.
+ */
+export function framesOf(device: PciDevice, guest: FrameSink, host: FrameSink): void {
+  for (const frames of hostPagesOf(device)) host.push(frames);
+  for (const bar of device.vpci?.bars ?? []) {
+    if (!bar.mappable || bar.size === 0n) continue;
+    guest.push(bar.guestFrames());
+    if (bar.mem !== undefined && !bar.mem.isEmpty()) for (const [s, e] of bar.mem) guest.push([s, e]);
+  }
+}
