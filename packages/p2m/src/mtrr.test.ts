@@ -1,5 +1,5 @@
 /**
- * MTRR state and Xen's `mtrr_get_type` (xen/arch/x86/hvm/mtrr.c; xen-behaviour.md §3.2), branch by
+ * MTRR state and Xen's `mtrr_get_type` (xen/arch/x86/hvm/mtrr.c), branch by
  * branch. Addresses are bytes (bigint); a block of order o is 2^o pages.
  */
 import { describe, expect, it } from 'vitest';
