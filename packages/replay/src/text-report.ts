@@ -3,13 +3,25 @@
  * with host and guest addresses, what is mapped, the holes and why) and its p2m, then the events,
  * violations, notes and assertions.
  */
+import type { Colors } from 'picocolors/types';
 import type { Report, ReportBar, ReportDevice, ReportDomain } from './report.js';
+
+/** How the text report is written. */
+export interface TextReportOptions {
+  /** Colours for a terminal (picocolors' `createColors(true)`); none when omitted. */
+  readonly colors?: Colors;
+}
+
+/** Text as it is: the colours when none are wanted. */
+const plain = (text: string | number): string => String(text);
+const NO_COLORS = { red: plain, green: plain, yellow: plain, bold: plain } as const;
 
 /** Extents listed per domain before the rest is summarised (the JSON report has them all). */
 const MAX_EXTENTS = 40;
 
 /** Renders the report as text, ending with a newline. */
-export function textReport(report: Report): string {
+export function textReport(report: Report, options: TextReportOptions = {}): string {
+  const c = options.colors ?? NO_COLORS;
   const out: string[] = [];
   const m = report.machine;
   out.push(
@@ -44,31 +56,33 @@ export function textReport(report: Report): string {
   }
   section(
     out,
-    'events',
+    c.bold('events'),
     report.events.map((e) => `line ${e.line}: ${String(e.message)}`),
   );
   section(
     out,
-    'invariant violations',
-    report.violations.map(
-      (v) =>
-        `line ${v.line}: ${String(v.message)}${v.expected ? ' [expected]' : ''}${v.present ? '' : ' [gone by the end]'}`,
-    ),
+    c.bold('invariant violations'),
+    report.violations.map((v) => {
+      const text = `line ${v.line}: ${String(v.message)}${v.expected ? ' [expected]' : ''}${v.present ? '' : ' [gone by the end]'}`;
+      return v.expected ? text : c.yellow(text);
+    }),
   );
   section(
     out,
-    'notes',
+    c.bold('notes'),
     report.notes.map((n) => `line ${n.line}: ${n.text}`),
   );
   const a = report.assertions;
   out.push('', `assertions: ${a.passed} passed, ${a.failed} failed`);
   for (const f of a.failures)
-    out.push(`  line ${f.line}: FAILED ${f.assertion}: expected ${f.expected}, got ${f.actual}`);
-  if (report.error !== null) out.push('', `stopped at line ${report.error.line}: ${report.error.message}`);
+    out.push(c.red(`  line ${f.line}: FAILED ${f.assertion}: expected ${f.expected}, got ${f.actual}`));
+  if (report.error !== null)
+    out.push('', c.red(`stopped at line ${report.error.line}: ${report.error.message}`));
   const unexpected = report.violations.filter((v) => !v.expected).length;
+  const statusColor = report.status === 'ok' ? c.green : c.red;
   out.push(
     '',
-    `status: ${report.status}` +
+    `status: ${statusColor(report.status)}` +
       (report.status === 'failed'
         ? ` (${a.failed} failed assertion${a.failed === 1 ? '' : 's'}, ${unexpected} unexpected violation${unexpected === 1 ? '' : 's'})`
         : ''),
