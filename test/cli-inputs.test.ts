@@ -362,6 +362,33 @@ const traceCases: Case[] = [
     says: /'assert.mapz' is not a field of assert; expected one of: .*maps/,
     line: 2,
   },
+  {
+    name: 'a host MTRR range that is not a power of two',
+    trace: ['{"event":"host","mtrr":{"variable":[{"base":"0x1000","size":"0x3000","type":"UC"}]}}'],
+    status: 2,
+    says: /'host.mtrr.variable\[0\].size' is 0x3000; expected a power of two of at least 4096 bytes\n/,
+    line: 1,
+  },
+  {
+    name: 'a guest MTRR range that is not aligned',
+    trace: [
+      HOST,
+      '{"event":"domain","id":1,"mtrr":{"variable":[{"base":"0x1000","size":"0x2000","type":"UC"}]}}',
+    ],
+    status: 2,
+    says: /'domain.mtrr.variable\[0\].base' is 0x1000; expected a multiple of the size \(0x2000\)/,
+    line: 2,
+  },
+  {
+    name: 'too many MSI-X entries (a nested field, named once)',
+    trace: [
+      HOST,
+      '{"event":"device","sbdf":"0000:03:00.0","msix":{"entries":5000,"table":{"bar":0,"offset":0},"pba":{"bar":0,"offset":"0x800"}},"bars":[{"type":"mem32","size":"0x1000"}]}',
+    ],
+    status: 2,
+    says: /: 'device.msix.entries' is 5000; expected an integer in 1 … 2048\n$/,
+    line: 2,
+  },
   // Devices that cannot exist.
   {
     name: 'an I/O BAR larger than 256 bytes',

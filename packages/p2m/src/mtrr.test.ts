@@ -295,7 +295,7 @@ describe('MtrrState: construction, copies and validation', () => {
     [
       'range base not a multiple of size',
       () => variableRange(MiB, 2n * MiB, 'UC'),
-      'base: expected a multiple of size',
+      'base: expected a multiple of the size',
     ],
   ];
   it.each(bad)('throws for %s, naming the argument', (_name, call, message) => {

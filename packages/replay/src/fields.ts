@@ -140,7 +140,7 @@ export class Fields {
     if (typeof value !== 'object' || value === null || Array.isArray(value)) {
       throw this.error(name, `is ${show(value)}; expected an object`);
     }
-    return new Fields(this.line, this.field(name), value);
+    return new Fields(this.line, `${this.path}.${name}`, value);
   }
 
   optionalObject(name: string): Fields | undefined {

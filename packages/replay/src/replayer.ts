@@ -751,10 +751,19 @@ function mtrrState(layout: TraceMtrr, line: number, path: string): MtrrState {
         typeof layout.fixed === 'string'
           ? new Array<MtrrType>(NUM_FIXED_RANGES).fill(layout.fixed)
           : layout.fixed,
-      variableRanges: layout.variable.map((v) => variableRange(v.base, v.size, v.type)),
+      variableRanges: layout.variable.map((v, i) => {
+        try {
+          return variableRange(v.base, v.size, v.type);
+        } catch (error) {
+          if (error instanceof InvalidArgumentError) {
+            throw new TraceError(line, inTraceTerms(error, `${path}.variable[${i}]`));
+          }
+          throw error;
+        }
+      }),
     });
   } catch (error) {
-    if (error instanceof InvalidArgumentError) throw new TraceError(line, `'${path}': ${error.message}`);
+    if (error instanceof InvalidArgumentError) throw new TraceError(line, inTraceTerms(error, path));
     throw error;
   }
 }
