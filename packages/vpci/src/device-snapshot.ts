@@ -9,7 +9,7 @@ import type { PciDevice } from './device.js';
 import type { Domain } from './domain.js';
 import { hostPagesOf } from './host-pages.js';
 import type { Machine } from './machine.js';
-import { pendingVcpuOf } from './modify-bars.js';
+import { pendingVcpuOf } from './ownership.js';
 
 /** A frame range as the BARs cache them (never changed in place: a moved BAR makes a new one). */
 export type FrameRange = readonly [number, number];

@@ -6,7 +6,7 @@
  */
 import type { EngineContext } from './context.js';
 import { barChangeCount, type PciDevice } from './device.js';
-import { effectiveOwner, hostBars } from './modify-bars.js';
+import { effectiveOwner, hostBars } from './ownership.js';
 
 /** Inclusive host frames, as `Bar.hostFrames` gives them. */
 export type HostFrames = readonly [number, number];

@@ -10,8 +10,9 @@ import { frameRange, PciDevice, VpciState } from './device.js';
 import { DOMID_XEN, Domain, type Vcpu, VPCI_MAX_VIRT_DEV } from './domain.js';
 import type { VpciEvent } from './events.js';
 import { type DeviceSpec, PhysicalDevice } from './hardware.js';
-import { type AccessorRef, initHeader } from './header.js';
-import { hostBars, modifyBars } from './modify-bars.js';
+import { type AccessorRef, vpciInitHeader } from './header.js';
+import { modifyBars } from './modify-bars.js';
+import { hostBars } from './ownership.js';
 import { type PendingResult, processPending } from './pending.js';
 import { type Policy, type Profile, policyFor } from './policy.js';
 import { checkConfigAccess, type HardwareAccess } from './registers.js';
@@ -428,7 +429,7 @@ export class Machine implements EngineContext {
     const toolstack = this.hardwareDomain.vcpus[0]!;
     if (this.systemActive && toolstack.pending !== undefined) this.finishPending(toolstack);
     this.accessor.current = toolstack;
-    let rc = initHeader(this, this.accessor, device, isHwdom);
+    let rc = vpciInitHeader(this, this.accessor, device, isHwdom);
     if (rc.ok) rc = initCapabilities(this, device, isHwdom);
     return rc.ok ? rc : this.failAssign(device, rc.code);
   }

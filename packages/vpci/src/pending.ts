@@ -10,7 +10,7 @@ import { mappingDomain } from './context.js';
 import { modifyDecoding, restoreMsixPages } from './decoding.js';
 import { type Bar, frameRange, type PciDevice } from './device.js';
 import type { Domain, Vcpu } from './domain.js';
-import { mappedByOtherDomain } from './modify-bars.js';
+import { mappedByOtherDomain } from './ownership.js';
 import { PCI_COMMAND_MEMORY } from './pci-regs.js';
 
 /** Error codes a deferred map can end with. */
