@@ -4,7 +4,9 @@
  * checks after every line and a check reads every device of a domain, so these are remembered per
  * device until one of its BARs changes (`Bar.changedAt`); making them needs bigint arithmetic.
  */
-import { type Bar, barChangeCount, type PciDevice, type VpciState } from './device.js';
+
+import { type Bar, barChangeCount, type VpciState } from './device.js';
+import type { PciDevice } from './domain.js';
 import { msixBir, msixGuestFrames } from './msix.js';
 
 /** An enabled BAR's guest frames and its guest → machine shift. */

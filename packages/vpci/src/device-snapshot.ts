@@ -5,8 +5,7 @@
  * compared in place, into arrays reused from line to line, without allocating.
  */
 import { mappingDomain } from './context.js';
-import type { PciDevice } from './device.js';
-import type { Domain } from './domain.js';
+import type { Domain, PciDevice } from './domain.js';
 import { hostPagesOf } from './host-pages.js';
 import type { Machine } from './machine.js';
 import { pendingVcpuOf } from './ownership.js';

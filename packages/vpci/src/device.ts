@@ -1,12 +1,10 @@
 /**
- * A PCI function as the engine sees it: the physical device, its owner, and the vPCI state Xen keeps
- * for it (`struct vpci`): handlers, the header's BARs and command state, MSI-X.
+ * The state vPCI keeps for a PCI function (`struct vpci`): its handlers, the header's BAR slots and
+ * command state, MSI-X. The function itself, with its owner, is a `PciDevice` (domain.ts).
  */
 import type { RangeSet } from '@vpci/rangeset';
-import type { Domain } from './domain.js';
-import type { PhysicalDevice } from './hardware.js';
 import { RegisterTable } from './registers.js';
-import { formatSbdf, type Sbdf } from './sbdf.js';
+import type { Sbdf } from './sbdf.js';
 
 /**
  * Kind of a BAR slot (Xen's `VPCI_BAR_*`).
@@ -174,26 +172,6 @@ export class VpciState {
   withheld: RangeSet | undefined;
   /** Virtual address a guest sees the device at (`0000:00:dd.0`); undefined for the hardware domain. */
   guestSbdf: Sbdf | undefined;
-}
-
-/** A PCI function on the host. */
-export class PciDevice {
-  readonly sbdf: Sbdf;
-  /** `ssss:bb:dd.f`. */
-  readonly name: string;
-  readonly hw: PhysicalDevice;
-  /** Owner; undefined until the hardware domain is set up. */
-  domain: Domain | undefined;
-  /** vPCI state while assigned to a domain with vPCI. */
-  vpci: VpciState | undefined;
-  /** The BARs the registers decoded after `barWrites` BAR register writes (see `hostBars`). */
-  decodedBars: { readonly barWrites: number; readonly bars: readonly Bar[] } | undefined;
-
-  constructor(hw: PhysicalDevice) {
-    this.hw = hw;
-    this.sbdf = hw.sbdf;
-    this.name = formatSbdf(hw.sbdf);
-  }
 }
 
 /** Page-granular frame range `[first, last]` (inclusive) of `size` bytes at `addr`. */

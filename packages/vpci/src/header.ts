@@ -5,8 +5,8 @@
  */
 import { RangeSet } from '@vpci/rangeset';
 import type { EngineContext } from './context.js';
-import { type Bar, frameRange, type PciDevice, type VpciState } from './device.js';
-import type { Vcpu } from './domain.js';
+import { type Bar, frameRange, type VpciState } from './device.js';
+import type { PciDevice, Vcpu } from './domain.js';
 import { modifyBars } from './modify-bars.js';
 import { mappedByOtherDomain, pendingVcpuOf } from './ownership.js';
 import {

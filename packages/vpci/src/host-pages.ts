@@ -4,8 +4,10 @@
  * remembering each device's pages until its BAR registers are written again or a vPCI BAR's host frames
  * change keeps a check from rebuilding them for every device on the machine.
  */
+
 import type { EngineContext } from './context.js';
-import { barChangeCount, type PciDevice } from './device.js';
+import { barChangeCount } from './device.js';
+import type { PciDevice } from './domain.js';
 import { effectiveOwner, hostBars } from './ownership.js';
 
 /** Inclusive host frames, as `Bar.hostFrames` gives them. */

@@ -6,8 +6,7 @@
 import { gfn, MAX_FRAME, type P2mExtent } from '@vpci/p2m';
 import { type DeviceWindows, type Window, windowsOf } from './bar-windows.js';
 import type { EngineContext } from './context.js';
-import type { PciDevice } from './device.js';
-import type { Domain } from './domain.js';
+import type { Domain, PciDevice } from './domain.js';
 import { devicePages, type HostFrames } from './host-pages.js';
 import { mmioExtents, mmioExtentsMeeting } from './mmio-extents.js';
 import { sbdfKey } from './sbdf.js';

@@ -5,8 +5,8 @@
 import { MAX_VALUE, RangeSet } from '@vpci/rangeset';
 import type { EngineContext } from './context.js';
 import { checkBar } from './decoding.js';
-import type { Bar, PciDevice, VpciState } from './device.js';
-import type { Vcpu } from './domain.js';
+import type { Bar, VpciState } from './device.js';
+import type { PciDevice, Vcpu } from './domain.js';
 import { msixBir, msixGuestFrames } from './msix.js';
 import { effectiveOwner, hostBars, overlappingBar, pendingInDomain } from './ownership.js';
 import { PCI_COMMAND_MEMORY } from './pci-regs.js';

@@ -4,8 +4,8 @@
  * the engine's state (the BARs a device's registers decode are remembered on the device).
  */
 import { type EngineContext, mappingDomain } from './context.js';
-import { Bar, type PciDevice } from './device.js';
-import type { Domain } from './domain.js';
+import { Bar } from './device.js';
+import type { Domain, PciDevice } from './domain.js';
 import type { PhysicalDevice } from './hardware.js';
 import {
   PCI_BASE_ADDRESS_0,
