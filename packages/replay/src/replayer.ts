@@ -552,7 +552,7 @@ export class Replayer {
       const seen = domain === undefined ? [] : (frames.get(domain) ?? []);
       seen.push(...guest);
       hostFrames.push(...host);
-      framesOf(device!, seen, hostFrames);
+      framesOf(device!, seen, hostFrames, machine);
       if (domain !== undefined) frames.set(domain, seen);
     }
     this.record(line, checkInvariants(machine, { devices, frames, hostFrames }));

@@ -14,20 +14,6 @@ import type { Sbdf } from './sbdf.js';
  */
 export type BarType = 'empty' | 'io' | 'mem32' | 'mem64lo' | 'mem64hi' | 'rom';
 
-/**
- * Counts changes to any BAR's type, addresses, size, enabled flag or half-written flag. A BAR notes
- * the count of its last change (`Bar.changedAt`), so a cache made from some BARs when the count was
- * `n` holds as long as none of them changed after `n`: the invariant checks and the replayer ask about
- * every BAR of a domain after every step, where comparing the fields themselves (bigints) cost more
- * than the checks.
- */
-let barChanges = 0;
-
-/** The number of BAR changes so far (see `Bar.changedAt`). */
-export function barChangeCount(): number {
-  return barChanges;
-}
-
 /** One BAR slot (Xen's `struct vpci_bar`). Addresses and sizes are bytes. */
 export class Bar {
   /** Slot number: 0–5 for BARs, the ROM slot for the ROM. */
@@ -37,8 +23,13 @@ export class Bar {
   mem: RangeSet | undefined;
   /** Resizable BAR: supported sizes as Xen stores them (bit n: 2^(n+20) bytes). */
   resizableSizes = 0n;
-  /** `barChangeCount()` just after this BAR's last change; 0 if it never changed. */
-  changedAt = 0;
+  /**
+   * How many times the BAR's type, addresses, size, enabled flag or half-written flag were set. Only
+   * ever grows, so what was made from some BARs holds while their counts add up to the same sum
+   * (`VpciState.barChanges`): the invariant checks and the replayer ask about every BAR of a domain
+   * after every step, where comparing the fields themselves (bigints) cost more than the checks.
+   */
+  changes = 0;
 
   private kind: BarType = 'empty';
   private hostAddr = 0n;
@@ -137,7 +128,7 @@ export class Bar {
   }
 
   private changed(): void {
-    this.changedAt = ++barChanges;
+    this.changes++;
   }
 }
 
@@ -172,6 +163,13 @@ export class VpciState {
   withheld: RangeSet | undefined;
   /** Virtual address a guest sees the device at (`0000:00:dd.0`); undefined for the hardware domain. */
   guestSbdf: Sbdf | undefined;
+
+  /** The sum of the BARs' change counts (`Bar.changes`): the same while none of them changed. */
+  barChanges(): number {
+    let sum = 0;
+    for (let i = 0; i < this.bars.length; i++) sum += this.bars[i]!.changes;
+    return sum;
+  }
 }
 
 /** Page-granular frame range `[first, last]` (inclusive) of `size` bytes at `addr`. */

@@ -11,8 +11,9 @@ import { DOMID_XEN, Domain, PciDevice, type Vcpu, VPCI_MAX_VIRT_DEV } from './do
 import type { VpciEvent } from './events.js';
 import { type DeviceSpec, PhysicalDevice } from './hardware.js';
 import { type AccessorRef, vpciInitHeader } from './header.js';
+import { InvariantCaches } from './invariants.js';
 import { modifyBars } from './modify-bars.js';
-import { hostBars } from './ownership.js';
+import { hostBarFrames, hostBars } from './ownership.js';
 import { type PendingResult, processPending } from './pending.js';
 import { type Policy, type Profile, policyFor } from './policy.js';
 import { checkConfigAccess, type HardwareAccess } from './registers.js';
@@ -69,6 +70,8 @@ export class Machine implements EngineContext {
   readonly hardwareDomain: Domain;
   readonly domXen: Domain;
   systemActive = false;
+  /** What `checkInvariants` remembers of this machine between checks. */
+  readonly invariantCaches = new InvariantCaches();
   private readonly deviceMap = new Map<number, PciDevice>();
   private readonly domainMap = new Map<number, Domain>();
   /** `devices()` and `domains()` in order, kept until a device or domain comes or goes. */
@@ -243,7 +246,7 @@ export class Machine implements EngineContext {
     const owner = device.domain;
     if (owner === undefined || owner.kind !== 'guest') return { ok: false, code: 'EINVAL' };
     if (this.refusedAsShared(device, this.hardwareDomain)) return { ok: false, code: 'EBUSY' };
-    const bars = hostBars(device).map((bar) => bar.hostFrames());
+    const bars = hostBarFrames(device);
     const left = this.leave(device);
     if (!left.ok) return left;
     for (const range of bars) owner.iomem.removeRange(...range);

@@ -43,6 +43,11 @@ export function hostBars(device: PciDevice): Bar[] {
   return bars;
 }
 
+/** The host frames `[first, last]` of each of `hostBars(device)`, in that order. */
+export function hostBarFrames(device: PciDevice): (readonly [number, number])[] {
+  return hostBars(device).map((bar) => bar.hostFrames());
+}
+
 /**
  * The BARs a device's registers decode, remembered on the device until a BAR register is next written: the
  * sharing checks ask for every device's BARs after every replayed line.
