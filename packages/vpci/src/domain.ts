@@ -4,7 +4,7 @@
  * (Xen's `struct vpci_vcpu`), naming its device; a device names its owner. They refer to each other,
  * so they are defined together.
  */
-import { P2m, type P2mOptions } from '@vpci/p2m';
+import { MtrrState, P2m, type P2mOptions } from '@vpci/p2m';
 import { RangeSet } from '@vpci/rangeset';
 import type { Bar, VpciState } from './device.js';
 import type { PhysicalDevice } from './hardware.js';
@@ -67,12 +67,18 @@ export class Domain {
   readonly devices: PciDevice[] = [];
   /** Which guest slots (`0000:00:dd.0`) are in use. */
   readonly virtualSlots: boolean[] = new Array<boolean>(VPCI_MAX_VIRT_DEV).fill(false);
+  /**
+   * The guest's MTRRs (Xen keeps them per vCPU and reads the accessing vCPU's, else vCPU 0's: one
+   * set for all here). Default: disabled, everything UC.
+   */
+  readonly mtrr: MtrrState;
   private crashedHere = false;
 
-  constructor(id: number, kind: DomainKind, vcpus: number, p2m: P2mOptions = {}) {
+  constructor(id: number, kind: DomainKind, vcpus: number, p2m: P2mOptions = {}, mtrr = new MtrrState()) {
     this.id = id;
     this.kind = kind;
     this.p2m = new P2m(p2m);
+    this.mtrr = mtrr;
     this.iomem = new RangeSet({ name: `d${id} iomem`, hex: true });
     for (let i = 0; i < vcpus; i++) this.vcpus.push(new Vcpu(this, i));
   }

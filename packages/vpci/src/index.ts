@@ -27,6 +27,7 @@ export type { Violation } from './invariants.js';
 export { checkInvariants, describeViolation } from './invariants.js';
 export type { AssignResult, E820Entry, GuestOptions, MachineOptions } from './machine.js';
 export { Machine } from './machine.js';
+export type { MemoryTypeAnswer } from './memory-type.js';
 export type { ModifyBarsResult } from './modify-bars.js';
 export { msixBir, msixGuestFrames, msixHostFrames, msixSize } from './msix.js';
 // The PCI vocabulary the engine, the firmware model and the replayer share (pci_regs.h's names).
