@@ -73,7 +73,8 @@ export function setMmioEntry(
   order: PageOrder,
   orphaned?: FrameRanges,
 ): ChunkResult {
-  if (order > 0 && p2m.mmioRoRanges.overlapsRange(mfn, mfn + 2 ** order - 1)) {
+  // The leaf's last frame is a machine frame (the caller keeps the run below 2^52).
+  if (order > 0 && p2m.mmioRoRanges.overlapsRange(mfn, (mfn + 2 ** order - 1) as Mfn)) {
     return { ok: false, code: 'retry', order: 0 };
   }
   if (!p2m.translated) return { ok: false, code: 'EIO' };

@@ -62,7 +62,7 @@ export interface P2mOptions {
    */
   readonly superpages1G?: boolean;
   /** Machine frames of read-only MMIO (Xen's global `mmio_ro_ranges`); may be shared by domains. */
-  readonly mmioRoRanges?: RangeSet;
+  readonly mmioRoRanges?: RangeSet<Mfn>;
   /** The event log to push to; a new empty array by default. */
   readonly events?: P2mEvent[];
   /**
@@ -105,7 +105,7 @@ export class P2m {
   /** 1G leaves are supported (never used for MMIO: Xen disables them in `mmio_order`). */
   readonly superpages1G: boolean;
   /** Machine frames of read-only MMIO, which must be mapped with 4K leaves. */
-  readonly mmioRoRanges: RangeSet;
+  readonly mmioRoRanges: RangeSet<Mfn>;
   /** The event log. */
   readonly events: P2mEvent[];
   /** Set once an operation crashed the domain (`domain_crash`); the p2m stays usable. */
@@ -147,7 +147,7 @@ export class P2m {
     this.hap = hap;
     this.superpages2M = superpages2M;
     this.superpages1G = superpages1G;
-    this.mmioRoRanges = options.mmioRoRanges ?? new RangeSet({ name: 'mmio_ro_ranges' });
+    this.mmioRoRanges = options.mmioRoRanges ?? new RangeSet<Mfn>({ name: 'mmio_ro_ranges' });
     this.events = options.events ?? [];
     this.failAt = options.failAt;
     this.starts = new Float64Array(INITIAL_CAPACITY);

@@ -1730,3 +1730,62 @@ describe('bad arguments throw InvalidArgumentError and change nothing', () => {
     expect(make([[MAX_VALUE, MAX_VALUE]]).containsSingleton(MAX_VALUE)).toBe(true);
   });
 });
+
+// ---- typed values ------------------------------------------------------------------------------------
+
+describe('a set of branded values (RangeSet<T>)', () => {
+  // Two kinds of number that must not mix, as guest and machine frames in @vpci/p2m. The `@ts-expect-error`
+  // lines fail the typecheck if they ever compile.
+  type Apple = number & { readonly __brand: 'Apple' };
+  type Pear = number & { readonly __brand: 'Pear' };
+  const apple = (n: number): Apple => n as Apple;
+  const pear = (n: number): Pear => n as Pear;
+
+  it('takes values of its type and hands them back with that type', () => {
+    const apples = RangeSet.from<Apple>([[apple(0), apple(9)]]);
+    expect(apples.addRange(apple(20), apple(29))).toEqual({ ok: true });
+    const seen: Array<[Apple, Apple]> = [];
+    apples.reportRanges(apple(0), apple(100), (s, e) => {
+      seen.push([s, e]);
+    });
+    expect(seen).toEqual([
+      [0, 9],
+      [20, 29],
+    ]);
+    const listed: Array<Range<Apple>> = [...apples];
+    expect(listed).toEqual(apples.toArray());
+    const claimed = apples.claimRange(5);
+    const start: Apple | undefined = claimed.ok ? claimed.start : undefined;
+    expect(start).toBe(10);
+    const consumed: Apple[] = [];
+    apples.consumeRanges((s, e) => {
+      consumed.push(s);
+      return step(e - s + 1, 'continue');
+    });
+    expect(consumed).toEqual([0, 20]);
+  });
+
+  it('refuses values, sets and callbacks of another type at compile time', () => {
+    const apples = new RangeSet<Apple>();
+    const pears = new RangeSet<Pear>();
+    const plain = new RangeSet();
+    // @ts-expect-error a pear is not an apple
+    apples.addRange(pear(1), pear(2));
+    // @ts-expect-error a plain number is not an apple either
+    apples.containsSingleton(3);
+    // @ts-expect-error sets of different kinds do not merge
+    apples.merge(pears);
+    // @ts-expect-error nor subtract
+    apples.subtract(plain);
+    // @ts-expect-error nor swap
+    plain.swap(apples);
+    // @ts-expect-error the set is invariant: a set of apples is not a set of numbers (it would take any)
+    const widened: RangeSet = apples;
+    // @ts-expect-error a callback expecting pears is not handed apples
+    apples.reportRanges(apple(0), apple(9), (s: Pear) => s);
+    // At run time they are numbers: the lines ran as on plain sets, and the swap moved {1-2} away.
+    expect(show(plain)).toBe('{1-2}');
+    expect(widened.isEmpty()).toBe(true);
+    expect(pears.isEmpty()).toBe(true);
+  });
+});

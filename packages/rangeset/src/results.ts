@@ -25,7 +25,9 @@ export type Result<C extends string> = Ok | Failure<C>;
 export type RangeSetCode = 'ENOMEM' | 'ENOSPC';
 
 /** Outcome of `claimRange`: the start of the claimed block, or why nothing was claimed. */
-export type ClaimResult = { readonly ok: true; readonly start: number } | Failure<'ENOMEM' | 'ENOSPC'>;
+export type ClaimResult<T extends number = number> =
+  | { readonly ok: true; readonly start: T }
+  | Failure<'ENOMEM' | 'ENOSPC'>;
 
 /**
  * What a `consumeRanges` callback did with the range it was handed.

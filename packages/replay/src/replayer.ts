@@ -17,6 +17,7 @@ import {
   InvalidArgumentError,
   intelEffectiveType,
   isSplit,
+  type Mfn,
   MtrrState,
   type MtrrType,
   mfn,
@@ -104,7 +105,7 @@ export class Replayer {
   readonly guestMtrr = new Map<number, MtrrState>();
   hostMtrr = new MtrrState({ enabled: true, defaultType: 'WB' });
   /** Machine frames that are special pages (Xen-heap: grant table, shared info). */
-  readonly specialPages = new RangeSet({ name: 'special pages', hex: true });
+  readonly specialPages = new RangeSet<Mfn>({ name: 'special pages', hex: true });
   private readonly options: ReplayOptions;
   private readonly seen = new Map<string, SeenViolation>();
   private readonly expectedPatterns: Record<string, unknown>[] = [];
@@ -326,7 +327,7 @@ export class Replayer {
             break;
           }
         }
-        if (event.special) this.specialPages.addRange(event.mfn, event.mfn + event.count - 1);
+        if (event.special) this.specialPages.addRange(mfn(event.mfn), mfn(event.mfn + event.count - 1));
         return;
       }
       case 'assert':
