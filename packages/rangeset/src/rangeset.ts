@@ -1,5 +1,12 @@
 import { ChunkedStore, DEFAULT_CHUNK_MAX } from './_internal/chunked-store.js';
-import { checkCount, checkRange, checkValue, InvalidArgumentError, MAX_VALUE } from './errors.js';
+import {
+  checkCount,
+  checkRange,
+  checkValue,
+  InvalidArgumentError,
+  MAX_VALUE,
+  RangeSetBusyError,
+} from './errors.js';
 import { formatRangeSet } from './format.js';
 import {
   type ClaimResult,
@@ -56,7 +63,7 @@ export class RangeSet<in out T extends number = number> implements Iterable<Rang
    * Name of the operation whose callback is running (`reportRanges`, `consumeRanges`); the set must not
    * change until it returns. Operations that run no caller code only check it.
    */
-  private busy: string | undefined;
+  private busy: 'reportRanges' | 'consumeRanges' | undefined;
 
   constructor(options: RangeSetOptions = {}) {
     if (options.name !== undefined && typeof options.name !== 'string') {
@@ -178,12 +185,14 @@ export class RangeSet<in out T extends number = number> implements Iterable<Rang
   /** `addRange(value, value)`. */
   addSingleton(value: T): Result<'ENOMEM'> {
     checkValue('value', value);
+    if (this.busy !== undefined) this.checkIdle('addSingleton');
     return this.addRange(value, value);
   }
 
   /** `removeRange(value, value)`. */
   removeSingleton(value: T): Result<'ENOMEM'> {
     checkValue('value', value);
+    if (this.busy !== undefined) this.checkIdle('removeSingleton');
     return this.removeRange(value, value);
   }
 
@@ -224,9 +233,11 @@ export class RangeSet<in out T extends number = number> implements Iterable<Rang
    */
   swap(other: RangeSet<T>): void {
     this.checkPeer('other', other);
-    if (other === this) return;
+    // Both sets change, so neither may be busy; checked first, so even swapping a set with itself
+    // from its own callback throws.
     this.checkIdle('swap');
     other.checkIdle('swap');
+    if (other === this) return;
     const store = this.store;
     this.store = other.store;
     other.store = store;
@@ -235,12 +246,14 @@ export class RangeSet<in out T extends number = number> implements Iterable<Rang
   /** Adds every range of `other` to this set, all or nothing: `ENOMEM` past the limit. */
   merge(other: RangeSet<T>): Result<'ENOMEM'> {
     this.checkPeer('other', other);
+    // Before anything else: a busy set refuses the call even when it would change nothing (itself)
+    // or fail (the limit). `other` is only read, so it may be busy.
+    this.checkIdle('merge');
     if (other === this) return OK;
     if (this.maxRanges !== Number.POSITIVE_INFINITY) {
       const after = countUnion(this.store.toFlat(), other.store.toFlat());
       if (after > this.store.count && after > this.maxRanges) return NO_MEMORY;
     }
-    this.checkIdle('merge');
     other.store.forEach((s, e) => {
       this.store.add(s, e, true);
     });
@@ -250,15 +263,16 @@ export class RangeSet<in out T extends number = number> implements Iterable<Rang
   /** Removes every range of `other` from this set, all or nothing: `ENOMEM` past the limit. */
   subtract(other: RangeSet<T>): Result<'ENOMEM'> {
     this.checkPeer('other', other);
+    // As in `merge`: a busy set refuses first; `other` is only read.
+    this.checkIdle('subtract');
     if (other === this) {
-      this.purge();
+      this.store.clear();
       return OK;
     }
     if (this.maxRanges !== Number.POSITIVE_INFINITY) {
       const after = countDifference(this.store.toFlat(), other.store.toFlat());
       if (after > this.store.count && after > this.maxRanges) return NO_MEMORY;
     }
-    this.checkIdle('subtract');
     other.store.forEach((s, e) => {
       this.store.remove(s, e, true);
     });
@@ -286,13 +300,9 @@ export class RangeSet<in out T extends number = number> implements Iterable<Rang
 
   // ---- guards ----------------------------------------------------------------------------------
 
-  /** Throws if one of this set's callbacks is running: the set must not change under it. */
+  /** Throws `RangeSetBusyError` if one of this set's callbacks is running: the set must not change under it. */
   private checkIdle(operation: string): void {
-    if (this.busy !== undefined) {
-      throw new Error(
-        `RangeSet ${this.name}: ${operation} called from a ${this.busy} callback on the same set`,
-      );
-    }
+    if (this.busy !== undefined) throw new RangeSetBusyError(this.name, operation, this.busy);
   }
 
   private checkPeer(argument: string, other: unknown): asserts other is RangeSet<T> {
