@@ -3,7 +3,7 @@
  * extents: a run of guest frames mapping a run of machine frames, one type, written as leaves of one
  * order. A 64 GiB BAR mapped in 2M leaves is one extent, not 16 Mi entries.
  */
-import { lastAtOrBelow, RangeSet } from '@vpci/rangeset';
+import { lastAtOrBelow, RangeSet, type Result } from '@vpci/rangeset';
 import {
   checkBoolean,
   checkFrame,
@@ -46,7 +46,7 @@ export interface P2mExtent {
 }
 
 /** The outcome of one entry write: done, or ENOMEM (fault injection), with nothing written. */
-export type WriteResult = { readonly ok: true } | { readonly ok: false; readonly code: 'ENOMEM' };
+export type WriteResult = Result<'ENOMEM'>;
 
 /** Options of a new `P2m`; every flag has Xen's usual HVM-with-HAP value by default. */
 export interface P2mOptions {

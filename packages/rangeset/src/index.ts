@@ -12,6 +12,7 @@ export type {
   ClaimResult,
   ConsumeResult,
   ConsumeStep,
+  Errno,
   Failure,
   Ok,
   RangeSetCode,

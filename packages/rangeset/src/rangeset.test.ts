@@ -15,12 +15,15 @@
 import { describe, expect, it } from 'vitest';
 import {
   type ConsumeStep,
+  type Errno,
+  type Failure,
   InvalidArgumentError,
   MAX_VALUE,
   type Range,
   RangeSet,
   RangeSetBusyError,
   type RangeSetOptions,
+  type Result,
 } from './index.js';
 
 const MAX = Number.MAX_SAFE_INTEGER;
@@ -175,7 +178,7 @@ function step(consumed: number, next: 'continue' | 'restart'): ConsumeStep {
 }
 
 /** A consumeRanges step that stops with `code` after consuming `consumed` values. */
-function fail<C extends string>(consumed: number, code: C): ConsumeStep<C> {
+function fail<C extends Errno>(consumed: number, code: C): ConsumeStep<C> {
   return { consumed, next: 'fail', code };
 }
 
@@ -1876,5 +1879,21 @@ describe('a set of branded values (RangeSet<T>)', () => {
     expect(show(plain)).toBe('{1-2}');
     expect(widened.isEmpty()).toBe(true);
     expect(pears.isEmpty()).toBe(true);
+  });
+});
+
+// ---- the result vocabulary ---------------------------------------------------------------------------
+
+describe('results speak the errno union only', () => {
+  it('a code outside Errno is a type error, and Result carries its success fields', () => {
+    const claimed: Result<'ENOSPC', { readonly start: number }> = { ok: true, start: 5 };
+    expect(claimed.ok && claimed.start).toBe(5);
+    const full: Failure<'ENOSPC'> = { ok: false, code: 'ENOSPC' };
+    expect(full.code).toBe('ENOSPC');
+    // @ts-expect-error not one of Xen's errno names
+    const made: Failure<'EWHATEVER'> = { ok: false, code: 'EWHATEVER' };
+    // @ts-expect-error a code outside the subset the result names
+    const other: Result<'ENOMEM'> = { ok: false, code: 'ENOSPC' };
+    expect([made.ok, other.ok]).toEqual([false, false]);
   });
 });

@@ -14,6 +14,7 @@ import {
   CONSUME_RESTART,
   type ConsumeResult,
   type ConsumeStep,
+  type Errno,
   NO_MEMORY,
   NO_SPACE,
   OK,
@@ -285,7 +286,7 @@ export class RangeSet<in out T extends number = number> implements Iterable<Rang
    * time, the rest stays for the next call. Returns `done` (empty), `restart` (call again to resume)
    * or the callback's failure code. The callback must not modify this set.
    */
-  consumeRanges<C extends string = never>(callback: (start: T, end: T) => ConsumeStep<C>): ConsumeResult<C> {
+  consumeRanges<C extends Errno = never>(callback: (start: T, end: T) => ConsumeStep<C>): ConsumeResult<C> {
     this.checkIdle('consumeRanges');
     this.busy = 'consumeRanges';
     try {
