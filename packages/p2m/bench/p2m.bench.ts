@@ -46,19 +46,19 @@ const BAR = 2 ** 24; // 64 GiB in 4K frames
 }
 
 // (2) misaligned 64 GiB BAR: 4K chunks only.
-let misalignedMs = 0;
-{
+const misalignedMs = ((): number => {
   const p2m = new P2m();
   const t0 = performance.now();
   const calls = drive(mapMmio, p2m, 2 ** 30 + 1, BAR, 2 ** 34);
   const tMap = performance.now() - t0;
   drive(unmapMmio, p2m, 2 ** 30 + 1, BAR, 2 ** 34);
-  misalignedMs = performance.now() - t0;
+  const total = performance.now() - t0;
   console.log(
-    `(2) misaligned 64 GiB: map ${tMap.toFixed(0)} ms + unmap ${(misalignedMs - tMap).toFixed(0)} ms = ${misalignedMs.toFixed(0)} ms, ${calls} map calls`,
+    `(2) misaligned 64 GiB: map ${tMap.toFixed(0)} ms + unmap ${(total - tMap).toFixed(0)} ms = ${total.toFixed(0)} ms, ${calls} map calls`,
   );
-  verdict(misalignedMs < 2000, `(2) time ${misalignedMs.toFixed(0)} ms < 2000 ms`);
-}
+  verdict(total < 2000, `(2) time ${total.toFixed(0)} ms < 2000 ms`);
+  return total;
+})();
 
 // Baseline: a naive page-by-page Map, 1 GiB BAR mapped and unmapped, extrapolated to 64 GiB.
 {

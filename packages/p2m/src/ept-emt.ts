@@ -4,6 +4,7 @@
  * global.
  */
 import { RangeSet } from '@vpci/rangeset';
+import { checkEmtDomain, type EmtDomain } from './emt-domain.js';
 import { checkBoolean, checkFrame, checkOrder, InvalidArgumentError, type PageOrder } from './errors.js';
 import { frameAddress, type Gfn, type Mfn } from './frame.js';
 import type { MtrrType } from './memory-type.js';
@@ -11,16 +12,6 @@ import { MtrrState, mtrrGetType } from './mtrr.js';
 import { checkP2mType, type P2mType } from './p2m-type.js';
 import { getPinnedCacheAttr, type PinnedRange } from './pinned.js';
 import { isSplit, type Split } from './split.js';
-
-/** What Xen knows about the domain when it picks a memory type. */
-export interface EmtDomain {
-  /** The domain has an IOMMU context (`is_iommu_enabled`), i.e. may have devices doing DMA. */
-  readonly iommuEnabled: boolean;
-  /** The domain may access some I/O memory or I/O ports (`iomem_caps` or `ioport_caps` not empty). */
-  readonly hasIoResources: boolean;
-  /** A PCI device is assigned to the domain (`has_arch_pdevs`). */
-  readonly hasPciDevices: boolean;
-}
 
 /**
  * Which rule decided the answer, named after Xen's steps.
@@ -242,13 +233,7 @@ function checkInput(input: EmtInput): CheckedInput {
   if (typeof input !== 'object' || input === null) {
     throw new InvalidArgumentError('input', input, 'an EmtInput object');
   }
-  const { domain } = input;
-  if (typeof domain !== 'object' || domain === null) {
-    throw new InvalidArgumentError('domain', domain, '{ iommuEnabled, hasIoResources, hasPciDevices }');
-  }
-  checkBoolean('domain.iommuEnabled', domain.iommuEnabled);
-  checkBoolean('domain.hasIoResources', domain.hasIoResources);
-  checkBoolean('domain.hasPciDevices', domain.hasPciDevices);
+  checkEmtDomain(input.domain);
   checkP2mType('p2mType', input.p2mType);
   checkFrame('gfn', input.gfn);
   checkFrame('mfn', input.mfn);

@@ -9,7 +9,8 @@
 export type { Errno, Failure, Ok, Result } from '@vpci/rangeset';
 export type { AmdCombination, AmdEffective, NptLeaf, NptLeafInput } from './amd-npt.js';
 export { amdEffectiveType, combineAmdGuestHost, nptLeafFor } from './amd-npt.js';
-export type { EmtAnswer, EmtDomain, EmtInput, EmtResult, EmtRule, EmtSplit } from './ept-emt.js';
+export type { EmtDomain } from './emt-domain.js';
+export type { EmtAnswer, EmtInput, EmtResult, EmtRule, EmtSplit } from './ept-emt.js';
 export { combineGuestHostMtrr, epteGetEntryEmt } from './ept-emt.js';
 export type { PageOrder } from './errors.js';
 export { InvalidArgumentError, MAX_FRAME, MAX_U64, PAGE_ORDERS } from './errors.js';

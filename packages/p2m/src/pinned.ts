@@ -6,8 +6,8 @@
  */
 
 import type { Failure, Ok } from '@vpci/rangeset';
-import type { EmtDomain } from './ept-emt.js';
-import { checkBoolean, checkFrame, checkOrder, InvalidArgumentError, type PageOrder } from './errors.js';
+import { checkEmtDomain, type EmtDomain } from './emt-domain.js';
+import { checkFrame, checkOrder, InvalidArgumentError, type PageOrder } from './errors.js';
 import type { Gfn } from './frame.js';
 import { checkMemoryType, decodePatType, type MemoryType } from './memory-type.js';
 
@@ -203,12 +203,7 @@ export class PinnedCacheAttrs {
       throw new InvalidArgumentError('options', options, '{ domain?, paddrBits? }');
     }
     const domain = options.domain ?? ANY_TYPE_DOMAIN;
-    if (typeof domain !== 'object' || domain === null) {
-      throw new InvalidArgumentError('domain', domain, '{ iommuEnabled, hasIoResources, hasPciDevices }');
-    }
-    checkBoolean('domain.iommuEnabled', domain.iommuEnabled);
-    checkBoolean('domain.hasIoResources', domain.hasIoResources);
-    checkBoolean('domain.hasPciDevices', domain.hasPciDevices);
+    checkEmtDomain(domain);
     const paddrBits = options.paddrBits ?? 52;
     if (!Number.isInteger(paddrBits) || paddrBits < 32 || paddrBits > 52) {
       throw new InvalidArgumentError('paddrBits', paddrBits, 'an integer in 32 … 52');

@@ -9,25 +9,15 @@
  * first completes that work, and so does the end of the trace.
  */
 import {
-  amdEffectiveType,
-  epteGetEntryEmt,
-  frameAddress,
-  type Gfn,
   gfn,
   InvalidArgumentError,
-  intelEffectiveType,
-  isSplit,
-  type Mfn,
   MtrrState,
   type MtrrType,
   mfn,
-  mtrrGetType,
   NUM_FIXED_RANGES,
-  nptLeafFor,
   populateRam,
   variableRange,
 } from '@vpci/p2m';
-import { RangeSet } from '@vpci/rangeset';
 import {
   checkInvariants,
   DeviceSnapshot,
@@ -101,11 +91,6 @@ export class Replayer {
   assertions = 0;
   /** Lines applied so far (comments excluded). */
   applied = 0;
-  /** The guest MTRRs per domain, and the host's. */
-  readonly guestMtrr = new Map<number, MtrrState>();
-  hostMtrr = new MtrrState({ enabled: true, defaultType: 'WB' });
-  /** Machine frames that are special pages (Xen-heap: grant table, shared info). */
-  readonly specialPages = new RangeSet<Mfn>({ name: 'special pages', hex: true });
   private readonly options: ReplayOptions;
   private readonly seen = new Map<string, SeenViolation>();
   private readonly expectedPatterns: Record<string, unknown>[] = [];
@@ -194,8 +179,8 @@ export class Replayer {
           iommu: event.iommu,
           hardwareVcpus: event.hardwareVcpus,
           e820: event.e820,
+          ...(event.mtrr === undefined ? {} : { hostMtrr: mtrrState(event.mtrr, line, 'host.mtrr') }),
         });
-        if (event.mtrr !== undefined) this.hostMtrr = mtrrState(event.mtrr, line, 'host.mtrr');
         return;
       }
       case 'device': {
@@ -225,9 +210,11 @@ export class Replayer {
         if (machine!.domains().some((d) => d.id === event.id)) {
           throw new TraceError(line, `'domain.id' ${event.id} exists already; expected a new domain id`);
         }
-        if (event.mtrr !== undefined)
-          this.guestMtrr.set(event.id, mtrrState(event.mtrr, line, 'domain.mtrr'));
-        machine!.createGuest({ id: event.id, vcpus: event.vcpus });
+        machine!.createGuest({
+          id: event.id,
+          vcpus: event.vcpus,
+          ...(event.mtrr === undefined ? {} : { mtrr: mtrrState(event.mtrr, line, 'domain.mtrr') }),
+        });
         return;
       case 'iomem': {
         this.domainOf(event.domain, line, 'iomem.domain');
@@ -327,7 +314,7 @@ export class Replayer {
             break;
           }
         }
-        if (event.special) this.specialPages.addRange(mfn(event.mfn), mfn(event.mfn + event.count - 1));
+        if (event.special) machine!.specialPages.addRange(mfn(event.mfn), mfn(event.mfn + event.count - 1));
         return;
       }
       case 'assert':
@@ -361,11 +348,11 @@ export class Replayer {
       }
       case 'memoryType': {
         const domain = this.domainOf(assertion.domain, line, 'assert.memoryType.domain');
-        const found = this.memoryType(domain, gfn(assertion.gfn), assertion.pat);
+        const found = machine.memoryType(domain.id, assertion.gfn, assertion.pat);
         const what = `memoryType d${domain.id} gfn ${hex(assertion.gfn)} pat ${assertion.pat}`;
         const want = `${assertion.expect}${assertion.ipat === undefined ? '' : ` ipat ${assertion.ipat}`}`;
-        if (typeof found === 'string') {
-          this.fail(line, what, want, found);
+        if (!found.mapped) {
+          this.fail(line, what, want, found.why);
           return;
         }
         const got = `${found.type}${assertion.ipat === undefined ? '' : ` ipat ${found.ipat}`} (${found.why})`;
@@ -435,47 +422,6 @@ export class Replayer {
         return;
       }
     }
-  }
-
-  /**
-   * The memory type of an access to `frame` through guest PAT type `pat`: Intel's EPT type and iPAT
-   * with the PAT, or AMD's NPT host type with the PAT and the host MTRR. A string when unmapped.
-   */
-  memoryType(
-    domain: Domain,
-    frame: Gfn,
-    pat: Parameters<typeof intelEffectiveType>[1],
-  ): { type: MtrrType; ipat: boolean; why: string } | string {
-    const machine = this.machine!;
-    const entry = domain.p2m.lookup(frame);
-    if (entry.mfn === undefined) return `gfn ${hex(frame)} is not mapped (${entry.type})`;
-    if (machine.vendor === 'amd') {
-      const leaf = nptLeafFor({ p2mType: entry.type, mfn: entry.mfn });
-      if (!leaf.present) return `gfn ${hex(frame)} has no NPT leaf (${entry.type})`;
-      const hostMtrr = mtrrGetType(this.hostMtrr, frameAddress(entry.mfn), 0) as MtrrType;
-      const effective = amdEffectiveType({ guestPat: pat, nptHostType: leaf.hostType, hostMtrr });
-      return { type: effective.type, ipat: false, why: `AMD: NPT ${leaf.hostType}, host MTRR ${hostMtrr}` };
-    }
-    const leaf = epteGetEntryEmt({
-      domain: {
-        iommuEnabled: machine.iommu,
-        hasIoResources: !domain.iomem.isEmpty(),
-        hasPciDevices: domain.devices.length > 0,
-      },
-      p2mType: entry.type,
-      gfn: frame,
-      mfn: entry.mfn,
-      order: 0,
-      guestMtrr: this.guestMtrr.get(domain.id) ?? new MtrrState(),
-      hostMtrr: this.hostMtrr,
-      specialPages: this.specialPages,
-    });
-    if (isSplit(leaf)) return 'a split answer for a 4K page (cannot happen)';
-    return {
-      type: intelEffectiveType(leaf, pat),
-      ipat: leaf.ipat,
-      why: `Intel: EPT ${leaf.emt}${leaf.ipat ? ' + iPAT' : ''} by rule ${leaf.rule}`,
-    };
   }
 
   private check(line: number, what: string, want: string, got: string): void {
@@ -553,7 +499,7 @@ export class Replayer {
       const seen = domain === undefined ? [] : (frames.get(domain) ?? []);
       seen.push(...guest);
       hostFrames.push(...host);
-      framesOf(device!, seen, hostFrames);
+      framesOf(device!, seen, hostFrames, machine);
       if (domain !== undefined) frames.set(domain, seen);
     }
     this.record(line, checkInvariants(machine, { devices, frames, hostFrames }));

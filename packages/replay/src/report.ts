@@ -233,7 +233,7 @@ export function reportJson(report: Report): string {
 }
 
 /** Frame-valued fields of events and violations, printed in hexadecimal like addresses. */
-const HEX_FIELDS = new Set(['gfn', 'mfn', 'start', 'end', 'value']);
+const HEX_FIELDS: ReadonlySet<string> = new Set(['gfn', 'mfn', 'start', 'end', 'value']);
 
 /** An event or violation as plain JSON: bigints and frames as `0x…`. */
 function plain(record: VpciEvent | Violation): Record<string, unknown> {

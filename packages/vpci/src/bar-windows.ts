@@ -2,9 +2,11 @@
  * What the invariant checks read of a device's BARs, in plain numbers: its enabled BARs as guest
  * windows with their guest → machine shift, and the guest frames of its MSI-X structures. A replay
  * checks after every line and a check reads every device of a domain, so these are remembered per
- * device until one of its BARs changes (`Bar.changedAt`); making them needs bigint arithmetic.
+ * device until one of its BARs changes (`Bar.changes`); making them needs bigint arithmetic.
  */
-import { type Bar, barChangeCount, type PciDevice, type VpciState } from './device.js';
+
+import type { Bar, VpciState } from './device.js';
+import type { PciDevice } from './domain.js';
 import { msixBir, msixGuestFrames } from './msix.js';
 
 /** An enabled BAR's guest frames and its guest → machine shift. */
@@ -31,39 +33,37 @@ export interface DeviceWindows {
 }
 
 interface Remembered extends DeviceWindows {
+  /** `VpciState.barChanges()` when made. */
   readonly madeAt: number;
   /** The MSI-X state they were made with (set up after the header, so it may come later). */
   readonly msix: VpciState['msix'];
 }
 
-const remembered = new WeakMap<VpciState, Remembered>();
+/** The windows of each device, remembered until its BARs change; one per machine. */
+export class DeviceWindowsCache {
+  private readonly remembered = new WeakMap<VpciState, Remembered>();
 
-/** The windows of a device with vPCI state. */
-export function windowsOf(device: PciDevice): DeviceWindows {
-  const vpci = device.vpci!;
-  const known = remembered.get(vpci);
-  if (known !== undefined && known.msix === vpci.msix && unchangedSince(vpci, known.madeAt)) return known;
-  const windows: Window[] = [];
-  for (const bar of vpci.bars) {
-    if (!bar.enabled) continue;
-    const [first, last] = bar.guestFrames();
-    windows.push({ device, bar, first, last, shift: bar.hostFrames()[0] - first });
-  }
-  const msixPages: MsixPages[] = [];
-  if (vpci.msix !== undefined) {
-    for (let nr = 0; nr < 2; nr++) {
-      if (!vpci.bars[msixBir(vpci, nr)]!.enabled) continue;
-      const [first, last] = msixGuestFrames(vpci, nr);
-      msixPages.push({ first, last });
+  /** The windows of a device with vPCI state. */
+  windowsOf(device: PciDevice): DeviceWindows {
+    const vpci = device.vpci!;
+    const known = this.remembered.get(vpci);
+    if (known !== undefined && known.msix === vpci.msix && known.madeAt === vpci.barChanges()) return known;
+    const windows: Window[] = [];
+    for (const bar of vpci.bars) {
+      if (!bar.enabled) continue;
+      const [first, last] = bar.guestFrames();
+      windows.push({ device, bar, first, last, shift: bar.hostFrames()[0] - first });
     }
+    const msixPages: MsixPages[] = [];
+    if (vpci.msix !== undefined) {
+      for (let nr = 0; nr < 2; nr++) {
+        if (!vpci.bars[msixBir(vpci, nr)]!.enabled) continue;
+        const [first, last] = msixGuestFrames(vpci, nr);
+        msixPages.push({ first, last });
+      }
+    }
+    const made = { device, madeAt: vpci.barChanges(), msix: vpci.msix, windows, msixPages };
+    this.remembered.set(vpci, made);
+    return made;
   }
-  const made = { device, madeAt: barChangeCount(), msix: vpci.msix, windows, msixPages };
-  remembered.set(vpci, made);
-  return made;
-}
-
-/** Whether no BAR of `vpci` changed after change count `madeAt` (a loop: no closure per call). */
-function unchangedSince(vpci: VpciState, madeAt: number): boolean {
-  for (const bar of vpci.bars) if (bar.changedAt > madeAt) return false;
-  return true;
 }

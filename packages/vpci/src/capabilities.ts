@@ -5,8 +5,9 @@
  * capability vPCI handles is initialised (MSI-X; resizable BAR for the hardware domain), and one that
  * fails is hidden from the list.
  */
+
 import type { EngineContext } from './context.js';
-import type { PciDevice } from './device.js';
+import type { PciDevice } from './domain.js';
 import { findCapability, findExtCapability } from './hardware.js';
 import { initMsix } from './msix.js';
 import {

@@ -4,8 +4,7 @@
  * itself; tests may pass a fake.
  */
 import type { RangeSet } from '@vpci/rangeset';
-import type { PciDevice } from './device.js';
-import type { Domain } from './domain.js';
+import type { Domain, PciDevice } from './domain.js';
 import type { VpciEvent } from './events.js';
 import type { Policy } from './policy.js';
 

@@ -2,9 +2,11 @@
  * Xen's `modify_decoding`: after a map or unmap completes, flag the BARs enabled or not, punch the
  * MSI-X holes, and write the command register (or the ROM register for a ROM-only toggle).
  */
+
 import { gfn, MAX_FRAME, type MmioErrno, mapMmio, mfn, unmapMmio } from '@vpci/p2m';
 import { type EngineContext, mappingDomain } from './context.js';
-import type { Bar, PciDevice } from './device.js';
+import type { Bar } from './device.js';
+import type { PciDevice } from './domain.js';
 import { makeMsixHole, msixBir, msixGuestFrames } from './msix.js';
 import {
   PCI_COMMAND,

@@ -5,11 +5,9 @@
  * compared in place, into arrays reused from line to line, without allocating.
  */
 import { mappingDomain } from './context.js';
-import type { PciDevice } from './device.js';
-import type { Domain } from './domain.js';
-import { hostPagesOf } from './host-pages.js';
+import type { Domain, PciDevice } from './domain.js';
 import type { Machine } from './machine.js';
-import { pendingVcpuOf } from './modify-bars.js';
+import { hostBarFrames, pendingVcpuOf } from './ownership.js';
 
 /** A frame range as the BARs cache them (never changed in place: a moved BAR makes a new one). */
 export type FrameRange = readonly [number, number];
@@ -35,7 +33,7 @@ export class DeviceSnapshot {
     this.kept = record(machine, device, this.values);
     this.guest.clear();
     this.host.clear();
-    framesOf(device, this.guest, this.host);
+    framesOf(device, this.guest, this.host, machine);
   }
 
   /** The guest frames the device had at `take`, and its host frames. */
@@ -110,10 +108,17 @@ class FrameList {
 
 /**
  * Adds the guest frames of `device`'s memory BARs (and its pending sets), and the host frames of every
- * BAR it decodes or vPCI maps (`hostBars`), to the lists.
+ * BAR it decodes or vPCI maps (`hostBars`), to the lists. The host frames are those `machine`
+ * remembers, when given (the replayer asks after every line); else they are read again.
  */
-export function framesOf(device: PciDevice, guest: FrameSink, host: FrameSink): void {
-  for (const frames of hostPagesOf(device)) host.push(frames);
+export function framesOf(
+  device: PciDevice,
+  guest: FrameSink,
+  host: FrameSink,
+  machine?: Pick<Machine, 'invariantCaches'>,
+): void {
+  const pages = machine?.invariantCaches.hostPages.hostPagesOf(device) ?? hostBarFrames(device);
+  for (const frames of pages) host.push(frames);
   for (const bar of device.vpci?.bars ?? []) {
     if (!bar.mappable || bar.size === 0n) continue;
     guest.push(bar.guestFrames());

@@ -1,12 +1,10 @@
 /**
- * A PCI function as the engine sees it: the physical device, its owner, and the vPCI state Xen keeps
- * for it (`struct vpci`): handlers, the header's BARs and command state, MSI-X.
+ * The state vPCI keeps for a PCI function (`struct vpci`): its handlers, the header's BAR slots and
+ * command state, MSI-X. The function itself, with its owner, is a `PciDevice` (domain.ts).
  */
 import type { RangeSet } from '@vpci/rangeset';
-import type { Domain } from './domain.js';
-import type { PhysicalDevice } from './hardware.js';
 import { RegisterTable } from './registers.js';
-import { formatSbdf, type Sbdf } from './sbdf.js';
+import type { Sbdf } from './sbdf.js';
 
 /**
  * Kind of a BAR slot (Xen's `VPCI_BAR_*`).
@@ -15,20 +13,6 @@ import { formatSbdf, type Sbdf } from './sbdf.js';
  * - `rom`: the expansion ROM (slot 6 of an endpoint, slot 2 of a bridge).
  */
 export type BarType = 'empty' | 'io' | 'mem32' | 'mem64lo' | 'mem64hi' | 'rom';
-
-/**
- * Counts changes to any BAR's type, addresses, size, enabled flag or half-written flag. A BAR notes
- * the count of its last change (`Bar.changedAt`), so a cache made from some BARs when the count was
- * `n` holds as long as none of them changed after `n`: the invariant checks and the replayer ask about
- * every BAR of a domain after every step, where comparing the fields themselves (bigints) cost more
- * than the checks.
- */
-let barChanges = 0;
-
-/** The number of BAR changes so far (see `Bar.changedAt`). */
-export function barChangeCount(): number {
-  return barChanges;
-}
 
 /** One BAR slot (Xen's `struct vpci_bar`). Addresses and sizes are bytes. */
 export class Bar {
@@ -39,8 +23,13 @@ export class Bar {
   mem: RangeSet | undefined;
   /** Resizable BAR: supported sizes as Xen stores them (bit n: 2^(n+20) bytes). */
   resizableSizes = 0n;
-  /** `barChangeCount()` just after this BAR's last change; 0 if it never changed. */
-  changedAt = 0;
+  /**
+   * How many times the BAR's type, addresses, size, enabled flag or half-written flag were set. Only
+   * ever grows, so what was made from some BARs holds while their counts add up to the same sum
+   * (`VpciState.barChanges`): the invariant checks and the replayer ask about every BAR of a domain
+   * after every step, where comparing the fields themselves (bigints) cost more than the checks.
+   */
+  changes = 0;
 
   private kind: BarType = 'empty';
   private hostAddr = 0n;
@@ -139,7 +128,7 @@ export class Bar {
   }
 
   private changed(): void {
-    this.changedAt = ++barChanges;
+    this.changes++;
   }
 }
 
@@ -174,25 +163,12 @@ export class VpciState {
   withheld: RangeSet | undefined;
   /** Virtual address a guest sees the device at (`0000:00:dd.0`); undefined for the hardware domain. */
   guestSbdf: Sbdf | undefined;
-}
 
-/** A PCI function on the host. */
-export class PciDevice {
-  readonly sbdf: Sbdf;
-  /** `ssss:bb:dd.f`. */
-  readonly name: string;
-  readonly hw: PhysicalDevice;
-  /** Owner; undefined until the hardware domain is set up. */
-  domain: Domain | undefined;
-  /** vPCI state while assigned to a domain with vPCI. */
-  vpci: VpciState | undefined;
-  /** The BARs the registers decoded after `barWrites` BAR register writes (see `hostBars`). */
-  decodedBars: { readonly barWrites: number; readonly bars: readonly Bar[] } | undefined;
-
-  constructor(hw: PhysicalDevice) {
-    this.hw = hw;
-    this.sbdf = hw.sbdf;
-    this.name = formatSbdf(hw.sbdf);
+  /** The sum of the BARs' change counts (`Bar.changes`): the same while none of them changed. */
+  barChanges(): number {
+    let sum = 0;
+    for (let i = 0; i < this.bars.length; i++) sum += this.bars[i]!.changes;
+    return sum;
   }
 }
 

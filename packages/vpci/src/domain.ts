@@ -1,10 +1,14 @@
 /**
- * Domains and vCPUs. A domain owns a p2m, the machine frames it may map (Xen's `iomem_caps`), its
- * devices and its vCPUs; a vCPU holds at most one pending map/unmap (Xen's `struct vpci_vcpu`).
+ * Domains, their vCPUs and the PCI devices they own. A domain owns a p2m, the machine frames it may
+ * map (Xen's `iomem_caps`), its devices and its vCPUs; a vCPU holds at most one pending map/unmap
+ * (Xen's `struct vpci_vcpu`), naming its device; a device names its owner. They refer to each other,
+ * so they are defined together.
  */
-import { P2m, type P2mOptions } from '@vpci/p2m';
+import { MtrrState, P2m, type P2mOptions } from '@vpci/p2m';
 import { RangeSet } from '@vpci/rangeset';
-import type { PciDevice } from './device.js';
+import type { Bar, VpciState } from './device.js';
+import type { PhysicalDevice } from './hardware.js';
+import { formatSbdf, type Sbdf } from './sbdf.js';
 
 /** `hardware`: the hardware domain (dom0, identity BARs); `guest`: a domU; `dom_xen`: hidden devices. */
 export type DomainKind = 'hardware' | 'guest' | 'dom_xen';
@@ -63,12 +67,18 @@ export class Domain {
   readonly devices: PciDevice[] = [];
   /** Which guest slots (`0000:00:dd.0`) are in use. */
   readonly virtualSlots: boolean[] = new Array<boolean>(VPCI_MAX_VIRT_DEV).fill(false);
+  /**
+   * The guest's MTRRs (Xen keeps them per vCPU and reads the accessing vCPU's, else vCPU 0's: one
+   * set for all here). Default: disabled, everything UC.
+   */
+  readonly mtrr: MtrrState;
   private crashedHere = false;
 
-  constructor(id: number, kind: DomainKind, vcpus: number, p2m: P2mOptions = {}) {
+  constructor(id: number, kind: DomainKind, vcpus: number, p2m: P2mOptions = {}, mtrr = new MtrrState()) {
     this.id = id;
     this.kind = kind;
     this.p2m = new P2m(p2m);
+    this.mtrr = mtrr;
     this.iomem = new RangeSet({ name: `d${id} iomem`, hex: true });
     for (let i = 0; i < vcpus; i++) this.vcpus.push(new Vcpu(this, i));
   }
@@ -85,5 +95,25 @@ export class Domain {
 
   get isHardware(): boolean {
     return this.kind === 'hardware';
+  }
+}
+
+/** A PCI function on the host. */
+export class PciDevice {
+  readonly sbdf: Sbdf;
+  /** `ssss:bb:dd.f`. */
+  readonly name: string;
+  readonly hw: PhysicalDevice;
+  /** Owner; undefined until the hardware domain is set up. */
+  domain: Domain | undefined;
+  /** vPCI state while assigned to a domain with vPCI. */
+  vpci: VpciState | undefined;
+  /** The BARs the registers decoded after `barWrites` BAR register writes (see `hostBars`). */
+  decodedBars: { readonly barWrites: number; readonly bars: readonly Bar[] } | undefined;
+
+  constructor(hw: PhysicalDevice) {
+    this.hw = hw;
+    this.sbdf = hw.sbdf;
+    this.name = formatSbdf(hw.sbdf);
   }
 }

@@ -5,9 +5,10 @@
  */
 import { RangeSet } from '@vpci/rangeset';
 import type { EngineContext } from './context.js';
-import { type Bar, frameRange, type PciDevice, type VpciState } from './device.js';
-import type { Vcpu } from './domain.js';
-import { mappedByOtherDomain, modifyBars, pendingVcpuOf } from './modify-bars.js';
+import { type Bar, frameRange, type VpciState } from './device.js';
+import type { PciDevice, Vcpu } from './domain.js';
+import { modifyBars } from './modify-bars.js';
+import { mappedByOtherDomain, pendingVcpuOf } from './ownership.js';
 import {
   PCI_BASE_ADDRESS_0,
   PCI_BASE_ADDRESS_MEM_MASK,
@@ -56,7 +57,7 @@ export interface AccessorRef {
   current: Vcpu;
 }
 
-/** Outcome of `initHeader`: Xen's error codes as values. */
+/** Outcome of `vpciInitHeader`: Xen's error codes as values. */
 export type InitHeaderResult = { readonly ok: true } | { readonly ok: false; readonly code: string };
 
 /**
@@ -64,7 +65,7 @@ export type InitHeaderResult = { readonly ok: true } | { readonly ok: false; rea
  * domain only), registers their handlers, and maps the BARs if decoding is on (hardware domain).
  * `isHwdom` is whether the owner is the hardware domain at this moment.
  */
-export function initHeader(
+export function vpciInitHeader(
   context: EngineContext,
   accessor: AccessorRef,
   device: PciDevice,
@@ -87,10 +88,9 @@ export function initHeader(
       return { ok: false, code: 'EOPNOTSUPP' };
   }
   vpci.romSlot = numBars;
-  const cmdWrite = (cmd: number): void => writeCommand(context, accessor, device, cmd);
   const added = vpci.registers.add(
-    isHwdom ? () => hw.read(PCI_COMMAND, 2) : () => vpci.guestCmd,
-    cmdWrite,
+    isHwdom ? () => hw.read(PCI_COMMAND, 2) : () => guestCmdRead(vpci),
+    (value) => cmdWrite(context, accessor, device, value),
     PCI_COMMAND,
     2,
     { rsvdp: isHwdom ? 0 : GUEST_CMD_RSVDP_MASK },
@@ -136,7 +136,7 @@ export function initHeader(
     }
     bar.type =
       (value & PCI_BASE_ADDRESS_MEM_TYPE_MASK) === PCI_BASE_ADDRESS_MEM_TYPE_64 ? 'mem64lo' : 'mem32';
-    bar.mem = new RangeSet({ name: `${device.name}:BAR${i}`, hex: true });
+    barAddRangeset(device, bar);
     const sized = sizeMemBar(device, reg, i === numBars - 1 ? 'last' : 'bar');
     if (sized.size === 0n) {
       bar.type = 'empty';
@@ -165,7 +165,7 @@ export function initHeader(
       4,
     );
     if (!added.ok) romBar.type = 'empty';
-    else romBar.mem = new RangeSet({ name: `${device.name}:BAR${numBars}`, hex: true });
+    else barAddRangeset(device, romBar);
   } else if (!isHwdom) {
     // ROMs are not offered to guests: the register reads as zero.
     romBar.type = 'empty';
@@ -175,6 +175,11 @@ export function initHeader(
   if ((cmd & PCI_COMMAND_MEMORY) === 0) return { ok: true };
   const result = modifyBars(context, accessor.current, device, cmd, false);
   return result.ok ? result : { ok: false, code: result.code };
+}
+
+/** Xen's `bar_add_rangeset`: the set of guest frames the BAR's map or unmap will consume. */
+function barAddRangeset(device: PciDevice, bar: Bar): void {
+  bar.mem = new RangeSet({ name: `${device.name}:BAR${bar.index}`, hex: true });
 }
 
 /**
@@ -227,8 +232,8 @@ function addBarHandlers(
     ).ok;
   }
   return registers.add(
-    () => guestBarRead(device.vpci!, bar),
-    (value) => guestBarWrite(context, device, bar, value),
+    () => guestMemBarRead(device.vpci!, bar),
+    (value) => guestMemBarWrite(context, device, bar, value),
     reg,
     4,
   ).ok;
@@ -240,7 +245,7 @@ function addBarHandlers(
  * to modifyBars, whose error is ignored (the guest is expected to retry); the register is then
  * written when the deferred work completes. Other changes are written at once.
  */
-function writeCommand(context: EngineContext, accessor: AccessorRef, device: PciDevice, value: number): void {
+function cmdWrite(context: EngineContext, accessor: AccessorRef, device: PciDevice, value: number): void {
   const vpci = device.vpci!;
   let cmd = value;
   if (device.domain?.kind !== 'hardware') {
@@ -255,6 +260,11 @@ function writeCommand(context: EngineContext, accessor: AccessorRef, device: Pci
   } else {
     device.hw.write(PCI_COMMAND, 2, cmd);
   }
+}
+
+/** Xen's `guest_cmd_read`: a guest reads its own view of the command register. */
+function guestCmdRead(vpci: VpciState): number {
+  return vpci.guestCmd;
 }
 
 /**
@@ -335,7 +345,7 @@ function barWrite(context: EngineContext, device: PciDevice, bar: Bar, reg: numb
  * all-ones reads back the size mask); ignored while mapped (an event when it differs). The device
  * is never written.
  */
-function guestBarWrite(context: EngineContext, device: PciDevice, bar: Bar, value: number): void {
+function guestMemBarWrite(context: EngineContext, device: PciDevice, bar: Bar, value: number): void {
   if (refusedWhilePending(context, device)) return;
   const { target, hi } = lowSlot(device.vpci!, bar);
   const val = hi ? value : (value & PCI_BASE_ADDRESS_MEM_MASK) >>> 0;
@@ -351,7 +361,7 @@ function guestBarWrite(context: EngineContext, device: PciDevice, bar: Bar, valu
 }
 
 /** Xen's `guest_mem_bar_read`: the guest address with the type and prefetch bits. */
-function guestBarRead(vpci: VpciState, bar: Bar): number {
+function guestMemBarRead(vpci: VpciState, bar: Bar): number {
   const { target, hi } = lowSlot(vpci, bar);
   if (hi) return Number(target.guestAddr >> 32n);
   let value = Number(target.guestAddr & U32);

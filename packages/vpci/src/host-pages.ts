@@ -5,8 +5,8 @@
  * change keeps a check from rebuilding them for every device on the machine.
  */
 import type { EngineContext } from './context.js';
-import { barChangeCount, type PciDevice } from './device.js';
-import { effectiveOwner, hostBars } from './modify-bars.js';
+import type { PciDevice } from './domain.js';
+import { effectiveOwner, hostBarFrames } from './ownership.js';
 
 /** Inclusive host frames, as `Bar.hostFrames` gives them. */
 export type HostFrames = readonly [number, number];
@@ -14,42 +14,10 @@ export type HostFrames = readonly [number, number];
 interface Remembered {
   /** The device's BAR register write count when made. */
   readonly barWrites: number;
-  /** Its vPCI state then, and `barChangeCount()` then: a vPCI BAR changed later moves its pages. */
+  /** Its vPCI state then, and that state's `barChanges()` then: a vPCI BAR changed later moves its pages. */
   readonly vpci: PciDevice['vpci'];
   readonly madeAt: number;
   readonly pages: readonly HostFrames[];
-}
-
-const remembered = new WeakMap<PciDevice, Remembered>();
-
-/**
- * The host frames of every BAR `device` decodes or vPCI maps. The same array while they stay the
- * same, even across register writes that did not move them (a listing is kept while its devices'
- * arrays are).
- */
-export function hostPagesOf(device: PciDevice): readonly HostFrames[] {
-  const known = remembered.get(device);
-  if (known !== undefined && known.barWrites === device.hw.barWrites && unchangedSince(device, known))
-    return known.pages;
-  const found = hostBars(device).map((bar) => bar.hostFrames());
-  const pages = known !== undefined && sameFrames(found, known.pages) ? known.pages : found;
-  remembered.set(device, {
-    barWrites: device.hw.barWrites,
-    vpci: device.vpci,
-    madeAt: barChangeCount(),
-    pages,
-  });
-  return pages;
-}
-
-function unchangedSince(device: PciDevice, known: Remembered): boolean {
-  if (device.vpci !== known.vpci) return false;
-  for (const bar of device.vpci?.bars ?? []) if (bar.changedAt > known.madeAt) return false;
-  return true;
-}
-
-function sameFrames(a: readonly HostFrames[], b: readonly HostFrames[]): boolean {
-  return a.length === b.length && a.every((frames, i) => frames[0] === b[i]![0] && frames[1] === b[i]![1]);
 }
 
 /** The host frames of a device's BARs and the domain that owns it (dom_xen's count as dom0's). */
@@ -68,52 +36,84 @@ interface Listing {
   readonly at: ReadonlyMap<PciDevice, number>;
 }
 
-const listings = new WeakMap<EngineContext, Listing>();
+/** Each device's host pages, and the machine's listing of them; one per machine. */
+export class HostPagesCache {
+  private readonly remembered = new WeakMap<PciDevice, Remembered>();
+  private listing: Listing | undefined;
 
-/**
- * Every device's host pages and owner, in device order, remembered per machine and brought up to
- * date in place. `changed` names the devices whose vPCI state may have changed since the machine's
- * last listing (a scoped invariant check's devices); without it every device is looked at. Either
- * way a device whose BAR registers were written, or whose vPCI state was replaced, is looked at
- * again: the hardware domain moves the BARs of a device vPCI does not handle without any check
- * seeing that device.
- */
-export function devicePages(context: EngineContext, changed?: Iterable<PciDevice>): readonly DevicePages[] {
-  let listing = listings.get(context);
-  if (listing === undefined || (changed === undefined && !sameDevices(context, listing))) {
-    const entries = [...context.devices()].map((device) => pagesNow(context, device));
-    listing = { entries, at: new Map(entries.map((entry, i) => [entry.device, i])) };
-    listings.set(context, listing);
-    return entries;
+  /**
+   * The host frames of every BAR `device` decodes or vPCI maps. The same array while they stay the
+   * same, even across register writes that did not move them (a listing is kept while its devices'
+   * arrays are).
+   */
+  hostPagesOf(device: PciDevice): readonly HostFrames[] {
+    const known = this.remembered.get(device);
+    if (known !== undefined && known.barWrites === device.hw.barWrites && unchangedSince(device, known))
+      return known.pages;
+    const found = hostBarFrames(device);
+    const pages = known !== undefined && sameFrames(found, known.pages) ? known.pages : found;
+    this.remembered.set(device, {
+      barWrites: device.hw.barWrites,
+      vpci: device.vpci,
+      madeAt: device.vpci?.barChanges() ?? 0,
+      pages,
+    });
+    return pages;
   }
-  const { entries } = listing;
-  for (let i = 0; i < entries.length; i++) {
-    const entry = entries[i]!;
-    if (entry.barWrites !== entry.device.hw.barWrites || entry.vpci !== entry.device.vpci)
-      entries[i] = pagesNow(context, entry.device);
-  }
-  for (const device of changed ?? context.devices()) {
-    const i = listing.at.get(device);
-    if (i === undefined) {
-      // A device the listing does not know: the caller's `changed` missed an added device.
-      listings.delete(context);
-      return devicePages(context);
+
+  /**
+   * Every device's host pages and owner, in device order, remembered for the machine and brought up
+   * to date in place. `changed` names the devices whose vPCI state may have changed since the
+   * machine's last listing (a scoped invariant check's devices); without it every device is looked
+   * at. Either way a device whose BAR registers were written, or whose vPCI state was replaced, is
+   * looked at again: the hardware domain moves the BARs of a device vPCI does not handle without any
+   * check seeing that device.
+   */
+  devicePages(context: EngineContext, changed?: Iterable<PciDevice>): readonly DevicePages[] {
+    let listing = this.listing;
+    if (listing === undefined || (changed === undefined && !sameDevices(context, listing))) {
+      const entries = [...context.devices()].map((device) => this.pagesNow(context, device));
+      listing = { entries, at: new Map(entries.map((entry, i) => [entry.device, i])) };
+      this.listing = listing;
+      return entries;
     }
-    const entry = listing.entries[i]!;
-    if (entry.owner !== effectiveOwner(context, device) || entry.pages !== hostPagesOf(device))
-      listing.entries[i] = pagesNow(context, device);
+    const { entries } = listing;
+    for (let i = 0; i < entries.length; i++) {
+      const entry = entries[i]!;
+      if (entry.barWrites !== entry.device.hw.barWrites || entry.vpci !== entry.device.vpci)
+        entries[i] = this.pagesNow(context, entry.device);
+    }
+    for (const device of changed ?? context.devices()) {
+      const i = listing.at.get(device);
+      if (i === undefined) {
+        // A device the listing does not know: the caller's `changed` missed an added device.
+        this.listing = undefined;
+        return this.devicePages(context);
+      }
+      const entry = listing.entries[i]!;
+      if (entry.owner !== effectiveOwner(context, device) || entry.pages !== this.hostPagesOf(device))
+        listing.entries[i] = this.pagesNow(context, device);
+    }
+    return listing.entries;
   }
-  return listing.entries;
+
+  private pagesNow(context: EngineContext, device: PciDevice): DevicePages {
+    return {
+      device,
+      owner: effectiveOwner(context, device),
+      pages: this.hostPagesOf(device),
+      barWrites: device.hw.barWrites,
+      vpci: device.vpci,
+    };
+  }
 }
 
-function pagesNow(context: EngineContext, device: PciDevice): DevicePages {
-  return {
-    device,
-    owner: effectiveOwner(context, device),
-    pages: hostPagesOf(device),
-    barWrites: device.hw.barWrites,
-    vpci: device.vpci,
-  };
+function unchangedSince(device: PciDevice, known: Remembered): boolean {
+  return device.vpci === known.vpci && (device.vpci?.barChanges() ?? 0) === known.madeAt;
+}
+
+function sameFrames(a: readonly HostFrames[], b: readonly HostFrames[]): boolean {
+  return a.length === b.length && a.every((frames, i) => frames[0] === b[i]![0] && frames[1] === b[i]![1]);
 }
 
 function sameDevices(context: EngineContext, listing: Listing): boolean {

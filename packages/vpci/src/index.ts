@@ -6,11 +6,11 @@
 export type { EngineContext } from './context.js';
 export { mappingDomain } from './context.js';
 export type { BarType, MsixState } from './device.js';
-export { Bar, frameRange, PciDevice, VpciState } from './device.js';
+export { Bar, frameRange, VpciState } from './device.js';
 export type { FrameRange } from './device-snapshot.js';
 export { DeviceSnapshot, framesOf } from './device-snapshot.js';
 export type { DomainKind, PendingOperation } from './domain.js';
-export { DOMID_XEN, Domain, Vcpu } from './domain.js';
+export { DOMID_XEN, Domain, PciDevice, Vcpu } from './domain.js';
 export type { MapOperation, VpciEvent } from './events.js';
 export { describeEvent } from './events.js';
 export type {
@@ -27,6 +27,7 @@ export type { Violation } from './invariants.js';
 export { checkInvariants, describeViolation } from './invariants.js';
 export type { AssignResult, E820Entry, GuestOptions, MachineOptions } from './machine.js';
 export { Machine } from './machine.js';
+export type { MemoryTypeAnswer } from './memory-type.js';
 export type { ModifyBarsResult } from './modify-bars.js';
 export { msixBir, msixGuestFrames, msixHostFrames, msixSize } from './msix.js';
 // The PCI vocabulary the engine, the firmware model and the replayer share (pci_regs.h's names).

@@ -4,12 +4,11 @@
  * Xen's known holes.
  */
 import { gfn, MAX_FRAME, type P2mExtent } from '@vpci/p2m';
-import { type DeviceWindows, type Window, windowsOf } from './bar-windows.js';
+import { type DeviceWindows, DeviceWindowsCache, type Window } from './bar-windows.js';
 import type { EngineContext } from './context.js';
-import type { PciDevice } from './device.js';
-import type { Domain } from './domain.js';
-import { devicePages, type HostFrames } from './host-pages.js';
-import { mmioExtents, mmioExtentsMeeting } from './mmio-extents.js';
+import type { Domain, PciDevice } from './domain.js';
+import { type HostFrames, HostPagesCache } from './host-pages.js';
+import { MmioExtentsCache } from './mmio-extents.js';
 import { sbdfKey } from './sbdf.js';
 
 /**
@@ -99,14 +98,30 @@ export interface InvariantScope {
 }
 
 /**
+ * What the checks remember of one machine between calls, each part until its source changes (see
+ * the modules): the machine owns it (`Machine.invariantCaches`) and hands it to every check.
+ */
+export class InvariantCaches {
+  readonly windows = new DeviceWindowsCache();
+  readonly hostPages = new HostPagesCache();
+  readonly mmio = new MmioExtentsCache();
+  /** Per domain, the devices mapped into it as last sorted (`devicesMappedInto`). */
+  readonly sortedDevices = new WeakMap<Domain, SortedDevices>();
+}
+
+/** What the checks read: the engine's context, every domain, and the machine's caches. */
+export interface InvariantContext extends EngineContext {
+  domains(): Domain[];
+  readonly invariantCaches: InvariantCaches;
+}
+
+/**
  * Every violation, in a deterministic order (domains by id, then frames). With a `scope`, only the
  * violations that involve its devices or frames: the same ones a whole check reports there.
  * Ownership must not have changed since the last check when a scope is given.
  */
-export function checkInvariants(
-  context: EngineContext & { domains(): Domain[] },
-  scope?: InvariantScope,
-): Violation[] {
+export function checkInvariants(context: InvariantContext, scope?: InvariantScope): Violation[] {
+  const caches = context.invariantCaches;
   const violations: Violation[] = [];
   const busy = new Set<PciDevice>();
   for (const domain of context.domains())
@@ -150,7 +165,7 @@ export function checkInvariants(
         checkShared(
           context,
           domain,
-          mmioExtentsMeeting(domain.p2m, [], hostFrames),
+          caches.mmio.mmioExtentsMeeting(domain.p2m, [], hostFrames),
           scope.devices,
           violations,
         );
@@ -159,8 +174,8 @@ export function checkInvariants(
     // The MMIO mappings to look at: all, or those on the region's guest frames or moved host frames.
     const extents =
       region === undefined
-        ? mmioExtents(domain.p2m)
-        : mmioExtentsMeeting(domain.p2m, region, hostFrames ?? []);
+        ? caches.mmio.mmioExtents(domain.p2m)
+        : caches.mmio.mmioExtentsMeeting(domain.p2m, region, hostFrames ?? []);
     const mine = devicesMappedInto(context, domain);
     const inFlight: Ranges = [];
     for (const device of mine) {
@@ -168,7 +183,7 @@ export function checkInvariants(
       for (const bar of device.vpci!.bars)
         if (bar.mappable && bar.size > 0n) inFlight.push([...bar.guestFrames()]);
     }
-    const layout = mine.map(windowsOf);
+    const layout = mine.map((device) => caches.windows.windowsOf(device));
     checkMsix(domain, layout, region, violations);
     checkShared(context, domain, extents, scope?.devices, violations);
     checkMappings(domain, layout, merged(inFlight), extents, violations);
@@ -189,22 +204,21 @@ interface SortedDevices {
   readonly sorted: readonly PciDevice[];
 }
 
-const sortedDeviceCache = new WeakMap<Domain, SortedDevices>();
-
 /**
  * The devices with vPCI state whose BARs map into `domain` (dom_xen's hidden devices map into the
  * hardware domain's), by SBDF. Remembered per domain while its devices and their vPCI states stay
  * the same (filtering and sorting them in every check allocated more than the check).
  */
-function devicesMappedInto(context: EngineContext, domain: Domain): readonly PciDevice[] {
+function devicesMappedInto(context: InvariantContext, domain: Domain): readonly PciDevice[] {
   const lists = domain.isHardware ? [domain.devices, context.domXen.devices] : [domain.devices];
-  const known = sortedDeviceCache.get(domain);
+  const cache = context.invariantCaches.sortedDevices;
+  const known = cache.get(domain);
   if (known !== undefined && madeFrom(known.from, lists)) return known.sorted;
   const owned = lists.flat();
   const sorted = owned
     .filter((device) => device.vpci !== undefined)
     .sort((a, b) => sbdfKey(a.sbdf) - sbdfKey(b.sbdf));
-  sortedDeviceCache.set(domain, { from: owned.flatMap((device) => [device, device.vpci]), sorted });
+  cache.set(domain, { from: owned.flatMap((device) => [device, device.vpci]), sorted });
   return sorted;
 }
 
@@ -344,7 +358,7 @@ function checkMsix(
 
 /** Mapped host pages (of MMIO `extents` of `domain`) that hold a BAR of another domain's device. */
 function checkShared(
-  context: EngineContext,
+  context: InvariantContext,
   domain: Domain,
   extents: readonly P2mExtent[],
   changed: ReadonlySet<PciDevice> | undefined,
@@ -359,7 +373,7 @@ function checkShared(
     high = Math.max(high, extent.mfn + extent.count - 1);
   }
   const near: { device: PciDevice; frames: HostFrames }[] = [];
-  for (const { device, owner, pages } of devicePages(context, changed)) {
+  for (const { device, owner, pages } of context.invariantCaches.hostPages.devicePages(context, changed)) {
     if (owner === undefined || owner === domain.id) continue;
     for (const frames of pages) if (frames[0] <= high && low <= frames[1]) near.push({ device, frames });
   }

@@ -2,16 +2,27 @@
  * The machine: host memory map, CPU vendor, IOMMU, policy, domains, devices and vCPUs, and the entry
  * points a guest's config-space accesses and the toolstack's device assignment come through.
  */
-import { InvalidArgumentError, MAX_FRAME, type P2mOptions } from '@vpci/p2m';
+import {
+  gfn,
+  InvalidArgumentError,
+  MAX_FRAME,
+  type MemoryType,
+  type Mfn,
+  MtrrState,
+  type P2mOptions,
+} from '@vpci/p2m';
 import { RangeSet } from '@vpci/rangeset';
 import { initCapabilities } from './capabilities.js';
 import { type EngineContext, mappingDomain } from './context.js';
-import { frameRange, PciDevice, VpciState } from './device.js';
-import { DOMID_XEN, Domain, type Vcpu, VPCI_MAX_VIRT_DEV } from './domain.js';
+import { frameRange, VpciState } from './device.js';
+import { DOMID_XEN, Domain, PciDevice, type Vcpu, VPCI_MAX_VIRT_DEV } from './domain.js';
 import type { VpciEvent } from './events.js';
 import { type DeviceSpec, PhysicalDevice } from './hardware.js';
-import { type AccessorRef, initHeader } from './header.js';
-import { hostBars, modifyBars } from './modify-bars.js';
+import { type AccessorRef, vpciInitHeader } from './header.js';
+import { InvariantCaches } from './invariants.js';
+import { type MemoryTypeAnswer, memoryTypeOf } from './memory-type.js';
+import { modifyBars } from './modify-bars.js';
+import { hostBarFrames, hostBars } from './ownership.js';
 import { type PendingResult, processPending } from './pending.js';
 import { type Policy, type Profile, policyFor } from './policy.js';
 import { checkConfigAccess, type HardwareAccess } from './registers.js';
@@ -40,6 +51,8 @@ export interface MachineOptions {
   readonly hardwareVcpus?: number;
   /** Options of the hardware domain's p2m (fault injection, superpages). */
   readonly hardwareP2m?: P2mOptions;
+  /** The host's MTRRs (default: enabled, everything WB). */
+  readonly hostMtrr?: MtrrState;
 }
 
 /** Options of a new guest. */
@@ -49,6 +62,8 @@ export interface GuestOptions {
   /** vCPUs (default 1). */
   readonly vcpus?: number;
   readonly p2m?: P2mOptions;
+  /** The guest's MTRRs, as its firmware set them up (default: disabled, everything UC). */
+  readonly mtrr?: MtrrState;
 }
 
 /** Outcome of assigning or removing a device. */
@@ -65,9 +80,18 @@ export class Machine implements EngineContext {
   readonly events: VpciEvent[] = [];
   readonly e820: readonly E820Entry[];
   readonly e820Frames: RangeSet;
+  /** The host's MTRRs (Xen's `mtrr_state`). */
+  readonly hostMtrr: MtrrState;
+  /**
+   * Machine frames that are special pages (Xen-heap: grant table, shared info): EPT gives them WB
+   * with iPAT. Whoever puts such a page in a p2m adds it here.
+   */
+  readonly specialPages = new RangeSet<Mfn>({ name: 'special pages', hex: true });
   readonly hardwareDomain: Domain;
   readonly domXen: Domain;
   systemActive = false;
+  /** What `checkInvariants` remembers of this machine between checks. */
+  readonly invariantCaches = new InvariantCaches();
   private readonly deviceMap = new Map<number, PciDevice>();
   private readonly domainMap = new Map<number, Domain>();
   /** `devices()` and `domains()` in order, kept until a device or domain comes or goes. */
@@ -83,6 +107,9 @@ export class Machine implements EngineContext {
     if (this.vendor !== 'intel' && this.vendor !== 'amd')
       throw new InvalidArgumentError('vendor', this.vendor, "'intel' or 'amd'");
     this.iommu = options.iommu ?? true;
+    this.hostMtrr = options.hostMtrr ?? new MtrrState({ enabled: true, defaultType: 'WB' });
+    if (!(this.hostMtrr instanceof MtrrState))
+      throw new InvalidArgumentError('hostMtrr', this.hostMtrr, 'an MtrrState');
     this.e820 = Object.freeze([...(options.e820 ?? [])]);
     this.e820Frames = new RangeSet({ name: 'e820', hex: true });
     this.e820.forEach((entry, i) => {
@@ -187,7 +214,9 @@ export class Machine implements EngineContext {
     if (!Number.isInteger(id) || id < 1 || id >= DOMID_XEN || this.domainMap.has(id)) {
       throw new InvalidArgumentError('id', id, 'an unused domain id in 1 … 0x7ff1');
     }
-    return this.addDomain(new Domain(id, 'guest', checkVcpus(options.vcpus ?? 1), options.p2m));
+    const mtrr = options.mtrr ?? new MtrrState();
+    if (!(mtrr instanceof MtrrState)) throw new InvalidArgumentError('mtrr', mtrr, 'an MtrrState');
+    return this.addDomain(new Domain(id, 'guest', checkVcpus(options.vcpus ?? 1), options.p2m, mtrr));
   }
 
   /**
@@ -242,7 +271,7 @@ export class Machine implements EngineContext {
     const owner = device.domain;
     if (owner === undefined || owner.kind !== 'guest') return { ok: false, code: 'EINVAL' };
     if (this.refusedAsShared(device, this.hardwareDomain)) return { ok: false, code: 'EBUSY' };
-    const bars = hostBars(device).map((bar) => bar.hostFrames());
+    const bars = hostBarFrames(device);
     const left = this.leave(device);
     if (!left.ok) return left;
     for (const range of bars) owner.iomem.removeRange(...range);
@@ -305,6 +334,18 @@ export class Machine implements EngineContext {
     let result = this.processPending(vcpu);
     while (result.status === 'restart') result = this.processPending(vcpu);
     return result;
+  }
+
+  // ---- memory types --------------------------------------------------------------------------
+
+  /**
+   * The memory type of an access by domain `domain` to its guest frame `frame` through guest PAT type
+   * `pat`: on Intel the EPT type and iPAT Xen gives the frame (`epte_get_entry_emt`) with the PAT, on
+   * AMD the NPT leaf's type with the PAT and the host MTRR. `mapped: false` when the frame maps no
+   * machine frame.
+   */
+  memoryType(domain: number, frame: number, pat: MemoryType): MemoryTypeAnswer {
+    return memoryTypeOf(this, this.domain(domain), gfn(frame), pat);
   }
 
   // ---- internals -----------------------------------------------------------------------------
@@ -428,7 +469,7 @@ export class Machine implements EngineContext {
     const toolstack = this.hardwareDomain.vcpus[0]!;
     if (this.systemActive && toolstack.pending !== undefined) this.finishPending(toolstack);
     this.accessor.current = toolstack;
-    let rc = initHeader(this, this.accessor, device, isHwdom);
+    let rc = vpciInitHeader(this, this.accessor, device, isHwdom);
     if (rc.ok) rc = initCapabilities(this, device, isHwdom);
     return rc.ok ? rc : this.failAssign(device, rc.code);
   }

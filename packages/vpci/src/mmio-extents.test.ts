@@ -1,7 +1,7 @@
 import { gfn, mfn, P2m } from '@vpci/p2m';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { mmioExtents, mmioExtentsMeeting, type SortedRanges } from './mmio-extents.js';
+import { MmioExtentsCache, type SortedRanges } from './mmio-extents.js';
 
 /** Sorted, non-overlapping ranges over frames 0 … 255. */
 const ranges = fc
@@ -40,6 +40,7 @@ const meets = (list: SortedRanges, first: number, last: number): boolean =>
 
 describe('mmioExtentsMeeting', () => {
   it('finds exactly the mmio_direct extents on the guest or machine frames, in gfn order', () => {
+    const cache = new MmioExtentsCache();
     fc.assert(
       fc.property(p2m, ranges, ranges, (map, gfns, mfns) => {
         const expected = [...map.extents()].filter(
@@ -47,25 +48,27 @@ describe('mmioExtentsMeeting', () => {
             e.type === 'mmio_direct' &&
             (meets(gfns, e.gfn, e.gfn + e.count - 1) || meets(mfns, e.mfn, e.mfn + e.count - 1)),
         );
-        expect(mmioExtentsMeeting(map, gfns, mfns)).toEqual(expected);
+        expect(cache.mmioExtentsMeeting(map, gfns, mfns)).toEqual(expected);
       }),
     );
   });
 
   it('finds a long mapping that an MMIO extent starting after it does not reach', () => {
+    const cache = new MmioExtentsCache();
     const map = new P2m();
     for (let k = 0; k < 32; k++) map.setEntry(gfn(k), 0, mfn(100 + k), 'mmio_direct'); // mfn 100 … 131
     map.setEntry(gfn(64), 0, mfn(110), 'mmio_direct'); // starts later in mfn, ends before 120
-    expect(mmioExtentsMeeting(map, [], [[120, 125]]).map((e) => e.gfn)).toEqual([0]);
+    expect(cache.mmioExtentsMeeting(map, [], [[120, 125]]).map((e) => e.gfn)).toEqual([0]);
   });
 
   it('is brought up to date after the p2m is written', () => {
+    const cache = new MmioExtentsCache();
     const map = new P2m();
     map.setEntry(gfn(10), 0, mfn(100), 'mmio_direct');
-    expect(mmioExtents(map).map((e) => e.gfn)).toEqual([10]);
+    expect(cache.mmioExtents(map).map((e) => e.gfn)).toEqual([10]);
     map.setEntry(gfn(20), 0, mfn(50), 'mmio_direct');
-    expect(mmioExtentsMeeting(map, [], [[50, 50]]).map((e) => e.gfn)).toEqual([20]);
+    expect(cache.mmioExtentsMeeting(map, [], [[50, 50]]).map((e) => e.gfn)).toEqual([20]);
     map.clearEntry(gfn(10), 0);
-    expect(mmioExtents(map).map((e) => e.gfn)).toEqual([20]);
+    expect(cache.mmioExtents(map).map((e) => e.gfn)).toEqual([20]);
   });
 });

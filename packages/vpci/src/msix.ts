@@ -2,10 +2,12 @@
  * MSI-X as the header needs it (Xen's `msix.c` and the `vmsix_table_*` helpers): where the table
  * and PBA are, how big, the control register, and punching holes so Xen can trap accesses.
  */
+
 import { addIdentityEntry, type Gfn, MAX_FRAME, removeIdentityEntry, gfn as toGfn } from '@vpci/p2m';
 import type { EngineContext } from './context.js';
 import { mappingDomain } from './context.js';
-import type { PciDevice, VpciState } from './device.js';
+import type { VpciState } from './device.js';
+import type { PciDevice } from './domain.js';
 import { findCapability } from './hardware.js';
 import {
   PCI_CAP_ID_MSIX,

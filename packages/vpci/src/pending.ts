@@ -8,9 +8,9 @@ import { RangeSet } from '@vpci/rangeset';
 import type { EngineContext } from './context.js';
 import { mappingDomain } from './context.js';
 import { modifyDecoding, restoreMsixPages } from './decoding.js';
-import { type Bar, frameRange, type PciDevice } from './device.js';
-import type { Domain, Vcpu } from './domain.js';
-import { mappedByOtherDomain } from './modify-bars.js';
+import { type Bar, frameRange } from './device.js';
+import type { Domain, PciDevice, Vcpu } from './domain.js';
+import { mappedByOtherDomain } from './ownership.js';
 import { PCI_COMMAND_MEMORY } from './pci-regs.js';
 
 /** Error codes a deferred map can end with. */

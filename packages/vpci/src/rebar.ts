@@ -3,8 +3,9 @@
  * mapped; otherwise it is written to the device and the BAR re-sized, the new size used on the next
  * map (and in the MSI-X placement checks that use it).
  */
+
 import type { EngineContext } from './context.js';
-import type { PciDevice } from './device.js';
+import type { PciDevice } from './domain.js';
 import { findExtCapability } from './hardware.js';
 import {
   PCI_BASE_ADDRESS_0,

@@ -19,10 +19,24 @@ export interface Sbdf {
 const SBDF_PATTERN = /^(?:([0-9a-fA-F]{1,4}):)?([0-9a-fA-F]{1,2}):([0-9a-fA-F]{1,2})\.([0-7])$/;
 
 /**
- * The SBDFs `makeSbdf` built (frozen, fields checked): `toSbdf` takes them as they are. Every config
- * access names its device, and copying the address each time was a measurable part of a replay.
+ * An SBDF `makeSbdf` built (frozen, fields checked): `toSbdf` takes it as it is. Every config access
+ * names its device, and copying the address each time was a measurable part of a replay. Its class
+ * is the mark (no registry of the SBDFs built).
  */
-const checked = new WeakSet<Sbdf>();
+class CheckedSbdf implements Sbdf {
+  readonly seg: number;
+  readonly bus: number;
+  readonly dev: number;
+  readonly fn: number;
+
+  constructor(seg: number, bus: number, dev: number, fn: number) {
+    this.seg = seg;
+    this.bus = bus;
+    this.dev = dev;
+    this.fn = fn;
+    Object.freeze(this);
+  }
+}
 
 /** Builds an SBDF, checking each field's range; throws naming the field. */
 export function makeSbdf(seg: number, bus: number, dev: number, fn: number): Sbdf {
@@ -30,9 +44,7 @@ export function makeSbdf(seg: number, bus: number, dev: number, fn: number): Sbd
   checkField('bus', bus, 0xff);
   checkField('dev', dev, 31);
   checkField('fn', fn, 7);
-  const sbdf = Object.freeze({ seg, bus, dev, fn });
-  checked.add(sbdf);
-  return sbdf;
+  return new CheckedSbdf(seg, bus, dev, fn);
 }
 
 /** Parses `ssss:bb:dd.f` or `bb:dd.f` (segment 0), hexadecimal as lspci prints. */
@@ -50,7 +62,7 @@ export function parseSbdf(text: string, argument = 'sbdf'): Sbdf {
 /** Accepts an `Sbdf` or its text form. */
 export function toSbdf(value: Sbdf | string, argument = 'sbdf'): Sbdf {
   if (typeof value === 'string') return parseSbdf(value, argument);
-  if (checked.has(value)) return value;
+  if (value instanceof CheckedSbdf) return value;
   if (typeof value !== 'object' || value === null) {
     throw new InvalidArgumentError(
       argument,

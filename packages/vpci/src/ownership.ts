@@ -1,0 +1,192 @@
+/**
+ * Who owns, maps or is about to map what: the questions the header handlers, the deferred work and
+ * the sharing checks ask about the other devices and domains of the machine. Nothing here changes
+ * the engine's state (the BARs a device's registers decode are remembered on the device).
+ */
+import { type EngineContext, mappingDomain } from './context.js';
+import { Bar } from './device.js';
+import type { Domain, PciDevice } from './domain.js';
+import type { PhysicalDevice } from './hardware.js';
+import {
+  PCI_BASE_ADDRESS_0,
+  PCI_BASE_ADDRESS_MEM_MASK,
+  PCI_BASE_ADDRESS_MEM_TYPE_64,
+  PCI_BASE_ADDRESS_MEM_TYPE_MASK,
+  PCI_BASE_ADDRESS_SPACE_IO,
+  PCI_HEADER_BRIDGE_NR_BARS,
+  PCI_HEADER_NORMAL_NR_BARS,
+  PCI_HEADER_TYPE,
+  PCI_ROM_ADDRESS,
+  PCI_ROM_ADDRESS_MASK,
+  PCI_ROM_ADDRESS1,
+} from './pci-regs.js';
+
+/** Hidden devices (dom_xen) count as the hardware domain's for sharing. */
+export function effectiveOwner(context: EngineContext, device: PciDevice): number | undefined {
+  if (device.domain === context.domXen) return context.hardwareDomain.id;
+  return device.domain?.id;
+}
+
+/**
+ * The memory BARs and ROM of a device at their host addresses, for what a page shared with it is
+ * about: where the hardware has them, whether or not vPCI handles the device (a guest's vPCI has no
+ * ROM; a device whose vPCI set-up failed has no vPCI state), and also where vPCI has them when that
+ * differs (the hardware domain's BAR writes are kept as written, not cut to the size; a ROM's new
+ * address reaches the register only when its deferred map completes).
+ */
+export function hostBars(device: PciDevice): Bar[] {
+  const bars = hardwareBars(device);
+  for (const bar of device.vpci?.bars ?? []) {
+    if (!bar.mappable || bar.size === 0n) continue;
+    if (!bars.some((known) => known.addr === bar.addr && known.size === bar.size)) bars.push(bar);
+  }
+  return bars;
+}
+
+/** The host frames `[first, last]` of each of `hostBars(device)`, in that order. */
+export function hostBarFrames(device: PciDevice): (readonly [number, number])[] {
+  return hostBars(device).map((bar) => bar.hostFrames());
+}
+
+/**
+ * The BARs a device's registers decode, remembered on the device until a BAR register is next written: the
+ * sharing checks ask for every device's BARs after every replayed line.
+ */
+function hardwareBars(device: PciDevice): Bar[] {
+  const hw = device.hw;
+  const cached = device.decodedBars;
+  if (cached !== undefined && cached.barWrites === hw.barWrites) return [...cached.bars];
+  const bars = decodedBars(hw);
+  device.decodedBars = { barWrites: hw.barWrites, bars };
+  return [...bars];
+}
+
+/** The memory BARs and ROM the device decodes, read from its registers (nothing is written). */
+function decodedBars(hw: PhysicalDevice): Bar[] {
+  const headerType = hw.read(PCI_HEADER_TYPE, 1) & 0x7f;
+  if (headerType > 1) return [];
+  const slots = headerType === 0 ? PCI_HEADER_NORMAL_NR_BARS : PCI_HEADER_BRIDGE_NR_BARS;
+  const bars: Bar[] = [];
+  for (let i = 0; i < slots; i++) {
+    const size = hw.barSize(i);
+    const low = hw.read(PCI_BASE_ADDRESS_0 + 4 * i, 4);
+    if (size === 0n || (low & PCI_BASE_ADDRESS_SPACE_IO) !== 0) continue;
+    const is64 = (low & PCI_BASE_ADDRESS_MEM_TYPE_MASK) === PCI_BASE_ADDRESS_MEM_TYPE_64;
+    if (is64 && i + 1 >= slots) continue; // no high half: sizing finds nothing there (as Xen does)
+    const bar = new Bar(i);
+    bar.type = is64 ? 'mem64lo' : 'mem32';
+    bar.size = size;
+    bar.addr = BigInt((low & PCI_BASE_ADDRESS_MEM_MASK) >>> 0);
+    if (is64) bar.addr |= BigInt(hw.read(PCI_BASE_ADDRESS_0 + 4 * i + 4, 4)) << 32n;
+    bar.guestAddr = bar.addr;
+    bars.push(bar);
+  }
+  const romSize = hw.romSize();
+  if (romSize > 0n) {
+    const rom = new Bar(slots);
+    rom.type = 'rom';
+    rom.size = romSize;
+    rom.addr = BigInt(
+      (hw.read(headerType === 0 ? PCI_ROM_ADDRESS : PCI_ROM_ADDRESS1, 4) & PCI_ROM_ADDRESS_MASK) >>> 0,
+    );
+    rom.guestAddr = rom.addr;
+    bars.push(rom);
+  }
+  return bars;
+}
+
+/**
+ * Hardened (XSA-461): a machine frame of `[start, end]` that a domain other than the one `device` is
+ * mapped into maps (through any device's BAR), or that a pending map there is about to map, and that
+ * domain; undefined when there is none.
+ */
+export function mappedByOtherDomain(
+  context: EngineContext,
+  device: PciDevice,
+  start: number,
+  end: number,
+): { mfn: number; domain: number } | undefined {
+  const own = mappingDomain(context, device);
+  const seen = new Set<Domain>();
+  for (const other of context.devices()) {
+    const domain = mappingDomain(context, other);
+    if (domain === undefined || domain === own) continue;
+    for (const bar of other.vpci?.bars ?? []) {
+      if (bar.mem === undefined || bar.mem.isEmpty()) continue;
+      const [first, last] = bar.hostFrames();
+      if (first <= end && start <= last) return { mfn: Math.max(start, first), domain: domain.id };
+    }
+    if (seen.has(domain)) continue;
+    seen.add(domain);
+    for (const extent of domain.p2m.extents()) {
+      if (extent.type !== 'mmio_direct') continue;
+      const mfn = Math.max(start, extent.mfn);
+      if (mfn <= Math.min(end, extent.mfn + extent.count - 1)) return { mfn, domain: domain.id };
+    }
+  }
+  return undefined;
+}
+
+/**
+ * Hardened: an enabled BAR of another device mapped into the same domain whose guest frames meet
+ * `bar`'s with a different guest → machine shift (two BARs a guest put over each other).
+ */
+export function overlappingBar(
+  context: EngineContext,
+  device: PciDevice,
+  bar: Bar,
+): { device: PciDevice; first: number } | undefined {
+  const domain = mappingDomain(context, device);
+  const [start, end] = bar.guestFrames();
+  const shift = bar.hostFrames()[0] - start;
+  for (const other of context.devices()) {
+    if (other === device || other.vpci === undefined || mappingDomain(context, other) !== domain) continue;
+    for (const remote of other.vpci.bars) {
+      if (!remote.enabled) continue;
+      const [first, last] = remote.guestFrames();
+      if (first <= end && start <= last && remote.hostFrames()[0] - first !== shift)
+        return { device: other, first };
+    }
+  }
+  return undefined;
+}
+
+/** Name of a vCPU with a pending operation on `device`, if any. */
+export function pendingVcpuOf(context: EngineContext, device: PciDevice): string | undefined {
+  return pendingVcpu(context, device, undefined);
+}
+
+/** Name of a vCPU with a pending operation on a device mapped into the same domain as `device`. */
+export function pendingInDomain(context: EngineContext, device: PciDevice): string | undefined {
+  return pendingVcpu(context, device, mappingDomain(context, device));
+}
+
+/**
+ * A vCPU of the hardware domain or of the device's owner with work pending on `device`, or with
+ * `domain` given, on any device mapped into `domain`. Asked after every replayed line: no closures
+ * or arrays are made.
+ */
+function pendingVcpu(
+  context: EngineContext,
+  device: PciDevice,
+  domain: Domain | undefined,
+): string | undefined {
+  const found = pendingIn(context, context.hardwareDomain, device, domain);
+  if (found !== undefined || device.domain === undefined || device.domain.isHardware) return found;
+  return pendingIn(context, device.domain, device, domain);
+}
+
+/** `pendingVcpu` among the vCPUs of `vcpusOf`. */
+function pendingIn(
+  context: EngineContext,
+  vcpusOf: Domain,
+  device: PciDevice,
+  domain: Domain | undefined,
+): string | undefined {
+  for (const vcpu of vcpusOf.vcpus) {
+    const other = vcpu.pending?.device;
+    if (other === undefined) continue;
+    if (domain === undefined ? other === device : mappingDomain(context, other) === domain) return vcpu.name;
+  }
+  return undefined;
+}
