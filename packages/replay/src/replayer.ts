@@ -218,8 +218,8 @@ export class Replayer {
         return;
       case 'iomem': {
         this.domainOf(event.domain, line, 'iomem.domain');
-        if (event.permit) machine!.permitIomem(event.domain, event.first, event.last);
-        else machine!.denyIomem(event.domain, event.first, event.last);
+        if (event.permit) machine!.permitIomem(event.domain, mfn(event.first), mfn(event.last));
+        else machine!.denyIomem(event.domain, mfn(event.first), mfn(event.last));
         return;
       }
       case 'assign':

@@ -3,7 +3,7 @@
  * MSI-X holes, and write the command register (or the ROM register for a ROM-only toggle).
  */
 
-import { gfn, MAX_FRAME, type MmioErrno, mapMmio, mfn, unmapMmio } from '@vpci/p2m';
+import { type Gfn, gfn, MAX_FRAME, type MmioErrno, mapMmio, mfn, unmapMmio } from '@vpci/p2m';
 import { type EngineContext, mappingDomain } from './context.js';
 import type { Bar } from './device.js';
 import type { PciDevice } from './domain.js';
@@ -88,7 +88,7 @@ export function restoreMsixPages(
         continue;
       const owner = enabledBarAt(context, device, frame);
       if (owner === undefined) continue;
-      const machineFrame = owner.bar.hostFrames()[0] + (frame - owner.bar.guestFrames()[0]);
+      const machineFrame = owner.bar.hostFrameOf(frame);
       const rc = mapMmio(domain.p2m, gfn(frame), 1, mfn(machineFrame));
       if (!rc.ok) {
         for (const page of restored) unmapMmio(domain.p2m, gfn(page.gfn), 1, mfn(page.mfn));
@@ -103,7 +103,7 @@ export function restoreMsixPages(
 }
 
 /** Another device mapped into the same domain has its MSI-X table or PBA at `frame`, in an enabled BAR. */
-function msixPageOfOther(context: EngineContext, device: PciDevice, frame: number): boolean {
+function msixPageOfOther(context: EngineContext, device: PciDevice, frame: Gfn): boolean {
   const domain = mappingDomain(context, device);
   for (const other of context.devices()) {
     const vpci = other.vpci;
@@ -121,7 +121,7 @@ function msixPageOfOther(context: EngineContext, device: PciDevice, frame: numbe
 function enabledBarAt(
   context: EngineContext,
   device: PciDevice,
-  frame: number,
+  frame: Gfn,
 ): { device: PciDevice; bar: Bar } | undefined {
   const domain = mappingDomain(context, device);
   for (const other of context.devices()) {

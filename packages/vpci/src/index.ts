@@ -29,6 +29,7 @@ export type { AssignResult, E820Entry, GuestOptions, MachineOptions } from './ma
 export { Machine } from './machine.js';
 export type { MemoryTypeAnswer } from './memory-type.js';
 export type { ModifyBarsResult } from './modify-bars.js';
+export { reportE820Frames } from './modify-bars.js';
 export { msixBir, msixGuestFrames, msixHostFrames, msixSize } from './msix.js';
 // The PCI vocabulary the engine, the firmware model and the replayer share (pci_regs.h's names).
 export {

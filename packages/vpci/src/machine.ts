@@ -9,12 +9,13 @@ import {
   type MemoryType,
   type Mfn,
   MtrrState,
+  mfn,
   type P2mOptions,
 } from '@vpci/p2m';
 import { RangeSet } from '@vpci/rangeset';
 import { initCapabilities } from './capabilities.js';
 import { type EngineContext, mappingDomain } from './context.js';
-import { frameRange, VpciState } from './device.js';
+import { hostFrameRange, VpciState } from './device.js';
 import { DOMID_XEN, Domain, PciDevice, type Vcpu, VPCI_MAX_VIRT_DEV } from './domain.js';
 import type { VpciEvent } from './events.js';
 import { type DeviceSpec, PhysicalDevice } from './hardware.js';
@@ -79,7 +80,7 @@ export class Machine implements EngineContext {
   readonly iommu: boolean;
   readonly events: VpciEvent[] = [];
   readonly e820: readonly E820Entry[];
-  readonly e820Frames: RangeSet;
+  readonly e820Frames: RangeSet<Mfn>;
   /** The host's MTRRs (Xen's `mtrr_state`). */
   readonly hostMtrr: MtrrState;
   /**
@@ -111,7 +112,7 @@ export class Machine implements EngineContext {
     if (!(this.hostMtrr instanceof MtrrState))
       throw new InvalidArgumentError('hostMtrr', this.hostMtrr, 'an MtrrState');
     this.e820 = Object.freeze([...(options.e820 ?? [])]);
-    this.e820Frames = new RangeSet({ name: 'e820', hex: true });
+    this.e820Frames = new RangeSet<Mfn>({ name: 'e820', hex: true });
     this.e820.forEach((entry, i) => {
       if (
         typeof entry.addr !== 'bigint' ||
@@ -122,12 +123,12 @@ export class Machine implements EngineContext {
       ) {
         throw new InvalidArgumentError(`e820[${i}]`, entry, '{ addr, size } bigints within 2^64');
       }
-      if (entry.size > 0n) this.e820Frames.addRange(...frameRange(entry.addr, entry.size));
+      if (entry.size > 0n) this.e820Frames.addRange(...hostFrameRange(entry.addr, entry.size));
     });
     this.hardwareDomain = this.addDomain(
       new Domain(0, 'hardware', checkVcpus(options.hardwareVcpus ?? 2), options.hardwareP2m),
     );
-    this.hardwareDomain.iomem.addRange(0, MAX_FRAME);
+    this.hardwareDomain.iomem.addRange(mfn(0), mfn(MAX_FRAME));
     this.domXen = this.addDomain(new Domain(DOMID_XEN, 'dom_xen', 0));
     this.accessor = { current: this.hardwareDomain.vcpus[0]! };
   }
@@ -230,12 +231,12 @@ export class Machine implements EngineContext {
   }
 
   /** Gives domain `domain` permission to map machine frames `[first, last]` (Xen's iomem_permit). */
-  permitIomem(domain: number, first: number, last: number): void {
+  permitIomem(domain: number, first: Mfn, last: Mfn): void {
     this.domain(domain).iomem.addRange(first, last);
   }
 
   /** Takes away the permission for machine frames `[first, last]`. */
-  denyIomem(domain: number, first: number, last: number): void {
+  denyIomem(domain: number, first: Mfn, last: Mfn): void {
     this.domain(domain).iomem.removeRange(first, last);
   }
 
