@@ -4,6 +4,7 @@
  */
 
 import { type Gfn, gfn, MAX_FRAME, type MmioErrno, mapMmio, mfn, unmapMmio } from '@vpci/p2m';
+import type { Failure, Ok, Result } from '@vpci/rangeset';
 import { type EngineContext, mappingDomain } from './context.js';
 import type { Bar } from './device.js';
 import type { PciDevice } from './domain.js';
@@ -31,7 +32,7 @@ export function modifyDecoding(
   cmd: number,
   romOnly: boolean,
   restore = true,
-): { ok: true } | { ok: false; code: 'EEXIST' | 'ENOMEM' } {
+): Result<'EEXIST' | 'ENOMEM'> {
   const vpci = device.vpci!;
   const map = (cmd & PCI_COMMAND_MEMORY) !== 0;
   const flipped: Bar[] = [];
@@ -75,7 +76,7 @@ export function modifyDecoding(
 export function restoreMsixPages(
   context: EngineContext,
   device: PciDevice,
-): { ok: true } | { ok: false; code: MmioErrno; gfn: number; mfn: number } {
+): Ok | (Failure<MmioErrno> & { gfn: number; mfn: number }) {
   const vpci = device.vpci!;
   const domain = mappingDomain(context, device);
   if (vpci.msix === undefined || domain === undefined) return { ok: true };

@@ -4,11 +4,11 @@
  * guests: guest addresses only) and the ROM BAR.
  */
 import type { Gfn, Paddr } from '@vpci/p2m';
-import { RangeSet } from '@vpci/rangeset';
+import { RangeSet, type Result } from '@vpci/rangeset';
 import type { EngineContext } from './context.js';
 import { type Bar, barAddress, hostFrameRange, type VpciState } from './device.js';
 import type { PciDevice, Vcpu } from './domain.js';
-import { modifyBars } from './modify-bars.js';
+import { type ModifyBarsErrno, modifyBars } from './modify-bars.js';
 import { mappedByOtherDomain, pendingVcpuOf } from './ownership.js';
 import {
   PCI_BASE_ADDRESS_0,
@@ -58,8 +58,11 @@ export interface AccessorRef {
   current: Vcpu;
 }
 
-/** Outcome of `vpciInitHeader`: Xen's error codes as values. */
-export type InitHeaderResult = { readonly ok: true } | { readonly ok: false; readonly code: string };
+/**
+ * Outcome of `vpciInitHeader`: Xen's error codes as values: `EOPNOTSUPP` for a header type vPCI does
+ * not emulate, a handler that could not be added (`EINVAL`, `EEXIST`), or `modifyBars`' failure.
+ */
+export type InitHeaderResult = Result<'EOPNOTSUPP' | 'EINVAL' | 'EEXIST' | ModifyBarsErrno>;
 
 /**
  * Xen's `vpci_init_header`: registers the command handler, sizes every BAR and the ROM (hardware
@@ -114,7 +117,7 @@ export function vpciInitHeader(
   // Decoding off while sizing.
   if (!isHwdom || (cmd & PCI_COMMAND_MEMORY) !== 0) hw.write(PCI_COMMAND, 2, cmd & ~PCI_COMMAND_MEMORY);
 
-  const fail = (code: string): InitHeaderResult => {
+  const fail = (code: 'EEXIST'): InitHeaderResult => {
     hw.write(PCI_COMMAND, 2, cmd);
     return { ok: false, code };
   };

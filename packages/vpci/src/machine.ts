@@ -12,7 +12,7 @@ import {
   mfn,
   type P2mOptions,
 } from '@vpci/p2m';
-import { RangeSet } from '@vpci/rangeset';
+import { RangeSet, type Result } from '@vpci/rangeset';
 import { initCapabilities } from './capabilities.js';
 import { type EngineContext, mappingDomain } from './context.js';
 import { hostFrameRange, VpciState } from './device.js';
@@ -22,7 +22,7 @@ import { type DeviceSpec, PhysicalDevice } from './hardware.js';
 import { type AccessorRef, vpciInitHeader } from './header.js';
 import { InvariantCaches } from './invariants.js';
 import { type MemoryTypeAnswer, memoryTypeOf } from './memory-type.js';
-import { modifyBars } from './modify-bars.js';
+import { type ModifyBarsErrno, modifyBars } from './modify-bars.js';
 import { hostBarFrames, hostBars } from './ownership.js';
 import { type PendingResult, processPending } from './pending.js';
 import { type Policy, type Profile, policyFor } from './policy.js';
@@ -67,10 +67,15 @@ export interface GuestOptions {
   readonly mtrr?: MtrrState;
 }
 
-/** Outcome of assigning or removing a device. */
-export type AssignResult =
-  | { readonly ok: true }
-  | { readonly ok: false; readonly code: 'EBUSY' | 'EOPNOTSUPP' | 'ENOSPC' | 'EPERM' | 'ENODEV' | string };
+/**
+ * Outcome of assigning or removing a device: refused (`EPERM` for a hidden device, `EBUSY` for one
+ * another domain owns or shares a page with, `EINVAL` for de-assigning a device no guest owns), no
+ * virtual slot (`EOPNOTSUPP` for a function other than 0, `ENOSPC`), or the failure of the vPCI set-up
+ * (`InitHeaderResult`, the capabilities') or of the unmap on leaving (`ModifyBarsResult`).
+ */
+export type AssignResult = Result<AssignErrno>;
+
+type AssignErrno = ModifyBarsErrno | 'EOPNOTSUPP' | 'ENOSPC';
 
 /** The machine. Implements the context the header code runs in. */
 export class Machine implements EngineContext {
@@ -475,7 +480,7 @@ export class Machine implements EngineContext {
     return rc.ok ? rc : this.failAssign(device, rc.code);
   }
 
-  private failAssign(device: PciDevice, code: string): AssignResult {
+  private failAssign(device: PciDevice, code: AssignErrno): AssignResult {
     this.deassignVpci(device);
     return { ok: false, code };
   }

@@ -3,7 +3,7 @@
  * the ROM enable bit) changes, then defer the work to the vCPU, or apply it at once while booting.
  */
 import { type Gfn, MAX_FRAME, type Mfn, mfn } from '@vpci/p2m';
-import { RangeSet } from '@vpci/rangeset';
+import { RangeSet, type Result } from '@vpci/rangeset';
 import type { EngineContext } from './context.js';
 import { checkBar } from './decoding.js';
 import type { Bar, VpciState } from './device.js';
@@ -11,15 +11,16 @@ import type { PciDevice, Vcpu } from './domain.js';
 import { msixBir, msixGuestFrames } from './msix.js';
 import { effectiveOwner, hostBars, overlappingBar, pendingInDomain } from './ownership.js';
 import { PCI_COMMAND_MEMORY } from './pci-regs.js';
-import { applyMap, deferMap } from './pending.js';
+import { applyMap, deferMap, type MapErrno } from './pending.js';
+
+/**
+ * Why `modifyBars` failed: a refused or failed set-up (`EINVAL`, `ENOMEM`), another operation pending
+ * (`EBUSY`, hardened), or what an immediate `applyMap` returned.
+ */
+export type ModifyBarsErrno = MapErrno | 'EBUSY';
 
 /** Outcome of `modifyBars`: deferred or applied, or Xen's error code (nothing mapped, command unchanged). */
-export type ModifyBarsResult =
-  | { readonly ok: true }
-  | {
-      readonly ok: false;
-      readonly code: 'EINVAL' | 'ENOMEM' | 'EBUSY' | 'EPERM' | 'EIO' | 'EOPNOTSUPP' | 'EEXIST';
-    };
+export type ModifyBarsResult = Result<ModifyBarsErrno>;
 
 /**
  * Steps A–D of Xen's `modify_bars(pdev, cmd, rom_only)`; `vcpu` is the vCPU doing the access (the
@@ -170,7 +171,7 @@ export function modifyBars(
   if (!context.systemActive || immediate) {
     const applied = applyMap(context, device, cmd);
     if (!applied.ok && withheldBefore !== undefined) vpci.withheld = withheldBefore;
-    return applied.ok ? applied : { ok: false, code: applied.code as 'ENOMEM' };
+    return applied;
   }
   deferMap(vcpu, device, cmd, romOnly, withheldBefore);
   return { ok: true };

@@ -11,6 +11,7 @@ import {
   removeIdentityEntry,
   gfn as toGfn,
 } from '@vpci/p2m';
+import type { Result } from '@vpci/rangeset';
 import type { EngineContext } from './context.js';
 import { mappingDomain } from './context.js';
 import { guestFrameRange, hostFrameRange, type VpciState } from './device.js';
@@ -79,10 +80,7 @@ export function msixHostFrames(vpci: VpciState, nr: number): [Mfn, Mfn] {
  * memory BAR (`ENODEV` otherwise: MSI-X is then hidden, an event says why), registers the control
  * register, and punches the holes. Returns the hole punch's result.
  */
-export function initMsix(
-  context: EngineContext,
-  device: PciDevice,
-): { ok: true } | { ok: false; code: 'ENODEV' | 'EEXIST' | 'ENOMEM' } {
+export function initMsix(context: EngineContext, device: PciDevice): Result<'ENODEV' | 'EEXIST' | 'ENOMEM'> {
   const vpci = device.vpci!;
   const cap = findCapability(device.hw, PCI_CAP_ID_MSIX);
   if (cap === 0) return { ok: true };
@@ -155,10 +153,7 @@ function controlWrite(device: PciDevice, reg: number, value: number): void {
  * the page mapped; `msixHoleFailsMap` fails the hole punch then (`ENOMEM`, the same event), and
  * a failing punch first puts back the identity entries it removed (its caller fails the map).
  */
-export function makeMsixHole(
-  context: EngineContext,
-  device: PciDevice,
-): { ok: true } | { ok: false; code: 'EEXIST' | 'ENOMEM' } {
+export function makeMsixHole(context: EngineContext, device: PciDevice): Result<'EEXIST' | 'ENOMEM'> {
   const vpci = device.vpci!;
   const domain = mappingDomain(context, device);
   if (vpci.msix === undefined || domain === undefined) return { ok: true };

@@ -12,8 +12,7 @@ import {
   mfn as toMfn,
   unmapMmio,
 } from '@vpci/p2m';
-import type { ConsumeStep } from '@vpci/rangeset';
-import { RangeSet } from '@vpci/rangeset';
+import { type ConsumeStep, RangeSet, type Result } from '@vpci/rangeset';
 import type { EngineContext } from './context.js';
 import { mappingDomain } from './context.js';
 import { modifyDecoding, restoreMsixPages } from './decoding.js';
@@ -22,11 +21,15 @@ import type { Domain, PciDevice, Vcpu } from './domain.js';
 import { mappedByOtherDomain } from './ownership.js';
 import { PCI_COMMAND_MEMORY } from './pci-regs.js';
 
-/** Error codes a deferred map can end with. */
+/**
+ * Error codes a deferred map can end with: the p2m's (`MmioErrno`), `EPERM` for frames the domain may
+ * not map, and the MSI-X hole punch's `EEXIST` and `ENOMEM` (`msixHoleFailsMap`).
+ */
 export type MapErrno = 'EPERM' | 'EINVAL' | 'ENOMEM' | 'EIO' | 'EOPNOTSUPP' | 'EEXIST';
 
 /**
- * Outcome of `processPending` (Xen returns true to be called again):
+ * Outcome of `processPending` (Xen returns true to be called again). A status rather than a `Result`:
+ * preemption and a dropped operation are not failures; `failed` carries the errno.
  * - `idle`: nothing was pending;
  * - `restart`: preempted, call again (Xen's `-ERESTART`);
  * - `done`: the operation completed and decoding was updated;
@@ -266,15 +269,11 @@ function rollback(
  * here; the engine also unmaps this way when a device leaves a domain under `unmapOnDeassign`, where
  * every BAR is tried whatever fails (the device is leaving; nothing is put back).
  */
-export function applyMap(
-  context: EngineContext,
-  device: PciDevice,
-  cmd: number,
-): { ok: true } | { ok: false; code: MapErrno } {
+export function applyMap(context: EngineContext, device: PciDevice, cmd: number): Result<MapErrno> {
   const domain = mappingDomain(context, device)!;
   const map = (cmd & PCI_COMMAND_MEMORY) !== 0;
   const done = new Map<number, RangeSet<Gfn>>();
-  let rc: { ok: true } | { ok: false; code: MapErrno } = { ok: true };
+  let rc: Result<MapErrno> = { ok: true };
   for (const bar of device.vpci!.bars) {
     if (bar.mem === undefined || bar.mem.isEmpty()) continue;
     const frames = new RangeSet<Gfn>({ name: `${device.name}:done${bar.index}` });
