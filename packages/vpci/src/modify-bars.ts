@@ -143,7 +143,9 @@ export function modifyBars(
         const end = frames[1];
         for (let j = 0; j < vpci.bars.length; j++) {
           const bar = vpci.bars[j]!;
-          if (bar.mem === undefined || !bar.mem.overlapsRange(start, end)) continue;
+          // An empty set (a BAR not changing, or all of it removed) is passed by cheaply: this loop
+          // meets every enabled BAR of the domain.
+          if (bar.mem === undefined || bar.mem.isEmpty() || !bar.mem.overlapsRange(start, end)) continue;
           // A ROM-only toggle is checked against the device's other BARs, not against the ROM
           // itself. Xen tests the local BAR's type here (G7); the intent is to skip the ROM.
           const skipped = policy.romOverlapRule ? remoteBar.type === 'rom' : bar.type === 'rom';
