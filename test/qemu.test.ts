@@ -6,8 +6,9 @@
  */
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { gunzipSync } from 'node:zlib';
-import { convertQemuLog, parseInfoPci, replayCli, replayText } from '@vpci/replay';
+import { convertQemuLog, parseInfoPci, replayText } from '@vpci/replay';
 import { describe, expect, it } from 'vitest';
+import { main as replayCli } from '../packages/replay/src/cli.js';
 
 const fixtures = new URL('./fixtures/qemu/', import.meta.url);
 const logs = readdirSync(fixtures)

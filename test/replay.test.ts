@@ -6,8 +6,9 @@
 import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { replayCli, replayText, reportJson } from '@vpci/replay';
+import { replayText, reportJson } from '@vpci/replay';
 import { describe, expect, it } from 'vitest';
+import { main as replayCli } from '../packages/replay/src/cli.js';
 
 const examples = new URL('../examples/', import.meta.url);
 const exampleFiles = readdirSync(examples)

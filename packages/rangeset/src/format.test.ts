@@ -5,7 +5,8 @@
  * printer below are the probe output recorded in xen-behaviour.md §1.4.15.
  */
 import { describe, expect, it } from 'vitest';
-import { formatRangeSet, RangeSet } from './index.js';
+import { formatRangeSet } from './format.js';
+import { RangeSet } from './index.js';
 
 const MAX = Number.MAX_SAFE_INTEGER;
 

@@ -3,10 +3,7 @@
  * reader, the replayer, text and JSON reports, the SVG/HTML memory map, QEMU trace-log import and the
  * `vpci-replay` CLI. Every public export is listed here by name.
  */
-export type { CliIo } from './cli.js';
-export { main as replayCli } from './cli.js';
 export { TraceError } from './fields.js';
-export { fileLineChunks } from './file-lines.js';
 export { renderHtml } from './html.js';
 export { renderSvg } from './picture.js';
 export type { QemuAccess, QemuConversion, QemuMapping, QemuOptions } from './qemu.js';
@@ -31,7 +28,7 @@ export type {
 } from './report.js';
 export { buildReport, REPORT_FORMAT, reportJson } from './report.js';
 export { replayText, TraceReplay } from './run.js';
-export { humanSize, textReport } from './text-report.js';
+export { textReport } from './text-report.js';
 export type {
   RunStatus,
   TraceAssertion,
@@ -40,4 +37,4 @@ export type {
   TraceMtrr,
   TraceVcpu,
 } from './trace.js';
-export { ASSERTION_KINDS, EVENT_NAMES, parseTraceLine } from './trace.js';
+export { parseTraceLine } from './trace.js';

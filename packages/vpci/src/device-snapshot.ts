@@ -86,7 +86,7 @@ function record(machine: Machine, device: PciDevice, into: unknown[]): number {
 }
 
 /** Where frame ranges are added. */
-interface FrameSink {
+export interface FrameSink {
   push(range: FrameRange): void;
 }
 

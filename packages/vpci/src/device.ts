@@ -156,6 +156,11 @@ export interface MsixState {
 
 /** Per-device vPCI state (Xen's `struct vpci`). */
 export class VpciState {
+  /**
+   * The handlers of this device's config space, which `Machine.configRead` / `configWrite` dispatch to.
+   *
+   * @internal
+   */
   readonly registers = new RegisterTable();
   readonly bars: Bar[] = Array.from({ length: 7 }, (_, i) => new Bar(i));
   /** Slot of the expansion ROM: 6 for an endpoint, 2 for a bridge. */
