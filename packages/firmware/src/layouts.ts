@@ -7,7 +7,9 @@ import { type BarSpec, type DeviceSpec, formatSbdf, makeSbdf } from '@vpci/vpci'
 
 /** A named set of devices (with host addresses in their BARs). */
 export interface DeviceLayout {
+  /** The layout's name, as tables print it. */
   readonly name: string;
+  /** The devices, with their host addresses in their BARs. */
   readonly devices: readonly DeviceSpec[];
 }
 

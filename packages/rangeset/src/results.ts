@@ -5,12 +5,15 @@
 
 /** The operation did what was asked. */
 export interface Ok {
+  /** Always true: tells an `Ok` from a `Failure`. */
   readonly ok: true;
 }
 
 /** The operation was refused or failed and changed nothing, for the reason `code` names. */
 export interface Failure<C extends string> {
+  /** Always false: tells a `Failure` from an `Ok`. */
   readonly ok: false;
+  /** Xen's errno name for what went wrong (`-ENOMEM` is `'ENOMEM'`). */
   readonly code: C;
 }
 

@@ -14,10 +14,16 @@ import { pendingVcpuOf } from './modify-bars.js';
 /** A frame range as the BARs cache them (never changed in place: a moved BAR makes a new one). */
 export type FrameRange = readonly [number, number];
 
+/**
+ * A device as the invariants see it, taken before a replayed line and compared after it; reused from line to
+ * line without allocating.
+ */
 export class DeviceSnapshot {
+  /** The device last taken; undefined before the first `take`. */
   device: PciDevice | undefined;
   /** The domain whose p2m the device's BARs map into, and the id of its owner. */
   domain: Domain | undefined;
+  /** Id of the device's owner at `take`; undefined when it had none. */
   owner: number | undefined;
   /** Guest frames of its memory BARs and pending sets, and host frames of its memory BARs. */
   private readonly guest = new FrameList();
@@ -87,6 +93,7 @@ function record(machine: Machine, device: PciDevice, into: unknown[]): number {
 
 /** Where frame ranges are added. */
 export interface FrameSink {
+  /** Adds one frame range. */
   push(range: FrameRange): void;
 }
 

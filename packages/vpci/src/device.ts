@@ -34,6 +34,7 @@ export function barChangeCount(): number {
 export class Bar {
   /** Slot number: 0–5 for BARs, the ROM slot for the ROM. */
   readonly index: number;
+  /** Prefetchable memory (the BAR register's bit 3). */
   prefetchable = false;
   /** Guest frames still to map or unmap (exists for memory BARs and the ROM). */
   mem: RangeSet | undefined;
@@ -56,6 +57,7 @@ export class Bar {
     this.index = index;
   }
 
+  /** Kind of the slot; setting it marks the BAR changed. */
   get type(): BarType {
     return this.kind;
   }
@@ -87,6 +89,7 @@ export class Bar {
     this.changed();
   }
 
+  /** Size in bytes (0 for an empty slot); setting it marks the BAR changed. */
   get size(): bigint {
     return this.bytes;
   }
@@ -149,8 +152,11 @@ export interface MsixState {
   readonly capOffset: number;
   /** Raw Table Offset/BIR (index 0) and PBA Offset/BIR (index 1) dwords. */
   readonly tables: readonly [number, number];
+  /** Table entries the device implements (Table Size + 1). */
   readonly maxEntries: number;
+  /** The MSI-X Enable bit of the message control register. */
   enabled: boolean;
+  /** The Function Mask bit of the message control register. */
   masked: boolean;
 }
 
@@ -162,6 +168,7 @@ export class VpciState {
    * @internal
    */
   readonly registers = new RegisterTable();
+  /** The seven slots by index: the BARs and the ROM (at `romSlot`); unimplemented slots are `empty`. */
   readonly bars: Bar[] = Array.from({ length: 7 }, (_, i) => new Bar(i));
   /** Slot of the expansion ROM: 6 for an endpoint, 2 for a bridge. */
   romSlot = 6;
@@ -171,6 +178,7 @@ export class VpciState {
   romEnabled = false;
   /** Memory decoding is on from Xen's point of view. */
   barsMapped = false;
+  /** MSI-X state; undefined when the device has no MSI-X capability. */
   msix: MsixState | undefined;
   /**
    * Hardened (`refuseSubpageSharing`): guest frames left unmapped when the device last started
@@ -183,9 +191,11 @@ export class VpciState {
 
 /** A PCI function on the host. */
 export class PciDevice {
+  /** The function's host address. */
   readonly sbdf: Sbdf;
   /** `ssss:bb:dd.f`. */
   readonly name: string;
+  /** The physical function behind it: its configuration space as the hardware holds it. */
   readonly hw: PhysicalDevice;
   /** Owner; undefined until the hardware domain is set up. */
   domain: Domain | undefined;

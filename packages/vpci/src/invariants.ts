@@ -90,6 +90,9 @@ export interface InvariantScope {
    * and keeps the others' from then.
    */
   readonly devices: ReadonlySet<PciDevice>;
+  /**
+   * Per domain, the guest frame ranges `[first, last]` whose p2m entries or enabled BARs may have changed.
+   */
   readonly frames: ReadonlyMap<Domain, readonly (readonly [number, number])[]>;
   /**
    * Machine frames where a device's host BAR moved or its owner changed: every domain's mappings of

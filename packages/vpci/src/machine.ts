@@ -19,8 +19,11 @@ import { formatSbdf, makeSbdf, type Sbdf, sbdfKey, toSbdf } from './sbdf.js';
 
 /** One entry of the host memory map (e820): `size` bytes at `addr`. */
 export interface E820Entry {
+  /** Start address in bytes. */
   readonly addr: bigint;
+  /** Length in bytes. */
   readonly size: bigint;
+  /** The e820 type; the engine treats every type alike (see `Machine.e820Frames`). */
   readonly type: 'ram' | 'reserved' | 'acpi' | 'nvs' | 'unusable';
 }
 
@@ -48,6 +51,7 @@ export interface GuestOptions {
   readonly id?: number;
   /** vCPUs (default 1). */
   readonly vcpus?: number;
+  /** Options of the guest's p2m (fault injection, superpages). */
   readonly p2m?: P2mOptions;
 }
 
@@ -58,15 +62,25 @@ export type AssignResult =
 
 /** The machine. Implements the context the header code runs in. */
 export class Machine implements EngineContext {
+  /** The profile the machine was built with. */
   readonly profile: Profile;
+  /** The safer behaviours in force: the profile's, with the overrides given. */
   readonly policy: Policy;
+  /** CPU vendor, which decides the memory-type rules. */
   readonly vendor: 'intel' | 'amd';
+  /** Whether an IOMMU is enabled. */
   readonly iommu: boolean;
+  /** The event log: every outcome Xen would log, in order. */
   readonly events: VpciEvent[] = [];
+  /** The host memory map. */
   readonly e820: readonly E820Entry[];
+  /** Host frames covered by an entry of the host memory map (e820), every type. */
   readonly e820Frames: RangeSet;
+  /** The hardware domain (dom0). */
   readonly hardwareDomain: Domain;
+  /** dom_xen, which owns the devices hidden from dom0; their BARs map into dom0's p2m. */
   readonly domXen: Domain;
+  /** False while the hardware domain is being built (before `boot`): mappings are then applied at once. */
   systemActive = false;
   private readonly deviceMap = new Map<number, PciDevice>();
   private readonly domainMap = new Map<number, Domain>();
