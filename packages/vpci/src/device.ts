@@ -178,6 +178,8 @@ export class VpciState {
   romEnabled = false;
   /** Memory decoding is on from Xen's point of view. */
   barsMapped = false;
+  // FIXME (Xen, vpci.h struct vpci, in the header state): "currently there's no support for SR-IOV"
+  // (F5 in docs/xen-gaps.md); the engine has none either.
   /** MSI-X state; undefined when the device has no MSI-X capability. */
   msix: MsixState | undefined;
   /**

@@ -35,7 +35,7 @@ export type ModifyBarsResult =
 
 /**
  * Steps A–D of Xen's `modify_bars(pdev, cmd, rom_only)`; `vcpu` is the vCPU doing the access (the
- * work is deferred to it). See xen-behaviour.md §5.9. `immediate` applies the work at once, as while
+ * work is deferred to it). See docs/architecture.md (data flow). `immediate` applies the work at once, as while
  * booting (used to unmap a device leaving a domain under `unmapOnDeassign`).
  */
 export function modifyBars(
