@@ -8,6 +8,10 @@ export default defineConfig({
   resolve: {
     // Tests run against the sources; test/exports.test.ts checks the built bundles separately.
     alias: {
+      // Before '@vpci/rangeset', which would otherwise match it as a prefix.
+      '@vpci/rangeset/internal': fileURLToPath(
+        new URL('./packages/rangeset/src/_internal/search.ts', import.meta.url),
+      ),
       '@vpci/rangeset': src('rangeset'),
       '@vpci/p2m': src('p2m'),
       '@vpci/vpci': src('vpci'),

@@ -6,7 +6,7 @@
  * committed examples are what the code writes (FIRMWARE_UPDATE=1 rewrites them).
  */
 import { readFileSync, writeFileSync } from 'node:fs';
-import { guestMtrrState, placeBars, SECTION_4_7_DEVICES, seed000Trace } from '@vpci/firmware';
+import { guestMtrrState, placeBars } from '@vpci/firmware';
 import {
   amdEffectiveType,
   epteGetEntryEmt,
@@ -21,6 +21,8 @@ import {
 import { replayText } from '@vpci/replay';
 import { Machine } from '@vpci/vpci';
 import { describe, expect, it } from 'vitest';
+import { seed000Trace } from './fixtures/seed-000-trace.js';
+import { SECTION_4_7_DEVICES } from './fixtures/seed-layouts.js';
 
 const EXAMPLES = {
   amd: new URL('../examples/firmware-seed-000.jsonl', import.meta.url),

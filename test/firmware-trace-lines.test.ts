@@ -2,7 +2,6 @@ import {
   guestMtrrState,
   placeBars,
   placementTrace,
-  SECTION_4_7_DEVICES,
   traceBarAssertions,
   traceDeviceLine,
   traceDomainLine,
@@ -10,6 +9,7 @@ import {
 import { parseTraceLine, replayText } from '@vpci/replay';
 import { Machine, PhysicalDevice } from '@vpci/vpci';
 import { describe, expect, it } from 'vitest';
+import { SECTION_4_7_DEVICES } from './fixtures/seed-layouts.js';
 
 function run() {
   const machine = new Machine();

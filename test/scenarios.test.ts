@@ -3,7 +3,6 @@
  * with its expected outcome.
  */
 
-import { SEED_002_LAYOUT_1 } from '@vpci/firmware';
 import { gfn, mapMmio, mfn, populateRam } from '@vpci/p2m';
 import {
   checkInvariants,
@@ -14,6 +13,7 @@ import {
   PCI_COMMAND_MEMORY,
 } from '@vpci/vpci';
 import { describe, expect, it } from 'vitest';
+import { SEED_002_LAYOUT_1 } from './fixtures/seed-layouts.js';
 import { bootedMachine, mfnAt, mmioExtents, writeCommand } from './support/machine.js';
 
 const MEM = PCI_COMMAND_MEMORY;

@@ -19,12 +19,11 @@ import {
   layoutFromInfoPci,
   type PlacementPolicyName,
   pciSetup,
-  SEED_002_LAYOUT_1,
-  SEED_002_LAYOUT_2,
-  superpageFramesOf,
 } from '@vpci/firmware';
 import type { BarSpec, DeviceSpec } from '@vpci/vpci';
 import { prng } from '../../../bench/prng.js';
+import { SEED_002_LAYOUT_1, SEED_002_LAYOUT_2 } from '../../../test/fixtures/seed-layouts.js';
+import { superpageFramesOf } from '../src/layout-metrics.js';
 
 const SETS = Number(process.env.BENCH_SETS ?? 200);
 const MIB = 1n << 20n;

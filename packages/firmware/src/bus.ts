@@ -37,22 +37,29 @@ export type AccessPath = 'machine' | 'device-model' | 'hardware' | 'none';
 
 /** One recorded config-space access: what was read (the value returned) or written. */
 export interface ConfigAccess {
+  /** A read or a write. */
   readonly op: 'read' | 'write';
   /** device << 3 | function on bus 0. */
   readonly devfn: number;
   /** The address as the vCPU sees it, `00:dd.f`. */
   readonly sbdf: string;
+  /** Register offset in config space. */
   readonly reg: number;
+  /** Access width in bytes. */
   readonly size: AccessSize;
   /** The value read or written (unsigned). */
   readonly value: number;
+  /** Who answered the access. */
   readonly via: AccessPath;
 }
 
 /** The host (machine) address of BAR `index` (0–5, 6 for the ROM) of the function at `devfn`. */
 export interface HostBarAddress {
+  /** The function on bus 0, as `device << 3 | function`. */
   readonly devfn: number;
+  /** BAR slot 0–5, or 6 for the ROM. */
   readonly index: number;
+  /** Host address in bytes. */
   readonly addr: bigint;
 }
 

@@ -9,7 +9,9 @@ import { GB4, HVM_BELOW_4G_MMIO_START } from './constants.js';
 
 /** A region of the guest's memory map (an E820_RESERVED entry, e.g. an RMRR): `size` bytes at `addr`. */
 export interface MemoryRegion {
+  /** Start address in bytes. */
   readonly addr: bigint;
+  /** Length in bytes. */
   readonly size: bigint;
 }
 

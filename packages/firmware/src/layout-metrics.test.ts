@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
+import { SEED_002_LAYOUT_1, SEED_002_LAYOUT_2 } from '../../../test/fixtures/seed-layouts.js';
 import { compareLayouts, formatMetricsTable, sharedPages, superpageFramesOf } from './layout-metrics.js';
-import { SEED_002_LAYOUT_1, SEED_002_LAYOUT_2 } from './layouts.js';
 import type { BarPlacement } from './pci-setup.js';
 
 function bar(devfn: number, decodes: bigint, size: bigint, hostAddr?: bigint): BarPlacement {

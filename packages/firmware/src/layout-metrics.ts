@@ -14,7 +14,9 @@ import { PLACEMENT_POLICIES, type PlacementPolicyName } from './policy.js';
 
 /** One layout under one policy. */
 export interface LayoutMetrics {
+  /** The layout's name. */
   readonly layout: string;
+  /** The placement policy. */
   readonly policy: PlacementPolicyName;
   /** Memory BARs and ROMs. */
   readonly memoryBars: number;

@@ -1,7 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { PhysicalDevice } from '@vpci/vpci';
 import { describe, expect, it } from 'vitest';
-import { layoutFromInfoPci, SEED_002_LAYOUT_1, SEED_002_LAYOUT_2 } from './layouts.js';
+import { SEED_002_LAYOUT_1, SEED_002_LAYOUT_2 } from '../../../test/fixtures/seed-layouts.js';
+import { layoutFromInfoPci } from './layouts.js';
 
 const fixture = (name: string): string =>
   readFileSync(new URL(`../../../test/fixtures/qemu/${name}.info-pci.txt`, import.meta.url), 'utf8');

@@ -1,64 +1,17 @@
 /**
- * Device layouts to compare placement policies on: seed 002's two real layouts (host addresses as the
- * thread gives them) and layouts read from QEMU's `info pci` (the firmware's placement there taken as
- * the host's). Every device is put on bus 0, where hvmloader looks.
+ * Device layouts to compare placement policies on, read from QEMU's `info pci` (the firmware's
+ * placement there taken as the host's). Every device is put on bus 0, where hvmloader looks.
  */
 import { InvalidArgumentError } from '@vpci/p2m';
 import { type BarSpec, type DeviceSpec, formatSbdf, makeSbdf } from '@vpci/vpci';
 
 /** A named set of devices (with host addresses in their BARs). */
 export interface DeviceLayout {
+  /** The layout's name, as tables print it. */
   readonly name: string;
+  /** The devices, with their host addresses in their BARs. */
   readonly devices: readonly DeviceSpec[];
 }
-
-/**
- * Seed 002, example 1: one endpoint whose BAR0–2 (256 B, 512 B, 1 KiB) share one host page, with its
- * MSI-X table and PBA in BAR0 at 0x80 / 0x90.
- */
-export const SEED_002_LAYOUT_1: DeviceLayout = Object.freeze<DeviceLayout>({
-  name: 'seed 002 layout 1',
-  devices: Object.freeze([
-    {
-      sbdf: '00:01.0',
-      vendorId: 0x104c,
-      deviceId: 0xb00d,
-      bars: [
-        { type: 'mem32', size: 0x100n, addr: 0xd192_4600n },
-        { type: 'mem32', size: 0x200n, addr: 0xd192_4400n },
-        { type: 'mem32', size: 0x400n, addr: 0xd192_4000n },
-        { type: 'mem32', size: 0x4000n, addr: 0xd192_0000n },
-        { type: 'mem32', size: 0x2_0000n, addr: 0xd190_0000n },
-        { type: 'mem32', size: 0x10_0000n, addr: 0xd180_0000n },
-      ],
-      msix: { entries: 2, table: { bar: 0, offset: 0x80 }, pba: { bar: 0, offset: 0x90 } },
-    },
-  ]),
-});
-
-/**
- * Seed 002, example 2: four pci-testdev functions whose 32-byte 64-bit BARs share one host page
- * (XSA-461's hazard), the last with a 256 MiB BAR instead.
- */
-export const SEED_002_LAYOUT_2: DeviceLayout = Object.freeze<DeviceLayout>({
-  name: 'seed 002 layout 2',
-  devices: Object.freeze(
-    [0, 1, 2, 3].map(
-      (i): DeviceSpec => ({
-        sbdf: `00:0${i + 1}.0`,
-        vendorId: 0x1b36,
-        deviceId: 0x0005,
-        bars: [
-          { type: 'mem32', size: 0x1000n, addr: 0xfe80_0000n + BigInt(i) * 0x1000n },
-          { type: 'io', size: 0x100n, addr: 0xc000n + BigInt(i) * 0x100n },
-          i < 3
-            ? { type: 'mem64', size: 0x20n, addr: 0x70_5000_0000n + BigInt(i) * 0x20n, prefetchable: true }
-            : { type: 'mem64', size: 0x1000_0000n, addr: 0x70_4000_0000n, prefetchable: true },
-        ],
-      }),
-    ),
-  ),
-});
 
 /**
  * The functions of QEMU's `info pci` text that have BARs at real addresses, as devices on bus 0 at

@@ -18,9 +18,13 @@ import { PAGE_BYTES } from './constants.js';
 
 /** The windows the UC ranges cover (a `PciSetupResult` has them). */
 export interface MtrrWindows {
+  /** `pci_mem_start`: the low hole's start. */
   readonly pciMemStart: bigint;
+  /** `pci_mem_end`: the low hole's end. */
   readonly pciMemEnd: bigint;
+  /** `pci_hi_mem_start`: the high window's start (0n: unused). */
   readonly pciHiMemStart: bigint;
+  /** `pci_hi_mem_end`: the high window's end (0n: unused). */
   readonly pciHiMemEnd: bigint;
 }
 
@@ -40,12 +44,15 @@ export interface GuestMtrrOptions {
 
 /** One variable range of a cover: `size` bytes (a power of two) at `base` (a multiple of `size`). */
 export interface MtrrBlock {
+  /** Start address in bytes, a multiple of `size`. */
   readonly base: bigint;
+  /** Length in bytes, a power of two. */
   readonly size: bigint;
 }
 
 /** A cover of a window and where it stopped. */
 export interface MtrrCover {
+  /** The blocks, in address order. */
   readonly blocks: readonly MtrrBlock[];
   /** The end of the covered prefix: the window's end unless the ranges ran out. */
   readonly coveredTo: bigint;
@@ -105,10 +112,15 @@ export function guestMtrrState(windows: MtrrWindows, options: GuestMtrrOptions =
 
 /** A trace's MTRR layout (docs/trace-format.md "MTRR layouts"), addresses as hex strings. */
 export interface MtrrLayoutJson {
+  /** MTRRs enabled (MTRRdefType.E). */
   readonly enabled: boolean;
+  /** Fixed-range MTRRs enabled (MTRRdefType.FE). */
   readonly fixedEnabled: boolean;
+  /** Type of memory no range covers. */
   readonly defaultType: MtrrType;
+  /** The 88 fixed-range types, or one type when all are equal. */
   readonly fixed: MtrrType | readonly MtrrType[];
+  /** The valid variable ranges: base and size as hexadecimal strings, and the type. */
   readonly variable: readonly { readonly base: string; readonly size: string; readonly type: MtrrType }[];
 }
 

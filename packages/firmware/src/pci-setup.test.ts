@@ -1,10 +1,10 @@
 import { InvalidArgumentError, mtrrGetType, paddr } from '@vpci/p2m';
 import { checkInvariants, type DeviceSpec, Machine, PhysicalDevice } from '@vpci/vpci';
 import { describe, expect, it } from 'vitest';
+import { SECTION_4_7_DEVICES } from '../../../test/fixtures/seed-layouts.js';
 import { hardwareBus } from './bus.js';
 import { guestMtrrState } from './mtrr-layout.js';
 import { type PciSetupResult, pciSetup, placeBars } from './pci-setup.js';
-import { SECTION_4_7_DEVICES } from './seed-000.js';
 
 const MIB = 1n << 20n;
 const GIB = 1n << 30n;

@@ -64,15 +64,21 @@ export type Congruence = 'superpage' | 'page' | 'none';
 
 /** One BAR (or ROM) and where it went. */
 export interface BarPlacement {
+  /** The function on bus 0, as `device << 3 | function`. */
   readonly devfn: number;
   /** `00:dd.f`, as the vCPU sees it. */
   readonly sbdf: string;
   /** 0–5, or 6 for the ROM. */
   readonly index: number;
+  /** Config offset of its (low) register: 0x10 + 4·index, or 0x30 for the ROM. */
   readonly reg: number;
+  /** I/O, 32- or 64-bit memory, or the ROM. */
   readonly kind: BarKind;
+  /** Size in bytes. */
   readonly size: bigint;
+  /** Prefetchable memory. */
   readonly prefetchable: boolean;
+  /** The window the policy placed it in. */
   readonly window: PlacementWindow;
   /** The address given; undefined: "no space", the BAR was left unprogrammed. */
   readonly addr: bigint | undefined;
@@ -89,9 +95,11 @@ export interface BarPlacement {
 
 /** The outcome of `pciSetup`. */
 export interface PciSetupResult {
+  /** The placement policy that ran. */
   readonly policy: PlacementPolicyName;
   /** The vCPU the accesses were made from. */
   readonly vcpu: string;
+  /** The functions found on bus 0, in scan order. */
   readonly devices: readonly ScannedDevice[];
   /** xenpci BARs placed by the scan first, then every BAR in placement order. */
   readonly bars: readonly BarPlacement[];

@@ -8,8 +8,11 @@ import { RELOCATE_CHUNK_PAGES } from './constants.js';
 
 /** One `XENMEM_add_to_physmap` call: `count` pages from guest frame `from` now live from `to`. */
 export interface RamMove {
+  /** First guest frame of the pages before the move. */
   readonly from: number;
+  /** First guest frame of the pages after the move. */
   readonly to: number;
+  /** Pages moved. */
   readonly count: number;
 }
 

@@ -32,11 +32,13 @@ export type BarKind = 'io' | 'mem32' | 'mem64' | 'rom';
 
 /** One implemented BAR (or the ROM) found by the scan. */
 export interface ScannedBar {
+  /** The function on bus 0, as `device << 3 | function`. */
   readonly devfn: number;
   /** 0–5, or 6 for the ROM. */
   readonly index: number;
   /** Config offset of its (low) register: 0x10 + 4·index, or 0x30. */
   readonly reg: number;
+  /** I/O, 32- or 64-bit memory, or the ROM. */
   readonly kind: BarKind;
   /** Bytes: the lowest set bit of the size mask read back. */
   readonly size: bigint;
@@ -48,6 +50,7 @@ export interface ScannedBar {
   readonly memory: boolean;
   /** A 64-bit memory BAR (its upper dword was sized too). */
   readonly is64: boolean;
+  /** Prefetchable memory (bit 3 of the value read). */
   readonly prefetchable: boolean;
   /** The register's value before sizing (restored afterwards). */
   readonly original: number;
@@ -59,8 +62,11 @@ export interface ScannedBar {
 
 /** A function found on bus 0. */
 export interface ScannedDevice {
+  /** The function on bus 0, as `device << 3 | function`. */
   readonly devfn: number;
+  /** Vendor ID register. */
   readonly vendorId: number;
+  /** Device ID register. */
   readonly deviceId: number;
   /** Base class and sub-class (the 16-bit register at 0x0a). */
   readonly classCode: number;

@@ -13,7 +13,7 @@ export type { EmtDomain } from './emt-domain.js';
 export type { EmtAnswer, EmtInput, EmtResult, EmtRule, EmtSplit } from './ept-emt.js';
 export { combineGuestHostMtrr, epteGetEntryEmt } from './ept-emt.js';
 export type { PageOrder } from './errors.js';
-export { InvalidArgumentError, MAX_FRAME, MAX_U64, PAGE_ORDERS } from './errors.js';
+export { InvalidArgumentError, MAX_FRAME, PAGE_ORDERS } from './errors.js';
 export type { FrameRanges, P2mEvent } from './events.js';
 export type { Gfn, Mfn, Paddr } from './frame.js';
 export {
@@ -39,21 +39,17 @@ export {
   MEMORY_TYPES,
   MTRR_TYPES,
 } from './memory-type.js';
-export type { ChunkResult, IdentityResult, MmioErrno, MmioResult } from './mmio.js';
+export type { IdentityResult, MmioErrno, MmioResult } from './mmio.js';
 export {
   addIdentityEntry,
-  clearMmioEntry,
   MAP_MMIO_MAX_ITER,
   mapMmio,
-  mmioOrder,
   removeIdentityEntry,
-  setMmioEntry,
   unmapMmio,
 } from './mmio.js';
 export type { MtrrStateInit, VariableRange } from './mtrr.js';
 export {
   DEFAULT_PHYS_ADDR_BITS,
-  fixedRangeIndex,
   fixedRangesFrom,
   fixedRangesFromMsrs,
   MTRR_VCNT,
@@ -114,4 +110,4 @@ export {
 export type { PopulatePolicy, PopulateResult } from './populate.js';
 export { populateRam } from './populate.js';
 export type { Split } from './split.js';
-export { isSplit, SPLIT } from './split.js';
+export { isSplit } from './split.js';

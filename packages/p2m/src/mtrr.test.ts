@@ -4,7 +4,6 @@
  */
 import { describe, expect, it } from 'vitest';
 import {
-  fixedRangeIndex,
   fixedRangesFrom,
   fixedRangesFromMsrs,
   InvalidArgumentError,
@@ -14,12 +13,13 @@ import {
   type Paddr,
   type PageOrder,
   paddr,
-  SPLIT,
   type VariableRange,
   variableRange,
   variableRangeFromMsrs,
   variableRangeToMsrs,
 } from './index.js';
+import { fixedRangeIndex } from './mtrr.js';
+import { SPLIT } from './split.js';
 
 const KiB = 0x400n;
 const MiB = 0x100000n;

@@ -3,7 +3,8 @@
  * extents: a run of guest frames mapping a run of machine frames, one type, written as leaves of one
  * order. A 64 GiB BAR mapped in 2M leaves is one extent, not 16 Mi entries.
  */
-import { lastAtOrBelow, RangeSet, type Result } from '@vpci/rangeset';
+import { RangeSet, type Result } from '@vpci/rangeset';
+import { lastAtOrBelow } from '@vpci/rangeset/internal';
 import {
   checkBoolean,
   checkFrame,
@@ -279,6 +280,8 @@ export class P2m {
   /**
    * How many frames from `gfn`, at most `max` and at most up to MAX_FRAME, are holes (nothing mapped).
    * Unchecked: for the MMIO loops, whose arguments are already checked.
+   *
+   * @internal
    */
   holeRun(gfn: Gfn, max: number): number {
     const i = this.find(gfn);
@@ -291,6 +294,8 @@ export class P2m {
   /**
    * How many frames from `gfn`, at most `max`, one 4K-leaf extent of `type` maps to `mfn …` (0 when
    * `gfn` is not in such an extent). Unchecked, as `holeRun`.
+   *
+   * @internal
    */
   order0Run(gfn: Gfn, max: number, mfn: Mfn, type: P2mType): number {
     const i = this.find(gfn);
@@ -305,6 +310,8 @@ export class P2m {
    * undefined, applied as one run: the same extents as writing them one by one (each merges with the
    * run before it), and `count` writes counted. For the MMIO loops' batches of 4K chunks; the caller
    * checks that each write is one Xen would make and that no fault injection is armed.
+   *
+   * @internal
    */
   writeRun4K(gfn: Gfn, count: number, mfn: Mfn | undefined, type: P2mType = 'mmio_direct'): void {
     this.writes += count;

@@ -6,7 +6,8 @@
  * unit-test harness, tools/tests/rangeset/).
  */
 import { describe, expect, it } from 'vitest';
-import { formatRangeSet, RangeSet } from './index.js';
+import { formatRangeSet } from './format.js';
+import { RangeSet } from './index.js';
 
 const MAX = Number.MAX_SAFE_INTEGER;
 

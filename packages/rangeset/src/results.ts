@@ -41,6 +41,7 @@ export type Errno =
 
 /** The operation did what was asked. */
 export interface Ok {
+  /** Always true: tells an `Ok` from a `Failure`. */
   readonly ok: true;
 }
 
@@ -49,7 +50,9 @@ export interface Ok {
  * otherwise (a count of what was done), it changed nothing.
  */
 export interface Failure<C extends Errno = Errno> {
+  /** Always false: tells a `Failure` from an `Ok`. */
   readonly ok: false;
+  /** Xen's errno name for what went wrong (`-ENOMEM` is `'ENOMEM'`). */
   readonly code: C;
 }
 

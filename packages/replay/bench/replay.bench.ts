@@ -14,8 +14,9 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileLineChunks, TraceReplay } from '@vpci/replay';
+import { TraceReplay } from '@vpci/replay';
 import { prng } from '../../../bench/prng.js';
+import { fileLineChunks } from '../src/file-lines.js';
 
 /** `BENCH_WRITES` shortens the run for profiling; the target is for the full million. */
 const WRITES = Number(process.env.BENCH_WRITES ?? 1_000_000);

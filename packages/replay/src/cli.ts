@@ -26,7 +26,9 @@ const VERSION: string = manifest.version;
 
 /** Where the CLI reads and writes (the process's streams in `bin.ts`; buffers in tests). */
 export interface CliIo {
+  /** Where the report goes (a terminal gets colour). */
   readonly stdout: { write(text: string): unknown; readonly isTTY?: boolean };
+  /** Where messages and the progress bar go. */
   readonly stderr: { write(text: string): unknown; readonly isTTY?: boolean };
   /** What `-` reads; the process's standard input when omitted. */
   readonly stdin?: AsyncIterable<Uint8Array | string>;

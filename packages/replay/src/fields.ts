@@ -7,6 +7,7 @@
 
 /** A trace line that cannot be applied. `line` is 1-based; the caller adds the file name. */
 export class TraceError extends Error {
+  /** The 1-based line of the trace that could not be applied. */
   readonly line: number;
 
   constructor(line: number, message: string) {

@@ -21,10 +21,15 @@ import { hex, TraceError } from './fields.js';
 
 /** One config-space access as the guest made it. */
 export interface QemuAccess {
+  /** A config-space read or write. */
   readonly kind: 'read' | 'write';
+  /** The function accessed, `ssss:bb:dd.f`. */
   readonly sbdf: string;
+  /** Register offset in config space. */
   readonly reg: number;
+  /** Access size in bytes. */
   readonly size: 1 | 2 | 4;
+  /** The value read or written. */
   readonly value: number;
   /** Line of the QEMU log (the region access). */
   readonly line: number;
@@ -32,11 +37,17 @@ export interface QemuAccess {
 
 /** A BAR mapping QEMU made or removed (`pci_update_mappings_add` / `_del`). */
 export interface QemuMapping {
+  /** The function whose BAR it is, `ssss:bb:dd.f`. */
   readonly sbdf: string;
+  /** BAR slot. */
   readonly bar: number;
+  /** Guest address in bytes. */
   readonly addr: bigint;
+  /** Size in bytes. */
   readonly size: bigint;
+  /** Mapped (`_add`) rather than unmapped (`_del`). */
   readonly added: boolean;
+  /** Line of the QEMU log. */
   readonly line: number;
 }
 

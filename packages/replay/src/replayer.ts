@@ -44,12 +44,15 @@ import type { TraceAssertion, TraceEvent, TraceMtrr, TraceVcpu } from './trace.j
 
 /** An engine event and the trace line whose application logged it. */
 export interface LoggedEvent {
+  /** The 1-based trace line. */
   readonly line: number;
+  /** The engine event. */
   readonly event: VpciEvent;
 }
 
 /** A violation of the engine's invariants, as first seen. */
 export interface SeenViolation {
+  /** The violation. */
   readonly violation: Violation;
   /** Line after which it was first found. */
   readonly line: number;
@@ -61,15 +64,21 @@ export interface SeenViolation {
 
 /** A failed assertion: the line, what was checked and what was found. */
 export interface AssertionFailure {
+  /** The 1-based line of the assertion. */
   readonly line: number;
+  /** What was checked, as the report prints it. */
   readonly assertion: string;
+  /** The value the trace expected. */
   readonly expected: string;
+  /** The value found. */
   readonly actual: string;
 }
 
 /** A replay note: an outcome worth showing that is neither an engine event nor an assertion. */
 export interface ReplayNote {
+  /** The 1-based trace line. */
   readonly line: number;
+  /** The note, one sentence. */
   readonly text: string;
 }
 
@@ -89,9 +98,13 @@ export interface ReplayOptions {
 export class Replayer {
   /** The machine; made by the `host` line, or with defaults by the first line that needs it. */
   machine: Machine | undefined;
+  /** Engine events, each with the line that logged it. */
   readonly events: LoggedEvent[] = [];
+  /** Notes on outcomes that are neither events nor assertions. */
   readonly notes: ReplayNote[] = [];
+  /** Failed assertions, in trace order. */
   readonly failures: AssertionFailure[] = [];
+  /** Assertions checked so far, passed or failed. */
   assertions = 0;
   /** Lines applied so far (comments excluded). */
   applied = 0;

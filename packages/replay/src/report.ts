@@ -48,24 +48,35 @@ export type HoleReason =
   /** Nothing explains it (an invariant violation says more). */
   | 'unmapped';
 
+/** A run of guest frames of an enabled BAR that is not mapped to the BAR's machine frames. */
 export interface ReportHole {
+  /** First guest frame, hexadecimal. */
   readonly gfn: string;
+  /** Frames in the run. */
   readonly count: number;
+  /** Why the frames are not mapped. */
   readonly reason: HoleReason;
 }
 
+/** One implemented BAR or ROM of a device. */
 export interface ReportBar {
+  /** BAR slot (the ROM's slot for the ROM). */
   readonly index: number;
+  /** I/O, 32- or 64-bit memory, or the expansion ROM. */
   readonly type: 'io' | 'mem32' | 'mem64' | 'rom';
+  /** Host address, hexadecimal. */
   readonly addr: string;
   /** The owner's view; null for an I/O BAR of a guest (guests get no I/O BARs). */
   readonly guestAddr: string | null;
+  /** Size in bytes, hexadecimal. */
   readonly size: string;
+  /** Prefetchable memory. */
   readonly prefetchable: boolean;
   /** Mapped in the owner's p2m (Xen's `enabled`). */
   readonly enabled: boolean;
   /** Guest frames `[first, last]` and the machine frames they correspond to. */
   readonly gfns: readonly [string, string] | null;
+  /** Machine frames `[first, last]` of the BAR; null where `gfns` is null. */
   readonly mfns: readonly [string, string] | null;
   /** Frames of an enabled BAR not mapped to its machine frames, with the reason. */
   readonly holes: readonly ReportHole[];
@@ -73,16 +84,22 @@ export interface ReportBar {
   readonly sharesPageWith: readonly string[];
 }
 
+/** A device's MSI-X capability: its state and where the table and PBA are. */
 export interface ReportMsix {
+  /** Table entries. */
   readonly entries: number;
+  /** The MSI-X Enable bit. */
   readonly enabled: boolean;
+  /** The Function Mask bit. */
   readonly masked: boolean;
+  /** The table: its BAR, offset (hexadecimal), size in bytes and guest frames `[first, last]`. */
   readonly table: {
     readonly bar: number;
     readonly offset: string;
     readonly size: number;
     readonly gfns: readonly [string, string];
   };
+  /** The Pending Bit Array, described as `table` is. */
   readonly pba: {
     readonly bar: number;
     readonly offset: string;
@@ -91,12 +108,17 @@ export interface ReportMsix {
   };
 }
 
+/** A PCI function of the host, its owner and its BARs. */
 export interface ReportDevice {
+  /** Host address, `ssss:bb:dd.f`. */
   readonly sbdf: string;
+  /** Vendor ID, hexadecimal. */
   readonly vendorId: string;
+  /** Device ID, hexadecimal. */
   readonly deviceId: string;
   /** Owning domain id, or null (dom_xen's hidden devices: `hidden`). */
   readonly owner: number | null;
+  /** Hidden from the hardware domain (owned by dom_xen). */
   readonly hidden: boolean;
   /** The address the owner sees it at, for a guest. */
   readonly guestSbdf: string | null;
@@ -106,33 +128,58 @@ export interface ReportDevice {
   readonly decoding: boolean;
   /** The vCPU with an operation on the device still pending. */
   readonly pending: string | null;
+  /** Implemented BARs and the ROM, by slot. */
   readonly bars: readonly ReportBar[];
+  /** The MSI-X capability; null without one. */
   readonly msix: ReportMsix | null;
 }
 
+/** A run of a domain's p2m: guest frames mapped to consecutive machine frames, one type and leaf order. */
 export interface ReportExtent {
+  /** First guest frame, hexadecimal. */
   readonly gfn: string;
+  /** First machine frame, hexadecimal. */
   readonly mfn: string;
+  /** Frames in the run. */
   readonly count: number;
+  /** The p2m type, such as `mmio_direct`. */
   readonly type: string;
+  /** Leaf order: 0 (4 KiB), 9 (2 MiB) or 18 (1 GiB). */
   readonly order: number;
 }
 
+/** A domain and what its p2m maps. */
 export interface ReportDomain {
+  /** Domain id. */
   readonly id: number;
+  /** The hardware domain or a guest. */
   readonly kind: 'hardware' | 'guest';
+  /** The domain was crashed (by vPCI or a p2m operation). */
   readonly crashed: boolean;
+  /** Number of vCPUs. */
   readonly vcpus: number;
+  /** Guest frames mapped in the p2m, all types. */
   readonly mappedFrames: number;
+  /** The p2m's extents in guest-frame order. */
   readonly p2m: readonly ReportExtent[];
 }
 
 /** The whole report. */
 export interface Report {
+  /** The format name and version, `REPORT_FORMAT`. */
   readonly format: typeof REPORT_FORMAT;
+  /** The trace's name (a file name). */
   readonly trace: string;
+  /**
+   * `ok`: everything held; `failed`: an assertion or an unexpected violation failed; `error`: bad input
+   * stopped the replay.
+   */
   readonly status: 'ok' | 'failed' | 'error';
+  /** The line and message of the bad input that stopped the replay; null otherwise. */
   readonly error: { readonly line: number; readonly message: string } | null;
+  /**
+   * The host: profile, policy switches, CPU vendor, IOMMU and memory map; null before the trace set one up.
+   */
   readonly machine: {
     readonly profile: string;
     readonly policy: Readonly<Record<string, boolean>>;
@@ -140,13 +187,23 @@ export interface Report {
     readonly iommu: boolean;
     readonly e820: readonly { readonly addr: string; readonly size: string; readonly type: string }[];
   } | null;
+  /** Lines read. */
   readonly lines: number;
+  /** Lines applied (comments excluded). */
   readonly applied: number;
+  /** The host's devices, by SBDF. */
   readonly devices: readonly ReportDevice[];
+  /** The domains, by id. */
   readonly domains: readonly ReportDomain[];
+  /** The engine's events: the line, the event's fields and its message. */
   readonly events: readonly Readonly<Record<string, unknown>>[];
+  /**
+   * Invariant violations: the line first seen, whether still present and whether expected, and the violation.
+   */
   readonly violations: readonly Readonly<Record<string, unknown>>[];
+  /** Replay notes. */
   readonly notes: readonly { readonly line: number; readonly text: string }[];
+  /** Assertion counts, and each failure. */
   readonly assertions: {
     readonly total: number;
     readonly passed: number;

@@ -10,6 +10,7 @@ import { parseTraceLine } from './trace.js';
 
 /** A replay in progress. */
 export class TraceReplay {
+  /** The replayer the lines go to: its machine, events, notes and failures. */
   readonly replayer: Replayer;
   /** The trace's name in the report and in error messages (a file name). */
   readonly name: string;

@@ -30,24 +30,33 @@ const U32 = 0xffff_ffff;
 
 /** An MTRR layout as a trace gives it (guest or host). */
 export interface TraceMtrr {
+  /** MTRRs enabled (MTRRdefType.E); when off every access is UC. */
   readonly enabled: boolean;
+  /** Fixed-range MTRRs enabled (MTRRdefType.FE). */
   readonly fixedEnabled: boolean;
+  /** Type of memory no range covers. */
   readonly defaultType: MtrrType;
   /** 88 fixed-range types, or one type for all of them. */
   readonly fixed: MtrrType | readonly MtrrType[];
+  /** Variable ranges: base and size in bytes, and the type. */
   readonly variable: readonly { readonly base: bigint; readonly size: bigint; readonly type: MtrrType }[];
 }
 
 /** One host memory map entry. */
 export interface TraceE820 {
+  /** Start address in bytes. */
   readonly addr: bigint;
+  /** Length in bytes. */
   readonly size: bigint;
+  /** The e820 type. */
   readonly type: 'ram' | 'reserved' | 'acpi' | 'nvs' | 'unusable';
 }
 
 /** A vCPU as `d<domain>v<vcpu>`. */
 export interface TraceVcpu {
+  /** Domain id. */
   readonly domain: number;
+  /** vCPU index in the domain. */
   readonly vcpu: number;
 }
 

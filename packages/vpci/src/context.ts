@@ -10,13 +10,17 @@ import type { VpciEvent } from './events.js';
 import type { Policy } from './policy.js';
 
 export interface EngineContext {
+  /** The safer behaviours in force. */
   readonly policy: Policy;
+  /** The event log: every outcome Xen would log, in order. */
   readonly events: VpciEvent[];
   /** Host frames covered by an entry of the host memory map (e820), every type. */
   readonly e820Frames: RangeSet<Mfn>;
   /** False while the hardware domain is being built: mappings are then applied at once. */
   readonly systemActive: boolean;
+  /** The hardware domain (dom0). */
   readonly hardwareDomain: Domain;
+  /** dom_xen, which owns the devices hidden from dom0; their BARs map into dom0's p2m. */
   readonly domXen: Domain;
   /** Every device on the host. */
   devices(): Iterable<PciDevice>;

@@ -12,10 +12,16 @@ import { hostBarFrames, pendingVcpuOf } from './ownership.js';
 /** A frame range as the BARs cache them (never changed in place: a moved BAR makes a new one). */
 export type FrameRange = readonly [number, number];
 
+/**
+ * A device as the invariants see it, taken before a replayed line and compared after it; reused from line to
+ * line without allocating.
+ */
 export class DeviceSnapshot {
+  /** The device last taken; undefined before the first `take`. */
   device: PciDevice | undefined;
   /** The domain whose p2m the device's BARs map into, and the id of its owner. */
   domain: Domain | undefined;
+  /** Id of the device's owner at `take`; undefined when it had none. */
   owner: number | undefined;
   /** Guest frames of its memory BARs and pending sets, and host frames of its memory BARs. */
   private readonly guest = new FrameList();
@@ -84,7 +90,8 @@ function record(machine: Machine, device: PciDevice, into: unknown[]): number {
 }
 
 /** Where frame ranges are added. */
-interface FrameSink {
+export interface FrameSink {
+  /** Adds one frame range. */
   push(range: FrameRange): void;
 }
 
@@ -111,12 +118,7 @@ class FrameList {
  * BAR it decodes or vPCI maps (`hostBars`), to the lists. The host frames are those `machine`
  * remembers, when given (the replayer asks after every line); else they are read again.
  */
-export function framesOf(
-  device: PciDevice,
-  guest: FrameSink,
-  host: FrameSink,
-  machine?: Pick<Machine, 'invariantCaches'>,
-): void {
+export function framesOf(device: PciDevice, guest: FrameSink, host: FrameSink, machine?: Machine): void {
   const pages = machine?.invariantCaches.hostPages.hostPagesOf(device) ?? hostBarFrames(device);
   for (const frames of pages) host.push(frames);
   for (const bar of device.vpci?.bars ?? []) {

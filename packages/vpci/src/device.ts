@@ -23,6 +23,7 @@ export type BarType = 'empty' | 'io' | 'mem32' | 'mem64lo' | 'mem64hi' | 'rom';
 export class Bar {
   /** Slot number: 0–5 for BARs, the ROM slot for the ROM. */
   readonly index: number;
+  /** Prefetchable memory (the BAR register's bit 3). */
   prefetchable = false;
   /** Guest frames still to map or unmap (exists for memory BARs and the ROM). */
   mem: RangeSet<Gfn> | undefined;
@@ -50,6 +51,7 @@ export class Bar {
     this.index = index;
   }
 
+  /** Kind of the slot; setting it marks the BAR changed. */
   get type(): BarType {
     return this.kind;
   }
@@ -81,6 +83,7 @@ export class Bar {
     this.changed();
   }
 
+  /** Size in bytes (0 for an empty slot); setting it marks the BAR changed. */
   get size(): bigint {
     return this.bytes;
   }
@@ -161,14 +164,23 @@ export interface MsixState {
   readonly capOffset: number;
   /** Raw Table Offset/BIR (index 0) and PBA Offset/BIR (index 1) dwords. */
   readonly tables: readonly [number, number];
+  /** Table entries the device implements (Table Size + 1). */
   readonly maxEntries: number;
+  /** The MSI-X Enable bit of the message control register. */
   enabled: boolean;
+  /** The Function Mask bit of the message control register. */
   masked: boolean;
 }
 
 /** Per-device vPCI state (Xen's `struct vpci`). */
 export class VpciState {
+  /**
+   * The handlers of this device's config space, which `Machine.configRead` / `configWrite` dispatch to.
+   *
+   * @internal
+   */
   readonly registers = new RegisterTable();
+  /** The seven slots by index: the BARs and the ROM (at `romSlot`); unimplemented slots are `empty`. */
   readonly bars: Bar[] = Array.from({ length: 7 }, (_, i) => new Bar(i));
   /** Slot of the expansion ROM: 6 for an endpoint, 2 for a bridge. */
   romSlot = 6;
@@ -180,6 +192,7 @@ export class VpciState {
   barsMapped = false;
   // FIXME (Xen, vpci.h struct vpci, in the header state): "currently there's no support for SR-IOV"
   // (F5 in docs/xen-gaps.md); the engine has none either.
+  /** MSI-X state; undefined when the device has no MSI-X capability. */
   msix: MsixState | undefined;
   /**
    * Hardened (`refuseSubpageSharing`): guest frames left unmapped when the device last started

@@ -21,8 +21,11 @@ export const VPCI_MAX_VIRT_DEV = 32;
 
 /** A deferred operation (Xen's `v->vpci`): map (`cmd` has MEMORY) or unmap the device's rangesets. */
 export interface PendingOperation {
+  /** The device whose BARs the operation maps or unmaps. */
   readonly device: PciDevice;
+  /** The command register value being applied: with `PCI_COMMAND_MEMORY` a map, without it an unmap. */
   readonly cmd: number;
+  /** Only the ROM BAR changes (a ROM enable or disable), not the whole header (Xen's `rom_only`). */
   readonly romOnly: boolean;
   /** Guest frames done so far per BAR slot (for the hardened rollback). */
   readonly done: Map<number, RangeSet<Gfn>>;
@@ -40,8 +43,13 @@ export interface PendingOperation {
 
 /** A virtual CPU. */
 export class Vcpu {
+  /** The domain the vCPU belongs to. */
   readonly domain: Domain;
+  /** Index of the vCPU in its domain, from 0. */
   readonly id: number;
+  /**
+   * Map or unmap work deferred to this vCPU, done by `Machine.processPending`; undefined when there is none.
+   */
   pending: PendingOperation | undefined;
 
   constructor(domain: Domain, id: number) {
@@ -57,11 +65,15 @@ export class Vcpu {
 
 /** A domain. */
 export class Domain {
+  /** Domain id: 0 for the hardware domain, 1 and up for guests, `0x7ff2` for dom_xen. */
   readonly id: number;
+  /** Hardware domain, guest or dom_xen. */
   readonly kind: DomainKind;
+  /** The domain's guest-frame → machine-frame map, where BARs are mapped. */
   readonly p2m: P2m;
   /** Machine frames the domain may map (Xen's `iomem_caps`). */
   readonly iomem: RangeSet<Mfn>;
+  /** The domain's vCPUs, by id. */
   readonly vcpus: Vcpu[] = [];
   /** Devices owned, in assignment order (Xen's `pdev_list`). */
   readonly devices: PciDevice[] = [];
@@ -93,6 +105,7 @@ export class Domain {
     this.crashedHere = true;
   }
 
+  /** Whether this is the hardware domain (dom0), whose BARs are mapped at their host addresses. */
   get isHardware(): boolean {
     return this.kind === 'hardware';
   }
@@ -100,9 +113,11 @@ export class Domain {
 
 /** A PCI function on the host. */
 export class PciDevice {
+  /** The function's host address. */
   readonly sbdf: Sbdf;
   /** `ssss:bb:dd.f`. */
   readonly name: string;
+  /** The physical function behind it: its configuration space as the hardware holds it. */
   readonly hw: PhysicalDevice;
   /** Owner; undefined until the hardware domain is set up. */
   domain: Domain | undefined;

@@ -71,7 +71,9 @@ export interface MsixPlacement {
 export interface MsixSpec {
   /** Table entries, 1 … 2048. */
   readonly entries: number;
+  /** Where the MSI-X table lives (Table Offset/BIR). */
   readonly table: MsixPlacement;
+  /** Where the Pending Bit Array lives (PBA Offset/BIR). */
   readonly pba: MsixPlacement;
 }
 
@@ -85,8 +87,11 @@ export interface RebarSpec {
 
 /** A device described field by field; everything not given reads as zero. */
 export interface DeviceSpec {
+  /** The function's host address, as an `Sbdf` or text such as `0000:03:00.0`. */
   readonly sbdf: Sbdf | string;
+  /** Vendor ID register (default 0). */
   readonly vendorId?: number;
+  /** Device ID register (default 0). */
   readonly deviceId?: number;
   /** 0: endpoint (6 BARs, ROM at 0x30); 1: bridge (2 BARs, ROM at 0x38). Default 0. */
   readonly headerType?: 0 | 1;
@@ -94,8 +99,11 @@ export interface DeviceSpec {
   readonly command?: number;
   /** BARs by slot; `null` or missing slots are unimplemented. */
   readonly bars?: readonly (BarSpec | null | undefined)[];
+  /** The expansion ROM; none if missing. */
   readonly rom?: RomSpec;
+  /** The MSI-X capability; none if missing. */
   readonly msix?: MsixSpec;
+  /** Resizable BAR entries (one extended capability); none if missing. */
   readonly rebar?: readonly RebarSpec[];
 }
 
@@ -103,6 +111,7 @@ export interface DeviceSpec {
 export interface ImageSizes {
   /** Size per BAR slot (for a 64-bit BAR, in its low slot); missing: unimplemented. */
   readonly bars?: readonly (bigint | null | undefined)[];
+  /** Size of the expansion ROM; missing: no ROM. */
   readonly rom?: bigint;
 }
 
@@ -122,6 +131,7 @@ function touchesBarRegisters(reg: number, size: number): boolean {
 
 /** A physical PCI function's configuration space. */
 export class PhysicalDevice {
+  /** The function's host address. */
   readonly sbdf: Sbdf;
   /** Whether the device has PCIe extended configuration space (4 KiB instead of 256 bytes). */
   readonly extendedConfig: boolean;

@@ -8,11 +8,11 @@ export type { Errno, Failure, Ok, Result } from '@vpci/rangeset';
 export type { EngineContext } from './context.js';
 export { mappingDomain } from './context.js';
 export type { BarType, MsixState } from './device.js';
-export { Bar, frameRange, VpciState } from './device.js';
-export type { FrameRange } from './device-snapshot.js';
+export { Bar, VpciState } from './device.js';
+export type { FrameRange, FrameSink } from './device-snapshot.js';
 export { DeviceSnapshot, framesOf } from './device-snapshot.js';
 export type { DomainKind, PendingOperation } from './domain.js';
-export { DOMID_XEN, Domain, PciDevice, Vcpu } from './domain.js';
+export { Domain, PciDevice, Vcpu } from './domain.js';
 export type { MapOperation, VpciEvent } from './events.js';
 export { describeEvent } from './events.js';
 export type {
@@ -24,10 +24,10 @@ export type {
   RebarSpec,
   RomSpec,
 } from './hardware.js';
-export { findCapability, findExtCapability, PhysicalDevice, parseHexDump } from './hardware.js';
-export type { Violation } from './invariants.js';
+export { PhysicalDevice, parseHexDump } from './hardware.js';
+export type { InvariantContext, InvariantScope, Violation } from './invariants.js';
 export { checkInvariants, describeViolation } from './invariants.js';
-export type { AssignResult, E820Entry, GuestOptions, MachineOptions } from './machine.js';
+export type { AssignErrno, AssignResult, E820Entry, GuestOptions, MachineOptions } from './machine.js';
 export { Machine } from './machine.js';
 export type { MemoryTypeAnswer } from './memory-type.js';
 export type { ModifyBarsErrno, ModifyBarsResult } from './modify-bars.js';
@@ -100,7 +100,5 @@ export {
 export type { MapErrno, PendingResult } from './pending.js';
 export type { Policy, Profile } from './policy.js';
 export { POLICY_SWITCHES, policyFor } from './policy.js';
-export type { AddRegisterResult, Register, RegisterMasks } from './registers.js';
-export { RegisterTable } from './registers.js';
 export type { Sbdf } from './sbdf.js';
 export { formatSbdf, makeSbdf, parseSbdf, toSbdf } from './sbdf.js';

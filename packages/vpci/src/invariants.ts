@@ -89,6 +89,9 @@ export interface InvariantScope {
    * and keeps the others' from then.
    */
   readonly devices: ReadonlySet<PciDevice>;
+  /**
+   * Per domain, the guest frame ranges `[first, last]` whose p2m entries or enabled BARs may have changed.
+   */
   readonly frames: ReadonlyMap<Domain, readonly (readonly [number, number])[]>;
   /**
    * Machine frames where a device's host BAR moved or its owner changed: every domain's mappings of
@@ -111,7 +114,9 @@ export class InvariantCaches {
 
 /** What the checks read: the engine's context, every domain, and the machine's caches. */
 export interface InvariantContext extends EngineContext {
+  /** Every domain of the machine. */
   domains(): Domain[];
+  /** @internal */
   readonly invariantCaches: InvariantCaches;
 }
 

@@ -31,8 +31,11 @@ import { formatSbdf, makeSbdf, type Sbdf, sbdfKey, toSbdf } from './sbdf.js';
 
 /** One entry of the host memory map (e820): `size` bytes at `addr`. */
 export interface E820Entry {
+  /** Start address in bytes. */
   readonly addr: bigint;
+  /** Length in bytes. */
   readonly size: bigint;
+  /** The e820 type; the engine treats every type alike (see `Machine.e820Frames`). */
   readonly type: 'ram' | 'reserved' | 'acpi' | 'nvs' | 'unusable';
 }
 
@@ -62,6 +65,7 @@ export interface GuestOptions {
   readonly id?: number;
   /** vCPUs (default 1). */
   readonly vcpus?: number;
+  /** Options of the guest's p2m (fault injection, superpages). */
   readonly p2m?: P2mOptions;
   /** The guest's MTRRs, as its firmware set them up (default: disabled, everything UC). */
   readonly mtrr?: MtrrState;
@@ -75,16 +79,24 @@ export interface GuestOptions {
  */
 export type AssignResult = Result<AssignErrno>;
 
-type AssignErrno = ModifyBarsErrno | 'EOPNOTSUPP' | 'ENOSPC';
+/** Why an assignment was refused: modify_bars' errors, or no vPCI / no free slot for the device. */
+export type AssignErrno = ModifyBarsErrno | 'EOPNOTSUPP' | 'ENOSPC';
 
 /** The machine. Implements the context the header code runs in. */
 export class Machine implements EngineContext {
+  /** The profile the machine was built with. */
   readonly profile: Profile;
+  /** The safer behaviours in force: the profile's, with the overrides given. */
   readonly policy: Policy;
+  /** CPU vendor, which decides the memory-type rules. */
   readonly vendor: 'intel' | 'amd';
+  /** Whether an IOMMU is enabled. */
   readonly iommu: boolean;
+  /** The event log: every outcome Xen would log, in order. */
   readonly events: VpciEvent[] = [];
+  /** The host memory map. */
   readonly e820: readonly E820Entry[];
+  /** Host frames covered by an entry of the host memory map (e820), every type. */
   readonly e820Frames: RangeSet<Mfn>;
   /** The host's MTRRs (Xen's `mtrr_state`). */
   readonly hostMtrr: MtrrState;
@@ -93,10 +105,16 @@ export class Machine implements EngineContext {
    * with iPAT. Whoever puts such a page in a p2m adds it here.
    */
   readonly specialPages = new RangeSet<Mfn>({ name: 'special pages', hex: true });
+  /** The hardware domain (dom0). */
   readonly hardwareDomain: Domain;
+  /** dom_xen, which owns the devices hidden from dom0; their BARs map into dom0's p2m. */
   readonly domXen: Domain;
+  /** False while the hardware domain is being built (before `boot`): mappings are then applied at once. */
   systemActive = false;
-  /** What `checkInvariants` remembers of this machine between checks. */
+  /**
+   * What `checkInvariants` remembers of this machine between checks.
+   * @internal
+   */
   readonly invariantCaches = new InvariantCaches();
   private readonly deviceMap = new Map<number, PciDevice>();
   private readonly domainMap = new Map<number, Domain>();
