@@ -22,12 +22,12 @@ import packagedChromium from '@sparticuz/chromium';
 import { chromium } from 'playwright-core';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
-const bundle = join(root, 'packages/vpci/dist/index.js');
+const bundle = join(root, 'packages/replay/dist/index.js');
 if (!existsSync(bundle)) {
-  console.error('screenshots: packages/vpci is not built; run `pnpm build` first');
+  console.error('screenshots: packages/replay is not built; run `pnpm build` first');
   process.exit(2);
 }
-// The built package, as any consumer has it (the root does not depend on @vpci/vpci by name).
+// The built package, as any consumer has it (the root does not depend on @vpci/replay by name).
 const { renderHtml, replayText } = await import(pathToFileURL(bundle).href);
 
 const executablePath = process.env.CHROMIUM_PATH || (await packagedChromium.executablePath());

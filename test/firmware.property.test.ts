@@ -1,9 +1,9 @@
 /**
- * Properties of the firmware placement (packages/vpci/src/firmware), seeded and bounded: random sets
+ * Properties of the firmware placement (packages/firmware), seeded and bounded: random sets
  * of 1–32 devices on bus 0 with BARs from 16 bytes to 16 GiB, ROMs, I/O BARs, with and without MSI-X.
  * Every policy places every BAR that fits, naturally aligned, inside its window, without overlap;
  * `pageAligned` never puts two devices in one page; `seabios` never aligns a memory BAR below 4 KiB;
- * `congruent` keeps every host page offset. Invariants 36–38 (xen-behaviour.md appendix A) and the
+ * `congruent` keeps every host page offset. Invariants 36–38 (docs/architecture.md) and the
  * MTRR cover against a brute-force model. Bare hardware and a Machine give the same run.
  */
 import {
@@ -265,7 +265,7 @@ describe('every policy on random device sets', () => {
   });
 });
 
-describe('invariants 36–38 (xen-behaviour.md appendix A)', () => {
+describe('invariants 36–38 (docs/architecture.md)', () => {
   it('36: low BARs are aligned, disjoint, inside the hole and clear of every reserved region', () => {
     const reservedArb = fc
       .uniqueArray(fc.integer({ min: 0, max: 0xbfff }), { minLength: 1, maxLength: 6 })

@@ -131,7 +131,7 @@ describe('bad input', () => {
     [
       'a device that does not exist',
       '{"event":"write","sbdf":"0000:09:00.0","reg":4,"size":2,"value":2}',
-      "'write.sbdf' 0000:09:00.0 is not a device on the machine",
+      '\'write.sbdf\' is "0000:09:00.0", which is not a device on the machine',
     ],
     [
       'a domain that does not exist',
@@ -309,7 +309,7 @@ describe('the CLI', () => {
 
   it('exits 2 for a file it cannot read and for bad options, 0 for --help', async () => {
     expect((await cli(['/nonexistent/trace.jsonl'])).stderr).toContain(
-      'cannot read /nonexistent/trace.jsonl: ENOENT',
+      'cannot read /nonexistent/trace.jsonl: no such file or directory',
     );
     expect((await cli(['/nonexistent/trace.jsonl'])).status).toBe(2);
     expect((await cli(['--frobnicate', 'x'])).status).toBe(2);

@@ -1,5 +1,5 @@
 /**
- * The worked examples of xen-behaviour.md §5.16 (V1–V7) and the seed scenarios 002 and 004, each
+ * The worked examples V1–V7 of docs/xen-gaps.md and the seed scenarios 002 and 004, each
  * with its expected outcome.
  */
 

@@ -24,7 +24,7 @@ describe('checkOverlap (half-open ranges)', () => {
   });
 });
 
-describe('sizeLowHole (xen-behaviour.md §4.4)', () => {
+describe("sizeLowHole (hvmloader pci_setup's low hole)", () => {
   it('keeps the default 192 MiB hole when the MMIO fits', () => {
     expect(sizeLowHole({ ...base, mmioTotal: 192n * MIB })).toMatchObject({
       pciMemStart: 0xf000_0000n,

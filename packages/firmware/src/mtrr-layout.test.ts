@@ -6,7 +6,7 @@ const MIB = 1n << 20n;
 const GIB = 1n << 30n;
 const noHigh = { pciHiMemStart: 0n, pciHiMemEnd: 0n };
 
-describe('mtrrCover: the rows of xen-behaviour.md §4.8', () => {
+describe("mtrrCover: hvmloader cacheattr_init's greedy UC cover of each window", () => {
   it.each([
     [
       'default hole',

@@ -21,7 +21,7 @@ function dom0Run(devices: readonly DeviceSpec[], options: Parameters<typeof plac
   return { machine, result };
 }
 
-describe('the worked example of xen-behaviour.md §4.7, through a Machine from dom0', () => {
+describe("three devices placed by hvmloader's pci_setup, through a Machine from dom0", () => {
   it('default (xen-platform-pci-bar-uc = 1): sorted by size, packed from 0xf0000000', () => {
     const { machine, result } = dom0Run(SECTION_4_7_DEVICES);
     expect(placed(result)).toEqual([
@@ -52,7 +52,7 @@ describe('the worked example of xen-behaviour.md §4.7, through a Machine from d
       { devfn: 0x20, value: 0x7 },
     ]);
     expect(checkInvariants(machine)).toEqual([]);
-    // §4.8 row 1: the whole hole UC; the xenpci BAR with it.
+    // cacheattr_init's cover of the default hole: the whole hole UC; the xenpci BAR with it.
     const mtrr = guestMtrrState(result);
     expect(mtrr.variableRanges.filter((r) => r.valid).map((r) => [r.base, r.mask & -r.mask])).toEqual([
       [0xf000_0000n, 128n * MIB],
@@ -80,7 +80,7 @@ describe('the worked example of xen-behaviour.md §4.7, through a Machine from d
       mmioTotal: 16n * MIB + 452n * 1024n,
     });
     expect(machine.device('00:03.0').vpci!.bars[1]).toMatchObject({ addr: 0xfb00_0000n, enabled: true });
-    // §4.8 row 2, and invariant 38: no UC range meets the xenpci BAR.
+    // The cover stops short of the xenpci BAR (invariant 38): no UC range meets it.
     const mtrr = guestMtrrState(result);
     expect(mtrr.variableRanges.filter((r) => r.valid).map((r) => [r.base, r.mask & -r.mask])).toEqual([
       [0xf000_0000n, 128n * MIB],
@@ -107,7 +107,7 @@ describe('the worked example of xen-behaviour.md §4.7, through a Machine from d
 });
 
 describe('the low hole, RAM relocation and the high window', () => {
-  it('grows the hole for 300 MiB of 32-bit BARs and moves the RAM it covers above high RAM (§4.5)', () => {
+  it('grows the hole for 300 MiB of 32-bit BARs and moves the RAM it covers above high RAM', () => {
     const devices: DeviceSpec[] = [
       { sbdf: '00:02.0', bars: [{ type: 'mem32', size: 256n * MIB }] },
       { sbdf: '00:03.0', bars: [{ type: 'mem32', size: 64n * MIB }] },
@@ -128,7 +128,7 @@ describe('the low hole, RAM relocation and the high window', () => {
     ]);
   });
 
-  it('puts a 64-bit BAR over 1 GiB high: 4 GiB BAR at 0x200000000, window end 0x400000000 (§4.6, §4.8 row 5)', () => {
+  it('puts a 64-bit BAR over 1 GiB high: 4 GiB BAR at 0x200000000, window end 0x400000000, one UC MTRR over it', () => {
     const result = pciSetup(
       hardwareBus([{ sbdf: '00:04.0', bars: [{ type: 'mem64', size: 4n * GIB, prefetchable: true }] }]),
     );
@@ -146,7 +146,7 @@ describe('the low hole, RAM relocation and the high window', () => {
     ]);
   });
 
-  it('rounds the high window end up to its start alignment: start 0x140000000, last end 0x160000000 (§4.6)', () => {
+  it('rounds the high window end up to its start alignment: start 0x140000000, last end 0x160000000', () => {
     // No relocation: the hole stays 192 MiB, so mmio_total (640 MiB) sends the 64-bit BAR high.
     const result = pciSetup(
       hardwareBus([

@@ -2,7 +2,7 @@ import { InvalidArgumentError } from '@vpci/p2m';
 import { describe, expect, it } from 'vitest';
 import { relocateRam } from './relocate.js';
 
-describe('relocateRam (xen-behaviour.md §4.5)', () => {
+describe("relocateRam (hvmloader pci_setup's RAM relocation)", () => {
   it('moves 0xffff pages, then the last one, from the top of low RAM to the top of high RAM', () => {
     expect(relocateRam(0xe000_0000n, 0xf0000, 0x110000)).toEqual({
       lowMemPgend: 0xe0000,

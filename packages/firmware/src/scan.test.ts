@@ -16,7 +16,7 @@ function image(dwords: Record<number, number>): Uint8Array {
 }
 
 describe('scanBus', () => {
-  it('sizes a 64-bit BAR low dword first, then the upper one, restoring each (xen-behaviour.md §4.2)', () => {
+  it('sizes a 64-bit BAR low dword first, then the upper one, restoring each (hvmloader pci_setup)', () => {
     const bus = hardwareBus([
       {
         sbdf: '00:05.0',

@@ -14,7 +14,7 @@ describe('isXenPlatformDevice', () => {
   });
 });
 
-describe('xenpciTopOfHole (xen-behaviour.md §4.3)', () => {
+describe('xenpciTopOfHole (hvmloader pci_setup, xen-platform-pci-bar-uc = 0)', () => {
   it.each([
     // size, expected BAR address (= new pci_mem_end) with the hole [0xf0000000, 0xfc000000)
     [16n * MIB, 0xfb00_0000n],

@@ -1,4 +1,4 @@
-/** AMD NPT leaves (`p2m_type_to_flags`, xen-behaviour.md §3.6) and the AMD effective type. */
+/** AMD NPT leaves (`p2m_type_to_flags`, xen/arch/x86/mm/p2m-pt.c) and the AMD effective type. */
 import { RangeSet } from '@vpci/rangeset';
 import { describe, expect, it } from 'vitest';
 import {

@@ -115,7 +115,7 @@ export interface AmdCombination {
   /**
    * true when only the verified rules decided (UC on either side gives UC; host WB keeps the guest
    * type); false when the answer is this model's choice for a cell of AMD's guest × host table that
-   * xen-behaviour.md §3.6 marks UNVERIFIED.
+   * is not verified (see the package's DESIGN.md).
    */
   readonly verified: boolean;
 }

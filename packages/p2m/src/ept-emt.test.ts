@@ -1,5 +1,5 @@
 /**
- * `epteGetEntryEmt`, rule by rule in Xen's order (xen/arch/x86/mm/p2m-ept.c; xen-behaviour.md §3.4),
+ * `epteGetEntryEmt`, rule by rule in Xen's order (xen/arch/x86/mm/p2m-ept.c `epte_get_entry_emt`),
  * then the decision order before seed 001 (Xen at ca24b2ffdb^).
  */
 import { RangeSet } from '@vpci/rangeset';

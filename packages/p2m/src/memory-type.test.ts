@@ -1,5 +1,5 @@
 /**
- * Encodings of the memory types (SDM; xen-behaviour.md §3.1): UC 0, WC 1, WT 4, WP 5, WB 6, UC- 7;
+ * Encodings of the memory types (SDM; Xen's `X86_MT_*`): UC 0, WC 1, WT 4, WP 5, WB 6, UC- 7;
  * 2 and 3 reserved; UC- valid in PAT only.
  */
 import { describe, expect, it } from 'vitest';

@@ -50,7 +50,7 @@ describe('mmioOrder', () => {
   });
 });
 
-describe('§2.9 worked examples (HAP, 2M, empty p2m, no RO ranges)', () => {
+describe('map_mmio_regions worked examples (HAP, 2M, empty p2m, no RO ranges)', () => {
   it('1: identity map of a 256 MiB BAR: 0x8000, then done', () => {
     const p2m = new P2m();
     expect(mapMmio(p2m, gfn(0xe0000), 0x10000, mfn(0xe0000))).toEqual({
@@ -203,7 +203,7 @@ describe('retry protocol and errors', () => {
   });
 });
 
-describe('identity entries (§2.5)', () => {
+describe('identity entries (p2m_add_identity_entry, p2m_remove_identity_entry)', () => {
   it('add over a hole maps gfn → gfn; again is 0; over something else EBUSY, or 0 when relaxed', () => {
     const p2m = new P2m();
     expect(addIdentityEntry(p2m, gfn(0xfee00))).toEqual({ ok: true });

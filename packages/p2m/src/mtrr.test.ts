@@ -1,5 +1,5 @@
 /**
- * MTRR state and Xen's `mtrr_get_type` (xen/arch/x86/hvm/mtrr.c; xen-behaviour.md §3.2), branch by
+ * MTRR state and Xen's `mtrr_get_type` (xen/arch/x86/hvm/mtrr.c), branch by
  * branch. Addresses are bytes (bigint); a block of order o is 2^o pages.
  */
 import { describe, expect, it } from 'vitest';
@@ -295,7 +295,7 @@ describe('MtrrState: construction, copies and validation', () => {
     [
       'range base not a multiple of size',
       () => variableRange(MiB, 2n * MiB, 'UC'),
-      'base: expected a multiple of size',
+      'base: expected a multiple of the size',
     ],
   ];
   it.each(bad)('throws for %s, naming the argument', (_name, call, message) => {

@@ -260,11 +260,11 @@ export function variableRange(
 ): VariableRange {
   checkU64('size', size);
   if (size < 0x1000n || (size & (size - 1n)) !== 0n) {
-    throw new InvalidArgumentError('size', size, 'a power of two of at least 4096n');
+    throw new InvalidArgumentError('size', size, 'a power of two of at least 4096 bytes');
   }
   checkU64('base', base);
   if ((base & (size - 1n)) !== 0n) {
-    throw new InvalidArgumentError('base', base, `a multiple of size (${size}n)`);
+    throw new InvalidArgumentError('base', base, `a multiple of the size (0x${size.toString(16)})`);
   }
   const mask = ~(size - 1n) & ((1n << BigInt(physAddrBits)) - 1n);
   return checkVariableRange('range', { base, mask, type, valid: true }, physAddrBits);

@@ -1,4 +1,4 @@
-/** p2m types and their classes, as asm/p2m.h defines them (xen-behaviour.md §2.3). */
+/** p2m types and their classes, as xen/arch/x86/include/asm/p2m.h defines them. */
 import { describe, expect, it } from 'vitest';
 import {
   InvalidArgumentError,

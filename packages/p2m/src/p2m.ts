@@ -178,6 +178,10 @@ export class P2m {
         order: this.orders[i] as PageOrder,
       };
     }
+    // FIXME (Xen, p2m-pt.c p2m_pt_get_entry, an XXX there; ept_get_entry does the same): a gfn with
+    // nothing mapped reads as mmio_dm, "for compatibility with the old model, where anything not
+    // marked as RAM was considered to be emulated MMIO space"; Xen means to return p2m_invalid once
+    // MMIO regions are registered explicitly. Callers treat mmio_dm and invalid alike as holes.
     return { mfn: undefined, type: 'mmio_dm', order: this.holeOrder(gfn) };
   }
 

@@ -1,6 +1,6 @@
 /**
- * PAT: the reset and host values, entry selection, and the MTRR (or EPT) × PAT table of
- * xen-behaviour.md §3.5 (Xen's `mm_type_tbl`), every cell.
+ * PAT: the reset and host values, entry selection, and the MTRR (or EPT) × PAT table (the SDM's, as
+ * Xen's `mm_type_tbl` in xen/arch/x86/hvm/mtrr.c holds it), every cell.
  */
 import { describe, expect, it } from 'vitest';
 import {

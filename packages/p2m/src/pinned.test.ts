@@ -1,5 +1,5 @@
 /**
- * Pinned cache attributes: the lookup, as `hvm_get_mem_pinned_cacheattr` (xen-behaviour.md §3.3), and
+ * Pinned cache attributes: the lookup, as `hvm_get_mem_pinned_cacheattr` (xen/arch/x86/hvm/mtrr.c), and
  * the list as `hvm_set_mem_pinned_cacheattr` keeps it.
  */
 import { describe, expect, it } from 'vitest';

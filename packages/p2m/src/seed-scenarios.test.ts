@@ -1,5 +1,5 @@
 /**
- * The seed scenarios of xen-behaviour.md §3.8: a grant-table frame (a Xen-heap "special" page, p2m
+ * The seed scenarios 000 and 001: a grant-table frame (a Xen-heap "special" page, p2m
  * type ram_rw) that the guest placed inside the Xen platform device's ("xenpci") 16 MiB BAR at the top
  * of the low MMIO hole, 0xFB00_0000. Seeds: 000 (hvmloader keeps the xenpci BAR out of the UC MTRRs)
  * and 001 (Xen sets iPAT for special pages).
@@ -10,7 +10,7 @@
  *     F800_0000/32M + FA00_0000/16M, so the BAR falls under the default WB.
  * Host: MTRR default WB (the grant-table frame is host RAM), UC over [3 GiB, 4 GiB) (host MMIO).
  * Linux maps the grant table with memremap(WB); its PAT layer downgrades to UC when the guest MTRR
- * says UC (§3.7), so "Linux's PAT choice" is UC under a UC MTRR and WB otherwise.
+ * says UC, so "Linux's PAT choice" is UC under a UC MTRR and WB otherwise.
  */
 import { RangeSet } from '@vpci/rangeset';
 import { describe, expect, it } from 'vitest';
@@ -103,7 +103,7 @@ describe('the xenpci BAR under both hvmloader MTRR layouts', () => {
   });
 });
 
-describe('§3.8 grant-table frame in the xenpci BAR', () => {
+describe('seeds 000 and 001: grant-table frame in the xenpci BAR', () => {
   // (a) Intel, no IOMMU and no I/O resources: step 2, WB + iPAT; every guest PAT type gives WB.
   it('(a) Intel, IOMMU off: WB + iPAT → WB whatever the guest PAT', () => {
     const leaf = epteGetEntryEmt(intel({ domain: iommuOff }));
@@ -178,7 +178,7 @@ describe('§3.8 grant-table frame in the xenpci BAR', () => {
   });
 });
 
-describe('§3.8 contrast cases', () => {
+describe('seeds 000 and 001: contrast cases', () => {
   // Another domain's page mapped by grant into the same BAR (not a special page of this domain).
   it('grant_map_rw in the BAR, Intel current Xen with IOMMU: step 5 → WB + iPAT', () => {
     const leaf = epteGetEntryEmt(intel({ p2mType: 'grant_map_rw', mfn: mfn(0x45600) }));
@@ -229,7 +229,7 @@ describe('§3.8 contrast cases', () => {
       combined: 'UC-',
       verified: false,
     });
-    // Guest WC × host UC-: UNVERIFIED (xen-behaviour.md §3.8); our conservative choice gives UC.
+    // Guest WC × host UC-: UNVERIFIED (see DESIGN.md); our conservative choice gives UC.
     expect(amdEffectiveType({ guestPat: 'WC', nptHostType: 'UC-', hostMtrr: host }).verified).toBe(false);
   });
 });

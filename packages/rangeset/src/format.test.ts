@@ -2,7 +2,8 @@
  * Xen's print form (`rangeset_printk`): the name left-justified in 10 columns, ` {`, then each range as
  * a space and `s` or `s-e`, separated by commas, then ` }`. Decimal, or lowercase hexadecimal without
  * `0x` for a set made with `hex` (Xen's RANGESETF_prettyprint_hex). The expected lines of the domain
- * printer below are the probe output recorded in xen-behaviour.md §1.4.15.
+ * printer below are what `rangeset_domain_printk` printed in a probe (rangeset.c compiled with Xen's
+ * unit-test harness, tools/tests/rangeset/).
  */
 import { describe, expect, it } from 'vitest';
 import { formatRangeSet, RangeSet } from './index.js';

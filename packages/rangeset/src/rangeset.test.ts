@@ -8,7 +8,8 @@
  *
  * Where our answer differs from Xen's (the set stays canonical, the limit counts stored ranges,
  * merge/subtract are all-or-nothing, nothing wraps at MAX), a comment above the row gives Xen's answer,
- * from xen-behaviour.md §1 and a reading of xen/common/rangeset.c.
+ * from a reading of xen/common/rangeset.c and from probes: rangeset.c compiled with Xen's unit-test
+ * harness (tools/tests/rangeset/), whose outputs the rows and tests marked "probed on Xen" reproduce.
  *
  * Model-based and property tests live in test/; this file pins down named cases and boundaries.
  */
@@ -303,7 +304,7 @@ describe('addRange', () => {
     '{10-20, 30-40} ∪ {0-50} = {0-50}',
     '{0, 2, 4, 6, 8} ∪ {1-7} = {0-8}',
     '{0, 2, 4, 6, 8} ∪ {3-4} = {0, 2-4, 6, 8}',
-    // xen-behaviour §1.6 example 1, first step.
+    // Probed on Xen (coalescing across several ranges), first step.
     '{0-1, 4-5, 8-9, 12-13} ∪ {3-10} = {0-1, 3-10, 12-13}',
     // Boundaries 0 and MAX.
     '{0-(MAX-1)} ∪ {MAX} = {0-MAX}',
@@ -330,7 +331,7 @@ describe('addRange', () => {
     expect(show(set)).toBe(fmt(result as Pair[]));
   });
 
-  it('coalesces across several ranges step by step (xen-behaviour §1.6 example 1)', () => {
+  it('coalesces across several ranges step by step (probed on Xen)', () => {
     const set = make('{0-1, 4-5, 8-9, 12-13}');
     set.addRange(3, 10); // {0-1, 4-5, 8-9, 12-13} ∪ {3-10} = {0-1, 3-10, 12-13}
     expect(show(set)).toBe('{0-1, 3-10, 12-13}');
@@ -393,7 +394,7 @@ describe('removeRange', () => {
     '{0-MAX} − {1-(MAX-1)} = {0, MAX}',
     '{0-MAX} − {0-MAX} = {}',
     '{0, MAX} − {1-(MAX-1)} = {0, MAX}',
-    // The removal shapes of xen-behaviour §1.6 example 2 (the first four are Xen's unit-test cases).
+    // Removal shapes probed on Xen (the first four are Xen's unit-test cases).
     '{0-1, 4-5} − {3-4} = {0-1, 5}',
     '{0-1, 4-5, 7-8} − {3-7} = {0-1, 8}',
     '{0-1, 4-5} − {2-3} = {0-1, 4-5}',
@@ -498,7 +499,7 @@ describe('reportRanges', () => {
   const set = make('{0-9, 20-29, 40-49}');
   // Each reported range is clipped to the window: the set ∩ the window, range by range.
   const windows = [
-    // xen-behaviour §1.6 example 3.
+    // Probed on Xen: report_ranges clips each range to the window.
     '{0-9, 20-29, 40-49} ∩ {5-45} = {5-9, 20-29, 40-45}',
     '{0-9, 20-29, 40-49} ∩ {0-MAX} = {0-9, 20-29, 40-49}',
     '{0-9, 20-29, 40-49} ∩ {10-19} = {}',
@@ -532,7 +533,7 @@ describe('reportRanges', () => {
     expect(fmt(seen)).toBe('{(MAX-1)-MAX}');
   });
 
-  it('stops at the first callback that returns a value, and returns it (xen-behaviour §1.6 example 3)', () => {
+  it('stops at the first callback that returns a value, and returns it (probed on Xen)', () => {
     const seen: Pair[] = [];
     const result = set.reportRanges(0, MAX, (s, e) => {
       seen.push([s, e]);
@@ -583,7 +584,7 @@ describe('reportRanges', () => {
 // ---- consumeRanges -----------------------------------------------------------------------------------
 
 describe('consumeRanges', () => {
-  it('consumes with a budget of 15 and resumes after a restart (xen-behaviour §1.6 example 4)', () => {
+  it('consumes with a budget of 15 and resumes after a restart (probed on Xen)', () => {
     // {0-9, 20-29, 40-49}: the first call takes [0,9] (10 values) and 5 values of [20,29], then asks
     // for a restart, leaving {25-29, 40-49}. Xen returns -ERESTART (-85) here.
     const set = make('{0-9, 20-29, 40-49}');
@@ -772,7 +773,7 @@ describe('claimRange', () => {
     'claim 1 in {} at 0 → {0}',
     'claim 5 in {} at 0 → {0-4}',
     'claim MAX in {} at 0 → {0-(MAX-1)}',
-    // xen-behaviour §1.6 example 6.
+    // Probed on Xen (claim_range).
     'claim 1 in {0-3} at 4 → {0-4}',
     'claim 1 in {2-MAX} at 0 → {0, 2-MAX}',
     'claim 2 in {0, 2-MAX}: ENOSPC',
@@ -826,7 +827,7 @@ describe('claimRange', () => {
     expectCanonical(set);
   });
 
-  it('claims until the space is gone (xen-behaviour §1.6 example 6, continued)', () => {
+  it('claims until the space is gone (probed on Xen, continued)', () => {
     // {2-MAX}: claim 1 → 0; claim 2 → ENOSPC (only the hole at 1 is left); claim 1 → 1, {0-MAX}.
     const set = make('{2-MAX}');
     expect(set.claimRange(1)).toEqual({ ok: true, start: 0 });
@@ -876,7 +877,7 @@ describe('claimRange', () => {
 // ---- limit and ENOMEM --------------------------------------------------------------------------------
 
 describe('limit and ENOMEM', () => {
-  // xen-behaviour §1.5 probes: limit 1 on {5-10}, each on a fresh set. Our limit counts stored
+  // Probes on Xen: limit 1 on {5-10}, each on a fresh set. Our limit counts stored
   // ranges, so only an operation that would end with 2 ranges is refused.
   const probes = [
     // Xen: ENOMEM; it allocates a temporary node before merging it into [5,10].
@@ -915,7 +916,7 @@ describe('limit and ENOMEM', () => {
     }
   });
 
-  it('replays the §1.5 probe sequence on one set, with our answers', () => {
+  it('replays the Xen probe sequence on one set, with our answers', () => {
     // Xen, in sequence on {5-10} with limit 1: add [0,4] → ENOMEM; add [11,12] → {5-12}; add [3,6] →
     // {3-12}; remove [5,6] → ENOMEM; remove [3,4] → {5-12}. We accept the first add (it ends with one
     // range), so the later steps see {0-…} and both removals in the middle are splits.
@@ -998,7 +999,7 @@ describe('limit and ENOMEM', () => {
   });
 
   describe('merge is all or nothing', () => {
-    it('refuses a merge past the limit and changes nothing (xen-behaviour §1.6 example 5)', () => {
+    it('refuses a merge past the limit and changes nothing (probed on Xen)', () => {
       // limit 2: {} ∪ {0, 10, 20, 30} would need 4 ranges: ENOMEM, still {}. Xen stops at the first
       // failing add and leaves {0, 10}.
       const l = new RangeSet();
@@ -1038,7 +1039,7 @@ describe('limit and ENOMEM', () => {
   });
 
   describe('subtract is all or nothing', () => {
-    it('refuses a subtraction past the limit and changes nothing (xen-behaviour §1.6 example 5)', () => {
+    it('refuses a subtraction past the limit and changes nothing (probed on Xen)', () => {
       // limit 1: {0-100} − {0-10, 50-60, 90-100} would be {11-49, 61-89}: ENOMEM, still {0-100}.
       // Xen applies the first removal, fails on the split, and leaves {11-100}.
       const s = make('{0-100}');

@@ -4,28 +4,40 @@
  * and invariant holds, 1 when one fails, 2 for bad input (arguments, a file that cannot be read, a bad
  * trace line).
  */
-import { readFileSync, statSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { basename } from 'node:path';
-import { gunzipSync } from 'node:zlib';
+import { parseArgs } from 'node:util';
 import { formatSbdf, type Profile, parseSbdf } from '@vpci/vpci';
+import { SingleBar } from 'cli-progress';
+import { createColors } from 'picocolors';
+import manifest from '../package.json';
 import { TraceError } from './fields.js';
-import { fileLineChunks } from './file-lines.js';
+import { LineTooLongError, lineChunks } from './file-lines.js';
 import { renderHtml } from './html.js';
+import { describeError, type Input, InputError, openInput } from './input.js';
 import { renderSvg } from './picture.js';
 import { convertQemuLog } from './qemu.js';
 import { reportJson } from './report.js';
 import { TraceReplay } from './run.js';
 import { textReport } from './text-report.js';
 
-/** Where the CLI writes. */
+/** The version `--version` prints: the package's own. */
+const VERSION: string = manifest.version;
+
+/** Where the CLI reads and writes (the process's streams in `bin.ts`; buffers in tests). */
 export interface CliIo {
-  readonly stdout: { write(text: string): unknown };
+  readonly stdout: { write(text: string): unknown; readonly isTTY?: boolean };
   readonly stderr: { write(text: string): unknown; readonly isTTY?: boolean };
+  /** What `-` reads; the process's standard input when omitted. */
+  readonly stdin?: AsyncIterable<Uint8Array | string>;
+  /** The environment (`NO_COLOR`, `FORCE_COLOR`); the process's when omitted. */
+  readonly env?: Readonly<Record<string, string | undefined>>;
 }
 
-export const USAGE = `usage: vpci-replay [options] TRACE
+export const USAGE = `usage: vpci-replay [options] [--] TRACE
 
-Replays TRACE (JSON Lines, docs/trace-format.md) on the vPCI engine and prints a report.
+Replays TRACE (JSON Lines, docs/trace-format.md; gzip-compressed too; - for standard input) on the
+vPCI engine and prints a report.
 
 options:
   --json              print the report as JSON (stable: the same trace gives the same bytes)
@@ -39,9 +51,16 @@ options:
   --profile P         xen or hardened, overriding the trace's host line
   --progress          show a progress bar on stderr (default: when stderr is a terminal)
   --no-progress       never show one
+  --color WHEN        colour the text report: auto (on a terminal, unless NO_COLOR is set), always,
+                      never
   -h, --help          this text
+  -V, --version       the version
 
-exit status: 0 everything holds, 1 an assertion or invariant failed, 2 bad input
+Options take their value as --opt VALUE or --opt=VALUE; -- ends the options. A FILE of - is
+standard output: that output is written there instead of the report.
+
+exit status: 0 everything holds, 1 an assertion or invariant failed, 2 bad input (arguments, a file
+that cannot be read, a bad trace line), 3 an internal error (a bug: please report it)
 `;
 
 interface Arguments {
@@ -54,6 +73,7 @@ interface Arguments {
   readonly html: string | undefined;
   readonly profile: Profile | undefined;
   readonly progress: boolean | undefined;
+  readonly color: 'auto' | 'always' | 'never';
 }
 
 /** A line to replay and where it came from (the QEMU log's line for a converted trace). */
@@ -64,61 +84,68 @@ interface SourcedLine {
 
 /** Runs the CLI; resolves to the exit status. */
 export async function main(argv: readonly string[], io: CliIo): Promise<number> {
-  let args: Arguments | 'help';
+  let args: Arguments | 'help' | 'version';
   try {
     args = parseArguments(argv);
   } catch (error) {
-    io.stderr.write(`vpci-replay: ${(error as Error).message}\n${USAGE}`);
+    io.stderr.write(`vpci-replay: ${(error as Error).message}\n(vpci-replay --help lists the options)\n`);
     return 2;
   }
-  if (args === 'help') {
-    io.stdout.write(USAGE);
+  if (args === 'help' || args === 'version') {
+    io.stdout.write(args === 'help' ? USAGE : `vpci-replay ${VERSION}\n`);
     return 0;
   }
-  let total: number;
+  const stdin = io.stdin ?? process.stdin;
+  let input: Input;
   try {
-    total = statSync(args.trace).size;
+    input = openInput(args.trace, stdin);
   } catch (error) {
-    io.stderr.write(`vpci-replay: cannot read ${args.trace}: ${errorCode(error)}\n`);
+    if (!(error instanceof InputError)) throw error;
+    io.stderr.write(`vpci-replay: ${error.message}\n`);
     return 2;
   }
-  // In batches: a file's come a chunk at a time, a converted QEMU log's all at once.
-  let batches: Iterable<SourcedLine[]> | AsyncIterable<SourcedLine[]>;
-  if (args.qemu) {
-    try {
-      batches = [qemuLines(args)];
-    } catch (error) {
-      if (error instanceof OutputError) io.stderr.write(`vpci-replay: ${error.message}\n`);
-      else if (error instanceof TraceError)
-        io.stderr.write(`${args.trace}:${error.line}: ${error.message}\n`);
-      else throw error;
-      return 2;
-    }
-  } else {
-    batches = fileLines(args.trace);
-  }
   const replay = new TraceReplay(
-    basename(args.trace),
+    args.trace === '-' ? 'stdin' : basename(args.trace),
     args.profile === undefined ? {} : { profile: args.profile },
   );
-  const progress =
-    (args.progress ?? io.stderr.isTTY === true) ? new ProgressBar(io.stderr, total) : undefined;
+  const progress = (args.progress ?? io.stderr.isTTY === true) ? new Progress(io.stderr, input) : undefined;
   let failedAt = 0;
-  replaying: for await (const batch of batches) {
-    for (const line of batch) {
-      progress?.advance(line.text.length + 1, replay.lines);
-      if (!replay.feed(line.text)) {
-        failedAt = line.source;
-        break replaying;
-      }
-    }
-  }
-  progress?.clear();
-  const report = replay.end();
-  io.stdout.write(args.json ? reportJson(report) : textReport(report));
   try {
-    if (args.svg !== undefined) writeOutput('--svg', args.svg, renderSvg(report));
-    if (args.html !== undefined) writeOutput('--html', args.html, renderHtml(report));
+    // In batches: a trace's come a chunk at a time, a converted QEMU log's all at once.
+    const batches = args.qemu ? qemuLines(args, input) : traceLines(input);
+    replaying: for await (const batch of batches) {
+      for (const line of batch) {
+        if (!replay.feed(line.text)) {
+          failedAt = line.source;
+          break replaying;
+        }
+      }
+      progress?.update(replay.lines);
+    }
+  } catch (error) {
+    progress?.stop();
+    if (error instanceof OutputError) io.stderr.write(`vpci-replay: ${error.message}\n`);
+    else if (error instanceof InputError)
+      io.stderr.write(`${input.name}:${replay.lines + 1}: ${error.message}\n`);
+    else if (error instanceof TraceError || error instanceof LineTooLongError) {
+      io.stderr.write(`${input.name}:${error.line}: ${error.message}\n`);
+    } else throw error;
+    return 2;
+  }
+  progress?.stop();
+  const report = replay.end();
+  const env = io.env ?? process.env;
+  const colors = createColors(colorWanted(args.color, io.stdout.isTTY === true, env));
+  const outputs: [string, string | undefined, () => string][] = [
+    ['--svg', args.svg, () => renderSvg(report)],
+    ['--html', args.html, () => renderHtml(report)],
+  ];
+  const toStdout = outputs.some(([, file]) => file === '-') || args.saveTrace === '-';
+  if (!toStdout) io.stdout.write(args.json ? reportJson(report) : textReport(report, { colors }));
+  try {
+    for (const [option, file, render] of outputs) {
+      if (file !== undefined) writeOutput(io, option, file, render());
+    }
   } catch (error) {
     if (!(error instanceof OutputError)) throw error;
     io.stderr.write(`vpci-replay: ${error.message}\n`);
@@ -126,149 +153,178 @@ export async function main(argv: readonly string[], io: CliIo): Promise<number> 
   }
   if (replay.error !== undefined) {
     const where = args.qemu
-      ? `${args.trace}:${failedAt} (converted trace line ${replay.error.line})`
-      : `${args.trace}:${replay.error.line}`;
+      ? `${input.name}:${failedAt} (converted trace line ${replay.error.line})`
+      : `${input.name}:${replay.error.line}`;
     io.stderr.write(`${where}: ${replay.error.message}\n`);
     return 2;
   }
   return report.status === 'ok' ? 0 : 1;
 }
 
-/** The lines of a trace file, streamed, with their line numbers. */
-async function* fileLines(file: string): AsyncIterable<SourcedLine[]> {
+/** The lines of a trace, streamed, with their line numbers. */
+async function* traceLines(input: Input): AsyncIterable<SourcedLine[]> {
   let n = 0;
-  for await (const chunk of fileLineChunks(file)) yield chunk.map((text) => ({ text, source: ++n }));
+  for await (const chunk of lineChunks(input.bytes)) yield chunk.map((text) => ({ text, source: ++n }));
 }
 
 /** A QEMU log converted to a trace (the log is read whole: the devices come from all of it). */
-function qemuLines(args: Arguments): SourcedLine[] {
-  const raw = readFileSync(args.trace);
-  const text = (args.trace.endsWith('.gz') ? gunzipSync(raw) : raw).toString('utf8');
-  const converted = convertQemuLog(text.split('\n'), { name: basename(args.trace), images: args.images });
-  if (args.saveTrace !== undefined)
-    writeOutput('--save-trace', args.saveTrace, `${converted.trace.join('\n')}\n`);
-  return converted.trace.map((line, i) => ({ text: line, source: converted.sourceLines[i]! }));
+async function* qemuLines(args: Arguments, input: Input): AsyncIterable<SourcedLine[]> {
+  const lines: string[] = [];
+  for await (const chunk of lineChunks(input.bytes)) for (const line of chunk) lines.push(line);
+  const converted = convertQemuLog(lines, {
+    name: args.trace === '-' ? 'stdin' : basename(args.trace),
+    images: args.images,
+  });
+  if (args.saveTrace !== undefined && args.saveTrace !== '-')
+    writeFileOrThrow('--save-trace', args.saveTrace, `${converted.trace.join('\n')}\n`);
+  yield converted.trace.map((line, i) => ({ text: line, source: converted.sourceLines[i]! }));
 }
 
-function parseArguments(argv: readonly string[]): Arguments | 'help' {
-  let trace: string | undefined;
-  let json = false;
-  let qemu = false;
+const OPTIONS = {
+  json: { type: 'boolean' },
+  qemu: { type: 'boolean' },
+  image: { type: 'string', multiple: true },
+  'save-trace': { type: 'string' },
+  svg: { type: 'string' },
+  html: { type: 'string' },
+  profile: { type: 'string' },
+  progress: { type: 'boolean' },
+  'no-progress': { type: 'boolean' },
+  color: { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+  version: { type: 'boolean', short: 'V' },
+} as const;
+
+function parseArguments(argv: readonly string[]): Arguments | 'help' | 'version' {
+  const { values, positionals, tokens } = parseArgs({
+    args: [...argv],
+    options: OPTIONS,
+    allowPositionals: true,
+    strict: true,
+    tokens: true,
+  });
+  if (values.help === true) return 'help';
+  if (values.version === true) return 'version';
+  if (positionals.length === 0)
+    throw new Error('no trace file given; expected TRACE (a file, or - for standard input)');
+  if (positionals.length > 1) {
+    throw new Error(`one trace file expected; got ${positionals.map((p) => `'${p}'`).join(', ')}`);
+  }
+  const qemu = values.qemu === true;
   const images = new Map<string, string>();
-  let saveTrace: string | undefined;
-  let svg: string | undefined;
-  let html: string | undefined;
-  let profile: Profile | undefined;
-  let progress: boolean | undefined;
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i]!;
-    const value = (): string => {
-      const next = argv[++i];
-      if (next === undefined) throw new Error(`${arg} needs a value`);
-      return next;
-    };
-    switch (arg) {
-      case '-h':
-      case '--help':
-        return 'help';
-      case '--json':
-        json = true;
-        break;
-      case '--qemu':
-        qemu = true;
-        break;
-      case '--image': {
-        const given = value();
-        const match = /^([^=]+)=(.+)$/.exec(given);
-        if (match === null) throw new Error(`--image is '${given}'; expected SBDF=FILE`);
-        let sbdf: string;
-        try {
-          sbdf = formatSbdf(parseSbdf(match[1]!));
-        } catch (error) {
-          throw new Error(`--image ${given}: ${(error as Error).message}`);
-        }
-        try {
-          images.set(sbdf, readFileSync(match[2]!, 'utf8'));
-        } catch (error) {
-          throw new Error(`--image ${given}: cannot read ${match[2]}: ${errorCode(error)}`);
-        }
-        break;
-      }
-      case '--save-trace':
-        saveTrace = value();
-        break;
-      case '--svg':
-        svg = value();
-        break;
-      case '--html':
-        html = value();
-        break;
-      case '--profile': {
-        const p = value();
-        if (p !== 'xen' && p !== 'hardened') throw new Error(`--profile is '${p}'; expected xen or hardened`);
-        profile = p;
-        break;
-      }
-      case '--progress':
-        progress = true;
-        break;
-      case '--no-progress':
-        progress = false;
-        break;
-      default:
-        if (arg.startsWith('-')) throw new Error(`unknown option ${arg}`);
-        if (trace !== undefined) throw new Error(`one trace file expected; got ${trace} and ${arg}`);
-        trace = arg;
+  for (const given of values.image ?? []) {
+    const match = /^([^=]+)=(.+)$/.exec(given);
+    if (match === null) throw new Error(`--image is '${given}'; expected SBDF=FILE`);
+    let sbdf: string;
+    try {
+      sbdf = formatSbdf(parseSbdf(match[1]!));
+    } catch (error) {
+      throw new Error(`--image ${given}: ${(error as Error).message}`);
+    }
+    try {
+      images.set(sbdf, readFileSync(match[2]!, 'utf8'));
+    } catch (error) {
+      throw new Error(`--image ${given}: cannot read ${match[2]}: ${describeError(error)}`);
     }
   }
-  if (trace === undefined) throw new Error('no trace file given');
-  if (!qemu && (images.size > 0 || saveTrace !== undefined))
+  const saveTrace = values['save-trace'];
+  if (!qemu && (images.size > 0 || saveTrace !== undefined)) {
     throw new Error('--image and --save-trace need --qemu');
-  return { trace, json, qemu, images, saveTrace, svg, html, profile, progress };
+  }
+  const profile = values.profile;
+  if (profile !== undefined && profile !== 'xen' && profile !== 'hardened') {
+    throw new Error(`--profile is '${profile}'; expected xen or hardened`);
+  }
+  const color = values.color ?? 'auto';
+  if (color !== 'auto' && color !== 'always' && color !== 'never') {
+    throw new Error(`--color is '${color}'; expected auto, always or never`);
+  }
+  const toStdout = [values.svg, values.html, saveTrace].filter((file) => file === '-').length;
+  if (toStdout > 1) throw new Error('only one output can go to standard output (-)');
+  // --progress and --no-progress: the last one given wins.
+  const last = tokens
+    .filter((t) => t.kind === 'option' && (t.name === 'progress' || t.name === 'no-progress'))
+    .at(-1);
+  const progress = last === undefined ? undefined : last.kind === 'option' && last.name === 'progress';
+  return {
+    trace: positionals[0]!,
+    json: values.json === true,
+    qemu,
+    images,
+    saveTrace,
+    svg: values.svg,
+    html: values.html,
+    profile,
+    progress,
+    color,
+  };
 }
 
-function errorCode(error: unknown): string {
-  return (error as NodeJS.ErrnoException).code ?? (error as Error).message;
+/** Whether the text report is coloured: `always`/`never`, or on a terminal unless `NO_COLOR` is set. */
+function colorWanted(
+  when: Arguments['color'],
+  terminal: boolean,
+  env: Readonly<Record<string, string | undefined>>,
+): boolean {
+  if (when !== 'auto') return when === 'always';
+  if (env.NO_COLOR !== undefined && env.NO_COLOR !== '') return false;
+  if (env.FORCE_COLOR !== undefined && env.FORCE_COLOR !== '' && env.FORCE_COLOR !== '0') return true;
+  return terminal;
 }
 
 /** An output file that could not be written. */
 class OutputError extends Error {}
 
+/** Writes an output option's text to its file, or to standard output for `-`. */
+function writeOutput(io: CliIo, option: string, file: string, text: string): void {
+  if (file === '-') io.stdout.write(text);
+  else writeFileOrThrow(option, file, text);
+}
+
 /** Writes a file for an output option, naming the option when it fails. */
-function writeOutput(option: string, file: string, text: string): void {
+function writeFileOrThrow(option: string, file: string, text: string): void {
   try {
     writeFileSync(file, text);
   } catch (error) {
-    throw new OutputError(`${option} ${file}: cannot write: ${errorCode(error)}`);
+    throw new OutputError(`${option} ${file}: cannot write: ${describeError(error)}`);
   }
 }
 
-/** A one-line progress bar on a terminal, redrawn at most ten times a second. */
-class ProgressBar {
-  private readonly stream: CliIo['stderr'];
-  private readonly total: number;
-  private done = 0;
-  private last = 0;
+/** A progress bar on stderr (cli-progress): bytes read of the input, lines replayed, rate and ETA. */
+class Progress {
+  private readonly bar: SingleBar;
+  private readonly input: Input;
 
-  constructor(stream: CliIo['stderr'], total: number) {
-    this.stream = stream;
-    this.total = Math.max(1, total);
+  constructor(stream: CliIo['stderr'], input: Input) {
+    this.input = input;
+    const sized = input.size !== undefined && input.size > 0;
+    this.bar = new SingleBar({
+      stream: stream as unknown as NodeJS.WritableStream,
+      format: sized
+        ? 'replaying [{bar}] {percentage}% | {lines} lines | {rate} lines/s | ETA {eta_formatted}'
+        : 'replaying {lines} lines | {rate} lines/s',
+      hideCursor: false,
+      clearOnComplete: true,
+      fps: 10,
+      etaBuffer: 50,
+      noTTYOutput: stream.isTTY !== true,
+      notTTYSchedule: 2000,
+    });
+    this.started = Date.now();
+    this.bar.start(sized ? input.size! : 1, 0, { lines: 0, rate: 0 });
   }
 
-  advance(bytes: number, lines: number): void {
-    this.done += bytes;
-    const now = Date.now();
-    if (now - this.last < 100) return;
-    this.last = now;
-    const fraction = Math.min(1, this.done / this.total);
-    const width = 30;
-    const filled = Math.round(fraction * width);
-    this.stream.write(
-      `\r[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${(fraction * 100).toFixed(0).padStart(3)}% ${lines} lines`,
-    );
+  private readonly started: number;
+
+  update(lines: number): void {
+    const seconds = Math.max(0.001, (Date.now() - this.started) / 1000);
+    this.bar.update(Math.min(this.input.bytesRead(), this.input.size ?? 0), {
+      lines: lines.toLocaleString('en-US'),
+      rate: Math.round(lines / seconds).toLocaleString('en-US'),
+    });
   }
 
-  clear(): void {
-    if (this.last !== 0) this.stream.write(`\r${' '.repeat(60)}\r`);
+  stop(): void {
+    this.bar.stop();
   }
 }

@@ -65,9 +65,19 @@ export class Fields {
     }
   }
 
-  /** An error about field `name`. */
+  /** An error about field `name`; for a missing one, it names a present field that looks like a typo of it. */
   error(name: string, message: string): TraceError {
-    return new TraceError(this.line, `${this.field(name)} ${message}`);
+    const typo = this.values[name] === undefined ? this.typoOf(name) : undefined;
+    const hint = typo === undefined ? '' : ` (the line has '${typo}': a typo?)`;
+    return new TraceError(this.line, `${this.field(name)} ${message}${hint}`);
+  }
+
+  /** A field of the line that no reader asked for and is one or two edits away from `name`. */
+  private typoOf(name: string): string | undefined {
+    for (const key in this.values) {
+      if (!this.read.includes(key) && key !== name && editDistance(key, name) <= 2) return key;
+    }
+    return undefined;
   }
 
   /** A required string from `choices` (or any string when `choices` is omitted). */
@@ -130,7 +140,7 @@ export class Fields {
     if (typeof value !== 'object' || value === null || Array.isArray(value)) {
       throw this.error(name, `is ${show(value)}; expected an object`);
     }
-    return new Fields(this.line, this.field(name), value);
+    return new Fields(this.line, `${this.path}.${name}`, value);
   }
 
   optionalObject(name: string): Fields | undefined {
@@ -182,6 +192,23 @@ function range(min: number | bigint, max: number | bigint): string {
 /** A value as the message shows it: JSON, cut short. */
 export function show(value: unknown): string {
   if (value === undefined) return 'missing';
-  const text = typeof value === 'bigint' ? hex(value) : JSON.stringify(value);
+  const text =
+    typeof value === 'bigint'
+      ? hex(value)
+      : JSON.stringify(value, (_key, v: unknown) => (typeof v === 'bigint' ? hex(v) : v));
   return text.length > 60 ? `${text.slice(0, 57)}...` : text;
+}
+
+/** Levenshtein distance between two short strings (field names). */
+function editDistance(a: string, b: string): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const current = [i];
+    for (let j = 1; j <= b.length; j++) {
+      const substitution = previous[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1);
+      current.push(Math.min(previous[j]! + 1, current[j - 1]! + 1, substitution));
+    }
+    previous = current;
+  }
+  return previous[b.length]!;
 }

@@ -31,6 +31,7 @@ export type {
 } from './report.js';
 export { buildReport, REPORT_FORMAT, reportJson } from './report.js';
 export { replayText, TraceReplay } from './run.js';
+export type { TextReportOptions } from './text-report.js';
 export { humanSize, textReport } from './text-report.js';
 export type {
   RunStatus,

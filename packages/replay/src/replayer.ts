@@ -26,6 +26,10 @@ import {
   formatSbdf,
   framesOf,
   Machine,
+  PCI_BASE_ADDRESS_0,
+  PCI_BASE_ADDRESS_MEM_TYPE_64,
+  PCI_HEADER_TYPE,
+  PCI_HEADER_TYPE_BRIDGE,
   type PciDevice,
   PhysicalDevice,
   type Profile,
@@ -35,7 +39,7 @@ import {
   type Violation,
   type VpciEvent,
 } from '@vpci/vpci';
-import { hex, TraceError } from './fields.js';
+import { hex, show, TraceError } from './fields.js';
 import type { TraceAssertion, TraceEvent, TraceMtrr, TraceVcpu } from './trace.js';
 
 /** An engine event and the trace line whose application logged it. */
@@ -126,11 +130,12 @@ export class Replayer {
         this.options.profile === undefined ? {} : { profile: this.options.profile },
       );
     }
-    const touched = this.snapshotTouched(event, line);
+    let touched: ReturnType<Replayer['snapshotTouched']>;
     try {
+      touched = this.snapshotTouched(event, line);
       this.dispatch(event, line);
     } catch (error) {
-      if (error instanceof InvalidArgumentError) throw new TraceError(line, error.message);
+      if (error instanceof InvalidArgumentError) throw new TraceError(line, inTraceTerms(error, event.event));
       throw error;
     }
     this.applied++;
@@ -199,6 +204,7 @@ export class Replayer {
                 bars: event.sizes.bars,
                 ...(event.sizes.rom === undefined ? {} : { rom: event.sizes.rom }),
               });
+        if (!('spec' in event)) requireImageSizes(hw, line);
         m.addDevice(hw, { hidden: event.hidden });
         return;
       }
@@ -542,7 +548,17 @@ export class Replayer {
   }
 
   private vcpuOf(ref: TraceVcpu, line: number): Vcpu {
-    const domain = this.domainOf(ref.domain, line, 'vcpu');
+    const name = `d${ref.domain}v${ref.vcpu}`;
+    const domain = this.machine!.findDomain(ref.domain);
+    if (domain === undefined || domain.kind === 'dom_xen') {
+      const vcpus = this.machine!.domains()
+        .filter((d) => d.kind !== 'dom_xen')
+        .flatMap((d) => d.vcpus.map((_, i) => `d${d.id}v${i}`));
+      throw new TraceError(
+        line,
+        `'vcpu' is "${name}", but domain ${ref.domain} does not exist; expected one of: ${vcpus.join(', ') || 'none (no domain yet)'}`,
+      );
+    }
     const vcpu = domain.vcpus[ref.vcpu];
     if (vcpu === undefined) {
       throw new TraceError(
@@ -560,7 +576,7 @@ export class Replayer {
       const known = this.machine!.devices().map((d) => d.name);
       throw new TraceError(
         line,
-        `'${field}' ${sbdf} is not a device on the machine; expected one of ${known.join(', ') || '(none)'}`,
+        `'${field}' is "${sbdf}", which is not a device on the machine; expected one of: ${known.join(', ') || 'none (no device yet)'}`,
       );
     }
   }
@@ -609,10 +625,43 @@ export class Replayer {
     if (!exists) {
       throw new TraceError(
         line,
-        `'write.sbdf' ${sbdf} is not a device ${vcpu.domain.isHardware ? 'on the machine' : `of d${vcpu.domain.id} (guest addresses: ${vcpu.domain.devices.map((d) => (d.vpci?.guestSbdf ? formatSbdf(d.vpci.guestSbdf) : '?')).join(', ') || 'none'})`}; expected an existing device`,
+        `'write.sbdf' is "${sbdf}", which is not a device ${vcpu.domain.isHardware ? 'on the machine' : `of d${vcpu.domain.id} (guest addresses: ${vcpu.domain.devices.map((d) => (d.vpci?.guestSbdf ? formatSbdf(d.vpci.guestSbdf) : '?')).join(', ') || 'none'})`}; expected an existing device`,
       );
     }
   }
+}
+
+/**
+ * An image holds where each BAR is, never how large it is: a BAR slot the image shows in use (its
+ * register is not zero, and it is not the upper half of a 64-bit BAR) needs its size in `sizes.bars`,
+ * or the replay would invent one.
+ */
+function requireImageSizes(hw: PhysicalDevice, line: number): void {
+  const slots = (hw.read(PCI_HEADER_TYPE, 1) & 0x7f) === PCI_HEADER_TYPE_BRIDGE ? 2 : 6;
+  for (let i = 0; i < slots; i++) {
+    const register = hw.read(PCI_BASE_ADDRESS_0 + 4 * i, 4);
+    const upperHalf =
+      i > 0 &&
+      (hw.read(PCI_BASE_ADDRESS_0 + 4 * (i - 1), 4) & 0x7) === PCI_BASE_ADDRESS_MEM_TYPE_64 &&
+      hw.barSize(i - 1) > 0n;
+    if (register !== 0 && !upperHalf && hw.barSize(i) === 0n) {
+      throw new TraceError(
+        line,
+        `'device.sizes.bars[${i}]' is missing; expected the size of BAR${i}, whose register the image shows as ${hex(register >>> 0)} (an image holds BAR addresses, not sizes)`,
+      );
+    }
+    if (hw.barSize(i) > 0n && (register & 0x7) === PCI_BASE_ADDRESS_MEM_TYPE_64) i++;
+  }
+}
+
+/**
+ * An engine's argument error in the trace's words: the engine names its own parameters (`spec.bars[0].size`,
+ * `sizes.bars[1]`, `sbdf`), which become the trace line's fields (`'device.bars[0].size'`), and shows
+ * values as the trace writes them (hexadecimal, not `12288n`).
+ */
+function inTraceTerms(error: InvalidArgumentError, event: string): string {
+  const field = error.argument === 'spec' ? event : `${event}.${error.argument.replace(/^spec\./, '')}`;
+  return `'${field}' is ${show(error.received)}; expected ${error.expected}`;
 }
 
 /** A violation's identity, for telling a new one from one already seen. */
@@ -649,10 +698,19 @@ function mtrrState(layout: TraceMtrr, line: number, path: string): MtrrState {
         typeof layout.fixed === 'string'
           ? new Array<MtrrType>(NUM_FIXED_RANGES).fill(layout.fixed)
           : layout.fixed,
-      variableRanges: layout.variable.map((v) => variableRange(v.base, v.size, v.type)),
+      variableRanges: layout.variable.map((v, i) => {
+        try {
+          return variableRange(v.base, v.size, v.type);
+        } catch (error) {
+          if (error instanceof InvalidArgumentError) {
+            throw new TraceError(line, inTraceTerms(error, `${path}.variable[${i}]`));
+          }
+          throw error;
+        }
+      }),
     });
   } catch (error) {
-    if (error instanceof InvalidArgumentError) throw new TraceError(line, `'${path}': ${error.message}`);
+    if (error instanceof InvalidArgumentError) throw new TraceError(line, inTraceTerms(error, path));
     throw error;
   }
 }

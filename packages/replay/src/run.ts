@@ -38,8 +38,18 @@ export class TraceReplay {
     }
   }
 
-  /** Ends the trace (pending work is finished unless the replay stopped on an error) and reports. */
+  /**
+   * Ends the trace (pending work is finished unless the replay stopped on an error) and reports. A
+   * trace without a single event ends in an error.
+   */
   end(): Report {
+    if (this.error === undefined && this.replayer.applied === 0) {
+      // Nothing to replay is bad input, not a clean run: an empty file, /dev/null, comments only.
+      this.error = new TraceError(
+        Math.max(1, this.lines),
+        `the trace has no events (${this.lines === 0 ? 'it is empty' : 'only blank and comment lines'}); expected JSON Lines starting with {"event":"host"} or {"event":"device",…}`,
+      );
+    }
     if (this.error === undefined) this.replayer.finish(this.lines);
     return buildReport(
       this.replayer,

@@ -3,17 +3,29 @@
  * with host and guest addresses, what is mapped, the holes and why) and its p2m, then the events,
  * violations, notes and assertions.
  */
+import type { Colors } from 'picocolors/types';
 import type { Report, ReportBar, ReportDevice, ReportDomain } from './report.js';
+
+/** How the text report is written. */
+export interface TextReportOptions {
+  /** Colours for a terminal (picocolors' `createColors(true)`); none when omitted. */
+  readonly colors?: Colors;
+}
+
+/** Text as it is: the colours when none are wanted. */
+const plain = (text: string | number): string => String(text);
+const NO_COLORS = { red: plain, green: plain, yellow: plain, bold: plain } as const;
 
 /** Extents listed per domain before the rest is summarised (the JSON report has them all). */
 const MAX_EXTENTS = 40;
 
 /** Renders the report as text, ending with a newline. */
-export function textReport(report: Report): string {
+export function textReport(report: Report, options: TextReportOptions = {}): string {
+  const c = options.colors ?? NO_COLORS;
   const out: string[] = [];
   const m = report.machine;
   out.push(
-    `vpci-replay ${report.trace}: ${report.applied} events from ${report.lines} lines` +
+    `vpci-replay ${report.trace}: ${counted(report.lines, 'trace line')}, ${counted(report.applied, 'event')} replayed` +
       (m === null ? '' : `; profile ${m.profile}, ${m.vendor}, IOMMU ${m.iommu ? 'on' : 'off'}`),
   );
   if (m !== null) {
@@ -42,33 +54,36 @@ export function textReport(report: Report): string {
     out.push('', 'devices without an owner');
     for (const device of unowned) out.push(...deviceLines(device));
   }
+  // What Xen would have logged (its printk lines), by trace line.
   section(
     out,
-    'events',
+    c.bold("Xen's log"),
     report.events.map((e) => `line ${e.line}: ${String(e.message)}`),
   );
   section(
     out,
-    'invariant violations',
-    report.violations.map(
-      (v) =>
-        `line ${v.line}: ${String(v.message)}${v.expected ? ' [expected]' : ''}${v.present ? '' : ' [gone by the end]'}`,
-    ),
+    c.bold('invariant violations'),
+    report.violations.map((v) => {
+      const text = `line ${v.line}: ${String(v.message)}${v.expected ? ' [expected]' : ''}${v.present ? '' : ' [gone by the end]'}`;
+      return v.expected ? text : c.yellow(text);
+    }),
   );
   section(
     out,
-    'notes',
+    c.bold('notes'),
     report.notes.map((n) => `line ${n.line}: ${n.text}`),
   );
   const a = report.assertions;
   out.push('', `assertions: ${a.passed} passed, ${a.failed} failed`);
   for (const f of a.failures)
-    out.push(`  line ${f.line}: FAILED ${f.assertion}: expected ${f.expected}, got ${f.actual}`);
-  if (report.error !== null) out.push('', `stopped at line ${report.error.line}: ${report.error.message}`);
+    out.push(c.red(`  line ${f.line}: FAILED ${f.assertion}: expected ${f.expected}, got ${f.actual}`));
+  if (report.error !== null)
+    out.push('', c.red(`stopped at line ${report.error.line}: ${report.error.message}`));
   const unexpected = report.violations.filter((v) => !v.expected).length;
+  const statusColor = report.status === 'ok' ? c.green : c.red;
   out.push(
     '',
-    `status: ${report.status}` +
+    `status: ${statusColor(report.status)}` +
       (report.status === 'failed'
         ? ` (${a.failed} failed assertion${a.failed === 1 ? '' : 's'}, ${unexpected} unexpected violation${unexpected === 1 ? '' : 's'})`
         : ''),
@@ -78,7 +93,7 @@ export function textReport(report: Report): string {
 
 function domainTitle(domain: ReportDomain): string {
   const kind = domain.kind === 'hardware' ? 'hardware domain' : 'guest';
-  return `d${domain.id} (${kind}, ${domain.vcpus} vCPU${domain.vcpus === 1 ? '' : 's'})${domain.crashed ? ' CRASHED' : ''}: ${domain.mappedFrames} frames mapped in ${domain.p2m.length} extents`;
+  return `d${domain.id} (${kind}, ${counted(domain.vcpus, 'vCPU')})${domain.crashed ? ' CRASHED' : ''}: ${counted(domain.mappedFrames, 'frame')} mapped in ${counted(domain.p2m.length, 'extent')}`;
 }
 
 function deviceLines(device: ReportDevice): string[] {
@@ -109,11 +124,19 @@ function barLines(bar: ReportBar): string[] {
   const name = bar.index === 6 || bar.type === 'rom' ? 'ROM ' : `BAR${bar.index}`;
   const type = `${bar.type}${bar.prefetchable ? ' pref' : ''}`;
   const guest = bar.guestAddr === null ? 'guest -' : `guest ${bar.guestAddr}`;
-  const state = bar.type === 'io' ? 'I/O, not mapped' : bar.enabled ? 'mapped' : 'not mapped';
+  const withheldAll = bar.enabled && pagesOf(bar) > 0 && withheldPages(bar) >= pagesOf(bar);
+  const state =
+    bar.type === 'io'
+      ? 'I/O, not mapped'
+      : withheldAll
+        ? 'enabled, no page mapped (every page is a hole)'
+        : bar.enabled
+          ? 'mapped'
+          : 'not mapped';
   const out = [
     `    ${name} ${type.padEnd(10)} ${humanSize(BigInt(bar.size)).padStart(8)}  host ${bar.addr}  ${guest}  ${state}`,
   ];
-  if (bar.enabled && bar.gfns !== null && bar.mfns !== null) {
+  if (bar.enabled && !withheldAll && bar.gfns !== null && bar.mfns !== null) {
     out.push(`         gfn ${span(bar.gfns)} -> mfn ${span(bar.mfns)}`);
   }
   for (const hole of bar.holes)
@@ -129,12 +152,27 @@ function p2mLines(domain: ReportDomain): string[] {
     const last = `0x${(BigInt(e.gfn) + BigInt(e.count) - 1n).toString(16)}`;
     const order = e.order === 0 ? '4K' : e.order === 9 ? '2M' : '1G';
     out.push(
-      `    gfn ${e.count === 1 ? e.gfn : `${e.gfn}-${last}`} -> mfn ${e.mfn}  ${e.type} ${order}  (${e.count} page${e.count === 1 ? '' : 's'})`,
+      `    gfn ${e.count === 1 ? e.gfn : `${e.gfn}-${last}`} -> mfn ${e.mfn}  ${e.type} ${order}  (${counted(e.count, 'page')})`,
     );
   }
   if (domain.p2m.length > MAX_EXTENTS)
-    out.push(`    … ${domain.p2m.length - MAX_EXTENTS} more extents (see --json)`);
+    out.push(`    … ${counted(domain.p2m.length - MAX_EXTENTS, 'more extent')} (see --json)`);
   return out;
+}
+
+/** `n noun(s)` with thousands separators: `1 frame`, `16,777,216 frames`. */
+function counted(n: number, noun: string): string {
+  return `${n.toLocaleString('en-US')} ${noun}${n === 1 ? '' : 's'}`;
+}
+
+/** The guest pages an enabled BAR spans (0 without guest frames). */
+function pagesOf(bar: ReportBar): number {
+  return bar.gfns === null ? 0 : Number(BigInt(bar.gfns[1]) - BigInt(bar.gfns[0])) + 1;
+}
+
+/** The guest pages of a BAR that are holes (withheld, MSI-X, e820, …). */
+function withheldPages(bar: ReportBar): number {
+  return bar.holes.reduce((sum, hole) => sum + hole.count, 0);
 }
 
 function section(out: string[], title: string, lines: string[]): void {

@@ -22,7 +22,8 @@ import {
   type RebarSpec,
   type RomSpec,
 } from '@vpci/vpci';
-import { Fields, isIntegerIn, requireObject, TraceError } from './fields.js';
+import { Fields, hex, isIntegerIn, requireObject, TraceError } from './fields.js';
+import { strictJsonProblem } from './strict-json.js';
 
 const U64 = (1n << 64n) - 1n;
 const U32 = 0xffff_ffff;
@@ -225,6 +226,8 @@ export function parseTraceLine(text: string, line: number): TraceEvent | undefin
   } catch (error) {
     throw new TraceError(line, `not JSON (${(error as Error).message}); expected one JSON object per line`);
   }
+  const problem = strictJsonProblem(trimmed);
+  if (problem !== undefined) throw new TraceError(line, problem);
   const object = requireObject(line, 'event', json);
   const name = object.event;
   if (typeof name !== 'string' || !Object.hasOwn(PARSERS, name)) {
@@ -280,7 +283,7 @@ const PARSERS: Record<TraceEvent['event'], Parser> = {
       const e = new Fields(f.line, `host.e820[${i}]`, entry);
       const parsed: TraceE820 = {
         addr: e.bigint('addr', 0n, U64),
-        size: e.bigint('size', 0n, U64),
+        size: e.bigint('size', 1n, U64),
         type: e.optionalString('type', ['ram', 'reserved', 'acpi', 'nvs', 'unusable'] as const) ?? 'reserved',
       };
       if (parsed.addr + parsed.size > 1n << 64n)
@@ -288,6 +291,7 @@ const PARSERS: Record<TraceEvent['event'], Parser> = {
       e.done();
       return parsed;
     });
+    rejectOverlappingE820(f.line, e820);
     const mtrr = f.optionalObject('mtrr');
     return {
       event: 'host',
@@ -447,6 +451,12 @@ const PARSERS: Record<TraceEvent['event'], Parser> = {
 
   assert: (f) => {
     const present = ASSERTION_KINDS.filter((kind) => f.has(kind));
+    if (present.length === 0) {
+      // A misspelt kind is an unknown field: say so, with the kinds there are.
+      f.raw('event');
+      for (const kind of ASSERTION_KINDS) f.raw(kind);
+      f.done();
+    }
     if (present.length !== 1) {
       throw new TraceError(
         f.line,
@@ -655,4 +665,25 @@ function frameCount(f: Fields, gfn: number, max = MAX_FRAME + 1): number {
   if (gfn + count - 1 > MAX_FRAME)
     throw f.error('count', `runs past frame 2^52 from gfn ${gfn}; expected a smaller count`);
   return count;
+}
+
+/**
+ * A host memory map whose entries overlap has no single answer for the frames they share (Xen's e820
+ * sanitiser would merge or drop them before anything reads the map), so such a trace is refused.
+ */
+function rejectOverlappingE820(line: number, entries: readonly TraceE820[]): void {
+  const order = entries
+    .map((entry, index) => ({ entry, index }))
+    .sort((a, b) => (a.entry.addr < b.entry.addr ? -1 : a.entry.addr > b.entry.addr ? 1 : 0));
+  for (let i = 1; i < order.length; i++) {
+    const before = order[i - 1]!;
+    const after = order[i]!;
+    if (after.entry.addr < before.entry.addr + before.entry.size) {
+      const [first, second] = before.index < after.index ? [before, after] : [after, before];
+      throw new TraceError(
+        line,
+        `'host.e820[${second.index}]' (${hex(second.entry.addr)}, size ${hex(second.entry.size)}) overlaps 'host.e820[${first.index}]' (${hex(first.entry.addr)}, size ${hex(first.entry.size)}); expected entries that do not overlap`,
+      );
+    }
+  }
 }

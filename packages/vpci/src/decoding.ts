@@ -49,6 +49,9 @@ export function modifyDecoding(
       bar.enabled = map;
     }
   }
+  // FIXME (Xen, header.c modify_decoding): "punching holes after the p2m has been set up might be
+  // racy for DomU usage, needs to be revisited" (F1 in docs/xen-gaps.md). Each step here runs whole,
+  // so no other vCPU changes the p2m between the check and the removal.
   if (map && !romOnly) {
     const holes = makeMsixHole(context, device);
     if (!holes.ok) {

@@ -155,6 +155,8 @@ export class VpciState {
   romEnabled = false;
   /** Memory decoding is on from Xen's point of view. */
   barsMapped = false;
+  // FIXME (Xen, vpci.h struct vpci, in the header state): "currently there's no support for SR-IOV"
+  // (F5 in docs/xen-gaps.md); the engine has none either.
   msix: MsixState | undefined;
   /**
    * Hardened (`refuseSubpageSharing`): guest frames left unmapped when the device last started

@@ -165,6 +165,13 @@ export class PhysicalDevice {
     for (let i = 0; i < bars.length; i++) {
       const bar = bars[i];
       if (bar === null || bar === undefined) continue;
+      if (bars[i - 1]?.type === 'mem64') {
+        throw new InvalidArgumentError(
+          `spec.bars[${i}]`,
+          bar,
+          `null: slot ${i} holds the upper half of the 64-bit BAR in slot ${i - 1}`,
+        );
+      }
       device.defineBar(i, bar, slots);
     }
     if (spec.rom !== undefined)
@@ -201,7 +208,7 @@ export class PhysicalDevice {
           : (low & 0x6) === PCI_BASE_ADDRESS_MEM_TYPE_64
             ? 'mem64'
             : 'mem32';
-      device.setBarMask(i, type, checkSize(`sizes.bars[${i}]`, size, type === 'io' ? 4n : 16n));
+      device.setBarMask(i, type, checkBarSize(`sizes.bars[${i}]`, size, type));
     }
     if (sizes.rom !== undefined && headerType <= 1) {
       const reg = headerType === 0 ? PCI_ROM_ADDRESS : PCI_ROM_ADDRESS1;
@@ -264,7 +271,7 @@ export class PhysicalDevice {
     if (bar.type !== 'io' && bar.type !== 'mem32' && bar.type !== 'mem64') {
       throw new InvalidArgumentError(`${name}.type`, bar.type, "'io', 'mem32' or 'mem64'");
     }
-    const size = checkSize(`${name}.size`, bar.size, bar.type === 'io' ? 4n : 16n);
+    const size = checkBarSize(`${name}.size`, bar.size, bar.type);
     const addr = bar.addr ?? 0n;
     const limit = bar.type === 'mem64' ? 1n << 64n : 1n << 32n;
     if (typeof addr !== 'bigint' || addr < 0n || addr % size !== 0n || addr + size > limit) {
@@ -278,7 +285,7 @@ export class PhysicalDevice {
       throw new InvalidArgumentError(
         `${name}.type`,
         bar.type,
-        `a 32-bit BAR: a 64-bit BAR needs slot ${i + 1}`,
+        `'mem32' or 'io': a 64-bit BAR takes two slots, and slot ${i} is the last of ${slots}`,
       );
     }
     const reg = PCI_BASE_ADDRESS_0 + 4 * i;
@@ -479,11 +486,34 @@ function checkU16(argument: string, value: unknown): number {
   return value;
 }
 
-function checkSize(argument: string, value: unknown, min: bigint): bigint {
-  if (typeof value !== 'bigint' || value < min || value > 1n << 63n || (value & (value - 1n)) !== 0n) {
-    throw new InvalidArgumentError(argument, value, `a power of two (bigint) of at least ${min} bytes`);
+function checkSize(argument: string, value: unknown, min: bigint, max = 1n << 63n): bigint {
+  if (typeof value !== 'bigint' || value < min || value > max || (value & (value - 1n)) !== 0n) {
+    throw new InvalidArgumentError(argument, value, `a power of two from ${bytes(min)} to ${bytes(max)}`);
   }
   return value;
+}
+
+/** A power-of-two byte count as a message shows it: `256 bytes`, `2^31 bytes`. */
+const bytes = (size: bigint): string =>
+  size <= 4096n ? `${size} bytes` : `2^${size.toString(2).length - 1} bytes`;
+
+/**
+ * A BAR's size: a power of two of at least 16 bytes for memory, and 4 to 256 bytes for I/O (PCI Local
+ * Bus Specification 3.0, 6.2.5.1: an I/O Base Address register requests at most 256 bytes).
+ */
+function checkBarSize(argument: string, value: unknown, type: 'io' | 'mem32' | 'mem64'): bigint {
+  if (type === 'io') {
+    const size = typeof value === 'bigint' ? value : -1n;
+    if (size > 256n) {
+      throw new InvalidArgumentError(
+        argument,
+        value,
+        'a power of two from 4 bytes to 256 bytes (an I/O BAR requests at most 256)',
+      );
+    }
+    return checkSize(argument, value, 4n, 256n);
+  }
+  return checkSize(argument, value, 16n, type === 'mem32' ? 1n << 31n : 1n << 63n);
 }
 
 function rebarField(argument: string, size: bigint): number {

@@ -41,6 +41,8 @@ import {
   PCI_ROM_ADDRESS1,
 } from './pci-regs.js';
 
+// TODO (Xen, header.c vpci_init_header): PARITY, SERR and FAST_BACK are not emulated for guests; Xen
+// will "re-visit how to handle" them "if support for emulated bits is added" (F5 in docs/xen-gaps.md).
 /** The guest's command bits Xen keeps from the host (RsvdP for guests: read as 0, written back). */
 export const GUEST_CMD_RSVDP_MASK =
   PCI_COMMAND_RSVDP_MASK |
@@ -168,6 +170,8 @@ export function vpciInitHeader(
     else barAddRangeset(device, romBar);
   } else if (!isHwdom) {
     // ROMs are not offered to guests: the register reads as zero.
+    // TODO (Xen, header.c vpci_init_header): "Check expansion ROM, we do not handle ROM for guests for
+    // now" (F5 in docs/xen-gaps.md).
     romBar.type = 'empty';
     if (!vpci.registers.add(readZero, undefined, romReg, 4).ok) return fail('EEXIST');
   }

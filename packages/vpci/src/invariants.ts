@@ -1,5 +1,5 @@
 /**
- * `checkInvariants(machine)`: every violation of the engine's invariants (ARCHITECTURE.md), with the
+ * `checkInvariants(machine)`: every violation of the engine's invariants (docs/architecture.md), with the
  * frames and devices involved. Under `hardened` the list must always be empty; under `xen` it shows
  * Xen's known holes.
  */

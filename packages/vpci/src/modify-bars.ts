@@ -22,8 +22,8 @@ export type ModifyBarsResult =
 
 /**
  * Steps A–D of Xen's `modify_bars(pdev, cmd, rom_only)`; `vcpu` is the vCPU doing the access (the
- * work is deferred to it). `immediate` applies the work at once, as while booting (used to unmap a
- * device leaving a domain under `unmapOnDeassign`).
+ * work is deferred to it). See docs/architecture.md (data flow). `immediate` applies the work at
+ * once, as while booting (used to unmap a device leaving a domain under `unmapOnDeassign`).
  */
 export function modifyBars(
   context: EngineContext,

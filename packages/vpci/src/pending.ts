@@ -36,6 +36,9 @@ export function deferMap(
   romOnly: boolean,
   withheldBefore?: RangeSet,
 ): void {
+  // FIXME (Xen, header.c defer_map): while the {un}map is deferred the device's state should not be
+  // trusted: the enable bit flips only when the work completes, so a domain that is not well-behaved
+  // can start parallel operations on the same device (F2 in docs/xen-gaps.md; `serialOperations`).
   vcpu.pending = {
     device,
     cmd,
