@@ -46,7 +46,7 @@ interface Model {
 }
 interface Real {
   p2m: P2m;
-  ro: RangeSet;
+  ro: RangeSet<Mfn>;
 }
 
 function expandReal(p2m: P2m): Map<number, Page> {
@@ -74,7 +74,8 @@ function checkState(model: Model, real: Real): void {
       expect(e.gfn % size, 'superpage gfn aligned').toBe(0);
       expect(e.mfn % size, 'superpage mfn aligned').toBe(0);
       expect(e.count % size).toBe(0);
-      expect(real.ro.overlapsRange(e.mfn, e.mfn + e.count - 1), 'superpage meets mmioRoRanges').toBe(false);
+      const lastMfn = mfnAdd(e.mfn, e.count - 1);
+      expect(real.ro.overlapsRange(e.mfn, lastMfn), 'superpage meets mmioRoRanges').toBe(false);
     }
   }
 }
@@ -323,8 +324,8 @@ describe('P2m against a page-by-page model', () => {
         fc.record({ hap: fc.boolean(), superpages2M: fc.boolean() }),
         commands,
         (ro, flags, cmds) => {
-          const roSet = new RangeSet();
-          for (const [s, e] of ro) roSet.addRange(s, e);
+          const roSet = new RangeSet<Mfn>();
+          for (const [s, e] of ro) roSet.addRange(mfn(s), mfn(e));
           const setup = () => ({
             model: { pages: new Map<number, Page>(), crashed: false, pending: [] } as Model,
             real: { p2m: new P2m({ ...flags, mmioRoRanges: roSet }), ro: roSet },

@@ -294,7 +294,7 @@ describe('V6: a permission failure crashes a guest', () => {
     const machine = bootedMachine([V1_DEVICE]);
     const guest = machine.createGuest();
     machine.assignDevice('03:00.0', guest.id);
-    machine.denyIomem(guest.id, 0xfe0ff, 0xfe0ff);
+    machine.denyIomem(guest.id, mfn(0xfe0ff), mfn(0xfe0ff));
     const v = guest.vcpus[0]!;
     machine.configWrite(v, '00:00.0', 0x10, 4, 0xe000_0000);
     machine.configWrite(v, '00:00.0', 0x14, 4, 0);

@@ -15,7 +15,7 @@ import {
 } from './index.js';
 
 describe('nptLeafFor', () => {
-  const ro = RangeSet.from([[0xfed00, 0xfed00]]);
+  const ro = RangeSet.from<Mfn>([[mfn(0xfed00), mfn(0xfed00)]]);
   // type, extra input, expected leaf (W = writable, X = NX), host type
   const present: ReadonlyArray<readonly [P2mType, object, boolean, boolean, number, MemoryType]> = [
     ['ram_rw', {}, true, false, 0, 'WB'],

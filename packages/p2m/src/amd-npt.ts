@@ -38,7 +38,7 @@ export interface NptLeafInput {
   /** The leaf's order. Default 0. An mmio_direct leaf of a read-only MFN must be 4K (Xen asserts it). */
   readonly order?: PageOrder;
   /** Xen's global `mmio_ro_ranges`. Default: empty. */
-  readonly mmioRo?: RangeSet;
+  readonly mmioRo?: RangeSet<Mfn>;
   /** ioreq_server only: writes are forwarded to the ioreq server, so the leaf is read-only. */
   readonly ioreqWritesForwarded?: boolean;
   /** The host PAT. Default: Xen's, `XEN_HOST_PAT`. */

@@ -68,13 +68,13 @@ const ok = (emt: MtrrType, ipat: boolean, rule: string): EmtResult => ({ emt, ip
 const split = (rule: string): EmtResult => ({ split: true, rule }) as EmtResult;
 
 describe('current Xen, step by step', () => {
-  const ro = RangeSet.from([
-    [0x200, 0x3ff],
-    [0x5000, 0x5000],
+  const ro = RangeSet.from<Mfn>([
+    [mfn(0x200), mfn(0x3ff)],
+    [mfn(0x5000), mfn(0x5000)],
   ]);
-  const special = RangeSet.from([
-    [0x8000, 0x81ff],
-    [0x9000, 0x9000],
+  const special = RangeSet.from<Mfn>([
+    [mfn(0x8000), mfn(0x81ff)],
+    [mfn(0x9000), mfn(0x9000)],
   ]);
   const cases: ReadonlyArray<readonly [string, Partial<EmtInput>, EmtResult]> = [
     // 1. mmio_ro_ranges: checked first, even before the no-IOMMU rule.
@@ -257,13 +257,13 @@ describe('step 7: guest × host MTRR combination (Xen, not the SDM table)', () =
 });
 
 describe('before seed 001 (specialPageRule: false)', () => {
-  const special = RangeSet.from([[0x9000, 0x9000]]);
+  const special = RangeSet.from<Mfn>([[mfn(0x9000), mfn(0x9000)]]);
   const old = (over: Partial<EmtInput>): EmtInput => base({ specialPageRule: false, ...over });
   const cases: ReadonlyArray<readonly [string, Partial<EmtInput>, EmtResult]> = [
     // mmio_ro still first.
     [
       'mmio_ro first',
-      { mfn: mfn(0x5000), mmioRo: RangeSet.from([[0x5000, 0x5000]]) },
+      { mfn: mfn(0x5000), mmioRo: RangeSet.from<Mfn>([[mfn(0x5000), mfn(0x5000)]]) },
       ok('UC', true, 'mmio-ro'),
     ],
     // No special-page rule: a special page in the UC hole with an IOMMU ends in step 7 → UC.
@@ -326,10 +326,10 @@ describe('validation', () => {
     ],
     [
       'special pages',
-      { specialPages: [1, 2] as unknown as RangeSet },
+      { specialPages: [1, 2] as unknown as RangeSet<Mfn> },
       'specialPages: expected a RangeSet of MFNs or a predicate',
     ],
-    ['mmio_ro', { mmioRo: [] as unknown as RangeSet }, 'mmioRo: expected a RangeSet of MFNs'],
+    ['mmio_ro', { mmioRo: [] as unknown as RangeSet<Mfn> }, 'mmioRo: expected a RangeSet of MFNs'],
     ['switch', { specialPageRule: 'yes' as unknown as boolean }, 'specialPageRule: expected true or false'],
     ['pinned list', { pinned: [{ gfnStart: gfn(2), gfnEnd: gfn(1), type: 'WB' }] }, 'ranges[0].gfnEnd'],
   ];

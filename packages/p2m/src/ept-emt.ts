@@ -59,14 +59,14 @@ export interface EmtInput {
    * Which MFNs are special pages (valid Xen-heap or "extra" pages: grant-table frames, shared info, …),
    * as a set of MFNs or a predicate. Default: none.
    */
-  readonly specialPages?: RangeSet | ((mfn: Mfn) => boolean);
+  readonly specialPages?: RangeSet<Mfn> | ((mfn: Mfn) => boolean);
   /**
    * The domain's pinned cache-attribute ranges, in Xen's list order (`PinnedCacheAttrs.ranges`).
    * Default: none.
    */
   readonly pinned?: readonly PinnedRange[];
   /** Xen's global `mmio_ro_ranges`: MFNs that must only be mapped read-only. Default: empty. */
-  readonly mmioRo?: RangeSet;
+  readonly mmioRo?: RangeSet<Mfn>;
   /**
    * true (default): current Xen. false: Xen before seed 001's commit (ca24b2ffdb, July 2020), which
    * had no special-page rule and no grant/foreign rule, and handled mmio_direct and invalid MFNs
@@ -130,7 +130,8 @@ export function epteGetEntryEmt(input: EmtInput): EmtResult {
   const size = 2 ** order;
 
   // 1. Xen ORs the order mask into the MFN (so the range is the aligned block around mfn).
-  const roEnd = mfn - (mfn % size) + size - 1;
+  // The block's last frame: below 2^52, since blocks are aligned and a frame is.
+  const roEnd = (mfn - (mfn % size) + size - 1) as Mfn;
   const mmioRo = checked.mmioRo;
   if (mmioRo?.overlapsRange(mfn, roEnd)) {
     if (order === 0 || mmioRo.containsRange(mfn, roEnd)) return answer('UC', true, 'mmio-ro');
@@ -202,12 +203,12 @@ export function combineGuestHostMtrr(guest: MtrrType, host: MtrrType): MtrrType 
 
 /** How many of the `size` frames from `mfn` are special pages (stops early once the answer is clear). */
 function countSpecial(
-  special: RangeSet | ((mfn: Mfn) => boolean) | undefined,
+  special: RangeSet<Mfn> | ((mfn: Mfn) => boolean) | undefined,
   mfn: Mfn,
   size: number,
 ): number {
   if (special === undefined) return 0;
-  const end = mfn + size - 1;
+  const end = (mfn + size - 1) as Mfn; // the leaf's last frame
   if (special instanceof RangeSet) {
     if (!special.overlapsRange(mfn, end)) return 0;
     return special.containsRange(mfn, end) ? size : 1;

@@ -4,6 +4,9 @@
  * frames, machine frames and byte addresses are the distinct types `Gfn`, `Mfn` and `Paddr`, made by
  * `gfn()`, `mfn()` and `paddr()`. Every public export is listed here by name.
  */
+
+// The workspace's result vocabulary, from @vpci/rangeset, so p2m's users need not import it from there.
+export type { Errno, Failure, Ok, Result } from '@vpci/rangeset';
 export type { AmdCombination, AmdEffective, NptLeaf, NptLeafInput } from './amd-npt.js';
 export { amdEffectiveType, combineAmdGuestHost, nptLeafFor } from './amd-npt.js';
 export type { EmtDomain } from './emt-domain.js';

@@ -86,8 +86,8 @@ describe('map_mmio_regions worked examples (HAP, 2M, empty p2m, no RO ranges)', 
   });
 
   it('4: a read-only frame inside a 2M block forces 4K up to 0x801ff, then one 2M leaf', () => {
-    const ro = new RangeSet();
-    ro.addSingleton(0x80010);
+    const ro = new RangeSet<Mfn>();
+    ro.addSingleton(mfn(0x80010));
     const p2m = new P2m({ mmioRoRanges: ro });
     expect(setMmioEntry(p2m, gfn(0x80000), mfn(0x80000), 9)).toEqual({ ok: false, code: 'retry', order: 0 });
     const results = drive((g, n, m) => mapMmio(p2m, gfn(g), n, mfn(m)), 0x80000, 0x400, 0x80000);

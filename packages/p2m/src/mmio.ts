@@ -3,6 +3,7 @@
  * `unmap_mmio_regions`, their per-chunk helpers `set_mmio_p2m_entry` / `clear_mmio_p2m_entry` with
  * the retry protocol, `mmio_order`, and the identity-entry helpers used to punch MSI-X holes.
  */
+import type { Result } from '@vpci/rangeset';
 import { checkFrame, InvalidArgumentError, MAX_FRAME, type PageOrder } from './errors.js';
 import { appendRange, type FrameRanges } from './events.js';
 import { type Gfn, type Mfn, mfn as toMfn } from './frame.js';
@@ -28,24 +29,22 @@ export type MmioErrno = 'EPERM' | 'EINVAL' | 'ENOMEM' | 'EIO' | 'EOPNOTSUPP';
  *   done; call again for the rest. An error met after that is dropped and shows on the next call.
  * - `{ ok: false, code }`: nothing was done in this call.
  */
-export type MmioResult =
-  | { readonly ok: true; readonly done: true }
-  | { readonly ok: true; readonly done: false; readonly progress: number }
-  | { readonly ok: false; readonly code: MmioErrno };
+export type MmioResult = Result<
+  MmioErrno,
+  { readonly done: true } | { readonly done: false; readonly progress: number }
+>;
 
 /**
  * The result of a chunk helper: done, "retry this gfn with `order`" (Xen returns `order + 1`, always
- * smaller than the order asked), or an error.
+ * smaller than the order asked), or an error. The retry is not an errno (Xen's value is positive), so
+ * it is its own member beside `Result`'s, and `code: 'retry'` never reaches a caller of `mapMmio`.
  */
 export type ChunkResult =
-  | { readonly ok: true }
-  | { readonly ok: false; readonly code: 'retry'; readonly order: PageOrder }
-  | { readonly ok: false; readonly code: MmioErrno };
+  | Result<MmioErrno>
+  | { readonly ok: false; readonly code: 'retry'; readonly order: PageOrder };
 
 /** The result of the identity-entry helpers. */
-export type IdentityResult =
-  | { readonly ok: true }
-  | { readonly ok: false; readonly code: 'EPERM' | 'EBUSY' | 'ENOMEM' };
+export type IdentityResult = Result<'EPERM' | 'EBUSY' | 'ENOMEM'>;
 
 const DONE: ChunkResult = Object.freeze({ ok: true });
 
@@ -73,7 +72,8 @@ export function setMmioEntry(
   order: PageOrder,
   orphaned?: FrameRanges,
 ): ChunkResult {
-  if (order > 0 && p2m.mmioRoRanges.overlapsRange(mfn, mfn + 2 ** order - 1)) {
+  // The leaf's last frame is a machine frame (the caller keeps the run below 2^52).
+  if (order > 0 && p2m.mmioRoRanges.overlapsRange(mfn, (mfn + 2 ** order - 1) as Mfn)) {
     return { ok: false, code: 'retry', order: 0 };
   }
   if (!p2m.translated) return { ok: false, code: 'EIO' };
@@ -205,7 +205,7 @@ function iterate(
       rc = helper(p2m, (gfn + i) as Gfn, (mfn + i) as Mfn, order, orphaned);
     }
     if (!rc.ok) {
-      failed = rc.code as MmioErrno;
+      failed = rc.code;
       break;
     }
     i += 2 ** order;

@@ -62,7 +62,7 @@ describe('P2m lookup', () => {
   });
 
   it('holds the domain flags and a shared read-only MMIO set', () => {
-    const ro = new RangeSet();
+    const ro = new RangeSet<Mfn>();
     const p2m = new P2m({ hap: false, mmioRoRanges: ro });
     expect(p2m).toMatchObject({ translated: true, hap: false, superpages2M: true, superpages1G: false });
     expect(p2m.mmioRoRanges).toBe(ro);

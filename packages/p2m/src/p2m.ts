@@ -3,7 +3,7 @@
  * extents: a run of guest frames mapping a run of machine frames, one type, written as leaves of one
  * order. A 64 GiB BAR mapped in 2M leaves is one extent, not 16 Mi entries.
  */
-import { lastAtOrBelow, RangeSet } from '@vpci/rangeset';
+import { lastAtOrBelow, RangeSet, type Result } from '@vpci/rangeset';
 import {
   checkBoolean,
   checkFrame,
@@ -46,7 +46,7 @@ export interface P2mExtent {
 }
 
 /** The outcome of one entry write: done, or ENOMEM (fault injection), with nothing written. */
-export type WriteResult = { readonly ok: true } | { readonly ok: false; readonly code: 'ENOMEM' };
+export type WriteResult = Result<'ENOMEM'>;
 
 /** Options of a new `P2m`; every flag has Xen's usual HVM-with-HAP value by default. */
 export interface P2mOptions {
@@ -62,7 +62,7 @@ export interface P2mOptions {
    */
   readonly superpages1G?: boolean;
   /** Machine frames of read-only MMIO (Xen's global `mmio_ro_ranges`); may be shared by domains. */
-  readonly mmioRoRanges?: RangeSet;
+  readonly mmioRoRanges?: RangeSet<Mfn>;
   /** The event log to push to; a new empty array by default. */
   readonly events?: P2mEvent[];
   /**
@@ -105,7 +105,7 @@ export class P2m {
   /** 1G leaves are supported (never used for MMIO: Xen disables them in `mmio_order`). */
   readonly superpages1G: boolean;
   /** Machine frames of read-only MMIO, which must be mapped with 4K leaves. */
-  readonly mmioRoRanges: RangeSet;
+  readonly mmioRoRanges: RangeSet<Mfn>;
   /** The event log. */
   readonly events: P2mEvent[];
   /** Set once an operation crashed the domain (`domain_crash`); the p2m stays usable. */
@@ -147,7 +147,7 @@ export class P2m {
     this.hap = hap;
     this.superpages2M = superpages2M;
     this.superpages1G = superpages1G;
-    this.mmioRoRanges = options.mmioRoRanges ?? new RangeSet({ name: 'mmio_ro_ranges' });
+    this.mmioRoRanges = options.mmioRoRanges ?? new RangeSet<Mfn>({ name: 'mmio_ro_ranges' });
     this.events = options.events ?? [];
     this.failAt = options.failAt;
     this.starts = new Float64Array(INITIAL_CAPACITY);

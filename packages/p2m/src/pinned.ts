@@ -5,6 +5,7 @@
  * (xen/arch/x86/hvm/mtrr.c).
  */
 
+import type { Failure, Ok } from '@vpci/rangeset';
 import { checkEmtDomain, type EmtDomain } from './emt-domain.js';
 import { checkFrame, checkOrder, InvalidArgumentError, type PageOrder } from './errors.js';
 import type { Gfn } from './frame.js';
@@ -138,16 +139,12 @@ export interface PinnedCacheAttrsOptions {
  * (recompute only). Outcomes without it returned before that, as in Xen.
  */
 export type UnpinResult =
-  | { readonly ok: true; readonly action: 'removed'; readonly range: PinnedRange; readonly flush: boolean }
-  | { readonly ok: false; readonly code: 'ENOENT'; readonly gfnStart: Gfn; readonly gfnEnd: Gfn }
+  | (Ok & { readonly action: 'removed'; readonly range: PinnedRange; readonly flush: boolean })
+  | (Failure<'ENOENT'> & { readonly gfnStart: Gfn; readonly gfnEnd: Gfn })
   | AddressWidthError;
 
 /** Xen's EINVAL for a frame number with a bit at or above the host's address width. */
-export interface AddressWidthError {
-  /** Always false. */
-  readonly ok: false;
-  /** Xen's `-EINVAL`. */
-  readonly code: 'EINVAL';
+export interface AddressWidthError extends Failure<'EINVAL'> {
   /** Why: a frame number is too wide. */
   readonly reason: 'address-width';
   /** The width the frames were checked against. */
@@ -170,18 +167,17 @@ export interface AddressWidthError {
  * - anything `unpin` returns, for `DELETE_MEM_CACHEATTR`.
  */
 export type PinResult =
-  | { readonly ok: true; readonly action: 'added'; readonly range: PinnedRange; readonly flush: boolean }
-  | {
-      readonly ok: true;
+  | (Ok & { readonly action: 'added'; readonly range: PinnedRange; readonly flush: boolean })
+  | (Ok & {
       readonly action: 'updated';
       readonly range: PinnedRange;
       readonly previous: MemoryType;
       readonly flush: boolean;
-    }
-  | { readonly ok: false; readonly code: 'EBUSY'; readonly conflict: PinnedRange; readonly flush: boolean }
-  | { readonly ok: false; readonly code: 'ENOSPC'; readonly limit: number; readonly flush: boolean }
-  | { readonly ok: false; readonly code: 'EPERM'; readonly type: 'UC' | 'UC-' | 'WC' }
-  | { readonly ok: false; readonly code: 'EINVAL'; readonly reason: 'type'; readonly type: number }
+    })
+  | (Failure<'EBUSY'> & { readonly conflict: PinnedRange; readonly flush: boolean })
+  | (Failure<'ENOSPC'> & { readonly limit: number; readonly flush: boolean })
+  | (Failure<'EPERM'> & { readonly type: 'UC' | 'UC-' | 'WC' })
+  | (Failure<'EINVAL'> & { readonly reason: 'type'; readonly type: number })
   | UnpinResult;
 
 const ANY_TYPE_DOMAIN: EmtDomain = Object.freeze({

@@ -4,6 +4,7 @@
  * silently in Xen. Here the default policy reports every such frame in a `ram-orphaned` event;
  * `refuseClobber` refuses the whole call and changes nothing.
  */
+import type { Failure, Ok } from '@vpci/rangeset';
 import { checkFrame, InvalidArgumentError, MAX_FRAME } from './errors.js';
 import { appendRange, type FrameRanges } from './events.js';
 import type { Gfn, Mfn } from './frame.js';
@@ -29,9 +30,9 @@ export type PopulatePolicy = 'report' | 'refuseClobber';
  * - `{ ok: false, code: 'ENOMEM', done, gfn }`: the entry write for `gfn` failed (fault injection).
  */
 export type PopulateResult =
-  | { readonly ok: true; readonly orphaned: FrameRanges }
-  | { readonly ok: false; readonly code: 'EEXIST'; readonly gfns: FrameRanges }
-  | { readonly ok: false; readonly code: 'EPERM' | 'ENOMEM'; readonly done: number; readonly gfn?: Gfn };
+  | (Ok & { readonly orphaned: FrameRanges })
+  | (Failure<'EEXIST'> & { readonly gfns: FrameRanges })
+  | (Failure<'EPERM' | 'ENOMEM'> & { readonly done: number; readonly gfn?: Gfn });
 
 /**
  * Populates `count` guest frames from `gfn` with RAM pages: machine frames `mfns, mfns + 1, …` when

@@ -27,6 +27,7 @@ import {
   isSplit,
   MEMORY_TYPES,
   type MemoryType,
+  type Mfn,
   MtrrState,
   type MtrrType,
   mfn,
@@ -72,7 +73,7 @@ const hostMtrr = new MtrrState({
   defaultType: 'WB',
   variableRanges: [variableRange(0xc000_0000n, 0x4000_0000n, 'UC')],
 });
-const specialPages = RangeSet.from([[GRANT_MFN, GRANT_MFN]]);
+const specialPages = RangeSet.from<Mfn>([[GRANT_MFN, GRANT_MFN]]);
 
 const iommuOff: EmtDomain = { iommuEnabled: false, hasIoResources: false, hasPciDevices: false };
 const iommuOn: EmtDomain = { iommuEnabled: true, hasIoResources: false, hasPciDevices: true };

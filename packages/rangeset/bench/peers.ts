@@ -14,13 +14,13 @@
 import IntervalTree, { type IntervalBase, type Node as IntervalNode } from '@flatten-js/interval-tree';
 import { OrderedMap } from 'js-sdsl';
 import BTreeImport from 'sorted-btree';
-import type { ConsumeResult, ConsumeStep } from '../src/index.js';
+import type { ConsumeResult, ConsumeStep, Errno } from '../src/index.js';
 
 /** An inclusive range `[start, end]`. */
 export type Pair = [start: number, end: number];
 
 /** A consume callback, as `RangeSet.consumeRanges` takes it. */
-export type ConsumeCallback = (start: number, end: number) => ConsumeStep<string>;
+export type ConsumeCallback = (start: number, end: number) => ConsumeStep<Errno>;
 
 /** The verbs the benchmark drives. `RangeSet` satisfies this as it is. */
 export interface RangeSetLike {
@@ -33,7 +33,7 @@ export interface RangeSetLike {
    * the callback says `restart`, or it says `fail` (then `{ ok: false, code }`); what it consumed is
    * removed from the front of the first range each time.
    */
-  consumeRanges(callback: ConsumeCallback): ConsumeResult<string>;
+  consumeRanges(callback: ConsumeCallback): ConsumeResult<Errno>;
   /** The ranges in ascending order. */
   toArray(): Pair[];
 }
@@ -52,7 +52,7 @@ export function checkConsumed(consumed: number, start: number, end: number): voi
  * What a consume step asks for after `consumed` was applied, checked as `RangeSet` checks it;
  * undefined means hand over the next range.
  */
-export function stepOutcome(step: ConsumeStep<string>): ConsumeResult<string> | undefined {
+export function stepOutcome(step: ConsumeStep<Errno>): ConsumeResult<Errno> | undefined {
   if (step.next === 'restart') return CONSUME_RESTART;
   if (step.next === 'fail') return { ok: false, code: step.code };
   if (step.next !== 'continue') throw new RangeError(`next: ${String(step.next)} is not a consume verdict`);
@@ -167,7 +167,7 @@ export class BTreeRangeSet implements RangeSetLike {
     if (lastEnd >= 0) tree.deleteRange(firstEnd, lastEnd, true);
   }
 
-  consumeRanges(callback: ConsumeCallback): ConsumeResult<string> {
+  consumeRanges(callback: ConsumeCallback): ConsumeResult<Errno> {
     const tree = this.tree;
     const pair = this.pair;
     while (tree.nextHigherPair(undefined, pair) !== undefined) {
@@ -272,7 +272,7 @@ export class SdslRangeSet implements RangeSetLike {
     }
   }
 
-  consumeRanges(callback: ConsumeCallback): ConsumeResult<string> {
+  consumeRanges(callback: ConsumeCallback): ConsumeResult<Errno> {
     const map = this.map;
     while (map.size() > 0) {
       const front = map.front()!;
@@ -364,7 +364,7 @@ export class IntervalTreeRangeSet implements RangeSetLike {
     return tree.local_minimum(root);
   }
 
-  consumeRanges(callback: ConsumeCallback): ConsumeResult<string> {
+  consumeRanges(callback: ConsumeCallback): ConsumeResult<Errno> {
     const tree = this.tree;
     for (let node = this.firstNode(); node !== undefined; node = this.firstNode()) {
       const key = node.item.key!;

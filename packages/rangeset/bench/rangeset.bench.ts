@@ -15,7 +15,7 @@
  * Run: node --expose-gc --import tsx bench/rangeset.bench.ts
  */
 import os from 'node:os';
-import { type ConsumeStep, RangeSet } from '../src/index.js';
+import { type ConsumeStep, type Errno, RangeSet } from '../src/index.js';
 import {
   BTreeRangeSet,
   type ConsumeCallback,
@@ -167,7 +167,7 @@ class BudgetConsumer {
     consumed: 0,
     next: 'continue',
   };
-  readonly callback: ConsumeCallback = (start: number, end: number): ConsumeStep<string> => {
+  readonly callback: ConsumeCallback = (start: number, end: number): ConsumeStep<Errno> => {
     const length = end - start + 1;
     const take = Math.min(length, this.left);
     this.left -= take;

@@ -7,7 +7,7 @@
  * Left out, as the benchmark never uses them: the per-set range limit (`nr_ranges`, never hit here),
  * locking, names and printing.
  */
-import type { ConsumeResult } from '../src/index.js';
+import type { ConsumeResult, Errno } from '../src/index.js';
 import {
   CONSUME_DONE,
   type ConsumeCallback,
@@ -178,7 +178,7 @@ export class XenLinkedListRangeSet implements RangeSetLike {
   }
 
   /** Xen's `rangeset_consume_ranges`, with `RangeSet`'s callback protocol. */
-  consumeRanges(callback: ConsumeCallback): ConsumeResult<string> {
+  consumeRanges(callback: ConsumeCallback): ConsumeResult<Errno> {
     for (let x = this.firstRange(); x !== null; x = this.firstRange()) {
       const step = callback(x.s, x.e);
       checkConsumed(step.consumed, x.s, x.e);

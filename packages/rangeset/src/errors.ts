@@ -21,6 +21,28 @@ export class InvalidArgumentError extends RangeError {
   }
 }
 
+/**
+ * A set was asked to change while one of its own callbacks runs (`reportRanges`, `consumeRanges`): a
+ * broken precondition, thrown before anything changes, so the set is as it was and stays usable.
+ * Xen holds the set's lock across the callback, and a change from inside would deadlock.
+ */
+export class RangeSetBusyError extends Error {
+  /** The set's name (as `toString()` prints it). */
+  readonly set: string;
+  /** The refused call, e.g. `merge`. */
+  readonly operation: string;
+  /** The operation whose callback was running. */
+  readonly callback: 'reportRanges' | 'consumeRanges';
+
+  constructor(set: string, operation: string, callback: 'reportRanges' | 'consumeRanges') {
+    super(`RangeSet ${set}: ${operation} called from a ${callback} callback on the same set`);
+    this.name = 'RangeSetBusyError';
+    this.set = set;
+    this.operation = operation;
+    this.callback = callback;
+  }
+}
+
 /** Renders a received value for an error message: numbers and bigints as written, strings quoted. */
 function describe(value: unknown): string {
   if (typeof value === 'string') return JSON.stringify(value);

@@ -4,7 +4,7 @@
  */
 
 export { lastAtOrBelow } from './_internal/search.js';
-export { InvalidArgumentError, MAX_VALUE } from './errors.js';
+export { InvalidArgumentError, MAX_VALUE, RangeSetBusyError } from './errors.js';
 export { formatRangeSet } from './format.js';
 export type { Range, RangeSetOptions } from './rangeset.js';
 export { RangeSet } from './rangeset.js';
@@ -12,6 +12,7 @@ export type {
   ClaimResult,
   ConsumeResult,
   ConsumeStep,
+  Errno,
   Failure,
   Ok,
   RangeSetCode,

@@ -1,5 +1,12 @@
 import { ChunkedStore, DEFAULT_CHUNK_MAX } from './_internal/chunked-store.js';
-import { checkCount, checkRange, checkValue, InvalidArgumentError, MAX_VALUE } from './errors.js';
+import {
+  checkCount,
+  checkRange,
+  checkValue,
+  InvalidArgumentError,
+  MAX_VALUE,
+  RangeSetBusyError,
+} from './errors.js';
 import { formatRangeSet } from './format.js';
 import {
   type ClaimResult,
@@ -7,6 +14,7 @@ import {
   CONSUME_RESTART,
   type ConsumeResult,
   type ConsumeStep,
+  type Errno,
   NO_MEMORY,
   NO_SPACE,
   OK,
@@ -26,8 +34,11 @@ export interface RangeSetOptions {
   readonly chunkSize?: number;
 }
 
-/** An inclusive range `[start, end]`. */
-export type Range = [start: number, end: number];
+/**
+ * An inclusive range `[start, end]` of values of type `T` (plain numbers by default; a caller may
+ * choose a branded number type such as a guest frame, and the set then carries it everywhere).
+ */
+export type Range<T extends number = number> = [start: T, end: T];
 
 /**
  * A set of non-negative safe integers stored as sorted, disjoint, non-adjacent inclusive ranges:
@@ -37,8 +48,12 @@ export type Range = [start: number, end: number];
  * failures (`ENOMEM` past the range limit, `ENOSPC` from `claimRange`, a `consumeRanges` callback's
  * error) are returned as values and also leave the set unchanged, except that `consumeRanges` keeps
  * what the callback consumed before it stopped, as Xen does.
+ *
+ * `T` is the type of the values (default `number`). It exists only at compile time: every value,
+ * callback argument and result carries it, and `in out` makes the set invariant in it, so a set of one
+ * branded kind cannot be passed, merged or swapped where another kind (or plain numbers) is expected.
  */
-export class RangeSet implements Iterable<Range> {
+export class RangeSet<in out T extends number = number> implements Iterable<Range<T>> {
   /** Name used by `toString()`. */
   readonly name: string;
   /** Whether `toString()` prints hexadecimal. */
@@ -49,7 +64,7 @@ export class RangeSet implements Iterable<Range> {
    * Name of the operation whose callback is running (`reportRanges`, `consumeRanges`); the set must not
    * change until it returns. Operations that run no caller code only check it.
    */
-  private busy: string | undefined;
+  private busy: 'reportRanges' | 'consumeRanges' | undefined;
 
   constructor(options: RangeSetOptions = {}) {
     if (options.name !== undefined && typeof options.name !== 'string') {
@@ -64,9 +79,16 @@ export class RangeSet implements Iterable<Range> {
     this.store = new ChunkedStore(chunkSize);
   }
 
-  /** A new set holding every range of `ranges` (each `[start, end]`, in any order). */
-  static from(ranges: Iterable<readonly [number, number]>, options: RangeSetOptions = {}): RangeSet {
-    const set = new RangeSet(options);
+  /**
+   * A new set holding every range of `ranges` (each `[start, end]`, in any order). `T` is not inferred
+   * from `ranges` (it would be the literal values written there): it is `number` unless given or
+   * taken from the type the result is assigned to.
+   */
+  static from<T extends number = number>(
+    ranges: Iterable<readonly [NoInfer<T>, NoInfer<T>]>,
+    options: RangeSetOptions = {},
+  ): RangeSet<T> {
+    const set = new RangeSet<T>(options);
     for (const [start, end] of ranges) set.addRange(start, end);
     return set;
   }
@@ -89,19 +111,19 @@ export class RangeSet implements Iterable<Range> {
   }
 
   /** True iff every value of `[start, end]` is in the set. */
-  containsRange(start: number, end: number): boolean {
+  containsRange(start: T, end: T): boolean {
     checkRange(start, end);
     return this.store.contains(start, end);
   }
 
   /** True iff at least one value of `[start, end]` is in the set. */
-  overlapsRange(start: number, end: number): boolean {
+  overlapsRange(start: T, end: T): boolean {
     checkRange(start, end);
     return this.store.overlaps(start, end);
   }
 
   /** True iff `value` is in the set. */
-  containsSingleton(value: number): boolean {
+  containsSingleton(value: T): boolean {
     checkValue('value', value);
     return this.store.contains(value, value);
   }
@@ -112,35 +134,31 @@ export class RangeSet implements Iterable<Range> {
    * `undefined` and returns that value; returns `undefined` when every call did. The callback must
    * not modify this set.
    */
-  reportRanges<R>(
-    start: number,
-    end: number,
-    callback: (start: number, end: number) => R | undefined,
-  ): R | undefined {
+  reportRanges<R>(start: T, end: T, callback: (start: T, end: T) => R | undefined): R | undefined {
     checkRange(start, end);
     // Reading inside another read (or inside a consume callback) is fine; only changes are refused.
     const outer = this.busy;
     this.busy = outer ?? 'reportRanges';
     try {
-      return this.store.visitWindow(start, end, callback);
+      return this.store.visitWindow(start, end, callback as StoredCallback<R | undefined>);
     } finally {
       this.busy = outer;
     }
   }
 
   /** The ranges in ascending order, as new `[start, end]` pairs. */
-  toArray(): Range[] {
-    const out: Range[] = [];
+  toArray(): Range<T>[] {
+    const out: Range<T>[] = [];
     this.store.forEach((s, e) => {
-      out.push([s, e]);
+      out.push([s as T, e as T]);
     });
     return out;
   }
 
   /** Iterates the ranges in ascending order over a snapshot taken when iteration starts. */
-  *[Symbol.iterator](): IterableIterator<Range> {
+  *[Symbol.iterator](): IterableIterator<Range<T>> {
     const flat = this.store.toFlat();
-    for (let i = 0; i < flat.length; i += 2) yield [flat[i]!, flat[i + 1]!];
+    for (let i = 0; i < flat.length; i += 2) yield [flat[i]! as T, flat[i + 1]! as T];
   }
 
   /** Xen's print form: the name padded to 10 columns, then `{ 0-1, 5, 8-9 }`; `{ }` when empty. */
@@ -151,7 +169,7 @@ export class RangeSet implements Iterable<Range> {
   // ---- updates ---------------------------------------------------------------------------------
 
   /** Adds `[start, end]`, merging with the ranges it overlaps or touches. `ENOMEM` past the limit. */
-  addRange(start: number, end: number): Result<'ENOMEM'> {
+  addRange(start: T, end: T): Result<'ENOMEM'> {
     checkRange(start, end);
     if (this.busy !== undefined) this.checkIdle('addRange');
     // `+ 0` stores -0 (which passes as a safe integer) as 0.
@@ -159,21 +177,23 @@ export class RangeSet implements Iterable<Range> {
   }
 
   /** Removes `[start, end]`, trimming or splitting ranges. `ENOMEM` when a split would pass the limit. */
-  removeRange(start: number, end: number): Result<'ENOMEM'> {
+  removeRange(start: T, end: T): Result<'ENOMEM'> {
     checkRange(start, end);
     if (this.busy !== undefined) this.checkIdle('removeRange');
     return this.store.remove(start, end, this.store.count < this.maxRanges) ? OK : NO_MEMORY;
   }
 
   /** `addRange(value, value)`. */
-  addSingleton(value: number): Result<'ENOMEM'> {
+  addSingleton(value: T): Result<'ENOMEM'> {
     checkValue('value', value);
+    if (this.busy !== undefined) this.checkIdle('addSingleton');
     return this.addRange(value, value);
   }
 
   /** `removeRange(value, value)`. */
-  removeSingleton(value: number): Result<'ENOMEM'> {
+  removeSingleton(value: T): Result<'ENOMEM'> {
     checkValue('value', value);
+    if (this.busy !== undefined) this.checkIdle('removeSingleton');
     return this.removeRange(value, value);
   }
 
@@ -181,13 +201,13 @@ export class RangeSet implements Iterable<Range> {
    * Claims the lowest block of `size` consecutive values not in the set (first fit from 0) and adds
    * it. `ENOSPC` when no block fits below `MAX_VALUE`, `ENOMEM` when adding it would pass the limit.
    */
-  claimRange(size: number): ClaimResult {
+  claimRange(size: number): ClaimResult<T> {
     checkCount('size', size);
     this.checkIdle('claimRange');
     const start = this.store.firstFit(size, MAX_VALUE);
     if (start < 0) return NO_SPACE;
     if (!this.store.add(start, start + size - 1, this.store.count < this.maxRanges)) return NO_MEMORY;
-    return { ok: true, start };
+    return { ok: true, start: start as T };
   }
 
   /** Removes every range. */
@@ -212,25 +232,29 @@ export class RangeSet implements Iterable<Range> {
    * Exchanges the ranges of two sets. Names, print flags and limits stay with their set objects; the
    * storage, and so its chunk size, travels with the ranges.
    */
-  swap(other: RangeSet): void {
+  swap(other: RangeSet<T>): void {
     this.checkPeer('other', other);
-    if (other === this) return;
+    // Both sets change, so neither may be busy; checked first, so even swapping a set with itself
+    // from its own callback throws.
     this.checkIdle('swap');
     other.checkIdle('swap');
+    if (other === this) return;
     const store = this.store;
     this.store = other.store;
     other.store = store;
   }
 
   /** Adds every range of `other` to this set, all or nothing: `ENOMEM` past the limit. */
-  merge(other: RangeSet): Result<'ENOMEM'> {
+  merge(other: RangeSet<T>): Result<'ENOMEM'> {
     this.checkPeer('other', other);
+    // Before anything else: a busy set refuses the call even when it would change nothing (itself)
+    // or fail (the limit). `other` is only read, so it may be busy.
+    this.checkIdle('merge');
     if (other === this) return OK;
     if (this.maxRanges !== Number.POSITIVE_INFINITY) {
       const after = countUnion(this.store.toFlat(), other.store.toFlat());
       if (after > this.store.count && after > this.maxRanges) return NO_MEMORY;
     }
-    this.checkIdle('merge');
     other.store.forEach((s, e) => {
       this.store.add(s, e, true);
     });
@@ -238,17 +262,18 @@ export class RangeSet implements Iterable<Range> {
   }
 
   /** Removes every range of `other` from this set, all or nothing: `ENOMEM` past the limit. */
-  subtract(other: RangeSet): Result<'ENOMEM'> {
+  subtract(other: RangeSet<T>): Result<'ENOMEM'> {
     this.checkPeer('other', other);
+    // As in `merge`: a busy set refuses first; `other` is only read.
+    this.checkIdle('subtract');
     if (other === this) {
-      this.purge();
+      this.store.clear();
       return OK;
     }
     if (this.maxRanges !== Number.POSITIVE_INFINITY) {
       const after = countDifference(this.store.toFlat(), other.store.toFlat());
       if (after > this.store.count && after > this.maxRanges) return NO_MEMORY;
     }
-    this.checkIdle('subtract');
     other.store.forEach((s, e) => {
       this.store.remove(s, e, true);
     });
@@ -261,13 +286,11 @@ export class RangeSet implements Iterable<Range> {
    * time, the rest stays for the next call. Returns `done` (empty), `restart` (call again to resume)
    * or the callback's failure code. The callback must not modify this set.
    */
-  consumeRanges<C extends string = never>(
-    callback: (start: number, end: number) => ConsumeStep<C>,
-  ): ConsumeResult<C> {
+  consumeRanges<C extends Errno = never>(callback: (start: T, end: T) => ConsumeStep<C>): ConsumeResult<C> {
     this.checkIdle('consumeRanges');
     this.busy = 'consumeRanges';
     try {
-      const stopped = this.store.consume(callback);
+      const stopped = this.store.consume(callback as StoredCallback<ConsumeStep<C>>);
       if (stopped === undefined) return CONSUME_DONE;
       if (stopped.next === 'fail') return { ok: false, code: stopped.code };
       return CONSUME_RESTART;
@@ -278,19 +301,22 @@ export class RangeSet implements Iterable<Range> {
 
   // ---- guards ----------------------------------------------------------------------------------
 
-  /** Throws if one of this set's callbacks is running: the set must not change under it. */
+  /** Throws `RangeSetBusyError` if one of this set's callbacks is running: the set must not change under it. */
   private checkIdle(operation: string): void {
-    if (this.busy !== undefined) {
-      throw new Error(
-        `RangeSet ${this.name}: ${operation} called from a ${this.busy} callback on the same set`,
-      );
-    }
+    if (this.busy !== undefined) throw new RangeSetBusyError(this.name, operation, this.busy);
   }
 
-  private checkPeer(argument: string, other: unknown): asserts other is RangeSet {
+  private checkPeer(argument: string, other: unknown): asserts other is RangeSet<T> {
     if (!(other instanceof RangeSet)) throw new InvalidArgumentError(argument, other, 'a RangeSet');
   }
 }
+
+/**
+ * A callback as the store calls it, with plain numbers. A `RangeSet<T>` hands its callbacks to the
+ * store under this type: the store holds only values that came in through the set's `T` parameters
+ * (or, for `claimRange`, a value the caller then receives as `T`), so each is a `T` going out.
+ */
+type StoredCallback<R> = (start: number, end: number) => R;
 
 /** Number of ranges in the union of two canonical flat range lists. */
 function countUnion(a: Float64Array, b: Float64Array): number {

@@ -224,8 +224,8 @@ export class Replayer {
         return;
       case 'iomem': {
         this.domainOf(event.domain, line, 'iomem.domain');
-        if (event.permit) machine!.permitIomem(event.domain, event.first, event.last);
-        else machine!.denyIomem(event.domain, event.first, event.last);
+        if (event.permit) machine!.permitIomem(event.domain, mfn(event.first), mfn(event.last));
+        else machine!.denyIomem(event.domain, mfn(event.first), mfn(event.last));
         return;
       }
       case 'assign':
@@ -320,7 +320,7 @@ export class Replayer {
             break;
           }
         }
-        if (event.special) machine!.specialPages.addRange(event.mfn, event.mfn + event.count - 1);
+        if (event.special) machine!.specialPages.addRange(mfn(event.mfn), mfn(event.mfn + event.count - 1));
         return;
       }
       case 'assert':

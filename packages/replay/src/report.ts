@@ -5,6 +5,7 @@
  * from. Deterministic: the same trace gives the same document; addresses, sizes and frames are `0x…`
  * strings, counts are numbers.
  */
+import type { Gfn } from '@vpci/p2m';
 import { RangeSet } from '@vpci/rangeset';
 import {
   type Bar,
@@ -22,6 +23,7 @@ import {
   PCI_VENDOR_ID,
   type PciDevice,
   POLICY_SWITCHES,
+  reportE820Frames,
   type Violation,
   type VpciEvent,
 } from '@vpci/vpci';
@@ -337,24 +339,25 @@ function holes(machine: Machine, device: PciDevice, bar: Bar): ReportHole[] {
   if (domain === undefined) return [];
   const [first, last] = bar.guestFrames();
   const shift = Number(bar.addr >> 12n) - first;
-  const missing = RangeSet.from([[first, last]]);
-  const elsewhere = new RangeSet();
+  const missing = RangeSet.from<Gfn>([[first, last]]);
+  const elsewhere = new RangeSet<Gfn>();
   for (const extent of domain.p2m.extents()) {
     const end = extent.gfn + extent.count - 1;
     if (end < first) continue;
     if (extent.gfn > last) break;
-    const s = Math.max(first, extent.gfn);
-    const e = Math.min(last, end);
+    // Guest frames of the BAR that the extent covers.
+    const s = Math.max(first, extent.gfn) as Gfn;
+    const e = Math.min(last, end) as Gfn;
     if (extent.type === 'mmio_direct' && extent.mfn - extent.gfn === shift) missing.removeRange(s, e);
     else elsewhere.addRange(s, e);
   }
   const vpci = device.vpci!;
-  const reasons: [HoleReason, RangeSet][] = [];
+  const reasons: [HoleReason, RangeSet<Gfn>][] = [];
   if (vpci.msix !== undefined) {
-    reasons.push(['msix-table', RangeSet.from([msixGuestFrames(vpci, 0)])]);
-    reasons.push(['msix-pba', RangeSet.from([msixGuestFrames(vpci, 1)])]);
+    reasons.push(['msix-table', RangeSet.from<Gfn>([msixGuestFrames(vpci, 0)])]);
+    reasons.push(['msix-pba', RangeSet.from<Gfn>([msixGuestFrames(vpci, 1)])]);
   }
-  reasons.push(['e820', e820Frames(machine, bar, shift)]);
+  reasons.push(['e820', e820Frames(machine, bar)]);
   if (vpci.withheld !== undefined) reasons.push(['shared-page', vpci.withheld]);
   reasons.push(['other-bar', elsewhere]);
   const out: ReportHole[] = [];
@@ -367,23 +370,17 @@ function holes(machine: Machine, device: PciDevice, bar: Bar): ReportHole[] {
 }
 
 /** Guest frames of the BAR the host memory map takes out, as the policy removes them. */
-function e820Frames(machine: Machine, bar: Bar, shift: number): RangeSet {
-  const out = new RangeSet();
-  if (machine.policy.e820OnHostFrames) {
-    const [hostFirst, hostLast] = bar.hostFrames();
-    machine.e820Frames.reportRanges(hostFirst, hostLast, (s, e) => {
-      out.addRange(s - shift, e - shift);
-      return undefined;
-    });
-  } else {
-    out.merge(machine.e820Frames);
-  }
+function e820Frames(machine: Machine, bar: Bar): RangeSet<Gfn> {
+  const out = new RangeSet<Gfn>();
+  reportE820Frames(machine, bar, (first, last) => {
+    out.addRange(first, last);
+  });
   return out;
 }
 
-function intersect(a: RangeSet, b: RangeSet): RangeSet {
-  const out = RangeSet.from(a);
-  const outside = RangeSet.from(a);
+function intersect<T extends number>(a: RangeSet<T>, b: RangeSet<T>): RangeSet<T> {
+  const out = RangeSet.from<T>(a);
+  const outside = RangeSet.from<T>(a);
   outside.subtract(b);
   out.subtract(outside);
   return out;

@@ -6,6 +6,7 @@
  * fails is hidden from the list.
  */
 
+import type { Result } from '@vpci/rangeset';
 import type { EngineContext } from './context.js';
 import type { PciDevice } from './domain.js';
 import { findCapability, findExtCapability } from './hardware.js';
@@ -41,7 +42,7 @@ export function initCapabilities(
   context: EngineContext,
   device: PciDevice,
   isHwdom: boolean,
-): { ok: true } | { ok: false; code: string } {
+): Result<'EINVAL' | 'EEXIST'> {
   const pointers = initCapabilityList(device, isHwdom);
   if (!pointers.ok) return pointers;
   initExtCapabilityList(device, isHwdom);
@@ -89,7 +90,7 @@ function nextCapability(
 function initCapabilityList(
   device: PciDevice,
   isHwdom: boolean,
-): { ok: true; list: Pointer[] } | { ok: false; code: string } {
+): Result<'EINVAL' | 'EEXIST', { list: Pointer[] }> {
   const registers = device.vpci!.registers;
   const hw = device.hw;
   const list: Pointer[] = [];

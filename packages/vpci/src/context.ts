@@ -3,6 +3,7 @@
  * the host memory map, the domains and whether the system has finished booting. The machine passes
  * itself; tests may pass a fake.
  */
+import type { Mfn } from '@vpci/p2m';
 import type { RangeSet } from '@vpci/rangeset';
 import type { Domain, PciDevice } from './domain.js';
 import type { VpciEvent } from './events.js';
@@ -12,7 +13,7 @@ export interface EngineContext {
   readonly policy: Policy;
   readonly events: VpciEvent[];
   /** Host frames covered by an entry of the host memory map (e820), every type. */
-  readonly e820Frames: RangeSet;
+  readonly e820Frames: RangeSet<Mfn>;
   /** False while the hardware domain is being built: mappings are then applied at once. */
   readonly systemActive: boolean;
   readonly hardwareDomain: Domain;

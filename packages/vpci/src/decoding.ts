@@ -3,7 +3,8 @@
  * MSI-X holes, and write the command register (or the ROM register for a ROM-only toggle).
  */
 
-import { gfn, MAX_FRAME, type MmioErrno, mapMmio, mfn, unmapMmio } from '@vpci/p2m';
+import { type Gfn, gfn, MAX_FRAME, type MmioErrno, mapMmio, mfn, unmapMmio } from '@vpci/p2m';
+import type { Failure, Ok, Result } from '@vpci/rangeset';
 import { type EngineContext, mappingDomain } from './context.js';
 import type { Bar } from './device.js';
 import type { PciDevice } from './domain.js';
@@ -31,7 +32,7 @@ export function modifyDecoding(
   cmd: number,
   romOnly: boolean,
   restore = true,
-): { ok: true } | { ok: false; code: 'EEXIST' | 'ENOMEM' } {
+): Result<'EEXIST' | 'ENOMEM'> {
   const vpci = device.vpci!;
   const map = (cmd & PCI_COMMAND_MEMORY) !== 0;
   const flipped: Bar[] = [];
@@ -78,7 +79,7 @@ export function modifyDecoding(
 export function restoreMsixPages(
   context: EngineContext,
   device: PciDevice,
-): { ok: true } | { ok: false; code: MmioErrno; gfn: number; mfn: number } {
+): Ok | (Failure<MmioErrno> & { gfn: number; mfn: number }) {
   const vpci = device.vpci!;
   const domain = mappingDomain(context, device);
   if (vpci.msix === undefined || domain === undefined) return { ok: true };
@@ -91,7 +92,7 @@ export function restoreMsixPages(
         continue;
       const owner = enabledBarAt(context, device, frame);
       if (owner === undefined) continue;
-      const machineFrame = owner.bar.hostFrames()[0] + (frame - owner.bar.guestFrames()[0]);
+      const machineFrame = owner.bar.hostFrameOf(frame);
       const rc = mapMmio(domain.p2m, gfn(frame), 1, mfn(machineFrame));
       if (!rc.ok) {
         for (const page of restored) unmapMmio(domain.p2m, gfn(page.gfn), 1, mfn(page.mfn));
@@ -106,7 +107,7 @@ export function restoreMsixPages(
 }
 
 /** Another device mapped into the same domain has its MSI-X table or PBA at `frame`, in an enabled BAR. */
-function msixPageOfOther(context: EngineContext, device: PciDevice, frame: number): boolean {
+function msixPageOfOther(context: EngineContext, device: PciDevice, frame: Gfn): boolean {
   const domain = mappingDomain(context, device);
   for (const other of context.devices()) {
     const vpci = other.vpci;
@@ -124,7 +125,7 @@ function msixPageOfOther(context: EngineContext, device: PciDevice, frame: numbe
 function enabledBarAt(
   context: EngineContext,
   device: PciDevice,
-  frame: number,
+  frame: Gfn,
 ): { device: PciDevice; bar: Bar } | undefined {
   const domain = mappingDomain(context, device);
   for (const other of context.devices()) {

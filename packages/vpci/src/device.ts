@@ -2,6 +2,7 @@
  * The state vPCI keeps for a PCI function (`struct vpci`): its handlers, the header's BAR slots and
  * command state, MSI-X. The function itself, with its owner, is a `PciDevice` (domain.ts).
  */
+import type { Gfn, Mfn, Paddr } from '@vpci/p2m';
 import type { RangeSet } from '@vpci/rangeset';
 import { RegisterTable } from './registers.js';
 import type { Sbdf } from './sbdf.js';
@@ -14,13 +15,17 @@ import type { Sbdf } from './sbdf.js';
  */
 export type BarType = 'empty' | 'io' | 'mem32' | 'mem64lo' | 'mem64hi' | 'rom';
 
-/** One BAR slot (Xen's `struct vpci_bar`). Addresses and sizes are bytes. */
+/**
+ * One BAR slot (Xen's `struct vpci_bar`). Addresses are byte addresses (`Paddr`) and sizes bytes; the
+ * host address gives machine frames (`Mfn`), the guest address guest frames (`Gfn`), and the only
+ * ways between the two are `hostFrameOf` and `guestFrameOf`, through this BAR's shift.
+ */
 export class Bar {
   /** Slot number: 0–5 for BARs, the ROM slot for the ROM. */
   readonly index: number;
   prefetchable = false;
   /** Guest frames still to map or unmap (exists for memory BARs and the ROM). */
-  mem: RangeSet | undefined;
+  mem: RangeSet<Gfn> | undefined;
   /** Resizable BAR: supported sizes as Xen stores them (bit n: 2^(n+20) bytes). */
   resizableSizes = 0n;
   /**
@@ -32,14 +37,14 @@ export class Bar {
   changes = 0;
 
   private kind: BarType = 'empty';
-  private hostAddr = 0n;
-  private guestAddress = 0n;
+  private hostAddr = 0n as Paddr;
+  private guestAddress = 0n as Paddr;
   private bytes = 0n;
   private mapped = false;
   private half = false;
   /** The frame ranges of `guestAddr` and `addr`, made on first use and dropped by a change. */
-  private guestCache: readonly [number, number] | undefined;
-  private hostCache: readonly [number, number] | undefined;
+  private guestCache: readonly [Gfn, Gfn] | undefined;
+  private hostCache: readonly [Mfn, Mfn] | undefined;
 
   constructor(index: number) {
     this.index = index;
@@ -55,22 +60,22 @@ export class Bar {
   }
 
   /** Host (machine) address. */
-  get addr(): bigint {
+  get addr(): Paddr {
     return this.hostAddr;
   }
 
-  set addr(value: bigint) {
+  set addr(value: Paddr) {
     this.hostAddr = value;
     this.hostCache = undefined;
     this.changed();
   }
 
   /** Address the owning domain sees; equal to `addr` for the hardware domain. */
-  get guestAddr(): bigint {
+  get guestAddr(): Paddr {
     return this.guestAddress;
   }
 
-  set guestAddr(value: bigint) {
+  set guestAddr(value: Paddr) {
     this.guestAddress = value;
     this.guestCache = undefined;
     this.changed();
@@ -109,17 +114,35 @@ export class Bar {
 
   /**
    * Guest frames `[first, last]` the BAR touches (`frameRange` of `guestAddr`). The same object until
-   * the address or size is next set.
+   * the address or size is next set. `last` passes 2^52 - 1 only for a BAR at a sizing probe near
+   * 2^64 (Xen's frame arithmetic wraps there); no such frame is ever mapped.
    */
-  guestFrames(): readonly [number, number] {
-    this.guestCache ??= frameRange(this.guestAddress, this.bytes);
+  guestFrames(): readonly [Gfn, Gfn] {
+    this.guestCache ??= guestFrameRange(this.guestAddress, this.bytes);
     return this.guestCache;
   }
 
-  /** Host frames `[first, last]` the BAR touches, remembered likewise. */
-  hostFrames(): readonly [number, number] {
-    this.hostCache ??= frameRange(this.hostAddr, this.bytes);
+  /** Host frames `[first, last]` the BAR touches (`frameRange` of `addr`), remembered likewise. */
+  hostFrames(): readonly [Mfn, Mfn] {
+    this.hostCache ??= hostFrameRange(this.hostAddr, this.bytes);
     return this.hostCache;
+  }
+
+  /**
+   * The machine frame this BAR maps guest frame `frame` to (Xen's `map_range`:
+   * `PFN_DOWN(addr) + (frame - PFN_DOWN(guest_addr))`). A plain number: a guest address moved while
+   * work was pending (F2) can put it outside `0 … 2^52 - 1`, where Xen's unsigned arithmetic wraps.
+   */
+  hostFrameOf(frame: Gfn): number {
+    return this.hostFrames()[0] + (frame - this.guestFrames()[0]);
+  }
+
+  /**
+   * The guest frame through which this BAR maps machine frame `frame`, one of its own host frames
+   * (`hostFrameOf` backwards; a frame of the BAR lands on one of its guest frames).
+   */
+  guestFrameOf(frame: Mfn): Gfn {
+    return (this.guestFrames()[0] + (frame - this.hostFrames()[0])) as Gfn;
   }
 
   /** Memory BARs and the ROM are mapped; I/O and empty slots and 64-bit high halves are not. */
@@ -162,7 +185,7 @@ export class VpciState {
    * Hardened (`refuseSubpageSharing`): guest frames left unmapped when the device last started
    * decoding because their host page also held another domain's BAR.
    */
-  withheld: RangeSet | undefined;
+  withheld: RangeSet<Gfn> | undefined;
   /** Virtual address a guest sees the device at (`0000:00:dd.0`); undefined for the hardware domain. */
   guestSbdf: Sbdf | undefined;
 
@@ -174,7 +197,25 @@ export class VpciState {
   }
 }
 
+/**
+ * `value`, an address read from or written to BAR registers, as a byte address. Made of at most two
+ * 32-bit register halves, it is always in `0 … 2^64 - 1`, so it is not checked again.
+ */
+export function barAddress(value: bigint): Paddr {
+  return value as Paddr;
+}
+
 /** Page-granular frame range `[first, last]` (inclusive) of `size` bytes at `addr`. */
 export function frameRange(addr: bigint, size: bigint): [number, number] {
   return [Number(addr >> 12n), Number((addr + size - 1n) >> 12n)];
+}
+
+/** `frameRange` of a guest address: guest frames. */
+export function guestFrameRange(guestAddr: bigint, size: bigint): [Gfn, Gfn] {
+  return frameRange(guestAddr, size) as [Gfn, Gfn];
+}
+
+/** `frameRange` of a host address: machine frames. */
+export function hostFrameRange(addr: bigint, size: bigint): [Mfn, Mfn] {
+  return frameRange(addr, size) as [Mfn, Mfn];
 }

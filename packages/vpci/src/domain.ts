@@ -4,7 +4,7 @@
  * (Xen's `struct vpci_vcpu`), naming its device; a device names its owner. They refer to each other,
  * so they are defined together.
  */
-import { MtrrState, P2m, type P2mOptions } from '@vpci/p2m';
+import { type Gfn, type Mfn, MtrrState, P2m, type P2mOptions, type Paddr } from '@vpci/p2m';
 import { RangeSet } from '@vpci/rangeset';
 import type { Bar, VpciState } from './device.js';
 import type { PhysicalDevice } from './hardware.js';
@@ -25,17 +25,17 @@ export interface PendingOperation {
   readonly cmd: number;
   readonly romOnly: boolean;
   /** Guest frames done so far per BAR slot (for the hardened rollback). */
-  readonly done: Map<number, RangeSet>;
+  readonly done: Map<number, RangeSet<Gfn>>;
   /**
    * Hardened (`serialOperations`): where a ROM-only unmap moves the ROM once it completes (Xen moves
    * it when the unmap is deferred; the frames still to unmap are then no longer the ROM's).
    */
-  romMove?: bigint;
+  romMove?: Paddr;
   /**
    * Hardened (`refuseSubpageSharing`): the pages the device withheld before a ROM-only map gave some
    * of them back (no longer shared), put back if the map fails: the ROM is then not mapped there.
    */
-  withheldBefore?: RangeSet;
+  withheldBefore?: RangeSet<Gfn>;
 }
 
 /** A virtual CPU. */
@@ -61,7 +61,7 @@ export class Domain {
   readonly kind: DomainKind;
   readonly p2m: P2m;
   /** Machine frames the domain may map (Xen's `iomem_caps`). */
-  readonly iomem: RangeSet;
+  readonly iomem: RangeSet<Mfn>;
   readonly vcpus: Vcpu[] = [];
   /** Devices owned, in assignment order (Xen's `pdev_list`). */
   readonly devices: PciDevice[] = [];
@@ -79,7 +79,7 @@ export class Domain {
     this.kind = kind;
     this.p2m = new P2m(p2m);
     this.mtrr = mtrr;
-    this.iomem = new RangeSet({ name: `d${id} iomem`, hex: true });
+    this.iomem = new RangeSet<Mfn>({ name: `d${id} iomem`, hex: true });
     for (let i = 0; i < vcpus; i++) this.vcpus.push(new Vcpu(this, i));
   }
 

@@ -3,6 +3,8 @@
  * can show why something was or was not mapped. Frames are hexadecimal in `describeEvent`.
  */
 
+import type { Errno } from '@vpci/rangeset';
+
 /** Which map/unmap a deferred operation was doing. */
 export type MapOperation = 'map' | 'unmap';
 
@@ -65,7 +67,7 @@ export type VpciEvent =
       readonly operation: MapOperation;
       readonly gfn: number;
       readonly mfn: number;
-      readonly code: string;
+      readonly code: Errno;
       readonly crashed: boolean;
     }
   | {
@@ -118,7 +120,7 @@ export type VpciEvent =
   | { readonly kind: 'rollback'; readonly sbdf: string; readonly domain: number; readonly frames: number }
   | { readonly kind: 'msix-page-restored'; readonly sbdf: string; readonly gfn: number; readonly for: string }
   | { readonly kind: 'domain-crashed'; readonly domain: number; readonly reason: string }
-  | { readonly kind: 'modify-bars-failed'; readonly sbdf: string; readonly code: string }
+  | { readonly kind: 'modify-bars-failed'; readonly sbdf: string; readonly code: Errno }
   | { readonly kind: 'crashed-domain-access'; readonly domain: number; readonly sbdf: string };
 
 /** One line of text for an event, in the words of Xen's log message where there is one. */

@@ -3,11 +3,12 @@
  * handlers for the command register, the BARs (hardware domain: host addresses, identity mapped;
  * guests: guest addresses only) and the ROM BAR.
  */
-import { RangeSet } from '@vpci/rangeset';
+import type { Gfn, Paddr } from '@vpci/p2m';
+import { RangeSet, type Result } from '@vpci/rangeset';
 import type { EngineContext } from './context.js';
-import { type Bar, frameRange, type VpciState } from './device.js';
+import { type Bar, barAddress, hostFrameRange, type VpciState } from './device.js';
 import type { PciDevice, Vcpu } from './domain.js';
-import { modifyBars } from './modify-bars.js';
+import { type ModifyBarsErrno, modifyBars } from './modify-bars.js';
 import { mappedByOtherDomain, pendingVcpuOf } from './ownership.js';
 import {
   PCI_BASE_ADDRESS_0,
@@ -59,8 +60,11 @@ export interface AccessorRef {
   current: Vcpu;
 }
 
-/** Outcome of `vpciInitHeader`: Xen's error codes as values. */
-export type InitHeaderResult = { readonly ok: true } | { readonly ok: false; readonly code: string };
+/**
+ * Outcome of `vpciInitHeader`: Xen's error codes as values: `EOPNOTSUPP` for a header type vPCI does
+ * not emulate, a handler that could not be added (`EINVAL`, `EEXIST`), or `modifyBars`' failure.
+ */
+export type InitHeaderResult = Result<'EOPNOTSUPP' | 'EINVAL' | 'EEXIST' | ModifyBarsErrno>;
 
 /**
  * Xen's `vpci_init_header`: registers the command handler, sizes every BAR and the ROM (hardware
@@ -115,7 +119,7 @@ export function vpciInitHeader(
   // Decoding off while sizing.
   if (!isHwdom || (cmd & PCI_COMMAND_MEMORY) !== 0) hw.write(PCI_COMMAND, 2, cmd & ~PCI_COMMAND_MEMORY);
 
-  const fail = (code: string): InitHeaderResult => {
+  const fail = (code: 'EEXIST'): InitHeaderResult => {
     hw.write(PCI_COMMAND, 2, cmd);
     return { ok: false, code };
   };
@@ -183,7 +187,7 @@ export function vpciInitHeader(
 
 /** Xen's `bar_add_rangeset`: the set of guest frames the BAR's map or unmap will consume. */
 function barAddRangeset(device: PciDevice, bar: Bar): void {
-  bar.mem = new RangeSet({ name: `${device.name}:BAR${bar.index}`, hex: true });
+  bar.mem = new RangeSet<Gfn>({ name: `${device.name}:BAR${bar.index}`, hex: true });
 }
 
 /**
@@ -194,7 +198,7 @@ function sizeMemBar(
   device: PciDevice,
   reg: number,
   kind: 'bar' | 'last' | 'rom',
-): { addr: bigint; size: bigint } {
+): { addr: Paddr; size: bigint } {
   const hw = device.hw;
   const bar = hw.read(reg, 4);
   const is64 = kind !== 'rom' && (bar & PCI_BASE_ADDRESS_MEM_TYPE_MASK) === PCI_BASE_ADDRESS_MEM_TYPE_64;
@@ -202,7 +206,7 @@ function sizeMemBar(
   let hi = 0;
   hw.write(reg, 4, 0xffffffff);
   if (is64) {
-    if (kind === 'last') return { addr: 0n, size: 0n };
+    if (kind === 'last') return { addr: barAddress(0n), size: 0n };
     hi = hw.read(reg + 4, 4);
     hw.write(reg + 4, 4, 0xffffffff);
   }
@@ -215,7 +219,7 @@ function sizeMemBar(
   }
   hw.write(reg, 4, bar);
   size = -size & ((1n << 64n) - 1n);
-  return { addr: (BigInt(bar) & mask) | (BigInt(hi) << 32n), size };
+  return { addr: barAddress((BigInt(bar) & mask) | (BigInt(hi) << 32n)), size };
 }
 
 /** Registers a memory BAR slot's handlers (both halves of a 64-bit BAR use them). */
@@ -288,11 +292,11 @@ function refusedWhilePending(context: EngineContext, device: PciDevice): boolean
  * domain maps, or that domain would map a page holding this device's registers. The write is
  * ignored with an event.
  */
-function refusedMove(context: EngineContext, device: PciDevice, bar: Bar, addr: bigint): boolean {
+function refusedMove(context: EngineContext, device: PciDevice, bar: Bar, addr: Paddr): boolean {
   if (!context.policy.refuseSubpageSharing || addr === bar.addr || bar.size === 0n) return false;
   // The device decodes at the address cut to its size; vPCI keeps (and maps) the value as written.
-  const [first] = frameRange(addr & ~(bar.size - 1n), bar.size);
-  const [, last] = frameRange(addr, bar.size);
+  const [first] = hostFrameRange(addr & ~(bar.size - 1n), bar.size);
+  const [, last] = hostFrameRange(addr, bar.size);
   const mapped = mappedByOtherDomain(context, device, first, last);
   if (mapped === undefined) return false;
   context.events.push({ kind: 'move-refused', sbdf: device.name, bar: bar.index, ...mapped });
@@ -307,9 +311,9 @@ function lowSlot(vpci: VpciState, bar: Bar): { target: Bar; hi: boolean } {
 }
 
 /** Replaces the low or high 32 bits of a 64-bit address. */
-function withHalf(addr: bigint, hi: boolean, value: number): bigint {
+function withHalf(addr: Paddr, hi: boolean, value: number): Paddr {
   const shift = hi ? 32n : 0n;
-  return (addr & ~(U32 << shift)) | (BigInt(value >>> 0) << shift);
+  return barAddress((addr & ~(U32 << shift)) | (BigInt(value >>> 0) << shift));
 }
 
 /** Hardened bookkeeping of a 64-bit BAR written one half at a time. */
@@ -353,7 +357,8 @@ function guestMemBarWrite(context: EngineContext, device: PciDevice, bar: Bar, v
   if (refusedWhilePending(context, device)) return;
   const { target, hi } = lowSlot(device.vpci!, bar);
   const val = hi ? value : (value & PCI_BASE_ADDRESS_MEM_MASK) >>> 0;
-  const guestAddr = withHalf(target.guestAddr, hi, val) & ~(target.size - 1n);
+  // Cut to the size: still a 64-bit address.
+  const guestAddr = barAddress(withHalf(target.guestAddr, hi, val) & ~(target.size - 1n));
   if (target.enabled) {
     if (guestAddr !== target.guestAddr) {
       context.events.push({ kind: 'bar-write-ignored', sbdf: device.name, bar: bar.index, value });
@@ -395,7 +400,7 @@ function romWrite(
     context.events.push({ kind: 'rom-write-ignored', sbdf: device.name });
     return;
   }
-  const address = BigInt((value & PCI_ROM_ADDRESS_MASK) >>> 0);
+  const address = barAddress(BigInt((value & PCI_ROM_ADDRESS_MASK) >>> 0));
   if (refusedMove(context, device, rom, address)) return;
   if (!rom.enabled) {
     rom.addr = address;

@@ -3,6 +3,8 @@
  * space, the header handlers, MSI-X holes, per-BAR preemptible map/unmap, the two profiles and the
  * invariants. Every public export is listed here by name.
  */
+// The workspace's result vocabulary, from @vpci/rangeset, so the engine's users need not import it from there.
+export type { Errno, Failure, Ok, Result } from '@vpci/rangeset';
 export type { EngineContext } from './context.js';
 export { mappingDomain } from './context.js';
 export type { BarType, MsixState } from './device.js';
@@ -28,7 +30,8 @@ export { checkInvariants, describeViolation } from './invariants.js';
 export type { AssignResult, E820Entry, GuestOptions, MachineOptions } from './machine.js';
 export { Machine } from './machine.js';
 export type { MemoryTypeAnswer } from './memory-type.js';
-export type { ModifyBarsResult } from './modify-bars.js';
+export type { ModifyBarsErrno, ModifyBarsResult } from './modify-bars.js';
+export { reportE820Frames } from './modify-bars.js';
 export { msixBir, msixGuestFrames, msixHostFrames, msixSize } from './msix.js';
 // The PCI vocabulary the engine, the firmware model and the replayer share (pci_regs.h's names).
 export {

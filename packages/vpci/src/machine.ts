@@ -2,18 +2,27 @@
  * The machine: host memory map, CPU vendor, IOMMU, policy, domains, devices and vCPUs, and the entry
  * points a guest's config-space accesses and the toolstack's device assignment come through.
  */
-import { gfn, InvalidArgumentError, MAX_FRAME, type MemoryType, MtrrState, type P2mOptions } from '@vpci/p2m';
-import { RangeSet } from '@vpci/rangeset';
+import {
+  gfn,
+  InvalidArgumentError,
+  MAX_FRAME,
+  type MemoryType,
+  type Mfn,
+  MtrrState,
+  mfn,
+  type P2mOptions,
+} from '@vpci/p2m';
+import { RangeSet, type Result } from '@vpci/rangeset';
 import { initCapabilities } from './capabilities.js';
 import { type EngineContext, mappingDomain } from './context.js';
-import { frameRange, VpciState } from './device.js';
+import { hostFrameRange, VpciState } from './device.js';
 import { DOMID_XEN, Domain, PciDevice, type Vcpu, VPCI_MAX_VIRT_DEV } from './domain.js';
 import type { VpciEvent } from './events.js';
 import { type DeviceSpec, PhysicalDevice } from './hardware.js';
 import { type AccessorRef, vpciInitHeader } from './header.js';
 import { InvariantCaches } from './invariants.js';
 import { type MemoryTypeAnswer, memoryTypeOf } from './memory-type.js';
-import { modifyBars } from './modify-bars.js';
+import { type ModifyBarsErrno, modifyBars } from './modify-bars.js';
 import { hostBarFrames, hostBars } from './ownership.js';
 import { type PendingResult, processPending } from './pending.js';
 import { type Policy, type Profile, policyFor } from './policy.js';
@@ -58,10 +67,15 @@ export interface GuestOptions {
   readonly mtrr?: MtrrState;
 }
 
-/** Outcome of assigning or removing a device. */
-export type AssignResult =
-  | { readonly ok: true }
-  | { readonly ok: false; readonly code: 'EBUSY' | 'EOPNOTSUPP' | 'ENOSPC' | 'EPERM' | 'ENODEV' | string };
+/**
+ * Outcome of assigning or removing a device: refused (`EPERM` for a hidden device, `EBUSY` for one
+ * another domain owns or shares a page with, `EINVAL` for de-assigning a device no guest owns), no
+ * virtual slot (`EOPNOTSUPP` for a function other than 0, `ENOSPC`), or the failure of the vPCI set-up
+ * (`InitHeaderResult`, the capabilities') or of the unmap on leaving (`ModifyBarsResult`).
+ */
+export type AssignResult = Result<AssignErrno>;
+
+type AssignErrno = ModifyBarsErrno | 'EOPNOTSUPP' | 'ENOSPC';
 
 /** The machine. Implements the context the header code runs in. */
 export class Machine implements EngineContext {
@@ -71,14 +85,14 @@ export class Machine implements EngineContext {
   readonly iommu: boolean;
   readonly events: VpciEvent[] = [];
   readonly e820: readonly E820Entry[];
-  readonly e820Frames: RangeSet;
+  readonly e820Frames: RangeSet<Mfn>;
   /** The host's MTRRs (Xen's `mtrr_state`). */
   readonly hostMtrr: MtrrState;
   /**
    * Machine frames that are special pages (Xen-heap: grant table, shared info): EPT gives them WB
    * with iPAT. Whoever puts such a page in a p2m adds it here.
    */
-  readonly specialPages = new RangeSet({ name: 'special pages', hex: true });
+  readonly specialPages = new RangeSet<Mfn>({ name: 'special pages', hex: true });
   readonly hardwareDomain: Domain;
   readonly domXen: Domain;
   systemActive = false;
@@ -103,7 +117,7 @@ export class Machine implements EngineContext {
     if (!(this.hostMtrr instanceof MtrrState))
       throw new InvalidArgumentError('hostMtrr', this.hostMtrr, 'an MtrrState');
     this.e820 = Object.freeze([...(options.e820 ?? [])]);
-    this.e820Frames = new RangeSet({ name: 'e820', hex: true });
+    this.e820Frames = new RangeSet<Mfn>({ name: 'e820', hex: true });
     this.e820.forEach((entry, i) => {
       if (
         typeof entry.addr !== 'bigint' ||
@@ -114,12 +128,12 @@ export class Machine implements EngineContext {
       ) {
         throw new InvalidArgumentError(`e820[${i}]`, entry, '{ addr, size } bigints within 2^64');
       }
-      if (entry.size > 0n) this.e820Frames.addRange(...frameRange(entry.addr, entry.size));
+      if (entry.size > 0n) this.e820Frames.addRange(...hostFrameRange(entry.addr, entry.size));
     });
     this.hardwareDomain = this.addDomain(
       new Domain(0, 'hardware', checkVcpus(options.hardwareVcpus ?? 2), options.hardwareP2m),
     );
-    this.hardwareDomain.iomem.addRange(0, MAX_FRAME);
+    this.hardwareDomain.iomem.addRange(mfn(0), mfn(MAX_FRAME));
     this.domXen = this.addDomain(new Domain(DOMID_XEN, 'dom_xen', 0));
     this.accessor = { current: this.hardwareDomain.vcpus[0]! };
   }
@@ -222,12 +236,12 @@ export class Machine implements EngineContext {
   }
 
   /** Gives domain `domain` permission to map machine frames `[first, last]` (Xen's iomem_permit). */
-  permitIomem(domain: number, first: number, last: number): void {
+  permitIomem(domain: number, first: Mfn, last: Mfn): void {
     this.domain(domain).iomem.addRange(first, last);
   }
 
   /** Takes away the permission for machine frames `[first, last]`. */
-  denyIomem(domain: number, first: number, last: number): void {
+  denyIomem(domain: number, first: Mfn, last: Mfn): void {
     this.domain(domain).iomem.removeRange(first, last);
   }
 
@@ -466,7 +480,7 @@ export class Machine implements EngineContext {
     return rc.ok ? rc : this.failAssign(device, rc.code);
   }
 
-  private failAssign(device: PciDevice, code: string): AssignResult {
+  private failAssign(device: PciDevice, code: AssignErrno): AssignResult {
     this.deassignVpci(device);
     return { ok: false, code };
   }

@@ -61,14 +61,14 @@ describe('Machine.memoryType on Intel (epte_get_entry_emt)', () => {
   it('no IOMMU, but I/O memory permitted: the MTRRs decide (a guest with MTRRs off is UC)', () => {
     // cache_flush_permitted(d) holds, so on to mtrr_get_type: MTRRs disabled give UC for the guest,
     // the host says WB, and "either type is UC" gives UC.
-    const found = answer({ iommu: false }, 'WB', (machine) => machine.permitIomem(1, MFN, MFN));
+    const found = answer({ iommu: false }, 'WB', (machine) => machine.permitIomem(1, mfn(MFN), mfn(MFN)));
     expect(found).toMatchObject({ mapped: true, type: 'UC', ipat: false });
     expect(found.why).toContain('rule mtrr');
   });
 
   it('a special page is WB with iPAT', () => {
     // "if ( special_pgs ) { … *ipat = true; return X86_MT_WB; }" (all of a 4K leaf is special).
-    const found = answer({}, 'UC', (machine) => machine.specialPages.addRange(MFN, MFN));
+    const found = answer({}, 'UC', (machine) => machine.specialPages.addRange(mfn(MFN), mfn(MFN)));
     expect(found).toMatchObject({ mapped: true, type: 'WB', ipat: true });
     expect(found.why).toContain('special-page');
   });

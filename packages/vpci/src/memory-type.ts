@@ -14,6 +14,7 @@ import {
   isMemoryType,
   isSplit,
   type MemoryType,
+  type Mfn,
   type MtrrState,
   type MtrrType,
   mtrrGetType,
@@ -39,7 +40,7 @@ export interface HostMemoryState {
   /** The host's MTRRs (Xen's global `mtrr_state`). */
   readonly hostMtrr: MtrrState;
   /** Machine frames that are special pages (Xen-heap: grant table, shared info). */
-  readonly specialPages: RangeSet;
+  readonly specialPages: RangeSet<Mfn>;
 }
 
 /**

@@ -2,7 +2,8 @@
  * Xen's `modify_bars`: work out, per BAR, which guest frames to map or unmap when memory decoding (or
  * the ROM enable bit) changes, then defer the work to the vCPU, or apply it at once while booting.
  */
-import { MAX_VALUE, RangeSet } from '@vpci/rangeset';
+import { type Gfn, MAX_FRAME, type Mfn, mfn } from '@vpci/p2m';
+import { RangeSet, type Result } from '@vpci/rangeset';
 import type { EngineContext } from './context.js';
 import { checkBar } from './decoding.js';
 import type { Bar, VpciState } from './device.js';
@@ -10,20 +11,21 @@ import type { PciDevice, Vcpu } from './domain.js';
 import { msixBir, msixGuestFrames } from './msix.js';
 import { effectiveOwner, hostBars, overlappingBar, pendingInDomain } from './ownership.js';
 import { PCI_COMMAND_MEMORY } from './pci-regs.js';
-import { applyMap, deferMap } from './pending.js';
+import { applyMap, deferMap, type MapErrno } from './pending.js';
+
+/**
+ * Why `modifyBars` failed: a refused or failed set-up (`EINVAL`, `ENOMEM`), another operation pending
+ * (`EBUSY`, hardened), or what an immediate `applyMap` returned.
+ */
+export type ModifyBarsErrno = MapErrno | 'EBUSY';
 
 /** Outcome of `modifyBars`: deferred or applied, or Xen's error code (nothing mapped, command unchanged). */
-export type ModifyBarsResult =
-  | { readonly ok: true }
-  | {
-      readonly ok: false;
-      readonly code: 'EINVAL' | 'ENOMEM' | 'EBUSY' | 'EPERM' | 'EIO' | 'EOPNOTSUPP' | 'EEXIST';
-    };
+export type ModifyBarsResult = Result<ModifyBarsErrno>;
 
 /**
  * Steps A–D of Xen's `modify_bars(pdev, cmd, rom_only)`; `vcpu` is the vCPU doing the access (the
- * work is deferred to it). See docs/architecture.md (data flow). `immediate` applies the work at
- * once, as while booting (used to unmap a device leaving a domain under `unmapOnDeassign`).
+ * work is deferred to it). `immediate` applies the work at once, as while booting (used to unmap a
+ * device leaving a domain under `unmapOnDeassign`).
  */
 export function modifyBars(
   context: EngineContext,
@@ -156,9 +158,9 @@ export function modifyBars(
     d = context.domXen;
   }
 
-  let withheldBefore: RangeSet | undefined;
+  let withheldBefore: RangeSet<Gfn> | undefined;
   if (policy.refuseSubpageSharing && map) {
-    if (romOnly && vpci.withheld !== undefined) withheldBefore = RangeSet.from(vpci.withheld);
+    if (romOnly && vpci.withheld !== undefined) withheldBefore = RangeSet.from<Gfn>(vpci.withheld);
     dropSharedPages(context, device, changing);
     // A ROM mapped after the rest may now get a page withheld before (no longer shared).
     for (const bar of changing) for (const [first, last] of bar.mem!) vpci.withheld?.removeRange(first, last);
@@ -171,7 +173,7 @@ export function modifyBars(
   if (!context.systemActive || immediate) {
     const applied = applyMap(context, device, cmd);
     if (!applied.ok && withheldBefore !== undefined) vpci.withheld = withheldBefore;
-    return applied.ok ? applied : { ok: false, code: applied.code as 'ENOMEM' };
+    return applied;
   }
   deferMap(vcpu, device, cmd, romOnly, withheldBefore);
   return { ok: true };
@@ -182,38 +184,52 @@ export function modifyBars(
  * as shared (hardened): those are not mapped. Its MSI-X pages are removed all the same: they must
  * stay holes while its BAR is enabled, whoever else would map them.
  */
-function removeMapped(mem: RangeSet, other: VpciState, start: number, end: number): boolean {
+function removeMapped(mem: RangeSet<Gfn>, other: VpciState, start: Gfn, end: Gfn): boolean {
   if (other.withheld === undefined) return mem.removeRange(start, end).ok;
-  const unmapped = RangeSet.from(other.withheld);
+  const unmapped = RangeSet.from<Gfn>(other.withheld);
   if (other.msix !== undefined) {
     for (let nr = 0; nr < 2; nr++)
       if (other.bars[msixBir(other, nr)]!.enabled) unmapped.removeRange(...msixGuestFrames(other, nr));
   }
-  const mapped = RangeSet.from([[start, end]]);
+  const mapped = RangeSet.from<Gfn>([[start, end]]);
   mapped.subtract(unmapped);
   for (const [first, last] of mapped) if (!mem.removeRange(first, last).ok) return false;
   return true;
 }
 
-/**
- * x86 `pci_sanitize_bar_memory`: removes the frames of every host memory-map entry from the BAR's
- * set. Xen removes them as guest frames (G5); with `e820OnHostFrames` the host frames of the BAR
- * that the memory map covers are translated to the guest frames that would map them.
- */
+/** x86 `pci_sanitize_bar_memory`: removes the frames the host memory map takes out from the BAR's set. */
 function sanitizeBarMemory(context: EngineContext, bar: Bar): boolean {
   const mem = bar.mem!;
-  if (!context.policy.e820OnHostFrames) {
-    const failed = context.e820Frames.reportRanges(0, MAX_VALUE, (start, end) =>
-      mem.removeRange(start, end).ok ? undefined : true,
-    );
-    return failed === undefined;
-  }
-  const [hostStart, hostEnd] = bar.hostFrames();
-  const shift = bar.guestFrames()[0] - hostStart;
-  const failed = context.e820Frames.reportRanges(hostStart, hostEnd, (start, end) =>
-    mem.removeRange(start + shift, end + shift).ok ? undefined : true,
+  const failed = reportE820Frames(context, bar, (first, last) =>
+    mem.removeRange(first, last).ok ? undefined : true,
   );
   return failed === undefined;
+}
+
+/**
+ * Calls `visit(first, last)` for each range of guest frames of `bar` that the host memory map takes
+ * out, in ascending order, until it returns something other than `undefined` (returned). The map
+ * (`e820Frames`) holds host frames:
+ * - Xen (G5) removes them from the guest frames unchanged, every entry wherever the BAR is: a machine
+ *   frame read as the guest frame with the same number, right only for identity-mapped BARs;
+ * - `e820OnHostFrames`: the BAR's host frames the map covers, translated through the BAR's shift to
+ *   the guest frames that would map them.
+ */
+export function reportE820Frames<R>(
+  context: EngineContext,
+  bar: Bar,
+  visit: (first: Gfn, last: Gfn) => R | undefined,
+): R | undefined {
+  if (!context.policy.e820OnHostFrames) {
+    // G5, the one place the engine reads a host frame as a guest frame, on purpose.
+    return context.e820Frames.reportRanges(mfn(0), mfn(MAX_FRAME), (start, end) =>
+      visit(start as number as Gfn, end as number as Gfn),
+    );
+  }
+  const [hostStart, hostEnd] = bar.hostFrames();
+  return context.e820Frames.reportRanges(hostStart, hostEnd, (start, end) =>
+    visit(bar.guestFrameOf(start), bar.guestFrameOf(end)),
+  );
 }
 
 /**
@@ -231,14 +247,17 @@ function dropSharedPages(context: EngineContext, device: PciDevice, changing: re
       const [remoteStart, remoteEnd] = remote.hostFrames();
       for (const bar of changing) {
         const [hostStart, hostEnd] = bar.hostFrames();
-        const start = Math.max(hostStart, remoteStart);
-        const end = Math.min(hostEnd, remoteEnd);
+        // The machine frames both BARs touch (the larger start, the smaller end).
+        const start = Math.max(hostStart, remoteStart) as Mfn;
+        const end = Math.min(hostEnd, remoteEnd) as Mfn;
         if (start > end) continue;
-        const shift = bar.guestFrames()[0] - hostStart;
-        vpci.withheld ??= new RangeSet();
-        vpci.withheld.addRange(start + shift, end + shift);
-        if (!bar.mem!.overlapsRange(start + shift, end + shift)) continue;
-        bar.mem!.removeRange(start + shift, end + shift);
+        // The guest frames through which this BAR would map them.
+        const first = bar.guestFrameOf(start);
+        const last = bar.guestFrameOf(end);
+        vpci.withheld ??= new RangeSet<Gfn>();
+        vpci.withheld.addRange(first, last);
+        if (!bar.mem!.overlapsRange(first, last)) continue;
+        bar.mem!.removeRange(first, last);
         context.events.push({
           kind: 'subpage-shared',
           sbdf: device.name,

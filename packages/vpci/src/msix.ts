@@ -3,10 +3,18 @@
  * and PBA are, how big, the control register, and punching holes so Xen can trap accesses.
  */
 
-import { addIdentityEntry, type Gfn, MAX_FRAME, removeIdentityEntry, gfn as toGfn } from '@vpci/p2m';
+import {
+  addIdentityEntry,
+  type Gfn,
+  MAX_FRAME,
+  type Mfn,
+  removeIdentityEntry,
+  gfn as toGfn,
+} from '@vpci/p2m';
+import type { Result } from '@vpci/rangeset';
 import type { EngineContext } from './context.js';
 import { mappingDomain } from './context.js';
-import type { VpciState } from './device.js';
+import { guestFrameRange, hostFrameRange, type VpciState } from './device.js';
 import type { PciDevice } from './domain.js';
 import { findCapability } from './hardware.js';
 import {
@@ -54,18 +62,17 @@ export function msixSize(maxEntries: number, nr: number): number {
     : Math.ceil(Math.ceil(maxEntries / 8) / 8) * 8;
 }
 
-/** Guest frames `[first, last]` of structure `nr`. */
-export function msixGuestFrames(vpci: VpciState, nr: number): [number, number] {
-  const addr = msixGuestAddr(vpci, nr);
-  const size = BigInt(msixSize(vpci.msix!.maxEntries, nr));
-  return [Number(addr >> 12n), Number((addr + size - 1n) >> 12n)];
+/**
+ * Guest frames `[first, last]` of structure `nr` (past 2^52 - 1 only in a BAR at a sizing probe, as
+ * `Bar.guestFrames`).
+ */
+export function msixGuestFrames(vpci: VpciState, nr: number): [Gfn, Gfn] {
+  return guestFrameRange(msixGuestAddr(vpci, nr), BigInt(msixSize(vpci.msix!.maxEntries, nr)));
 }
 
 /** Host frames `[first, last]` of structure `nr`. */
-export function msixHostFrames(vpci: VpciState, nr: number): [number, number] {
-  const addr = msixHostAddr(vpci, nr);
-  const size = BigInt(msixSize(vpci.msix!.maxEntries, nr));
-  return [Number(addr >> 12n), Number((addr + size - 1n) >> 12n)];
+export function msixHostFrames(vpci: VpciState, nr: number): [Mfn, Mfn] {
+  return hostFrameRange(msixHostAddr(vpci, nr), BigInt(msixSize(vpci.msix!.maxEntries, nr)));
 }
 
 /**
@@ -73,10 +80,7 @@ export function msixHostFrames(vpci: VpciState, nr: number): [number, number] {
  * memory BAR (`ENODEV` otherwise: MSI-X is then hidden, an event says why), registers the control
  * register, and punches the holes. Returns the hole punch's result.
  */
-export function initMsix(
-  context: EngineContext,
-  device: PciDevice,
-): { ok: true } | { ok: false; code: 'ENODEV' | 'EEXIST' | 'ENOMEM' } {
+export function initMsix(context: EngineContext, device: PciDevice): Result<'ENODEV' | 'EEXIST' | 'ENOMEM'> {
   const vpci = device.vpci!;
   const cap = findCapability(device.hw, PCI_CAP_ID_MSIX);
   if (cap === 0) return { ok: true };
@@ -149,10 +153,7 @@ function controlWrite(device: PciDevice, reg: number, value: number): void {
  * the page mapped; `msixHoleFailsMap` fails the hole punch then (`ENOMEM`, the same event), and
  * a failing punch first puts back the identity entries it removed (its caller fails the map).
  */
-export function makeMsixHole(
-  context: EngineContext,
-  device: PciDevice,
-): { ok: true } | { ok: false; code: 'EEXIST' | 'ENOMEM' } {
+export function makeMsixHole(context: EngineContext, device: PciDevice): Result<'EEXIST' | 'ENOMEM'> {
   const vpci = device.vpci!;
   const domain = mappingDomain(context, device);
   if (vpci.msix === undefined || domain === undefined) return { ok: true };
@@ -165,6 +166,8 @@ export function makeMsixHole(
       const gfn = toGfn(frame);
       const entry = domain.p2m.lookup(gfn);
       if (entry.type === 'mmio_dm' || entry.type === 'invalid') continue;
+      // An identity entry maps the machine frame with the guest frame's number (Xen compares
+      // `mfn_x(mfn) == gfn_x(gfn)`), so the two are compared as plain numbers.
       const identity = entry.type === 'mmio_direct' && entry.mfn === (frame as number);
       const removed = identity ? removeIdentityEntry(domain.p2m, gfn).ok : false;
       if (removed) punched.push(gfn);

@@ -3,8 +3,10 @@
  * the sharing checks ask about the other devices and domains of the machine. Nothing here changes
  * the engine's state (the BARs a device's registers decode are remembered on the device).
  */
+
+import type { Gfn, Mfn } from '@vpci/p2m';
 import { type EngineContext, mappingDomain } from './context.js';
-import { Bar } from './device.js';
+import { Bar, barAddress } from './device.js';
 import type { Domain, PciDevice } from './domain.js';
 import type { PhysicalDevice } from './hardware.js';
 import {
@@ -44,7 +46,7 @@ export function hostBars(device: PciDevice): Bar[] {
 }
 
 /** The host frames `[first, last]` of each of `hostBars(device)`, in that order. */
-export function hostBarFrames(device: PciDevice): (readonly [number, number])[] {
+export function hostBarFrames(device: PciDevice): (readonly [Mfn, Mfn])[] {
   return hostBars(device).map((bar) => bar.hostFrames());
 }
 
@@ -76,8 +78,8 @@ function decodedBars(hw: PhysicalDevice): Bar[] {
     const bar = new Bar(i);
     bar.type = is64 ? 'mem64lo' : 'mem32';
     bar.size = size;
-    bar.addr = BigInt((low & PCI_BASE_ADDRESS_MEM_MASK) >>> 0);
-    if (is64) bar.addr |= BigInt(hw.read(PCI_BASE_ADDRESS_0 + 4 * i + 4, 4)) << 32n;
+    const high = is64 ? BigInt(hw.read(PCI_BASE_ADDRESS_0 + 4 * i + 4, 4)) << 32n : 0n;
+    bar.addr = barAddress(BigInt((low & PCI_BASE_ADDRESS_MEM_MASK) >>> 0) | high);
     bar.guestAddr = bar.addr;
     bars.push(bar);
   }
@@ -86,8 +88,10 @@ function decodedBars(hw: PhysicalDevice): Bar[] {
     const rom = new Bar(slots);
     rom.type = 'rom';
     rom.size = romSize;
-    rom.addr = BigInt(
-      (hw.read(headerType === 0 ? PCI_ROM_ADDRESS : PCI_ROM_ADDRESS1, 4) & PCI_ROM_ADDRESS_MASK) >>> 0,
+    rom.addr = barAddress(
+      BigInt(
+        (hw.read(headerType === 0 ? PCI_ROM_ADDRESS : PCI_ROM_ADDRESS1, 4) & PCI_ROM_ADDRESS_MASK) >>> 0,
+      ),
     );
     rom.guestAddr = rom.addr;
     bars.push(rom);
@@ -103,9 +107,9 @@ function decodedBars(hw: PhysicalDevice): Bar[] {
 export function mappedByOtherDomain(
   context: EngineContext,
   device: PciDevice,
-  start: number,
-  end: number,
-): { mfn: number; domain: number } | undefined {
+  start: Mfn,
+  end: Mfn,
+): { mfn: Mfn; domain: number } | undefined {
   const own = mappingDomain(context, device);
   const seen = new Set<Domain>();
   for (const other of context.devices()) {
@@ -114,13 +118,14 @@ export function mappedByOtherDomain(
     for (const bar of other.vpci?.bars ?? []) {
       if (bar.mem === undefined || bar.mem.isEmpty()) continue;
       const [first, last] = bar.hostFrames();
-      if (first <= end && start <= last) return { mfn: Math.max(start, first), domain: domain.id };
+      // The larger of two machine frames.
+      if (first <= end && start <= last) return { mfn: Math.max(start, first) as Mfn, domain: domain.id };
     }
     if (seen.has(domain)) continue;
     seen.add(domain);
     for (const extent of domain.p2m.extents()) {
       if (extent.type !== 'mmio_direct') continue;
-      const mfn = Math.max(start, extent.mfn);
+      const mfn = Math.max(start, extent.mfn) as Mfn; // the larger of two machine frames
       if (mfn <= Math.min(end, extent.mfn + extent.count - 1)) return { mfn, domain: domain.id };
     }
   }
@@ -135,7 +140,7 @@ export function overlappingBar(
   context: EngineContext,
   device: PciDevice,
   bar: Bar,
-): { device: PciDevice; first: number } | undefined {
+): { device: PciDevice; first: Gfn } | undefined {
   const domain = mappingDomain(context, device);
   const [start, end] = bar.guestFrames();
   const shift = bar.hostFrames()[0] - start;

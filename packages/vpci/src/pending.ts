@@ -2,22 +2,34 @@
  * Deferred execution (Xen's `defer_map`, `vpci_process_pending`, `map_range`, `apply_map`): the
  * frames `modifyBars` collected are mapped or unmapped by the vCPU in preemptible steps.
  */
-import { MAX_FRAME, mapMmio, gfn as toGfn, mfn as toMfn, unmapMmio } from '@vpci/p2m';
-import type { ConsumeStep } from '@vpci/rangeset';
-import { RangeSet } from '@vpci/rangeset';
+import {
+  type Gfn,
+  MAX_FRAME,
+  type Mfn,
+  mapMmio,
+  type Paddr,
+  gfn as toGfn,
+  mfn as toMfn,
+  unmapMmio,
+} from '@vpci/p2m';
+import { type ConsumeStep, RangeSet, type Result } from '@vpci/rangeset';
 import type { EngineContext } from './context.js';
 import { mappingDomain } from './context.js';
 import { modifyDecoding, restoreMsixPages } from './decoding.js';
-import { type Bar, frameRange } from './device.js';
+import { type Bar, hostFrameRange } from './device.js';
 import type { Domain, PciDevice, Vcpu } from './domain.js';
 import { mappedByOtherDomain } from './ownership.js';
 import { PCI_COMMAND_MEMORY } from './pci-regs.js';
 
-/** Error codes a deferred map can end with. */
+/**
+ * Error codes a deferred map can end with: the p2m's (`MmioErrno`), `EPERM` for frames the domain may
+ * not map, and the MSI-X hole punch's `EEXIST` and `ENOMEM` (`msixHoleFailsMap`).
+ */
 export type MapErrno = 'EPERM' | 'EINVAL' | 'ENOMEM' | 'EIO' | 'EOPNOTSUPP' | 'EEXIST';
 
 /**
- * Outcome of `processPending` (Xen returns true to be called again):
+ * Outcome of `processPending` (Xen returns true to be called again). A status rather than a `Result`:
+ * preemption and a dropped operation are not failures; `failed` carries the errno.
  * - `idle`: nothing was pending;
  * - `restart`: preempted, call again (Xen's `-ERESTART`);
  * - `done`: the operation completed and decoding was updated;
@@ -34,7 +46,7 @@ export function deferMap(
   device: PciDevice,
   cmd: number,
   romOnly: boolean,
-  withheldBefore?: RangeSet,
+  withheldBefore?: RangeSet<Gfn>,
 ): void {
   // FIXME (Xen, header.c defer_map): while the {un}map is deferred the device's state should not be
   // trusted: the enable bit flips only when the work completes, so a domain that is not well-behaved
@@ -66,7 +78,8 @@ export function processPending(context: EngineContext, vcpu: Vcpu, budget: numbe
   const meter: Meter = { left: budget, failure: undefined };
   for (const bar of device.vpci.bars) {
     if (bar.mem === undefined || bar.mem.isEmpty()) continue;
-    const done = pending.done.get(bar.index) ?? new RangeSet({ name: `${device.name}:done${bar.index}` });
+    const done =
+      pending.done.get(bar.index) ?? new RangeSet<Gfn>({ name: `${device.name}:done${bar.index}` });
     pending.done.set(bar.index, done);
     const result = bar.mem.consumeRanges((s, e) =>
       mapRange(context, vcpu.domain, bar, map, s, e, meter, done),
@@ -102,11 +115,11 @@ export function processPending(context: EngineContext, vcpu: Vcpu, budget: numbe
  * domain has mapped a page there meanwhile (`refuseSubpageSharing`, checked again: an event, and
  * the ROM stays).
  */
-function moveRom(context: EngineContext, device: PciDevice, address: bigint | undefined): void {
+function moveRom(context: EngineContext, device: PciDevice, address: Paddr | undefined): void {
   if (address === undefined) return;
   const rom = device.vpci!.bars[device.vpci!.romSlot]!;
   if (context.policy.refuseSubpageSharing) {
-    const mapped = mappedByOtherDomain(context, device, ...frameRange(address, rom.size));
+    const mapped = mappedByOtherDomain(context, device, ...hostFrameRange(address, rom.size));
     if (mapped !== undefined) {
       context.events.push({ kind: 'move-refused', sbdf: device.name, bar: rom.index, ...mapped });
       return;
@@ -179,22 +192,21 @@ function mapRange(
   domain: Domain,
   bar: Bar,
   map: boolean,
-  first: number,
-  last: number,
+  first: Gfn,
+  last: Gfn,
   meter: Meter,
-  done: RangeSet,
+  done: RangeSet<Gfn>,
 ): ConsumeStep<MapErrno> {
-  const startGfn = bar.guestFrames()[0];
-  const startMfn = bar.hostFrames()[0];
   let s = first;
   let consumed = 0;
   for (;;) {
     const size = last - s + 1;
-    const mfn = startMfn + (s - startGfn);
+    const mfn = bar.hostFrameOf(s);
     // A guest address moved while the work was pending (F2) can put the machine frames below 0 or
     // past 2^52: Xen's unsigned arithmetic wraps them, and no domain is permitted such frames.
+    // Inside that range they are machine frames.
     const inRange = mfn >= 0 && mfn + size - 1 <= MAX_FRAME;
-    if (!inRange || !domain.iomem.containsRange(mfn, mfn + size - 1)) {
+    if (!inRange || !domain.iomem.containsRange(mfn as Mfn, (mfn + size - 1) as Mfn)) {
       context.events.push({ kind: 'iomem-denied', domain: domain.id, start: mfn, end: mfn + size - 1 });
       meter.failure = { gfn: s, mfn };
       return { consumed, next: 'fail', code: 'EPERM' };
@@ -207,10 +219,11 @@ function mapRange(
       return { consumed, next: 'fail', code: rc.code };
     }
     const progress = rc.done ? size : rc.progress;
-    done.addRange(s, s + progress - 1);
+    // Frames of [s, last], so guest frames.
+    done.addRange(s, (s + progress - 1) as Gfn);
     consumed += progress;
     if (rc.done) return { consumed, next: 'continue' };
-    s += progress;
+    s = (s + progress) as Gfn;
     meter.left -= progress;
     if (meter.left <= 0) return { consumed, next: 'restart' };
   }
@@ -225,14 +238,14 @@ function rollback(
   domain: Domain,
   device: PciDevice,
   map: boolean,
-  done: Map<number, RangeSet>,
+  done: Map<number, RangeSet<Gfn>>,
 ): boolean {
   let frames = 0;
   let complete = true;
   for (const [index, set] of done) {
     const bar = device.vpci!.bars[index]!;
     const result = set.consumeRanges((s, e) => {
-      const mfn = bar.hostFrames()[0] + (s - bar.guestFrames()[0]);
+      const mfn = bar.hostFrameOf(s);
       const size = e - s + 1;
       let offset = 0;
       while (offset < size) {
@@ -259,18 +272,14 @@ function rollback(
  * here; the engine also unmaps this way when a device leaves a domain under `unmapOnDeassign`, where
  * every BAR is tried whatever fails (the device is leaving; nothing is put back).
  */
-export function applyMap(
-  context: EngineContext,
-  device: PciDevice,
-  cmd: number,
-): { ok: true } | { ok: false; code: MapErrno } {
+export function applyMap(context: EngineContext, device: PciDevice, cmd: number): Result<MapErrno> {
   const domain = mappingDomain(context, device)!;
   const map = (cmd & PCI_COMMAND_MEMORY) !== 0;
-  const done = new Map<number, RangeSet>();
-  let rc: { ok: true } | { ok: false; code: MapErrno } = { ok: true };
+  const done = new Map<number, RangeSet<Gfn>>();
+  let rc: Result<MapErrno> = { ok: true };
   for (const bar of device.vpci!.bars) {
     if (bar.mem === undefined || bar.mem.isEmpty()) continue;
-    const frames = new RangeSet({ name: `${device.name}:done${bar.index}` });
+    const frames = new RangeSet<Gfn>({ name: `${device.name}:done${bar.index}` });
     done.set(bar.index, frames);
     for (;;) {
       const meter: Meter = { left: Number.POSITIVE_INFINITY, failure: undefined };

@@ -423,7 +423,7 @@ describe('refuseSubpageSharing (XSA-461): what the hardened property found', () 
     machine.hardwareDomain.p2m.failNext(1);
     machine.configWrite(v, '01:00.0', 0x30, 4, 0xc000_0001); // ROM on: its map fails
     expect(machine.finishPending(v)).toMatchObject({ status: 'failed', code: 'ENOMEM' });
-    expect(machine.device('01:00.0').vpci!.withheld?.containsRange(0xc0000, 0xc0000)).toBe(true);
+    expect(machine.device('01:00.0').vpci!.withheld?.containsRange(gfn(0xc0000), gfn(0xc0000))).toBe(true);
     expect(checkInvariants(machine)).toEqual([]);
   });
 

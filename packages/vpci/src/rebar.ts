@@ -5,6 +5,7 @@
  */
 
 import type { EngineContext } from './context.js';
+import { barAddress } from './device.js';
 import type { PciDevice } from './domain.js';
 import { findExtCapability } from './hardware.js';
 import {
@@ -80,7 +81,7 @@ function ctrlWrite(
   const low = device.hw.read(barReg, 4);
   const is64 = (low & PCI_BASE_ADDRESS_MEM_TYPE_MASK) === PCI_BASE_ADDRESS_MEM_TYPE_64;
   const high = is64 ? device.hw.read(barReg + 4, 4) : 0;
-  bar.addr = BigInt((low & PCI_BASE_ADDRESS_MEM_MASK) >>> 0) | (BigInt(high) << 32n);
+  bar.addr = barAddress(BigInt((low & PCI_BASE_ADDRESS_MEM_MASK) >>> 0) | (BigInt(high) << 32n));
   bar.size = device.hw.barSize(index);
   bar.guestAddr = bar.addr;
 }

@@ -5,6 +5,7 @@
  * dropped writes for a guest).
  */
 import { InvalidArgumentError } from '@vpci/p2m';
+import type { Result } from '@vpci/rangeset';
 import { PCI_CFG_SPACE_EXP_SIZE } from './pci-regs.js';
 
 /** Reads a whole register (its `size` bytes). */
@@ -43,9 +44,7 @@ export interface HardwareAccess {
 }
 
 /** Result of adding a register: Xen's `-EINVAL` (bad shape) and `-EEXIST` (overlap) as values. */
-export type AddRegisterResult =
-  | { readonly ok: true }
-  | { readonly ok: false; readonly code: 'EINVAL' | 'EEXIST' };
+export type AddRegisterResult = Result<'EINVAL' | 'EEXIST'>;
 
 const IGNORED_READ: RegisterRead = () => 0xffffffff;
 const IGNORED_WRITE: RegisterWrite = () => {};
@@ -115,10 +114,7 @@ export class RegisterTable {
    * Xen's `vpci_remove_registers(start, size)`: deletes the handlers lying wholly inside
    * `[start, start + size)`; `ERANGE` when one straddles a boundary (those before it are gone).
    */
-  remove(
-    start: number,
-    size: number,
-  ): { readonly ok: true } | { readonly ok: false; readonly code: 'ERANGE' } {
+  remove(start: number, size: number): Result<'ERANGE'> {
     const end = start + size;
     for (let i = 0; i < this.handlers.length; ) {
       const r = this.handlers[i]!;

@@ -1,5 +1,5 @@
 import { rejectStep } from '../errors.js';
-import type { ConsumeStep } from '../results.js';
+import type { ConsumeStep, Errno } from '../results.js';
 import { lastAtOrBelow } from './search.js';
 
 /**
@@ -282,7 +282,7 @@ export class ChunkedStore {
    * other than `continue` (returned) or the store is empty (`undefined`). Each step is checked before
    * it is applied: a bad one throws and changes nothing.
    */
-  consume<S extends ConsumeStep<string>>(take: (start: number, end: number) => S): S | undefined {
+  consume<S extends ConsumeStep<Errno>>(take: (start: number, end: number) => S): S | undefined {
     while (this.count > 0) {
       const slab = this.slabOf(0);
       const base = this.baseOf(0);

@@ -1,0 +1,54 @@
+/**
+ * A BAR's addresses and frames: byte addresses are `Paddr`, the host address gives machine frames
+ * (`Mfn`), the guest address guest frames (`Gfn`), and the BAR's own shift is the only way between
+ * them. The `@ts-expect-error` lines fail the typecheck if a mix ever compiles.
+ */
+import { type Gfn, gfn, type Mfn, mfn, paddr } from '@vpci/p2m';
+import { RangeSet } from '@vpci/rangeset';
+import { describe, expect, it } from 'vitest';
+import { Bar } from './device.js';
+
+/** A 12 KiB memory BAR at host 0xf000_1000, which the guest sees at 0xe000_1000. */
+function movedBar(): Bar {
+  const bar = new Bar(0);
+  bar.type = 'mem32';
+  bar.size = 0x3000n;
+  bar.addr = paddr(0xf000_1000n);
+  bar.guestAddr = paddr(0xe000_1000n);
+  return bar;
+}
+
+describe('Bar frames', () => {
+  it('takes machine frames from the host address and guest frames from the guest address', () => {
+    const bar = movedBar();
+    // PFN_DOWN of the first and last byte: 0xf000_1000 >> 12 = 0xf0001, 0xf000_3fff >> 12 = 0xf0003.
+    expect(bar.hostFrames()).toEqual([0xf0001, 0xf0003]);
+    expect(bar.guestFrames()).toEqual([0xe0001, 0xe0003]);
+  });
+
+  it('converts between them through its shift, each way (map_range: mfn = PFN_DOWN(addr) + gfn - PFN_DOWN(guest_addr))', () => {
+    const bar = movedBar();
+    expect(bar.hostFrameOf(gfn(0xe0002))).toBe(0xf0002);
+    expect(bar.guestFrameOf(mfn(0xf0003))).toBe(0xe0003);
+    // A guest frame before the BAR (a moved guest address, F2) is not clamped: Xen's arithmetic.
+    expect(bar.hostFrameOf(gfn(0xe0000))).toBe(0xf0000);
+  });
+
+  it('keeps guest and machine frames apart at compile time', () => {
+    const bar = movedBar();
+    bar.mem = new RangeSet<Gfn>();
+    const host: readonly [Mfn, Mfn] = bar.hostFrames();
+    // @ts-expect-error machine frames are not guest frames: the set holds the guest frames to map
+    bar.mem.addRange(host[0], host[1]);
+    // @ts-expect-error a guest frame is not a machine frame either
+    bar.guestFrameOf(bar.guestFrames()[0]);
+    // @ts-expect-error an address is a Paddr, made by paddr() or read from a BAR, not any bigint
+    bar.addr = 0xf000_0000n;
+    const plain = new RangeSet();
+    // @ts-expect-error the per-BAR set is invariant: a set of plain numbers is not a set of guest frames
+    bar.mem = plain;
+    // The lines ran all the same (the brands exist only for the compiler).
+    expect(bar.mem).toBe(plain);
+    expect(bar.addr).toBe(0xf000_0000n);
+  });
+});
