@@ -1,19 +1,22 @@
 /**
  * `vpci-replay`: replays a trace file and prints its report. `main` takes the arguments and the
  * streams, so tests run it in-process; `bin.ts` is the executable. Exit status: 0 when every assertion
- * and invariant holds, 1 when one fails, 2 for bad input (arguments, a file that cannot be read, a bad
- * trace line).
+ * and invariant holds, 1 when one fails (or a replayed QEMU log diverges from QEMU's decisions where
+ * no Xen rule explains it), 2 for bad input (arguments, a file that cannot be read, a bad trace line,
+ * a QEMU log with no access to replay).
  */
 import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { basename } from 'node:path';
-import { gunzipSync } from 'node:zlib';
 import { formatSbdf, type Profile, parseSbdf } from '@vpci/vpci';
 import { TraceError } from './fields.js';
 import { fileLineChunks } from './file-lines.js';
 import { renderHtml } from './html.js';
 import { renderSvg } from './picture.js';
-import { convertQemuLog } from './qemu.js';
-import { reportJson } from './report.js';
+import { convertQemuLog, type QemuConversion } from './qemu.js';
+import { qemuLogText } from './qemu-log.js';
+import { parseQemuMonitor, type QemuMonitor } from './qemu-monitor.js';
+import { replayQemuConversion } from './qemu-oracle.js';
+import { type Report, reportJson } from './report.js';
 import { TraceReplay } from './run.js';
 import { textReport } from './text-report.js';
 
@@ -29,10 +32,13 @@ Replays TRACE (JSON Lines, docs/trace-format.md) on the vPCI engine and prints a
 
 options:
   --json              print the report as JSON (stable: the same trace gives the same bytes)
-  --qemu              TRACE is a QEMU trace log (-trace pci_cfg_* and memory_region_ops_*; .gz too),
-                      replayed as the hardware domain's accesses
+  --qemu              TRACE is a QEMU trace log (-trace 'pci_cfg_*', best with pci_update_mappings_* and
+                      memory_region_ops_*; plain or gzip), replayed as the hardware domain's accesses and
+                      compared with QEMU's own mapping decisions (docs/qemu-logs.md)
   --image SBDF=FILE   with --qemu: a config-space dump (lspci -xxx) for a device the log says too
                       little about; may be repeated
+  --qemu-monitor FILE with --qemu: QEMU's monitor output of "info pci" and "info mtree" (ids, BAR
+                      sizes, MSI-X table and PBA) for what the log never showed
   --save-trace FILE   with --qemu: also write the converted trace (JSON Lines) to FILE
   --svg FILE          write a picture of the guest- and host-physical maps (SVG)
   --html FILE         write the picture as a page that zooms down to single pages
@@ -41,7 +47,8 @@ options:
   --no-progress       never show one
   -h, --help          this text
 
-exit status: 0 everything holds, 1 an assertion or invariant failed, 2 bad input
+exit status: 0 everything holds, 1 an assertion or invariant failed (or, with --qemu, a divergence
+from QEMU that no Xen rule explains), 2 bad input
 `;
 
 interface Arguments {
@@ -49,17 +56,12 @@ interface Arguments {
   readonly json: boolean;
   readonly qemu: boolean;
   readonly images: ReadonlyMap<string, string>;
+  readonly monitor: QemuMonitor | undefined;
   readonly saveTrace: string | undefined;
   readonly svg: string | undefined;
   readonly html: string | undefined;
   readonly profile: Profile | undefined;
   readonly progress: boolean | undefined;
-}
-
-/** A line to replay and where it came from (the QEMU log's line for a converted trace). */
-interface SourcedLine {
-  readonly text: string;
-  readonly source: number;
 }
 
 /** Runs the CLI; resolves to the exit status. */
@@ -82,11 +84,15 @@ export async function main(argv: readonly string[], io: CliIo): Promise<number> 
     io.stderr.write(`vpci-replay: cannot read ${args.trace}: ${errorCode(error)}\n`);
     return 2;
   }
-  // In batches: a file's come a chunk at a time, a converted QEMU log's all at once.
-  let batches: Iterable<SourcedLine[]> | AsyncIterable<SourcedLine[]>;
+  const options = args.profile === undefined ? {} : { profile: args.profile };
+  const name = basename(args.trace);
+  let report: Report;
+  /** Where the replay stopped on a bad line, as the file's line (and the converted trace's). */
+  let stoppedAt: string | undefined;
   if (args.qemu) {
+    let conversion: QemuConversion;
     try {
-      batches = [qemuLines(args)];
+      conversion = convertQemuFile(args);
     } catch (error) {
       if (error instanceof OutputError) io.stderr.write(`vpci-replay: ${error.message}\n`);
       else if (error instanceof TraceError)
@@ -94,27 +100,31 @@ export async function main(argv: readonly string[], io: CliIo): Promise<number> 
       else throw error;
       return 2;
     }
+    const progress = progressBar(
+      args,
+      io,
+      conversion.trace.reduce((n, line) => n + line.length + 1, 0),
+    );
+    report = replayQemuConversion(conversion, name, options, (text, i) =>
+      progress?.advance(text.length + 1, i),
+    );
+    progress?.clear();
+    if (report.error !== null) {
+      stoppedAt = `${args.trace}:${conversion.sourceLines[report.error.line - 1]} (converted trace line ${report.error.line})`;
+    }
   } else {
-    batches = fileLines(args.trace);
-  }
-  const replay = new TraceReplay(
-    basename(args.trace),
-    args.profile === undefined ? {} : { profile: args.profile },
-  );
-  const progress =
-    (args.progress ?? io.stderr.isTTY === true) ? new ProgressBar(io.stderr, total) : undefined;
-  let failedAt = 0;
-  replaying: for await (const batch of batches) {
-    for (const line of batch) {
-      progress?.advance(line.text.length + 1, replay.lines);
-      if (!replay.feed(line.text)) {
-        failedAt = line.source;
-        break replaying;
+    const replay = new TraceReplay(name, options);
+    const progress = progressBar(args, io, total);
+    replaying: for await (const chunk of fileLineChunks(args.trace)) {
+      for (const text of chunk) {
+        progress?.advance(text.length + 1, replay.lines);
+        if (!replay.feed(text)) break replaying;
       }
     }
+    progress?.clear();
+    report = replay.end();
+    if (report.error !== null) stoppedAt = `${args.trace}:${report.error.line}`;
   }
-  progress?.clear();
-  const report = replay.end();
   io.stdout.write(args.json ? reportJson(report) : textReport(report));
   try {
     if (args.svg !== undefined) writeOutput('--svg', args.svg, renderSvg(report));
@@ -124,30 +134,29 @@ export async function main(argv: readonly string[], io: CliIo): Promise<number> 
     io.stderr.write(`vpci-replay: ${error.message}\n`);
     return 2;
   }
-  if (replay.error !== undefined) {
-    const where = args.qemu
-      ? `${args.trace}:${failedAt} (converted trace line ${replay.error.line})`
-      : `${args.trace}:${replay.error.line}`;
-    io.stderr.write(`${where}: ${replay.error.message}\n`);
+  if (report.error !== null) {
+    io.stderr.write(`${stoppedAt}: ${report.error.message}\n`);
     return 2;
   }
   return report.status === 'ok' ? 0 : 1;
 }
 
-/** The lines of a trace file, streamed, with their line numbers. */
-async function* fileLines(file: string): AsyncIterable<SourcedLine[]> {
-  let n = 0;
-  for await (const chunk of fileLineChunks(file)) yield chunk.map((text) => ({ text, source: ++n }));
+/** A progress bar when asked for (default: when stderr is a terminal). */
+function progressBar(args: Arguments, io: CliIo, total: number): ProgressBar | undefined {
+  return (args.progress ?? io.stderr.isTTY === true) ? new ProgressBar(io.stderr, total) : undefined;
 }
 
 /** A QEMU log converted to a trace (the log is read whole: the devices come from all of it). */
-function qemuLines(args: Arguments): SourcedLine[] {
-  const raw = readFileSync(args.trace);
-  const text = (args.trace.endsWith('.gz') ? gunzipSync(raw) : raw).toString('utf8');
-  const converted = convertQemuLog(text.split('\n'), { name: basename(args.trace), images: args.images });
+function convertQemuFile(args: Arguments): QemuConversion {
+  const text = qemuLogText(readFileSync(args.trace));
+  const converted = convertQemuLog(text.split('\n'), {
+    name: basename(args.trace),
+    images: args.images,
+    ...(args.monitor === undefined ? {} : { monitor: args.monitor }),
+  });
   if (args.saveTrace !== undefined)
     writeOutput('--save-trace', args.saveTrace, `${converted.trace.join('\n')}\n`);
-  return converted.trace.map((line, i) => ({ text: line, source: converted.sourceLines[i]! }));
+  return converted;
 }
 
 function parseArguments(argv: readonly string[]): Arguments | 'help' {
@@ -155,6 +164,7 @@ function parseArguments(argv: readonly string[]): Arguments | 'help' {
   let json = false;
   let qemu = false;
   const images = new Map<string, string>();
+  let monitor: QemuMonitor | undefined;
   let saveTrace: string | undefined;
   let svg: string | undefined;
   let html: string | undefined;
@@ -194,6 +204,21 @@ function parseArguments(argv: readonly string[]): Arguments | 'help' {
         }
         break;
       }
+      case '--qemu-monitor': {
+        const file = value();
+        let text: string;
+        try {
+          text = readFileSync(file, 'utf8');
+        } catch (error) {
+          throw new Error(`--qemu-monitor ${file}: cannot read: ${errorCode(error)}`);
+        }
+        monitor = parseQemuMonitor(text);
+        if (monitor.devices.size === 0 && monitor.msixTables.length === 0 && monitor.msixPbas.length === 0)
+          throw new Error(
+            `--qemu-monitor ${file}: no "info pci" or "info mtree" output in it; expected what QEMU's monitor prints for those commands`,
+          );
+        break;
+      }
       case '--save-trace':
         saveTrace = value();
         break;
@@ -222,9 +247,9 @@ function parseArguments(argv: readonly string[]): Arguments | 'help' {
     }
   }
   if (trace === undefined) throw new Error('no trace file given');
-  if (!qemu && (images.size > 0 || saveTrace !== undefined))
-    throw new Error('--image and --save-trace need --qemu');
-  return { trace, json, qemu, images, saveTrace, svg, html, profile, progress };
+  if (!qemu && (images.size > 0 || saveTrace !== undefined || monitor !== undefined))
+    throw new Error('--image, --qemu-monitor and --save-trace need --qemu');
+  return { trace, json, qemu, images, monitor, saveTrace, svg, html, profile, progress };
 }
 
 function errorCode(error: unknown): string {
