@@ -82,10 +82,6 @@ export function rebuildDevice(device: LoggedDevice, sources: RebuildSources = {}
     !(reg >= PCI_COMMAND && reg < PCI_STATUS) && !(reg >= PCI_BASE_ADDRESS_0 && reg < 0x40);
   for (let reg = 0; reg < length; reg++)
     if (bytes[reg] === -1 && readOnly(reg)) bytes[reg] = device.known(reg);
-  // A BAR's type bits are read-only too.
-  for (let reg = PCI_BASE_ADDRESS_0; reg < 0x28; reg += 4) {
-    if (bytes[reg] === -1 && device.known(reg) >= 0) bytes[reg] = device.known(reg) & 0xf;
-  }
 
   const filled: { what: string; from: FillSource }[] = [];
   const unknown: { what: string; effect: string }[] = [];
@@ -147,6 +143,8 @@ export function rebuildDevice(device: LoggedDevice, sources: RebuildSources = {}
   for (let i = 0; i < slots; i++) {
     const reg = PCI_BASE_ADDRESS_0 + 4 * i;
     const listed = monitor?.bars.find((b) => b.index === i);
+    // A BAR's type bits are read-only: any read shows them.
+    if (!isKnown(reg, 1) && device.known(reg) >= 0) bytes[reg] = device.known(reg) & 0xf;
     if (!isKnown(reg, 1) && !fromImage(`BAR${i} type`, reg, 1)) {
       if (listed !== undefined) {
         const flags =

@@ -25,133 +25,97 @@ export interface RegisterLayout {
   readonly capabilities: ReadonlyMap<number, number>;
 }
 
-type Widths = Readonly<Record<number, 1 | 2 | 4>>;
+type Width = 1 | 2 | 4;
+/** Register widths by offset. */
+type Widths = ReadonlyMap<number, Width>;
 
-/** Registers both header layouts share. */
-const COMMON: Widths = {
-  0: 2,
-  2: 2,
-  4: 2,
-  6: 2,
-  // Revision and class code are read as one dword (Linux's PCI_CLASS_REVISION).
-  8: 4,
-  9: 1,
-  10: 2,
-  11: 1,
-  // Cache line size, latency timer, header type and BIST: OVMF reads the dword.
-  12: 4,
-  13: 1,
-  14: 1,
-  15: 1,
-  16: 4,
-  20: 4,
-  52: 1,
-  60: 1,
-  61: 1,
-};
+/** A width table from the offsets of its byte, word and dword registers. */
+function widths(registers: { byte?: number[]; word?: number[]; dword?: number[] }, base?: Widths): Widths {
+  const out = new Map(base);
+  for (const reg of registers.byte ?? []) out.set(reg, 1);
+  for (const reg of registers.word ?? []) out.set(reg, 2);
+  for (const reg of registers.dword ?? []) out.set(reg, 4);
+  return out;
+}
 
-const ENDPOINT: Widths = {
-  ...COMMON,
-  24: 4,
-  28: 4,
-  32: 4,
-  36: 4,
-  40: 4,
-  44: 2,
-  46: 2,
-  48: 4,
-  62: 1,
-  63: 1,
-};
+/**
+ * Registers both header layouts share. Revision and class code are read as one dword (Linux's
+ * PCI_CLASS_REVISION), and so are cache line size, latency timer, header type and BIST (OVMF).
+ */
+const COMMON = widths({
+  byte: [0x09, 0x0b, 0x0d, 0x0e, 0x0f, 0x34, 0x3c, 0x3d],
+  word: [0x00, 0x02, 0x04, 0x06, 0x0a],
+  dword: [0x08, 0x0c, 0x10, 0x14],
+});
 
-const BRIDGE: Widths = {
-  ...COMMON,
-  // Primary, secondary and subordinate bus and the latency timer: Linux and OVMF write the dword.
-  24: 4,
-  25: 1,
-  26: 1,
-  27: 1,
-  28: 1,
-  29: 1,
-  30: 2,
-  32: 2,
-  34: 2,
-  36: 2,
-  38: 2,
-  40: 4,
-  44: 4,
-  48: 2,
-  50: 2,
-  56: 4,
-  62: 2,
-};
+const ENDPOINT = widths(
+  { byte: [0x3e, 0x3f], word: [0x2c, 0x2e], dword: [0x18, 0x1c, 0x20, 0x24, 0x28, 0x30] },
+  COMMON,
+);
+
+/** Bus numbers (Linux and OVMF write the dword at 0x18), windows, the ROM at 0x38, bridge control. */
+const BRIDGE = widths(
+  {
+    byte: [0x19, 0x1a, 0x1b, 0x1c, 0x1d],
+    word: [0x1e, 0x20, 0x22, 0x24, 0x26, 0x30, 0x32, 0x3e],
+    dword: [0x18, 0x28, 0x2c, 0x38],
+  },
+  COMMON,
+);
+
+/** The id and next pointer every capability starts with. */
+const CAPABILITY_HEADER = widths({ byte: [0x00, 0x01] });
 
 /** Capability registers by capability id, offsets from the capability's start. */
-const CAPABILITIES: Readonly<Record<number, Widths>> = {
+const CAPABILITIES = new Map<number, Widths>([
   // Power management
-  1: { 0: 1, 1: 1, 2: 2, 4: 2, 6: 1, 7: 1 },
+  [0x01, widths({ byte: [0x06, 0x07], word: [0x02, 0x04] }, CAPABILITY_HEADER)],
   // MSI
-  5: { 0: 1, 1: 1, 2: 2, 4: 4, 8: 4, 12: 4, 16: 4, 20: 4 },
+  [0x05, widths({ word: [0x02], dword: [0x04, 0x08, 0x0c, 0x10, 0x14] }, CAPABILITY_HEADER)],
   // Vendor-specific, as virtio's capabilities lay it out
-  9: { 0: 1, 1: 1, 2: 1, 3: 1, 4: 1, 8: 4, 12: 4, 16: 4 },
+  [0x09, widths({ byte: [0x02, 0x03, 0x04], dword: [0x08, 0x0c, 0x10] }, CAPABILITY_HEADER)],
   // Standard hot-plug controller
-  12: { 0: 1, 1: 1, 2: 1, 3: 1, 4: 4 },
+  [0x0c, widths({ byte: [0x02, 0x03], dword: [0x04] }, CAPABILITY_HEADER)],
   // Bridge subsystem vendor and device id
-  13: { 0: 1, 1: 1, 4: 2, 6: 2 },
+  [0x0d, widths({ word: [0x04, 0x06] }, CAPABILITY_HEADER)],
   // PCI Express
-  16: {
-    0: 1,
-    1: 1,
-    2: 2,
-    4: 4,
-    8: 2,
-    10: 2,
-    12: 4,
-    16: 2,
-    18: 2,
-    20: 4,
-    24: 2,
-    26: 2,
-    28: 2,
-    30: 2,
-    32: 4,
-    36: 4,
-    40: 2,
-    42: 2,
-    44: 4,
-    48: 2,
-    50: 2,
-    52: 4,
-    56: 2,
-    58: 2,
-  },
+  [
+    0x10,
+    widths(
+      {
+        word: [0x02, 0x08, 0x0a, 0x10, 0x12, 0x18, 0x1a, 0x1c, 0x1e, 0x28, 0x2a, 0x30, 0x32, 0x38, 0x3a],
+        dword: [0x04, 0x0c, 0x14, 0x20, 0x24, 0x2c, 0x34],
+      },
+      CAPABILITY_HEADER,
+    ),
+  ],
   // MSI-X
-  17: { 0: 1, 1: 1, 2: 2, 4: 4, 8: 4 },
+  [0x11, widths({ word: [0x02], dword: [0x04, 0x08] }, CAPABILITY_HEADER)],
   // SATA
-  18: { 0: 1, 1: 1, 2: 2, 4: 4 },
-};
+  [0x12, widths({ word: [0x02], dword: [0x04] }, CAPABILITY_HEADER)],
+]);
 
 /** The width software uses for the register at `reg`, or undefined where nothing says. */
-export function registerWidth(layout: RegisterLayout, reg: number): 1 | 2 | 4 | undefined {
+export function registerWidth(layout: RegisterLayout, reg: number): Width | undefined {
   if (reg >= 0x100) return reg % 4 === 0 ? 4 : undefined;
   // A bridge's header type byte is 1, so any read that covered it showed it; an endpoint's is 0,
   // which an inferred read may leave unshown: an unknown header type is taken as an endpoint's.
-  if (reg < 0x40) return (layout.headerType === 1 ? BRIDGE : ENDPOINT)[reg];
+  if (reg < 0x40) return (layout.headerType === 1 ? BRIDGE : ENDPOINT).get(reg);
   let start = -1;
   for (const offset of layout.capabilities.keys()) if (offset <= reg && offset > start) start = offset;
   if (start < 0) return undefined;
   const id = layout.capabilities.get(start)!;
-  return (CAPABILITIES[id] ?? { 0: 1, 1: 1 })[reg - start];
+  return (CAPABILITIES.get(id) ?? CAPABILITY_HEADER).get(reg - start);
 }
 
 /** The number of bytes `value` needs: 1, 2 or 4. */
-export function valueWidth(value: number): 1 | 2 | 4 {
+export function valueWidth(value: number): Width {
   return value > 0xffff ? 4 : value > 0xff ? 2 : 1;
 }
 
 /** The size of an access at `reg` of `value` by the rule of the module comment. */
-export function inferSize(reg: number, value: number, width: 1 | 2 | 4 | undefined): 1 | 2 | 4 {
+export function inferSize(reg: number, value: number, width: Width | undefined): Width {
   const needed = valueWidth(value);
   const aligned = reg % 4 === 0 ? 4 : reg % 2 === 0 ? 2 : 1;
-  return Math.max(Math.min(width ?? needed, aligned), needed) as 1 | 2 | 4;
+  return Math.max(Math.min(width ?? needed, aligned), needed) as Width;
 }
