@@ -360,6 +360,20 @@ describe('QEMU traces', () => {
     }
   });
 
+  it('with the PID@SECONDS.MICROS: prefix QEMU writes with timestamps on: the same replay', () => {
+    const file = 'seabios-testdev.trace.log';
+    const lines = readLog(file);
+    const stamped = lines.map((l, i) => (l === '' ? l : `4242@${1_700_000_000 + i}.000123:${l}`));
+    const report = replay(file, stamped, false);
+    checkAgainstQemu(
+      file,
+      stamped.map((l) => l.replace(/^\d+@[\d.]+:/, '')),
+      report,
+      false,
+    );
+    expect(report.devices).toEqual(replay(file, lines, false).devices);
+  });
+
   it('a log that starts late (Linux only) still ends where info pci says', () => {
     const file = 'seabios-linux.trace.log.gz';
     const lines = readLog(file);
@@ -411,7 +425,7 @@ describe('QEMU logs that are not', () => {
       'region lines alone',
       'regions.log',
       "memory_region_ops_write cpu 0 mr 0x5 addr 0xcf8 value 0x80000000 size 4 name 'pci-conf-idx'\nmemory_region_ops_read cpu 0 mr 0x6 addr 0xcfc value 0x29c08086 size 4 name 'pci-conf-data'\n",
-      ':3: 2 memory_region_ops lines but no pci_cfg_read or pci_cfg_write line',
+      ':2: 2 memory_region_ops lines but no pci_cfg_read or pci_cfg_write line',
     ],
     [
       'a corrupt gzip file',
@@ -435,6 +449,10 @@ describe('QEMU logs that are not', () => {
     expect(stdout).toContain(
       "QEMU's 16 mapping decisions: 10 matched, 6 explained by Xen's rules, 0 unexplained",
     );
+    const json = await cli('testdev.log', text, ['--json']);
+    expect(json.status).toBe(0);
+    const counts = JSON.parse(json.stdout).qemu.counts;
+    expect([counts.found, counts.replayed, counts.dropped, counts.lines]).toEqual([508, 508, [], 1524]);
   });
 
   it('--qemu-monitor with nothing of the monitor in it is bad input', async () => {

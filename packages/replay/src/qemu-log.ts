@@ -59,7 +59,7 @@ type CfgEntry = Extract<QemuLogEntry, { type: 'cfg' }>;
 /** What a log held. */
 export interface QemuLog {
   readonly entries: QemuLogEntry[];
-  /** Lines read, blank ones included. */
+  /** Lines read, blank ones included (not the empty string after a final newline). */
   readonly lines: number;
   /** `memory_region_ops_*` lines of the config regions (`pci-conf-idx`, `pci-conf-data`, ECAM). */
   readonly regionLines: number;
@@ -110,8 +110,10 @@ export function readQemuLog(lines: Iterable<string>): QemuLog {
   // The read whose region line has not come yet, and the region write whose pci_cfg_write has not.
   let openRead: CfgEntry | undefined;
   let openWrite: RegionAccess | undefined;
+  let lastEmpty = false;
   for (const raw of lines) {
     n++;
+    lastEmpty = raw === '';
     const text = raw.replace(PREFIX, '').trim();
     if (text === '') continue;
     firstLine ??= { line: n, text };
@@ -203,7 +205,8 @@ export function readQemuLog(lines: Iterable<string>): QemuLog {
     // Other trace events (msix_*, anything else captured) and other text change no config space.
   }
   if (openWrite !== undefined) emptySlotProbes++;
-  return { entries, lines: n, regionLines, emptySlotProbes, firstLine };
+  // A text that ends with a newline has no line after it.
+  return { entries, lines: lastEmpty ? n - 1 : n, regionLines, emptySlotProbes, firstLine };
 }
 
 /**

@@ -291,7 +291,7 @@ export function convertQemuLog(lines: Iterable<string>, options: QemuOptions = {
     trace.push(text);
     sourceLines.push(line);
   };
-  const droppedCount = replayedDropped(dropped);
+  const droppedCount = droppedTotal(dropped);
   emit(
     `# converted from the QEMU trace log ${options.name ?? '(unnamed)'}: ${replayed} of ${cfgLines} config accesses of ${names.size} devices${droppedCount > 0 ? ` (${droppedCount} dropped)` : ''}, replayed as the hardware domain's; a run line after each write finishes its deferred work, as Xen does before the vCPU returns to the guest`,
   );
@@ -390,7 +390,8 @@ function hex2(n: number): string {
   return n.toString(16).padStart(2, '0');
 }
 
-function replayedDropped(dropped: ReadonlyMap<string, { count: number }>): number {
+/** How many accesses were dropped, over every class. */
+function droppedTotal(dropped: ReadonlyMap<string, { count: number }>): number {
   let total = 0;
   for (const d of dropped.values()) total += d.count;
   return total;
