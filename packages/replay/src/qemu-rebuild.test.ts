@@ -99,6 +99,34 @@ describe('what a QEMU log never showed', () => {
     ]);
   });
 
+  it('a capability list nobody read: an lspci image stands in for it', () => {
+    const bytes = new Uint8Array(256);
+    bytes.set([0x36, 0x1b, 0x10, 0x00], 0); // ids
+    bytes[0x06] = 0x10; // status: capability list
+    bytes[0x34] = 0x40;
+    bytes.set([0x11, 0x00, 0x40, 0x00, 0x00, 0x20, 0x00, 0x00, 0x00, 0x30, 0x00, 0x00], 0x40); // MSI-X
+    const dump = Array.from(
+      { length: 16 },
+      (_, row) =>
+        `${(row * 16).toString(16).padStart(2, '0')}: ${[...bytes.subarray(row * 16, row * 16 + 16)].map((b) => b.toString(16).padStart(2, '0')).join(' ')}`,
+    ).join('\n');
+    const lines = NVME.filter((l) => !/@0x(6|34|40|42|44) /.test(l));
+    const conversion = convertQemuLog(lines, { images: new Map([['0000:00:02.0', dump]]) });
+    const report = replayQemuConversion(conversion, 'hand-written.log');
+    const nvme = report.devices.find((d) => d.sbdf === '0000:00:02.0')!;
+    expect(nvme.msix).toMatchObject({
+      entries: 65,
+      table: { bar: 0, offset: '0x2000' },
+      pba: { offset: '0x3000' },
+    });
+    expect(nvme.bars[0]!.holes.map((h) => h.reason)).toEqual(['msix-table', 'msix-pba']);
+    expect(report.qemu!.devices[0]!.filled).toEqual([
+      { what: 'MSI-X entries', from: 'image' },
+      { what: 'MSI-X table', from: 'image' },
+      { what: 'MSI-X PBA', from: 'image' },
+    ]);
+  });
+
   it('ids nobody read: said unknown, shown as ????:????', () => {
     const report = replay(NVME.filter((l) => !/@0x[02] /.test(l)));
     expect(report.qemu!.devices[0]!.unknown.map((u) => u.what)).toContain('ids');

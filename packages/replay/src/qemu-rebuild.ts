@@ -1,8 +1,8 @@
 /**
  * A device for the replay, rebuilt from what the log showed of it (`LoggedDevice`): its initial
  * config space and its BAR and ROM sizes. Bytes the log never showed are filled, in this order, from
- * a config-space dump (`lspci -xxx`, `--image`) and from QEMU's monitor output (`info pci`: ids,
- * header type, BAR types and sizes; `info mtree`: the MSI-X table and PBA), and otherwise stay
+ * a config-space dump (`lspci -xxx`, `--image`: any byte) and from QEMU's monitor output (`info pci`:
+ * ids, header type, BAR types and sizes; `info mtree`: the MSI-X table and PBA), and otherwise stay
  * unknown, each one that matters said so:
  *
  * - ids unknown: the device reads as 0000:0000;
@@ -82,6 +82,14 @@ export function rebuildDevice(device: LoggedDevice, sources: RebuildSources = {}
     !(reg >= PCI_COMMAND && reg < PCI_STATUS) && !(reg >= PCI_BASE_ADDRESS_0 && reg < 0x40);
   for (let reg = 0; reg < length; reg++)
     if (bytes[reg] === -1 && readOnly(reg)) bytes[reg] = device.known(reg);
+  // The image stands in for every byte the log never showed (a capability list nobody read, too).
+  const fromTheImage = new Uint8Array(length);
+  const dump = sources.image ?? new Uint8Array(0);
+  for (let reg = 0; reg < Math.min(length, dump.length); reg++) {
+    if (bytes[reg] !== -1) continue;
+    bytes[reg] = dump[reg]!;
+    fromTheImage[reg] = 1;
+  }
 
   const filled: { what: string; from: FillSource }[] = [];
   const unknown: { what: string; effect: string }[] = [];
@@ -97,14 +105,11 @@ export function rebuildDevice(device: LoggedDevice, sources: RebuildSources = {}
   const set = (reg: number, size: number, value: number): void => {
     for (let i = 0; i < size; i++) bytes[reg + i] = (value >>> (8 * i)) & 0xff;
   };
-  /** Fills what is unknown of `[reg, reg + size)` from the image; true when it is all known then. */
+  /** Whether `[reg, reg + size)` is known (from the log or the image), noting what the image gave. */
   const fromImage = (what: string, reg: number, size: number): boolean => {
-    const image = sources.image;
-    if (isKnown(reg, size)) return true;
-    if (image === undefined || reg + size > image.length) return false;
-    for (let i = 0; i < size; i++) if (bytes[reg + i]! < 0) bytes[reg + i] = image[reg + i]!;
-    filled.push({ what, from: 'image' });
-    return true;
+    if (fromTheImage.subarray(reg, reg + size).includes(1) && !filled.some((f) => f.what === what))
+      filled.push({ what, from: 'image' });
+    return isKnown(reg, size);
   };
 
   // Ids.
@@ -145,16 +150,14 @@ export function rebuildDevice(device: LoggedDevice, sources: RebuildSources = {}
     const listed = monitor?.bars.find((b) => b.index === i);
     // A BAR's type bits are read-only: any read shows them.
     if (!isKnown(reg, 1) && device.known(reg) >= 0) bytes[reg] = device.known(reg) & 0xf;
-    if (!isKnown(reg, 1) && !fromImage(`BAR${i} type`, reg, 1)) {
-      if (listed !== undefined) {
-        const flags =
-          listed.kind === 'io'
-            ? PCI_BASE_ADDRESS_SPACE_IO
-            : (listed.kind === 'mem64' ? PCI_BASE_ADDRESS_MEM_TYPE_64 : 0) |
-              (listed.prefetchable ? PCI_BASE_ADDRESS_MEM_PREFETCH : 0);
-        set(reg, 1, flags);
-        filled.push({ what: `BAR${i} type`, from: 'monitor' });
-      }
+    if (!isKnown(reg, 1) && listed !== undefined) {
+      const flags =
+        listed.kind === 'io'
+          ? PCI_BASE_ADDRESS_SPACE_IO
+          : (listed.kind === 'mem64' ? PCI_BASE_ADDRESS_MEM_TYPE_64 : 0) |
+            (listed.prefetchable ? PCI_BASE_ADDRESS_MEM_PREFETCH : 0);
+      set(reg, 1, flags);
+      filled.push({ what: `BAR${i} type`, from: 'monitor' });
     }
     const flags = bytes[reg]!;
     const io = flags >= 0 && (flags & PCI_BASE_ADDRESS_SPACE_IO) !== 0;
@@ -174,6 +177,7 @@ export function rebuildDevice(device: LoggedDevice, sources: RebuildSources = {}
     }
     bars.push(size ?? null);
     if (size !== undefined && size !== null) {
+      fromImage(`BAR${i} type`, reg, 1);
       startAddress(reg, is64 ? 8 : 4, i);
     }
     if (is64 && size !== undefined) {
@@ -208,7 +212,7 @@ export function rebuildDevice(device: LoggedDevice, sources: RebuildSources = {}
    * when the log began, or, for a BAR the log never wrote, from where `info pci` has it at the end.
    */
   function startAddress(reg: number, size: number, index: number): void {
-    if (isKnown(reg, size) || fromImage(`BAR${index} address`, reg, size)) return;
+    if (fromImage(`BAR${index} address`, reg, size)) return;
     const listed = monitor?.bars.find((b) => b.index === index);
     const atStart = sources.mappedAtStart?.get(index);
     let addr = 0n;
