@@ -6,8 +6,10 @@
 # WHAT IT NEEDS
 #   Debian 12 (bookworm) on x86-64, run as root (or with passwordless apt),
 #   access to Debian's apt mirrors. No KVM needed: QEMU runs with TCG.
-#   It installs, if missing: qemu-system-x86 seabios ovmf socat busybox-static
-#   cpio kmod (apt-get, --no-install-recommends), and fetches the current
+#   It installs, if missing: qemu-system-x86 seabios ovmf ipxe-qemu socat
+#   busybox-static cpio kmod (apt-get, --no-install-recommends; qboot is not a
+#   Debian package, but QEMU's own /usr/share/qemu/qboot.rom from
+#   qemu-system-data is), and fetches the current
 #   Debian kernel package (the one linux-image-amd64 depends on, overridable
 #   with KPKG=linux-image-6.1.0-NN-amd64) with `apt-get download`.
 #
@@ -16,17 +18,23 @@
 #   and its extraction, the busybox initramfs, the NVMe raw image, the OVMF
 #   VARS copy, QEMU monitor sockets, FIFOs and raw serial/debugcon captures.
 #   Fixtures, under test/fixtures/qemu/ (relative to the repo root), for each
-#   scenario NAME in seabios-testdev, seabios-linux, ovmf-linux:
+#   scenario NAME (see SCENARIOS below):
 #     NAME.trace.log     QEMU "log"-backend trace, filtered to pci_cfg_*,
 #                        pci_update_mappings_*, msix_* and the
 #                        memory_region_ops_{read,write} lines of the regions
 #                        pci-conf-idx, pci-conf-data and pcie-mmcfg-mmio;
-#                        original line order and text, nothing rewritten.
+#                        original line order and text, nothing rewritten. A
+#                        "cfg" scenario is traced with -trace 'pci_cfg_*'
+#                        alone, so its log has nothing else.
 #                        Stored as NAME.trace.log.gz (gzip -n -9) instead when
-#                        over TRACE_GZIP_OVER bytes (default 4000000): the two
-#                        Linux traces are ~6 MB, most of it Linux probing the
-#                        absent buses 02-ff through 0xcf8/0xcfc.
+#                        over TRACE_GZIP_OVER bytes (default 1000000): a Linux
+#                        trace is ~6 MB, most of it Linux probing the absent
+#                        buses 02-ff through 0xcf8/0xcfc.
 #     NAME.info-pci.txt  the HMP monitor's `info pci` at the end of the run
+#                        (the firmware package reads these)
+#     NAME.monitor.txt   `info pci` then `info mtree`, each after its
+#                        "(qemu) COMMAND" line, as a session transcript (what
+#                        `vpci-replay --qemu-monitor` takes)
 #     NAME.serial.txt    the guest serial console: first 200 KB, CRs removed
 #     NAME.debugcon.txt  the firmware's debug port 0x402 (SeaBIOS's own log of
 #                        how it sized and placed every BAR); omitted if empty
@@ -34,13 +42,13 @@
 #   Re-running overwrites these files; nothing else in the repo is touched.
 #
 # HOW LONG IT TAKES
-#   About 1-1.5 minutes on 2 cores once packages and kernel are present
-#   (TCG: SeaBIOS alone ~10 s, each Linux boot ~15-30 s to the marker plus
+#   About 5-10 minutes on 2 shared cores once packages and kernel are present
+#   (TCG: SeaBIOS alone ~10 s, each Linux boot ~30-90 s to the marker plus
 #   ~10 s for the monitor), plus the first run's install and ~70 MB kernel
 #   download. Every step has a timeout (a hung guest costs BOOT_TIMEOUT s).
 #
 # USAGE
-#   bash scripts/capture-qemu-traces.sh [SCENARIO...]   (default: all three)
+#   bash scripts/capture-qemu-traces.sh [SCENARIO...]   (default: all)
 #   Environment: WORK=/tmp/vpci-qemu  KPKG=<kernel package>  BOOT_TIMEOUT=420
 set -euo pipefail
 
@@ -51,14 +59,14 @@ BOOT_TIMEOUT=${BOOT_TIMEOUT:-420}   # seconds to wait for the guest marker
 SEABIOS_WAIT=${SEABIOS_WAIT:-60}    # seconds to wait for "No bootable device"
 MARKER=VPCI-TRACE-DONE
 SERIAL_MAX=204800
-TRACE_GZIP_OVER=${TRACE_GZIP_OVER:-4000000}
+TRACE_GZIP_OVER=${TRACE_GZIP_OVER:-1000000}
 
 log() { printf '[capture %(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
 
 # ---------------------------------------------------------------- packages --
 ensure_packages() {
-  local pkgs=(qemu-system-x86 seabios ovmf socat busybox-static cpio kmod)
+  local pkgs=(qemu-system-x86 seabios ovmf ipxe-qemu socat busybox-static cpio kmod)
   local missing=()
   for p in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
@@ -117,6 +125,7 @@ build_initramfs() {
   grep -q '^CONFIG_BLK_DEV_NVME=m' "$cfg" && want+=(nvme)
   grep -q '^CONFIG_VIRTIO_PCI=m' "$cfg" && want+=(virtio_pci)
   grep -q '^CONFIG_VIRTIO_NET=m' "$cfg" && want+=(virtio_net)
+  grep -q '^CONFIG_E1000E=m' "$cfg" && want+=(e1000e)
   : >"$root/modules.order"
   for m in "${want[@]}"; do
     modprobe -d "$WORK/kpkg" -S "$KVER" --show-depends "$m" | awk '$1 == "insmod" {print $2}'
@@ -140,9 +149,6 @@ for d in /sys/bus/pci/devices/*; do
   echo "VPCI-INIT: $(basename "$d") $(cat "$d/vendor"):$(cat "$d/device") driver=$(basename "$(readlink "$d/driver" 2>/dev/null)" 2>/dev/null) msi_irqs=$(ls "$d/msi_irqs" 2>/dev/null | tr '\n' ' ')"
   cat "$d/resource" | awk -v d="$(basename "$d")" '$1 != "0x0000000000000000" {print "VPCI-INIT:   " d " res" NR-1 " " $0}'
 done
-# Read each device's config header once more through sysfs, so the log holds every register the
-# replay needs to rebuild the device (drivers never read some, e.g. the MSI-X PBA Offset/BIR).
-for d in /sys/bus/pci/devices/*; do head -c 256 "$d/config" >/dev/null; done
 echo "VPCI-INIT: --- /proc/iomem ---"; cat /proc/iomem
 echo "VPCI-INIT: --- /proc/interrupts ---"; cat /proc/interrupts
 echo "VPCI-TRACE-DONE"
@@ -163,6 +169,7 @@ write_trace_events() {
 # memory_region_ops lines of the three config-space regions only
 FILTER_RE="^(pci_cfg_|pci_update_mappings_|msix_)|^memory_region_ops_(read|write) .* name '(pci-conf-idx|pci-conf-data|pcie-mmcfg-mmio)'\$"
 
+# The mailing-list seed: a PCIe-to-PCI bridge with four pci-testdevs behind it.
 TESTDEVS=(
   -device pcie-pci-bridge,id=pcie.1
   -device pci-testdev,bus=pcie.1,membar=32
@@ -180,6 +187,66 @@ LINUXDEVS=(
   -device virtio-net-pci,netdev=n0,romfile=
   -device pci-testdev,membar=4294967296
 )
+# i440fx (no ECAM): a PCI bridge on the root bus with virtio-net behind it and
+# a second bridge behind the first, holding a pci-testdev (two levels of bus
+# numbers for firmware and Linux to assign), and NVMe on the root bus.
+PCDEVS=(
+  -device pci-bridge,id=br1,chassis_nr=1,addr=5
+  -netdev user,id=n0,restrict=on
+  -device virtio-net-pci,netdev=n0,romfile=,bus=br1,addr=1
+  -device pci-bridge,id=br2,chassis_nr=2,bus=br1,addr=2
+  -device pci-testdev,bus=br2,addr=3,membar=1048576
+  -drive "file=$WORK/nvme0.img,if=none,id=nv0,format=raw"
+  -device nvme,drive=nv0,serial=vpci0,addr=6
+)
+# qboot leaves BAR placement to Linux: a PCIe root port with e1000e behind it,
+# virtio-net and NVMe on the root bus.
+QBOOTDEVS=(
+  -device pcie-root-port,id=rp1,chassis=1,addr=5
+  -netdev user,id=n0,restrict=on
+  -device e1000e,netdev=n0,romfile=,bus=rp1
+  -netdev user,id=n1,restrict=on
+  -device virtio-net-pci,netdev=n1,romfile=,addr=6
+  -drive "file=$WORK/nvme0.img,if=none,id=nv0,format=raw"
+  -device nvme,drive=nv0,serial=vpci0,addr=7
+)
+# Two PCIe root ports with a device behind each: SeaBIOS numbers their buses 1 and 2; Linux, told
+# to assign bus numbers itself and keep 4 for each hot-plug port, renumbers the second to 5.
+RENUMBERDEVS=(
+  -device pcie-root-port,id=rp1,chassis=1,addr=5
+  -device pcie-root-port,id=rp2,chassis=2,addr=6
+  -netdev user,id=n0,restrict=on
+  -device virtio-net-pci,netdev=n0,romfile=,bus=rp1
+  -drive "file=$WORK/nvme0.img,if=none,id=nv0,format=raw"
+  -device nvme,drive=nv0,serial=vpci0,bus=rp2
+)
+# Three MSI-X devices with their Linux drivers: NVMe, virtio-net and e1000e
+# (which keeps its iPXE option ROM: SeaBIOS maps and unmaps the ROM BAR).
+MSIXDEVS=(
+  -drive "file=$WORK/nvme0.img,if=none,id=nv0,format=raw"
+  -device nvme,drive=nv0,serial=vpci0,addr=4
+  -netdev user,id=n0,restrict=on
+  -device virtio-net-pci,netdev=n0,romfile=,addr=5
+  -netdev user,id=n1,restrict=on
+  -device e1000e,netdev=n1,addr=6
+)
+
+# SCENARIOS: name machine firmware kernel devices trace [kernel arguments]
+#   machine: q35 | pc (i440fx); firmware: seabios | ovmf | qboot; kernel: yes
+#   (Linux boots to the init's marker) | no (SeaBIOS to "No bootable device");
+#   devices: the name of one of the arrays above, or two joined with "+";
+#   trace: full (the events file) | cfg (-trace 'pci_cfg_*' alone);
+#   kernel arguments: added to "console=ttyS0 panic=-1"
+SCENARIOS=(
+  'seabios-testdev q35 seabios no TESTDEVS full'
+  'seabios-linux q35 seabios yes TESTDEVS+LINUXDEVS full'
+  'ovmf-linux q35 ovmf yes TESTDEVS+LINUXDEVS full'
+  'pc-linux pc seabios yes PCDEVS full'
+  'qboot-linux q35 qboot yes QBOOTDEVS full'
+  'msix-linux q35 seabios yes MSIXDEVS full'
+  'cfgonly-linux pc seabios yes MSIXDEVS cfg'
+  'renumber-linux q35 seabios yes RENUMBERDEVS full pci=assign-busses,hpbussize=4'
+)
 
 qarg() { # shell-quote one argument only where needed (readable cmdline files)
   if [[ $1 =~ ^[A-Za-z0-9_./=:,+@%-]+$ ]]; then printf '%s' "$1"
@@ -188,35 +255,48 @@ qarg() { # shell-quote one argument only where needed (readable cmdline files)
 
 hmp() { # hmp SOCK CMD: run one HMP command, print its output (cleaned)
   local sock=$1 cmd=$2
-  { sleep 1; printf '%s\n' "$cmd"; sleep 3; } |
+  { sleep 1; printf '%s\n' "$cmd"; sleep 4; } |
     timeout 20 socat - "UNIX-CONNECT:$sock" 2>/dev/null |
     tr -d '\r' | sed -e 's/\x1b\[[0-9;]*[A-Za-z]//g' -e 's/\x1b[A-Za-z]//g' |
     grep -v -e '^QEMU [0-9].*monitor - type' -e '^(qemu) *$' |
     sed -e "s/^(qemu) $cmd\$//" -e '/^(qemu) /d' | awk 'NF || started {started=1; print}'
 }
 
+scenario() { # scenario NAME: the SCENARIOS line of NAME
+  local line
+  for line in "${SCENARIOS[@]}"; do [[ ${line%% *} == "$1" ]] && { echo "$line"; return; }; done
+  die "unknown scenario $1 (known: $(printf '%s ' "${SCENARIOS[@]%% *}"))"
+}
+
 run_scenario() {
-  local name=$1 fw=$2 kernel=$3
+  local name machine fw kernel devsets trace kargs
+  read -r name machine fw kernel devsets trace kargs <<<"$(scenario "$1")"
   local d="$WORK/run-$name"
   rm -rf "$d"; mkdir -p "$d"
   local sock="$d/monitor.sock" fifo="$d/trace.fifo" serial="$d/serial.raw" dbg="$d/debugcon.raw"
-  local cmd=(qemu-system-x86_64 -M q35,graphics=off -accel tcg -cpu qemu64 -smp 1 -m 2G
+  local cmd=(qemu-system-x86_64 -M "$machine,graphics=off" -accel tcg -cpu qemu64 -smp 1 -m 2G
     -nodefaults -display none
     -serial "file:$serial"
     -chardev "file,id=dbg,path=$dbg" -device isa-debugcon,iobase=0x402,chardev=dbg
-    -monitor "unix:$sock,server,nowait"
-    -trace "events=$TRACE_EVENTS" -D "$fifo")
-  if [[ $fw == ovmf ]]; then
-    local code=/usr/share/OVMF/OVMF_CODE_4M.fd vars=/usr/share/OVMF/OVMF_VARS_4M.fd
-    [[ -f $code ]] || { code=/usr/share/OVMF/OVMF_CODE.fd; vars=/usr/share/OVMF/OVMF_VARS.fd; }
-    cp "$vars" "$WORK/ovmf-vars.fd"
-    cmd+=(-drive "if=pflash,format=raw,unit=0,readonly=on,file=$code"
-      -drive "if=pflash,format=raw,unit=1,file=$WORK/ovmf-vars.fd")
-  fi
-  cmd+=("${TESTDEVS[@]}")
+    -monitor "unix:$sock,server,nowait")
+  if [[ $trace == cfg ]]; then cmd+=(-trace 'pci_cfg_*' -D "$fifo")
+  else cmd+=(-trace "events=$TRACE_EVENTS" -D "$fifo"); fi
+  case $fw in
+    ovmf)
+      local code=/usr/share/OVMF/OVMF_CODE_4M.fd vars=/usr/share/OVMF/OVMF_VARS_4M.fd
+      [[ -f $code ]] || { code=/usr/share/OVMF/OVMF_CODE.fd; vars=/usr/share/OVMF/OVMF_VARS.fd; }
+      cp "$vars" "$WORK/ovmf-vars.fd"
+      cmd+=(-drive "if=pflash,format=raw,unit=0,readonly=on,file=$code"
+        -drive "if=pflash,format=raw,unit=1,file=$WORK/ovmf-vars.fd") ;;
+    qboot) cmd+=(-bios /usr/share/qemu/qboot.rom) ;;
+    seabios) ;;
+    *) die "$name: unknown firmware $fw" ;;
+  esac
+  local set ref
+  for set in ${devsets//+/ }; do ref="$set[@]"; cmd+=("${!ref}"); done
+  rm -f "$WORK/nvme0.img"; truncate -s 64M "$WORK/nvme0.img"
   if [[ $kernel == yes ]]; then
-    rm -f "$WORK/nvme0.img"; truncate -s 64M "$WORK/nvme0.img"
-    cmd+=("${LINUXDEVS[@]}" -kernel "$VMLINUZ" -initrd "$INITRD" -append "console=ttyS0 panic=-1")
+    cmd+=(-kernel "$VMLINUZ" -initrd "$INITRD" -append "console=ttyS0 panic=-1${kargs:+ $kargs}")
   fi
 
   mkfifo "$fifo"
@@ -247,6 +327,7 @@ run_scenario() {
   if kill -0 "$qemu_pid" 2>/dev/null; then
     [[ $kernel == yes ]] || sleep 2   # let SeaBIOS settle after the message
     hmp "$sock" 'info pci' >"$d/info-pci.txt" || true
+    hmp "$sock" 'info mtree' >"$d/info-mtree.txt" || true
     hmp "$sock" 'quit' >/dev/null || true
   fi
   for ((i = 0; i < 50; i++)); do kill -0 "$qemu_pid" 2>/dev/null || break; sleep 0.2; done
@@ -266,6 +347,8 @@ run_scenario() {
     tfile="$OUT/$name.trace.log.gz"; gzip -n -9 -c "$d/trace.log" >"$tfile"
   else cp "$d/trace.log" "$tfile"; fi
   cp "$d/info-pci.txt" "$OUT/$name.info-pci.txt" 2>/dev/null || : >"$OUT/$name.info-pci.txt"
+  { echo '(qemu) info pci'; cat "$d/info-pci.txt" 2>/dev/null
+    echo '(qemu) info mtree'; cat "$d/info-mtree.txt" 2>/dev/null; } >"$OUT/$name.monitor.txt"
   # (head reads the file itself: no SIGPIPE to trip pipefail on a long log)
   head -c "$SERIAL_MAX" "$serial" | tr -d '\r' >"$OUT/$name.serial.txt"
   if [[ -s $dbg ]]; then head -c "$SERIAL_MAX" "$dbg" | tr -d '\r' >"$OUT/$name.debugcon.txt"
@@ -278,23 +361,16 @@ run_scenario() {
 # -------------------------------------------------------------------- main --
 main() {
   local scenarios=("$@")
-  ((${#scenarios[@]})) || scenarios=(seabios-testdev seabios-linux ovmf-linux)
+  ((${#scenarios[@]})) || scenarios=("${SCENARIOS[@]%% *}")
   local t_start=$SECONDS
   mkdir -p "$WORK" "$OUT"
   ensure_packages
   write_trace_events
   local need_kernel=no s
-  for s in "${scenarios[@]}"; do [[ $s == *-linux ]] && need_kernel=yes; done
+  for s in "${scenarios[@]}"; do [[ $(scenario "$s" | cut -d' ' -f4) == yes ]] && need_kernel=yes; done
   if [[ $need_kernel == yes ]]; then ensure_kernel; build_initramfs; fi
-  log "versions: $(dpkg-query -W -f='${Package}=${Version} ' qemu-system-x86 seabios ovmf busybox-static) ${KPKG:+$KPKG=$(dpkg-deb -f "$KDEB" Version)}"
-  for s in "${scenarios[@]}"; do
-    case $s in
-      seabios-testdev) run_scenario "$s" seabios no ;;
-      seabios-linux) run_scenario "$s" seabios yes ;;
-      ovmf-linux) run_scenario "$s" ovmf yes ;;
-      *) die "unknown scenario $s" ;;
-    esac
-  done
+  log "versions: $(dpkg-query -W -f='${Package}=${Version} ' qemu-system-x86 qemu-system-data seabios ovmf ipxe-qemu busybox-static) ${KPKG:+$KPKG=$(dpkg-deb -f "$KDEB" Version)}"
+  for s in "${scenarios[@]}"; do run_scenario "$s"; done
   log "done in $((SECONDS - t_start)) s; fixtures in $OUT"
 }
 

@@ -607,7 +607,7 @@ describe('vpci-replay answers every malformed argument and input file', () => {
     [['--color', 'sometimes', 'x.jsonl'], /--color is 'sometimes'; expected auto, always or never/],
     [['--svg'], /--svg/],
     [['--image', '03:00.0=x', 'x.jsonl'], /cannot read x|need --qemu/],
-    [['--save-trace', 'out.jsonl', 'x.jsonl'], /--image and --save-trace need --qemu/],
+    [['--save-trace', 'out.jsonl', 'x.jsonl'], /--image, --qemu-monitor and --save-trace need --qemu/],
     [['--qemu', '--image', 'nonsense', 'x.log'], /--image is 'nonsense'; expected SBDF=FILE/],
     [['--svg', '-', '--html', '-', 'x.jsonl'], /only one output can go to standard output/],
   ] as const)('arguments %j', async (args, says) => {

@@ -17,7 +17,11 @@ import { renderHtml } from './html.js';
 import { describeError, type Input, InputError, openInput } from './input.js';
 import { renderSvg } from './picture.js';
 import { convertQemuLog } from './qemu.js';
-import { reportJson } from './report.js';
+import { qemuLogText } from './qemu-log.js';
+import { parseQemuMonitor, type QemuMonitor } from './qemu-monitor.js';
+import { replayQemuConversion } from './qemu-oracle.js';
+import type { ReplayOptions } from './replayer.js';
+import { type Report, reportJson } from './report.js';
 import { TraceReplay } from './run.js';
 import { textReport } from './text-report.js';
 
@@ -43,10 +47,13 @@ vPCI engine and prints a report.
 
 options:
   --json              print the report as JSON (stable: the same trace gives the same bytes)
-  --qemu              TRACE is a QEMU trace log (-trace pci_cfg_* and memory_region_ops_*; .gz too),
-                      replayed as the hardware domain's accesses
+  --qemu              TRACE is a QEMU trace log (-trace 'pci_cfg_*', best with pci_update_mappings_* and
+                      memory_region_ops_*; plain or gzip), replayed as the hardware domain's accesses and
+                      compared with QEMU's own mapping decisions (docs/qemu-logs.md)
   --image SBDF=FILE   with --qemu: a config-space dump (lspci -xxx) for a device the log says too
                       little about; may be repeated
+  --qemu-monitor FILE with --qemu: QEMU's monitor output of "info pci" and "info mtree" (ids, BAR
+                      sizes, MSI-X table and PBA) for what the log never showed
   --save-trace FILE   with --qemu: also write the converted trace (JSON Lines) to FILE
   --svg FILE          write a picture of the guest- and host-physical maps (SVG)
   --html FILE         write the picture as a page that zooms down to single pages
@@ -61,8 +68,9 @@ options:
 Options take their value as --opt VALUE or --opt=VALUE; -- ends the options. A FILE of - is
 standard output: that output is written there instead of the report.
 
-exit status: 0 everything holds, 1 an assertion or invariant failed, 2 bad input (arguments, a file
-that cannot be read, a bad trace line), 3 an internal error (a bug: please report it)
+exit status: 0 everything holds, 1 an assertion or invariant failed (or, with --qemu, a divergence
+from QEMU that no Xen rule explains), 2 bad input (arguments, a file that cannot be read, a bad trace
+line, a QEMU log with no access to replay), 3 an internal error (a bug: please report it)
 `;
 
 interface Arguments {
@@ -70,18 +78,13 @@ interface Arguments {
   readonly json: boolean;
   readonly qemu: boolean;
   readonly images: ReadonlyMap<string, string>;
+  readonly monitor: QemuMonitor | undefined;
   readonly saveTrace: string | undefined;
   readonly svg: string | undefined;
   readonly html: string | undefined;
   readonly profile: Profile | undefined;
   readonly progress: boolean | undefined;
   readonly color: 'auto' | 'always' | 'never';
-}
-
-/** A line to replay and where it came from (the QEMU log's line for a converted trace). */
-interface SourcedLine {
-  readonly text: string;
-  readonly source: number;
 }
 
 /** Runs the CLI; resolves to the exit status. */
@@ -106,36 +109,25 @@ export async function main(argv: readonly string[], io: CliIo): Promise<number> 
     io.stderr.write(`vpci-replay: ${error.message}\n`);
     return 2;
   }
-  const replay = new TraceReplay(
-    args.trace === '-' ? 'stdin' : basename(args.trace),
-    args.profile === undefined ? {} : { profile: args.profile },
-  );
+  const name = args.trace === '-' ? 'stdin' : basename(args.trace);
+  const options = args.profile === undefined ? {} : { profile: args.profile };
   const progress = (args.progress ?? io.stderr.isTTY === true) ? new Progress(io.stderr, input) : undefined;
-  let failedAt = 0;
+  let replayed: Replayed;
   try {
-    // In batches: a trace's come a chunk at a time, a converted QEMU log's all at once.
-    const batches = args.qemu ? qemuLines(args, input) : traceLines(input);
-    replaying: for await (const batch of batches) {
-      for (const line of batch) {
-        if (!replay.feed(line.text)) {
-          failedAt = line.source;
-          break replaying;
-        }
-      }
-      progress?.update(replay.lines);
-    }
+    replayed = args.qemu
+      ? await replayQemuLog(args, input, name, options, progress)
+      : await replayTrace(input, name, options, progress);
   } catch (error) {
     progress?.stop();
     if (error instanceof OutputError) io.stderr.write(`vpci-replay: ${error.message}\n`);
-    else if (error instanceof InputError)
-      io.stderr.write(`${input.name}:${replay.lines + 1}: ${error.message}\n`);
+    else if (error instanceof InputError) io.stderr.write(`${input.name}:${error.line}: ${error.message}\n`);
     else if (error instanceof TraceError || error instanceof LineTooLongError) {
       io.stderr.write(`${input.name}:${error.line}: ${error.message}\n`);
     } else throw error;
     return 2;
   }
   progress?.stop();
-  const report = replay.end();
+  const { report, stoppedAt } = replayed;
   const env = io.env ?? process.env;
   const colors = createColors(colorWanted(args.color, io.stdout.isTTY === true, env));
   const outputs: [string, string | undefined, () => string][] = [
@@ -153,39 +145,81 @@ export async function main(argv: readonly string[], io: CliIo): Promise<number> 
     io.stderr.write(`vpci-replay: ${error.message}\n`);
     return 2;
   }
-  if (replay.error !== undefined) {
-    const where = args.qemu
-      ? `${input.name}:${failedAt} (converted trace line ${replay.error.line})`
-      : `${input.name}:${replay.error.line}`;
-    io.stderr.write(`${where}: ${replay.error.message}\n`);
+  if (report.error !== null) {
+    io.stderr.write(`${input.name}:${stoppedAt}: ${report.error.message}\n`);
     return 2;
   }
   return report.status === 'ok' ? 0 : 1;
 }
 
-/** The lines of a trace, streamed, with their line numbers. */
-async function* traceLines(input: Input): AsyncIterable<SourcedLine[]> {
-  let n = 0;
-  for await (const chunk of lineChunks(input.bytes)) yield chunk.map((text) => ({ text, source: ++n }));
+/** A replay's report, and where it stopped on a bad line (the input's line, as messages give it). */
+interface Replayed {
+  readonly report: Report;
+  readonly stoppedAt: string | undefined;
 }
 
-/** A QEMU log converted to a trace (the log is read whole: the devices come from all of it). */
-async function* qemuLines(args: Arguments, input: Input): AsyncIterable<SourcedLine[]> {
-  const lines: string[] = [];
-  for await (const chunk of lineChunks(input.bytes)) for (const line of chunk) lines.push(line);
-  const converted = convertQemuLog(lines, {
-    name: args.trace === '-' ? 'stdin' : basename(args.trace),
+/** Replays a trace, streamed a chunk of lines at a time. */
+async function replayTrace(
+  input: Input,
+  name: string,
+  options: ReplayOptions,
+  progress: Progress | undefined,
+): Promise<Replayed> {
+  const replay = new TraceReplay(name, options);
+  try {
+    replaying: for await (const chunk of lineChunks(input.bytes)) {
+      for (const text of chunk) if (!replay.feed(text)) break replaying;
+      progress?.update(replay.lines);
+    }
+  } catch (error) {
+    // A read error carries no line: it is where the replay had got to.
+    if (error instanceof InputError) error.line ??= replay.lines + 1;
+    throw error;
+  }
+  const report = replay.end();
+  return { report, stoppedAt: report.error === null ? undefined : String(report.error.line) };
+}
+
+/**
+ * Replays a QEMU log: read whole (the devices come from all of it), converted to a trace, and replayed
+ * against QEMU's own mapping decisions.
+ */
+async function replayQemuLog(
+  args: Arguments,
+  input: Input,
+  name: string,
+  options: ReplayOptions,
+  progress: Progress | undefined,
+): Promise<Replayed> {
+  const chunks: Uint8Array[] = [];
+  try {
+    for await (const chunk of input.bytes) chunks.push(chunk);
+  } catch (error) {
+    if (error instanceof InputError) error.line ??= 1;
+    throw error;
+  }
+  const conversion = convertQemuLog(qemuLogText(Buffer.concat(chunks)).split('\n'), {
+    name,
     images: args.images,
+    ...(args.monitor === undefined ? {} : { monitor: args.monitor }),
   });
   if (args.saveTrace !== undefined && args.saveTrace !== '-')
-    writeFileOrThrow('--save-trace', args.saveTrace, `${converted.trace.join('\n')}\n`);
-  yield converted.trace.map((line, i) => ({ text: line, source: converted.sourceLines[i]! }));
+    writeFileOrThrow('--save-trace', args.saveTrace, `${conversion.trace.join('\n')}\n`);
+  const report = replayQemuConversion(conversion, name, options, (_text, i) => {
+    if (i % 4096 === 0) progress?.update(i);
+  });
+  const stoppedAt =
+    report.error === null
+      ? undefined
+      : `${conversion.sourceLines[report.error.line - 1]} (converted trace line ${report.error.line})`;
+  return { report, stoppedAt };
 }
 
 const OPTIONS = {
   json: { type: 'boolean' },
   qemu: { type: 'boolean' },
   image: { type: 'string', multiple: true },
+  'qemu-monitor': { type: 'string' },
   'save-trace': { type: 'string' },
   svg: { type: 'string' },
   html: { type: 'string' },
@@ -229,9 +263,10 @@ function parseArguments(argv: readonly string[]): Arguments | 'help' | 'version'
       throw new Error(`--image ${given}: cannot read ${match[2]}: ${describeError(error)}`);
     }
   }
+  const monitor = values['qemu-monitor'] === undefined ? undefined : readMonitor(values['qemu-monitor']);
   const saveTrace = values['save-trace'];
-  if (!qemu && (images.size > 0 || saveTrace !== undefined)) {
-    throw new Error('--image and --save-trace need --qemu');
+  if (!qemu && (images.size > 0 || saveTrace !== undefined || monitor !== undefined)) {
+    throw new Error('--image, --qemu-monitor and --save-trace need --qemu');
   }
   const profile = values.profile;
   if (profile !== undefined && profile !== 'xen' && profile !== 'hardened') {
@@ -253,6 +288,7 @@ function parseArguments(argv: readonly string[]): Arguments | 'help' | 'version'
     json: values.json === true,
     qemu,
     images,
+    monitor,
     saveTrace,
     svg: values.svg,
     html: values.html,
@@ -260,6 +296,23 @@ function parseArguments(argv: readonly string[]): Arguments | 'help' | 'version'
     progress,
     color,
   };
+}
+
+/** QEMU's monitor output from `file`; an error when it holds neither `info pci` nor `info mtree`. */
+function readMonitor(file: string): QemuMonitor {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (error) {
+    throw new Error(`--qemu-monitor ${file}: cannot read: ${describeError(error)}`);
+  }
+  const monitor = parseQemuMonitor(text);
+  if (monitor.devices.size === 0 && monitor.msixTables.length === 0 && monitor.msixPbas.length === 0) {
+    throw new Error(
+      `--qemu-monitor ${file}: no "info pci" or "info mtree" output in it; expected what QEMU's monitor prints for those commands`,
+    );
+  }
+  return monitor;
 }
 
 /** Whether the text report is coloured: `always`/`never`, or on a terminal unless `NO_COLOR` is set. */

@@ -24,6 +24,7 @@ import {
   wholeView,
 } from './picture.js';
 import type { Report } from './report.js';
+import { qemuSummary } from './text-report.js';
 
 /** Width of the legend strip under the map: four columns. */
 const LEGEND_WIDTH = 1220;
@@ -130,6 +131,32 @@ function listsSection(report: Report): string {
   if (report.error !== null) {
     out.push(
       `<section><h2>Stopped</h2><p class="bad">line ${report.error.line}: ${esc(report.error.message)}</p></section>`,
+    );
+  }
+  if (report.qemu !== undefined) {
+    const d = report.qemu.decisions;
+    out.push(
+      `<section aria-labelledby="qemu-title"><h2 id="qemu-title">QEMU log</h2>`,
+      `<p class="mono">${qemuSummary(report.qemu)
+        .map((line) => esc(line.trim()))
+        .join('<br>')}</p>`,
+      '</section>',
+    );
+    list(
+      'divergences',
+      `Divergences from QEMU's mapping decisions — ${d.unexplained} unexplained`,
+      report.qemu.divergences.map(
+        (v) =>
+          `<li class="${v.explained ? '' : 'bad'}">line ${v.line}: ${esc(v.message)}` +
+          (v.explained
+            ? ` <span class="tag">explained: ${esc(String(v.rule))}</span>`
+            : ' <span class="tag bad">unexplained</span>') +
+          (v.decisions.length === 0 ? '' : ` <span class="tag">QEMU: line ${v.decisions.join(', ')}</span>`) +
+          '</li>',
+      ),
+      d.compared
+        ? 'None: every BAR is where QEMU had it.'
+        : 'Nothing compared: the log has no mapping decisions.',
     );
   }
   list(

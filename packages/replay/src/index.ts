@@ -9,8 +9,22 @@ export { TraceError } from './fields.js';
 export { fileLineChunks } from './file-lines.js';
 export { renderHtml } from './html.js';
 export { renderSvg } from './picture.js';
-export type { QemuAccess, QemuConversion, QemuMapping, QemuOptions } from './qemu.js';
-export { convertQemuLog, parseInfoPci, parseQemuLog } from './qemu.js';
+export type {
+  QemuAccess,
+  QemuCheckpoint,
+  QemuConversion,
+  QemuCounts,
+  QemuDevice,
+  QemuDropped,
+  QemuMapping,
+  QemuOptions,
+  QemuWindow,
+} from './qemu.js';
+export { convertQemuLog, parseInfoPci, parseQemuLog, parseQemuMonitor } from './qemu.js';
+export { qemuLogText } from './qemu-log.js';
+export type { MonitorBar, MonitorDevice, MonitorWindow, QemuMonitor } from './qemu-monitor.js';
+export type { DivergenceRule, ReportDivergence, ReportQemu } from './qemu-oracle.js';
+export { QemuOracle, replayQemuConversion } from './qemu-oracle.js';
 export type {
   AssertionFailure,
   LoggedEvent,

@@ -11,6 +11,9 @@ import { createGunzip } from 'node:zlib';
  * bytes are read, it does not (the reader knows the line it had reached).
  */
 export class InputError extends Error {
+  /** The line the reader had reached, for an error while reading; undefined when opening. */
+  line: number | undefined;
+
   constructor(message: string) {
     super(message);
     this.name = 'InputError';

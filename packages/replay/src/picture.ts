@@ -229,6 +229,7 @@ function pictureStyle() {
     '.shared{fill:#f28e2b;fill-opacity:.45;stroke:#d45f0a;stroke-width:2.2}',
     '.e820-ram{fill:#b8e0b0}.e820-reserved{fill:#9e9e9e}.e820-acpi{fill:#fdd0a2}',
     '.e820-nvs{fill:#c9c3e6}.e820-unusable{fill:#4d4d4d}',
+    '.window{fill:#1f5fa8;fill-opacity:.12;stroke:#1f5fa8;stroke-width:1;stroke-dasharray:4 2}',
     '.violation{fill:#d62728;fill-opacity:.12;stroke:#d62728;stroke-width:2}',
     '.violation-gone{fill:none;stroke:#d62728;stroke-width:1.3;stroke-dasharray:2 2}',
     '.vmark{fill:#d62728;stroke:#fff;stroke-width:.8}.vmark-gone{fill:#fff;stroke:#d62728;stroke-width:1.2}',
@@ -424,6 +425,32 @@ function buildBand(
       details: [`e820 ${e.type}: ${hex(start)}-${hex(end - 1n)} (${pictureApproxSize(end - start)})`],
     });
   });
+
+  // The memory windows of this domain's PCI-to-PCI bridges (a QEMU log's), in the host column: the
+  // machine addresses each bridge forwards. Never BARs.
+  for (const q of report.qemu?.devices ?? []) {
+    if (!owned.some((dev) => dev.sbdf === q.sbdf)) continue;
+    for (const w of q.windows) {
+      if (w.kind === 'io' || w.base === null || w.limit === null || BigInt(w.base) > BigInt(w.limit))
+        continue;
+      const start = BigInt(w.base);
+      const end = BigInt(w.limit) + 1n;
+      host.push({
+        id: `d${d}:window:${q.sbdf}:${w.kind}`,
+        lane: 'e820',
+        kind: 'window',
+        start,
+        end,
+        fill: null,
+        label: `${short(q.sbdf)} ${w.kind} window ${size(end - start)}`,
+        labelClass: 'lbl-minor',
+        details: [
+          `${q.sbdf} (${q.name}) ${w.kind} window: ${hex(start)}-${hex(end - 1n)} (${size(end - start)})`,
+          'what the bridge forwards to its secondary bus; not a BAR',
+        ],
+      });
+    }
+  }
 
   // The p2m, as runs of extents that continue each other, in both columns with a connector.
   mergeExtents(domain.p2m).forEach((run, i) => {
@@ -641,6 +668,10 @@ function buildBand(
     // MSI-X table and PBA pages: in the guest from the report's guest frames, on the host from the
     // BAR's host address plus the structure's offset.
     const msix = dev.msix;
+    // A PBA a QEMU log never showed is put with the table and is no page of its own: not drawn.
+    const pbaUnknown = (report.qemu?.devices ?? []).some(
+      (q) => q.sbdf === dev.sbdf && q.unknown.some((u) => u.what === 'MSI-X PBA'),
+    );
     if (msix !== null) {
       const hostStart = (st: ReportMsixPart): bigint | null => {
         const bar = dev.bars.find((b) => b.index === st.bar);
@@ -650,13 +681,16 @@ function buildBand(
       const b = hostStart(msix.pba);
       const overlap = (lo1: bigint, hi1: bigint, lo2: bigint, hi2: bigint): boolean =>
         lo1 <= hi2 && lo2 <= hi1;
-      const guestShared = overlap(
-        BigInt(msix.table.gfns[0]),
-        BigInt(msix.table.gfns[1]),
-        BigInt(msix.pba.gfns[0]),
-        BigInt(msix.pba.gfns[1]),
-      );
+      const guestShared =
+        !pbaUnknown &&
+        overlap(
+          BigInt(msix.table.gfns[0]),
+          BigInt(msix.table.gfns[1]),
+          BigInt(msix.pba.gfns[0]),
+          BigInt(msix.pba.gfns[1]),
+        );
       const hostShared =
+        !pbaUnknown &&
         t !== null &&
         b !== null &&
         overlap(...frames(t, t + BigInt(msix.table.size)), ...frames(b, b + BigInt(msix.pba.size)));
@@ -666,6 +700,7 @@ function buildBand(
         ['table', msix.table],
         ['pba', msix.pba],
       ] as const) {
+        if (which === 'pba' && pbaUnknown) continue;
         const bar = dev.bars.find((b) => b.index === s.bar);
         const what = which === 'table' ? 'MSI-X table' : 'MSI-X PBA';
         const first = BigInt(s.gfns[0]);
@@ -1029,6 +1064,7 @@ function legendEntries(): [string, string][] {
     ['e820-reserved', 'e820 reserved'],
     ['e820-acpi', 'e820 ACPI / NVS'],
     ['e820-unusable', 'e820 unusable'],
+    ['window', "a bridge's memory window (QEMU logs)"],
     ['gap', 'collapsed stretch with nothing in it'],
     ['pfn', 'page frames (when zoomed in)'],
   ];

@@ -1,29 +1,38 @@
 /**
- * QEMU trace logs (`qemu-system-x86_64 -trace 'pci_cfg_*' -trace memory_region_ops_* …`) as traces:
- * what SeaBIOS, OVMF and Linux really did to config space, replayed as the hardware domain's accesses
- * (a PVH dom0 whose BARs are identity-mapped), so the engine's final BAR placement can be held against
- * QEMU's `info pci`.
+ * QEMU trace logs (`qemu-system-x86_64 -trace 'pci_cfg_*' -trace 'pci_update_mappings_*' -trace
+ * 'memory_region_ops_*' …`) as traces: what SeaBIOS, OVMF, qboot and Linux really did to config
+ * space, replayed as the hardware domain's accesses (a PVH dom0 whose BARs are identity-mapped), with
+ * QEMU's own BAR mapping decisions kept to hold the replay against (qemu-oracle.ts). docs/qemu-logs.md
+ * says how to capture a log and what is inferred.
  *
- * QEMU 7.2's `pci_cfg_read`/`pci_cfg_write` lines name the device and its address (with the bus number
- * in effect then) but not the access size; the `memory_region_ops_read`/`_write` lines of the regions
- * `pci-conf-idx` (port 0xcf8), `pci-conf-data` (ports 0xcfc–0xcff) and `pcie-mmcfg-mmio` (ECAM) carry
- * the size. Each config access is the pair: for a read the `pci_cfg_read` line comes first and the
- * region's read after it returns, for a write the region's write comes first. An access with no
- * `pci_cfg_*` partner reached no device (a bus scan probing an empty slot) and is dropped.
+ * Every `pci_cfg_read`/`pci_cfg_write` line is an access: the device and register come from the line
+ * (the device kept by where it sits when bus numbers change, qemu-identity.ts), the size from its
+ * region line or, without one, from the rule of qemu-sizes.ts. An access is dropped only when it
+ * cannot be replayed (a size other than 1, 2 or 4 bytes, beyond 4 KiB of config space); each class of
+ * dropped access is counted with the first line it happened on. The devices are rebuilt from the log
+ * (qemu-device.ts, qemu-rebuild.ts), with a config-space dump and QEMU's monitor output filling what
+ * the log never showed.
  *
- * The devices and their initial config space are rebuilt from the log alone: the first value read of
- * each byte before anything wrote it, and each BAR's size from the value read back after all-ones was
- * written to it (the sizing protocol). A config-space dump can stand in where a log lacks a register
- * (a device whose capability list the guest never read).
+ * A write is followed by a `run` line: Xen finishes the work a write deferred before the vCPU returns
+ * to the guest, so that is when the replay's mappings are compared with QEMU's.
  */
-import { formatSbdf, makeSbdf, parseHexDump } from '@vpci/vpci';
+import { formatSbdf, makeSbdf, PCI_CFG_SPACE_EXP_SIZE, parseHexDump } from '@vpci/vpci';
 import { hex, TraceError } from './fields.js';
+import { LoggedDevice } from './qemu-device.js';
+import { DeviceIdentities } from './qemu-identity.js';
+import { type MappingLine, type QemuLog, readQemuLog } from './qemu-log.js';
+import type { QemuMonitor } from './qemu-monitor.js';
+import { rebuildDevice } from './qemu-rebuild.js';
 
-/** One config-space access as the guest made it. */
+export { parseInfoPci, parseQemuMonitor } from './qemu-monitor.js';
+
+import { inferSize, registerWidth, valueWidth } from './qemu-sizes.js';
+
+/** One config access as replayed. */
 export interface QemuAccess {
   /** A config-space read or write. */
   readonly kind: 'read' | 'write';
-  /** The function accessed, `ssss:bb:dd.f`. */
+  /** The device's address in the replay (its address at the end of the log). */
   readonly sbdf: string;
   /** Register offset in config space. */
   readonly reg: number;
@@ -31,15 +40,17 @@ export interface QemuAccess {
   readonly size: 1 | 2 | 4;
   /** The value read or written. */
   readonly value: number;
-  /** Line of the QEMU log (the region access). */
+  /** Line of the QEMU log (the `pci_cfg_*` line). */
   readonly line: number;
+  /** Whether the size came from the paired region line or from the inference rule. */
+  readonly sizeFrom: 'region' | 'inferred';
 }
 
 /** A BAR mapping QEMU made or removed (`pci_update_mappings_add` / `_del`). */
 export interface QemuMapping {
-  /** The function whose BAR it is, `ssss:bb:dd.f`. */
+  /** The device's address in the replay. */
   readonly sbdf: string;
-  /** BAR slot. */
+  /** BAR number; 6 is the expansion ROM. */
   readonly bar: number;
   /** Guest address in bytes. */
   readonly addr: bigint;
@@ -51,6 +62,83 @@ export interface QemuMapping {
   readonly line: number;
 }
 
+/** A class of accesses that could not be replayed. */
+export interface QemuDropped {
+  /** Why these accesses could not be replayed. */
+  readonly reason: string;
+  /** How many accesses were dropped for this reason. */
+  readonly count: number;
+  /** The log line of the first of them. */
+  readonly firstLine: number;
+}
+
+/** What was read and what became of it. */
+export interface QemuCounts {
+  /** Lines of the log. */
+  readonly lines: number;
+  /** `memory_region_ops_*` lines of the config regions. */
+  readonly regionLines: number;
+  /** Config accesses found: `pci_cfg_read` / `pci_cfg_write` lines. */
+  readonly found: number;
+  /** Config accesses replayed. */
+  readonly replayed: number;
+  /** Config accesses not replayed, by reason. */
+  readonly dropped: readonly QemuDropped[];
+  /** Replayed accesses whose size came from a region line, and those whose size was inferred. */
+  readonly sizesFromRegion: number;
+  /** Accesses whose size no region line gave, inferred by the documented rule. */
+  readonly sizesInferred: number;
+  /** Data-port or ECAM accesses no device answered (empty slots): not accesses of any device. */
+  readonly emptySlotProbes: number;
+}
+
+/**
+ * A PCI-to-PCI bridge's window as the log left it: `0x…` bounds (disabled when the limit is below the
+ * base), null where the log never showed them.
+ */
+export interface QemuWindow {
+  /** Which of the bridge's three windows. */
+  readonly kind: 'io' | 'memory' | 'prefetchable';
+  /** First address (`0x…`), or null when the window is disabled. */
+  readonly base: string | null;
+  /** Last address (`0x…`), or null when the window is disabled. */
+  readonly limit: string | null;
+}
+
+/** A device of the log. */
+export interface QemuDevice {
+  /** Its address in the replay (the address it had at the end of the log). */
+  readonly sbdf: string;
+  /** QEMU's device model name. */
+  readonly name: string;
+  /** The addresses QEMU printed it at (`BB:DD.F`), first seen first. */
+  readonly seenAt: readonly string[];
+  /** Header type 0 (endpoint) or 1 (bridge); null when the log never showed it. */
+  readonly headerType: 0 | 1 | null;
+  /** Bytes the log never showed, filled from an `lspci` image or the monitor output. */
+  readonly filled: readonly { readonly what: string; readonly from: 'image' | 'monitor' }[];
+  /** What matters and stays unknown, and what the replay does about it. */
+  readonly unknown: readonly { readonly what: string; readonly effect: string }[];
+  /** A bridge's windows (I/O, memory, prefetchable); empty for an endpoint. */
+  readonly windows: readonly QemuWindow[];
+}
+
+/** What the replay is compared with after a write: the mappings QEMU decided since the last one. */
+export interface QemuCheckpoint {
+  /** The trace line (1-based) after which to compare: the `run` line following the write. */
+  readonly traceLine: number;
+  /** The log line of the write. */
+  readonly line: number;
+  /** The device written and the register range. */
+  readonly sbdf: string;
+  /** First register written. */
+  readonly reg: number;
+  /** Bytes written. */
+  readonly size: number;
+  /** The mappings QEMU decided since the previous write. */
+  readonly mappings: readonly QemuMapping[];
+}
+
 /** A converted log. */
 export interface QemuConversion {
   /** The trace, one JSON line each (comments included). */
@@ -59,8 +147,16 @@ export interface QemuConversion {
   readonly sourceLines: readonly number[];
   /** QEMU's own BAR mappings, in log order. */
   readonly mappings: readonly QemuMapping[];
-  /** The devices found: address and QEMU's device name. */
-  readonly devices: readonly { readonly sbdf: string; readonly name: string }[];
+  /** The devices found, by address. */
+  readonly devices: readonly QemuDevice[];
+  /** What the log held and what was replayed or dropped. */
+  readonly counts: QemuCounts;
+  /** After each replayed write, in order. */
+  readonly checkpoints: readonly QemuCheckpoint[];
+  /** QEMU's decisions after the last replayed write (compared at the end). */
+  readonly finalMappings: readonly QemuMapping[];
+  /** Where QEMU had BARs mapped when the log began (a BAR whose first decision is an unmap). */
+  readonly mappedAtStart: ReadonlyMap<string, ReadonlyMap<number, bigint>>;
 }
 
 /** Options of a conversion. */
@@ -69,215 +165,377 @@ export interface QemuOptions {
   readonly name?: string;
   /** Config-space dumps (`lspci -xxx`) by SBDF, used under what the log read. */
   readonly images?: ReadonlyMap<string, string>;
+  /** QEMU's monitor output (`info pci`, `info mtree`), used under the log and the images. */
+  readonly monitor?: QemuMonitor;
 }
 
-/** The low bits of the ECAM region address that select bus, device, function and register. */
-const ECAM_MASK = 0x0fff_ffffn;
-const REGION =
-  /^memory_region_ops_(read|write) cpu \d+ mr 0x[0-9a-f]+ addr (0x[0-9a-f]+) value (0x[0-9a-f]+) size (\d+) name '([^']*)'$/;
-const CFG =
-  /^pci_cfg_(read|write) (\S+) ([0-9a-f]{2}):([0-9a-f]{2})\.([0-7]) @(0x[0-9a-f]+) (?:->|<-) (0x[0-9a-f]+)$/;
-const MAPPING =
-  /^pci_update_mappings_(add|del) (\S+) ([0-9a-f]{2}):([0-9a-f]{2})\.([0-7]) (\d+),(0x[0-9a-f]+)\+(0x[0-9a-f]+)$/;
-/** QEMU prefixes lines with `pid@seconds:` when timestamps are on. */
-const PREFIX = /^\d+@\d+\.\d+:/;
+/** An access as the log walk found it, before its device has its final address. */
+interface Found {
+  readonly kind: 'read' | 'write';
+  readonly device: LoggedDevice;
+  readonly reg: number;
+  readonly size: 1 | 2 | 4;
+  readonly value: number;
+  readonly line: number;
+  readonly sizeFrom: 'region' | 'inferred';
+}
 
-/** Parses the log's lines into config accesses and BAR mappings. Throws `TraceError` on a bad line. */
+/** A mapping decision and the number of accesses found before it. */
+interface Decision {
+  readonly entry: MappingLine;
+  readonly device: LoggedDevice | undefined;
+  readonly after: number;
+}
+
+/** The secondary bus number register of a PCI-to-PCI bridge. */
+const PCI_SECONDARY_BUS = 0x19;
+
+/** What the walk over a log's entries found. */
+interface Walk {
+  readonly found: Found[];
+  readonly decisions: Decision[];
+  readonly dropped: Map<string, { count: number; firstLine: number }>;
+  /** `pci_cfg_*` lines. */
+  readonly cfgLines: number;
+  /** Each device's address in the replay. */
+  readonly names: Map<LoggedDevice, string>;
+}
+
+/** Walks the log: each access's device and size, what each device showed, the dropped accesses. */
+function walkLog(log: QemuLog): Walk {
+  const identities = new DeviceIdentities<LoggedDevice>();
+  const found: Found[] = [];
+  const decisions: Decision[] = [];
+  const dropped = new Map<string, { count: number; firstLine: number }>();
+  let cfgLines = 0;
+  for (const entry of log.entries) {
+    if (entry.type === 'mapping') {
+      decisions.push({ entry, device: identities.find(entry.bus, entry.dev, entry.fn), after: found.length });
+      continue;
+    }
+    cfgLines++;
+    const device = identities.at(entry.bus, entry.dev, entry.fn, () => new LoggedDevice(entry.name));
+    device.seenAt.add(`${hex2(entry.bus)}:${hex2(entry.dev)}.${entry.fn}`);
+    const size = entry.size ?? inferSize(entry.reg, entry.value, registerWidth(device.layout(), entry.reg));
+    const reason =
+      size !== 1 && size !== 2 && size !== 4
+        ? `an access size of ${size} bytes (the engine takes 1, 2 or 4)`
+        : entry.reg + size > PCI_CFG_SPACE_EXP_SIZE
+          ? "beyond the function's 4 KiB of config space"
+          : undefined;
+    if (reason !== undefined) {
+      const seen = dropped.get(reason);
+      if (seen === undefined) dropped.set(reason, { count: 1, firstLine: entry.line });
+      else seen.count++;
+      continue;
+    }
+    const access: Found = {
+      kind: entry.kind,
+      device,
+      reg: entry.reg,
+      size: size as 1 | 2 | 4,
+      value: entry.value,
+      line: entry.line,
+      sizeFrom: entry.size === undefined ? 'inferred' : 'region',
+    };
+    const certain = access.sizeFrom === 'region' ? access.size : valueWidth(access.value);
+    device.observe(access.kind, access.reg, access.size, access.value, certain);
+    const known = access.kind === 'write' ? access.size : certain;
+    if (
+      device.headerType === 1 &&
+      access.reg <= PCI_SECONDARY_BUS &&
+      access.reg + known > PCI_SECONDARY_BUS
+    ) {
+      const bus = (access.value >>> (8 * (PCI_SECONDARY_BUS - access.reg))) & 0xff;
+      identities.secondary(device, bus, access.kind);
+    }
+    found.push(access);
+  }
+  return { found, decisions, dropped, cfgLines, names: finalAddresses(identities) };
+}
+
+/** The accesses and mapping decisions of a log, devices named by their address in the replay. */
 export function parseQemuLog(lines: Iterable<string>): {
   accesses: QemuAccess[];
   mappings: QemuMapping[];
+  /** QEMU's device model name by address. */
   names: Map<string, string>;
 } {
+  const walk = walkLog(readQemuLog(lines));
+  return {
+    accesses: walk.found.map((a) => access(a, walk.names)),
+    mappings: walk.decisions.map((d) => mapping(d, walk.names)),
+    names: new Map([...walk.names].map(([device, sbdf]) => [sbdf, device.name])),
+  };
+}
+
+function access(a: Found, names: ReadonlyMap<LoggedDevice, string>): QemuAccess {
+  const { kind, reg, size, value, line, sizeFrom } = a;
+  return { kind, sbdf: names.get(a.device)!, reg, size, value, line, sizeFrom };
+}
+
+function mapping({ entry, device }: Decision, names: ReadonlyMap<LoggedDevice, string>): QemuMapping {
+  return {
+    // A device no access showed (QEMU maps only after config writes, so never in practice).
+    sbdf: device === undefined ? formatSbdf(makeSbdf(0, entry.bus, entry.dev, entry.fn)) : names.get(device)!,
+    bar: entry.bar,
+    addr: entry.addr,
+    size: entry.size,
+    added: entry.added,
+    line: entry.line,
+  };
+}
+
+/** Converts a QEMU log into a trace (see the module comment). Throws `TraceError` with the log's line. */
+export function convertQemuLog(lines: Iterable<string>, options: QemuOptions = {}): QemuConversion {
+  const log = readQemuLog(lines);
+  const { found, decisions, dropped, cfgLines, names } = walkLog(log);
+  const replayed = found.length;
+  if (replayed === 0) throw nothingToReplay(log, cfgLines, dropped);
+
+  // QEMU's decisions by the replay's addresses; what QEMU had mapped when the log began.
+  const mappings = decisions.map((d) => mapping(d, names));
+  const mappedAtStart = new Map<string, Map<number, bigint>>();
+  const decided = new Map<string, Set<number>>();
+  for (const m of mappings) {
+    const bars = decided.get(m.sbdf) ?? new Set<number>();
+    decided.set(m.sbdf, bars);
+    if (bars.has(m.bar)) continue;
+    bars.add(m.bar);
+    if (!m.added) {
+      const start = mappedAtStart.get(m.sbdf) ?? new Map<number, bigint>();
+      start.set(m.bar, m.addr);
+      mappedAtStart.set(m.sbdf, start);
+    }
+  }
+
+  const trace: string[] = [];
+  const sourceLines: number[] = [];
+  const emit = (text: string, line = 0): void => {
+    trace.push(text);
+    sourceLines.push(line);
+  };
+  const droppedCount = droppedTotal(dropped);
+  emit(
+    `# converted from the QEMU trace log ${options.name ?? '(unnamed)'}: ${replayed} of ${cfgLines} config accesses of ${names.size} devices${droppedCount > 0 ? ` (${droppedCount} dropped)` : ''}, replayed as the hardware domain's; a run line after each write finishes its deferred work, as Xen does before the vCPU returns to the guest`,
+  );
+  emit('{"event":"host","profile":"xen","vendor":"intel","iommu":true}');
+  const devices: QemuDevice[] = [];
+  for (const [device, sbdf] of [...names].sort(([, a], [, b]) => (a < b ? -1 : a > b ? 1 : 0))) {
+    const given = options.images?.get(sbdf);
+    const rebuilt = rebuildDevice(device, {
+      ...(given === undefined ? {} : { image: parseHexDump(given) }),
+      ...(options.monitor?.devices.get(sbdf) === undefined
+        ? {}
+        : { monitor: options.monitor.devices.get(sbdf)! }),
+      ...(options.monitor === undefined ? {} : { mtree: options.monitor }),
+      mappedAtStart: mappedAtStart.get(sbdf) ?? new Map(),
+      decided: decided.get(sbdf) ?? new Set(),
+    });
+    const info: QemuDevice = {
+      sbdf,
+      name: device.name,
+      seenAt: [...device.seenAt],
+      headerType: rebuilt.headerType,
+      filled: rebuilt.filled,
+      unknown: rebuilt.unknown,
+      windows: rebuilt.headerType === 1 ? bridgeWindows(device) : [],
+    };
+    devices.push(info);
+    const sizes = {
+      bars: rebuilt.sizes.bars.map((s) => (s === null ? null : hex(s))),
+      ...(rebuilt.sizes.rom === undefined ? {} : { rom: hex(rebuilt.sizes.rom) }),
+    };
+    emit(
+      `# ${sbdf}: QEMU device ${device.name}, seen at ${info.seenAt.join(', ')}` +
+        (info.filled.length === 0
+          ? ''
+          : `; filled: ${info.filled.map((f) => `${f.what} (${f.from})`).join(', ')}`) +
+        (info.unknown.length === 0
+          ? ''
+          : `; unknown: ${info.unknown.map((u) => `${u.what} (${u.effect})`).join(', ')}`),
+    );
+    emit(JSON.stringify({ event: 'device', sbdf, image: hexDump(rebuilt.image), sizes }));
+  }
+  emit('{"event":"boot"}');
+
   const accesses: QemuAccess[] = [];
-  const mappings: QemuMapping[] = [];
-  const names = new Map<string, string>();
-  let address = 0; // the last dword written to 0xcf8
-  let pendingRead: { sbdf: string; reg: number; value: number } | undefined;
-  let pendingWrite: { sbdf: string; reg: number; size: 1 | 2 | 4; value: number; line: number } | undefined;
-  let n = 0;
-  for (const raw of lines) {
-    n++;
-    const text = raw.replace(PREFIX, '').trim();
-    if (text === '') continue;
-    const kind = text.split(' ', 1)[0]!;
-    if (kind === 'memory_region_ops_read' || kind === 'memory_region_ops_write') {
-      const m = REGION.exec(text);
-      if (m === null)
-        throw new TraceError(
-          n,
-          `a ${kind} line not in QEMU's format; expected "${kind} cpu N mr 0x… addr 0x… value 0x… size N name '…'"`,
-        );
-      const [, op, addrText, valueText, sizeText, region] = m as unknown as [
-        string,
-        string,
-        string,
-        string,
-        string,
-        string,
-      ];
-      const addr = BigInt(addrText);
-      const size = Number(sizeText);
-      const value = Number(BigInt(valueText) & 0xffff_ffffn);
-      if (region === 'pci-conf-idx') {
-        // QEMU keeps only dword writes to 0xcf8 (Linux probes 0xcfb with a byte write).
-        if (op === 'write' && size === 4 && (addr & 3n) === 0n) address = value;
-        continue;
-      }
-      if (region !== 'pci-conf-data' && region !== 'pcie-mmcfg-mmio') continue;
-      if (size !== 1 && size !== 2 && size !== 4) {
-        if (size === 8 && region === 'pcie-mmcfg-mmio')
-          throw new TraceError(n, 'an 8-byte ECAM access; expected 1, 2 or 4 bytes (split it)');
-        throw new TraceError(n, `size ${size}; expected 1, 2 or 4`);
-      }
-      let sbdf: string;
-      let reg: number;
-      if (region === 'pci-conf-data') {
-        if ((address & 0x8000_0000) === 0) continue; // configuration cycles disabled
-        const bus = (address >>> 16) & 0xff;
-        const dev = (address >>> 11) & 0x1f;
-        const fn = (address >>> 8) & 7;
-        sbdf = formatSbdf(makeSbdf(0, bus, dev, fn));
-        reg = (address & 0xfc) | Number(addr & 3n);
-      } else {
-        const offset = Number(addr & ECAM_MASK);
-        sbdf = formatSbdf(makeSbdf(0, offset >>> 20, (offset >>> 15) & 0x1f, (offset >>> 12) & 7));
-        reg = offset & 0xfff;
-      }
-      if (op === 'write') {
-        pendingWrite = { sbdf, reg, size, value, line: n };
-      } else if (pendingRead !== undefined && pendingRead.sbdf === sbdf && pendingRead.reg === reg) {
-        accesses.push({ kind: 'read', sbdf, reg, size, value, line: n });
-        pendingRead = undefined;
-      }
-      continue;
+  const checkpoints: QemuCheckpoint[] = [];
+  let next = 0; // the next decision not yet given to a checkpoint
+  found.forEach((a, i) => {
+    const sbdf = names.get(a.device)!;
+    accesses.push(access(a, names));
+    if (a.kind === 'read') {
+      emit(`{"event":"read","sbdf":"${sbdf}","reg":"${hex(a.reg)}","size":${a.size}}`, a.line);
+      return;
     }
-    if (kind === 'pci_cfg_read' || kind === 'pci_cfg_write') {
-      const m = CFG.exec(text);
-      if (m === null)
-        throw new TraceError(
-          n,
-          `a ${kind} line not in QEMU's format; expected "${kind} NAME BB:DD.F @0xREG ${kind === 'pci_cfg_read' ? '->' : '<-'} 0xVALUE"`,
-        );
-      const [, op, name, bus, dev, fn, regText, valueText] = m as unknown as string[];
-      const sbdf = formatSbdf(makeSbdf(0, Number.parseInt(bus!, 16), Number.parseInt(dev!, 16), Number(fn)));
-      names.set(sbdf, name!);
-      const reg = Number(regText);
-      if (op === 'read') {
-        pendingRead = { sbdf, reg, value: Number(valueText) };
-      } else if (pendingWrite !== undefined && pendingWrite.sbdf === sbdf && pendingWrite.reg === reg) {
-        accesses.push({ kind: 'write', ...pendingWrite });
-        pendingWrite = undefined;
-      }
-      continue;
-    }
-    if (kind === 'pci_update_mappings_add' || kind === 'pci_update_mappings_del') {
-      const m = MAPPING.exec(text);
-      if (m === null)
-        throw new TraceError(
-          n,
-          `a ${kind} line not in QEMU's format; expected "${kind} NAME BB:DD.F BAR,0xADDR+0xSIZE"`,
-        );
-      const [, op, , bus, dev, fn, bar, addr, size] = m as unknown as string[];
-      const sbdf = formatSbdf(makeSbdf(0, Number.parseInt(bus!, 16), Number.parseInt(dev!, 16), Number(fn)));
-      mappings.push({
-        sbdf,
-        bar: Number(bar),
-        addr: BigInt(addr!),
-        size: BigInt(size!),
-        added: op === 'add',
-        line: n,
-      });
-    }
-    // Other trace events (msix_*, anything else captured) do not change config space.
-  }
-  return { accesses, mappings, names };
+    emit(
+      `{"event":"write","sbdf":"${sbdf}","reg":"${hex(a.reg)}","size":${a.size},"value":"${hex(a.value >>> 0)}"}`,
+      a.line,
+    );
+    emit('{"event":"run","vcpu":"d0v0"}', a.line);
+    // The decisions QEMU logged up to the next access (the ones this write caused, and any before).
+    const taken: QemuMapping[] = [];
+    while (next < decisions.length && decisions[next]!.after <= i + 1) taken.push(mappings[next++]!);
+    checkpoints.push({
+      traceLine: trace.length,
+      line: a.line,
+      sbdf,
+      reg: a.reg,
+      size: a.size,
+      mappings: taken,
+    });
+  });
+
+  const counts: QemuCounts = {
+    lines: log.lines,
+    regionLines: log.regionLines,
+    found: cfgLines,
+    replayed,
+    dropped: [...dropped].map(([reason, d]) => ({ reason, count: d.count, firstLine: d.firstLine })),
+    sizesFromRegion: accesses.filter((a) => a.sizeFrom === 'region').length,
+    sizesInferred: accesses.filter((a) => a.sizeFrom === 'inferred').length,
+    emptySlotProbes: log.emptySlotProbes,
+  };
+  return {
+    trace,
+    sourceLines,
+    mappings,
+    devices,
+    counts,
+    checkpoints,
+    finalMappings: mappings.slice(next),
+    mappedAtStart,
+  };
 }
 
-/** What the log tells of one device's initial config space. */
-interface Reconstruction {
-  /** Bytes as first read, before any write; -1 where nothing tells. */
-  readonly bytes: Int16Array;
-  /** Bytes some write has changed (what is read after no longer shows the initial state). */
-  readonly written: Uint8Array;
-  /** The value read back from a register right after all-ones was written to it. */
-  readonly probes: Map<number, number>;
-  /** The last value written to each register offset (to recognise a sizing write). */
-  readonly lastWrite: Map<number, number>;
+/** `BB`: a bus or device number as QEMU prints it. */
+function hex2(n: number): string {
+  return n.toString(16).padStart(2, '0');
 }
 
-/** Rebuilds every device's initial config space and BAR sizes from its accesses. */
-function reconstruct(accesses: readonly QemuAccess[]): Map<string, Reconstruction> {
-  const devices = new Map<string, Reconstruction>();
-  for (const a of accesses) {
-    let d = devices.get(a.sbdf);
-    if (d === undefined) {
-      d = {
-        bytes: new Int16Array(4096).fill(-1),
-        written: new Uint8Array(4096),
-        probes: new Map(),
-        lastWrite: new Map(),
-      };
-      devices.set(a.sbdf, d);
-    }
-    if (a.kind === 'write') {
-      for (let i = 0; i < a.size; i++) d.written[a.reg + i] = 1;
-      if (a.size === 4) d.lastWrite.set(a.reg, a.value >>> 0);
-      continue;
-    }
-    for (let i = 0; i < a.size; i++) {
-      if (d.written[a.reg + i] === 0 && d.bytes[a.reg + i] === -1)
-        d.bytes[a.reg + i] = (a.value >>> (8 * i)) & 0xff;
-    }
-    const written = d.lastWrite.get(a.reg);
-    if (
-      a.size === 4 &&
-      written !== undefined &&
-      (written === 0xffff_ffff || written === 0xffff_f800 || written === 0xffff_fffe)
-    ) {
-      if (!d.probes.has(a.reg)) d.probes.set(a.reg, a.value >>> 0);
-    }
-    d.lastWrite.delete(a.reg);
-  }
-  return devices;
+/** How many accesses were dropped, over every class. */
+function droppedTotal(dropped: ReadonlyMap<string, { count: number }>): number {
+  let total = 0;
+  for (const d of dropped.values()) total += d.count;
+  return total;
 }
 
-/** BAR sizes (and the ROM's) from the sizing read-backs, for the device's header type. */
-function barSizes(
-  image: Uint8Array,
-  probes: ReadonlyMap<number, number>,
-): { bars: (bigint | null)[]; rom: bigint | undefined } {
-  const dword = (reg: number): number =>
-    (image[reg]! | (image[reg + 1]! << 8) | (image[reg + 2]! << 16) | (image[reg + 3]! << 24)) >>> 0;
-  const headerType = image[0x0e]! & 0x7f;
-  const slots = headerType === 1 ? 2 : 6;
-  const bars: (bigint | null)[] = [];
-  for (let i = 0; i < slots; i++) {
-    const reg = 0x10 + 4 * i;
-    const initial = dword(reg);
-    const probe = probes.get(reg);
-    if (probe === undefined) {
-      bars.push(null);
-      continue;
+/**
+ * Each device's address in the replay: its bus's number at the end of the log. Two devices that
+ * would share one (a log that renumbered buses oddly) keep apart: the later gets an unused bus.
+ */
+function finalAddresses(identities: DeviceIdentities<LoggedDevice>): Map<LoggedDevice, string> {
+  const names = new Map<LoggedDevice, string>();
+  const used = new Set<string>();
+  const busesUsed = new Set<number>();
+  const named = identities.named();
+  for (const { bus } of named) busesUsed.add(bus);
+  for (const { bus, dev, fn, device } of named) {
+    let sbdf = formatSbdf(makeSbdf(0, bus, dev, fn));
+    if (used.has(sbdf)) {
+      let spare = 0xff;
+      while (busesUsed.has(spare)) spare--;
+      busesUsed.add(spare);
+      sbdf = formatSbdf(makeSbdf(0, spare, dev, fn));
     }
-    if ((initial & 1) !== 0) {
-      const mask = BigInt(((probe & 0xffff_fffc) | 0xffff_0000) >>> 0);
-      bars.push(mask === 0xffff_ffffn ? null : 0x1_0000_0000n - mask);
-      continue;
-    }
-    const is64 = (initial & 0x6) === 0x4;
-    let mask = BigInt((probe & 0xffff_fff0) >>> 0);
-    if (is64) {
-      mask |= BigInt(probes.get(reg + 4) ?? 0xffff_ffff) << 32n;
-      bars.push(mask === 0n ? null : (1n << 64n) - mask, null);
-      i++;
-    } else {
-      bars.push(mask === 0n ? null : 0x1_0000_0000n - mask);
-    }
+    used.add(sbdf);
+    names.set(device, sbdf);
   }
-  while (bars.length > 0 && bars.at(-1) === null) bars.pop();
-  const romProbe = probes.get(headerType === 1 ? 0x38 : 0x30);
-  const romMask = romProbe === undefined ? 0n : BigInt((romProbe & 0xffff_f800) >>> 0);
-  return { bars, rom: romMask === 0n ? undefined : 0x1_0000_0000n - romMask };
+  return names;
+}
+
+/** The error for a log with no access to replay: what the file looked like and what was expected. */
+function nothingToReplay(
+  log: QemuLog,
+  cfgLines: number,
+  dropped: ReadonlyMap<string, { count: number; firstLine: number }>,
+): TraceError {
+  const expected =
+    'expected QEMU trace lines such as "pci_cfg_read NAME BB:DD.F @0xREG -> 0xVALUE" (captured with -trace \'pci_cfg_*\')';
+  const first = log.firstLine;
+  if (first === undefined) return new TraceError(Math.max(1, log.lines), `the log is empty; ${expected}`);
+  if (first.text.startsWith('{'))
+    return new TraceError(
+      first.line,
+      `a JSON Lines trace, not a QEMU log; ${expected}, or replay a JSON trace without --qemu`,
+    );
+  if (cfgLines > 0) {
+    const reasons = [...dropped].map(([reason, d]) => `${d.count} ${reason}, first at line ${d.firstLine}`);
+    return new TraceError(
+      [...dropped.values()][0]!.firstLine,
+      `none of the ${cfgLines} config accesses can be replayed (${reasons.join('; ')}); expected accesses of 1, 2 or 4 bytes within 4 KiB of config space`,
+    );
+  }
+  if (log.regionLines > 0)
+    return new TraceError(
+      log.lines,
+      `${log.regionLines} memory_region_ops lines but no pci_cfg_read or pci_cfg_write line: nothing names a device and a register; ${expected}`,
+    );
+  const shown = first.text.length > 60 ? `${first.text.slice(0, 60)}…` : first.text;
+  return new TraceError(
+    log.lines,
+    `no pci_cfg_read or pci_cfg_write line (the first line is "${shown}"); ${expected}`,
+  );
+}
+
+/** A bridge's windows from the log's last view of its registers (read-only type bits from reads). */
+function bridgeWindows(device: LoggedDevice): QemuWindow[] {
+  const byte = (reg: number): number | null => {
+    const v = device.current[reg]!;
+    return v < 0 ? null : v;
+  };
+  const word = (reg: number): number | null => {
+    const lo = byte(reg);
+    const hi = byte(reg + 1);
+    return lo === null || hi === null ? null : lo | (hi << 8);
+  };
+  const dword = (reg: number): bigint | null => {
+    const lo = word(reg);
+    const hi = word(reg + 2);
+    return lo === null || hi === null ? null : BigInt(lo) | (BigInt(hi) << 16n);
+  };
+  const typeBits = (reg: number): number => Math.max(0, device.known(reg)) & 0xf;
+  const window = (kind: QemuWindow['kind'], base: bigint | null, limit: bigint | null): QemuWindow => ({
+    kind,
+    base: base === null || limit === null ? null : hex(base),
+    limit: base === null || limit === null ? null : hex(limit),
+  });
+  // I/O: bits 15:12 in 0x1c/0x1d, bits 31:16 in 0x30/0x32 when the window decodes 32 bits.
+  const io32 = typeBits(0x1c) === 1;
+  const ioBase = byte(0x1c);
+  const ioLimit = byte(0x1d);
+  const ioUpper = (reg: number): bigint | null =>
+    io32 ? (word(reg) === null ? null : BigInt(word(reg)!) << 16n) : 0n;
+  const io =
+    ioBase === null || ioLimit === null || ioUpper(0x30) === null || ioUpper(0x32) === null
+      ? window('io', null, null)
+      : window(
+          'io',
+          BigInt((ioBase & 0xf0) << 8) | ioUpper(0x30)!,
+          BigInt(((ioLimit & 0xf0) << 8) | 0xfff) | ioUpper(0x32)!,
+        );
+  const memBase = word(0x20);
+  const memLimit = word(0x22);
+  const memory =
+    memBase === null || memLimit === null
+      ? window('memory', null, null)
+      : window('memory', BigInt(memBase & 0xfff0) << 16n, (BigInt(memLimit & 0xfff0) << 16n) | 0xfffffn);
+  // Prefetchable: bits 31:20 in 0x24/0x26, bits 63:32 in 0x28/0x2c when it decodes 64 bits.
+  const pref64 = typeBits(0x24) === 1;
+  const prefBase = word(0x24);
+  const prefLimit = word(0x26);
+  const prefUpper = (reg: number): bigint | null =>
+    pref64 ? (dword(reg) === null ? null : dword(reg)! << 32n) : 0n;
+  const prefetchable =
+    prefBase === null || prefLimit === null || prefUpper(0x28) === null || prefUpper(0x2c) === null
+      ? window('prefetchable', null, null)
+      : window(
+          'prefetchable',
+          (BigInt(prefBase & 0xfff0) << 16n) | prefUpper(0x28)!,
+          (BigInt(prefLimit & 0xfff0) << 16n) | 0xfffffn | prefUpper(0x2c)!,
+        );
+  return [io, memory, prefetchable];
 }
 
 /** `lspci -xxx`-style lines of `bytes`. */
@@ -288,76 +546,6 @@ function hexDump(bytes: Uint8Array): string[] {
       .map((b) => b.toString(16).padStart(2, '0'))
       .join(' ');
     out.push(`${offset.toString(16).padStart(offset < 256 ? 2 : 3, '0')}: ${row}`);
-  }
-  return out;
-}
-
-/** Converts a QEMU log into a trace (see the module comment). Throws `TraceError` with the log's line. */
-export function convertQemuLog(lines: Iterable<string>, options: QemuOptions = {}): QemuConversion {
-  const { accesses, mappings, names } = parseQemuLog(lines);
-  const rebuilt = reconstruct(accesses);
-  const trace: string[] = [];
-  const sourceLines: number[] = [];
-  const emit = (text: string, line = 0): void => {
-    trace.push(text);
-    sourceLines.push(line);
-  };
-  emit(
-    `# converted from the QEMU trace log ${options.name ?? '(unnamed)'}: ${accesses.length} config accesses of ${rebuilt.size} devices, replayed as the hardware domain's`,
-  );
-  emit('{"event":"host","profile":"xen","vendor":"intel","iommu":true}');
-  const devices: { sbdf: string; name: string }[] = [];
-  for (const [sbdf, d] of [...rebuilt].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
-    const given = options.images?.get(sbdf);
-    const extended =
-      d.bytes.subarray(256).some((b) => b !== -1) ||
-      (given !== undefined && parseHexDump(given).length === 4096);
-    const base = given === undefined ? new Uint8Array(extended ? 4096 : 256) : parseHexDump(given);
-    const image =
-      extended && base.length === 256 ? Uint8Array.from({ length: 4096 }, (_, i) => base[i] ?? 0) : base;
-    for (let i = 0; i < image.length; i++) if (d.bytes[i]! >= 0) image[i] = d.bytes[i]!;
-    const sizes = barSizes(image, d.probes);
-    const name = names.get(sbdf) ?? '?';
-    devices.push({ sbdf, name });
-    const sizeField = {
-      bars: sizes.bars.map((s) => (s === null ? null : hex(s))),
-      ...(sizes.rom === undefined ? {} : { rom: hex(sizes.rom) }),
-    };
-    emit(`# ${sbdf}: QEMU device ${name}`);
-    emit(JSON.stringify({ event: 'device', sbdf, image: hexDump(image), sizes: sizeField }));
-  }
-  emit('{"event":"boot"}');
-  for (const a of accesses) {
-    emit(
-      a.kind === 'read'
-        ? `{"event":"read","sbdf":"${a.sbdf}","reg":"${hex(a.reg)}","size":${a.size}}`
-        : `{"event":"write","sbdf":"${a.sbdf}","reg":"${hex(a.reg)}","size":${a.size},"value":"${hex(a.value >>> 0)}"}`,
-      a.line,
-    );
-  }
-  return { trace, sourceLines, mappings, devices };
-}
-
-/**
- * The BARs QEMU reports mapped in `info pci` (the monitor's text): `sbdf → [bar, addr]` for memory and
- * I/O BARs at a real address (QEMU prints all-ones for a BAR it does not map).
- */
-export function parseInfoPci(text: string): Map<string, Map<number, { addr: bigint; kind: 'io' | 'mem' }>> {
-  const out = new Map<string, Map<number, { addr: bigint; kind: 'io' | 'mem' }>>();
-  let current: Map<number, { addr: bigint; kind: 'io' | 'mem' }> | undefined;
-  for (const line of text.split(/\r?\n/)) {
-    const device = /^\s*Bus\s+(\d+), device\s+(\d+), function (\d+):/.exec(line);
-    if (device !== null) {
-      current = new Map();
-      out.set(formatSbdf(makeSbdf(0, Number(device[1]), Number(device[2]), Number(device[3]))), current);
-      continue;
-    }
-    const bar = /^\s*BAR(\d+): (?:(I\/O)|.*memory) at (0x[0-9a-f]+) \[/.exec(line);
-    if (bar !== null && current !== undefined) {
-      const addr = BigInt(bar[3]!);
-      if (addr !== 0xffff_ffff_ffff_ffffn && addr !== 0xffff_ffffn)
-        current.set(Number(bar[1]), { addr, kind: bar[2] === undefined ? 'mem' : 'io' });
-    }
   }
   return out;
 }

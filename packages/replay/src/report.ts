@@ -28,6 +28,7 @@ import {
   type VpciEvent,
 } from '@vpci/vpci';
 import { hex } from './fields.js';
+import type { ReportQemu } from './qemu-oracle.js';
 import type { Replayer } from './replayer.js';
 
 /** Format name and version of the report document. */
@@ -215,6 +216,8 @@ export interface Report {
       readonly actual: string;
     }[];
   };
+  /** A replayed QEMU log (`--qemu`): the log's counts, its devices, QEMU's decisions compared. */
+  readonly qemu?: ReportQemu;
 }
 
 /** Builds the report of a replay that read `lines` lines of `trace` (and stopped at `error`, if any). */

@@ -4,6 +4,8 @@
  * violations, notes and assertions.
  */
 import type { Colors } from 'picocolors/types';
+import type { QemuDevice } from './qemu.js';
+import type { ReportQemu } from './qemu-oracle.js';
 import type { Report, ReportBar, ReportDevice, ReportDomain } from './report.js';
 
 /** How the text report is written. */
@@ -40,25 +42,39 @@ export function textReport(report: Report, options: TextReportOptions = {}): str
       out.push(`  switches off: ${off.join(', ')}`);
     }
   }
+  if (report.qemu !== undefined) out.push(...qemuSummary(report.qemu));
+  const qemuDevices = new Map((report.qemu?.devices ?? []).map((d) => [d.sbdf, d]));
   for (const domain of report.domains) {
     out.push('', domainTitle(domain));
     for (const device of report.devices.filter(
       (d) => d.owner === domain.id || (d.hidden && domain.kind === 'hardware'),
     )) {
-      out.push(...deviceLines(device));
+      out.push(...deviceLines(device, qemuDevices.get(device.sbdf)));
     }
     out.push(...p2mLines(domain));
   }
   const unowned = report.devices.filter((d) => d.owner === null && !d.hidden);
   if (unowned.length > 0) {
     out.push('', 'devices without an owner');
-    for (const device of unowned) out.push(...deviceLines(device));
+    for (const device of unowned) out.push(...deviceLines(device, qemuDevices.get(device.sbdf)));
   }
   // What Xen would have logged (its printk lines), by trace line.
   section(
     out,
     c.bold("Xen's log"),
     report.events.map((e) => `line ${e.line}: ${String(e.message)}`),
+  );
+  const divergences = report.qemu?.divergences ?? [];
+  section(
+    out,
+    "divergences from QEMU's mapping decisions",
+    divergences.map(
+      (d) =>
+        `line ${d.line}: ${d.message}${d.explained ? ` [explained: ${d.rule}]` : ' [UNEXPLAINED]'}` +
+        (d.decisions.length === 0
+          ? ''
+          : ` (QEMU's line${d.decisions.length === 1 ? '' : 's'} ${d.decisions.join(', ')})`),
+    ),
   );
   section(
     out,
@@ -81,11 +97,15 @@ export function textReport(report: Report, options: TextReportOptions = {}): str
     out.push('', c.red(`stopped at line ${report.error.line}: ${report.error.message}`));
   const unexpected = report.violations.filter((v) => !v.expected).length;
   const statusColor = report.status === 'ok' ? c.green : c.red;
+  const unexplained = divergences.filter((d) => !d.explained).length;
   out.push(
     '',
     `status: ${statusColor(report.status)}` +
       (report.status === 'failed'
-        ? ` (${a.failed} failed assertion${a.failed === 1 ? '' : 's'}, ${unexpected} unexpected violation${unexpected === 1 ? '' : 's'})`
+        ? ` (${a.failed} failed assertion${a.failed === 1 ? '' : 's'}, ${unexpected} unexpected violation${unexpected === 1 ? '' : 's'}` +
+          (report.qemu === undefined
+            ? ')'
+            : `, ${unexplained} unexplained divergence${unexplained === 1 ? '' : 's'} from QEMU)`)
         : ''),
   );
   return `${out.join('\n')}\n`;
@@ -96,7 +116,22 @@ function domainTitle(domain: ReportDomain): string {
   return `d${domain.id} (${kind}, ${counted(domain.vcpus, 'vCPU')})${domain.crashed ? ' CRASHED' : ''}: ${counted(domain.mappedFrames, 'frame')} mapped in ${counted(domain.p2m.length, 'extent')}`;
 }
 
-function deviceLines(device: ReportDevice): string[] {
+/** The QEMU log's counts and how the replay compares with QEMU's decisions (indented lines). */
+export function qemuSummary(qemu: ReportQemu): string[] {
+  const c = qemu.counts;
+  const dropped = c.dropped.reduce((n, d) => n + d.count, 0);
+  const d = qemu.decisions;
+  return [
+    `  QEMU log ${qemu.log}: ${c.lines} lines read; ${c.found} config accesses found (pci_cfg_* lines), ${c.replayed} replayed, ${dropped} dropped`,
+    ...c.dropped.map((x) => `    dropped: ${x.count} ${x.reason} (first at line ${x.firstLine})`),
+    `    access sizes: ${c.sizesFromRegion} from region lines, ${c.sizesInferred} inferred; ${c.emptySlotProbes} data accesses no device answered (empty slots, nothing to replay)`,
+    d.compared
+      ? `  QEMU's ${d.total} mapping decisions: ${d.matched} matched, ${d.explained} explained by Xen's rules, ${d.unexplained} unexplained`
+      : "  QEMU's mapping decisions: none in the log (traced without pci_update_mappings_*), nothing compared",
+  ];
+}
+
+function deviceLines(device: ReportDevice, qemu?: QemuDevice): string[] {
   const out: string[] = [];
   const at = device.guestSbdf === null ? '' : ` (seen at ${device.guestSbdf})`;
   const flags = [
@@ -105,17 +140,43 @@ function deviceLines(device: ReportDevice): string[] {
     `decoding ${device.decoding ? 'on' : 'off'}`,
     device.pending === null ? '' : `pending on ${device.pending}`,
   ].filter((s) => s !== '');
-  out.push(
-    `  ${device.sbdf}${at} [${device.vendorId.slice(2).padStart(4, '0')}:${device.deviceId.slice(2).padStart(4, '0')}] ${flags.join(', ')}`,
-  );
+  const unknown = new Set(qemu?.unknown.map((u) => u.what));
+  const ids = unknown.has('ids')
+    ? '????:????'
+    : `${device.vendorId.slice(2).padStart(4, '0')}:${device.deviceId.slice(2).padStart(4, '0')}`;
+  out.push(`  ${device.sbdf}${at} [${ids}] ${flags.join(', ')}`);
+  if (qemu !== undefined) out.push(...qemuDeviceLines(qemu));
   for (const bar of device.bars) out.push(...barLines(bar));
   const msix = device.msix;
   if (msix !== null) {
+    const pba = unknown.has('MSI-X PBA')
+      ? 'PBA unknown (none in the log: no hole of its own)'
+      : `PBA BAR${msix.pba.bar}+${msix.pba.offset} (gfn ${span(msix.pba.gfns)})`;
     out.push(
       `    MSI-X ${msix.entries} entries${msix.enabled ? ', enabled' : ''}${msix.masked ? ', masked' : ''}: ` +
-        `table BAR${msix.table.bar}+${msix.table.offset} (gfn ${span(msix.table.gfns)}), ` +
-        `PBA BAR${msix.pba.bar}+${msix.pba.offset} (gfn ${span(msix.pba.gfns)})`,
+        `table BAR${msix.table.bar}+${msix.table.offset} (gfn ${span(msix.table.gfns)}), ${pba}`,
     );
+  }
+  return out;
+}
+
+/** What the QEMU log said of a device: its model, where it was seen, what was filled or is unknown. */
+function qemuDeviceLines(qemu: QemuDevice): string[] {
+  const out = [`    QEMU ${qemu.name}, seen at ${qemu.seenAt.join(', ')}`];
+  for (const from of ['image', 'monitor'] as const) {
+    const what = qemu.filled.filter((f) => f.from === from).map((f) => f.what);
+    if (what.length > 0)
+      out.push(`    from the ${from === 'image' ? 'config-space image' : 'monitor'}: ${what.join(', ')}`);
+  }
+  for (const u of qemu.unknown) out.push(`    unknown: ${u.what}: ${u.effect}`);
+  for (const w of qemu.windows) {
+    const range =
+      w.base === null || w.limit === null
+        ? 'unknown (not in the log)'
+        : BigInt(w.base) > BigInt(w.limit)
+          ? 'disabled'
+          : `${w.base}-${w.limit} (${humanSize(BigInt(w.limit) - BigInt(w.base) + 1n)})`;
+    out.push(`    window ${w.kind.padEnd(12)} ${range}`);
   }
   return out;
 }
