@@ -257,8 +257,8 @@ export class P2m {
   }
 
   /**
-   * Whether `failAt` is armed. Batched 4K writes (`writeRun4K`) are only used when it is not, so the
-   * hook sees every write Xen would make, one by one.
+   * Whether `failAt` is armed. Batched writes (`writeRun`) are only used when it is not, so the hook
+   * sees every write Xen would make, one by one.
    */
   get faultInjection(): boolean {
     return this.failAt !== undefined || this.armedFailure !== 0;
@@ -278,7 +278,7 @@ export class P2m {
 
   /**
    * How many frames from `gfn`, at most `max` and at most up to MAX_FRAME, are holes (nothing mapped).
-   * Unchecked: for the MMIO loops, whose arguments are already checked.
+   * Unchecked: for the batching loops, whose arguments are already checked.
    */
   holeRun(gfn: Gfn, max: number): number {
     const i = this.find(gfn);
@@ -293,23 +293,45 @@ export class P2m {
    * `gfn` is not in such an extent). Unchecked, as `holeRun`.
    */
   order0Run(gfn: Gfn, max: number, mfn: Mfn, type: P2mType): number {
+    return this.leafRun(gfn, max, mfn, type, 0);
+  }
+
+  /**
+   * How many frames from `gfn`, at most `max`, one extent of `type` written in leaves of `order` maps
+   * to `mfn …` (0 when `gfn` is not in such an extent). Unchecked, as `holeRun`.
+   */
+  leafRun(gfn: Gfn, max: number, mfn: Mfn, type: P2mType, order: PageOrder): number {
     const i = this.find(gfn);
     if (i < 0 || gfn >= this.starts[i] + this.counts[i]) return 0;
-    if (this.orders[i] !== 0 || this.types[i] !== TYPE_CODES.get(type)) return 0;
+    if (this.orders[i] !== order || this.types[i] !== TYPE_CODES.get(type)) return 0;
     if (this.mfns[i] + (gfn - this.starts[i]) !== mfn) return 0;
     return Math.min(max, this.starts[i] + this.counts[i] - gfn);
   }
 
   /**
-   * `count` 4K leaf writes in a row from `gfn`, to `mfn …` with `type`, or clearing them when `mfn` is
-   * undefined, applied as one run: the same extents as writing them one by one (each merges with the
-   * run before it), and `count` writes counted. For the MMIO loops' batches of 4K chunks; the caller
-   * checks that each write is one Xen would make and that no fault injection is armed.
+   * `count` 4K leaf writes in a row from `gfn`: `writeRun(gfn, count, 0, mfn, type)`.
    */
   writeRun4K(gfn: Gfn, count: number, mfn: Mfn | undefined, type: P2mType = 'mmio_direct'): void {
-    this.writes += count;
-    if (mfn === undefined) this.write(gfn, count, 0, -1, 0);
-    else this.write(gfn, count, 0, mfn, TYPE_CODES.get(type)!);
+    this.writeRun(gfn, count, 0, mfn, type);
+  }
+
+  /**
+   * `count / 2^order` leaf writes of `order` in a row from `gfn`, to `mfn …` with `type`, or clearing
+   * them when `mfn` is undefined, applied as one run: the same extents as writing them one by one
+   * (each merges with the run before it, and splits only the larger leaves at the two ends), and as
+   * many writes counted. For the batching loops; the caller checks that each write is one Xen would
+   * make and succeed and that no fault injection is armed.
+   */
+  writeRun(
+    gfn: Gfn,
+    count: number,
+    order: PageOrder,
+    mfn: Mfn | undefined,
+    type: P2mType = 'mmio_direct',
+  ): void {
+    this.writes += count / 2 ** order;
+    if (mfn === undefined) this.write(gfn, count, order, -1, 0);
+    else this.write(gfn, count, order, mfn, TYPE_CODES.get(type)!);
   }
 
   /** Marks the domain crashed (Xen's `domain_crash`) and logs why. */
