@@ -3,7 +3,7 @@
  * run of 4K or 2M chunks that need no decision as one write, and `populateRam` a run of frames it
  * would find alike, but only while no fault injection is armed. A p2m with `failAt` set to a hook
  * that never fires therefore takes Xen's one-chunk-at-a-time path with the same outcome. The same
- * random p2m (holes, 4K and 2M leaves of several types, read-only MMIO) gets the
+ * random p2m (holes, 4K and 2M leaves of several types, read-only MMIO, a low address width) gets the
  * same random calls both ways; every result, event, extent, write count and crash must agree.
  */
 import { RangeSet } from '@vpci/rangeset';
@@ -12,12 +12,15 @@ import { describe, expect, it } from 'vitest';
 import type { PageOrder } from './errors.js';
 import { gfn, mfn } from './frame.js';
 import { mapMmio, unmapMmio } from './mmio.js';
-import { P2m } from './p2m.js';
+import { P2m, type P2mTables } from './p2m.js';
 import type { P2mType } from './p2m-type.js';
 import { type PopulatePolicy, populateRam } from './populate.js';
 
-/** Frames are drawn near two anchors: where runs meet leaves. */
-const ANCHORS = [0, 2 ** 18 - 4096];
+/** 30 address bits: the tables end at frame 2^18, so a run can cross the end. */
+const LOW_WIDTH = 30;
+const LIMIT = 2 ** (LOW_WIDTH - 12);
+/** Frames are drawn near 0 and near the end of the low width: where runs meet leaves and the end. */
+const ANCHORS = [0, LIMIT - 4096];
 const SPAN = 8192;
 
 const frame = fc
@@ -61,12 +64,16 @@ const call: fc.Arbitrary<Call> = fc.oneof(
 );
 
 interface Case {
+  addressBits: number;
+  tables: P2mTables;
   superpages2M: boolean;
   leaves: Leaf[];
   readOnly: Array<[number, number]>;
   calls: Call[];
 }
 const cases: fc.Arbitrary<Case> = fc.record({
+  addressBits: fc.constantFrom(LOW_WIDTH, 64),
+  tables: fc.constantFrom<P2mTables>('ept', 'pt'),
   superpages2M: fc.constantFrom(true, true, false),
   leaves: fc.array(leaf, { maxLength: 12 }),
   // Machine frames of read-only MMIO, where the machine frames of the calls are.
@@ -90,6 +97,8 @@ function build(c: Case, chunkByChunk: boolean): P2m {
   const ro = new RangeSet({ name: 'mmio_ro_ranges' });
   for (const [s, e] of c.readOnly) ro.addRange(s, e);
   const p2m = new P2m({
+    addressBits: c.addressBits,
+    tables: c.tables,
     superpages2M: c.superpages2M,
     mmioRoRanges: ro,
     ...(chunkByChunk ? { failAt: () => false } : {}),

@@ -19,7 +19,7 @@ const PAGE_HOLDING_RAM: ReadonlySet<P2mType> = new Set(
 export const MAP_MMIO_MAX_ITER = 64;
 
 /** Errors of the MMIO calls, as Xen's negative errno values. */
-export type MmioErrno = 'EPERM' | 'EINVAL' | 'ENOMEM' | 'EIO' | 'EOPNOTSUPP';
+export type MmioErrno = 'EPERM' | 'EINVAL' | 'ENOENT' | 'ENOMEM' | 'EIO' | 'EOPNOTSUPP';
 
 /**
  * The result of one `mapMmio` / `unmapMmio` call (Xen's `0`, positive `k`, negative errno).
@@ -45,7 +45,7 @@ export type ChunkResult =
 /** The result of the identity-entry helpers. */
 export type IdentityResult =
   | { readonly ok: true }
-  | { readonly ok: false; readonly code: 'EPERM' | 'EBUSY' | 'ENOMEM' };
+  | { readonly ok: false; readonly code: 'EPERM' | 'EBUSY' | 'ENOMEM' | 'EINVAL' | 'ENOENT' };
 
 const DONE: ChunkResult = Object.freeze({ ok: true });
 
@@ -131,7 +131,7 @@ export function unmapMmio(p2m: P2m, gfn: Gfn, count: number, mfn: Mfn): MmioResu
 }
 
 /**
- * A run of at most `chunks` map chunks of `order` that all land on holes: each
+ * A run of at most `chunks` map chunks of `order` that all land on holes the tables can hold: each
  * would look up a hole whose empty block is at least its own size and write one mmio_direct leaf
  * continuing the last, so together they are one run write. A 2M chunk whose machine frames meet
  * read-only MMIO would be retried at 4K: the run stops before it. Returns the chunks done (0: none).

@@ -45,8 +45,22 @@ export interface P2mExtent {
   readonly order: PageOrder;
 }
 
-/** The outcome of one entry write: done, or ENOMEM (fault injection), with nothing written. */
-export type WriteResult = { readonly ok: true } | { readonly ok: false; readonly code: 'ENOMEM' };
+/**
+ * The outcome of one entry write: done; or, with nothing written, ENOMEM (fault injection), or the
+ * error of a frame the tables cannot hold (EINVAL from EPT, ENOENT from the NPT/shadow tables).
+ */
+export type WriteResult =
+  | { readonly ok: true }
+  | { readonly ok: false; readonly code: 'ENOMEM' | 'EINVAL' | 'ENOENT' };
+
+/**
+ * Which of Xen's p2m implementations holds the map (`p2m_initialise`): `ept` (p2m-ept.c, Intel with
+ * HAP) or `pt` (p2m-pt.c: AMD's NPT, and shadow paging on either vendor).
+ */
+export type P2mTables = 'ept' | 'pt';
+
+/** The guest-physical address width of Xen's p2m: 4-level tables, 9 bits a level above 12 (48). */
+export const P2M_ADDRESS_BITS = 48;
 
 /** Options of a new `P2m`; every flag has Xen's usual HVM-with-HAP value by default. */
 export interface P2mOptions {
@@ -63,6 +77,14 @@ export interface P2mOptions {
   readonly superpages1G?: boolean;
   /** Machine frames of read-only MMIO (Xen's global `mmio_ro_ranges`); may be shared by domains. */
   readonly mmioRoRanges?: RangeSet;
+  /**
+   * The guest-physical address width the tables cover, 30 … 64 bits: a write of a guest frame at or
+   * above 2^(addressBits - 12) fails (Xen's tables have 4 levels: `P2M_ADDRESS_BITS`). Default 64,
+   * no limit below the frame space.
+   */
+  readonly addressBits?: number;
+  /** Which implementation (default `ept`): decides the error of a write beyond `addressBits`. */
+  readonly tables?: P2mTables;
   /** The event log to push to; a new empty array by default. */
   readonly events?: P2mEvent[];
   /**
@@ -106,6 +128,12 @@ export class P2m {
   readonly superpages1G: boolean;
   /** Machine frames of read-only MMIO, which must be mapped with 4K leaves. */
   readonly mmioRoRanges: RangeSet;
+  /** The guest-physical address width the tables cover. */
+  readonly addressBits: number;
+  /** Which implementation holds the map. */
+  readonly tables: P2mTables;
+  /** The first guest frame the tables cannot hold: 2^(addressBits - 12), at most 2^52. */
+  readonly frameLimit: number;
   /** The event log. */
   readonly events: P2mEvent[];
   /** Set once an operation crashed the domain (`domain_crash`); the p2m stays usable. */
@@ -133,10 +161,17 @@ export class P2m {
   /** A new, empty p2m. Throws `InvalidArgumentError` for a flag that is not a boolean. */
   constructor(options: P2mOptions = {}) {
     const { translated = true, hap = true, superpages2M = true, superpages1G = false } = options;
+    const { addressBits = 64, tables = 'ept' } = options;
     checkBoolean('translated', translated);
     checkBoolean('hap', hap);
     checkBoolean('superpages2M', superpages2M);
     checkBoolean('superpages1G', superpages1G);
+    // From 30 bits the limit is a multiple of every leaf size: a leaf is wholly below it or above.
+    if (!Number.isInteger(addressBits) || addressBits < 30 || addressBits > 64) {
+      throw new InvalidArgumentError('addressBits', addressBits, 'an integer in 30 … 64');
+    }
+    if (tables !== 'ept' && tables !== 'pt')
+      throw new InvalidArgumentError('tables', tables, "'ept' or 'pt'");
     if (options.mmioRoRanges !== undefined && !(options.mmioRoRanges instanceof RangeSet)) {
       throw new InvalidArgumentError('mmioRoRanges', options.mmioRoRanges, 'a RangeSet of machine frames');
     }
@@ -147,6 +182,9 @@ export class P2m {
     this.hap = hap;
     this.superpages2M = superpages2M;
     this.superpages1G = superpages1G;
+    this.addressBits = addressBits;
+    this.tables = tables;
+    this.frameLimit = Math.min(2 ** (addressBits - 12), MAX_FRAME + 1);
     this.mmioRoRanges = options.mmioRoRanges ?? new RangeSet({ name: 'mmio_ro_ranges' });
     this.events = options.events ?? [];
     this.failAt = options.failAt;
@@ -242,6 +280,7 @@ export class P2m {
     if (code === undefined || type === 'invalid' || type === 'mmio_dm') {
       throw new InvalidArgumentError('type', type, 'a type that maps a frame (clear holes with clearEntry)');
     }
+    if (gfn >= this.frameLimit) return this.beyondWidth();
     if (this.injectFailure()) return { ok: false, code: 'ENOMEM' };
     this.write(gfn, 2 ** order, order, mfn, code);
     return { ok: true };
@@ -251,9 +290,20 @@ export class P2m {
   clearEntry(gfn: Gfn, order: PageOrder): WriteResult {
     checkOrder('order', order);
     this.checkLeaf('gfn', gfn, order);
+    if (gfn >= this.frameLimit) return this.beyondWidth();
     if (this.injectFailure()) return { ok: false, code: 'ENOMEM' };
     this.write(gfn, 2 ** order, order, -1, 0);
     return { ok: true };
+  }
+
+  /**
+   * The refusal of a write at or beyond `frameLimit`, before any table is touched (so it is no write
+   * `failAt` counts). EPT: `ept_set_entry` returns -EINVAL when `gfn >> ((ept->wl + 1) *
+   * EPT_TABLE_ORDER)` is non-zero. NPT/shadow: `p2m_pt_set_entry`'s first `p2m_next_level` finds the
+   * L4 index `gfn >> 27` past the 512 entries (`p2m_find_entry` gives NULL) and returns -ENOENT.
+   */
+  private beyondWidth(): WriteResult {
+    return { ok: false, code: this.tables === 'ept' ? 'EINVAL' : 'ENOENT' };
   }
 
   /**
@@ -277,15 +327,16 @@ export class P2m {
   }
 
   /**
-   * How many frames from `gfn`, at most `max` and at most up to MAX_FRAME, are holes (nothing mapped).
-   * Unchecked: for the batching loops, whose arguments are already checked.
+   * How many frames from `gfn`, at most `max`, are holes (nothing mapped) the tables can hold: the
+   * run ends at the next extent or at `frameLimit`. Unchecked: for the batching loops, whose
+   * arguments are already checked.
    */
   holeRun(gfn: Gfn, max: number): number {
     const i = this.find(gfn);
     if (i >= 0 && gfn < this.starts[i] + this.counts[i]) return 0;
-    // Past the last extent the hole ends with the frame space, not at infinity.
-    const next = i + 1 < this.n ? this.starts[i + 1] : MAX_FRAME + 1;
-    return Math.min(max, next - gfn);
+    // Past the last extent the hole ends with what the tables hold, not at infinity.
+    const next = i + 1 < this.n ? this.starts[i + 1] : this.frameLimit;
+    return Math.max(0, Math.min(max, next - gfn));
   }
 
   /**
@@ -320,7 +371,7 @@ export class P2m {
    * them when `mfn` is undefined, applied as one run: the same extents as writing them one by one
    * (each merges with the run before it, and splits only the larger leaves at the two ends), and as
    * many writes counted. For the batching loops; the caller checks that each write is one Xen would
-   * make and succeed and that no fault injection is armed.
+   * make and succeed (aligned, below `frameLimit`) and that no fault injection is armed.
    */
   writeRun(
     gfn: Gfn,

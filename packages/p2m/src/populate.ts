@@ -27,11 +27,19 @@ export type PopulatePolicy = 'report' | 'refuseClobber';
  *   the domain crashed; the first `done` frames were populated. Also `done: 0` for a non-translated
  *   domain (no `gfn`).
  * - `{ ok: false, code: 'ENOMEM', done, gfn }`: the entry write for `gfn` failed (fault injection).
+ * - `{ ok: false, code: 'EINVAL' | 'ENOENT', done, gfn }`: `gfn` is beyond what the p2m's tables
+ *   hold (`P2m.frameLimit`; EINVAL from EPT, ENOENT from NPT/shadow): Xen's `p2m_add_page` returns
+ *   the error of `p2m_set_entry`.
  */
 export type PopulateResult =
   | { readonly ok: true; readonly orphaned: FrameRanges }
   | { readonly ok: false; readonly code: 'EEXIST'; readonly gfns: FrameRanges }
-  | { readonly ok: false; readonly code: 'EPERM' | 'ENOMEM'; readonly done: number; readonly gfn?: Gfn };
+  | {
+      readonly ok: false;
+      readonly code: 'EPERM' | 'ENOMEM' | 'EINVAL' | 'ENOENT';
+      readonly done: number;
+      readonly gfn?: Gfn;
+    };
 
 /**
  * Populates `count` guest frames from `gfn` with RAM pages: machine frames `mfns, mfns + 1, …` when
@@ -122,16 +130,18 @@ export function populateRam(
 
 /**
  * The frames from `gfn`, at most `max`, that the frame loop would find alike, with what it would find
- * at the first: a run of holes, or the rest of one extent (its type, machine frames continuing).
+ * at the first: a run of holes the tables can hold, or the rest of one extent (its type, machine
+ * frames continuing). Undefined at a frame the tables cannot hold, which must fail on its own.
  */
 function alikeRun(
   p2m: P2m,
   gfn: Gfn,
   max: number,
-): { readonly count: number; readonly mfn: Mfn | undefined; readonly type: P2mType } {
+): { readonly count: number; readonly mfn: Mfn | undefined; readonly type: P2mType } | undefined {
   const holes = p2m.holeRun(gfn, max);
   if (holes > 0) return { count: holes, mfn: undefined, type: 'mmio_dm' };
-  const extent = p2m.extentsIn(gfn, gfn)[0]!; // not a hole: in an extent
+  const [extent] = p2m.extentsIn(gfn, gfn);
+  if (extent === undefined) return undefined;
   const mfn = (extent.mfn + (gfn - extent.gfn)) as Mfn;
   return { count: Math.min(max, extent.gfn + extent.count - gfn), mfn, type: extent.type };
 }

@@ -14,7 +14,7 @@ import { mappedByOtherDomain } from './modify-bars.js';
 import { PCI_COMMAND_MEMORY } from './pci-regs.js';
 
 /** Error codes a deferred map can end with. */
-export type MapErrno = 'EPERM' | 'EINVAL' | 'ENOMEM' | 'EIO' | 'EOPNOTSUPP' | 'EEXIST';
+export type MapErrno = 'EPERM' | 'EINVAL' | 'ENOENT' | 'ENOMEM' | 'EIO' | 'EOPNOTSUPP' | 'EEXIST';
 
 /**
  * Outcome of `processPending` (Xen returns true to be called again):
