@@ -73,7 +73,7 @@ export function setMmioEntry(
   order: PageOrder,
   orphaned?: FrameRanges,
 ): ChunkResult {
-  if (order > 0 && p2m.mmioRoRanges.overlapsRange(mfn, mfn + 2 ** order - 1)) {
+  if (order > 0 && p2m.mmioRoRanges.overlapsRange(mfn, mfn + (1 << order) - 1)) {
     return { ok: false, code: 'retry', order: 0 };
   }
   if (!p2m.translated) return { ok: false, code: 'EIO' };
@@ -89,7 +89,7 @@ export function setMmioEntry(
   const written = p2m.setEntry(gfn, order, mfn, 'mmio_direct');
   if (!written.ok) return written;
   if (PAGE_HOLDING_RAM.has(old.type)) {
-    const last = (gfn + 2 ** order - 1) as Gfn; // inside the leaf just written, so a frame
+    const last = (gfn + (1 << order) - 1) as Gfn; // inside the leaf just written, so a frame
     if (orphaned !== undefined) appendRange(orphaned, gfn, last);
     else p2m.events.push({ kind: 'ram-orphaned', by: 'map-mmio', gfns: [[gfn, last]] });
   }
@@ -137,7 +137,7 @@ export function unmapMmio(p2m: P2m, gfn: Gfn, count: number, mfn: Mfn): MmioResu
  * read-only MMIO would be retried at 4K: the run stops before it. Returns the chunks done (0: none).
  */
 function mapHoles(p2m: P2m, gfn: Gfn, mfn: Mfn, order: PageOrder, chunks: number): number {
-  const size = 2 ** order;
+  const size = 1 << order;
   let n = Math.floor(p2m.holeRun(gfn, chunks * size) / size);
   if (order > 0 && n > 0) {
     const readOnly = p2m.mmioRoRanges.reportRanges(mfn, mfn + n * size - 1, (first) => first);
@@ -153,7 +153,7 @@ function mapHoles(p2m: P2m, gfn: Gfn, mfn: Mfn, order: PageOrder, chunks: number
  * together they are one run clear.
  */
 function clearMmioRun(p2m: P2m, gfn: Gfn, mfn: Mfn, order: PageOrder, chunks: number): number {
-  const size = 2 ** order;
+  const size = 1 << order;
   const n = Math.floor(p2m.leafRun(gfn, chunks * size, mfn, 'mmio_direct', order) / size);
   if (n > 0) p2m.writeRun(gfn, n * size, order, undefined);
   return n;
@@ -165,7 +165,7 @@ function clearMmioRun(p2m: P2m, gfn: Gfn, mfn: Mfn, order: PageOrder, chunks: nu
  * alignment modulo 2M and a 2M chunk becomes possible at the next 2M boundary.
  */
 function chunksOfOrder(p2m: P2m, order: PageOrder, gfn: number, mfn: number, remaining: number): number {
-  if (order > 0) return Math.floor(remaining / 2 ** order);
+  if (order > 0) return Math.floor(remaining / (1 << order));
   if (!p2m.hap || !p2m.superpages2M || (gfn - mfn) % 512 !== 0) return remaining;
   const toBoundary = (512 - (gfn % 512)) % 512;
   return toBoundary > 0 && remaining - toBoundary >= 512 ? toBoundary : remaining;
@@ -205,7 +205,7 @@ function iterate(
       const room = Math.min(MAP_MMIO_MAX_ITER - iter, chunksOfOrder(p2m, order, gfn + i, mfn + i, count - i));
       const done = batch(p2m, (gfn + i) as Gfn, (mfn + i) as Mfn, order, room);
       if (done > 0) {
-        i += done * 2 ** order;
+        i += done * (1 << order);
         iter += done - 1;
         continue;
       }
@@ -219,7 +219,7 @@ function iterate(
       failed = rc.code as MmioErrno;
       break;
     }
-    i += 2 ** order;
+    i += 1 << order;
   }
   // One event per call for the RAM this call orphaned.
   if (orphaned.length > 0) p2m.events.push({ kind: 'ram-orphaned', by: 'map-mmio', gfns: orphaned });

@@ -282,7 +282,7 @@ export class P2m {
     }
     if (gfn >= this.frameLimit) return this.beyondWidth();
     if (this.injectFailure()) return { ok: false, code: 'ENOMEM' };
-    this.write(gfn, 2 ** order, order, mfn, code);
+    this.write(gfn, 1 << order, order, mfn, code);
     return { ok: true };
   }
 
@@ -292,7 +292,7 @@ export class P2m {
     this.checkLeaf('gfn', gfn, order);
     if (gfn >= this.frameLimit) return this.beyondWidth();
     if (this.injectFailure()) return { ok: false, code: 'ENOMEM' };
-    this.write(gfn, 2 ** order, order, -1, 0);
+    this.write(gfn, 1 << order, order, -1, 0);
     return { ok: true };
   }
 
@@ -380,7 +380,7 @@ export class P2m {
     mfn: Mfn | undefined,
     type: P2mType = 'mmio_direct',
   ): void {
-    this.writes += count / 2 ** order;
+    this.writes += count / (1 << order);
     if (mfn === undefined) this.write(gfn, count, order, -1, 0);
     else this.write(gfn, count, order, mfn, TYPE_CODES.get(type)!);
   }
@@ -393,7 +393,7 @@ export class P2m {
 
   private checkLeaf(argument: string, frame: number, order: PageOrder): void {
     checkFrame(argument, frame);
-    const size = 2 ** order;
+    const size = 1 << order;
     // A frame aligned to 2^order never runs past MAX_FRAME: 2^52 is a multiple of every leaf size.
     if (frame % size !== 0) {
       throw new InvalidArgumentError(
