@@ -349,6 +349,13 @@ const traceCases: Case[] = [
     line: 1,
   },
   {
+    name: 'an address width beyond 52 bits',
+    trace: ['{"event":"host","physAddrBits":57}'],
+    status: 2,
+    says: /'host.physAddrBits' is 57; expected an integer in 36 … 52/,
+    line: 1,
+  },
+  {
     name: 'a run budget of -1',
     trace: [HOST, DEV, BOOT, '{"event":"run","vcpu":"d0v0","budget":-1}'],
     status: 2,

@@ -197,6 +197,7 @@ export class Replayer {
           policy: event.policy,
           vendor: event.vendor,
           iommu: event.iommu,
+          physAddrBits: event.physAddrBits,
           hardwareVcpus: event.hardwareVcpus,
           e820: event.e820,
         });
