@@ -5,41 +5,19 @@
  * CLI's usage text), and the limits come from the PCI spec (an I/O BAR is at most 256 bytes) and from
  * JSON (integers beyond 2^53 lose digits as numbers).
  */
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { replayCli } from '@vpci/replay';
 import { describe, expect, it } from 'vitest';
+import { cli, scratchDirectory, writeTrace } from './support/cli.js';
 
-const dir = mkdtempSync(join(tmpdir(), 'vpci-cli-inputs-'));
-
-interface Run {
-  status: number;
-  stdout: string;
-  stderr: string;
-}
-
-async function cli(args: string[], stdin: (string | Buffer)[] = []): Promise<Run> {
-  let stdout = '';
-  let stderr = '';
-  const status = await replayCli(args, {
-    stdout: { write: (text: string) => (stdout += text) },
-    stderr: { write: (text: string) => (stderr += text) },
-    stdin: (async function* () {
-      for (const chunk of stdin) yield typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
-    })(),
-    env: {},
-  });
-  return { status, stdout, stderr };
-}
+const dir = scratchDirectory('vpci-cli-inputs-');
 
 let files = 0;
 /** A file in the scratch directory holding `content`; lines are joined with newlines. */
 function file(content: string | Buffer | readonly string[], name = `t${files++}.jsonl`): string {
-  const path = join(dir, name);
-  writeFileSync(path, Array.isArray(content) ? `${content.join('\n')}\n` : (content as string | Buffer));
-  return path;
+  return writeTrace(dir, name, content);
 }
 
 const HOST = '{"event":"host"}';
@@ -346,6 +324,13 @@ const traceCases: Case[] = [
     trace: ['{"event":"host","vendor":"via"}'],
     status: 2,
     says: /'host.vendor' is "via"/,
+    line: 1,
+  },
+  {
+    name: 'an address width beyond 52 bits',
+    trace: ['{"event":"host","physAddrBits":57}'],
+    status: 2,
+    says: /'host.physAddrBits' is 57; expected an integer in 36 … 52/,
     line: 1,
   },
   {

@@ -1,6 +1,6 @@
 /**
  * Benchmarks of the p2m map: a 64 GiB BAR mapped and unmapped in 64-chunk calls (2M-aligned and
- * misaligned), and random lookups among 100,000 extents, against a naive page-by-page Map measured in
+ * misaligned), a 1 TiB BAR (2M-aligned), and random lookups among 100,000 extents, against a naive page-by-page Map measured in
  * the same run on a smaller BAR and extrapolated (labelled as such). Prints PASS/FAIL, always exits 0.
  */
 import { type Gfn, gfn, mapMmio, mfn, P2m, unmapMmio } from '../src/index.js';
@@ -43,6 +43,33 @@ const BAR = 2 ** 24; // 64 GiB in 4K frames
   );
   verdict(ms < 200, `(1) time ${ms.toFixed(1)} ms < 200 ms`);
   verdict(mapped < 10 * 2 ** 20, `(1) heap ${mib(mapped)} < 10 MiB`);
+}
+
+// (1b) 2M-aligned 1 TiB BAR: 8192 calls of 64 chunks each way; the work is per call, not per chunk.
+// Three runs, judged on the best: the first also pays for compiling the loops, and a loaded machine
+// delays that compilation by tens of milliseconds.
+{
+  const TIB = 2 ** 28; // 1 TiB in 4K frames
+  const runs: number[] = [];
+  let calls = 0;
+  let extents = 0;
+  let mapped = 0;
+  for (let run = 0; run < 3; run++) {
+    const before = heap();
+    const p2m = new P2m();
+    const t0 = performance.now();
+    calls = drive(mapMmio, p2m, 2 ** 30, TIB, 2 ** 34);
+    mapped = Math.max(mapped, heap() - before);
+    extents = p2m.extentCount;
+    drive(unmapMmio, p2m, 2 ** 30, TIB, 2 ** 34);
+    runs.push(performance.now() - t0);
+  }
+  const best = Math.min(...runs);
+  console.log(
+    `(1b) aligned 1 TiB: map+unmap ${runs.map((ms) => ms.toFixed(1)).join(' / ')} ms (best ${best.toFixed(1)}), ${calls} map calls, ${extents} extent(s), heap delta while mapped ${mib(mapped)}`,
+  );
+  verdict(best <= 100, `(1b) best time ${best.toFixed(1)} ms <= 100 ms`);
+  verdict(extents === 1 && mapped < 10 * 2 ** 20, `(1b) ${extents} extent(s), heap ${mib(mapped)} < 10 MiB`);
 }
 
 // (2) misaligned 64 GiB BAR: 4K chunks only.

@@ -61,8 +61,8 @@ export {
   variableRangeFromMsrs,
   variableRangeToMsrs,
 } from './mtrr.js';
-export type { P2mEntry, P2mExtent, P2mOptions, WriteResult } from './p2m.js';
-export { P2m } from './p2m.js';
+export type { P2mEntry, P2mExtent, P2mOptions, P2mTables, WriteResult } from './p2m.js';
+export { P2M_ADDRESS_BITS, P2m } from './p2m.js';
 export type { P2mType } from './p2m-type.js';
 export {
   isAnyRam,

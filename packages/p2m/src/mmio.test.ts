@@ -240,3 +240,45 @@ describe('identity entries (p2m_add_identity_entry, p2m_remove_identity_entry)',
     expect(removeIdentityEntry(p2m, gfn(1))).toEqual({ ok: false, code: 'EPERM' });
   });
 });
+
+// map_mmio_regions hands set_mmio_p2m_entry each chunk; past the tables' reach get_entry reads a
+// hole (p2m_mmio_dm, INVALID_MFN, an order of at least the chunk's), so set_typed_p2m_entry goes on to
+// p2m_set_entry, whose ept_set_entry returns -EINVAL (p2m_pt_set_entry: -ENOENT). The loop stops
+// there: `return i == nr ? 0 : i ?: ret` — the progress if any chunk was done, else the error.
+describe('map_mmio_regions beyond the address width (ept_set_entry, p2m_pt_set_entry)', () => {
+  const LIMIT = 2 ** 36;
+
+  it('a 64-bit BAR left at its sizing value (1 MiB at 2^64 - 2^20): EINVAL, nothing mapped', () => {
+    const p2m = new P2m({ addressBits: 48 });
+    const sized = 2 ** 52 - 256;
+    expect(mapMmio(p2m, gfn(sized), 256, mfn(0xfe000))).toEqual({ ok: false, code: 'EINVAL' });
+    expect(p2m.mappedFrames).toBe(0);
+    expect(p2m.events).toEqual([]);
+  });
+
+  it.each([
+    ['ept', 'EINVAL'],
+    ['pt', 'ENOENT'],
+  ] as const)('%s: a run across the limit maps up to it, then fails with %s', (tables, code) => {
+    const p2m = new P2m({ addressBits: 48, tables });
+    // 2M chunks: two below the limit, the third at it fails; the call returns the 1024 frames done.
+    expect(mapMmio(p2m, gfn(LIMIT - 1024), 2048, mfn(0x100000))).toEqual({
+      ok: true,
+      done: false,
+      progress: 1024,
+    });
+    expect(mapMmio(p2m, gfn(LIMIT), 1024, mfn(0x100400))).toEqual({ ok: false, code });
+    expect([...p2m.extents()].map((e) => [e.gfn, e.count, e.order])).toEqual([[LIMIT - 1024, 1024, 9]]);
+    // 4K chunks: the same, frame by frame.
+    const small = new P2m({ addressBits: 48, tables });
+    expect(mapMmio(small, gfn(LIMIT - 3), 10, mfn(7))).toEqual({ ok: true, done: false, progress: 3 });
+    expect(mapMmio(small, gfn(LIMIT), 7, mfn(10))).toEqual({ ok: false, code });
+    expect(small.mappedFrames).toBe(3);
+  });
+
+  it('unmapping there finds no mmio_direct entry: EINVAL (clear_mmio_p2m_entry)', () => {
+    const p2m = new P2m({ addressBits: 48 });
+    expect(unmapMmio(p2m, gfn(LIMIT), 512, mfn(0))).toEqual({ ok: false, code: 'EINVAL' });
+    expect(p2m.events).toEqual([{ kind: 'unmap-not-mmio', gfn: LIMIT, type: 'mmio_dm', mfn: undefined }]);
+  });
+});

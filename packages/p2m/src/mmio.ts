@@ -20,7 +20,7 @@ const PAGE_HOLDING_RAM: ReadonlySet<P2mType> = new Set(
 export const MAP_MMIO_MAX_ITER = 64;
 
 /** Errors of the MMIO calls, as Xen's negative errno values. */
-export type MmioErrno = 'EPERM' | 'EINVAL' | 'ENOMEM' | 'EIO' | 'EOPNOTSUPP';
+export type MmioErrno = 'EPERM' | 'EINVAL' | 'ENOENT' | 'ENOMEM' | 'EIO' | 'EOPNOTSUPP';
 
 /**
  * The result of one `mapMmio` / `unmapMmio` call (Xen's `0`, positive `k`, negative errno).
@@ -44,7 +44,7 @@ export type ChunkResult =
   | { readonly ok: false; readonly code: 'retry'; readonly order: PageOrder };
 
 /** The result of the identity-entry helpers. */
-export type IdentityResult = Result<'EPERM' | 'EBUSY' | 'ENOMEM'>;
+export type IdentityResult = Result<'EPERM' | 'EBUSY' | 'ENOMEM' | 'EINVAL' | 'ENOENT'>;
 
 const DONE: ChunkResult = Object.freeze({ ok: true });
 
@@ -73,7 +73,7 @@ export function setMmioEntry(
   orphaned?: FrameRanges,
 ): ChunkResult {
   // The leaf's last frame is a machine frame (the caller keeps the run below 2^52).
-  if (order > 0 && p2m.mmioRoRanges.overlapsRange(mfn, (mfn + 2 ** order - 1) as Mfn)) {
+  if (order > 0 && p2m.mmioRoRanges.overlapsRange(mfn, (mfn + (1 << order) - 1) as Mfn)) {
     return { ok: false, code: 'retry', order: 0 };
   }
   if (!p2m.translated) return { ok: false, code: 'EIO' };
@@ -89,7 +89,7 @@ export function setMmioEntry(
   const written = p2m.setEntry(gfn, order, mfn, 'mmio_direct');
   if (!written.ok) return written;
   if (PAGE_HOLDING_RAM.has(old.type)) {
-    const last = (gfn + 2 ** order - 1) as Gfn; // inside the leaf just written, so a frame
+    const last = (gfn + (1 << order) - 1) as Gfn; // inside the leaf just written, so a frame
     if (orphaned !== undefined) appendRange(orphaned, gfn, last);
     else p2m.events.push({ kind: 'ram-orphaned', by: 'map-mmio', gfns: [[gfn, last]] });
   }
@@ -119,7 +119,7 @@ export function clearMmioEntry(p2m: P2m, gfn: Gfn, mfn: Mfn, order: PageOrder): 
  * or a run that would pass it, or a count that is not a non-negative integer.
  */
 export function mapMmio(p2m: P2m, gfn: Gfn, count: number, mfn: Mfn): MmioResult {
-  return iterate(p2m, gfn, count, mfn, setMmioEntry, mapHoles4K);
+  return iterate(p2m, gfn, count, mfn, setMmioEntry, mapHoles);
 }
 
 /**
@@ -127,34 +127,47 @@ export function mapMmio(p2m: P2m, gfn: Gfn, count: number, mfn: Mfn): MmioResult
  * chunks per call; same result and argument rules as `mapMmio`.
  */
 export function unmapMmio(p2m: P2m, gfn: Gfn, count: number, mfn: Mfn): MmioResult {
-  return iterate(p2m, gfn, count, mfn, clearMmioEntry, clearMmio4K);
+  return iterate(p2m, gfn, count, mfn, clearMmioEntry, clearMmioRun);
 }
 
 /**
- * A run of 4K map chunks that all land on holes: each would look up a hole and write one mmio_direct
- * leaf continuing the last, so together they are one run write. Returns the chunks done (0: none).
+ * A run of at most `chunks` map chunks of `order` that all land on holes the tables can hold: each
+ * would look up a hole whose empty block is at least its own size and write one mmio_direct leaf
+ * continuing the last, so together they are one run write. A 2M chunk whose machine frames meet
+ * read-only MMIO would be retried at 4K: the run stops before it. Returns the chunks done (0: none).
  */
-function mapHoles4K(p2m: P2m, gfn: Gfn, mfn: Mfn, max: number): number {
-  const n = p2m.holeRun(gfn, max);
-  if (n > 0) p2m.writeRun4K(gfn, n, mfn);
+function mapHoles(p2m: P2m, gfn: Gfn, mfn: Mfn, order: PageOrder, chunks: number): number {
+  const size = 1 << order;
+  let n = Math.floor(p2m.holeRun(gfn, chunks * size) / size);
+  if (order > 0 && n > 0) {
+    // The run's last machine frame is one: the caller keeps the run below 2^52.
+    const last = (mfn + n * size - 1) as Mfn;
+    const readOnly = p2m.mmioRoRanges.reportRanges(mfn, last, (first): number => first);
+    if (readOnly !== undefined) n = Math.floor((readOnly - mfn) / size);
+  }
+  if (n > 0) p2m.writeRun(gfn, n * size, order, mfn);
   return n;
 }
 
 /**
- * A run of 4K unmap chunks inside one 4K-leaf mmio_direct extent mapping exactly `mfn …`: each would
- * find its frame mapped as expected and clear it, so together they are one run clear.
+ * A run of at most `chunks` unmap chunks of `order` inside one mmio_direct extent of leaves of that
+ * order mapping exactly `mfn …`: each would find its leaf mapped as expected and clear it, so
+ * together they are one run clear.
  */
-function clearMmio4K(p2m: P2m, gfn: Gfn, mfn: Mfn, max: number): number {
-  const n = p2m.order0Run(gfn, max, mfn, 'mmio_direct');
-  if (n > 0) p2m.writeRun4K(gfn, n, undefined);
+function clearMmioRun(p2m: P2m, gfn: Gfn, mfn: Mfn, order: PageOrder, chunks: number): number {
+  const size = 1 << order;
+  const n = Math.floor(p2m.leafRun(gfn, chunks * size, mfn, 'mmio_direct', order) / size);
+  if (n > 0) p2m.writeRun(gfn, n * size, order, undefined);
   return n;
 }
 
 /**
- * How many chunks from here on are certainly 4K: all that remain, unless gfn and mfn share their
+ * How many chunks from here on certainly have `order` (that of the chunk at `gfn`): at 2M, every
+ * whole 2M that remains (frames stay aligned); at 4K all that remain, unless gfn and mfn share their
  * alignment modulo 2M and a 2M chunk becomes possible at the next 2M boundary.
  */
-function chunksAt4K(p2m: P2m, gfn: number, mfn: number, remaining: number): number {
+function chunksOfOrder(p2m: P2m, order: PageOrder, gfn: number, mfn: number, remaining: number): number {
+  if (order > 0) return Math.floor(remaining / (1 << order));
   if (!p2m.hap || !p2m.superpages2M || (gfn - mfn) % 512 !== 0) return remaining;
   const toBoundary = (512 - (gfn % 512)) % 512;
   return toBoundary > 0 && remaining - toBoundary >= 512 ? toBoundary : remaining;
@@ -170,7 +183,7 @@ function iterate(
   count: number,
   mfn: number,
   helper: (p2m: P2m, gfn: Gfn, mfn: Mfn, order: PageOrder, orphaned: FrameRanges) => ChunkResult,
-  batch4K: (p2m: P2m, gfn: Gfn, mfn: Mfn, max: number) => number,
+  batch: (p2m: P2m, gfn: Gfn, mfn: Mfn, order: PageOrder, chunks: number) => number,
 ): MmioResult {
   checkFrame('gfn', gfn);
   checkFrame('mfn', mfn);
@@ -188,13 +201,13 @@ function iterate(
   for (let iter = 0; i < count && iter < MAP_MMIO_MAX_ITER; iter++) {
     // Only the low 9 bits of the OR matter, and `%` keeps them exact for frames above 2^32.
     let order = mmioOrderFast(p2m, ((gfn + i) % 512) | ((mfn + i) % 512), count - i);
-    if (order === 0 && !p2m.faultInjection) {
-      // Consecutive 4K chunks that need no decision each are done as one run; each still counts as
-      // one of the call's 64 chunks, so results and progress are Xen's.
-      const room = Math.min(MAP_MMIO_MAX_ITER - iter, chunksAt4K(p2m, gfn + i, mfn + i, count - i));
-      const done = batch4K(p2m, (gfn + i) as Gfn, (mfn + i) as Mfn, room);
+    if (!p2m.faultInjection) {
+      // Consecutive chunks of one order that need no decision each are done as one run; each still
+      // counts as one of the call's 64 chunks, so results and progress are Xen's.
+      const room = Math.min(MAP_MMIO_MAX_ITER - iter, chunksOfOrder(p2m, order, gfn + i, mfn + i, count - i));
+      const done = batch(p2m, (gfn + i) as Gfn, (mfn + i) as Mfn, order, room);
       if (done > 0) {
-        i += done;
+        i += done * (1 << order);
         iter += done - 1;
         continue;
       }
@@ -208,7 +221,7 @@ function iterate(
       failed = rc.code;
       break;
     }
-    i += 2 ** order;
+    i += 1 << order;
   }
   // One event per call for the RAM this call orphaned.
   if (orphaned.length > 0) p2m.events.push({ kind: 'ram-orphaned', by: 'map-mmio', gfns: orphaned });

@@ -2,7 +2,7 @@ import { RangeSet } from '@vpci/rangeset';
 import { describe, expect, it } from 'vitest';
 import { InvalidArgumentError, MAX_FRAME, type PageOrder } from './errors.js';
 import { type Gfn, gfn, type Mfn, mfn } from './frame.js';
-import { P2m } from './p2m.js';
+import { P2M_ADDRESS_BITS, P2m } from './p2m.js';
 import type { P2mType } from './p2m-type.js';
 
 describe('P2m lookup', () => {
@@ -415,5 +415,57 @@ describe('P2m extents at their boundaries', () => {
       expect(p2m.lookup(gfn(g)).mfn, `gfn ${g}`).toBeUndefined();
     }
     expectCanonical(p2m);
+  });
+});
+
+// Xen's p2m has 4-level tables (ept_p2m_init sets ept->wl = 3; p2m-pt walks L4 to L1): guest
+// frames below 2^36. ept_set_entry returns -EINVAL when gfn >> ((ept->wl + 1) * EPT_TABLE_ORDER) is
+// non-zero, before touching a table; p2m_pt_set_entry's first p2m_next_level gets NULL from
+// p2m_find_entry (L4 index gfn >> 27 at or past L4_PAGETABLE_ENTRIES) and returns -ENOENT.
+describe('P2m address width (ept_set_entry, p2m_pt_set_entry)', () => {
+  const LIMIT = 2 ** 36;
+
+  it('P2M_ADDRESS_BITS is 48, and 48 bits hold the frames below 2^36', () => {
+    expect(P2M_ADDRESS_BITS).toBe(48);
+    expect(new P2m({ addressBits: P2M_ADDRESS_BITS }).frameLimit).toBe(LIMIT);
+    expect(new P2m().frameLimit).toBe(MAX_FRAME + 1); // default: the whole frame space
+  });
+
+  it.each([
+    ['ept', 'EINVAL'],
+    ['pt', 'ENOENT'],
+  ] as const)(
+    '%s: a write at or past the limit fails with %s, writes nothing and is no write',
+    (tables, code) => {
+      const p2m = new P2m({ addressBits: 48, tables, failAt: () => true });
+      expect(p2m.setEntry(gfn(LIMIT), 0, mfn(0), 'ram_rw')).toEqual({ ok: false, code });
+      expect(p2m.setEntry(gfn(LIMIT + 512), 9, mfn(0), 'mmio_direct')).toEqual({ ok: false, code });
+      expect(p2m.clearEntry(gfn(MAX_FRAME), 0)).toEqual({ ok: false, code });
+      // failAt fails every write it sees: it saw none of these.
+      expect(p2m.writes).toBe(0);
+      expect(p2m.setEntry(gfn(LIMIT - 1), 0, mfn(0), 'ram_rw')).toEqual({ ok: false, code: 'ENOMEM' });
+      expect(p2m.writes).toBe(1);
+      expect(p2m.mappedFrames).toBe(0);
+    },
+  );
+
+  it('the last leaf below the limit is written; a hole past it is still a hole', () => {
+    const p2m = new P2m({ addressBits: 48 });
+    expect(p2m.setEntry(gfn(LIMIT - 512), 9, mfn(0), 'mmio_direct')).toEqual({ ok: true });
+    expect(p2m.lookup(gfn(LIMIT - 1))).toEqual({ mfn: 511, type: 'mmio_direct', order: 9 });
+    expect(p2m.lookup(gfn(LIMIT))).toEqual({ mfn: undefined, type: 'mmio_dm', order: 18 });
+    expect(p2m.holeRun(gfn(LIMIT - 1024), 4096)).toBe(512); // up to the extent
+    p2m.clearEntry(gfn(LIMIT - 512), 9);
+    expect(p2m.holeRun(gfn(LIMIT - 1024), 4096)).toBe(1024); // up to the limit
+    expect(p2m.holeRun(gfn(LIMIT), 4096)).toBe(0);
+  });
+
+  it.each([[29], [65], [48.5], ['48']])('addressBits %j is refused', (bits) => {
+    expect(() => new P2m({ addressBits: bits as number })).toThrow(InvalidArgumentError);
+    expect(() => new P2m({ addressBits: bits as number })).toThrow('addressBits');
+  });
+
+  it('tables other than ept and pt are refused', () => {
+    expect(() => new P2m({ tables: 'npt' as 'pt' })).toThrow('tables');
   });
 });

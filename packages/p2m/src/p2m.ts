@@ -46,8 +46,20 @@ export interface P2mExtent {
   readonly order: PageOrder;
 }
 
-/** The outcome of one entry write: done, or ENOMEM (fault injection), with nothing written. */
-export type WriteResult = Result<'ENOMEM'>;
+/**
+ * The outcome of one entry write: done; or, with nothing written, ENOMEM (fault injection), or the
+ * error of a frame the tables cannot hold (EINVAL from EPT, ENOENT from the NPT/shadow tables).
+ */
+export type WriteResult = Result<'ENOMEM' | 'EINVAL' | 'ENOENT'>;
+
+/**
+ * Which of Xen's p2m implementations holds the map (`p2m_initialise`): `ept` (p2m-ept.c, Intel with
+ * HAP) or `pt` (p2m-pt.c: AMD's NPT, and shadow paging on either vendor).
+ */
+export type P2mTables = 'ept' | 'pt';
+
+/** The guest-physical address width of Xen's p2m: 4-level tables, 9 bits a level above 12 (48). */
+export const P2M_ADDRESS_BITS = 48;
 
 /** Options of a new `P2m`; every flag has Xen's usual HVM-with-HAP value by default. */
 export interface P2mOptions {
@@ -64,6 +76,14 @@ export interface P2mOptions {
   readonly superpages1G?: boolean;
   /** Machine frames of read-only MMIO (Xen's global `mmio_ro_ranges`); may be shared by domains. */
   readonly mmioRoRanges?: RangeSet<Mfn>;
+  /**
+   * The guest-physical address width the tables cover, 30 … 64 bits: a write of a guest frame at or
+   * above 2^(addressBits - 12) fails (Xen's tables have 4 levels: `P2M_ADDRESS_BITS`). Default 64,
+   * no limit below the frame space.
+   */
+  readonly addressBits?: number;
+  /** Which implementation (default `ept`): decides the error of a write beyond `addressBits`. */
+  readonly tables?: P2mTables;
   /** The event log to push to; a new empty array by default. */
   readonly events?: P2mEvent[];
   /**
@@ -107,6 +127,12 @@ export class P2m {
   readonly superpages1G: boolean;
   /** Machine frames of read-only MMIO, which must be mapped with 4K leaves. */
   readonly mmioRoRanges: RangeSet<Mfn>;
+  /** The guest-physical address width the tables cover. */
+  readonly addressBits: number;
+  /** Which implementation holds the map. */
+  readonly tables: P2mTables;
+  /** The first guest frame the tables cannot hold: 2^(addressBits - 12), at most 2^52. */
+  readonly frameLimit: number;
   /** The event log. */
   readonly events: P2mEvent[];
   /** Set once an operation crashed the domain (`domain_crash`); the p2m stays usable. */
@@ -134,10 +160,17 @@ export class P2m {
   /** A new, empty p2m. Throws `InvalidArgumentError` for a flag that is not a boolean. */
   constructor(options: P2mOptions = {}) {
     const { translated = true, hap = true, superpages2M = true, superpages1G = false } = options;
+    const { addressBits = 64, tables = 'ept' } = options;
     checkBoolean('translated', translated);
     checkBoolean('hap', hap);
     checkBoolean('superpages2M', superpages2M);
     checkBoolean('superpages1G', superpages1G);
+    // From 30 bits the limit is a multiple of every leaf size: a leaf is wholly below it or above.
+    if (!Number.isInteger(addressBits) || addressBits < 30 || addressBits > 64) {
+      throw new InvalidArgumentError('addressBits', addressBits, 'an integer in 30 … 64');
+    }
+    if (tables !== 'ept' && tables !== 'pt')
+      throw new InvalidArgumentError('tables', tables, "'ept' or 'pt'");
     if (options.mmioRoRanges !== undefined && !(options.mmioRoRanges instanceof RangeSet)) {
       throw new InvalidArgumentError('mmioRoRanges', options.mmioRoRanges, 'a RangeSet of machine frames');
     }
@@ -148,6 +181,9 @@ export class P2m {
     this.hap = hap;
     this.superpages2M = superpages2M;
     this.superpages1G = superpages1G;
+    this.addressBits = addressBits;
+    this.tables = tables;
+    this.frameLimit = Math.min(2 ** (addressBits - 12), MAX_FRAME + 1);
     this.mmioRoRanges = options.mmioRoRanges ?? new RangeSet<Mfn>({ name: 'mmio_ro_ranges' });
     this.events = options.events ?? [];
     this.failAt = options.failAt;
@@ -243,8 +279,9 @@ export class P2m {
     if (code === undefined || type === 'invalid' || type === 'mmio_dm') {
       throw new InvalidArgumentError('type', type, 'a type that maps a frame (clear holes with clearEntry)');
     }
+    if (gfn >= this.frameLimit) return this.beyondWidth();
     if (this.injectFailure()) return { ok: false, code: 'ENOMEM' };
-    this.write(gfn, 2 ** order, order, mfn, code);
+    this.write(gfn, 1 << order, order, mfn, code);
     return { ok: true };
   }
 
@@ -252,14 +289,25 @@ export class P2m {
   clearEntry(gfn: Gfn, order: PageOrder): WriteResult {
     checkOrder('order', order);
     this.checkLeaf('gfn', gfn, order);
+    if (gfn >= this.frameLimit) return this.beyondWidth();
     if (this.injectFailure()) return { ok: false, code: 'ENOMEM' };
-    this.write(gfn, 2 ** order, order, -1, 0);
+    this.write(gfn, 1 << order, order, -1, 0);
     return { ok: true };
   }
 
   /**
-   * Whether `failAt` is armed. Batched 4K writes (`writeRun4K`) are only used when it is not, so the
-   * hook sees every write Xen would make, one by one.
+   * The refusal of a write at or beyond `frameLimit`, before any table is touched (so it is no write
+   * `failAt` counts). EPT: `ept_set_entry` returns -EINVAL when
+   * `gfn >> ((ept->wl + 1) * EPT_TABLE_ORDER)` is non-zero. NPT/shadow: `p2m_pt_set_entry`'s first `p2m_next_level` finds the
+   * L4 index `gfn >> 27` past the 512 entries (`p2m_find_entry` gives NULL) and returns -ENOENT.
+   */
+  private beyondWidth(): WriteResult {
+    return { ok: false, code: this.tables === 'ept' ? 'EINVAL' : 'ENOENT' };
+  }
+
+  /**
+   * Whether `failAt` is armed. Batched writes (`writeRun`) are only used when it is not, so the hook
+   * sees every write Xen would make, one by one.
    */
   get faultInjection(): boolean {
     return this.failAt !== undefined || this.armedFailure !== 0;
@@ -278,17 +326,18 @@ export class P2m {
   }
 
   /**
-   * How many frames from `gfn`, at most `max` and at most up to MAX_FRAME, are holes (nothing mapped).
-   * Unchecked: for the MMIO loops, whose arguments are already checked.
+   * How many frames from `gfn`, at most `max`, are holes (nothing mapped) the tables can hold: the
+   * run ends at the next extent or at `frameLimit`. Unchecked: for the batching loops, whose
+   * arguments are already checked.
    *
    * @internal
    */
   holeRun(gfn: Gfn, max: number): number {
     const i = this.find(gfn);
     if (i >= 0 && gfn < this.starts[i] + this.counts[i]) return 0;
-    // Past the last extent the hole ends with the frame space, not at infinity.
-    const next = i + 1 < this.n ? this.starts[i + 1] : MAX_FRAME + 1;
-    return Math.min(max, next - gfn);
+    // Past the last extent the hole ends with what the tables hold, not at infinity.
+    const next = i + 1 < this.n ? this.starts[i + 1] : this.frameLimit;
+    return Math.max(0, Math.min(max, next - gfn));
   }
 
   /**
@@ -298,25 +347,51 @@ export class P2m {
    * @internal
    */
   order0Run(gfn: Gfn, max: number, mfn: Mfn, type: P2mType): number {
+    return this.leafRun(gfn, max, mfn, type, 0);
+  }
+
+  /**
+   * How many frames from `gfn`, at most `max`, one extent of `type` written in leaves of `order` maps
+   * to `mfn …` (0 when `gfn` is not in such an extent). Unchecked, as `holeRun`.
+   *
+   * @internal
+   */
+  leafRun(gfn: Gfn, max: number, mfn: Mfn, type: P2mType, order: PageOrder): number {
     const i = this.find(gfn);
     if (i < 0 || gfn >= this.starts[i] + this.counts[i]) return 0;
-    if (this.orders[i] !== 0 || this.types[i] !== TYPE_CODES.get(type)) return 0;
+    if (this.orders[i] !== order || this.types[i] !== TYPE_CODES.get(type)) return 0;
     if (this.mfns[i] + (gfn - this.starts[i]) !== mfn) return 0;
     return Math.min(max, this.starts[i] + this.counts[i] - gfn);
   }
 
   /**
-   * `count` 4K leaf writes in a row from `gfn`, to `mfn …` with `type`, or clearing them when `mfn` is
-   * undefined, applied as one run: the same extents as writing them one by one (each merges with the
-   * run before it), and `count` writes counted. For the MMIO loops' batches of 4K chunks; the caller
-   * checks that each write is one Xen would make and that no fault injection is armed.
+   * `count` 4K leaf writes in a row from `gfn`: `writeRun(gfn, count, 0, mfn, type)`.
    *
    * @internal
    */
   writeRun4K(gfn: Gfn, count: number, mfn: Mfn | undefined, type: P2mType = 'mmio_direct'): void {
-    this.writes += count;
-    if (mfn === undefined) this.write(gfn, count, 0, -1, 0);
-    else this.write(gfn, count, 0, mfn, TYPE_CODES.get(type)!);
+    this.writeRun(gfn, count, 0, mfn, type);
+  }
+
+  /**
+   * `count / 2^order` leaf writes of `order` in a row from `gfn`, to `mfn …` with `type`, or clearing
+   * them when `mfn` is undefined, applied as one run: the same extents as writing them one by one
+   * (each merges with the run before it, and splits only the larger leaves at the two ends), and as
+   * many writes counted. For the batching loops; the caller checks that each write is one Xen would
+   * make and succeed (aligned, below `frameLimit`) and that no fault injection is armed.
+   *
+   * @internal
+   */
+  writeRun(
+    gfn: Gfn,
+    count: number,
+    order: PageOrder,
+    mfn: Mfn | undefined,
+    type: P2mType = 'mmio_direct',
+  ): void {
+    this.writes += count / (1 << order);
+    if (mfn === undefined) this.write(gfn, count, order, -1, 0);
+    else this.write(gfn, count, order, mfn, TYPE_CODES.get(type)!);
   }
 
   /** Marks the domain crashed (Xen's `domain_crash`) and logs why. */
@@ -327,7 +402,7 @@ export class P2m {
 
   private checkLeaf(argument: string, frame: number, order: PageOrder): void {
     checkFrame(argument, frame);
-    const size = 2 ** order;
+    const size = 1 << order;
     // A frame aligned to 2^order never runs past MAX_FRAME: 2^52 is a multiple of every leaf size.
     if (frame % size !== 0) {
       throw new InvalidArgumentError(

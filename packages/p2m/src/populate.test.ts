@@ -103,3 +103,27 @@ describe('populateRam (seed 003)', () => {
     expect(call).toThrow(argument);
   });
 });
+
+// p2m_add_page returns what p2m_set_entry returns: -EINVAL from ept_set_entry for a gfn the 4-level
+// tables cannot hold, -ENOENT from p2m_pt_set_entry.
+describe('populateRam beyond the address width (p2m_add_page)', () => {
+  const LIMIT = 2 ** 36;
+  it.each([
+    ['ept', 'EINVAL'],
+    ['pt', 'ENOENT'],
+  ] as const)(
+    '%s: the frames below the limit are populated, the first past it fails with %s',
+    (tables, code) => {
+      const p2m = new P2m({ addressBits: 48, tables });
+      expect(populateRam(p2m, gfn(LIMIT - 4), 8, mfn(0x500))).toEqual({
+        ok: false,
+        code,
+        done: 4,
+        gfn: LIMIT,
+      });
+      expect([...p2m.extents()]).toEqual([
+        { gfn: LIMIT - 4, count: 4, mfn: 0x500, type: 'ram_rw', order: 0 },
+      ]);
+    },
+  );
+});

@@ -129,6 +129,7 @@ export type TraceEvent =
       readonly policy: Partial<Policy>;
       readonly vendor: 'intel' | 'amd';
       readonly iommu: boolean;
+      readonly physAddrBits: number;
       readonly hardwareVcpus: number;
       readonly e820: readonly TraceE820[];
       readonly mtrr: TraceMtrr | undefined;
@@ -193,7 +194,7 @@ export type TraceEvent =
       readonly count: number;
       readonly mfn: number;
       readonly refuseClobber: boolean;
-      readonly expect: 'ok' | 'EEXIST' | 'EPERM' | 'ENOMEM' | undefined;
+      readonly expect: 'ok' | 'EEXIST' | 'EPERM' | 'ENOMEM' | 'EINVAL' | 'ENOENT' | undefined;
     }
   | {
       readonly event: 'p2m';
@@ -308,6 +309,7 @@ const PARSERS: Record<TraceEvent['event'], Parser> = {
       policy: policy as Partial<Policy>,
       vendor: f.optionalString('vendor', ['intel', 'amd'] as const) ?? 'intel',
       iommu: f.optionalBoolean('iommu') ?? true,
+      physAddrBits: f.optionalInteger('physAddrBits', 36, 52) ?? 48,
       hardwareVcpus: f.optionalInteger('hardwareVcpus', 1, 128) ?? 2,
       e820,
       mtrr: mtrr === undefined ? undefined : parseMtrr(mtrr),
@@ -437,7 +439,7 @@ const PARSERS: Record<TraceEvent['event'], Parser> = {
       mfn: f.integer('mfn', 0, MAX_FRAME),
       refuseClobber:
         (f.optionalString('policy', ['report', 'refuseClobber'] as const) ?? 'report') === 'refuseClobber',
-      expect: f.optionalString('expect', ['ok', 'EEXIST', 'EPERM', 'ENOMEM'] as const),
+      expect: f.optionalString('expect', ['ok', 'EEXIST', 'EPERM', 'ENOMEM', 'EINVAL', 'ENOENT'] as const),
     };
   },
 

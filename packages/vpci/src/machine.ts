@@ -5,11 +5,11 @@
 import {
   gfn,
   InvalidArgumentError,
-  MAX_FRAME,
   type MemoryType,
   type Mfn,
   MtrrState,
   mfn,
+  P2M_ADDRESS_BITS,
   type P2mOptions,
 } from '@vpci/p2m';
 import { RangeSet, type Result } from '@vpci/rangeset';
@@ -49,6 +49,13 @@ export interface MachineOptions {
   readonly vendor?: 'intel' | 'amd';
   /** An IOMMU is enabled (default true). */
   readonly iommu?: boolean;
+  /**
+   * The host's physical address width as Xen reads it for HAP (`hap_paddr_bits`: CPUID 0x80000008,
+   * the guest-physical size in EAX[23:16], else the physical size in EAX[7:0]), 36 … 52 bits, default
+   * 48. It bounds the machine frames the hardware domain may map; every domain's p2m holds guest
+   * frames below 2^48 whatever it is (`P2M_ADDRESS_BITS`).
+   */
+  readonly physAddrBits?: number;
   /** The host memory map. */
   readonly e820?: readonly E820Entry[];
   /** vCPUs of the hardware domain (default 2). */
@@ -92,6 +99,8 @@ export class Machine implements EngineContext {
   readonly vendor: 'intel' | 'amd';
   /** Whether an IOMMU is enabled. */
   readonly iommu: boolean;
+  /** The host's physical address width in bits (36 … 52): the hardware domain may map below it. */
+  readonly physAddrBits: number;
   /** The event log: every outcome Xen would log, in order. */
   readonly events: VpciEvent[] = [];
   /** The host memory map. */
@@ -134,6 +143,9 @@ export class Machine implements EngineContext {
     this.hostMtrr = options.hostMtrr ?? new MtrrState({ enabled: true, defaultType: 'WB' });
     if (!(this.hostMtrr instanceof MtrrState))
       throw new InvalidArgumentError('hostMtrr', this.hostMtrr, 'an MtrrState');
+    this.physAddrBits = options.physAddrBits ?? 48;
+    if (!Number.isInteger(this.physAddrBits) || this.physAddrBits < 36 || this.physAddrBits > 52)
+      throw new InvalidArgumentError('physAddrBits', this.physAddrBits, 'an integer in 36 … 52');
     this.e820 = Object.freeze([...(options.e820 ?? [])]);
     this.e820Frames = new RangeSet<Mfn>({ name: 'e820', hex: true });
     this.e820.forEach((entry, i) => {
@@ -149,9 +161,11 @@ export class Machine implements EngineContext {
       if (entry.size > 0n) this.e820Frames.addRange(...hostFrameRange(entry.addr, entry.size));
     });
     this.hardwareDomain = this.addDomain(
-      new Domain(0, 'hardware', checkVcpus(options.hardwareVcpus ?? 2), options.hardwareP2m),
+      new Domain(0, 'hardware', checkVcpus(options.hardwareVcpus ?? 2), this.p2mOptions(options.hardwareP2m)),
     );
-    this.hardwareDomain.iomem.addRange(mfn(0), mfn(MAX_FRAME));
+    // dom0_setup_permissions: "initially permitted full I/O capabilities", up to the address width.
+    const bits = domainMaxPaddrBits(this.physAddrBits, this.hardwareDomain.p2m.hap);
+    this.hardwareDomain.iomem.addRange(mfn(0), mfn(2 ** (bits - 12) - 1));
     this.domXen = this.addDomain(new Domain(DOMID_XEN, 'dom_xen', 0));
     this.accessor = { current: this.hardwareDomain.vcpus[0]! };
   }
@@ -240,7 +254,9 @@ export class Machine implements EngineContext {
     }
     const mtrr = options.mtrr ?? new MtrrState();
     if (!(mtrr instanceof MtrrState)) throw new InvalidArgumentError('mtrr', mtrr, 'an MtrrState');
-    return this.addDomain(new Domain(id, 'guest', checkVcpus(options.vcpus ?? 1), options.p2m, mtrr));
+    return this.addDomain(
+      new Domain(id, 'guest', checkVcpus(options.vcpus ?? 1), this.p2mOptions(options.p2m), mtrr),
+    );
   }
 
   /**
@@ -373,6 +389,15 @@ export class Machine implements EngineContext {
   }
 
   // ---- internals -----------------------------------------------------------------------------
+
+  /**
+   * A domain's p2m options: Xen's 4-level tables, EPT on Intel with HAP and p2m-pt otherwise
+   * (`p2m_initialise`: `hap_enabled(d) && using_vmx()`), unless `options` say otherwise.
+   */
+  private p2mOptions(options: P2mOptions = {}): P2mOptions {
+    const ept = this.vendor === 'intel' && options.hap !== false;
+    return { addressBits: P2M_ADDRESS_BITS, tables: ept ? 'ept' : 'pt', ...options };
+  }
 
   private addDomain(domain: Domain): Domain {
     this.domainMap.set(domain.id, domain);
@@ -567,4 +592,13 @@ function checkVcpus(value: unknown): number {
     throw new InvalidArgumentError('vcpus', value, 'an integer in 1 … 128');
   }
   return value;
+}
+
+/**
+ * Xen's `domain_max_paddr_bits` for a translated domain: the host's width, at most 48 with HAP ("both
+ * p2m-ept and p2m-pt only support 4-level page tables") and at most 44 with shadow paging (GFNs in
+ * 32-bit fields, CONFIG_BIGMEM off as by default).
+ */
+function domainMaxPaddrBits(physAddrBits: number, hap: boolean): number {
+  return Math.min(physAddrBits, hap ? P2M_ADDRESS_BITS : 32 + 12);
 }

@@ -22,10 +22,10 @@ import { mappedByOtherDomain } from './ownership.js';
 import { PCI_COMMAND_MEMORY } from './pci-regs.js';
 
 /**
- * Error codes a deferred map can end with: the p2m's (`MmioErrno`), `EPERM` for frames the domain may
+ * Error codes a deferred map can end with: the p2m's (`MmioErrno`: EINVAL or ENOENT for a frame past the address width), `EPERM` for frames the domain may
  * not map, and the MSI-X hole punch's `EEXIST` and `ENOMEM` (`msixHoleFailsMap`).
  */
-export type MapErrno = 'EPERM' | 'EINVAL' | 'ENOMEM' | 'EIO' | 'EOPNOTSUPP' | 'EEXIST';
+export type MapErrno = 'EPERM' | 'EINVAL' | 'ENOENT' | 'ENOMEM' | 'EIO' | 'EOPNOTSUPP' | 'EEXIST';
 
 /**
  * Outcome of `processPending` (Xen returns true to be called again). A status rather than a `Result`:
