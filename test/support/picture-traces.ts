@@ -1,8 +1,9 @@
 /**
  * Traces whose pictures are hard to lay out, for the layout tests of the memory map (unit and
  * browser): every example trace, and stress cases: many sub-page BARs in one page, six BARs of one
- * device of very different sizes, a 64 GiB BAR beside 4 KiB ones, long SBDFs and labels (a hidden
- * device, pages shared across domains), a guest with several devices, and the empty pictures.
+ * device of very different sizes, a 64 GiB BAR beside 4 KiB ones, long SBDFs, labels and trace name
+ * (a hidden device, pages shared across domains), a guest with several devices, and the empty
+ * pictures.
  */
 import { readdirSync, readFileSync } from 'node:fs';
 
@@ -154,7 +155,11 @@ export const STRESS_TRACES: readonly (readonly [string, string])[] = [
   ['stress-subpage.jsonl', subPage()],
   ['stress-six-sizes.jsonl', sixSizes()],
   ['stress-huge-beside-small.jsonl', hugeBesideSmall()],
-  ['stress-long-labels.jsonl', longLabels()],
+  // The name is the title's: wider than the legend and the bands together.
+  [
+    'stress-long-labels-of-devices-in-high-segments-sharing-pages-across-domains-and-a-trace-name-wider-than-its-picture.jsonl',
+    longLabels(),
+  ],
   ['stress-guest-devices.jsonl', guestDevices()],
   ['empty.jsonl', lines('{"event":"host","profile":"hardened"}', '{"event":"boot"}')],
   ['no-machine.jsonl', ''],
