@@ -1,8 +1,11 @@
 /**
- * The HTML memory map in a real browser (headless Chromium through playwright-core): the page shows
- * the legend and the BAR labels, zooming in with the wheel, the keyboard or the BAR list reaches page
+ * The memory map in a real browser (headless Chromium through playwright-core): the page shows the
+ * legend and the BAR labels, zooming in with the wheel, the keyboard or the BAR list reaches page
  * granularity (page frame numbers appear, redrawn rather than scaled), and hovering a BAR shows its
- * details.
+ * details. And the texts as drawn, measured by the browser, for every example trace and the stress
+ * traces of test/support/picture-traces.ts, in the SVG file and in the page from the whole map down to
+ * single pages: no text overlaps another, and each lies inside its SVG and inside the region its view
+ * clips it to.
  *
  * The browser comes from the `@sparticuz/chromium` dev dependency, a headless Chromium shipped inside
  * the npm package (unpacked into the temporary directory on first use), so `pnpm install` is all the
@@ -10,9 +13,10 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import packagedChromium from '@sparticuz/chromium';
-import { renderHtml, replayText } from '@vpci/replay';
+import { renderHtml, renderSvg, replayText } from '@vpci/replay';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { exampleTraces, STRESS_TRACES } from './support/picture-traces.js';
 
 const SEED_004 = readFileSync(new URL('../examples/seed-004-non-identity.jsonl', import.meta.url), 'utf8');
 const BIG = [
@@ -186,4 +190,122 @@ describe('the HTML memory map in Chromium', () => {
     );
     await page.close();
   });
+});
+
+interface MeasuredBox {
+  readonly x0: number;
+  readonly y0: number;
+  readonly x1: number;
+  readonly y1: number;
+}
+
+/** A text as the browser drew it, in its SVG's units, with the SVG's canvas and the text's clip. */
+interface MeasuredText {
+  readonly svg: number;
+  readonly text: string;
+  readonly box: MeasuredBox;
+  readonly canvas: MeasuredBox;
+  readonly clip: MeasuredBox | null;
+}
+
+/**
+ * Every text of the SVGs `selector` finds, measured by the browser: its bounding box (the font's
+ * ascent to descent over its advance) taken into its SVG's units, the SVG's viewBox (or its size),
+ * and the rectangle of the clip path of the group it is drawn in, if any.
+ */
+const MEASURE_TEXTS = `(selector) => {
+  const out = [];
+  document.querySelectorAll(selector).forEach((svg, index) => {
+    const toUser = svg.getScreenCTM().inverse();
+    const at = (x, y) => new DOMPoint(x, y).matrixTransform(toUser);
+    const vb = svg.viewBox.baseVal;
+    const canvas = vb !== null && vb.width > 0
+      ? { x0: vb.x, y0: vb.y, x1: vb.x + vb.width, y1: vb.y + vb.height }
+      : { x0: 0, y0: 0, x1: svg.width.baseVal.value, y1: svg.height.baseVal.value };
+    for (const text of svg.querySelectorAll('text')) {
+      const r = text.getBoundingClientRect();
+      const a = at(r.left, r.top);
+      const b = at(r.right, r.bottom);
+      const holder = text.closest('[clip-path]');
+      let clip = null;
+      if (holder !== null) {
+        const id = /#([^)]+)/.exec(holder.getAttribute('clip-path'))[1];
+        const rect = svg.querySelector('#' + CSS.escape(id) + ' rect');
+        const n = (name) => Number(rect.getAttribute(name));
+        clip = { x0: n('x'), y0: n('y'), x1: n('x') + n('width'), y1: n('y') + n('height') };
+      }
+      out.push({ svg: index, text: text.textContent, box: { x0: a.x, y0: a.y, x1: b.x, y1: b.y }, canvas, clip });
+    }
+  });
+  return out;
+}`;
+
+/** Float noise of the browser's transforms, in SVG units: less than this is not an overlap. */
+const EPSILON = 0.01;
+
+/** What is wrong with the measured texts: overlaps within one SVG, texts outside their bounds. */
+function drawnProblems(texts: readonly MeasuredText[]): string[] {
+  const inside = (a: MeasuredBox, b: MeasuredBox): boolean =>
+    a.x0 >= b.x0 - EPSILON && a.x1 <= b.x1 + EPSILON && a.y0 >= b.y0 - EPSILON && a.y1 <= b.y1 + EPSILON;
+  const overlap = (a: MeasuredBox, b: MeasuredBox): boolean =>
+    Math.min(a.x1, b.x1) - Math.max(a.x0, b.x0) > EPSILON &&
+    Math.min(a.y1, b.y1) - Math.max(a.y0, b.y0) > EPSILON;
+  const problems: string[] = [];
+  texts.forEach((t, i) => {
+    if (!inside(t.box, t.canvas)) problems.push(`"${t.text}" leaves its SVG`);
+    if (t.clip !== null && !inside(t.box, t.clip)) problems.push(`"${t.text}" leaves its clip region`);
+    for (const u of texts.slice(i + 1)) {
+      if (u.svg === t.svg && overlap(t.box, u.box)) problems.push(`"${t.text}" overlaps "${u.text}"`);
+    }
+  });
+  return problems;
+}
+
+const measure = (page: Page, selector: string): Promise<MeasuredText[]> =>
+  page.evaluate(`(${MEASURE_TEXTS})(${JSON.stringify(selector)})`) as Promise<MeasuredText[]>;
+
+describe('the texts of the memory map as Chromium draws them', () => {
+  const cases = [...exampleTraces(), ...STRESS_TRACES];
+
+  it.each(cases.map(([name]) => name))('%s: the SVG file: no overlaps, nothing outside', async (name) => {
+    const report = replayText(cases.find(([n]) => n === name)![1], name);
+    const page = await browser!.newPage({ viewport: { width: 1400, height: 900 } });
+    await page.setContent(`<!DOCTYPE html><html><body style="margin:0">${renderSvg(report)}</body></html>`);
+    const texts = await measure(page, 'body > svg');
+    expect(texts.length).toBeGreaterThan(20);
+    expect(drawnProblems(texts)).toEqual([]);
+    await page.close();
+  });
+
+  it.each(cases.map(([name]) => name))(
+    '%s: the page, from the whole map to single pages: no overlaps, nothing outside',
+    async (name) => {
+      const page = await open(cases.find(([n]) => n === name)![1], name);
+      const check = async (state: string): Promise<void> => {
+        const texts = await measure(page, '#viewer svg, #legend svg');
+        expect(drawnProblems(texts), state).toEqual([]);
+      };
+      await check('whole map');
+      await page.focus('#viewer');
+      for (let i = 1; i <= 6; i++) {
+        await page.keyboard.press('+');
+        await drawn(page);
+        if (i % 3 === 0) await check(`whole map, + ${i} times`);
+      }
+      // Each BAR as its button shows it, then zoomed in further, down to its pages.
+      const buttons = await page
+        .locator('button[data-zoom]')
+        .evaluateAll((list) => list.map((b) => b.getAttribute('data-zoom')));
+      for (const id of buttons.slice(0, 4)) {
+        await page.click(`button[data-zoom="${id}"]`);
+        await drawn(page);
+        await check(`${id} shown`);
+        await page.focus('#viewer');
+        for (let i = 1; i <= 8; i++) await page.keyboard.press('+');
+        await drawn(page);
+        await check(`${id}, + 8 times`);
+      }
+      await page.close();
+    },
+  );
 });

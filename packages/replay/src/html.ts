@@ -2,7 +2,8 @@
  * The replay report as one self-contained HTML page (no network: inline style and script): the
  * memory map of picture.ts in a viewer that zooms from the whole address space down to single 4 KiB
  * pages, a details panel for whatever is hovered or clicked, the legend, and under the picture the
- * BARs, events, violations, assertion failures and notes.
+ * BARs, the invariant violations, the assertions (how many held, and the failed ones), Xen's events
+ * and the notes.
  *
  * The page carries the report as JSON, and the picture functions themselves (`pictureScript`): the
  * script builds the scene from the report and redraws the SVG at every zoom step, so zooming in is a
@@ -118,12 +119,13 @@ function barSection(scene: Scene): string {
   ].join('\n');
 }
 
-/** Events, violations, assertion failures, notes and the error that stopped the replay. */
+/** The error that stopped the replay, violations, assertions, events and notes. */
 function listsSection(report: Report): string {
   const out: string[] = [];
-  const list = (id: string, title: string, items: string[], empty: string): void => {
+  /** A section listing `items`; its heading says how many unless `counted` is false. */
+  const list = (id: string, title: string, items: string[], empty: string, counted = true): void => {
     out.push(
-      `<section aria-labelledby="${id}-title"><h2 id="${id}-title">${esc(title)} (${items.length})</h2>`,
+      `<section aria-labelledby="${id}-title"><h2 id="${id}-title">${esc(title)}${counted ? ` (${items.length})` : ''}</h2>`,
       items.length === 0 ? `<p class="muted">${esc(empty)}</p>` : `<ol id="${id}">${items.join('')}</ol>`,
       '</section>',
     );
@@ -170,15 +172,18 @@ function listsSection(report: Report): string {
     ),
     'None.',
   );
+  // The assertions that held are only counted (the report keeps no list of them); the failed ones
+  // are listed, so the heading counts both, as the text report does.
   const a = report.assertions;
   list(
     'failures',
-    `Assertion failures — ${a.passed} of ${a.total} passed`,
+    `Assertions: ${a.passed} passed, ${a.failed} failed`,
     a.failures.map(
       (f) =>
         `<li class="bad">line ${f.line}: ${esc(f.assertion)}: expected ${esc(f.expected)}, got ${esc(f.actual)}</li>`,
     ),
     a.total === 0 ? 'The trace has no assertions.' : 'Every assertion held.',
+    false,
   );
   list(
     'events',

@@ -315,20 +315,27 @@ describe('renderHtml', () => {
     expect(JSON.parse(json)).toEqual(JSON.parse(JSON.stringify(r)));
   });
 
-  it('lists the BARs, events, violations and assertion failures under the picture', () => {
+  it('lists the BARs, events, violations and assertions under the picture', () => {
     const html = renderHtml(report('seed-004-non-identity.jsonl'));
     expect(html).toContain('data-zoom="d1:bar:0000:03:00.0:0:g"');
     expect(html).toContain(
       'line 17: 0000:03:00.0: can&#39;t map BAR2 - offset mismatch: 0xe0100200 vs 0xfd000100',
     );
     expect(html).toContain('line 17: 0000:03:00.0 BAR0: rangeset not empty with nothing pending');
-    expect(html).toContain('Assertion failures — 18 of 18 passed (0)');
+    // The assertions' heading counts the assertions, passed and failed (the 18 of seed 004 all hold);
+    // only the failed ones are listed under it.
+    const heading = (page: string): string => /<h2 id="failures-title">([^<]*)<\/h2>/.exec(page)![1]!;
+    expect(heading(html)).toBe('Assertions: 18 passed, 0 failed');
+    expect(html).toContain('<p class="muted">Every assertion held.</p>');
     const failed = renderHtml(
       replayText(
         `${BIG_AND_SMALL}\n{"event":"assert","maps":{"domain":0,"gfn":"0xf0000","mfn":"0x1"}}\n`,
         'f.jsonl',
       ),
     );
+    // BIG_AND_SMALL's noViolations holds; the maps assertion on line 5 does not.
+    expect(heading(failed)).toBe('Assertions: 1 passed, 1 failed');
+    expect(failed.match(/<ol id="failures">(.*?)<\/ol>/)![1]!.match(/<li/g)).toHaveLength(1);
     expect(failed).toMatch(/<li class="bad">line 5: maps/);
     expect(failed).toContain('status-failed');
   });

@@ -10,10 +10,20 @@
  * The axis. Addresses run from 0 to 2^52 and objects from one page to 64 GiB, so no linear scale
  * works. The axis is broken at every boundary of every object; a stretch that holds something gets a
  * height that grows with the logarithm of its size (one page is as readable as 64 GiB), a stretch that
- * holds nothing is collapsed to a fixed height labelled with its size ("… 3.5 GiB …"). Within a
+ * holds nothing is collapsed to a fixed height, its size ("… 3.5 GiB …") in the address lane. Within a
  * stretch the scale is linear, so zooming in (html.ts) ends at single pages. One axis serves every
  * column of every band: the same address is at the same height everywhere, which is what makes
  * non-identity mappings slant and a host page shared by two guests line up across their bands.
+ *
+ * The texts. Every text is laid out as a box before it is drawn (`PlacedText`, `textBox`: the font's
+ * advance, ascent and descent, so the layout needs no browser to measure it), and each has a place
+ * where nothing else is drawn: the title, legend and band headers in rows of their own; addresses,
+ * gap sizes and frame numbers in the address lane, where the less important give way; the notes on
+ * the pages of a slanted mapping in the connector lane, stacked; and the labels in a lane beside each
+ * column, in the order of what they name, moved apart as little as keeps them clear and joined to it by
+ * a leader line. Lanes are as wide as their longest text (labels past `labelMax` are cut short); a
+ * clipped view (the viewer) keeps only the labels that fit in it, the BARs' first. `sceneLayout` gives
+ * the boxes, which the tests hold to geometry: no two overlap, each inside the canvas and its view.
  *
  * Two programs use this code. `renderSvg` runs it here. The HTML viewer runs the same functions in
  * the browser: everything below `pictureScript` is written to be self-contained (no imports, no
@@ -56,6 +66,16 @@ export function pictureScript(): string {
     pictureSize,
     pictureApproxSize,
     pictureEscape,
+    textSize,
+    textWidth,
+    textHeight,
+    pictureText,
+    textBox,
+    boxesOverlap,
+    boxInside,
+    fitText,
+    textSvg,
+    pageNote,
     buildScene,
     buildBand,
     mergeExtents,
@@ -71,9 +91,11 @@ export function pictureScript(): string {
     renderSceneSvg,
     defsSvg,
     legendEntries,
+    legendWidth,
     legendSvg,
     legendSwatch,
-    headerSvg,
+    headerTexts,
+    drawScene,
     drawMap,
     drawAxis,
     drawBand,
@@ -147,6 +169,8 @@ export interface Band {
   readonly connectors: Connector[];
   x: number;
   guestLabelW: number;
+  /** Between the columns: wide enough for the notes on the pages of its slanted mappings. */
+  connW: number;
   hostLabelW: number;
   width: number;
 }
@@ -194,18 +218,36 @@ function pictureStyle() {
     '#8cd17d',
     '#f1ce63',
   ];
+  // Font sizes by text class (`text`: the rest), in pixels: the style sheet sets them and the layout
+  // measures texts by them.
+  const fontSize = {
+    text: 11,
+    title: 16,
+    subtitle: 12,
+    'band-title': 12,
+    'band-sub': 10,
+    caption: 10,
+    tick: 10,
+    pfn: 10,
+    pageaddr: 9,
+    pfnmap: 9,
+    gaplbl: 10,
+    'lbl-minor': 10,
+    'lbl-warn': 10,
+    notice: 13,
+  };
   const css = [
-    'text{font-family:"DejaVu Sans Mono",Menlo,Consolas,monospace;font-size:11px;fill:#1a1a1a}',
-    '.title{font-size:16px;font-weight:bold}',
-    '.subtitle{font-size:12px;fill:#444}',
+    `text{font-family:"DejaVu Sans Mono",Menlo,Consolas,monospace;font-size:${fontSize.text}px;fill:#1a1a1a}`,
+    '.title{font-weight:bold}',
+    '.subtitle{fill:#444}',
     '.st-ok{fill:#1b7837;font-weight:bold}.st-failed,.st-error{fill:#c0141b;font-weight:bold}',
-    '.band-title{font-size:12px;font-weight:bold}.band-sub{fill:#555;font-size:10px}',
-    '.caption{fill:#555;font-size:10px;font-style:italic}',
+    '.band-title{font-weight:bold}.band-sub{fill:#555}',
+    '.caption{fill:#555;font-style:italic}',
     '.crashed{fill:#c0141b;font-weight:bold}',
     '.halo{paint-order:stroke;stroke:#fff;stroke-width:3px;stroke-linejoin:round}',
-    '.tick{font-size:10px;fill:#333}.pfn{font-size:10px;fill:#1f5fa8;font-weight:bold}',
-    '.pageaddr{font-size:9px;fill:#777}.pfnmap{font-size:9px;fill:#5b3a7a}',
-    '.gaplbl{font-size:10px;fill:#777;font-style:italic}',
+    '.tick{fill:#333}.pfn{fill:#1f5fa8;font-weight:bold}',
+    '.pageaddr{fill:#777}.pfnmap{fill:#5b3a7a}',
+    '.gaplbl{fill:#777;font-style:italic}',
     '.axis{stroke:#777;stroke-width:1}.tickline{stroke:#777;stroke-width:1}',
     '.guide{stroke:#e6e6e6;stroke-width:1}.pageline{stroke:#9db7d8;stroke-width:.7}',
     '.gap{fill:#f2f2f2}.gapedge{stroke:#c8c8c8;stroke-width:1;stroke-dasharray:4 3}',
@@ -233,19 +275,34 @@ function pictureStyle() {
     '.violation{fill:#d62728;fill-opacity:.12;stroke:#d62728;stroke-width:2}',
     '.violation-gone{fill:none;stroke:#d62728;stroke-width:1.3;stroke-dasharray:2 2}',
     '.vmark{fill:#d62728;stroke:#fff;stroke-width:.8}.vmark-gone{fill:#fff;stroke:#d62728;stroke-width:1.2}',
-    '.lbl-bar{fill:#111}.lbl-minor{fill:#666;font-size:10px}.lbl-warn{fill:#a0430a;font-weight:bold;font-size:10px}',
+    '.lbl-bar{fill:#111}.lbl-minor{fill:#666}.lbl-warn{fill:#a0430a;font-weight:bold}',
     '.leader{stroke:#9a9a9a;stroke-width:.7;fill:none}',
-    '.legend-box{fill:#fcfcfc;stroke:#ddd}',
-    '.notice{font-size:13px;fill:#555;font-style:italic}',
+    '.legend-box{fill:#fcfcfc;stroke:#ddd}.legend-title{font-weight:bold}',
+    '.notice{fill:#555;font-style:italic}',
     '[data-item]{cursor:pointer}',
+    ...Object.entries(fontSize)
+      .filter(([cls]) => cls !== 'text')
+      .map(([cls, px]) => `.${cls}{font-size:${px}px}`),
   ].join('');
   return {
     page: 4096n,
     /** The architectural physical address width of x86: the axis runs to 2^52 at least. */
     axisEnd: 1n << 52n,
     margin: 16,
-    charW: 6.65,
-    lineH: 13,
+    fontSize,
+    // A text's box, per pixel of font size: the advance of one character and the height above and
+    // below the baseline. DejaVu Sans Mono's (0.602, 0.928, 0.236), rounded up for the whole pixels
+    // browsers round them to and a pixel of anti-aliasing, so a layout that keeps these boxes apart
+    // keeps the drawn texts apart.
+    glyphW: 0.61,
+    ascent: 0.95,
+    descent: 0.28,
+    /** Room left of and right of every text box (italic overhang, anti-aliasing). */
+    textPad: 1,
+    /** Space between two labels stacked in a lane. */
+    labelGap: 1,
+    /** How far above the map the first address label may reach (the band headers end above it). */
+    axisOverhang: 8,
     minH: 18,
     perDoubling: 6,
     gapH: 30,
@@ -257,7 +314,7 @@ function pictureStyle() {
     bandGap: 24,
     labelMin: 48,
     labelMax: 330,
-    headerH: 44,
+    headerH: 50,
     titleH: 52,
     legendRowH: 18,
     legendColW: 300,
@@ -309,6 +366,131 @@ export function pictureEscape(text: string): string {
     .replace(/'/g, '&#39;');
 }
 
+/** A rectangle in the picture's units (pixels of the SVG at its own size): `[x0, x1) × [y0, y1)`. */
+export interface Box {
+  readonly x0: number;
+  readonly y0: number;
+  readonly x1: number;
+  readonly y1: number;
+}
+
+/**
+ * One text of the picture: its baseline starts at `(x, y)`, or ends there (`anchor` end), in the font
+ * size of its class. The picture draws every text from one of these, so where texts go can be checked
+ * on the layout itself (`sceneLayout`), before any browser measures them.
+ */
+export interface PlacedText {
+  readonly text: string;
+  /** Its classes (`lbl-bar halo`, …); the first one `pictureStyle().fontSize` has sets its size. */
+  readonly cls: string;
+  readonly size: number;
+  readonly x: number;
+  readonly y: number;
+  readonly anchor: 'start' | 'end';
+  /** The region a clipped view shows it in (the map or the address lane); null: the canvas. */
+  readonly clip: Box | null;
+  /** The id of the shape a label names (its `data-label`), or null. */
+  readonly names: string | null;
+  /** A differently styled end, drawn as a `tspan` (the status after the title), or null. */
+  readonly tail: { readonly text: string; readonly cls: string } | null;
+}
+
+/** The font size of a text of classes `cls` (space-separated). */
+function textSize(cls: string): number {
+  const S = pictureStyle();
+  const sizes: Record<string, number> = S.fontSize;
+  for (const c of cls.split(' ')) {
+    const size = sizes[c];
+    if (size !== undefined) return size;
+  }
+  return S.fontSize.text;
+}
+
+/** The advance width of `text` in a font of `size` pixels (its box adds `textPad` on each side). */
+function textWidth(text: string, size: number): number {
+  const S = pictureStyle();
+  return [...text].length * S.glyphW * size;
+}
+
+/** The height of the box of a text in a font of `size` pixels. */
+function textHeight(size: number): number {
+  const S = pictureStyle();
+  return (S.ascent + S.descent) * size;
+}
+
+/**
+ * A text of class `cls`; `y` is its baseline, or with `centred` the middle of its box. Positions are
+ * rounded as the SVG writes them, so the layout is what is drawn.
+ */
+function pictureText(spec: {
+  text: string;
+  cls: string;
+  x: number;
+  y: number;
+  centred?: boolean;
+  anchor?: 'start' | 'end';
+  clip?: Box | null;
+  names?: string | null;
+  tail?: { text: string; cls: string } | null;
+}): PlacedText {
+  const S = pictureStyle();
+  const size = textSize(spec.cls);
+  const y = spec.centred === true ? spec.y + ((S.ascent - S.descent) * size) / 2 : spec.y;
+  const round = (v: number): number => Math.round(v * 100) / 100;
+  return {
+    text: spec.text,
+    cls: spec.cls,
+    size,
+    x: round(spec.x),
+    y: round(y),
+    anchor: spec.anchor ?? 'start',
+    clip: spec.clip ?? null,
+    names: spec.names ?? null,
+    tail: spec.tail ?? null,
+  };
+}
+
+/** The box a text covers (see `pictureStyle().glyphW`). */
+export function textBox(t: PlacedText): Box {
+  const S = pictureStyle();
+  const w = textWidth(t.tail === null ? t.text : t.text + t.tail.text, t.size) + 2 * S.textPad;
+  const x0 = t.anchor === 'end' ? t.x + S.textPad - w : t.x - S.textPad;
+  return { x0, y0: t.y - S.ascent * t.size, x1: x0 + w, y1: t.y + S.descent * t.size };
+}
+
+/** Whether two boxes share some area (boxes that only touch do not). */
+export function boxesOverlap(a: Box, b: Box): boolean {
+  return a.x0 < b.x1 && b.x0 < a.x1 && a.y0 < b.y1 && b.y0 < a.y1;
+}
+
+/** Whether `inner` lies inside `outer`. */
+function boxInside(inner: Box, outer: Box): boolean {
+  return inner.x0 >= outer.x0 && inner.x1 <= outer.x1 && inner.y0 >= outer.y0 && inner.y1 <= outer.y1;
+}
+
+/** `text`, cut short with `…` to fit `width` in a font of `size` pixels. */
+function fitText(text: string, width: number, size: number): string {
+  const S = pictureStyle();
+  const chars = [...text];
+  const fit = Math.floor((width - 2 * S.textPad) / (S.glyphW * size));
+  return chars.length <= fit ? text : `${chars.slice(0, Math.max(1, fit - 1)).join('')}…`;
+}
+
+/** The SVG element of a text. */
+function textSvg(t: PlacedText): string {
+  const esc = pictureEscape;
+  const cls = t.cls === '' ? '' : ` class="${t.cls}"`;
+  const anchor = t.anchor === 'end' ? ' text-anchor="end"' : '';
+  const names = t.names === null ? '' : ` data-label="${esc(t.names)}"`;
+  const tail = t.tail === null ? '' : `<tspan class="${esc(t.tail.cls)}">${esc(t.tail.text)}</tspan>`;
+  return `<text${cls} x="${t.x}" y="${t.y}"${anchor}${names}>${esc(t.text)}${tail}</text>`;
+}
+
+/** What a page note says: where a guest page maps (`guest`), or which guest page maps a host page. */
+function pageNote(side: 'guest' | 'host', frame: bigint): string {
+  return side === 'guest' ? `→ mfn ${pictureHex(frame)}` : `gfn ${pictureHex(frame)} ←`;
+}
+
 /** The scene of a report: the bands with their shapes, the broken axis, the geometry. */
 export function buildScene(report: Report): Scene {
   const S = pictureStyle();
@@ -332,8 +514,11 @@ export function buildScene(report: Report): Scene {
   const intervals = buildAxis(ranges);
   const last = intervals[intervals.length - 1];
   const height = last === undefined ? 0 : last.t1;
-  const axisW = Math.round(pictureHex(intervals.length > 0 ? last!.end : S.axisEnd).length * S.charW + 24);
-  const width = layoutBands(bands, axisW);
+  const axisW = Math.round(
+    textWidth(pictureHex(intervals.length > 0 ? last!.end : S.axisEnd), S.fontSize.text) + 24,
+  );
+  // Wide enough for the bands and for three columns of the legend.
+  const width = Math.ceil(Math.max(layoutBands(bands, axisW), legendWidth(3) + 2 * S.margin));
   const violations = report.violations.length;
   const expected = report.violations.filter((v) => v.expected === true).length;
   const a = report.assertions;
@@ -787,6 +972,7 @@ function buildBand(
     connectors,
     x: 0,
     guestLabelW: 0,
+    connW: 0,
     hostLabelW: 0,
     width: 0,
   };
@@ -858,25 +1044,42 @@ function buildAxis(ranges: readonly (readonly [bigint, bigint])[]): AxisInterval
   return out;
 }
 
-/** Places the bands across the picture; label lanes are as wide as their longest label. Returns the width. */
+/**
+ * Places the bands across the picture: label lanes as wide as their longest label (up to `labelMax`,
+ * longer ones are cut short), the connector lane as wide as its longest page note. Returns the width.
+ */
 function layoutBands(bands: Band[], axisW: number): number {
   const S = pictureStyle();
   const widthOf = (shapes: readonly Shape[]): number => {
-    let chars = 0;
-    for (const s of shapes) if (s.label !== null && s.label.length > chars) chars = s.label.length;
-    return Math.min(S.labelMax, Math.max(S.labelMin, Math.ceil(chars * S.charW + 18)));
+    let w = 0;
+    for (const s of shapes) {
+      if (s.label !== null) w = Math.max(w, textWidth(s.label, textSize(s.labelClass)) + 2 * S.textPad);
+    }
+    return Math.min(S.labelMax, Math.max(S.labelMin, Math.ceil(w + 18)));
+  };
+  const notesW = (band: Band): number => {
+    let w = 0;
+    for (const c of band.connectors) {
+      if (c.kind === 'c-bar-off' || c.guestStart === c.hostStart) continue;
+      // The longest notes are those of the last pages (the numbers only grow).
+      const guestNote = pageNote('guest', (c.hostEnd - 1n) / S.page);
+      const hostNote = pageNote('host', (c.guestEnd - 1n) / S.page);
+      for (const note of [guestNote, hostNote]) w = Math.max(w, textWidth(note, S.fontSize.pfnmap));
+    }
+    return w === 0 ? 0 : w + 2 * S.textPad + 8;
   };
   let x = S.margin + axisW;
   for (const band of bands) {
     band.x = x;
     band.guestLabelW = widthOf(band.guest);
+    band.connW = Math.max(S.connW, Math.ceil(notesW(band)));
     band.hostLabelW = widthOf(band.host);
     band.width =
       band.guestLabelW +
       S.barW +
       S.laneGap +
       S.p2mW +
-      S.connW +
+      band.connW +
       S.p2mW +
       S.laneGap +
       S.barW +
@@ -884,16 +1087,20 @@ function layoutBands(bands: Band[], axisW: number): number {
       S.e820W +
       band.hostLabelW;
     // Wide enough for its own title and subtitle, so they never run into the next band.
-    const title = Math.max(band.title.length * 7.4, band.subtitle.length * 6.1) + 8;
+    const title =
+      Math.max(
+        textWidth(band.title, S.fontSize['band-title']),
+        textWidth(band.subtitle, S.fontSize['band-sub']),
+      ) +
+      2 * S.textPad +
+      8;
     if (band.width < title) {
       band.hostLabelW += Math.ceil(title - band.width);
       band.width = Math.ceil(title);
     }
     x += band.width + S.bandGap;
   }
-  return Math.ceil(
-    Math.max(x - (bands.length > 0 ? S.bandGap : 0) + S.margin, 3 * S.legendColW + 2 * S.margin),
-  );
+  return x - (bands.length > 0 ? S.bandGap : 0) + S.margin;
 }
 
 /** The x positions of a band's lanes. */
@@ -902,7 +1109,7 @@ function bandGeometry(band: Band) {
   const guestBarX = band.x + band.guestLabelW;
   const guestP2mX = guestBarX + S.barW + S.laneGap;
   const connX0 = guestP2mX + S.p2mW;
-  const hostP2mX = connX0 + S.connW;
+  const hostP2mX = connX0 + band.connW;
   const hostBarX = hostP2mX + S.p2mW + S.laneGap;
   const hostE820X = hostBarX + S.barW + S.laneGap;
   const hostLabelX = hostE820X + S.e820W;
@@ -953,7 +1160,7 @@ export function mapTopOf(scene: Scene, chrome: boolean): number {
 }
 
 /** The deepest useful zoom: the most compressed stretch shows a page `maxPagePx` tall. */
-function maxScaleOf(scene: Scene): number {
+export function maxScaleOf(scene: Scene): number {
   const S = pictureStyle();
   let tPerPage = Number.POSITIVE_INFINITY;
   for (const iv of scene.intervals) {
@@ -965,7 +1172,7 @@ function maxScaleOf(scene: Scene): number {
 }
 
 /** Every shape and connector by id, with its details and axis extent (hover and zoom-to in the viewer). */
-function sceneItems(scene: Scene) {
+export function sceneItems(scene: Scene) {
   const items: Record<string, { details: readonly string[]; t0: number; t1: number; band: number }> = {};
   for (const band of scene.bands) {
     for (const s of [...band.guest, ...band.host]) {
@@ -990,34 +1197,79 @@ function sceneItems(scene: Scene) {
 
 /** The scene as an SVG document at `view`. */
 export function renderSceneSvg(scene: Scene, view: View, options: DrawOptions): string {
+  return drawScene(scene, view, options).svg;
+}
+
+/**
+ * Where the scene's texts go at `view`, and the canvas they are drawn on: what the layout is held to
+ * (no two texts overlap; each lies inside the canvas and inside the region a clipped view shows it in).
+ */
+export function sceneLayout(
+  scene: Scene,
+  view: View,
+  options: DrawOptions,
+): { width: number; height: number; texts: PlacedText[] } {
+  const drawn = drawScene(scene, view, options);
+  return { width: drawn.width, height: drawn.height, texts: drawn.texts };
+}
+
+/**
+ * The scene at `view`: the SVG document, its size and every text in it. Clipped (the viewer), the
+ * canvas ends at the foot of the view; otherwise it grows to hold labels that run on below the map,
+ * and with the title (`chrome`) to hold the title however long the trace's name.
+ */
+function drawScene(
+  scene: Scene,
+  view: View,
+  options: DrawOptions,
+): { svg: string; width: number; height: number; texts: PlacedText[] } {
   const S = pictureStyle();
   const esc = pictureEscape;
-  const out: string[] = [];
+  const body: string[] = [];
+  const texts: PlacedText[] = [];
   const mapTop = mapTopOf(scene, options.chrome);
+  let width = scene.width;
+  if (options.chrome) {
+    const title = pictureText({
+      text: scene.title,
+      cls: 'title',
+      x: S.margin,
+      y: S.margin + 12,
+      tail: { text: scene.status, cls: `st-${scene.status}` },
+    });
+    const subtitle = pictureText({ text: scene.subtitle, cls: 'subtitle', x: S.margin, y: S.margin + 30 });
+    for (const t of [title, subtitle]) width = Math.max(width, Math.ceil(textBox(t).x1 + S.margin));
+    const legend = legendSvg(scene.width - 2 * S.margin);
+    body.push(
+      textSvg(title),
+      textSvg(subtitle),
+      `<g transform="translate(${S.margin},${S.titleH})">${legend.svg}</g>`,
+    );
+    texts.push(title, subtitle, ...legend.texts.map((t) => ({ ...t, x: t.x + S.margin, y: t.y + S.titleH })));
+  }
+  const headers = headerTexts(scene, mapTop - S.headerH);
+  body.push(`<g class="headers">${headers.map(textSvg).join('')}</g>`);
+  texts.push(...headers);
   const map = drawMap(scene, view, mapTop, options.clip);
-  let height = mapTop + view.height + (options.chrome ? S.margin : 0);
-  if (!options.clip && map.bottom + S.margin > height) height = map.bottom + S.margin;
-  height = Math.ceil(height);
+  body.push(map.svg);
+  texts.push(...map.texts);
+  let bottom = mapTop + view.height;
+  if (!options.clip) {
+    for (const t of texts) bottom = Math.max(bottom, textBox(t).y1);
+    bottom += S.margin;
+  }
+  const height = Math.ceil(bottom);
   const name = `${scene.title}${scene.status}`;
-  out.push(
-    `<svg xmlns="http://www.w3.org/2000/svg" width="${scene.width}" height="${height}" viewBox="0 0 ${scene.width} ${height}" role="img" aria-label="${esc(`memory map: ${name}`)}">`,
+  const svg = [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" role="img" aria-label="${esc(`memory map: ${name}`)}">`,
     `<title>${esc(`memory map: ${name}`)}</title>`,
     `<desc>${esc(scene.subtitle)}</desc>`,
-  );
-  if (options.defs) out.push(defsSvg());
-  out.push(`<rect x="0" y="0" width="${scene.width}" height="${height}" fill="#ffffff"/>`);
-  if (options.chrome) {
-    out.push(
-      `<text class="title" x="${S.margin}" y="${S.margin + 12}">${esc(scene.title)}<tspan class="st-${esc(scene.status)}">${esc(scene.status)}</tspan></text>`,
-      `<text class="subtitle" x="${S.margin}" y="${S.margin + 30}">${esc(scene.subtitle)}</text>`,
-    );
-    const legend = legendSvg(scene.width - 2 * S.margin);
-    out.push(`<g transform="translate(${S.margin},${S.titleH})">${legend.svg}</g>`);
-  }
-  out.push(headerSvg(scene, mapTop - S.headerH));
-  out.push(map.svg);
-  out.push('</svg>');
-  return `${out.join('\n')}\n`;
+    options.defs ? defsSvg() : '',
+    `<rect x="0" y="0" width="${width}" height="${height}" fill="#ffffff"/>`,
+    ...body,
+    '</svg>',
+  ].filter((part) => part !== '');
+  return { svg: `${svg.join('\n')}\n`, width, height, texts };
 }
 
 /** Style sheet and the hatch patterns (once per document). */
@@ -1070,30 +1322,47 @@ function legendEntries(): [string, string][] {
   ];
 }
 
-/** The legend as an SVG fragment `width` wide (as many columns as fit), with its height. */
-export function legendSvg(width: number, titled = true): { svg: string; height: number } {
+/** How wide a legend of `columns` columns is: the last one as wide as the longest entry. */
+function legendWidth(columns: number): number {
   const S = pictureStyle();
-  const esc = pictureEscape;
+  let widest = 0;
+  for (const [, text] of legendEntries()) widest = Math.max(widest, textWidth(text, S.fontSize.text));
+  return 8 + (columns - 1) * S.legendColW + 34 + widest + 2 * S.textPad + 8;
+}
+
+/**
+ * The legend as an SVG fragment at most `width` wide (as many columns as fit, at least one), with its
+ * height and its texts (in the fragment's coordinates).
+ */
+export function legendSvg(
+  width: number,
+  titled = true,
+): { svg: string; height: number; texts: PlacedText[] } {
+  const S = pictureStyle();
   const entries = legendEntries();
-  const columns = Math.max(1, Math.floor(width / S.legendColW));
+  let columns = 1;
+  while (columns < entries.length && legendWidth(columns + 1) <= width) columns++;
   const rows = Math.ceil(entries.length / columns);
   const head = titled ? 22 : 6;
   const height = rows * S.legendRowH + head + 4;
-  const out: string[] = [
-    `<g class="legend"><rect class="legend-box" x="0" y="0" width="${Math.min(width, columns * S.legendColW + 10)}" height="${height}" rx="4"/>`,
-    titled ? '<text x="8" y="15" font-weight="bold">Legend</text>' : '',
-  ];
+  const texts: PlacedText[] = titled
+    ? [pictureText({ text: 'Legend', cls: 'legend-title', x: 8, y: 15 })]
+    : [];
+  const swatches: string[] = [];
   entries.forEach(([kind, text], i) => {
-    const col = Math.floor(i / rows);
-    const row = i % rows;
-    const x = 8 + col * S.legendColW;
-    const y = head + row * S.legendRowH;
-    out.push(
-      `<g transform="translate(${x},${y})">${legendSwatch(kind)}<text x="34" y="11">${esc(text)}</text></g>`,
-    );
+    const x = 8 + Math.floor(i / rows) * S.legendColW;
+    const y = head + (i % rows) * S.legendRowH;
+    swatches.push(`<g transform="translate(${x},${y})">${legendSwatch(kind)}</g>`);
+    // The sample of a frame number is a text, laid out with the others.
+    if (kind === 'pfn') texts.push(pictureText({ text: 'pfn', cls: 'pfn', x, y: y + 10 }));
+    texts.push(pictureText({ text, cls: '', x: x + 34, y: y + 11 }));
   });
-  out.push('</g>');
-  return { svg: out.join(''), height };
+  const boxW = Math.ceil(legendWidth(columns));
+  return {
+    svg: `<g class="legend"><rect class="legend-box" x="0" y="0" width="${boxW}" height="${height}" rx="4"/>${swatches.join('')}${texts.map(textSvg).join('')}</g>`,
+    height,
+    texts,
+  };
 }
 
 /** A 28×14 sample of one legend kind. */
@@ -1121,36 +1390,44 @@ function legendSwatch(kind: string): string {
     case 'gap':
       return '<rect class="gap" x="0" y="0" width="28" height="14"/><line class="gapedge" x1="0" y1="0.5" x2="28" y2="0.5"/><line class="gapedge" x1="0" y1="13.5" x2="28" y2="13.5"/>';
     case 'pfn':
-      return '<line class="pageline" x1="0" y1="3" x2="28" y2="3"/><line class="pageline" x1="0" y1="11" x2="28" y2="11"/><text class="pfn" x="0" y="10" font-size="7">pfn</text>';
+      // With the text "pfn" over it (legendSvg lays that out with the other texts).
+      return '<line class="pageline" x1="0" y1="3" x2="28" y2="3"/><line class="pageline" x1="0" y1="11" x2="28" y2="11"/>';
     default:
       return `<rect class="${kind}" x="1" y="1" width="26" height="12"/>`;
   }
 }
 
-/** Band titles and column captions, `y` at their top. */
-function headerSvg(scene: Scene, y: number): string {
+/** Band titles and column captions, `y` at the top of their rows (three rows, `headerH` tall). */
+function headerTexts(scene: Scene, y: number): PlacedText[] {
   const S = pictureStyle();
-  const esc = pictureEscape;
-  const out: string[] = [`<g class="headers">`];
-  out.push(`<text class="caption" x="${S.margin}" y="${y + 38}">address</text>`);
+  const out = [pictureText({ text: 'address', cls: 'caption', x: S.margin, y: y + 39 })];
   for (const band of scene.bands) {
     const g = bandGeometry(band);
-    const cls = band.crashed ? 'band-title crashed' : 'band-title';
     out.push(
-      `<text class="${cls}" x="${band.x}" y="${y + 13}">${esc(band.title)}</text>`,
-      `<text class="band-sub" x="${band.x}" y="${y + 25}">${esc(band.subtitle)}</text>`,
-      `<text class="caption" x="${g.connX0 - 4}" y="${y + 38}" text-anchor="end">guest-physical</text>`,
-      `<text class="caption" x="${g.hostP2mX + 4}" y="${y + 38}">host-physical</text>`,
+      pictureText({
+        text: band.title,
+        cls: band.crashed ? 'band-title crashed' : 'band-title',
+        x: band.x,
+        y: y + 13,
+      }),
+      pictureText({ text: band.subtitle, cls: 'band-sub', x: band.x, y: y + 26 }),
+      pictureText({ text: 'guest-physical', cls: 'caption', x: g.connX0 - 4, y: y + 39, anchor: 'end' }),
+      pictureText({ text: 'host-physical', cls: 'caption', x: g.hostP2mX + 4, y: y + 39 }),
     );
   }
-  out.push('</g>');
-  return out.join('');
+  return out;
 }
 
-/** The map area at `view`: axis, gaps, page grid, bands. Returns the lowest y a label reached. */
-function drawMap(scene: Scene, view: View, mapTop: number, clip: boolean): { svg: string; bottom: number } {
+/** The map area at `view`: axis, gaps, page grid, bands, the notice; and the texts it draws. */
+function drawMap(
+  scene: Scene,
+  view: View,
+  mapTop: number,
+  clip: boolean,
+): { svg: string; texts: PlacedText[] } {
   const S = pictureStyle();
   const out: string[] = [];
+  const texts: PlacedText[] = [];
   const yMin = mapTop;
   const yMax = mapTop + view.height;
   const y = (t: number): number => mapTop + (t - view.top) * view.scale;
@@ -1159,17 +1436,18 @@ function drawMap(scene: Scene, view: View, mapTop: number, clip: boolean): { svg
   const x0 = S.margin + scene.axisW;
   const x1 = scene.width - S.margin;
   const f = (v: number): string => (Math.round(v * 100) / 100).toString();
-  // The axis labels may reach a little past the map (the first and last address sit on its edges).
+  // Clipped, the bands show in the map's window; the address labels also a little above it (the
+  // first address sits on its top edge).
+  const region: Box | null = clip ? { x0: 0, y0: yMin, x1: scene.width, y1: yMax } : null;
   if (clip) {
     out.push(
       `<clipPath id="map-clip"><rect x="0" y="${f(yMin)}" width="${scene.width}" height="${f(view.height)}"/></clipPath>`,
-      `<clipPath id="axis-clip"><rect x="0" y="${f(yMin - 8)}" width="${scene.width}" height="${f(view.height + 16)}"/></clipPath>`,
+      `<clipPath id="axis-clip"><rect x="0" y="${f(yMin - S.axisOverhang)}" width="${scene.width}" height="${f(view.height + S.axisOverhang)}"/></clipPath>`,
       '<g clip-path="url(#map-clip)">',
     );
   } else {
     out.push('<g>');
   }
-  let bottom = yMax;
   // Collapsed stretches across the whole width, and faint guides at every boundary.
   for (const iv of scene.intervals) {
     if (iv.t1 < tTop || iv.t0 > tBottom) continue;
@@ -1185,32 +1463,46 @@ function drawMap(scene: Scene, view: View, mapTop: number, clip: boolean): { svg
       out.push(`<line class="guide" x1="${x0}" y1="${f(y(iv.t0))}" x2="${f(x1)}" y2="${f(y(iv.t0))}"/>`);
     }
   }
-  const axis = drawAxis(scene, view, mapTop);
+  const axis = drawAxis(scene, view, mapTop, clip);
   out.push(axis.grid);
   for (const band of scene.bands) {
-    const drawn = drawBand(scene, band, view, mapTop, clip);
+    const drawn = drawBand(scene, band, view, mapTop, region);
     out.push(drawn.svg);
-    if (drawn.bottom > bottom) bottom = drawn.bottom;
+    texts.push(...drawn.texts);
+  }
+  if (scene.notice !== null) {
+    // Only ever drawn over an empty map: one collapsed stretch, whose size is in the address lane.
+    const notice = pictureText({
+      text: scene.notice,
+      cls: 'notice halo',
+      x: x0 + 20,
+      y: (Math.max(yMin, y(0)) + Math.min(yMax, y(scene.height))) / 2,
+      centred: true,
+      clip: region,
+    });
+    out.push(textSvg(notice));
+    texts.push(notice);
   }
   if (clip) out.push('</g>', '<g clip-path="url(#axis-clip)">');
-  out.push(axis.labels);
-  if (scene.notice !== null) {
-    out.push(
-      `<text class="notice halo" x="${x0 + 20}" y="${f(yMin + 20)}">${pictureEscape(scene.notice)}</text>`,
-    );
-  }
+  out.push(...axis.texts.map(textSvg));
   out.push('</g>');
-  return { svg: out.join('\n'), bottom };
+  texts.push(...axis.texts);
+  return { svg: out.join('\n'), texts };
 }
 
 /**
- * The address axis: hex addresses at the stretch boundaries, gap sizes (inside the gap's stripe), and
- * when zoomed in far enough the page boundaries with their frame numbers. Axis labels that would
- * overlap a more important one are left out (boundaries first, then frame numbers, page addresses).
+ * The address lane left of the axis line: hex addresses at the stretch boundaries, the size of each
+ * collapsed stretch between the addresses at its ends, and when zoomed in far enough the page
+ * boundaries with their frame numbers. A label that would overlap a more important one, or leave the
+ * lane, is left out (boundaries first, then gap sizes, frame numbers, page addresses).
  */
-function drawAxis(scene: Scene, view: View, mapTop: number): { grid: string; labels: string } {
+function drawAxis(
+  scene: Scene,
+  view: View,
+  mapTop: number,
+  clip: boolean,
+): { grid: string; texts: PlacedText[] } {
   const S = pictureStyle();
-  const esc = pictureEscape;
   const hex = pictureHex;
   const f = (v: number): string => (Math.round(v * 100) / 100).toString();
   const y = (t: number): number => mapTop + (t - view.top) * view.scale;
@@ -1219,28 +1511,36 @@ function drawAxis(scene: Scene, view: View, mapTop: number): { grid: string; lab
   const ax = S.margin + scene.axisW - 6;
   const x1 = scene.width - S.margin;
   const grid: string[] = [`<line class="axis" x1="${ax}" y1="${f(yMin)}" x2="${ax}" y2="${f(yMax)}"/>`];
-  const candidates: { y: number; text: string; cls: string; prio: number }[] = [];
+  // The lane reaches a little above the map (the headers end higher) and, unclipped, on below it.
+  const lane: Box = {
+    x0: 0,
+    y0: yMin - S.axisOverhang,
+    x1: ax,
+    y1: clip ? yMax : Number.POSITIVE_INFINITY,
+  };
+  const candidates: { y: number; text: string; cls: string; prio: number; within: Box }[] = [];
   const visible = (v: number): boolean => v >= yMin - 1 && v <= yMax + 1;
   const tTop = view.top;
   const tBottom = view.top + view.height / view.scale;
   const pfns = new Map<bigint, { y: number; h: number }>();
-  const gapLabels: string[] = [];
   scene.intervals.forEach((iv, i) => {
     if (iv.t1 < tTop || iv.t0 > tBottom) return;
     const a = y(iv.t0);
     const b = y(iv.t1);
-    if (visible(a)) candidates.push({ y: a, text: hex(iv.start), cls: 'tick', prio: 1 });
+    if (visible(a)) candidates.push({ y: a, text: hex(iv.start), cls: 'tick', prio: 1, within: lane });
     if (i === scene.intervals.length - 1 && visible(b))
-      candidates.push({ y: b, text: hex(iv.end), cls: 'tick', prio: 1 });
+      candidates.push({ y: b, text: hex(iv.end), cls: 'tick', prio: 1, within: lane });
     if (iv.gap) {
-      // The size of a collapsed stretch goes inside its stripe, clear of the address ticks.
+      // The size of a collapsed stretch, level with its visible part.
       const top = Math.max(a, yMin);
       const bottom = Math.min(b, yMax);
-      if (bottom - top >= 11) {
-        gapLabels.push(
-          `<text class="gaplbl halo" x="${ax + 14}" y="${f((top + bottom) / 2 + 3.5)}">${esc(`… ${pictureApproxSize(iv.end - iv.start)} …`)}</text>`,
-        );
-      }
+      candidates.push({
+        y: (top + bottom) / 2,
+        text: `… ${pictureApproxSize(iv.end - iv.start)} …`,
+        cls: 'gaplbl',
+        prio: 2,
+        within: { ...lane, y0: top, y1: bottom },
+      });
       return;
     }
     // The pages of a drawn stretch once they are tall enough to tell apart: lines at the page
@@ -1265,7 +1565,7 @@ function drawAxis(scene: Scene, view: View, mapTop: number): { grid: string; lab
         const py = yOfAddr(base);
         grid.push(`<line class="pageline" x1="${ax - 10}" y1="${f(py)}" x2="${f(x1)}" y2="${f(py)}"/>`);
         if (pagePx >= S.pfnMin && visible(py))
-          candidates.push({ y: py, text: hex(base), cls: 'pageaddr', prio: 3 });
+          candidates.push({ y: py, text: hex(base), cls: 'pageaddr', prio: 4, within: lane });
       }
       let pageEnd = base + S.page;
       if (pageEnd > iv.end) pageEnd = iv.end; // bigints: no Math.min
@@ -1278,37 +1578,47 @@ function drawAxis(scene: Scene, view: View, mapTop: number): { grid: string; lab
       if (seen === undefined || yb - ya > seen.h) pfns.set(p, { y: (ya + yb) / 2, h: yb - ya });
     }
   });
-  for (const [p, at] of pfns) candidates.push({ y: at.y, text: `pfn ${hex(p)}`, cls: 'pfn', prio: 2 });
-  // Keep the more important labels where they collide: boundaries, frame numbers, page addresses.
-  const accepted: { y: number; text: string; cls: string }[] = [];
+  for (const [p, at] of pfns)
+    candidates.push({ y: at.y, text: `pfn ${hex(p)}`, cls: 'pfn', prio: 3, within: lane });
+  // Keep the more important labels where they collide.
+  const accepted: { t: PlacedText; box: Box; tick: boolean; y: number }[] = [];
   const order = candidates
     .map((_c, i) => i)
     .sort((p, q) => candidates[p]!.prio - candidates[q]!.prio || p - q);
   for (const i of order) {
     const c = candidates[i]!;
-    if (accepted.some((a) => Math.abs(a.y - c.y) < S.lineH - 1)) continue;
-    accepted.push(c);
+    const t = pictureText({
+      text: c.text,
+      cls: `${c.cls} halo`,
+      x: ax - 8,
+      y: c.y,
+      centred: true,
+      anchor: 'end',
+      clip: clip ? lane : null,
+    });
+    const box = textBox(t);
+    if (!boxInside(box, c.within) || accepted.some((a) => boxesOverlap(a.box, box))) continue;
+    accepted.push({ t, box, tick: c.cls === 'tick', y: c.y });
   }
   accepted.sort((p, q) => p.y - q.y);
-  const labels: string[] = [...gapLabels];
-  for (const c of accepted) {
-    if (c.cls === 'tick')
-      grid.push(`<line class="tickline" x1="${ax - 5}" y1="${f(c.y)}" x2="${ax}" y2="${f(c.y)}"/>`);
-    labels.push(
-      `<text class="${c.cls} halo" x="${ax - 8}" y="${f(c.y + 3.5)}" text-anchor="end">${esc(c.text)}</text>`,
-    );
+  for (const a of accepted) {
+    if (a.tick) grid.push(`<line class="tickline" x1="${ax - 5}" y1="${f(a.y)}" x2="${ax}" y2="${f(a.y)}"/>`);
   }
-  return { grid: grid.join('\n'), labels: labels.join('\n') };
+  return { grid: grid.join('\n'), texts: accepted.map((a) => a.t) };
 }
 
-/** One band at `view`: lanes, connectors, shapes, marks and labels with leader lines. */
+/**
+ * One band at `view`: lanes, connectors, shapes, marks, the notes on zoomed-in pages, and the labels
+ * in their lanes beside the columns with leader lines to what they name. Clipped to `region` (the
+ * viewer), the labels that do not fit in it are left out, the BARs' last.
+ */
 function drawBand(
   scene: Scene,
   band: Band,
   view: View,
   mapTop: number,
-  clip: boolean,
-): { svg: string; bottom: number } {
+  region: Box | null,
+): { svg: string; texts: PlacedText[] } {
   const S = pictureStyle();
   const esc = pictureEscape;
   const g = bandGeometry(band);
@@ -1317,7 +1627,11 @@ function drawBand(
   const yMax = mapTop + view.height;
   const yOf = (addr: bigint): number => mapTop + (tOf(scene.intervals, addr) - view.top) * view.scale;
   const out: string[] = [];
-  let bottom = yMax;
+  const texts: PlacedText[] = [];
+  const put = (t: PlacedText): void => {
+    texts.push(t);
+    out.push(textSvg(t));
+  };
   const laneTop = Math.max(yMin, mapTop - view.top * view.scale);
   const laneBottom = Math.min(yMax, mapTop + (scene.height - view.top) * view.scale);
   if (band.x > S.margin + scene.axisW) {
@@ -1359,9 +1673,15 @@ function drawBand(
       ),
     );
   }
-  // Zoomed in to pages: each visible page of a mapping says where it goes, beside the column it is
-  // in, since the other end of a slanted connector is usually out of view.
-  const pageNotes = (from: bigint, to: bigint, other: bigint, side: 'guest' | 'host'): void => {
+  // Zoomed in to pages: each visible page of a slanted mapping says where it goes, beside the column
+  // it is in, since the other end is usually out of view (an identity mapping's is level with it).
+  // Guest page n and host page n are level too, so the notes of page number n are stacked in its
+  // stretch of the connector lane, as many as fit, the guest's first.
+  const notes = new Map<
+    bigint,
+    { ya: number; yb: number; lines: { text: string; side: 'guest' | 'host' }[] }
+  >();
+  const collectNotes = (from: bigint, to: bigint, other: bigint, side: 'guest' | 'host'): void => {
     const ya = yOf(from);
     const yb = yOf(to);
     if (yb < yMin || ya > yMax) return;
@@ -1376,21 +1696,52 @@ function drawBand(
       const pa = Math.max(yOf(from + k * S.page), yMin);
       const pb = Math.min(yOf(from + (k + 1n) * S.page), yMax);
       if (pb - pa < S.pfnMin) continue;
-      const target = pictureHex(other / S.page + k);
-      out.push(
-        side === 'guest'
-          ? `<text class="pfnmap halo" x="${f(g.connX0 + 4)}" y="${f((pa + pb) / 2 + 3.5)}">→ mfn ${target}</text>`
-          : `<text class="pfnmap halo" x="${f(g.connX1 - 4)}" y="${f((pa + pb) / 2 + 3.5)}" text-anchor="end">gfn ${target} ←</text>`,
-      );
+      const page = from / S.page + k;
+      const note = notes.get(page) ?? { ya: pa, yb: pb, lines: [] };
+      note.lines.push({ text: pageNote(side, other / S.page + k), side });
+      notes.set(page, note);
     }
   };
   for (const c of band.connectors) {
-    if (c.kind === 'c-bar-off') continue;
-    pageNotes(c.guestStart, c.guestEnd, c.hostStart, 'guest');
-    pageNotes(c.hostStart, c.hostEnd, c.guestStart, 'host');
+    if (c.kind === 'c-bar-off' || c.guestStart === c.hostStart) continue;
+    collectNotes(c.guestStart, c.guestEnd, c.hostStart, 'guest');
+    collectNotes(c.hostStart, c.hostEnd, c.guestStart, 'host');
   }
-  const labels: { side: 'guest' | 'host'; y: number; edge: number; text: string; cls: string; id: string }[] =
-    [];
+  const noteH = textHeight(S.fontSize.pfnmap) + S.labelGap;
+  for (const note of notes.values()) {
+    const lines = [
+      ...note.lines.filter((l) => l.side === 'guest'),
+      ...note.lines.filter((l) => l.side === 'host'),
+    ];
+    const fit = Math.floor((note.yb - note.ya) / noteH);
+    const shown =
+      lines.length <= fit
+        ? lines
+        : [...lines.slice(0, fit - 1), { text: `+${lines.length - fit + 1} more`, side: 'host' as const }];
+    const top = (note.ya + note.yb) / 2 - (shown.length * noteH) / 2;
+    shown.forEach((line, k) => {
+      put(
+        pictureText({
+          text: line.text,
+          cls: 'pfnmap halo',
+          x: line.side === 'guest' ? g.connX0 + 4 : g.connX1 - 4,
+          y: top + (k + 0.5) * noteH,
+          centred: true,
+          anchor: line.side === 'guest' ? 'start' : 'end',
+          clip: region,
+        }),
+      );
+    });
+  }
+  const labels: {
+    side: 'guest' | 'host';
+    y: number;
+    edge: number;
+    text: string;
+    cls: string;
+    id: string;
+    span: number;
+  }[] = [];
   const drawColumn = (shapes: readonly Shape[], side: 'guest' | 'host'): void => {
     const barX = side === 'guest' ? g.guestBarX : g.hostBarX;
     const laneX: Record<string, [number, number]> = {
@@ -1447,65 +1798,124 @@ function drawBand(
         const visA = Math.max(ya, yMin);
         const visB = Math.min(yb, yMax);
         const edge = side === 'guest' ? lx : lx + lw;
-        labels.push({ side, y: (visA + visB) / 2, edge, text: s.label, cls: s.labelClass, id: s.id });
+        labels.push({
+          side,
+          y: (visA + visB) / 2,
+          edge,
+          text: s.label,
+          cls: s.labelClass,
+          id: s.id,
+          span: visB - visA,
+        });
       }
     }
   };
   drawColumn(band.guest, 'guest');
   drawColumn(band.host, 'host');
-  // Labels: in their lane beside the column, pushed apart so none overlap, with a leader line to
-  // what they name when they had to move.
+  // Labels: in their lane beside the column, in the order of what they name, moved apart as little
+  // as keeps them clear of each other (a leader line joins each to what it names), cut short to the
+  // lane's width. Clipped, the labels that fit in the view are kept: BARs' and warnings first, then
+  // those of the taller shapes. Unclipped (the SVG file) all are drawn, running on below the map
+  // when they do not fit beside it, and the document grows to hold them.
   for (const side of ['guest', 'host'] as const) {
-    const list = labels.filter((l) => l.side === side);
+    const laneW = side === 'guest' ? band.guestLabelW : band.hostLabelW;
+    const list = labels
+      .filter((l) => l.side === side)
+      .map((l) => ({ ...l, text: fitText(l.text, laneW - 18, textSize(l.cls)) }));
+    const heights = list.map((l) => textHeight(textSize(l.cls)) + S.labelGap);
+    let keep = list.map((_l, i) => i);
+    let bottom = yMax;
+    if (region === null) {
+      let total = 0;
+      for (const h of heights) total += h;
+      bottom = Math.max(yMax, yMin + total);
+    } else {
+      const minor = (i: number): number => (list[i]!.cls === 'lbl-minor' ? 1 : 0);
+      let used = 0;
+      keep = keep
+        .sort((p, q) => minor(p) - minor(q) || list[q]!.span - list[p]!.span || p - q)
+        .filter((i) => {
+          if (used + heights[i]! > yMax - yMin) return false;
+          used += heights[i]!;
+          return true;
+        })
+        .sort((p, q) => p - q);
+    }
     const placed = placeLabels(
-      list.map((l) => l.y),
-      S.lineH,
-      yMin + S.lineH / 2,
-      // Unclipped (the SVG file), labels may run on below the map; the document grows to hold them.
-      clip ? yMax - S.lineH / 2 : Number.POSITIVE_INFINITY,
+      keep.map((i) => list[i]!.y),
+      keep.map((i) => heights[i]!),
+      yMin,
+      bottom,
     );
-    const maxChars = Math.floor(((side === 'guest' ? band.guestLabelW : band.hostLabelW) - 18) / S.charW);
-    list.forEach((l, i) => {
-      const ly = placed[i]!;
-      if (ly > bottom) bottom = ly + S.lineH;
-      const text = l.text.length > maxChars ? `${l.text.slice(0, Math.max(1, maxChars - 1))}…` : l.text;
-      if (side === 'guest') {
-        const tx = g.guestBarX - 16;
-        out.push(
-          `<path class="leader" d="M${f(tx + 2)},${f(ly)} L${f(l.edge - 3)},${f(l.y)} L${f(l.edge)},${f(l.y)}"/>`,
-          `<text class="${l.cls} halo" x="${f(tx)}" y="${f(ly + 3.5)}" text-anchor="end" data-label="${esc(l.id)}">${esc(text)}</text>`,
-        );
-      } else {
-        const tx = g.hostLabelX + 16;
-        out.push(
-          `<path class="leader" d="M${f(l.edge)},${f(l.y)} L${f(l.edge + 3)},${f(l.y)} L${f(tx - 2)},${f(ly)}"/>`,
-          `<text class="${l.cls} halo" x="${f(tx)}" y="${f(ly + 3.5)}" data-label="${esc(l.id)}">${esc(text)}</text>`,
-        );
-      }
+    keep.forEach((i, k) => {
+      const l = list[i]!;
+      const ly = placed[k]!;
+      const guest = side === 'guest';
+      const tx = guest ? g.guestBarX - 16 : g.hostLabelX + 16;
+      out.push(
+        guest
+          ? `<path class="leader" d="M${f(tx + 2)},${f(ly)} L${f(l.edge - 3)},${f(l.y)} L${f(l.edge)},${f(l.y)}"/>`
+          : `<path class="leader" d="M${f(l.edge)},${f(l.y)} L${f(l.edge + 3)},${f(l.y)} L${f(tx - 2)},${f(ly)}"/>`,
+      );
+      put(
+        pictureText({
+          text: l.text,
+          cls: `${l.cls} halo`,
+          x: tx,
+          y: ly,
+          centred: true,
+          anchor: guest ? 'end' : 'start',
+          clip: region,
+          names: l.id,
+        }),
+      );
     });
   }
-  return { svg: out.join('\n'), bottom };
+  return { svg: out.join('\n'), texts };
 }
 
 /**
- * Label centres near the wanted ones, at least `lineH` apart and in order, within `[top, bottom]`
- * when they fit (pushed down from `top`, then back up from `bottom`).
+ * Centres for labels `heights` tall that want to be centred at `wanted`: in the same order, stacked
+ * without overlap, inside `[top, bottom]` when they fit there, and otherwise as near where they want to
+ * be as that allows. Labels that would overlap form a run stacked edge to edge, placed where its
+ * labels want it on average (the least-squares place) and then moved inside the bounds; a run that
+ * comes to overlap the run above joins it.
  */
-function placeLabels(wanted: readonly number[], lineH: number, top: number, bottom: number): number[] {
+function placeLabels(
+  wanted: readonly number[],
+  heights: readonly number[],
+  top: number,
+  bottom: number,
+): number[] {
   const order = wanted.map((_w, i) => i).sort((p, q) => wanted[p]! - wanted[q]! || p - q);
+  // A run: its first label's place in `order`, how many labels, its height, the sum of where each of
+  // its labels would put the run's top, and where the run's top is.
+  const runs: { first: number; count: number; height: number; want: number; top: number }[] = [];
+  const settle = (run: { count: number; height: number; want: number }): number =>
+    Math.max(top, Math.min(run.want / run.count, bottom - run.height));
+  order.forEach((i, k) => {
+    const run = { first: k, count: 1, height: heights[i]!, want: wanted[i]! - heights[i]! / 2, top: 0 };
+    run.top = settle(run);
+    runs.push(run);
+    for (let n = runs.length; n > 1; n = runs.length) {
+      const prev = runs[n - 2]!;
+      const last = runs[n - 1]!;
+      if (prev.top + prev.height <= last.top) break;
+      prev.want += last.want - last.count * prev.height;
+      prev.count += last.count;
+      prev.height += last.height;
+      prev.top = settle(prev);
+      runs.pop();
+    }
+  });
   const pos = new Array<number>(wanted.length).fill(0);
-  let prev = Number.NEGATIVE_INFINITY;
-  for (const i of order) {
-    const y = Math.max(wanted[i]!, top, prev + lineH);
-    pos[i] = y;
-    prev = y;
-  }
-  let next = Number.POSITIVE_INFINITY;
-  for (let k = order.length - 1; k >= 0; k--) {
-    const i = order[k]!;
-    const limit = Math.min(bottom, next - lineH);
-    if (pos[i]! > limit) pos[i] = Math.max(limit, top + k * lineH);
-    next = pos[i]!;
+  for (const run of runs) {
+    let y = run.top;
+    for (let k = run.first; k < run.first + run.count; k++) {
+      const i = order[k]!;
+      pos[i] = y + heights[i]! / 2;
+      y += heights[i]!;
+    }
   }
   return pos;
 }
