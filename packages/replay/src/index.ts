@@ -23,8 +23,8 @@ export type {
 export { convertQemuLog, parseInfoPci, parseQemuLog, parseQemuMonitor } from './qemu.js';
 export { qemuLogText } from './qemu-log.js';
 export type { MonitorBar, MonitorDevice, MonitorWindow, QemuMonitor } from './qemu-monitor.js';
-export type { DivergenceRule, ReportDivergence, ReportQemu } from './qemu-oracle.js';
 export { QemuOracle, replayQemuConversion } from './qemu-oracle.js';
+export type { DivergenceRule, ReportDivergence, ReportQemu } from './qemu-report.js';
 export type {
   AssertionFailure,
   LoggedEvent,

@@ -18,58 +18,11 @@
  */
 import type { Machine } from '@vpci/vpci';
 import { hex } from './fields.js';
-import type { QemuConversion, QemuCounts, QemuDevice, QemuMapping } from './qemu.js';
+import type { QemuConversion, QemuMapping } from './qemu.js';
+import type { DivergenceRule, ReportDivergence, ReportQemu } from './qemu-report.js';
 import type { LoggedEvent, ReplayOptions } from './replayer.js';
 import type { Report } from './report.js';
 import { TraceReplay } from './run.js';
-
-/** A Xen rule that explains a divergence. */
-export type DivergenceRule = 'io-bar' | 'bar-write-ignored';
-
-/** Where the replay's BAR mappings and QEMU's part. */
-export interface ReportDivergence {
-  /** The log line of the write after which it was found (the log's last line: at the end). */
-  readonly line: number;
-  /** The device whose BAR differs. */
-  readonly sbdf: string;
-  /** BAR number as QEMU counts it (6: the ROM). */
-  readonly bar: number;
-  /** Where QEMU maps it, or null. */
-  readonly qemu: string | null;
-  /** Where the replay maps it, or null. */
-  readonly engine: string | null;
-  /** The log lines of QEMU's decisions about this BAR at that point. */
-  readonly decisions: readonly number[];
-  /** Whether a Xen rule explains the difference. */
-  readonly explained: boolean;
-  /** The Xen rule that explains it; null when none does. */
-  readonly rule: DivergenceRule | null;
-  /** What differs, in words. */
-  readonly message: string;
-}
-
-/** The QEMU section of the report (`--qemu`). */
-export interface ReportQemu {
-  /** The log's file name. */
-  readonly log: string;
-  /** What the log held and what was replayed or dropped. */
-  readonly counts: QemuCounts;
-  /** The devices of the log, with the bytes filled in or left unknown. */
-  readonly devices: readonly QemuDevice[];
-  /**
-   * QEMU's mapping decisions and how the replay compares with them; `compared` is false for a log
-   * with none (captured without `-trace 'pci_update_mappings_*'`): nothing was compared.
-   */
-  readonly decisions: {
-    readonly compared: boolean;
-    readonly total: number;
-    readonly matched: number;
-    readonly explained: number;
-    readonly unexplained: number;
-  };
-  /** Every step where the replay's mappings differ from QEMU's, in log order. */
-  readonly divergences: readonly ReportDivergence[];
-}
 
 /** The state of one BAR: where it is mapped (null: not mapped), and whether it is an I/O BAR. */
 interface BarState {

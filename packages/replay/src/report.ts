@@ -28,7 +28,7 @@ import {
   type VpciEvent,
 } from '@vpci/vpci';
 import { hex } from './fields.js';
-import type { ReportQemu } from './qemu-oracle.js';
+import type { ReportQemu } from './qemu-report.js';
 import type { Replayer } from './replayer.js';
 
 /** Format name and version of the report document. */

@@ -5,7 +5,7 @@
  */
 import type { Colors } from 'picocolors/types';
 import type { QemuDevice } from './qemu.js';
-import type { ReportQemu } from './qemu-oracle.js';
+import type { ReportQemu } from './qemu-report.js';
 import type { Report, ReportBar, ReportDevice, ReportDomain } from './report.js';
 
 /** How the text report is written. */
