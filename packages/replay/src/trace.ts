@@ -236,7 +236,7 @@ export function parseTraceLine(text: string, line: number): TraceEvent | undefin
   } catch (error) {
     throw new TraceError(line, `not JSON (${(error as Error).message}); expected one JSON object per line`);
   }
-  const problem = strictJsonProblem(trimmed);
+  const problem = strictJsonProblem(trimmed, json);
   if (problem !== undefined) throw new TraceError(line, problem);
   const object = requireObject(line, 'event', json);
   const name = object.event;
