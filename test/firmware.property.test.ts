@@ -9,7 +9,6 @@
 import {
   type BarPlacement,
   guestMtrrState,
-  type HostBarAddress,
   hardwareBus,
   mtrrCover,
   type PciSetupResult,
@@ -20,111 +19,13 @@ import {
 import { type DeviceSpec, Machine } from '@vpci/vpci';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { pow2 } from './arbitraries/bar.js';
+import { bus0Sbdf } from './arbitraries/device.js';
+import { type DeviceSet, deviceSet } from './arbitraries/machine.js';
 
 const PAGE = 0x1000n;
 /** The largest low hole hvmloader makes: [0x80000000, 0xfc000000). */
 const MAX_HOLE = 0xfc00_0000n - 0x8000_0000n;
-
-interface Generated {
-  devices: DeviceSpec[];
-  hosts: HostBarAddress[];
-  /** The guest's physical address width: 36 bits (64 GiB) runs out of high window sometimes. */
-  physAddrBits: number;
-}
-
-const pow2 = (min: number, max: number) => fc.integer({ min, max }).map((e) => 1n << BigInt(e));
-
-/**
- * One BAR slot's contents; a 64-bit BAR also takes the next slot. Two profiles: mostly registers
- * (small BARs, the common case), or apertures (large ones), which overflow the low hole and, with a
- * 36-bit guest, the high window.
- */
-function barArb(large: boolean) {
-  return fc.oneof(
-    {
-      weight: 3,
-      arbitrary: pow2(large ? 22 : 4, large ? 28 : 16).map((size) => ({ type: 'mem32' as const, size })),
-    },
-    { weight: 1, arbitrary: pow2(20, 28).map((size) => ({ type: 'mem32' as const, size })) },
-    {
-      weight: 3,
-      arbitrary: pow2(large ? 24 : 4, 34).map((size) => ({
-        type: 'mem64' as const,
-        size,
-        prefetchable: true,
-      })),
-    },
-    { weight: 2, arbitrary: pow2(2, 8).map((size) => ({ type: 'io' as const, size })) },
-  );
-}
-
-function deviceArb(large: boolean) {
-  return fc.record({
-    bars: fc.array(barArb(large), { minLength: 1, maxLength: 6, size: 'max' }),
-    rom: fc.option(pow2(11, 20), { nil: undefined }),
-    msix: fc.boolean(),
-  });
-}
-
-/** Lays BARs into slots (a 64-bit one takes two), drops what does not fit in six. */
-function slots(bars: { type: 'mem32' | 'mem64' | 'io'; size: bigint; prefetchable?: boolean }[]) {
-  const out: ({ type: 'mem32' | 'mem64' | 'io'; size: bigint; prefetchable?: boolean } | null)[] = [];
-  for (const bar of bars) {
-    if (bar.type === 'mem64') {
-      if (out.length > 4) continue;
-      out.push(bar, null);
-    } else if (out.length < 6) out.push(bar);
-  }
-  return out;
-}
-
-/**
- * Devices at distinct devfns, and host addresses for their memory BARs: packed at random gaps in a
- * host window, each aligned to its size, never overlapping (as a host's firmware leaves them).
- */
-const setArb: fc.Arbitrary<Generated> = fc
-  .boolean()
-  .chain((large) =>
-    fc.record({
-      devfns: fc.uniqueArray(fc.integer({ min: 0, max: 255 }), { minLength: 1, maxLength: 32, size: 'max' }),
-      devices: fc.array(deviceArb(large), { minLength: 32, maxLength: 32 }),
-      gaps: fc.array(fc.integer({ min: 0, max: 3 }), { minLength: 256, maxLength: 256 }),
-      physAddrBits: fc.constantFrom(36, 39, 46),
-    }),
-  )
-  .map(({ devfns, devices, gaps, physAddrBits }) => {
-    const specs: DeviceSpec[] = [];
-    const memory: { devfn: number; index: number; size: bigint }[] = [];
-    devfns.forEach((devfn, d) => {
-      const g = devices[d]!;
-      const bars = slots(g.bars);
-      const first = bars.findIndex((b) => b !== null && b.type !== 'io');
-      specs.push({
-        sbdf: `00:${(devfn >> 3).toString(16).padStart(2, '0')}.${devfn & 7}`,
-        vendorId: 0x1af4,
-        deviceId: 0x1000 + d,
-        bars,
-        ...(g.rom === undefined ? {} : { rom: { size: g.rom } }),
-        ...(g.msix && first >= 0
-          ? { msix: { entries: 4, table: { bar: first, offset: 0 }, pba: { bar: first, offset: 0x40 } } }
-          : {}),
-      });
-      bars.forEach((b, index) => {
-        if (b !== null && b.type !== 'io') memory.push({ devfn, index, size: b.size });
-      });
-      if (g.rom !== undefined) memory.push({ devfn, index: 6, size: g.rom });
-    });
-    // Host placement: largest first from 0x100_0000_0000, skipping `gap` sizes now and then.
-    memory.sort((a, b) => (a.size === b.size ? 0 : a.size > b.size ? -1 : 1));
-    let cursor = 0x100_0000_0000n;
-    const hosts = memory.map((m, i) => {
-      cursor = ((cursor + BigInt(gaps[i % 256]!) * m.size + m.size - 1n) / m.size) * m.size;
-      const addr = cursor;
-      cursor += m.size;
-      return { devfn: m.devfn, index: m.index, addr };
-    });
-    return { devices: specs, hosts, physAddrBits };
-  });
 
 const memoryBars = (r: PciSetupResult): BarPlacement[] => r.bars.filter((b) => b.kind !== 'io');
 
@@ -158,7 +59,7 @@ function ioDemand(devices: readonly DeviceSpec[]): bigint {
   return sum;
 }
 
-function run(set: Generated, policy: (typeof PLACEMENT_POLICIES)[number], extra = {}): PciSetupResult {
+function run(set: DeviceSet, policy: (typeof PLACEMENT_POLICIES)[number], extra = {}): PciSetupResult {
   return pciSetup(hardwareBus(set.devices), {
     policy,
     hostAddresses: set.hosts,
@@ -172,7 +73,7 @@ describe('every policy on random device sets', () => {
     '%s: aligned, inside its window, no overlap, nothing that fits left out',
     (policy) => {
       fc.assert(
-        fc.property(setArb, (set) => {
+        fc.property(deviceSet, (set) => {
           const r = run(set, policy);
           const highBase =
             BigInt(r.ram.highMemPgend) << 12n > 1n << 32n ? BigInt(r.ram.highMemPgend) << 12n : 1n << 32n;
@@ -216,7 +117,7 @@ describe('every policy on random device sets', () => {
 
   it('pageAligned never puts BARs of two devices in one page', () => {
     fc.assert(
-      fc.property(setArb, (set) => {
+      fc.property(deviceSet, (set) => {
         const owner = new Map<bigint, number>();
         for (const bar of memoryBars(run(set, 'pageAligned'))) {
           if (bar.decodes === undefined) continue;
@@ -234,7 +135,7 @@ describe('every policy on random device sets', () => {
 
   it('seabios never aligns a memory BAR below 4 KiB, nor lets two share a page', () => {
     fc.assert(
-      fc.property(setArb, (set) => {
+      fc.property(deviceSet, (set) => {
         const pages = new Set<bigint>();
         for (const bar of memoryBars(run(set, 'seabios'))) {
           if (bar.decodes === undefined) continue;
@@ -251,7 +152,7 @@ describe('every policy on random device sets', () => {
 
   it('congruent keeps every host page offset, and 2 MiB congruence under its superpage plan', () => {
     fc.assert(
-      fc.property(setArb, (set) => {
+      fc.property(deviceSet, (set) => {
         const r = run(set, 'congruent');
         for (const bar of memoryBars(r)) {
           if (bar.decodes === undefined) continue;
@@ -276,7 +177,7 @@ describe('invariants 36–38 (docs/architecture.md)', () => {
           .filter((r, i, all) => i === 0 || all[i - 1]!.addr + all[i - 1]!.size <= r.addr),
       );
     fc.assert(
-      fc.property(setArb, reservedArb, fc.constantFrom(...PLACEMENT_POLICIES), (set, reserved, policy) => {
+      fc.property(deviceSet, reservedArb, fc.constantFrom(...PLACEMENT_POLICIES), (set, reserved, policy) => {
         const r = run(set, policy, { reserved });
         for (const bar of r.bars) {
           if (bar.window !== 'low' || bar.decodes === undefined) continue;
@@ -321,14 +222,12 @@ describe('invariants 36–38 (docs/architecture.md)', () => {
 
   it('38: a fitting 32-bit xenpci BAR ends at 0xfc000000 and no UC range meets it', () => {
     fc.assert(
-      fc.property(setArb, pow2(12, 26), fc.constantFrom(...PLACEMENT_POLICIES), (set, size, policy) => {
+      fc.property(deviceSet, pow2(12, 26), fc.constantFrom(...PLACEMENT_POLICIES), (set, size, policy) => {
         const taken = new Set(set.devices.map((d) => String(d.sbdf)));
-        const free = [...Array(256).keys()].find(
-          (f) => !taken.has(`00:${(f >> 3).toString(16).padStart(2, '0')}.${f & 7}`),
-        );
+        const free = [...Array(256).keys()].find((f) => !taken.has(bus0Sbdf(f)));
         if (free === undefined) return;
         const xenpci: DeviceSpec = {
-          sbdf: `00:${(free >> 3).toString(16).padStart(2, '0')}.${free & 7}`,
+          sbdf: bus0Sbdf(free),
           vendorId: 0x5853,
           deviceId: 0x0001,
           bars: [
@@ -353,7 +252,7 @@ describe('invariants 36–38 (docs/architecture.md)', () => {
 
 describe('a Machine and bare hardware', () => {
   it('give the same placement and the same accesses (dom0 playing the firmware)', () => {
-    const small = setArb.filter((s) => s.devices.length <= 6);
+    const small = deviceSet.filter((s) => s.devices.length <= 6);
     fc.assert(
       fc.property(small, fc.constantFrom(...PLACEMENT_POLICIES), (set, policy) => {
         const machine = new Machine();

@@ -2,9 +2,12 @@
  * Model-based tests of RangeSet against a deliberately naive model: one byte per value over a small
  * universe, with the range list recomputed from scratch after every step. Every command checks its
  * own outcome (including ENOMEM under a limit), and after every command the set must equal the model
- * and be canonical (sorted, disjoint, non-adjacent).
+ * and be canonical (sorted, disjoint, non-adjacent). `consumeRanges` is run on the model too, after
+ * Xen's `rangeset_consume_ranges`: the ranges each callback is handed, the result and what is left all
+ * come from the model, for callbacks that restart or fail anywhere and for budgeted workers resumed
+ * call after call.
  */
-import { RangeSet } from '@vpci/rangeset';
+import { type ConsumeResult, type ConsumeStep, type Errno, RangeSet } from '@vpci/rangeset';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 
@@ -18,11 +21,10 @@ const BITMAP = UNIVERSE + 200 * 32;
 
 type Ranges = Array<[number, number]>;
 
-/** The canonical range list of a bitmap. */
-function rangesOf(bits: Uint8Array): Ranges {
+/** The canonical range list of ascending distinct values: their maximal runs of consecutive values. */
+function runsOf(values: Iterable<number>): Ranges {
   const out: Ranges = [];
-  for (let v = 0; v < bits.length; v++) {
-    if (!bits[v]) continue;
+  for (const v of values) {
     const last = out[out.length - 1];
     if (last !== undefined && last[1] === v - 1) last[1] = v;
     else out.push([v, v]);
@@ -30,10 +32,66 @@ function rangesOf(bits: Uint8Array): Ranges {
   return out;
 }
 
+/** The values a bitmap holds, ascending. */
+function* setBits(bits: Uint8Array): Generator<number> {
+  for (let v = 0; v < bits.length; v++) if (bits[v]) yield v;
+}
+
+/** The canonical range list of a bitmap. */
+function rangesOf(bits: Uint8Array): Ranges {
+  return runsOf(setBits(bits));
+}
+
+/** A bitmap holding `values`. */
+function bitmapOf(values: Iterable<number>): Uint8Array {
+  const bits = new Uint8Array(BITMAP);
+  for (const v of values) bits[v] = 1;
+  return bits;
+}
+
 function fill(bits: Uint8Array, s: number, e: number, value: 0 | 1): Uint8Array<ArrayBuffer> {
   const next = bits.slice();
   next.fill(value, s, e + 1);
   return next;
+}
+
+/** A callback answering each range it is handed; the model and the set each get a fresh one. */
+type Responder<C extends Errno> = (s: number, e: number) => ConsumeStep<C>;
+
+/**
+ * One `consumeRanges` call on the model, after Xen's `rangeset_consume_ranges` (xen/common/rangeset.c):
+ * while values are left, hand the callback the first range, drop the values it consumed from the
+ * front, and go on only when it says continue. `values` is ascending (a bitmap's set bits). Returns
+ * the ranges handed over, the values left and the result the call must give.
+ */
+function consumeModel<C extends Errno>(
+  values: readonly number[],
+  respond: Responder<C>,
+): { handed: Ranges; left: number[]; result: ConsumeResult<C> } {
+  let left = [...values];
+  const handed: Ranges = [];
+  for (;;) {
+    const first = runsOf(left)[0];
+    if (first === undefined) return { handed, left, result: { ok: true, status: 'done' } };
+    handed.push(first);
+    const step = respond(...first);
+    left = left.slice(step.consumed);
+    if (step.next === 'fail') return { handed, left, result: { ok: false, code: step.code } };
+    if (step.next === 'restart') return { handed, left, result: { ok: true, status: 'restart' } };
+  }
+}
+
+/** Runs `consumeRanges` on `set` with `respond`; returns the ranges handed over and the result. */
+function consumeReal<C extends Errno>(
+  set: RangeSet,
+  respond: Responder<C>,
+): { handed: Ranges; result: ConsumeResult<C> } {
+  const handed: Ranges = [];
+  const result = set.consumeRanges<C>((s, e) => {
+    handed.push([s, e]);
+    return respond(s, e);
+  });
+  return { handed, result };
 }
 
 /** Two sets, `a` (the one most commands work on) and `b` (for swap), each with its limit. */
@@ -134,23 +192,28 @@ class Claim implements fc.Command<Model, Real> {
 /** One callback answer: how many values to take from the range handed over, and what to do next. */
 type Plan = { take: number; next: 'continue' | 'restart' | 'fail' };
 
+/** Answers the callbacks of one call by `plan`, in order; past the plan, a restart. */
+function planned(plan: readonly Plan[]): Responder<'EIO'> {
+  let call = 0;
+  return (s, e) => {
+    const step = plan[call++] ?? { take: 0, next: 'restart' };
+    const consumed = Math.min(step.take, e - s + 1);
+    if (step.next === 'fail') return { consumed, next: 'fail', code: 'EIO' };
+    // 'continue' must make progress; a plan step that would not becomes a restart.
+    return { consumed, next: consumed === 0 ? 'restart' : step.next };
+  };
+}
+
 class Consume implements fc.Command<Model, Real> {
   constructor(readonly plan: Plan[]) {}
   check = (): boolean => true;
   run(m: Model, real: Real): void {
-    let call = 0;
-    const result = real.a.consumeRanges<'EIO'>((s, e) => {
-      const expected = rangesOf(m.a)[0];
-      expect([s, e]).toEqual(expected);
-      const step = this.plan[call++] ?? { take: 0, next: 'restart' };
-      const consumed = Math.min(step.take, e - s + 1);
-      m.a = fill(m.a, s, s + consumed - 1, 0);
-      if (step.next === 'fail') return { consumed, next: 'fail', code: 'EIO' };
-      // 'continue' must make progress; a plan step that would not becomes a restart.
-      return { consumed, next: consumed === 0 ? 'restart' : step.next };
+    const expected = consumeModel([...setBits(m.a)], planned(this.plan));
+    expect(consumeReal(real.a, planned(this.plan))).toEqual({
+      handed: expected.handed,
+      result: expected.result,
     });
-    if (result.ok && result.status === 'done') expect(rangesOf(m.a)).toEqual([]);
-    if (!result.ok) expect(this.plan[call - 1]?.next).toBe('fail');
+    m.a = bitmapOf(expected.left);
     expectSame(m, real);
   }
   toString = (): string => `consumeRanges(${JSON.stringify(this.plan)})`;
@@ -263,27 +326,48 @@ describe('RangeSet against a bitmap model', () => {
   });
 });
 
-/** Every value of a set, in ascending order (small sets only). */
-function values(ranges: Ranges): number[] {
-  return ranges.flatMap(([s, e]) => Array.from({ length: e - s + 1 }, (_, i) => s + i));
+/** The values of possibly overlapping ranges, ascending, each once: the model's bitmap, kept sparse. */
+function valuesOf(ranges: Ranges): number[] {
+  const seen = new Set<number>();
+  for (const [s, e] of ranges) for (let v = s; v <= e; v++) seen.add(v);
+  return [...seen].sort((a, b) => a - b);
 }
 
 /**
- * A worker as vPCI's map_range is one: it takes up to `budget` values from the front of the first
- * range, logs them, and asks for a restart when the budget runs out.
+ * A worker as vPCI's map_range is one: it takes up to `budget` values (all, when undefined) and asks
+ * for a restart when the budget runs out.
  */
-function drain(set: RangeSet, budgets: number[], log: number[]): number {
-  let calls = 0;
-  for (;;) {
-    let budget = budgets[calls] ?? Number.POSITIVE_INFINITY;
-    calls++;
-    const result = set.consumeRanges((s, e) => {
-      const consumed = Math.min(budget, e - s + 1);
-      for (let v = s; v < s + consumed; v++) log.push(v);
-      budget -= consumed;
-      return { consumed, next: budget === 0 ? 'restart' : 'continue' };
+function budgeted(budget = Number.POSITIVE_INFINITY): Responder<never> {
+  return (s, e) => {
+    const consumed = Math.min(budget, e - s + 1);
+    budget -= consumed;
+    return { consumed, next: budget === 0 ? 'restart' : 'continue' };
+  };
+}
+
+/**
+ * Drains `set`, which holds `values`, with a budgeted worker per call (`budgets[c]` values on call c,
+ * unbounded past the list), beside the model drained the same way: every call must hand over the
+ * ranges the model hands over, give its result and leave what it leaves. Returns the values consumed,
+ * in order, and the number of calls.
+ */
+function drainBeside(
+  set: RangeSet,
+  values: number[],
+  budgets: number[],
+): { consumed: number[]; calls: number } {
+  let left = values;
+  for (let call = 0; ; call++) {
+    const expected = consumeModel(left, budgeted(budgets[call]));
+    expect(consumeReal(set, budgeted(budgets[call])), `call ${call}`).toEqual({
+      handed: expected.handed,
+      result: expected.result,
     });
-    if (result.ok && result.status === 'done') return calls;
+    expect(set.toArray()).toEqual(runsOf(expected.left));
+    left = expected.left;
+    if (expected.result.ok && expected.result.status === 'done') {
+      return { consumed: values.slice(0, values.length - left.length), calls: call + 1 };
+    }
   }
 }
 
@@ -292,21 +376,17 @@ const smallSet = fc.array(
   { maxLength: 8 },
 );
 
-describe('consumeRanges preemption', () => {
+describe('consumeRanges preemption, against the model', () => {
   it('resuming after a restart at any point ends where an uninterrupted run ends', () => {
     fc.assert(
       fc.property(smallSet, fc.constantFrom(4, 256), (ranges, chunkSize) => {
-        const whole = RangeSet.from(ranges, { chunkSize });
-        const expected = values(whole.toArray());
-        const uninterrupted: number[] = [];
-        drain(RangeSet.from(ranges, { chunkSize }), [], uninterrupted);
-        expect(uninterrupted).toEqual(expected);
+        const values = valuesOf(ranges);
+        const uninterrupted = drainBeside(RangeSet.from(ranges, { chunkSize }), values, []);
+        expect(uninterrupted).toEqual({ consumed: values, calls: 1 });
         // Restart after exactly p values, for every p, then run to the end.
-        for (let p = 0; p <= expected.length; p++) {
+        for (let p = 0; p <= values.length; p++) {
           const set = RangeSet.from(ranges, { chunkSize });
-          const log: number[] = [];
-          drain(set, [p], log);
-          expect(log).toEqual(expected);
+          expect(drainBeside(set, values, [p]).consumed).toEqual(values);
           expect(set.isEmpty()).toBe(true);
         }
       }),
@@ -320,34 +400,37 @@ describe('consumeRanges preemption', () => {
         smallSet,
         fc.array(fc.integer({ min: 1, max: 7 }), { maxLength: 40 }),
         (ranges, budgets) => {
+          const values = valuesOf(ranges);
           const set = RangeSet.from(ranges, { chunkSize: 4 });
-          const expected = values(set.toArray());
-          const log: number[] = [];
-          drain(set, budgets, log);
-          expect(log).toEqual(expected);
+          expect(drainBeside(set, values, budgets).consumed).toEqual(values);
         },
       ),
     );
   });
 
   it('a failure at any point keeps exactly the unconsumed rest, and a later call finishes it', () => {
+    /** Consumes `p` values, continuing, and fails with EPERM on the callback that takes the last. */
+    const failAfter = (p: number): Responder<'EPERM'> => {
+      let left = p;
+      return (s, e) => {
+        const consumed = Math.min(left, e - s + 1);
+        left -= consumed;
+        return left === 0 ? { consumed, next: 'fail', code: 'EPERM' } : { consumed, next: 'continue' };
+      };
+    };
     fc.assert(
       fc.property(smallSet, (ranges) => {
-        const expected = values(RangeSet.from(ranges).toArray());
-        for (let p = 0; p <= expected.length; p++) {
+        const values = valuesOf(ranges);
+        for (let p = 0; p <= values.length; p++) {
           const set = RangeSet.from(ranges, { chunkSize: 4 });
-          let left = p;
-          const result = set.consumeRanges<'EPERM'>((s, e) => {
-            const consumed = Math.min(left, e - s + 1);
-            left -= consumed;
-            return left === 0 ? { consumed, next: 'fail', code: 'EPERM' } : { consumed, next: 'continue' };
+          const expected = consumeModel(values, failAfter(p));
+          expect(expected.left).toEqual(values.slice(p));
+          expect(consumeReal(set, failAfter(p))).toEqual({
+            handed: expected.handed,
+            result: expected.result,
           });
-          if (expected.length === 0) expect(result).toEqual({ ok: true, status: 'done' });
-          else expect(result).toEqual({ ok: false, code: 'EPERM' });
-          expect(values(set.toArray())).toEqual(expected.slice(p));
-          const log: number[] = [];
-          drain(set, [], log);
-          expect(log).toEqual(expected.slice(p));
+          expect(set.toArray()).toEqual(runsOf(expected.left));
+          expect(drainBeside(set, expected.left, []).consumed).toEqual(values.slice(p));
         }
       }),
       { numRuns: 150 },

@@ -17,257 +17,12 @@
  * hardened rollback after an injected failure never fails itself; surviving two failures in one
  * operation is not a goal (a rollback that fails leaves what it could not put back).
  */
-import { checkInvariants, type DeviceSpec, Machine, type Profile, type Vcpu } from '@vpci/vpci';
+import { checkInvariants, Machine, type Profile, type Vcpu } from '@vpci/vpci';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-
-interface BarPlan {
-  slot: number;
-  type: 'mem32' | 'mem64';
-  sizeLog2: number;
-}
-interface DevicePlan {
-  bars: BarPlan[];
-  /** MSI-X in BAR slot `bar`; the PBA right after the table, or at the end of the BAR (`pbaAtEnd`). */
-  msix: { bar: number; entries: number; offsetFraction: number; pbaAtEnd: boolean } | undefined;
-  /** log2 of the ROM's size, if it has one. */
-  rom: number | undefined;
-  /** The firmware left memory decoding on: the hardware domain maps it at boot (`apply_map`). */
-  decoding: boolean;
-  owner: number; // 0: dom0, 1 or 2: a guest
-}
-
-/** Sizes: mostly small (sub-page included), some large, 64 GiB rarely. */
-const sizeLog2 = fc.oneof(
-  { weight: 6, arbitrary: fc.integer({ min: 4, max: 14 }) },
-  { weight: 3, arbitrary: fc.integer({ min: 15, max: 24 }) },
-  { weight: 1, arbitrary: fc.constantFrom(30, 36) },
-);
-
-const devicePlan: fc.Arbitrary<DevicePlan> = fc
-  .record({
-    sizes: fc.array(sizeLog2, { minLength: 1, maxLength: 3 }),
-    msix: fc.option(
-      fc.record({
-        entries: fc.integer({ min: 1, max: 64 }),
-        offsetFraction: fc.double({ min: 0, max: 1, noNaN: true }),
-        pbaAtEnd: fc.boolean(),
-      }),
-      {
-        nil: undefined,
-      },
-    ),
-    rom: fc.option(fc.integer({ min: 11, max: 16 }), { nil: undefined, freq: 2 }),
-    decoding: fc.oneof(
-      { weight: 3, arbitrary: fc.constant(false) },
-      { weight: 1, arbitrary: fc.constant(true) },
-    ),
-    owner: fc.integer({ min: 0, max: 2 }),
-  })
-  .map(({ sizes, msix, rom, decoding, owner }) => {
-    // 64-bit BARs take two slots: slots 0, 2, 4.
-    const bars = sizes.map((log2, i) => ({
-      slot: 2 * i,
-      type: log2 > 24 ? 'mem64' : ('mem32' as 'mem32' | 'mem64'),
-      sizeLog2: log2,
-    }));
-    const fits =
-      msix === undefined ? undefined : bars.find((bar) => 2 ** bar.sizeLog2 >= 16 * msix.entries + 8 * 2);
-    return {
-      bars,
-      msix: fits === undefined || msix === undefined ? undefined : { bar: fits.slot, ...msix },
-      rom,
-      decoding,
-      owner,
-    };
-  });
-
-const ROM_SLOT = 6;
-
-/**
- * Host addresses: BARs and ROMs packed by natural alignment, largest first, so small ones share
- * pages. ROMs are 32-bit, in the low window.
- */
-function specs(plans: DevicePlan[]): DeviceSpec[] {
-  let low = 0xc000_0000n;
-  let high = 0x40_0000_0000n;
-  const addrs = new Map<string, bigint>();
-  const all = plans.flatMap((plan, d) => [
-    ...plan.bars.map((bar) => ({ d, slot: bar.slot, log2: bar.sizeLog2, high: bar.type === 'mem64' })),
-    ...(plan.rom === undefined ? [] : [{ d, slot: ROM_SLOT, log2: plan.rom, high: false }]),
-  ]);
-  all.sort((a, b) => b.log2 - a.log2);
-  for (const { d, slot, log2, high: isHigh } of all) {
-    const size = 1n << BigInt(log2);
-    if (isHigh) {
-      high = (high + size - 1n) & ~(size - 1n);
-      addrs.set(`${d}:${slot}`, high);
-      high += size;
-    } else {
-      low = (low + size - 1n) & ~(size - 1n);
-      addrs.set(`${d}:${slot}`, low);
-      low += size;
-    }
-  }
-  return plans.map((plan, d) => {
-    const bars: (DeviceSpec['bars'] extends readonly (infer B)[] | undefined ? B : never)[] = [];
-    for (const bar of plan.bars) {
-      bars[bar.slot] = {
-        type: bar.type,
-        size: 1n << BigInt(bar.sizeLog2),
-        addr: addrs.get(`${d}:${bar.slot}`)!,
-      };
-    }
-    const msix = plan.msix;
-    let msixSpec: DeviceSpec['msix'];
-    if (msix !== undefined) {
-      const size = 2 ** plan.bars.find((b) => b.slot === msix.bar)!.sizeLog2;
-      const room = Math.min(size, 2 ** 20) - 16 * msix.entries - 8;
-      const table = Math.floor((room * msix.offsetFraction) / 8) * 8;
-      msixSpec = {
-        entries: msix.entries,
-        table: { bar: msix.bar, offset: table },
-        pba: {
-          bar: msix.bar,
-          offset: msix.pbaAtEnd ? Math.min(size, 2 ** 20) - 8 : table + 16 * msix.entries,
-        },
-      };
-    }
-    return {
-      sbdf: `0000:01:${d.toString(16).padStart(2, '0')}.0`,
-      bars,
-      ...(plan.decoding ? { command: 0x0006 } : {}),
-      ...(plan.rom === undefined
-        ? {}
-        : { rom: { size: 1n << BigInt(plan.rom), addr: addrs.get(`${d}:${ROM_SLOT}`)! } }),
-      ...(msixSpec ? { msix: msixSpec } : {}),
-    };
-  });
-}
-
-/** Where the MSI-X capability is in the devices the specs build (hardware.ts puts it there). */
-const MSIX_CAP = 0x40;
-/** The raw writes cover the header and the MSI-X capability (ID, next, control, table, PBA). */
-const RAW_END = MSIX_CAP + 12;
-
-/** One step of the guest or toolstack. */
-type Step =
-  | { kind: 'command'; device: number; vcpu: number; memory: boolean }
-  | {
-      kind: 'bar';
-      device: number;
-      vcpu: number;
-      bar: number;
-      placement: 'own' | 'probe' | 'identity' | 'other' | 'zero';
-    }
-  | { kind: 'rom'; device: number; vcpu: number; enable: boolean; placement: 'own' | 'bar' | 'probe' }
-  | { kind: 'msix'; device: number; vcpu: number; enable: boolean; mask: boolean }
-  | { kind: 'raw'; device: number; vcpu: number; size: 1 | 2 | 4; reg: number; value: number }
-  | { kind: 'process'; device: number; vcpu: number; budget: number }
-  | { kind: 'move'; device: number; to: number }
-  | { kind: 'fault'; domain: number; after: number };
-
-/** A value for a raw write of `size` bytes: anything, with all-ones, zero and memory-on likelier. */
-function rawValue(size: 1 | 2 | 4): fc.Arbitrary<number> {
-  const max = size === 4 ? 0xffff_ffff : (1 << (8 * size)) - 1;
-  return fc.oneof(
-    { weight: 4, arbitrary: fc.integer({ min: 0, max }) },
-    { weight: 1, arbitrary: fc.constantFrom(0, max, 0x0006 & max, 0x0002 & max) },
-  );
-}
-
-const rawWrite = fc
-  .record({
-    device: fc.nat(5),
-    vcpu: fc.nat(1),
-    size: fc.constantFrom(1 as const, 2 as const, 4 as const),
-    // Aligned to the size, as Xen's config-space entry points require.
-    index: fc.nat(RAW_END - 1),
-  })
-  .chain(({ device, vcpu, size, index }) =>
-    rawValue(size).map((value) => ({
-      kind: 'raw' as const,
-      device,
-      vcpu,
-      size,
-      reg: Math.min(index - (index % size), RAW_END - size),
-      value,
-    })),
-  );
-
-const step: fc.Arbitrary<Step> = fc.oneof(
-  {
-    weight: 4,
-    arbitrary: fc.record({
-      kind: fc.constant('command' as const),
-      device: fc.nat(5),
-      vcpu: fc.nat(1),
-      memory: fc.boolean(),
-    }),
-  },
-  {
-    weight: 3,
-    arbitrary: fc.record({
-      kind: fc.constant('bar' as const),
-      device: fc.nat(5),
-      vcpu: fc.nat(1),
-      bar: fc.nat(2),
-      placement: fc.constantFrom(
-        'own' as const,
-        'probe' as const,
-        'identity' as const,
-        'other' as const,
-        'zero' as const,
-      ),
-    }),
-  },
-  {
-    weight: 2,
-    arbitrary: fc.record({
-      kind: fc.constant('rom' as const),
-      device: fc.nat(5),
-      vcpu: fc.nat(1),
-      enable: fc.boolean(),
-      placement: fc.constantFrom('own' as const, 'bar' as const, 'probe' as const),
-    }),
-  },
-  {
-    weight: 1,
-    arbitrary: fc.record({
-      kind: fc.constant('msix' as const),
-      device: fc.nat(5),
-      vcpu: fc.nat(1),
-      enable: fc.boolean(),
-      mask: fc.boolean(),
-    }),
-  },
-  { weight: 3, arbitrary: rawWrite },
-  {
-    weight: 3,
-    arbitrary: fc.record({
-      kind: fc.constant('process' as const),
-      device: fc.nat(5),
-      vcpu: fc.nat(1),
-      budget: fc.oneof(fc.integer({ min: 1, max: 700 }), fc.constant(Number.POSITIVE_INFINITY)),
-    }),
-  },
-  {
-    weight: 1,
-    arbitrary: fc.record({ kind: fc.constant('move' as const), device: fc.nat(5), to: fc.nat(2) }),
-  },
-  {
-    weight: 1,
-    arbitrary: fc.record({
-      kind: fc.constant('fault' as const),
-      domain: fc.nat(2),
-      // Mostly soon (small BARs take a write or two), sometimes deep into a large map.
-      after: fc.oneof(
-        { weight: 3, arbitrary: fc.integer({ min: 1, max: 8 }) },
-        { weight: 1, arbitrary: fc.integer({ min: 9, max: 600 }) },
-      ),
-    }),
-  },
-);
+import { bus0Sbdf, type DevicePlan, deviceSpecs, MSIX_CAP, ROM_SLOT } from './arbitraries/device.js';
+import { bootFault, devicePlans } from './arbitraries/machine.js';
+import { type EngineStep, engineStep } from './arbitraries/step.js';
 
 /**
  * Armed faults: per domain, the p2m write number that fails next. They fire only while `armed`
@@ -295,11 +50,11 @@ function failAt(faults: Faults, id: number): (write: number) => boolean {
 }
 
 /**
- * Builds the machine. `bootFault`: the hardware domain's n-th p2m write while booting fails. Fault
+ * Builds the machine. `bootWrite`: the hardware domain's n-th p2m write while booting fails. Fault
  * hooks are only installed when `faulty` (without them the p2m batches runs of 4K writes, the path
  * most runs should take).
  */
-function build(plans: DevicePlan[], profile: Profile, faulty: boolean, bootFault?: number): World {
+function build(plans: DevicePlan[], profile: Profile, faulty: boolean, bootWrite?: number): World {
   const faults: Faults = { armed: false, at: new Map() };
   const p2m = (id: number) => (faulty ? { p2m: { failAt: failAt(faults, id) } } : {});
   const machine = new Machine({
@@ -307,9 +62,9 @@ function build(plans: DevicePlan[], profile: Profile, faulty: boolean, bootFault
     hardwareVcpus: 2,
     ...(faulty ? { hardwareP2m: { failAt: failAt(faults, 0) } } : {}),
   });
-  const all = specs(plans);
+  const all = deviceSpecs(plans);
   for (const spec of all) machine.addDevice(spec);
-  if (bootFault !== undefined) faults.at.set(0, bootFault);
+  if (bootWrite !== undefined) faults.at.set(0, bootWrite);
   faults.armed = true;
   machine.boot();
   faults.armed = false;
@@ -338,12 +93,12 @@ function access(world: World, device: number, vcpu: number): { v: Vcpu; address:
   if (domain === undefined || domain.vcpus.length === 0 || pdev.vpci === undefined) return undefined;
   const v = domain.vcpus[vcpu % domain.vcpus.length]!;
   const guestSbdf = pdev.vpci.guestSbdf;
-  const address = guestSbdf === undefined ? pdev.name : `00:${guestSbdf.dev.toString(16).padStart(2, '0')}.0`;
+  const address = guestSbdf === undefined ? pdev.name : bus0Sbdf(guestSbdf.dev << 3);
   return { v, address };
 }
 
 /** Applies a step; `finish` runs each write's deferred work to the end with `budget` (for invariant 7). */
-function apply(world: World, s: Step, finish: number | undefined): void {
+function apply(world: World, s: EngineStep, finish: number | undefined): void {
   const { machine } = world;
   if (s.kind === 'fault') {
     const p2m = machine.domain(s.domain).p2m;
@@ -364,9 +119,9 @@ function apply(world: World, s: Step, finish: number | undefined): void {
   const target = access(world, s.device, s.vcpu);
   if (target === undefined) return;
   const { v, address } = target;
-  if (s.kind === 'process' || v.pending !== undefined) {
+  if (s.kind === 'run' || v.pending !== undefined) {
     if (finish === undefined)
-      deferred(world, () => machine.processPending(v, s.kind === 'process' ? s.budget : 1));
+      deferred(world, () => machine.processPending(v, s.kind === 'run' ? s.budget : 1));
     return;
   }
   if (v.domain.crashed) return;
@@ -447,23 +202,21 @@ function snapshot(world: World): unknown {
   };
 }
 
-const plans = fc.array(devicePlan, { minLength: 1, maxLength: 4 });
-const bootFault = fc.option(fc.integer({ min: 1, max: 6 }), { nil: undefined, freq: 3 });
-const faulty = (steps: Step[], boot: number | undefined): boolean =>
+const faulty = (steps: EngineStep[], boot: number | undefined): boolean =>
   boot !== undefined || steps.some((s) => s.kind === 'fault');
 
 describe('vpci properties', () => {
   it('hardened: no invariant is ever violated', () => {
     fc.assert(
       fc.property(
-        plans,
-        fc.array(step, { maxLength: 60, size: 'max' }),
+        devicePlans,
+        fc.array(engineStep, { maxLength: 60, size: 'max' }),
         fc.option(fc.integer({ min: 1, max: 300 }), { nil: undefined }),
         bootFault,
-        (devicePlans, steps, finish, boot) => {
+        (plans, steps, finish, boot) => {
           // Either the deferred work interleaves freely across vCPUs, or each write's work runs to the
           // end (preempted every `finish` frames), which reaches more completed states.
-          const world = build(devicePlans, 'hardened', faulty(steps, boot), boot);
+          const world = build(plans, 'hardened', faulty(steps, boot), boot);
           expect(checkInvariants(world.machine)).toEqual([]);
           for (const s of steps) {
             apply(world, s, finish);
@@ -479,13 +232,13 @@ describe('vpci properties', () => {
     it(`${profile}: preempting the deferred work anywhere changes nothing`, () => {
       fc.assert(
         fc.property(
-          plans,
-          fc.array(step, { maxLength: 30, size: 'max' }),
+          devicePlans,
+          fc.array(engineStep, { maxLength: 30, size: 'max' }),
           fc.integer({ min: 1, max: 300 }),
           bootFault,
-          (devicePlans, steps, budget, boot) => {
-            const preempted = build(devicePlans, profile, faulty(steps, boot), boot);
-            const whole = build(devicePlans, profile, faulty(steps, boot), boot);
+          (plans, steps, budget, boot) => {
+            const preempted = build(plans, profile, faulty(steps, boot), boot);
+            const whole = build(plans, profile, faulty(steps, boot), boot);
             for (const s of steps) {
               apply(preempted, s, budget);
               apply(whole, s, Number.POSITIVE_INFINITY);

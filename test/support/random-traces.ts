@@ -5,101 +5,14 @@
  * domains. `trace(plans, steps, profile)` writes one; `plans` and `steps` are their arbitraries.
  */
 import fc from 'fast-check';
-
-interface DevicePlan {
-  sizes: number[];
-  msix: boolean;
-  owner: number;
-}
-
-const device = fc.record({
-  sizes: fc.array(fc.oneof(fc.integer({ min: 4, max: 13 }), fc.integer({ min: 14, max: 22 })), {
-    minLength: 1,
-    maxLength: 3,
-  }),
-  msix: fc.boolean(),
-  owner: fc.integer({ min: 0, max: 2 }),
-});
-
-type Step =
-  | { kind: 'command'; device: number; vcpu: number; memory: boolean }
-  | {
-      kind: 'bar';
-      device: number;
-      vcpu: number;
-      bar: number;
-      where: 'probe' | 'own' | 'host' | 'shift' | 'neighbour';
-    }
-  | { kind: 'raw'; device: number; vcpu: number; reg: number; size: 1 | 2 | 4; value: number }
-  | { kind: 'run'; device: number; vcpu: number; budget: number | undefined }
-  | { kind: 'fault'; domain: number; after: number }
-  | { kind: 'move'; device: number; to: number };
-
-const step: fc.Arbitrary<Step> = fc.oneof(
-  {
-    weight: 4,
-    arbitrary: fc.record({
-      kind: fc.constant('command' as const),
-      device: fc.nat(5),
-      vcpu: fc.nat(1),
-      memory: fc.boolean(),
-    }),
-  },
-  {
-    weight: 3,
-    arbitrary: fc.record({
-      kind: fc.constant('bar' as const),
-      device: fc.nat(5),
-      vcpu: fc.nat(1),
-      bar: fc.nat(2),
-      where: fc.constantFrom(
-        'probe' as const,
-        'own' as const,
-        'host' as const,
-        'shift' as const,
-        'neighbour' as const,
-      ),
-    }),
-  },
-  {
-    weight: 2,
-    arbitrary: fc.record({
-      kind: fc.constant('raw' as const),
-      device: fc.nat(5),
-      vcpu: fc.nat(1),
-      reg: fc.integer({ min: 0, max: 0x4f }),
-      size: fc.constantFrom(1 as const, 2 as const, 4 as const),
-      value: fc.nat(0xffff_ffff),
-    }),
-  },
-  {
-    weight: 3,
-    arbitrary: fc.record({
-      kind: fc.constant('run' as const),
-      device: fc.nat(5),
-      vcpu: fc.nat(1),
-      budget: fc.option(fc.integer({ min: 1, max: 300 }), { nil: undefined }),
-    }),
-  },
-  {
-    weight: 1,
-    arbitrary: fc.record({
-      kind: fc.constant('fault' as const),
-      domain: fc.nat(2),
-      after: fc.integer({ min: 1, max: 40 }),
-    }),
-  },
-  {
-    weight: 1,
-    arbitrary: fc.record({ kind: fc.constant('move' as const), device: fc.nat(5), to: fc.nat(2) }),
-  },
-);
+import { bus0Sbdf, hostSbdf, type TraceDevicePlan } from '../arbitraries/device.js';
+import { traceDevicePlans } from '../arbitraries/machine.js';
+import { type TraceStep, traceStep } from '../arbitraries/step.js';
 
 /** A trace from plans and steps: sub-page BARs packed by natural alignment so they share pages. */
-export function trace(plans: DevicePlan[], steps: Step[], profile: 'xen' | 'hardened'): string {
+export function trace(plans: TraceDevicePlan[], steps: TraceStep[], profile: 'xen' | 'hardened'): string {
   const lines = [`{"event":"host","profile":"${profile}"}`];
   let next = 0xc000_0000;
-  const sbdf = (i: number): string => `0000:01:${i.toString(16).padStart(2, '0')}.0`;
   const bars: { size: number; addr: number }[][] = [];
   plans.forEach((plan, i) => {
     const list = plan.sizes.map((log2) => {
@@ -115,7 +28,7 @@ export function trace(plans: DevicePlan[], steps: Step[], profile: 'xen' | 'hard
         ? `,"msix":{"entries":1,"table":{"bar":0,"offset":0},"pba":{"bar":0,"offset":16}}`
         : '';
     const specs = list.map((b) => `{"type":"mem32","size":${b.size},"addr":${b.addr}}`).join(',');
-    lines.push(`{"event":"device","sbdf":"${sbdf(i)}","bars":[${specs}]${msix}}`);
+    lines.push(`{"event":"device","sbdf":"${hostSbdf(i)}","bars":[${specs}]${msix}}`);
   });
   lines.push(
     '{"event":"boot"}',
@@ -128,7 +41,7 @@ export function trace(plans: DevicePlan[], steps: Step[], profile: 'xen' | 'hard
     [2, []],
   ]);
   const assign = (i: number, to: number): void => {
-    lines.push(`{"event":"assign","sbdf":"${sbdf(i)}","domain":${to}}`);
+    lines.push(`{"event":"assign","sbdf":"${hostSbdf(i)}","domain":${to}}`);
     owner[i] = to;
     const list = slots.get(to)!;
     const free = list.indexOf(-1);
@@ -139,8 +52,8 @@ export function trace(plans: DevicePlan[], steps: Step[], profile: 'xen' | 'hard
     if (plan.owner !== 0) assign(i, plan.owner);
   });
   const address = (i: number): string => {
-    if (owner[i] === 0) return sbdf(i);
-    return `00:${slots.get(owner[i]!)!.indexOf(i).toString(16).padStart(2, '0')}.0`;
+    if (owner[i] === 0) return hostSbdf(i);
+    return bus0Sbdf(slots.get(owner[i]!)!.indexOf(i) << 3);
   };
   for (const s of steps) {
     if (s.kind === 'fault') {
@@ -150,7 +63,7 @@ export function trace(plans: DevicePlan[], steps: Step[], profile: 'xen' | 'hard
     const i = s.device % plans.length;
     if (s.kind === 'move') {
       if (owner[i] !== 0) {
-        lines.push(`{"event":"deassign","sbdf":"${sbdf(i)}"}`);
+        lines.push(`{"event":"deassign","sbdf":"${hostSbdf(i)}"}`);
         const list = slots.get(owner[i]!)!;
         list[list.indexOf(i)] = -1;
         owner[i] = 0;
@@ -170,8 +83,7 @@ export function trace(plans: DevicePlan[], steps: Step[], profile: 'xen' | 'hard
     if (s.kind === 'command') {
       [reg, size, value] = [4, 2, s.memory ? 6 : 4];
     } else if (s.kind === 'raw') {
-      [reg, size, value] = [s.reg, s.size, s.size === 4 ? s.value : s.value % 2 ** (8 * s.size)];
-      if (reg + size > 0x50) reg = 0x50 - size;
+      [reg, size, value] = [s.reg, s.size, s.value];
     } else {
       const b = s.bar % bars[i]!.length;
       const host = bars[i]![b]!.addr;
@@ -184,7 +96,7 @@ export function trace(plans: DevicePlan[], steps: Step[], profile: 'xen' | 'hard
         host,
         shift: host + 0x1000,
         neighbour: neighbour - (neighbour % 0x1000) + (host % 0x1000),
-      }[s.where];
+      }[s.placement];
       [reg, size, value] = [0x10 + 4 * b, 4, where >>> 0];
     }
     lines.push(
@@ -194,5 +106,5 @@ export function trace(plans: DevicePlan[], steps: Step[], profile: 'xen' | 'hard
   return `${lines.join('\n')}\n`;
 }
 
-export const plans = fc.array(device, { minLength: 1, maxLength: 4 });
-export const steps = fc.array(step, { maxLength: 50 });
+export const plans = traceDevicePlans;
+export const steps = fc.array(traceStep, { maxLength: 50 });
