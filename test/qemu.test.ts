@@ -428,6 +428,12 @@ describe('QEMU logs that are not', () => {
       ':2: 2 memory_region_ops lines but no pci_cfg_read or pci_cfg_write line',
     ],
     [
+      'a line of 10 MB',
+      'long.log',
+      `pci_cfg_read mch 00:00.0 @0x0 -> 0x8086\n${'x'.repeat(10_000_000)}\n`,
+      ':2: a line of 10,000,000 characters; expected QEMU trace output',
+    ],
+    [
       'a corrupt gzip file',
       'cut.log.gz',
       gzipSync('pci_cfg_read mch 00:00.0 @0x0 -> 0x8086\n'.repeat(100)).subarray(0, 30),

@@ -238,7 +238,28 @@ export function qemuLogText(bytes: Uint8Array): string {
     const line = text.slice(0, bad).split('\n').length;
     throw new TraceError(line, "bytes that are not UTF-8 text; expected a text log, plain or gzip'd");
   }
+  rejectLongLines(text);
   return text;
+}
+
+/** The longest line a QEMU log may have: QEMU's trace lines are a few hundred characters. */
+export const MAX_QEMU_LINE_CHARS = 1 << 20;
+
+/** Refuses a log with a line longer than `MAX_QEMU_LINE_CHARS`: no QEMU trace line is, so it is not one. */
+function rejectLongLines(text: string): void {
+  let start = 0;
+  for (let line = 1; start <= text.length; line++) {
+    const end = text.indexOf('\n', start);
+    const length = (end < 0 ? text.length : end) - start;
+    if (length > MAX_QEMU_LINE_CHARS) {
+      throw new TraceError(
+        line,
+        `a line of ${length.toLocaleString('en-US')} characters; expected QEMU trace output, whose lines are under 1 MiB`,
+      );
+    }
+    if (end < 0) break;
+    start = end + 1;
+  }
 }
 
 /** The 1-based line of byte `offset`. */
