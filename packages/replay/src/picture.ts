@@ -333,8 +333,11 @@ function pictureHex(value: bigint): string {
   return `0x${value.toString(16)}`;
 }
 
-/** An exact byte size as people read it: `256 B`, `1 MiB`, `64 GiB` (else the largest exact unit). */
-function pictureSize(size: bigint): string {
+/**
+ * An exact byte size as people read it: `256 B`, `1 MiB`, `64 GiB` (else the largest exact unit). The
+ * text report uses it too; here it is also embedded, by its source, in the HTML page's script.
+ */
+export function pictureSize(size: bigint): string {
   const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB', 'EiB'];
   let unit = 0;
   let value = size;

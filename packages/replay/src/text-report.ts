@@ -4,6 +4,7 @@
  * violations, notes and assertions.
  */
 import type { Colors } from 'picocolors/types';
+import { pictureSize } from './picture.js';
 import type { QemuDevice } from './qemu.js';
 import type { ReportQemu } from './qemu-report.js';
 import type { Report, ReportBar, ReportDevice, ReportDomain } from './report.js';
@@ -246,14 +247,7 @@ function span([first, last]: readonly [string, string]): string {
   return first === last ? first : `${first}-${last}`;
 }
 
-/** A byte size as people read it: `256 B`, `4 KiB`, `64 GiB`. */
+/** A byte size as people read it: `256 B`, `4 KiB`, `64 GiB` (the picture's formatter, shared). */
 export function humanSize(size: bigint): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB', 'EiB'];
-  let unit = 0;
-  let value = size;
-  while (unit < units.length - 1 && value >= 1024n && value % 1024n === 0n) {
-    value /= 1024n;
-    unit++;
-  }
-  return `${value} ${units[unit]}`;
+  return pictureSize(size);
 }
