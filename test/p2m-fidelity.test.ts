@@ -194,3 +194,22 @@ describe('the order of a maps assertion', () => {
     expect(report.error?.message).toMatch(message);
   });
 });
+
+describe('the examples of docs/trace-format.md for these fields', () => {
+  it('replay: the host with hardwareMtrr, hardwareHap, hap2mb and physAddrBits, and a guest without HAP or IOMMU', () => {
+    const hostExample =
+      '{"event":"host","vendor":"intel","physAddrBits":46,"hardwareHap":false,"hap2mb":false,' +
+      '"mtrr":{"defaultType":"WB","variable":[{"base":"0xc0000000","size":"0x40000000","type":"UC"}]},' +
+      '"hardwareMtrr":{"enabled":true,"defaultType":"WB","variable":[{"base":"0xc0000000","size":"0x40000000","type":"UC"}]}}';
+    const report = replayOk([
+      hostExample,
+      // Shadow caps dom0 at 44 bits: a BAR at 16 TiB is refused although the host has 46.
+      '{"event":"device","sbdf":"0000:03:00.0","command":"0x2","bars":[{"type":"mem64","size":"0x1000","addr":"0x100000000000"}]}',
+      BOOT,
+      '{"event":"domain","id":2,"hap":false,"iommu":false}',
+      maps(0, '0x100000000', '0x1'),
+      '{"event":"assert","logged":{"kind":"iomem-denied","domain":0}}',
+    ]);
+    expect(report.machine.vendor).toBe('intel');
+  });
+});
