@@ -20,6 +20,7 @@ import { type Report, replayText } from '@vpci/replay';
 import { describe, expect, it } from 'vitest';
 
 const BOOT = '{"event":"boot"}';
+const hexOf = (value: number) => `0x${value.toString(16)}`;
 const write = (vcpu: string, sbdf: string, reg: string, size: number, value: string) =>
   `{"event":"write","vcpu":"${vcpu}","sbdf":"${sbdf}","reg":"${reg}","size":${size},"value":"${value}"}`;
 const run = (vcpu: string, budget: number | undefined, expect: string) =>
@@ -167,6 +168,29 @@ describe("the hardware domain's MTRRs", () => {
     replayOk([host, BOOT, ...ram, memoryType('0x1000', 'WB'), memoryType('0xd0000', 'WC')]);
   });
 
+  it("a host with 10 variable pairs (VCNT 10): dom0's copy has all 10, and no more can be given", () => {
+    const ranges = Array.from(
+      { length: 10 },
+      (_, i) =>
+        `{"base":"${hexOf(0x100000000 * (i + 1))}","size":"0x100000000","type":"${i === 9 ? 'WT' : 'WC'}"}`,
+    );
+    const tenPairs = `{"event":"host","mtrr":{"defaultType":"WB","variable":[${ranges.join(',')}]}}`;
+    replayOk([
+      tenPairs,
+      BOOT,
+      '{"event":"p2m","domain":0,"gfn":"0xa00000","mfn":"0xa00000","count":1,"type":"ram_rw"}',
+      memoryType('0xa00000', 'WT'),
+    ]);
+    const eleven = tenPairs.replace(
+      '}]}}',
+      `}]},"hardwareMtrr":{"variable":[${[...ranges, ranges[0]].join(',')}]}}`,
+    );
+    const report = replayText(`${eleven}\n`);
+    expect(report.error?.message).toMatch(
+      /'host\.hardwareMtrr\.variableRanges' .*at most variableCount \(10\)/,
+    );
+  });
+
   it('are what hardwareMtrr says when dom0 reprogrammed them (MTRRs off: UC against the host’s WB)', () => {
     const reprogrammed = host.replace('}}', '},"hardwareMtrr":{"enabled":false}}');
     replayOk([reprogrammed, BOOT, ...ram, memoryType('0x1000', 'UC')]);
@@ -210,6 +234,6 @@ describe('the examples of docs/trace-format.md for these fields', () => {
       maps(0, '0x100000000', '0x1'),
       '{"event":"assert","logged":{"kind":"iomem-denied","domain":0}}',
     ]);
-    expect(report.machine.vendor).toBe('intel');
+    expect(report.machine?.vendor).toBe('intel');
   });
 });

@@ -11,6 +11,7 @@
 import {
   gfn,
   InvalidArgumentError,
+  MTRR_VCNT,
   MtrrState,
   type MtrrType,
   mfn,
@@ -191,6 +192,13 @@ export class Replayer {
     const machine = this.machine;
     switch (event.event) {
       case 'host': {
+        // The host has as many variable pairs as its MTRRcap.VCNT announces: at least a domU's 8,
+        // and as many as the trace gives; dom0's copy has the same count (hvm_vcpu_cacheattr_init).
+        const hostMtrr =
+          event.mtrr === undefined
+            ? undefined
+            : mtrrState(event.mtrr, line, 'host.mtrr', Math.max(MTRR_VCNT, event.mtrr.variable.length));
+        const hostVcnt = hostMtrr?.variableCount ?? MTRR_VCNT;
         this.machine = new Machine({
           profile: this.options.profile ?? event.profile,
           policy: event.policy,
@@ -199,10 +207,10 @@ export class Replayer {
           physAddrBits: event.physAddrBits,
           hardwareVcpus: event.hardwareVcpus,
           e820: event.e820,
-          ...(event.mtrr === undefined ? {} : { hostMtrr: mtrrState(event.mtrr, line, 'host.mtrr') }),
+          ...(hostMtrr === undefined ? {} : { hostMtrr }),
           ...(event.hardwareMtrr === undefined
             ? {}
-            : { hardwareMtrr: mtrrState(event.hardwareMtrr, line, 'host.hardwareMtrr') }),
+            : { hardwareMtrr: mtrrState(event.hardwareMtrr, line, 'host.hardwareMtrr', hostVcnt) }),
           hardwareP2m: { hap: event.hardwareHap },
           superpages2M: event.hap2mb,
         });
@@ -728,10 +736,14 @@ function sameValue(got: unknown, want: unknown): boolean {
   return got === want;
 }
 
-/** An `MtrrState` from a trace's MTRR layout; a bad range is reported with its field. */
-function mtrrState(layout: TraceMtrr, line: number, path: string): MtrrState {
+/**
+ * An `MtrrState` from a trace's MTRR layout with `variableCount` pairs (a domU's 8 by default); a bad
+ * range is reported with its field.
+ */
+function mtrrState(layout: TraceMtrr, line: number, path: string, variableCount = MTRR_VCNT): MtrrState {
   try {
     return new MtrrState({
+      variableCount,
       enabled: layout.enabled,
       fixedEnabled: layout.fixedEnabled,
       defaultType: layout.defaultType,
