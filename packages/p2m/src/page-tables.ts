@@ -1,5 +1,5 @@
 /**
- * Which intermediate page tables of a p2m exist: the L1 tables (one per 2M region split into 4K
+ * x86 (p2m-ept.c and p2m-pt.c, which agree here): which intermediate page tables of a p2m exist: the L1 tables (one per 2M region split into 4K
  * entries) and the L2 tables (one per 1G region split into 2M entries). The extents of a `P2m` say
  * what is mapped; these say how a walk over a hole ends, which is what `get_entry` reports as the
  * order of a hole, and so whether `set_typed_p2m_entry` / `clear_mmio_p2m_entry` retry a chunk at a
