@@ -36,19 +36,49 @@ export class IntermediateTables {
     const first1G = Math.floor(gfn / 2 ** ORDER_1G);
     const last1G = Math.floor(last / 2 ** ORDER_1G);
     if (order === 0) {
-      this.l1.addRange(first2M, last2M);
-      this.l2.addRange(first1G, last1G);
+      this.addL1(first2M, last2M);
+      this.addL2(first1G, last1G);
     } else if (order === ORDER_2M) {
-      this.l1.removeRange(first2M, last2M);
-      this.l2.addRange(first1G, last1G);
+      this.removeL1(first2M, last2M);
+      this.addL2(first1G, last1G);
     } else {
       // A 1G leaf frees the L2 table and every L1 table under it.
-      this.l2.removeRange(first1G, last1G);
-      this.l1.removeRange(
-        first1G * 2 ** (ORDER_1G - ORDER_2M),
-        (last1G + 1) * 2 ** (ORDER_1G - ORDER_2M) - 1,
-      );
+      this.removeL2(first1G, last1G);
+      this.removeL1(first1G * 2 ** (ORDER_1G - ORDER_2M), (last1G + 1) * 2 ** (ORDER_1G - ORDER_2M) - 1);
     }
+  }
+
+  // A run of regions known to be in each set (empty when lo > hi): a sequential fill or drain in 4K
+  // writes stays inside it and touches neither set. Any removal that meets it empties it.
+  private l1Lo = 1;
+  private l1Hi = 0;
+  private l2Lo = 1;
+  private l2Hi = 0;
+
+  private addL1(first: number, last: number): void {
+    if (first >= this.l1Lo && last <= this.l1Hi) return;
+    this.l1.addRange(first, last);
+    const touches = first <= this.l1Hi + 1 && last + 1 >= this.l1Lo;
+    this.l1Lo = touches ? Math.min(first, this.l1Lo) : first;
+    this.l1Hi = touches ? Math.max(last, this.l1Hi) : last;
+  }
+
+  private addL2(first: number, last: number): void {
+    if (first >= this.l2Lo && last <= this.l2Hi) return;
+    this.l2.addRange(first, last);
+    const touches = first <= this.l2Hi + 1 && last + 1 >= this.l2Lo;
+    this.l2Lo = touches ? Math.min(first, this.l2Lo) : first;
+    this.l2Hi = touches ? Math.max(last, this.l2Hi) : last;
+  }
+
+  private removeL1(first: number, last: number): void {
+    this.l1.removeRange(first, last);
+    if (first <= this.l1Hi && last >= this.l1Lo) [this.l1Lo, this.l1Hi] = [1, 0];
+  }
+
+  private removeL2(first: number, last: number): void {
+    this.l2.removeRange(first, last);
+    if (first <= this.l2Hi && last >= this.l2Lo) [this.l2Lo, this.l2Hi] = [1, 0];
   }
 
   /**
