@@ -48,7 +48,10 @@ export interface MachineOptions {
   readonly policy?: Partial<Policy>;
   /** CPU vendor; decides the memory-type rules (default `intel`). */
   readonly vendor?: 'intel' | 'amd';
-  /** An IOMMU is enabled (default true). */
+  /**
+   * An IOMMU is enabled (Xen's `iommu_enabled`; default true): the hardware domain then has an IOMMU
+   * context, and guests have one unless created without (`GuestOptions.iommu`).
+   */
   readonly iommu?: boolean;
   /**
    * The host's physical address width as Xen reads it for HAP (`hap_paddr_bits`: CPUID 0x80000008,
