@@ -4,11 +4,12 @@
  * of the host's.
  */
 import { InvalidArgumentError } from './errors.js';
-import { MTRR_VCNT_MAX, MtrrState } from './mtrr.js';
+import { MtrrState } from './mtrr.js';
 
 /**
  * The MTRRs of a new vCPU of the hardware domain, as `hvm_vcpu_cacheattr_init` copies them from the
- * host's `mtrr_state`: MTRRcap.VCNT is the host's (capped at `MTRR_VCNT_MAX`, 40), each variable pair
+ * host's `mtrr_state`: MTRRcap.VCNT is the host's (Xen caps it at `MTRR_VCNT_MAX`, 40, the most an
+ * `MtrrState` holds), each variable pair
  * goes through `mtrr_var_range_msr_set` and the fixed ranges through `mtrr_fix_range_msr_set`
  * (both accept what the host holds: its types are valid and its ranges fit its width), and
  * MTRRdefType is set last from the host's type, FE and E bits (`mtrr_def_type_msr_set`). So every
@@ -23,8 +24,9 @@ export function hardwareDomainMtrr(host: MtrrState): MtrrState {
     fixedEnabled: host.fixedEnabled,
     defaultType: host.defaultType,
     fixedRanges: host.fixedRanges,
-    variableRanges: host.variableRanges.slice(0, MTRR_VCNT_MAX),
-    variableCount: Math.min(host.variableCount, MTRR_VCNT_MAX),
+    // Xen caps the count at MTRR_VCNT_MAX (40); an MtrrState never holds more.
+    variableRanges: host.variableRanges,
+    variableCount: host.variableCount,
     physAddrBits: host.physAddrBits,
   });
 }
