@@ -211,8 +211,8 @@ export class Replayer {
           ...(event.hardwareMtrr === undefined
             ? {}
             : { hardwareMtrr: mtrrState(event.hardwareMtrr, line, 'host.hardwareMtrr', hostVcnt) }),
-          hardwareP2m: { hap: event.hardwareHap },
-          superpages2M: event.hap2mb,
+          hardwareP2m: { hap: event.hardwareHap ?? true },
+          superpages2M: event.hap2mb ?? true,
         });
         return;
       }
@@ -248,7 +248,7 @@ export class Replayer {
           id: event.id,
           vcpus: event.vcpus,
           ...(event.mtrr === undefined ? {} : { mtrr: mtrrState(event.mtrr, line, 'domain.mtrr') }),
-          p2m: { hap: event.hap },
+          p2m: { hap: event.hap ?? true },
           ...(event.iommu === undefined ? {} : { iommu: event.iommu }),
         });
         return;

@@ -72,8 +72,8 @@ export type TraceAssertion =
       readonly count: number;
       readonly mfn: number | undefined;
       readonly type: P2mType | undefined;
-      /** Every frame is mapped with leaves of this order (0, 9, 18); needs `mfn`. */
-      readonly order: PageOrder | undefined;
+      /** Every frame is mapped with leaves of this order (0, 9, 18); needs `mfn`. Absent: any order. */
+      readonly order?: PageOrder | undefined;
     }
   | {
       /** An access to `gfn` through guest PAT type `pat` has memory type `expect`. */
@@ -137,12 +137,12 @@ export type TraceEvent =
       readonly hardwareVcpus: number;
       readonly e820: readonly TraceE820[];
       readonly mtrr: TraceMtrr | undefined;
-      /** The hardware domain's MTRRs as dom0 reprogrammed them (default: a copy of the host's). */
-      readonly hardwareMtrr: TraceMtrr | undefined;
-      /** The hardware domain uses HAP (false: Xen's `dom0=shadow`). */
-      readonly hardwareHap: boolean;
-      /** HAP may use 2 MiB leaves (Xen's global `hap_2mb`). */
-      readonly hap2mb: boolean;
+      /** The hardware domain's MTRRs as dom0 reprogrammed them (absent: a copy of the host's). */
+      readonly hardwareMtrr?: TraceMtrr | undefined;
+      /** The hardware domain uses HAP (false: Xen's `dom0=shadow`). Absent: true. */
+      readonly hardwareHap?: boolean | undefined;
+      /** HAP may use 2 MiB leaves (Xen's global `hap_2mb`). Absent: true. */
+      readonly hap2mb?: boolean | undefined;
     }
   | { readonly event: 'device'; readonly spec: DeviceSpec; readonly hidden: boolean }
   | {
@@ -158,10 +158,10 @@ export type TraceEvent =
       readonly id: number;
       readonly vcpus: number;
       readonly mtrr: TraceMtrr | undefined;
-      /** The guest uses HAP (false: shadow paging). */
-      readonly hap: boolean;
-      /** The guest has an IOMMU context; undefined: as the host. */
-      readonly iommu: boolean | undefined;
+      /** The guest uses HAP (false: shadow paging). Absent: true. */
+      readonly hap?: boolean | undefined;
+      /** The guest has an IOMMU context. Absent: as the host. */
+      readonly iommu?: boolean | undefined;
     }
   | {
       readonly event: 'iomem';
