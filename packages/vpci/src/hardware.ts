@@ -36,6 +36,7 @@ import {
   pciRebarCtrl,
 } from './pci-regs.js';
 import { formatSbdf, type Sbdf, toSbdf } from './sbdf.js';
+import { type ConfigBytes, SriovHardware, type SriovSpec } from './sriov-hardware.js';
 
 /** One BAR of a device description. A 64-bit BAR takes two slots: leave the next one empty. */
 export interface BarSpec {
@@ -105,6 +106,8 @@ export interface DeviceSpec {
   readonly msix?: MsixSpec;
   /** Resizable BAR entries (one extended capability); none if missing. */
   readonly rebar?: readonly RebarSpec[];
+  /** The SR-IOV capability of a physical function; none if missing. */
+  readonly sriov?: SriovSpec;
 }
 
 /** Sizes the image of a device cannot tell: each implemented BAR's size, and the ROM's. */
@@ -117,6 +120,8 @@ export interface ImageSizes {
 
 const MSIX_CAP_OFFSET = 0x40;
 const REBAR_CAP_OFFSET = 0x100;
+/** Where SR-IOV goes behind a resizable-BAR capability (which ends by 0x134). */
+const SRIOV_AFTER_REBAR_OFFSET = 0x160;
 const U32 = 0xffffffffn;
 
 /** Whether `[reg, reg + size)` meets the BARs (0x10–0x27), the ROM register (0x30) or a bridge's (0x38). */
@@ -146,6 +151,8 @@ export class PhysicalDevice {
   /** Current size of each BAR slot (0n: unimplemented or the high half of a 64-bit BAR). */
   private readonly barSizes: bigint[] = [0n, 0n, 0n, 0n, 0n, 0n];
   private readonly rebarSlots = new Map<number, number>();
+  /** The SR-IOV capability of a physical function described with one (`DeviceSpec.sriov`). */
+  private sriovCap: SriovHardware | undefined;
 
   private constructor(sbdf: Sbdf, extendedConfig: boolean) {
     this.sbdf = sbdf;
@@ -157,7 +164,10 @@ export class PhysicalDevice {
     if (typeof spec !== 'object' || spec === null) {
       throw new InvalidArgumentError('spec', spec, 'a device description object');
     }
-    const device = new PhysicalDevice(toSbdf(spec.sbdf, 'spec.sbdf'), spec.rebar !== undefined);
+    const device = new PhysicalDevice(
+      toSbdf(spec.sbdf, 'spec.sbdf'),
+      spec.rebar !== undefined || spec.sriov !== undefined,
+    );
     const headerType = spec.headerType ?? 0;
     if (headerType !== 0 && headerType !== 1) {
       throw new InvalidArgumentError('spec.headerType', headerType, '0 (endpoint) or 1 (bridge)');
@@ -188,6 +198,7 @@ export class PhysicalDevice {
       device.defineRom(spec.rom, headerType === 0 ? PCI_ROM_ADDRESS : PCI_ROM_ADDRESS1);
     if (spec.msix !== undefined) device.defineMsix(spec.msix);
     if (spec.rebar !== undefined) device.defineRebar(spec.rebar);
+    if (spec.sriov !== undefined) device.defineSriov(spec.sriov, spec.rebar !== undefined);
     return device;
   }
 
@@ -253,6 +264,11 @@ export class PhysicalDevice {
   /** A copy of the whole configuration space (256 or 4096 bytes). */
   image(): Uint8Array {
     return this.config.slice(0, this.extendedConfig ? PCI_CFG_SPACE_EXP_SIZE : PCI_CFG_SPACE_SIZE);
+  }
+
+  /** The SR-IOV capability, when the device was described with one. */
+  get sriov(): SriovHardware | undefined {
+    return this.sriovCap;
   }
 
   /** The current size of BAR slot `i` in bytes (0n when unimplemented). */
@@ -390,8 +406,22 @@ export class PhysicalDevice {
     });
   }
 
-  /** Side effects of a write beyond storing bits: a resizable BAR's new size. */
+  private defineSriov(sriov: SriovSpec, behindRebar: boolean): void {
+    const pos = behindRebar ? SRIOV_AFTER_REBAR_OFFSET : REBAR_CAP_OFFSET;
+    if (behindRebar)
+      this.poke(REBAR_CAP_OFFSET + 2, 2, (this.peek(REBAR_CAP_OFFSET + 2, 2) & 0xf) | (pos << 4));
+    const bytes: ConfigBytes = {
+      peek: (reg, size) => this.peek(reg, size),
+      poke: (reg, size, value) => this.poke(reg, size, value),
+      peekMask: (reg) => this.peekMask(reg),
+      setMask: (reg, size, mask) => this.setMask(reg, size, mask),
+    };
+    this.sriovCap = SriovHardware.define(bytes, pos, sriov);
+  }
+
+  /** Side effects of a write beyond storing bits: a resizable BAR's new size, VF BARs' new page size. */
   private afterWrite(reg: number, size: number): void {
+    this.sriovCap?.afterWrite(reg, size);
     for (const [ctrl, bar] of this.rebarSlots) {
       if (reg + size <= ctrl || reg >= ctrl + 4) continue;
       const field = (this.peek(ctrl, 4) & PCI_REBAR_CTRL_SIZE_MASK) >>> PCI_REBAR_CTRL_SIZE_SHIFT;
