@@ -659,6 +659,7 @@ function parseSriov(f: Fields): SriovSpec {
   const vfBars = (f.optionalArray('vfBars', 6) ?? []).map((bar, i) =>
     bar === null ? null : parseVfBar(new Fields(f.line, `${f.path}.vfBars[${i}]`, bar)),
   );
+  const vfMsix = f.optionalObject('vfMsix');
   const sriov: SriovSpec = {
     totalVfs,
     initialVfs: f.optionalInteger('initialVfs', 0, 0xffff) ?? totalVfs,
@@ -671,6 +672,7 @@ function parseSriov(f: Fields): SriovSpec {
     vfBars,
     vfEnable: f.optionalBoolean('vfEnable') ?? false,
     vfMemorySpace: f.optionalBoolean('vfMemorySpace') ?? false,
+    ...(vfMsix === undefined ? {} : { vfMsix: parseMsix(vfMsix) }),
   };
   f.done();
   return sriov;

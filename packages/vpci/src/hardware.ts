@@ -15,6 +15,8 @@ import {
   PCI_CFG_SPACE_EXP_SIZE,
   PCI_CFG_SPACE_SIZE,
   PCI_COMMAND,
+  PCI_COMMAND_IO,
+  PCI_COMMAND_MEMORY,
   PCI_DEVICE_ID,
   PCI_EXT_CAP_ID_REBAR,
   PCI_HEADER_TYPE,
@@ -240,6 +242,36 @@ export class PhysicalDevice {
     return device;
   }
 
+  /**
+   * Virtual function `n` of SR-IOV physical function `pf`, at its routing ID, as PCIe 9.3.4 makes a
+   * VF's configuration space: Vendor and Device ID read 0xffff (software takes them from the PF and
+   * its VF Device ID), the command register's I/O and Memory Space Enable bits are read-only zero
+   * (VF MSE in the PF's SR-IOV Control decodes the VF BARs), the BAR registers read zero (VF BARs
+   * live in the PF), extended configuration space is present, and the MSI-X capability is the
+   * PF's `vfMsix`. Throws when `pf` has no SR-IOV capability or VF `n` has no routing ID.
+   */
+  static virtualFunction(pf: PhysicalDevice, n: number): PhysicalDevice {
+    const sriov = pf.sriov;
+    if (sriov === undefined)
+      throw new InvalidArgumentError('pf', pf.toString(), 'an SR-IOV physical function');
+    const pfRid = (pf.sbdf.bus << 8) | (pf.sbdf.dev << 3) | pf.sbdf.fn;
+    const rid = sriov.vfRoutingIds(pfRid)[n];
+    if (!Number.isInteger(n) || rid === undefined) {
+      throw new InvalidArgumentError(
+        'n',
+        n,
+        `a VF index below the ${sriov.vfRoutingIds(pfRid).length} NumVFs bring up`,
+      );
+    }
+    const sbdf: Sbdf = { seg: pf.sbdf.seg, bus: rid >> 8, dev: (rid >> 3) & 0x1f, fn: rid & 7 };
+    const vf = new PhysicalDevice(sbdf, true);
+    vf.poke(PCI_VENDOR_ID, 2, 0xffff);
+    vf.poke(PCI_DEVICE_ID, 2, 0xffff);
+    vf.setMask(PCI_COMMAND, 2, 0x07ff & ~(PCI_COMMAND_IO | PCI_COMMAND_MEMORY));
+    if (sriov.vfMsix !== undefined) vf.defineMsix(sriov.vfMsix);
+    return vf;
+  }
+
   /** Reads `size` (1, 2 or 4) bytes at `reg`, little-endian, as the hardware answers. */
   read(reg: number, size: number): number {
     checkAccess(reg, size);
@@ -348,16 +380,19 @@ export class PhysicalDevice {
     this.setMask(reg, 4, (Number(~(size - 1n) & 0xfffff800n) | 1) >>> 0);
   }
 
-  private defineMsix(msix: MsixSpec): void {
-    if (!Number.isInteger(msix.entries) || msix.entries < 1 || msix.entries > 2048) {
-      throw new InvalidArgumentError('spec.msix.entries', msix.entries, 'an integer in 1 … 2048');
+  private defineMsix(msix: MsixSpec, name = 'spec.msix'): void {
+    if (typeof msix !== 'object' || msix === null) {
+      throw new InvalidArgumentError(name, msix, 'an MSI-X description { entries, table, pba }');
     }
-    const placement = (name: string, p: MsixPlacement): number => {
+    if (!Number.isInteger(msix.entries) || msix.entries < 1 || msix.entries > 2048) {
+      throw new InvalidArgumentError(`${name}.entries`, msix.entries, 'an integer in 1 … 2048');
+    }
+    const placement = (field: string, p: MsixPlacement): number => {
       if (!Number.isInteger(p.bar) || p.bar < 0 || p.bar > 7) {
-        throw new InvalidArgumentError(`spec.msix.${name}.bar`, p.bar, 'a BAR indicator 0 … 7');
+        throw new InvalidArgumentError(`${name}.${field}.bar`, p.bar, 'a BAR indicator 0 … 7');
       }
       if (!Number.isInteger(p.offset) || p.offset < 0 || p.offset > 0xfffffff8 || p.offset % 8 !== 0) {
-        throw new InvalidArgumentError(`spec.msix.${name}.offset`, p.offset, 'a multiple of 8 below 2^32');
+        throw new InvalidArgumentError(`${name}.${field}.offset`, p.offset, 'a multiple of 8 below 2^32');
       }
       return (p.offset | p.bar) >>> 0;
     };
@@ -417,6 +452,9 @@ export class PhysicalDevice {
       setMask: (reg, size, mask) => this.setMask(reg, size, mask),
     };
     this.sriovCap = SriovHardware.define(bytes, pos, sriov);
+    // Each VF gets this MSI-X capability (virtualFunction): check it now, naming the field.
+    if (sriov.vfMsix !== undefined)
+      new PhysicalDevice(this.sbdf, true).defineMsix(sriov.vfMsix, 'spec.sriov.vfMsix');
   }
 
   /** Side effects of a write beyond storing bits: a resizable BAR's new size, VF BARs' new page size. */

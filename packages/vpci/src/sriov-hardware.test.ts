@@ -216,6 +216,66 @@ describe('routing IDs and VF BAR arithmetic', () => {
   });
 });
 
+describe('VF Enable: the VFs at their routing IDs, and their config space (PCIe 9.3.4)', () => {
+  const withVfs = (numVfs: number, sbdf = '0000:82:00.0', offset = 0x80, stride = 2) =>
+    PhysicalDevice.fromSpec({
+      sbdf,
+      sriov: {
+        ...PF,
+        totalVfs: 256,
+        numVfs,
+        firstVfOffset: offset,
+        vfStride: stride,
+        vfEnable: true,
+        vfMsix: { entries: 4, table: { bar: 0, offset: 0x2000 }, pba: { bar: 0, offset: 0x3000 } },
+      },
+    });
+
+  it('lists NumVFs routing IDs, PF + offset + n × stride, carrying into the next bus', () => {
+    const hw = withVfs(3);
+    expect(hw.sriov?.vfEnable).toBe(true);
+    expect(hw.sriov?.vfMemorySpace).toBe(false);
+    expect(hw.sriov?.vfRoutingIds(0x8200)).toEqual([0x8280, 0x8282, 0x8284]);
+    const wide = withVfs(200, '0000:03:00.0', 0x80, 1);
+    const ids = wide.sriov?.vfRoutingIds(0x0300) ?? [];
+    expect(ids.length).toBe(200);
+    expect(ids[127]).toBe(0x03ff);
+    expect(ids[128]).toBe(0x0400); // 04:00.0
+  });
+
+  it('stops the list at the last bus (Linux sriov_enable refuses VFs beyond the bus range)', () => {
+    const hw = withVfs(200, '0000:ff:00.0', 0x80, 1);
+    expect(hw.sriov?.vfRoutingIds(0xff00).length).toBe(128);
+  });
+
+  it('gives each VF its own config space: IDs 0xffff, memory bit RO zero, BARs read zero, MSI-X', () => {
+    const pfHw = withVfs(200, '0000:03:00.0', 0x80, 1);
+    const vf = PhysicalDevice.virtualFunction(pfHw, 128);
+    expect(vf.toString()).toBe('0000:04:00.0');
+    expect(vf.extendedConfig).toBe(true);
+    expect(vf.read(0x00, 4)).toBe(0xffffffff);
+    vf.write(0x04, 2, 0x0007); // I/O, memory, bus master
+    expect(vf.read(0x04, 2)).toBe(0x0004); // only bus master sticks
+    for (let i = 0; i < 6; i++) {
+      vf.write(0x10 + 4 * i, 4, 0xffffffff);
+      expect(vf.read(0x10 + 4 * i, 4)).toBe(0);
+    }
+    expect(findExtCapability(vf, PCI_EXT_CAP_ID_SRIOV)).toBe(0);
+    // MSI-X capability at 0x40: table in BAR 0 at 0x2000, PBA at 0x3000, 4 entries (Table Size 3).
+    expect(vf.read(0x40, 1)).toBe(0x11);
+    expect(vf.read(0x42, 2)).toBe(3);
+    expect(vf.read(0x44, 4)).toBe(0x2000);
+    expect(vf.read(0x48, 4)).toBe(0x3000);
+  });
+
+  it('refuses a VF index NumVFs does not bring up, and a function without SR-IOV', () => {
+    expect(() => PhysicalDevice.virtualFunction(withVfs(3), 3)).toThrow(InvalidArgumentError);
+    expect(() => PhysicalDevice.virtualFunction(PhysicalDevice.fromSpec({ sbdf: '00:01.0' }), 0)).toThrow(
+      /^pf: expected an SR-IOV physical function/,
+    );
+  });
+});
+
 describe('SR-IOV description errors name the field', () => {
   it.each<[string, Partial<SriovSpec>]>([
     ['spec.sriov.vfStride', { vfStride: 0 }],
@@ -233,6 +293,10 @@ describe('SR-IOV description errors name the field', () => {
           { type: 'mem32', size: 16n },
         ],
       },
+    ],
+    [
+      'spec.sriov.vfMsix.table.offset',
+      { vfMsix: { entries: 1, table: { bar: 0, offset: 3 }, pba: { bar: 0, offset: 8 } } },
     ],
   ])('%s', (argument, change) => {
     const attempt = () => PhysicalDevice.fromSpec({ sbdf: '0000:82:00.0', sriov: { ...PF, ...change } });

@@ -7,6 +7,7 @@
  * docs/sriov.md has the register table and the sources.
  */
 import { InvalidArgumentError } from '@vpci/p2m';
+import type { MsixSpec } from './hardware.js';
 import {
   PCI_BASE_ADDRESS_MEM_PREFETCH,
   PCI_BASE_ADDRESS_MEM_TYPE_64,
@@ -67,6 +68,8 @@ export interface SriovSpec {
   readonly vfEnable?: boolean;
   /** VF Memory Space Enable as firmware left it (default off). */
   readonly vfMemorySpace?: boolean;
+  /** Each VF's MSI-X capability (its table and PBA in VF BARs); none if missing. */
+  readonly vfMsix?: MsixSpec;
 }
 
 /** The byte-level access a physical device gives its capability models. */
@@ -136,10 +139,13 @@ export class SriovHardware {
   /** The size each VF BAR slot's function asks for before page rounding (0n: none or upper half). */
   private readonly intrinsic: bigint[] = [0n, 0n, 0n, 0n, 0n, 0n];
   private readonly wide: boolean[] = [false, false, false, false, false, false];
+  /** Each VF's MSI-X capability, from the description. */
+  readonly vfMsix: MsixSpec | undefined;
 
-  private constructor(raw: ConfigBytes, pos: number) {
+  private constructor(raw: ConfigBytes, pos: number, vfMsix: MsixSpec | undefined) {
     this.raw = raw;
     this.pos = pos;
+    this.vfMsix = vfMsix;
   }
 
   /**
@@ -150,7 +156,7 @@ export class SriovHardware {
     if (typeof spec !== 'object' || spec === null) {
       throw new InvalidArgumentError('spec.sriov', spec, 'an SR-IOV description object');
     }
-    const hw = new SriovHardware(raw, pos);
+    const hw = new SriovHardware(raw, pos, spec.vfMsix);
     const total = integer('spec.sriov.totalVfs', spec.totalVfs, 1, 0xffff);
     const initial = integer('spec.sriov.initialVfs', spec.initialVfs ?? total, 0, total);
     const numVfs = integer('spec.sriov.numVfs', spec.numVfs ?? 0, 0, total);
@@ -208,6 +214,39 @@ export class SriovHardware {
     if (intrinsic === 0n) return 0n;
     const page = sriovPageSize(this.raw.peek(this.pos + PCI_SRIOV_SYS_PGSIZE, 4));
     return intrinsic > page ? intrinsic : page;
+  }
+
+  /** A 16-bit field of the capability, at `PCI_SRIOV_*` offset `offset`. */
+  field16(offset: number): number {
+    return this.raw.peek(this.pos + offset, 2);
+  }
+
+  /** SR-IOV Control's VF Enable. */
+  get vfEnable(): boolean {
+    return (this.field16(PCI_SRIOV_CTRL) & PCI_SRIOV_CTRL_VFE) !== 0;
+  }
+
+  /** SR-IOV Control's VF Memory Space Enable. */
+  get vfMemorySpace(): boolean {
+    return (this.field16(PCI_SRIOV_CTRL) & PCI_SRIOV_CTRL_MSE) !== 0;
+  }
+
+  /**
+   * The routing IDs of VFs 0 … NumVFs − 1 from the PF's routing ID (`bus << 8 | devfn`), as the
+   * hardware brings them up when VF Enable is set; a VF past bus 255 stops the list there (Linux's
+   * `sriov_enable()` refuses such a NumVFs: `pci_iov_bus_range()` beyond the bus range).
+   */
+  vfRoutingIds(pfRoutingId: number): number[] {
+    const offset = this.field16(PCI_SRIOV_VF_OFFSET);
+    const stride = this.field16(PCI_SRIOV_VF_STRIDE);
+    const ids: number[] = [];
+    const count = Math.min(this.field16(PCI_SRIOV_NUM_VF), this.field16(PCI_SRIOV_TOTAL_VF));
+    for (let n = 0; n < count; n++) {
+      const rid = vfRoutingId(pfRoutingId, offset, stride, n);
+      if (rid === undefined) break;
+      ids.push(rid);
+    }
+    return ids;
   }
 
   /** Whether a write to `[reg, reg + size)` reached System Page Size, which resizes the VF BARs. */
