@@ -41,6 +41,7 @@ export type {
   ReportDomain,
   ReportExtent,
   ReportHole,
+  ReportMsi,
   ReportMsix,
 } from './report.js';
 export { buildReport, REPORT_FORMAT, reportJson } from './report.js';

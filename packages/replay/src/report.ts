@@ -13,6 +13,7 @@ import {
   describeViolation,
   formatSbdf,
   type Machine,
+  type MsiState,
   mappingDomain,
   msixBir,
   msixGuestFrames,
@@ -85,6 +86,22 @@ export interface ReportBar {
   readonly sharesPageWith: readonly string[];
 }
 
+/** A device's MSI capability as vPCI emulates it (msi.c): the values the owner reads. */
+export interface ReportMsi {
+  /** Vectors the device supports (Multiple Message Capable). */
+  readonly maxVectors: number;
+  /** Vectors enabled (Multiple Message Enable). */
+  readonly vectors: number;
+  /** MSI is enabled (Xen enabled it on the device). */
+  readonly enabled: boolean;
+  /** 64-bit Message Address, hexadecimal. */
+  readonly address: string;
+  /** Message Data, hexadecimal. */
+  readonly data: string;
+  /** Mask Bits, hexadecimal; null without per-vector masking. */
+  readonly mask: string | null;
+}
+
 /** A device's MSI-X capability: its state and where the table and PBA are. */
 export interface ReportMsix {
   /** Table entries. */
@@ -133,6 +150,8 @@ export interface ReportDevice {
   readonly bars: readonly ReportBar[];
   /** The MSI-X capability; null without one. */
   readonly msix: ReportMsix | null;
+  /** The MSI capability vPCI emulates; only present for a device that has one (and set it up). */
+  readonly msi?: ReportMsi;
 }
 
 /** A run of a domain's p2m: guest frames mapped to consecutive machine frames, one type and leaf order. */
@@ -354,6 +373,18 @@ function reportDevice(machine: Machine, device: PciDevice): ReportDevice {
             table: structure(0),
             pba: structure(1),
           },
+    ...(vpci?.msi === undefined ? {} : { msi: reportMsi(vpci.msi) }),
+  };
+}
+
+function reportMsi(msi: MsiState): ReportMsi {
+  return {
+    maxVectors: msi.maxVectors,
+    vectors: msi.vectors,
+    enabled: msi.enabled,
+    address: hex(msi.address),
+    data: hex(msi.data),
+    mask: msi.masking ? hex(msi.mask) : null,
   };
 }
 

@@ -158,6 +158,13 @@ function deviceLines(device: ReportDevice, qemu?: QemuDevice): string[] {
         `table BAR${msix.table.bar}+${msix.table.offset} (gfn ${span(msix.table.gfns)}), ${pba}`,
     );
   }
+  const msi = device.msi;
+  if (msi !== undefined) {
+    out.push(
+      `    MSI ${msi.vectors}/${msi.maxVectors} vectors${msi.enabled ? ', enabled' : ''}: ` +
+        `address ${msi.address} data ${msi.data}${msi.mask === null ? '' : ` mask ${msi.mask}`}`,
+    );
+  }
   return out;
 }
 

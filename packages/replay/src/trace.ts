@@ -15,6 +15,7 @@ import {
 import {
   type BarSpec,
   type DeviceSpec,
+  type MsiSpec,
   type MsixSpec,
   POLICY_SWITCHES,
   type Policy,
@@ -345,6 +346,7 @@ const PARSERS: Record<TraceEvent['event'], Parser> = {
     );
     const rom = f.optionalObject('rom');
     const msix = f.optionalObject('msix');
+    const msi = f.optionalObject('msi');
     const rebar = f.optionalArray('rebar', 6);
     const spec: DeviceSpec = {
       sbdf,
@@ -355,6 +357,7 @@ const PARSERS: Record<TraceEvent['event'], Parser> = {
       bars,
       ...(rom === undefined ? {} : { rom: parseRom(rom) }),
       ...(msix === undefined ? {} : { msix: parseMsix(msix) }),
+      ...(msi === undefined ? {} : { msi: parseMsi(msi) }),
       ...(rebar === undefined
         ? {}
         : { rebar: rebar.map((r, i) => parseRebar(new Fields(f.line, `device.rebar[${i}]`, r))) }),
@@ -603,6 +606,20 @@ function parseMsix(f: Fields): MsixSpec {
   };
   f.done();
   return msix;
+}
+
+function parseMsi(f: Fields): MsiSpec {
+  const vectors = f.integer('vectors', 1, 32);
+  if ((vectors & (vectors - 1)) !== 0)
+    throw f.error('vectors', `is ${vectors}; expected 1, 2, 4, 8, 16 or 32`);
+  const address64 = f.optionalBoolean('address64');
+  const masking = f.optionalBoolean('masking');
+  f.done();
+  return {
+    vectors,
+    ...(address64 === undefined ? {} : { address64 }),
+    ...(masking === undefined ? {} : { masking }),
+  };
 }
 
 function parseRebar(f: Fields): RebarSpec {

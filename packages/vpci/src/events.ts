@@ -19,6 +19,9 @@ export type MapOperation = 'map' | 'unmap';
  *   rangesets purged, and a guest crashed (`crashed`).
  * - `msix-clobber`: an existing mapping at `gfn` clobbers the MSI-X area (EEXIST).
  * - `msix-invalid`: the MSI-X capability points outside its BAR (ENODEV); MSI-X is hidden.
+ * - `capability-masked`: the init of legacy capability `cap` (MSI 5, MSI-X 17) failed with `code`;
+ *   it is cleaned up and hidden from the list (Xen's `vpci_init_capabilities`).
+ * - `capability-cleanup-failed`: that cleanup failed with `code` (a guest's set-up then fails).
  * - `subpage-shared`: hardened refusal: host page `mfn` of this BAR holds a BAR of `other`, owned by
  *   another domain; the page is not mapped.
  * - `assign-refused`: hardened refusal to assign a device whose BAR page another domain maps.
@@ -78,6 +81,13 @@ export type VpciEvent =
       readonly type: string;
     }
   | { readonly kind: 'msix-invalid'; readonly sbdf: string; readonly reason: string }
+  | { readonly kind: 'capability-masked'; readonly sbdf: string; readonly cap: number; readonly code: Errno }
+  | {
+      readonly kind: 'capability-cleanup-failed';
+      readonly sbdf: string;
+      readonly cap: number;
+      readonly code: Errno;
+    }
   | {
       readonly kind: 'subpage-shared';
       readonly sbdf: string;
@@ -144,6 +154,10 @@ export function describeEvent(event: VpciEvent): string {
       return `${event.sbdf}: existing mapping (mfn: ${hex(event.mfn)} type: ${event.type}) at ${hex(event.gfn)} clobbers MSIX MMIO area`;
     case 'msix-invalid':
       return `${event.sbdf}: MSI-X ${event.reason}`;
+    case 'capability-masked':
+      return `${event.sbdf}: init legacy cap ${event.cap} fail rc=${event.code}, mask it`;
+    case 'capability-cleanup-failed':
+      return `${event.sbdf}: clean legacy cap ${event.cap} fail rc=${event.code}`;
     case 'subpage-shared':
       return `${event.sbdf}: BAR${event.bar} page ${hex(event.mfn)} shared with ${event.other} of d${event.otherDomain}: not mapped`;
     case 'assign-refused':

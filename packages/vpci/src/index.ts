@@ -5,9 +5,10 @@
  */
 // The workspace's result vocabulary, from @vpci/rangeset, so the engine's users need not import it from there.
 export type { Errno, Failure, Ok, Result } from '@vpci/rangeset';
+export type { CapabilityErrno } from './capabilities.js';
 export type { EngineContext } from './context.js';
 export { mappingDomain } from './context.js';
-export type { BarType, MsixState } from './device.js';
+export type { BarType, MsiState, MsixState } from './device.js';
 export { Bar, VpciState } from './device.js';
 export type { FrameRange, FrameSink } from './device-snapshot.js';
 export { DeviceSnapshot, framesOf } from './device-snapshot.js';
@@ -19,6 +20,7 @@ export type {
   BarSpec,
   DeviceSpec,
   ImageSizes,
+  MsiSpec,
   MsixPlacement,
   MsixSpec,
   RebarSpec,

@@ -13,7 +13,7 @@ import {
   type P2mOptions,
 } from '@vpci/p2m';
 import { RangeSet, type Result } from '@vpci/rangeset';
-import { initCapabilities } from './capabilities.js';
+import { type CapabilityErrno, initCapabilities } from './capabilities.js';
 import { type EngineContext, mappingDomain } from './context.js';
 import { hostFrameRange, VpciState } from './device.js';
 import { DOMID_XEN, Domain, PciDevice, type Vcpu, VPCI_MAX_VIRT_DEV } from './domain.js';
@@ -86,8 +86,11 @@ export interface GuestOptions {
  */
 export type AssignResult = Result<AssignErrno>;
 
-/** Why an assignment was refused: modify_bars' errors, or no vPCI / no free slot for the device. */
-export type AssignErrno = ModifyBarsErrno | 'EOPNOTSUPP' | 'ENOSPC';
+/**
+ * Why an assignment was refused: modify_bars' errors, a capability set-up that failed (`ENODEV`,
+ * `ERANGE`, …), or no vPCI / no free slot for the device.
+ */
+export type AssignErrno = ModifyBarsErrno | CapabilityErrno | 'EOPNOTSUPP' | 'ENOSPC';
 
 /** The machine. Implements the context the header code runs in. */
 export class Machine implements EngineContext {
@@ -518,7 +521,7 @@ export class Machine implements EngineContext {
     const toolstack = this.hardwareDomain.vcpus[0]!;
     if (this.systemActive && toolstack.pending !== undefined) this.finishPending(toolstack);
     this.accessor.current = toolstack;
-    let rc = vpciInitHeader(this, this.accessor, device, isHwdom);
+    let rc: AssignResult = vpciInitHeader(this, this.accessor, device, isHwdom);
     if (rc.ok) rc = initCapabilities(this, device, isHwdom);
     return rc.ok ? rc : this.failAssign(device, rc.code);
   }

@@ -17,10 +17,9 @@ import { mappingDomain } from './context.js';
 import { guestFrameRange, hostFrameRange, type VpciState } from './device.js';
 import type { PciDevice } from './domain.js';
 import { findCapability } from './hardware.js';
+import { disableGuestIntx } from './msi.js';
 import {
   PCI_CAP_ID_MSIX,
-  PCI_COMMAND,
-  PCI_COMMAND_INTX_DISABLE,
   PCI_MSIX_BIRMASK,
   PCI_MSIX_ENTRY_SIZE,
   PCI_MSIX_FLAGS,
@@ -78,9 +77,13 @@ export function msixHostFrames(vpci: VpciState, nr: number): [Mfn, Mfn] {
 /**
  * Xen's `init_msix`, after the header: reads the capability, checks that table and PBA lie in a
  * memory BAR (`ENODEV` otherwise: MSI-X is then hidden, an event says why), registers the control
- * register, and punches the holes. Returns the hole punch's result.
+ * register (`EEXIST` when another handler is there), and punches the holes. Returns the hole punch's
+ * result.
  */
-export function initMsix(context: EngineContext, device: PciDevice): Result<'ENODEV' | 'EEXIST' | 'ENOMEM'> {
+export function initMsix(
+  context: EngineContext,
+  device: PciDevice,
+): Result<'ENODEV' | 'EINVAL' | 'EEXIST' | 'ENOMEM'> {
   const vpci = device.vpci!;
   const cap = findCapability(device.hw, PCI_CAP_ID_MSIX);
   if (cap === 0) return { ok: true };
@@ -108,7 +111,7 @@ export function initMsix(context: EngineContext, device: PciDevice): Result<'ENO
     }
   }
   const msix = { capOffset: cap, tables, maxEntries, enabled: false, masked: false };
-  vpci.registers.add(
+  const added = vpci.registers.add(
     () =>
       (msix.maxEntries - 1) |
       (msix.enabled ? PCI_MSIX_FLAGS_ENABLE : 0) |
@@ -117,9 +120,34 @@ export function initMsix(context: EngineContext, device: PciDevice): Result<'ENO
     cap + PCI_MSIX_FLAGS,
     2,
   );
+  // Another handler there already (MSI's, in a capability list that makes them overlap): EEXIST.
+  if (!added.ok) return added;
   vpci.msix = msix;
   // The header may have mapped the whole BAR before MSI-X was known: carve the holes now.
   return makeMsixHole(context, device);
+}
+
+/**
+ * Xen's `cleanup_msix(pdev, hide)`. The MSI-X state, if any, is dropped (nothing is trapped for it
+ * any more). Without `hide` (de-assignment) that is all. With `hide` (a failed init, whatever the
+ * reason, even one that failed before any state existed, such as a table BIR naming an I/O or
+ * unimplemented BAR) the control register's handler is removed, and for the hardware domain the
+ * register is made read-only from the device, so a driver that does not walk the capability list
+ * cannot enable MSI-X behind Xen (`EEXIST` if that handler cannot be added).
+ */
+export function cleanupMsix(
+  device: PciDevice,
+  pos: number,
+  hide: boolean,
+): Result<'ERANGE' | 'EINVAL' | 'EEXIST'> {
+  const vpci = device.vpci!;
+  vpci.msix = undefined;
+  if (!hide) return { ok: true };
+  const ctrl = pos + PCI_MSIX_FLAGS;
+  const removed = vpci.registers.remove(ctrl, 2);
+  if (!removed.ok) return removed;
+  if (device.domain?.kind !== 'hardware') return { ok: true };
+  return vpci.registers.add(() => device.hw.read(ctrl, 2), undefined, ctrl, 2);
 }
 
 /**
@@ -132,11 +160,7 @@ function controlWrite(device: PciDevice, reg: number, value: number): void {
   const masked = (value & PCI_MSIX_FLAGS_MASKALL) !== 0;
   const enabled = (value & PCI_MSIX_FLAGS_ENABLE) !== 0;
   if (masked === msix.masked && enabled === msix.enabled) return;
-  if (enabled && !msix.enabled && device.domain?.kind !== 'hardware') {
-    // pci_intx(pdev, false): INTx disabled in hardware and in the guest's view.
-    device.hw.write(PCI_COMMAND, 2, device.hw.read(PCI_COMMAND, 2) | PCI_COMMAND_INTX_DISABLE);
-    vpci.guestCmd |= PCI_COMMAND_INTX_DISABLE;
-  }
+  if (enabled && !msix.enabled && device.domain?.kind !== 'hardware') disableGuestIntx(device);
   msix.masked = masked;
   msix.enabled = enabled;
   device.hw.write(
