@@ -180,6 +180,23 @@ export interface MsiState {
   enabled: boolean;
 }
 
+/** One MSI-X table entry as vPCI keeps it (Xen's `struct vpci_msix_entry`). */
+export interface MsixEntry {
+  /** Message Address as the domain wrote it (64 bits). */
+  addr: bigint;
+  /** Message Data as the domain wrote it (32 bits). */
+  data: number;
+  /** The entry's Mask bit (set at reset). */
+  masked: boolean;
+  /** Address or data written since Xen last set the entry up. */
+  updated: boolean;
+  /**
+   * Xen has a PIRQ bound for the entry (`entry->arch.pirq != INVALID_PIRQ`): its set-up succeeded,
+   * which in the model means the address was an x86 MSI address (`vpci_msi_update`).
+   */
+  bound: boolean;
+}
+
 /** MSI-X state (Xen's `struct vpci_msix`): the raw Table and PBA Offset/BIR dwords. */
 export interface MsixState {
   /** Offset of the capability in config space. */
@@ -192,6 +209,8 @@ export interface MsixState {
   enabled: boolean;
   /** The Function Mask bit of the message control register. */
   masked: boolean;
+  /** The table entries vPCI emulates (`maxEntries` of them). */
+  readonly entries: MsixEntry[];
 }
 
 /** Per-device vPCI state (Xen's `struct vpci`). */

@@ -14,7 +14,7 @@ import {
 import type { Result } from '@vpci/rangeset';
 import type { EngineContext } from './context.js';
 import { mappingDomain } from './context.js';
-import { guestFrameRange, hostFrameRange, type VpciState } from './device.js';
+import { guestFrameRange, hostFrameRange, type MsixEntry, type MsixState, type VpciState } from './device.js';
 import type { PciDevice } from './domain.js';
 import { findCapability } from './hardware.js';
 import { disableGuestIntx } from './msi.js';
@@ -110,13 +110,27 @@ export function initMsix(
       return { ok: false, code: 'ENODEV' };
     }
   }
-  const msix = { capOffset: cap, tables, maxEntries, enabled: false, masked: false };
+  const msix: MsixState = {
+    capOffset: cap,
+    tables,
+    maxEntries,
+    enabled: false,
+    masked: false,
+    // Every entry starts masked (init_msix), with no PIRQ (vpci_msix_arch_init_entry).
+    entries: Array.from({ length: maxEntries }, () => ({
+      addr: 0n,
+      data: 0,
+      masked: true,
+      updated: false,
+      bound: false,
+    })),
+  };
   const added = vpci.registers.add(
     () =>
       (msix.maxEntries - 1) |
       (msix.enabled ? PCI_MSIX_FLAGS_ENABLE : 0) |
       (msix.masked ? PCI_MSIX_FLAGS_MASKALL : 0),
-    (value) => controlWrite(device, cap + PCI_MSIX_FLAGS, value),
+    (value) => controlWrite(context, device, cap + PCI_MSIX_FLAGS, value),
     cap + PCI_MSIX_FLAGS,
     2,
   );
@@ -151,15 +165,31 @@ export function cleanupMsix(
 }
 
 /**
- * Xen's MSI-X `control_write`: records the enable and mask-all bits, forces INTx off for a guest
- * that enables MSI-X, and writes the register through.
+ * Xen's MSI-X `control_write`: on enabling (or unmasking all) the entries written since they were
+ * last set up are set up again (`update_entry`); on disabling the bound ones are torn down. Then it
+ * records the enable and mask-all bits, forces INTx off for a guest that enables MSI-X, and writes
+ * the register through (`pci_msi_conf_write_intercept` passes it: the host's own mask-all,
+ * `host_maskall`, is Xen's interrupt state and taken as clear).
  */
-function controlWrite(device: PciDevice, reg: number, value: number): void {
+function controlWrite(context: EngineContext, device: PciDevice, reg: number, value: number): void {
   const vpci = device.vpci!;
   const msix = vpci.msix!;
   const masked = (value & PCI_MSIX_FLAGS_MASKALL) !== 0;
   const enabled = (value & PCI_MSIX_FLAGS_ENABLE) !== 0;
   if (masked === msix.masked && enabled === msix.enabled) return;
+  if (enabled && !masked && (!msix.enabled || msix.masked)) {
+    // Switching on (or unmasking): entries written since Xen last set them up are set up again.
+    msix.entries.forEach((entry, nr) => {
+      if (!entry.masked && entry.updated) updateEntry(context, device, entry, nr);
+    });
+  } else if (!enabled && msix.enabled) {
+    // Switching off: every entry with a PIRQ is torn down and marked for set-up on the next enable.
+    for (const entry of msix.entries) {
+      if (!entry.bound) continue; // vpci_msix_arch_disable_entry: ENOENT, ignored
+      entry.bound = false;
+      entry.updated = true;
+    }
+  }
   if (enabled && !msix.enabled && device.domain?.kind !== 'hardware') disableGuestIntx(device);
   msix.masked = masked;
   msix.enabled = enabled;
@@ -168,6 +198,26 @@ function controlWrite(device: PciDevice, reg: number, value: number): void {
     2,
     (msix.maxEntries - 1) | (enabled ? PCI_MSIX_FLAGS_ENABLE : 0) | (masked ? PCI_MSIX_FLAGS_MASKALL : 0),
   );
+}
+
+/** x86 MSI addresses (`MSI_ADDR_BASE_MASK`, `MSI_ADDR_HEADER`): 0xfeexxxxx, upper half zero. */
+const MSI_ADDR_BASE_MASK = 0xffff_ffff_fff0_0000n;
+const MSI_ADDR_HEADER = 0xfee0_0000n;
+
+/**
+ * Xen's `update_entry`: the entry's PIRQ, if any, is unbound (`vpci_msix_arch_disable_entry`; ENOENT
+ * ignored) and bound again with the entry's address and data (`vpci_msix_arch_enable_entry`). The
+ * model takes the PIRQ mapping to succeed; the binding fails (EOPNOTSUPP, an event, `updated` kept)
+ * for an address that is not an x86 MSI address, as `vpci_msi_update` checks.
+ */
+export function updateEntry(context: EngineContext, device: PciDevice, entry: MsixEntry, nr: number): void {
+  entry.bound = false;
+  if ((entry.addr & MSI_ADDR_BASE_MASK) !== MSI_ADDR_HEADER) {
+    context.events.push({ kind: 'msix-entry-failed', sbdf: device.name, entry: nr, addr: entry.addr });
+    return;
+  }
+  entry.bound = true;
+  entry.updated = false;
 }
 
 /**
