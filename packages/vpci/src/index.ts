@@ -10,6 +10,7 @@ export type { EngineContext } from './context.js';
 export { mappingDomain } from './context.js';
 export type { BarType, MsiState, MsixEntry, MsixState } from './device.js';
 export { Bar, VpciState } from './device.js';
+export { DeviceMemory } from './device-memory.js';
 export type { FrameRange, FrameSink } from './device-snapshot.js';
 export { DeviceSnapshot, framesOf } from './device-snapshot.js';
 export type { DomainKind, PendingOperation } from './domain.js';
@@ -36,6 +37,7 @@ export type { MmioPath, MmioResult } from './mmio.js';
 export type { ModifyBarsErrno, ModifyBarsResult } from './modify-bars.js';
 export { reportE820Frames } from './modify-bars.js';
 export { msixBir, msixGuestFrames, msixHostFrames, msixSize } from './msix.js';
+export type { MsixHandler } from './msix-table.js';
 // The PCI vocabulary the engine, the firmware model and the replayer share (pci_regs.h's names).
 export {
   PCI_BASE_ADDRESS_0,

@@ -26,6 +26,7 @@ export type MmioPath = 'direct' | MsixHandler | 'unhandled' | 'memory';
 
 /** The outcome of an MMIO access: the path, and for a read the value (none for `memory`). */
 export interface MmioResult {
+  /** Who answered the access. */
   readonly path: MmioPath;
   /** The value read, cut to the access size; undefined for a write or a `memory` read. */
   readonly value: bigint | undefined;
