@@ -41,6 +41,7 @@ export type {
   ReportDomain,
   ReportExtent,
   ReportHole,
+  ReportMmio,
   ReportMsi,
   ReportMsix,
 } from './report.js';

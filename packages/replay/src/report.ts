@@ -13,7 +13,9 @@ import {
   describeViolation,
   formatSbdf,
   type Machine,
+  type MmioPath,
   type MsiState,
+  type MsixState,
   mappingDomain,
   msixBir,
   msixGuestFrames,
@@ -110,6 +112,16 @@ export interface ReportMsix {
   readonly enabled: boolean;
   /** The Function Mask bit. */
   readonly masked: boolean;
+  /**
+   * The table entries vPCI holds that differ from their reset state (address 0, data 0, masked), as
+   * written through Xen's MSI-X handler; only present when there is one.
+   */
+  readonly written?: readonly {
+    readonly entry: number;
+    readonly addr: string;
+    readonly data: string;
+    readonly masked: boolean;
+  }[];
   /** The table: its BAR, offset (hexadecimal), size in bytes and guest frames `[first, last]`. */
   readonly table: {
     readonly bar: number;
@@ -237,6 +249,16 @@ export interface Report {
   };
   /** A replayed QEMU log (`--qemu`): the log's counts, its devices, QEMU's decisions compared. */
   readonly qemu?: ReportQemu;
+  /** The trace's `mmio` lines, by who answered them; only present when it had some. */
+  readonly mmio?: ReportMmio;
+}
+
+/** The `mmio` lines replayed: how many, and how many each path answered. */
+export interface ReportMmio {
+  /** `mmio` lines replayed. */
+  readonly accesses: number;
+  /** Lines per path (`direct`, `msix-table`, `msix-adjacent`, `unhandled`, `memory`), those seen only. */
+  readonly paths: Readonly<Record<string, number>>;
 }
 
 /** Builds the report of a replay that read `lines` lines of `trace` (and stopped at `error`, if any). */
@@ -305,6 +327,16 @@ export function buildReport(
       failed,
       failures: [...replayer.failures],
     },
+    ...(replayer.mmioPaths.size === 0 ? {} : { mmio: reportMmio(replayer.mmioPaths) }),
+  };
+}
+
+function reportMmio(paths: ReadonlyMap<MmioPath, number>): ReportMmio {
+  const order: readonly MmioPath[] = ['direct', 'msix-table', 'msix-adjacent', 'unhandled', 'memory'];
+  const seen = order.filter((path) => paths.has(path));
+  return {
+    accesses: seen.reduce((sum, path) => sum + paths.get(path)!, 0),
+    paths: Object.fromEntries(seen.map((path) => [path, paths.get(path)!])),
   };
 }
 
@@ -372,9 +404,21 @@ function reportDevice(machine: Machine, device: PciDevice): ReportDevice {
             masked: msix.masked,
             table: structure(0),
             pba: structure(1),
+            ...writtenEntries(msix),
           },
     ...(vpci?.msi === undefined ? {} : { msi: reportMsi(vpci.msi) }),
   };
+}
+
+function writtenEntries(
+  msix: MsixState,
+): Record<never, never> | { written: NonNullable<ReportMsix['written']> } {
+  const written = msix.entries.flatMap((e, entry) =>
+    e.addr === 0n && e.data === 0 && e.masked
+      ? []
+      : [{ entry, addr: hex(e.addr), data: hex(e.data), masked: e.masked }],
+  );
+  return written.length === 0 ? {} : { written };
 }
 
 function reportMsi(msi: MsiState): ReportMsi {

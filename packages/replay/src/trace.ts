@@ -15,6 +15,7 @@ import {
 import {
   type BarSpec,
   type DeviceSpec,
+  type MmioPath,
   type MsiSpec,
   type MsixSpec,
   POLICY_SWITCHES,
@@ -206,7 +207,28 @@ export type TraceEvent =
       readonly type: P2mType;
       readonly special: boolean;
     }
+  | {
+      readonly event: 'mmio';
+      readonly vcpu: TraceVcpu;
+      readonly addr: bigint;
+      readonly size: 1 | 2 | 4 | 8;
+      /** The value written; undefined for a read. */
+      readonly value: bigint | undefined;
+      /** A read's expected value. */
+      readonly expect: bigint | undefined;
+      /** Who is expected to answer (`MmioPath`). */
+      readonly via: MmioPath | undefined;
+    }
   | { readonly event: 'assert'; readonly assertion: TraceAssertion };
+
+/** Who may answer an `mmio` line, as `via` names it. */
+export const MMIO_PATHS: readonly MmioPath[] = [
+  'direct',
+  'msix-table',
+  'msix-adjacent',
+  'unhandled',
+  'memory',
+];
 
 /** Event names, in documentation order. */
 export const EVENT_NAMES = [
@@ -220,6 +242,7 @@ export const EVENT_NAMES = [
   'unplug',
   'read',
   'write',
+  'mmio',
   'run',
   'fault',
   'populate',
@@ -405,6 +428,30 @@ const PARSERS: Record<TraceEvent['event'], Parser> = {
       size,
       expect: f.optionalInteger('expect', 0, largestValue(size)),
     };
+  },
+
+  mmio: (f) => {
+    const size = f.raw('size');
+    if (size !== 1 && size !== 2 && size !== 4 && size !== 8)
+      throw f.error('size', `is ${JSON.stringify(size) ?? 'missing'}; expected 1, 2, 4 or 8`);
+    const addr = f.bigint('addr', 0n, U64);
+    if ((addr & 0xfffn) + BigInt(size) > 0x1000n) {
+      throw f.error(
+        'addr',
+        `is 0x${addr.toString(16)}; expected an access of ${size} bytes within one 4 KiB page`,
+      );
+    }
+    const largest = (1n << BigInt(8 * size)) - 1n;
+    const value = f.optionalBigint('value', 0n, largest);
+    const expect = f.optionalBigint('expect', 0n, largest);
+    if (value !== undefined && expect !== undefined) {
+      throw f.error('expect', 'is given with value; expected value (a write) or expect (a read), not both');
+    }
+    const via = f.optionalString('via');
+    if (via !== undefined && !MMIO_PATHS.includes(via as MmioPath)) {
+      throw f.error('via', `is ${JSON.stringify(via)}; expected one of ${MMIO_PATHS.join(', ')}`);
+    }
+    return { event: 'mmio', vcpu: vcpuOf(f), addr, size, value, expect, via: via as MmioPath | undefined };
   },
 
   write: (f) => {
