@@ -22,6 +22,8 @@ export type MapOperation = 'map' | 'unmap';
  * - `capability-masked`: the init of legacy capability `cap` (MSI 5, MSI-X 17) failed with `code`;
  *   it is cleaned up and hidden from the list (Xen's `vpci_init_capabilities`).
  * - `capability-cleanup-failed`: that cleanup failed with `code` (a guest's set-up then fails).
+ * - `msix-initial-state`: the device was added with MSI-X Enable or Function Mask set; both were
+ *   cleared on the hardware (Xen's `pdev_msi_init`).
  * - `msix-entry-failed`: MSI-X entry `entry` could not be set up: its address `addr` is not an x86
  *   MSI address (Xen's `vpci_msi_update`, EOPNOTSUPP).
  * - `msix-access-refused`: an MSI-X table or PBA access at guest address `addr` of `size` bytes that
@@ -86,6 +88,12 @@ export type VpciEvent =
       readonly type: string;
     }
   | { readonly kind: 'msix-invalid'; readonly sbdf: string; readonly reason: string }
+  | {
+      readonly kind: 'msix-initial-state';
+      readonly sbdf: string;
+      readonly maskall: boolean;
+      readonly enable: boolean;
+    }
   | {
       readonly kind: 'msix-entry-failed';
       readonly sbdf: string;
@@ -172,6 +180,8 @@ export function describeEvent(event: VpciEvent): string {
       return `${event.sbdf}: existing mapping (mfn: ${hex(event.mfn)} type: ${event.type}) at ${hex(event.gfn)} clobbers MSIX MMIO area`;
     case 'msix-invalid':
       return `${event.sbdf}: MSI-X ${event.reason}`;
+    case 'msix-initial-state':
+      return `${event.sbdf}: unexpected initial MSI-X state (MASKALL=${event.maskall ? 1 : 0}, ENABLE=${event.enable ? 1 : 0}), fixing`;
     case 'msix-entry-failed':
       return `${event.sbdf}: unable to enable entry ${event.entry}: EOPNOTSUPP (unsupported address ${hex(event.addr)})`;
     case 'msix-access-refused':

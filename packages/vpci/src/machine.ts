@@ -25,6 +25,7 @@ import { InvariantCaches } from './invariants.js';
 import { type MemoryTypeAnswer, memoryTypeOf } from './memory-type.js';
 import { checkMmioAccess, type MmioResult, mmioAccess } from './mmio.js';
 import { type ModifyBarsErrno, modifyBars } from './modify-bars.js';
+import { resetInitialMsixState } from './msix.js';
 import { hostBarFrames, hostBars } from './ownership.js';
 import { type PendingResult, processPending } from './pending.js';
 import { type Policy, type Profile, policyFor } from './policy.js';
@@ -245,6 +246,7 @@ export class Machine implements EngineContext {
     if (this.deviceMap.has(key))
       throw new InvalidArgumentError('sbdf', formatSbdf(hw.sbdf), 'an address no other device has');
     const pdev = new PciDevice(hw);
+    resetInitialMsixState(this.events, hw);
     this.deviceMap.set(key, pdev);
     this.sortedDevices = undefined;
     if (options.hidden === true) this.setOwner(pdev, this.domXen);

@@ -118,5 +118,5 @@ export function mmioAccess(
     const read = msixRead(context, memory, device, addr, size);
     return { path: read.handler, value: read.value };
   }
-  return { path: msixWrite(context, memory, device, addr, size, write), value: undefined };
+  return { path: msixWrite(context, memory, domain, device, addr, size, write), value: undefined };
 }

@@ -137,10 +137,14 @@ function adjacentRead(
   return memory.read(context.devices(), page + pageOffset(addr), len);
 }
 
-/** Xen's `adjacent_write`: to the device through Xen's mapping; the PBA only by the hardware domain. */
+/**
+ * Xen's `adjacent_write`: to the device through Xen's mapping; the PBA only by the hardware domain
+ * (the accessing domain `domain`, so dom0 writes a hidden device's PBA too).
+ */
 function adjacentWrite(
   context: EngineContext,
   memory: DeviceMemory,
+  domain: Domain,
   device: PciDevice,
   addr: bigint,
   len: number,
@@ -150,13 +154,13 @@ function adjacentWrite(
   if (!adjacentHandle(vpci, addr + BigInt(len) - 1n)) return;
   if (inRange(addr, vpci, VPCI_MSIX_PBA)) {
     // Ignore writes to the PBA by domUs ("undefined behavior"), and unaligned or odd-sized ones.
-    if (!accessAllowed(context, device, addr, len) || device.domain?.kind !== 'hardware') return;
+    if (!accessAllowed(context, device, addr, len) || !domain.isHardware) return;
   }
   const page = hostPage(vpci, addr);
   if (page === undefined) return;
   if (addr % BigInt(len) !== 0n) {
     for (let i = 0; i < len; i++)
-      adjacentWrite(context, memory, device, addr + BigInt(i), 1, data >> BigInt(8 * i));
+      adjacentWrite(context, memory, domain, device, addr + BigInt(i), 1, data >> BigInt(8 * i));
     return;
   }
   memory.write(context.devices(), page + pageOffset(addr), len, data & lenMask(len));
@@ -207,7 +211,7 @@ export function msixRead(
 }
 
 /**
- * Xen's `msix_write` for `device`: `len` bytes of `data` at guest address `addr`. Address and data
+ * Xen's `msix_write` for `device`: `len` bytes of `data` at guest address `addr` by `domain`. Address and data
  * are stored even while the entry is unmasked (made effective on the next mask/unmask cycle, as Xen
  * and QEMU do); unmasking an updated entry while MSI-X is on and the function not masked sets it up
  * again (`update_entry`).
@@ -215,6 +219,7 @@ export function msixRead(
 export function msixWrite(
   context: EngineContext,
   memory: DeviceMemory,
+  domain: Domain,
   device: PciDevice,
   addr: bigint,
   len: number,
@@ -223,7 +228,7 @@ export function msixWrite(
   const vpci = device.vpci!;
   const msix = vpci.msix!;
   if (adjacentHandle(vpci, addr)) {
-    adjacentWrite(context, memory, device, addr, len, data);
+    adjacentWrite(context, memory, domain, device, addr, len, data);
     return 'msix-adjacent';
   }
   if (!accessAllowed(context, device, addr, len)) return 'msix-table';

@@ -8,7 +8,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import { bootedMachine } from '../../../test/support/machine.js';
-import type { DeviceSpec, MsixSpec } from './hardware.js';
+import { type DeviceSpec, type MsixSpec, PhysicalDevice } from './hardware.js';
+import { Machine } from './machine.js';
 
 const CTRL = 0x42; // MSI-X at 0x40 (hardware.ts), Message Control at +2
 
@@ -94,5 +95,49 @@ describe('cleanup_msix after a failed init_msix (guest)', () => {
     // the list was built, before the hide, so it still says there is a list.
     expect(machine.configRead(v, '00:00.0', 0x34, 1)).toBe(0);
     expect(machine.configRead(v, '00:00.0', 0x06, 2) & 0x10).toBe(0x10);
+  });
+});
+
+describe('cleanup_msix after a failed hole punch at set-up (msixHoleFailsMap)', () => {
+  it('MSI-X dropped: the control register is read-only for dom0 as after any failed init_msix', () => {
+    // Decoding on at boot: writes 1–4 map the BAR, 5 and 6 punch the table and PBA holes; 6 fails.
+    const machine = bootedMachine(
+      [
+        {
+          sbdf: '0000:03:00.0',
+          command: 0x2,
+          bars: [{ type: 'mem32', size: 0x4000n, addr: 0xfe00_0000n }],
+          msix: { entries: 4, table: { bar: 0, offset: 0x1000 }, pba: { bar: 0, offset: 0x2000 } },
+        },
+      ],
+      { policy: { msixHoleFailsMap: true }, hardwareP2m: { failAt: (write) => write === 6 } },
+    );
+    const pdev = machine.device('03:00.0');
+    expect(pdev.vpci!.msix).toBeUndefined();
+    expect(machine.events).toContainEqual({
+      kind: 'capability-masked',
+      sbdf: '0000:03:00.0',
+      cap: 0x11,
+      code: 'ENOMEM',
+    });
+    machine.configWrite(machine.hardwareDomain.vcpus[0]!, '03:00.0', CTRL, 2, 0x8000);
+    expect(pdev.hw.read(CTRL, 2)).toBe(3);
+  });
+});
+
+describe('pdev_msi_init when a device is added', () => {
+  it("MSI-X found enabled and masked: both bits are cleared on the device, with Xen's warning", () => {
+    const image = new Uint8Array(256);
+    image.set([0x34, 0x12, 0x01, 0x00], 0);
+    image[0x06] = 0x10; // capability list
+    image[0x13] = 0xf3; // BAR0 at 0xf3000000
+    image[0x34] = 0x40;
+    image.set([0x11, 0x00, 0x03, 0xc0, 0x00, 0x00, 0x00, 0x00, 0x00, 0x10, 0x00, 0x00], 0x40);
+    const machine = new Machine();
+    machine.addDevice(PhysicalDevice.fromImage('0000:05:00.0', image, { bars: [0x4000n] }));
+    expect(machine.device('05:00.0').hw.read(CTRL, 2)).toBe(0x0003);
+    expect(machine.events).toEqual([
+      { kind: 'msix-initial-state', sbdf: '0000:05:00.0', maskall: true, enable: true },
+    ]);
   });
 });

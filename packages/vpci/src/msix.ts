@@ -16,7 +16,8 @@ import type { EngineContext } from './context.js';
 import { mappingDomain } from './context.js';
 import { guestFrameRange, hostFrameRange, type MsixEntry, type MsixState, type VpciState } from './device.js';
 import type { PciDevice } from './domain.js';
-import { findCapability } from './hardware.js';
+import type { VpciEvent } from './events.js';
+import { findCapability, type PhysicalDevice } from './hardware.js';
 import { disableGuestIntx } from './msi.js';
 import {
   PCI_CAP_ID_MSIX,
@@ -72,6 +73,25 @@ export function msixGuestFrames(vpci: VpciState, nr: number): [Gfn, Gfn] {
 /** Host frames `[first, last]` of structure `nr`. */
 export function msixHostFrames(vpci: VpciState, nr: number): [Mfn, Mfn] {
   return hostFrameRange(msixHostAddr(vpci, nr), BigInt(msixSize(vpci.msix!.maxEntries, nr)));
+}
+
+/**
+ * Xen's `pdev_msi_init` when a device is added (`pci_add_device`, before any vPCI): a device found
+ * with MSI-X enabled or masked gets both bits cleared on the hardware (`pci_reset_msix_state` relies
+ * on MASKALL being clear), with an event.
+ */
+export function resetInitialMsixState(events: VpciEvent[], hw: PhysicalDevice): void {
+  const cap = findCapability(hw, PCI_CAP_ID_MSIX);
+  if (cap === 0) return;
+  const control = hw.read(cap + PCI_MSIX_FLAGS, 2);
+  if ((control & (PCI_MSIX_FLAGS_MASKALL | PCI_MSIX_FLAGS_ENABLE)) === 0) return;
+  events.push({
+    kind: 'msix-initial-state',
+    sbdf: hw.toString(),
+    maskall: (control & PCI_MSIX_FLAGS_MASKALL) !== 0,
+    enable: (control & PCI_MSIX_FLAGS_ENABLE) !== 0,
+  });
+  hw.write(cap + PCI_MSIX_FLAGS, 2, control & ~(PCI_MSIX_FLAGS_ENABLE | PCI_MSIX_FLAGS_MASKALL));
 }
 
 /**
