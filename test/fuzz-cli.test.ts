@@ -54,6 +54,17 @@ describe('a campaign', () => {
     for (const c of cases.slice(0, 5)) expect(casePlan(options, c.index).steps.length).toBe(c.steps);
   });
 
+  it('with --time alone runs until the time is up, and says the budget stopped it', async () => {
+    const started = Date.now();
+    const result = await fuzz(['--profile', 'xen', '--time', '1', '--json']);
+    expect(result.status).toBe(0);
+    const summary = JSON.parse(result.stdout);
+    expect(summary).toMatchObject({ budget: { steps: null, seconds: 1 }, complete: false });
+    expect(summary.cases).toBeGreaterThan(0);
+    // The last case started before the second was up; one case takes milliseconds.
+    expect(Date.now() - started).toBeLessThan(20_000);
+  });
+
   it('gives the same summary bytes on 1 and on 3 worker threads (the built vpci-fuzz)', async () => {
     const bin = join(ROOT, 'packages/fuzz/bin/vpci-fuzz.js');
     const args = ['--seed', '5', '--steps', '400', '--json', ...WITHOUT_KNOWN_HOLES];
