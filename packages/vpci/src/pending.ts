@@ -18,7 +18,7 @@ import { mappingDomain } from './context.js';
 import { modifyDecoding, restoreMsixPages } from './decoding.js';
 import { type Bar, hostFrameRange } from './device.js';
 import type { Domain, PciDevice, Vcpu } from './domain.js';
-import { mappedByOtherDomain } from './ownership.js';
+import { mappedByOtherDomain, pendingVcpuOf } from './ownership.js';
 import { PCI_COMMAND_MEMORY } from './pci-regs.js';
 
 /**
@@ -71,6 +71,11 @@ export function processPending(context: EngineContext, vcpu: Vcpu, budget: numbe
   const { device, cmd, romOnly } = pending;
   if (device.vpci === undefined || device.domain !== vcpu.domain) {
     vcpu.pending = undefined;
+    // Xen drops the work with the sets as they are (a hidden device's, owned by dom_xen, every
+    // time): the device's next modify_bars adds to them. purgeOnError empties them, unless work
+    // of the device's new owner is pending on them.
+    if (context.policy.purgeOnError && pendingVcpuOf(context, device) === undefined)
+      for (const bar of device.vpci?.bars ?? []) bar.mem?.purge();
     context.events.push({ kind: 'pending-dropped', sbdf: device.name, vcpu: vcpu.name });
     return { status: 'dropped' };
   }
