@@ -253,10 +253,16 @@ function rollback(
       const mfn = bar.hostFrameOf(s);
       const size = e - s + 1;
       let offset = 0;
+      const undo = (from: number) =>
+        map
+          ? unmapMmio(domain.p2m, toGfn(s + from), size - from, toMfn(mfn + from))
+          : mapMmio(domain.p2m, toGfn(s + from), size - from, toMfn(mfn + from));
       while (offset < size) {
-        const rc = map
-          ? unmapMmio(domain.p2m, toGfn(s + offset), size - offset, toMfn(mfn + offset))
-          : mapMmio(domain.p2m, toGfn(s + offset), size - offset, toMfn(mfn + offset));
+        // A p2m call that fails (ENOMEM: no memory for a page table, as an injected fault says) is
+        // tried once more: the operation's own failure may have been that same shortage, and a
+        // rollback left half done leaves frames mapped with no BAR enabled, or the other way round.
+        let rc = undo(offset);
+        if (!rc.ok) rc = undo(offset);
         if (!rc.ok) return { consumed: offset, next: 'fail', code: rc.code };
         offset += rc.done ? size - offset : rc.progress;
       }

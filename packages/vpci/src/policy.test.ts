@@ -857,3 +857,26 @@ describe('unmapOnDeassign: unplugging', () => {
     });
   }
 });
+
+describe('rollbackFailedMap (F8): a rollback that meets a failure', () => {
+  // Found by the lockstep property: the unmap fails on a frame dom0 may no longer map (EPERM), and
+  // putting back the two frames it had unmapped meets an injected ENOMEM.
+  const device: DeviceSpec = {
+    sbdf: '0000:01:00.0',
+    command: MEM,
+    bars: [{ type: 'mem32', size: MIB, addr: 0xc000_0000n }],
+  };
+  const e820 = [{ addr: 0xc000_2000n, size: 0x1000n, type: 'reserved' as const }];
+  for (const rollbackFailedMap of [false, true]) {
+    it(`${rollbackFailedMap ? 'tries the p2m call once more and puts every frame back' : 'is not tried (xen: the frames stay as they are)'}`, () => {
+      const machine = bootedMachine([device], { e820, policy: { rollbackFailedMap } });
+      const d0 = machine.hardwareDomain;
+      machine.denyIomem(0, mfn(0xc0006), mfn(0xc0009));
+      d0.p2m.failNext(3); // two writes unmap c0000 and c0001; the third puts c0000 back
+      expect(writeCommand(machine, d0.vcpus[0]!, '01:00.0', 0)).toEqual({ status: 'failed', code: 'EPERM' });
+      expect(mfnAt(d0, 0xc0000)).toBe(rollbackFailedMap ? 0xc0000 : undefined);
+      expect(machine.device('01:00.0').vpci!.bars[0]!.enabled).toBe(rollbackFailedMap);
+      expect(kinds(machine)).toEqual(rollbackFailedMap ? [] : ['unexplained-mapping']);
+    });
+  }
+});
