@@ -1,14 +1,17 @@
 /**
  * The scoped invariant check after a line reports what the whole-machine check reports there, line
  * by line (packages/vpci/DESIGN.md, "Scoped checks": same violations, same lines), over random traces
- * of every kind of line (test/support/lockstep-traces.ts), both profiles; and under `hardened` none.
- * Each trace is fed to a scoped and a whole replay together, and their violations compared after
- * every line, so a disagreement names the line where it starts.
+ * of every kind of line (test/support/lockstep-traces.ts) and over the replay property's traces
+ * (test/support/random-traces.ts), both profiles; and under `hardened` none. Each trace is fed to a
+ * scoped and a whole replay together, and their violations compared after every line, so a
+ * disagreement names the line where it starts (comparing at the end alone lets the last line's
+ * whole check report a late violation as if on time).
  */
 import { TraceReplay } from '@vpci/replay';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { LockstepTrace, lockstepPlan } from './support/lockstep-traces.js';
+import { plans, steps, trace } from './support/random-traces.js';
 
 const json = (value: unknown): string =>
   JSON.stringify(value, (_key, v) => (typeof v === 'bigint' ? `0x${v.toString(16)}` : v));
@@ -45,6 +48,32 @@ describe('scoped and whole invariant checks, line by line', () => {
           }
         }),
         { numRuns: 150 },
+      );
+    });
+  }
+});
+
+describe('scoped and whole invariant checks, line by line, over the replay property traces', () => {
+  for (const profile of ['xen', 'hardened'] as const) {
+    it(`${profile}: after every line the same violations`, () => {
+      fc.assert(
+        fc.property(plans, steps, (p, s) => {
+          const scoped = new TraceReplay('t.jsonl');
+          const whole = new TraceReplay('t.jsonl', { invariantChecks: 'full' });
+          const lines = trace(p, s, profile)
+            .split('\n')
+            .filter((line) => line !== '');
+          for (const [i, line] of lines.entries()) {
+            const fed = scoped.feed(line);
+            expect(whole.feed(line)).toBe(fed);
+            if (!fed) return;
+            const found = json(scoped.replayer.violations);
+            const expected = json(whole.replayer.violations);
+            if (found !== expected)
+              expect.fail(`after line ${i + 1}:\n${lines.join('\n')}\nscoped: ${found}\nwhole:  ${expected}`);
+          }
+        }),
+        { numRuns: 100 },
       );
     });
   }
