@@ -304,8 +304,14 @@ export function applyMap(context: EngineContext, device: PciDevice, cmd: number)
     // G3: Xen goes on with the next BAR, whose result overwrites this one's.
     if (!rc.ok && context.policy.applyMapKeepsErrors) break;
   }
+  if (rc.ok && !map && context.policy.restoreMsixPages) {
+    // As in processPending: mapped again before decoding goes off, a failure failing the unmap
+    // (modifyDecoding would restore them and drop the failure).
+    const restored = restoreMsixPages(context, device);
+    if (!restored.ok) rc = { ok: false, code: restored.code };
+  }
   if (rc.ok) {
-    modifyDecoding(context, device, cmd, false);
+    modifyDecoding(context, device, cmd, false, false);
     return rc;
   }
   if (context.policy.rollbackFailedMap) rollback(context, domain, device, map, done);

@@ -880,3 +880,31 @@ describe('rollbackFailedMap (F8): a rollback that meets a failure', () => {
     });
   }
 });
+
+describe('restoreMsixPages: a device leaving', () => {
+  // Found by the lockstep property: a hidden device's MSI-X table shares page c0000 with dom0's
+  // 01:00.0. Unplugged under unmapOnDeassign, the page is mapped again for 01:00.0; when that map
+  // failed, apply_map's unmap went on (modifyDecoding dropped the failure) and left it unmapped.
+  const devices: DeviceSpec[] = [
+    { sbdf: '0000:01:00.0', command: MEM, bars: [{ type: 'mem64', size: 0x800n, addr: 0xc000_0000n }] },
+    {
+      sbdf: '0000:01:02.0',
+      command: MEM,
+      bars: [{ type: 'mem64', size: 0x100n, addr: 0xc000_0800n }],
+      msix: { entries: 2, table: { bar: 0, offset: 0 }, pba: { bar: 0, offset: 0x80 } },
+    },
+  ];
+  for (const failing of [false, true]) {
+    it(`${failing ? 'fails the unplug when the MSI-X page cannot be mapped again' : 'maps the MSI-X page again for the BAR that shares it'} (hardened)`, () => {
+      const machine = new Machine({ profile: 'hardened' });
+      machine.addDevice(devices[0]!);
+      machine.addDevice(devices[1]!, { hidden: true });
+      machine.boot();
+      expect(mfnAt(machine.hardwareDomain, 0xc0000)).toBeUndefined(); // the table's page traps
+      if (failing) machine.hardwareDomain.p2m.failNext(1);
+      expect(machine.removeDevice('01:02.0')).toEqual(failing ? { ok: false, code: 'ENOMEM' } : { ok: true });
+      expect(mfnAt(machine.hardwareDomain, 0xc0000)).toBe(failing ? undefined : 0xc0000);
+      expect(kinds(machine)).toEqual([]);
+    });
+  }
+});
