@@ -269,6 +269,19 @@ export class PhysicalDevice {
     if (before !== undefined) this.afterWrite(reg, size, before);
   }
 
+  /**
+   * A copy of the device as it is now (registers, write masks, BAR sizes, resizable BARs), to try a
+   * write on and see what it would decode after it.
+   */
+  copy(): PhysicalDevice {
+    const copy = new PhysicalDevice(this.sbdf, this.extendedConfig);
+    copy.config.set(this.config);
+    copy.wmask.set(this.wmask);
+    for (let i = 0; i < this.barSizes.length; i++) copy.barSizes[i] = this.barSizes[i]!;
+    for (const [ctrl, bar] of this.rebarSlots) copy.rebarSlots.set(ctrl, bar);
+    return copy;
+  }
+
   /** A copy of the whole configuration space (256 or 4096 bytes). */
   image(): Uint8Array {
     return this.config.slice(0, this.extendedConfig ? PCI_CFG_SPACE_EXP_SIZE : PCI_CFG_SPACE_SIZE);

@@ -23,7 +23,7 @@ import { type AccessorRef, vpciInitHeader } from './header.js';
 import { InvariantCaches } from './invariants.js';
 import { type MemoryTypeAnswer, memoryTypeOf } from './memory-type.js';
 import { type ModifyBarsErrno, modifyBars } from './modify-bars.js';
-import { hostBarFrames, hostBars } from './ownership.js';
+import { decodedBars, hostBarFrames, hostBars, mappedByOtherDomain } from './ownership.js';
 import { type PendingResult, processPending } from './pending.js';
 import { type Policy, type Profile, policyFor } from './policy.js';
 import { checkConfigAccess, type HardwareAccess } from './registers.js';
@@ -365,6 +365,7 @@ export class Machine implements EngineContext {
     this.accessor.current = vcpu;
     if (device?.vpci === undefined) {
       if (this.refusedForeignWrite(vcpu, address, reg, size)) return;
+      if (this.refusedHardwareMove(vcpu, address, reg, size, value)) return;
       hardware.write(reg, size, value);
       return;
     }
@@ -475,6 +476,30 @@ export class Machine implements EngineContext {
     if (owner?.kind !== 'guest' || !device!.hw.placesBars(reg, size)) return false;
     this.events.push({ kind: 'assigned-write-refused', sbdf: device!.name, reg, domain: owner.id });
     return true;
+  }
+
+  /**
+   * Hardened (`refuseSubpageSharing`): the hardware domain's write to the hardware of a device vPCI
+   * does not handle (its set-up failed) may not move or resize a BAR or the ROM onto a page another
+   * domain maps or is about to map; the write is tried on a copy of the device first, and ignored
+   * with a `move-refused` event. (A device vPCI handles is checked by its BAR and ROM handlers.)
+   */
+  private refusedHardwareMove(vcpu: Vcpu, sbdf: Sbdf, reg: number, size: number, value: number): boolean {
+    if (!this.policy.refuseSubpageSharing || !vcpu.domain.isHardware) return false;
+    const device = this.deviceMap.get(sbdfKey(sbdf));
+    if (device?.domain === undefined || !device.hw.placesBars(reg, size)) return false;
+    const before = decodedBars(device.hw).map((bar) => bar.hostFrames());
+    const trial = device.hw.copy();
+    trial.write(reg, size, value);
+    for (const bar of decodedBars(trial)) {
+      const [first, last] = bar.hostFrames();
+      if (before.some((frames) => frames[0] === first && frames[1] === last)) continue;
+      const mapped = mappedByOtherDomain(this, device, first, last);
+      if (mapped === undefined) continue;
+      this.events.push({ kind: 'move-refused', sbdf: device.name, bar: bar.index, ...mapped });
+      return true;
+    }
+    return false;
   }
 
   private setOwner(device: PciDevice, domain: Domain): void {

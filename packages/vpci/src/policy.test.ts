@@ -463,6 +463,32 @@ describe('refuseSubpageSharing (XSA-461): what the hardened property found', () 
     }
   });
 
+  it('a device whose vPCI set-up failed cannot be moved by dom0 onto a page a guest maps', () => {
+    // Found by the lockstep property: dom0 reaches such a device's hardware directly (vpci_write_hw);
+    // the write is tried on a copy of the device and ignored when a BAR would land on d1's page.
+    for (const refuseSubpageSharing of [false, true]) {
+      const machine = bootedMachine(
+        [
+          { sbdf: '0000:01:00.0', command: MEM, bars: [{ type: 'mem32', size: 0x10n, addr: 0xc000_0000n }] },
+          { sbdf: '0000:01:02.0', bars: [{ type: 'mem32', size: 0x100n, addr: 0xd000_0000n }] },
+        ],
+        { policy: { refuseSubpageSharing }, hardwareP2m: { failAt: (write) => write === 1 } },
+      );
+      expect(machine.device('01:00.0').vpci).toBeUndefined();
+      const guest = machine.createGuest();
+      machine.assignDevice('01:02.0', guest.id);
+      const v = guest.vcpus[0]!;
+      machine.configWrite(v, '00:00.0', 0x10, 4, 0xe000_0000);
+      writeCommand(machine, v, '00:00.0', MEM);
+      machine.configWrite(machine.hardwareDomain.vcpus[0]!, '01:00.0', 0x10, 4, 0xd000_0100);
+      expect(machine.device('01:00.0').hw.read(0x10, 4)).toBe(
+        refuseSubpageSharing ? 0xc000_0000 : 0xd000_0100,
+      );
+      expect(kinds(machine).includes('subpage-shared')).toBe(!refuseSubpageSharing);
+      expect(machine.events.some((e) => e.kind === 'move-refused')).toBe(refuseSubpageSharing);
+    }
+  });
+
   it("a guest's device still has its ROM on the bus: giving it back while the page is mapped is refused", () => {
     // Device 0's ROM and device 1's BAR share page c0008; both devices are the guest's.
     for (const refuseSubpageSharing of [false, true]) {

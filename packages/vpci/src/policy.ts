@@ -9,13 +9,17 @@ export interface Policy {
   /**
    * XSA-461 / seed 002: a guest frame is not mapped when its host page also holds any byte of a BAR
    * of a device owned by another domain (an event names both devices); assigning a device whose BAR
-   * shares a page that another domain maps is refused with EBUSY.
+   * shares a page that another domain maps (or is about to) is refused with EBUSY, and a device
+   * hot-plugged there joins with no owner; a hardware-domain write that would move or resize a BAR
+   * (BAR, ROM or ReBAR control) onto such a page is ignored, also for a device whose vPCI set-up
+   * failed (the write is tried on a copy of the device first).
    */
   readonly refuseSubpageSharing: boolean;
   /**
    * F8: a deferred map that fails undoes the frames it already mapped (an unmap that fails, likewise);
    * so does an `apply_map` that fails (the map at boot, before the device's vPCI is torn down, and
-   * the unmap of a device leaving its owner under `unmapOnDeassign`, which then stays).
+   * the unmap of a device leaving its owner under `unmapOnDeassign`, which then stays). A p2m call
+   * the rollback makes that fails is tried once more before it gives up.
    */
   readonly rollbackFailedMap: boolean;
   /**
