@@ -5,24 +5,29 @@
  */
 // The workspace's result vocabulary, from @vpci/rangeset, so the engine's users need not import it from there.
 export type { Errno, Failure, Ok, Result } from '@vpci/rangeset';
+export type { CapabilityErrno } from './capabilities.js';
 export type { EngineContext } from './context.js';
 export { mappingDomain } from './context.js';
-export type { BarType, MsixState } from './device.js';
+export type { BarType, MsiState, MsixEntry, MsixState } from './device.js';
 export { Bar, VpciState } from './device.js';
+export { DeviceMemory } from './device-memory.js';
 export type { FrameRange, FrameSink } from './device-snapshot.js';
 export { DeviceSnapshot, framesOf } from './device-snapshot.js';
 export type { DomainKind, PendingOperation } from './domain.js';
 export { Domain, PciDevice, Vcpu } from './domain.js';
+export { reportE820Frames } from './e820.js';
 export type { MapOperation, VpciEvent } from './events.js';
 export { describeEvent } from './events.js';
 export type {
   BarSpec,
   DeviceSpec,
   ImageSizes,
+  MsiSpec,
   MsixPlacement,
   MsixSpec,
   RebarSpec,
   RomSpec,
+  SriovSpec,
 } from './hardware.js';
 export { PhysicalDevice, parseHexDump } from './hardware.js';
 export type { InvariantContext, InvariantScope, Violation } from './invariants.js';
@@ -30,9 +35,10 @@ export { checkInvariants, describeViolation } from './invariants.js';
 export type { AssignErrno, AssignResult, E820Entry, GuestOptions, MachineOptions } from './machine.js';
 export { Machine } from './machine.js';
 export type { MemoryTypeAnswer } from './memory-type.js';
+export type { MmioPath, MmioResult } from './mmio.js';
 export type { ModifyBarsErrno, ModifyBarsResult } from './modify-bars.js';
-export { reportE820Frames } from './modify-bars.js';
 export { msixBir, msixGuestFrames, msixHostFrames, msixSize } from './msix.js';
+export type { MsixHandler } from './msix-table.js';
 // The PCI vocabulary the engine, the firmware model and the replayer share (pci_regs.h's names).
 export {
   PCI_BASE_ADDRESS_0,
@@ -124,5 +130,5 @@ export type { Policy, Profile } from './policy.js';
 export { POLICY_SWITCHES, policyFor } from './policy.js';
 export type { Sbdf } from './sbdf.js';
 export { formatSbdf, makeSbdf, parseSbdf, toSbdf } from './sbdf.js';
-export type { ConfigBytes, SriovSpec, VfBarSpec } from './sriov-hardware.js';
+export type { ConfigBytes, SriovCapabilitySpec, VfBarSpec } from './sriov-hardware.js';
 export { SriovHardware, sriovPageSize, vfBarAddress, vfIndexOf, vfRoutingId } from './sriov-hardware.js';

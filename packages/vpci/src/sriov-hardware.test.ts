@@ -7,7 +7,7 @@
  */
 import { InvalidArgumentError } from '@vpci/p2m';
 import { describe, expect, it } from 'vitest';
-import { type DeviceSpec, findExtCapability, PhysicalDevice } from './hardware.js';
+import { type DeviceSpec, findExtCapability, PhysicalDevice, type SriovSpec } from './hardware.js';
 import {
   PCI_EXT_CAP_ID_REBAR,
   PCI_EXT_CAP_ID_SRIOV,
@@ -26,7 +26,7 @@ import {
   PCI_SRIOV_VF_STRIDE,
   PCI_SRIOV_VFM,
 } from './pci-regs.js';
-import { type SriovSpec, sriovPageSize, vfBarAddress, vfIndexOf, vfRoutingId } from './sriov-hardware.js';
+import { sriovPageSize, vfBarAddress, vfIndexOf, vfRoutingId } from './sriov-hardware.js';
 
 const PF: SriovSpec = {
   totalVfs: 8,
@@ -174,6 +174,15 @@ describe('VF BAR sizing (Xen pci_size_mem_bar with PCI_BAR_VF)', () => {
     const { hw, pos } = pf({ ...PF, vfBars: [{ type: 'mem32', size: 0x4000n, addr: 0xe000_4000n }] });
     hw.write(pos + PCI_SRIOV_SYS_PGSIZE, 4, 0x10);
     expect(hw.read(pos + PCI_SRIOV_BAR, 4)).toBe(0xe000_0000);
+  });
+
+  it('keeps resizing VF BARs in a copy of the device, and the copy is independent', () => {
+    const { hw, pos } = pf();
+    const copy = hw.copy();
+    copy.write(pos + PCI_SRIOV_SYS_PGSIZE, 4, 0x10);
+    expect(sizeVfBar(copy, pos + PCI_SRIOV_BAR).size).toBe(0x1_0000n);
+    expect(copy.sriov?.vfBarSize(0)).toBe(0x1_0000n);
+    expect(sizeVfBar(hw, pos + PCI_SRIOV_BAR).size).toBe(0x4000n);
   });
 
   it('keeps a VF BAR larger than the page size at its own size', () => {

@@ -7,7 +7,6 @@
  * docs/sriov.md has the register table and the sources.
  */
 import { InvalidArgumentError } from '@vpci/p2m';
-import type { MsixSpec } from './hardware.js';
 import {
   PCI_BASE_ADDRESS_MEM_PREFETCH,
   PCI_BASE_ADDRESS_MEM_TYPE_64,
@@ -44,8 +43,11 @@ export interface VfBarSpec {
   readonly prefetchable?: boolean;
 }
 
-/** A physical function's SR-IOV capability, described field by field. */
-export interface SriovSpec {
+/**
+ * A physical function's SR-IOV capability registers, described field by field (`SriovSpec` adds
+ * the VFs' MSI-X capability).
+ */
+export interface SriovCapabilitySpec {
   /** TotalVFs: how many VFs the PF can have, 1 … 0xffff. */
   readonly totalVfs: number;
   /** InitialVFs (default TotalVFs), at most TotalVFs. */
@@ -68,8 +70,6 @@ export interface SriovSpec {
   readonly vfEnable?: boolean;
   /** VF Memory Space Enable as firmware left it (default off). */
   readonly vfMemorySpace?: boolean;
-  /** Each VF's MSI-X capability (its table and PBA in VF BARs); none if missing. */
-  readonly vfMsix?: MsixSpec;
 }
 
 /** The byte-level access a physical device gives its capability models. */
@@ -139,24 +139,21 @@ export class SriovHardware {
   /** The size each VF BAR slot's function asks for before page rounding (0n: none or upper half). */
   private readonly intrinsic: bigint[] = [0n, 0n, 0n, 0n, 0n, 0n];
   private readonly wide: boolean[] = [false, false, false, false, false, false];
-  /** Each VF's MSI-X capability, from the description. */
-  readonly vfMsix: MsixSpec | undefined;
 
-  private constructor(raw: ConfigBytes, pos: number, vfMsix: MsixSpec | undefined) {
+  private constructor(raw: ConfigBytes, pos: number) {
     this.raw = raw;
     this.pos = pos;
-    this.vfMsix = vfMsix;
   }
 
   /**
    * Lays the capability out at `pos` (header `next` 0) from `spec`. Throws naming the field that is
    * wrong, as `spec.sriov.<field>`.
    */
-  static define(raw: ConfigBytes, pos: number, spec: SriovSpec): SriovHardware {
+  static define(raw: ConfigBytes, pos: number, spec: SriovCapabilitySpec): SriovHardware {
     if (typeof spec !== 'object' || spec === null) {
       throw new InvalidArgumentError('spec.sriov', spec, 'an SR-IOV description object');
     }
-    const hw = new SriovHardware(raw, pos, spec.vfMsix);
+    const hw = new SriovHardware(raw, pos);
     const total = integer('spec.sriov.totalVfs', spec.totalVfs, 1, 0xffff);
     const initial = integer('spec.sriov.initialVfs', spec.initialVfs ?? total, 0, total);
     const numVfs = integer('spec.sriov.numVfs', spec.numVfs ?? 0, 0, total);
@@ -214,6 +211,16 @@ export class SriovHardware {
     if (intrinsic === 0n) return 0n;
     const page = sriovPageSize(this.raw.peek(this.pos + PCI_SRIOV_SYS_PGSIZE, 4));
     return intrinsic > page ? intrinsic : page;
+  }
+
+  /** The same capability in a copy of the device's configuration space (`PhysicalDevice.copy`). */
+  copyOnto(raw: ConfigBytes): SriovHardware {
+    const copy = new SriovHardware(raw, this.pos);
+    for (let i = 0; i < PCI_SRIOV_NUM_BARS; i++) {
+      copy.intrinsic[i] = this.intrinsic[i]!;
+      copy.wide[i] = this.wide[i]!;
+    }
+    return copy;
   }
 
   /** A 16-bit field of the capability, at `PCI_SRIOV_*` offset `offset`. */
