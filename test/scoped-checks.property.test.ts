@@ -10,8 +10,9 @@
 import { TraceReplay } from '@vpci/replay';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { runs } from './support/fast-check-setup.js';
 import { LockstepTrace, lockstepPlan } from './support/lockstep-traces.js';
-import { plans, steps, trace } from './support/random-traces.js';
+import { randomTraces } from './support/random-traces.js';
 
 const json = (value: unknown): string =>
   JSON.stringify(value, (_key, v) => (typeof v === 'bigint' ? `0x${v.toString(16)}` : v));
@@ -47,7 +48,7 @@ describe('scoped and whole invariant checks, line by line', () => {
             compare();
           }
         }),
-        { numRuns: 150 },
+        runs(150),
       );
     });
   }
@@ -57,12 +58,9 @@ describe('scoped and whole invariant checks, line by line, over the replay prope
   for (const profile of ['xen', 'hardened'] as const) {
     it(`${profile}: after every line the same violations`, () => {
       fc.assert(
-        fc.property(plans, steps, (p, s) => {
+        fc.property(randomTraces({ profile }), ({ lines }) => {
           const scoped = new TraceReplay('t.jsonl');
           const whole = new TraceReplay('t.jsonl', { invariantChecks: 'full' });
-          const lines = trace(p, s, profile)
-            .split('\n')
-            .filter((line) => line !== '');
           for (const [i, line] of lines.entries()) {
             const fed = scoped.feed(line);
             expect(whole.feed(line)).toBe(fed);
@@ -73,7 +71,7 @@ describe('scoped and whole invariant checks, line by line, over the replay prope
               expect.fail(`after line ${i + 1}:\n${lines.join('\n')}\nscoped: ${found}\nwhole:  ${expected}`);
           }
         }),
-        { numRuns: 100 },
+        runs(100),
       );
     });
   }
