@@ -179,7 +179,7 @@ export type TraceEvent =
       readonly expect: string | undefined;
     }
   | { readonly event: 'deassign'; readonly sbdf: string; readonly expect: string | undefined }
-  | { readonly event: 'unplug'; readonly sbdf: string }
+  | { readonly event: 'unplug'; readonly sbdf: string; readonly expect?: string | undefined }
   | {
       readonly event: 'read';
       readonly vcpu: TraceVcpu;
@@ -436,7 +436,7 @@ const PARSERS: Record<TraceEvent['event'], Parser> = {
 
   deassign: (f) => ({ event: 'deassign', sbdf: f.string('sbdf'), expect: f.optionalString('expect') }),
 
-  unplug: (f) => ({ event: 'unplug', sbdf: f.string('sbdf') }),
+  unplug: (f) => ({ event: 'unplug', sbdf: f.string('sbdf'), expect: f.optionalString('expect') }),
 
   read: (f) => {
     const size = accessSize(f);

@@ -6,9 +6,9 @@
  */
 import { gfn, MAX_FRAME } from '@vpci/p2m';
 import { mappingDomain } from './context.js';
-import type { Domain, PciDevice } from './domain.js';
+import type { Domain, PciDevice, Vcpu } from './domain.js';
 import type { Machine } from './machine.js';
-import { hostBarFrames, pendingVcpuOf } from './ownership.js';
+import { hostBarFrames } from './ownership.js';
 
 /** A frame range as the BARs cache them (never changed in place: a moved BAR makes a new one). */
 export type FrameRange = readonly [number, number];
@@ -71,7 +71,7 @@ function record(machine: Machine, device: PciDevice, into: unknown[]): number {
   into[n++] = domain;
   into[n++] = domain?.p2m.writes;
   into[n++] = vpci?.barsMapped;
-  const pending = pendingVcpuOf(machine, device);
+  const pending = pendingAnywhere(machine, device);
   into[n++] = pending;
   into[n++] = vpci?.withheld?.size;
   // The hardware's BARs count for sharing even where vPCI does not handle the device.
@@ -98,6 +98,17 @@ function record(machine: Machine, device: PciDevice, into: unknown[]): number {
     }
   }
   return n;
+}
+
+/**
+ * The vCPU of any domain with work pending on `device`, as the checks count it busy: work left on a
+ * vCPU of a domain that no longer owns the device counts until `processPending` drops it (and the
+ * drop lets the checks see the device again).
+ */
+function pendingAnywhere(machine: Machine, device: PciDevice): Vcpu | undefined {
+  for (const domain of machine.domains())
+    for (const vcpu of domain.vcpus) if (vcpu.pending?.device === device) return vcpu;
+  return undefined;
 }
 
 /** Where frame ranges are added. */
