@@ -15,6 +15,7 @@ import {
 } from './errors.js';
 import type { P2mEvent } from './events.js';
 import type { Gfn, Mfn } from './frame.js';
+import { INVALID_MFN, type P2mLookup } from './p2m-lookup.js';
 import { P2M_TYPES, type P2mType } from './p2m-type.js';
 
 /**
@@ -219,7 +220,32 @@ export class P2m {
     // nothing mapped reads as mmio_dm, "for compatibility with the old model, where anything not
     // marked as RAM was considered to be emulated MMIO space"; Xen means to return p2m_invalid once
     // MMIO regions are registered explicitly. Callers treat mmio_dm and invalid alike as holes.
-    return { mfn: undefined, type: 'mmio_dm', order: this.holeOrder(gfn) };
+    return { mfn: undefined, type: 'mmio_dm', order: this.holeOrder(gfn, i) };
+  }
+
+  /**
+   * `lookup` without allocating: writes the answer into `into` (caller-owned, reusable) and returns
+   * whether the gfn is mapped. The same facts as `lookup` gives: for a hole `mapped` is false, `mfn`
+   * is `INVALID_MFN`, `type` is `mmio_dm` and `order` the empty block's. Throws for a gfn that is not
+   * a frame number.
+   */
+  lookupInto(gfn: Gfn, into: P2mLookup): boolean {
+    checkFrame('gfn', gfn);
+    const i = this.find(gfn);
+    if (i >= 0 && gfn < this.starts[i] + this.counts[i]) {
+      // The offset is inside the extent, whose machine frames were checked when it was written.
+      into.mapped = true;
+      into.mfn = (this.mfns[i] + (gfn - this.starts[i])) as Mfn;
+      into.type = P2M_TYPES[this.types[i]] as P2mType;
+      into.order = this.orders[i] as PageOrder;
+      return true;
+    }
+    // A hole, read as `lookup` reads it (see the FIXME there).
+    into.mapped = false;
+    into.mfn = INVALID_MFN;
+    into.type = 'mmio_dm';
+    into.order = this.holeOrder(gfn, i);
+    return false;
   }
 
   /** The mapped runs in gfn order. */
@@ -311,6 +337,19 @@ export class P2m {
    */
   get faultInjection(): boolean {
     return this.failAt !== undefined || this.armedFailure !== 0;
+  }
+
+  /**
+   * How many entry writes from now are sure to succeed as far as fault injection goes: unbounded
+   * (`Infinity`) when nothing is armed, the writes before the shot `failNext` armed, and 0 when a
+   * `failAt` hook is set (it must see every write one by one). Lets a batching loop write a run at
+   * once up to the failing write.
+   *
+   * @internal
+   */
+  writesBeforeFault(): number {
+    if (this.failAt !== undefined) return 0;
+    return this.armedFailure === 0 ? Number.POSITIVE_INFINITY : this.armedFailure - this.writes - 1;
   }
 
   /**
@@ -433,17 +472,19 @@ export class P2m {
     return lastAtOrBelow(starts, 0, 1, this.n, gfn, starts[0], starts[last] + 1);
   }
 
-  /** True if no extent meets `[start, end]`. */
-  private emptyBlock(start: number, end: number): boolean {
-    const i = this.find(end);
-    return i < 0 || this.starts[i] + this.counts[i] - 1 < start;
-  }
-
-  private holeOrder(gfn: number): PageOrder {
+  /**
+   * The order of the largest aligned block (1G, 2M, else 4K) around the hole at `gfn` that holds no
+   * entry, given `i = find(gfn)`: extent `i` (if any) ends before `gfn` and extent `i + 1` (if any)
+   * starts after it, so they are the only ones that can reach into a block around `gfn`: two reads,
+   * no search.
+   */
+  private holeOrder(gfn: number, i: number): PageOrder {
+    const before = i >= 0 ? this.starts[i] + this.counts[i] - 1 : -1;
+    const after = i + 1 < this.n ? this.starts[i + 1] : Number.POSITIVE_INFINITY;
     const g1 = gfn - (gfn % 2 ** ORDER_1G);
-    if (this.emptyBlock(g1, g1 + 2 ** ORDER_1G - 1)) return 18;
+    if (before < g1 && after > g1 + 2 ** ORDER_1G - 1) return 18;
     const g2 = gfn - (gfn % 2 ** ORDER_2M);
-    if (this.emptyBlock(g2, g2 + 2 ** ORDER_2M - 1)) return 9;
+    if (before < g2 && after > g2 + 2 ** ORDER_2M - 1) return 9;
     return 0;
   }
 
