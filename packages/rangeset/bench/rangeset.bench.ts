@@ -1,16 +1,24 @@
 /**
  * `pnpm bench` for @vpci/rangeset: RangeSet against the fastest npm ordered structures used as range
- * sets (bench/peers.ts) and against Xen's own linked-list algorithm (bench/xen-linked-list.ts), on
- * three seeded workloads (bench/workloads.ts):
+ * sets (bench/peers.ts), a flat typed array (the floor for whole-set consumes and tiny sets) and Xen's
+ * own linked-list algorithm (bench/xen-linked-list.ts; in C, bench/xen-consume.c, compiled with gcc),
+ * on seeded workloads (bench/workloads.ts):
  *
  *   (a) mixed operations on a set pre-filled with 100,000 ranges;
  *   (b) building a set of 1,000,000 ranges inserted in random order, and its memory;
- *   (c) fragmentation: holes punched into [0, 2^32), then consumed to empty 64 values per call.
+ *   (c) fragmentation: holes punched into [0, 2^32), then consumed to empty 64 values per call;
+ *   (d) (a) on clustered keys, for information;
+ *   (e) mixed operations aimed at stored ranges, the set held near 100,000 and 1,000,000 ranges;
+ *   (f) consuming a whole set of 1,000,000 ranges, a range per callback;
+ *   (g) many tiny sets in the pattern of Xen's modify_bars, 10,000 and 100,000 devices.
+ *
+ * Every structure runs the same number of rounds; a ratio is between two runs of one round, and each
+ * figure is the median of the same-run ratios, printed with their min and max.
  *
  * Every structure replays the identical pre-generated stream and must end with the identical set (and
  * the same query answers); any difference aborts with exit code 1. Missing a performance target only
  * prints FAIL. Options: `--seed=<n>` (default fixed), `--quick` (small sizes, for a smoke test),
- * `--only=a,b,c` (a subset of the workloads).
+ * `--only=a,b,c` (a subset of the workloads), `--all-peers` (every npm peer in (c) too).
  *
  * Run: node --expose-gc --import tsx bench/rangeset.bench.ts
  */
@@ -52,6 +60,8 @@ const argv = process.argv.slice(2);
 const seedArg = argv.find((a) => a.startsWith('--seed='));
 const SEED = seedArg === undefined ? 0x5eed2024 : Number(seedArg.slice('--seed='.length)) >>> 0;
 const QUICK = argv.includes('--quick');
+/** `--all-peers`: every npm peer in (c) too (slow: minutes on a loaded host). */
+const ALL_PEERS = argv.includes('--all-peers');
 const onlyArg = argv.find((a) => a.startsWith('--only='));
 /** Which workloads to run: `--only=a,c` runs (a) and (c). */
 const ONLY =
@@ -773,19 +783,26 @@ function benchFragment(): void {
     `  ${XEN_LIST}: skipped (each hole walks a list that grows to ${count(work.holes.length)} ranges)`,
   );
 
+  // Every structure runs RUNS times; sorted-btree and the interval tree, 3-5x slower than js-sdsl here
+  // in every run so far and 20-70 s a run on a loaded host, only with --all-peers.
+  const FRAG = ALL_PEERS ? FAST : FAST.filter((c) => c.name === 'RangeSet' || c.name === 'js-sdsl');
+  if (!ALL_PEERS)
+    console.log(
+      '  sorted-btree and @flatten-js/interval-tree: with --all-peers only (3-5x slower than js-sdsl)',
+    );
   let reference: Float64Array | undefined;
   let values = 0;
-  const ks = FAST.map(() => kernels());
+  const ks = FRAG.map(() => kernels());
   const measured = rounds(
-    FAST.map((c) => c.name),
+    FRAG.map((c) => c.name),
     (who) => {
-      const w = FAST[who]!.make();
+      const w = FRAG[who]!.make();
       w.addRange(0, warm.span - 1);
       ks[who]!.removeAll(w, warm.holes.starts, warm.holes.ends, warm.holes.length);
       ks[who]!.drain(w, new BudgetConsumer(BUDGET));
     },
     (who, round): FragmentRun => {
-      const c = FAST[who]!;
+      const c = FRAG[who]!;
       const k = ks[who]!;
       const set = c.make();
       set.addRange(0, work.span - 1);
@@ -809,7 +826,7 @@ function benchFragment(): void {
       return { seconds: punch + consume, punch, consume, calls };
     },
   );
-  const results = measured.map((m, who) => ({ name: FAST[who]!.name, run: m.best, runs: m.all.length }));
+  const results = measured.map((m, who) => ({ name: FRAG[who]!.name, run: m.best, runs: m.all.length }));
 
   const rs = results[0]!.run;
   const rsPunch = measured[0]!.runs.map((r) => r.punch);
