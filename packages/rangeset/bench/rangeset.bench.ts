@@ -18,9 +18,13 @@
  * Every structure replays the identical pre-generated stream and must end with the identical set (and
  * the same query answers); any difference aborts with exit code 1. Missing a performance target only
  * prints FAIL. Options: `--seed=<n>` (default fixed), `--quick` (small sizes, for a smoke test),
- * `--only=a,b,c` (a subset of the workloads), `--all-peers` (every npm peer in (c) too).
+ * `--only=a,b,c` (a subset of the workloads), `--all-peers` (every npm peer in (c) too), `--wall`
+ * (wall-clock times instead of the process's CPU time, see `time`).
  *
- * Run: node --expose-gc --import tsx bench/rangeset.bench.ts
+ * Run: node --expose-gc --single-threaded-gc --import tsx bench/rangeset.bench.ts (`pnpm bench`).
+ * `--single-threaded-gc` keeps the collector on the main thread: runs are timed by the process's CPU
+ * time, and the concurrent sweeping a forced gc() leaves behind would otherwise be counted in the
+ * next run (it made a 2 ms consume read 9-21 ms).
  */
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
@@ -62,6 +66,8 @@ const SEED = seedArg === undefined ? 0x5eed2024 : Number(seedArg.slice('--seed='
 const QUICK = argv.includes('--quick');
 /** `--all-peers`: every npm peer in (c) too (slow: minutes on a loaded host). */
 const ALL_PEERS = argv.includes('--all-peers');
+/** `--wall`: time runs by the wall clock instead of the process's CPU time. */
+const WALL = argv.includes('--wall');
 const onlyArg = argv.find((a) => a.startsWith('--only='));
 /** Which workloads to run: `--only=a,c` runs (a) and (c). */
 const ONLY =
@@ -279,11 +285,22 @@ function fullGc(): void {
   gc();
 }
 
-/** Seconds taken by `fn`. */
+/**
+ * Seconds of CPU time (user + system, every thread of the process: the collector's and the
+ * compiler's helpers count too) taken by `fn`, or of wall-clock time with `--wall`. On a host shared
+ * by many jobs on 2 cores, the wall clock of a run of a few milliseconds mostly measures the
+ * scheduler: one preemption makes a 2 ms run take 35 ms. CPU time counts the work the run did.
+ */
 function time(fn: () => void): number {
-  const t0 = process.hrtime.bigint();
+  if (WALL) {
+    const t0 = process.hrtime.bigint();
+    fn();
+    return Number(process.hrtime.bigint() - t0) / 1e9;
+  }
+  const c0 = process.cpuUsage();
   fn();
-  return Number(process.hrtime.bigint() - t0) / 1e9;
+  const c = process.cpuUsage(c0);
+  return (c.user + c.system) / 1e6;
 }
 
 /** heapUsed + arrayBuffers after a full collection (RangeSet keeps its ranges in ArrayBuffers). */
@@ -315,8 +332,11 @@ function rounds<T extends { seconds: number }>(
   names: readonly string[],
   warmUp: (who: number) => void,
   once: (who: number, round: number) => T,
+  warmUps = 1,
 ): Measured<T>[] {
-  for (let who = 0; who < names.length; who++) warmUp(who);
+  // Short workloads warm up several times, so that their loops are compiled before the timing
+  // starts rather than during it (CPU time would count the compiler's thread).
+  for (let w = 0; w < warmUps; w++) for (let who = 0; who < names.length; who++) warmUp(who);
   const runs: T[][] = names.map(() => []);
   for (let round = 0; round < RUNS; round++) {
     for (let j = 0; j < names.length; j++) {
@@ -943,7 +963,7 @@ function compileXenConsume(): { path: string } | { missing: string } {
 
 /** One run of the C program: its own timing of the consume, and what it consumed. */
 function runXenConsume(binary: string, n: number): ConsumeRun {
-  const run = spawnSync(binary, [String(n)], { encoding: 'utf8' });
+  const run = spawnSync(binary, [String(n), WALL ? 'wall' : 'cpu'], { encoding: 'utf8' });
   if (run.status !== 0) throw new Error(`${binary} failed: ${run.stderr || run.status}`);
   const [secs, ranges, values] = run.stdout.trim().split(' ').map(Number);
   return { seconds: secs!, ranges: ranges!, values: values! };
@@ -981,6 +1001,7 @@ function benchConsume(): void {
     },
     (who) =>
       who < CONSUMERS.length ? once(who, work.sorted) : runXenConsume((c as { path: string }).path, n),
+    5,
   );
   const ref = measured[0]!;
   measured.forEach((m, who) => {
@@ -998,7 +1019,7 @@ function benchConsume(): void {
     console.log(
       `  ${names.at(-1)}: bench/xen-consume.c, Xen's rangeset_consume_ranges algorithm on a linked list of ` +
         "malloc'd nodes (glibc malloc/free for xmalloc/xfree, no lock), compiled here with gcc -O2 and run once " +
-        'per round; its own clock_gettime timing of the consume, the same number of ranges (other values)',
+        `per round; its own clock_gettime timing of the consume (${WALL ? 'CLOCK_MONOTONIC' : 'CLOCK_PROCESS_CPUTIME_ID'}), the same number of ranges (other values)`,
     );
   } else console.log(`  Xen's list in C: not measured: ${c.missing}`);
   const vsFlat = spreadOf(sameRunRatios(measured[1]!.all, ref.all));
@@ -1102,6 +1123,7 @@ function benchTinySets(): void {
       TINY.map((c) => c.name),
       (who) => once(who, warm),
       (who) => once(who, work),
+      5,
     );
     const ref = measured[0]!.first;
     measured.forEach((m, who) => {
@@ -1151,7 +1173,7 @@ function main(): void {
       `${(os.totalmem() / 2 ** 30).toFixed(1)} GiB; load average at start ${load.join(' ')}`,
   );
   console.log(
-    `  timing: process.hrtime.bigint(); each structure warms up untimed, then ${RUNS} rounds run every ` +
+    `  timing: ${WALL ? 'wall clock (process.hrtime.bigint())' : 'CPU time of the process (process.cpuUsage(), user + system)'}; each structure warms up untimed, then ${RUNS} rounds run every ` +
       `structure once each (a different one first each round) on a fresh set after a global.gc(); a ratio ` +
       `compares two runs of the same round, and a figure is the median of those same-run ratios (min, max); ` +
       `a small set of each structure stays alive ` +
