@@ -61,6 +61,8 @@ export class RangeSet<in out T extends number = number> implements Iterable<Rang
   readonly hex: boolean;
   /** A `SmallStore` until the set first needs more than `SMALL_MAX` ranges, then a `ChunkedStore`. */
   private store: ChunkedStore | SmallStore;
+  /** `store` is a `SmallStore` (a field: cheaper to test on every update than `instanceof`). */
+  private small = true;
   private maxRanges = Number.POSITIVE_INFINITY;
   /**
    * Name of the operation whose callback is running (`reportRanges`, `consumeRanges`); the set must not
@@ -242,8 +244,11 @@ export class RangeSet<in out T extends number = number> implements Iterable<Rang
     other.checkIdle('swap');
     if (other === this) return;
     const store = this.store;
+    const small = this.small;
     this.store = other.store;
+    this.small = other.small;
     other.store = store;
+    other.small = small;
   }
 
   /** Adds every range of `other` to this set, all or nothing: `ENOMEM` past the limit. */
@@ -306,8 +311,10 @@ export class RangeSet<in out T extends number = number> implements Iterable<Rang
    * `SmallStore`: called before every update, which adds at most one range.
    */
   private roomy(): ChunkedStore | SmallStore {
-    const store = this.store;
-    if (store.count >= SMALL_MAX && store instanceof SmallStore) this.store = store.promote();
+    if (this.small && this.store.count >= SMALL_MAX) {
+      this.store = (this.store as SmallStore).promote();
+      this.small = false;
+    }
     return this.store;
   }
 
