@@ -11,10 +11,14 @@ import {
   type MtrrType,
   P2M_TYPES,
   type P2mType,
+  PAGE_ORDERS,
+  type PageOrder,
 } from '@vpci/p2m';
 import {
   type BarSpec,
   type DeviceSpec,
+  type MmioPath,
+  type MsiSpec,
   type MsixSpec,
   POLICY_SWITCHES,
   type Policy,
@@ -70,6 +74,8 @@ export type TraceAssertion =
       readonly count: number;
       readonly mfn: number | undefined;
       readonly type: P2mType | undefined;
+      /** Every frame is mapped with leaves of this order (0, 9, 18); needs `mfn`. Absent: any order. */
+      readonly order?: PageOrder | undefined;
     }
   | {
       /** An access to `gfn` through guest PAT type `pat` has memory type `expect`. */
@@ -133,6 +139,12 @@ export type TraceEvent =
       readonly hardwareVcpus: number;
       readonly e820: readonly TraceE820[];
       readonly mtrr: TraceMtrr | undefined;
+      /** The hardware domain's MTRRs as dom0 reprogrammed them (absent: a copy of the host's). */
+      readonly hardwareMtrr?: TraceMtrr | undefined;
+      /** The hardware domain uses HAP (false: Xen's `dom0=shadow`). Absent: true. */
+      readonly hardwareHap?: boolean | undefined;
+      /** HAP may use 2 MiB leaves (Xen's global `hap_2mb`). Absent: true. */
+      readonly hap2mb?: boolean | undefined;
     }
   | { readonly event: 'device'; readonly spec: DeviceSpec; readonly hidden: boolean }
   | {
@@ -148,6 +160,10 @@ export type TraceEvent =
       readonly id: number;
       readonly vcpus: number;
       readonly mtrr: TraceMtrr | undefined;
+      /** The guest uses HAP (false: shadow paging). Absent: true. */
+      readonly hap?: boolean | undefined;
+      /** The guest has an IOMMU context. Absent: as the host. */
+      readonly iommu?: boolean | undefined;
     }
   | {
       readonly event: 'iomem';
@@ -163,7 +179,7 @@ export type TraceEvent =
       readonly expect: string | undefined;
     }
   | { readonly event: 'deassign'; readonly sbdf: string; readonly expect: string | undefined }
-  | { readonly event: 'unplug'; readonly sbdf: string }
+  | { readonly event: 'unplug'; readonly sbdf: string; readonly expect?: string | undefined }
   | {
       readonly event: 'read';
       readonly vcpu: TraceVcpu;
@@ -205,7 +221,28 @@ export type TraceEvent =
       readonly type: P2mType;
       readonly special: boolean;
     }
+  | {
+      readonly event: 'mmio';
+      readonly vcpu: TraceVcpu;
+      readonly addr: bigint;
+      readonly size: 1 | 2 | 4 | 8;
+      /** The value written; undefined for a read. */
+      readonly value: bigint | undefined;
+      /** A read's expected value. */
+      readonly expect: bigint | undefined;
+      /** Who is expected to answer (`MmioPath`). */
+      readonly via: MmioPath | undefined;
+    }
   | { readonly event: 'assert'; readonly assertion: TraceAssertion };
+
+/** Who may answer an `mmio` line, as `via` names it. */
+export const MMIO_PATHS: readonly MmioPath[] = [
+  'direct',
+  'msix-table',
+  'msix-adjacent',
+  'unhandled',
+  'memory',
+];
 
 /** Event names, in documentation order. */
 export const EVENT_NAMES = [
@@ -219,6 +256,7 @@ export const EVENT_NAMES = [
   'unplug',
   'read',
   'write',
+  'mmio',
   'run',
   'fault',
   'populate',
@@ -303,6 +341,7 @@ const PARSERS: Record<TraceEvent['event'], Parser> = {
     });
     rejectOverlappingE820(f.line, e820);
     const mtrr = f.optionalObject('mtrr');
+    const hardwareMtrr = f.optionalObject('hardwareMtrr');
     return {
       event: 'host',
       profile: f.optionalString('profile', ['xen', 'hardened'] as const) ?? 'xen',
@@ -313,6 +352,9 @@ const PARSERS: Record<TraceEvent['event'], Parser> = {
       hardwareVcpus: f.optionalInteger('hardwareVcpus', 1, 128) ?? 2,
       e820,
       mtrr: mtrr === undefined ? undefined : parseMtrr(mtrr),
+      hardwareMtrr: hardwareMtrr === undefined ? undefined : parseMtrr(hardwareMtrr),
+      hardwareHap: f.optionalBoolean('hardwareHap') ?? true,
+      hap2mb: f.optionalBoolean('hap2mb') ?? true,
     };
   },
 
@@ -345,6 +387,7 @@ const PARSERS: Record<TraceEvent['event'], Parser> = {
     );
     const rom = f.optionalObject('rom');
     const msix = f.optionalObject('msix');
+    const msi = f.optionalObject('msi');
     const rebar = f.optionalArray('rebar', 6);
     const spec: DeviceSpec = {
       sbdf,
@@ -355,6 +398,7 @@ const PARSERS: Record<TraceEvent['event'], Parser> = {
       bars,
       ...(rom === undefined ? {} : { rom: parseRom(rom) }),
       ...(msix === undefined ? {} : { msix: parseMsix(msix) }),
+      ...(msi === undefined ? {} : { msi: parseMsi(msi) }),
       ...(rebar === undefined
         ? {}
         : { rebar: rebar.map((r, i) => parseRebar(new Fields(f.line, `device.rebar[${i}]`, r))) }),
@@ -371,6 +415,8 @@ const PARSERS: Record<TraceEvent['event'], Parser> = {
       id: f.integer('id', 1, 0x7ff0),
       vcpus: f.optionalInteger('vcpus', 1, 128) ?? 1,
       mtrr: mtrr === undefined ? undefined : parseMtrr(mtrr),
+      hap: f.optionalBoolean('hap') ?? true,
+      iommu: f.optionalBoolean('iommu'),
     };
   },
 
@@ -390,7 +436,7 @@ const PARSERS: Record<TraceEvent['event'], Parser> = {
 
   deassign: (f) => ({ event: 'deassign', sbdf: f.string('sbdf'), expect: f.optionalString('expect') }),
 
-  unplug: (f) => ({ event: 'unplug', sbdf: f.string('sbdf') }),
+  unplug: (f) => ({ event: 'unplug', sbdf: f.string('sbdf'), expect: f.optionalString('expect') }),
 
   read: (f) => {
     const size = accessSize(f);
@@ -402,6 +448,30 @@ const PARSERS: Record<TraceEvent['event'], Parser> = {
       size,
       expect: f.optionalInteger('expect', 0, largestValue(size)),
     };
+  },
+
+  mmio: (f) => {
+    const size = f.raw('size');
+    if (size !== 1 && size !== 2 && size !== 4 && size !== 8)
+      throw f.error('size', `is ${JSON.stringify(size) ?? 'missing'}; expected 1, 2, 4 or 8`);
+    const addr = f.bigint('addr', 0n, U64);
+    if ((addr & 0xfffn) + BigInt(size) > 0x1000n) {
+      throw f.error(
+        'addr',
+        `is 0x${addr.toString(16)}; expected an access of ${size} bytes within one 4 KiB page`,
+      );
+    }
+    const largest = (1n << BigInt(8 * size)) - 1n;
+    const value = f.optionalBigint('value', 0n, largest);
+    const expect = f.optionalBigint('expect', 0n, largest);
+    if (value !== undefined && expect !== undefined) {
+      throw f.error('expect', 'is given with value; expected value (a write) or expect (a read), not both');
+    }
+    const via = f.optionalString('via');
+    if (via !== undefined && !MMIO_PATHS.includes(via as MmioPath)) {
+      throw f.error('via', `is ${JSON.stringify(via)}; expected one of ${MMIO_PATHS.join(', ')}`);
+    }
+    return { event: 'mmio', vcpu: vcpuOf(f), addr, size, value, expect, via: via as MmioPath | undefined };
   },
 
   write: (f) => {
@@ -497,7 +567,20 @@ function parseAssertion(f: Fields, kind: (typeof ASSERTION_KINDS)[number]): Trac
       const gfn = a.integer('gfn', 0, MAX_FRAME);
       const mfn = a.optionalInteger('mfn', 0, MAX_FRAME);
       const type = a.optionalString('type', P2M_TYPES as readonly P2mType[]);
-      assertion = { kind, domain: domainId(a), gfn, count: frameCount(a, gfn), mfn, type };
+      const order = a.has('order') ? a.integer('order', 0, 18) : undefined;
+      if (order !== undefined && !(PAGE_ORDERS as readonly number[]).includes(order))
+        throw a.error('order', 'is not a leaf order; expected 0 (4 KiB), 9 (2 MiB) or 18 (1 GiB)');
+      if (order !== undefined && mfn === undefined)
+        throw a.error('order', 'is given without mfn; expected an mfn: holes have no leaves');
+      assertion = {
+        kind,
+        domain: domainId(a),
+        gfn,
+        count: frameCount(a, gfn),
+        mfn,
+        type,
+        order: order as PageOrder | undefined,
+      };
       break;
     }
     case 'memoryType':
@@ -603,6 +686,20 @@ function parseMsix(f: Fields): MsixSpec {
   };
   f.done();
   return msix;
+}
+
+function parseMsi(f: Fields): MsiSpec {
+  const vectors = f.integer('vectors', 1, 32);
+  if ((vectors & (vectors - 1)) !== 0)
+    throw f.error('vectors', `is ${vectors}; expected 1, 2, 4, 8, 16 or 32`);
+  const address64 = f.optionalBoolean('address64');
+  const masking = f.optionalBoolean('masking');
+  f.done();
+  return {
+    vectors,
+    ...(address64 === undefined ? {} : { address64 }),
+    ...(masking === undefined ? {} : { masking }),
+  };
 }
 
 function parseRebar(f: Fields): RebarSpec {
