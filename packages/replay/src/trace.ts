@@ -25,6 +25,8 @@ import {
   type Profile,
   type RebarSpec,
   type RomSpec,
+  type SriovSpec,
+  type VfBarSpec,
 } from '@vpci/vpci';
 import { Fields, hex, isIntegerIn, requireObject, TraceError } from './fields.js';
 import { strictJsonProblem } from './strict-json.js';
@@ -389,6 +391,7 @@ const PARSERS: Record<TraceEvent['event'], Parser> = {
     const msix = f.optionalObject('msix');
     const msi = f.optionalObject('msi');
     const rebar = f.optionalArray('rebar', 6);
+    const sriov = f.optionalObject('sriov');
     const spec: DeviceSpec = {
       sbdf,
       vendorId: f.optionalInteger('vendorId', 0, 0xffff) ?? 0x1234,
@@ -402,6 +405,7 @@ const PARSERS: Record<TraceEvent['event'], Parser> = {
       ...(rebar === undefined
         ? {}
         : { rebar: rebar.map((r, i) => parseRebar(new Fields(f.line, `device.rebar[${i}]`, r))) }),
+      ...(sriov === undefined ? {} : { sriov: parseSriov(sriov) }),
     };
     return { event: 'device', spec, hidden };
   },
@@ -711,6 +715,42 @@ function parseRebar(f: Fields): RebarSpec {
   const rebar: RebarSpec = { bar: f.integer('bar', 0, 5), sizes };
   f.done();
   return rebar;
+}
+
+/** A device's SR-IOV capability (docs/sriov.md); cross-field rules are the engine's (`SriovHardware`). */
+function parseSriov(f: Fields): SriovSpec {
+  const totalVfs = f.integer('totalVfs', 1, 0xffff);
+  const vfBars = (f.optionalArray('vfBars', 6) ?? []).map((bar, i) =>
+    bar === null ? null : parseVfBar(new Fields(f.line, `${f.path}.vfBars[${i}]`, bar)),
+  );
+  const vfMsix = f.optionalObject('vfMsix');
+  const sriov: SriovSpec = {
+    totalVfs,
+    initialVfs: f.optionalInteger('initialVfs', 0, 0xffff) ?? totalVfs,
+    numVfs: f.optionalInteger('numVfs', 0, 0xffff) ?? 0,
+    firstVfOffset: f.integer('firstVfOffset', 1, 0xffff),
+    vfStride: f.integer('vfStride', 0, 0xffff),
+    vfDeviceId: f.optionalInteger('vfDeviceId', 0, 0xffff) ?? 0,
+    supportedPageSizes: f.optionalInteger('supportedPageSizes', 1, 0xffff_ffff) ?? 0x553,
+    systemPageSize: f.optionalInteger('systemPageSize', 1, 0xffff_ffff) ?? 1,
+    vfBars,
+    vfEnable: f.optionalBoolean('vfEnable') ?? false,
+    vfMemorySpace: f.optionalBoolean('vfMemorySpace') ?? false,
+    ...(vfMsix === undefined ? {} : { vfMsix: parseMsix(vfMsix) }),
+  };
+  f.done();
+  return sriov;
+}
+
+function parseVfBar(f: Fields): VfBarSpec {
+  const bar: VfBarSpec = {
+    type: f.string('type', ['mem32', 'mem64'] as const),
+    size: f.bigint('size', 16n, 1n << 63n),
+    addr: f.optionalBigint('addr', 0n, U64) ?? 0n,
+    prefetchable: f.optionalBoolean('prefetchable') ?? false,
+  };
+  f.done();
+  return bar;
 }
 
 /** `vcpu` as `d<domain>v<vcpu>` (default `d0v0`, the hardware domain's first vCPU). */

@@ -16,6 +16,8 @@ import {
   PCI_CFG_SPACE_EXP_SIZE,
   PCI_CFG_SPACE_SIZE,
   PCI_COMMAND,
+  PCI_COMMAND_IO,
+  PCI_COMMAND_MEMORY,
   PCI_DEVICE_ID,
   PCI_EXT_CAP_ID_REBAR,
   PCI_HEADER_TYPE,
@@ -48,6 +50,7 @@ import {
   pciRebarCtrl,
 } from './pci-regs.js';
 import { formatSbdf, type Sbdf, toSbdf } from './sbdf.js';
+import { type ConfigBytes, type SriovCapabilitySpec, SriovHardware } from './sriov-hardware.js';
 
 /** One BAR of a device description. A 64-bit BAR takes two slots: leave the next one empty. */
 export interface BarSpec {
@@ -129,6 +132,14 @@ export interface DeviceSpec {
   readonly msi?: MsiSpec;
   /** Resizable BAR entries (one extended capability); none if missing. */
   readonly rebar?: readonly RebarSpec[];
+  /** The SR-IOV capability of a physical function; none if missing. */
+  readonly sriov?: SriovSpec;
+}
+
+/** A physical function's SR-IOV capability and what each of its VFs has of its own. */
+export interface SriovSpec extends SriovCapabilitySpec {
+  /** Each VF's MSI-X capability (its table and PBA in VF BARs); none if missing. */
+  readonly vfMsix?: MsixSpec;
 }
 
 /** Sizes the image of a device cannot tell: each implemented BAR's size, and the ROM's. */
@@ -142,6 +153,8 @@ export interface ImageSizes {
 const MSIX_CAP_OFFSET = 0x40;
 const MSI_CAP_OFFSET = 0x50;
 const REBAR_CAP_OFFSET = 0x100;
+/** Where SR-IOV goes behind a resizable-BAR capability (which ends by 0x134). */
+const SRIOV_AFTER_REBAR_OFFSET = 0x160;
 /** The largest BAR Size encoding of a Resizable BAR Control register: 43, 2^63 bytes. */
 const REBAR_LARGEST_FIELD = 43;
 const U32 = 0xffffffffn;
@@ -183,6 +196,10 @@ export class PhysicalDevice {
   /** Current size of each BAR slot (0n: unimplemented or the high half of a 64-bit BAR). */
   private readonly barSizes: bigint[] = [0n, 0n, 0n, 0n, 0n, 0n];
   private readonly rebarSlots = new Map<number, number>();
+  /** The SR-IOV capability of a physical function described with one (`DeviceSpec.sriov`). */
+  private sriovCap: SriovHardware | undefined;
+  /** The MSI-X capability each VF of this SR-IOV physical function has (`SriovSpec.vfMsix`). */
+  private vfMsix: MsixSpec | undefined;
 
   private constructor(sbdf: Sbdf, extendedConfig: boolean) {
     this.sbdf = sbdf;
@@ -194,7 +211,10 @@ export class PhysicalDevice {
     if (typeof spec !== 'object' || spec === null) {
       throw new InvalidArgumentError('spec', spec, 'a device description object');
     }
-    const device = new PhysicalDevice(toSbdf(spec.sbdf, 'spec.sbdf'), spec.rebar !== undefined);
+    const device = new PhysicalDevice(
+      toSbdf(spec.sbdf, 'spec.sbdf'),
+      spec.rebar !== undefined || spec.sriov !== undefined,
+    );
     const headerType = spec.headerType ?? 0;
     if (headerType !== 0 && headerType !== 1) {
       throw new InvalidArgumentError('spec.headerType', headerType, '0 (endpoint) or 1 (bridge)');
@@ -226,6 +246,7 @@ export class PhysicalDevice {
     if (spec.msix !== undefined) device.defineMsix(spec.msix);
     if (spec.msi !== undefined) device.defineMsi(spec.msi, spec.msix !== undefined);
     if (spec.rebar !== undefined) device.defineRebar(spec.rebar);
+    if (spec.sriov !== undefined) device.defineSriov(spec.sriov, spec.rebar !== undefined);
     return device;
   }
 
@@ -269,6 +290,36 @@ export class PhysicalDevice {
     return device;
   }
 
+  /**
+   * Virtual function `n` of SR-IOV physical function `pf`, at its routing ID, as PCIe 9.3.4 makes a
+   * VF's configuration space: Vendor and Device ID read 0xffff (software takes them from the PF and
+   * its VF Device ID), the command register's I/O and Memory Space Enable bits are read-only zero
+   * (VF MSE in the PF's SR-IOV Control decodes the VF BARs), the BAR registers read zero (VF BARs
+   * live in the PF), extended configuration space is present, and the MSI-X capability is the
+   * PF's `vfMsix`. Throws when `pf` has no SR-IOV capability or VF `n` has no routing ID.
+   */
+  static virtualFunction(pf: PhysicalDevice, n: number): PhysicalDevice {
+    const sriov = pf.sriov;
+    if (sriov === undefined)
+      throw new InvalidArgumentError('pf', pf.toString(), 'an SR-IOV physical function');
+    const pfRid = (pf.sbdf.bus << 8) | (pf.sbdf.dev << 3) | pf.sbdf.fn;
+    const rid = sriov.vfRoutingIds(pfRid)[n];
+    if (!Number.isInteger(n) || rid === undefined) {
+      throw new InvalidArgumentError(
+        'n',
+        n,
+        `a VF index below the ${sriov.vfRoutingIds(pfRid).length} NumVFs bring up`,
+      );
+    }
+    const sbdf: Sbdf = { seg: pf.sbdf.seg, bus: rid >> 8, dev: (rid >> 3) & 0x1f, fn: rid & 7 };
+    const vf = new PhysicalDevice(sbdf, true);
+    vf.poke(PCI_VENDOR_ID, 2, 0xffff);
+    vf.poke(PCI_DEVICE_ID, 2, 0xffff);
+    vf.setMask(PCI_COMMAND, 2, 0x07ff & ~(PCI_COMMAND_IO | PCI_COMMAND_MEMORY));
+    if (pf.vfMsix !== undefined) vf.defineMsix(pf.vfMsix);
+    return vf;
+  }
+
   /** Reads `size` (1, 2 or 4) bytes at `reg`, little-endian, as the hardware answers. */
   read(reg: number, size: number): number {
     checkAccess(reg, size);
@@ -295,6 +346,8 @@ export class PhysicalDevice {
       this.config[reg + i] = (this.config[reg + i]! & ~mask) | (byte & mask);
     }
     if (before !== undefined) this.afterWrite(reg, size, before);
+    // A new System Page Size resizes the VF BARs (PCIe 9.3.3.13).
+    this.sriovCap?.afterWrite(reg, size);
   }
 
   /**
@@ -307,12 +360,19 @@ export class PhysicalDevice {
     copy.wmask.set(this.wmask);
     for (let i = 0; i < this.barSizes.length; i++) copy.barSizes[i] = this.barSizes[i]!;
     for (const [ctrl, bar] of this.rebarSlots) copy.rebarSlots.set(ctrl, bar);
+    copy.sriovCap = this.sriovCap?.copyOnto(copy.configBytes());
+    copy.vfMsix = this.vfMsix;
     return copy;
   }
 
   /** A copy of the whole configuration space (256 or 4096 bytes). */
   image(): Uint8Array {
     return this.config.slice(0, this.extendedConfig ? PCI_CFG_SPACE_EXP_SIZE : PCI_CFG_SPACE_SIZE);
+  }
+
+  /** The SR-IOV capability, when the device was described with one. */
+  get sriov(): SriovHardware | undefined {
+    return this.sriovCap;
   }
 
   /**
@@ -402,16 +462,19 @@ export class PhysicalDevice {
     this.setMask(reg, 4, (Number(~(size - 1n) & 0xfffff800n) | 1) >>> 0);
   }
 
-  private defineMsix(msix: MsixSpec): void {
-    if (!Number.isInteger(msix.entries) || msix.entries < 1 || msix.entries > 2048) {
-      throw new InvalidArgumentError('spec.msix.entries', msix.entries, 'an integer in 1 … 2048');
+  private defineMsix(msix: MsixSpec, name = 'spec.msix'): void {
+    if (typeof msix !== 'object' || msix === null) {
+      throw new InvalidArgumentError(name, msix, 'an MSI-X description { entries, table, pba }');
     }
-    const placement = (name: string, p: MsixPlacement): number => {
+    if (!Number.isInteger(msix.entries) || msix.entries < 1 || msix.entries > 2048) {
+      throw new InvalidArgumentError(`${name}.entries`, msix.entries, 'an integer in 1 … 2048');
+    }
+    const placement = (field: string, p: MsixPlacement): number => {
       if (!Number.isInteger(p.bar) || p.bar < 0 || p.bar > 7) {
-        throw new InvalidArgumentError(`spec.msix.${name}.bar`, p.bar, 'a BAR indicator 0 … 7');
+        throw new InvalidArgumentError(`${name}.${field}.bar`, p.bar, 'a BAR indicator 0 … 7');
       }
       if (!Number.isInteger(p.offset) || p.offset < 0 || p.offset > 0xfffffff8 || p.offset % 8 !== 0) {
-        throw new InvalidArgumentError(`spec.msix.${name}.offset`, p.offset, 'a multiple of 8 below 2^32');
+        throw new InvalidArgumentError(`${name}.${field}.offset`, p.offset, 'a multiple of 8 below 2^32');
       }
       return (p.offset | p.bar) >>> 0;
     };
@@ -498,6 +561,28 @@ export class PhysicalDevice {
       this.setMask(ctrl, 4, PCI_REBAR_CTRL_SIZE_MASK);
       this.rebarSlots.set(ctrl, entry.bar);
     });
+  }
+
+  /** Byte access for a capability model (SR-IOV) living in this configuration space. */
+  private configBytes(): ConfigBytes {
+    return {
+      peek: (reg, size) => this.peek(reg, size),
+      poke: (reg, size, value) => this.poke(reg, size, value),
+      peekMask: (reg) => this.peekMask(reg),
+      setMask: (reg, size, mask) => this.setMask(reg, size, mask),
+    };
+  }
+
+  private defineSriov(sriov: SriovSpec, behindRebar: boolean): void {
+    const pos = behindRebar ? SRIOV_AFTER_REBAR_OFFSET : REBAR_CAP_OFFSET;
+    if (behindRebar)
+      this.poke(REBAR_CAP_OFFSET + 2, 2, (this.peek(REBAR_CAP_OFFSET + 2, 2) & 0xf) | (pos << 4));
+    this.sriovCap = SriovHardware.define(this.configBytes(), pos, sriov);
+    // Each VF gets this MSI-X capability (virtualFunction): check it now, naming the field.
+    if (sriov.vfMsix !== undefined) {
+      new PhysicalDevice(this.sbdf, true).defineMsix(sriov.vfMsix, 'spec.sriov.vfMsix');
+      this.vfMsix = sriov.vfMsix;
+    }
   }
 
   /**

@@ -27,6 +27,7 @@ export type {
   MsixSpec,
   RebarSpec,
   RomSpec,
+  SriovSpec,
 } from './hardware.js';
 export { PhysicalDevice, parseHexDump } from './hardware.js';
 export type { InvariantContext, InvariantScope, Violation } from './invariants.js';
@@ -70,6 +71,7 @@ export {
   PCI_COMMAND_WAIT,
   PCI_DEVICE_ID,
   PCI_EXT_CAP_ID_REBAR,
+  PCI_EXT_CAP_ID_SRIOV,
   PCI_HEADER_BRIDGE_NR_BARS,
   PCI_HEADER_NORMAL_NR_BARS,
   PCI_HEADER_TYPE,
@@ -93,6 +95,27 @@ export {
   PCI_ROM_ADDRESS_ENABLE,
   PCI_ROM_ADDRESS_MASK,
   PCI_ROM_ADDRESS1,
+  PCI_SRIOV_BAR,
+  PCI_SRIOV_CAP,
+  PCI_SRIOV_CTRL,
+  PCI_SRIOV_CTRL_ARI,
+  PCI_SRIOV_CTRL_INTR,
+  PCI_SRIOV_CTRL_MSE,
+  PCI_SRIOV_CTRL_VFE,
+  PCI_SRIOV_CTRL_VFM,
+  PCI_SRIOV_FUNC_LINK,
+  PCI_SRIOV_INITIAL_VF,
+  PCI_SRIOV_NUM_BARS,
+  PCI_SRIOV_NUM_VF,
+  PCI_SRIOV_SIZEOF,
+  PCI_SRIOV_STATUS,
+  PCI_SRIOV_SUP_PGSIZE,
+  PCI_SRIOV_SYS_PGSIZE,
+  PCI_SRIOV_TOTAL_VF,
+  PCI_SRIOV_VF_DID,
+  PCI_SRIOV_VF_OFFSET,
+  PCI_SRIOV_VF_STRIDE,
+  PCI_SRIOV_VFM,
   PCI_STATUS,
   PCI_STATUS_CAP_LIST,
   PCI_STATUS_RO_MASK,
@@ -107,3 +130,5 @@ export type { Policy, Profile } from './policy.js';
 export { POLICY_SWITCHES, policyFor } from './policy.js';
 export type { Sbdf } from './sbdf.js';
 export { formatSbdf, makeSbdf, parseSbdf, toSbdf } from './sbdf.js';
+export type { ConfigBytes, SriovCapabilitySpec, VfBarSpec } from './sriov-hardware.js';
+export { SriovHardware, sriovPageSize, vfBarAddress, vfIndexOf, vfRoutingId } from './sriov-hardware.js';

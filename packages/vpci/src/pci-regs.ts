@@ -169,3 +169,49 @@ export const PCI_REBAR_CTRL_SIZE_MASK = 0x3f00;
 export const PCI_REBAR_CTRL_SIZE_SHIFT = 8;
 /** Resizable BAR sizes are powers of two from 1 MiB: size = 2^(field + 20). */
 export const PCI_REBAR_SIZE_BIAS = 20;
+
+// SR-IOV extended capability (PCIe Base Specification 9.3.3; Xen's and Linux's PCI_SRIOV_*).
+/** Extended capability ID of Single Root I/O Virtualization. */
+export const PCI_EXT_CAP_ID_SRIOV = 0x10;
+/** SR-IOV Capabilities (32 bits; bit 0: VF Migration Capable). */
+export const PCI_SRIOV_CAP = 0x04;
+/** SR-IOV Control (16 bits). */
+export const PCI_SRIOV_CTRL = 0x08;
+/** SR-IOV Control: VF Enable. */
+export const PCI_SRIOV_CTRL_VFE = 0x01;
+/** SR-IOV Control: VF Migration Enable. */
+export const PCI_SRIOV_CTRL_VFM = 0x02;
+/** SR-IOV Control: VF Migration Interrupt Enable. */
+export const PCI_SRIOV_CTRL_INTR = 0x04;
+/** SR-IOV Control: VF Memory Space Enable (MSE): the VFs decode their BARs. */
+export const PCI_SRIOV_CTRL_MSE = 0x08;
+/** SR-IOV Control: ARI Capable Hierarchy. */
+export const PCI_SRIOV_CTRL_ARI = 0x10;
+/** SR-IOV Status (16 bits; VF Migration Status). */
+export const PCI_SRIOV_STATUS = 0x0a;
+/** InitialVFs (16 bits). */
+export const PCI_SRIOV_INITIAL_VF = 0x0c;
+/** TotalVFs (16 bits). */
+export const PCI_SRIOV_TOTAL_VF = 0x0e;
+/** NumVFs (16 bits): how many VFs VF Enable brings up. */
+export const PCI_SRIOV_NUM_VF = 0x10;
+/** Function Dependency Link (8 bits). */
+export const PCI_SRIOV_FUNC_LINK = 0x12;
+/** First VF Offset (16 bits): VF 0's routing ID minus the PF's. */
+export const PCI_SRIOV_VF_OFFSET = 0x14;
+/** VF Stride (16 bits): routing-ID distance between consecutive VFs. */
+export const PCI_SRIOV_VF_STRIDE = 0x16;
+/** VF Device ID (16 bits). */
+export const PCI_SRIOV_VF_DID = 0x1a;
+/** Supported Page Sizes (32 bits): bit n set means 2^(n+12) bytes is supported. */
+export const PCI_SRIOV_SUP_PGSIZE = 0x1c;
+/** System Page Size (32 bits): the one page size in use, as a single bit. */
+export const PCI_SRIOV_SYS_PGSIZE = 0x20;
+/** VF BAR0; VF BAR i is at `PCI_SRIOV_BAR + 4 * i`. */
+export const PCI_SRIOV_BAR = 0x24;
+/** Number of VF BAR registers. */
+export const PCI_SRIOV_NUM_BARS = 6;
+/** VF Migration State Array Offset (32 bits). */
+export const PCI_SRIOV_VFM = 0x3c;
+/** Bytes of the SR-IOV capability structure. */
+export const PCI_SRIOV_SIZEOF = 0x40;
