@@ -250,6 +250,17 @@ export class PhysicalDevice {
     this.afterWrite(reg, size);
   }
 
+  /**
+   * Whether a write of `size` bytes at `reg` can move or resize a BAR: it meets a BAR or ROM register
+   * or a resizable-BAR control, the writes `barWrites` counts. Asked before a write (a replay skips the
+   * invariant checks of writes that can move nothing).
+   */
+  writeMovesBars(reg: number, size: number): boolean {
+    if (touchesBarRegisters(reg, size)) return true;
+    for (const ctrl of this.rebarSlots.keys()) if (reg < ctrl + 4 && ctrl < reg + size) return true;
+    return false;
+  }
+
   /** A copy of the whole configuration space (256 or 4096 bytes). */
   image(): Uint8Array {
     return this.config.slice(0, this.extendedConfig ? PCI_CFG_SPACE_EXP_SIZE : PCI_CFG_SPACE_SIZE);
