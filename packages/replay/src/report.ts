@@ -246,7 +246,7 @@ export function buildReport(
           },
     lines,
     applied: replayer.applied,
-    devices: machine === undefined ? [] : machine.devices().map((device) => reportDevice(machine, device)),
+    devices: machine === undefined ? [] : reportDevices(machine),
     domains:
       machine === undefined
         ? []
@@ -308,7 +308,12 @@ function plain(record: VpciEvent | Violation): Record<string, unknown> {
   return out;
 }
 
-function reportDevice(machine: Machine, device: PciDevice): ReportDevice {
+function reportDevices(machine: Machine): ReportDevice[] {
+  const hostBars = new HostBarIndex(machine);
+  return machine.devices().map((device) => reportDevice(machine, device, hostBars));
+}
+
+function reportDevice(machine: Machine, device: PciDevice, hostBars: HostBarIndex): ReportDevice {
   const vpci = device.vpci;
   const hw = device.hw;
   const pending = machine
@@ -319,7 +324,7 @@ function reportDevice(machine: Machine, device: PciDevice): ReportDevice {
   if (vpci !== undefined) {
     for (const bar of vpci.bars) {
       if (bar.type === 'empty' || bar.type === 'mem64hi') continue;
-      bars.push(bar.type === 'io' ? ioBar(device, bar.index) : memoryBar(machine, device, bar));
+      bars.push(bar.type === 'io' ? ioBar(device, bar.index) : memoryBar(machine, device, bar, hostBars));
     }
   }
   const msix = vpci?.msix;
@@ -375,7 +380,7 @@ function ioBar(device: PciDevice, index: number): ReportBar {
   };
 }
 
-function memoryBar(machine: Machine, device: PciDevice, bar: Bar): ReportBar {
+function memoryBar(machine: Machine, device: PciDevice, bar: Bar, hostBars: HostBarIndex): ReportBar {
   const [first, last] = bar.guestFrames();
   const [hostFirst, hostLast] = bar.hostFrames();
   return {
@@ -389,7 +394,7 @@ function memoryBar(machine: Machine, device: PciDevice, bar: Bar): ReportBar {
     gfns: [hex(first), hex(last)],
     mfns: [hex(hostFirst), hex(hostLast)],
     holes: bar.enabled ? holes(machine, device, bar) : [],
-    sharesPageWith: sharers(machine, device, bar),
+    sharesPageWith: hostBars.sharers(device, bar),
   };
 }
 
@@ -446,17 +451,50 @@ function intersect<T extends number>(a: RangeSet<T>, b: RangeSet<T>): RangeSet<T
   return out;
 }
 
-/** Other devices' memory BARs with a byte in one of this BAR's host pages. */
-function sharers(machine: Machine, device: PciDevice, bar: Bar): string[] {
-  const [first, last] = bar.hostFrames();
-  const out: string[] = [];
-  for (const other of machine.devices()) {
-    if (other === device || other.vpci === undefined) continue;
-    for (const remote of other.vpci.bars) {
-      if (!remote.mappable || remote.size === 0n) continue;
-      const [s, e] = remote.hostFrames();
-      if (s <= last && first <= e) out.push(`${other.name} BAR${remote.index}`);
+/**
+ * Every device's memory BARs by host frame, so that finding the BARs in one BAR's host pages costs
+ * what is near them (asking every device for every BAR made a report of 4,096 devices quadratic).
+ */
+class HostBarIndex {
+  /** The BARs in machine order (device, then slot), sorted by first host frame. */
+  private readonly byFirst: {
+    first: number;
+    last: number;
+    order: number;
+    device: PciDevice;
+    name: string;
+  }[] = [];
+  /** The largest last frame of each prefix of `byFirst`. */
+  private readonly reach: number[] = [];
+
+  constructor(machine: Machine) {
+    for (const device of machine.devices()) {
+      for (const bar of device.vpci?.bars ?? []) {
+        if (!bar.mappable || bar.size === 0n) continue;
+        const [first, last] = bar.hostFrames();
+        const name = `${device.name} BAR${bar.index}`;
+        this.byFirst.push({ first, last, order: this.byFirst.length, device, name });
+      }
     }
+    this.byFirst.sort((a, b) => a.first - b.first || a.order - b.order);
+    for (const entry of this.byFirst) this.reach.push(Math.max(this.reach.at(-1) ?? -1, entry.last));
   }
-  return out;
+
+  /** Other devices' memory BARs with a byte in one of this BAR's host pages, in machine order. */
+  sharers(device: PciDevice, bar: Bar): string[] {
+    const [first, last] = bar.hostFrames();
+    let lo = 0;
+    let hi = this.byFirst.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (this.byFirst[mid]!.first <= last) lo = mid + 1;
+      else hi = mid;
+    }
+    const found: { order: number; name: string }[] = [];
+    for (let i = lo - 1; i >= 0 && this.reach[i]! >= first; i--) {
+      const entry = this.byFirst[i]!;
+      if (entry.device !== device && entry.last >= first) found.push(entry);
+    }
+    return found.sort((a, b) => a.order - b.order).map((entry) => entry.name);
+  }
 }
