@@ -42,6 +42,7 @@ export type {
   ReportExtent,
   ReportHole,
   ReportMsix,
+  ReportXenCost,
 } from './report.js';
 export { buildReport, REPORT_FORMAT, reportJson } from './report.js';
 export { replayText, TraceReplay } from './run.js';

@@ -203,14 +203,15 @@ export class Replayer {
     const machine = this.machine!;
     const vcpu = this.findVcpu(event.vcpu);
     if (vcpu === undefined || vcpu.pending !== undefined) return false;
-    const address = this.address(event.sbdf);
-    const target = this.targetAt(vcpu, address.sbdf);
-    if (
-      target === undefined ||
-      writeMayChangeDevice(machine, vcpu, target, event.reg, event.size, event.value)
-    )
-      return false;
     try {
+      // A malformed address is the engine's argument error, reported in the trace's terms.
+      const address = this.address(event.sbdf);
+      const target = this.targetAt(vcpu, address.sbdf);
+      if (
+        target === undefined ||
+        writeMayChangeDevice(machine, vcpu, target, event.reg, event.size, event.value)
+      )
+        return false;
       machine.configWrite(vcpu, address.sbdf, event.reg, event.size, event.value);
     } catch (error) {
       if (error instanceof InvalidArgumentError) throw new TraceError(line, inTraceTerms(error, event.event));

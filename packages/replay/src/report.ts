@@ -5,7 +5,7 @@
  * from. Deterministic: the same trace gives the same document; addresses, sizes and frames are `0x…`
  * strings, counts are numbers.
  */
-import type { Gfn } from '@vpci/p2m';
+import type { Gfn, MmioCost } from '@vpci/p2m';
 import { RangeSet } from '@vpci/rangeset';
 import {
   type Bar,
@@ -133,6 +133,11 @@ export interface ReportDevice {
   readonly bars: readonly ReportBar[];
   /** The MSI-X capability; null without one. */
   readonly msix: ReportMsix | null;
+  /**
+   * What vPCI's deferred work for this device (`map_range`) cost Xen's p2m over the replay, and the
+   * continuations: `vpci_process_pending` preempted with -ERESTART.
+   */
+  readonly xenCost: ReportXenCost & { readonly continuations: number };
 }
 
 /** A run of a domain's p2m: guest frames mapped to consecutive machine frames, one type and leaf order. */
@@ -163,6 +168,23 @@ export interface ReportDomain {
   readonly mappedFrames: number;
   /** The p2m's extents in guest-frame order. */
   readonly p2m: readonly ReportExtent[];
+  /** What Xen's MMIO calls on this domain's p2m cost over the replay (vPCI's and any other). */
+  readonly xenCost: ReportXenCost;
+}
+
+/**
+ * What Xen's p2m MMIO calls cost, counted as Xen's loops do the work (`map_mmio_regions` /
+ * `unmap_mmio_regions` in xen/arch/x86/mm/p2m.c: at most 64 chunks a call, each chunk one leaf of
+ * `mmio_order`: 2 MiB where the guest and machine frames are both 2 MiB aligned and 512 frames or
+ * more remain under HAP, else 4 KiB; never 1 GiB).
+ */
+export interface ReportXenCost {
+  /** `map_mmio_regions` calls. */
+  readonly mapMmioRegions: number;
+  /** `unmap_mmio_regions` calls. */
+  readonly unmapMmioRegions: number;
+  /** Leaves written (set or cleared) by those calls, by size. */
+  readonly leaves: { readonly '4K': number; readonly '2M': number; readonly '1G': number };
 }
 
 /** The whole report. */
@@ -266,6 +288,7 @@ export function buildReport(
                 type: e.type,
                 order: e.order,
               })),
+              xenCost: xenCost(domain.p2m.mmioCost),
             })),
     events: replayer.events.map(({ line, event }) => ({
       line,
@@ -359,6 +382,16 @@ function reportDevice(machine: Machine, device: PciDevice, hostBars: HostBarInde
             table: structure(0),
             pba: structure(1),
           },
+    xenCost: { ...xenCost(device.xenCost), continuations: device.xenCost.continuations },
+  };
+}
+
+/** A p2m's or a device's `MmioCost` as the report gives it. */
+function xenCost(cost: MmioCost): ReportXenCost {
+  return {
+    mapMmioRegions: cost.mapCalls,
+    unmapMmioRegions: cost.unmapCalls,
+    leaves: { '4K': cost.leaves4K, '2M': cost.leaves2M, '1G': cost.leaves1G },
   };
 }
 

@@ -11,7 +11,7 @@ export type { BarType, MsixState } from './device.js';
 export { Bar, VpciState } from './device.js';
 export type { FrameRange, FrameSink } from './device-snapshot.js';
 export { DeviceSnapshot, framesOf, writeMayChangeDevice } from './device-snapshot.js';
-export type { DomainKind, PendingOperation } from './domain.js';
+export type { DeviceXenCost, DomainKind, PendingOperation } from './domain.js';
 export { Domain, PciDevice, Vcpu } from './domain.js';
 export type { MapOperation, VpciEvent } from './events.js';
 export { describeEvent } from './events.js';
