@@ -1,7 +1,9 @@
 /**
- * Properties of the replay over random traces (random devices with sub-page BARs packed into shared
- * pages and MSI-X anywhere, guests, config writes of every size at any offset, BAR probes, decoding
- * toggles, preempted work, injected faults, moves between domains):
+ * Properties of the replay over random traces (@vpci/fuzz's `arbTrace`: random devices with sub-page
+ * BARs packed into shared pages and MSI-X anywhere, hidden and hot-plugged devices, resizable BARs,
+ * e820 entries over BARs, guests with several vCPUs, config writes of every size at any offset by the
+ * owner or by dom0 on the hardware, BAR probes and overlaps, decoding toggles, preempted work,
+ * injected faults, moves between domains, unplugs):
  * - the scoped invariant check after each line finds exactly the violations, at exactly the lines,
  *   that checking the whole machine after every line finds (both profiles);
  * - replaying is deterministic: the same trace gives the same JSON bytes (invariant 9);
@@ -20,29 +22,36 @@ import {
 } from '@vpci/vpci';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { plans, steps, trace } from './support/random-traces.js';
+import { runs } from './support/fast-check-setup.js';
+import { randomTraces } from './support/random-traces.js';
+
+/**
+ * What the `hardened` traces leave out: the features that reach the engine's known `hardened` holes
+ * (work dropped on a hidden device, a hot-plugged device sharing a page a guest maps, a ReBAR resize
+ * under pending work, e820 entries over overlapping BARs, dom0's raw writes moving a guest's BARs),
+ * which are being closed on another branch. Turn each back on as its hole closes; `vpci-fuzz` runs
+ * them all.
+ */
+const WITHOUT_KNOWN_HOLES = { hidden: false, hotplug: false, rebar: false, e820: false, foreign: false };
 
 describe('replay properties', () => {
   for (const profile of ['xen', 'hardened'] as const) {
     it(`${profile}: scoped invariant checks find what whole checks find, at the same lines`, () => {
       fc.assert(
-        fc.property(plans, steps, (p, s) => {
-          const text = trace(p, s, profile);
-          const scoped = replayText(text, 't.jsonl');
-          const full = replayText(text, 't.jsonl', { invariantChecks: 'full' });
-          expect(scoped.error).toEqual(full.error);
-          // The only bad line these traces can have: an access to a guest's device whose assignment
-          // the engine refused (sharing a page with a BAR the hardware domain maps, under hardened);
-          // the generator cannot foresee the refusal.
-          if (scoped.error !== null) {
-            expect(scoped.error.message).toMatch(/is not a device of d\d/);
-            expect(scoped.notes.some((n) => /^assign .*: EBUSY$/.test(n.text))).toBe(true);
-          }
-          expect(scoped.violations).toEqual(full.violations);
-          expect(reportJson(scoped)).toBe(reportJson(replayText(text, 't.jsonl')));
-          if (profile === 'hardened') expect(scoped.violations).toEqual([]);
-        }),
-        { numRuns: 300 },
+        fc.property(
+          randomTraces(profile === 'xen' ? { profile } : { profile, ...WITHOUT_KNOWN_HOLES }),
+          ({ text }) => {
+            const scoped = replayText(text, 't.jsonl');
+            const full = replayText(text, 't.jsonl', { invariantChecks: 'full' });
+            // The traces are written against the machine as it is line by line: no line is bad.
+            expect(scoped.error).toBeNull();
+            expect(full.error).toBeNull();
+            expect(scoped.violations).toEqual(full.violations);
+            expect(reportJson(scoped)).toBe(reportJson(replayText(text, 't.jsonl')));
+            if (profile === 'hardened') expect(scoped.violations).toEqual([]);
+          },
+        ),
+        runs(300),
       );
     });
   }
@@ -51,10 +60,10 @@ describe('replay properties', () => {
     it(`${profile}: a write writeMayChangeDevice calls inert changes nothing a DeviceSnapshot records`, () => {
       let inert = 0;
       fc.assert(
-        fc.property(plans, steps, (p, s) => {
+        fc.property(randomTraces({ profile }), ({ text: trace }) => {
           const replay = new TraceReplay('t.jsonl');
           const snapshot = new DeviceSnapshot();
-          for (const text of trace(p, s, profile).split('\n')) {
+          for (const text of trace.split('\n')) {
             const event = parseTraceLine(text, replay.lines + 1);
             const machine = replay.replayer.machine;
             let taken = false;
@@ -73,9 +82,9 @@ describe('replay properties', () => {
             }
           }
         }),
-        { numRuns: 150 },
+        runs(150),
       );
-      expect(inert).toBeGreaterThan(40); // the inert path was exercised (65 with the fixed seed)
+      expect(inert).toBeGreaterThan(40); // the inert path was exercised
     });
   }
 });

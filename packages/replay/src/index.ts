@@ -41,6 +41,8 @@ export type {
   ReportDomain,
   ReportExtent,
   ReportHole,
+  ReportMmio,
+  ReportMsi,
   ReportMsix,
   ReportXenCost,
 } from './report.js';

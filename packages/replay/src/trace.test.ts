@@ -1,5 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { runs } from '../../../test/support/fast-check-setup.js';
 import { TraceError } from './fields.js';
 import { compactWrite, parseEvent, parseTraceLine, plainWrite } from './trace.js';
 
@@ -62,7 +63,7 @@ describe('plainWrite, the fast path for write lines', () => {
         taken++;
         expect(fast).toEqual(general(json));
       }),
-      { numRuns: 2000 },
+      runs(2000),
     );
     expect(taken).toBeGreaterThan(50); // the fast path was exercised
   });
@@ -168,5 +169,23 @@ describe('compactWrite, the fast path for compact write lines', () => {
       line.replace('d12v3', 'd12'),
     ])
       expect(compactWrite(odd)).toBeUndefined();
+  });
+});
+
+describe('a device line with an MSI capability', () => {
+  it('reads msi.vectors, address64 and masking, and names what is wrong', () => {
+    const line = (msi: string): string => `{"event":"device","sbdf":"0000:01:00.0","msi":${msi}}`;
+    expect(parseTraceLine(line('{"vectors":4,"address64":true,"masking":true}'), 1)).toMatchObject({
+      event: 'device',
+      spec: { msi: { vectors: 4, address64: true, masking: true } },
+    });
+    expect(parseTraceLine(line('{"vectors":1}'), 1)).toMatchObject({ spec: { msi: { vectors: 1 } } });
+    expect(() => parseTraceLine(line('{"vectors":3}'), 5)).toThrow(
+      /'device\.msi\.vectors' is 3; expected 1, 2, 4/,
+    );
+    expect(() => parseTraceLine(line('{"vectors":64}'), 5)).toThrow(/msi\.vectors/);
+    expect(() => parseTraceLine(line('{"vectors":2,"masked":true}'), 5)).toThrow(
+      /msi\.masked' is not a field/,
+    );
   });
 });

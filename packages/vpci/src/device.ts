@@ -58,6 +58,7 @@ export class Bar {
 
   set type(value: BarType) {
     this.kind = value;
+    this.half = halfHoldsProbe(this);
     this.changed();
   }
 
@@ -80,6 +81,7 @@ export class Bar {
   set guestAddr(value: Paddr) {
     this.guestAddress = value;
     this.guestCache = undefined;
+    this.half = halfHoldsProbe(this);
     this.changed();
   }
 
@@ -92,6 +94,7 @@ export class Bar {
     this.bytes = value;
     this.guestCache = undefined;
     this.hostCache = undefined;
+    this.half = halfHoldsProbe(this);
     this.changed();
   }
 
@@ -105,7 +108,13 @@ export class Bar {
     this.changed();
   }
 
-  /** Hardened bookkeeping: one half of this 64-bit BAR was written since its address was whole. */
+  /**
+   * A half-written 64-bit BAR: one half of its (guest) address holds the sizing probe (every
+   * address bit of that half above the size set) and the other does not, as between the writes of
+   * a sizing or of its restore. Worked out again whenever the address, size or type is set; a BAR
+   * rewritten one half at a time from one address to another never is. Invariant 8 and
+   * `refuseProbeAddress` count it as a probe address.
+   */
   get halfWritten(): boolean {
     return this.half;
   }
@@ -158,6 +167,58 @@ export class Bar {
   }
 }
 
+/** MSI state (Xen's `struct vpci_msi`). */
+export interface MsiState {
+  /** Offset of the capability in config space (`pdev->msi_pos`). */
+  readonly capOffset: number;
+  /** Vectors the device supports (`pdev->msi_maxvec`, Multiple Message Capable). */
+  readonly maxVectors: number;
+  /** The capability holds 64-bit addresses. */
+  readonly address64: boolean;
+  /** The capability has Mask Bits (per-vector masking). */
+  readonly masking: boolean;
+  /** Message Address as the domain wrote it (64 bits). */
+  address: bigint;
+  /** Message Data as the domain wrote it (16 bits). */
+  data: number;
+  /** Mask Bits as the domain wrote them (32 bits). */
+  mask: number;
+  /** Vectors enabled (Multiple Message Enable), kept in a 6-bit field as Xen's `vectors : 6`. */
+  vectors: number;
+  /** MSI is enabled: Xen has enabled it on the device (`vpci_msi_arch_enable`). */
+  enabled: boolean;
+}
+
+/** One MSI-X table entry as vPCI keeps it (Xen's `struct vpci_msix_entry`). */
+export interface MsixEntry {
+  /** Message Address as the domain wrote it (64 bits). */
+  addr: bigint;
+  /** Message Data as the domain wrote it (32 bits). */
+  data: number;
+  /** The entry's Mask bit (set at reset). */
+  masked: boolean;
+  /** Address or data written since Xen last set the entry up. */
+  updated: boolean;
+  /**
+   * Xen has a PIRQ bound for the entry (`entry->arch.pirq != INVALID_PIRQ`): its set-up succeeded,
+   * which in the model means the address was an x86 MSI address (`vpci_msi_update`).
+   */
+  bound: boolean;
+}
+
+const U32 = 0xffffffffn;
+
+/** Whether exactly one half of a 64-bit BAR's guest address holds the sizing probe (`halfWritten`). */
+function halfHoldsProbe(bar: Bar): boolean {
+  if (bar.type !== 'mem64lo' || bar.size === 0n) return false;
+  // The address bits above the size (a 64-bit memory BAR's low 4 bits are its type).
+  const bits = ~(bar.size - 1n) & ~0xfn & ((1n << 64n) - 1n);
+  const probe = (half: bigint, mask: bigint): boolean => mask !== 0n && (half & mask) === mask;
+  const low = probe(bar.guestAddr & U32, bits & U32);
+  const high = probe(bar.guestAddr >> 32n, bits >> 32n);
+  return low !== high;
+}
+
 /** MSI-X state (Xen's `struct vpci_msix`): the raw Table and PBA Offset/BIR dwords. */
 export interface MsixState {
   /** Offset of the capability in config space. */
@@ -170,6 +231,8 @@ export interface MsixState {
   enabled: boolean;
   /** The Function Mask bit of the message control register. */
   masked: boolean;
+  /** The table entries vPCI emulates (`maxEntries` of them). */
+  readonly entries: MsixEntry[];
 }
 
 /** Per-device vPCI state (Xen's `struct vpci`). */
@@ -192,7 +255,9 @@ export class VpciState {
   barsMapped = false;
   // FIXME (Xen, vpci.h struct vpci, in the header state): "currently there's no support for SR-IOV"
   // (F5 in docs/xen-gaps.md); the engine has none either.
-  /** MSI-X state; undefined when the device has no MSI-X capability. */
+  /** MSI state; undefined when the device has no MSI capability or its set-up failed. */
+  msi: MsiState | undefined;
+  /** MSI-X state; undefined when the device has no MSI-X capability or its set-up failed. */
   msix: MsixState | undefined;
   /**
    * Hardened (`refuseSubpageSharing`): guest frames left unmapped when the device last started

@@ -10,6 +10,7 @@ import {
   PCI_BASE_ADDRESS_MEM_PREFETCH,
   PCI_BASE_ADDRESS_MEM_TYPE_64,
   PCI_BASE_ADDRESS_SPACE_IO,
+  PCI_CAP_ID_MSI,
   PCI_CAP_ID_MSIX,
   PCI_CAPABILITY_LIST,
   PCI_CFG_SPACE_EXP_SIZE,
@@ -18,6 +19,17 @@ import {
   PCI_DEVICE_ID,
   PCI_EXT_CAP_ID_REBAR,
   PCI_HEADER_TYPE,
+  PCI_MSI_ADDRESS_HI,
+  PCI_MSI_ADDRESS_LO,
+  PCI_MSI_DATA_32,
+  PCI_MSI_DATA_64,
+  PCI_MSI_FLAGS,
+  PCI_MSI_FLAGS_64BIT,
+  PCI_MSI_FLAGS_ENABLE,
+  PCI_MSI_FLAGS_MASKBIT,
+  PCI_MSI_FLAGS_QMASK,
+  PCI_MSI_FLAGS_QSIZE,
+  PCI_MSI_MASK_BIT,
   PCI_MSIX_FLAGS,
   PCI_MSIX_FLAGS_ENABLE,
   PCI_MSIX_FLAGS_MASKALL,
@@ -77,6 +89,16 @@ export interface MsixSpec {
   readonly pba: MsixPlacement;
 }
 
+/** An MSI capability (placed at 0x50, after MSI-X when there is one). */
+export interface MsiSpec {
+  /** Vectors the device supports (Multiple Message Capable): 1, 2, 4, 8, 16 or 32. */
+  readonly vectors: number;
+  /** The capability holds 64-bit addresses (default false). */
+  readonly address64?: boolean;
+  /** Per-vector masking: Mask Bits and Pending Bits registers (default false). */
+  readonly masking?: boolean;
+}
+
 /** A resizable BAR (extended capability 0x15): the BAR slot and the sizes the hardware supports. */
 export interface RebarSpec {
   /** BAR slot, 0 … 5. */
@@ -103,6 +125,8 @@ export interface DeviceSpec {
   readonly rom?: RomSpec;
   /** The MSI-X capability; none if missing. */
   readonly msix?: MsixSpec;
+  /** The MSI capability; none if missing. */
+  readonly msi?: MsiSpec;
   /** Resizable BAR entries (one extended capability); none if missing. */
   readonly rebar?: readonly RebarSpec[];
 }
@@ -116,7 +140,10 @@ export interface ImageSizes {
 }
 
 const MSIX_CAP_OFFSET = 0x40;
+const MSI_CAP_OFFSET = 0x50;
 const REBAR_CAP_OFFSET = 0x100;
+/** The largest BAR Size encoding of a Resizable BAR Control register: 43, 2^63 bytes. */
+const REBAR_LARGEST_FIELD = 43;
 const U32 = 0xffffffffn;
 
 /** Whether `[reg, reg + size)` meets the BARs (0x10–0x27), the ROM register (0x30) or a bridge's (0x38). */
@@ -127,6 +154,16 @@ function touchesBarRegisters(reg: number, size: number): boolean {
     (reg < PCI_ROM_ADDRESS + 4 && end > PCI_ROM_ADDRESS) ||
     (reg < PCI_ROM_ADDRESS1 + 4 && end > PCI_ROM_ADDRESS1)
   );
+}
+
+/**
+ * The BAR size in bytes a device takes from Resizable BAR Control value `value`: 2^(field + 20), or
+ * undefined for a reserved encoding (field above 43), which the device does not take (see
+ * `PhysicalDevice.write`).
+ */
+export function rebarDecodedSize(value: number): bigint | undefined {
+  const field = (value & PCI_REBAR_CTRL_SIZE_MASK) >>> PCI_REBAR_CTRL_SIZE_SHIFT;
+  return field > REBAR_LARGEST_FIELD ? undefined : 1n << BigInt(field + PCI_REBAR_SIZE_BIAS);
 }
 
 /** A physical PCI function's configuration space. */
@@ -187,6 +224,7 @@ export class PhysicalDevice {
     if (spec.rom !== undefined)
       device.defineRom(spec.rom, headerType === 0 ? PCI_ROM_ADDRESS : PCI_ROM_ADDRESS1);
     if (spec.msix !== undefined) device.defineMsix(spec.msix);
+    if (spec.msi !== undefined) device.defineMsi(spec.msi, spec.msix !== undefined);
     if (spec.rebar !== undefined) device.defineRebar(spec.rebar);
     return device;
   }
@@ -194,8 +232,8 @@ export class PhysicalDevice {
   /**
    * A device from a raw configuration-space image (256 or 4096 bytes, or the hex dump `lspci -xxx`
    * or `-xxxx` prints), with the BAR and ROM sizes an image cannot hold. Each BAR that has a size
-   * becomes writable in its address bits; the command register and the MSI-X control bits are
-   * writable as on real hardware; everything else is read-only.
+   * becomes writable in its address bits; the command register, the MSI-X control bits and the MSI
+   * registers' writable bits are writable as on real hardware; everything else is read-only.
    */
   static fromImage(sbdf: Sbdf | string, image: Uint8Array | string, sizes: ImageSizes = {}): PhysicalDevice {
     const bytes = typeof image === 'string' ? parseHexDump(image) : image;
@@ -226,6 +264,8 @@ export class PhysicalDevice {
     }
     const msix = findCapability(device, PCI_CAP_ID_MSIX);
     if (msix !== 0) device.setMask(msix + PCI_MSIX_FLAGS, 2, PCI_MSIX_FLAGS_ENABLE | PCI_MSIX_FLAGS_MASKALL);
+    const msi = findCapability(device, PCI_CAP_ID_MSI);
+    if (msi !== 0) device.setMsiMasks(msi);
     return device;
   }
 
@@ -242,28 +282,47 @@ export class PhysicalDevice {
     checkAccess(reg, size);
     if (reg >= PCI_CFG_SPACE_SIZE && !this.extendedConfig) return;
     if (touchesBarRegisters(reg, size)) this.barWrites++;
+    // The resizable-BAR controls the write reaches, as they were (most devices have none).
+    let before: number[] | undefined;
+    for (const ctrl of this.rebarSlots.keys()) {
+      if (reg >= ctrl + 4 || reg + size <= ctrl) continue;
+      before ??= [];
+      before.push(this.peek(ctrl, 4));
+    }
     for (let i = 0; i < size; i++) {
       const byte = (value >>> (8 * i)) & 0xff;
       const mask = this.wmask[reg + i]!;
       this.config[reg + i] = (this.config[reg + i]! & ~mask) | (byte & mask);
     }
-    this.afterWrite(reg, size);
+    if (before !== undefined) this.afterWrite(reg, size, before);
   }
 
   /**
-   * Whether a write of `size` bytes at `reg` can move or resize a BAR: it meets a BAR or ROM register
-   * or a resizable-BAR control, the writes `barWrites` counts. Asked before a write (a replay skips the
-   * invariant checks of writes that can move nothing).
+   * A copy of the device as it is now (registers, write masks, BAR sizes, resizable BARs), to try a
+   * write on and see what it would decode after it.
    */
-  writeMovesBars(reg: number, size: number): boolean {
-    if (touchesBarRegisters(reg, size)) return true;
-    for (const ctrl of this.rebarSlots.keys()) if (reg < ctrl + 4 && ctrl < reg + size) return true;
-    return false;
+  copy(): PhysicalDevice {
+    const copy = new PhysicalDevice(this.sbdf, this.extendedConfig);
+    copy.config.set(this.config);
+    copy.wmask.set(this.wmask);
+    for (let i = 0; i < this.barSizes.length; i++) copy.barSizes[i] = this.barSizes[i]!;
+    for (const [ctrl, bar] of this.rebarSlots) copy.rebarSlots.set(ctrl, bar);
+    return copy;
   }
 
   /** A copy of the whole configuration space (256 or 4096 bytes). */
   image(): Uint8Array {
     return this.config.slice(0, this.extendedConfig ? PCI_CFG_SPACE_EXP_SIZE : PCI_CFG_SPACE_SIZE);
+  }
+
+  /**
+   * Whether a write of `size` bytes at `reg` reaches a register that places or sizes a BAR or the
+   * ROM: a BAR or ROM register (either header layout's) or a resizable-BAR control.
+   */
+  placesBars(reg: number, size: number): boolean {
+    if (touchesBarRegisters(reg, size)) return true;
+    for (const ctrl of this.rebarSlots.keys()) if (reg < ctrl + 4 && reg + size > ctrl) return true;
+    return false;
   }
 
   /** The current size of BAR slot `i` in bytes (0n when unimplemented). */
@@ -366,6 +425,46 @@ export class PhysicalDevice {
     this.poke(MSIX_CAP_OFFSET + PCI_MSIX_PBA, 4, placement('pba', msix.pba));
   }
 
+  private defineMsi(msi: MsiSpec, afterMsix: boolean): void {
+    if (typeof msi !== 'object' || msi === null || ![1, 2, 4, 8, 16, 32].includes(msi.vectors)) {
+      throw new InvalidArgumentError('spec.msi.vectors', msi?.vectors, '1, 2, 4, 8, 16 or 32');
+    }
+    for (const flag of ['address64', 'masking'] as const) {
+      if (msi[flag] !== undefined && typeof msi[flag] !== 'boolean') {
+        throw new InvalidArgumentError(`spec.msi.${flag}`, msi[flag], 'true or false');
+      }
+    }
+    this.poke(PCI_STATUS, 2, this.peek(PCI_STATUS, 2) | PCI_STATUS_CAP_LIST);
+    this.poke(afterMsix ? MSIX_CAP_OFFSET + 1 : PCI_CAPABILITY_LIST, 1, MSI_CAP_OFFSET);
+    this.poke(MSI_CAP_OFFSET, 1, PCI_CAP_ID_MSI);
+    this.poke(MSI_CAP_OFFSET + 1, 1, 0);
+    const control =
+      ((Math.log2(msi.vectors) << 1) & PCI_MSI_FLAGS_QMASK) |
+      (msi.address64 === true ? PCI_MSI_FLAGS_64BIT : 0) |
+      (msi.masking === true ? PCI_MSI_FLAGS_MASKBIT : 0);
+    this.poke(MSI_CAP_OFFSET + PCI_MSI_FLAGS, 2, control);
+    this.setMsiMasks(MSI_CAP_OFFSET);
+  }
+
+  /**
+   * The bits software can change in the MSI capability at `cap`: Enable and Multiple Message Enable,
+   * the address (dword aligned), the data, and one mask bit per supported vector. Pending Bits and
+   * the capability bits are read-only.
+   */
+  private setMsiMasks(cap: number): void {
+    const control = this.peek(cap + PCI_MSI_FLAGS, 2);
+    const address64 = (control & PCI_MSI_FLAGS_64BIT) !== 0;
+    const vectors = Math.min(32, 1 << ((control & PCI_MSI_FLAGS_QMASK) >>> 1));
+    this.setMask(cap + PCI_MSI_FLAGS, 2, PCI_MSI_FLAGS_ENABLE | PCI_MSI_FLAGS_QSIZE);
+    this.setMask(cap + PCI_MSI_ADDRESS_LO, 4, 0xfffffffc);
+    if (address64) this.setMask(cap + PCI_MSI_ADDRESS_HI, 4, 0xffffffff);
+    this.setMask(cap + (address64 ? PCI_MSI_DATA_64 : PCI_MSI_DATA_32), 2, 0xffff);
+    if ((control & PCI_MSI_FLAGS_MASKBIT) !== 0) {
+      const mask = cap + PCI_MSI_MASK_BIT - (address64 ? 0 : 4);
+      this.setMask(mask, 4, vectors === 32 ? 0xffffffff : (1 << vectors) - 1);
+    }
+  }
+
   private defineRebar(rebar: readonly RebarSpec[]): void {
     if (!Array.isArray(rebar) || rebar.length < 1 || rebar.length > 6) {
       throw new InvalidArgumentError('spec.rebar', rebar, 'an array of 1 … 6 resizable BARs');
@@ -401,11 +500,26 @@ export class PhysicalDevice {
     });
   }
 
-  /** Side effects of a write beyond storing bits: a resizable BAR's new size. */
-  private afterWrite(reg: number, size: number): void {
+  /**
+   * Side effects of a write beyond storing bits: a resizable BAR's new size. A reserved size encoding
+   * (above 43, 2^63 bytes: the PCIe Resizable BAR Control register lists none beyond) is not taken:
+   * the spec leaves writing an unsupported value undefined, and this device keeps the size it had
+   * (the field reads back as before), as a BAR cannot decode 2^64 bytes or more.
+   */
+  private afterWrite(reg: number, size: number, before: readonly number[]): void {
+    let k = 0;
     for (const [ctrl, bar] of this.rebarSlots) {
       if (reg + size <= ctrl || reg >= ctrl + 4) continue;
-      const field = (this.peek(ctrl, 4) & PCI_REBAR_CTRL_SIZE_MASK) >>> PCI_REBAR_CTRL_SIZE_SHIFT;
+      let field = (this.peek(ctrl, 4) & PCI_REBAR_CTRL_SIZE_MASK) >>> PCI_REBAR_CTRL_SIZE_SHIFT;
+      const old = before[k++]!;
+      if (field > REBAR_LARGEST_FIELD) {
+        this.poke(
+          ctrl,
+          4,
+          ((this.peek(ctrl, 4) & ~PCI_REBAR_CTRL_SIZE_MASK) | (old & PCI_REBAR_CTRL_SIZE_MASK)) >>> 0,
+        );
+        field = (old & PCI_REBAR_CTRL_SIZE_MASK) >>> PCI_REBAR_CTRL_SIZE_SHIFT;
+      }
       const low = this.peek(PCI_BASE_ADDRESS_0 + 4 * bar, 4);
       const type = (low & 0x6) === PCI_BASE_ADDRESS_MEM_TYPE_64 ? 'mem64' : 'mem32';
       this.setBarMask(bar, type, 1n << BigInt(field + PCI_REBAR_SIZE_BIAS));
@@ -539,7 +653,7 @@ function checkBarSize(argument: string, value: unknown, type: 'io' | 'mem32' | '
 
 function rebarField(argument: string, size: bigint): number {
   const field = size.toString(2).length - 1 - PCI_REBAR_SIZE_BIAS;
-  if (typeof size !== 'bigint' || (size & (size - 1n)) !== 0n || field < 0 || field > 43) {
+  if (typeof size !== 'bigint' || (size & (size - 1n)) !== 0n || field < 0 || field > REBAR_LARGEST_FIELD) {
     throw new InvalidArgumentError(argument, size, 'a power of two from 1 MiB (2^20) to 2^63');
   }
   return field;

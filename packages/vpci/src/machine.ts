@@ -14,17 +14,20 @@ import {
   type P2mOptions,
 } from '@vpci/p2m';
 import { RangeSet, type Result } from '@vpci/rangeset';
-import { initCapabilities } from './capabilities.js';
+import { type CapabilityErrno, initCapabilities } from './capabilities.js';
 import { type EngineContext, mappingDomain } from './context.js';
 import { hostFrameRange, VpciState } from './device.js';
+import { DeviceMemory } from './device-memory.js';
 import { DOMID_XEN, Domain, PciDevice, type Vcpu, VPCI_MAX_VIRT_DEV } from './domain.js';
 import type { VpciEvent } from './events.js';
 import { type DeviceSpec, PhysicalDevice } from './hardware.js';
 import { type AccessorRef, vpciInitHeader } from './header.js';
 import { InvariantCaches } from './invariants.js';
 import { type MemoryTypeAnswer, memoryTypeOf } from './memory-type.js';
+import { checkMmioAccess, type MmioResult, mmioAccess } from './mmio.js';
 import { type ModifyBarsErrno, modifyBars } from './modify-bars.js';
-import { hostBarFrames, hostBars } from './ownership.js';
+import { resetInitialMsixState } from './msix.js';
+import { decodedBars, hostBarFrames, hostBars, mappedByOtherDomain } from './ownership.js';
 import { type PendingResult, processPending } from './pending.js';
 import { type Policy, type Profile, policyFor } from './policy.js';
 import { checkConfigAccess, type HardwareAccess } from './registers.js';
@@ -109,8 +112,11 @@ export interface GuestOptions {
  */
 export type AssignResult = Result<AssignErrno>;
 
-/** Why an assignment was refused: modify_bars' errors, or no vPCI / no free slot for the device. */
-export type AssignErrno = ModifyBarsErrno | 'EOPNOTSUPP' | 'ENOSPC';
+/**
+ * Why an assignment was refused: modify_bars' errors, a capability set-up that failed (`ENODEV`,
+ * `ERANGE`, …), or no vPCI / no free slot for the device.
+ */
+export type AssignErrno = ModifyBarsErrno | CapabilityErrno | 'EOPNOTSUPP' | 'ENOSPC';
 
 /** The machine. Implements the context the header code runs in. */
 export class Machine implements EngineContext {
@@ -145,6 +151,8 @@ export class Machine implements EngineContext {
   readonly domXen: Domain;
   /** False while the hardware domain is being built (before `boot`): mappings are then applied at once. */
   systemActive = false;
+  /** What the devices' memory BARs hold (what direct and MSI-X page accesses read and write). */
+  readonly deviceMemory = new DeviceMemory();
   /**
    * What `checkInvariants` remembers of this machine between checks.
    * @internal
@@ -270,7 +278,9 @@ export class Machine implements EngineContext {
   /**
    * Adds a physical device. Before `boot` it waits for the hardware domain's set-up; after, it is
    * hot-plugged into the hardware domain (Xen's `pci_add_device`). `hidden`: owned by dom_xen (the
-   * hardware domain reaches it, as Xen's hidden devices).
+   * hardware domain reaches it, as Xen's hidden devices). Under `refuseSubpageSharing` a device
+   * hot-plugged with a BAR in a page another domain maps (or is about to) joins with no owner, with
+   * an `assign-refused` event: no domain reaches it through vPCI and it cannot be assigned.
    */
   addDevice(device: DeviceSpec | PhysicalDevice, options: { readonly hidden?: boolean } = {}): PciDevice {
     const hw = device instanceof PhysicalDevice ? device : PhysicalDevice.fromSpec(device);
@@ -278,8 +288,12 @@ export class Machine implements EngineContext {
     if (this.deviceMap.has(key))
       throw new InvalidArgumentError('sbdf', formatSbdf(hw.sbdf), 'an address no other device has');
     const pdev = new PciDevice(hw);
+    resetInitialMsixState(this.events, hw);
     this.deviceMap.set(key, pdev);
     this.sortedDevices = undefined;
+    // Hardened: a device hot-plugged into a page another domain maps would be the hardware
+    // domain's (or dom_xen's) under that domain's mapping: it joins with no owner.
+    if (this.systemActive && this.refusedAsShared(pdev, this.hardwareDomain)) return pdev;
     if (options.hidden === true) this.setOwner(pdev, this.domXen);
     if (this.systemActive) this.setUpHardwareDevice(pdev);
     return pdev;
@@ -366,14 +380,20 @@ export class Machine implements EngineContext {
     return this.assignVpci(device);
   }
 
-  /** Removes a device from the machine (hot unplug, Xen's `pci_remove_device`). */
-  removeDevice(sbdf: Sbdf | string): void {
+  /**
+   * Removes a device from the machine (hot unplug, Xen's `pci_remove_device`). Under
+   * `unmapOnDeassign` its enabled BARs are unmapped first, and if that fails the removal is refused
+   * with the unmap's error (the device stays, still its owner's, its frames mapped as before):
+   * removing it anyway would leave mappings that no device explains.
+   */
+  removeDevice(sbdf: Sbdf | string): AssignResult {
     const device = this.device(sbdf);
     this.settleBeforeMove();
-    // The device is gone from the bus: it leaves even if the unmap failed (the frames stay mapped).
-    this.leave(device);
+    const left = this.leave(device);
+    if (!left.ok) return left;
     this.deviceMap.delete(sbdfKey(device.sbdf));
     this.sortedDevices = undefined;
+    return { ok: true };
   }
 
   // ---- guest accesses ------------------------------------------------------------------------
@@ -400,10 +420,30 @@ export class Machine implements EngineContext {
     const { device, hardware } = this.resolve(vcpu, address);
     this.accessor.current = vcpu;
     if (device?.vpci === undefined) {
+      if (this.refusedForeignWrite(vcpu, address, reg, size)) return;
+      if (this.refusedHardwareMove(vcpu, address, reg, size, value)) return;
       hardware.write(reg, size, value);
       return;
     }
     device.vpci.registers.write(reg, size, value, hardware);
+  }
+
+  /**
+   * A memory read of `size` (1, 2, 4 or 8) bytes at guest-physical address `addr` (within one page)
+   * by `vcpu`: through the p2m to the device, or to Xen's MSI-X handlers (mmio.ts). A crashed
+   * domain's access is dropped (all-ones).
+   */
+  mmioRead(vcpu: Vcpu, addr: bigint, size: number): MmioResult {
+    checkMmioAccess(addr, size);
+    if (!this.canAccessMmio(vcpu, addr)) return { path: 'unhandled', value: (1n << BigInt(8 * size)) - 1n };
+    return mmioAccess(this, this.deviceMemory, vcpu, addr, size, undefined);
+  }
+
+  /** A memory write of `value` (`size` bytes) at guest-physical address `addr` by `vcpu`. */
+  mmioWrite(vcpu: Vcpu, addr: bigint, size: number, value: bigint): MmioResult {
+    checkMmioAccess(addr, size, value);
+    if (!this.canAccessMmio(vcpu, addr)) return { path: 'unhandled', value: undefined };
+    return mmioAccess(this, this.deviceMemory, vcpu, addr, size, value);
   }
 
   /**
@@ -462,8 +502,26 @@ export class Machine implements EngineContext {
       throw new InvalidArgumentError(operation, 'before boot', 'a machine after boot()');
   }
 
+  /** `canAccess` for a memory access: a crashed domain's is dropped with an `mmio-dropped` event. */
+  private canAccessMmio(vcpu: Vcpu, addr: bigint): boolean {
+    this.checkRunnable(vcpu);
+    if (!vcpu.domain.crashed) return true;
+    this.events.push({ kind: 'crashed-domain-mmio', domain: vcpu.domain.id, addr });
+    return false;
+  }
+
   /** A vCPU with pending work cannot run guest code; a crashed domain's accesses are dropped. */
   private canAccess(vcpu: Vcpu, sbdf: Sbdf): boolean {
+    this.checkRunnable(vcpu);
+    if (vcpu.domain.crashed) {
+      this.events.push({ kind: 'crashed-domain-access', domain: vcpu.domain.id, sbdf: formatSbdf(sbdf) });
+      return false;
+    }
+    return true;
+  }
+
+  /** Throws unless `vcpu` is one of this machine's and has no pending work (it could not run). */
+  private checkRunnable(vcpu: Vcpu): void {
     if (!(vcpu instanceof Object) || this.domainMap.get(vcpu.domain.id) !== vcpu.domain) {
       throw new InvalidArgumentError('vcpu', vcpu, 'a vCPU of this machine');
     }
@@ -474,11 +532,6 @@ export class Machine implements EngineContext {
         'a vCPU with no pending map/unmap (run processPending until it is done)',
       );
     }
-    if (vcpu.domain.crashed) {
-      this.events.push({ kind: 'crashed-domain-access', domain: vcpu.domain.id, sbdf: formatSbdf(sbdf) });
-      return false;
-    }
-    return true;
   }
 
   /**
@@ -501,6 +554,44 @@ export class Machine implements EngineContext {
       (d) => d.vpci?.guestSbdf !== undefined && sbdfKey(d.vpci.guestSbdf) === sbdfKey(sbdf),
     );
     return { device, hardware: NO_HARDWARE };
+  }
+
+  /**
+   * Hardened (`protectAssignedBars`): the hardware domain may not move or resize the BARs of a device
+   * it gave to a guest by writing the hardware under it (Xen's `vpci_write_hw`); the write is
+   * ignored with an event.
+   */
+  private refusedForeignWrite(vcpu: Vcpu, sbdf: Sbdf, reg: number, size: number): boolean {
+    if (!this.policy.protectAssignedBars || !vcpu.domain.isHardware) return false;
+    const device = this.deviceMap.get(sbdfKey(sbdf));
+    const owner = device?.domain;
+    if (owner?.kind !== 'guest' || !device!.hw.placesBars(reg, size)) return false;
+    this.events.push({ kind: 'assigned-write-refused', sbdf: device!.name, reg, domain: owner.id });
+    return true;
+  }
+
+  /**
+   * Hardened (`refuseSubpageSharing`): the hardware domain's write to the hardware of a device vPCI
+   * does not handle (its set-up failed) may not move or resize a BAR or the ROM onto a page another
+   * domain maps or is about to map; the write is tried on a copy of the device first, and ignored
+   * with a `move-refused` event. (A device vPCI handles is checked by its BAR and ROM handlers.)
+   */
+  private refusedHardwareMove(vcpu: Vcpu, sbdf: Sbdf, reg: number, size: number, value: number): boolean {
+    if (!this.policy.refuseSubpageSharing || !vcpu.domain.isHardware) return false;
+    const device = this.deviceMap.get(sbdfKey(sbdf));
+    if (device?.domain === undefined || !device.hw.placesBars(reg, size)) return false;
+    const before = decodedBars(device.hw).map((bar) => bar.hostFrames());
+    const trial = device.hw.copy();
+    trial.write(reg, size, value);
+    for (const bar of decodedBars(trial)) {
+      const [first, last] = bar.hostFrames();
+      if (before.some((frames) => frames[0] === first && frames[1] === last)) continue;
+      const mapped = mappedByOtherDomain(this, device, first, last);
+      if (mapped === undefined) continue;
+      this.events.push({ kind: 'move-refused', sbdf: device.name, bar: bar.index, ...mapped });
+      return true;
+    }
+    return false;
   }
 
   private setOwner(device: PciDevice, domain: Domain): void {
@@ -570,7 +661,7 @@ export class Machine implements EngineContext {
     const toolstack = this.hardwareDomain.vcpus[0]!;
     if (this.systemActive && toolstack.pending !== undefined) this.finishPending(toolstack);
     this.accessor.current = toolstack;
-    let rc = vpciInitHeader(this, this.accessor, device, isHwdom);
+    let rc: AssignResult = vpciInitHeader(this, this.accessor, device, isHwdom);
     if (rc.ok) rc = initCapabilities(this, device, isHwdom);
     return rc.ok ? rc : this.failAssign(device, rc.code);
   }
@@ -610,13 +701,15 @@ export class Machine implements EngineContext {
 
   /**
    * A host page holding a BAR of `device` that a domain other than `target` maps through an enabled
-   * BAR of another device (hardened check before assignment).
+   * BAR of another device, or is about to map through pending work (hardened check before
+   * assignment and hot-plug).
    */
   private sharedMappedPage(device: PciDevice, target: Domain): { mfn: number; other: string } | undefined {
     for (const other of this.deviceMap.values()) {
       if (other === device || mappingDomain(this, other) === target || other.vpci === undefined) continue;
       for (const remote of other.vpci.bars) {
-        if (!remote.enabled) continue;
+        // Mapped, or with frames about to be mapped (or unmapped) by pending work.
+        if (!remote.enabled && (remote.mem === undefined || remote.mem.isEmpty())) continue;
         const [remoteStart, remoteEnd] = remote.hostFrames();
         for (const bar of hostBars(device)) {
           const [start, end] = bar.hostFrames();

@@ -50,6 +50,11 @@ export function hostBarFrames(device: PciDevice): (readonly [Mfn, Mfn])[] {
   return hostBars(device).map((bar) => bar.hostFrames());
 }
 
+/** The memory BARs and ROM the device's registers decode (not vPCI's view), a copy. */
+export function registerBars(device: PciDevice): Bar[] {
+  return hardwareBars(device);
+}
+
 /**
  * The BARs a device's registers decode, remembered on the device until a BAR register is next written: the
  * sharing checks ask for every device's BARs after every replayed line.
@@ -64,7 +69,7 @@ function hardwareBars(device: PciDevice): Bar[] {
 }
 
 /** The memory BARs and ROM the device decodes, read from its registers (nothing is written). */
-function decodedBars(hw: PhysicalDevice): Bar[] {
+export function decodedBars(hw: PhysicalDevice): Bar[] {
   const headerType = hw.read(PCI_HEADER_TYPE, 1) & 0x7f;
   if (headerType > 1) return [];
   const slots = headerType === 0 ? PCI_HEADER_NORMAL_NR_BARS : PCI_HEADER_BRIDGE_NR_BARS;
