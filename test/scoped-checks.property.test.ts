@@ -10,6 +10,7 @@
 import { TraceReplay } from '@vpci/replay';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { runs } from './support/fast-check-setup.js';
 import { LockstepTrace, lockstepPlan } from './support/lockstep-traces.js';
 import { randomTraces } from './support/random-traces.js';
 
@@ -47,7 +48,7 @@ describe('scoped and whole invariant checks, line by line', () => {
             compare();
           }
         }),
-        { numRuns: 150 },
+        runs(150),
       );
     });
   }
@@ -71,7 +72,7 @@ describe('scoped and whole invariant checks, line by line, over the replay prope
               expect.fail(`after line ${i + 1}:\n${lines.join('\n')}\nscoped: ${found}\nwhole:  ${expected}`);
           }
         }),
-        { numRuns: 100 },
+        runs(100),
       );
     });
   }

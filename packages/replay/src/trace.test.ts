@@ -142,7 +142,7 @@ describe('compactWrite, the fast path for compact write lines', () => {
         taken++;
         expect(fast).toEqual(viaJson(text));
       }),
-      { numRuns: 3000 },
+      runs(3000),
     );
     expect(taken).toBeGreaterThan(300);
   });
