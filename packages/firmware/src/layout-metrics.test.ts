@@ -30,20 +30,31 @@ describe('sharedPages', () => {
 
 describe('superpageFramesOf', () => {
   it('counts the frames a fresh p2m maps in 2 MiB leaves', () => {
-    // 4 MiB, guest and host both 2 MiB aligned: all of it.
+    // Costs from Xen's map_mmio_regions: at most 64 chunks a call, each of mmio_order(gfn | mfn, nr).
+    const cost = (mapCalls: number, leaves4K: number, leaves2M: number) => ({
+      mapCalls,
+      unmapCalls: 0,
+      leaves4K,
+      leaves2M,
+      leaves1G: 0,
+    });
+    // 4 MiB, guest and host both 2 MiB aligned: all of it; 2 chunks of 2 MiB, one call.
     expect(superpageFramesOf(bar(1, 0xe000_0000n, 0x40_0000n, 0x1_0020_0000n))).toEqual({
       frames: 1024,
       superpage: 1024,
+      cost: cost(1, 0, 2),
     });
-    // Host 4 KiB off the 2 MiB grid: none.
+    // Host 4 KiB off the 2 MiB grid: none; 1024 chunks of 4 KiB, 16 calls.
     expect(superpageFramesOf(bar(1, 0xe000_0000n, 0x40_0000n, 0x1_0020_1000n))).toEqual({
       frames: 1024,
       superpage: 0,
+      cost: cost(16, 1024, 0),
     });
-    // 6 MiB from 1 MiB: the two whole 2 MiB blocks inside it.
+    // 6 MiB from 1 MiB: the two whole 2 MiB blocks inside it; 256 + 2 + 256 = 514 chunks, 9 calls.
     expect(superpageFramesOf(bar(1, 0xe010_0000n, 0x60_0000n, 0x1_0010_0000n))).toEqual({
       frames: 1536,
       superpage: 1024,
+      cost: cost(9, 512, 2),
     });
     expect(superpageFramesOf(bar(1, 0xe000_0000n, 0x1000n))).toBeUndefined();
   });
@@ -74,8 +85,10 @@ describe('compareLayouts on seed 002', () => {
   it('formats a Markdown table with one row per layout and policy', () => {
     const table = formatMetricsTable(rows).split('\n');
     expect(table).toHaveLength(2 + rows.length);
+    // Six BARs of 1, 1, 1, 4, 32 and 256 pages, all under 512 frames (4 KiB chunks, 64 a call):
+    // 1 + 1 + 1 + 1 + 1 + 4 calls.
     expect(table[2]).toBe(
-      '| seed 002 layout 1 | hvmloader | 6 / 6 | 0 | 6 / 6 | 0 / 295 (0.0 %) | 1.14 MiB of 192 MiB |',
+      '| seed 002 layout 1 | hvmloader | 6 / 6 | 0 | 6 / 6 | 0 / 295 (0.0 %) | 1.14 MiB of 192 MiB | 9 (295 / 0) |',
     );
   });
 });

@@ -4,7 +4,7 @@
  * many frames a p2m maps with 2 MiB pages (each placed BAR mapped on a fresh p2m, guest address to
  * host address, with `mapMmio`), and how much of the low hole the placement spans.
  */
-import { gfn, mapMmio, mfn, P2m } from '@vpci/p2m';
+import { gfn, type MmioCost, mapMmio, mfn, P2m } from '@vpci/p2m';
 import { type DeviceSpec, PhysicalDevice } from '@vpci/vpci';
 import { hardwareBus, initialBarAddresses } from './bus.js';
 import { PAGE_BYTES } from './constants.js';
@@ -32,6 +32,11 @@ export interface LayoutMetrics {
   readonly frames: number;
   /** Of them, frames a p2m maps with 2 MiB leaves. */
   readonly superpageFrames: number;
+  /**
+   * Xen's cost of mapping those BARs (each on a fresh p2m, as vPCI's `map_range` does: calls until
+   * done): `map_mmio_regions` calls and the leaves they write by size (`P2m.mmioCost`).
+   */
+  readonly xenCost: { readonly mapMmioRegions: number; readonly leaves4K: number; readonly leaves2M: number };
   /** Bytes from `pci_mem_start` to the end of the highest BAR in the low hole (0n: none there). */
   readonly lowSpan: bigint;
   /** `pci_mem_end - pci_mem_start`. */
@@ -48,9 +53,12 @@ export function barFrames(bar: BarPlacement): { gfn: number; mfn: number; count:
 
 /**
  * Frames of `bar` a fresh p2m maps in 2 MiB leaves when its guest frames are mapped to its host frames
- * (`mapMmio` to the end, then the order-9 extents counted); undefined without a host address.
+ * (`mapMmio` to the end, then the order-9 extents counted), and what that cost Xen (`P2m.mmioCost`);
+ * undefined without a host address.
  */
-export function superpageFramesOf(bar: BarPlacement): { frames: number; superpage: number } | undefined {
+export function superpageFramesOf(
+  bar: BarPlacement,
+): { frames: number; superpage: number; cost: MmioCost } | undefined {
   const range = barFrames(bar);
   if (range === undefined) return undefined;
   const p2m = new P2m();
@@ -67,7 +75,7 @@ export function superpageFramesOf(bar: BarPlacement): { frames: number; superpag
   }
   let superpage = 0;
   for (const extent of p2m.extents()) if (extent.order === 9) superpage += extent.count;
-  return { frames: range.count, superpage };
+  return { frames: range.count, superpage, cost: { ...p2m.mmioCost } };
 }
 
 /** Guest pages holding memory BARs of two or more devices. */
@@ -96,10 +104,14 @@ export function metricsOf(layout: string, result: PciSetupResult): LayoutMetrics
   const withHost = placed.filter((b) => b.hostAddr !== undefined);
   let frames = 0;
   let superpageFrames = 0;
+  const xenCost = { mapMmioRegions: 0, leaves4K: 0, leaves2M: 0 };
   for (const bar of withHost) {
     const counted = superpageFramesOf(bar)!;
     frames += counted.frames;
     superpageFrames += counted.superpage;
+    xenCost.mapMmioRegions += counted.cost.mapCalls;
+    xenCost.leaves4K += counted.cost.leaves4K;
+    xenCost.leaves2M += counted.cost.leaves2M;
   }
   let lowEnd = result.pciMemStart;
   for (const bar of placed)
@@ -114,6 +126,7 @@ export function metricsOf(layout: string, result: PciSetupResult): LayoutMetrics
     withHost: withHost.length,
     frames,
     superpageFrames,
+    xenCost,
     lowSpan: lowEnd - result.pciMemStart,
     holeSize: result.pciMemEnd - result.pciMemStart,
   };
@@ -161,8 +174,8 @@ function size(bytes: bigint): string {
 /** `rows` as a Markdown table (the README's). */
 export function formatMetricsTable(rows: readonly LayoutMetrics[]): string {
   const lines = [
-    '| layout | policy | placed | pages shared by 2+ devices | page offset kept | 2 MiB-mapped frames | low hole spanned |',
-    '|---|---|---|---|---|---|---|',
+    '| layout | policy | placed | pages shared by 2+ devices | page offset kept | 2 MiB-mapped frames | low hole spanned | map_mmio_regions calls (4K / 2M leaves) |',
+    '|---|---|---|---|---|---|---|---|',
   ];
   for (const r of rows) {
     const share =
@@ -170,7 +183,7 @@ export function formatMetricsTable(rows: readonly LayoutMetrics[]): string {
         ? '0 / 0'
         : `${r.superpageFrames} / ${r.frames} (${((100 * r.superpageFrames) / r.frames).toFixed(1)} %)`;
     lines.push(
-      `| ${r.layout} | ${r.policy} | ${r.placed} / ${r.memoryBars} | ${r.sharedPages} | ${r.offsetKept} / ${r.withHost} | ${share} | ${size(r.lowSpan)} of ${size(r.holeSize)} |`,
+      `| ${r.layout} | ${r.policy} | ${r.placed} / ${r.memoryBars} | ${r.sharedPages} | ${r.offsetKept} / ${r.withHost} | ${share} | ${size(r.lowSpan)} of ${size(r.holeSize)} | ${r.xenCost.mapMmioRegions} (${r.xenCost.leaves4K} / ${r.xenCost.leaves2M}) |`,
     );
   }
   return lines.join('\n');

@@ -7,7 +7,7 @@ import type { Result } from '@vpci/rangeset';
 import { checkFrame, InvalidArgumentError, MAX_FRAME, type PageOrder } from './errors.js';
 import { appendRange, type FrameRanges } from './events.js';
 import { type Gfn, type Mfn, mfn as toMfn } from './frame.js';
-import type { P2m } from './p2m.js';
+import type { MmioCost, P2m } from './p2m.js';
 import { isRam, isSpecial, P2M_TYPES, type P2mType } from './p2m-type.js';
 
 // The classes as sets, so the per-chunk path does not re-validate the type each time.
@@ -119,7 +119,7 @@ export function clearMmioEntry(p2m: P2m, gfn: Gfn, mfn: Mfn, order: PageOrder): 
  * or a run that would pass it, or a count that is not a non-negative integer.
  */
 export function mapMmio(p2m: P2m, gfn: Gfn, count: number, mfn: Mfn): MmioResult {
-  return iterate(p2m, gfn, count, mfn, setMmioEntry, mapHoles);
+  return iterate(p2m, gfn, count, mfn, setMmioEntry, mapHoles, true);
 }
 
 /**
@@ -127,7 +127,7 @@ export function mapMmio(p2m: P2m, gfn: Gfn, count: number, mfn: Mfn): MmioResult
  * chunks per call; same result and argument rules as `mapMmio`.
  */
 export function unmapMmio(p2m: P2m, gfn: Gfn, count: number, mfn: Mfn): MmioResult {
-  return iterate(p2m, gfn, count, mfn, clearMmioEntry, clearMmioRun);
+  return iterate(p2m, gfn, count, mfn, clearMmioEntry, clearMmioRun, false);
 }
 
 /**
@@ -186,6 +186,7 @@ function iterate(
   mfn: number,
   helper: (p2m: P2m, gfn: Gfn, mfn: Mfn, order: PageOrder, orphaned: FrameRanges) => ChunkResult,
   batch: (p2m: P2m, gfn: Gfn, mfn: Mfn, order: PageOrder, chunks: number) => number,
+  map: boolean,
 ): MmioResult {
   checkFrame('gfn', gfn);
   checkFrame('mfn', mfn);
@@ -196,6 +197,9 @@ function iterate(
   if (count > 0 && mfn + count - 1 > MAX_FRAME) {
     throw new InvalidArgumentError('count', count, `a run that stays below 2^52 from mfn ${hex(mfn)}`);
   }
+  const cost = p2m.mmioCost;
+  if (map) cost.mapCalls++;
+  else cost.unmapCalls++;
   if (!p2m.translated) return { ok: false, code: 'EOPNOTSUPP' };
   let i = 0;
   let failed: MmioErrno | undefined;
@@ -209,6 +213,7 @@ function iterate(
       const room = Math.min(MAP_MMIO_MAX_ITER - iter, chunksOfOrder(p2m, order, gfn + i, mfn + i, count - i));
       const done = batch(p2m, (gfn + i) as Gfn, (mfn + i) as Mfn, order, room);
       if (done > 0) {
+        countLeaves(cost, order, done);
         i += done * (1 << order);
         iter += done - 1;
         continue;
@@ -223,6 +228,7 @@ function iterate(
       failed = rc.code;
       break;
     }
+    countLeaves(cost, order, 1);
     i += 1 << order;
   }
   // One event per call for the RAM this call orphaned.
@@ -230,6 +236,13 @@ function iterate(
   if (i === count) return { ok: true, done: true };
   if (i > 0) return { ok: true, done: false, progress: i };
   return { ok: false, code: failed ?? 'EIO' };
+}
+
+/** `chunks` leaves of `order` written by one call's chunks. */
+function countLeaves(cost: MmioCost, order: PageOrder, chunks: number): void {
+  if (order === 0) cost.leaves4K += chunks;
+  else if (order === 9) cost.leaves2M += chunks;
+  else cost.leaves1G += chunks;
 }
 
 /** `mmioOrder` without the argument checks, for the loop (its arguments are already checked). */

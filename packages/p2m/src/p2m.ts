@@ -97,6 +97,24 @@ export interface P2mOptions {
 
 /** Xen's numeric value of each type, for the type column (a Map: cheaper than searching the list). */
 const TYPE_CODES: ReadonlyMap<string, number> = new Map(P2M_TYPES.map((type, code) => [type, code]));
+/**
+ * What Xen's MMIO calls cost a p2m, counted as Xen's loops do the work: calls of `map_mmio_regions`
+ * and `unmap_mmio_regions`, and the leaves their chunks wrote (set or cleared) by order. Xen's
+ * `mmio_order` never picks 1 GiB (its test starts `if ( 0 && …`), so `leaves1G` stays 0 there.
+ */
+export interface MmioCost {
+  /** `map_mmio_regions` calls (each does at most `MAP_MMIO_MAX_ITER` chunks). */
+  mapCalls: number;
+  /** `unmap_mmio_regions` calls. */
+  unmapCalls: number;
+  /** 4 KiB leaves written by the calls' chunks. */
+  leaves4K: number;
+  /** 2 MiB leaves written. */
+  leaves2M: number;
+  /** 1 GiB leaves written. */
+  leaves1G: number;
+}
+
 const ORDER_2M = 9;
 const INITIAL_CAPACITY = 16;
 /**
@@ -141,6 +159,8 @@ export class P2m {
   crashed = false;
   /** Entry writes attempted so far (the count `failAt` sees). */
   writes = 0;
+  /** What `mapMmio` / `unmapMmio` (Xen's `map_mmio_regions` / `unmap_mmio_regions`) have cost so far. */
+  readonly mmioCost: MmioCost = { mapCalls: 0, unmapCalls: 0, leaves4K: 0, leaves2M: 0, leaves1G: 0 };
 
   private readonly failAt: ((write: number) => boolean) | undefined;
   /** The write number `failNext` armed, or 0. */

@@ -25,7 +25,7 @@ import {
   wholeView,
 } from './picture.js';
 import type { Report } from './report.js';
-import { qemuSummary } from './text-report.js';
+import { qemuSummary, xenCostText } from './text-report.js';
 
 /** Width of the legend strip under the map: four columns. */
 const LEGEND_WIDTH = 1220;
@@ -183,6 +183,22 @@ function listsSection(report: Report): string {
         `<li class="bad">line ${f.line}: ${esc(f.assertion)}: expected ${esc(f.expected)}, got ${esc(f.actual)}</li>`,
     ),
     a.total === 0 ? 'The trace has no assertions.' : 'Every assertion held.',
+    false,
+  );
+  // Xen's own work, per domain and per device that vPCI mapped or unmapped (the text report's lines).
+  list(
+    'xen-cost',
+    "Xen's MMIO work",
+    [
+      ...report.domains.map((d) => `<li>d${d.id}: ${esc(xenCostText(d.xenCost))}</li>`),
+      ...report.devices
+        .filter((d) => d.xenCost.mapMmioRegions + d.xenCost.unmapMmioRegions > 0)
+        .map(
+          (d) =>
+            `<li>${esc(d.sbdf)}: ${esc(xenCostText(d.xenCost))}, ${d.xenCost.continuations} continuations</li>`,
+        ),
+    ],
+    'None.',
     false,
   );
   list(

@@ -44,6 +44,7 @@ export type {
   ReportMmio,
   ReportMsi,
   ReportMsix,
+  ReportXenCost,
 } from './report.js';
 export { buildReport, REPORT_FORMAT, reportJson } from './report.js';
 export { replayText, TraceReplay } from './run.js';

@@ -5,7 +5,7 @@
  * from. Deterministic: the same trace gives the same document; addresses, sizes and frames are `0x…`
  * strings, counts are numbers.
  */
-import type { Gfn } from '@vpci/p2m';
+import type { Gfn, MmioCost } from '@vpci/p2m';
 import { RangeSet } from '@vpci/rangeset';
 import {
   type Bar,
@@ -164,6 +164,11 @@ export interface ReportDevice {
   readonly msix: ReportMsix | null;
   /** The MSI capability vPCI emulates; only present for a device that has one (and set it up). */
   readonly msi?: ReportMsi;
+  /**
+   * What vPCI's deferred work for this device (`map_range`) cost Xen's p2m over the replay, and the
+   * continuations: `vpci_process_pending` preempted with -ERESTART.
+   */
+  readonly xenCost: ReportXenCost & { readonly continuations: number };
 }
 
 /** A run of a domain's p2m: guest frames mapped to consecutive machine frames, one type and leaf order. */
@@ -194,6 +199,23 @@ export interface ReportDomain {
   readonly mappedFrames: number;
   /** The p2m's extents in guest-frame order. */
   readonly p2m: readonly ReportExtent[];
+  /** What Xen's MMIO calls on this domain's p2m cost over the replay (vPCI's and any other). */
+  readonly xenCost: ReportXenCost;
+}
+
+/**
+ * What Xen's p2m MMIO calls cost, counted as Xen's loops do the work (`map_mmio_regions` /
+ * `unmap_mmio_regions` in xen/arch/x86/mm/p2m.c: at most 64 chunks a call, each chunk one leaf of
+ * `mmio_order`: 2 MiB where the guest and machine frames are both 2 MiB aligned and 512 frames or
+ * more remain under HAP, else 4 KiB; never 1 GiB).
+ */
+export interface ReportXenCost {
+  /** `map_mmio_regions` calls. */
+  readonly mapMmioRegions: number;
+  /** `unmap_mmio_regions` calls. */
+  readonly unmapMmioRegions: number;
+  /** Leaves written (set or cleared) by those calls, by size. */
+  readonly leaves: { readonly '4K': number; readonly '2M': number; readonly '1G': number };
 }
 
 /** The whole report. */
@@ -287,7 +309,7 @@ export function buildReport(
           },
     lines,
     applied: replayer.applied,
-    devices: machine === undefined ? [] : machine.devices().map((device) => reportDevice(machine, device)),
+    devices: machine === undefined ? [] : reportDevices(machine),
     domains:
       machine === undefined
         ? []
@@ -307,6 +329,7 @@ export function buildReport(
                 type: e.type,
                 order: e.order,
               })),
+              xenCost: xenCost(domain.p2m.mmioCost),
             })),
     events: replayer.events.map(({ line, event }) => ({
       line,
@@ -359,7 +382,12 @@ function plain(record: VpciEvent | Violation): Record<string, unknown> {
   return out;
 }
 
-function reportDevice(machine: Machine, device: PciDevice): ReportDevice {
+function reportDevices(machine: Machine): ReportDevice[] {
+  const hostBars = new HostBarIndex(machine);
+  return machine.devices().map((device) => reportDevice(machine, device, hostBars));
+}
+
+function reportDevice(machine: Machine, device: PciDevice, hostBars: HostBarIndex): ReportDevice {
   const vpci = device.vpci;
   const hw = device.hw;
   const pending = machine
@@ -370,7 +398,7 @@ function reportDevice(machine: Machine, device: PciDevice): ReportDevice {
   if (vpci !== undefined) {
     for (const bar of vpci.bars) {
       if (bar.type === 'empty' || bar.type === 'mem64hi') continue;
-      bars.push(bar.type === 'io' ? ioBar(device, bar.index) : memoryBar(machine, device, bar));
+      bars.push(bar.type === 'io' ? ioBar(device, bar.index) : memoryBar(machine, device, bar, hostBars));
     }
   }
   const msix = vpci?.msix;
@@ -407,6 +435,7 @@ function reportDevice(machine: Machine, device: PciDevice): ReportDevice {
             ...writtenEntries(msix),
           },
     ...(vpci?.msi === undefined ? {} : { msi: reportMsi(vpci.msi) }),
+    xenCost: { ...xenCost(device.xenCost), continuations: device.xenCost.continuations },
   };
 }
 
@@ -432,6 +461,15 @@ function reportMsi(msi: MsiState): ReportMsi {
   };
 }
 
+/** A p2m's or a device's `MmioCost` as the report gives it. */
+function xenCost(cost: MmioCost): ReportXenCost {
+  return {
+    mapMmioRegions: cost.mapCalls,
+    unmapMmioRegions: cost.unmapCalls,
+    leaves: { '4K': cost.leaves4K, '2M': cost.leaves2M, '1G': cost.leaves1G },
+  };
+}
+
 /** An I/O BAR as the hardware has it (vPCI keeps no state for I/O BARs on x86). */
 function ioBar(device: PciDevice, index: number): ReportBar {
   const addr = BigInt((device.hw.read(PCI_BASE_ADDRESS_0 + 4 * index, 4) & ~3) >>> 0);
@@ -450,7 +488,7 @@ function ioBar(device: PciDevice, index: number): ReportBar {
   };
 }
 
-function memoryBar(machine: Machine, device: PciDevice, bar: Bar): ReportBar {
+function memoryBar(machine: Machine, device: PciDevice, bar: Bar, hostBars: HostBarIndex): ReportBar {
   const [first, last] = bar.guestFrames();
   const [hostFirst, hostLast] = bar.hostFrames();
   return {
@@ -464,7 +502,7 @@ function memoryBar(machine: Machine, device: PciDevice, bar: Bar): ReportBar {
     gfns: [hex(first), hex(last)],
     mfns: [hex(hostFirst), hex(hostLast)],
     holes: bar.enabled ? holes(machine, device, bar) : [],
-    sharesPageWith: sharers(machine, device, bar),
+    sharesPageWith: hostBars.sharers(device, bar),
   };
 }
 
@@ -521,17 +559,50 @@ function intersect<T extends number>(a: RangeSet<T>, b: RangeSet<T>): RangeSet<T
   return out;
 }
 
-/** Other devices' memory BARs with a byte in one of this BAR's host pages. */
-function sharers(machine: Machine, device: PciDevice, bar: Bar): string[] {
-  const [first, last] = bar.hostFrames();
-  const out: string[] = [];
-  for (const other of machine.devices()) {
-    if (other === device || other.vpci === undefined) continue;
-    for (const remote of other.vpci.bars) {
-      if (!remote.mappable || remote.size === 0n) continue;
-      const [s, e] = remote.hostFrames();
-      if (s <= last && first <= e) out.push(`${other.name} BAR${remote.index}`);
+/**
+ * Every device's memory BARs by host frame, so that finding the BARs in one BAR's host pages costs
+ * what is near them (asking every device for every BAR made a report of 4,096 devices quadratic).
+ */
+class HostBarIndex {
+  /** The BARs in machine order (device, then slot), sorted by first host frame. */
+  private readonly byFirst: {
+    first: number;
+    last: number;
+    order: number;
+    device: PciDevice;
+    name: string;
+  }[] = [];
+  /** The largest last frame of each prefix of `byFirst`. */
+  private readonly reach: number[] = [];
+
+  constructor(machine: Machine) {
+    for (const device of machine.devices()) {
+      for (const bar of device.vpci?.bars ?? []) {
+        if (!bar.mappable || bar.size === 0n) continue;
+        const [first, last] = bar.hostFrames();
+        const name = `${device.name} BAR${bar.index}`;
+        this.byFirst.push({ first, last, order: this.byFirst.length, device, name });
+      }
     }
+    this.byFirst.sort((a, b) => a.first - b.first || a.order - b.order);
+    for (const entry of this.byFirst) this.reach.push(Math.max(this.reach.at(-1) ?? -1, entry.last));
   }
-  return out;
+
+  /** Other devices' memory BARs with a byte in one of this BAR's host pages, in machine order. */
+  sharers(device: PciDevice, bar: Bar): string[] {
+    const [first, last] = bar.hostFrames();
+    let lo = 0;
+    let hi = this.byFirst.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (this.byFirst[mid]!.first <= last) lo = mid + 1;
+      else hi = mid;
+    }
+    const found: { order: number; name: string }[] = [];
+    for (let i = lo - 1; i >= 0 && this.reach[i]! >= first; i--) {
+      const entry = this.byFirst[i]!;
+      if (entry.device !== device && entry.last >= first) found.push(entry);
+    }
+    return found.sort((a, b) => a.order - b.order).map((entry) => entry.name);
+  }
 }

@@ -7,7 +7,7 @@ import type { Colors } from 'picocolors/types';
 import { pictureSize } from './picture.js';
 import type { QemuDevice } from './qemu.js';
 import type { ReportQemu } from './qemu-report.js';
-import type { Report, ReportBar, ReportDevice, ReportDomain } from './report.js';
+import type { Report, ReportBar, ReportDevice, ReportDomain, ReportXenCost } from './report.js';
 
 /** How the text report is written. */
 export interface TextReportOptions {
@@ -58,6 +58,7 @@ export function textReport(report: Report, options: TextReportOptions = {}): str
       out.push(...deviceLines(device, qemuDevices.get(device.sbdf)));
     }
     out.push(...p2mLines(domain));
+    out.push(`  Xen's MMIO work: ${xenCostText(domain.xenCost)}`);
   }
   const unowned = report.devices.filter((d) => d.owner === null && !d.hidden);
   if (unowned.length > 0) {
@@ -117,6 +118,18 @@ export function textReport(report: Report, options: TextReportOptions = {}): str
   return `${out.join('\n')}\n`;
 }
 
+/**
+ * Xen's MMIO calls and the leaves they wrote: `512 map_mmio_regions, 512 unmap_mmio_regions, leaves
+ * 0 × 4K, 65536 × 2M, 0 × 1G`.
+ */
+export function xenCostText(cost: ReportXenCost): string {
+  const { leaves } = cost;
+  return (
+    `${cost.mapMmioRegions} map_mmio_regions, ${cost.unmapMmioRegions} unmap_mmio_regions, ` +
+    `leaves ${leaves['4K']} × 4K, ${leaves['2M']} × 2M, ${leaves['1G']} × 1G`
+  );
+}
+
 function domainTitle(domain: ReportDomain): string {
   const kind = domain.kind === 'hardware' ? 'hardware domain' : 'guest';
   return `d${domain.id} (${kind}, ${counted(domain.vcpus, 'vCPU')})${domain.crashed ? ' CRASHED' : ''}: ${counted(domain.mappedFrames, 'frame')} mapped in ${counted(domain.p2m.length, 'extent')}`;
@@ -153,6 +166,9 @@ function deviceLines(device: ReportDevice, qemu?: QemuDevice): string[] {
   out.push(`  ${device.sbdf}${at} [${ids}] ${flags.join(', ')}`);
   if (qemu !== undefined) out.push(...qemuDeviceLines(qemu));
   for (const bar of device.bars) out.push(...barLines(bar));
+  const cost = device.xenCost;
+  if (cost.mapMmioRegions + cost.unmapMmioRegions > 0)
+    out.push(`    Xen's MMIO work: ${xenCostText(cost)}, ${counted(cost.continuations, 'continuation')}`);
   const msix = device.msix;
   if (msix !== null) {
     const pba = unknown.has('MSI-X PBA')

@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { runs } from '../../../test/support/fast-check-setup.js';
 import { TraceError } from './fields.js';
-import { parseEvent, parseTraceLine, plainWrite } from './trace.js';
+import { compactWrite, parseEvent, parseTraceLine, plainWrite } from './trace.js';
 
 /** Values a write line's field may hold: the plain ones and the ones only the general reader takes. */
 const anyValue = fc.oneof(
@@ -83,6 +83,92 @@ describe('plainWrite, the fast path for write lines', () => {
     );
     expect(() => parseTraceLine(line.replace('"reg":16', '"reg":4093'), 7)).toThrow(/'write\.reg' is 4093/);
     expect(() => parseTraceLine(line.replace('}', ',"x":1}'), 7)).toThrow(/'write\.x' is not a field/);
+  });
+});
+
+/** What the reader without the character fast path makes of a line, or the message it rejects it with. */
+function viaJson(text: string): unknown {
+  try {
+    return parseTraceLine(` ${text}`, 1); // a leading space keeps the line off compactWrite
+  } catch (error) {
+    if (error instanceof TraceError) return error.message;
+    throw error;
+  }
+}
+
+/** Texts near a compact write line: spaces, escapes, leading zeros, big numbers, other key orders. */
+const nearCompact = fc.oneof(
+  writeLike.map((json) => JSON.stringify(json)),
+  fc
+    .tuple(
+      plain.map((json) => JSON.stringify(json)),
+      fc.nat(200),
+      fc.constantFrom(
+        ' ',
+        '0',
+        '00',
+        '9',
+        '1e2',
+        '.5',
+        '-',
+        '\\u0030',
+        '\\"',
+        '"',
+        ',',
+        '}',
+        '\t',
+        '1234567890123456',
+      ),
+    )
+    .map(([text, at, insert]) => {
+      const i = at % (text.length + 1);
+      return text.slice(0, i) + insert + text.slice(i);
+    }),
+  plain.map((json) =>
+    JSON.stringify({ ...json, reg: json.reg, event: 'write' }).replace(
+      /"reg":(\d+),"size":(\d)/,
+      '"size":$2,"reg":$1',
+    ),
+  ),
+);
+
+describe('compactWrite, the fast path for compact write lines', () => {
+  it('reads what JSON.parse and the readers behind it read, or leaves the line to them', () => {
+    let taken = 0;
+    fc.assert(
+      fc.property(nearCompact, (text) => {
+        const fast = compactWrite(text);
+        if (fast === undefined) return;
+        taken++;
+        expect(fast).toEqual(viaJson(text));
+      }),
+      runs(3000),
+    );
+    expect(taken).toBeGreaterThan(300);
+  });
+
+  it('takes the lines a long trace has, and no line with a space, escape, leading zero or extra key', () => {
+    const line =
+      '{"event":"write","vcpu":"d12v3","sbdf":"0000:00:02.0","reg":16,"size":4,"value":4294967295}';
+    expect(compactWrite(line)).toEqual({
+      event: 'write',
+      vcpu: { domain: 12, vcpu: 3 },
+      sbdf: '0000:00:02.0',
+      reg: 16,
+      size: 4,
+      value: 0xffff_ffff,
+    });
+    for (const odd of [
+      line.replace('"reg":16', '"reg": 16'),
+      line.replace('"reg":16', '"reg":016'),
+      line.replace('0000:00', '0000\\u003a00'),
+      line.replace('}', ',"x":1}'),
+      `${line} `,
+      line.replace('4294967295', '4294967296'),
+      line.replace('"size":4', '"size":3'),
+      line.replace('d12v3', 'd12'),
+    ])
+      expect(compactWrite(odd)).toBeUndefined();
   });
 });
 

@@ -149,3 +149,33 @@ export function framesOf(device: PciDevice, guest: FrameSink, host: FrameSink, m
     if (bar.mem !== undefined && !bar.mem.isEmpty()) for (const [s, e] of bar.mem) guest.push([s, e]);
   }
 }
+
+/**
+ * Whether a config write of `value` (`size` bytes at `reg`) by `vcpu` to `device` (the device the vCPU
+ * reaches there) can change anything a `DeviceSnapshot` records, decided from the register dispatch
+ * the write will take (`Machine.configWrite`, `RegisterTable.writeTargets`) before it is made: it
+ * reaches a BAR, ROM or resizable-BAR control handler, or the command register's with a value that
+ * flips decoding (`Register.mapping`), or it reaches the device's
+ * hardware at a BAR, ROM or resizable-BAR register (the hardware domain, past vPCI's handlers or on
+ * a device vPCI does not handle for it). A vCPU with pending work finishes it first, which can change
+ * anything. A replay neither snapshots nor checks a write for which this is false.
+ */
+export function writeMayChangeDevice(
+  machine: Machine,
+  vcpu: Vcpu,
+  device: PciDevice,
+  reg: number,
+  size: number,
+  value: number,
+): boolean {
+  if (vcpu.pending !== undefined) return true;
+  const hardware = vcpu.domain.isHardware;
+  const vpci = device.vpci;
+  // The hardware domain's handlers are those of its own and dom_xen's devices; it reaches the
+  // hardware of any other device directly (Machine.resolve).
+  const handled =
+    vpci !== undefined && (!hardware || device.domain === vcpu.domain || device.domain === machine.domXen);
+  if (!handled) return hardware && device.hw.placesBars(reg, size);
+  const targets = vpci.registers.writeTargets(reg, size, value);
+  return targets.mapping || (targets.hardware && hardware && device.hw.placesBars(reg, size));
+}

@@ -4,7 +4,7 @@
  * (Xen's `struct vpci_vcpu`), naming its device; a device names its owner. They refer to each other,
  * so they are defined together.
  */
-import { type Gfn, type Mfn, MtrrState, P2m, type P2mOptions, type Paddr } from '@vpci/p2m';
+import { type Gfn, type Mfn, type MmioCost, MtrrState, P2m, type P2mOptions, type Paddr } from '@vpci/p2m';
 import { RangeSet } from '@vpci/rangeset';
 import type { Bar, VpciState } from './device.js';
 import type { PhysicalDevice } from './hardware.js';
@@ -125,6 +125,12 @@ export class Domain {
   }
 }
 
+/** A device's share of Xen's MMIO work (`PciDevice.xenCost`). */
+export interface DeviceXenCost extends MmioCost {
+  /** Times `vpci_process_pending` returned -ERESTART (preempted) for the device's work. */
+  continuations: number;
+}
+
 /** A PCI function on the host. */
 export class PciDevice {
   /** The function's host address. */
@@ -139,6 +145,19 @@ export class PciDevice {
   vpci: VpciState | undefined;
   /** The BARs the registers decoded after `barWrites` BAR register writes (see `hostBars`). */
   decodedBars: { readonly barWrites: number; readonly bars: readonly Bar[] } | undefined;
+  /**
+   * What vPCI's deferred work for this device has cost Xen so far, whichever domain it mapped into:
+   * the p2m calls and leaves (`MmioCost`) of its `map_range` calls, and the continuations
+   * (`-ERESTART`: `vpci_process_pending` preempted, to be called again).
+   */
+  readonly xenCost: DeviceXenCost = {
+    mapCalls: 0,
+    unmapCalls: 0,
+    leaves4K: 0,
+    leaves2M: 0,
+    leaves1G: 0,
+    continuations: 0,
+  };
 
   constructor(hw: PhysicalDevice) {
     this.hw = hw;

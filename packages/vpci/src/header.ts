@@ -100,6 +100,7 @@ export function vpciInitHeader(
     PCI_COMMAND,
     2,
     { rsvdp: isHwdom ? 0 : GUEST_CMD_RSVDP_MASK },
+    (value) => flipsDecoding(vpci, value),
   );
   if (!added.ok) return added;
 
@@ -169,6 +170,8 @@ export function vpciInitHeader(
       (value) => romWrite(context, accessor, device, romReg, value),
       romReg,
       4,
+      {},
+      true,
     );
     if (!added.ok) romBar.type = 'empty';
     else barAddRangeset(device, romBar);
@@ -237,6 +240,8 @@ function addBarHandlers(
       (value) => barWrite(context, device, bar, reg, value),
       reg,
       4,
+      {},
+      true,
     ).ok;
   }
   return registers.add(
@@ -244,6 +249,8 @@ function addBarHandlers(
     (value) => guestMemBarWrite(context, device, bar, value),
     reg,
     4,
+    {},
+    true,
   ).ok;
 }
 
@@ -260,7 +267,7 @@ function cmdWrite(context: EngineContext, accessor: AccessorRef, device: PciDevi
     if (vpci.msi?.enabled === true || vpci.msix?.enabled === true) cmd |= PCI_COMMAND_INTX_DISABLE;
     vpci.guestCmd = cmd;
   }
-  if (vpci.barsMapped !== ((cmd & PCI_COMMAND_MEMORY) !== 0)) {
+  if (flipsDecoding(vpci, cmd)) {
     const result = modifyBars(context, accessor.current, device, cmd, false);
     if (!result.ok && result.code !== 'EINVAL' && result.code !== 'EBUSY') {
       context.events.push({ kind: 'modify-bars-failed', sbdf: device.name, code: result.code });
@@ -268,6 +275,15 @@ function cmdWrite(context: EngineContext, accessor: AccessorRef, device: PciDevi
   } else {
     device.hw.write(PCI_COMMAND, 2, cmd);
   }
+}
+
+/**
+ * Whether a command register value turns memory decoding on while the BARs are unmapped, or off while
+ * they are mapped: `cmd_write` then maps or unmaps them (`modify_bars`); any other value only reaches
+ * the hardware.
+ */
+function flipsDecoding(vpci: VpciState, cmd: number): boolean {
+  return vpci.barsMapped !== ((cmd & PCI_COMMAND_MEMORY) !== 0);
 }
 
 /** Xen's `guest_cmd_read`: a guest reads its own view of the command register. */

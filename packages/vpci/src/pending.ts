@@ -86,10 +86,13 @@ export function processPending(context: EngineContext, vcpu: Vcpu, budget: numbe
     const done =
       pending.done.get(bar.index) ?? new RangeSet<Gfn>({ name: `${device.name}:done${bar.index}` });
     pending.done.set(bar.index, done);
-    const result = bar.mem.consumeRanges((s, e) =>
-      mapRange(context, vcpu.domain, bar, map, s, e, meter, done),
+    const result = charged(device, vcpu.domain, () =>
+      bar.mem!.consumeRanges((s, e) => mapRange(context, vcpu.domain, bar, map, s, e, meter, done)),
     );
-    if (result.ok && result.status === 'restart') return { status: 'restart' };
+    if (result.ok && result.status === 'restart') {
+      device.xenCost.continuations++;
+      return { status: 'restart' };
+    }
     if (!result.ok) {
       failPending(context, vcpu, result.code, meter);
       return { status: 'failed', code: result.code };
@@ -178,6 +181,23 @@ function failPending(context: EngineContext, vcpu: Vcpu, code: MapErrno, meter: 
   }
 }
 
+/**
+ * Runs `work` (map_range calls on `domain`'s p2m for `device`) and adds what its p2m calls cost
+ * (`P2m.mmioCost`) to the device's `xenCost`.
+ */
+function charged<T>(device: PciDevice, domain: Domain, work: () => T): T {
+  const cost = domain.p2m.mmioCost;
+  const { mapCalls, unmapCalls, leaves4K, leaves2M, leaves1G } = cost;
+  const result = work();
+  const tally = device.xenCost;
+  tally.mapCalls += cost.mapCalls - mapCalls;
+  tally.unmapCalls += cost.unmapCalls - unmapCalls;
+  tally.leaves4K += cost.leaves4K - leaves4K;
+  tally.leaves2M += cost.leaves2M - leaves2M;
+  tally.leaves1G += cost.leaves1G - leaves1G;
+  return result;
+}
+
 /** The preemption budget of one `processPending` call, and where a failure happened. */
 interface Meter {
   /** Frames left before preempting. */
@@ -249,26 +269,28 @@ function rollback(
   let complete = true;
   for (const [index, set] of done) {
     const bar = device.vpci!.bars[index]!;
-    const result = set.consumeRanges((s, e) => {
-      const mfn = bar.hostFrameOf(s);
-      const size = e - s + 1;
-      let offset = 0;
-      const undo = (from: number) =>
-        map
-          ? unmapMmio(domain.p2m, toGfn(s + from), size - from, toMfn(mfn + from))
-          : mapMmio(domain.p2m, toGfn(s + from), size - from, toMfn(mfn + from));
-      while (offset < size) {
-        // A p2m call that fails (ENOMEM: no memory for a page table, as an injected fault says) is
-        // tried once more: the operation's own failure may have been that same shortage, and a
-        // rollback left half done leaves frames mapped with no BAR enabled, or the other way round.
-        let rc = undo(offset);
-        if (!rc.ok) rc = undo(offset);
-        if (!rc.ok) return { consumed: offset, next: 'fail', code: rc.code };
-        offset += rc.done ? size - offset : rc.progress;
-      }
-      frames += size;
-      return { consumed: size, next: 'continue' };
-    });
+    const result = charged(device, domain, () =>
+      set.consumeRanges((s, e) => {
+        const mfn = bar.hostFrameOf(s);
+        const size = e - s + 1;
+        let offset = 0;
+        const undo = (from: number) =>
+          map
+            ? unmapMmio(domain.p2m, toGfn(s + from), size - from, toMfn(mfn + from))
+            : mapMmio(domain.p2m, toGfn(s + from), size - from, toMfn(mfn + from));
+        while (offset < size) {
+          // A p2m call that fails (ENOMEM: no memory for a page table, as an injected fault says) is
+          // tried once more: the operation's own failure may have been that same shortage, and a
+          // rollback left half done leaves frames mapped with no BAR enabled, or the other way round.
+          let rc = undo(offset);
+          if (!rc.ok) rc = undo(offset);
+          if (!rc.ok) return { consumed: offset, next: 'fail', code: rc.code };
+          offset += rc.done ? size - offset : rc.progress;
+        }
+        frames += size;
+        return { consumed: size, next: 'continue' };
+      }),
+    );
     if (!result.ok) complete = false;
   }
   context.events.push({ kind: 'rollback', sbdf: device.name, domain: domain.id, frames });
@@ -294,8 +316,8 @@ export function applyMap(context: EngineContext, device: PciDevice, cmd: number)
     done.set(bar.index, frames);
     for (;;) {
       const meter: Meter = { left: Number.POSITIVE_INFINITY, failure: undefined };
-      const result = bar.mem.consumeRanges((s, e) =>
-        mapRange(context, domain, bar, map, s, e, meter, frames),
+      const result = charged(device, domain, () =>
+        bar.mem!.consumeRanges((s, e) => mapRange(context, domain, bar, map, s, e, meter, frames)),
       );
       if (result.ok && result.status === 'restart') continue;
       rc = result.ok ? { ok: true } : { ok: false, code: result.code };

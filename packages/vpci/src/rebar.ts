@@ -51,6 +51,8 @@ export function initRebar(context: EngineContext, device: PciDevice): void {
       (value) => ctrlWrite(context, device, index, reg, value),
       reg,
       4,
+      {},
+      true,
     );
     const cap = hw.read(offset + pciRebarCap(i), 4);
     const ctrl = hw.read(reg, 4);

@@ -27,7 +27,16 @@ export interface Register {
   readonly rsvdpMask: number;
   /** Reserved, zero: read as 0, written as 0. */
   readonly rsvdzMask: number;
+  /**
+   * Whether a write of this whole register's `value` can change what the device maps or where its
+   * BARs are: always for the BAR, ROM and resizable-BAR control handlers, when decoding flips for the
+   * command register's; never for the others (status, capabilities, MSI-X control, …).
+   */
+  readonly mapping: (value: number) => boolean;
 }
+
+/** How `RegisterTable.add` marks a handler: `Register.mapping`, or true/false for always/never. */
+export type MappingMark = boolean | ((value: number) => boolean);
 
 /** Masks of a register; all default to 0. */
 export interface RegisterMasks {
@@ -47,6 +56,11 @@ export interface HardwareAccess {
 export type AddRegisterResult = Result<'EINVAL' | 'EEXIST'>;
 
 const IGNORED_READ: RegisterRead = () => 0xffffffff;
+const ALWAYS = (): boolean => true;
+const NEVER = (): boolean => false;
+const MAPPING = Object.freeze({ mapping: true, hardware: false });
+const HARDWARE = Object.freeze({ mapping: false, hardware: true });
+const HANDLED = Object.freeze({ mapping: false, hardware: false });
 const IGNORED_WRITE: RegisterWrite = () => {};
 
 /** A device's register handlers, kept sorted by offset and pairwise non-overlapping. */
@@ -62,7 +76,8 @@ export class RegisterTable {
    * Xen's `vpci_add_register_mask`: a missing read handler reads all-ones, a missing write handler
    * ignores writes. `EINVAL` for a size other than 1/2/4, an offset beyond 4 KiB or not aligned to
    * the size, no handler at all, masks sharing a bit or wider than the register; `EEXIST` when it
-   * overlaps a registered handler.
+   * overlaps a registered handler. `mapping` marks a handler whose writes can change what the device
+   * maps or where its BARs are (`Register.mapping`).
    */
   add(
     read: RegisterRead | undefined,
@@ -70,6 +85,7 @@ export class RegisterTable {
     offset: number,
     size: number,
     masks: RegisterMasks = {},
+    mapping: MappingMark = false,
   ): AddRegisterResult {
     const ro = masks.ro ?? 0;
     const rw1c = masks.rw1c ?? 0;
@@ -106,6 +122,7 @@ export class RegisterTable {
       rw1cMask: rw1c >>> 0,
       rsvdpMask: rsvdp >>> 0,
       rsvdzMask: rsvdz >>> 0,
+      mapping: mapping === true ? ALWAYS : mapping === false ? NEVER : mapping,
     });
     return { ok: true };
   }
@@ -127,6 +144,30 @@ export class RegisterTable {
       i++;
     }
     return { ok: true };
+  }
+
+  /**
+   * Where a write of `data` (`size` bytes at `reg`) goes, as `write` would split it, without making
+   * it: `mapping` when a handler it reaches says the value it would get can change what the device
+   * maps (`Register.mapping`, given the value `writeHelper` would merge), `hardware` when part of it
+   * falls between handlers (to the hardware).
+   */
+  writeTargets(reg: number, size: number, data: number): { mapping: boolean; hardware: boolean } {
+    let covered = 0;
+    const end = reg + size;
+    for (const r of this.handlers) {
+      if (r.offset >= end) break;
+      if (r.offset + r.size <= reg) continue;
+      const from = Math.max(reg, r.offset);
+      const part = Math.min(end, r.offset + r.size) - from;
+      if (
+        r.mapping !== NEVER &&
+        r.mapping(mergedValue(r, part, from - r.offset, data >>> ((from - reg) * 8)))
+      )
+        return MAPPING;
+      covered += part;
+    }
+    return covered < size ? HARDWARE : HANDLED;
   }
 
   /** Drops every handler (device de-assignment). */
@@ -190,6 +231,11 @@ export class RegisterTable {
  * RsvdP bits keep their current value, RsvdZ bits are written as 0.
  */
 function writeHelper(r: Register, size: number, offset: number, data: number): void {
+  r.write(mergedValue(r, size, offset, data));
+}
+
+/** The whole-register value `writeHelper` hands the handler for `size` bytes of `data` at `offset`. */
+function mergedValue(r: Register, size: number, offset: number, data: number): number {
   let current = 0;
   const preserved = (r.roMask | r.rsvdpMask) >>> 0;
   let value = data;
@@ -198,7 +244,7 @@ function writeHelper(r: Register, size: number, offset: number, data: number): v
     value = mergeResult(current, data, size, offset);
   }
   value = ((value & ~(preserved | r.rsvdzMask)) | (current & preserved)) >>> 0;
-  r.write((value & sizeMask(r.size)) >>> 0);
+  return (value & sizeMask(r.size)) >>> 0;
 }
 
 /** Xen's `merge_result`: `value`'s low `size` bytes placed at byte `offset` of `data`. */

@@ -1,0 +1,163 @@
+/**
+ * The replay benchmark's workload: a seeded trace of config-space writes over a number of devices
+ * (half the hardware domain's, half passed through to four guests). The workload visits the devices in
+ * turn: one visit in 16 reprograms the device (decoding off, BAR sizing with all-ones, BAR placement,
+ * guests at their own addresses, MSI-X enable, decoding on: 10 writes, two of which map or unmap), the
+ * others are a running driver's 4 writes (INTx disable, MSI-X mask, status RW1C, interrupt line).
+ * About one write in 70 maps or unmaps. The same seed gives the same trace for a given device count.
+ */
+import { prng } from '../../../bench/prng.js';
+
+/**
+ * Guests the passed-through half of `count` devices is spread over: 4, or as many as needed for 32
+ * each (a guest's virtual bus 0 has 32 slots).
+ */
+export function guestsFor(count: number): number {
+  return Math.max(4, Math.ceil(count / 2 / 32));
+}
+/** Chance that a visit to a device reprograms it (two decoding toggles) rather than driving it. */
+const REPROGRAM = 1 / 16;
+
+/** One device of the workload and where its owner sees it. */
+export interface DevicePlan {
+  sbdf: string;
+  /** The address the owner uses: physical for dom0, virtual for a guest. */
+  address: string;
+  vcpu: string;
+  bar0: number;
+  bar0Size: number;
+  bar2: bigint;
+  bar2Size: bigint;
+  owner: number;
+  /** BAR0's guest window: the device moves BAR0 among its 8 places there (guests only). */
+  window0: number;
+  /** BAR0 sizes are at most this, and a guest moves BAR0 by this much. */
+  step0: number;
+}
+
+/** One config write of the workload. */
+export interface Write {
+  device: DevicePlan;
+  reg: number;
+  size: 1 | 2 | 4;
+  value: number;
+}
+
+const hex2 = (n: number): string => n.toString(16).padStart(2, '0');
+
+/**
+ * `count` devices: BAR0 (4 KiB … 512 KiB, MSI-X table and PBA in it) below 4 GiB, BAR2 (64 KiB … 256
+ * MiB, 64-bit) above. Up to 64 devices BAR0s are 1 MiB apart; more share 512 MiB of 32-bit space.
+ * Each BAR2 sits in the middle of a 4 GiB block of its own: while the hardware domain sizes it, its
+ * vPCI address is `high:fffffff0` (Xen keeps `bar->addr` as written), and the size from there reaches
+ * into the next block's first half, where no BAR is (were one there, that is a page of another
+ * domain's device and the trace would show `subpage-shared` on purpose).
+ */
+export function plan(count: number): DevicePlan[] {
+  const random = prng(0x5eed);
+  const devices: DevicePlan[] = [];
+  const slots = new Map<number, number>();
+  const spacing = Math.min(0x10_0000, 0x2000_0000 / count);
+  const guests = guestsFor(count);
+  for (let i = 0; i < count; i++) {
+    const bar0Size = Math.min(spacing, 2 ** (12 + Math.floor(random() * 8))); // 4 KiB … 512 KiB
+    const bar2Size = 2n ** BigInt(16 + Math.floor(random() * 13)); // 64 KiB … 256 MiB
+    const owner = i < count / 2 ? 0 : 1 + (i % guests);
+    const slot = slots.get(owner) ?? 0;
+    slots.set(owner, slot + 1);
+    const sbdf = `0000:${hex2(1 + (i >> 5))}:${hex2(i & 31)}.0`;
+    devices.push({
+      sbdf,
+      address: owner === 0 ? sbdf : `0000:${hex2(slot >> 5)}:${hex2(slot & 31)}.0`,
+      vcpu: `d${owner}v0`,
+      bar0: 0xc000_0000 + i * spacing,
+      bar0Size,
+      bar2: 0x40_8000_0000n + BigInt(i) * 0x1_0000_0000n,
+      bar2Size,
+      owner,
+      // Each guest device has a window of 8 places of its own, so a guest never puts two of its BARs
+      // over each other (a guest bug whose outcome is Xen's `wrong-mfn` hole, refuseOverlappingBars).
+      window0: 0xc000_0000 + slot * 8 * spacing,
+      step0: spacing,
+    });
+  }
+  return devices;
+}
+
+/** The set-up lines: host, devices (MSI-X in BAR0), boot, guests, assignment. */
+export function header(devices: readonly DevicePlan[]): string[] {
+  const lines = ['{"event":"host","profile":"xen"}'];
+  for (const d of devices) {
+    lines.push(
+      JSON.stringify({
+        event: 'device',
+        sbdf: d.sbdf,
+        bars: [
+          { type: 'mem32', size: `0x${d.bar0Size.toString(16)}`, addr: `0x${d.bar0.toString(16)}` },
+          null,
+          {
+            type: 'mem64',
+            size: `0x${d.bar2Size.toString(16)}`,
+            addr: `0x${d.bar2.toString(16)}`,
+            prefetchable: true,
+          },
+        ],
+        msix: { entries: 16, table: { bar: 0, offset: 0 }, pba: { bar: 0, offset: 0x800 } },
+      }),
+    );
+  }
+  lines.push('{"event":"boot"}');
+  for (let g = 1; g <= guestsFor(devices.length); g++) lines.push(`{"event":"domain","id":${g}}`);
+  for (const d of devices)
+    if (d.owner !== 0) lines.push(`{"event":"assign","sbdf":"${d.sbdf}","domain":${d.owner}}`);
+  return lines;
+}
+
+/** The writes, cycle after cycle over the devices, `count` of them. */
+export function* writes(devices: readonly DevicePlan[], count: number): Generator<Write> {
+  const random = prng(0xc0ffee);
+  let emitted = 0;
+  const emit = (device: DevicePlan, reg: number, size: 1 | 2 | 4, value: number): Write => {
+    emitted++;
+    return { device, reg, size, value };
+  };
+  for (let cycle = 0; ; cycle++) {
+    for (const d of devices) {
+      // Guests move BAR0 within its window every cycle (same page offset as the host's); dom0 keeps it.
+      const guest0 = d.owner === 0 ? d.bar0 : d.window0 + (cycle % 8) * d.step0;
+      const guest2 = d.owner === 0 ? d.bar2 : d.bar2 + 0x1000_0000_0000n;
+      // Now and then the device is reprogrammed (firmware, a driver reload, a guest moving a BAR):
+      // decoding off, BARs sized and placed, MSI-X set up, decoding on. Otherwise its driver makes the
+      // config writes of a running device: INTx disable, MSI-X mask, error status (RW1C), interrupt line.
+      const cycleWrites: Write[] =
+        random() < REPROGRAM
+          ? [
+              emit(d, 0x04, 2, 0x0000),
+              emit(d, 0x10, 4, 0xffff_ffff),
+              emit(d, 0x10, 4, guest0 >>> 0),
+              emit(d, 0x18, 4, 0xffff_ffff),
+              emit(d, 0x1c, 4, 0xffff_ffff),
+              emit(d, 0x18, 4, Number(guest2 & 0xffff_ffffn)),
+              emit(d, 0x1c, 4, Number(guest2 >> 32n)),
+              emit(d, 0x0c, 1, Math.floor(random() * 256)), // cache line size
+              emit(d, 0x40 + 2, 2, 0x8000), // MSI-X enable
+              emit(d, 0x04, 2, 0x0006),
+            ]
+          : [
+              emit(d, 0x04, 2, random() < 0.5 ? 0x0406 : 0x0006), // INTx disable on or off, decoding kept
+              emit(d, 0x40 + 2, 2, random() < 0.5 ? 0xc000 : 0x8000), // MSI-X function mask on or off
+              emit(d, 0x06, 2, 0xf900), // clear error bits in the status register (RW1C)
+              emit(d, 0x3c, 1, Math.floor(random() * 16)), // interrupt line
+            ];
+      for (const w of cycleWrites) {
+        yield w;
+        if (emitted >= count) return;
+      }
+    }
+  }
+}
+
+/** A write as a trace line. */
+export function line(w: Write): string {
+  return `{"event":"write","vcpu":"${w.device.vcpu}","sbdf":"${w.device.address}","reg":${w.reg},"size":${w.size},"value":${w.value}}`;
+}
