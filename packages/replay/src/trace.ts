@@ -81,9 +81,14 @@ export type TraceAssertion =
       readonly ipat: boolean | undefined;
     }
   | {
-      /** Some engine event so far has every given field (values compared as the report prints them). */
-      readonly kind: 'logged';
+      /**
+       * Some engine event so far (`notLogged`: none) has every given field (values compared as the
+       * report prints them), among the events logged by lines `from … to` (default: every line so far).
+       */
+      readonly kind: 'logged' | 'notLogged';
       readonly pattern: Readonly<Record<string, unknown>>;
+      readonly from: number | undefined;
+      readonly to: number | undefined;
     }
   | {
       /** Some current invariant violation matches; matching violations are expected from now on. */
@@ -112,6 +117,7 @@ export const ASSERTION_KINDS = [
   'maps',
   'memoryType',
   'logged',
+  'notLogged',
   'violation',
   'noViolations',
   'bar',
@@ -131,6 +137,8 @@ export type TraceEvent =
       readonly iommu: boolean;
       readonly physAddrBits: number;
       readonly hardwareVcpus: number;
+      /** Xen's `iommu_quarantine` (default true). */
+      readonly quarantine: boolean;
       readonly e820: readonly TraceE820[];
       readonly mtrr: TraceMtrr | undefined;
     }
@@ -163,9 +171,30 @@ export type TraceEvent =
       readonly expect: string | undefined;
     }
   | { readonly event: 'deassign'; readonly sbdf: string; readonly expect: string | undefined }
+  | {
+      /** `xl pci-assignable-add`: the device goes to dom_io, quarantined. */
+      readonly event: 'quarantine';
+      readonly sbdf: string;
+      readonly expect: string | undefined;
+    }
+  | {
+      /** Xen's `pci_release_devices`: a dying guest gives up every device. */
+      readonly event: 'release';
+      readonly domain: number;
+      readonly expect: string | undefined;
+    }
+  | {
+      /** The device-reset hypercall (`PHYSDEVOP_pci_device_reset`): vPCI state set up again. */
+      readonly event: 'reset';
+      readonly sbdf: string;
+      readonly type: 'cold' | 'warm' | 'hot' | 'flr';
+      readonly expect: string | undefined;
+    }
   | { readonly event: 'unplug'; readonly sbdf: string }
   | {
       readonly event: 'read';
+      /** Through the CF8/CFC ports (the default). */
+      readonly via?: 'cf8';
       readonly vcpu: TraceVcpu;
       readonly sbdf: string;
       readonly reg: number;
@@ -173,12 +202,34 @@ export type TraceEvent =
       readonly expect: number | undefined;
     }
   | {
+      readonly event: 'read';
+      /** Through the memory-mapped configuration space (ECAM/MMCFG): up to 8 bytes. */
+      readonly via: 'ecam';
+      readonly vcpu: TraceVcpu;
+      readonly sbdf: string;
+      readonly reg: number;
+      readonly size: 1 | 2 | 4 | 8;
+      readonly expect: bigint | undefined;
+    }
+  | {
       readonly event: 'write';
+      /** Through the CF8/CFC ports (the default). */
+      readonly via?: 'cf8';
       readonly vcpu: TraceVcpu;
       readonly sbdf: string;
       readonly reg: number;
       readonly size: 1 | 2 | 4;
       readonly value: number;
+    }
+  | {
+      readonly event: 'write';
+      /** Through the memory-mapped configuration space (ECAM/MMCFG): up to 8 bytes. */
+      readonly via: 'ecam';
+      readonly vcpu: TraceVcpu;
+      readonly sbdf: string;
+      readonly reg: number;
+      readonly size: 1 | 2 | 4 | 8;
+      readonly value: bigint;
     }
   | {
       readonly event: 'run';
@@ -187,6 +238,12 @@ export type TraceEvent =
       readonly expect: RunStatus | undefined;
     }
   | { readonly event: 'fault'; readonly domain: number; readonly after: number }
+  | {
+      /** The next IOMMU context (re)assignment of requester ID `requester` fails with `code`. */
+      readonly event: 'fault';
+      readonly requester: string;
+      readonly code: 'ENOMEM' | 'EPERM' | 'ENODEV' | 'EBUSY';
+    }
   | {
       readonly event: 'populate';
       readonly domain: number;
@@ -216,6 +273,9 @@ export const EVENT_NAMES = [
   'iomem',
   'assign',
   'deassign',
+  'quarantine',
+  'release',
+  'reset',
   'unplug',
   'read',
   'write',
@@ -270,8 +330,7 @@ export function plainWrite(json: Record<string, unknown>): TraceEvent | undefine
   const { vcpu, sbdf, reg, size, value } = json;
   if (fields !== 6 || typeof vcpu !== 'string' || typeof sbdf !== 'string') return undefined;
   if (size !== 1 && size !== 2 && size !== 4) return undefined;
-  if (!isIntegerIn(reg, 0, lastRegister(size)) || !isIntegerIn(value, 0, largestValue(size)))
-    return undefined;
+  if (!isIntegerIn(reg, 0, 4095) || !isIntegerIn(value, 0, largestValue(size))) return undefined;
   const who = parseVcpu(vcpu);
   return who === undefined ? undefined : { event: 'write', vcpu: who, sbdf, reg, size, value };
 }
@@ -311,6 +370,7 @@ const PARSERS: Record<TraceEvent['event'], Parser> = {
       iommu: f.optionalBoolean('iommu') ?? true,
       physAddrBits: f.optionalInteger('physAddrBits', 36, 52) ?? 48,
       hardwareVcpus: f.optionalInteger('hardwareVcpus', 1, 128) ?? 2,
+      quarantine: f.optionalBoolean('quarantine') ?? true,
       e820,
       mtrr: mtrr === undefined ? undefined : parseMtrr(mtrr),
     };
@@ -346,6 +406,7 @@ const PARSERS: Record<TraceEvent['event'], Parser> = {
     const rom = f.optionalObject('rom');
     const msix = f.optionalObject('msix');
     const rebar = f.optionalArray('rebar', 6);
+    const phantom = f.optionalInteger('phantomFunctions', 0, 3);
     const spec: DeviceSpec = {
       sbdf,
       vendorId: f.optionalInteger('vendorId', 0, 0xffff) ?? 0x1234,
@@ -358,6 +419,7 @@ const PARSERS: Record<TraceEvent['event'], Parser> = {
       ...(rebar === undefined
         ? {}
         : { rebar: rebar.map((r, i) => parseRebar(new Fields(f.line, `device.rebar[${i}]`, r))) }),
+      ...(phantom === undefined ? {} : { phantomFunctions: phantom as 0 | 1 | 2 | 3 }),
     };
     return { event: 'device', spec, hidden };
   },
@@ -390,27 +452,66 @@ const PARSERS: Record<TraceEvent['event'], Parser> = {
 
   deassign: (f) => ({ event: 'deassign', sbdf: f.string('sbdf'), expect: f.optionalString('expect') }),
 
+  quarantine: (f) => ({ event: 'quarantine', sbdf: f.string('sbdf'), expect: f.optionalString('expect') }),
+
+  release: (f) => ({
+    event: 'release',
+    domain: f.integer('domain', 1, 0x7ff0),
+    expect: f.optionalString('expect'),
+  }),
+
+  reset: (f) => ({
+    event: 'reset',
+    sbdf: f.string('sbdf'),
+    type: f.optionalString('type', ['cold', 'warm', 'hot', 'flr'] as const) ?? 'flr',
+    expect: f.optionalString('expect'),
+  }),
+
   unplug: (f) => ({ event: 'unplug', sbdf: f.string('sbdf') }),
 
   read: (f) => {
+    if (accessPath(f) === 'ecam') {
+      const size = ecamSize(f);
+      return {
+        event: 'read',
+        via: 'ecam',
+        vcpu: vcpuOf(f),
+        sbdf: f.string('sbdf'),
+        reg: register(f),
+        size,
+        expect: f.optionalBigint('expect', 0n, ecamLargest(size)),
+      };
+    }
     const size = accessSize(f);
     return {
       event: 'read',
       vcpu: vcpuOf(f),
       sbdf: f.string('sbdf'),
-      reg: register(f, size),
+      reg: register(f),
       size,
       expect: f.optionalInteger('expect', 0, largestValue(size)),
     };
   },
 
   write: (f) => {
+    if (accessPath(f) === 'ecam') {
+      const size = ecamSize(f);
+      return {
+        event: 'write',
+        via: 'ecam',
+        vcpu: vcpuOf(f),
+        sbdf: f.string('sbdf'),
+        reg: register(f),
+        size,
+        value: f.bigint('value', 0n, ecamLargest(size)),
+      };
+    }
     const size = accessSize(f);
     return {
       event: 'write',
       vcpu: vcpuOf(f),
       sbdf: f.string('sbdf'),
-      reg: register(f, size),
+      reg: register(f),
       size,
       value: f.integer('value', 0, largestValue(size)),
     };
@@ -423,11 +524,14 @@ const PARSERS: Record<TraceEvent['event'], Parser> = {
     expect: f.optionalString('expect', ['idle', 'restart', 'done', 'dropped', 'failed'] as const),
   }),
 
-  fault: (f) => ({
-    event: 'fault',
-    domain: domainId(f),
-    after: f.integer('after', 1, Number.MAX_SAFE_INTEGER),
-  }),
+  fault: (f) =>
+    f.has('requester')
+      ? {
+          event: 'fault',
+          requester: f.string('requester'),
+          code: f.optionalString('code', ['ENOMEM', 'EPERM', 'ENODEV', 'EBUSY'] as const) ?? 'ENOMEM',
+        }
+      : { event: 'fault', domain: domainId(f), after: f.integer('after', 1, Number.MAX_SAFE_INTEGER) },
 
   populate: (f) => {
     const gfn = f.integer('gfn', 0, MAX_FRAME);
@@ -484,11 +588,14 @@ function parseAssertion(f: Fields, kind: (typeof ASSERTION_KINDS)[number]): Trac
     if (f.raw(kind) !== true) throw f.error(kind, 'must be true');
     return { kind };
   }
-  if (kind === 'logged' || kind === 'violation') {
+  if (kind === 'logged' || kind === 'notLogged' || kind === 'violation') {
     const a = f.object(kind);
     const pattern = a.raw('kind') === undefined ? undefined : (f.raw(kind) as Record<string, unknown>);
     if (pattern === undefined) throw a.error('kind', "is missing; expected the event's or violation's kind");
-    return { kind, pattern };
+    if (kind === 'violation') return { kind, pattern };
+    const from = f.optionalInteger('from', 1, f.line);
+    const to = f.optionalInteger('to', from ?? 1, f.line);
+    return { kind, pattern, from, to };
   }
   const a = f.object(kind);
   let assertion: TraceAssertion;
@@ -652,18 +759,35 @@ function domainId(f: Fields): number {
 function accessSize(f: Fields): 1 | 2 | 4 {
   const size = f.raw('size');
   if (size !== 1 && size !== 2 && size !== 4)
-    throw f.error('size', `is ${JSON.stringify(size) ?? 'missing'}; expected 1, 2 or 4`);
+    throw f.error(
+      'size',
+      `is ${JSON.stringify(size) ?? 'missing'}; expected 1, 2 or 4 (8 only with "via":"ecam")`,
+    );
   return size;
 }
 
-/** Any offset: the engine splits an access across registers as Xen's `vpci.c` does. */
-function register(f: Fields, size: number): number {
-  return f.integer('reg', 0, lastRegister(size));
+/** `via`: `cf8` (the CF8/CFC ports, default) or `ecam` (the memory-mapped configuration space). */
+function accessPath(f: Fields): 'cf8' | 'ecam' {
+  return f.optionalString('via', ['cf8', 'ecam'] as const) ?? 'cf8';
 }
 
-/** The last register offset an access of `size` bytes may start at (config space is 4 KiB). */
-function lastRegister(size: number): number {
-  return 4096 - size;
+function ecamSize(f: Fields): 1 | 2 | 4 | 8 {
+  const size = f.raw('size');
+  if (size !== 1 && size !== 2 && size !== 4 && size !== 8)
+    throw f.error('size', `is ${JSON.stringify(size) ?? 'missing'}; expected 1, 2, 4 or 8`);
+  return size;
+}
+
+function ecamLargest(size: number): bigint {
+  return (1n << BigInt(8 * size)) - 1n;
+}
+
+/**
+ * Any offset in the 4 KiB config space: the machine drops an access not aligned to its size as Xen's
+ * `vpci_access_allowed` does; an aligned one spanning registers is split as `vpci.c` does.
+ */
+function register(f: Fields): number {
+  return f.integer('reg', 0, 4095);
 }
 
 /** The largest value an access of `size` bytes carries. */

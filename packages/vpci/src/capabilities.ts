@@ -3,10 +3,12 @@
  * guest only MSI and MSI-X (the list is re-linked to skip the rest, and the status register's
  * capability bit is hidden when none is left); a guest's extended space reads as zero. Then each
  * capability vPCI handles is initialised (MSI-X; resizable BAR for the hardware domain), and one that
- * fails is hidden from the list.
+ * fails is cleaned up and hidden from its list (`vpci_capability_hide`, `vpci_ext_capability_hide`);
+ * a capability that cannot be hidden fails the whole set-up (ENODEV). The pointers keep the values
+ * `pci_find_next_cap_ttl` returns: the raw byte the device holds, its low two bits included.
  */
 
-import type { Result } from '@vpci/rangeset';
+import type { Errno, Result } from '@vpci/rangeset';
 import type { EngineContext } from './context.js';
 import type { PciDevice } from './domain.js';
 import { findCapability, findExtCapability } from './hardware.js';
@@ -19,6 +21,7 @@ import {
   PCI_CAPABILITY_LIST,
   PCI_CFG_SPACE_SIZE,
   PCI_EXT_CAP_ID_REBAR,
+  PCI_EXT_CAP_NEXT_MASK,
   PCI_MSIX_FLAGS,
   PCI_STATUS,
   PCI_STATUS_CAP_LIST,
@@ -26,7 +29,7 @@ import {
   PCI_STATUS_RSVDZ_MASK,
   PCI_STATUS_RW1C_MASK,
 } from './pci-regs.js';
-import { initRebar } from './rebar.js';
+import { cleanupRebar, initRebar } from './rebar.js';
 
 const GUEST_CAPS: readonly number[] = [PCI_CAP_ID_MSI, PCI_CAP_ID_MSIX];
 
@@ -37,22 +40,71 @@ interface Pointer {
   value: number;
 }
 
-/** Xen's `vpci_init_capabilities`: the list handlers, then each supported capability's init. */
+/** An extended capability header as the hardware domain reads it (a snapshot; hiding edits it). */
+interface ExtHeader {
+  /** Offset of the header (0x100 or where the previous header's next field points). */
+  readonly reg: number;
+  value: number;
+}
+
+/** Why the set-up of the capabilities failed: a handler clash, or a capability that cannot be hidden. */
+export type CapabilitiesErrno = 'EINVAL' | 'EEXIST' | 'ENODEV';
+
+/**
+ * Xen's `vpci_init_capabilities(pdev, false)`: the list handlers, then each supported capability's
+ * init; one whose init fails is logged (`capability-masked`), cleaned up and hidden, and one that
+ * cannot be hidden fails the set-up.
+ */
 export function initCapabilities(
   context: EngineContext,
   device: PciDevice,
   isHwdom: boolean,
-): Result<'EINVAL' | 'EEXIST'> {
+): Result<CapabilitiesErrno> {
   const pointers = initCapabilityList(device, isHwdom);
   if (!pointers.ok) return pointers;
-  initExtCapabilityList(device, isHwdom);
+  const headers = initExtCapabilityList(device, isHwdom);
   const msixCap = findCapability(device.hw, PCI_CAP_ID_MSIX);
-  if (msixCap !== 0 && !initMsix(context, device).ok) {
-    cleanupMsix(device, msixCap, isHwdom);
-    hideCapability(device, pointers.list, msixCap, isHwdom);
+  if (msixCap !== 0) {
+    const rc = initMsix(context, device);
+    if (!rc.ok) {
+      logMasked(context, device, false, PCI_CAP_ID_MSIX, rc.code);
+      cleanupMsix(device, msixCap, isHwdom);
+      if (!hideCapability(device, pointers.list, msixCap, isHwdom)) return { ok: false, code: 'ENODEV' };
+    }
   }
-  if (isHwdom && findExtCapability(device.hw, PCI_EXT_CAP_ID_REBAR) !== 0) initRebar(context, device);
-  return { ok: true };
+  return initExtCapabilities(context, device, isHwdom, headers);
+}
+
+/**
+ * The extended capabilities' part of `vpci_init_capabilities`: resizable BAR for the hardware domain
+ * (guests get none). A failed init is cleaned up (`cleanup_rebar(pdev, true)`) and the capability
+ * hidden from the extended list; `ENODEV` when it cannot be.
+ */
+function initExtCapabilities(
+  context: EngineContext,
+  device: PciDevice,
+  isHwdom: boolean,
+  headers: ExtHeader[],
+): Result<CapabilitiesErrno> {
+  if (!isHwdom) return { ok: true };
+  const rebar = findExtCapability(device.hw, PCI_EXT_CAP_ID_REBAR);
+  if (rebar === 0) return { ok: true };
+  const rc = initRebar(context, device);
+  if (rc.ok) return rc;
+  logMasked(context, device, true, PCI_EXT_CAP_ID_REBAR, rc.code);
+  cleanupRebar(device, true);
+  return hideExtCapability(device, headers, rebar) ? { ok: true } : { ok: false, code: 'ENODEV' };
+}
+
+/** Xen's "init %s cap %u fail rc=%d, mask it" warning. */
+function logMasked(
+  context: EngineContext,
+  device: PciDevice,
+  extended: boolean,
+  cap: number,
+  code: Errno,
+): void {
+  context.events.push({ kind: 'capability-masked', sbdf: device.name, extended, cap, code });
 }
 
 /**
@@ -69,20 +121,24 @@ function cleanupMsix(device: PciDevice, cap: number, isHwdom: boolean): void {
     vpci.registers.add(() => device.hw.read(cap + PCI_MSIX_FLAGS, 2), undefined, cap + PCI_MSIX_FLAGS, 2);
 }
 
-/** Next capability at or after the pointer in `reg` with an id in `ids` (any id when empty). */
+/**
+ * Xen's `pci_find_next_cap_ttl`: the pointer read at `reg`, followed while its capability's id is not
+ * in `ids` (any id when empty). Returned as read, low two bits included: only the walk masks them.
+ */
 function nextCapability(
   device: PciDevice,
   reg: number,
   ids: readonly number[],
   ttl: { left: number },
 ): number {
-  let pos = device.hw.read(reg, 1);
-  while (ttl.left-- > 0 && pos >= 0x40) {
-    pos &= ~3;
-    const id = device.hw.read(pos + PCI_CAP_LIST_ID, 1);
+  let pos = reg;
+  while (ttl.left-- > 0) {
+    pos = device.hw.read(pos, 1);
+    if (pos < 0x40) break;
+    const id = device.hw.read((pos & ~3) + PCI_CAP_LIST_ID, 1);
     if (id === 0xff) break;
     if (ids.length === 0 || ids.includes(id)) return pos;
-    pos = device.hw.read(pos + PCI_CAP_LIST_NEXT, 1);
+    pos = (pos & ~3) + PCI_CAP_LIST_NEXT;
   }
   return 0;
 }
@@ -138,29 +194,82 @@ function initCapabilityList(
   return added.ok ? { ok: true, list } : { ok: false, code: added.code };
 }
 
-/** A guest's extended space reads as zero; the hardware domain's headers are read-only snapshots. */
-function initExtCapabilityList(device: PciDevice, isHwdom: boolean): void {
-  if (!device.hw.extendedConfig) return;
+/**
+ * Xen's `vpci_init_ext_capability_list`: a guest's extended space reads as zero; the hardware
+ * domain's headers are read-only snapshots (returned, so a failed capability can be hidden).
+ */
+function initExtCapabilityList(device: PciDevice, isHwdom: boolean): ExtHeader[] {
+  const headers: ExtHeader[] = [];
+  if (!device.hw.extendedConfig) return headers;
   const registers = device.vpci!.registers;
   if (!isHwdom) {
     registers.add(() => 0, undefined, PCI_CFG_SPACE_SIZE, 4);
-    return;
+    return headers;
   }
   let pos = PCI_CFG_SPACE_SIZE;
   do {
-    const header = device.hw.read(pos, 4);
-    if (header === 0xffffffff) return;
-    if (!registers.add(() => header, undefined, pos, 4).ok) return;
-    pos = (header >>> 20) & 0xffc;
+    const header: ExtHeader = { reg: pos, value: device.hw.read(pos, 4) };
+    if (header.value === 0xffffffff) return headers;
+    if (!registers.add(() => header.value, undefined, pos, 4).ok) return headers;
+    headers.push(header);
+    pos = extCapNext(header.value);
   } while (pos >= PCI_CFG_SPACE_SIZE);
+  return headers;
 }
 
-/** Xen's `vpci_capability_hide`: the previous pointer skips the capability at `offset`. */
-function hideCapability(device: PciDevice, list: Pointer[], offset: number, isHwdom: boolean): void {
-  const previous = list.find((pointer) => (pointer.value & ~3) === offset);
+/** `PCI_EXT_CAP_NEXT`: the next header's offset, from bits 20–31. */
+function extCapNext(header: number): number {
+  return (header >>> 20) & 0xffc;
+}
+
+/**
+ * Xen's `vpci_capability_hide`: the pointer naming the capability at `offset` (followed from 0x34
+ * through the next pointers, raw, as `vpci_get_previous_cap_register` does) takes the capability's
+ * own next pointer. False (Xen's ENODEV) when no pointer leads there — one with its low bits set
+ * leads nowhere — or the capability has no next-pointer register.
+ */
+function hideCapability(device: PciDevice, list: Pointer[], offset: number, isHwdom: boolean): boolean {
+  let previous = list.find((pointer) => pointer.reg === PCI_CAPABILITY_LIST);
+  while (previous !== undefined && previous.value !== offset) {
+    const next = previous.value;
+    previous = next >= 0x40 ? list.find((pointer) => pointer.reg === next + PCI_CAP_LIST_NEXT) : undefined;
+  }
   const own = list.find((pointer) => pointer.reg === offset + PCI_CAP_LIST_NEXT);
-  if (previous === undefined || own === undefined) return;
+  if (previous === undefined || own === undefined) return false;
   previous.value = own.value;
+  list.splice(list.indexOf(own), 1);
   device.vpci!.registers.remove(offset + PCI_CAP_LIST_NEXT, 1);
   if (!isHwdom) device.vpci!.registers.remove(offset + PCI_CAP_LIST_ID, 1);
+  return true;
+}
+
+/**
+ * Xen's `vpci_ext_capability_hide` (hardware domain): the first header (0x100) cannot leave the list,
+ * so it reads as zero when it is the only one and with its id cleared otherwise; any other is dropped
+ * and the previous header's next field takes its own. False (ENODEV) when its header is not trapped
+ * or no header leads to it.
+ */
+function hideExtCapability(device: PciDevice, headers: ExtHeader[], offset: number): boolean {
+  const trapped = (reg: number): ExtHeader | undefined =>
+    device.vpci!.registers.list().some((r) => r.offset === reg && r.size === 4)
+      ? headers.find((header) => header.reg === reg)
+      : undefined;
+  const own = trapped(offset);
+  if (own === undefined) return false;
+  if (offset === PCI_CFG_SPACE_SIZE) {
+    own.value = extCapNext(own.value) <= PCI_CFG_SPACE_SIZE ? 0 : (own.value & ~(own.value & 0xffff)) >>> 0;
+    return true;
+  }
+  // vpci_get_previous_ext_cap_register: from 0x100 along the trapped headers' next fields.
+  let previous = trapped(PCI_CFG_SPACE_SIZE);
+  while (previous !== undefined) {
+    const pos = extCapNext(previous.value);
+    if (pos === offset) break;
+    previous = pos > PCI_CFG_SPACE_SIZE ? trapped(pos) : undefined;
+  }
+  if (previous === undefined) return false;
+  previous.value = ((previous.value & ~PCI_EXT_CAP_NEXT_MASK) | (own.value & PCI_EXT_CAP_NEXT_MASK)) >>> 0;
+  headers.splice(headers.indexOf(own), 1);
+  device.vpci!.registers.remove(offset, 4);
+  return true;
 }

@@ -36,6 +36,11 @@ export type MapOperation = 'map' | 'unmap';
  * - `domain-crashed`: the domain was crashed (`domain_crash`).
  * - `modify-bars-failed`: modifyBars returned an error other than the ones above (ENOMEM).
  * - `crashed-domain-access`: a crashed domain's vCPU tried a config access; dropped.
+ * - `capability-masked`: a capability's init failed with `code`; it was cleaned up and hidden from
+ *   its list (`extended`: the extended list; `cap` its id).
+ * - `access-dropped`: a config access Xen's `vpci_access_allowed` refuses (`reason` `misaligned`: not
+ *   aligned to its size) never reached vPCI: a read returned all-ones, a write was dropped. Xen is
+ *   silent; the engine logs it so no access is lost without a word.
  */
 export type VpciEvent =
   | {
@@ -121,7 +126,22 @@ export type VpciEvent =
   | { readonly kind: 'msix-page-restored'; readonly sbdf: string; readonly gfn: number; readonly for: string }
   | { readonly kind: 'domain-crashed'; readonly domain: number; readonly reason: string }
   | { readonly kind: 'modify-bars-failed'; readonly sbdf: string; readonly code: Errno }
-  | { readonly kind: 'crashed-domain-access'; readonly domain: number; readonly sbdf: string };
+  | { readonly kind: 'crashed-domain-access'; readonly domain: number; readonly sbdf: string }
+  | {
+      readonly kind: 'capability-masked';
+      readonly sbdf: string;
+      readonly extended: boolean;
+      readonly cap: number;
+      readonly code: Errno;
+    }
+  | {
+      readonly kind: 'access-dropped';
+      readonly domain: number;
+      readonly sbdf: string;
+      readonly reg: number;
+      readonly size: number;
+      readonly reason: 'misaligned';
+    };
 
 /** One line of text for an event, in the words of Xen's log message where there is one. */
 export function describeEvent(event: VpciEvent): string {
@@ -172,5 +192,9 @@ export function describeEvent(event: VpciEvent): string {
       return `${event.sbdf}: modify_bars failed: ${event.code}`;
     case 'crashed-domain-access':
       return `d${event.domain}: config access to ${event.sbdf} after crash dropped`;
+    case 'capability-masked':
+      return `${event.sbdf}: init ${event.extended ? 'extended' : 'legacy'} cap ${event.cap} fail rc=${event.code}, mask it`;
+    case 'access-dropped':
+      return `d${event.domain}: ${event.size}-byte config access to ${event.sbdf} at ${hex(event.reg)} not aligned to its size: dropped`;
   }
 }
