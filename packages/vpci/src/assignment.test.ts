@@ -74,7 +74,7 @@ describe('quarantine (iommu_quarantine, pdev->quarantine)', () => {
     expect(machine.deassignDevice('03:00.0')).toEqual({ ok: true });
     const device = machine.device('03:00.0');
     expect(device.domain).toBe(machine.hardwareDomain);
-    expect(device.vpci?.bars[0]!.size).toBe(MIB);
+    expect(device.vpci!.bars[0]!.size).toBe(MIB);
     expect(device.quarantine).toBe(false);
   });
 
