@@ -128,4 +128,18 @@ describe('quarantine, release, reset, IOMMU faults', () => {
     ]);
     expect(report.assertions.failures).toEqual([]);
   });
+
+  it('an MMCFG region made unusable hides the extended space from the hardware domain', () => {
+    const report = replay([
+      '{"event":"device","sbdf":"0000:03:00.0","bars":[{"type":"mem32","size":"0x100000","addr":"0xfe000000"}],"rebar":[{"bar":0,"sizes":["0x100000"]}]}',
+      '{"event":"boot"}',
+      '{"event":"read","sbdf":"03:00.0","reg":"0x100","size":2,"expect":"0x15"}',
+      '{"event":"mmcfg","segment":0,"startBus":0,"endBus":255,"reserved":false}',
+      '{"event":"read","sbdf":"03:00.0","reg":"0x100","size":2,"expect":"0xffff"}',
+      '{"event":"mmcfg","reserved":true}',
+      '{"event":"read","sbdf":"03:00.0","reg":"0x100","size":2,"expect":"0x15"}',
+    ]);
+    expect(report.assertions.failures).toEqual([]);
+    expect(report.assertions.total).toBe(3);
+  });
 });

@@ -286,6 +286,10 @@ export class Replayer {
         this.outcome(line, `release d${event.domain}`, machine!.releaseDevices(event.domain), event.expect);
         return;
       }
+      case 'mmcfg':
+        this.requireBoot('mmcfg', line);
+        machine!.mmcfgReserved(event.segment, event.startBus, event.endBus, event.reserved);
+        return;
       case 'unplug':
         this.deviceOf(event.sbdf, line, 'unplug.sbdf');
         machine!.removeDevice(event.sbdf);

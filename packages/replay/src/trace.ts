@@ -192,6 +192,14 @@ export type TraceEvent =
     }
   | { readonly event: 'unplug'; readonly sbdf: string }
   | {
+      /** `PHYSDEVOP_pci_mmcfg_reserved`: an MMCFG region is usable (`reserved`) or not. */
+      readonly event: 'mmcfg';
+      readonly segment: number;
+      readonly startBus: number;
+      readonly endBus: number;
+      readonly reserved: boolean;
+    }
+  | {
       readonly event: 'read';
       /** Through the CF8/CFC ports (the default). */
       readonly via?: 'cf8';
@@ -277,6 +285,7 @@ export const EVENT_NAMES = [
   'release',
   'reset',
   'unplug',
+  'mmcfg',
   'read',
   'write',
   'run',
@@ -468,6 +477,17 @@ const PARSERS: Record<TraceEvent['event'], Parser> = {
   }),
 
   unplug: (f) => ({ event: 'unplug', sbdf: f.string('sbdf') }),
+
+  mmcfg: (f) => {
+    const startBus = f.optionalInteger('startBus', 0, 0xff) ?? 0;
+    return {
+      event: 'mmcfg',
+      segment: f.optionalInteger('segment', 0, 0xffff) ?? 0,
+      startBus,
+      endBus: f.optionalInteger('endBus', startBus, 0xff) ?? 0xff,
+      reserved: f.boolean('reserved'),
+    };
+  },
 
   read: (f) => {
     if (accessPath(f) === 'ecam') {

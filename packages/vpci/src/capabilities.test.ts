@@ -194,3 +194,53 @@ describe('ignore_bars (apply_quirks, vpci_init_header)', () => {
     expect(mmioExtents(guest)).toEqual([]);
   });
 });
+
+describe('MMCFG availability changes (PHYSDEVOP_pci_mmcfg_reserved, vpci_reinit_ext_capabilities)', () => {
+  // d734babf8b: physdev_check_pci_extcfg runs pci_check_extcfg (ext_cfg needs a usable MMCFG region:
+  // pci_conf_read past 255 without one is ~0) and vpci_reinit_ext_capabilities for each device of the
+  // region: the extended handlers go and vpci_init_capabilities(pdev, true) runs again.
+  const device = {
+    sbdf: '0000:03:00.0',
+    bars: [{ type: 'mem64' as const, size: MIB, addr: 0xfe00_0000n }, null],
+    rebar: [{ bar: 0, sizes: [MIB, 2n * MIB] }],
+  };
+  const CTRL = 0x108;
+
+  it('unusable: dom0 reads the extended space as all-ones and cannot resize; usable again: back', () => {
+    const machine = bootedMachine([device]);
+    const v = machine.hardwareDomain.vcpus[0]!;
+    const pdev = machine.device('03:00.0');
+    const header = machine.configRead(v, '03:00.0', 0x100, 4);
+    expect(header & 0xffff).toBe(0x15);
+    machine.mmcfgReserved(0, 0, 0xff, false);
+    expect(pdev.extCfg).toBe(false);
+    expect(machine.configRead(v, '03:00.0', 0x100, 4)).toBe(0xffff_ffff);
+    const ctrl = pdev.hw.read(CTRL, 4);
+    machine.configWrite(v, '03:00.0', CTRL, 4, (ctrl & ~0x3f00) | (1 << 8));
+    expect(pdev.hw.read(CTRL, 4)).toBe(ctrl); // pci_conf_write32 past 255 without MMCFG: dropped
+    machine.mmcfgReserved(0, 0, 0xff, true);
+    expect(pdev.extCfg).toBe(true);
+    expect(machine.configRead(v, '03:00.0', 0x100, 4)).toBe(header);
+    machine.configWrite(v, '03:00.0', CTRL, 4, (ctrl & ~0x3f00) | (1 << 8));
+    expect(pdev.vpci!.bars[0]!.size).toBe(2n * MIB); // rebar_ctrl_write handled it
+  });
+
+  it("a region that does not cover the device's bus, or no change, leaves it alone", () => {
+    const machine = bootedMachine([device]);
+    machine.mmcfgReserved(0, 0x04, 0xff, false);
+    expect(machine.device('03:00.0').extCfg).toBe(true);
+    const registers = machine.device('03:00.0').vpci!.registers.list().length;
+    machine.mmcfgReserved(0, 0, 0xff, true); // already usable: "no change"
+    expect(machine.device('03:00.0').vpci!.registers.list().length).toBe(registers);
+  });
+
+  it("a guest's extended space: zero while reachable, all-ones once not", () => {
+    const machine = bootedMachine([device]);
+    const guest = machine.createGuest();
+    machine.assignDevice('03:00.0', guest.id);
+    const v = guest.vcpus[0]!;
+    expect(machine.configRead(v, '00:00.0', 0x100, 4)).toBe(0);
+    machine.mmcfgReserved(0, 0, 0xff, false);
+    expect(machine.configRead(v, '00:00.0', 0x100, 4)).toBe(0xffff_ffff);
+  });
+});

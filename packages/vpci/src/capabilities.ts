@@ -19,6 +19,7 @@ import {
   PCI_CAP_LIST_ID,
   PCI_CAP_LIST_NEXT,
   PCI_CAPABILITY_LIST,
+  PCI_CFG_SPACE_EXP_SIZE,
   PCI_CFG_SPACE_SIZE,
   PCI_EXT_CAP_ID_REBAR,
   PCI_EXT_CAP_NEXT_MASK,
@@ -72,7 +73,22 @@ export function initCapabilities(
       if (!hideCapability(device, pointers.list, msixCap, isHwdom)) return { ok: false, code: 'ENODEV' };
     }
   }
-  return initExtCapabilities(context, device, isHwdom, headers);
+  const ext = initExtCapabilities(context, device, isHwdom, headers);
+  return ext.ok ? ext : { ok: false, code: ext.code };
+}
+
+/**
+ * Xen's `vpci_reinit_ext_capabilities` (d734babf8b), after MMCFG availability changed: every handler
+ * of the extended space goes, the extended capabilities are cleaned up (`cleanup_rebar(pdev, false)`
+ * does nothing) and set up again from what Xen can now reach (`vpci_init_capabilities(pdev, true)`:
+ * a capability that cannot be hidden is reported, not fatal).
+ */
+export function reinitExtCapabilities(context: EngineContext, device: PciDevice): Result<'ENODEV'> {
+  const vpci = device.vpci;
+  if (vpci === undefined) return { ok: true };
+  vpci.registers.remove(PCI_CFG_SPACE_SIZE, PCI_CFG_SPACE_EXP_SIZE - PCI_CFG_SPACE_SIZE);
+  const isHwdom = device.domain?.isHardware === true;
+  return initExtCapabilities(context, device, isHwdom, initExtCapabilityList(device, isHwdom));
 }
 
 /**
@@ -85,8 +101,8 @@ function initExtCapabilities(
   device: PciDevice,
   isHwdom: boolean,
   headers: ExtHeader[],
-): Result<CapabilitiesErrno> {
-  if (!isHwdom) return { ok: true };
+): Result<'ENODEV'> {
+  if (!isHwdom || !device.extCfg) return { ok: true };
   const rebar = findExtCapability(device.hw, PCI_EXT_CAP_ID_REBAR);
   if (rebar === 0) return { ok: true };
   const rc = initRebar(context, device);
@@ -200,7 +216,7 @@ function initCapabilityList(
  */
 function initExtCapabilityList(device: PciDevice, isHwdom: boolean): ExtHeader[] {
   const headers: ExtHeader[] = [];
-  if (!device.hw.extendedConfig) return headers;
+  if (!device.extCfg) return headers;
   const registers = device.vpci!.registers;
   if (!isHwdom) {
     registers.add(() => 0, undefined, PCI_CFG_SPACE_SIZE, 4);

@@ -144,6 +144,11 @@ export class PciDevice {
   readonly phantomStride: number;
   /** Xen's `pdev->ignore_bars` (`apply_quirks`): vPCI never sizes, traps or maps its BARs. */
   readonly ignoreBars: boolean;
+  /**
+   * Xen's `pdev->ext_cfg` (`pci_check_extcfg`): Xen can reach the extended configuration space (the
+   * device has one and MMCFG covers its bus). Off, Xen reads it as all-ones and drops writes.
+   */
+  extCfg: boolean;
 
   constructor(hw: PhysicalDevice, quirks: { phantomStride?: number; ignoreBars?: boolean } = {}) {
     this.hw = hw;
@@ -151,5 +156,6 @@ export class PciDevice {
     this.name = formatSbdf(hw.sbdf);
     this.phantomStride = quirks.phantomStride ?? 0;
     this.ignoreBars = quirks.ignoreBars ?? false;
+    this.extCfg = hw.extendedConfig;
   }
 }

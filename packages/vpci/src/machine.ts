@@ -13,7 +13,7 @@ import {
   type P2mOptions,
 } from '@vpci/p2m';
 import { RangeSet, type Result } from '@vpci/rangeset';
-import { initCapabilities } from './capabilities.js';
+import { initCapabilities, reinitExtCapabilities } from './capabilities.js';
 import { allOnes, checkAccessShape, vpciAccessAllowed } from './config-access.js';
 import { type EngineContext, mappingDomain } from './context.js';
 import { hostFrameRange, VpciState } from './device.js';
@@ -26,6 +26,7 @@ import { type IommuErrno, IommuFaults, phantomFunctions, phantomStride } from '.
 import { type MemoryTypeAnswer, memoryTypeOf } from './memory-type.js';
 import { type ModifyBarsErrno, modifyBars } from './modify-bars.js';
 import { hostBarFrames, hostBars } from './ownership.js';
+import { PCI_CFG_SPACE_SIZE } from './pci-regs.js';
 import { type PendingResult, processPending } from './pending.js';
 import { type Policy, type Profile, policyFor } from './policy.js';
 import { ignoresBars } from './quirks.js';
@@ -145,6 +146,8 @@ export class Machine implements EngineContext {
    */
   readonly invariantCaches = new InvariantCaches();
   private readonly deviceMap = new Map<number, PciDevice>();
+  /** MMCFG regions the hardware domain reported, by `segment:start-end`: usable or not. */
+  private readonly mmcfgRegions = new Map<string, boolean>();
   private readonly domainMap = new Map<number, Domain>();
   /** `devices()` and `domains()` in order, kept until a device or domain comes or goes. */
   private sortedDevices: PciDevice[] | undefined;
@@ -391,6 +394,36 @@ export class Machine implements EngineContext {
     this.sortedDevices = undefined;
   }
 
+  /**
+   * The hardware domain tells Xen whether an MMCFG region is usable (`PHYSDEVOP_pci_mmcfg_reserved`,
+   * `reserved` is `XEN_PCI_MMCFG_RESERVED`). Every region starts usable. When the state changes, each
+   * device on `segment`'s buses `startBus … endBus` has its `extCfg` checked again
+   * (`pci_check_extcfg`: reachable only through a usable region) and its extended capabilities set up
+   * again (`vpci_reinit_ext_capabilities`, d734babf8b); a re-init that fails is not acted upon, as
+   * in Xen. No change: nothing happens (`pci_mmcfg_reserved`'s "no change").
+   */
+  mmcfgReserved(segment: number, startBus: number, endBus: number, reserved: boolean): void {
+    for (const [name, value, max] of [
+      ['segment', segment, 0xffff],
+      ['startBus', startBus, 0xff],
+      ['endBus', endBus, 0xff],
+    ] as const) {
+      if (!Number.isInteger(value) || value < 0 || value > max)
+        throw new InvalidArgumentError(name, value, `an integer in 0 … 0x${max.toString(16)}`);
+    }
+    if (endBus < startBus)
+      throw new InvalidArgumentError('endBus', endBus, `at least startBus (${startBus})`);
+    const key = `${segment}:${startBus}-${endBus}`;
+    if ((this.mmcfgRegions.get(key) ?? true) === reserved) return;
+    this.mmcfgRegions.set(key, reserved);
+    for (const device of this.devices()) {
+      const { seg, bus } = device.sbdf;
+      if (seg !== segment || bus < startBus || bus > endBus) continue;
+      device.extCfg = reserved && device.hw.extendedConfig;
+      reinitExtCapabilities(this, device);
+    }
+  }
+
   // ---- guest accesses ------------------------------------------------------------------------
 
   /**
@@ -553,7 +586,7 @@ export class Machine implements EngineContext {
     const domain = vcpu.domain;
     if (domain.isHardware) {
       const device = this.deviceMap.get(sbdfKey(sbdf));
-      const hardware = device === undefined ? NO_HARDWARE : device.hw;
+      const hardware = device === undefined ? NO_HARDWARE : xenView(device);
       const handled =
         device !== undefined && (device.domain === domain || device.domain === this.domXen)
           ? device
@@ -782,6 +815,20 @@ const NO_HARDWARE: HardwareAccess = {
   read: (_reg, size) => allOnes(size),
   write: () => {},
 };
+
+/**
+ * The device as Xen's `pci_conf_read`/`pci_conf_write` reach it: without MMCFG for its bus
+ * (`extCfg` off) an offset past 255 reads all-ones and a write there is dropped.
+ */
+function xenView(device: PciDevice): HardwareAccess {
+  if (device.extCfg || !device.hw.extendedConfig) return device.hw;
+  return {
+    read: (reg, size) => (reg >= PCI_CFG_SPACE_SIZE ? allOnes(size) : device.hw.read(reg, size)),
+    write: (reg, size, value) => {
+      if (reg < PCI_CFG_SPACE_SIZE) device.hw.write(reg, size, value);
+    },
+  };
+}
 
 /** Throws unless `value` is an integer (number or bigint) in `0 … max`. */
 function checkAccessValue(value: unknown, max: bigint): void {

@@ -42,7 +42,7 @@ export function rebarCtrlSize(value: number): bigint {
 export function initRebar(context: EngineContext, device: PciDevice): Result<'EINVAL' | 'EEXIST'> {
   const vpci = device.vpci!;
   const hw = device.hw;
-  const offset = findExtCapability(hw, PCI_EXT_CAP_ID_REBAR);
+  const offset = device.extCfg ? findExtCapability(hw, PCI_EXT_CAP_ID_REBAR) : 0;
   if (offset === 0) return { ok: true };
   const nbars =
     (hw.read(offset + pciRebarCtrl(0), 4) & PCI_REBAR_CTRL_NBAR_MASK) >>> PCI_REBAR_CTRL_NBAR_SHIFT;
