@@ -230,3 +230,14 @@ describe('vpci_reset_device (PHYSDEVOP_pci_device_reset)', () => {
     expect(machine.device('03:00.0').vpci!.barsMapped).toBe(true);
   });
 });
+
+describe('without an IOMMU', () => {
+  it('the assignment domctls are refused (iommu_do_domctl: EOPNOTSUPP)', () => {
+    const machine = bootedMachine([nic('0000:03:00.0', 0xfe00_0000n)], { iommu: false });
+    const guest = machine.createGuest();
+    expect(machine.assignDevice('03:00.0', guest.id)).toEqual({ ok: false, code: 'EOPNOTSUPP' });
+    expect(machine.quarantineDevice('03:00.0')).toEqual({ ok: false, code: 'EOPNOTSUPP' });
+    expect(machine.deassignDevice('03:00.0')).toEqual({ ok: false, code: 'EOPNOTSUPP' });
+    expect(machine.device('03:00.0').domain).toBe(machine.hardwareDomain);
+  });
+});

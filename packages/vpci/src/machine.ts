@@ -317,6 +317,7 @@ export class Machine implements EngineContext {
     const device = this.device(sbdf);
     const target = this.domain(domain);
     if (target.kind !== 'guest') throw new InvalidArgumentError('domain', domain, 'a guest domain');
+    if (!this.iommu) return { ok: false, code: 'EOPNOTSUPP' }; // iommu_do_domctl
     return this.assignTo(device, target);
   }
 
@@ -327,7 +328,9 @@ export class Machine implements EngineContext {
    */
   quarantineDevice(sbdf: Sbdf | string): AssignResult {
     this.requireBooted('quarantineDevice');
-    return this.assignTo(this.device(sbdf), this.domIo);
+    const device = this.device(sbdf);
+    if (!this.iommu) return { ok: false, code: 'EOPNOTSUPP' }; // iommu_do_domctl
+    return this.assignTo(device, this.domIo);
   }
 
   /**
@@ -339,6 +342,7 @@ export class Machine implements EngineContext {
   deassignDevice(sbdf: Sbdf | string): AssignResult {
     this.requireBooted('deassignDevice');
     const device = this.device(sbdf);
+    if (!this.iommu) return { ok: false, code: 'EOPNOTSUPP' }; // iommu_do_domctl
     this.settleBeforeMove();
     const owner = device.domain;
     if (owner === undefined || (owner.kind !== 'guest' && owner !== this.domIo))
@@ -692,6 +696,7 @@ export class Machine implements EngineContext {
    * leaves the device with its owner, without vPCI), then vPCI is set up for the new owner.
    */
   private deassignFrom(device: PciDevice, owner: Domain): AssignResult {
+    if (!this.iommu) return { ok: false, code: 'EINVAL' }; // deassign_device: !is_iommu_enabled(d)
     const target =
       (device.quarantine || this.quarantine) && owner !== this.domIo ? this.domIo : this.hardwareDomain;
     if (this.refusedAsShared(device, this.sharingDomain(target))) return { ok: false, code: 'EBUSY' };
