@@ -68,7 +68,14 @@ describe('ECAM accesses and alignment', () => {
     ['{"event":"write","via":"pci","sbdf":"03:00.0","reg":"0x10","size":4,"value":0}', "'write.via'"],
     ['{"event":"read","sbdf":"03:00.0","reg":"0x1000","size":1}', 'expected an integer in 0 … 4095'],
     ['{"event":"assert","notLogged":{"bar":1}}', "'assert.notLogged.kind' is missing"],
-    ['{"event":"assert","logged":{"kind":"busy"},"from":9}', "'assert.from' is 9"],
+    [
+      '{"event":"assert","logged":{"kind":"busy"},"from":9}',
+      "'assert.from' is 9; expected a trace line number in 1 … 3 (at most the assertion’s own line)",
+    ],
+    [
+      '{"event":"assert","notLogged":{"kind":"busy"},"from":3,"to":2}',
+      "'assert.to' is 2; expected a trace line number in 3 … 3 (at least 'from')",
+    ],
   ])('%s is refused: %s', (line, message) => {
     expect(() => parseTraceLine(line, 3)).toThrow(message);
   });

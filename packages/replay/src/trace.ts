@@ -613,8 +613,8 @@ function parseAssertion(f: Fields, kind: (typeof ASSERTION_KINDS)[number]): Trac
     const pattern = a.raw('kind') === undefined ? undefined : (f.raw(kind) as Record<string, unknown>);
     if (pattern === undefined) throw a.error('kind', "is missing; expected the event's or violation's kind");
     if (kind === 'violation') return { kind, pattern };
-    const from = f.optionalInteger('from', 1, f.line);
-    const to = f.optionalInteger('to', from ?? 1, f.line);
+    const from = windowLine(f, 'from', 1);
+    const to = windowLine(f, 'to', from ?? 1);
     return { kind, pattern, from, to };
   }
   const a = f.object(kind);
@@ -654,6 +654,16 @@ function parseAssertion(f: Fields, kind: (typeof ASSERTION_KINDS)[number]): Trac
   }
   a.done();
   return assertion;
+}
+
+/** A `from` / `to` line of an assertion's window: a trace line in `min … ` the assertion's own line. */
+function windowLine(f: Fields, name: 'from' | 'to', min: number): number | undefined {
+  const value = f.optionalInteger(name, 1, Number.MAX_SAFE_INTEGER);
+  if (value === undefined || (value >= min && value <= f.line)) return value;
+  throw f.error(
+    name,
+    `is ${value}; expected a trace line number in ${min} … ${f.line} (${name === 'to' && value < min ? "at least 'from'" : 'at most the assertion’s own line'})`,
+  );
 }
 
 function parseMtrr(f: Fields): TraceMtrr {
