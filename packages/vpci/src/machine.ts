@@ -90,8 +90,9 @@ export interface GuestOptions {
 /**
  * Outcome of assigning or removing a device: refused (`EBUSY` for a device neither the hardware
  * domain nor dom_io owns — a guest's, or a hidden one — or one that shares a page another domain maps;
- * `EBADF` for a broken device; `EINVAL` for de-assigning a device no guest or dom_io owns), no virtual
- * slot (`EOPNOTSUPP` for a function other than 0, `ENOSPC`), an IOMMU context failure (`IommuErrno`),
+ * `EBADF` for a broken device; `EINVAL` for de-assigning a device no guest or dom_io owns;
+ * `EOPNOTSUPP` without an IOMMU), no virtual slot (`EOPNOTSUPP` for a function other than 0,
+ * `ENOSPC`), a capability that cannot be hidden (`ENODEV`), an IOMMU context failure (`IommuErrno`),
  * or the failure of the vPCI set-up (`InitHeaderResult`, the capabilities') or of the unmap on
  * leaving (`ModifyBarsResult`).
  */
