@@ -111,3 +111,4 @@ export type { PopulatePolicy, PopulateResult } from './populate.js';
 export { populateRam } from './populate.js';
 export type { Split } from './split.js';
 export { isSplit } from './split.js';
+export { hardwareDomainMtrr } from './vcpu-mtrr.js';

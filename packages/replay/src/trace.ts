@@ -11,6 +11,8 @@ import {
   type MtrrType,
   P2M_TYPES,
   type P2mType,
+  PAGE_ORDERS,
+  type PageOrder,
 } from '@vpci/p2m';
 import {
   type BarSpec,
@@ -70,6 +72,8 @@ export type TraceAssertion =
       readonly count: number;
       readonly mfn: number | undefined;
       readonly type: P2mType | undefined;
+      /** Every frame is mapped with leaves of this order (0, 9, 18); needs `mfn`. Absent: any order. */
+      readonly order?: PageOrder | undefined;
     }
   | {
       /** An access to `gfn` through guest PAT type `pat` has memory type `expect`. */
@@ -87,8 +91,10 @@ export type TraceAssertion =
        */
       readonly kind: 'logged' | 'notLogged';
       readonly pattern: Readonly<Record<string, unknown>>;
-      readonly from: number | undefined;
-      readonly to: number | undefined;
+      /** First trace line whose events count. Absent: line 1. */
+      readonly from?: number | undefined;
+      /** Last trace line whose events count. Absent: the assertion's line. */
+      readonly to?: number | undefined;
     }
   | {
       /** Some current invariant violation matches; matching violations are expected from now on. */
@@ -137,10 +143,16 @@ export type TraceEvent =
       readonly iommu: boolean;
       readonly physAddrBits: number;
       readonly hardwareVcpus: number;
-      /** Xen's `iommu_quarantine` (default true). */
-      readonly quarantine: boolean;
+      /** Xen's `iommu_quarantine`. Absent: true, Xen's default. */
+      readonly quarantine?: boolean | undefined;
       readonly e820: readonly TraceE820[];
       readonly mtrr: TraceMtrr | undefined;
+      /** The hardware domain's MTRRs as dom0 reprogrammed them (absent: a copy of the host's). */
+      readonly hardwareMtrr?: TraceMtrr | undefined;
+      /** The hardware domain uses HAP (false: Xen's `dom0=shadow`). Absent: true. */
+      readonly hardwareHap?: boolean | undefined;
+      /** HAP may use 2 MiB leaves (Xen's global `hap_2mb`). Absent: true. */
+      readonly hap2mb?: boolean | undefined;
     }
   | { readonly event: 'device'; readonly spec: DeviceSpec; readonly hidden: boolean }
   | {
@@ -156,6 +168,10 @@ export type TraceEvent =
       readonly id: number;
       readonly vcpus: number;
       readonly mtrr: TraceMtrr | undefined;
+      /** The guest uses HAP (false: shadow paging). Absent: true. */
+      readonly hap?: boolean | undefined;
+      /** The guest has an IOMMU context. Absent: as the host. */
+      readonly iommu?: boolean | undefined;
     }
   | {
       readonly event: 'iomem';
@@ -371,6 +387,7 @@ const PARSERS: Record<TraceEvent['event'], Parser> = {
     });
     rejectOverlappingE820(f.line, e820);
     const mtrr = f.optionalObject('mtrr');
+    const hardwareMtrr = f.optionalObject('hardwareMtrr');
     return {
       event: 'host',
       profile: f.optionalString('profile', ['xen', 'hardened'] as const) ?? 'xen',
@@ -382,6 +399,9 @@ const PARSERS: Record<TraceEvent['event'], Parser> = {
       quarantine: f.optionalBoolean('quarantine') ?? true,
       e820,
       mtrr: mtrr === undefined ? undefined : parseMtrr(mtrr),
+      hardwareMtrr: hardwareMtrr === undefined ? undefined : parseMtrr(hardwareMtrr),
+      hardwareHap: f.optionalBoolean('hardwareHap') ?? true,
+      hap2mb: f.optionalBoolean('hap2mb') ?? true,
     };
   },
 
@@ -442,6 +462,8 @@ const PARSERS: Record<TraceEvent['event'], Parser> = {
       id: f.integer('id', 1, 0x7ff0),
       vcpus: f.optionalInteger('vcpus', 1, 128) ?? 1,
       mtrr: mtrr === undefined ? undefined : parseMtrr(mtrr),
+      hap: f.optionalBoolean('hap') ?? true,
+      iommu: f.optionalBoolean('iommu'),
     };
   },
 
@@ -624,7 +646,20 @@ function parseAssertion(f: Fields, kind: (typeof ASSERTION_KINDS)[number]): Trac
       const gfn = a.integer('gfn', 0, MAX_FRAME);
       const mfn = a.optionalInteger('mfn', 0, MAX_FRAME);
       const type = a.optionalString('type', P2M_TYPES as readonly P2mType[]);
-      assertion = { kind, domain: domainId(a), gfn, count: frameCount(a, gfn), mfn, type };
+      const order = a.has('order') ? a.integer('order', 0, 18) : undefined;
+      if (order !== undefined && !(PAGE_ORDERS as readonly number[]).includes(order))
+        throw a.error('order', 'is not a leaf order; expected 0 (4 KiB), 9 (2 MiB) or 18 (1 GiB)');
+      if (order !== undefined && mfn === undefined)
+        throw a.error('order', 'is given without mfn; expected an mfn: holes have no leaves');
+      assertion = {
+        kind,
+        domain: domainId(a),
+        gfn,
+        count: frameCount(a, gfn),
+        mfn,
+        type,
+        order: order as PageOrder | undefined,
+      };
       break;
     }
     case 'memoryType':

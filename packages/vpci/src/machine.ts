@@ -4,6 +4,7 @@
  */
 import {
   gfn,
+  hardwareDomainMtrr,
   InvalidArgumentError,
   type MemoryType,
   type Mfn,
@@ -51,7 +52,10 @@ export interface MachineOptions {
   readonly policy?: Partial<Policy>;
   /** CPU vendor; decides the memory-type rules (default `intel`). */
   readonly vendor?: 'intel' | 'amd';
-  /** An IOMMU is enabled (default true). */
+  /**
+   * An IOMMU is enabled (Xen's `iommu_enabled`; default true): the hardware domain then has an IOMMU
+   * context, and guests have one unless created without (`GuestOptions.iommu`).
+   */
   readonly iommu?: boolean;
   /**
    * The host's physical address width as Xen reads it for HAP (`hap_paddr_bits`: CPUID 0x80000008,
@@ -64,7 +68,10 @@ export interface MachineOptions {
   readonly e820?: readonly E820Entry[];
   /** vCPUs of the hardware domain (default 2). */
   readonly hardwareVcpus?: number;
-  /** Options of the hardware domain's p2m (fault injection, superpages). */
+  /**
+   * Options of the hardware domain's p2m (fault injection, superpages; `hap: false` is Xen's
+   * `dom0=shadow`).
+   */
   readonly hardwareP2m?: P2mOptions;
   /** The host's MTRRs (default: enabled, everything WB). */
   readonly hostMtrr?: MtrrState;
@@ -73,6 +80,16 @@ export interface MachineOptions {
    * `iommu=no-quarantine`): a device leaving a guest goes to dom_io, not back to the hardware domain.
    */
   readonly quarantine?: boolean;
+  /**
+   * The hardware domain's MTRRs, as dom0 reprogrammed them. Default: the copy of `hostMtrr` its vCPUs
+   * start with (`hvm_vcpu_cacheattr_init`, see `hardwareDomainMtrr`).
+   */
+  readonly hardwareMtrr?: MtrrState;
+  /**
+   * HAP may use 2 MiB leaves (Xen's `hap_has_2mb`: the hardware has them and the `hap_2mb` command-line
+   * option is not off); a global setting, so the default of every domain's p2m. Default true.
+   */
+  readonly superpages2M?: boolean;
 }
 
 /** Options of a new guest. */
@@ -85,13 +102,19 @@ export interface GuestOptions {
   readonly p2m?: P2mOptions;
   /** The guest's MTRRs, as its firmware set them up (default: disabled, everything UC). */
   readonly mtrr?: MtrrState;
+  /**
+   * The guest has an IOMMU context (`XEN_DOMCTL_CDF_iommu`). Default: whether the host has one. A
+   * host without an IOMMU refuses a guest that asks for one (domain creation's EINVAL, "IOMMU
+   * requested but not available"): this throws.
+   */
+  readonly iommu?: boolean;
 }
 
 /**
  * Outcome of assigning or removing a device: refused (`EBUSY` for a device neither the hardware
  * domain nor dom_io owns — a guest's, or a hidden one — or one that shares a page another domain maps;
  * `EBADF` for a broken device; `EINVAL` for de-assigning a device no guest or dom_io owns;
- * `EOPNOTSUPP` without an IOMMU), no virtual slot (`EOPNOTSUPP` for a function other than 0,
+ * `EOPNOTSUPP` for a guest without an IOMMU), no virtual slot (`EOPNOTSUPP` for a function other than 0,
  * `ENOSPC`), a capability that cannot be hidden (`ENODEV`), an IOMMU context failure (`IommuErrno`),
  * or the failure of the vPCI set-up (`InitHeaderResult`, the capabilities') or of the unmap on
  * leaving (`ModifyBarsResult`).
@@ -116,6 +139,8 @@ export class Machine implements EngineContext {
   readonly iommu: boolean;
   /** The host's physical address width in bits (36 … 52): the hardware domain may map below it. */
   readonly physAddrBits: number;
+  /** HAP may use 2 MiB leaves (`hap_has_2mb`): the default of every domain's p2m. */
+  readonly superpages2M: boolean;
   /** The event log: every outcome Xen would log, in order. */
   readonly events: VpciEvent[] = [];
   /** The host memory map. */
@@ -166,6 +191,9 @@ export class Machine implements EngineContext {
     this.hostMtrr = options.hostMtrr ?? new MtrrState({ enabled: true, defaultType: 'WB' });
     if (!(this.hostMtrr instanceof MtrrState))
       throw new InvalidArgumentError('hostMtrr', this.hostMtrr, 'an MtrrState');
+    this.superpages2M = options.superpages2M ?? true;
+    if (typeof this.superpages2M !== 'boolean')
+      throw new InvalidArgumentError('superpages2M', this.superpages2M, 'true or false');
     this.physAddrBits = options.physAddrBits ?? 48;
     if (!Number.isInteger(this.physAddrBits) || this.physAddrBits < 36 || this.physAddrBits > 52)
       throw new InvalidArgumentError('physAddrBits', this.physAddrBits, 'an integer in 36 … 52');
@@ -183,14 +211,27 @@ export class Machine implements EngineContext {
       }
       if (entry.size > 0n) this.e820Frames.addRange(...hostFrameRange(entry.addr, entry.size));
     });
+    // hvm_vcpu_cacheattr_init: the hardware domain's vCPUs start with a copy of the host's MTRRs.
+    const hardwareMtrr = options.hardwareMtrr ?? hardwareDomainMtrr(this.hostMtrr);
+    if (!(hardwareMtrr instanceof MtrrState))
+      throw new InvalidArgumentError('hardwareMtrr', hardwareMtrr, 'an MtrrState');
+    // create_dom0: XEN_DOMCTL_CDF_iommu whenever iommu_enabled.
     this.hardwareDomain = this.addDomain(
-      new Domain(0, 'hardware', checkVcpus(options.hardwareVcpus ?? 2), this.p2mOptions(options.hardwareP2m)),
+      new Domain(
+        0,
+        'hardware',
+        checkVcpus(options.hardwareVcpus ?? 2),
+        this.p2mOptions(options.hardwareP2m),
+        hardwareMtrr,
+        this.iommu,
+      ),
     );
     // dom0_setup_permissions: "initially permitted full I/O capabilities", up to the address width.
     const bits = domainMaxPaddrBits(this.physAddrBits, this.hardwareDomain.p2m.hap);
     this.hardwareDomain.iomem.addRange(mfn(0), mfn(2 ** (bits - 12) - 1));
     this.domXen = this.addDomain(new Domain(DOMID_XEN, 'dom_xen', 0));
-    this.domIo = this.addDomain(new Domain(DOMID_IO, 'dom_io', 0));
+    // dom_io has an IOMMU context whenever the host has an IOMMU (iommu_setup).
+    this.domIo = this.addDomain(new Domain(DOMID_IO, 'dom_io', 0, {}, new MtrrState(), this.iommu));
     this.quarantine = options.quarantine ?? true;
     if (typeof this.quarantine !== 'boolean')
       throw new InvalidArgumentError('quarantine', this.quarantine, 'true or false');
@@ -282,8 +323,13 @@ export class Machine implements EngineContext {
     }
     const mtrr = options.mtrr ?? new MtrrState();
     if (!(mtrr instanceof MtrrState)) throw new InvalidArgumentError('mtrr', mtrr, 'an MtrrState');
+    const iommu = options.iommu ?? this.iommu;
+    if (typeof iommu !== 'boolean') throw new InvalidArgumentError('iommu', iommu, 'true or false');
+    if (iommu && !this.iommu) {
+      throw new InvalidArgumentError('iommu', iommu, 'false: the host has no IOMMU (Xen refuses the domain)');
+    }
     return this.addDomain(
-      new Domain(id, 'guest', checkVcpus(options.vcpus ?? 1), this.p2mOptions(options.p2m), mtrr),
+      new Domain(id, 'guest', checkVcpus(options.vcpus ?? 1), this.p2mOptions(options.p2m), mtrr, iommu),
     );
   }
 
@@ -318,7 +364,8 @@ export class Machine implements EngineContext {
     const device = this.device(sbdf);
     const target = this.domain(domain);
     if (target.kind !== 'guest') throw new InvalidArgumentError('domain', domain, 'a guest domain');
-    if (!this.iommu) return { ok: false, code: 'EOPNOTSUPP' }; // iommu_do_domctl
+    // iommu_do_domctl: a domain without an IOMMU context gets EOPNOTSUPP before the device is looked at.
+    if (!target.iommu) return { ok: false, code: 'EOPNOTSUPP' };
     return this.assignTo(device, target);
   }
 
@@ -330,7 +377,7 @@ export class Machine implements EngineContext {
   quarantineDevice(sbdf: Sbdf | string): AssignResult {
     this.requireBooted('quarantineDevice');
     const device = this.device(sbdf);
-    if (!this.iommu) return { ok: false, code: 'EOPNOTSUPP' }; // iommu_do_domctl
+    if (!this.domIo.iommu) return { ok: false, code: 'EOPNOTSUPP' }; // iommu_do_domctl
     return this.assignTo(device, this.domIo);
   }
 
@@ -343,11 +390,13 @@ export class Machine implements EngineContext {
   deassignDevice(sbdf: Sbdf | string): AssignResult {
     this.requireBooted('deassignDevice');
     const device = this.device(sbdf);
-    if (!this.iommu) return { ok: false, code: 'EOPNOTSUPP' }; // iommu_do_domctl
+    // iommu_do_domctl: without an IOMMU no domain has a context, so the domctl is refused first.
+    if (!this.iommu) return { ok: false, code: 'EOPNOTSUPP' };
     this.settleBeforeMove();
     const owner = device.domain;
     if (owner === undefined || (owner.kind !== 'guest' && owner !== this.domIo))
       return { ok: false, code: 'EINVAL' };
+    if (!owner.iommu) return { ok: false, code: 'EOPNOTSUPP' };
     return this.deassignFrom(device, owner);
   }
 
@@ -519,7 +568,12 @@ export class Machine implements EngineContext {
    */
   private p2mOptions(options: P2mOptions = {}): P2mOptions {
     const ept = this.vendor === 'intel' && options.hap !== false;
-    return { addressBits: P2M_ADDRESS_BITS, tables: ept ? 'ept' : 'pt', ...options };
+    return {
+      addressBits: P2M_ADDRESS_BITS,
+      tables: ept ? 'ept' : 'pt',
+      superpages2M: this.superpages2M,
+      ...options,
+    };
   }
 
   private addDomain(domain: Domain): Domain {
@@ -697,7 +751,7 @@ export class Machine implements EngineContext {
    * leaves the device with its owner, without vPCI), then vPCI is set up for the new owner.
    */
   private deassignFrom(device: PciDevice, owner: Domain): AssignResult {
-    if (!this.iommu) return { ok: false, code: 'EINVAL' }; // deassign_device: !is_iommu_enabled(d)
+    if (!owner.iommu) return { ok: false, code: 'EINVAL' }; // deassign_device: !is_iommu_enabled(d)
     const target =
       (device.quarantine || this.quarantine) && owner !== this.domIo ? this.domIo : this.hardwareDomain;
     if (this.refusedAsShared(device, this.sharingDomain(target))) return { ok: false, code: 'EBUSY' };
