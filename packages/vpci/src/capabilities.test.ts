@@ -80,7 +80,6 @@ describe('capability pointers (vpci_init_capability_list, pci_find_next_cap_ttl)
     expect(machine.events).toContainEqual({
       kind: 'capability-masked',
       sbdf: '0000:03:00.0',
-      extended: false,
       cap: 0x11,
       code: 'ENODEV',
     });

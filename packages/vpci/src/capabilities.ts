@@ -2,17 +2,19 @@
  * The capability lists as Xen's `cap.c` presents them: the hardware domain sees every capability, a
  * guest only MSI and MSI-X (the list is re-linked to skip the rest, and the status register's
  * capability bit is hidden when none is left); a guest's extended space reads as zero. Then each
- * capability vPCI handles is initialised (MSI-X; resizable BAR for the hardware domain), and one that
- * fails is cleaned up and hidden from its list (`vpci_capability_hide`, `vpci_ext_capability_hide`);
- * a capability that cannot be hidden fails the whole set-up (ENODEV). The pointers keep the values
- * `pci_find_next_cap_ttl` returns: the raw byte the device holds, its low two bits included.
+ * capability vPCI handles is initialised (MSI, MSI-X; resizable BAR for the hardware domain), and one
+ * that fails is cleaned up and hidden from its list (`vpci_capability_hide`,
+ * `vpci_ext_capability_hide`); a legacy capability that cannot be hidden fails the whole set-up
+ * (ENODEV). The pointers keep the values `pci_find_next_cap_ttl` returns: the raw byte the device
+ * holds, its low two bits included.
  */
 
-import type { Errno, Result } from '@vpci/rangeset';
+import type { Result } from '@vpci/rangeset';
 import type { EngineContext } from './context.js';
 import type { PciDevice } from './domain.js';
 import { findCapability, findExtCapability } from './hardware.js';
-import { initMsix } from './msix.js';
+import { cleanupMsi, initMsi } from './msi.js';
+import { cleanupMsix, initMsix } from './msix.js';
 import {
   PCI_CAP_ID_MSI,
   PCI_CAP_ID_MSIX,
@@ -23,7 +25,6 @@ import {
   PCI_CFG_SPACE_SIZE,
   PCI_EXT_CAP_ID_REBAR,
   PCI_EXT_CAP_NEXT_MASK,
-  PCI_MSIX_FLAGS,
   PCI_STATUS,
   PCI_STATUS_CAP_LIST,
   PCI_STATUS_RO_MASK,
@@ -48,35 +49,56 @@ interface ExtHeader {
   value: number;
 }
 
-/** Why the set-up of the capabilities failed: a handler clash, or a capability that cannot be hidden. */
-export type CapabilitiesErrno = 'EINVAL' | 'EEXIST' | 'ENODEV';
+/** A legacy capability vPCI handles, in Xen's order (`REGISTER_VPCI_CAP`, msi.o before msix.o). */
+interface LegacyCapability {
+  readonly id: number;
+  readonly init: (context: EngineContext, device: PciDevice) => Result<CapabilityErrno>;
+  readonly cleanup: (device: PciDevice, pos: number, hide: boolean) => Result<CapabilityErrno>;
+}
+
+/** Why setting up the capabilities failed. */
+export type CapabilityErrno = 'EINVAL' | 'EEXIST' | 'ENODEV' | 'ENOMEM' | 'ERANGE';
+
+const LEGACY_CAPABILITIES: readonly LegacyCapability[] = [
+  { id: PCI_CAP_ID_MSI, init: (_context, device) => initMsi(device), cleanup: cleanupMsi },
+  { id: PCI_CAP_ID_MSIX, init: initMsix, cleanup: cleanupMsix },
+];
 
 /**
- * Xen's `vpci_init_capabilities(pdev, false)`: the list handlers, then each supported capability's
- * init; one whose init fails is logged (`capability-masked`), cleaned up and hidden, and one that
- * cannot be hidden fails the set-up.
+ * Xen's `vpci_init_capabilities`: the list handlers, then each supported capability's init. One
+ * whose init fails is cleaned up with `hide` (a failed cleanup fails a guest's set-up; the hardware
+ * domain's goes on) and hidden from the list (a failed hide fails the set-up).
  */
 export function initCapabilities(
   context: EngineContext,
   device: PciDevice,
   isHwdom: boolean,
-): Result<CapabilitiesErrno> {
+): Result<CapabilityErrno> {
   const pointers = initCapabilityList(device, isHwdom);
   if (!pointers.ok) return pointers;
   const headers = initExtCapabilityList(device, isHwdom);
-  const msixCap = findCapability(device.hw, PCI_CAP_ID_MSIX);
-  if (msixCap !== 0) {
-    const rc = initMsix(context, device);
-    if (!rc.ok) {
-      logMasked(context, device, false, PCI_CAP_ID_MSIX, rc.code);
-      cleanupMsix(device, msixCap, isHwdom);
-      if (!hideCapability(device, pointers.list, msixCap, isHwdom)) return { ok: false, code: 'ENODEV' };
+  for (const capability of LEGACY_CAPABILITIES) {
+    const pos = findCapability(device.hw, capability.id);
+    if (pos === 0) continue;
+    const rc = capability.init(context, device);
+    if (rc.ok) continue;
+    context.events.push({ kind: 'capability-masked', sbdf: device.name, cap: capability.id, code: rc.code });
+    const cleaned = capability.cleanup(device, pos, true);
+    if (!cleaned.ok) {
+      context.events.push({
+        kind: 'capability-cleanup-failed',
+        sbdf: device.name,
+        cap: capability.id,
+        code: cleaned.code,
+      });
+      if (!isHwdom) return cleaned;
     }
+    const hidden = hideCapability(device, pointers.list, pos, isHwdom);
+    if (!hidden.ok) return hidden;
   }
   const ext = initExtCapabilities(context, device, isHwdom, headers);
   return ext.ok ? ext : { ok: false, code: ext.code };
 }
-
 /**
  * Xen's `vpci_reinit_ext_capabilities` (d734babf8b), after MMCFG availability changed: every handler
  * of the extended space goes, the extended capabilities are cleaned up (`cleanup_rebar(pdev, false)`
@@ -107,34 +129,19 @@ function initExtCapabilities(
   if (rebar === 0) return { ok: true };
   const rc = initRebar(context, device);
   if (rc.ok) return rc;
-  logMasked(context, device, true, PCI_EXT_CAP_ID_REBAR, rc.code);
-  cleanupRebar(device, true);
+  const cap = PCI_EXT_CAP_ID_REBAR;
+  context.events.push({ kind: 'capability-masked', sbdf: device.name, cap, code: rc.code, extended: true });
+  // A failed cleanup is logged; the hardware domain's set-up goes on (extended ones are only its).
+  const cleaned = cleanupRebar(device, true);
+  if (!cleaned.ok)
+    context.events.push({
+      kind: 'capability-cleanup-failed',
+      sbdf: device.name,
+      cap,
+      code: cleaned.code,
+      extended: true,
+    });
   return hideExtCapability(device, headers, rebar) ? { ok: true } : { ok: false, code: 'ENODEV' };
-}
-
-/** Xen's "init %s cap %u fail rc=%d, mask it" warning. */
-function logMasked(
-  context: EngineContext,
-  device: PciDevice,
-  extended: boolean,
-  cap: number,
-  code: Errno,
-): void {
-  context.events.push({ kind: 'capability-masked', sbdf: device.name, extended, cap, code });
-}
-
-/**
- * Xen's `cleanup_msix(pdev, hide)` after a failed init: vPCI forgets the MSI-X state (nothing is
- * trapped for it any more) and drops the control register's handler; the hardware domain then reads
- * the control register from the device and cannot write it, so MSI-X stays off.
- */
-function cleanupMsix(device: PciDevice, cap: number, isHwdom: boolean): void {
-  const vpci = device.vpci!;
-  if (vpci.msix === undefined) return;
-  vpci.msix = undefined;
-  vpci.registers.remove(cap + PCI_MSIX_FLAGS, 2);
-  if (isHwdom)
-    vpci.registers.add(() => device.hw.read(cap + PCI_MSIX_FLAGS, 2), undefined, cap + PCI_MSIX_FLAGS, 2);
 }
 
 /**
@@ -241,22 +248,27 @@ function extCapNext(header: number): number {
 /**
  * Xen's `vpci_capability_hide`: the pointer naming the capability at `offset` (followed from 0x34
  * through the next pointers, raw, as `vpci_get_previous_cap_register` does) takes the capability's
- * own next pointer. False (Xen's ENODEV) when no pointer leads there — one with its low bits set
- * leads nowhere — or the capability has no next-pointer register.
+ * own next pointer; a guest's ID register handler goes too. `ENODEV` when no pointer leads there —
+ * one with its low bits set leads nowhere — or the capability has no next-pointer register.
  */
-function hideCapability(device: PciDevice, list: Pointer[], offset: number, isHwdom: boolean): boolean {
+function hideCapability(
+  device: PciDevice,
+  list: Pointer[],
+  offset: number,
+  isHwdom: boolean,
+): Result<'ENODEV' | 'ERANGE'> {
   let previous = list.find((pointer) => pointer.reg === PCI_CAPABILITY_LIST);
   while (previous !== undefined && previous.value !== offset) {
     const next = previous.value;
     previous = next >= 0x40 ? list.find((pointer) => pointer.reg === next + PCI_CAP_LIST_NEXT) : undefined;
   }
   const own = list.find((pointer) => pointer.reg === offset + PCI_CAP_LIST_NEXT);
-  if (previous === undefined || own === undefined) return false;
+  if (previous === undefined || own === undefined) return { ok: false, code: 'ENODEV' };
   previous.value = own.value;
   list.splice(list.indexOf(own), 1);
   device.vpci!.registers.remove(offset + PCI_CAP_LIST_NEXT, 1);
-  if (!isHwdom) device.vpci!.registers.remove(offset + PCI_CAP_LIST_ID, 1);
-  return true;
+  if (!isHwdom) return device.vpci!.registers.remove(offset + PCI_CAP_LIST_ID, 1);
+  return { ok: true };
 }
 
 /**

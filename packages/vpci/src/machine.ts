@@ -14,10 +14,11 @@ import {
   type P2mOptions,
 } from '@vpci/p2m';
 import { RangeSet, type Result } from '@vpci/rangeset';
-import { initCapabilities, reinitExtCapabilities } from './capabilities.js';
+import { type CapabilityErrno, initCapabilities, reinitExtCapabilities } from './capabilities.js';
 import { allOnes, checkAccessShape, vpciAccessAllowed } from './config-access.js';
 import { type EngineContext, mappingDomain } from './context.js';
 import { hostFrameRange, VpciState } from './device.js';
+import { DeviceMemory } from './device-memory.js';
 import { DOMID_IO, DOMID_XEN, Domain, PciDevice, type Vcpu, VPCI_MAX_VIRT_DEV } from './domain.js';
 import type { VpciEvent } from './events.js';
 import { type DeviceSpec, PhysicalDevice } from './hardware.js';
@@ -25,7 +26,9 @@ import { type AccessorRef, vpciInitHeader } from './header.js';
 import { InvariantCaches } from './invariants.js';
 import { type IommuErrno, IommuFaults, phantomFunctions, phantomStride } from './iommu.js';
 import { type MemoryTypeAnswer, memoryTypeOf } from './memory-type.js';
+import { checkMmioAccess, type MmioResult, mmioAccess } from './mmio.js';
 import { type ModifyBarsErrno, modifyBars } from './modify-bars.js';
+import { resetInitialMsixState } from './msix.js';
 import { hostBarFrames, hostBars } from './ownership.js';
 import { PCI_CFG_SPACE_SIZE } from './pci-regs.js';
 import { type PendingResult, processPending } from './pending.js';
@@ -122,10 +125,11 @@ export interface GuestOptions {
 export type AssignResult = Result<AssignErrno>;
 
 /**
- * Why an assignment was refused: modify_bars' errors, no vPCI / no free slot for the device, a
- * capability that could not be hidden (`ENODEV`), a broken device (`EBADF`) or the IOMMU's refusal.
+ * Why an assignment was refused: modify_bars' errors, a capability set-up that failed (`ENODEV`,
+ * `ERANGE`, …: one that could not be hidden included), no vPCI / no free slot for the device, a
+ * broken device (`EBADF`) or the IOMMU's refusal.
  */
-export type AssignErrno = ModifyBarsErrno | IommuErrno | 'EOPNOTSUPP' | 'ENOSPC' | 'ENODEV' | 'EBADF';
+export type AssignErrno = ModifyBarsErrno | CapabilityErrno | IommuErrno | 'EOPNOTSUPP' | 'ENOSPC' | 'EBADF';
 
 /** The machine. Implements the context the header code runs in. */
 export class Machine implements EngineContext {
@@ -166,6 +170,8 @@ export class Machine implements EngineContext {
   readonly iommuFaults = new IommuFaults();
   /** False while the hardware domain is being built (before `boot`): mappings are then applied at once. */
   systemActive = false;
+  /** What the devices' memory BARs hold (what direct and MSI-X page accesses read and write). */
+  readonly deviceMemory = new DeviceMemory();
   /**
    * What `checkInvariants` remembers of this machine between checks.
    * @internal
@@ -307,6 +313,7 @@ export class Machine implements EngineContext {
       throw new InvalidArgumentError('sbdf', formatSbdf(hw.sbdf), 'an address no other device has');
     // alloc_pdev: the phantom stride and apply_quirks, read from the device as Xen finds it.
     const pdev = new PciDevice(hw, { phantomStride: phantomStride(hw), ignoreBars: ignoresBars(hw) });
+    resetInitialMsixState(this.events, hw);
     this.deviceMap.set(key, pdev);
     this.sortedDevices = undefined;
     if (options.hidden === true) this.setOwner(pdev, this.domXen);
@@ -532,6 +539,24 @@ export class Machine implements EngineContext {
   }
 
   /**
+   * A memory read of `size` (1, 2, 4 or 8) bytes at guest-physical address `addr` (within one page)
+   * by `vcpu`: through the p2m to the device, or to Xen's MSI-X handlers (mmio.ts). A crashed
+   * domain's access is dropped (all-ones).
+   */
+  mmioRead(vcpu: Vcpu, addr: bigint, size: number): MmioResult {
+    checkMmioAccess(addr, size);
+    if (!this.canAccessMmio(vcpu, addr)) return { path: 'unhandled', value: (1n << BigInt(8 * size)) - 1n };
+    return mmioAccess(this, this.deviceMemory, vcpu, addr, size, undefined);
+  }
+
+  /** A memory write of `value` (`size` bytes) at guest-physical address `addr` by `vcpu`. */
+  mmioWrite(vcpu: Vcpu, addr: bigint, size: number, value: bigint): MmioResult {
+    checkMmioAccess(addr, size, value);
+    if (!this.canAccessMmio(vcpu, addr)) return { path: 'unhandled', value: undefined };
+    return mmioAccess(this, this.deviceMemory, vcpu, addr, size, value);
+  }
+
+  /**
    * Runs `vcpu`'s pending map/unmap for at most `budget` frames before preempting (Xen's
    * `vpci_process_pending`); `restart` means call again.
    */
@@ -587,8 +612,26 @@ export class Machine implements EngineContext {
       throw new InvalidArgumentError(operation, 'before boot', 'a machine after boot()');
   }
 
+  /** `canAccess` for a memory access: a crashed domain's is dropped with an `mmio-dropped` event. */
+  private canAccessMmio(vcpu: Vcpu, addr: bigint): boolean {
+    this.checkRunnable(vcpu);
+    if (!vcpu.domain.crashed) return true;
+    this.events.push({ kind: 'crashed-domain-mmio', domain: vcpu.domain.id, addr });
+    return false;
+  }
+
   /** A vCPU with pending work cannot run guest code; a crashed domain's accesses are dropped. */
   private canAccess(vcpu: Vcpu, sbdf: Sbdf): boolean {
+    this.checkRunnable(vcpu);
+    if (vcpu.domain.crashed) {
+      this.events.push({ kind: 'crashed-domain-access', domain: vcpu.domain.id, sbdf: formatSbdf(sbdf) });
+      return false;
+    }
+    return true;
+  }
+
+  /** Throws unless `vcpu` is one of this machine's and has no pending work (it could not run). */
+  private checkRunnable(vcpu: Vcpu): void {
     if (!(vcpu instanceof Object) || this.domainMap.get(vcpu.domain.id) !== vcpu.domain) {
       throw new InvalidArgumentError('vcpu', vcpu, 'a vCPU of this machine');
     }
@@ -599,11 +642,6 @@ export class Machine implements EngineContext {
         'a vCPU with no pending map/unmap (run processPending until it is done)',
       );
     }
-    if (vcpu.domain.crashed) {
-      this.events.push({ kind: 'crashed-domain-access', domain: vcpu.domain.id, sbdf: formatSbdf(sbdf) });
-      return false;
-    }
-    return true;
   }
 
   /** Xen's `vpci_access_allowed`; an access it refuses is logged as dropped (Xen is silent). */
