@@ -131,6 +131,26 @@ describe('a failed extended capability is cleaned up and hidden (0ba439b942, ee4
     expect(device.vpci!.bars[0]!.resizableSizes).toBe(0n);
   });
 
+  it('ReBAR is set up before MSI and MSI-X: rebar.o is linked before msi.o and msix.o (__start_vpci_array)', () => {
+    const hw = PhysicalDevice.fromImage(
+      '0000:03:00.0',
+      image(4096, [
+        BAR0,
+        [0x06, 2, 0x0010],
+        [0x34, 1, 0x40],
+        [0x40, 1, 0x11],
+        [0x44, 4, 6], // MSI-X table in BAR6: init_msix fails (ENODEV)
+        [0x100, 4, rebarHeader | (0x108 << 20)],
+        [0x104, 4, 0x10],
+        [0x108, 4, ctrl],
+      ]),
+      { bars: [MIB] },
+    );
+    const machine = machineWith(hw);
+    const masked = machine.events.filter((e) => e.kind === 'capability-masked').map((e) => e.cap);
+    expect(masked).toEqual([0x15, 0x11]);
+  });
+
   it('a later header is unlinked: the previous one takes its next pointer', () => {
     const first = 0x0001 | (1 << 16) | (0x140 << 20); // power management, next 0x140
     const hw = PhysicalDevice.fromImage(

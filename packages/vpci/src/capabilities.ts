@@ -49,7 +49,10 @@ interface ExtHeader {
   value: number;
 }
 
-/** A legacy capability vPCI handles, in Xen's order (`REGISTER_VPCI_CAP`, msi.o before msix.o). */
+/**
+ * A legacy capability vPCI handles, in Xen's order (`REGISTER_VPCI_CAP`, msi.o before msix.o; the
+ * extended ReBAR, rebar.o, is linked before both, so `__start_vpci_array` lists it first).
+ */
 interface LegacyCapability {
   readonly id: number;
   readonly init: (context: EngineContext, device: PciDevice) => Result<CapabilityErrno>;
@@ -77,6 +80,8 @@ export function initCapabilities(
   const pointers = initCapabilityList(device, isHwdom);
   if (!pointers.ok) return pointers;
   const headers = initExtCapabilityList(device, isHwdom);
+  const ext = initExtCapabilities(context, device, isHwdom, headers);
+  if (!ext.ok) return ext;
   for (const capability of LEGACY_CAPABILITIES) {
     const pos = findCapability(device.hw, capability.id);
     if (pos === 0) continue;
@@ -96,9 +101,9 @@ export function initCapabilities(
     const hidden = hideCapability(device, pointers.list, pos, isHwdom);
     if (!hidden.ok) return hidden;
   }
-  const ext = initExtCapabilities(context, device, isHwdom, headers);
-  return ext.ok ? ext : { ok: false, code: ext.code };
+  return { ok: true };
 }
+
 /**
  * Xen's `vpci_reinit_ext_capabilities` (d734babf8b), after MMCFG availability changed: every handler
  * of the extended space goes, the extended capabilities are cleaned up (`cleanup_rebar(pdev, false)`
