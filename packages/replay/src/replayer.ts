@@ -308,10 +308,14 @@ export class Replayer {
         this.requireBoot('mmcfg', line);
         machine!.mmcfgReserved(event.segment, event.startBus, event.endBus, event.reserved);
         return;
-      case 'unplug':
+      case 'unplug': {
         this.deviceOf(event.sbdf, line, 'unplug.sbdf');
-        machine!.removeDevice(event.sbdf);
+        const result = machine!.removeDevice(event.sbdf);
+        if (!result.ok) this.notes.push({ line, text: `unplug ${event.sbdf}: ${result.code}` });
+        if (event.expect !== undefined)
+          this.check(line, `unplug ${event.sbdf}`, event.expect, result.ok ? 'ok' : result.code);
         return;
+      }
       case 'read': {
         const vcpu = this.accessVcpu(event.vcpu, event.event, line);
         const sbdf = this.address(event.sbdf).sbdf;

@@ -208,7 +208,7 @@ export type TraceEvent =
       readonly type: 'cold' | 'warm' | 'hot' | 'flr';
       readonly expect: string | undefined;
     }
-  | { readonly event: 'unplug'; readonly sbdf: string }
+  | { readonly event: 'unplug'; readonly sbdf: string; readonly expect?: string | undefined }
   | {
       /** `PHYSDEVOP_pci_mmcfg_reserved`: an MMCFG region is usable (`reserved`) or not. */
       readonly event: 'mmcfg';
@@ -524,7 +524,7 @@ const PARSERS: Record<TraceEvent['event'], Parser> = {
     expect: f.optionalString('expect'),
   }),
 
-  unplug: (f) => ({ event: 'unplug', sbdf: f.string('sbdf') }),
+  unplug: (f) => ({ event: 'unplug', sbdf: f.string('sbdf'), expect: f.optionalString('expect') }),
 
   mmcfg: (f) => {
     const startBus = f.optionalInteger('startBus', 0, 0xff) ?? 0;

@@ -17,6 +17,7 @@ export type { FrameRange, FrameSink } from './device-snapshot.js';
 export { DeviceSnapshot, framesOf } from './device-snapshot.js';
 export type { DomainKind, PendingOperation } from './domain.js';
 export { DOMID_IO, Domain, PciDevice, Vcpu } from './domain.js';
+export { reportE820Frames } from './e820.js';
 export type { MapOperation, VpciEvent } from './events.js';
 export { describeEvent } from './events.js';
 export type {
@@ -39,7 +40,6 @@ export { Machine } from './machine.js';
 export type { MemoryTypeAnswer } from './memory-type.js';
 export type { MmioPath, MmioResult } from './mmio.js';
 export type { ModifyBarsErrno, ModifyBarsResult } from './modify-bars.js';
-export { reportE820Frames } from './modify-bars.js';
 export { msixBir, msixGuestFrames, msixHostFrames, msixSize } from './msix.js';
 export type { MsixHandler } from './msix-table.js';
 // The PCI vocabulary the engine, the firmware model and the replayer share (pci_regs.h's names).
