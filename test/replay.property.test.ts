@@ -55,7 +55,7 @@ describe('replay properties', () => {
             const event = parseTraceLine(text, replay.lines + 1);
             const machine = replay.replayer.machine;
             let taken = false;
-            if (event?.event === 'write' && machine?.systemActive) {
+            if (event?.event === 'write' && event.via !== 'ecam' && machine?.systemActive) {
               const vcpu = machine.findDomain(event.vcpu.domain)?.vcpus[event.vcpu.vcpu];
               const target = vcpu === undefined ? undefined : reached(machine, vcpu, event.sbdf);
               if (vcpu !== undefined && target !== undefined) {

@@ -121,7 +121,7 @@ describe('bad input', () => {
     [
       'a value out of range',
       '{"event":"write","sbdf":"03:00.0","reg":"0x1000","size":4,"value":0}',
-      '\'write.reg\' is "0x1000"; expected an integer in 0 … 4092',
+      '\'write.reg\' is "0x1000"; expected an integer in 0 … 4095',
     ],
     [
       'a bad access size',

@@ -35,7 +35,7 @@ describe('scoped checks see what whole checks see', () => {
     // header.c vpci_process_pending drops d1v1's map once the device is dom0's again; until then
     // the device counts as busy in every check, so dom0's probe mapping shows at the drop's line.
     const found = bothWays([
-      '{"event":"host"}',
+      '{"event":"host","quarantine":false}',
       '{"event":"device","sbdf":"0000:01:00.0","bars":[{"type":"mem32","size":"0x100000","addr":"0xc0000000"}]}',
       '{"event":"boot"}',
       '{"event":"domain","id":1,"vcpus":2}',
@@ -55,7 +55,7 @@ describe('scoped checks see what whole checks see', () => {
     // deassign_device leaves them); the p2m extent c0013-c0100 splits, so the unexplained run
     // from c0013 is now 237 pages.
     const found = bothWays([
-      '{"event":"host","profile":"xen","e820":[{"addr":"0xc000f000","size":"0x1000","type":"reserved"},{"addr":"0xc0012000","size":"0x1000","type":"reserved"}]}',
+      '{"event":"host","profile":"xen","quarantine":false,"e820":[{"addr":"0xc000f000","size":"0x1000","type":"reserved"},{"addr":"0xc0012000","size":"0x1000","type":"reserved"}]}',
       '{"event":"device","sbdf":"0000:01:00.0","bars":[{"type":"mem64","size":"0x100000","addr":"0xc0000000"},null,{"type":"mem32","size":"0x200","addr":"0xc0100000"}],"msix":{"entries":2,"table":{"bar":0,"offset":0},"pba":{"bar":0,"offset":"0x80"}}}',
       '{"event":"device","sbdf":"0000:01:01.0","bars":[{"type":"mem32","size":"0x800","addr":"0xc0100800"}],"msix":{"entries":2,"table":{"bar":0,"offset":0},"pba":{"bar":0,"offset":"0x80"}}}',
       '{"event":"boot"}',

@@ -120,9 +120,12 @@ function apply(world: World, s: EngineStep, finish: number | undefined): void {
     deferred(world, () => {
       for (const d of machine.domains()) for (const v of d.vcpus) if (v.pending) machine.finishPending(v);
     });
+    // A device leaving a guest goes to dom_io (Xen's default quarantine); from there it is assigned
+    // again, or given back to the hardware domain (pci-assignable-remove).
     const owner = machine.device(sbdf).domain;
-    if (owner?.kind === 'guest') machine.deassignDevice(sbdf);
-    else if (owner?.kind === 'hardware' && s.to !== 0) machine.assignDevice(sbdf, s.to);
+    const assignable = owner?.kind === 'hardware' || owner?.kind === 'dom_io';
+    if (owner?.kind === 'guest' || (owner?.kind === 'dom_io' && s.to === 0)) machine.deassignDevice(sbdf);
+    else if (assignable && s.to !== 0) machine.assignDevice(sbdf, s.to);
     return;
   }
   const target = access(world, s.device, s.vcpu);

@@ -125,7 +125,10 @@ function stepLine(
       const i = step.device % n;
       const owner = machine.findDevice(hostSbdf(i))?.domain;
       if (owner === undefined) return undefined;
-      if (owner.kind === 'guest') return `{"event":"deassign","sbdf":"${hostSbdf(i)}"}`;
+      // A device leaving a guest goes to dom_io (Xen's default quarantine); from there a move to
+      // the hardware domain is `xl pci-assignable-remove` (a deassign), any other an assignment.
+      if (owner.kind === 'guest' || (owner.kind === 'dom_io' && step.to === 0))
+        return `{"event":"deassign","sbdf":"${hostSbdf(i)}"}`;
       if (step.to === 0) return undefined;
       return `{"event":"assign","sbdf":"${hostSbdf(i)}","domain":${step.to}}`;
     }

@@ -21,7 +21,8 @@
  * - `ENOSPC` (28): no room left (no gap for `claimRange`, a full pinned list, no virtual slot);
  * - `ERANGE` (34): out of range (removing registers that straddle a handler);
  * - `EOPNOTSUPP` (95): not supported for this domain or device (a domain without a p2m, a header
- *   type vPCI does not emulate).
+ *   type vPCI does not emulate);
+ * - `EBADF` (9): a broken device (Xen's `assign_device` refuses a device marked `broken`).
  *
  * Each operation's result names the subset it can return (`Result<'ENOMEM'>`); there is no string
  * escape, so a code a caller does not handle is a type error rather than a surprise.
@@ -37,7 +38,8 @@ export type Errno =
   | 'EINVAL'
   | 'ENOSPC'
   | 'ERANGE'
-  | 'EOPNOTSUPP';
+  | 'EOPNOTSUPP'
+  | 'EBADF';
 
 /** The operation did what was asked. */
 export interface Ok {

@@ -24,6 +24,7 @@ import {
   checkInvariants,
   DeviceSnapshot,
   type Domain,
+  describeEvent,
   type FrameRange,
   formatSbdf,
   framesOf,
@@ -203,7 +204,8 @@ export class Replayer {
    * line gets a whole check.
    */
   private applyInertWrite(event: TraceEvent & { event: 'write' }, line: number): boolean {
-    if (this.options.invariantChecks === 'full') return false;
+    // An ECAM write (up to 8 bytes, split by Xen) always takes the checked path.
+    if (this.options.invariantChecks === 'full' || event.via === 'ecam') return false;
     const machine = this.machine!;
     const vcpu = this.findVcpu(event.vcpu);
     if (vcpu === undefined || vcpu.pending !== undefined) return false;
@@ -246,6 +248,7 @@ export class Replayer {
           iommu: event.iommu,
           physAddrBits: event.physAddrBits,
           hardwareVcpus: event.hardwareVcpus,
+          quarantine: event.quarantine ?? true,
           e820: event.e820,
           ...(hostMtrr === undefined ? {} : { hostMtrr }),
           ...(event.hardwareMtrr === undefined
@@ -314,12 +317,35 @@ export class Replayer {
           event.event === 'assign'
             ? machine!.assignDevice(event.sbdf, event.domain)
             : machine!.deassignDevice(event.sbdf);
-        const outcome = result.ok ? 'ok' : result.code;
-        if (!result.ok) this.notes.push({ line, text: `${event.event} ${event.sbdf}: ${result.code}` });
-        if (event.expect !== undefined)
-          this.check(line, `${event.event} ${event.sbdf}`, event.expect, outcome);
+        this.outcome(line, `${event.event} ${event.sbdf}`, result, event.expect);
         return;
       }
+      case 'quarantine':
+      case 'reset': {
+        this.requireBoot(event.event, line);
+        this.deviceOf(event.sbdf, line, `${event.event}.sbdf`);
+        const result =
+          event.event === 'quarantine'
+            ? machine!.quarantineDevice(event.sbdf)
+            : machine!.resetDevice(event.sbdf);
+        this.outcome(line, `${event.event} ${event.sbdf}`, result, event.expect);
+        return;
+      }
+      case 'release': {
+        this.requireBoot('release', line);
+        const owner = this.domainOf(event.domain, line, 'release.domain');
+        if (owner.kind !== 'guest')
+          throw new TraceError(
+            line,
+            `'release.domain' ${event.domain} is not a guest; expected a domain made by a 'domain' line`,
+          );
+        this.outcome(line, `release d${event.domain}`, machine!.releaseDevices(event.domain), event.expect);
+        return;
+      }
+      case 'mmcfg':
+        this.requireBoot('mmcfg', line);
+        machine!.mmcfgReserved(event.segment, event.startBus, event.endBus, event.reserved);
+        return;
       case 'unplug': {
         this.deviceOf(event.sbdf, line, 'unplug.sbdf');
         const result = machine!.removeDevice(event.sbdf);
@@ -330,11 +356,15 @@ export class Replayer {
       }
       case 'read': {
         const vcpu = this.accessVcpu(event.vcpu, event.event, line);
-        const value = machine!.configRead(vcpu, this.address(event.sbdf).sbdf, event.reg, event.size);
+        const sbdf = this.address(event.sbdf).sbdf;
+        const value =
+          event.via === 'ecam'
+            ? machine!.ecamRead(vcpu, sbdf, event.reg, event.size)
+            : machine!.configRead(vcpu, sbdf, event.reg, event.size);
         if (event.expect !== undefined) {
           this.check(
             line,
-            `read ${event.sbdf} @${hex(event.reg)}/${event.size}`,
+            `read ${event.sbdf} @${hex(event.reg)}/${event.size}${event.via === 'ecam' ? ' (ecam)' : ''}`,
             hex(event.expect),
             hex(value),
           );
@@ -344,7 +374,9 @@ export class Replayer {
       case 'write': {
         const vcpu = this.accessVcpu(event.vcpu, event.event, line);
         this.requireTarget(vcpu, event.sbdf, line);
-        machine!.configWrite(vcpu, this.address(event.sbdf).sbdf, event.reg, event.size, event.value);
+        const sbdf = this.address(event.sbdf).sbdf;
+        if (event.via === 'ecam') machine!.ecamWrite(vcpu, sbdf, event.reg, event.size, event.value);
+        else machine!.configWrite(vcpu, sbdf, event.reg, event.size, event.value);
         return;
       }
       case 'mmio': {
@@ -377,7 +409,9 @@ export class Replayer {
         return;
       }
       case 'fault':
-        this.domainOf(event.domain, line, 'fault.domain').p2m.failNext(event.after);
+        if ('requester' in event)
+          machine!.iommuFaults.failNext(this.address(event.requester).sbdf, event.code);
+        else this.domainOf(event.domain, line, 'fault.domain').p2m.failNext(event.after);
         return;
       case 'populate': {
         const domain = this.domainOf(event.domain, line, 'populate.domain');
@@ -459,12 +493,24 @@ export class Replayer {
         else this.fail(line, what, want, got);
         return;
       }
-      case 'logged': {
-        const hit = this.events.some(({ event }) =>
-          matches(event as unknown as Record<string, unknown>, assertion.pattern),
+      case 'logged':
+      case 'notLogged': {
+        const from = assertion.from ?? 1;
+        const to = assertion.to ?? line;
+        const hit = this.events.find(
+          (logged) =>
+            logged.line >= from &&
+            logged.line <= to &&
+            matches(logged.event as unknown as Record<string, unknown>, assertion.pattern),
         );
-        if (hit) this.pass();
-        else this.fail(line, 'logged', JSON.stringify(assertion.pattern), 'no such event so far');
+        const window =
+          assertion.from === undefined && assertion.to === undefined ? 'so far' : `on lines ${from} … ${to}`;
+        const pattern = JSON.stringify(assertion.pattern);
+        if (assertion.kind === 'logged') {
+          if (hit !== undefined) this.pass();
+          else this.fail(line, 'logged', pattern, `no such event ${window}`);
+        } else if (hit === undefined) this.pass();
+        else this.fail(line, `notLogged ${window}`, pattern, `line ${hit.line}: ${describeEvent(hit.event)}`);
         return;
       }
       case 'violation': {
@@ -517,6 +563,13 @@ export class Replayer {
         return;
       }
     }
+  }
+
+  /** A toolstack operation's outcome: a note when it failed, checked against `expect` when given. */
+  private outcome(line: number, what: string, result: { ok: boolean; code?: string }, expect?: string): void {
+    const got = result.ok ? 'ok' : String(result.code);
+    if (!result.ok) this.notes.push({ line, text: `${what}: ${got}` });
+    if (expect !== undefined) this.check(line, what, expect, got);
   }
 
   private check(line: number, what: string, want: string, got: string): void {
@@ -628,9 +681,9 @@ export class Replayer {
 
   private domainOf(id: number, line: number, field: string): Domain {
     const domain = this.machine!.findDomain(id);
-    if (domain === undefined || domain.kind === 'dom_xen') {
+    if (domain === undefined || domain.isPseudo) {
       const ids = this.machine!.domains()
-        .filter((d) => d.kind !== 'dom_xen')
+        .filter((d) => !d.isPseudo)
         .map((d) => d.id);
       throw new TraceError(line, `'${field}' ${id} is not a domain; expected one of ${ids.join(', ')}`);
     }
@@ -648,9 +701,9 @@ export class Replayer {
     if (found !== undefined) return found;
     const name = `d${ref.domain}v${ref.vcpu}`;
     const domain = this.machine!.findDomain(ref.domain);
-    if (domain === undefined || domain.kind === 'dom_xen') {
+    if (domain === undefined || domain.isPseudo) {
       const vcpus = this.machine!.domains()
-        .filter((d) => d.kind !== 'dom_xen')
+        .filter((d) => !d.isPseudo)
         .flatMap((d) => d.vcpus.map((_, i) => `d${d.id}v${i}`));
       throw new TraceError(
         line,

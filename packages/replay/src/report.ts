@@ -146,7 +146,10 @@ export interface ReportDevice {
   readonly vendorId: string;
   /** Device ID, hexadecimal. */
   readonly deviceId: string;
-  /** Owning domain id, or null (dom_xen's hidden devices: `hidden`). */
+  /**
+   * Owning domain id, or null (dom_xen's hidden devices: `hidden`); 0x7ff1 (`DOMID_IO`) for a
+   * quarantined device, which dom_io owns.
+   */
   readonly owner: number | null;
   /** Hidden from the hardware domain (owned by dom_xen). */
   readonly hidden: boolean;
@@ -315,7 +318,7 @@ export function buildReport(
         ? []
         : machine
             .domains()
-            .filter((d) => d.kind !== 'dom_xen')
+            .filter((d) => !d.isPseudo)
             .map((domain) => ({
               id: domain.id,
               kind: domain.kind as 'hardware' | 'guest',

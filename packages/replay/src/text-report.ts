@@ -60,6 +60,13 @@ export function textReport(report: Report, options: TextReportOptions = {}): str
     out.push(...p2mLines(domain));
     out.push(`  Xen's MMIO work: ${xenCostText(domain.xenCost)}`);
   }
+  // dom_io (0x7ff1) is not listed among the domains: its devices are the quarantined ones.
+  const listed = new Set(report.domains.map((domain) => domain.id));
+  const quarantined = report.devices.filter((d) => d.owner !== null && !listed.has(d.owner));
+  if (quarantined.length > 0) {
+    out.push('', 'quarantined (dom_io: no vPCI, the hardware domain reaches them on the hardware)');
+    for (const device of quarantined) out.push(...deviceLines(device, qemuDevices.get(device.sbdf)));
+  }
   const unowned = report.devices.filter((d) => d.owner === null && !d.hidden);
   if (unowned.length > 0) {
     out.push('', 'devices without an owner');

@@ -81,7 +81,10 @@ describe('plainWrite, the fast path for write lines', () => {
     expect(() => parseTraceLine(line.replace('4294967295', '4294967296'), 7)).toThrow(
       /'write\.value' is 4294967296/,
     );
-    expect(() => parseTraceLine(line.replace('"reg":16', '"reg":4093'), 7)).toThrow(/'write\.reg' is 4093/);
+    // A 4-byte access at 4093 is valid input (Xen's vpci_access_allowed drops it: not aligned); 4096
+    // is past the config space.
+    expect(parseTraceLine(line.replace('"reg":16', '"reg":4093'), 7)).toMatchObject({ reg: 4093 });
+    expect(() => parseTraceLine(line.replace('"reg":16', '"reg":4096'), 7)).toThrow(/'write\.reg' is 4096/);
     expect(() => parseTraceLine(line.replace('}', ',"x":1}'), 7)).toThrow(/'write\.x' is not a field/);
   });
 });

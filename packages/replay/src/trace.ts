@@ -89,9 +89,16 @@ export type TraceAssertion =
       readonly ipat: boolean | undefined;
     }
   | {
-      /** Some engine event so far has every given field (values compared as the report prints them). */
-      readonly kind: 'logged';
+      /**
+       * Some engine event so far (`notLogged`: none) has every given field (values compared as the
+       * report prints them), among the events logged by lines `from … to` (default: every line so far).
+       */
+      readonly kind: 'logged' | 'notLogged';
       readonly pattern: Readonly<Record<string, unknown>>;
+      /** First trace line whose events count. Absent: line 1. */
+      readonly from?: number | undefined;
+      /** Last trace line whose events count. Absent: the assertion's line. */
+      readonly to?: number | undefined;
     }
   | {
       /** Some current invariant violation matches; matching violations are expected from now on. */
@@ -120,6 +127,7 @@ export const ASSERTION_KINDS = [
   'maps',
   'memoryType',
   'logged',
+  'notLogged',
   'violation',
   'noViolations',
   'bar',
@@ -139,6 +147,8 @@ export type TraceEvent =
       readonly iommu: boolean;
       readonly physAddrBits: number;
       readonly hardwareVcpus: number;
+      /** Xen's `iommu_quarantine`. Absent: true, Xen's default. */
+      readonly quarantine?: boolean | undefined;
       readonly e820: readonly TraceE820[];
       readonly mtrr: TraceMtrr | undefined;
       /** The hardware domain's MTRRs as dom0 reprogrammed them (absent: a copy of the host's). */
@@ -181,9 +191,38 @@ export type TraceEvent =
       readonly expect: string | undefined;
     }
   | { readonly event: 'deassign'; readonly sbdf: string; readonly expect: string | undefined }
+  | {
+      /** `xl pci-assignable-add`: the device goes to dom_io, quarantined. */
+      readonly event: 'quarantine';
+      readonly sbdf: string;
+      readonly expect: string | undefined;
+    }
+  | {
+      /** Xen's `pci_release_devices`: a dying guest gives up every device. */
+      readonly event: 'release';
+      readonly domain: number;
+      readonly expect: string | undefined;
+    }
+  | {
+      /** The device-reset hypercall (`PHYSDEVOP_pci_device_reset`): vPCI state set up again. */
+      readonly event: 'reset';
+      readonly sbdf: string;
+      readonly type: 'cold' | 'warm' | 'hot' | 'flr';
+      readonly expect: string | undefined;
+    }
   | { readonly event: 'unplug'; readonly sbdf: string; readonly expect?: string | undefined }
   | {
+      /** `PHYSDEVOP_pci_mmcfg_reserved`: an MMCFG region is usable (`reserved`) or not. */
+      readonly event: 'mmcfg';
+      readonly segment: number;
+      readonly startBus: number;
+      readonly endBus: number;
+      readonly reserved: boolean;
+    }
+  | {
       readonly event: 'read';
+      /** Through the CF8/CFC ports (the default). */
+      readonly via?: 'cf8';
       readonly vcpu: TraceVcpu;
       readonly sbdf: string;
       readonly reg: number;
@@ -191,12 +230,34 @@ export type TraceEvent =
       readonly expect: number | undefined;
     }
   | {
+      readonly event: 'read';
+      /** Through the memory-mapped configuration space (ECAM/MMCFG): up to 8 bytes. */
+      readonly via: 'ecam';
+      readonly vcpu: TraceVcpu;
+      readonly sbdf: string;
+      readonly reg: number;
+      readonly size: 1 | 2 | 4 | 8;
+      readonly expect: bigint | undefined;
+    }
+  | {
       readonly event: 'write';
+      /** Through the CF8/CFC ports (the default). */
+      readonly via?: 'cf8';
       readonly vcpu: TraceVcpu;
       readonly sbdf: string;
       readonly reg: number;
       readonly size: 1 | 2 | 4;
       readonly value: number;
+    }
+  | {
+      readonly event: 'write';
+      /** Through the memory-mapped configuration space (ECAM/MMCFG): up to 8 bytes. */
+      readonly via: 'ecam';
+      readonly vcpu: TraceVcpu;
+      readonly sbdf: string;
+      readonly reg: number;
+      readonly size: 1 | 2 | 4 | 8;
+      readonly value: bigint;
     }
   | {
       readonly event: 'run';
@@ -205,6 +266,12 @@ export type TraceEvent =
       readonly expect: RunStatus | undefined;
     }
   | { readonly event: 'fault'; readonly domain: number; readonly after: number }
+  | {
+      /** The next IOMMU context (re)assignment of requester ID `requester` fails with `code`. */
+      readonly event: 'fault';
+      readonly requester: string;
+      readonly code: 'ENOMEM' | 'EPERM' | 'ENODEV' | 'EBUSY';
+    }
   | {
       readonly event: 'populate';
       readonly domain: number;
@@ -255,7 +322,11 @@ export const EVENT_NAMES = [
   'iomem',
   'assign',
   'deassign',
+  'quarantine',
+  'release',
+  'reset',
   'unplug',
+  'mmcfg',
   'read',
   'write',
   'mmio',
@@ -312,8 +383,7 @@ export function plainWrite(json: Record<string, unknown>): TraceEvent | undefine
   const { vcpu, sbdf, reg, size, value } = json;
   if (fields !== 6 || typeof vcpu !== 'string' || typeof sbdf !== 'string') return undefined;
   if (size !== 1 && size !== 2 && size !== 4) return undefined;
-  if (!isIntegerIn(reg, 0, lastRegister(size)) || !isIntegerIn(value, 0, largestValue(size)))
-    return undefined;
+  if (!isIntegerIn(reg, 0, 4095) || !isIntegerIn(value, 0, largestValue(size))) return undefined;
   const who = parseVcpu(vcpu);
   return who === undefined ? undefined : { event: 'write', vcpu: who, sbdf, reg, size, value };
 }
@@ -344,7 +414,7 @@ export function compactWrite(text: string): TraceEvent | undefined {
   const value = cursor.integer();
   if (value < 0 || !cursor.key('}') || cursor.at !== text.length) return undefined;
   if (size !== 1 && size !== 2 && size !== 4) return undefined;
-  if (reg > lastRegister(size) || value > largestValue(size)) return undefined;
+  if (reg > 4095 || value > largestValue(size)) return undefined;
   const who = parseVcpu(vcpu);
   return who === undefined ? undefined : { event: 'write', vcpu: who, sbdf, reg, size, value };
 }
@@ -432,6 +502,7 @@ const PARSERS: Record<TraceEvent['event'], Parser> = {
       iommu: f.optionalBoolean('iommu') ?? true,
       physAddrBits: f.optionalInteger('physAddrBits', 36, 52) ?? 48,
       hardwareVcpus: f.optionalInteger('hardwareVcpus', 1, 128) ?? 2,
+      quarantine: f.optionalBoolean('quarantine') ?? true,
       e820,
       mtrr: mtrr === undefined ? undefined : parseMtrr(mtrr),
       hardwareMtrr: hardwareMtrr === undefined ? undefined : parseMtrr(hardwareMtrr),
@@ -472,6 +543,7 @@ const PARSERS: Record<TraceEvent['event'], Parser> = {
     const msi = f.optionalObject('msi');
     const rebar = f.optionalArray('rebar', 6);
     const sriov = f.optionalObject('sriov');
+    const phantom = f.optionalInteger('phantomFunctions', 0, 3);
     const spec: DeviceSpec = {
       sbdf,
       vendorId: f.optionalInteger('vendorId', 0, 0xffff) ?? 0x1234,
@@ -486,6 +558,7 @@ const PARSERS: Record<TraceEvent['event'], Parser> = {
         ? {}
         : { rebar: rebar.map((r, i) => parseRebar(new Fields(f.line, `device.rebar[${i}]`, r))) }),
       ...(sriov === undefined ? {} : { sriov: parseSriov(sriov) }),
+      ...(phantom === undefined ? {} : { phantomFunctions: phantom as 0 | 1 | 2 | 3 }),
     };
     return { event: 'device', spec, hidden };
   },
@@ -520,15 +593,53 @@ const PARSERS: Record<TraceEvent['event'], Parser> = {
 
   deassign: (f) => ({ event: 'deassign', sbdf: f.string('sbdf'), expect: f.optionalString('expect') }),
 
+  quarantine: (f) => ({ event: 'quarantine', sbdf: f.string('sbdf'), expect: f.optionalString('expect') }),
+
+  release: (f) => ({
+    event: 'release',
+    domain: f.integer('domain', 1, 0x7ff0),
+    expect: f.optionalString('expect'),
+  }),
+
+  reset: (f) => ({
+    event: 'reset',
+    sbdf: f.string('sbdf'),
+    type: f.optionalString('type', ['cold', 'warm', 'hot', 'flr'] as const) ?? 'flr',
+    expect: f.optionalString('expect'),
+  }),
+
   unplug: (f) => ({ event: 'unplug', sbdf: f.string('sbdf'), expect: f.optionalString('expect') }),
 
+  mmcfg: (f) => {
+    const startBus = f.optionalInteger('startBus', 0, 0xff) ?? 0;
+    return {
+      event: 'mmcfg',
+      segment: f.optionalInteger('segment', 0, 0xffff) ?? 0,
+      startBus,
+      endBus: f.optionalInteger('endBus', startBus, 0xff) ?? 0xff,
+      reserved: f.boolean('reserved'),
+    };
+  },
+
   read: (f) => {
+    if (accessPath(f) === 'ecam') {
+      const size = ecamSize(f);
+      return {
+        event: 'read',
+        via: 'ecam',
+        vcpu: vcpuOf(f),
+        sbdf: f.string('sbdf'),
+        reg: register(f),
+        size,
+        expect: f.optionalBigint('expect', 0n, ecamLargest(size)),
+      };
+    }
     const size = accessSize(f);
     return {
       event: 'read',
       vcpu: vcpuOf(f),
       sbdf: f.string('sbdf'),
-      reg: register(f, size),
+      reg: register(f),
       size,
       expect: f.optionalInteger('expect', 0, largestValue(size)),
     };
@@ -559,12 +670,24 @@ const PARSERS: Record<TraceEvent['event'], Parser> = {
   },
 
   write: (f) => {
+    if (accessPath(f) === 'ecam') {
+      const size = ecamSize(f);
+      return {
+        event: 'write',
+        via: 'ecam',
+        vcpu: vcpuOf(f),
+        sbdf: f.string('sbdf'),
+        reg: register(f),
+        size,
+        value: f.bigint('value', 0n, ecamLargest(size)),
+      };
+    }
     const size = accessSize(f);
     return {
       event: 'write',
       vcpu: vcpuOf(f),
       sbdf: f.string('sbdf'),
-      reg: register(f, size),
+      reg: register(f),
       size,
       value: f.integer('value', 0, largestValue(size)),
     };
@@ -577,11 +700,14 @@ const PARSERS: Record<TraceEvent['event'], Parser> = {
     expect: f.optionalString('expect', ['idle', 'restart', 'done', 'dropped', 'failed'] as const),
   }),
 
-  fault: (f) => ({
-    event: 'fault',
-    domain: domainId(f),
-    after: f.integer('after', 1, Number.MAX_SAFE_INTEGER),
-  }),
+  fault: (f) =>
+    f.has('requester')
+      ? {
+          event: 'fault',
+          requester: f.string('requester'),
+          code: f.optionalString('code', ['ENOMEM', 'EPERM', 'ENODEV', 'EBUSY'] as const) ?? 'ENOMEM',
+        }
+      : { event: 'fault', domain: domainId(f), after: f.integer('after', 1, Number.MAX_SAFE_INTEGER) },
 
   populate: (f) => {
     const gfn = f.integer('gfn', 0, MAX_FRAME);
@@ -638,11 +764,14 @@ function parseAssertion(f: Fields, kind: (typeof ASSERTION_KINDS)[number]): Trac
     if (f.raw(kind) !== true) throw f.error(kind, 'must be true');
     return { kind };
   }
-  if (kind === 'logged' || kind === 'violation') {
+  if (kind === 'logged' || kind === 'notLogged' || kind === 'violation') {
     const a = f.object(kind);
     const pattern = a.raw('kind') === undefined ? undefined : (f.raw(kind) as Record<string, unknown>);
     if (pattern === undefined) throw a.error('kind', "is missing; expected the event's or violation's kind");
-    return { kind, pattern };
+    if (kind === 'violation') return { kind, pattern };
+    const from = windowLine(f, 'from', 1);
+    const to = windowLine(f, 'to', from ?? 1);
+    return { kind, pattern, from, to };
   }
   const a = f.object(kind);
   let assertion: TraceAssertion;
@@ -694,6 +823,16 @@ function parseAssertion(f: Fields, kind: (typeof ASSERTION_KINDS)[number]): Trac
   }
   a.done();
   return assertion;
+}
+
+/** A `from` / `to` line of an assertion's window: a trace line in `min … ` the assertion's own line. */
+function windowLine(f: Fields, name: 'from' | 'to', min: number): number | undefined {
+  const value = f.optionalInteger(name, 1, Number.MAX_SAFE_INTEGER);
+  if (value === undefined || (value >= min && value <= f.line)) return value;
+  throw f.error(
+    name,
+    `is ${value}; expected a trace line number in ${min} … ${f.line} (${name === 'to' && value < min ? "at least 'from'" : 'at most the assertion’s own line'})`,
+  );
 }
 
 function parseMtrr(f: Fields): TraceMtrr {
@@ -869,18 +1008,35 @@ function domainId(f: Fields): number {
 function accessSize(f: Fields): 1 | 2 | 4 {
   const size = f.raw('size');
   if (size !== 1 && size !== 2 && size !== 4)
-    throw f.error('size', `is ${JSON.stringify(size) ?? 'missing'}; expected 1, 2 or 4`);
+    throw f.error(
+      'size',
+      `is ${JSON.stringify(size) ?? 'missing'}; expected 1, 2 or 4 (8 only with "via":"ecam")`,
+    );
   return size;
 }
 
-/** Any offset: the engine splits an access across registers as Xen's `vpci.c` does. */
-function register(f: Fields, size: number): number {
-  return f.integer('reg', 0, lastRegister(size));
+/** `via`: `cf8` (the CF8/CFC ports, default) or `ecam` (the memory-mapped configuration space). */
+function accessPath(f: Fields): 'cf8' | 'ecam' {
+  return f.optionalString('via', ['cf8', 'ecam'] as const) ?? 'cf8';
 }
 
-/** The last register offset an access of `size` bytes may start at (config space is 4 KiB). */
-function lastRegister(size: number): number {
-  return 4096 - size;
+function ecamSize(f: Fields): 1 | 2 | 4 | 8 {
+  const size = f.raw('size');
+  if (size !== 1 && size !== 2 && size !== 4 && size !== 8)
+    throw f.error('size', `is ${JSON.stringify(size) ?? 'missing'}; expected 1, 2, 4 or 8`);
+  return size;
+}
+
+function ecamLargest(size: number): bigint {
+  return (1n << BigInt(8 * size)) - 1n;
+}
+
+/**
+ * Any offset in the 4 KiB config space: the machine drops an access not aligned to its size as Xen's
+ * `vpci_access_allowed` does; an aligned one spanning registers is split as `vpci.c` does.
+ */
+function register(f: Fields): number {
+  return f.integer('reg', 0, 4095);
 }
 
 /** The largest value an access of `size` bytes carries. */

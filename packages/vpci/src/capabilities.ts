@@ -3,7 +3,10 @@
  * guest only MSI and MSI-X (the list is re-linked to skip the rest, and the status register's
  * capability bit is hidden when none is left); a guest's extended space reads as zero. Then each
  * capability vPCI handles is initialised (MSI, MSI-X; resizable BAR for the hardware domain), and one
- * that fails is cleaned up and hidden from the list.
+ * that fails is cleaned up and hidden from its list (`vpci_capability_hide`,
+ * `vpci_ext_capability_hide`); a legacy capability that cannot be hidden fails the whole set-up
+ * (ENODEV). The pointers keep the values `pci_find_next_cap_ttl` returns: the raw byte the device
+ * holds, its low two bits included.
  */
 
 import type { Result } from '@vpci/rangeset';
@@ -18,15 +21,17 @@ import {
   PCI_CAP_LIST_ID,
   PCI_CAP_LIST_NEXT,
   PCI_CAPABILITY_LIST,
+  PCI_CFG_SPACE_EXP_SIZE,
   PCI_CFG_SPACE_SIZE,
   PCI_EXT_CAP_ID_REBAR,
+  PCI_EXT_CAP_NEXT_MASK,
   PCI_STATUS,
   PCI_STATUS_CAP_LIST,
   PCI_STATUS_RO_MASK,
   PCI_STATUS_RSVDZ_MASK,
   PCI_STATUS_RW1C_MASK,
 } from './pci-regs.js';
-import { initRebar } from './rebar.js';
+import { cleanupRebar, initRebar } from './rebar.js';
 
 const GUEST_CAPS: readonly number[] = [PCI_CAP_ID_MSI, PCI_CAP_ID_MSIX];
 
@@ -37,7 +42,17 @@ interface Pointer {
   value: number;
 }
 
-/** A legacy capability vPCI handles, in Xen's order (`REGISTER_VPCI_CAP`, msi.o before msix.o). */
+/** An extended capability header as the hardware domain reads it (a snapshot; hiding edits it). */
+interface ExtHeader {
+  /** Offset of the header (0x100 or where the previous header's next field points). */
+  readonly reg: number;
+  value: number;
+}
+
+/**
+ * A legacy capability vPCI handles, in Xen's order (`REGISTER_VPCI_CAP`, msi.o before msix.o; the
+ * extended ReBAR, rebar.o, is linked before both, so `__start_vpci_array` lists it first).
+ */
 interface LegacyCapability {
   readonly id: number;
   readonly init: (context: EngineContext, device: PciDevice) => Result<CapabilityErrno>;
@@ -64,7 +79,9 @@ export function initCapabilities(
 ): Result<CapabilityErrno> {
   const pointers = initCapabilityList(device, isHwdom);
   if (!pointers.ok) return pointers;
-  initExtCapabilityList(device, isHwdom);
+  const headers = initExtCapabilityList(device, isHwdom);
+  const ext = initExtCapabilities(context, device, isHwdom, headers);
+  if (!ext.ok) return ext;
   for (const capability of LEGACY_CAPABILITIES) {
     const pos = findCapability(device.hw, capability.id);
     if (pos === 0) continue;
@@ -84,24 +101,72 @@ export function initCapabilities(
     const hidden = hideCapability(device, pointers.list, pos, isHwdom);
     if (!hidden.ok) return hidden;
   }
-  if (isHwdom && findExtCapability(device.hw, PCI_EXT_CAP_ID_REBAR) !== 0) initRebar(context, device);
   return { ok: true };
 }
 
-/** Next capability at or after the pointer in `reg` with an id in `ids` (any id when empty). */
+/**
+ * Xen's `vpci_reinit_ext_capabilities` (d734babf8b), after MMCFG availability changed: every handler
+ * of the extended space goes, the extended capabilities are cleaned up (`cleanup_rebar(pdev, false)`
+ * does nothing) and set up again from what Xen can now reach (`vpci_init_capabilities(pdev, true)`:
+ * a capability that cannot be hidden is reported, not fatal).
+ */
+export function reinitExtCapabilities(context: EngineContext, device: PciDevice): Result<'ENODEV'> {
+  const vpci = device.vpci;
+  if (vpci === undefined) return { ok: true };
+  vpci.registers.remove(PCI_CFG_SPACE_SIZE, PCI_CFG_SPACE_EXP_SIZE - PCI_CFG_SPACE_SIZE);
+  const isHwdom = device.domain?.isHardware === true;
+  return initExtCapabilities(context, device, isHwdom, initExtCapabilityList(device, isHwdom));
+}
+
+/**
+ * The extended capabilities' part of `vpci_init_capabilities`: resizable BAR for the hardware domain
+ * (guests get none). A failed init is cleaned up (`cleanup_rebar(pdev, true)`) and the capability
+ * hidden from the extended list; `ENODEV` when it cannot be.
+ */
+function initExtCapabilities(
+  context: EngineContext,
+  device: PciDevice,
+  isHwdom: boolean,
+  headers: ExtHeader[],
+): Result<'ENODEV'> {
+  if (!isHwdom || !device.extCfg) return { ok: true };
+  const rebar = findExtCapability(device.hw, PCI_EXT_CAP_ID_REBAR);
+  if (rebar === 0) return { ok: true };
+  const rc = initRebar(context, device);
+  if (rc.ok) return rc;
+  const cap = PCI_EXT_CAP_ID_REBAR;
+  context.events.push({ kind: 'capability-masked', sbdf: device.name, cap, code: rc.code, extended: true });
+  // A failed cleanup is logged; the hardware domain's set-up goes on (extended ones are only its).
+  const cleaned = cleanupRebar(device, true);
+  if (!cleaned.ok)
+    context.events.push({
+      kind: 'capability-cleanup-failed',
+      sbdf: device.name,
+      cap,
+      code: cleaned.code,
+      extended: true,
+    });
+  return hideExtCapability(device, headers, rebar) ? { ok: true } : { ok: false, code: 'ENODEV' };
+}
+
+/**
+ * Xen's `pci_find_next_cap_ttl`: the pointer read at `reg`, followed while its capability's id is not
+ * in `ids` (any id when empty). Returned as read, low two bits included: only the walk masks them.
+ */
 function nextCapability(
   device: PciDevice,
   reg: number,
   ids: readonly number[],
   ttl: { left: number },
 ): number {
-  let pos = device.hw.read(reg, 1);
-  while (ttl.left-- > 0 && pos >= 0x40) {
-    pos &= ~3;
-    const id = device.hw.read(pos + PCI_CAP_LIST_ID, 1);
+  let pos = reg;
+  while (ttl.left-- > 0) {
+    pos = device.hw.read(pos, 1);
+    if (pos < 0x40) break;
+    const id = device.hw.read((pos & ~3) + PCI_CAP_LIST_ID, 1);
     if (id === 0xff) break;
     if (ids.length === 0 || ids.includes(id)) return pos;
-    pos = device.hw.read(pos + PCI_CAP_LIST_NEXT, 1);
+    pos = (pos & ~3) + PCI_CAP_LIST_NEXT;
   }
   return 0;
 }
@@ -157,26 +222,39 @@ function initCapabilityList(
   return added.ok ? { ok: true, list } : { ok: false, code: added.code };
 }
 
-/** A guest's extended space reads as zero; the hardware domain's headers are read-only snapshots. */
-function initExtCapabilityList(device: PciDevice, isHwdom: boolean): void {
-  if (!device.hw.extendedConfig) return;
+/**
+ * Xen's `vpci_init_ext_capability_list`: a guest's extended space reads as zero; the hardware
+ * domain's headers are read-only snapshots (returned, so a failed capability can be hidden).
+ */
+function initExtCapabilityList(device: PciDevice, isHwdom: boolean): ExtHeader[] {
+  const headers: ExtHeader[] = [];
+  if (!device.extCfg) return headers;
   const registers = device.vpci!.registers;
   if (!isHwdom) {
     registers.add(() => 0, undefined, PCI_CFG_SPACE_SIZE, 4);
-    return;
+    return headers;
   }
   let pos = PCI_CFG_SPACE_SIZE;
   do {
-    const header = device.hw.read(pos, 4);
-    if (header === 0xffffffff) return;
-    if (!registers.add(() => header, undefined, pos, 4).ok) return;
-    pos = (header >>> 20) & 0xffc;
+    const header: ExtHeader = { reg: pos, value: device.hw.read(pos, 4) };
+    if (header.value === 0xffffffff) return headers;
+    if (!registers.add(() => header.value, undefined, pos, 4).ok) return headers;
+    headers.push(header);
+    pos = extCapNext(header.value);
   } while (pos >= PCI_CFG_SPACE_SIZE);
+  return headers;
+}
+
+/** `PCI_EXT_CAP_NEXT`: the next header's offset, from bits 20–31. */
+function extCapNext(header: number): number {
+  return (header >>> 20) & 0xffc;
 }
 
 /**
- * Xen's `vpci_capability_hide`: the previous pointer skips the capability at `offset` (`ENODEV` when
- * either pointer register is missing); a guest's ID register handler goes too.
+ * Xen's `vpci_capability_hide`: the pointer naming the capability at `offset` (followed from 0x34
+ * through the next pointers, raw, as `vpci_get_previous_cap_register` does) takes the capability's
+ * own next pointer; a guest's ID register handler goes too. `ENODEV` when no pointer leads there —
+ * one with its low bits set leads nowhere — or the capability has no next-pointer register.
  */
 function hideCapability(
   device: PciDevice,
@@ -184,11 +262,47 @@ function hideCapability(
   offset: number,
   isHwdom: boolean,
 ): Result<'ENODEV' | 'ERANGE'> {
-  const previous = list.find((pointer) => (pointer.value & ~3) === offset);
+  let previous = list.find((pointer) => pointer.reg === PCI_CAPABILITY_LIST);
+  while (previous !== undefined && previous.value !== offset) {
+    const next = previous.value;
+    previous = next >= 0x40 ? list.find((pointer) => pointer.reg === next + PCI_CAP_LIST_NEXT) : undefined;
+  }
   const own = list.find((pointer) => pointer.reg === offset + PCI_CAP_LIST_NEXT);
   if (previous === undefined || own === undefined) return { ok: false, code: 'ENODEV' };
   previous.value = own.value;
+  list.splice(list.indexOf(own), 1);
   device.vpci!.registers.remove(offset + PCI_CAP_LIST_NEXT, 1);
   if (!isHwdom) return device.vpci!.registers.remove(offset + PCI_CAP_LIST_ID, 1);
   return { ok: true };
+}
+
+/**
+ * Xen's `vpci_ext_capability_hide` (hardware domain): the first header (0x100) cannot leave the list,
+ * so it reads as zero when it is the only one and with its id cleared otherwise; any other is dropped
+ * and the previous header's next field takes its own. False (ENODEV) when its header is not trapped
+ * or no header leads to it.
+ */
+function hideExtCapability(device: PciDevice, headers: ExtHeader[], offset: number): boolean {
+  const trapped = (reg: number): ExtHeader | undefined =>
+    device.vpci!.registers.list().some((r) => r.offset === reg && r.size === 4)
+      ? headers.find((header) => header.reg === reg)
+      : undefined;
+  const own = trapped(offset);
+  if (own === undefined) return false;
+  if (offset === PCI_CFG_SPACE_SIZE) {
+    own.value = extCapNext(own.value) <= PCI_CFG_SPACE_SIZE ? 0 : (own.value & ~(own.value & 0xffff)) >>> 0;
+    return true;
+  }
+  // vpci_get_previous_ext_cap_register: from 0x100 along the trapped headers' next fields.
+  let previous = trapped(PCI_CFG_SPACE_SIZE);
+  while (previous !== undefined) {
+    const pos = extCapNext(previous.value);
+    if (pos === offset) break;
+    previous = pos > PCI_CFG_SPACE_SIZE ? trapped(pos) : undefined;
+  }
+  if (previous === undefined) return false;
+  previous.value = ((previous.value & ~PCI_EXT_CAP_NEXT_MASK) | (own.value & PCI_EXT_CAP_NEXT_MASK)) >>> 0;
+  headers.splice(headers.indexOf(own), 1);
+  device.vpci!.registers.remove(offset, 4);
+  return true;
 }

@@ -266,6 +266,8 @@ export class VpciState {
   withheld: RangeSet<Gfn> | undefined;
   /** Virtual address a guest sees the device at (`0000:00:dd.0`); undefined for the hardware domain. */
   guestSbdf: Sbdf | undefined;
+  /** Xen's `vpci->rebar`: where the resizable BAR capability is and how many BARs it lists. */
+  rebar: { readonly offset: number; readonly nbars: number } | undefined;
 
   /** The sum of the BARs' change counts (`Bar.changes`): the same while none of them changed. */
   barChanges(): number {

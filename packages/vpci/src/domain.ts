@@ -10,11 +10,17 @@ import type { Bar, VpciState } from './device.js';
 import type { PhysicalDevice } from './hardware.js';
 import { formatSbdf, type Sbdf } from './sbdf.js';
 
-/** `hardware`: the hardware domain (dom0, identity BARs); `guest`: a domU; `dom_xen`: hidden devices. */
-export type DomainKind = 'hardware' | 'guest' | 'dom_xen';
+/**
+ * `hardware`: the hardware domain (dom0, identity BARs); `guest`: a domU; `dom_xen`: hidden devices;
+ * `dom_io`: quarantined devices (no vPCI; the hardware domain reaches them on the hardware).
+ */
+export type DomainKind = 'hardware' | 'guest' | 'dom_xen' | 'dom_io';
 
 /** Xen's id of the pseudo-domain that owns devices hidden from dom0. */
 export const DOMID_XEN = 0x7ff2;
+
+/** Xen's id of the pseudo-domain that owns quarantined devices (`dom_io`). */
+export const DOMID_IO = 0x7ff1;
 
 /** Guest virtual slots: a guest bus has 32 device numbers. */
 export const VPCI_MAX_VIRT_DEV = 32;
@@ -119,6 +125,11 @@ export class Domain {
     this.crashedHere = true;
   }
 
+  /** dom_xen or dom_io: a pseudo-domain that owns devices but runs nothing and has no vPCI. */
+  get isPseudo(): boolean {
+    return this.kind === 'dom_xen' || this.kind === 'dom_io';
+  }
+
   /** Whether this is the hardware domain (dom0), whose BARs are mapped at their host addresses. */
   get isHardware(): boolean {
     return this.kind === 'hardware';
@@ -158,10 +169,26 @@ export class PciDevice {
     leaves1G: 0,
     continuations: 0,
   };
+  /** Xen's `pdev->quarantine`: made assignable (given to dom_io); cleared when back with dom0. */
+  quarantine = false;
+  /** Xen's `pdev->broken`: a phantom-function assignment failed and could not be rolled back. */
+  broken = false;
+  /** Xen's `phantom_stride` (0: no phantom functions), fixed when the device is added. */
+  readonly phantomStride: number;
+  /** Xen's `pdev->ignore_bars` (`apply_quirks`): vPCI never sizes, traps or maps its BARs. */
+  readonly ignoreBars: boolean;
+  /**
+   * Xen's `pdev->ext_cfg` (`pci_check_extcfg`): Xen can reach the extended configuration space (the
+   * device has one and MMCFG covers its bus). Off, Xen reads it as all-ones and drops writes.
+   */
+  extCfg: boolean;
 
-  constructor(hw: PhysicalDevice) {
+  constructor(hw: PhysicalDevice, quirks: { phantomStride?: number; ignoreBars?: boolean } = {}) {
     this.hw = hw;
     this.sbdf = hw.sbdf;
     this.name = formatSbdf(hw.sbdf);
+    this.phantomStride = quirks.phantomStride ?? 0;
+    this.ignoreBars = quirks.ignoreBars ?? false;
+    this.extCfg = hw.extendedConfig;
   }
 }

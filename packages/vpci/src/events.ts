@@ -19,8 +19,9 @@ export type MapOperation = 'map' | 'unmap';
  *   rangesets purged, and a guest crashed (`crashed`).
  * - `msix-clobber`: an existing mapping at `gfn` clobbers the MSI-X area (EEXIST).
  * - `msix-invalid`: the MSI-X capability points outside its BAR (ENODEV); MSI-X is hidden.
- * - `capability-masked`: the init of legacy capability `cap` (MSI 5, MSI-X 17) failed with `code`;
- *   it is cleaned up and hidden from the list (Xen's `vpci_init_capabilities`).
+ * - `capability-masked`: the init of legacy capability `cap` (MSI 5, MSI-X 17), or with `extended` of
+ *   extended capability `cap` (ReBAR 21), failed with `code`; it is cleaned up and hidden from its
+ *   list (Xen's `vpci_init_capabilities`).
  * - `capability-cleanup-failed`: that cleanup failed with `code` (a guest's set-up then fails).
  * - `msix-initial-state`: the device was added with MSI-X Enable or Function Mask set; both were
  *   cleared on the hardware (Xen's `pdev_msi_init`).
@@ -49,6 +50,9 @@ export type MapOperation = 'map' | 'unmap';
  * - `domain-crashed`: the domain was crashed (`domain_crash`).
  * - `modify-bars-failed`: modifyBars returned an error other than the ones above (ENOMEM).
  * - `crashed-domain-access`: a crashed domain's vCPU tried a config access; dropped.
+ * - `access-dropped`: a config access Xen's `vpci_access_allowed` refuses (`reason` `misaligned`: not
+ *   aligned to its size) never reached vPCI: a read returned all-ones, a write was dropped. Xen is
+ *   silent; the engine logs it so no access is lost without a word.
  * - `crashed-domain-mmio`: a crashed domain's vCPU tried a memory access at `addr`; dropped.
  */
 export type VpciEvent =
@@ -110,12 +114,21 @@ export type VpciEvent =
       readonly addr: bigint;
       readonly size: number;
     }
-  | { readonly kind: 'capability-masked'; readonly sbdf: string; readonly cap: number; readonly code: Errno }
+  | {
+      readonly kind: 'capability-masked';
+      readonly sbdf: string;
+      readonly cap: number;
+      readonly code: Errno;
+      /** An extended capability (absent: a legacy one). */
+      readonly extended?: true;
+    }
   | {
       readonly kind: 'capability-cleanup-failed';
       readonly sbdf: string;
       readonly cap: number;
       readonly code: Errno;
+      /** An extended capability (absent: a legacy one). */
+      readonly extended?: true;
     }
   | {
       readonly kind: 'subpage-shared';
@@ -167,7 +180,15 @@ export type VpciEvent =
   | { readonly kind: 'domain-crashed'; readonly domain: number; readonly reason: string }
   | { readonly kind: 'modify-bars-failed'; readonly sbdf: string; readonly code: Errno }
   | { readonly kind: 'crashed-domain-access'; readonly domain: number; readonly sbdf: string }
-  | { readonly kind: 'crashed-domain-mmio'; readonly domain: number; readonly addr: bigint };
+  | { readonly kind: 'crashed-domain-mmio'; readonly domain: number; readonly addr: bigint }
+  | {
+      readonly kind: 'access-dropped';
+      readonly domain: number;
+      readonly sbdf: string;
+      readonly reg: number;
+      readonly size: number;
+      readonly reason: 'misaligned';
+    };
 
 /** One line of text for an event, in the words of Xen's log message where there is one. */
 export function describeEvent(event: VpciEvent): string {
@@ -197,9 +218,9 @@ export function describeEvent(event: VpciEvent): string {
     case 'msix-access-refused':
       return `${event.sbdf}: unaligned or invalid size MSI-X table access (${hex(event.addr)}, ${event.size} bytes)`;
     case 'capability-masked':
-      return `${event.sbdf}: init legacy cap ${event.cap} fail rc=${event.code}, mask it`;
+      return `${event.sbdf}: init ${event.extended === true ? 'extended' : 'legacy'} cap ${event.cap} fail rc=${event.code}, mask it`;
     case 'capability-cleanup-failed':
-      return `${event.sbdf}: clean legacy cap ${event.cap} fail rc=${event.code}`;
+      return `${event.sbdf}: clean ${event.extended === true ? 'extended' : 'legacy'} cap ${event.cap} fail rc=${event.code}`;
     case 'subpage-shared':
       return `${event.sbdf}: BAR${event.bar} page ${hex(event.mfn)} shared with ${event.other} of d${event.otherDomain}: not mapped`;
     case 'assign-refused':
@@ -232,5 +253,7 @@ export function describeEvent(event: VpciEvent): string {
       return `d${event.domain}: memory access to ${hex(event.addr)} after crash dropped`;
     case 'crashed-domain-access':
       return `d${event.domain}: config access to ${event.sbdf} after crash dropped`;
+    case 'access-dropped':
+      return `d${event.domain}: ${event.size}-byte config access to ${event.sbdf} at ${hex(event.reg)} not aligned to its size: dropped`;
   }
 }

@@ -10,6 +10,7 @@ import {
   PCI_BASE_ADDRESS_MEM_PREFETCH,
   PCI_BASE_ADDRESS_MEM_TYPE_64,
   PCI_BASE_ADDRESS_SPACE_IO,
+  PCI_CAP_ID_EXP,
   PCI_CAP_ID_MSI,
   PCI_CAP_ID_MSIX,
   PCI_CAPABILITY_LIST,
@@ -19,6 +20,7 @@ import {
   PCI_COMMAND_IO,
   PCI_COMMAND_MEMORY,
   PCI_DEVICE_ID,
+  PCI_EXP_DEVCAP,
   PCI_EXT_CAP_ID_REBAR,
   PCI_HEADER_TYPE,
   PCI_MSI_ADDRESS_HI,
@@ -132,6 +134,12 @@ export interface DeviceSpec {
   readonly msi?: MsiSpec;
   /** Resizable BAR entries (one extended capability); none if missing. */
   readonly rebar?: readonly RebarSpec[];
+  /**
+   * A PCI Express capability (endpoint) whose Device Capabilities advertise phantom functions: the
+   * Phantom Functions Supported field, 0 … 3 (Xen's `phantom_stride` is `8 >> field` for a function
+   * below the stride). None if missing.
+   */
+  readonly phantomFunctions?: 0 | 1 | 2 | 3;
   /** The SR-IOV capability of a physical function; none if missing. */
   readonly sriov?: SriovSpec;
 }
@@ -151,6 +159,7 @@ export interface ImageSizes {
 }
 
 const MSIX_CAP_OFFSET = 0x40;
+const EXP_CAP_OFFSET = 0x80;
 const MSI_CAP_OFFSET = 0x50;
 const REBAR_CAP_OFFSET = 0x100;
 /** Where SR-IOV goes behind a resizable-BAR capability (which ends by 0x134). */
@@ -247,6 +256,7 @@ export class PhysicalDevice {
     if (spec.msi !== undefined) device.defineMsi(spec.msi, spec.msix !== undefined);
     if (spec.rebar !== undefined) device.defineRebar(spec.rebar);
     if (spec.sriov !== undefined) device.defineSriov(spec.sriov, spec.rebar !== undefined);
+    if (spec.phantomFunctions !== undefined) device.defineExpress(spec.phantomFunctions);
     return device;
   }
 
@@ -486,6 +496,21 @@ export class PhysicalDevice {
     this.setMask(MSIX_CAP_OFFSET + PCI_MSIX_FLAGS, 2, PCI_MSIX_FLAGS_ENABLE | PCI_MSIX_FLAGS_MASKALL);
     this.poke(MSIX_CAP_OFFSET + PCI_MSIX_TABLE, 4, placement('table', msix.table));
     this.poke(MSIX_CAP_OFFSET + PCI_MSIX_PBA, 4, placement('pba', msix.pba));
+  }
+
+  /** A PCI Express endpoint capability, appended to the capability list, with its phantom field. */
+  private defineExpress(phantom: number): void {
+    if (!Number.isInteger(phantom) || phantom < 0 || phantom > 3)
+      throw new InvalidArgumentError('spec.phantomFunctions', phantom, 'an integer in 0 … 3');
+    let link = PCI_CAPABILITY_LIST;
+    if ((this.peek(PCI_STATUS, 2) & PCI_STATUS_CAP_LIST) !== 0)
+      for (let pos = this.peek(link, 1); pos !== 0; pos = this.peek(link, 1)) link = pos + 1;
+    this.poke(PCI_STATUS, 2, this.peek(PCI_STATUS, 2) | PCI_STATUS_CAP_LIST);
+    this.poke(link, 1, EXP_CAP_OFFSET);
+    this.poke(EXP_CAP_OFFSET, 1, PCI_CAP_ID_EXP);
+    this.poke(EXP_CAP_OFFSET + 1, 1, 0);
+    this.poke(EXP_CAP_OFFSET + 2, 2, 2); // capability version 2, device/port type 0: an endpoint
+    this.poke(EXP_CAP_OFFSET + PCI_EXP_DEVCAP, 4, phantom << 3);
   }
 
   private defineMsi(msi: MsiSpec, afterMsix: boolean): void {

@@ -103,6 +103,9 @@ export function vpciInitHeader(
     (value) => flipsDecoding(vpci, value),
   );
   if (!added.ok) return added;
+  // Xen's ignore_bars quirk (apply_quirks): no BAR is sized, trapped or mapped, and the command
+  // register's view stays as allocated (zero); decoding changes then map nothing.
+  if (device.ignoreBars) return { ok: true };
 
   let cmd = hw.read(PCI_COMMAND, 2);
   // Guests start with decoding off, so modifyBars is not called at the end for them.

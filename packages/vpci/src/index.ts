@@ -6,6 +6,8 @@
 // The workspace's result vocabulary, from @vpci/rangeset, so the engine's users need not import it from there.
 export type { Errno, Failure, Ok, Result } from '@vpci/rangeset';
 export type { CapabilityErrno } from './capabilities.js';
+export type { ConfigAccessPath } from './config-access.js';
+export { vpciAccessAllowed } from './config-access.js';
 export type { EngineContext } from './context.js';
 export { mappingDomain } from './context.js';
 export type { BarType, MsiState, MsixEntry, MsixState } from './device.js';
@@ -14,7 +16,7 @@ export { DeviceMemory } from './device-memory.js';
 export type { FrameRange, FrameSink } from './device-snapshot.js';
 export { DeviceSnapshot, framesOf, writeMayChangeDevice } from './device-snapshot.js';
 export type { DeviceXenCost, DomainKind, PendingOperation } from './domain.js';
-export { Domain, PciDevice, Vcpu } from './domain.js';
+export { DOMID_IO, Domain, PciDevice, Vcpu } from './domain.js';
 export { reportE820Frames } from './e820.js';
 export type { MapOperation, VpciEvent } from './events.js';
 export { describeEvent } from './events.js';
@@ -32,6 +34,8 @@ export type {
 export { PhysicalDevice, parseHexDump } from './hardware.js';
 export type { InvariantContext, InvariantScope, Violation } from './invariants.js';
 export { checkInvariants, describeViolation } from './invariants.js';
+export type { IommuErrno } from './iommu.js';
+export { IommuFaults, phantomFunctions, phantomStride } from './iommu.js';
 export type { AssignErrno, AssignResult, E820Entry, GuestOptions, MachineOptions } from './machine.js';
 export { Machine } from './machine.js';
 export type { MemoryTypeAnswer } from './memory-type.js';
@@ -49,6 +53,7 @@ export {
   PCI_BASE_ADDRESS_MEM_TYPE_64,
   PCI_BASE_ADDRESS_MEM_TYPE_MASK,
   PCI_BASE_ADDRESS_SPACE_IO,
+  PCI_CAP_ID_EXP,
   PCI_CAP_ID_MSI,
   PCI_CAP_ID_MSIX,
   PCI_CAP_LIST_ID,
@@ -70,8 +75,11 @@ export {
   PCI_COMMAND_VGA_PALETTE,
   PCI_COMMAND_WAIT,
   PCI_DEVICE_ID,
+  PCI_EXP_DEVCAP,
+  PCI_EXP_DEVCAP_PHANTOM,
   PCI_EXT_CAP_ID_REBAR,
   PCI_EXT_CAP_ID_SRIOV,
+  PCI_EXT_CAP_NEXT_MASK,
   PCI_HEADER_BRIDGE_NR_BARS,
   PCI_HEADER_NORMAL_NR_BARS,
   PCI_HEADER_TYPE,
@@ -128,6 +136,7 @@ export {
 export type { MapErrno, PendingResult } from './pending.js';
 export type { Policy, Profile } from './policy.js';
 export { POLICY_SWITCHES, policyFor } from './policy.js';
+export { IGNORE_BARS_DEVICES, ignoresBars } from './quirks.js';
 export type { Sbdf } from './sbdf.js';
 export { formatSbdf, makeSbdf, parseSbdf, toSbdf } from './sbdf.js';
 export type { ConfigBytes, SriovCapabilitySpec, VfBarSpec } from './sriov-hardware.js';

@@ -161,7 +161,7 @@ export function checkInvariants(context: InvariantContext, scope?: InvariantScop
 
   const hostFrames = scope?.hostFrames === undefined ? undefined : merged(scope.hostFrames);
   for (const domain of context.domains()) {
-    if (domain.kind === 'dom_xen') continue;
+    if (domain.isPseudo) continue;
     const dirty = scope?.frames.get(domain);
     const region = dirty === undefined ? undefined : merged(dirty);
     if (scope !== undefined && region === undefined) {

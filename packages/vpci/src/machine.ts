@@ -14,23 +14,27 @@ import {
   type P2mOptions,
 } from '@vpci/p2m';
 import { RangeSet, type Result } from '@vpci/rangeset';
-import { type CapabilityErrno, initCapabilities } from './capabilities.js';
+import { type CapabilityErrno, initCapabilities, reinitExtCapabilities } from './capabilities.js';
+import { allOnes, checkAccessShape, vpciAccessAllowed } from './config-access.js';
 import { type EngineContext, mappingDomain } from './context.js';
 import { hostFrameRange, VpciState } from './device.js';
 import { DeviceMemory } from './device-memory.js';
-import { DOMID_XEN, Domain, PciDevice, type Vcpu, VPCI_MAX_VIRT_DEV } from './domain.js';
+import { DOMID_IO, DOMID_XEN, Domain, PciDevice, type Vcpu, VPCI_MAX_VIRT_DEV } from './domain.js';
 import type { VpciEvent } from './events.js';
 import { type DeviceSpec, PhysicalDevice } from './hardware.js';
 import { type AccessorRef, vpciInitHeader } from './header.js';
 import { InvariantCaches } from './invariants.js';
+import { type IommuErrno, IommuFaults, phantomFunctions, phantomStride } from './iommu.js';
 import { type MemoryTypeAnswer, memoryTypeOf } from './memory-type.js';
 import { checkMmioAccess, type MmioResult, mmioAccess } from './mmio.js';
 import { type ModifyBarsErrno, modifyBars } from './modify-bars.js';
 import { resetInitialMsixState } from './msix.js';
 import { decodedBars, hostBarFrames, hostBars, mappedByOtherDomain } from './ownership.js';
+import { PCI_CFG_SPACE_SIZE } from './pci-regs.js';
 import { type PendingResult, processPending } from './pending.js';
 import { type Policy, type Profile, policyFor } from './policy.js';
-import { checkConfigAccess, type HardwareAccess } from './registers.js';
+import { ignoresBars } from './quirks.js';
+import type { HardwareAccess } from './registers.js';
 import { formatSbdf, makeSbdf, type Sbdf, sbdfKey, toSbdf } from './sbdf.js';
 
 /** One entry of the host memory map (e820): `size` bytes at `addr`. */
@@ -75,6 +79,11 @@ export interface MachineOptions {
   /** The host's MTRRs (default: enabled, everything WB). */
   readonly hostMtrr?: MtrrState;
   /**
+   * Xen's `iommu_quarantine` (default true, as Xen's default `IOMMU_QUARANTINE_BASIC`; false is
+   * `iommu=no-quarantine`): a device leaving a guest goes to dom_io, not back to the hardware domain.
+   */
+  readonly quarantine?: boolean;
+  /**
    * The hardware domain's MTRRs, as dom0 reprogrammed them. Default: the copy of `hostMtrr` its vCPUs
    * start with (`hvm_vcpu_cacheattr_init`, see `hardwareDomainMtrr`).
    */
@@ -105,18 +114,22 @@ export interface GuestOptions {
 }
 
 /**
- * Outcome of assigning or removing a device: refused (`EPERM` for a hidden device, `EBUSY` for one
- * another domain owns or shares a page with, `EINVAL` for de-assigning a device no guest owns), no
- * virtual slot or IOMMU (`EOPNOTSUPP` for a guest without an IOMMU or a function other than 0, `ENOSPC`), or the failure of the vPCI set-up
- * (`InitHeaderResult`, the capabilities') or of the unmap on leaving (`ModifyBarsResult`).
+ * Outcome of assigning or removing a device: refused (`EBUSY` for a device neither the hardware
+ * domain nor dom_io owns — a guest's, or a hidden one — or one that shares a page another domain maps;
+ * `EBADF` for a broken device; `EINVAL` for de-assigning a device no guest or dom_io owns;
+ * `EOPNOTSUPP` for a guest without an IOMMU), no virtual slot (`EOPNOTSUPP` for a function other than 0,
+ * `ENOSPC`), a capability that cannot be hidden (`ENODEV`), an IOMMU context failure (`IommuErrno`),
+ * or the failure of the vPCI set-up (`InitHeaderResult`, the capabilities') or of the unmap on
+ * leaving (`ModifyBarsResult`).
  */
 export type AssignResult = Result<AssignErrno>;
 
 /**
  * Why an assignment was refused: modify_bars' errors, a capability set-up that failed (`ENODEV`,
- * `ERANGE`, …), or no vPCI / no free slot for the device.
+ * `ERANGE`, …: one that could not be hidden included), no vPCI / no free slot for the device, a
+ * broken device (`EBADF`) or the IOMMU's refusal.
  */
-export type AssignErrno = ModifyBarsErrno | CapabilityErrno | 'EOPNOTSUPP' | 'ENOSPC';
+export type AssignErrno = ModifyBarsErrno | CapabilityErrno | IommuErrno | 'EOPNOTSUPP' | 'ENOSPC' | 'EBADF';
 
 /** The machine. Implements the context the header code runs in. */
 export class Machine implements EngineContext {
@@ -149,6 +162,12 @@ export class Machine implements EngineContext {
   readonly hardwareDomain: Domain;
   /** dom_xen, which owns the devices hidden from dom0; their BARs map into dom0's p2m. */
   readonly domXen: Domain;
+  /** dom_io, which owns quarantined devices: no vPCI; the hardware domain reaches them on the hardware. */
+  readonly domIo: Domain;
+  /** Xen's `iommu_quarantine`: devices leaving a guest go to dom_io. */
+  readonly quarantine: boolean;
+  /** IOMMU context failures to inject (see `IommuFaults.failNext`). */
+  readonly iommuFaults = new IommuFaults();
   /** False while the hardware domain is being built (before `boot`): mappings are then applied at once. */
   systemActive = false;
   /** What the devices' memory BARs hold (what direct and MSI-X page accesses read and write). */
@@ -159,6 +178,8 @@ export class Machine implements EngineContext {
    */
   readonly invariantCaches = new InvariantCaches();
   private readonly deviceMap = new Map<number, PciDevice>();
+  /** MMCFG regions the hardware domain reported, by `segment:start-end`: usable or not. */
+  private readonly mmcfgRegions = new Map<string, boolean>();
   private readonly domainMap = new Map<number, Domain>();
   /** `devices()` and `domains()` in order, kept until a device or domain comes or goes. */
   private sortedDevices: PciDevice[] | undefined;
@@ -215,6 +236,11 @@ export class Machine implements EngineContext {
     const bits = domainMaxPaddrBits(this.physAddrBits, this.hardwareDomain.p2m.hap);
     this.hardwareDomain.iomem.addRange(mfn(0), mfn(2 ** (bits - 12) - 1));
     this.domXen = this.addDomain(new Domain(DOMID_XEN, 'dom_xen', 0));
+    // dom_io has an IOMMU context whenever the host has an IOMMU (iommu_setup).
+    this.domIo = this.addDomain(new Domain(DOMID_IO, 'dom_io', 0, {}, new MtrrState(), this.iommu));
+    this.quarantine = options.quarantine ?? true;
+    if (typeof this.quarantine !== 'boolean')
+      throw new InvalidArgumentError('quarantine', this.quarantine, 'true or false');
     this.accessor = { current: this.hardwareDomain.vcpus[0]! };
   }
 
@@ -287,7 +313,8 @@ export class Machine implements EngineContext {
     const key = sbdfKey(hw.sbdf);
     if (this.deviceMap.has(key))
       throw new InvalidArgumentError('sbdf', formatSbdf(hw.sbdf), 'an address no other device has');
-    const pdev = new PciDevice(hw);
+    // alloc_pdev: the phantom stride and apply_quirks, read from the device as Xen finds it.
+    const pdev = new PciDevice(hw, { phantomStride: phantomStride(hw), ignoreBars: ignoresBars(hw) });
     resetInitialMsixState(this.events, hw);
     this.deviceMap.set(key, pdev);
     this.sortedDevices = undefined;
@@ -303,8 +330,8 @@ export class Machine implements EngineContext {
   createGuest(options: GuestOptions = {}): Domain {
     let id = options.id;
     if (id === undefined) for (id = 1; this.domainMap.has(id); id++);
-    if (!Number.isInteger(id) || id < 1 || id >= DOMID_XEN || this.domainMap.has(id)) {
-      throw new InvalidArgumentError('id', id, 'an unused domain id in 1 … 0x7ff1');
+    if (!Number.isInteger(id) || id < 1 || id >= DOMID_IO || this.domainMap.has(id)) {
+      throw new InvalidArgumentError('id', id, 'an unused domain id in 1 … 0x7ff0');
     }
     const mtrr = options.mtrr ?? new MtrrState();
     if (!(mtrr instanceof MtrrState)) throw new InvalidArgumentError('mtrr', mtrr, 'an MtrrState');
@@ -339,9 +366,10 @@ export class Machine implements EngineContext {
   }
 
   /**
-   * Assigns a device of the hardware domain to guest `domain`, as the toolstack does: vPCI leaves the
-   * old owner (its mappings stay there unless `unmapOnDeassign`), the guest is permitted the BARs'
-   * machine frames, and vPCI is set up for the guest (virtual slot, decoding off).
+   * Assigns a device of the hardware domain or dom_io to guest `domain`, as the toolstack does (Xen's
+   * `device_assigned` then `assign_device`): vPCI leaves the old owner (its mappings stay there unless
+   * `unmapOnDeassign`), the IOMMU takes the function and its phantom functions, the guest is
+   * permitted the BARs' machine frames, and vPCI is set up for the guest (virtual slot, decoding off).
    */
   assignDevice(sbdf: Sbdf | string, domain: number): AssignResult {
     this.requireBooted('assignDevice');
@@ -350,33 +378,73 @@ export class Machine implements EngineContext {
     if (target.kind !== 'guest') throw new InvalidArgumentError('domain', domain, 'a guest domain');
     // iommu_do_domctl: a domain without an IOMMU context gets EOPNOTSUPP before the device is looked at.
     if (!target.iommu) return { ok: false, code: 'EOPNOTSUPP' };
-    this.settleBeforeMove();
-    if (device.domain !== this.hardwareDomain)
-      return { ok: false, code: device.domain === this.domXen ? 'EPERM' : 'EBUSY' };
-    if (this.refusedAsShared(device, target)) return { ok: false, code: 'EBUSY' };
-    const left = this.leave(device);
-    if (!left.ok) return left;
-    this.setOwner(device, target);
-    const rc = this.assignVpci(device);
-    if (!rc.ok) return rc;
-    for (const bar of hostBars(device)) target.iomem.addRange(...bar.hostFrames());
-    // Guests get no ROM: the toolstack still permits its frames, from the hardware.
-    return { ok: true };
+    return this.assignTo(device, target);
   }
 
-  /** Gives a guest's device back to the hardware domain (Xen's `deassign_device`). */
+  /**
+   * Makes a device assignable (`xl pci-assignable-add`: `XEN_DOMCTL_assign_device` to dom_io): it
+   * leaves the hardware domain for dom_io, without vPCI, and is marked quarantined (`pdev->quarantine`)
+   * so that it goes back to dom_io whenever it leaves a guest, whatever `quarantine` says.
+   */
+  quarantineDevice(sbdf: Sbdf | string): AssignResult {
+    this.requireBooted('quarantineDevice');
+    const device = this.device(sbdf);
+    if (!this.domIo.iommu) return { ok: false, code: 'EOPNOTSUPP' }; // iommu_do_domctl
+    return this.assignTo(device, this.domIo);
+  }
+
+  /**
+   * Takes a device from its owner (Xen's `deassign_device`): from a guest it goes to dom_io when
+   * quarantining (`iommu_quarantine` or the device's own `quarantine` mark), else back to the
+   * hardware domain with vPCI set up again; from dom_io (`xl pci-assignable-remove`) it goes back to
+   * the hardware domain and loses its quarantine mark.
+   */
   deassignDevice(sbdf: Sbdf | string): AssignResult {
     this.requireBooted('deassignDevice');
     const device = this.device(sbdf);
+    // iommu_do_domctl: without an IOMMU no domain has a context, so the domctl is refused first.
+    if (!this.iommu) return { ok: false, code: 'EOPNOTSUPP' };
     this.settleBeforeMove();
     const owner = device.domain;
-    if (owner === undefined || owner.kind !== 'guest') return { ok: false, code: 'EINVAL' };
-    if (this.refusedAsShared(device, this.hardwareDomain)) return { ok: false, code: 'EBUSY' };
-    const bars = hostBarFrames(device);
-    const left = this.leave(device);
-    if (!left.ok) return left;
-    for (const range of bars) owner.iomem.removeRange(...range);
-    this.setOwner(device, this.hardwareDomain);
+    if (owner === undefined || (owner.kind !== 'guest' && owner !== this.domIo))
+      return { ok: false, code: 'EINVAL' };
+    if (!owner.iommu) return { ok: false, code: 'EOPNOTSUPP' };
+    return this.deassignFrom(device, owner);
+  }
+
+  /**
+   * Xen's `pci_release_devices` (a dying domain gives up its devices): each device of guest `domain`
+   * is de-assigned in assignment order; one that fails stays. Returns the first error.
+   */
+  releaseDevices(domain: number): AssignResult {
+    this.requireBooted('releaseDevices');
+    const owner = this.domain(domain);
+    if (owner.kind !== 'guest') throw new InvalidArgumentError('domain', domain, 'a guest domain');
+    this.settleBeforeMove();
+    let combined: AssignResult = { ok: true };
+    for (const device of [...owner.devices]) {
+      const rc = this.deassignFrom(device, owner);
+      if (!rc.ok && combined.ok) combined = rc;
+    }
+    return combined;
+  }
+
+  /**
+   * The device-reset hypercall (`PHYSDEVOP_pci_device_reset`, Xen's `vpci_reset_device`): the device
+   * was reset by the hardware domain, so vPCI drops its state and sets it up again from the device
+   * (`vpci_deassign_device` then `vpci_assign_device`) for the same owner. Mappings the old state had
+   * made stay in the owner's p2m (unmapped first under `unmapOnDeassign`). A device of dom_xen or
+   * dom_io is left alone (those domains have no vPCI).
+   */
+  resetDevice(sbdf: Sbdf | string): AssignResult {
+    this.requireBooted('resetDevice');
+    const device = this.device(sbdf);
+    const owner = device.domain;
+    if (owner === undefined || owner.isPseudo) return { ok: true };
+    this.settleBeforeMove();
+    const unmapped = this.unmapLeaving(device);
+    if (!unmapped.ok) return unmapped;
+    this.deassignVpci(device);
     return this.assignVpci(device);
   }
 
@@ -389,43 +457,97 @@ export class Machine implements EngineContext {
   removeDevice(sbdf: Sbdf | string): AssignResult {
     const device = this.device(sbdf);
     this.settleBeforeMove();
-    const left = this.leave(device);
-    if (!left.ok) return left;
+    // Under unmapOnDeassign an unmap that fails refuses the removal: the device stays.
+    const unmapped = this.unmapLeaving(device);
+    if (!unmapped.ok) return unmapped;
+    this.deassignVpci(device);
+    this.moveOwner(device, undefined);
     this.deviceMap.delete(sbdfKey(device.sbdf));
     this.sortedDevices = undefined;
     return { ok: true };
   }
 
+  /**
+   * The hardware domain tells Xen whether an MMCFG region is usable (`PHYSDEVOP_pci_mmcfg_reserved`,
+   * `reserved` is `XEN_PCI_MMCFG_RESERVED`). Every region starts usable. When the state changes, each
+   * device on `segment`'s buses `startBus … endBus` has its `extCfg` checked again
+   * (`pci_check_extcfg`: reachable only through a usable region) and its extended capabilities set up
+   * again (`vpci_reinit_ext_capabilities`, d734babf8b); a re-init that fails is not acted upon, as
+   * in Xen. No change: nothing happens (`pci_mmcfg_reserved`'s "no change").
+   */
+  mmcfgReserved(segment: number, startBus: number, endBus: number, reserved: boolean): void {
+    for (const [name, value, max] of [
+      ['segment', segment, 0xffff],
+      ['startBus', startBus, 0xff],
+      ['endBus', endBus, 0xff],
+    ] as const) {
+      if (!Number.isInteger(value) || value < 0 || value > max)
+        throw new InvalidArgumentError(name, value, `an integer in 0 … 0x${max.toString(16)}`);
+    }
+    if (endBus < startBus)
+      throw new InvalidArgumentError('endBus', endBus, `at least startBus (${startBus})`);
+    const key = `${segment}:${startBus}-${endBus}`;
+    if ((this.mmcfgRegions.get(key) ?? true) === reserved) return;
+    this.mmcfgRegions.set(key, reserved);
+    for (const device of this.devices()) {
+      const { seg, bus } = device.sbdf;
+      if (seg !== segment || bus < startBus || bus > endBus) continue;
+      device.extCfg = reserved && device.hw.extendedConfig;
+      reinitExtCapabilities(this, device);
+    }
+  }
+
   // ---- guest accesses ------------------------------------------------------------------------
 
   /**
-   * A config-space read of `size` (1, 2 or 4) bytes at `reg` by `vcpu` (Xen's `vpci_read`). `sbdf` is
-   * the address as the domain sees it (virtual for a guest).
+   * A config-space read of `size` (1, 2 or 4) bytes at `reg` by `vcpu` through the CF8/CFC ports
+   * (Xen's `vpci_portio_read`). `sbdf` is the address as the domain sees it (virtual for a guest). An
+   * access not aligned to its size never reaches `vpci_read` (`vpci_access_allowed`): it reads
+   * all-ones, with an `access-dropped` event.
    */
   configRead(vcpu: Vcpu, sbdf: Sbdf | string, reg: number, size: number): number {
-    checkConfigAccess(reg, size);
+    checkAccessShape('cf8', reg, size);
     const address = toSbdf(sbdf);
-    if (!this.canAccess(vcpu, address)) return size === 4 ? 0xffffffff : (1 << (8 * size)) - 1;
-    const { device, hardware } = this.resolve(vcpu, address);
-    this.accessor.current = vcpu;
-    if (device?.vpci === undefined) return readThrough(hardware, reg, size);
-    return device.vpci.registers.read(reg, size, hardware);
+    if (!this.canAccess(vcpu, address) || !this.accessAllowed(vcpu, address, reg, size)) return allOnes(size);
+    return this.vpciRead(vcpu, address, reg, size);
   }
 
-  /** A config-space write by `vcpu` (Xen's `vpci_write`). */
+  /** A config-space write through the CF8/CFC ports (Xen's `vpci_portio_write`); not aligned: dropped. */
   configWrite(vcpu: Vcpu, sbdf: Sbdf | string, reg: number, size: number, value: number): void {
-    checkConfigAccess(reg, size, value);
+    checkAccessShape('cf8', reg, size);
+    checkAccessValue(value, BigInt(allOnes(size)));
     const address = toSbdf(sbdf);
-    if (!this.canAccess(vcpu, address)) return;
-    const { device, hardware } = this.resolve(vcpu, address);
-    this.accessor.current = vcpu;
-    if (device?.vpci === undefined) {
-      if (this.refusedForeignWrite(vcpu, address, reg, size)) return;
-      if (this.refusedHardwareMove(vcpu, address, reg, size, value)) return;
-      hardware.write(reg, size, value);
-      return;
-    }
-    device.vpci.registers.write(reg, size, value, hardware);
+    if (!this.canAccess(vcpu, address) || !this.accessAllowed(vcpu, address, reg, size)) return;
+    this.vpciWrite(vcpu, address, reg, size, value);
+  }
+
+  /**
+   * A read of `size` (1, 2, 4 or 8) bytes through the memory-mapped configuration space (x86's
+   * `vpci_mmcfg_read`, Xen's `vpci_ecam_read`): an 8-byte read is two 4-byte `vpci_read`s, the low
+   * half first. Not aligned to its size: all-ones (`~0UL`), with an `access-dropped` event.
+   */
+  ecamRead(vcpu: Vcpu, sbdf: Sbdf | string, reg: number, size: number): bigint {
+    checkAccessShape('ecam', reg, size);
+    const address = toSbdf(sbdf);
+    if (!this.canAccess(vcpu, address) || !this.accessAllowed(vcpu, address, reg, size))
+      return (1n << BigInt(8 * size)) - 1n;
+    const low = BigInt(this.vpciRead(vcpu, address, reg, Math.min(4, size)));
+    return size === 8 ? low | (BigInt(this.vpciRead(vcpu, address, reg + 4, 4)) << 32n) : low;
+  }
+
+  /**
+   * A write through the memory-mapped configuration space (x86's `vpci_mmcfg_write`, Xen's
+   * `vpci_ecam_write`): an 8-byte write is two 4-byte `vpci_write`s in one trap, the low half first
+   * (the second runs even when the first deferred work). Not aligned to its size: dropped.
+   */
+  ecamWrite(vcpu: Vcpu, sbdf: Sbdf | string, reg: number, size: number, value: bigint): void {
+    checkAccessShape('ecam', reg, size);
+    checkAccessValue(value, (1n << BigInt(8 * size)) - 1n);
+    const address = toSbdf(sbdf);
+    if (!this.canAccess(vcpu, address) || !this.accessAllowed(vcpu, address, reg, size)) return;
+    const data = BigInt(value);
+    this.vpciWrite(vcpu, address, reg, Math.min(4, size), Number(data & 0xffffffffn));
+    if (size === 8) this.vpciWrite(vcpu, address, reg + 4, 4, Number(data >> 32n));
   }
 
   /**
@@ -534,6 +656,41 @@ export class Machine implements EngineContext {
     }
   }
 
+  /** Xen's `vpci_access_allowed`; an access it refuses is logged as dropped (Xen is silent). */
+  private accessAllowed(vcpu: Vcpu, sbdf: Sbdf, reg: number, size: number): boolean {
+    if (vpciAccessAllowed(reg, size)) return true;
+    this.events.push({
+      kind: 'access-dropped',
+      domain: vcpu.domain.id,
+      sbdf: formatSbdf(sbdf),
+      reg,
+      size,
+      reason: 'misaligned',
+    });
+    return false;
+  }
+
+  /** Xen's `vpci_read` (1, 2 or 4 bytes, aligned). */
+  private vpciRead(vcpu: Vcpu, sbdf: Sbdf, reg: number, size: number): number {
+    const { device, hardware } = this.resolve(vcpu, sbdf);
+    this.accessor.current = vcpu;
+    if (device?.vpci === undefined) return hardware.read(reg, size);
+    return device.vpci.registers.read(reg, size, hardware);
+  }
+
+  /** Xen's `vpci_write` (1, 2 or 4 bytes, aligned). */
+  private vpciWrite(vcpu: Vcpu, sbdf: Sbdf, reg: number, size: number, value: number): void {
+    const { device, hardware } = this.resolve(vcpu, sbdf);
+    this.accessor.current = vcpu;
+    if (device?.vpci === undefined) {
+      if (this.refusedForeignWrite(vcpu, sbdf, reg, size)) return;
+      if (this.refusedHardwareMove(vcpu, sbdf, reg, size, value)) return;
+      hardware.write(reg, size, value);
+      return;
+    }
+    device.vpci.registers.write(reg, size, value, hardware);
+  }
+
   /**
    * Xen's device lookup: the hardware domain finds its own device, else a hidden one, and reaches the
    * real device for everything else; a guest finds the device at the virtual address and never
@@ -543,7 +700,7 @@ export class Machine implements EngineContext {
     const domain = vcpu.domain;
     if (domain.isHardware) {
       const device = this.deviceMap.get(sbdfKey(sbdf));
-      const hardware = device === undefined ? NO_HARDWARE : device.hw;
+      const hardware = device === undefined ? NO_HARDWARE : xenView(device);
       const handled =
         device !== undefined && (device.domain === domain || device.domain === this.domXen)
           ? device
@@ -599,7 +756,6 @@ export class Machine implements EngineContext {
     domain.devices.push(device);
   }
 
-  /** The device leaves its owner: its mappings go first under `unmapOnDeassign`, then its vPCI state. */
   /**
    * Hardened (`unmapOnDeassign`): before a device changes hands, every vCPU's pending vPCI work runs
    * to its end, as if the toolstack waited for the machine to settle. Xen lets it run on: work
@@ -615,21 +771,104 @@ export class Machine implements EngineContext {
   }
 
   /**
-   * Takes the device from its owner. Under `unmapOnDeassign` its enabled BARs are unmapped first; if
-   * that fails (rolled back under `rollbackFailedMap`), the device stays and the error is returned.
+   * Hardened (`unmapOnDeassign`): the device's enabled BARs are unmapped from its owner before its
+   * vPCI state goes; if that fails (rolled back under `rollbackFailedMap`), the error is returned
+   * and the device stays. Xen leaves the mappings in place.
    */
-  private leave(device: PciDevice): AssignResult {
-    const owner = device.domain;
-    if (owner === undefined) return { ok: true };
+  private unmapLeaving(device: PciDevice): AssignResult {
+    if (device.domain === undefined) return { ok: true };
     if (this.policy.unmapOnDeassign && device.vpci?.bars.some((bar) => bar.enabled)) {
       for (const bar of device.vpci.bars) bar.mem?.purge();
       const unmapped = modifyBars(this, this.accessor.current, device, 0, false, true);
       if (!unmapped.ok) return unmapped;
     }
-    this.deassignVpci(device);
-    owner.devices.splice(owner.devices.indexOf(device), 1);
-    device.domain = undefined;
     return { ok: true };
+  }
+
+  /** The device leaves its owner's list and joins `target`'s (the IOMMU's reassignment). */
+  private moveOwner(device: PciDevice, target: Domain | undefined): void {
+    const owner = device.domain;
+    if (owner !== undefined) owner.devices.splice(owner.devices.indexOf(device), 1);
+    device.domain = undefined;
+    if (target !== undefined) this.setOwner(device, target);
+  }
+
+  /** dom_io's devices count as the hardware domain's for page sharing, as dom_xen's do. */
+  private sharingDomain(domain: Domain): Domain {
+    return domain.isPseudo ? this.hardwareDomain : domain;
+  }
+
+  /**
+   * Xen's `device_assigned` and `assign_device(target)`: `vpci_deassign_device` on the old owner,
+   * the IOMMU context of the function (on failure the device stays with its old owner, without
+   * vPCI), then of each phantom function, then `vpci_assign_device`. After the function's own
+   * context, any failure of a device with phantom functions is rolled back with `deassign_device`;
+   * if that fails too the device is marked broken and a guest target crashed.
+   */
+  private assignTo(device: PciDevice, target: Domain): AssignResult {
+    this.settleBeforeMove();
+    if (device.domain !== this.hardwareDomain && device.domain !== this.domIo)
+      return { ok: false, code: 'EBUSY' };
+    if (this.refusedAsShared(device, this.sharingDomain(target))) return { ok: false, code: 'EBUSY' };
+    if (device.broken && target.kind === 'guest') return { ok: false, code: 'EBADF' };
+    const unmapped = this.unmapLeaving(device);
+    if (!unmapped.ok) return unmapped;
+    this.deassignVpci(device);
+    const own = this.iommuFaults.program(device.sbdf);
+    if (!own.ok) return own;
+    this.moveOwner(device, target);
+    let rc: AssignResult = { ok: true };
+    for (const phantom of phantomFunctions(device.sbdf, device.phantomStride)) {
+      rc = this.iommuFaults.program(phantom);
+      if (!rc.ok) break;
+    }
+    if (rc.ok) rc = this.assignVpci(device);
+    if (!rc.ok) {
+      if (device.phantomStride !== 0 && !this.deassignFrom(device, target).ok) {
+        device.broken = true;
+        if (target.kind === 'guest')
+          this.crashDomain(target, `assignment of ${device.name} could not be rolled back`);
+      }
+      return rc;
+    }
+    if (target === this.domIo) device.quarantine = true;
+    else for (const bar of hostBars(device)) target.iomem.addRange(...bar.hostFrames());
+    // Guests get no ROM: the toolstack still permits its frames, from the hardware.
+    return { ok: true };
+  }
+
+  /**
+   * Xen's `deassign_device(owner)`: to dom_io when quarantining and the device is not already there,
+   * else to the hardware domain. The phantom functions' contexts move first (a failure leaves the
+   * device where it was, vPCI intact), then vPCI leaves, then the function's own context (a failure
+   * leaves the device with its owner, without vPCI), then vPCI is set up for the new owner.
+   */
+  private deassignFrom(device: PciDevice, owner: Domain): AssignResult {
+    if (!owner.iommu) return { ok: false, code: 'EINVAL' }; // deassign_device: !is_iommu_enabled(d)
+    const target =
+      (device.quarantine || this.quarantine) && owner !== this.domIo ? this.domIo : this.hardwareDomain;
+    if (this.refusedAsShared(device, this.sharingDomain(target))) return { ok: false, code: 'EBUSY' };
+    for (const phantom of phantomFunctions(device.sbdf, device.phantomStride)) {
+      const moved = this.iommuFaults.program(phantom);
+      if (!moved.ok) return moved;
+    }
+    const bars = hostBarFrames(device);
+    const unmapped = this.unmapLeaving(device);
+    if (!unmapped.ok) return unmapped;
+    this.deassignVpci(device);
+    const own = this.iommuFaults.program(device.sbdf);
+    if (!own.ok) return own;
+    // The toolstack takes back the frames it permitted for the BARs.
+    if (owner.kind === 'guest') for (const range of bars) owner.iomem.removeRange(...range);
+    this.moveOwner(device, target);
+    if (target === this.hardwareDomain) device.quarantine = false;
+    return this.assignVpci(device);
+  }
+
+  private crashDomain(domain: Domain, reason: string): void {
+    if (domain.crashed) return;
+    domain.crash();
+    this.events.push({ kind: 'domain-crashed', domain: domain.id, reason });
   }
 
   private setUpHardwareDevice(device: PciDevice): void {
@@ -644,9 +883,13 @@ export class Machine implements EngineContext {
     this.assignVpci(device);
   }
 
-  /** Xen's `vpci_assign_device`: virtual slot (guests), header, capabilities; torn down on error. */
+  /**
+   * Xen's `vpci_assign_device`: nothing for a domain without vPCI (dom_io); else virtual slot
+   * (guests), header, capabilities; torn down on error.
+   */
   private assignVpci(device: PciDevice): AssignResult {
     const domain = device.domain!;
+    if (domain.isPseudo) return { ok: true };
     const isHwdom = domain.isHardware;
     device.vpci = new VpciState();
     if (!isHwdom) {
@@ -724,12 +967,30 @@ export class Machine implements EngineContext {
 
 /** "Hardware" for a guest, or for an address with no device: reads all-ones, writes dropped. */
 const NO_HARDWARE: HardwareAccess = {
-  read: (_reg, size) => (size === 4 ? 0xffffffff : (1 << (8 * size)) - 1),
+  read: (_reg, size) => allOnes(size),
   write: () => {},
 };
 
-function readThrough(hardware: HardwareAccess, reg: number, size: number): number {
-  return hardware.read(reg, size);
+/**
+ * The device as Xen's `pci_conf_read`/`pci_conf_write` reach it: without MMCFG for its bus
+ * (`extCfg` off) an offset past 255 reads all-ones and a write there is dropped.
+ */
+function xenView(device: PciDevice): HardwareAccess {
+  if (device.extCfg || !device.hw.extendedConfig) return device.hw;
+  return {
+    read: (reg, size) => (reg >= PCI_CFG_SPACE_SIZE ? allOnes(size) : device.hw.read(reg, size)),
+    write: (reg, size, value) => {
+      if (reg < PCI_CFG_SPACE_SIZE) device.hw.write(reg, size, value);
+    },
+  };
+}
+
+/** Throws unless `value` is an integer (number or bigint) in `0 … max`. */
+function checkAccessValue(value: unknown, max: bigint): void {
+  const ok =
+    (typeof value === 'number' && Number.isInteger(value) && value >= 0 && BigInt(value) <= max) ||
+    (typeof value === 'bigint' && value >= 0n && value <= max);
+  if (!ok) throw new InvalidArgumentError('value', value, `an integer in 0 … 0x${max.toString(16)}`);
 }
 
 function checkVcpus(value: unknown): number {

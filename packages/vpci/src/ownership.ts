@@ -23,9 +23,12 @@ import {
   PCI_ROM_ADDRESS1,
 } from './pci-regs.js';
 
-/** Hidden devices (dom_xen) count as the hardware domain's for sharing. */
+/**
+ * Hidden (dom_xen) and quarantined (dom_io) devices count as the hardware domain's for sharing: it
+ * reaches both on the hardware.
+ */
 export function effectiveOwner(context: EngineContext, device: PciDevice): number | undefined {
-  if (device.domain === context.domXen) return context.hardwareDomain.id;
+  if (device.domain?.isPseudo === true) return context.hardwareDomain.id;
   return device.domain?.id;
 }
 

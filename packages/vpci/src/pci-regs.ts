@@ -97,6 +97,18 @@ export const PCI_ROM_ADDRESS_MASK = 0xfffff800;
 export const PCI_CAP_ID_MSI = 0x05;
 /** Capability ID of MSI-X. */
 export const PCI_CAP_ID_MSIX = 0x11;
+/** Capability ID of PCI Express. */
+export const PCI_CAP_ID_EXP = 0x10;
+/** PCI Express capability: offset of the Device Capabilities dword. */
+export const PCI_EXP_DEVCAP = 4;
+/** Device Capabilities: Phantom Functions Supported (bits 3–4). */
+export const PCI_EXP_DEVCAP_PHANTOM = 0x18;
+/** Class and subclass word (`PCI_CLASS_DEVICE`). */
+export const PCI_CLASS_DEVICE = 0x0a;
+/** Class word of a PCI-to-PCI bridge. */
+export const PCI_CLASS_BRIDGE_PCI = 0x0604;
+/** Class word of a host bridge. */
+export const PCI_CLASS_BRIDGE_HOST = 0x0600;
 /** Offset of the ID byte in a capability. */
 export const PCI_CAP_LIST_ID = 0;
 /** Offset of the next-capability pointer in a capability. */
@@ -151,6 +163,8 @@ export const PCI_MSIX_ENTRY_VECTOR_CTRL_OFFSET = 12;
 export const PCI_MSIX_VECTOR_BITMASK = 0x1;
 
 // Resizable BAR extended capability.
+/** Extended capability header: the next header's offset (bits 20–31). */
+export const PCI_EXT_CAP_NEXT_MASK = 0xfff00000;
 /** Extended capability ID of Resizable BAR. */
 export const PCI_EXT_CAP_ID_REBAR = 0x15;
 /** Capability dword of resizable BAR `i`: supported sizes in bits 4–31 (bit n+4: 2^(n+20) bytes). */

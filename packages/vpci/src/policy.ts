@@ -69,10 +69,10 @@ export interface Policy {
    */
   readonly serialOperations: boolean;
   /**
-   * Assigning, de-assigning or removing a device first lets every vCPU's pending vPCI work finish,
-   * then unmaps the device's enabled BARs from its old owner; an unmap that fails refuses the move,
-   * and the removal too (the device stays). Xen leaves the mappings in the old owner's p2m and lets
-   * the work run on (see `Machine.settleBeforeMove`).
+   * Assigning, de-assigning, removing or resetting (`vpci_reset_device`) a device first lets every
+   * vCPU's pending vPCI work finish, then unmaps the device's enabled BARs from its old owner; an
+   * unmap that fails refuses the move, and the removal too (the device stays). Xen leaves the
+   * mappings in the old owner's p2m and lets the work run on (see `Machine.settleBeforeMove`).
    */
   readonly unmapOnDeassign: boolean;
   /**

@@ -4,6 +4,7 @@
  * map (and in the MSI-X placement checks that use it).
  */
 
+import type { Result } from '@vpci/rangeset';
 import type { EngineContext } from './context.js';
 import { barAddress } from './device.js';
 import type { PciDevice } from './domain.js';
@@ -33,20 +34,28 @@ export function rebarCtrlSize(value: number): bigint {
   );
 }
 
-/** Xen's `init_rebar`: a control handler per resizable memory BAR. */
-export function initRebar(context: EngineContext, device: PciDevice): void {
+/**
+ * Xen's `init_rebar` (hardware domain): a control handler per resizable memory BAR, its sizes kept on
+ * the BAR; the capability's offset and count are cached for the cleanup (9ebba62ca8). An entry naming
+ * a BAR index past 5 or a BAR not in memory space is skipped; a handler that cannot be added fails
+ * the init with its error.
+ */
+export function initRebar(context: EngineContext, device: PciDevice): Result<'EINVAL' | 'EEXIST'> {
   const vpci = device.vpci!;
   const hw = device.hw;
-  const offset = findExtCapability(hw, PCI_EXT_CAP_ID_REBAR);
+  const offset = device.extCfg ? findExtCapability(hw, PCI_EXT_CAP_ID_REBAR) : 0;
+  if (offset === 0) return { ok: true };
   const nbars =
     (hw.read(offset + pciRebarCtrl(0), 4) & PCI_REBAR_CTRL_NBAR_MASK) >>> PCI_REBAR_CTRL_NBAR_SHIFT;
+  vpci.rebar = { offset, nbars };
   for (let i = 0; i < nbars; i++) {
     const reg = offset + pciRebarCtrl(i);
-    const index = hw.read(reg, 4) & PCI_REBAR_CTRL_BAR_IDX;
+    const ctrl = hw.read(reg, 4);
+    const index = ctrl & PCI_REBAR_CTRL_BAR_IDX;
     if (index >= PCI_HEADER_NORMAL_NR_BARS) continue;
     const bar = vpci.bars[index]!;
     if (bar.type !== 'mem64lo' && bar.type !== 'mem32') continue;
-    vpci.registers.add(
+    const added = vpci.registers.add(
       () => hw.read(reg, 4),
       (value) => ctrlWrite(context, device, index, reg, value),
       reg,
@@ -54,10 +63,33 @@ export function initRebar(context: EngineContext, device: PciDevice): void {
       {},
       true,
     );
+    if (!added.ok) return added;
     const cap = hw.read(offset + pciRebarCap(i), 4);
-    const ctrl = hw.read(reg, 4);
     bar.resizableSizes = BigInt((cap & 0xfffffff0) >>> 4) | (BigInt(ctrl >>> 16) << 28n);
   }
+  return { ok: true };
+}
+
+/**
+ * Xen's `cleanup_rebar(pdev, hide)` (ee459aeac0, 9ebba62ca8): only when hiding a capability whose
+ * init failed, from the cached offset and count (nothing when there is no capability or no BAR):
+ * every handler of the capability's registers goes, and the hardware domain gets the control
+ * registers back read-only (reads from the device, writes dropped), so a driver that assumes the
+ * capability cannot resize a BAR behind vPCI's back.
+ */
+export function cleanupRebar(device: PciDevice, hide: boolean): Result<'ERANGE' | 'EINVAL' | 'EEXIST'> {
+  const vpci = device.vpci!;
+  const { offset, nbars } = vpci.rebar ?? { offset: 0, nbars: 0 };
+  if (offset === 0 || nbars === 0 || !hide) return { ok: true };
+  const removed = vpci.registers.remove(offset + pciRebarCap(0), pciRebarCtrl(nbars - 1));
+  if (!removed.ok) return removed;
+  if (device.domain?.isHardware !== true) return { ok: true };
+  for (let i = 0; i < nbars; i++) {
+    const reg = offset + pciRebarCtrl(i);
+    const added = vpci.registers.add(() => device.hw.read(reg, 4), undefined, reg, 4);
+    if (!added.ok) return added;
+  }
+  return { ok: true };
 }
 
 /** Xen's `rebar_ctrl_write`. */

@@ -4,7 +4,6 @@
  * between them, which go to "hardware" (the real device for the hardware domain; all-ones reads and
  * dropped writes for a guest).
  */
-import { InvalidArgumentError } from '@vpci/p2m';
 import type { Result } from '@vpci/rangeset';
 import { PCI_CFG_SPACE_EXP_SIZE } from './pci-regs.js';
 
@@ -276,19 +275,5 @@ function writeHardware(hardware: HardwareAccess, reg: number, size: number, data
   } else {
     hardware.write(reg, 2, data & 0xffff);
     hardware.write(reg + 2, 1, (data >>> 16) & 0xff);
-  }
-}
-
-/** Throws unless `size` is 1, 2 or 4 and `[reg, reg + size)` lies in the 4 KiB config space. */
-export function checkConfigAccess(reg: unknown, size: unknown, value?: unknown): void {
-  if (size !== 1 && size !== 2 && size !== 4) throw new InvalidArgumentError('size', size, '1, 2 or 4');
-  if (typeof reg !== 'number' || !Number.isInteger(reg) || reg < 0 || reg + size > PCI_CFG_SPACE_EXP_SIZE) {
-    throw new InvalidArgumentError('reg', reg, `a config-space offset with reg + ${size} <= 4096`);
-  }
-  if (
-    value !== undefined &&
-    (typeof value !== 'number' || !Number.isInteger(value) || value < 0 || value > sizeMask(size))
-  ) {
-    throw new InvalidArgumentError('value', value, `an integer in 0 … 0x${sizeMask(size).toString(16)}`);
   }
 }
