@@ -9,6 +9,14 @@
 export type { Errno, Failure, Ok, Result } from '@vpci/rangeset';
 export type { AmdCombination, AmdEffective, NptLeaf, NptLeafInput } from './amd-npt.js';
 export { amdEffectiveType, combineAmdGuestHost, nptLeafFor } from './amd-npt.js';
+export type { ArmMmioErrno, ArmMmioResult } from './arm-mmio.js';
+export {
+  ARM_PA_BITS,
+  armBlockOrder,
+  armMapMmioRegions,
+  armP2mAddressBits,
+  armUnmapMmioRegions,
+} from './arm-mmio.js';
 export type { EmtDomain } from './emt-domain.js';
 export type { EmtAnswer, EmtInput, EmtResult, EmtRule, EmtSplit } from './ept-emt.js';
 export { combineGuestHostMtrr, epteGetEntryEmt } from './ept-emt.js';

@@ -7,6 +7,7 @@
  */
 
 import type { Result } from '@vpci/rangeset';
+import { hasPciMsi } from './arch.js';
 import type { EngineContext } from './context.js';
 import type { PciDevice } from './domain.js';
 import { findCapability, findExtCapability } from './hardware.js';
@@ -46,7 +47,8 @@ export function initCapabilities(
   const pointers = initCapabilityList(device, isHwdom);
   if (!pointers.ok) return pointers;
   initExtCapabilityList(device, isHwdom);
-  const msixCap = findCapability(device.hw, PCI_CAP_ID_MSIX);
+  // The capability inits are those built in (REGISTER_VPCI_CAP): msix.c only with CONFIG_HAS_PCI_MSI.
+  const msixCap = hasPciMsi(context.arch) ? findCapability(device.hw, PCI_CAP_ID_MSIX) : 0;
   if (msixCap !== 0 && !initMsix(context, device).ok) {
     cleanupMsix(device, msixCap, isHwdom);
     hideCapability(device, pointers.list, msixCap, isHwdom);

@@ -4,6 +4,7 @@
  */
 import { type Gfn, MAX_FRAME, type Mfn, mfn } from '@vpci/p2m';
 import { RangeSet, type Result } from '@vpci/rangeset';
+import { sanitizesBarMemory } from './arch.js';
 import type { EngineContext } from './context.js';
 import { checkBar } from './decoding.js';
 import type { Bar, VpciState } from './device.js';
@@ -112,10 +113,10 @@ export function modifyBars(
       if (prevBar.mem === undefined || prevBar.mem.isEmpty()) continue;
       if (!prevBar.mem.removeRange(startGuest, endGuest).ok) return fail('ENOMEM');
     }
-    if (!sanitizeBarMemory(context, bar)) return fail('ENOMEM');
+    if (sanitizesBarMemory(context.arch) && !sanitizeBarMemory(context, bar)) return fail('ENOMEM');
   }
 
-  // Step B: the MSI-X table and PBA pages stay unmapped so accesses trap.
+  // Step B: the MSI-X table and PBA pages stay unmapped so accesses trap (x86: Arm has no vPCI MSI-X).
   const msix = vpci.msix;
   for (let i = 0; msix !== undefined && i < msix.tables.length; i++) {
     const [start, end] = msixGuestFrames(vpci, i);
