@@ -23,6 +23,7 @@ import {
   checkInvariants,
   DeviceSnapshot,
   type Domain,
+  describeGuestVpci,
   type FrameRange,
   formatSbdf,
   framesOf,
@@ -113,6 +114,8 @@ export class Replayer {
   private readonly seen = new Map<string, SeenViolation>();
   private readonly expectedPatterns: Record<string, unknown>[] = [];
   private readonly addresses = new Map<string, { sbdf: Sbdf; name: string }>();
+  /** Whether the note on x86 guest vPCI was made (`noteGuestVpci`). */
+  private guestVpciNoted = false;
   /** The touched devices of the line being applied, as they were before it (reused line to line). */
   private readonly snapshots: DeviceSnapshot[] = [];
 
@@ -185,6 +188,18 @@ export class Replayer {
     for (const [key, seen] of this.seen) seen.present = current.has(key);
   }
 
+  /**
+   * Once per replay, at the first device given to a guest with vPCI on x86: a note that this
+   * anticipates x86 domU vPCI support (Xen staging has none), and whether the trace asked for it
+   * (`x86GuestVpci`) or it was assumed (a trace without `arch`).
+   */
+  private noteGuestVpci(line: number): void {
+    const { reason } = this.machine!.guestVpci;
+    if (this.guestVpciNoted || (reason !== 'x86-assumed' && reason !== 'x86-switch')) return;
+    this.guestVpciNoted = true;
+    this.notes.push({ line, text: describeGuestVpci(this.machine!.guestVpci) });
+  }
+
   // ---- events --------------------------------------------------------------------------------
 
   private dispatch(event: TraceEvent, line: number): void {
@@ -192,6 +207,10 @@ export class Replayer {
     switch (event.event) {
       case 'host': {
         this.machine = new Machine({
+          // A trace without `arch` predates it: the engine then assumes x86 guest vPCI, as before.
+          ...(event.arch === undefined ? {} : { arch: event.arch }),
+          ...(event.x86GuestVpci === undefined ? {} : { x86GuestVpci: event.x86GuestVpci }),
+          ...(event.arch === 'arm' ? { hostBridges: event.hostBridges } : {}),
           profile: this.options.profile ?? event.profile,
           policy: event.policy,
           vendor: event.vendor,
@@ -261,6 +280,7 @@ export class Replayer {
             : machine!.deassignDevice(event.sbdf);
         const outcome = result.ok ? 'ok' : result.code;
         if (!result.ok) this.notes.push({ line, text: `${event.event} ${event.sbdf}: ${result.code}` });
+        if (event.event === 'assign' && result.ok) this.noteGuestVpci(line);
         if (event.expect !== undefined)
           this.check(line, `${event.event} ${event.sbdf}`, event.expect, outcome);
         return;

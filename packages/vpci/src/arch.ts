@@ -37,7 +37,9 @@ export const ARCHES: readonly Arch[] = Object.freeze(['x86', 'arm'] as const);
 
 /**
  * Whether guests get vPCI on this machine, and why:
- * - `arm`: Arm builds guest vPCI (`HAS_VPCI_GUEST_SUPPORT`);
+ * - `arm`: Arm builds guest vPCI (`HAS_VPCI_GUEST_SUPPORT`); Xen staging still defines Arm's
+ *   `has_vpci(d)` as false ("vPCI is not available on Arm"), so choosing `arm` anticipates it being
+ *   turned on, for the hardware domain and guests alike;
  * - `x86-switch`: x86 with `x86GuestVpci: true`, anticipating x86 domU vPCI support, which Xen
  *   staging does not have;
  * - `x86-assumed`: x86 for a caller that predates `arch` (no `arch` given): the same anticipation,
@@ -71,7 +73,7 @@ export function guestVpciFor(arch: Arch | undefined, x86GuestVpci: boolean | und
 export function describeGuestVpci(guestVpci: GuestVpci): string {
   switch (guestVpci.reason) {
     case 'arm':
-      return 'Arm: guests get vPCI (HAS_VPCI_GUEST_SUPPORT with PCI_PASSTHROUGH)';
+      return "Arm: guests get vPCI (HAS_VPCI_GUEST_SUPPORT with PCI_PASSTHROUGH), anticipating has_vpci(), which Arm's asm/domain.h keeps false in Xen staging";
     case 'x86-switch':
       return 'x86GuestVpci: guests get vPCI, anticipating x86 domU vPCI support, not in Xen staging';
     case 'x86-assumed':
