@@ -1,6 +1,7 @@
 /**
  * @vpci/p2m: the memory type of a guest frame after Xen's x86 code (MTRR, PAT, EPT memory type and
- * iPAT, AMD NPT), the p2m types, and the per-domain GFN → MFN map with Xen's MMIO mapping calls. Guest
+ * iPAT, AMD NPT), the p2m types, and the per-domain GFN → MFN map with Xen's MMIO mapping calls (x86's,
+ * and Arm's in arm-mmio.ts). Guest
  * frames, machine frames and byte addresses are the distinct types `Gfn`, `Mfn` and `Paddr`, made by
  * `gfn()`, `mfn()` and `paddr()`. Every public export is listed here by name.
  */
