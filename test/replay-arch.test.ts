@@ -122,6 +122,27 @@ describe('x86 guests and vPCI', () => {
     expect(report.notes).toEqual([]);
   });
 
+  it('a guest write with no vPCI to take it is bad input naming the switch (exit 2, not a silent drop)', () => {
+    const report = replayText(
+      [
+        '{"event":"host","arch":"x86"}',
+        '{"event":"device","sbdf":"0000:03:00.0","bars":[{"type":"mem32","size":"0x4000","addr":"0xfe000000"}]}',
+        '{"event":"boot"}',
+        '{"event":"domain","id":1}',
+        '{"event":"assign","sbdf":"0000:03:00.0","domain":1}',
+        '{"event":"write","vcpu":"d1v0","sbdf":"00:00.0","reg":"0x4","size":2,"value":"0x2"}',
+      ].join('\n'),
+      'x86-off.jsonl',
+    );
+    expect(report.status).toBe('error');
+    expect(report.error).toEqual({
+      line: 6,
+      message: expect.stringMatching(
+        /d1 has no vPCI \(x86: Xen gives guests none\); expected "x86GuestVpci": true/,
+      ),
+    });
+  });
+
   it('x86GuestVpci: the guest gets vPCI, and a note says this anticipates what Xen staging lacks', () => {
     const report = trace('{"event":"host","arch":"x86","x86GuestVpci":true}');
     expect(report.machine!.guestVpci).toMatchObject({ enabled: true, reason: 'x86-switch' });

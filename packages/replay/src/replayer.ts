@@ -653,6 +653,12 @@ export class Replayer {
   /** A write must reach a device the domain can see (reads of empty slots are how buses are scanned). */
   private requireTarget(vcpu: Vcpu, sbdf: string, line: number): void {
     const exists = this.targetOf(vcpu, sbdf) !== undefined;
+    if (!exists && !vcpu.domain.isHardware && !this.machine!.guestVpci.enabled) {
+      throw new TraceError(
+        line,
+        `'write.sbdf' is "${sbdf}", but d${vcpu.domain.id} has no vPCI (x86: Xen gives guests none); expected "x86GuestVpci": true on the host line to anticipate it`,
+      );
+    }
     if (!exists) {
       throw new TraceError(
         line,
