@@ -213,7 +213,7 @@ export class Replayer {
           ...(event.arch === 'arm' ? { hostBridges: event.hostBridges } : {}),
           profile: this.options.profile ?? event.profile,
           policy: event.policy,
-          vendor: event.vendor,
+          ...(event.arch === 'arm' ? {} : { vendor: event.vendor }),
           iommu: event.iommu,
           physAddrBits: event.physAddrBits,
           hardwareVcpus: event.hardwareVcpus,

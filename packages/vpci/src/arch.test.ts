@@ -256,6 +256,9 @@ describe('arm: the p2m and the hardware domain', () => {
       /no e820 on Arm/,
     );
     expect(() => new Machine({ ...ARM, x86GuestVpci: true })).toThrow(/x86 only/);
+    expect(() => new Machine({ ...ARM, vendor: 'amd' })).toThrow(
+      /^vendor: expected no value with arch 'arm' \(x86 only\)/,
+    );
     expect(() => new Machine({ ...ARM, physAddrBits: 39 })).toThrow(/on Arm one of/);
     expect(() => new Machine({ arch: 'x86', hostBridges: [] })).toThrow(/arm' only/);
     expect(() => new Machine(ARM).memoryType(0, 0, 'WB')).toThrow(/an x86 machine/);

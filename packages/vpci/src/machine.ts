@@ -174,6 +174,10 @@ export class Machine implements EngineContext {
         options.x86GuestVpci,
         "no value with arch 'arm' (x86 only)",
       );
+    // What only x86 has (the vendor's EPT/NPT rules, MTRRs) would be ignored on Arm: refused instead.
+    for (const name of ['vendor', 'hostMtrr'] as const)
+      if (this.arch === 'arm' && options[name] !== undefined)
+        throw new InvalidArgumentError(name, options[name], "no value with arch 'arm' (x86 only)");
     if (this.arch === 'x86' && options.hostBridges !== undefined)
       throw new InvalidArgumentError('hostBridges', 'with x86', "host bridges with arch 'arm' only");
     this.guestVpci = guestVpciFor(options.arch, options.x86GuestVpci);
