@@ -69,7 +69,7 @@ export interface MachineOptions {
   readonly profile?: Profile;
   /** Individual safer behaviours, overriding the profile's. */
   readonly policy?: Partial<Policy>;
-  /** CPU vendor; decides the memory-type rules (default `intel`). */
+  /** CPU vendor; decides the memory-type rules (default `intel`). x86 only: refused with `arch: 'arm'`. */
   readonly vendor?: 'intel' | 'amd';
   /** An IOMMU is enabled (default true). */
   readonly iommu?: boolean;
@@ -86,7 +86,7 @@ export interface MachineOptions {
   readonly hardwareVcpus?: number;
   /** Options of the hardware domain's p2m (fault injection, superpages). */
   readonly hardwareP2m?: P2mOptions;
-  /** The host's MTRRs (default: enabled, everything WB). */
+  /** The host's MTRRs (default: enabled, everything WB). x86 only: refused with `arch: 'arm'`. */
   readonly hostMtrr?: MtrrState;
 }
 
