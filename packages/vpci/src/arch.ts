@@ -24,8 +24,7 @@ import {
   unmapMmio,
 } from '@vpci/p2m';
 import type { Failure } from '@vpci/rangeset';
-import { armPciCheckBar } from './arm-pci-host.js';
-import type { EngineContext } from './context.js';
+import { armPciCheckBar, type ResolvedHostBridge } from './arm-pci-host.js';
 import type { Bar } from './device.js';
 import type { PciDevice } from './domain.js';
 
@@ -101,11 +100,19 @@ export function sanitizesBarMemory(arch: Arch): boolean {
   return arch === 'x86';
 }
 
+/** What the architecture's answers need of the machine (the `EngineContext` has both). */
+export interface ArchHost {
+  /** The architecture. */
+  readonly arch: Arch;
+  /** Arm: the PCI host bridges; empty on x86. */
+  readonly hostBridges: readonly ResolvedHostBridge[];
+}
+
 /**
  * `pci_check_bar(pdev, PFN_DOWN(addr), PFN_DOWN(addr + size - 1))` as a predicate, without x86's log
  * (modifyBars logs): true on x86, the host bridge windows on Arm.
  */
-export function pciCheckBar(context: EngineContext, device: PciDevice, bar: Bar): boolean {
+export function pciCheckBar(context: ArchHost, device: PciDevice, bar: Bar): boolean {
   if (context.arch === 'x86') return true;
   const [start, end] = bar.hostFrames();
   return armPciCheckBar(context.hostBridges, device.sbdf, start, end);
