@@ -55,9 +55,12 @@ interface Caps {
 interface Model {
   /** The leaves by first gfn. */
   leaves: Map<number, Leaf>;
-  /** 4K leaves per 2M block and leaves per 1G block (by block number), for the orders of holes. */
-  leaves4K: Map<number, number>;
-  leaves1G: Map<number, number>;
+  /**
+   * The 2M blocks that have an L1 table and the 1G blocks that have an L2 table (by block number):
+   * where a walk over a hole stops, so the order `get_entry` reports for it.
+   */
+  l1Tables: Set<number>;
+  l2Tables: Set<number>;
   caps: Caps;
   /** `mmio_ro_ranges`: inclusive MFN ranges. */
   ro: ReadonlyArray<readonly [number, number]>;
@@ -68,8 +71,8 @@ interface Model {
 }
 
 function newModel(caps: Caps, ro: Model['ro'], failing: ReadonlySet<number>): Model {
-  const [leaves, leaves4K, leaves1G] = [new Map(), new Map(), new Map()];
-  return { leaves, leaves4K, leaves1G, caps, ro, writes: 0, failing, crashed: false };
+  const [leaves, l1Tables, l2Tables] = [new Map(), new Set<number>(), new Set<number>()];
+  return { leaves, l1Tables, l2Tables, caps, ro, writes: 0, failing, crashed: false };
 }
 
 function newP2m(model: Model): P2m {
@@ -86,24 +89,9 @@ function newP2m(model: Model): P2m {
 
 const block = (g: number, order: 9 | 18): number => Math.floor(g / 2 ** order);
 
-function bump(counts: Map<number, number>, key: number, delta: number): void {
-  counts.set(key, (counts.get(key) ?? 0) + delta);
-}
-
-/** Adds (`delta` 1) or removes (-1) the leaf at `g` in the per-block counts. */
-function countLeaf(m: Model, g: number, order: Order, delta: number): void {
-  if (order === 0) bump(m.leaves4K, block(g, 9), delta);
-  bump(m.leaves1G, block(g, 18), delta);
-}
-
 function putLeaf(m: Model, g: number, leaf: Leaf | undefined): void {
-  const old = m.leaves.get(g);
-  if (old !== undefined) countLeaf(m, g, old.order, -1);
   if (leaf === undefined) m.leaves.delete(g);
-  else {
-    m.leaves.set(g, leaf);
-    countLeaf(m, g, leaf.order, 1);
-  }
+  else m.leaves.set(g, leaf);
 }
 
 /** The leaf holding `g` and its first gfn: a 4K leaf at `g`, or a 2M leaf at the start of its block. */
@@ -116,11 +104,10 @@ function leafAt(m: Model, g: number): { start: number; leaf: Leaf } | undefined 
 }
 
 /**
- * `p2m->get_entry(gfn)`: a mapped frame's mfn (the leaf's plus the offset in it), type and leaf
- * order; for a hole INVALID_MFN, `mmio_dm` and the order of the largest aligned block (1G, 2M, 4K)
- * around it holding nothing. (The p2m documents this choice: Xen walking a page table kept after a
- * split can report a smaller order for a hole, which changes how many frames a chunk covers, never
- * what ends up mapped.)
+ * `p2m->get_entry(gfn)` (`ept_get_entry`, `p2m_pt_get_entry`): a mapped frame's mfn (the leaf's plus
+ * the offset in it), type and leaf order; for a hole INVALID_MFN, `mmio_dm` and the level at which
+ * the walk met an empty entry: 0 inside an L1 table, 9 inside an L2 table, else 18. Tables are kept
+ * when their entries are cleared, so a 2M block once written in 4K reads as order 0 for good.
  */
 function getEntry(
   m: Model,
@@ -128,11 +115,10 @@ function getEntry(
 ): { mfn: number | undefined; type: PageType | 'mmio_dm'; order: number } {
   const held = leafAt(m, g);
   if (held !== undefined) return { ...held.leaf, mfn: held.leaf.mfn + (g - held.start) };
-  const empty = (counts: Map<number, number>, order: 9 | 18) => (counts.get(block(g, order)) ?? 0) === 0;
   return {
     mfn: undefined,
     type: 'mmio_dm',
-    order: empty(m.leaves1G, 18) ? 18 : empty(m.leaves4K, 9) ? 9 : 0,
+    order: m.l1Tables.has(block(g, 9)) ? 0 : m.l2Tables.has(block(g, 18)) ? 9 : 18,
   };
 }
 
@@ -151,6 +137,11 @@ function writeLeaf(m: Model, g: number, order: Order, target: Omit<Leaf, 'order'
       putLeaf(m, held.start + k, { ...held.leaf, mfn: held.leaf.mfn + k, order: 0 });
   }
   putLeaf(m, g, target === undefined ? undefined : { ...target, order });
+  // The walk allocates the tables down to the leaf's level (set or clear alike); a 2M leaf replaces
+  // (frees) the block's L1 table (`ept_set_entry`'s old_entry, `p2m_pt_set_entry`'s intermediate).
+  if (order === 0) m.l1Tables.add(block(g, 9));
+  else m.l1Tables.delete(block(g, 9));
+  m.l2Tables.add(block(g, 18));
   return true;
 }
 

@@ -171,6 +171,19 @@ describe('x86 guests and vPCI', () => {
 });
 
 describe('bad host lines', () => {
+  it("a guest's shadow paging or MTRRs under arm are x86's: refused naming the field", () => {
+    for (const [field, value] of [
+      ['hap', 'false'],
+      ['mtrr', '{"enabled":true}'],
+    ]) {
+      const report = replayText(`${ARM_HOST}\n{"event":"domain","id":1,"${field}":${value}}`, 'bad.jsonl');
+      expect(report.error).toEqual({
+        line: 2,
+        message: expect.stringContaining(`'domain.${field}' is x86's`),
+      });
+    }
+  });
+
   it.each([
     ['{"event":"host","arch":"riscv"}', /'host\.arch'.*'x86', 'arm'/],
     ['{"event":"host","hostBridges":[{"windows":[]}]}', /'host\.hostBridges' are Arm's/],
@@ -186,6 +199,8 @@ describe('bad host lines', () => {
       /busEnd.*busStart <= busEnd/,
     ],
     ['{"event":"host","arch":"arm","physAddrBits":39}', /physAddrBits.*on Arm one of 36, 40, 42, 44, 48, 52/],
+    ['{"event":"host","arch":"arm","hap2mb":false}', /'host\.hap2mb' is x86's/],
+    ['{"event":"host","arch":"arm","hardwareHap":false}', /'host\.hardwareHap' is x86's/],
   ])('%s is refused at line 1', (line, message) => {
     const report = replayText(line, 'bad.jsonl');
     expect(report.status).toBe('error');

@@ -120,3 +120,4 @@ export type { PopulatePolicy, PopulateResult } from './populate.js';
 export { populateRam } from './populate.js';
 export type { Split } from './split.js';
 export { isSplit } from './split.js';
+export { hardwareDomainMtrr } from './vcpu-mtrr.js';

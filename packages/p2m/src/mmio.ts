@@ -133,12 +133,14 @@ export function unmapMmio(p2m: P2m, gfn: Gfn, count: number, mfn: Mfn): MmioResu
 /**
  * A run of at most `chunks` map chunks of `order` that all land on holes the tables can hold: each
  * would look up a hole whose empty block is at least its own size and write one mmio_direct leaf
- * continuing the last, so together they are one run write. A 2M chunk whose machine frames meet
- * read-only MMIO would be retried at 4K: the run stops before it. Returns the chunks done (0: none).
+ * continuing the last, so together they are one run write. A 2M chunk in a region that kept its L1
+ * table, or whose machine frames meet read-only MMIO, would be retried at 4K: the run stops before
+ * it. Returns the chunks done (0: none).
  */
 function mapHoles(p2m: P2m, gfn: Gfn, mfn: Mfn, order: PageOrder, chunks: number): number {
   const size = 1 << order;
   let n = Math.floor(p2m.holeRun(gfn, chunks * size) / size);
+  if (order > 0 && n > 0) n = Math.floor(p2m.unsplitRun(gfn, n * size) / size);
   if (order > 0 && n > 0) {
     // The run's last machine frame is one: the caller keeps the run below 2^52.
     const last = (mfn + n * size - 1) as Mfn;

@@ -16,6 +16,7 @@ import {
 import type { P2mEvent } from './events.js';
 import type { Gfn, Mfn } from './frame.js';
 import { P2M_TYPES, type P2mType } from './p2m-type.js';
+import { IntermediateTables } from './page-tables.js';
 
 /**
  * What `lookup` returns (Xen's `get_entry`): for a mapped gfn the leaf's type, the machine frame of
@@ -95,15 +96,15 @@ export interface P2mOptions {
 
 /** Xen's numeric value of each type, for the type column (a Map: cheaper than searching the list). */
 const TYPE_CODES: ReadonlyMap<string, number> = new Map(P2M_TYPES.map((type, code) => [type, code]));
-const ORDER_1G = 18;
 const ORDER_2M = 9;
 const INITIAL_CAPACITY = 16;
 /**
- * Most pieces one write can leave: the neighbour before, two of the extent cut at the start (the part
- * before the split leaf, the split part), the new run, two of the extent cut at the end, the neighbour
- * after: 7. Typed arrays drop writes past their end silently, so this bound must hold.
+ * Most pieces one write can leave: the neighbour before, three of the extent cut at the start (the
+ * part before the split leaf, and the split part: with p2m-pt a 1G leaf split for a 4K write leaves 2M
+ * leaves and one 2M region of 4K leaves), the new run, three of the extent cut at the end, the
+ * neighbour after: 9. Typed arrays drop writes past their end silently, so this bound must hold.
  */
-const MAX_PIECES = 8;
+const MAX_PIECES = 10;
 
 /**
  * A domain's p2m. Extents are kept in five parallel typed arrays sorted by first gfn (start, count,
@@ -150,6 +151,8 @@ export class P2m {
   private orders: Uint8Array;
   private n = 0;
   private frames = 0;
+  /** The L1 and L2 tables that exist: how a walk over a hole ends (the order `lookup` reports). */
+  private readonly pageTables = new IntermediateTables();
   // Scratch space for the pieces of one write (instance state, reused to avoid allocation).
   private readonly pStart = new Float64Array(MAX_PIECES);
   private readonly pCount = new Float64Array(MAX_PIECES);
@@ -341,6 +344,19 @@ export class P2m {
   }
 
   /**
+   * How many frames from `gfn` (2M aligned), at most `max`, lie before the first 2M region that has an
+   * L1 table (kept from an earlier 4K entry): a 2M chunk there finds a 4K hole and is retried at 4K.
+   * Unchecked, as `holeRun`.
+   *
+   * @internal
+   */
+  unsplitRun(gfn: Gfn, max: number): number {
+    const first = gfn / 2 ** ORDER_2M;
+    const end = first + Math.ceil(max / 2 ** ORDER_2M);
+    return Math.min(max, (this.pageTables.firstL1(first, end) - first) * 2 ** ORDER_2M);
+  }
+
+  /**
    * How many frames from `gfn`, at most `max`, one 4K-leaf extent of `type` maps to `mfn …` (0 when
    * `gfn` is not in such an extent). Unchecked, as `holeRun`.
    *
@@ -433,18 +449,13 @@ export class P2m {
     return lastAtOrBelow(starts, 0, 1, this.n, gfn, starts[0], starts[last] + 1);
   }
 
-  /** True if no extent meets `[start, end]`. */
-  private emptyBlock(start: number, end: number): boolean {
-    const i = this.find(end);
-    return i < 0 || this.starts[i] + this.counts[i] - 1 < start;
-  }
-
+  /**
+   * The order of a hole at `gfn`: the level at which Xen's walk meets an empty entry, which depends on
+   * the intermediate tables that exist, not on what is mapped around it (a 2M region whose 4K entries
+   * were all cleared keeps its L1 table and reads as order 0).
+   */
   private holeOrder(gfn: number): PageOrder {
-    const g1 = gfn - (gfn % 2 ** ORDER_1G);
-    if (this.emptyBlock(g1, g1 + 2 ** ORDER_1G - 1)) return 18;
-    const g2 = gfn - (gfn % 2 ** ORDER_2M);
-    if (this.emptyBlock(g2, g2 + 2 ** ORDER_2M - 1)) return 9;
-    return 0;
+    return this.pageTables.holeOrder(gfn);
   }
 
   private piece(k: number, start: number, count: number, mfn: number, type: number, order: number): number {
@@ -471,24 +482,48 @@ export class P2m {
 
   /** Pushes the part of extent `i` in `[from, to]` as pieces; frames of the leaf holding `cut` drop to `order`. */
   private remnant(k: number, i: number, from: number, to: number, cut: number, order: number): number {
-    const start = this.starts[i];
-    const mfn = this.mfns[i];
-    const type = this.types[i];
-    const own = this.orders[i];
-    if (own <= order) return this.piece(k, from, to - from + 1, mfn + (from - start), type, own);
+    const mfn = this.mfns[i] + (from - this.starts[i]);
+    return this.splitPieces(k, from, to, mfn, this.types[i], this.orders[i], cut, order);
+  }
+
+  /**
+   * Pushes frames `[from, to]` (to `mfn …`, leaves of `own`) as pieces, the leaf of `own` holding `cut`
+   * split down to `order`. EPT splits that leaf straight to the target level, every entry of every new
+   * table (`ept_split_super_page` recurses over all 512): a 1G leaf becomes 4K leaves throughout.
+   * p2m-pt splits one level per step of the walk (`p2m_next_level`): a 1G leaf becomes 2M leaves and
+   * only the one holding `cut` goes on to 4K.
+   */
+  private splitPieces(
+    k: number,
+    from: number,
+    to: number,
+    mfn: number,
+    type: number,
+    own: number,
+    cut: number,
+    order: number,
+  ): number {
+    if (own <= order) return this.piece(k, from, to - from + 1, mfn, type, own);
     const size = 2 ** own;
     const leafStart = cut - (cut % size);
     const leafEnd = leafStart + size - 1;
     const a = Math.max(from, leafStart);
     const b = Math.min(to, leafEnd);
-    let r = this.piece(k, from, Math.min(to, leafStart - 1) - from + 1, mfn + (from - start), type, own);
-    if (a <= b) r = this.piece(r, a, b - a + 1, mfn + (a - start), type, order);
+    let r = this.piece(k, from, Math.min(to, leafStart - 1) - from + 1, mfn, type, own);
+    if (a <= b) {
+      const step = this.tables === 'pt' && own > ORDER_2M && order < ORDER_2M ? ORDER_2M : order;
+      r =
+        step === order
+          ? this.piece(r, a, b - a + 1, mfn + (a - from), type, order)
+          : this.splitPieces(r, a, b, mfn + (a - from), type, step, cut, order);
+    }
     const c = Math.max(from, leafEnd + 1);
-    return this.piece(r, c, to - c + 1, mfn + (c - start), type, own);
+    return this.piece(r, c, to - c + 1, mfn + (c - from), type, own);
   }
 
   /** Replaces frames `[gfn, gfn + count - 1]` by a run to `mfn` (or a hole when `mfn` is -1). */
-  private write(gfn: number, count: number, order: number, mfn: number, type: number): void {
+  private write(gfn: number, count: number, order: PageOrder, mfn: number, type: number): void {
+    this.pageTables.written(gfn, count, order);
     const end = gfn + count - 1;
     const starts = this.starts;
     const counts = this.counts;

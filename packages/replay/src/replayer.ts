@@ -11,6 +11,7 @@
 import {
   gfn,
   InvalidArgumentError,
+  MTRR_VCNT,
   MtrrState,
   type MtrrType,
   mfn,
@@ -206,11 +207,18 @@ export class Replayer {
     const machine = this.machine;
     switch (event.event) {
       case 'host': {
+        // The host has as many variable pairs as its MTRRcap.VCNT announces: at least a domU's 8,
+        // and as many as the trace gives; dom0's copy has the same count (hvm_vcpu_cacheattr_init).
+        const hostMtrr =
+          event.mtrr === undefined
+            ? undefined
+            : mtrrState(event.mtrr, line, 'host.mtrr', Math.max(MTRR_VCNT, event.mtrr.variable.length));
+        const hostVcnt = hostMtrr?.variableCount ?? MTRR_VCNT;
         this.machine = new Machine({
           // A trace without `arch` predates it: the engine then assumes x86 guest vPCI, as before.
           ...(event.arch === undefined ? {} : { arch: event.arch }),
           ...(event.x86GuestVpci === undefined ? {} : { x86GuestVpci: event.x86GuestVpci }),
-          ...(event.arch === 'arm' ? { hostBridges: event.hostBridges } : {}),
+          ...(event.arch === 'arm' ? { hostBridges: event.hostBridges ?? [] } : {}),
           profile: this.options.profile ?? event.profile,
           policy: event.policy,
           ...(event.arch === 'arm' ? {} : { vendor: event.vendor }),
@@ -218,7 +226,14 @@ export class Replayer {
           physAddrBits: event.physAddrBits,
           hardwareVcpus: event.hardwareVcpus,
           e820: event.e820,
-          ...(event.mtrr === undefined ? {} : { hostMtrr: mtrrState(event.mtrr, line, 'host.mtrr') }),
+          ...(hostMtrr === undefined ? {} : { hostMtrr }),
+          ...(event.hardwareMtrr === undefined
+            ? {}
+            : { hardwareMtrr: mtrrState(event.hardwareMtrr, line, 'host.hardwareMtrr', hostVcnt) }),
+          // HAP or shadow paging and 2M leaves are x86's choices (Arm's p2m has its own blocks).
+          ...(event.arch === 'arm'
+            ? {}
+            : { hardwareP2m: { hap: event.hardwareHap ?? true }, superpages2M: event.hap2mb ?? true }),
         });
         return;
       }
@@ -250,10 +265,19 @@ export class Replayer {
         if (machine!.domains().some((d) => d.id === event.id)) {
           throw new TraceError(line, `'domain.id' ${event.id} exists already; expected a new domain id`);
         }
+        if (machine!.arch === 'arm' && (event.hap === false || event.mtrr !== undefined)) {
+          const field = event.hap === false ? 'hap' : 'mtrr';
+          throw new TraceError(
+            line,
+            `'domain.${field}' is x86's (shadow paging, MTRRs); expected none with arch 'arm'`,
+          );
+        }
         machine!.createGuest({
           id: event.id,
           vcpus: event.vcpus,
           ...(event.mtrr === undefined ? {} : { mtrr: mtrrState(event.mtrr, line, 'domain.mtrr') }),
+          p2m: { hap: event.hap ?? true },
+          ...(event.iommu === undefined ? {} : { iommu: event.iommu }),
         });
         return;
       case 'iomem': {
@@ -372,14 +396,14 @@ export class Replayer {
       case 'maps': {
         const domain = this.domainOf(assertion.domain, line, 'assert.maps.domain');
         const what = `d${domain.id} gfn ${hex(assertion.gfn)}${assertion.count > 1 ? ` +${assertion.count}` : ''}`;
-        const want = `${assertion.mfn === undefined ? 'no frame' : `mfn ${hex(assertion.mfn)}`}${assertion.type === undefined ? '' : ` ${assertion.type}`}`;
+        const want = `${assertion.mfn === undefined ? 'no frame' : `mfn ${hex(assertion.mfn)}`}${assertion.type === undefined ? '' : ` ${assertion.type}`}${assertion.order === undefined ? '' : ` order ${assertion.order}`}`;
         const at = firstMismatch(domain.p2m, assertion);
         if (at === undefined) {
           this.pass();
           return;
         }
         const entry = domain.p2m.lookup(gfn(at));
-        const got = `gfn ${hex(at)}: ${entry.mfn === undefined ? `no frame (${entry.type})` : `mfn ${hex(entry.mfn)} ${entry.type}`}`;
+        const got = `gfn ${hex(at)}: ${entry.mfn === undefined ? `no frame (${entry.type})` : `mfn ${hex(entry.mfn)} ${entry.type}${assertion.order === undefined ? '' : ` order ${entry.order}`}`}`;
         this.fail(line, `maps ${what}`, want, got);
         return;
       }
@@ -705,7 +729,8 @@ function inTraceTerms(error: InvalidArgumentError, event: string): string {
 /**
  * The first frame of a `maps` assertion where the p2m differs from it, or undefined: walked extent by
  * extent, so asserting 2^40 frames costs what the extents there cost. A hole reads as mmio_dm; it
- * holds when no mfn is wanted. An extent holds when its machine frames continue the wanted ones.
+ * holds when no mfn is wanted. An extent holds when its machine frames continue the wanted ones (and,
+ * when an order is wanted, its leaves have that order).
  */
 function firstMismatch(p2m: P2m, want: TraceAssertion & { kind: 'maps' }): number | undefined {
   const last = want.gfn + want.count - 1;
@@ -718,6 +743,7 @@ function firstMismatch(p2m: P2m, want: TraceAssertion & { kind: 'maps' }): numbe
     }
     const continues = want.mfn !== undefined && extent.mfn - extent.gfn === want.mfn - want.gfn;
     if (!continues || (want.type !== undefined && extent.type !== want.type)) return at;
+    if (want.order !== undefined && extent.order !== want.order) return at;
     at = extent.gfn + extent.count;
   }
   return at <= last && !holeOk ? at : undefined;
@@ -745,10 +771,14 @@ function sameValue(got: unknown, want: unknown): boolean {
   return got === want;
 }
 
-/** An `MtrrState` from a trace's MTRR layout; a bad range is reported with its field. */
-function mtrrState(layout: TraceMtrr, line: number, path: string): MtrrState {
+/**
+ * An `MtrrState` from a trace's MTRR layout with `variableCount` pairs (a domU's 8 by default); a bad
+ * range is reported with its field.
+ */
+function mtrrState(layout: TraceMtrr, line: number, path: string, variableCount = MTRR_VCNT): MtrrState {
   try {
     return new MtrrState({
+      variableCount,
       enabled: layout.enabled,
       fixedEnabled: layout.fixedEnabled,
       defaultType: layout.defaultType,

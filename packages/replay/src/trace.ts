@@ -11,6 +11,8 @@ import {
   type MtrrType,
   P2M_TYPES,
   type P2mType,
+  PAGE_ORDERS,
+  type PageOrder,
 } from '@vpci/p2m';
 import {
   ARCHES,
@@ -73,6 +75,8 @@ export type TraceAssertion =
       readonly count: number;
       readonly mfn: number | undefined;
       readonly type: P2mType | undefined;
+      /** Every frame is mapped with leaves of this order (0, 9, 18); needs `mfn`. Absent: any order. */
+      readonly order?: PageOrder | undefined;
     }
   | {
       /** An access to `gfn` through guest PAT type `pat` has memory type `expect`. */
@@ -129,11 +133,11 @@ export type TraceEvent =
   | {
       readonly event: 'host';
       /** `x86` or `arm`; undefined for a trace that predates `arch` (x86, guest vPCI assumed). */
-      readonly arch: Arch | undefined;
+      readonly arch?: Arch | undefined;
       /** x86: guests get vPCI, anticipating x86 domU vPCI support; undefined when not given. */
-      readonly x86GuestVpci: boolean | undefined;
-      /** Arm: the PCI host bridges (empty when none is given). */
-      readonly hostBridges: readonly HostBridge[];
+      readonly x86GuestVpci?: boolean | undefined;
+      /** Arm: the PCI host bridges (empty or undefined when none is given). */
+      readonly hostBridges?: readonly HostBridge[] | undefined;
       readonly profile: Profile;
       readonly policy: Partial<Policy>;
       readonly vendor: 'intel' | 'amd';
@@ -142,6 +146,12 @@ export type TraceEvent =
       readonly hardwareVcpus: number;
       readonly e820: readonly TraceE820[];
       readonly mtrr: TraceMtrr | undefined;
+      /** The hardware domain's MTRRs as dom0 reprogrammed them (absent: a copy of the host's). */
+      readonly hardwareMtrr?: TraceMtrr | undefined;
+      /** The hardware domain uses HAP (false: Xen's `dom0=shadow`). Absent: true. */
+      readonly hardwareHap?: boolean | undefined;
+      /** HAP may use 2 MiB leaves (Xen's global `hap_2mb`). Absent: true. */
+      readonly hap2mb?: boolean | undefined;
     }
   | { readonly event: 'device'; readonly spec: DeviceSpec; readonly hidden: boolean }
   | {
@@ -157,6 +167,10 @@ export type TraceEvent =
       readonly id: number;
       readonly vcpus: number;
       readonly mtrr: TraceMtrr | undefined;
+      /** The guest uses HAP (false: shadow paging). Absent: true. */
+      readonly hap?: boolean | undefined;
+      /** The guest has an IOMMU context. Absent: as the host. */
+      readonly iommu?: boolean | undefined;
     }
   | {
       readonly event: 'iomem';
@@ -331,14 +345,16 @@ const PARSERS: Record<TraceEvent['event'], Parser> = {
     });
     rejectOverlappingE820(f.line, e820);
     const mtrr = f.optionalObject('mtrr');
+    const hardwareMtrr = f.optionalObject('hardwareMtrr');
     const arch = f.optionalString('arch', ARCHES);
     const x86GuestVpci = f.optionalBoolean('x86GuestVpci');
     const hostBridges = (f.optionalArray('hostBridges', 64) ?? []).map((entry, i) =>
       parseHostBridge(new Fields(f.line, `host.hostBridges[${i}]`, entry)),
     );
     if (arch === 'arm') {
-      // What only x86 has: the e820 map, MTRRs, the CPU vendor's EPT/NPT rules, the guest-vPCI switch.
-      for (const name of ['e820', 'mtrr', 'vendor', 'x86GuestVpci'])
+      // What only x86 has: the e820 map, MTRRs, the CPU vendor's EPT/NPT rules and HAP/shadow
+      // choices, the guest-vPCI switch.
+      for (const name of ['e820', 'mtrr', 'hardwareMtrr', 'vendor', 'hardwareHap', 'hap2mb', 'x86GuestVpci'])
         if (f.has(name)) throw f.error(name, "is x86's; expected no such field with arch 'arm'");
     } else if (f.has('hostBridges')) {
       throw f.error(
@@ -359,6 +375,9 @@ const PARSERS: Record<TraceEvent['event'], Parser> = {
       hardwareVcpus: f.optionalInteger('hardwareVcpus', 1, 128) ?? 2,
       e820,
       mtrr: mtrr === undefined ? undefined : parseMtrr(mtrr),
+      hardwareMtrr: hardwareMtrr === undefined ? undefined : parseMtrr(hardwareMtrr),
+      hardwareHap: f.optionalBoolean('hardwareHap') ?? true,
+      hap2mb: f.optionalBoolean('hap2mb') ?? true,
     };
   },
 
@@ -417,6 +436,8 @@ const PARSERS: Record<TraceEvent['event'], Parser> = {
       id: f.integer('id', 1, 0x7ff0),
       vcpus: f.optionalInteger('vcpus', 1, 128) ?? 1,
       mtrr: mtrr === undefined ? undefined : parseMtrr(mtrr),
+      hap: f.optionalBoolean('hap') ?? true,
+      iommu: f.optionalBoolean('iommu'),
     };
   },
 
@@ -543,7 +564,20 @@ function parseAssertion(f: Fields, kind: (typeof ASSERTION_KINDS)[number]): Trac
       const gfn = a.integer('gfn', 0, MAX_FRAME);
       const mfn = a.optionalInteger('mfn', 0, MAX_FRAME);
       const type = a.optionalString('type', P2M_TYPES as readonly P2mType[]);
-      assertion = { kind, domain: domainId(a), gfn, count: frameCount(a, gfn), mfn, type };
+      const order = a.has('order') ? a.integer('order', 0, 18) : undefined;
+      if (order !== undefined && !(PAGE_ORDERS as readonly number[]).includes(order))
+        throw a.error('order', 'is not a leaf order; expected 0 (4 KiB), 9 (2 MiB) or 18 (1 GiB)');
+      if (order !== undefined && mfn === undefined)
+        throw a.error('order', 'is given without mfn; expected an mfn: holes have no leaves');
+      assertion = {
+        kind,
+        domain: domainId(a),
+        gfn,
+        count: frameCount(a, gfn),
+        mfn,
+        type,
+        order: order as PageOrder | undefined,
+      };
       break;
     }
     case 'memoryType':

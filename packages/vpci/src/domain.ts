@@ -80,17 +80,31 @@ export class Domain {
   /** Which guest slots (`0000:00:dd.0`) are in use. */
   readonly virtualSlots: boolean[] = new Array<boolean>(VPCI_MAX_VIRT_DEV).fill(false);
   /**
-   * The guest's MTRRs (Xen keeps them per vCPU and reads the accessing vCPU's, else vCPU 0's: one
-   * set for all here). Default: disabled, everything UC.
+   * The domain's MTRRs (Xen keeps them per vCPU and reads the accessing vCPU's, else vCPU 0's: one
+   * set for all here). Default: disabled, everything UC, as a domU's vCPU starts
+   * (`hvm_vcpu_cacheattr_init`); the machine gives the hardware domain a copy of the host's.
    */
   readonly mtrr: MtrrState;
+  /**
+   * The domain has an IOMMU context (Xen's `is_iommu_enabled(d)`, `XEN_DOMCTL_CDF_iommu`): only then
+   * can devices be assigned to it, and EPT memory types follow its MTRRs rather than WB.
+   */
+  readonly iommu: boolean;
   private crashedHere = false;
 
-  constructor(id: number, kind: DomainKind, vcpus: number, p2m: P2mOptions = {}, mtrr = new MtrrState()) {
+  constructor(
+    id: number,
+    kind: DomainKind,
+    vcpus: number,
+    p2m: P2mOptions = {},
+    mtrr = new MtrrState(),
+    iommu = true,
+  ) {
     this.id = id;
     this.kind = kind;
     this.p2m = new P2m(p2m);
     this.mtrr = mtrr;
+    this.iommu = iommu;
     this.iomem = new RangeSet<Mfn>({ name: `d${id} iomem`, hex: true });
     for (let i = 0; i < vcpus; i++) this.vcpus.push(new Vcpu(this, i));
   }

@@ -5,6 +5,7 @@
 import {
   armP2mAddressBits,
   gfn,
+  hardwareDomainMtrr,
   InvalidArgumentError,
   type MemoryType,
   type Mfn,
@@ -71,7 +72,10 @@ export interface MachineOptions {
   readonly policy?: Partial<Policy>;
   /** CPU vendor; decides the memory-type rules (default `intel`). x86 only: refused with `arch: 'arm'`. */
   readonly vendor?: 'intel' | 'amd';
-  /** An IOMMU is enabled (default true). */
+  /**
+   * An IOMMU is enabled (Xen's `iommu_enabled`; default true): the hardware domain then has an IOMMU
+   * context, and guests have one unless created without (`GuestOptions.iommu`).
+   */
   readonly iommu?: boolean;
   /**
    * The host's physical address width as Xen reads it for HAP (`hap_paddr_bits`: CPUID 0x80000008,
@@ -84,10 +88,23 @@ export interface MachineOptions {
   readonly e820?: readonly E820Entry[];
   /** vCPUs of the hardware domain (default 2). */
   readonly hardwareVcpus?: number;
-  /** Options of the hardware domain's p2m (fault injection, superpages). */
+  /**
+   * Options of the hardware domain's p2m (fault injection, superpages; `hap: false` is Xen's
+   * `dom0=shadow`).
+   */
   readonly hardwareP2m?: P2mOptions;
   /** The host's MTRRs (default: enabled, everything WB). x86 only: refused with `arch: 'arm'`. */
   readonly hostMtrr?: MtrrState;
+  /**
+   * The hardware domain's MTRRs, as dom0 reprogrammed them. Default: the copy of `hostMtrr` its vCPUs
+   * start with (`hvm_vcpu_cacheattr_init`, see `hardwareDomainMtrr`).
+   */
+  readonly hardwareMtrr?: MtrrState;
+  /**
+   * HAP may use 2 MiB leaves (Xen's `hap_has_2mb`: the hardware has them and the `hap_2mb` command-line
+   * option is not off); a global setting, so the default of every domain's p2m. Default true.
+   */
+  readonly superpages2M?: boolean;
 }
 
 /** Options of a new guest. */
@@ -100,12 +117,18 @@ export interface GuestOptions {
   readonly p2m?: P2mOptions;
   /** The guest's MTRRs, as its firmware set them up (default: disabled, everything UC). */
   readonly mtrr?: MtrrState;
+  /**
+   * The guest has an IOMMU context (`XEN_DOMCTL_CDF_iommu`). Default: whether the host has one. A
+   * host without an IOMMU refuses a guest that asks for one (domain creation's EINVAL, "IOMMU
+   * requested but not available"): this throws.
+   */
+  readonly iommu?: boolean;
 }
 
 /**
  * Outcome of assigning or removing a device: refused (`EPERM` for a hidden device, `EBUSY` for one
  * another domain owns or shares a page with, `EINVAL` for de-assigning a device no guest owns), no
- * virtual slot (`EOPNOTSUPP` for a function other than 0, `ENOSPC`), or the failure of the vPCI set-up
+ * virtual slot or IOMMU (`EOPNOTSUPP` for a guest without an IOMMU or a function other than 0, `ENOSPC`), or the failure of the vPCI set-up
  * (`InitHeaderResult`, the capabilities') or of the unmap on leaving (`ModifyBarsResult`).
  */
 export type AssignResult = Result<AssignErrno>;
@@ -131,6 +154,8 @@ export class Machine implements EngineContext {
   readonly iommu: boolean;
   /** The host's physical address width in bits (36 … 52): the hardware domain may map below it. */
   readonly physAddrBits: number;
+  /** HAP may use 2 MiB leaves (`hap_has_2mb`): the default of every domain's p2m. */
+  readonly superpages2M: boolean;
   /** The event log: every outcome Xen would log, in order. */
   readonly events: VpciEvent[] = [];
   /** The host memory map. */
@@ -174,8 +199,9 @@ export class Machine implements EngineContext {
         options.x86GuestVpci,
         "no value with arch 'arm' (x86 only)",
       );
-    // What only x86 has (the vendor's EPT/NPT rules, MTRRs) would be ignored on Arm: refused instead.
-    for (const name of ['vendor', 'hostMtrr'] as const)
+    // What only x86 has (the vendor's EPT/NPT rules, MTRRs, EPT/NPT 2M leaves) would be ignored on
+    // Arm: refused instead.
+    for (const name of ['vendor', 'hostMtrr', 'hardwareMtrr', 'superpages2M'] as const)
       if (this.arch === 'arm' && options[name] !== undefined)
         throw new InvalidArgumentError(name, options[name], "no value with arch 'arm' (x86 only)");
     if (this.arch === 'x86' && options.hostBridges !== undefined)
@@ -191,6 +217,9 @@ export class Machine implements EngineContext {
     this.hostMtrr = options.hostMtrr ?? new MtrrState({ enabled: true, defaultType: 'WB' });
     if (!(this.hostMtrr instanceof MtrrState))
       throw new InvalidArgumentError('hostMtrr', this.hostMtrr, 'an MtrrState');
+    this.superpages2M = options.superpages2M ?? true;
+    if (typeof this.superpages2M !== 'boolean')
+      throw new InvalidArgumentError('superpages2M', this.superpages2M, 'true or false');
     this.physAddrBits = options.physAddrBits ?? 48;
     if (!Number.isInteger(this.physAddrBits) || this.physAddrBits < 36 || this.physAddrBits > 52)
       throw new InvalidArgumentError('physAddrBits', this.physAddrBits, 'an integer in 36 … 52');
@@ -211,8 +240,20 @@ export class Machine implements EngineContext {
       }
       if (entry.size > 0n) this.e820Frames.addRange(...hostFrameRange(entry.addr, entry.size));
     });
+    // hvm_vcpu_cacheattr_init: the hardware domain's vCPUs start with a copy of the host's MTRRs.
+    const hardwareMtrr = options.hardwareMtrr ?? hardwareDomainMtrr(this.hostMtrr);
+    if (!(hardwareMtrr instanceof MtrrState))
+      throw new InvalidArgumentError('hardwareMtrr', hardwareMtrr, 'an MtrrState');
+    // create_dom0: XEN_DOMCTL_CDF_iommu whenever iommu_enabled.
     this.hardwareDomain = this.addDomain(
-      new Domain(0, 'hardware', checkVcpus(options.hardwareVcpus ?? 2), this.p2mOptions(options.hardwareP2m)),
+      new Domain(
+        0,
+        'hardware',
+        checkVcpus(options.hardwareVcpus ?? 2),
+        this.p2mOptions(options.hardwareP2m),
+        hardwareMtrr,
+        this.iommu,
+      ),
     );
     if (this.arch === 'arm') {
       // Arm: dom0 is permitted what the device tree gives it; of PCI, its host bridges' windows.
@@ -311,8 +352,13 @@ export class Machine implements EngineContext {
     }
     const mtrr = options.mtrr ?? new MtrrState();
     if (!(mtrr instanceof MtrrState)) throw new InvalidArgumentError('mtrr', mtrr, 'an MtrrState');
+    const iommu = options.iommu ?? this.iommu;
+    if (typeof iommu !== 'boolean') throw new InvalidArgumentError('iommu', iommu, 'true or false');
+    if (iommu && !this.iommu) {
+      throw new InvalidArgumentError('iommu', iommu, 'false: the host has no IOMMU (Xen refuses the domain)');
+    }
     return this.addDomain(
-      new Domain(id, 'guest', checkVcpus(options.vcpus ?? 1), this.p2mOptions(options.p2m), mtrr),
+      new Domain(id, 'guest', checkVcpus(options.vcpus ?? 1), this.p2mOptions(options.p2m), mtrr, iommu),
     );
   }
 
@@ -346,6 +392,8 @@ export class Machine implements EngineContext {
     const device = this.device(sbdf);
     const target = this.domain(domain);
     if (target.kind !== 'guest') throw new InvalidArgumentError('domain', domain, 'a guest domain');
+    // iommu_do_domctl: a domain without an IOMMU context gets EOPNOTSUPP before the device is looked at.
+    if (!target.iommu) return { ok: false, code: 'EOPNOTSUPP' };
     this.settleBeforeMove();
     if (device.domain !== this.hardwareDomain)
       return { ok: false, code: device.domain === this.domXen ? 'EPERM' : 'EBUSY' };
@@ -463,7 +511,12 @@ export class Machine implements EngineContext {
     // Which x86 tables does not matter: Arm's map checks the limit itself.
     if (this.arch === 'arm') return { addressBits: armP2mAddressBits(this.physAddrBits), ...options };
     const ept = this.vendor === 'intel' && options.hap !== false;
-    return { addressBits: P2M_ADDRESS_BITS, tables: ept ? 'ept' : 'pt', ...options };
+    return {
+      addressBits: P2M_ADDRESS_BITS,
+      tables: ept ? 'ept' : 'pt',
+      superpages2M: this.superpages2M,
+      ...options,
+    };
   }
 
   private addDomain(domain: Domain): Domain {

@@ -136,3 +136,85 @@ describe('Machine.memoryType on AMD (p2m_type_to_flags, guest PAT, host MTRR)', 
     expect(answer({ ...amd, hostMtrr }, 'WB')).toMatchObject({ mapped: true, type: 'UC', ipat: false });
   });
 });
+
+describe("the hardware domain's MTRRs (hvm_vcpu_cacheattr_init copies the host's)", () => {
+  /** dom0's RAM at gfn = mfn `frame`, and the answer for an access to it through `pat`. */
+  function dom0Answer(options: MachineOptions, frame: number, pat: MemoryType) {
+    const machine = new Machine(options);
+    machine.boot();
+    expect(machine.hardwareDomain.p2m.setEntry(gfn(frame), 0, mfn(frame), 'ram_rw').ok).toBe(true);
+    return machine.memoryType(0, frame, pat);
+  }
+  const hostMtrr = new MtrrState({
+    enabled: true,
+    defaultType: 'WB',
+    variableRanges: [variableRange(0xd000_0000n, 0x1000_0000n, 'WC')],
+  });
+
+  it('ordinary dom0 RAM is WB, as the host says: guest (copied) WB and host WB agree', () => {
+    // epte_get_entry_emt: dom0 may use I/O memory (cache_flush_permitted), so on to the MTRRs:
+    // mtrr_get_type of dom0's vCPU (the host's copy) WB, of the host WB: "gmtrr_mtype ==
+    // hmtrr_mtype", WB, no iPAT. Before the copy dom0's MTRRs were off and this was UC.
+    expect(dom0Answer({ hostMtrr }, 0x1000, 'WB')).toMatchObject({ mapped: true, type: 'WB', ipat: false });
+  });
+
+  it("dom0 RAM under the host's WC range is WC (both sides WC)", () => {
+    expect(dom0Answer({ hostMtrr }, 0xd0000, 'WB')).toMatchObject({ mapped: true, type: 'WC', ipat: false });
+  });
+
+  it('MTRRs dom0 reprogrammed (hardwareMtrr) are used instead of the copy', () => {
+    // Guest UC (MTRRs off) against host WB: "either type is UC" gives UC.
+    expect(dom0Answer({ hostMtrr, hardwareMtrr: new MtrrState() }, 0x1000, 'WB')).toMatchObject({
+      type: 'UC',
+      ipat: false,
+    });
+  });
+
+  it("a guest's vCPUs do not get the copy: their MTRRs start disabled (UC)", () => {
+    const machine = new Machine({ hostMtrr });
+    expect(machine.hardwareDomain.mtrr.enabled).toBe(true);
+    expect(machine.createGuest().mtrr.enabled).toBe(false);
+  });
+});
+
+describe('per-domain IOMMU (is_iommu_enabled(d))', () => {
+  it('a guest without an IOMMU on a host with one: RAM is WB with iPAT (epte_get_entry_emt)', () => {
+    // "!is_iommu_enabled(d) && !cache_flush_permitted(d)": WB + iPAT, whatever the MTRRs (off: UC).
+    const machine = new Machine();
+    machine.boot();
+    const guest = machine.createGuest({ iommu: false });
+    guest.p2m.setEntry(gfn(GFN), 0, mfn(MFN), 'ram_rw');
+    expect(machine.memoryType(guest.id, GFN, 'UC')).toMatchObject({ type: 'WB', ipat: true });
+    // The same guest with an IOMMU (the default here) goes on to its MTRRs: off, so UC.
+    expect(answer({}, 'WB')).toMatchObject({ type: 'UC', ipat: false });
+  });
+
+  it('assigning a device to a guest without an IOMMU is EOPNOTSUPP (iommu_do_domctl)', () => {
+    const machine = new Machine();
+    machine.addDevice({ sbdf: '00:03.0', bars: [{ type: 'mem32', size: 0x1000n, addr: 0xfe000000n }] });
+    machine.boot();
+    const guest = machine.createGuest({ iommu: false });
+    expect(machine.assignDevice('00:03.0', guest.id)).toEqual({ ok: false, code: 'EOPNOTSUPP' });
+    expect(machine.device('00:03.0').domain).toBe(machine.hardwareDomain);
+    const withIommu = machine.createGuest();
+    expect(machine.assignDevice('00:03.0', withIommu.id)).toEqual({ ok: true });
+  });
+
+  it('a host without an IOMMU: guests have none, and one asking for it is refused (domain creation EINVAL)', () => {
+    const machine = new Machine({ iommu: false });
+    machine.boot();
+    expect(machine.hardwareDomain.iommu).toBe(false);
+    expect(machine.createGuest().iommu).toBe(false);
+    expect(() => machine.createGuest({ iommu: true })).toThrow(/iommu.*the host has no IOMMU/);
+  });
+});
+
+describe('shadow paging (hap: false)', () => {
+  it('memory types are not modelled: asking throws rather than answer with the EPT rules', () => {
+    const machine = new Machine();
+    machine.boot();
+    const guest = machine.createGuest({ p2m: { hap: false } });
+    guest.p2m.setEntry(gfn(GFN), 0, mfn(MFN), 'ram_rw');
+    expect(() => machine.memoryType(guest.id, GFN, 'WB')).toThrow(/shadow paging are not modelled/);
+  });
+});

@@ -32,11 +32,9 @@ export type MemoryTypeAnswer =
   | { readonly mapped: true; readonly type: MtrrType; readonly ipat: boolean; readonly why: string }
   | { readonly mapped: false; readonly why: string };
 
-/** What the memory type depends on beyond the domain: the CPU, the IOMMU and the host's state. */
+/** What the memory type depends on beyond the domain: the CPU and the host's state. */
 export interface HostMemoryState {
   readonly vendor: 'intel' | 'amd';
-  /** An IOMMU is enabled: every domain has an IOMMU context (`is_iommu_enabled`). */
-  readonly iommu: boolean;
   /** The host's MTRRs (Xen's global `mtrr_state`). */
   readonly hostMtrr: MtrrState;
   /** Machine frames that are special pages (Xen-heap: grant table, shared info). */
@@ -56,6 +54,15 @@ export function memoryTypeOf(
 ): MemoryTypeAnswer {
   if (!isMemoryType(pat))
     throw new InvalidArgumentError('pat', pat, 'a memory type (UC, WC, WT, WP, WB, UC-)');
+  if (!domain.p2m.hap) {
+    // Shadow paging writes cache bits into shadow PTEs (`_sh_propagate`, `get_pat_flags`): neither the
+    // EPT nor the NPT rules apply, and that path is not modelled.
+    throw new InvalidArgumentError(
+      'domain',
+      domain.id,
+      'a domain with HAP: memory types under shadow paging are not modelled',
+    );
+  }
   const entry = domain.p2m.lookup(frame);
   const gfnText = `gfn 0x${frame.toString(16)}`;
   if (entry.mfn === undefined) return { mapped: false, why: `${gfnText} is not mapped (${entry.type})` };
@@ -74,7 +81,7 @@ export function memoryTypeOf(
   }
   const leaf = epteGetEntryEmt({
     domain: {
-      iommuEnabled: host.iommu,
+      iommuEnabled: domain.iommu,
       hasIoResources: !domain.iomem.isEmpty(),
       hasPciDevices: domain.devices.length > 0,
     },

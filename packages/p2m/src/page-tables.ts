@@ -1,0 +1,101 @@
+/**
+ * x86 (p2m-ept.c and p2m-pt.c, which agree here): which intermediate page tables of a p2m exist: the L1 tables (one per 2M region split into 4K
+ * entries) and the L2 tables (one per 1G region split into 2M entries). The extents of a `P2m` say
+ * what is mapped; these say how a walk over a hole ends, which is what `get_entry` reports as the
+ * order of a hole, and so whether `set_typed_p2m_entry` / `clear_mmio_p2m_entry` retry a chunk at a
+ * smaller order.
+ *
+ * Xen frees an intermediate table only when a leaf of that table's own size replaces the entry that
+ * points to it (`ept_set_entry` frees `old_entry`, `p2m_pt_set_entry` its `intermediate_entry`).
+ * Clearing the 4K entries of an L1 table leaves the table, so a 2M region once written in 4K keeps
+ * answering order 0 for its holes; both p2m-ept.c and p2m-pt.c behave so.
+ */
+import { RangeSet } from '@vpci/rangeset';
+import type { PageOrder } from './errors.js';
+
+const ORDER_2M = 9;
+const ORDER_1G = 18;
+
+/** The intermediate tables of one p2m, by region number (`gfn >> 9` for L1, `gfn >> 18` for L2). */
+export class IntermediateTables {
+  /** 2M regions (`gfn >> 9`) that have an L1 table: a 4K entry was written there since the last 2M or 1G one. */
+  private readonly l1 = new RangeSet({ name: 'L1 tables' });
+  /** 1G regions (`gfn >> 18`) that have an L2 table: a 4K or 2M entry was written there since the last 1G one. */
+  private readonly l2 = new RangeSet({ name: 'L2 tables' });
+
+  /**
+   * Records a write of `count` frames from `gfn` in leaves of `order` (set or clear alike: both walk
+   * down to the leaf level, allocating the tables on the way). A 4K write needs the L1 and L2 tables
+   * of its regions; a 2M write needs the L2 tables and replaces the L1 tables it covers; a 1G write
+   * replaces the L2 (and so L1) tables it covers. `gfn` and `count` are aligned to `order`.
+   */
+  written(gfn: number, count: number, order: PageOrder): void {
+    const last = gfn + count - 1;
+    const first2M = Math.floor(gfn / 2 ** ORDER_2M);
+    const last2M = Math.floor(last / 2 ** ORDER_2M);
+    const first1G = Math.floor(gfn / 2 ** ORDER_1G);
+    const last1G = Math.floor(last / 2 ** ORDER_1G);
+    if (order === 0) {
+      this.addL1(first2M, last2M);
+      this.addL2(first1G, last1G);
+    } else if (order === ORDER_2M) {
+      this.removeL1(first2M, last2M);
+      this.addL2(first1G, last1G);
+    } else {
+      // A 1G leaf frees the L2 table and every L1 table under it.
+      this.removeL2(first1G, last1G);
+      this.removeL1(first1G * 2 ** (ORDER_1G - ORDER_2M), (last1G + 1) * 2 ** (ORDER_1G - ORDER_2M) - 1);
+    }
+  }
+
+  // A run of regions known to be in each set (empty when lo > hi): a sequential fill or drain in 4K
+  // writes stays inside it and touches neither set. Any removal that meets it empties it.
+  private l1Lo = 1;
+  private l1Hi = 0;
+  private l2Lo = 1;
+  private l2Hi = 0;
+
+  private addL1(first: number, last: number): void {
+    if (first >= this.l1Lo && last <= this.l1Hi) return;
+    this.l1.addRange(first, last);
+    const touches = first <= this.l1Hi + 1 && last + 1 >= this.l1Lo;
+    this.l1Lo = touches ? Math.min(first, this.l1Lo) : first;
+    this.l1Hi = touches ? Math.max(last, this.l1Hi) : last;
+  }
+
+  private addL2(first: number, last: number): void {
+    if (first >= this.l2Lo && last <= this.l2Hi) return;
+    this.l2.addRange(first, last);
+    const touches = first <= this.l2Hi + 1 && last + 1 >= this.l2Lo;
+    this.l2Lo = touches ? Math.min(first, this.l2Lo) : first;
+    this.l2Hi = touches ? Math.max(last, this.l2Hi) : last;
+  }
+
+  private removeL1(first: number, last: number): void {
+    this.l1.removeRange(first, last);
+    if (first <= this.l1Hi && last >= this.l1Lo) [this.l1Lo, this.l1Hi] = [1, 0];
+  }
+
+  private removeL2(first: number, last: number): void {
+    this.l2.removeRange(first, last);
+    if (first <= this.l2Hi && last >= this.l2Lo) [this.l2Lo, this.l2Hi] = [1, 0];
+  }
+
+  /**
+   * The order `get_entry` reports for a hole at `gfn`: the level where the walk met an empty entry.
+   * 0 in a 2M region with an L1 table, 9 in a 1G region with an L2 table, else 18. (Xen gives 27 when
+   * the L4 entry is empty too, or, past `max_mapped_pfn`, the largest block above it; no caller asks
+   * for more than 2M, so 18 stands for both.)
+   */
+  holeOrder(gfn: number): PageOrder {
+    if (this.l1.containsSingleton(Math.floor(gfn / 2 ** ORDER_2M))) return 0;
+    if (this.l2.containsSingleton(Math.floor(gfn / 2 ** ORDER_1G))) return ORDER_2M;
+    return ORDER_1G;
+  }
+
+  /** The first 2M region number at or after `region` with an L1 table, below `end`, or `end`. */
+  firstL1(region: number, end: number): number {
+    if (region >= end) return end;
+    return this.l1.reportRanges(region, end - 1, (start): number => Math.max(start, region)) ?? end;
+  }
+}
