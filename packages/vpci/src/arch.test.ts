@@ -256,6 +256,7 @@ describe('arm: the p2m and the hardware domain', () => {
       /no e820 on Arm/,
     );
     expect(() => new Machine({ ...ARM, x86GuestVpci: true })).toThrow(/x86 only/);
+    expect(() => new Machine({ ...ARM, superpages2M: false })).toThrow(/^superpages2M: .*x86 only/);
     expect(() => new Machine({ ...ARM, vendor: 'amd' })).toThrow(
       /^vendor: expected no value with arch 'arm' \(x86 only\)/,
     );
