@@ -41,6 +41,8 @@ export type {
   ReportDomain,
   ReportExtent,
   ReportHole,
+  ReportMmio,
+  ReportMsi,
   ReportMsix,
 } from './report.js';
 export { buildReport, REPORT_FORMAT, reportJson } from './report.js';

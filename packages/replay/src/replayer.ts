@@ -29,6 +29,7 @@ import {
   formatSbdf,
   framesOf,
   Machine,
+  type MmioPath,
   PCI_BASE_ADDRESS_0,
   PCI_BASE_ADDRESS_MEM_TYPE_64,
   PCI_HEADER_TYPE,
@@ -107,6 +108,8 @@ export class Replayer {
   readonly notes: ReplayNote[] = [];
   /** Failed assertions, in trace order. */
   readonly failures: AssertionFailure[] = [];
+  /** `mmio` lines replayed, by who answered them (`MmioPath`). */
+  readonly mmioPaths = new Map<MmioPath, number>();
   /** Assertions checked so far, passed or failed. */
   assertions = 0;
   /** Lines applied so far (comments excluded). */
@@ -163,7 +166,7 @@ export class Replayer {
       event.event === 'assert' ||
       event.event === 'fault' ||
       event.event === 'iomem' ||
-      (event.event === 'read' && !touched)
+      ((event.event === 'read' || (event.event === 'mmio' && event.value === undefined)) && !touched)
     )
       return;
     if (touched === undefined || this.options.invariantChecks === 'full')
@@ -330,6 +333,25 @@ export class Replayer {
         const vcpu = this.accessVcpu(event.vcpu, event.event, line);
         this.requireTarget(vcpu, event.sbdf, line);
         machine!.configWrite(vcpu, this.address(event.sbdf).sbdf, event.reg, event.size, event.value);
+        return;
+      }
+      case 'mmio': {
+        const vcpu = this.accessVcpu(event.vcpu, event.event, line);
+        const result =
+          event.value === undefined
+            ? machine!.mmioRead(vcpu, event.addr, event.size)
+            : machine!.mmioWrite(vcpu, event.addr, event.size, event.value);
+        this.mmioPaths.set(result.path, (this.mmioPaths.get(result.path) ?? 0) + 1);
+        const what = `mmio ${event.value === undefined ? 'read' : 'write'} ${hex(event.addr)}/${event.size}`;
+        if (event.via !== undefined) this.check(line, `${what} via`, event.via, result.path);
+        if (event.expect !== undefined) {
+          this.check(
+            line,
+            what,
+            hex(event.expect),
+            result.value === undefined ? 'not modelled (memory)' : hex(result.value),
+          );
+        }
         return;
       }
       case 'run': {
@@ -515,7 +537,8 @@ export class Replayer {
    */
   private snapshotTouched(event: TraceEvent, line: number): number | undefined {
     const machine = this.machine!;
-    const access = event.event === 'write' || event.event === 'read' || event.event === 'run';
+    const access =
+      event.event === 'write' || event.event === 'read' || event.event === 'mmio' || event.event === 'run';
     if (!access || !machine.systemActive) return undefined;
     const vcpu = this.vcpuOf(event.vcpu, line);
     const pending = vcpu.pending?.device;

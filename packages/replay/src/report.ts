@@ -14,6 +14,9 @@ import {
   describeViolation,
   formatSbdf,
   type Machine,
+  type MmioPath,
+  type MsiState,
+  type MsixState,
   mappingDomain,
   msixBir,
   msixGuestFrames,
@@ -86,6 +89,22 @@ export interface ReportBar {
   readonly sharesPageWith: readonly string[];
 }
 
+/** A device's MSI capability as vPCI emulates it (msi.c): the values the owner reads. */
+export interface ReportMsi {
+  /** Vectors the device supports (Multiple Message Capable). */
+  readonly maxVectors: number;
+  /** Vectors enabled (Multiple Message Enable). */
+  readonly vectors: number;
+  /** MSI is enabled (Xen enabled it on the device). */
+  readonly enabled: boolean;
+  /** 64-bit Message Address, hexadecimal. */
+  readonly address: string;
+  /** Message Data, hexadecimal. */
+  readonly data: string;
+  /** Mask Bits, hexadecimal; null without per-vector masking. */
+  readonly mask: string | null;
+}
+
 /** A device's MSI-X capability: its state and where the table and PBA are. */
 export interface ReportMsix {
   /** Table entries. */
@@ -94,6 +113,16 @@ export interface ReportMsix {
   readonly enabled: boolean;
   /** The Function Mask bit. */
   readonly masked: boolean;
+  /**
+   * The table entries vPCI holds that differ from their reset state (address 0, data 0, masked), as
+   * written through Xen's MSI-X handler; only present when there is one.
+   */
+  readonly written?: readonly {
+    readonly entry: number;
+    readonly addr: string;
+    readonly data: string;
+    readonly masked: boolean;
+  }[];
   /** The table: its BAR, offset (hexadecimal), size in bytes and guest frames `[first, last]`. */
   readonly table: {
     readonly bar: number;
@@ -134,6 +163,8 @@ export interface ReportDevice {
   readonly bars: readonly ReportBar[];
   /** The MSI-X capability; null without one. */
   readonly msix: ReportMsix | null;
+  /** The MSI capability vPCI emulates; only present for a device that has one (and set it up). */
+  readonly msi?: ReportMsi;
 }
 
 /** A run of a domain's p2m: guest frames mapped to consecutive machine frames, one type and leaf order. */
@@ -233,6 +264,16 @@ export interface Report {
   };
   /** A replayed QEMU log (`--qemu`): the log's counts, its devices, QEMU's decisions compared. */
   readonly qemu?: ReportQemu;
+  /** The trace's `mmio` lines, by who answered them; only present when it had some. */
+  readonly mmio?: ReportMmio;
+}
+
+/** The `mmio` lines replayed: how many, and how many each path answered. */
+export interface ReportMmio {
+  /** `mmio` lines replayed. */
+  readonly accesses: number;
+  /** Lines per path (`direct`, `msix-table`, `msix-adjacent`, `unhandled`, `memory`), those seen only. */
+  readonly paths: Readonly<Record<string, number>>;
 }
 
 /** Builds the report of a replay that read `lines` lines of `trace` (and stopped at `error`, if any). */
@@ -308,6 +349,16 @@ export function buildReport(
       failed,
       failures: [...replayer.failures],
     },
+    ...(replayer.mmioPaths.size === 0 ? {} : { mmio: reportMmio(replayer.mmioPaths) }),
+  };
+}
+
+function reportMmio(paths: ReadonlyMap<MmioPath, number>): ReportMmio {
+  const order: readonly MmioPath[] = ['direct', 'msix-table', 'msix-adjacent', 'unhandled', 'memory'];
+  const seen = order.filter((path) => paths.has(path));
+  return {
+    accesses: seen.reduce((sum, path) => sum + paths.get(path)!, 0),
+    paths: Object.fromEntries(seen.map((path) => [path, paths.get(path)!])),
   };
 }
 
@@ -375,7 +426,31 @@ function reportDevice(machine: Machine, device: PciDevice): ReportDevice {
             masked: msix.masked,
             table: structure(0),
             pba: structure(1),
+            ...writtenEntries(msix),
           },
+    ...(vpci?.msi === undefined ? {} : { msi: reportMsi(vpci.msi) }),
+  };
+}
+
+function writtenEntries(
+  msix: MsixState,
+): Record<never, never> | { written: NonNullable<ReportMsix['written']> } {
+  const written = msix.entries.flatMap((e, entry) =>
+    e.addr === 0n && e.data === 0 && e.masked
+      ? []
+      : [{ entry, addr: hex(e.addr), data: hex(e.data), masked: e.masked }],
+  );
+  return written.length === 0 ? {} : { written };
+}
+
+function reportMsi(msi: MsiState): ReportMsi {
+  return {
+    maxVectors: msi.maxVectors,
+    vectors: msi.vectors,
+    enabled: msi.enabled,
+    address: hex(msi.address),
+    data: hex(msi.data),
+    mask: msi.masking ? hex(msi.mask) : null,
   };
 }
 

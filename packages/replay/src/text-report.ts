@@ -58,6 +58,11 @@ export function textReport(report: Report, options: TextReportOptions = {}): str
     }
   }
   if (report.qemu !== undefined) out.push(...qemuSummary(report.qemu));
+  if (report.mmio !== undefined) {
+    const paths = Object.entries(report.mmio.paths).map(([path, n]) => `${path} ${n}`);
+    const n = report.mmio.accesses;
+    out.push(`  ${n} MMIO access${n === 1 ? '' : 'es'}: ${paths.join(', ')}`);
+  }
   const qemuDevices = new Map((report.qemu?.devices ?? []).map((d) => [d.sbdf, d]));
   for (const domain of report.domains) {
     out.push('', domainTitle(domain));
@@ -170,6 +175,16 @@ function deviceLines(device: ReportDevice, qemu?: QemuDevice): string[] {
     out.push(
       `    MSI-X ${msix.entries} entries${msix.enabled ? ', enabled' : ''}${msix.masked ? ', masked' : ''}: ` +
         `table BAR${msix.table.bar}+${msix.table.offset} (gfn ${span(msix.table.gfns)}), ${pba}`,
+    );
+  }
+  for (const e of device.msix?.written ?? []) {
+    out.push(`      entry ${e.entry}: address ${e.addr} data ${e.data}${e.masked ? ', masked' : ''}`);
+  }
+  const msi = device.msi;
+  if (msi !== undefined) {
+    out.push(
+      `    MSI ${msi.vectors}/${msi.maxVectors} vectors${msi.enabled ? ', enabled' : ''}: ` +
+        `address ${msi.address} data ${msi.data}${msi.mask === null ? '' : ` mask ${msi.mask}`}`,
     );
   }
   return out;

@@ -84,3 +84,21 @@ describe('plainWrite, the fast path for write lines', () => {
     expect(() => parseTraceLine(line.replace('}', ',"x":1}'), 7)).toThrow(/'write\.x' is not a field/);
   });
 });
+
+describe('a device line with an MSI capability', () => {
+  it('reads msi.vectors, address64 and masking, and names what is wrong', () => {
+    const line = (msi: string): string => `{"event":"device","sbdf":"0000:01:00.0","msi":${msi}}`;
+    expect(parseTraceLine(line('{"vectors":4,"address64":true,"masking":true}'), 1)).toMatchObject({
+      event: 'device',
+      spec: { msi: { vectors: 4, address64: true, masking: true } },
+    });
+    expect(parseTraceLine(line('{"vectors":1}'), 1)).toMatchObject({ spec: { msi: { vectors: 1 } } });
+    expect(() => parseTraceLine(line('{"vectors":3}'), 5)).toThrow(
+      /'device\.msi\.vectors' is 3; expected 1, 2, 4/,
+    );
+    expect(() => parseTraceLine(line('{"vectors":64}'), 5)).toThrow(/msi\.vectors/);
+    expect(() => parseTraceLine(line('{"vectors":2,"masked":true}'), 5)).toThrow(
+      /msi\.masked' is not a field/,
+    );
+  });
+});

@@ -20,6 +20,8 @@ import {
   type BarSpec,
   type DeviceSpec,
   type HostBridge,
+  type MmioPath,
+  type MsiSpec,
   type MsixSpec,
   POLICY_SWITCHES,
   type Policy,
@@ -228,7 +230,28 @@ export type TraceEvent =
       readonly type: P2mType;
       readonly special: boolean;
     }
+  | {
+      readonly event: 'mmio';
+      readonly vcpu: TraceVcpu;
+      readonly addr: bigint;
+      readonly size: 1 | 2 | 4 | 8;
+      /** The value written; undefined for a read. */
+      readonly value: bigint | undefined;
+      /** A read's expected value. */
+      readonly expect: bigint | undefined;
+      /** Who is expected to answer (`MmioPath`). */
+      readonly via: MmioPath | undefined;
+    }
   | { readonly event: 'assert'; readonly assertion: TraceAssertion };
+
+/** Who may answer an `mmio` line, as `via` names it. */
+export const MMIO_PATHS: readonly MmioPath[] = [
+  'direct',
+  'msix-table',
+  'msix-adjacent',
+  'unhandled',
+  'memory',
+];
 
 /** Event names, in documentation order. */
 export const EVENT_NAMES = [
@@ -242,6 +265,7 @@ export const EVENT_NAMES = [
   'unplug',
   'read',
   'write',
+  'mmio',
   'run',
   'fault',
   'populate',
@@ -410,6 +434,7 @@ const PARSERS: Record<TraceEvent['event'], Parser> = {
     );
     const rom = f.optionalObject('rom');
     const msix = f.optionalObject('msix');
+    const msi = f.optionalObject('msi');
     const rebar = f.optionalArray('rebar', 6);
     const spec: DeviceSpec = {
       sbdf,
@@ -420,6 +445,7 @@ const PARSERS: Record<TraceEvent['event'], Parser> = {
       bars,
       ...(rom === undefined ? {} : { rom: parseRom(rom) }),
       ...(msix === undefined ? {} : { msix: parseMsix(msix) }),
+      ...(msi === undefined ? {} : { msi: parseMsi(msi) }),
       ...(rebar === undefined
         ? {}
         : { rebar: rebar.map((r, i) => parseRebar(new Fields(f.line, `device.rebar[${i}]`, r))) }),
@@ -469,6 +495,30 @@ const PARSERS: Record<TraceEvent['event'], Parser> = {
       size,
       expect: f.optionalInteger('expect', 0, largestValue(size)),
     };
+  },
+
+  mmio: (f) => {
+    const size = f.raw('size');
+    if (size !== 1 && size !== 2 && size !== 4 && size !== 8)
+      throw f.error('size', `is ${JSON.stringify(size) ?? 'missing'}; expected 1, 2, 4 or 8`);
+    const addr = f.bigint('addr', 0n, U64);
+    if ((addr & 0xfffn) + BigInt(size) > 0x1000n) {
+      throw f.error(
+        'addr',
+        `is 0x${addr.toString(16)}; expected an access of ${size} bytes within one 4 KiB page`,
+      );
+    }
+    const largest = (1n << BigInt(8 * size)) - 1n;
+    const value = f.optionalBigint('value', 0n, largest);
+    const expect = f.optionalBigint('expect', 0n, largest);
+    if (value !== undefined && expect !== undefined) {
+      throw f.error('expect', 'is given with value; expected value (a write) or expect (a read), not both');
+    }
+    const via = f.optionalString('via');
+    if (via !== undefined && !MMIO_PATHS.includes(via as MmioPath)) {
+      throw f.error('via', `is ${JSON.stringify(via)}; expected one of ${MMIO_PATHS.join(', ')}`);
+    }
+    return { event: 'mmio', vcpu: vcpuOf(f), addr, size, value, expect, via: via as MmioPath | undefined };
   },
 
   write: (f) => {
@@ -683,6 +733,20 @@ function parseMsix(f: Fields): MsixSpec {
   };
   f.done();
   return msix;
+}
+
+function parseMsi(f: Fields): MsiSpec {
+  const vectors = f.integer('vectors', 1, 32);
+  if ((vectors & (vectors - 1)) !== 0)
+    throw f.error('vectors', `is ${vectors}; expected 1, 2, 4, 8, 16 or 32`);
+  const address64 = f.optionalBoolean('address64');
+  const masking = f.optionalBoolean('masking');
+  f.done();
+  return {
+    vectors,
+    ...(address64 === undefined ? {} : { address64 }),
+    ...(masking === undefined ? {} : { masking }),
+  };
 }
 
 function parseRebar(f: Fields): RebarSpec {

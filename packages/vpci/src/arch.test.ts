@@ -10,7 +10,7 @@ import { describe, expect, it } from 'vitest';
 import { bootedMachine, mfnAt, mmioExtents, writeCommand } from '../../../test/support/machine.js';
 import { describeGuestVpci, guestVpciFor } from './arch.js';
 import type { Vcpu } from './domain.js';
-import type { DeviceSpec } from './hardware.js';
+import { type DeviceSpec, findCapability } from './hardware.js';
 import { checkInvariants } from './invariants.js';
 import { Machine, type MachineOptions } from './machine.js';
 import { PCI_COMMAND, PCI_COMMAND_MEMORY } from './pci-regs.js';
@@ -141,6 +141,25 @@ describe('arm: no MSI/MSI-X emulation (msi.o msix.o need CONFIG_HAS_PCI_MSI)', (
     expect(machine.configRead(vcpu, '00:00.0', 0x34, 1)).toBe(0x40);
     expect(machine.configRead(vcpu, '00:00.0', 0x40, 1)).toBe(0x11); // PCI_CAP_ID_MSIX
     expect(machine.configRead(vcpu, '00:00.0', 0x42, 2)).toBe(0xffff); // vpci_read_hw refuses a guest
+  });
+});
+
+describe('arm: no MSI emulation either (msi.o needs CONFIG_HAS_PCI_MSI)', () => {
+  const withMsi: DeviceSpec = { ...SEED_004, msi: { vectors: 4 } };
+
+  it('x86 sets MSI up for the hardware domain; Arm does not, and dom0 writes the control register through', () => {
+    const x86 = bootedMachine([withMsi], { arch: 'x86' });
+    expect(x86.device('0000:03:00.0').vpci!.msi).toBeDefined();
+    const arm = bootedMachine([withMsi], ARM);
+    const device = arm.device('0000:03:00.0');
+    expect(device.vpci!.msi).toBeUndefined();
+    expect(device.vpci!.msix).toBeUndefined();
+    const cap = findCapability(device.hw, 0x05); // PCI_CAP_ID_MSI
+    expect(cap).toBeGreaterThan(0);
+    expect(arm.configRead(arm.vcpu(0), '0000:03:00.0', cap, 1)).toBe(0x05); // listed, read from the device
+    // No handler: the hardware domain's write reaches the device, MSI enable included.
+    arm.configWrite(arm.vcpu(0), '0000:03:00.0', cap + 2, 2, 0x0001);
+    expect(device.hw.read(cap + 2, 2) & 1).toBe(1);
   });
 });
 

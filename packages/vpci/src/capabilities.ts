@@ -2,8 +2,8 @@
  * The capability lists as Xen's `cap.c` presents them: the hardware domain sees every capability, a
  * guest only MSI and MSI-X (the list is re-linked to skip the rest, and the status register's
  * capability bit is hidden when none is left); a guest's extended space reads as zero. Then each
- * capability vPCI handles is initialised (MSI-X; resizable BAR for the hardware domain), and one that
- * fails is hidden from the list.
+ * capability vPCI handles is initialised (MSI, MSI-X; resizable BAR for the hardware domain), and one
+ * that fails is cleaned up and hidden from the list.
  */
 
 import type { Result } from '@vpci/rangeset';
@@ -11,7 +11,8 @@ import { hasPciMsi } from './arch.js';
 import type { EngineContext } from './context.js';
 import type { PciDevice } from './domain.js';
 import { findCapability, findExtCapability } from './hardware.js';
-import { initMsix } from './msix.js';
+import { cleanupMsi, initMsi } from './msi.js';
+import { cleanupMsix, initMsix } from './msix.js';
 import {
   PCI_CAP_ID_MSI,
   PCI_CAP_ID_MSIX,
@@ -20,7 +21,6 @@ import {
   PCI_CAPABILITY_LIST,
   PCI_CFG_SPACE_SIZE,
   PCI_EXT_CAP_ID_REBAR,
-  PCI_MSIX_FLAGS,
   PCI_STATUS,
   PCI_STATUS_CAP_LIST,
   PCI_STATUS_RO_MASK,
@@ -38,37 +38,57 @@ interface Pointer {
   value: number;
 }
 
-/** Xen's `vpci_init_capabilities`: the list handlers, then each supported capability's init. */
+/** A legacy capability vPCI handles, in Xen's order (`REGISTER_VPCI_CAP`, msi.o before msix.o). */
+interface LegacyCapability {
+  readonly id: number;
+  readonly init: (context: EngineContext, device: PciDevice) => Result<CapabilityErrno>;
+  readonly cleanup: (device: PciDevice, pos: number, hide: boolean) => Result<CapabilityErrno>;
+}
+
+/** Why setting up the capabilities failed. */
+export type CapabilityErrno = 'EINVAL' | 'EEXIST' | 'ENODEV' | 'ENOMEM' | 'ERANGE';
+
+const LEGACY_CAPABILITIES: readonly LegacyCapability[] = [
+  { id: PCI_CAP_ID_MSI, init: (_context, device) => initMsi(device), cleanup: cleanupMsi },
+  { id: PCI_CAP_ID_MSIX, init: initMsix, cleanup: cleanupMsix },
+];
+
+/**
+ * Xen's `vpci_init_capabilities`: the list handlers, then each supported capability's init. One
+ * whose init fails is cleaned up with `hide` (a failed cleanup fails a guest's set-up; the hardware
+ * domain's goes on) and hidden from the list (a failed hide fails the set-up).
+ */
 export function initCapabilities(
   context: EngineContext,
   device: PciDevice,
   isHwdom: boolean,
-): Result<'EINVAL' | 'EEXIST'> {
+): Result<CapabilityErrno> {
   const pointers = initCapabilityList(device, isHwdom);
   if (!pointers.ok) return pointers;
   initExtCapabilityList(device, isHwdom);
-  // The capability inits are those built in (REGISTER_VPCI_CAP): msix.c only with CONFIG_HAS_PCI_MSI.
-  const msixCap = hasPciMsi(context.arch) ? findCapability(device.hw, PCI_CAP_ID_MSIX) : 0;
-  if (msixCap !== 0 && !initMsix(context, device).ok) {
-    cleanupMsix(device, msixCap, isHwdom);
-    hideCapability(device, pointers.list, msixCap, isHwdom);
+  // The capability inits are those built in (REGISTER_VPCI_CAP): msi.o and msix.o only with
+  // CONFIG_HAS_PCI_MSI, which Arm does not select (arch.ts).
+  for (const capability of hasPciMsi(context.arch) ? LEGACY_CAPABILITIES : []) {
+    const pos = findCapability(device.hw, capability.id);
+    if (pos === 0) continue;
+    const rc = capability.init(context, device);
+    if (rc.ok) continue;
+    context.events.push({ kind: 'capability-masked', sbdf: device.name, cap: capability.id, code: rc.code });
+    const cleaned = capability.cleanup(device, pos, true);
+    if (!cleaned.ok) {
+      context.events.push({
+        kind: 'capability-cleanup-failed',
+        sbdf: device.name,
+        cap: capability.id,
+        code: cleaned.code,
+      });
+      if (!isHwdom) return cleaned;
+    }
+    const hidden = hideCapability(device, pointers.list, pos, isHwdom);
+    if (!hidden.ok) return hidden;
   }
   if (isHwdom && findExtCapability(device.hw, PCI_EXT_CAP_ID_REBAR) !== 0) initRebar(context, device);
   return { ok: true };
-}
-
-/**
- * Xen's `cleanup_msix(pdev, hide)` after a failed init: vPCI forgets the MSI-X state (nothing is
- * trapped for it any more) and drops the control register's handler; the hardware domain then reads
- * the control register from the device and cannot write it, so MSI-X stays off.
- */
-function cleanupMsix(device: PciDevice, cap: number, isHwdom: boolean): void {
-  const vpci = device.vpci!;
-  if (vpci.msix === undefined) return;
-  vpci.msix = undefined;
-  vpci.registers.remove(cap + PCI_MSIX_FLAGS, 2);
-  if (isHwdom)
-    vpci.registers.add(() => device.hw.read(cap + PCI_MSIX_FLAGS, 2), undefined, cap + PCI_MSIX_FLAGS, 2);
 }
 
 /** Next capability at or after the pointer in `reg` with an id in `ids` (any id when empty). */
@@ -157,12 +177,21 @@ function initExtCapabilityList(device: PciDevice, isHwdom: boolean): void {
   } while (pos >= PCI_CFG_SPACE_SIZE);
 }
 
-/** Xen's `vpci_capability_hide`: the previous pointer skips the capability at `offset`. */
-function hideCapability(device: PciDevice, list: Pointer[], offset: number, isHwdom: boolean): void {
+/**
+ * Xen's `vpci_capability_hide`: the previous pointer skips the capability at `offset` (`ENODEV` when
+ * either pointer register is missing); a guest's ID register handler goes too.
+ */
+function hideCapability(
+  device: PciDevice,
+  list: Pointer[],
+  offset: number,
+  isHwdom: boolean,
+): Result<'ENODEV' | 'ERANGE'> {
   const previous = list.find((pointer) => (pointer.value & ~3) === offset);
   const own = list.find((pointer) => pointer.reg === offset + PCI_CAP_LIST_NEXT);
-  if (previous === undefined || own === undefined) return;
+  if (previous === undefined || own === undefined) return { ok: false, code: 'ENODEV' };
   previous.value = own.value;
   device.vpci!.registers.remove(offset + PCI_CAP_LIST_NEXT, 1);
-  if (!isHwdom) device.vpci!.registers.remove(offset + PCI_CAP_LIST_ID, 1);
+  if (!isHwdom) return device.vpci!.registers.remove(offset + PCI_CAP_LIST_ID, 1);
+  return { ok: true };
 }

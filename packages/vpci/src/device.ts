@@ -158,6 +158,45 @@ export class Bar {
   }
 }
 
+/** MSI state (Xen's `struct vpci_msi`). */
+export interface MsiState {
+  /** Offset of the capability in config space (`pdev->msi_pos`). */
+  readonly capOffset: number;
+  /** Vectors the device supports (`pdev->msi_maxvec`, Multiple Message Capable). */
+  readonly maxVectors: number;
+  /** The capability holds 64-bit addresses. */
+  readonly address64: boolean;
+  /** The capability has Mask Bits (per-vector masking). */
+  readonly masking: boolean;
+  /** Message Address as the domain wrote it (64 bits). */
+  address: bigint;
+  /** Message Data as the domain wrote it (16 bits). */
+  data: number;
+  /** Mask Bits as the domain wrote them (32 bits). */
+  mask: number;
+  /** Vectors enabled (Multiple Message Enable), kept in a 6-bit field as Xen's `vectors : 6`. */
+  vectors: number;
+  /** MSI is enabled: Xen has enabled it on the device (`vpci_msi_arch_enable`). */
+  enabled: boolean;
+}
+
+/** One MSI-X table entry as vPCI keeps it (Xen's `struct vpci_msix_entry`). */
+export interface MsixEntry {
+  /** Message Address as the domain wrote it (64 bits). */
+  addr: bigint;
+  /** Message Data as the domain wrote it (32 bits). */
+  data: number;
+  /** The entry's Mask bit (set at reset). */
+  masked: boolean;
+  /** Address or data written since Xen last set the entry up. */
+  updated: boolean;
+  /**
+   * Xen has a PIRQ bound for the entry (`entry->arch.pirq != INVALID_PIRQ`): its set-up succeeded,
+   * which in the model means the address was an x86 MSI address (`vpci_msi_update`).
+   */
+  bound: boolean;
+}
+
 /** MSI-X state (Xen's `struct vpci_msix`): the raw Table and PBA Offset/BIR dwords. */
 export interface MsixState {
   /** Offset of the capability in config space. */
@@ -170,6 +209,8 @@ export interface MsixState {
   enabled: boolean;
   /** The Function Mask bit of the message control register. */
   masked: boolean;
+  /** The table entries vPCI emulates (`maxEntries` of them). */
+  readonly entries: MsixEntry[];
 }
 
 /** Per-device vPCI state (Xen's `struct vpci`). */
@@ -192,7 +233,9 @@ export class VpciState {
   barsMapped = false;
   // FIXME (Xen, vpci.h struct vpci, in the header state): "currently there's no support for SR-IOV"
   // (F5 in docs/xen-gaps.md); the engine has none either.
-  /** MSI-X state; undefined when the device has no MSI-X capability. */
+  /** MSI state; undefined when the device has no MSI capability or its set-up failed. */
+  msi: MsiState | undefined;
+  /** MSI-X state; undefined when the device has no MSI-X capability or its set-up failed. */
   msix: MsixState | undefined;
   /**
    * Hardened (`refuseSubpageSharing`): guest frames left unmapped when the device last started

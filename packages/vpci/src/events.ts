@@ -23,6 +23,15 @@ export type MapOperation = 'map' | 'unmap';
  *   rangesets purged, and a guest crashed (`crashed`).
  * - `msix-clobber`: an existing mapping at `gfn` clobbers the MSI-X area (EEXIST).
  * - `msix-invalid`: the MSI-X capability points outside its BAR (ENODEV); MSI-X is hidden.
+ * - `capability-masked`: the init of legacy capability `cap` (MSI 5, MSI-X 17) failed with `code`;
+ *   it is cleaned up and hidden from the list (Xen's `vpci_init_capabilities`).
+ * - `capability-cleanup-failed`: that cleanup failed with `code` (a guest's set-up then fails).
+ * - `msix-initial-state`: the device was added with MSI-X Enable or Function Mask set; both were
+ *   cleared on the hardware (Xen's `pdev_msi_init`).
+ * - `msix-entry-failed`: MSI-X entry `entry` could not be set up: its address `addr` is not an x86
+ *   MSI address (Xen's `vpci_msi_update`, EOPNOTSUPP).
+ * - `msix-access-refused`: an MSI-X table or PBA access at guest address `addr` of `size` bytes that
+ *   is not an aligned 4- or 8-byte access (`access_allowed`); a read gives all-ones, a write is dropped.
  * - `subpage-shared`: hardened refusal: host page `mfn` of this BAR holds a BAR of `other`, owned by
  *   another domain; the page is not mapped.
  * - `assign-refused`: hardened refusal to assign a device whose BAR page another domain maps.
@@ -40,6 +49,7 @@ export type MapOperation = 'map' | 'unmap';
  * - `domain-crashed`: the domain was crashed (`domain_crash`).
  * - `modify-bars-failed`: modifyBars returned an error other than the ones above (ENOMEM).
  * - `crashed-domain-access`: a crashed domain's vCPU tried a config access; dropped.
+ * - `crashed-domain-mmio`: a crashed domain's vCPU tried a memory access at `addr`; dropped.
  */
 export type VpciEvent =
   | {
@@ -91,6 +101,31 @@ export type VpciEvent =
     }
   | { readonly kind: 'msix-invalid'; readonly sbdf: string; readonly reason: string }
   | {
+      readonly kind: 'msix-initial-state';
+      readonly sbdf: string;
+      readonly maskall: boolean;
+      readonly enable: boolean;
+    }
+  | {
+      readonly kind: 'msix-entry-failed';
+      readonly sbdf: string;
+      readonly entry: number;
+      readonly addr: bigint;
+    }
+  | {
+      readonly kind: 'msix-access-refused';
+      readonly sbdf: string;
+      readonly addr: bigint;
+      readonly size: number;
+    }
+  | { readonly kind: 'capability-masked'; readonly sbdf: string; readonly cap: number; readonly code: Errno }
+  | {
+      readonly kind: 'capability-cleanup-failed';
+      readonly sbdf: string;
+      readonly cap: number;
+      readonly code: Errno;
+    }
+  | {
       readonly kind: 'subpage-shared';
       readonly sbdf: string;
       readonly bar: number;
@@ -133,7 +168,8 @@ export type VpciEvent =
   | { readonly kind: 'msix-page-restored'; readonly sbdf: string; readonly gfn: number; readonly for: string }
   | { readonly kind: 'domain-crashed'; readonly domain: number; readonly reason: string }
   | { readonly kind: 'modify-bars-failed'; readonly sbdf: string; readonly code: Errno }
-  | { readonly kind: 'crashed-domain-access'; readonly domain: number; readonly sbdf: string };
+  | { readonly kind: 'crashed-domain-access'; readonly domain: number; readonly sbdf: string }
+  | { readonly kind: 'crashed-domain-mmio'; readonly domain: number; readonly addr: bigint };
 
 /** One line of text for an event, in the words of Xen's log message where there is one. */
 export function describeEvent(event: VpciEvent): string {
@@ -160,6 +196,16 @@ export function describeEvent(event: VpciEvent): string {
       return `${event.sbdf}: existing mapping (mfn: ${hex(event.mfn)} type: ${event.type}) at ${hex(event.gfn)} clobbers MSIX MMIO area`;
     case 'msix-invalid':
       return `${event.sbdf}: MSI-X ${event.reason}`;
+    case 'msix-initial-state':
+      return `${event.sbdf}: unexpected initial MSI-X state (MASKALL=${event.maskall ? 1 : 0}, ENABLE=${event.enable ? 1 : 0}), fixing`;
+    case 'msix-entry-failed':
+      return `${event.sbdf}: unable to enable entry ${event.entry}: EOPNOTSUPP (unsupported address ${hex(event.addr)})`;
+    case 'msix-access-refused':
+      return `${event.sbdf}: unaligned or invalid size MSI-X table access (${hex(event.addr)}, ${event.size} bytes)`;
+    case 'capability-masked':
+      return `${event.sbdf}: init legacy cap ${event.cap} fail rc=${event.code}, mask it`;
+    case 'capability-cleanup-failed':
+      return `${event.sbdf}: clean legacy cap ${event.cap} fail rc=${event.code}`;
     case 'subpage-shared':
       return `${event.sbdf}: BAR${event.bar} page ${hex(event.mfn)} shared with ${event.other} of d${event.otherDomain}: not mapped`;
     case 'assign-refused':
@@ -186,6 +232,8 @@ export function describeEvent(event: VpciEvent): string {
       return `d${event.domain} crashed: ${event.reason}`;
     case 'modify-bars-failed':
       return `${event.sbdf}: modify_bars failed: ${event.code}`;
+    case 'crashed-domain-mmio':
+      return `d${event.domain}: memory access to ${hex(event.addr)} after crash dropped`;
     case 'crashed-domain-access':
       return `d${event.domain}: config access to ${event.sbdf} after crash dropped`;
   }

@@ -10,6 +10,7 @@ import {
   PCI_BASE_ADDRESS_MEM_PREFETCH,
   PCI_BASE_ADDRESS_MEM_TYPE_64,
   PCI_BASE_ADDRESS_SPACE_IO,
+  PCI_CAP_ID_MSI,
   PCI_CAP_ID_MSIX,
   PCI_CAPABILITY_LIST,
   PCI_CFG_SPACE_EXP_SIZE,
@@ -18,6 +19,17 @@ import {
   PCI_DEVICE_ID,
   PCI_EXT_CAP_ID_REBAR,
   PCI_HEADER_TYPE,
+  PCI_MSI_ADDRESS_HI,
+  PCI_MSI_ADDRESS_LO,
+  PCI_MSI_DATA_32,
+  PCI_MSI_DATA_64,
+  PCI_MSI_FLAGS,
+  PCI_MSI_FLAGS_64BIT,
+  PCI_MSI_FLAGS_ENABLE,
+  PCI_MSI_FLAGS_MASKBIT,
+  PCI_MSI_FLAGS_QMASK,
+  PCI_MSI_FLAGS_QSIZE,
+  PCI_MSI_MASK_BIT,
   PCI_MSIX_FLAGS,
   PCI_MSIX_FLAGS_ENABLE,
   PCI_MSIX_FLAGS_MASKALL,
@@ -77,6 +89,16 @@ export interface MsixSpec {
   readonly pba: MsixPlacement;
 }
 
+/** An MSI capability (placed at 0x50, after MSI-X when there is one). */
+export interface MsiSpec {
+  /** Vectors the device supports (Multiple Message Capable): 1, 2, 4, 8, 16 or 32. */
+  readonly vectors: number;
+  /** The capability holds 64-bit addresses (default false). */
+  readonly address64?: boolean;
+  /** Per-vector masking: Mask Bits and Pending Bits registers (default false). */
+  readonly masking?: boolean;
+}
+
 /** A resizable BAR (extended capability 0x15): the BAR slot and the sizes the hardware supports. */
 export interface RebarSpec {
   /** BAR slot, 0 … 5. */
@@ -103,6 +125,8 @@ export interface DeviceSpec {
   readonly rom?: RomSpec;
   /** The MSI-X capability; none if missing. */
   readonly msix?: MsixSpec;
+  /** The MSI capability; none if missing. */
+  readonly msi?: MsiSpec;
   /** Resizable BAR entries (one extended capability); none if missing. */
   readonly rebar?: readonly RebarSpec[];
 }
@@ -116,6 +140,7 @@ export interface ImageSizes {
 }
 
 const MSIX_CAP_OFFSET = 0x40;
+const MSI_CAP_OFFSET = 0x50;
 const REBAR_CAP_OFFSET = 0x100;
 const U32 = 0xffffffffn;
 
@@ -187,6 +212,7 @@ export class PhysicalDevice {
     if (spec.rom !== undefined)
       device.defineRom(spec.rom, headerType === 0 ? PCI_ROM_ADDRESS : PCI_ROM_ADDRESS1);
     if (spec.msix !== undefined) device.defineMsix(spec.msix);
+    if (spec.msi !== undefined) device.defineMsi(spec.msi, spec.msix !== undefined);
     if (spec.rebar !== undefined) device.defineRebar(spec.rebar);
     return device;
   }
@@ -194,8 +220,8 @@ export class PhysicalDevice {
   /**
    * A device from a raw configuration-space image (256 or 4096 bytes, or the hex dump `lspci -xxx`
    * or `-xxxx` prints), with the BAR and ROM sizes an image cannot hold. Each BAR that has a size
-   * becomes writable in its address bits; the command register and the MSI-X control bits are
-   * writable as on real hardware; everything else is read-only.
+   * becomes writable in its address bits; the command register, the MSI-X control bits and the MSI
+   * registers' writable bits are writable as on real hardware; everything else is read-only.
    */
   static fromImage(sbdf: Sbdf | string, image: Uint8Array | string, sizes: ImageSizes = {}): PhysicalDevice {
     const bytes = typeof image === 'string' ? parseHexDump(image) : image;
@@ -226,6 +252,8 @@ export class PhysicalDevice {
     }
     const msix = findCapability(device, PCI_CAP_ID_MSIX);
     if (msix !== 0) device.setMask(msix + PCI_MSIX_FLAGS, 2, PCI_MSIX_FLAGS_ENABLE | PCI_MSIX_FLAGS_MASKALL);
+    const msi = findCapability(device, PCI_CAP_ID_MSI);
+    if (msi !== 0) device.setMsiMasks(msi);
     return device;
   }
 
@@ -353,6 +381,46 @@ export class PhysicalDevice {
     this.setMask(MSIX_CAP_OFFSET + PCI_MSIX_FLAGS, 2, PCI_MSIX_FLAGS_ENABLE | PCI_MSIX_FLAGS_MASKALL);
     this.poke(MSIX_CAP_OFFSET + PCI_MSIX_TABLE, 4, placement('table', msix.table));
     this.poke(MSIX_CAP_OFFSET + PCI_MSIX_PBA, 4, placement('pba', msix.pba));
+  }
+
+  private defineMsi(msi: MsiSpec, afterMsix: boolean): void {
+    if (typeof msi !== 'object' || msi === null || ![1, 2, 4, 8, 16, 32].includes(msi.vectors)) {
+      throw new InvalidArgumentError('spec.msi.vectors', msi?.vectors, '1, 2, 4, 8, 16 or 32');
+    }
+    for (const flag of ['address64', 'masking'] as const) {
+      if (msi[flag] !== undefined && typeof msi[flag] !== 'boolean') {
+        throw new InvalidArgumentError(`spec.msi.${flag}`, msi[flag], 'true or false');
+      }
+    }
+    this.poke(PCI_STATUS, 2, this.peek(PCI_STATUS, 2) | PCI_STATUS_CAP_LIST);
+    this.poke(afterMsix ? MSIX_CAP_OFFSET + 1 : PCI_CAPABILITY_LIST, 1, MSI_CAP_OFFSET);
+    this.poke(MSI_CAP_OFFSET, 1, PCI_CAP_ID_MSI);
+    this.poke(MSI_CAP_OFFSET + 1, 1, 0);
+    const control =
+      ((Math.log2(msi.vectors) << 1) & PCI_MSI_FLAGS_QMASK) |
+      (msi.address64 === true ? PCI_MSI_FLAGS_64BIT : 0) |
+      (msi.masking === true ? PCI_MSI_FLAGS_MASKBIT : 0);
+    this.poke(MSI_CAP_OFFSET + PCI_MSI_FLAGS, 2, control);
+    this.setMsiMasks(MSI_CAP_OFFSET);
+  }
+
+  /**
+   * The bits software can change in the MSI capability at `cap`: Enable and Multiple Message Enable,
+   * the address (dword aligned), the data, and one mask bit per supported vector. Pending Bits and
+   * the capability bits are read-only.
+   */
+  private setMsiMasks(cap: number): void {
+    const control = this.peek(cap + PCI_MSI_FLAGS, 2);
+    const address64 = (control & PCI_MSI_FLAGS_64BIT) !== 0;
+    const vectors = Math.min(32, 1 << ((control & PCI_MSI_FLAGS_QMASK) >>> 1));
+    this.setMask(cap + PCI_MSI_FLAGS, 2, PCI_MSI_FLAGS_ENABLE | PCI_MSI_FLAGS_QSIZE);
+    this.setMask(cap + PCI_MSI_ADDRESS_LO, 4, 0xfffffffc);
+    if (address64) this.setMask(cap + PCI_MSI_ADDRESS_HI, 4, 0xffffffff);
+    this.setMask(cap + (address64 ? PCI_MSI_DATA_64 : PCI_MSI_DATA_32), 2, 0xffff);
+    if ((control & PCI_MSI_FLAGS_MASKBIT) !== 0) {
+      const mask = cap + PCI_MSI_MASK_BIT - (address64 ? 0 : 4);
+      this.setMask(mask, 4, vectors === 32 ? 0xffffffff : (1 << vectors) - 1);
+    }
   }
 
   private defineRebar(rebar: readonly RebarSpec[]): void {

@@ -256,7 +256,7 @@ function addBarHandlers(
 }
 
 /**
- * Xen's `cmd_write`. A guest's value gets INTx disabled while MSI-X is on and is stored as the
+ * Xen's `cmd_write`. A guest's value gets INTx disabled while MSI or MSI-X is on and is stored as the
  * guest's view first (so it reads back even if mapping fails: G2). A change of the memory bit goes
  * to modifyBars, whose error is ignored (the guest is expected to retry); the register is then
  * written when the deferred work completes. Other changes are written at once.
@@ -265,7 +265,7 @@ function cmdWrite(context: EngineContext, accessor: AccessorRef, device: PciDevi
   const vpci = device.vpci!;
   let cmd = value;
   if (device.domain?.kind !== 'hardware') {
-    if (vpci.msix?.enabled === true) cmd |= PCI_COMMAND_INTX_DISABLE;
+    if (vpci.msi?.enabled === true || vpci.msix?.enabled === true) cmd |= PCI_COMMAND_INTX_DISABLE;
     vpci.guestCmd = cmd;
   }
   if (vpci.barsMapped !== ((cmd & PCI_COMMAND_MEMORY) !== 0)) {

@@ -8,10 +8,12 @@ export type { Errno, Failure, Ok, Result } from '@vpci/rangeset';
 export type { Arch, GuestVpci, GuestVpciReason } from './arch.js';
 export { ARCHES, describeGuestVpci } from './arch.js';
 export type { HostBridge, HostBridgeWindow, ResolvedHostBridge } from './arm-pci-host.js';
+export type { CapabilityErrno } from './capabilities.js';
 export type { EngineContext } from './context.js';
 export { mappingDomain } from './context.js';
-export type { BarType, MsixState } from './device.js';
+export type { BarType, MsiState, MsixEntry, MsixState } from './device.js';
 export { Bar, VpciState } from './device.js';
+export { DeviceMemory } from './device-memory.js';
 export type { FrameRange, FrameSink } from './device-snapshot.js';
 export { DeviceSnapshot, framesOf } from './device-snapshot.js';
 export type { DomainKind, PendingOperation } from './domain.js';
@@ -22,6 +24,7 @@ export type {
   BarSpec,
   DeviceSpec,
   ImageSizes,
+  MsiSpec,
   MsixPlacement,
   MsixSpec,
   RebarSpec,
@@ -33,9 +36,11 @@ export { checkInvariants, describeViolation } from './invariants.js';
 export type { AssignErrno, AssignResult, E820Entry, GuestOptions, MachineOptions } from './machine.js';
 export { Machine } from './machine.js';
 export type { MemoryTypeAnswer } from './memory-type.js';
+export type { MmioPath, MmioResult } from './mmio.js';
 export type { ModifyBarsErrno, ModifyBarsResult } from './modify-bars.js';
 export { reportE820Frames } from './modify-bars.js';
 export { msixBir, msixGuestFrames, msixHostFrames, msixSize } from './msix.js';
+export type { MsixHandler } from './msix-table.js';
 // The PCI vocabulary the engine, the firmware model and the replayer share (pci_regs.h's names).
 export {
   PCI_BASE_ADDRESS_0,

@@ -22,16 +22,19 @@ import {
   type ResolvedHostBridge,
   resolveHostBridges,
 } from './arm-pci-host.js';
-import { initCapabilities } from './capabilities.js';
+import { type CapabilityErrno, initCapabilities } from './capabilities.js';
 import { type EngineContext, mappingDomain } from './context.js';
 import { hostFrameRange, VpciState } from './device.js';
+import { DeviceMemory } from './device-memory.js';
 import { DOMID_XEN, Domain, PciDevice, type Vcpu, VPCI_MAX_VIRT_DEV } from './domain.js';
 import type { VpciEvent } from './events.js';
 import { type DeviceSpec, PhysicalDevice } from './hardware.js';
 import { type AccessorRef, vpciInitHeader } from './header.js';
 import { InvariantCaches } from './invariants.js';
 import { type MemoryTypeAnswer, memoryTypeOf } from './memory-type.js';
+import { checkMmioAccess, type MmioResult, mmioAccess } from './mmio.js';
 import { type ModifyBarsErrno, modifyBars } from './modify-bars.js';
+import { resetInitialMsixState } from './msix.js';
 import { hostBarFrames, hostBars } from './ownership.js';
 import { type PendingResult, processPending } from './pending.js';
 import { type Policy, type Profile, policyFor } from './policy.js';
@@ -133,8 +136,11 @@ export interface GuestOptions {
  */
 export type AssignResult = Result<AssignErrno>;
 
-/** Why an assignment was refused: modify_bars' errors, or no vPCI / no free slot for the device. */
-export type AssignErrno = ModifyBarsErrno | 'EOPNOTSUPP' | 'ENOSPC';
+/**
+ * Why an assignment was refused: modify_bars' errors, a capability set-up that failed (`ENODEV`,
+ * `ERANGE`, …), or no vPCI / no free slot for the device.
+ */
+export type AssignErrno = ModifyBarsErrno | CapabilityErrno | 'EOPNOTSUPP' | 'ENOSPC';
 
 /** The machine. Implements the context the header code runs in. */
 export class Machine implements EngineContext {
@@ -175,6 +181,8 @@ export class Machine implements EngineContext {
   readonly domXen: Domain;
   /** False while the hardware domain is being built (before `boot`): mappings are then applied at once. */
   systemActive = false;
+  /** What the devices' memory BARs hold (what direct and MSI-X page accesses read and write). */
+  readonly deviceMemory = new DeviceMemory();
   /**
    * What `checkInvariants` remembers of this machine between checks.
    * @internal
@@ -336,6 +344,7 @@ export class Machine implements EngineContext {
     if (this.deviceMap.has(key))
       throw new InvalidArgumentError('sbdf', formatSbdf(hw.sbdf), 'an address no other device has');
     const pdev = new PciDevice(hw);
+    resetInitialMsixState(this.events, hw);
     this.deviceMap.set(key, pdev);
     this.sortedDevices = undefined;
     if (options.hidden === true) this.setOwner(pdev, this.domXen);
@@ -466,6 +475,24 @@ export class Machine implements EngineContext {
   }
 
   /**
+   * A memory read of `size` (1, 2, 4 or 8) bytes at guest-physical address `addr` (within one page)
+   * by `vcpu`: through the p2m to the device, or to Xen's MSI-X handlers (mmio.ts). A crashed
+   * domain's access is dropped (all-ones).
+   */
+  mmioRead(vcpu: Vcpu, addr: bigint, size: number): MmioResult {
+    checkMmioAccess(addr, size);
+    if (!this.canAccessMmio(vcpu, addr)) return { path: 'unhandled', value: (1n << BigInt(8 * size)) - 1n };
+    return mmioAccess(this, this.deviceMemory, vcpu, addr, size, undefined);
+  }
+
+  /** A memory write of `value` (`size` bytes) at guest-physical address `addr` by `vcpu`. */
+  mmioWrite(vcpu: Vcpu, addr: bigint, size: number, value: bigint): MmioResult {
+    checkMmioAccess(addr, size, value);
+    if (!this.canAccessMmio(vcpu, addr)) return { path: 'unhandled', value: undefined };
+    return mmioAccess(this, this.deviceMemory, vcpu, addr, size, value);
+  }
+
+  /**
    * Runs `vcpu`'s pending map/unmap for at most `budget` frames before preempting (Xen's
    * `vpci_process_pending`); `restart` means call again.
    */
@@ -530,8 +557,26 @@ export class Machine implements EngineContext {
       throw new InvalidArgumentError(operation, 'before boot', 'a machine after boot()');
   }
 
+  /** `canAccess` for a memory access: a crashed domain's is dropped with an `mmio-dropped` event. */
+  private canAccessMmio(vcpu: Vcpu, addr: bigint): boolean {
+    this.checkRunnable(vcpu);
+    if (!vcpu.domain.crashed) return true;
+    this.events.push({ kind: 'crashed-domain-mmio', domain: vcpu.domain.id, addr });
+    return false;
+  }
+
   /** A vCPU with pending work cannot run guest code; a crashed domain's accesses are dropped. */
   private canAccess(vcpu: Vcpu, sbdf: Sbdf): boolean {
+    this.checkRunnable(vcpu);
+    if (vcpu.domain.crashed) {
+      this.events.push({ kind: 'crashed-domain-access', domain: vcpu.domain.id, sbdf: formatSbdf(sbdf) });
+      return false;
+    }
+    return true;
+  }
+
+  /** Throws unless `vcpu` is one of this machine's and has no pending work (it could not run). */
+  private checkRunnable(vcpu: Vcpu): void {
     if (!(vcpu instanceof Object) || this.domainMap.get(vcpu.domain.id) !== vcpu.domain) {
       throw new InvalidArgumentError('vcpu', vcpu, 'a vCPU of this machine');
     }
@@ -542,11 +587,6 @@ export class Machine implements EngineContext {
         'a vCPU with no pending map/unmap (run processPending until it is done)',
       );
     }
-    if (vcpu.domain.crashed) {
-      this.events.push({ kind: 'crashed-domain-access', domain: vcpu.domain.id, sbdf: formatSbdf(sbdf) });
-      return false;
-    }
-    return true;
   }
 
   /**
@@ -644,7 +684,7 @@ export class Machine implements EngineContext {
     const toolstack = this.hardwareDomain.vcpus[0]!;
     if (this.systemActive && toolstack.pending !== undefined) this.finishPending(toolstack);
     this.accessor.current = toolstack;
-    let rc = vpciInitHeader(this, this.accessor, device, isHwdom);
+    let rc: AssignResult = vpciInitHeader(this, this.accessor, device, isHwdom);
     if (rc.ok) rc = initCapabilities(this, device, isHwdom);
     return rc.ok ? rc : this.failAssign(device, rc.code);
   }

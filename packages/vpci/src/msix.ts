@@ -14,13 +14,13 @@ import {
 import type { Result } from '@vpci/rangeset';
 import type { EngineContext } from './context.js';
 import { mappingDomain } from './context.js';
-import { guestFrameRange, hostFrameRange, type VpciState } from './device.js';
+import { guestFrameRange, hostFrameRange, type MsixEntry, type MsixState, type VpciState } from './device.js';
 import type { PciDevice } from './domain.js';
-import { findCapability } from './hardware.js';
+import type { VpciEvent } from './events.js';
+import { findCapability, type PhysicalDevice } from './hardware.js';
+import { disableGuestIntx } from './msi.js';
 import {
   PCI_CAP_ID_MSIX,
-  PCI_COMMAND,
-  PCI_COMMAND_INTX_DISABLE,
   PCI_MSIX_BIRMASK,
   PCI_MSIX_ENTRY_SIZE,
   PCI_MSIX_FLAGS,
@@ -76,11 +76,34 @@ export function msixHostFrames(vpci: VpciState, nr: number): [Mfn, Mfn] {
 }
 
 /**
+ * Xen's `pdev_msi_init` when a device is added (`pci_add_device`, before any vPCI): a device found
+ * with MSI-X enabled or masked gets both bits cleared on the hardware (`pci_reset_msix_state` relies
+ * on MASKALL being clear), with an event.
+ */
+export function resetInitialMsixState(events: VpciEvent[], hw: PhysicalDevice): void {
+  const cap = findCapability(hw, PCI_CAP_ID_MSIX);
+  if (cap === 0) return;
+  const control = hw.read(cap + PCI_MSIX_FLAGS, 2);
+  if ((control & (PCI_MSIX_FLAGS_MASKALL | PCI_MSIX_FLAGS_ENABLE)) === 0) return;
+  events.push({
+    kind: 'msix-initial-state',
+    sbdf: hw.toString(),
+    maskall: (control & PCI_MSIX_FLAGS_MASKALL) !== 0,
+    enable: (control & PCI_MSIX_FLAGS_ENABLE) !== 0,
+  });
+  hw.write(cap + PCI_MSIX_FLAGS, 2, control & ~(PCI_MSIX_FLAGS_ENABLE | PCI_MSIX_FLAGS_MASKALL));
+}
+
+/**
  * Xen's `init_msix`, after the header: reads the capability, checks that table and PBA lie in a
  * memory BAR (`ENODEV` otherwise: MSI-X is then hidden, an event says why), registers the control
- * register, and punches the holes. Returns the hole punch's result.
+ * register (`EEXIST` when another handler is there), and punches the holes. Returns the hole punch's
+ * result.
  */
-export function initMsix(context: EngineContext, device: PciDevice): Result<'ENODEV' | 'EEXIST' | 'ENOMEM'> {
+export function initMsix(
+  context: EngineContext,
+  device: PciDevice,
+): Result<'ENODEV' | 'EINVAL' | 'EEXIST' | 'ENOMEM'> {
   const vpci = device.vpci!;
   const cap = findCapability(device.hw, PCI_CAP_ID_MSIX);
   if (cap === 0) return { ok: true };
@@ -107,36 +130,87 @@ export function initMsix(context: EngineContext, device: PciDevice): Result<'ENO
       return { ok: false, code: 'ENODEV' };
     }
   }
-  const msix = { capOffset: cap, tables, maxEntries, enabled: false, masked: false };
-  vpci.registers.add(
+  const msix: MsixState = {
+    capOffset: cap,
+    tables,
+    maxEntries,
+    enabled: false,
+    masked: false,
+    // Every entry starts masked (init_msix), with no PIRQ (vpci_msix_arch_init_entry).
+    entries: Array.from({ length: maxEntries }, () => ({
+      addr: 0n,
+      data: 0,
+      masked: true,
+      updated: false,
+      bound: false,
+    })),
+  };
+  const added = vpci.registers.add(
     () =>
       (msix.maxEntries - 1) |
       (msix.enabled ? PCI_MSIX_FLAGS_ENABLE : 0) |
       (msix.masked ? PCI_MSIX_FLAGS_MASKALL : 0),
-    (value) => controlWrite(device, cap + PCI_MSIX_FLAGS, value),
+    (value) => controlWrite(context, device, cap + PCI_MSIX_FLAGS, value),
     cap + PCI_MSIX_FLAGS,
     2,
   );
+  // Another handler there already (MSI's, in a capability list that makes them overlap): EEXIST.
+  if (!added.ok) return added;
   vpci.msix = msix;
   // The header may have mapped the whole BAR before MSI-X was known: carve the holes now.
   return makeMsixHole(context, device);
 }
 
 /**
- * Xen's MSI-X `control_write`: records the enable and mask-all bits, forces INTx off for a guest
- * that enables MSI-X, and writes the register through.
+ * Xen's `cleanup_msix(pdev, hide)`. The MSI-X state, if any, is dropped (nothing is trapped for it
+ * any more). Without `hide` (de-assignment) that is all. With `hide` (a failed init, whatever the
+ * reason, even one that failed before any state existed, such as a table BIR naming an I/O or
+ * unimplemented BAR) the control register's handler is removed, and for the hardware domain the
+ * register is made read-only from the device, so a driver that does not walk the capability list
+ * cannot enable MSI-X behind Xen (`EEXIST` if that handler cannot be added).
  */
-function controlWrite(device: PciDevice, reg: number, value: number): void {
+export function cleanupMsix(
+  device: PciDevice,
+  pos: number,
+  hide: boolean,
+): Result<'ERANGE' | 'EINVAL' | 'EEXIST'> {
+  const vpci = device.vpci!;
+  vpci.msix = undefined;
+  if (!hide) return { ok: true };
+  const ctrl = pos + PCI_MSIX_FLAGS;
+  const removed = vpci.registers.remove(ctrl, 2);
+  if (!removed.ok) return removed;
+  if (device.domain?.kind !== 'hardware') return { ok: true };
+  return vpci.registers.add(() => device.hw.read(ctrl, 2), undefined, ctrl, 2);
+}
+
+/**
+ * Xen's MSI-X `control_write`: on enabling (or unmasking all) the entries written since they were
+ * last set up are set up again (`update_entry`); on disabling the bound ones are torn down. Then it
+ * records the enable and mask-all bits, forces INTx off for a guest that enables MSI-X, and writes
+ * the register through (`pci_msi_conf_write_intercept` passes it: the host's own mask-all,
+ * `host_maskall`, is Xen's interrupt state and taken as clear).
+ */
+function controlWrite(context: EngineContext, device: PciDevice, reg: number, value: number): void {
   const vpci = device.vpci!;
   const msix = vpci.msix!;
   const masked = (value & PCI_MSIX_FLAGS_MASKALL) !== 0;
   const enabled = (value & PCI_MSIX_FLAGS_ENABLE) !== 0;
   if (masked === msix.masked && enabled === msix.enabled) return;
-  if (enabled && !msix.enabled && device.domain?.kind !== 'hardware') {
-    // pci_intx(pdev, false): INTx disabled in hardware and in the guest's view.
-    device.hw.write(PCI_COMMAND, 2, device.hw.read(PCI_COMMAND, 2) | PCI_COMMAND_INTX_DISABLE);
-    vpci.guestCmd |= PCI_COMMAND_INTX_DISABLE;
+  if (enabled && !masked && (!msix.enabled || msix.masked)) {
+    // Switching on (or unmasking): entries written since Xen last set them up are set up again.
+    msix.entries.forEach((entry, nr) => {
+      if (!entry.masked && entry.updated) updateEntry(context, device, entry, nr);
+    });
+  } else if (!enabled && msix.enabled) {
+    // Switching off: every entry with a PIRQ is torn down and marked for set-up on the next enable.
+    for (const entry of msix.entries) {
+      if (!entry.bound) continue; // vpci_msix_arch_disable_entry: ENOENT, ignored
+      entry.bound = false;
+      entry.updated = true;
+    }
   }
+  if (enabled && !msix.enabled && device.domain?.kind !== 'hardware') disableGuestIntx(device);
   msix.masked = masked;
   msix.enabled = enabled;
   device.hw.write(
@@ -144,6 +218,26 @@ function controlWrite(device: PciDevice, reg: number, value: number): void {
     2,
     (msix.maxEntries - 1) | (enabled ? PCI_MSIX_FLAGS_ENABLE : 0) | (masked ? PCI_MSIX_FLAGS_MASKALL : 0),
   );
+}
+
+/** x86 MSI addresses (`MSI_ADDR_BASE_MASK`, `MSI_ADDR_HEADER`): 0xfeexxxxx, upper half zero. */
+const MSI_ADDR_BASE_MASK = 0xffff_ffff_fff0_0000n;
+const MSI_ADDR_HEADER = 0xfee0_0000n;
+
+/**
+ * Xen's `update_entry`: the entry's PIRQ, if any, is unbound (`vpci_msix_arch_disable_entry`; ENOENT
+ * ignored) and bound again with the entry's address and data (`vpci_msix_arch_enable_entry`). The
+ * model takes the PIRQ mapping to succeed; the binding fails (EOPNOTSUPP, an event, `updated` kept)
+ * for an address that is not an x86 MSI address, as `vpci_msi_update` checks.
+ */
+export function updateEntry(context: EngineContext, device: PciDevice, entry: MsixEntry, nr: number): void {
+  entry.bound = false;
+  if ((entry.addr & MSI_ADDR_BASE_MASK) !== MSI_ADDR_HEADER) {
+    context.events.push({ kind: 'msix-entry-failed', sbdf: device.name, entry: nr, addr: entry.addr });
+    return;
+  }
+  entry.bound = true;
+  entry.updated = false;
 }
 
 /**

@@ -50,6 +50,11 @@ export function hostBarFrames(device: PciDevice): (readonly [Mfn, Mfn])[] {
   return hostBars(device).map((bar) => bar.hostFrames());
 }
 
+/** The memory BARs and ROM the device's registers decode (not vPCI's view), a copy. */
+export function registerBars(device: PciDevice): Bar[] {
+  return hardwareBars(device);
+}
+
 /**
  * The BARs a device's registers decode, remembered on the device until a BAR register is next written: the
  * sharing checks ask for every device's BARs after every replayed line.

@@ -101,6 +101,28 @@ export const PCI_CAP_ID_MSIX = 0x11;
 export const PCI_CAP_LIST_ID = 0;
 /** Offset of the next-capability pointer in a capability. */
 export const PCI_CAP_LIST_NEXT = 1;
+/** MSI: message control at cap + 2 (16 bits). */
+export const PCI_MSI_FLAGS = 2;
+/** MSI message control: MSI Enable. */
+export const PCI_MSI_FLAGS_ENABLE = 0x01;
+/** MSI message control: Multiple Message Capable (log2 of the vectors the device supports). */
+export const PCI_MSI_FLAGS_QMASK = 0x0e;
+/** MSI message control: Multiple Message Enable (log2 of the vectors enabled). */
+export const PCI_MSI_FLAGS_QSIZE = 0x70;
+/** MSI message control: 64-bit addresses. */
+export const PCI_MSI_FLAGS_64BIT = 0x80;
+/** MSI message control: per-vector masking. */
+export const PCI_MSI_FLAGS_MASKBIT = 0x100;
+/** MSI: Message Address (low 32 bits) at cap + 4. */
+export const PCI_MSI_ADDRESS_LO = 4;
+/** MSI: Message Upper Address at cap + 8 (64-bit capability only). */
+export const PCI_MSI_ADDRESS_HI = 8;
+/** MSI: Message Data of a 32-bit capability, at cap + 8. */
+export const PCI_MSI_DATA_32 = 8;
+/** MSI: Message Data of a 64-bit capability, at cap + 12. */
+export const PCI_MSI_DATA_64 = 12;
+/** MSI: Mask Bits at cap + 16 (64-bit) or cap + 12 (32-bit); Pending Bits 4 bytes after. */
+export const PCI_MSI_MASK_BIT = 16;
 /** MSI-X: message control at cap + 2, table offset/BIR at cap + 4, PBA offset/BIR at cap + 8. */
 export const PCI_MSIX_FLAGS = 2;
 /** MSI-X: offset of the Table Offset/BIR dword in the capability. */
@@ -117,6 +139,16 @@ export const PCI_MSIX_FLAGS_ENABLE = 0x8000;
 export const PCI_MSIX_BIRMASK = 0x7;
 /** Bytes of one MSI-X table entry. */
 export const PCI_MSIX_ENTRY_SIZE = 16;
+/** MSI-X table entry: Message Address (low 32 bits). */
+export const PCI_MSIX_ENTRY_LOWER_ADDR_OFFSET = 0;
+/** MSI-X table entry: Message Upper Address. */
+export const PCI_MSIX_ENTRY_UPPER_ADDR_OFFSET = 4;
+/** MSI-X table entry: Message Data. */
+export const PCI_MSIX_ENTRY_DATA_OFFSET = 8;
+/** MSI-X table entry: Vector Control. */
+export const PCI_MSIX_ENTRY_VECTOR_CTRL_OFFSET = 12;
+/** MSI-X Vector Control: the entry's Mask bit. */
+export const PCI_MSIX_VECTOR_BITMASK = 0x1;
 
 // Resizable BAR extended capability.
 /** Extended capability ID of Resizable BAR. */
