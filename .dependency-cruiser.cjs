@@ -1,6 +1,7 @@
 /**
  * The dependency rule (`pnpm deps`): dependencies point one way, rangeset ← p2m ← vpci ← {replay,
- * firmware}; no import cycles in any package, type-only imports included; a package reaches another
+ * firmware}, and fuzz above vpci and replay; nothing but the cross-package tests (test/) reaches fuzz;
+ * no import cycles in any package, type-only imports included; a package reaches another
  * only by its name, declared in its own package.json `dependencies` (tsup bundles whatever is not
  * declared there, which once silently gave the engine a second RangeSet class).
  *
@@ -11,11 +12,12 @@
 
 /** Each package and the @vpci packages it may not import: every one not below it. */
 const ABOVE = {
-  rangeset: ['p2m', 'vpci', 'replay', 'firmware'],
-  p2m: ['vpci', 'replay', 'firmware'],
-  vpci: ['replay', 'firmware'],
-  replay: ['firmware'],
-  firmware: ['replay'],
+  rangeset: ['p2m', 'vpci', 'replay', 'firmware', 'fuzz'],
+  p2m: ['vpci', 'replay', 'firmware', 'fuzz'],
+  vpci: ['replay', 'firmware', 'fuzz'],
+  replay: ['firmware', 'fuzz'],
+  firmware: ['replay', 'fuzz'],
+  fuzz: ['firmware'],
 };
 
 module.exports = {

@@ -17,6 +17,7 @@ export default defineConfig({
       '@vpci/vpci': src('vpci'),
       '@vpci/replay': src('replay'),
       '@vpci/firmware': src('firmware'),
+      '@vpci/fuzz': src('fuzz'),
     },
   },
   test: {

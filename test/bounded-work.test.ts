@@ -159,6 +159,33 @@ const cases: Case[] = [
     ],
     status: 0,
   },
+  ...(['xen', 'hardened'] as const).map(
+    (profile): Case => ({
+      // A guest places a 2^52-byte BAR at 0: guest frames 0 … 2^40 - 1. The toolstack permits the
+      // machine frames, so map_range hands the whole range to the p2m, which maps the 2^36 frames
+      // its tables hold (2^21 calls of 64 2M chunks) and fails at 2^36 with EINVAL; the guest
+      // is crashed. Xen leaves those frames mapped (F8, declared); hardened's rollback unmaps them.
+      name: `a 2^52-byte guest BAR mapped up to the tables' end, then ${profile === 'xen' ? 'left mapped (xen)' : 'unmapped by the rollback (hardened)'}`,
+      trace: [
+        `{"event":"host","profile":"${profile}","physAddrBits":52}`,
+        '{"event":"device","sbdf":"0000:03:00.0","bars":[{"type":"mem64","size":"0x10000000000000","addr":"0x10000000000000","prefetchable":true}]}',
+        BOOT,
+        '{"event":"domain","id":1}',
+        '{"event":"assign","sbdf":"03:00.0","domain":1,"expect":"ok"}',
+        WRITE('d1v0', '00:00.0', '0x10', 4, '0x0'),
+        WRITE('d1v0', '00:00.0', '0x14', 4, '0x0'),
+        WRITE('d1v0', '00:00.0', '0x04', 2, '0x2'),
+        RUN('d1v0', undefined, 'failed'),
+        LOGGED('"kind":"map-failed","domain":1,"gfn":"0x1000000000","code":"EINVAL","crashed":true'),
+        profile === 'xen' ? MAPS(1, '0x0', '0x1000000000', '0x10000000000') : MAPS(1, '0x0', '0x1000000000'),
+        ...(profile === 'xen'
+          ? ['{"event":"assert","violation":{"kind":"unexplained-mapping","domain":1}}']
+          : []),
+        '{"event":"assert","crashed":{"domain":1}}',
+      ],
+      status: 0,
+    }),
+  ),
   ...(['intel', 'amd'] as const).map(
     (vendor): Case => ({
       // The guest sizes its 64-bit BAR (all ones: guest address 2^64 - 2^20, gfn 2^52 - 256) and turns

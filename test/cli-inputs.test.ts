@@ -481,6 +481,46 @@ const traceCases: Case[] = [
     says: /'device.sizes.bars\[0\]' is missing; expected the size of BAR0/,
     line: 2,
   },
+  // From an independent random-trace campaign: malformed PCI addresses in an access, and a reserved
+  // ReBAR size encoding.
+  ...['zz:00.0', '03:00', '0000:003:00.0', ' 03:00.0', '0x3:00.0', '10000:03:00.0', ''].map(
+    (sbdf): Case => ({
+      name: `a write to the malformed PCI address "${sbdf}"`,
+      trace: [HOST, DEV, BOOT, WRITE(`"sbdf":"${sbdf}","reg":"0x04","size":2,"value":2`)],
+      status: 2,
+      says: /'write\.sbdf' is ".*"; expected a PCI address "ssss:bb:dd\.f" or "bb:dd\.f" \(hex\)/,
+      line: 4,
+    }),
+  ),
+  {
+    name: 'a write to a device number past 1f',
+    trace: [HOST, DEV, BOOT, WRITE('"sbdf":"03:20.0","reg":"0x04","size":2,"value":2')],
+    status: 2,
+    says: /'write\.sbdf' is "03:20\.0"; expected a device number 00 … 1f/,
+    line: 4,
+  },
+  {
+    // Xen's rebar_ctrl_write writes the control to the device and sizes the BAR again from it
+    // (pci_size_mem_bar); a BAR Size encoding above 43 (2^63 bytes) is reserved by the PCIe spec,
+    // which leaves writing it undefined: the device model keeps its size. The size Xen's warning
+    // prints, 1ULL << (63 + 20), is undefined in C; the model prints 2^83.
+    name: 'a reserved ReBAR size encoding: the BAR keeps its size, and the next valid resize is taken',
+    trace: [
+      HOST,
+      '{"event":"device","sbdf":"0000:03:00.0","bars":[{"type":"mem64","size":"0x100000","addr":"0xc0000000"}],"rebar":[{"bar":0,"sizes":["0x100000","0x200000"]}]}',
+      BOOT,
+      WRITE('"sbdf":"03:00.0","reg":"0x108","size":4,"value":"0x3f00"'),
+      '{"event":"assert","logged":{"kind":"rebar-unsupported","bar":0}}',
+      '{"event":"assert","bar":{"sbdf":"0000:03:00.0","index":0,"addr":"0xc0000000","size":"0x100000"}}',
+      '{"event":"read","vcpu":"d0v0","sbdf":"03:00.0","reg":"0x108","size":4,"expect":"0x20"}',
+      WRITE('"sbdf":"03:00.0","reg":"0x108","size":4,"value":"0x100"'),
+      '{"event":"assert","bar":{"sbdf":"0000:03:00.0","index":0,"addr":"0xc0000000","size":"0x200000"}}',
+      WRITE('"sbdf":"03:00.0","reg":"0x04","size":2,"value":2'),
+      '{"event":"run","vcpu":"d0v0","expect":"done"}',
+      '{"event":"assert","maps":{"domain":0,"gfn":"0xc0000","count":"0x200","mfn":"0xc0000"}}',
+    ],
+    status: 0,
+  },
   {
     name: 'a bridge image whose BARs are unused, decoding at boot',
     trace: [

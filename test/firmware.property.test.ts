@@ -16,12 +16,12 @@ import {
   pciSetup,
   placeBars,
 } from '@vpci/firmware';
+import { bus0Sbdf, pow2 } from '@vpci/fuzz';
 import { type DeviceSpec, Machine } from '@vpci/vpci';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { pow2 } from './arbitraries/bar.js';
-import { bus0Sbdf } from './arbitraries/device.js';
-import { type DeviceSet, deviceSet } from './arbitraries/machine.js';
+import { type DeviceSet, deviceSet } from './arbitraries/firmware.js';
+import { runs } from './support/fast-check-setup.js';
 
 const PAGE = 0x1000n;
 /** The largest low hole hvmloader makes: [0x80000000, 0xfc000000). */
@@ -110,7 +110,7 @@ describe('every policy on random device sets', () => {
             expect(lost.filter((b) => b.kind !== 'io').map((b) => `${b.sbdf}/${b.index}`)).toEqual([]);
           if (ioDemand(set.devices) <= 0x4000n) expect(lost.filter((b) => b.kind === 'io')).toEqual([]);
         }),
-        { numRuns: 60 },
+        runs(60),
       );
     },
   );
@@ -129,7 +129,7 @@ describe('every policy on random device sets', () => {
           }
         }
       }),
-      { numRuns: 60 },
+      runs(60),
     );
   });
 
@@ -146,7 +146,7 @@ describe('every policy on random device sets', () => {
           }
         }
       }),
-      { numRuns: 60 },
+      runs(60),
     );
   });
 
@@ -161,7 +161,7 @@ describe('every policy on random device sets', () => {
           if (bar.size >= 1n << 21n) expect(bar.congruence).toBe('superpage'); // natural alignment
         }
       }),
-      { numRuns: 60 },
+      runs(60),
     );
   });
 });
@@ -187,7 +187,7 @@ describe('invariants 36–38 (docs/architecture.md)', () => {
           }
         }
       }),
-      { numRuns: 60 },
+      runs(60),
     );
   });
 
@@ -245,7 +245,7 @@ describe('invariants 36–38 (docs/architecture.md)', () => {
           expect(rangeEnd <= bar.addr! || range.base >= bar.addr! + size).toBe(true);
         }
       }),
-      { numRuns: 40 },
+      runs(40),
     );
   });
 });
@@ -265,7 +265,7 @@ describe('a Machine and bare hardware', () => {
         const strip = (r: PciSetupResult) => r.accesses.map((a) => [a.op, a.devfn, a.reg, a.size, a.value]);
         expect(strip(onMachine)).toEqual(strip(bare));
       }),
-      { numRuns: 15 },
+      runs(15),
     );
   });
 });

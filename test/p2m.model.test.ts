@@ -32,6 +32,7 @@ import {
 import { RangeSet } from '@vpci/rangeset';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { runs } from './support/fast-check-setup.js';
 
 /** Leaf orders the model writes: 4K and 2M (`mmio_order` never returns 1G). */
 type Order = 0 | 9;
@@ -474,7 +475,7 @@ describe('P2m against a naive model of Xen’s page table and MMIO calls', () =>
         };
         fc.modelRun(setup, cmds);
       }),
-      { numRuns: 150 },
+      runs(150),
     );
   });
 
@@ -592,7 +593,7 @@ describe('P2m against a naive model of Xen’s page table and MMIO calls', () =>
         drive('unmap', run.gfn, run.count, run.mfn);
         checkState(m, p2m);
       }),
-      { numRuns: 60 },
+      runs(60),
     );
   });
 });

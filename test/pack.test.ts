@@ -3,7 +3,8 @@
  * `workspace:*` into real versions), the tarballs are installed into a scratch project in a temporary
  * directory with `npm install --offline`, and there every package's example runs with plain Node and
  * prints what its README says. The few runtime dependencies from npm (the replay CLI's colours and
- * progress bar, and theirs) are packed from the copies installed here, so no registry is involved.
+ * progress bar, fuzz's peer fast-check, and theirs) are packed from the copies installed here, so no
+ * registry is involved.
  * Needs `pnpm build` first (the root `test` script runs it).
  */
 import { execFile } from 'node:child_process';
@@ -46,6 +47,7 @@ interface Manifest {
   name: string;
   version: string;
   dependencies?: Record<string, string>;
+  peerDependencies?: Record<string, string>;
 }
 
 const manifestIn = (dir: string): Manifest =>
@@ -60,11 +62,15 @@ function installedDir(name: string, dir: string): string {
   }
 }
 
-/** The installed directories of every non-workspace package the workspace packages need at run time. */
+/**
+ * The installed directories of every non-workspace package the workspace packages need at run time
+ * (peer dependencies too: npm installs them).
+ */
 function externalRuntimeDependencies(): string[] {
   const found = new Map<string, string>();
   const visit = (dir: string): void => {
-    for (const name of Object.keys(manifestIn(dir).dependencies ?? {})) {
+    const manifest = manifestIn(dir);
+    for (const name of Object.keys({ ...manifest.dependencies, ...manifest.peerDependencies })) {
       if (name.startsWith('@vpci/')) continue;
       const installed = installedDir(name, dir);
       const { version } = manifestIn(installed);
@@ -77,6 +83,17 @@ function externalRuntimeDependencies(): string[] {
   return [...found.values()];
 }
 
+/**
+ * Packs an installed npm package again as npm lays a tarball out (its files under `package/`). Not
+ * with `npm pack`: npm 11 refuses to pack a package whose `devEngines` names another package manager
+ * (fast-check's pure-rand names pnpm 11), and the installed copy holds exactly the published files.
+ */
+function tarball(dir: string): Promise<unknown> {
+  const { name, version } = manifestIn(dir);
+  const file = join(tarballs, `${name.replace('@', '').replace('/', '-')}-${version}.tgz`);
+  return run('tar', ['-czf', file, '--transform', 's,^\\.,package,', '-C', dir, '.']);
+}
+
 /** The installed (packed) package.json of package `dir`. */
 const installedManifest = (dir: string): string =>
   readFileSync(join(scratch, 'node_modules', '@vpci', dir, 'package.json'), 'utf8');
@@ -84,10 +101,9 @@ const installedManifest = (dir: string): string =>
 beforeAll(async () => {
   mkdirSync(tarballs);
   const externals = externalRuntimeDependencies();
-  const npmPack = ['pack', '--ignore-scripts', '--pack-destination', tarballs, ...externals];
   await Promise.all([
     ...PACKAGE_DIRS.map((dir) => pnpm(['pack', '--pack-destination', tarballs], join(ROOT, 'packages', dir))),
-    externals.length > 0 ? run('npm', npmPack, { cwd: scratch, env: cleanEnv }) : undefined,
+    ...externals.map((dir) => tarball(dir)),
   ]);
   writeFileSync(join(scratch, 'package.json'), '{ "name": "scratch", "private": true, "type": "module" }\n');
   const files = readdirSync(tarballs).map((file) => join(tarballs, file));
@@ -125,4 +141,12 @@ it('installs the vpci-replay command', async () => {
     env: cleanEnv,
   });
   expect(stdout).toMatch(/^usage: vpci-replay /);
+});
+
+it('installs the vpci-fuzz command', async () => {
+  const { stdout } = await run(join(scratch, 'node_modules', '.bin', 'vpci-fuzz'), ['--help'], {
+    cwd: scratch,
+    env: cleanEnv,
+  });
+  expect(stdout).toMatch(/^usage: vpci-fuzz /);
 });

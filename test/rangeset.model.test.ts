@@ -10,6 +10,7 @@
 import { type ConsumeResult, type ConsumeStep, type Errno, RangeSet } from '@vpci/rangeset';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { runs } from './support/fast-check-setup.js';
 
 /** Values the commands touch. */
 const UNIVERSE = 160;
@@ -321,7 +322,7 @@ describe('RangeSet against a bitmap model', () => {
           fc.modelRun(() => ({ model, real }), cmds);
         },
       ),
-      { numRuns: 300 },
+      runs(300),
     );
   });
 });
@@ -390,7 +391,7 @@ describe('consumeRanges preemption, against the model', () => {
           expect(set.isEmpty()).toBe(true);
         }
       }),
-      { numRuns: 150 },
+      runs(150),
     );
   });
 
@@ -433,7 +434,7 @@ describe('consumeRanges preemption, against the model', () => {
           expect(drainBeside(set, expected.left, []).consumed).toEqual(values.slice(p));
         }
       }),
-      { numRuns: 150 },
+      runs(150),
     );
   });
 });

@@ -78,3 +78,20 @@ describe('every command under "Replaying a trace"', () => {
     }
   });
 });
+
+describe('the commands under "Fuzzing"', () => {
+  const commands = commandsUnder('Fuzzing');
+
+  it('.ci/run runs the first (the short hardened campaign) verbatim', () => {
+    const ci = readFileSync(join(root, '.ci/run'), 'utf8');
+    expect(commands[0]).toMatch(/vpci-fuzz --profile hardened/);
+    expect(ci.split('\n')).toContain(commands[0]);
+  });
+
+  it.each(commands.slice(1))('%s', (command) => {
+    const result = run(command);
+    expect(result.status, result.stderr).toBe(0);
+    // JSON alone on stdout: no banner from the package manager.
+    expect(JSON.parse(result.stdout)).toMatchObject({ format: 'vpci-fuzz-summary/1', failures: [] });
+  });
+});

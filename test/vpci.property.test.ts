@@ -17,12 +17,21 @@
  * hardened rollback after an injected failure never fails itself; surviving two failures in one
  * operation is not a goal (a rollback that fails leaves what it could not put back).
  */
+import {
+  bootFault,
+  bus0Sbdf,
+  type DevicePlan,
+  devicePlans,
+  deviceSpecs,
+  type EngineStep,
+  engineStep,
+  MSIX_CAP,
+  ROM_SLOT,
+} from '@vpci/fuzz';
 import { checkInvariants, Machine, type MachineOptions, type Profile, type Vcpu } from '@vpci/vpci';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { bus0Sbdf, type DevicePlan, deviceSpecs, MSIX_CAP, ROM_SLOT } from './arbitraries/device.js';
-import { bootFault, devicePlans } from './arbitraries/machine.js';
-import { type EngineStep, engineStep } from './arbitraries/step.js';
+import { runs } from './support/fast-check-setup.js';
 
 /**
  * Armed faults: per domain, the p2m write number that fails next. They fire only while `armed`
@@ -231,7 +240,7 @@ describe('vpci properties', () => {
           }
         },
       ),
-      { numRuns: 500 },
+      runs(500),
     );
   });
 
@@ -275,7 +284,7 @@ describe('vpci properties', () => {
             expect(snapshot(preempted)).toEqual(snapshot(whole));
           },
         ),
-        { numRuns: 120 },
+        runs(120),
       );
     });
   }

@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
 /** The packages' directories under packages/, in dependency order. */
-export const PACKAGE_DIRS = ['rangeset', 'p2m', 'vpci', 'replay', 'firmware'] as const;
+export const PACKAGE_DIRS = ['rangeset', 'p2m', 'vpci', 'replay', 'firmware', 'fuzz'] as const;
 
 /** Absolute path of a file of package `dir`. */
 export const packageFile = (dir: string, file: string): string => join(ROOT, 'packages', dir, file);

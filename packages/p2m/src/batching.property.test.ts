@@ -9,6 +9,7 @@
 import { RangeSet } from '@vpci/rangeset';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { runs } from '../../../test/support/fast-check-setup.js';
 import type { PageOrder } from './errors.js';
 import { gfn, type Mfn, mfn } from './frame.js';
 import { mapMmio, unmapMmio } from './mmio.js';
@@ -166,7 +167,7 @@ describe('batched runs agree with the chunk-by-chunk path', () => {
           expect(batched.crashed).toBe(stepped.crashed);
         }
       }),
-      { numRuns: 300 },
+      runs(300),
     );
   });
 });

@@ -9,7 +9,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { exampleTraces, STRESS_TRACES } from '../../../test/support/picture-traces.js';
-import { plans, steps, trace } from '../../../test/support/random-traces.js';
+import { randomTraces } from '../../../test/support/random-traces.js';
 import {
   type Box,
   boxesOverlap,
@@ -146,21 +146,25 @@ describe('the layout of the memory map of random traces', () => {
       at: fc.double({ min: 0, max: 1, noNaN: true }),
     });
     fc.assert(
-      fc.property(plans, steps, fc.array(view, { minLength: 1, maxLength: 4 }), (p, s, views) => {
-        const scene = buildScene(replayText(trace(p, s, 'xen'), 't.jsonl'));
-        expect(layoutProblems(scene, wholeView(scene), SVG_FILE)).toEqual([]);
-        expect(missingLabels(scene, wholeView(scene), SVG_FILE)).toEqual([]);
-        const items = Object.values(sceneItems(scene));
-        for (const { height, zoom, item, at } of views) {
-          const whole = viewerView(scene, height, 0, 0).scale;
-          const scale = whole * (Math.max(maxScaleOf(scene), whole) / whole) ** zoom;
-          const around = items[item % Math.max(1, items.length)] ?? { t0: 0, t1: scene.height };
-          const centre = around.t0 + at * (around.t1 - around.t0);
-          const v = viewerView(scene, height, centre - height / 2 / scale, scale);
-          expect(layoutProblems(scene, v, VIEWER), `view ${JSON.stringify(v)}`).toEqual([]);
-          expect(missingLabels(scene, v, VIEWER), `view ${JSON.stringify(v)}`).toEqual([]);
-        }
-      }),
+      fc.property(
+        randomTraces({ profile: 'xen' }),
+        fc.array(view, { minLength: 1, maxLength: 4 }),
+        (t, views) => {
+          const scene = buildScene(replayText(t.text, 't.jsonl'));
+          expect(layoutProblems(scene, wholeView(scene), SVG_FILE)).toEqual([]);
+          expect(missingLabels(scene, wholeView(scene), SVG_FILE)).toEqual([]);
+          const items = Object.values(sceneItems(scene));
+          for (const { height, zoom, item, at } of views) {
+            const whole = viewerView(scene, height, 0, 0).scale;
+            const scale = whole * (Math.max(maxScaleOf(scene), whole) / whole) ** zoom;
+            const around = items[item % Math.max(1, items.length)] ?? { t0: 0, t1: scene.height };
+            const centre = around.t0 + at * (around.t1 - around.t0);
+            const v = viewerView(scene, height, centre - height / 2 / scale, scale);
+            expect(layoutProblems(scene, v, VIEWER), `view ${JSON.stringify(v)}`).toEqual([]);
+            expect(missingLabels(scene, v, VIEWER), `view ${JSON.stringify(v)}`).toEqual([]);
+          }
+        },
+      ),
     );
   });
 });

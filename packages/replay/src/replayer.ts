@@ -312,10 +312,14 @@ export class Replayer {
           this.check(line, `${event.event} ${event.sbdf}`, event.expect, outcome);
         return;
       }
-      case 'unplug':
+      case 'unplug': {
         this.deviceOf(event.sbdf, line, 'unplug.sbdf');
-        machine!.removeDevice(event.sbdf);
+        const result = machine!.removeDevice(event.sbdf);
+        if (!result.ok) this.notes.push({ line, text: `unplug ${event.sbdf}: ${result.code}` });
+        if (event.expect !== undefined)
+          this.check(line, `unplug ${event.sbdf}`, event.expect, result.ok ? 'ok' : result.code);
         return;
+      }
       case 'read': {
         const vcpu = this.accessVcpu(event.vcpu, event.event, line);
         const value = machine!.configRead(vcpu, this.address(event.sbdf).sbdf, event.reg, event.size);

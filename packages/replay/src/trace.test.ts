@@ -1,5 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { runs } from '../../../test/support/fast-check-setup.js';
 import { TraceError } from './fields.js';
 import { parseEvent, parseTraceLine, plainWrite } from './trace.js';
 
@@ -62,7 +63,7 @@ describe('plainWrite, the fast path for write lines', () => {
         taken++;
         expect(fast).toEqual(general(json));
       }),
-      { numRuns: 2000 },
+      runs(2000),
     );
     expect(taken).toBeGreaterThan(50); // the fast path was exercised
   });

@@ -188,7 +188,7 @@ export type TraceEvent =
       readonly expect: string | undefined;
     }
   | { readonly event: 'deassign'; readonly sbdf: string; readonly expect: string | undefined }
-  | { readonly event: 'unplug'; readonly sbdf: string }
+  | { readonly event: 'unplug'; readonly sbdf: string; readonly expect?: string | undefined }
   | {
       readonly event: 'read';
       readonly vcpu: TraceVcpu;
@@ -483,7 +483,7 @@ const PARSERS: Record<TraceEvent['event'], Parser> = {
 
   deassign: (f) => ({ event: 'deassign', sbdf: f.string('sbdf'), expect: f.optionalString('expect') }),
 
-  unplug: (f) => ({ event: 'unplug', sbdf: f.string('sbdf') }),
+  unplug: (f) => ({ event: 'unplug', sbdf: f.string('sbdf'), expect: f.optionalString('expect') }),
 
   read: (f) => {
     const size = accessSize(f);

@@ -9,6 +9,7 @@ import { pciCheckBar } from './arch.js';
 import { type EngineContext, mappingDomain } from './context.js';
 import type { Bar } from './device.js';
 import type { PciDevice } from './domain.js';
+import { e820Excludes } from './e820.js';
 import { makeMsixHole, msixBir, msixGuestFrames } from './msix.js';
 import {
   PCI_COMMAND,
@@ -92,7 +93,8 @@ export function restoreMsixPages(
       if (domain.p2m.lookup(gfn(frame)).mfn !== undefined || msixPageOfOther(context, device, frame))
         continue;
       const owner = enabledBarAt(context, device, frame);
-      if (owner === undefined) continue;
+      // A page that BAR leaves out for the host memory map was never its to map.
+      if (owner === undefined || e820Excludes(context, owner.bar, frame)) continue;
       const machineFrame = owner.bar.hostFrameOf(frame);
       const rc = mapMmio(domain.p2m, gfn(frame), 1, mfn(machineFrame));
       if (!rc.ok) {

@@ -4,10 +4,11 @@
  * that is not mapped, a driver's runtime writes), and then no check runs; so a snapshot is taken and
  * compared in place, into arrays reused from line to line, without allocating.
  */
+import { gfn, MAX_FRAME } from '@vpci/p2m';
 import { mappingDomain } from './context.js';
-import type { Domain, PciDevice } from './domain.js';
+import type { Domain, PciDevice, Vcpu } from './domain.js';
 import type { Machine } from './machine.js';
-import { hostBarFrames, pendingVcpuOf } from './ownership.js';
+import { hostBarFrames } from './ownership.js';
 
 /** A frame range as the BARs cache them (never changed in place: a moved BAR makes a new one). */
 export type FrameRange = readonly [number, number];
@@ -59,8 +60,8 @@ export class DeviceSnapshot {
 /**
  * Writes into `into` (from index 0, overwriting) everything an invariant reads of the device: the
  * owner, the p2m's writes, decoding, pending work, withheld pages, the hardware's BAR register writes,
- * and per BAR its enabled flag, guest address while mapped or pending, host address, size and whether
- * its set holds frames. Returns how many.
+ * and per BAR its enabled flag, guest address while mapped or pending, host address, size and the
+ * frames its set holds. Returns how many.
  */
 function record(machine: Machine, device: PciDevice, into: unknown[]): number {
   const vpci = device.vpci;
@@ -70,7 +71,7 @@ function record(machine: Machine, device: PciDevice, into: unknown[]): number {
   into[n++] = domain;
   into[n++] = domain?.p2m.writes;
   into[n++] = vpci?.barsMapped;
-  const pending = pendingVcpuOf(machine, device);
+  const pending = pendingAnywhere(machine, device);
   into[n++] = pending;
   into[n++] = vpci?.withheld?.size;
   // The hardware's BARs count for sharing even where vPCI does not handle the device.
@@ -84,9 +85,30 @@ function record(machine: Machine, device: PciDevice, into: unknown[]): number {
     into[n++] = bar.enabled && bar.halfWritten;
     into[n++] = bar.addr;
     into[n++] = bar.size;
-    into[n++] = bar.mem?.isEmpty() ?? true;
+    // The set's frames, not only whether it has some: a leftover set that grows is a new
+    // rangeset-not-empty violation (it names the frames). Empty is the common case and costs nothing.
+    const mem = bar.mem;
+    into[n++] = mem?.size ?? 0;
+    if (mem !== undefined && !mem.isEmpty()) {
+      mem.reportRanges(gfn(0), gfn(MAX_FRAME), (start, end) => {
+        into[n++] = start;
+        into[n++] = end;
+        return undefined;
+      });
+    }
   }
   return n;
+}
+
+/**
+ * The vCPU of any domain with work pending on `device`, as the checks count it busy: work left on a
+ * vCPU of a domain that no longer owns the device counts until `processPending` drops it (and the
+ * drop lets the checks see the device again).
+ */
+function pendingAnywhere(machine: Machine, device: PciDevice): Vcpu | undefined {
+  for (const domain of machine.domains())
+    for (const vcpu of domain.vcpus) if (vcpu.pending?.device === device) return vcpu;
+  return undefined;
 }
 
 /** Where frame ranges are added. */

@@ -58,6 +58,7 @@ export class Bar {
 
   set type(value: BarType) {
     this.kind = value;
+    this.half = halfHoldsProbe(this);
     this.changed();
   }
 
@@ -80,6 +81,7 @@ export class Bar {
   set guestAddr(value: Paddr) {
     this.guestAddress = value;
     this.guestCache = undefined;
+    this.half = halfHoldsProbe(this);
     this.changed();
   }
 
@@ -92,6 +94,7 @@ export class Bar {
     this.bytes = value;
     this.guestCache = undefined;
     this.hostCache = undefined;
+    this.half = halfHoldsProbe(this);
     this.changed();
   }
 
@@ -105,7 +108,13 @@ export class Bar {
     this.changed();
   }
 
-  /** Hardened bookkeeping: one half of this 64-bit BAR was written since its address was whole. */
+  /**
+   * A half-written 64-bit BAR: one half of its (guest) address holds the sizing probe (every
+   * address bit of that half above the size set) and the other does not, as between the writes of
+   * a sizing or of its restore. Worked out again whenever the address, size or type is set; a BAR
+   * rewritten one half at a time from one address to another never is. Invariant 8 and
+   * `refuseProbeAddress` count it as a probe address.
+   */
   get halfWritten(): boolean {
     return this.half;
   }
@@ -195,6 +204,19 @@ export interface MsixEntry {
    * which in the model means the address was an x86 MSI address (`vpci_msi_update`).
    */
   bound: boolean;
+}
+
+const U32 = 0xffffffffn;
+
+/** Whether exactly one half of a 64-bit BAR's guest address holds the sizing probe (`halfWritten`). */
+function halfHoldsProbe(bar: Bar): boolean {
+  if (bar.type !== 'mem64lo' || bar.size === 0n) return false;
+  // The address bits above the size (a 64-bit memory BAR's low 4 bits are its type).
+  const bits = ~(bar.size - 1n) & ~0xfn & ((1n << 64n) - 1n);
+  const probe = (half: bigint, mask: bigint): boolean => mask !== 0n && (half & mask) === mask;
+  const low = probe(bar.guestAddr & U32, bits & U32);
+  const high = probe(bar.guestAddr >> 32n, bits >> 32n);
+  return low !== high;
 }
 
 /** MSI-X state (Xen's `struct vpci_msix`): the raw Table and PBA Offset/BIR dwords. */

@@ -34,9 +34,13 @@ export type MapOperation = 'map' | 'unmap';
  *   is not an aligned 4- or 8-byte access (`access_allowed`); a read gives all-ones, a write is dropped.
  * - `subpage-shared`: hardened refusal: host page `mfn` of this BAR holds a BAR of `other`, owned by
  *   another domain; the page is not mapped.
- * - `assign-refused`: hardened refusal to assign a device whose BAR page another domain maps.
- * - `move-refused`: hardened refusal of a hardware-domain write that would move a BAR (or the ROM,
- *   `bar` is then its slot) onto host page `mfn`, which domain `domain` maps; the write is ignored.
+ * - `assign-refused`: hardened refusal to assign a device whose BAR page another domain maps (domain 0
+ *   for a device hot-plugged there: it joins with no owner).
+ * - `assigned-write-refused`: hardened refusal of a hardware-domain write to a BAR, ROM or ReBAR
+ *   control register (`reg`) of a device owned by guest `domain`; the write is ignored.
+ * - `move-refused`: hardened refusal of a hardware-domain write that would move or resize a BAR (or
+ *   the ROM, `bar` is then its slot) onto host page `mfn`, which domain `domain` maps; the write is
+ *   ignored.
  * - `probe-refused`: hardened refusal to enable decoding with a probe or half-written BAR address.
  * - `overlap-refused`: hardened refusal to map a guest's BAR over an enabled BAR of `other` that maps
  *   other machine frames, from guest frame `gfn`.
@@ -141,6 +145,12 @@ export type VpciEvent =
       readonly other: string;
     }
   | {
+      readonly kind: 'assigned-write-refused';
+      readonly sbdf: string;
+      readonly reg: number;
+      readonly domain: number;
+    }
+  | {
       readonly kind: 'move-refused';
       readonly sbdf: string;
       readonly bar: number;
@@ -210,6 +220,8 @@ export function describeEvent(event: VpciEvent): string {
       return `${event.sbdf}: BAR${event.bar} page ${hex(event.mfn)} shared with ${event.other} of d${event.otherDomain}: not mapped`;
     case 'assign-refused':
       return `${event.sbdf}: not assigned to d${event.domain}: page ${hex(event.mfn)} is mapped for ${event.other}`;
+    case 'assigned-write-refused':
+      return `${event.sbdf}: d0 write to register ${hex(event.reg)} ignored: the device is d${event.domain}'s`;
     case 'move-refused':
       return `${event.sbdf}: BAR${event.bar} not moved: page ${hex(event.mfn)} is mapped by d${event.domain}`;
     case 'overlap-refused':

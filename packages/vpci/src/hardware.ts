@@ -142,6 +142,8 @@ export interface ImageSizes {
 const MSIX_CAP_OFFSET = 0x40;
 const MSI_CAP_OFFSET = 0x50;
 const REBAR_CAP_OFFSET = 0x100;
+/** The largest BAR Size encoding of a Resizable BAR Control register: 43, 2^63 bytes. */
+const REBAR_LARGEST_FIELD = 43;
 const U32 = 0xffffffffn;
 
 /** Whether `[reg, reg + size)` meets the BARs (0x10–0x27), the ROM register (0x30) or a bridge's (0x38). */
@@ -152,6 +154,16 @@ function touchesBarRegisters(reg: number, size: number): boolean {
     (reg < PCI_ROM_ADDRESS + 4 && end > PCI_ROM_ADDRESS) ||
     (reg < PCI_ROM_ADDRESS1 + 4 && end > PCI_ROM_ADDRESS1)
   );
+}
+
+/**
+ * The BAR size in bytes a device takes from Resizable BAR Control value `value`: 2^(field + 20), or
+ * undefined for a reserved encoding (field above 43), which the device does not take (see
+ * `PhysicalDevice.write`).
+ */
+export function rebarDecodedSize(value: number): bigint | undefined {
+  const field = (value & PCI_REBAR_CTRL_SIZE_MASK) >>> PCI_REBAR_CTRL_SIZE_SHIFT;
+  return field > REBAR_LARGEST_FIELD ? undefined : 1n << BigInt(field + PCI_REBAR_SIZE_BIAS);
 }
 
 /** A physical PCI function's configuration space. */
@@ -270,17 +282,47 @@ export class PhysicalDevice {
     checkAccess(reg, size);
     if (reg >= PCI_CFG_SPACE_SIZE && !this.extendedConfig) return;
     if (touchesBarRegisters(reg, size)) this.barWrites++;
+    // The resizable-BAR controls the write reaches, as they were (most devices have none).
+    let before: number[] | undefined;
+    for (const ctrl of this.rebarSlots.keys()) {
+      if (reg >= ctrl + 4 || reg + size <= ctrl) continue;
+      before ??= [];
+      before.push(this.peek(ctrl, 4));
+    }
     for (let i = 0; i < size; i++) {
       const byte = (value >>> (8 * i)) & 0xff;
       const mask = this.wmask[reg + i]!;
       this.config[reg + i] = (this.config[reg + i]! & ~mask) | (byte & mask);
     }
-    this.afterWrite(reg, size);
+    if (before !== undefined) this.afterWrite(reg, size, before);
+  }
+
+  /**
+   * A copy of the device as it is now (registers, write masks, BAR sizes, resizable BARs), to try a
+   * write on and see what it would decode after it.
+   */
+  copy(): PhysicalDevice {
+    const copy = new PhysicalDevice(this.sbdf, this.extendedConfig);
+    copy.config.set(this.config);
+    copy.wmask.set(this.wmask);
+    for (let i = 0; i < this.barSizes.length; i++) copy.barSizes[i] = this.barSizes[i]!;
+    for (const [ctrl, bar] of this.rebarSlots) copy.rebarSlots.set(ctrl, bar);
+    return copy;
   }
 
   /** A copy of the whole configuration space (256 or 4096 bytes). */
   image(): Uint8Array {
     return this.config.slice(0, this.extendedConfig ? PCI_CFG_SPACE_EXP_SIZE : PCI_CFG_SPACE_SIZE);
+  }
+
+  /**
+   * Whether a write of `size` bytes at `reg` reaches a register that places or sizes a BAR or the
+   * ROM: a BAR or ROM register (either header layout's) or a resizable-BAR control.
+   */
+  placesBars(reg: number, size: number): boolean {
+    if (touchesBarRegisters(reg, size)) return true;
+    for (const ctrl of this.rebarSlots.keys()) if (reg < ctrl + 4 && reg + size > ctrl) return true;
+    return false;
   }
 
   /** The current size of BAR slot `i` in bytes (0n when unimplemented). */
@@ -458,11 +500,26 @@ export class PhysicalDevice {
     });
   }
 
-  /** Side effects of a write beyond storing bits: a resizable BAR's new size. */
-  private afterWrite(reg: number, size: number): void {
+  /**
+   * Side effects of a write beyond storing bits: a resizable BAR's new size. A reserved size encoding
+   * (above 43, 2^63 bytes: the PCIe Resizable BAR Control register lists none beyond) is not taken:
+   * the spec leaves writing an unsupported value undefined, and this device keeps the size it had
+   * (the field reads back as before), as a BAR cannot decode 2^64 bytes or more.
+   */
+  private afterWrite(reg: number, size: number, before: readonly number[]): void {
+    let k = 0;
     for (const [ctrl, bar] of this.rebarSlots) {
       if (reg + size <= ctrl || reg >= ctrl + 4) continue;
-      const field = (this.peek(ctrl, 4) & PCI_REBAR_CTRL_SIZE_MASK) >>> PCI_REBAR_CTRL_SIZE_SHIFT;
+      let field = (this.peek(ctrl, 4) & PCI_REBAR_CTRL_SIZE_MASK) >>> PCI_REBAR_CTRL_SIZE_SHIFT;
+      const old = before[k++]!;
+      if (field > REBAR_LARGEST_FIELD) {
+        this.poke(
+          ctrl,
+          4,
+          ((this.peek(ctrl, 4) & ~PCI_REBAR_CTRL_SIZE_MASK) | (old & PCI_REBAR_CTRL_SIZE_MASK)) >>> 0,
+        );
+        field = (old & PCI_REBAR_CTRL_SIZE_MASK) >>> PCI_REBAR_CTRL_SIZE_SHIFT;
+      }
       const low = this.peek(PCI_BASE_ADDRESS_0 + 4 * bar, 4);
       const type = (low & 0x6) === PCI_BASE_ADDRESS_MEM_TYPE_64 ? 'mem64' : 'mem32';
       this.setBarMask(bar, type, 1n << BigInt(field + PCI_REBAR_SIZE_BIAS));
@@ -596,7 +653,7 @@ function checkBarSize(argument: string, value: unknown, type: 'io' | 'mem32' | '
 
 function rebarField(argument: string, size: bigint): number {
   const field = size.toString(2).length - 1 - PCI_REBAR_SIZE_BIAS;
-  if (typeof size !== 'bigint' || (size & (size - 1n)) !== 0n || field < 0 || field > 43) {
+  if (typeof size !== 'bigint' || (size & (size - 1n)) !== 0n || field < 0 || field > REBAR_LARGEST_FIELD) {
     throw new InvalidArgumentError(argument, size, 'a power of two from 1 MiB (2^20) to 2^63');
   }
   return field;

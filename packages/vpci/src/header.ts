@@ -287,7 +287,7 @@ function guestCmdRead(vpci: VpciState): number {
  * Hardened (F2): while a map or unmap of the device is pending, its BARs must not move, or the
  * deferred work would map frames from the new address. The write is ignored with an event.
  */
-function refusedWhilePending(context: EngineContext, device: PciDevice): boolean {
+export function refusedWhilePending(context: EngineContext, device: PciDevice): boolean {
   if (!context.policy.serialOperations) return false;
   const vcpu = pendingVcpuOf(context, device);
   if (vcpu === undefined) return false;
@@ -296,15 +296,22 @@ function refusedWhilePending(context: EngineContext, device: PciDevice): boolean
 }
 
 /**
- * Hardened (XSA-461): the hardware domain may not move a BAR or the ROM onto a host page another
- * domain maps, or that domain would map a page holding this device's registers. The write is
- * ignored with an event.
+ * Hardened (XSA-461): the hardware domain may not move a BAR or the ROM to `addr`, or resize it to
+ * `size` (ReBAR), onto a host page another domain maps, or that domain would map a page holding this
+ * device's registers. The write is ignored with an event.
  */
-function refusedMove(context: EngineContext, device: PciDevice, bar: Bar, addr: Paddr): boolean {
-  if (!context.policy.refuseSubpageSharing || addr === bar.addr || bar.size === 0n) return false;
+export function refusedMove(
+  context: EngineContext,
+  device: PciDevice,
+  bar: Bar,
+  addr: Paddr,
+  size = bar.size,
+): boolean {
+  if (!context.policy.refuseSubpageSharing || (addr === bar.addr && size === bar.size) || size === 0n)
+    return false;
   // The device decodes at the address cut to its size; vPCI keeps (and maps) the value as written.
-  const [first] = hostFrameRange(addr & ~(bar.size - 1n), bar.size);
-  const [, last] = hostFrameRange(addr, bar.size);
+  const [first] = hostFrameRange(addr & ~(size - 1n), size);
+  const [, last] = hostFrameRange(addr, size);
   const mapped = mappedByOtherDomain(context, device, first, last);
   if (mapped === undefined) return false;
   context.events.push({ kind: 'move-refused', sbdf: device.name, bar: bar.index, ...mapped });
@@ -322,11 +329,6 @@ function lowSlot(vpci: VpciState, bar: Bar): { target: Bar; hi: boolean } {
 function withHalf(addr: Paddr, hi: boolean, value: number): Paddr {
   const shift = hi ? 32n : 0n;
   return barAddress((addr & ~(U32 << shift)) | (BigInt(value >>> 0) << shift));
-}
-
-/** Hardened bookkeeping of a 64-bit BAR written one half at a time. */
-function noteHalf(bar: Bar): void {
-  if (bar.type === 'mem64lo') bar.halfWritten = !bar.halfWritten;
 }
 
 /**
@@ -348,7 +350,6 @@ function barWrite(context: EngineContext, device: PciDevice, bar: Bar, reg: numb
   if (refusedMove(context, device, target, addr)) return;
   target.addr = addr;
   target.guestAddr = target.addr;
-  noteHalf(target);
   if (!hi) {
     val |= target.type === 'mem32' ? PCI_BASE_ADDRESS_MEM_TYPE_32 : PCI_BASE_ADDRESS_MEM_TYPE_64;
     if (target.prefetchable) val |= PCI_BASE_ADDRESS_MEM_PREFETCH;
@@ -374,7 +375,6 @@ function guestMemBarWrite(context: EngineContext, device: PciDevice, bar: Bar, v
     return;
   }
   target.guestAddr = guestAddr;
-  noteHalf(target);
 }
 
 /** Xen's `guest_mem_bar_read`: the guest address with the type and prefetch bits. */

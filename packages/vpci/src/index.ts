@@ -18,6 +18,7 @@ export type { FrameRange, FrameSink } from './device-snapshot.js';
 export { DeviceSnapshot, framesOf } from './device-snapshot.js';
 export type { DomainKind, PendingOperation } from './domain.js';
 export { Domain, PciDevice, Vcpu } from './domain.js';
+export { reportE820Frames } from './e820.js';
 export type { MapOperation, VpciEvent } from './events.js';
 export { describeEvent } from './events.js';
 export type {
@@ -38,7 +39,6 @@ export { Machine } from './machine.js';
 export type { MemoryTypeAnswer } from './memory-type.js';
 export type { MmioPath, MmioResult } from './mmio.js';
 export type { ModifyBarsErrno, ModifyBarsResult } from './modify-bars.js';
-export { reportE820Frames } from './modify-bars.js';
 export { msixBir, msixGuestFrames, msixHostFrames, msixSize } from './msix.js';
 export type { MsixHandler } from './msix-table.js';
 // The PCI vocabulary the engine, the firmware model and the replayer share (pci_regs.h's names).

@@ -176,11 +176,13 @@ export function checkInvariants(context: InvariantContext, scope?: InvariantScop
         );
       continue;
     }
-    // The MMIO mappings to look at: all, or those on the region's guest frames or moved host frames.
+    // The MMIO mappings to look at: all, or those on the region's guest frames or moved host frames,
+    // and those next to the region: a p2m write in it can split or join the extent beside it, and a
+    // violation is reported per extent (its count, where it starts), so it changes there too.
     const extents =
       region === undefined
         ? caches.mmio.mmioExtents(domain.p2m)
-        : caches.mmio.mmioExtentsMeeting(domain.p2m, region, hostFrames ?? []);
+        : caches.mmio.mmioExtentsMeeting(domain.p2m, withNeighbours(region), hostFrames ?? []);
     const mine = devicesMappedInto(context, domain);
     const inFlight: Ranges = [];
     for (const device of mine) {
@@ -250,6 +252,11 @@ function merged(input: readonly (readonly [number, number])[]): Ranges {
     else out.push([range[0], range[1]]);
   }
   return out;
+}
+
+/** `ranges` (merged) each grown by one frame on either side (frames stay in `0 … MAX_FRAME`). */
+function withNeighbours(ranges: Ranges): Ranges {
+  return merged(ranges.map(([s, e]): [number, number] => [Math.max(0, s - 1), Math.min(MAX_FRAME, e + 1)]));
 }
 
 /**

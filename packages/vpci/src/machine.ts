@@ -35,7 +35,7 @@ import { type MemoryTypeAnswer, memoryTypeOf } from './memory-type.js';
 import { checkMmioAccess, type MmioResult, mmioAccess } from './mmio.js';
 import { type ModifyBarsErrno, modifyBars } from './modify-bars.js';
 import { resetInitialMsixState } from './msix.js';
-import { hostBarFrames, hostBars } from './ownership.js';
+import { decodedBars, hostBarFrames, hostBars, mappedByOtherDomain } from './ownership.js';
 import { type PendingResult, processPending } from './pending.js';
 import { type Policy, type Profile, policyFor } from './policy.js';
 import { checkConfigAccess, type HardwareAccess } from './registers.js';
@@ -336,7 +336,9 @@ export class Machine implements EngineContext {
   /**
    * Adds a physical device. Before `boot` it waits for the hardware domain's set-up; after, it is
    * hot-plugged into the hardware domain (Xen's `pci_add_device`). `hidden`: owned by dom_xen (the
-   * hardware domain reaches it, as Xen's hidden devices).
+   * hardware domain reaches it, as Xen's hidden devices). Under `refuseSubpageSharing` a device
+   * hot-plugged with a BAR in a page another domain maps (or is about to) joins with no owner, with
+   * an `assign-refused` event: no domain reaches it through vPCI and it cannot be assigned.
    */
   addDevice(device: DeviceSpec | PhysicalDevice, options: { readonly hidden?: boolean } = {}): PciDevice {
     const hw = device instanceof PhysicalDevice ? device : PhysicalDevice.fromSpec(device);
@@ -347,6 +349,9 @@ export class Machine implements EngineContext {
     resetInitialMsixState(this.events, hw);
     this.deviceMap.set(key, pdev);
     this.sortedDevices = undefined;
+    // Hardened: a device hot-plugged into a page another domain maps would be the hardware
+    // domain's (or dom_xen's) under that domain's mapping: it joins with no owner.
+    if (this.systemActive && this.refusedAsShared(pdev, this.hardwareDomain)) return pdev;
     if (options.hidden === true) this.setOwner(pdev, this.domXen);
     if (this.systemActive) this.setUpHardwareDevice(pdev);
     return pdev;
@@ -434,14 +439,20 @@ export class Machine implements EngineContext {
     return this.assignVpci(device);
   }
 
-  /** Removes a device from the machine (hot unplug, Xen's `pci_remove_device`). */
-  removeDevice(sbdf: Sbdf | string): void {
+  /**
+   * Removes a device from the machine (hot unplug, Xen's `pci_remove_device`). Under
+   * `unmapOnDeassign` its enabled BARs are unmapped first, and if that fails the removal is refused
+   * with the unmap's error (the device stays, still its owner's, its frames mapped as before):
+   * removing it anyway would leave mappings that no device explains.
+   */
+  removeDevice(sbdf: Sbdf | string): AssignResult {
     const device = this.device(sbdf);
     this.settleBeforeMove();
-    // The device is gone from the bus: it leaves even if the unmap failed (the frames stay mapped).
-    this.leave(device);
+    const left = this.leave(device);
+    if (!left.ok) return left;
     this.deviceMap.delete(sbdfKey(device.sbdf));
     this.sortedDevices = undefined;
+    return { ok: true };
   }
 
   // ---- guest accesses ------------------------------------------------------------------------
@@ -468,6 +479,8 @@ export class Machine implements EngineContext {
     const { device, hardware } = this.resolve(vcpu, address);
     this.accessor.current = vcpu;
     if (device?.vpci === undefined) {
+      if (this.refusedForeignWrite(vcpu, address, reg, size)) return;
+      if (this.refusedHardwareMove(vcpu, address, reg, size, value)) return;
       hardware.write(reg, size, value);
       return;
     }
@@ -611,6 +624,44 @@ export class Machine implements EngineContext {
     return { device, hardware: NO_HARDWARE };
   }
 
+  /**
+   * Hardened (`protectAssignedBars`): the hardware domain may not move or resize the BARs of a device
+   * it gave to a guest by writing the hardware under it (Xen's `vpci_write_hw`); the write is
+   * ignored with an event.
+   */
+  private refusedForeignWrite(vcpu: Vcpu, sbdf: Sbdf, reg: number, size: number): boolean {
+    if (!this.policy.protectAssignedBars || !vcpu.domain.isHardware) return false;
+    const device = this.deviceMap.get(sbdfKey(sbdf));
+    const owner = device?.domain;
+    if (owner?.kind !== 'guest' || !device!.hw.placesBars(reg, size)) return false;
+    this.events.push({ kind: 'assigned-write-refused', sbdf: device!.name, reg, domain: owner.id });
+    return true;
+  }
+
+  /**
+   * Hardened (`refuseSubpageSharing`): the hardware domain's write to the hardware of a device vPCI
+   * does not handle (its set-up failed) may not move or resize a BAR or the ROM onto a page another
+   * domain maps or is about to map; the write is tried on a copy of the device first, and ignored
+   * with a `move-refused` event. (A device vPCI handles is checked by its BAR and ROM handlers.)
+   */
+  private refusedHardwareMove(vcpu: Vcpu, sbdf: Sbdf, reg: number, size: number, value: number): boolean {
+    if (!this.policy.refuseSubpageSharing || !vcpu.domain.isHardware) return false;
+    const device = this.deviceMap.get(sbdfKey(sbdf));
+    if (device?.domain === undefined || !device.hw.placesBars(reg, size)) return false;
+    const before = decodedBars(device.hw).map((bar) => bar.hostFrames());
+    const trial = device.hw.copy();
+    trial.write(reg, size, value);
+    for (const bar of decodedBars(trial)) {
+      const [first, last] = bar.hostFrames();
+      if (before.some((frames) => frames[0] === first && frames[1] === last)) continue;
+      const mapped = mappedByOtherDomain(this, device, first, last);
+      if (mapped === undefined) continue;
+      this.events.push({ kind: 'move-refused', sbdf: device.name, bar: bar.index, ...mapped });
+      return true;
+    }
+    return false;
+  }
+
   private setOwner(device: PciDevice, domain: Domain): void {
     device.domain = domain;
     domain.devices.push(device);
@@ -724,13 +775,15 @@ export class Machine implements EngineContext {
 
   /**
    * A host page holding a BAR of `device` that a domain other than `target` maps through an enabled
-   * BAR of another device (hardened check before assignment).
+   * BAR of another device, or is about to map through pending work (hardened check before
+   * assignment and hot-plug).
    */
   private sharedMappedPage(device: PciDevice, target: Domain): { mfn: number; other: string } | undefined {
     for (const other of this.deviceMap.values()) {
       if (other === device || mappingDomain(this, other) === target || other.vpci === undefined) continue;
       for (const remote of other.vpci.bars) {
-        if (!remote.enabled) continue;
+        // Mapped, or with frames about to be mapped (or unmapped) by pending work.
+        if (!remote.enabled && (remote.mem === undefined || remote.mem.isEmpty())) continue;
         const [remoteStart, remoteEnd] = remote.hostFrames();
         for (const bar of hostBars(device)) {
           const [start, end] = bar.hostFrames();

@@ -2,13 +2,14 @@
  * Xen's `modify_bars`: work out, per BAR, which guest frames to map or unmap when memory decoding (or
  * the ROM enable bit) changes, then defer the work to the vCPU, or apply it at once while booting.
  */
-import { type Gfn, MAX_FRAME, type Mfn, mfn } from '@vpci/p2m';
+import type { Gfn, Mfn } from '@vpci/p2m';
 import { RangeSet, type Result } from '@vpci/rangeset';
 import { sanitizesBarMemory } from './arch.js';
 import type { EngineContext } from './context.js';
 import { checkBar } from './decoding.js';
 import type { Bar, VpciState } from './device.js';
 import type { PciDevice, Vcpu } from './domain.js';
+import { reportE820Frames } from './e820.js';
 import { msixBir, msixGuestFrames } from './msix.js';
 import { effectiveOwner, hostBars, overlappingBar, pendingInDomain } from './ownership.js';
 import { PCI_COMMAND_MEMORY } from './pci-regs.js';
@@ -107,13 +108,17 @@ export function modifyBars(
       }
     }
     if (!bar.mem.addRange(startGuest, endGuest).ok) return fail('ENOMEM');
-    // A page shared by several BARs of the device stays only in the highest slot's set.
-    for (let j = 0; j < i; j++) {
-      const prevBar = vpci.bars[j]!;
-      if (prevBar.mem === undefined || prevBar.mem.isEmpty()) continue;
-      if (!prevBar.mem.removeRange(startGuest, endGuest).ok) return fail('ENOMEM');
+    if (policy.e820OnHostFrames) {
+      // The memory map is cut through each BAR's own host frames, so a page this BAR leaves out
+      // for it may be one a lower BAR over it maps: only what this BAR keeps leaves their sets.
+      if (!sanitizeBarMemory(context, bar)) return fail('ENOMEM');
+      for (const [first, last] of bar.mem)
+        if (!removeFromLowerBars(vpci, i, first, last)) return fail('ENOMEM');
+    } else {
+      // A page shared by several BARs of the device stays only in the highest slot's set.
+      if (!removeFromLowerBars(vpci, i, startGuest, endGuest)) return fail('ENOMEM');
+      if (!sanitizeBarMemory(context, bar)) return fail('ENOMEM');
     }
-    if (sanitizesBarMemory(context.arch) && !sanitizeBarMemory(context, bar)) return fail('ENOMEM');
   }
 
   // Step B: the MSI-X table and PBA pages stay unmapped so accesses trap (x86: Arm has no vPCI MSI-X).
@@ -198,39 +203,25 @@ function removeMapped(mem: RangeSet<Gfn>, other: VpciState, start: Gfn, end: Gfn
   return true;
 }
 
+/** Removes guest frames `[first, last]` from the sets of the device's BARs below slot `slot`. */
+function removeFromLowerBars(vpci: VpciState, slot: number, first: Gfn, last: Gfn): boolean {
+  for (let j = 0; j < slot; j++) {
+    const prevBar = vpci.bars[j]!;
+    if (prevBar.mem === undefined || prevBar.mem.isEmpty()) continue;
+    if (!prevBar.mem.removeRange(first, last).ok) return false;
+  }
+  return true;
+}
+
 /** x86 `pci_sanitize_bar_memory`: removes the frames the host memory map takes out from the BAR's set. */
 function sanitizeBarMemory(context: EngineContext, bar: Bar): boolean {
+  // Arm's pci_sanitize_bar_memory returns 0 without touching the set (arch.ts).
+  if (!sanitizesBarMemory(context.arch)) return true;
   const mem = bar.mem!;
   const failed = reportE820Frames(context, bar, (first, last) =>
     mem.removeRange(first, last).ok ? undefined : true,
   );
   return failed === undefined;
-}
-
-/**
- * Calls `visit(first, last)` for each range of guest frames of `bar` that the host memory map takes
- * out, in ascending order, until it returns something other than `undefined` (returned). The map
- * (`e820Frames`) holds host frames:
- * - Xen (G5) removes them from the guest frames unchanged, every entry wherever the BAR is: a machine
- *   frame read as the guest frame with the same number, right only for identity-mapped BARs;
- * - `e820OnHostFrames`: the BAR's host frames the map covers, translated through the BAR's shift to
- *   the guest frames that would map them.
- */
-export function reportE820Frames<R>(
-  context: EngineContext,
-  bar: Bar,
-  visit: (first: Gfn, last: Gfn) => R | undefined,
-): R | undefined {
-  if (!context.policy.e820OnHostFrames) {
-    // G5, the one place the engine reads a host frame as a guest frame, on purpose.
-    return context.e820Frames.reportRanges(mfn(0), mfn(MAX_FRAME), (start, end) =>
-      visit(start as number as Gfn, end as number as Gfn),
-    );
-  }
-  const [hostStart, hostEnd] = bar.hostFrames();
-  return context.e820Frames.reportRanges(hostStart, hostEnd, (start, end) =>
-    visit(bar.guestFrameOf(start), bar.guestFrameOf(end)),
-  );
 }
 
 /**

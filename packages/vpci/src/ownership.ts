@@ -69,7 +69,7 @@ function hardwareBars(device: PciDevice): Bar[] {
 }
 
 /** The memory BARs and ROM the device decodes, read from its registers (nothing is written). */
-function decodedBars(hw: PhysicalDevice): Bar[] {
+export function decodedBars(hw: PhysicalDevice): Bar[] {
   const headerType = hw.read(PCI_HEADER_TYPE, 1) & 0x7f;
   if (headerType > 1) return [];
   const slots = headerType === 0 ? PCI_HEADER_NORMAL_NR_BARS : PCI_HEADER_BRIDGE_NR_BARS;

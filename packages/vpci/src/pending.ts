@@ -10,7 +10,7 @@ import { mappingDomain } from './context.js';
 import { modifyDecoding, restoreMsixPages } from './decoding.js';
 import { type Bar, hostFrameRange } from './device.js';
 import type { Domain, PciDevice, Vcpu } from './domain.js';
-import { mappedByOtherDomain } from './ownership.js';
+import { mappedByOtherDomain, pendingVcpuOf } from './ownership.js';
 import { PCI_COMMAND_MEMORY } from './pci-regs.js';
 
 /**
@@ -64,6 +64,11 @@ export function processPending(context: EngineContext, vcpu: Vcpu, budget: numbe
   const { device, cmd, romOnly } = pending;
   if (device.vpci === undefined || device.domain !== vcpu.domain) {
     vcpu.pending = undefined;
+    // Xen drops the work with the sets as they are (a hidden device's, owned by dom_xen, every
+    // time): the device's next modify_bars adds to them. purgeOnError empties them, unless work
+    // of the device's new owner is pending on them.
+    if (context.policy.purgeOnError && pendingVcpuOf(context, device) === undefined)
+      for (const bar of device.vpci?.bars ?? []) bar.mem?.purge();
     context.events.push({ kind: 'pending-dropped', sbdf: device.name, vcpu: vcpu.name });
     return { status: 'dropped' };
   }
@@ -243,15 +248,14 @@ function rollback(
       const mfn = bar.hostFrameOf(s);
       const size = e - s + 1;
       let offset = 0;
+      const undo = (from: number) =>
+        archMmio(context.arch, domain.p2m, !map, toGfn(s + from), size - from, toMfn(mfn + from));
       while (offset < size) {
-        const rc = archMmio(
-          context.arch,
-          domain.p2m,
-          !map,
-          toGfn(s + offset),
-          size - offset,
-          toMfn(mfn + offset),
-        );
+        // A p2m call that fails (ENOMEM: no memory for a page table, as an injected fault says) is
+        // tried once more: the operation's own failure may have been that same shortage, and a
+        // rollback left half done leaves frames mapped with no BAR enabled, or the other way round.
+        let rc = undo(offset);
+        if (!rc.ok) rc = undo(offset);
         if (!rc.ok) return { consumed: offset, next: 'fail', code: rc.code };
         offset += rc.done ? size - offset : rc.progress;
       }
@@ -293,8 +297,14 @@ export function applyMap(context: EngineContext, device: PciDevice, cmd: number)
     // G3: Xen goes on with the next BAR, whose result overwrites this one's.
     if (!rc.ok && context.policy.applyMapKeepsErrors) break;
   }
+  if (rc.ok && !map && context.policy.restoreMsixPages) {
+    // As in processPending: mapped again before decoding goes off, a failure failing the unmap
+    // (modifyDecoding would restore them and drop the failure).
+    const restored = restoreMsixPages(context, device);
+    if (!restored.ok) rc = { ok: false, code: restored.code };
+  }
   if (rc.ok) {
-    modifyDecoding(context, device, cmd, false);
+    modifyDecoding(context, device, cmd, false, false);
     return rc;
   }
   if (context.policy.rollbackFailedMap) rollback(context, domain, device, map, done);

@@ -5,8 +5,10 @@
 import { gfn, mfn, populateRam } from '@vpci/p2m';
 import { describe, expect, it } from 'vitest';
 import { bootedMachine, mfnAt, mmioExtents, writeCommand } from '../../../test/support/machine.js';
+import type { Vcpu } from './domain.js';
 import type { DeviceSpec } from './hardware.js';
 import { checkInvariants } from './invariants.js';
+import { Machine } from './machine.js';
 import { PCI_COMMAND_MEMORY } from './pci-regs.js';
 import { POLICY_SWITCHES, policyFor } from './policy.js';
 
@@ -224,15 +226,30 @@ describe('refuseProbeAddress (invariant 8)', () => {
       expect(machine.events.some((e) => e.kind === 'probe-refused')).toBe(refuseProbeAddress);
     });
 
-    it(`a 64-bit BAR with one half written ${refuseProbeAddress ? 'is refused' : 'is mapped (xen)'}`, () => {
+    it(`a 64-bit BAR whose low half still holds the probe ${refuseProbeAddress ? 'is refused' : 'is mapped (xen)'}`, () => {
       const machine = bootedMachine([device], { policy: { refuseProbeAddress } });
       const guest = machine.createGuest();
       machine.assignDevice('02:00.0', guest.id);
       const v = guest.vcpus[0]!;
-      machine.configWrite(v, '00:00.0', 0x10, 4, 0xc000_0000);
-      machine.configWrite(v, '00:00.0', 0x18, 4, 0xd000_0000); // the high half still says 0x40
+      machine.configWrite(v, '00:00.0', 0x18, 4, 0xffff_ffff); // sizing the low half…
+      machine.configWrite(v, '00:00.0', 0x1c, 4, 0); // …and a new high half, the low one not restored
       writeCommand(machine, v, '00:00.0', MEM);
-      expect(mfnAt(guest, 0x40d_0000)).toBe(refuseProbeAddress ? undefined : 0x400_0000);
+      expect(mfnAt(guest, 0xffffc)).toBe(refuseProbeAddress ? undefined : 0x400_0000);
+      expect(kinds(machine).includes('probe-mapped')).toBe(!refuseProbeAddress);
+      expect(machine.events.some((e) => e.kind === 'probe-refused')).toBe(refuseProbeAddress);
+    });
+
+    it(`a 64-bit BAR moved by its high half alone is mapped (${refuseProbeAddress ? 'switch on' : 'xen'})`, () => {
+      // Issue 15 item 10: a legitimate order of half writes is not a half-written BAR.
+      const machine = bootedMachine([device], { policy: { refuseProbeAddress } });
+      const guest = machine.createGuest();
+      machine.assignDevice('02:00.0', guest.id);
+      const v = guest.vcpus[0]!;
+      machine.configWrite(v, '00:00.0', 0x1c, 4, 0x41); // 0x40_0000_0000 → 0x41_0000_0000
+      writeCommand(machine, v, '00:00.0', MEM);
+      expect(mfnAt(guest, 0x410_0000)).toBe(0x400_0000);
+      expect(kinds(machine)).toEqual([]);
+      expect(machine.events.some((e) => e.kind === 'probe-refused')).toBe(false);
     });
   }
 });
@@ -446,6 +463,32 @@ describe('refuseSubpageSharing (XSA-461): what the hardened property found', () 
     }
   });
 
+  it('a device whose vPCI set-up failed cannot be moved by dom0 onto a page a guest maps', () => {
+    // Found by the lockstep property: dom0 reaches such a device's hardware directly (vpci_write_hw);
+    // the write is tried on a copy of the device and ignored when a BAR would land on d1's page.
+    for (const refuseSubpageSharing of [false, true]) {
+      const machine = bootedMachine(
+        [
+          { sbdf: '0000:01:00.0', command: MEM, bars: [{ type: 'mem32', size: 0x10n, addr: 0xc000_0000n }] },
+          { sbdf: '0000:01:02.0', bars: [{ type: 'mem32', size: 0x100n, addr: 0xd000_0000n }] },
+        ],
+        { policy: { refuseSubpageSharing }, hardwareP2m: { failAt: (write) => write === 1 } },
+      );
+      expect(machine.device('01:00.0').vpci).toBeUndefined();
+      const guest = machine.createGuest();
+      machine.assignDevice('01:02.0', guest.id);
+      const v = guest.vcpus[0]!;
+      machine.configWrite(v, '00:00.0', 0x10, 4, 0xe000_0000);
+      writeCommand(machine, v, '00:00.0', MEM);
+      machine.configWrite(machine.hardwareDomain.vcpus[0]!, '01:00.0', 0x10, 4, 0xd000_0100);
+      expect(machine.device('01:00.0').hw.read(0x10, 4)).toBe(
+        refuseSubpageSharing ? 0xc000_0000 : 0xd000_0100,
+      );
+      expect(kinds(machine).includes('subpage-shared')).toBe(!refuseSubpageSharing);
+      expect(machine.events.some((e) => e.kind === 'move-refused')).toBe(refuseSubpageSharing);
+    }
+  });
+
   it("a guest's device still has its ROM on the bus: giving it back while the page is mapped is refused", () => {
     // Device 0's ROM and device 1's BAR share page c0008; both devices are the guest's.
     for (const refuseSubpageSharing of [false, true]) {
@@ -655,4 +698,239 @@ describe('serialOperations: a ROM disabled and moved in one write', () => {
     expect(mfnAt(dom0, 0xfe100)).toBe(0xfe100);
     expect(checkInvariants(machine)).toEqual([]);
   });
+});
+
+// The holes an independent random-trace campaign found under `hardened` (test/hardened-holes.test.ts
+// replays each under both profiles); here each switch that closes one, off and on.
+
+describe('protectAssignedBars', () => {
+  const devices: DeviceSpec[] = [
+    { sbdf: '0000:01:00.0', command: MEM, bars: [{ type: 'mem32', size: 0x100n, addr: 0xc000_0000n }] },
+    { sbdf: '0000:02:00.0', bars: [{ type: 'mem32', size: 0x100n, addr: 0xd000_0000n }] },
+  ];
+  for (const protectAssignedBars of [false, true]) {
+    it(`dom0's write to the BAR of a guest's device ${protectAssignedBars ? 'is ignored' : 'moves it under the guest (xen vpci_write_hw)'}`, () => {
+      const machine = bootedMachine(devices, { policy: { protectAssignedBars } });
+      const guest = machine.createGuest();
+      machine.assignDevice('02:00.0', guest.id);
+      const v = guest.vcpus[0]!;
+      machine.configWrite(v, '00:00.0', 0x10, 4, 0xe000_0000);
+      writeCommand(machine, v, '00:00.0', MEM);
+      const d0 = machine.hardwareDomain.vcpus[0]!;
+      machine.configWrite(d0, '02:00.0', 0x10, 4, 0xc000_0100); // into the page dom0 maps for 01:00.0
+      machine.configWrite(d0, '02:00.0', 0x04, 2, 0); // not a BAR register: reaches the device
+      const hw = machine.device('02:00.0').hw;
+      expect(hw.read(0x10, 4)).toBe(protectAssignedBars ? 0xd000_0000 : 0xc000_0100);
+      expect(hw.read(0x04, 2)).toBe(0);
+      expect(kinds(machine).includes('subpage-shared')).toBe(!protectAssignedBars);
+      expect(machine.events.some((e) => e.kind === 'assigned-write-refused')).toBe(protectAssignedBars);
+    });
+  }
+});
+
+describe('purgeOnError (G1): a dropped operation', () => {
+  const hidden: DeviceSpec = {
+    sbdf: '0000:01:00.0',
+    bars: [{ type: 'mem32', size: 0x1000n, addr: 0xc000_0000n }],
+  };
+  for (const purgeOnError of [false, true]) {
+    it(`a map dropped for a hidden device ${purgeOnError ? 'empties' : 'leaves (xen vpci_process_pending)'} its set`, () => {
+      const machine = new Machine({ policy: { purgeOnError } });
+      machine.addDevice(hidden, { hidden: true });
+      machine.boot();
+      const d0 = machine.hardwareDomain.vcpus[0]!;
+      machine.configWrite(d0, '01:00.0', 0x04, 2, MEM);
+      expect(machine.finishPending(d0)).toEqual({ status: 'dropped' });
+      expect(machine.device('01:00.0').vpci!.bars[0]!.mem!.isEmpty()).toBe(purgeOnError);
+      expect(kinds(machine).includes('rangeset-not-empty')).toBe(!purgeOnError);
+    });
+  }
+});
+
+describe('serialOperations (F2): a ReBAR resize', () => {
+  const device: DeviceSpec = {
+    sbdf: '0000:01:00.0',
+    bars: [{ type: 'mem32', size: MIB, addr: 0xc000_0000n }],
+    rebar: [{ bar: 0, sizes: [MIB, 2n * MIB] }],
+  };
+  for (const serialOperations of [false, true]) {
+    it(`while the BAR's map is pending ${serialOperations ? 'is ignored' : 'resizes it under the map (xen rebar_ctrl_write)'}`, () => {
+      const machine = bootedMachine([device], { policy: { serialOperations } });
+      const [v0, v1] = machine.hardwareDomain.vcpus as [Vcpu, Vcpu];
+      machine.configWrite(v0, '01:00.0', 0x04, 2, MEM);
+      machine.configWrite(v1, '01:00.0', 0x108, 4, 0x100); // 2 MiB
+      expect(machine.finishPending(v0)).toEqual({ status: 'done' });
+      expect(machine.device('01:00.0').vpci!.bars[0]!.size).toBe(serialOperations ? MIB : 2n * MIB);
+      expect(kinds(machine).includes('page-unmapped')).toBe(!serialOperations);
+      expect(machine.events.some((e) => e.kind === 'busy')).toBe(serialOperations);
+    });
+  }
+});
+
+describe('refuseSubpageSharing (XSA-461): resizes and hot-plugs', () => {
+  const rebar: DeviceSpec = {
+    sbdf: '0000:01:00.0',
+    bars: [{ type: 'mem32', size: MIB, addr: 0xc000_0000n }],
+    rebar: [{ bar: 0, sizes: [MIB, 2n * MIB] }],
+  };
+  const guestDevice: DeviceSpec = {
+    sbdf: '0000:02:00.0',
+    bars: [{ type: 'mem32', size: 0x100n, addr: 0xc010_0000n }],
+  };
+  /** d1 maps 02:00.0's BAR, page c0100. */
+  function guestMapping(machine: Machine): void {
+    const guest = machine.createGuest();
+    machine.assignDevice('02:00.0', guest.id);
+    const v = guest.vcpus[0]!;
+    machine.configWrite(v, '00:00.0', 0x10, 4, 0xe000_0000);
+    writeCommand(machine, v, '00:00.0', MEM);
+  }
+  for (const refuseSubpageSharing of [false, true]) {
+    it(`a ReBAR resize onto a page a guest maps ${refuseSubpageSharing ? 'is ignored' : 'goes through (xen rebar_ctrl_write)'}`, () => {
+      const machine = bootedMachine([rebar, guestDevice], { policy: { refuseSubpageSharing } });
+      guestMapping(machine);
+      machine.configWrite(machine.hardwareDomain.vcpus[0]!, '01:00.0', 0x108, 4, 0x100);
+      expect(machine.device('01:00.0').vpci!.bars[0]!.size).toBe(refuseSubpageSharing ? MIB : 2n * MIB);
+      expect(kinds(machine).includes('subpage-shared')).toBe(!refuseSubpageSharing);
+      expect(machine.events.some((e) => e.kind === 'move-refused')).toBe(refuseSubpageSharing);
+    });
+
+    it(`a device hot-plugged into a page a guest maps ${refuseSubpageSharing ? 'joins with no owner' : "is dom0's (xen pci_add_device)"}`, () => {
+      const machine = bootedMachine([guestDevice], { policy: { refuseSubpageSharing } });
+      guestMapping(machine);
+      const plugged = machine.addDevice({
+        sbdf: '0000:03:00.0',
+        bars: [{ type: 'mem32', size: 0x100n, addr: 0xc010_0800n }],
+      });
+      expect(plugged.domain).toBe(refuseSubpageSharing ? undefined : machine.hardwareDomain);
+      expect(kinds(machine).includes('subpage-shared')).toBe(!refuseSubpageSharing);
+      if (refuseSubpageSharing)
+        expect(machine.assignDevice('03:00.0', 1)).toEqual({ ok: false, code: 'EBUSY' });
+    });
+  }
+});
+
+describe('e820OnHostFrames (G5): BARs of one device over each other', () => {
+  // BAR1's host page c0001 is in the memory map; the guest puts both BARs at 0xe0000000.
+  const device: DeviceSpec = {
+    sbdf: '0000:02:00.0',
+    bars: [
+      { type: 'mem32', size: 0x1000n, addr: 0xc000_0000n },
+      { type: 'mem32', size: 0x1000n, addr: 0xc000_1000n },
+    ],
+  };
+  const e820 = [{ addr: 0xc000_1000n, size: 0x1000n, type: 'reserved' as const }];
+  for (const e820OnHostFrames of [false, true]) {
+    it(`the page BAR1 leaves out for the memory map ${e820OnHostFrames ? 'is mapped for BAR0' : 'is BAR1s (xen: guest frame numbers)'}`, () => {
+      const machine = bootedMachine([device], { e820, policy: { e820OnHostFrames } });
+      const guest = machine.createGuest();
+      machine.assignDevice('02:00.0', guest.id);
+      const v = guest.vcpus[0]!;
+      machine.configWrite(v, '00:00.0', 0x10, 4, 0xe000_0000);
+      machine.configWrite(v, '00:00.0', 0x14, 4, 0xe000_0000);
+      writeCommand(machine, v, '00:00.0', MEM);
+      // Xen removes e820 frames by number (c0001 is no frame of these BARs) and BAR1 takes the page.
+      expect(mfnAt(guest, 0xe0000)).toBe(e820OnHostFrames ? 0xc0000 : 0xc0001);
+      expect(kinds(machine)).toEqual([]);
+    });
+  }
+});
+
+describe('restoreMsixPages: the memory map', () => {
+  const devices: DeviceSpec[] = [
+    {
+      sbdf: '0000:01:00.0',
+      command: MEM,
+      bars: [{ type: 'mem32', size: 0x100n, addr: 0xc000_0000n }],
+      msix: { entries: 1, table: { bar: 0, offset: 0 }, pba: { bar: 0, offset: 16 } },
+    },
+    { sbdf: '0000:02:00.0', command: MEM, bars: [{ type: 'mem32', size: 0x100n, addr: 0xc000_0100n }] },
+  ];
+  for (const inMap of [false, true]) {
+    it(`an MSI-X page ${inMap ? 'in the memory map stays unmapped' : 'is mapped again'} when the device stops decoding`, () => {
+      const e820 = inMap ? [{ addr: 0xc000_0000n, size: 0x1000n, type: 'reserved' as const }] : [];
+      const machine = bootedMachine(devices, { e820, policy: { restoreMsixPages: true } });
+      const d0 = machine.hardwareDomain.vcpus[0]!;
+      writeCommand(machine, d0, '01:00.0', 0);
+      expect(mfnAt(machine.hardwareDomain, 0xc0000)).toBe(inMap ? undefined : 0xc0000);
+      writeCommand(machine, d0, '02:00.0', 0);
+      expect(mmioExtents(machine.hardwareDomain)).toEqual([]);
+      expect(kinds(machine)).toEqual([]);
+    });
+  }
+});
+
+describe('unmapOnDeassign: unplugging', () => {
+  const device: DeviceSpec = {
+    sbdf: '0000:02:00.0',
+    bars: [{ type: 'mem32', size: 0x1000n, addr: 0xc000_0000n }],
+  };
+  for (const unmapOnDeassign of [false, true]) {
+    it(`a device whose unmap fails ${unmapOnDeassign ? 'stays' : 'is removed, its frames left mapped (xen pci_remove_device)'}`, () => {
+      const machine = bootedMachine([device], { policy: { unmapOnDeassign } });
+      const guest = machine.createGuest();
+      machine.assignDevice('02:00.0', guest.id);
+      const v = guest.vcpus[0]!;
+      machine.configWrite(v, '00:00.0', 0x10, 4, 0xe000_0000);
+      writeCommand(machine, v, '00:00.0', MEM);
+      machine.denyIomem(guest.id, mfn(0xc0000), mfn(0xc0000)); // map_range refuses the unmap: EPERM
+      expect(machine.removeDevice('02:00.0')).toEqual(
+        unmapOnDeassign ? { ok: false, code: 'EPERM' } : { ok: true },
+      );
+      expect(machine.findDevice('02:00.0') !== undefined).toBe(unmapOnDeassign);
+      expect(mmioExtents(guest)).toEqual([[0xe0000, 0xc0000, 1]]);
+      expect(kinds(machine).includes('unexplained-mapping')).toBe(!unmapOnDeassign);
+    });
+  }
+});
+
+describe('rollbackFailedMap (F8): a rollback that meets a failure', () => {
+  // Found by the lockstep property: the unmap fails on a frame dom0 may no longer map (EPERM), and
+  // putting back the two frames it had unmapped meets an injected ENOMEM.
+  const device: DeviceSpec = {
+    sbdf: '0000:01:00.0',
+    command: MEM,
+    bars: [{ type: 'mem32', size: MIB, addr: 0xc000_0000n }],
+  };
+  const e820 = [{ addr: 0xc000_2000n, size: 0x1000n, type: 'reserved' as const }];
+  for (const rollbackFailedMap of [false, true]) {
+    it(`${rollbackFailedMap ? 'tries the p2m call once more and puts every frame back' : 'is not tried (xen: the frames stay as they are)'}`, () => {
+      const machine = bootedMachine([device], { e820, policy: { rollbackFailedMap } });
+      const d0 = machine.hardwareDomain;
+      machine.denyIomem(0, mfn(0xc0006), mfn(0xc0009));
+      d0.p2m.failNext(3); // two writes unmap c0000 and c0001; the third puts c0000 back
+      expect(writeCommand(machine, d0.vcpus[0]!, '01:00.0', 0)).toEqual({ status: 'failed', code: 'EPERM' });
+      expect(mfnAt(d0, 0xc0000)).toBe(rollbackFailedMap ? 0xc0000 : undefined);
+      expect(machine.device('01:00.0').vpci!.bars[0]!.enabled).toBe(rollbackFailedMap);
+      expect(kinds(machine)).toEqual(rollbackFailedMap ? [] : ['unexplained-mapping']);
+    });
+  }
+});
+
+describe('restoreMsixPages: a device leaving', () => {
+  // Found by the lockstep property: a hidden device's MSI-X table shares page c0000 with dom0's
+  // 01:00.0. Unplugged under unmapOnDeassign, the page is mapped again for 01:00.0; when that map
+  // failed, apply_map's unmap went on (modifyDecoding dropped the failure) and left it unmapped.
+  const devices: DeviceSpec[] = [
+    { sbdf: '0000:01:00.0', command: MEM, bars: [{ type: 'mem64', size: 0x800n, addr: 0xc000_0000n }] },
+    {
+      sbdf: '0000:01:02.0',
+      command: MEM,
+      bars: [{ type: 'mem64', size: 0x100n, addr: 0xc000_0800n }],
+      msix: { entries: 2, table: { bar: 0, offset: 0 }, pba: { bar: 0, offset: 0x80 } },
+    },
+  ];
+  for (const failing of [false, true]) {
+    it(`${failing ? 'fails the unplug when the MSI-X page cannot be mapped again' : 'maps the MSI-X page again for the BAR that shares it'} (hardened)`, () => {
+      const machine = new Machine({ profile: 'hardened' });
+      machine.addDevice(devices[0]!);
+      machine.addDevice(devices[1]!, { hidden: true });
+      machine.boot();
+      expect(mfnAt(machine.hardwareDomain, 0xc0000)).toBeUndefined(); // the table's page traps
+      if (failing) machine.hardwareDomain.p2m.failNext(1);
+      expect(machine.removeDevice('01:02.0')).toEqual(failing ? { ok: false, code: 'ENOMEM' } : { ok: true });
+      expect(mfnAt(machine.hardwareDomain, 0xc0000)).toBe(failing ? undefined : 0xc0000);
+      expect(kinds(machine)).toEqual([]);
+    });
+  }
 });

@@ -9,13 +9,17 @@ export interface Policy {
   /**
    * XSA-461 / seed 002: a guest frame is not mapped when its host page also holds any byte of a BAR
    * of a device owned by another domain (an event names both devices); assigning a device whose BAR
-   * shares a page that another domain maps is refused with EBUSY.
+   * shares a page that another domain maps (or is about to) is refused with EBUSY, and a device
+   * hot-plugged there joins with no owner; a hardware-domain write that would move or resize a BAR
+   * (BAR, ROM or ReBAR control) onto such a page is ignored, also for a device whose vPCI set-up
+   * failed (the write is tried on a copy of the device first).
    */
   readonly refuseSubpageSharing: boolean;
   /**
    * F8: a deferred map that fails undoes the frames it already mapped (an unmap that fails, likewise);
    * so does an `apply_map` that fails (the map at boot, before the device's vPCI is torn down, and
-   * the unmap of a device leaving its owner under `unmapOnDeassign`, which then stays).
+   * the unmap of a device leaving its owner under `unmapOnDeassign`, which then stays). A p2m call
+   * the rollback makes that fails is tried once more before it gives up.
    */
   readonly rollbackFailedMap: boolean;
   /**
@@ -25,17 +29,29 @@ export interface Policy {
    * its rangeset left filled).
    */
   readonly applyMapKeepsErrors: boolean;
-  /** G1: every error return of modifyBars purges the device's rangesets (Xen leaves them filled). */
+  /**
+   * G1: every error return of modifyBars purges the device's rangesets (Xen leaves them filled), and
+   * so does a deferred operation `vpci_process_pending` drops (its device gone or now another
+   * domain's, as a hidden device's always is): Xen drops it with the sets still filled, and the
+   * device's next operation works from those stale frames.
+   */
   readonly purgeOnError: boolean;
-  /** G5: the host memory map (e820) is removed using host frames, not the guest frames of the set. */
+  /**
+   * G5: the host memory map (e820) is removed using host frames, not the guest frames of the set.
+   * A page a BAR leaves out for the memory map is then kept in the sets of the device's lower BARs
+   * over it (Xen's Step A takes a page shared by BARs of one device from all but the highest slot,
+   * which would leave it unmapped for the lower BARs whose host frame there is not in the map).
+   */
   readonly e820OnHostFrames: boolean;
   /** G6: a failed ROM-only map or unmap leaves the other BARs' decoding alone. */
   readonly romFailureKeepsBars: boolean;
   /** G7: a ROM toggle subtracts the device's other enabled BARs, as the code comment intends. */
   readonly romOverlapRule: boolean;
   /**
-   * Invariant 8: decoding is not enabled while a BAR holds a sizing probe (all-ones) or a 64-bit BAR
-   * has had only one half written since it last held a complete address (EINVAL, an event).
+   * Invariant 8: decoding is not enabled while a BAR holds a sizing probe (every address bit above
+   * its size set) or a 64-bit BAR is half-written: one of its halves holds the probe, the other not
+   * (EINVAL, an event). A 64-bit BAR rewritten one half at a time from one address to another is
+   * neither.
    */
   readonly refuseProbeAddress: boolean;
   /**
@@ -48,18 +64,28 @@ export interface Policy {
    * F2: while a map/unmap is pending in a domain, another one in that domain is refused (EBUSY): a
    * device's state is not trusted until its work completes, and another device's work would not
    * see it (it could unmap a shared page the first one is about to flag as mapped). Writes that
-   * move the BARs of a device with work pending (BAR, ROM) are ignored. Each refusal is an event.
+   * move or resize the BARs of a device with work pending (BAR, ROM, ReBAR control) are ignored.
+   * Each refusal is an event.
    */
   readonly serialOperations: boolean;
   /**
    * Assigning, de-assigning or removing a device first lets every vCPU's pending vPCI work finish,
-   * then unmaps the device's enabled BARs from its old owner. Xen leaves the mappings in the old
-   * owner's p2m and lets the work run on (see `Machine.settleBeforeMove`).
+   * then unmaps the device's enabled BARs from its old owner; an unmap that fails refuses the move,
+   * and the removal too (the device stays). Xen leaves the mappings in the old owner's p2m and lets
+   * the work run on (see `Machine.settleBeforeMove`).
    */
   readonly unmapOnDeassign: boolean;
   /**
+   * The hardware domain's writes to the BAR, ROM and ReBAR control registers of a device it gave to
+   * a guest are ignored (an `assigned-write-refused` event). Xen's `vpci_write` finds no vPCI state
+   * of dom0's for such a device and writes the hardware: the BAR moves under the guest, whose p2m
+   * still maps the old frames, possibly onto a page dom0 maps for a device of its own.
+   */
+  readonly protectAssignedBars: boolean;
+  /**
    * A device's MSI-X hole punched in a page another device's enabled BAR also needs (sub-page BARs)
-   * is mapped again for that BAR when the device stops decoding (Xen leaves the page unmapped).
+   * is mapped again for that BAR when the device stops decoding (Xen leaves the page unmapped),
+   * unless that BAR leaves the page out for the host memory map (e820).
    */
   readonly restoreMsixPages: boolean;
   /**
@@ -88,6 +114,7 @@ export const POLICY_SWITCHES: readonly (keyof Policy)[] = Object.freeze([
   'refuseOverlappingBars',
   'serialOperations',
   'unmapOnDeassign',
+  'protectAssignedBars',
   'restoreMsixPages',
   'msixHoleFailsMap',
 ]);

@@ -7,7 +7,8 @@
 import type { EngineContext } from './context.js';
 import { barAddress } from './device.js';
 import type { PciDevice } from './domain.js';
-import { findExtCapability } from './hardware.js';
+import { findExtCapability, rebarDecodedSize } from './hardware.js';
+import { refusedMove, refusedWhilePending } from './header.js';
 import {
   PCI_BASE_ADDRESS_0,
   PCI_BASE_ADDRESS_MEM_MASK,
@@ -72,6 +73,11 @@ function ctrlWrite(
       context.events.push({ kind: 'rebar-refused', sbdf: device.name, bar: index, size });
     return;
   }
+  // Hardened: not while a map or unmap of the device is pending (serialOperations), nor onto a page
+  // another domain maps (refuseSubpageSharing); the size the device will take (a reserved encoding
+  // leaves it as it was).
+  if (refusedWhilePending(context, device)) return;
+  if (refusedMove(context, device, bar, bar.addr, rebarDecodedSize(value) ?? bar.size)) return;
   if (((size >> BigInt(PCI_REBAR_SIZE_BIAS)) & bar.resizableSizes) === 0n) {
     context.events.push({ kind: 'rebar-unsupported', sbdf: device.name, bar: index, size });
   }

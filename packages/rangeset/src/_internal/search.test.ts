@@ -1,5 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { runs } from '../../../../test/support/fast-check-setup.js';
 import { lastAtOrBelow } from './search.js';
 
 const MAX = Number.MAX_SAFE_INTEGER;
@@ -67,7 +68,7 @@ describe('lastAtOrBelow', () => {
           }
         },
       ),
-      { numRuns: 500 },
+      runs(500),
     );
   });
 

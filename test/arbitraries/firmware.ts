@@ -1,20 +1,63 @@
 /**
- * Machine generators for the property tests: the devices a machine has (and, for the engine, a boot
- * fault), or for the firmware a guest's bus 0 with the host addresses of its BARs.
+ * Generators for the firmware's property tests (test/firmware.property.test.ts): BAR slots for
+ * hvmloader's placement, the devices on a guest's bus 0, and the host addresses of their BARs. The
+ * engine's and the traces' generators are @vpci/fuzz's.
  */
 import type { HostBarAddress } from '@vpci/firmware';
-import type { DeviceSpec } from '@vpci/vpci';
+import { bus0Sbdf, pow2 } from '@vpci/fuzz';
+import type { BarSpec, DeviceSpec } from '@vpci/vpci';
 import fc from 'fast-check';
-import { bus0Sbdf, devicePlan, firmwareDevicePlan, intoSlots, traceDevicePlan } from './device.js';
 
-/** The engine's devices: one to four. */
-export const devicePlans = fc.array(devicePlan, { minLength: 1, maxLength: 4 });
+/**
+ * One BAR slot's contents for the firmware's placement, its address not set yet (a 64-bit BAR also
+ * takes the next slot). Two profiles: mostly registers (small BARs, the common case),
+ * or apertures (`large`), which overflow the low hole and, with a 36-bit guest, the high window.
+ */
+export function firmwareBar(large: boolean): fc.Arbitrary<BarSpec> {
+  return fc.oneof(
+    {
+      weight: 3,
+      arbitrary: pow2(large ? 22 : 4, large ? 28 : 16).map((size) => ({ type: 'mem32' as const, size })),
+    },
+    { weight: 1, arbitrary: pow2(20, 28).map((size) => ({ type: 'mem32' as const, size })) },
+    {
+      weight: 3,
+      arbitrary: pow2(large ? 24 : 4, 34).map((size) => ({
+        type: 'mem64' as const,
+        size,
+        prefetchable: true,
+      })),
+    },
+    { weight: 2, arbitrary: pow2(2, 8).map((size) => ({ type: 'io' as const, size })) },
+  );
+}
 
-/** The hardware domain's p2m write that fails while it is built (boot), in a quarter of the runs. */
-export const bootFault = fc.option(fc.integer({ min: 1, max: 6 }), { nil: undefined, freq: 3 });
+/** A device on hvmloader's bus 0, before its slots are laid out (`intoSlots`). */
+export interface FirmwareDevicePlan {
+  bars: BarSpec[];
+  rom: bigint | undefined;
+  msix: boolean;
+}
 
-/** A replayed trace's devices: one to four. */
-export const traceDevicePlans = fc.array(traceDevicePlan, { minLength: 1, maxLength: 4 });
+export function firmwareDevicePlan(large: boolean): fc.Arbitrary<FirmwareDevicePlan> {
+  return fc.record({
+    bars: fc.array(firmwareBar(large), { minLength: 1, maxLength: 6, size: 'max' }),
+    rom: fc.option(pow2(11, 20), { nil: undefined }),
+    msix: fc.boolean(),
+  });
+}
+
+/** Lays BARs into slots (a 64-bit one takes two), drops what does not fit in six. */
+export function intoSlots(bars: readonly BarSpec[]): (BarSpec | null)[] {
+  const out: (BarSpec | null)[] = [];
+  for (const bar of bars) {
+    if (bar.type === 'mem64') {
+      if (out.length > 4) continue;
+      out.push(bar, null);
+    } else if (out.length < 6) out.push(bar);
+  }
+  return out;
+}
 
 /** Devices on a guest's bus 0 for hvmloader to place, with the host addresses of their memory BARs. */
 export interface DeviceSet {

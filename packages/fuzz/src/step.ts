@@ -1,18 +1,20 @@
 /**
- * Step generators for the property tests that drive a machine: what a guest or the toolstack does next.
- * `engineStep` drives the engine directly (test/vpci.property.test.ts), `traceStep` becomes trace lines
- * (test/support/random-traces.ts). A step's `device` is taken modulo the machine's devices and its
- * `vcpu` modulo the vCPUs of the device's owner.
+ * Steps for properties that drive the engine's `Machine` directly (what a guest or the toolstack does
+ * next); the traces' steps are in trace-plan.ts. A step's `device` is taken modulo the machine's
+ * devices and its `vcpu` modulo the vCPUs of the device's owner.
  */
 import fc from 'fast-check';
 import { MSIX_CAP } from './device.js';
 
-interface Actor {
+/** Who makes a step: a device (modulo the machine's) and a vCPU of its owner (modulo its vCPUs). */
+export interface Actor {
+  /** The device, modulo the machine's devices. */
   device: number;
+  /** The vCPU, modulo the vCPUs of the domain that makes the access. */
   vcpu: number;
 }
 
-/** Turn memory decoding on or off (the command register). */
+/** Turn memory decoding on or off (the command register): `memory` is the new Memory Space bit. */
 export type CommandStep = Actor & { kind: 'command'; memory: boolean };
 /** Write a BAR (`bar`: which of the device's memory BARs) with an address chosen by `placement`. */
 export type BarStep<P extends string> = Actor & { kind: 'bar'; bar: number; placement: P };
@@ -34,12 +36,7 @@ export type FaultStep = { kind: 'fault'; domain: number; after: number };
  * host address, another guest slot, or page offset 0 where every device's BAR goes (overlaps).
  */
 export type EngineBarPlacement = 'own' | 'probe' | 'identity' | 'other' | 'zero';
-/**
- * Where a random trace puts a BAR: all-ones (a probe), a guest slot, the host address, the next
- * page, or the page of the next device's first BAR.
- */
-export type TraceBarPlacement = 'probe' | 'own' | 'host' | 'shift' | 'neighbour';
-
+/** One step of an engine property. */
 export type EngineStep =
   | CommandStep
   | BarStep<EngineBarPlacement>
@@ -49,13 +46,6 @@ export type EngineStep =
   | RunStep<number>
   | MoveStep
   | FaultStep;
-export type TraceStep =
-  | CommandStep
-  | BarStep<TraceBarPlacement>
-  | RawStep
-  | RunStep<number | undefined>
-  | FaultStep
-  | MoveStep;
 
 const actor = { device: fc.nat(5), vcpu: fc.nat(1) };
 
@@ -89,7 +79,7 @@ function faultStep(after: fc.Arbitrary<number>): fc.Arbitrary<FaultStep> {
 }
 
 /** A value for a raw write of `size` bytes: anything, with all-ones, zero and memory-on likelier. */
-function rawValue(size: 1 | 2 | 4): fc.Arbitrary<number> {
+export function rawValue(size: 1 | 2 | 4): fc.Arbitrary<number> {
   const max = size === 4 ? 0xffff_ffff : (1 << (8 * size)) - 1;
   return fc.oneof(
     { weight: 4, arbitrary: fc.integer({ min: 0, max }) },
@@ -116,19 +106,6 @@ function alignedRawStep(end: number): fc.Arbitrary<RawStep> {
         value,
       })),
     );
-}
-
-/** A raw write below `end` at any offset (Xen drops a misaligned one): what a trace may hold. */
-function anyRawStep(end: number): fc.Arbitrary<RawStep> {
-  return fc
-    .record({
-      kind: fc.constant('raw' as const),
-      ...actor,
-      reg: fc.integer({ min: 0, max: end - 1 }),
-      size: fc.constantFrom(1 as const, 2 as const, 4 as const),
-      value: fc.nat(0xffff_ffff),
-    })
-    .map((s) => ({ ...s, reg: Math.min(s.reg, end - s.size), value: s.value % 2 ** (8 * s.size) }));
 }
 
 /**
@@ -172,17 +149,4 @@ export const engineStep: fc.Arbitrary<EngineStep> = fc.oneof(
       ),
     ),
   },
-);
-
-/**
- * A random trace's steps: raw writes anywhere in the first 0x50 bytes, budgets up to 300 frames
- * or none, faults within 40 writes.
- */
-export const traceStep: fc.Arbitrary<TraceStep> = fc.oneof(
-  { weight: 4, arbitrary: commandStep },
-  { weight: 3, arbitrary: barStep(['probe', 'own', 'host', 'shift', 'neighbour']) },
-  { weight: 2, arbitrary: anyRawStep(0x50) },
-  { weight: 3, arbitrary: runStep(fc.option(fc.integer({ min: 1, max: 300 }), { nil: undefined })) },
-  { weight: 1, arbitrary: faultStep(fc.integer({ min: 1, max: 40 })) },
-  { weight: 1, arbitrary: moveStep },
 );

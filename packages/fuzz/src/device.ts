@@ -1,11 +1,10 @@
 /**
- * Device generators for the property tests, and the addresses the tests give devices: the engine's
- * devices (BARs, MSI-X, ROM, decoding, owner) with the host addresses their firmware left, a replayed
- * trace's simpler devices, and the devices hvmloader places on a guest's bus 0.
+ * The engine's devices as generated for machine-level properties (BARs, MSI-X, ROM, decoding,
+ * owner) with the host addresses their firmware left, and the addresses devices are given.
  */
 import type { BarSpec, DeviceSpec } from '@vpci/vpci';
 import fc from 'fast-check';
-import { barSizeLog2, firmwareBar, pow2, traceBarSizeLog2 } from './bar.js';
+import { barSizeLog2 } from './bar.js';
 
 const hex2 = (value: number): string => value.toString(16).padStart(2, '0');
 
@@ -20,14 +19,19 @@ export const ROM_SLOT = 6;
 /** Where the MSI-X capability is in the devices the specs build (the engine's hardware puts it there). */
 export const MSIX_CAP = 0x40;
 
+/** One memory BAR of a `DevicePlan`. */
 export interface BarPlan {
+  /** The BAR's slot, 0, 2 or 4 (a 64-bit BAR takes the next slot too). */
   slot: number;
+  /** 32- or 64-bit memory BAR (above 16 MiB the plans make it 64-bit). */
   type: 'mem32' | 'mem64';
+  /** log2 of the size in bytes. */
   sizeLog2: number;
 }
 
 /** An engine device: its memory BARs, MSI-X, ROM, whether decoding is on, and who owns it. */
 export interface DevicePlan {
+  /** One to three memory BARs. */
   bars: BarPlan[];
   /** MSI-X in BAR slot `bar`; the PBA right after the table, or at the end of the BAR (`pbaAtEnd`). */
   msix: { bar: number; entries: number; offsetFraction: number; pbaAtEnd: boolean } | undefined;
@@ -35,9 +39,11 @@ export interface DevicePlan {
   rom: number | undefined;
   /** The firmware left memory decoding on: the hardware domain maps it at boot (`apply_map`). */
   decoding: boolean;
-  owner: number; // 0: dom0, 1 or 2: a guest
+  /** Who owns it after set-up: 0 the hardware domain, 1 or 2 a guest. */
+  owner: number;
 }
 
+/** One engine device: one to three BARs of any size, sometimes MSI-X, a ROM, decoding, an owner. */
 export const devicePlan: fc.Arbitrary<DevicePlan> = fc
   .record({
     sizes: fc.array(barSizeLog2, { minLength: 1, maxLength: 3 }),
@@ -137,42 +143,11 @@ export function deviceSpecs(plans: DevicePlan[]): DeviceSpec[] {
   });
 }
 
-/** A replayed trace's device: 32-bit memory BARs of `2^sizes[i]` bytes, maybe a one-entry MSI-X. */
-export interface TraceDevicePlan {
-  sizes: number[];
-  msix: boolean;
-  owner: number;
-}
+/** The engine's devices: one to four. */
+export const devicePlans: fc.Arbitrary<DevicePlan[]> = fc.array(devicePlan, { minLength: 1, maxLength: 4 });
 
-export const traceDevicePlan: fc.Arbitrary<TraceDevicePlan> = fc.record({
-  sizes: fc.array(traceBarSizeLog2, { minLength: 1, maxLength: 3 }),
-  msix: fc.boolean(),
-  owner: fc.integer({ min: 0, max: 2 }),
+/** The hardware domain's p2m write that fails while it is built (boot), in a quarter of the runs. */
+export const bootFault: fc.Arbitrary<number | undefined> = fc.option(fc.integer({ min: 1, max: 6 }), {
+  nil: undefined,
+  freq: 3,
 });
-
-/** A device on hvmloader's bus 0, before its slots are laid out (`intoSlots`). */
-export interface FirmwareDevicePlan {
-  bars: BarSpec[];
-  rom: bigint | undefined;
-  msix: boolean;
-}
-
-export function firmwareDevicePlan(large: boolean): fc.Arbitrary<FirmwareDevicePlan> {
-  return fc.record({
-    bars: fc.array(firmwareBar(large), { minLength: 1, maxLength: 6, size: 'max' }),
-    rom: fc.option(pow2(11, 20), { nil: undefined }),
-    msix: fc.boolean(),
-  });
-}
-
-/** Lays BARs into slots (a 64-bit one takes two), drops what does not fit in six. */
-export function intoSlots(bars: readonly BarSpec[]): (BarSpec | null)[] {
-  const out: (BarSpec | null)[] = [];
-  for (const bar of bars) {
-    if (bar.type === 'mem64') {
-      if (out.length > 4) continue;
-      out.push(bar, null);
-    } else if (out.length < 6) out.push(bar);
-  }
-  return out;
-}

@@ -1,0 +1,173 @@
+/**
+ * Writes a `TracePlan` as trace lines (docs/trace-format.md), one at a time, looking at the machine
+ * the lines so far built: a step names a device, and what line it becomes depends on who owns the
+ * device then (a guest reaches it at its virtual address, the hardware domain at the host's), whether
+ * it is still on the machine, how many vCPUs a domain has. The caller replays each line before it
+ * asks for the next, so every line written is one the replayer accepts: an assignment the engine
+ * refused never leaves a guest writing to a device it does not have.
+ */
+import { formatSbdf, type Machine } from '@vpci/vpci';
+import { hostSbdf } from './device.js';
+import type { TraceDevicePlan, TracePlan, TraceStep } from './trace-plan.js';
+
+/** Where the MSI-X capability is in a trace's devices (the engine's hardware puts it there). */
+const MSIX_CONTROL = 0x42;
+/** The control register of a device's first resizable BAR (the capability at 0x100). */
+const REBAR_CONTROL = 0x108;
+/** Where the written BAR addresses of a guest start: 0xe0000000 plus the host address modulo 16 MiB. */
+const GUEST_WINDOW = 0xe000_0000;
+
+/** The host addresses of each device's BARs: packed in order from 0xc0000000 by natural alignment. */
+export function hostBarAddresses(devices: readonly TraceDevicePlan[]): number[][] {
+  let next = 0xc000_0000;
+  return devices.map((plan) =>
+    plan.sizes.map((log2) => {
+      const size = 2 ** log2;
+      next = Math.ceil(next / size) * size;
+      const addr = next;
+      next += size;
+      return addr;
+    }),
+  );
+}
+
+/** A device line for plan `i`. */
+function deviceLine(plan: TraceDevicePlan, i: number, addrs: readonly number[], hidden: boolean): string {
+  const bars = plan.sizes
+    .map((log2, b) => `{"type":"mem32","size":${2 ** log2},"addr":${addrs[b]}}`)
+    .join(',');
+  const msix =
+    plan.msix && plan.sizes[0]! >= 5
+      ? ',"msix":{"entries":1,"table":{"bar":0,"offset":0},"pba":{"bar":0,"offset":16}}'
+      : '';
+  const rebar = plan.rebar ? ',"rebar":[{"bar":0,"sizes":[1048576,2097152,4194304,8388608]}]' : '';
+  return `{"event":"device","sbdf":"${hostSbdf(i)}","bars":[${bars}]${msix}${rebar}${hidden ? ',"hidden":true' : ''}}`;
+}
+
+/** The host line: profile, policy, dom0's vCPUs, and the e820 entries that do not overlap earlier ones. */
+function hostLine(plan: TracePlan, addrs: readonly number[][]): string {
+  const kept: [number, number, string][] = [];
+  for (const entry of plan.e820) {
+    const d = entry.device % plan.devices.length;
+    const list = addrs[d]!;
+    const start = Math.floor(list[entry.bar % list.length]! / 0x1000) * 0x1000;
+    const end = start + entry.pages * 0x1000;
+    if (kept.some(([s, e]) => start < e && s < end)) continue;
+    kept.push([start, end, entry.type]);
+  }
+  const e820 =
+    kept.length === 0
+      ? ''
+      : `,"e820":[${kept.map(([s, e, type]) => `{"addr":"0x${s.toString(16)}","size":"0x${(e - s).toString(16)}","type":"${type}"}`).join(',')}]`;
+  const policy = Object.keys(plan.policy).length === 0 ? '' : `,"policy":${JSON.stringify(plan.policy)}`;
+  return `{"event":"host","profile":"${plan.profile}","hardwareVcpus":${plan.hardwareVcpus}${e820}${policy}}`;
+}
+
+/**
+ * The plan's lines. `machine` gives the machine the lines yielded so far built (the caller replays each
+ * line before asking for the next). Steps that cannot apply (an access to an unplugged device) yield
+ * nothing; `skipped` counts them.
+ */
+export function* traceLines(
+  plan: TracePlan,
+  machine: () => Machine | undefined,
+  counts: { skipped: number } = { skipped: 0 },
+): Generator<string, void, undefined> {
+  const addrs = hostBarAddresses(plan.devices);
+  yield hostLine(plan, addrs);
+  for (let i = 0; i < plan.devices.length; i++) {
+    const device = plan.devices[i]!;
+    if (!device.hotplug) yield deviceLine(device, i, addrs[i]!, device.hidden);
+  }
+  yield '{"event":"boot"}';
+  yield `{"event":"domain","id":1,"vcpus":${plan.guestVcpus[0]}}`;
+  yield `{"event":"domain","id":2,"vcpus":${plan.guestVcpus[1]}}`;
+  for (let i = 0; i < plan.devices.length; i++) {
+    const device = plan.devices[i]!;
+    if (device.hotplug) yield deviceLine(device, i, addrs[i]!, device.hidden);
+    if (device.owner !== 0 && !device.hidden)
+      yield `{"event":"assign","sbdf":"${hostSbdf(i)}","domain":${device.owner}}`;
+  }
+  for (const step of plan.steps) {
+    const line = stepLine(plan, addrs, step, machine()!);
+    if (line === undefined) counts.skipped++;
+    else yield line;
+  }
+}
+
+/** The vCPU `vcpu` (modulo its vCPUs) of domain `domain`, as a trace names it. */
+function vcpuName(plan: TracePlan, domain: number, vcpu: number): string {
+  const count = domain === 0 ? plan.hardwareVcpus : plan.guestVcpus[domain - 1]!;
+  return `d${domain}v${vcpu % count}`;
+}
+
+/** The line of one step, or undefined when it cannot apply. */
+function stepLine(
+  plan: TracePlan,
+  addrs: readonly number[][],
+  step: TraceStep,
+  machine: Machine,
+): string | undefined {
+  const n = plan.devices.length;
+  switch (step.kind) {
+    case 'run': {
+      const budget = step.budget === undefined ? '' : `,"budget":${step.budget}`;
+      return `{"event":"run","vcpu":"${vcpuName(plan, step.domain, step.vcpu)}"${budget}}`;
+    }
+    case 'fault':
+      return `{"event":"fault","domain":${step.domain},"after":${step.after}}`;
+    case 'plug': {
+      const i = step.device % n;
+      if (machine.findDevice(hostSbdf(i)) !== undefined) return `{"event":"unplug","sbdf":"${hostSbdf(i)}"}`;
+      return deviceLine(plan.devices[i]!, i, addrs[i]!, false);
+    }
+    case 'move': {
+      const i = step.device % n;
+      const owner = machine.findDevice(hostSbdf(i))?.domain;
+      if (owner === undefined) return undefined;
+      if (owner.kind === 'guest') return `{"event":"deassign","sbdf":"${hostSbdf(i)}"}`;
+      if (step.to === 0) return undefined;
+      return `{"event":"assign","sbdf":"${hostSbdf(i)}","domain":${step.to}}`;
+    }
+    case 'rebar': {
+      const i = step.device % n;
+      if (machine.findDevice(hostSbdf(i)) === undefined) return undefined;
+      return write(vcpuName(plan, 0, step.vcpu), hostSbdf(i), REBAR_CONTROL, 4, (step.sizeLog2 - 20) << 8);
+    }
+  }
+  const i = step.device % n;
+  const pdev = machine.findDevice(hostSbdf(i));
+  if (pdev === undefined) return undefined;
+  const owner = pdev.domain;
+  const guestSbdf = pdev.vpci?.guestSbdf;
+  const asGuest = step.via === 'owner' && owner?.kind === 'guest' && guestSbdf !== undefined;
+  const vcpu = asGuest ? vcpuName(plan, owner.id, step.vcpu) : vcpuName(plan, 0, step.vcpu);
+  const sbdf = asGuest ? formatSbdf(guestSbdf) : hostSbdf(i);
+  switch (step.kind) {
+    case 'command':
+      return write(vcpu, sbdf, 0x04, 2, step.memory ? 0x0006 : 0x0004);
+    case 'msix':
+      return write(vcpu, sbdf, MSIX_CONTROL, 2, (step.enable ? 0x8000 : 0) | (step.mask ? 0x4000 : 0));
+    case 'raw':
+      return write(vcpu, sbdf, step.reg, step.size, step.value);
+    case 'bar': {
+      const b = step.bar % addrs[i]!.length;
+      const host = addrs[i]![b]!;
+      const next = addrs[(i + 1) % n]![0]!;
+      const where = {
+        probe: 0xffff_ffff,
+        own: GUEST_WINDOW + (host % 0x100_0000),
+        host,
+        shift: host + 0x1000,
+        neighbour: next - (next % 0x1000) + (host % 0x1000),
+        // Where the next device's first BAR is, as the accessing domain addresses it.
+        overlap: asGuest ? GUEST_WINDOW + (next % 0x100_0000) : next,
+      }[step.placement];
+      return write(vcpu, sbdf, 0x10 + 4 * b, 4, where >>> 0);
+    }
+  }
+}
+
+function write(vcpu: string, sbdf: string, reg: number, size: number, value: number): string {
+  return `{"event":"write","vcpu":"${vcpu}","sbdf":"${sbdf}","reg":${reg},"size":${size},"value":${value}}`;
+}

@@ -1,0 +1,275 @@
+/**
+ * Random traces written line by line against the machine they are replayed on, using every kind of
+ * line docs/trace-format.md describes: hidden and hot-plugged devices, ReBAR, ROMs, MSI-X, an e820
+ * map over the BARs, the hardware domain writing any device's registers (a guest's too), guests
+ * writing their devices at their virtual addresses, preempted and dropped work, faults, iomem
+ * permissions, RAM and other p2m entries over BAR frames, assignment, de-assignment and unplugging.
+ *
+ * A trace is a list of `Choice`s (small random numbers); `LockstepTrace` turns each into one trace
+ * line by looking at the replayed machine (which guest has which device at which virtual address,
+ * which vCPU has work pending), so the lines are valid where a blind generator's would stop at the
+ * first access to a device a guest was refused. Each line is fed to every replay of the trace at once.
+ */
+import type { TraceReplay } from '@vpci/replay';
+import type { Machine, PciDevice } from '@vpci/vpci';
+import fc from 'fast-check';
+
+/** One step's random numbers; what they mean depends on `kind` and on the machine. */
+export interface Choice {
+  readonly kind: number;
+  readonly a: number;
+  readonly b: number;
+  readonly c: number;
+}
+
+/** A device of the trace: BARs (log2 sizes, 64-bit or not), and what else it has. */
+export interface LockstepDevice {
+  readonly bars: readonly { readonly log2: number; readonly mem64: boolean }[];
+  readonly msix: boolean;
+  readonly rom: boolean;
+  readonly rebar: boolean;
+  readonly hidden: boolean;
+  readonly decoding: boolean;
+  /** Hot-plugged after boot rather than present at boot. */
+  readonly hotplug: boolean;
+}
+
+export interface LockstepPlan {
+  readonly devices: readonly LockstepDevice[];
+  /** Host pages of the device window (from 0xc0000000) that the e820 map reserves. */
+  readonly e820: readonly number[];
+  readonly choices: readonly Choice[];
+}
+
+const device: fc.Arbitrary<LockstepDevice> = fc.record({
+  bars: fc.array(
+    fc.record({
+      log2: fc.oneof(fc.integer({ min: 8, max: 13 }), fc.constant(20)),
+      mem64: fc.boolean(),
+    }),
+    { minLength: 1, maxLength: 2 },
+  ),
+  msix: fc.boolean(),
+  rom: fc.boolean(),
+  rebar: fc.boolean(),
+  hidden: fc.oneof({ weight: 5, arbitrary: fc.constant(false) }, { weight: 1, arbitrary: fc.constant(true) }),
+  decoding: fc.boolean(),
+  hotplug: fc.oneof(
+    { weight: 3, arbitrary: fc.constant(false) },
+    { weight: 1, arbitrary: fc.constant(true) },
+  ),
+});
+
+const choice: fc.Arbitrary<Choice> = fc.record({
+  kind: fc.nat(99),
+  a: fc.nat(255),
+  b: fc.nat(255),
+  c: fc.nat(0xffff),
+});
+
+/** A plan: 2–4 devices, an e820 map of 0–2 pages among theirs, and up to `maxSteps` steps. */
+export function lockstepPlan(maxSteps: number): fc.Arbitrary<LockstepPlan> {
+  return fc.record({
+    devices: fc.array(device, { minLength: 2, maxLength: 4 }),
+    e820: fc.array(fc.nat(24), { maxLength: 2 }),
+    choices: fc.array(choice, { minLength: Math.floor(maxSteps / 2), maxLength: maxSteps }),
+  });
+}
+
+const WINDOW = 0xc000_0000;
+const hex = (value: number | bigint): string => `"0x${value.toString(16)}"`;
+const sbdfOf = (i: number): string => `0000:01:${i.toString(16).padStart(2, '0')}.0`;
+
+/** A device's BARs placed from `next` by natural alignment (sub-page BARs share pages). */
+function placed(
+  plan: LockstepDevice,
+  at: { next: number },
+): { size: number; addr: number; mem64: boolean }[] {
+  return plan.bars.map(({ log2, mem64 }) => {
+    const size = 2 ** log2;
+    const addr = Math.ceil(at.next / size) * size;
+    at.next = addr + size;
+    return { size, addr, mem64 };
+  });
+}
+
+function deviceLine(plan: LockstepDevice, i: number, at: { next: number }): string {
+  const bars = placed(plan, at);
+  const slots: string[] = [];
+  for (const bar of bars) {
+    slots.push(`{"type":"${bar.mem64 ? 'mem64' : 'mem32'}","size":${hex(bar.size)},"addr":${hex(bar.addr)}}`);
+    if (bar.mem64) slots.push('null');
+  }
+  const first = bars[0]!;
+  const extra: string[] = [];
+  if (plan.msix && first.size >= 0x100)
+    extra.push('"msix":{"entries":2,"table":{"bar":0,"offset":0},"pba":{"bar":0,"offset":"0x80"}}');
+  if (plan.rom) {
+    const addr = Math.ceil(at.next / 0x800) * 0x800;
+    at.next = addr + 0x800;
+    extra.push(`"rom":{"size":"0x800","addr":${hex(addr)}}`);
+  }
+  if (plan.rebar && first.size === 2 ** 20)
+    extra.push('"rebar":[{"bar":0,"sizes":["0x100000","0x200000","0x400000"]}]');
+  if (plan.hidden) extra.push('"hidden":true');
+  if (plan.decoding) extra.push('"command":"0x2"');
+  return `{"event":"device","sbdf":"${sbdfOf(i)}","bars":[${slots.join(',')}]${extra.map((e) => `,${e}`).join('')}}`;
+}
+
+/** Replays of one trace fed the same lines; the first replay's machine decides the next line. */
+export class LockstepTrace {
+  readonly lines: string[] = [];
+  readonly replays: TraceReplay[];
+
+  constructor(replays: TraceReplay[]) {
+    this.replays = replays;
+  }
+
+  /** Feeds `line` to every replay; false once the first has stopped on an error. */
+  feed(line: string): boolean {
+    this.lines.push(line);
+    let fed = true;
+    for (const replay of this.replays) fed = replay.feed(line) && fed;
+    return fed;
+  }
+
+  private get machine(): Machine {
+    return this.replays[0]!.replayer.machine!;
+  }
+
+  /** The header lines: host, devices present at boot, boot, two guests. */
+  start(plan: LockstepPlan, profile: 'xen' | 'hardened'): { next: number } {
+    const e820 = [...new Set(plan.e820)].map(
+      (page) => `{"addr":${hex(WINDOW + page * 0x1000)},"size":"0x1000","type":"reserved"}`,
+    );
+    this.feed(`{"event":"host","profile":"${profile}","e820":[${e820.join(',')}]}`);
+    const at = { next: WINDOW };
+    plan.devices.forEach((d, i) => {
+      if (!d.hotplug) this.feed(deviceLine(d, i, at));
+    });
+    this.feed('{"event":"boot"}');
+    this.feed('{"event":"domain","id":1,"vcpus":2}');
+    this.feed('{"event":"domain","id":2,"vcpus":2}');
+    return at;
+  }
+
+  /** The line for one choice, or undefined when it means nothing on this machine now. */
+  lineFor(plan: LockstepPlan, c: Choice, at: { next: number }): string | undefined {
+    const machine = this.machine;
+    const devices = machine.devices();
+    const pick = <T>(list: readonly T[], n: number): T | undefined =>
+      list.length === 0 ? undefined : list[n % list.length];
+    const k = c.kind;
+    if (k < 30) return this.write(c, pick(devices, c.a), true);
+    if (k < 50) {
+      const guest = machine.domain(1 + (c.a % 2));
+      return this.write(c, pick(guest.devices, c.b), false);
+    }
+    if (k < 62) {
+      const vcpus = machine.domains().flatMap((d) => d.vcpus.filter((v) => v.pending !== undefined));
+      const vcpu = pick(vcpus, c.a);
+      if (vcpu === undefined) return undefined;
+      const budget = c.b % 3 === 0 ? '' : `,"budget":${1 + (c.c % 300)}`;
+      return `{"event":"run","vcpu":"${vcpu.name}"${budget}}`;
+    }
+    if (k < 70) {
+      const d = pick(devices, c.a);
+      return d === undefined ? undefined : `{"event":"assign","sbdf":"${d.name}","domain":${1 + (c.b % 2)}}`;
+    }
+    if (k < 75) {
+      const d = pick(devices, c.a);
+      return d === undefined ? undefined : `{"event":"deassign","sbdf":"${d.name}"}`;
+    }
+    if (k < 78) {
+      const d = pick(devices, c.a);
+      return d === undefined ? undefined : `{"event":"unplug","sbdf":"${d.name}"}`;
+    }
+    if (k < 82) {
+      const i = plan.devices.findIndex((d, n) => d.hotplug && machine.findDevice(sbdfOf(n)) === undefined);
+      if (i < 0 || this.lines.some((l) => l.includes(`"device","sbdf":"${sbdfOf(i)}"`))) return undefined;
+      return deviceLine(plan.devices[i]!, i, at);
+    }
+    if (k < 89) {
+      // RAM or another p2m entry where a BAR may be mapped later, on a frame nothing maps now and
+      // no enabled BAR covers (over a mapped BAR it would be the trace clobbering vPCI's work, which
+      // no policy can prevent: F1 in docs/xen-gaps.md).
+      const domain = k < 86 ? 1 + (c.a % 2) : c.a % 3;
+      const count = k < 86 ? 1 + (c.a % 4) : 1;
+      const gfn = (c.b % 2 === 0 ? 0xe0000 : 0xc0000) + (c.c % 32);
+      if (!this.free(domain, gfn, count)) return undefined;
+      return k < 86
+        ? `{"event":"populate","domain":${domain},"gfn":${hex(gfn)},"count":${count},"mfn":${hex(0x100000 + c.c)}}`
+        : `{"event":"p2m","domain":${domain},"gfn":${hex(gfn)},"mfn":${hex(0x200000 + c.c)},"count":1,"type":"ram_rw"}`;
+    }
+    if (k < 93) return `{"event":"fault","domain":${c.a % 3},"after":${1 + (c.b % 6)}}`;
+    if (k < 96) {
+      const domain = c.a % 3;
+      const first = 0xc0000 + (c.c % 32);
+      return `{"event":"iomem","domain":${domain},"permit":${c.b % 2 === 0},"first":${hex(first)},"last":${hex(first + (c.b % 4))}}`;
+    }
+    const d = pick(devices, c.a);
+    if (d === undefined) return undefined;
+    const vcpu = `d0v${c.b % 2}`;
+    return `{"event":"read","vcpu":"${vcpu}","sbdf":"${d.name.slice(5)}","reg":"0x4","size":2}`;
+  }
+
+  /** Whether guest frames `[gfn, gfn + count)` of domain `id` hold nothing and no enabled BAR's. */
+  private free(id: number, gfn: number, count: number): boolean {
+    const machine = this.machine;
+    const domain = machine.domain(id);
+    for (let f = gfn; f < gfn + count; f++)
+      if (domain.p2m.lookup(f as never).type !== 'invalid') return false;
+    const devices = id === 0 ? [...domain.devices, ...machine.domXen.devices] : domain.devices;
+    for (const device of devices)
+      for (const bar of device.vpci?.bars ?? []) {
+        const [first, last] = bar.guestFrames();
+        if ((bar.enabled || !(bar.mem?.isEmpty() ?? true)) && first < gfn + count && gfn <= last)
+          return false;
+      }
+    return true;
+  }
+
+  /** A config write by the hardware domain (to any device) or by a guest (to one of its own). */
+  private write(c: Choice, device: PciDevice | undefined, hardware: boolean): string | undefined {
+    if (device === undefined) return undefined;
+    let vcpu: string;
+    let sbdf: string;
+    if (hardware) {
+      vcpu = `d0v${c.b % 2}`;
+      sbdf = device.name.slice(5);
+    } else {
+      const guestSbdf = device.vpci?.guestSbdf;
+      if (guestSbdf === undefined || device.domain === undefined) return undefined;
+      vcpu = `d${device.domain.id}v${c.b % 2}`;
+      sbdf = `00:${guestSbdf.dev.toString(16).padStart(2, '0')}.0`;
+    }
+    const what = c.c % 16;
+    let reg: number;
+    let size = 4;
+    let value: number;
+    if (what < 5) {
+      [reg, size, value] = [4, 2, what % 2 === 0 ? 0x6 : 0x4];
+    } else if (what < 11) {
+      // A BAR register (either half of a 64-bit BAR): a probe, its own place, a guest place, a shift,
+      // or the page of another BAR of the window.
+      reg = 0x10 + 4 * (c.a % 4);
+      const placements = [
+        0xffff_ffff,
+        WINDOW + (c.c >> 4) * 0x100,
+        0xe000_0000 + ((c.c >> 4) % 64) * 0x100,
+        0,
+        WINDOW + ((c.c >> 4) % 32) * 0x1000 + 0x800,
+      ];
+      value = placements[(c.c >> 8) % placements.length]!;
+    } else if (what < 13) {
+      [reg, value] = [0x30, (WINDOW + ((c.c >> 4) % 32) * 0x1000 + (c.c % 2)) >>> 0];
+    } else if (what < 15) {
+      // ReBAR control of BAR0: 1, 2 or 4 MiB, or now and then a reserved encoding.
+      [reg, value] = [0x108, (c.c >> 4) % 7 === 0 ? 0x3f00 : ((c.c >> 4) % 3) << 8];
+    } else {
+      // MSI-X control: enable, mask.
+      [reg, size, value] = [0x42, 2, (c.c >> 4) % 2 === 0 ? 0x8000 : 0xc000];
+    }
+    return `{"event":"write","vcpu":"${vcpu}","sbdf":"${sbdf}","reg":"0x${reg.toString(16)}","size":${size},"value":${hex(value >>> 0)}}`;
+  }
+}
