@@ -262,7 +262,7 @@ describe('vpci properties', () => {
           }
         },
       ),
-      { numRuns: 150 },
+      runs(150),
     );
   });
 
