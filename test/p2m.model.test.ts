@@ -17,6 +17,7 @@ import {
   type FrameRanges,
   type Gfn,
   gfn,
+  INVALID_MFN,
   MAX_FRAME,
   type Mfn,
   type MmioErrno,
@@ -25,6 +26,7 @@ import {
   mfn,
   mfnAdd,
   P2m,
+  P2mLookup,
   type PopulateResult,
   populateRam,
   unmapMmio,
@@ -68,12 +70,14 @@ interface Model {
   /** Entry writes attempted so far, and the write numbers that fail with ENOMEM. */
   writes: number;
   failing: ReadonlySet<number>;
+  /** The write number a one-shot `failNext` armed (it fails with ENOMEM, then disarms), or 0. */
+  armed: number;
   crashed: boolean;
 }
 
 function newModel(caps: Caps, ro: Model['ro'], failing: ReadonlySet<number>): Model {
   const [leaves, l1Tables, l2Tables] = [new Map(), new Set<number>(), new Set<number>()];
-  return { leaves, l1Tables, l2Tables, caps, ro, writes: 0, failing, crashed: false };
+  return { leaves, l1Tables, l2Tables, caps, ro, writes: 0, failing, armed: 0, crashed: false };
 }
 
 function newP2m(model: Model): P2m {
@@ -131,6 +135,10 @@ function getEntry(
  */
 function writeLeaf(m: Model, g: number, order: Order, target: Omit<Leaf, 'order'> | undefined): boolean {
   m.writes++;
+  if (m.armed === m.writes) {
+    m.armed = 0;
+    return false;
+  }
   if (m.failing.has(m.writes)) return false;
   const held = leafAt(m, g);
   if (held !== undefined && held.leaf.order > order) {
@@ -315,6 +323,8 @@ interface PendingOp {
 interface State {
   model: Model;
   pending: PendingOp[];
+  /** The caller-owned answer every `lookupInto` reuses. */
+  into: P2mLookup;
 }
 
 /** One call for the rest of `op`; true when the op is over (done or failed). */
@@ -396,13 +406,41 @@ class PopulateCommand implements fc.Command<State, P2m> {
   }
 }
 
+/**
+ * A trace's `fault` line: `P2m.failNext(after)` arms a one-shot ENOMEM on the `after`-th entry write
+ * from now (replacing an earlier shot), which populate's batched runs must stop in front of.
+ */
+class FailNextCommand implements fc.Command<State, P2m> {
+  constructor(readonly after: number) {}
+  check(): boolean {
+    return true;
+  }
+  run(state: State, p2m: P2m): void {
+    p2m.failNext(this.after);
+    state.model.armed = state.model.writes + this.after;
+  }
+  toString(): string {
+    return `failNext(${this.after})`;
+  }
+}
+
 class LookupCommand implements fc.Command<State, P2m> {
   constructor(readonly gfn: number) {}
   check(): boolean {
     return true;
   }
   run(state: State, p2m: P2m): void {
-    expect(p2m.lookup(gfn(this.gfn))).toEqual(getEntry(state.model, this.gfn));
+    const expected = getEntry(state.model, this.gfn);
+    expect(p2m.lookup(gfn(this.gfn))).toEqual(expected);
+    // The allocation-free lookup gives the same facts, into a reused object.
+    const mapped = p2m.lookupInto(gfn(this.gfn), state.into);
+    expect(mapped).toBe(expected.mfn !== undefined);
+    expect({ ...state.into }).toEqual({
+      mapped,
+      mfn: expected.mfn ?? INVALID_MFN,
+      type: expected.type,
+      order: expected.order,
+    });
   }
   toString(): string {
     return `lookup(${this.gfn})`;
@@ -438,6 +476,7 @@ const commands = fc.commands(
       .tuple(runArb, fc.boolean())
       .map(([r, refuse]) => new PopulateCommand(r.gfn, Math.min(r.count, 600), r.mfn, refuse)),
     fc.nat(UNIVERSE - 1).map((g) => new LookupCommand(g)),
+    fc.integer({ min: 1, max: 700 }).map((n) => new FailNextCommand(n)),
   ],
   { size: 'max', maxCommands: 60 },
 );
@@ -471,7 +510,7 @@ describe('P2m against a naive model of Xen’s page table and MMIO calls', () =>
       fc.property(roArb, capsArb, failingArb, commands, (ro, caps, failing, cmds) => {
         const setup = () => {
           const model = newModel(caps, ro, failing);
-          return { model: { model, pending: [] } as State, real: newP2m(model) };
+          return { model: { model, pending: [], into: new P2mLookup() } as State, real: newP2m(model) };
         };
         fc.modelRun(setup, cmds);
       }),

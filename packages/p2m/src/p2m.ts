@@ -15,6 +15,7 @@ import {
 } from './errors.js';
 import type { P2mEvent } from './events.js';
 import type { Gfn, Mfn } from './frame.js';
+import { INVALID_MFN, type P2mLookup } from './p2m-lookup.js';
 import { P2M_TYPES, type P2mType } from './p2m-type.js';
 import { IntermediateTables } from './page-tables.js';
 
@@ -225,6 +226,31 @@ export class P2m {
     return { mfn: undefined, type: 'mmio_dm', order: this.holeOrder(gfn) };
   }
 
+  /**
+   * `lookup` without allocating: writes the answer into `into` (caller-owned, reusable) and returns
+   * whether the gfn is mapped. The same facts as `lookup` gives: for a hole `mapped` is false, `mfn`
+   * is `INVALID_MFN`, `type` is `mmio_dm` and `order` the empty block's. Throws for a gfn that is not
+   * a frame number.
+   */
+  lookupInto(gfn: Gfn, into: P2mLookup): boolean {
+    checkFrame('gfn', gfn);
+    const i = this.find(gfn);
+    if (i >= 0 && gfn < this.starts[i] + this.counts[i]) {
+      // The offset is inside the extent, whose machine frames were checked when it was written.
+      into.mapped = true;
+      into.mfn = (this.mfns[i] + (gfn - this.starts[i])) as Mfn;
+      into.type = P2M_TYPES[this.types[i]] as P2mType;
+      into.order = this.orders[i] as PageOrder;
+      return true;
+    }
+    // A hole, read as `lookup` reads it (see the FIXME there).
+    into.mapped = false;
+    into.mfn = INVALID_MFN;
+    into.type = 'mmio_dm';
+    into.order = this.holeOrder(gfn);
+    return false;
+  }
+
   /** The mapped runs in gfn order. */
   *extents(): Generator<P2mExtent, void, undefined> {
     for (let i = 0; i < this.n; i++) yield this.extentAt(i);
@@ -314,6 +340,19 @@ export class P2m {
    */
   get faultInjection(): boolean {
     return this.failAt !== undefined || this.armedFailure !== 0;
+  }
+
+  /**
+   * How many entry writes from now are sure to succeed as far as fault injection goes: unbounded
+   * (`Infinity`) when nothing is armed, the writes before the shot `failNext` armed, and 0 when a
+   * `failAt` hook is set (it must see every write one by one). Lets a batching loop write a run at
+   * once up to the failing write.
+   *
+   * @internal
+   */
+  writesBeforeFault(): number {
+    if (this.failAt !== undefined) return 0;
+    return this.armedFailure === 0 ? Number.POSITIVE_INFINITY : this.armedFailure - this.writes - 1;
   }
 
   /**

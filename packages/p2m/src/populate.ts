@@ -96,50 +96,61 @@ export function populateRam(
     if (present.length > 0) return { ok: false, code: 'EEXIST', gfns: present };
   }
 
-  // Frame by frame as Xen does, unless the frames are contiguous and no fault is armed: then a run
-  // of frames the loop would find alike is one write, with the same outcome and events.
-  const batched = typeof mfns === 'number' && !p2m.faultInjection;
+  // Frame by frame as Xen does, unless the machine frames are contiguous: then the frames the loop
+  // would populate without incident (nothing special in the way, below the tables' limit, before an
+  // armed fault) are one run write, with the same extents, write count, orphans and events. The work
+  // is bounded by the extents met, never by the frames.
+  const batch = typeof mfns === 'number';
   const orphaned: FrameRanges = [];
   for (let k = 0; k < count; ) {
     const g = (gfn + k) as Gfn;
     const mfn = mfnAt(k);
-    const run = batched ? alikeRun(p2m, g, count - k) : undefined;
-    const old = run ?? p2m.lookup(g);
+    const n = batch ? cleanRun(p2m, g, count - k, mfn, type, orphaned) : 0;
+    if (n > 0) {
+      p2m.writeRun(g, n, 0, mfn, type);
+      k += n;
+      continue;
+    }
+    // One frame, as Xen's loop: it is special (crash), beyond the tables, the armed fault, or the
+    // frames are a list.
+    const old = p2m.lookup(g);
     if (isSpecial(old.type)) {
       p2m.crash(`populate gfn 0x${g.toString(16)} over ${old.type}`, g);
       return finish(p2m, orphaned, { ok: false, code: 'EPERM', done: k, gfn: g });
     }
-    const n = run?.count ?? 1;
-    if (run !== undefined) p2m.writeRun(g, n, 0, mfn, type);
-    else {
-      const written = p2m.setEntry(g, 0, mfn, type);
-      if (!written.ok) return finish(p2m, orphaned, { ok: false, code: written.code, done: k, gfn: g });
-    }
-    // Within a run the old and new machine frames both continue: the first frame decides for all.
-    if (holdsPage(old.type, old.mfn) && !(old.mfn === mfn && old.type === type)) {
-      appendRange(orphaned, g, (g + n - 1) as Gfn);
-    }
-    k += n;
+    const written = p2m.setEntry(g, 0, mfn, type);
+    if (!written.ok) return finish(p2m, orphaned, { ok: false, code: written.code, done: k, gfn: g });
+    if (holdsPage(old.type, old.mfn) && !(old.mfn === mfn && old.type === type)) appendRange(orphaned, g, g);
+    k += 1;
   }
   return finish(p2m, orphaned, { ok: true, orphaned });
 }
 
 /**
- * The frames from `gfn`, at most `max`, that the frame loop would find alike, with what it would find
- * at the first: a run of holes the tables can hold, or the rest of one extent (its type, machine
- * frames continuing). Undefined at a frame the tables cannot hold, which must fail on its own.
+ * How many frames from `gfn`, at most `max`, Xen's loop would populate one by one without incident,
+ * mapping them to `mfn …`: it stops before the first special entry, at the tables' frame limit and
+ * before an armed fault (0 while a `failAt` hook is set). Appends to `orphaned` the frames of that run
+ * whose page the write drops (RAM with another machine frame or type), as the loop would report them.
+ * Visits the extents in the run, not its frames.
  */
-function alikeRun(
-  p2m: P2m,
-  gfn: Gfn,
-  max: number,
-): { readonly count: number; readonly mfn: Mfn | undefined; readonly type: P2mType } | undefined {
-  const holes = p2m.holeRun(gfn, max);
-  if (holes > 0) return { count: holes, mfn: undefined, type: 'mmio_dm' };
-  const [extent] = p2m.extentsIn(gfn, gfn);
-  if (extent === undefined) return undefined;
-  const mfn = (extent.mfn + (gfn - extent.gfn)) as Mfn;
-  return { count: Math.min(max, extent.gfn + extent.count - gfn), mfn, type: extent.type };
+function cleanRun(p2m: P2m, gfn: Gfn, max: number, mfn: Mfn, type: P2mType, orphaned: FrameRanges): number {
+  let n = Math.min(max, p2m.writesBeforeFault(), Math.max(0, p2m.frameLimit - gfn));
+  if (n <= 0) return 0;
+  const last = gfn + n - 1;
+  for (const extent of p2m.extentsIn(gfn, last as Gfn)) {
+    const from = Math.max(gfn, extent.gfn);
+    if (isSpecial(extent.type)) {
+      n = from - gfn;
+      break;
+    }
+    // Inside one extent the old and the new machine frames both continue: its first frame decides.
+    const oldMfn = extent.mfn + (from - extent.gfn);
+    if (holdsPage(extent.type, extent.mfn) && !(oldMfn === mfn + (from - gfn) && extent.type === type)) {
+      // The frames are below 2^52: they lie inside the run, which was checked.
+      appendRange(orphaned, from as Gfn, Math.min(last, extent.gfn + extent.count - 1) as Gfn);
+    }
+  }
+  return n;
 }
 
 /** Pushes the orphan event, if any, and returns `result`. */

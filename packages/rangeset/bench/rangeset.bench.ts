@@ -1,24 +1,41 @@
 /**
  * `pnpm bench` for @vpci/rangeset: RangeSet against the fastest npm ordered structures used as range
- * sets (bench/peers.ts) and against Xen's own linked-list algorithm (bench/xen-linked-list.ts), on
- * three seeded workloads (bench/workloads.ts):
+ * sets (bench/peers.ts), a flat typed array (the floor for whole-set consumes and tiny sets) and Xen's
+ * own linked-list algorithm (bench/xen-linked-list.ts; in C, bench/xen-consume.c, compiled with gcc),
+ * on seeded workloads (bench/workloads.ts):
  *
  *   (a) mixed operations on a set pre-filled with 100,000 ranges;
  *   (b) building a set of 1,000,000 ranges inserted in random order, and its memory;
- *   (c) fragmentation: holes punched into [0, 2^32), then consumed to empty 64 values per call.
+ *   (c) fragmentation: holes punched into [0, 2^32), then consumed to empty 64 values per call;
+ *   (d) (a) on clustered keys, for information;
+ *   (e) mixed operations aimed at stored ranges, the set held near 100,000 and 1,000,000 ranges;
+ *   (f) consuming a whole set of 1,000,000 ranges, a range per callback;
+ *   (g) many tiny sets in the pattern of Xen's modify_bars, 10,000 and 100,000 devices.
+ *
+ * Every structure runs the same number of rounds; a ratio is between two runs of one round, and each
+ * figure is the median of the same-run ratios, printed with their min and max.
  *
  * Every structure replays the identical pre-generated stream and must end with the identical set (and
  * the same query answers); any difference aborts with exit code 1. Missing a performance target only
  * prints FAIL. Options: `--seed=<n>` (default fixed), `--quick` (small sizes, for a smoke test),
- * `--only=a,b,c` (a subset of the workloads).
+ * `--only=a,b,c` (a subset of the workloads), `--all-peers` (every npm peer in (c) too), `--wall`
+ * (wall-clock times instead of the process's CPU time, see `time`).
  *
- * Run: node --expose-gc --import tsx bench/rangeset.bench.ts
+ * Run: node --expose-gc --single-threaded-gc --import tsx bench/rangeset.bench.ts (`pnpm bench`).
+ * `--single-threaded-gc` keeps the collector on the main thread: runs are timed by the process's CPU
+ * time, and the concurrent sweeping a forced gc() leaves behind would otherwise be counted in the
+ * next run (it made a 2 ms consume read 9-21 ms).
  */
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
 import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { type ConsumeStep, type Errno, RangeSet } from '../src/index.js';
 import {
   BTreeRangeSet,
   type ConsumeCallback,
+  FlatRangeSet,
   IntervalTreeRangeSet,
   type Pair,
   type RangeSetLike,
@@ -32,7 +49,12 @@ import {
   mixedWorkload,
   type OpStream,
   type RangeList,
+  storedMixedWorkload,
   streamPrefix,
+  TINY_BARS,
+  TINY_NEIGHBOURS,
+  type TinySetsWorkload,
+  tinySetsWorkload,
 } from './workloads.js';
 import { XenLinkedListRangeSet } from './xen-linked-list.js';
 
@@ -42,26 +64,58 @@ const argv = process.argv.slice(2);
 const seedArg = argv.find((a) => a.startsWith('--seed='));
 const SEED = seedArg === undefined ? 0x5eed2024 : Number(seedArg.slice('--seed='.length)) >>> 0;
 const QUICK = argv.includes('--quick');
+/** `--all-peers`: every npm peer in (c) too (slow: minutes on a loaded host). */
+const ALL_PEERS = argv.includes('--all-peers');
+/** `--wall`: time runs by the wall clock instead of the process's CPU time. */
+const WALL = argv.includes('--wall');
 const onlyArg = argv.find((a) => a.startsWith('--only='));
 /** Which workloads to run: `--only=a,c` runs (a) and (c). */
-const ONLY = onlyArg === undefined ? ['a', 'b', 'c', 'd'] : onlyArg.slice('--only='.length).split(',');
+const ONLY =
+  onlyArg === undefined ? ['a', 'b', 'c', 'd', 'e', 'f', 'g'] : onlyArg.slice('--only='.length).split(',');
 
 const CONFIG = QUICK
-  ? { fill: 10_000, ops: 100_000, listOps: 2_000, build: 100_000, span: 2 ** 24, holes: 1_000 }
-  : { fill: 100_000, ops: 1_000_000, listOps: 20_000, build: 1_000_000, span: 2 ** 32, holes: 100_000 };
+  ? {
+      fill: 10_000,
+      ops: 100_000,
+      listOps: 2_000,
+      build: 100_000,
+      span: 2 ** 24,
+      holes: 1_000,
+      storedSizes: [10_000, 100_000],
+      storedOps: 100_000,
+      consume: 100_000,
+      devices: [1_000, 10_000],
+    }
+  : {
+      fill: 100_000,
+      ops: 1_000_000,
+      listOps: 20_000,
+      build: 1_000_000,
+      span: 2 ** 32,
+      holes: 100_000,
+      storedSizes: [100_000, 1_000_000],
+      storedOps: 1_000_000,
+      consume: 1_000_000,
+      devices: [10_000, 100_000],
+    };
 /** Values handed out per consume call before the callback asks for a restart. */
 const BUDGET = 64;
-/** Timed runs per structure and workload; the fastest counts. */
-const MAX_RUNS = 5;
-/** A structure whose first run takes longer than this (seconds) runs only once. */
-const SINGLE_RUN_ABOVE = 5;
+/**
+ * Timed runs per structure and workload. Every structure runs this many times, in rounds; a ratio is
+ * taken between two structures' runs of the same round (same load on the machine), and the figure is
+ * the median of those same-run ratios, printed with their min and max.
+ */
+const RUNS = 5;
 
 const TARGETS = {
   mixedVsPeer: 4,
+  storedMixedVsPeer: 4,
+  consumeVsFlat: 0.5,
+  tinyVsBest: 2,
   mixedVsList: 300,
   buildVsPeer: 2,
   bytesPerRange: 24,
-  fragmentVsPeer: 2,
+  fragmentVsPeer: 2.5,
 };
 
 // ---- the contenders ----------------------------------------------------------------------------
@@ -187,6 +241,8 @@ interface Kernels {
   readonly addAll: typeof addAll;
   readonly removeAll: typeof removeAll;
   readonly drain: typeof drain;
+  readonly consumeAll: typeof consumeAll;
+  readonly modifyBarsAll: typeof modifyBarsAll;
 }
 
 /**
@@ -210,6 +266,8 @@ function kernels(): Kernels {
     addAll: privateCopy(addAll),
     removeAll: privateCopy(removeAll),
     drain: privateCopy(drain),
+    consumeAll: privateCopy(consumeAll),
+    modifyBarsAll: privateCopy(modifyBarsAll),
   };
 }
 
@@ -227,11 +285,22 @@ function fullGc(): void {
   gc();
 }
 
-/** Seconds taken by `fn`. */
+/**
+ * Seconds of CPU time (user + system, every thread of the process: the collector's and the
+ * compiler's helpers count too) taken by `fn`, or of wall-clock time with `--wall`. On a host shared
+ * by many jobs on 2 cores, the wall clock of a run of a few milliseconds mostly measures the
+ * scheduler: one preemption makes a 2 ms run take 35 ms. CPU time counts the work the run did.
+ */
 function time(fn: () => void): number {
-  const t0 = process.hrtime.bigint();
+  if (WALL) {
+    const t0 = process.hrtime.bigint();
+    fn();
+    return Number(process.hrtime.bigint() - t0) / 1e9;
+  }
+  const c0 = process.cpuUsage();
   fn();
-  return Number(process.hrtime.bigint() - t0) / 1e9;
+  const c = process.cpuUsage(c0);
+  return (c.user + c.system) / 1e6;
 }
 
 /** heapUsed + arrayBuffers after a full collection (RangeSet keeps its ranges in ArrayBuffers). */
@@ -247,39 +316,72 @@ interface Measured<T extends { seconds: number }> {
   best: T;
   /** The first run (the one whose results are checked). */
   first: T;
-  /** Seconds of every run, in order. */
+  /** Seconds of every run, by round. */
   all: number[];
+  /** Every run, by round. */
+  runs: T[];
 }
 
 /**
- * Times every structure on one workload: `warmUp(i)` for each structure first (untimed), then up to
- * MAX_RUNS rounds in which each structure runs `once(i, round)` in turn, so a burst of load from
- * elsewhere on the machine hits every structure alike; the fastest run counts. A structure whose first
- * run took over SINGLE_RUN_ABOVE seconds sits out the later rounds, to keep the benchmark short.
+ * Times every structure on one workload: `warmUp(i)` for each structure first (untimed), then RUNS
+ * rounds in which every structure runs `once(i, round)` once, starting with a different structure
+ * each round, so a burst of load from elsewhere on the machine hits every structure alike and no one
+ * always runs first. Every structure runs the same number of times.
  */
 function rounds<T extends { seconds: number }>(
   names: readonly string[],
   warmUp: (who: number) => void,
   once: (who: number, round: number) => T,
+  warmUps = 1,
 ): Measured<T>[] {
-  for (let who = 0; who < names.length; who++) warmUp(who);
-  const out: Measured<T>[] = [];
-  for (let round = 0; round < MAX_RUNS; round++) {
-    for (let who = 0; who < names.length; who++) {
-      const m = out[who];
-      if (m !== undefined && m.first.seconds > SINGLE_RUN_ABOVE) continue;
-      const run = once(who, round);
-      if (m === undefined) out.push({ best: run, first: run, all: [run.seconds] });
-      else {
-        m.all.push(run.seconds);
-        if (run.seconds < m.best.seconds) m.best = run;
-      }
+  // Short workloads warm up several times, so that their loops are compiled before the timing
+  // starts rather than during it (CPU time would count the compiler's thread).
+  for (let w = 0; w < warmUps; w++) for (let who = 0; who < names.length; who++) warmUp(who);
+  const runs: T[][] = names.map(() => []);
+  for (let round = 0; round < RUNS; round++) {
+    for (let j = 0; j < names.length; j++) {
+      const who = (j + round) % names.length;
+      runs[who]![round] = once(who, round);
     }
   }
   for (let who = 0; who < names.length; who++) {
-    console.log(`  ${names[who]}: ${out[who]!.all.map(seconds).join(', ')}`);
+    console.log(`  ${names[who]}: ${runs[who]!.map((r) => seconds(r.seconds)).join(', ')}`);
   }
-  return out;
+  return runs.map((list) => ({
+    best: list.reduce((a, b) => (b.seconds < a.seconds ? b : a)),
+    first: list[0]!,
+    all: list.map((r) => r.seconds),
+    runs: list,
+  }));
+}
+
+/** Median, min and max of a list of same-run ratios. */
+interface Spread {
+  median: number;
+  min: number;
+  max: number;
+  n: number;
+}
+
+function spreadOf(xs: readonly number[]): Spread {
+  const sorted = [...xs].sort((a, b) => a - b);
+  const m = sorted.length >> 1;
+  const median = sorted.length % 2 === 1 ? sorted[m]! : (sorted[m - 1]! + sorted[m]!) / 2;
+  return { median, min: sorted[0]!, max: sorted[sorted.length - 1]!, n: sorted.length };
+}
+
+/** `peer[r] / ref[r]` for every round r: how many times faster the reference ran in that round. */
+function sameRunRatios(peer: readonly number[], ref: readonly number[]): number[] {
+  return peer.map((t, r) => t / ref[r]!);
+}
+
+/** Per round, the fastest of `peers` in that round over the reference. */
+function bestPeerRatios(peers: readonly (readonly number[])[], ref: readonly number[]): number[] {
+  return ref.map((t, r) => Math.min(...peers.map((p) => p[r]!)) / t);
+}
+
+function spreadText(x: Spread): string {
+  return `${ratio(x.median)} (min ${ratio(x.min)}, max ${ratio(x.max)}, median of ${x.n} same-run ratios)`;
 }
 
 // ---- checking ----------------------------------------------------------------------------------
@@ -352,9 +454,20 @@ function printTable(header: string[], rows: Row[]): void {
   for (const line of table.slice(1)) console.log(`  ${render(line)}`);
 }
 
-/** Cells shared by the result tables: operations, runs, best time, rate, and RangeSet's speed-up. */
-function speedCells(n: number, runs: number, best: number, rangeSetBest: number): string[] {
-  return [count(n), String(runs), seconds(best), rate(n / best), ratio(best / rangeSetBest)];
+/**
+ * Cells shared by the result tables: operations, runs, best time, rate, and RangeSet's speed-up (the
+ * median of the same-run ratios, min–max).
+ */
+function speedCells(n: number, all: readonly number[], rangeSetAll: readonly number[]): string[] {
+  const best = Math.min(...all);
+  const x = spreadOf(sameRunRatios(all, rangeSetAll));
+  return [
+    count(n),
+    String(all.length),
+    seconds(best),
+    rate(n / best),
+    `${ratio(x.median)} (${ratio(x.min)}–${ratio(x.max)})`,
+  ];
 }
 
 function rate(perSecond: number): string {
@@ -415,6 +528,48 @@ function mixedOnce(
   return { seconds: s, hits, flat: keep ? flatten(set.toArray()) : undefined };
 }
 
+/**
+ * Times a mixed workload on `structures` (RangeSet first) in rounds, after a warm-up on `warm`, and
+ * checks that every structure ends with RangeSet's set and answers.
+ */
+function runMixed(
+  tag: string,
+  structures: readonly Contender[],
+  work: MixedWorkload,
+  warm: MixedWorkload,
+): { measured: Measured<MixedRun>[]; ref: Measured<MixedRun> } {
+  const ks = structures.map(() => kernels());
+  const measured = rounds(
+    structures.map((c) => c.name),
+    (who) => mixedOnce(ks[who]!, structures[who]!.make, warm.fill, warm.stream, false),
+    (who, round) => mixedOnce(ks[who]!, structures[who]!.make, work.fill, work.stream, round === 0),
+  );
+  const ref = measured[0]!;
+  measured.forEach((m, who) => {
+    const name = structures[who]!.name;
+    assertSameRanges(`${tag} final set`, name, m.first.flat!, ref.first.flat!);
+    for (const run of m.runs) {
+      assertEqual(`${tag} contains hits`, name, run.hits[0]!, ref.first.hits[0]!);
+      assertEqual(`${tag} overlaps hits`, name, run.hits[1]!, ref.first.hits[1]!);
+    }
+  });
+  return { measured, ref };
+}
+
+function mixedRows(structures: readonly Contender[], measured: Measured<MixedRun>[], n: number): Row[] {
+  return measured.map((m, who) => ({
+    name: structures[who]!.name,
+    cells: speedCells(n, m.all, measured[0]!.all),
+  }));
+}
+
+function mixedFinal(run: MixedRun): void {
+  console.log(
+    `  final set: ${count(run.flat!.length / 2)} ranges, identical in every structure; ` +
+      `contains true ${count(run.hits[0]!)}, overlaps true ${count(run.hits[1]!)} (the same in every structure and run)`,
+  );
+}
+
 function benchMixed(): void {
   const work: MixedWorkload = mixedWorkload(SEED, CONFIG.fill, CONFIG.ops);
   const warm: MixedWorkload = mixedWorkload(SEED ^ 0xa5a5a5a5, CONFIG.fill / 10, CONFIG.ops / 10);
@@ -427,24 +582,7 @@ function benchMixed(): void {
       `on a set of ${count(warm.fill.length)}) untimed`,
   );
 
-  const ks = FAST.map(() => kernels());
-  const measured = rounds(
-    FAST.map((c) => c.name),
-    (who) => mixedOnce(ks[who]!, FAST[who]!.make, warm.fill, warm.stream, false),
-    (who, round) => mixedOnce(ks[who]!, FAST[who]!.make, work.fill, work.stream, round === 0),
-  );
-  const results = measured.map((m, who) => ({
-    name: FAST[who]!.name,
-    run: { ...m.best, flat: m.first.flat },
-    runs: m.all.length,
-  }));
-  const ref = results[0]!.run;
-  for (const { name, run } of results.slice(1)) {
-    assertSameRanges('(a) final set', name, run.flat!, ref.flat!);
-    assertEqual('(a) contains hits', name, run.hits[0]!, ref.hits[0]!);
-    assertEqual('(a) overlaps hits', name, run.hits[1]!, ref.hits[1]!);
-  }
-
+  const { measured, ref } = runMixed('(a)', FAST, work, warm);
   // The linked list runs a prefix of the stream; a fresh RangeSet runs the same prefix to check it.
   const p = streamPrefix(work.stream, CONFIG.listOps);
   const rsK = kernels();
@@ -471,11 +609,8 @@ function benchMixed(): void {
   assertEqual('(a) contains hits on the prefix', XEN_LIST, listRun.hits[0]!, rsPrefix.hits[0]!);
   assertEqual('(a) overlaps hits on the prefix', XEN_LIST, listRun.hits[1]!, rsPrefix.hits[1]!);
 
-  const rsRate = n / ref.seconds;
-  const rows: Row[] = results.map(({ name, run, runs }) => ({
-    name,
-    cells: speedCells(n, runs, run.seconds, ref.seconds),
-  }));
+  const rsRate = n / ref.best.seconds;
+  const rows = mixedRows(FAST, measured, n);
   const listRate = p.length / listRun.seconds;
   const rsPrefixRate = p.length / rsPrefixSeconds;
   rows.push({
@@ -487,22 +622,23 @@ function benchMixed(): void {
     cells: [count(p.length), '5', seconds(rsPrefixSeconds), rate(rsPrefixRate), '-'],
   });
   printTable(['structure', 'ops', 'runs', 'best time', 'ops/s', 'RangeSet speed-up'], rows);
-  console.log(
-    `  final set: ${count(ref.flat!.length / 2)} ranges, identical in every structure; ` +
-      `contains true ${count(ref.hits[0]!)}, overlaps true ${count(ref.hits[1]!)} (the same in every structure)`,
-  );
+  mixedFinal(ref.first);
   console.log(
     `  ${XEN_LIST}: the first ${count(p.length)} ops only (each op walks the list); its final set and answers ` +
       `equal a fresh RangeSet's on the same prefix. Its speed-up is against RangeSet's full-stream ops/s; ` +
       `against RangeSet on the same prefix it is ${ratio(rsPrefixRate / listRate)}`,
   );
 
-  const best = bestPeer(results.slice(1).map(({ name, run }) => ({ name, rate: n / run.seconds })));
-  const vsPeer = rsRate / best.rate;
+  const vsPeer = spreadOf(
+    bestPeerRatios(
+      measured.slice(1).map((m) => m.all),
+      ref.all,
+    ),
+  );
   target(
     `(a) mixed: RangeSet >= ${TARGETS.mixedVsPeer}x fastest npm peer`,
-    vsPeer >= TARGETS.mixedVsPeer,
-    `${ratio(vsPeer)} vs ${best.name} (${rate(rsRate)} vs ${rate(best.rate)})`,
+    vsPeer.median >= TARGETS.mixedVsPeer,
+    spreadText(vsPeer),
   );
   const vsList = rsRate / listRate;
   target(
@@ -527,29 +663,49 @@ function benchClustered(): void {
     '  as (a), but every start lies in one of 16 windows of 2^22 values at random places in [0, 2^40)',
   );
   const structures = FAST.filter((c) => c.name !== '@flatten-js/interval-tree');
-  const ks = structures.map(() => kernels());
-  const measured = rounds(
-    structures.map((c) => c.name),
-    (who) => mixedOnce(ks[who]!, structures[who]!.make, warm.fill, warm.stream, false),
-    (who, round) => mixedOnce(ks[who]!, structures[who]!.make, work.fill, work.stream, round === 0),
-  );
-  const ref = measured[0]!;
-  measured.slice(1).forEach((m, i) => {
-    assertSameRanges('(d) final set', structures[i + 1]!.name, m.first.flat!, ref.first.flat!);
-  });
-  const n = work.stream.length;
+  const { measured, ref } = runMixed('(d)', structures, work, warm);
   printTable(
     ['structure', 'ops', 'runs', 'best time', 'ops/s', 'RangeSet speed-up'],
-    measured.map((m, who) => ({
-      name: structures[who]!.name,
-      cells: speedCells(n, m.all.length, m.best.seconds, ref.best.seconds),
-    })),
+    mixedRows(structures, measured, work.stream.length),
   );
-  console.log(`  final set: ${count(ref.first.flat!.length / 2)} ranges, identical in every structure`);
+  mixedFinal(ref.first);
 }
 
-function bestPeer(peers: { name: string; rate: number }[]): { name: string; rate: number } {
-  return peers.reduce((a, b) => (b.rate > a.rate ? b : a));
+/**
+ * (e) A mixed workload whose removes and lookups hit stored ranges (bench/workloads.ts
+ * `storedMixedWorkload`), at two sizes: the set stays near its size while the stream runs.
+ */
+function benchStoredMixed(): void {
+  const structures = FAST.filter((c) => c.name !== '@flatten-js/interval-tree');
+  for (const size of CONFIG.storedSizes) {
+    const ops = CONFIG.storedOps;
+    const work = storedMixedWorkload(SEED + 8 + size, size, ops, new RangeSet());
+    const warm = storedMixedWorkload(SEED + 9 + size, size / 10, ops / 10, new RangeSet());
+    section(`(e) mixed on stored ranges: ${count(ops)} ops on ${count(size)} ranges`);
+    console.log(
+      '  30% add (a new range touching none), 40% remove, 20% contains, 10% overlaps; removes and lookups aim at a ' +
+        'range drawn from the set as it stands (a remove takes it whole 3 times in 4, else its first or last ' +
+        'part), so the set stays near its size; ranges of ' +
+        '1-64 values, starts uniform in [0, 2^40); fills and warm-up untimed',
+    );
+    const { measured, ref } = runMixed('(e)', structures, work, warm);
+    printTable(
+      ['structure', 'ops', 'runs', 'best time', 'ops/s', 'RangeSet speed-up'],
+      mixedRows(structures, measured, ops),
+    );
+    mixedFinal(ref.first);
+    const vsPeer = spreadOf(
+      bestPeerRatios(
+        measured.slice(1).map((m) => m.all),
+        ref.all,
+      ),
+    );
+    target(
+      `(e) mixed on stored ranges, ${count(size)} ranges: RangeSet >= ${TARGETS.storedMixedVsPeer}x fastest npm peer`,
+      vsPeer.median >= TARGETS.storedMixedVsPeer,
+      spreadText(vsPeer),
+    );
+  }
 }
 
 // ---- (b) build ---------------------------------------------------------------------------------
@@ -598,22 +754,25 @@ function benchBuild(): void {
     runs: m.all.length,
   }));
   const rs = results[0]!.run;
-  const rsRate = n / rs.seconds;
   printTable(
     ['structure', 'inserts', 'runs', 'best time', 'inserts/s', 'RangeSet speed-up', 'bytes/range'],
-    results.map(({ name, run, runs }) => ({
+    results.map(({ name, run }, who) => ({
       name,
-      cells: [...speedCells(n, runs, run.seconds, rs.seconds), (run.bytes / n).toFixed(1)],
+      cells: [...speedCells(n, measured[who]!.all, measured[0]!.all), (run.bytes / n).toFixed(1)],
     })),
   );
   console.log(`  every structure holds exactly the ${count(n)} generated ranges`);
 
-  const best = bestPeer(results.slice(1).map(({ name, run }) => ({ name, rate: n / run.seconds })));
-  const vsPeer = rsRate / best.rate;
+  const vsPeer = spreadOf(
+    bestPeerRatios(
+      measured.slice(1).map((m) => m.all),
+      measured[0]!.all,
+    ),
+  );
   target(
     `(b) build: RangeSet >= ${TARGETS.buildVsPeer}x fastest npm peer`,
-    vsPeer >= TARGETS.buildVsPeer,
-    `${ratio(vsPeer)} vs ${best.name} (${rate(rsRate)} vs ${rate(best.rate)})`,
+    vsPeer.median >= TARGETS.buildVsPeer,
+    spreadText(vsPeer),
   );
   const perRange = rs.bytes / n;
   target(
@@ -644,19 +803,26 @@ function benchFragment(): void {
     `  ${XEN_LIST}: skipped (each hole walks a list that grows to ${count(work.holes.length)} ranges)`,
   );
 
+  // Every structure runs RUNS times; sorted-btree and the interval tree, 3-5x slower than js-sdsl here
+  // in every run so far and 20-70 s a run on a loaded host, only with --all-peers.
+  const FRAG = ALL_PEERS ? FAST : FAST.filter((c) => c.name === 'RangeSet' || c.name === 'js-sdsl');
+  if (!ALL_PEERS)
+    console.log(
+      '  sorted-btree and @flatten-js/interval-tree: with --all-peers only (3-5x slower than js-sdsl)',
+    );
   let reference: Float64Array | undefined;
   let values = 0;
-  const ks = FAST.map(() => kernels());
+  const ks = FRAG.map(() => kernels());
   const measured = rounds(
-    FAST.map((c) => c.name),
+    FRAG.map((c) => c.name),
     (who) => {
-      const w = FAST[who]!.make();
+      const w = FRAG[who]!.make();
       w.addRange(0, warm.span - 1);
       ks[who]!.removeAll(w, warm.holes.starts, warm.holes.ends, warm.holes.length);
       ks[who]!.drain(w, new BudgetConsumer(BUDGET));
     },
     (who, round): FragmentRun => {
-      const c = FAST[who]!;
+      const c = FRAG[who]!;
       const k = ks[who]!;
       const set = c.make();
       set.addRange(0, work.span - 1);
@@ -680,9 +846,11 @@ function benchFragment(): void {
       return { seconds: punch + consume, punch, consume, calls };
     },
   );
-  const results = measured.map((m, who) => ({ name: FAST[who]!.name, run: m.best, runs: m.all.length }));
+  const results = measured.map((m, who) => ({ name: FRAG[who]!.name, run: m.best, runs: m.all.length }));
 
   const rs = results[0]!.run;
+  const rsPunch = measured[0]!.runs.map((r) => r.punch);
+  const rsConsume = measured[0]!.runs.map((r) => r.consume);
   const holes = work.holes.length;
   printTable(
     [
@@ -697,7 +865,7 @@ function benchFragment(): void {
       'consume',
       'total',
     ],
-    results.map(({ name, run, runs }) => ({
+    results.map(({ name, run, runs }, who) => ({
       name,
       cells: [
         String(runs),
@@ -706,9 +874,23 @@ function benchFragment(): void {
         seconds(run.consume),
         rate(run.calls / run.consume),
         seconds(run.seconds),
-        ratio(run.punch / rs.punch),
-        ratio(run.consume / rs.consume),
-        ratio(run.seconds / rs.seconds),
+        ratio(
+          spreadOf(
+            sameRunRatios(
+              measured[who]!.runs.map((r) => r.punch),
+              rsPunch,
+            ),
+          ).median,
+        ),
+        ratio(
+          spreadOf(
+            sameRunRatios(
+              measured[who]!.runs.map((r) => r.consume),
+              rsConsume,
+            ),
+          ).median,
+        ),
+        ratio(spreadOf(sameRunRatios(measured[who]!.all, measured[0]!.all)).median),
       ],
     })),
   );
@@ -716,16 +898,264 @@ function benchFragment(): void {
     `  after punching: ${count(reference!.length / 2)} ranges, ${count(values)} values, identical in every ` +
       `structure; ${count(rs.calls)} consume calls each; every structure consumed every value and ended empty`,
   );
-  console.log('  times above are punch + consume per run; the best run is the one with the best total');
-  console.log('  speed-up = peer time / RangeSet time');
+  console.log('  times above are of the run with the best total (punch + consume)');
+  console.log('  speed-up = peer time / RangeSet time in the same round, median over the rounds');
 
-  const best = results.slice(1).reduce((a, b) => (b.run.seconds < a.run.seconds ? b : a));
-  const vsPeer = best.run.seconds / rs.seconds;
+  const vsPeer = spreadOf(
+    bestPeerRatios(
+      measured.slice(1).map((m) => m.all),
+      measured[0]!.all,
+    ),
+  );
   target(
     `(c) fragmentation: RangeSet >= ${TARGETS.fragmentVsPeer}x fastest npm peer (total)`,
-    vsPeer >= TARGETS.fragmentVsPeer,
-    `${ratio(vsPeer)} vs ${best.name} (${seconds(rs.seconds)} vs ${seconds(best.run.seconds)})`,
+    vsPeer.median >= TARGETS.fragmentVsPeer,
+    spreadText(vsPeer),
   );
+}
+
+// ---- (f) consume a whole set ---------------------------------------------------------------------
+
+/**
+ * The consume callback of workloads (f) and (g): takes every range whole and says `continue`, as a map
+ * of a whole BAR does; counts ranges and values. It returns one reused step object.
+ */
+class WholeConsumer {
+  ranges = 0;
+  values = 0;
+  private readonly step: { consumed: number; next: 'continue' } = { consumed: 0, next: 'continue' };
+  readonly callback: ConsumeCallback = (start: number, end: number): ConsumeStep<Errno> => {
+    this.ranges++;
+    this.values += end - start + 1;
+    this.step.consumed = end - start + 1;
+    return this.step;
+  };
+}
+
+/** Consumes the whole set in one call. */
+function consumeAll(set: RangeSetLike, consumer: WholeConsumer): void {
+  const result = set.consumeRanges(consumer.callback);
+  if (!result.ok || result.status !== 'done') throw new Error('consumeRanges did not finish the set');
+}
+
+const CONSUMERS: readonly Contender[] = [
+  RANGESET,
+  { name: 'flat typed array', make: () => new FlatRangeSet() },
+  ...PEERS.filter((c) => c.name !== '@flatten-js/interval-tree'),
+];
+
+interface ConsumeRun {
+  seconds: number;
+  ranges: number;
+  values: number;
+}
+
+/** The C program of (f), compiled once per benchmark run; undefined (with the reason) without gcc. */
+function compileXenConsume(): { path: string } | { missing: string } {
+  const source = fileURLToPath(new URL('./xen-consume.c', import.meta.url));
+  const out = path.join(mkdtempSync(path.join(os.tmpdir(), 'rangeset-bench-')), 'xen-consume');
+  const gcc = spawnSync('gcc', ['-O2', '-o', out, source], { encoding: 'utf8' });
+  if (gcc.error !== undefined || gcc.status !== 0) {
+    return { missing: `gcc -O2 failed or is not installed (${gcc.error?.message ?? gcc.stderr.trim()})` };
+  }
+  return { path: out };
+}
+
+/** One run of the C program: its own timing of the consume, and what it consumed. */
+function runXenConsume(binary: string, n: number): ConsumeRun {
+  const run = spawnSync(binary, [String(n), WALL ? 'wall' : 'cpu'], { encoding: 'utf8' });
+  if (run.status !== 0) throw new Error(`${binary} failed: ${run.stderr || run.status}`);
+  const [secs, ranges, values] = run.stdout.trim().split(' ').map(Number);
+  return { seconds: secs!, ranges: ranges!, values: values! };
+}
+
+function benchConsume(): void {
+  const n = CONFIG.consume;
+  const work = buildWorkload(SEED + 10, n);
+  const warm = buildWorkload(SEED + 11, n / 10);
+  section(`(f) consume a whole set of ${count(n)} ranges, each range taken whole by one callback`);
+  console.log(
+    '  each run fills a fresh set in ascending order (untimed), then times one consumeRanges call that empties it',
+  );
+  const ks = CONSUMERS.map(() => kernels());
+  const filled = (who: number, list: RangeList): RangeSetLike => {
+    const set = CONSUMERS[who]!.make();
+    ks[who]!.addAll(set, list.starts, list.ends, list.length);
+    return set;
+  };
+  const once = (who: number, list: RangeList): ConsumeRun => {
+    const set = filled(who, list);
+    const consumer = new WholeConsumer();
+    fullGc();
+    const secs = time(() => ks[who]!.consumeAll(set, consumer));
+    assertEqual('(f) ranges left', CONSUMERS[who]!.name, set.toArray().length, 0);
+    return { seconds: secs, ranges: consumer.ranges, values: consumer.values };
+  };
+  const c = compileXenConsume();
+  // The C program runs in the rounds too, as one more contender, so its figure shares the load.
+  const names = [...CONSUMERS.map((x) => x.name), "Xen's list in C (gcc -O2)"];
+  const measured = rounds(
+    'path' in c ? names : names.slice(0, -1),
+    (who) => {
+      if (who < CONSUMERS.length) once(who, warm.sorted);
+    },
+    (who) =>
+      who < CONSUMERS.length ? once(who, work.sorted) : runXenConsume((c as { path: string }).path, n),
+    5,
+  );
+  const ref = measured[0]!;
+  measured.forEach((m, who) => {
+    for (const run of m.runs) {
+      assertEqual('(f) ranges consumed', names[who]!, run.ranges, n);
+      if (who < CONSUMERS.length)
+        assertEqual('(f) values consumed', names[who]!, run.values, ref.first.values);
+    }
+  });
+  printTable(
+    ['structure', 'ranges', 'runs', 'best time', 'ranges/s', 'RangeSet speed-up'],
+    measured.map((m, who) => ({ name: names[who]!, cells: speedCells(n, m.all, ref.all) })),
+  );
+  if ('path' in c) {
+    console.log(
+      `  ${names.at(-1)}: bench/xen-consume.c, Xen's rangeset_consume_ranges algorithm on a linked list of ` +
+        "malloc'd nodes (glibc malloc/free for xmalloc/xfree, no lock), compiled here with gcc -O2 and run once " +
+        `per round; its own clock_gettime timing of the consume (${WALL ? 'CLOCK_MONOTONIC' : 'CLOCK_PROCESS_CPUTIME_ID'}), the same number of ranges (other values)`,
+    );
+  } else console.log(`  Xen's list in C: not measured: ${c.missing}`);
+  const vsFlat = spreadOf(sameRunRatios(measured[1]!.all, ref.all));
+  target(
+    `(f) consume ${count(n)} ranges: RangeSet >= ${TARGETS.consumeVsFlat}x the flat typed array`,
+    vsFlat.median >= TARGETS.consumeVsFlat,
+    spreadText(vsFlat),
+  );
+  if ('path' in c) {
+    const vsC = spreadOf(sameRunRatios(measured[names.length - 1]!.all, ref.all));
+    target(
+      `(f) consume ${count(n)} ranges: RangeSet >= 1x Xen's list in C`,
+      vsC.median >= 1,
+      spreadText(vsC),
+    );
+  } else summary.push(`SKIP  (f) consume: RangeSet >= 1x Xen's list in C: ${c.missing}`);
+}
+
+// ---- (g) many tiny sets ------------------------------------------------------------------------------
+
+/**
+ * Xen's `modify_bars` (xen/drivers/vpci/header.c) on every device of `w`, twice (memory decoding on,
+ * then off), each device's 6 BAR sets made new (`vpci_init_header` allocates them): add each BAR's
+ * frames; remove a later BAR's frames from the earlier BARs that overlap them (Step B's per-device
+ * check); remove the MSI-X table's frame from its BAR; for each of 4 other devices, each of its BARs
+ * against each of this device's BARs: `rangeset_overlaps_range`, and `rangeset_remove_range` on a hit
+ * (Step C); then consume every set to empty (`apply_map`). Counts overlaps in `hits[0]`.
+ */
+function modifyBarsAll(
+  make: () => RangeSetLike,
+  w: TinySetsWorkload,
+  consumer: WholeConsumer,
+  hits: Float64Array,
+): void {
+  const sets: RangeSetLike[] = [];
+  const bars = 6;
+  const neighbours = 4;
+  let overlaps = 0;
+  for (let d = 0; d < w.devices; d++) {
+    for (let i = 0; i < bars; i++) sets[i] = make();
+    for (let cycle = 0; cycle < 2; cycle++) {
+      for (let i = 0; i < bars; i++) {
+        const s = w.barStart[bars * d + i]!;
+        const e = w.barEnd[bars * d + i]!;
+        sets[i]!.addRange(s, e);
+        for (let j = 0; j < i; j++) if (sets[j]!.overlapsRange(s, e)) sets[j]!.removeRange(s, e);
+      }
+      sets[w.msixBar[d]!]!.removeRange(w.msixFrame[d]!, w.msixFrame[d]!);
+      for (let k = 0; k < neighbours; k++) {
+        const other = w.neighbours[neighbours * d + k]!;
+        if (other === d) continue;
+        for (let b = 0; b < bars; b++) {
+          const s = w.barStart[bars * other + b]!;
+          const e = w.barEnd[bars * other + b]!;
+          for (let i = 0; i < bars; i++) {
+            if (!sets[i]!.overlapsRange(s, e)) continue;
+            overlaps++;
+            sets[i]!.removeRange(s, e);
+          }
+        }
+      }
+      for (let i = 0; i < bars; i++) sets[i]!.consumeRanges(consumer.callback);
+    }
+  }
+  hits[0] = overlaps;
+}
+
+const TINY: readonly Contender[] = [
+  RANGESET,
+  { name: 'flat typed array', make: () => new FlatRangeSet() },
+  { name: 'sorted-btree', make: () => new BTreeRangeSet() },
+];
+
+interface TinyRun {
+  seconds: number;
+  ranges: number;
+  values: number;
+  overlaps: number;
+}
+
+function benchTinySets(): void {
+  if (TINY_BARS !== 6 || TINY_NEIGHBOURS !== 4) throw new Error('modifyBarsAll assumes 6 BARs, 4 neighbours');
+  for (const devices of CONFIG.devices) {
+    const work = tinySetsWorkload(SEED + 12 + devices, devices);
+    const warm = tinySetsWorkload(SEED + 13 + devices, Math.max(100, devices / 10));
+    section(`(g) many tiny sets, the modify_bars pattern: ${count(devices)} devices, 6 BAR sets each, twice`);
+    console.log(
+      '  per device: 6 new sets; twice (decoding on, off): add each BAR, remove it from earlier BARs it overlaps, ' +
+        "remove the MSI-X table frame, overlaps (and remove on a hit) against 4 other devices' 6 BARs each, " +
+        'consume every set to empty; BARs of 1-4096 frames in [0, 2^36)',
+    );
+    const ks = TINY.map(() => kernels());
+    const once = (who: number, w: TinySetsWorkload): TinyRun => {
+      const consumer = new WholeConsumer();
+      const hits = new Float64Array(1);
+      fullGc();
+      const secs = time(() => ks[who]!.modifyBarsAll(TINY[who]!.make, w, consumer, hits));
+      return { seconds: secs, ranges: consumer.ranges, values: consumer.values, overlaps: hits[0]! };
+    };
+    const measured = rounds(
+      TINY.map((c) => c.name),
+      (who) => once(who, warm),
+      (who) => once(who, work),
+      5,
+    );
+    const ref = measured[0]!.first;
+    measured.forEach((m, who) => {
+      for (const run of m.runs) {
+        assertEqual('(g) ranges consumed', TINY[who]!.name, run.ranges, ref.ranges);
+        assertEqual('(g) frames consumed', TINY[who]!.name, run.values, ref.values);
+        assertEqual('(g) overlaps found', TINY[who]!.name, run.overlaps, ref.overlaps);
+      }
+    });
+    printTable(
+      ['structure', 'devices', 'runs', 'best time', 'devices/s', 'RangeSet speed-up'],
+      measured.map((m, who) => ({
+        name: TINY[who]!.name,
+        cells: speedCells(devices, m.all, measured[0]!.all),
+      })),
+    );
+    console.log(
+      `  ${count(ref.ranges)} ranges and ${count(ref.values)} frames consumed, ${count(ref.overlaps)} overlaps ` +
+        'found, the same in every structure and run',
+    );
+    const vsBest = spreadOf(
+      bestPeerRatios(
+        measured.slice(1).map((m) => m.all),
+        measured[0]!.all,
+      ),
+    );
+    target(
+      `(g) tiny sets, ${count(devices)} devices: RangeSet >= ${TARGETS.tinyVsBest}x the best of sorted-btree and the flat typed array`,
+      vsBest.median >= TARGETS.tinyVsBest,
+      spreadText(vsBest),
+    );
+  }
 }
 
 // ---- main --------------------------------------------------------------------------------------
@@ -743,9 +1173,10 @@ function main(): void {
       `${(os.totalmem() / 2 ** 30).toFixed(1)} GiB; load average at start ${load.join(' ')}`,
   );
   console.log(
-    `  timing: process.hrtime.bigint(); each structure warms up untimed, then up to ${MAX_RUNS} rounds run ` +
-      `every structure in turn on a fresh set after a global.gc(); the best run counts (a structure whose ` +
-      `first run takes over ${SINGLE_RUN_ABOVE} s runs once); a small set of each structure stays alive ` +
+    `  timing: ${WALL ? 'wall clock (process.hrtime.bigint())' : 'CPU time of the process (process.cpuUsage(), user + system)'}; each structure warms up untimed, then ${RUNS} rounds run every ` +
+      `structure once each (a different one first each round) on a fresh set after a global.gc(); a ratio ` +
+      `compares two runs of the same round, and a figure is the median of those same-run ratios (min, max); ` +
+      `a small set of each structure stays alive ` +
       `throughout, so no structure's optimized code is dropped between runs`,
   );
   gc();
@@ -755,6 +1186,9 @@ function main(): void {
     if (ONLY.includes('b')) benchBuild();
     if (ONLY.includes('c')) benchFragment();
     if (ONLY.includes('d')) benchClustered();
+    if (ONLY.includes('e')) benchStoredMixed();
+    if (ONLY.includes('f')) benchConsume();
+    if (ONLY.includes('g')) benchTinySets();
   } catch (error) {
     if (error instanceof MismatchError) {
       console.error(`\nMISMATCH: ${error.message}`);

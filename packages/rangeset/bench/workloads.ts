@@ -208,3 +208,166 @@ export function streamPrefix(stream: OpStream, n: number): OpStream {
   const m = Math.min(n, stream.length);
   return { ...prefix(stream, m), ops: stream.ops.subarray(0, m) };
 }
+
+/**
+ * Workload (e): a mixed stream whose removes and lookups hit stored ranges, as a user's set sees them
+ * (vPCI removes and asks about ranges it put there). `fillCount` random ranges of 1 … `maxLength`
+ * values (starts uniform in `[0, 2^startBits)`, none touching another), then `opCount` operations:
+ * 30% add (a new range that touches no stored one), 40% remove, 20% contains, 10% overlaps, each of
+ * the last three aimed at a stored range drawn uniformly from the set as it stands at that point. A
+ * remove takes the whole range (three times in four) or its first or last part, a contains asks about
+ * a part inside it, an overlaps about a window that reaches into it from one side. Adds and removes of
+ * whole ranges balance (30% each), so the set stays near `fillCount` ranges. The generator tracks the set exactly
+ * (an unordered list of the stored ranges, and a `RangeSet` to keep new ranges off the old ones).
+ */
+export function storedMixedWorkload(
+  seed: number,
+  fillCount: number,
+  opCount: number,
+  check: {
+    addRange(s: number, e: number): unknown;
+    removeRange(s: number, e: number): unknown;
+    overlapsRange(s: number, e: number): boolean;
+  },
+  startBits = 40,
+  maxLength = 64,
+): MixedWorkload {
+  const rng = new Prng(seed);
+  // The stored ranges, unordered: a uniform draw is one index, a removal a swap with the last.
+  let liveS = new Float64Array(2 * fillCount + 16);
+  let liveE = new Float64Array(2 * fillCount + 16);
+  let live = 0;
+  const fresh = (): [number, number] => {
+    for (;;) {
+      const s = rng.bits(startBits);
+      const e = s + rng.below(maxLength);
+      if (s > 0 && !check.overlapsRange(s - 1, e + 1)) return [s, e];
+    }
+  };
+  const store = (s: number, e: number): void => {
+    if (live === liveS.length) {
+      const grownS = new Float64Array(2 * live);
+      const grownE = new Float64Array(2 * live);
+      grownS.set(liveS);
+      grownE.set(liveE);
+      liveS = grownS;
+      liveE = grownE;
+    }
+    liveS[live] = s;
+    liveE[live] = e;
+    live++;
+    check.addRange(s, e);
+  };
+  const fill = rangeList(fillCount);
+  for (let i = 0; i < fillCount; i++) {
+    const [s, e] = fresh();
+    fill.starts[i] = s;
+    fill.ends[i] = e;
+    store(s, e);
+  }
+  const base = rangeList(opCount);
+  const ops = new Uint8Array(opCount);
+  for (let i = 0; i < opCount; i++) {
+    const r = rng.below(100);
+    let op = r < 30 ? OP_ADD : r < 70 ? OP_REMOVE : r < 90 ? OP_CONTAINS : OP_OVERLAPS;
+    if (live === 0) op = OP_ADD;
+    let s: number;
+    let e: number;
+    if (op === OP_ADD) {
+      [s, e] = fresh();
+      store(s, e);
+    } else {
+      const k = rng.below(live);
+      const rs = liveS[k]!;
+      const re = liveE[k]!;
+      const len = re - rs + 1;
+      if (op === OP_REMOVE) {
+        const how = rng.below(4);
+        if (how < 3 || len === 1) {
+          // The whole range: it leaves the set.
+          s = rs;
+          e = re;
+          live--;
+          liveS[k] = liveS[live]!;
+          liveE[k] = liveE[live]!;
+        } else {
+          // Its first or its last part; the rest stays.
+          const cut = 1 + rng.below(len - 1);
+          if (rng.below(2) === 0) {
+            s = rs;
+            e = rs + cut - 1;
+            liveS[k] = e + 1;
+          } else {
+            s = re - cut + 1;
+            e = re;
+            liveE[k] = s - 1;
+          }
+        }
+        check.removeRange(s, e);
+      } else if (op === OP_CONTAINS) {
+        s = rs + rng.below(len);
+        e = s + rng.below(re - s + 1);
+      } else {
+        // A window of up to maxLength values that reaches into the range from its left or its right.
+        const reach = rng.below(maxLength);
+        if (rng.below(2) === 0) {
+          e = rs + rng.below(len);
+          s = Math.max(0, e - reach);
+        } else {
+          s = rs + rng.below(len);
+          e = s + reach;
+        }
+      }
+    }
+    ops[i] = op;
+    base.starts[i] = s;
+    base.ends[i] = e;
+  }
+  return { fill, stream: { ...base, ops } };
+}
+
+/**
+ * Workload (g): many tiny sets in the pattern of Xen's `modify_bars` (xen/drivers/vpci/header.c).
+ * `devices` devices of 6 BARs each: per BAR `[start, end]` in guest frames (1 … 4096 frames, BARs of
+ * a device side by side, devices spread over `[0, 2^36)`), the BAR holding the MSI-X table and the
+ * table's frame in it, and the 4 other devices whose BARs each `modify_bars` checks for overlaps.
+ */
+export interface TinySetsWorkload {
+  readonly devices: number;
+  /** 6 per device: BAR i of device d at index 6d + i. */
+  readonly barStart: Float64Array;
+  readonly barEnd: Float64Array;
+  /** Per device: the BAR (0 … 5) holding the MSI-X table, and the table's frame. */
+  readonly msixBar: Uint8Array;
+  readonly msixFrame: Float64Array;
+  /** 4 per device: the devices whose BARs `modify_bars` checks against. */
+  readonly neighbours: Uint32Array;
+}
+
+export const TINY_BARS = 6;
+export const TINY_NEIGHBOURS = 4;
+
+export function tinySetsWorkload(seed: number, devices: number): TinySetsWorkload {
+  const rng = new Prng(seed);
+  const barStart = new Float64Array(TINY_BARS * devices);
+  const barEnd = new Float64Array(TINY_BARS * devices);
+  const msixBar = new Uint8Array(devices);
+  const msixFrame = new Float64Array(devices);
+  const neighbours = new Uint32Array(TINY_NEIGHBOURS * devices);
+  for (let d = 0; d < devices; d++) {
+    let at = rng.bits(36 - 15) * 2 ** 15;
+    for (let i = 0; i < TINY_BARS; i++) {
+      const frames = 2 ** rng.below(13);
+      at += rng.below(4);
+      barStart[TINY_BARS * d + i] = at;
+      barEnd[TINY_BARS * d + i] = at + frames - 1;
+      at += frames;
+    }
+    const bar = rng.below(TINY_BARS);
+    msixBar[d] = bar;
+    const s = barStart[TINY_BARS * d + bar]!;
+    msixFrame[d] = s + rng.below(barEnd[TINY_BARS * d + bar]! - s + 1);
+    for (let k = 0; k < TINY_NEIGHBOURS; k++) neighbours[TINY_NEIGHBOURS * d + k] = rng.below(devices);
+  }
+  return { devices, barStart, barEnd, msixBar, msixFrame, neighbours };
+}

@@ -1,4 +1,5 @@
-import { ChunkedStore, DEFAULT_CHUNK_MAX } from './_internal/chunked-store.js';
+import { type ChunkedStore, DEFAULT_CHUNK_MAX } from './_internal/chunked-store.js';
+import { SMALL_MAX, SmallStore } from './_internal/small-store.js';
 import {
   checkCount,
   checkRange,
@@ -58,7 +59,10 @@ export class RangeSet<in out T extends number = number> implements Iterable<Rang
   readonly name: string;
   /** Whether `toString()` prints hexadecimal. */
   readonly hex: boolean;
-  private store: ChunkedStore;
+  /** A `SmallStore` until the set first needs more than `SMALL_MAX` ranges, then a `ChunkedStore`. */
+  private store: ChunkedStore | SmallStore;
+  /** `store` is a `SmallStore` (a field: cheaper to test on every update than `instanceof`). */
+  private small = true;
   private maxRanges = Number.POSITIVE_INFINITY;
   /**
    * Name of the operation whose callback is running (`reportRanges`, `consumeRanges`); the set must not
@@ -76,7 +80,7 @@ export class RangeSet<in out T extends number = number> implements Iterable<Rang
     if (!Number.isSafeInteger(chunkSize) || chunkSize < 4 || chunkSize > 65536) {
       throw new InvalidArgumentError('options.chunkSize', chunkSize, 'an integer in 4 … 65536');
     }
-    this.store = new ChunkedStore(chunkSize);
+    this.store = new SmallStore(chunkSize);
   }
 
   /**
@@ -173,14 +177,14 @@ export class RangeSet<in out T extends number = number> implements Iterable<Rang
     checkRange(start, end);
     if (this.busy !== undefined) this.checkIdle('addRange');
     // `+ 0` stores -0 (which passes as a safe integer) as 0.
-    return this.store.add(start + 0, end + 0, this.store.count < this.maxRanges) ? OK : NO_MEMORY;
+    return this.roomy().add(start + 0, end + 0, this.store.count < this.maxRanges) ? OK : NO_MEMORY;
   }
 
   /** Removes `[start, end]`, trimming or splitting ranges. `ENOMEM` when a split would pass the limit. */
   removeRange(start: T, end: T): Result<'ENOMEM'> {
     checkRange(start, end);
     if (this.busy !== undefined) this.checkIdle('removeRange');
-    return this.store.remove(start, end, this.store.count < this.maxRanges) ? OK : NO_MEMORY;
+    return this.roomy().remove(start, end, this.store.count < this.maxRanges) ? OK : NO_MEMORY;
   }
 
   /** `addRange(value, value)`. */
@@ -206,7 +210,7 @@ export class RangeSet<in out T extends number = number> implements Iterable<Rang
     this.checkIdle('claimRange');
     const start = this.store.firstFit(size, MAX_VALUE);
     if (start < 0) return NO_SPACE;
-    if (!this.store.add(start, start + size - 1, this.store.count < this.maxRanges)) return NO_MEMORY;
+    if (!this.roomy().add(start, start + size - 1, this.store.count < this.maxRanges)) return NO_MEMORY;
     return { ok: true, start: start as T };
   }
 
@@ -240,8 +244,11 @@ export class RangeSet<in out T extends number = number> implements Iterable<Rang
     other.checkIdle('swap');
     if (other === this) return;
     const store = this.store;
+    const small = this.small;
     this.store = other.store;
+    this.small = other.small;
     other.store = store;
+    other.small = small;
   }
 
   /** Adds every range of `other` to this set, all or nothing: `ENOMEM` past the limit. */
@@ -256,7 +263,7 @@ export class RangeSet<in out T extends number = number> implements Iterable<Rang
       if (after > this.store.count && after > this.maxRanges) return NO_MEMORY;
     }
     other.store.forEach((s, e) => {
-      this.store.add(s, e, true);
+      this.roomy().add(s, e, true);
     });
     return OK;
   }
@@ -275,7 +282,7 @@ export class RangeSet<in out T extends number = number> implements Iterable<Rang
       if (after > this.store.count && after > this.maxRanges) return NO_MEMORY;
     }
     other.store.forEach((s, e) => {
-      this.store.remove(s, e, true);
+      this.roomy().remove(s, e, true);
     });
     return OK;
   }
@@ -297,6 +304,18 @@ export class RangeSet<in out T extends number = number> implements Iterable<Rang
     } finally {
       this.busy = undefined;
     }
+  }
+
+  /**
+   * The store, first swapped for a `ChunkedStore` with the same ranges when it is a full
+   * `SmallStore`: called before every update, which adds at most one range.
+   */
+  private roomy(): ChunkedStore | SmallStore {
+    if (this.small && this.store.count >= SMALL_MAX) {
+      this.store = (this.store as SmallStore).promote();
+      this.small = false;
+    }
+    return this.store;
   }
 
   // ---- guards ----------------------------------------------------------------------------------

@@ -70,6 +70,29 @@ describe('MSI for the hardware domain (msi.c)', () => {
     expect(machine.device('02:00.0').vpci!.msi!.enabled).toBe(false);
   });
 
+  it('disabling MSI turns INTx back on in the device (vpci_msi_arch_disable → unmap_domain_pirq → __pci_disable_msi: pci_intx(dev, true))', () => {
+    const machine = bootedMachine([device64]);
+    const d0 = machine.hardwareDomain.vcpus[0]!;
+    const hw = machine.device('02:00.0').hw;
+    // Dom0 disables INTx itself (cmd_write lets it play with that bit), then enables MSI:
+    // control_write does no pci_intx for the hardware domain, and msi_capability_init none once
+    // hardware_domain exists, so INTx stays off.
+    machine.configWrite(d0, '02:00.0', 0x04, 2, 0x0400);
+    expect(hw.read(0x04, 2) & 0x400).toBe(0x400);
+    machine.configWrite(d0, '02:00.0', CTRL, 2, 1);
+    expect(hw.read(0x04, 2) & 0x400).toBe(0x400);
+    // A vector change while enabled: vpci_msi_arch_disable first (INTx on), then enable with
+    // old_enabled true, so nothing forces it off again.
+    machine.configWrite(d0, '02:00.0', CTRL, 2, (1 << 4) | 1);
+    expect(hw.read(CTRL, 2)).toBe(0x0195);
+    expect(hw.read(0x04, 2) & 0x400).toBe(0);
+    // Dom0 turns it off again, then disables MSI: INTx on again.
+    machine.configWrite(d0, '02:00.0', 0x04, 2, 0x0400);
+    machine.configWrite(d0, '02:00.0', CTRL, 2, 0);
+    expect(hw.read(CTRL, 2)).toBe(0x0184);
+    expect(hw.read(0x04, 2) & 0x400).toBe(0);
+  });
+
   it('address, upper address, data and mask are vPCI state: read back, never written to the device', () => {
     const machine = bootedMachine([device64]);
     const d0 = machine.hardwareDomain.vcpus[0]!;
@@ -135,8 +158,12 @@ describe('MSI for a guest (msi.c, header.c cmd_write)', () => {
     expect(machine.configRead(v, '00:00.0', 0x04, 2) & 0x400).toBe(0x400);
     writeCommand(machine, v, '00:00.0', 0x2);
     expect(machine.configRead(v, '00:00.0', 0x04, 2) & 0x400).toBe(0x400);
-    // With MSI off again the guest may clear it.
+    // Disabling MSI turns INTx on in the device (__pci_disable_msi: pci_intx(dev, true)); the
+    // guest's view (guest_cmd) keeps the bit until the guest writes the command register.
     machine.configWrite(v, '00:00.0', CTRL, 2, 0);
+    expect(hw.read(0x04, 2) & 0x400).toBe(0);
+    expect(machine.configRead(v, '00:00.0', 0x04, 2) & 0x400).toBe(0x400);
+    // With MSI off again the guest may clear it.
     writeCommand(machine, v, '00:00.0', 0x2);
     expect(machine.configRead(v, '00:00.0', 0x04, 2) & 0x400).toBe(0);
   });

@@ -7,7 +7,8 @@
  * Interrupt delivery is out of scope: Xen's `vpci_msi_arch_enable` maps a PIRQ and programs the
  * device's address, data and mask registers with the host's own message (arch/x86/msi.c); the model
  * keeps the "MSI enabled" state and the register values the domain sees, assumes the PIRQ mapping
- * succeeds, and leaves the device's address, data and mask registers as they were.
+ * succeeds, and leaves the device's address, data and mask registers as they were. What unmapping
+ * the PIRQ does to the command register is kept: `__pci_disable_msi` turns INTx back on.
  */
 
 import type { Result } from '@vpci/rangeset';
@@ -67,6 +68,16 @@ export function disableGuestIntx(device: PciDevice): void {
   device.vpci!.guestCmd |= PCI_COMMAND_INTX_DISABLE;
 }
 
+/**
+ * What `vpci_msi_arch_disable` does to the device's command register: it unmaps the PIRQ
+ * (`unmap_domain_pirq`), whose `pci_disable_msi` → `__pci_disable_msi` (arch/x86/msi.c) turns INTx
+ * back on (`pci_intx(dev, true)`) because the IRQ is no longer a guest's (`pt_irq_destroy_bind`
+ * cleared `IRQ_GUEST`, or it was never bound). For any domain; the guest's view is left as it was.
+ */
+function msiArchDisableIntx(device: PciDevice): void {
+  device.hw.write(PCI_COMMAND, 2, device.hw.read(PCI_COMMAND, 2) & ~PCI_COMMAND_INTX_DISABLE);
+}
+
 /** Xen's MSI `control_read`: the control register composed from vPCI's state. */
 export function msiControlValue(msi: MsiState): number {
   return (
@@ -82,8 +93,9 @@ export function msiControlValue(msi: MsiState): number {
  * Xen's MSI `control_write`. The vectors asked for are `1 << MME`, at most the device's
  * (`min_t(uint8_t, …)`). With no change of the enable bit, and the device disabled or the same
  * vectors, only the vectors are kept. Otherwise Xen disables MSI if it was on and enables it again
- * with the new vectors (a guest that turns it on gets INTx forced off), or disables it; then the
- * device's control register is written with the composed value.
+ * with the new vectors (a guest that turns it on gets INTx forced off), or disables it (which turns
+ * INTx back on in the device, `__pci_disable_msi`); then the device's control register is written
+ * with the composed value.
  */
 function controlWrite(device: PciDevice, msi: MsiState, reg: number, value: number): void {
   const vectors = Math.min((1 << ((value & PCI_MSI_FLAGS_QSIZE) >>> 4)) & 0xff, msi.maxVectors & 0xff);
@@ -94,9 +106,13 @@ function controlWrite(device: PciDevice, msi: MsiState, reg: number, value: numb
   }
   if (enabled) {
     const wasEnabled = msi.enabled;
-    // vpci_msi_arch_disable, then vpci_msi_arch_enable (which the model takes to succeed).
+    // A change of vectors while enabled: vpci_msi_arch_disable first (INTx back on, and not forced
+    // off again below since MSI was on), then vpci_msi_arch_enable (which the model takes to succeed).
+    if (wasEnabled) msiArchDisableIntx(device);
     msi.enabled = false;
     if (!wasEnabled && device.domain?.kind !== 'hardware') disableGuestIntx(device);
+  } else {
+    msiArchDisableIntx(device); // vpci_msi_arch_disable
   }
   msi.vectors = vectors & 0x3f;
   msi.enabled = enabled;

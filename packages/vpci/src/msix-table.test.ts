@@ -149,9 +149,12 @@ describe('p2m dispatch (hvm_hap_nested_page_fault)', () => {
     failing = dom0.p2m.writes + 1;
     writeCommand(machine, v, '01:00.0', MEM);
     expect(mfnAt(dom0, 0xc0000)).toBe(0xc0000);
-    // Reads are direct: the device's own table (Vector Control's reset value: masked).
-    expect(machine.mmioRead(v, 0xc000_000cn, 4)).toEqual({ path: 'direct', value: 1n });
-    // The frame is in mmio_ro_ranges (an entry is bound): the write faults into vPCI's handler.
+    // The frame is in mmio_ro_ranges (an entry is bound): a write beside the table and the PBA
+    // faults into msix_write, whose adjacent_write writes the device through get_table's mapping;
+    // reads are direct. (Not the device's own table entry: Xen programs it with the host's message
+    // and mask when it binds the entry, which the model does not.)
+    expect(machine.mmioWrite(v, 0xc000_0018n, 4, 0x77n).path).toBe('msix-adjacent');
+    expect(machine.mmioRead(v, 0xc000_0018n, 4)).toEqual({ path: 'direct', value: 0x77n });
     expect(machine.mmioWrite(v, 0xc000_0008n, 4, 0x4041n).path).toBe('msix-table');
     expect(msix.entries[0]!.data).toBe(0x4041);
     expect(machine.deviceMemory.read(machine.devices(), 0xc000_0008n, 4)).toBe(0n);

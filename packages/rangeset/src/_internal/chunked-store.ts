@@ -31,8 +31,11 @@ const SLAB_SHIFT = 6;
 const SLAB_MASK = (1 << SLAB_SHIFT) - 1;
 /** Ranges the first slab has room for in a new set; it doubles as the set grows, up to a full slab. */
 const FIRST_SLAB_RANGES = 4;
-/** Chunks the chunk arrays have room for in a new set; they double as needed. */
-const FIRST_CHUNK_ROOM = 8;
+/** Chunks the chunk arrays have room for once a set holds a range; they double as needed. */
+const FIRST_CHUNK_ROOM = 4;
+/** The chunk arrays of a set that never held a range (never written: they have no room). */
+const NO_FLOATS = new Float64Array(0);
+const NO_INTS = new Int32Array(0);
 
 export class ChunkedStore {
   /** Most ranges one chunk holds (small values let tests cross chunk boundaries often). */
@@ -50,10 +53,18 @@ export class ChunkedStore {
 
   /** Number of chunks. */
   private nChunks = 0;
-  /** Per chunk, in order: its first start, its slot, its number of ranges. */
-  private firsts: Float64Array = new Float64Array(FIRST_CHUNK_ROOM);
-  private slots: Int32Array = new Int32Array(FIRST_CHUNK_ROOM);
-  private lens: Int32Array = new Int32Array(FIRST_CHUNK_ROOM);
+  /**
+   * Per chunk, in order: its first start, its slot, its number of ranges, and where in its slot its
+   * first range sits (in ranges). The offset is 0 except after `consume` used up ranges at the front
+   * of the first chunk: it moves the chunk's start instead of moving its ranges down (a memmove per
+   * range used up was three quarters of a whole-set consume). A chunk that is handed ranges moves them
+   * back to the start of its slot first, so only the front of a set ever carries an offset.
+   * Allocated with the first range: a new, empty set costs no typed array.
+   */
+  private firsts: Float64Array = NO_FLOATS;
+  private slots: Int32Array = NO_INTS;
+  private lens: Int32Array = NO_INTS;
+  private offs: Int32Array = NO_INTS;
 
   /** Number of ranges stored. */
   count = 0;
@@ -75,7 +86,17 @@ export class ChunkedStore {
 
   /** Where chunk ci's numbers start in its slab. */
   private baseOf(ci: number): number {
-    return (this.slots[ci]! & SLAB_MASK) * this.slotSize;
+    return (this.slots[ci]! & SLAB_MASK) * this.slotSize + 2 * this.offs[ci]!;
+  }
+
+  /** Moves chunk ci's ranges to the start of its slot (before it is handed more ranges). */
+  private unshift(ci: number): void {
+    const off = this.offs[ci]!;
+    if (off === 0) return;
+    const slab = this.slabOf(ci);
+    const start = (this.slots[ci]! & SLAB_MASK) * this.slotSize;
+    slab.copyWithin(start, start + 2 * off, start + 2 * (off + this.lens[ci]!));
+    this.offs[ci] = 0;
   }
 
   /** Ranges chunk ci has room for: a full chunk, except while the first slab is still small. */
@@ -269,9 +290,10 @@ export class ChunkedStore {
     this.freeSlots = [];
     this.slotsUsed = 0;
     this.nChunks = 0;
-    this.firsts = new Float64Array(FIRST_CHUNK_ROOM);
-    this.slots = new Int32Array(FIRST_CHUNK_ROOM);
-    this.lens = new Int32Array(FIRST_CHUNK_ROOM);
+    this.firsts = NO_FLOATS;
+    this.slots = NO_INTS;
+    this.lens = NO_INTS;
+    this.offs = NO_INTS;
     this.count = 0;
   }
 
@@ -284,29 +306,45 @@ export class ChunkedStore {
    */
   consume<S extends ConsumeStep<Errno>>(take: (start: number, end: number) => S): S | undefined {
     while (this.count > 0) {
+      // The first chunk's slab, and where its first range is, stay in locals while the loop uses up
+      // its ranges; the fields are still updated at every step, as a callback may read the set.
       const slab = this.slabOf(0);
-      const base = this.baseOf(0);
-      const start = slab[base]!;
-      const end = slab[base + 1]!;
-      const step = take(start, end);
-      const consumed = step.consumed;
-      const next = step.next;
-      if (
-        !(
-          Number.isInteger(consumed) &&
-          consumed >= 0 &&
-          consumed <= end - start + 1 &&
-          (next === 'restart' || next === 'fail' || (next === 'continue' && consumed > 0))
-        )
-      ) {
-        rejectStep(step, start, end);
+      let base = this.baseOf(0);
+      for (;;) {
+        const start = slab[base]!;
+        const end = slab[base + 1]!;
+        const step = take(start, end);
+        const consumed = step.consumed;
+        const next = step.next;
+        if (
+          !(
+            Number.isInteger(consumed) &&
+            consumed >= 0 &&
+            consumed <= end - start + 1 &&
+            (next === 'continue' ? consumed > 0 : next === 'restart' || next === 'fail')
+          )
+        ) {
+          rejectStep(step, start, end);
+        }
+        if (consumed === end - start + 1) {
+          // Used up: the chunk's start moves up one range (no memmove); an emptied chunk is dropped.
+          this.count--;
+          const len = this.lens[0]! - 1;
+          if (len === 0) {
+            this.removeChunks(0, 1);
+            if (next !== 'continue') return step;
+            break;
+          }
+          this.lens[0] = len;
+          this.offs[0] = this.offs[0]! + 1;
+          base += 2;
+          this.firsts[0] = slab[base]!;
+        } else if (consumed > 0) {
+          slab[base] = start + consumed;
+          this.firsts[0] = start + consumed;
+        }
+        if (next !== 'continue') return step;
       }
-      if (consumed === end - start + 1) this.deleteSpan(0, 0, 0, 1);
-      else if (consumed > 0) {
-        slab[base] = start + consumed;
-        this.firsts[0] = start + consumed;
-      }
-      if (next !== 'continue') return step;
     }
     return undefined;
   }
@@ -376,6 +414,7 @@ export class ChunkedStore {
 
   /** Inserts `[s, e]` at offset k of chunk ci (k may equal the chunk's length). */
   private insertAt(ci: number, k: number, s: number, e: number): void {
+    this.unshift(ci);
     if (this.lens[ci]! === this.capacityOf(ci)) {
       if (this.slots[ci] === 0 && this.capacityOf(ci) < this.chunkMax)
         this.growFirstSlab(2 * this.slabs[0]!.length);
@@ -384,6 +423,7 @@ export class ChunkedStore {
         k = this.foundOffset;
       }
     }
+    this.unshift(ci);
     const slab = this.slabOf(ci);
     const at = this.baseOf(ci) + 2 * k;
     const len = this.lens[ci]!;
@@ -405,6 +445,7 @@ export class ChunkedStore {
   private makeRoom(ci: number, k: number): number {
     const len = this.lens[ci]!;
     const worthMoving = Math.max(2, this.chunkMax >> 3);
+    // A neighbour's room does not depend on its offset: moveRanges first moves its ranges to the slot's start.
     const nextFree = ci + 1 < this.nChunks ? this.capacityOf(ci + 1) - this.lens[ci + 1]! : 0;
     const prevFree = ci > 0 ? this.capacityOf(ci - 1) - this.lens[ci - 1]! : 0;
     if (nextFree >= worthMoving) {
@@ -454,6 +495,7 @@ export class ChunkedStore {
    * where `from` is the head or the tail of `src` and `to` the tail or the head of `dst`.
    */
   private moveRanges(src: number, from: number, dst: number, to: number, m: number): void {
+    this.unshift(dst);
     const srcSlab = this.slabOf(src);
     const srcBase = this.baseOf(src);
     const dstSlab = this.slabOf(dst);
@@ -515,15 +557,19 @@ export class ChunkedStore {
   private insertChunk(ci: number, slot: number): void {
     const n = this.nChunks;
     if (n === this.firsts.length) {
-      this.firsts = grownCopy(this.firsts, new Float64Array(2 * n));
-      this.slots = grownCopy(this.slots, new Int32Array(2 * n));
-      this.lens = grownCopy(this.lens, new Int32Array(2 * n));
+      const room = Math.max(FIRST_CHUNK_ROOM, 2 * n);
+      this.firsts = grownCopy(this.firsts, new Float64Array(room));
+      this.slots = grownCopy(this.slots, new Int32Array(room));
+      this.lens = grownCopy(this.lens, new Int32Array(room));
+      this.offs = grownCopy(this.offs, new Int32Array(room));
     }
     this.firsts.copyWithin(ci + 1, ci, n);
     this.slots.copyWithin(ci + 1, ci, n);
     this.lens.copyWithin(ci + 1, ci, n);
+    this.offs.copyWithin(ci + 1, ci, n);
     this.slots[ci] = slot;
     this.lens[ci] = 0;
+    this.offs[ci] = 0;
     this.nChunks = n + 1;
   }
 
@@ -535,7 +581,15 @@ export class ChunkedStore {
     this.firsts.copyWithin(ci, ci + n, end);
     this.slots.copyWithin(ci, ci + n, end);
     this.lens.copyWithin(ci, ci + n, end);
+    this.offs.copyWithin(ci, ci + n, end);
     this.nChunks = end - n;
+    if (this.nChunks === 0) {
+      // Empty again: slots are handed out from 0 as in a new set, so the next range goes back into
+      // the first slab as it is (a reused slot 0 would be grown to a full slot first: 4 KiB of fresh
+      // memory each time a small set is filled and consumed). The slabs are kept.
+      this.freeSlots.length = 0;
+      this.slotsUsed = 0;
+    }
   }
 }
 
