@@ -27,6 +27,13 @@
  * - seed-004: guest frames 0xe0000-0xe0001 and 0xe0004-0xe00ff → 0xfe000…, 0xe0100 → 0xfd000 (255);
  *   BAR0's holes are the MSI-X table (0xe0002) and PBA (0xe0003) pages; the offset-mismatch event and
  *   the expected, no longer present `rangeset-not-empty` violation are at line 17.
+ * - seed-004-arm (written with the host arch): machine arch `arm`, vendor `arm`, guestVpci reason
+ *   `arm`, one bridge 0000:00-ff with window [0xfd000000, 0xfeffffff]; guest frames 0xe0000-0xe00ff →
+ *   0xfe000… (256 frames, no MSI-X holes, order 0: nr 0x100 is not 2M) and 0xe0100 → 0xfd000; dom0
+ *   maps nothing (04:00.0's BAR is outside the window: `bar-invalid-position` at line 16); the
+ *   offset-mismatch and the expected `rangeset-not-empty` at line 32; no notes.
+ * - x86 traces since `arch`: `arch: x86`, `hostBridges: []`, guestVpci `x86-assumed` (no trace gives
+ *   `arch`), and those that assign a device to a guest have the note saying so at that line.
  * - firmware-seed-000{,-intel}: run 2's layout (VGA BAR0 0xf0000000, NIC ROM 0xf1000000 and BAR0
  *   0xf1040000, VGA ROM 0xf1060000 and BAR2 0xf1070000, xenpci BAR1 0xfb000000); dom0 maps the two
  *   16 MiB BARs in 2M leaves and the NIC's and VGA BAR2's frames in 4K leaves (8225 frames), nothing

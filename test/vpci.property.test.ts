@@ -28,7 +28,7 @@ import {
   MSIX_CAP,
   ROM_SLOT,
 } from '@vpci/fuzz';
-import { checkInvariants, Machine, type Profile, type Vcpu } from '@vpci/vpci';
+import { checkInvariants, Machine, type MachineOptions, type Profile, type Vcpu } from '@vpci/vpci';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { runs } from './support/fast-check-setup.js';
@@ -63,10 +63,17 @@ function failAt(faults: Faults, id: number): (write: number) => boolean {
  * hooks are only installed when `faulty` (without them the p2m batches runs of 4K writes, the path
  * most runs should take).
  */
-function build(plans: DevicePlan[], profile: Profile, faulty: boolean, bootWrite?: number): World {
+function build(
+  plans: DevicePlan[],
+  profile: Profile,
+  faulty: boolean,
+  bootWrite?: number,
+  host: MachineOptions = {},
+): World {
   const faults: Faults = { armed: false, at: new Map() };
   const p2m = (id: number) => (faulty ? { p2m: { failAt: failAt(faults, id) } } : {});
   const machine = new Machine({
+    ...host,
     profile,
     hardwareVcpus: 2,
     ...(faulty ? { hardwareP2m: { failAt: failAt(faults, 0) } } : {}),
@@ -237,6 +244,28 @@ describe('vpci properties', () => {
         },
       ),
       runs(500),
+    );
+  });
+
+  it('hardened on Arm: no invariant is ever violated (no MSI-X, whole-range block maps, never preempted)', () => {
+    // One host bridge whose window holds every address, so pci_check_bar never refuses a BAR here.
+    const arm: MachineOptions = { arch: 'arm', hostBridges: [{ windows: [{ addr: 0n, size: 1n << 64n }] }] };
+    fc.assert(
+      fc.property(
+        devicePlans,
+        fc.array(engineStep, { maxLength: 40, size: 'max' }),
+        fc.option(fc.integer({ min: 1, max: 300 }), { nil: undefined }),
+        bootFault,
+        (plans, steps, finish, boot) => {
+          const world = build(plans, 'hardened', faulty(steps, boot), boot, arm);
+          expect(checkInvariants(world.machine)).toEqual([]);
+          for (const s of steps) {
+            apply(world, s, finish);
+            expect(checkInvariants(world.machine)).toEqual([]);
+          }
+        },
+      ),
+      runs(150),
     );
   });
 

@@ -1,6 +1,7 @@
 /**
  * @vpci/p2m: the memory type of a guest frame after Xen's x86 code (MTRR, PAT, EPT memory type and
- * iPAT, AMD NPT), the p2m types, and the per-domain GFN → MFN map with Xen's MMIO mapping calls. Guest
+ * iPAT, AMD NPT), the p2m types, and the per-domain GFN → MFN map with Xen's MMIO mapping calls (x86's,
+ * and Arm's in arm-mmio.ts). Guest
  * frames, machine frames and byte addresses are the distinct types `Gfn`, `Mfn` and `Paddr`, made by
  * `gfn()`, `mfn()` and `paddr()`. Every public export is listed here by name.
  */
@@ -9,6 +10,14 @@
 export type { Errno, Failure, Ok, Result } from '@vpci/rangeset';
 export type { AmdCombination, AmdEffective, NptLeaf, NptLeafInput } from './amd-npt.js';
 export { amdEffectiveType, combineAmdGuestHost, nptLeafFor } from './amd-npt.js';
+export type { ArmMmioErrno, ArmMmioResult } from './arm-mmio.js';
+export {
+  ARM_PA_BITS,
+  armBlockOrder,
+  armMapMmioRegions,
+  armP2mAddressBits,
+  armUnmapMmioRegions,
+} from './arm-mmio.js';
 export type { EmtDomain } from './emt-domain.js';
 export type { EmtAnswer, EmtInput, EmtResult, EmtRule, EmtSplit } from './ept-emt.js';
 export { combineGuestHostMtrr, epteGetEntryEmt } from './ept-emt.js';

@@ -239,7 +239,8 @@ function iterate(
 }
 
 /** `chunks` leaves of `order` written by one call's chunks. */
-function countLeaves(cost: MmioCost, order: PageOrder, chunks: number): void {
+/** Adds `chunks` leaves of `order` to a p2m's MMIO cost (also Arm's block writes, arm-mmio.ts). */
+export function countLeaves(cost: MmioCost, order: PageOrder, chunks: number): void {
   if (order === 0) cost.leaves4K += chunks;
   else if (order === 9) cost.leaves2M += chunks;
   else cost.leaves1G += chunks;

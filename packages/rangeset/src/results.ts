@@ -20,6 +20,7 @@
  * - `EINVAL` (22): invalid request (an entry that is not what the caller said it was);
  * - `ENOSPC` (28): no room left (no gap for `claimRange`, a full pinned list, no virtual slot);
  * - `ERANGE` (34): out of range (removing registers that straddle a handler);
+ * - `EILSEQ` (84): Arm's `p2m_remove_mapping` finding RAM where an MMIO unmap was asked for;
  * - `EOPNOTSUPP` (95): not supported for this domain or device (a domain without a p2m, a header
  *   type vPCI does not emulate);
  * - `EBADF` (9): a broken device (Xen's `assign_device` refuses a device marked `broken`).
@@ -38,6 +39,7 @@ export type Errno =
   | 'EINVAL'
   | 'ENOSPC'
   | 'ERANGE'
+  | 'EILSEQ'
   | 'EOPNOTSUPP'
   | 'EBADF';
 

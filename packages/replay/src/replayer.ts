@@ -25,6 +25,7 @@ import {
   DeviceSnapshot,
   type Domain,
   describeEvent,
+  describeGuestVpci,
   type FrameRange,
   formatSbdf,
   framesOf,
@@ -120,6 +121,8 @@ export class Replayer {
   private readonly seen = new Map<string, SeenViolation>();
   private readonly expectedPatterns: Record<string, unknown>[] = [];
   private readonly addresses = new Map<string, { sbdf: Sbdf; name: string }>();
+  /** Whether the note on x86 guest vPCI was made (`noteGuestVpci`). */
+  private guestVpciNoted = false;
   /** The touched devices of the line being applied, as they were before it (reused line to line). */
   private readonly snapshots: DeviceSnapshot[] = [];
 
@@ -228,6 +231,18 @@ export class Replayer {
     return true;
   }
 
+  /**
+   * Once per replay, at the first device given to a guest with vPCI on x86: a note that this
+   * anticipates x86 domU vPCI support (Xen staging has none), and whether the trace asked for it
+   * (`x86GuestVpci`) or it was assumed (a trace without `arch`).
+   */
+  private noteGuestVpci(line: number): void {
+    const { reason } = this.machine!.guestVpci;
+    if (this.guestVpciNoted || (reason !== 'x86-assumed' && reason !== 'x86-switch')) return;
+    this.guestVpciNoted = true;
+    this.notes.push({ line, text: describeGuestVpci(this.machine!.guestVpci) });
+  }
+
   // ---- events --------------------------------------------------------------------------------
 
   private dispatch(event: TraceEvent, line: number): void {
@@ -242,9 +257,13 @@ export class Replayer {
             : mtrrState(event.mtrr, line, 'host.mtrr', Math.max(MTRR_VCNT, event.mtrr.variable.length));
         const hostVcnt = hostMtrr?.variableCount ?? MTRR_VCNT;
         this.machine = new Machine({
+          // A trace without `arch` predates it: the engine then assumes x86 guest vPCI, as before.
+          ...(event.arch === undefined ? {} : { arch: event.arch }),
+          ...(event.x86GuestVpci === undefined ? {} : { x86GuestVpci: event.x86GuestVpci }),
+          ...(event.arch === 'arm' ? { hostBridges: event.hostBridges ?? [] } : {}),
           profile: this.options.profile ?? event.profile,
           policy: event.policy,
-          vendor: event.vendor,
+          ...(event.arch === 'arm' ? {} : { vendor: event.vendor }),
           iommu: event.iommu,
           physAddrBits: event.physAddrBits,
           hardwareVcpus: event.hardwareVcpus,
@@ -254,8 +273,10 @@ export class Replayer {
           ...(event.hardwareMtrr === undefined
             ? {}
             : { hardwareMtrr: mtrrState(event.hardwareMtrr, line, 'host.hardwareMtrr', hostVcnt) }),
-          hardwareP2m: { hap: event.hardwareHap ?? true },
-          superpages2M: event.hap2mb ?? true,
+          // HAP or shadow paging and 2M leaves are x86's choices (Arm's p2m has its own blocks).
+          ...(event.arch === 'arm'
+            ? {}
+            : { hardwareP2m: { hap: event.hardwareHap ?? true }, superpages2M: event.hap2mb ?? true }),
         });
         return;
       }
@@ -287,6 +308,13 @@ export class Replayer {
         if (machine!.domains().some((d) => d.id === event.id)) {
           throw new TraceError(line, `'domain.id' ${event.id} exists already; expected a new domain id`);
         }
+        if (machine!.arch === 'arm' && (event.hap === false || event.mtrr !== undefined)) {
+          const field = event.hap === false ? 'hap' : 'mtrr';
+          throw new TraceError(
+            line,
+            `'domain.${field}' is x86's (shadow paging, MTRRs); expected none with arch 'arm'`,
+          );
+        }
         machine!.createGuest({
           id: event.id,
           vcpus: event.vcpus,
@@ -317,6 +345,7 @@ export class Replayer {
           event.event === 'assign'
             ? machine!.assignDevice(event.sbdf, event.domain)
             : machine!.deassignDevice(event.sbdf);
+        if (event.event === 'assign' && result.ok) this.noteGuestVpci(line);
         this.outcome(line, `${event.event} ${event.sbdf}`, result, event.expect);
         return;
       }
@@ -776,6 +805,12 @@ export class Replayer {
   /** A write must reach a device the domain can see (reads of empty slots are how buses are scanned). */
   private requireTarget(vcpu: Vcpu, sbdf: string, line: number): void {
     const exists = this.targetOf(vcpu, sbdf) !== undefined;
+    if (!exists && !vcpu.domain.isHardware && !this.machine!.guestVpci.enabled) {
+      throw new TraceError(
+        line,
+        `'write.sbdf' is "${sbdf}", but d${vcpu.domain.id} has no vPCI (x86: Xen gives guests none); expected "x86GuestVpci": true on the host line to anticipate it`,
+      );
+    }
     if (!exists) {
       throw new TraceError(
         line,

@@ -10,6 +10,7 @@ import { RangeSet } from '@vpci/rangeset';
 import {
   type Bar,
   describeEvent,
+  describeGuestVpci,
   describeViolation,
   formatSbdf,
   type Machine,
@@ -238,8 +239,22 @@ export interface Report {
    * The host: profile, policy switches, CPU vendor, IOMMU and memory map; null before the trace set one up.
    */
   readonly machine: {
+    /** `x86` or `arm` (`host.arch`; x86 for a trace without it). */
+    readonly arch: string;
+    /**
+     * Whether guests get vPCI and why (`reason`: `arm`, `x86-switch`, `x86-assumed` for a trace that
+     * predates `arch`, `x86-off`), with the sentence the text report prints.
+     */
+    readonly guestVpci: { readonly enabled: boolean; readonly reason: string; readonly text: string };
+    /** Arm: the PCI host bridges, with their windows as `[first, last]` byte addresses; empty on x86. */
+    readonly hostBridges: readonly {
+      readonly segment: number;
+      readonly buses: readonly [number, number];
+      readonly windows: readonly (readonly [string, string])[];
+    }[];
     readonly profile: string;
     readonly policy: Readonly<Record<string, boolean>>;
+    /** The x86 CPU vendor (`intel`, `amd`); `arm` on an Arm host, which has none of their rules. */
     readonly vendor: string;
     readonly iommu: boolean;
     readonly e820: readonly { readonly addr: string; readonly size: string; readonly type: string }[];
@@ -304,9 +319,16 @@ export function buildReport(
       machine === undefined
         ? null
         : {
+            arch: machine.arch,
+            guestVpci: { ...machine.guestVpci, text: describeGuestVpci(machine.guestVpci) },
+            hostBridges: machine.hostBridges.map((b) => ({
+              segment: b.segment,
+              buses: [b.busStart, b.busEnd] as const,
+              windows: b.windows.map((w) => [hex(w.addr), hex(w.addr + w.size - 1n)] as const),
+            })),
             profile: machine.profile,
             policy: Object.fromEntries(POLICY_SWITCHES.map((name) => [name, machine.policy[name]])),
-            vendor: machine.vendor,
+            vendor: machine.arch === 'arm' ? 'arm' : machine.vendor,
             iommu: machine.iommu,
             e820: machine.e820.map((e) => ({ addr: hex(e.addr), size: hex(e.size), type: e.type })),
           },

@@ -22,6 +22,11 @@ const NO_COLORS = { red: plain, green: plain, yellow: plain, bold: plain } as co
 /** Extents listed per domain before the rest is summarised (the JSON report has them all). */
 const MAX_EXTENTS = 40;
 
+/** A bus number as two hex digits. */
+function hex2(bus: number): string {
+  return bus.toString(16).padStart(2, '0');
+}
+
 /** Renders the report as text, ending with a newline. */
 export function textReport(report: Report, options: TextReportOptions = {}): string {
   const c = options.colors ?? NO_COLORS;
@@ -32,6 +37,15 @@ export function textReport(report: Report, options: TextReportOptions = {}): str
       (m === null ? '' : `; profile ${m.profile}, ${m.vendor}, IOMMU ${m.iommu ? 'on' : 'off'}`),
   );
   if (m !== null) {
+    // Said where the trace chose it; an assumed choice is a note at the first assignment.
+    if (m.guestVpci.reason !== 'x86-assumed') out.push(`  ${m.guestVpci.text}`);
+    for (const b of m.hostBridges) {
+      const buses = `${hex2(b.buses[0])}-${hex2(b.buses[1])}`;
+      const windows = b.windows.map(([first, last]) => `[${first}, ${last}]`).join(', ');
+      out.push(
+        `  host bridge ${b.segment.toString(16).padStart(4, '0')}:${buses}: ${windows || 'no windows'}`,
+      );
+    }
     const switches = Object.entries(m.policy)
       .filter(([, on]) => on)
       .map(([name]) => name);

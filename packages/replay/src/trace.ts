@@ -15,8 +15,11 @@ import {
   type PageOrder,
 } from '@vpci/p2m';
 import {
+  ARCHES,
+  type Arch,
   type BarSpec,
   type DeviceSpec,
+  type HostBridge,
   type MmioPath,
   type MsiSpec,
   type MsixSpec,
@@ -141,6 +144,12 @@ export type RunStatus = 'idle' | 'restart' | 'done' | 'dropped' | 'failed';
 export type TraceEvent =
   | {
       readonly event: 'host';
+      /** `x86` or `arm`; undefined for a trace that predates `arch` (x86, guest vPCI assumed). */
+      readonly arch?: Arch | undefined;
+      /** x86: guests get vPCI, anticipating x86 domU vPCI support; undefined when not given. */
+      readonly x86GuestVpci?: boolean | undefined;
+      /** Arm: the PCI host bridges (empty or undefined when none is given). */
+      readonly hostBridges?: readonly HostBridge[] | undefined;
       readonly profile: Profile;
       readonly policy: Partial<Policy>;
       readonly vendor: 'intel' | 'amd';
@@ -468,6 +477,25 @@ class CompactCursor {
 
 type Parser = (f: Fields) => TraceEvent;
 
+/** One Arm host bridge of the `host` line: its segment, bus range and windows. */
+function parseHostBridge(b: Fields): HostBridge {
+  const busStart = b.optionalInteger('busStart', 0, 255) ?? 0;
+  const busEnd = b.optionalInteger('busEnd', 0, 255) ?? 255;
+  if (busStart > busEnd)
+    throw b.error('busEnd', `is below busStart ${busStart}; expected busStart <= busEnd`);
+  const windows = b.array('windows', 64).map((entry, j) => {
+    const w = new Fields(b.line, `${b.path}.windows[${j}]`, entry);
+    const window = { addr: w.bigint('addr', 0n, U64), size: w.bigint('size', 1n, U64) };
+    if (window.addr + window.size > 1n << 64n)
+      throw w.error('size', 'runs past 2^64; expected addr + size <= 2^64');
+    w.done();
+    return window;
+  });
+  const bridge = { segment: b.optionalInteger('segment', 0, 0xffff) ?? 0, busStart, busEnd, windows };
+  b.done();
+  return bridge;
+}
+
 const PARSERS: Record<TraceEvent['event'], Parser> = {
   host: (f) => {
     const policy: Record<string, boolean> = {};
@@ -494,8 +522,27 @@ const PARSERS: Record<TraceEvent['event'], Parser> = {
     rejectOverlappingE820(f.line, e820);
     const mtrr = f.optionalObject('mtrr');
     const hardwareMtrr = f.optionalObject('hardwareMtrr');
+    const arch = f.optionalString('arch', ARCHES);
+    const x86GuestVpci = f.optionalBoolean('x86GuestVpci');
+    const hostBridges = (f.optionalArray('hostBridges', 64) ?? []).map((entry, i) =>
+      parseHostBridge(new Fields(f.line, `host.hostBridges[${i}]`, entry)),
+    );
+    if (arch === 'arm') {
+      // What only x86 has: the e820 map, MTRRs, the CPU vendor's EPT/NPT rules and HAP/shadow
+      // choices, the guest-vPCI switch.
+      for (const name of ['e820', 'mtrr', 'hardwareMtrr', 'vendor', 'hardwareHap', 'hap2mb', 'x86GuestVpci'])
+        if (f.has(name)) throw f.error(name, "is x86's; expected no such field with arch 'arm'");
+    } else if (f.has('hostBridges')) {
+      throw f.error(
+        'hostBridges',
+        "are Arm's (pci_check_bar on their windows); expected them with arch 'arm' only",
+      );
+    }
     return {
       event: 'host',
+      arch,
+      x86GuestVpci,
+      hostBridges,
       profile: f.optionalString('profile', ['xen', 'hardened'] as const) ?? 'xen',
       policy: policy as Partial<Policy>,
       vendor: f.optionalString('vendor', ['intel', 'amd'] as const) ?? 'intel',

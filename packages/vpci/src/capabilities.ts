@@ -10,6 +10,7 @@
  */
 
 import type { Result } from '@vpci/rangeset';
+import { hasPciMsi } from './arch.js';
 import type { EngineContext } from './context.js';
 import type { PciDevice } from './domain.js';
 import { findCapability, findExtCapability } from './hardware.js';
@@ -82,7 +83,9 @@ export function initCapabilities(
   const headers = initExtCapabilityList(device, isHwdom);
   const ext = initExtCapabilities(context, device, isHwdom, headers);
   if (!ext.ok) return ext;
-  for (const capability of LEGACY_CAPABILITIES) {
+  // The capability inits are those built in (REGISTER_VPCI_CAP): msi.o and msix.o only with
+  // CONFIG_HAS_PCI_MSI, which Arm does not select (arch.ts).
+  for (const capability of hasPciMsi(context.arch) ? LEGACY_CAPABILITIES : []) {
     const pos = findCapability(device.hw, capability.id);
     if (pos === 0) continue;
     const rc = capability.init(context, device);

@@ -5,11 +5,17 @@
  */
 import type { Mfn } from '@vpci/p2m';
 import type { RangeSet } from '@vpci/rangeset';
+import type { Arch } from './arch.js';
+import type { ResolvedHostBridge } from './arm-pci-host.js';
 import type { Domain, PciDevice } from './domain.js';
 import type { VpciEvent } from './events.js';
 import type { Policy } from './policy.js';
 
 export interface EngineContext {
+  /** The architecture whose Xen build the handlers follow (see arch.ts). */
+  readonly arch: Arch;
+  /** Arm: the PCI host bridges, whose windows `pci_check_bar` checks BARs against (none on x86). */
+  readonly hostBridges: readonly ResolvedHostBridge[];
   /** The safer behaviours in force. */
   readonly policy: Policy;
   /** The event log: every outcome Xen would log, in order. */

@@ -5,6 +5,7 @@
 
 import { type Gfn, gfn, MAX_FRAME, type MmioErrno, mapMmio, mfn, unmapMmio } from '@vpci/p2m';
 import type { Failure, Ok, Result } from '@vpci/rangeset';
+import { pciCheckBar } from './arch.js';
 import { type EngineContext, mappingDomain } from './context.js';
 import type { Bar } from './device.js';
 import type { PciDevice } from './domain.js';
@@ -41,12 +42,12 @@ export function modifyDecoding(
     if (!bar.mappable) continue;
     if (romOnly && bar.type === 'rom') {
       const reg = bar.index === PCI_HEADER_NORMAL_NR_BARS ? PCI_ROM_ADDRESS : PCI_ROM_ADDRESS1;
-      bar.enabled = map; // pci_check_bar is always true on x86
+      if (pciCheckBar(context, device, bar)) bar.enabled = map; // always on x86
       vpci.romEnabled = map;
       device.hw.write(reg, 4, (Number(bar.addr & 0xffffffffn) | (map ? PCI_ROM_ADDRESS_ENABLE : 0)) >>> 0);
       return { ok: true };
     }
-    if (!romOnly && (bar.type !== 'rom' || vpci.romEnabled)) {
+    if (!romOnly && (bar.type !== 'rom' || vpci.romEnabled) && pciCheckBar(context, device, bar)) {
       if (bar.enabled !== map) flipped.push(bar);
       bar.enabled = map;
     }
@@ -142,11 +143,17 @@ function enabledBarAt(
 }
 
 /**
- * x86 `pci_check_bar`: always true; logs when the BAR's host frames overlap the host memory map
- * (those frames are dropped from the rangeset instead).
+ * `pci_check_bar` as `modify_bars` calls it, with the logs: false on Arm for a BAR outside its host
+ * bridge's windows (arch.ts), logged as modify_bars does ("not mapping BAR … invalid position"); x86's
+ * is always true and logs when the BAR's host frames overlap the host memory map (those frames are
+ * dropped from the rangeset instead, by `pci_sanitize_bar_memory`).
  */
 export function checkBar(context: EngineContext, device: PciDevice, bar: Bar): boolean {
   const [start, end] = bar.hostFrames();
+  if (!pciCheckBar(context, device, bar)) {
+    context.events.push({ kind: 'bar-invalid-position', sbdf: device.name, bar: bar.index, start, end });
+    return false;
+  }
   if (context.e820Frames.overlapsRange(start, end)) {
     context.events.push({ kind: 'bar-not-in-hole', sbdf: device.name, bar: bar.index, start, end });
   }

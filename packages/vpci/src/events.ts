@@ -14,6 +14,10 @@ export type MapOperation = 'map' | 'unmap';
  * - `rom-write-ignored`: the ROM BAR was written with enable set while mapped.
  * - `offset-mismatch`: modifyBars refused a BAR whose guest page offset differs from the host's.
  * - `bar-not-in-hole`: a BAR overlaps the host memory map (Xen's pci_check_bar warning).
+ * - `bar-invalid-position`: Arm: the BAR's host frames `[start, end]` lie in no window of its host
+ *   bridge (Arm's `pci_check_bar` is false); modify_bars does not map it.
+ * - `no-vpci`: x86: the device went to a guest without vPCI (`has_vpci` is false for an x86 domU in
+ *   Xen); the guest's config accesses would go to its device model, which the engine does not model.
  * - `iomem-denied`: the domain has no permission for the machine frames (EPERM).
  * - `map-failed`: a deferred map or unmap failed with `code`; decoding was turned off, the
  *   rangesets purged, and a guest crashed (`crashed`).
@@ -70,6 +74,14 @@ export type VpciEvent =
       readonly addr: bigint;
       readonly guestAddr: bigint;
     }
+  | {
+      readonly kind: 'bar-invalid-position';
+      readonly sbdf: string;
+      readonly bar: number;
+      readonly start: number;
+      readonly end: number;
+    }
+  | { readonly kind: 'no-vpci'; readonly sbdf: string; readonly domain: number }
   | {
       readonly kind: 'bar-not-in-hole';
       readonly sbdf: string;
@@ -201,6 +213,10 @@ export function describeEvent(event: VpciEvent): string {
       return `${event.sbdf}: ignored ROM BAR write while mapped`;
     case 'offset-mismatch':
       return `${event.sbdf}: can't map BAR${event.bar} - offset mismatch: ${hex(event.guestAddr)} vs ${hex(event.addr)}`;
+    case 'bar-invalid-position':
+      return `${event.sbdf}: not mapping BAR [${hex(event.start)}, ${hex(event.end)}] invalid position`;
+    case 'no-vpci':
+      return `${event.sbdf}: assigned to d${event.domain} without vPCI (x86 domU: has_vpci() is false)`;
     case 'bar-not-in-hole':
       return `${event.sbdf}: BAR${event.bar} at [${hex(event.start)}, ${hex(event.end)}] not in memory map hole`;
     case 'iomem-denied':

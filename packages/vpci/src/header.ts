@@ -5,6 +5,7 @@
  */
 import type { Gfn, Paddr } from '@vpci/p2m';
 import { RangeSet, type Result } from '@vpci/rangeset';
+import { guestIoBarReadsZero } from './arch.js';
 import type { EngineContext } from './context.js';
 import { type Bar, barAddress, hostFrameRange, type VpciState } from './device.js';
 import type { PciDevice, Vcpu } from './domain.js';
@@ -140,8 +141,15 @@ export function vpciInitHeader(
     }
     const value = hw.read(reg, 4);
     if ((value & PCI_BASE_ADDRESS_SPACE_IO) !== 0) {
-      // x86: no handler; the hardware domain reaches the device, a guest reads all-ones.
+      // x86: no handler; the hardware domain reaches the device, a guest reads all-ones. Elsewhere
+      // (`!IS_ENABLED(CONFIG_X86)`) a guest's I/O BAR reads as zero.
       bar.type = 'io';
+      if (
+        !isHwdom &&
+        guestIoBarReadsZero(context.arch) &&
+        !vpci.registers.add(readZero, undefined, reg, 4).ok
+      )
+        return fail('EEXIST');
       continue;
     }
     bar.type =

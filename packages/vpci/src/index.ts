@@ -5,6 +5,9 @@
  */
 // The workspace's result vocabulary, from @vpci/rangeset, so the engine's users need not import it from there.
 export type { Errno, Failure, Ok, Result } from '@vpci/rangeset';
+export type { Arch, GuestVpci, GuestVpciReason } from './arch.js';
+export { ARCHES, describeGuestVpci } from './arch.js';
+export type { HostBridge, HostBridgeWindow, ResolvedHostBridge } from './arm-pci-host.js';
 export type { CapabilityErrno } from './capabilities.js';
 export type { ConfigAccessPath } from './config-access.js';
 export { vpciAccessAllowed } from './config-access.js';

@@ -3,6 +3,7 @@
  * points a guest's config-space accesses and the toolstack's device assignment come through.
  */
 import {
+  armP2mAddressBits,
   gfn,
   hardwareDomainMtrr,
   InvalidArgumentError,
@@ -14,6 +15,13 @@ import {
   type P2mOptions,
 } from '@vpci/p2m';
 import { RangeSet, type Result } from '@vpci/rangeset';
+import { ARCHES, type Arch, type GuestVpci, guestVpciFor } from './arch.js';
+import {
+  type HostBridge,
+  hostBridgeFrames,
+  type ResolvedHostBridge,
+  resolveHostBridges,
+} from './arm-pci-host.js';
 import { type CapabilityErrno, initCapabilities, reinitExtCapabilities } from './capabilities.js';
 import { allOnes, checkAccessShape, vpciAccessAllowed } from './config-access.js';
 import { type EngineContext, mappingDomain } from './context.js';
@@ -49,11 +57,27 @@ export interface E820Entry {
 
 /** How a machine is built. */
 export interface MachineOptions {
+  /**
+   * The architecture whose Xen build the engine follows (arch.ts): `x86` or `arm`. Not given: x86,
+   * with guest vPCI assumed (see `x86GuestVpci`), as before the option existed.
+   */
+  readonly arch?: Arch;
+  /**
+   * x86 only: guests get vPCI, anticipating x86 domU vPCI support, which Xen staging does not have
+   * (`emulation_flags_ok` refuses `X86_EMU_VPCI` for a domU). Default: false with `arch: 'x86'`, true
+   * (assumed) when `arch` is not given, so callers that predate `arch` keep their behaviour.
+   */
+  readonly x86GuestVpci?: boolean;
+  /**
+   * Arm only: the PCI host bridges (segment, buses, windows). Arm's `pci_check_bar` maps a BAR only
+   * inside a window of its device's bridge, and the hardware domain is permitted the windows' frames.
+   */
+  readonly hostBridges?: readonly HostBridge[];
   /** `xen` (default) or `hardened`. */
   readonly profile?: Profile;
   /** Individual safer behaviours, overriding the profile's. */
   readonly policy?: Partial<Policy>;
-  /** CPU vendor; decides the memory-type rules (default `intel`). */
+  /** CPU vendor; decides the memory-type rules (default `intel`). x86 only: refused with `arch: 'arm'`. */
   readonly vendor?: 'intel' | 'amd';
   /**
    * An IOMMU is enabled (Xen's `iommu_enabled`; default true): the hardware domain then has an IOMMU
@@ -76,7 +100,7 @@ export interface MachineOptions {
    * `dom0=shadow`).
    */
   readonly hardwareP2m?: P2mOptions;
-  /** The host's MTRRs (default: enabled, everything WB). */
+  /** The host's MTRRs (default: enabled, everything WB). x86 only: refused with `arch: 'arm'`. */
   readonly hostMtrr?: MtrrState;
   /**
    * Xen's `iommu_quarantine` (default true, as Xen's default `IOMMU_QUARANTINE_BASIC`; false is
@@ -133,6 +157,12 @@ export type AssignErrno = ModifyBarsErrno | CapabilityErrno | IommuErrno | 'EOPN
 
 /** The machine. Implements the context the header code runs in. */
 export class Machine implements EngineContext {
+  /** The architecture whose Xen build the engine follows. */
+  readonly arch: Arch;
+  /** Whether guests get vPCI, and why (x86 needs `x86GuestVpci`, assumed for callers without `arch`). */
+  readonly guestVpci: GuestVpci;
+  /** Arm: the PCI host bridges, defaults filled in (empty on x86). */
+  readonly hostBridges: readonly ResolvedHostBridge[];
   /** The profile the machine was built with. */
   readonly profile: Profile;
   /** The safer behaviours in force: the profile's, with the overrides given. */
@@ -188,6 +218,25 @@ export class Machine implements EngineContext {
   private readonly accessor: AccessorRef;
 
   constructor(options: MachineOptions = {}) {
+    this.arch = options.arch ?? 'x86';
+    if (!ARCHES.includes(this.arch)) throw new InvalidArgumentError('arch', this.arch, "'x86' or 'arm'");
+    if (options.x86GuestVpci !== undefined && typeof options.x86GuestVpci !== 'boolean')
+      throw new InvalidArgumentError('x86GuestVpci', options.x86GuestVpci, 'true or false');
+    if (this.arch === 'arm' && options.x86GuestVpci !== undefined)
+      throw new InvalidArgumentError(
+        'x86GuestVpci',
+        options.x86GuestVpci,
+        "no value with arch 'arm' (x86 only)",
+      );
+    // What only x86 has (the vendor's EPT/NPT rules, MTRRs, EPT/NPT 2M leaves) would be ignored on
+    // Arm: refused instead.
+    for (const name of ['vendor', 'hostMtrr', 'hardwareMtrr', 'superpages2M'] as const)
+      if (this.arch === 'arm' && options[name] !== undefined)
+        throw new InvalidArgumentError(name, options[name], "no value with arch 'arm' (x86 only)");
+    if (this.arch === 'x86' && options.hostBridges !== undefined)
+      throw new InvalidArgumentError('hostBridges', 'with x86', "host bridges with arch 'arm' only");
+    this.guestVpci = guestVpciFor(options.arch, options.x86GuestVpci);
+    this.hostBridges = Object.freeze(resolveHostBridges(options.hostBridges ?? []));
     this.profile = options.profile ?? 'xen';
     this.policy = policyFor(this.profile, options.policy ?? {});
     this.vendor = options.vendor ?? 'intel';
@@ -203,6 +252,9 @@ export class Machine implements EngineContext {
     this.physAddrBits = options.physAddrBits ?? 48;
     if (!Number.isInteger(this.physAddrBits) || this.physAddrBits < 36 || this.physAddrBits > 52)
       throw new InvalidArgumentError('physAddrBits', this.physAddrBits, 'an integer in 36 … 52');
+    if (this.arch === 'arm') armP2mAddressBits(this.physAddrBits); // throws for a size Arm64 lacks
+    if (this.arch === 'arm' && (options.e820?.length ?? 0) > 0)
+      throw new InvalidArgumentError('e820', 'with arch arm', 'no e820 on Arm (an x86 memory map)');
     this.e820 = Object.freeze([...(options.e820 ?? [])]);
     this.e820Frames = new RangeSet<Mfn>({ name: 'e820', hex: true });
     this.e820.forEach((entry, i) => {
@@ -232,9 +284,15 @@ export class Machine implements EngineContext {
         this.iommu,
       ),
     );
-    // dom0_setup_permissions: "initially permitted full I/O capabilities", up to the address width.
-    const bits = domainMaxPaddrBits(this.physAddrBits, this.hardwareDomain.p2m.hap);
-    this.hardwareDomain.iomem.addRange(mfn(0), mfn(2 ** (bits - 12) - 1));
+    if (this.arch === 'arm') {
+      // Arm: dom0 is permitted what the device tree gives it; of PCI, its host bridges' windows.
+      for (const [first, last] of hostBridgeFrames(this.hostBridges))
+        this.hardwareDomain.iomem.addRange(first, last);
+    } else {
+      // dom0_setup_permissions: "initially permitted full I/O capabilities", up to the address width.
+      const bits = domainMaxPaddrBits(this.physAddrBits, this.hardwareDomain.p2m.hap);
+      this.hardwareDomain.iomem.addRange(mfn(0), mfn(2 ** (bits - 12) - 1));
+    }
     this.domXen = this.addDomain(new Domain(DOMID_XEN, 'dom_xen', 0));
     // dom_io has an IOMMU context whenever the host has an IOMMU (iommu_setup).
     this.domIo = this.addDomain(new Domain(DOMID_IO, 'dom_io', 0, {}, new MtrrState(), this.iommu));
@@ -594,6 +652,12 @@ export class Machine implements EngineContext {
    * machine frame.
    */
   memoryType(domain: number, frame: number, pat: MemoryType): MemoryTypeAnswer {
+    if (this.arch !== 'x86')
+      throw new InvalidArgumentError(
+        'memoryType',
+        this.arch,
+        'an x86 machine (the rules are EPT/NPT and MTRR)',
+      );
     return memoryTypeOf(this, this.domain(domain), gfn(frame), pat);
   }
 
@@ -604,6 +668,9 @@ export class Machine implements EngineContext {
    * (`p2m_initialise`: `hap_enabled(d) && using_vmx()`), unless `options` say otherwise.
    */
   private p2mOptions(options: P2mOptions = {}): P2mOptions {
+    // Arm: the stage-2 root covers the GFNs armP2mAddressBits says; a block past them fails (EINVAL).
+    // Which x86 tables does not matter: Arm's map checks the limit itself.
+    if (this.arch === 'arm') return { addressBits: armP2mAddressBits(this.physAddrBits), ...options };
     const ept = this.vendor === 'intel' && options.hap !== false;
     return {
       addressBits: P2M_ADDRESS_BITS,
@@ -822,7 +889,12 @@ export class Machine implements EngineContext {
       rc = this.iommuFaults.program(phantom);
       if (!rc.ok) break;
     }
-    if (rc.ok) rc = this.assignVpci(device);
+    // x86: has_vpci() is false for a domU, so vpci_assign_device returns 0 without setting anything up.
+    if (rc.ok)
+      rc =
+        target.kind === 'guest' && !this.guestVpci.enabled
+          ? this.noVpci(device, target)
+          : this.assignVpci(device);
     if (!rc.ok) {
       if (device.phantomStride !== 0 && !this.deassignFrom(device, target).ok) {
         device.broken = true;
@@ -881,6 +953,12 @@ export class Machine implements EngineContext {
     }
     if (device.domain === undefined) this.setOwner(device, this.hardwareDomain);
     this.assignVpci(device);
+  }
+
+  /** A guest without vPCI (x86 as Xen is): the device is the guest's, with no vPCI state. */
+  private noVpci(device: PciDevice, target: Domain): AssignResult {
+    this.events.push({ kind: 'no-vpci', sbdf: device.name, domain: target.id });
+    return { ok: true };
   }
 
   /**

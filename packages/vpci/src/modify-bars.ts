@@ -4,6 +4,7 @@
  */
 import type { Gfn, Mfn } from '@vpci/p2m';
 import { RangeSet, type Result } from '@vpci/rangeset';
+import { sanitizesBarMemory } from './arch.js';
 import type { EngineContext } from './context.js';
 import { checkBar } from './decoding.js';
 import type { Bar, VpciState } from './device.js';
@@ -120,7 +121,7 @@ export function modifyBars(
     }
   }
 
-  // Step B: the MSI-X table and PBA pages stay unmapped so accesses trap.
+  // Step B: the MSI-X table and PBA pages stay unmapped so accesses trap (x86: Arm has no vPCI MSI-X).
   const msix = vpci.msix;
   for (let i = 0; msix !== undefined && i < msix.tables.length; i++) {
     const [start, end] = msixGuestFrames(vpci, i);
@@ -214,6 +215,8 @@ function removeFromLowerBars(vpci: VpciState, slot: number, first: Gfn, last: Gf
 
 /** x86 `pci_sanitize_bar_memory`: removes the frames the host memory map takes out from the BAR's set. */
 function sanitizeBarMemory(context: EngineContext, bar: Bar): boolean {
+  // Arm's pci_sanitize_bar_memory returns 0 without touching the set (arch.ts).
+  if (!sanitizesBarMemory(context.arch)) return true;
   const mem = bar.mem!;
   const failed = reportE820Frames(context, bar, (first, last) =>
     mem.removeRange(first, last).ok ? undefined : true,

@@ -2,17 +2,9 @@
  * Deferred execution (Xen's `defer_map`, `vpci_process_pending`, `map_range`, `apply_map`): the
  * frames `modifyBars` collected are mapped or unmapped by the vCPU in preemptible steps.
  */
-import {
-  type Gfn,
-  MAX_FRAME,
-  type Mfn,
-  mapMmio,
-  type Paddr,
-  gfn as toGfn,
-  mfn as toMfn,
-  unmapMmio,
-} from '@vpci/p2m';
+import { type Gfn, MAX_FRAME, type Mfn, type Paddr, gfn as toGfn, mfn as toMfn } from '@vpci/p2m';
 import { type ConsumeStep, RangeSet, type Result } from '@vpci/rangeset';
+import { archMmio } from './arch.js';
 import type { EngineContext } from './context.js';
 import { mappingDomain } from './context.js';
 import { modifyDecoding, restoreMsixPages } from './decoding.js';
@@ -22,10 +14,11 @@ import { mappedByOtherDomain, pendingVcpuOf } from './ownership.js';
 import { PCI_COMMAND_MEMORY } from './pci-regs.js';
 
 /**
- * Error codes a deferred map can end with: the p2m's (`MmioErrno`: EINVAL or ENOENT for a frame past the address width), `EPERM` for frames the domain may
- * not map, and the MSI-X hole punch's `EEXIST` and `ENOMEM` (`msixHoleFailsMap`).
+ * Error codes a deferred map can end with: the p2m's (`MmioErrno`: EINVAL or ENOENT for a frame past
+ * the address width; on Arm `ArmMmioErrno`, with EILSEQ for RAM in an unmap), `EPERM` for frames the
+ * domain may not map, and the MSI-X hole punch's `EEXIST` and `ENOMEM` (`msixHoleFailsMap`).
  */
-export type MapErrno = 'EPERM' | 'EINVAL' | 'ENOENT' | 'ENOMEM' | 'EIO' | 'EOPNOTSUPP' | 'EEXIST';
+export type MapErrno = 'EPERM' | 'EINVAL' | 'ENOENT' | 'ENOMEM' | 'EIO' | 'EOPNOTSUPP' | 'EEXIST' | 'EILSEQ';
 
 /**
  * Outcome of `processPending` (Xen returns true to be called again). A status rather than a `Result`:
@@ -236,11 +229,13 @@ function mapRange(
       meter.failure = { gfn: s, mfn };
       return { consumed, next: 'fail', code: 'EPERM' };
     }
-    const rc = map
-      ? mapMmio(domain.p2m, toGfn(s), size, toMfn(mfn))
-      : unmapMmio(domain.p2m, toGfn(s), size, toMfn(mfn));
+    // x86 returns after 64 chunks with the progress made; Arm does all or fails (arch.ts).
+    const rc = archMmio(context.arch, domain.p2m, map, toGfn(s), size, toMfn(mfn));
     if (!rc.ok) {
       meter.failure = { gfn: s, mfn };
+      // Arm keeps the blocks written before a failure without counting them: not consumed, but
+      // done for the hardened rollback.
+      if (rc.written > 0) done.addRange(s, (s + rc.written - 1) as Gfn);
       return { consumed, next: 'fail', code: rc.code };
     }
     const progress = rc.done ? size : rc.progress;
@@ -275,9 +270,7 @@ function rollback(
         const size = e - s + 1;
         let offset = 0;
         const undo = (from: number) =>
-          map
-            ? unmapMmio(domain.p2m, toGfn(s + from), size - from, toMfn(mfn + from))
-            : mapMmio(domain.p2m, toGfn(s + from), size - from, toMfn(mfn + from));
+          archMmio(context.arch, domain.p2m, !map, toGfn(s + from), size - from, toMfn(mfn + from));
         while (offset < size) {
           // A p2m call that fails (ENOMEM: no memory for a page table, as an injected fault says) is
           // tried once more: the operation's own failure may have been that same shortage, and a
