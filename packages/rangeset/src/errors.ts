@@ -87,6 +87,25 @@ function explainRange(start: unknown, end: unknown): void {
 }
 
 /**
+ * Checks a `consumeRanges` step for the range `[start, end]` and throws `rejectStep`'s error when it
+ * is not one: a whole number of frames consumed, at most the range, and `continue` only after some.
+ */
+export function checkStep(step: { consumed: number; next: string }, start: number, end: number): void {
+  const consumed = step.consumed;
+  const next = step.next;
+  if (
+    !(
+      Number.isInteger(consumed) &&
+      consumed >= 0 &&
+      consumed <= end - start + 1 &&
+      (next === 'continue' ? consumed > 0 : next === 'restart' || next === 'fail')
+    )
+  ) {
+    rejectStep(step, start, end);
+  }
+}
+
+/**
  * Throws the error that names what is wrong with a `consumeRanges` step for the range `[start, end]`
  * (the caller has found that something is).
  */

@@ -30,6 +30,8 @@ export interface EngineContext {
   readonly domXen: Domain;
   /** Every device on the host. */
   devices(): Iterable<PciDevice>;
+  /** Counts the devices added and removed: a listing of `devices()` holds while it stays the same. */
+  readonly deviceListVersion: number;
 }
 
 /** The domain whose p2m a device's BARs are mapped into: dom_xen's hidden devices map into dom0's. */

@@ -32,6 +32,8 @@ export interface DevicePages {
 
 /** A machine's devices in order with their pages, and where each device is in that order. */
 interface Listing {
+  /** `EngineContext.deviceListVersion` when the listing was made. */
+  readonly version: number;
   readonly entries: DevicePages[];
   readonly at: ReadonlyMap<PciDevice, number>;
 }
@@ -71,9 +73,15 @@ export class HostPagesCache {
    */
   devicePages(context: EngineContext, changed?: Iterable<PciDevice>): readonly DevicePages[] {
     let listing = this.listing;
-    if (listing === undefined || (changed === undefined && !sameDevices(context, listing))) {
+    // A device added or removed since the listing was made (a hot plug or an unplug, after which a
+    // check may not have asked for the listing at all) makes it stale, scoped check or not.
+    if (listing === undefined || listing.version !== context.deviceListVersion) {
       const entries = [...context.devices()].map((device) => this.pagesNow(context, device));
-      listing = { entries, at: new Map(entries.map((entry, i) => [entry.device, i])) };
+      listing = {
+        version: context.deviceListVersion,
+        entries,
+        at: new Map(entries.map((entry, i) => [entry.device, i])),
+      };
       this.listing = listing;
       return entries;
     }
@@ -114,10 +122,4 @@ function unchangedSince(device: PciDevice, known: Remembered): boolean {
 
 function sameFrames(a: readonly HostFrames[], b: readonly HostFrames[]): boolean {
   return a.length === b.length && a.every((frames, i) => frames[0] === b[i]![0] && frames[1] === b[i]![1]);
-}
-
-function sameDevices(context: EngineContext, listing: Listing): boolean {
-  let k = 0;
-  for (const device of context.devices()) if (listing.entries[k++]?.device !== device) return false;
-  return k === listing.entries.length;
 }

@@ -213,6 +213,8 @@ export class Machine implements EngineContext {
   private readonly domainMap = new Map<number, Domain>();
   /** `devices()` and `domains()` in order, kept until a device or domain comes or goes. */
   private sortedDevices: PciDevice[] | undefined;
+  /** See `EngineContext.deviceListVersion`. */
+  private deviceListChanges = 0;
   private sortedDomains: Domain[] | undefined;
   /** The vCPU whose access is being handled: deferred work lands on it. */
   private readonly accessor: AccessorRef;
@@ -304,6 +306,11 @@ export class Machine implements EngineContext {
 
   // ---- topology ------------------------------------------------------------------------------
 
+  /** Counts the devices added and removed (`EngineContext.deviceListVersion`). @internal */
+  get deviceListVersion(): number {
+    return this.deviceListChanges;
+  }
+
   /** Every device, ordered by SBDF (a copy: the caller may change it). */
   devices(): PciDevice[] {
     this.sortedDevices ??= [...this.deviceMap.values()].sort((a, b) => sbdfKey(a.sbdf) - sbdfKey(b.sbdf));
@@ -376,6 +383,7 @@ export class Machine implements EngineContext {
     resetInitialMsixState(this.events, hw);
     this.deviceMap.set(key, pdev);
     this.sortedDevices = undefined;
+    this.deviceListChanges++;
     // Hardened: a device hot-plugged into a page another domain maps would be the hardware
     // domain's (or dom_xen's) under that domain's mapping: it joins with no owner.
     if (this.systemActive && this.refusedAsShared(pdev, this.hardwareDomain)) return pdev;
@@ -522,6 +530,7 @@ export class Machine implements EngineContext {
     this.moveOwner(device, undefined);
     this.deviceMap.delete(sbdfKey(device.sbdf));
     this.sortedDevices = undefined;
+    this.deviceListChanges++;
     return { ok: true };
   }
 

@@ -1,4 +1,4 @@
-import { rejectStep } from '../errors.js';
+import { checkStep } from '../errors.js';
 import type { ConsumeStep, Errno } from '../results.js';
 import { lastAtOrBelow } from './search.js';
 
@@ -316,16 +316,7 @@ export class ChunkedStore {
         const step = take(start, end);
         const consumed = step.consumed;
         const next = step.next;
-        if (
-          !(
-            Number.isInteger(consumed) &&
-            consumed >= 0 &&
-            consumed <= end - start + 1 &&
-            (next === 'continue' ? consumed > 0 : next === 'restart' || next === 'fail')
-          )
-        ) {
-          rejectStep(step, start, end);
-        }
+        checkStep(step, start, end);
         if (consumed === end - start + 1) {
           // Used up: the chunk's start moves up one range (no memmove); an emptied chunk is dropped.
           this.count--;

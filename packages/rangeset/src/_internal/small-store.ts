@@ -1,4 +1,4 @@
-import { rejectStep } from '../errors.js';
+import { checkStep } from '../errors.js';
 import type { ConsumeStep, Errno } from '../results.js';
 import { ChunkedStore } from './chunked-store.js';
 
@@ -123,16 +123,7 @@ export class SmallStore {
       const step = take(start, end);
       const consumed = step.consumed;
       const next = step.next;
-      if (
-        !(
-          Number.isInteger(consumed) &&
-          consumed >= 0 &&
-          consumed <= end - start + 1 &&
-          (next === 'continue' ? consumed > 0 : next === 'restart' || next === 'fail')
-        )
-      ) {
-        rejectStep(step, start, end);
-      }
+      checkStep(step, start, end);
       if (consumed === end - start + 1) {
         v.splice(0, 2);
         this.count--;
