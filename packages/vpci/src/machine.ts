@@ -306,7 +306,7 @@ export class Machine implements EngineContext {
 
   // ---- topology ------------------------------------------------------------------------------
 
-  /** Counts the devices added and removed (`EngineContext.deviceListVersion`). @internal */
+  /** Counts the devices added and removed: a listing of `devices()` holds while it stays the same. */
   get deviceListVersion(): number {
     return this.deviceListChanges;
   }
