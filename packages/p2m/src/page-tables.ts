@@ -16,12 +16,40 @@ import type { PageOrder } from './errors.js';
 const ORDER_2M = 9;
 const ORDER_1G = 18;
 
+/**
+ * The regions that have a table of one level, with a run of regions known to be in the set (empty
+ * when lo > hi): a sequential fill or drain in 4K writes stays inside it and touches no set. Any
+ * removal that meets the run empties it.
+ */
+class TableRegions {
+  readonly set: RangeSet;
+  private lo = 1;
+  private hi = 0;
+
+  constructor(name: string) {
+    this.set = new RangeSet({ name });
+  }
+
+  add(first: number, last: number): void {
+    if (first >= this.lo && last <= this.hi) return;
+    this.set.addRange(first, last);
+    const touches = first <= this.hi + 1 && last + 1 >= this.lo;
+    this.lo = touches ? Math.min(first, this.lo) : first;
+    this.hi = touches ? Math.max(last, this.hi) : last;
+  }
+
+  remove(first: number, last: number): void {
+    this.set.removeRange(first, last);
+    if (first <= this.hi && last >= this.lo) [this.lo, this.hi] = [1, 0];
+  }
+}
+
 /** The intermediate tables of one p2m, by region number (`gfn >> 9` for L1, `gfn >> 18` for L2). */
 export class IntermediateTables {
   /** 2M regions (`gfn >> 9`) that have an L1 table: a 4K entry was written there since the last 2M or 1G one. */
-  private readonly l1 = new RangeSet({ name: 'L1 tables' });
+  private readonly l1 = new TableRegions('L1 tables');
   /** 1G regions (`gfn >> 18`) that have an L2 table: a 4K or 2M entry was written there since the last 1G one. */
-  private readonly l2 = new RangeSet({ name: 'L2 tables' });
+  private readonly l2 = new TableRegions('L2 tables');
 
   /**
    * Records a write of `count` frames from `gfn` in leaves of `order` (set or clear alike: both walk
@@ -36,49 +64,16 @@ export class IntermediateTables {
     const first1G = Math.floor(gfn / 2 ** ORDER_1G);
     const last1G = Math.floor(last / 2 ** ORDER_1G);
     if (order === 0) {
-      this.addL1(first2M, last2M);
-      this.addL2(first1G, last1G);
+      this.l1.add(first2M, last2M);
+      this.l2.add(first1G, last1G);
     } else if (order === ORDER_2M) {
-      this.removeL1(first2M, last2M);
-      this.addL2(first1G, last1G);
+      this.l1.remove(first2M, last2M);
+      this.l2.add(first1G, last1G);
     } else {
       // A 1G leaf frees the L2 table and every L1 table under it.
-      this.removeL2(first1G, last1G);
-      this.removeL1(first1G * 2 ** (ORDER_1G - ORDER_2M), (last1G + 1) * 2 ** (ORDER_1G - ORDER_2M) - 1);
+      this.l2.remove(first1G, last1G);
+      this.l1.remove(first1G * 2 ** (ORDER_1G - ORDER_2M), (last1G + 1) * 2 ** (ORDER_1G - ORDER_2M) - 1);
     }
-  }
-
-  // A run of regions known to be in each set (empty when lo > hi): a sequential fill or drain in 4K
-  // writes stays inside it and touches neither set. Any removal that meets it empties it.
-  private l1Lo = 1;
-  private l1Hi = 0;
-  private l2Lo = 1;
-  private l2Hi = 0;
-
-  private addL1(first: number, last: number): void {
-    if (first >= this.l1Lo && last <= this.l1Hi) return;
-    this.l1.addRange(first, last);
-    const touches = first <= this.l1Hi + 1 && last + 1 >= this.l1Lo;
-    this.l1Lo = touches ? Math.min(first, this.l1Lo) : first;
-    this.l1Hi = touches ? Math.max(last, this.l1Hi) : last;
-  }
-
-  private addL2(first: number, last: number): void {
-    if (first >= this.l2Lo && last <= this.l2Hi) return;
-    this.l2.addRange(first, last);
-    const touches = first <= this.l2Hi + 1 && last + 1 >= this.l2Lo;
-    this.l2Lo = touches ? Math.min(first, this.l2Lo) : first;
-    this.l2Hi = touches ? Math.max(last, this.l2Hi) : last;
-  }
-
-  private removeL1(first: number, last: number): void {
-    this.l1.removeRange(first, last);
-    if (first <= this.l1Hi && last >= this.l1Lo) [this.l1Lo, this.l1Hi] = [1, 0];
-  }
-
-  private removeL2(first: number, last: number): void {
-    this.l2.removeRange(first, last);
-    if (first <= this.l2Hi && last >= this.l2Lo) [this.l2Lo, this.l2Hi] = [1, 0];
   }
 
   /**
@@ -88,14 +83,14 @@ export class IntermediateTables {
    * for more than 2M, so 18 stands for both.)
    */
   holeOrder(gfn: number): PageOrder {
-    if (this.l1.containsSingleton(Math.floor(gfn / 2 ** ORDER_2M))) return 0;
-    if (this.l2.containsSingleton(Math.floor(gfn / 2 ** ORDER_1G))) return ORDER_2M;
+    if (this.l1.set.containsSingleton(Math.floor(gfn / 2 ** ORDER_2M))) return 0;
+    if (this.l2.set.containsSingleton(Math.floor(gfn / 2 ** ORDER_1G))) return ORDER_2M;
     return ORDER_1G;
   }
 
   /** The first 2M region number at or after `region` with an L1 table, below `end`, or `end`. */
   firstL1(region: number, end: number): number {
     if (region >= end) return end;
-    return this.l1.reportRanges(region, end - 1, (start): number => Math.max(start, region)) ?? end;
+    return this.l1.set.reportRanges(region, end - 1, (start): number => Math.max(start, region)) ?? end;
   }
 }
