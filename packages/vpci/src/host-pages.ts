@@ -93,11 +93,9 @@ export class HostPagesCache {
     }
     for (const device of changed ?? context.devices()) {
       const i = listing.at.get(device);
-      if (i === undefined) {
-        // A device the listing does not know: the caller's `changed` missed an added device.
-        this.listing = undefined;
-        return this.devicePages(context);
-      }
+      // A device the listing does not know is no longer on the host (the listing, of this version,
+      // has every device that is): nothing of it to list.
+      if (i === undefined) continue;
       const entry = listing.entries[i]!;
       if (entry.owner !== effectiveOwner(context, device) || entry.pages !== this.hostPagesOf(device))
         listing.entries[i] = this.pagesNow(context, device);
