@@ -79,6 +79,15 @@ describe('every command under "Replaying a trace"', () => {
   });
 });
 
+describe('every command under "Comparing rule sets"', () => {
+  it.each(commandsUnder('Comparing rule sets'))('%s', (command) => {
+    const result = run(command);
+    expect(result.status, result.stderr).toBe(0);
+    expect(result.stdout).toMatch(/^vpci-replay --compare \S+: \d+ trace lines under /);
+    expect(result.stdout).toMatch(/steps? where the mappings part or meet again/);
+  });
+});
+
 describe('the commands under "Fuzzing"', () => {
   const commands = commandsUnder('Fuzzing');
 

@@ -11,6 +11,8 @@ import { formatSbdf, type Profile, parseSbdf } from '@vpci/vpci';
 import { SingleBar } from 'cli-progress';
 import { createColors } from 'picocolors';
 import manifest from '../package.json';
+import { CompareReplay, type CompareTarget, compareTargets } from './compare.js';
+import { compareHtml, compareText } from './compare-report.js';
 import { TraceError } from './fields.js';
 import { LineTooLongError, lineChunks } from './file-lines.js';
 import { renderHtml } from './html.js';
@@ -58,6 +60,11 @@ options:
   --svg FILE          write a picture of the guest- and host-physical maps (SVG)
   --html FILE         write the picture as a page that zooms down to single pages
   --profile P         xen or hardened, overriding the trace's host line
+  --compare LIST      replay TRACE once per rule set of LIST (two or more of xen, hardened,
+                      comma-separated; docs/rule-sets.md) and report each step at which their
+                      mappings part or meet again: the line, what each maps, the rule each logged
+                      (text; --json: the first rule set's report with a "compare" member; --html
+                      FILE: the comparison as a page). Works with --qemu; not with --profile, --svg
   --progress          show a progress bar on stderr (default: when stderr is a terminal)
   --no-progress       never show one
   --color WHEN        colour the text report: auto (on a terminal, unless NO_COLOR is set), always,
@@ -83,6 +90,7 @@ interface Arguments {
   readonly svg: string | undefined;
   readonly html: string | undefined;
   readonly profile: Profile | undefined;
+  readonly compare: readonly CompareTarget[] | undefined;
   readonly progress: boolean | undefined;
   readonly color: 'auto' | 'always' | 'never';
 }
@@ -112,6 +120,7 @@ export async function main(argv: readonly string[], io: CliIo): Promise<number> 
   const name = args.trace === '-' ? 'stdin' : basename(args.trace);
   const options = args.profile === undefined ? {} : { profile: args.profile };
   const progress = (args.progress ?? io.stderr.isTTY === true) ? new Progress(io.stderr, input) : undefined;
+  if (args.compare !== undefined) return runComparison(args, args.compare, input, name, io, progress);
   let replayed: Replayed;
   try {
     replayed = args.qemu
@@ -150,6 +159,85 @@ export async function main(argv: readonly string[], io: CliIo): Promise<number> 
     return 2;
   }
   return report.status === 'ok' ? 0 : 1;
+}
+
+/**
+ * `--compare`: the trace (or the QEMU log, converted) replayed once per rule set, side by side; the
+ * comparison printed (text or, with --json, the first rule set's report with a `compare` member) and,
+ * with --html, written as a page. Exit status as for one replay, taken over every rule set: 2 for bad
+ * input, 1 when any rule set fails an assertion or an invariant it does not declare as a hazard.
+ */
+async function runComparison(
+  args: Arguments,
+  targets: readonly CompareTarget[],
+  input: Input,
+  name: string,
+  io: CliIo,
+  progress: Progress | undefined,
+): Promise<number> {
+  let comparison: CompareReplay;
+  let sourceLines: readonly number[] | undefined;
+  try {
+    if (args.qemu) {
+      const conversion = convertQemuLog(qemuLogText(Buffer.concat(await readWhole(input))).split('\n'), {
+        name,
+        images: args.images,
+        ...(args.monitor === undefined ? {} : { monitor: args.monitor }),
+      });
+      if (args.saveTrace !== undefined && args.saveTrace !== '-')
+        writeFileOrThrow('--save-trace', args.saveTrace, `${conversion.trace.join('\n')}\n`);
+      sourceLines = conversion.sourceLines;
+      comparison = new CompareReplay(name, targets, (line) => conversion.sourceLines[line - 1] || undefined);
+      for (const text of conversion.trace) {
+        if (!comparison.feed(text)) break;
+        if (comparison.lines % 4096 === 0) progress?.update(comparison.lines);
+      }
+    } else {
+      comparison = new CompareReplay(name, targets);
+      try {
+        comparing: for await (const chunk of lineChunks(input.bytes)) {
+          for (const text of chunk) if (!comparison.feed(text)) break comparing;
+          progress?.update(comparison.lines);
+        }
+      } catch (error) {
+        if (error instanceof InputError) error.line ??= comparison.lines + 1;
+        throw error;
+      }
+    }
+  } catch (error) {
+    progress?.stop();
+    if (error instanceof OutputError) io.stderr.write(`vpci-replay: ${error.message}\n`);
+    else if (error instanceof InputError) io.stderr.write(`${input.name}:${error.line}: ${error.message}\n`);
+    else if (error instanceof TraceError || error instanceof LineTooLongError) {
+      io.stderr.write(`${input.name}:${error.line}: ${error.message}\n`);
+    } else throw error;
+    return 2;
+  }
+  progress?.stop();
+  const { reports, compare } = comparison.end();
+  const report = { ...reports[0]!, compare };
+  const toStdout = args.html === '-' || args.saveTrace === '-';
+  if (!toStdout)
+    io.stdout.write(args.json ? reportJson(report) : compareText(name, comparison.lines, compare));
+  try {
+    if (args.html !== undefined)
+      writeOutput(io, '--html', args.html, compareHtml(name, comparison.lines, compare));
+  } catch (error) {
+    if (!(error instanceof OutputError)) throw error;
+    io.stderr.write(`vpci-replay: ${error.message}\n`);
+    return 2;
+  }
+  const stopped = reports.find((r) => r.error !== null);
+  if (stopped?.error !== undefined && stopped.error !== null) {
+    const line = stopped.error.line;
+    const where =
+      sourceLines === undefined ? `${line}` : `${sourceLines[line - 1]} (converted trace line ${line})`;
+    io.stderr.write(`${input.name}:${where}: ${stopped.error.message}\n`);
+    return 2;
+  }
+  // The trace's assertions speak for one rule set: counted and shown, they fail no comparison.
+  const finding = compare.runs.some((run) => run.violations.some((v) => !v.expected && v.hazard === null));
+  return finding ? 1 : 0;
 }
 
 /** A replay's report, and where it stopped on a bad line (the input's line, as messages give it). */
@@ -191,14 +279,7 @@ async function replayQemuLog(
   options: ReplayOptions,
   progress: Progress | undefined,
 ): Promise<Replayed> {
-  const chunks: Uint8Array[] = [];
-  try {
-    for await (const chunk of input.bytes) chunks.push(chunk);
-  } catch (error) {
-    if (error instanceof InputError) error.line ??= 1;
-    throw error;
-  }
-  const conversion = convertQemuLog(qemuLogText(Buffer.concat(chunks)).split('\n'), {
+  const conversion = convertQemuLog(qemuLogText(Buffer.concat(await readWhole(input))).split('\n'), {
     name,
     images: args.images,
     ...(args.monitor === undefined ? {} : { monitor: args.monitor }),
@@ -215,6 +296,18 @@ async function replayQemuLog(
   return { report, stoppedAt };
 }
 
+/** The whole input, as its chunks (a QEMU log is read whole: its devices come from all of it). */
+async function readWhole(input: Input): Promise<Uint8Array[]> {
+  const chunks: Uint8Array[] = [];
+  try {
+    for await (const chunk of input.bytes) chunks.push(chunk);
+  } catch (error) {
+    if (error instanceof InputError) error.line ??= 1;
+    throw error;
+  }
+  return chunks;
+}
+
 const OPTIONS = {
   json: { type: 'boolean' },
   qemu: { type: 'boolean' },
@@ -224,6 +317,7 @@ const OPTIONS = {
   svg: { type: 'string' },
   html: { type: 'string' },
   profile: { type: 'string' },
+  compare: { type: 'string' },
   progress: { type: 'boolean' },
   'no-progress': { type: 'boolean' },
   color: { type: 'string' },
@@ -272,6 +366,15 @@ function parseArguments(argv: readonly string[]): Arguments | 'help' | 'version'
   if (profile !== undefined && profile !== 'xen' && profile !== 'hardened') {
     throw new Error(`--profile is '${profile}'; expected xen or hardened`);
   }
+  const compare = values.compare === undefined ? undefined : compareTargets(values.compare);
+  if (compare !== undefined && profile !== undefined) {
+    throw new Error('--profile cannot be combined with --compare (each rule set of --compare sets its own)');
+  }
+  if (compare !== undefined && values.svg !== undefined) {
+    throw new Error(
+      '--svg cannot be combined with --compare (a picture shows one replay; --html writes the comparison)',
+    );
+  }
   const color = values.color ?? 'auto';
   if (color !== 'auto' && color !== 'always' && color !== 'never') {
     throw new Error(`--color is '${color}'; expected auto, always or never`);
@@ -293,6 +396,7 @@ function parseArguments(argv: readonly string[]): Arguments | 'help' | 'version'
     svg: values.svg,
     html: values.html,
     profile,
+    compare,
     progress,
     color,
   };

@@ -31,6 +31,7 @@ import {
   type Violation,
   type VpciEvent,
 } from '@vpci/vpci';
+import type { ReportCompare } from './compare.js';
 import { hex } from './fields.js';
 import type { ReportQemu } from './qemu-report.js';
 import type { Replayer } from './replayer.js';
@@ -289,6 +290,11 @@ export interface Report {
   };
   /** A replayed QEMU log (`--qemu`): the log's counts, its devices, QEMU's decisions compared. */
   readonly qemu?: ReportQemu;
+  /**
+   * `--compare`: the trace replayed under several rule sets (this report is the first one's), and each
+   * step at which their mappings part or meet again; only present then.
+   */
+  readonly compare?: ReportCompare;
   /** The trace's `mmio` lines, by who answered them; only present when it had some. */
   readonly mmio?: ReportMmio;
 }

@@ -1,0 +1,447 @@
+/**
+ * One trace replayed under several rule sets side by side (`vpci-replay --compare`): every line goes
+ * to one replay per rule set, and after each line whose p2m writes changed a domain in any of them,
+ * that domain's mappings are compared across the rule sets. A step is recorded where, over some guest
+ * frames, at least one rule set's mapping changed at that line and the rule sets do not all map them
+ * alike (they part), or did not before and do now (they meet again). Each step gives the line, per
+ * rule set what it maps there (and what it mapped before), whose BAR those frames are, and the
+ * decisions each rule set logged at that line: the rule that made the difference.
+ *
+ * Work per line is bounded by extents, not frames: a domain is compared only when its p2m was written,
+ * by a sweep over the boundaries of its extents in every replay (before and after the line).
+ */
+import type { P2mExtent } from '@vpci/p2m';
+import { describeEvent, type Machine, mappingDomain } from '@vpci/vpci';
+import { hex } from './fields.js';
+import type { LoggedEvent, ReplayOptions } from './replayer.js';
+import type { Report } from './report.js';
+import { TraceReplay } from './run.js';
+
+/** One rule set of a comparison: its name and how a replay under it is set up. */
+export interface CompareTarget {
+  /** The name the report gives it (`xen`, `hardened`, …). */
+  readonly name: string;
+  /** The replay's options (the rule set or profile it runs under). */
+  readonly options: ReplayOptions;
+  /**
+   * The rule set's declared known hazards: a violation kind the rule set allows by design (as Xen's
+   * gaps are declared), mapped to the hazard's one-line name. A violation of such a kind is reported
+   * with that name; any other is a finding.
+   */
+  readonly hazards?: ReadonlyMap<string, string>;
+}
+
+/** What a rule set maps a run of guest frames to: its first machine frame and p2m type, or nothing. */
+export interface CompareMapping {
+  /** Machine frame of the first guest frame of the run, hexadecimal. */
+  readonly mfn: string;
+  /** The p2m type, such as `mmio_direct`. */
+  readonly type: string;
+  /** The BAR those machine frames belong to (`"<sbdf> BAR<n>"` or `"<sbdf> ROM"`), or null. */
+  readonly bar: string | null;
+}
+
+/** A run of guest frames of one domain over which the rule sets part or meet again. */
+export interface CompareRange {
+  /** First guest frame, hexadecimal. */
+  readonly gfn: string;
+  /** Frames in the run. */
+  readonly count: number;
+  /** Whether every rule set now maps the run alike (they met again at this step). */
+  readonly agree: boolean;
+  /** The BARs whose guest frames hold the run in any of the replays (`"<sbdf> BAR<n>"`). */
+  readonly bars: readonly string[];
+  /** Per rule set, what the run is mapped to after the line (null: not mapped). */
+  readonly mapped: Readonly<Record<string, CompareMapping | null>>;
+  /** Per rule set, what it was mapped to before the line. */
+  readonly before: Readonly<Record<string, CompareMapping | null>>;
+}
+
+/** A trace line after which the rule sets' mappings of a domain part or meet again. */
+export interface CompareStep {
+  /** The 1-based trace line. */
+  readonly line: number;
+  /** The line of the input it came from when that is not the trace (a QEMU log's line), else null. */
+  readonly source: number | null;
+  /** The trace line's text, clipped to 200 characters. */
+  readonly text: string;
+  /** The domain whose p2m the runs are in. */
+  readonly domain: number;
+  /** The runs of guest frames, in frame order. */
+  readonly ranges: readonly CompareRange[];
+  /**
+   * Per rule set, the decisions it logged about the devices of the ranges since the domain was last
+   * compared (its events, as `kind: sentence`; one of an earlier line, such as the command write of a
+   * map deferred to this `run` line, starts with `line N: `): the rule that made the difference.
+   * Empty for a rule set that logged nothing.
+   */
+  readonly rules: Readonly<Record<string, readonly string[]>>;
+}
+
+/** How one rule set's replay ended. */
+export interface CompareRun {
+  /** The rule set. */
+  readonly ruleSet: string;
+  /** Its report's status. */
+  readonly status: Report['status'];
+  /** Assertions checked and failed under it. */
+  readonly assertions: { readonly total: number; readonly failed: number };
+  /**
+   * Its invariant violations, each with the known hazard that declares it (null: a finding, not a
+   * declared hazard).
+   */
+  readonly violations: readonly {
+    readonly line: number;
+    readonly kind: string;
+    readonly present: boolean;
+    /** Declared by the trace (a `violation` assertion): shown on purpose. */
+    readonly expected: boolean;
+    readonly hazard: string | null;
+    readonly message: string;
+  }[];
+}
+
+/** The comparison: the `compare` member of the report (`vpci-replay --compare … --json`). */
+export interface ReportCompare {
+  /** The rule sets, in the order given. */
+  readonly ruleSets: readonly string[];
+  /** How each replay ended, in that order. */
+  readonly runs: readonly CompareRun[];
+  /** Steps found in all. */
+  readonly stepsFound: number;
+  /** The first `MAX_COMPARE_STEPS` of them, in line order. */
+  readonly steps: readonly CompareStep[];
+}
+
+/**
+ * The rule sets `--compare` accepts, each with how a replay under it is set up, in the order the
+ * usage lists them.
+ */
+const COMPARABLE: ReadonlyMap<string, ReplayOptions> = new Map<string, ReplayOptions>([
+  ['xen', { profile: 'xen' }],
+  ['hardened', { profile: 'hardened' }],
+]);
+
+/** The names `--compare` accepts. */
+export function comparableNames(): string[] {
+  return [...COMPARABLE.keys()];
+}
+
+/**
+ * The rule sets of a `--compare` value: two or more names, comma-separated, each once. Throws an
+ * error naming the option, the value and the accepted names.
+ */
+export function compareTargets(value: string): CompareTarget[] {
+  const accepted = `two or more of ${comparableNames().join(', ')}, comma-separated`;
+  const names = value.split(',').map((n) => n.trim());
+  for (const name of names) {
+    if (name === '') throw new Error(`--compare is '${value}': an empty name; expected ${accepted}`);
+    if (!COMPARABLE.has(name)) {
+      throw new Error(`--compare is '${value}': '${name}' is not a rule set; expected ${accepted}`);
+    }
+  }
+  const twice = names.find((n, i) => names.indexOf(n) !== i);
+  if (twice !== undefined)
+    throw new Error(`--compare is '${value}': '${twice}' is named twice; expected ${accepted}`);
+  if (names.length < 2) throw new Error(`--compare is '${value}': one rule set; expected ${accepted}`);
+  return names.map((name) => ({ name, options: COMPARABLE.get(name)! }));
+}
+
+/** Steps listed in full; beyond them only counted (a report stays readable, and bounded). */
+export const MAX_COMPARE_STEPS = 1000;
+
+/** Characters of a trace line a step quotes. */
+const TEXT_CLIP = 200;
+
+/** One rule set's replay and what the comparison remembers of it between lines. */
+interface Run {
+  readonly target: CompareTarget;
+  readonly replay: TraceReplay;
+  /** Per domain id, the p2m write count last seen. */
+  readonly writes: Map<number, number>;
+  /** Per domain id, its extents as last compared. */
+  readonly extents: Map<number, readonly P2mExtent[]>;
+  /** Per domain id, the events already looked at when it was last compared. */
+  readonly eventsSeen: Map<number, number>;
+}
+
+/** A comparison in progress: lines in, one report per rule set and the comparison out. */
+export class CompareReplay {
+  private readonly runs: Run[];
+  private readonly steps: CompareStep[] = [];
+  private stepsFound = 0;
+  private readonly sourceOf: ((line: number) => number | undefined) | undefined;
+  /** Lines fed so far. */
+  lines = 0;
+
+  /**
+   * A comparison of `targets` (two or more, names unique) over the trace `name`. `sourceOf` maps a
+   * trace line to the input line it came from (a QEMU log's), for the steps.
+   */
+  constructor(
+    name: string,
+    targets: readonly CompareTarget[],
+    sourceOf?: (line: number) => number | undefined,
+  ) {
+    this.runs = targets.map((target) => ({
+      target,
+      replay: new TraceReplay(name, target.options),
+      writes: new Map(),
+      extents: new Map(),
+      eventsSeen: new Map(),
+    }));
+    this.sourceOf = sourceOf;
+  }
+
+  /** The first rule set's replay (its report is the one the comparison extends). */
+  get first(): TraceReplay {
+    return this.runs[0]!.replay;
+  }
+
+  /** Feeds the next line to every replay; false once one of them stopped on an error. */
+  feed(text: string): boolean {
+    this.lines++;
+    let going = true;
+    for (const run of this.runs) if (!run.replay.feed(text)) going = false;
+    if (!going) return false;
+    this.afterLine(this.lines, text);
+    return true;
+  }
+
+  /** Ends every replay: one report per rule set, in the order given, and the comparison. */
+  end(): { readonly reports: readonly Report[]; readonly compare: ReportCompare } {
+    const reports = this.runs.map((run) => run.replay.end());
+    // The end of the trace finishes pending work: one more step, at the last line.
+    if (reports.every((r) => r.error === null)) this.afterLine(this.lines, '(end of trace)');
+    return {
+      reports,
+      compare: {
+        ruleSets: this.runs.map((run) => run.target.name),
+        runs: this.runs.map((run, i) => compareRun(run.target, reports[i]!)),
+        stepsFound: this.stepsFound,
+        steps: this.steps,
+      },
+    };
+  }
+
+  /** Compares every domain whose p2m any replay wrote at `line`. */
+  private afterLine(line: number, text: string): void {
+    const changed = new Set<number>();
+    for (const run of this.runs) {
+      const machine = run.replay.replayer.machine;
+      if (machine === undefined) continue;
+      for (const domain of machine.domains()) {
+        if (domain.isPseudo) continue;
+        if (run.writes.get(domain.id) !== domain.p2m.writes) changed.add(domain.id);
+      }
+    }
+    for (const id of [...changed].sort((a, b) => a - b)) this.compareDomain(line, text, id);
+  }
+
+  /**
+   * Each rule set's events since domain `id` was last compared that name one of `devices` (or the
+   * domain): the decisions behind its mapping, including those of a deferred map made at an earlier
+   * line. An event of an earlier line says its line.
+   */
+  private rulesFor(line: number, id: number, devices: ReadonlySet<string>): Record<string, string[]> {
+    const rules: Record<string, string[]> = {};
+    for (const run of this.runs) {
+      const events: readonly LoggedEvent[] = run.replay.replayer.events;
+      const said: string[] = [];
+      for (let i = run.eventsSeen.get(id) ?? 0; i < events.length; i++) {
+        const { line: at, event } = events[i]!;
+        const about =
+          ('sbdf' in event && devices.has(event.sbdf)) ||
+          (!('sbdf' in event) && 'domain' in event && event.domain === id);
+        if (!about) continue;
+        said.push(`${at === line ? '' : `line ${at}: `}${event.kind}: ${describeEvent(event)}`);
+      }
+      run.eventsSeen.set(id, events.length);
+      rules[run.target.name] = said;
+    }
+    return rules;
+  }
+
+  /** Compares domain `id` after `line` against its extents before; records a step where they part. */
+  private compareDomain(line: number, text: string, id: number): void {
+    const before = this.runs.map((run) => run.extents.get(id) ?? []);
+    const after = this.runs.map((run) => {
+      const domain = run.replay.replayer.machine?.domains().find((d) => d.id === id);
+      const extents = domain === undefined ? [] : [...domain.p2m.extents()];
+      if (domain !== undefined) run.writes.set(id, domain.p2m.writes);
+      run.extents.set(id, extents);
+      return extents;
+    });
+    const segments = partingSegments(before, after);
+    if (segments.length === 0) {
+      for (const run of this.runs) run.eventsSeen.set(id, run.replay.replayer.events.length);
+      return;
+    }
+    this.stepsFound++;
+    if (this.steps.length >= MAX_COMPARE_STEPS) return;
+    const names = this.runs.map((run) => run.target.name);
+    const machines = this.runs.map((run) => run.replay.replayer.machine);
+    const mapping = (i: number, m: Mapped | null, gfn: number): CompareMapping | null =>
+      m === null
+        ? null
+        : { mfn: hex(gfn + m.delta), type: m.type, bar: barOfMachineFrame(machines[i], id, gfn + m.delta) };
+    const ranges = segments.map((s) => ({
+      gfn: hex(s.first),
+      count: s.last - s.first + 1,
+      agree: s.after.every((m) => sameMapping(m, s.after[0]!)),
+      bars: barsOverGuestFrames(machines, id, s.first, s.last),
+      mapped: Object.fromEntries(names.map((n, i) => [n, mapping(i, s.after[i]!, s.first)])),
+      before: Object.fromEntries(names.map((n, i) => [n, mapping(i, s.before[i]!, s.first)])),
+    }));
+    const devices = new Set<string>();
+    for (const range of ranges) {
+      for (const bar of range.bars) devices.add(bar.split(' ')[0]!);
+      for (const m of [...Object.values(range.mapped), ...Object.values(range.before)]) {
+        if (m?.bar != null) devices.add(m.bar.split(' ')[0]!);
+      }
+    }
+    this.steps.push({
+      line,
+      source: this.sourceOf?.(line) ?? null,
+      text: text.length > TEXT_CLIP ? `${text.slice(0, TEXT_CLIP)}…` : text,
+      domain: id,
+      ranges,
+      rules: this.rulesFor(line, id, devices),
+    });
+  }
+}
+
+/** How a replay ended, with its violations named by the hazards its rule set declares. */
+function compareRun(target: CompareTarget, report: Report): CompareRun {
+  return {
+    ruleSet: target.name,
+    status: report.status,
+    assertions: { total: report.assertions.total, failed: report.assertions.failed },
+    violations: report.violations.map((v) => {
+      const kind = String(v.kind);
+      return {
+        line: Number(v.line),
+        kind,
+        present: v.present === true,
+        expected: v.expected === true,
+        hazard: target.hazards?.get(kind) ?? null,
+        message: String(v.message),
+      };
+    }),
+  };
+}
+
+/** A frame's mapping as the sweep compares it: the p2m type and `mfn - gfn` (runs that continue agree). */
+interface Mapped {
+  readonly type: string;
+  readonly delta: number;
+}
+
+/** A run of guest frames uniform in every replay, before and after the line. */
+interface Segment {
+  first: number;
+  last: number;
+  readonly before: (Mapped | null)[];
+  readonly after: (Mapped | null)[];
+}
+
+function sameMapping(a: Mapped | null, b: Mapped | null): boolean {
+  return a === null || b === null ? a === b : a.type === b.type && a.delta === b.delta;
+}
+
+function allAlike(list: readonly (Mapped | null)[]): boolean {
+  return list.every((m) => sameMapping(m, list[0]!));
+}
+
+/**
+ * The runs of guest frames where some replay's mapping changed (`before` → `after`) and the replays
+ * do not all agree after it, or did not before: where the rule sets part, or meet again. Adjacent
+ * runs alike in every replay are merged. A sweep over every extent boundary of every list.
+ */
+export function partingSegments(
+  before: readonly (readonly P2mExtent[])[],
+  after: readonly (readonly P2mExtent[])[],
+): Segment[] {
+  const lists = [...before, ...after];
+  const bounds = new Set<number>();
+  for (const list of lists) {
+    for (const e of list) {
+      bounds.add(e.gfn);
+      bounds.add(e.gfn + e.count);
+    }
+  }
+  const points = [...bounds].sort((a, b) => a - b);
+  const cursors = lists.map(() => 0);
+  const n = before.length;
+  const out: Segment[] = [];
+  for (let p = 0; p + 1 < points.length; p++) {
+    const first = points[p]!;
+    const last = points[p + 1]! - 1;
+    const at = lists.map((list, k) => {
+      let i = cursors[k]!;
+      while (i < list.length && list[i]!.gfn + list[i]!.count <= first) i++;
+      cursors[k] = i;
+      const e = list[i];
+      return e !== undefined && e.gfn <= first ? { type: e.type, delta: e.mfn - e.gfn } : null;
+    });
+    const was = at.slice(0, n);
+    const now = at.slice(n);
+    const moved = was.some((m, i) => !sameMapping(m, now[i]!));
+    if (!moved || (allAlike(now) && allAlike(was))) continue;
+    const previous = out.at(-1);
+    if (
+      previous !== undefined &&
+      previous.last + 1 === first &&
+      previous.before.every((m, i) => sameMapping(m, was[i]!)) &&
+      previous.after.every((m, i) => sameMapping(m, now[i]!))
+    ) {
+      previous.last = last;
+    } else out.push({ first, last, before: was, after: now });
+  }
+  return out;
+}
+
+/**
+ * `"<sbdf> BAR<n>"` (or `ROM`) of a BAR whose host frames hold machine frame `mfn`, preferring a
+ * device that maps into domain `id` (sub-page BARs of several devices share a host page); or null.
+ */
+function barOfMachineFrame(machine: Machine | undefined, id: number, mfn: number): string | null {
+  if (machine === undefined) return null;
+  let other: string | null = null;
+  for (const device of machine.devices()) {
+    for (const bar of device.vpci?.bars ?? []) {
+      if (!bar.mappable || bar.size === 0n) continue;
+      const [first, last] = bar.hostFrames();
+      if (mfn < first || mfn > last) continue;
+      if (mappingDomain(machine, device)?.id === id) return barName(device.name, bar.index);
+      other ??= barName(device.name, bar.index);
+    }
+  }
+  return other;
+}
+
+/** The BARs, in any of the replays, whose guest frames in domain `id` meet `[first, last]`. */
+function barsOverGuestFrames(
+  machines: readonly (Machine | undefined)[],
+  id: number,
+  first: number,
+  last: number,
+): string[] {
+  const found = new Set<string>();
+  for (const machine of machines) {
+    if (machine === undefined) continue;
+    for (const device of machine.devices()) {
+      if (mappingDomain(machine, device)?.id !== id) continue;
+      for (const bar of device.vpci?.bars ?? []) {
+        if (!bar.mappable || bar.size === 0n) continue;
+        const [start, end] = bar.guestFrames();
+        if (start <= last && end >= first) found.add(barName(device.name, bar.index));
+      }
+    }
+  }
+  return [...found].sort();
+}
+
+function barName(sbdf: string, index: number): string {
+  return index === 6 ? `${sbdf} ROM` : `${sbdf} BAR${index}`;
+}
