@@ -16,7 +16,7 @@ export interface EngineContext {
   readonly arch: Arch;
   /** Arm: the PCI host bridges, whose windows `pci_check_bar` checks BARs against (none on x86). */
   readonly hostBridges: readonly ResolvedHostBridge[];
-  /** The safer behaviours in force. */
+  /** The safer behaviours in force (Xen's rule set consults them). */
   readonly policy: Policy;
   /** The event log: every outcome Xen would log, in order. */
   readonly events: VpciEvent[];

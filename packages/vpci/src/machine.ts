@@ -27,15 +27,23 @@ import { allOnes, checkAccessShape, vpciAccessAllowed } from './config-access.js
 import { type EngineContext, mappingDomain } from './context.js';
 import { hostFrameRange, VpciState } from './device.js';
 import { DeviceMemory } from './device-memory.js';
-import { DOMID_IO, DOMID_XEN, Domain, PciDevice, type Vcpu, VPCI_MAX_VIRT_DEV } from './domain.js';
+import {
+  type AccessorRef,
+  DOMID_IO,
+  DOMID_XEN,
+  Domain,
+  PciDevice,
+  type Vcpu,
+  VPCI_MAX_VIRT_DEV,
+} from './domain.js';
 import type { VpciEvent } from './events.js';
 import { type DeviceSpec, PhysicalDevice } from './hardware.js';
-import { type AccessorRef, vpciInitHeader } from './header.js';
+import { vpciInitHeader } from './header.js';
 import { InvariantCaches } from './invariants.js';
 import { type IommuErrno, IommuFaults, phantomFunctions, phantomStride } from './iommu.js';
 import { type MemoryTypeAnswer, memoryTypeOf } from './memory-type.js';
 import { checkMmioAccess, type MmioResult, mmioAccess } from './mmio.js';
-import { type ModifyBarsErrno, modifyBars } from './modify-bars.js';
+import type { ModifyBarsErrno } from './modify-bars.js';
 import { resetInitialMsixState } from './msix.js';
 import { decodedBars, hostBarFrames, hostBars, mappedByOtherDomain } from './ownership.js';
 import { PCI_CFG_SPACE_SIZE } from './pci-regs.js';
@@ -43,6 +51,8 @@ import { type PendingResult, processPending } from './pending.js';
 import { type Policy, type Profile, policyFor } from './policy.js';
 import { ignoresBars } from './quirks.js';
 import type { HardwareAccess } from './registers.js';
+import type { RuleSet, RuleSetName } from './rule-set.js';
+import { ruleSetFor } from './rule-sets.js';
 import { formatSbdf, makeSbdf, type Sbdf, sbdfKey, toSbdf } from './sbdf.js';
 
 /** One entry of the host memory map (e820): `size` bytes at `addr`. */
@@ -73,6 +83,11 @@ export interface MachineOptions {
    * inside a window of its device's bridge, and the hardware domain is permitted the windows' frames.
    */
   readonly hostBridges?: readonly HostBridge[];
+  /**
+   * Whose rules decide what the header writes do to the mappings (rule-set.ts): `xen` (default).
+   * The profile and its switches are Xen's; the `xen` and `hardened` profiles both run the `xen` rules.
+   */
+  readonly rules?: RuleSetName;
   /** `xen` (default) or `hardened`. */
   readonly profile?: Profile;
   /** Individual safer behaviours, overriding the profile's. */
@@ -163,6 +178,8 @@ export class Machine implements EngineContext {
   readonly guestVpci: GuestVpci;
   /** Arm: the PCI host bridges, defaults filled in (empty on x86). */
   readonly hostBridges: readonly ResolvedHostBridge[];
+  /** Whose rules decide what the header writes do to the mappings. */
+  readonly rules: RuleSet;
   /** The profile the machine was built with. */
   readonly profile: Profile;
   /** The safer behaviours in force: the profile's, with the overrides given. */
@@ -239,6 +256,7 @@ export class Machine implements EngineContext {
       throw new InvalidArgumentError('hostBridges', 'with x86', "host bridges with arch 'arm' only");
     this.guestVpci = guestVpciFor(options.arch, options.x86GuestVpci);
     this.hostBridges = Object.freeze(resolveHostBridges(options.hostBridges ?? []));
+    this.rules = ruleSetFor(options.rules ?? 'xen');
     this.profile = options.profile ?? 'xen';
     this.policy = policyFor(this.profile, options.policy ?? {});
     this.vendor = options.vendor ?? 'intel';
@@ -855,7 +873,7 @@ export class Machine implements EngineContext {
     if (device.domain === undefined) return { ok: true };
     if (this.policy.unmapOnDeassign && device.vpci?.bars.some((bar) => bar.enabled)) {
       for (const bar of device.vpci.bars) bar.mem?.purge();
-      const unmapped = modifyBars(this, this.accessor.current, device, 0, false, true);
+      const unmapped = this.rules.modifyBars(this, this.accessor.current, device, 0, false, true);
       if (!unmapped.ok) return unmapped;
     }
     return { ok: true };
@@ -991,7 +1009,7 @@ export class Machine implements EngineContext {
     const toolstack = this.hardwareDomain.vcpus[0]!;
     if (this.systemActive && toolstack.pending !== undefined) this.finishPending(toolstack);
     this.accessor.current = toolstack;
-    let rc: AssignResult = vpciInitHeader(this, this.accessor, device, isHwdom);
+    let rc: AssignResult = vpciInitHeader(this, this.accessor, device, isHwdom, this.rules);
     if (rc.ok) rc = initCapabilities(this, device, isHwdom);
     return rc.ok ? rc : this.failAssign(device, rc.code);
   }
