@@ -58,8 +58,17 @@ export type MapOperation = 'map' | 'unmap';
  *   aligned to its size) never reached vPCI: a read returned all-ones, a write was dropped. Xen is
  *   silent; the engine logs it so no access is lost without a word.
  * - `crashed-domain-mmio`: a crashed domain's vCPU tried a memory access at `addr`; dropped.
+ * - `rule-decision`: a rule set other than Xen's decided what BAR `bar` of `sbdf` maps (`decision`,
+ *   one sentence naming the rule and its source function): mapped, moved, unmapped, or trapped.
  */
 export type VpciEvent =
+  | {
+      readonly kind: 'rule-decision';
+      readonly sbdf: string;
+      readonly bar: number;
+      readonly ruleSet: string;
+      readonly decision: string;
+    }
   | {
       readonly kind: 'bar-write-ignored';
       readonly sbdf: string;
@@ -207,6 +216,8 @@ export function describeEvent(event: VpciEvent): string {
   const hex = (value: number | bigint | undefined): string =>
     value === undefined ? 'INVALID' : `0x${value.toString(16)}`;
   switch (event.kind) {
+    case 'rule-decision':
+      return `${event.sbdf}: ${event.bar === 6 ? 'ROM' : `BAR${event.bar}`}: ${event.ruleSet}: ${event.decision}`;
     case 'bar-write-ignored':
       return `${event.sbdf}: ignored BAR ${event.bar} write while mapped (${hex(event.value)})`;
     case 'rom-write-ignored':

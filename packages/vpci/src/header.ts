@@ -199,6 +199,11 @@ export function vpciInitHeader(
     if (!vpci.registers.add(readZero, undefined, romReg, 4).ok) return fail('EEXIST');
   }
 
+  if (rules.setUp !== undefined) {
+    // A rule set that maps at device add, decoding or not (rule-set.ts).
+    rules.setUp(context, accessor, device, cmd);
+    return { ok: true };
+  }
   if ((cmd & PCI_COMMAND_MEMORY) === 0) return { ok: true };
   const result = rules.modifyBars(context, accessor.current, device, cmd, false);
   return result.ok ? result : { ok: false, code: result.code };
@@ -390,14 +395,14 @@ export function refusedMove(
 }
 
 /** The low slot holding a 64-bit BAR's state, and whether `bar` is the high half. */
-function lowSlot(vpci: VpciState, bar: Bar): { target: Bar; hi: boolean } {
+export function lowSlot(vpci: VpciState, bar: Bar): { target: Bar; hi: boolean } {
   return bar.type === 'mem64hi'
     ? { target: vpci.bars[bar.index - 1]!, hi: true }
     : { target: bar, hi: false };
 }
 
 /** Replaces the low or high 32 bits of a 64-bit address. */
-function withHalf(addr: Paddr, hi: boolean, value: number): Paddr {
+export function withHalf(addr: Paddr, hi: boolean, value: number): Paddr {
   const shift = hi ? 32n : 0n;
   return barAddress((addr & ~(U32 << shift)) | (BigInt(value >>> 0) << shift));
 }

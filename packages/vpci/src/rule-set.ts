@@ -39,10 +39,10 @@ import type { Violation } from './invariants.js';
 import type { ModifyBarsResult } from './modify-bars.js';
 
 /** The rule sets there are, by the name `MachineOptions.rules` and `vpci-replay --rules` take. */
-export type RuleSetName = 'xen';
+export type RuleSetName = 'xen' | 'kvm-vfio' | 'cloud-hypervisor';
 
 /** The rule set names, in documentation order. */
-export const RULE_SET_NAMES: readonly RuleSetName[] = Object.freeze(['xen']);
+export const RULE_SET_NAMES: readonly RuleSetName[] = Object.freeze(['xen', 'kvm-vfio', 'cloud-hypervisor']);
 
 /**
  * An invariant a rule set breaks by design (its hypervisor does so), declared as Xen's gaps are: the
@@ -116,6 +116,13 @@ export interface RuleSet {
     reg: number,
     value: number,
   ): void;
+  /**
+   * Set-up of a device's header done (Xen's `vpci_init_header` end), with `cmd` the command register
+   * found (decoding was turned off while sizing; the hook writes the register back): when present,
+   * called instead of `modifyBars` for a device found decoding, for a rule set that maps a device's
+   * BARs when it is added whatever its command register says (cloud-hypervisor's `map_mmio_regions`).
+   */
+  setUp?(context: EngineContext, accessor: AccessorRef, device: PciDevice, cmd: number): void;
   /**
    * Map (`cmd` has the memory bit) or unmap the device's BARs, or its ROM only (`romOnly`): how the
    * BARs become frames, the holes, sub-page BARs, and whether the work is deferred to `vcpu` or

@@ -3,6 +3,8 @@
  * knows them all, so that the interface module stays free of their code.
  */
 import { InvalidArgumentError } from '@vpci/p2m';
+import { CLOUD_HYPERVISOR_RULES } from './cloud-hypervisor-rules.js';
+import { KVM_VFIO_RULES } from './kvm-vfio-rules.js';
 import { RULE_SET_NAMES, type RuleSet, type RuleSetName } from './rule-set.js';
 import { XEN_RULES } from './xen-rules.js';
 
@@ -11,6 +13,10 @@ export function ruleSetFor(name: RuleSetName = 'xen'): RuleSet {
   switch (name) {
     case 'xen':
       return XEN_RULES;
+    case 'kvm-vfio':
+      return KVM_VFIO_RULES;
+    case 'cloud-hypervisor':
+      return CLOUD_HYPERVISOR_RULES;
     default:
       throw new InvalidArgumentError('rules', name, `one of ${RULE_SET_NAMES.join(', ')}`);
   }

@@ -1,0 +1,51 @@
+/**
+ * BAR and ROM register writes as the VFIO rule sets take them: never ignored. The value lands in the
+ * BAR's address (the hardware domain's also in the device, with the type bits put back, as Xen's
+ * `bar_write` writes it; a guest's only in its view, cut to the BAR's size as QEMU's emulated config
+ * space keeps it, `pci_default_write_config` with the BAR's write mask), and the rule set then decides
+ * what that does to the mappings.
+ */
+import { type Bar, barAddress } from './device.js';
+import type { PciDevice } from './domain.js';
+import { lowSlot, withHalf } from './header.js';
+import {
+  PCI_BASE_ADDRESS_MEM_MASK,
+  PCI_BASE_ADDRESS_MEM_PREFETCH,
+  PCI_BASE_ADDRESS_MEM_TYPE_32,
+  PCI_BASE_ADDRESS_MEM_TYPE_64,
+  PCI_ROM_ADDRESS_ENABLE,
+  PCI_ROM_ADDRESS_MASK,
+} from './pci-regs.js';
+
+/**
+ * Writes `value` to the memory BAR slot `bar` (either half of a 64-bit BAR): the hardware domain's
+ * write to the device's register `reg`, or with `reg` undefined a guest's write to its view. Returns
+ * the BAR whose address changed (the low slot of a 64-bit BAR).
+ */
+export function writeBarRegister(device: PciDevice, bar: Bar, value: number, reg?: number): Bar {
+  const { target, hi } = lowSlot(device.vpci!, bar);
+  let val = hi ? value : (value & PCI_BASE_ADDRESS_MEM_MASK) >>> 0;
+  if (reg !== undefined) {
+    target.addr = withHalf(target.addr, hi, val);
+    target.guestAddr = target.addr;
+    if (!hi) {
+      val |= target.type === 'mem32' ? PCI_BASE_ADDRESS_MEM_TYPE_32 : PCI_BASE_ADDRESS_MEM_TYPE_64;
+      if (target.prefetchable) val |= PCI_BASE_ADDRESS_MEM_PREFETCH;
+    }
+    device.hw.write(reg, 4, val >>> 0);
+  } else {
+    target.guestAddr = barAddress(withHalf(target.guestAddr, hi, val) & ~(target.size - 1n));
+  }
+  return target;
+}
+
+/** Writes `value` to the ROM BAR register `reg`: its address and enable bit. Returns the ROM. */
+export function writeRomRegister(device: PciDevice, reg: number, value: number): Bar {
+  const vpci = device.vpci!;
+  const rom = vpci.bars[vpci.romSlot]!;
+  rom.addr = barAddress(BigInt((value & PCI_ROM_ADDRESS_MASK) >>> 0));
+  rom.guestAddr = rom.addr;
+  vpci.romEnabled = (value & PCI_ROM_ADDRESS_ENABLE) !== 0;
+  device.hw.write(reg, 4, value >>> 0);
+  return rom;
+}
