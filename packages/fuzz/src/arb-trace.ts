@@ -7,7 +7,7 @@
  * the machine the lines before it built), so generating one costs a replay. It shrinks as its plan
  * does.
  */
-import { TraceReplay } from '@vpci/replay';
+import { type ReplayOptions, TraceReplay } from '@vpci/replay';
 import type fc from 'fast-check';
 import { arbTracePlan, type TracePlan, type TracePlanOptions } from './trace-plan.js';
 import { traceLines } from './trace-writer.js';
@@ -23,11 +23,12 @@ export interface FuzzTrace {
 }
 
 /**
- * Writes `plan` as trace lines, replaying each to decide the next. Writing stops early at a line the
- * replay cannot take (the engine threw on it, or refused it): that line is the last.
+ * Writes `plan` as trace lines, replaying each (with `options`: under a rule set other than Xen's,
+ * for one) to decide the next. Writing stops early at a line the replay cannot take (the engine
+ * threw on it, or refused it): that line is the last.
  */
-export function writeTrace(plan: TracePlan): string[] {
-  const replay = new TraceReplay('trace.jsonl');
+export function writeTrace(plan: TracePlan, options: ReplayOptions = {}): string[] {
+  const replay = new TraceReplay('trace.jsonl', options);
   const lines: string[] = [];
   for (const line of traceLines(plan, () => replay.replayer.machine)) {
     lines.push(line);
@@ -45,7 +46,7 @@ export function writeTrace(plan: TracePlan): string[] {
 /** Random traces; see `TracePlanOptions` for what they hold. */
 export function arbTrace(options: TracePlanOptions = {}): fc.Arbitrary<FuzzTrace> {
   return arbTracePlan(options).map((plan) => {
-    const lines = writeTrace(plan);
+    const lines = writeTrace(plan, options.rules === undefined ? {} : { rules: options.rules });
     return { plan, lines, text: `${lines.join('\n')}\n` };
   });
 }

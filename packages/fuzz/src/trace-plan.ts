@@ -9,7 +9,7 @@
  * moved over each other. Plans shrink as fast-check shrinks records and arrays: fewer steps, fewer
  * devices, smaller numbers.
  */
-import type { Policy, Profile } from '@vpci/vpci';
+import type { Policy, Profile, RuleSetName } from '@vpci/vpci';
 import fc from 'fast-check';
 import { traceBarSizeLog2 } from './bar.js';
 import { rawValue } from './step.js';
@@ -121,6 +121,12 @@ export type TraceFeature = 'hidden' | 'hotplug' | 'rebar' | 'e820' | 'foreign' |
 export interface TracePlanOptions {
   /** The profile (default: either, chosen at random). */
   readonly profile?: Profile;
+  /**
+   * The rule set the trace is written against (`MachineOptions.rules`, default `xen`): each line is
+   * written for the machine the lines before it built under these rules. The trace itself does not
+   * name it: replay it with the same `rules`.
+   */
+  readonly rules?: RuleSetName;
   /** Policy switches for the host line (default: none, the profile's). */
   readonly policy?: Partial<Policy>;
   /** At most this many steps (default 60). */

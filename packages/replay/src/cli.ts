@@ -11,7 +11,7 @@ import { formatSbdf, type Profile, parseSbdf } from '@vpci/vpci';
 import { SingleBar } from 'cli-progress';
 import { createColors } from 'picocolors';
 import manifest from '../package.json';
-import { CompareReplay, type CompareTarget, compareTargets } from './compare.js';
+import { CompareReplay, type CompareTarget, comparableNames, compareTargets } from './compare.js';
 import { compareHtml, compareText } from './compare-report.js';
 import { TraceError } from './fields.js';
 import { LineTooLongError, lineChunks } from './file-lines.js';
@@ -60,7 +60,7 @@ options:
   --svg FILE          write a picture of the guest- and host-physical maps (SVG)
   --html FILE         write the picture as a page that zooms down to single pages
   --profile P         xen or hardened, overriding the trace's host line
-  --compare LIST      replay TRACE once per rule set of LIST (two or more of xen, hardened,
+  --compare LIST      replay TRACE once per rule set of LIST (two or more of ${comparableNames().join(', ')},
                       comma-separated; docs/rule-sets.md) and report each step at which their
                       mappings part or meet again: the line, what each maps, the rule each logged
                       (text; --json: the first rule set's report with a "compare" member; --html

@@ -11,7 +11,7 @@
  * by a sweep over the boundaries of its extents in every replay (before and after the line).
  */
 import type { P2mExtent } from '@vpci/p2m';
-import { describeEvent, type Machine, mappingDomain } from '@vpci/vpci';
+import { describeEvent, type Machine, mappingDomain, RULE_SET_NAMES, ruleSetFor } from '@vpci/vpci';
 import { hex } from './fields.js';
 import type { LoggedEvent, ReplayOptions } from './replayer.js';
 import type { Report } from './report.js';
@@ -114,12 +114,17 @@ export interface ReportCompare {
 }
 
 /**
- * The rule sets `--compare` accepts, each with how a replay under it is set up, in the order the
- * usage lists them.
+ * The names `--compare` accepts, each with how a replay under it is set up: the Xen rule set's two
+ * profiles, `xen` and `hardened`, then every other rule set (`RULE_SET_NAMES`) under the `xen`
+ * profile, whose switches only Xen's rules consult.
  */
 const COMPARABLE: ReadonlyMap<string, ReplayOptions> = new Map<string, ReplayOptions>([
-  ['xen', { profile: 'xen' }],
-  ['hardened', { profile: 'hardened' }],
+  ['xen', { profile: 'xen', rules: 'xen' }],
+  ['hardened', { profile: 'hardened', rules: 'xen' }],
+  ...RULE_SET_NAMES.filter((name) => name !== 'xen').map((name): [string, ReplayOptions] => [
+    name,
+    { profile: 'xen', rules: name },
+  ]),
 ]);
 
 /** The names `--compare` accepts. */
@@ -144,7 +149,11 @@ export function compareTargets(value: string): CompareTarget[] {
   if (twice !== undefined)
     throw new Error(`--compare is '${value}': '${twice}' is named twice; expected ${accepted}`);
   if (names.length < 2) throw new Error(`--compare is '${value}': one rule set; expected ${accepted}`);
-  return names.map((name) => ({ name, options: COMPARABLE.get(name)! }));
+  return names.map((name) => {
+    const options = COMPARABLE.get(name)!;
+    const hazards = ruleSetFor(options.rules).hazards;
+    return { name, options, hazards: new Map(hazards.map((h) => [h.violation, h.why])) };
+  });
 }
 
 /** Steps listed in full; beyond them only counted (a report stays readable, and bounded). */

@@ -83,9 +83,9 @@ export function cloudHypervisorPages(bar: CloudHypervisorBar): VfioPages {
   return {
     runs: pageRuns(spans),
     why: holdsMsix
-      ? "the BAR in sparse areas around the MSI-X table's and PBA's pages"
+      ? "mapped in sparse areas around the MSI-X table's and PBA's pages"
       : bar.size < VFIO_PAGE_SIZE
-        ? 'a sub-page BAR widened to its page'
-        : 'the whole BAR',
+        ? 'mapped: a sub-page BAR widened to its page'
+        : 'mapped whole',
   };
 }

@@ -17,22 +17,19 @@
  * - Which pages get a slot: cloud-hypervisor-pages.ts. The ROM and I/O BARs are never mapped.
  *
  * The engine keeps `Bar.guestAddr` where cloud-hypervisor has the BAR (its `bars[i].addr`) and the
- * register as written in the device's register (the hardware domain's) or, for a guest, beside it;
- * a guest reading its BAR reads `guestAddr` (the engine's read handler is Xen's), not the register.
+ * register as written beside it (its `registers`); the device's own register is never written. A
+ * read is the engine's (Xen's handlers): a guest reads `guestAddr`, the hardware domain the device's
+ * register, not cloud-hypervisor's copy of what was written.
  */
 
 import type { Paddr } from '@vpci/p2m';
-import { type CloudHypervisorBar, cloudHypervisorPages } from './cloud-hypervisor-pages.js';
-import type { EngineContext } from './context.js';
+import { cloudHypervisorPages } from './cloud-hypervisor-pages.js';
+import { type EngineContext, mappingDomain } from './context.js';
 import { type Bar, barAddress } from './device.js';
 import type { PciDevice } from './domain.js';
 import { lowSlot, withHalf } from './header.js';
-import { msixBir } from './msix.js';
 import {
   PCI_BASE_ADDRESS_MEM_MASK,
-  PCI_BASE_ADDRESS_MEM_PREFETCH,
-  PCI_BASE_ADDRESS_MEM_TYPE_32,
-  PCI_BASE_ADDRESS_MEM_TYPE_64,
   PCI_COMMAND,
   PCI_COMMAND_MEMORY,
   PCI_ROM_ADDRESS_ENABLE,
@@ -42,49 +39,112 @@ import { decide, mapSlots, type PagesOf, unmapSlots, vfioBarOf } from './vfio-sl
 
 const NAME = 'cloud-hypervisor';
 
-/** cloud-hypervisor's pages of a BAR: its region is MSI-X mappable when it holds the table. */
+/**
+ * cloud-hypervisor's pages of a BAR: its region is MSI-X mappable when it holds the table (the kernel
+ * gives the capability to the table's BAR only, `msix_mmappable_cap`).
+ */
 const pagesOf: PagesOf = (context, device, bar) => {
-  const vpci = device.vpci!;
-  const view: CloudHypervisorBar = {
-    ...vfioBarOf(context, device, bar),
-    msixMappable: vpci.msix !== undefined && msixBir(vpci, 0) === bar.index,
-  };
-  return cloudHypervisorPages(view);
+  const view = vfioBarOf(context, device, bar);
+  return cloudHypervisorPages({ ...view, msixMappable: view.msixTable !== undefined });
 };
 
 /** The BAR registers as written (cloud-hypervisor's `registers`), per BAR's low slot. */
 const registers = new WeakMap<Bar, Paddr>();
 
-/** The moves queued while Memory Space Enable was clear (`pending_bar_reprogram`), per device. */
-const queued = new WeakMap<PciDevice, Set<Bar>>();
+/**
+ * The moves queued while Memory Space Enable was clear (`pending_bar_reprogram`), per device, in
+ * order: each BAR with the address detected then.
+ */
+const queued = new WeakMap<PciDevice, { readonly bar: Bar; readonly to: Paddr }[]>();
 
 /** Maps every memory BAR not mapped yet (`map_mmio_regions`). */
 function mapAll(context: EngineContext, device: PciDevice): void {
   for (const bar of device.vpci!.bars) {
     if (!bar.mappable || bar.size === 0n || bar.type === 'rom' || bar.enabled) continue;
     registers.set(bar, bar.guestAddr);
+    if (atProbe(bar)) {
+      // cloud-hypervisor places a device's BARs itself (allocate_bars); the engine takes the address
+      // the device was found at, which a sizing probe can have left behind: none it would choose.
+      decide(
+        context,
+        NAME,
+        device,
+        bar,
+        'no slot: the BAR was found at a sizing-probe address (allocate_bars never places one there)',
+      );
+      continue;
+    }
     const pages = mapSlots(context, device, bar, pagesOf);
-    decide(context, NAME, device, bar, `mapped when the device was added: ${pages} (map_mmio_regions)`);
+    decide(
+      context,
+      NAME,
+      device,
+      bar,
+      `slots made when the device was added (map_mmio_regions); ${pages.why}`,
+    );
   }
 }
 
-/** Unmaps every mapped BAR (the device goes: `unmap_mmio_regions`). */
-function unmapAll(context: EngineContext, device: PciDevice): void {
+/** A BAR at a sizing-probe or half-written address (every address bit above its size set). */
+function atProbe(bar: Bar): boolean {
+  return bar.halfWritten || bar.guestAddr >= (1n << (bar.type === 'mem64lo' ? 64n : 32n)) - bar.size;
+}
+
+/**
+ * Unmaps every mapped BAR (the device goes: `unmap_mmio_regions`); false when a slot could not be
+ * removed (the removal is then refused: the device stays, its slots in).
+ */
+function unmapAll(context: EngineContext, device: PciDevice): boolean {
+  let ok = true;
   for (const bar of device.vpci!.bars) {
     if (!bar.enabled) continue;
-    unmapSlots(context, device, bar, pagesOf);
+    if (!unmapSlots(context, device, bar, pagesOf)) {
+      ok = false;
+      continue;
+    }
     decide(context, NAME, device, bar, 'unmapped: the device left (unmap_mmio_regions)');
   }
   queued.delete(device);
+  return ok;
 }
 
-/** Moves `bar` to the address its register holds (`move_bar`), or restores the register. */
-function move(context: EngineContext, device: PciDevice, bar: Bar): void {
-  const to = registers.get(bar) ?? bar.guestAddr;
+/** The BAR of the same domain whose guest range meets `[to, to + size)`, named; undefined if none. */
+function takenBy(context: EngineContext, device: PciDevice, bar: Bar, to: bigint): string | undefined {
+  const domain = mappingDomain(context, device);
+  const end = to + bar.size;
+  for (const other of context.devices()) {
+    if (other.vpci === undefined || mappingDomain(context, other) !== domain) continue;
+    for (const b of other.vpci.bars) {
+      if (b === bar || !b.enabled) continue;
+      if (b.guestAddr < end && to < b.guestAddr + b.size) return `${other.name} BAR${b.index}`;
+    }
+  }
+  return undefined;
+}
+
+/** Moves `bar` to `to` (`move_bar`), or restores the register. */
+function move(context: EngineContext, device: PciDevice, bar: Bar, to: Paddr): void {
   if (to === bar.guestAddr) return;
   const from = bar.guestAddr;
   const wasMapped = bar.enabled;
-  if (wasMapped) unmapSlots(context, device, bar, pagesOf);
+  const taken = takenBy(context, device, bar, to);
+  if (taken !== undefined) {
+    // AddressManager::move_bar: the allocator refuses a range another BAR holds; the register is
+    // restored and the BAR stays.
+    registers.set(bar, from);
+    decide(
+      context,
+      NAME,
+      device,
+      bar,
+      `move to 0x${to.toString(16)} refused: ${taken} holds that range (AddressManager::move_bar, restore_bar_addr)`,
+    );
+    return;
+  }
+  if (wasMapped && !unmapSlots(context, device, bar, pagesOf)) {
+    registers.set(bar, from);
+    return;
+  }
   // Only the guest address moves: cloud-hypervisor never writes a BAR to the device.
   bar.guestAddr = to;
   if (!wasMapped) return;
@@ -114,7 +174,7 @@ function move(context: EngineContext, device: PciDevice, bar: Bar): void {
  * A BAR register write (`detect_bar_reprogramming`): the register takes the value; a move is made
  * at once with Memory Space Enable set, else queued.
  */
-function barWritten(context: EngineContext, device: PciDevice, bar: Bar, value: number, reg?: number): void {
+function barWritten(context: EngineContext, device: PciDevice, bar: Bar, value: number): void {
   const vpci = device.vpci!;
   const { target, hi } = lowSlot(vpci, bar);
   const low = hi ? value : (value & PCI_BASE_ADDRESS_MEM_MASK) >>> 0;
@@ -122,14 +182,6 @@ function barWritten(context: EngineContext, device: PciDevice, bar: Bar, value: 
     withHalf(registers.get(target) ?? target.guestAddr, hi, low) & ~(target.size - 1n),
   );
   registers.set(target, register);
-  if (reg !== undefined) {
-    let raw = low;
-    if (!hi) {
-      raw |= target.type === 'mem32' ? PCI_BASE_ADDRESS_MEM_TYPE_32 : PCI_BASE_ADDRESS_MEM_TYPE_64;
-      if (target.prefetchable) raw |= PCI_BASE_ADDRESS_MEM_PREFETCH;
-    }
-    device.hw.write(reg, 4, raw >>> 0);
-  }
   // is_bar_size_probe: every address bit of a low register set, or a high half of all ones.
   const probe = hi
     ? value >>> 0 === 0xffffffff
@@ -139,11 +191,11 @@ function barWritten(context: EngineContext, device: PciDevice, bar: Bar, value: 
   if (target.type === 'mem64lo' && !hi) return;
   if (register === target.guestAddr) return;
   if ((device.hw.read(PCI_COMMAND, 2) & PCI_COMMAND_MEMORY) !== 0) {
-    move(context, device, target);
+    move(context, device, target, register);
     return;
   }
-  const moves = queued.get(device) ?? new Set<Bar>();
-  moves.add(target);
+  const moves = queued.get(device) ?? [];
+  moves.push({ bar: target, to: register });
   queued.set(device, moves);
   decide(
     context,
@@ -162,7 +214,24 @@ export const CLOUD_HYPERVISOR_RULES: RuleSet = Object.freeze({
     'is_bar_size_probe; pci/src/vfio.rs: VfioCommon::write_config_register, map_mmio_regions, ' +
     'generate_sparse_areas, move_bar; pci/src/bus.rs: restore_bar_addr; vmm/src/device_manager.rs: ' +
     'add_vfio_device, AddressManager::move_bar',
-  hazards: Object.freeze([]),
+  hazards: Object.freeze([
+    {
+      violation: 'msix-mapped',
+      why:
+        "holes are cut per BAR: generate_sparse_areas leaves the MSI-X table's and PBA's pages out of " +
+        'their own BAR only, so another BAR placed over those pages (by the host) is mapped whole there (pci/src/vfio.rs)',
+    },
+    {
+      violation: 'subpage-shared',
+      why:
+        "the BARs are mapped at device add and stay mapped whatever the host then does to other devices' " +
+        "BARs (a resize or move onto a page this BAR is mapped from): map_mmio_regions checks no other device's BAR (pci/src/vfio.rs)",
+    },
+  ]),
+  // A device removed from the VM takes its memory slots with it.
+  unmapsLeavingDevice: true,
+  // The page rules leave the MSI-X pages out (or not) themselves.
+  ownsMsixPages: true,
   cmdWrite: (context, _accessor, device, value) => {
     const vpci = device.vpci!;
     if (device.domain?.kind !== 'hardware') vpci.guestCmd = value;
@@ -171,23 +240,24 @@ export const CLOUD_HYPERVISOR_RULES: RuleSet = Object.freeze({
     if (!vpci.barsMapped) return;
     const moves = queued.get(device);
     queued.delete(device);
-    for (const bar of moves ?? []) move(context, device, bar);
+    for (const { bar, to } of moves ?? []) move(context, device, bar, to);
   },
-  commandMaps: (device, value) => (value & PCI_COMMAND_MEMORY) !== 0 && (queued.get(device)?.size ?? 0) > 0,
-  barWrite: (context, _accessor, device, bar, reg, value) => barWritten(context, device, bar, value, reg),
+  commandMaps: (device, value) => (value & PCI_COMMAND_MEMORY) !== 0 && (queued.get(device)?.length ?? 0) > 0,
+  barWrite: (context, _accessor, device, bar, _reg, value) => barWritten(context, device, bar, value),
   guestBarWrite: (context, _accessor, device, bar, value) => barWritten(context, device, bar, value),
-  // The register only: the ROM is never mapped, and never written to the device's BAR.
-  romWrite: (_context, _accessor, device, reg, value) => {
-    device.hw.write(reg, 4, value >>> 0);
+  // The ROM is never mapped, and its register never written to the device.
+  romWrite: (_context, _accessor, device, _reg, value) => {
     device.vpci!.romEnabled = (value & PCI_ROM_ADDRESS_ENABLE) !== 0;
   },
   modifyBars: (context, _vcpu, device, cmd, romOnly) => {
     if (romOnly) return { ok: true };
     device.hw.write(PCI_COMMAND, 2, cmd);
     device.vpci!.barsMapped = (cmd & PCI_COMMAND_MEMORY) !== 0;
-    if (device.vpci!.barsMapped) mapAll(context, device);
-    else unmapAll(context, device);
-    return { ok: true };
+    if (device.vpci!.barsMapped) {
+      mapAll(context, device);
+      return { ok: true };
+    }
+    return unmapAll(context, device) ? { ok: true } : { ok: false, code: 'ENOMEM' };
   },
   setUp: (context, _accessor, device, cmd) => {
     device.hw.write(PCI_COMMAND, 2, cmd);

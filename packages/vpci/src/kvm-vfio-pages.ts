@@ -59,7 +59,9 @@ export function kvmVfioPages(bar: VfioBar): VfioPages {
   if (table === undefined) {
     return {
       runs: pageRuns([[0n, end]]),
-      why: widened ? 'a sub-page BAR at a page-aligned guest address, widened to its page' : 'the whole BAR',
+      why: widened
+        ? 'mapped: a sub-page BAR at a page-aligned guest address, widened to its page'
+        : 'mapped whole',
     };
   }
   return {
@@ -67,6 +69,6 @@ export function kvmVfioPages(bar: VfioBar): VfioPages {
       [0n, pageDown(table.offset)],
       [pageUp(table.offset + table.size), end],
     ]),
-    why: "the BAR but the MSI-X table's pages (the PBA is mapped)",
+    why: "mapped but the MSI-X table's pages, which trap (the PBA is mapped)",
   };
 }

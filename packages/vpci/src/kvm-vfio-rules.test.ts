@@ -32,7 +32,11 @@ describe('kvm-vfio (QEMU vfio-pci on KVM)', () => {
   it('is selected by name and cites its sources', () => {
     expect(ruleSetFor('kvm-vfio')).toBe(KVM_VFIO_RULES);
     expect(KVM_VFIO_RULES.source).toMatch(/pci_update_mappings/);
-    expect(KVM_VFIO_RULES.hazards.map((h) => h.violation)).toEqual(['msix-mapped', 'probe-mapped']);
+    expect(KVM_VFIO_RULES.hazards.map((h) => h.violation)).toEqual([
+      'msix-mapped',
+      'subpage-shared',
+      'probe-mapped',
+    ]);
   });
 
   it('pci_update_mappings: decoding on maps the BAR at once, off unmaps it at once (no deferred work)', () => {

@@ -13,13 +13,13 @@
  * region), nor are I/O BARs (no handler: the engine leaves them to the device).
  */
 import type { EngineContext } from './context.js';
-import type { Bar, VpciState } from './device.js';
+import { type Bar, barAddress, type VpciState } from './device.js';
 import type { PciDevice } from './domain.js';
 import { kvmVfioPages } from './kvm-vfio-pages.js';
 import { PCI_COMMAND, PCI_COMMAND_MEMORY } from './pci-regs.js';
 import type { RuleSet } from './rule-set.js';
 import { writeBarRegister, writeRomRegister } from './vfio-registers.js';
-import { decide, mapSlots, type PagesOf, unmapSlots, vfioBarOf } from './vfio-slots.js';
+import { abortVm, decide, mapSlots, type PagesOf, unmapSlots, vfioBarOf } from './vfio-slots.js';
 
 const NAME = 'kvm-vfio';
 
@@ -51,15 +51,23 @@ export function pciBarAddress(vpci: VpciState, bar: Bar): bigint | null {
  * QEMU's `pci_update_mappings` for a VFIO device: every memory BAR whose address changed is unmapped
  * from the old one and mapped at the new one, with kvm-vfio's pages; each change logged with the rule.
  */
-function updateMappings(context: EngineContext, device: PciDevice): void {
+function updateMappings(context: EngineContext, device: PciDevice): boolean {
   const vpci = device.vpci!;
+  let ok = true;
   for (const bar of vpci.bars) {
     if (!bar.mappable || bar.size === 0n || bar.type === 'rom') continue;
     const want = pciBarAddress(vpci, bar);
     const have = bar.enabled ? (mappedAt.get(bar) ?? null) : null;
     if (want === have) continue;
     if (have !== null) {
-      unmapSlots(context, device, bar, pagesOf);
+      if (!unmapSlots(context, device, bar, pagesOf)) {
+        // The slot stays at the old address: so does the BAR, and the VM is gone.
+        bar.guestAddr = barAddress(have);
+        if (device.domain?.kind === 'hardware' || device.domain?.isPseudo === true) bar.addr = bar.guestAddr;
+        abortVm(context, device, 'QEMU aborts: KVM refused to remove a memory slot (kvm_set_phys_mem)');
+        ok = false;
+        continue;
+      }
       mappedAt.delete(bar);
       if (want === null) {
         const why = vpci.barsMapped
@@ -69,12 +77,23 @@ function updateMappings(context: EngineContext, device: PciDevice): void {
       }
     }
     if (want !== null) {
-      const pages = mapSlots(context, device, bar, pagesOf);
+      const mapped = mapSlots(context, device, bar, pagesOf);
       mappedAt.set(bar, want);
-      const how = have === null ? 'mapped' : 'moved at once with its register';
-      decide(context, NAME, device, bar, `${how} at 0x${want.toString(16)}: ${pages} (pci_update_mappings)`);
+      const how = have === null ? 'decodes' : 'moved at once with its register';
+      decide(
+        context,
+        NAME,
+        device,
+        bar,
+        `${how} at 0x${want.toString(16)} (pci_update_mappings); ${mapped.why}`,
+      );
+      if (!mapped.ok) {
+        abortVm(context, device, 'QEMU aborts: KVM refused a memory slot (kvm_set_phys_mem)');
+        ok = false;
+      }
     }
   }
+  return ok;
 }
 
 /** QEMU's vfio-pci on KVM (see the module comment). */
@@ -93,12 +112,22 @@ export const KVM_VFIO_RULES: RuleSet = Object.freeze({
         "and vfio_msix_setup disables QEMU's PBA region until a masked vector fires (hw/vfio/pci.c)",
     },
     {
+      violation: 'subpage-shared',
+      why:
+        'a BAR is mapped wherever its register says: pci_update_mappings has no notion of another ' +
+        "device's or another VM's BAR, so a host BAR moved onto a page of another device's BAR is mapped there (hw/pci/pci.c)",
+    },
+    {
       violation: 'probe-mapped',
       why:
         'a 64-bit BAR written one half at a time is mapped at the address the two halves spell in ' +
         'between: pci_update_mappings maps whatever pci_bar_address accepts (hw/pci/pci.c)',
     },
   ]),
+  // A device removed from the VM takes its memory slots with it.
+  unmapsLeavingDevice: true,
+  // The page rules leave the MSI-X pages out (or not) themselves.
+  ownsMsixPages: true,
   cmdWrite: (context, _accessor, device, value) => {
     const vpci = device.vpci!;
     if (device.domain?.kind !== 'hardware') vpci.guestCmd = value;
@@ -130,11 +159,9 @@ export const KVM_VFIO_RULES: RuleSet = Object.freeze({
     }
   },
   modifyBars: (context, _vcpu, device, cmd, romOnly) => {
-    if (!romOnly) {
-      device.hw.write(PCI_COMMAND, 2, cmd);
-      device.vpci!.barsMapped = (cmd & PCI_COMMAND_MEMORY) !== 0;
-      updateMappings(context, device);
-    }
-    return { ok: true };
+    if (romOnly) return { ok: true };
+    device.hw.write(PCI_COMMAND, 2, cmd);
+    device.vpci!.barsMapped = (cmd & PCI_COMMAND_MEMORY) !== 0;
+    return updateMappings(context, device) ? { ok: true } : { ok: false, code: 'ENOMEM' };
   },
 } satisfies RuleSet);

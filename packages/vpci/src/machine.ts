@@ -865,13 +865,14 @@ export class Machine implements EngineContext {
   }
 
   /**
-   * Hardened (`unmapOnDeassign`): the device's enabled BARs are unmapped from its owner before its
-   * vPCI state goes; if that fails (rolled back under `rollbackFailedMap`), the error is returned
+   * Hardened (`unmapOnDeassign`), or a rule set that always does (`RuleSet.unmapsLeavingDevice`): the
+   * device's enabled BARs are unmapped from its owner before its vPCI state goes; if that fails (rolled back under `rollbackFailedMap`), the error is returned
    * and the device stays. Xen leaves the mappings in place.
    */
   private unmapLeaving(device: PciDevice): AssignResult {
     if (device.domain === undefined) return { ok: true };
-    if (this.policy.unmapOnDeassign && device.vpci?.bars.some((bar) => bar.enabled)) {
+    const unmaps = this.policy.unmapOnDeassign || this.rules.unmapsLeavingDevice === true;
+    if (unmaps && device.vpci?.bars.some((bar) => bar.enabled)) {
       for (const bar of device.vpci.bars) bar.mem?.purge();
       const unmapped = this.rules.modifyBars(this, this.accessor.current, device, 0, false, true);
       if (!unmapped.ok) return unmapped;

@@ -251,6 +251,8 @@ export function makeMsixHole(context: EngineContext, device: PciDevice): Result<
   const vpci = device.vpci!;
   const domain = mappingDomain(context, device);
   if (vpci.msix === undefined || domain === undefined) return { ok: true };
+  // A rule set whose page rules leave the MSI-X pages out themselves punches no Xen holes.
+  if (context.rules?.ownsMsixPages === true) return { ok: true };
   const punched: Gfn[] = [];
   for (let nr = 0; nr < 2; nr++) {
     if (!vpci.bars[msixBir(vpci, nr)]!.enabled) continue;

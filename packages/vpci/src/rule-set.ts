@@ -117,6 +117,18 @@ export interface RuleSet {
     value: number,
   ): void;
   /**
+   * Whether the rule set's own page rules decide the MSI-X table and PBA pages (what is left out of
+   * the mapping), so that Xen's hole punch (`vpci_make_msix_hole`, run when MSI-X is set up and when
+   * decoding turns on) is not run. Absent or false: Xen's holes.
+   */
+  readonly ownsMsixPages?: boolean;
+  /**
+   * Whether a device leaving its owner (de-assigned, removed, reset, moved) has its enabled BARs
+   * unmapped first whatever the policy: a KVM VMM removes the device's memory slots with the device.
+   * Absent or false: only under the policy's `unmapOnDeassign` (Xen leaves the mappings).
+   */
+  readonly unmapsLeavingDevice?: boolean;
+  /**
    * Set-up of a device's header done (Xen's `vpci_init_header` end), with `cmd` the command register
    * found (decoding was turned off while sizing; the hook writes the register back): when present,
    * called instead of `modifyBars` for a device found decoding, for a rule set that maps a device's

@@ -26,7 +26,8 @@ export function writeBarRegister(device: PciDevice, bar: Bar, value: number, reg
   const { target, hi } = lowSlot(device.vpci!, bar);
   let val = hi ? value : (value & PCI_BASE_ADDRESS_MEM_MASK) >>> 0;
   if (reg !== undefined) {
-    target.addr = withHalf(target.addr, hi, val);
+    // The register keeps the address cut to the BAR's size (its write mask, as the device's is).
+    target.addr = barAddress(withHalf(target.addr, hi, val) & ~(target.size - 1n));
     target.guestAddr = target.addr;
     if (!hi) {
       val |= target.type === 'mem32' ? PCI_BASE_ADDRESS_MEM_TYPE_32 : PCI_BASE_ADDRESS_MEM_TYPE_64;

@@ -15,8 +15,18 @@ import { archMmio } from './arch.js';
 import { type EngineContext, mappingDomain } from './context.js';
 import type { Bar } from './device.js';
 import type { Domain, PciDevice } from './domain.js';
+import { findCapability } from './hardware.js';
 import type { VfioPages } from './kvm-vfio-pages.js';
-import { msixBir, msixSize } from './msix.js';
+import { msixSize } from './msix.js';
+import { hostBars } from './ownership.js';
+import {
+  PCI_CAP_ID_MSIX,
+  PCI_MSIX_BIRMASK,
+  PCI_MSIX_FLAGS,
+  PCI_MSIX_FLAGS_QSIZE,
+  PCI_MSIX_PBA,
+  PCI_MSIX_TABLE,
+} from './pci-regs.js';
 import type { BarSpan, VfioBar } from './vfio-mmap.js';
 
 const PAGE_SHIFT = 12n;
@@ -34,12 +44,26 @@ const slots = new WeakMap<Bar, Slot[]>();
 /** Which rule set's pages a BAR gets: `kvm-vfio`'s or `cloud-hypervisor`'s. */
 export type PagesOf = (context: EngineContext, device: PciDevice, bar: Bar) => VfioPages;
 
-/** The MSI-X structure `nr` (0 table, 1 PBA) as a span of `bar`, when `bar` holds it. */
+/**
+ * The MSI-X structure `nr` (0 table, 1 PBA) as a span of `bar`, when `bar` holds it: from vPCI's
+ * MSI-X state, or before it is set up (the header is set up first) from the device's capability, as
+ * the VMM reads it (`vfio_msix_early_setup`; cloud-hypervisor's `parse_msix_capabilities`).
+ */
 function msixSpan(device: PciDevice, bar: Bar, nr: number): BarSpan | undefined {
   const vpci = device.vpci!;
-  if (vpci.msix === undefined || msixBir(vpci, nr) !== bar.index) return undefined;
-  const raw = vpci.msix.tables[nr]!;
-  return { offset: BigInt((raw & ~7) >>> 0), size: BigInt(msixSize(vpci.msix.maxEntries, nr)) };
+  let raw: number;
+  let entries: number;
+  if (vpci.msix !== undefined) {
+    raw = vpci.msix.tables[nr]!;
+    entries = vpci.msix.maxEntries;
+  } else {
+    const cap = findCapability(device.hw, PCI_CAP_ID_MSIX);
+    if (cap === 0) return undefined;
+    raw = device.hw.read(cap + (nr === 0 ? PCI_MSIX_TABLE : PCI_MSIX_PBA), 4);
+    entries = (device.hw.read(cap + PCI_MSIX_FLAGS, 2) & PCI_MSIX_FLAGS_QSIZE) + 1;
+  }
+  if ((raw & PCI_MSIX_BIRMASK) !== bar.index) return undefined;
+  return { offset: BigInt((raw & ~PCI_MSIX_BIRMASK) >>> 0), size: BigInt(msixSize(entries, nr)) };
 }
 
 /**
@@ -52,9 +76,11 @@ export function vfioBarOf(context: EngineContext, device: PciDevice, bar: Bar): 
   let hostPageShared = false;
   if (bar.size < 1n << PAGE_SHIFT) {
     const page = bar.addr >> PAGE_SHIFT;
+    // Every resource on the host counts (the kernel reserves the page's rest at vfio-pci's probe,
+    // when the host's BARs are all placed), whether or not vPCI handles the device.
     for (const other of context.devices()) {
-      for (const b of other.vpci?.bars ?? []) {
-        if (b === bar || !b.mappable || b.size === 0n) continue;
+      for (const b of hostBars(other)) {
+        if (b === bar || (other === device && b.index === bar.index) || b.size === 0n) continue;
         if (b.addr >> PAGE_SHIFT <= page && page <= (b.addr + b.size - 1n) >> PAGE_SHIFT)
           hostPageShared = true;
       }
@@ -71,6 +97,17 @@ export function vfioBarOf(context: EngineContext, device: PciDevice, bar: Bar): 
 }
 
 /** Logs a rule set's decision about `bar` (see events.ts, `rule-decision`). */
+/**
+ * QEMU aborts when KVM refuses a memory slot change (`kvm_set_phys_mem` in accel/kvm/kvm-all.c):
+ * the VM is gone. The engine crashes the domain, with an event.
+ */
+export function abortVm(context: EngineContext, device: PciDevice, reason: string): void {
+  const domain = mappingDomain(context, device);
+  if (domain === undefined || domain.crashed) return;
+  domain.crash();
+  context.events.push({ kind: 'domain-crashed', domain: domain.id, reason });
+}
+
 export function decide(
   context: EngineContext,
   ruleSet: string,
@@ -81,39 +118,56 @@ export function decide(
   context.events.push({ kind: 'rule-decision', sbdf: device.name, bar: bar.index, ruleSet, decision });
 }
 
+/** What `mapSlots` did: the pages' reason, and whether every slot was made. */
+export interface Mapped {
+  /** Why these pages (the page rules' sentence). */
+  readonly why: string;
+  /** False when a slot could not be made (a `map-failed` event says which). */
+  readonly ok: boolean;
+}
+
 /**
  * Maps `bar` at its guest address with the pages `pagesOf` gives it (pages another mapping holds are
- * left to it), marks it enabled, and withholds the pages that trap. Returns the pages' reason.
+ * left to it), marks it enabled, and withholds the pages that trap.
  */
-export function mapSlots(context: EngineContext, device: PciDevice, bar: Bar, pagesOf: PagesOf): string {
+export function mapSlots(context: EngineContext, device: PciDevice, bar: Bar, pagesOf: PagesOf): Mapped {
   const domain = mappingDomain(context, device);
   const pages = pagesOf(context, device, bar);
   const mapped: Slot[] = [];
+  let ok = true;
   if (domain !== undefined) {
     const guestPage = Number(bar.guestAddr >> PAGE_SHIFT);
     const hostPage = Number(bar.addr >> PAGE_SHIFT);
     for (const run of pages.runs) {
       const offset = Number(run.offset >> PAGE_SHIFT);
-      mapFree(context, device, domain, guestPage + offset, hostPage + offset, run.pages, mapped);
+      ok = mapFree(context, device, domain, guestPage + offset, hostPage + offset, run.pages, mapped) && ok;
     }
   }
   slots.set(bar, mapped);
   bar.enabled = true;
   withholdTrapped(device);
-  return pages.why;
+  return { why: pages.why, ok };
 }
 
-/** Takes `bar`'s slots out of the p2m and marks it disabled; other BARs take the pages it freed. */
-export function unmapSlots(context: EngineContext, device: PciDevice, bar: Bar, pagesOf: PagesOf): void {
+/**
+ * Takes `bar`'s slots out of the p2m and marks it disabled; other BARs take the pages it freed.
+ * Returns false, with the BAR still enabled and the slots that could not be removed still in, when
+ * a removal failed (a slot goes whole or not at all).
+ */
+export function unmapSlots(context: EngineContext, device: PciDevice, bar: Bar, pagesOf: PagesOf): boolean {
   const domain = mappingDomain(context, device);
   const mine = slots.get(bar) ?? [];
+  const kept = domain === undefined ? [] : mine.filter((slot) => !unmapOwn(context, device, domain, slot));
+  if (kept.length > 0) {
+    slots.set(bar, kept);
+    withholdTrapped(device);
+    return false;
+  }
   slots.delete(bar);
   bar.enabled = false;
-  if (domain !== undefined) {
-    for (const slot of mine) runMmio(context, device, domain, false, slot.gfn, slot.mfn, slot.pages);
-    if (mine.length > 0) refill(context, domain, mine, pagesOf);
-  }
+  if (domain !== undefined && mine.length > 0) refill(context, domain, mine, pagesOf);
   withholdTrapped(device);
+  return true;
 }
 
 /** Maps the pages of `[gfn, gfn + pages)` that nothing maps yet, recording what it mapped. */
@@ -125,13 +179,15 @@ function mapFree(
   mfn: number,
   pages: number,
   into: Slot[],
-): void {
+): boolean {
   let from = gfn;
+  let ok = true;
   const end = gfn + pages;
   const flush = (to: number): void => {
-    if (to > from && runMmio(context, device, domain, true, from, mfn + (from - gfn), to - from)) {
+    if (to <= from) return;
+    if (runMmio(context, device, domain, true, from, mfn + (from - gfn), to - from))
       into.push({ gfn: from, mfn: mfn + (from - gfn), pages: to - from });
-    }
+    else ok = false;
   };
   for (const extent of domain.p2m.extentsIn(toGfn(gfn), toGfn(end - 1))) {
     const start = Math.max(extent.gfn, gfn);
@@ -139,6 +195,29 @@ function mapFree(
     from = Math.max(from, Math.min(end, extent.gfn + extent.count));
   }
   flush(end);
+  return ok;
+}
+
+/**
+ * Unmaps the pages of `slot` that still map its machine frames: something else may have taken a page
+ * out meanwhile (Xen's MSI-X set-up punches its holes in whatever the header mapped).
+ */
+function unmapOwn(context: EngineContext, device: PciDevice, domain: Domain, slot: Slot): boolean {
+  const shift = slot.mfn - slot.gfn;
+  const end = slot.gfn + slot.pages;
+  const removed: [number, number][] = [];
+  for (const extent of domain.p2m.extentsIn(toGfn(slot.gfn), toGfn(end - 1))) {
+    if (extent.type !== 'mmio_direct' || extent.mfn - extent.gfn !== shift) continue;
+    const first = Math.max(extent.gfn, slot.gfn);
+    const last = Math.min(extent.gfn + extent.count, end);
+    if (!runMmio(context, device, domain, false, first, first + shift, last - first)) {
+      // Put back what this slot's removal took out: the slot stays whole.
+      for (const [from, to] of removed) runMmio(context, device, domain, true, from, from + shift, to - from);
+      return false;
+    }
+    removed.push([first, last]);
+  }
+  return true;
 }
 
 /** Maps or unmaps a whole run (x86's calls return after 64 chunks: called again until done). */
@@ -165,6 +244,9 @@ function runMmio(
         code: rc.code,
         crashed: domain.crashed,
       });
+      // A memory slot is made or removed whole (KVM_SET_USER_MEMORY_REGION): a map that failed part
+      // way takes out what it had put in.
+      if (done > 0) runMmio(context, device, domain, !map, gfn, mfn, done);
       return false;
     }
     done += rc.done ? pages - done : rc.progress;
