@@ -139,6 +139,8 @@ export {
 export type { MapErrno, PendingResult } from './pending.js';
 export type { Policy, Profile } from './policy.js';
 export { POLICY_SWITCHES, policyFor } from './policy.js';
+export type { QemuRegion } from './qemu-rules.js';
+export { QEMU_RULES, qemuBarAddress, qemuUpdateMappings } from './qemu-rules.js';
 export { IGNORE_BARS_DEVICES, ignoresBars } from './quirks.js';
 export type { RuleSet, RuleSetHazard, RuleSetName } from './rule-set.js';
 export { RULE_SET_NAMES } from './rule-set.js';

@@ -3,6 +3,7 @@
  * knows them all, so that the interface module stays free of their code.
  */
 import { InvalidArgumentError } from '@vpci/p2m';
+import { QEMU_RULES } from './qemu-rules.js';
 import { RULE_SET_NAMES, type RuleSet, type RuleSetName } from './rule-set.js';
 import { XEN_RULES } from './xen-rules.js';
 
@@ -11,6 +12,8 @@ export function ruleSetFor(name: RuleSetName = 'xen'): RuleSet {
   switch (name) {
     case 'xen':
       return XEN_RULES;
+    case 'qemu':
+      return QEMU_RULES;
     default:
       throw new InvalidArgumentError('rules', name, `one of ${RULE_SET_NAMES.join(', ')}`);
   }
