@@ -395,7 +395,7 @@ export const QEMU_RULES: RuleSet = Object.freeze({
     }),
     Object.freeze({
       violation: 'page-unmapped' as const,
-      why: 'pci_bar_address accepts any 64-bit address whose last byte is below 2^64 - 1; the p2m holds guest frames below its address width, so a BAR past it is decoded with its pages unmapped (a map-failed event)',
+      why: 'pci_bar_address accepts any 64-bit address whose last byte is below 2^64 - 1; the p2m holds guest frames below its address width, so a BAR past it (or one whose p2m call fails) decodes with its pages unmapped (a map-failed event)',
     }),
     Object.freeze({
       violation: 'subpage-shared' as const,
