@@ -7,7 +7,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import { parseArgs } from 'node:util';
-import { formatSbdf, type Profile, parseSbdf } from '@vpci/vpci';
+import { formatSbdf, type Profile, parseSbdf, RULE_SET_NAMES, type RuleSetName } from '@vpci/vpci';
 import { SingleBar } from 'cli-progress';
 import { createColors } from 'picocolors';
 import manifest from '../package.json';
@@ -60,6 +60,9 @@ options:
   --svg FILE          write a picture of the guest- and host-physical maps (SVG)
   --html FILE         write the picture as a page that zooms down to single pages
   --profile P         xen or hardened, overriding the trace's host line
+  --rules R           whose BAR rules decide what the writes map (docs/rule-sets.md): xen (default) or
+                      qemu (QEMU's pci_update_mappings), overriding the trace's host line; with --qemu,
+                      qemu must reproduce every one of QEMU's decisions in the log
   --compare LIST      replay TRACE once per rule set of LIST (two or more of ${comparableNames().join(', ')},
                       comma-separated; docs/rule-sets.md) and report each step at which their
                       mappings part or meet again: the line, what each maps, the rule each logged
@@ -76,7 +79,7 @@ Options take their value as --opt VALUE or --opt=VALUE; -- ends the options. A F
 standard output: that output is written there instead of the report.
 
 exit status: 0 everything holds, 1 an assertion or invariant failed (or, with --qemu, a divergence
-from QEMU that no Xen rule explains), 2 bad input (arguments, a file that cannot be read, a bad trace
+from QEMU that no Xen rule explains; under --rules qemu, any divergence), 2 bad input (arguments, a file that cannot be read, a bad trace
 line, a QEMU log with no access to replay), 3 an internal error (a bug: please report it)
 `;
 
@@ -90,6 +93,7 @@ interface Arguments {
   readonly svg: string | undefined;
   readonly html: string | undefined;
   readonly profile: Profile | undefined;
+  readonly rules: RuleSetName | undefined;
   readonly compare: readonly CompareTarget[] | undefined;
   readonly progress: boolean | undefined;
   readonly color: 'auto' | 'always' | 'never';
@@ -118,7 +122,10 @@ export async function main(argv: readonly string[], io: CliIo): Promise<number> 
     return 2;
   }
   const name = args.trace === '-' ? 'stdin' : basename(args.trace);
-  const options = args.profile === undefined ? {} : { profile: args.profile };
+  const options = {
+    ...(args.profile === undefined ? {} : { profile: args.profile }),
+    ...(args.rules === undefined ? {} : { rules: args.rules }),
+  };
   const progress = (args.progress ?? io.stderr.isTTY === true) ? new Progress(io.stderr, input) : undefined;
   if (args.compare !== undefined) return runComparison(args, args.compare, input, name, io, progress);
   let replayed: Replayed;
@@ -317,6 +324,7 @@ const OPTIONS = {
   svg: { type: 'string' },
   html: { type: 'string' },
   profile: { type: 'string' },
+  rules: { type: 'string' },
   compare: { type: 'string' },
   progress: { type: 'boolean' },
   'no-progress': { type: 'boolean' },
@@ -366,9 +374,14 @@ function parseArguments(argv: readonly string[]): Arguments | 'help' | 'version'
   if (profile !== undefined && profile !== 'xen' && profile !== 'hardened') {
     throw new Error(`--profile is '${profile}'; expected xen or hardened`);
   }
+  const rules = values.rules;
+  if (rules !== undefined && !(RULE_SET_NAMES as readonly string[]).includes(rules)) {
+    throw new Error(`--rules is '${rules}'; expected one of ${RULE_SET_NAMES.join(', ')}`);
+  }
   const compare = values.compare === undefined ? undefined : compareTargets(values.compare);
-  if (compare !== undefined && profile !== undefined) {
-    throw new Error('--profile cannot be combined with --compare (each rule set of --compare sets its own)');
+  if (compare !== undefined && (profile !== undefined || rules !== undefined)) {
+    const option = profile !== undefined ? '--profile' : '--rules';
+    throw new Error(`${option} cannot be combined with --compare (each rule set of --compare sets its own)`);
   }
   if (compare !== undefined && values.svg !== undefined) {
     throw new Error(
@@ -396,6 +409,7 @@ function parseArguments(argv: readonly string[]): Arguments | 'help' | 'version'
     svg: values.svg,
     html: values.html,
     profile,
+    rules: rules as RuleSetName | undefined,
     compare,
     progress,
     color,

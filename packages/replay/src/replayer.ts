@@ -93,7 +93,7 @@ export interface ReplayNote {
 export interface ReplayOptions {
   /** Overrides the trace's profile (`host.profile`). */
   readonly profile?: Profile;
-  /** Whose rules decide what the header writes do (`MachineOptions.rules`; default `xen`). */
+  /** Overrides the trace's rule set (`host.rules`; `xen` when neither says). */
   readonly rules?: RuleSetName;
   /**
    * How invariants are checked after a config access or `run` line: `scoped` (default) looks only at
@@ -266,7 +266,7 @@ export class Replayer {
           ...(event.x86GuestVpci === undefined ? {} : { x86GuestVpci: event.x86GuestVpci }),
           ...(event.arch === 'arm' ? { hostBridges: event.hostBridges ?? [] } : {}),
           profile: this.options.profile ?? event.profile,
-          ...(this.options.rules === undefined ? {} : { rules: this.options.rules }),
+          rules: this.options.rules ?? event.rules ?? 'xen',
           policy: event.policy,
           ...(event.arch === 'arm' ? {} : { vendor: event.vendor }),
           iommu: event.iommu,

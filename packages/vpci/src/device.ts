@@ -30,6 +30,11 @@ export class Bar {
   /** Resizable BAR: supported sizes as Xen stores them (bit n: 2^(n+20) bytes). */
   resizableSizes = 0n;
   /**
+   * An I/O BAR decodes its ports at `addr`: kept by a rule set that decodes I/O BARs
+   * (`RuleSet.ioBarWrite`, QEMU's); never under Xen's, which hands the hardware domain its ports.
+   */
+  portsDecoded = false;
+  /**
    * How many times the BAR's type, addresses, size, enabled flag or half-written flag were set. Only
    * ever grows, so what was made from some BARs holds while their counts add up to the same sum
    * (`VpciState.barChanges`): the invariant checks and the replayer ask about every BAR of a domain

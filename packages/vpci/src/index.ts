@@ -44,7 +44,7 @@ export type { IommuErrno } from './iommu.js';
 export { IommuFaults, phantomFunctions, phantomStride } from './iommu.js';
 export type { VfioPages } from './kvm-vfio-pages.js';
 export { kvmVfioPages } from './kvm-vfio-pages.js';
-export { KVM_VFIO_RULES, pciBarAddress } from './kvm-vfio-rules.js';
+export { KVM_VFIO_RULES } from './kvm-vfio-rules.js';
 export type { AssignErrno, AssignResult, E820Entry, GuestOptions, MachineOptions } from './machine.js';
 export { Machine } from './machine.js';
 export type { MemoryTypeAnswer } from './memory-type.js';
@@ -145,6 +145,8 @@ export {
 export type { MapErrno, PendingResult } from './pending.js';
 export type { Policy, Profile } from './policy.js';
 export { POLICY_SWITCHES, policyFor } from './policy.js';
+export type { QemuRegion } from './qemu-rules.js';
+export { QEMU_RULES, qemuBarAddress, qemuUpdateMappings } from './qemu-rules.js';
 export { IGNORE_BARS_DEVICES, ignoresBars } from './quirks.js';
 export type { RuleSet, RuleSetHazard, RuleSetName } from './rule-set.js';
 export { RULE_SET_NAMES } from './rule-set.js';

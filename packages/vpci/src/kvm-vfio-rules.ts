@@ -13,39 +13,22 @@
  * region), nor are I/O BARs (no handler: the engine leaves them to the device).
  */
 import type { EngineContext } from './context.js';
-import { type Bar, barAddress, type VpciState } from './device.js';
+import { type Bar, barAddress } from './device.js';
 import type { PciDevice } from './domain.js';
 import { kvmVfioPages } from './kvm-vfio-pages.js';
 import { PCI_COMMAND, PCI_COMMAND_MEMORY } from './pci-regs.js';
+import { qemuBarAddress } from './qemu-rules.js';
 import type { RuleSet } from './rule-set.js';
 import { writeBarRegister, writeRomRegister } from './vfio-registers.js';
 import { abortVm, decide, mapSlots, type PagesOf, unmapSlots, vfioBarOf } from './vfio-slots.js';
 
 const NAME = 'kvm-vfio';
 
-/** 2^64: a BAR whose last byte would pass it wraps. */
-const ADDRESS_SPACE = 1n << 64n;
-
 /** kvm-vfio's pages of a BAR (kvm-vfio-pages.ts) for the slots module. */
 const pagesOf: PagesOf = (context, device, bar) => kvmVfioPages(vfioBarOf(context, device, bar));
 
 /** Where each enabled BAR is mapped, so that a change of address is seen as a move. */
 const mappedAt = new WeakMap<Bar, bigint>();
-
-/**
- * QEMU's `pci_bar_address` for a memory BAR (not the ROM, which kvm-vfio never maps): null
- * (`PCI_BAR_UNMAPPED`) with memory decoding off, at address 0 (x86 machines do not allow it), when the
- * BAR wraps or ends on the all-ones address, or a 32-bit BAR reaching 4 GiB; else its address cut to
- * its size.
- */
-export function pciBarAddress(vpci: VpciState, bar: Bar): bigint | null {
-  if (!vpci.barsMapped) return null;
-  const addr = bar.guestAddr & ~(bar.size - 1n);
-  const last = addr + bar.size - 1n;
-  if (last >= ADDRESS_SPACE - 1n || addr === 0n) return null;
-  if (bar.type === 'mem32' && last >= 0xffff_ffffn) return null;
-  return addr;
-}
 
 /**
  * QEMU's `pci_update_mappings` for a VFIO device: every memory BAR whose address changed is unmapped
@@ -56,7 +39,10 @@ function updateMappings(context: EngineContext, device: PciDevice): boolean {
   let ok = true;
   for (const bar of vpci.bars) {
     if (!bar.mappable || bar.size === 0n || bar.type === 'rom') continue;
-    const want = pciBarAddress(vpci, bar);
+    // pci_bar_address (the `qemu` rule set's): the register cut to the size, or PCI_BAR_UNMAPPED.
+    const cmd = vpci.barsMapped ? PCI_COMMAND_MEMORY : 0;
+    const want =
+      qemuBarAddress({ type: bar.type as 'mem32' | 'mem64lo', size: bar.size }, bar.guestAddr, cmd) ?? null;
     const have = bar.enabled ? (mappedAt.get(bar) ?? null) : null;
     if (want === have) continue;
     if (have !== null) {

@@ -7,6 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { bootedMachine, writeCommand } from '../../../test/support/machine.js';
 import { Machine } from './machine.js';
 import { PCI_COMMAND_MEMORY } from './pci-regs.js';
+import { QEMU_RULES } from './qemu-rules.js';
 import { RULE_SET_NAMES } from './rule-set.js';
 import { ruleSetFor } from './rule-sets.js';
 import { XEN_RULES } from './xen-rules.js';
@@ -16,8 +17,12 @@ describe('rule sets', () => {
     expect(new Machine().rules).toBe(XEN_RULES);
     expect(new Machine({ profile: 'hardened' }).rules).toBe(XEN_RULES);
     expect(ruleSetFor()).toBe(XEN_RULES);
-    expect(RULE_SET_NAMES).toContain('xen');
-    expect(() => new Machine({ rules: 'bhyve' as never })).toThrow(/rules.*bhyve/);
+    expect(RULE_SET_NAMES).toEqual(['xen', 'qemu', 'kvm-vfio', 'cloud-hypervisor']);
+    expect(ruleSetFor('qemu')).toBe(QEMU_RULES);
+    expect(new Machine({ rules: 'qemu', profile: 'hardened' }).rules).toBe(QEMU_RULES);
+    expect(() => new Machine({ rules: 'bhyve' as never })).toThrow(
+      /rules: expected one of xen, qemu, got.*bhyve/,
+    );
   });
 
   it("Xen's rules name header.c's functions, and declare no hazard (Xen's holes are the policy's gaps)", () => {

@@ -39,10 +39,15 @@ import type { Violation } from './invariants.js';
 import type { ModifyBarsResult } from './modify-bars.js';
 
 /** The rule sets there are, by the name `MachineOptions.rules` and `vpci-replay --rules` take. */
-export type RuleSetName = 'xen' | 'kvm-vfio' | 'cloud-hypervisor';
+export type RuleSetName = 'xen' | 'qemu' | 'kvm-vfio' | 'cloud-hypervisor';
 
 /** The rule set names, in documentation order. */
-export const RULE_SET_NAMES: readonly RuleSetName[] = Object.freeze(['xen', 'kvm-vfio', 'cloud-hypervisor']);
+export const RULE_SET_NAMES: readonly RuleSetName[] = Object.freeze([
+  'xen',
+  'qemu',
+  'kvm-vfio',
+  'cloud-hypervisor',
+]);
 
 /**
  * An invariant a rule set breaks by design (its hypervisor does so), declared as Xen's gaps are: the
@@ -106,7 +111,7 @@ export interface RuleSet {
    * The hardware domain's write to an I/O BAR's register `reg`. Absent: I/O BARs get no handler (the
    * write reaches the device) and are never sized nor decoded by the engine: Xen hands the hardware
    * domain its I/O BARs as ports. Present: I/O BARs are sized at set-up (`Bar.size`, `Bar.addr`) and
-   * their writes come here; the rule set keeps `Bar.enabled` for the port range it decodes.
+   * their writes come here; the rule set keeps `Bar.portsDecoded` for the ports it decodes.
    */
   ioBarWrite?(
     context: EngineContext,

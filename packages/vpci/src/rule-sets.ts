@@ -5,6 +5,7 @@
 import { InvalidArgumentError } from '@vpci/p2m';
 import { CLOUD_HYPERVISOR_RULES } from './cloud-hypervisor-rules.js';
 import { KVM_VFIO_RULES } from './kvm-vfio-rules.js';
+import { QEMU_RULES } from './qemu-rules.js';
 import { RULE_SET_NAMES, type RuleSet, type RuleSetName } from './rule-set.js';
 import { XEN_RULES } from './xen-rules.js';
 
@@ -13,6 +14,8 @@ export function ruleSetFor(name: RuleSetName = 'xen'): RuleSet {
   switch (name) {
     case 'xen':
       return XEN_RULES;
+    case 'qemu':
+      return QEMU_RULES;
     case 'kvm-vfio':
       return KVM_VFIO_RULES;
     case 'cloud-hypervisor':
