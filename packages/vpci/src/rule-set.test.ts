@@ -21,7 +21,7 @@ describe('rule sets', () => {
     expect(ruleSetFor('qemu')).toBe(QEMU_RULES);
     expect(new Machine({ rules: 'qemu', profile: 'hardened' }).rules).toBe(QEMU_RULES);
     expect(() => new Machine({ rules: 'bhyve' as never })).toThrow(
-      /rules: expected one of xen, qemu, got.*bhyve/,
+      /rules: expected one of xen, qemu, kvm-vfio, cloud-hypervisor, got.*bhyve/,
     );
   });
 
