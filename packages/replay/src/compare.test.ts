@@ -80,7 +80,10 @@ describe('compareTargets', () => {
   });
 
   it.each([
-    ['xen,nope', /--compare is 'xen,nope': 'nope' is not a rule set; expected two or more of xen, hardened/],
+    [
+      'xen,nope',
+      /--compare is 'xen,nope': 'nope' is not a rule set; expected two or more of xen, hardened, qemu, kvm-vfio, cloud-hypervisor/,
+    ],
     ['xen', /--compare is 'xen': one rule set; expected two or more of/],
     ['xen,xen', /'xen' is named twice/],
     ['xen,,hardened', /an empty name/],

@@ -172,6 +172,9 @@ interface Run {
   readonly extents: Map<number, readonly P2mExtent[]>;
   /** Per domain id, the events already looked at when it was last compared. */
   readonly eventsSeen: Map<number, number>;
+  /** The last event naming each BAR (`"<sbdf> BAR<n>"`), and how many events that has looked at. */
+  readonly lastDecision: Map<string, LoggedEvent>;
+  decisionsSeen: number;
 }
 
 /** A comparison in progress: lines in, one report per rule set and the comparison out. */
@@ -198,6 +201,8 @@ export class CompareReplay {
       writes: new Map(),
       extents: new Map(),
       eventsSeen: new Map(),
+      lastDecision: new Map(),
+      decisionsSeen: 0,
     }));
     this.sourceOf = sourceOf;
   }
@@ -250,20 +255,41 @@ export class CompareReplay {
   /**
    * Each rule set's events since domain `id` was last compared that name one of `devices` (or the
    * domain): the decisions behind its mapping, including those of a deferred map made at an earlier
-   * line. An event of an earlier line says its line.
+   * line. A BAR of `bars` none of those names gets the last decision its rule set logged about it,
+   * however early (a rule set that trapped a BAR at its command write parts from one that maps it
+   * only when another's deferred map completes). An event of an earlier line says its line.
    */
-  private rulesFor(line: number, id: number, devices: ReadonlySet<string>): Record<string, string[]> {
+  private rulesFor(
+    line: number,
+    id: number,
+    devices: ReadonlySet<string>,
+    bars: ReadonlySet<string>,
+  ): Record<string, string[]> {
     const rules: Record<string, string[]> = {};
     for (const run of this.runs) {
       const events: readonly LoggedEvent[] = run.replay.replayer.events;
+      for (; run.decisionsSeen < events.length; run.decisionsSeen++) {
+        const { line: at, event } = events[run.decisionsSeen]!;
+        if ('sbdf' in event && 'bar' in event && typeof event.bar === 'number')
+          run.lastDecision.set(barName(event.sbdf, event.bar), { line: at, event });
+      }
       const said: string[] = [];
+      const named = new Set<string>();
+      const say = (at: number, event: LoggedEvent['event']): void => {
+        said.push(`${at === line ? '' : `line ${at}: `}${event.kind}: ${describeEvent(event)}`);
+        if ('sbdf' in event && 'bar' in event && typeof event.bar === 'number')
+          named.add(barName(event.sbdf, event.bar));
+      };
       for (let i = run.eventsSeen.get(id) ?? 0; i < events.length; i++) {
         const { line: at, event } = events[i]!;
         const about =
           ('sbdf' in event && devices.has(event.sbdf)) ||
           (!('sbdf' in event) && 'domain' in event && event.domain === id);
-        if (!about) continue;
-        said.push(`${at === line ? '' : `line ${at}: `}${event.kind}: ${describeEvent(event)}`);
+        if (about) say(at, event);
+      }
+      for (const bar of [...bars].sort()) {
+        const last = run.lastDecision.get(bar);
+        if (last !== undefined && !named.has(bar)) say(last.line, last.event);
       }
       run.eventsSeen.set(id, events.length);
       rules[run.target.name] = said;
@@ -303,19 +329,21 @@ export class CompareReplay {
       before: Object.fromEntries(names.map((n, i) => [n, mapping(i, s.before[i]!, s.first)])),
     }));
     const devices = new Set<string>();
+    const bars = new Set<string>();
     for (const range of ranges) {
-      for (const bar of range.bars) devices.add(bar.split(' ')[0]!);
+      for (const bar of range.bars) bars.add(bar);
       for (const m of [...Object.values(range.mapped), ...Object.values(range.before)]) {
-        if (m?.bar != null) devices.add(m.bar.split(' ')[0]!);
+        if (m?.bar != null) bars.add(m.bar);
       }
     }
+    for (const bar of bars) devices.add(bar.split(' ')[0]!);
     this.steps.push({
       line,
       source: this.sourceOf?.(line) ?? null,
       text: text.length > TEXT_CLIP ? `${text.slice(0, TEXT_CLIP)}…` : text,
       domain: id,
       ranges,
-      rules: this.rulesFor(line, id, devices),
+      rules: this.rulesFor(line, id, devices, bars),
     });
   }
 }
