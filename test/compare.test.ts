@@ -10,8 +10,10 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { traceDeviceLine } from '@vpci/firmware';
 import type { CompareStep, Report } from '@vpci/replay';
 import { describe, expect, it } from 'vitest';
+import { SEED_002_LAYOUT_2 } from './fixtures/seed-layouts.js';
 import { cli, scratchDirectory, writeTrace } from './support/cli.js';
 
 const EXAMPLES = join(import.meta.dirname, '..', 'examples');
@@ -143,6 +145,39 @@ describe('--compare xen,kvm-vfio on seed 002 layout 2 (XSA-461)', () => {
     }
     // kvm-vfio breaks no invariant here: the page it leaves to QEMU is withheld, not missing.
     expect(report.compare!.runs[1]!.violations).toEqual([]);
+  });
+});
+
+describe('--compare on seed 002 layout 2 of test/fixtures/seed-layouts.ts, as the hardware domain', () => {
+  // The four pci-testdev functions as the host has them; dom0's driver turns decoding on for 00:01.0,
+  // whose 32-byte BAR2 shares host page 0x7050000 with 00:02.0's and 00:03.0's.
+  const trace = writeTrace(dir, 'seed-002-layout-2-dom0.jsonl', [
+    '{"event":"host"}',
+    ...SEED_002_LAYOUT_2.devices.map((device) => traceDeviceLine(device)),
+    '{"event":"boot"}',
+    '{"event":"write","vcpu":"d0v0","sbdf":"00:01.0","reg":"0x04","size":2,"value":"0x2"}',
+    '{"event":"run","vcpu":"d0v0"}',
+  ]);
+
+  it('xen maps the shared page; kvm-vfio and cloud-hypervisor do not: vfio-pci will not mmap the BAR', async () => {
+    const { report } = await compared(['--compare', 'xen,kvm-vfio,cloud-hypervisor', trace]);
+    const shared = ranges(report.compare!.steps).filter(
+      ({ step, range }) => step.domain === 0 && range.gfn === '0x7050000',
+    );
+    expect(shared.length).toBeGreaterThan(0);
+    const last = shared.at(-1)!.range;
+    // header.c modify_bars maps every page of the BAR (the page's sharing is XSA-461's hazard).
+    expect(last.mapped.xen).toMatchObject({ mfn: '0x7050000', bar: expect.stringMatching(/BAR2$/) });
+    // vfio_pci_probe_mmaps: a sub-page BAR is mmapped only with its page's rest reserved for it.
+    expect(last.mapped['kvm-vfio']).toBeNull();
+    expect(last.mapped['cloud-hypervisor']).toBeNull();
+    // cloud-hypervisor maps the functions' 4 KiB BAR0s when they are added (map_mmio_regions), before
+    // any command write: a step at the boot line where only it maps them.
+    const added = ranges(report.compare!.steps).find(
+      ({ step, range }) => step.line === 6 && range.gfn === '0xfe800',
+    );
+    expect(added?.range.mapped['cloud-hypervisor']).toMatchObject({ mfn: '0xfe800' });
+    expect(added?.range.mapped.xen).toBeNull();
   });
 });
 
