@@ -4,7 +4,7 @@
  * step at which their mappings part or meet again: the line, per rule set what it maps there and
  * what it mapped before, and the decisions each logged at that line.
  */
-import type { CompareMapping, CompareRange, CompareStep, ReportCompare } from './compare.js';
+import type { CompareMapping, CompareRange, CompareStep, ReportCompare } from './compare-section.js';
 import { pictureEscape as esc } from './picture.js';
 
 /** A mapping in a few words: the machine frame, type and BAR, or "not mapped". */

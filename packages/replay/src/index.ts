@@ -5,16 +5,16 @@
  */
 export type { CliIo } from './cli.js';
 export { main as replayCli } from './cli.js';
+export type { CompareTarget } from './compare.js';
+export { CompareReplay, comparableNames, compareTargets, MAX_COMPARE_STEPS } from './compare.js';
+export { compareHtml, compareText } from './compare-report.js';
 export type {
   CompareMapping,
   CompareRange,
   CompareRun,
   CompareStep,
-  CompareTarget,
   ReportCompare,
-} from './compare.js';
-export { CompareReplay, comparableNames, compareTargets, MAX_COMPARE_STEPS } from './compare.js';
-export { compareHtml, compareText } from './compare-report.js';
+} from './compare-section.js';
 export { TraceError } from './fields.js';
 export { fileLineChunks } from './file-lines.js';
 export { renderHtml } from './html.js';

@@ -31,7 +31,7 @@ import {
   type Violation,
   type VpciEvent,
 } from '@vpci/vpci';
-import type { ReportCompare } from './compare.js';
+import type { ReportCompare } from './compare-section.js';
 import { hex } from './fields.js';
 import type { ReportQemu } from './qemu-report.js';
 import type { Replayer } from './replayer.js';

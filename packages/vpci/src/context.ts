@@ -10,7 +10,6 @@ import type { ResolvedHostBridge } from './arm-pci-host.js';
 import type { Domain, PciDevice } from './domain.js';
 import type { VpciEvent } from './events.js';
 import type { Policy } from './policy.js';
-import type { RuleSet } from './rule-set.js';
 
 export interface EngineContext {
   /** The architecture whose Xen build the handlers follow (see arch.ts). */
@@ -31,8 +30,12 @@ export interface EngineContext {
   readonly domXen: Domain;
   /** Every device on the host. */
   devices(): Iterable<PciDevice>;
-  /** The machine's rule set (rule-set.ts); absent in a test's fake context: Xen's. */
-  readonly rules?: RuleSet;
+  /**
+   * What the shared machinery asks of the machine's rule set (a `RuleSet`, rule-set.ts, which this
+   * module does not import: rule-set.ts imports it): whether Xen's MSI-X hole punch is left out.
+   * Absent in a test's fake context: Xen's.
+   */
+  readonly rules?: { readonly ownsMsixPages?: boolean };
   /** Counts the devices added and removed: a listing of `devices()` holds while it stays the same. */
   readonly deviceListVersion: number;
 }
