@@ -5,6 +5,7 @@
  * `pci_conf_write*` reach; the engine's handlers sit in front of it.
  */
 import { InvalidArgumentError } from '@vpci/p2m';
+import { checkBarAddress } from './bar-address.js';
 import {
   PCI_BASE_ADDRESS_0,
   PCI_BASE_ADDRESS_MEM_PREFETCH,
@@ -342,7 +343,8 @@ export class PhysicalDevice {
   write(reg: number, size: number, value: number): void {
     checkAccess(reg, size);
     if (reg >= PCI_CFG_SPACE_SIZE && !this.extendedConfig) return;
-    if (touchesBarRegisters(reg, size)) this.barWrites++;
+    // A resizable-BAR control counts in afterWrite, once the size it sets is known.
+    if (touchesBarRegisters(reg, size) || this.placesVfBars(reg, size)) this.barWrites++;
     // The resizable-BAR controls the write reaches, as they were (most devices have none).
     let before: number[] | undefined;
     for (const ctrl of this.rebarSlots.keys()) {
@@ -387,12 +389,19 @@ export class PhysicalDevice {
 
   /**
    * Whether a write of `size` bytes at `reg` reaches a register that places or sizes a BAR or the
-   * ROM: a BAR or ROM register (either header layout's) or a resizable-BAR control.
+   * ROM: a BAR or ROM register (either header layout's), a resizable-BAR control, or an SR-IOV
+   * physical function's VF BAR registers or System Page Size.
    */
   placesBars(reg: number, size: number): boolean {
     if (touchesBarRegisters(reg, size)) return true;
     for (const ctrl of this.rebarSlots.keys()) if (reg < ctrl + 4 && reg + size > ctrl) return true;
-    return false;
+    return this.placesVfBars(reg, size);
+  }
+
+  /** A PF's VF BAR registers place its VFs' BARs; System Page Size resizes them (PCIe 9.3.3.13). */
+  private placesVfBars(reg: number, size: number): boolean {
+    const sriov = this.sriovCap;
+    return sriov !== undefined && (sriov.touchesVfBars(reg, size) || sriov.touchesPageSize(reg, size));
   }
 
   /** The current size of BAR slot `i` in bytes (0n when unimplemented). */
@@ -422,15 +431,7 @@ export class PhysicalDevice {
       throw new InvalidArgumentError(`${name}.type`, bar.type, "'io', 'mem32' or 'mem64'");
     }
     const size = checkBarSize(`${name}.size`, bar.size, bar.type);
-    const addr = bar.addr ?? 0n;
-    const limit = bar.type === 'mem64' ? 1n << 64n : 1n << 32n;
-    if (typeof addr !== 'bigint' || addr < 0n || addr % size !== 0n || addr + size > limit) {
-      throw new InvalidArgumentError(
-        `${name}.addr`,
-        addr,
-        `a bigint aligned to the size, below ${bar.type === 'mem64' ? '2^64' : '2^32'}`,
-      );
-    }
+    const addr = checkBarAddress(`${name}.addr`, bar.addr, size, bar.type === 'mem64');
     if (bar.type === 'mem64' && i + 1 >= slots) {
       throw new InvalidArgumentError(
         `${name}.type`,
