@@ -195,12 +195,10 @@ export class PhysicalDevice {
   readonly sbdf: Sbdf;
   /** Whether the device has PCIe extended configuration space (4 KiB instead of 256 bytes). */
   readonly extendedConfig: boolean;
-  /**
-   * Writes that may have moved or resized a BAR or the ROM: to a BAR or ROM register (either header
-   * layout's), or to a resizable-BAR control. What is derived from the BARs alone holds until this
-   * changes (a driver's many other config writes leave it be).
-   */
-  barWrites = 0;
+  /** This function's own writes counted by `barWrites`. */
+  private ownBarWrites = 0;
+  /** The physical function of a virtual function (`virtualFunction`), whose VF BARs are its BARs. */
+  private physfn: PhysicalDevice | undefined;
   private readonly config = new Uint8Array(PCI_CFG_SPACE_EXP_SIZE);
   private readonly wmask = new Uint8Array(PCI_CFG_SPACE_EXP_SIZE);
   /** Current size of each BAR slot (0n: unimplemented or the high half of a 64-bit BAR). */
@@ -324,6 +322,7 @@ export class PhysicalDevice {
     }
     const sbdf: Sbdf = { seg: pf.sbdf.seg, bus: rid >> 8, dev: (rid >> 3) & 0x1f, fn: rid & 7 };
     const vf = new PhysicalDevice(sbdf, true);
+    vf.physfn = pf;
     vf.poke(PCI_VENDOR_ID, 2, 0xffff);
     vf.poke(PCI_DEVICE_ID, 2, 0xffff);
     vf.setMask(PCI_COMMAND, 2, 0x07ff & ~(PCI_COMMAND_IO | PCI_COMMAND_MEMORY));
@@ -344,7 +343,7 @@ export class PhysicalDevice {
     checkAccess(reg, size);
     if (reg >= PCI_CFG_SPACE_SIZE && !this.extendedConfig) return;
     // A resizable-BAR control counts in afterWrite, once the size it sets is known.
-    if (touchesBarRegisters(reg, size) || this.placesVfBars(reg, size)) this.barWrites++;
+    if (touchesBarRegisters(reg, size) || this.placesVfBars(reg, size)) this.ownBarWrites++;
     // The resizable-BAR controls the write reaches, as they were (most devices have none).
     let before: number[] | undefined;
     for (const ctrl of this.rebarSlots.keys()) {
@@ -374,7 +373,19 @@ export class PhysicalDevice {
     for (const [ctrl, bar] of this.rebarSlots) copy.rebarSlots.set(ctrl, bar);
     copy.sriovCap = this.sriovCap?.copyOnto(copy.configBytes());
     copy.vfMsix = this.vfMsix;
+    copy.physfn = this.physfn;
+    copy.ownBarWrites = this.ownBarWrites;
     return copy;
+  }
+
+  /**
+   * Writes that may have moved or resized a BAR or the ROM: to a BAR or ROM register (either header
+   * layout's), to a resizable-BAR control, or to a PF's VF BAR registers or System Page Size (a VF
+   * counts its PF's too: they place its BARs). What is derived from the BARs alone holds until this
+   * changes (a driver's many other config writes leave it be).
+   */
+  get barWrites(): number {
+    return this.ownBarWrites + (this.physfn?.barWrites ?? 0);
   }
 
   /** A copy of the whole configuration space (256 or 4096 bytes). */
@@ -634,7 +645,7 @@ export class PhysicalDevice {
       const low = this.peek(PCI_BASE_ADDRESS_0 + 4 * bar, 4);
       const type = (low & 0x6) === PCI_BASE_ADDRESS_MEM_TYPE_64 ? 'mem64' : 'mem32';
       this.setBarMask(bar, type, 1n << BigInt(field + PCI_REBAR_SIZE_BIAS));
-      this.barWrites++;
+      this.ownBarWrites++;
     }
   }
 
