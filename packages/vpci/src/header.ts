@@ -42,6 +42,7 @@ import {
   PCI_ROM_ADDRESS_MASK,
   PCI_ROM_ADDRESS1,
 } from './pci-regs.js';
+import { countRangesetOps } from './rangeset-ops.js';
 
 // TODO (Xen, header.c vpci_init_header): PARITY, SERR and FAST_BACK are not emulated for guests; Xen
 // will "re-visit how to handle" them "if support for emulated bits is added" (F5 in docs/xen-gaps.md).
@@ -154,7 +155,7 @@ export function vpciInitHeader(
     }
     bar.type =
       (value & PCI_BASE_ADDRESS_MEM_TYPE_MASK) === PCI_BASE_ADDRESS_MEM_TYPE_64 ? 'mem64lo' : 'mem32';
-    barAddRangeset(device, bar);
+    barAddRangeset(context, device, bar);
     const sized = sizeMemBar(device, reg, i === numBars - 1 ? 'last' : 'bar');
     if (sized.size === 0n) {
       bar.type = 'empty';
@@ -185,7 +186,7 @@ export function vpciInitHeader(
       true,
     );
     if (!added.ok) romBar.type = 'empty';
-    else barAddRangeset(device, romBar);
+    else barAddRangeset(context, device, romBar);
   } else if (!isHwdom) {
     // ROMs are not offered to guests: the register reads as zero.
     // TODO (Xen, header.c vpci_init_header): "Check expansion ROM, we do not handle ROM for guests for
@@ -200,7 +201,8 @@ export function vpciInitHeader(
 }
 
 /** Xen's `bar_add_rangeset`: the set of guest frames the BAR's map or unmap will consume. */
-function barAddRangeset(device: PciDevice, bar: Bar): void {
+function barAddRangeset(context: EngineContext, device: PciDevice, bar: Bar): void {
+  countRangesetOps(context, device, 'new');
   bar.mem = new RangeSet<Gfn>({ name: `${device.name}:BAR${bar.index}`, hex: true });
 }
 

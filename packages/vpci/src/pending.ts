@@ -3,7 +3,7 @@
  * frames `modifyBars` collected are mapped or unmapped by the vCPU in preemptible steps.
  */
 import { type Gfn, MAX_FRAME, type Mfn, type Paddr, gfn as toGfn, mfn as toMfn } from '@vpci/p2m';
-import { type ConsumeStep, RangeSet, type Result } from '@vpci/rangeset';
+import { type ConsumeResult, type ConsumeStep, RangeSet, type Result } from '@vpci/rangeset';
 import { archMmio } from './arch.js';
 import type { EngineContext } from './context.js';
 import { mappingDomain } from './context.js';
@@ -12,6 +12,7 @@ import { type Bar, hostFrameRange } from './device.js';
 import type { Domain, PciDevice, Vcpu } from './domain.js';
 import { mappedByOtherDomain, pendingVcpuOf } from './ownership.js';
 import { PCI_COMMAND_MEMORY } from './pci-regs.js';
+import { countRangesetOps, purgeBarSets } from './rangeset-ops.js';
 
 /**
  * Error codes a deferred map can end with: the p2m's (`MmioErrno`: EINVAL or ENOENT for a frame past
@@ -68,7 +69,7 @@ export function processPending(context: EngineContext, vcpu: Vcpu, budget: numbe
     // time): the device's next modify_bars adds to them. purgeOnError empties them, unless work
     // of the device's new owner is pending on them.
     if (context.policy.purgeOnError && pendingVcpuOf(context, device) === undefined)
-      for (const bar of device.vpci?.bars ?? []) bar.mem?.purge();
+      purgeBarSets(context, device);
     context.events.push({ kind: 'pending-dropped', sbdf: device.name, vcpu: vcpu.name });
     return { status: 'dropped' };
   }
@@ -80,7 +81,9 @@ export function processPending(context: EngineContext, vcpu: Vcpu, budget: numbe
       pending.done.get(bar.index) ?? new RangeSet<Gfn>({ name: `${device.name}:done${bar.index}` });
     pending.done.set(bar.index, done);
     const result = charged(device, vcpu.domain, () =>
-      bar.mem!.consumeRanges((s, e) => mapRange(context, vcpu.domain, bar, map, s, e, meter, done)),
+      consumeBarSet(context, device, bar, (s, e) =>
+        mapRange(context, vcpu.domain, bar, map, s, e, meter, done),
+      ),
     );
     if (result.ok && result.status === 'restart') {
       device.xenCost.continuations++;
@@ -149,7 +152,7 @@ function failPending(context: EngineContext, vcpu: Vcpu, code: MapErrno, meter: 
     if (romOnly && context.policy.romFailureKeepsBars) modifyDecoding(context, device, 0, true);
     else modifyDecoding(context, device, cmd & ~PCI_COMMAND_MEMORY, false);
   }
-  for (const bar of vpci.bars) bar.mem?.purge();
+  purgeBarSets(context, device);
   if (pending.withheldBefore !== undefined) vpci.withheld = pending.withheldBefore;
   vcpu.pending = undefined;
   const crashed = !domain.isHardware;
@@ -188,6 +191,24 @@ function charged<T>(device: PciDevice, domain: Domain, work: () => T): T {
   tally.leaves4K += cost.leaves4K - leaves4K;
   tally.leaves2M += cost.leaves2M - leaves2M;
   tally.leaves1G += cost.leaves1G - leaves1G;
+  return result;
+}
+
+/**
+ * Xen's `rangeset_consume_ranges(bar->mem, map_range, …)`: one call, counted with the ranges it used
+ * up (the set only loses ranges from its front, whole, so the drop in its size is that number).
+ */
+function consumeBarSet(
+  context: EngineContext,
+  device: PciDevice,
+  bar: Bar,
+  mapRange: (s: Gfn, e: Gfn) => ConsumeStep<MapErrno>,
+): ConsumeResult<MapErrno> {
+  const mem = bar.mem!;
+  const before = mem.size;
+  const result = mem.consumeRanges(mapRange);
+  countRangesetOps(context, device, 'consumeRanges');
+  countRangesetOps(context, device, 'rangesConsumed', before - mem.size);
   return result;
 }
 
@@ -310,7 +331,9 @@ export function applyMap(context: EngineContext, device: PciDevice, cmd: number)
     for (;;) {
       const meter: Meter = { left: Number.POSITIVE_INFINITY, failure: undefined };
       const result = charged(device, domain, () =>
-        bar.mem!.consumeRanges((s, e) => mapRange(context, domain, bar, map, s, e, meter, frames)),
+        consumeBarSet(context, device, bar, (s, e) =>
+          mapRange(context, domain, bar, map, s, e, meter, frames),
+        ),
       );
       if (result.ok && result.status === 'restart') continue;
       rc = result.ok ? { ok: true } : { ok: false, code: result.code };
@@ -331,6 +354,6 @@ export function applyMap(context: EngineContext, device: PciDevice, cmd: number)
   }
   if (context.policy.rollbackFailedMap) rollback(context, domain, device, map, done);
   // G1: what the failed call left in the sets would be taken for work still to do.
-  if (context.policy.purgeOnError) for (const bar of device.vpci!.bars) bar.mem?.purge();
+  if (context.policy.purgeOnError) purgeBarSets(context, device);
   return rc;
 }
