@@ -19,7 +19,7 @@ export { DeviceMemory } from './device-memory.js';
 export type { FrameRange, FrameSink } from './device-snapshot.js';
 export { DeviceSnapshot, framesOf, writeMayChangeDevice } from './device-snapshot.js';
 export type { DeviceXenCost, DomainKind, PendingOperation, RangesetOps } from './domain.js';
-export { DOMID_IO, Domain, noRangesetOps, PciDevice, Vcpu } from './domain.js';
+export { DOMID_IO, Domain, noRangesetOps, PciDevice, Vcpu, VPCI_MAX_VIRT_DEV } from './domain.js';
 export { reportE820Frames } from './e820.js';
 export type { MapOperation, VpciEvent } from './events.js';
 export { describeEvent } from './events.js';
