@@ -113,13 +113,13 @@ export function modifyBars(
     if (policy.e820OnHostFrames) {
       // The memory map is cut through each BAR's own host frames, so a page this BAR leaves out
       // for it may be one a lower BAR over it maps: only what this BAR keeps leaves their sets.
-      if (!sanitizeBarMemory(context, device, bar)) return fail('ENOMEM');
+      if (!sanitizeBarMemory(context, bar, device)) return fail('ENOMEM');
       for (const [first, last] of bar.mem)
         if (!removeFromLowerBars(context, device, i, first, last)) return fail('ENOMEM');
     } else {
       // A page shared by several BARs of the device stays only in the highest slot's set.
       if (!removeFromLowerBars(context, device, i, startGuest, endGuest)) return fail('ENOMEM');
-      if (!sanitizeBarMemory(context, device, bar)) return fail('ENOMEM');
+      if (!sanitizeBarMemory(context, bar, device)) return fail('ENOMEM');
     }
   }
 
@@ -161,7 +161,7 @@ export function modifyBars(
           // itself. Xen tests the local BAR's type here (G7); the intent is to skip the ROM.
           const skipped = policy.romOverlapRule ? remoteBar.type === 'rom' : bar.type === 'rom';
           if (romOnly && other === device && skipped) continue;
-          if (!removeMapped(context, device, bar.mem, other.vpci, start, end)) return fail('ENOMEM');
+          if (!removeMapped(bar.mem, other.vpci, start, end, { context, device })) return fail('ENOMEM');
         }
       }
     }
@@ -194,21 +194,26 @@ export function modifyBars(
   return { ok: true };
 }
 
+/** Whose `RangesetOps` a helper counts its calls for (the device whose BAR sets `modifyBars` builds). */
+interface CountedFor {
+  readonly context: EngineContext;
+  readonly device: PciDevice;
+}
+
 /**
  * Removes from `mem` the frames `[start, end]` of an enabled BAR of `other`, except those it withheld
  * as shared (hardened): those are not mapped. Its MSI-X pages are removed all the same: they must
  * stay holes while its BAR is enabled, whoever else would map them.
  */
-function removeMapped(
-  context: EngineContext,
-  device: PciDevice,
+export function removeMapped(
   mem: RangeSet<Gfn>,
   other: VpciState,
   start: Gfn,
   end: Gfn,
+  counted?: CountedFor,
 ): boolean {
   if (other.withheld === undefined) {
-    countRangesetOps(context, device, 'removeRange');
+    if (counted !== undefined) countRangesetOps(counted.context, counted.device, 'removeRange');
     return mem.removeRange(start, end).ok;
   }
   const unmapped = RangeSet.from<Gfn>(other.withheld);
@@ -219,7 +224,7 @@ function removeMapped(
   const mapped = RangeSet.from<Gfn>([[start, end]]);
   mapped.subtract(unmapped);
   for (const [first, last] of mapped) {
-    countRangesetOps(context, device, 'removeRange');
+    if (counted !== undefined) countRangesetOps(counted.context, counted.device, 'removeRange');
     if (!mem.removeRange(first, last).ok) return false;
   }
   return true;
@@ -243,13 +248,16 @@ function removeFromLowerBars(
   return true;
 }
 
-/** x86 `pci_sanitize_bar_memory`: removes the frames the host memory map takes out from the BAR's set. */
-function sanitizeBarMemory(context: EngineContext, device: PciDevice, bar: Bar): boolean {
+/**
+ * x86 `pci_sanitize_bar_memory`: removes the frames the host memory map takes out from the BAR's set;
+ * its calls are counted for `counted` when given (`modifyBars`; not the hardened whole-range VF sets).
+ */
+export function sanitizeBarMemory(context: EngineContext, bar: Bar, counted?: PciDevice): boolean {
   // Arm's pci_sanitize_bar_memory returns 0 without touching the set (arch.ts).
   if (!sanitizesBarMemory(context.arch)) return true;
   // Xen removes every e820 entry with a size, one call each, wherever the BAR is (the engine
   // removes the merged map's ranges instead).
-  countRangesetOps(context, device, 'removeRange', context.e820Removals);
+  if (counted !== undefined) countRangesetOps(context, counted, 'removeRange', context.e820Removals);
   const mem = bar.mem!;
   const failed = reportE820Frames(context, bar, (first, last) =>
     mem.removeRange(first, last).ok ? undefined : true,
