@@ -18,8 +18,15 @@ export { Bar, VpciState } from './device.js';
 export { DeviceMemory } from './device-memory.js';
 export type { FrameRange, FrameSink } from './device-snapshot.js';
 export { DeviceSnapshot, framesOf, writeMayChangeDevice } from './device-snapshot.js';
-export type { AccessorRef, DeviceXenCost, DomainKind, PendingOperation, VfRangeWork } from './domain.js';
-export { DOMID_IO, Domain, PciDevice, Vcpu } from './domain.js';
+export type {
+  AccessorRef,
+  DeviceXenCost,
+  DomainKind,
+  PendingOperation,
+  RangesetOps,
+  VfRangeWork,
+} from './domain.js';
+export { DOMID_IO, Domain, noRangesetOps, PciDevice, Vcpu, VPCI_MAX_VIRT_DEV } from './domain.js';
 export { reportE820Frames } from './e820.js';
 export type { MapOperation, VpciEvent } from './events.js';
 export { describeEvent } from './events.js';
