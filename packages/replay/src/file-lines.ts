@@ -52,7 +52,7 @@ export async function* lineChunks(
       const line = pieces.length === 0 ? tail : pieces.join('') + tail;
       pieces = [];
       partialLength = 0;
-      lines.push(line.endsWith('\r') ? line.slice(0, -1) : line);
+      lines.push(line.charCodeAt(line.length - 1) === 0x0d /* \r */ ? line.slice(0, -1) : line);
       start = newline + 1;
     }
     if (start < text.length) {

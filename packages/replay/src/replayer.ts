@@ -633,7 +633,8 @@ export class Replayer {
     const machine = this.machine!;
     const access =
       event.event === 'write' || event.event === 'read' || event.event === 'mmio' || event.event === 'run';
-    if (!access || !machine.systemActive) return undefined;
+    // Without checks nothing compares the snapshots (`apply` returns before the check).
+    if (!access || !machine.systemActive || this.options.invariantChecks === 'off') return undefined;
     const vcpu = this.vcpuOf(event.vcpu, line);
     const pending = vcpu.pending?.device;
     let count = 0;

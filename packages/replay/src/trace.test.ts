@@ -121,6 +121,10 @@ const nearCompact = fc.oneof(
         '}',
         '\t',
         '1234567890123456',
+        'v',
+        'd',
+        'x',
+        '\u0001',
       ),
     )
     .map(([text, at, insert]) => {
