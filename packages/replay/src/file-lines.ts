@@ -24,18 +24,73 @@ export class LineTooLongError extends Error {
   }
 }
 
-/** The lines of `file`, in order, a chunk of `chunkBytes` (default 1 MiB) at a time. */
+/**
+ * A chunk's whole lines, each a span of a text: line `i` is `texts[i]` from `starts[i]` up to
+ * `ends[i]` (its newline, and a `\r` before it, left out). Most lines are spans of the chunk as decoded,
+ * so reading them makes no string per line; a line cut by a chunk boundary is joined into a text of
+ * its own.
+ */
+export class LineSpans {
+  readonly texts: string[] = [];
+  readonly starts: number[] = [];
+  readonly ends: number[] = [];
+
+  /** How many lines. */
+  get length(): number {
+    return this.starts.length;
+  }
+
+  /** Line `i` as a string of its own. */
+  line(i: number): string {
+    return this.texts[i]!.slice(this.starts[i], this.ends[i]);
+  }
+
+  add(text: string, start: number, end: number): void {
+    this.texts.push(text);
+    this.starts.push(start);
+    // A `\r` before the newline (CRLF) is not part of the line.
+    this.ends.push(end > start && text.charCodeAt(end - 1) === 0x0d ? end - 1 : end);
+  }
+}
+
+/**
+ * How much of a file is read at a time: 256 KiB. Node hands a decoded text of about 1 MiB or more to
+ * V8 as an external string, whose characters cost a quarter more to read (measured on the replay
+ * benchmark's lines); a smaller chunk is decoded into V8's own heap.
+ */
+export const CHUNK_BYTES = 1 << 18;
+
+/** The lines of `file`, in order, a chunk of `chunkBytes` (default `CHUNK_BYTES`) at a time. */
 export function fileLineChunks(
   file: string,
-  chunkBytes = 1 << 20,
+  chunkBytes = CHUNK_BYTES,
 ): AsyncGenerator<string[], void, undefined> {
   return lineChunks(createReadStream(file, { highWaterMark: chunkBytes }));
+}
+
+/** `fileLineChunks` as spans (`LineSpans`): what a replay reads. */
+export function fileLineSpans(
+  file: string,
+  chunkBytes = CHUNK_BYTES,
+): AsyncGenerator<LineSpans, void, undefined> {
+  return lineSpans(createReadStream(file, { highWaterMark: chunkBytes }));
 }
 
 /** The lines of a stream of UTF-8 bytes (or text), a chunk of lines per chunk read. */
 export async function* lineChunks(
   source: AsyncIterable<Uint8Array | string>,
 ): AsyncGenerator<string[], void, undefined> {
+  for await (const spans of lineSpans(source)) {
+    const lines: string[] = [];
+    for (let i = 0; i < spans.length; i++) lines.push(spans.line(i));
+    yield lines;
+  }
+}
+
+/** `lineChunks` as spans: no string is cut out per line. */
+export async function* lineSpans(
+  source: AsyncIterable<Uint8Array | string>,
+): AsyncGenerator<LineSpans, void, undefined> {
   const decoder = new StringDecoder('utf8');
   // The unfinished line, in pieces: joined once when its newline comes, so a long line costs linear time.
   let pieces: string[] = [];
@@ -44,15 +99,17 @@ export async function* lineChunks(
   for await (const chunk of source) {
     const text = typeof chunk === 'string' ? chunk : decoder.write(chunk as Buffer);
     let start = 0;
-    const lines: string[] = [];
+    const spans = new LineSpans();
     for (let newline = text.indexOf('\n'); newline >= 0; newline = text.indexOf('\n', start)) {
-      const tail = text.slice(start, newline);
       lineNumber++;
-      if (partialLength + tail.length > MAX_LINE_CHARS) throw new LineTooLongError(lineNumber);
-      const line = pieces.length === 0 ? tail : pieces.join('') + tail;
-      pieces = [];
-      partialLength = 0;
-      lines.push(line.charCodeAt(line.length - 1) === 0x0d /* \r */ ? line.slice(0, -1) : line);
+      if (partialLength + newline - start > MAX_LINE_CHARS) throw new LineTooLongError(lineNumber);
+      if (pieces.length === 0) spans.add(text, start, newline);
+      else {
+        const line = pieces.join('') + text.slice(start, newline);
+        spans.add(line, 0, line.length);
+        pieces = [];
+        partialLength = 0;
+      }
       start = newline + 1;
     }
     if (start < text.length) {
@@ -60,8 +117,12 @@ export async function* lineChunks(
       if (partialLength > MAX_LINE_CHARS) throw new LineTooLongError(lineNumber + 1);
       pieces.push(text.slice(start));
     }
-    if (lines.length > 0) yield lines;
+    if (spans.length > 0) yield spans;
   }
   const rest = pieces.join('') + decoder.end();
-  if (rest !== '') yield [rest.endsWith('\r') ? rest.slice(0, -1) : rest];
+  if (rest !== '') {
+    const spans = new LineSpans();
+    spans.add(rest, 0, rest.length);
+    yield spans;
+  }
 }

@@ -348,8 +348,11 @@ export const EVENT_NAMES = [
 
 /** Parses one line (1-based `line` for messages). Comments and blank lines give `undefined`. */
 export function parseTraceLine(text: string, line: number): TraceEvent | undefined {
-  const fast = compactWrite(text);
-  if (fast !== undefined) return fast;
+  return compactWrite(text) ?? parseGeneralLine(text, line);
+}
+
+/** `parseTraceLine` without the compact write path: `JSON.parse` and the field readers. */
+export function parseGeneralLine(text: string, line: number): TraceEvent | undefined {
   const trimmed = text.trim();
   if (trimmed === '' || trimmed.startsWith('#')) return undefined;
   let json: unknown;
@@ -411,47 +414,56 @@ const COMPACT_WRITE_HEAD = '{"event":"write","vcpu":"';
  *
  * One pass of `charCodeAt` over the line: the literals are compared character by character
  * (`startsWith` is a call into the runtime that cost as much as the rest of the pass), the vCPU is read
- * as its two numbers where it stands, and only the address is cut out of the line.
+ * as its two numbers where it stands, and only the address is cut out of the line. The line may be
+ * `text[from … to)`, a span of a chunk read from a file (`LineSpans`), so it need not be cut out
+ * either.
  */
-export function compactWrite(text: string): TraceEvent | undefined {
-  let at = literalAt(text, 0, COMPACT_WRITE_HEAD);
+export function compactWrite(text: string, from = 0, to = text.length): TraceEvent | undefined {
+  let at = literalAt(text, from, to, COMPACT_WRITE_HEAD);
   // The vCPU: `d<domain>v<vcpu>` as `parseVcpu` reads it (anything else takes the general path).
-  if (at < 0 || text.charCodeAt(at) !== 0x64 /* d */) return undefined;
+  if (at < 0 || at >= to || text.charCodeAt(at) !== 0x64 /* d */) return undefined;
   const domainFrom = ++at;
   let domain = 0;
-  for (let digit = text.charCodeAt(at) - 0x30; digit >= 0 && digit <= 9; digit = text.charCodeAt(++at) - 0x30)
+  for (let digit = text.charCodeAt(at) - 0x30; at < to && digit >= 0 && digit <= 9; ) {
     domain = domain * 10 + digit;
-  if (at === domainFrom || text.charCodeAt(at) !== 0x76 /* v */) return undefined;
+    digit = text.charCodeAt(++at) - 0x30;
+  }
+  if (at === domainFrom || at >= to || text.charCodeAt(at) !== 0x76 /* v */) return undefined;
   const vcpuFrom = ++at;
   let vcpu = 0;
-  for (let digit = text.charCodeAt(at) - 0x30; digit >= 0 && digit <= 9; digit = text.charCodeAt(++at) - 0x30)
+  for (let digit = text.charCodeAt(at) - 0x30; at < to && digit >= 0 && digit <= 9; ) {
     vcpu = vcpu * 10 + digit;
+    digit = text.charCodeAt(++at) - 0x30;
+  }
   if (at === vcpuFrom) return undefined;
-  at = literalAt(text, at, '","sbdf":"');
+  at = literalAt(text, at, to, '","sbdf":"');
   if (at < 0) return undefined;
   const sbdfFrom = at;
-  for (let c = text.charCodeAt(at); c !== 0x22 /* " */; c = text.charCodeAt(++at))
-    if (c === 0x5c /* \\ */ || c < 0x20 || Number.isNaN(c)) return undefined;
+  for (; at < to; at++) {
+    const c = text.charCodeAt(at);
+    if (c === 0x22 /* " */) break;
+    if (c === 0x5c /* \\ */ || c < 0x20) return undefined;
+  }
   const sbdf = text.slice(sbdfFrom, at);
-  at = literalAt(text, at, '","reg":');
-  const reg = at < 0 ? -1 : integerAt(text, at);
+  at = literalAt(text, at, to, '","reg":');
+  const reg = at < 0 ? -1 : integerAt(text, at, to);
   if (reg < 0) return undefined;
-  at = literalAt(text, at + digitsOf(reg), ',"size":');
+  at = literalAt(text, at + digitsOf(reg), to, ',"size":');
   // One digit: any size `plainWrite` takes.
-  const size = at < 0 ? 0 : text.charCodeAt(at) - 0x30;
+  const size = at < 0 || at >= to ? 0 : text.charCodeAt(at) - 0x30;
   if (size !== 1 && size !== 2 && size !== 4) return undefined;
-  at = literalAt(text, at + 1, ',"value":');
-  const value = at < 0 ? -1 : integerAt(text, at);
-  if (value < 0 || at + digitsOf(value) !== text.length - 1 || text.charCodeAt(text.length - 1) !== 0x7d)
+  at = literalAt(text, at + 1, to, ',"value":');
+  const value = at < 0 ? -1 : integerAt(text, at, to);
+  if (value < 0 || at + digitsOf(value) !== to - 1 || text.charCodeAt(to - 1) !== 0x7d /* } */)
     return undefined;
   if (reg > 4095 || value > largestValue(size)) return undefined;
   return { event: 'write', vcpu: { domain, vcpu }, sbdf, reg, size, value };
 }
 
-/** The index just past `literal` if `text` has it at `at`, or -1. */
-function literalAt(text: string, at: number, literal: string): number {
+/** The index just past `literal` if `text` has it at `at` (before `to`), or -1. */
+function literalAt(text: string, at: number, to: number, literal: string): number {
   const n = literal.length;
-  if (at + n > text.length) return -1;
+  if (at + n > to) return -1;
   for (let i = 0; i < n; i++) if (text.charCodeAt(at + i) !== literal.charCodeAt(i)) return -1;
   return at + n;
 }
@@ -460,10 +472,14 @@ function literalAt(text: string, at: number, literal: string): number {
  * The JSON integer at `at`: 1 to 15 digits without a leading zero (so exact, and its digits are
  * `digitsOf` it), or -1.
  */
-function integerAt(text: string, at: number): number {
+function integerAt(text: string, at: number, to: number): number {
   let n = 0;
   let i = at;
-  for (let digit = text.charCodeAt(i) - 0x30; digit >= 0 && digit <= 9; digit = text.charCodeAt(++i) - 0x30) {
+  for (
+    let digit = text.charCodeAt(i) - 0x30;
+    i < to && digit >= 0 && digit <= 9;
+    digit = text.charCodeAt(++i) - 0x30
+  ) {
     if (i - at === 15) return -1;
     n = n * 10 + digit;
   }
