@@ -106,9 +106,9 @@ async function replayFile(file: string, setup: number, options: ReplayOptions): 
   let t0 = 0;
   let paused = 0;
   for await (const chunk of fileLineSpans(file)) {
-    const { texts, starts, ends } = chunk;
+    const { text, starts, ends } = chunk;
     for (let i = 0; i < chunk.length; i++) {
-      if (!replay.feedSpan(texts[i]!, starts[i]!, ends[i]!))
+      if (!replay.feedSpan(text, starts[i]!, ends[i]!))
         throw new Error(`line ${replay.error?.line}: ${replay.error?.message}`);
       if (replay.lines === setup) t0 = cpuMs();
       else if (replay.lines % 100_000 === 0) {

@@ -168,9 +168,9 @@ async function replayTrace(
   const replay = new TraceReplay(name, options);
   try {
     replaying: for await (const chunk of lineSpans(input.bytes)) {
-      const { texts, starts, ends } = chunk;
+      const { text, starts, ends } = chunk;
       for (let i = 0; i < chunk.length; i++)
-        if (!replay.feedSpan(texts[i]!, starts[i]!, ends[i]!)) break replaying;
+        if (!replay.feedSpan(text, starts[i]!, ends[i]!)) break replaying;
       progress?.update(replay.lines);
     }
   } catch (error) {

@@ -25,15 +25,22 @@ export class LineTooLongError extends Error {
 }
 
 /**
- * A chunk's whole lines, each a span of a text: line `i` is `texts[i]` from `starts[i]` up to
- * `ends[i]` (its newline, and a `\r` before it, left out). Most lines are spans of the chunk as decoded,
- * so reading them makes no string per line; a line cut by a chunk boundary is joined into a text of
- * its own.
+ * Whole lines, each a span of one text: line `i` is `text` from `starts[i]` up to `ends[i]` (its
+ * newline, and a `\r` before it, left out). A chunk's lines are spans of the chunk as decoded, so
+ * reading them makes no string per line; a line cut by a chunk boundary is joined into a text of its
+ * own, given as a `LineSpans` of one line before the rest of the chunk.
  */
 export class LineSpans {
-  readonly texts: string[] = [];
+  /** The text the lines are spans of. */
+  readonly text: string;
+  /** Where each line starts in `text`. */
   readonly starts: number[] = [];
+  /** Where each line ends in `text` (exclusive). */
   readonly ends: number[] = [];
+
+  constructor(text: string) {
+    this.text = text;
+  }
 
   /** How many lines. */
   get length(): number {
@@ -42,15 +49,21 @@ export class LineSpans {
 
   /** Line `i` as a string of its own. */
   line(i: number): string {
-    return this.texts[i]!.slice(this.starts[i], this.ends[i]);
+    return this.text.slice(this.starts[i], this.ends[i]);
   }
 
-  add(text: string, start: number, end: number): void {
-    this.texts.push(text);
+  /** Adds the line `text[start … end)`, less a `\r` at its end (CRLF). */
+  add(start: number, end: number): void {
     this.starts.push(start);
-    // A `\r` before the newline (CRLF) is not part of the line.
-    this.ends.push(end > start && text.charCodeAt(end - 1) === 0x0d ? end - 1 : end);
+    this.ends.push(end > start && this.text.charCodeAt(end - 1) === 0x0d ? end - 1 : end);
   }
+}
+
+/** `text` as a `LineSpans` of one line. */
+function oneLine(text: string): LineSpans {
+  const spans = new LineSpans(text);
+  spans.add(0, text.length);
+  return spans;
 }
 
 /**
@@ -99,14 +112,15 @@ export async function* lineSpans(
   for await (const chunk of source) {
     const text = typeof chunk === 'string' ? chunk : decoder.write(chunk as Buffer);
     let start = 0;
-    const spans = new LineSpans();
+    const spans = new LineSpans(text);
+    // The line the previous chunks left unfinished, once this one finishes it.
+    let joined: LineSpans | undefined;
     for (let newline = text.indexOf('\n'); newline >= 0; newline = text.indexOf('\n', start)) {
       lineNumber++;
       if (partialLength + newline - start > MAX_LINE_CHARS) throw new LineTooLongError(lineNumber);
-      if (pieces.length === 0) spans.add(text, start, newline);
+      if (pieces.length === 0) spans.add(start, newline);
       else {
-        const line = pieces.join('') + text.slice(start, newline);
-        spans.add(line, 0, line.length);
+        joined = oneLine(pieces.join('') + text.slice(start, newline));
         pieces = [];
         partialLength = 0;
       }
@@ -117,12 +131,10 @@ export async function* lineSpans(
       if (partialLength > MAX_LINE_CHARS) throw new LineTooLongError(lineNumber + 1);
       pieces.push(text.slice(start));
     }
+    // Nothing of a chunk is given before all of it is read: a line too long refuses the chunk whole.
+    if (joined !== undefined) yield joined;
     if (spans.length > 0) yield spans;
   }
   const rest = pieces.join('') + decoder.end();
-  if (rest !== '') {
-    const spans = new LineSpans();
-    spans.add(rest, 0, rest.length);
-    yield spans;
-  }
+  if (rest !== '') yield oneLine(rest);
 }
