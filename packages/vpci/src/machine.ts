@@ -979,6 +979,7 @@ export class Machine implements EngineContext {
     if (domain.isPseudo) return { ok: true };
     const isHwdom = domain.isHardware;
     device.vpci = new VpciState();
+    device.hw.noteBarsChanged(); // the host pages vPCI adds to the registers' are the new state's
     if (!isHwdom) {
       if (device.sbdf.fn !== 0) return this.failAssign(device, 'EOPNOTSUPP');
       const slot = domain.virtualSlots.indexOf(false);
@@ -1009,6 +1010,7 @@ export class Machine implements EngineContext {
       device.domain.virtualSlots[vpci.guestSbdf.dev] = false;
     vpci.registers.clear();
     device.vpci = undefined;
+    device.hw.noteBarsChanged();
   }
 
   /**
