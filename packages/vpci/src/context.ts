@@ -8,6 +8,7 @@ import type { RangeSet } from '@vpci/rangeset';
 import type { Arch } from './arch.js';
 import type { ResolvedHostBridge } from './arm-pci-host.js';
 import type { Domain, PciDevice } from './domain.js';
+import type { EnabledBarIndex } from './enabled-bars.js';
 import type { VpciEvent } from './events.js';
 import type { Policy } from './policy.js';
 
@@ -32,6 +33,12 @@ export interface EngineContext {
   devices(): Iterable<PciDevice>;
   /** Counts the devices added and removed: a listing of `devices()` holds while it stays the same. */
   readonly deviceListVersion: number;
+  /**
+   * The enabled BARs of each domain by guest frame, for `modifyBars`' overlap walk; without it (a
+   * fake context) the walk goes over every device of the domain, as Xen's does.
+   * @internal
+   */
+  readonly enabledBars?: EnabledBarIndex;
 }
 
 /** The domain whose p2m a device's BARs are mapped into: dom_xen's hidden devices map into dom0's. */

@@ -41,6 +41,17 @@ export interface HostPageSpot {
   readonly frames: HostFrames;
 }
 
+/** What a scoped check finds of the host pages: the index, and which moved. */
+export interface HostPagesNear {
+  readonly index: IntervalIndex<HostPageSpot>;
+  /**
+   * The machine frames of the pages that moved or changed owner since the listing was last brought
+   * up to date (where they were and where they are); undefined when the listing was made from
+   * scratch just now (what moved is not known).
+   */
+  readonly moved: [number, number][] | undefined;
+}
+
 /** A machine's devices in order with their pages, and where each device is in that order. */
 interface Listing {
   /** `EngineContext.deviceListVersion` when the listing was made. */
@@ -105,30 +116,34 @@ export class HostPagesCache {
    * BARs of a device vPCI does not handle without any check seeing that device). A device added or
    * removed since the listing was made (a hot plug or an unplug) makes it again.
    */
-  indexNear(context: EngineContext, changed: Iterable<PciDevice>): IntervalIndex<HostPageSpot> {
+  indexNear(context: EngineContext, changed: Iterable<PciDevice>): HostPagesNear {
     let listing = this.listing;
-    if (
-      listing === undefined ||
-      listing.version !== context.deviceListVersion ||
-      listing.index === undefined
-    ) {
+    if (listing === undefined || listing.version !== context.deviceListVersion) {
       listing = this.makeListing(context, true);
       this.listing = listing;
-      return listing.index!;
+      return { index: listing.index!, moved: undefined };
     }
+    if (listing.index === undefined) {
+      // A whole check's listing, made from scratch: the index is made from it, and what changed
+      // since is found below.
+      const index = new IntervalIndex<HostPageSpot>();
+      listing.index = index;
+      for (let i = 0; i < listing.entries.length; i++) listing.spots[i] = spotsOf(index, listing.entries[i]!);
+    }
+    const moved: [number, number][] = [];
     for (const hw of this.barWrites.take()) {
       const i = listing.atHardware.get(hw);
       // A device no longer on the host (the listing, of this version, has every device that is).
-      if (i !== undefined) this.replace(context, listing, i);
+      if (i !== undefined) this.replace(context, listing, i, moved);
     }
     for (const device of changed) {
       const i = listing.at.get(device);
       if (i === undefined) continue;
       const entry = listing.entries[i]!;
       if (entry.owner !== effectiveOwner(context, device) || entry.pages !== this.hostPagesOf(device))
-        this.replace(context, listing, i);
+        this.replace(context, listing, i, moved);
     }
-    return listing.index!;
+    return { index: listing.index, moved };
   }
 
   private makeListing(context: EngineContext, indexed: boolean): Listing {
@@ -151,19 +166,25 @@ export class HostPagesCache {
       index: indexed ? new IntervalIndex() : undefined,
       spots: [],
     };
-    if (indexed) for (let i = 0; i < entries.length; i++) listing.spots.push(spotsOf(listing, entries[i]!));
+    if (listing.index !== undefined)
+      for (let i = 0; i < entries.length; i++) listing.spots.push(spotsOf(listing.index, entries[i]!));
     return listing;
   }
 
-  /** Entry `i` taken again, in the index too when its pages or owner changed. */
-  private replace(context: EngineContext, listing: Listing, i: number): void {
+  /**
+   * Entry `i` taken again, in the index too when its pages or owner changed; its pages before and
+   * after are then added to `moved`.
+   */
+  private replace(context: EngineContext, listing: Listing, i: number, moved: [number, number][]): void {
     const before = listing.entries[i]!;
     const now = this.pagesNow(context, before.device);
     listing.entries[i] = now;
     if (now.pages === before.pages && now.owner === before.owner) return;
     const index = listing.index!;
     for (const spot of listing.spots[i]!) index.remove(spot.frames[0], spot.frames[1], spot);
-    listing.spots[i] = spotsOf(listing, now);
+    listing.spots[i] = spotsOf(index, now);
+    for (const frames of before.pages) moved.push([frames[0], frames[1]]);
+    for (const frames of now.pages) moved.push([frames[0], frames[1]]);
   }
 
   private pagesNow(context: EngineContext, device: PciDevice): DevicePages {
@@ -177,13 +198,13 @@ export class HostPagesCache {
   }
 }
 
-/** `entry`'s pages added to the listing's index, as spots. */
-function spotsOf(listing: Listing, entry: DevicePages): HostPageSpot[] {
+/** `entry`'s pages added to `index`, as spots. */
+function spotsOf(index: IntervalIndex<HostPageSpot>, entry: DevicePages): HostPageSpot[] {
   const spots: HostPageSpot[] = [];
   for (let position = 0; position < entry.pages.length; position++) {
     const frames = entry.pages[position]!;
     const spot = { device: entry.device, owner: entry.owner, position, frames };
-    listing.index!.add(frames[0], frames[1], spot);
+    index.add(frames[0], frames[1], spot);
     spots.push(spot);
   }
   return spots;

@@ -31,6 +31,12 @@ interface SpanClass<T> {
 /** Items on intervals, by the intervals they meet; each (interval, item) pair is held once. */
 export class IntervalIndex<T> {
   private readonly classes: (SpanClass<T> | undefined)[] = [];
+  /**
+   * Items on an inverted interval (`first > last`: a BAR of size 0 at a page boundary), unsorted. A
+   * walk over every item tests `item.first <= last && first <= item.last`, which such an item can
+   * pass; these are tested the same way so that a search finds what the walk finds.
+   */
+  private readonly inverted: Entry<T>[] = [];
   private count = 0;
 
   /** How many items are held. */
@@ -38,8 +44,13 @@ export class IntervalIndex<T> {
     return this.count;
   }
 
-  /** Adds `item` on `[first, last]` (`first <= last`, both integers). */
+  /** Adds `item` on `[first, last]` (integers). */
   add(first: number, last: number, item: T): void {
+    if (first > last) {
+      this.inverted.push({ first, last, item });
+      this.count++;
+      return;
+    }
     const span = last - first + 1;
     const k = spanClassOf(span);
     let spanClass = this.classes[k];
@@ -55,6 +66,15 @@ export class IntervalIndex<T> {
 
   /** Removes `item` added on `[first, last]`; false when it is not held there. */
   remove(first: number, last: number, item: T): boolean {
+    if (first > last) {
+      const i = this.inverted.findIndex(
+        (entry) => entry.item === item && entry.first === first && entry.last === last,
+      );
+      if (i < 0) return false;
+      this.inverted.splice(i, 1);
+      this.count--;
+      return true;
+    }
     const spanClass = this.classes[spanClassOf(last - first + 1)];
     if (spanClass === undefined) return false;
     const { entries } = spanClass;
@@ -74,6 +94,7 @@ export class IntervalIndex<T> {
    * order (the callers put them in the order they report in).
    */
   meeting(first: number, last: number, out: T[]): T[] {
+    for (const entry of this.inverted) if (entry.first <= last && first <= entry.last) out.push(entry.item);
     for (let k = 0; k < this.classes.length; k++) {
       const spanClass = this.classes[k];
       if (spanClass === undefined || spanClass.entries.length === 0) continue;
@@ -91,7 +112,7 @@ export class IntervalIndex<T> {
 
   /** Every item held, in no particular order. */
   all(): T[] {
-    const out: T[] = [];
+    const out: T[] = this.inverted.map((entry) => entry.item);
     for (const spanClass of this.classes) for (const entry of spanClass?.entries ?? []) out.push(entry.item);
     return out;
   }

@@ -166,21 +166,27 @@ export function checkInvariants(context: InvariantContext, scope?: InvariantScop
   // A whole check walks every device and page, and drops the indexes a scoped check searches: the
   // next scoped check builds them again from the machine, so comparing the two tests the indexes.
   let hostPages: SharedPages;
+  let hostFrames = scope?.hostFrames === undefined ? undefined : merged(scope.hostFrames);
   if (scope === undefined) {
     caches.windowIndexes.clear();
     hostPages = { walked: caches.hostPages.listAll(context) };
   } else {
     caches.windowIndexes.update(context, scope.devices);
-    hostPages = { index: caches.hostPages.indexNear(context, scope.devices) };
+    const near = caches.hostPages.indexNear(context, scope.devices);
+    hostPages = { index: near.index };
+    // Of the host frames the scope names, only where pages moved or changed owner since the last
+    // check can a page be newly shared: elsewhere no host page and (outside the scope's guest
+    // frames) no mapping changed. The scope's are kept whole when what moved is not known.
+    if (hostFrames !== undefined && near.moved !== undefined)
+      hostFrames = intersection(hostFrames, merged(near.moved));
   }
-  const hostFrames = scope?.hostFrames === undefined ? undefined : merged(scope.hostFrames);
   for (const domain of context.domains()) {
     if (domain.isPseudo) continue;
     const dirty = scope?.frames.get(domain);
     const region = dirty === undefined ? undefined : merged(dirty);
     if (scope !== undefined && region === undefined) {
       // Only what a moved host BAR can change here: whether a mapped page is another domain's.
-      if (hostFrames !== undefined)
+      if (hostFrames !== undefined && hostFrames.length > 0)
         checkShared(
           domain,
           caches.mmio.mmioExtentsMeeting(domain.p2m, [], hostFrames),
@@ -325,6 +331,19 @@ function outside(ranges: Ranges, s: number, e: number): Ranges {
     from = Math.max(from, re + 1);
   }
   if (from <= e) out.push([from, e]);
+  return out;
+}
+
+/** The frames both `a` and `b` (merged) hold. */
+function intersection(a: Ranges, b: Ranges): Ranges {
+  const out: Ranges = [];
+  for (let i = 0, j = 0; i < a.length && j < b.length; ) {
+    const s = Math.max(a[i]![0], b[j]![0]);
+    const e = Math.min(a[i]![1], b[j]![1]);
+    if (s <= e) out.push([s, e]);
+    if (a[i]![1] < b[j]![1]) i++;
+    else j++;
+  }
   return out;
 }
 

@@ -28,6 +28,7 @@ import { type EngineContext, mappingDomain } from './context.js';
 import { hostFrameRange, VpciState } from './device.js';
 import { DeviceMemory } from './device-memory.js';
 import { DOMID_IO, DOMID_XEN, Domain, PciDevice, type Vcpu, VPCI_MAX_VIRT_DEV } from './domain.js';
+import { EnabledBarIndex } from './enabled-bars.js';
 import type { VpciEvent } from './events.js';
 import { type DeviceSpec, PhysicalDevice } from './hardware.js';
 import { type AccessorRef, vpciInitHeader } from './header.js';
@@ -207,6 +208,11 @@ export class Machine implements EngineContext {
    * @internal
    */
   readonly invariantCaches = new InvariantCaches();
+  /**
+   * See `EngineContext.enabledBars`; dropped whenever a device changes hands or vPCI state.
+   * @internal
+   */
+  readonly enabledBars = new EnabledBarIndex();
   private readonly deviceMap = new Map<number, PciDevice>();
   /** MMCFG regions the hardware domain reported, by `segment:start-end`: usable or not. */
   private readonly mmcfgRegions = new Map<string, boolean>();
@@ -830,6 +836,7 @@ export class Machine implements EngineContext {
   private setOwner(device: PciDevice, domain: Domain): void {
     device.domain = domain;
     domain.devices.push(device);
+    this.enabledBars.clear();
   }
 
   /**
@@ -866,6 +873,7 @@ export class Machine implements EngineContext {
     const owner = device.domain;
     if (owner !== undefined) owner.devices.splice(owner.devices.indexOf(device), 1);
     device.domain = undefined;
+    this.enabledBars.clear();
     if (target !== undefined) this.setOwner(device, target);
   }
 
@@ -979,7 +987,9 @@ export class Machine implements EngineContext {
     if (domain.isPseudo) return { ok: true };
     const isHwdom = domain.isHardware;
     device.vpci = new VpciState();
-    device.hw.noteBarsChanged(); // the host pages vPCI adds to the registers' are the new state's
+    // What was made from the old state's BARs: the host pages vPCI adds, the enabled BARs.
+    device.hw.noteBarsChanged();
+    this.enabledBars.clear();
     if (!isHwdom) {
       if (device.sbdf.fn !== 0) return this.failAssign(device, 'EOPNOTSUPP');
       const slot = domain.virtualSlots.indexOf(false);
@@ -1011,6 +1021,7 @@ export class Machine implements EngineContext {
     vpci.registers.clear();
     device.vpci = undefined;
     device.hw.noteBarsChanged();
+    this.enabledBars.clear();
   }
 
   /**

@@ -8,7 +8,7 @@ import { sanitizesBarMemory } from './arch.js';
 import type { EngineContext } from './context.js';
 import { checkBar } from './decoding.js';
 import type { Bar, VpciState } from './device.js';
-import type { PciDevice, Vcpu } from './domain.js';
+import type { Domain, PciDevice, Vcpu } from './domain.js';
 import { reportE820Frames } from './e820.js';
 import { msixBir, msixGuestFrames } from './msix.js';
 import { effectiveOwner, hostBars, overlappingBar, pendingInDomain } from './ownership.js';
@@ -134,34 +134,24 @@ export function modifyBars(
 
   // Step C: frames of other enabled BARs are mapped already (map) or must stay mapped (unmap). Only
   // the enabled BARs count; the hardware domain's also include the hidden (dom_xen) devices'.
-  let d = device.domain !== context.domXen ? device.domain! : context.hardwareDomain;
-  for (;;) {
-    for (const other of d.devices) {
-      // The hardware domain may own devices vPCI does not handle (its set-up failed).
-      if (other.vpci === undefined) continue;
-      // Toggling decoding: not against the device itself, or an unmap would keep nothing out.
-      if (other === device && !romOnly) continue;
-      for (let i = 0; i < other.vpci.bars.length; i++) {
-        const remoteBar = other.vpci.bars[i]!;
-        if (!remoteBar.enabled) continue;
-        const frames = remoteBar.guestFrames(); // not destructured: that iterates
-        const start = frames[0];
-        const end = frames[1];
-        for (let j = 0; j < vpci.bars.length; j++) {
-          const bar = vpci.bars[j]!;
-          // An empty set (a BAR not changing, or all of it removed) is passed by cheaply: this loop
-          // meets every enabled BAR of the domain.
-          if (bar.mem === undefined || bar.mem.isEmpty() || !bar.mem.overlapsRange(start, end)) continue;
-          // A ROM-only toggle is checked against the device's other BARs, not against the ROM
-          // itself. Xen tests the local BAR's type here (G7); the intent is to skip the ROM.
-          const skipped = policy.romOverlapRule ? remoteBar.type === 'rom' : bar.type === 'rom';
-          if (romOnly && other === device && skipped) continue;
-          if (!removeMapped(bar.mem, other.vpci, start, end)) return fail('ENOMEM');
-        }
-      }
+  const domain = device.domain !== context.domXen ? device.domain! : context.hardwareDomain;
+  for (const { other, remoteBar } of enabledBarsMeeting(context, domain, vpci)) {
+    // Toggling decoding: not against the device itself, or an unmap would keep nothing out.
+    if (other === device && !romOnly) continue;
+    const frames = remoteBar.guestFrames(); // not destructured: that iterates
+    const start = frames[0];
+    const end = frames[1];
+    for (let j = 0; j < vpci.bars.length; j++) {
+      const bar = vpci.bars[j]!;
+      // An empty set (a BAR not changing, or all of it removed) is passed by cheaply: this loop
+      // meets every enabled BAR the walk finds.
+      if (bar.mem === undefined || bar.mem.isEmpty() || !bar.mem.overlapsRange(start, end)) continue;
+      // A ROM-only toggle is checked against the device's other BARs, not against the ROM
+      // itself. Xen tests the local BAR's type here (G7); the intent is to skip the ROM.
+      const skipped = policy.romOverlapRule ? remoteBar.type === 'rom' : bar.type === 'rom';
+      if (romOnly && other === device && skipped) continue;
+      if (!removeMapped(bar.mem, other.vpci!, start, end)) return fail('ENOMEM');
     }
-    if (!d.isHardware) break;
-    d = context.domXen;
   }
 
   let withheldBefore: RangeSet<Gfn> | undefined;
@@ -183,6 +173,37 @@ export function modifyBars(
   }
   deferMap(vcpu, device, cmd, romOnly, withheldBefore);
   return { ok: true };
+}
+
+/**
+ * The enabled BARs of the devices mapped into `domain` (the hardware domain's walk also goes over
+ * dom_xen's devices) in the order Xen's `for_each_pdev` walk meets them: devices in their domain's
+ * list order, BARs by slot. With the machine's index (`EngineContext.enabledBars`), only those whose
+ * guest frames meet a frame of the sets of `vpci`'s BARs: the walk does nothing with any other (the
+ * sets only shrink during it, so a BAR that misses them at the start misses them throughout).
+ */
+function enabledBarsMeeting(
+  context: EngineContext,
+  domain: Domain,
+  vpci: VpciState,
+): { other: PciDevice; remoteBar: Bar }[] {
+  const found: { other: PciDevice; remoteBar: Bar }[] = [];
+  if (context.enabledBars !== undefined) {
+    const ranges: [number, number][] = [];
+    for (const bar of vpci.bars) if (bar.mem !== undefined) ranges.push(...bar.mem.toArray());
+    for (const entry of context.enabledBars.enabledMeeting(context, domain, ranges))
+      found.push({ other: entry.device, remoteBar: entry.bar });
+    return found;
+  }
+  for (let d = domain; ; d = context.domXen) {
+    for (const other of d.devices) {
+      // The hardware domain may own devices vPCI does not handle (its set-up failed).
+      if (other.vpci === undefined) continue;
+      for (const remoteBar of other.vpci.bars) if (remoteBar.enabled) found.push({ other, remoteBar });
+    }
+    if (!d.isHardware) break;
+  }
+  return found;
 }
 
 /**
