@@ -38,7 +38,7 @@ export interface EngineContext {
    * fake context) the walk goes over every device of the domain, as Xen's does.
    * @internal
    */
-  readonly enabledBars?: EnabledBarIndex;
+  readonly enabledBars?: EnabledBarIndex | undefined;
 }
 
 /** The domain whose p2m a device's BARs are mapped into: dom_xen's hidden devices map into dom0's. */

@@ -146,6 +146,14 @@ export class HostPagesCache {
     return { index: listing.index, moved };
   }
 
+  /**
+   * The pages the index holds as the last scoped check left it; undefined when no index is kept (none
+   * made yet, or a whole check made the listing since). For the model tests.
+   */
+  indexedPages(): readonly HostPageSpot[] | undefined {
+    return this.listing?.index?.all();
+  }
+
   private makeListing(context: EngineContext, indexed: boolean): Listing {
     // What the log noted before is in the listing being made.
     this.barWrites.take();

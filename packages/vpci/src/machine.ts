@@ -209,10 +209,11 @@ export class Machine implements EngineContext {
    */
   readonly invariantCaches = new InvariantCaches();
   /**
-   * See `EngineContext.enabledBars`; dropped whenever a device changes hands or vPCI state.
+   * See `EngineContext.enabledBars`; dropped whenever a device changes hands or vPCI state. A test
+   * may take it away to compare with Xen's walk.
    * @internal
    */
-  readonly enabledBars = new EnabledBarIndex();
+  readonly enabledBars: EnabledBarIndex | undefined = new EnabledBarIndex();
   private readonly deviceMap = new Map<number, PciDevice>();
   /** MMCFG regions the hardware domain reported, by `segment:start-end`: usable or not. */
   private readonly mmcfgRegions = new Map<string, boolean>();
@@ -836,7 +837,7 @@ export class Machine implements EngineContext {
   private setOwner(device: PciDevice, domain: Domain): void {
     device.domain = domain;
     domain.devices.push(device);
-    this.enabledBars.clear();
+    this.enabledBars?.clear();
   }
 
   /**
@@ -873,7 +874,7 @@ export class Machine implements EngineContext {
     const owner = device.domain;
     if (owner !== undefined) owner.devices.splice(owner.devices.indexOf(device), 1);
     device.domain = undefined;
-    this.enabledBars.clear();
+    this.enabledBars?.clear();
     if (target !== undefined) this.setOwner(device, target);
   }
 
@@ -989,7 +990,7 @@ export class Machine implements EngineContext {
     device.vpci = new VpciState();
     // What was made from the old state's BARs: the host pages vPCI adds, the enabled BARs.
     device.hw.noteBarsChanged();
-    this.enabledBars.clear();
+    this.enabledBars?.clear();
     if (!isHwdom) {
       if (device.sbdf.fn !== 0) return this.failAssign(device, 'EOPNOTSUPP');
       const slot = domain.virtualSlots.indexOf(false);
@@ -1021,7 +1022,7 @@ export class Machine implements EngineContext {
     vpci.registers.clear();
     device.vpci = undefined;
     device.hw.noteBarsChanged();
-    this.enabledBars.clear();
+    this.enabledBars?.clear();
   }
 
   /**

@@ -151,6 +151,11 @@ export class DomainWindowIndexes {
     }
   }
 
+  /** `domain`'s index as the last scoped checks left it, if one is kept. For the model tests. */
+  kept(domain: Domain): DomainLayout | undefined {
+    return this.byDomain.get(domain);
+  }
+
   /**
    * `domain`'s index, built from `devices` (its devices with vPCI state, dom_xen's for the hardware
    * domain) when there is none.
