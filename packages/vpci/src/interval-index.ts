@@ -26,6 +26,8 @@ interface SpanClass<T> {
    * empties, which is all a search needs (a bound, not the exact figure).
    */
   longest: number;
+  /** At least the largest `last` of the entries, likewise: a search past it skips the class. */
+  reach: number;
 }
 
 /** Items on intervals, by the intervals they meet; each (interval, item) pair is held once. */
@@ -55,12 +57,13 @@ export class IntervalIndex<T> {
     const k = spanClassOf(span);
     let spanClass = this.classes[k];
     if (spanClass === undefined) {
-      spanClass = { entries: [], longest: 0 };
+      spanClass = { entries: [], longest: 0, reach: Number.NEGATIVE_INFINITY };
       this.classes[k] = spanClass;
     }
     const { entries } = spanClass;
     entries.splice(firstStartingAfter(entries, first), 0, { first, last, item });
     if (span > spanClass.longest) spanClass.longest = span;
+    if (last > spanClass.reach) spanClass.reach = last;
     this.count++;
   }
 
@@ -82,7 +85,10 @@ export class IntervalIndex<T> {
       const entry = entries[i]!;
       if (entry.item !== item || entry.last !== last) continue;
       entries.splice(i, 1);
-      if (entries.length === 0) spanClass.longest = 0;
+      if (entries.length === 0) {
+        spanClass.longest = 0;
+        spanClass.reach = Number.NEGATIVE_INFINITY;
+      }
       this.count--;
       return true;
     }
@@ -97,8 +103,10 @@ export class IntervalIndex<T> {
     for (const entry of this.inverted) if (entry.first <= last && first <= entry.last) out.push(entry.item);
     for (let k = 0; k < this.classes.length; k++) {
       const spanClass = this.classes[k];
-      if (spanClass === undefined || spanClass.entries.length === 0) continue;
+      // A class whose intervals all start after the search or end before it is passed by.
+      if (spanClass === undefined || spanClass.reach < first) continue;
       const { entries } = spanClass;
+      if (entries.length === 0 || entries[0]!.first > last) continue;
       for (
         let i = firstStartingFrom(entries, first - spanClass.longest + 1);
         i < entries.length && entries[i]!.first <= last;

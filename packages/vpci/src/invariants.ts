@@ -133,7 +133,8 @@ export function checkInvariants(context: InvariantContext, scope?: InvariantScop
   const caches = context.invariantCaches;
   const violations: Violation[] = [];
   const busy = new Set<PciDevice>();
-  for (const domain of context.domains())
+  const domains = context.domains();
+  for (const domain of domains)
     for (const vcpu of domain.vcpus) if (vcpu.pending) busy.add(vcpu.pending.device);
 
   for (const device of scope === undefined ? context.devices() : scope.devices) {
@@ -180,7 +181,7 @@ export function checkInvariants(context: InvariantContext, scope?: InvariantScop
     if (hostFrames !== undefined && near.moved !== undefined)
       hostFrames = intersection(hostFrames, merged(near.moved));
   }
-  for (const domain of context.domains()) {
+  for (const domain of domains) {
     if (domain.isPseudo) continue;
     const dirty = scope?.frames.get(domain);
     const region = dirty === undefined ? undefined : merged(dirty);

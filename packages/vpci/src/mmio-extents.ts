@@ -2,9 +2,10 @@
  * A p2m's `mmio_direct` extents, found by guest frame and by machine frame, for the invariant checks.
  * A scoped check asks which MMIO mappings meet a few guest frames of one domain, and which mappings
  * of any domain meet the host frames of a moved BAR; walking every extent of every domain after every
- * replayed line was most of a check. Those are asked of the p2m (a search by guest frame, a pass over
- * its numbers by machine frame); the list of every MMIO extent a whole check walks is remembered per
- * p2m until it is next written (its `writes` count moves on every write attempted).
+ * replayed line was most of a check. Those on guest frames are a search of the p2m, those on machine
+ * frames a pass over it or a search of an index made when a p2m is asked twice between writes; the
+ * list of every MMIO extent a whole check walks is remembered per p2m until it is next written (its
+ * `writes` count moves on every write attempted).
  */
 import { gfn, MAX_FRAME, type P2m, type P2mExtent } from '@vpci/p2m';
 
@@ -17,9 +18,42 @@ interface MmioIndex {
   readonly byGfn: readonly P2mExtent[];
 }
 
+/** A p2m's `mmio_direct` extents by machine frame, made the second time they are asked for after a write. */
+interface ByMfn {
+  readonly writes: number;
+  index: MfnIndex | undefined;
+}
+
+interface MfnIndex {
+  /** In mfn order (machine frames may repeat). */
+  readonly byMfn: readonly P2mExtent[];
+  /** The largest last machine frame of each prefix of `byMfn`. */
+  readonly reach: readonly number[];
+}
+
+function byMachineFrame(p2m: P2m): MfnIndex {
+  const byMfn = p2m.extentsOfType('mmio_direct').sort((a, b) => a.mfn - b.mfn);
+  const reach: number[] = [];
+  for (const extent of byMfn) reach.push(Math.max(reach.at(-1) ?? -1, extent.mfn + extent.count - 1));
+  return { byMfn, reach };
+}
+
+/** Index of the first of `byMfn` starting after machine frame `frame`. */
+function firstStartingAfter(byMfn: readonly P2mExtent[], frame: number): number {
+  let lo = 0;
+  let hi = byMfn.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (byMfn[mid]!.mfn <= frame) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
 /** Each p2m's index, remembered until the p2m is next written; one per machine. */
 export class MmioExtentsCache {
   private readonly indexes = new WeakMap<P2m, MmioIndex>();
+  private readonly byMfn = new WeakMap<P2m, ByMfn>();
 
   /** Every `mmio_direct` extent of `p2m`, in gfn order. */
   mmioExtents(p2m: P2m): readonly P2mExtent[] {
@@ -28,9 +62,11 @@ export class MmioExtentsCache {
 
   /**
    * The `mmio_direct` extents of `p2m` that meet guest frames `gfns` or machine frames `mfns`, each
-   * once, in gfn order (the order a whole check meets them in). Asked of the p2m directly, not of
-   * the index `mmioExtents` keeps: a scoped check follows a line that often wrote the p2m, and making
-   * the index again for a map of thousands of extents cost more than the check.
+   * once, in gfn order (the order a whole check meets them in). Those on guest frames are a search
+   * of the p2m; those on machine frames a pass over it the first time they are asked for after a
+   * write, and a search of an index by machine frame made the second time (so a map written after
+   * nearly every line, the hardware domain's while it reprograms its devices, is not sorted again
+   * for nothing, and one that stays as it is, a guest's, is sorted once).
    */
   mmioExtentsMeeting(p2m: P2m, gfns: SortedRanges, mfns: SortedRanges): P2mExtent[] {
     const found: P2mExtent[] = [];
@@ -41,8 +77,7 @@ export class MmioExtentsCache {
       for (const extent of p2m.extentsIn(gfn(first), gfn(last)))
         if (extent.type === 'mmio_direct') found.push(extent);
     }
-    for (let r = 0; r < mfns.length; r++)
-      found.push(...p2m.extentsOfTypeMeetingMfns('mmio_direct', mfns[r]![0], mfns[r]![1]));
+    for (let r = 0; r < mfns.length; r++) this.meetingMfns(p2m, mfns[r]![0], mfns[r]![1], found);
     if (found.length < 2) return found;
     // Each extent once (the lists above make a new object per extent found), in gfn order.
     found.sort((a, b) => a.gfn - b.gfn);
@@ -50,6 +85,22 @@ export class MmioExtentsCache {
     for (let i = 1; i < found.length; i++)
       if (found[i]!.gfn !== once[once.length - 1]!.gfn) once.push(found[i]!);
     return once;
+  }
+
+  private meetingMfns(p2m: P2m, first: number, last: number, into: P2mExtent[]): void {
+    const known = this.byMfn.get(p2m);
+    if (known === undefined || known.writes !== p2m.writes) {
+      this.byMfn.set(p2m, { writes: p2m.writes, index: undefined });
+      into.push(...p2m.extentsOfTypeMeetingMfns('mmio_direct', first, last));
+      return;
+    }
+    known.index ??= byMachineFrame(p2m);
+    const { byMfn, reach } = known.index;
+    // Extents starting by `last`, walked back while some before them still reach `first`.
+    for (let i = firstStartingAfter(byMfn, last) - 1; i >= 0 && reach[i]! >= first; i--) {
+      const extent = byMfn[i]!;
+      if (extent.mfn + extent.count - 1 >= first) into.push(extent);
+    }
   }
 
   private indexOf(p2m: P2m): MmioIndex {
