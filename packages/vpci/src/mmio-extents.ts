@@ -3,7 +3,7 @@
  * A scoped check asks which MMIO mappings meet a few guest frames of one domain, and which mappings
  * of any domain meet the host frames of a moved BAR; walking every extent of every domain after every
  * replayed line was most of a check. Those on guest frames are a search of the p2m, those on machine
- * frames a pass over it or a search of an index made when a p2m is asked twice between writes; the
+ * frames a pass over it or a search of an index made when a p2m is asked often between writes; the
  * list of every MMIO extent a whole check walks is remembered per p2m until it is next written (its
  * `writes` count moves on every write attempted).
  */
@@ -18,11 +18,21 @@ interface MmioIndex {
   readonly byGfn: readonly P2mExtent[];
 }
 
-/** A p2m's `mmio_direct` extents by machine frame, made the second time they are asked for after a write. */
+/** A p2m's `mmio_direct` extents by machine frame, made once asked often enough since a write. */
 interface ByMfn {
   readonly writes: number;
+  /** Questions answered by a pass over the p2m since the write. */
+  passes: number;
   index: MfnIndex | undefined;
 }
+
+/**
+ * Passes over a p2m's numbers (a tight loop, objects only for what is found) before an index by
+ * machine frame (objects for every MMIO extent, sorted) is made: the hardware domain's p2m is asked a
+ * handful of times between the writes of a reprogramming, where sorting thousands of extents each
+ * time cost more than the passes; a guest's, seldom written, is asked more often than this.
+ */
+const PASSES_BEFORE_INDEX = 32;
 
 interface MfnIndex {
   /** In mfn order (machine frames may repeat). */
@@ -63,10 +73,10 @@ export class MmioExtentsCache {
   /**
    * The `mmio_direct` extents of `p2m` that meet guest frames `gfns` or machine frames `mfns`, each
    * once, in gfn order (the order a whole check meets them in). Those on guest frames are a search
-   * of the p2m; those on machine frames a pass over it the first time they are asked for after a
-   * write, and a search of an index by machine frame made the second time (so a map written after
-   * nearly every line, the hardware domain's while it reprograms its devices, is not sorted again
-   * for nothing, and one that stays as it is, a guest's, is sorted once).
+   * of the p2m; those on machine frames a pass over it the first times they are asked for after a
+   * write, then a search of an index by machine frame (`PASSES_BEFORE_INDEX`: a map written every
+   * few lines, the hardware domain's while it reprograms its devices, is not sorted for nothing, and
+   * one that stays as it is, a guest's, is sorted once).
    */
   mmioExtentsMeeting(p2m: P2m, gfns: SortedRanges, mfns: SortedRanges): P2mExtent[] {
     const found: P2mExtent[] = [];
@@ -88,9 +98,13 @@ export class MmioExtentsCache {
   }
 
   private meetingMfns(p2m: P2m, first: number, last: number, into: P2mExtent[]): void {
-    const known = this.byMfn.get(p2m);
+    let known = this.byMfn.get(p2m);
     if (known === undefined || known.writes !== p2m.writes) {
-      this.byMfn.set(p2m, { writes: p2m.writes, index: undefined });
+      known = { writes: p2m.writes, passes: 0, index: undefined };
+      this.byMfn.set(p2m, known);
+    }
+    if (known.index === undefined && known.passes < PASSES_BEFORE_INDEX) {
+      known.passes++;
       into.push(...p2m.extentsOfTypeMeetingMfns('mmio_direct', first, last));
       return;
     }
