@@ -66,6 +66,28 @@ export class EnabledBarIndex {
     return once.sort((a, b) => a.order - b.order);
   }
 
+  /** How many enabled BARs the walk over `domain` meets (every device's). */
+  enabledCount(context: EngineContext, domain: Domain): number {
+    return this.domainBars(context, domain).index.size;
+  }
+
+  /**
+   * How many enabled BARs of the devices `counted` accepts the walk over `domain` meets up to the
+   * one at `order` (included). A pass over the domain's BARs: asked only when `modifyBars` fails
+   * part-way.
+   */
+  enabledUpTo(
+    context: EngineContext,
+    domain: Domain,
+    order: number,
+    counted: (device: PciDevice) => boolean,
+  ): number {
+    let n = 0;
+    for (const entry of this.domainBars(context, domain).index.all())
+      if (entry.order <= order && counted(entry.device)) n++;
+    return n;
+  }
+
   private domainBars(context: EngineContext, domain: Domain): DomainBars {
     if (this.version !== context.deviceListVersion) {
       this.clear();

@@ -14,6 +14,7 @@ import { msixBir, msixGuestFrames } from './msix.js';
 import { effectiveOwner, hostBars, overlappingBar, pendingInDomain } from './ownership.js';
 import { PCI_COMMAND_MEMORY } from './pci-regs.js';
 import { applyMap, deferMap, type MapErrno } from './pending.js';
+import { countRangesetOps, purgeBarSets } from './rangeset-ops.js';
 
 /**
  * Why `modifyBars` failed: a refused or failed set-up (`EINVAL`, `ENOMEM`), another operation pending
@@ -51,7 +52,7 @@ export function modifyBars(
 
   const fail = (code: 'EINVAL' | 'ENOMEM'): ModifyBarsResult => {
     // G1: Xen returns with the sets as they are; hardened empties them so the next call starts clean.
-    if (policy.purgeOnError) for (const bar of vpci.bars) bar.mem?.purge();
+    if (policy.purgeOnError) purgeBarSets(context, device);
     return { ok: false, code };
   };
 
@@ -107,17 +108,18 @@ export function modifyBars(
         return fail('EINVAL');
       }
     }
+    countRangesetOps(context, device, 'addRange');
     if (!bar.mem.addRange(startGuest, endGuest).ok) return fail('ENOMEM');
     if (policy.e820OnHostFrames) {
       // The memory map is cut through each BAR's own host frames, so a page this BAR leaves out
       // for it may be one a lower BAR over it maps: only what this BAR keeps leaves their sets.
-      if (!sanitizeBarMemory(context, bar)) return fail('ENOMEM');
+      if (!sanitizeBarMemory(context, bar, device)) return fail('ENOMEM');
       for (const [first, last] of bar.mem)
-        if (!removeFromLowerBars(vpci, i, first, last)) return fail('ENOMEM');
+        if (!removeFromLowerBars(context, device, i, first, last)) return fail('ENOMEM');
     } else {
       // A page shared by several BARs of the device stays only in the highest slot's set.
-      if (!removeFromLowerBars(vpci, i, startGuest, endGuest)) return fail('ENOMEM');
-      if (!sanitizeBarMemory(context, bar)) return fail('ENOMEM');
+      if (!removeFromLowerBars(context, device, i, startGuest, endGuest)) return fail('ENOMEM');
+      if (!sanitizeBarMemory(context, bar, device)) return fail('ENOMEM');
     }
   }
 
@@ -128,6 +130,7 @@ export function modifyBars(
     for (let j = 0; j < vpci.bars.length; j++) {
       const bar = vpci.bars[j]!;
       if (bar.mem === undefined || bar.mem.isEmpty()) continue;
+      countRangesetOps(context, device, 'removeRange');
       if (!bar.mem.removeRange(start, end).ok) return fail('ENOMEM');
     }
   }
@@ -135,24 +138,28 @@ export function modifyBars(
   // Step C: frames of other enabled BARs are mapped already (map) or must stay mapped (unmap). Only
   // the enabled BARs count; the hardware domain's also include the hidden (dom_xen) devices'.
   const domain = device.domain !== context.domXen ? device.domain! : context.hardwareDomain;
-  for (const { other, remoteBar } of enabledBarsMeeting(context, domain, vpci)) {
-    // Toggling decoding: not against the device itself, or an unmap would keep nothing out.
-    if (other === device && !romOnly) continue;
+  const walk = overlapWalk(context, domain, device, romOnly);
+  for (const { other, remoteBar, order } of walk.meeting) {
     const frames = remoteBar.guestFrames(); // not destructured: that iterates
     const start = frames[0];
     const end = frames[1];
     for (let j = 0; j < vpci.bars.length; j++) {
       const bar = vpci.bars[j]!;
-      // An empty set (a BAR not changing, or all of it removed) is passed by cheaply: this loop
-      // meets every enabled BAR the walk finds.
+      // An empty set (a BAR not changing, or all of it removed) is passed by cheaply.
       if (bar.mem === undefined || bar.mem.isEmpty() || !bar.mem.overlapsRange(start, end)) continue;
       // A ROM-only toggle is checked against the device's other BARs, not against the ROM
       // itself. Xen tests the local BAR's type here (G7); the intent is to skip the ROM.
       const skipped = policy.romOverlapRule ? remoteBar.type === 'rom' : bar.type === 'rom';
       if (romOnly && other === device && skipped) continue;
-      if (!removeMapped(bar.mem, other.vpci!, start, end)) return fail('ENOMEM');
+      if (!removeMapped(bar.mem, other.vpci!, start, end, { context, device })) {
+        // Xen asked every slot of each enabled BAR its walk met until this one.
+        countRangesetOps(context, device, 'overlapsRange', walk.upTo(order) * vpci.bars.length);
+        return fail('ENOMEM');
+      }
     }
   }
+  // Xen asks every slot, empty sets and slots without one included, for every enabled BAR it meets.
+  countRangesetOps(context, device, 'overlapsRange', walk.total * vpci.bars.length);
 
   let withheldBefore: RangeSet<Gfn> | undefined;
   if (policy.refuseSubpageSharing && map) {
@@ -162,7 +169,11 @@ export function modifyBars(
     for (const bar of changing) for (const [first, last] of bar.mem!) vpci.withheld?.removeRange(first, last);
   } else if (policy.refuseSubpageSharing && vpci.withheld !== undefined) {
     // The pages withheld when mapping were never mapped: unmapping them would fail (EINVAL).
-    for (const bar of changing) if (!bar.mem!.subtract(vpci.withheld).ok) return fail('ENOMEM');
+    for (const bar of changing) {
+      // As rangeset_subtract would: a remove per range of the other set.
+      countRangesetOps(context, device, 'removeRange', vpci.withheld.size);
+      if (!bar.mem!.subtract(vpci.withheld).ok) return fail('ENOMEM');
+    }
   }
 
   // Step D: apply now while building dom0, else defer to the vCPU.
@@ -175,35 +186,60 @@ export function modifyBars(
   return { ok: true };
 }
 
+/** Whose `RangesetOps` a helper counts its calls for (the device whose BAR sets `modifyBars` builds). */
+interface CountedFor {
+  readonly context: EngineContext;
+  readonly device: PciDevice;
+}
+
 /**
- * The enabled BARs of the devices mapped into `domain` (the hardware domain's walk also goes over
- * dom_xen's devices) in the order Xen's `for_each_pdev` walk meets them: devices in their domain's
- * list order, BARs by slot. With the machine's index (`EngineContext.enabledBars`), only those whose
- * guest frames meet a frame of the sets of `vpci`'s BARs: the walk does nothing with any other (the
- * sets only shrink during it, so a BAR that misses them at the start misses them throughout).
+ * Xen's Step C walk (`for_each_pdev` over the domain's devices, then dom_xen's for the hardware
+ * domain; every enabled BAR of each, by slot; not the device's own when decoding is toggled): the
+ * BARs it meets whose guest frames meet a frame of the sets of `device`'s BARs, in its order (the
+ * walk does nothing with any other: the sets only shrink during it, so a BAR that misses them at the
+ * start misses them throughout), how many BARs it meets in all, and how many up to a BAR's place
+ * (for Xen's count of `rangeset_overlaps_range` calls). With the machine's index
+ * (`EngineContext.enabledBars`) the first two are searches; without it (a fake context), the walk.
  */
-function enabledBarsMeeting(
+function overlapWalk(
   context: EngineContext,
   domain: Domain,
-  vpci: VpciState,
-): { other: PciDevice; remoteBar: Bar }[] {
-  const found: { other: PciDevice; remoteBar: Bar }[] = [];
-  if (context.enabledBars !== undefined) {
+  device: PciDevice,
+  romOnly: boolean,
+): {
+  meeting: { other: PciDevice; remoteBar: Bar; order: number }[];
+  total: number;
+  upTo(order: number): number;
+} {
+  const vpci = device.vpci!;
+  // Toggling decoding: not against the device itself, or an unmap would keep nothing out.
+  const walked = (other: PciDevice): boolean => romOnly || other !== device;
+  const index = context.enabledBars;
+  if (index !== undefined) {
     const ranges: [number, number][] = [];
     for (const bar of vpci.bars) if (bar.mem !== undefined) ranges.push(...bar.mem.toArray());
-    for (const entry of context.enabledBars.enabledMeeting(context, domain, ranges))
-      found.push({ other: entry.device, remoteBar: entry.bar });
-    return found;
+    const meeting = index
+      .enabledMeeting(context, domain, ranges)
+      .filter((entry) => walked(entry.device))
+      .map((entry) => ({ other: entry.device, remoteBar: entry.bar, order: entry.order }));
+    const own = romOnly ? 0 : vpci.bars.filter((bar) => bar.enabled).length;
+    return {
+      meeting,
+      total: index.enabledCount(context, domain) - own,
+      upTo: (order) => index.enabledUpTo(context, domain, order, walked),
+    };
   }
+  const all: { other: PciDevice; remoteBar: Bar; order: number }[] = [];
   for (let d = domain; ; d = context.domXen) {
     for (const other of d.devices) {
       // The hardware domain may own devices vPCI does not handle (its set-up failed).
-      if (other.vpci === undefined) continue;
-      for (const remoteBar of other.vpci.bars) if (remoteBar.enabled) found.push({ other, remoteBar });
+      if (other.vpci === undefined || !walked(other)) continue;
+      for (const remoteBar of other.vpci.bars)
+        if (remoteBar.enabled) all.push({ other, remoteBar, order: all.length });
     }
     if (!d.isHardware) break;
   }
-  return found;
+  return { meeting: all, total: all.length, upTo: (order) => order + 1 };
 }
 
 /**
@@ -211,8 +247,17 @@ function enabledBarsMeeting(
  * as shared (hardened): those are not mapped. Its MSI-X pages are removed all the same: they must
  * stay holes while its BAR is enabled, whoever else would map them.
  */
-function removeMapped(mem: RangeSet<Gfn>, other: VpciState, start: Gfn, end: Gfn): boolean {
-  if (other.withheld === undefined) return mem.removeRange(start, end).ok;
+export function removeMapped(
+  mem: RangeSet<Gfn>,
+  other: VpciState,
+  start: Gfn,
+  end: Gfn,
+  counted?: CountedFor,
+): boolean {
+  if (other.withheld === undefined) {
+    if (counted !== undefined) countRangesetOps(counted.context, counted.device, 'removeRange');
+    return mem.removeRange(start, end).ok;
+  }
   const unmapped = RangeSet.from<Gfn>(other.withheld);
   if (other.msix !== undefined) {
     for (let nr = 0; nr < 2; nr++)
@@ -220,24 +265,41 @@ function removeMapped(mem: RangeSet<Gfn>, other: VpciState, start: Gfn, end: Gfn
   }
   const mapped = RangeSet.from<Gfn>([[start, end]]);
   mapped.subtract(unmapped);
-  for (const [first, last] of mapped) if (!mem.removeRange(first, last).ok) return false;
+  for (const [first, last] of mapped) {
+    if (counted !== undefined) countRangesetOps(counted.context, counted.device, 'removeRange');
+    if (!mem.removeRange(first, last).ok) return false;
+  }
   return true;
 }
 
 /** Removes guest frames `[first, last]` from the sets of the device's BARs below slot `slot`. */
-function removeFromLowerBars(vpci: VpciState, slot: number, first: Gfn, last: Gfn): boolean {
+function removeFromLowerBars(
+  context: EngineContext,
+  device: PciDevice,
+  slot: number,
+  first: Gfn,
+  last: Gfn,
+): boolean {
+  const vpci = device.vpci!;
   for (let j = 0; j < slot; j++) {
     const prevBar = vpci.bars[j]!;
     if (prevBar.mem === undefined || prevBar.mem.isEmpty()) continue;
+    countRangesetOps(context, device, 'removeRange');
     if (!prevBar.mem.removeRange(first, last).ok) return false;
   }
   return true;
 }
 
-/** x86 `pci_sanitize_bar_memory`: removes the frames the host memory map takes out from the BAR's set. */
-function sanitizeBarMemory(context: EngineContext, bar: Bar): boolean {
+/**
+ * x86 `pci_sanitize_bar_memory`: removes the frames the host memory map takes out from the BAR's set;
+ * its calls are counted for `counted` when given (`modifyBars`; not the hardened whole-range VF sets).
+ */
+export function sanitizeBarMemory(context: EngineContext, bar: Bar, counted?: PciDevice): boolean {
   // Arm's pci_sanitize_bar_memory returns 0 without touching the set (arch.ts).
   if (!sanitizesBarMemory(context.arch)) return true;
+  // Xen removes every e820 entry with a size, one call each, wherever the BAR is (the engine
+  // removes the merged map's ranges instead).
+  if (counted !== undefined) countRangesetOps(context, counted, 'removeRange', context.e820Removals);
   const mem = bar.mem!;
   const failed = reportE820Frames(context, bar, (first, last) =>
     mem.removeRange(first, last).ok ? undefined : true,
@@ -269,7 +331,9 @@ function dropSharedPages(context: EngineContext, device: PciDevice, changing: re
         const last = bar.guestFrameOf(end);
         vpci.withheld ??= new RangeSet<Gfn>();
         vpci.withheld.addRange(first, last);
+        countRangesetOps(context, device, 'overlapsRange');
         if (!bar.mem!.overlapsRange(first, last)) continue;
+        countRangesetOps(context, device, 'removeRange');
         bar.mem!.removeRange(first, last);
         context.events.push({
           kind: 'subpage-shared',
