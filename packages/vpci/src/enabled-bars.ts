@@ -11,10 +11,19 @@
  * a device changes hands or gets a new vPCI state (`clear`): the lists' order and the BARs watched
  * then change.
  */
-import { type EngineContext, mappingDomain } from './context.js';
 import type { Bar, BarWatcher } from './device.js';
 import type { Domain, PciDevice } from './domain.js';
 import { IntervalIndex } from './interval-index.js';
+
+/**
+ * What the index reads of the machine: a part of `EngineContext` (named here, as that module names
+ * this one's index).
+ */
+interface BarsContext {
+  readonly hardwareDomain: Domain;
+  readonly domXen: Domain;
+  readonly deviceListVersion: number;
+}
 
 /** An enabled BAR of a device and where `modify_bars`' walk meets it. */
 export interface EnabledBar {
@@ -55,7 +64,7 @@ export class EnabledBarIndex {
    * meet any of `ranges`, each once, in the order `modify_bars`' walk meets them.
    */
   enabledMeeting(
-    context: EngineContext,
+    context: BarsContext,
     domain: Domain,
     ranges: readonly (readonly [number, number])[],
   ): EnabledBar[] {
@@ -67,7 +76,7 @@ export class EnabledBarIndex {
   }
 
   /** How many enabled BARs the walk over `domain` meets (every device's). */
-  enabledCount(context: EngineContext, domain: Domain): number {
+  enabledCount(context: BarsContext, domain: Domain): number {
     return this.domainBars(context, domain).index.size;
   }
 
@@ -77,7 +86,7 @@ export class EnabledBarIndex {
    * part-way.
    */
   enabledUpTo(
-    context: EngineContext,
+    context: BarsContext,
     domain: Domain,
     order: number,
     counted: (device: PciDevice) => boolean,
@@ -88,7 +97,7 @@ export class EnabledBarIndex {
     return n;
   }
 
-  private domainBars(context: EngineContext, domain: Domain): DomainBars {
+  private domainBars(context: BarsContext, domain: Domain): DomainBars {
     if (this.version !== context.deviceListVersion) {
       this.clear();
       this.version = context.deviceListVersion;
@@ -107,7 +116,10 @@ export class EnabledBarIndex {
       this.byDomain.set(domain, bars);
     }
     for (const device of this.changed) {
-      const holder = this.byDomain.get(mappingDomain(context, device)!);
+      // The domain whose p2m the device's BARs map into (`mappingDomain`): dom_xen's map into dom0's.
+      const holder = this.byDomain.get(
+        device.domain === context.domXen ? context.hardwareDomain : device.domain!,
+      );
       if (holder === undefined || !holder.rank.has(device)) continue;
       for (const entry of holder.held.get(device) ?? []) holder.index.remove(entry.first, entry.last, entry);
       this.put(holder, device);
