@@ -306,10 +306,16 @@ export class ChunkedStore {
    */
   consume<S extends ConsumeStep<Errno>>(take: (start: number, end: number) => S): S | undefined {
     while (this.count > 0) {
-      // The first chunk's slab, and where its first range is, stay in locals while the loop uses up
-      // its ranges; the fields are still updated at every step, as a callback may read the set.
+      // The first chunk's slab, where its first range is and the chunk arrays stay in locals while
+      // the loop uses up its ranges: a callback may read the set but not change it, so none of them
+      // moves. The fields are still updated at every step, as a callback may read the set.
       const slab = this.slabOf(0);
+      const firsts = this.firsts;
+      const lens = this.lens;
+      const offs = this.offs;
       let base = this.baseOf(0);
+      let len = lens[0]!;
+      let off = offs[0]!;
       for (;;) {
         const start = slab[base]!;
         const end = slab[base + 1]!;
@@ -320,19 +326,20 @@ export class ChunkedStore {
         if (consumed === end - start + 1) {
           // Used up: the chunk's start moves up one range (no memmove); an emptied chunk is dropped.
           this.count--;
-          const len = this.lens[0]! - 1;
+          len--;
           if (len === 0) {
             this.removeChunks(0, 1);
             if (next !== 'continue') return step;
             break;
           }
-          this.lens[0] = len;
-          this.offs[0] = this.offs[0]! + 1;
+          off++;
           base += 2;
-          this.firsts[0] = slab[base]!;
+          lens[0] = len;
+          offs[0] = off;
+          firsts[0] = slab[base]!;
         } else if (consumed > 0) {
           slab[base] = start + consumed;
-          this.firsts[0] = start + consumed;
+          firsts[0] = start + consumed;
         }
         if (next !== 'continue') return step;
       }
@@ -548,11 +555,14 @@ export class ChunkedStore {
   private insertChunk(ci: number, slot: number): void {
     const n = this.nChunks;
     if (n === this.firsts.length) {
-      const room = Math.max(FIRST_CHUNK_ROOM, 2 * n);
-      this.firsts = grownCopy(this.firsts, new Float64Array(room));
-      this.slots = grownCopy(this.slots, new Int32Array(room));
-      this.lens = grownCopy(this.lens, new Int32Array(room));
-      this.offs = grownCopy(this.offs, new Int32Array(room));
+      if (this.firsts.byteOffset > 0) this.rebase();
+      else {
+        const room = Math.max(FIRST_CHUNK_ROOM, 2 * n);
+        this.firsts = grownCopy(this.firsts, new Float64Array(room));
+        this.slots = grownCopy(this.slots, new Int32Array(room));
+        this.lens = grownCopy(this.lens, new Int32Array(room));
+        this.offs = grownCopy(this.offs, new Int32Array(room));
+      }
     }
     this.firsts.copyWithin(ci + 1, ci, n);
     this.slots.copyWithin(ci + 1, ci, n);
@@ -564,24 +574,56 @@ export class ChunkedStore {
     this.nChunks = n + 1;
   }
 
-  /** Removes `n` chunks starting at index ci and frees their slots. */
+  /**
+   * Removes `n` chunks starting at index ci and frees their slots. Chunks dropped from the front (as
+   * `consume` drops each chunk it used up) are dropped by narrowing the chunk arrays' views, not by
+   * moving every other entry down: that was a quarter of a whole-set consume. The room left in front
+   * is taken back when the arrays are full (`rebase`) or the set is empty.
+   */
   private removeChunks(ci: number, n: number): void {
     if (n === 0) return;
     for (let c = ci; c < ci + n; c++) this.freeSlots.push(this.slots[c]!);
     const end = this.nChunks;
-    this.firsts.copyWithin(ci, ci + n, end);
-    this.slots.copyWithin(ci, ci + n, end);
-    this.lens.copyWithin(ci, ci + n, end);
-    this.offs.copyWithin(ci, ci + n, end);
     this.nChunks = end - n;
     if (this.nChunks === 0) {
       // Empty again: slots are handed out from 0 as in a new set, so the next range goes back into
       // the first slab as it is (a reused slot 0 would be grown to a full slot first: 4 KiB of fresh
-      // memory each time a small set is filled and consumed). The slabs are kept.
+      // memory each time a small set is filled and consumed). The slabs are kept, and the chunk
+      // arrays view their whole buffers again.
       this.freeSlots.length = 0;
       this.slotsUsed = 0;
+      this.firsts = new Float64Array(this.firsts.buffer);
+      this.slots = new Int32Array(this.slots.buffer);
+      this.lens = new Int32Array(this.lens.buffer);
+      this.offs = new Int32Array(this.offs.buffer);
+    } else if (ci === 0) {
+      this.firsts = this.firsts.subarray(n);
+      this.slots = this.slots.subarray(n);
+      this.lens = this.lens.subarray(n);
+      this.offs = this.offs.subarray(n);
+    } else {
+      this.firsts.copyWithin(ci, ci + n, end);
+      this.slots.copyWithin(ci, ci + n, end);
+      this.lens.copyWithin(ci, ci + n, end);
+      this.offs.copyWithin(ci, ci + n, end);
     }
   }
+
+  /** Moves the chunk arrays' entries back to the start of their buffers, which `removeChunks` left room before. */
+  private rebase(): void {
+    const n = this.nChunks;
+    const at = this.firsts.byteOffset / Float64Array.BYTES_PER_ELEMENT;
+    this.firsts = rebased(new Float64Array(this.firsts.buffer), at, n);
+    this.slots = rebased(new Int32Array(this.slots.buffer), at, n);
+    this.lens = rebased(new Int32Array(this.lens.buffer), at, n);
+    this.offs = rebased(new Int32Array(this.offs.buffer), at, n);
+  }
+}
+
+/** `whole` with its `n` entries from index `at` moved to its start. */
+function rebased<T extends Float64Array | Int32Array>(whole: T, at: number, n: number): T {
+  whole.copyWithin(0, at, at + n);
+  return whole;
 }
 
 /** `into` with `from` copied to its start. */
