@@ -512,9 +512,17 @@ describe('a set used as a queue, against the model', () => {
               const [ps, pe] = [step.probe, step.probe + 3];
               const result = set.consumeRanges((s, e) => {
                 handed.push([s, e]);
-                expect(set.containsRange(s, e)).toBe(true);
-                expect(set.overlapsRange(ps, pe)).toBe(current.subarray(ps, pe + 1).some((b) => b === 1));
-                expect(set.size).toBe(rangesOf(current).length);
+                // Each read looks first in turn: a read may bring the store up to date for the next.
+                const reads = [
+                  () => expect(set.containsRange(s, e)).toBe(true),
+                  () =>
+                    expect(set.overlapsRange(ps, pe)).toBe(current.subarray(ps, pe + 1).some((b) => b === 1)),
+                  () => expect(set.size).toBe(rangesOf(current).length),
+                  // The whole set (a walk of every chunk) on the first callbacks of each call.
+                  () => handed.length <= 3 && expect(set.toArray()).toEqual(rangesOf(current)),
+                ];
+                for (let k = 0; k < reads.length; k++)
+                  reads[(k + handed.length + step.probe) % reads.length]!();
                 const reply = answer(s, e);
                 current = fill(current, s, s + reply.consumed - 1, 0);
                 return reply;

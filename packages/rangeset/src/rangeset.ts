@@ -116,6 +116,8 @@ export class RangeSet<in out T extends number = number> implements Iterable<Rang
 
   /** Number of stored ranges. */
   get size(): number {
+    // A consume callback reading the size: the store may lag behind its own loop.
+    if (this.busy === 'consumeRanges') this.store.settle();
     return this.store.count;
   }
 
@@ -126,6 +128,7 @@ export class RangeSet<in out T extends number = number> implements Iterable<Rang
 
   /** True iff the set holds no value. */
   isEmpty(): boolean {
+    if (this.busy === 'consumeRanges') this.store.settle();
     return this.store.count === 0;
   }
 

@@ -70,6 +70,10 @@ export class ChunkedStore {
   count = 0;
   /** Offset output of `locate`, to avoid allocating a pair on every lookup. */
   private foundOffset = 0;
+  /** `consume` is running and may be ahead of `count` and the first chunk's entries (see `settle`). */
+  private lagging = false;
+  /** While `lagging`: the first chunk's real offset, its first range not yet used up. */
+  private front = 0;
 
   constructor(chunkMax: number = DEFAULT_CHUNK_MAX) {
     this.chunkMax = chunkMax;
@@ -163,12 +167,14 @@ export class ChunkedStore {
 
   /** True iff one stored range covers all of `[s, e]`. */
   contains(s: number, e: number): boolean {
+    this.settle();
     const ci = this.locate(s);
     return ci >= 0 && this.slabOf(ci)[this.baseOf(ci) + 2 * this.foundOffset + 1]! >= e;
   }
 
   /** True iff some stored range intersects `[s, e]`. */
   overlaps(s: number, e: number): boolean {
+    this.settle();
     const ci = this.locate(e);
     return ci >= 0 && this.slabOf(ci)[this.baseOf(ci) + 2 * this.foundOffset + 1]! >= s;
   }
@@ -305,46 +311,63 @@ export class ChunkedStore {
    * it is applied: a bad one throws and changes nothing.
    */
   consume<S extends ConsumeStep<Errno>>(take: (start: number, end: number) => S): S | undefined {
-    while (this.count > 0) {
-      // The first chunk's slab, where its first range is and the chunk arrays stay in locals while
-      // the loop uses up its ranges: a callback may read the set but not change it, so none of them
-      // moves. The fields are still updated at every step, as a callback may read the set.
-      const slab = this.slabOf(0);
-      const firsts = this.firsts;
-      const lens = this.lens;
-      const offs = this.offs;
-      let base = this.baseOf(0);
-      let len = lens[0]!;
-      let off = offs[0]!;
-      for (;;) {
-        const start = slab[base]!;
-        const end = slab[base + 1]!;
-        const step = take(start, end);
-        const consumed = step.consumed;
-        const next = step.next;
-        checkStep(step, start, end);
-        if (consumed === end - start + 1) {
-          // Used up: the chunk's start moves up one range (no memmove); an emptied chunk is dropped.
-          this.count--;
-          len--;
-          if (len === 0) {
-            this.removeChunks(0, 1);
-            if (next !== 'continue') return step;
-            break;
-          }
-          off++;
-          base += 2;
-          lens[0] = len;
-          offs[0] = off;
-          firsts[0] = slab[base]!;
-        } else if (consumed > 0) {
-          slab[base] = start + consumed;
-          firsts[0] = start + consumed;
+    this.lagging = true;
+    try {
+      // Chunks are dropped as soon as they are empty, so there are chunks exactly while there are
+      // ranges (`count` lags behind while the loop runs).
+      while (this.nChunks > 0) {
+        // The first chunk's slab, where its first range is and where its ranges end stay in locals
+        // while the loop uses them up: a callback may read the set but not change it.
+        const slab = this.slabOf(0);
+        let base = this.baseOf(0);
+        let off = this.offs[0]!;
+        const stop = off + this.lens[0]!;
+        this.front = off;
+        for (;;) {
+          const start = slab[base]!;
+          const end = slab[base + 1]!;
+          const step = take(start, end);
+          const consumed = step.consumed;
+          const next = step.next;
+          checkStep(step, start, end);
+          if (consumed === end - start + 1) {
+            // Used up: only the front moves (`settle` brings the rest up to it when someone looks).
+            off++;
+            base += 2;
+            this.front = off;
+            if (off === stop) {
+              this.settle();
+              this.removeChunks(0, 1);
+              // The next chunk has nothing used up yet (the `finally` settles against it).
+              if (this.nChunks > 0) this.front = this.offs[0]!;
+              if (next !== 'continue') return step;
+              break;
+            }
+          } else if (consumed > 0) slab[base] = start + consumed;
+          if (next !== 'continue') return step;
         }
-        if (next !== 'continue') return step;
       }
+      return undefined;
+    } finally {
+      this.settle();
+      this.lagging = false;
     }
-    return undefined;
+  }
+
+  /**
+   * Brings `count` and the first chunk's length, offset and first start up to `front` while `consume`
+   * runs (a no-op otherwise). `consume` writes only `front` per range it uses up, where it used to keep
+   * four fields current for a callback that might read the set (a fifth of a whole-set consume); every
+   * read of the store settles first, and so does `consume` when it returns or throws.
+   */
+  settle(): void {
+    if (!this.lagging || this.nChunks === 0) return;
+    const used = this.front - this.offs[0]!;
+    const len = this.lens[0]! - used;
+    this.count -= used;
+    this.lens[0] = len;
+    this.offs[0] = this.front;
+    if (len > 0) this.firsts[0] = this.slabOf(0)[this.baseOf(0)]!;
   }
 
   // ---- traversal -------------------------------------------------------------------------------
@@ -354,6 +377,7 @@ export class ChunkedStore {
    * until `visit` returns something other than `undefined`; returns that value.
    */
   visitWindow<R>(s: number, e: number, visit: (start: number, end: number) => R | undefined): R | undefined {
+    this.settle();
     let ci = this.locate(s);
     let k = this.foundOffset;
     if (ci < 0) {
@@ -375,6 +399,7 @@ export class ChunkedStore {
 
   /** Calls `visit(s, e)` for every range in ascending order. */
   forEach(visit: (start: number, end: number) => void): void {
+    this.settle();
     for (let ci = 0; ci < this.nChunks; ci++) {
       const slab = this.slabOf(ci);
       const base = this.baseOf(ci);
@@ -385,6 +410,7 @@ export class ChunkedStore {
 
   /** The ranges as one flat array `s0, e0, s1, e1, …` (a snapshot). */
   toFlat(): Float64Array {
+    this.settle();
     const out = new Float64Array(2 * this.count);
     let at = 0;
     for (let ci = 0; ci < this.nChunks; ci++) {
@@ -398,6 +424,7 @@ export class ChunkedStore {
 
   /** Lowest `start` such that `[start, start + size - 1]` holds no stored value and ends <= max; -1 if none. */
   firstFit(size: number, max: number): number {
+    this.settle();
     let start = 0;
     for (let ci = 0; ci < this.nChunks; ci++) {
       for (let k = 0; k < this.lens[ci]!; k++) {
