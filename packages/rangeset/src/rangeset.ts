@@ -334,6 +334,8 @@ export class RangeSet<in out T extends number = number> implements Iterable<Rang
     this.busy = 'consumeRanges';
     try {
       const stopped = this.store.consume(callback as StoredCallback<ConsumeStep<C>>);
+      // The store may lag behind its consume loop until this (the `finally` covers a throw).
+      this.store.endConsume();
       if (stopped === undefined) {
         this.unbound();
         return CONSUME_DONE;
@@ -342,6 +344,7 @@ export class RangeSet<in out T extends number = number> implements Iterable<Rang
       if (stopped.next === 'fail') return { ok: false, code: stopped.code };
       return CONSUME_RESTART;
     } finally {
+      this.store.endConsume();
       this.busy = undefined;
     }
   }

@@ -70,7 +70,7 @@ export class ChunkedStore {
   count = 0;
   /** Offset output of `locate`, to avoid allocating a pair on every lookup. */
   private foundOffset = 0;
-  /** `consume` is running and may be ahead of `count` and the first chunk's entries (see `settle`). */
+  /** `consume` has used up ranges that `count` and the first chunk's entries do not show yet (see `settle`). */
   private lagging = false;
   /** While `lagging`: the first chunk's real offset, its first range not yet used up. */
   private front = 0;
@@ -311,58 +311,67 @@ export class ChunkedStore {
    * it is applied: a bad one throws and changes nothing.
    */
   consume<S extends ConsumeStep<Errno>>(take: (start: number, end: number) => S): S | undefined {
-    this.lagging = true;
-    try {
-      // Chunks are dropped as soon as they are empty, so there are chunks exactly while there are
-      // ranges (`count` lags behind while the loop runs).
-      while (this.nChunks > 0) {
-        // The first chunk's slab, where its first range is and where its ranges end stay in locals
-        // while the loop uses them up: a callback may read the set but not change it.
-        const slab = this.slabOf(0);
-        let base = this.baseOf(0);
-        let off = this.offs[0]!;
-        const stop = off + this.lens[0]!;
-        this.front = off;
-        for (;;) {
-          const start = slab[base]!;
-          const end = slab[base + 1]!;
-          const step = take(start, end);
-          const consumed = step.consumed;
-          const next = step.next;
-          checkStep(step, start, end);
-          if (consumed === end - start + 1) {
-            // Used up: only the front moves (`settle` brings the rest up to it when someone looks).
-            off++;
-            base += 2;
-            this.front = off;
-            if (off === stop) {
-              this.settle();
-              this.removeChunks(0, 1);
-              // The next chunk has nothing used up yet (the `finally` settles against it).
-              if (this.nChunks > 0) this.front = this.offs[0]!;
-              if (next !== 'continue') return step;
-              break;
-            }
-          } else if (consumed > 0) slab[base] = start + consumed;
-          if (next !== 'continue') return step;
+    // Chunks are dropped as soon as they are empty, so there are chunks exactly while there are
+    // ranges (`count` may lag behind while the loop runs).
+    while (this.nChunks > 0) {
+      // The first chunk's slab, where its first range is and where its ranges end stay in locals
+      // while the loop uses them up: a callback may read the set but not change it.
+      const slab = this.slabOf(0);
+      const firsts = this.firsts;
+      let base = this.baseOf(0);
+      let off = this.offs[0]!;
+      const stop = off + this.lens[0]!;
+      for (;;) {
+        const start = slab[base]!;
+        const end = slab[base + 1]!;
+        const step = take(start, end);
+        const consumed = step.consumed;
+        const next = step.next;
+        checkStep(step, start, end);
+        if (consumed === end - start + 1) {
+          // Used up: only the front moves (`settle` brings the rest up to it when someone looks).
+          off++;
+          base += 2;
+          this.front = off;
+          this.lagging = true;
+          if (off === stop) {
+            this.endConsume();
+            this.removeChunks(0, 1);
+            if (next !== 'continue') return step;
+            break;
+          }
+        } else if (consumed > 0) {
+          slab[base] = start + consumed;
+          // Right unless ranges were used up before it in this chunk; then `settle` rewrites it.
+          firsts[0] = start + consumed;
         }
+        if (next !== 'continue') return step;
       }
-      return undefined;
-    } finally {
-      this.settle();
-      this.lagging = false;
     }
+    return undefined;
+  }
+
+  /**
+   * Ends a lag of `consume` (see `settle`): `RangeSet.consumeRanges` calls it when `consume` returns or
+   * throws, and `consume` when it drops a chunk it used up. (A `try … finally` in `consume` itself
+   * made every call of the fragmentation workload (c) slower.)
+   */
+  endConsume(): void {
+    if (!this.lagging) return;
+    this.settle();
+    this.lagging = false;
   }
 
   /**
    * Brings `count` and the first chunk's length, offset and first start up to `front` while `consume`
-   * runs (a no-op otherwise). `consume` writes only `front` per range it uses up, where it used to keep
+   * lags (a no-op otherwise). `consume` writes only `front` per range it uses up, where it used to keep
    * four fields current for a callback that might read the set (a fifth of a whole-set consume); every
-   * read of the store settles first, and so does `consume` when it returns or throws.
+   * read of the store settles first, and the consume ends with `endConsume`.
    */
   settle(): void {
     if (!this.lagging || this.nChunks === 0) return;
     const used = this.front - this.offs[0]!;
+    if (used === 0) return;
     const len = this.lens[0]! - used;
     this.count -= used;
     this.lens[0] = len;

@@ -142,6 +142,9 @@ export class SmallStore {
   /** As `ChunkedStore.settle`; this store's `consume` keeps every field current, so nothing to do. */
   settle(): void {}
 
+  /** As `ChunkedStore.endConsume`; nothing to do here. */
+  endConsume(): void {}
+
   /** As `ChunkedStore.consume`: hands the first range to `take` until a step stops or none is left. */
   consume<S extends ConsumeStep<Errno>>(take: (start: number, end: number) => S): S | undefined {
     const v = this.v;
