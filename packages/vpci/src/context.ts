@@ -22,6 +22,11 @@ export interface EngineContext {
   readonly events: VpciEvent[];
   /** Host frames covered by an entry of the host memory map (e820), every type. */
   readonly e820Frames: RangeSet<Mfn>;
+  /**
+   * Entries of the host memory map with a size: x86 `pci_sanitize_bar_memory` makes one
+   * `rangeset_remove_range` call for each on every BAR set it sanitizes (counted in `RangesetOps`).
+   */
+  readonly e820Removals: number;
   /** False while the hardware domain is being built: mappings are then applied at once. */
   readonly systemActive: boolean;
   /** The hardware domain (dom0). */
@@ -32,6 +37,14 @@ export interface EngineContext {
   devices(): Iterable<PciDevice>;
   /** Counts the devices added and removed: a listing of `devices()` holds while it stays the same. */
   readonly deviceListVersion: number;
+  /**
+   * SR-IOV: the hardware domain set VF Enable on physical function `pf`; the VFs NumVFs brings up
+   * join the machine at their routing IDs, linked to `pf`, as dom0 reports each to Xen
+   * (`PHYSDEVOP_pci_device_add` with `is_virtfn`).
+   */
+  addVirtualFunctions(pf: PciDevice): void;
+  /** SR-IOV: `pf`'s VFs leave the machine, last first, as dom0 reports their removal. */
+  removeVirtualFunctions(pf: PciDevice): void;
 }
 
 /** The domain whose p2m a device's BARs are mapped into: dom_xen's hidden devices map into dom0's. */

@@ -45,6 +45,20 @@ export interface PendingOperation {
    * of them back (no longer shared), put back if the map fails: the ROM is then not mapped there.
    */
   withheldBefore?: RangeSet<Gfn>;
+  /**
+   * Hardened (`mapVfBarRanges`): the operation is a PF's VF Memory Space Enable change, over each VF
+   * BAR slot's whole range (`bars`, one per slot, `VF BAR i … + count × size_i`) rather than the
+   * device's own BARs; when it completes, `vfs` (the VFs it covers) start or stop decoding.
+   */
+  vfRanges?: VfRangeWork;
+}
+
+/** What a PF's whole-range VF BAR operation covers (`PendingOperation.vfRanges`). */
+export interface VfRangeWork {
+  /** One BAR per VF BAR slot, spanning the slot's VFs; its set holds the frames still to do. */
+  readonly bars: readonly Bar[];
+  /** The VFs whose BARs the ranges hold, in VF order. */
+  readonly vfs: readonly PciDevice[];
 }
 
 /** A virtual CPU. */
@@ -96,6 +110,12 @@ export class Domain {
    * can devices be assigned to it, and EPT memory types follow its MTRRs rather than WB.
    */
   readonly iommu: boolean;
+  /**
+   * Xen's rangeset calls on the BAR sets of the devices this domain owns (dom_xen's hidden devices
+   * count for the hardware domain, as `modify_bars` walks them there), over the replay: see
+   * `RangesetOps` and `countRangesetOps`.
+   */
+  readonly rangesetOps: RangesetOps = noRangesetOps();
   private crashedHere = false;
 
   constructor(
@@ -136,10 +156,59 @@ export class Domain {
   }
 }
 
+/**
+ * Xen's calls on the rangesets vPCI keeps per BAR (`bar->mem`), counted where Xen makes them
+ * (xen/drivers/vpci/header.c, vpci.c, x86 pci.c), not where the engine happens to: the engine's own
+ * sets (the hardened `withheld`, rollback and `mapVfBarRanges` whole-range sets) are not counted, nor `rangeset_is_empty` (a list
+ * test, no lock). Under a `Policy` switch that changes `modify_bars`, the changed code's calls on the
+ * BAR sets are counted at the same places.
+ */
+export interface RangesetOps {
+  /** `rangeset_new`: `bar_add_rangeset` in `vpci_init_header`, for each memory BAR slot and the ROM. */
+  new: number;
+  /** `rangeset_add_range`: `modify_bars` puts each BAR that changes into its set. */
+  addRange: number;
+  /**
+   * `rangeset_remove_range`: `modify_bars` taking out a higher BAR's frames from the lower BARs'
+   * sets, the host memory map (x86 `pci_sanitize_bar_memory`: one call per e820 entry with a size),
+   * the MSI-X table and PBA pages, and the frames of other enabled BARs that overlap.
+   */
+  removeRange: number;
+  /**
+   * `rangeset_overlaps_range`: `modify_bars`' overlap loop asks it of all 7 BAR slots of the device
+   * for every enabled BAR of the domain's devices (and dom_xen's, for the hardware domain).
+   */
+  overlapsRange: number;
+  /** `rangeset_consume_ranges` calls: `vpci_process_pending` and `apply_map`, once per non-empty set. */
+  consumeRanges: number;
+  /** Ranges those calls used up (`destroy_range` inside `rangeset_consume_ranges`). */
+  rangesConsumed: number;
+  /** `rangeset_purge`: `vpci_process_pending` empties the non-empty sets when a map or unmap fails. */
+  purge: number;
+  /** `rangeset_destroy`: `vpci_deassign_device` frees the sets (the slots that have one). */
+  destroy: number;
+}
+
+/** A `RangesetOps` with every count 0. */
+export function noRangesetOps(): RangesetOps {
+  return {
+    new: 0,
+    addRange: 0,
+    removeRange: 0,
+    overlapsRange: 0,
+    consumeRanges: 0,
+    rangesConsumed: 0,
+    purge: 0,
+    destroy: 0,
+  };
+}
+
 /** A device's share of Xen's MMIO work (`PciDevice.xenCost`). */
 export interface DeviceXenCost extends MmioCost {
   /** Times `vpci_process_pending` returned -ERESTART (preempted) for the device's work. */
   continuations: number;
+  /** Xen's rangeset calls on the device's BAR sets, whichever domain owned it (`RangesetOps`). */
+  readonly rangesets: RangesetOps;
 }
 
 /** A PCI function on the host. */
@@ -158,8 +227,8 @@ export class PciDevice {
   decodedBars: { readonly barWrites: number; readonly bars: readonly Bar[] } | undefined;
   /**
    * What vPCI's deferred work for this device has cost Xen so far, whichever domain it mapped into:
-   * the p2m calls and leaves (`MmioCost`) of its `map_range` calls, and the continuations
-   * (`-ERESTART`: `vpci_process_pending` preempted, to be called again).
+   * the p2m calls and leaves (`MmioCost`) of its `map_range` calls, the continuations
+   * (`-ERESTART`: `vpci_process_pending` preempted, to be called again) and the rangeset calls.
    */
   readonly xenCost: DeviceXenCost = {
     mapCalls: 0,
@@ -168,6 +237,7 @@ export class PciDevice {
     leaves2M: 0,
     leaves1G: 0,
     continuations: 0,
+    rangesets: noRangesetOps(),
   };
   /** Xen's `pdev->quarantine`: made assignable (given to dom_io); cleared when back with dom0. */
   quarantine = false;
@@ -182,6 +252,12 @@ export class PciDevice {
    * device has one and MMCFG covers its bus). Off, Xen reads it as all-ones and drops writes.
    */
   extCfg: boolean;
+  /** SR-IOV: the physical function of a virtual function (Xen's `pdev->pf_pdev`, 8fe330a4da). */
+  physfn: PciDevice | undefined;
+  /** SR-IOV: the VF's index n (routing ID `PF + First VF Offset + n × VF Stride`). */
+  vfIndex = 0;
+  /** SR-IOV: a physical function's virtual functions, in VF order (Xen's `pdev->vf_list`). */
+  readonly virtfns: PciDevice[] = [];
 
   constructor(hw: PhysicalDevice, quirks: { phantomStride?: number; ignoreBars?: boolean } = {}) {
     this.hw = hw;

@@ -3,15 +3,17 @@
  * frames `modifyBars` collected are mapped or unmapped by the vCPU in preemptible steps.
  */
 import { type Gfn, MAX_FRAME, type Mfn, type Paddr, gfn as toGfn, mfn as toMfn } from '@vpci/p2m';
-import { type ConsumeStep, RangeSet, type Result } from '@vpci/rangeset';
-import { archMmio } from './arch.js';
+import { type ConsumeResult, type ConsumeStep, RangeSet, type Result } from '@vpci/rangeset';
+import { archMmio, pciCheckBar } from './arch.js';
 import type { EngineContext } from './context.js';
 import { mappingDomain } from './context.js';
 import { modifyDecoding, restoreMsixPages } from './decoding.js';
 import { type Bar, hostFrameRange } from './device.js';
-import type { Domain, PciDevice, Vcpu } from './domain.js';
+import type { Domain, PciDevice, PendingOperation, Vcpu, VfRangeWork } from './domain.js';
+import { makeMsixHole } from './msix.js';
 import { mappedByOtherDomain, pendingVcpuOf } from './ownership.js';
-import { PCI_COMMAND_MEMORY } from './pci-regs.js';
+import { PCI_COMMAND_MEMORY, PCI_SRIOV_CTRL, PCI_SRIOV_CTRL_MSE } from './pci-regs.js';
+import { countRangesetOps, purgeBarSets } from './rangeset-ops.js';
 
 /**
  * Error codes a deferred map can end with: the p2m's (`MmioErrno`: EINVAL or ENOENT for a frame past
@@ -54,6 +56,14 @@ export function deferMap(
 }
 
 /**
+ * Hardened (`mapVfBarRanges`): record a PF's whole-range VF BAR operation in the vCPU, as `deferMap`
+ * records a device's (sriov.ts builds it).
+ */
+export function deferVfRanges(vcpu: Vcpu, pf: PciDevice, cmd: number, work: VfRangeWork): void {
+  vcpu.pending = { device: pf, cmd, romOnly: false, done: new Map(), vfRanges: work };
+}
+
+/**
  * Xen's `vpci_process_pending(v)`: consume each BAR's set through `mapRange`. `budget` is the number
  * of frames after which the work is preempted (checked, as Xen's `general_preempt_check`, after each
  * partial return of the p2m call); `Infinity` never preempts.
@@ -68,19 +78,23 @@ export function processPending(context: EngineContext, vcpu: Vcpu, budget: numbe
     // time): the device's next modify_bars adds to them. purgeOnError empties them, unless work
     // of the device's new owner is pending on them.
     if (context.policy.purgeOnError && pendingVcpuOf(context, device) === undefined)
-      for (const bar of device.vpci?.bars ?? []) bar.mem?.purge();
+      purgeBarSets(context, device);
     context.events.push({ kind: 'pending-dropped', sbdf: device.name, vcpu: vcpu.name });
     return { status: 'dropped' };
   }
   const map = (cmd & PCI_COMMAND_MEMORY) !== 0;
   const meter: Meter = { left: budget, failure: undefined };
-  for (const bar of device.vpci.bars) {
+  for (const bar of operationBars(pending)) {
     if (bar.mem === undefined || bar.mem.isEmpty()) continue;
     const done =
       pending.done.get(bar.index) ?? new RangeSet<Gfn>({ name: `${device.name}:done${bar.index}` });
     pending.done.set(bar.index, done);
+    // The hardened whole-range VF sets are the engine's own, not Xen's: their calls are not counted.
+    const counted = pending.vfRanges === undefined ? device : undefined;
     const result = charged(device, vcpu.domain, () =>
-      bar.mem!.consumeRanges((s, e) => mapRange(context, vcpu.domain, bar, map, s, e, meter, done)),
+      consumeBarSet(context, counted, bar, (s, e) =>
+        mapRange(context, vcpu.domain, bar, map, s, e, meter, done),
+      ),
     );
     if (result.ok && result.status === 'restart') {
       device.xenCost.continuations++;
@@ -90,6 +104,16 @@ export function processPending(context: EngineContext, vcpu: Vcpu, budget: numbe
       failPending(context, vcpu, result.code, meter);
       return { status: 'failed', code: result.code };
     }
+  }
+  if (pending.vfRanges !== undefined) {
+    const decoded = vfDecoding(context, pending.vfRanges, device, cmd);
+    if (!decoded.ok) {
+      meter.failure = decoded.failure ?? meter.failure;
+      failPending(context, vcpu, decoded.code, meter);
+      return { status: 'failed', code: decoded.code };
+    }
+    vcpu.pending = undefined;
+    return { status: 'done' };
   }
   if (!map && !romOnly && context.policy.restoreMsixPages) {
     // Mapped again before decoding goes off, so that a failure still finds the device as it was:
@@ -142,14 +166,19 @@ function failPending(context: EngineContext, vcpu: Vcpu, code: MapErrno, meter: 
   const map = (cmd & PCI_COMMAND_MEMORY) !== 0;
   const domain = vcpu.domain;
   let restored = false;
-  if (context.policy.rollbackFailedMap) restored = rollback(context, domain, device, map, pending.done);
-  if (!(restored && !map)) {
+  if (context.policy.rollbackFailedMap)
+    restored = rollback(context, domain, device, map, pending.done, operationBars(pending));
+  if (pending.vfRanges !== undefined) {
+    failVfRanges(context, pending.vfRanges, device, restored && !map);
+  } else if (!(restored && !map)) {
     // A rolled-back unmap leaves the BARs mapped as before; anything else ends with decoding off.
     moveRom(context, device, pending.romMove);
     if (romOnly && context.policy.romFailureKeepsBars) modifyDecoding(context, device, 0, true);
     else modifyDecoding(context, device, cmd & ~PCI_COMMAND_MEMORY, false);
   }
-  for (const bar of vpci.bars) bar.mem?.purge();
+  if (pending.vfRanges === undefined) purgeBarSets(context, device);
+  // The hardened whole-range VF sets are the engine's own (not Xen's `bar->mem`): not counted.
+  else for (const bar of pending.vfRanges.bars) bar.mem?.purge();
   if (pending.withheldBefore !== undefined) vpci.withheld = pending.withheldBefore;
   vcpu.pending = undefined;
   const crashed = !domain.isHardware;
@@ -188,6 +217,27 @@ function charged<T>(device: PciDevice, domain: Domain, work: () => T): T {
   tally.leaves4K += cost.leaves4K - leaves4K;
   tally.leaves2M += cost.leaves2M - leaves2M;
   tally.leaves1G += cost.leaves1G - leaves1G;
+  return result;
+}
+
+/**
+ * Xen's `rangeset_consume_ranges(bar->mem, map_range, …)`: one call, counted for `device` (unless
+ * undefined) with the ranges it used up (the set only loses ranges from its front, whole, so the drop
+ * in its size is that number).
+ */
+function consumeBarSet(
+  context: EngineContext,
+  device: PciDevice | undefined,
+  bar: Bar,
+  mapRange: (s: Gfn, e: Gfn) => ConsumeStep<MapErrno>,
+): ConsumeResult<MapErrno> {
+  const mem = bar.mem!;
+  const before = mem.size;
+  const result = mem.consumeRanges(mapRange);
+  if (device !== undefined) {
+    countRangesetOps(context, device, 'consumeRanges');
+    countRangesetOps(context, device, 'rangesConsumed', before - mem.size);
+  }
   return result;
 }
 
@@ -259,11 +309,12 @@ function rollback(
   device: PciDevice,
   map: boolean,
   done: Map<number, RangeSet<Gfn>>,
+  bars: readonly Bar[],
 ): boolean {
   let frames = 0;
   let complete = true;
   for (const [index, set] of done) {
-    const bar = device.vpci!.bars[index]!;
+    const bar = bars.find((b) => b.index === index)!;
     const result = charged(device, domain, () =>
       set.consumeRanges((s, e) => {
         const mfn = bar.hostFrameOf(s);
@@ -310,7 +361,9 @@ export function applyMap(context: EngineContext, device: PciDevice, cmd: number)
     for (;;) {
       const meter: Meter = { left: Number.POSITIVE_INFINITY, failure: undefined };
       const result = charged(device, domain, () =>
-        bar.mem!.consumeRanges((s, e) => mapRange(context, domain, bar, map, s, e, meter, frames)),
+        consumeBarSet(context, device, bar, (s, e) =>
+          mapRange(context, domain, bar, map, s, e, meter, frames),
+        ),
       );
       if (result.ok && result.status === 'restart') continue;
       rc = result.ok ? { ok: true } : { ok: false, code: result.code };
@@ -329,8 +382,119 @@ export function applyMap(context: EngineContext, device: PciDevice, cmd: number)
     modifyDecoding(context, device, cmd, false, false);
     return rc;
   }
-  if (context.policy.rollbackFailedMap) rollback(context, domain, device, map, done);
+  if (context.policy.rollbackFailedMap) rollback(context, domain, device, map, done, device.vpci!.bars);
   // G1: what the failed call left in the sets would be taken for work still to do.
-  if (context.policy.purgeOnError) for (const bar of device.vpci!.bars) bar.mem?.purge();
+  if (context.policy.purgeOnError) purgeBarSets(context, device);
   return rc;
+}
+
+/** The BARs whose sets an operation consumes: a PF's whole VF BAR ranges, or the device's own. */
+function operationBars(pending: PendingOperation): readonly Bar[] {
+  return pending.vfRanges?.bars ?? pending.device.vpci?.bars ?? [];
+}
+
+/**
+ * The end of a PF's whole-range VF BAR operation (`mapVfBarRanges`): each VF it covers that is
+ * still the domain's starts or stops decoding as `modify_decoding` has a device do (its BARs'
+ * enabled flags, `barsMapped`, the MSI-X holes), except that its command register is not written:
+ * VF MSE on the PF is what decodes a VF's BARs, and the VF's own Memory Space Enable is read-only
+ * zero (v1's per-VF `modify_decoding` writes `cmd` there, clearing the VF's Bus Master Enable). After
+ * an unmap, under `restoreMsixPages`, a VF's MSI-X pages another enabled BAR of the domain needs are
+ * mapped again. A hole punch or restore that fails fails the operation under `msixHoleFailsMap` (as
+ * for any device), with the frame where that is known.
+ */
+function vfDecoding(
+  context: EngineContext,
+  work: VfRangeWork,
+  pf: PciDevice,
+  cmd: number,
+): Result<MapErrno> & { failure?: { gfn: number; mfn: number } } {
+  const map = (cmd & PCI_COMMAND_MEMORY) !== 0;
+  // Only a VF's MSI-X pages can be restored: asked once, and only when a VF has MSI-X.
+  const restore =
+    !map &&
+    context.policy.restoreMsixPages &&
+    work.vfs.some((vf) => vf.vpci?.msix !== undefined) &&
+    othersMeetRanges(context, work, pf);
+  for (const vf of work.vfs) {
+    if (vf.vpci === undefined || vf.domain !== pf.domain) continue;
+    if (restore) {
+      const restored = restoreMsixPages(context, vf);
+      if (!restored.ok)
+        return { ok: false, code: restored.code, failure: { gfn: restored.gfn, mfn: restored.mfn } };
+    }
+    const decoded = vfFlags(context, vf, map, work.bars);
+    if (!decoded.ok && context.policy.msixHoleFailsMap) return decoded;
+  }
+  return { ok: true };
+}
+
+/**
+ * `modify_decoding` for a VF of a whole-range operation, the command register left alone: its BARs
+ * in the operation's slots (`ranges`, the PF's VF BAR slots: every other slot of a VF is empty) flip.
+ */
+function vfFlags(
+  context: EngineContext,
+  vf: PciDevice,
+  map: boolean,
+  ranges: readonly Bar[],
+): Result<'EEXIST' | 'ENOMEM'> {
+  const vpci = vf.vpci!;
+  const bars = vpci.bars;
+  // Which BARs flip, as bits by slot (no list per VF: a whole-range operation flips thousands).
+  let flipped = 0;
+  for (let r = 0; r < ranges.length; r++) {
+    const i = ranges[r]!.index;
+    const bar = bars[i]!;
+    if (bar.enabled === map || !bar.mappable || !pciCheckBar(context, vf, bar)) continue;
+    bar.enabled = map;
+    flipped |= 1 << i;
+  }
+  if (map && vpci.msix !== undefined) {
+    const holes = makeMsixHole(context, vf);
+    if (!holes.ok) {
+      if (context.policy.msixHoleFailsMap)
+        for (let i = 0; i < bars.length; i++) if ((flipped & (1 << i)) !== 0) bars[i]!.enabled = !map;
+      return holes;
+    }
+  }
+  vpci.barsMapped = map;
+  return { ok: true };
+}
+
+/**
+ * Whether an enabled BAR of a device the operation does not cover, mapped into the PF's domain,
+ * meets one of its ranges: only then can a VF's MSI-X page be another BAR's to map again (asked
+ * once per operation, not per VF and frame).
+ */
+function othersMeetRanges(context: EngineContext, work: VfRangeWork, pf: PciDevice): boolean {
+  const covered = new Set(work.vfs);
+  for (const other of context.devices()) {
+    if (other.vpci === undefined || covered.has(other) || mappingDomain(context, other) !== pf.domain)
+      continue;
+    for (const remote of other.vpci.bars) {
+      if (!remote.enabled) continue;
+      const [first, last] = remote.guestFrames();
+      for (const bar of work.bars) {
+        const [start, end] = bar.guestFrames();
+        if (first <= end && start <= last) return true;
+      }
+    }
+  }
+  return false;
+}
+
+/**
+ * A failed whole-range VF BAR operation: the VFs stop decoding (none was flagged mapped by a failed
+ * map), unless an unmap was wholly rolled back, and VF Memory Space Enable goes off on the PF as a
+ * failed device's memory decoding does (the hardware domain is not crashed).
+ */
+function failVfRanges(context: EngineContext, work: VfRangeWork, pf: PciDevice, keptMapped: boolean): void {
+  if (keptMapped) return;
+  for (const vf of work.vfs)
+    if (vf.vpci !== undefined && vf.domain === pf.domain) vfFlags(context, vf, false, work.bars);
+  const sriov = pf.vpci?.sriov;
+  if (sriov === undefined) return;
+  const reg = sriov.pos + PCI_SRIOV_CTRL;
+  pf.hw.write(reg, 2, pf.hw.read(reg, 2) & ~PCI_SRIOV_CTRL_MSE);
 }
