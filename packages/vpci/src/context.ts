@@ -8,6 +8,7 @@ import type { RangeSet } from '@vpci/rangeset';
 import type { Arch } from './arch.js';
 import type { ResolvedHostBridge } from './arm-pci-host.js';
 import type { Domain, PciDevice } from './domain.js';
+import type { EnabledBarIndex } from './enabled-bars.js';
 import type { VpciEvent } from './events.js';
 import type { Policy } from './policy.js';
 
@@ -43,6 +44,12 @@ export interface EngineContext {
   readonly rules?: { readonly ownsMsixPages?: boolean };
   /** Counts the devices added and removed: a listing of `devices()` holds while it stays the same. */
   readonly deviceListVersion: number;
+  /**
+   * The enabled BARs of each domain by guest frame, for `modifyBars`' overlap walk; without it (a
+   * fake context) the walk goes over every device of the domain, as Xen's does.
+   * @internal
+   */
+  readonly enabledBars?: EnabledBarIndex | undefined;
   /**
    * SR-IOV: the hardware domain set VF Enable on physical function `pf`; the VFs NumVFs brings up
    * join the machine at their routing IDs, linked to `pf`, as dom0 reports each to Xen

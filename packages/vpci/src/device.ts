@@ -16,6 +16,14 @@ import type { Sbdf } from './sbdf.js';
 export type BarType = 'empty' | 'io' | 'mem32' | 'mem64lo' | 'mem64hi' | 'rom';
 
 /**
+ * What a BAR tells of its changes (an index of BARs made from their fields).
+ * @internal
+ */
+export interface BarWatcher {
+  barChanged(): void;
+}
+
+/**
  * One BAR slot (Xen's `struct vpci_bar`). Addresses are byte addresses (`Paddr`) and sizes bytes; the
  * host address gives machine frames (`Mfn`), the guest address guest frames (`Gfn`), and the only
  * ways between the two are `hostFrameOf` and `guestFrameOf`, through this BAR's shift.
@@ -41,6 +49,11 @@ export class Bar {
    * after every step, where comparing the fields themselves (bigints) cost more than the checks.
    */
   changes = 0;
+  /**
+   * Told of every change counted in `changes` (the engine's index of enabled BARs, `EnabledBarIndex`).
+   * @internal
+   */
+  watcher: BarWatcher | undefined;
 
   private kind: BarType = 'empty';
   private hostAddr = 0n as Paddr;
@@ -169,6 +182,7 @@ export class Bar {
 
   private changed(): void {
     this.changes++;
+    this.watcher?.barChanged();
   }
 }
 

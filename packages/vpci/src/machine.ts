@@ -36,6 +36,7 @@ import {
   type Vcpu,
   VPCI_MAX_VIRT_DEV,
 } from './domain.js';
+import { EnabledBarIndex } from './enabled-bars.js';
 import type { VpciEvent } from './events.js';
 import { type DeviceSpec, PhysicalDevice } from './hardware.js';
 import { vpciInitHeader } from './header.js';
@@ -228,6 +229,12 @@ export class Machine implements EngineContext {
    * @internal
    */
   readonly invariantCaches = new InvariantCaches();
+  /**
+   * See `EngineContext.enabledBars`; dropped whenever a device changes hands or vPCI state. A test
+   * may take it away to compare with Xen's walk.
+   * @internal
+   */
+  readonly enabledBars: EnabledBarIndex | undefined = new EnabledBarIndex();
   private readonly deviceMap = new Map<number, PciDevice>();
   /** MMCFG regions the hardware domain reported, by `segment:start-end`: usable or not. */
   private readonly mmcfgRegions = new Map<string, boolean>();
@@ -923,6 +930,7 @@ export class Machine implements EngineContext {
   private setOwner(device: PciDevice, domain: Domain): void {
     device.domain = domain;
     domain.devices.push(device);
+    this.enabledBars?.clear();
   }
 
   /**
@@ -961,6 +969,7 @@ export class Machine implements EngineContext {
     const owner = device.domain;
     if (owner !== undefined) owner.devices.splice(owner.devices.indexOf(device), 1);
     device.domain = undefined;
+    this.enabledBars?.clear();
     if (target !== undefined) this.setOwner(device, target);
   }
 
@@ -1074,6 +1083,9 @@ export class Machine implements EngineContext {
     if (domain.isPseudo) return { ok: true };
     const isHwdom = domain.isHardware;
     device.vpci = new VpciState();
+    // What was made from the old state's BARs: the host pages vPCI adds, the enabled BARs.
+    device.hw.noteBarsChanged();
+    this.enabledBars?.clear();
     if (!isHwdom) {
       if (device.sbdf.fn !== 0) return this.failAssign(device, 'EOPNOTSUPP');
       const slot = domain.virtualSlots.indexOf(false);
@@ -1106,6 +1118,8 @@ export class Machine implements EngineContext {
     // rangeset_destroy on every slot; a slot without a set returns at once (not counted).
     for (const bar of vpci.bars) if (bar.mem !== undefined) countRangesetOps(this, device, 'destroy');
     device.vpci = undefined;
+    device.hw.noteBarsChanged();
+    this.enabledBars?.clear();
   }
 
   /**
