@@ -82,7 +82,7 @@ function onHardware(device: PciDevice): boolean {
 }
 
 /** The config offset of a BAR slot's register (the ROM's depends on the header type). */
-function registerOf(device: PciDevice, bar: Bar): number {
+function registerOf(bar: Bar): number {
   if (bar.type !== 'rom') return PCI_BASE_ADDRESS_0 + 4 * bar.index;
   return bar.index === PCI_HEADER_NORMAL_NR_BARS ? PCI_ROM_ADDRESS : PCI_ROM_ADDRESS1;
 }
@@ -93,7 +93,7 @@ function registerOf(device: PciDevice, bar: Bar): number {
  */
 function registerValue(device: PciDevice, bar: Bar): bigint {
   if (onHardware(device)) {
-    const reg = registerOf(device, bar);
+    const reg = registerOf(bar);
     const low = BigInt(device.hw.read(reg, 4) >>> 0);
     return bar.type === 'mem64lo' ? low | (BigInt(device.hw.read(reg + 4, 4) >>> 0) << 32n) : low;
   }
