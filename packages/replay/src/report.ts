@@ -34,6 +34,7 @@ import {
 import { hex } from './fields.js';
 import type { ReportQemu } from './qemu-report.js';
 import type { Replayer } from './replayer.js';
+import { reportSriov, type SriovLinks, sriovLinks } from './sriov-report.js';
 
 /** Format name and version of the report document. */
 export const REPORT_FORMAT = 'vpci-replay-report/1';
@@ -139,6 +140,59 @@ export interface ReportMsix {
   };
 }
 
+/**
+ * One VF BAR slot of an SR-IOV physical function: the array of per-VF BARs it holds, VF n's BAR at
+ * `addr + n × size` (PCIe 9.3.3.14).
+ */
+export interface ReportVfBar {
+  /** VF BAR slot, 0 … 5 (a 64-bit VF BAR: its low slot). */
+  readonly index: number;
+  /** 32- or 64-bit memory (VFs have no I/O space). */
+  readonly type: 'mem32' | 'mem64';
+  /** Prefetchable memory. */
+  readonly prefetchable: boolean;
+  /** VF 0's BAR address: the VF BAR register, hexadecimal. */
+  readonly addr: string;
+  /** Each VF's BAR size under the current System Page Size, hexadecimal. */
+  readonly size: string;
+  /** The byte range `[first, last]` the PF decodes for NumVFs VFs; null while NumVFs is 0. */
+  readonly span: readonly [string, string] | null;
+}
+
+/** A physical function's SR-IOV capability (extended capability 0x10) as its registers read now. */
+export interface ReportSriov {
+  /** Offset of the capability in configuration space, hexadecimal. */
+  readonly pos: string;
+  /** TotalVFs. */
+  readonly totalVfs: number;
+  /** InitialVFs. */
+  readonly initialVfs: number;
+  /** NumVFs. */
+  readonly numVfs: number;
+  /** SR-IOV Control's VF Enable. */
+  readonly vfEnable: boolean;
+  /** SR-IOV Control's VF Memory Space Enable. */
+  readonly vfMemorySpace: boolean;
+  /** SR-IOV Control's ARI Capable Hierarchy. */
+  readonly ari: boolean;
+  /** First VF Offset: VF 0's routing ID minus the PF's. */
+  readonly firstVfOffset: number;
+  /** VF Stride. */
+  readonly vfStride: number;
+  /** VF Device ID, hexadecimal. */
+  readonly vfDeviceId: string;
+  /** Supported Page Sizes (bit n: 2^(n+12) bytes), hexadecimal. */
+  readonly supportedPageSizes: string;
+  /** System Page Size register, hexadecimal. */
+  readonly systemPageSize: string;
+  /** The page size it selects in bytes, hexadecimal (0x0 when no bit is set). */
+  readonly pageSize: string;
+  /** The implemented VF BAR slots. */
+  readonly vfBars: readonly ReportVfBar[];
+  /** The VFs on the machine (`devices` lists them too, each with `physfn`), by VF index. */
+  readonly vfs: readonly { readonly index: number; readonly sbdf: string }[];
+}
+
 /** A PCI function of the host, its owner and its BARs. */
 export interface ReportDevice {
   /** Host address, `ssss:bb:dd.f`. */
@@ -168,6 +222,10 @@ export interface ReportDevice {
   readonly msix: ReportMsix | null;
   /** The MSI capability vPCI emulates; only present for a device that has one (and set it up). */
   readonly msi?: ReportMsi;
+  /** The SR-IOV capability of a physical function; only present for a device that has one. */
+  readonly sriov?: ReportSriov;
+  /** A virtual function's physical function and VF index; only present for a VF. */
+  readonly physfn?: { readonly sbdf: string; readonly vf: number };
   /**
    * What vPCI's deferred work for this device (`map_range`) cost Xen's p2m over the replay, and the
    * continuations: `vpci_process_pending` preempted with -ERESTART.
@@ -409,10 +467,16 @@ function plain(record: VpciEvent | Violation): Record<string, unknown> {
 
 function reportDevices(machine: Machine): ReportDevice[] {
   const hostBars = new HostBarIndex(machine);
-  return machine.devices().map((device) => reportDevice(machine, device, hostBars));
+  const links = sriovLinks(machine);
+  return machine.devices().map((device) => reportDevice(machine, device, hostBars, links));
 }
 
-function reportDevice(machine: Machine, device: PciDevice, hostBars: HostBarIndex): ReportDevice {
+function reportDevice(
+  machine: Machine,
+  device: PciDevice,
+  hostBars: HostBarIndex,
+  links: SriovLinks,
+): ReportDevice {
   const vpci = device.vpci;
   const hw = device.hw;
   const pending = machine
@@ -460,7 +524,18 @@ function reportDevice(machine: Machine, device: PciDevice, hostBars: HostBarInde
             ...writtenEntries(msix),
           },
     ...(vpci?.msi === undefined ? {} : { msi: reportMsi(vpci.msi) }),
+    ...sriovFields(device, links),
     xenCost: { ...xenCost(device.xenCost), continuations: device.xenCost.continuations },
+  };
+}
+
+/** A PF's `sriov` and a VF's `physfn`, each only where it applies. */
+function sriovFields(device: PciDevice, links: SriovLinks): Pick<ReportDevice, 'sriov' | 'physfn'> {
+  const sriov = reportSriov(device.hw, links.vfs.get(device));
+  const pf = links.pf.get(device);
+  return {
+    ...(sriov === undefined ? {} : { sriov }),
+    ...(pf === undefined ? {} : { physfn: { sbdf: pf.device.name, vf: pf.index } }),
   };
 }
 
