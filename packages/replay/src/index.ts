@@ -44,6 +44,8 @@ export type {
   ReportMmio,
   ReportMsi,
   ReportMsix,
+  ReportSriov,
+  ReportVfBar,
   ReportXenCost,
 } from './report.js';
 export { buildReport, REPORT_FORMAT, reportJson } from './report.js';
