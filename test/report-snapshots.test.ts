@@ -34,6 +34,12 @@
  *   offset-mismatch and the expected `rangeset-not-empty` at line 32; no notes.
  * - x86 traces since `arch`: `arch: x86`, `hostBridges: []`, guestVpci `x86-assumed` (no trace gives
  *   `arch`), and those that assign a device to a guest have the note saying so at that line.
+ * - issue18-sriov-{xen,hardened}: 8 VFs 81:10.0-81:17.0 appear at line 13 (vf-added events); guest 1
+ *   maps 0xe0000-0xe0001 -> 0xfa000 and 0xe0100-0xe0101 -> 0xfa004, guest 2 0xe0000-0xe0001 -> 0xfa008
+ *   and 0xe0200-0xe0201 -> 0xfa00c (4K leaves, MSI-X table and PBA pages as holes), guest 1's VF 0
+ *   MSI-X entry 0 at 0xfee00000; dom0 maps nothing at the end. xen: VFs added before VF MSE get their
+ *   MSI-X masked (`capability-masked` ENODEV, line 13) and seven expected `rangeset-not-empty`
+ *   violations from line 24, those of VFs 0-3 gone by the end; hardened: no violation.
  * - firmware-seed-000{,-intel}: run 2's layout (VGA BAR0 0xf0000000, NIC ROM 0xf1000000 and BAR0
  *   0xf1040000, VGA ROM 0xf1060000 and BAR2 0xf1070000, xenpci BAR1 0xfb000000); dom0 maps the two
  *   16 MiB BARs in 2M leaves and the NIC's and VGA BAR2's frames in 4K leaves (8225 frames), nothing

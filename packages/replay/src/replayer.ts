@@ -645,6 +645,10 @@ export class Replayer {
     if (!access || !machine.systemActive) return undefined;
     const vcpu = this.vcpuOf(event.vcpu, line);
     const pending = vcpu.pending?.device;
+    // An SR-IOV PF's line can add or remove its VFs or change their mappings (VF Enable, VF MSE, a
+    // whole-range VF BAR operation): not one device's business, so it gets a whole check.
+    if (pending?.hw.sriov !== undefined) return undefined;
+    if (event.event === 'write' && this.targetOf(vcpu, event.sbdf)?.hw.sriov !== undefined) return undefined;
     let count = 0;
     if (pending !== undefined) this.snapshot(count++).take(machine, pending);
     if (event.event === 'write') {

@@ -1,9 +1,9 @@
 /**
  * The trace's `device.sriov` field (docs/trace-format.md): parsed into the engine's `SriovSpec`, and
- * replayed so that dom0's accesses reach the PF's SR-IOV capability. Xen staging has no vPCI handler
- * for the capability, so the hardware domain's accesses go to the hardware (vpci_read/vpci_write fall
- * through to pci_conf_read/write for a register no handler covers); the values read back are the
- * PCIe spec's (9.3.3) and Xen's `pci_size_mem_bar()` sizing answer.
+ * replayed so that dom0's accesses reach the PF's SR-IOV capability. Under `xen` the posted series'
+ * v1 traps SR-IOV Control only, so the hardware domain's other accesses go to the hardware
+ * (vpci_read/vpci_write fall through to pci_conf_read/write for a register no handler covers); the
+ * values read back are the PCIe spec's (9.3.3) and Xen's `pci_size_mem_bar()` sizing answer.
  */
 import { describe, expect, it } from 'vitest';
 import { replayText } from './run.js';
@@ -65,7 +65,7 @@ describe('device.sriov in a trace', () => {
     expect(report.error?.message).toMatch(/sriov\.vfStride/);
   });
 
-  it('lets dom0 size a VF BAR and set System Page Size through to the hardware (no vPCI handler in Xen staging)', () => {
+  it('lets dom0 size a VF BAR and set System Page Size through to the hardware (v1 traps SR-IOV Control only)', () => {
     const trace = [
       '{"event":"host"}',
       DEVICE,

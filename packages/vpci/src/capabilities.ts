@@ -14,6 +14,7 @@ import { hasPciMsi } from './arch.js';
 import type { EngineContext } from './context.js';
 import type { PciDevice } from './domain.js';
 import { findCapability, findExtCapability } from './hardware.js';
+import type { AccessorRef } from './header.js';
 import { cleanupMsi, initMsi } from './msi.js';
 import { cleanupMsix, initMsix } from './msix.js';
 import {
@@ -33,6 +34,7 @@ import {
   PCI_STATUS_RW1C_MASK,
 } from './pci-regs.js';
 import { cleanupRebar, initRebar } from './rebar.js';
+import { initSriov } from './sriov.js';
 
 const GUEST_CAPS: readonly number[] = [PCI_CAP_ID_MSI, PCI_CAP_ID_MSIX];
 
@@ -77,11 +79,12 @@ export function initCapabilities(
   context: EngineContext,
   device: PciDevice,
   isHwdom: boolean,
+  accessor: AccessorRef,
 ): Result<CapabilityErrno> {
   const pointers = initCapabilityList(device, isHwdom);
   if (!pointers.ok) return pointers;
   const headers = initExtCapabilityList(device, isHwdom);
-  const ext = initExtCapabilities(context, device, isHwdom, headers);
+  const ext = initExtCapabilities(context, accessor, device, isHwdom, headers);
   if (!ext.ok) return ext;
   // The capability inits are those built in (REGISTER_VPCI_CAP): msi.o and msix.o only with
   // CONFIG_HAS_PCI_MSI, which Arm does not select (arch.ts).
@@ -113,12 +116,16 @@ export function initCapabilities(
  * does nothing) and set up again from what Xen can now reach (`vpci_init_capabilities(pdev, true)`:
  * a capability that cannot be hidden is reported, not fatal).
  */
-export function reinitExtCapabilities(context: EngineContext, device: PciDevice): Result<'ENODEV'> {
+export function reinitExtCapabilities(
+  context: EngineContext,
+  accessor: AccessorRef,
+  device: PciDevice,
+): Result<'ENODEV'> {
   const vpci = device.vpci;
   if (vpci === undefined) return { ok: true };
   vpci.registers.remove(PCI_CFG_SPACE_SIZE, PCI_CFG_SPACE_EXP_SIZE - PCI_CFG_SPACE_SIZE);
   const isHwdom = device.domain?.isHardware === true;
-  return initExtCapabilities(context, device, isHwdom, initExtCapabilityList(device, isHwdom));
+  return initExtCapabilities(context, accessor, device, isHwdom, initExtCapabilityList(device, isHwdom));
 }
 
 /**
@@ -128,11 +135,15 @@ export function reinitExtCapabilities(context: EngineContext, device: PciDevice)
  */
 function initExtCapabilities(
   context: EngineContext,
+  accessor: AccessorRef,
   device: PciDevice,
   isHwdom: boolean,
   headers: ExtHeader[],
 ): Result<'ENODEV'> {
   if (!isHwdom || !device.extCfg) return { ok: true };
+  // SR-IOV (the posted series' `init_sriov`): the physical function's handlers. Its only failure is
+  // a handler overlap, which an SR-IOV capability laid out by the hardware model cannot have.
+  initSriov(context, accessor, device);
   const rebar = findExtCapability(device.hw, PCI_EXT_CAP_ID_REBAR);
   if (rebar === 0) return { ok: true };
   const rc = initRebar(context, device);

@@ -32,6 +32,14 @@ export interface EngineContext {
   devices(): Iterable<PciDevice>;
   /** Counts the devices added and removed: a listing of `devices()` holds while it stays the same. */
   readonly deviceListVersion: number;
+  /**
+   * SR-IOV: the hardware domain set VF Enable on physical function `pf`; the VFs NumVFs brings up
+   * join the machine at their routing IDs, linked to `pf`, as dom0 reports each to Xen
+   * (`PHYSDEVOP_pci_device_add` with `is_virtfn`).
+   */
+  addVirtualFunctions(pf: PciDevice): void;
+  /** SR-IOV: `pf`'s VFs leave the machine, last first, as dom0 reports their removal. */
+  removeVirtualFunctions(pf: PciDevice): void;
 }
 
 /** The domain whose p2m a device's BARs are mapped into: dom_xen's hidden devices map into dom0's. */

@@ -235,6 +235,19 @@ export interface MsixState {
   readonly entries: MsixEntry[];
 }
 
+/** What vPCI keeps of a physical function's SR-IOV capability (the series' `struct vpci_sriov`). */
+export interface SriovState {
+  /** Offset of the SR-IOV extended capability. */
+  readonly pos: number;
+  /**
+   * Each VF BAR slot as `size_vf_bars()` last sized it (VF 0's address, each VF's size, the type);
+   * VF n's BAR i is `vfBars[i].addr + n × vfBars[i].size` (`vf_init_bars()`).
+   */
+  readonly vfBars: Bar[];
+  /** NumVFs cached when VF Enable was set (the later series text's `sriov->num_vfs`). */
+  numVfs: number;
+}
+
 /** Per-device vPCI state (Xen's `struct vpci`). */
 export class VpciState {
   /**
@@ -253,8 +266,8 @@ export class VpciState {
   romEnabled = false;
   /** Memory decoding is on from Xen's point of view. */
   barsMapped = false;
-  // FIXME (Xen, vpci.h struct vpci, in the header state): "currently there's no support for SR-IOV"
-  // (F5 in docs/xen-gaps.md); the engine has none either.
+  // Xen staging's vpci.h still says "currently there's no support for SR-IOV" (F5 in
+  // docs/xen-gaps.md); the engine follows the posted series instead (`sriov`, docs/sriov.md).
   /** MSI state; undefined when the device has no MSI capability or its set-up failed. */
   msi: MsiState | undefined;
   /** MSI-X state; undefined when the device has no MSI-X capability or its set-up failed. */
@@ -268,6 +281,8 @@ export class VpciState {
   guestSbdf: Sbdf | undefined;
   /** Xen's `vpci->rebar`: where the resizable BAR capability is and how many BARs it lists. */
   rebar: { readonly offset: number; readonly nbars: number } | undefined;
+  /** A physical function's SR-IOV state (the series' `struct vpci_sriov`); undefined otherwise. */
+  sriov: SriovState | undefined;
 
   /** The sum of the BARs' change counts (`Bar.changes`): the same while none of them changed. */
   barChanges(): number {

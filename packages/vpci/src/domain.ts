@@ -45,6 +45,20 @@ export interface PendingOperation {
    * of them back (no longer shared), put back if the map fails: the ROM is then not mapped there.
    */
   withheldBefore?: RangeSet<Gfn>;
+  /**
+   * Hardened (`mapVfBarRanges`): the operation is a PF's VF Memory Space Enable change, over each VF
+   * BAR slot's whole range (`bars`, one per slot, `VF BAR i … + count × size_i`) rather than the
+   * device's own BARs; when it completes, `vfs` (the VFs it covers) start or stop decoding.
+   */
+  vfRanges?: VfRangeWork;
+}
+
+/** What a PF's whole-range VF BAR operation covers (`PendingOperation.vfRanges`). */
+export interface VfRangeWork {
+  /** One BAR per VF BAR slot, spanning the slot's VFs; its set holds the frames still to do. */
+  readonly bars: readonly Bar[];
+  /** The VFs whose BARs the ranges hold, in VF order. */
+  readonly vfs: readonly PciDevice[];
 }
 
 /** A virtual CPU. */
@@ -182,6 +196,12 @@ export class PciDevice {
    * device has one and MMCFG covers its bus). Off, Xen reads it as all-ones and drops writes.
    */
   extCfg: boolean;
+  /** SR-IOV: the physical function of a virtual function (Xen's `pdev->pf_pdev`, 8fe330a4da). */
+  physfn: PciDevice | undefined;
+  /** SR-IOV: the VF's index n (routing ID `PF + First VF Offset + n × VF Stride`). */
+  vfIndex = 0;
+  /** SR-IOV: a physical function's virtual functions, in VF order (Xen's `pdev->vf_list`). */
+  readonly virtfns: PciDevice[] = [];
 
   constructor(hw: PhysicalDevice, quirks: { phantomStride?: number; ignoreBars?: boolean } = {}) {
     this.hw = hw;

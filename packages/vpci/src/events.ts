@@ -58,6 +58,11 @@ export type MapOperation = 'map' | 'unmap';
  *   aligned to its size) never reached vPCI: a read returned all-ones, a write was dropped. Xen is
  *   silent; the engine logs it so no access is lost without a word.
  * - `crashed-domain-mmio`: a crashed domain's vCPU tried a memory access at `addr`; dropped.
+ * - `vf-added`: VF `index` of SR-IOV physical function `pf` came up at `sbdf` when the hardware
+ *   domain set VF Enable, and was reported to Xen (`PHYSDEVOP_pci_device_add` with `is_virtfn`).
+ * - `vf-removed`: the VF went, with VF Enable cleared or its PF removed (`pci_remove_device`).
+ * - `sriov-write-ignored`: hardened (`mapVfBarRanges`): a write to a PF's VF BAR registers or System
+ *   Page Size while VF Memory Space Enable is on, or to NumVFs while VF Enable is on, was ignored.
  */
 export type VpciEvent =
   | {
@@ -193,6 +198,15 @@ export type VpciEvent =
   | { readonly kind: 'modify-bars-failed'; readonly sbdf: string; readonly code: Errno }
   | { readonly kind: 'crashed-domain-access'; readonly domain: number; readonly sbdf: string }
   | { readonly kind: 'crashed-domain-mmio'; readonly domain: number; readonly addr: bigint }
+  | { readonly kind: 'vf-added'; readonly sbdf: string; readonly pf: string; readonly index: number }
+  | { readonly kind: 'vf-removed'; readonly sbdf: string; readonly pf: string }
+  | {
+      readonly kind: 'sriov-write-ignored';
+      readonly sbdf: string;
+      readonly reg: number;
+      readonly value: number;
+      readonly reason: 'vf-memory-space' | 'vf-enable';
+    }
   | {
       readonly kind: 'access-dropped';
       readonly domain: number;
@@ -269,6 +283,12 @@ export function describeEvent(event: VpciEvent): string {
       return `d${event.domain}: memory access to ${hex(event.addr)} after crash dropped`;
     case 'crashed-domain-access':
       return `d${event.domain}: config access to ${event.sbdf} after crash dropped`;
+    case 'vf-added':
+      return `PCI add virtual function ${event.sbdf} (VF ${event.index} of ${event.pf})`;
+    case 'vf-removed':
+      return `PCI remove virtual function ${event.sbdf} of ${event.pf}`;
+    case 'sriov-write-ignored':
+      return `${event.sbdf}: SR-IOV write of ${hex(event.value)} at ${hex(event.reg)} ignored while ${event.reason === 'vf-enable' ? 'VF Enable' : 'VF Memory Space Enable'} is on`;
     case 'access-dropped':
       return `d${event.domain}: ${event.size}-byte config access to ${event.sbdf} at ${hex(event.reg)} not aligned to its size: dropped`;
   }

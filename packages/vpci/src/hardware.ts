@@ -5,6 +5,7 @@
  * `pci_conf_write*` reach; the engine's handlers sit in front of it.
  */
 import { InvalidArgumentError } from '@vpci/p2m';
+import { checkBarAddress } from './bar-address.js';
 import {
   PCI_BASE_ADDRESS_0,
   PCI_BASE_ADDRESS_MEM_PREFETCH,
@@ -202,12 +203,10 @@ export class PhysicalDevice {
   readonly sbdf: Sbdf;
   /** Whether the device has PCIe extended configuration space (4 KiB instead of 256 bytes). */
   readonly extendedConfig: boolean;
-  /**
-   * Writes that may have moved or resized a BAR or the ROM: to a BAR or ROM register (either header
-   * layout's), or to a resizable-BAR control. What is derived from the BARs alone holds until this
-   * changes (a driver's many other config writes leave it be).
-   */
-  barWrites = 0;
+  /** This function's own writes counted by `barWrites`. */
+  private ownBarWrites = 0;
+  /** The physical function of a virtual function (`virtualFunction`), whose VF BARs are its BARs. */
+  private physfn: PhysicalDevice | undefined;
   private readonly config = new Uint8Array(PCI_CFG_SPACE_EXP_SIZE);
   private readonly wmask = new Uint8Array(PCI_CFG_SPACE_EXP_SIZE);
   /** Current size of each BAR slot (0n: unimplemented or the high half of a 64-bit BAR). */
@@ -332,6 +331,7 @@ export class PhysicalDevice {
     }
     const sbdf: Sbdf = { seg: pf.sbdf.seg, bus: rid >> 8, dev: (rid >> 3) & 0x1f, fn: rid & 7 };
     const vf = new PhysicalDevice(sbdf, true);
+    vf.physfn = pf;
     vf.poke(PCI_VENDOR_ID, 2, 0xffff);
     vf.poke(PCI_DEVICE_ID, 2, 0xffff);
     vf.setMask(PCI_COMMAND, 2, 0x07ff & ~(PCI_COMMAND_IO | PCI_COMMAND_MEMORY));
@@ -351,7 +351,8 @@ export class PhysicalDevice {
   write(reg: number, size: number, value: number): void {
     checkAccess(reg, size);
     if (reg >= PCI_CFG_SPACE_SIZE && !this.extendedConfig) return;
-    if (touchesBarRegisters(reg, size)) this.barWrites++;
+    // A resizable-BAR control counts in afterWrite, once the size it sets is known.
+    if (touchesBarRegisters(reg, size) || this.placesVfBars(reg, size)) this.ownBarWrites++;
     // The resizable-BAR controls the write reaches, as they were (most devices have none).
     let before: number[] | undefined;
     for (const ctrl of this.rebarSlots.keys()) {
@@ -381,7 +382,19 @@ export class PhysicalDevice {
     for (const [ctrl, bar] of this.rebarSlots) copy.rebarSlots.set(ctrl, bar);
     copy.sriovCap = this.sriovCap?.copyOnto(copy.configBytes());
     copy.vfMsix = this.vfMsix;
+    copy.physfn = this.physfn;
+    copy.ownBarWrites = this.ownBarWrites;
     return copy;
+  }
+
+  /**
+   * Writes that may have moved or resized a BAR or the ROM: to a BAR or ROM register (either header
+   * layout's), to a resizable-BAR control, or to a PF's VF BAR registers or System Page Size (a VF
+   * counts its PF's too: they place its BARs). What is derived from the BARs alone holds until this
+   * changes (a driver's many other config writes leave it be).
+   */
+  get barWrites(): number {
+    return this.ownBarWrites + (this.physfn?.barWrites ?? 0);
   }
 
   /** A copy of the whole configuration space (256 or 4096 bytes). */
@@ -396,12 +409,19 @@ export class PhysicalDevice {
 
   /**
    * Whether a write of `size` bytes at `reg` reaches a register that places or sizes a BAR or the
-   * ROM: a BAR or ROM register (either header layout's) or a resizable-BAR control.
+   * ROM: a BAR or ROM register (either header layout's), a resizable-BAR control, or an SR-IOV
+   * physical function's VF BAR registers or System Page Size.
    */
   placesBars(reg: number, size: number): boolean {
     if (touchesBarRegisters(reg, size)) return true;
     for (const ctrl of this.rebarSlots.keys()) if (reg < ctrl + 4 && reg + size > ctrl) return true;
-    return false;
+    return this.placesVfBars(reg, size);
+  }
+
+  /** A PF's VF BAR registers place its VFs' BARs; System Page Size resizes them (PCIe 9.3.3.13). */
+  private placesVfBars(reg: number, size: number): boolean {
+    const sriov = this.sriovCap;
+    return sriov !== undefined && (sriov.touchesVfBars(reg, size) || sriov.touchesPageSize(reg, size));
   }
 
   /** The current size of BAR slot `i` in bytes (0n when unimplemented). */
@@ -431,15 +451,7 @@ export class PhysicalDevice {
       throw new InvalidArgumentError(`${name}.type`, bar.type, "'io', 'mem32' or 'mem64'");
     }
     const size = checkBarSize(`${name}.size`, bar.size, bar.type);
-    const addr = bar.addr ?? 0n;
-    const limit = bar.type === 'mem64' ? 1n << 64n : 1n << 32n;
-    if (typeof addr !== 'bigint' || addr < 0n || addr % size !== 0n || addr + size > limit) {
-      throw new InvalidArgumentError(
-        `${name}.addr`,
-        addr,
-        `a bigint aligned to the size, below ${bar.type === 'mem64' ? '2^64' : '2^32'}`,
-      );
-    }
+    const addr = checkBarAddress(`${name}.addr`, bar.addr, size, bar.type === 'mem64');
     if (bar.type === 'mem64' && i + 1 >= slots) {
       throw new InvalidArgumentError(
         `${name}.type`,
@@ -671,7 +683,7 @@ export class PhysicalDevice {
       const low = this.peek(PCI_BASE_ADDRESS_0 + 4 * bar, 4);
       const type = (low & 0x6) === PCI_BASE_ADDRESS_MEM_TYPE_64 ? 'mem64' : 'mem32';
       this.setBarMask(bar, type, 1n << BigInt(field + PCI_REBAR_SIZE_BIAS));
-      this.barWrites++;
+      this.ownBarWrites++;
     }
   }
 

@@ -6,6 +6,7 @@
 import type { Gfn, Paddr } from '@vpci/p2m';
 import { RangeSet, type Result } from '@vpci/rangeset';
 import { guestIoBarReadsZero } from './arch.js';
+import { pciSizeMemBar } from './bar-sizing.js';
 import type { EngineContext } from './context.js';
 import { type Bar, barAddress, hostFrameRange, type VpciState } from './device.js';
 import type { PciDevice, Vcpu } from './domain.js';
@@ -32,6 +33,7 @@ import {
   PCI_COMMAND_SPECIAL,
   PCI_COMMAND_VGA_PALETTE,
   PCI_COMMAND_WAIT,
+  PCI_DEVICE_ID,
   PCI_HEADER_BRIDGE_NR_BARS,
   PCI_HEADER_NORMAL_NR_BARS,
   PCI_HEADER_TYPE,
@@ -41,7 +43,10 @@ import {
   PCI_ROM_ADDRESS_ENABLE,
   PCI_ROM_ADDRESS_MASK,
   PCI_ROM_ADDRESS1,
+  PCI_SRIOV_VF_DID,
+  PCI_VENDOR_ID,
 } from './pci-regs.js';
+import { vfInitBars } from './vf-bars.js';
 
 // TODO (Xen, header.c vpci_init_header): PARITY, SERR and FAST_BACK are not emulated for guests; Xen
 // will "re-visit how to handle" them "if support for emulated bits is added" (F5 in docs/xen-gaps.md).
@@ -95,6 +100,11 @@ export function vpciInitHeader(
       return { ok: false, code: 'EOPNOTSUPP' };
   }
   vpci.romSlot = numBars;
+  // A virtual function (the series): the hardware domain gets no header handlers (v1's
+  // `vpci_init_header` returns early for `is_virtfn`: the command register's memory bit and the BAR
+  // registers reach the VF, read-only zero); its BARs come from the PF's VF BARs, mapped now if the
+  // PF's VF Memory Space Enable is on (`vf_init_header`). A guest gets the guest handlers below.
+  if (device.physfn !== undefined && isHwdom) return vfInitHardwareHeader(context, accessor, device);
   const added = vpci.registers.add(
     isHwdom ? () => hw.read(PCI_COMMAND, 2) : () => guestCmdRead(vpci),
     (value) => cmdWrite(context, accessor, device, value),
@@ -130,6 +140,7 @@ export function vpciInitHeader(
   };
   const readZero = (): number => 0;
 
+  if (device.physfn !== undefined) return vfInitGuestHeader(context, device, cmd);
   for (let i = 0; i < numBars; i++) {
     const reg = PCI_BASE_ADDRESS_0 + i * 4;
     const bar = vpci.bars[i]!;
@@ -155,7 +166,7 @@ export function vpciInitHeader(
     bar.type =
       (value & PCI_BASE_ADDRESS_MEM_TYPE_MASK) === PCI_BASE_ADDRESS_MEM_TYPE_64 ? 'mem64lo' : 'mem32';
     barAddRangeset(device, bar);
-    const sized = sizeMemBar(device, reg, i === numBars - 1 ? 'last' : 'bar');
+    const sized = pciSizeMemBar(device, reg, i === numBars - 1 ? 'last' : 'bar');
     if (sized.size === 0n) {
       bar.type = 'empty';
       if (!isHwdom && !vpci.registers.add(readZero, undefined, reg, 4).ok) return fail('EEXIST');
@@ -169,7 +180,7 @@ export function vpciInitHeader(
   }
 
   const romBar = vpci.bars[numBars]!;
-  const rom = isHwdom ? sizeMemBar(device, romReg, 'rom') : undefined;
+  const rom = isHwdom ? pciSizeMemBar(device, romReg, 'rom') : undefined;
   if (rom !== undefined && rom.size > 0n) {
     romBar.type = 'rom';
     romBar.size = rom.size;
@@ -199,41 +210,60 @@ export function vpciInitHeader(
   return result.ok ? result : { ok: false, code: result.code };
 }
 
-/** Xen's `bar_add_rangeset`: the set of guest frames the BAR's map or unmap will consume. */
-function barAddRangeset(device: PciDevice, bar: Bar): void {
-  bar.mem = new RangeSet<Gfn>({ name: `${device.name}:BAR${bar.index}`, hex: true });
+/**
+ * A VF of the hardware domain (v1's `vf_init_header`): its BARs from the PF's VF BARs, mapped when
+ * the PF's VF Memory Space Enable is on and the PF has the same owner.
+ */
+function vfInitHardwareHeader(
+  context: EngineContext,
+  accessor: AccessorRef,
+  device: PciDevice,
+): InitHeaderResult {
+  const bars = vfInitBars(device);
+  if (!bars.ok) return bars;
+  const pf = device.physfn!;
+  if (pf.domain !== device.domain || pf.hw.sriov?.vfMemorySpace !== true) return { ok: true };
+  const result = modifyBars(context, accessor.current, device, PCI_COMMAND_MEMORY, false);
+  return result.ok ? result : { ok: false, code: result.code };
 }
 
 /**
- * Xen's `pci_size_mem_bar`: write all-ones, read back the writable bits, restore. A 64-bit BAR in
- * the last slot sizes as 0, and Xen then leaves the all-ones in its low half (not restored).
+ * A VF of a guest (the later series text's `vpci_vf_init_header`): Vendor ID and Device ID read the
+ * PF's vendor and its VF Device ID (a VF's own read 0xffff), and each BAR slot the PF's VF BARs give
+ * it gets the guest BAR handlers (placed by the guest, non-identity), an empty slot reads zero. The
+ * guest's command register view starts with decoding off, like any guest device's.
  */
-function sizeMemBar(
-  device: PciDevice,
-  reg: number,
-  kind: 'bar' | 'last' | 'rom',
-): { addr: Paddr; size: bigint } {
-  const hw = device.hw;
-  const bar = hw.read(reg, 4);
-  const is64 = kind !== 'rom' && (bar & PCI_BASE_ADDRESS_MEM_TYPE_MASK) === PCI_BASE_ADDRESS_MEM_TYPE_64;
-  const mask = BigInt(kind === 'rom' ? PCI_ROM_ADDRESS_MASK : PCI_BASE_ADDRESS_MEM_MASK);
-  let hi = 0;
-  hw.write(reg, 4, 0xffffffff);
-  if (is64) {
-    if (kind === 'last') return { addr: barAddress(0n), size: 0n };
-    hi = hw.read(reg + 4, 4);
-    hw.write(reg + 4, 4, 0xffffffff);
+function vfInitGuestHeader(context: EngineContext, device: PciDevice, cmd: number): InitHeaderResult {
+  const vpci = device.vpci!;
+  const pf = device.physfn!;
+  const fail = (code: 'EINVAL' | 'EEXIST'): InitHeaderResult => {
+    device.hw.write(PCI_COMMAND, 2, cmd);
+    return { ok: false, code };
+  };
+  const bars = vfInitBars(device);
+  if (!bars.ok) return fail(bars.code);
+  const vendor = pf.hw.read(PCI_VENDOR_ID, 2);
+  const vfDevice = pf.hw.sriov?.field16(PCI_SRIOV_VF_DID) ?? 0xffff;
+  if (!vpci.registers.add(() => vendor, undefined, PCI_VENDOR_ID, 2).ok) return fail('EEXIST');
+  if (!vpci.registers.add(() => vfDevice, undefined, PCI_DEVICE_ID, 2).ok) return fail('EEXIST');
+  for (let i = 0; i < PCI_HEADER_NORMAL_NR_BARS; i++) {
+    const reg = PCI_BASE_ADDRESS_0 + i * 4;
+    const bar = vpci.bars[i]!;
+    const added =
+      bar.type === 'empty'
+        ? vpci.registers.add(() => 0, undefined, reg, 4).ok
+        : addBarHandlers(context, device, bar, reg, false);
+    if (!added) return fail('EEXIST');
   }
-  let size = BigInt(hw.read(reg, 4)) & mask;
-  if (is64) {
-    size |= BigInt(hw.read(reg + 4, 4)) << 32n;
-    hw.write(reg + 4, 4, hi);
-  } else if (size !== 0n) {
-    size |= U32 << 32n;
-  }
-  hw.write(reg, 4, bar);
-  size = -size & ((1n << 64n) - 1n);
-  return { addr: barAddress((BigInt(bar) & mask) | (BigInt(hi) << 32n)), size };
+  // VFs have no expansion ROM: the register reads zero, as a guest's ROM does.
+  vpci.bars[vpci.romSlot]!.type = 'empty';
+  if (!vpci.registers.add(() => 0, undefined, PCI_ROM_ADDRESS, 4).ok) return fail('EEXIST');
+  return { ok: true };
+}
+
+/** Xen's `bar_add_rangeset`: the set of guest frames the BAR's map or unmap will consume. */
+function barAddRangeset(device: PciDevice, bar: Bar): void {
+  bar.mem = new RangeSet<Gfn>({ name: `${device.name}:BAR${bar.index}`, hex: true });
 }
 
 /** Registers a memory BAR slot's handlers (both halves of a 64-bit BAR use them). */

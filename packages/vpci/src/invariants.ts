@@ -130,7 +130,12 @@ export function checkInvariants(context: InvariantContext, scope?: InvariantScop
   const violations: Violation[] = [];
   const busy = new Set<PciDevice>();
   for (const domain of context.domains())
-    for (const vcpu of domain.vcpus) if (vcpu.pending) busy.add(vcpu.pending.device);
+    for (const vcpu of domain.vcpus) {
+      if (vcpu.pending === undefined) continue;
+      busy.add(vcpu.pending.device);
+      // A PF's whole-range VF BAR operation (`mapVfBarRanges`) is each of its VFs' work in flight.
+      for (const vf of vcpu.pending.vfRanges?.vfs ?? []) busy.add(vf);
+    }
 
   for (const device of scope === undefined ? context.devices() : scope.devices) {
     const vpci = device.vpci;

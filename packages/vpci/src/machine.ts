@@ -44,6 +44,7 @@ import { type Policy, type Profile, policyFor } from './policy.js';
 import { ignoresBars } from './quirks.js';
 import type { HardwareAccess } from './registers.js';
 import { formatSbdf, makeSbdf, type Sbdf, sbdfKey, toSbdf } from './sbdf.js';
+import { unmapVirtualFunctions } from './sriov.js';
 
 /** One entry of the host memory map (e820): `size` bytes at `addr`. */
 export interface E820Entry {
@@ -378,8 +379,26 @@ export class Machine implements EngineContext {
     const key = sbdfKey(hw.sbdf);
     if (this.deviceMap.has(key))
       throw new InvalidArgumentError('sbdf', formatSbdf(hw.sbdf), 'an address no other device has');
+    return this.plug(hw, options.hidden === true, undefined);
+  }
+
+  /**
+   * Xen's `pci_add_device`: `alloc_pdev` (phantom stride, quirks, MSI-X state), a VF's links to its
+   * PF (`pf_pdev`, `vf_list`: 4e18a39056), then the owner and vPCI.
+   */
+  private plug(
+    hw: PhysicalDevice,
+    hidden: boolean,
+    physfn: { pf: PciDevice; index: number } | undefined,
+  ): PciDevice {
+    const key = sbdfKey(hw.sbdf);
     // alloc_pdev: the phantom stride and apply_quirks, read from the device as Xen finds it.
     const pdev = new PciDevice(hw, { phantomStride: phantomStride(hw), ignoreBars: ignoresBars(hw) });
+    if (physfn !== undefined) {
+      pdev.physfn = physfn.pf;
+      pdev.vfIndex = physfn.index;
+      physfn.pf.virtfns.push(pdev);
+    }
     resetInitialMsixState(this.events, hw);
     this.deviceMap.set(key, pdev);
     this.sortedDevices = undefined;
@@ -387,7 +406,7 @@ export class Machine implements EngineContext {
     // Hardened: a device hot-plugged into a page another domain maps would be the hardware
     // domain's (or dom_xen's) under that domain's mapping: it joins with no owner.
     if (this.systemActive && this.refusedAsShared(pdev, this.hardwareDomain)) return pdev;
-    if (options.hidden === true) this.setOwner(pdev, this.domXen);
+    if (hidden) this.setOwner(pdev, this.domXen);
     if (this.systemActive) this.setUpHardwareDevice(pdev);
     return pdev;
   }
@@ -522,16 +541,60 @@ export class Machine implements EngineContext {
    */
   removeDevice(sbdf: Sbdf | string): AssignResult {
     const device = this.device(sbdf);
+    if (device.virtfns.length > 0) {
+      // An SR-IOV PF goes with its VFs (the later series text's `cleanup_sriov`: `map_vfs(pdev, 0)`,
+      // then each VF removed, last first); a VF that stays (its unmap failed) keeps the PF.
+      const toolstack = this.toolstackVcpu();
+      unmapVirtualFunctions(this, toolstack, device);
+      this.removeVirtualFunctions(device);
+      if (device.virtfns.length > 0) return { ok: false, code: 'EBUSY' };
+    }
     this.settleBeforeMove();
     // Under unmapOnDeassign an unmap that fails refuses the removal: the device stays.
     const unmapped = this.unmapLeaving(device);
     if (!unmapped.ok) return unmapped;
     this.deassignVpci(device);
     this.moveOwner(device, undefined);
+    const pf = device.physfn;
+    if (pf !== undefined) {
+      pf.virtfns.splice(pf.virtfns.indexOf(device), 1);
+      this.events.push({ kind: 'vf-removed', sbdf: device.name, pf: pf.name });
+    }
     this.deviceMap.delete(sbdfKey(device.sbdf));
     this.sortedDevices = undefined;
     this.deviceListChanges++;
     return { ok: true };
+  }
+
+  /**
+   * SR-IOV (`EngineContext.addVirtualFunctions`): the VFs NumVFs brings up on `pf` join at their
+   * routing IDs (possibly on higher bus numbers), each linked to `pf` and set up as a hot-plugged
+   * device of the hardware domain (Xen's `pci_add_device` with `is_virtfn`; 8fe330a4da: the PF must
+   * be known first, as it is here). A routing ID where a device already is is skipped, as Xen's
+   * `pci_add_device` finds that device and only updates its links.
+   */
+  addVirtualFunctions(pf: PciDevice): void {
+    const sriov = pf.hw.sriov;
+    if (sriov === undefined) return;
+    const pfRid = (pf.sbdf.bus << 8) | (pf.sbdf.dev << 3) | pf.sbdf.fn;
+    sriov.vfRoutingIds(pfRid).forEach((rid, n) => {
+      const sbdf = makeSbdf(pf.sbdf.seg, rid >> 8, (rid >> 3) & 0x1f, rid & 7);
+      if (this.deviceMap.has(sbdfKey(sbdf))) return;
+      // Each add is its own hypercall: the toolstack's vCPU finished the previous VF's work first
+      // (assignVpci), so each VF mapped on its way in is mapped whole.
+      const vf = this.plug(PhysicalDevice.virtualFunction(pf.hw, n), false, { pf, index: n });
+      this.events.push({ kind: 'vf-added', sbdf: vf.name, pf: pf.name, index: n });
+    });
+  }
+
+  /** SR-IOV (`EngineContext.removeVirtualFunctions`): `pf`'s VFs are removed, last first. */
+  removeVirtualFunctions(pf: PciDevice): void {
+    for (const vf of [...pf.virtfns].reverse()) this.removeDevice(vf.sbdf);
+  }
+
+  /** The hardware domain's first vCPU, which the toolstack's hypercalls run on. */
+  private toolstackVcpu(): Vcpu {
+    return this.hardwareDomain.vcpus[0]!;
   }
 
   /**
@@ -560,7 +623,7 @@ export class Machine implements EngineContext {
       const { seg, bus } = device.sbdf;
       if (seg !== segment || bus < startBus || bus > endBus) continue;
       device.extCfg = reserved && device.hw.extendedConfig;
-      reinitExtCapabilities(this, device);
+      reinitExtCapabilities(this, this.accessor, device);
     }
   }
 
@@ -992,7 +1055,7 @@ export class Machine implements EngineContext {
     if (this.systemActive && toolstack.pending !== undefined) this.finishPending(toolstack);
     this.accessor.current = toolstack;
     let rc: AssignResult = vpciInitHeader(this, this.accessor, device, isHwdom);
-    if (rc.ok) rc = initCapabilities(this, device, isHwdom);
+    if (rc.ok) rc = initCapabilities(this, device, isHwdom, this.accessor);
     return rc.ok ? rc : this.failAssign(device, rc.code);
   }
 

@@ -190,7 +190,7 @@ export function modifyBars(
  * as shared (hardened): those are not mapped. Its MSI-X pages are removed all the same: they must
  * stay holes while its BAR is enabled, whoever else would map them.
  */
-function removeMapped(mem: RangeSet<Gfn>, other: VpciState, start: Gfn, end: Gfn): boolean {
+export function removeMapped(mem: RangeSet<Gfn>, other: VpciState, start: Gfn, end: Gfn): boolean {
   if (other.withheld === undefined) return mem.removeRange(start, end).ok;
   const unmapped = RangeSet.from<Gfn>(other.withheld);
   if (other.msix !== undefined) {
@@ -214,7 +214,7 @@ function removeFromLowerBars(vpci: VpciState, slot: number, first: Gfn, last: Gf
 }
 
 /** x86 `pci_sanitize_bar_memory`: removes the frames the host memory map takes out from the BAR's set. */
-function sanitizeBarMemory(context: EngineContext, bar: Bar): boolean {
+export function sanitizeBarMemory(context: EngineContext, bar: Bar): boolean {
   // Arm's pci_sanitize_bar_memory returns 0 without touching the set (arch.ts).
   if (!sanitizesBarMemory(context.arch)) return true;
   const mem = bar.mem!;

@@ -21,7 +21,10 @@ import {
   PCI_ROM_ADDRESS,
   PCI_ROM_ADDRESS_MASK,
   PCI_ROM_ADDRESS1,
+  PCI_SRIOV_BAR,
+  PCI_SRIOV_NUM_BARS,
 } from './pci-regs.js';
+import { vfBarAddress } from './sriov-hardware.js';
 
 /**
  * Hidden (dom_xen) and quarantined (dom_io) devices count as the hardware domain's for sharing: it
@@ -63,12 +66,38 @@ export function registerBars(device: PciDevice): Bar[] {
  * sharing checks ask for every device's BARs after every replayed line.
  */
 function hardwareBars(device: PciDevice): Bar[] {
-  const hw = device.hw;
+  // A VF's BAR registers read zero: its BARs are where its PF's VF BAR registers put them.
+  const hw = device.physfn?.hw ?? device.hw;
   const cached = device.decodedBars;
   if (cached !== undefined && cached.barWrites === hw.barWrites) return [...cached.bars];
-  const bars = decodedBars(hw);
+  const bars = device.physfn === undefined ? decodedBars(hw) : vfDecodedBars(hw, device.vfIndex);
   device.decodedBars = { barWrites: hw.barWrites, bars };
   return [...bars];
+}
+
+/**
+ * VF `n`'s memory BARs as its PF's SR-IOV capability places them (`VF BAR i + n × size_i`, the size
+ * under the current System Page Size; PCIe 9.3.3.14), read from the registers (nothing written).
+ */
+function vfDecodedBars(pf: PhysicalDevice, n: number): Bar[] {
+  const sriov = pf.sriov;
+  const bars: Bar[] = [];
+  if (sriov === undefined) return bars;
+  for (let i = 0; i < PCI_SRIOV_NUM_BARS; i++) {
+    const size = sriov.vfBarSize(i);
+    if (size === 0n) continue;
+    const reg = sriov.pos + PCI_SRIOV_BAR + 4 * i;
+    const low = pf.read(reg, 4);
+    const is64 = (low & PCI_BASE_ADDRESS_MEM_TYPE_MASK) === PCI_BASE_ADDRESS_MEM_TYPE_64;
+    const high = is64 && i + 1 < PCI_SRIOV_NUM_BARS ? BigInt(pf.read(reg + 4, 4)) << 32n : 0n;
+    const bar = new Bar(i);
+    bar.type = is64 ? 'mem64lo' : 'mem32';
+    bar.size = size;
+    bar.addr = barAddress(vfBarAddress(BigInt((low & PCI_BASE_ADDRESS_MEM_MASK) >>> 0) | high, size, n));
+    bar.guestAddr = bar.addr;
+    bars.push(bar);
+  }
+  return bars;
 }
 
 /** The memory BARs and ROM the device decodes, read from its registers (nothing is written). */

@@ -9,9 +9,9 @@ import type { EngineContext } from './context.js';
 import { mappingDomain } from './context.js';
 import { modifyDecoding, restoreMsixPages } from './decoding.js';
 import { type Bar, hostFrameRange } from './device.js';
-import type { Domain, PciDevice, Vcpu } from './domain.js';
+import type { Domain, PciDevice, PendingOperation, Vcpu, VfRangeWork } from './domain.js';
 import { mappedByOtherDomain, pendingVcpuOf } from './ownership.js';
-import { PCI_COMMAND_MEMORY } from './pci-regs.js';
+import { PCI_COMMAND_MEMORY, PCI_SRIOV_CTRL, PCI_SRIOV_CTRL_MSE } from './pci-regs.js';
 
 /**
  * Error codes a deferred map can end with: the p2m's (`MmioErrno`: EINVAL or ENOENT for a frame past
@@ -54,6 +54,14 @@ export function deferMap(
 }
 
 /**
+ * Hardened (`mapVfBarRanges`): record a PF's whole-range VF BAR operation in the vCPU, as `deferMap`
+ * records a device's (sriov.ts builds it).
+ */
+export function deferVfRanges(vcpu: Vcpu, pf: PciDevice, cmd: number, work: VfRangeWork): void {
+  vcpu.pending = { device: pf, cmd, romOnly: false, done: new Map(), vfRanges: work };
+}
+
+/**
  * Xen's `vpci_process_pending(v)`: consume each BAR's set through `mapRange`. `budget` is the number
  * of frames after which the work is preempted (checked, as Xen's `general_preempt_check`, after each
  * partial return of the p2m call); `Infinity` never preempts.
@@ -74,7 +82,7 @@ export function processPending(context: EngineContext, vcpu: Vcpu, budget: numbe
   }
   const map = (cmd & PCI_COMMAND_MEMORY) !== 0;
   const meter: Meter = { left: budget, failure: undefined };
-  for (const bar of device.vpci.bars) {
+  for (const bar of operationBars(pending)) {
     if (bar.mem === undefined || bar.mem.isEmpty()) continue;
     const done =
       pending.done.get(bar.index) ?? new RangeSet<Gfn>({ name: `${device.name}:done${bar.index}` });
@@ -90,6 +98,16 @@ export function processPending(context: EngineContext, vcpu: Vcpu, budget: numbe
       failPending(context, vcpu, result.code, meter);
       return { status: 'failed', code: result.code };
     }
+  }
+  if (pending.vfRanges !== undefined) {
+    const decoded = vfDecoding(context, pending.vfRanges, device, cmd);
+    if (!decoded.ok) {
+      meter.failure = decoded.failure ?? meter.failure;
+      failPending(context, vcpu, decoded.code, meter);
+      return { status: 'failed', code: decoded.code };
+    }
+    vcpu.pending = undefined;
+    return { status: 'done' };
   }
   if (!map && !romOnly && context.policy.restoreMsixPages) {
     // Mapped again before decoding goes off, so that a failure still finds the device as it was:
@@ -142,14 +160,17 @@ function failPending(context: EngineContext, vcpu: Vcpu, code: MapErrno, meter: 
   const map = (cmd & PCI_COMMAND_MEMORY) !== 0;
   const domain = vcpu.domain;
   let restored = false;
-  if (context.policy.rollbackFailedMap) restored = rollback(context, domain, device, map, pending.done);
-  if (!(restored && !map)) {
+  if (context.policy.rollbackFailedMap)
+    restored = rollback(context, domain, device, map, pending.done, operationBars(pending));
+  if (pending.vfRanges !== undefined) {
+    failVfRanges(context, pending.vfRanges, device, restored && !map);
+  } else if (!(restored && !map)) {
     // A rolled-back unmap leaves the BARs mapped as before; anything else ends with decoding off.
     moveRom(context, device, pending.romMove);
     if (romOnly && context.policy.romFailureKeepsBars) modifyDecoding(context, device, 0, true);
     else modifyDecoding(context, device, cmd & ~PCI_COMMAND_MEMORY, false);
   }
-  for (const bar of vpci.bars) bar.mem?.purge();
+  for (const bar of operationBars(pending)) bar.mem?.purge();
   if (pending.withheldBefore !== undefined) vpci.withheld = pending.withheldBefore;
   vcpu.pending = undefined;
   const crashed = !domain.isHardware;
@@ -259,11 +280,12 @@ function rollback(
   device: PciDevice,
   map: boolean,
   done: Map<number, RangeSet<Gfn>>,
+  bars: readonly Bar[],
 ): boolean {
   let frames = 0;
   let complete = true;
   for (const [index, set] of done) {
-    const bar = device.vpci!.bars[index]!;
+    const bar = bars.find((b) => b.index === index)!;
     const result = charged(device, domain, () =>
       set.consumeRanges((s, e) => {
         const mfn = bar.hostFrameOf(s);
@@ -329,8 +351,78 @@ export function applyMap(context: EngineContext, device: PciDevice, cmd: number)
     modifyDecoding(context, device, cmd, false, false);
     return rc;
   }
-  if (context.policy.rollbackFailedMap) rollback(context, domain, device, map, done);
+  if (context.policy.rollbackFailedMap) rollback(context, domain, device, map, done, device.vpci!.bars);
   // G1: what the failed call left in the sets would be taken for work still to do.
   if (context.policy.purgeOnError) for (const bar of device.vpci!.bars) bar.mem?.purge();
   return rc;
+}
+
+/** The BARs whose sets an operation consumes: a PF's whole VF BAR ranges, or the device's own. */
+function operationBars(pending: PendingOperation): readonly Bar[] {
+  return pending.vfRanges?.bars ?? pending.device.vpci?.bars ?? [];
+}
+
+/**
+ * The end of a PF's whole-range VF BAR operation (`mapVfBarRanges`): each VF it covers that is
+ * still the domain's starts or stops decoding as `modify_decoding` has a device do (flags, MSI-X
+ * holes); after an unmap, under `restoreMsixPages`, a VF's MSI-X pages another enabled BAR of the
+ * domain needs are mapped again. A hole punch or restore that fails fails the operation under
+ * `msixHoleFailsMap` (as for any device), with the frame where that is known.
+ */
+function vfDecoding(
+  context: EngineContext,
+  work: VfRangeWork,
+  pf: PciDevice,
+  cmd: number,
+): Result<MapErrno> & { failure?: { gfn: number; mfn: number } } {
+  const map = (cmd & PCI_COMMAND_MEMORY) !== 0;
+  const restore = !map && context.policy.restoreMsixPages && othersMeetRanges(context, work, pf);
+  for (const vf of work.vfs) {
+    if (vf.vpci === undefined || vf.domain !== pf.domain) continue;
+    if (restore) {
+      const restored = restoreMsixPages(context, vf);
+      if (!restored.ok)
+        return { ok: false, code: restored.code, failure: { gfn: restored.gfn, mfn: restored.mfn } };
+    }
+    const decoded = modifyDecoding(context, vf, cmd, false, false);
+    if (!decoded.ok && context.policy.msixHoleFailsMap) return decoded;
+  }
+  return { ok: true };
+}
+
+/**
+ * Whether an enabled BAR of a device the operation does not cover, mapped into the PF's domain,
+ * meets one of its ranges: only then can a VF's MSI-X page be another BAR's to map again (asked
+ * once per operation, not per VF and frame).
+ */
+function othersMeetRanges(context: EngineContext, work: VfRangeWork, pf: PciDevice): boolean {
+  const covered = new Set(work.vfs);
+  for (const other of context.devices()) {
+    if (other.vpci === undefined || covered.has(other) || mappingDomain(context, other) !== pf.domain)
+      continue;
+    for (const remote of other.vpci.bars) {
+      if (!remote.enabled) continue;
+      const [first, last] = remote.guestFrames();
+      for (const bar of work.bars) {
+        const [start, end] = bar.guestFrames();
+        if (first <= end && start <= last) return true;
+      }
+    }
+  }
+  return false;
+}
+
+/**
+ * A failed whole-range VF BAR operation: the VFs stop decoding (none was flagged mapped by a failed
+ * map), unless an unmap was wholly rolled back, and VF Memory Space Enable goes off on the PF as a
+ * failed device's memory decoding does (the hardware domain is not crashed).
+ */
+function failVfRanges(context: EngineContext, work: VfRangeWork, pf: PciDevice, keptMapped: boolean): void {
+  if (keptMapped) return;
+  for (const vf of work.vfs)
+    if (vf.vpci !== undefined && vf.domain === pf.domain) modifyDecoding(context, vf, 0, false, false);
+  const sriov = pf.vpci?.sriov;
+  if (sriov === undefined) return;
+  const reg = sriov.pos + PCI_SRIOV_CTRL;
+  pf.hw.write(reg, 2, pf.hw.read(reg, 2) & ~PCI_SRIOV_CTRL_MSE);
 }

@@ -936,3 +936,30 @@ describe('restoreMsixPages: a device leaving', () => {
     });
   }
 });
+
+describe('mapVfBarRanges (SR-IOV, the series v1 review)', () => {
+  // PF 04:00.0 with 3 VFs (04:00.4, 04:01.0, 04:01.4: offset 4, stride 4), VF BAR0 8 KiB at c100_0000:
+  // VF n's frames c1000 + 2n and c1001 + 2n.
+  const pf: DeviceSpec = {
+    sbdf: '0000:04:00.0',
+    sriov: {
+      totalVfs: 3,
+      numVfs: 3,
+      firstVfOffset: 4,
+      vfStride: 4,
+      vfBars: [{ type: 'mem32', size: 0x2000n, addr: 0xc100_0000n }],
+    },
+  };
+  for (const mapVfBarRanges of [false, true]) {
+    it(`VF MSE on ${mapVfBarRanges ? 'maps every VF in one operation' : 'maps only the last VF (xen: v1 overwrites the pending operation)'}`, () => {
+      const machine = bootedMachine([pf], { policy: { mapVfBarRanges } });
+      const v = machine.hardwareDomain.vcpus[0]!;
+      machine.configWrite(v, '04:00.0', 0x108, 2, 0x1); // VF Enable
+      machine.configWrite(v, '04:00.0', 0x108, 2, 0x9); // and VF MSE
+      machine.finishPending(v);
+      const mapped = [0, 1, 2].map((n) => mfnAt(machine.hardwareDomain, 0xc1000 + 2 * n) !== undefined);
+      expect(mapped).toEqual(mapVfBarRanges ? [true, true, true] : [false, false, true]);
+      expect(kinds(machine)).toEqual(mapVfBarRanges ? [] : ['rangeset-not-empty', 'rangeset-not-empty']);
+    });
+  }
+});

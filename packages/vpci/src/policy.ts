@@ -96,6 +96,18 @@ export interface Policy {
    * (G4), and ignores a failed removal: the device then decodes with its table page mapped.
    */
   readonly msixHoleFailsMap: boolean;
+  /**
+   * SR-IOV (docs/sriov.md): a physical function's VF Memory Space Enable maps or unmaps its VFs' BARs
+   * as one deferred, preemptible operation over each VF BAR slot's whole range (`VF BAR i … + n ×
+   * size_i` for the n VFs, less their MSI-X pages and the VFs another domain owns), as Roger Pau
+   * Monné asked of the series' v1. v1 calls `vpci_modify_bars` once per VF, and each `defer_map`
+   * overwrites the vCPU's single pending operation: only the last VF's BARs are mapped, the others
+   * keep filled rangesets. The VF BARs are also sized at VF Enable (the later series text), and while
+   * VF Memory Space Enable is on a write to the VF BAR registers or System Page Size, and while VF
+   * Enable is on one to NumVFs, is ignored with an event (PCIe 9.3.3: undefined; what is mapped would
+   * no longer be what the VFs decode).
+   */
+  readonly mapVfBarRanges: boolean;
 }
 
 /** `xen`: Xen exactly; `hardened`: every safer behaviour. */
@@ -117,6 +129,7 @@ export const POLICY_SWITCHES: readonly (keyof Policy)[] = Object.freeze([
   'protectAssignedBars',
   'restoreMsixPages',
   'msixHoleFailsMap',
+  'mapVfBarRanges',
 ]);
 
 /** The policy of a profile, with any switch overridden. Throws for an unknown profile or switch. */

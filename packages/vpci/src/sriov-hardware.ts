@@ -7,6 +7,7 @@
  * docs/sriov.md has the register table and the sources.
  */
 import { InvalidArgumentError } from '@vpci/p2m';
+import { checkBarAddress } from './bar-address.js';
 import {
   PCI_BASE_ADDRESS_MEM_PREFETCH,
   PCI_BASE_ADDRESS_MEM_TYPE_64,
@@ -439,15 +440,13 @@ export class SriovHardware {
       this.intrinsic[i] = bar.size;
       this.wide[i] = bar.type === 'mem64';
       const size = this.vfBarSize(i);
-      const addr = bar.addr ?? 0n;
-      const limit = bar.type === 'mem64' ? 1n << 64n : 1n << 32n;
-      if (typeof addr !== 'bigint' || addr < 0n || addr % size !== 0n || addr + size > limit) {
-        throw new InvalidArgumentError(
-          `${name}.addr`,
-          addr,
-          `a bigint aligned to the VF BAR size ${size} (after System Page Size), below 2^${bar.type === 'mem64' ? 64 : 32}`,
-        );
-      }
+      const addr = checkBarAddress(
+        `${name}.addr`,
+        bar.addr,
+        size,
+        bar.type === 'mem64',
+        `the VF BAR size ${size} (after System Page Size)`,
+      );
       const reg = this.pos + PCI_SRIOV_BAR + 4 * i;
       const flags =
         (bar.type === 'mem64' ? PCI_BASE_ADDRESS_MEM_TYPE_64 : 0) |

@@ -1,0 +1,355 @@
+/**
+ * The hardware domain's vPCI handlers for an SR-IOV physical function, as the posted series "vpci:
+ * add SR-IOV support for PVH Dom0" has them (v1's `sriov.c`, docs/sriov.md): a write to SR-IOV
+ * Control sizes the VF BARs and maps or unmaps every VF's BARs when VF Memory Space Enable changes
+ * (`control_write`, `map_vf`, `size_vf_bars`); VFs come and go with VF Enable, as dom0 reports them.
+ * Under `mapVfBarRanges` the map is one deferred operation over each VF BAR slot's whole range, and
+ * the registers it is built from are kept still while it stands.
+ */
+import { type Gfn, type Mfn, mfn } from '@vpci/p2m';
+import { RangeSet, type Result } from '@vpci/rangeset';
+import { pciSizeMemBar } from './bar-sizing.js';
+import type { EngineContext } from './context.js';
+import { checkBar } from './decoding.js';
+import { Bar, barAddress, type SriovState } from './device.js';
+import type { PciDevice, Vcpu } from './domain.js';
+import { findExtCapability } from './hardware.js';
+import type { AccessorRef } from './header.js';
+import { modifyBars, removeMapped, sanitizeBarMemory } from './modify-bars.js';
+import { msixGuestFrames } from './msix.js';
+import { effectiveOwner, hostBars, pendingInDomain } from './ownership.js';
+import {
+  PCI_BASE_ADDRESS_MEM_PREFETCH,
+  PCI_BASE_ADDRESS_MEM_TYPE_64,
+  PCI_BASE_ADDRESS_MEM_TYPE_MASK,
+  PCI_COMMAND_MEMORY,
+  PCI_EXT_CAP_ID_SRIOV,
+  PCI_SRIOV_BAR,
+  PCI_SRIOV_CTRL,
+  PCI_SRIOV_CTRL_MSE,
+  PCI_SRIOV_CTRL_VFE,
+  PCI_SRIOV_NUM_BARS,
+  PCI_SRIOV_NUM_VF,
+  PCI_SRIOV_SYS_PGSIZE,
+} from './pci-regs.js';
+import { deferVfRanges } from './pending.js';
+import { vfInitBars } from './vf-bars.js';
+
+/**
+ * The series' `init_sriov` for a physical function of the hardware domain: the SR-IOV state (VF
+ * BAR cache) and the SR-IOV Control handler; under `mapVfBarRanges` also the NumVFs, System Page
+ * Size and VF BAR handlers that keep those registers still while the VFs decode. The state survives
+ * a re-init of the extended capabilities (`vpci_reinit_ext_capabilities`): the VFs were carved from it.
+ */
+export function initSriov(
+  context: EngineContext,
+  accessor: AccessorRef,
+  device: PciDevice,
+): Result<'EINVAL' | 'EEXIST'> {
+  const pos = findExtCapability(device.hw, PCI_EXT_CAP_ID_SRIOV);
+  const vpci = device.vpci!;
+  if (pos === 0) return { ok: true };
+  vpci.sriov ??= {
+    pos,
+    vfBars: Array.from({ length: PCI_SRIOV_NUM_BARS }, (_, i) => new Bar(i)),
+    numVfs: 0,
+  };
+  const hw = device.hw;
+  const read = (reg: number, size: number) => () => hw.read(reg, size);
+  const control = pos + PCI_SRIOV_CTRL;
+  const added = vpci.registers.add(
+    read(control, 2),
+    (value) => controlWrite(context, accessor, device, value),
+    control,
+    2,
+    {},
+    true,
+  );
+  if (!added.ok || !context.policy.mapVfBarRanges) return added;
+  const guarded: [number, 2 | 4, 'vf-memory-space' | 'vf-enable'][] = [
+    [pos + PCI_SRIOV_NUM_VF, 2, 'vf-enable'],
+    [pos + PCI_SRIOV_SYS_PGSIZE, 4, 'vf-enable'],
+  ];
+  for (let i = 0; i < PCI_SRIOV_NUM_BARS; i++)
+    guarded.push([pos + PCI_SRIOV_BAR + 4 * i, 4, 'vf-memory-space']);
+  for (const [reg, size, reason] of guarded) {
+    const rc = vpci.registers.add(
+      read(reg, size),
+      (value) => guardedWrite(context, device, reg, size, value, reason),
+      reg,
+      size,
+      {},
+      true,
+    );
+    if (!rc.ok) return rc;
+  }
+  return { ok: true };
+}
+
+/**
+ * Hardened (`mapVfBarRanges`): a write to NumVFs or System Page Size while VF Enable is on, or to a
+ * VF BAR while VF Memory Space Enable is on (or VF Enable: the VFs were carved from them), is ignored
+ * with an event; PCIe 9.3.3.5, 9.3.3.13 and 9.3.3.14 leave such a change undefined, and what is
+ * mapped (and the VFs Xen knows) would no longer match what the hardware decodes.
+ */
+function guardedWrite(
+  context: EngineContext,
+  pf: PciDevice,
+  reg: number,
+  size: number,
+  value: number,
+  reason: 'vf-memory-space' | 'vf-enable',
+): void {
+  const sriov = pf.hw.sriov!;
+  const on = reason === 'vf-enable' ? sriov.vfEnable : sriov.vfMemorySpace || sriov.vfEnable;
+  if (on && pf.hw.read(reg, size) !== value) {
+    const why = reason === 'vf-enable' || !sriov.vfMemorySpace ? 'vf-enable' : 'vf-memory-space';
+    context.events.push({ kind: 'sriov-write-ignored', sbdf: pf.name, reg, value, reason: why });
+    return;
+  }
+  pf.hw.write(reg, size, value);
+}
+
+/**
+ * The series' `control_write` (v1): VF MSE 0→1 sizes the VF BARs and maps every VF's BARs, 1→0
+ * unmaps them, then the value reaches the device. VF Enable is where dom0 adds or removes the VFs
+ * (Linux's `sriov_enable()` writes VF Enable with VF MSE and then reports each VF with
+ * `PHYSDEVOP_pci_device_add`; `sriov_disable()` reports their removal before it clears them).
+ */
+function controlWrite(context: EngineContext, accessor: AccessorRef, pf: PciDevice, value: number): void {
+  const sriov = pf.vpci!.sriov!;
+  const reg = sriov.pos + PCI_SRIOV_CTRL;
+  const control = pf.hw.read(reg, 2);
+  const was = { vfe: (control & PCI_SRIOV_CTRL_VFE) !== 0, mse: (control & PCI_SRIOV_CTRL_MSE) !== 0 };
+  const now = { vfe: (value & PCI_SRIOV_CTRL_VFE) !== 0, mse: (value & PCI_SRIOV_CTRL_MSE) !== 0 };
+  if (context.policy.mapVfBarRanges) {
+    controlWriteRanges(context, accessor.current, pf, sriov, value, was, now);
+    return;
+  }
+  if (was.vfe && !now.vfe) context.removeVirtualFunctions(pf);
+  if (now.mse !== was.mse) {
+    if (now.mse) sizeVfBars(pf, sriov);
+    mapVfs(context, accessor.current, pf, now.mse ? PCI_COMMAND_MEMORY : 0);
+  }
+  pf.hw.write(reg, 2, value);
+  if (!was.vfe && now.vfe) {
+    sriov.numVfs = pf.hw.read(sriov.pos + PCI_SRIOV_NUM_VF, 2);
+    context.addVirtualFunctions(pf);
+  }
+}
+
+/**
+ * Hardened (`mapVfBarRanges`): VF MSE 1→0 queues one unmap of the VFs' whole ranges; VF Enable 1→0
+ * removes the VFs (which lets that unmap finish first, under `unmapOnDeassign`); VF Enable 0→1 sizes
+ * the VF BARs (the later series text) and adds the VFs with VF MSE still off on the device, so none
+ * maps itself; VF MSE on then queues one map of the ranges of every VF not yet mapped. A map or unmap
+ * refused (EBUSY under `serialOperations`) leaves VF MSE as it was on the device.
+ */
+function controlWriteRanges(
+  context: EngineContext,
+  vcpu: Vcpu,
+  pf: PciDevice,
+  sriov: SriovState,
+  value: number,
+  was: { vfe: boolean; mse: boolean },
+  now: { vfe: boolean; mse: boolean },
+): void {
+  const reg = sriov.pos + PCI_SRIOV_CTRL;
+  let written = value;
+  if (was.mse && !now.mse && !queueVfRanges(context, vcpu, pf, 0)) written |= PCI_SRIOV_CTRL_MSE;
+  if (was.vfe && !now.vfe) context.removeVirtualFunctions(pf);
+  if (!was.vfe && now.vfe) {
+    pf.hw.write(reg, 2, written & ~PCI_SRIOV_CTRL_MSE);
+    sizeVfBars(pf, sriov);
+    sriov.numVfs = pf.hw.read(sriov.pos + PCI_SRIOV_NUM_VF, 2);
+    context.addVirtualFunctions(pf);
+  } else if (!was.mse && now.mse) {
+    sizeVfBars(pf, sriov);
+  }
+  if (now.mse && !queueVfRanges(context, vcpu, pf, PCI_COMMAND_MEMORY)) written &= ~PCI_SRIOV_CTRL_MSE;
+  pf.hw.write(reg, 2, written);
+}
+
+/**
+ * The series' `size_vf_bars()`: each VF BAR register sized with the all-ones protocol
+ * (`pci_size_mem_bar(…, PCI_BAR_VF | last?)`) into the PF's VF BAR cache; a 64-bit VF BAR takes two
+ * slots, one in the last slot sizes as 0 (Xen's warning "SR-IOV device … with 64-bit vf BAR in last
+ * slot"); an empty slot is marked so and keeps its old address and size, as v1 does.
+ */
+function sizeVfBars(pf: PciDevice, sriov: SriovState): void {
+  for (let i = 0; i < PCI_SRIOV_NUM_BARS; ) {
+    const reg = sriov.pos + PCI_SRIOV_BAR + 4 * i;
+    const value = pf.hw.read(reg, 4);
+    const last = i === PCI_SRIOV_NUM_BARS - 1;
+    const is64 = (value & PCI_BASE_ADDRESS_MEM_TYPE_MASK) === PCI_BASE_ADDRESS_MEM_TYPE_64 && !last;
+    const sized = pciSizeMemBar(pf, reg, last ? 'last' : 'bar');
+    const bar = sriov.vfBars[i]!;
+    if (sized.size === 0n) {
+      bar.type = 'empty';
+    } else {
+      bar.addr = sized.addr;
+      bar.guestAddr = sized.addr;
+      bar.size = sized.size;
+      bar.prefetchable = (value & PCI_BASE_ADDRESS_MEM_PREFETCH) !== 0;
+      bar.type = is64 ? 'mem64lo' : 'mem32';
+      if (is64) sriov.vfBars[i + 1]!.type = 'mem64hi';
+    }
+    i += is64 ? 2 : 1;
+  }
+}
+
+/**
+ * The series' `map_vf()` for each VF on the PF's list (v1): `vf_init_bars()` then
+ * `vpci_modify_bars(vf, cmd)`, whose result v1 ignores. Each call's `defer_map` overwrites the
+ * vCPU's one pending operation (F2), so only the last VF's work is done and the others keep their
+ * rangesets filled: the flaw Roger Pau Monné pointed out in his review of v1. VFs another domain
+ * owns, or without vPCI state (quarantined), are left alone (v1 has no DomU support; Xen would
+ * dereference the missing state).
+ */
+function mapVfs(context: EngineContext, vcpu: Vcpu, pf: PciDevice, cmd: number): void {
+  for (const vf of pf.virtfns) {
+    if (vf.vpci === undefined || vf.domain !== pf.domain) continue;
+    if (!vfInitBars(vf).ok) continue;
+    modifyBars(context, vcpu, vf, cmd, false);
+  }
+}
+
+/**
+ * The PF's VFs' BARs mapped or unmapped as the PF goes (the later series text's `cleanup_sriov`:
+ * `map_vfs(pdev, 0)` before it removes the VFs), by the policy's way of doing it.
+ */
+export function unmapVirtualFunctions(context: EngineContext, vcpu: Vcpu, pf: PciDevice): void {
+  if (pf.vpci?.sriov === undefined) return;
+  if (context.policy.mapVfBarRanges) queueVfRanges(context, vcpu, pf, 0);
+  else mapVfs(context, vcpu, pf, 0);
+}
+
+/**
+ * Hardened (`mapVfBarRanges`): one deferred operation mapping (or unmapping) the BARs of every VF of
+ * the PF's domain not already in that state, as one range per VF BAR slot: `VF BAR i + first × size_i
+ * … VF BAR i + (last + 1) × size_i`, holding the frames of those VFs' runs (a VF another domain owns
+ * breaks a run). From those sets go, as `modify_bars` takes them from a device's: the host memory
+ * map (x86), each VF's MSI-X table and PBA pages, the frames other enabled BARs of the domain map,
+ * and under `refuseSubpageSharing` pages shared with another domain's BAR (withheld from the VFs
+ * there). The work is bounded by VF BAR slots, VFs and other BARs, never by frames, and the p2m
+ * calls chunk it as any map (`vpci_process_pending`). False when refused (`serialOperations`: work
+ * pending in the domain).
+ */
+function queueVfRanges(context: EngineContext, vcpu: Vcpu, pf: PciDevice, cmd: number): boolean {
+  const map = (cmd & PCI_COMMAND_MEMORY) !== 0;
+  const sriov = pf.vpci!.sriov!;
+  if (context.policy.serialOperations) {
+    const busy = pendingInDomain(context, pf);
+    if (busy !== undefined) {
+      context.events.push({ kind: 'busy', sbdf: pf.name, vcpu: busy });
+      return false;
+    }
+  }
+  const vfs = pf.virtfns.filter(
+    (vf) => vf.vpci !== undefined && vf.domain === pf.domain && vf.vpci.barsMapped !== map,
+  );
+  if (vfs.length === 0) return true;
+  if (map) for (const vf of vfs) vfInitBars(vf);
+  const runs = indexRuns(vfs);
+  const bars: Bar[] = [];
+  for (const slot of sriov.vfBars) {
+    if (!slot.mappable || slot.size === 0n) continue;
+    const bar = new Bar(slot.index);
+    bar.type = slot.type;
+    bar.prefetchable = slot.prefetchable;
+    bar.addr = barAddress(slot.addr + BigInt(runs[0]![0]) * slot.size);
+    bar.guestAddr = bar.addr;
+    bar.size = BigInt(runs[runs.length - 1]![1] + 1 - runs[0]![0]) * slot.size;
+    bar.mem = new RangeSet<Gfn>({ name: `${pf.name}:VF BAR${slot.index}`, hex: true });
+    for (const [first, last] of runs) {
+      const start = slot.addr + BigInt(first) * slot.size;
+      const end = slot.addr + BigInt(last + 1) * slot.size - 1n;
+      bar.mem.addRange(Number(start >> 12n) as Gfn, Number(end >> 12n) as Gfn);
+    }
+    if (!checkBar(context, pf, bar) || !sanitizeBarMemory(context, bar)) continue;
+    bars.push(bar);
+  }
+  // Step B: each VF's MSI-X table and PBA pages stay holes, so that accesses trap.
+  for (const vf of vfs) {
+    const vpci = vf.vpci!;
+    for (let nr = 0; vpci.msix !== undefined && nr < vpci.msix.tables.length; nr++) {
+      const [start, end] = msixGuestFrames(vpci, nr);
+      for (const bar of bars) bar.mem!.removeRange(start, end);
+    }
+  }
+  // Step C: frames other enabled BARs of the domain map already (map) or still need (unmap).
+  const covered = new Set<PciDevice>(vfs);
+  const domain = pf.domain!;
+  for (const owner of domain.isHardware ? [domain, context.domXen] : [domain]) {
+    for (const other of owner.devices) {
+      if (other.vpci === undefined || covered.has(other)) continue;
+      for (const remote of other.vpci.bars) {
+        if (!remote.enabled) continue;
+        const [start, end] = remote.guestFrames();
+        for (const bar of bars)
+          if (bar.mem!.overlapsRange(start, end)) removeMapped(bar.mem!, other.vpci, start, end);
+      }
+    }
+  }
+  if (context.policy.refuseSubpageSharing) {
+    if (map) withholdSharedPages(context, pf, vfs, bars);
+    else
+      for (const vf of vfs)
+        if (vf.vpci!.withheld !== undefined) for (const bar of bars) bar.mem!.subtract(vf.vpci!.withheld);
+  }
+  deferVfRanges(vcpu, pf, cmd, { bars, vfs });
+  return true;
+}
+
+/** Runs of consecutive VF indexes `[first, last]` among `vfs` (in VF order). */
+function indexRuns(vfs: readonly PciDevice[]): [number, number][] {
+  const runs: [number, number][] = [];
+  for (const vf of vfs) {
+    const run = runs[runs.length - 1];
+    if (run !== undefined && run[1] + 1 === vf.vfIndex) run[1] = vf.vfIndex;
+    else runs.push([vf.vfIndex, vf.vfIndex]);
+  }
+  return runs;
+}
+
+/**
+ * Hardened (`refuseSubpageSharing`, XSA-461): the host pages of the ranges that also hold a BAR of a
+ * device another domain owns are not mapped; each VF whose BAR touches one withholds it (so the
+ * checks that ask what a device left unmapped find it), with a `subpage-shared` event per slot.
+ */
+function withholdSharedPages(
+  context: EngineContext,
+  pf: PciDevice,
+  vfs: readonly PciDevice[],
+  bars: readonly Bar[],
+): void {
+  const owner = effectiveOwner(context, pf);
+  for (const other of context.devices()) {
+    if (other.domain === undefined || effectiveOwner(context, other) === owner) continue;
+    for (const remote of hostBars(other)) {
+      const [remoteStart, remoteEnd] = remote.hostFrames();
+      for (const bar of bars) {
+        const [hostStart, hostEnd] = bar.hostFrames();
+        const start = Math.max(hostStart, remoteStart);
+        const end = Math.min(hostEnd, remoteEnd);
+        if (start > end) continue;
+        for (const vf of vfs) {
+          const [first, last] = vf.vpci!.bars[bar.index]!.hostFrames();
+          if (first > end || last < start) continue;
+          vf.vpci!.withheld ??= new RangeSet<Gfn>();
+          vf.vpci!.withheld.addRange(Math.max(first, start) as Gfn, Math.min(last, end) as Gfn);
+        }
+        if (!bar.mem!.overlapsRange(start as Gfn, end as Gfn)) continue;
+        bar.mem!.removeRange(start as Gfn, end as Gfn);
+        context.events.push({
+          kind: 'subpage-shared',
+          sbdf: pf.name,
+          bar: bar.index,
+          mfn: mfn(start) as Mfn,
+          other: other.name,
+          otherDomain: other.domain.id,
+        });
+      }
+    }
+  }
+}
