@@ -262,7 +262,7 @@ function pictureStyle() {
     '.bar-off{fill:#fff;stroke:#444;stroke-width:1;stroke-dasharray:3 2}',
     '.bar-ghost{fill:#e9e9e9;stroke:#b0b0b0;stroke-width:.7}',
     '.vf-bar{stroke:#333;stroke-width:.7;fill-opacity:.6}',
-    '.vf-bar-off{fill:#fff;stroke:#444;stroke-width:1;stroke-dasharray:1 2}',
+    '.vf-bar-off{fill:#fff;fill-opacity:.4;stroke:#444;stroke-width:1;stroke-dasharray:1 2}',
     '.vf-tick{stroke:#222;stroke-width:.6}',
     '.p2m-identity{fill:#2f6db5}.p2m-offset{fill:#8e44ad}.p2m-ram{fill:#1b7837}.p2m-other{fill:#a6761d}',
     '.c-identity{fill:#2f6db5;fill-opacity:.16;stroke:#2f6db5;stroke-opacity:.55;stroke-width:.7}',
@@ -732,8 +732,12 @@ function buildBand(
 
   // This domain's BARs in both columns, their holes and their shared pages.
   const sharedSeen = new Set<string>();
+  // A VF of a PF this domain owns is drawn as part of the PF's VF BAR arrays (below): its BARs get
+  // no shapes or labels of their own there, its holes and MSI-X pages are still marked.
+  const ownedSbdfs = new Set(owned.map((dev) => dev.sbdf));
   for (const dev of owned) {
     const fill = colours.get(dev.sbdf) ?? '#cccccc';
+    const inArray = dev.physfn !== undefined && ownedSbdfs.has(dev.physfn.sbdf);
     for (const bar of memoryBars(dev)) {
       const name = `${dev.sbdf} ${barName(bar)}`;
       const barSize = BigInt(bar.size);
@@ -752,6 +756,7 @@ function buildBand(
           ? 'holes: none'
           : `holes: ${bar.holes.map((h) => `gfn ${h.gfn}${h.count > 1 ? ` +${h.count}` : ''} ${h.reason}`).join(', ')}`,
         ...(bar.sharesPageWith.length === 0 ? [] : [`shares a page with ${bar.sharesPageWith.join(', ')}`]),
+        ...(dev.physfn === undefined ? [] : [`VF ${dev.physfn.vf} of ${dev.physfn.sbdf}`]),
       ];
       const kind = bar.enabled ? 'bar' : 'bar-off';
       const base = {
@@ -762,7 +767,7 @@ function buildBand(
         labelClass: 'lbl-bar',
         details,
       };
-      if (guestAddr !== null) {
+      if (guestAddr !== null && !inArray) {
         guest.push({
           ...base,
           id: `d${d}:bar:${dev.sbdf}:${bar.index}:g`,
@@ -771,14 +776,16 @@ function buildBand(
         });
       }
       // At the same address in both columns (the hardware domain), the guest label names both.
-      host.push({
-        ...base,
-        id: `d${d}:bar:${dev.sbdf}:${bar.index}:h`,
-        start: addr,
-        end: addr + barSize,
-        label: guestAddr === addr ? null : label,
-      });
-      if (!bar.enabled && guestAddr !== null) {
+      if (!inArray) {
+        host.push({
+          ...base,
+          id: `d${d}:bar:${dev.sbdf}:${bar.index}:h`,
+          start: addr,
+          end: addr + barSize,
+          label: guestAddr === addr ? null : label,
+        });
+      }
+      if (!bar.enabled && guestAddr !== null && !inArray) {
         connectors.push({
           id: `d${d}:bar:${dev.sbdf}:${bar.index}:c`,
           kind: 'c-bar-off',
@@ -912,7 +919,7 @@ function buildBand(
           start: first * P,
           end: (last + 1n) * P,
           fill: null,
-          label: what,
+          label: inArray ? null : what,
           labelClass: 'lbl-minor',
           details,
           ...half(which, guestShared),

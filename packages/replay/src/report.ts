@@ -155,7 +155,7 @@ export interface ReportVfBar {
   readonly addr: string;
   /** Each VF's BAR size under the current System Page Size, hexadecimal. */
   readonly size: string;
-  /** The byte range `[first, last]` the PF decodes for NumVFs VFs; null while NumVFs is 0. */
+  /** The byte range `[first, last]` NumVFs VFs' BARs take (decoded while VF MSE is on); null while NumVFs is 0. */
   readonly span: readonly [string, string] | null;
 }
 

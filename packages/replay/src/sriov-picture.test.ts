@@ -4,11 +4,13 @@
  * boundary between two VFs (drawn while they are at least 3 pixels apart, so a PF with thousands of
  * VFs costs what the view's height costs), and the page lists each PF with its VF BARs and VFs.
  */
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { STRESS_TRACES } from '../../../test/support/picture-traces.js';
 import { renderHtml } from './html.js';
 import { buildScene, renderSceneSvg, renderSvg, type Scene, tOf, type View, wholeView } from './picture.js';
 import { replayText } from './run.js';
+import { textReport } from './text-report.js';
 
 const trace = (name: string): string => STRESS_TRACES.find(([n]) => n === name)![1];
 const ticksIn = (svg: string, id: string): number[] => {
@@ -64,7 +66,9 @@ describe('VF BAR arrays in the picture', () => {
     const html = renderHtml(replayText(trace('stress-sriov-8-vfs.jsonl'), 'pf8'));
     expect(html).toContain('SR-IOV physical functions and their VFs');
     expect(html).toContain('SR-IOV at 0x100: TotalVFs 8, InitialVFs 8, NumVFs 8, VF Enable on, VF MSE on');
-    expect(html).toContain('VF BAR3 mem64 16 KiB each, VF 0 at 0xe0920000, decoding 0xe0920000-0xe093ffff');
+    expect(html).toContain(
+      'VF BAR3 mem64 16 KiB each, VF 0 at 0xe0920000, NumVFs span 0xe0920000-0xe093ffff',
+    );
     expect(html).toContain('0000:01:00.0 VF BAR0 mem32: 8 VFs × 16 KiB');
   });
 
@@ -74,5 +78,40 @@ describe('VF BAR arrays in the picture', () => {
     const shape = scene.bands[0]!.host.find((s) => s.id === 'd0:vfbar:0000:01:00.0:0:h')!;
     expect(shape.kind).toBe('vf-bar-off');
     expect(shape.fill).toBeNull();
+  });
+
+  it('draws the VFs the engine brings up: under their PF in its domain, as devices in their guests', () => {
+    // examples/issue18-sriov-xen.jsonl: PF 81:00.0 with 8 VFs at 81:(0x10+n).0, VFs 0-1 given to d1,
+    // VFs 2-3 to d2, VFs 4-7 left with dom0; VF MSE off at the end.
+    const text = readFileSync(new URL('../../../examples/issue18-sriov-xen.jsonl', import.meta.url), 'utf8');
+    const report = replayText(text, 'issue18-sriov-xen.jsonl');
+    const scene = buildScene(report);
+    const [d0, d1, d2] = scene.bands;
+    // dom0: one array for VF BAR0 (8 × 16 KiB at 0xfa000000), no shape of its own for VFs 4-7.
+    expect(d0!.host.filter((s) => s.kind === 'vf-bar-off').map((s) => [s.start, s.end])).toEqual([
+      [0xfa00_0000n, 0xfa02_0000n],
+    ]);
+    expect(d0!.host.some((s) => s.id.startsWith('d0:bar:0000:81:1'))).toBe(false);
+    // Each guest: its two VFs' BAR0s, labelled, their details naming the PF.
+    expect(d1!.guest.filter((s) => s.kind === 'bar').map((s) => s.label)).toEqual([
+      '0000:81:10.0 BAR0 16 KiB',
+      '0000:81:11.0 BAR0 16 KiB',
+    ]);
+    expect(d2!.guest.find((s) => s.label === '0000:81:13.0 BAR0 16 KiB')?.details).toContain(
+      'VF 3 of 0000:81:00.0',
+    );
+    // The text report lists the VFs under the PF with their owners.
+    const lines = textReport(report).split('\n');
+    const at = lines.findIndex((l) => l.includes('8 VFs on the machine:'));
+    expect(lines.slice(at + 1, at + 9).map((l) => l.trim())).toEqual([
+      'VF 0 0000:81:10.0, owner d1',
+      'VF 1 0000:81:11.0, owner d1',
+      'VF 2 0000:81:12.0, owner d2',
+      'VF 3 0000:81:13.0, owner d2',
+      'VF 4 0000:81:14.0, owner d0',
+      'VF 5 0000:81:15.0, owner d0',
+      'VF 6 0000:81:16.0, owner d0',
+      'VF 7 0000:81:17.0, owner d0',
+    ]);
   });
 });

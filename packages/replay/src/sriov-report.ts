@@ -1,9 +1,7 @@
 /**
  * SR-IOV in the report (docs/sriov.md): a physical function's capability as its registers read now
  * (`ReportSriov`), each VF BAR slot's array of per-VF BARs, and which devices on the machine are its
- * virtual functions. The PF↔VF link is the routing-ID arithmetic of PCIe 9.3.3.10-11 (`vfIndexOf`,
- * what Linux's `virtfn_bus()`/`virtfn_devfn()` and the series' `vf_init_bars()` compute): a device at
- * VF n's routing ID while VF Enable is on, whose Vendor ID reads 0xffff as a VF's does (PCIe 9.3.4.1.1).
+ * virtual functions (the engine's PF↔VF links, set when VF Enable brings the VFs up).
  */
 import {
   type Machine,
@@ -21,11 +19,9 @@ import {
   PCI_SRIOV_VF_DID,
   PCI_SRIOV_VF_OFFSET,
   PCI_SRIOV_VF_STRIDE,
-  PCI_VENDOR_ID,
   type PciDevice,
   type PhysicalDevice,
   sriovPageSize,
-  vfIndexOf,
 } from '@vpci/vpci';
 import { hex } from './fields.js';
 import type { ReportSriov, ReportVfBar } from './report.js';
@@ -38,39 +34,20 @@ export interface SriovLinks {
   readonly pf: ReadonlyMap<PciDevice, { readonly device: PciDevice; readonly index: number }>;
 }
 
-/** Routing ID `bus << 8 | devfn` of a device. */
-function routingId(device: PciDevice): number {
-  return (device.sbdf.bus << 8) | (device.sbdf.dev << 3) | device.sbdf.fn;
-}
-
 /**
- * The PF↔VF links among the machine's devices: for each PF with VF Enable on, the devices at its VF
- * routing IDs that read as VFs. Costs NumVFs lookups per PF, never devices × devices.
+ * The PF↔VF links among the machine's devices, as the engine keeps them (Xen's `pdev->pf_pdev` and
+ * `vf_list`): each PF's VFs in VF order, and each VF's PF.
  */
 export function sriovLinks(machine: Machine): SriovLinks {
   const vfs = new Map<PciDevice, { index: number; device: PciDevice }[]>();
   const pf = new Map<PciDevice, { device: PciDevice; index: number }>();
   for (const device of machine.devices()) {
-    const sriov = device.hw.sriov;
-    if (sriov === undefined || !sriov.vfEnable) continue;
-    const pfRid = routingId(device);
-    const found: { index: number; device: PciDevice }[] = [];
-    sriov.vfRoutingIds(pfRid).forEach((rid, index) => {
-      const vf = machine.findDevice({
-        seg: device.sbdf.seg,
-        bus: rid >> 8,
-        dev: (rid >> 3) & 0x1f,
-        fn: rid & 7,
-      });
-      if (vf === undefined || vf === device || vf.hw.read(PCI_VENDOR_ID, 2) !== 0xffff) return;
-      // The inverse the series' vf_init_bars() computes must name the same VF.
-      const offset = sriov.field16(PCI_SRIOV_VF_OFFSET);
-      const stride = sriov.field16(PCI_SRIOV_VF_STRIDE);
-      if (vfIndexOf(pfRid, offset, stride, sriov.field16(PCI_SRIOV_NUM_VF), rid) !== index) return;
-      found.push({ index, device: vf });
-      pf.set(vf, { device, index });
-    });
-    if (found.length > 0) vfs.set(device, found);
+    if (device.virtfns.length > 0)
+      vfs.set(
+        device,
+        device.virtfns.map((vf) => ({ index: vf.vfIndex, device: vf })),
+      );
+    if (device.physfn !== undefined) pf.set(device, { device: device.physfn, index: device.vfIndex });
   }
   return { vfs, pf };
 }
@@ -149,25 +126,36 @@ export function sriovFieldsText(sriov: ReportSriov): string {
   );
 }
 
-/** One VF BAR slot in words: `VF BAR0 mem64 prefetchable 16 KiB each, VF 0 at 0x…, 8 VFs 0x…-0x…`. */
+/** One VF BAR slot in words: `VF BAR0 mem64 prefetchable 16 KiB each, VF 0 at 0x…, NumVFs span 0x…-0x…`. */
 export function vfBarText(bar: ReportVfBar): string {
   return (
     `VF BAR${bar.index} ${bar.type}${bar.prefetchable ? ' prefetchable' : ''} ${bytes(BigInt(bar.size))} each, ` +
-    `VF 0 at ${bar.addr}${bar.span === null ? '' : `, decoding ${bar.span[0]}-${bar.span[1]}`}`
+    `VF 0 at ${bar.addr}${bar.span === null ? '' : `, NumVFs span ${bar.span[0]}-${bar.span[1]}`}`
   );
 }
 
 /**
- * The replay note for a PF read from an image: what the image gave, and what it could not give (the
- * VF BAR sizes, taken from `sizes.vfBars`; the VFs' own configuration space).
+ * The replay note for a PF read from an image: what the image gave, and what it could not give: the
+ * VF BAR sizes (taken from `sizes.vfBars`; a VF BAR register in use without one is named, and left
+ * unimplemented rather than given an invented size) and the VFs' own configuration space.
  */
 export function imageSriovNote(sbdf: string, hw: PhysicalDevice): string | undefined {
   const sriov = reportSriov(hw);
-  if (sriov === undefined) return undefined;
+  if (sriov === undefined || hw.sriov === undefined) return undefined;
   const bars = sriov.vfBars.map(vfBarText);
+  const unsized: string[] = [];
+  for (let i = 0; i < PCI_SRIOV_NUM_BARS; i++) {
+    const register = hw.read(hw.sriov.pos + PCI_SRIOV_BAR + 4 * i, 4);
+    if (register !== 0 && hw.sriov.vfBarSize(i) === 0n)
+      unsized.push(`VF BAR${i} (register ${hex(register >>> 0)})`);
+    if ((register & 0x7) === PCI_BASE_ADDRESS_MEM_TYPE_64) i++;
+  }
   return (
     `${sbdf}: SR-IOV capability at ${sriov.pos} read from the image: ${sriovFieldsText(sriov)}; ` +
     `${bars.length === 0 ? 'no VF BARs implemented' : bars.join('; ')}. ` +
+    (unsized.length === 0
+      ? ''
+      : `In use in the image but without a size in device.sizes.vfBars, so left unimplemented (the VFs get no such BAR): ${unsized.join(', ')}. `) +
     'Not in the image: the VF BAR sizes (taken from device.sizes.vfBars; a slot without one is ' +
     "unimplemented) and the VFs' own configuration space (so the VFs get no MSI-X capability)"
   );
