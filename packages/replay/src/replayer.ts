@@ -35,8 +35,6 @@ import {
   PCI_BASE_ADDRESS_MEM_TYPE_64,
   PCI_HEADER_TYPE,
   PCI_HEADER_TYPE_BRIDGE,
-  PCI_SRIOV_BAR,
-  PCI_SRIOV_NUM_BARS,
   type PciDevice,
   PhysicalDevice,
   type Profile,
@@ -302,7 +300,6 @@ export class Replayer {
               });
         if (!('spec' in event)) {
           requireImageSizes(hw, line);
-          requireImageVfBarSizes(hw, line);
           const sriov = imageSriovNote(hw.toString(), hw);
           if (sriov !== undefined) this.notes.push({ line, text: sriov });
         }
@@ -853,25 +850,6 @@ function requireImageSizes(hw: PhysicalDevice, line: number): void {
       );
     }
     if (hw.barSize(i) > 0n && (register & 0x7) === PCI_BASE_ADDRESS_MEM_TYPE_64) i++;
-  }
-}
-
-/**
- * Likewise for the VF BARs of an image's SR-IOV capability: a VF BAR register the image shows in use
- * (not zero, not the upper half of a 64-bit VF BAR) needs its size in `sizes.vfBars`.
- */
-function requireImageVfBarSizes(hw: PhysicalDevice, line: number): void {
-  const sriov = hw.sriov;
-  if (sriov === undefined) return;
-  for (let i = 0; i < PCI_SRIOV_NUM_BARS; i++) {
-    const register = hw.read(sriov.pos + PCI_SRIOV_BAR + 4 * i, 4);
-    if (register !== 0 && sriov.vfBarSize(i) === 0n) {
-      throw new TraceError(
-        line,
-        `'device.sizes.vfBars[${i}]' is missing; expected the size of VF BAR${i}, whose register (SR-IOV capability at ${hex(sriov.pos)}) the image shows as ${hex(register >>> 0)}: an image holds VF BAR addresses, not sizes (lspci -vv shows a VF's as "[virtual] Memory at … [size=…]")`,
-      );
-    }
-    if ((register & 0x7) === PCI_BASE_ADDRESS_MEM_TYPE_64) i++;
   }
 }
 
