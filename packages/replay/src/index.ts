@@ -44,12 +44,11 @@ export type {
   ReportMmio,
   ReportMsi,
   ReportMsix,
-  ReportSriov,
-  ReportVfBar,
   ReportXenCost,
 } from './report.js';
 export { buildReport, REPORT_FORMAT, reportJson } from './report.js';
 export { replayText, TraceReplay } from './run.js';
+export type { ReportSriov, ReportVfBar } from './sriov-report.js';
 export type { TextReportOptions } from './text-report.js';
 export { humanSize, textReport } from './text-report.js';
 export type {

@@ -34,7 +34,7 @@ import {
 import { hex } from './fields.js';
 import type { ReportQemu } from './qemu-report.js';
 import type { Replayer } from './replayer.js';
-import { reportSriov, type SriovLinks, sriovLinks } from './sriov-report.js';
+import { type ReportSriov, reportSriov, type SriovLinks, sriovLinks } from './sriov-report.js';
 
 /** Format name and version of the report document. */
 export const REPORT_FORMAT = 'vpci-replay-report/1';
@@ -138,59 +138,6 @@ export interface ReportMsix {
     readonly size: number;
     readonly gfns: readonly [string, string];
   };
-}
-
-/**
- * One VF BAR slot of an SR-IOV physical function: the array of per-VF BARs it holds, VF n's BAR at
- * `addr + n × size` (PCIe 9.3.3.14).
- */
-export interface ReportVfBar {
-  /** VF BAR slot, 0 … 5 (a 64-bit VF BAR: its low slot). */
-  readonly index: number;
-  /** 32- or 64-bit memory (VFs have no I/O space). */
-  readonly type: 'mem32' | 'mem64';
-  /** Prefetchable memory. */
-  readonly prefetchable: boolean;
-  /** VF 0's BAR address: the VF BAR register, hexadecimal. */
-  readonly addr: string;
-  /** Each VF's BAR size under the current System Page Size, hexadecimal. */
-  readonly size: string;
-  /** The byte range `[first, last]` NumVFs VFs' BARs take (decoded while VF MSE is on); null while NumVFs is 0. */
-  readonly span: readonly [string, string] | null;
-}
-
-/** A physical function's SR-IOV capability (extended capability 0x10) as its registers read now. */
-export interface ReportSriov {
-  /** Offset of the capability in configuration space, hexadecimal. */
-  readonly pos: string;
-  /** TotalVFs. */
-  readonly totalVfs: number;
-  /** InitialVFs. */
-  readonly initialVfs: number;
-  /** NumVFs. */
-  readonly numVfs: number;
-  /** SR-IOV Control's VF Enable. */
-  readonly vfEnable: boolean;
-  /** SR-IOV Control's VF Memory Space Enable. */
-  readonly vfMemorySpace: boolean;
-  /** SR-IOV Control's ARI Capable Hierarchy. */
-  readonly ari: boolean;
-  /** First VF Offset: VF 0's routing ID minus the PF's. */
-  readonly firstVfOffset: number;
-  /** VF Stride. */
-  readonly vfStride: number;
-  /** VF Device ID, hexadecimal. */
-  readonly vfDeviceId: string;
-  /** Supported Page Sizes (bit n: 2^(n+12) bytes), hexadecimal. */
-  readonly supportedPageSizes: string;
-  /** System Page Size register, hexadecimal. */
-  readonly systemPageSize: string;
-  /** The page size it selects in bytes, hexadecimal (0x0 when no bit is set). */
-  readonly pageSize: string;
-  /** The implemented VF BAR slots. */
-  readonly vfBars: readonly ReportVfBar[];
-  /** The VFs on the machine (`devices` lists them too, each with `physfn`), by VF index. */
-  readonly vfs: readonly { readonly index: number; readonly sbdf: string }[];
 }
 
 /** A PCI function of the host, its owner and its BARs. */
