@@ -246,6 +246,8 @@ export interface SriovState {
   readonly vfBars: Bar[];
   /** NumVFs cached when VF Enable was set (the later series text's `sriov->num_vfs`). */
   numVfs: number;
+  /** Counts the sizings that changed a VF BAR (type, address, size): a VF's BARs made from an equal count still hold. */
+  generation: number;
 }
 
 /** Per-device vPCI state (Xen's `struct vpci`). */
@@ -281,6 +283,8 @@ export class VpciState {
   guestSbdf: Sbdf | undefined;
   /** Xen's `vpci->rebar`: where the resizable BAR capability is and how many BARs it lists. */
   rebar: { readonly offset: number; readonly nbars: number } | undefined;
+  /** A VF: the PF's `SriovState.generation` its BARs were last made from (`vfInitBars`), or -1. */
+  vfBarsGeneration = -1;
   /** A physical function's SR-IOV state (the series' `struct vpci_sriov`); undefined otherwise. */
   sriov: SriovState | undefined;
 

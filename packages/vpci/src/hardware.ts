@@ -397,6 +397,10 @@ export class PhysicalDevice {
     return this.ownBarWrites + (this.physfn?.barWrites ?? 0);
   }
 
+  set barWrites(value: number) {
+    this.ownBarWrites = value - (this.physfn?.barWrites ?? 0);
+  }
+
   /** A copy of the whole configuration space (256 or 4096 bytes). */
   image(): Uint8Array {
     return this.config.slice(0, this.extendedConfig ? PCI_CFG_SPACE_EXP_SIZE : PCI_CFG_SPACE_SIZE);

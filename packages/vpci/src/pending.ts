@@ -4,12 +4,13 @@
  */
 import { type Gfn, MAX_FRAME, type Mfn, type Paddr, gfn as toGfn, mfn as toMfn } from '@vpci/p2m';
 import { type ConsumeStep, RangeSet, type Result } from '@vpci/rangeset';
-import { archMmio } from './arch.js';
+import { archMmio, pciCheckBar } from './arch.js';
 import type { EngineContext } from './context.js';
 import { mappingDomain } from './context.js';
 import { modifyDecoding, restoreMsixPages } from './decoding.js';
 import { type Bar, hostFrameRange } from './device.js';
 import type { Domain, PciDevice, PendingOperation, Vcpu, VfRangeWork } from './domain.js';
+import { makeMsixHole } from './msix.js';
 import { mappedByOtherDomain, pendingVcpuOf } from './ownership.js';
 import { PCI_COMMAND_MEMORY, PCI_SRIOV_CTRL, PCI_SRIOV_CTRL_MSE } from './pci-regs.js';
 
@@ -364,10 +365,13 @@ function operationBars(pending: PendingOperation): readonly Bar[] {
 
 /**
  * The end of a PF's whole-range VF BAR operation (`mapVfBarRanges`): each VF it covers that is
- * still the domain's starts or stops decoding as `modify_decoding` has a device do (flags, MSI-X
- * holes); after an unmap, under `restoreMsixPages`, a VF's MSI-X pages another enabled BAR of the
- * domain needs are mapped again. A hole punch or restore that fails fails the operation under
- * `msixHoleFailsMap` (as for any device), with the frame where that is known.
+ * still the domain's starts or stops decoding as `modify_decoding` has a device do (its BARs'
+ * enabled flags, `barsMapped`, the MSI-X holes), except that its command register is not written:
+ * VF MSE on the PF is what decodes a VF's BARs, and the VF's own Memory Space Enable is read-only
+ * zero (v1's per-VF `modify_decoding` writes `cmd` there, clearing the VF's Bus Master Enable). After
+ * an unmap, under `restoreMsixPages`, a VF's MSI-X pages another enabled BAR of the domain needs are
+ * mapped again. A hole punch or restore that fails fails the operation under `msixHoleFailsMap` (as
+ * for any device), with the frame where that is known.
  */
 function vfDecoding(
   context: EngineContext,
@@ -376,7 +380,12 @@ function vfDecoding(
   cmd: number,
 ): Result<MapErrno> & { failure?: { gfn: number; mfn: number } } {
   const map = (cmd & PCI_COMMAND_MEMORY) !== 0;
-  const restore = !map && context.policy.restoreMsixPages && othersMeetRanges(context, work, pf);
+  // Only a VF's MSI-X pages can be restored: asked once, and only when a VF has MSI-X.
+  const restore =
+    !map &&
+    context.policy.restoreMsixPages &&
+    work.vfs.some((vf) => vf.vpci?.msix !== undefined) &&
+    othersMeetRanges(context, work, pf);
   for (const vf of work.vfs) {
     if (vf.vpci === undefined || vf.domain !== pf.domain) continue;
     if (restore) {
@@ -384,9 +393,42 @@ function vfDecoding(
       if (!restored.ok)
         return { ok: false, code: restored.code, failure: { gfn: restored.gfn, mfn: restored.mfn } };
     }
-    const decoded = modifyDecoding(context, vf, cmd, false, false);
+    const decoded = vfFlags(context, vf, map, work.bars);
     if (!decoded.ok && context.policy.msixHoleFailsMap) return decoded;
   }
+  return { ok: true };
+}
+
+/**
+ * `modify_decoding` for a VF of a whole-range operation, the command register left alone: its BARs
+ * in the operation's slots (`ranges`, the PF's VF BAR slots: every other slot of a VF is empty) flip.
+ */
+function vfFlags(
+  context: EngineContext,
+  vf: PciDevice,
+  map: boolean,
+  ranges: readonly Bar[],
+): Result<'EEXIST' | 'ENOMEM'> {
+  const vpci = vf.vpci!;
+  const bars = vpci.bars;
+  // Which BARs flip, as bits by slot (no list per VF: a whole-range operation flips thousands).
+  let flipped = 0;
+  for (let r = 0; r < ranges.length; r++) {
+    const i = ranges[r]!.index;
+    const bar = bars[i]!;
+    if (bar.enabled === map || !bar.mappable || !pciCheckBar(context, vf, bar)) continue;
+    bar.enabled = map;
+    flipped |= 1 << i;
+  }
+  if (map && vpci.msix !== undefined) {
+    const holes = makeMsixHole(context, vf);
+    if (!holes.ok) {
+      if (context.policy.msixHoleFailsMap)
+        for (let i = 0; i < bars.length; i++) if ((flipped & (1 << i)) !== 0) bars[i]!.enabled = !map;
+      return holes;
+    }
+  }
+  vpci.barsMapped = map;
   return { ok: true };
 }
 
@@ -420,7 +462,7 @@ function othersMeetRanges(context: EngineContext, work: VfRangeWork, pf: PciDevi
 function failVfRanges(context: EngineContext, work: VfRangeWork, pf: PciDevice, keptMapped: boolean): void {
   if (keptMapped) return;
   for (const vf of work.vfs)
-    if (vf.vpci !== undefined && vf.domain === pf.domain) modifyDecoding(context, vf, 0, false, false);
+    if (vf.vpci !== undefined && vf.domain === pf.domain) vfFlags(context, vf, false, work.bars);
   const sriov = pf.vpci?.sriov;
   if (sriov === undefined) return;
   const reg = sriov.pos + PCI_SRIOV_CTRL;

@@ -98,8 +98,8 @@ export interface Policy {
   readonly msixHoleFailsMap: boolean;
   /**
    * SR-IOV (docs/sriov.md): a physical function's VF Memory Space Enable maps or unmaps its VFs' BARs
-   * as one deferred, preemptible operation over each VF BAR slot's whole range
-   * (`VF BAR i … + n × size_i` for the n VFs, less their MSI-X pages and the VFs another domain owns), as Roger Pau
+   * as one deferred, preemptible operation over each VF BAR slot's whole range (VF BAR i up to VF BAR
+   * i + n × size i for the n VFs, less their MSI-X pages and the VFs another domain owns), as Roger Pau
    * Monné asked of the series' v1. v1 calls `vpci_modify_bars` once per VF, and each `defer_map`
    * overwrites the vCPU's single pending operation: only the last VF's BARs are mapped, the others
    * keep filled rangesets. The VF BARs are also sized at VF Enable (the later series text), and while

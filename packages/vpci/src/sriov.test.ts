@@ -191,6 +191,23 @@ describe('VF Memory Space Enable (control_write → map_vf per VF)', () => {
   });
 });
 
+describe("a VF's command register (Bus Master Enable) across VF MSE", () => {
+  it.each([
+    ['xen', 0],
+    ['hardened', 0x4],
+  ] as const)('%s: VF 3 reads %s after VF MSE on', (profile, expected) => {
+    const machine = booted({ profile });
+    control(machine, VFE);
+    const v = machine.hardwareDomain.vcpus[0]!;
+    machine.configWrite(v, VFS[3]!, PCI_COMMAND, 2, 0x4);
+    control(machine, VFE | MSE);
+    // v1: VF 3's deferred map ends in modify_decoding, which writes cmd (PCI_COMMAND_MEMORY alone)
+    // to the VF's command register: Bus Master Enable is cleared. The whole-range operation leaves
+    // the VF's register alone (VF MSE on the PF decodes its BARs).
+    expect(machine.configRead(v, VFS[3]!, PCI_COMMAND, 2)).toBe(expected);
+  });
+});
+
 describe('writes the spec leaves undefined (PCIe 9.3.3.5, 9.3.3.14)', () => {
   it('xen: a VF BAR write while VF MSE is on reaches the device (v1 traps SR-IOV Control only)', () => {
     const machine = booted({ profile: 'xen' });

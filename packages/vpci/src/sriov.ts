@@ -53,6 +53,7 @@ export function initSriov(
     pos,
     vfBars: Array.from({ length: PCI_SRIOV_NUM_BARS }, (_, i) => new Bar(i)),
     numVfs: 0,
+    generation: 0,
   };
   const hw = device.hw;
   const read = (reg: number, size: number) => () => hw.read(reg, size);
@@ -177,6 +178,7 @@ function controlWriteRanges(
  * slot"); an empty slot is marked so and keeps its old address and size, as v1 does.
  */
 function sizeVfBars(pf: PciDevice, sriov: SriovState): void {
+  const before = sriov.vfBars.reduce((sum, bar) => sum + bar.changes, 0);
   for (let i = 0; i < PCI_SRIOV_NUM_BARS; ) {
     const reg = sriov.pos + PCI_SRIOV_BAR + 4 * i;
     const value = pf.hw.read(reg, 4);
@@ -185,17 +187,19 @@ function sizeVfBars(pf: PciDevice, sriov: SriovState): void {
     const sized = pciSizeMemBar(pf, reg, last ? 'last' : 'bar');
     const bar = sriov.vfBars[i]!;
     if (sized.size === 0n) {
-      bar.type = 'empty';
+      if (bar.type !== 'empty') bar.type = 'empty';
     } else {
-      bar.addr = sized.addr;
-      bar.guestAddr = sized.addr;
-      bar.size = sized.size;
+      const type = is64 ? 'mem64lo' : 'mem32';
+      if (bar.addr !== sized.addr) bar.addr = sized.addr;
+      if (bar.guestAddr !== sized.addr) bar.guestAddr = sized.addr;
+      if (bar.size !== sized.size) bar.size = sized.size;
+      if (bar.type !== type) bar.type = type;
       bar.prefetchable = (value & PCI_BASE_ADDRESS_MEM_PREFETCH) !== 0;
-      bar.type = is64 ? 'mem64lo' : 'mem32';
-      if (is64) sriov.vfBars[i + 1]!.type = 'mem64hi';
+      if (is64 && sriov.vfBars[i + 1]!.type !== 'mem64hi') sriov.vfBars[i + 1]!.type = 'mem64hi';
     }
     i += is64 ? 2 : 1;
   }
+  if (sriov.vfBars.reduce((sum, bar) => sum + bar.changes, 0) !== before) sriov.generation++;
 }
 
 /**
@@ -245,12 +249,20 @@ function queueVfRanges(context: EngineContext, vcpu: Vcpu, pf: PciDevice, cmd: n
       return false;
     }
   }
-  const vfs = pf.virtfns.filter(
-    (vf) => vf.vpci !== undefined && vf.domain === pf.domain && vf.vpci.barsMapped !== map,
-  );
+  // One pass over the VFs: those to change, their runs of consecutive indexes, whether any has MSI-X.
+  const vfs: PciDevice[] = [];
+  const runs: [number, number][] = [];
+  let msix = false;
+  for (const vf of pf.virtfns) {
+    if (vf.vpci === undefined || vf.domain !== pf.domain || vf.vpci.barsMapped === map) continue;
+    if (map) vfInitBars(vf);
+    vfs.push(vf);
+    msix ||= vf.vpci.msix !== undefined;
+    const run = runs[runs.length - 1];
+    if (run !== undefined && run[1] + 1 === vf.vfIndex) run[1] = vf.vfIndex;
+    else runs.push([vf.vfIndex, vf.vfIndex]);
+  }
   if (vfs.length === 0) return true;
-  if (map) for (const vf of vfs) vfInitBars(vf);
-  const runs = indexRuns(vfs);
   const bars: Bar[] = [];
   for (const slot of sriov.vfBars) {
     if (!slot.mappable || slot.size === 0n) continue;
@@ -270,19 +282,20 @@ function queueVfRanges(context: EngineContext, vcpu: Vcpu, pf: PciDevice, cmd: n
     bars.push(bar);
   }
   // Step B: each VF's MSI-X table and PBA pages stay holes, so that accesses trap.
-  for (const vf of vfs) {
+  for (const vf of msix ? vfs : []) {
     const vpci = vf.vpci!;
     for (let nr = 0; vpci.msix !== undefined && nr < vpci.msix.tables.length; nr++) {
       const [start, end] = msixGuestFrames(vpci, nr);
       for (const bar of bars) bar.mem!.removeRange(start, end);
     }
   }
-  // Step C: frames other enabled BARs of the domain map already (map) or still need (unmap).
-  const covered = new Set<PciDevice>(vfs);
+  // Step C: frames other enabled BARs of the domain map already (map) or still need (unmap). The
+  // VFs covered are the PF's in its domain not yet in the requested state (as filtered above).
   const domain = pf.domain!;
   for (const owner of domain.isHardware ? [domain, context.domXen] : [domain]) {
     for (const other of owner.devices) {
-      if (other.vpci === undefined || covered.has(other)) continue;
+      if (other.vpci === undefined) continue;
+      if (other.physfn === pf && other.domain === domain && other.vpci.barsMapped !== map) continue;
       for (const remote of other.vpci.bars) {
         if (!remote.enabled) continue;
         const [start, end] = remote.guestFrames();
@@ -299,17 +312,6 @@ function queueVfRanges(context: EngineContext, vcpu: Vcpu, pf: PciDevice, cmd: n
   }
   deferVfRanges(vcpu, pf, cmd, { bars, vfs });
   return true;
-}
-
-/** Runs of consecutive VF indexes `[first, last]` among `vfs` (in VF order). */
-function indexRuns(vfs: readonly PciDevice[]): [number, number][] {
-  const runs: [number, number][] = [];
-  for (const vf of vfs) {
-    const run = runs[runs.length - 1];
-    if (run !== undefined && run[1] + 1 === vf.vfIndex) run[1] = vf.vfIndex;
-    else runs.push([vf.vfIndex, vf.vfIndex]);
-  }
-  return runs;
 }
 
 /**

@@ -19,14 +19,18 @@ export function vfInitBars(vf: PciDevice): Result<'EINVAL'> {
   const sriov = vf.physfn?.vpci?.sriov;
   const vpci = vf.vpci;
   if (sriov === undefined || vpci === undefined) return { ok: false, code: 'EINVAL' };
+  // Made from the same sizing already (VF MSE asks this of every VF each time it is set).
+  if (vpci.vfBarsGeneration === sriov.generation) return { ok: true };
+  vpci.vfBarsGeneration = sriov.generation;
   for (let i = 0; i < PCI_SRIOV_NUM_BARS; i++) {
     const from = sriov.vfBars[i]!;
     const bar = vpci.bars[i]!;
+    const addr = barAddress(vfBarAddress(from.addr, from.size, vf.vfIndex));
+    bar.prefetchable = from.prefetchable;
     bar.type = from.type;
     bar.size = from.size;
-    bar.prefetchable = from.prefetchable;
-    bar.addr = barAddress(vfBarAddress(from.addr, from.size, vf.vfIndex));
-    bar.guestAddr = bar.addr;
+    bar.addr = addr;
+    bar.guestAddr = addr;
     if (bar.mappable && bar.mem === undefined)
       bar.mem = new RangeSet<Gfn>({ name: `${vf.name}:BAR${i}`, hex: true });
   }
