@@ -5,10 +5,20 @@
  * VFs costs what the view's height costs), and the page lists each PF with its VF BARs and VFs.
  */
 import { readFileSync } from 'node:fs';
+import { runInNewContext } from 'node:vm';
 import { describe, expect, it } from 'vitest';
 import { STRESS_TRACES } from '../../../test/support/picture-traces.js';
 import { renderHtml } from './html.js';
-import { buildScene, renderSceneSvg, renderSvg, type Scene, tOf, type View, wholeView } from './picture.js';
+import {
+  buildScene,
+  pictureScript,
+  renderSceneSvg,
+  renderSvg,
+  type Scene,
+  tOf,
+  type View,
+  wholeView,
+} from './picture.js';
 import { replayText } from './run.js';
 import { textReport } from './text-report.js';
 
@@ -114,4 +124,18 @@ describe('VF BAR arrays in the picture', () => {
       'VF 7 0000:81:17.0, owner d0',
     ]);
   });
+
+  it.each(['stress-sriov-8-vfs.jsonl', 'stress-sriov-256-vfs.jsonl'])(
+    "%s: the HTML page's script, run alone, draws exactly what renderSvg draws (ticks included)",
+    (name) => {
+      const report = replayText(trace(name), name);
+      const svg = runInNewContext(
+        `${pictureScript()}\nconst scene = PictureEngine.buildScene(JSON.parse(json));\n` +
+          'PictureEngine.renderSceneSvg(scene, PictureEngine.wholeView(scene), { chrome: true, defs: true, clip: false });',
+        { json: JSON.stringify(report) },
+      ) as string;
+      expect(svg).toContain('class="vf-tick"');
+      expect(svg).toBe(renderSvg(report));
+    },
+  );
 });
