@@ -138,4 +138,24 @@ describe('VF BAR arrays in the picture', () => {
       expect(svg).toBe(renderSvg(report));
     },
   );
+
+  it('lists the first 16 VFs under their PF in the text report and counts the rest', () => {
+    // VF Enable with NumVFs 20 brings up 20 VFs at 02:00.1 … 02:02.4 (First VF Offset 1, stride 1).
+    const text = [
+      '{"event":"host","profile":"xen"}',
+      '{"event":"device","sbdf":"0000:02:00.0","sriov":{"totalVfs":20,"numVfs":20,"firstVfOffset":1,"vfStride":1,' +
+        '"vfBars":[{"type":"mem32","size":"0x1000","addr":"0xd0000000"}]}}',
+      '{"event":"boot"}',
+      '{"event":"write","vcpu":"d0v0","sbdf":"02:00.0","reg":"0x108","size":2,"value":"0x1"}',
+    ].join('\n');
+    const report = replayText(text, 'pf20');
+    expect(report.error).toBeNull();
+    expect(report.devices[0]!.sriov?.vfs.length).toBe(20);
+    const lines = textReport(report).split('\n');
+    const at = lines.findIndex((l) => l.includes('20 VFs on the machine:'));
+    expect(lines[at + 1]!.trim()).toBe('VF 0 0000:02:00.1, owner d0');
+    expect(lines[at + 16]!.trim()).toBe('VF 15 0000:02:02.0, owner d0');
+    expect(lines[at + 17]!.trim()).toBe('… 4 more VFs (see --json)');
+    expect(lines.some((l) => l.includes('0000:02:02.4 [ffff:ffff] VF 19 of 0000:02:00.0'))).toBe(true);
+  });
 });
