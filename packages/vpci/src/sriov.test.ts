@@ -297,3 +297,42 @@ describe('a VF assigned to a guest (the later series text: vpci_vf_init_header)'
     },
   );
 });
+
+describe("a VF BAR over another device's BAR", () => {
+  // A guest's device with a 256-byte BAR at 0x40_0000_4100: in VF 1's first page (frame 0x4000004).
+  const other: DeviceSpec = {
+    sbdf: '0000:05:00.0',
+    bars: [{ type: 'mem64', size: 0x100n, addr: 0x40_0000_4100n }],
+  };
+  it.each(['xen', 'hardened'] as const)('%s: dom0 maps VF 1 over a page a guest maps', (profile) => {
+    const machine = new Machine({ profile });
+    machine.addDevice(pf());
+    machine.addDevice(other);
+    machine.boot();
+    const guest = machine.createGuest();
+    expect(machine.assignDevice('05:00.0', guest.id)).toEqual({ ok: true });
+    const g = guest.vcpus[0]!;
+    machine.configWrite(g, '00:00.0', 0x10, 4, 0xe000_0104);
+    machine.configWrite(g, '00:00.0', 0x14, 4, 0);
+    machine.configWrite(g, '00:00.0', PCI_COMMAND, 2, PCI_COMMAND_MEMORY);
+    machine.finishPending(g);
+    expect(mfnAt(guest, 0xe0000)).toBe(VF0_FRAME + 4);
+    control(machine, profile === 'xen' ? VFE | MSE : VFE);
+    if (profile === 'hardened') control(machine, VFE | MSE);
+    const kinds = checkInvariants(machine).map((v) => v.kind);
+    if (profile === 'hardened') {
+      // VF 1 comes up in a page a guest maps: like any device hot-plugged there (refuseSubpageSharing)
+      // it joins with no owner, so nothing maps it; VFs 0, 2 and 3 map around it.
+      expect(machine.device(VFS[1]!).domain).toBeUndefined();
+      expect(machine.events.some((e) => e.kind === 'assign-refused' && e.sbdf === VFS[1])).toBe(true);
+      expect(mfnAt(machine.hardwareDomain, VF0_FRAME + 4)).toBeUndefined();
+      expect(mfnAt(machine.hardwareDomain, VF0_FRAME + 5)).toBeUndefined();
+      expect(mappedVfs(machine)).toEqual([true, false, true, true]);
+      expect(kinds).toEqual([]);
+    } else {
+      // VF Enable and VF MSE in one write: each VF maps as dom0 adds it, VF 1 over the guest's page.
+      expect(mfnAt(machine.hardwareDomain, VF0_FRAME + 4)).toBe(VF0_FRAME + 4);
+      expect(kinds).toContain('subpage-shared');
+    }
+  });
+});
