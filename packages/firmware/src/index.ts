@@ -30,6 +30,7 @@ export type {
   PlacementWindow,
 } from './pci-setup.js';
 export { pciSetup, placeBars } from './pci-setup.js';
+export { placementRangesetOps } from './placement-rangesets.js';
 export type { PlacementPolicyName } from './policy.js';
 export { PLACEMENT_POLICIES } from './policy.js';
 export type { RamLayout, RamMove } from './relocate.js';

@@ -5,11 +5,12 @@
  * host address, with `mapMmio`), and how much of the low hole the placement spans.
  */
 import { gfn, type MmioCost, mapMmio, mfn, P2m } from '@vpci/p2m';
-import { type DeviceSpec, PhysicalDevice } from '@vpci/vpci';
+import { type DeviceSpec, PhysicalDevice, type RangesetOps, VPCI_MAX_VIRT_DEV } from '@vpci/vpci';
 import { hardwareBus, initialBarAddresses } from './bus.js';
 import { PAGE_BYTES } from './constants.js';
 import type { DeviceLayout } from './layouts.js';
 import { type BarPlacement, type PciSetupOptions, type PciSetupResult, pciSetup } from './pci-setup.js';
+import { placementRangesetOps } from './placement-rangesets.js';
 import { PLACEMENT_POLICIES, type PlacementPolicyName } from './policy.js';
 
 /** One layout under one policy. */
@@ -34,9 +35,17 @@ export interface LayoutMetrics {
   readonly superpageFrames: number;
   /**
    * Xen's cost of mapping those BARs (each on a fresh p2m, as vPCI's `map_range` does: calls until
-   * done): `map_mmio_regions` calls and the leaves they write by size (`P2m.mmioCost`).
+   * done): `map_mmio_regions` calls and the leaves they write by size (`P2m.mmioCost`); and, when
+   * the layout's devices were given (`compareLayouts` always gives them) and fit one guest (at most
+   * `VPCI_MAX_VIRT_DEV`, 32), the rangeset calls vPCI makes when the firmware turns decoding on
+   * (`placementRangesetOps`; the table shows `-` without them).
    */
-  readonly xenCost: { readonly mapMmioRegions: number; readonly leaves4K: number; readonly leaves2M: number };
+  readonly xenCost: {
+    readonly mapMmioRegions: number;
+    readonly leaves4K: number;
+    readonly leaves2M: number;
+    readonly rangesets?: Readonly<RangesetOps>;
+  };
   /** Bytes from `pci_mem_start` to the end of the highest BAR in the low hole (0n: none there). */
   readonly lowSpan: bigint;
   /** `pci_mem_end - pci_mem_start`. */
@@ -97,14 +106,28 @@ export function sharedPages(bars: readonly BarPlacement[]): number {
   return shared;
 }
 
-/** The metrics of one setup result (see `LayoutMetrics`). */
-export function metricsOf(layout: string, result: PciSetupResult): LayoutMetrics {
+/**
+ * The metrics of one setup result (see `LayoutMetrics`); with the layout's `devices` (at their host
+ * addresses), also the rangeset calls of its decoding writes.
+ */
+export function metricsOf(
+  layout: string,
+  result: PciSetupResult,
+  devices?: readonly DeviceSpec[],
+): LayoutMetrics {
   const memory = result.bars.filter((b) => b.kind !== 'io');
   const placed = memory.filter((b) => b.decodes !== undefined);
   const withHost = placed.filter((b) => b.hostAddr !== undefined);
   let frames = 0;
   let superpageFrames = 0;
-  const xenCost = { mapMmioRegions: 0, leaves4K: 0, leaves2M: 0 };
+  const xenCost: { mapMmioRegions: number; leaves4K: number; leaves2M: number; rangesets?: RangesetOps } = {
+    mapMmioRegions: 0,
+    leaves4K: 0,
+    leaves2M: 0,
+  };
+  // One guest has VPCI_MAX_VIRT_DEV virtual slots: a larger layout cannot be given to one guest.
+  if (devices !== undefined && devices.length <= VPCI_MAX_VIRT_DEV)
+    xenCost.rangesets = placementRangesetOps(devices, result);
   for (const bar of withHost) {
     const counted = superpageFramesOf(bar)!;
     frames += counted.frames;
@@ -147,7 +170,7 @@ export function compareLayouts(
     for (const policy of policies) {
       const hosts = layout.devices.flatMap((spec) => initialBarAddresses(PhysicalDevice.fromSpec(spec)));
       const bus = hardwareBus(layout.devices.map(atReset), { hostAddresses: hosts });
-      rows.push(metricsOf(layout.name, pciSetup(bus, { ...options, policy })));
+      rows.push(metricsOf(layout.name, pciSetup(bus, { ...options, policy }), layout.devices));
     }
   }
   return rows;
@@ -171,11 +194,17 @@ function size(bytes: bigint): string {
   return `${Number.isInteger(kib) ? kib : kib.toFixed(1)} KiB`;
 }
 
+/** The rangeset column: `6 / 15 / 0 / 3 (3)`, or `-` for a row measured without the devices. */
+function rangesetCell(ops: Readonly<RangesetOps> | undefined): string {
+  if (ops === undefined) return '-';
+  return `${ops.addRange} / ${ops.removeRange} / ${ops.overlapsRange} / ${ops.consumeRanges} (${ops.rangesConsumed})`;
+}
+
 /** `rows` as a Markdown table (the README's). */
 export function formatMetricsTable(rows: readonly LayoutMetrics[]): string {
   const lines = [
-    '| layout | policy | placed | pages shared by 2+ devices | page offset kept | 2 MiB-mapped frames | low hole spanned | map_mmio_regions calls (4K / 2M leaves) |',
-    '|---|---|---|---|---|---|---|---|',
+    '| layout | policy | placed | pages shared by 2+ devices | page offset kept | 2 MiB-mapped frames | low hole spanned | map_mmio_regions calls (4K / 2M leaves) | rangeset calls: add / remove / overlaps / consume (ranges) |',
+    '|---|---|---|---|---|---|---|---|---|',
   ];
   for (const r of rows) {
     const share =
@@ -183,7 +212,7 @@ export function formatMetricsTable(rows: readonly LayoutMetrics[]): string {
         ? '0 / 0'
         : `${r.superpageFrames} / ${r.frames} (${((100 * r.superpageFrames) / r.frames).toFixed(1)} %)`;
     lines.push(
-      `| ${r.layout} | ${r.policy} | ${r.placed} / ${r.memoryBars} | ${r.sharedPages} | ${r.offsetKept} / ${r.withHost} | ${share} | ${size(r.lowSpan)} of ${size(r.holeSize)} | ${r.xenCost.mapMmioRegions} (${r.xenCost.leaves4K} / ${r.xenCost.leaves2M}) |`,
+      `| ${r.layout} | ${r.policy} | ${r.placed} / ${r.memoryBars} | ${r.sharedPages} | ${r.offsetKept} / ${r.withHost} | ${share} | ${size(r.lowSpan)} of ${size(r.holeSize)} | ${r.xenCost.mapMmioRegions} (${r.xenCost.leaves4K} / ${r.xenCost.leaves2M}) | ${rangesetCell(r.xenCost.rangesets)} |`,
     );
   }
   return lines.join('\n');

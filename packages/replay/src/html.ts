@@ -24,9 +24,9 @@ import {
   type Scene,
   wholeView,
 } from './picture.js';
-import type { Report } from './report.js';
+import type { Report, ReportXenCost } from './report.js';
 import { sriovFieldsText, vfBarText } from './sriov-report.js';
-import { qemuSummary, xenCostText } from './text-report.js';
+import { anyRangesetOps, qemuSummary, rangesetOpsText, xenCostText } from './text-report.js';
 
 /** Width of the legend strip under the map: four columns. */
 const LEGEND_WIDTH = 1220;
@@ -149,6 +149,11 @@ function sriovSection(report: Report): string {
   ].join('\n');
 }
 
+/** A `Xen's MMIO work` item's rangeset part (`; rangesets: …`), empty for a report without it. */
+function rangesetItem(cost: ReportXenCost): string {
+  return cost.rangesets === undefined ? '' : `; rangesets: ${esc(rangesetOpsText(cost.rangesets))}`;
+}
+
 /** The error that stopped the replay, violations, assertions, events and notes. */
 function listsSection(report: Report): string {
   const out: string[] = [];
@@ -220,12 +225,17 @@ function listsSection(report: Report): string {
     'xen-cost',
     "Xen's MMIO work",
     [
-      ...report.domains.map((d) => `<li>d${d.id}: ${esc(xenCostText(d.xenCost))}</li>`),
+      ...report.domains.map(
+        (d) => `<li>d${d.id}: ${esc(xenCostText(d.xenCost))}${rangesetItem(d.xenCost)}</li>`,
+      ),
       ...report.devices
-        .filter((d) => d.xenCost.mapMmioRegions + d.xenCost.unmapMmioRegions > 0)
+        .filter(
+          (d) =>
+            d.xenCost.mapMmioRegions + d.xenCost.unmapMmioRegions > 0 || anyRangesetOps(d.xenCost.rangesets),
+        )
         .map(
           (d) =>
-            `<li>${esc(d.sbdf)}: ${esc(xenCostText(d.xenCost))}, ${d.xenCost.continuations} continuations</li>`,
+            `<li>${esc(d.sbdf)}: ${esc(xenCostText(d.xenCost))}, ${d.xenCost.continuations} continuations${rangesetItem(d.xenCost)}</li>`,
         ),
     ],
     'None.',

@@ -44,6 +44,7 @@ export type {
   ReportMmio,
   ReportMsi,
   ReportMsix,
+  ReportRangesetOps,
   ReportXenCost,
 } from './report.js';
 export { buildReport, REPORT_FORMAT, reportJson } from './report.js';

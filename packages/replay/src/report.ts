@@ -27,6 +27,7 @@ import {
   PCI_VENDOR_ID,
   type PciDevice,
   POLICY_SWITCHES,
+  type RangesetOps,
   reportE820Frames,
   type Violation,
   type VpciEvent,
@@ -225,6 +226,39 @@ export interface ReportXenCost {
   readonly unmapMmioRegions: number;
   /** Leaves written (set or cleared) by those calls, by size. */
   readonly leaves: { readonly '4K': number; readonly '2M': number; readonly '1G': number };
+  /**
+   * Xen's calls on vPCI's BAR rangesets (`bar->mem`), counted where xen/drivers/vpci/header.c makes
+   * them (`ReportRangesetOps`). Optional for reports written before it was counted; always present in
+   * a report of this version.
+   */
+  readonly rangesets?: ReportRangesetOps;
+}
+
+/**
+ * Xen's calls on vPCI's BAR rangesets over the replay (the engine's `RangesetOps`): per device, on its
+ * sets whichever domain owned it; per domain, on the sets of the devices it owned (dom_xen's hidden
+ * devices count for the hardware domain).
+ */
+export interface ReportRangesetOps {
+  /** `rangeset_new` (`bar_add_rangeset` in `vpci_init_header`: each memory BAR slot and the ROM). */
+  readonly new: number;
+  /** `rangeset_add_range` (`modify_bars`: each BAR that changes). */
+  readonly addRange: number;
+  /**
+   * `rangeset_remove_range` (`modify_bars`: a higher BAR's frames from lower BARs' sets, each e820
+   * entry in x86 `pci_sanitize_bar_memory`, the MSI-X table and PBA pages, overlapping enabled BARs).
+   */
+  readonly removeRange: number;
+  /** `rangeset_overlaps_range` (`modify_bars`' overlap loop: 7 slots per enabled BAR it meets). */
+  readonly overlapsRange: number;
+  /** `rangeset_consume_ranges` calls (`vpci_process_pending`, `apply_map`: one per non-empty set). */
+  readonly consumeRanges: number;
+  /** Ranges those calls used up. */
+  readonly rangesConsumed: number;
+  /** `rangeset_purge` of a non-empty set (`vpci_process_pending` after a failed map or unmap). */
+  readonly purge: number;
+  /** `rangeset_destroy` of a set (`vpci_deassign_device`). */
+  readonly destroy: number;
 }
 
 /** The whole report. */
@@ -359,7 +393,7 @@ export function buildReport(
                 type: e.type,
                 order: e.order,
               })),
-              xenCost: xenCost(domain.p2m.mmioCost),
+              xenCost: xenCost(domain.p2m.mmioCost, domain.rangesetOps),
             })),
     events: replayer.events.map(({ line, event }) => ({
       line,
@@ -472,7 +506,10 @@ function reportDevice(
           },
     ...(vpci?.msi === undefined ? {} : { msi: reportMsi(vpci.msi) }),
     ...sriovFields(device, links),
-    xenCost: { ...xenCost(device.xenCost), continuations: device.xenCost.continuations },
+    xenCost: {
+      ...xenCost(device.xenCost, device.xenCost.rangesets),
+      continuations: device.xenCost.continuations,
+    },
   };
 }
 
@@ -508,12 +545,13 @@ function reportMsi(msi: MsiState): ReportMsi {
   };
 }
 
-/** A p2m's or a device's `MmioCost` as the report gives it. */
-function xenCost(cost: MmioCost): ReportXenCost {
+/** A p2m's or a device's `MmioCost` and its `RangesetOps` as the report gives them. */
+function xenCost(cost: MmioCost, rangesets: RangesetOps): ReportXenCost {
   return {
     mapMmioRegions: cost.mapCalls,
     unmapMmioRegions: cost.unmapCalls,
     leaves: { '4K': cost.leaves4K, '2M': cost.leaves2M, '1G': cost.leaves1G },
+    rangesets: { ...rangesets },
   };
 }
 

@@ -7,7 +7,14 @@ import type { Colors } from 'picocolors/types';
 import { pictureSize } from './picture.js';
 import type { QemuDevice } from './qemu.js';
 import type { ReportQemu } from './qemu-report.js';
-import type { Report, ReportBar, ReportDevice, ReportDomain, ReportXenCost } from './report.js';
+import type {
+  Report,
+  ReportBar,
+  ReportDevice,
+  ReportDomain,
+  ReportRangesetOps,
+  ReportXenCost,
+} from './report.js';
 import { sriovFieldsText, vfBarText } from './sriov-report.js';
 
 /** How the text report is written. */
@@ -82,6 +89,8 @@ export function textReport(report: Report, options: TextReportOptions = {}): str
     }
     out.push(...p2mLines(domain));
     out.push(`  Xen's MMIO work: ${xenCostText(domain.xenCost)}`);
+    if (domain.xenCost.rangesets !== undefined)
+      out.push(`  Xen's rangeset work: ${rangesetOpsText(domain.xenCost.rangesets)}`);
   }
   // dom_io (0x7ff1) is not listed among the domains: its devices are the quarantined ones.
   const listed = new Set(report.domains.map((domain) => domain.id));
@@ -160,6 +169,24 @@ export function xenCostText(cost: ReportXenCost): string {
   );
 }
 
+/**
+ * Xen's calls on vPCI's BAR rangesets: `2 rangeset_new, 2 rangeset_add_range, 3
+ * rangeset_remove_range, 7 rangeset_overlaps_range, 2 rangeset_consume_ranges (2 ranges consumed), 0
+ * rangeset_purge, 0 rangeset_destroy`.
+ */
+export function rangesetOpsText(ops: ReportRangesetOps): string {
+  return (
+    `${ops.new} rangeset_new, ${ops.addRange} rangeset_add_range, ${ops.removeRange} rangeset_remove_range, ` +
+    `${ops.overlapsRange} rangeset_overlaps_range, ${ops.consumeRanges} rangeset_consume_ranges ` +
+    `(${counted(ops.rangesConsumed, 'range')} consumed), ${ops.purge} rangeset_purge, ${ops.destroy} rangeset_destroy`
+  );
+}
+
+/** Whether any of Xen's rangeset calls was counted. */
+export function anyRangesetOps(ops: ReportRangesetOps | undefined): ops is ReportRangesetOps {
+  return ops !== undefined && Object.values(ops).some((n) => n > 0);
+}
+
 function domainTitle(domain: ReportDomain): string {
   const kind = domain.kind === 'hardware' ? 'hardware domain' : 'guest';
   return `d${domain.id} (${kind}, ${counted(domain.vcpus, 'vCPU')})${domain.crashed ? ' CRASHED' : ''}: ${counted(domain.mappedFrames, 'frame')} mapped in ${counted(domain.p2m.length, 'extent')}`;
@@ -221,6 +248,7 @@ function deviceLinesOf(device: ReportDevice, qemu?: QemuDevice): string[] {
   const cost = device.xenCost;
   if (cost.mapMmioRegions + cost.unmapMmioRegions > 0)
     out.push(`    Xen's MMIO work: ${xenCostText(cost)}, ${counted(cost.continuations, 'continuation')}`);
+  if (anyRangesetOps(cost.rangesets)) out.push(`    Xen's rangeset work: ${rangesetOpsText(cost.rangesets)}`);
   const msix = device.msix;
   if (msix !== null) {
     const pba = unknown.has('MSI-X PBA')

@@ -22,6 +22,11 @@ export interface EngineContext {
   readonly events: VpciEvent[];
   /** Host frames covered by an entry of the host memory map (e820), every type. */
   readonly e820Frames: RangeSet<Mfn>;
+  /**
+   * Entries of the host memory map with a size: x86 `pci_sanitize_bar_memory` makes one
+   * `rangeset_remove_range` call for each on every BAR set it sanitizes (counted in `RangesetOps`).
+   */
+  readonly e820Removals: number;
   /** False while the hardware domain is being built: mappings are then applied at once. */
   readonly systemActive: boolean;
   /** The hardware domain (dom0). */

@@ -110,6 +110,12 @@ export class Domain {
    * can devices be assigned to it, and EPT memory types follow its MTRRs rather than WB.
    */
   readonly iommu: boolean;
+  /**
+   * Xen's rangeset calls on the BAR sets of the devices this domain owns (dom_xen's hidden devices
+   * count for the hardware domain, as `modify_bars` walks them there), over the replay: see
+   * `RangesetOps` and `countRangesetOps`.
+   */
+  readonly rangesetOps: RangesetOps = noRangesetOps();
   private crashedHere = false;
 
   constructor(
@@ -150,10 +156,59 @@ export class Domain {
   }
 }
 
+/**
+ * Xen's calls on the rangesets vPCI keeps per BAR (`bar->mem`), counted where Xen makes them
+ * (xen/drivers/vpci/header.c, vpci.c, x86 pci.c), not where the engine happens to: the engine's own
+ * sets (the hardened `withheld`, rollback and `mapVfBarRanges` whole-range sets) are not counted, nor `rangeset_is_empty` (a list
+ * test, no lock). Under a `Policy` switch that changes `modify_bars`, the changed code's calls on the
+ * BAR sets are counted at the same places.
+ */
+export interface RangesetOps {
+  /** `rangeset_new`: `bar_add_rangeset` in `vpci_init_header`, for each memory BAR slot and the ROM. */
+  new: number;
+  /** `rangeset_add_range`: `modify_bars` puts each BAR that changes into its set. */
+  addRange: number;
+  /**
+   * `rangeset_remove_range`: `modify_bars` taking out a higher BAR's frames from the lower BARs'
+   * sets, the host memory map (x86 `pci_sanitize_bar_memory`: one call per e820 entry with a size),
+   * the MSI-X table and PBA pages, and the frames of other enabled BARs that overlap.
+   */
+  removeRange: number;
+  /**
+   * `rangeset_overlaps_range`: `modify_bars`' overlap loop asks it of all 7 BAR slots of the device
+   * for every enabled BAR of the domain's devices (and dom_xen's, for the hardware domain).
+   */
+  overlapsRange: number;
+  /** `rangeset_consume_ranges` calls: `vpci_process_pending` and `apply_map`, once per non-empty set. */
+  consumeRanges: number;
+  /** Ranges those calls used up (`destroy_range` inside `rangeset_consume_ranges`). */
+  rangesConsumed: number;
+  /** `rangeset_purge`: `vpci_process_pending` empties the non-empty sets when a map or unmap fails. */
+  purge: number;
+  /** `rangeset_destroy`: `vpci_deassign_device` frees the sets (the slots that have one). */
+  destroy: number;
+}
+
+/** A `RangesetOps` with every count 0. */
+export function noRangesetOps(): RangesetOps {
+  return {
+    new: 0,
+    addRange: 0,
+    removeRange: 0,
+    overlapsRange: 0,
+    consumeRanges: 0,
+    rangesConsumed: 0,
+    purge: 0,
+    destroy: 0,
+  };
+}
+
 /** A device's share of Xen's MMIO work (`PciDevice.xenCost`). */
 export interface DeviceXenCost extends MmioCost {
   /** Times `vpci_process_pending` returned -ERESTART (preempted) for the device's work. */
   continuations: number;
+  /** Xen's rangeset calls on the device's BAR sets, whichever domain owned it (`RangesetOps`). */
+  readonly rangesets: RangesetOps;
 }
 
 /** A PCI function on the host. */
@@ -172,8 +227,8 @@ export class PciDevice {
   decodedBars: { readonly barWrites: number; readonly bars: readonly Bar[] } | undefined;
   /**
    * What vPCI's deferred work for this device has cost Xen so far, whichever domain it mapped into:
-   * the p2m calls and leaves (`MmioCost`) of its `map_range` calls, and the continuations
-   * (`-ERESTART`: `vpci_process_pending` preempted, to be called again).
+   * the p2m calls and leaves (`MmioCost`) of its `map_range` calls, the continuations
+   * (`-ERESTART`: `vpci_process_pending` preempted, to be called again) and the rangeset calls.
    */
   readonly xenCost: DeviceXenCost = {
     mapCalls: 0,
@@ -182,6 +237,7 @@ export class PciDevice {
     leaves2M: 0,
     leaves1G: 0,
     continuations: 0,
+    rangesets: noRangesetOps(),
   };
   /** Xen's `pdev->quarantine`: made assignable (given to dom_io); cleared when back with dom0. */
   quarantine = false;

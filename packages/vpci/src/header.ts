@@ -46,6 +46,7 @@ import {
   PCI_SRIOV_VF_DID,
   PCI_VENDOR_ID,
 } from './pci-regs.js';
+import { countRangesetOps } from './rangeset-ops.js';
 import { vfInitBars } from './vf-bars.js';
 
 // TODO (Xen, header.c vpci_init_header): PARITY, SERR and FAST_BACK are not emulated for guests; Xen
@@ -165,7 +166,7 @@ export function vpciInitHeader(
     }
     bar.type =
       (value & PCI_BASE_ADDRESS_MEM_TYPE_MASK) === PCI_BASE_ADDRESS_MEM_TYPE_64 ? 'mem64lo' : 'mem32';
-    barAddRangeset(device, bar);
+    barAddRangeset(context, device, bar);
     const sized = pciSizeMemBar(device, reg, i === numBars - 1 ? 'last' : 'bar');
     if (sized.size === 0n) {
       bar.type = 'empty';
@@ -196,7 +197,7 @@ export function vpciInitHeader(
       true,
     );
     if (!added.ok) romBar.type = 'empty';
-    else barAddRangeset(device, romBar);
+    else barAddRangeset(context, device, romBar);
   } else if (!isHwdom) {
     // ROMs are not offered to guests: the register reads as zero.
     // TODO (Xen, header.c vpci_init_header): "Check expansion ROM, we do not handle ROM for guests for
@@ -219,7 +220,7 @@ function vfInitHardwareHeader(
   accessor: AccessorRef,
   device: PciDevice,
 ): InitHeaderResult {
-  const bars = vfInitBars(device);
+  const bars = vfInitBars(context, device);
   if (!bars.ok) return bars;
   const pf = device.physfn!;
   if (pf.domain !== device.domain || pf.hw.sriov?.vfMemorySpace !== true) return { ok: true };
@@ -240,7 +241,7 @@ function vfInitGuestHeader(context: EngineContext, device: PciDevice, cmd: numbe
     device.hw.write(PCI_COMMAND, 2, cmd);
     return { ok: false, code };
   };
-  const bars = vfInitBars(device);
+  const bars = vfInitBars(context, device);
   if (!bars.ok) return fail(bars.code);
   const vendor = pf.hw.read(PCI_VENDOR_ID, 2);
   const vfDevice = pf.hw.sriov?.field16(PCI_SRIOV_VF_DID) ?? 0xffff;
@@ -262,7 +263,8 @@ function vfInitGuestHeader(context: EngineContext, device: PciDevice, cmd: numbe
 }
 
 /** Xen's `bar_add_rangeset`: the set of guest frames the BAR's map or unmap will consume. */
-function barAddRangeset(device: PciDevice, bar: Bar): void {
+function barAddRangeset(context: EngineContext, device: PciDevice, bar: Bar): void {
+  countRangesetOps(context, device, 'new');
   bar.mem = new RangeSet<Gfn>({ name: `${device.name}:BAR${bar.index}`, hex: true });
 }
 

@@ -42,6 +42,7 @@ import { PCI_CFG_SPACE_SIZE } from './pci-regs.js';
 import { type PendingResult, processPending } from './pending.js';
 import { type Policy, type Profile, policyFor } from './policy.js';
 import { ignoresBars } from './quirks.js';
+import { countRangesetOps, purgeBarSets } from './rangeset-ops.js';
 import type { HardwareAccess } from './registers.js';
 import { formatSbdf, makeSbdf, type Sbdf, sbdfKey, toSbdf } from './sbdf.js';
 import { unmapVirtualFunctions } from './sriov.js';
@@ -182,6 +183,8 @@ export class Machine implements EngineContext {
   readonly e820: readonly E820Entry[];
   /** Host frames covered by an entry of the host memory map (e820), every type. */
   readonly e820Frames: RangeSet<Mfn>;
+  /** Entries of `e820` with a size (`EngineContext.e820Removals`). */
+  readonly e820Removals: number;
   /** The host's MTRRs (Xen's `mtrr_state`). */
   readonly hostMtrr: MtrrState;
   /**
@@ -272,6 +275,7 @@ export class Machine implements EngineContext {
       }
       if (entry.size > 0n) this.e820Frames.addRange(...hostFrameRange(entry.addr, entry.size));
     });
+    this.e820Removals = this.e820.filter((entry) => entry.size > 0n).length;
     // hvm_vcpu_cacheattr_init: the hardware domain's vCPUs start with a copy of the host's MTRRs.
     const hardwareMtrr = options.hardwareMtrr ?? hardwareDomainMtrr(this.hostMtrr);
     if (!(hardwareMtrr instanceof MtrrState))
@@ -917,7 +921,7 @@ export class Machine implements EngineContext {
   private unmapLeaving(device: PciDevice): AssignResult {
     if (device.domain === undefined) return { ok: true };
     if (this.policy.unmapOnDeassign && device.vpci?.bars.some((bar) => bar.enabled)) {
-      for (const bar of device.vpci.bars) bar.mem?.purge();
+      purgeBarSets(this, device);
       const unmapped = modifyBars(this, this.accessor.current, device, 0, false, true);
       if (!unmapped.ok) return unmapped;
     }
@@ -1071,6 +1075,8 @@ export class Machine implements EngineContext {
     if (vpci.guestSbdf !== undefined && device.domain !== undefined)
       device.domain.virtualSlots[vpci.guestSbdf.dev] = false;
     vpci.registers.clear();
+    // rangeset_destroy on every slot; a slot without a set returns at once (not counted).
+    for (const bar of vpci.bars) if (bar.mem !== undefined) countRangesetOps(this, device, 'destroy');
     device.vpci = undefined;
   }
 

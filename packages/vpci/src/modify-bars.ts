@@ -14,6 +14,7 @@ import { msixBir, msixGuestFrames } from './msix.js';
 import { effectiveOwner, hostBars, overlappingBar, pendingInDomain } from './ownership.js';
 import { PCI_COMMAND_MEMORY } from './pci-regs.js';
 import { applyMap, deferMap, type MapErrno } from './pending.js';
+import { countRangesetOps, purgeBarSets } from './rangeset-ops.js';
 
 /**
  * Why `modifyBars` failed: a refused or failed set-up (`EINVAL`, `ENOMEM`), another operation pending
@@ -51,7 +52,7 @@ export function modifyBars(
 
   const fail = (code: 'EINVAL' | 'ENOMEM'): ModifyBarsResult => {
     // G1: Xen returns with the sets as they are; hardened empties them so the next call starts clean.
-    if (policy.purgeOnError) for (const bar of vpci.bars) bar.mem?.purge();
+    if (policy.purgeOnError) purgeBarSets(context, device);
     return { ok: false, code };
   };
 
@@ -107,17 +108,18 @@ export function modifyBars(
         return fail('EINVAL');
       }
     }
+    countRangesetOps(context, device, 'addRange');
     if (!bar.mem.addRange(startGuest, endGuest).ok) return fail('ENOMEM');
     if (policy.e820OnHostFrames) {
       // The memory map is cut through each BAR's own host frames, so a page this BAR leaves out
       // for it may be one a lower BAR over it maps: only what this BAR keeps leaves their sets.
-      if (!sanitizeBarMemory(context, bar)) return fail('ENOMEM');
+      if (!sanitizeBarMemory(context, bar, device)) return fail('ENOMEM');
       for (const [first, last] of bar.mem)
-        if (!removeFromLowerBars(vpci, i, first, last)) return fail('ENOMEM');
+        if (!removeFromLowerBars(context, device, i, first, last)) return fail('ENOMEM');
     } else {
       // A page shared by several BARs of the device stays only in the highest slot's set.
-      if (!removeFromLowerBars(vpci, i, startGuest, endGuest)) return fail('ENOMEM');
-      if (!sanitizeBarMemory(context, bar)) return fail('ENOMEM');
+      if (!removeFromLowerBars(context, device, i, startGuest, endGuest)) return fail('ENOMEM');
+      if (!sanitizeBarMemory(context, bar, device)) return fail('ENOMEM');
     }
   }
 
@@ -128,6 +130,7 @@ export function modifyBars(
     for (let j = 0; j < vpci.bars.length; j++) {
       const bar = vpci.bars[j]!;
       if (bar.mem === undefined || bar.mem.isEmpty()) continue;
+      countRangesetOps(context, device, 'removeRange');
       if (!bar.mem.removeRange(start, end).ok) return fail('ENOMEM');
     }
   }
@@ -147,6 +150,8 @@ export function modifyBars(
         const frames = remoteBar.guestFrames(); // not destructured: that iterates
         const start = frames[0];
         const end = frames[1];
+        // Xen asks every slot, empty sets and slots without one included.
+        countRangesetOps(context, device, 'overlapsRange', vpci.bars.length);
         for (let j = 0; j < vpci.bars.length; j++) {
           const bar = vpci.bars[j]!;
           // An empty set (a BAR not changing, or all of it removed) is passed by cheaply: this loop
@@ -156,7 +161,7 @@ export function modifyBars(
           // itself. Xen tests the local BAR's type here (G7); the intent is to skip the ROM.
           const skipped = policy.romOverlapRule ? remoteBar.type === 'rom' : bar.type === 'rom';
           if (romOnly && other === device && skipped) continue;
-          if (!removeMapped(bar.mem, other.vpci, start, end)) return fail('ENOMEM');
+          if (!removeMapped(bar.mem, other.vpci, start, end, { context, device })) return fail('ENOMEM');
         }
       }
     }
@@ -172,7 +177,11 @@ export function modifyBars(
     for (const bar of changing) for (const [first, last] of bar.mem!) vpci.withheld?.removeRange(first, last);
   } else if (policy.refuseSubpageSharing && vpci.withheld !== undefined) {
     // The pages withheld when mapping were never mapped: unmapping them would fail (EINVAL).
-    for (const bar of changing) if (!bar.mem!.subtract(vpci.withheld).ok) return fail('ENOMEM');
+    for (const bar of changing) {
+      // As rangeset_subtract would: a remove per range of the other set.
+      countRangesetOps(context, device, 'removeRange', vpci.withheld.size);
+      if (!bar.mem!.subtract(vpci.withheld).ok) return fail('ENOMEM');
+    }
   }
 
   // Step D: apply now while building dom0, else defer to the vCPU.
@@ -185,13 +194,28 @@ export function modifyBars(
   return { ok: true };
 }
 
+/** Whose `RangesetOps` a helper counts its calls for (the device whose BAR sets `modifyBars` builds). */
+interface CountedFor {
+  readonly context: EngineContext;
+  readonly device: PciDevice;
+}
+
 /**
  * Removes from `mem` the frames `[start, end]` of an enabled BAR of `other`, except those it withheld
  * as shared (hardened): those are not mapped. Its MSI-X pages are removed all the same: they must
  * stay holes while its BAR is enabled, whoever else would map them.
  */
-export function removeMapped(mem: RangeSet<Gfn>, other: VpciState, start: Gfn, end: Gfn): boolean {
-  if (other.withheld === undefined) return mem.removeRange(start, end).ok;
+export function removeMapped(
+  mem: RangeSet<Gfn>,
+  other: VpciState,
+  start: Gfn,
+  end: Gfn,
+  counted?: CountedFor,
+): boolean {
+  if (other.withheld === undefined) {
+    if (counted !== undefined) countRangesetOps(counted.context, counted.device, 'removeRange');
+    return mem.removeRange(start, end).ok;
+  }
   const unmapped = RangeSet.from<Gfn>(other.withheld);
   if (other.msix !== undefined) {
     for (let nr = 0; nr < 2; nr++)
@@ -199,24 +223,41 @@ export function removeMapped(mem: RangeSet<Gfn>, other: VpciState, start: Gfn, e
   }
   const mapped = RangeSet.from<Gfn>([[start, end]]);
   mapped.subtract(unmapped);
-  for (const [first, last] of mapped) if (!mem.removeRange(first, last).ok) return false;
+  for (const [first, last] of mapped) {
+    if (counted !== undefined) countRangesetOps(counted.context, counted.device, 'removeRange');
+    if (!mem.removeRange(first, last).ok) return false;
+  }
   return true;
 }
 
 /** Removes guest frames `[first, last]` from the sets of the device's BARs below slot `slot`. */
-function removeFromLowerBars(vpci: VpciState, slot: number, first: Gfn, last: Gfn): boolean {
+function removeFromLowerBars(
+  context: EngineContext,
+  device: PciDevice,
+  slot: number,
+  first: Gfn,
+  last: Gfn,
+): boolean {
+  const vpci = device.vpci!;
   for (let j = 0; j < slot; j++) {
     const prevBar = vpci.bars[j]!;
     if (prevBar.mem === undefined || prevBar.mem.isEmpty()) continue;
+    countRangesetOps(context, device, 'removeRange');
     if (!prevBar.mem.removeRange(first, last).ok) return false;
   }
   return true;
 }
 
-/** x86 `pci_sanitize_bar_memory`: removes the frames the host memory map takes out from the BAR's set. */
-export function sanitizeBarMemory(context: EngineContext, bar: Bar): boolean {
+/**
+ * x86 `pci_sanitize_bar_memory`: removes the frames the host memory map takes out from the BAR's set;
+ * its calls are counted for `counted` when given (`modifyBars`; not the hardened whole-range VF sets).
+ */
+export function sanitizeBarMemory(context: EngineContext, bar: Bar, counted?: PciDevice): boolean {
   // Arm's pci_sanitize_bar_memory returns 0 without touching the set (arch.ts).
   if (!sanitizesBarMemory(context.arch)) return true;
+  // Xen removes every e820 entry with a size, one call each, wherever the BAR is (the engine
+  // removes the merged map's ranges instead).
+  if (counted !== undefined) countRangesetOps(context, counted, 'removeRange', context.e820Removals);
   const mem = bar.mem!;
   const failed = reportE820Frames(context, bar, (first, last) =>
     mem.removeRange(first, last).ok ? undefined : true,
@@ -248,7 +289,9 @@ function dropSharedPages(context: EngineContext, device: PciDevice, changing: re
         const last = bar.guestFrameOf(end);
         vpci.withheld ??= new RangeSet<Gfn>();
         vpci.withheld.addRange(first, last);
+        countRangesetOps(context, device, 'overlapsRange');
         if (!bar.mem!.overlapsRange(first, last)) continue;
+        countRangesetOps(context, device, 'removeRange');
         bar.mem!.removeRange(first, last);
         context.events.push({
           kind: 'subpage-shared',

@@ -3,7 +3,7 @@
  * frames `modifyBars` collected are mapped or unmapped by the vCPU in preemptible steps.
  */
 import { type Gfn, MAX_FRAME, type Mfn, type Paddr, gfn as toGfn, mfn as toMfn } from '@vpci/p2m';
-import { type ConsumeStep, RangeSet, type Result } from '@vpci/rangeset';
+import { type ConsumeResult, type ConsumeStep, RangeSet, type Result } from '@vpci/rangeset';
 import { archMmio, pciCheckBar } from './arch.js';
 import type { EngineContext } from './context.js';
 import { mappingDomain } from './context.js';
@@ -13,6 +13,7 @@ import type { Domain, PciDevice, PendingOperation, Vcpu, VfRangeWork } from './d
 import { makeMsixHole } from './msix.js';
 import { mappedByOtherDomain, pendingVcpuOf } from './ownership.js';
 import { PCI_COMMAND_MEMORY, PCI_SRIOV_CTRL, PCI_SRIOV_CTRL_MSE } from './pci-regs.js';
+import { countRangesetOps, purgeBarSets } from './rangeset-ops.js';
 
 /**
  * Error codes a deferred map can end with: the p2m's (`MmioErrno`: EINVAL or ENOENT for a frame past
@@ -77,7 +78,7 @@ export function processPending(context: EngineContext, vcpu: Vcpu, budget: numbe
     // time): the device's next modify_bars adds to them. purgeOnError empties them, unless work
     // of the device's new owner is pending on them.
     if (context.policy.purgeOnError && pendingVcpuOf(context, device) === undefined)
-      for (const bar of device.vpci?.bars ?? []) bar.mem?.purge();
+      purgeBarSets(context, device);
     context.events.push({ kind: 'pending-dropped', sbdf: device.name, vcpu: vcpu.name });
     return { status: 'dropped' };
   }
@@ -88,8 +89,12 @@ export function processPending(context: EngineContext, vcpu: Vcpu, budget: numbe
     const done =
       pending.done.get(bar.index) ?? new RangeSet<Gfn>({ name: `${device.name}:done${bar.index}` });
     pending.done.set(bar.index, done);
+    // The hardened whole-range VF sets are the engine's own, not Xen's: their calls are not counted.
+    const counted = pending.vfRanges === undefined ? device : undefined;
     const result = charged(device, vcpu.domain, () =>
-      bar.mem!.consumeRanges((s, e) => mapRange(context, vcpu.domain, bar, map, s, e, meter, done)),
+      consumeBarSet(context, counted, bar, (s, e) =>
+        mapRange(context, vcpu.domain, bar, map, s, e, meter, done),
+      ),
     );
     if (result.ok && result.status === 'restart') {
       device.xenCost.continuations++;
@@ -171,7 +176,9 @@ function failPending(context: EngineContext, vcpu: Vcpu, code: MapErrno, meter: 
     if (romOnly && context.policy.romFailureKeepsBars) modifyDecoding(context, device, 0, true);
     else modifyDecoding(context, device, cmd & ~PCI_COMMAND_MEMORY, false);
   }
-  for (const bar of operationBars(pending)) bar.mem?.purge();
+  if (pending.vfRanges === undefined) purgeBarSets(context, device);
+  // The hardened whole-range VF sets are the engine's own (not Xen's `bar->mem`): not counted.
+  else for (const bar of pending.vfRanges.bars) bar.mem?.purge();
   if (pending.withheldBefore !== undefined) vpci.withheld = pending.withheldBefore;
   vcpu.pending = undefined;
   const crashed = !domain.isHardware;
@@ -210,6 +217,27 @@ function charged<T>(device: PciDevice, domain: Domain, work: () => T): T {
   tally.leaves4K += cost.leaves4K - leaves4K;
   tally.leaves2M += cost.leaves2M - leaves2M;
   tally.leaves1G += cost.leaves1G - leaves1G;
+  return result;
+}
+
+/**
+ * Xen's `rangeset_consume_ranges(bar->mem, map_range, …)`: one call, counted for `device` (unless
+ * undefined) with the ranges it used up (the set only loses ranges from its front, whole, so the drop
+ * in its size is that number).
+ */
+function consumeBarSet(
+  context: EngineContext,
+  device: PciDevice | undefined,
+  bar: Bar,
+  mapRange: (s: Gfn, e: Gfn) => ConsumeStep<MapErrno>,
+): ConsumeResult<MapErrno> {
+  const mem = bar.mem!;
+  const before = mem.size;
+  const result = mem.consumeRanges(mapRange);
+  if (device !== undefined) {
+    countRangesetOps(context, device, 'consumeRanges');
+    countRangesetOps(context, device, 'rangesConsumed', before - mem.size);
+  }
   return result;
 }
 
@@ -333,7 +361,9 @@ export function applyMap(context: EngineContext, device: PciDevice, cmd: number)
     for (;;) {
       const meter: Meter = { left: Number.POSITIVE_INFINITY, failure: undefined };
       const result = charged(device, domain, () =>
-        bar.mem!.consumeRanges((s, e) => mapRange(context, domain, bar, map, s, e, meter, frames)),
+        consumeBarSet(context, device, bar, (s, e) =>
+          mapRange(context, domain, bar, map, s, e, meter, frames),
+        ),
       );
       if (result.ok && result.status === 'restart') continue;
       rc = result.ok ? { ok: true } : { ok: false, code: result.code };
@@ -354,7 +384,7 @@ export function applyMap(context: EngineContext, device: PciDevice, cmd: number)
   }
   if (context.policy.rollbackFailedMap) rollback(context, domain, device, map, done, device.vpci!.bars);
   // G1: what the failed call left in the sets would be taken for work still to do.
-  if (context.policy.purgeOnError) for (const bar of device.vpci!.bars) bar.mem?.purge();
+  if (context.policy.purgeOnError) purgeBarSets(context, device);
   return rc;
 }
 

@@ -213,7 +213,7 @@ function sizeVfBars(pf: PciDevice, sriov: SriovState): void {
 function mapVfs(context: EngineContext, vcpu: Vcpu, pf: PciDevice, cmd: number): void {
   for (const vf of pf.virtfns) {
     if (vf.vpci === undefined || vf.domain !== pf.domain) continue;
-    if (!vfInitBars(vf).ok) continue;
+    if (!vfInitBars(context, vf).ok) continue;
     modifyBars(context, vcpu, vf, cmd, false);
   }
 }
@@ -255,7 +255,7 @@ function queueVfRanges(context: EngineContext, vcpu: Vcpu, pf: PciDevice, cmd: n
   let msix = false;
   for (const vf of pf.virtfns) {
     if (vf.vpci === undefined || vf.domain !== pf.domain || vf.vpci.barsMapped === map) continue;
-    if (map) vfInitBars(vf);
+    if (map) vfInitBars(context, vf);
     vfs.push(vf);
     msix ||= vf.vpci.msix !== undefined;
     const run = runs[runs.length - 1];

@@ -5,9 +5,11 @@
  */
 import type { Gfn } from '@vpci/p2m';
 import { RangeSet, type Result } from '@vpci/rangeset';
+import type { EngineContext } from './context.js';
 import { barAddress } from './device.js';
 import type { PciDevice } from './domain.js';
 import { PCI_SRIOV_NUM_BARS } from './pci-regs.js';
+import { countRangesetOps } from './rangeset-ops.js';
 import { vfBarAddress } from './sriov-hardware.js';
 
 /**
@@ -15,7 +17,7 @@ import { vfBarAddress } from './sriov-hardware.js';
  * prefetch, size; address `VF BAR i + n × size_i`, the guest address the same), with a rangeset for
  * each memory BAR. `EINVAL` when the VF has no PF or the PF no SR-IOV state in vPCI.
  */
-export function vfInitBars(vf: PciDevice): Result<'EINVAL'> {
+export function vfInitBars(context: EngineContext, vf: PciDevice): Result<'EINVAL'> {
   const sriov = vf.physfn?.vpci?.sriov;
   const vpci = vf.vpci;
   if (sriov === undefined || vpci === undefined) return { ok: false, code: 'EINVAL' };
@@ -31,8 +33,10 @@ export function vfInitBars(vf: PciDevice): Result<'EINVAL'> {
     bar.size = from.size;
     bar.addr = addr;
     bar.guestAddr = addr;
-    if (bar.mappable && bar.mem === undefined)
+    if (bar.mappable && bar.mem === undefined) {
+      countRangesetOps(context, vf, 'new');
       bar.mem = new RangeSet<Gfn>({ name: `${vf.name}:BAR${i}`, hex: true });
+    }
   }
   return { ok: true };
 }
