@@ -24,7 +24,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type ReplayOptions, TraceReplay } from '@vpci/replay';
-import { fileLineChunks } from '../src/file-lines.js';
+import { fileLineSpans } from '../src/file-lines.js';
 import { type DevicePlan, guestsFor, header, line, plan, writes } from './writes-workload.js';
 
 /** The target is for the full million; `BENCH_WRITES` shortens the run for profiling. */
@@ -105,9 +105,11 @@ async function replayFile(file: string, setup: number, options: ReplayOptions): 
   const samples: number[] = [];
   let t0 = 0;
   let paused = 0;
-  for await (const chunk of fileLineChunks(file)) {
-    for (const text of chunk) {
-      if (!replay.feed(text)) throw new Error(`line ${replay.error?.line}: ${replay.error?.message}`);
+  for await (const chunk of fileLineSpans(file)) {
+    const { text, starts, ends } = chunk;
+    for (let i = 0; i < chunk.length; i++) {
+      if (!replay.feedSpan(text, starts[i]!, ends[i]!))
+        throw new Error(`line ${replay.error?.line}: ${replay.error?.message}`);
       if (replay.lines === setup) t0 = cpuMs();
       else if (replay.lines % 100_000 === 0) {
         const p0 = cpuMs();

@@ -12,7 +12,7 @@ import { SingleBar } from 'cli-progress';
 import { createColors } from 'picocolors';
 import manifest from '../package.json';
 import { TraceError } from './fields.js';
-import { LineTooLongError, lineChunks } from './file-lines.js';
+import { LineTooLongError, lineSpans } from './file-lines.js';
 import { renderHtml } from './html.js';
 import { describeError, type Input, InputError, openInput } from './input.js';
 import { renderSvg } from './picture.js';
@@ -167,8 +167,10 @@ async function replayTrace(
 ): Promise<Replayed> {
   const replay = new TraceReplay(name, options);
   try {
-    replaying: for await (const chunk of lineChunks(input.bytes)) {
-      for (const text of chunk) if (!replay.feed(text)) break replaying;
+    replaying: for await (const chunk of lineSpans(input.bytes)) {
+      const { text, starts, ends } = chunk;
+      for (let i = 0; i < chunk.length; i++)
+        if (!replay.feedSpan(text, starts[i]!, ends[i]!)) break replaying;
       progress?.update(replay.lines);
     }
   } catch (error) {

@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { fileLineChunks } from './file-lines.js';
+import { fileLineChunks, fileLineSpans } from './file-lines.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'vpci-lines-'));
 afterAll(() => rmSync(dir, { recursive: true }));
@@ -35,5 +35,18 @@ describe('fileLineChunks', () => {
   it('does not split a multibyte character cut by a chunk boundary', async () => {
     const line = `{"comment":"${'é€'.repeat(20)}"}`;
     expect((await linesOf(Buffer.from(`${line}\n${line}\n`), 5)).flat()).toEqual([line, line]);
+  });
+
+  it('gives as spans the lines it gives as strings, at every chunk size', async () => {
+    const text = 'a\r\n{"event":"boot"}\n\nlast\r';
+    const file = join(dir, 'spans.jsonl');
+    writeFileSync(file, text);
+    for (const chunkBytes of [3, 7, 1 << 20]) {
+      const lines: string[] = [];
+      for await (const spans of fileLineSpans(file, chunkBytes)) {
+        for (let i = 0; i < spans.length; i++) lines.push(spans.line(i));
+      }
+      expect(lines).toEqual(['a', '{"event":"boot"}', '', 'last']);
+    }
   });
 });

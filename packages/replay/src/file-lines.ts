@@ -24,18 +24,86 @@ export class LineTooLongError extends Error {
   }
 }
 
-/** The lines of `file`, in order, a chunk of `chunkBytes` (default 1 MiB) at a time. */
+/**
+ * Whole lines, each a span of one text: line `i` is `text` from `starts[i]` up to `ends[i]` (its
+ * newline, and a `\r` before it, left out). A chunk's lines are spans of the chunk as decoded, so
+ * reading them makes no string per line; a line cut by a chunk boundary is joined into a text of its
+ * own, given as a `LineSpans` of one line before the rest of the chunk.
+ */
+export class LineSpans {
+  /** The text the lines are spans of. */
+  readonly text: string;
+  /** Where each line starts in `text`. */
+  readonly starts: number[] = [];
+  /** Where each line ends in `text` (exclusive). */
+  readonly ends: number[] = [];
+
+  constructor(text: string) {
+    this.text = text;
+  }
+
+  /** How many lines. */
+  get length(): number {
+    return this.starts.length;
+  }
+
+  /** Line `i` as a string of its own. */
+  line(i: number): string {
+    return this.text.slice(this.starts[i], this.ends[i]);
+  }
+
+  /** Adds the line `text[start … end)`, less a `\r` at its end (CRLF). */
+  add(start: number, end: number): void {
+    this.starts.push(start);
+    this.ends.push(end > start && this.text.charCodeAt(end - 1) === 0x0d ? end - 1 : end);
+  }
+}
+
+/** `text` as a `LineSpans` of one line. */
+function oneLine(text: string): LineSpans {
+  const spans = new LineSpans(text);
+  spans.add(0, text.length);
+  return spans;
+}
+
+/**
+ * How much of a file is read at a time: 256 KiB. Node hands a decoded text of about 1 MiB or more to
+ * V8 as an external string, whose characters cost a quarter more to read (measured on the replay
+ * benchmark's lines); a smaller chunk is decoded into V8's own heap.
+ */
+export const CHUNK_BYTES = 1 << 18;
+
+/** The lines of `file`, in order, a chunk of `chunkBytes` (default `CHUNK_BYTES`) at a time. */
 export function fileLineChunks(
   file: string,
-  chunkBytes = 1 << 20,
+  chunkBytes = CHUNK_BYTES,
 ): AsyncGenerator<string[], void, undefined> {
   return lineChunks(createReadStream(file, { highWaterMark: chunkBytes }));
+}
+
+/** `fileLineChunks` as spans (`LineSpans`): what a replay reads. */
+export function fileLineSpans(
+  file: string,
+  chunkBytes = CHUNK_BYTES,
+): AsyncGenerator<LineSpans, void, undefined> {
+  return lineSpans(createReadStream(file, { highWaterMark: chunkBytes }));
 }
 
 /** The lines of a stream of UTF-8 bytes (or text), a chunk of lines per chunk read. */
 export async function* lineChunks(
   source: AsyncIterable<Uint8Array | string>,
 ): AsyncGenerator<string[], void, undefined> {
+  for await (const spans of lineSpans(source)) {
+    const lines: string[] = [];
+    for (let i = 0; i < spans.length; i++) lines.push(spans.line(i));
+    yield lines;
+  }
+}
+
+/** `lineChunks` as spans: no string is cut out per line. */
+export async function* lineSpans(
+  source: AsyncIterable<Uint8Array | string>,
+): AsyncGenerator<LineSpans, void, undefined> {
   const decoder = new StringDecoder('utf8');
   // The unfinished line, in pieces: joined once when its newline comes, so a long line costs linear time.
   let pieces: string[] = [];
@@ -44,15 +112,18 @@ export async function* lineChunks(
   for await (const chunk of source) {
     const text = typeof chunk === 'string' ? chunk : decoder.write(chunk as Buffer);
     let start = 0;
-    const lines: string[] = [];
+    const spans = new LineSpans(text);
+    // The line the previous chunks left unfinished, once this one finishes it.
+    let joined: LineSpans | undefined;
     for (let newline = text.indexOf('\n'); newline >= 0; newline = text.indexOf('\n', start)) {
-      const tail = text.slice(start, newline);
       lineNumber++;
-      if (partialLength + tail.length > MAX_LINE_CHARS) throw new LineTooLongError(lineNumber);
-      const line = pieces.length === 0 ? tail : pieces.join('') + tail;
-      pieces = [];
-      partialLength = 0;
-      lines.push(line.endsWith('\r') ? line.slice(0, -1) : line);
+      if (partialLength + newline - start > MAX_LINE_CHARS) throw new LineTooLongError(lineNumber);
+      if (pieces.length === 0) spans.add(start, newline);
+      else {
+        joined = oneLine(pieces.join('') + text.slice(start, newline));
+        pieces = [];
+        partialLength = 0;
+      }
       start = newline + 1;
     }
     if (start < text.length) {
@@ -60,8 +131,10 @@ export async function* lineChunks(
       if (partialLength > MAX_LINE_CHARS) throw new LineTooLongError(lineNumber + 1);
       pieces.push(text.slice(start));
     }
-    if (lines.length > 0) yield lines;
+    // Nothing of a chunk is given before all of it is read: a line too long refuses the chunk whole.
+    if (joined !== undefined) yield joined;
+    if (spans.length > 0) yield spans;
   }
   const rest = pieces.join('') + decoder.end();
-  if (rest !== '') yield [rest.endsWith('\r') ? rest.slice(0, -1) : rest];
+  if (rest !== '') yield oneLine(rest);
 }

@@ -6,7 +6,7 @@
 export type { CliIo } from './cli.js';
 export { main as replayCli } from './cli.js';
 export { TraceError } from './fields.js';
-export { fileLineChunks } from './file-lines.js';
+export { fileLineChunks, fileLineSpans, LineSpans } from './file-lines.js';
 export { renderHtml } from './html.js';
 export { renderSvg } from './picture.js';
 export type {

@@ -633,7 +633,8 @@ export class Replayer {
     const machine = this.machine!;
     const access =
       event.event === 'write' || event.event === 'read' || event.event === 'mmio' || event.event === 'run';
-    if (!access || !machine.systemActive) return undefined;
+    // Without checks nothing compares the snapshots (`apply` returns before the check).
+    if (!access || !machine.systemActive || this.options.invariantChecks === 'off') return undefined;
     const vcpu = this.vcpuOf(event.vcpu, line);
     const pending = vcpu.pending?.device;
     // An SR-IOV PF's line can add or remove its VFs or change their mappings (VF Enable, VF MSE, a
@@ -794,16 +795,19 @@ export class Replayer {
 
   private targetAt(vcpu: Vcpu, sbdf: Sbdf): PciDevice | undefined {
     if (vcpu.domain.isHardware) return this.machine!.findDevice(sbdf);
-    return vcpu.domain.devices.find((d) => {
+    // A loop, not `find`: this runs for nearly every line of a guest's, and a closure per line adds up.
+    for (const d of vcpu.domain.devices) {
       const seen = d.vpci?.guestSbdf;
-      return (
+      if (
         seen !== undefined &&
         seen.seg === sbdf.seg &&
         seen.bus === sbdf.bus &&
         seen.dev === sbdf.dev &&
         seen.fn === sbdf.fn
-      );
-    });
+      )
+        return d;
+    }
+    return undefined;
   }
 
   /** A write must reach a device the domain can see (reads of empty slots are how buses are scanned). */

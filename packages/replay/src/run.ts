@@ -6,7 +6,7 @@
 import { TraceError } from './fields.js';
 import { Replayer, type ReplayOptions } from './replayer.js';
 import { buildReport, type Report } from './report.js';
-import { parseTraceLine } from './trace.js';
+import { compactWrite, parseGeneralLine } from './trace.js';
 
 /** A replay in progress. */
 export class TraceReplay {
@@ -26,10 +26,20 @@ export class TraceReplay {
 
   /** Parses and applies the next line; false once the replay has stopped on an error. */
   feed(text: string): boolean {
+    return this.feedSpan(text, 0, text.length);
+  }
+
+  /**
+   * `feed` for the line `text[start … end)`: a line of a chunk read from a file (`LineSpans`), read
+   * where it stands; only a line that is not a compact write is cut out of the chunk.
+   */
+  feedSpan(text: string, start: number, end: number): boolean {
     if (this.error !== undefined) return false;
     this.lines++;
     try {
-      const event = parseTraceLine(text, this.lines);
+      const event =
+        compactWrite(text, start, end) ??
+        parseGeneralLine(start === 0 && end === text.length ? text : text.slice(start, end), this.lines);
       if (event !== undefined) this.replayer.apply(event, this.lines);
       return true;
     } catch (error) {

@@ -121,6 +121,10 @@ const nearCompact = fc.oneof(
         '}',
         '\t',
         '1234567890123456',
+        'v',
+        'd',
+        'x',
+        '\u0001',
       ),
     )
     .map(([text, at, insert]) => {
@@ -148,6 +152,17 @@ describe('compactWrite, the fast path for compact write lines', () => {
       runs(3000),
     );
     expect(taken).toBeGreaterThan(300);
+  });
+
+  it('reads a line where it stands in a longer text as it reads the line cut out', () => {
+    const around = fc.constantFrom('', '}', '\n', '0', '"', '\r\n{"event":"write"}', ',"x":1}');
+    fc.assert(
+      fc.property(nearCompact, around, around, (text, before, after) => {
+        const whole = before + text + after;
+        expect(compactWrite(whole, before.length, before.length + text.length)).toEqual(compactWrite(text));
+      }),
+      runs(2000),
+    );
   });
 
   it('takes the lines a long trace has, and no line with a space, escape, leading zero or extra key', () => {

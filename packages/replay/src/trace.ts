@@ -348,8 +348,11 @@ export const EVENT_NAMES = [
 
 /** Parses one line (1-based `line` for messages). Comments and blank lines give `undefined`. */
 export function parseTraceLine(text: string, line: number): TraceEvent | undefined {
-  const fast = compactWrite(text);
-  if (fast !== undefined) return fast;
+  return compactWrite(text) ?? parseGeneralLine(text, line);
+}
+
+/** `parseTraceLine` without the compact write path: `JSON.parse` and the field readers. */
+export function parseGeneralLine(text: string, line: number): TraceEvent | undefined {
   const trimmed = text.trim();
   if (trimmed === '' || trimmed.startsWith('#')) return undefined;
   let json: unknown;
@@ -408,71 +411,87 @@ const COMPACT_WRITE_HEAD = '{"event":"write","vcpu":"';
  * it means what `plainWrite` makes of `JSON.parse(text)`; anything else (and any value `plainWrite`
  * would not take) is undefined here and goes through the general reader, which reads or reports it.
  * `JSON.parse` and the object it builds were a quarter of a replay.
+ *
+ * One pass of `charCodeAt` over the line: the literals are compared character by character
+ * (`startsWith` is a call into the runtime that cost as much as the rest of the pass), the vCPU is read
+ * as its two numbers where it stands, and only the address is cut out of the line. The line may be
+ * `text[from … to)`, a span of a chunk read from a file (`LineSpans`), so it need not be cut out
+ * either.
  */
-export function compactWrite(text: string): TraceEvent | undefined {
-  if (!text.startsWith(COMPACT_WRITE_HEAD)) return undefined;
-  const cursor = new CompactCursor(text, COMPACT_WRITE_HEAD.length);
-  const vcpu = cursor.string();
-  if (vcpu === undefined || !cursor.key(',"sbdf":"')) return undefined;
-  const sbdf = cursor.string();
-  if (sbdf === undefined || !cursor.key(',"reg":')) return undefined;
-  const reg = cursor.integer();
-  if (reg < 0 || !cursor.key(',"size":')) return undefined;
-  const size = cursor.integer();
-  if (size < 0 || !cursor.key(',"value":')) return undefined;
-  const value = cursor.integer();
-  if (value < 0 || !cursor.key('}') || cursor.at !== text.length) return undefined;
+export function compactWrite(text: string, from = 0, to = text.length): TraceEvent | undefined {
+  let at = literalAt(text, from, to, COMPACT_WRITE_HEAD);
+  // The vCPU: `d<domain>v<vcpu>` as `parseVcpu` reads it (anything else takes the general path).
+  if (at < 0 || at >= to || text.charCodeAt(at) !== 0x64 /* d */) return undefined;
+  const domainFrom = ++at;
+  let domain = 0;
+  for (let digit = text.charCodeAt(at) - 0x30; at < to && digit >= 0 && digit <= 9; ) {
+    domain = domain * 10 + digit;
+    digit = text.charCodeAt(++at) - 0x30;
+  }
+  if (at === domainFrom || at >= to || text.charCodeAt(at) !== 0x76 /* v */) return undefined;
+  const vcpuFrom = ++at;
+  let vcpu = 0;
+  for (let digit = text.charCodeAt(at) - 0x30; at < to && digit >= 0 && digit <= 9; ) {
+    vcpu = vcpu * 10 + digit;
+    digit = text.charCodeAt(++at) - 0x30;
+  }
+  if (at === vcpuFrom) return undefined;
+  at = literalAt(text, at, to, '","sbdf":"');
+  if (at < 0) return undefined;
+  const sbdfFrom = at;
+  for (; at < to; at++) {
+    const c = text.charCodeAt(at);
+    if (c === 0x22 /* " */) break;
+    if (c === 0x5c /* \\ */ || c < 0x20) return undefined;
+  }
+  const sbdf = text.slice(sbdfFrom, at);
+  at = literalAt(text, at, to, '","reg":');
+  const reg = at < 0 ? -1 : integerAt(text, at, to);
+  if (reg < 0) return undefined;
+  at = literalAt(text, at + digitsOf(reg), to, ',"size":');
+  // One digit: any size `plainWrite` takes.
+  const size = at < 0 || at >= to ? 0 : text.charCodeAt(at) - 0x30;
   if (size !== 1 && size !== 2 && size !== 4) return undefined;
+  at = literalAt(text, at + 1, to, ',"value":');
+  const value = at < 0 ? -1 : integerAt(text, at, to);
+  if (value < 0 || at + digitsOf(value) !== to - 1 || text.charCodeAt(to - 1) !== 0x7d /* } */)
+    return undefined;
   if (reg > 4095 || value > largestValue(size)) return undefined;
-  const who = parseVcpu(vcpu);
-  return who === undefined ? undefined : { event: 'write', vcpu: who, sbdf, reg, size, value };
+  return { event: 'write', vcpu: { domain, vcpu }, sbdf, reg, size, value };
 }
 
-/** A position in a compact line and the three things read there (see `compactWrite`). */
-class CompactCursor {
-  constructor(
-    private readonly text: string,
-    public at: number,
-  ) {}
+/** The index just past `literal` if `text` has it at `at` (before `to`), or -1. */
+function literalAt(text: string, at: number, to: number, literal: string): number {
+  const n = literal.length;
+  if (at + n > to) return -1;
+  for (let i = 0; i < n; i++) if (text.charCodeAt(at + i) !== literal.charCodeAt(i)) return -1;
+  return at + n;
+}
 
-  /** The characters up to the closing quote, if none needs unescaping (no `\\`, no control). */
-  string(): string | undefined {
-    const { text } = this;
-    const from = this.at;
-    for (let i = from; i < text.length; i++) {
-      const c = text.charCodeAt(i);
-      if (c === 0x22 /* " */) {
-        this.at = i + 1;
-        return text.slice(from, i);
-      }
-      if (c === 0x5c /* \\ */ || c < 0x20) return undefined;
-    }
-    return undefined;
+/**
+ * The JSON integer at `at`: 1 to 15 digits without a leading zero (so exact, and its digits are
+ * `digitsOf` it), or -1.
+ */
+function integerAt(text: string, at: number, to: number): number {
+  let n = 0;
+  let i = at;
+  for (
+    let digit = text.charCodeAt(i) - 0x30;
+    i < to && digit >= 0 && digit <= 9;
+    digit = text.charCodeAt(++i) - 0x30
+  ) {
+    if (i - at === 15) return -1;
+    n = n * 10 + digit;
   }
+  const digits = i - at;
+  return digits === 0 || (digits > 1 && text.charCodeAt(at) === 0x30) ? -1 : n;
+}
 
-  /** Whether `literal` comes next (it is then passed). */
-  key(literal: string): boolean {
-    if (!this.text.startsWith(literal, this.at)) return false;
-    this.at += literal.length;
-    return true;
-  }
-
-  /** A JSON integer of 1 to 15 digits without a leading zero (so exact), or -1. */
-  integer(): number {
-    const { text } = this;
-    const from = this.at;
-    let n = 0;
-    let i = from;
-    for (; i < text.length && i - from <= 15; i++) {
-      const digit = text.charCodeAt(i) - 0x30;
-      if (digit < 0 || digit > 9) break;
-      n = n * 10 + digit;
-    }
-    const digits = i - from;
-    if (digits === 0 || digits > 15 || (digits > 1 && text.charCodeAt(from) === 0x30)) return -1;
-    this.at = i;
-    return n;
-  }
+/** How many decimal digits `n` (a safe integer, 0 or more) has. */
+function digitsOf(n: number): number {
+  let digits = 1;
+  for (let rest = n; rest >= 10; rest = Math.floor(rest / 10)) digits++;
+  return digits;
 }
 
 type Parser = (f: Fields) => TraceEvent;
@@ -1088,7 +1107,8 @@ function register(f: Fields): number {
 
 /** The largest value an access of `size` bytes carries. */
 function largestValue(size: number): number {
-  return size === 4 ? U32 : 2 ** (8 * size) - 1;
+  // A table, not `2 ** (8 * size)`: this runs for every write line and `**` is a call.
+  return size === 4 ? U32 : size === 2 ? 0xffff : size === 1 ? 0xff : 2 ** (8 * size) - 1;
 }
 
 function frameCount(f: Fields, gfn: number, max = MAX_FRAME + 1): number {

@@ -33,6 +33,15 @@ export function vpciAccessAllowed(reg: number, size: number): boolean {
  * access that is not aligned is valid input: it reaches the machine, which drops it as Xen does.
  */
 export function checkAccessShape(path: ConfigAccessPath, reg: unknown, size: unknown): void {
+  // Every config access passes here: the common shape is settled without the lists and their search.
+  if (
+    (size === 1 || size === 2 || size === 4 || (size === 8 && path === 'ecam')) &&
+    typeof reg === 'number' &&
+    reg >= 0 &&
+    reg < PCI_CFG_SPACE_EXP_SIZE &&
+    Number.isInteger(reg)
+  )
+    return;
   const sizes = SIZES[path];
   if (typeof size !== 'number' || !sizes.includes(size))
     throw new InvalidArgumentError('size', size, sizes.join(', ').replace(/, (\d)$/, ' or $1'));

@@ -649,7 +649,9 @@ export class Machine implements EngineContext {
   /** A config-space write through the CF8/CFC ports (Xen's `vpci_portio_write`); not aligned: dropped. */
   configWrite(vcpu: Vcpu, sbdf: Sbdf | string, reg: number, size: number, value: number): void {
     checkAccessShape('cf8', reg, size);
-    checkAccessValue(value, BigInt(allOnes(size)));
+    // The common case without a bigint per write (the bound as a bigint only for a value out of it).
+    if (!(typeof value === 'number' && Number.isInteger(value) && value >= 0 && value <= allOnes(size)))
+      checkAccessValue(value, BigInt(allOnes(size)));
     const address = toSbdf(sbdf);
     if (!this.canAccess(vcpu, address) || !this.accessAllowed(vcpu, address, reg, size)) return;
     this.vpciWrite(vcpu, address, reg, size, value);
@@ -815,7 +817,8 @@ export class Machine implements EngineContext {
 
   /** Xen's `vpci_read` (1, 2 or 4 bytes, aligned). */
   private vpciRead(vcpu: Vcpu, sbdf: Sbdf, reg: number, size: number): number {
-    const { device, hardware } = this.resolve(vcpu, sbdf);
+    const device = this.handledDevice(vcpu, sbdf);
+    const hardware = this.hardwareOf(vcpu, sbdf);
     this.accessor.current = vcpu;
     if (device?.vpci === undefined) return hardware.read(reg, size);
     return device.vpci.registers.read(reg, size, hardware);
@@ -823,7 +826,8 @@ export class Machine implements EngineContext {
 
   /** Xen's `vpci_write` (1, 2 or 4 bytes, aligned). */
   private vpciWrite(vcpu: Vcpu, sbdf: Sbdf, reg: number, size: number, value: number): void {
-    const { device, hardware } = this.resolve(vcpu, sbdf);
+    const device = this.handledDevice(vcpu, sbdf);
+    const hardware = this.hardwareOf(vcpu, sbdf);
     this.accessor.current = vcpu;
     if (device?.vpci === undefined) {
       if (this.refusedForeignWrite(vcpu, sbdf, reg, size)) return;
@@ -839,21 +843,25 @@ export class Machine implements EngineContext {
    * real device for everything else; a guest finds the device at the virtual address and never
    * reaches hardware (reads all-ones, writes dropped).
    */
-  private resolve(vcpu: Vcpu, sbdf: Sbdf): { device: PciDevice | undefined; hardware: HardwareAccess } {
+  private handledDevice(vcpu: Vcpu, sbdf: Sbdf): PciDevice | undefined {
     const domain = vcpu.domain;
     if (domain.isHardware) {
       const device = this.deviceMap.get(sbdfKey(sbdf));
-      const hardware = device === undefined ? NO_HARDWARE : xenView(device);
-      const handled =
-        device !== undefined && (device.domain === domain || device.domain === this.domXen)
-          ? device
-          : undefined;
-      return { device: handled, hardware };
+      return device !== undefined && (device.domain === domain || device.domain === this.domXen)
+        ? device
+        : undefined;
     }
-    const device = domain.devices.find(
-      (d) => d.vpci?.guestSbdf !== undefined && sbdfKey(d.vpci.guestSbdf) === sbdfKey(sbdf),
-    );
-    return { device, hardware: NO_HARDWARE };
+    const key = sbdfKey(sbdf);
+    for (const d of domain.devices)
+      if (d.vpci?.guestSbdf !== undefined && sbdfKey(d.vpci.guestSbdf) === key) return d;
+    return undefined;
+  }
+
+  /** What the accesses past the handlers reach (`handledDevice`): the real device, for the hardware domain. */
+  private hardwareOf(vcpu: Vcpu, sbdf: Sbdf): HardwareAccess {
+    if (!vcpu.domain.isHardware) return NO_HARDWARE;
+    const device = this.deviceMap.get(sbdfKey(sbdf));
+    return device === undefined ? NO_HARDWARE : xenView(device);
   }
 
   /**

@@ -49,6 +49,8 @@ export function makeSbdf(seg: number, bus: number, dev: number, fn: number): Sbd
 
 /** Parses `ssss:bb:dd.f` or `bb:dd.f` (segment 0), hexadecimal as lspci prints. */
 export function parseSbdf(text: string, argument = 'sbdf'): Sbdf {
+  const canonical = typeof text === 'string' ? canonicalSbdf(text) : undefined;
+  if (canonical !== undefined) return canonical;
   const match = typeof text === 'string' ? SBDF_PATTERN.exec(text) : null;
   if (match === null) {
     throw new InvalidArgumentError(argument, text, 'a PCI address "ssss:bb:dd.f" or "bb:dd.f" (hex)');
@@ -57,6 +59,41 @@ export function parseSbdf(text: string, argument = 'sbdf'): Sbdf {
   const device = Number.parseInt(dev, 16);
   if (device > 31) throw new InvalidArgumentError(argument, text, 'a device number 00 … 1f');
   return makeSbdf(Number.parseInt(seg, 16), Number.parseInt(bus, 16), device, Number(fn));
+}
+
+/**
+ * `ssss:bb:dd.f` exactly as `formatSbdf` writes it (any case), read digit by digit, or undefined for
+ * any other text (`parseSbdf`'s pattern then reads or refuses it). A caller that names its devices as
+ * text names them this way, on every access: the pattern's match and its strings cost more than the
+ * access.
+ */
+function canonicalSbdf(text: string): Sbdf | undefined {
+  if (
+    text.length !== 12 ||
+    text.charCodeAt(4) !== 0x3a /* : */ ||
+    text.charCodeAt(7) !== 0x3a ||
+    text.charCodeAt(10) !== 0x2e /* . */
+  )
+    return undefined;
+  const seg = hexDigits(text, 0, 4);
+  const bus = hexDigits(text, 5, 7);
+  const dev = hexDigits(text, 8, 10);
+  const fn = text.charCodeAt(11) - 0x30;
+  if (seg < 0 || bus < 0 || dev < 0 || dev > 31 || fn < 0 || fn > 7) return undefined;
+  return new CheckedSbdf(seg, bus, dev, fn);
+}
+
+/** The hexadecimal number `text[from … to)`, or -1 if a character there is not a hex digit. */
+function hexDigits(text: string, from: number, to: number): number {
+  let n = 0;
+  for (let i = from; i < to; i++) {
+    const c = text.charCodeAt(i);
+    const letter = c | 0x20; // lower case, for A … F
+    const digit = c >= 0x30 && c <= 0x39 ? c - 0x30 : letter >= 0x61 && letter <= 0x66 ? letter - 0x57 : -1;
+    if (digit < 0) return -1;
+    n = n * 16 + digit;
+  }
+  return n;
 }
 
 /** Accepts an `Sbdf` or its text form. */
