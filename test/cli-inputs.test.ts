@@ -313,6 +313,13 @@ const traceCases: Case[] = [
     line: 1,
   },
   {
+    name: 'a rule set that does not exist',
+    trace: ['{"event":"host","rules":"bhyve"}'],
+    status: 2,
+    says: /'host.rules' is "bhyve"; expected 'xen', 'qemu'/,
+    line: 1,
+  },
+  {
     name: 'a policy switch that does not exist',
     trace: ['{"event":"host","policy":{"refuseEverything":true}}'],
     status: 2,
@@ -629,6 +636,7 @@ describe('vpci-replay answers every malformed argument and input file', () => {
     [['a.jsonl', 'b.jsonl'], /one trace file expected; got 'a.jsonl', 'b.jsonl'/],
     [['--profile', 'paranoid', 'x.jsonl'], /--profile is 'paranoid'; expected xen or hardened/],
     [['--profile=paranoid', 'x.jsonl'], /--profile is 'paranoid'/],
+    [['--rules', 'bhyve', 'x.jsonl'], /--rules is 'bhyve'; expected one of xen, qemu/],
     [['--color', 'sometimes', 'x.jsonl'], /--color is 'sometimes'; expected auto, always or never/],
     [['--svg'], /--svg/],
     [['--image', '03:00.0=x', 'x.jsonl'], /cannot read x|need --qemu/],
@@ -645,6 +653,9 @@ describe('vpci-replay answers every malformed argument and input file', () => {
 
   it('--opt=value and -- as POSIX and GNU tools take them', async () => {
     expect((await cli(['--profile=hardened', good])).status).toBe(0);
+    const qemu = await cli(['--rules=qemu', good]);
+    expect(qemu.status).toBe(0);
+    expect(qemu.stdout).toContain('rules qemu, profile xen');
     const dashed = file(GOOD, '-dashed.jsonl');
     const run = await cli(['--', dashed]);
     expect(run.status).toBe(0);

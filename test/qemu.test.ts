@@ -23,6 +23,7 @@ import {
   replayCli,
   replayQemuConversion,
 } from '@vpci/replay';
+import type { RuleSetName } from '@vpci/vpci';
 import { describe, expect, it } from 'vitest';
 
 const fixtures = new URL('./fixtures/qemu/', import.meta.url);
@@ -118,13 +119,13 @@ const page = (addr: bigint): string => `0x${(addr >> 12n).toString(16)}`;
 
 // ---- the replay ------------------------------------------------------------------------------
 
-function replay(file: string, lines: string[], withMonitor: boolean): Report {
+function replay(file: string, lines: string[], withMonitor: boolean, rules: RuleSetName = 'xen'): Report {
   const monitorText = readFileSync(new URL(`${nameOf(file)}.monitor.txt`, fixtures), 'utf8');
   const conversion = convertQemuLog(lines, {
     name: file,
     ...(withMonitor ? { monitor: parseQemuMonitor(monitorText) } : {}),
   });
-  return replayQemuConversion(conversion, file);
+  return replayQemuConversion(conversion, file, rules === 'xen' ? {} : { rules });
 }
 
 /**
@@ -288,6 +289,21 @@ describe('QEMU traces', () => {
       expect(report.qemu!.devices).toEqual(full.qemu!.devices);
     });
 
+    it("under the qemu rules (pci_update_mappings): every one of QEMU's decisions matched, none explained", () => {
+      const report = replay(file, lines, true, 'qemu');
+      const decisions = lines.filter((l) => /^(\d+@[\d.]+:)?pci_update_mappings_(add|del) /.test(l)).length;
+      expect(report.machine?.rules).toBe('qemu');
+      expect(report.qemu!.decisions).toEqual({
+        compared: decisions > 0,
+        total: decisions,
+        matched: decisions,
+        explained: 0,
+        unexplained: 0,
+      });
+      expect(report.qemu!.divergences).toEqual([]);
+      checkAgainstQemu(file, lines, report, true);
+    });
+
     it('with the monitor output: the MSI-X PBAs are info mtree’s, nothing stays unknown', () => {
       const report = replay(file, lines, true);
       checkAgainstQemu(file, lines, report, true);
@@ -372,6 +388,29 @@ describe('QEMU traces', () => {
       false,
     );
     expect(report.devices).toEqual(replay(file, lines, false).devices);
+  });
+
+  it('vpci-replay --qemu --rules qemu: every decision matched, exit 0; the report names the rule set', async () => {
+    const file = 'seabios-testdev.trace.log';
+    const decisions = readLog(file).filter((l) => l.startsWith('pci_update_mappings_')).length;
+    let stdout = '';
+    const status = await replayCli(
+      ['--qemu', '--rules', 'qemu', '--json', new URL(file, fixtures).pathname],
+      {
+        stdout: { write: (t: string) => (stdout += t) },
+        stderr: { write: () => true, isTTY: false },
+      },
+    );
+    expect(status).toBe(0);
+    const report = JSON.parse(stdout);
+    expect(report.machine.rules).toBe('qemu');
+    expect(report.qemu.decisions).toEqual({
+      compared: true,
+      total: decisions,
+      matched: decisions,
+      explained: 0,
+      unexplained: 0,
+    });
   });
 
   it('a log that starts late (Linux only) still ends where info pci says', () => {

@@ -438,3 +438,105 @@ describe('consumeRanges preemption, against the model', () => {
     );
   });
 });
+
+/**
+ * One step of a set used as a queue: ranges added past the end (and now and then anywhere), consumed
+ * from the front a budget at a time, and queried, from outside and from inside the consume callback.
+ */
+type QueueStep =
+  | { op: 'append'; gap: number; len: number }
+  | { op: 'add'; r: [number, number] }
+  | { op: 'remove'; r: [number, number] }
+  | { op: 'consume'; budget: number; probe: number }
+  | { op: 'query'; r: [number, number] };
+
+const QUEUE_SPAN = 4096;
+const queueRange = fc
+  .tuple(fc.nat({ max: QUEUE_SPAN - 1 }), fc.nat({ max: 12 }))
+  .map(([s, len]): [number, number] => [s, Math.min(QUEUE_SPAN - 1, s + len)]);
+const queueStep: fc.Arbitrary<QueueStep> = fc.oneof(
+  {
+    weight: 4,
+    arbitrary: fc.record({
+      op: fc.constant('append' as const),
+      gap: fc.integer({ min: 1, max: 6 }),
+      len: fc.nat({ max: 5 }),
+    }),
+  },
+  { weight: 1, arbitrary: fc.record({ op: fc.constant('add' as const), r: queueRange }) },
+  { weight: 1, arbitrary: fc.record({ op: fc.constant('remove' as const), r: queueRange }) },
+  {
+    weight: 3,
+    arbitrary: fc.record({
+      op: fc.constant('consume' as const),
+      budget: fc.integer({ min: 1, max: 60 }),
+      probe: fc.nat({ max: QUEUE_SPAN - 1 }),
+    }),
+  },
+  { weight: 2, arbitrary: fc.record({ op: fc.constant('query' as const), r: queueRange }) },
+);
+
+describe('a set used as a queue, against the model', () => {
+  // The store drops chunks used up at the front by narrowing its chunk arrays, takes that room back
+  // when they fill up, and keeps bounds of the values for lookups that miss: a long run of appends
+  // and consumes at chunk size 4 crosses every one of those paths many times.
+  it('appends, consumes from the front, queries (also from inside the callback) agree with the model', () => {
+    fc.assert(
+      fc.property(
+        fc.array(queueStep, { minLength: 50, maxLength: 400 }),
+        fc.constantFrom(4, 5, 256),
+        (steps, chunkSize) => {
+          const set = new RangeSet({ chunkSize });
+          // Room for QUEUE_SPAN and 400 appends of at most 6 + 5 + 1 values past it.
+          let bits = new Uint8Array(QUEUE_SPAN + 400 * 12);
+          let tail = 0;
+          for (const step of steps) {
+            if (step.op === 'append' || step.op === 'add') {
+              const [s, e] = step.op === 'append' ? [tail + step.gap, tail + step.gap + step.len] : step.r;
+              tail = Math.max(tail, e + 1);
+              expect(set.addRange(s, e)).toEqual({ ok: true });
+              bits = fill(bits, s, e, 1);
+            } else if (step.op === 'remove') {
+              expect(set.removeRange(...step.r)).toEqual({ ok: true });
+              bits = fill(bits, step.r[0], step.r[1], 0);
+            } else if (step.op === 'query') {
+              const slice = Array.from(bits.subarray(step.r[0], step.r[1] + 1));
+              expect(set.overlapsRange(...step.r)).toBe(slice.some((b) => b === 1));
+              expect(set.containsRange(...step.r)).toBe(slice.every((b) => b === 1));
+            } else {
+              const expected = consumeModel([...setBits(bits)], budgeted(step.budget));
+              // The set as each callback sees it: what the model holds at that point of the call.
+              let current = bits;
+              const handed: Ranges = [];
+              const answer = budgeted(step.budget);
+              const [ps, pe] = [step.probe, step.probe + 3];
+              const result = set.consumeRanges((s, e) => {
+                handed.push([s, e]);
+                // Each read looks first in turn: a read may bring the store up to date for the next.
+                const reads = [
+                  () => expect(set.containsRange(s, e)).toBe(true),
+                  () =>
+                    expect(set.overlapsRange(ps, pe)).toBe(current.subarray(ps, pe + 1).some((b) => b === 1)),
+                  () => expect(set.size).toBe(rangesOf(current).length),
+                  // The whole set (a walk of every chunk) on the first callbacks of each call.
+                  () => handed.length <= 3 && expect(set.toArray()).toEqual(rangesOf(current)),
+                ];
+                for (let k = 0; k < reads.length; k++)
+                  reads[(k + handed.length + step.probe) % reads.length]!();
+                const reply = answer(s, e);
+                current = fill(current, s, s + reply.consumed - 1, 0);
+                return reply;
+              });
+              expect({ handed, result }).toEqual({ handed: expected.handed, result: expected.result });
+              bits = new Uint8Array(bits.length);
+              for (const v of expected.left) bits[v] = 1;
+            }
+            expect(set.toArray()).toEqual(rangesOf(bits));
+            expect(set.size).toBe(rangesOf(bits).length);
+          }
+        },
+      ),
+      runs(60),
+    );
+  });
+});

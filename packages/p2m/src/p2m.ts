@@ -305,6 +305,25 @@ export class P2m {
     return out;
   }
 
+  /**
+   * The extents of one type whose machine frames meet `[first, last]` (inclusive; any numbers, a
+   * range past the last machine frame meets nothing there), in gfn order. A
+   * pass over the extents' numbers that makes objects only for those found: no index by machine
+   * frame is kept, as the map is written far more often than asked this (a checker asks which
+   * mappings of a domain reach a host BAR that moved).
+   */
+  extentsOfTypeMeetingMfns(type: P2mType, first: number, last: number): P2mExtent[] {
+    const code = TYPE_CODES.get(type);
+    if (code === undefined)
+      throw new InvalidArgumentError('type', type, `a p2m type (${P2M_TYPES.join(', ')})`);
+    const out: P2mExtent[] = [];
+    const { mfns, counts, types } = this;
+    for (let i = 0; i < this.n; i++)
+      if (types[i] === code && mfns[i]! <= last && first <= mfns[i]! + counts[i]! - 1)
+        out.push(this.extentAt(i));
+    return out;
+  }
+
   private extentAt(i: number): P2mExtent {
     return {
       gfn: this.starts[i] as Gfn,

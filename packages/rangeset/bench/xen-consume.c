@@ -11,9 +11,12 @@
  * consumes the whole set here, so it would cost nothing measurable); the nodes are allocated in order,
  * as a set built in ascending order would be.
  *
- * Usage: xen-consume <ranges> [cpu|wall]. Builds <ranges> disjoint ranges (untimed), consumes them
- * all (timed: the process's CPU time by default, as the benchmark times JavaScript; the wall clock with
- * "wall") and prints "<seconds> <ranges consumed> <values consumed>".
+ * Usage: xen-consume <file> [cpu|wall]. <file> holds the ranges the JavaScript structures consume,
+ * as the benchmark wrote them: ascending, disjoint, non-adjacent, each a pair of little-endian 64-bit
+ * unsigned integers (start, end). Builds the list from them (untimed), consumes it all (timed: the
+ * process's CPU time by default, as the benchmark times JavaScript; the wall clock with "wall") and
+ * prints "<seconds> <ranges consumed> <values consumed>", which the benchmark checks against the
+ * JavaScript runs.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -82,18 +85,27 @@ static int consume_ranges(int (*cb)(unsigned long, unsigned long, void *, unsign
 
 int main(int argc, char **argv)
 {
-    unsigned long n = argc > 1 ? strtoul(argv[1], NULL, 10) : 1000000;
-    unsigned long next = 0, seed = 0x5eed2024;
-    for (unsigned long i = 0; i < n; i++) {
+    if (argc < 2) {
+        fprintf(stderr, "usage: xen-consume <ranges file> [cpu|wall]\n");
+        return 2;
+    }
+    FILE *in = fopen(argv[1], "rb");
+    if (in == NULL) {
+        perror(argv[1]);
+        return 2;
+    }
+    unsigned long n = 0;
+    unsigned long pair[2];
+    while (fread(pair, sizeof(pair[0]), 2, in) == 2) {
         struct range *x = malloc(sizeof(*x));
         if (x == NULL)
             return 1;
-        seed = seed * 6364136223846793005UL + 1442695040888963407UL;
-        x->s = next + 1 + ((seed >> 33) & 63);
-        x->e = x->s + ((seed >> 40) & 63);
-        next = x->e + 1;
+        x->s = pair[0];
+        x->e = pair[1];
         list_add_tail(&x->list, &range_list);
+        n++;
     }
+    fclose(in);
     struct counts c = { 0, 0 };
     clockid_t clock = argc > 2 && strcmp(argv[2], "wall") == 0 ? CLOCK_MONOTONIC : CLOCK_PROCESS_CPUTIME_ID;
     struct timespec t0, t1;

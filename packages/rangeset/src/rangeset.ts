@@ -65,12 +65,27 @@ export class RangeSet<in out T extends number = number> implements Iterable<Rang
   private small = true;
   private maxRanges = Number.POSITIVE_INFINITY;
   /**
+   * Bounds of the stored values: every stored value lies in `[lo, hi]` (`lo > hi` when the set was
+   * last seen empty). Adds widen them; removes and consumes leave them wider than needed until the set
+   * is empty again. Lookups outside them answer without touching the store: most sets are tiny, and
+   * vPCI asks every BAR's set about other devices' BARs, which almost never overlap (workload (g)).
+   */
+  private lo = NO_LOW;
+  private hi = NO_HIGH;
+  /**
    * Name of the operation whose callback is running (`reportRanges`, `consumeRanges`); the set must not
    * change until it returns. Operations that run no caller code only check it.
    */
   private busy: 'reportRanges' | 'consumeRanges' | undefined;
 
-  constructor(options: RangeSetOptions = {}) {
+  constructor(options?: RangeSetOptions) {
+    if (options === undefined) {
+      // The common case, without an options object to read.
+      this.name = '(no name)';
+      this.hex = false;
+      this.store = new SmallStore(DEFAULT_CHUNK_MAX);
+      return;
+    }
     if (options.name !== undefined && typeof options.name !== 'string') {
       throw new InvalidArgumentError('options.name', options.name, 'a string');
     }
@@ -101,6 +116,8 @@ export class RangeSet<in out T extends number = number> implements Iterable<Rang
 
   /** Number of stored ranges. */
   get size(): number {
+    // A consume callback reading the size: the store may lag behind its own loop.
+    if (this.busy === 'consumeRanges') this.store.settle();
     return this.store.count;
   }
 
@@ -111,24 +128,28 @@ export class RangeSet<in out T extends number = number> implements Iterable<Rang
 
   /** True iff the set holds no value. */
   isEmpty(): boolean {
+    if (this.busy === 'consumeRanges') this.store.settle();
     return this.store.count === 0;
   }
 
   /** True iff every value of `[start, end]` is in the set. */
   containsRange(start: T, end: T): boolean {
     checkRange(start, end);
+    if (start < this.lo || end > this.hi) return false;
     return this.store.contains(start, end);
   }
 
   /** True iff at least one value of `[start, end]` is in the set. */
   overlapsRange(start: T, end: T): boolean {
     checkRange(start, end);
+    if (end < this.lo || start > this.hi) return false;
     return this.store.overlaps(start, end);
   }
 
   /** True iff `value` is in the set. */
   containsSingleton(value: T): boolean {
     checkValue('value', value);
+    if (value < this.lo || value > this.hi) return false;
     return this.store.contains(value, value);
   }
 
@@ -177,14 +198,18 @@ export class RangeSet<in out T extends number = number> implements Iterable<Rang
     checkRange(start, end);
     if (this.busy !== undefined) this.checkIdle('addRange');
     // `+ 0` stores -0 (which passes as a safe integer) as 0.
-    return this.roomy().add(start + 0, end + 0, this.store.count < this.maxRanges) ? OK : NO_MEMORY;
+    if (!this.roomy().add(start + 0, end + 0, this.store.count < this.maxRanges)) return NO_MEMORY;
+    this.widen(start + 0, end + 0);
+    return OK;
   }
 
   /** Removes `[start, end]`, trimming or splitting ranges. `ENOMEM` when a split would pass the limit. */
   removeRange(start: T, end: T): Result<'ENOMEM'> {
     checkRange(start, end);
     if (this.busy !== undefined) this.checkIdle('removeRange');
-    return this.roomy().remove(start, end, this.store.count < this.maxRanges) ? OK : NO_MEMORY;
+    if (!this.roomy().remove(start, end, this.store.count < this.maxRanges)) return NO_MEMORY;
+    if (this.store.count === 0) this.unbound();
+    return OK;
   }
 
   /** `addRange(value, value)`. */
@@ -211,6 +236,7 @@ export class RangeSet<in out T extends number = number> implements Iterable<Rang
     const start = this.store.firstFit(size, MAX_VALUE);
     if (start < 0) return NO_SPACE;
     if (!this.roomy().add(start, start + size - 1, this.store.count < this.maxRanges)) return NO_MEMORY;
+    this.widen(start, start + size - 1);
     return { ok: true, start: start as T };
   }
 
@@ -218,6 +244,7 @@ export class RangeSet<in out T extends number = number> implements Iterable<Rang
   purge(): void {
     this.checkIdle('purge');
     this.store.clear();
+    this.unbound();
   }
 
   /**
@@ -245,10 +272,16 @@ export class RangeSet<in out T extends number = number> implements Iterable<Rang
     if (other === this) return;
     const store = this.store;
     const small = this.small;
+    const lo = this.lo;
+    const hi = this.hi;
     this.store = other.store;
     this.small = other.small;
+    this.lo = other.lo;
+    this.hi = other.hi;
     other.store = store;
     other.small = small;
+    other.lo = lo;
+    other.hi = hi;
   }
 
   /** Adds every range of `other` to this set, all or nothing: `ENOMEM` past the limit. */
@@ -264,6 +297,7 @@ export class RangeSet<in out T extends number = number> implements Iterable<Rang
     }
     other.store.forEach((s, e) => {
       this.roomy().add(s, e, true);
+      this.widen(s, e);
     });
     return OK;
   }
@@ -275,6 +309,7 @@ export class RangeSet<in out T extends number = number> implements Iterable<Rang
     this.checkIdle('subtract');
     if (other === this) {
       this.store.clear();
+      this.unbound();
       return OK;
     }
     if (this.maxRanges !== Number.POSITIVE_INFINITY) {
@@ -284,6 +319,7 @@ export class RangeSet<in out T extends number = number> implements Iterable<Rang
     other.store.forEach((s, e) => {
       this.roomy().remove(s, e, true);
     });
+    if (this.store.count === 0) this.unbound();
     return OK;
   }
 
@@ -298,12 +334,31 @@ export class RangeSet<in out T extends number = number> implements Iterable<Rang
     this.busy = 'consumeRanges';
     try {
       const stopped = this.store.consume(callback as StoredCallback<ConsumeStep<C>>);
-      if (stopped === undefined) return CONSUME_DONE;
+      // The store may lag behind its consume loop until this (the `finally` covers a throw).
+      this.store.endConsume();
+      if (stopped === undefined) {
+        this.unbound();
+        return CONSUME_DONE;
+      }
+      if (this.store.count === 0) this.unbound();
       if (stopped.next === 'fail') return { ok: false, code: stopped.code };
       return CONSUME_RESTART;
     } finally {
+      this.store.endConsume();
       this.busy = undefined;
     }
+  }
+
+  /** Widens the bounds to take in `[start, end]`, just stored. */
+  private widen(start: number, end: number): void {
+    if (start < this.lo) this.lo = start;
+    if (end > this.hi) this.hi = end;
+  }
+
+  /** Resets the bounds of a set found empty. */
+  private unbound(): void {
+    this.lo = NO_LOW;
+    this.hi = NO_HIGH;
   }
 
   /**
@@ -329,6 +384,10 @@ export class RangeSet<in out T extends number = number> implements Iterable<Rang
     if (!(other instanceof RangeSet)) throw new InvalidArgumentError(argument, other, 'a RangeSet');
   }
 }
+
+/** The bounds of an empty set: every value is below `lo` or above `hi`. */
+const NO_LOW = MAX_VALUE + 1;
+const NO_HIGH = -1;
 
 /**
  * A callback as the store calls it, with plain numbers. A `RangeSet<T>` hands its callbacks to the

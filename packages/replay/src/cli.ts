@@ -7,7 +7,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import { parseArgs } from 'node:util';
-import { formatSbdf, type Profile, parseSbdf } from '@vpci/vpci';
+import { formatSbdf, type Profile, parseSbdf, RULE_SET_NAMES, type RuleSetName } from '@vpci/vpci';
 import { SingleBar } from 'cli-progress';
 import { createColors } from 'picocolors';
 import manifest from '../package.json';
@@ -58,6 +58,9 @@ options:
   --svg FILE          write a picture of the guest- and host-physical maps (SVG)
   --html FILE         write the picture as a page that zooms down to single pages
   --profile P         xen or hardened, overriding the trace's host line
+  --rules R           whose BAR rules decide what the writes map (docs/rule-sets.md): xen (default) or
+                      qemu (QEMU's pci_update_mappings), overriding the trace's host line; with --qemu,
+                      qemu must reproduce every one of QEMU's decisions in the log
   --progress          show a progress bar on stderr (default: when stderr is a terminal)
   --no-progress       never show one
   --color WHEN        colour the text report: auto (on a terminal, unless NO_COLOR is set), always,
@@ -69,7 +72,7 @@ Options take their value as --opt VALUE or --opt=VALUE; -- ends the options. A F
 standard output: that output is written there instead of the report.
 
 exit status: 0 everything holds, 1 an assertion or invariant failed (or, with --qemu, a divergence
-from QEMU that no Xen rule explains), 2 bad input (arguments, a file that cannot be read, a bad trace
+from QEMU that no Xen rule explains; under --rules qemu, any divergence), 2 bad input (arguments, a file that cannot be read, a bad trace
 line, a QEMU log with no access to replay), 3 an internal error (a bug: please report it)
 `;
 
@@ -83,6 +86,7 @@ interface Arguments {
   readonly svg: string | undefined;
   readonly html: string | undefined;
   readonly profile: Profile | undefined;
+  readonly rules: RuleSetName | undefined;
   readonly progress: boolean | undefined;
   readonly color: 'auto' | 'always' | 'never';
 }
@@ -110,7 +114,10 @@ export async function main(argv: readonly string[], io: CliIo): Promise<number> 
     return 2;
   }
   const name = args.trace === '-' ? 'stdin' : basename(args.trace);
-  const options = args.profile === undefined ? {} : { profile: args.profile };
+  const options = {
+    ...(args.profile === undefined ? {} : { profile: args.profile }),
+    ...(args.rules === undefined ? {} : { rules: args.rules }),
+  };
   const progress = (args.progress ?? io.stderr.isTTY === true) ? new Progress(io.stderr, input) : undefined;
   let replayed: Replayed;
   try {
@@ -226,6 +233,7 @@ const OPTIONS = {
   svg: { type: 'string' },
   html: { type: 'string' },
   profile: { type: 'string' },
+  rules: { type: 'string' },
   progress: { type: 'boolean' },
   'no-progress': { type: 'boolean' },
   color: { type: 'string' },
@@ -274,6 +282,10 @@ function parseArguments(argv: readonly string[]): Arguments | 'help' | 'version'
   if (profile !== undefined && profile !== 'xen' && profile !== 'hardened') {
     throw new Error(`--profile is '${profile}'; expected xen or hardened`);
   }
+  const rules = values.rules;
+  if (rules !== undefined && !(RULE_SET_NAMES as readonly string[]).includes(rules)) {
+    throw new Error(`--rules is '${rules}'; expected one of ${RULE_SET_NAMES.join(', ')}`);
+  }
   const color = values.color ?? 'auto';
   if (color !== 'auto' && color !== 'always' && color !== 'never') {
     throw new Error(`--color is '${color}'; expected auto, always or never`);
@@ -295,6 +307,7 @@ function parseArguments(argv: readonly string[]): Arguments | 'help' | 'version'
     svg: values.svg,
     html: values.html,
     profile,
+    rules: rules as RuleSetName | undefined,
     progress,
     color,
   };

@@ -28,7 +28,22 @@ const SIZED = [
   'pci_cfg_write testdev 00:03.0 @0x14 <- 0xc001',
 ];
 
-const replay = (lines: string[]) => replayQemuConversion(convertQemuLog(lines), 'hand-written.log');
+const replay = (lines: string[], rules?: 'qemu') =>
+  replayQemuConversion(convertQemuLog(lines), 'hand-written.log', rules === undefined ? {} : { rules });
+
+/** Moved while decoding, then decoding off and on again: what Xen's bar_write ignores and QEMU follows. */
+const MOVED = [
+  ...SIZED,
+  'pci_cfg_write testdev 00:03.0 @0x4 <- 0x3',
+  'pci_update_mappings_add testdev 00:03.0 0,0xfe000000+0x4000',
+  'pci_update_mappings_add testdev 00:03.0 1,0xc000+0x20',
+  'pci_cfg_write testdev 00:03.0 @0x10 <- 0xfd000000',
+  'pci_update_mappings_del testdev 00:03.0 0,0xfe000000+0x4000',
+  'pci_update_mappings_add testdev 00:03.0 0,0xfd000000+0x4000',
+  'pci_cfg_write testdev 00:03.0 @0x4 <- 0x0',
+  'pci_update_mappings_del testdev 00:03.0 0,0xfd000000+0x4000',
+  'pci_update_mappings_del testdev 00:03.0 1,0xc000+0x20',
+];
 
 describe("QEMU's mapping decisions", () => {
   it('agree with the replay: matched; an I/O BAR QEMU maps is explained by Xen handing out ports', () => {
@@ -109,6 +124,56 @@ describe("QEMU's mapping decisions", () => {
     expect(text).toContain('1 unexplained divergence from QEMU');
     expect(renderHtml(report)).toContain('Divergences from QEMU&#39;s mapping decisions — 1 unexplained');
     expect(JSON.parse(reportJson(report)).qemu.divergences[0].qemu).toBe('0xfc000000');
+  });
+
+  it("under the qemu rules: what Xen's rules explain (the I/O BAR's ports, the ignored move) is matched", () => {
+    // Xen: the I/O BAR's add (io-bar) and the move's del and add (bar-write-ignored) are explained;
+    // both unmapped at the end, the last two match.
+    const xen = replay(MOVED);
+    expect(xen.qemu!.decisions).toEqual({
+      compared: true,
+      total: 6,
+      matched: 3,
+      explained: 3,
+      unexplained: 0,
+    });
+    const qemu = replay(MOVED, 'qemu');
+    expect(qemu.qemu!.decisions).toEqual({
+      compared: true,
+      total: 6,
+      matched: 6,
+      explained: 0,
+      unexplained: 0,
+    });
+    expect(qemu.qemu!.divergences).toEqual([]);
+    expect(qemu.status).toBe('ok');
+    expect(textReport(qemu)).toContain('rules qemu, profile xen');
+  });
+
+  it('under the qemu rules nothing is explained: a decision they do not reproduce fails the replay', () => {
+    // QEMU would never map BAR0 at 0xfc000000 here: the register holds 0xfe000000.
+    const report = replay(
+      [
+        ...SIZED,
+        'pci_cfg_write testdev 00:03.0 @0x4 <- 0x3',
+        'pci_update_mappings_add testdev 00:03.0 0,0xfc000000+0x4000',
+        'pci_update_mappings_add testdev 00:03.0 1,0xd000+0x20',
+      ],
+      'qemu',
+    );
+    expect(report.qemu!.decisions).toEqual({
+      compared: true,
+      total: 2,
+      matched: 0,
+      explained: 0,
+      unexplained: 2,
+    });
+    expect(report.qemu!.divergences.map((d) => [d.bar, d.qemu, d.engine, d.rule])).toEqual([
+      [0, '0xfc000000', '0xfe000000', null],
+      [1, '0xd000', '0xc000', null],
+    ]);
+    expect(report.qemu!.divergences[0]!.message).toContain('the qemu rules should have decided as QEMU did');
+    expect(report.status).toBe('failed');
   });
 
   it('are not compared when the log has none (traced without pci_update_mappings_*)', () => {

@@ -13,6 +13,9 @@
  *   it at one address.
  * - otherwise unexplained: the replay fails.
  *
+ * The two classes are Xen's rules: under another rule set (`--rules qemu`) nothing explains a
+ * difference, and the `qemu` rules must match every decision (an I/O BAR's ports included).
+ *
  * Each decision counts as matched when, after its write, the replay has that BAR where QEMU has it,
  * and otherwise takes the class of the divergence there.
  */
@@ -122,11 +125,14 @@ export class QemuOracle {
           this.count(decided, 'matched');
           continue;
         }
-        const rule: DivergenceRule | null = mine.io
-          ? 'io-bar'
-          : this.ignored.has(key)
-            ? 'bar-write-ignored'
-            : null;
+        const rule: DivergenceRule | null =
+          machine.rules.name !== 'xen'
+            ? null
+            : mine.io
+              ? 'io-bar'
+              : this.ignored.has(key)
+                ? 'bar-write-ignored'
+                : null;
         this.count(decided, rule === null ? 'unexplained' : 'explained');
         const signature = `${theirs}/${mine.addr}/${rule}`;
         if (this.differing.get(key) === signature) continue;
@@ -140,7 +146,7 @@ export class QemuOracle {
           decisions: decided.map((m) => m.line),
           explained: rule !== null,
           rule,
-          message: describe(sbdf, bar, theirs, mine.addr, rule, this.ignored.get(key)),
+          message: describe(sbdf, bar, theirs, mine.addr, rule, this.ignored.get(key), machine.rules.name),
         });
       }
     }
@@ -159,7 +165,8 @@ function engineBars(machine: Machine, sbdf: string): Map<number, BarState> {
   if (vpci === undefined) return out;
   for (const bar of vpci.bars) {
     const index = bar.type === 'rom' ? 6 : bar.index;
-    if (bar.type === 'io') out.set(index, { addr: null, io: true });
+    // Xen never decodes an I/O BAR (the hardware domain has the ports); a rule set that does says so.
+    if (bar.type === 'io') out.set(index, { addr: bar.portsDecoded ? bar.addr : null, io: true });
     else if (bar.type === 'mem32' || bar.type === 'mem64lo' || bar.type === 'rom')
       out.set(index, { addr: bar.enabled ? bar.addr : null, io: false });
   }
@@ -188,6 +195,7 @@ function describe(
   engine: bigint | null,
   rule: DivergenceRule | null,
   ignoredAt: number | undefined,
+  rules: string,
 ): string {
   const name = `${sbdf} ${bar === 6 ? 'ROM' : `BAR${bar}`}`;
   const theirs = qemu === null ? 'QEMU has it unmapped' : `QEMU maps it at ${hex(qemu)}`;
@@ -197,7 +205,9 @@ function describe(
       ? 'an I/O BAR: Xen hands the hardware domain its I/O BARs as ports, vPCI maps none'
       : rule === 'bar-write-ignored'
         ? `Xen ignored the write of line ${ignoredAt} while the BAR was mapped`
-        : 'no Xen rule explains it';
+        : rules === 'xen'
+          ? 'no Xen rule explains it'
+          : `the ${rules} rules should have decided as QEMU did`;
   return `${name}: ${theirs}, ${mine}; ${why}`;
 }
 

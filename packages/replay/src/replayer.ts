@@ -39,6 +39,7 @@ import {
   PhysicalDevice,
   type Profile,
   parseSbdf,
+  type RuleSetName,
   type Sbdf,
   type Vcpu,
   type Violation,
@@ -92,6 +93,8 @@ export interface ReplayNote {
 export interface ReplayOptions {
   /** Overrides the trace's profile (`host.profile`). */
   readonly profile?: Profile;
+  /** Overrides the trace's rule set (`host.rules`; `xen` when neither says). */
+  readonly rules?: RuleSetName;
   /**
    * How invariants are checked after a config access or `run` line: `scoped` (default) looks only at
    * what the line's devices may have changed; `full` checks the whole machine every time (slower; the
@@ -152,9 +155,10 @@ export class Replayer {
         throw new TraceError(line, "'host' after the machine was set up; expected it as the first event");
       }
     } else {
-      this.machine ??= new Machine(
-        this.options.profile === undefined ? {} : { profile: this.options.profile },
-      );
+      this.machine ??= new Machine({
+        ...(this.options.profile === undefined ? {} : { profile: this.options.profile }),
+        ...(this.options.rules === undefined ? {} : { rules: this.options.rules }),
+      });
     }
     let touched: ReturnType<Replayer['snapshotTouched']>;
     try {
@@ -262,6 +266,7 @@ export class Replayer {
           ...(event.x86GuestVpci === undefined ? {} : { x86GuestVpci: event.x86GuestVpci }),
           ...(event.arch === 'arm' ? { hostBridges: event.hostBridges ?? [] } : {}),
           profile: this.options.profile ?? event.profile,
+          rules: this.options.rules ?? event.rules ?? 'xen',
           policy: event.policy,
           ...(event.arch === 'arm' ? {} : { vendor: event.vendor }),
           iommu: event.iommu,

@@ -287,6 +287,11 @@ export interface Report {
       readonly windows: readonly (readonly [string, string])[];
     }[];
     readonly profile: string;
+    /**
+     * Whose rules decided what the header writes did (`host.rules`, `--rules`): present only when it
+     * is not `xen`, so that the reports of Xen replays stay as they were.
+     */
+    readonly rules?: string;
     readonly policy: Readonly<Record<string, boolean>>;
     /** The x86 CPU vendor (`intel`, `amd`); `arm` on an Arm host, which has none of their rules. */
     readonly vendor: string;
@@ -361,6 +366,7 @@ export function buildReport(
               windows: b.windows.map((w) => [hex(w.addr), hex(w.addr + w.size - 1n)] as const),
             })),
             profile: machine.profile,
+            ...(machine.rules.name === 'xen' ? {} : { rules: machine.rules.name }),
             policy: Object.fromEntries(POLICY_SWITCHES.map((name) => [name, machine.policy[name]])),
             vendor: machine.arch === 'arm' ? 'arm' : machine.vendor,
             iommu: machine.iommu,

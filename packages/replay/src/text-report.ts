@@ -41,7 +41,9 @@ export function textReport(report: Report, options: TextReportOptions = {}): str
   const m = report.machine;
   out.push(
     `vpci-replay ${report.trace}: ${counted(report.lines, 'trace line')}, ${counted(report.applied, 'event')} replayed` +
-      (m === null ? '' : `; profile ${m.profile}, ${m.vendor}, IOMMU ${m.iommu ? 'on' : 'off'}`),
+      (m === null
+        ? ''
+        : `; ${m.rules === undefined ? '' : `rules ${m.rules}, `}profile ${m.profile}, ${m.vendor}, IOMMU ${m.iommu ? 'on' : 'off'}`),
   );
   if (m !== null) {
     // Said where the trace chose it; an assumed choice is a note at the first assignment.

@@ -28,6 +28,8 @@ import {
   type Profile,
   type RebarSpec,
   type RomSpec,
+  RULE_SET_NAMES,
+  type RuleSetName,
   type SriovSpec,
   type VfBarSpec,
 } from '@vpci/vpci';
@@ -151,6 +153,8 @@ export type TraceEvent =
       /** Arm: the PCI host bridges (empty or undefined when none is given). */
       readonly hostBridges?: readonly HostBridge[] | undefined;
       readonly profile: Profile;
+      /** Whose rules decide what the header writes do (`RuleSetName`); undefined: `xen`. */
+      readonly rules?: RuleSetName | undefined;
       readonly policy: Partial<Policy>;
       readonly vendor: 'intel' | 'amd';
       readonly iommu: boolean;
@@ -563,6 +567,7 @@ const PARSERS: Record<TraceEvent['event'], Parser> = {
       x86GuestVpci,
       hostBridges,
       profile: f.optionalString('profile', ['xen', 'hardened'] as const) ?? 'xen',
+      rules: f.optionalString('rules', RULE_SET_NAMES),
       policy: policy as Partial<Policy>,
       vendor: f.optionalString('vendor', ['intel', 'amd'] as const) ?? 'intel',
       iommu: f.optionalBoolean('iommu') ?? true,

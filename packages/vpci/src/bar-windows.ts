@@ -21,6 +21,9 @@ export interface Window {
 
 /** The guest frames of an MSI-X structure (table or PBA) whose BIR BAR is enabled. */
 export interface MsixPages {
+  readonly device: PciDevice;
+  /** Where it is among the device's `msixPages` (the order a check reports them in). */
+  readonly position: number;
   readonly first: number;
   readonly last: number;
 }
@@ -59,7 +62,7 @@ export class DeviceWindowsCache {
       for (let nr = 0; nr < 2; nr++) {
         if (!vpci.bars[msixBir(vpci, nr)]!.enabled) continue;
         const [first, last] = msixGuestFrames(vpci, nr);
-        msixPages.push({ first, last });
+        msixPages.push({ device, position: msixPages.length, first, last });
       }
     }
     const made = { device, madeAt: vpci.barChanges(), msix: vpci.msix, windows, msixPages };

@@ -12,9 +12,8 @@
 import type { Result } from '@vpci/rangeset';
 import { hasPciMsi } from './arch.js';
 import type { EngineContext } from './context.js';
-import type { PciDevice } from './domain.js';
+import type { AccessorRef, PciDevice } from './domain.js';
 import { findCapability, findExtCapability } from './hardware.js';
-import type { AccessorRef } from './header.js';
 import { cleanupMsi, initMsi } from './msi.js';
 import { cleanupMsix, initMsix } from './msix.js';
 import {

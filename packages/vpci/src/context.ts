@@ -8,6 +8,7 @@ import type { RangeSet } from '@vpci/rangeset';
 import type { Arch } from './arch.js';
 import type { ResolvedHostBridge } from './arm-pci-host.js';
 import type { Domain, PciDevice } from './domain.js';
+import type { EnabledBarIndex } from './enabled-bars.js';
 import type { VpciEvent } from './events.js';
 import type { Policy } from './policy.js';
 
@@ -16,7 +17,7 @@ export interface EngineContext {
   readonly arch: Arch;
   /** Arm: the PCI host bridges, whose windows `pci_check_bar` checks BARs against (none on x86). */
   readonly hostBridges: readonly ResolvedHostBridge[];
-  /** The safer behaviours in force. */
+  /** The safer behaviours in force (Xen's rule set consults them). */
   readonly policy: Policy;
   /** The event log: every outcome Xen would log, in order. */
   readonly events: VpciEvent[];
@@ -37,6 +38,12 @@ export interface EngineContext {
   devices(): Iterable<PciDevice>;
   /** Counts the devices added and removed: a listing of `devices()` holds while it stays the same. */
   readonly deviceListVersion: number;
+  /**
+   * The enabled BARs of each domain by guest frame, for `modifyBars`' overlap walk; without it (a
+   * fake context) the walk goes over every device of the domain, as Xen's does.
+   * @internal
+   */
+  readonly enabledBars?: EnabledBarIndex | undefined;
   /**
    * SR-IOV: the hardware domain set VF Enable on physical function `pf`; the VFs NumVFs brings up
    * join the machine at their routing IDs, linked to `pf`, as dom0 reports each to Xen

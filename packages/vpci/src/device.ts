@@ -16,6 +16,14 @@ import type { Sbdf } from './sbdf.js';
 export type BarType = 'empty' | 'io' | 'mem32' | 'mem64lo' | 'mem64hi' | 'rom';
 
 /**
+ * What a BAR tells of its changes (an index of BARs made from their fields).
+ * @internal
+ */
+export interface BarWatcher {
+  barChanged(): void;
+}
+
+/**
  * One BAR slot (Xen's `struct vpci_bar`). Addresses are byte addresses (`Paddr`) and sizes bytes; the
  * host address gives machine frames (`Mfn`), the guest address guest frames (`Gfn`), and the only
  * ways between the two are `hostFrameOf` and `guestFrameOf`, through this BAR's shift.
@@ -30,12 +38,22 @@ export class Bar {
   /** Resizable BAR: supported sizes as Xen stores them (bit n: 2^(n+20) bytes). */
   resizableSizes = 0n;
   /**
+   * An I/O BAR decodes its ports at `addr`: kept by a rule set that decodes I/O BARs
+   * (`RuleSet.ioBarWrite`, QEMU's); never under Xen's, which hands the hardware domain its ports.
+   */
+  portsDecoded = false;
+  /**
    * How many times the BAR's type, addresses, size, enabled flag or half-written flag were set. Only
    * ever grows, so what was made from some BARs holds while their counts add up to the same sum
    * (`VpciState.barChanges`): the invariant checks and the replayer ask about every BAR of a domain
    * after every step, where comparing the fields themselves (bigints) cost more than the checks.
    */
   changes = 0;
+  /**
+   * Told of every change counted in `changes` (the engine's index of enabled BARs, `EnabledBarIndex`).
+   * @internal
+   */
+  watcher: BarWatcher | undefined;
 
   private kind: BarType = 'empty';
   private hostAddr = 0n as Paddr;
@@ -164,6 +182,7 @@ export class Bar {
 
   private changed(): void {
     this.changes++;
+    this.watcher?.barChanged();
   }
 }
 

@@ -61,6 +61,12 @@ export interface VfRangeWork {
   readonly vfs: readonly PciDevice[];
 }
 
+/** Who is accessing: the vCPU the deferred work lands on. Set by the machine around each access. */
+export interface AccessorRef {
+  /** The vCPU doing the access being handled. */
+  current: Vcpu;
+}
+
 /** A virtual CPU. */
 export class Vcpu {
   /** The domain the vCPU belongs to. */

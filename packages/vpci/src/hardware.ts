@@ -189,6 +189,29 @@ export function rebarDecodedSize(value: number): bigint | undefined {
   return field > REBAR_LARGEST_FIELD ? undefined : 1n << BigInt(field + PCI_REBAR_SIZE_BIAS);
 }
 
+/**
+ * The devices whose BARs may have moved (a BAR or ROM register or a resizable-BAR control written, or
+ * the vPCI state replaced) since the log was last taken: the sharing check's listing of every
+ * device's host pages re-reads these instead of asking every device of the machine whether its
+ * `barWrites` moved.
+ * @internal
+ */
+export class BarWriteLog {
+  private written = new Set<PhysicalDevice>();
+
+  /** Notes `device` (once, however often). */
+  note(device: PhysicalDevice): void {
+    this.written.add(device);
+  }
+
+  /** The devices noted since the last `take`, and an empty log. */
+  take(): ReadonlySet<PhysicalDevice> {
+    const written = this.written;
+    if (written.size > 0) this.written = new Set();
+    return written;
+  }
+}
+
 /** A physical PCI function's configuration space. */
 export class PhysicalDevice {
   /** The function's host address. */
@@ -199,6 +222,8 @@ export class PhysicalDevice {
   private ownBarWrites = 0;
   /** The physical function of a virtual function (`virtualFunction`), whose VF BARs are its BARs. */
   private physfn: PhysicalDevice | undefined;
+  /** The logs `barWritten` notes this device in (see `BarWriteLog`). */
+  private readonly barWriteLogs: BarWriteLog[] = [];
   private readonly config = new Uint8Array(PCI_CFG_SPACE_EXP_SIZE);
   private readonly wmask = new Uint8Array(PCI_CFG_SPACE_EXP_SIZE);
   /** Current size of each BAR slot (0n: unimplemented or the high half of a 64-bit BAR). */
@@ -330,6 +355,28 @@ export class PhysicalDevice {
     return vf;
   }
 
+  /**
+   * Notes this device in `log` from now on whenever `barWrites` moves.
+   * @internal
+   */
+  watchBarWrites(log: BarWriteLog): void {
+    if (!this.barWriteLogs.includes(log)) this.barWriteLogs.push(log);
+  }
+
+  /**
+   * Notes this device in the logs watching it without a register write: its vPCI state was
+   * replaced, so what was made from its BARs must be made again.
+   * @internal
+   */
+  noteBarsChanged(): void {
+    for (const log of this.barWriteLogs) log.note(this);
+  }
+
+  private barWritten(): void {
+    this.ownBarWrites++;
+    this.noteBarsChanged();
+  }
+
   /** Reads `size` (1, 2 or 4) bytes at `reg`, little-endian, as the hardware answers. */
   read(reg: number, size: number): number {
     checkAccess(reg, size);
@@ -343,7 +390,7 @@ export class PhysicalDevice {
     checkAccess(reg, size);
     if (reg >= PCI_CFG_SPACE_SIZE && !this.extendedConfig) return;
     // A resizable-BAR control counts in afterWrite, once the size it sets is known.
-    if (touchesBarRegisters(reg, size) || this.placesVfBars(reg, size)) this.ownBarWrites++;
+    if (touchesBarRegisters(reg, size) || this.placesVfBars(reg, size)) this.barWritten();
     // The resizable-BAR controls the write reaches, as they were (most devices have none).
     let before: number[] | undefined;
     for (const ctrl of this.rebarSlots.keys()) {
@@ -390,6 +437,7 @@ export class PhysicalDevice {
 
   set barWrites(value: number) {
     this.ownBarWrites = value - (this.physfn?.barWrites ?? 0);
+    this.noteBarsChanged();
   }
 
   /** A copy of the whole configuration space (256 or 4096 bytes). */
@@ -649,7 +697,7 @@ export class PhysicalDevice {
       const low = this.peek(PCI_BASE_ADDRESS_0 + 4 * bar, 4);
       const type = (low & 0x6) === PCI_BASE_ADDRESS_MEM_TYPE_64 ? 'mem64' : 'mem32';
       this.setBarMask(bar, type, 1n << BigInt(field + PCI_REBAR_SIZE_BIAS));
-      this.ownBarWrites++;
+      this.barWritten();
     }
   }
 

@@ -9,11 +9,12 @@ import { guestIoBarReadsZero } from './arch.js';
 import { pciSizeMemBar } from './bar-sizing.js';
 import type { EngineContext } from './context.js';
 import { type Bar, barAddress, hostFrameRange, type VpciState } from './device.js';
-import type { PciDevice, Vcpu } from './domain.js';
+import type { AccessorRef, PciDevice } from './domain.js';
 import { type ModifyBarsErrno, modifyBars } from './modify-bars.js';
 import { mappedByOtherDomain, pendingVcpuOf } from './ownership.js';
 import {
   PCI_BASE_ADDRESS_0,
+  PCI_BASE_ADDRESS_IO_MASK,
   PCI_BASE_ADDRESS_MEM_MASK,
   PCI_BASE_ADDRESS_MEM_PREFETCH,
   PCI_BASE_ADDRESS_MEM_TYPE_32,
@@ -47,6 +48,7 @@ import {
   PCI_VENDOR_ID,
 } from './pci-regs.js';
 import { countRangesetOps } from './rangeset-ops.js';
+import type { RuleSet } from './rule-set.js';
 import { vfInitBars } from './vf-bars.js';
 
 // TODO (Xen, header.c vpci_init_header): PARITY, SERR and FAST_BACK are not emulated for guests; Xen
@@ -62,11 +64,6 @@ export const GUEST_CMD_RSVDP_MASK =
 
 const U32 = 0xffffffffn;
 
-/** Who is accessing: the vCPU the deferred work lands on. Set by the machine around each access. */
-export interface AccessorRef {
-  current: Vcpu;
-}
-
 /**
  * Outcome of `vpciInitHeader`: Xen's error codes as values: `EOPNOTSUPP` for a header type vPCI does
  * not emulate, a handler that could not be added (`EINVAL`, `EEXIST`), or `modifyBars`' failure.
@@ -76,13 +73,15 @@ export type InitHeaderResult = Result<'EOPNOTSUPP' | 'EINVAL' | 'EEXIST' | Modif
 /**
  * Xen's `vpci_init_header`: registers the command handler, sizes every BAR and the ROM (hardware
  * domain only), registers their handlers, and maps the BARs if decoding is on (hardware domain).
- * `isHwdom` is whether the owner is the hardware domain at this moment.
+ * `isHwdom` is whether the owner is the hardware domain at this moment; the handlers hand the writes
+ * to `rules`, the machine's rule set.
  */
 export function vpciInitHeader(
   context: EngineContext,
   accessor: AccessorRef,
   device: PciDevice,
   isHwdom: boolean,
+  rules: RuleSet,
 ): InitHeaderResult {
   const vpci = device.vpci!;
   const hw = device.hw;
@@ -106,13 +105,14 @@ export function vpciInitHeader(
   // registers reach the VF, read-only zero); its BARs come from the PF's VF BARs, mapped now if the
   // PF's VF Memory Space Enable is on (`vf_init_header`). A guest gets the guest handlers below.
   if (device.physfn !== undefined && isHwdom) return vfInitHardwareHeader(context, accessor, device);
+  // The writes go to the machine's rule set (rule-set.ts): under Xen's, the handlers below.
   const added = vpci.registers.add(
     isHwdom ? () => hw.read(PCI_COMMAND, 2) : () => guestCmdRead(vpci),
-    (value) => cmdWrite(context, accessor, device, value),
+    (value) => rules.cmdWrite(context, accessor, device, value),
     PCI_COMMAND,
     2,
     { rsvdp: isHwdom ? 0 : GUEST_CMD_RSVDP_MASK },
-    (value) => flipsDecoding(vpci, value),
+    (value) => rules.commandMaps(device, value),
   );
   if (!added.ok) return added;
   // Xen's ignore_bars quirk (apply_quirks): no BAR is sized, trapped or mapped, and the command
@@ -141,13 +141,13 @@ export function vpciInitHeader(
   };
   const readZero = (): number => 0;
 
-  if (device.physfn !== undefined) return vfInitGuestHeader(context, device, cmd);
+  if (device.physfn !== undefined) return vfInitGuestHeader(context, accessor, rules, device, cmd);
   for (let i = 0; i < numBars; i++) {
     const reg = PCI_BASE_ADDRESS_0 + i * 4;
     const bar = vpci.bars[i]!;
     if (i > 0 && vpci.bars[i - 1]!.type === 'mem64lo') {
       bar.type = 'mem64hi';
-      const ok = addBarHandlers(context, device, bar, reg, isHwdom);
+      const ok = addBarHandlers(context, accessor, rules, device, bar, reg, isHwdom);
       if (!ok) return fail('EEXIST');
       continue;
     }
@@ -156,6 +156,11 @@ export function vpciInitHeader(
       // x86: no handler; the hardware domain reaches the device, a guest reads all-ones. Elsewhere
       // (`!IS_ENABLED(CONFIG_X86)`) a guest's I/O BAR reads as zero.
       bar.type = 'io';
+      if (isHwdom && rules.ioBarWrite !== undefined) {
+        // A rule set that decodes I/O BARs (not Xen's) sizes and traps them.
+        if (!addIoBarHandler(context, accessor, device, bar, reg, rules.ioBarWrite)) return fail('EEXIST');
+        continue;
+      }
       if (
         !isHwdom &&
         guestIoBarReadsZero(context.arch) &&
@@ -177,7 +182,7 @@ export function vpciInitHeader(
     bar.guestAddr = sized.addr;
     bar.size = sized.size;
     bar.prefetchable = (value & PCI_BASE_ADDRESS_MEM_PREFETCH) !== 0;
-    if (!addBarHandlers(context, device, bar, reg, isHwdom)) return fail('EEXIST');
+    if (!addBarHandlers(context, accessor, rules, device, bar, reg, isHwdom)) return fail('EEXIST');
   }
 
   const romBar = vpci.bars[numBars]!;
@@ -190,7 +195,7 @@ export function vpciInitHeader(
     vpci.romEnabled = (hw.read(romReg, 4) & PCI_ROM_ADDRESS_ENABLE) !== 0;
     const added = vpci.registers.add(
       () => hw.read(romReg, 4),
-      (value) => romWrite(context, accessor, device, romReg, value),
+      (value) => rules.romWrite(context, accessor, device, romReg, value),
       romReg,
       4,
       {},
@@ -207,13 +212,15 @@ export function vpciInitHeader(
   }
 
   if ((cmd & PCI_COMMAND_MEMORY) === 0) return { ok: true };
-  const result = modifyBars(context, accessor.current, device, cmd, false);
+  const result = rules.modifyBars(context, accessor.current, device, cmd, false);
   return result.ok ? result : { ok: false, code: result.code };
 }
 
 /**
  * A VF of the hardware domain (v1's `vf_init_header`): its BARs from the PF's VF BARs, mapped when
- * the PF's VF Memory Space Enable is on and the PF has the same owner.
+ * the PF's VF Memory Space Enable is on and the PF has the same owner. The series' own path, Xen's
+ * `modify_bars` under every rule set (a VF's BAR registers are read-only zero: no rule set's register
+ * rules apply to them; docs/rule-sets.md).
  */
 function vfInitHardwareHeader(
   context: EngineContext,
@@ -234,7 +241,13 @@ function vfInitHardwareHeader(
  * it gets the guest BAR handlers (placed by the guest, non-identity), an empty slot reads zero. The
  * guest's command register view starts with decoding off, like any guest device's.
  */
-function vfInitGuestHeader(context: EngineContext, device: PciDevice, cmd: number): InitHeaderResult {
+function vfInitGuestHeader(
+  context: EngineContext,
+  accessor: AccessorRef,
+  rules: RuleSet,
+  device: PciDevice,
+  cmd: number,
+): InitHeaderResult {
   const vpci = device.vpci!;
   const pf = device.physfn!;
   const fail = (code: 'EINVAL' | 'EEXIST'): InitHeaderResult => {
@@ -253,7 +266,7 @@ function vfInitGuestHeader(context: EngineContext, device: PciDevice, cmd: numbe
     const added =
       bar.type === 'empty'
         ? vpci.registers.add(() => 0, undefined, reg, 4).ok
-        : addBarHandlers(context, device, bar, reg, false);
+        : addBarHandlers(context, accessor, rules, device, bar, reg, false);
     if (!added) return fail('EEXIST');
   }
   // VFs have no expansion ROM: the register reads zero, as a guest's ROM does.
@@ -268,9 +281,14 @@ function barAddRangeset(context: EngineContext, device: PciDevice, bar: Bar): vo
   bar.mem = new RangeSet<Gfn>({ name: `${device.name}:BAR${bar.index}`, hex: true });
 }
 
-/** Registers a memory BAR slot's handlers (both halves of a 64-bit BAR use them). */
+/**
+ * Registers a memory BAR slot's handlers (both halves of a 64-bit BAR use them); the writes go to the
+ * machine's rule set.
+ */
 function addBarHandlers(
   context: EngineContext,
+  accessor: AccessorRef,
+  rules: RuleSet,
   device: PciDevice,
   bar: Bar,
   reg: number,
@@ -280,7 +298,7 @@ function addBarHandlers(
   if (isHwdom) {
     return registers.add(
       () => device.hw.read(reg, 4),
-      (value) => barWrite(context, device, bar, reg, value),
+      (value) => rules.barWrite(context, accessor, device, bar, reg, value),
       reg,
       4,
       {},
@@ -289,7 +307,39 @@ function addBarHandlers(
   }
   return registers.add(
     () => guestMemBarRead(device.vpci!, bar),
-    (value) => guestMemBarWrite(context, device, bar, value),
+    (value) => rules.guestBarWrite(context, accessor, device, bar, value),
+    reg,
+    4,
+    {},
+    true,
+  ).ok;
+}
+
+/**
+ * For a rule set that decodes I/O BARs (`RuleSet.ioBarWrite`): sizes the hardware domain's I/O BAR
+ * as `pci_size_mem_bar` sizes a memory BAR (all-ones, read back, restore; the I/O address mask) and
+ * registers the handler its writes go to.
+ */
+function addIoBarHandler(
+  context: EngineContext,
+  accessor: AccessorRef,
+  device: PciDevice,
+  bar: Bar,
+  reg: number,
+  write: NonNullable<RuleSet['ioBarWrite']>,
+): boolean {
+  const hw = device.hw;
+  const value = hw.read(reg, 4);
+  hw.write(reg, 4, 0xffffffff);
+  const mask = BigInt((hw.read(reg, 4) & PCI_BASE_ADDRESS_IO_MASK) >>> 0);
+  hw.write(reg, 4, value);
+  // The lowest writable address bit is the size (a device may decode only 16 address bits).
+  bar.size = mask & -mask;
+  bar.addr = barAddress(BigInt((value & PCI_BASE_ADDRESS_IO_MASK) >>> 0));
+  bar.guestAddr = bar.addr;
+  return device.vpci!.registers.add(
+    () => hw.read(reg, 4),
+    (written) => write(context, accessor, device, bar, reg, written),
     reg,
     4,
     {},
@@ -303,7 +353,12 @@ function addBarHandlers(
  * to modifyBars, whose error is ignored (the guest is expected to retry); the register is then
  * written when the deferred work completes. Other changes are written at once.
  */
-function cmdWrite(context: EngineContext, accessor: AccessorRef, device: PciDevice, value: number): void {
+export function cmdWrite(
+  context: EngineContext,
+  accessor: AccessorRef,
+  device: PciDevice,
+  value: number,
+): void {
   const vpci = device.vpci!;
   let cmd = value;
   if (device.domain?.kind !== 'hardware') {
@@ -327,6 +382,11 @@ function cmdWrite(context: EngineContext, accessor: AccessorRef, device: PciDevi
  */
 function flipsDecoding(vpci: VpciState, cmd: number): boolean {
   return vpci.barsMapped !== ((cmd & PCI_COMMAND_MEMORY) !== 0);
+}
+
+/** `flipsDecoding` for a device: Xen's `RuleSet.commandMaps`. */
+export function commandFlipsDecoding(device: PciDevice, cmd: number): boolean {
+  return flipsDecoding(device.vpci!, cmd);
 }
 
 /** Xen's `guest_cmd_read`: a guest reads its own view of the command register. */
@@ -387,7 +447,13 @@ function withHalf(addr: Paddr, hi: boolean, value: number): Paddr {
  * differs); otherwise the host address half is replaced, the guest address follows (identity), and
  * the value goes to the device with the type and prefetch bits put back.
  */
-function barWrite(context: EngineContext, device: PciDevice, bar: Bar, reg: number, value: number): void {
+export function barWrite(
+  context: EngineContext,
+  device: PciDevice,
+  bar: Bar,
+  reg: number,
+  value: number,
+): void {
   if (refusedWhilePending(context, device)) return;
   const { target, hi } = lowSlot(device.vpci!, bar);
   let val = hi ? value : (value & PCI_BASE_ADDRESS_MEM_MASK) >>> 0;
@@ -413,7 +479,7 @@ function barWrite(context: EngineContext, device: PciDevice, bar: Bar, reg: numb
  * all-ones reads back the size mask); ignored while mapped (an event when it differs). The device
  * is never written.
  */
-function guestMemBarWrite(context: EngineContext, device: PciDevice, bar: Bar, value: number): void {
+export function guestMemBarWrite(context: EngineContext, device: PciDevice, bar: Bar, value: number): void {
   if (refusedWhilePending(context, device)) return;
   const { target, hi } = lowSlot(device.vpci!, bar);
   const val = hi ? value : (value & PCI_BASE_ADDRESS_MEM_MASK) >>> 0;
@@ -444,7 +510,7 @@ function guestMemBarRead(vpci: VpciState, bar: Bar): number {
  * otherwise a ROM-only modifyBars maps or unmaps it (on error nothing changes), and the register is
  * written when the deferred work completes.
  */
-function romWrite(
+export function romWrite(
   context: EngineContext,
   accessor: AccessorRef,
   device: PciDevice,

@@ -6,6 +6,8 @@
  */
 import type { EngineContext } from './context.js';
 import type { PciDevice } from './domain.js';
+import { BarWriteLog, type PhysicalDevice } from './hardware.js';
+import { IntervalIndex } from './interval-index.js';
 import { effectiveOwner, hostBarFrames } from './ownership.js';
 
 /** Inclusive host frames, as `Bar.hostFrames` gives them. */
@@ -30,18 +32,53 @@ export interface DevicePages {
   readonly vpci: PciDevice['vpci'];
 }
 
+/** One host page range of a device in the machine-wide index, and where it is in the listing. */
+export interface HostPageSpot {
+  readonly device: PciDevice;
+  readonly owner: number | undefined;
+  /** Its place among the device's pages (the order a check reports them in). */
+  readonly position: number;
+  readonly frames: HostFrames;
+}
+
+/** What a scoped check finds of the host pages: the index, and which moved. */
+export interface HostPagesNear {
+  readonly index: IntervalIndex<HostPageSpot>;
+  /**
+   * The machine frames of the pages that moved or changed owner since the listing was last brought
+   * up to date (where they were and where they are); undefined when the listing was made from
+   * scratch just now (what moved is not known).
+   */
+  readonly moved: [number, number][] | undefined;
+}
+
 /** A machine's devices in order with their pages, and where each device is in that order. */
 interface Listing {
   /** `EngineContext.deviceListVersion` when the listing was made. */
   readonly version: number;
   readonly entries: DevicePages[];
   readonly at: ReadonlyMap<PciDevice, number>;
+  readonly atHardware: ReadonlyMap<PhysicalDevice, number>;
+  /**
+   * Every entry's pages by machine frame, made with the listing for a scoped check and changed with
+   * its entries; undefined in a listing a whole check made (it does not read it).
+   */
+  index: IntervalIndex<HostPageSpot> | undefined;
+  /** The spots of each entry held in `index`. */
+  readonly spots: HostPageSpot[][];
 }
 
-/** Each device's host pages, and the machine's listing of them; one per machine. */
+/**
+ * Each device's host pages, and the machine's listing of them with an index by machine frame; one
+ * per machine. A whole check makes the listing from scratch (`listAll`) and walks it; a scoped check
+ * brings it up to date where it may have changed (`indexNear`) and searches the index, so the two
+ * are compared in every test that compares scoped with whole checks.
+ */
 export class HostPagesCache {
   private readonly remembered = new WeakMap<PciDevice, Remembered>();
   private listing: Listing | undefined;
+  /** The devices whose BARs may have moved since the listing was last brought up to date. */
+  private readonly barWrites = new BarWriteLog();
 
   /**
    * The host frames of every BAR `device` decodes or vPCI maps. The same array while they stay the
@@ -64,43 +101,104 @@ export class HostPagesCache {
   }
 
   /**
-   * Every device's host pages and owner, in device order, remembered for the machine and brought up
-   * to date in place. `changed` names the devices whose vPCI state may have changed since the
-   * machine's last listing (a scoped invariant check's devices); without it every device is looked
-   * at. Either way a device whose BAR registers were written, or whose vPCI state was replaced, is
-   * looked at again: the hardware domain moves the BARs of a device vPCI does not handle without any
-   * check seeing that device.
+   * Every device's host pages and owner, in device order, made from scratch (a whole check: nothing
+   * remembered of the listing is trusted; the pages of a device whose BARs did not change are reused).
    */
-  devicePages(context: EngineContext, changed?: Iterable<PciDevice>): readonly DevicePages[] {
+  listAll(context: EngineContext): readonly DevicePages[] {
+    this.listing = this.makeListing(context, false);
+    return this.listing.entries;
+  }
+
+  /**
+   * The listing's index by machine frame, brought up to date: `changed` names the devices whose
+   * vPCI state may have changed since the machine's last check (a scoped check's devices); the
+   * devices whose BAR registers were written since are looked at too (the hardware domain moves the
+   * BARs of a device vPCI does not handle without any check seeing that device). A device added or
+   * removed since the listing was made (a hot plug or an unplug) makes it again.
+   */
+  indexNear(context: EngineContext, changed: Iterable<PciDevice>): HostPagesNear {
     let listing = this.listing;
-    // A device added or removed since the listing was made (a hot plug or an unplug, after which a
-    // check may not have asked for the listing at all) makes it stale, scoped check or not.
     if (listing === undefined || listing.version !== context.deviceListVersion) {
-      const entries = [...context.devices()].map((device) => this.pagesNow(context, device));
-      listing = {
-        version: context.deviceListVersion,
-        entries,
-        at: new Map(entries.map((entry, i) => [entry.device, i])),
-      };
+      listing = this.makeListing(context, true);
       this.listing = listing;
-      return entries;
+      return { index: listing.index!, moved: undefined };
     }
-    const { entries } = listing;
-    for (let i = 0; i < entries.length; i++) {
-      const entry = entries[i]!;
-      if (entry.barWrites !== entry.device.hw.barWrites || entry.vpci !== entry.device.vpci)
-        entries[i] = this.pagesNow(context, entry.device);
+    if (listing.index === undefined) {
+      // A whole check's listing, made from scratch: the index is made from it, and what changed
+      // since is found below.
+      const index = new IntervalIndex<HostPageSpot>();
+      listing.index = index;
+      for (let i = 0; i < listing.entries.length; i++) listing.spots[i] = spotsOf(index, listing.entries[i]!);
     }
-    for (const device of changed ?? context.devices()) {
+    const moved: [number, number][] = [];
+    for (const hw of this.barWrites.take()) {
+      const i = listing.atHardware.get(hw);
+      // A device no longer on the host (the listing, of this version, has every device that is).
+      if (i === undefined) continue;
+      this.replace(context, listing, i, moved);
+      // An SR-IOV PF's VF BAR registers place its VFs' BARs (a VF counts them in its `barWrites`).
+      for (const vf of listing.entries[i]!.device.virtfns) {
+        const k = listing.at.get(vf);
+        if (k !== undefined) this.replace(context, listing, k, moved);
+      }
+    }
+    for (const device of changed) {
       const i = listing.at.get(device);
-      // A device the listing does not know is no longer on the host (the listing, of this version,
-      // has every device that is): nothing of it to list.
       if (i === undefined) continue;
       const entry = listing.entries[i]!;
       if (entry.owner !== effectiveOwner(context, device) || entry.pages !== this.hostPagesOf(device))
-        listing.entries[i] = this.pagesNow(context, device);
+        this.replace(context, listing, i, moved);
     }
-    return listing.entries;
+    return { index: listing.index, moved };
+  }
+
+  /**
+   * The pages the index holds as the last scoped check left it; undefined when no index is kept (none
+   * made yet, or a whole check made the listing since). For the model tests.
+   */
+  indexedPages(): readonly HostPageSpot[] | undefined {
+    return this.listing?.index?.all();
+  }
+
+  private makeListing(context: EngineContext, indexed: boolean): Listing {
+    // What the log noted before is in the listing being made.
+    this.barWrites.take();
+    const entries: DevicePages[] = [];
+    const at = new Map<PciDevice, number>();
+    const atHardware = new Map<PhysicalDevice, number>();
+    for (const device of context.devices()) {
+      device.hw.watchBarWrites(this.barWrites);
+      at.set(device, entries.length);
+      atHardware.set(device.hw, entries.length);
+      entries.push(this.pagesNow(context, device));
+    }
+    const listing: Listing = {
+      version: context.deviceListVersion,
+      entries,
+      at,
+      atHardware,
+      index: indexed ? new IntervalIndex() : undefined,
+      spots: [],
+    };
+    if (listing.index !== undefined)
+      for (let i = 0; i < entries.length; i++) listing.spots.push(spotsOf(listing.index, entries[i]!));
+    return listing;
+  }
+
+  /**
+   * Entry `i` taken again, in the index too when its pages or owner changed; its pages before and
+   * after are then added to `moved`.
+   */
+  private replace(context: EngineContext, listing: Listing, i: number, moved: [number, number][]): void {
+    const before = listing.entries[i]!;
+    const now = this.pagesNow(context, before.device);
+    listing.entries[i] = now;
+    if (now.pages === before.pages && now.owner === before.owner) return;
+    const index = listing.index!;
+    for (const spot of listing.spots[i]!) index.remove(spot.frames[0], spot.frames[1], spot);
+    listing.spots[i] = spotsOf(index, now);
+    for (const frames of before.pages) moved.push([frames[0], frames[1]]);
+    for (const frames of now.pages) moved.push([frames[0], frames[1]]);
   }
 
   private pagesNow(context: EngineContext, device: PciDevice): DevicePages {
@@ -112,6 +210,18 @@ export class HostPagesCache {
       vpci: device.vpci,
     };
   }
+}
+
+/** `entry`'s pages added to `index`, as spots. */
+function spotsOf(index: IntervalIndex<HostPageSpot>, entry: DevicePages): HostPageSpot[] {
+  const spots: HostPageSpot[] = [];
+  for (let position = 0; position < entry.pages.length; position++) {
+    const frames = entry.pages[position]!;
+    const spot = { device: entry.device, owner: entry.owner, position, frames };
+    index.add(frames[0], frames[1], spot);
+    spots.push(spot);
+  }
+  return spots;
 }
 
 function unchangedSince(device: PciDevice, known: Remembered): boolean {

@@ -18,7 +18,14 @@ export { Bar, VpciState } from './device.js';
 export { DeviceMemory } from './device-memory.js';
 export type { FrameRange, FrameSink } from './device-snapshot.js';
 export { DeviceSnapshot, framesOf, writeMayChangeDevice } from './device-snapshot.js';
-export type { DeviceXenCost, DomainKind, PendingOperation, RangesetOps, VfRangeWork } from './domain.js';
+export type {
+  AccessorRef,
+  DeviceXenCost,
+  DomainKind,
+  PendingOperation,
+  RangesetOps,
+  VfRangeWork,
+} from './domain.js';
 export { DOMID_IO, Domain, noRangesetOps, PciDevice, Vcpu, VPCI_MAX_VIRT_DEV } from './domain.js';
 export { reportE820Frames } from './e820.js';
 export type { MapOperation, VpciEvent } from './events.js';
@@ -139,8 +146,14 @@ export {
 export type { MapErrno, PendingResult } from './pending.js';
 export type { Policy, Profile } from './policy.js';
 export { POLICY_SWITCHES, policyFor } from './policy.js';
+export type { QemuRegion } from './qemu-rules.js';
+export { QEMU_RULES, qemuBarAddress, qemuUpdateMappings } from './qemu-rules.js';
 export { IGNORE_BARS_DEVICES, ignoresBars } from './quirks.js';
+export type { RuleSet, RuleSetHazard, RuleSetName } from './rule-set.js';
+export { RULE_SET_NAMES } from './rule-set.js';
+export { ruleSetFor } from './rule-sets.js';
 export type { Sbdf } from './sbdf.js';
 export { formatSbdf, makeSbdf, parseSbdf, toSbdf } from './sbdf.js';
 export type { ConfigBytes, SriovCapabilitySpec, VfBarSpec } from './sriov-hardware.js';
 export { SriovHardware, sriovPageSize, vfBarAddress, vfIndexOf, vfRoutingId } from './sriov-hardware.js';
+export { XEN_RULES } from './xen-rules.js';

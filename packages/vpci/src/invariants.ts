@@ -4,12 +4,14 @@
  * Xen's known holes.
  */
 import { gfn, MAX_FRAME, type P2mExtent } from '@vpci/p2m';
-import { type DeviceWindows, DeviceWindowsCache, type Window } from './bar-windows.js';
-import type { EngineContext } from './context.js';
+import { DeviceWindowsCache, type MsixPages, type Window } from './bar-windows.js';
+import { type EngineContext, mappingDomain } from './context.js';
 import type { Domain, PciDevice } from './domain.js';
-import { type HostFrames, HostPagesCache } from './host-pages.js';
+import { type HostFrames, type HostPageSpot, HostPagesCache } from './host-pages.js';
+import type { IntervalIndex } from './interval-index.js';
 import { MmioExtentsCache } from './mmio-extents.js';
 import { sbdfKey } from './sbdf.js';
+import { type DomainLayout, DomainWindowIndexes, walkedLayout } from './window-index.js';
 
 /**
  * One violation. Frames are numbers (gfn: guest, mfn: machine); `domain` is the domain whose p2m
@@ -106,6 +108,8 @@ export interface InvariantScope {
  */
 export class InvariantCaches {
   readonly windows = new DeviceWindowsCache();
+  /** Per domain, the enabled windows and MSI-X pages by guest frame (scoped checks only). */
+  readonly windowIndexes = new DomainWindowIndexes(this.windows);
   readonly hostPages = new HostPagesCache();
   readonly mmio = new MmioExtentsCache();
   /** Per domain, the devices mapped into it as last sorted (`devicesMappedInto`). */
@@ -129,7 +133,8 @@ export function checkInvariants(context: InvariantContext, scope?: InvariantScop
   const caches = context.invariantCaches;
   const violations: Violation[] = [];
   const busy = new Set<PciDevice>();
-  for (const domain of context.domains())
+  const domains = context.domains();
+  for (const domain of domains)
     for (const vcpu of domain.vcpus) {
       if (vcpu.pending === undefined) continue;
       busy.add(vcpu.pending.device);
@@ -164,19 +169,34 @@ export function checkInvariants(context: InvariantContext, scope?: InvariantScop
     }
   }
 
-  const hostFrames = scope?.hostFrames === undefined ? undefined : merged(scope.hostFrames);
-  for (const domain of context.domains()) {
+  // A whole check walks every device and page, and drops the indexes a scoped check searches: the
+  // next scoped check builds them again from the machine, so comparing the two tests the indexes.
+  let hostPages: SharedPages;
+  let hostFrames = scope?.hostFrames === undefined ? undefined : merged(scope.hostFrames);
+  if (scope === undefined) {
+    caches.windowIndexes.clear();
+    hostPages = { walked: caches.hostPages.listAll(context) };
+  } else {
+    caches.windowIndexes.update(context, scope.devices);
+    const near = caches.hostPages.indexNear(context, scope.devices);
+    hostPages = { index: near.index };
+    // Of the host frames the scope names, only where pages moved or changed owner since the last
+    // check can a page be newly shared: elsewhere no host page and (outside the scope's guest
+    // frames) no mapping changed. The scope's are kept whole when what moved is not known.
+    if (hostFrames !== undefined && near.moved !== undefined)
+      hostFrames = intersection(hostFrames, merged(near.moved));
+  }
+  for (const domain of domains) {
     if (domain.isPseudo) continue;
     const dirty = scope?.frames.get(domain);
     const region = dirty === undefined ? undefined : merged(dirty);
     if (scope !== undefined && region === undefined) {
       // Only what a moved host BAR can change here: whether a mapped page is another domain's.
-      if (hostFrames !== undefined)
+      if (hostFrames !== undefined && hostFrames.length > 0)
         checkShared(
-          context,
           domain,
           caches.mmio.mmioExtentsMeeting(domain.p2m, [], hostFrames),
-          scope.devices,
+          hostPages,
           violations,
         );
       continue;
@@ -188,16 +208,19 @@ export function checkInvariants(context: InvariantContext, scope?: InvariantScop
       region === undefined
         ? caches.mmio.mmioExtents(domain.p2m)
         : caches.mmio.mmioExtentsMeeting(domain.p2m, withNeighbours(region), hostFrames ?? []);
-    const mine = devicesMappedInto(context, domain);
+    // The devices mapped into the domain with work pending: their BARs' frames may be half done.
     const inFlight: Ranges = [];
-    for (const device of mine) {
-      if (!busy.has(device)) continue;
-      for (const bar of device.vpci!.bars)
+    for (const device of busy) {
+      if (device.vpci === undefined || mappingDomain(context, device) !== domain) continue;
+      for (const bar of device.vpci.bars)
         if (bar.mappable && bar.size > 0n) inFlight.push([...bar.guestFrames()]);
     }
-    const layout = mine.map((device) => caches.windows.windowsOf(device));
+    const layout =
+      scope === undefined
+        ? walkedLayout(devicesMappedInto(context, domain).map((device) => caches.windows.windowsOf(device)))
+        : caches.windowIndexes.of(context, domain, () => devicesMappedInto(context, domain));
     checkMsix(domain, layout, region, violations);
-    checkShared(context, domain, extents, scope?.devices, violations);
+    checkShared(domain, extents, hostPages, violations);
     checkMappings(domain, layout, merged(inFlight), extents, violations);
     checkCoverage(context, domain, layout, busy, region, violations);
   }
@@ -296,12 +319,6 @@ function firstEndingFrom(ranges: Ranges, frame: number): number {
   return lo;
 }
 
-/** Whether `[s, e]` meets `ranges` (merged). */
-function meets(ranges: Ranges, s: number, e: number): boolean {
-  const r = ranges[firstEndingFrom(ranges, s)];
-  return r !== undefined && r[0] <= e;
-}
-
 /** Whether `ranges` (merged) hold every frame of `[s, e]`. */
 function holds(ranges: Ranges, s: number, e: number): boolean {
   const r = ranges[firstEndingFrom(ranges, s)];
@@ -323,6 +340,19 @@ function outside(ranges: Ranges, s: number, e: number): Ranges {
   return out;
 }
 
+/** The frames both `a` and `b` (merged) hold. */
+function intersection(a: Ranges, b: Ranges): Ranges {
+  const out: Ranges = [];
+  for (let i = 0, j = 0; i < a.length && j < b.length; ) {
+    const s = Math.max(a[i]![0], b[j]![0]);
+    const e = Math.min(a[i]![1], b[j]![1]);
+    if (s <= e) out.push([s, e]);
+    if (a[i]![1] < b[j]![1]) i++;
+    else j++;
+  }
+  return out;
+}
+
 /** `ranges` (merged) less `cut` (merged). */
 function minus(ranges: Ranges, cut: Ranges): Ranges {
   if (cut.length === 0) return ranges;
@@ -341,47 +371,81 @@ function extentsBetween(domain: Domain, first: number, last: number): Iterable<P
 }
 
 /** Guest frames of the MSI-X structures on `[first, last]` of the devices whose BIR BAR is enabled. */
-function msixFramesMeeting(layout: readonly DeviceWindows[], first: number, last: number): Ranges {
+function msixFramesMeeting(layout: DomainLayout, first: number, last: number): Ranges {
   const pages: Ranges = [];
-  for (const part of layout)
-    for (const page of part.msixPages)
-      if (page.first <= last && first <= page.last) pages.push([page.first, page.last]);
+  for (const page of layout.msixMeeting(first, last)) pages.push([page.first, page.last]);
   return merged(pages);
 }
 
 function checkMsix(
   domain: Domain,
-  layout: readonly DeviceWindows[],
+  layout: DomainLayout,
   region: Ranges | undefined,
   violations: Violation[],
 ): void {
-  for (const { device, msixPages } of layout) {
+  const pages: readonly MsixPages[] = layout.msixIn(region);
+  for (let i = 0; i < pages.length; i++) {
+    const { device, first, last } = pages[i]!;
     if (!device.vpci!.barsMapped) continue;
-    for (const { first, last } of msixPages) {
-      if (region !== undefined && !meets(region, first, last)) continue;
-      for (const extent of extentsBetween(domain, first, last)) {
-        if (extent.type === 'invalid' || extent.type === 'mmio_dm') continue;
-        violations.push({
-          kind: 'msix-mapped',
-          domain: domain.id,
-          sbdf: device.name,
-          gfn: extent.gfn,
-          mfn: extent.mfn,
-        });
-      }
+    for (const extent of extentsBetween(domain, first, last)) {
+      if (extent.type === 'invalid' || extent.type === 'mmio_dm') continue;
+      violations.push({
+        kind: 'msix-mapped',
+        domain: domain.id,
+        sbdf: device.name,
+        gfn: extent.gfn,
+        mfn: extent.mfn,
+      });
     }
   }
 }
 
+/**
+ * The host pages of every device with their owners, as a whole check walks them, or as a scoped
+ * check finds them by machine frame.
+ */
+type SharedPages =
+  | {
+      readonly walked: readonly {
+        device: PciDevice;
+        owner: number | undefined;
+        pages: readonly HostFrames[];
+      }[];
+    }
+  | { readonly index: IntervalIndex<HostPageSpot> };
+
 /** Mapped host pages (of MMIO `extents` of `domain`) that hold a BAR of another domain's device. */
 function checkShared(
-  context: InvariantContext,
   domain: Domain,
   extents: readonly P2mExtent[],
-  changed: ReadonlySet<PciDevice> | undefined,
+  hostPages: SharedPages,
   violations: Violation[],
 ): void {
   if (extents.length === 0) return;
+  const shared = (extent: P2mExtent, device: PciDevice, frames: HostFrames): void => {
+    const start = Math.max(extent.mfn, frames[0]);
+    if (start > Math.min(extent.mfn + extent.count - 1, frames[1])) return;
+    violations.push({
+      kind: 'subpage-shared',
+      domain: domain.id,
+      gfn: extent.gfn + (start - extent.mfn),
+      mfn: start,
+      other: device.name,
+      otherDomain: device.domain!.id,
+    });
+  };
+  if ('index' in hostPages) {
+    // Per extent, the pages on its machine frames, in device order as the walk below meets them.
+    for (const extent of extents) {
+      const near = hostPages.index
+        .meeting(extent.mfn, extent.mfn + extent.count - 1, [])
+        .filter((spot) => spot.owner !== undefined && spot.owner !== domain.id);
+      if (near.length > 1)
+        near.sort((a, b) => sbdfKey(a.device.sbdf) - sbdfKey(b.device.sbdf) || a.position - b.position);
+      for (const spot of near) shared(extent, spot.device, spot.frames);
+    }
+    return;
+  }
   // The machine frames the extents span: only the pages there are compared extent by extent.
   let low = Number.POSITIVE_INFINITY;
   let high = -1;
@@ -390,25 +454,11 @@ function checkShared(
     high = Math.max(high, extent.mfn + extent.count - 1);
   }
   const near: { device: PciDevice; frames: HostFrames }[] = [];
-  for (const { device, owner, pages } of context.invariantCaches.hostPages.devicePages(context, changed)) {
+  for (const { device, owner, pages } of hostPages.walked) {
     if (owner === undefined || owner === domain.id) continue;
     for (const frames of pages) if (frames[0] <= high && low <= frames[1]) near.push({ device, frames });
   }
-  for (const extent of extents) {
-    const last = extent.mfn + extent.count - 1;
-    for (const { device, frames } of near) {
-      const start = Math.max(extent.mfn, frames[0]);
-      if (start > Math.min(last, frames[1])) continue;
-      violations.push({
-        kind: 'subpage-shared',
-        domain: domain.id,
-        gfn: extent.gfn + (start - extent.mfn),
-        mfn: start,
-        other: device.name,
-        otherDomain: device.domain!.id,
-      });
-    }
-  }
+  for (const extent of extents) for (const { device, frames } of near) shared(extent, device, frames);
 }
 
 /**
@@ -418,20 +468,18 @@ function checkShared(
  */
 function checkMappings(
   domain: Domain,
-  layout: readonly DeviceWindows[],
+  layout: DomainLayout,
   inFlight: Ranges,
   extents: readonly P2mExtent[],
   violations: Violation[],
 ): void {
-  let all: Window[] | undefined; // made on the first extent in scope not held whole by one BAR
   for (const extent of extents) {
     const first = extent.gfn as number;
     const end = first + extent.count - 1;
     const shift = (extent.mfn as number) - first;
-    if (heldByWindows(layout, first, end, shift)) continue;
-    all ??= layout.flatMap((part) => part.windows);
     // Only the windows meeting the extent can explain or name its frames.
-    const windows = all.filter((w) => w.first <= end && first <= w.last);
+    const windows = layout.windowsMeeting(first, end);
+    if (heldByWindows(windows, first, end, shift)) continue;
     const explained = merged(windows.filter((w) => w.shift === shift).map((w) => [w.first, w.last]));
     for (const [s, e] of outside(explained, first, end)) {
       let gfn = s;
@@ -469,22 +517,17 @@ function checkMappings(
 }
 
 /**
- * Whether the enabled BARs of `layout` with guest → machine `shift` hold all of `[first, last]`
+ * Whether the `windows` (enabled BARs) with guest → machine `shift` hold all of `[first, last]`
  * (the usual case: one BAR, or the hardware domain's neighbouring BARs merged into one extent).
  * Walks from BAR to BAR without building a list.
  */
-function heldByWindows(
-  layout: readonly DeviceWindows[],
-  first: number,
-  last: number,
-  shift: number,
-): boolean {
+function heldByWindows(windows: readonly Window[], first: number, last: number, shift: number): boolean {
   let from = first;
   while (from <= last) {
     const reached = from;
-    for (const part of layout) {
-      for (const w of part.windows)
-        if (w.shift === shift && w.first <= from && from <= w.last) from = w.last + 1;
+    for (let i = 0; i < windows.length; i++) {
+      const w = windows[i]!;
+      if (w.shift === shift && w.first <= from && from <= w.last) from = w.last + 1;
     }
     if (from === reached) return false;
   }
@@ -498,18 +541,13 @@ function heldByWindows(
 function checkCoverage(
   context: EngineContext,
   domain: Domain,
-  layout: readonly DeviceWindows[],
+  layout: DomainLayout,
   busy: Set<PciDevice>,
   region: Ranges | undefined,
   violations: Violation[],
 ): void {
   let e820: Ranges | undefined;
-  for (const part of layout) {
-    if (busy.has(part.device)) continue;
-    for (const w of part.windows) {
-      if (region === undefined || meets(region, w.first, w.last)) checkWindow(w);
-    }
-  }
+  for (const w of layout.windowsIn(region)) if (!busy.has(w.device)) checkWindow(w);
 
   function checkWindow(w: Window): void {
     e820 ??= context.e820Frames.toArray() as Ranges;

@@ -27,15 +27,24 @@ import { allOnes, checkAccessShape, vpciAccessAllowed } from './config-access.js
 import { type EngineContext, mappingDomain } from './context.js';
 import { hostFrameRange, VpciState } from './device.js';
 import { DeviceMemory } from './device-memory.js';
-import { DOMID_IO, DOMID_XEN, Domain, PciDevice, type Vcpu, VPCI_MAX_VIRT_DEV } from './domain.js';
+import {
+  type AccessorRef,
+  DOMID_IO,
+  DOMID_XEN,
+  Domain,
+  PciDevice,
+  type Vcpu,
+  VPCI_MAX_VIRT_DEV,
+} from './domain.js';
+import { EnabledBarIndex } from './enabled-bars.js';
 import type { VpciEvent } from './events.js';
 import { type DeviceSpec, PhysicalDevice } from './hardware.js';
-import { type AccessorRef, vpciInitHeader } from './header.js';
+import { vpciInitHeader } from './header.js';
 import { InvariantCaches } from './invariants.js';
 import { type IommuErrno, IommuFaults, phantomFunctions, phantomStride } from './iommu.js';
 import { type MemoryTypeAnswer, memoryTypeOf } from './memory-type.js';
 import { checkMmioAccess, type MmioResult, mmioAccess } from './mmio.js';
-import { type ModifyBarsErrno, modifyBars } from './modify-bars.js';
+import type { ModifyBarsErrno } from './modify-bars.js';
 import { resetInitialMsixState } from './msix.js';
 import { decodedBars, hostBarFrames, hostBars, mappedByOtherDomain } from './ownership.js';
 import { PCI_CFG_SPACE_SIZE } from './pci-regs.js';
@@ -44,6 +53,8 @@ import { type Policy, type Profile, policyFor } from './policy.js';
 import { ignoresBars } from './quirks.js';
 import { countRangesetOps, purgeBarSets } from './rangeset-ops.js';
 import type { HardwareAccess } from './registers.js';
+import type { RuleSet, RuleSetName } from './rule-set.js';
+import { ruleSetFor } from './rule-sets.js';
 import { formatSbdf, makeSbdf, type Sbdf, sbdfKey, toSbdf } from './sbdf.js';
 import { unmapVirtualFunctions } from './sriov.js';
 
@@ -75,6 +86,11 @@ export interface MachineOptions {
    * inside a window of its device's bridge, and the hardware domain is permitted the windows' frames.
    */
   readonly hostBridges?: readonly HostBridge[];
+  /**
+   * Whose rules decide what the header writes do to the mappings (rule-set.ts): `xen` (default).
+   * The profile and its switches are Xen's; the `xen` and `hardened` profiles both run the `xen` rules.
+   */
+  readonly rules?: RuleSetName;
   /** `xen` (default) or `hardened`. */
   readonly profile?: Profile;
   /** Individual safer behaviours, overriding the profile's. */
@@ -165,6 +181,8 @@ export class Machine implements EngineContext {
   readonly guestVpci: GuestVpci;
   /** Arm: the PCI host bridges, defaults filled in (empty on x86). */
   readonly hostBridges: readonly ResolvedHostBridge[];
+  /** Whose rules decide what the header writes do to the mappings. */
+  readonly rules: RuleSet;
   /** The profile the machine was built with. */
   readonly profile: Profile;
   /** The safer behaviours in force: the profile's, with the overrides given. */
@@ -211,6 +229,12 @@ export class Machine implements EngineContext {
    * @internal
    */
   readonly invariantCaches = new InvariantCaches();
+  /**
+   * See `EngineContext.enabledBars`; dropped whenever a device changes hands or vPCI state. A test
+   * may take it away to compare with Xen's walk.
+   * @internal
+   */
+  readonly enabledBars: EnabledBarIndex | undefined = new EnabledBarIndex();
   private readonly deviceMap = new Map<number, PciDevice>();
   /** MMCFG regions the hardware domain reported, by `segment:start-end`: usable or not. */
   private readonly mmcfgRegions = new Map<string, boolean>();
@@ -243,6 +267,7 @@ export class Machine implements EngineContext {
       throw new InvalidArgumentError('hostBridges', 'with x86', "host bridges with arch 'arm' only");
     this.guestVpci = guestVpciFor(options.arch, options.x86GuestVpci);
     this.hostBridges = Object.freeze(resolveHostBridges(options.hostBridges ?? []));
+    this.rules = ruleSetFor(options.rules ?? 'xen');
     this.profile = options.profile ?? 'xen';
     this.policy = policyFor(this.profile, options.policy ?? {});
     this.vendor = options.vendor ?? 'intel';
@@ -905,6 +930,7 @@ export class Machine implements EngineContext {
   private setOwner(device: PciDevice, domain: Domain): void {
     device.domain = domain;
     domain.devices.push(device);
+    this.enabledBars?.clear();
   }
 
   /**
@@ -930,7 +956,7 @@ export class Machine implements EngineContext {
     if (device.domain === undefined) return { ok: true };
     if (this.policy.unmapOnDeassign && device.vpci?.bars.some((bar) => bar.enabled)) {
       purgeBarSets(this, device);
-      const unmapped = modifyBars(this, this.accessor.current, device, 0, false, true);
+      const unmapped = this.rules.modifyBars(this, this.accessor.current, device, 0, false, true);
       if (!unmapped.ok) return unmapped;
     }
     return { ok: true };
@@ -941,6 +967,7 @@ export class Machine implements EngineContext {
     const owner = device.domain;
     if (owner !== undefined) owner.devices.splice(owner.devices.indexOf(device), 1);
     device.domain = undefined;
+    this.enabledBars?.clear();
     if (target !== undefined) this.setOwner(device, target);
   }
 
@@ -1054,6 +1081,9 @@ export class Machine implements EngineContext {
     if (domain.isPseudo) return { ok: true };
     const isHwdom = domain.isHardware;
     device.vpci = new VpciState();
+    // What was made from the old state's BARs: the host pages vPCI adds, the enabled BARs.
+    device.hw.noteBarsChanged();
+    this.enabledBars?.clear();
     if (!isHwdom) {
       if (device.sbdf.fn !== 0) return this.failAssign(device, 'EOPNOTSUPP');
       const slot = domain.virtualSlots.indexOf(false);
@@ -1066,7 +1096,7 @@ export class Machine implements EngineContext {
     const toolstack = this.hardwareDomain.vcpus[0]!;
     if (this.systemActive && toolstack.pending !== undefined) this.finishPending(toolstack);
     this.accessor.current = toolstack;
-    let rc: AssignResult = vpciInitHeader(this, this.accessor, device, isHwdom);
+    let rc: AssignResult = vpciInitHeader(this, this.accessor, device, isHwdom, this.rules);
     if (rc.ok) rc = initCapabilities(this, device, isHwdom, this.accessor);
     return rc.ok ? rc : this.failAssign(device, rc.code);
   }
@@ -1086,6 +1116,8 @@ export class Machine implements EngineContext {
     // rangeset_destroy on every slot; a slot without a set returns at once (not counted).
     for (const bar of vpci.bars) if (bar.mem !== undefined) countRangesetOps(this, device, 'destroy');
     device.vpci = undefined;
+    device.hw.noteBarsChanged();
+    this.enabledBars?.clear();
   }
 
   /**

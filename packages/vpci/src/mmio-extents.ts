@@ -2,10 +2,12 @@
  * A p2m's `mmio_direct` extents, found by guest frame and by machine frame, for the invariant checks.
  * A scoped check asks which MMIO mappings meet a few guest frames of one domain, and which mappings
  * of any domain meet the host frames of a moved BAR; walking every extent of every domain after every
- * replayed line was most of a check. The index is remembered per p2m until it is next written (its
+ * replayed line was most of a check. Those on guest frames are a search of the p2m, those on machine
+ * frames a pass over it or a search of an index made when a p2m is asked often between writes; the
+ * list of every MMIO extent a whole check walks is remembered per p2m until it is next written (its
  * `writes` count moves on every write attempted).
  */
-import type { P2m, P2mExtent } from '@vpci/p2m';
+import { gfn, MAX_FRAME, type P2m, type P2mExtent } from '@vpci/p2m';
 
 /** Inclusive frame ranges, sorted by start and not overlapping. */
 export type SortedRanges = readonly (readonly [number, number])[];
@@ -14,73 +16,36 @@ interface MmioIndex {
   readonly writes: number;
   /** In gfn order (extents never overlap in guest frames). */
   readonly byGfn: readonly P2mExtent[];
-  /** In mfn order, with the largest last machine frame of each prefix (machine frames may repeat). */
+}
+
+/** A p2m's `mmio_direct` extents by machine frame, made once asked often enough since a write. */
+interface ByMfn {
+  readonly writes: number;
+  /** Questions answered by a pass over the p2m since the write. */
+  passes: number;
+  index: MfnIndex | undefined;
+}
+
+/**
+ * Passes over a p2m's numbers (a tight loop, objects only for what is found) before an index by
+ * machine frame (objects for every MMIO extent, sorted) is made: the hardware domain's p2m is asked a
+ * handful of times between the writes of a reprogramming, where sorting thousands of extents each
+ * time cost more than the passes; a guest's, seldom written, is asked more often than this.
+ */
+const PASSES_BEFORE_INDEX = 32;
+
+interface MfnIndex {
+  /** In mfn order (machine frames may repeat). */
   readonly byMfn: readonly P2mExtent[];
+  /** The largest last machine frame of each prefix of `byMfn`. */
   readonly reach: readonly number[];
 }
 
-/** Each p2m's index, remembered until the p2m is next written; one per machine. */
-export class MmioExtentsCache {
-  private readonly indexes = new WeakMap<P2m, MmioIndex>();
-
-  /** Every `mmio_direct` extent of `p2m`, in gfn order. */
-  mmioExtents(p2m: P2m): readonly P2mExtent[] {
-    return this.indexOf(p2m).byGfn;
-  }
-
-  /**
-   * The `mmio_direct` extents of `p2m` that meet guest frames `gfns` or machine frames `mfns`, each
-   * once, in gfn order (the order a whole check meets them in).
-   */
-  mmioExtentsMeeting(p2m: P2m, gfns: SortedRanges, mfns: SortedRanges): P2mExtent[] {
-    const { byGfn, byMfn, reach } = this.indexOf(p2m);
-    // Indexed loops, no destructuring (it iterates) and a plain list: this runs for every domain in
-    // every scoped check.
-    const found: P2mExtent[] = [];
-    for (let r = 0; r < gfns.length; r++) {
-      const first = gfns[r]![0];
-      const last = gfns[r]![1];
-      // The first extent ending at or after `first`, then on while they start by `last`.
-      for (let i = firstEndingFrom(byGfn, first); i < byGfn.length && byGfn[i]!.gfn <= last; i++) {
-        if (!found.includes(byGfn[i]!)) found.push(byGfn[i]!);
-      }
-    }
-    for (let r = 0; r < mfns.length; r++) {
-      const first = mfns[r]![0];
-      const last = mfns[r]![1];
-      // Extents starting by `last`, walked back while some before them still reach `first`.
-      for (let i = firstStartingAfter(byMfn, last) - 1; i >= 0 && reach[i]! >= first; i--) {
-        const extent = byMfn[i]!;
-        if (extent.mfn + extent.count - 1 >= first && !found.includes(extent)) found.push(extent);
-      }
-    }
-    return found.length < 2 ? found : found.sort((a, b) => a.gfn - b.gfn);
-  }
-
-  private indexOf(p2m: P2m): MmioIndex {
-    const known = this.indexes.get(p2m);
-    if (known !== undefined && known.writes === p2m.writes) return known;
-    const byGfn = p2m.extentsOfType('mmio_direct');
-    const byMfn = [...byGfn].sort((a, b) => a.mfn - b.mfn);
-    const reach: number[] = [];
-    for (const extent of byMfn) reach.push(Math.max(reach.at(-1) ?? -1, extent.mfn + extent.count - 1));
-    const index = { writes: p2m.writes, byGfn, byMfn, reach };
-    this.indexes.set(p2m, index);
-    return index;
-  }
-}
-
-/** Index of the first of `byGfn` whose last guest frame is at or after `frame`. */
-function firstEndingFrom(byGfn: readonly P2mExtent[], frame: number): number {
-  let lo = 0;
-  let hi = byGfn.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >> 1;
-    const extent = byGfn[mid]!;
-    if (extent.gfn + extent.count - 1 < frame) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
+function byMachineFrame(p2m: P2m): MfnIndex {
+  const byMfn = p2m.extentsOfType('mmio_direct').sort((a, b) => a.mfn - b.mfn);
+  const reach: number[] = [];
+  for (const extent of byMfn) reach.push(Math.max(reach.at(-1) ?? -1, extent.mfn + extent.count - 1));
+  return { byMfn, reach };
 }
 
 /** Index of the first of `byMfn` starting after machine frame `frame`. */
@@ -93,4 +58,70 @@ function firstStartingAfter(byMfn: readonly P2mExtent[], frame: number): number 
     else hi = mid;
   }
   return lo;
+}
+
+/** Each p2m's index, remembered until the p2m is next written; one per machine. */
+export class MmioExtentsCache {
+  private readonly indexes = new WeakMap<P2m, MmioIndex>();
+  private readonly byMfn = new WeakMap<P2m, ByMfn>();
+
+  /** Every `mmio_direct` extent of `p2m`, in gfn order. */
+  mmioExtents(p2m: P2m): readonly P2mExtent[] {
+    return this.indexOf(p2m).byGfn;
+  }
+
+  /**
+   * The `mmio_direct` extents of `p2m` that meet guest frames `gfns` or machine frames `mfns`, each
+   * once, in gfn order (the order a whole check meets them in). Those on guest frames are a search
+   * of the p2m; those on machine frames a pass over it the first times they are asked for after a
+   * write, then a search of an index by machine frame (`PASSES_BEFORE_INDEX`: a map written every
+   * few lines, the hardware domain's while it reprograms its devices, is not sorted for nothing, and
+   * one that stays as it is, a guest's, is sorted once).
+   */
+  mmioExtentsMeeting(p2m: P2m, gfns: SortedRanges, mfns: SortedRanges): P2mExtent[] {
+    const found: P2mExtent[] = [];
+    for (let r = 0; r < gfns.length; r++) {
+      const first = gfns[r]![0];
+      const last = Math.min(gfns[r]![1], MAX_FRAME);
+      if (first > last) continue;
+      for (const extent of p2m.extentsIn(gfn(first), gfn(last)))
+        if (extent.type === 'mmio_direct') found.push(extent);
+    }
+    for (let r = 0; r < mfns.length; r++) this.meetingMfns(p2m, mfns[r]![0], mfns[r]![1], found);
+    if (found.length < 2) return found;
+    // Each extent once (the lists above make a new object per extent found), in gfn order.
+    found.sort((a, b) => a.gfn - b.gfn);
+    const once: P2mExtent[] = [found[0]!];
+    for (let i = 1; i < found.length; i++)
+      if (found[i]!.gfn !== once[once.length - 1]!.gfn) once.push(found[i]!);
+    return once;
+  }
+
+  private meetingMfns(p2m: P2m, first: number, last: number, into: P2mExtent[]): void {
+    let known = this.byMfn.get(p2m);
+    if (known === undefined || known.writes !== p2m.writes) {
+      known = { writes: p2m.writes, passes: 0, index: undefined };
+      this.byMfn.set(p2m, known);
+    }
+    if (known.index === undefined && known.passes < PASSES_BEFORE_INDEX) {
+      known.passes++;
+      into.push(...p2m.extentsOfTypeMeetingMfns('mmio_direct', first, last));
+      return;
+    }
+    known.index ??= byMachineFrame(p2m);
+    const { byMfn, reach } = known.index;
+    // Extents starting by `last`, walked back while some before them still reach `first`.
+    for (let i = firstStartingAfter(byMfn, last) - 1; i >= 0 && reach[i]! >= first; i--) {
+      const extent = byMfn[i]!;
+      if (extent.mfn + extent.count - 1 >= first) into.push(extent);
+    }
+  }
+
+  private indexOf(p2m: P2m): MmioIndex {
+    const known = this.indexes.get(p2m);
+    if (known !== undefined && known.writes === p2m.writes) return known;
+    const index = { writes: p2m.writes, byGfn: p2m.extentsOfType('mmio_direct') };
+    this.indexes.set(p2m, index);
+    return index;
+  }
 }

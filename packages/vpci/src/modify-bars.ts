@@ -8,7 +8,7 @@ import { sanitizesBarMemory } from './arch.js';
 import type { EngineContext } from './context.js';
 import { checkBar } from './decoding.js';
 import type { Bar, VpciState } from './device.js';
-import type { PciDevice, Vcpu } from './domain.js';
+import type { Domain, PciDevice, Vcpu } from './domain.js';
 import { reportE820Frames } from './e820.js';
 import { msixBir, msixGuestFrames } from './msix.js';
 import { effectiveOwner, hostBars, overlappingBar, pendingInDomain } from './ownership.js';
@@ -137,37 +137,29 @@ export function modifyBars(
 
   // Step C: frames of other enabled BARs are mapped already (map) or must stay mapped (unmap). Only
   // the enabled BARs count; the hardware domain's also include the hidden (dom_xen) devices'.
-  let d = device.domain !== context.domXen ? device.domain! : context.hardwareDomain;
-  for (;;) {
-    for (const other of d.devices) {
-      // The hardware domain may own devices vPCI does not handle (its set-up failed).
-      if (other.vpci === undefined) continue;
-      // Toggling decoding: not against the device itself, or an unmap would keep nothing out.
-      if (other === device && !romOnly) continue;
-      for (let i = 0; i < other.vpci.bars.length; i++) {
-        const remoteBar = other.vpci.bars[i]!;
-        if (!remoteBar.enabled) continue;
-        const frames = remoteBar.guestFrames(); // not destructured: that iterates
-        const start = frames[0];
-        const end = frames[1];
-        // Xen asks every slot, empty sets and slots without one included.
-        countRangesetOps(context, device, 'overlapsRange', vpci.bars.length);
-        for (let j = 0; j < vpci.bars.length; j++) {
-          const bar = vpci.bars[j]!;
-          // An empty set (a BAR not changing, or all of it removed) is passed by cheaply: this loop
-          // meets every enabled BAR of the domain.
-          if (bar.mem === undefined || bar.mem.isEmpty() || !bar.mem.overlapsRange(start, end)) continue;
-          // A ROM-only toggle is checked against the device's other BARs, not against the ROM
-          // itself. Xen tests the local BAR's type here (G7); the intent is to skip the ROM.
-          const skipped = policy.romOverlapRule ? remoteBar.type === 'rom' : bar.type === 'rom';
-          if (romOnly && other === device && skipped) continue;
-          if (!removeMapped(bar.mem, other.vpci, start, end, { context, device })) return fail('ENOMEM');
-        }
+  const domain = device.domain !== context.domXen ? device.domain! : context.hardwareDomain;
+  const walk = overlapWalk(context, domain, device, romOnly);
+  for (const { other, remoteBar, order } of walk.meeting) {
+    const frames = remoteBar.guestFrames(); // not destructured: that iterates
+    const start = frames[0];
+    const end = frames[1];
+    for (let j = 0; j < vpci.bars.length; j++) {
+      const bar = vpci.bars[j]!;
+      // An empty set (a BAR not changing, or all of it removed) is passed by cheaply.
+      if (bar.mem === undefined || bar.mem.isEmpty() || !bar.mem.overlapsRange(start, end)) continue;
+      // A ROM-only toggle is checked against the device's other BARs, not against the ROM
+      // itself. Xen tests the local BAR's type here (G7); the intent is to skip the ROM.
+      const skipped = policy.romOverlapRule ? remoteBar.type === 'rom' : bar.type === 'rom';
+      if (romOnly && other === device && skipped) continue;
+      if (!removeMapped(bar.mem, other.vpci!, start, end, { context, device })) {
+        // Xen asked every slot of each enabled BAR its walk met until this one.
+        countRangesetOps(context, device, 'overlapsRange', walk.upTo(order) * vpci.bars.length);
+        return fail('ENOMEM');
       }
     }
-    if (!d.isHardware) break;
-    d = context.domXen;
   }
+  // Xen asks every slot, empty sets and slots without one included, for every enabled BAR it meets.
+  countRangesetOps(context, device, 'overlapsRange', walk.total * vpci.bars.length);
 
   let withheldBefore: RangeSet<Gfn> | undefined;
   if (policy.refuseSubpageSharing && map) {
@@ -198,6 +190,56 @@ export function modifyBars(
 interface CountedFor {
   readonly context: EngineContext;
   readonly device: PciDevice;
+}
+
+/**
+ * Xen's Step C walk (`for_each_pdev` over the domain's devices, then dom_xen's for the hardware
+ * domain; every enabled BAR of each, by slot; not the device's own when decoding is toggled): the
+ * BARs it meets whose guest frames meet a frame of the sets of `device`'s BARs, in its order (the
+ * walk does nothing with any other: the sets only shrink during it, so a BAR that misses them at the
+ * start misses them throughout), how many BARs it meets in all, and how many up to a BAR's place
+ * (for Xen's count of `rangeset_overlaps_range` calls). With the machine's index
+ * (`EngineContext.enabledBars`) the first two are searches; without it (a fake context), the walk.
+ */
+function overlapWalk(
+  context: EngineContext,
+  domain: Domain,
+  device: PciDevice,
+  romOnly: boolean,
+): {
+  meeting: { other: PciDevice; remoteBar: Bar; order: number }[];
+  total: number;
+  upTo(order: number): number;
+} {
+  const vpci = device.vpci!;
+  // Toggling decoding: not against the device itself, or an unmap would keep nothing out.
+  const walked = (other: PciDevice): boolean => romOnly || other !== device;
+  const index = context.enabledBars;
+  if (index !== undefined) {
+    const ranges: [number, number][] = [];
+    for (const bar of vpci.bars) if (bar.mem !== undefined) ranges.push(...bar.mem.toArray());
+    const meeting = index
+      .enabledMeeting(context, domain, ranges)
+      .filter((entry) => walked(entry.device))
+      .map((entry) => ({ other: entry.device, remoteBar: entry.bar, order: entry.order }));
+    const own = romOnly ? 0 : vpci.bars.filter((bar) => bar.enabled).length;
+    return {
+      meeting,
+      total: index.enabledCount(context, domain) - own,
+      upTo: (order) => index.enabledUpTo(context, domain, order, walked),
+    };
+  }
+  const all: { other: PciDevice; remoteBar: Bar; order: number }[] = [];
+  for (let d = domain; ; d = context.domXen) {
+    for (const other of d.devices) {
+      // The hardware domain may own devices vPCI does not handle (its set-up failed).
+      if (other.vpci === undefined || !walked(other)) continue;
+      for (const remoteBar of other.vpci.bars)
+        if (remoteBar.enabled) all.push({ other, remoteBar, order: all.length });
+    }
+    if (!d.isHardware) break;
+  }
+  return { meeting: all, total: all.length, upTo: (order) => order + 1 };
 }
 
 /**

@@ -70,6 +70,10 @@ export class ChunkedStore {
   count = 0;
   /** Offset output of `locate`, to avoid allocating a pair on every lookup. */
   private foundOffset = 0;
+  /** `consume` has used up ranges that `count` and the first chunk's entries do not show yet (see `settle`). */
+  private lagging = false;
+  /** While `lagging`: the first chunk's real offset, its first range not yet used up. */
+  private front = 0;
 
   constructor(chunkMax: number = DEFAULT_CHUNK_MAX) {
     this.chunkMax = chunkMax;
@@ -163,12 +167,14 @@ export class ChunkedStore {
 
   /** True iff one stored range covers all of `[s, e]`. */
   contains(s: number, e: number): boolean {
+    this.settle();
     const ci = this.locate(s);
     return ci >= 0 && this.slabOf(ci)[this.baseOf(ci) + 2 * this.foundOffset + 1]! >= e;
   }
 
   /** True iff some stored range intersects `[s, e]`. */
   overlaps(s: number, e: number): boolean {
+    this.settle();
     const ci = this.locate(e);
     return ci >= 0 && this.slabOf(ci)[this.baseOf(ci) + 2 * this.foundOffset + 1]! >= s;
   }
@@ -305,11 +311,16 @@ export class ChunkedStore {
    * it is applied: a bad one throws and changes nothing.
    */
   consume<S extends ConsumeStep<Errno>>(take: (start: number, end: number) => S): S | undefined {
-    while (this.count > 0) {
-      // The first chunk's slab, and where its first range is, stay in locals while the loop uses up
-      // its ranges; the fields are still updated at every step, as a callback may read the set.
+    // Chunks are dropped as soon as they are empty, so there are chunks exactly while there are
+    // ranges (`count` may lag behind while the loop runs).
+    while (this.nChunks > 0) {
+      // The first chunk's slab, where its first range is and where its ranges end stay in locals
+      // while the loop uses them up: a callback may read the set but not change it.
       const slab = this.slabOf(0);
+      const firsts = this.firsts;
       let base = this.baseOf(0);
+      let off = this.offs[0]!;
+      const stop = off + this.lens[0]!;
       for (;;) {
         const start = slab[base]!;
         const end = slab[base + 1]!;
@@ -318,26 +329,54 @@ export class ChunkedStore {
         const next = step.next;
         checkStep(step, start, end);
         if (consumed === end - start + 1) {
-          // Used up: the chunk's start moves up one range (no memmove); an emptied chunk is dropped.
-          this.count--;
-          const len = this.lens[0]! - 1;
-          if (len === 0) {
+          // Used up: only the front moves (`settle` brings the rest up to it when someone looks).
+          off++;
+          base += 2;
+          this.front = off;
+          this.lagging = true;
+          if (off === stop) {
+            this.endConsume();
             this.removeChunks(0, 1);
             if (next !== 'continue') return step;
             break;
           }
-          this.lens[0] = len;
-          this.offs[0] = this.offs[0]! + 1;
-          base += 2;
-          this.firsts[0] = slab[base]!;
         } else if (consumed > 0) {
           slab[base] = start + consumed;
-          this.firsts[0] = start + consumed;
+          // Right unless ranges were used up before it in this chunk; then `settle` rewrites it.
+          firsts[0] = start + consumed;
         }
         if (next !== 'continue') return step;
       }
     }
     return undefined;
+  }
+
+  /**
+   * Ends a lag of `consume` (see `settle`): `RangeSet.consumeRanges` calls it when `consume` returns or
+   * throws, and `consume` when it drops a chunk it used up. (A `try … finally` in `consume` itself
+   * made every call of the fragmentation workload (c) slower.)
+   */
+  endConsume(): void {
+    if (!this.lagging) return;
+    this.settle();
+    this.lagging = false;
+  }
+
+  /**
+   * Brings `count` and the first chunk's length, offset and first start up to `front` while `consume`
+   * lags (a no-op otherwise). `consume` writes only `front` per range it uses up, where it used to keep
+   * four fields current for a callback that might read the set (a fifth of a whole-set consume); every
+   * read of the store settles first, and the consume ends with `endConsume`.
+   */
+  settle(): void {
+    if (!this.lagging || this.nChunks === 0) return;
+    const used = this.front - this.offs[0]!;
+    if (used === 0) return;
+    const len = this.lens[0]! - used;
+    this.count -= used;
+    this.lens[0] = len;
+    this.offs[0] = this.front;
+    if (len > 0) this.firsts[0] = this.slabOf(0)[this.baseOf(0)]!;
   }
 
   // ---- traversal -------------------------------------------------------------------------------
@@ -347,6 +386,7 @@ export class ChunkedStore {
    * until `visit` returns something other than `undefined`; returns that value.
    */
   visitWindow<R>(s: number, e: number, visit: (start: number, end: number) => R | undefined): R | undefined {
+    this.settle();
     let ci = this.locate(s);
     let k = this.foundOffset;
     if (ci < 0) {
@@ -368,6 +408,7 @@ export class ChunkedStore {
 
   /** Calls `visit(s, e)` for every range in ascending order. */
   forEach(visit: (start: number, end: number) => void): void {
+    this.settle();
     for (let ci = 0; ci < this.nChunks; ci++) {
       const slab = this.slabOf(ci);
       const base = this.baseOf(ci);
@@ -378,6 +419,7 @@ export class ChunkedStore {
 
   /** The ranges as one flat array `s0, e0, s1, e1, …` (a snapshot). */
   toFlat(): Float64Array {
+    this.settle();
     const out = new Float64Array(2 * this.count);
     let at = 0;
     for (let ci = 0; ci < this.nChunks; ci++) {
@@ -391,6 +433,7 @@ export class ChunkedStore {
 
   /** Lowest `start` such that `[start, start + size - 1]` holds no stored value and ends <= max; -1 if none. */
   firstFit(size: number, max: number): number {
+    this.settle();
     let start = 0;
     for (let ci = 0; ci < this.nChunks; ci++) {
       for (let k = 0; k < this.lens[ci]!; k++) {
@@ -548,11 +591,14 @@ export class ChunkedStore {
   private insertChunk(ci: number, slot: number): void {
     const n = this.nChunks;
     if (n === this.firsts.length) {
-      const room = Math.max(FIRST_CHUNK_ROOM, 2 * n);
-      this.firsts = grownCopy(this.firsts, new Float64Array(room));
-      this.slots = grownCopy(this.slots, new Int32Array(room));
-      this.lens = grownCopy(this.lens, new Int32Array(room));
-      this.offs = grownCopy(this.offs, new Int32Array(room));
+      if (this.firsts.byteOffset > 0) this.rebase();
+      else {
+        const room = Math.max(FIRST_CHUNK_ROOM, 2 * n);
+        this.firsts = grownCopy(this.firsts, new Float64Array(room));
+        this.slots = grownCopy(this.slots, new Int32Array(room));
+        this.lens = grownCopy(this.lens, new Int32Array(room));
+        this.offs = grownCopy(this.offs, new Int32Array(room));
+      }
     }
     this.firsts.copyWithin(ci + 1, ci, n);
     this.slots.copyWithin(ci + 1, ci, n);
@@ -564,24 +610,56 @@ export class ChunkedStore {
     this.nChunks = n + 1;
   }
 
-  /** Removes `n` chunks starting at index ci and frees their slots. */
+  /**
+   * Removes `n` chunks starting at index ci and frees their slots. Chunks dropped from the front (as
+   * `consume` drops each chunk it used up) are dropped by narrowing the chunk arrays' views, not by
+   * moving every other entry down: that was a quarter of a whole-set consume. The room left in front
+   * is taken back when the arrays are full (`rebase`) or the set is empty.
+   */
   private removeChunks(ci: number, n: number): void {
     if (n === 0) return;
     for (let c = ci; c < ci + n; c++) this.freeSlots.push(this.slots[c]!);
     const end = this.nChunks;
-    this.firsts.copyWithin(ci, ci + n, end);
-    this.slots.copyWithin(ci, ci + n, end);
-    this.lens.copyWithin(ci, ci + n, end);
-    this.offs.copyWithin(ci, ci + n, end);
     this.nChunks = end - n;
     if (this.nChunks === 0) {
       // Empty again: slots are handed out from 0 as in a new set, so the next range goes back into
       // the first slab as it is (a reused slot 0 would be grown to a full slot first: 4 KiB of fresh
-      // memory each time a small set is filled and consumed). The slabs are kept.
+      // memory each time a small set is filled and consumed). The slabs are kept, and the chunk
+      // arrays view their whole buffers again.
       this.freeSlots.length = 0;
       this.slotsUsed = 0;
+      this.firsts = new Float64Array(this.firsts.buffer);
+      this.slots = new Int32Array(this.slots.buffer);
+      this.lens = new Int32Array(this.lens.buffer);
+      this.offs = new Int32Array(this.offs.buffer);
+    } else if (ci === 0) {
+      this.firsts = this.firsts.subarray(n);
+      this.slots = this.slots.subarray(n);
+      this.lens = this.lens.subarray(n);
+      this.offs = this.offs.subarray(n);
+    } else {
+      this.firsts.copyWithin(ci, ci + n, end);
+      this.slots.copyWithin(ci, ci + n, end);
+      this.lens.copyWithin(ci, ci + n, end);
+      this.offs.copyWithin(ci, ci + n, end);
     }
   }
+
+  /** Moves the chunk arrays' entries back to the start of their buffers, which `removeChunks` left room before. */
+  private rebase(): void {
+    const n = this.nChunks;
+    const at = this.firsts.byteOffset / Float64Array.BYTES_PER_ELEMENT;
+    this.firsts = rebased(new Float64Array(this.firsts.buffer), at, n);
+    this.slots = rebased(new Int32Array(this.slots.buffer), at, n);
+    this.lens = rebased(new Int32Array(this.lens.buffer), at, n);
+    this.offs = rebased(new Int32Array(this.offs.buffer), at, n);
+  }
+}
+
+/** `whole` with its `n` entries from index `at` moved to its start. */
+function rebased<T extends Float64Array | Int32Array>(whole: T, at: number, n: number): T {
+  whole.copyWithin(0, at, at + n);
+  return whole;
 }
 
 /** `into` with `from` copied to its start. */

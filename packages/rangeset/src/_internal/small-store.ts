@@ -21,7 +21,11 @@ export class SmallStore {
   readonly chunkMax: number;
   /** Number of ranges stored. */
   count = 0;
-  /** The ranges, interleaved; exactly `2 * count` numbers. */
+  /**
+   * The ranges, interleaved, in the first `2 * count` numbers; the array keeps its length when ranges
+   * go (a smaller length would be one more thing to write). Moved by hand: `splice` is a call into the
+   * runtime, which cost more than everything else a tiny set does.
+   */
   private v: number[] = [];
 
   constructor(chunkMax: number) {
@@ -31,28 +35,47 @@ export class SmallStore {
   /** A `ChunkedStore` with this store's ranges and chunk size. */
   promote(): ChunkedStore {
     const big = new ChunkedStore(this.chunkMax);
-    for (let i = 0; i < this.v.length; i += 2) big.add(this.v[i]!, this.v[i + 1]!, true);
+    for (let i = 0; i < 2 * this.count; i += 2) big.add(this.v[i]!, this.v[i + 1]!, true);
     return big;
   }
 
   /** Index (in numbers) of the first range whose end is >= x; `2 * count` if none. */
   private firstEndingFrom(x: number): number {
     const v = this.v;
+    const n = 2 * this.count;
     let i = 0;
-    while (i < v.length && v[i + 1]! < x) i += 2;
+    while (i < n && v[i + 1]! < x) i += 2;
     return i;
+  }
+
+  /** Opens room for one range at index i (in numbers). */
+  private openAt(i: number): void {
+    const v = this.v;
+    const n = 2 * this.count;
+    // Grown in order (writing past the end would leave a hole and make the array holey).
+    if (v.length < n + 2) v.push(0, 0);
+    for (let k = n + 1; k >= i + 2; k--) v[k] = v[k - 2]!;
+    this.count++;
+  }
+
+  /** Drops the ranges at indexes [i, j) (in numbers). */
+  private closeSpan(i: number, j: number): void {
+    const v = this.v;
+    const n = 2 * this.count;
+    for (let k = j; k < n; k++) v[k - (j - i)] = v[k]!;
+    this.count -= (j - i) >> 1;
   }
 
   /** True iff one stored range covers all of `[s, e]`. */
   contains(s: number, e: number): boolean {
     const i = this.firstEndingFrom(s);
-    return i < this.v.length && this.v[i]! <= s && this.v[i + 1]! >= e;
+    return i < 2 * this.count && this.v[i]! <= s && this.v[i + 1]! >= e;
   }
 
   /** True iff some stored range intersects `[s, e]`. */
   overlaps(s: number, e: number): boolean {
     const i = this.firstEndingFrom(s);
-    return i < this.v.length && this.v[i]! <= e;
+    return i < 2 * this.count && this.v[i]! <= e;
   }
 
   /**
@@ -61,22 +84,23 @@ export class SmallStore {
    */
   add(s: number, e: number, canGrow: boolean): boolean {
     const v = this.v;
+    const n = 2 * this.count;
     // Ranges [i, j) (in numbers) touch [s, e].
     const i = this.firstEndingFrom(s - 1);
     let j = i;
-    while (j < v.length && v[j]! <= e + 1) j += 2;
+    while (j < n && v[j]! <= e + 1) j += 2;
     if (i === j) {
       if (!canGrow) return false;
-      v.splice(i, 0, s, e);
-      this.count++;
+      this.openAt(i);
+      v[i] = s;
+      v[i + 1] = e;
       return true;
     }
     const start = Math.min(s, v[i]!);
     const end = Math.max(e, v[j - 1]!);
     v[i] = start;
     v[i + 1] = end;
-    if (j - i > 2) v.splice(i + 2, j - i - 2);
-    this.count = v.length >> 1;
+    if (j - i > 2) this.closeSpan(i + 2, j);
     return true;
   }
 
@@ -86,48 +110,53 @@ export class SmallStore {
    */
   remove(s: number, e: number, canGrow: boolean): boolean {
     const v = this.v;
+    const n = 2 * this.count;
     // Ranges [i, j) (in numbers) meet [s, e].
     const i = this.firstEndingFrom(s);
     let j = i;
-    while (j < v.length && v[j]! <= e) j += 2;
+    while (j < n && v[j]! <= e) j += 2;
     if (i === j) return true;
     const keepLeft = v[i]! < s;
     const keepRight = v[j - 1]! > e;
     if (keepLeft && keepRight && j - i === 2) {
       if (!canGrow) return false;
-      v.splice(i + 1, 0, s - 1, e + 1);
-      this.count++;
+      this.openAt(i + 2);
+      v[i + 3] = v[i + 1]!;
+      v[i + 1] = s - 1;
+      v[i + 2] = e + 1;
       return true;
     }
     if (keepLeft) v[i + 1] = s - 1;
     if (keepRight) v[j - 2] = e + 1;
     const from = keepLeft ? i + 2 : i;
     const to = keepRight ? j - 2 : j;
-    if (to > from) v.splice(from, to - from);
-    this.count = v.length >> 1;
+    if (to > from) this.closeSpan(from, to);
     return true;
   }
 
   /** Drops every range. */
   clear(): void {
-    this.v = [];
     this.count = 0;
   }
+
+  /** As `ChunkedStore.settle`; this store's `consume` keeps every field current, so nothing to do. */
+  settle(): void {}
+
+  /** As `ChunkedStore.endConsume`; nothing to do here. */
+  endConsume(): void {}
 
   /** As `ChunkedStore.consume`: hands the first range to `take` until a step stops or none is left. */
   consume<S extends ConsumeStep<Errno>>(take: (start: number, end: number) => S): S | undefined {
     const v = this.v;
-    while (v.length > 0) {
+    while (this.count > 0) {
       const start = v[0]!;
       const end = v[1]!;
       const step = take(start, end);
       const consumed = step.consumed;
       const next = step.next;
       checkStep(step, start, end);
-      if (consumed === end - start + 1) {
-        v.splice(0, 2);
-        this.count--;
-      } else if (consumed > 0) v[0] = start + consumed;
+      if (consumed === end - start + 1) this.closeSpan(0, 2);
+      else if (consumed > 0) v[0] = start + consumed;
       if (next !== 'continue') return step;
     }
     return undefined;
@@ -136,7 +165,7 @@ export class SmallStore {
   /** As `ChunkedStore.visitWindow`: the ranges meeting `[s, e]`, clipped, until `visit` returns a value. */
   visitWindow<R>(s: number, e: number, visit: (start: number, end: number) => R | undefined): R | undefined {
     const v = this.v;
-    for (let i = this.firstEndingFrom(s); i < v.length && v[i]! <= e; i += 2) {
+    for (let i = this.firstEndingFrom(s); i < 2 * this.count && v[i]! <= e; i += 2) {
       const stop = visit(Math.max(v[i]!, s), Math.min(v[i + 1]!, e));
       if (stop !== undefined) return stop;
     }
@@ -146,18 +175,20 @@ export class SmallStore {
   /** Calls `visit(s, e)` for every range in ascending order. */
   forEach(visit: (start: number, end: number) => void): void {
     const v = this.v;
-    for (let i = 0; i < v.length; i += 2) visit(v[i]!, v[i + 1]!);
+    for (let i = 0; i < 2 * this.count; i += 2) visit(v[i]!, v[i + 1]!);
   }
 
   /** The ranges as one flat array `s0, e0, s1, e1, …` (a snapshot). */
   toFlat(): Float64Array {
-    return Float64Array.from(this.v);
+    const out = new Float64Array(2 * this.count);
+    for (let i = 0; i < out.length; i++) out[i] = this.v[i]!;
+    return out;
   }
 
   /** Lowest `start` such that `[start, start + size - 1]` holds no stored value and ends <= max; -1 if none. */
   firstFit(size: number, max: number): number {
     let start = 0;
-    for (let i = 0; i < this.v.length; i += 2) {
+    for (let i = 0; i < 2 * this.count; i += 2) {
       if (this.v[i]! - start >= size) return start;
       start = this.v[i + 1]! + 1;
     }

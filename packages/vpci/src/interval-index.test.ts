@@ -1,0 +1,88 @@
+/**
+ * The interval index against a naive model: a plain list of (interval, item) pairs filtered with the
+ * walk's own test (`first <= last && first' <= last'`), after random additions and removals of
+ * intervals of every span class (single frames up to 2^52), inverted intervals (a size-0 BAR at a page
+ * boundary) included.
+ */
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { runs } from '../../../test/support/fast-check-setup.js';
+import { IntervalIndex } from './interval-index.js';
+
+/** An interval near a few anchors (so they meet often), of a span from one frame to 2^52. */
+const interval = fc
+  .record({
+    anchor: fc.constantFrom(0, 0x1000, 0xc0000, 2 ** 40, 2 ** 52 - 1),
+    offset: fc.integer({ min: -64, max: 64 }),
+    spanBits: fc.integer({ min: 0, max: 52 }),
+    jitter: fc.integer({ min: 0, max: 3 }),
+    inverted: fc.boolean(),
+  })
+  .map(({ anchor, offset, spanBits, jitter, inverted }): [number, number] => {
+    const first = Math.max(0, anchor + offset);
+    if (inverted) return [first, first - 1 - jitter];
+    return [first, first + Math.max(0, 2 ** spanBits - 1 - jitter)];
+  });
+
+const operation = fc.oneof(
+  fc.record({ kind: fc.constant('add' as const), at: interval }),
+  fc.record({ kind: fc.constant('remove' as const), pick: fc.nat() }),
+  fc.record({ kind: fc.constant('query' as const), at: interval }),
+);
+
+interface Held {
+  readonly first: number;
+  readonly last: number;
+  readonly id: number;
+}
+
+describe('IntervalIndex', () => {
+  it('finds exactly the items a walk over every item finds, after any additions and removals', () => {
+    fc.assert(
+      fc.property(fc.array(operation, { maxLength: 80 }), (operations) => {
+        const index = new IntervalIndex<Held>();
+        const model: Held[] = [];
+        let next = 0;
+        for (const op of operations) {
+          if (op.kind === 'add') {
+            const item = { first: op.at[0], last: op.at[1], id: next++ };
+            index.add(item.first, item.last, item);
+            model.push(item);
+          } else if (op.kind === 'remove') {
+            if (model.length === 0) {
+              expect(index.remove(0, 0, { first: 0, last: 0, id: -1 })).toBe(false);
+              continue;
+            }
+            const [item] = model.splice(op.pick % model.length, 1);
+            expect(index.remove(item!.first, item!.last, item!)).toBe(true);
+            // Held once: a second removal finds nothing.
+            expect(index.remove(item!.first, item!.last, item!)).toBe(false);
+          } else {
+            const [first, last] = op.at;
+            const found = index.meeting(first, last, []).map((item) => item.id);
+            const expected = model
+              .filter((item) => item.first <= last && first <= item.last)
+              .map((item) => item.id);
+            expect(found.sort((a, b) => a - b)).toEqual(expected.sort((a, b) => a - b));
+          }
+          expect(index.size).toBe(model.length);
+        }
+        expect(
+          index
+            .all()
+            .map((item) => item.id)
+            .sort((a, b) => a - b),
+        ).toEqual(model.map((item) => item.id));
+      }),
+      runs(200),
+    );
+  });
+
+  it('finds a long interval that starts far before a short query (its span class bounds the search)', () => {
+    const index = new IntervalIndex<string>();
+    index.add(0, 2 ** 40, 'long');
+    for (let i = 0; i < 100; i++) index.add(2 ** 39 + i * 16, 2 ** 39 + i * 16 + 3, `short ${i}`);
+    expect(index.meeting(2 ** 39 + 5, 2 ** 39 + 5, []).sort()).toEqual(['long']);
+    expect(index.meeting(2 ** 40 + 1, 2 ** 41, [])).toEqual([]);
+  });
+});

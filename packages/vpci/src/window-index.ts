@@ -1,0 +1,179 @@
+/**
+ * Per domain, the enabled BAR windows and MSI-X pages of the devices mapped into it, by guest frame:
+ * what the scoped invariant checks ask about the frames a line touched (which BAR covers a mapping,
+ * which MSI-X pages lie there). A domain of the hardware domain's size holds thousands of devices;
+ * walking them all after every line made a check's cost grow with the machine.
+ *
+ * A domain's index is built from scratch the first time a scoped check asks for it, and then changed
+ * only for the devices a scoped check names (`InvariantScope.devices`: every device whose vPCI state
+ * changed since the last check, which is all a window depends on). A whole check does not read the
+ * indexes (it walks every device, as the naive reference the scoped checks are compared with) and
+ * drops them, so the next scoped check builds them again from the machine as it is.
+ */
+import type { DeviceWindows, DeviceWindowsCache, MsixPages, Window } from './bar-windows.js';
+import { type EngineContext, mappingDomain } from './context.js';
+import type { Domain, PciDevice } from './domain.js';
+import { IntervalIndex } from './interval-index.js';
+import { sbdfKey } from './sbdf.js';
+
+/** Inclusive guest frame ranges, sorted by start and merged (as the checks' regions are). */
+type Region = readonly (readonly [number, number])[];
+
+/**
+ * What the checks ask of a domain's windows. Every list is in the order a walk over the domain's
+ * devices by SBDF meets them (a device's windows in slot order, its MSI-X structures table first),
+ * so violations come in the same order however they were found.
+ */
+export interface DomainLayout {
+  /** The windows meeting guest frames `[first, last]`. */
+  windowsMeeting(first: number, last: number): readonly Window[];
+  /** The windows meeting `region`, each once; every window without a region. */
+  windowsIn(region: Region | undefined): readonly Window[];
+  /** The MSI-X pages meeting guest frames `[first, last]`. */
+  msixMeeting(first: number, last: number): readonly MsixPages[];
+  /** The MSI-X pages meeting `region`, each once; every one without a region. */
+  msixIn(region: Region | undefined): readonly MsixPages[];
+}
+
+/** A layout that walks every device's windows: what a whole check reads. */
+export function walkedLayout(parts: readonly DeviceWindows[]): DomainLayout {
+  const windows = parts.flatMap((part) => part.windows);
+  const msix = parts.flatMap((part) => part.msixPages);
+  return {
+    windowsMeeting: (first, last) => windows.filter((w) => w.first <= last && first <= w.last),
+    windowsIn: (region) =>
+      region === undefined ? windows : windows.filter((w) => meetsRegion(region, w.first, w.last)),
+    msixMeeting: (first, last) => msix.filter((page) => page.first <= last && first <= page.last),
+    msixIn: (region) =>
+      region === undefined ? msix : msix.filter((page) => meetsRegion(region, page.first, page.last)),
+  };
+}
+
+function meetsRegion(region: Region, first: number, last: number): boolean {
+  for (let i = 0; i < region.length; i++) if (region[i]![0] <= last && first <= region[i]![1]) return true;
+  return false;
+}
+
+/** One domain's windows and MSI-X pages by guest frame. */
+class DomainWindowIndex implements DomainLayout {
+  private readonly windows = new IntervalIndex<Window>();
+  private readonly msix = new IntervalIndex<MsixPages>();
+
+  put(part: DeviceWindows): void {
+    for (const w of part.windows) this.windows.add(w.first, w.last, w);
+    for (const page of part.msixPages) this.msix.add(page.first, page.last, page);
+  }
+
+  drop(part: DeviceWindows): void {
+    for (const w of part.windows) this.windows.remove(w.first, w.last, w);
+    for (const page of part.msixPages) this.msix.remove(page.first, page.last, page);
+  }
+
+  windowsMeeting(first: number, last: number): readonly Window[] {
+    return this.windows.meeting(first, last, []).sort(windowOrder);
+  }
+
+  windowsIn(region: Region | undefined): readonly Window[] {
+    if (region === undefined) return this.windows.all().sort(windowOrder);
+    return inRegion(this.windows, region).sort(windowOrder);
+  }
+
+  msixMeeting(first: number, last: number): readonly MsixPages[] {
+    return this.msix.meeting(first, last, []).sort(msixOrder);
+  }
+
+  msixIn(region: Region | undefined): readonly MsixPages[] {
+    if (region === undefined) return this.msix.all().sort(msixOrder);
+    return inRegion(this.msix, region).sort(msixOrder);
+  }
+}
+
+/** The items meeting any range of `region`, each once. */
+function inRegion<T>(index: IntervalIndex<T>, region: Region): T[] {
+  const found: T[] = [];
+  for (let i = 0; i < region.length; i++) index.meeting(region[i]![0], region[i]![1], found);
+  return region.length < 2 ? found : [...new Set(found)];
+}
+
+function windowOrder(a: Window, b: Window): number {
+  return sbdfKey(a.device.sbdf) - sbdfKey(b.device.sbdf) || a.bar.index - b.bar.index;
+}
+
+function msixOrder(a: MsixPages, b: MsixPages): number {
+  return sbdfKey(a.device.sbdf) - sbdfKey(b.device.sbdf) || a.position - b.position;
+}
+
+/** Where a device's windows are held, and which. */
+interface Held {
+  readonly index: DomainWindowIndex;
+  readonly part: DeviceWindows;
+}
+
+/** Every domain's index, for one machine (`InvariantCaches.windowIndexes`). */
+export class DomainWindowIndexes {
+  private readonly byDomain = new Map<Domain, DomainWindowIndex>();
+  private held = new WeakMap<PciDevice, Held>();
+  /** `EngineContext.deviceListVersion` the indexes were made at. */
+  private version = -1;
+
+  constructor(private readonly windows: DeviceWindowsCache) {}
+
+  /** Drops every index (a whole check, or devices added or removed): they are built again when asked. */
+  clear(): void {
+    this.byDomain.clear();
+    this.held = new WeakMap();
+  }
+
+  /**
+   * Brings the indexes up to date for `changed`, the devices whose vPCI state changed since the
+   * last check; a device added or removed since they were made drops them all.
+   */
+  update(context: EngineContext, changed: Iterable<PciDevice>): void {
+    if (this.version !== context.deviceListVersion) {
+      this.clear();
+      this.version = context.deviceListVersion;
+      return;
+    }
+    for (const device of changed) {
+      const target = device.vpci === undefined ? undefined : mappingDomain(context, device);
+      const index = target === undefined ? undefined : this.byDomain.get(target);
+      const part = index === undefined ? undefined : this.windows.windowsOf(device);
+      const held = this.held.get(device);
+      if (held !== undefined && held.index === index && held.part === part) continue;
+      if (held !== undefined) {
+        held.index.drop(held.part);
+        this.held.delete(device);
+      }
+      if (index !== undefined && part !== undefined) {
+        index.put(part);
+        this.held.set(device, { index, part });
+      }
+    }
+  }
+
+  /** `domain`'s index as the last scoped checks left it, if one is kept. For the model tests. */
+  kept(domain: Domain): DomainLayout | undefined {
+    return this.byDomain.get(domain);
+  }
+
+  /**
+   * `domain`'s index, built from `devices` (its devices with vPCI state, dom_xen's for the hardware
+   * domain) when there is none.
+   */
+  of(context: EngineContext, domain: Domain, devices: () => readonly PciDevice[]): DomainLayout {
+    if (this.version !== context.deviceListVersion) {
+      this.clear();
+      this.version = context.deviceListVersion;
+    }
+    let index = this.byDomain.get(domain);
+    if (index !== undefined) return index;
+    index = new DomainWindowIndex();
+    for (const device of devices()) {
+      const part = this.windows.windowsOf(device);
+      index.put(part);
+      this.held.set(device, { index, part });
+    }
+    this.byDomain.set(domain, index);
+    return index;
+  }
+}

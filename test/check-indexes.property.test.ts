@@ -1,0 +1,147 @@
+/**
+ * The indexes that keep a line's checks and `modifyBars` from walking every device (packages/replay
+ * DESIGN.md, "Benchmark figures"), each against a naive recomputation from the machine as it stands,
+ * after every line of random traces of every kind (test/support/lockstep-traces.ts), both profiles:
+ * - per domain, the enabled windows and MSI-X pages by guest frame (window-index.ts): the same ones,
+ *   in the same order, as a walk over the domain's devices by SBDF finds;
+ * - machine-wide, every device's host pages by machine frame with its owner (host-pages.ts);
+ * - per domain, the enabled BARs `modifyBars`' overlap walk acts on (enabled-bars.ts): a replay whose
+ *   machine has no index walks every device of the domain as Xen's `modify_bars` does with
+ *   `for_each_pdev` (xen/drivers/vpci/header.c), and must give the same events, mappings and
+ *   violations line by line.
+ * The whole-machine checks read none of these indexes, so test/scoped-checks.property.test.ts, which
+ * compares them with the scoped checks, tests them too; this names the index that goes wrong.
+ */
+import { TraceReplay } from '@vpci/replay';
+import type { Machine } from '@vpci/vpci';
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { DeviceWindowsCache, type MsixPages, type Window } from '../packages/vpci/src/bar-windows.js';
+import { mappingDomain } from '../packages/vpci/src/context.js';
+import { effectiveOwner, hostBarFrames } from '../packages/vpci/src/ownership.js';
+import { walkedLayout } from '../packages/vpci/src/window-index.js';
+import { runs } from './support/fast-check-setup.js';
+import { LockstepTrace, lockstepPlan } from './support/lockstep-traces.js';
+
+const json = (value: unknown): string =>
+  JSON.stringify(value, (_key, v) => (typeof v === 'bigint' ? `0x${v.toString(16)}` : v));
+const windowText = (w: Window): string => `${w.device.name}/${w.bar.index} ${w.first}-${w.last}+${w.shift}`;
+const msixText = (p: MsixPages): string => `${p.device.name}#${p.position} ${p.first}-${p.last}`;
+
+/** Every kept window index against the walk, over the frames of every window and MSI-X page. */
+function checkWindowIndexes(machine: Machine): void {
+  for (const domain of machine.domains()) {
+    const kept = machine.invariantCaches.windowIndexes.kept(domain);
+    if (kept === undefined) continue;
+    const devices = machine
+      .devices()
+      .filter((device) => device.vpci !== undefined && mappingDomain(machine, device) === domain);
+    const fresh = new DeviceWindowsCache();
+    const walked = walkedLayout(devices.map((device) => fresh.windowsOf(device)));
+    const queries: [number, number][] = [[0, 2 ** 53]];
+    for (const w of walked.windowsIn(undefined)) queries.push([w.first, w.last], [w.last, w.last + 1]);
+    for (const p of walked.msixIn(undefined)) queries.push([p.first, p.last], [p.first - 1, p.first]);
+    for (const [first, last] of queries) {
+      const where = `d${domain.id} [${first}, ${last}]`;
+      expect(kept.windowsMeeting(first, last).map(windowText), where).toEqual(
+        walked.windowsMeeting(first, last).map(windowText),
+      );
+      expect(kept.msixMeeting(first, last).map(msixText), where).toEqual(
+        walked.msixMeeting(first, last).map(msixText),
+      );
+      expect(kept.windowsIn([[first, last]]).map(windowText), where).toEqual(
+        walked.windowsIn([[first, last]]).map(windowText),
+      );
+    }
+  }
+}
+
+/** The kept host-page index against every device's pages and owner read again. */
+function checkHostPageIndex(machine: Machine): void {
+  const indexed = machine.invariantCaches.hostPages.indexedPages();
+  if (indexed === undefined) return;
+  const found = indexed
+    .map((spot) => `${spot.device.name}#${spot.position} ${spot.frames[0]}-${spot.frames[1]} d${spot.owner}`)
+    .sort();
+  const expected = machine
+    .devices()
+    .flatMap((device) =>
+      hostBarFrames(device).map(
+        (frames, position) =>
+          `${device.name}#${position} ${frames[0]}-${frames[1]} d${effectiveOwner(machine, device)}`,
+      ),
+    )
+    .sort();
+  expect(found).toEqual(expected);
+}
+
+/**
+ * The enabled BARs the index gives `modifyBars` for every domain, over all frames and over each BAR's
+ * own, against the walk of Xen's `modify_bars` Step C: the domain's devices in list order (then
+ * dom_xen's for the hardware domain), each device's enabled BARs by slot.
+ */
+function checkEnabledBars(machine: Machine): void {
+  const index = machine.enabledBars!;
+  for (const domain of machine.domains()) {
+    if (domain.isPseudo) continue;
+    const walk: { name: string; first: number; last: number }[] = [];
+    for (const list of domain.isHardware ? [domain.devices, machine.domXen.devices] : [domain.devices]) {
+      for (const device of list) {
+        for (const bar of device.vpci?.bars ?? []) {
+          if (!bar.enabled) continue;
+          const [first, last] = bar.guestFrames();
+          walk.push({ name: `${device.name}/${bar.index}`, first, last });
+        }
+      }
+    }
+    const queries: [number, number][][] = [
+      [[0, 2 ** 53]],
+      ...walk.map((b): [number, number][] => [[b.first, b.last]]),
+    ];
+    for (const ranges of queries) {
+      const expected = walk
+        .filter((b) => ranges.some(([first, last]) => b.first <= last && first <= b.last))
+        .map((b) => b.name);
+      const found = index
+        .enabledMeeting(machine, domain, ranges)
+        .map((e) => `${e.device.name}/${e.bar.index}`);
+      expect(found, `d${domain.id} ${json(ranges)}`).toEqual(expected);
+    }
+  }
+}
+
+describe('the check and modifyBars indexes against naive recomputations, line by line', () => {
+  for (const profile of ['xen', 'hardened'] as const) {
+    it(`${profile}: windows, MSI-X pages, host pages and modifyBars' enabled BARs`, () => {
+      fc.assert(
+        fc.property(lockstepPlan(60), (plan) => {
+          const indexed = new TraceReplay('t.jsonl');
+          const walking = new TraceReplay('t.jsonl');
+          const trace = new LockstepTrace([indexed, walking]);
+          const at = trace.start(plan, profile);
+          // Without the index, modifyBars walks every device of the domain (Xen's for_each_pdev).
+          Object.defineProperty(walking.replayer.machine!, 'enabledBars', { value: undefined });
+          for (const c of plan.choices) {
+            const line = trace.lineFor(plan, c, at);
+            if (line === undefined) continue;
+            const fed = trace.feed(line);
+            const context = `after line ${trace.lines.length}:\n${trace.lines.join('\n')}`;
+            expect(json(indexed.error), context).toBe(json(walking.error));
+            if (!fed) return;
+            const a = indexed.replayer.machine!;
+            const b = walking.replayer.machine!;
+            expect(json(indexed.replayer.violations), context).toBe(json(walking.replayer.violations));
+            expect(json(a.domains().map((d) => [...d.p2m.extents()])), context).toBe(
+              json(b.domains().map((d) => [...d.p2m.extents()])),
+            );
+            checkWindowIndexes(a);
+            checkHostPageIndex(a);
+            checkEnabledBars(a);
+          }
+          expect(json(indexed.end()), 'the reports (events included)').toBe(json(walking.end()));
+        }),
+        runs(60),
+      );
+    });
+  }
+});
