@@ -1,6 +1,6 @@
 /**
  * An SR-IOV physical function read back from its own configuration-space image answers as the
- * description it was made from: for any generated PF (test/arbitraries/sriov.ts: VF counts, routing
+ * description it was made from: for any generated PF (`@vpci/fuzz`'s sriov.ts: VF counts, routing
  * layouts, 32/64-bit VF BARs of 16 bytes to 1 MiB, System Page Size 4, 8 or 64 KiB), the image of
  * `PhysicalDevice.fromSpec` given to `PhysicalDevice.fromImage` with the VF BAR sizes sizing reads
  * back (what `lspci -vv` prints for a VF) holds the same bytes, and every sequence of writes to the
@@ -9,10 +9,11 @@
  * Page Size is only written at or above the image's: below it, the size the image was given is all
  * that is known of the function's own (docs/sriov.md), which a separate case checks.
  */
+
+import { SRIOV_POS, type SriovPlan, sriovPlan, sriovSpec } from '@vpci/fuzz';
 import { PhysicalDevice } from '@vpci/vpci';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { SRIOV_POS, type SriovPlan, sriovPlan, sriovSpec } from './arbitraries/sriov.js';
 import { runs } from './support/fast-check-setup.js';
 
 /** Writes to the capability: `[offset from the capability, size, value]`. */
