@@ -135,12 +135,7 @@ export async function main(argv: readonly string[], io: CliIo): Promise<number> 
       : await replayTrace(input, name, options, progress);
   } catch (error) {
     progress?.stop();
-    if (error instanceof OutputError) io.stderr.write(`vpci-replay: ${error.message}\n`);
-    else if (error instanceof InputError) io.stderr.write(`${input.name}:${error.line}: ${error.message}\n`);
-    else if (error instanceof TraceError || error instanceof LineTooLongError) {
-      io.stderr.write(`${input.name}:${error.line}: ${error.message}\n`);
-    } else throw error;
-    return 2;
+    return reportReplayError(error, input, io);
   }
   progress?.stop();
   const { report, stoppedAt } = replayed;
@@ -157,9 +152,7 @@ export async function main(argv: readonly string[], io: CliIo): Promise<number> 
       if (file !== undefined) writeOutput(io, option, file, render());
     }
   } catch (error) {
-    if (!(error instanceof OutputError)) throw error;
-    io.stderr.write(`vpci-replay: ${error.message}\n`);
-    return 2;
+    return reportOutputError(error, io);
   }
   if (report.error !== null) {
     io.stderr.write(`${input.name}:${stoppedAt}: ${report.error.message}\n`);
@@ -213,12 +206,7 @@ async function runComparison(
     }
   } catch (error) {
     progress?.stop();
-    if (error instanceof OutputError) io.stderr.write(`vpci-replay: ${error.message}\n`);
-    else if (error instanceof InputError) io.stderr.write(`${input.name}:${error.line}: ${error.message}\n`);
-    else if (error instanceof TraceError || error instanceof LineTooLongError) {
-      io.stderr.write(`${input.name}:${error.line}: ${error.message}\n`);
-    } else throw error;
-    return 2;
+    return reportReplayError(error, input, io);
   }
   progress?.stop();
   const { reports, compare } = comparison.end();
@@ -230,9 +218,7 @@ async function runComparison(
     if (args.html !== undefined)
       writeOutput(io, '--html', args.html, compareHtml(name, comparison.lines, compare));
   } catch (error) {
-    if (!(error instanceof OutputError)) throw error;
-    io.stderr.write(`vpci-replay: ${error.message}\n`);
-    return 2;
+    return reportOutputError(error, io);
   }
   const stopped = reports.find((r) => r.error !== null);
   if (stopped?.error !== undefined && stopped.error !== null) {
@@ -449,6 +435,26 @@ function colorWanted(
 
 /** An output file that could not be written. */
 class OutputError extends Error {}
+
+/**
+ * Reports an error raised while reading or replaying the input (one replay or `--compare`): a bad
+ * input line as `file:line: message`, an unwritable output file under the program's name; exit
+ * status 2. Anything else is a bug and is rethrown rather than reported as bad input.
+ */
+function reportReplayError(error: unknown, input: Input, io: CliIo): 2 {
+  if (error instanceof OutputError) io.stderr.write(`vpci-replay: ${error.message}\n`);
+  else if (error instanceof InputError || error instanceof TraceError || error instanceof LineTooLongError) {
+    io.stderr.write(`${input.name}:${error.line}: ${error.message}\n`);
+  } else throw error;
+  return 2;
+}
+
+/** Reports an output file (--svg, --html, …) that could not be written: exit status 2; anything else is rethrown. */
+function reportOutputError(error: unknown, io: CliIo): 2 {
+  if (!(error instanceof OutputError)) throw error;
+  io.stderr.write(`vpci-replay: ${error.message}\n`);
+  return 2;
+}
 
 /** Writes an output option's text to its file, or to standard output for `-`. */
 function writeOutput(io: CliIo, option: string, file: string, text: string): void {
