@@ -301,7 +301,11 @@ function cmdWrite(context: EngineContext, _accessor: AccessorRef, device: PciDev
   qemuUpdateMappings(context, device);
 }
 
-/** A BAR register of the hardware domain's device: the device takes the value, the mappings follow. */
+/**
+ * A BAR register of the hardware domain's device, memory or I/O alike (QEMU's
+ * `pci_default_write_config` does not tell them apart): the device takes the value, the mappings
+ * follow. The rule set's `barWrite` and `ioBarWrite` both.
+ */
 function barWrite(
   context: EngineContext,
   _accessor: AccessorRef,
@@ -351,19 +355,6 @@ function romWrite(
   qemuUpdateMappings(context, device);
 }
 
-/** An I/O BAR register (the hardware domain's): the device takes the value, the mappings follow. */
-function ioBarWrite(
-  context: EngineContext,
-  _accessor: AccessorRef,
-  device: PciDevice,
-  _bar: Bar,
-  reg: number,
-  value: number,
-): void {
-  device.hw.write(reg, 4, value >>> 0);
-  qemuUpdateMappings(context, device);
-}
-
 /**
  * Decoding set at once to `cmd` (at set-up, and when a device leaves its owner): the command
  * register is written and `pci_update_mappings` run with it. Nothing is deferred, nothing refused.
@@ -408,6 +399,7 @@ export const QEMU_RULES: RuleSet = Object.freeze({
   barWrite,
   guestBarWrite,
   romWrite,
-  ioBarWrite,
+  // An I/O BAR's register is written as a memory BAR's (pci_default_write_config, then pci_update_mappings).
+  ioBarWrite: barWrite,
   modifyBars,
 } satisfies RuleSet);
