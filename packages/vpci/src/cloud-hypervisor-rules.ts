@@ -35,6 +35,7 @@ import {
   PCI_ROM_ADDRESS_ENABLE,
 } from './pci-regs.js';
 import type { RuleSet } from './rule-set.js';
+import { writeCommandRegister, writeDecoding } from './vfio-registers.js';
 import { decide, mapSlots, type PagesOf, unmapSlots, vfioBarOf } from './vfio-slots.js';
 
 const NAME = 'cloud-hypervisor';
@@ -233,11 +234,7 @@ export const CLOUD_HYPERVISOR_RULES: RuleSet = Object.freeze({
   // The page rules leave the MSI-X pages out (or not) themselves.
   ownsMsixPages: true,
   cmdWrite: (context, _accessor, device, value) => {
-    const vpci = device.vpci!;
-    if (device.domain?.kind !== 'hardware') vpci.guestCmd = value;
-    device.hw.write(PCI_COMMAND, 2, value);
-    vpci.barsMapped = (value & PCI_COMMAND_MEMORY) !== 0;
-    if (!vpci.barsMapped) return;
+    if (!writeCommandRegister(device, value)) return;
     const moves = queued.get(device);
     queued.delete(device);
     for (const { bar, to } of moves ?? []) move(context, device, bar, to);
@@ -251,17 +248,14 @@ export const CLOUD_HYPERVISOR_RULES: RuleSet = Object.freeze({
   },
   modifyBars: (context, _vcpu, device, cmd, romOnly) => {
     if (romOnly) return { ok: true };
-    device.hw.write(PCI_COMMAND, 2, cmd);
-    device.vpci!.barsMapped = (cmd & PCI_COMMAND_MEMORY) !== 0;
-    if (device.vpci!.barsMapped) {
+    if (writeDecoding(device, cmd)) {
       mapAll(context, device);
       return { ok: true };
     }
     return unmapAll(context, device) ? { ok: true } : { ok: false, code: 'ENOMEM' };
   },
   setUp: (context, _accessor, device, cmd) => {
-    device.hw.write(PCI_COMMAND, 2, cmd);
-    device.vpci!.barsMapped = (cmd & PCI_COMMAND_MEMORY) !== 0;
+    writeDecoding(device, cmd);
     mapAll(context, device);
   },
 } satisfies RuleSet);

@@ -16,10 +16,10 @@ import type { EngineContext } from './context.js';
 import { type Bar, barAddress } from './device.js';
 import type { PciDevice } from './domain.js';
 import { kvmVfioPages } from './kvm-vfio-pages.js';
-import { PCI_COMMAND, PCI_COMMAND_MEMORY } from './pci-regs.js';
+import { PCI_COMMAND_MEMORY } from './pci-regs.js';
 import { qemuBarAddress } from './qemu-rules.js';
 import type { RuleSet } from './rule-set.js';
-import { writeBarRegister, writeRomRegister } from './vfio-registers.js';
+import { writeBarRegister, writeCommandRegister, writeDecoding, writeRomRegister } from './vfio-registers.js';
 import { abortVm, decide, mapSlots, type PagesOf, unmapSlots, vfioBarOf } from './vfio-slots.js';
 
 const NAME = 'kvm-vfio';
@@ -115,10 +115,7 @@ export const KVM_VFIO_RULES: RuleSet = Object.freeze({
   // The page rules leave the MSI-X pages out (or not) themselves.
   ownsMsixPages: true,
   cmdWrite: (context, _accessor, device, value) => {
-    const vpci = device.vpci!;
-    if (device.domain?.kind !== 'hardware') vpci.guestCmd = value;
-    device.hw.write(PCI_COMMAND, 2, value);
-    vpci.barsMapped = (value & PCI_COMMAND_MEMORY) !== 0;
+    writeCommandRegister(device, value);
     updateMappings(context, device);
   },
   commandMaps: (device, value) => device.vpci!.barsMapped !== ((value & PCI_COMMAND_MEMORY) !== 0),
@@ -146,8 +143,7 @@ export const KVM_VFIO_RULES: RuleSet = Object.freeze({
   },
   modifyBars: (context, _vcpu, device, cmd, romOnly) => {
     if (romOnly) return { ok: true };
-    device.hw.write(PCI_COMMAND, 2, cmd);
-    device.vpci!.barsMapped = (cmd & PCI_COMMAND_MEMORY) !== 0;
+    writeDecoding(device, cmd);
     return updateMappings(context, device) ? { ok: true } : { ok: false, code: 'ENOMEM' };
   },
 } satisfies RuleSet);

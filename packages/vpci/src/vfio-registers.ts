@@ -1,5 +1,7 @@
 /**
- * BAR and ROM register writes as the VFIO rule sets take them: never ignored. The value lands in the
+ * Command, BAR and ROM register writes as the VFIO rule sets take them: never ignored. The command
+ * register is written through to the device (and a guest's view) as QEMU's and cloud-hypervisor's
+ * VFIO devices pass it on. The value lands in the
  * BAR's address (the hardware domain's also in the device, with the type bits put back, as Xen's
  * `bar_write` writes it; a guest's only in its view, cut to the BAR's size as QEMU's emulated config
  * space keeps it, `pci_default_write_config` with the BAR's write mask), and the rule set then decides
@@ -13,9 +15,32 @@ import {
   PCI_BASE_ADDRESS_MEM_PREFETCH,
   PCI_BASE_ADDRESS_MEM_TYPE_32,
   PCI_BASE_ADDRESS_MEM_TYPE_64,
+  PCI_COMMAND,
+  PCI_COMMAND_MEMORY,
   PCI_ROM_ADDRESS_ENABLE,
   PCI_ROM_ADDRESS_MASK,
 } from './pci-regs.js';
+
+/**
+ * Writes `value` to the command register: a guest's view keeps it (the hardware domain reads the
+ * device's), the device takes it, and `barsMapped` follows Memory Space Enable. Returns whether
+ * memory decoding is now on.
+ */
+export function writeCommandRegister(device: PciDevice, value: number): boolean {
+  if (device.domain?.kind !== 'hardware') device.vpci!.guestCmd = value;
+  return writeDecoding(device, value);
+}
+
+/**
+ * The engine's own command write (`modifyBars` at set-up and when a device leaves its owner): the
+ * device takes `cmd` and `barsMapped` follows Memory Space Enable; a guest's view is left as it is.
+ * Returns whether memory decoding is now on.
+ */
+export function writeDecoding(device: PciDevice, cmd: number): boolean {
+  device.hw.write(PCI_COMMAND, 2, cmd);
+  device.vpci!.barsMapped = (cmd & PCI_COMMAND_MEMORY) !== 0;
+  return device.vpci!.barsMapped;
+}
 
 /**
  * Writes `value` to the memory BAR slot `bar` (either half of a 64-bit BAR): the hardware domain's
