@@ -5,6 +5,7 @@
  * what it mapped before, and the decisions each logged at that line.
  */
 import type { CompareMapping, CompareRange, CompareStep, ReportCompare } from './compare-section.js';
+import { htmlPageStart } from './html-page.js';
 import { pictureEscape as esc } from './picture.js';
 
 /** A mapping in a few words: the machine frame, type and BAR, or "not mapped". */
@@ -131,15 +132,7 @@ export function compareHtml(trace: string, lines: number, compare: ReportCompare
   });
   const title = `vpci-replay --compare ${trace}: ${compare.ruleSets.join(', ')}`;
   return [
-    '<!DOCTYPE html>',
-    '<html lang="en">',
-    '<head>',
-    '<meta charset="utf-8">',
-    '<meta name="viewport" content="width=device-width, initial-scale=1">',
-    `<title>${esc(title)}</title>`,
-    `<style>${PAGE_CSS}</style>`,
-    '</head>',
-    '<body>',
+    ...htmlPageStart(title, PAGE_CSS),
     `<h1>${esc(title)}</h1>`,
     `<p>${lines} trace line${lines === 1 ? '' : 's'}; ${compare.stepsFound} step${compare.stepsFound === 1 ? '' : 's'} where the mappings part or meet again${compare.steps.length < compare.stepsFound ? ` (the first ${compare.steps.length} shown)` : ''}.</p>`,
     `<table><thead><tr><th>rule set</th><th>ended</th><th>violations</th></tr></thead><tbody>${runs}</tbody></table>`,

@@ -14,6 +14,7 @@
  * `+` `-` `0`, arrows and Page Up/Down work when the map has focus; Tab reaches the BAR list, whose
  * buttons zoom to a BAR and show its details.
  */
+import { htmlPageStart } from './html-page.js';
 import {
   buildScene,
   defsSvg,
@@ -38,15 +39,7 @@ export function renderHtml(report: Report): string {
   const title = `${scene.title}${scene.status}`;
   const staticMap = renderSceneSvg(scene, wholeView(scene), { chrome: false, defs: false, clip: false });
   return [
-    '<!DOCTYPE html>',
-    '<html lang="en">',
-    '<head>',
-    '<meta charset="utf-8">',
-    '<meta name="viewport" content="width=device-width, initial-scale=1">',
-    `<title>${esc(`vpci-replay memory map: ${title}`)}</title>`,
-    `<style>${PAGE_CSS}</style>`,
-    '</head>',
-    '<body>',
+    ...htmlPageStart(`vpci-replay memory map: ${title}`, PAGE_CSS),
     // Patterns and the picture's style sheet, once for both SVGs of the page.
     `<svg width="0" height="0" style="position:absolute" aria-hidden="true" focusable="false">${defsSvg()}</svg>`,
     // The map fills the window above the legend; the lists follow below it.
