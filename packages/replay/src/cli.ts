@@ -18,7 +18,7 @@ import { LineTooLongError, lineChunks, lineSpans } from './file-lines.js';
 import { renderHtml } from './html.js';
 import { describeError, type Input, InputError, openInput } from './input.js';
 import { renderSvg } from './picture.js';
-import { convertQemuLog } from './qemu.js';
+import { convertQemuLog, type QemuConversion } from './qemu.js';
 import { qemuLogText } from './qemu-log.js';
 import { parseQemuMonitor, type QemuMonitor } from './qemu-monitor.js';
 import { replayQemuConversion } from './qemu-oracle.js';
@@ -179,13 +179,7 @@ async function runComparison(
   let sourceLines: readonly number[] | undefined;
   try {
     if (args.qemu) {
-      const conversion = convertQemuLog(qemuLogText(Buffer.concat(await readWhole(input))).split('\n'), {
-        name,
-        images: args.images,
-        ...(args.monitor === undefined ? {} : { monitor: args.monitor }),
-      });
-      if (args.saveTrace !== undefined && args.saveTrace !== '-')
-        writeFileOrThrow('--save-trace', args.saveTrace, `${conversion.trace.join('\n')}\n`);
+      const conversion = await convertQemuInput(args, input, name);
       sourceLines = conversion.sourceLines;
       comparison = new CompareReplay(name, targets, (line) => conversion.sourceLines[line - 1] || undefined);
       for (const text of conversion.trace) {
@@ -264,6 +258,22 @@ async function replayTrace(
 }
 
 /**
+ * The QEMU log on the input, read whole (the devices come from all of it) and converted to a trace
+ * (with the --images and --monitor the user gave); the trace is written to the --save-trace file when
+ * one other than `-` is named. Shared by one replay and `--compare`.
+ */
+async function convertQemuInput(args: Arguments, input: Input, name: string): Promise<QemuConversion> {
+  const conversion = convertQemuLog(qemuLogText(Buffer.concat(await readWhole(input))).split('\n'), {
+    name,
+    images: args.images,
+    ...(args.monitor === undefined ? {} : { monitor: args.monitor }),
+  });
+  if (args.saveTrace !== undefined && args.saveTrace !== '-')
+    writeFileOrThrow('--save-trace', args.saveTrace, `${conversion.trace.join('\n')}\n`);
+  return conversion;
+}
+
+/**
  * Replays a QEMU log: read whole (the devices come from all of it), converted to a trace, and replayed
  * against QEMU's own mapping decisions.
  */
@@ -274,13 +284,7 @@ async function replayQemuLog(
   options: ReplayOptions,
   progress: Progress | undefined,
 ): Promise<Replayed> {
-  const conversion = convertQemuLog(qemuLogText(Buffer.concat(await readWhole(input))).split('\n'), {
-    name,
-    images: args.images,
-    ...(args.monitor === undefined ? {} : { monitor: args.monitor }),
-  });
-  if (args.saveTrace !== undefined && args.saveTrace !== '-')
-    writeFileOrThrow('--save-trace', args.saveTrace, `${conversion.trace.join('\n')}\n`);
+  const conversion = await convertQemuInput(args, input, name);
   const report = replayQemuConversion(conversion, name, options, (_text, i) => {
     if (i % 4096 === 0) progress?.update(i);
   });
