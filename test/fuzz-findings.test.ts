@@ -67,6 +67,7 @@ describe('vpci-fuzz findings', () => {
     expect(scoped.violations).toEqual(full.violations);
     expect(scoped.violations).toEqual([]); // hardened
   });
+
   it.each(['xen', 'hardened'])(
     'a p2m run split away from the frames a line wrote is renamed by the scoped check as by the whole (%s)',
     (profile) => {
@@ -115,4 +116,88 @@ describe('vpci-fuzz findings', () => {
         ]);
     },
   );
+
+  describe('a VF BAR left holding its sizing probe when VF MSE turns on', () => {
+    // Found by vpci-fuzz once it generated SR-IOV PFs (seed 1, case 37, shrunk to 2 steps). dom0 sizes
+    // VF BAR 0 (all-ones into the SR-IOV capability's first VF BAR register, 0x124) and does not write
+    // the address back; the register reads back the size mask, 0xfffff000 (a 16-byte VF BAR rounded
+    // up to the 4 KiB System Page Size, PCIe 9.3.3.14). It then writes SR-IOV Control with VF Enable
+    // and VF MSE: the series' size_vf_bars() takes 0xfffff000 as VF BAR 0's address and map_vfs()
+    // maps VF 0 there. The hardened range map (mapVfBarRanges) skipped invariant 8, which modify_bars
+    // (header.c) is given by `refuseProbeAddress` for any other BAR.
+    const trace = (host: string): string =>
+      [
+        host,
+        '{"event":"device","sbdf":"0000:01:00.0","bars":[{"type":"mem32","size":16384,"addr":3221225472}]}',
+        '{"event":"device","sbdf":"0000:02:00.0","vendorId":32902,"sriov":{"totalVfs":1,"numVfs":1,"firstVfOffset":1,"vfStride":1,"vfDeviceId":4298,"systemPageSize":1,"vfBars":[{"type":"mem32","size":"0x10","addr":"0xd0000000"}]}}',
+        '{"event":"boot"}',
+        '{"event":"write","vcpu":"d0v0","sbdf":"0000:02:00.0","reg":292,"size":4,"value":4294967295}',
+        '{"event":"write","vcpu":"d0v0","sbdf":"0000:02:00.0","reg":264,"size":2,"value":9}',
+      ].join('\n');
+    const replay = (host: string) => {
+      const text = trace(host);
+      const scoped = replayText(text, 'vf-probe.jsonl');
+      const full = replayText(text, 'vf-probe.jsonl', { invariantChecks: 'full' });
+      expect(scoped.error).toBeNull();
+      expect(scoped.violations).toEqual(full.violations);
+      return scoped;
+    };
+
+    it('hardened: VF MSE is refused (probe-refused on VF 0) and nothing maps at the probe address', () => {
+      const report = replay('{"event":"host","profile":"hardened","hardwareVcpus":1}');
+      expect(report.violations).toEqual([]);
+      expect(report.events.filter((e) => e.kind === 'probe-refused').map((e) => [e.line, e.sbdf])).toEqual([
+        [6, '0000:02:00.1'],
+      ]);
+    });
+
+    for (const host of [
+      '{"event":"host","profile":"xen","hardwareVcpus":1}',
+      '{"event":"host","profile":"hardened","hardwareVcpus":1,"policy":{"refuseProbeAddress":false}}',
+    ]) {
+      it(`${JSON.parse(host).policy === undefined ? 'xen' : 'hardened without refuseProbeAddress'}: VF 0 is mapped at the probe address`, () => {
+        const report = replay(host);
+        expect(
+          report.violations.filter((v) => v.kind === 'probe-mapped').map((v) => [v.line, v.sbdf]),
+        ).toEqual([[6, '0000:02:00.1']]);
+      });
+    }
+  });
+
+  it('hardened: a VF page withheld while shared is unmapped with the rest once it was mapped later', () => {
+    // Found by vpci-fuzz (seed 2, case 458, shrunk to 5 steps). VF 0's BAR (16 bytes, a 4 KiB page
+    // under System Page Size 4 KiB) is at 0xc0000000, the page of d1's 16-byte BAR of 01:00.0. VF MSE
+    // on withholds that page (refuseSubpageSharing, XSA-461); off unmaps the rest; 01:00.0 goes
+    // (unplug); VF MSE on again maps the page, no longer shared. The whole-range map kept the VF's old
+    // withheld page, so VF Enable and VF MSE off left it out of the unmap and the VF went with dom0
+    // still mapping 0xc0000 — where modify_bars (header.c) recomputes what a device withholds on every
+    // map. Expected frames: the VF BAR's page, gfn = mfn = 0xc0000000 >> 12 (dom0 maps 1:1).
+    const trace = [
+      '{"event":"host","profile":"hardened","hardwareVcpus":1}',
+      '{"event":"device","sbdf":"0000:01:00.0","bars":[{"type":"mem32","size":16,"addr":3221225472}]}',
+      '{"event":"device","sbdf":"0000:02:00.0","vendorId":32902,"sriov":{"totalVfs":1,"numVfs":1,"firstVfOffset":1,"vfStride":1,"vfDeviceId":4298,"systemPageSize":1,"vfBars":[{"type":"mem32","size":"0x10","addr":"0xc0000000"}]}}',
+      '{"event":"boot"}',
+      '{"event":"domain","id":1,"vcpus":1}',
+      '{"event":"assign","sbdf":"0000:01:00.0","domain":1}',
+      '{"event":"write","vcpu":"d0v0","sbdf":"0000:02:00.0","reg":264,"size":2,"value":9}',
+      '{"event":"run","vcpu":"d0v0"}',
+      '{"event":"assert","logged":{"kind":"subpage-shared","sbdf":"0000:02:00.0","other":"0000:01:00.0"}}',
+      '{"event":"assert","maps":{"domain":0,"gfn":"0xc0000"}}',
+      '{"event":"write","vcpu":"d0v0","sbdf":"0000:02:00.0","reg":264,"size":2,"value":1}',
+      '{"event":"unplug","sbdf":"0000:01:00.0"}',
+      '{"event":"write","vcpu":"d0v0","sbdf":"0000:02:00.0","reg":264,"size":2,"value":9}',
+      '{"event":"run","vcpu":"d0v0"}',
+      '{"event":"assert","maps":{"domain":0,"gfn":"0xc0000","mfn":"0xc0000"}}',
+      '{"event":"write","vcpu":"d0v0","sbdf":"0000:02:00.0","reg":264,"size":2,"value":0}',
+      '{"event":"run","vcpu":"d0v0"}',
+      '{"event":"assert","maps":{"domain":0,"gfn":"0xc0000"}}',
+    ].join('\n');
+    const scoped = replayText(trace, 'vf-withheld.jsonl');
+    const full = replayText(trace, 'vf-withheld.jsonl', { invariantChecks: 'full' });
+    expect(scoped.error).toBeNull();
+    expect(scoped.assertions.failures).toEqual([]);
+    expect(scoped.assertions.passed).toBe(4);
+    expect(scoped.violations).toEqual(full.violations);
+    expect(scoped.violations).toEqual([]);
+  });
 });

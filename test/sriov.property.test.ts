@@ -1,5 +1,5 @@
 /**
- * Properties of the engine over SR-IOV physical functions (test/arbitraries/sriov.ts) beside the
+ * Properties of the engine over SR-IOV physical functions (`@vpci/fuzz`'s sriov.ts) beside the
  * generated plain devices (`devicePlans`, some a guest's, some decoding from boot): the hardware
  * domain turns VF Enable and VF MSE on and off, writes NumVFs, System Page Size and the VF BARs
  * (moving them over the other devices' BARs), VFs go to guests and back, guests place and decode
@@ -9,11 +9,10 @@
  * - both profiles: preempting the deferred work anywhere ends in the same p2m and device state as
  *   running each write's work whole (invariant 7), v1's per-VF loop under `xen` included.
  */
-import { devicePlans, deviceSpecs } from '@vpci/fuzz';
-import { checkInvariants, Machine, type PciDevice, type Profile, type Vcpu } from '@vpci/vpci';
-import fc from 'fast-check';
-import { describe, expect, it } from 'vitest';
+
 import {
+  devicePlans,
+  deviceSpecs,
   PF_SBDF,
   SRIOV_POS,
   type SriovPlan,
@@ -22,7 +21,10 @@ import {
   sriovSpec,
   sriovStep,
   vfBarAddress,
-} from './arbitraries/sriov.js';
+} from '@vpci/fuzz';
+import { checkInvariants, Machine, type PciDevice, type Profile, type Vcpu } from '@vpci/vpci';
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
 import { runs } from './support/fast-check-setup.js';
 
 interface World {

@@ -3,11 +3,12 @@ import { replayText } from '@vpci/replay';
 import fc from 'fast-check';
 
 // A property of your own over random traces: every trace replays without a bad line, and its report
-// names as many devices as the machine has at the end.
+// names no more devices than the plan has (an SR-IOV PF counts with all its VFs).
 fc.assert(
   fc.property(arbTrace({ profile: 'xen', maxSteps: 20 }), (trace) => {
     const report = replayText(trace.text, 'random.jsonl');
-    return report.error === null && report.devices.length <= trace.plan.devices.length;
+    const sriov = trace.plan.sriov === undefined ? 0 : 1 + trace.plan.sriov.totalVfs;
+    return report.error === null && report.devices.length <= trace.plan.devices.length + sriov;
   }),
   { seed: 42, numRuns: 25 },
 );

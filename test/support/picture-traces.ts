@@ -2,8 +2,8 @@
  * Traces whose pictures are hard to lay out, for the layout tests of the memory map (unit and
  * browser): every example trace, and stress cases: many sub-page BARs in one page, six BARs of one
  * device of very different sizes, a 64 GiB BAR beside 4 KiB ones, long SBDFs, labels and trace name
- * (a hidden device, pages shared across domains), a guest with several devices, and the empty
- * pictures.
+ * (a hidden device, pages shared across domains), a guest with several devices, SR-IOV PFs with 8
+ * and 256 VFs (VF BAR arrays), and the empty pictures.
  */
 import { readdirSync, readFileSync } from 'node:fs';
 
@@ -150,6 +150,49 @@ function guestDevices(): string {
   );
 }
 
+/**
+ * SR-IOV physical functions with their VF BAR arrays enabled (VF Enable and VF MSE as firmware left
+ * them): one of 8 VFs with a 16 KiB 32-bit VF BAR0 and a 16 KiB 64-bit VF BAR3, beside its own BARs,
+ * and one of 256 VFs with 64 KiB 64-bit VF BARs (16 MiB per array: 256 ticks) next to a 4 KiB BAR.
+ */
+function sriovPfs(vfs: 8 | 256): string {
+  const pf =
+    vfs === 8
+      ? device('0000:01:00.0', [mem32(0x2_0000, 0xe080_0000), null, null, mem32(0x4000, 0xe084_0000)], {
+          sriov: {
+            totalVfs: 8,
+            numVfs: 8,
+            firstVfOffset: 0x180,
+            vfStride: 2,
+            vfDeviceId: '0x10ca',
+            vfEnable: true,
+            vfMemorySpace: true,
+            vfBars: [
+              { type: 'mem32', size: '0x4000', addr: '0xe0900000' },
+              null,
+              null,
+              { type: 'mem64', size: '0x4000', addr: '0xe0920000' },
+            ],
+          },
+        })
+      : device('0000:81:00.0', [mem64(0x1000n, 0x38_0000_0000n)], {
+          sriov: {
+            totalVfs: 256,
+            numVfs: 256,
+            firstVfOffset: 1,
+            vfStride: 1,
+            vfEnable: true,
+            vfMemorySpace: true,
+            vfBars: [
+              { type: 'mem64', size: '0x10000', addr: '0x3800100000', prefetchable: true },
+              null,
+              { type: 'mem64', size: '0x10000', addr: '0x3801100000', prefetchable: true },
+            ],
+          },
+        });
+  return lines('{"event":"host","profile":"xen"}', pf, '{"event":"boot"}');
+}
+
 /** The stress traces by file name. */
 export const STRESS_TRACES: readonly (readonly [string, string])[] = [
   ['stress-subpage.jsonl', subPage()],
@@ -161,6 +204,8 @@ export const STRESS_TRACES: readonly (readonly [string, string])[] = [
     longLabels(),
   ],
   ['stress-guest-devices.jsonl', guestDevices()],
+  ['stress-sriov-8-vfs.jsonl', sriovPfs(8)],
+  ['stress-sriov-256-vfs.jsonl', sriovPfs(256)],
   ['empty.jsonl', lines('{"event":"host","profile":"hardened"}', '{"event":"boot"}')],
   ['no-machine.jsonl', ''],
 ];

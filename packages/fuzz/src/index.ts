@@ -24,6 +24,16 @@ export {
   MSIX_CAP,
   ROM_SLOT,
 } from './device.js';
+export type { SriovPlan, SriovStep, VfBarPlan } from './sriov.js';
+export {
+  PF_SBDF,
+  SRIOV_POS,
+  sriovPlan,
+  sriovSpec,
+  sriovStep,
+  vfBarAddress,
+  vfBarSize,
+} from './sriov.js';
 export type {
   Actor,
   BarStep,

@@ -6,12 +6,14 @@
  * with: dom0 writing to devices it does not own (raw hardware writes under a guest's mappings), every
  * command on hidden devices, unplug and hot plug beside live mappings, ReBAR resizes racing pending
  * work, p2m faults during unmaps, e820 holes over BARs, several vCPUs with work pending at once, BARs
- * moved over each other. Plans shrink as fast-check shrinks records and arrays: fewer steps, fewer
+ * moved over each other; and an SR-IOV physical function (sriov.ts) whose VFs the hardware domain
+ * sizes, places, enables and decodes, guests get and give back, and which is unplugged. Plans shrink as fast-check shrinks records and arrays: fewer steps, fewer
  * devices, smaller numbers.
  */
 import type { Policy, Profile, RuleSetName } from '@vpci/vpci';
 import fc from 'fast-check';
 import { traceBarSizeLog2 } from './bar.js';
+import { type SriovPlan, type SriovStep, sriovPlan, sriovStep } from './sriov.js';
 import { rawValue } from './step.js';
 
 /** A trace's device: 32-bit memory BARs of `2^sizes[i]` bytes, at host addresses packed in order. */
@@ -81,7 +83,18 @@ export type TraceStep =
   /** Give the device to guest `to` (from the hardware domain) or back (from a guest). */
   | { kind: 'move'; device: number; to: number }
   /** Unplug the device, or plug it back in (hot plug, the hardware domain's) when it is not there. */
-  | { kind: 'plug'; device: number };
+  | { kind: 'plug'; device: number }
+  /**
+   * What happens to the SR-IOV PF (`TracePlan.sriov`): the hardware domain's SR-IOV Control, NumVFs,
+   * System Page Size and VF BAR writes (whatever VF Enable and VF MSE are), VFs assigned and
+   * de-assigned, the guest that has a VF placing and decoding its BAR, deferred work, and the PF
+   * unplugged.
+   */
+  | { kind: 'sriov'; step: SriovStep }
+  /** The SR-IOV PF is plugged back in (hot plug) when it is not there. */
+  | { kind: 'pfPlug' }
+  /** The hardware domain sizes VF BAR `bar` (modulo the PF's): all-ones to its low register. */
+  | { kind: 'vfProbe'; bar: number; vcpu: number };
 
 /** A whole random trace before it is written. */
 export interface TracePlan {
@@ -97,6 +110,11 @@ export interface TracePlan {
   e820: TraceE820Plan[];
   /** One to four devices. */
   devices: TraceDevicePlan[];
+  /**
+   * An SR-IOV physical function at `PF_SBDF` (0000:02:00.0), the hardware domain's, present at boot,
+   * its VF BARs in a window of their own or over the devices' BARs; none when absent.
+   */
+  sriov?: SriovPlan | undefined;
   /** What happens, in order. */
   steps: TraceStep[];
 }
@@ -109,10 +127,11 @@ export const TRACE_FEATURES: readonly TraceFeature[] = Object.freeze([
   'e820',
   'foreign',
   'faults',
+  'sriov',
 ]);
 
 /** One kind of device or step a trace may leave out. */
-export type TraceFeature = 'hidden' | 'hotplug' | 'rebar' | 'e820' | 'foreign' | 'faults';
+export type TraceFeature = 'hidden' | 'hotplug' | 'rebar' | 'e820' | 'foreign' | 'faults' | 'sriov';
 
 /**
  * What a random trace may hold. Every kind of step and device is on by default; a property that only
@@ -145,6 +164,8 @@ export interface TracePlanOptions {
   readonly foreign?: boolean;
   /** p2m faults. Default true. */
   readonly faults?: boolean;
+  /** An SR-IOV physical function (in half the traces) and the steps that drive it. Default true. */
+  readonly sriov?: boolean;
 }
 
 const MAX_DEVICES = 16;
@@ -260,6 +281,17 @@ function stepPlan(options: TracePlanOptions): fc.Arbitrary<TraceStep> {
   }
   if (options.hotplug !== false)
     steps.push({ weight: 1, arbitrary: fc.record({ kind: fc.constant('plug' as const), device }) });
+  if (options.sriov !== false) {
+    steps.push(
+      { weight: 8, arbitrary: fc.record({ kind: fc.constant('sriov' as const), step: sriovStep }) },
+      {
+        weight: 1,
+        arbitrary: fc.record({ kind: fc.constant('vfProbe' as const), bar: fc.nat(1), vcpu: fc.nat(3) }),
+      },
+    );
+    if (options.hotplug !== false)
+      steps.push({ weight: 1, arbitrary: fc.constant({ kind: 'pfPlug' as const }) });
+  }
   return fc.oneof(...steps);
 }
 
@@ -299,5 +331,7 @@ export function arbTracePlan(options: TracePlanOptions = {}): fc.Arbitrary<Trace
           ),
     devices: fc.array(devicePlan(options), { minLength: 1, maxLength: maxDevices }),
     steps: fc.array(stepPlan(options), { maxLength: maxSteps, size: 'max' }),
+    sriov:
+      options.sriov === false ? fc.constant(undefined) : fc.option(sriovPlan, { nil: undefined, freq: 2 }),
   });
 }

@@ -6,8 +6,9 @@
  * asks for the next, so every line written is one the replayer accepts: an assignment the engine
  * refused never leaves a guest writing to a device it does not have.
  */
-import { formatSbdf, type Machine } from '@vpci/vpci';
+import { formatSbdf, type Machine, type PciDevice } from '@vpci/vpci';
 import { hostSbdf } from './device.js';
+import { PF_SBDF, SRIOV_POS, type SriovPlan, sriovSpec, vfBarAddress } from './sriov.js';
 import type { TraceDevicePlan, TracePlan, TraceStep } from './trace-plan.js';
 
 /** Where the MSI-X capability is in a trace's devices (the engine's hardware puts it there). */
@@ -42,6 +43,13 @@ function deviceLine(plan: TraceDevicePlan, i: number, addrs: readonly number[], 
       : '';
   const rebar = plan.rebar ? ',"rebar":[{"bar":0,"sizes":[1048576,2097152,4194304,8388608]}]' : '';
   return `{"event":"device","sbdf":"${hostSbdf(i)}","bars":[${bars}]${msix}${rebar}${hidden ? ',"hidden":true' : ''}}`;
+}
+
+/** The SR-IOV PF's device line: `sriovSpec`'s description, sizes and addresses in hexadecimal. */
+function pfLine(plan: SriovPlan): string {
+  return JSON.stringify({ event: 'device', ...sriovSpec(plan) }, (_key, value) =>
+    typeof value === 'bigint' ? `0x${value.toString(16)}` : value,
+  );
 }
 
 /** The host line: profile, policy, dom0's vCPUs, and the e820 entries that do not overlap earlier ones. */
@@ -79,6 +87,7 @@ export function* traceLines(
     const device = plan.devices[i]!;
     if (!device.hotplug) yield deviceLine(device, i, addrs[i]!, device.hidden);
   }
+  if (plan.sriov !== undefined) yield pfLine(plan.sriov);
   yield '{"event":"boot"}';
   yield `{"event":"domain","id":1,"vcpus":${plan.guestVcpus[0]}}`;
   yield `{"event":"domain","id":2,"vcpus":${plan.guestVcpus[1]}}`;
@@ -89,9 +98,13 @@ export function* traceLines(
       yield `{"event":"assign","sbdf":"${hostSbdf(i)}","domain":${device.owner}}`;
   }
   for (const step of plan.steps) {
-    const line = stepLine(plan, addrs, step, machine()!);
-    if (line === undefined) counts.skipped++;
-    else yield line;
+    const lines =
+      step.kind === 'sriov' || step.kind === 'vfProbe' || step.kind === 'pfPlug'
+        ? sriovLines(plan, step, machine()!)
+        : stepLine(plan, addrs, step, machine()!);
+    if (lines === undefined) counts.skipped++;
+    else if (typeof lines === 'string') yield lines;
+    else yield* lines;
   }
 }
 
@@ -105,7 +118,7 @@ function vcpuName(plan: TracePlan, domain: number, vcpu: number): string {
 function stepLine(
   plan: TracePlan,
   addrs: readonly number[][],
-  step: TraceStep,
+  step: Exclude<TraceStep, { kind: 'sriov' | 'vfProbe' | 'pfPlug' }>,
   machine: Machine,
 ): string | undefined {
   const n = plan.devices.length;
@@ -168,6 +181,86 @@ function stepLine(
       }[step.placement];
       return write(vcpu, sbdf, 0x10 + 4 * b, 4, where >>> 0);
     }
+  }
+}
+
+/** VF `n` of the PF, modulo the VFs it has now; undefined when it has none (VF Enable off, or unplugged). */
+function vfOf(machine: Machine, n: number): PciDevice | undefined {
+  const pf = machine.findDevice(PF_SBDF);
+  if (pf === undefined || pf.virtfns.length === 0) return undefined;
+  return pf.virtfns[n % pf.virtfns.length];
+}
+
+/**
+ * The lines of an SR-IOV step (the same steps test/sriov.property.test.ts applies to a machine), or
+ * undefined when it cannot apply: no PF in the plan, the PF unplugged, no VF there, a VF not where
+ * the step needs it, the PF plugged in already (`pfPlug`). A 64-bit VF BAR's placement is two lines (low, then high register), a guest's
+ * access to its VF two or three (its BAR, then its command register).
+ */
+function sriovLines(
+  plan: TracePlan,
+  step: Extract<TraceStep, { kind: 'sriov' | 'vfProbe' | 'pfPlug' }>,
+  machine: Machine,
+): string | string[] | undefined {
+  const sriov = plan.sriov;
+  if (sriov === undefined) return undefined;
+  const pf = machine.findDevice(PF_SBDF);
+  if (step.kind === 'pfPlug') return pf === undefined ? pfLine(sriov) : undefined;
+  if (step.kind === 'vfProbe') {
+    if (pf === undefined) return undefined;
+    const bar = sriov.bars[step.bar % sriov.bars.length]!;
+    return write(vcpuName(plan, 0, step.vcpu), PF_SBDF, SRIOV_POS + 0x24 + 4 * bar.slot, 4, 0xffff_ffff);
+  }
+  const s = step.step;
+  switch (s.kind) {
+    case 'control':
+      if (pf === undefined) return undefined;
+      return write(vcpuName(plan, 0, s.vcpu), PF_SBDF, SRIOV_POS + 8, 2, (s.vfe ? 1 : 0) | (s.mse ? 8 : 0));
+    case 'numVfs':
+      if (pf === undefined) return undefined;
+      return write('d0v0', PF_SBDF, SRIOV_POS + 0x10, 2, Math.round(s.fraction * sriov.totalVfs));
+    case 'pageSize':
+      if (pf === undefined) return undefined;
+      return write('d0v0', PF_SBDF, SRIOV_POS + 0x20, 4, 1 << s.bit);
+    case 'vfBar': {
+      if (pf === undefined) return undefined;
+      const bar = sriov.bars[s.bar % sriov.bars.length]!;
+      const addr = vfBarAddress(sriov, bar, bar.type === 'mem64' ? 'own' : s.placement, s.shift);
+      const reg = SRIOV_POS + 0x24 + 4 * bar.slot;
+      const low = write('d0v0', PF_SBDF, reg, 4, Number(addr & 0xffff_ffffn));
+      return bar.type === 'mem64' ? [low, write('d0v0', PF_SBDF, reg + 4, 4, Number(addr >> 32n))] : low;
+    }
+    case 'assign': {
+      const vf = vfOf(machine, s.vf);
+      if (vf?.domain?.kind !== 'hardware' && vf?.domain?.kind !== 'dom_io') return undefined;
+      return `{"event":"assign","sbdf":"${formatSbdf(vf.sbdf)}","domain":${s.to}}`;
+    }
+    case 'deassign': {
+      const vf = vfOf(machine, s.vf);
+      if (vf?.domain?.kind !== 'guest' && vf?.domain?.kind !== 'dom_io') return undefined;
+      return `{"event":"deassign","sbdf":"${formatSbdf(vf.sbdf)}"}`;
+    }
+    case 'guest': {
+      const vf = vfOf(machine, s.vf);
+      const guestSbdf = vf?.vpci?.guestSbdf;
+      if (vf?.domain?.kind !== 'guest' || guestSbdf === undefined || vf.domain.crashed) return undefined;
+      const vcpu = vcpuName(plan, vf.domain.id, 0);
+      const sbdf = formatSbdf(guestSbdf);
+      const lines: string[] = [];
+      const bar = vf.vpci!.bars.find((b) => b.mappable);
+      if (bar !== undefined) {
+        // A slot of its own in the guest's space (16 MiB apart: any VF BAR here fits), or slot 0 for
+        // every VF: their BARs then overlap in the guest.
+        lines.push(write(vcpu, sbdf, 0x10 + 4 * bar.index, 4, 0xe000_0000 + s.slot * 0x100_0000));
+        if (bar.type === 'mem64lo') lines.push(write(vcpu, sbdf, 0x14 + 4 * bar.index, 4, 0));
+      }
+      lines.push(write(vcpu, sbdf, 0x04, 2, s.memory ? 0x0006 : 0x0004));
+      return lines;
+    }
+    case 'run':
+      return `{"event":"run","vcpu":"${vcpuName(plan, s.domain, s.vcpu)}","budget":${s.budget}}`;
+    case 'unplug':
+      return pf === undefined ? undefined : `{"event":"unplug","sbdf":"${PF_SBDF}"}`;
   }
 }
 

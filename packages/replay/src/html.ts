@@ -25,6 +25,7 @@ import {
   wholeView,
 } from './picture.js';
 import type { Report, ReportXenCost } from './report.js';
+import { sriovFieldsText, vfBarText } from './sriov-report.js';
 import { anyRangesetOps, qemuSummary, rangesetOpsText, xenCostText } from './text-report.js';
 
 /** Width of the legend strip under the map: four columns. */
@@ -70,6 +71,7 @@ export function renderHtml(report: Report): string {
     `<div id="legend" aria-label="legend"><svg xmlns="http://www.w3.org/2000/svg" width="${LEGEND_WIDTH}" height="${legend.height + 2}" role="img" aria-label="legend">${legend.svg}</svg></div>`,
     '</div>',
     barSection(scene),
+    sriovSection(report),
     listsSection(report),
     `<script type="application/json" id="report-data">${scriptJson(report)}</script>`,
     `<script>${scriptText(`(function () {\n'use strict';\n${pictureScript()}\n${VIEWER_SCRIPT}\n})();`)}</script>`,
@@ -115,6 +117,34 @@ function barSection(scene: Scene): string {
     rows.length === 0
       ? '<p class="muted">No memory BARs.</p>'
       : `<table><thead><tr><th>domain</th><th>BAR</th><th>where</th><th></th></tr></thead><tbody>${rows.join('')}</tbody></table>`,
+    '</section>',
+  ].join('\n');
+}
+
+/**
+ * Each SR-IOV physical function with its capability, its VF BAR arrays and its VFs on the machine
+ * (with their owners) under it; nothing when the report has none.
+ */
+function sriovSection(report: Report): string {
+  const pfs = report.devices.filter((d) => d.sriov !== undefined);
+  if (pfs.length === 0) return '';
+  const owners = new Map(report.devices.map((d) => [d.sbdf, d.owner]));
+  const rows = pfs.map((pf) => {
+    const sriov = pf.sriov!;
+    const vfs = sriov.vfs.map((vf) => {
+      const owner = owners.get(vf.sbdf);
+      return `VF ${vf.index} ${vf.sbdf} (${owner === null || owner === undefined ? 'no owner' : `d${owner}`})`;
+    });
+    return (
+      `<tr><td class="mono">${esc(pf.sbdf)}</td><td class="mono">${esc(`SR-IOV at ${sriov.pos}: ${sriovFieldsText(sriov)}`)}` +
+      `${sriov.vfBars.map((bar) => `<br>${esc(vfBarText(bar))}`).join('')}</td>` +
+      `<td class="mono">${vfs.length === 0 ? '<span class="muted">none</span>' : vfs.map(esc).join('<br>')}</td></tr>`
+    );
+  });
+  return [
+    '<section aria-labelledby="sriov-title">',
+    '<h2 id="sriov-title">SR-IOV physical functions and their VFs</h2>',
+    `<table><thead><tr><th>PF</th><th>capability, VF BARs</th><th>VFs on the machine</th></tr></thead><tbody>${rows.join('')}</tbody></table>`,
     '</section>',
   ].join('\n');
 }

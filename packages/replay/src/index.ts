@@ -59,6 +59,7 @@ export type {
 } from './report.js';
 export { buildReport, REPORT_FORMAT, reportJson } from './report.js';
 export { replayText, TraceReplay } from './run.js';
+export type { ReportSriov, ReportVfBar } from './sriov-report.js';
 export type { TextReportOptions } from './text-report.js';
 export { humanSize, textReport } from './text-report.js';
 export type {

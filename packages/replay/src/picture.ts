@@ -144,6 +144,11 @@ export interface Shape {
   readonly details: readonly string[];
   /** Half the lane, for two marks on one page (an MSI-X table and PBA sharing it). */
   readonly part?: 'left' | 'right';
+  /**
+   * Equal parts the shape is made of, a tick between each two: a VF BAR array of `count` VFs' BARs
+   * of `every` bytes each.
+   */
+  readonly ticks?: { readonly every: bigint; readonly count: number };
 }
 
 /** A band from a guest range to the machine range it maps (or would map, for a BAR not mapped). */
@@ -256,6 +261,9 @@ function pictureStyle() {
     '.bar{stroke:#333;stroke-width:.7}',
     '.bar-off{fill:#fff;stroke:#444;stroke-width:1;stroke-dasharray:3 2}',
     '.bar-ghost{fill:#e9e9e9;stroke:#b0b0b0;stroke-width:.7}',
+    '.vf-bar{stroke:#333;stroke-width:.7;fill-opacity:.6}',
+    '.vf-bar-off{fill:#fff;fill-opacity:.4;stroke:#444;stroke-width:1;stroke-dasharray:1 2}',
+    '.vf-tick{stroke:#222;stroke-width:.6}',
     '.p2m-identity{fill:#2f6db5}.p2m-offset{fill:#8e44ad}.p2m-ram{fill:#1b7837}.p2m-other{fill:#a6761d}',
     '.c-identity{fill:#2f6db5;fill-opacity:.16;stroke:#2f6db5;stroke-opacity:.55;stroke-width:.7}',
     '.c-offset{fill:#8e44ad;fill-opacity:.18;stroke:#8e44ad;stroke-opacity:.7;stroke-width:.8}',
@@ -724,8 +732,12 @@ function buildBand(
 
   // This domain's BARs in both columns, their holes and their shared pages.
   const sharedSeen = new Set<string>();
+  // A VF of a PF this domain owns is drawn as part of the PF's VF BAR arrays (below): its BARs get
+  // no shapes or labels of their own there, its holes and MSI-X pages are still marked.
+  const ownedSbdfs = new Set(owned.map((dev) => dev.sbdf));
   for (const dev of owned) {
     const fill = colours.get(dev.sbdf) ?? '#cccccc';
+    const inArray = dev.physfn !== undefined && ownedSbdfs.has(dev.physfn.sbdf);
     for (const bar of memoryBars(dev)) {
       const name = `${dev.sbdf} ${barName(bar)}`;
       const barSize = BigInt(bar.size);
@@ -744,6 +756,7 @@ function buildBand(
           ? 'holes: none'
           : `holes: ${bar.holes.map((h) => `gfn ${h.gfn}${h.count > 1 ? ` +${h.count}` : ''} ${h.reason}`).join(', ')}`,
         ...(bar.sharesPageWith.length === 0 ? [] : [`shares a page with ${bar.sharesPageWith.join(', ')}`]),
+        ...(dev.physfn === undefined ? [] : [`VF ${dev.physfn.vf} of ${dev.physfn.sbdf}`]),
       ];
       const kind = bar.enabled ? 'bar' : 'bar-off';
       const base = {
@@ -754,7 +767,7 @@ function buildBand(
         labelClass: 'lbl-bar',
         details,
       };
-      if (guestAddr !== null) {
+      if (guestAddr !== null && !inArray) {
         guest.push({
           ...base,
           id: `d${d}:bar:${dev.sbdf}:${bar.index}:g`,
@@ -763,14 +776,16 @@ function buildBand(
         });
       }
       // At the same address in both columns (the hardware domain), the guest label names both.
-      host.push({
-        ...base,
-        id: `d${d}:bar:${dev.sbdf}:${bar.index}:h`,
-        start: addr,
-        end: addr + barSize,
-        label: guestAddr === addr ? null : label,
-      });
-      if (!bar.enabled && guestAddr !== null) {
+      if (!inArray) {
+        host.push({
+          ...base,
+          id: `d${d}:bar:${dev.sbdf}:${bar.index}:h`,
+          start: addr,
+          end: addr + barSize,
+          label: guestAddr === addr ? null : label,
+        });
+      }
+      if (!bar.enabled && guestAddr !== null && !inArray) {
         connectors.push({
           id: `d${d}:bar:${dev.sbdf}:${bar.index}:c`,
           kind: 'c-bar-off',
@@ -904,7 +919,7 @@ function buildBand(
           start: first * P,
           end: (last + 1n) * P,
           fill: null,
-          label: what,
+          label: inArray ? null : what,
           labelClass: 'lbl-minor',
           details,
           ...half(which, guestShared),
@@ -926,6 +941,52 @@ function buildBand(
           });
         }
       }
+    }
+  }
+
+  // Each owned PF's VF BAR arrays: one band per VF BAR slot over the NumVFs VFs' BARs, a tick
+  // between each two VFs; at the same address in the hardware domain's guest column (its p2m maps
+  // VF BARs where they are).
+  for (const dev of owned) {
+    const sriov = dev.sriov;
+    if (sriov === undefined) continue;
+    const fill = colours.get(dev.sbdf) ?? '#cccccc';
+    const vfText = (v: { index: number; sbdf: string }): string => {
+      const vf = report.devices.find((x) => x.sbdf === v.sbdf);
+      return `VF ${v.index} ${short(v.sbdf)} (${vf === undefined ? 'none' : ownerText(vf)})`;
+    };
+    const listed = sriov.vfs.slice(0, 8).map(vfText);
+    for (const bar of sriov.vfBars) {
+      if (bar.span === null) continue;
+      const start = BigInt(bar.span[0]);
+      const end = BigInt(bar.span[1]) + 1n;
+      const each = BigInt(bar.size);
+      const name = `${dev.sbdf} VF BAR${bar.index}`;
+      const label = `${name} ${sriov.numVfs} × ${size(each)}`;
+      const details = [
+        `${name} ${bar.type}${bar.prefetchable ? ' prefetchable' : ''}: ${sriov.numVfs} VF${sriov.numVfs === 1 ? '' : 's'} × ${size(each)} (VF n at ${hex(start)} + n × ${hex(each)})`,
+        `host ${hex(start)}-${hex(end - 1n)} (${size(end - start)}), VF MSE ${sriov.vfMemorySpace ? 'on' : 'off'}, VF Enable ${sriov.vfEnable ? 'on' : 'off'}`,
+        sriov.vfs.length === 0
+          ? 'no VF on the machine'
+          : `VFs on the machine: ${listed.join(', ')}${sriov.vfs.length > listed.length ? `, … ${sriov.vfs.length - listed.length} more` : ''}`,
+      ];
+      const base = {
+        lane: 'bar' as const,
+        kind: sriov.vfMemorySpace ? 'vf-bar' : 'vf-bar-off',
+        start,
+        end,
+        fill: sriov.vfMemorySpace ? fill : null,
+        label,
+        labelClass: 'lbl-bar',
+        details,
+        ticks: { every: each, count: sriov.numVfs },
+      };
+      if (domain.kind === 'hardware') guest.push({ ...base, id: `d${d}:vfbar:${dev.sbdf}:${bar.index}:g` });
+      host.push({
+        ...base,
+        id: `d${d}:vfbar:${dev.sbdf}:${bar.index}:h`,
+        label: domain.kind === 'hardware' ? null : label,
+      });
     }
   }
 
@@ -1120,7 +1181,7 @@ function bandGeometry(band: Band) {
 }
 
 /** The axis position of an address (the end of the axis for addresses past it). */
-function tOf(intervals: readonly AxisInterval[], addr: bigint): number {
+export function tOf(intervals: readonly AxisInterval[], addr: bigint): number {
   let lo = 0;
   let hi = intervals.length - 1;
   if (hi < 0) return 0;
@@ -1301,6 +1362,7 @@ function legendEntries(): [string, string][] {
     ['bar', 'BAR, mapped (one colour per device)'],
     ['bar-off', 'BAR, not mapped in its owner'],
     ['bar-ghost', "another domain's BAR (host column)"],
+    ['vf-bar', 'VF BAR array of a PF, a tick per VF'],
     ['c-identity', 'p2m mmio_direct, identity (gfn = mfn)'],
     ['c-offset', 'p2m mmio_direct, non-identity (slanted)'],
     ['c-ram', 'p2m RAM (ram_rw, ram_ro, …)'],
@@ -1386,6 +1448,8 @@ function legendSwatch(kind: string): string {
     }
     case 'c-bar-off':
       return '<polygon class="c-bar-off" points="1,2 27,6 27,12 1,8"/>';
+    case 'vf-bar':
+      return `<rect class="vf-bar" x="1" y="1" width="26" height="12" fill="${S.palette[0]}"/>${[4, 7, 10].map((y) => `<line class="vf-tick" x1="1" y1="${y}" x2="27" y2="${y}"/>`).join('')}`;
     case 'violation':
       return '<rect class="violation" x="8" y="2" width="18" height="10"/><path class="vmark" d="M0,2 L7,7 L0,12 Z"/>';
     case 'violation-gone':
@@ -1787,6 +1851,26 @@ function drawBand(
         if (s.part === 'right') rx += rw;
       }
       let body = `<rect class="${s.kind}" x="${f(rx)}" y="${f(a)}" width="${f(rw)}" height="${f(b - a)}"${fill}/>`;
+      if (s.ticks !== undefined && s.ticks.count > 1) {
+        // The ticks in view, at least 3 pixels apart: a stride over the VFs when they are denser,
+        // so the work is bounded by the view's height, not by the number of VFs.
+        const every = s.ticks.every;
+        const top = addrAt(scene.intervals, view.top + (Math.max(ya, yMin) - mapTop) / view.scale);
+        const bottom = addrAt(scene.intervals, view.top + (Math.min(yb, yMax) - mapTop) / view.scale);
+        const first = Math.max(1, Number((top - s.start) / every));
+        const last = Math.min(s.ticks.count - 1, Number((bottom - s.start) / every) + 1);
+        const step = Math.max(
+          1,
+          Math.ceil((last - first + 1) / Math.max(1, (Math.min(yb, yMax) - Math.max(ya, yMin)) / 3)),
+        );
+        let previous = Number.NEGATIVE_INFINITY;
+        for (let k = Math.ceil(first / step) * step; k <= last; k += step) {
+          const y = yOf(s.start + BigInt(k) * every);
+          if (y < yMin || y > yMax || y - previous < 3) continue;
+          previous = y;
+          body += `<line class="vf-tick" x1="${f(rx)}" y1="${f(y)}" x2="${f(rx + rw)}" y2="${f(y)}"/>`;
+        }
+      }
       if (violation) {
         // A pointer on the outer side of the column, so a one-page violation is seen at a glance.
         const my = (Math.max(a, yMin) + Math.min(b, yMax)) / 2;

@@ -47,6 +47,7 @@ import {
   writeMayChangeDevice,
 } from '@vpci/vpci';
 import { hex, show, TraceError } from './fields.js';
+import { imageSriovNote } from './sriov-report.js';
 import type { TraceAssertion, TraceEvent, TraceMtrr, TraceVcpu } from './trace.js';
 
 /** An engine event and the trace line whose application logged it. */
@@ -300,8 +301,13 @@ export class Replayer {
             : PhysicalDevice.fromImage(sbdf, event.image, {
                 bars: event.sizes.bars,
                 ...(event.sizes.rom === undefined ? {} : { rom: event.sizes.rom }),
+                ...(event.sizes.vfBars === undefined ? {} : { vfBars: event.sizes.vfBars }),
               });
-        if (!('spec' in event)) requireImageSizes(hw, line);
+        if (!('spec' in event)) {
+          requireImageSizes(hw, line);
+          const sriov = imageSriovNote(hw.toString(), hw);
+          if (sriov !== undefined) this.notes.push({ line, text: sriov });
+        }
         m.addDevice(hw, { hidden: event.hidden });
         return;
       }

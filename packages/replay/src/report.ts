@@ -36,6 +36,7 @@ import type { ReportCompare } from './compare-section.js';
 import { hex } from './fields.js';
 import type { ReportQemu } from './qemu-report.js';
 import type { Replayer } from './replayer.js';
+import { type ReportSriov, reportSriov, type SriovLinks, sriovLinks } from './sriov-report.js';
 
 /** Format name and version of the report document. */
 export const REPORT_FORMAT = 'vpci-replay-report/1';
@@ -170,6 +171,10 @@ export interface ReportDevice {
   readonly msix: ReportMsix | null;
   /** The MSI capability vPCI emulates; only present for a device that has one (and set it up). */
   readonly msi?: ReportMsi;
+  /** The SR-IOV capability of a physical function; only present for a device that has one. */
+  readonly sriov?: ReportSriov;
+  /** A virtual function's physical function and VF index; only present for a VF. */
+  readonly physfn?: { readonly sbdf: string; readonly vf: number };
   /**
    * What vPCI's deferred work for this device (`map_range`) cost Xen's p2m over the replay, and the
    * continuations: `vpci_process_pending` preempted with -ERESTART.
@@ -455,10 +460,16 @@ function plain(record: VpciEvent | Violation): Record<string, unknown> {
 
 function reportDevices(machine: Machine): ReportDevice[] {
   const hostBars = new HostBarIndex(machine);
-  return machine.devices().map((device) => reportDevice(machine, device, hostBars));
+  const links = sriovLinks(machine);
+  return machine.devices().map((device) => reportDevice(machine, device, hostBars, links));
 }
 
-function reportDevice(machine: Machine, device: PciDevice, hostBars: HostBarIndex): ReportDevice {
+function reportDevice(
+  machine: Machine,
+  device: PciDevice,
+  hostBars: HostBarIndex,
+  links: SriovLinks,
+): ReportDevice {
   const vpci = device.vpci;
   const hw = device.hw;
   const pending = machine
@@ -506,10 +517,21 @@ function reportDevice(machine: Machine, device: PciDevice, hostBars: HostBarInde
             ...writtenEntries(msix),
           },
     ...(vpci?.msi === undefined ? {} : { msi: reportMsi(vpci.msi) }),
+    ...sriovFields(device, links),
     xenCost: {
       ...xenCost(device.xenCost, device.xenCost.rangesets),
       continuations: device.xenCost.continuations,
     },
+  };
+}
+
+/** A PF's `sriov` and a VF's `physfn`, each only where it applies. */
+function sriovFields(device: PciDevice, links: SriovLinks): Pick<ReportDevice, 'sriov' | 'physfn'> {
+  const sriov = reportSriov(device.hw, links.vfs.get(device));
+  const pf = links.pf.get(device);
+  return {
+    ...(sriov === undefined ? {} : { sriov }),
+    ...(pf === undefined ? {} : { physfn: { sbdf: pf.device.name, vf: pf.index } }),
   };
 }
 

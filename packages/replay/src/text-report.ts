@@ -15,6 +15,7 @@ import type {
   ReportRangesetOps,
   ReportXenCost,
 } from './report.js';
+import { sriovFieldsText, vfBarText } from './sriov-report.js';
 
 /** How the text report is written. */
 export interface TextReportOptions {
@@ -28,6 +29,9 @@ const NO_COLORS = { red: plain, green: plain, yellow: plain, bold: plain } as co
 
 /** Extents listed per domain before the rest is summarised (the JSON report has them all). */
 const MAX_EXTENTS = 40;
+
+/** VFs listed under their PF before the rest is summarised (the JSON report has them all). */
+const MAX_VFS = 16;
 
 /** A bus number as two hex digits. */
 function hex2(bus: number): string {
@@ -73,6 +77,11 @@ export function textReport(report: Report, options: TextReportOptions = {}): str
     out.push(`  ${n} MMIO access${n === 1 ? '' : 'es'}: ${paths.join(', ')}`);
   }
   const qemuDevices = new Map((report.qemu?.devices ?? []).map((d) => [d.sbdf, d]));
+  const bySbdf = new Map(report.devices.map((d) => [d.sbdf, d]));
+  const deviceLines = (device: ReportDevice, qemu?: QemuDevice): string[] => [
+    ...deviceLinesOf(device, qemu),
+    ...sriovLines(device, bySbdf),
+  ];
   for (const domain of report.domains) {
     out.push('', domainTitle(domain));
     for (const device of report.devices.filter(
@@ -200,10 +209,32 @@ export function qemuSummary(qemu: ReportQemu): string[] {
   ];
 }
 
-function deviceLines(device: ReportDevice, qemu?: QemuDevice): string[] {
+/**
+ * A PF's SR-IOV capability, its VF BAR arrays and its VFs on the machine with their owners (the first
+ * `MAX_VFS`); nothing for other devices.
+ */
+function sriovLines(device: ReportDevice, bySbdf: ReadonlyMap<string, ReportDevice>): string[] {
+  const sriov = device.sriov;
+  if (sriov === undefined) return [];
+  const out = [`    SR-IOV at ${sriov.pos}: ${sriovFieldsText(sriov)}`];
+  for (const bar of sriov.vfBars) out.push(`      ${vfBarText(bar)}`);
+  if (sriov.vfs.length > 0) out.push(`      ${counted(sriov.vfs.length, 'VF')} on the machine:`);
+  for (const vf of sriov.vfs.slice(0, MAX_VFS)) {
+    const owner = bySbdf.get(vf.sbdf)?.owner;
+    out.push(
+      `        VF ${vf.index} ${vf.sbdf}, owner ${owner === null || owner === undefined ? 'none' : `d${owner}`}`,
+    );
+  }
+  if (sriov.vfs.length > MAX_VFS)
+    out.push(`        … ${counted(sriov.vfs.length - MAX_VFS, 'more VF')} (see --json)`);
+  return out;
+}
+
+function deviceLinesOf(device: ReportDevice, qemu?: QemuDevice): string[] {
   const out: string[] = [];
   const at = device.guestSbdf === null ? '' : ` (seen at ${device.guestSbdf})`;
   const flags = [
+    device.physfn === undefined ? '' : `VF ${device.physfn.vf} of ${device.physfn.sbdf}`,
     device.hidden ? 'hidden' : '',
     `command ${device.command}`,
     `decoding ${device.decoding ? 'on' : 'off'}`,

@@ -176,7 +176,12 @@ export type TraceEvent =
       readonly event: 'device';
       readonly sbdf: string;
       readonly image: string;
-      readonly sizes: { readonly bars: readonly (bigint | null)[]; readonly rom: bigint | undefined };
+      readonly sizes: {
+        readonly bars: readonly (bigint | null)[];
+        readonly rom: bigint | undefined;
+        /** The VF BAR sizes of the image's SR-IOV capability (absent: none given). */
+        readonly vfBars?: readonly (bigint | null)[] | undefined;
+      };
       readonly hidden: boolean;
     }
   | { readonly event: 'boot' }
@@ -602,8 +607,25 @@ const PARSERS: Record<TraceEvent['event'], Parser> = {
           : new Fields(f.line, 'device.sizes', { [`bars[${i}]`]: size }).bigint(`bars[${i}]`, 4n, 1n << 63n),
       );
       const rom = sizes?.optionalBigint('rom', 2048n, 1n << 32n);
+      const vfBars = sizes
+        ?.optionalArray('vfBars', 6)
+        ?.map((size, i) =>
+          size === null
+            ? null
+            : new Fields(f.line, 'device.sizes', { [`vfBars[${i}]`]: size }).bigint(
+                `vfBars[${i}]`,
+                16n,
+                1n << 63n,
+              ),
+        );
       sizes?.done();
-      return { event: 'device', sbdf, image: text, sizes: { bars, rom }, hidden };
+      return {
+        event: 'device',
+        sbdf,
+        image: text,
+        sizes: { bars, rom, ...(vfBars === undefined ? {} : { vfBars }) },
+        hidden,
+      };
     }
     f.raw('image');
     const bars = (f.optionalArray('bars', 6) ?? []).map((bar, i) =>

@@ -23,6 +23,7 @@ import {
   PCI_DEVICE_ID,
   PCI_EXP_DEVCAP,
   PCI_EXT_CAP_ID_REBAR,
+  PCI_EXT_CAP_ID_SRIOV,
   PCI_HEADER_TYPE,
   PCI_MSI_ADDRESS_HI,
   PCI_MSI_ADDRESS_LO,
@@ -46,6 +47,7 @@ import {
   PCI_REBAR_SIZE_BIAS,
   PCI_ROM_ADDRESS,
   PCI_ROM_ADDRESS1,
+  PCI_SRIOV_SIZEOF,
   PCI_STATUS,
   PCI_STATUS_CAP_LIST,
   PCI_VENDOR_ID,
@@ -157,6 +159,12 @@ export interface ImageSizes {
   readonly bars?: readonly (bigint | null | undefined)[];
   /** Size of the expansion ROM; missing: no ROM. */
   readonly rom?: bigint;
+  /**
+   * Size of each VF BAR of the image's SR-IOV capability, by slot (for a 64-bit VF BAR, in its low
+   * slot), as sizing reads it back under the image's System Page Size; missing: unimplemented. Only
+   * for an image with an SR-IOV capability.
+   */
+  readonly vfBars?: readonly (bigint | null | undefined)[];
 }
 
 const MSIX_CAP_OFFSET = 0x40;
@@ -321,6 +329,7 @@ export class PhysicalDevice {
     if (msix !== 0) device.setMask(msix + PCI_MSIX_FLAGS, 2, PCI_MSIX_FLAGS_ENABLE | PCI_MSIX_FLAGS_MASKALL);
     const msi = findCapability(device, PCI_CAP_ID_MSI);
     if (msi !== 0) device.setMsiMasks(msi);
+    device.readSriov(sizes.vfBars);
     return device;
   }
 
@@ -660,6 +669,35 @@ export class PhysicalDevice {
       peekMask: (reg) => this.peekMask(reg),
       setMask: (reg, size, mask) => this.setMask(reg, size, mask),
     };
+  }
+
+  /**
+   * An image's SR-IOV capability (`fromImage`), with the VF BAR sizes the image cannot hold. VF BAR
+   * sizes for an image without the capability are refused: they would be used for nothing.
+   */
+  private readSriov(vfBarSizes: readonly (bigint | null | undefined)[] | undefined): void {
+    const pos = findExtCapability(this, PCI_EXT_CAP_ID_SRIOV);
+    const given = (vfBarSizes ?? []).some((size) => size !== null && size !== undefined);
+    if (pos === 0) {
+      if (given) {
+        throw new InvalidArgumentError(
+          'sizes.vfBars',
+          vfBarSizes,
+          this.extendedConfig
+            ? 'none: the image has no SR-IOV capability (extended capability 0x10)'
+            : 'none: a 256-byte image (lspci -xxx) has no extended capabilities; give the 4096-byte one (lspci -xxxx)',
+        );
+      }
+      return;
+    }
+    if (pos + PCI_SRIOV_SIZEOF > PCI_CFG_SPACE_EXP_SIZE) {
+      throw new InvalidArgumentError(
+        'image.sriov',
+        `at 0x${pos.toString(16)}`,
+        `a capability of 0x${PCI_SRIOV_SIZEOF.toString(16)} bytes inside the 4096-byte configuration space`,
+      );
+    }
+    this.sriovCap = SriovHardware.fromImage(this.configBytes(), pos, vfBarSizes ?? []);
   }
 
   private defineSriov(sriov: SriovSpec, behindRebar: boolean): void {

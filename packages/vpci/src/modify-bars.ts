@@ -352,7 +352,7 @@ function dropSharedPages(context: EngineContext, device: PciDevice, changing: re
  * Hardened (invariant 8): the BAR holds a sizing probe (every address bit above the size set), or a
  * 64-bit BAR had only one half written since its address was last whole.
  */
-function holdsProbe(bar: Bar): boolean {
+export function holdsProbe(bar: Bar): boolean {
   if (bar.type === 'rom') return false;
   const width = bar.type === 'mem64lo' ? 64n : 32n;
   return bar.halfWritten || bar.guestAddr >= (1n << width) - bar.size;

@@ -51,7 +51,7 @@ export interface Policy {
    * Invariant 8: decoding is not enabled while a BAR holds a sizing probe (every address bit above
    * its size set) or a 64-bit BAR is half-written: one of its halves holds the probe, the other not
    * (EINVAL, an event). A 64-bit BAR rewritten one half at a time from one address to another is
-   * neither.
+   * neither. Under `mapVfBarRanges` VF MSE is refused the same way while a VF BAR holds the probe.
    */
   readonly refuseProbeAddress: boolean;
   /**

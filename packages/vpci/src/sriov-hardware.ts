@@ -151,58 +151,186 @@ export class SriovHardware {
    * wrong, as `spec.sriov.<field>`.
    */
   static define(raw: ConfigBytes, pos: number, spec: SriovCapabilitySpec): SriovHardware {
+    return SriovHardware.lay(raw, pos, spec, 'spec.sriov', true);
+  }
+
+  /**
+   * The capability a configuration-space image holds at `pos` (an `lspci -xxxx` dump): every field
+   * is read from the image's bytes, which stay as they are (the header's `next`, the ARI bit and the
+   * other control bits included); only the writable bits are set up, as `define` sets them. An image
+   * holds each VF BAR's address and type, never its size (sizing needs all-ones writes): `vfBarSizes`
+   * gives them by slot, as sizing reads them back under the image's System Page Size; a slot without
+   * a size is unimplemented. Throws naming the field as `image.sriov.<field>` (or
+   * `sizes.vfBars[i]`), the register's place in the image in the expectation.
+   */
+  static fromImage(
+    raw: ConfigBytes,
+    pos: number,
+    vfBarSizes: readonly (bigint | null | undefined)[],
+  ): SriovHardware {
+    const where = (offset: number): string =>
+      ` (the image's SR-IOV capability at 0x${pos.toString(16)}, register 0x${(pos + offset).toString(16)})`;
+    // The register each field of `lay`'s messages comes from.
+    const registers: Record<string, number> = {
+      totalVfs: PCI_SRIOV_TOTAL_VF,
+      initialVfs: PCI_SRIOV_INITIAL_VF,
+      numVfs: PCI_SRIOV_NUM_VF,
+      firstVfOffset: PCI_SRIOV_VF_OFFSET,
+      vfStride: PCI_SRIOV_VF_STRIDE,
+      supportedPageSizes: PCI_SRIOV_SUP_PGSIZE,
+      systemPageSize: PCI_SRIOV_SYS_PGSIZE,
+    };
+    const registerOf = (argument: string): number => {
+      const bar = /^image\.sriov\.vfBars\[(\d)\]/.exec(argument);
+      if (bar !== null) return PCI_SRIOV_BAR + 4 * Number(bar[1]);
+      return registers[argument.replace(/^image\.sriov\./, '')] ?? 0;
+    };
+    if (!Array.isArray(vfBarSizes) || vfBarSizes.length > PCI_SRIOV_NUM_BARS) {
+      throw new InvalidArgumentError('sizes.vfBars', vfBarSizes, 'an array of at most 6 VF BAR sizes');
+    }
+    const page = sriovPageSize(raw.peek(pos + PCI_SRIOV_SYS_PGSIZE, 4));
+    const vfBars: (VfBarSpec | null)[] = [];
+    for (let i = 0; i < PCI_SRIOV_NUM_BARS; i++) {
+      const size = vfBarSizes[i];
+      const reg = pos + PCI_SRIOV_BAR + 4 * i;
+      const low = raw.peek(reg, 4);
+      if (vfBars[i - 1]?.type === 'mem64') {
+        if (size !== null && size !== undefined) {
+          throw new InvalidArgumentError(
+            `sizes.vfBars[${i}]`,
+            size,
+            `null: slot ${i} holds the upper half of the 64-bit VF BAR${i - 1}${where(PCI_SRIOV_BAR + 4 * i)}`,
+          );
+        }
+        vfBars.push(null);
+        continue;
+      }
+      if (size === null || size === undefined) {
+        vfBars.push(null);
+        continue;
+      }
+      if ((low & 1) !== 0 || (low & 0x6) === 0x2 || (low & 0x6) === 0x6) {
+        throw new InvalidArgumentError(
+          `image.sriov.vfBars[${i}]`,
+          low,
+          `a memory VF BAR register: bit 0 clear (VFs have no I/O space) and type bits 2:1 00 (32-bit) or 10 (64-bit)${where(PCI_SRIOV_BAR + 4 * i)}`,
+        );
+      }
+      const type = (low & 0x6) === PCI_BASE_ADDRESS_MEM_TYPE_64 ? 'mem64' : 'mem32';
+      if (type === 'mem64' && i === PCI_SRIOV_NUM_BARS - 1) {
+        throw new InvalidArgumentError(
+          `image.sriov.vfBars[${i}]`,
+          low,
+          `a 32-bit VF BAR: a 64-bit one takes two slots and VF BAR5 is the last${where(PCI_SRIOV_BAR + 4 * i)}`,
+        );
+      }
+      const max = type === 'mem32' ? 1n << 31n : 1n << 63n;
+      if (typeof size !== 'bigint' || size < 16n || size > max || (size & (size - 1n)) !== 0n) {
+        throw new InvalidArgumentError(
+          `sizes.vfBars[${i}]`,
+          size,
+          `a power of two from 16 bytes to 2^${max.toString(2).length - 1}: the size of ${type === 'mem64' ? '64' : '32'}-bit VF BAR${i}${where(PCI_SRIOV_BAR + 4 * i)}`,
+        );
+      }
+      if (page !== 0n && size < page) {
+        throw new InvalidArgumentError(
+          `sizes.vfBars[${i}]`,
+          size,
+          `at least the System Page Size ${page} bytes the image selects: the PF rounds each VF BAR up to it (PCIe 9.3.3.13), so sizing never reads less${where(PCI_SRIOV_SYS_PGSIZE)}`,
+        );
+      }
+      const high = type === 'mem64' ? BigInt(raw.peek(reg + 4, 4)) << 32n : 0n;
+      vfBars.push({
+        type,
+        size,
+        addr: high | BigInt((low & ~0xf) >>> 0),
+        prefetchable: (low & PCI_BASE_ADDRESS_MEM_PREFETCH) !== 0,
+      });
+    }
+    const spec: SriovCapabilitySpec = {
+      totalVfs: raw.peek(pos + PCI_SRIOV_TOTAL_VF, 2),
+      initialVfs: raw.peek(pos + PCI_SRIOV_INITIAL_VF, 2),
+      numVfs: raw.peek(pos + PCI_SRIOV_NUM_VF, 2),
+      firstVfOffset: raw.peek(pos + PCI_SRIOV_VF_OFFSET, 2),
+      vfStride: raw.peek(pos + PCI_SRIOV_VF_STRIDE, 2),
+      vfDeviceId: raw.peek(pos + PCI_SRIOV_VF_DID, 2),
+      supportedPageSizes: raw.peek(pos + PCI_SRIOV_SUP_PGSIZE, 4),
+      systemPageSize: raw.peek(pos + PCI_SRIOV_SYS_PGSIZE, 4),
+      vfBars,
+    };
+    try {
+      return SriovHardware.lay(raw, pos, spec, 'image.sriov', false);
+    } catch (error) {
+      if (!(error instanceof InvalidArgumentError)) throw error;
+      throw new InvalidArgumentError(
+        error.argument,
+        error.received,
+        `${error.expected}${where(registerOf(error.argument))}`,
+      );
+    }
+  }
+
+  /**
+   * The capability at `pos` from `spec`, each field checked under `name` (`spec.sriov`,
+   * `image.sriov`); `write` lays out the registers (a description), else they are already there (an
+   * image) and only the writable bits are set up.
+   */
+  private static lay(
+    raw: ConfigBytes,
+    pos: number,
+    spec: SriovCapabilitySpec,
+    name: string,
+    write: boolean,
+  ): SriovHardware {
     if (typeof spec !== 'object' || spec === null) {
-      throw new InvalidArgumentError('spec.sriov', spec, 'an SR-IOV description object');
+      throw new InvalidArgumentError(name, spec, 'an SR-IOV description object');
     }
     const hw = new SriovHardware(raw, pos);
-    const total = integer('spec.sriov.totalVfs', spec.totalVfs, 1, 0xffff);
-    const initial = integer('spec.sriov.initialVfs', spec.initialVfs ?? total, 0, total);
-    const numVfs = integer('spec.sriov.numVfs', spec.numVfs ?? 0, 0, total);
-    const offset = integer('spec.sriov.firstVfOffset', spec.firstVfOffset, 1, 0xffff);
-    const stride = integer('spec.sriov.vfStride', spec.vfStride, 0, 0xffff);
+    const total = integer(`${name}.totalVfs`, spec.totalVfs, 1, 0xffff);
+    const initial = integer(`${name}.initialVfs`, spec.initialVfs ?? total, 0, total);
+    const numVfs = integer(`${name}.numVfs`, spec.numVfs ?? 0, 0, total);
+    const offset = integer(`${name}.firstVfOffset`, spec.firstVfOffset, 1, 0xffff);
+    const stride = integer(`${name}.vfStride`, spec.vfStride, 0, 0xffff);
     if (stride === 0 && total > 1) {
-      throw new InvalidArgumentError('spec.sriov.vfStride', stride, 'at least 1 when totalVfs is above 1');
+      throw new InvalidArgumentError(`${name}.vfStride`, stride, 'at least 1 when totalVfs is above 1');
     }
-    const supported = integer(
-      'spec.sriov.supportedPageSizes',
-      spec.supportedPageSizes ?? 0x553,
-      1,
-      0xffffffff,
-    );
+    const supported = integer(`${name}.supportedPageSizes`, spec.supportedPageSizes ?? 0x553, 1, 0xffffffff);
     if ((supported & 1) === 0) {
       // PCIe 9.3.3.12: a PF must support 4 KiB, 8 KiB, 64 KiB, 256 KiB, 1 MiB and 4 MiB; 4 KiB at least.
       throw new InvalidArgumentError(
-        'spec.sriov.supportedPageSizes',
+        `${name}.supportedPageSizes`,
         supported,
         'a mask with bit 0 (4 KiB) set',
       );
     }
-    const system = integer('spec.sriov.systemPageSize', spec.systemPageSize ?? 1, 1, 0xffffffff);
+    const system = integer(`${name}.systemPageSize`, spec.systemPageSize ?? 1, 1, 0xffffffff);
     if ((system & (system - 1)) !== 0 || (system & supported) === 0) {
       throw new InvalidArgumentError(
-        'spec.sriov.systemPageSize',
+        `${name}.systemPageSize`,
         system,
         `one bit of supportedPageSizes (0x${supported.toString(16)})`,
       );
     }
-    raw.poke(pos, 4, PCI_EXT_CAP_ID_SRIOV | (1 << 16));
-    raw.poke(pos + PCI_SRIOV_INITIAL_VF, 2, initial);
-    raw.poke(pos + PCI_SRIOV_TOTAL_VF, 2, total);
-    raw.poke(pos + PCI_SRIOV_NUM_VF, 2, numVfs);
+    if (write) {
+      raw.poke(pos, 4, PCI_EXT_CAP_ID_SRIOV | (1 << 16));
+      raw.poke(pos + PCI_SRIOV_INITIAL_VF, 2, initial);
+      raw.poke(pos + PCI_SRIOV_TOTAL_VF, 2, total);
+      raw.poke(pos + PCI_SRIOV_NUM_VF, 2, numVfs);
+      raw.poke(pos + PCI_SRIOV_VF_OFFSET, 2, offset);
+      raw.poke(pos + PCI_SRIOV_VF_STRIDE, 2, stride);
+      raw.poke(pos + PCI_SRIOV_VF_DID, 2, integer(`${name}.vfDeviceId`, spec.vfDeviceId ?? 0, 0, 0xffff));
+      raw.poke(pos + PCI_SRIOV_SUP_PGSIZE, 4, supported);
+      raw.poke(pos + PCI_SRIOV_SYS_PGSIZE, 4, system);
+      const control =
+        (spec.vfEnable === true ? PCI_SRIOV_CTRL_VFE : 0) |
+        (spec.vfMemorySpace === true ? PCI_SRIOV_CTRL_MSE : 0);
+      raw.poke(pos + PCI_SRIOV_CTRL, 2, control);
+    }
     raw.setMask(pos + PCI_SRIOV_NUM_VF, 2, 0xffff);
-    raw.poke(pos + PCI_SRIOV_VF_OFFSET, 2, offset);
-    raw.poke(pos + PCI_SRIOV_VF_STRIDE, 2, stride);
-    raw.poke(pos + PCI_SRIOV_VF_DID, 2, integer('spec.sriov.vfDeviceId', spec.vfDeviceId ?? 0, 0, 0xffff));
-    raw.poke(pos + PCI_SRIOV_SUP_PGSIZE, 4, supported);
-    raw.poke(pos + PCI_SRIOV_SYS_PGSIZE, 4, system);
     raw.setMask(pos + PCI_SRIOV_SYS_PGSIZE, 4, supported);
-    const control =
-      (spec.vfEnable === true ? PCI_SRIOV_CTRL_VFE : 0) |
-      (spec.vfMemorySpace === true ? PCI_SRIOV_CTRL_MSE : 0);
-    raw.poke(pos + PCI_SRIOV_CTRL, 2, control);
     // VF Migration is not modelled (SR-IOV Capabilities reads 0), so VFM and its interrupt stay RO zero.
     raw.setMask(pos + PCI_SRIOV_CTRL, 2, PCI_SRIOV_CTRL_VFE | PCI_SRIOV_CTRL_MSE | PCI_SRIOV_CTRL_ARI);
-    hw.defineVfBars(spec.vfBars ?? []);
+    hw.defineVfBars(spec.vfBars ?? [], name);
     return hw;
   }
 
@@ -275,14 +403,14 @@ export class SriovHardware {
     for (let i = 0; i < PCI_SRIOV_NUM_BARS; i++) if (this.intrinsic[i] !== 0n) this.applyMask(i);
   }
 
-  private defineVfBars(bars: readonly (VfBarSpec | null | undefined)[]): void {
+  private defineVfBars(bars: readonly (VfBarSpec | null | undefined)[], prefix: string): void {
     if (!Array.isArray(bars) || bars.length > PCI_SRIOV_NUM_BARS) {
-      throw new InvalidArgumentError('spec.sriov.vfBars', bars, 'an array of at most 6 VF BAR slots');
+      throw new InvalidArgumentError(`${prefix}.vfBars`, bars, 'an array of at most 6 VF BAR slots');
     }
     for (let i = 0; i < bars.length; i++) {
       const bar = bars[i];
       if (bar === null || bar === undefined) continue;
-      const name = `spec.sriov.vfBars[${i}]`;
+      const name = `${prefix}.vfBars[${i}]`;
       if (bars[i - 1]?.type === 'mem64') {
         throw new InvalidArgumentError(name, bar, `null: slot ${i} holds the upper half of VF BAR ${i - 1}`);
       }

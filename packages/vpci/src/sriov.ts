@@ -14,7 +14,7 @@ import { checkBar } from './decoding.js';
 import { Bar, barAddress, type SriovState } from './device.js';
 import type { AccessorRef, PciDevice, Vcpu } from './domain.js';
 import { findExtCapability } from './hardware.js';
-import { modifyBars, removeMapped, sanitizeBarMemory } from './modify-bars.js';
+import { holdsProbe, modifyBars, removeMapped, sanitizeBarMemory } from './modify-bars.js';
 import { msixGuestFrames } from './msix.js';
 import { effectiveOwner, hostBars, pendingInDomain } from './ownership.js';
 import {
@@ -236,7 +236,7 @@ export function unmapVirtualFunctions(context: EngineContext, vcpu: Vcpu, pf: Pc
  * and under `refuseSubpageSharing` pages shared with another domain's BAR (withheld from the VFs
  * there). The work is bounded by VF BAR slots, VFs and other BARs, never by frames, and the p2m
  * calls chunk it as any map (`vpci_process_pending`). False when refused (`serialOperations`: work
- * pending in the domain).
+ * pending in the domain; `refuseProbeAddress`: a VF's BAR at a sizing-probe address).
  */
 function queueVfRanges(context: EngineContext, vcpu: Vcpu, pf: PciDevice, cmd: number): boolean {
   const map = (cmd & PCI_COMMAND_MEMORY) !== 0;
@@ -255,6 +255,26 @@ function queueVfRanges(context: EngineContext, vcpu: Vcpu, pf: PciDevice, cmd: n
   for (const vf of pf.virtfns) {
     if (vf.vpci === undefined || vf.domain !== pf.domain || vf.vpci.barsMapped === map) continue;
     if (map) vfInitBars(context, vf);
+    // Invariant 8 (`refuseProbeAddress`) as `modify_bars` holds it for any device: a VF BAR register
+    // left holding the sizing probe (dom0 wrote all-ones and not the address back) puts VF 0's BAR at
+    // the top of the address space; VF MSE is refused (EINVAL, an event), as decoding would be.
+    const probe =
+      map && context.policy.refuseProbeAddress
+        ? vf.vpci.bars.find((bar) => bar.mappable && holdsProbe(bar))
+        : undefined;
+    if (probe !== undefined) {
+      context.events.push({
+        kind: 'probe-refused',
+        sbdf: vf.name,
+        bar: probe.index,
+        guestAddr: probe.guestAddr,
+      });
+      return false;
+    }
+    // What a VF withheld at its last map (`refuseSubpageSharing`) is worked out anew, as
+    // `modifyBars` does for any device: a page no longer shared is mapped now, and must be unmapped
+    // with the rest when VF MSE goes off.
+    if (map) vf.vpci.withheld = undefined;
     vfs.push(vf);
     msix ||= vf.vpci.msix !== undefined;
     const run = runs[runs.length - 1];

@@ -5,7 +5,9 @@
  * BAR 0, placed in a window of their own or over the other devices' BARs (the overlaps the sharing
  * checks are about); and steps: SR-IOV Control (VF Enable, VF MSE), NumVFs, System Page Size and VF
  * BAR writes, assigning and de-assigning VFs, guests placing and decoding their VF's BARs, deferred
- * work with a budget, and unplugging the PF.
+ * work with a budget, and unplugging the PF. The engine-level SR-IOV property
+ * (test/sriov.property.test.ts) applies the steps to a `Machine`; `arbTrace` writes them as trace
+ * lines (trace-writer.ts).
  */
 import type { DeviceSpec, VfBarSpec } from '@vpci/vpci';
 import fc from 'fast-check';
@@ -17,19 +19,27 @@ export const PF_SBDF = '0000:02:00.0';
 
 /** One VF BAR of a plan: slot 0 or 2, its type and its intrinsic size (log2 bytes, 4 … 20). */
 export interface VfBarPlan {
+  /** The VF BAR slot (a 64-bit one takes the next slot too). */
   readonly slot: 0 | 2;
+  /** 32- or 64-bit memory BAR. */
   readonly type: 'mem32' | 'mem64';
+  /** log2 of each VF's BAR size in bytes, before the System Page Size rounds it up. */
   readonly sizeLog2: number;
 }
 
 /** A physical function: its VFs' layout and BARs, where they go, and each VF's MSI-X. */
 export interface SriovPlan {
+  /** TotalVFs, 1–12. */
   readonly totalVfs: number;
+  /** NumVFs as firmware left it, 1 … `totalVfs`. */
   readonly numVfs: number;
+  /** First VF Offset (1, 0x80 or 0x100: VFs at function 0 or on the next bus). */
   readonly firstVfOffset: number;
+  /** VF Stride (1, 2, 8 or 0x40). */
   readonly vfStride: number;
   /** System Page Size as firmware left it: bit 0 (4 KiB), 1 (8 KiB) or 4 (64 KiB). */
   readonly pageSizeBit: 0 | 1 | 4;
+  /** One or two VF BARs, in slots 0 and 2. */
   readonly bars: readonly VfBarPlan[];
   /** `own`: a window no other device uses; `over`: on top of the plain devices' 32-bit BARs. */
   readonly placement: 'own' | 'over';
@@ -37,6 +47,7 @@ export interface SriovPlan {
   readonly msixEntries: number | undefined;
 }
 
+/** Physical functions: any layout of up to 12 VFs, VF BARs of 16 bytes to 1 MiB, with or without MSI-X. */
 export const sriovPlan: fc.Arbitrary<SriovPlan> = fc
   .record({
     totalVfs: fc.integer({ min: 1, max: 12 }),
@@ -119,21 +130,31 @@ export function sriovSpec(plan: SriovPlan): DeviceSpec {
 
 /** What happens next to the PF, its VFs, and the guests that get them. */
 export type SriovStep =
+  /** The hardware domain writes SR-IOV Control: VF Enable `vfe`, VF MSE `mse`, from its vCPU `vcpu`. */
   | { readonly kind: 'control'; readonly vfe: boolean; readonly mse: boolean; readonly vcpu: number }
+  /** The hardware domain writes NumVFs: `fraction` of TotalVFs, rounded (0 included). */
   | { readonly kind: 'numVfs'; readonly fraction: number }
+  /** The hardware domain places VF BAR `bar` (modulo the PF's): `vfBarAddress(…, placement, shift)`. */
   | {
       readonly kind: 'vfBar';
       readonly bar: number;
       readonly placement: 'own' | 'over';
       readonly shift: number;
     }
+  /** The hardware domain writes System Page Size: bit `bit` (4 KiB, 8 KiB or 64 KiB pages). */
   | { readonly kind: 'pageSize'; readonly bit: 0 | 1 | 4 }
+  /** VF `vf` (modulo the VFs there are) goes to guest `to`. */
   | { readonly kind: 'assign'; readonly vf: number; readonly to: 1 | 2 }
+  /** VF `vf` (modulo the VFs there are) comes back from its guest. */
   | { readonly kind: 'deassign'; readonly vf: number }
+  /** The guest that has VF `vf` places its first BAR at guest slot `slot` and turns decoding on or off. */
   | { readonly kind: 'guest'; readonly vf: number; readonly memory: boolean; readonly slot: number }
+  /** Domain `domain`'s vCPU `vcpu` runs its deferred work with `budget` frames. */
   | { readonly kind: 'run'; readonly domain: 0 | 1 | 2; readonly vcpu: number; readonly budget: number }
+  /** The PF is unplugged (its VFs first). */
   | { readonly kind: 'unplug' };
 
+/** What happens next to a PF: SR-IOV Control most often, then VF moves, guests' accesses, deferred work. */
 export const sriovStep: fc.Arbitrary<SriovStep> = fc.oneof(
   {
     weight: 5,
