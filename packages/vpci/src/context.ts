@@ -64,3 +64,13 @@ export interface EngineContext {
 export function mappingDomain(context: EngineContext, device: PciDevice): Domain | undefined {
   return device.domain === context.domXen ? context.hardwareDomain : device.domain;
 }
+
+/**
+ * Whether the machine's rule set decides `device`'s mappings. The hardware domain's SR-IOV VFs are
+ * mapped by Xen's `modify_bars` under every rule set (the series' VF MSE path; a VF's own BAR
+ * registers read zero, so no register rule applies), so their MSI-X holes and their unmap on
+ * removal are Xen's too.
+ */
+export function ruleSetMapsDevice(context: EngineContext, device: PciDevice): boolean {
+  return device.physfn === undefined || device.domain !== context.hardwareDomain;
+}

@@ -9,7 +9,7 @@ import { type EngineContext, mappingDomain } from './context.js';
 import type { Domain, PciDevice } from './domain.js';
 import { type HostFrames, type HostPageSpot, HostPagesCache } from './host-pages.js';
 import type { IntervalIndex } from './interval-index.js';
-import { MmioExtentsCache } from './mmio-extents.js';
+import { MmioExtentsCache, wholeRuns } from './mmio-extents.js';
 import { sbdfKey } from './sbdf.js';
 import { type DomainLayout, DomainWindowIndexes, walkedLayout } from './window-index.js';
 
@@ -203,11 +203,16 @@ export function checkInvariants(context: InvariantContext, scope?: InvariantScop
     }
     // The MMIO mappings to look at: all, or those on the region's guest frames or moved host frames,
     // and those next to the region: a p2m write in it can split or join the extent beside it, and a
-    // violation is reported per extent (its count, where it starts), so it changes there too.
+    // violation is reported per extent (its count, where it starts), so it changes there too. Each
+    // with the whole run it belongs to: the p2m can split a run far from the frames it wrote
+    // (`wholeRuns`), which renames the violations of the far piece.
     const extents =
       region === undefined
         ? caches.mmio.mmioExtents(domain.p2m)
-        : caches.mmio.mmioExtentsMeeting(domain.p2m, withNeighbours(region), hostFrames ?? []);
+        : wholeRuns(
+            domain.p2m,
+            caches.mmio.mmioExtentsMeeting(domain.p2m, withNeighbours(region), hostFrames ?? []),
+          );
     // The devices mapped into the domain with work pending: their BARs' frames may be half done.
     const inFlight: Ranges = [];
     for (const device of busy) {

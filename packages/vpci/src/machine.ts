@@ -24,7 +24,7 @@ import {
 } from './arm-pci-host.js';
 import { type CapabilityErrno, initCapabilities, reinitExtCapabilities } from './capabilities.js';
 import { allOnes, checkAccessShape, vpciAccessAllowed } from './config-access.js';
-import { type EngineContext, mappingDomain } from './context.js';
+import { type EngineContext, mappingDomain, ruleSetMapsDevice } from './context.js';
 import { hostFrameRange, VpciState } from './device.js';
 import { DeviceMemory } from './device-memory.js';
 import {
@@ -44,7 +44,7 @@ import { InvariantCaches } from './invariants.js';
 import { type IommuErrno, IommuFaults, phantomFunctions, phantomStride } from './iommu.js';
 import { type MemoryTypeAnswer, memoryTypeOf } from './memory-type.js';
 import { checkMmioAccess, type MmioResult, mmioAccess } from './mmio.js';
-import type { ModifyBarsErrno } from './modify-bars.js';
+import { type ModifyBarsErrno, modifyBars } from './modify-bars.js';
 import { resetInitialMsixState } from './msix.js';
 import { decodedBars, hostBarFrames, hostBars, mappedByOtherDomain } from './ownership.js';
 import { PCI_CFG_SPACE_SIZE } from './pci-regs.js';
@@ -958,7 +958,10 @@ export class Machine implements EngineContext {
     const unmaps = this.policy.unmapOnDeassign || this.rules.unmapsLeavingDevice === true;
     if (unmaps && device.vpci?.bars.some((bar) => bar.enabled)) {
       purgeBarSets(this, device);
-      const unmapped = this.rules.modifyBars(this, this.accessor.current, device, 0, false, true);
+      // Xen's modify_bars mapped the hardware domain's VFs under every rule set, so it unmaps them:
+      // another rule set's would not find what it never mapped (a sub-page VF BAR, say).
+      const unmapBars = ruleSetMapsDevice(this, device) ? this.rules.modifyBars : modifyBars;
+      const unmapped = unmapBars(this, this.accessor.current, device, 0, false, true);
       if (!unmapped.ok) return unmapped;
     }
     return { ok: true };

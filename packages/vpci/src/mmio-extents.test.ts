@@ -1,7 +1,7 @@
 import { gfn, mfn, P2m } from '@vpci/p2m';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { MmioExtentsCache, type SortedRanges } from './mmio-extents.js';
+import { MmioExtentsCache, type SortedRanges, wholeRuns } from './mmio-extents.js';
 
 /** Sorted, non-overlapping ranges over frames 0 … 255. */
 const ranges = fc
@@ -78,5 +78,36 @@ describe('mmioExtentsMeeting', () => {
     expect(cache.mmioExtentsMeeting(map, [], [[50, 50]]).map((e) => e.gfn)).toEqual([20]);
     map.clearEntry(gfn(10), 0);
     expect(cache.mmioExtents(map).map((e) => e.gfn)).toEqual([20]);
+  });
+});
+
+describe('wholeRuns', () => {
+  it('adds every mmio_direct extent continuing a given one in guest and machine frames, in gfn order', () => {
+    // Two 2 MiB MMIO leaves at gfn 0 and 512, one extent until the 4K writes shatter the first (as
+    // Xen's p2m_set_entry splits a superpage): then extents that still make one run.
+    fc.assert(
+      fc.property(p2m, fc.array(fc.nat(), { maxLength: 4 }), (map, picks) => {
+        const leaves = new P2m();
+        leaves.setEntry(gfn(0), 9, mfn(4096), 'mmio_direct');
+        leaves.setEntry(gfn(512), 9, mfn(4608), 'mmio_direct');
+        for (const e of map.extents())
+          for (let k = 0; k < e.count; k++) leaves.setEntry(gfn(e.gfn + k), 0, mfn(e.mfn + k), e.type);
+        const mmio = [...leaves.extents()].filter((e) => e.type === 'mmio_direct');
+        const chosen = [...new Set(picks.map((i) => i % Math.max(1, mmio.length)))]
+          .sort((a, b) => a - b)
+          .flatMap((i) => (mmio[i] === undefined ? [] : [mmio[i]]));
+        // The runs by a walk over every extent, then those holding a chosen one.
+        const runs: (typeof mmio)[] = [];
+        for (const e of mmio) {
+          const run = runs.at(-1);
+          const prev = run?.at(-1);
+          if (prev !== undefined && prev.gfn + prev.count === e.gfn && prev.mfn + prev.count === e.mfn)
+            run!.push(e);
+          else runs.push([e]);
+        }
+        const expected = runs.filter((run) => run.some((e) => chosen.some((c) => c.gfn === e.gfn))).flat();
+        expect(wholeRuns(leaves, chosen)).toEqual(expected);
+      }),
+    );
   });
 });

@@ -60,6 +60,46 @@ function firstStartingAfter(byMfn: readonly P2mExtent[], frame: number): number 
   return lo;
 }
 
+/**
+ * `extents` (of `p2m`, `mmio_direct`, in gfn order, each once) with every `mmio_direct` extent that
+ * continues one of them: next to it in guest frames and following on in machine frames (the same
+ * guest → machine shift), on and on, in gfn order, each once. Such a run is where a violation's
+ * identity comes from (the checks report an unexplained or shared piece per extent, so where it
+ * starts and its count depend on the extent boundaries), and the p2m draws a boundary inside a run
+ * away from the frames it wrote: shattering one superpage of two that made one extent leaves the
+ * other an extent of its own. A scoped check looks at whole runs, so it names a piece as a whole
+ * check does. Walks extent by extent (a search each), never frame by frame.
+ */
+export function wholeRuns(p2m: P2m, extents: readonly P2mExtent[]): P2mExtent[] {
+  const out: P2mExtent[] = [];
+  const continues = (a: P2mExtent, b: P2mExtent): boolean =>
+    b.type === 'mmio_direct' && a.gfn + a.count === b.gfn && a.mfn + a.count === b.mfn;
+  for (let i = 0; i < extents.length; i++) {
+    const extent = extents[i]!;
+    // Already walked as part of the run of an extent before it.
+    const last = out[out.length - 1];
+    if (last !== undefined && last.gfn + last.count > extent.gfn) continue;
+    const before: P2mExtent[] = [];
+    for (let first = extent; first.gfn > 0; ) {
+      const previous = p2m.extentsIn(gfn(first.gfn - 1), gfn(first.gfn - 1))[0];
+      if (previous === undefined || !continues(previous, first)) break;
+      // A run reaching back into what is already listed was listed with it.
+      if (last !== undefined && previous.gfn <= last.gfn) break;
+      before.push(previous);
+      first = previous;
+    }
+    for (let k = before.length - 1; k >= 0; k--) out.push(before[k]!);
+    out.push(extent);
+    for (let end = extent; end.gfn + end.count - 1 < MAX_FRAME; ) {
+      const next = p2m.extentsIn(gfn(end.gfn + end.count), gfn(end.gfn + end.count))[0];
+      if (next === undefined || !continues(end, next)) break;
+      out.push(next);
+      end = next;
+    }
+  }
+  return out;
+}
+
 /** Each p2m's index, remembered until the p2m is next written; one per machine. */
 export class MmioExtentsCache {
   private readonly indexes = new WeakMap<P2m, MmioIndex>();

@@ -13,7 +13,7 @@ import {
 } from '@vpci/p2m';
 import type { Result } from '@vpci/rangeset';
 import type { EngineContext } from './context.js';
-import { mappingDomain } from './context.js';
+import { mappingDomain, ruleSetMapsDevice } from './context.js';
 import { guestFrameRange, hostFrameRange, type MsixEntry, type MsixState, type VpciState } from './device.js';
 import type { PciDevice } from './domain.js';
 import type { VpciEvent } from './events.js';
@@ -252,7 +252,7 @@ export function makeMsixHole(context: EngineContext, device: PciDevice): Result<
   const domain = mappingDomain(context, device);
   if (vpci.msix === undefined || domain === undefined) return { ok: true };
   // A rule set whose page rules leave the MSI-X pages out themselves punches no Xen holes.
-  if (context.rules?.ownsMsixPages === true) return { ok: true };
+  if (context.rules?.ownsMsixPages === true && ruleSetMapsDevice(context, device)) return { ok: true };
   const punched: Gfn[] = [];
   for (let nr = 0; nr < 2; nr++) {
     if (!vpci.bars[msixBir(vpci, nr)]!.enabled) continue;
