@@ -722,3 +722,21 @@ describe('vpci-replay answers every malformed argument and input file', () => {
     expect(err).toMatch(/replaying/);
   });
 });
+
+describe('--save-trace -', () => {
+  it('writes the converted trace to standard output in place of the report', async () => {
+    const log = join(__dirname, 'fixtures/qemu/cfgonly-linux.trace.log');
+    const saved = await cli(['--qemu', '--save-trace', '-', log]);
+    expect(saved.status).toBe(0);
+    // A trace: comment lines, then JSON lines from the host line on; no report beside it.
+    const lines = saved.stdout
+      .trimEnd()
+      .split('\n')
+      .filter((line) => !line.startsWith('#'));
+    expect(JSON.parse(lines[0]!)).toMatchObject({ event: 'host' });
+    for (const line of lines) expect(() => JSON.parse(line)).not.toThrow();
+    const report = await cli(['--qemu', log]);
+    expect(report.stdout).toContain('vpci-replay');
+    expect(saved.stdout).not.toContain('vpci-replay');
+  });
+});

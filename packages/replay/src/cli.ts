@@ -131,7 +131,7 @@ export async function main(argv: readonly string[], io: CliIo): Promise<number> 
   let replayed: Replayed;
   try {
     replayed = args.qemu
-      ? await replayQemuLog(args, input, name, options, progress)
+      ? await replayQemuLog(args, input, name, options, io, progress)
       : await replayTrace(input, name, options, progress);
   } catch (error) {
     progress?.stop();
@@ -179,7 +179,7 @@ async function runComparison(
   let sourceLines: readonly number[] | undefined;
   try {
     if (args.qemu) {
-      const conversion = await convertQemuInput(args, input, name);
+      const conversion = await convertQemuInput(args, input, name, io);
       sourceLines = conversion.sourceLines;
       comparison = new CompareReplay(name, targets, (line) => conversion.sourceLines[line - 1] || undefined);
       for (const text of conversion.trace) {
@@ -259,17 +259,22 @@ async function replayTrace(
 
 /**
  * The QEMU log on the input, read whole (the devices come from all of it) and converted to a trace
- * (with the --images and --monitor the user gave); the trace is written to the --save-trace file when
- * one other than `-` is named. Shared by one replay and `--compare`.
+ * (with the --images and --monitor the user gave); the trace is written to the --save-trace file, or
+ * to standard output for `-` (the report is then left out). Shared by one replay and `--compare`.
  */
-async function convertQemuInput(args: Arguments, input: Input, name: string): Promise<QemuConversion> {
+async function convertQemuInput(
+  args: Arguments,
+  input: Input,
+  name: string,
+  io: CliIo,
+): Promise<QemuConversion> {
   const conversion = convertQemuLog(qemuLogText(Buffer.concat(await readWhole(input))).split('\n'), {
     name,
     images: args.images,
     ...(args.monitor === undefined ? {} : { monitor: args.monitor }),
   });
-  if (args.saveTrace !== undefined && args.saveTrace !== '-')
-    writeFileOrThrow('--save-trace', args.saveTrace, `${conversion.trace.join('\n')}\n`);
+  if (args.saveTrace !== undefined)
+    writeOutput(io, '--save-trace', args.saveTrace, `${conversion.trace.join('\n')}\n`);
   return conversion;
 }
 
@@ -282,9 +287,10 @@ async function replayQemuLog(
   input: Input,
   name: string,
   options: ReplayOptions,
+  io: CliIo,
   progress: Progress | undefined,
 ): Promise<Replayed> {
-  const conversion = await convertQemuInput(args, input, name);
+  const conversion = await convertQemuInput(args, input, name, io);
   const report = replayQemuConversion(conversion, name, options, (_text, i) => {
     if (i % 4096 === 0) progress?.update(i);
   });
