@@ -237,17 +237,57 @@ describe('vpci-fuzz findings', () => {
           '{"event":"write","vcpu":"d1v0","sbdf":"00:00.0","reg":"0x4","size":2,"value":"0x2"}',
           '{"event":"run","vcpu":"d1v0","expect":"done"}',
           '{"event":"p2m","domain":1,"gfn":"0xdfffe","mfn":"0x23400","count":4,"type":"ram_rw"}',
-          '{"event":"assert","maps":{"domain":1,"gfn":"0xdfffe","count":2,"mfn":"0x23400","type":"ram_rw"}}',
+          // Hardened refuses the whole line first (protectBarFrames, G10): nothing written, no crash.
+          profile === 'xen'
+            ? '{"event":"assert","maps":{"domain":1,"gfn":"0xdfffe","count":2,"mfn":"0x23400","type":"ram_rw"}}'
+            : '{"event":"assert","maps":{"domain":1,"gfn":"0xdfffe","count":2}}',
           '{"event":"assert","maps":{"domain":1,"gfn":"0xe0000","count":16,"mfn":"0xc0000","type":"mmio_direct"}}',
-          '{"event":"assert","crashed":{"domain":1}}',
+          `{"event":"assert","crashed":{"domain":1,"expect":${profile === 'xen'}}}`,
         ]);
         expect(report.error).toBeNull();
         expect(report.assertions.failures).toEqual([]);
         expect(report.notes.map((n) => [n.line, n.text])).toContainEqual([
           9,
-          'p2m d1: write of 0xe0000 over mmio_direct (the domain crashed) failed: EPERM',
+          profile === 'xen'
+            ? 'p2m d1: write of 0xe0000 over mmio_direct (the domain crashed) failed: EPERM'
+            : 'p2m d1: EPERM: the frames meet 0000:01:05.0 BAR0, which d1 maps (protectBarFrames)',
         ]);
         expect(report.violations).toEqual([]);
+      },
+    );
+
+    it.each(['xen', 'hardened'])(
+      'RAM populated into the MSI-X table page of a decoding guest BAR (%s; protectBarFrames, G10)',
+      (profile) => {
+        // modify_bars (header.c) leaves the MSI-X table and PBA pages out of the map and
+        // vpci_make_msix_hole (msix.c) keeps them holes; Xen's p2m_add_page (p2m.c) refuses only to
+        // replace a special entry (p2m_is_special), so populate puts RAM in the table's page: the
+        // guest's table accesses no longer reach msix_write (invariant 3, msix-mapped). Shrunk from
+        // seed 1328 of the campaign. Hardened refuses the populate whole (EPERM, nothing written).
+        const report = bothChecks('populate-msix.jsonl', [
+          `{"event":"host","profile":"${profile}"}`,
+          '{"event":"device","sbdf":"0000:01:07.0","bars":[{"type":"mem32","size":"0x10000","addr":"0xc0000000"}],"msix":{"entries":4,"table":{"bar":0,"offset":"0x2000"},"pba":{"bar":0,"offset":"0x3000"}}}',
+          '{"event":"boot"}',
+          '{"event":"domain","id":1}',
+          '{"event":"assign","sbdf":"0000:01:07.0","domain":1,"expect":"ok"}',
+          '{"event":"write","vcpu":"d1v0","sbdf":"00:00.0","reg":"0x10","size":4,"value":"0xe0000000"}',
+          '{"event":"write","vcpu":"d1v0","sbdf":"00:00.0","reg":"0x4","size":2,"value":"0x2"}',
+          '{"event":"run","vcpu":"d1v0","expect":"done"}',
+          '{"event":"assert","maps":{"domain":1,"gfn":"0xe0002","count":2}}',
+          `{"event":"populate","domain":1,"gfn":"0xe0002","count":1,"mfn":"0x105000","expect":"${profile === 'xen' ? 'ok' : 'EPERM'}"}`,
+        ]);
+        expect(report.error).toBeNull();
+        expect(report.assertions.failures).toEqual([]);
+        if (profile === 'hardened') {
+          expect(report.violations).toEqual([]);
+          expect(report.notes.map((n) => [n.line, n.text])).toContainEqual([
+            10,
+            'populate d1: EPERM: the frames meet 0000:01:07.0 BAR0, which d1 maps (protectBarFrames)',
+          ]);
+        } else
+          expect(report.violations.map((v) => [v.line, v.kind, v.gfn, v.mfn])).toEqual([
+            [10, 'msix-mapped', '0xe0002', '0x105000'],
+          ]);
       },
     );
 

@@ -27,6 +27,7 @@ import {
   type Domain,
   describeEvent,
   describeGuestVpci,
+  enabledBarMeeting,
   type FrameRange,
   formatSbdf,
   framesOf,
@@ -457,6 +458,10 @@ export class Replayer {
         return;
       case 'populate': {
         const domain = this.domainOf(event.domain, line, 'populate.domain');
+        if (this.refusedOverBar(domain, event.gfn, event.count, 'populate', line)) {
+          if (event.expect !== undefined) this.check(line, `populate d${domain.id}`, event.expect, 'EPERM');
+          return;
+        }
         const result = populateRam(
           domain.p2m,
           gfn(event.gfn),
@@ -479,6 +484,7 @@ export class Replayer {
       }
       case 'p2m': {
         const domain = this.domainOf(event.domain, line, 'p2m.domain');
+        if (this.refusedOverBar(domain, event.gfn, event.count, 'p2m', line)) return;
         const added = addEntries(domain.p2m, gfn(event.gfn), event.count, mfn(event.mfn), event.type);
         const done = added.ok ? event.count : added.done;
         if (!added.ok) {
@@ -630,6 +636,23 @@ export class Replayer {
   }
 
   // ---- bookkeeping ---------------------------------------------------------------------------
+
+  /**
+   * Hardened (`protectBarFrames`): guest memory written from outside vPCI into the guest frames of an
+   * enabled BAR of the domain is refused whole, with a note. Xen writes it (`p2m_add_page` refuses
+   * only special entries): RAM then fills the BAR's MSI-X or other holes.
+   */
+  private refusedOverBar(domain: Domain, first: number, count: number, what: string, line: number): boolean {
+    const machine = this.machine!;
+    if (!machine.policy.protectBarFrames || count < 1) return false;
+    const met = enabledBarMeeting(machine, domain, first, first + count - 1);
+    if (met === undefined) return false;
+    this.notes.push({
+      line,
+      text: `${what} d${domain.id}: EPERM: the frames meet ${met.sbdf} ${met.bar === 6 ? 'ROM' : `BAR${met.bar}`}, which d${domain.id} maps (protectBarFrames)`,
+    });
+    return true;
+  }
 
   private collectEvents(line: number): void {
     const log = this.machine?.events;
