@@ -292,6 +292,42 @@ describe('vpci-fuzz findings', () => {
     );
 
     it.each(['xen', 'hardened'])(
+      'dom0 moves the BAR of an ignore_bars device into a page a guest maps (%s; refuseSubpageSharing)',
+      (profile) => {
+        // 8086:2fc0 is in apply_quirks' ignore_bars list (xen/drivers/passthrough/pci.c), and
+        // vpci_init_header (header.c) returns after the command handler for such a device: its BAR
+        // registers have no handler, so dom0's write reaches the hardware (vpci_write → vpci_write_hw)
+        // and moves the BAR into a page d1 maps for its own device (invariant 4, subpage-shared). The
+        // hardened check of such moves (refuseSubpageSharing: move-refused) covered only devices
+        // without vPCI state. Shrunk from seed 5302 of the campaign.
+        const report = bothChecks('ignore-bars-move.jsonl', [
+          `{"event":"host","profile":"${profile}"}`,
+          '{"event":"device","sbdf":"0000:01:18.0","bars":[{"type":"mem32","size":"0x8000","addr":"0xc0030000"}]}',
+          '{"event":"device","sbdf":"0000:01:1f.0","vendorId":"0x8086","deviceId":"0x2fc0","bars":[{"type":"mem32","size":"0x1000","addr":"0xd0000000"}]}',
+          '{"event":"boot"}',
+          '{"event":"domain","id":1}',
+          '{"event":"assign","sbdf":"0000:01:18.0","domain":1,"expect":"ok"}',
+          '{"event":"write","vcpu":"d1v0","sbdf":"00:00.0","reg":"0x10","size":4,"value":"0xe0000000"}',
+          '{"event":"write","vcpu":"d1v0","sbdf":"00:00.0","reg":"0x4","size":2,"value":"0x2"}',
+          '{"event":"run","vcpu":"d1v0","expect":"done"}',
+          '{"event":"write","vcpu":"d0v0","sbdf":"0000:01:1f.0","reg":"0x10","size":4,"value":"0xc0035000"}',
+          `{"event":"read","vcpu":"d0v0","sbdf":"0000:01:1f.0","reg":"0x10","size":4,"expect":"${profile === 'xen' ? '0xc0035000' : '0xd0000000'}"}`,
+        ]);
+        expect(report.error).toBeNull();
+        expect(report.assertions.failures).toEqual([]);
+        if (profile === 'hardened') {
+          expect(report.violations).toEqual([]);
+          expect(report.events.filter((e) => e.kind === 'move-refused').map((e) => [e.line, e.sbdf])).toEqual(
+            [[10, '0000:01:1f.0']],
+          );
+        } else
+          expect(report.violations.map((v) => [v.line, v.kind, v.domain, v.gfn, v.other])).toEqual([
+            [10, 'subpage-shared', 1, '0xe0005', '0000:01:1f.0'],
+          ]);
+      },
+    );
+
+    it.each(['xen', 'hardened'])(
       'a read that first drops an SR-IOV PF’s pending work is checked on its own line (%s)',
       (profile) => {
         // A hidden (dom_xen) SR-IOV PF hot-plugged with decoding on: its map is deferred to dom0's vCPU,
