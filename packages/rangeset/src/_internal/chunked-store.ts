@@ -70,8 +70,10 @@ export class ChunkedStore {
 
   /** Number of ranges stored. */
   count = 0;
-  /** Offset output of `locate`, to avoid allocating a pair on every lookup. */
+  /** Outputs of `locate`, to avoid allocating on every lookup: the offset, the slab and the index there. */
   private foundOffset = 0;
+  private foundSlab: Float64Array = NO_FLOATS;
+  private foundAt = 0;
   /** `consume` has used up ranges that `count` and the first chunk's entries do not show yet (see `settle`). */
   private lagging = false;
   /** While `lagging`: the front chunk's real offset, its first range not yet used up. */
@@ -154,7 +156,11 @@ export class ChunkedStore {
     return lastAtOrBelow(f, 0, 1, n, v, f[0]!, f[n - 1]! + 1);
   }
 
-  /** Chunk index of the last range whose start is <= v (offset in `foundOffset`); -1 if none. */
+  /**
+   * Chunk index of the last range whose start is <= v; -1 if none. Its offset in the chunk is left in
+   * `foundOffset`, and where its start sits in `foundSlab[foundAt]` (its end is the next number): the
+   * callers read the range from there rather than find the chunk's slab and base again.
+   */
   private locate(v: number): number {
     const ci = this.chunkFor(v);
     if (ci >= 0) {
@@ -164,7 +170,10 @@ export class ChunkedStore {
       // The next chunk's first start bounds this chunk's starts and is already in cache; only the last
       // chunk has to read its own last start.
       const limit = ci + 1 < this.nChunks ? this.firsts[ci + 1]! : slab[base + 2 * len - 2]! + 1;
-      this.foundOffset = lastAtOrBelow(slab, base, 2, len, v, this.firsts[ci]!, limit);
+      const k = lastAtOrBelow(slab, base, 2, len, v, this.firsts[ci]!, limit);
+      this.foundOffset = k;
+      this.foundSlab = slab;
+      this.foundAt = base + 2 * k;
     }
     return ci;
   }
@@ -172,15 +181,13 @@ export class ChunkedStore {
   /** True iff one stored range covers all of `[s, e]`. */
   contains(s: number, e: number): boolean {
     this.settle();
-    const ci = this.locate(s);
-    return ci >= 0 && this.slabOf(ci)[this.baseOf(ci) + 2 * this.foundOffset + 1]! >= e;
+    return this.locate(s) >= 0 && this.foundSlab[this.foundAt + 1]! >= e;
   }
 
   /** True iff some stored range intersects `[s, e]`. */
   overlaps(s: number, e: number): boolean {
     this.settle();
-    const ci = this.locate(e);
-    return ci >= 0 && this.slabOf(ci)[this.baseOf(ci) + 2 * this.foundOffset + 1]! >= s;
+    return this.locate(e) >= 0 && this.foundSlab[this.foundAt + 1]! >= s;
   }
 
   /** Start of range k of chunk ci. */
@@ -223,27 +230,34 @@ export class ChunkedStore {
     let loK: number;
     let insC: number;
     let insK: number;
+    // Whether lo starts past e + 1, so that nothing touches [s, e].
+    let apart: boolean;
     const leftC = this.locate(s - 1);
     if (leftC < 0) {
       loC = insC = 0;
       loK = insK = 0;
+      apart = this.firsts[0]! > e + 1;
     } else {
       const k = this.foundOffset;
       insC = leftC;
       insK = k + 1;
-      if (this.endAt(leftC, k) >= s - 1) {
+      if (this.foundSlab[this.foundAt + 1]! >= s - 1) {
+        // It starts at or before s - 1 and reaches s - 1: it touches.
         loC = leftC;
         loK = k;
+        apart = false;
       } else if (k + 1 < this.lens[leftC]!) {
         loC = leftC;
         loK = k + 1;
+        apart = this.foundSlab[this.foundAt + 2]! > e + 1;
       } else {
+        // The next chunk's first range: its start is in `firsts`, no need to touch that chunk.
         loC = leftC + 1;
         loK = 0;
+        apart = loC === this.nChunks || this.firsts[loC]! > e + 1;
       }
     }
-    // (When lo is the next chunk's first range, its start is in `firsts`: no need to touch that chunk.)
-    if (loC === this.nChunks || (loK === 0 ? this.firsts[loC]! : this.startAt(loC, loK)) > e + 1) {
+    if (apart) {
       if (!canGrow) return false;
       this.insertAt(insC, insK, s, e);
       return true;
@@ -266,30 +280,35 @@ export class ChunkedStore {
     // lo: the first range ending at or after s.
     let loC = this.locate(s);
     let loK = this.foundOffset;
-    if (loC < 0) {
-      loC = 0;
-      loK = 0;
-    } else if (this.endAt(loC, loK) < s) {
-      loK++;
-      if (loK === this.lens[loC]!) {
+    let loStart: number;
+    let loEnd: number;
+    if (loC >= 0 && this.foundSlab[this.foundAt + 1]! >= s) {
+      // The common case: s lies in a stored range, read where the search left it.
+      loStart = this.foundSlab[this.foundAt]!;
+      loEnd = this.foundSlab[this.foundAt + 1]!;
+    } else {
+      if (loC < 0) {
+        loC = 0;
+        loK = 0;
+      } else if (++loK === this.lens[loC]!) {
         loC++;
         loK = 0;
       }
+      if (loC === this.nChunks) return true;
+      loStart = this.startAt(loC, loK);
+      loEnd = this.endAt(loC, loK);
     }
-    if (loC === this.nChunks) return true;
-    const loStart = this.startAt(loC, loK);
     if (loStart > e) return true;
     // hi: the last range starting at or before e; lo <= hi. When lo reaches e (a remove inside or at
     // the end of one range, the common case) it is hi: the next range starts past e. A second search
     // was a fifth of such a remove.
-    const loEnd = this.endAt(loC, loK);
     let hiC = loC;
     let hiK = loK;
     let hiEnd = loEnd;
     if (loEnd < e) {
       hiC = this.locate(e);
       hiK = this.foundOffset;
-      hiEnd = this.endAt(hiC, hiK);
+      hiEnd = this.foundSlab[this.foundAt + 1]!;
     }
     const keepLeft = loStart < s;
     const keepRight = hiEnd > e;
