@@ -7,7 +7,13 @@
  * come from the model, for callbacks that restart or fail anywhere and for budgeted workers resumed
  * call after call.
  */
-import { type ConsumeResult, type ConsumeStep, type Errno, RangeSet } from '@vpci/rangeset';
+import {
+  type ConsumeResult,
+  type ConsumeStep,
+  type Errno,
+  RangeSet,
+  RangeSetBusyError,
+} from '@vpci/rangeset';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { runs } from './support/fast-check-setup.js';
@@ -612,5 +618,178 @@ describe('long chunks: inserts, deletes and consumes at every offset, against th
       ),
       runs(100),
     );
+/**
+ * A set holds up to two ranges in its own fields and moves them into a chunked store when it needs a
+ * third; it moves back when the store is found empty. These commands keep the sets small (a universe
+ * of 24 values, ranges of 1-4 values), so a run crosses that boundary both ways many times: adds and
+ * splits past two ranges, removes and consumes back to none, swaps between a set in its fields and a
+ * set in its store, limits at the boundary, partial consumes that restart, and mutations refused from
+ * inside a callback.
+ */
+const TINY_UNIVERSE = 24;
+const tinyRange = fc
+  .tuple(fc.nat({ max: TINY_UNIVERSE - 1 }), fc.nat({ max: 3 }))
+  .map(([s, len]): [number, number] => [s, Math.min(TINY_UNIVERSE - 1, s + len)]);
+
+/** Every verb that changes a set, tried on `a` from inside one of its own callbacks. */
+const MUTATIONS: ReadonlyArray<(real: Real) => unknown> = [
+  (real) => real.a.addRange(0, 3),
+  (real) => real.a.removeRange(0, TINY_UNIVERSE),
+  (real) => real.a.claimRange(1),
+  (real) => real.a.purge(),
+  (real) => real.a.merge(real.b),
+  (real) => real.a.subtract(real.b),
+  (real) => real.a.swap(real.b),
+  (real) => real.a.consumeRanges(() => ({ consumed: 1, next: 'continue' })),
+];
+
+/** A mutation of `a` from inside its own `consumeRanges` or `reportRanges` callback: refused, nothing changes. */
+class BusyMutation implements fc.Command<Model, Real> {
+  constructor(
+    readonly inConsume: boolean,
+    readonly mutation: number,
+  ) {}
+  check = (): boolean => true;
+  run(m: Model, real: Real): void {
+    const mutate = MUTATIONS[this.mutation]!;
+    let error: unknown;
+    let calls = 0;
+    const attempt = (): void => {
+      calls++;
+      try {
+        mutate(real);
+      } catch (thrown) {
+        error = thrown;
+      }
+    };
+    if (this.inConsume) {
+      // The callback takes nothing and restarts: the set must be exactly as it was.
+      expect(
+        real.a.consumeRanges(() => {
+          attempt();
+          return { consumed: 0, next: 'restart' };
+        }),
+      ).toEqual(rangesOf(m.a).length === 0 ? { ok: true, status: 'done' } : { ok: true, status: 'restart' });
+    } else real.a.reportRanges(0, TINY_UNIVERSE, () => attempt());
+    if (calls > 0) expect(error).toBeInstanceOf(RangeSetBusyError);
+    expectSame(m, real);
+  }
+  toString = (): string =>
+    `mutation ${this.mutation} inside ${this.inConsume ? 'consumeRanges' : 'reportRanges'}`;
+}
+
+/** Swaps a and b (in their fields or in their stores, whichever each is in), then checks both. */
+class Swap implements fc.Command<Model, Real> {
+  check = (): boolean => true;
+  run(m: Model, real: Real): void {
+    real.a.swap(real.b);
+    [m.a, m.b] = [m.b, m.a];
+    expectSame(m, real);
+    const query = (set: RangeSet, bits: Uint8Array): void => {
+      for (let v = 0; v < TINY_UNIVERSE; v += 3) {
+        expect(set.containsSingleton(v)).toBe(bits[v] === 1);
+        expect(set.overlapsRange(v, v + 2)).toBe(bits.subarray(v, v + 3).some((b) => b === 1));
+      }
+    };
+    query(real.a, m.a);
+    query(real.b, m.b);
+  }
+  toString = (): string => 'swap()';
+}
+
+/** b's own update, so that b too moves between its fields and its store. */
+class UpdateB implements fc.Command<Model, Real> {
+  constructor(
+    readonly op: 'addRange' | 'removeRange',
+    readonly r: [number, number],
+  ) {}
+  check = (): boolean => true;
+  run(m: Model, real: Real): void {
+    const after = fill(m.b, this.r[0], this.r[1], this.op === 'addRange' ? 1 : 0);
+    const ok = allowed(m.b, after, m.limitB);
+    expect(real.b[this.op](...this.r)).toEqual(ok ? { ok: true } : { ok: false, code: 'ENOMEM' });
+    if (ok) m.b = after;
+    expectSame(m, real);
+  }
+  toString = (): string => `b.${this.op}(${this.r})`;
+}
+
+const tinyCommands = [
+  tinyRange.map((r) => new Update('addRange', r)),
+  tinyRange.map((r) => new Update('addRange', r)),
+  tinyRange.map((r) => new Update('removeRange', r)),
+  tinyRange.map((r) => new Update('removeRange', r)),
+  tinyRange.map((r) => new UpdateB('addRange', r)),
+  tinyRange.map((r) => new UpdateB('removeRange', r)),
+  tinyRange.map((r) => new Query(r)),
+  fc.tuple(tinyRange, fc.integer({ min: 1, max: 3 })).map(([r, n]) => new Report(r, n)),
+  fc.integer({ min: 1, max: 4 }).map((n) => new Claim(n)),
+  fc
+    .array(
+      fc.record({
+        take: fc.nat({ max: 5 }),
+        next: fc.constantFrom('continue', 'continue', 'restart', 'fail') as fc.Arbitrary<Plan['next']>,
+      }),
+      { maxLength: 4 },
+    )
+    .map((p) => new Consume(p)),
+  fc.nat({ max: 4 }).map((n) => new Limit(n)),
+  fc
+    .tuple(fc.constantFrom('merge' as const, 'subtract' as const), fc.array(tinyRange, { maxLength: 3 }))
+    .map(([op, rs]) => new MergeOrSubtract(op, rs)),
+  fc.constant(new Swap()),
+  fc.tuple(fc.boolean(), fc.nat({ max: MUTATIONS.length - 1 })).map(([c, k]) => new BusyMutation(c, k)),
+  fc.constant(new Purge()),
+];
+
+describe('a set in its own fields and in its store, against the model', () => {
+  it('agrees after every command across the boundary, both ways, at chunk sizes 4 and 256', () => {
+    // The representation is private, but the sizes show it: above 2 ranges a set is in its store, and a
+    // set emptied from there is back in its fields. Count the crossings (a run that never crossed
+    // would prove nothing about the boundary).
+    const crossings = { intoStore: 0, backToFields: 0, mixedSwaps: 0 };
+    fc.assert(
+      fc.property(
+        fc.constantFrom(4, 256),
+        fc.commands(tinyCommands, { maxCommands: 120, size: 'max' }),
+        (chunkSize, cmds) => {
+          const real: Real = { a: new RangeSet({ chunkSize }), b: new RangeSet({ chunkSize }) };
+          const model: Model = {
+            a: new Uint8Array(BITMAP),
+            b: new Uint8Array(BITMAP),
+            limitA: Number.POSITIVE_INFINITY,
+            limitB: Number.POSITIVE_INFINITY,
+          };
+          let stored = false;
+          const watched = [...cmds].map((cmd): fc.Command<Model, Real> => {
+            // fast-check hands its commands over wrapped; the text names the command.
+            const swap = cmd.toString() === new Swap().toString();
+            return {
+              check: (m) => cmd.check(m),
+              run: (m, r) => {
+                if (swap && r.a.size > 2 !== r.b.size > 2) crossings.mixedSwaps++;
+                cmd.run(m, r);
+                // A swap moves a's ranges away: follow the set a holds now.
+                if (swap) stored = r.a.size > 2;
+                else if (r.a.size > 2 && !stored) {
+                  crossings.intoStore++;
+                  stored = true;
+                } else if (r.a.size === 0 && stored) {
+                  crossings.backToFields++;
+                  stored = false;
+                }
+              },
+              toString: () => cmd.toString(),
+            };
+          });
+          fc.modelRun(() => ({ model, real }), watched);
+        },
+      ),
+      runs(150),
+    );
+    expect(crossings.intoStore).toBeGreaterThan(100);
+    expect(crossings.backToFields).toBeGreaterThan(50);
+    console.log(crossings);
+    expect(crossings.mixedSwaps).toBeGreaterThan(50);
   });
 });

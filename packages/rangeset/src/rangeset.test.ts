@@ -1215,6 +1215,177 @@ describe('swap', () => {
   });
 });
 
+// A set holds up to two ranges in its own fields and moves them into a chunked store when an update
+// needs a third; it moves back when the store is found empty. Each case crosses that boundary.
+describe('two ranges in the fields, more in the store', () => {
+  it('grows past two ranges by an add, a split and a claim, and answers the same on both sides', () => {
+    const set = make('{10-19}');
+    expect(set.removeRange(14, 15)).toEqual({ ok: true }); // a split: two ranges
+    expect(show(set)).toBe('{10-13, 16-19}');
+    expect(set.removeRange(11, 11)).toEqual({ ok: true }); // a split of the first of two: three
+    expect(show(set)).toBe('{10, 12-13, 16-19}');
+    expect(set.addRange(30, 30)).toEqual({ ok: true });
+    expect(set.claimRange(1)).toEqual({ ok: true, start: 0 });
+    expect(show(set)).toBe('{0, 10, 12-13, 16-19, 30}');
+    expect([set.overlapsRange(20, 29), set.overlapsRange(19, 29), set.containsRange(16, 19)]).toEqual([
+      false,
+      true,
+      true,
+    ]);
+    expect(set.removeRange(0, 12)).toEqual({ ok: true }); // back to three, still in the store
+    expect(set.removeRange(13, 29)).toEqual({ ok: true });
+    expect(show(set)).toBe('{30}');
+    expectCanonical(set);
+  });
+
+  it.each([
+    ['{0-1, 5-6} ∪ {3} = {0-1, 3, 5-6}', '{0-1, 5-6}', [3, 3]],
+    ['{0-1, 5-6} ∪ {9} = {0-1, 5-6, 9}', '{0-1, 5-6}', [9, 9]],
+    ['{3-4, 8-9} ∪ {0} = {0, 3-4, 8-9}', '{3-4, 8-9}', [0, 0]],
+    ['{0-1, 5-6} ∪ {2-4} = {0-6}', '{0-1, 5-6}', [2, 4]],
+    ['{0-1, 5-6} ∪ {2} = {0-2, 5-6}', '{0-1, 5-6}', [2, 2]],
+    ['{0-1, 5-6} ∪ {4} = {0-1, 4-6}', '{0-1, 5-6}', [4, 4]],
+  ] as const)('%s', (text, before, [s, e]) => {
+    const set = make(before);
+    expect(set.addRange(s, e)).toEqual({ ok: true });
+    expect(show(set)).toBe(text.split(' = ')[1]);
+    expectCanonical(set);
+  });
+
+  it.each([
+    ['{0-9, 20-29} − {5} = {0-4, 6-9, 20-29}', '{0-9, 20-29}', [5, 5]],
+    ['{0-9, 20-29} − {25} = {0-9, 20-24, 26-29}', '{0-9, 20-29}', [25, 25]],
+    ['{0-9, 20-29} − {5-25} = {0-4, 26-29}', '{0-9, 20-29}', [5, 25]],
+    ['{0-9, 20-29} − {0-25} = {26-29}', '{0-9, 20-29}', [0, 25]],
+    ['{0-9, 20-29} − {5-29} = {0-4}', '{0-9, 20-29}', [5, 29]],
+    ['{0-9, 20-29} − {0-29} = {}', '{0-9, 20-29}', [0, 29]],
+    ['{0-9, 20-29} − {0-9} = {20-29}', '{0-9, 20-29}', [0, 9]],
+    ['{0-9, 20-29} − {20-29} = {0-9}', '{0-9, 20-29}', [20, 29]],
+    ['{0-9, 20-29} − {10-19} = {0-9, 20-29}', '{0-9, 20-29}', [10, 19]],
+  ] as const)('%s', (text, before, [s, e]) => {
+    const set = make(before);
+    expect(set.removeRange(s, e)).toEqual({ ok: true });
+    expect(show(set)).toBe(text.split(' = ')[1]);
+    expectCanonical(set);
+  });
+
+  it('a limit at the boundary refuses the third range and accepts it once raised', () => {
+    const set = make('{2-9, 20-29}');
+    set.limit(2);
+    const was = state(set);
+    expect(set.removeRange(5, 5)).toEqual({ ok: false, code: 'ENOMEM' });
+    expect(set.addRange(40, 40)).toEqual({ ok: false, code: 'ENOMEM' });
+    expect(set.claimRange(1)).toEqual({ ok: false, code: 'ENOMEM' }); // [0, 0] would be a third range
+    expect(state(set)).toEqual(was);
+    expect(set.addRange(10, 19)).toEqual({ ok: true }); // merging needs no new range
+    expect(show(set)).toBe('{2-29}');
+    set.limit(1);
+    expect(set.removeRange(5, 5)).toEqual({ ok: false, code: 'ENOMEM' });
+    set.limit(3);
+    expect(set.removeRange(5, 5)).toEqual({ ok: true });
+    expect(set.removeRange(15, 15)).toEqual({ ok: true });
+    expect(show(set)).toBe('{2-4, 6-14, 16-29}');
+    expect(set.removeRange(25, 25)).toEqual({ ok: false, code: 'ENOMEM' }); // in the store now
+    expect(show(set)).toBe('{2-4, 6-14, 16-29}');
+  });
+
+  it('a set over its limit after a swap may shrink from the store back into its fields', () => {
+    const limited = new RangeSet();
+    limited.limit(1);
+    const big = make('{0, 2, 4, 6}');
+    limited.swap(big);
+    expect(limited.size).toBe(4);
+    expect(limited.addRange(8, 8)).toEqual({ ok: false, code: 'ENOMEM' });
+    expect(limited.removeRange(0, 4)).toEqual({ ok: true });
+    expect(limited.removeRange(6, 6)).toEqual({ ok: true });
+    expect(limited.isEmpty()).toBe(true);
+    expect(limited.addRange(8, 8)).toEqual({ ok: true });
+    expect(limited.addRange(10, 10)).toEqual({ ok: false, code: 'ENOMEM' });
+    expect(show(limited)).toBe('{8}');
+  });
+
+  it('a consume that restarts in the store resumes there and ends back in the fields, then grows again', () => {
+    const set = make('{0-2, 10-12, 20-22}', { chunkSize: 4 });
+    let budget = 4;
+    const worker = (s: number, e: number): ConsumeStep => {
+      const consumed = Math.min(budget, e - s + 1);
+      budget -= consumed;
+      return { consumed, next: budget === 0 ? 'restart' : 'continue' };
+    };
+    expect(set.consumeRanges(worker)).toEqual({ ok: true, status: 'restart' });
+    expect(show(set)).toBe('{11-12, 20-22}');
+    budget = 4;
+    expect(set.consumeRanges(worker)).toEqual({ ok: true, status: 'restart' });
+    expect(show(set)).toBe('{22}');
+    budget = 4;
+    expect(set.consumeRanges(worker)).toEqual({ ok: true, status: 'done' });
+    expect(set.isEmpty()).toBe(true);
+    for (const v of [0, 2, 4, 6, 8]) expect(set.addSingleton(v)).toEqual({ ok: true });
+    expect(show(set)).toBe('{0, 2, 4, 6, 8}');
+    expectCanonical(set);
+  });
+
+  it('a consume in the fields that fails keeps the rest, and the callback reads the set as it is', () => {
+    const set = make('{0-2, 10-12}');
+    const seen: string[] = [];
+    const result = set.consumeRanges((s, e): ConsumeStep<'EIO'> => {
+      seen.push(`${show(set)} size ${set.size} contains ${s}-${e}: ${set.containsRange(s, e)}`);
+      return s === 0 ? { consumed: 3, next: 'continue' } : { consumed: 1, next: 'fail', code: 'EIO' };
+    });
+    expect(result).toEqual({ ok: false, code: 'EIO' });
+    expect(seen).toEqual(['{0-2, 10-12} size 2 contains 0-2: true', '{10-12} size 1 contains 10-12: true']);
+    expect(show(set)).toBe('{11-12}');
+  });
+
+  it('swaps a set in its fields with one in its store, both ways, and both keep working', () => {
+    const fields = make('{0-1, 5}', { chunkSize: 4 });
+    const stored = make(grid(6));
+    fields.swap(stored);
+    expect(show(stored)).toBe('{0-1, 5}');
+    expect(fields.toArray()).toEqual(grid(6));
+    expect(stored.addRange(10, 10)).toEqual({ ok: true }); // a third range: into the store
+    expect(fields.removeRange(0, 54)).toEqual({ ok: true }); // emptied: back into the fields
+    expect(fields.addRange(7, 7)).toEqual({ ok: true });
+    stored.swap(fields);
+    expect(show(fields)).toBe('{0-1, 5, 10}');
+    expect(show(stored)).toBe('{7}');
+    expectCanonical(fields);
+    expectCanonical(stored);
+  });
+
+  it('refuses every mutation from inside a callback on either side of the boundary', () => {
+    for (const notation of ['{0-1}', '{0-1, 5}', '{0-1, 5, 9}']) {
+      const set = make(notation, { name: 'busy' });
+      const was = state(set);
+      const errors: unknown[] = [];
+      const tryAll = (): void => {
+        for (const mutate of [
+          () => set.addRange(20, 20),
+          () => set.removeRange(0, 0),
+          () => set.swap(new RangeSet()),
+          () => set.purge(),
+          () => set.consumeRanges(() => step(1, 'continue')),
+        ]) {
+          try {
+            mutate();
+          } catch (error) {
+            errors.push(error);
+          }
+        }
+      };
+      set.reportRanges(0, MAX, () => tryAll());
+      const result = set.consumeRanges(() => {
+        tryAll();
+        return step(0, 'restart');
+      });
+      expect(result).toEqual({ ok: true, status: 'restart' });
+      expect(errors).toHaveLength(5 * (set.size + 1));
+      for (const error of errors) expect(error).toBeInstanceOf(RangeSetBusyError);
+      expect(state(set)).toEqual(was);
+    }
+  });
+});
+
 describe('purge, isEmpty, size', () => {
   it('purge empties the set, twice is harmless, and the set is usable afterwards', () => {
     const set = make(grid(10), { chunkSize: 4 });
