@@ -159,6 +159,12 @@ export class P2m {
   crashed = false;
   /** Entry writes attempted so far (the count `failAt` sees). */
   writes = 0;
+  /**
+   * Called before every change to the map (every entry write that reaches the map, whatever its
+   * outcome there), or undefined: vpci's machine counts them so that its whole-machine invariant
+   * check knows when nothing changed.
+   */
+  onChange: (() => void) | undefined;
   /** What `mapMmio` / `unmapMmio` (Xen's `map_mmio_regions` / `unmap_mmio_regions`) have cost so far. */
   readonly mmioCost: MmioCost = { mapCalls: 0, unmapCalls: 0, leaves4K: 0, leaves2M: 0, leaves1G: 0 };
 
@@ -624,6 +630,7 @@ export class P2m {
 
   /** Replaces frames `[gfn, gfn + count - 1]` by a run to `mfn` (or a hole when `mfn` is -1). */
   private write(gfn: number, count: number, order: PageOrder, mfn: number, type: number): void {
+    this.onChange?.();
     this.pageTables.written(gfn, count, order);
     const end = gfn + count - 1;
     const starts = this.starts;

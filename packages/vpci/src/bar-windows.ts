@@ -42,6 +42,35 @@ interface Remembered extends DeviceWindows {
   readonly msix: VpciState['msix'];
 }
 
+/**
+ * A device's windows made from its BARs as they are now (a device with vPCI state): what the cache
+ * below remembers, and what a whole check reads afresh (`pushDeviceWindows`, into its lists).
+ */
+export function deviceWindows(device: PciDevice): DeviceWindows {
+  const windows: Window[] = [];
+  const msixPages: MsixPages[] = [];
+  pushDeviceWindows(device, windows, msixPages);
+  return { device, windows, msixPages };
+}
+
+/** `deviceWindows(device)`'s windows and MSI-X pages added to the end of `windows` and `msixPages`. */
+export function pushDeviceWindows(device: PciDevice, windows: Window[], msixPages: MsixPages[]): void {
+  const vpci = device.vpci!;
+  for (let i = 0; i < vpci.bars.length; i++) {
+    const bar = vpci.bars[i]!;
+    if (!bar.enabled) continue;
+    const first = bar.guestFrames()[0];
+    windows.push({ device, bar, first, last: bar.guestFrames()[1], shift: bar.hostFrames()[0] - first });
+  }
+  if (vpci.msix === undefined) return;
+  let position = 0;
+  for (let nr = 0; nr < 2; nr++) {
+    if (!vpci.bars[msixBir(vpci, nr)]!.enabled) continue;
+    const [first, last] = msixGuestFrames(vpci, nr);
+    msixPages.push({ device, position: position++, first, last });
+  }
+}
+
 /** The windows of each device, remembered until its BARs change; one per machine. */
 export class DeviceWindowsCache {
   private readonly remembered = new WeakMap<VpciState, Remembered>();
@@ -51,21 +80,7 @@ export class DeviceWindowsCache {
     const vpci = device.vpci!;
     const known = this.remembered.get(vpci);
     if (known !== undefined && known.msix === vpci.msix && known.madeAt === vpci.barChanges()) return known;
-    const windows: Window[] = [];
-    for (const bar of vpci.bars) {
-      if (!bar.enabled) continue;
-      const [first, last] = bar.guestFrames();
-      windows.push({ device, bar, first, last, shift: bar.hostFrames()[0] - first });
-    }
-    const msixPages: MsixPages[] = [];
-    if (vpci.msix !== undefined) {
-      for (let nr = 0; nr < 2; nr++) {
-        if (!vpci.bars[msixBir(vpci, nr)]!.enabled) continue;
-        const [first, last] = msixGuestFrames(vpci, nr);
-        msixPages.push({ device, position: msixPages.length, first, last });
-      }
-    }
-    const made = { device, madeAt: vpci.barChanges(), msix: vpci.msix, windows, msixPages };
+    const made = { ...deviceWindows(device), madeAt: vpci.barChanges(), msix: vpci.msix };
     this.remembered.set(vpci, made);
     return made;
   }

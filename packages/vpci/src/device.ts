@@ -6,6 +6,7 @@ import type { Gfn, Mfn, Paddr } from '@vpci/p2m';
 import type { RangeSet } from '@vpci/rangeset';
 import { RegisterTable } from './registers.js';
 import type { Sbdf } from './sbdf.js';
+import { stateChanged } from './state-generation.js';
 
 /**
  * Kind of a BAR slot (Xen's `VPCI_BAR_*`).
@@ -181,6 +182,7 @@ export class Bar {
   }
 
   private changed(): void {
+    stateChanged();
     this.changes++;
     this.watcher?.barChanged();
   }
@@ -285,19 +287,47 @@ export class VpciState {
   guestCmd = 0;
   /** ROM enable bit as last accepted (does not imply mapped). */
   romEnabled = false;
+  private decoding = false;
+  private msixState: MsixState | undefined;
+  private withheldPages: RangeSet<Gfn> | undefined;
+
   /** Memory decoding is on from Xen's point of view. */
-  barsMapped = false;
+  get barsMapped(): boolean {
+    return this.decoding;
+  }
+
+  set barsMapped(value: boolean) {
+    stateChanged();
+    this.decoding = value;
+  }
+
   // Xen staging's vpci.h still says "currently there's no support for SR-IOV" (F5 in
   // docs/xen-gaps.md); the engine follows the posted series instead (`sriov`, docs/sriov.md).
   /** MSI state; undefined when the device has no MSI capability or its set-up failed. */
   msi: MsiState | undefined;
   /** MSI-X state; undefined when the device has no MSI-X capability or its set-up failed. */
-  msix: MsixState | undefined;
+  get msix(): MsixState | undefined {
+    return this.msixState;
+  }
+
+  set msix(value: MsixState | undefined) {
+    stateChanged();
+    this.msixState = value;
+  }
+
   /**
    * Hardened (`refuseSubpageSharing`): guest frames left unmapped when the device last started
-   * decoding because their host page also held another domain's BAR.
+   * decoding because their host page also held another domain's BAR. Whoever changes the set in
+   * place tells `stateChanged` (state-generation.ts).
    */
-  withheld: RangeSet<Gfn> | undefined;
+  get withheld(): RangeSet<Gfn> | undefined {
+    return this.withheldPages;
+  }
+
+  set withheld(value: RangeSet<Gfn> | undefined) {
+    stateChanged();
+    this.withheldPages = value;
+  }
   /** Virtual address a guest sees the device at (`0000:00:dd.0`); undefined for the hardware domain. */
   guestSbdf: Sbdf | undefined;
   /** Xen's `vpci->rebar`: where the resizable BAR capability is and how many BARs it lists. */

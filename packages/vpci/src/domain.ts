@@ -9,6 +9,7 @@ import { RangeSet } from '@vpci/rangeset';
 import type { Bar, VpciState } from './device.js';
 import type { PhysicalDevice } from './hardware.js';
 import { formatSbdf, type Sbdf } from './sbdf.js';
+import { stateChanged } from './state-generation.js';
 
 /**
  * `hardware`: the hardware domain (dom0, identity BARs); `guest`: a domU; `dom_xen`: hidden devices;
@@ -73,10 +74,19 @@ export class Vcpu {
   readonly domain: Domain;
   /** Index of the vCPU in its domain, from 0. */
   readonly id: number;
+  private work: PendingOperation | undefined;
+
   /**
    * Map or unmap work deferred to this vCPU, done by `Machine.processPending`; undefined when there is none.
    */
-  pending: PendingOperation | undefined;
+  get pending(): PendingOperation | undefined {
+    return this.work;
+  }
+
+  set pending(value: PendingOperation | undefined) {
+    stateChanged();
+    this.work = value;
+  }
 
   constructor(domain: Domain, id: number) {
     this.domain = domain;
@@ -135,6 +145,7 @@ export class Domain {
     this.id = id;
     this.kind = kind;
     this.p2m = new P2m(p2m);
+    this.p2m.onChange = stateChanged;
     this.mtrr = mtrr;
     this.iommu = iommu;
     this.iomem = new RangeSet<Mfn>({ name: `d${id} iomem`, hex: true });
@@ -225,10 +236,28 @@ export class PciDevice {
   readonly name: string;
   /** The physical function behind it: its configuration space as the hardware holds it. */
   readonly hw: PhysicalDevice;
+  private owner: Domain | undefined;
+  private state: VpciState | undefined;
+
   /** Owner; undefined until the hardware domain is set up. */
-  domain: Domain | undefined;
+  get domain(): Domain | undefined {
+    return this.owner;
+  }
+
+  set domain(value: Domain | undefined) {
+    stateChanged();
+    this.owner = value;
+  }
+
   /** vPCI state while assigned to a domain with vPCI. */
-  vpci: VpciState | undefined;
+  get vpci(): VpciState | undefined {
+    return this.state;
+  }
+
+  set vpci(value: VpciState | undefined) {
+    stateChanged();
+    this.state = value;
+  }
   /** The BARs the registers decoded after `barWrites` BAR register writes (see `hostBars`). */
   decodedBars: { readonly barWrites: number; readonly bars: readonly Bar[] } | undefined;
   /**

@@ -60,20 +60,17 @@ interface Listing {
   readonly entries: DevicePages[];
   readonly at: ReadonlyMap<PciDevice, number>;
   readonly atHardware: ReadonlyMap<PhysicalDevice, number>;
-  /**
-   * Every entry's pages by machine frame, made with the listing for a scoped check and changed with
-   * its entries; undefined in a listing a whole check made (it does not read it).
-   */
-  index: IntervalIndex<HostPageSpot> | undefined;
+  /** Every entry's pages by machine frame, made with the listing and changed with its entries. */
+  readonly index: IntervalIndex<HostPageSpot>;
   /** The spots of each entry held in `index`. */
   readonly spots: HostPageSpot[][];
 }
 
 /**
  * Each device's host pages, and the machine's listing of them with an index by machine frame; one
- * per machine. A whole check makes the listing from scratch (`listAll`) and walks it; a scoped check
- * brings it up to date where it may have changed (`indexNear`) and searches the index, so the two
- * are compared in every test that compares scoped with whole checks.
+ * per machine. A scoped check brings the listing up to date where it may have changed (`indexNear`)
+ * and searches the index; a whole check lists the pages afresh (whole-check-lists.ts) and drops the
+ * listing (`forget`), so the two are compared in every test that compares scoped with whole checks.
  */
 export class HostPagesCache {
   private readonly remembered = new WeakMap<PciDevice, Remembered>();
@@ -102,12 +99,11 @@ export class HostPagesCache {
   }
 
   /**
-   * Every device's host pages and owner, in device order, made from scratch (a whole check: nothing
-   * remembered of the listing is trusted; the pages of a device whose BARs did not change are reused).
+   * Drops the listing (a whole check: what changed before it is named to no scoped check, so the
+   * next one makes the listing again from the machine).
    */
-  listAll(context: EngineContext): readonly DevicePages[] {
-    this.listing = this.makeListing(context, false);
-    return this.listing.entries;
+  forget(): void {
+    this.listing = undefined;
   }
 
   /**
@@ -120,16 +116,9 @@ export class HostPagesCache {
   indexNear(context: EngineContext, changed: Iterable<PciDevice>): HostPagesNear {
     let listing = this.listing;
     if (listing === undefined || listing.version !== context.deviceListVersion) {
-      listing = this.makeListing(context, true);
+      listing = this.makeListing(context);
       this.listing = listing;
-      return { index: listing.index!, moved: undefined };
-    }
-    if (listing.index === undefined) {
-      // A whole check's listing, made from scratch: the index is made from it, and what changed
-      // since is found below.
-      const index = new IntervalIndex<HostPageSpot>();
-      listing.index = index;
-      for (let i = 0; i < listing.entries.length; i++) listing.spots[i] = spotsOf(index, listing.entries[i]!);
+      return { index: listing.index, moved: undefined };
     }
     const moved: [number, number][] = [];
     for (const hw of this.barWrites.take()) {
@@ -155,13 +144,13 @@ export class HostPagesCache {
 
   /**
    * The pages the index holds as the last scoped check left it; undefined when no index is kept (none
-   * made yet, or a whole check made the listing since). For the model tests.
+   * made yet, or a whole check dropped it since). For the model tests.
    */
   indexedPages(): readonly HostPageSpot[] | undefined {
     return this.listing?.index?.all();
   }
 
-  private makeListing(context: EngineContext, indexed: boolean): Listing {
+  private makeListing(context: EngineContext): Listing {
     // What the log noted before is in the listing being made.
     this.barWrites.take();
     const entries: DevicePages[] = [];
@@ -178,11 +167,10 @@ export class HostPagesCache {
       entries,
       at,
       atHardware,
-      index: indexed ? new IntervalIndex() : undefined,
+      index: new IntervalIndex(),
       spots: [],
     };
-    if (listing.index !== undefined)
-      for (let i = 0; i < entries.length; i++) listing.spots.push(spotsOf(listing.index, entries[i]!));
+    for (let i = 0; i < entries.length; i++) listing.spots.push(spotsOf(listing.index, entries[i]!));
     return listing;
   }
 
@@ -195,7 +183,7 @@ export class HostPagesCache {
     const now = this.pagesNow(context, before.device);
     listing.entries[i] = now;
     if (now.pages === before.pages && now.owner === before.owner) return;
-    const index = listing.index!;
+    const index = listing.index;
     for (const spot of listing.spots[i]!) index.remove(spot.frames[0], spot.frames[1], spot);
     listing.spots[i] = spotsOf(index, now);
     for (const frames of before.pages) moved.push([frames[0], frames[1]]);

@@ -7,11 +7,14 @@ import { gfn, MAX_FRAME, type P2mExtent } from '@vpci/p2m';
 import type { IntervalIndex } from '@vpci/rangeset/internal';
 import { DeviceWindowsCache, type MsixPages, type Window } from './bar-windows.js';
 import { type EngineContext, mappingDomain } from './context.js';
+import type { Bar } from './device.js';
 import type { Domain, PciDevice } from './domain.js';
 import { type HostFrames, type HostPageSpot, HostPagesCache } from './host-pages.js';
 import { MmioExtentsCache, wholeRuns } from './mmio-extents.js';
 import { sbdfKey } from './sbdf.js';
-import { type DomainLayout, DomainWindowIndexes, walkedLayout } from './window-index.js';
+import { stateGeneration } from './state-generation.js';
+import { type HostPage, wholeHostPages, wholeLayout } from './whole-check-lists.js';
+import { type DomainLayout, DomainWindowIndexes } from './window-index.js';
 
 /**
  * One violation. Frames are numbers (gfn: guest, mfn: machine); `domain` is the domain whose p2m
@@ -114,6 +117,11 @@ export class InvariantCaches {
   readonly mmio = new MmioExtentsCache();
   /** Per domain, the devices mapped into it as last sorted (`devicesMappedInto`). */
   readonly sortedDevices = new WeakMap<Domain, SortedDevices>();
+  /**
+   * The domains' violations the last whole check found, and `stateGeneration()` when it began: while
+   * the count stands there, nothing they were found from changed (state-generation.ts).
+   */
+  lastWhole: { readonly generation: number; readonly violations: readonly Violation[] } | undefined;
 }
 
 /** What the checks read: the engine's context, every domain, and the machine's caches. */
@@ -154,11 +162,7 @@ export function checkInvariants(context: InvariantContext, scope?: InvariantScop
           frames: bar.mem.toString(),
         });
       }
-      if (
-        bar.enabled &&
-        bar.type !== 'rom' &&
-        (bar.halfWritten || bar.guestAddr >= (1n << (bar.type === 'mem64lo' ? 64n : 32n)) - bar.size)
-      ) {
+      if (bar.enabled && bar.type !== 'rom' && (bar.halfWritten || atAddressTop(bar))) {
         violations.push({
           kind: 'probe-mapped',
           sbdf: device.name,
@@ -169,23 +173,72 @@ export function checkInvariants(context: InvariantContext, scope?: InvariantScop
     }
   }
 
-  // A whole check walks every device and page, and drops the indexes a scoped check searches: the
-  // next scoped check builds them again from the machine, so comparing the two tests the indexes.
-  let hostPages: SharedPages;
-  let hostFrames = scope?.hostFrames === undefined ? undefined : merged(scope.hostFrames);
+  // A whole check lists every device's windows and pages afresh (whole-check-lists.ts), and drops
+  // the indexes a scoped check searches: a scoped scope names what changed since the last check,
+  // whole or scoped, so the next scoped check builds them again from the machine, and comparing the
+  // two tests the indexes.
   if (scope === undefined) {
     caches.windowIndexes.clear();
-    hostPages = { walked: caches.hostPages.listAll(context) };
-  } else {
-    caches.windowIndexes.update(context, scope.devices);
-    const near = caches.hostPages.indexNear(context, scope.devices);
-    hostPages = { index: near.index };
-    // Of the host frames the scope names, only where pages moved or changed owner since the last
-    // check can a page be newly shared: elsewhere no host page and (outside the scope's guest
-    // frames) no mapping changed. The scope's are kept whole when what moved is not known.
-    if (hostFrames !== undefined && near.moved !== undefined)
-      hostFrames = intersection(hostFrames, merged(near.moved));
+    caches.hostPages.forget();
+    // The domains' part is a pure function of the machine's state: while nothing it reads changed
+    // since the last whole check (the count of every change, state-generation.ts), its answer
+    // stands. The rangesets read above are not counted: they are read every time.
+    const last = caches.lastWhole;
+    if (last !== undefined && last.generation === stateGeneration()) {
+      for (let i = 0; i < last.violations.length; i++) violations.push(last.violations[i]!);
+      return violations;
+    }
+    const found = violations.length;
+    const pages = wholeHostPages(context);
+    checkDomains(
+      context,
+      domains,
+      busy,
+      undefined,
+      undefined,
+      (first, last) => pages.meeting(first, last),
+      violations,
+    );
+    // The count as the check leaves it: a check changes nothing of the machine, but reading a
+    // device's BAR registers again after they were written makes `Bar`s (`hostBarFrames`), which
+    // count as changes.
+    caches.lastWhole = { generation: stateGeneration(), violations: violations.slice(found) };
+    return violations;
   }
+  caches.windowIndexes.update(context, scope.devices);
+  const near = caches.hostPages.indexNear(context, scope.devices);
+  let hostFrames = scope.hostFrames === undefined ? undefined : merged(scope.hostFrames);
+  // Of the host frames the scope names, only where pages moved or changed owner since the last
+  // check can a page be newly shared: elsewhere no host page and (outside the scope's guest
+  // frames) no mapping changed. The scope's are kept whole when what moved is not known.
+  if (hostFrames !== undefined && near.moved !== undefined)
+    hostFrames = intersection(hostFrames, merged(near.moved));
+  checkDomains(
+    context,
+    domains,
+    busy,
+    scope,
+    hostFrames,
+    (first, last) => near.index.meeting(first, last, []),
+    violations,
+  );
+  return violations;
+}
+
+/**
+ * The checks of each domain's mappings (3–6), over the whole domain without a `scope`, else where
+ * it names (`hostFrames`: the scope's host frames where pages moved).
+ */
+function checkDomains(
+  context: InvariantContext,
+  domains: readonly Domain[],
+  busy: ReadonlySet<PciDevice>,
+  scope: InvariantScope | undefined,
+  hostFrames: Ranges | undefined,
+  hostPages: SharedPages,
+  violations: Violation[],
+): void {
+  const caches = context.invariantCaches;
   for (const domain of domains) {
     if (domain.isPseudo) continue;
     const dirty = scope?.frames.get(domain);
@@ -222,14 +275,24 @@ export function checkInvariants(context: InvariantContext, scope?: InvariantScop
     }
     const layout =
       scope === undefined
-        ? walkedLayout(devicesMappedInto(context, domain).map((device) => caches.windows.windowsOf(device)))
+        ? wholeLayout(devicesMappedInto(context, domain))
         : caches.windowIndexes.of(context, domain, () => devicesMappedInto(context, domain));
     checkMsix(domain, layout, region, violations);
     checkShared(domain, extents, hostPages, violations);
     checkMappings(domain, layout, merged(inFlight), extents, violations);
-    checkCoverage(context, domain, layout, busy, region, violations);
+    checkCoverage(context, domain, layout, busy, region, extents, violations);
   }
-  return violations;
+}
+
+/**
+ * Whether an enabled BAR reaches the top of its address space (`guestAddr >= 2^bits - size`: a sizing
+ * probe). Its last guest frame tells without bigint arithmetic unless the BAR ends in the top page or
+ * past it: one that ends below the top page ends at least a page below the top.
+ */
+function atAddressTop(bar: Bar): boolean {
+  const bits = bar.type === 'mem64lo' ? 64 : 32;
+  if (bar.guestFrames()[1] < 2 ** (bits - 12) - 1) return false;
+  return bar.guestAddr >= (1n << BigInt(bits)) - bar.size;
 }
 
 /**
@@ -410,18 +473,10 @@ function checkMsix(
 }
 
 /**
- * The host pages of every device with their owners, as a whole check walks them, or as a scoped
- * check finds them by machine frame.
+ * The host pages meeting machine frames `[first, last]`, each with its device's owner, in device order
+ * or not: a whole check's sorted list or a scoped check's index.
  */
-type SharedPages =
-  | {
-      readonly walked: readonly {
-        device: PciDevice;
-        owner: number | undefined;
-        pages: readonly HostFrames[];
-      }[];
-    }
-  | { readonly index: IntervalIndex<HostPageSpot> };
+type SharedPages = (first: number, last: number) => HostPage[];
 
 /** Mapped host pages (of MMIO `extents` of `domain`) that hold a BAR of another domain's device. */
 function checkShared(
@@ -430,44 +485,33 @@ function checkShared(
   hostPages: SharedPages,
   violations: Violation[],
 ): void {
-  if (extents.length === 0) return;
-  const shared = (extent: P2mExtent, device: PciDevice, frames: HostFrames): void => {
-    const start = Math.max(extent.mfn, frames[0]);
-    if (start > Math.min(extent.mfn + extent.count - 1, frames[1])) return;
-    violations.push({
-      kind: 'subpage-shared',
-      domain: domain.id,
-      gfn: extent.gfn + (start - extent.mfn),
-      mfn: start,
-      other: device.name,
-      otherDomain: device.domain!.id,
-    });
-  };
-  if ('index' in hostPages) {
-    // Per extent, the pages on its machine frames, in device order as the walk below meets them.
-    for (const extent of extents) {
-      const near = hostPages.index
-        .meeting(extent.mfn, extent.mfn + extent.count - 1, [])
-        .filter((spot) => spot.owner !== undefined && spot.owner !== domain.id);
-      if (near.length > 1)
-        near.sort((a, b) => sbdfKey(a.device.sbdf) - sbdfKey(b.device.sbdf) || a.position - b.position);
-      for (const spot of near) shared(extent, spot.device, spot.frames);
+  // Per extent, the pages on its machine frames, in device order.
+  for (let i = 0; i < extents.length; i++) {
+    const extent = extents[i]!;
+    const meeting = hostPages(extent.mfn, extent.mfn + extent.count - 1);
+    let near = meeting;
+    for (let k = 0; k < meeting.length; k++) {
+      const owner = meeting[k]!.owner;
+      if (owner !== undefined && owner !== domain.id) continue;
+      // Some are the domain's own or nobody's: only the others' count.
+      near = meeting.filter((page) => page.owner !== undefined && page.owner !== domain.id);
+      break;
     }
-    return;
+    if (near.length > 1)
+      near.sort((a, b) => sbdfKey(a.device.sbdf) - sbdfKey(b.device.sbdf) || a.position - b.position);
+    for (const { device, frames } of near) {
+      const start = Math.max(extent.mfn, frames[0]);
+      if (start > Math.min(extent.mfn + extent.count - 1, frames[1])) continue;
+      violations.push({
+        kind: 'subpage-shared',
+        domain: domain.id,
+        gfn: extent.gfn + (start - extent.mfn),
+        mfn: start,
+        other: device.name,
+        otherDomain: device.domain!.id,
+      });
+    }
   }
-  // The machine frames the extents span: only the pages there are compared extent by extent.
-  let low = Number.POSITIVE_INFINITY;
-  let high = -1;
-  for (const extent of extents) {
-    low = Math.min(low, extent.mfn);
-    high = Math.max(high, extent.mfn + extent.count - 1);
-  }
-  const near: { device: PciDevice; frames: HostFrames }[] = [];
-  for (const { device, owner, pages } of hostPages.walked) {
-    if (owner === undefined || owner === domain.id) continue;
-    for (const frames of pages) if (frames[0] <= high && low <= frames[1]) near.push({ device, frames });
-  }
-  for (const extent of extents) for (const { device, frames } of near) shared(extent, device, frames);
 }
 
 /**
@@ -544,15 +588,38 @@ function heldByWindows(windows: readonly Window[], first: number, last: number, 
 }
 
 /**
+ * Whether `extents` (MMIO extents of one p2m, in gfn order) hold every frame of `[first, last]`, one
+ * after another.
+ */
+function heldByExtents(extents: readonly P2mExtent[], first: number, last: number): boolean {
+  let lo = 0;
+  let hi = extents.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (extents[mid]!.gfn + extents[mid]!.count - 1 < first) lo = mid + 1;
+    else hi = mid;
+  }
+  let from = first;
+  for (let i = lo; i < extents.length && extents[i]!.gfn <= from; i++) {
+    from = extents[i]!.gfn + extents[i]!.count;
+    if (from > last) return true;
+  }
+  return false;
+}
+
+/**
  * Every page an enabled BAR needs is mapped: its guest frames less the MSI-X pages, the frames the
- * host memory map removes and the pages `refuseSubpageSharing` withheld.
+ * host memory map removes and the pages `refuseSubpageSharing` withheld. `extents` are MMIO extents
+ * of the domain's p2m (all of them, or those a scope looks at): where they hold a BAR's frames the
+ * p2m is not searched.
  */
 function checkCoverage(
   context: EngineContext,
   domain: Domain,
   layout: DomainLayout,
-  busy: Set<PciDevice>,
+  busy: ReadonlySet<PciDevice>,
   region: Ranges | undefined,
+  extents: readonly P2mExtent[],
   violations: Violation[],
 ): void {
   let e820: Ranges | undefined;
@@ -584,6 +651,8 @@ function checkCoverage(
     for (let i = 0; i < needed.length; i++) {
       const first = needed[i]![0];
       const last = needed[i]![1];
+      // Mapped MMIO all through (the usual case): nothing to report, no search of the p2m.
+      if (first <= last && heldByExtents(extents, first, last)) continue;
       let next = first;
       for (const extent of extentsBetween(domain, first, last)) {
         const start = Math.max(first, extent.gfn);

@@ -57,6 +57,7 @@ import type { RuleSet, RuleSetName } from './rule-set.js';
 import { ruleSetFor } from './rule-sets.js';
 import { formatSbdf, makeSbdf, type Sbdf, sbdfKey, toSbdf } from './sbdf.js';
 import { unmapVirtualFunctions } from './sriov.js';
+import { stateChanged } from './state-generation.js';
 
 /** One entry of the host memory map (e820): `size` bytes at `addr`. */
 export interface E820Entry {
@@ -434,6 +435,7 @@ export class Machine implements EngineContext {
       physfn.pf.virtfns.push(pdev);
     }
     resetInitialMsixState(this.events, hw);
+    stateChanged();
     this.deviceMap.set(key, pdev);
     this.sortedDevices = undefined;
     this.deviceListChanges++;
@@ -594,6 +596,7 @@ export class Machine implements EngineContext {
       pf.virtfns.splice(pf.virtfns.indexOf(device), 1);
       this.events.push({ kind: 'vf-removed', sbdf: device.name, pf: pf.name });
     }
+    stateChanged();
     this.deviceMap.delete(sbdfKey(device.sbdf));
     this.sortedDevices = undefined;
     this.deviceListChanges++;
@@ -830,6 +833,7 @@ export class Machine implements EngineContext {
   }
 
   private addDomain(domain: Domain): Domain {
+    stateChanged();
     this.domainMap.set(domain.id, domain);
     this.sortedDomains = undefined;
     return domain;

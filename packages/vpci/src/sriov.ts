@@ -32,6 +32,7 @@ import {
   PCI_SRIOV_SYS_PGSIZE,
 } from './pci-regs.js';
 import { deferVfRanges } from './pending.js';
+import { stateChanged } from './state-generation.js';
 import { vfInitBars } from './vf-bars.js';
 
 /**
@@ -358,6 +359,7 @@ function withholdSharedPages(
           const [first, last] = vf.vpci!.bars[bar.index]!.hostFrames();
           if (first > end || last < start) continue;
           vf.vpci!.withheld ??= new RangeSet<Gfn>();
+          stateChanged();
           vf.vpci!.withheld.addRange(Math.max(first, start) as Gfn, Math.min(last, end) as Gfn);
         }
         if (!bar.mem!.overlapsRange(start as Gfn, end as Gfn)) continue;

@@ -7,8 +7,8 @@
  * A domain's index is built from scratch the first time a scoped check asks for it, and then changed
  * only for the devices a scoped check names (`InvariantScope.devices`: every device whose vPCI state
  * changed since the last check, which is all a window depends on). A whole check does not read the
- * indexes (it walks every device, as the naive reference the scoped checks are compared with) and
- * drops them, so the next scoped check builds them again from the machine as it is.
+ * indexes (it lists every device's windows afresh, whole-check-lists.ts, as the naive reference the
+ * scoped checks are compared with) and drops them, so the next scoped check builds them again from the machine as it is.
  */
 
 import { IntervalIndex } from '@vpci/rangeset/internal';
@@ -36,7 +36,10 @@ export interface DomainLayout {
   msixIn(region: Region | undefined): readonly MsixPages[];
 }
 
-/** A layout that walks every device's windows: what a whole check reads. */
+/**
+ * A layout that walks every device's windows: the naive walk test/check-indexes.property.test.ts
+ * compares the index with.
+ */
 export function walkedLayout(parts: readonly DeviceWindows[]): DomainLayout {
   const windows = parts.flatMap((part) => part.windows);
   const msix = parts.flatMap((part) => part.msixPages);

@@ -1,0 +1,100 @@
+/**
+ * The count of changes a whole-machine invariant check reads (state-generation.ts): each source of
+ * change, made alone, moves it, and a whole check then looks again; config writes that change
+ * nothing a check reads leave it, and the check's answer stands. test/whole-check-reuse.property.test.ts
+ * compares reused answers with fresh ones over random traces.
+ */
+import { gfn, mfn, type Paddr } from '@vpci/p2m';
+import { RangeSet } from '@vpci/rangeset';
+import { describe, expect, it } from 'vitest';
+import { bootedMachine, writeCommand } from '../../../test/support/machine.js';
+import { checkInvariants } from './invariants.js';
+import { stateGeneration } from './state-generation.js';
+
+const MIB = 1n << 20n;
+
+function machineWithGuest() {
+  const machine = bootedMachine([
+    {
+      sbdf: '00:03.0',
+      bars: [{ type: 'mem32', size: MIB, addr: 0xf000_0000n }],
+      msix: { entries: 4, table: { bar: 0, offset: 0 }, pba: { bar: 0, offset: 0x800 } },
+    },
+    { sbdf: '00:04.0', bars: [{ type: 'mem32', size: MIB, addr: 0xf010_0000n }] },
+  ]);
+  const guest = machine.createGuest();
+  machine.assignDevice('00:04.0', guest.id);
+  const dom0 = machine.hardwareDomain;
+  const device = machine.device('00:03.0');
+  return { machine, guest, dom0, device, vcpu: dom0.vcpus[0]! };
+}
+
+/** `change` moves the count. */
+function counted(change: () => void): boolean {
+  const before = stateGeneration();
+  change();
+  return stateGeneration() > before;
+}
+
+describe('the whole-check change count', () => {
+  it('moves on every kind of change a whole check reads', () => {
+    const { machine, guest, dom0, device } = machineWithGuest();
+    const bar = device.vpci!.bars[0]!;
+    expect(counted(() => dom0.p2m.setEntry(gfn(0x100), 0, mfn(0x100), 'ram_rw'))).toBe(true);
+    expect(counted(() => dom0.p2m.clearEntry(gfn(0x100), 0))).toBe(true);
+    expect(counted(() => (bar.enabled = !bar.enabled))).toBe(true);
+    expect(counted(() => (bar.guestAddr = (bar.guestAddr + 0x1000n) as Paddr))).toBe(true);
+    expect(counted(() => (device.vpci!.barsMapped = !device.vpci!.barsMapped))).toBe(true);
+    const state = device.vpci!;
+    const msix = state.msix;
+    expect(counted(() => (state.msix = undefined))).toBe(true);
+    state.msix = msix;
+    expect(counted(() => (device.vpci!.withheld = new RangeSet()))).toBe(true);
+    expect(counted(() => (device.vpci = undefined))).toBe(true);
+    device.vpci = state;
+    const owner = device.domain;
+    expect(counted(() => (device.domain = undefined))).toBe(true);
+    device.domain = owner;
+    expect(counted(() => (guest.vcpus[0]!.pending = undefined))).toBe(true);
+    // The hardware domain moves a BAR on the device (decoding off: vPCI keeps the address).
+    expect(counted(() => device.hw.write(0x10, 4, 0xf020_0000))).toBe(true);
+    expect(counted(() => machine.createGuest())).toBe(true);
+    expect(
+      counted(() =>
+        machine.addDevice({ sbdf: '00:05.0', bars: [{ type: 'mem32', size: MIB, addr: 0xf030_0000n }] }),
+      ),
+    ).toBe(true);
+  });
+
+  it("stands over a running driver's writes, and the whole check's answer with it", () => {
+    const { machine, device, vcpu } = machineWithGuest();
+    const first = checkInvariants(machine);
+    const answered = machine.invariantCaches.lastWhole;
+    expect(answered).toBeDefined();
+    // Interrupt line, status (RW1C), MSI-X Function Mask, INTx disable with decoding kept as it is.
+    const cmd = machine.configRead(vcpu, device.name, 0x04, 2);
+    expect(
+      counted(() => {
+        machine.configWrite(vcpu, device.name, 0x3c, 1, 5);
+        machine.configWrite(vcpu, device.name, 0x06, 2, 0xf900);
+        machine.configWrite(vcpu, device.name, 0x42, 2, 0xc000);
+        machine.configWrite(vcpu, device.name, 0x04, 2, cmd | 0x400);
+      }),
+    ).toBe(false);
+    expect(checkInvariants(machine)).toEqual(first);
+    expect(machine.invariantCaches.lastWhole).toBe(answered);
+  });
+
+  it('a p2m write alone, then pending work alone, make the whole check look again', () => {
+    const { machine, dom0, device, vcpu } = machineWithGuest();
+    writeCommand(machine, vcpu, device.name, 0x2);
+    expect(checkInvariants(machine)).toEqual([]);
+    // RAM over a page of the mapped BAR (past its MSI-X pages): the BAR's page is not mapped.
+    const page = device.vpci!.bars[0]!.guestFrames()[0] + 4;
+    dom0.p2m.setEntry(gfn(page), 0, mfn(0x1234), 'ram_rw');
+    expect(checkInvariants(machine).map((v) => v.kind)).toEqual(['page-unmapped']);
+    // Work pending on the device: its BARs may be half done, so their pages are not checked.
+    vcpu.pending = { device, cmd: 0x2, romOnly: false, done: new Map() };
+    expect(checkInvariants(machine)).toEqual([]);
+  });
+});

@@ -1,0 +1,27 @@
+/**
+ * A count of the changes made to what a whole-machine invariant check reads (invariants.ts), in every
+ * machine of the program: the one place every such change is told of. The whole check is a pure
+ * function of the machine's state, so while the count stands still it may give its last answer again
+ * (`checkInvariants` without a scope). Told of: every p2m write (`P2m.onChange`), every BAR change
+ * (`Bar`'s setters), a vPCI state's decoding flag, MSI-X state and withheld pages (set or changed in
+ * place), a device's owner and vPCI state, a vCPU's pending work, a BAR, ROM, resizable-BAR or VF BAR
+ * register written (`PhysicalDevice`), and a device or domain coming or going (`Machine`).
+ *
+ * It is not the scoped checks' change detection (the replayer's device snapshots, `Bar.changes`,
+ * `BarWriteLog`, `P2m.writes`): the reference the scoped checks are compared with must not lean on
+ * what it tests. Every machine shares the count, so a change in one makes the others check afresh:
+ * more work, never a stale answer. test/whole-check-reuse.property.test.ts compares every reused
+ * answer with a fresh one.
+ */
+
+let changes = 0;
+
+/** Counts a change to state a whole check reads. */
+export function stateChanged(): void {
+  changes++;
+}
+
+/** The changes counted so far: the same number means nothing a whole check reads changed. */
+export function stateGeneration(): number {
+  return changes;
+}
