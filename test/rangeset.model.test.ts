@@ -618,6 +618,9 @@ describe('long chunks: inserts, deletes and consumes at every offset, against th
       ),
       runs(100),
     );
+  });
+});
+
 /**
  * A set holds up to two ranges in its own fields and moves them into a chunked store when it needs a
  * third; it moves back when the store is found empty. These commands keep the sets small (a universe
@@ -789,7 +792,6 @@ describe('a set in its own fields and in its store, against the model', () => {
     );
     expect(crossings.intoStore).toBeGreaterThan(100);
     expect(crossings.backToFields).toBeGreaterThan(50);
-    console.log(crossings);
     expect(crossings.mixedSwaps).toBeGreaterThan(50);
   });
 });
