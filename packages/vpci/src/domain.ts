@@ -91,9 +91,9 @@ export class Vcpu {
   }
 
   set pending(operation: PendingOperation | undefined) {
-    const previous = this.work;
+    const previous = this.work?.device;
     this.work = operation;
-    this.domain.pendingVcpus.changed(this, previous, operation);
+    this.domain.pendingVcpus.changed(this, previous, operation?.device);
   }
 
   /** `d<domain>v<vcpu>`, as Xen prints it. */
@@ -139,7 +139,7 @@ export class Domain {
    * The vCPUs with pending work, of every domain of the machine this domain belongs to (one record,
    * shared by its domains: a domain made alone has its own), kept by `Vcpu.pending`'s setter.
    */
-  readonly pendingVcpus: PendingVcpus;
+  readonly pendingVcpus: PendingVcpus<Vcpu, PciDevice>;
   private crashedHere = false;
 
   constructor(
@@ -149,7 +149,7 @@ export class Domain {
     p2m: P2mOptions = {},
     mtrr = new MtrrState(),
     iommu = true,
-    pendingVcpus = new PendingVcpus(),
+    pendingVcpus = new PendingVcpus<Vcpu, PciDevice>(),
   ) {
     this.id = id;
     this.kind = kind;

@@ -234,7 +234,7 @@ export class Machine implements EngineContext {
    * The vCPUs of every domain with pending map/unmap work, in domain then vCPU order, and per device
    * the vCPUs holding work on it: kept as each vCPU's work is set or cleared (`Vcpu.pending`).
    */
-  readonly pendingVcpus = new PendingVcpus();
+  readonly pendingVcpus = new PendingVcpus<Vcpu, PciDevice>();
   /**
    * See `EngineContext.enabledBars`; dropped whenever a device changes hands or vPCI state. A test
    * may take it away to compare with Xen's walk.
