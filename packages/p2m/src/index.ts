@@ -117,8 +117,8 @@ export {
   MAX_PINNED_RANGES,
   PinnedCacheAttrs,
 } from './pinned.js';
-export type { PopulatePolicy, PopulateResult } from './populate.js';
-export { populateRam } from './populate.js';
+export type { AddEntriesResult, PopulatePolicy, PopulateResult } from './populate.js';
+export { addEntries, populateRam } from './populate.js';
 export type { Split } from './split.js';
 export { isSplit } from './split.js';
 export { hardwareDomainMtrr } from './vcpu-mtrr.js';

@@ -3,7 +3,7 @@ import { InvalidArgumentError } from './errors.js';
 import { type Gfn, gfn, type Mfn, mfn } from './frame.js';
 import { mapMmio } from './mmio.js';
 import { P2m } from './p2m.js';
-import { populateRam } from './populate.js';
+import { addEntries, populateRam } from './populate.js';
 
 describe('populateRam (seed 003)', () => {
   it('populates holes: contiguous mfns give one extent of 4K leaves', () => {
@@ -126,4 +126,68 @@ describe('populateRam beyond the address width (p2m_add_page)', () => {
       ]);
     },
   );
+});
+
+describe('addEntries (p2m_add_page, set_typed_p2m_entry)', () => {
+  it('writes any mapping type over holes and RAM as one run', () => {
+    const p2m = new P2m();
+    populateRam(p2m, gfn(0x100), 0x10, mfn(0x8000));
+    expect(addEntries(p2m, gfn(0x108), 0x100000, mfn(0x20000), 'grant_map_rw')).toEqual({ ok: true });
+    expect(p2m.lookup(gfn(0x108))).toEqual({ mfn: 0x20000, type: 'grant_map_rw', order: 0 });
+    expect(p2m.lookup(gfn(0x108 + 0xfffff))).toEqual({
+      mfn: 0x20000 + 0xfffff,
+      type: 'grant_map_rw',
+      order: 0,
+    });
+    expect(p2m.lookup(gfn(0x107))).toEqual({ mfn: 0x8007, type: 'ram_rw', order: 0 });
+    expect(p2m.crashed).toBe(false);
+  });
+
+  it.each(['ram_rw', 'map_foreign', 'mmio_direct'] as const)(
+    'a %s entry over MMIO is refused: "not permitted", EPERM, the domain crashed, the frames before it written',
+    (type) => {
+      // p2m_add_page: `if ( p2m_is_special(ot) )` … domain_crash, -EPERM ("Don't permit unmapping
+      // grant/foreign/direct-MMIO this way"); set_typed_p2m_entry: the same for another mfn or type.
+      const p2m = new P2m();
+      mapMmio(p2m, gfn(0x204), 1, mfn(0xfe000));
+      expect(addEntries(p2m, gfn(0x200), 8, mfn(0x9000), type)).toEqual({
+        ok: false,
+        code: 'EPERM',
+        done: 4,
+        gfn: 0x204,
+      });
+      expect(p2m.crashed).toBe(true);
+      expect(p2m.lookup(gfn(0x203))).toEqual({ mfn: 0x9003, type, order: 0 });
+      expect(p2m.lookup(gfn(0x204))).toEqual({ mfn: 0xfe000, type: 'mmio_direct', order: 0 });
+      expect(p2m.lookup(gfn(0x205)).mfn).toBeUndefined();
+    },
+  );
+
+  it('the same MMIO mapping again is left as it is (set_typed_p2m_entry: "Special-case (almost) identical mappings")', () => {
+    const p2m = new P2m();
+    mapMmio(p2m, gfn(0x200), 4, mfn(0xfe000));
+    expect(addEntries(p2m, gfn(0x1fe), 8, mfn(0xfdffe), 'mmio_direct')).toEqual({ ok: true });
+    expect(p2m.crashed).toBe(false);
+    expect([...p2m.extents()]).toEqual([
+      { gfn: 0x1fe, count: 8, mfn: 0xfdffe, type: 'mmio_direct', order: 0 },
+    ]);
+  });
+
+  it('an armed fault stops the call with ENOMEM at that write', () => {
+    const p2m = new P2m();
+    p2m.failNext(3);
+    expect(addEntries(p2m, gfn(0x10), 5, mfn(0x10), 'ram_rw')).toEqual({
+      ok: false,
+      code: 'ENOMEM',
+      done: 2,
+      gfn: 0x12,
+    });
+  });
+
+  it('refuses a count that runs past 2^52 or is not positive', () => {
+    const p2m = new P2m();
+    expect(() => addEntries(p2m, gfn(0xfffffffffffff), 2, mfn(0), 'ram_rw')).toThrow(InvalidArgumentError);
+    expect(() => addEntries(p2m, gfn(0), 0, mfn(0), 'ram_rw')).toThrow(InvalidArgumentError);
+    expect(() => addEntries(p2m, gfn(0), 1, mfn(0), 'invalid')).toThrow(InvalidArgumentError);
+  });
 });

@@ -153,6 +153,61 @@ function cleanRun(p2m: P2m, gfn: Gfn, max: number, mfn: Mfn, type: P2mType, orph
   return n;
 }
 
+/** The result of `addEntries`: done, or where and why it stopped (`done` frames written before it). */
+export type AddEntriesResult =
+  | Ok
+  | (Failure<'EPERM' | 'ENOMEM' | 'EINVAL' | 'ENOENT'> & { readonly done: number; readonly gfn: Gfn });
+
+/**
+ * Writes `count` 4K entries of `type` (any type that maps a frame) from `gfn` to machine frames from
+ * `mfn`, as Xen's other ways into a p2m do: `p2m_add_page` (RAM, grant maps through
+ * `guest_physmap_add_entry`) and `set_typed_p2m_entry` (foreign and MMIO maps). Both refuse to
+ * replace a special entry (MMIO, grant, foreign: "Don't permit unmapping grant/foreign/direct-MMIO this
+ * way"): the domain crashes and the call fails with EPERM at that frame, the frames before it written.
+ * `set_typed_p2m_entry` leaves the same mapping as it is, and so does this. An entry write that fails
+ * (an armed fault, a frame beyond the tables) stops the call with its error. The work is bounded by
+ * the extents met, never by the frames. Throws `InvalidArgumentError` for bad frames, counts or types.
+ */
+export function addEntries(p2m: P2m, gfn: Gfn, count: number, mfn: Mfn, type: P2mType): AddEntriesResult {
+  checkFrame('gfn', gfn);
+  checkFrame('mfn', mfn);
+  if (!Number.isInteger(count) || count < 1 || gfn + count - 1 > MAX_FRAME || mfn + count - 1 > MAX_FRAME) {
+    throw new InvalidArgumentError(
+      'count',
+      count,
+      'a frame count >= 1 that keeps gfn and mfn + count - 1 below 2^52',
+    );
+  }
+  checkP2mType('type', type);
+  if (type === 'invalid') throw new InvalidArgumentError('type', type, 'a type that maps a frame');
+  const ignored: FrameRanges = [];
+  for (let k = 0; k < count; ) {
+    const g = (gfn + k) as Gfn;
+    const m = (mfn + k) as Mfn;
+    const n = cleanRun(p2m, g, count - k, m, type, ignored);
+    if (n > 0) {
+      p2m.writeRun(g, n, 0, m, type);
+      k += n;
+      continue;
+    }
+    const [old] = p2m.extentsIn(g, g);
+    if (old !== undefined && isSpecial(old.type)) {
+      const oldMfn = old.mfn + (g - old.gfn);
+      if (oldMfn !== m || old.type !== type) {
+        p2m.crash(`p2m entry 0x${g.toString(16)} over ${old.type}`, g);
+        return { ok: false, code: 'EPERM', done: k, gfn: g };
+      }
+      // The same mapping already: left as it is, to the end of the extent or of the call.
+      k += Math.min(count - k, old.gfn + old.count - g);
+      continue;
+    }
+    const written = p2m.setEntry(g, 0, m, type);
+    if (!written.ok) return { ok: false, code: written.code, done: k, gfn: g };
+    k += 1;
+  }
+  return { ok: true };
+}
+
 /** Pushes the orphan event, if any, and returns `result`. */
 function finish(p2m: P2m, orphaned: FrameRanges, result: PopulateResult): PopulateResult {
   if (orphaned.length > 0) {

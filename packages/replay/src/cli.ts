@@ -60,9 +60,10 @@ options:
   --svg FILE          write a picture of the guest- and host-physical maps (SVG)
   --html FILE         write the picture as a page that zooms down to single pages
   --profile P         xen or hardened, overriding the trace's host line
-  --rules R           whose BAR rules decide what the writes map (docs/rule-sets.md): xen (default) or
-                      qemu (QEMU's pci_update_mappings), overriding the trace's host line; with --qemu,
-                      qemu must reproduce every one of QEMU's decisions in the log
+  --rules R           whose BAR rules decide what the writes map (docs/rule-sets.md): xen (default),
+                      qemu (QEMU's pci_update_mappings), kvm-vfio or cloud-hypervisor, overriding the
+                      trace's host line; with --qemu, qemu must reproduce every one of QEMU's decisions
+                      in the log
   --compare LIST      replay TRACE once per rule set of LIST (two or more of ${comparableNames().join(', ')},
                       comma-separated; docs/rule-sets.md) and report each step at which their
                       mappings part or meet again: the line, what each maps, the rule each logged

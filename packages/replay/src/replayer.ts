@@ -9,6 +9,7 @@
  * first completes that work, and so does the end of the trace.
  */
 import {
+  addEntries,
   gfn,
   InvalidArgumentError,
   MTRR_VCNT,
@@ -26,6 +27,7 @@ import {
   type Domain,
   describeEvent,
   describeGuestVpci,
+  enabledBarMeeting,
   type FrameRange,
   formatSbdf,
   framesOf,
@@ -172,12 +174,13 @@ export class Replayer {
     this.applied++;
     this.collectEvents(line);
     if (this.options.invariantChecks === 'off') return;
-    // A read changes nothing, unless its vCPU first finished work it had pending on a device.
+    // A read changes nothing, unless its vCPU first finished work it had pending on a device: then
+    // `touched` counts that device, or is undefined (an SR-IOV PF's work) for a whole check.
     if (
       event.event === 'assert' ||
       event.event === 'fault' ||
       event.event === 'iomem' ||
-      ((event.event === 'read' || (event.event === 'mmio' && event.value === undefined)) && !touched)
+      ((event.event === 'read' || (event.event === 'mmio' && event.value === undefined)) && touched === 0)
     )
       return;
     if (touched === undefined || this.options.invariantChecks === 'full')
@@ -454,6 +457,10 @@ export class Replayer {
         return;
       case 'populate': {
         const domain = this.domainOf(event.domain, line, 'populate.domain');
+        if (this.refusedOverBar(domain, event.gfn, event.count, 'populate', line)) {
+          if (event.expect !== undefined) this.check(line, `populate d${domain.id}`, event.expect, 'EPERM');
+          return;
+        }
         const result = populateRam(
           domain.p2m,
           gfn(event.gfn),
@@ -476,17 +483,19 @@ export class Replayer {
       }
       case 'p2m': {
         const domain = this.domainOf(event.domain, line, 'p2m.domain');
-        for (let k = 0; k < event.count; k++) {
-          const written = domain.p2m.setEntry(gfn(event.gfn + k), 0, mfn(event.mfn + k), event.type);
-          if (!written.ok) {
-            this.notes.push({
-              line,
-              text: `p2m d${domain.id}: write of ${hex(event.gfn + k)} failed: ENOMEM`,
-            });
-            break;
-          }
+        if (this.refusedOverBar(domain, event.gfn, event.count, 'p2m', line)) return;
+        const added = addEntries(domain.p2m, gfn(event.gfn), event.count, mfn(event.mfn), event.type);
+        const done = added.ok ? event.count : added.done;
+        if (!added.ok) {
+          const over =
+            added.code === 'EPERM' ? ` over ${domain.p2m.lookup(added.gfn).type} (the domain crashed)` : '';
+          this.notes.push({
+            line,
+            text: `p2m d${domain.id}: write of ${hex(added.gfn)}${over} failed: ${added.code}`,
+          });
         }
-        if (event.special) machine!.specialPages.addRange(mfn(event.mfn), mfn(event.mfn + event.count - 1));
+        if (event.special && done > 0)
+          machine!.specialPages.addRange(mfn(event.mfn), mfn(event.mfn + done - 1));
         return;
       }
       case 'assert':
@@ -626,6 +635,23 @@ export class Replayer {
   }
 
   // ---- bookkeeping ---------------------------------------------------------------------------
+
+  /**
+   * Hardened (`protectBarFrames`): guest memory written from outside vPCI into the guest frames of an
+   * enabled BAR of the domain is refused whole, with a note. Xen writes it (`p2m_add_page` refuses
+   * only special entries): RAM then fills the BAR's MSI-X or other holes.
+   */
+  private refusedOverBar(domain: Domain, first: number, count: number, what: string, line: number): boolean {
+    const machine = this.machine!;
+    if (!machine.policy.protectBarFrames || count < 1) return false;
+    const met = enabledBarMeeting(machine, domain, first, first + count - 1);
+    if (met === undefined) return false;
+    this.notes.push({
+      line,
+      text: `${what} d${domain.id}: EPERM: the frames meet ${met.sbdf} ${met.bar === 6 ? 'ROM' : `BAR${met.bar}`}, which d${domain.id} maps (protectBarFrames)`,
+    });
+    return true;
+  }
 
   private collectEvents(line: number): void {
     const log = this.machine?.events;

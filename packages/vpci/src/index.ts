@@ -8,6 +8,8 @@ export type { Errno, Failure, Ok, Result } from '@vpci/rangeset';
 export type { Arch, GuestVpci, GuestVpciReason } from './arch.js';
 export { ARCHES, describeGuestVpci } from './arch.js';
 export type { HostBridge, HostBridgeWindow, ResolvedHostBridge } from './arm-pci-host.js';
+export type { BarMet } from './bar-frames.js';
+export { enabledBarMeeting } from './bar-frames.js';
 export type { CapabilityErrno } from './capabilities.js';
 export type { CloudHypervisorBar } from './cloud-hypervisor-pages.js';
 export { cloudHypervisorPages } from './cloud-hypervisor-pages.js';

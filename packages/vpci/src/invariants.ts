@@ -400,12 +400,16 @@ function checkMsix(
     if (!device.vpci!.barsMapped) continue;
     for (const extent of extentsBetween(domain, first, last)) {
       if (extent.type === 'invalid' || extent.type === 'mmio_dm') continue;
+      // Named by the first MSI-X page the extent maps, not by where the extent starts: a p2m write
+      // elsewhere in the extent (a hole punched pages away) splits it and would rename the violation
+      // where no scoped check looks.
+      const page = Math.max(extent.gfn, first);
       violations.push({
         kind: 'msix-mapped',
         domain: domain.id,
         sbdf: device.name,
-        gfn: extent.gfn,
-        mfn: extent.mfn,
+        gfn: page,
+        mfn: extent.mfn + (page - extent.gfn),
       });
     }
   }

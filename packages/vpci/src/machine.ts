@@ -879,6 +879,9 @@ export class Machine implements EngineContext {
       hardware.write(reg, size, value);
       return;
     }
+    // An ignore_bars device has no BAR handlers: its BAR registers are the hardware's, as for a
+    // device vPCI does not handle.
+    if (device.ignoreBars && this.refusedHardwareMove(vcpu, sbdf, reg, size, value)) return;
     device.vpci.registers.write(reg, size, value, hardware);
   }
 
@@ -924,9 +927,10 @@ export class Machine implements EngineContext {
 
   /**
    * Hardened (`refuseSubpageSharing`): the hardware domain's write to the hardware of a device vPCI
-   * does not handle (its set-up failed) may not move or resize a BAR or the ROM onto a page another
-   * domain maps or is about to map; the write is tried on a copy of the device first, and ignored
-   * with a `move-refused` event. (A device vPCI handles is checked by its BAR and ROM handlers.)
+   * does not handle (its set-up failed), or to the BAR registers of an `ignoreBars` device (Xen's
+   * quirk: no BAR handlers), may not move or resize a BAR or the ROM onto a page another domain maps
+   * or is about to map; the write is tried on a copy of the device first, and ignored with a
+   * `move-refused` event. (Other devices vPCI handles are checked by their BAR and ROM handlers.)
    */
   private refusedHardwareMove(vcpu: Vcpu, sbdf: Sbdf, reg: number, size: number, value: number): boolean {
     if (!this.policy.refuseSubpageSharing || !vcpu.domain.isHardware) return false;

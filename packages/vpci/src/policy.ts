@@ -108,6 +108,14 @@ export interface Policy {
    * no longer be what the VFs decode).
    */
   readonly mapVfBarRanges: boolean;
+  /**
+   * G10: guest memory written outside vPCI (a `populate`, the toolstack's other p2m entries) into the
+   * guest frames of one of the domain's enabled BARs is refused whole (EPERM). Xen's `p2m_add_page`
+   * refuses only special entries (MMIO, grant, foreign), so RAM fills a decoding BAR's holes: its
+   * MSI-X table and PBA pages (the guest's accesses there no longer reach vPCI's handlers), the pages
+   * left out for the host memory map or a shared page.
+   */
+  readonly protectBarFrames: boolean;
 }
 
 /** `xen`: Xen exactly; `hardened`: every safer behaviour. */
@@ -130,6 +138,7 @@ export const POLICY_SWITCHES: readonly (keyof Policy)[] = Object.freeze([
   'restoreMsixPages',
   'msixHoleFailsMap',
   'mapVfBarRanges',
+  'protectBarFrames',
 ]);
 
 /** The policy of a profile, with any switch overridden. Throws for an unknown profile or switch. */
