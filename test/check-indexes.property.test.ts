@@ -9,11 +9,14 @@
  *   machine has no index walks every device of the domain as Xen's `modify_bars` does with
  *   `for_each_pdev` (xen/drivers/vpci/header.c), and must give the same events, mappings and
  *   violations line by line.
+ * - machine-wide, the vCPUs with pending work and per device the vCPUs holding work on it
+ *   (pending-vcpus.ts): the same ones, in the same order, as a walk over every domain's vCPUs finds,
+ *   after every line of these traces and of the fuzzer's (several vCPUs with work pending at once).
  * The whole-machine checks read none of these indexes, so test/scoped-checks.property.test.ts, which
  * compares them with the scoped checks, tests them too; this names the index that goes wrong.
  */
 import { TraceReplay } from '@vpci/replay';
-import type { Machine } from '@vpci/vpci';
+import type { Machine, Vcpu } from '@vpci/vpci';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { DeviceWindowsCache, type MsixPages, type Window } from '../packages/vpci/src/bar-windows.js';
@@ -22,6 +25,7 @@ import { effectiveOwner, hostBarFrames } from '../packages/vpci/src/ownership.js
 import { walkedLayout } from '../packages/vpci/src/window-index.js';
 import { runs } from './support/fast-check-setup.js';
 import { LockstepTrace, lockstepPlan } from './support/lockstep-traces.js';
+import { randomTraces } from './support/random-traces.js';
 
 const json = (value: unknown): string =>
   JSON.stringify(value, (_key, v) => (typeof v === 'bigint' ? `0x${v.toString(16)}` : v));
@@ -110,6 +114,26 @@ function checkEnabledBars(machine: Machine): void {
   }
 }
 
+/**
+ * The record of vCPUs with pending work against the walk over every domain's vCPUs (domain id, then
+ * vCPU id), for every device, and from every vCPU the next one with work the walk would meet.
+ */
+function checkPendingRecord(machine: Machine, where: string): void {
+  const record = machine.pendingVcpus;
+  const all = machine.domains().flatMap((domain) => domain.vcpus);
+  const walk = all.filter((vcpu) => vcpu.pending !== undefined);
+  const names = (vcpus: readonly Vcpu[]): string[] => vcpus.map((vcpu) => vcpu.name);
+  expect(names(record.vcpus()), where).toEqual(names(walk));
+  for (const device of machine.devices())
+    expect(names(record.on(device)), `${where}, ${device.name}`).toEqual(
+      names(walk.filter((vcpu) => vcpu.pending!.device === device)),
+    );
+  for (const [at, vcpu] of all.entries())
+    expect(record.after(vcpu)?.name, `${where}, after ${vcpu.name}`).toBe(
+      all.slice(at + 1).find((other) => other.pending !== undefined)?.name,
+    );
+}
+
 describe('the check and modifyBars indexes against naive recomputations, line by line', () => {
   for (const profile of ['xen', 'hardened'] as const) {
     it(`${profile}: windows, MSI-X pages, host pages and modifyBars' enabled BARs`, () => {
@@ -137,10 +161,32 @@ describe('the check and modifyBars indexes against naive recomputations, line by
             checkWindowIndexes(a);
             checkHostPageIndex(a);
             checkEnabledBars(a);
+            checkPendingRecord(a, `after line ${trace.lines.length}`);
           }
           expect(json(indexed.end()), 'the reports (events included)').toBe(json(walking.end()));
         }),
         runs(60),
+      );
+    });
+  }
+});
+
+describe('the record of vCPUs with pending work against a walk, over the fuzzer traces', () => {
+  for (const profile of ['xen', 'hardened'] as const) {
+    it(`${profile}: after every line, the same vCPUs in the same order, and per device`, () => {
+      fc.assert(
+        fc.property(randomTraces({ profile }), ({ lines }) => {
+          const replay = new TraceReplay('t.jsonl');
+          for (const [i, line] of lines.entries()) {
+            if (!replay.feed(line)) return;
+            const machine = replay.replayer.machine;
+            if (machine !== undefined)
+              checkPendingRecord(machine, `after line ${i + 1}:\n${lines.join('\n')}\n`);
+          }
+          replay.end();
+          checkPendingRecord(replay.replayer.machine!, `at the end:\n${lines.join('\n')}\n`);
+        }),
+        runs(80),
       );
     });
   }

@@ -191,12 +191,11 @@ export class Replayer {
   finish(line: number): void {
     const machine = this.machine;
     if (machine === undefined) return;
-    for (const domain of machine.domains()) {
-      for (const vcpu of domain.vcpus) {
-        if (vcpu.pending === undefined) continue;
-        machine.finishPending(vcpu);
-        this.notes.push({ line, text: `end of trace: ${vcpu.name} finished its pending work` });
-      }
+    // Domain by domain, vCPU by vCPU (the record's order), as Xen's vCPUs would each return to guest.
+    const pending = machine.pendingVcpus;
+    for (let vcpu = pending.after(undefined); vcpu !== undefined; vcpu = pending.after(vcpu)) {
+      machine.finishPending(vcpu);
+      this.notes.push({ line, text: `end of trace: ${vcpu.name} finished its pending work` });
     }
     this.collectEvents(line);
     if (this.options.invariantChecks === 'off') return;

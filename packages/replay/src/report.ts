@@ -472,10 +472,7 @@ function reportDevice(
 ): ReportDevice {
   const vpci = device.vpci;
   const hw = device.hw;
-  const pending = machine
-    .domains()
-    .flatMap((d) => d.vcpus)
-    .find((v) => v.pending?.device === device);
+  const pending = machine.pendingVcpus.firstOn(device);
   const bars: ReportBar[] = [];
   if (vpci !== undefined) {
     for (const bar of vpci.bars) {

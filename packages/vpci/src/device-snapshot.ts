@@ -71,7 +71,10 @@ function record(machine: Machine, device: PciDevice, into: unknown[]): number {
   into[n++] = domain;
   into[n++] = domain?.p2m.writes;
   into[n++] = vpci?.barsMapped;
-  const pending = pendingAnywhere(machine, device);
+  // The vCPU of any domain with work pending on the device, as the checks count it busy: work left on
+  // a vCPU of a domain that no longer owns the device counts until `processPending` drops it (and the
+  // drop lets the checks see the device again). The first in domain order, as a walk finds it.
+  const pending = machine.pendingVcpus.firstOn(device);
   into[n++] = pending;
   into[n++] = vpci?.withheld?.size;
   // The hardware's BARs count for sharing even where vPCI does not handle the device.
@@ -98,17 +101,6 @@ function record(machine: Machine, device: PciDevice, into: unknown[]): number {
     }
   }
   return n;
-}
-
-/**
- * The vCPU of any domain with work pending on `device`, as the checks count it busy: work left on a
- * vCPU of a domain that no longer owns the device counts until `processPending` drops it (and the
- * drop lets the checks see the device again).
- */
-function pendingAnywhere(machine: Machine, device: PciDevice): Vcpu | undefined {
-  for (const domain of machine.domains())
-    for (const vcpu of domain.vcpus) if (vcpu.pending?.device === device) return vcpu;
-  return undefined;
 }
 
 /** Where frame ranges are added. */

@@ -8,6 +8,7 @@ import { type Gfn, type Mfn, type MmioCost, MtrrState, P2m, type P2mOptions, typ
 import { RangeSet } from '@vpci/rangeset';
 import type { Bar, VpciState } from './device.js';
 import type { PhysicalDevice } from './hardware.js';
+import { PendingVcpus } from './pending-vcpus.js';
 import { formatSbdf, type Sbdf } from './sbdf.js';
 import { stateChanged } from './state-generation.js';
 
@@ -76,21 +77,25 @@ export class Vcpu {
   readonly id: number;
   private work: PendingOperation | undefined;
 
+  constructor(domain: Domain, id: number) {
+    this.domain = domain;
+    this.id = id;
+  }
+
   /**
-   * Map or unmap work deferred to this vCPU, done by `Machine.processPending`; undefined when there is none.
+   * Map or unmap work deferred to this vCPU, done by `Machine.processPending`; undefined when there is
+   * none. Setting or clearing it updates the machine's record of it (`Domain.pendingVcpus`): this
+   * setter is the only way to change it, so the record cannot drift.
    */
   get pending(): PendingOperation | undefined {
     return this.work;
   }
 
-  set pending(value: PendingOperation | undefined) {
+  set pending(operation: PendingOperation | undefined) {
     stateChanged();
-    this.work = value;
-  }
-
-  constructor(domain: Domain, id: number) {
-    this.domain = domain;
-    this.id = id;
+    const previous = this.work?.device;
+    this.work = operation;
+    this.domain.pendingVcpus.changed(this, previous, operation?.device);
   }
 
   /** `d<domain>v<vcpu>`, as Xen prints it. */
@@ -132,6 +137,11 @@ export class Domain {
    * `RangesetOps` and `countRangesetOps`.
    */
   readonly rangesetOps: RangesetOps = noRangesetOps();
+  /**
+   * The vCPUs with pending work, of every domain of the machine this domain belongs to (one record,
+   * shared by its domains: a domain made alone has its own), kept by `Vcpu.pending`'s setter.
+   */
+  readonly pendingVcpus: PendingVcpus<Vcpu, PciDevice>;
   private crashedHere = false;
 
   constructor(
@@ -141,9 +151,11 @@ export class Domain {
     p2m: P2mOptions = {},
     mtrr = new MtrrState(),
     iommu = true,
+    pendingVcpus = new PendingVcpus<Vcpu, PciDevice>(),
   ) {
     this.id = id;
     this.kind = kind;
+    this.pendingVcpus = pendingVcpus;
     this.p2m = new P2m(p2m);
     this.p2m.onChange = stateChanged;
     this.mtrr = mtrr;

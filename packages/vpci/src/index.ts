@@ -152,6 +152,7 @@ export {
   pciRebarCtrl,
 } from './pci-regs.js';
 export type { MapErrno, PendingResult } from './pending.js';
+export { type OrderedVcpu, PendingVcpus } from './pending-vcpus.js';
 export type { Policy, Profile } from './policy.js';
 export { POLICY_SWITCHES, policyFor } from './policy.js';
 export type { QemuRegion } from './qemu-rules.js';

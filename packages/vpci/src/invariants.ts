@@ -7,7 +7,7 @@ import { gfn, MAX_FRAME, type P2mExtent } from '@vpci/p2m';
 import { DeviceWindowsCache, type MsixPages, type Window } from './bar-windows.js';
 import { type EngineContext, mappingDomain } from './context.js';
 import type { Bar } from './device.js';
-import type { Domain, PciDevice } from './domain.js';
+import type { Domain, PciDevice, Vcpu } from './domain.js';
 import { HostPagesCache } from './host-pages.js';
 import { MmioExtentsCache, wholeRuns } from './mmio-extents.js';
 import { sbdfKey } from './sbdf.js';
@@ -141,13 +141,10 @@ export function checkInvariants(context: InvariantContext, scope?: InvariantScop
   const violations: Violation[] = [];
   const busy = new Set<PciDevice>();
   const domains = context.domains();
-  for (const domain of domains)
-    for (const vcpu of domain.vcpus) {
-      if (vcpu.pending === undefined) continue;
-      busy.add(vcpu.pending.device);
-      // A PF's whole-range VF BAR operation (`mapVfBarRanges`) is each of its VFs' work in flight.
-      for (const vf of vcpu.pending.vfRanges?.vfs ?? []) busy.add(vf);
-    }
+  // A whole check walks every vCPU; a scoped one reads the machine's record of those with work
+  // pending (`PendingVcpus`), so comparing the two tests the record.
+  if (scope === undefined) for (const domain of domains) for (const vcpu of domain.vcpus) addBusy(busy, vcpu);
+  else for (const vcpu of context.hardwareDomain.pendingVcpus.vcpus()) addBusy(busy, vcpu);
 
   for (const device of scope === undefined ? context.devices() : scope.devices) {
     const vpci = device.vpci;
@@ -292,6 +289,15 @@ function atAddressTop(bar: Bar): boolean {
   const bits = bar.type === 'mem64lo' ? 64 : 32;
   if (bar.guestFrames()[1] < 2 ** (bits - 12) - 1) return false;
   return bar.guestAddr >= (1n << BigInt(bits)) - bar.size;
+}
+
+/** Adds the devices `vcpu`'s pending work is on, if it has any, to `busy`. */
+function addBusy(busy: Set<PciDevice>, vcpu: Vcpu): void {
+  const pending = vcpu.pending;
+  if (pending === undefined) return;
+  busy.add(pending.device);
+  // A PF's whole-range VF BAR operation (`mapVfBarRanges`) is each of its VFs' work in flight.
+  for (const vf of pending.vfRanges?.vfs ?? []) busy.add(vf);
 }
 
 /**

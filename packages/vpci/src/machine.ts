@@ -49,6 +49,7 @@ import { resetInitialMsixState } from './msix.js';
 import { decodedBars, hostBarFrames, hostBars, mappedByOtherDomain } from './ownership.js';
 import { PCI_CFG_SPACE_SIZE } from './pci-regs.js';
 import { type PendingResult, processPending } from './pending.js';
+import { PendingVcpus } from './pending-vcpus.js';
 import { type Policy, type Profile, policyFor } from './policy.js';
 import { ignoresBars } from './quirks.js';
 import { countRangesetOps, purgeBarSets } from './rangeset-ops.js';
@@ -231,6 +232,11 @@ export class Machine implements EngineContext {
    */
   readonly invariantCaches = new InvariantCaches();
   /**
+   * The vCPUs of every domain with pending map/unmap work, in domain then vCPU order, and per device
+   * the vCPUs holding work on it: kept as each vCPU's work is set or cleared (`Vcpu.pending`).
+   */
+  readonly pendingVcpus = new PendingVcpus<Vcpu, PciDevice>();
+  /**
    * See `EngineContext.enabledBars`; dropped whenever a device changes hands or vPCI state. A test
    * may take it away to compare with Xen's walk.
    * @internal
@@ -320,6 +326,7 @@ export class Machine implements EngineContext {
         this.p2mOptions(options.hardwareP2m),
         hardwareMtrr,
         this.iommu,
+        this.pendingVcpus,
       ),
     );
     if (this.arch === 'arm') {
@@ -331,9 +338,13 @@ export class Machine implements EngineContext {
       const bits = domainMaxPaddrBits(this.physAddrBits, this.hardwareDomain.p2m.hap);
       this.hardwareDomain.iomem.addRange(mfn(0), mfn(2 ** (bits - 12) - 1));
     }
-    this.domXen = this.addDomain(new Domain(DOMID_XEN, 'dom_xen', 0));
+    this.domXen = this.addDomain(
+      new Domain(DOMID_XEN, 'dom_xen', 0, {}, new MtrrState(), true, this.pendingVcpus),
+    );
     // dom_io has an IOMMU context whenever the host has an IOMMU (iommu_setup).
-    this.domIo = this.addDomain(new Domain(DOMID_IO, 'dom_io', 0, {}, new MtrrState(), this.iommu));
+    this.domIo = this.addDomain(
+      new Domain(DOMID_IO, 'dom_io', 0, {}, new MtrrState(), this.iommu, this.pendingVcpus),
+    );
     this.quarantine = options.quarantine ?? true;
     if (typeof this.quarantine !== 'boolean')
       throw new InvalidArgumentError('quarantine', this.quarantine, 'true or false');
@@ -462,7 +473,15 @@ export class Machine implements EngineContext {
       throw new InvalidArgumentError('iommu', iommu, 'false: the host has no IOMMU (Xen refuses the domain)');
     }
     return this.addDomain(
-      new Domain(id, 'guest', checkVcpus(options.vcpus ?? 1), this.p2mOptions(options.p2m), mtrr, iommu),
+      new Domain(
+        id,
+        'guest',
+        checkVcpus(options.vcpus ?? 1),
+        this.p2mOptions(options.p2m),
+        mtrr,
+        iommu,
+        this.pendingVcpus,
+      ),
     );
   }
 
@@ -1038,8 +1057,13 @@ export class Machine implements EngineContext {
    */
   private settleBeforeMove(): void {
     if (!this.policy.unmapOnDeassign || !this.systemActive) return;
-    for (const domain of this.domains())
-      for (const vcpu of domain.vcpus) if (vcpu.pending !== undefined) this.finishPending(vcpu);
+    // In the walk's order over the domains and their vCPUs: work one vCPU finishes can be another's.
+    for (
+      let vcpu = this.pendingVcpus.after(undefined);
+      vcpu !== undefined;
+      vcpu = this.pendingVcpus.after(vcpu)
+    )
+      this.finishPending(vcpu);
   }
 
   /**

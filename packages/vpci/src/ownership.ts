@@ -205,30 +205,23 @@ export function pendingInDomain(context: EngineContext, device: PciDevice): stri
 
 /**
  * A vCPU of the hardware domain or of the device's owner with work pending on `device`, or with
- * `domain` given, on any device mapped into `domain`. Asked after every replayed line: no closures
- * or arrays are made.
+ * `domain` given, on any device mapped into `domain`: the first of the hardware domain's vCPUs, else
+ * of the owner's, by id. Read from the machine's record of the vCPUs with pending work (few), not
+ * from a walk over the vCPUs. Asked after every replayed line: no closures or arrays are made.
  */
 function pendingVcpu(
   context: EngineContext,
   device: PciDevice,
   domain: Domain | undefined,
 ): string | undefined {
-  const found = pendingIn(context, context.hardwareDomain, device, domain);
-  if (found !== undefined || device.domain === undefined || device.domain.isHardware) return found;
-  return pendingIn(context, device.domain, device, domain);
-}
-
-/** `pendingVcpu` among the vCPUs of `vcpusOf`. */
-function pendingIn(
-  context: EngineContext,
-  vcpusOf: Domain,
-  device: PciDevice,
-  domain: Domain | undefined,
-): string | undefined {
-  for (const vcpu of vcpusOf.vcpus) {
-    const other = vcpu.pending?.device;
-    if (other === undefined) continue;
-    if (domain === undefined ? other === device : mappingDomain(context, other) === domain) return vcpu.name;
+  const hardware = context.hardwareDomain;
+  const owner = device.domain;
+  const record = hardware.pendingVcpus;
+  // The record is in domain id order, and the hardware domain's id (0) is the lowest: its vCPUs come
+  // before the owner's.
+  for (const vcpu of domain === undefined ? record.on(device) : record.vcpus()) {
+    if (vcpu.domain !== hardware && vcpu.domain !== owner) continue;
+    if (domain === undefined || mappingDomain(context, vcpu.pending!.device) === domain) return vcpu.name;
   }
   return undefined;
 }
