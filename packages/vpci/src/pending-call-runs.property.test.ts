@@ -5,7 +5,8 @@
  * leading run of whole, identical calls in closed form (`mmioCallRun`). The oracle is the per-call
  * loop: the same machine whose p2ms carry a `failAt` hook that never fires takes Xen's path one call
  * (and one chunk) at a time, the naive reference. Both must agree after every `vpci_process_pending`
- * step: p2m extents, entry writes, MMIO cost, the device's `xenCost`, events, the pending state.
+ * step: p2m extents, entry writes, MMIO cost, the device's `xenCost`, events, the pending state. The
+ * other rule sets' own loops over the same calls (qemu, kvm-vfio, cloud-hypervisor) are compared too.
  */
 import { MAP_MMIO_MAX_ITER, mapMmio, P2m, gfn as toGfn, mfn as toMfn } from '@vpci/p2m';
 import fc from 'fast-check';
@@ -15,9 +16,12 @@ import type { Domain, Vcpu } from './domain.js';
 import { Machine } from './machine.js';
 import { PCI_COMMAND_MEMORY } from './pci-regs.js';
 import type { Profile } from './policy.js';
+import type { RuleSetName } from './rule-set.js';
 
 interface Case {
   profile: Profile;
+  /** Whose rules map the BAR: Xen's deferred map_range, or the other rule sets' own loops. */
+  rules: RuleSetName;
   hap: boolean;
   superpages2M: boolean;
   /** BAR0 size in frames (a power of two). */
@@ -37,6 +41,7 @@ interface Case {
 const cases: fc.Arbitrary<Case> = fc
   .record({
     profile: fc.constantFrom<Profile>('xen', 'hardened'),
+    rules: fc.constantFrom<RuleSetName>('xen', 'xen', 'xen', 'qemu', 'kvm-vfio', 'cloud-hypervisor'),
     hap: fc.boolean(),
     superpages2M: fc.boolean(),
     log2: fc.integer({ min: 8, max: 14 }),
@@ -83,7 +88,7 @@ function snapshot(machine: Machine, guest: Domain, vcpu: Vcpu): unknown {
 /** Runs the case on a machine, per call when `naive`; the snapshots after every step. */
 function play(c: Case, naive: boolean): unknown[] {
   const size = BigInt(c.frames) * 4096n;
-  const machine = new Machine({ profile: c.profile });
+  const machine = new Machine({ profile: c.profile, rules: c.rules });
   machine.addDevice({
     sbdf: '0000:01:00.0',
     bars: [{ type: 'mem64', size, addr: size * BigInt(c.hostSlot) + (1n << 40n) }, null],
