@@ -11,9 +11,10 @@
  * a device changes hands or gets a new vPCI state (`clear`): the lists' order and the BARs watched
  * then change.
  */
+
+import { IntervalIndex } from '@vpci/rangeset/internal';
 import type { Bar, BarWatcher } from './device.js';
 import type { Domain, PciDevice } from './domain.js';
-import { IntervalIndex } from './interval-index.js';
 
 /**
  * What the index reads of the machine: a part of `EngineContext` (named here, as that module names
