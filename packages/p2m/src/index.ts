@@ -53,6 +53,7 @@ export {
   addIdentityEntry,
   MAP_MMIO_MAX_ITER,
   mapMmio,
+  mmioCallRun,
   removeIdentityEntry,
   unmapMmio,
 } from './mmio.js';

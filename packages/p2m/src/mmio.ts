@@ -131,6 +131,54 @@ export function unmapMmio(p2m: P2m, gfn: Gfn, count: number, mfn: Mfn): MmioResu
 }
 
 /**
+ * Consecutive calls of `map_mmio_regions` (`map`) or `unmap_mmio_regions` over `gfn … gfn + count - 1`
+ * done in closed form, as vPCI's `map_range` makes them (each call from where the last one's progress
+ * ended): the leading calls that would each do their 64 chunks of one order through the batched path
+ * (holes for a map, one extent of mmio_direct leaves of that order mapping `mfn …` for an unmap) and
+ * return partial progress, so that no chunk needs a decision. They are applied as one run write, with
+ * every call and leaf counted in `mmioCost` and every entry write in `writes`, exactly as calling
+ * `mapMmio` / `unmapMmio` once per call would. The run stops with the call whose progress brings the
+ * frames done to `atLeast` or more (a caller's preemption budget; `Infinity` for none), before any
+ * call that would do less, fail or finish, and before a write an armed fault would hit (none under a
+ * `failAt` hook). Returns the frames done (0: the next call must be made by `mapMmio` / `unmapMmio`).
+ * Throws as `mapMmio` does for its arguments.
+ */
+export function mmioCallRun(
+  p2m: P2m,
+  map: boolean,
+  gfn: Gfn,
+  count: number,
+  mfn: Mfn,
+  atLeast: number,
+): number {
+  checkFrame('gfn', gfn);
+  checkFrame('mfn', mfn);
+  checkCount('count', count);
+  if (!p2m.translated || !(atLeast > 0)) return 0;
+  const order = mmioOrderFast(p2m, (gfn % 512) | (mfn % 512), count);
+  const size = 1 << order;
+  const perCall = MAP_MMIO_MAX_ITER * size;
+  // Every chunk of the calls must have `order` (chunk orders depend on the position, not on where a
+  // call starts), and every call must leave frames for the next (the last call is made one by one).
+  const ofOrder = Math.floor(chunksOfOrder(p2m, order, gfn, mfn, count) / MAP_MMIO_MAX_ITER);
+  let calls = Math.min(ofOrder, Math.floor((count - 1) / perCall), Math.ceil(atLeast / perCall));
+  calls = Math.min(calls, Math.floor(p2m.writesBeforeFault() / MAP_MMIO_MAX_ITER));
+  if (calls <= 0) return 0;
+  const chunks = map
+    ? holeChunks(p2m, gfn, mfn, order, calls * MAP_MMIO_MAX_ITER)
+    : Math.floor(p2m.leafRun(gfn, calls * perCall, mfn, 'mmio_direct', order) / size);
+  calls = Math.floor(chunks / MAP_MMIO_MAX_ITER);
+  if (calls <= 0) return 0;
+  const frames = calls * perCall;
+  p2m.writeRun(gfn, frames, order, map ? mfn : undefined);
+  const cost = p2m.mmioCost;
+  if (map) cost.mapCalls += calls;
+  else cost.unmapCalls += calls;
+  countLeaves(cost, order, calls * MAP_MMIO_MAX_ITER);
+  return frames;
+}
+
+/**
  * A run of at most `chunks` map chunks of `order` that all land on holes the tables can hold: each
  * would look up a hole whose empty block is at least its own size and write one mmio_direct leaf
  * continuing the last, so together they are one run write. A 2M chunk in a region that kept its L1
@@ -138,6 +186,13 @@ export function unmapMmio(p2m: P2m, gfn: Gfn, count: number, mfn: Mfn): MmioResu
  * it. Returns the chunks done (0: none).
  */
 function mapHoles(p2m: P2m, gfn: Gfn, mfn: Mfn, order: PageOrder, chunks: number): number {
+  const n = holeChunks(p2m, gfn, mfn, order, chunks);
+  if (n > 0) p2m.writeRun(gfn, n * (1 << order), order, mfn);
+  return n;
+}
+
+/** How many of `mapHoles`' chunks find a hole the tables hold and need no retry (nothing written). */
+function holeChunks(p2m: P2m, gfn: Gfn, mfn: Mfn, order: PageOrder, chunks: number): number {
   const size = 1 << order;
   let n = Math.floor(p2m.holeRun(gfn, chunks * size) / size);
   if (order > 0 && n > 0) n = Math.floor(p2m.unsplitRun(gfn, n * size) / size);
@@ -147,7 +202,6 @@ function mapHoles(p2m: P2m, gfn: Gfn, mfn: Mfn, order: PageOrder, chunks: number
     const readOnly = p2m.mmioRoRanges.reportRanges(mfn, last, (first): number => first);
     if (readOnly !== undefined) n = Math.floor((readOnly - mfn) / size);
   }
-  if (n > 0) p2m.writeRun(gfn, n * size, order, mfn);
   return n;
 }
 

@@ -20,6 +20,7 @@ import {
   type Mfn,
   type MmioErrno,
   mapMmio,
+  mmioCallRun,
   type P2m,
   unmapMmio,
 } from '@vpci/p2m';
@@ -143,4 +144,21 @@ export function archMmio(
   }
   const rc = map ? mapMmio(p2m, gfn, count, mfn) : unmapMmio(p2m, gfn, count, mfn);
   return rc.ok ? rc : { ok: false, code: rc.code, written: 0 };
+}
+
+/**
+ * The leading whole calls of `archMmio` over a range done in closed form (@vpci/p2m `mmioCallRun`):
+ * x86's calls that would each return the progress of 64 chunks, up to the call that brings the
+ * frames done to `atLeast`. Returns the frames done; 0 on Arm, whose one call does the whole range.
+ */
+export function archMmioCallRun(
+  arch: Arch,
+  p2m: P2m,
+  map: boolean,
+  gfn: Gfn,
+  count: number,
+  mfn: Mfn,
+  atLeast: number,
+): number {
+  return arch === 'arm' ? 0 : mmioCallRun(p2m, map, gfn, count, mfn, atLeast);
 }
