@@ -10,7 +10,7 @@ export default defineConfig({
     alias: {
       // Before '@vpci/rangeset', which would otherwise match it as a prefix.
       '@vpci/rangeset/internal': fileURLToPath(
-        new URL('./packages/rangeset/src/_internal/search.ts', import.meta.url),
+        new URL('./packages/rangeset/src/_internal/internal.ts', import.meta.url),
       ),
       '@vpci/rangeset': src('rangeset'),
       '@vpci/p2m': src('p2m'),

@@ -540,3 +540,77 @@ describe('a set used as a queue, against the model', () => {
     );
   });
 });
+
+/** Values the long-chunk test spans: every fourth one starts out stored, 1,000 ranges. */
+const WIDE = 4000;
+
+/**
+ * One update of the long-chunk test: a new range between two stored ones (the value 4i + 2 touches
+ * neither neighbour), an add or a remove of a few values anywhere, a wide window (which removes or
+ * merges many ranges at once, across chunks), or a consume of a few values from the front.
+ */
+const wideUpdate = fc.oneof(
+  {
+    weight: 4,
+    arbitrary: fc.nat({ max: WIDE / 4 - 1 }).map((i) => ({ op: 'add' as const, s: 4 * i + 2, e: 4 * i + 2 })),
+  },
+  {
+    weight: 4,
+    arbitrary: fc.tuple(fc.boolean(), fc.nat({ max: WIDE - 1 }), fc.nat({ max: 3 })).map(([add, s, len]) => ({
+      op: add ? ('add' as const) : ('remove' as const),
+      s,
+      e: Math.min(WIDE - 1, s + len),
+    })),
+  },
+  {
+    weight: 1,
+    arbitrary: fc.tuple(fc.boolean(), fc.nat({ max: WIDE - 1 })).map(([add, s]) => ({
+      op: add ? ('add' as const) : ('remove' as const),
+      s,
+      e: Math.min(WIDE - 1, s + 200),
+    })),
+  },
+  {
+    weight: 1,
+    arbitrary: fc.integer({ min: 1, max: 40 }).map((n) => ({ op: 'consume' as const, s: n, e: n })),
+  },
+);
+
+describe('long chunks: inserts, deletes and consumes at every offset, against the model', () => {
+  // A chunk's ranges sit anywhere in their slot: an insert moves the shorter side that has room, a
+  // delete the shorter side, and a consume leaves room at the front of the first chunk, which later
+  // inserts use. The bitmap model above keeps sets to a few dozen ranges; here chunks of 16 to 256
+  // ranges fill and empty at every offset, from either side, and split, spill and merge.
+  it('agrees after every update, at chunk sizes 16, 64 and 256', () => {
+    fc.assert(
+      fc.property(
+        fc.constantFrom(16, 64, 256),
+        fc.array(wideUpdate, { minLength: 1, maxLength: 300 }),
+        (chunkSize, updates) => {
+          const set = new RangeSet({ chunkSize });
+          for (let v = 0; v < WIDE; v += 4) set.addRange(v, v);
+          let bits = bitmapOf(Array.from({ length: WIDE / 4 }, (_, i) => 4 * i));
+          for (const { op, s, e } of updates) {
+            if (op === 'consume') {
+              // Up to s values from the front, in one call that restarts.
+              const expected = consumeModel([...setBits(bits)], budgeted(s));
+              expect(consumeReal(set, budgeted(s)).result).toEqual(expected.result);
+              bits = bitmapOf(expected.left);
+              continue;
+            }
+            expect(op === 'add' ? set.addRange(s, e) : set.removeRange(s, e)).toEqual({ ok: true });
+            bits = fill(bits, s, e, op === 'add' ? 1 : 0);
+            const expected = rangesOf(bits);
+            expect(set.size).toBe(expected.length);
+            expect(JSON.stringify(set.toArray())).toBe(JSON.stringify(expected));
+            const probe = Math.max(0, s - 1);
+            expect(set.containsSingleton(probe)).toBe(bits[probe] === 1);
+            expect(set.overlapsRange(s, e)).toBe(bits.subarray(s, e + 1).some((b) => b === 1));
+          }
+          expect(JSON.stringify(set.toArray())).toBe(JSON.stringify(rangesOf(bits)));
+        },
+      ),
+      runs(100),
+    );
+  });
+});

@@ -12,17 +12,11 @@
  *   nor checks it) leaves everything a `DeviceSnapshot` records of its device as it was.
  */
 import { parseTraceLine, replayText, reportJson, TraceReplay } from '@vpci/replay';
-import {
-  DeviceSnapshot,
-  type Machine,
-  type PciDevice,
-  parseSbdf,
-  type Vcpu,
-  writeMayChangeDevice,
-} from '@vpci/vpci';
+import { DeviceSnapshot, writeMayChangeDevice } from '@vpci/vpci';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { runs } from './support/fast-check-setup.js';
+import { reached } from './support/machine.js';
 import { randomTraces } from './support/random-traces.js';
 
 describe('replay properties', () => {
@@ -76,13 +70,3 @@ describe('replay properties', () => {
     });
   }
 });
-
-/** The device `vcpu` reaches at `text` (a guest's addresses are its own virtual ones). */
-function reached(machine: Machine, vcpu: Vcpu, text: string): PciDevice | undefined {
-  const sbdf = parseSbdf(text);
-  if (vcpu.domain.isHardware) return machine.findDevice(sbdf);
-  return vcpu.domain.devices.find((d) => {
-    const seen = d.vpci?.guestSbdf;
-    return seen?.bus === sbdf.bus && seen.dev === sbdf.dev && seen.fn === sbdf.fn && seen.seg === sbdf.seg;
-  });
-}

@@ -8,7 +8,9 @@ import {
   type Domain,
   Machine,
   type MachineOptions,
+  type PciDevice,
   type PendingResult,
+  parseSbdf,
   type Vcpu,
 } from '@vpci/vpci';
 
@@ -37,4 +39,14 @@ export function mmioExtents(domain: Domain): [number, number, number][] {
   return [...domain.p2m.extents()]
     .filter((e) => e.type === 'mmio_direct')
     .map((e) => [e.gfn, e.mfn, e.count]);
+}
+
+/** The device `vcpu` reaches at `text` (a guest's addresses are its own virtual ones). */
+export function reached(machine: Machine, vcpu: Vcpu, text: string): PciDevice | undefined {
+  const sbdf = parseSbdf(text);
+  if (vcpu.domain.isHardware) return machine.findDevice(sbdf);
+  return vcpu.domain.devices.find((d) => {
+    const seen = d.vpci?.guestSbdf;
+    return seen?.bus === sbdf.bus && seen.dev === sbdf.dev && seen.fn === sbdf.fn && seen.seg === sbdf.seg;
+  });
 }

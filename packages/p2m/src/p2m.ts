@@ -4,7 +4,7 @@
  * order. A 64 GiB BAR mapped in 2M leaves is one extent, not 16 Mi entries.
  */
 import { RangeSet, type Result } from '@vpci/rangeset';
-import { lastAtOrBelow } from '@vpci/rangeset/internal';
+import { IntervalIndex, lastAtOrBelow } from '@vpci/rangeset/internal';
 import {
   checkBoolean,
   checkFrame,
@@ -172,6 +172,13 @@ export class P2m {
   private orders: Uint8Array;
   private n = 0;
   private frames = 0;
+  /**
+   * Per type code, the extents of the type by machine frame (each held by its first guest frame),
+   * for the types `extentsOfTypeMeetingMfns` was asked about; `splice` keeps them up to date.
+   */
+  private readonly byMfn: (IntervalIndex<number> | undefined)[] = [];
+  /** How many types `byMfn` holds an index of (a write of a map never asked about skips them). */
+  private indexedTypes = 0;
   /** The L1 and L2 tables that exist: how a walk over a hole ends (the order `lookup` reports). */
   private readonly pageTables = new IntermediateTables();
   // Scratch space for the pieces of one write (instance state, reused to avoid allocation).
@@ -307,21 +314,37 @@ export class P2m {
 
   /**
    * The extents of one type whose machine frames meet `[first, last]` (inclusive; any numbers, a
-   * range past the last machine frame meets nothing there), in gfn order. A
-   * pass over the extents' numbers that makes objects only for those found: no index by machine
-   * frame is kept, as the map is written far more often than asked this (a checker asks which
-   * mappings of a domain reach a host BAR that moved).
+   * range past the last machine frame meets nothing there), in gfn order. Found in an index of the
+   * type's extents by machine frame, made the first time the type is asked about (a pass over the
+   * map) and from then on kept up to date by every write, as the extents are split, joined and
+   * removed: a question costs O(log n + found), whatever the writes between two questions (a
+   * checker asks which mappings of a domain reach a host BAR that moved, after nearly every write
+   * of the hardware domain's map).
    */
   extentsOfTypeMeetingMfns(type: P2mType, first: number, last: number): P2mExtent[] {
     const code = TYPE_CODES.get(type);
     if (code === undefined)
       throw new InvalidArgumentError('type', type, `a p2m type (${P2M_TYPES.join(', ')})`);
+    const found = this.machineFrameIndex(code).meeting(first, last, []);
+    // The index holds each extent by its first guest frame, which no other extent shares.
+    if (found.length > 1) found.sort((a, b) => a - b);
     const out: P2mExtent[] = [];
-    const { mfns, counts, types } = this;
-    for (let i = 0; i < this.n; i++)
-      if (types[i] === code && mfns[i]! <= last && first <= mfns[i]! + counts[i]! - 1)
-        out.push(this.extentAt(i));
+    for (let k = 0; k < found.length; k++) out.push(this.extentAt(this.find(found[k]!)));
     return out;
+  }
+
+  /** The index by machine frame of the extents of type `code`, made on the first question. */
+  private machineFrameIndex(code: number): IntervalIndex<number> {
+    let index = this.byMfn[code];
+    if (index === undefined) {
+      index = new IntervalIndex<number>();
+      for (let i = 0; i < this.n; i++)
+        if (this.types[i] === code)
+          index.add(this.mfns[i]!, this.mfns[i]! + this.counts[i]! - 1, this.starts[i]!);
+      this.byMfn[code] = index;
+      this.indexedTypes++;
+    }
+    return index;
   }
 
   private extentAt(i: number): P2mExtent {
@@ -644,6 +667,7 @@ export class P2m {
 
   /** Replaces extents `[lo, hi)` by the `k` scratch pieces. */
   private splice(lo: number, hi: number, k: number): void {
+    if (this.indexedTypes > 0) this.reindex(lo, hi, k);
     const delta = k - (hi - lo);
     if (delta !== 0) {
       if (this.n + delta > this.starts.length) this.grow(this.n + delta);
@@ -661,6 +685,30 @@ export class P2m {
       this.types[lo + p] = this.pType[p];
       this.orders[lo + p] = this.pOrder[p];
     }
+  }
+
+  /**
+   * The indexes by machine frame brought from extents `[lo, hi)` to the `k` scratch pieces that
+   * replace them: both lists are in gfn order, and an extent a piece repeats (the same first guest
+   * frame, count, machine frame and type: a neighbour taken in and put back) stays as it is.
+   */
+  private reindex(lo: number, hi: number, k: number): void {
+    const { byMfn, pStart, pCount, pMfn, pType } = this;
+    let p = 0;
+    for (let i = lo; i < hi; i++) {
+      const start = this.starts[i]!;
+      for (; p < k && pStart[p]! < start; p++)
+        byMfn[pType[p]!]?.add(pMfn[p]!, pMfn[p]! + pCount[p]! - 1, pStart[p]!);
+      const count = this.counts[i]!;
+      const mfn = this.mfns[i]!;
+      const type = this.types[i]!;
+      if (p < k && pStart[p] === start && pCount[p] === count && pMfn[p] === mfn && pType[p] === type) {
+        p++;
+        continue;
+      }
+      byMfn[type]?.remove(mfn, mfn + count - 1, start);
+    }
+    for (; p < k; p++) byMfn[pType[p]!]?.add(pMfn[p]!, pMfn[p]! + pCount[p]! - 1, pStart[p]!);
   }
 
   private grow(needed: number): void {

@@ -46,7 +46,6 @@ import {
   type Vcpu,
   type Violation,
   type VpciEvent,
-  writeMayChangeDevice,
 } from '@vpci/vpci';
 import { hex, show, TraceError } from './fields.js';
 import { imageSriovNote } from './sriov-report.js';
@@ -209,27 +208,21 @@ export class Replayer {
 
   /**
    * A write that the register dispatch shows can change nothing an invariant reads
-   * (`writeMayChangeDevice`: most of a running driver's writes), from a vCPU with no pending work:
-   * made without snapshots and without a check. False, with nothing done, for any other write (it
-   * then takes the general path, which also reports what it names wrongly); always false when every
-   * line gets a whole check.
+   * (`Machine.configWriteIfInert`, which decides as `writeMayChangeDevice` does: most of a running
+   * driver's writes), from a vCPU with no pending work: made without snapshots and without a check.
+   * False, with nothing done, for any other write (it then takes the general path, which also
+   * reports what it names wrongly); always false when every line gets a whole check.
    */
   private applyInertWrite(event: TraceEvent & { event: 'write' }, line: number): boolean {
     // An ECAM write (up to 8 bytes, split by Xen) always takes the checked path.
     if (this.options.invariantChecks === 'full' || event.via === 'ecam') return false;
-    const machine = this.machine!;
     const vcpu = this.findVcpu(event.vcpu);
     if (vcpu === undefined || vcpu.pending !== undefined) return false;
     try {
       // A malformed address is the engine's argument error, reported in the trace's terms.
       const address = this.address(event.sbdf);
-      const target = this.targetAt(vcpu, address.sbdf);
-      if (
-        target === undefined ||
-        writeMayChangeDevice(machine, vcpu, target, event.reg, event.size, event.value)
-      )
+      if (!this.machine!.configWriteIfInert(vcpu, address.sbdf, event.reg, event.size, event.value))
         return false;
-      machine.configWrite(vcpu, address.sbdf, event.reg, event.size, event.value);
     } catch (error) {
       if (error instanceof InvalidArgumentError) throw new TraceError(line, inTraceTerms(error, event.event));
       throw error;

@@ -409,8 +409,18 @@ export function plainWrite(json: Record<string, unknown>): TraceEvent | undefine
   return who === undefined ? undefined : { event: 'write', vcpu: who, sbdf, reg, size, value };
 }
 
-/** How a compact write line starts: the `event` key first, no spaces. */
-const COMPACT_WRITE_HEAD = '{"event":"write","vcpu":"';
+/**
+ * A compact write line's shape: `{"event":"write","vcpu":"d…v…","sbdf":"…","reg":…,"size":…,"value":…}`,
+ * keys in that order, no spaces, a plain string for the address (no escape, no control character),
+ * integers of 1 to 15 digits (leading zeros are refused after the match), a size of one digit 1, 2
+ * or 4. Sticky: it is tried where the line starts. It cannot run past a line's end: nothing it
+ * matches after the address's quote is a newline, and the address refuses control characters.
+ */
+const COMPACT_WRITE =
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: a JSON string holds no raw control character
+  /\{"event":"write","vcpu":"d[0-9]+v[0-9]+","sbdf":"[^"\\\x00-\x1f]*","reg":[0-9]{1,15},"size":[124],"value":[0-9]{1,15}\}/y;
+/** Where the vCPU's domain number starts in a compact write line: past `{"event":"write","vcpu":"d`. */
+const VCPU_DOMAIN_AT = '{"event":"write","vcpu":"d'.length;
 
 /**
  * A `write` line read straight from its characters, without `JSON.parse`, when it has the form a long
@@ -421,86 +431,49 @@ const COMPACT_WRITE_HEAD = '{"event":"write","vcpu":"';
  * would not take) is undefined here and goes through the general reader, which reads or reports it.
  * `JSON.parse` and the object it builds were a quarter of a replay.
  *
- * One pass of `charCodeAt` over the line: the literals are compared character by character
- * (`startsWith` is a call into the runtime that cost as much as the rest of the pass), the vCPU is read
- * as its two numbers where it stands, and only the address is cut out of the line. The line may be
- * `text[from … to)`, a span of a chunk read from a file (`LineSpans`), so it need not be cut out
- * either.
+ * The line's shape is checked by one sticky regular expression (`COMPACT_WRITE`, compiled to machine
+ * code: comparing the keys' characters one `charCodeAt` at a time cost a replay more than the engine's
+ * work on the line), and then only the numbers are read, where the shape puts them; only the address
+ * is cut out of the line. The line may be `text[from … to)`, a span of a chunk read from a file
+ * (`LineSpans`), so it need not be cut out either.
  */
 export function compactWrite(text: string, from = 0, to = text.length): TraceEvent | undefined {
-  let at = literalAt(text, from, to, COMPACT_WRITE_HEAD);
-  // The vCPU: `d<domain>v<vcpu>` as `parseVcpu` reads it (anything else takes the general path).
-  if (at < 0 || at >= to || text.charCodeAt(at) !== 0x64 /* d */) return undefined;
-  const domainFrom = ++at;
+  COMPACT_WRITE.lastIndex = from;
+  if (!COMPACT_WRITE.test(text) || COMPACT_WRITE.lastIndex !== to) return undefined;
+  // From here the shape is known: each number runs to the first character that is not a digit.
+  let at = from + VCPU_DOMAIN_AT;
   let domain = 0;
-  for (let digit = text.charCodeAt(at) - 0x30; at < to && digit >= 0 && digit <= 9; ) {
-    domain = domain * 10 + digit;
-    digit = text.charCodeAt(++at) - 0x30;
-  }
-  if (at === domainFrom || at >= to || text.charCodeAt(at) !== 0x76 /* v */) return undefined;
-  const vcpuFrom = ++at;
+  for (let c = text.charCodeAt(at); c !== 0x76 /* v */; c = text.charCodeAt(++at))
+    domain = domain * 10 + (c - 0x30);
   let vcpu = 0;
-  for (let digit = text.charCodeAt(at) - 0x30; at < to && digit >= 0 && digit <= 9; ) {
-    vcpu = vcpu * 10 + digit;
-    digit = text.charCodeAt(++at) - 0x30;
-  }
-  if (at === vcpuFrom) return undefined;
-  at = literalAt(text, at, to, '","sbdf":"');
-  if (at < 0) return undefined;
-  const sbdfFrom = at;
-  for (; at < to; at++) {
-    const c = text.charCodeAt(at);
-    if (c === 0x22 /* " */) break;
-    if (c === 0x5c /* \\ */ || c < 0x20) return undefined;
-  }
+  for (let c = text.charCodeAt(++at); c !== 0x22 /* " */; c = text.charCodeAt(++at))
+    vcpu = vcpu * 10 + (c - 0x30);
+  const sbdfFrom = at + '","sbdf":"'.length;
+  at = text.indexOf('"', sbdfFrom);
   const sbdf = text.slice(sbdfFrom, at);
-  at = literalAt(text, at, to, '","reg":');
-  const reg = at < 0 ? -1 : integerAt(text, at, to);
-  if (reg < 0) return undefined;
-  at = literalAt(text, at + digitsOf(reg), to, ',"size":');
-  // One digit: any size `plainWrite` takes.
-  const size = at < 0 || at >= to ? 0 : text.charCodeAt(at) - 0x30;
-  if (size !== 1 && size !== 2 && size !== 4) return undefined;
-  at = literalAt(text, at + 1, to, ',"value":');
-  const value = at < 0 ? -1 : integerAt(text, at, to);
-  if (value < 0 || at + digitsOf(value) !== to - 1 || text.charCodeAt(to - 1) !== 0x7d /* } */)
-    return undefined;
-  if (reg > 4095 || value > largestValue(size)) return undefined;
-  return { event: 'write', vcpu: { domain, vcpu }, sbdf, reg, size, value };
+  at += '","reg":'.length;
+  const reg = integerAt(text, at, 0x2c /* , */);
+  at = integerEnd;
+  const size = text.charCodeAt(at + ',"size":'.length) - 0x30;
+  at += ',"size":'.length + 1 + ',"value":'.length;
+  const value = integerAt(text, at, 0x7d /* } */);
+  if (reg < 0 || value < 0 || reg > 4095 || value > largestValue(size)) return undefined;
+  return { event: 'write', vcpu: { domain, vcpu }, sbdf, reg, size: size as 1 | 2 | 4, value };
 }
 
-/** The index just past `literal` if `text` has it at `at` (before `to`), or -1. */
-function literalAt(text: string, at: number, to: number, literal: string): number {
-  const n = literal.length;
-  if (at + n > to) return -1;
-  for (let i = 0; i < n; i++) if (text.charCodeAt(at + i) !== literal.charCodeAt(i)) return -1;
-  return at + n;
-}
+/** Where the last `integerAt` stopped: its `end` character. */
+let integerEnd = 0;
 
 /**
- * The JSON integer at `at`: 1 to 15 digits without a leading zero (so exact, and its digits are
- * `digitsOf` it), or -1.
+ * The JSON integer of digits at `at` up to the character `end` (`COMPACT_WRITE` matched: 1 to 15
+ * digits, so it is exact), or -1 when it has a leading zero (JSON has none). Sets `integerEnd`.
  */
-function integerAt(text: string, at: number, to: number): number {
+function integerAt(text: string, at: number, end: number): number {
   let n = 0;
   let i = at;
-  for (
-    let digit = text.charCodeAt(i) - 0x30;
-    i < to && digit >= 0 && digit <= 9;
-    digit = text.charCodeAt(++i) - 0x30
-  ) {
-    if (i - at === 15) return -1;
-    n = n * 10 + digit;
-  }
-  const digits = i - at;
-  return digits === 0 || (digits > 1 && text.charCodeAt(at) === 0x30) ? -1 : n;
-}
-
-/** How many decimal digits `n` (a safe integer, 0 or more) has. */
-function digitsOf(n: number): number {
-  let digits = 1;
-  for (let rest = n; rest >= 10; rest = Math.floor(rest / 10)) digits++;
-  return digits;
+  for (let c = text.charCodeAt(i); c !== end; c = text.charCodeAt(++i)) n = n * 10 + (c - 0x30);
+  integerEnd = i;
+  return i - at > 1 && text.charCodeAt(at) === 0x30 ? -1 : n;
 }
 
 type Parser = (f: Fields) => TraceEvent;

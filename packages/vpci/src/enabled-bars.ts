@@ -14,9 +14,10 @@
  * list), leaves it (`left`: its BARs go; the others' ranks keep their order), or gets a new vPCI
  * state (`renewed`: its new BARs are watched and looked at).
  */
+
+import { IntervalIndex } from '@vpci/rangeset/internal';
 import type { Bar, BarWatcher } from './device.js';
 import type { Domain, PciDevice } from './domain.js';
-import { IntervalIndex } from './interval-index.js';
 
 /**
  * What the index reads of the machine: a part of `EngineContext` (named here, as that module names

@@ -402,11 +402,13 @@ export class PhysicalDevice {
     if (touchesBarRegisters(reg, size) || this.placesVfBars(reg, size)) this.barWritten();
     // The resizable-BAR controls the write reaches, as they were (most devices have none).
     let before: number[] | undefined;
-    for (const ctrl of this.rebarSlots.keys()) {
-      if (reg >= ctrl + 4 || reg + size <= ctrl) continue;
-      before ??= [];
-      before.push(this.peek(ctrl, 4));
-    }
+    // Checked first: an iterator per write over an empty map is most writes' only allocation here.
+    if (this.rebarSlots.size !== 0)
+      for (const ctrl of this.rebarSlots.keys()) {
+        if (reg >= ctrl + 4 || reg + size <= ctrl) continue;
+        before ??= [];
+        before.push(this.peek(ctrl, 4));
+      }
     for (let i = 0; i < size; i++) {
       const byte = (value >>> (8 * i)) & 0xff;
       const mask = this.wmask[reg + i]!;
@@ -466,7 +468,8 @@ export class PhysicalDevice {
    */
   placesBars(reg: number, size: number): boolean {
     if (touchesBarRegisters(reg, size)) return true;
-    for (const ctrl of this.rebarSlots.keys()) if (reg < ctrl + 4 && reg + size > ctrl) return true;
+    if (this.rebarSlots.size !== 0)
+      for (const ctrl of this.rebarSlots.keys()) if (reg < ctrl + 4 && reg + size > ctrl) return true;
     return this.placesVfBars(reg, size);
   }
 

@@ -4,10 +4,11 @@
  * remembering each device's pages until its BAR registers are written again or a vPCI BAR's host frames
  * change keeps a check from rebuilding them for every device on the machine.
  */
+
+import { IntervalIndex } from '@vpci/rangeset/internal';
 import type { EngineContext } from './context.js';
 import type { PciDevice } from './domain.js';
 import { BarWriteLog, type PhysicalDevice } from './hardware.js';
-import { IntervalIndex } from './interval-index.js';
 import { effectiveOwner, hostBarFrames } from './ownership.js';
 
 /** Inclusive host frames, as `Bar.hostFrames` gives them. */

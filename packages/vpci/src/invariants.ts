@@ -4,11 +4,11 @@
  * Xen's known holes.
  */
 import { gfn, MAX_FRAME, type P2mExtent } from '@vpci/p2m';
+import type { IntervalIndex } from '@vpci/rangeset/internal';
 import { DeviceWindowsCache, type MsixPages, type Window } from './bar-windows.js';
 import { type EngineContext, mappingDomain } from './context.js';
 import type { Domain, PciDevice } from './domain.js';
 import { type HostFrames, type HostPageSpot, HostPagesCache } from './host-pages.js';
-import type { IntervalIndex } from './interval-index.js';
 import { MmioExtentsCache, wholeRuns } from './mmio-extents.js';
 import { sbdfKey } from './sbdf.js';
 import { type DomainLayout, DomainWindowIndexes, walkedLayout } from './window-index.js';

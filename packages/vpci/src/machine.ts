@@ -250,6 +250,11 @@ export class Machine implements EngineContext {
   private sortedDomains: Domain[] | undefined;
   /** The vCPU whose access is being handled: deferred work lands on it. */
   private readonly accessor: AccessorRef;
+  /** `resolve`'s answer, one object for every access. */
+  private readonly resolved: { device: PciDevice | undefined; hardware: HardwareAccess } = {
+    device: undefined,
+    hardware: NO_HARDWARE,
+  };
 
   constructor(options: MachineOptions = {}) {
     this.arch = options.arch ?? 'x86';
@@ -716,6 +721,47 @@ export class Machine implements EngineContext {
   }
 
   /**
+   * `configWrite`, made only when it is inert: it can change nothing a `DeviceSnapshot` records
+   * (`writeMayChangeDevice` says false for it). Returns true when the write was made, or dropped
+   * (a crashed domain's, one not aligned: `configWrite` drops those with an event, as here); false,
+   * with nothing done, when it may change what the device maps or where its BARs are, when `vcpu`
+   * has pending work, or when no device the domain sees is at `sbdf` (`configWrite` then takes the
+   * write). What a replay makes of most of a running driver's writes: the device and the register
+   * handlers are looked up once for the decision and the write.
+   */
+  configWriteIfInert(vcpu: Vcpu, sbdf: Sbdf | string, reg: number, size: number, value: number): boolean {
+    checkAccessShape('cf8', reg, size);
+    if (!(typeof value === 'number' && Number.isInteger(value) && value >= 0 && value <= allOnes(size)))
+      checkAccessValue(value, BigInt(allOnes(size)));
+    if (vcpu instanceof Object && vcpu.pending !== undefined) return false;
+    const address = toSbdf(sbdf);
+    this.checkRunnable(vcpu);
+    const hardwareDomain = vcpu.domain.isHardware;
+    // The device the domain sees there (the replay's write target): any device at the address for
+    // the hardware domain, the one at the virtual address for a guest.
+    const target = hardwareDomain
+      ? this.deviceMap.get(sbdfKey(address))
+      : this.guestDevice(vcpu.domain, address);
+    if (target === undefined) return false;
+    const handled =
+      target.vpci !== undefined &&
+      (!hardwareDomain || target.domain === vcpu.domain || target.domain === this.domXen);
+    // Decided before the access checks below, which drop it with an event whatever it would do. Past
+    // vPCI, the hardware domain writes the device's hardware: inert unless the bytes place a BAR.
+    let at = 0;
+    if (handled)
+      at = target.vpci!.registers.inertWriteAt(reg, size, value, hardwareDomain ? target.hw : undefined);
+    else if (hardwareDomain && target.hw.placesBars(reg, size)) at = -1;
+    if (at < 0) return false;
+    if (this.crashedAccess(vcpu, address) || !this.accessAllowed(vcpu, address, reg, size)) return true;
+    this.accessor.current = vcpu;
+    // Past vPCI, the hardware domain writes the device; a guest reaches nothing.
+    if (!handled) this.writeUnhandled(vcpu, hardwareDomain ? target : undefined, reg, size, value);
+    else target.vpci!.registers.writeAt(at, reg, size, value, hardwareDomain ? xenView(target) : NO_HARDWARE);
+    return true;
+  }
+
+  /**
    * A read of `size` (1, 2, 4 or 8) bytes through the memory-mapped configuration space (x86's
    * `vpci_mmcfg_read`, Xen's `vpci_ecam_read`): an 8-byte read is two 4-byte `vpci_read`s, the low
    * half first. Not aligned to its size: all-ones (`~0UL`), with an `access-dropped` event.
@@ -838,10 +884,13 @@ export class Machine implements EngineContext {
   /** A vCPU with pending work cannot run guest code; a crashed domain's accesses are dropped. */
   private canAccess(vcpu: Vcpu, sbdf: Sbdf): boolean {
     this.checkRunnable(vcpu);
-    if (vcpu.domain.crashed) {
-      this.events.push({ kind: 'crashed-domain-access', domain: vcpu.domain.id, sbdf: formatSbdf(sbdf) });
-      return false;
-    }
+    return !this.crashedAccess(vcpu, sbdf);
+  }
+
+  /** Whether `vcpu`'s domain has crashed: its access is then dropped, with an event. */
+  private crashedAccess(vcpu: Vcpu, sbdf: Sbdf): boolean {
+    if (!vcpu.domain.crashed) return false;
+    this.events.push({ kind: 'crashed-domain-access', domain: vcpu.domain.id, sbdf: formatSbdf(sbdf) });
     return true;
   }
 
@@ -875,54 +924,88 @@ export class Machine implements EngineContext {
 
   /** Xen's `vpci_read` (1, 2 or 4 bytes, aligned). */
   private vpciRead(vcpu: Vcpu, sbdf: Sbdf, reg: number, size: number): number {
-    const device = this.handledDevice(vcpu, sbdf);
-    const hardware = this.hardwareOf(vcpu, sbdf);
+    const { device, hardware } = this.resolve(vcpu, sbdf);
     this.accessor.current = vcpu;
-    if (device?.vpci === undefined) return hardware.read(reg, size);
-    return device.vpci.registers.read(reg, size, hardware);
+    if (device === undefined) return hardware.read(reg, size);
+    return device.vpci!.registers.read(reg, size, hardware);
   }
 
   /** Xen's `vpci_write` (1, 2 or 4 bytes, aligned). */
   private vpciWrite(vcpu: Vcpu, sbdf: Sbdf, reg: number, size: number, value: number): void {
-    const device = this.handledDevice(vcpu, sbdf);
-    const hardware = this.hardwareOf(vcpu, sbdf);
+    const { device, hardware } = this.resolve(vcpu, sbdf);
     this.accessor.current = vcpu;
-    if (device?.vpci === undefined) {
-      if (this.refusedForeignWrite(vcpu, sbdf, reg, size)) return;
-      if (this.refusedHardwareMove(vcpu, sbdf, reg, size, value)) return;
-      hardware.write(reg, size, value);
+    if (device === undefined) {
+      this.writeUnhandled(
+        vcpu,
+        vcpu.domain.isHardware ? this.deviceMap.get(sbdfKey(sbdf)) : undefined,
+        reg,
+        size,
+        value,
+      );
       return;
     }
     // An ignore_bars device has no BAR handlers: its BAR registers are the hardware's, as for a
     // device vPCI does not handle.
-    if (device.ignoreBars && this.refusedHardwareMove(vcpu, sbdf, reg, size, value)) return;
-    device.vpci.registers.write(reg, size, value, hardware);
+    if (device.ignoreBars && this.refusedHardwareMove(vcpu, device, reg, size, value)) return;
+    device.vpci!.registers.write(reg, size, value, hardware);
   }
 
   /**
-   * Xen's device lookup: the hardware domain finds its own device, else a hidden one, and reaches the
-   * real device for everything else; a guest finds the device at the virtual address and never
-   * reaches hardware (reads all-ones, writes dropped).
+   * A write no vPCI handler takes: to `device`'s hardware (the hardware domain's write to the device
+   * at the address), unless a hardened switch refuses it; dropped when there is no `device` (a guest,
+   * or an empty address).
    */
-  private handledDevice(vcpu: Vcpu, sbdf: Sbdf): PciDevice | undefined {
+  private writeUnhandled(
+    vcpu: Vcpu,
+    device: PciDevice | undefined,
+    reg: number,
+    size: number,
+    value: number,
+  ): void {
+    if (device === undefined) return;
+    if (this.refusedForeignWrite(vcpu, device, reg, size)) return;
+    if (this.refusedHardwareMove(vcpu, device, reg, size, value)) return;
+    xenView(device).write(reg, size, value);
+  }
+
+  /**
+   * Xen's device lookup (`handledDevice`: the device with vPCI state the access reaches, or undefined)
+   * and what the bytes past its handlers reach (`hardwareOf`), with one look-up of the address. The
+   * answer is one object, reused: read it before the next call.
+   */
+  private resolve(vcpu: Vcpu, sbdf: Sbdf): { device: PciDevice | undefined; hardware: HardwareAccess } {
+    const found = this.resolved;
     const domain = vcpu.domain;
     if (domain.isHardware) {
       const device = this.deviceMap.get(sbdfKey(sbdf));
-      return device !== undefined && (device.domain === domain || device.domain === this.domXen)
-        ? device
-        : undefined;
+      found.device =
+        device?.vpci !== undefined && (device.domain === domain || device.domain === this.domXen)
+          ? device
+          : undefined;
+      found.hardware = device === undefined ? NO_HARDWARE : xenView(device);
+    } else {
+      const device = this.guestDevice(domain, sbdf);
+      found.device = device?.vpci === undefined ? undefined : device;
+      found.hardware = NO_HARDWARE;
     }
-    const key = sbdfKey(sbdf);
-    for (const d of domain.devices)
-      if (d.vpci?.guestSbdf !== undefined && sbdfKey(d.vpci.guestSbdf) === key) return d;
-    return undefined;
+    return found;
   }
 
-  /** What the accesses past the handlers reach (`handledDevice`): the real device, for the hardware domain. */
-  private hardwareOf(vcpu: Vcpu, sbdf: Sbdf): HardwareAccess {
-    if (!vcpu.domain.isHardware) return NO_HARDWARE;
-    const device = this.deviceMap.get(sbdfKey(sbdf));
-    return device === undefined ? NO_HARDWARE : xenView(device);
+  /** The device a guest sees at `sbdf` (its virtual address), or undefined. */
+  private guestDevice(domain: Domain, sbdf: Sbdf): PciDevice | undefined {
+    // A loop, not `find`: this runs for every access of a guest's, and a closure per access adds up.
+    for (const d of domain.devices) {
+      const seen = d.vpci?.guestSbdf;
+      if (
+        seen !== undefined &&
+        seen.fn === sbdf.fn &&
+        seen.dev === sbdf.dev &&
+        seen.bus === sbdf.bus &&
+        seen.seg === sbdf.seg
+      )
+        return d;
+    }
+    return undefined;
   }
 
   /**
@@ -930,12 +1013,11 @@ export class Machine implements EngineContext {
    * it gave to a guest by writing the hardware under it (Xen's `vpci_write_hw`); the write is
    * ignored with an event.
    */
-  private refusedForeignWrite(vcpu: Vcpu, sbdf: Sbdf, reg: number, size: number): boolean {
+  private refusedForeignWrite(vcpu: Vcpu, device: PciDevice, reg: number, size: number): boolean {
     if (!this.policy.protectAssignedBars || !vcpu.domain.isHardware) return false;
-    const device = this.deviceMap.get(sbdfKey(sbdf));
-    const owner = device?.domain;
-    if (owner?.kind !== 'guest' || !device!.hw.placesBars(reg, size)) return false;
-    this.events.push({ kind: 'assigned-write-refused', sbdf: device!.name, reg, domain: owner.id });
+    const owner = device.domain;
+    if (owner?.kind !== 'guest' || !device.hw.placesBars(reg, size)) return false;
+    this.events.push({ kind: 'assigned-write-refused', sbdf: device.name, reg, domain: owner.id });
     return true;
   }
 
@@ -946,10 +1028,15 @@ export class Machine implements EngineContext {
    * or is about to map; the write is tried on a copy of the device first, and ignored with a
    * `move-refused` event. (Other devices vPCI handles are checked by their BAR and ROM handlers.)
    */
-  private refusedHardwareMove(vcpu: Vcpu, sbdf: Sbdf, reg: number, size: number, value: number): boolean {
+  private refusedHardwareMove(
+    vcpu: Vcpu,
+    device: PciDevice,
+    reg: number,
+    size: number,
+    value: number,
+  ): boolean {
     if (!this.policy.refuseSubpageSharing || !vcpu.domain.isHardware) return false;
-    const device = this.deviceMap.get(sbdfKey(sbdf));
-    if (device?.domain === undefined || !device.hw.placesBars(reg, size)) return false;
+    if (device.domain === undefined || !device.hw.placesBars(reg, size)) return false;
     const before = decodedBars(device.hw).map((bar) => bar.hostFrames());
     const trial = device.hw.copy();
     trial.write(reg, size, value);

@@ -2,10 +2,11 @@
  * A p2m's `mmio_direct` extents, found by guest frame and by machine frame, for the invariant checks.
  * A scoped check asks which MMIO mappings meet a few guest frames of one domain, and which mappings
  * of any domain meet the host frames of a moved BAR; walking every extent of every domain after every
- * replayed line was most of a check. Those on guest frames are a search of the p2m, those on machine
- * frames a pass over it or a search of an index made when a p2m is asked often between writes; the
- * list of every MMIO extent a whole check walks is remembered per p2m until it is next written (its
- * `writes` count moves on every write attempted).
+ * replayed line was most of a check. Both are searches of the p2m: by guest frame its extents' own
+ * order, by machine frame the index the p2m keeps up to date as it is written
+ * (`P2m.extentsOfTypeMeetingMfns`). The list of every MMIO extent a whole check walks is remembered
+ * per p2m until it is next written (its `writes` count moves on every write attempted); a whole check
+ * uses neither search.
  */
 import { gfn, MAX_FRAME, type P2m, type P2mExtent } from '@vpci/p2m';
 
@@ -16,48 +17,6 @@ interface MmioIndex {
   readonly writes: number;
   /** In gfn order (extents never overlap in guest frames). */
   readonly byGfn: readonly P2mExtent[];
-}
-
-/** A p2m's `mmio_direct` extents by machine frame, made once asked often enough since a write. */
-interface ByMfn {
-  readonly writes: number;
-  /** Questions answered by a pass over the p2m since the write. */
-  passes: number;
-  index: MfnIndex | undefined;
-}
-
-/**
- * Passes over a p2m's numbers (a tight loop, objects only for what is found) before an index by
- * machine frame (objects for every MMIO extent, sorted) is made: the hardware domain's p2m is asked a
- * handful of times between the writes of a reprogramming, where sorting thousands of extents each
- * time cost more than the passes; a guest's, seldom written, is asked more often than this.
- */
-const PASSES_BEFORE_INDEX = 32;
-
-interface MfnIndex {
-  /** In mfn order (machine frames may repeat). */
-  readonly byMfn: readonly P2mExtent[];
-  /** The largest last machine frame of each prefix of `byMfn`. */
-  readonly reach: readonly number[];
-}
-
-function byMachineFrame(p2m: P2m): MfnIndex {
-  const byMfn = p2m.extentsOfType('mmio_direct').sort((a, b) => a.mfn - b.mfn);
-  const reach: number[] = [];
-  for (const extent of byMfn) reach.push(Math.max(reach.at(-1) ?? -1, extent.mfn + extent.count - 1));
-  return { byMfn, reach };
-}
-
-/** Index of the first of `byMfn` starting after machine frame `frame`. */
-function firstStartingAfter(byMfn: readonly P2mExtent[], frame: number): number {
-  let lo = 0;
-  let hi = byMfn.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >> 1;
-    if (byMfn[mid]!.mfn <= frame) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
 }
 
 /**
@@ -103,7 +62,6 @@ export function wholeRuns(p2m: P2m, extents: readonly P2mExtent[]): P2mExtent[] 
 /** Each p2m's index, remembered until the p2m is next written; one per machine. */
 export class MmioExtentsCache {
   private readonly indexes = new WeakMap<P2m, MmioIndex>();
-  private readonly byMfn = new WeakMap<P2m, ByMfn>();
 
   /** Every `mmio_direct` extent of `p2m`, in gfn order. */
   mmioExtents(p2m: P2m): readonly P2mExtent[] {
@@ -112,11 +70,8 @@ export class MmioExtentsCache {
 
   /**
    * The `mmio_direct` extents of `p2m` that meet guest frames `gfns` or machine frames `mfns`, each
-   * once, in gfn order (the order a whole check meets them in). Those on guest frames are a search
-   * of the p2m; those on machine frames a pass over it the first times they are asked for after a
-   * write, then a search of an index by machine frame (`PASSES_BEFORE_INDEX`: a map written every
-   * few lines, the hardware domain's while it reprograms its devices, is not sorted for nothing, and
-   * one that stays as it is, a guest's, is sorted once).
+   * once, in gfn order (the order a whole check meets them in): searches of the p2m by guest frame
+   * and by machine frame, O(log n + found) each.
    */
   mmioExtentsMeeting(p2m: P2m, gfns: SortedRanges, mfns: SortedRanges): P2mExtent[] {
     const found: P2mExtent[] = [];
@@ -127,7 +82,9 @@ export class MmioExtentsCache {
       for (const extent of p2m.extentsIn(gfn(first), gfn(last)))
         if (extent.type === 'mmio_direct') found.push(extent);
     }
-    for (let r = 0; r < mfns.length; r++) this.meetingMfns(p2m, mfns[r]![0], mfns[r]![1], found);
+    for (let r = 0; r < mfns.length; r++)
+      for (const extent of p2m.extentsOfTypeMeetingMfns('mmio_direct', mfns[r]![0], mfns[r]![1]))
+        found.push(extent);
     if (found.length < 2) return found;
     // Each extent once (the lists above make a new object per extent found), in gfn order.
     found.sort((a, b) => a.gfn - b.gfn);
@@ -135,26 +92,6 @@ export class MmioExtentsCache {
     for (let i = 1; i < found.length; i++)
       if (found[i]!.gfn !== once[once.length - 1]!.gfn) once.push(found[i]!);
     return once;
-  }
-
-  private meetingMfns(p2m: P2m, first: number, last: number, into: P2mExtent[]): void {
-    let known = this.byMfn.get(p2m);
-    if (known === undefined || known.writes !== p2m.writes) {
-      known = { writes: p2m.writes, passes: 0, index: undefined };
-      this.byMfn.set(p2m, known);
-    }
-    if (known.index === undefined && known.passes < PASSES_BEFORE_INDEX) {
-      known.passes++;
-      into.push(...p2m.extentsOfTypeMeetingMfns('mmio_direct', first, last));
-      return;
-    }
-    known.index ??= byMachineFrame(p2m);
-    const { byMfn, reach } = known.index;
-    // Extents starting by `last`, walked back while some before them still reach `first`.
-    for (let i = firstStartingAfter(byMfn, last) - 1; i >= 0 && reach[i]! >= first; i--) {
-      const extent = byMfn[i]!;
-      if (extent.mfn + extent.count - 1 >= first) into.push(extent);
-    }
   }
 
   private indexOf(p2m: P2m): MmioIndex {

@@ -139,7 +139,9 @@ export function decodedBars(hw: PhysicalDevice): Bar[] {
 /**
  * Hardened (XSA-461): a machine frame of `[start, end]` that a domain other than the one `device` is
  * mapped into maps (through any device's BAR), or that a pending map there is about to map, and that
- * domain; undefined when there is none.
+ * domain; undefined when there is none. The first found walking the devices by SBDF: per device its
+ * BARs' pending sets by slot, then, at the first device of a domain, the domain's MMIO mappings of
+ * those frames in gfn order (a search of the p2m's index by machine frame, not a pass over it).
  */
 export function mappedByOtherDomain(
   context: EngineContext,
@@ -160,11 +162,9 @@ export function mappedByOtherDomain(
     }
     if (seen.has(domain)) continue;
     seen.add(domain);
-    for (const extent of domain.p2m.extents()) {
-      if (extent.type !== 'mmio_direct') continue;
-      const mfn = Math.max(start, extent.mfn) as Mfn; // the larger of two machine frames
-      if (mfn <= Math.min(end, extent.mfn + extent.count - 1)) return { mfn, domain: domain.id };
-    }
+    const extent = domain.p2m.extentsOfTypeMeetingMfns('mmio_direct', start, end)[0];
+    // The larger of two machine frames.
+    if (extent !== undefined) return { mfn: Math.max(start, extent.mfn) as Mfn, domain: domain.id };
   }
   return undefined;
 }

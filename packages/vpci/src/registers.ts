@@ -51,15 +51,25 @@ export interface HardwareAccess {
   write(reg: number, size: number, value: number): void;
 }
 
+/**
+ * What tells whether config-space bytes are BAR, ROM or resizable-BAR registers of a device's
+ * hardware (`PhysicalDevice.placesBars`).
+ */
+export interface BarRegisters {
+  placesBars(reg: number, size: number): boolean;
+}
+
 /** Result of adding a register: Xen's `-EINVAL` (bad shape) and `-EEXIST` (overlap) as values. */
 export type AddRegisterResult = Result<'EINVAL' | 'EEXIST'>;
 
 const IGNORED_READ: RegisterRead = () => 0xffffffff;
 const ALWAYS = (): boolean => true;
 const NEVER = (): boolean => false;
-const MAPPING = Object.freeze({ mapping: true, hardware: false });
-const HARDWARE = Object.freeze({ mapping: false, hardware: true });
-const HANDLED = Object.freeze({ mapping: false, hardware: false });
+/** Where a write goes (`RegisterTable.writeTargets`): one of the three frozen answers below. */
+type WriteTargets = Readonly<{ mapping: boolean; hardware: boolean }>;
+const MAPPING: WriteTargets = Object.freeze({ mapping: true, hardware: false });
+const HARDWARE: WriteTargets = Object.freeze({ mapping: false, hardware: true });
+const HANDLED: WriteTargets = Object.freeze({ mapping: false, hardware: false });
 const IGNORED_WRITE: RegisterWrite = () => {};
 
 /** A device's register handlers, kept sorted by offset and pairwise non-overlapping. */
@@ -152,11 +162,56 @@ export class RegisterTable {
    * falls between handlers (to the hardware).
    */
   writeTargets(reg: number, size: number, data: number): { mapping: boolean; hardware: boolean } {
+    return this.targetsFrom(this.firstEndingAfter(reg), reg, size, data);
+  }
+
+  /**
+   * Whether a write of `data` (`size` bytes at `reg`) is inert: no handler it reaches says the value
+   * it would get can change what the device maps, and no part of it goes to hardware where
+   * `barRegisters` says a BAR, ROM or resizable-BAR register is (undefined: the hardware's registers
+   * change nothing that matters, as for a guest). Inert: where `writeAt` starts the write (a position
+   * among the handlers, good until they change); not: -1. The handlers are searched once for both
+   * the decision and the write (`writeTargets` and `write` search them each).
+   */
+  inertWriteAt(reg: number, size: number, data: number, barRegisters: BarRegisters | undefined): number {
+    const at = this.firstEndingAfter(reg);
+    const targets = this.targetsFrom(at, reg, size, data);
+    if (targets === MAPPING) return -1;
+    if (targets === HARDWARE && barRegisters?.placesBars(reg, size) === true) return -1;
+    return at;
+  }
+
+  /** `write` from position `at` (`inertWriteAt`'s answer for the same `reg`, handlers unchanged). */
+  writeAt(at: number, reg: number, size: number, data: number, hardware: HardwareAccess): void {
+    this.writeFrom(at, reg, size, data, hardware);
+  }
+
+  /**
+   * The index of the first handler ending past `reg`: where an access at `reg` starts (handlers are
+   * sorted and do not overlap, so their ends are sorted too). A binary search: every access of a
+   * replay comes here, and walking the handlers before it was a visible part of its cost.
+   */
+  private firstEndingAfter(reg: number): number {
+    const handlers = this.handlers;
+    let low = 0;
+    let high = handlers.length;
+    while (low < high) {
+      const middle = (low + high) >>> 1;
+      const r = handlers[middle]!;
+      if (r.offset + r.size <= reg) low = middle + 1;
+      else high = middle;
+    }
+    return low;
+  }
+
+  /** `writeTargets` from handler `at` on (`firstEndingAfter(reg)`), as one of the frozen answers. */
+  private targetsFrom(at: number, reg: number, size: number, data: number): WriteTargets {
+    const handlers = this.handlers;
     let covered = 0;
     const end = reg + size;
-    for (const r of this.handlers) {
+    for (let i = at; i < handlers.length; i++) {
+      const r = handlers[i]!;
       if (r.offset >= end) break;
-      if (r.offset + r.size <= reg) continue;
       const from = Math.max(reg, r.offset);
       const part = Math.min(end, r.offset + r.size) - from;
       if (
@@ -181,7 +236,9 @@ export class RegisterTable {
   read(reg: number, size: number, hardware: HardwareAccess): number {
     let data = 0xffffffff;
     let done = 0;
-    for (const r of this.handlers) {
+    const handlers = this.handlers;
+    for (let i = this.firstEndingAfter(reg); i < handlers.length; i++) {
+      const r = handlers[i]!;
       const start = reg + done;
       const length = size - done;
       if (r.offset + r.size <= start) continue;
@@ -205,8 +262,18 @@ export class RegisterTable {
 
   /** Xen's `vpci_write`: the bytes falling in each handler go through `writeHelper`, gaps to hardware. */
   write(reg: number, size: number, data: number, hardware: HardwareAccess): void {
+    this.writeFrom(this.firstEndingAfter(reg), reg, size, data, hardware);
+  }
+
+  /**
+   * `write` from handler `at` on (`firstEndingAfter(reg)`). The list is read as it stands at each
+   * step, as Xen's walk of `vpci->handlers` is: a handler may add or remove handlers.
+   */
+  private writeFrom(at: number, reg: number, size: number, data: number, hardware: HardwareAccess): void {
     let done = 0;
-    for (const r of this.handlers) {
+    const handlers = this.handlers;
+    for (let i = at; i < handlers.length; i++) {
+      const r = handlers[i]!;
       const start = reg + done;
       const length = size - done;
       if (r.offset + r.size <= start) continue;

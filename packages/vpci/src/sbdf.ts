@@ -96,9 +96,25 @@ function hexDigits(text: string, from: number, to: number): number {
   return n;
 }
 
+/**
+ * Texts `toSbdf` read, and what it read there: a caller naming its devices as text names the same few
+ * on every access, and reading one again (and the SBDF made for it) was a visible part of a config
+ * access. Bounded: emptied when it holds `PARSED_LIMIT` texts (an SBDF is frozen, so a shared one is
+ * safe).
+ */
+const parsed = new Map<string, Sbdf>();
+const PARSED_LIMIT = 4096;
+
 /** Accepts an `Sbdf` or its text form. */
 export function toSbdf(value: Sbdf | string, argument = 'sbdf'): Sbdf {
-  if (typeof value === 'string') return parseSbdf(value, argument);
+  if (typeof value === 'string') {
+    const known = parsed.get(value);
+    if (known !== undefined) return known;
+    const sbdf = parseSbdf(value, argument);
+    if (parsed.size >= PARSED_LIMIT) parsed.clear();
+    parsed.set(value, sbdf);
+    return sbdf;
+  }
   if (value instanceof CheckedSbdf) return value;
   if (typeof value !== 'object' || value === null) {
     throw new InvalidArgumentError(

@@ -10,10 +10,11 @@
  * indexes (it walks every device, as the naive reference the scoped checks are compared with) and
  * drops them, so the next scoped check builds them again from the machine as it is.
  */
+
+import { IntervalIndex } from '@vpci/rangeset/internal';
 import type { DeviceWindows, DeviceWindowsCache, MsixPages, Window } from './bar-windows.js';
 import { type EngineContext, mappingDomain } from './context.js';
 import type { Domain, PciDevice } from './domain.js';
-import { IntervalIndex } from './interval-index.js';
 import { sbdfKey } from './sbdf.js';
 
 /** Inclusive guest frame ranges, sorted by start and merged (as the checks' regions are). */

@@ -6,7 +6,7 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { runs } from '../../../test/support/fast-check-setup.js';
+import { runs } from '../../../../test/support/fast-check-setup.js';
 import { IntervalIndex } from './interval-index.js';
 
 /** An interval near a few anchors (so they meet often), of a span from one frame to 2^52. */

@@ -1,6 +1,7 @@
 /**
- * Items on inclusive frame intervals `[first, last]`, found by the intervals they meet. The invariant
- * checks keep one per domain (enabled BAR windows and MSI-X pages by guest frame) and one per machine
+ * Items on inclusive frame intervals `[first, last]`, found by the intervals they meet. The p2m keeps
+ * one of its MMIO extents by machine frame (`P2m.extentsOfTypeMeetingMfns`); vPCI's invariant checks
+ * keep one per domain (enabled BAR windows and MSI-X pages by guest frame) and one per machine
  * (devices' host pages by machine frame), so that a check after a line that touched one device looks
  * at the few items near that device instead of at every device of the machine.
  *
