@@ -7,9 +7,12 @@
  * on, in the same order, from a search.
  *
  * A domain's index is made from its device lists the first time it is asked for, and changed for
- * the devices whose BARs told of a change since (`Bar.watcher`). The machine drops every index when
- * a device changes hands or gets a new vPCI state (`clear`): the lists' order and the BARs watched
- * then change.
+ * the devices whose BARs told of a change since (`Bar.watcher`). The machine tells it of every change
+ * to the lists and to the devices' vPCI states, so that it is kept, not made again, as devices come,
+ * go and change hands (the VFs of an SR-IOV PF join and leave the hardware domain thousands at a
+ * time): a device joins the end of its owner's list (`joined`: a rank past every other of that
+ * list), leaves it (`left`: its BARs go; the others' ranks keep their order), or gets a new vPCI
+ * state (`renewed`: its new BARs are watched and looked at).
  */
 
 import { IntervalIndex } from '@vpci/rangeset/internal';
@@ -23,7 +26,11 @@ import type { Domain, PciDevice } from './domain.js';
 interface BarsContext {
   readonly hardwareDomain: Domain;
   readonly domXen: Domain;
-  readonly deviceListVersion: number;
+}
+
+/** The domain whose index holds the BARs of `owner`'s devices: dom_xen's map into the hardware domain's. */
+function holderOf(context: BarsContext, owner: Domain): Domain {
+  return owner === context.domXen ? context.hardwareDomain : owner;
 }
 
 /** An enabled BAR of a device and where `modify_bars`' walk meets it. */
@@ -39,11 +46,22 @@ export interface EnabledBar {
 /** One domain's enabled BARs. */
 interface DomainBars {
   readonly index: IntervalIndex<EnabledBar>;
-  /** Each device's place in the walk (its lists do not change while the index lives). */
+  /**
+   * Each device's place in the walk: ranks only grow along a list (a device joining gets the next),
+   * dom_xen's list (walked after the hardware domain's) from `DOM_XEN_RANKS`.
+   */
   readonly rank: Map<PciDevice, number>;
   /** What each device has in `index`. */
   readonly held: Map<PciDevice, EnabledBar[]>;
+  /** The rank the next device to join the domain's own list, and dom_xen's, gets. */
+  readonly next: [own: number, domXen: number];
 }
+
+/**
+ * Where dom_xen's ranks start in the hardware domain's index: past any the hardware domain's own list
+ * can reach (one per device that ever joined it), with `rank × 8 + slot` still an exact integer.
+ */
+const DOM_XEN_RANKS = 2 ** 40;
 
 /** The enabled BARs of every domain, for one machine (`EngineContext.enabledBars`). */
 export class EnabledBarIndex {
@@ -51,13 +69,36 @@ export class EnabledBarIndex {
   /** The devices whose BARs changed since their domain's index last looked at them. */
   private readonly changed = new Set<PciDevice>();
   private readonly watchers = new WeakMap<PciDevice, BarWatcher>();
-  /** `EngineContext.deviceListVersion` the indexes were made at. */
-  private version = -1;
 
-  /** Drops every index (a device changed hands or vPCI state): they are made again when asked. */
+  /** Drops every index: they are made again when asked. */
   clear(): void {
     this.byDomain.clear();
     this.changed.clear();
+  }
+
+  /** `device` joined the end of its owner's device list (`device.domain` is that owner). */
+  joined(context: BarsContext, device: PciDevice): void {
+    const owner = device.domain!;
+    const bars = this.byDomain.get(holderOf(context, owner));
+    if (bars === undefined) return;
+    bars.rank.set(device, owner === context.domXen ? DOM_XEN_RANKS + bars.next[1]++ : bars.next[0]++);
+    this.watch(device);
+    this.changed.add(device);
+  }
+
+  /** `device` left `owner`'s device list: its BARs leave the index. */
+  left(context: BarsContext, device: PciDevice, owner: Domain): void {
+    const bars = this.byDomain.get(holderOf(context, owner));
+    if (bars === undefined || !bars.rank.has(device)) return;
+    for (const entry of bars.held.get(device) ?? []) bars.index.remove(entry.first, entry.last, entry);
+    bars.held.delete(device);
+    bars.rank.delete(device);
+  }
+
+  /** `device` got a new vPCI state, or lost it: its BARs are watched anew and looked at again. */
+  renewed(device: PciDevice): void {
+    this.watch(device);
+    this.changed.add(device);
   }
 
   /**
@@ -99,28 +140,25 @@ export class EnabledBarIndex {
   }
 
   private domainBars(context: BarsContext, domain: Domain): DomainBars {
-    if (this.version !== context.deviceListVersion) {
-      this.clear();
-      this.version = context.deviceListVersion;
-    }
     let bars = this.byDomain.get(domain);
     if (bars === undefined) {
-      bars = { index: new IntervalIndex(), rank: new Map(), held: new Map() };
-      const lists = domain.isHardware ? [domain.devices, context.domXen.devices] : [domain.devices];
-      for (const list of lists) {
-        for (const device of list) {
-          bars.rank.set(device, bars.rank.size);
-          this.watch(device);
-          this.put(bars, device);
-        }
+      bars = { index: new IntervalIndex(), rank: new Map(), held: new Map(), next: [0, 0] };
+      for (const device of domain.devices) {
+        bars.rank.set(device, bars.next[0]++);
+        this.watch(device);
+        this.put(bars, device);
+      }
+      for (const device of domain.isHardware ? context.domXen.devices : []) {
+        bars.rank.set(device, DOM_XEN_RANKS + bars.next[1]++);
+        this.watch(device);
+        this.put(bars, device);
       }
       this.byDomain.set(domain, bars);
     }
     for (const device of this.changed) {
       // The domain whose p2m the device's BARs map into (`mappingDomain`): dom_xen's map into dom0's.
-      const holder = this.byDomain.get(
-        device.domain === context.domXen ? context.hardwareDomain : device.domain!,
-      );
+      const holder =
+        device.domain === undefined ? undefined : this.byDomain.get(holderOf(context, device.domain));
       if (holder === undefined || !holder.rank.has(device)) continue;
       for (const entry of holder.held.get(device) ?? []) holder.index.remove(entry.first, entry.last, entry);
       this.put(holder, device);

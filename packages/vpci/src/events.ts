@@ -5,6 +5,16 @@
 
 import type { Errno } from '@vpci/rangeset';
 
+/**
+ * Why a VF that VF Enable asked for did not come up on the machine (`vf-not-added`):
+ * - `routing-id-taken`: a device is already at the VF's routing ID. Xen's `pci_add_device` finds it
+ *   (`alloc_pdev` returns the device on the segment's list) instead of adding a VF, so the engine
+ *   leaves that device as it is and adds no VF there.
+ * - `past-last-bus`: `PF + First VF Offset + n × VF Stride` is past 0xffff, beyond bus 255 (PCIe
+ *   9.3.3.10–11): no function can answer there, so neither that VF nor any later one comes up.
+ */
+export type VfNotAddedReason = 'routing-id-taken' | 'past-last-bus';
+
 /** Which map/unmap a deferred operation was doing. */
 export type MapOperation = 'map' | 'unmap';
 
@@ -63,6 +73,10 @@ export type MapOperation = 'map' | 'unmap';
  * - `vf-added`: VF `index` of SR-IOV physical function `pf` came up at `sbdf` when the hardware
  *   domain set VF Enable, and was reported to Xen (`PHYSDEVOP_pci_device_add` with `is_virtfn`).
  * - `vf-removed`: the VF went, with VF Enable cleared or its PF removed (`pci_remove_device`).
+ * - `vf-not-added`: VF Enable on SR-IOV physical function `sbdf` asked for VFs `index` …
+ *   `index + count - 1` and they did not come up (`reason`, `VfNotAddedReason`): `routing-id-taken`
+ *   (one VF; `other` is the device already at its routing ID, which stays as it was) or
+ *   `past-last-bus` (every VF from `index` on: routing IDs past 0xffff).
  * - `sriov-write-ignored`: hardened (`mapVfBarRanges`): a write to a PF's VF BAR registers or System
  *   Page Size while VF Memory Space Enable is on, or to NumVFs while VF Enable is on, was ignored.
  */
@@ -210,6 +224,14 @@ export type VpciEvent =
   | { readonly kind: 'vf-added'; readonly sbdf: string; readonly pf: string; readonly index: number }
   | { readonly kind: 'vf-removed'; readonly sbdf: string; readonly pf: string }
   | {
+      readonly kind: 'vf-not-added';
+      readonly sbdf: string;
+      readonly index: number;
+      readonly count: number;
+      readonly reason: VfNotAddedReason;
+      readonly other?: string;
+    }
+  | {
       readonly kind: 'sriov-write-ignored';
       readonly sbdf: string;
       readonly reg: number;
@@ -298,6 +320,10 @@ export function describeEvent(event: VpciEvent): string {
       return `PCI add virtual function ${event.sbdf} (VF ${event.index} of ${event.pf})`;
     case 'vf-removed':
       return `PCI remove virtual function ${event.sbdf} of ${event.pf}`;
+    case 'vf-not-added':
+      return event.reason === 'routing-id-taken'
+        ? `${event.sbdf}: VF ${event.index} not added: its routing ID ${event.other} is already a device`
+        : `${event.sbdf}: ${event.count === 1 ? `VF ${event.index}` : `VFs ${event.index}-${event.index + event.count - 1} (${event.count})`} not added: routing IDs past bus 255`;
     case 'sriov-write-ignored':
       return `${event.sbdf}: SR-IOV write of ${hex(event.value)} at ${hex(event.reg)} ignored while ${event.reason === 'vf-enable' ? 'VF Enable' : 'VF Memory Space Enable'} is on`;
     case 'access-dropped':

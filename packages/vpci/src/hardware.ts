@@ -347,8 +347,8 @@ export class PhysicalDevice {
     if (sriov === undefined)
       throw new InvalidArgumentError('pf', pf.toString(), 'an SR-IOV physical function');
     const pfRid = (pf.sbdf.bus << 8) | (pf.sbdf.dev << 3) | pf.sbdf.fn;
-    const rid = sriov.vfRoutingIds(pfRid)[n];
-    if (!Number.isInteger(n) || rid === undefined) {
+    const rid = sriov.vfRoutingIdAt(pfRid, n);
+    if (rid === undefined) {
       throw new InvalidArgumentError(
         'n',
         n,

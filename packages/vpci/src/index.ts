@@ -33,7 +33,7 @@ export type {
 } from './domain.js';
 export { DOMID_IO, Domain, noRangesetOps, PciDevice, Vcpu, VPCI_MAX_VIRT_DEV } from './domain.js';
 export { reportE820Frames } from './e820.js';
-export type { MapOperation, VpciEvent } from './events.js';
+export type { MapOperation, VfNotAddedReason, VpciEvent } from './events.js';
 export { describeEvent } from './events.js';
 export type {
   BarSpec,

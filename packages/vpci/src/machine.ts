@@ -24,7 +24,7 @@ import {
 } from './arm-pci-host.js';
 import { type CapabilityErrno, initCapabilities, reinitExtCapabilities } from './capabilities.js';
 import { allOnes, checkAccessShape, vpciAccessAllowed } from './config-access.js';
-import { type EngineContext, mappingDomain, ruleSetMapsDevice } from './context.js';
+import { type EngineContext, ruleSetMapsDevice } from './context.js';
 import { hostFrameRange, VpciState } from './device.js';
 import { DeviceMemory } from './device-memory.js';
 import {
@@ -237,12 +237,16 @@ export class Machine implements EngineContext {
    */
   readonly pendingVcpus = new PendingVcpus<Vcpu, PciDevice>();
   /**
-   * See `EngineContext.enabledBars`; dropped whenever a device changes hands or vPCI state. A test
-   * may take it away to compare with Xen's walk.
+   * See `EngineContext.enabledBars`; told whenever a device joins or leaves a domain's list or gets a
+   * new vPCI state, so that it is kept as devices come and go. A test may take it away to compare
+   * with Xen's walk.
    * @internal
    */
   readonly enabledBars: EnabledBarIndex | undefined = new EnabledBarIndex();
   private readonly deviceMap = new Map<number, PciDevice>();
+  /** Each device's place in `deviceMap`'s order (the order devices were plugged in). */
+  private readonly plugOrder = new WeakMap<PciDevice, number>();
+  private plugs = 0;
   /** MMCFG regions the hardware domain reported, by `segment:start-end`: usable or not. */
   private readonly mmcfgRegions = new Map<string, boolean>();
   private readonly domainMap = new Map<number, Domain>();
@@ -448,6 +452,7 @@ export class Machine implements EngineContext {
     resetInitialMsixState(this.events, hw);
     stateChanged();
     this.deviceMap.set(key, pdev);
+    this.plugOrder.set(pdev, this.plugs++);
     this.sortedDevices = undefined;
     this.deviceListChanges++;
     // Hardened: a device hot-plugged into a page another domain maps would be the hardware
@@ -612,7 +617,8 @@ export class Machine implements EngineContext {
     this.moveOwner(device, undefined);
     const pf = device.physfn;
     if (pf !== undefined) {
-      pf.virtfns.splice(pf.virtfns.indexOf(device), 1);
+      // VFs go last first (removeVirtualFunctions): found from the end, each is a pop.
+      pf.virtfns.splice(pf.virtfns.lastIndexOf(device), 1);
       this.events.push({ kind: 'vf-removed', sbdf: device.name, pf: pf.name });
     }
     stateChanged();
@@ -627,20 +633,47 @@ export class Machine implements EngineContext {
    * routing IDs (possibly on higher bus numbers), each linked to `pf` and set up as a hot-plugged
    * device of the hardware domain (Xen's `pci_add_device` with `is_virtfn`; 8fe330a4da: the PF must
    * be known first, as it is here). A routing ID where a device already is is skipped, as Xen's
-   * `pci_add_device` finds that device and only updates its links.
+   * `pci_add_device` finds that device (`alloc_pdev` returns the one on `alldevs_list`) and only
+   * updates its links; the VFs from the first whose routing ID is past 0xffff on have no bus to sit
+   * on and are never brought up. Neither goes unsaid: a `vf-not-added` event each, with its reason
+   * (one for all the VFs past the last bus, with their count). Work in proportion to the VFs: one
+   * routing ID and one look-up each.
    */
   addVirtualFunctions(pf: PciDevice): void {
     const sriov = pf.hw.sriov;
     if (sriov === undefined) return;
     const pfRid = (pf.sbdf.bus << 8) | (pf.sbdf.dev << 3) | pf.sbdf.fn;
-    sriov.vfRoutingIds(pfRid).forEach((rid, n) => {
+    const requested = sriov.requestedVfs;
+    for (let n = 0; n < requested; n++) {
+      const rid = sriov.vfRoutingIdAt(pfRid, n);
+      if (rid === undefined) {
+        this.events.push({
+          kind: 'vf-not-added',
+          sbdf: pf.name,
+          index: n,
+          count: requested - n,
+          reason: 'past-last-bus',
+        });
+        return;
+      }
       const sbdf = makeSbdf(pf.sbdf.seg, rid >> 8, (rid >> 3) & 0x1f, rid & 7);
-      if (this.deviceMap.has(sbdfKey(sbdf))) return;
+      const there = this.deviceMap.get(sbdfKey(sbdf));
+      if (there !== undefined) {
+        this.events.push({
+          kind: 'vf-not-added',
+          sbdf: pf.name,
+          index: n,
+          count: 1,
+          reason: 'routing-id-taken',
+          other: there.name,
+        });
+        continue;
+      }
       // Each add is its own hypercall: the toolstack's vCPU finished the previous VF's work first
       // (assignVpci), so each VF mapped on its way in is mapped whole.
       const vf = this.plug(PhysicalDevice.virtualFunction(pf.hw, n), false, { pf, index: n });
       this.events.push({ kind: 'vf-added', sbdf: vf.name, pf: pf.name, index: n });
-    });
+    }
   }
 
   /** SR-IOV (`EngineContext.removeVirtualFunctions`): `pf`'s VFs are removed, last first. */
@@ -1044,7 +1077,7 @@ export class Machine implements EngineContext {
   private setOwner(device: PciDevice, domain: Domain): void {
     device.domain = domain;
     domain.devices.push(device);
-    this.enabledBars?.clear();
+    this.enabledBars?.joined(this, device);
   }
 
   /**
@@ -1089,9 +1122,12 @@ export class Machine implements EngineContext {
   /** The device leaves its owner's list and joins `target`'s (the IOMMU's reassignment). */
   private moveOwner(device: PciDevice, target: Domain | undefined): void {
     const owner = device.domain;
-    if (owner !== undefined) owner.devices.splice(owner.devices.indexOf(device), 1);
+    // From the end: the VFs of a PF leave last first, the last devices to have joined.
+    if (owner !== undefined) {
+      owner.devices.splice(owner.devices.lastIndexOf(device), 1);
+      this.enabledBars?.left(this, device, owner);
+    }
     device.domain = undefined;
-    this.enabledBars?.clear();
     if (target !== undefined) this.setOwner(device, target);
   }
 
@@ -1207,7 +1243,7 @@ export class Machine implements EngineContext {
     device.vpci = new VpciState();
     // What was made from the old state's BARs: the host pages vPCI adds, the enabled BARs.
     device.hw.noteBarsChanged();
-    this.enabledBars?.clear();
+    this.enabledBars?.renewed(device);
     if (!isHwdom) {
       if (device.sbdf.fn !== 0) return this.failAssign(device, 'EOPNOTSUPP');
       const slot = domain.virtualSlots.indexOf(false);
@@ -1241,7 +1277,7 @@ export class Machine implements EngineContext {
     for (const bar of vpci.bars) if (bar.mem !== undefined) countRangesetOps(this, device, 'destroy');
     device.vpci = undefined;
     device.hw.noteBarsChanged();
-    this.enabledBars?.clear();
+    this.enabledBars?.renewed(device);
   }
 
   /**
@@ -1265,20 +1301,34 @@ export class Machine implements EngineContext {
   /**
    * A host page holding a BAR of `device` that a domain other than `target` maps through an enabled
    * BAR of another device, or is about to map through pending work (hardened check before
-   * assignment and hot-plug).
+   * assignment and hot-plug). The devices looked at are those of the other domains' lists (a device
+   * with vPCI state always has an owner), not every device of the machine: a VF joining the
+   * hardware domain looks at the guests' devices only. When several meet, the answer is the one
+   * plugged first (the machine's device order), as a walk over every device would give.
    */
   private sharedMappedPage(device: PciDevice, target: Domain): { mfn: number; other: string } | undefined {
-    for (const other of this.deviceMap.values()) {
-      if (other === device || mappingDomain(this, other) === target || other.vpci === undefined) continue;
-      for (const remote of other.vpci.bars) {
-        // Mapped, or with frames about to be mapped (or unmapped) by pending work.
-        if (!remote.enabled && (remote.mem === undefined || remote.mem.isEmpty())) continue;
-        const [remoteStart, remoteEnd] = remote.hostFrames();
-        for (const bar of hostBars(device)) {
-          const [start, end] = bar.hostFrames();
-          if (start <= remoteEnd && remoteStart <= end)
-            return { mfn: Math.max(start, remoteStart), other: other.name };
-        }
+    let found: { mfn: number; other: PciDevice } | undefined;
+    for (const domain of this.domainMap.values()) {
+      if ((domain === this.domXen ? this.hardwareDomain : domain) === target) continue;
+      for (const other of domain.devices) {
+        if (other === device || other.vpci === undefined) continue;
+        if (found !== undefined && this.plugOrder.get(other)! > this.plugOrder.get(found.other)!) continue;
+        const mfn = this.sharedPageWith(device, other);
+        if (mfn !== undefined) found = { mfn, other };
+      }
+    }
+    return found === undefined ? undefined : { mfn: found.mfn, other: found.other.name };
+  }
+
+  /** The first host page holding a BAR of `device` that `other` maps or is about to map (`sharedMappedPage`). */
+  private sharedPageWith(device: PciDevice, other: PciDevice): number | undefined {
+    for (const remote of other.vpci!.bars) {
+      // Mapped, or with frames about to be mapped (or unmapped) by pending work.
+      if (!remote.enabled && (remote.mem === undefined || remote.mem.isEmpty())) continue;
+      const [remoteStart, remoteEnd] = remote.hostFrames();
+      for (const bar of hostBars(device)) {
+        const [start, end] = bar.hostFrames();
+        if (start <= remoteEnd && remoteStart <= end) return Math.max(start, remoteStart);
       }
     }
     return undefined;

@@ -367,18 +367,31 @@ export class SriovHardware {
     return (this.field16(PCI_SRIOV_CTRL) & PCI_SRIOV_CTRL_MSE) !== 0;
   }
 
+  /** How many VFs VF Enable asks for: NumVFs, at most TotalVFs (PCIe 9.3.3.7). */
+  get requestedVfs(): number {
+    return Math.min(this.field16(PCI_SRIOV_NUM_VF), this.field16(PCI_SRIOV_TOTAL_VF));
+  }
+
+  /**
+   * VF `n`'s routing ID from the PF's (`bus << 8 | devfn`), as the hardware brings it up when VF
+   * Enable is set: `undefined` for `n` not below `requestedVfs`, or for a routing ID past 0xffff (no
+   * bus 256: such a VF, and every later one, is never brought up). One sum, so a caller asking for
+   * every VF does work in proportion to the VFs.
+   */
+  vfRoutingIdAt(pfRoutingId: number, n: number): number | undefined {
+    if (!Number.isInteger(n) || n < 0 || n >= this.requestedVfs) return undefined;
+    return vfRoutingId(pfRoutingId, this.field16(PCI_SRIOV_VF_OFFSET), this.field16(PCI_SRIOV_VF_STRIDE), n);
+  }
+
   /**
    * The routing IDs of VFs 0 … NumVFs − 1 from the PF's routing ID (`bus << 8 | devfn`), as the
    * hardware brings them up when VF Enable is set; a VF past bus 255 stops the list there (Linux's
    * `sriov_enable()` refuses such a NumVFs: `pci_iov_bus_range()` beyond the bus range).
    */
   vfRoutingIds(pfRoutingId: number): number[] {
-    const offset = this.field16(PCI_SRIOV_VF_OFFSET);
-    const stride = this.field16(PCI_SRIOV_VF_STRIDE);
     const ids: number[] = [];
-    const count = Math.min(this.field16(PCI_SRIOV_NUM_VF), this.field16(PCI_SRIOV_TOTAL_VF));
-    for (let n = 0; n < count; n++) {
-      const rid = vfRoutingId(pfRoutingId, offset, stride, n);
+    for (let n = 0; ; n++) {
+      const rid = this.vfRoutingIdAt(pfRoutingId, n);
       if (rid === undefined) break;
       ids.push(rid);
     }

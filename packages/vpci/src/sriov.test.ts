@@ -336,3 +336,67 @@ describe("a VF BAR over another device's BAR", () => {
     }
   });
 });
+
+describe('VFs that VF Enable asks for and that do not come up are counted, with the reason (both profiles)', () => {
+  for (const profile of ['xen', 'hardened'] as const) {
+    it(`${profile}: a VF whose routing ID another device has is not added (Xen's pci_add_device finds that device: alloc_pdev)`, () => {
+      // PF 01:00.0 (routing ID 0x100), First VF Offset 1, VF Stride 1: VF 0 at 0x101 = 01:00.1 (taken),
+      // VF 1 at 0x102 = 01:00.2 (PCIe 9.3.3.10–11).
+      const machine = new Machine({ profile });
+      machine.addDevice({
+        sbdf: '0000:01:00.0',
+        sriov: {
+          totalVfs: 2,
+          numVfs: 2,
+          firstVfOffset: 1,
+          vfStride: 1,
+          vfBars: [{ type: 'mem32', size: 0x1000n, addr: 0xd000_0000n }],
+        },
+      });
+      const other = machine.addDevice({ sbdf: '0000:01:00.1' });
+      machine.boot();
+      machine.configWrite(machine.hardwareDomain.vcpus[0]!, '01:00.0', 0x108, 2, VFE);
+      expect(machine.events.filter((e) => e.kind === 'vf-not-added')).toEqual([
+        {
+          kind: 'vf-not-added',
+          sbdf: '0000:01:00.0',
+          index: 0,
+          count: 1,
+          reason: 'routing-id-taken',
+          other: '0000:01:00.1',
+        },
+      ]);
+      expect(machine.events.filter((e) => e.kind === 'vf-added').map((e) => e.sbdf)).toEqual([
+        '0000:01:00.2',
+      ]);
+      expect(other.physfn).toBeUndefined();
+    });
+
+    it(`${profile}: VFs whose routing IDs pass 0xffff are not added, counted in one event`, () => {
+      // PF ff:00.0 (routing ID 0xff00), First VF Offset 0xf0, VF Stride 4, NumVFs 8: VF n at
+      // 0xfff0 + 4n, so VFs 0–3 (0xfff0, 0xfff4, 0xfff8, 0xfffc) fit and VFs 4–7 are past bus 255.
+      const machine = new Machine({ profile });
+      machine.addDevice({
+        sbdf: '0000:ff:00.0',
+        sriov: {
+          totalVfs: 8,
+          numVfs: 8,
+          firstVfOffset: 0xf0,
+          vfStride: 4,
+          vfBars: [{ type: 'mem32', size: 0x1000n, addr: 0xd000_0000n }],
+        },
+      });
+      machine.boot();
+      machine.configWrite(machine.hardwareDomain.vcpus[0]!, 'ff:00.0', 0x108, 2, VFE);
+      expect(machine.events.filter((e) => e.kind === 'vf-added').map((e) => e.sbdf)).toEqual([
+        '0000:ff:1e.0',
+        '0000:ff:1e.4',
+        '0000:ff:1f.0',
+        '0000:ff:1f.4',
+      ]);
+      expect(machine.events.filter((e) => e.kind === 'vf-not-added')).toEqual([
+        { kind: 'vf-not-added', sbdf: '0000:ff:00.0', index: 4, count: 4, reason: 'past-last-bus' },
+      ]);
+    });
+  }
+});
