@@ -147,11 +147,14 @@ export function archMmio(
 }
 
 /**
- * The leading whole calls of `archMmio` over a range done in closed form (@vpci/p2m `mmioCallRun`):
- * x86's calls that would each return the progress of 64 chunks, up to the call that brings the
- * frames done to `atLeast`. Returns the frames done; 0 on Arm, whose one call does the whole range.
+ * `archMmio` over the start of a range, with the leading whole calls done in closed form (@vpci/p2m
+ * `mmioCallRun`): on x86 the calls that would each return the progress of 64 chunks, up to the call
+ * that brings the frames done to `atLeast`, are made as one p2m write and reported as their progress
+ * together (never `done`: the run stops before the last call); where there is no such run (Arm, whose
+ * one call does the whole range, or a call that would do less or fail), one `archMmio` call. The p2m,
+ * the counts and where a loop over it would preempt are those of calling once per 64 chunks.
  */
-export function archMmioCallRun(
+export function archMmioCalls(
   arch: Arch,
   p2m: P2m,
   map: boolean,
@@ -159,6 +162,7 @@ export function archMmioCallRun(
   count: number,
   mfn: Mfn,
   atLeast: number,
-): number {
-  return arch === 'arm' ? 0 : mmioCallRun(p2m, map, gfn, count, mfn, atLeast);
+): ArchMmioResult {
+  const run = arch === 'arm' ? 0 : mmioCallRun(p2m, map, gfn, count, mfn, atLeast);
+  return run > 0 ? { ok: true, done: false, progress: run } : archMmio(arch, p2m, map, gfn, count, mfn);
 }

@@ -4,7 +4,7 @@
  */
 import { type Gfn, MAX_FRAME, type Mfn, type Paddr, gfn as toGfn, mfn as toMfn } from '@vpci/p2m';
 import { type ConsumeResult, type ConsumeStep, RangeSet, type Result } from '@vpci/rangeset';
-import { archMmio, archMmioCallRun, pciCheckBar } from './arch.js';
+import { archMmioCalls, pciCheckBar } from './arch.js';
 import type { EngineContext } from './context.js';
 import { mappingDomain } from './context.js';
 import { modifyDecoding, restoreMsixPages } from './decoding.js';
@@ -279,19 +279,9 @@ function mapRange(
       meter.failure = { gfn: s, mfn };
       return { consumed, next: 'fail', code: 'EPERM' };
     }
-    // Whole calls that would each return 64 chunks' progress are done at once (bounded by extents,
-    // not calls): the same p2m, counts and preemption point as calling once per 64 chunks.
-    const run = archMmioCallRun(context.arch, domain.p2m, map, toGfn(s), size, toMfn(mfn), meter.left);
-    if (run > 0) {
-      done.addRange(s, (s + run - 1) as Gfn);
-      consumed += run;
-      s = (s + run) as Gfn;
-      meter.left -= run;
-      if (meter.left <= 0) return { consumed, next: 'restart' };
-      continue;
-    }
-    // x86 returns after 64 chunks with the progress made; Arm does all or fails (arch.ts).
-    const rc = archMmio(context.arch, domain.p2m, map, toGfn(s), size, toMfn(mfn));
+    // x86 returns after 64 chunks with the progress made (runs of such calls at once, bounded by
+    // extents, not calls); Arm does all or fails (arch.ts).
+    const rc = archMmioCalls(context.arch, domain.p2m, map, toGfn(s), size, toMfn(mfn), meter.left);
     if (!rc.ok) {
       meter.failure = { gfn: s, mfn };
       // Arm keeps the blocks written before a failure without counting them: not consumed, but
@@ -332,18 +322,16 @@ function rollback(
         const size = e - s + 1;
         let offset = 0;
         const undo = (from: number) =>
-          archMmio(context.arch, domain.p2m, !map, toGfn(s + from), size - from, toMfn(mfn + from));
-        while (offset < size) {
-          // Whole calls in closed form first, as in mapRange (never preempted here).
-          offset += archMmioCallRun(
+          archMmioCalls(
             context.arch,
             domain.p2m,
             !map,
-            toGfn(s + offset),
-            size - offset,
-            toMfn(mfn + offset),
+            toGfn(s + from),
+            size - from,
+            toMfn(mfn + from),
             Number.POSITIVE_INFINITY,
           );
+        while (offset < size) {
           // A p2m call that fails (ENOMEM: no memory for a page table, as an injected fault says) is
           // tried once more: the operation's own failure may have been that same shortage, and a
           // rollback left half done leaves frames mapped with no BAR enabled, or the other way round.

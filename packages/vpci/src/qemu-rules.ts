@@ -21,7 +21,7 @@
  */
 import { type Errno, type Gfn, MAX_FRAME, gfn as toGfn, mfn as toMfn } from '@vpci/p2m';
 import { RangeSet } from '@vpci/rangeset';
-import { archMmio, archMmioCallRun } from './arch.js';
+import { archMmioCalls } from './arch.js';
 import { type EngineContext, mappingDomain } from './context.js';
 import { type Bar, barAddress } from './device.js';
 import type { AccessorRef, Domain, PciDevice, Vcpu } from './domain.js';
@@ -262,8 +262,8 @@ function p2mRun(
       context.events.push(mapFailed(device, domain, map, at, machine, 'EINVAL'));
       return;
     }
-    // Whole calls in closed form first (bounded by extents, not calls; the same p2m and counts).
-    const run = archMmioCallRun(
+    // Runs of whole calls at once (bounded by extents, not calls; the same p2m and counts).
+    const rc = archMmioCalls(
       context.arch,
       domain.p2m,
       map,
@@ -272,11 +272,6 @@ function p2mRun(
       toMfn(machine),
       Number.POSITIVE_INFINITY,
     );
-    if (run > 0) {
-      at += run;
-      continue;
-    }
-    const rc = archMmio(context.arch, domain.p2m, map, toGfn(at), last - at + 1, toMfn(machine));
     if (!rc.ok) {
       context.events.push(mapFailed(device, domain, map, at, machine, rc.code));
       return;

@@ -11,7 +11,7 @@
  */
 import { type Gfn, gfn as toGfn, mfn as toMfn } from '@vpci/p2m';
 import { RangeSet } from '@vpci/rangeset';
-import { archMmio, archMmioCallRun } from './arch.js';
+import { archMmioCalls } from './arch.js';
 import { type EngineContext, mappingDomain } from './context.js';
 import type { Bar } from './device.js';
 import type { Domain, PciDevice } from './domain.js';
@@ -232,8 +232,8 @@ function runMmio(
 ): boolean {
   let done = 0;
   while (done < pages) {
-    // Whole calls in closed form first (bounded by extents, not calls; the same p2m and counts).
-    const run = archMmioCallRun(
+    // Runs of whole calls at once (bounded by extents, not calls; the same p2m and counts).
+    const rc = archMmioCalls(
       context.arch,
       domain.p2m,
       map,
@@ -242,11 +242,6 @@ function runMmio(
       toMfn(mfn + done),
       Number.POSITIVE_INFINITY,
     );
-    if (run > 0) {
-      done += run;
-      continue;
-    }
-    const rc = archMmio(context.arch, domain.p2m, map, toGfn(gfn + done), pages - done, toMfn(mfn + done));
     if (!rc.ok) {
       context.events.push({
         kind: 'map-failed',
