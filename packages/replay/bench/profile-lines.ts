@@ -20,6 +20,8 @@ const lines = [...writes(planned, Number(count))].map(line);
 const session = new Session();
 session.connect();
 await session.post('Profiler.enable');
+// Every 100 µs, not V8's default 1 ms: a checked line costs tens of µs.
+await session.post('Profiler.setSamplingInterval', { interval: 100 });
 await session.post('Profiler.start');
 const t0 = process.cpuUsage();
 for (const text of lines) if (!replay.feed(text)) throw new Error(replay.error?.message);

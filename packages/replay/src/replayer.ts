@@ -23,6 +23,7 @@ import {
 } from '@vpci/p2m';
 import {
   checkInvariants,
+  type DeviceChange,
   DeviceSnapshot,
   type Domain,
   describeEvent,
@@ -130,6 +131,10 @@ export class Replayer {
   private guestVpciNoted = false;
   /** The touched devices of the line being applied, as they were before it (reused line to line). */
   private readonly snapshots: DeviceSnapshot[] = [];
+  /** What the line changed of each snapshotted device, and a scoped check's devices and guest frames (reused). */
+  private readonly changes: DeviceChange[] = [];
+  private readonly scopeDevices = new Set<PciDevice>();
+  private readonly scopeFrames = new Map<Domain, FrameRange[]>();
 
   constructor(options: ReplayOptions = {}) {
     this.options = options;
@@ -685,34 +690,48 @@ export class Replayer {
   }
 
   /**
-   * Checks what the line's `count` snapshotted devices may have changed, and nothing when nothing an
-   * invariant looks at moved (most config writes: sizing a BAR that is not mapped, other registers).
+   * Checks what the line's `count` snapshotted devices may have changed, and nothing when nothing a
+   * check can find anything new in moved (most config writes: sizing a BAR that is not mapped, other
+   * registers; a decoding toggle that only made work pending, `DeviceChange`). A device whose BARs
+   * changed only where they are not mapped (the hardware domain sizing or placing a BAR with
+   * decoding off) is checked by its own checks and its host pages only; any other change, over its
+   * guest frames too.
    */
   private checkScoped(line: number, count: number): void {
     const machine = this.machine!;
     const before = this.snapshots;
-    let changed = false;
+    const changes = this.changes;
+    let checked = false;
     for (let i = 0; i < count; i++) {
-      if (before[i]!.owner !== before[i]!.device!.domain?.id) {
+      const snapshot = before[i]!;
+      if (snapshot.owner !== snapshot.device!.domain?.id) {
         this.record(line, checkInvariants(machine));
         return;
       }
-      changed ||= !before[i]!.unchanged(machine);
+      changes[i] = snapshot.change(machine);
+      if (changes[i] === 'host' || changes[i] === 'frames') checked = true;
     }
-    if (!changed) return;
-    const frames = new Map<Domain, FrameRange[]>();
+    if (!checked) return;
+    const frames = this.scopeFrames;
+    const devices = this.scopeDevices;
+    frames.clear();
+    devices.clear();
     const hostFrames: FrameRange[] = [];
-    const devices = new Set<PciDevice>();
-    for (const snapshot of before.slice(0, count)) {
+    for (let i = 0; i < count; i++) {
+      const snapshot = before[i]!;
       const { device, domain } = snapshot;
-      const { guest, host } = snapshot.frames();
       devices.add(device!);
       // Where the line found the device and where it left it.
-      const seen = domain === undefined ? [] : (frames.get(domain) ?? []);
-      seen.push(...guest);
-      hostFrames.push(...host);
+      if (changes[i] !== 'frames' || domain === undefined) {
+        const none: FrameRange[] = [];
+        snapshot.framesAtTake(none, hostFrames);
+        framesOf(device!, none, hostFrames, machine);
+        continue;
+      }
+      const seen = frames.get(domain) ?? [];
+      snapshot.framesAtTake(seen, hostFrames);
       framesOf(device!, seen, hostFrames, machine);
-      if (domain !== undefined) frames.set(domain, seen);
+      frames.set(domain, seen);
     }
     this.record(line, checkInvariants(machine, { devices, frames, hostFrames }));
   }

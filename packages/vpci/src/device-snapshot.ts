@@ -14,6 +14,35 @@ import { hostBarFrames } from './ownership.js';
 export type FrameRange = readonly [number, number];
 
 /**
+ * What a line changed of a device, as far as the invariant checks can find something new there
+ * (`DeviceSnapshot.change`), from least to most:
+ * - `none`: nothing any check reads;
+ * - `busy`: only that work became pending on it (a decoding toggle `modify_bars` defers to
+ *   `vpci_process_pending`), its BARs' windows, registers and host pages as they were: no check can
+ *   find anything new (a device with work pending is only excused more);
+ * - `host`: besides that, only what its BARs hold while not mapped (host address, size, guest
+ *   address, the frames left in their sets) or its BAR registers, with no work pending on it before
+ *   or after: only its own checks and the sharing check of its host pages can find something new;
+ * - `frames`: anything else (its domain, that domain's p2m, decoding, withheld pages, an enabled
+ *   BAR, pending work finished or moved): every check, over the device's guest frames too.
+ */
+export type DeviceChange = 'none' | 'busy' | 'host' | 'frames';
+
+/** The device's own fields `record` writes before its BAR sections. */
+const DEVICE_FIELDS = 7;
+/** Where `record` writes the vCPU with work pending on the device, and the BAR register writes. */
+const PENDING_FIELD = 4;
+const BAR_WRITES_FIELD = 6;
+/**
+ * A BAR section's fixed fields: slot, type, enabled, guest address (while enabled or work is
+ * pending), half-written (while enabled), host address, size; then the count of set values and the
+ * set's frames.
+ */
+const SECTION_FIELDS = 7;
+const SECTION_ENABLED = 2;
+const SECTION_GUEST = 3;
+
+/**
  * A device as the invariants see it, taken before a replayed line and compared after it; reused from line to
  * line without allocating.
  */
@@ -27,6 +56,8 @@ export class DeviceSnapshot {
   /** Guest frames of its memory BARs and pending sets, and host frames of its memory BARs. */
   private readonly guest = new FrameList();
   private readonly host = new FrameList();
+  /** The host pages at `take`, as the machine remembers them (the same array while they stay). */
+  private pagesAtTake: readonly FrameRange[] = [];
   /** What `record` wrote at `take`, the first `kept` entries, and at the latest compare. */
   private readonly values: unknown[] = [];
   private kept = 0;
@@ -40,7 +71,7 @@ export class DeviceSnapshot {
     this.kept = record(machine, device, this.values);
     this.guest.clear();
     this.host.clear();
-    framesOf(device, this.guest, this.host, machine);
+    this.pagesAtTake = framesOf(device, this.guest, this.host, machine);
   }
 
   /** The guest frames the device had at `take`, and its host frames. */
@@ -48,20 +79,77 @@ export class DeviceSnapshot {
     return { guest: this.guest.toArray(), host: this.host.toArray() };
   }
 
+  /** Adds the guest frames the device had at `take` to `guest` and its host frames to `host`. */
+  framesAtTake(guest: FrameSink, host: FrameSink): void {
+    this.guest.pushInto(guest);
+    this.host.pushInto(host);
+  }
+
   /** Whether nothing an invariant reads of the device has changed since `take`. */
   unchanged(machine: Machine): boolean {
-    const count = record(machine, this.device!, this.now);
-    if (count !== this.kept) return false;
-    for (let i = 0; i < count; i++) if (this.now[i] !== this.values[i]) return false;
-    return true;
+    return this.change(machine) === 'none';
+  }
+
+  /** What changed of the device since `take`, as far as a check can find something new (`DeviceChange`). */
+  change(machine: Machine): DeviceChange {
+    const now = this.now;
+    const count = record(machine, this.device!, now);
+    const then = this.values;
+    for (let i = 0; i < DEVICE_FIELDS; i++)
+      if (i !== PENDING_FIELD && i !== BAR_WRITES_FIELD && now[i] !== then[i]) return 'frames';
+    const pendingThen = then[PENDING_FIELD];
+    const pendingNow = now[PENDING_FIELD];
+    // Work finished, or moved to another vCPU: what it excused is looked at again.
+    if (pendingThen !== pendingNow && pendingThen !== undefined) return 'frames';
+    const becameBusy = pendingThen !== pendingNow;
+    const busy = pendingThen !== undefined;
+    // Something a check of the device or of its host pages reads changed.
+    let own = now[BAR_WRITES_FIELD] !== then[BAR_WRITES_FIELD];
+    let i = DEVICE_FIELDS;
+    let k = DEVICE_FIELDS;
+    while (i < this.kept || k < count) {
+      // The same slots with the same types, else the windows may differ.
+      if (i >= this.kept || k >= count || then[i] !== now[k] || then[i + 1] !== now[k + 1]) return 'frames';
+      const enabled = then[i + SECTION_ENABLED];
+      if (enabled !== now[k + SECTION_ENABLED]) return 'frames';
+      for (let f = SECTION_GUEST; f < SECTION_FIELDS; f++) {
+        if (then[i + f] === now[k + f]) continue;
+        // An enabled BAR's window, or the frames of a busy device's BARs (its mappings in flight).
+        if (enabled === true || busy) return 'frames';
+        // The guest address is recorded once work is pending: becoming busy only excuses more.
+        if (f !== SECTION_GUEST || !becameBusy) own = true;
+      }
+      // The sets of a device that became busy hold its work in flight, which no check reads.
+      const setThen = then[i + SECTION_FIELDS] as number;
+      const setNow = now[k + SECTION_FIELDS] as number;
+      if (becameBusy) {
+        // Looked at no further.
+      } else if (setThen !== setNow) own = true;
+      else
+        for (let f = 1; f <= setThen; f++)
+          if (then[i + SECTION_FIELDS + f] !== now[k + SECTION_FIELDS + f]) own = true;
+      // A busy device's sets are its work in flight: a change there is looked at with its frames.
+      if (own && busy) return 'frames';
+      i += SECTION_FIELDS + 1 + setThen;
+      k += SECTION_FIELDS + 1 + setNow;
+    }
+    if (becameBusy) {
+      // Its host pages as they were (the machine keeps the same array while they stay): nothing a
+      // check remembers of the device moved, so no later check needs to hear of this line.
+      if (!own && machine.invariantCaches.hostPages.hostPagesOf(this.device!) === this.pagesAtTake)
+        return 'busy';
+      return 'frames';
+    }
+    return own ? 'host' : 'none';
   }
 }
 
 /**
  * Writes into `into` (from index 0, overwriting) everything an invariant reads of the device: the
- * owner, the p2m's writes, decoding, pending work, withheld pages, the hardware's BAR register writes,
- * and per BAR its enabled flag, guest address while mapped or pending, host address, size and the
- * frames its set holds. Returns how many.
+ * owner, its mapping domain, the p2m's writes, decoding, pending work, withheld pages, the hardware's
+ * BAR register writes (`DEVICE_FIELDS`), and per memory BAR a section: its slot, type, enabled flag,
+ * guest address while mapped or pending, half-written flag while mapped, host address, size, and
+ * the frames its set holds (their count, then first and last of each range). Returns how many.
  */
 function record(machine: Machine, device: PciDevice, into: unknown[]): number {
   const vpci = device.vpci;
@@ -79,10 +167,14 @@ function record(machine: Machine, device: PciDevice, into: unknown[]): number {
   into[n++] = vpci?.withheld?.size;
   // The hardware's BARs count for sharing even where vPCI does not handle the device.
   into[n++] = device.hw.barWrites;
-  for (const bar of vpci?.bars ?? []) {
+  const bars = vpci?.bars;
+  for (let slot = 0; bars !== undefined && slot < bars.length; slot++) {
+    const bar = bars[slot]!;
     if (!bar.mappable || bar.size === 0n) continue;
     // A BAR's guest address matters while it is mapped or work is pending on the device (its frames
     // excuse the mappings in flight); its host address always (sharing).
+    into[n++] = slot;
+    into[n++] = bar.type;
     into[n++] = bar.enabled;
     into[n++] = bar.enabled || pending !== undefined ? bar.guestAddr : 0n;
     into[n++] = bar.enabled && bar.halfWritten;
@@ -90,14 +182,16 @@ function record(machine: Machine, device: PciDevice, into: unknown[]): number {
     into[n++] = bar.size;
     // The set's frames, not only whether it has some: a leftover set that grows is a new
     // rangeset-not-empty violation (it names the frames). Empty is the common case and costs nothing.
+    const counted = n++;
+    into[counted] = 0;
     const mem = bar.mem;
-    into[n++] = mem?.size ?? 0;
     if (mem !== undefined && !mem.isEmpty()) {
       mem.reportRanges(gfn(0), gfn(MAX_FRAME), (start, end) => {
         into[n++] = start;
         into[n++] = end;
         return undefined;
       });
+      into[counted] = n - counted - 1;
     }
   }
   return n;
@@ -125,21 +219,33 @@ class FrameList {
   toArray(): FrameRange[] {
     return this.ranges.slice(0, this.count);
   }
+
+  /** Adds every range it holds to `sink`. */
+  pushInto(sink: FrameSink): void {
+    for (let i = 0; i < this.count; i++) sink.push(this.ranges[i]!);
+  }
 }
 
 /**
  * Adds the guest frames of `device`'s memory BARs (and its pending sets), and the host frames of every
  * BAR it decodes or vPCI maps (`hostBars`), to the lists. The host frames are those `machine`
- * remembers, when given (the replayer asks after every line); else they are read again.
+ * remembers, when given (the replayer asks after every line); else they are read again. Returns the
+ * host frames.
  */
-export function framesOf(device: PciDevice, guest: FrameSink, host: FrameSink, machine?: Machine): void {
+export function framesOf(
+  device: PciDevice,
+  guest: FrameSink,
+  host: FrameSink,
+  machine?: Machine,
+): readonly FrameRange[] {
   const pages = machine?.invariantCaches.hostPages.hostPagesOf(device) ?? hostBarFrames(device);
-  for (const frames of pages) host.push(frames);
+  for (let i = 0; i < pages.length; i++) host.push(pages[i]!);
   for (const bar of device.vpci?.bars ?? []) {
     if (!bar.mappable || bar.size === 0n) continue;
     guest.push(bar.guestFrames());
     if (bar.mem !== undefined && !bar.mem.isEmpty()) for (const [s, e] of bar.mem) guest.push([s, e]);
   }
+  return pages;
 }
 
 /**

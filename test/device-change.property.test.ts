@@ -1,0 +1,112 @@
+/**
+ * What `DeviceSnapshot.change` says a line changed of a device decides how much the replayer checks
+ * after it: nothing for `none` and `busy`, the device's own checks and the sharing check of its host
+ * pages for `host` (packages/vpci/DESIGN.md, "Scoped checks"). Held here against the whole-machine
+ * check, not against the scoped checks it narrows: over random traces of every kind of line
+ * (test/support/lockstep-traces.ts), both profiles, every device of the machine is snapshotted
+ * before each config access or `run` line and classified after it, and
+ * - when no device changed more than `busy`, the whole check after the line finds nothing it did not
+ *   find before it (a device that became busy is only excused more);
+ * - when no device changed more than `host`, everything new the whole check finds is found by a
+ *   check scoped to those devices and their host pages before and after, with no guest frame.
+ * Each kind must come up in the runs, so neither claim holds only because it was never put to the test.
+ */
+
+import { TraceReplay } from '@vpci/replay';
+import {
+  checkInvariants,
+  type DeviceChange,
+  DeviceSnapshot,
+  type FrameRange,
+  type Machine,
+  type PciDevice,
+  type Violation,
+} from '@vpci/vpci';
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { runs } from './support/fast-check-setup.js';
+import { LockstepTrace, lockstepPlan } from './support/lockstep-traces.js';
+
+const json = (value: unknown): string =>
+  JSON.stringify(value, (_key, v) => (typeof v === 'bigint' ? `0x${v.toString(16)}` : v));
+const RANK: Record<DeviceChange, number> = { none: 0, busy: 1, host: 2, frames: 3 };
+const ACCESS = /^\{"event":"(write|read|mmio|run)"/;
+
+/** The violations of `after` that `before` does not hold, as JSON. */
+function added(before: readonly Violation[], after: readonly Violation[]): string[] {
+  const known = new Set(before.map(json));
+  return after.map(json).filter((v) => !known.has(v));
+}
+
+describe('DeviceSnapshot.change against the whole check', () => {
+  for (const profile of ['xen', 'hardened'] as const) {
+    it(`${profile}: a busy line finds nothing new; a host line's new violations are at its host pages`, () => {
+      const seen: Record<DeviceChange, number> = { none: 0, busy: 0, host: 0, frames: 0 };
+      fc.assert(
+        fc.property(lockstepPlan(60), (plan) => {
+          // Every line checked whole: the replay's own checks never run scoped, so the check
+          // below starts from caches a whole check left (it rebuilds them from the machine).
+          const replay = new TraceReplay('t.jsonl', { invariantChecks: 'full' });
+          const trace = new LockstepTrace([replay]);
+          const at = trace.start(plan, profile);
+          const snapshots = new Map<PciDevice, DeviceSnapshot>();
+          for (const c of plan.choices) {
+            const line = trace.lineFor(plan, c, at);
+            if (line === undefined) continue;
+            const machine: Machine = replay.replayer.machine!;
+            const devices = machine.devices();
+            const owners = devices.map((d) => d.domain);
+            for (const device of devices) {
+              const snapshot = snapshots.get(device) ?? new DeviceSnapshot();
+              snapshots.set(device, snapshot);
+              snapshot.take(machine, device);
+            }
+            const before = checkInvariants(machine);
+            if (!trace.feed(line)) return;
+            // Ownership or the device list changed: the replayer checks the whole machine then.
+            const now = machine.devices();
+            if (!ACCESS.test(line) || now.length !== devices.length || now.some((d, i) => d !== devices[i]))
+              continue;
+            if (now.some((d, i) => d.domain !== owners[i])) continue;
+            let most: DeviceChange = 'none';
+            const changed: DeviceChange[] = devices.map((d) => snapshots.get(d)!.change(machine));
+            for (const change of changed) if (RANK[change] > RANK[most]) most = change;
+            seen[most]++;
+            if (most === 'frames' || most === 'none') continue;
+            const after = checkInvariants(machine);
+            const found = added(before, after);
+            if (most === 'busy') {
+              if (found.length > 0)
+                expect.fail(
+                  `busy line ${trace.lines.length}:\n${trace.lines.join('\n')}\nnew: ${found.join('\n')}`,
+                );
+              continue;
+            }
+            const scope = new Set<PciDevice>();
+            const hostFrames: FrameRange[] = [];
+            devices.forEach((device, i) => {
+              if (changed[i] !== 'host') return;
+              scope.add(device);
+              snapshots.get(device)!.framesAtTake([], hostFrames);
+              for (const pages of machine.invariantCaches.hostPages.hostPagesOf(device))
+                hostFrames.push(pages);
+            });
+            // The scoped check after a whole one (which dropped what the scoped checks remember).
+            checkInvariants(machine);
+            const scoped = new Set(
+              checkInvariants(machine, { devices: scope, frames: new Map(), hostFrames }).map(json),
+            );
+            const missed = found.filter((v) => !scoped.has(v));
+            if (missed.length > 0)
+              expect.fail(
+                `host line ${trace.lines.length}:\n${trace.lines.join('\n')}\nmissed: ${missed.join('\n')}`,
+              );
+          }
+        }),
+        runs(120),
+      );
+      expect(seen.busy, json(seen)).toBeGreaterThan(0);
+      expect(seen.host, json(seen)).toBeGreaterThan(0);
+    });
+  }
+});
