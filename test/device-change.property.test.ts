@@ -87,9 +87,7 @@ describe('DeviceSnapshot.change against the whole check', () => {
             devices.forEach((device, i) => {
               if (changed[i] !== 'host') return;
               scope.add(device);
-              snapshots.get(device)!.framesAtTake([], hostFrames);
-              for (const pages of machine.invariantCaches.hostPages.hostPagesOf(device))
-                hostFrames.push(pages);
+              snapshots.get(device)!.scopeFrames(machine, undefined, hostFrames);
             });
             // The scoped check after a whole one (which dropped what the scoped checks remember).
             checkInvariants(machine);

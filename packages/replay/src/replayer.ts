@@ -31,7 +31,6 @@ import {
   enabledBarMeeting,
   type FrameRange,
   formatSbdf,
-  framesOf,
   Machine,
   type MmioPath,
   PCI_BASE_ADDRESS_0,
@@ -723,14 +722,11 @@ export class Replayer {
       devices.add(device!);
       // Where the line found the device and where it left it.
       if (changes[i] !== 'frames' || domain === undefined) {
-        const none: FrameRange[] = [];
-        snapshot.framesAtTake(none, hostFrames);
-        framesOf(device!, none, hostFrames, machine);
+        snapshot.scopeFrames(machine, undefined, hostFrames);
         continue;
       }
       const seen = frames.get(domain) ?? [];
-      snapshot.framesAtTake(seen, hostFrames);
-      framesOf(device!, seen, hostFrames, machine);
+      snapshot.scopeFrames(machine, seen, hostFrames);
       frames.set(domain, seen);
     }
     this.record(line, checkInvariants(machine, { devices, frames, hostFrames }));

@@ -80,7 +80,11 @@ export class DeviceWindowsCache {
     const vpci = device.vpci!;
     const known = this.remembered.get(vpci);
     if (known !== undefined && known.msix === vpci.msix && known.madeAt === vpci.barChanges()) return known;
-    const made = { ...deviceWindows(device), madeAt: vpci.barChanges(), msix: vpci.msix };
+    // Made field by field rather than by spreading `deviceWindows`' answer: one object fewer per change.
+    const windows: Window[] = [];
+    const msixPages: MsixPages[] = [];
+    pushDeviceWindows(device, windows, msixPages);
+    const made: Remembered = { device, windows, msixPages, madeAt: vpci.barChanges(), msix: vpci.msix };
     this.remembered.set(vpci, made);
     return made;
   }

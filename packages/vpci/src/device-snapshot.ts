@@ -79,10 +79,20 @@ export class DeviceSnapshot {
     return { guest: this.guest.toArray(), host: this.host.toArray() };
   }
 
-  /** Adds the guest frames the device had at `take` to `guest` and its host frames to `host`. */
-  framesAtTake(guest: FrameSink, host: FrameSink): void {
-    this.guest.pushInto(guest);
+  /**
+   * Adds the device's host frames at `take` and now to `host`, and when `guest` is given its guest
+   * frames then and now to it: where a scoped check looks after the step (`change` says whether
+   * guest frames are needed; working out a BAR's frames again after its address was written is
+   * bigint arithmetic, so a check by host frame only does not).
+   */
+  scopeFrames(machine: Machine, guest: FrameSink | undefined, host: FrameSink): void {
+    const device = this.device!;
     this.host.pushInto(host);
+    const pages = machine.invariantCaches.hostPages.hostPagesOf(device);
+    for (let i = 0; i < pages.length; i++) host.push(pages[i]!);
+    if (guest === undefined) return;
+    this.guest.pushInto(guest);
+    guestFramesOf(device, guest);
   }
 
   /** Whether nothing an invariant reads of the device has changed since `take`. */
@@ -240,12 +250,17 @@ export function framesOf(
 ): readonly FrameRange[] {
   const pages = machine?.invariantCaches.hostPages.hostPagesOf(device) ?? hostBarFrames(device);
   for (let i = 0; i < pages.length; i++) host.push(pages[i]!);
+  guestFramesOf(device, guest);
+  return pages;
+}
+
+/** Adds the guest frames of `device`'s memory BARs and of what their sets hold to `guest`. */
+function guestFramesOf(device: PciDevice, guest: FrameSink): void {
   for (const bar of device.vpci?.bars ?? []) {
     if (!bar.mappable || bar.size === 0n) continue;
     guest.push(bar.guestFrames());
     if (bar.mem !== undefined && !bar.mem.isEmpty()) for (const [s, e] of bar.mem) guest.push([s, e]);
   }
-  return pages;
 }
 
 /**
