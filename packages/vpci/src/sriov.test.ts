@@ -400,3 +400,57 @@ describe('VFs that VF Enable asks for and that do not come up are counted, with 
     });
   }
 });
+
+describe("a PF added with its VFs already enabled (Xen staging's pci_add_device, both profiles)", () => {
+  // xen/drivers/passthrough/pci.c pci_add_device: for a device that is not a VF with
+  // `!pdev->physfn.vf_rlen[0]`, it reads SR-IOV Control; if neither PCI_SRIOV_CTRL_VFE (0x1) nor
+  // PCI_SRIOV_CTRL_MSE (0x8) is set it sizes each VF BAR into vf_rlen with pci_size_mem_bar (a 64-bit
+  // one takes two slots: ret 2), else it prints "SR-IOV device %pp has its virtual functions already
+  // enabled (%04x)" with the control value and sizes nothing. pf()'s VF BAR 0 is 64-bit, 16 KiB.
+  const withControl = (vfEnable: boolean, vfMemorySpace: boolean): DeviceSpec => {
+    const spec = pf();
+    return { ...spec, sriov: { ...spec.sriov!, vfEnable, vfMemorySpace } };
+  };
+  for (const profile of ['xen', 'hardened'] as const) {
+    const options: MachineOptions = { profile };
+    for (const [vfEnable, vfMemorySpace, control] of [
+      [true, false, 0x1],
+      [false, true, 0x8],
+      [true, true, 0x9],
+    ] as const) {
+      it(`${profile}: control 0x${control.toString(16)}: the warning, and vf_rlen left 0`, () => {
+        const machine = new Machine(options);
+        const device = machine.addDevice(withControl(vfEnable, vfMemorySpace));
+        expect(machine.events.filter((e) => e.kind === 'sriov-vfs-enabled-at-add')).toEqual([
+          { kind: 'sriov-vfs-enabled-at-add', sbdf: '0000:03:00.0', control },
+        ]);
+        expect(device.vfRlen).toEqual([0n, 0n, 0n, 0n, 0n, 0n]);
+        // Nothing was written to the VF BAR registers.
+        expect(device.hw.read(SRIOV + PCI_SRIOV_BAR, 4)).toBe(Number(VF_BAR0 & 0xffff_ffffn) | 0xc);
+        expect(device.hw.read(SRIOV + PCI_SRIOV_BAR + 4, 4)).toBe(Number(VF_BAR0 >> 32n));
+      });
+    }
+
+    it(`${profile}: control 0: no warning, VF BAR 0 sized into vf_rlen[0] (slot 1 its upper half), registers restored`, () => {
+      const machine = new Machine(options);
+      const device = machine.addDevice(withControl(false, false));
+      expect(machine.events.some((e) => e.kind === 'sriov-vfs-enabled-at-add')).toBe(false);
+      expect(device.vfRlen).toEqual([0x4000n, 0n, 0n, 0n, 0n, 0n]);
+      expect(device.hw.read(SRIOV + PCI_SRIOV_BAR, 4)).toBe(Number(VF_BAR0 & 0xffff_ffffn) | 0xc);
+      expect(device.hw.read(SRIOV + PCI_SRIOV_BAR + 4, 4)).toBe(Number(VF_BAR0 >> 32n));
+    });
+
+    it(`${profile}: a hot-plugged PF with VF Enable set warns too, and the series' size_vf_bars sizes vf_rlen at VF MSE`, () => {
+      // v1's size_vf_bars: "Update vf_rlen on the PF … always update rlen when enabling VFs".
+      const machine = new Machine(options);
+      machine.boot();
+      const device = machine.addDevice(withControl(true, false));
+      expect(machine.events.filter((e) => e.kind === 'sriov-vfs-enabled-at-add')).toHaveLength(1);
+      expect(device.vfRlen[0]).toBe(0n);
+      const v = machine.hardwareDomain.vcpus[0]!;
+      machine.configWrite(v, '03:00.0', CTRL, 2, VFE | MSE);
+      machine.finishPending(v);
+      expect(device.vfRlen).toEqual([0x4000n, 0n, 0n, 0n, 0n, 0n]);
+    });
+  }
+});
