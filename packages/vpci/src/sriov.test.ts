@@ -9,6 +9,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { mfnAt } from '../../../test/support/machine.js';
+import { describeEvent } from './events.js';
 import type { DeviceSpec } from './hardware.js';
 import { checkInvariants } from './invariants.js';
 import { Machine, type MachineOptions } from './machine.js';
@@ -424,6 +425,9 @@ describe("a PF added with its VFs already enabled (Xen staging's pci_add_device,
         expect(machine.events.filter((e) => e.kind === 'sriov-vfs-enabled-at-add')).toEqual([
           { kind: 'sriov-vfs-enabled-at-add', sbdf: '0000:03:00.0', control },
         ]);
+        expect(describeEvent(machine.events.find((e) => e.kind === 'sriov-vfs-enabled-at-add')!)).toBe(
+          `SR-IOV device 0000:03:00.0 has its virtual functions already enabled (000${control.toString(16)})`,
+        );
         expect(device.vfRlen).toEqual([0n, 0n, 0n, 0n, 0n, 0n]);
         // Nothing was written to the VF BAR registers.
         expect(device.hw.read(SRIOV + PCI_SRIOV_BAR, 4)).toBe(Number(VF_BAR0 & 0xffff_ffffn) | 0xc);
