@@ -317,7 +317,10 @@ export class PciDevice {
   physfn: PciDevice | undefined;
   /** SR-IOV: the VF's index n (routing ID `PF + First VF Offset + n × VF Stride`). */
   vfIndex = 0;
-  /** SR-IOV: a physical function's virtual functions, in VF order (Xen's `pdev->vf_list`). */
+  /**
+   * SR-IOV: a physical function's virtual functions, in the order they were added (VF order). Xen's
+   * `pdev->vf_list` holds them the other way round: `pci_add_device` links each in at the head.
+   */
   readonly virtfns: PciDevice[] = [];
   /**
    * SR-IOV: a physical function's VF BAR sizes by slot (Xen's `pdev->physfn.vf_rlen`), 0 where

@@ -135,14 +135,17 @@ describe('VF Enable: the VFs join at their routing IDs (pci_add_device with is_v
 });
 
 describe('VF Memory Space Enable (control_write → map_vf per VF)', () => {
-  it('xen: v1 maps VF by VF, each defer_map overwriting the last: only VF 3 is mapped', () => {
+  it('xen: v1 maps VF by VF, each defer_map overwriting the last: only VF 0 is mapped', () => {
+    // v1 walks `list_for_each_entry(vf_pdev, &pdev->vf_list, vf_list)`; staging's pci_add_device
+    // links each VF in at the head (list_add), so the walk goes VF 3, 2, 1, 0 and VF 0's operation
+    // is the one left on the vCPU.
     const machine = booted({ profile: 'xen' });
     control(machine, VFE);
     control(machine, VFE | MSE);
-    expect(mappedVfs(machine)).toEqual([false, false, false, true]);
-    // VFs 0–2 keep their rangesets filled with nothing pending: invariant 23.
+    expect(mappedVfs(machine)).toEqual([true, false, false, false]);
+    // VFs 1–3 keep their rangesets filled with nothing pending: invariant 23.
     const stale = checkInvariants(machine).filter((v) => v.kind === 'rangeset-not-empty');
-    expect(stale.map((v) => (v as { sbdf: string }).sbdf)).toEqual(VFS.slice(0, 3));
+    expect(stale.map((v) => (v as { sbdf: string }).sbdf)).toEqual(VFS.slice(1));
   });
 
   it('hardened (mapVfBarRanges): one operation over the slot range maps every VF, MSI-X pages left as holes', () => {
@@ -196,16 +199,18 @@ describe("a VF's command register (Bus Master Enable) across VF MSE", () => {
   it.each([
     ['xen', 0],
     ['hardened', 0x4],
-  ] as const)('%s: VF 3 reads %s after VF MSE on', (profile, expected) => {
+  ] as const)('%s: VF 0 reads %s after VF MSE on', (profile, expected) => {
     const machine = booted({ profile });
     control(machine, VFE);
     const v = machine.hardwareDomain.vcpus[0]!;
-    machine.configWrite(v, VFS[3]!, PCI_COMMAND, 2, 0x4);
+    for (const vf of [VFS[0]!, VFS[3]!]) machine.configWrite(v, vf, PCI_COMMAND, 2, 0x4);
     control(machine, VFE | MSE);
-    // v1: VF 3's deferred map ends in modify_decoding, which writes cmd (PCI_COMMAND_MEMORY alone)
-    // to the VF's command register: Bus Master Enable is cleared. The whole-range operation leaves
-    // the VF's register alone (VF MSE on the PF decodes its BARs).
-    expect(machine.configRead(v, VFS[3]!, PCI_COMMAND, 2)).toBe(expected);
+    // v1: VF 0's deferred map (the last: v1 walks vf_list newest first) ends in modify_decoding,
+    // which writes cmd (PCI_COMMAND_MEMORY alone) to the VF's command register: Bus Master Enable is
+    // cleared. VF 3's operation was overwritten, so its register keeps Bus Master Enable. The
+    // whole-range operation leaves every VF's register alone (VF MSE on the PF decodes its BARs).
+    expect(machine.configRead(v, VFS[0]!, PCI_COMMAND, 2)).toBe(expected);
+    expect(machine.configRead(v, VFS[3]!, PCI_COMMAND, 2)).toBe(0x4);
   });
 });
 
@@ -274,8 +279,9 @@ describe('a VF assigned to a guest (the later series text: vpci_vf_init_header)'
       expect(mfnAt(guest, 0xe0003)).toBeUndefined();
       if (profile === 'hardened') expect(checkInvariants(machine)).toEqual([]);
       else {
-        // v1's VF MSE 1→0 unmapped only VF 3 (the last defer_map): VF 2's frames stay in dom0's p2m
-        // as it goes to the guest, sharing its pages (XSA-461's hole) with nothing to explain them.
+        // v1's VF MSE 1→0 unmapped only VF 0 (the last defer_map: v1 walks vf_list newest first):
+        // VF 2's frames stay in dom0's p2m as it goes to the guest, sharing its pages (XSA-461's
+        // hole) with nothing to explain them.
         const kinds = new Set(checkInvariants(machine).map((v) => v.kind));
         expect([...kinds].sort()).toEqual(['rangeset-not-empty', 'subpage-shared', 'unexplained-mapping']);
       }

@@ -235,15 +235,18 @@ function sizeVfBars(pf: PciDevice, sriov: SriovState): void {
 }
 
 /**
- * The series' `map_vf()` for each VF on the PF's list (v1): `vf_init_bars()` then
- * `vpci_modify_bars(vf, cmd)`, whose result v1 ignores. Each call's `defer_map` overwrites the
- * vCPU's one pending operation (F2), so only the last VF's work is done and the others keep their
- * rangesets filled: the flaw Roger Pau Monné pointed out in his review of v1. VFs another domain
- * owns, or without vPCI state (quarantined), are left alone (v1 has no DomU support; Xen would
- * dereference the missing state).
+ * The series' `map_vf()` for each VF on the PF's list (v1: `list_for_each_entry(vf_pdev,
+ * &pdev->vf_list, vf_list)`): `vf_init_bars()` then `vpci_modify_bars(vf, cmd)`, whose result v1
+ * ignores. Staging's `pci_add_device` links each VF in at the head of that list (`list_add`), so the
+ * walk meets the VF added last first: `virtfns` from its end. Each call's `defer_map` overwrites the
+ * vCPU's one pending operation (F2), so only the last call's work is done, the first-added VF's,
+ * and the others keep their rangesets filled: the flaw Roger Pau Monné pointed out in his review of
+ * v1. VFs another domain owns, or without vPCI state (quarantined), are left alone (v1 has no DomU
+ * support; Xen would dereference the missing state).
  */
 function mapVfs(context: EngineContext, vcpu: Vcpu, pf: PciDevice, cmd: number): void {
-  for (const vf of pf.virtfns) {
+  for (let i = pf.virtfns.length - 1; i >= 0; i--) {
+    const vf = pf.virtfns[i]!;
     if (vf.vpci === undefined || vf.domain !== pf.domain) continue;
     if (!vfInitBars(context, vf).ok) continue;
     modifyBars(context, vcpu, vf, cmd, false);
