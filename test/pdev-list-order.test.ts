@@ -29,7 +29,9 @@
  * makes no `rangeset_consume_ranges` call.
  */
 import { type Report, replayText } from '@vpci/replay';
+import { Machine } from '@vpci/vpci';
 import { describe, expect, it } from 'vitest';
+import { mfnAt } from './support/machine.js';
 
 const PROFILES = ['xen', 'hardened'] as const;
 
@@ -218,6 +220,45 @@ describe("msix_find walks the domain's msix_tables newest first (init_msix: list
         '{"event":"mmio","vcpu":"d0v0","addr":"0xc0000400","size":4,"value":"0xfee00000","via":"msix-table"}',
       ]);
       expect(report.assertions.total).toBe(2);
+    });
+  }
+});
+
+describe('where the overlap loop stops: a rangeset_remove_range that fails part-way (ENOMEM)', () => {
+  // T (03:00.0): a 16 KiB BAR at 0xc0000000, its set { c0000-c0003 } limited to one range (as an
+  // allocation failure would make a split fail). B (02:00.0): 8 KiB at 0xc0000000, { c0000-c0001 };
+  // A (01:00.0): 4 KiB at 0xc0001000, { c0001 }, both decoding at boot. dom0's list after boot is
+  // [T, B, A] (list_add in bus order). T's walk meets B first: removing c0000-c0001 trims the set to
+  // { c0002-c0003 } (still one range); A's c0001 then overlaps nothing. The map goes ahead: frames
+  // c0002-c0003 mapped, 14 rangeset_overlaps_range (7 slots × 2 BARs), 1 rangeset_remove_range.
+  // Walking A first would split { c0000-c0003 } at c0001 and fail with ENOMEM after 7 asks.
+  for (const profile of PROFILES) {
+    it(`${profile}: B, walked first, trims the set; A's removal, which would split it, never happens`, () => {
+      const machine = new Machine({ profile });
+      machine.addDevice({
+        sbdf: '0000:01:00.0',
+        command: 2,
+        bars: [{ type: 'mem32', size: 0x1000n, addr: 0xc000_1000n }],
+      });
+      machine.addDevice({
+        sbdf: '0000:02:00.0',
+        command: 2,
+        bars: [{ type: 'mem32', size: 0x2000n, addr: 0xc000_0000n }],
+      });
+      const t = machine.addDevice({
+        sbdf: '0000:03:00.0',
+        bars: [{ type: 'mem32', size: 0x4000n, addr: 0xc000_0000n }],
+      });
+      machine.boot();
+      t.vpci!.bars[0]!.mem!.limit(1);
+      const v = machine.hardwareDomain.vcpus[0]!;
+      machine.configWrite(v, '03:00.0', 4, 2, 2);
+      machine.finishPending(v);
+      expect(machine.events.filter((e) => e.kind === 'modify-bars-failed')).toEqual([]);
+      expect(t.vpci!.bars[0]!.enabled).toBe(true);
+      expect(mfnAt(machine.hardwareDomain, 0xc0002)).toBe(0xc0002);
+      expect(mfnAt(machine.hardwareDomain, 0xc0003)).toBe(0xc0003);
+      expect(t.xenCost.rangesets).toMatchObject({ addRange: 1, removeRange: 1, overlapsRange: 14 });
     });
   }
 });
