@@ -32,13 +32,16 @@ class TableRegions {
 
   add(first: number, last: number): void {
     if (first >= this.lo && last <= this.hi) return;
-    this.set.addRange(first, last);
+    // Tables written again (a BAR mapped where it was before) are the common case off the run: a
+    // search, where an add would search and then rewrite the range in place.
+    if (!this.set.containsRange(first, last)) this.set.addRange(first, last);
     const touches = first <= this.hi + 1 && last + 1 >= this.lo;
     this.lo = touches ? Math.min(first, this.lo) : first;
     this.hi = touches ? Math.max(last, this.hi) : last;
   }
 
   remove(first: number, last: number): void {
+    if (!this.set.overlapsRange(first, last)) return;
     this.set.removeRange(first, last);
     if (first <= this.hi && last >= this.lo) [this.lo, this.hi] = [1, 0];
   }
