@@ -46,13 +46,10 @@ export function deferMap(
   // FIXME (Xen, header.c defer_map): while the {un}map is deferred the device's state should not be
   // trusted: the enable bit flips only when the work completes, so a domain that is not well-behaved
   // can start parallel operations on the same device (F2 in docs/xen-gaps.md; `serialOperations`).
-  vcpu.pending = {
-    device,
-    cmd,
-    romOnly,
-    done: new Map(),
-    ...(withheldBefore === undefined ? {} : { withheldBefore }),
-  };
+  const operation: PendingOperation = { device, cmd, romOnly, done: new Map() };
+  // Set only when there is one (no spread of an object made for the purpose on every toggle).
+  if (withheldBefore !== undefined) operation.withheldBefore = withheldBefore;
+  vcpu.pending = operation;
 }
 
 /**
