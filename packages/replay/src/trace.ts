@@ -449,9 +449,7 @@ export function compactWrite(text: string, from = 0, to = text.length): TraceEve
   for (let c = text.charCodeAt(++at); c !== 0x22 /* " */; c = text.charCodeAt(++at))
     vcpu = vcpu * 10 + (c - 0x30);
   const sbdfFrom = at + '","sbdf":"'.length;
-  // The shape puts a quote after the address: a loop over its dozen characters (`indexOf` costs a
-  // call and its set-up per line).
-  for (at = sbdfFrom; text.charCodeAt(at) !== 0x22 /* " */; at++);
+  at = text.indexOf('"', sbdfFrom);
   const sbdf = text.slice(sbdfFrom, at);
   at += '","reg":'.length;
   const reg = integerAt(text, at, 0x2c /* , */);
