@@ -9,7 +9,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { runs } from '../../../test/support/fast-check-setup.js';
-import { Bar, frameRange, type VpciState } from './device.js';
+import { Bar, barAddress, frameRange, type VpciState } from './device.js';
 import { msixGuestAddr, msixGuestFrames, msixHostAddr, msixHostFrames, msixSize } from './msix.js';
 
 describe('msixGuestFrames and msixHostFrames against frameRange of the bigint address', () => {
@@ -28,8 +28,8 @@ describe('msixGuestFrames and msixHostFrames against frameRange of the bigint ad
           const bar = bars[bir]!;
           bar.type = 'mem64lo';
           bar.size = 1n << 12n;
-          bar.guestAddr = guestAddr;
-          bar.addr = hostAddr;
+          bar.guestAddr = barAddress(guestAddr);
+          bar.addr = barAddress(hostAddr);
           // The offset register keeps the BIR in its low 3 bits (PCI_MSIX_BIRMASK).
           const tables = offsets.map((offset) => ((offset << 3) | bir) >>> 0);
           const vpci = { bars, msix: { tables, maxEntries } } as unknown as VpciState;
