@@ -1,6 +1,6 @@
 import { checkStep } from '../errors.js';
 import type { ConsumeStep, Errno } from '../results.js';
-import { lastAtOrBelow } from './search.js';
+import { lastAtOrBelow, lastAtOrBelowNear } from './search.js';
 
 /**
  * The storage engine behind `RangeSet`: a sorted sequence of inclusive ranges `[s, e]`, kept sorted,
@@ -168,9 +168,10 @@ export class ChunkedStore {
       const base = this.baseOf(ci);
       const len = this.lens[ci]!;
       // The next chunk's first start bounds this chunk's starts and is already in cache; only the last
-      // chunk has to read its own last start.
+      // chunk has to read its own last start. The chunk itself is most likely not in cache: the search
+      // reads a window of lines around its guess at once (`lastAtOrBelowNear`).
       const limit = ci + 1 < this.nChunks ? this.firsts[ci + 1]! : slab[base + 2 * len - 2]! + 1;
-      const k = lastAtOrBelow(slab, base, 2, len, v, this.firsts[ci]!, limit);
+      const k = lastAtOrBelowNear(slab, base, 2, len, v, this.firsts[ci]!, limit);
       this.foundOffset = k;
       this.foundSlab = slab;
       this.foundAt = base + 2 * k;
