@@ -62,7 +62,7 @@ export function lastAtOrBelow(
  * `lastAtOrBelow` for a run whose keys are likely not in cache (a chunk of a large set): the same
  * answer, found with fewer cache misses one after another. On evenly spread keys the interpolated
  * guess is off by a few places (at 256 keys a chunk: by 4 on average, by more than 8 one time in
- * six, by more than 12 one time in twenty), and galloping from it reads one cache line after
+ * six, by more than 12 one time in eighteen), and galloping from it reads one cache line after
  * another, each load waiting for the branch on the one before: three or four misses in a row. Here
  * seven keys around the guess, 4 places apart (64 bytes at stride 2, a cache line each), are all read
  * before any is looked at: independent loads, whose misses the processor overlaps, bringing in every
