@@ -14,6 +14,7 @@
  * Model-based and property tests live in test/; this file pins down named cases and boundaries.
  */
 import { describe, expect, it } from 'vitest';
+import { NEAR_SEARCH_FROM } from './_internal/chunked-store.js';
 import {
   type ConsumeStep,
   type Errno,
@@ -2094,5 +2095,67 @@ describe('results speak the errno union only', () => {
     // @ts-expect-error a code outside the subset the result names
     const other: Result<'ENOMEM'> = { ok: false, code: 'ENOSPC' };
     expect([made.ok, other.ok]).toEqual([false, false]);
+  });
+});
+
+describe('a set past NEAR_SEARCH_FROM ranges (lookups read a window of the chunk at once)', () => {
+  it('answers, adds and removes as a sorted list of its ranges does, at every distance from the guess', () => {
+    // Ranges 128 values apart with a seeded jitter, added in a shuffled order (chunks partly full, as
+    // random inserts leave them): the interpolated guess inside a chunk lands a few places off, and
+    // sometimes outside the window, on both sides.
+    const n = NEAR_SEARCH_FROM + 4096;
+    let seed = 0x2545f491;
+    const next = (m: number): number => {
+      seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+      return (seed >>> 8) % m;
+    };
+    const starts = new Float64Array(n);
+    const ends = new Float64Array(n);
+    for (let i = 0; i < n; i++) {
+      starts[i] = i * 128 + next(64);
+      ends[i] = starts[i]! + next(32);
+    }
+    const order = new Int32Array(n).map((_, i) => i);
+    for (let i = n - 1; i > 0; i--) {
+      const j = next(i + 1);
+      [order[i], order[j]] = [order[j]!, order[i]!];
+    }
+    const set = new RangeSet();
+    for (const i of order) set.addRange(starts[i]!, ends[i]!);
+    expect(set.size).toBe(n);
+    /** Index of the last range starting at or before x, by binary search over the sorted list. */
+    const below = (x: number): number => {
+      let lo = -1;
+      let hi = n;
+      while (hi - lo > 1) {
+        const mid = (lo + hi) >> 1;
+        if (starts[mid]! <= x) lo = mid;
+        else hi = mid;
+      }
+      return lo;
+    };
+    for (let q = 0; q < 10_000; q++) {
+      const x = next(n * 128 + 200);
+      const i = below(x);
+      const inside = i >= 0 && ends[i]! >= x;
+      expect(set.containsSingleton(x)).toBe(inside);
+      expect(set.overlapsRange(x, x + 40)).toBe(inside || (i + 1 < n && starts[i + 1]! <= x + 40));
+      if (i >= 0) expect(set.containsRange(starts[i]!, ends[i]!)).toBe(true);
+    }
+    // Whole ranges removed and put back, and a range cut in two: each found where the list has it.
+    for (let q = 0; q < 2_000; q++) {
+      const i = next(n);
+      expect(set.removeRange(starts[i]!, ends[i]!).ok).toBe(true);
+      expect(set.overlapsRange(starts[i]!, ends[i]!)).toBe(false);
+      expect(set.size).toBe(n - 1);
+      expect(set.addRange(starts[i]!, ends[i]!).ok).toBe(true);
+      expect(set.containsRange(starts[i]!, ends[i]!)).toBe(true);
+    }
+    const cut = n >> 1;
+    set.removeRange(starts[cut]! + 1, starts[cut]! + 1);
+    expect(set.size).toBe(ends[cut]! > starts[cut]! + 1 ? n + 1 : n);
+    expect(set.containsSingleton(starts[cut]!)).toBe(true);
+    expect(set.containsSingleton(starts[cut]! + 1)).toBe(false);
+    expect(set.toArray().length).toBe(set.size);
   });
 });
