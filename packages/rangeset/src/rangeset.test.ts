@@ -14,6 +14,7 @@
  * Model-based and property tests live in test/; this file pins down named cases and boundaries.
  */
 import { describe, expect, it } from 'vitest';
+import { NEAR_SEARCH_FROM } from './_internal/chunked-store.js';
 import {
   type ConsumeStep,
   type Errno,
@@ -472,6 +473,33 @@ describe('containsRange, overlapsRange, containsSingleton', () => {
     expect(set.containsRange(s, e)).toBe(contains);
     expect(set.overlapsRange(s, e)).toBe(overlaps);
     if (s === e) expect(set.containsSingleton(s)).toBe(contains);
+  });
+
+  it('sets in their stores, queried in turn, each answer overlapsRange from their own ranges', () => {
+    // `overlapsRange` hands a stored set's query over in one shared typed array (`STORED_QUERY`), not as
+    // arguments: alternating sets and queries, each answer must still be the asked set's own.
+    const a = make('{0, 5-9, 20-29, MAX}');
+    const b = make('{1-2, 10-11, 30-31}');
+    const small = make('{3-4}');
+    const queries: ReadonlyArray<[s: number, e: number, inA: boolean, inB: boolean, inSmall: boolean]> = [
+      [1, 2, false, true, false],
+      [5, 5, true, false, false],
+      [10, 19, false, true, false],
+      [3, 4, false, false, true],
+      [21, 21, true, false, false],
+      [30, 31, false, true, false],
+      [32, MAX - 1, false, false, false],
+      [0, 0, true, false, false],
+      [MAX, MAX, true, false, false],
+    ];
+    for (const [s, e, inA, inB, inSmall] of queries) {
+      expect([a.overlapsRange(s, e), b.overlapsRange(s, e), small.overlapsRange(s, e)]).toEqual([
+        inA,
+        inB,
+        inSmall,
+      ]);
+      expect([b.overlapsRange(s, e), a.overlapsRange(s, e)]).toEqual([inB, inA]);
+    }
   });
 
   it('an empty set contains and overlaps nothing', () => {
@@ -2067,5 +2095,67 @@ describe('results speak the errno union only', () => {
     // @ts-expect-error a code outside the subset the result names
     const other: Result<'ENOMEM'> = { ok: false, code: 'ENOSPC' };
     expect([made.ok, other.ok]).toEqual([false, false]);
+  });
+});
+
+describe('a set past NEAR_SEARCH_FROM ranges (lookups read a window of the chunk at once)', () => {
+  it('answers, adds and removes as a sorted list of its ranges does, at every distance from the guess', () => {
+    // Ranges 128 values apart with a seeded jitter, added in a shuffled order (chunks partly full, as
+    // random inserts leave them): the interpolated guess inside a chunk lands a few places off, and
+    // sometimes outside the window, on both sides.
+    const n = NEAR_SEARCH_FROM + 4096;
+    let seed = 0x2545f491;
+    const next = (m: number): number => {
+      seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+      return (seed >>> 8) % m;
+    };
+    const starts = new Float64Array(n);
+    const ends = new Float64Array(n);
+    for (let i = 0; i < n; i++) {
+      starts[i] = i * 128 + next(64);
+      ends[i] = starts[i]! + next(32);
+    }
+    const order = new Int32Array(n).map((_, i) => i);
+    for (let i = n - 1; i > 0; i--) {
+      const j = next(i + 1);
+      [order[i], order[j]] = [order[j]!, order[i]!];
+    }
+    const set = new RangeSet();
+    for (const i of order) set.addRange(starts[i]!, ends[i]!);
+    expect(set.size).toBe(n);
+    /** Index of the last range starting at or before x, by binary search over the sorted list. */
+    const below = (x: number): number => {
+      let lo = -1;
+      let hi = n;
+      while (hi - lo > 1) {
+        const mid = (lo + hi) >> 1;
+        if (starts[mid]! <= x) lo = mid;
+        else hi = mid;
+      }
+      return lo;
+    };
+    for (let q = 0; q < 10_000; q++) {
+      const x = next(n * 128 + 200);
+      const i = below(x);
+      const inside = i >= 0 && ends[i]! >= x;
+      expect(set.containsSingleton(x)).toBe(inside);
+      expect(set.overlapsRange(x, x + 40)).toBe(inside || (i + 1 < n && starts[i + 1]! <= x + 40));
+      if (i >= 0) expect(set.containsRange(starts[i]!, ends[i]!)).toBe(true);
+    }
+    // Whole ranges removed and put back, and a range cut in two: each found where the list has it.
+    for (let q = 0; q < 2_000; q++) {
+      const i = next(n);
+      expect(set.removeRange(starts[i]!, ends[i]!).ok).toBe(true);
+      expect(set.overlapsRange(starts[i]!, ends[i]!)).toBe(false);
+      expect(set.size).toBe(n - 1);
+      expect(set.addRange(starts[i]!, ends[i]!).ok).toBe(true);
+      expect(set.containsRange(starts[i]!, ends[i]!)).toBe(true);
+    }
+    const cut = n >> 1;
+    set.removeRange(starts[cut]! + 1, starts[cut]! + 1);
+    expect(set.size).toBe(ends[cut]! > starts[cut]! + 1 ? n + 1 : n);
+    expect(set.containsSingleton(starts[cut]!)).toBe(true);
+    expect(set.containsSingleton(starts[cut]! + 1)).toBe(false);
+    expect(set.toArray().length).toBe(set.size);
   });
 });

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { runs } from '../../../../test/support/fast-check-setup.js';
-import { lastAtOrBelow } from './search.js';
+import { lastAtOrBelow, lastAtOrBelowNear } from './search.js';
 
 const MAX = Number.MAX_SAFE_INTEGER;
 
@@ -36,7 +36,10 @@ const keys = fc
   )
   .map((ks) => ks.sort((a, b) => a - b));
 
-describe('lastAtOrBelow', () => {
+describe.each([
+  ['lastAtOrBelow', lastAtOrBelow],
+  ['lastAtOrBelowNear', lastAtOrBelowNear],
+])('%s', (_name, search) => {
   it('finds what a linear scan finds, for any keys, value, stride and valid limit', () => {
     fc.assert(
       fc.property(
@@ -60,11 +63,11 @@ describe('lastAtOrBelow', () => {
           const a = strided(ks, stride);
           for (const v of candidates) {
             if (v < first) continue;
-            expect(lastAtOrBelow(a, 0, stride, ks.length, v, first, limit)).toBe(linear(ks, v));
+            expect(search(a, 0, stride, ks.length, v, first, limit)).toBe(linear(ks, v));
             // The same keys further into a larger buffer, as chunks sit inside a slab.
             const shifted = new Float64Array(a.length + 6).fill(-1);
             shifted.set(a, 6);
-            expect(lastAtOrBelow(shifted, 6, stride, ks.length, v, first, limit)).toBe(linear(ks, v));
+            expect(search(shifted, 6, stride, ks.length, v, first, limit)).toBe(linear(ks, v));
           }
         },
       ),
@@ -74,8 +77,31 @@ describe('lastAtOrBelow', () => {
 
   it('returns small integers (V8 keeps them as Smis), even for guesses far past the limit', () => {
     const a = strided([5, 9, 20], 2);
-    const found = lastAtOrBelow(a, 0, 2, 3, 2 ** 53, 5, 21);
+    const found = search(a, 0, 2, 3, 2 ** 53, 5, 21);
     expect(found).toBe(2);
     expect(Number.isInteger(found)).toBe(true);
+  });
+
+  it('finds the answer at every distance from its guess, inside and outside the window it reads', () => {
+    // Keys bunched at one end put the interpolated guess at one end and the answer anywhere: every
+    // offset between them, in both directions, is met, including the edges of the window of keys
+    // that lastAtOrBelowNear reads around its guess (12 places either side) and the clamping of that
+    // window to the run.
+    for (const n of [1, 2, 3, 4, 5, 8, 12, 13, 24, 25, 26, 27, 40, 256]) {
+      const low = Array.from({ length: n }, (_, i) => (i === n - 1 && n > 1 ? 1_000_000 : i));
+      const high = Array.from({ length: n }, (_, i) => (i === 0 ? 0 : 1_000_000 + i));
+      for (const ks of [low, high]) {
+        const first = ks[0]!;
+        const limit = ks[n - 1]! + 1;
+        for (const stride of [1, 2]) {
+          const a = strided(ks, stride);
+          for (const k of ks) {
+            for (const v of [k, k + 1]) {
+              expect(search(a, 0, stride, n, v, first, limit)).toBe(linear(ks, v));
+            }
+          }
+        }
+      }
+    }
   });
 });
