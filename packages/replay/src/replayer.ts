@@ -33,6 +33,7 @@ import {
   framesOf,
   Machine,
   type MmioPath,
+  mappingDomain,
   PCI_BASE_ADDRESS_0,
   PCI_BASE_ADDRESS_MEM_TYPE_64,
   PCI_HEADER_TYPE,
@@ -182,8 +183,16 @@ export class Replayer {
       ((event.event === 'read' || (event.event === 'mmio' && event.value === undefined)) && touched === 0)
     )
       return;
-    if (touched === undefined || this.options.invariantChecks === 'full')
+    if (this.options.invariantChecks === 'full') {
       this.record(line, checkInvariants(this.machine!));
+      return;
+    }
+    // Lines that change nothing an invariant reads, in a trace's set-up: a new guest (an empty p2m,
+    // no device), and a device added before boot (no vPCI state until boot, and before boot nothing
+    // maps MMIO: vPCI alone does, and `populate` maps RAM). A whole check after each made the set-up
+    // of a machine of N devices cost N whole checks, N² in all (the boot line's whole check sees them).
+    if (event.event === 'domain' || (event.event === 'device' && !this.machine!.systemActive)) return;
+    if (touched === undefined) this.record(line, checkInvariants(this.machine!));
     else this.checkScoped(line, touched);
   }
 
@@ -284,7 +293,8 @@ export class Replayer {
       case 'device': {
         const m = machine!;
         const sbdf = 'spec' in event ? String(event.spec.sbdf) : event.sbdf;
-        if (m.devices().some((d) => d.name === formatSbdf(parseSbdf(sbdf)))) {
+        // A look-up by address: walking every device here made a trace's set-up quadratic.
+        if (m.findDevice(parseSbdf(sbdf)) !== undefined) {
           throw new TraceError(
             line,
             `'device.sbdf' ${sbdf} is already on the machine; expected a free address`,
@@ -659,11 +669,19 @@ export class Replayer {
    * undefined for other lines (they get a whole check, or none).
    */
   private snapshotTouched(event: TraceEvent, line: number): number | undefined {
-    const machine = this.machine!;
+    const machine = this.machine;
+    // Without checks nothing compares the snapshots (`apply` returns before the check).
+    if (machine?.systemActive !== true || this.options.invariantChecks === 'off') return undefined;
+    if (
+      event.event === 'assign' ||
+      event.event === 'deassign' ||
+      event.event === 'quarantine' ||
+      event.event === 'reset'
+    )
+      return this.snapshotMoved(event.sbdf);
     const access =
       event.event === 'write' || event.event === 'read' || event.event === 'mmio' || event.event === 'run';
-    // Without checks nothing compares the snapshots (`apply` returns before the check).
-    if (!access || !machine.systemActive || this.options.invariantChecks === 'off') return undefined;
+    if (!access) return undefined;
     const vcpu = this.vcpuOf(event.vcpu, line);
     const pending = vcpu.pending?.device;
     // An SR-IOV PF's line can add or remove its VFs or change their mappings (VF Enable, VF MSE, a
@@ -679,6 +697,28 @@ export class Replayer {
     return count;
   }
 
+  /**
+   * Snapshots the one device an `assign`, `deassign`, `quarantine` or `reset` line moves or sets up
+   * again, when that is all the line can change: no vCPU has work pending (else the line may finish
+   * it first, on any device: `settleBeforeMove`, the toolstack's vCPU in `assignVpci`). Returns 1, or
+   * undefined (a whole check) when work is pending, the device is an SR-IOV PF (its VFs go with it)
+   * or there is no such device (the line then fails).
+   */
+  private snapshotMoved(sbdf: string): number | undefined {
+    const machine = this.machine!;
+    if (machine.pendingVcpus.size > 0) return undefined;
+    let device: PciDevice | undefined;
+    try {
+      device = machine.findDevice(sbdf);
+    } catch {
+      return undefined; // A malformed address: the line fails, and says so (`deviceOf`).
+    }
+    if (device === undefined || device.hw.sriov !== undefined || device.physfn !== undefined)
+      return undefined;
+    this.snapshot(0).take(machine, device);
+    return 1;
+  }
+
   private snapshot(i: number): DeviceSnapshot {
     this.snapshots[i] ??= new DeviceSnapshot();
     return this.snapshots[i];
@@ -687,32 +727,35 @@ export class Replayer {
   /**
    * Checks what the line's `count` snapshotted devices may have changed, and nothing when nothing an
    * invariant looks at moved (most config writes: sizing a BAR that is not mapped, other registers).
+   * A device that changed owner (an `assign` line's) is looked at in the domain it left and the one
+   * it joined, and its host pages in every domain (the sharing check: whose pages they are changed).
    */
   private checkScoped(line: number, count: number): void {
     const machine = this.machine!;
     const before = this.snapshots;
     let changed = false;
-    for (let i = 0; i < count; i++) {
-      if (before[i]!.owner !== before[i]!.device!.domain?.id) {
-        this.record(line, checkInvariants(machine));
-        return;
-      }
-      changed ||= !before[i]!.unchanged(machine);
-    }
+    for (let i = 0; i < count && !changed; i++) changed = !before[i]!.unchanged(machine);
     if (!changed) return;
     const frames = new Map<Domain, FrameRange[]>();
     const hostFrames: FrameRange[] = [];
     const devices = new Set<PciDevice>();
+    const framesIn = (domain: Domain): FrameRange[] => {
+      const list = frames.get(domain) ?? [];
+      frames.set(domain, list);
+      return list;
+    };
+    const after: FrameRange[] = [];
     for (const snapshot of before.slice(0, count)) {
       const { device, domain } = snapshot;
       const { guest, host } = snapshot.frames();
       devices.add(device!);
-      // Where the line found the device and where it left it.
-      const seen = domain === undefined ? [] : (frames.get(domain) ?? []);
-      seen.push(...guest);
+      // Where the line found the device and where it left it (the same domain unless it moved).
+      if (domain !== undefined) framesIn(domain).push(...guest);
       hostFrames.push(...host);
-      framesOf(device!, seen, hostFrames, machine);
-      if (domain !== undefined) frames.set(domain, seen);
+      after.length = 0;
+      framesOf(device!, after, hostFrames, machine);
+      const now = mappingDomain(machine, device!);
+      if (now !== undefined) framesIn(now).push(...after);
     }
     this.record(line, checkInvariants(machine, { devices, frames, hostFrames }));
   }
