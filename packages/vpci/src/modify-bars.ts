@@ -233,7 +233,7 @@ function overlapWalk(
   }
   const all: { other: PciDevice; remoteBar: Bar; order: number }[] = [];
   for (let d = domain; ; d = context.domXen) {
-    for (const other of d.devices) {
+    for (const other of d.pdevList()) {
       // The hardware domain may own devices vPCI does not handle (its set-up failed).
       if (other.vpci === undefined || !walked(other)) continue;
       for (const remoteBar of other.vpci.bars)

@@ -157,8 +157,22 @@ export function initMsix(
   // Another handler there already (MSI's, in a capability list that makes them overlap): EEXIST.
   if (!added.ok) return added;
   vpci.msix = msix;
+  msixLinked.set(msix, msixLinks++);
   // The header may have mapped the whole BAR before MSI-X was known: carve the holes now.
   return makeMsixHole(context, device);
+}
+
+/**
+ * When `init_msix` linked each MSI-X state into its domain's `d->arch.hvm.msix_tables`: with
+ * `list_add`, at the head (xen/drivers/vpci/msix.c), so `msix_find` meets the one linked last first.
+ * Only compared between states of one machine; `cleanup_msix`'s `list_del` is the state going.
+ */
+const msixLinked = new WeakMap<MsixState, number>();
+let msixLinks = 0;
+
+/** Where `msix` sits in its domain's `msix_tables` walk: a higher number is met earlier. */
+export function msixListRank(msix: MsixState): number {
+  return msixLinked.get(msix) ?? -1;
 }
 
 /**
