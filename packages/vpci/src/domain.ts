@@ -35,7 +35,7 @@ export interface PendingOperation {
   readonly cmd: number;
   /** Only the ROM BAR changes (a ROM enable or disable), not the whole header (Xen's `rom_only`). */
   readonly romOnly: boolean;
-  /** Guest frames done so far per BAR slot (for the hardened rollback). */
+  /** Guest frames done so far per BAR slot, kept only under `rollbackFailedMap` (its rollback reads them). */
   readonly done: Map<number, RangeSet<Gfn>>;
   /**
    * Hardened (`serialOperations`): where a ROM-only unmap moves the ROM once it completes (Xen moves

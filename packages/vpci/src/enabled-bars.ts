@@ -126,6 +126,8 @@ export class EnabledBarIndex {
     const bars = this.domainBars(context, domain);
     const found: EnabledBar[] = [];
     for (const [first, last] of ranges) bars.index.meeting(first, last, found);
+    // Nearly always none: no set, no copy, no sort then.
+    if (found.length < 2) return found;
     const once = ranges.length < 2 ? found : [...new Set(found)];
     return once.sort((a, b) => a.order - b.order);
   }
@@ -176,7 +178,8 @@ export class EnabledBarIndex {
       for (const entry of holder.held.get(device) ?? []) holder.index.remove(entry.first, entry.last, entry);
       this.put(holder, device);
     }
-    this.changed.clear();
+    // `Set.clear` makes a new table even for an empty set; the index is asked twice per modify_bars.
+    if (this.changed.size > 0) this.changed.clear();
     return bars;
   }
 

@@ -1356,13 +1356,22 @@ const NO_HARDWARE: HardwareAccess = {
  */
 function xenView(device: PciDevice): HardwareAccess {
   if (device.extCfg || !device.hw.extendedConfig) return device.hw;
-  return {
-    read: (reg, size) => (reg >= PCI_CFG_SPACE_SIZE ? allOnes(size) : device.hw.read(reg, size)),
-    write: (reg, size, value) => {
-      if (reg < PCI_CFG_SPACE_SIZE) device.hw.write(reg, size, value);
-    },
-  };
+  // Made once per device, not per access (the hardware domain's every access to such a device asks).
+  let view = conventionalViews.get(device);
+  if (view === undefined) {
+    view = {
+      read: (reg, size) => (reg >= PCI_CFG_SPACE_SIZE ? allOnes(size) : device.hw.read(reg, size)),
+      write: (reg, size, value) => {
+        if (reg < PCI_CFG_SPACE_SIZE) device.hw.write(reg, size, value);
+      },
+    };
+    conventionalViews.set(device, view);
+  }
+  return view;
 }
+
+/** `xenView`'s view of a device reached without MMCFG, per device (it reads `device.hw` when used). */
+const conventionalViews = new WeakMap<PciDevice, HardwareAccess>();
 
 /** Throws unless `value` is an integer (number or bigint) in `0 … max`. */
 function checkAccessValue(value: unknown, max: bigint): void {
