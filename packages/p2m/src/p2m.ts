@@ -97,6 +97,18 @@ export interface P2mOptions {
 
 /** Xen's numeric value of each type, for the type column (a Map: cheaper than searching the list). */
 const TYPE_CODES: ReadonlyMap<string, number> = new Map(P2M_TYPES.map((type, code) => [type, code]));
+const MMIO_DIRECT = TYPE_CODES.get('mmio_direct')!;
+
+/**
+ * Told of a p2m's `mmio_direct` extents by machine frame as they join and leave its map
+ * (`P2m.watchMmioByMfn`); inclusive machine frames.
+ */
+interface MmioWatcher {
+  /** An extent on machine frames `[first, last]` joined the map. */
+  added(first: number, last: number): void;
+  /** An extent on machine frames `[first, last]` left it. */
+  removed(first: number, last: number): void;
+}
 /**
  * What Xen's MMIO calls cost a p2m, counted as Xen's loops do the work: calls of `map_mmio_regions`
  * and `unmap_mmio_regions`, and the leaves their chunks wrote (set or cleared) by order. Xen's
@@ -185,6 +197,8 @@ export class P2m {
   private readonly byMfn: (IntervalIndex<number> | undefined)[] = [];
   /** How many types `byMfn` holds an index of (a write of a map never asked about skips them). */
   private indexedTypes = 0;
+  /** Told of every `mmio_direct` extent joining and leaving the map (`watchMmioByMfn`), or undefined. */
+  private mmioWatcher: MmioWatcher | undefined;
   /** The L1 and L2 tables that exist: how a walk over a hole ends (the order `lookup` reports). */
   private readonly pageTables = new IntermediateTables();
   // Scratch space for the pieces of one write (instance state, reused to avoid allocation).
@@ -337,6 +351,25 @@ export class P2m {
     const out: P2mExtent[] = [];
     for (let k = 0; k < found.length; k++) out.push(this.extentAt(this.find(found[k]!)));
     return out;
+  }
+
+  /**
+   * Tells `watcher` of every `mmio_direct` extent by machine frame: those the map holds now, then each
+   * as a write adds or removes it (a split or a join is the old extents removed and the new ones
+   * added). A machine keeps one index of all its p2ms' MMIO mappings by machine frame with it, so a
+   * check of who maps a moved host page asks the p2ms that do instead of every domain's. One watcher
+   * per p2m: a second replaces the first.
+   */
+  watchMmioByMfn(watcher: {
+    added(first: number, last: number): void;
+    removed(first: number, last: number): void;
+  }): void {
+    const code = TYPE_CODES.get('mmio_direct')!;
+    // The index keeps `reindex` running on every write, where the watcher is told.
+    this.machineFrameIndex(code);
+    this.mmioWatcher = watcher;
+    for (let i = 0; i < this.n; i++)
+      if (this.types[i] === code) watcher.added(this.mfns[i]!, this.mfns[i]! + this.counts[i]! - 1);
   }
 
   /** The index by machine frame of the extents of type `code`, made on the first question. */
@@ -700,12 +733,11 @@ export class P2m {
    * frame, count, machine frame and type: a neighbour taken in and put back) stays as it is.
    */
   private reindex(lo: number, hi: number, k: number): void {
-    const { byMfn, pStart, pCount, pMfn, pType } = this;
+    const { pStart, pCount, pMfn, pType } = this;
     let p = 0;
     for (let i = lo; i < hi; i++) {
       const start = this.starts[i]!;
-      for (; p < k && pStart[p]! < start; p++)
-        byMfn[pType[p]!]?.add(pMfn[p]!, pMfn[p]! + pCount[p]! - 1, pStart[p]!);
+      for (; p < k && pStart[p]! < start; p++) this.indexed(pType[p]!, pMfn[p]!, pCount[p]!, pStart[p]!);
       const count = this.counts[i]!;
       const mfn = this.mfns[i]!;
       const type = this.types[i]!;
@@ -713,9 +745,16 @@ export class P2m {
         p++;
         continue;
       }
-      byMfn[type]?.remove(mfn, mfn + count - 1, start);
+      this.byMfn[type]?.remove(mfn, mfn + count - 1, start);
+      if (type === MMIO_DIRECT) this.mmioWatcher?.removed(mfn, mfn + count - 1);
     }
-    for (; p < k; p++) byMfn[pType[p]!]?.add(pMfn[p]!, pMfn[p]! + pCount[p]! - 1, pStart[p]!);
+    for (; p < k; p++) this.indexed(pType[p]!, pMfn[p]!, pCount[p]!, pStart[p]!);
+  }
+
+  /** An extent added to the index by machine frame of its type, if kept, and told to the watcher. */
+  private indexed(type: number, mfn: number, count: number, start: number): void {
+    this.byMfn[type]?.add(mfn, mfn + count - 1, start);
+    if (type === MMIO_DIRECT) this.mmioWatcher?.added(mfn, mfn + count - 1);
   }
 
   private grow(needed: number): void {

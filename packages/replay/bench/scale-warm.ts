@@ -1,12 +1,14 @@
 /**
- * What the replay benchmark's scale ratio (`replay.bench.ts`: 4,096 devices / 64, per line) is made
- * of (not a test). The bench times each run's first 20,000 writes, which over 64 devices revisit each
+ * What the replay benchmark's first-lines scale ratio (`replay.bench.ts`: 4,096 devices / 64, per
+ * line, over the first 20,000 writes; the target is judged on steady lines since) is made of (not a
+ * test). Timed from the first write, 20,000 writes over 64 devices revisit each
  * device about 70 times but over 4,096 visit each about once: nearly every device's first
  * decoding-on (its first map: `modify_bars`, the p2m writes, the MSI-X holes, a check of the mapped
  * region) falls in the 4,096-device run's timed lines, and only 64 in the other's. This replays the
  * same workload with scoped checks as the bench does, in one process (JIT warmed first), and times
- * the first 20,000 writes ("cold", the bench's lines) and the next 20,000 ("warm": every device has
- * been visited, so the lines are of the same kind over both machines). Prints per round the CPU time
+ * the first 20,000 writes ("cold", the bench's first-lines window) and the next 20,000 ("warm":
+ * every device has been visited; the bench's steady window goes further: the same kinds of lines one
+ * by one on BARs of the same sizes, after V8 has re-optimised for the run). Prints per round the CPU time
  * and p2m writes of each, then the median same-round ratios.
  * `node --expose-gc --import tsx bench/scale-warm.ts [rounds]`.
  */

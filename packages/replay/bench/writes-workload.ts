@@ -18,6 +18,11 @@ export function guestsFor(count: number): number {
 /** Chance that a visit to a device reprograms it (two decoding toggles) rather than driving it. */
 const REPROGRAM = 1 / 16;
 
+/** How far apart `count` devices' BAR0s are by default: 1 MiB, or 512 MiB shared among them. */
+export function spacingFor(count: number): number {
+  return Math.min(0x10_0000, 0x2000_0000 / count);
+}
+
 /** One device of the workload and where its owner sees it. */
 export interface DevicePlan {
   sbdf: string;
@@ -47,22 +52,40 @@ const hex2 = (n: number): string => n.toString(16).padStart(2, '0');
 
 /**
  * `count` devices: BAR0 (4 KiB … 512 KiB, MSI-X table and PBA in it) below 4 GiB, BAR2 (64 KiB … 256
- * MiB, 64-bit) above. Up to 64 devices BAR0s are 1 MiB apart; more share 512 MiB of 32-bit space.
+ * MiB, 64-bit) above. Up to 64 devices BAR0s are 1 MiB apart; more share 512 MiB of 32-bit space
+ * (`options.spacing` apart; BAR0 sizes are at most that). The first half of the devices are the
+ * hardware domain's, the others the guests' in turn; with `options.period` the devices repeat in
+ * blocks of that many, each device taking the sizes and the kind of owner (the hardware domain's or
+ * a guest's) of its place in the first block. The scale comparison plans both machines with the
+ * larger one's spacing and the larger one with the smaller one's count as its period: the workload
+ * visits devices in turn and draws the kind of each visit in the same order whatever the count, so
+ * the n-th visit over either machine is the same kind of work on BARs of the same sizes, for the same
+ * kind of owner. A guest first maps a BAR where the host has it (its vPCI address until the guest
+ * moves it), so where the guests' devices are spread among the hardware domain's (a period), their
+ * windows (`options.windowBase`, else the host BAR0s' base) must be clear of the host BAR0s: a
+ * window over a BAR the guest still maps where the host has it is Xen's `wrong-mfn` hole.
  * Each BAR2 sits in the middle of a 4 GiB block of its own: while the hardware domain sizes it, its
  * vPCI address is `high:fffffff0` (Xen keeps `bar->addr` as written), and the size from there reaches
  * into the next block's first half, where no BAR is (were one there, that is a page of another
  * domain's device and the trace would show `subpage-shared` on purpose).
  */
-export function plan(count: number): DevicePlan[] {
+export function plan(
+  count: number,
+  options: { readonly spacing?: number; readonly period?: number; readonly windowBase?: number } = {},
+): DevicePlan[] {
+  const spacing = options.spacing ?? spacingFor(count);
+  const windowBase = options.windowBase ?? 0xc000_0000;
+  const period = options.period ?? count;
   const random = prng(0x5eed);
   const devices: DevicePlan[] = [];
   const slots = new Map<number, number>();
-  const spacing = Math.min(0x10_0000, 0x2000_0000 / count);
   const guests = guestsFor(count);
+  let guestDevices = 0;
   for (let i = 0; i < count; i++) {
-    const bar0Size = Math.min(spacing, 2 ** (12 + Math.floor(random() * 8))); // 4 KiB … 512 KiB
-    const bar2Size = 2n ** BigInt(16 + Math.floor(random() * 13)); // 64 KiB … 256 MiB
-    const owner = i < count / 2 ? 0 : 1 + (i % guests);
+    const first = i < period ? undefined : devices[i % period];
+    const bar0Size = first?.bar0Size ?? Math.min(spacing, 2 ** (12 + Math.floor(random() * 8))); // 4 KiB … 512 KiB
+    const bar2Size = first?.bar2Size ?? 2n ** BigInt(16 + Math.floor(random() * 13)); // 64 KiB … 256 MiB
+    const owner = i % period < period / 2 ? 0 : 1 + (guestDevices++ % guests);
     const slot = slots.get(owner) ?? 0;
     slots.set(owner, slot + 1);
     const sbdf = `0000:${hex2(1 + (i >> 5))}:${hex2(i & 31)}.0`;
@@ -77,7 +100,7 @@ export function plan(count: number): DevicePlan[] {
       owner,
       // Each guest device has a window of 8 places of its own, so a guest never puts two of its BARs
       // over each other (a guest bug whose outcome is Xen's `wrong-mfn` hole, refuseOverlappingBars).
-      window0: 0xc000_0000 + slot * 8 * spacing,
+      window0: windowBase + slot * 8 * spacing,
       step0: spacing,
     });
   }
@@ -116,11 +139,14 @@ export function header(devices: readonly DevicePlan[]): string[] {
 /** The writes, cycle after cycle over the devices, `count` of them. */
 export function* writes(devices: readonly DevicePlan[], count: number): Generator<Write> {
   const random = prng(0xc0ffee);
-  let emitted = 0;
-  const emit = (device: DevicePlan, reg: number, size: 1 | 2 | 4, value: number): Write => {
-    emitted++;
-    return { device, reg, size, value };
-  };
+  // Counted as yielded: a visit's writes are made together, and the last visit may be cut short.
+  let yielded = 0;
+  const emit = (device: DevicePlan, reg: number, size: 1 | 2 | 4, value: number): Write => ({
+    device,
+    reg,
+    size,
+    value,
+  });
   for (let cycle = 0; ; cycle++) {
     for (const d of devices) {
       // Guests move BAR0 within its window every cycle (same page offset as the host's); dom0 keeps it.
@@ -151,7 +177,7 @@ export function* writes(devices: readonly DevicePlan[], count: number): Generato
             ];
       for (const w of cycleWrites) {
         yield w;
-        if (emitted >= count) return;
+        if (++yielded >= count) return;
       }
     }
   }

@@ -31,8 +31,10 @@ import {
   enabledBarMeeting,
   type FrameRange,
   formatSbdf,
+  framesOf,
   Machine,
   type MmioPath,
+  mappingDomain,
   PCI_BASE_ADDRESS_0,
   PCI_BASE_ADDRESS_MEM_TYPE_64,
   PCI_HEADER_TYPE,
@@ -188,8 +190,16 @@ export class Replayer {
       ((event.event === 'read' || (event.event === 'mmio' && event.value === undefined)) && touched === 0)
     )
       return;
-    if (touched === undefined || this.options.invariantChecks === 'full')
+    if (this.options.invariantChecks === 'full') {
       this.record(line, checkInvariants(this.machine!));
+      return;
+    }
+    // Lines that change nothing an invariant reads, in a trace's set-up: a new guest (an empty p2m,
+    // no device), and a device added before boot (no vPCI state until boot, and before boot nothing
+    // maps MMIO: vPCI alone does, and `populate` maps RAM). A whole check after each made the set-up
+    // of a machine of N devices cost N whole checks, N² in all (the boot line's whole check sees them).
+    if (event.event === 'domain' || (event.event === 'device' && !this.machine!.systemActive)) return;
+    if (touched === undefined) this.record(line, checkInvariants(this.machine!));
     else this.checkScoped(line, touched);
   }
 
@@ -290,7 +300,8 @@ export class Replayer {
       case 'device': {
         const m = machine!;
         const sbdf = 'spec' in event ? String(event.spec.sbdf) : event.sbdf;
-        if (m.devices().some((d) => d.name === formatSbdf(parseSbdf(sbdf)))) {
+        // A look-up by address: walking every device here made a trace's set-up quadratic.
+        if (m.findDevice(parseSbdf(sbdf)) !== undefined) {
           throw new TraceError(
             line,
             `'device.sbdf' ${sbdf} is already on the machine; expected a free address`,
@@ -665,11 +676,19 @@ export class Replayer {
    * undefined for other lines (they get a whole check, or none).
    */
   private snapshotTouched(event: TraceEvent, line: number): number | undefined {
-    const machine = this.machine!;
+    const machine = this.machine;
+    // Without checks nothing compares the snapshots (`apply` returns before the check).
+    if (machine?.systemActive !== true || this.options.invariantChecks === 'off') return undefined;
+    if (
+      event.event === 'assign' ||
+      event.event === 'deassign' ||
+      event.event === 'quarantine' ||
+      event.event === 'reset'
+    )
+      return this.snapshotMoved(event.sbdf);
     const access =
       event.event === 'write' || event.event === 'read' || event.event === 'mmio' || event.event === 'run';
-    // Without checks nothing compares the snapshots (`apply` returns before the check).
-    if (!access || !machine.systemActive || this.options.invariantChecks === 'off') return undefined;
+    if (!access) return undefined;
     const vcpu = this.vcpuOf(event.vcpu, line);
     const pending = vcpu.pending?.device;
     // An SR-IOV PF's line can add or remove its VFs or change their mappings (VF Enable, VF MSE, a
@@ -685,6 +704,28 @@ export class Replayer {
     return count;
   }
 
+  /**
+   * Snapshots the one device an `assign`, `deassign`, `quarantine` or `reset` line moves or sets up
+   * again, when that is all the line can change: no vCPU has work pending (else the line may finish
+   * it first, on any device: `settleBeforeMove`, the toolstack's vCPU in `assignVpci`). Returns 1, or
+   * undefined (a whole check) when work is pending, the device is an SR-IOV PF (its VFs go with it)
+   * or there is no such device (the line then fails).
+   */
+  private snapshotMoved(sbdf: string): number | undefined {
+    const machine = this.machine!;
+    if (machine.pendingVcpus.size > 0) return undefined;
+    let device: PciDevice | undefined;
+    try {
+      device = machine.findDevice(sbdf);
+    } catch {
+      return undefined; // A malformed address: the line fails, and says so (`deviceOf`).
+    }
+    if (device === undefined || device.hw.sriov !== undefined || device.physfn !== undefined)
+      return undefined;
+    this.snapshot(0).take(machine, device);
+    return 1;
+  }
+
   private snapshot(i: number): DeviceSnapshot {
     this.snapshots[i] ??= new DeviceSnapshot();
     return this.snapshots[i];
@@ -696,7 +737,9 @@ export class Replayer {
    * registers; a decoding toggle that only made work pending, `DeviceChange`). A device whose BARs
    * changed only where they are not mapped (the hardware domain sizing or placing a BAR with
    * decoding off) is checked by its own checks and its host pages only; any other change, over its
-   * guest frames too.
+   * guest frames too. A device that changed owner (an `assign` line's) is looked at in the domain it
+   * left and the one it joined, and its host pages in every domain (the sharing check: whose pages
+   * they are changed).
    */
   private checkScoped(line: number, count: number): void {
     const machine = this.machine!;
@@ -705,11 +748,8 @@ export class Replayer {
     let checked = false;
     for (let i = 0; i < count; i++) {
       const snapshot = before[i]!;
-      if (snapshot.owner !== snapshot.device!.domain?.id) {
-        this.record(line, checkInvariants(machine));
-        return;
-      }
-      changes[i] = snapshot.change(machine);
+      const moved = snapshot.owner !== snapshot.device!.domain?.id;
+      changes[i] = moved ? 'frames' : snapshot.change(machine);
       if (changes[i] === 'host' || changes[i] === 'frames') checked = true;
     }
     if (!checked) return;
@@ -722,14 +762,20 @@ export class Replayer {
       const snapshot = before[i]!;
       const { device, domain } = snapshot;
       devices.add(device!);
-      // Where the line found the device and where it left it.
-      if (changes[i] !== 'frames' || domain === undefined) {
+      if (changes[i] !== 'frames') {
         snapshot.scopeFrames(machine, undefined, hostFrames);
         continue;
       }
-      const seen = frames.get(domain) ?? [];
+      // Where the line found the device (its frames then and now) and where it left it.
+      const seen = domain === undefined ? [] : (frames.get(domain) ?? []);
       snapshot.scopeFrames(machine, seen, hostFrames);
-      frames.set(domain, seen);
+      if (domain !== undefined) frames.set(domain, seen);
+      const now = mappingDomain(machine, device!);
+      if (now !== undefined && now !== domain) {
+        const joined = frames.get(now) ?? [];
+        framesOf(device!, joined, hostFrames, machine);
+        frames.set(now, joined);
+      }
     }
     this.record(line, checkInvariants(machine, { devices, frames, hostFrames }));
   }

@@ -27,6 +27,11 @@ interface Remembered {
 export interface DevicePages {
   readonly device: PciDevice;
   readonly owner: number | undefined;
+  /**
+   * The id of the domain that holds the device (`owner` counts dom_xen's and dom_io's as dom0's):
+   * a sharing violation names it, so a device moving between those is a move too.
+   */
+  readonly holder: number | undefined;
   readonly pages: readonly HostFrames[];
   /** The device's BAR register writes and vPCI state when the pages were taken. */
   readonly barWrites: number;
@@ -46,7 +51,7 @@ export interface HostPageSpot {
 export interface HostPagesNear {
   readonly index: IntervalIndex<HostPageSpot>;
   /**
-   * The machine frames of the pages that moved or changed owner since the listing was last brought
+   * The machine frames of the pages that moved or changed holder since the listing was last brought
    * up to date (where they were and where they are); undefined when the listing was made from
    * scratch just now (what moved is not known).
    */
@@ -136,7 +141,11 @@ export class HostPagesCache {
       const i = listing.at.get(device);
       if (i === undefined) continue;
       const entry = listing.entries[i]!;
-      if (entry.owner !== effectiveOwner(context, device) || entry.pages !== this.hostPagesOf(device))
+      if (
+        entry.owner !== effectiveOwner(context, device) ||
+        entry.holder !== device.domain?.id ||
+        entry.pages !== this.hostPagesOf(device)
+      )
         this.replace(context, listing, i, moved);
     }
     return { index: listing.index, moved };
@@ -182,7 +191,7 @@ export class HostPagesCache {
     const before = listing.entries[i]!;
     const now = this.pagesNow(context, before.device);
     listing.entries[i] = now;
-    if (now.pages === before.pages && now.owner === before.owner) return;
+    if (now.pages === before.pages && now.owner === before.owner && now.holder === before.holder) return;
     const index = listing.index;
     for (const spot of listing.spots[i]!) index.remove(spot.frames[0], spot.frames[1], spot);
     listing.spots[i] = spotsOf(index, now);
@@ -194,6 +203,7 @@ export class HostPagesCache {
     return {
       device,
       owner: effectiveOwner(context, device),
+      holder: device.domain?.id,
       pages: this.hostPagesOf(device),
       barWrites: device.hw.barWrites,
       vpci: device.vpci,

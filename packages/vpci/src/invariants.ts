@@ -4,6 +4,7 @@
  * Xen's known holes.
  */
 import { gfn, MAX_FRAME, type P2mExtent } from '@vpci/p2m';
+import { IntervalIndex } from '@vpci/rangeset/internal';
 import { DeviceWindowsCache, type MsixPages, type Window } from './bar-windows.js';
 import { type EngineContext, mappingDomain } from './context.js';
 import type { Bar } from './device.js';
@@ -83,8 +84,10 @@ export type Violation =
  * What may have changed since the last check, for a check that only looks there (a replay checks
  * after every line, and a line touches one or two devices). Everything a violation depends on must be
  * covered: the devices whose vPCI state changed, per domain the guest frames whose p2m entries or
- * enabled BARs may have changed, and the host frames of moved BARs. Ownership must not have changed
- * (the sharing check then needs every domain): check without a scope.
+ * enabled BARs may have changed, and the host frames of moved BARs. A device that changed owner is
+ * one of `devices`, with its guest frames in the domain it left and the one it joined, and its host
+ * frames in `hostFrames` (every domain's mappings of its pages are then looked at again: whose pages
+ * they are changed).
  */
 export interface InvariantScope {
   /**
@@ -114,6 +117,12 @@ export class InvariantCaches {
   readonly windowIndexes = new DomainWindowIndexes(this.windows);
   readonly hostPages = new HostPagesCache();
   readonly mmio = new MmioExtentsCache();
+  /**
+   * Every domain's `mmio_direct` mappings by machine frame, one entry per p2m extent, kept up to date
+   * by the p2ms as they are written (`P2m.watchMmioByMfn`, set up by the machine for each domain): a
+   * scoped check asks it which domains map the host pages that moved, instead of asking every domain.
+   */
+  readonly mmioHolders = new IntervalIndex<Domain>();
   /** Per domain, the devices mapped into it as last sorted (`devicesMappedInto`). */
   readonly sortedDevices = new WeakMap<Domain, SortedDevices>();
   /**
@@ -134,13 +143,13 @@ export interface InvariantContext extends EngineContext {
 /**
  * Every violation, in a deterministic order (domains by id, then frames). With a `scope`, only the
  * violations that involve its devices or frames: the same ones a whole check reports there.
- * Ownership must not have changed since the last check when a scope is given.
  */
 export function checkInvariants(context: InvariantContext, scope?: InvariantScope): Violation[] {
   const caches = context.invariantCaches;
   const violations: Violation[] = [];
   const busy = new Set<PciDevice>();
-  const domains = context.domains();
+  // A scoped check looks at the domains its scope names and those mapping a moved host page only.
+  const domains = scope === undefined ? context.domains() : [];
   // A whole check walks every vCPU; a scoped one reads the machine's record of those with work
   // pending (`PendingVcpus`), so comparing the two tests the record.
   if (scope === undefined) for (const domain of domains) for (const vcpu of domain.vcpus) addBusy(busy, vcpu);
@@ -211,7 +220,7 @@ export function checkInvariants(context: InvariantContext, scope?: InvariantScop
     hostFrames = intersection(hostFrames, merged(near.moved));
   checkDomains(
     context,
-    domains,
+    scopedDomains(caches, scope, hostFrames),
     busy,
     scope,
     hostFrames,
@@ -219,6 +228,24 @@ export function checkInvariants(context: InvariantContext, scope?: InvariantScop
     violations,
   );
   return violations;
+}
+
+/**
+ * The domains a scoped check looks at, by id (the order a whole check meets them in): those whose
+ * guest frames the scope names, and those with an MMIO mapping on the moved host frames (where a
+ * page may have become, or stopped being, another domain's). No other domain's violations can have
+ * changed; found without walking every domain (`InvariantCaches.mmioHolders`).
+ */
+function scopedDomains(
+  caches: InvariantCaches,
+  scope: InvariantScope,
+  hostFrames: Ranges | undefined,
+): Domain[] {
+  const found = new Set<Domain>(scope.frames.keys());
+  const holders: Domain[] = [];
+  for (const [first, last] of hostFrames ?? []) caches.mmioHolders.meeting(first, last, holders);
+  for (let i = 0; i < holders.length; i++) found.add(holders[i]!);
+  return [...found].sort((a, b) => a.id - b.id);
 }
 
 /**

@@ -889,6 +889,12 @@ export class Machine implements EngineContext {
 
   private addDomain(domain: Domain): Domain {
     stateChanged();
+    // The checks' index of who maps which machine frames (`InvariantCaches.mmioHolders`).
+    const holders = this.invariantCaches.mmioHolders;
+    domain.p2m.watchMmioByMfn({
+      added: (first, last) => holders.add(first, last, domain),
+      removed: (first, last) => holders.remove(first, last, domain),
+    });
     this.domainMap.set(domain.id, domain);
     this.sortedDomains = undefined;
     return domain;
