@@ -360,7 +360,44 @@ export class RangeSet<in out T extends number = number> implements Iterable<Rang
    * or the callback's failure code. The callback must not modify this set.
    */
   consumeRanges<C extends Errno = never>(callback: (start: T, end: T) => ConsumeStep<C>): ConsumeResult<C> {
-    // Kept short, so that V8 inlines it with the callback: the rest is in `consumeStored`.
+    // The common call of a budgeted consumer (vPCI's map loop, workload (c)): the store holds the
+    // ranges, the callback takes part of the first one and asks for a restart. That is done here, two
+    // writes and no loop, kept short so that V8 inlines it and the callback into the caller's loop;
+    // everything else goes out of line (the fields in `consumeFields`, the rest in `consumeStored`).
+    if (this.inline !== IN_STORE || this.busy !== undefined) return this.consumeFields(callback);
+    const store = this.store!;
+    const at = store.firstIndex();
+    if (at < 0) return this.consumeStored(callback as StoredCallback<ConsumeStep<C>>);
+    const slab = store.firstSlab();
+    const start = slab[at]!;
+    const end = slab[at + 1]!;
+    let step: ConsumeStep<C>;
+    this.busy = 'consumeRanges';
+    try {
+      step = callback(start as T, end as T);
+    } catch (error) {
+      // A `catch` rather than a `finally`: V8 saves and restores the pending message around a
+      // `finally` on every call, and a `catch` costs nothing until something is thrown.
+      this.busy = undefined;
+      throw error;
+    }
+    this.busy = undefined;
+    const consumed = step.consumed;
+    const next = step.next;
+    // Checked before it is applied (R4): a bad step throws and the set is as it was.
+    checkStepHere(step, start, end);
+    if (consumed !== end - start + 1) {
+      if (consumed > 0) store.consumedPart(slab, at, start + consumed);
+    } else this.usedFirst();
+    if (next === 'continue') return this.consumeFields(callback);
+    return next === 'restart' ? RESTARTED : stoppedBy(step);
+  }
+
+  /**
+   * `consumeRanges` while the set holds its ranges in its fields; the store's case goes to
+   * `consumeStored`, as does a call while the set is busy (refused there).
+   */
+  private consumeFields<C extends Errno>(callback: (start: T, end: T) => ConsumeStep<C>): ConsumeResult<C> {
     if (this.busy !== undefined || this.inline === IN_STORE) {
       return this.consumeStored(callback as StoredCallback<ConsumeStep<C>>);
     }
@@ -537,6 +574,13 @@ export class RangeSet<in out T extends number = number> implements Iterable<Rang
     return true;
   }
 
+  /** The first step of `consumeRanges` used up the first stored range (out of line: the rare case). */
+  private usedFirst(): void {
+    const store = this.store!;
+    store.consumedFirst();
+    if (store.count === 0) this.emptied();
+  }
+
   /** `consumeRanges` while the store holds the ranges, or refused while the set is busy. */
   private consumeStored<C extends Errno>(callback: StoredCallback<ConsumeStep<C>>): ConsumeResult<C> {
     this.checkIdle('consumeRanges');
@@ -639,6 +683,10 @@ export class RangeSet<in out T extends number = number> implements Iterable<Rang
  * the path of every query (with the rewritten `checkRange`, 12-15 % of workload (g)).
  */
 const checkRangeHere = checkRange;
+
+/** `checkStep` and `CONSUME_RESTART` as constants of this module, for `consumeRanges` (as above). */
+const checkStepHere = checkStep;
+const RESTARTED = CONSUME_RESTART;
 
 /** `RangeSet.inline` while the store holds the ranges. */
 const IN_STORE = -1;

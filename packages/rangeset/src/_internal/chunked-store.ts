@@ -80,6 +80,14 @@ export class ChunkedStore {
   private front = 0;
   /** While `lagging`: chunks at the start of the chunk arrays that `consume` used up (the front chunk's index). */
   private usedChunks = 0;
+  /**
+   * Where the first range's start sits (`firstAt` in `firstHeldBy`), as `firstIndex` last found it, or
+   * -1. Every change of the store but a consume step's write of the first start forgets it (`add`,
+   * `remove`, `clear`, `consume`, `settle`), so that a budgeted consumer's calls, one after the other,
+   * read the first range with two loads instead of finding the first chunk's slab and base again.
+   */
+  private firstAt = -1;
+  private firstHeldBy: Float64Array = NO_FLOATS;
 
   constructor(chunkMax: number = DEFAULT_CHUNK_MAX) {
     this.chunkMax = chunkMax;
@@ -218,6 +226,7 @@ export class ChunkedStore {
    * that needs one more stored range and `canGrow` is false.
    */
   add(s: number, e: number, canGrow: boolean): boolean {
+    this.firstAt = -1;
     if (this.nChunks === 0) {
       if (!canGrow) return false;
       this.insertChunk(0, this.allocSlot());
@@ -277,6 +286,7 @@ export class ChunkedStore {
    * a range must split in two and `canGrow` is false.
    */
   remove(s: number, e: number, canGrow: boolean): boolean {
+    this.firstAt = -1;
     // lo: the first range ending at or after s.
     let loC = this.locate(s);
     let loK = this.foundOffset;
@@ -326,6 +336,7 @@ export class ChunkedStore {
 
   /** Drops every range and the memory that held them. */
   clear(): void {
+    this.firstAt = -1;
     this.slabs = [];
     this.freeSlots = [];
     this.slotsUsed = 0;
@@ -350,6 +361,7 @@ export class ChunkedStore {
     // Chunks used up stay in the chunk arrays, counted by `usedChunks`, until `settle` drops them all
     // at once: dropping each as it emptied made a new view of each of the four chunk arrays per chunk,
     // which tied the cost of a whole-set consume (f) to the chunk size. `count` may lag too.
+    this.firstAt = -1;
     let ci = this.usedChunks;
     while (ci < this.nChunks) {
       // The front chunk's slab, where its first range is and where its ranges end stay in locals
@@ -391,6 +403,53 @@ export class ChunkedStore {
   }
 
   /**
+   * The first range's place, for `RangeSet.consumeRanges`' first step: the index of its start in
+   * `firstSlab()`, or -1 when the store is empty or a consume loop lags (then `consume` does it all).
+   */
+  firstIndex(): number {
+    const at = this.firstAt;
+    if (at >= 0) return at;
+    return this.findFirst();
+  }
+
+  /** `firstIndex` when it is not known: found and remembered (out of line, the rare case). */
+  private findFirst(): number {
+    if (this.lagging || this.nChunks === 0) return -1;
+    const at = this.baseOf(0);
+    this.firstHeldBy = this.slabOf(0);
+    this.firstAt = at;
+    return at;
+  }
+
+  /** The slab that holds the first range (after `firstIndex` found one). */
+  firstSlab(): Float64Array {
+    return this.firstHeldBy;
+  }
+
+  /**
+   * A consume step took part of the first range, which now starts at `start` (its start sits at
+   * `slab[at]`, as `firstIndex` and `firstSlab` found it, and nothing changed since).
+   */
+  consumedPart(slab: Float64Array, at: number, start: number): void {
+    slab[at] = start;
+    this.firsts[0] = start;
+  }
+
+  /** A consume step used up the first range (found by `firstIndex`, nothing changed since). */
+  consumedFirst(): void {
+    this.firstAt = -1;
+    // As `consume` does when a range is used up, then brought up to date at once.
+    const off = this.offs[0]! + 1;
+    this.lagging = true;
+    this.front = off;
+    if (off === this.offs[0]! + this.lens[0]!) {
+      this.usedChunks = 1;
+      if (this.nChunks > 1) this.front = this.offs[1]!;
+    }
+    this.endConsume();
+  }
+
+  /**
    * Ends a lag of `consume` (see `settle`): `RangeSet.consumeRanges` calls it when `consume` returns or
    * throws. (A `try … finally` in `consume` itself made every call of the fragmentation workload (c)
    * slower.)
@@ -410,6 +469,7 @@ export class ChunkedStore {
    */
   settle(): void {
     if (!this.lagging) return;
+    this.firstAt = -1;
     const usedChunks = this.usedChunks;
     if (usedChunks > 0) {
       // Every range these chunks held when last settled is gone.
