@@ -96,7 +96,7 @@ export class RangeSet<in out T extends number = number> implements Iterable<Rang
    * Name of the operation whose callback is running (`reportRanges`, `consumeRanges`); the set must not
    * change until it returns. Operations that run no caller code only check it.
    */
-  private busy: 'reportRanges' | 'consumeRanges' | undefined = undefined;
+  private busy = IDLE;
 
   constructor(options?: RangeSetOptions) {
     // Without options (the common case) nothing is read; the options are checked in a function of
@@ -135,7 +135,7 @@ export class RangeSet<in out T extends number = number> implements Iterable<Rang
     if (n !== IN_STORE) return n;
     const store = this.store!;
     // A consume callback reading the size: the store may lag behind its own loop.
-    if (this.busy === 'consumeRanges') store.settle();
+    if (this.busy === CONSUMING) store.settle();
     return store.count;
   }
 
@@ -181,7 +181,7 @@ export class RangeSet<in out T extends number = number> implements Iterable<Rang
     checkRangeHere(start, end);
     // Reading inside another read (or inside a consume callback) is fine; only changes are refused.
     const outer = this.busy;
-    this.busy = outer ?? 'reportRanges';
+    this.busy = outer === IDLE ? REPORTING : outer;
     try {
       const visit = callback as StoredCallback<R | undefined>;
       const n = this.inline;
@@ -223,7 +223,7 @@ export class RangeSet<in out T extends number = number> implements Iterable<Rang
   /** Adds `[start, end]`, merging with the ranges it overlaps or touches. `ENOMEM` past the limit. */
   addRange(start: T, end: T): Result<'ENOMEM'> {
     checkRangeHere(start, end);
-    if (this.busy !== undefined) this.checkIdle('addRange');
+    if (this.busy !== IDLE) this.checkIdle('addRange');
     // `+ 0` stores -0 (which passes as a safe integer) as 0.
     if (this.inline === 0 && this.maxRanges > 0) {
       // An empty set filled (vPCI fills each BAR's empty set), here so that V8 inlines it.
@@ -238,21 +238,21 @@ export class RangeSet<in out T extends number = number> implements Iterable<Rang
   /** Removes `[start, end]`, trimming or splitting ranges. `ENOMEM` when a split would pass the limit. */
   removeRange(start: T, end: T): Result<'ENOMEM'> {
     checkRangeHere(start, end);
-    if (this.busy !== undefined) this.checkIdle('removeRange');
+    if (this.busy !== IDLE) this.checkIdle('removeRange');
     return this.erase(start, end, this.maxRanges) ? OK : NO_MEMORY;
   }
 
   /** `addRange(value, value)`. */
   addSingleton(value: T): Result<'ENOMEM'> {
     checkValue('value', value);
-    if (this.busy !== undefined) this.checkIdle('addSingleton');
+    if (this.busy !== IDLE) this.checkIdle('addSingleton');
     return this.addRange(value, value);
   }
 
   /** `removeRange(value, value)`. */
   removeSingleton(value: T): Result<'ENOMEM'> {
     checkValue('value', value);
-    if (this.busy !== undefined) this.checkIdle('removeSingleton');
+    if (this.busy !== IDLE) this.checkIdle('removeSingleton');
     return this.removeRange(value, value);
   }
 
@@ -364,7 +364,7 @@ export class RangeSet<in out T extends number = number> implements Iterable<Rang
     // ranges, the callback takes part of the first one and asks for a restart. That is done here, two
     // writes and no loop, kept short so that V8 inlines it and the callback into the caller's loop;
     // everything else goes out of line (the fields in `consumeFields`, the rest in `consumeStored`).
-    if (this.inline !== IN_STORE || this.busy !== undefined) return this.consumeFields(callback);
+    if (this.inline !== IN_STORE || this.busy !== IDLE) return this.consumeFields(callback);
     const store = this.store!;
     const at = store.firstIndex();
     if (at < 0) return this.consumeStored(callback as StoredCallback<ConsumeStep<C>>);
@@ -372,16 +372,16 @@ export class RangeSet<in out T extends number = number> implements Iterable<Rang
     const start = slab[at]!;
     const end = slab[at + 1]!;
     let step: ConsumeStep<C>;
-    this.busy = 'consumeRanges';
+    this.busy = CONSUMING;
     try {
       step = callback(start as T, end as T);
     } catch (error) {
       // A `catch` rather than a `finally`: V8 saves and restores the pending message around a
       // `finally` on every call, and a `catch` costs nothing until something is thrown.
-      this.busy = undefined;
+      this.busy = IDLE;
       throw error;
     }
-    this.busy = undefined;
+    this.busy = IDLE;
     const consumed = step.consumed;
     const next = step.next;
     // Checked before it is applied (R4): a bad step throws and the set is as it was.
@@ -398,10 +398,10 @@ export class RangeSet<in out T extends number = number> implements Iterable<Rang
    * `consumeStored`, as does a call while the set is busy (refused there).
    */
   private consumeFields<C extends Errno>(callback: (start: T, end: T) => ConsumeStep<C>): ConsumeResult<C> {
-    if (this.busy !== undefined || this.inline === IN_STORE) {
+    if (this.busy !== IDLE || this.inline === IN_STORE) {
       return this.consumeStored(callback as StoredCallback<ConsumeStep<C>>);
     }
-    this.busy = 'consumeRanges';
+    this.busy = CONSUMING;
     try {
       // The fields change only after each step is checked, so a callback reading the set sees it
       // exactly as it is, and a throw (the callback's or the check's) keeps what was consumed before.
@@ -421,7 +421,7 @@ export class RangeSet<in out T extends number = number> implements Iterable<Rang
       }
       return CONSUME_DONE;
     } finally {
-      this.busy = undefined;
+      this.busy = IDLE;
     }
   }
 
@@ -585,7 +585,7 @@ export class RangeSet<in out T extends number = number> implements Iterable<Rang
   private consumeStored<C extends Errno>(callback: StoredCallback<ConsumeStep<C>>): ConsumeResult<C> {
     this.checkIdle('consumeRanges');
     const store = this.store!;
-    this.busy = 'consumeRanges';
+    this.busy = CONSUMING;
     try {
       const stopped = store.consume(callback);
       // The store may lag behind its consume loop until this (the `finally` covers a throw).
@@ -594,7 +594,7 @@ export class RangeSet<in out T extends number = number> implements Iterable<Rang
       return stopped === undefined ? CONSUME_DONE : stoppedBy(stopped);
     } finally {
       store.endConsume();
-      this.busy = undefined;
+      this.busy = IDLE;
     }
   }
 
@@ -669,7 +669,7 @@ export class RangeSet<in out T extends number = number> implements Iterable<Rang
 
   /** Throws `RangeSetBusyError` if one of this set's callbacks is running: the set must not change under it. */
   private checkIdle(operation: string): void {
-    if (this.busy !== undefined) throw new RangeSetBusyError(this.name, operation, this.busy);
+    if (this.busy !== IDLE) throw new RangeSetBusyError(this.name, operation, BUSY_NAMES[this.busy]!);
   }
 
   private checkPeer(argument: string, other: unknown): asserts other is RangeSet<T> {
@@ -690,6 +690,17 @@ const RESTARTED = CONSUME_RESTART;
 
 /** `RangeSet.inline` while the store holds the ranges. */
 const IN_STORE = -1;
+
+/**
+ * `RangeSet.busy`: no callback of the set runs, or the callback of `reportRanges` or `consumeRanges`
+ * does. Small integers, not the names: the consume of a budgeted caller writes the field twice per
+ * call, and a string there is a pointer V8 guards with a write barrier each time.
+ */
+const IDLE = 0;
+const REPORTING = 1;
+const CONSUMING = 2;
+/** The name of the running callback's operation, by `busy`, for `RangeSetBusyError`. */
+const BUSY_NAMES = [undefined, 'reportRanges', 'consumeRanges'] as const;
 
 /** The result of a consume that a callback's step stopped (`restart` or `fail`). */
 function stoppedBy<C extends Errno>(step: ConsumeStep<C>): ConsumeResult<C> {
