@@ -361,16 +361,15 @@ export class RangeSet<in out T extends number = number> implements Iterable<Rang
    */
   consumeRanges<C extends Errno = never>(callback: (start: T, end: T) => ConsumeStep<C>): ConsumeResult<C> {
     // The common call of a budgeted consumer (vPCI's map loop, workload (c)): the store holds the
-    // ranges, the callback takes part of the first one and asks for a restart. That is done here, two
-    // writes and no loop, kept short so that V8 inlines it and the callback into the caller's loop;
+    // ranges, the callback takes part of the first one and asks for a restart. That is done here, on
+    // the first range the store holds in two fields (`firstStart`, `firstEnd`), one write and no loop,
+    // kept short so that V8 inlines it and the callback into the caller's loop;
     // everything else goes out of line (the fields in `consumeFields`, the rest in `consumeStored`).
     if (this.inline !== IN_STORE || this.busy !== IDLE) return this.consumeFields(callback);
     const store = this.store!;
-    const at = store.firstIndex();
-    if (at < 0) return this.consumeStored(callback as StoredCallback<ConsumeStep<C>>);
-    const slab = store.firstSlab();
-    const start = slab[at]!;
-    const end = slab[at + 1]!;
+    if (!store.holdsFirst()) return this.consumeStored(callback as StoredCallback<ConsumeStep<C>>);
+    const start = store.firstStart;
+    const end = store.firstEnd;
     let step: ConsumeStep<C>;
     this.busy = CONSUMING;
     try {
@@ -387,7 +386,7 @@ export class RangeSet<in out T extends number = number> implements Iterable<Rang
     // Checked before it is applied (R4): a bad step throws and the set is as it was.
     checkStepHere(step, start, end);
     if (consumed !== end - start + 1) {
-      if (consumed > 0) store.consumedPart(slab, at, start + consumed);
+      store.consumedPart(start + consumed);
     } else this.usedFirst();
     if (next === 'continue') return this.consumeFields(callback);
     return next === 'restart' ? RESTARTED : stoppedBy(step);

@@ -81,11 +81,15 @@ export class ChunkedStore {
   /** While `lagging`: chunks at the start of the chunk arrays that `consume` used up (the front chunk's index). */
   private usedChunks = 0;
   /**
-   * Where the first range's start sits (`firstAt` in `firstHeldBy`), as `firstIndex` last found it, or
-   * -1. Every change of the store but a consume step's write of the first start forgets it (`add`,
-   * `remove`, `clear`, `consume`, `settle`), so that a budgeted consumer's calls, one after the other,
-   * read the first range with two loads instead of finding the first chunk's slab and base again.
+   * The first range, held in fields for `RangeSet.consumeRanges` while `firstAt` is not -1: a budgeted
+   * consumer's calls, one after the other, read it and write its new start in two fields of their own,
+   * instead of finding the first chunk's slab and base and writing the slab and `firsts` each call.
+   * Where it sits: `firstAt` in `firstHeldBy`. While held, `firstStart` is the truth and the slab and
+   * `firsts[0]` may be behind it: every other use of the store puts it back first (`putFirstBack`, from
+   * `add`, `remove`, `consume` and `settle`, which every read calls). The fields start as NaN, a double.
    */
+  firstStart = Number.NaN;
+  firstEnd = Number.NaN;
   private firstAt = -1;
   private firstHeldBy: Float64Array = NO_FLOATS;
 
@@ -226,7 +230,7 @@ export class ChunkedStore {
    * that needs one more stored range and `canGrow` is false.
    */
   add(s: number, e: number, canGrow: boolean): boolean {
-    this.firstAt = -1;
+    this.putFirstBack();
     if (this.nChunks === 0) {
       if (!canGrow) return false;
       this.insertChunk(0, this.allocSlot());
@@ -286,7 +290,7 @@ export class ChunkedStore {
    * a range must split in two and `canGrow` is false.
    */
   remove(s: number, e: number, canGrow: boolean): boolean {
-    this.firstAt = -1;
+    this.putFirstBack();
     // lo: the first range ending at or after s.
     let loC = this.locate(s);
     let loK = this.foundOffset;
@@ -361,7 +365,7 @@ export class ChunkedStore {
     // Chunks used up stay in the chunk arrays, counted by `usedChunks`, until `settle` drops them all
     // at once: dropping each as it emptied made a new view of each of the four chunk arrays per chunk,
     // which tied the cost of a whole-set consume (f) to the chunk size. `count` may lag too.
-    this.firstAt = -1;
+    this.putFirstBack();
     let ci = this.usedChunks;
     while (ci < this.nChunks) {
       // The front chunk's slab, where its first range is and where its ranges end stay in locals
@@ -403,40 +407,47 @@ export class ChunkedStore {
   }
 
   /**
-   * The first range's place, for `RangeSet.consumeRanges`' first step: the index of its start in
-   * `firstSlab()`, or -1 when the store is empty or a consume loop lags (then `consume` does it all).
+   * For `RangeSet.consumeRanges`' first step: true when the first range is held in `firstStart` and
+   * `firstEnd` (taken there if need be); false when the store is empty or a consume loop lags (then
+   * `consume` does it all).
    */
-  firstIndex(): number {
-    const at = this.firstAt;
-    if (at >= 0) return at;
-    return this.findFirst();
+  holdsFirst(): boolean {
+    return this.firstAt >= 0 || this.holdFirst();
   }
 
-  /** `firstIndex` when it is not known: found and remembered (out of line, the rare case). */
-  private findFirst(): number {
-    if (this.lagging || this.nChunks === 0) return -1;
+  /** `holdsFirst` when the first range is not held: takes it into the fields (out of line, rare). */
+  private holdFirst(): boolean {
+    if (this.lagging || this.nChunks === 0) return false;
     const at = this.baseOf(0);
-    this.firstHeldBy = this.slabOf(0);
+    const slab = this.slabOf(0);
+    this.firstStart = slab[at]!;
+    this.firstEnd = slab[at + 1]!;
+    this.firstHeldBy = slab;
     this.firstAt = at;
-    return at;
+    return true;
   }
 
-  /** The slab that holds the first range (after `firstIndex` found one). */
-  firstSlab(): Float64Array {
-    return this.firstHeldBy;
+  /** Writes the held first range's start back where it sits and lets it go (see `firstStart`). */
+  private putFirstBack(): void {
+    const at = this.firstAt;
+    if (at < 0) return;
+    this.firstAt = -1;
+    this.firstHeldBy[at] = this.firstStart;
+    this.firsts[0] = this.firstStart;
   }
 
   /**
-   * A consume step took part of the first range, which now starts at `start` (its start sits at
-   * `slab[at]`, as `firstIndex` and `firstSlab` found it, and nothing changed since).
+   * A consume step took part of the held first range, which now starts at `start`. A callback that
+   * read the set put the range back (`settle`); nothing changed it, so it is taken again, where it was.
    */
-  consumedPart(slab: Float64Array, at: number, start: number): void {
-    slab[at] = start;
-    this.firsts[0] = start;
+  consumedPart(start: number): void {
+    if (this.firstAt < 0) this.holdFirst();
+    this.firstStart = start;
   }
 
-  /** A consume step used up the first range (found by `firstIndex`, nothing changed since). */
+  /** A consume step used up the held first range (`holdsFirst`, nothing changed since). */
   consumedFirst(): void {
+    // Its start need not be written back: the range is gone.
     this.firstAt = -1;
     // As `consume` does when a range is used up, then brought up to date at once.
     const off = this.offs[0]! + 1;
@@ -468,8 +479,8 @@ export class ChunkedStore {
    * store settles first, and the consume ends with `endConsume`.
    */
   settle(): void {
+    this.putFirstBack();
     if (!this.lagging) return;
-    this.firstAt = -1;
     const usedChunks = this.usedChunks;
     if (usedChunks > 0) {
       // Every range these chunks held when last settled is gone.
