@@ -81,15 +81,18 @@ function checkHostPageIndex(machine: Machine): void {
 
 /**
  * The enabled BARs the index gives `modifyBars` for every domain, over all frames and over each BAR's
- * own, against the walk of Xen's `modify_bars` Step C: the domain's devices in list order (then
- * dom_xen's for the hardware domain), each device's enabled BARs by slot.
+ * own, against the walk of Xen's `modify_bars` Step C: the domain's devices in `pdev_list` order,
+ * the device that joined last first (Xen links devices in with `list_add`; then dom_xen's for the
+ * hardware domain, the same way), each device's enabled BARs by slot.
  */
 function checkEnabledBars(machine: Machine): void {
   const index = machine.enabledBars!;
   for (const domain of machine.domains()) {
     if (domain.isPseudo) continue;
     const walk: { name: string; first: number; last: number }[] = [];
-    for (const list of domain.isHardware ? [domain.devices, machine.domXen.devices] : [domain.devices]) {
+    for (const list of domain.isHardware
+      ? [domain.pdevList(), machine.domXen.pdevList()]
+      : [domain.pdevList()]) {
       for (const device of list) {
         for (const bar of device.vpci?.bars ?? []) {
           if (!bar.enabled) continue;

@@ -5,8 +5,11 @@
  * then VF MSE off. Every `assert` line's value was worked out by hand from VF n's BAR 0 =
  * 0xfa000000 + n × 0x4000 and the guests' placements (the trace comments show the arithmetic); this
  * test replays both and checks that they hold, and what each profile is expected to show:
- * - xen: the series' v1 maps VF by VF, each `defer_map` overwriting the last (gap F9), so only VF 7
- *   is mapped and VFs 0–6 keep filled rangesets — seven expected `rangeset-not-empty` violations;
+ * - xen: the series' v1 maps VF by VF, each `defer_map` overwriting the last (gap F9), walking the
+ *   PF's `vf_list`, where staging's `pci_add_device` links each VF in at the head (`list_add`): VF 7
+ *   first, VF 0 last, so only VF 0 is mapped and VFs 1–7 keep filled rangesets — seven expected
+ *   `rangeset-not-empty` violations; VF 0's frames then stay in dom0's p2m when it goes to guest 1
+ *   (`assign_device` leaves them, G3): an expected `unexplained-mapping` and `subpage-shared`;
  * - hardened (`mapVfBarRanges`): every VF is mapped by one operation, and nothing is violated.
  */
 import { readFileSync } from 'node:fs';
@@ -22,13 +25,20 @@ describe('issue 18 example traces', () => {
     expect(report.error).toBeNull();
     expect(report.assertions.failures).toEqual([]);
     expect(report.status).toBe('ok');
-    // VFs 0–6 (81:10.0 … 81:16.0), each BAR 0, first seen after the VF MSE write.
+    // VFs 1–7 (81:11.0 … 81:17.0), each BAR 0, first seen after the VF MSE write (line 26).
     const stale = report.violations.filter((v) => v.kind === 'rangeset-not-empty' && v.bar === 0);
     expect(stale.map((v) => v.sbdf)).toEqual(
-      ['10', '11', '12', '13', '14', '15', '16'].map((dev) => `0000:81:${dev}.0`),
+      ['11', '12', '13', '14', '15', '16', '17'].map((dev) => `0000:81:${dev}.0`),
     );
-    expect(report.violations).toHaveLength(7);
-    expect(report.violations.every((v) => v.expected === true && v.line === 24)).toBe(true);
+    expect(stale.every((v) => v.line === 26)).toBe(true);
+    // VF 0's four frames, left in dom0's p2m by its assignment to guest 1 (line 41).
+    const left = report.violations.filter((v) => v.kind !== 'rangeset-not-empty');
+    expect(left.map((v) => [v.kind, v.line]).sort()).toEqual([
+      ['subpage-shared', 41],
+      ['unexplained-mapping', 41],
+    ]);
+    expect(report.violations).toHaveLength(9);
+    expect(report.violations.every((v) => v.expected === true)).toBe(true);
   });
 
   it('hardened: the assertions hold and nothing is violated', () => {

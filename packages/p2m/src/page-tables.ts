@@ -17,30 +17,61 @@ const ORDER_2M = 9;
 const ORDER_1G = 18;
 
 /**
- * The regions that have a table of one level, with a run of regions known to be in the set (empty
- * when lo > hi): a sequential fill or drain in 4K writes stays inside it and touches no set. Any
- * removal that meets the run empties it.
+ * Slots of `TableRegions`' cache of ranges known to be in its set: a prime, so that regions spread
+ * evenly (BARs placed a power of two apart would otherwise share a few slots).
+ */
+const KNOWN_SLOTS = 127;
+
+/**
+ * The regions that have a table of one level, with what is known to be in the set without a search:
+ * a run of regions (empty when lo > hi), which a sequential fill or drain in 4K writes stays inside,
+ * and a small cache of ranges last added or found, one per slot (`first % KNOWN_SLOTS`): a BAR mapped
+ * and unmapped again and again writes the same few regions each time, which would otherwise be a
+ * search of the set per write (the set holds a range per BAR's regions, a store past two). Any
+ * removal that takes something out empties both. The cache is a fixed size: memory stays O(extents).
  */
 class TableRegions {
   readonly set: RangeSet;
   private lo = 1;
   private hi = 0;
+  /** `[first, last]` per slot, known to be in the set; NaN (every comparison false) when empty. */
+  private readonly known = new Float64Array(2 * KNOWN_SLOTS).fill(Number.NaN);
 
   constructor(name: string) {
     this.set = new RangeSet({ name });
   }
 
+  /** Whether every region of `[first, last]` is in the set. */
+  has(first: number, last: number): boolean {
+    if (first >= this.lo && last <= this.hi) return true;
+    const slot = 2 * (first % KNOWN_SLOTS);
+    if (first >= this.known[slot]! && last <= this.known[slot + 1]!) return true;
+    if (!this.set.containsRange(first, last)) return false;
+    this.remember(first, last);
+    return true;
+  }
+
   add(first: number, last: number): void {
-    if (first >= this.lo && last <= this.hi) return;
+    if (this.has(first, last)) return;
     this.set.addRange(first, last);
+    this.remember(first, last);
     const touches = first <= this.hi + 1 && last + 1 >= this.lo;
     this.lo = touches ? Math.min(first, this.lo) : first;
     this.hi = touches ? Math.max(last, this.hi) : last;
   }
 
   remove(first: number, last: number): void {
+    if (!this.set.overlapsRange(first, last)) return;
     this.set.removeRange(first, last);
-    if (first <= this.hi && last >= this.lo) [this.lo, this.hi] = [1, 0];
+    this.lo = 1;
+    this.hi = 0;
+    this.known.fill(Number.NaN);
+  }
+
+  private remember(first: number, last: number): void {
+    const slot = 2 * (first % KNOWN_SLOTS);
+    this.known[slot] = first;
+    this.known[slot + 1] = last;
   }
 }
 
@@ -83,8 +114,10 @@ export class IntermediateTables {
    * for more than 2M, so 18 stands for both.)
    */
   holeOrder(gfn: number): PageOrder {
-    if (this.l1.set.containsSingleton(Math.floor(gfn / 2 ** ORDER_2M))) return 0;
-    if (this.l2.set.containsSingleton(Math.floor(gfn / 2 ** ORDER_1G))) return ORDER_2M;
+    const region2M = Math.floor(gfn / 2 ** ORDER_2M);
+    if (this.l1.has(region2M, region2M)) return 0;
+    const region1G = Math.floor(gfn / 2 ** ORDER_1G);
+    if (this.l2.has(region1G, region1G)) return ORDER_2M;
     return ORDER_1G;
   }
 

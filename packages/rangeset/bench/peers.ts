@@ -436,7 +436,15 @@ export class FlatRangeSet implements RangeSetLike {
       grown.set(this.a.subarray(0, this.tail));
       this.a = grown;
     }
-    if (delta !== 0) this.a.copyWithin(j + delta, j, this.tail);
+    if (delta !== 0) {
+      const a = this.a;
+      const tail = this.tail;
+      // Short moves (a tiny set's one or two ranges) as a plain loop: `copyWithin` is a call into the
+      // runtime that costs more than moving a few numbers, even when it moves none.
+      if (tail - j > 16) a.copyWithin(j + delta, j, tail);
+      else if (delta > 0) for (let x = tail - 1; x >= j; x--) a[x + delta] = a[x]!;
+      else for (let x = j; x < tail; x++) a[x + delta] = a[x]!;
+    }
     this.tail += delta;
     return this.a;
   }

@@ -331,6 +331,12 @@ export function storedMixedWorkload(
  * `devices` devices of 6 BARs each: per BAR `[start, end]` in guest frames (1 … 4096 frames, BARs of
  * a device side by side, devices spread over `[0, 2^36)`), the BAR holding the MSI-X table and the
  * table's frame in it, and the 4 other devices whose BARs each `modify_bars` checks for overlaps.
+ *
+ * The BARs each device is checked against are also laid out in the order the check reads them
+ * (`checkFrom`, `checkStart`, `checkEnd`), as Xen reads them walking its device list: each
+ * `tmp->vpci->header.bars` in turn. Read through `neighbours` at random devices, they cost a cache
+ * miss per neighbour at 100,000 devices (9.6 MB of BARs), the same for every structure, and that,
+ * not the structures, was most of the time there (see the kernel in bench/rangeset.bench.ts).
  */
 export interface TinySetsWorkload {
   readonly devices: number;
@@ -342,6 +348,14 @@ export interface TinySetsWorkload {
   readonly msixFrame: Float64Array;
   /** 4 per device: the devices whose BARs `modify_bars` checks against. */
   readonly neighbours: Uint32Array;
+  /**
+   * The BARs device `d` is checked against, in the order of `neighbours` (a device drawn as its own
+   * neighbour is skipped, as Xen skips `tmp == pdev`), at `checkFrom[d]` up to `checkFrom[d + 1]` of
+   * `checkStart`/`checkEnd`.
+   */
+  readonly checkFrom: Uint32Array;
+  readonly checkStart: Float64Array;
+  readonly checkEnd: Float64Array;
 }
 
 export const TINY_BARS = 6;
@@ -369,5 +383,32 @@ export function tinySetsWorkload(seed: number, devices: number): TinySetsWorkloa
     msixFrame[d] = s + rng.below(barEnd[TINY_BARS * d + bar]! - s + 1);
     for (let k = 0; k < TINY_NEIGHBOURS; k++) neighbours[TINY_NEIGHBOURS * d + k] = rng.below(devices);
   }
-  return { devices, barStart, barEnd, msixBar, msixFrame, neighbours };
+  const checkFrom = new Uint32Array(devices + 1);
+  const checkStart = new Float64Array(TINY_NEIGHBOURS * TINY_BARS * devices);
+  const checkEnd = new Float64Array(TINY_NEIGHBOURS * TINY_BARS * devices);
+  let at = 0;
+  for (let d = 0; d < devices; d++) {
+    checkFrom[d] = at;
+    for (let k = 0; k < TINY_NEIGHBOURS; k++) {
+      const other = neighbours[TINY_NEIGHBOURS * d + k]!;
+      if (other === d) continue;
+      for (let b = 0; b < TINY_BARS; b++) {
+        checkStart[at] = barStart[TINY_BARS * other + b]!;
+        checkEnd[at] = barEnd[TINY_BARS * other + b]!;
+        at++;
+      }
+    }
+  }
+  checkFrom[devices] = at;
+  return {
+    devices,
+    barStart,
+    barEnd,
+    msixBar,
+    msixFrame,
+    neighbours,
+    checkFrom,
+    checkStart: checkStart.subarray(0, at),
+    checkEnd: checkEnd.subarray(0, at),
+  };
 }

@@ -474,6 +474,33 @@ describe('containsRange, overlapsRange, containsSingleton', () => {
     if (s === e) expect(set.containsSingleton(s)).toBe(contains);
   });
 
+  it('sets in their stores, queried in turn, each answer overlapsRange from their own ranges', () => {
+    // `overlapsRange` hands a stored set's query over in one shared typed array (`STORED_QUERY`), not as
+    // arguments: alternating sets and queries, each answer must still be the asked set's own.
+    const a = make('{0, 5-9, 20-29, MAX}');
+    const b = make('{1-2, 10-11, 30-31}');
+    const small = make('{3-4}');
+    const queries: ReadonlyArray<[s: number, e: number, inA: boolean, inB: boolean, inSmall: boolean]> = [
+      [1, 2, false, true, false],
+      [5, 5, true, false, false],
+      [10, 19, false, true, false],
+      [3, 4, false, false, true],
+      [21, 21, true, false, false],
+      [30, 31, false, true, false],
+      [32, MAX - 1, false, false, false],
+      [0, 0, true, false, false],
+      [MAX, MAX, true, false, false],
+    ];
+    for (const [s, e, inA, inB, inSmall] of queries) {
+      expect([a.overlapsRange(s, e), b.overlapsRange(s, e), small.overlapsRange(s, e)]).toEqual([
+        inA,
+        inB,
+        inSmall,
+      ]);
+      expect([b.overlapsRange(s, e), a.overlapsRange(s, e)]).toEqual([inB, inA]);
+    }
+  });
+
   it('an empty set contains and overlaps nothing', () => {
     const empty = new RangeSet();
     expect(empty.containsRange(0, 0)).toBe(false);

@@ -126,6 +126,8 @@ export class Replayer {
   private readonly seen = new Map<string, SeenViolation>();
   private readonly expectedPatterns: Record<string, unknown>[] = [];
   private readonly addresses = new Map<string, { sbdf: Sbdf; name: string }>();
+  /** The last address `address` answered, and its spelling. */
+  private lastAddress: { text: string; found: { sbdf: Sbdf; name: string } } | undefined;
   /** Whether the note on x86 guest vPCI was made (`noteGuestVpci`). */
   private guestVpciNoted = false;
   /** The touched devices of the line being applied, as they were before it (reused line to line). */
@@ -800,12 +802,16 @@ export class Replayer {
    * millions of times).
    */
   private address(text: string): { sbdf: Sbdf; name: string } {
+    // A device's lines come in runs (a driver's writes, a BAR's sizing): the last address is
+    // compared first, a few characters, where a look-up in the map hashes the line's new string.
+    if (text === this.lastAddress?.text) return this.lastAddress.found;
     let found = this.addresses.get(text);
     if (found === undefined) {
       const sbdf = parseSbdf(text);
       found = { sbdf, name: formatSbdf(sbdf) };
       this.addresses.set(text, found);
     }
+    this.lastAddress = { text, found };
     return found;
   }
 

@@ -35,7 +35,7 @@ export interface PendingOperation {
   readonly cmd: number;
   /** Only the ROM BAR changes (a ROM enable or disable), not the whole header (Xen's `rom_only`). */
   readonly romOnly: boolean;
-  /** Guest frames done so far per BAR slot (for the hardened rollback). */
+  /** Guest frames done so far per BAR slot, kept only under `rollbackFailedMap` (its rollback reads them). */
   readonly done: Map<number, RangeSet<Gfn>>;
   /**
    * Hardened (`serialOperations`): where a ROM-only unmap moves the ROM once it completes (Xen moves
@@ -116,7 +116,13 @@ export class Domain {
   readonly iomem: RangeSet<Mfn>;
   /** The domain's vCPUs, by id. */
   readonly vcpus: Vcpu[] = [];
-  /** Devices owned, in assignment order (Xen's `pdev_list`). */
+  /**
+   * Devices owned, in the order they joined the domain (the oldest first). Xen's `d->pdev_list` holds
+   * the same devices newest first: every place that links a device in uses `list_add` (head
+   * insertion: `pci_add_device`, `_setup_hwdom_pci_devices`, `_pci_hide_device` in
+   * xen/drivers/passthrough/pci.c, and the IOMMUs' `reassign_device_ownership` / `reassign_device`),
+   * so Xen's `for_each_pdev` walks this array from its end (`pdevList`).
+   */
   readonly devices: PciDevice[] = [];
   /** Which guest slots (`0000:00:dd.0`) are in use. */
   readonly virtualSlots: boolean[] = new Array<boolean>(VPCI_MAX_VIRT_DEV).fill(false);
@@ -162,6 +168,14 @@ export class Domain {
     this.iommu = iommu;
     this.iomem = new RangeSet<Mfn>({ name: `d${id} iomem`, hex: true });
     for (let i = 0; i < vcpus; i++) this.vcpus.push(new Vcpu(this, i));
+  }
+
+  /**
+   * The domain's devices in the order of Xen's `d->pdev_list`, which `for_each_pdev` walks: the device
+   * that joined the domain last first (`devices` from its end; see there). A new array each call.
+   */
+  pdevList(): PciDevice[] {
+    return this.devices.slice().reverse();
   }
 
   /** The domain was crashed, by vPCI or by a p2m operation. */
@@ -303,8 +317,18 @@ export class PciDevice {
   physfn: PciDevice | undefined;
   /** SR-IOV: the VF's index n (routing ID `PF + First VF Offset + n × VF Stride`). */
   vfIndex = 0;
-  /** SR-IOV: a physical function's virtual functions, in VF order (Xen's `pdev->vf_list`). */
+  /**
+   * SR-IOV: a physical function's virtual functions, in the order they were added (VF order). Xen's
+   * `pdev->vf_list` holds them the other way round: `pci_add_device` links each in at the head.
+   */
   readonly virtfns: PciDevice[] = [];
+  /**
+   * SR-IOV: a physical function's VF BAR sizes by slot (Xen's `pdev->physfn.vf_rlen`), 0 where
+   * not sized. `pci_add_device` sizes them when the PF is added with VF Enable and VF MSE both clear
+   * (else it warns, `sriov-vfs-enabled-at-add`, and leaves them 0); the series' `size_vf_bars`
+   * sizes them again at VF MSE. x86's `read_pci_mem_bar` finds a VF's MSI-X table with them.
+   */
+  readonly vfRlen: bigint[] = Array.from({ length: 6 }, () => 0n);
 
   constructor(hw: PhysicalDevice, quirks: { phantomStride?: number; ignoreBars?: boolean } = {}) {
     this.hw = hw;

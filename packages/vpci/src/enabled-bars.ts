@@ -10,9 +10,9 @@
  * the devices whose BARs told of a change since (`Bar.watcher`). The machine tells it of every change
  * to the lists and to the devices' vPCI states, so that it is kept, not made again, as devices come,
  * go and change hands (the VFs of an SR-IOV PF join and leave the hardware domain thousands at a
- * time): a device joins the end of its owner's list (`joined`: a rank past every other of that
- * list), leaves it (`left`: its BARs go; the others' ranks keep their order), or gets a new vPCI
- * state (`renewed`: its new BARs are watched and looked at).
+ * time): a device joins its owner's list (`joined`: a rank past every other of that list, which
+ * Xen's head insertion walks first), leaves it (`left`: its BARs go; the others' ranks keep their
+ * order), or gets a new vPCI state (`renewed`: its new BARs are watched and looked at).
  */
 
 import { IntervalIndex } from '@vpci/rangeset/internal';
@@ -47,8 +47,9 @@ export interface EnabledBar {
 interface DomainBars {
   readonly index: IntervalIndex<EnabledBar>;
   /**
-   * Each device's place in the walk: ranks only grow along a list (a device joining gets the next),
-   * dom_xen's list (walked after the hardware domain's) from `DOM_XEN_RANKS`.
+   * Each device's place in the walk: ranks only grow along a list (a device joining gets the next, and
+   * is walked before every other of its list: `walkOrder`), dom_xen's list (walked after the hardware
+   * domain's) from `DOM_XEN_RANKS`.
    */
   readonly rank: Map<PciDevice, number>;
   /** What each device has in `index`. */
@@ -63,6 +64,18 @@ interface DomainBars {
  */
 const DOM_XEN_RANKS = 2 ** 40;
 
+/**
+ * A BAR's place in the walk from its device's rank (`DomainBars.rank`) and slot. Every device joins
+ * its domain's `pdev_list` at the head (`list_add`: `pci_add_device`, `_setup_hwdom_pci_devices`,
+ * `_pci_hide_device` in xen/drivers/passthrough/pci.c; the IOMMUs' `reassign_device`), so
+ * `for_each_pdev` meets the device that joined last first: a higher rank walks earlier. The hardware
+ * domain's own list comes before dom_xen's, and a device's BARs by slot.
+ */
+function walkOrder(rank: number, slot: number): number {
+  const list = rank < DOM_XEN_RANKS ? 0 : DOM_XEN_RANKS;
+  return (list + DOM_XEN_RANKS - 1 - (rank - list)) * 8 + slot;
+}
+
 /** The enabled BARs of every domain, for one machine (`EngineContext.enabledBars`). */
 export class EnabledBarIndex {
   private readonly byDomain = new Map<Domain, DomainBars>();
@@ -76,7 +89,7 @@ export class EnabledBarIndex {
     this.changed.clear();
   }
 
-  /** `device` joined the end of its owner's device list (`device.domain` is that owner). */
+  /** `device` joined its owner's device list, last (`device.domain` is that owner). */
   joined(context: BarsContext, device: PciDevice): void {
     const owner = device.domain!;
     const bars = this.byDomain.get(holderOf(context, owner));
@@ -113,6 +126,8 @@ export class EnabledBarIndex {
     const bars = this.domainBars(context, domain);
     const found: EnabledBar[] = [];
     for (const [first, last] of ranges) bars.index.meeting(first, last, found);
+    // Nearly always none: no set, no copy, no sort then.
+    if (found.length < 2) return found;
     const once = ranges.length < 2 ? found : [...new Set(found)];
     return once.sort((a, b) => a.order - b.order);
   }
@@ -163,7 +178,8 @@ export class EnabledBarIndex {
       for (const entry of holder.held.get(device) ?? []) holder.index.remove(entry.first, entry.last, entry);
       this.put(holder, device);
     }
-    this.changed.clear();
+    // `Set.clear` makes a new table even for an empty set; the index is asked twice per modify_bars.
+    if (this.changed.size > 0) this.changed.clear();
     return bars;
   }
 
@@ -187,7 +203,7 @@ export class EnabledBarIndex {
       const bar = slots[i]!;
       if (!bar.enabled) continue;
       const [first, last] = bar.guestFrames();
-      const entry = { device, bar, order: rank * 8 + i, first, last };
+      const entry = { device, bar, order: walkOrder(rank, i), first, last };
       bars.index.add(first, last, entry);
       held.push(entry);
     }

@@ -79,6 +79,9 @@ export type MapOperation = 'map' | 'unmap';
  *   `past-last-bus` (every VF from `index` on: routing IDs past 0xffff).
  * - `sriov-write-ignored`: hardened (`mapVfBarRanges`): a write to a PF's VF BAR registers or System
  *   Page Size while VF Memory Space Enable is on, or to NumVFs while VF Enable is on, was ignored.
+ * - `sriov-vfs-enabled-at-add`: SR-IOV physical function `sbdf` was added with VF Enable or VF MSE
+ *   already set in SR-IOV Control (`control`): Xen's `pci_add_device` warns and does not size its VF
+ *   BARs (`PciDevice.vfRlen` stays 0).
  */
 export type VpciEvent =
   | {
@@ -238,6 +241,7 @@ export type VpciEvent =
       readonly value: number;
       readonly reason: 'vf-memory-space' | 'vf-enable';
     }
+  | { readonly kind: 'sriov-vfs-enabled-at-add'; readonly sbdf: string; readonly control: number }
   | {
       readonly kind: 'access-dropped';
       readonly domain: number;
@@ -326,6 +330,8 @@ export function describeEvent(event: VpciEvent): string {
         : `${event.sbdf}: ${event.count === 1 ? `VF ${event.index}` : `VFs ${event.index}-${event.index + event.count - 1} (${event.count})`} not added: routing IDs past bus 255`;
     case 'sriov-write-ignored':
       return `${event.sbdf}: SR-IOV write of ${hex(event.value)} at ${hex(event.reg)} ignored while ${event.reason === 'vf-enable' ? 'VF Enable' : 'VF Memory Space Enable'} is on`;
+    case 'sriov-vfs-enabled-at-add':
+      return `SR-IOV device ${event.sbdf} has its virtual functions already enabled (${event.control.toString(16).padStart(4, '0')})`;
     case 'access-dropped':
       return `d${event.domain}: ${event.size}-byte config access to ${event.sbdf} at ${hex(event.reg)} not aligned to its size: dropped`;
   }

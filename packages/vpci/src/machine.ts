@@ -57,7 +57,7 @@ import type { HardwareAccess } from './registers.js';
 import type { RuleSet, RuleSetName } from './rule-set.js';
 import { ruleSetFor } from './rule-sets.js';
 import { formatSbdf, makeSbdf, type Sbdf, sbdfKey, toSbdf } from './sbdf.js';
-import { unmapVirtualFunctions } from './sriov.js';
+import { sizePfVfBars, unmapVirtualFunctions } from './sriov.js';
 import { stateChanged } from './state-generation.js';
 
 /** One entry of the host memory map (e820): `size` bytes at `addr`. */
@@ -450,6 +450,7 @@ export class Machine implements EngineContext {
       physfn.pf.virtfns.push(pdev);
     }
     resetInitialMsixState(this.events, hw);
+    if (physfn === undefined) sizePfVfBars(this.events, pdev);
     stateChanged();
     this.deviceMap.set(key, pdev);
     this.plugOrder.set(pdev, this.plugs++);
@@ -559,7 +560,9 @@ export class Machine implements EngineContext {
 
   /**
    * Xen's `pci_release_devices` (a dying domain gives up its devices): each device of guest `domain`
-   * is de-assigned in assignment order; one that fails stays. Returns the first error.
+   * is de-assigned in the order of its `pdev_list` (`list_first_entry` each time: the device assigned
+   * last goes first, as `reassign_device` links a device in at the list's head); one that fails stays
+   * (Xen moves it to `failed_pdevs` and splices it back, in the same order). Returns the first error.
    */
   releaseDevices(domain: number): AssignResult {
     this.requireBooted('releaseDevices');
@@ -567,7 +570,7 @@ export class Machine implements EngineContext {
     if (owner.kind !== 'guest') throw new InvalidArgumentError('domain', domain, 'a guest domain');
     this.settleBeforeMove();
     let combined: AssignResult = { ok: true };
-    for (const device of [...owner.devices]) {
+    for (const device of owner.pdevList()) {
       const rc = this.deassignFrom(device, owner);
       if (!rc.ok && combined.ok) combined = rc;
     }
@@ -1347,13 +1350,22 @@ const NO_HARDWARE: HardwareAccess = {
  */
 function xenView(device: PciDevice): HardwareAccess {
   if (device.extCfg || !device.hw.extendedConfig) return device.hw;
-  return {
-    read: (reg, size) => (reg >= PCI_CFG_SPACE_SIZE ? allOnes(size) : device.hw.read(reg, size)),
-    write: (reg, size, value) => {
-      if (reg < PCI_CFG_SPACE_SIZE) device.hw.write(reg, size, value);
-    },
-  };
+  // Made once per device, not per access (the hardware domain's every access to such a device asks).
+  let view = conventionalViews.get(device);
+  if (view === undefined) {
+    view = {
+      read: (reg, size) => (reg >= PCI_CFG_SPACE_SIZE ? allOnes(size) : device.hw.read(reg, size)),
+      write: (reg, size, value) => {
+        if (reg < PCI_CFG_SPACE_SIZE) device.hw.write(reg, size, value);
+      },
+    };
+    conventionalViews.set(device, view);
+  }
+  return view;
 }
+
+/** `xenView`'s view of a device reached without MMCFG, per device (it reads `device.hw` when used). */
+const conventionalViews = new WeakMap<PciDevice, HardwareAccess>();
 
 /** Throws unless `value` is an integer (number or bigint) in `0 … max`. */
 function checkAccessValue(value: unknown, max: bigint): void {

@@ -10,12 +10,30 @@
 import { gfn, InvalidArgumentError, type Mfn } from '@vpci/p2m';
 import type { EngineContext } from './context.js';
 import type { DeviceMemory } from './device-memory.js';
-import type { Vcpu } from './domain.js';
-import { findCapability } from './hardware.js';
+import type { PciDevice, Vcpu } from './domain.js';
+import { findCapability, findExtCapability } from './hardware.js';
 import { msixHostAddr, msixSize, VPCI_MSIX_PBA, VPCI_MSIX_TABLE } from './msix.js';
 import { type MsixHandler, msixFind, msixRead, msixWrite } from './msix-table.js';
 import { registerBars } from './ownership.js';
-import { PCI_CAP_ID_MSIX, PCI_MSIX_BIRMASK, PCI_MSIX_PBA, PCI_MSIX_TABLE } from './pci-regs.js';
+import {
+  PCI_BASE_ADDRESS_MEM_MASK,
+  PCI_BASE_ADDRESS_MEM_TYPE_64,
+  PCI_BASE_ADDRESS_MEM_TYPE_MASK,
+  PCI_CAP_ID_MSIX,
+  PCI_EXT_CAP_ID_SRIOV,
+  PCI_MSIX_BIRMASK,
+  PCI_MSIX_PBA,
+  PCI_MSIX_TABLE,
+  PCI_SRIOV_BAR,
+  PCI_SRIOV_CTRL,
+  PCI_SRIOV_CTRL_MSE,
+  PCI_SRIOV_CTRL_VFE,
+  PCI_SRIOV_NUM_BARS,
+  PCI_SRIOV_NUM_VF,
+  PCI_SRIOV_VF_OFFSET,
+  PCI_SRIOV_VF_STRIDE,
+} from './pci-regs.js';
+import type { Sbdf } from './sbdf.js';
 
 /**
  * Who answered an MMIO access: `direct` (the device, through the p2m's mapping), `msix-table` or
@@ -55,7 +73,8 @@ export function checkMmioAccess(addr: unknown, size: unknown, value?: unknown): 
  * Machine frames in `mmio_ro_ranges` for MSI-X: the table and PBA frames of each device with an
  * entry Xen has bound (`msix_capability_init` adds them with the first bound entry,
  * `_pci_cleanup_msix` removes them with the last), from the device's BAR registers
- * (`read_pci_mem_bar`; vPCI's host address where they read 0). The PBA's last frame is
+ * (`read_pci_mem_bar`; a VF's from its PF's VF BAR registers and `vf_rlen`: `vfMemBar`; vPCI's host
+ * address where they give 0). The PBA's last frame is
  * `PFN_DOWN(pba + BITS_TO_LONGS(entries) - 1)`, as Xen computes it.
  */
 export function readOnlyMsixFrame(context: EngineContext, frame: Mfn): boolean {
@@ -69,11 +88,12 @@ export function readOnlyMsixFrame(context: EngineContext, frame: Mfn): boolean {
       [VPCI_MSIX_PBA, PCI_MSIX_PBA],
     ] as const) {
       const raw = device.hw.read(cap + reg, 4);
-      const bar = registerBars(device).find((b) => b.index === (raw & PCI_MSIX_BIRMASK) && b.type !== 'rom');
+      const bir = raw & PCI_MSIX_BIRMASK;
+      let barAddr: bigint;
+      if (device.physfn !== undefined) barAddr = vfMemBar(device.physfn, device, bir);
+      else barAddr = registerBars(device).find((b) => b.index === bir && b.type !== 'rom')?.addr ?? 0n;
       const base =
-        bar !== undefined && bar.addr !== 0n
-          ? bar.addr + BigInt((raw & ~PCI_MSIX_BIRMASK) >>> 0)
-          : msixHostAddr(device.vpci!, nr);
+        barAddr !== 0n ? barAddr + BigInt((raw & ~PCI_MSIX_BIRMASK) >>> 0) : msixHostAddr(device.vpci!, nr);
       const length =
         nr === VPCI_MSIX_TABLE
           ? BigInt(msixSize(msix.maxEntries, nr))
@@ -83,6 +103,47 @@ export function readOnlyMsixFrame(context: EngineContext, frame: Mfn): boolean {
     }
   }
   return false;
+}
+
+/**
+ * x86 `read_pci_mem_bar(pf, bir, vf)` (xen/arch/x86/msi.c) for VF `vf` of `pf`: VF BAR `bir`'s
+ * address, `VF BAR bir + n × vf_rlen[bir]`, from the PF's registers and its `vf_rlen`
+ * (`PciDevice.vfRlen`); 0, and Xen falls back to vPCI's table address, unless the PF has VF Enable
+ * and VF MSE on, NumVFs and First VF Offset set (and a VF Stride for several VFs), `vf_rlen[bir]` is
+ * sized, and the VF's routing ID is one of the NumVFs the registers place.
+ */
+function vfMemBar(pf: PciDevice, vf: PciDevice, bir: number): bigint {
+  const pos = findExtCapability(pf.hw, PCI_EXT_CAP_ID_SRIOV);
+  const ctrl = pf.hw.read(pos + PCI_SRIOV_CTRL, 2);
+  const numVf = pf.hw.read(pos + PCI_SRIOV_NUM_VF, 2);
+  const offset = pf.hw.read(pos + PCI_SRIOV_VF_OFFSET, 2);
+  const stride = pf.hw.read(pos + PCI_SRIOV_VF_STRIDE, 2);
+  if (
+    pos === 0 ||
+    (ctrl & PCI_SRIOV_CTRL_VFE) === 0 ||
+    (ctrl & PCI_SRIOV_CTRL_MSE) === 0 ||
+    numVf === 0 ||
+    offset === 0 ||
+    (numVf > 1 && stride === 0) ||
+    bir >= PCI_SRIOV_NUM_BARS ||
+    pf.vfRlen[bir] === 0n
+  )
+    return 0n;
+  const bdf = (sbdf: Sbdf): number => (sbdf.bus << 8) | (sbdf.dev << 3) | sbdf.fn;
+  let n = bdf(vf.sbdf) - (bdf(pf.sbdf) + offset);
+  if (n < 0) return 0n;
+  if (stride !== 0) {
+    if (n % stride !== 0) return 0n;
+    n /= stride;
+  }
+  if (n >= numVf) return 0n;
+  const reg = pos + PCI_SRIOV_BAR + 4 * bir;
+  const low = pf.hw.read(reg, 4);
+  const disp = BigInt(n) * pf.vfRlen[bir]!;
+  const addr = BigInt((low & PCI_BASE_ADDRESS_MEM_MASK) >>> 0);
+  if ((low & PCI_BASE_ADDRESS_MEM_TYPE_MASK) !== PCI_BASE_ADDRESS_MEM_TYPE_64) return addr + disp;
+  if (bir + 1 >= PCI_SRIOV_NUM_BARS) return 0n;
+  return addr + disp + (BigInt(pf.hw.read(reg + 4, 4)) << 32n);
 }
 
 /**

@@ -218,13 +218,19 @@ function overlapWalk(
   const walked = (other: PciDevice): boolean => romOnly || other !== device;
   const index = context.enabledBars;
   if (index !== undefined) {
-    const ranges: [number, number][] = [];
-    for (const bar of vpci.bars) if (bar.mem !== undefined) ranges.push(...bar.mem.toArray());
-    const meeting = index
-      .enabledMeeting(context, domain, ranges)
-      .filter((entry) => walked(entry.device))
-      .map((entry) => ({ other: entry.device, remoteBar: entry.bar, order: entry.order }));
-    const own = romOnly ? 0 : vpci.bars.filter((bar) => bar.enabled).length;
+    // Loops, not spreads, filters and maps: this runs for every decoding toggle, and nearly always
+    // meets nothing.
+    const ranges: (readonly [number, number])[] = [];
+    for (const bar of vpci.bars) {
+      if (bar.mem === undefined || bar.mem.isEmpty()) continue;
+      for (const range of bar.mem.toArray()) ranges.push(range);
+    }
+    const meeting: { other: PciDevice; remoteBar: Bar; order: number }[] = [];
+    for (const entry of index.enabledMeeting(context, domain, ranges))
+      if (walked(entry.device))
+        meeting.push({ other: entry.device, remoteBar: entry.bar, order: entry.order });
+    let own = 0;
+    if (!romOnly) for (const bar of vpci.bars) if (bar.enabled) own++;
     return {
       meeting,
       total: index.enabledCount(context, domain) - own,
@@ -233,7 +239,7 @@ function overlapWalk(
   }
   const all: { other: PciDevice; remoteBar: Bar; order: number }[] = [];
   for (let d = domain; ; d = context.domXen) {
-    for (const other of d.devices) {
+    for (const other of d.pdevList()) {
       // The hardware domain may own devices vPCI does not handle (its set-up failed).
       if (other.vpci === undefined || !walked(other)) continue;
       for (const remoteBar of other.vpci.bars)

@@ -14,6 +14,7 @@ import {
   msixBir,
   msixGuestAddr,
   msixHostAddr,
+  msixListRank,
   msixSize,
   updateEntry,
   VPCI_MSIX_PBA,
@@ -54,19 +55,28 @@ function samePage(addr: bigint, vpci: VpciState, nr: number): boolean {
 
 /**
  * Xen's `msix_find` (and `msix_accept`): the device of `domain`'s MSI-X list with a table or PBA in
- * the page of `addr` whose BAR is mapped. The list is the devices set up in the domain (a hidden
- * device's is dom0's); Xen walks it newest first, the model by SBDF (they differ only for two
- * devices' structures in one page).
+ * the page of `addr` whose BAR is mapped. The list (`d->arch.hvm.msix_tables`) holds the devices set
+ * up in the domain (a hidden device's is dom0's: Xen sets it up as dom0's), each linked in at the
+ * head by `init_msix` (`list_add`, xen/drivers/vpci/msix.c), so Xen meets the one set up last first:
+ * when two devices' structures share the page, that one answers (`msixListRank`).
  */
 export function msixFind(context: EngineContext, domain: Domain, addr: bigint): PciDevice | undefined {
+  let found: PciDevice | undefined;
+  let foundRank = -1;
   for (const device of context.devices()) {
     const vpci = device.vpci;
     if (vpci?.msix === undefined || mappingDomain(context, device) !== domain) continue;
+    const rank = msixListRank(vpci.msix);
+    if (rank < foundRank) continue;
     for (let nr = 0; nr < 2; nr++) {
-      if (vpci.bars[msixBir(vpci, nr)]!.enabled && samePage(addr, vpci, nr)) return device;
+      if (vpci.bars[msixBir(vpci, nr)]!.enabled && samePage(addr, vpci, nr)) {
+        found = device;
+        foundRank = rank;
+        break;
+      }
     }
   }
-  return undefined;
+  return found;
 }
 
 /** Xen's `access_allowed`: only aligned 4- and 8-byte accesses (an event for the others). */

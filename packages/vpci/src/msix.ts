@@ -14,7 +14,7 @@ import {
 import type { Result } from '@vpci/rangeset';
 import type { EngineContext } from './context.js';
 import { mappingDomain, ruleSetMapsDevice } from './context.js';
-import { guestFrameRange, hostFrameRange, type MsixEntry, type MsixState, type VpciState } from './device.js';
+import type { MsixEntry, MsixState, VpciState } from './device.js';
 import type { PciDevice } from './domain.js';
 import type { VpciEvent } from './events.js';
 import { findCapability, type PhysicalDevice } from './hardware.js';
@@ -67,12 +67,34 @@ export function msixSize(maxEntries: number, nr: number): number {
  * `Bar.guestFrames`).
  */
 export function msixGuestFrames(vpci: VpciState, nr: number): [Gfn, Gfn] {
-  return guestFrameRange(msixGuestAddr(vpci, nr), BigInt(msixSize(vpci.msix!.maxEntries, nr)));
+  const raw = vpci.msix!.tables[nr]!;
+  const bar = vpci.bars[raw & PCI_MSIX_BIRMASK]!;
+  return framesInBar(bar.guestFrames()[0], bar.guestAddr, raw, vpci.msix!.maxEntries, nr) as [Gfn, Gfn];
 }
 
 /** Host frames `[first, last]` of structure `nr`. */
 export function msixHostFrames(vpci: VpciState, nr: number): [Mfn, Mfn] {
-  return hostFrameRange(msixHostAddr(vpci, nr), BigInt(msixSize(vpci.msix!.maxEntries, nr)));
+  const raw = vpci.msix!.tables[nr]!;
+  const bar = vpci.bars[raw & PCI_MSIX_BIRMASK]!;
+  return framesInBar(bar.hostFrames()[0], bar.addr, raw, vpci.msix!.maxEntries, nr) as [Mfn, Mfn];
+}
+
+/**
+ * `frameRange(address + offset, size)` of structure `nr` in a BAR at `address`, whose first frame is
+ * `first` (the BAR's remembered frames), in plain numbers: `(address + offset) >> 12` is `first` plus
+ * the page offset and the structure's offset in pages, exactly (a frame is below 2^52 and an offset
+ * below 2^32, so every sum is an exact double). Asked for every map, unmap and MSI-X hole; the bigint
+ * arithmetic was a visible part of each.
+ */
+function framesInBar(
+  first: number,
+  address: bigint,
+  raw: number,
+  maxEntries: number,
+  nr: number,
+): [number, number] {
+  const from = Number(address & 0xfffn) + ((raw & ~PCI_MSIX_BIRMASK) >>> 0);
+  return [first + Math.floor(from / 4096), first + Math.floor((from + msixSize(maxEntries, nr) - 1) / 4096)];
 }
 
 /**
@@ -157,8 +179,22 @@ export function initMsix(
   // Another handler there already (MSI's, in a capability list that makes them overlap): EEXIST.
   if (!added.ok) return added;
   vpci.msix = msix;
+  msixLinked.set(msix, msixLinks++);
   // The header may have mapped the whole BAR before MSI-X was known: carve the holes now.
   return makeMsixHole(context, device);
+}
+
+/**
+ * When `init_msix` linked each MSI-X state into its domain's `d->arch.hvm.msix_tables`: with
+ * `list_add`, at the head (xen/drivers/vpci/msix.c), so `msix_find` meets the one linked last first.
+ * Only compared between states of one machine; `cleanup_msix`'s `list_del` is the state going.
+ */
+const msixLinked = new WeakMap<MsixState, number>();
+let msixLinks = 0;
+
+/** Where `msix` sits in its domain's `msix_tables` walk: a higher number is met earlier. */
+export function msixListRank(msix: MsixState): number {
+  return msixLinked.get(msix) ?? -1;
 }
 
 /**

@@ -46,13 +46,10 @@ export function deferMap(
   // FIXME (Xen, header.c defer_map): while the {un}map is deferred the device's state should not be
   // trusted: the enable bit flips only when the work completes, so a domain that is not well-behaved
   // can start parallel operations on the same device (F2 in docs/xen-gaps.md; `serialOperations`).
-  vcpu.pending = {
-    device,
-    cmd,
-    romOnly,
-    done: new Map(),
-    ...(withheldBefore === undefined ? {} : { withheldBefore }),
-  };
+  const operation: PendingOperation = { device, cmd, romOnly, done: new Map() };
+  // Set only when there is one (no spread of an object made for the purpose on every toggle).
+  if (withheldBefore !== undefined) operation.withheldBefore = withheldBefore;
+  vcpu.pending = operation;
 }
 
 /**
@@ -86,9 +83,7 @@ export function processPending(context: EngineContext, vcpu: Vcpu, budget: numbe
   const meter: Meter = { left: budget, failure: undefined };
   for (const bar of operationBars(pending)) {
     if (bar.mem === undefined || bar.mem.isEmpty()) continue;
-    const done =
-      pending.done.get(bar.index) ?? new RangeSet<Gfn>({ name: `${device.name}:done${bar.index}` });
-    pending.done.set(bar.index, done);
+    const done = doneSet(context, pending.done, device, bar);
     // The hardened whole-range VF sets are the engine's own, not Xen's: their calls are not counted.
     const counted = pending.vfRanges === undefined ? device : undefined;
     const result = charged(device, vcpu.domain, () =>
@@ -241,6 +236,26 @@ function consumeBarSet(
   return result;
 }
 
+/**
+ * The set of `bar`'s frames done so far in `done`, made on first use; undefined unless
+ * `rollbackFailedMap` (only its rollback reads them: without it, keeping them would cost a set per
+ * BAR and a range added per p2m call of every map and unmap, for nothing).
+ */
+function doneSet(
+  context: EngineContext,
+  done: Map<number, RangeSet<Gfn>>,
+  device: PciDevice,
+  bar: Bar,
+): RangeSet<Gfn> | undefined {
+  if (!context.policy.rollbackFailedMap) return undefined;
+  let set = done.get(bar.index);
+  if (set === undefined) {
+    set = new RangeSet<Gfn>({ name: `${device.name}:done${bar.index}` });
+    done.set(bar.index, set);
+  }
+  return set;
+}
+
 /** The preemption budget of one `processPending` call, and where a failure happened. */
 interface Meter {
   /** Frames left before preempting. */
@@ -263,7 +278,7 @@ function mapRange(
   first: Gfn,
   last: Gfn,
   meter: Meter,
-  done: RangeSet<Gfn>,
+  done: RangeSet<Gfn> | undefined,
 ): ConsumeStep<MapErrno> {
   let s = first;
   let consumed = 0;
@@ -286,12 +301,12 @@ function mapRange(
       meter.failure = { gfn: s, mfn };
       // Arm keeps the blocks written before a failure without counting them: not consumed, but
       // done for the hardened rollback.
-      if (rc.written > 0) done.addRange(s, (s + rc.written - 1) as Gfn);
+      if (rc.written > 0) done?.addRange(s, (s + rc.written - 1) as Gfn);
       return { consumed, next: 'fail', code: rc.code };
     }
     const progress = rc.done ? size : rc.progress;
     // Frames of [s, last], so guest frames.
-    done.addRange(s, (s + progress - 1) as Gfn);
+    done?.addRange(s, (s + progress - 1) as Gfn);
     consumed += progress;
     if (rc.done) return { consumed, next: 'continue' };
     s = (s + progress) as Gfn;
@@ -365,8 +380,7 @@ export function applyMap(context: EngineContext, device: PciDevice, cmd: number)
   let rc: Result<MapErrno> = { ok: true };
   for (const bar of device.vpci!.bars) {
     if (bar.mem === undefined || bar.mem.isEmpty()) continue;
-    const frames = new RangeSet<Gfn>({ name: `${device.name}:done${bar.index}` });
-    done.set(bar.index, frames);
+    const frames = doneSet(context, done, device, bar);
     for (;;) {
       const meter: Meter = { left: Number.POSITIVE_INFINITY, failure: undefined };
       const result = charged(device, domain, () =>

@@ -101,8 +101,8 @@ export interface Policy {
    * as one deferred, preemptible operation over each VF BAR slot's whole range (VF BAR i up to VF BAR
    * i + n × size i for the n VFs, less their MSI-X pages and the VFs another domain owns), as Roger Pau
    * Monné asked of the series' v1. v1 calls `vpci_modify_bars` once per VF, and each `defer_map`
-   * overwrites the vCPU's single pending operation: only the last VF's BARs are mapped, the others
-   * keep filled rangesets. The VF BARs are also sized at VF Enable (the later series text), and while
+   * overwrites the vCPU's single pending operation: only the last call's VF is mapped (VF 0: v1 walks
+   * `vf_list`, newest first), the others keep filled rangesets. The VF BARs are also sized at VF Enable (the later series text), and while
    * VF Memory Space Enable is on a write to the VF BAR registers or System Page Size, and while VF
    * Enable is on one to NumVFs, is ignored with an event (PCIe 9.3.3: undefined; what is mapped would
    * no longer be what the VFs decode).

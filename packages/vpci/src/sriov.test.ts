@@ -9,6 +9,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { mfnAt } from '../../../test/support/machine.js';
+import { describeEvent } from './events.js';
 import type { DeviceSpec } from './hardware.js';
 import { checkInvariants } from './invariants.js';
 import { Machine, type MachineOptions } from './machine.js';
@@ -134,14 +135,17 @@ describe('VF Enable: the VFs join at their routing IDs (pci_add_device with is_v
 });
 
 describe('VF Memory Space Enable (control_write → map_vf per VF)', () => {
-  it('xen: v1 maps VF by VF, each defer_map overwriting the last: only VF 3 is mapped', () => {
+  it('xen: v1 maps VF by VF, each defer_map overwriting the last: only VF 0 is mapped', () => {
+    // v1 walks `list_for_each_entry(vf_pdev, &pdev->vf_list, vf_list)`; staging's pci_add_device
+    // links each VF in at the head (list_add), so the walk goes VF 3, 2, 1, 0 and VF 0's operation
+    // is the one left on the vCPU.
     const machine = booted({ profile: 'xen' });
     control(machine, VFE);
     control(machine, VFE | MSE);
-    expect(mappedVfs(machine)).toEqual([false, false, false, true]);
-    // VFs 0–2 keep their rangesets filled with nothing pending: invariant 23.
+    expect(mappedVfs(machine)).toEqual([true, false, false, false]);
+    // VFs 1–3 keep their rangesets filled with nothing pending: invariant 23.
     const stale = checkInvariants(machine).filter((v) => v.kind === 'rangeset-not-empty');
-    expect(stale.map((v) => (v as { sbdf: string }).sbdf)).toEqual(VFS.slice(0, 3));
+    expect(stale.map((v) => (v as { sbdf: string }).sbdf)).toEqual(VFS.slice(1));
   });
 
   it('hardened (mapVfBarRanges): one operation over the slot range maps every VF, MSI-X pages left as holes', () => {
@@ -195,16 +199,18 @@ describe("a VF's command register (Bus Master Enable) across VF MSE", () => {
   it.each([
     ['xen', 0],
     ['hardened', 0x4],
-  ] as const)('%s: VF 3 reads %s after VF MSE on', (profile, expected) => {
+  ] as const)('%s: VF 0 reads %s after VF MSE on', (profile, expected) => {
     const machine = booted({ profile });
     control(machine, VFE);
     const v = machine.hardwareDomain.vcpus[0]!;
-    machine.configWrite(v, VFS[3]!, PCI_COMMAND, 2, 0x4);
+    for (const vf of [VFS[0]!, VFS[3]!]) machine.configWrite(v, vf, PCI_COMMAND, 2, 0x4);
     control(machine, VFE | MSE);
-    // v1: VF 3's deferred map ends in modify_decoding, which writes cmd (PCI_COMMAND_MEMORY alone)
-    // to the VF's command register: Bus Master Enable is cleared. The whole-range operation leaves
-    // the VF's register alone (VF MSE on the PF decodes its BARs).
-    expect(machine.configRead(v, VFS[3]!, PCI_COMMAND, 2)).toBe(expected);
+    // v1: VF 0's deferred map (the last: v1 walks vf_list newest first) ends in modify_decoding,
+    // which writes cmd (PCI_COMMAND_MEMORY alone) to the VF's command register: Bus Master Enable is
+    // cleared. VF 3's operation was overwritten, so its register keeps Bus Master Enable. The
+    // whole-range operation leaves every VF's register alone (VF MSE on the PF decodes its BARs).
+    expect(machine.configRead(v, VFS[0]!, PCI_COMMAND, 2)).toBe(expected);
+    expect(machine.configRead(v, VFS[3]!, PCI_COMMAND, 2)).toBe(0x4);
   });
 });
 
@@ -273,8 +279,9 @@ describe('a VF assigned to a guest (the later series text: vpci_vf_init_header)'
       expect(mfnAt(guest, 0xe0003)).toBeUndefined();
       if (profile === 'hardened') expect(checkInvariants(machine)).toEqual([]);
       else {
-        // v1's VF MSE 1→0 unmapped only VF 3 (the last defer_map): VF 2's frames stay in dom0's p2m
-        // as it goes to the guest, sharing its pages (XSA-461's hole) with nothing to explain them.
+        // v1's VF MSE 1→0 unmapped only VF 0 (the last defer_map: v1 walks vf_list newest first):
+        // VF 2's frames stay in dom0's p2m as it goes to the guest, sharing its pages (XSA-461's
+        // hole) with nothing to explain them.
         const kinds = new Set(checkInvariants(machine).map((v) => v.kind));
         expect([...kinds].sort()).toEqual(['rangeset-not-empty', 'subpage-shared', 'unexplained-mapping']);
       }
@@ -397,6 +404,63 @@ describe('VFs that VF Enable asks for and that do not come up are counted, with 
       expect(machine.events.filter((e) => e.kind === 'vf-not-added')).toEqual([
         { kind: 'vf-not-added', sbdf: '0000:ff:00.0', index: 4, count: 4, reason: 'past-last-bus' },
       ]);
+    });
+  }
+});
+
+describe("a PF added with its VFs already enabled (Xen staging's pci_add_device, both profiles)", () => {
+  // xen/drivers/passthrough/pci.c pci_add_device: for a device that is not a VF with
+  // `!pdev->physfn.vf_rlen[0]`, it reads SR-IOV Control; if neither PCI_SRIOV_CTRL_VFE (0x1) nor
+  // PCI_SRIOV_CTRL_MSE (0x8) is set it sizes each VF BAR into vf_rlen with pci_size_mem_bar (a 64-bit
+  // one takes two slots: ret 2), else it prints "SR-IOV device %pp has its virtual functions already
+  // enabled (%04x)" with the control value and sizes nothing. pf()'s VF BAR 0 is 64-bit, 16 KiB.
+  const withControl = (vfEnable: boolean, vfMemorySpace: boolean): DeviceSpec => {
+    const spec = pf();
+    return { ...spec, sriov: { ...spec.sriov!, vfEnable, vfMemorySpace } };
+  };
+  for (const profile of ['xen', 'hardened'] as const) {
+    const options: MachineOptions = { profile };
+    for (const [vfEnable, vfMemorySpace, control] of [
+      [true, false, 0x1],
+      [false, true, 0x8],
+      [true, true, 0x9],
+    ] as const) {
+      it(`${profile}: control 0x${control.toString(16)}: the warning, and vf_rlen left 0`, () => {
+        const machine = new Machine(options);
+        const device = machine.addDevice(withControl(vfEnable, vfMemorySpace));
+        expect(machine.events.filter((e) => e.kind === 'sriov-vfs-enabled-at-add')).toEqual([
+          { kind: 'sriov-vfs-enabled-at-add', sbdf: '0000:03:00.0', control },
+        ]);
+        expect(describeEvent(machine.events.find((e) => e.kind === 'sriov-vfs-enabled-at-add')!)).toBe(
+          `SR-IOV device 0000:03:00.0 has its virtual functions already enabled (000${control.toString(16)})`,
+        );
+        expect(device.vfRlen).toEqual([0n, 0n, 0n, 0n, 0n, 0n]);
+        // Nothing was written to the VF BAR registers.
+        expect(device.hw.read(SRIOV + PCI_SRIOV_BAR, 4)).toBe(Number(VF_BAR0 & 0xffff_ffffn) | 0xc);
+        expect(device.hw.read(SRIOV + PCI_SRIOV_BAR + 4, 4)).toBe(Number(VF_BAR0 >> 32n));
+      });
+    }
+
+    it(`${profile}: control 0: no warning, VF BAR 0 sized into vf_rlen[0] (slot 1 its upper half), registers restored`, () => {
+      const machine = new Machine(options);
+      const device = machine.addDevice(withControl(false, false));
+      expect(machine.events.some((e) => e.kind === 'sriov-vfs-enabled-at-add')).toBe(false);
+      expect(device.vfRlen).toEqual([0x4000n, 0n, 0n, 0n, 0n, 0n]);
+      expect(device.hw.read(SRIOV + PCI_SRIOV_BAR, 4)).toBe(Number(VF_BAR0 & 0xffff_ffffn) | 0xc);
+      expect(device.hw.read(SRIOV + PCI_SRIOV_BAR + 4, 4)).toBe(Number(VF_BAR0 >> 32n));
+    });
+
+    it(`${profile}: a hot-plugged PF with VF Enable set warns too, and the series' size_vf_bars sizes vf_rlen at VF MSE`, () => {
+      // v1's size_vf_bars: "Update vf_rlen on the PF … always update rlen when enabling VFs".
+      const machine = new Machine(options);
+      machine.boot();
+      const device = machine.addDevice(withControl(true, false));
+      expect(machine.events.filter((e) => e.kind === 'sriov-vfs-enabled-at-add')).toHaveLength(1);
+      expect(device.vfRlen[0]).toBe(0n);
+      const v = machine.hardwareDomain.vcpus[0]!;
+      machine.configWrite(v, '03:00.0', CTRL, 2, VFE | MSE);
+      machine.finishPending(v);
+      expect(device.vfRlen).toEqual([0x4000n, 0n, 0n, 0n, 0n, 0n]);
     });
   }
 });

@@ -13,6 +13,7 @@ import type { EngineContext } from './context.js';
 import { checkBar } from './decoding.js';
 import { Bar, barAddress, type SriovState } from './device.js';
 import type { AccessorRef, PciDevice, Vcpu } from './domain.js';
+import type { VpciEvent } from './events.js';
 import { findExtCapability } from './hardware.js';
 import { holdsProbe, modifyBars, removeMapped, sanitizeBarMemory } from './modify-bars.js';
 import { msixGuestFrames } from './msix.js';
@@ -172,6 +173,35 @@ function controlWriteRanges(
 }
 
 /**
+ * Xen staging's `pci_add_device` (xen/drivers/passthrough/pci.c), for a device that is not a VF and
+ * whose VF BARs are not sized yet (`!pdev->physfn.vf_rlen[0]`): with an SR-IOV capability whose
+ * control has neither VF Enable nor VF MSE set, each VF BAR register is sized with
+ * `pci_size_mem_bar(…, PCI_BAR_VF | last?)` into `vf_rlen` (a 64-bit one takes two slots); with
+ * either bit set Xen only warns "SR-IOV device … has its virtual functions already enabled (ctrl)"
+ * (a `sriov-vfs-enabled-at-add` event with the control value) and leaves `vf_rlen` at 0: sizing
+ * would disturb VFs that decode. (Xen also skips an I/O VF BAR with a warning; the hardware model
+ * has none: a VF BAR register's bit 0 reads 0, docs/sriov.md.)
+ */
+export function sizePfVfBars(events: VpciEvent[], pf: PciDevice): void {
+  if (pf.vfRlen[0] !== 0n) return;
+  const pos = findExtCapability(pf.hw, PCI_EXT_CAP_ID_SRIOV);
+  if (pos === 0) return;
+  const control = pf.hw.read(pos + PCI_SRIOV_CTRL, 2);
+  if ((control & (PCI_SRIOV_CTRL_VFE | PCI_SRIOV_CTRL_MSE)) !== 0) {
+    events.push({ kind: 'sriov-vfs-enabled-at-add', sbdf: pf.name, control });
+    return;
+  }
+  for (let i = 0; i < PCI_SRIOV_NUM_BARS; ) {
+    const reg = pos + PCI_SRIOV_BAR + 4 * i;
+    const last = i === PCI_SRIOV_NUM_BARS - 1;
+    const is64 = (pf.hw.read(reg, 4) & PCI_BASE_ADDRESS_MEM_TYPE_MASK) === PCI_BASE_ADDRESS_MEM_TYPE_64;
+    pf.vfRlen[i] = pciSizeMemBar(pf, reg, last ? 'last' : 'bar').size;
+    // pci_size_mem_bar returns 2 for a 64-bit BAR, 1 otherwise (and for one in the last slot).
+    i += is64 && !last ? 2 : 1;
+  }
+}
+
+/**
  * The series' `size_vf_bars()`: each VF BAR register sized with the all-ones protocol
  * (`pci_size_mem_bar(…, PCI_BAR_VF | last?)`) into the PF's VF BAR cache; a 64-bit VF BAR takes two
  * slots, one in the last slot sizes as 0 (Xen's warning "SR-IOV device … with 64-bit vf BAR in last
@@ -185,6 +215,8 @@ function sizeVfBars(pf: PciDevice, sriov: SriovState): void {
     const last = i === PCI_SRIOV_NUM_BARS - 1;
     const is64 = (value & PCI_BASE_ADDRESS_MEM_TYPE_MASK) === PCI_BASE_ADDRESS_MEM_TYPE_64 && !last;
     const sized = pciSizeMemBar(pf, reg, last ? 'last' : 'bar');
+    // v1: "Update vf_rlen on the PF … always update rlen when enabling VFs".
+    pf.vfRlen[i] = sized.size;
     const bar = sriov.vfBars[i]!;
     if (sized.size === 0n) {
       if (bar.type !== 'empty') bar.type = 'empty';
@@ -203,15 +235,18 @@ function sizeVfBars(pf: PciDevice, sriov: SriovState): void {
 }
 
 /**
- * The series' `map_vf()` for each VF on the PF's list (v1): `vf_init_bars()` then
- * `vpci_modify_bars(vf, cmd)`, whose result v1 ignores. Each call's `defer_map` overwrites the
- * vCPU's one pending operation (F2), so only the last VF's work is done and the others keep their
- * rangesets filled: the flaw Roger Pau Monné pointed out in his review of v1. VFs another domain
- * owns, or without vPCI state (quarantined), are left alone (v1 has no DomU support; Xen would
- * dereference the missing state).
+ * The series' `map_vf()` for each VF on the PF's list (v1: `list_for_each_entry(vf_pdev,
+ * &pdev->vf_list, vf_list)`): `vf_init_bars()` then `vpci_modify_bars(vf, cmd)`, whose result v1
+ * ignores. Staging's `pci_add_device` links each VF in at the head of that list (`list_add`), so the
+ * walk meets the VF added last first: `virtfns` from its end. Each call's `defer_map` overwrites the
+ * vCPU's one pending operation (F2), so only the last call's work is done, the first-added VF's,
+ * and the others keep their rangesets filled: the flaw Roger Pau Monné pointed out in his review of
+ * v1. VFs another domain owns, or without vPCI state (quarantined), are left alone (v1 has no DomU
+ * support; Xen would dereference the missing state).
  */
 function mapVfs(context: EngineContext, vcpu: Vcpu, pf: PciDevice, cmd: number): void {
-  for (const vf of pf.virtfns) {
+  for (let i = pf.virtfns.length - 1; i >= 0; i--) {
+    const vf = pf.virtfns[i]!;
     if (vf.vpci === undefined || vf.domain !== pf.domain) continue;
     if (!vfInitBars(context, vf).ok) continue;
     modifyBars(context, vcpu, vf, cmd, false);
