@@ -1785,6 +1785,89 @@ describe('across chunk boundaries (chunkSize 4)', () => {
     expect(set.isEmpty()).toBe(true);
   });
 
+  it("a budgeted consume's first step in the store sees every change made between its calls", () => {
+    // The first step of a consume in the store remembers where the first range sits; every change of
+    // the set between two calls must show in the next call's first range, and nothing else may move.
+    const set = chunked(); // {0-4, 10-14, …, 390-394} in chunks of 4
+    const firstHanded = (): Pair => {
+      const run = budgeted(2);
+      expect(set.consumeRanges(run.cb)).toEqual({ ok: true, status: 'restart' });
+      return run.seen[0]!;
+    };
+    expect(firstHanded()).toEqual([0, 4]);
+    expect(firstHanded()).toEqual([2, 4]); // {4, 10-14, …}
+    expect(set.removeRange(4, 11)).toEqual({ ok: true }); // the first range gone, the next cut
+    expect(firstHanded()).toEqual([12, 14]);
+    expect(set.addRange(0, 13)).toEqual({ ok: true }); // merged into the first range from below
+    expect(firstHanded()).toEqual([0, 14]);
+    expect(set.removeRange(0, 45)).toEqual({ ok: true }); // the first chunk and more dropped
+    expect(firstHanded()).toEqual([50, 54]);
+    const other = chunked(grid(8, 10, 5, 1000));
+    set.swap(other);
+    expect(firstHanded()).toEqual([1000, 1004]);
+    other.swap(set); // back: the set left off at {52-54, 60-64, …}
+    expect(firstHanded()).toEqual([52, 54]);
+    expect(set.claimRange(7)).toEqual({ ok: true, start: 0 });
+    expect(firstHanded()).toEqual([0, 6]);
+    set.purge();
+    expect(set.addRange(300, 309)).toEqual({ ok: true });
+    expect(set.addRange(320, 329)).toEqual({ ok: true });
+    expect(set.addRange(340, 349)).toEqual({ ok: true }); // a third range: back in the store
+    expect(firstHanded()).toEqual([300, 309]);
+    expect(show(set)).toBe('{302-309, 320-329, 340-349}');
+    expectCanonical(set);
+  });
+
+  it("a consume's first step in the store: a throw, a bad step and a mutation from inside change nothing", () => {
+    const set = chunked();
+    const was = set.toArray();
+    expect(() =>
+      set.consumeRanges(() => {
+        throw new Error('callback failed');
+      }),
+    ).toThrow('callback failed');
+    expect(set.toArray()).toEqual(was);
+    expectInvalid(
+      thrown(() => set.consumeRanges(() => step(6, 'restart'))),
+      'consumed',
+      6,
+      '6',
+    );
+    expect(set.toArray()).toEqual(was);
+    expect(() =>
+      set.consumeRanges((s) => {
+        set.removeRange(s, s);
+        return step(1, 'restart');
+      }),
+    ).toThrow(RangeSetBusyError);
+    expect(set.toArray()).toEqual(was);
+    // Usable afterwards: not left busy by any of the three.
+    expect(set.removeRange(0, 0)).toEqual({ ok: true });
+    expect(set.consumeRanges(() => ({ consumed: 2, next: 'fail', code: 'EIO' }))).toEqual({
+      ok: false,
+      code: 'EIO',
+    });
+    expect(set.toArray()).toEqual(dropFirst(base, 3));
+    // A callback that reads the set sees it as it is, and its step still applies where it should.
+    const reads: string[] = [];
+    expect(
+      set.consumeRanges((s, e) => {
+        reads.push(`${set.size} ${set.containsRange(s, e)} ${set.toArray()[0]}`);
+        return step(1, 'restart');
+      }),
+    ).toEqual({ ok: true, status: 'restart' });
+    expect(reads).toEqual([`${N} true 3,4`]);
+    expect(set.toArray()).toEqual(dropFirst(base, 4));
+    // 'continue' after part of the first range goes on from what is left of it.
+    const run = budgeted(6);
+    expect(set.consumeRanges(run.cb)).toEqual({ ok: true, status: 'restart' });
+    expect(run.seen).toEqual([
+      [4, 4],
+      [10, 14],
+    ]);
+    expect(set.toArray()).toEqual(dropFirst(base, 10));
+  });
+
   it('claims first fit across chunks', () => {
     // Every gap holds 5 values: claim 5 fills {5-9}; claim 6 fits only past the end, at 395.
     const set = chunked();

@@ -96,7 +96,7 @@ export class RangeSet<in out T extends number = number> implements Iterable<Rang
    * Name of the operation whose callback is running (`reportRanges`, `consumeRanges`); the set must not
    * change until it returns. Operations that run no caller code only check it.
    */
-  private busy: 'reportRanges' | 'consumeRanges' | undefined = undefined;
+  private busy = IDLE;
 
   constructor(options?: RangeSetOptions) {
     // Without options (the common case) nothing is read; the options are checked in a function of
@@ -135,7 +135,7 @@ export class RangeSet<in out T extends number = number> implements Iterable<Rang
     if (n !== IN_STORE) return n;
     const store = this.store!;
     // A consume callback reading the size: the store may lag behind its own loop.
-    if (this.busy === 'consumeRanges') store.settle();
+    if (this.busy === CONSUMING) store.settle();
     return store.count;
   }
 
@@ -186,7 +186,7 @@ export class RangeSet<in out T extends number = number> implements Iterable<Rang
     checkRangeHere(start, end);
     // Reading inside another read (or inside a consume callback) is fine; only changes are refused.
     const outer = this.busy;
-    this.busy = outer ?? 'reportRanges';
+    this.busy = outer === IDLE ? REPORTING : outer;
     try {
       const visit = callback as StoredCallback<R | undefined>;
       const n = this.inline;
@@ -228,7 +228,7 @@ export class RangeSet<in out T extends number = number> implements Iterable<Rang
   /** Adds `[start, end]`, merging with the ranges it overlaps or touches. `ENOMEM` past the limit. */
   addRange(start: T, end: T): Result<'ENOMEM'> {
     checkRangeHere(start, end);
-    if (this.busy !== undefined) this.checkIdle('addRange');
+    if (this.busy !== IDLE) this.checkIdle('addRange');
     // `+ 0` stores -0 (which passes as a safe integer) as 0.
     if (this.inline === 0 && this.maxRanges > 0) {
       // An empty set filled (vPCI fills each BAR's empty set), here so that V8 inlines it.
@@ -243,21 +243,21 @@ export class RangeSet<in out T extends number = number> implements Iterable<Rang
   /** Removes `[start, end]`, trimming or splitting ranges. `ENOMEM` when a split would pass the limit. */
   removeRange(start: T, end: T): Result<'ENOMEM'> {
     checkRangeHere(start, end);
-    if (this.busy !== undefined) this.checkIdle('removeRange');
+    if (this.busy !== IDLE) this.checkIdle('removeRange');
     return this.erase(start, end, this.maxRanges) ? OK : NO_MEMORY;
   }
 
   /** `addRange(value, value)`. */
   addSingleton(value: T): Result<'ENOMEM'> {
     checkValue('value', value);
-    if (this.busy !== undefined) this.checkIdle('addSingleton');
+    if (this.busy !== IDLE) this.checkIdle('addSingleton');
     return this.addRange(value, value);
   }
 
   /** `removeRange(value, value)`. */
   removeSingleton(value: T): Result<'ENOMEM'> {
     checkValue('value', value);
-    if (this.busy !== undefined) this.checkIdle('removeSingleton');
+    if (this.busy !== IDLE) this.checkIdle('removeSingleton');
     return this.removeRange(value, value);
   }
 
@@ -365,11 +365,47 @@ export class RangeSet<in out T extends number = number> implements Iterable<Rang
    * or the callback's failure code. The callback must not modify this set.
    */
   consumeRanges<C extends Errno = never>(callback: (start: T, end: T) => ConsumeStep<C>): ConsumeResult<C> {
-    // Kept short, so that V8 inlines it with the callback: the rest is in `consumeStored`.
-    if (this.busy !== undefined || this.inline === IN_STORE) {
+    // The common call of a budgeted consumer (vPCI's map loop, workload (c)): the store holds the
+    // ranges, the callback takes part of the first one and asks for a restart. That is done here, on
+    // the first range the store holds in two fields (`firstStart`, `firstEnd`), one write and no loop,
+    // kept short so that V8 inlines it and the callback into the caller's loop;
+    // everything else goes out of line (the fields in `consumeFields`, the rest in `consumeStored`).
+    if (this.inline !== IN_STORE || this.busy !== IDLE) return this.consumeFields(callback);
+    const store = this.store!;
+    if (!store.holdsFirst()) return this.consumeStored(callback as StoredCallback<ConsumeStep<C>>);
+    const start = store.firstStart;
+    const end = store.firstEnd;
+    let step: ConsumeStep<C>;
+    this.busy = CONSUMING;
+    try {
+      step = callback(start as T, end as T);
+    } catch (error) {
+      // A `catch` rather than a `finally`: V8 saves and restores the pending message around a
+      // `finally` on every call, and a `catch` costs nothing until something is thrown.
+      this.busy = IDLE;
+      throw error;
+    }
+    this.busy = IDLE;
+    const consumed = step.consumed;
+    const next = step.next;
+    // Checked before it is applied (R4): a bad step throws and the set is as it was.
+    checkStepHere(step, start, end);
+    if (consumed !== end - start + 1) {
+      store.consumedPart(start + consumed);
+    } else this.usedFirst();
+    if (next === 'continue') return this.consumeFields(callback);
+    return next === 'restart' ? RESTARTED : stoppedBy(step);
+  }
+
+  /**
+   * `consumeRanges` while the set holds its ranges in its fields; the store's case goes to
+   * `consumeStored`, as does a call while the set is busy (refused there).
+   */
+  private consumeFields<C extends Errno>(callback: (start: T, end: T) => ConsumeStep<C>): ConsumeResult<C> {
+    if (this.busy !== IDLE || this.inline === IN_STORE) {
       return this.consumeStored(callback as StoredCallback<ConsumeStep<C>>);
     }
-    this.busy = 'consumeRanges';
+    this.busy = CONSUMING;
     try {
       // The fields change only after each step is checked, so a callback reading the set sees it
       // exactly as it is, and a throw (the callback's or the check's) keeps what was consumed before.
@@ -389,7 +425,7 @@ export class RangeSet<in out T extends number = number> implements Iterable<Rang
       }
       return CONSUME_DONE;
     } finally {
-      this.busy = undefined;
+      this.busy = IDLE;
     }
   }
 
@@ -547,11 +583,18 @@ export class RangeSet<in out T extends number = number> implements Iterable<Rang
     return true;
   }
 
+  /** The first step of `consumeRanges` used up the first stored range (out of line: the rare case). */
+  private usedFirst(): void {
+    const store = this.store!;
+    store.consumedFirst();
+    if (store.count === 0) this.emptied();
+  }
+
   /** `consumeRanges` while the store holds the ranges, or refused while the set is busy. */
   private consumeStored<C extends Errno>(callback: StoredCallback<ConsumeStep<C>>): ConsumeResult<C> {
     this.checkIdle('consumeRanges');
     const store = this.store!;
-    this.busy = 'consumeRanges';
+    this.busy = CONSUMING;
     try {
       const stopped = store.consume(callback);
       // The store may lag behind its consume loop until this (the `finally` covers a throw).
@@ -560,7 +603,7 @@ export class RangeSet<in out T extends number = number> implements Iterable<Rang
       return stopped === undefined ? CONSUME_DONE : stoppedBy(stopped);
     } finally {
       store.endConsume();
-      this.busy = undefined;
+      this.busy = IDLE;
     }
   }
 
@@ -635,7 +678,7 @@ export class RangeSet<in out T extends number = number> implements Iterable<Rang
 
   /** Throws `RangeSetBusyError` if one of this set's callbacks is running: the set must not change under it. */
   private checkIdle(operation: string): void {
-    if (this.busy !== undefined) throw new RangeSetBusyError(this.name, operation, this.busy);
+    if (this.busy !== IDLE) throw new RangeSetBusyError(this.name, operation, BUSY_NAMES[this.busy]!);
   }
 
   private checkPeer(argument: string, other: unknown): asserts other is RangeSet<T> {
@@ -649,6 +692,10 @@ export class RangeSet<in out T extends number = number> implements Iterable<Rang
  * the path of every query (with the rewritten `checkRange`, 12-15 % of workload (g)).
  */
 const checkRangeHere = checkRange;
+
+/** `checkStep` and `CONSUME_RESTART` as constants of this module, for `consumeRanges` (as above). */
+const checkStepHere = checkStep;
+const RESTARTED = CONSUME_RESTART;
 
 /**
  * The query `overlapsRange` hands to `overlapsStored`. As arguments of a call, `start` and `end` must
@@ -664,6 +711,17 @@ const STORED_QUERY = new Float64Array(2);
 
 /** `RangeSet.inline` while the store holds the ranges. */
 const IN_STORE = -1;
+
+/**
+ * `RangeSet.busy`: no callback of the set runs, or the callback of `reportRanges` or `consumeRanges`
+ * does. Small integers, not the names: the consume of a budgeted caller writes the field twice per
+ * call, and a string there is a pointer V8 guards with a write barrier each time.
+ */
+const IDLE = 0;
+const REPORTING = 1;
+const CONSUMING = 2;
+/** The name of the running callback's operation, by `busy`, for `RangeSetBusyError`. */
+const BUSY_NAMES = [undefined, 'reportRanges', 'consumeRanges'] as const;
 
 /** The result of a consume that a callback's step stopped (`restart` or `fail`). */
 function stoppedBy<C extends Errno>(step: ConsumeStep<C>): ConsumeResult<C> {

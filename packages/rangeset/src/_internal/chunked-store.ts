@@ -89,6 +89,18 @@ export class ChunkedStore {
   private front = 0;
   /** While `lagging`: chunks at the start of the chunk arrays that `consume` used up (the front chunk's index). */
   private usedChunks = 0;
+  /**
+   * The first range, held in fields for `RangeSet.consumeRanges` while `firstAt` is not -1: a budgeted
+   * consumer's calls, one after the other, read it and write its new start in two fields of their own,
+   * instead of finding the first chunk's slab and base and writing the slab and `firsts` each call.
+   * Where it sits: `firstAt` in `firstHeldBy`. While held, `firstStart` is the truth and the slab and
+   * `firsts[0]` may be behind it: every other use of the store puts it back first (`putFirstBack`, from
+   * `add`, `remove`, `consume` and `settle`, which every read calls). The fields start as NaN, a double.
+   */
+  firstStart = Number.NaN;
+  firstEnd = Number.NaN;
+  private firstAt = -1;
+  private firstHeldBy: Float64Array = NO_FLOATS;
 
   constructor(chunkMax: number = DEFAULT_CHUNK_MAX) {
     this.chunkMax = chunkMax;
@@ -233,6 +245,7 @@ export class ChunkedStore {
    * that needs one more stored range and `canGrow` is false.
    */
   add(s: number, e: number, canGrow: boolean): boolean {
+    this.putFirstBack();
     if (this.nChunks === 0) {
       if (!canGrow) return false;
       this.insertChunk(0, this.allocSlot());
@@ -292,6 +305,7 @@ export class ChunkedStore {
    * a range must split in two and `canGrow` is false.
    */
   remove(s: number, e: number, canGrow: boolean): boolean {
+    this.putFirstBack();
     // lo: the first range ending at or after s.
     let loC = this.locate(s);
     let loK = this.foundOffset;
@@ -341,6 +355,7 @@ export class ChunkedStore {
 
   /** Drops every range and the memory that held them. */
   clear(): void {
+    this.firstAt = -1;
     this.slabs = [];
     this.freeSlots = [];
     this.slotsUsed = 0;
@@ -365,6 +380,7 @@ export class ChunkedStore {
     // Chunks used up stay in the chunk arrays, counted by `usedChunks`, until `settle` drops them all
     // at once: dropping each as it emptied made a new view of each of the four chunk arrays per chunk,
     // which tied the cost of a whole-set consume (f) to the chunk size. `count` may lag too.
+    this.putFirstBack();
     let ci = this.usedChunks;
     while (ci < this.nChunks) {
       // The front chunk's slab, where its first range is and where its ranges end stay in locals
@@ -406,6 +422,60 @@ export class ChunkedStore {
   }
 
   /**
+   * For `RangeSet.consumeRanges`' first step: true when the first range is held in `firstStart` and
+   * `firstEnd` (taken there if need be); false when the store is empty or a consume loop lags (then
+   * `consume` does it all).
+   */
+  holdsFirst(): boolean {
+    return this.firstAt >= 0 || this.holdFirst();
+  }
+
+  /** `holdsFirst` when the first range is not held: takes it into the fields (out of line, rare). */
+  private holdFirst(): boolean {
+    if (this.lagging || this.nChunks === 0) return false;
+    const at = this.baseOf(0);
+    const slab = this.slabOf(0);
+    this.firstStart = slab[at]!;
+    this.firstEnd = slab[at + 1]!;
+    this.firstHeldBy = slab;
+    this.firstAt = at;
+    return true;
+  }
+
+  /** Writes the held first range's start back where it sits and lets it go (see `firstStart`). */
+  private putFirstBack(): void {
+    const at = this.firstAt;
+    if (at < 0) return;
+    this.firstAt = -1;
+    this.firstHeldBy[at] = this.firstStart;
+    this.firsts[0] = this.firstStart;
+  }
+
+  /**
+   * A consume step took part of the held first range, which now starts at `start`. A callback that
+   * read the set put the range back (`settle`); nothing changed it, so it is taken again, where it was.
+   */
+  consumedPart(start: number): void {
+    if (this.firstAt < 0) this.holdFirst();
+    this.firstStart = start;
+  }
+
+  /** A consume step used up the held first range (`holdsFirst`, nothing changed since). */
+  consumedFirst(): void {
+    // Its start need not be written back: the range is gone.
+    this.firstAt = -1;
+    // As `consume` does when a range is used up, then brought up to date at once.
+    const off = this.offs[0]! + 1;
+    this.lagging = true;
+    this.front = off;
+    if (off === this.offs[0]! + this.lens[0]!) {
+      this.usedChunks = 1;
+      if (this.nChunks > 1) this.front = this.offs[1]!;
+    }
+    this.endConsume();
+  }
+
+  /**
    * Ends a lag of `consume` (see `settle`): `RangeSet.consumeRanges` calls it when `consume` returns or
    * throws. (A `try … finally` in `consume` itself made every call of the fragmentation workload (c)
    * slower.)
@@ -424,6 +494,7 @@ export class ChunkedStore {
    * store settles first, and the consume ends with `endConsume`.
    */
   settle(): void {
+    this.putFirstBack();
     if (!this.lagging) return;
     const usedChunks = this.usedChunks;
     if (usedChunks > 0) {
