@@ -20,6 +20,7 @@ import { TraceReplay } from '@vpci/replay';
 import { describe, expect, it } from 'vitest';
 import {
   type DevicePlan,
+  firstCycle,
   header,
   line,
   plan,
@@ -27,18 +28,6 @@ import {
   writes,
 } from '../packages/replay/bench/writes-workload.js';
 import { WorkCounter } from './support/work-counter.js';
-
-/** Lines of one visit to every device of `devices` (the workload's first cycle). */
-function cycleOf(devices: readonly DevicePlan[]): number {
-  let count = 0;
-  let lastVisited = false;
-  for (const w of writes(devices, Number.MAX_SAFE_INTEGER)) {
-    if (w.device === devices.at(-1)) lastVisited = true;
-    else if (lastVisited) return count;
-    count++;
-  }
-  return count;
-}
 
 function feedAll(replay: TraceReplay, lines: readonly string[]): void {
   for (const text of lines)
@@ -72,7 +61,7 @@ describe('replay work grows with what a line touches, not with the machine (issu
     const spacing = { spacing: spacingFor(1024), windowBase: 0xa000_0000 };
     const small = plan(64, spacing);
     const large = plan(1024, { ...spacing, period: 64 });
-    const lead = cycleOf(large);
+    const lead = firstCycle(large);
     const counter = new WorkCounter();
     await counter.start();
     try {

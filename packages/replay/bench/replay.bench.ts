@@ -50,6 +50,7 @@ import { type ReplayOptions, TraceReplay } from '@vpci/replay';
 import { fileLineSpans, type LineSpans } from '../src/file-lines.js';
 import {
   type DevicePlan,
+  firstCycle,
   guestsFor,
   header,
   line,
@@ -106,20 +107,6 @@ const scaleSpacing = { spacing: spacingFor(SCALE_DEVICES), windowBase: 0xa000_00
 const scaleSmall = plan(DEVICES, scaleSpacing);
 const scaleLarge = plan(SCALE_DEVICES, { ...scaleSpacing, period: DEVICES });
 
-/**
- * Writes of the workload's first cycle over `devices`: up to the first write of the second visit to
- * the first device, so every device has been visited (and its decoding turned on) once.
- */
-function firstCycle(devices: readonly DevicePlan[]): number {
-  let count = 0;
-  let lastVisited = false;
-  for (const w of writes(devices, Number.MAX_SAFE_INTEGER)) {
-    if (w.device === devices.at(-1)) lastVisited = true;
-    else if (lastVisited) return count;
-    count++;
-  }
-  return count;
-}
 /** Lines of the larger machine's cycle: the same count over the smaller machine is 64 cycles of it. */
 const cycle = firstCycle(scaleLarge);
 /** Untimed writes before the steady window, and the window's writes: two cycles each. */

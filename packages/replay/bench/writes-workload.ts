@@ -183,6 +183,21 @@ export function* writes(devices: readonly DevicePlan[], count: number): Generato
   }
 }
 
+/**
+ * Writes of the workload's first cycle over `devices`: up to the first write of the second visit to
+ * the first device, so every device has been visited (and its decoding turned on) once.
+ */
+export function firstCycle(devices: readonly DevicePlan[]): number {
+  let count = 0;
+  let lastVisited = false;
+  for (const w of writes(devices, Number.MAX_SAFE_INTEGER)) {
+    if (w.device === devices.at(-1)) lastVisited = true;
+    else if (lastVisited) return count;
+    count++;
+  }
+  return count;
+}
+
 /** A write as a trace line. */
 export function line(w: Write): string {
   return `{"event":"write","vcpu":"${w.device.vcpu}","sbdf":"${w.device.address}","reg":${w.reg},"size":${w.size},"value":${w.value}}`;
