@@ -31,7 +31,6 @@ import {
   enabledBarMeeting,
   type FrameRange,
   formatSbdf,
-  framesOf,
   Machine,
   type MmioPath,
   mappingDomain,
@@ -766,18 +765,27 @@ export class Replayer {
         snapshot.scopeFrames(machine, undefined, hostFrames);
         continue;
       }
-      // Where the line found the device (its frames then and now) and where it left it.
-      const seen = domain === undefined ? [] : (frames.get(domain) ?? []);
-      snapshot.scopeFrames(machine, seen, hostFrames);
-      if (domain !== undefined) frames.set(domain, seen);
-      const now = mappingDomain(machine, device!);
-      if (now !== undefined && now !== domain) {
-        const joined = frames.get(now) ?? [];
-        framesOf(device!, joined, hostFrames, machine);
-        frames.set(now, joined);
-      }
+      // Its frames then where the line found it, and now where it left it: the same domain unless it
+      // changed owner.
+      snapshot.scopeFrames(
+        machine,
+        this.scopeFramesIn(domain),
+        hostFrames,
+        this.scopeFramesIn(mappingDomain(machine, device!)),
+      );
     }
     this.record(line, checkInvariants(machine, { devices, frames, hostFrames }));
+  }
+
+  /** The list of `domain`'s guest frames in the scope being built (none without a domain). */
+  private scopeFramesIn(domain: Domain | undefined): FrameRange[] | undefined {
+    if (domain === undefined) return undefined;
+    let list = this.scopeFrames.get(domain);
+    if (list === undefined) {
+      list = [];
+      this.scopeFrames.set(domain, list);
+    }
+    return list;
   }
 
   /** Adds the violations not seen before, as first seen after `line`. */

@@ -80,19 +80,24 @@ export class DeviceSnapshot {
   }
 
   /**
-   * Adds the device's host frames at `take` and now to `host`, and when `guest` is given its guest
-   * frames then and now to it: where a scoped check looks after the step (`change` says whether
-   * guest frames are needed; working out a BAR's frames again after its address was written is
-   * bigint arithmetic, so a check by host frame only does not).
+   * Adds the device's host frames at `take` and now to `host`, and its guest frames at `take` to
+   * `guest` and now to `guestNow` (the same list unless the device changed owner), where given: where
+   * a scoped check looks after the step (`change` says whether guest frames are needed; working out
+   * a BAR's frames again after its address was written is bigint arithmetic, so a check by host frame
+   * only does not).
    */
-  scopeFrames(machine: Machine, guest: FrameSink | undefined, host: FrameSink): void {
+  scopeFrames(
+    machine: Machine,
+    guest: FrameSink | undefined,
+    host: FrameSink,
+    guestNow: FrameSink | undefined = guest,
+  ): void {
     const device = this.device!;
     this.host.pushInto(host);
     const pages = machine.invariantCaches.hostPages.hostPagesOf(device);
     for (let i = 0; i < pages.length; i++) host.push(pages[i]!);
-    if (guest === undefined) return;
-    this.guest.pushInto(guest);
-    guestFramesOf(device, guest);
+    if (guest !== undefined) this.guest.pushInto(guest);
+    if (guestNow !== undefined) guestFramesOf(device, guestNow);
   }
 
   /** Whether nothing an invariant reads of the device has changed since `take`. */
