@@ -130,21 +130,27 @@ const range = fc
   .tuple(fc.nat({ max: UNIVERSE - 1 }), fc.nat({ max: 24 }))
   .map(([s, len]): [number, number] => [s, Math.min(UNIVERSE - 1, s + len)]);
 
-/** `addRange` or `removeRange` of one range on set a. */
+/**
+ * `addRange` or `removeRange` of one range on set a, or on set b (`which`), so that b too moves
+ * between its fields and its store.
+ */
 class Update implements fc.Command<Model, Real> {
   constructor(
     readonly op: 'addRange' | 'removeRange',
     readonly r: [number, number],
+    readonly which: 'a' | 'b' = 'a',
   ) {}
   check = (): boolean => true;
   run(m: Model, real: Real): void {
-    const after = fill(m.a, this.r[0], this.r[1], this.op === 'addRange' ? 1 : 0);
-    const ok = allowed(m.a, after, m.limitA);
-    expect(real.a[this.op](...this.r)).toEqual(ok ? { ok: true } : { ok: false, code: 'ENOMEM' });
-    if (ok) m.a = after;
+    const set = this.which;
+    const limit = set === 'a' ? m.limitA : m.limitB;
+    const after = fill(m[set], this.r[0], this.r[1], this.op === 'addRange' ? 1 : 0);
+    const ok = allowed(m[set], after, limit);
+    expect(real[set][this.op](...this.r)).toEqual(ok ? { ok: true } : { ok: false, code: 'ENOMEM' });
+    if (ok) m[set] = after;
     expectSame(m, real);
   }
-  toString = (): string => `${this.op}(${this.r})`;
+  toString = (): string => `${this.which === 'a' ? '' : 'b.'}${this.op}(${this.r})`;
 }
 
 class Query implements fc.Command<Model, Real> {
@@ -700,30 +706,13 @@ class Swap implements fc.Command<Model, Real> {
   toString = (): string => 'swap()';
 }
 
-/** b's own update, so that b too moves between its fields and its store. */
-class UpdateB implements fc.Command<Model, Real> {
-  constructor(
-    readonly op: 'addRange' | 'removeRange',
-    readonly r: [number, number],
-  ) {}
-  check = (): boolean => true;
-  run(m: Model, real: Real): void {
-    const after = fill(m.b, this.r[0], this.r[1], this.op === 'addRange' ? 1 : 0);
-    const ok = allowed(m.b, after, m.limitB);
-    expect(real.b[this.op](...this.r)).toEqual(ok ? { ok: true } : { ok: false, code: 'ENOMEM' });
-    if (ok) m.b = after;
-    expectSame(m, real);
-  }
-  toString = (): string => `b.${this.op}(${this.r})`;
-}
-
 const tinyCommands = [
   tinyRange.map((r) => new Update('addRange', r)),
   tinyRange.map((r) => new Update('addRange', r)),
   tinyRange.map((r) => new Update('removeRange', r)),
   tinyRange.map((r) => new Update('removeRange', r)),
-  tinyRange.map((r) => new UpdateB('addRange', r)),
-  tinyRange.map((r) => new UpdateB('removeRange', r)),
+  tinyRange.map((r) => new Update('addRange', r, 'b')),
+  tinyRange.map((r) => new Update('removeRange', r, 'b')),
   tinyRange.map((r) => new Query(r)),
   fc.tuple(tinyRange, fc.integer({ min: 1, max: 3 })).map(([r, n]) => new Report(r, n)),
   fc.integer({ min: 1, max: 4 }).map((n) => new Claim(n)),
