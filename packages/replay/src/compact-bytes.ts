@@ -25,6 +25,13 @@ export class CompactWrite {
   sbdfTo = 0;
   /** A hash of the address's bytes, for finding its text again without decoding it (`AddressTexts`). */
   sbdfHash = 0;
+  /**
+   * The address's first 12 characters, 7 bits each, six in each number (exact: 42 bits): with its
+   * length, the address itself when it has at most 12 (`ssss:bb:dd.f` has 12), so that telling it
+   * from the last one compares two numbers, not its bytes.
+   */
+  sbdfHigh = 0;
+  sbdfLow = 0;
   /** The register, 0 … 4095. */
   reg = 0;
   /** The access size: 1, 2 or 4. */
@@ -96,15 +103,22 @@ export function readCompactWrite(bytes: Uint8Array, from: number, to: number, in
   into.sbdfFrom = at;
   // The address: printable ASCII (0x20 … 0x7f) but a quote or backslash, up to its closing quote.
   let hash = 0;
+  let high = 0;
+  let low = 0;
   for (; ; at++) {
     if (at >= to) return false;
     const c = bytes[at]!;
     if (c === 0x22 /* " */) break;
     if (c < 0x20 || c > 0x7f || c === 0x5c /* \ */) return false;
     hash = (Math.imul(hash, 31) + c) | 0;
+    const k = at - into.sbdfFrom;
+    if (k < 6) high = high * 128 + c;
+    else if (k < 12) low = low * 128 + c;
   }
   into.sbdfTo = at;
   into.sbdfHash = hash;
+  into.sbdfHigh = high;
+  into.sbdfLow = low;
   if (!matchesAt(bytes, at, to, REG_KEY) || !digitsAt(bytes, at + REG_KEY.length, to, false)) return false;
   if (digitsValue > 4095) return false;
   into.reg = digitsValue;
@@ -165,20 +179,19 @@ function digitsAt(bytes: Uint8Array, at: number, to: number, zeros: boolean): bo
  * when it holds `ADDRESS_LIMIT` addresses.
  */
 export class AddressTexts {
-  private readonly byHash = new Map<number, { bytes: Uint8Array; text: string }>();
-  private last: { bytes: Uint8Array; text: string } | undefined;
+  private readonly byHash = new Map<number, KnownAddress>();
+  private last: KnownAddress | undefined;
 
   /** The text of the address `write` found in `bytes` (printable ASCII: one character a byte). */
   textOf(bytes: Uint8Array, write: CompactWrite): string {
     const { sbdfFrom: from, sbdfTo: to } = write;
     const last = this.last;
-    if (last !== undefined && sameBytes(last.bytes, bytes, from, to)) return last.text;
+    if (last !== undefined && last.is(bytes, write)) return last.text;
     // No real address is long: a long one (the line then fails) is decoded, not kept.
     if (to - from > LONGEST_KEPT) return ascii.decode(bytes.subarray(from, to));
     let known = this.byHash.get(write.sbdfHash);
-    if (known === undefined || !sameBytes(known.bytes, bytes, from, to)) {
-      const copy = bytes.slice(from, to);
-      known = { bytes: copy, text: ascii.decode(copy) };
+    if (known === undefined || !known.is(bytes, write)) {
+      known = new KnownAddress(bytes, write);
       if (this.byHash.size >= ADDRESS_LIMIT) this.byHash.clear();
       this.byHash.set(write.sbdfHash, known);
     }
@@ -187,6 +200,32 @@ export class AddressTexts {
   }
 }
 
+/** An address `AddressTexts` met: its bytes, their packed form (`CompactWrite.sbdfHigh`) and its text. */
+class KnownAddress {
+  readonly bytes: Uint8Array;
+  readonly high: number;
+  readonly low: number;
+  readonly text: string;
+
+  constructor(bytes: Uint8Array, write: CompactWrite) {
+    this.bytes = bytes.slice(write.sbdfFrom, write.sbdfTo);
+    this.high = write.sbdfHigh;
+    this.low = write.sbdfLow;
+    this.text = ascii.decode(this.bytes);
+  }
+
+  /** Whether the address `write` found in `bytes` is this one. */
+  is(bytes: Uint8Array, write: CompactWrite): boolean {
+    const length = write.sbdfTo - write.sbdfFrom;
+    if (length !== this.bytes.length || write.sbdfHigh !== this.high || write.sbdfLow !== this.low)
+      return false;
+    return length <= PACKED || sameBytes(this.bytes, bytes, write.sbdfFrom);
+  }
+}
+
+/** Characters `CompactWrite.sbdfHigh` and `sbdfLow` hold. */
+const PACKED = 12;
+
 /** Distinct addresses `AddressTexts` holds at most (a machine has far fewer devices). */
 const ADDRESS_LIMIT = 4096;
 /** The longest address `AddressTexts` keeps: `ssss:bb:dd.f` is 12 characters. */
@@ -194,9 +233,8 @@ const LONGEST_KEPT = 64;
 /** ASCII bytes as text (UTF-8 decodes them one character a byte). */
 const ascii = new TextDecoder();
 
-/** Whether `bytes[from … to)` are `known`. */
-function sameBytes(known: Uint8Array, bytes: Uint8Array, from: number, to: number): boolean {
-  if (known.length !== to - from) return false;
+/** Whether `bytes` at `from` hold `known`. */
+function sameBytes(known: Uint8Array, bytes: Uint8Array, from: number): boolean {
   for (let i = 0; i < known.length; i++) if (known[i] !== bytes[from + i]) return false;
   return true;
 }

@@ -341,6 +341,13 @@ describe('AddressTexts, the texts of the addresses a byte reader met', () => {
       'BB',
       'Aa',
     ]);
+    // Past the 12 characters packed into two numbers, the bytes tell them apart.
+    const long = [line('0000:00:02.0a'), line('0000:00:02.0b'), line('0000:00:02.0a')];
+    expect(long.map((bytes) => texts.textOf(bytes, write(bytes)))).toEqual([
+      '0000:00:02.0a',
+      '0000:00:02.0b',
+      '0000:00:02.0a',
+    ]);
   });
 });
 
