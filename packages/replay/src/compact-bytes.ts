@@ -186,7 +186,7 @@ export class AddressTexts {
   textOf(bytes: Uint8Array, write: CompactWrite): string {
     const { sbdfFrom: from, sbdfTo: to } = write;
     const last = this.last;
-    if (last !== undefined && last.is(bytes, write)) return last.text;
+    if (last?.is(bytes, write)) return last.text;
     // No real address is long: a long one (the line then fails) is decoded, not kept.
     if (to - from > LONGEST_KEPT) return ascii.decode(bytes.subarray(from, to));
     let known = this.byHash.get(write.sbdfHash);
