@@ -237,7 +237,7 @@ function fromBytes(bytes: Uint8Array, from: number, to: number): TraceEvent | un
 const byteReadable = (text: string): boolean => /^[\x20-\x7f]*$/.test(text) && !/[0-9]{16}/.test(text);
 
 describe('readCompactWrite, the compact write line read from its bytes', () => {
-  it('takes from the bytes what compactWrite takes from the text, with the same fields, and reads no byte past the line', () => {
+  it('takes from the bytes what compactWrite (and JSON.parse) take from the text, with the same fields, and reads no byte past the line', () => {
     const around = fc.constantFrom('', '}', '\n', '0', '"', '\r\n{"event":"write"}', ',"x":1}', 'é');
     let taken = 0;
     fc.assert(
@@ -250,6 +250,8 @@ describe('readCompactWrite, the compact write line read from its bytes', () => {
         if (fast !== undefined) {
           taken++;
           expect(fast).toEqual(reference);
+          // And what JSON.parse and the general reader make of the line.
+          expect(fast).toEqual(viaJson(text));
         } else if (reference !== undefined) {
           // Left to the text path only for what the bytes do not show at once.
           expect(byteReadable(text)).toBe(false);
