@@ -89,6 +89,25 @@ async function byteLinesOf(chunks: readonly Uint8Array[]): Promise<number[] | { 
   return lengths;
 }
 
+describe('lineBytes, a stream that reuses its memory', () => {
+  it('keeps its own copy of a line cut by a chunk boundary', async () => {
+    const text = Buffer.from('{"event":"boot"}\nsecond line\n\nthird, the last');
+    async function* reused(): AsyncGenerator<Uint8Array> {
+      const memory = Buffer.alloc(5);
+      for (let at = 0; at < text.length; at += 5) {
+        const piece = text.subarray(at, at + 5);
+        memory.fill(0x78);
+        memory.set(piece);
+        yield memory.subarray(0, piece.length);
+      }
+    }
+    const lines: string[] = [];
+    for await (const chunk of lineBytes(reused()))
+      for (let i = 0; i < chunk.length; i++) lines.push(chunk.line(i));
+    expect(lines).toEqual(['{"event":"boot"}', 'second line', '', 'third, the last']);
+  });
+});
+
 describe('lineBytes, the longest line', () => {
   const bytes = (text: string): Uint8Array => Buffer.from(text);
 

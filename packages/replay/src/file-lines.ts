@@ -246,7 +246,7 @@ export async function* lineBytes(
       if (partialBytes > (partialAscii ? MAX_LINE_CHARS : 3 * MAX_LINE_CHARS))
         throw new LineTooLongError(lineNumber + 1);
       // A copy: a stream may hand over its chunks' memory again.
-      pieces.push(rest.slice());
+      pieces.push(Buffer.from(rest));
     }
     // Nothing of a chunk is given before all of it is read: a line too long refuses the chunk whole.
     if (joined !== undefined) yield joined;
