@@ -59,6 +59,10 @@ export type MapOperation = 'map' | 'unmap';
  * - `rebar-refused`: a resize while the BAR is mapped (ignored); `rebar-unsupported`: a size the
  *   hardware does not list (written anyway, as Xen does).
  * - `pending-dropped`: the device of a pending operation is gone or owned by another domain.
+ * - `vpci-setup-failed`: `vpci_assign_device` failed with `code` for the hardware domain (`domain`).
+ *   With `hotPlug` (Xen's `pci_add_device`: "Setup of vPCI failed") the device left the hardware
+ *   domain's list and has no owner; without (building the hardware domain, `setup_one_hwdom_device`:
+ *   "setup of vPCI for d0 failed") it stays the hardware domain's, without vPCI.
  * - `rollback`: hardened: frames of a failed operation were restored.
  * - `msix-page-restored`: hardened: an MSI-X page of `sbdf` was mapped again for device `for`.
  * - `domain-crashed`: the domain was crashed (`domain_crash`).
@@ -218,6 +222,14 @@ export type VpciEvent =
   | { readonly kind: 'rebar-refused'; readonly sbdf: string; readonly bar: number; readonly size: bigint }
   | { readonly kind: 'rebar-unsupported'; readonly sbdf: string; readonly bar: number; readonly size: bigint }
   | { readonly kind: 'pending-dropped'; readonly sbdf: string; readonly vcpu: string }
+  | {
+      readonly kind: 'vpci-setup-failed';
+      readonly sbdf: string;
+      readonly domain: number;
+      readonly code: Errno;
+      /** Hot plug (`pci_add_device`): the device left the domain's list; else at boot, it stays. */
+      readonly hotPlug: boolean;
+    }
   | { readonly kind: 'rollback'; readonly sbdf: string; readonly domain: number; readonly frames: number }
   | { readonly kind: 'msix-page-restored'; readonly sbdf: string; readonly gfn: number; readonly for: string }
   | { readonly kind: 'domain-crashed'; readonly domain: number; readonly reason: string }
@@ -306,6 +318,10 @@ export function describeEvent(event: VpciEvent): string {
       return `${event.sbdf}: refuse to resize BAR#${event.bar} to ${hex(event.size)} with memory decoding enabled`;
     case 'rebar-unsupported':
       return `${event.sbdf}: new BAR#${event.bar} size ${hex(event.size)} is not supported by hardware`;
+    case 'vpci-setup-failed':
+      return event.hotPlug
+        ? `${event.sbdf}: Setup of vPCI failed: ${event.code}`
+        : `${event.sbdf}: setup of vPCI for d${event.domain} failed: ${event.code}`;
     case 'pending-dropped':
       return `${event.sbdf}: pending operation of ${event.vcpu} dropped (device gone or reassigned)`;
     case 'rollback':

@@ -460,8 +460,34 @@ export class Machine implements EngineContext {
     // domain's (or dom_xen's) under that domain's mapping: it joins with no owner.
     if (this.systemActive && this.refusedAsShared(pdev, this.hardwareDomain)) return pdev;
     if (hidden) this.setOwner(pdev, this.domXen);
-    if (this.systemActive) this.setUpHardwareDevice(pdev);
+    if (!this.systemActive) return pdev;
+    if (hidden) this.setUpHardwareDevice(pdev);
+    else this.hotPlugVpci(pdev);
     return pdev;
+  }
+
+  /**
+   * Xen's `pci_add_device` for a device no domain owns (pci.c, the `!pdev->domain` branch): it joins
+   * the hardware domain's list and gets vPCI (`vpci_assign_device`, which tears down what it set up
+   * when it fails). On failure the device leaves the list again (`list_del`, `pdev->domain = NULL`),
+   * "Setup of vPCI failed" is logged and the error goes back to dom0; the `pci_dev` stays allocated,
+   * a VF on its PF's `vf_list`. So the device is nobody's: dom0 reaches its hardware (`vpci_write`
+   * finds no `pci_dev` of its own), it can be unplugged, and it cannot be assigned
+   * (`device_assigned`: EBUSY). Work its header set-up deferred is dropped by `vpci_process_pending`
+   * (no vPCI state). Xen's `iommu_add_device` comes after and is not modelled on hot plug.
+   */
+  private hotPlugVpci(device: PciDevice): void {
+    this.setOwner(device, this.hardwareDomain);
+    const rc = this.assignVpci(device);
+    if (rc.ok) return;
+    this.moveOwner(device, undefined);
+    this.events.push({
+      kind: 'vpci-setup-failed',
+      sbdf: device.name,
+      domain: this.hardwareDomain.id,
+      code: rc.code,
+      hotPlug: true,
+    });
   }
 
   /** A new guest domain. */
@@ -1223,16 +1249,30 @@ export class Machine implements EngineContext {
     this.events.push({ kind: 'domain-crashed', domain: domain.id, reason });
   }
 
+  /**
+   * Xen's `setup_one_hwdom_device` (building the hardware domain): `vpci_assign_device` as the
+   * hardware domain's; a failure is only logged ("setup of vPCI for d0 failed") and the device stays
+   * in the list, without vPCI.
+   */
   private setUpHardwareDevice(device: PciDevice): void {
+    let rc: AssignResult;
     if (device.domain === this.domXen) {
       // Xen sets hidden devices up as the hardware domain's, then hands them back to dom_xen.
       device.domain = this.hardwareDomain;
-      this.assignVpci(device);
+      rc = this.assignVpci(device);
       device.domain = this.domXen;
-      return;
+    } else {
+      if (device.domain === undefined) this.setOwner(device, this.hardwareDomain);
+      rc = this.assignVpci(device);
     }
-    if (device.domain === undefined) this.setOwner(device, this.hardwareDomain);
-    this.assignVpci(device);
+    if (!rc.ok)
+      this.events.push({
+        kind: 'vpci-setup-failed',
+        sbdf: device.name,
+        domain: this.hardwareDomain.id,
+        code: rc.code,
+        hotPlug: false,
+      });
   }
 
   /** A guest without vPCI (x86 as Xen is): the device is the guest's, with no vPCI state. */
