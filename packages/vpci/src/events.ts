@@ -59,6 +59,10 @@ export type MapOperation = 'map' | 'unmap';
  * - `rebar-refused`: a resize while the BAR is mapped (ignored); `rebar-unsupported`: a size the
  *   hardware does not list (written anyway, as Xen does).
  * - `pending-dropped`: the device of a pending operation is gone or owned by another domain.
+ * - `iommu-add-failed`: on hot plug the IOMMU refused requester `sbdf` of `device` with `code` (Xen's
+ *   `iommu_add_device`, injected through `Machine.iommuFaults`). For the function itself
+ *   (`sbdf` = `device`) the device lost its vPCI state and left the hardware domain's list (no
+ *   owner); for a phantom function it is only logged, as Xen does ("IOMMU: add … failed").
  * - `vpci-setup-failed`: `vpci_assign_device` failed with `code` for the hardware domain (`domain`).
  *   With `hotPlug` (Xen's `pci_add_device`: "Setup of vPCI failed") the device left the hardware
  *   domain's list and has no owner; without (building the hardware domain, `setup_one_hwdom_device`:
@@ -223,6 +227,12 @@ export type VpciEvent =
   | { readonly kind: 'rebar-unsupported'; readonly sbdf: string; readonly bar: number; readonly size: bigint }
   | { readonly kind: 'pending-dropped'; readonly sbdf: string; readonly vcpu: string }
   | {
+      readonly kind: 'iommu-add-failed';
+      readonly sbdf: string;
+      readonly device: string;
+      readonly code: Errno;
+    }
+  | {
       readonly kind: 'vpci-setup-failed';
       readonly sbdf: string;
       readonly domain: number;
@@ -318,6 +328,10 @@ export function describeEvent(event: VpciEvent): string {
       return `${event.sbdf}: refuse to resize BAR#${event.bar} to ${hex(event.size)} with memory decoding enabled`;
     case 'rebar-unsupported':
       return `${event.sbdf}: new BAR#${event.bar} size ${hex(event.size)} is not supported by hardware`;
+    case 'iommu-add-failed':
+      return event.sbdf === event.device
+        ? `${event.sbdf}: IOMMU add_device failed (${event.code}): the device has no owner`
+        : `IOMMU: add ${event.sbdf} failed (${event.code})`;
     case 'vpci-setup-failed':
       return event.hotPlug
         ? `${event.sbdf}: Setup of vPCI failed: ${event.code}`

@@ -474,20 +474,42 @@ export class Machine implements EngineContext {
    * a VF on its PF's `vf_list`. So the device is nobody's: dom0 reaches its hardware (`vpci_write`
    * finds no `pci_dev` of its own), it can be unplugged, and it cannot be assigned
    * (`device_assigned`: EBUSY). Work its header set-up deferred is dropped by `vpci_process_pending`
-   * (no vPCI state). Xen's `iommu_add_device` comes after and is not modelled on hot plug.
+   * (no vPCI state). Then `iommu_add_device` (with an IOMMU): the function's own context failing
+   * (`iommuFaults`) undoes the same way, after `vpci_deassign_device`; a phantom function's is only
+   * logged ("IOMMU: add … failed").
    */
   private hotPlugVpci(device: PciDevice): void {
     this.setOwner(device, this.hardwareDomain);
     const rc = this.assignVpci(device);
-    if (rc.ok) return;
-    this.moveOwner(device, undefined);
-    this.events.push({
-      kind: 'vpci-setup-failed',
-      sbdf: device.name,
-      domain: this.hardwareDomain.id,
-      code: rc.code,
-      hotPlug: true,
-    });
+    if (!rc.ok) {
+      this.moveOwner(device, undefined);
+      this.events.push({
+        kind: 'vpci-setup-failed',
+        sbdf: device.name,
+        domain: this.hardwareDomain.id,
+        code: rc.code,
+        hotPlug: true,
+      });
+      return;
+    }
+    if (!this.hardwareDomain.iommu) return; // iommu_add_device: !is_iommu_enabled(d)
+    const own = this.iommuFaults.program(device.sbdf);
+    if (!own.ok) {
+      this.deassignVpci(device);
+      this.moveOwner(device, undefined);
+      this.events.push({ kind: 'iommu-add-failed', sbdf: device.name, device: device.name, code: own.code });
+      return;
+    }
+    for (const phantom of phantomFunctions(device.sbdf, device.phantomStride)) {
+      const added = this.iommuFaults.program(phantom);
+      if (!added.ok)
+        this.events.push({
+          kind: 'iommu-add-failed',
+          sbdf: formatSbdf(phantom),
+          device: device.name,
+          code: added.code,
+        });
+    }
   }
 
   /** A new guest domain. */
