@@ -73,8 +73,9 @@ export type MapOperation = 'map' | 'unmap';
  * - `modify-bars-failed`: modifyBars returned an error other than the ones above (ENOMEM).
  * - `crashed-domain-access`: a crashed domain's vCPU tried a config access; dropped.
  * - `access-dropped`: a config access Xen's `vpci_access_allowed` refuses (`reason` `misaligned`: not
- *   aligned to its size) never reached vPCI: a read returned all-ones, a write was dropped. Xen is
- *   silent; the engine logs it so no access is lost without a word.
+ *   aligned to its size) never reached vPCI: a read returned all-ones, a write was dropped; or
+ *   (`read-only`) a hardware-domain write to a device Xen marked read-only (`pci_ro_device`), which
+ *   `vpci_write` drops. Xen is silent; the engine logs it so no access is lost without a word.
  * - `crashed-domain-mmio`: a crashed domain's vCPU tried a memory access at `addr`; dropped.
  * - `rule-decision`: a rule set other than Xen's decided what BAR `bar` of `sbdf` maps (`decision`,
  *   one sentence naming the rule and its source function): mapped, moved, unmapped, or trapped.
@@ -270,7 +271,7 @@ export type VpciEvent =
       readonly sbdf: string;
       readonly reg: number;
       readonly size: number;
-      readonly reason: 'misaligned';
+      readonly reason: 'misaligned' | 'read-only';
     };
 
 /** One line of text for an event, in the words of Xen's log message where there is one. */
@@ -363,6 +364,8 @@ export function describeEvent(event: VpciEvent): string {
     case 'sriov-vfs-enabled-at-add':
       return `SR-IOV device ${event.sbdf} has its virtual functions already enabled (${event.control.toString(16).padStart(4, '0')})`;
     case 'access-dropped':
-      return `d${event.domain}: ${event.size}-byte config access to ${event.sbdf} at ${hex(event.reg)} not aligned to its size: dropped`;
+      return event.reason === 'read-only'
+        ? `d${event.domain}: ${event.size}-byte config write to read-only device ${event.sbdf} at ${hex(event.reg)}: dropped`
+        : `d${event.domain}: ${event.size}-byte config access to ${event.sbdf} at ${hex(event.reg)} not aligned to its size: dropped`;
   }
 }

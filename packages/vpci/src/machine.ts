@@ -222,6 +222,8 @@ export class Machine implements EngineContext {
   readonly quarantine: boolean;
   /** IOMMU context failures to inject (see `IommuFaults.failNext`). */
   readonly iommuFaults = new IommuFaults();
+  /** Xen's `ro_map`: the addresses `pci_ro_device` marked read-only (`sbdfKey`s). */
+  private readonly readOnlyDevices = new Set<number>();
   /** False while the hardware domain is being built (before `boot`): mappings are then applied at once. */
   systemActive = false;
   /** What the devices' memory BARs hold (what direct and MSI-X page accesses read and write). */
@@ -420,16 +422,24 @@ export class Machine implements EngineContext {
   /**
    * Adds a physical device. Before `boot` it waits for the hardware domain's set-up; after, it is
    * hot-plugged into the hardware domain (Xen's `pci_add_device`). `hidden`: owned by dom_xen (the
-   * hardware domain reaches it, as Xen's hidden devices). Under `refuseSubpageSharing` a device
+   * hardware domain reaches it, as Xen's hidden devices). `readOnly`: Xen's `pci_ro_device` (implies
+   * `hidden`): the address joins the segment's `ro_map`, so the device gets no vPCI
+   * (`vpci_assign_device`: "No vPCI for r/o devices") and the hardware domain's writes to it are
+   * dropped (`vpci_write`), with an `access-dropped` event; the mark outlives the device, as Xen's
+   * `free_pdev` leaves `ro_map` alone. Under `refuseSubpageSharing` a device
    * hot-plugged with a BAR in a page another domain maps (or is about to) joins with no owner, with
    * an `assign-refused` event: no domain reaches it through vPCI and it cannot be assigned.
    */
-  addDevice(device: DeviceSpec | PhysicalDevice, options: { readonly hidden?: boolean } = {}): PciDevice {
+  addDevice(
+    device: DeviceSpec | PhysicalDevice,
+    options: { readonly hidden?: boolean; readonly readOnly?: boolean } = {},
+  ): PciDevice {
     const hw = device instanceof PhysicalDevice ? device : PhysicalDevice.fromSpec(device);
     const key = sbdfKey(hw.sbdf);
     if (this.deviceMap.has(key))
       throw new InvalidArgumentError('sbdf', formatSbdf(hw.sbdf), 'an address no other device has');
-    return this.plug(hw, options.hidden === true, undefined);
+    if (options.readOnly === true) this.readOnlyDevices.add(key);
+    return this.plug(hw, options.hidden === true || options.readOnly === true, undefined);
   }
 
   /**
@@ -1043,6 +1053,18 @@ export class Machine implements EngineContext {
     value: number,
   ): void {
     if (device === undefined) return;
+    // vpci_write: "Ignore writes to read-only devices, which have no ->vpci."
+    if (this.readOnlyDevices.size > 0 && this.readOnlyDevices.has(sbdfKey(device.sbdf))) {
+      this.events.push({
+        kind: 'access-dropped',
+        domain: vcpu.domain.id,
+        sbdf: device.name,
+        reg,
+        size,
+        reason: 'read-only',
+      });
+      return;
+    }
     if (this.refusedForeignWrite(vcpu, device, reg, size)) return;
     if (this.refusedHardwareMove(vcpu, device, reg, size, value)) return;
     xenView(device).write(reg, size, value);
@@ -1310,6 +1332,8 @@ export class Machine implements EngineContext {
   private assignVpci(device: PciDevice): AssignResult {
     const domain = device.domain!;
     if (domain.isPseudo) return { ok: true };
+    // No vPCI for r/o devices.
+    if (this.readOnlyDevices.has(sbdfKey(device.sbdf))) return { ok: true };
     const isHwdom = domain.isHardware;
     device.vpci = new VpciState();
     // What was made from the old state's BARs: the host pages vPCI adds, the enabled BARs.
