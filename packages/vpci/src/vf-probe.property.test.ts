@@ -69,7 +69,7 @@ const vfRunsArb = fc
     }),
   );
 
-type SlotPlan = fc.RecordValue<ReturnType<typeof slotPlan>>;
+type SlotPlan = ReturnType<typeof slotPlan> extends fc.Arbitrary<infer T> ? T : never;
 
 /** Runs and slots whose boundaries fall about the runs' VFs. */
 const caseArb = vfRunsArb.chain((vfRuns) =>
