@@ -128,6 +128,17 @@ export class Bar {
   }
 
   /**
+   * Sets `enabled` and counts the change as the setter does, but leaves the state count
+   * (`stateChanged`) and the watcher to the caller, who tells each once for many BARs: a whole-range VF
+   * BAR operation flips thousands of VFs' BARs (pending.ts, `vfFlags`).
+   * @internal
+   */
+  setEnabledUntold(value: boolean): void {
+    this.mapped = value;
+    this.changes++;
+  }
+
+  /**
    * A half-written 64-bit BAR: one half of its (guest) address holds the sizing probe (every
    * address bit of that half above the size set) and the other does not, as between the writes of
    * a sizing or of its restore. Worked out again whenever the address, size or type is set; a BAR

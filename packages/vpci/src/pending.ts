@@ -8,12 +8,13 @@ import { archMmioCalls, pciCheckBar } from './arch.js';
 import type { EngineContext } from './context.js';
 import { mappingDomain } from './context.js';
 import { modifyDecoding, restoreMsixPages } from './decoding.js';
-import { type Bar, hostFrameRange } from './device.js';
+import { type Bar, type BarWatcher, hostFrameRange } from './device.js';
 import type { Domain, PciDevice, PendingOperation, Vcpu, VfRangeWork } from './domain.js';
 import { makeMsixHole } from './msix.js';
 import { mappedByOtherDomain, pendingVcpuOf } from './ownership.js';
 import { PCI_COMMAND_MEMORY, PCI_SRIOV_CTRL, PCI_SRIOV_CTRL_MSE } from './pci-regs.js';
 import { countRangesetOps, purgeBarSets } from './rangeset-ops.js';
+import { stateChanged } from './state-generation.js';
 
 /**
  * Error codes a deferred map can end with: the p2m's (`MmioErrno`: EINVAL or ENOENT for a frame past
@@ -464,15 +465,23 @@ function vfFlags(
 ): Result<'EEXIST' | 'ENOMEM'> {
   const vpci = vf.vpci!;
   const bars = vpci.bars;
-  // Which BARs flip, as bits by slot (no list per VF: a whole-range operation flips thousands).
+  // Which BARs flip, as bits by slot (no list per VF: a whole-range operation flips thousands). The
+  // state count is told once per VF, and each watcher once (the enabled-BAR index has one per
+  // device), not once per BAR.
   let flipped = 0;
+  let told: BarWatcher | undefined;
   for (let r = 0; r < ranges.length; r++) {
     const i = ranges[r]!.index;
     const bar = bars[i]!;
     if (bar.enabled === map || !bar.mappable || !pciCheckBar(context, vf, bar)) continue;
-    bar.enabled = map;
+    bar.setEnabledUntold(map);
+    if (bar.watcher !== told) {
+      told = bar.watcher;
+      told?.barChanged();
+    }
     flipped |= 1 << i;
   }
+  if (flipped !== 0) stateChanged();
   if (map && vpci.msix !== undefined) {
     const holes = makeMsixHole(context, vf);
     if (!holes.ok) {

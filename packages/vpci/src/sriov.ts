@@ -15,7 +15,7 @@ import { Bar, barAddress, type SriovState } from './device.js';
 import type { AccessorRef, PciDevice, Vcpu } from './domain.js';
 import type { VpciEvent } from './events.js';
 import { findExtCapability } from './hardware.js';
-import { holdsProbe, modifyBars, removeMapped, sanitizeBarMemory } from './modify-bars.js';
+import { modifyBars, removeMapped, sanitizeBarMemory } from './modify-bars.js';
 import { msixGuestFrames } from './msix.js';
 import { effectiveOwner, hostBars, pendingInDomain } from './ownership.js';
 import {
@@ -34,7 +34,7 @@ import {
 } from './pci-regs.js';
 import { deferVfRanges } from './pending.js';
 import { stateChanged } from './state-generation.js';
-import { vfInitBars } from './vf-bars.js';
+import { firstVfProbe, vfInitBars } from './vf-bars.js';
 
 /**
  * The series' `init_sriov` for a physical function of the hardware domain: the SR-IOV state (VF
@@ -289,35 +289,42 @@ function queueVfRanges(context: EngineContext, vcpu: Vcpu, pf: PciDevice, cmd: n
   const runs: [number, number][] = [];
   let msix = false;
   for (const vf of pf.virtfns) {
-    if (vf.vpci === undefined || vf.domain !== pf.domain || vf.vpci.barsMapped === map) continue;
-    if (map) vfInitBars(context, vf);
-    // Invariant 8 (`refuseProbeAddress`) as `modify_bars` holds it for any device: a VF BAR register
-    // left holding the sizing probe (dom0 wrote all-ones and not the address back) puts VF 0's BAR at
-    // the top of the address space; VF MSE is refused (EINVAL, an event), as decoding would be.
-    const probe =
-      map && context.policy.refuseProbeAddress
-        ? vf.vpci.bars.find((bar) => bar.mappable && holdsProbe(bar))
-        : undefined;
-    if (probe !== undefined) {
-      context.events.push({
-        kind: 'probe-refused',
-        sbdf: vf.name,
-        bar: probe.index,
-        guestAddr: probe.guestAddr,
-      });
-      return false;
-    }
-    // What a VF withheld at its last map (`refuseSubpageSharing`) is worked out anew, as
-    // `modifyBars` does for any device: a page no longer shared is mapped now, and must be unmapped
-    // with the rest when VF MSE goes off.
-    if (map) vf.vpci.withheld = undefined;
+    const vpci = vf.vpci;
+    if (vpci === undefined || vf.domain !== pf.domain || vpci.barsMapped === map) continue;
     vfs.push(vf);
-    msix ||= vf.vpci.msix !== undefined;
+    msix ||= vpci.msix !== undefined;
     const run = runs[runs.length - 1];
     if (run !== undefined && run[1] + 1 === vf.vfIndex) run[1] = vf.vfIndex;
     else runs.push([vf.vfIndex, vf.vfIndex]);
   }
   if (vfs.length === 0) return true;
+  if (map) {
+    // Invariant 8 (`refuseProbeAddress`) as `modify_bars` holds it for any device: a VF BAR register
+    // left holding the sizing probe (dom0 wrote all-ones and not the address back) puts VF 0's BAR at
+    // the top of the address space; VF MSE is refused (EINVAL, an event), as decoding would be. Found
+    // over the VF BAR arrays, not VF by VF (`firstVfProbe`); the VFs before the one refused are made
+    // up to date and lose their withheld pages as the walk VF by VF left them.
+    const probe = context.policy.refuseProbeAddress ? firstVfProbe(sriov.vfBars, runs) : undefined;
+    const refused = probe === undefined ? -1 : vfs.findIndex((vf) => vf.vfIndex === probe.vfIndex);
+    for (let i = 0; i < vfs.length && (refused < 0 || i <= refused); i++) {
+      const vf = vfs[i]!;
+      const vpci = vf.vpci!;
+      if (vpci.vfBarsGeneration !== sriov.generation) vfInitBars(context, vf);
+      // What a VF withheld at its last map (`refuseSubpageSharing`) is worked out anew, as
+      // `modifyBars` does for any device: a page no longer shared is mapped now, and must be
+      // unmapped with the rest when VF MSE goes off.
+      if (i !== refused && vpci.withheld !== undefined) vpci.withheld = undefined;
+    }
+    if (probe !== undefined) {
+      context.events.push({
+        kind: 'probe-refused',
+        sbdf: vfs[refused]!.name,
+        bar: probe.slot,
+        guestAddr: probe.guestAddr,
+      });
+      return false;
+    }
+  }
   const bars: Bar[] = [];
   for (const slot of sriov.vfBars) {
     if (!slot.mappable || slot.size === 0n) continue;
