@@ -898,20 +898,9 @@ export class Replayer {
   }
 
   private targetAt(vcpu: Vcpu, sbdf: Sbdf): PciDevice | undefined {
-    if (vcpu.domain.isHardware) return this.machine!.findDevice(sbdf);
-    // A loop, not `find`: this runs for nearly every line of a guest's, and a closure per line adds up.
-    for (const d of vcpu.domain.devices) {
-      const seen = d.vpci?.guestSbdf;
-      if (
-        seen !== undefined &&
-        seen.seg === sbdf.seg &&
-        seen.bus === sbdf.bus &&
-        seen.dev === sbdf.dev &&
-        seen.fn === sbdf.fn
-      )
-        return d;
-    }
-    return undefined;
+    return vcpu.domain.isHardware
+      ? this.machine!.findDevice(sbdf)
+      : this.machine!.findGuestDevice(vcpu.domain, sbdf);
   }
 
   /** A write must reach a device the domain can see (reads of empty slots are how buses are scanned). */

@@ -388,6 +388,14 @@ export class Machine implements EngineContext {
     return this.deviceMap.get(sbdfKey(toSbdf(sbdf)));
   }
 
+  /**
+   * The device `guest` sees at `sbdf` (the virtual address it was given, `0000:00:dd.0`), or
+   * undefined: what a guest's config access reaches (Xen's `translate_virtual_device`).
+   */
+  findGuestDevice(guest: Domain, sbdf: Sbdf | string): PciDevice | undefined {
+    return this.guestDevice(guest, toSbdf(sbdf));
+  }
+
   /** The domain `id`, or undefined. */
   findDomain(id: number): Domain | undefined {
     return this.domainMap.get(id);
