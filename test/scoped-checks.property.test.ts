@@ -76,3 +76,78 @@ describe('scoped and whole invariant checks, line by line, over the replay prope
     });
   }
 });
+
+describe('scoped and whole invariant checks, line by line, after a device is hot-plugged', () => {
+  const device = (sbdf: string, addr: string, extra = ''): string =>
+    `{"event":"device","sbdf":"${sbdf}","bars":[{"type":"mem32","size":"0x100","addr":"${addr}"}]${extra}}`;
+  const write = (vcpu: string, sbdf: string, reg: string, value: string): string =>
+    `{"event":"write","vcpu":"${vcpu}","sbdf":"${sbdf}","reg":"${reg}","size":${reg === '0x04' ? 2 : 4},"value":"${value}"}`;
+  /** d1 given 0000:02:00.0, its BAR (host page 0xc0000) at guest 0xe0000000, decoding on. */
+  const guestMaps02 = [
+    '{"event":"host"}',
+    device('0000:02:00.0', '0xc0000000'),
+    '{"event":"boot"}',
+    '{"event":"domain","id":1}',
+    '{"event":"assign","sbdf":"0000:02:00.0","domain":1,"expect":"ok"}',
+    write('d1v0', '00:00.0', '0x10', '0xe0000000'),
+    write('d1v0', '00:00.0', '0x04', '0x2'),
+    '{"event":"run","vcpu":"d1v0","expect":"done"}',
+  ];
+  // Each plug line is checked scoped when no vCPU has work pending (the replayer's checkPlugged),
+  // whole otherwise; the violation it makes must show at that line in both replays.
+  const cases: { name: string; lines: string[]; kind?: string; shownLast?: boolean }[] = [
+    {
+      // pci.c pci_add_device gives the device to dom0 whatever d1 maps of its page: its BAR shares
+      // page 0xc0000 with d1's device.
+      name: "a BAR in a page a guest maps for another owner's device (pci_add_device)",
+      lines: [...guestMaps02, device('0000:03:00.0', '0xc0000800')],
+      kind: 'subpage-shared',
+    },
+    {
+      // vpci_init_header maps a BAR decoding at set-up (modify_bars), here over d1's page.
+      name: 'decoding on at set-up, its BAR in the page of a guest mapping (vpci_init_header)',
+      lines: [...guestMaps02, device('0000:03:00.0', '0xc0000800', ',"command":"0x2"')],
+      kind: 'subpage-shared',
+    },
+    {
+      name: 'a hidden device decoding on at set-up (dom_xen)',
+      lines: [...guestMaps02, device('0000:03:00.0', '0xc0000800', ',"command":"0x2","hidden":true')],
+    },
+    {
+      name: 'plugged while a vCPU has work pending (a whole check)',
+      lines: [
+        ...guestMaps02.slice(0, -2),
+        write('d1v0', '00:00.0', '0x04', '0x2'),
+        device('0000:03:00.0', '0xc0000800'),
+        '{"event":"run","vcpu":"d1v0","expect":"done"}',
+      ],
+      // d1 maps the shared page when its work runs, on the last line.
+      kind: 'subpage-shared',
+      shownLast: true,
+    },
+    {
+      name: 'a device clear of every mapping',
+      lines: [...guestMaps02, device('0000:03:00.0', '0xc0100000', ',"command":"0x2"')],
+    },
+  ];
+  for (const profile of ['xen', 'hardened'] as const)
+    for (const { name, lines, kind, shownLast } of cases)
+      it(`${profile}: ${name}`, () => {
+        const scoped = new TraceReplay('t.jsonl', { profile });
+        const whole = new TraceReplay('t.jsonl', { profile, invariantChecks: 'full' });
+        for (const [i, line] of lines.entries()) {
+          expect(scoped.feed(line), `${line}: ${scoped.error?.message}`).toBe(true);
+          expect(whole.feed(line)).toBe(true);
+          expect(json(scoped.replayer.violations), `after line ${i + 1}`).toBe(
+            json(whole.replayer.violations),
+          );
+        }
+        const plugLine = lines.findIndex((l) => l.includes('"device","sbdf":"0000:03:00.0"')) + 1;
+        const shownAt = shownLast === true ? lines.length : plugLine;
+        const shown = scoped.replayer.violations
+          .filter((v) => v.line === shownAt)
+          .map((v) => v.violation.kind);
+        if (profile === 'xen' && kind !== undefined) expect(shown).toContain(kind);
+        if (profile === 'hardened') expect(scoped.replayer.violations).toEqual([]);
+      });
+});

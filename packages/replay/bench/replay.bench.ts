@@ -41,7 +41,9 @@
  *
  * Memory is sampled every 100,000 lines of the scoped replay after a GC: it must not grow with the
  * trace. Prints per round, then the median of each same-round ratio with its min and max, and a
- * PASS/FAIL line per target; always exits 0. `BENCH_WRITES`, `BENCH_RUNS` shorten a run.
+ * PASS/FAIL line per target; always exits 0. `BENCH_WRITES`, `BENCH_RUNS` shorten a run;
+ * `BENCH_ONLY=scale` runs the scale contender alone (its figures and verdict only: about a minute a
+ * round), for work on the scale target.
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -63,6 +65,8 @@ import {
 /** The target is for the full million; `BENCH_WRITES` shortens the run for profiling. */
 const WRITES = Number(process.env.BENCH_WRITES ?? 1_000_000);
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
+/** `scale`: the scale contender alone. */
+const SCALE_ONLY = process.env.BENCH_ONLY === 'scale';
 const DEVICES = 64;
 const SCALE_DEVICES = 4096;
 /**
@@ -96,8 +100,10 @@ const files = {
   scaleSmall: join(dir, 'writes-64-scale.jsonl'),
   scaleLarge: join(dir, 'writes-4096-scale.jsonl'),
 };
-writeTrace(files.small, small, WRITES);
-writeTrace(files.short, small, SHORT_WRITES);
+if (!SCALE_ONLY) {
+  writeTrace(files.small, small, WRITES);
+  writeTrace(files.short, small, SHORT_WRITES);
+}
 
 // The scale comparison's machines: the same BAR spacing, the larger one repeating the smaller one's
 // devices (`plan`), so that line n over either is the same kind of work.
@@ -318,14 +324,16 @@ const scaleWindows = [
 ] as const;
 type Name = 'direct' | 'scoped' | 'unchecked' | 'full' | 'scopedShort' | 'scale';
 type Outcome = Replayed | number | Awaited<ReturnType<typeof scalePair>>;
-const contenders: [Name, () => Promise<Outcome>][] = [
-  ['direct', async () => direct()],
-  ['scoped', () => replayFile(files.small, setupSmall, {})],
-  ['unchecked', () => replayFile(files.small, setupSmall, { invariantChecks: 'off' })],
-  ['full', () => replayFile(files.short, setupSmall, { invariantChecks: 'full' })],
-  ['scopedShort', () => replayFile(files.short, setupSmall, {})],
-  ['scale', () => scalePair()],
-];
+const contenders = (
+  [
+    ['direct', async () => direct()],
+    ['scoped', () => replayFile(files.small, setupSmall, {})],
+    ['unchecked', () => replayFile(files.small, setupSmall, { invariantChecks: 'off' })],
+    ['full', () => replayFile(files.short, setupSmall, { invariantChecks: 'full' })],
+    ['scopedShort', () => replayFile(files.short, setupSmall, {})],
+    ['scale', () => scalePair()],
+  ] as [Name, () => Promise<Outcome>][]
+).filter(([name]) => !SCALE_ONLY || name === 'scale');
 
 const ratios = {
   vsDirect: [] as number[],
@@ -377,18 +385,23 @@ for (let round = 0; round < RUNS; round++) {
       if (outcome.samples.length >= 3) growths.push(outcome.samples.at(-1)! - outcome.samples[1]!);
     }
   }
-  rates.push(WRITES / ms.scoped);
-  ratios.vsDirect.push(ms.direct / ms.scoped);
-  ratios.checks.push(1 - ms.unchecked / ms.scoped);
-  ratios.full.push(ms.full / ms.scopedShort);
+  if (!SCALE_ONLY) {
+    rates.push(WRITES / ms.scoped);
+    ratios.vsDirect.push(ms.direct / ms.scoped);
+    ratios.checks.push(1 - ms.unchecked / ms.scoped);
+    ratios.full.push(ms.full / ms.scopedShort);
+  }
   const [firstSmall, steadySmall] = windows.scaleSmall;
   const [firstLarge, steadyLarge] = windows.scaleLarge;
   ratios.scaleFirst.push(firstLarge!.ms / firstSmall!.ms);
   ratios.scaleSteady.push(steadyLarge!.ms / steadySmall!.ms);
   steadyWork.push(`${steadySmall!.p2mWrites} and ${steadyLarge!.p2mWrites}`);
+  const others = SCALE_ONLY
+    ? ''
+    : `scoped ${kps(WRITES, ms.scoped)}, unchecked ${kps(WRITES, ms.unchecked)}, direct ${kps(WRITES, ms.direct)}; ` +
+      `${SHORT_WRITES / 1000}k lines full ${kps(SHORT_WRITES, ms.full)} vs scoped ${kps(SHORT_WRITES, ms.scopedShort)}; `;
   console.log(
-    `  round ${round + 1}: scoped ${kps(WRITES, ms.scoped)}, unchecked ${kps(WRITES, ms.unchecked)}, direct ${kps(WRITES, ms.direct)}; ` +
-      `${SHORT_WRITES / 1000}k lines full ${kps(SHORT_WRITES, ms.full)} vs scoped ${kps(SHORT_WRITES, ms.scopedShort)}; ` +
+    `  round ${round + 1}: ${others}` +
       `scale, first ${SHORT_WRITES / 1000}k lines: ${DEVICES} devices ${kps(SHORT_WRITES, firstSmall!.ms)} (${firstSmall!.p2mWrites} p2m writes), ` +
       `${SCALE_DEVICES} ${kps(SHORT_WRITES, firstLarge!.ms)} (${firstLarge!.p2mWrites}); ` +
       `steady ${(STEADY_LINES / 1000).toFixed(1)}k lines: ${DEVICES} ${kps(STEADY_LINES, steadySmall!.ms)} (${steadySmall!.p2mWrites}), ` +
@@ -405,10 +418,12 @@ function spread(values: readonly number[], digits = 2): string {
 }
 const median = (values: readonly number[]): number => [...values].sort((a, b) => a - b)[values.length >> 1]!;
 
-console.log(`  scoped replay rate, k writes/s: ${spread(rates, 0)}`);
-console.log(`  replay / direct Machine (same round): ${spread(ratios.vsDirect)}`);
-console.log(`  share of the replay spent on invariant checks: ${spread(ratios.checks)}`);
-console.log(`  whole-machine checks / scoped checks, per line: ${spread(ratios.full)}`);
+if (!SCALE_ONLY) {
+  console.log(`  scoped replay rate, k writes/s: ${spread(rates, 0)}`);
+  console.log(`  replay / direct Machine (same round): ${spread(ratios.vsDirect)}`);
+  console.log(`  share of the replay spent on invariant checks: ${spread(ratios.checks)}`);
+  console.log(`  whole-machine checks / scoped checks, per line: ${spread(ratios.full)}`);
+}
 console.log(
   `  per-line cost, ${SCALE_DEVICES} devices / ${DEVICES}, the first ${SHORT_WRITES} lines (first visits in the larger run's lines): ${spread(ratios.scaleFirst)}`,
 );
@@ -417,14 +432,21 @@ console.log(
     `the same kinds line by line: ${likeForLike ? 'yes' : 'NO'}; p2m writes per round ${steadyWork.join(', ')}): ${spread(ratios.scaleSteady)}`,
 );
 for (const problem of unclean) console.log(`  not clean: ${problem}`);
-verdict(median(rates) >= 500, `replay rate ${median(rates).toFixed(0)} k writes/s >= 500 k writes/s`);
-verdict(median(ratios.vsDirect) >= 0.6, `replay / direct ${median(ratios.vsDirect).toFixed(2)} >= 0.6`);
-verdict(median(ratios.checks) <= 0.2, `checks' share ${(median(ratios.checks) * 100).toFixed(0)} % <= 20 %`);
-verdict(median(ratios.full) <= 3, `whole / scoped ${median(ratios.full).toFixed(2)}x <= 3x`);
+if (!SCALE_ONLY) {
+  verdict(median(rates) >= 500, `replay rate ${median(rates).toFixed(0)} k writes/s >= 500 k writes/s`);
+  verdict(median(ratios.vsDirect) >= 0.6, `replay / direct ${median(ratios.vsDirect).toFixed(2)} >= 0.6`);
+  verdict(
+    median(ratios.checks) <= 0.2,
+    `checks' share ${(median(ratios.checks) * 100).toFixed(0)} % <= 20 %`,
+  );
+  verdict(median(ratios.full) <= 3, `whole / scoped ${median(ratios.full).toFixed(2)}x <= 3x`);
+}
 verdict(
   likeForLike && median(ratios.scaleSteady) <= 1.25,
   `${SCALE_DEVICES} devices per line ${median(ratios.scaleSteady).toFixed(2)}x the cost of ${DEVICES} <= 1.25x (steady lines, the same kinds line by line)`,
 );
 verdict(unclean.length === 0, 'every checked replay ends clean (status ok, no violations)');
-const growth = growths.length === 0 ? 0 : Math.max(...growths);
-verdict(growth < 16 * 2 ** 20, `heap growth from 200k to 1M lines ${mib(growth)} < 16 MiB`);
+if (!SCALE_ONLY) {
+  const growth = growths.length === 0 ? 0 : Math.max(...growths);
+  verdict(growth < 16 * 2 ** 20, `heap growth from 200k to 1M lines ${mib(growth)} < 16 MiB`);
+}

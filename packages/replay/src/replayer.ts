@@ -238,6 +238,10 @@ export class Replayer {
     // maps MMIO: vPCI alone does, and `populate` maps RAM). A whole check after each made the set-up
     // of a machine of N devices cost N whole checks, N² in all (the boot line's whole check sees them).
     if (event.event === 'domain' || (event.event === 'device' && !this.machine!.systemActive)) return;
+    if (event.event === 'device' && touched === 0) {
+      this.checkPlugged(line, 'spec' in event ? String(event.spec.sbdf) : event.sbdf);
+      return;
+    }
     if (touched === undefined) this.record(line, checkInvariants(this.machine!));
     else this.checkScoped(line, touched);
   }
@@ -733,6 +737,9 @@ export class Replayer {
       event.event === 'reset'
     )
       return this.snapshotMoved(event.sbdf);
+    // A device hot-plugged while no vCPU has work pending: all the line can change is the new
+    // device (its set-up maps its BARs, and works only on the toolstack's vCPU), `checkPlugged`.
+    if (event.event === 'device') return machine.pendingVcpus.size === 0 ? 0 : undefined;
     const access =
       event.event === 'write' || event.event === 'read' || event.event === 'mmio' || event.event === 'run';
     if (!access) return undefined;
@@ -823,6 +830,33 @@ export class Replayer {
       );
     }
     this.record(line, checkInvariants(machine, { devices, frames, hostFrames }));
+  }
+
+  /**
+   * Checks after a device hot-plugged while no vCPU had work pending (`snapshotTouched`): over the
+   * new device, its guest frames in the domain it maps into and its host pages (where its BARs meet
+   * other devices' pages and other domains' mappings), as after an `assign` line. A whole check
+   * when it joined with no owner (refused as shared, hardened) or is an SR-IOV PF (its VFs are not
+   * one device's business), as for its other lines.
+   */
+  private checkPlugged(line: number, sbdf: string): void {
+    const machine = this.machine!;
+    const device = machine.findDevice(sbdf);
+    if (device === undefined || device.domain === undefined || device.hw.sriov !== undefined) {
+      this.record(line, checkInvariants(machine));
+      return;
+    }
+    const snapshot = this.snapshot(0);
+    snapshot.take(machine, device);
+    this.scopeFrames.clear();
+    this.scopeDevices.clear();
+    this.scopeDevices.add(device);
+    const hostFrames: FrameRange[] = [];
+    snapshot.scopeFrames(machine, this.scopeFramesIn(snapshot.domain), hostFrames);
+    this.record(
+      line,
+      checkInvariants(machine, { devices: this.scopeDevices, frames: this.scopeFrames, hostFrames }),
+    );
   }
 
   /** The list of `domain`'s guest frames in the scope being built (none without a domain). */
@@ -946,20 +980,9 @@ export class Replayer {
   }
 
   private targetAt(vcpu: Vcpu, sbdf: Sbdf): PciDevice | undefined {
-    if (vcpu.domain.isHardware) return this.machine!.findDevice(sbdf);
-    // A loop, not `find`: this runs for nearly every line of a guest's, and a closure per line adds up.
-    for (const d of vcpu.domain.devices) {
-      const seen = d.vpci?.guestSbdf;
-      if (
-        seen !== undefined &&
-        seen.seg === sbdf.seg &&
-        seen.bus === sbdf.bus &&
-        seen.dev === sbdf.dev &&
-        seen.fn === sbdf.fn
-      )
-        return d;
-    }
-    return undefined;
+    return vcpu.domain.isHardware
+      ? this.machine!.findDevice(sbdf)
+      : this.machine!.findGuestDevice(vcpu.domain, sbdf);
   }
 
   /** A write must reach a device the domain can see (reads of empty slots are how buses are scanned). */

@@ -6,15 +6,18 @@
  * context is rolled back with `deassign_device`, and if that fails too the device is `broken` and the
  * guest crashed), `deassign_device` (to dom_io when `pdev->quarantine || iommu_quarantine` and the
  * device is not there yet, else to the hardware domain; `vpci_assign_device` does nothing for dom_io,
- * which has no vPCI), `pci_release_devices` and `vpci_reset_device`.
+ * which has no vPCI), `pci_release_devices` and `vpci_reset_device`; and a guest's access by the
+ * address it sees a device at (`translate_virtual_device`).
  */
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { runs } from '../../../test/support/fast-check-setup.js';
 import { bootedMachine, mmioExtents, writeCommand } from '../../../test/support/machine.js';
 import type { DeviceSpec } from './hardware.js';
 import { phantomFunctions, phantomStride } from './iommu.js';
 import { Machine } from './machine.js';
 import { PCI_COMMAND_MEMORY } from './pci-regs.js';
-import { formatSbdf } from './sbdf.js';
+import { formatSbdf, toSbdf } from './sbdf.js';
 
 const MIB = 0x10_0000n;
 const nic = (sbdf: string, addr: bigint, extra: Partial<DeviceSpec> = {}): DeviceSpec => ({
@@ -291,5 +294,62 @@ describe('without an IOMMU', () => {
     expect(machine.quarantineDevice('03:00.0')).toEqual({ ok: false, code: 'EOPNOTSUPP' });
     expect(machine.deassignDevice('03:00.0')).toEqual({ ok: false, code: 'EOPNOTSUPP' });
     expect(machine.device('03:00.0').domain).toBe(machine.hardwareDomain);
+  });
+});
+
+describe("translate_virtual_device (a guest's access by its virtual address)", () => {
+  // Each device's BAR0 a different size, so that a guest's BAR sizing tells which device answered.
+  const sizeOf = (i: number): bigint => 1n << BigInt(16 + i);
+  const devices = Array.from({ length: 6 }, (_, i) =>
+    nic(`0000:0${i + 1}:00.0`, 0xf000_0000n + BigInt(i) * 0x100_0000n, {
+      bars: [{ type: 'mem32', size: sizeOf(i), addr: 0xf000_0000n + BigInt(i) * 0x100_0000n }],
+    }),
+  );
+  const operation = fc.record({
+    kind: fc.constantFrom('assign', 'deassign', 'reset', 'remove'),
+    device: fc.nat({ max: devices.length - 1 }),
+    guest: fc.nat({ max: 1 }),
+  });
+
+  it('finds the device the walk of the guest’s devices finds, after devices join, leave, are reset or removed', () => {
+    fc.assert(
+      fc.property(fc.boolean(), fc.array(operation, { maxLength: 24 }), (quarantine, operations) => {
+        const machine = bootedMachine(devices, { quarantine });
+        const guests = [machine.createGuest(), machine.createGuest()];
+        const removed = new Set<number>();
+        for (const op of operations) {
+          if (removed.has(op.device)) continue;
+          const sbdf = devices[op.device]!.sbdf;
+          if (op.kind === 'assign') machine.assignDevice(sbdf, guests[op.guest]!.id);
+          else if (op.kind === 'deassign') machine.deassignDevice(sbdf);
+          else if (op.kind === 'reset') machine.resetDevice(sbdf);
+          else if (machine.removeDevice(sbdf).ok) removed.add(op.device);
+          for (const guest of guests) {
+            const vcpu = guest.vcpus[0]!;
+            for (const address of [
+              '00:00.0',
+              '00:01.0',
+              '00:02.0',
+              '00:03.0',
+              '00:05.0',
+              '00:01.1',
+              '01:01.0',
+            ]) {
+              const at = formatSbdf(toSbdf(address));
+              // Xen's walk: the guest's device whose guest_sbdf is the address.
+              const walked = guest.devices.find(
+                (d) => d.vpci?.guestSbdf !== undefined && formatSbdf(d.vpci.guestSbdf) === at,
+              );
+              machine.configWrite(vcpu, address, 0x10, 4, 0xffff_ffff);
+              const sized = machine.configRead(vcpu, address, 0x10, 4);
+              const expected =
+                walked === undefined ? 0xffff_ffff : Number(0x1_0000_0000n - walked.vpci!.bars[0]!.size);
+              expect(sized, `${address} of guest ${guest.id}`).toBe(expected);
+            }
+          }
+        }
+      }),
+      runs(100),
+    );
   });
 });

@@ -390,6 +390,14 @@ export class Machine implements EngineContext {
     return this.deviceMap.get(sbdfKey(toSbdf(sbdf)));
   }
 
+  /**
+   * The device `guest` sees at `sbdf` (the virtual address it was given, `0000:00:dd.0`), or
+   * undefined: what a guest's config access reaches (Xen's `translate_virtual_device`).
+   */
+  findGuestDevice(guest: Domain, sbdf: Sbdf | string): PciDevice | undefined {
+    return this.guestDevice(guest, toSbdf(sbdf));
+  }
+
   /** The domain `id`, or undefined. */
   findDomain(id: number): Domain | undefined {
     return this.domainMap.get(id);
@@ -1093,8 +1101,22 @@ export class Machine implements EngineContext {
     return found;
   }
 
-  /** The device a guest sees at `sbdf` (its virtual address), or undefined. */
+  /**
+   * The device a guest sees at `sbdf` (its virtual address), or undefined: Xen's
+   * `translate_virtual_device`, a walk of the guest's devices for the one whose `guest_sbdf` is
+   * `sbdf`. A guest's devices are seen at `0000:00:dd.0`, each at a slot of its own
+   * (`vpci_assign_device` takes a free one and `vpci_deassign_device` frees it, `virtualSlots`), so
+   * the device the walk finds is the one the domain's slot index holds. The index is trusted only
+   * while that device is still the guest's and still seen there; otherwise, and for any other
+   * address, the walk answers.
+   */
   private guestDevice(domain: Domain, sbdf: Sbdf): PciDevice | undefined {
+    if (sbdf.seg === 0 && sbdf.bus === 0 && sbdf.fn === 0) {
+      const slotted = domain.slotDevices[sbdf.dev];
+      const seen = slotted?.vpci?.guestSbdf;
+      if (slotted?.domain === domain && seen !== undefined && seen.dev === sbdf.dev)
+        if (seen.seg === 0 && seen.bus === 0 && seen.fn === 0) return slotted;
+    }
     // A loop, not `find`: this runs for every access of a guest's, and a closure per access adds up.
     for (const d of domain.devices) {
       const seen = d.vpci?.guestSbdf;
@@ -1344,6 +1366,7 @@ export class Machine implements EngineContext {
       const slot = domain.virtualSlots.indexOf(false);
       if (slot < 0 || slot >= VPCI_MAX_VIRT_DEV) return this.failAssign(device, 'ENOSPC');
       domain.virtualSlots[slot] = true;
+      domain.slotDevices[slot] = device;
       device.vpci.guestSbdf = makeSbdf(0, 0, slot, 0);
     }
     // Work the set-up defers lands on the hardware domain's first vCPU (the toolstack's), which must
@@ -1365,8 +1388,10 @@ export class Machine implements EngineContext {
   private deassignVpci(device: PciDevice): void {
     const vpci = device.vpci;
     if (vpci === undefined) return;
-    if (vpci.guestSbdf !== undefined && device.domain !== undefined)
+    if (vpci.guestSbdf !== undefined && device.domain !== undefined) {
       device.domain.virtualSlots[vpci.guestSbdf.dev] = false;
+      device.domain.slotDevices[vpci.guestSbdf.dev] = undefined;
+    }
     vpci.registers.clear();
     // rangeset_destroy on every slot; a slot without a set returns at once (not counted).
     for (const bar of vpci.bars) if (bar.mem !== undefined) countRangesetOps(this, device, 'destroy');

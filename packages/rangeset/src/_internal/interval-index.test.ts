@@ -2,7 +2,9 @@
  * The interval index against a naive model: a plain list of (interval, item) pairs filtered with the
  * walk's own test (`first <= last && first' <= last'`), after random additions and removals of
  * intervals of every span class (single frames up to 2^52), inverted intervals (a size-0 BAR at a page
- * boundary) included.
+ * boundary) included, and of items added again on an interval already held or beside it (equal starts
+ * that fill a chunk and run over into the next). The chunk size is drawn small as well as the
+ * default, so that chunks are split, merged and emptied within a case.
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
@@ -26,6 +28,12 @@ const interval = fc
 
 const operation = fc.oneof(
   fc.record({ kind: fc.constant('add' as const), at: interval }),
+  // Another item on a held item's interval, or one starting there and ending up to 3 frames off.
+  fc.record({
+    kind: fc.constant('again' as const),
+    pick: fc.nat(),
+    stretch: fc.integer({ min: -3, max: 3 }),
+  }),
   fc.record({ kind: fc.constant('remove' as const), pick: fc.nat() }),
   fc.record({ kind: fc.constant('query' as const), at: interval }),
 );
@@ -39,43 +47,78 @@ interface Held {
 describe('IntervalIndex', () => {
   it('finds exactly the items a walk over every item finds, after any additions and removals', () => {
     fc.assert(
-      fc.property(fc.array(operation, { maxLength: 80 }), (operations) => {
-        const index = new IntervalIndex<Held>();
-        const model: Held[] = [];
-        let next = 0;
-        for (const op of operations) {
-          if (op.kind === 'add') {
-            const item = { first: op.at[0], last: op.at[1], id: next++ };
-            index.add(item.first, item.last, item);
-            model.push(item);
-          } else if (op.kind === 'remove') {
-            if (model.length === 0) {
-              expect(index.remove(0, 0, { first: 0, last: 0, id: -1 })).toBe(false);
+      fc.property(
+        fc.constantFrom(2, 3, 4, 8, undefined),
+        fc.array(operation, { maxLength: 200 }),
+        (chunkSize, operations) => {
+          const index = new IntervalIndex<Held>(chunkSize);
+          const model: Held[] = [];
+          let next = 0;
+          for (const op of operations) {
+            if (op.kind === 'add' || (op.kind === 'again' && model.length > 0)) {
+              let [first, last] = op.kind === 'add' ? op.at : [0, 0];
+              if (op.kind === 'again') {
+                const held = model[op.pick % model.length]!;
+                first = held.first;
+                last = held.first > held.last ? held.last : Math.max(first, held.last + op.stretch);
+              }
+              const item = { first, last, id: next++ };
+              index.add(item.first, item.last, item);
+              model.push(item);
+            } else if (op.kind === 'again') {
               continue;
+            } else if (op.kind === 'remove') {
+              if (model.length === 0) {
+                expect(index.remove(0, 0, { first: 0, last: 0, id: -1 })).toBe(false);
+                continue;
+              }
+              const [item] = model.splice(op.pick % model.length, 1);
+              expect(index.remove(item!.first, item!.last, item!)).toBe(true);
+              // Held once: a second removal finds nothing.
+              expect(index.remove(item!.first, item!.last, item!)).toBe(false);
+            } else {
+              const [first, last] = op.at;
+              const found = index.meeting(first, last, []).map((item) => item.id);
+              const expected = model
+                .filter((item) => item.first <= last && first <= item.last)
+                .map((item) => item.id);
+              expect(found.sort((a, b) => a - b)).toEqual(expected.sort((a, b) => a - b));
             }
-            const [item] = model.splice(op.pick % model.length, 1);
-            expect(index.remove(item!.first, item!.last, item!)).toBe(true);
-            // Held once: a second removal finds nothing.
-            expect(index.remove(item!.first, item!.last, item!)).toBe(false);
-          } else {
-            const [first, last] = op.at;
-            const found = index.meeting(first, last, []).map((item) => item.id);
-            const expected = model
-              .filter((item) => item.first <= last && first <= item.last)
-              .map((item) => item.id);
-            expect(found.sort((a, b) => a - b)).toEqual(expected.sort((a, b) => a - b));
+            expect(index.size).toBe(model.length);
           }
-          expect(index.size).toBe(model.length);
-        }
-        expect(
-          index
-            .all()
-            .map((item) => item.id)
-            .sort((a, b) => a - b),
-        ).toEqual(model.map((item) => item.id));
-      }),
+          expect(
+            index
+              .all()
+              .map((item) => item.id)
+              .sort((a, b) => a - b),
+          ).toEqual(model.map((item) => item.id));
+        },
+      ),
       runs(200),
     );
+  });
+
+  it('holds thousands of items in small chunks: every one found, then every one removed', () => {
+    const index = new IntervalIndex<number>(4);
+    // Starts in a scrambled order, many equal (i % 500), spans in a few classes.
+    const spots = Array.from({ length: 3000 }, (_, i) => {
+      const first = ((i * 7919) % 500) * 16;
+      return { first, last: first + (i % 3) * 8, id: i };
+    });
+    for (const spot of spots) index.add(spot.first, spot.last, spot.id);
+    expect(index.size).toBe(3000);
+    for (const frame of [0, 8, 16, 4000, 7984, 8000]) {
+      const expected = spots.filter((s) => s.first <= frame && frame <= s.last).map((s) => s.id);
+      expect(index.meeting(frame, frame, []).sort((a, b) => a - b)).toEqual(expected);
+    }
+    for (const spot of [...spots].reverse()) expect(index.remove(spot.first, spot.last, spot.id)).toBe(true);
+    expect(index.size).toBe(0);
+    expect(index.all()).toEqual([]);
+    expect(index.meeting(0, 2 ** 52, [])).toEqual([]);
+  });
+
+  it('refuses a chunk size below 2', () => {
+    expect(() => new IntervalIndex(1)).toThrow(/chunkSize: expected an integer of at least 2, got 1/);
   });
 
   it('finds a long interval that starts far before a short query (its span class bounds the search)', () => {
