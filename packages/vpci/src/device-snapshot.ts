@@ -261,7 +261,9 @@ export function framesOf(
 
 /** Adds the guest frames of `device`'s memory BARs and of what their sets hold to `guest`. */
 function guestFramesOf(device: PciDevice, guest: FrameSink): void {
-  for (const bar of device.vpci?.bars ?? []) {
+  const bars = device.vpci?.bars;
+  for (let i = 0; bars !== undefined && i < bars.length; i++) {
+    const bar = bars[i]!;
     if (!bar.mappable || bar.size === 0n) continue;
     guest.push(bar.guestFrames());
     if (bar.mem !== undefined && !bar.mem.isEmpty()) for (const [s, e] of bar.mem) guest.push([s, e]);

@@ -33,9 +33,6 @@ export interface DevicePages {
    */
   readonly holder: number | undefined;
   readonly pages: readonly HostFrames[];
-  /** The device's BAR register writes and vPCI state when the pages were taken. */
-  readonly barWrites: number;
-  readonly vpci: PciDevice['vpci'];
 }
 
 /** One host page range of a device in the machine-wide index, and where it is in the listing. */
@@ -189,9 +186,17 @@ export class HostPagesCache {
    */
   private replace(context: EngineContext, listing: Listing, i: number, moved: [number, number][]): void {
     const before = listing.entries[i]!;
-    const now = this.pagesNow(context, before.device);
+    const device = before.device;
+    // Most devices named are unchanged here (their pages are the same array while they stay): the
+    // entry is kept, and nothing is made.
+    if (
+      before.pages === this.hostPagesOf(device) &&
+      before.owner === effectiveOwner(context, device) &&
+      before.holder === device.domain?.id
+    )
+      return;
+    const now = this.pagesNow(context, device);
     listing.entries[i] = now;
-    if (now.pages === before.pages && now.owner === before.owner && now.holder === before.holder) return;
     const index = listing.index;
     for (const spot of listing.spots[i]!) index.remove(spot.frames[0], spot.frames[1], spot);
     listing.spots[i] = spotsOf(index, now);
@@ -205,8 +210,6 @@ export class HostPagesCache {
       owner: effectiveOwner(context, device),
       holder: device.domain?.id,
       pages: this.hostPagesOf(device),
-      barWrites: device.hw.barWrites,
-      vpci: device.vpci,
     };
   }
 }
