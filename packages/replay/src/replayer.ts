@@ -136,6 +136,12 @@ export class Replayer {
   /** What the line changed of each snapshotted device, and a scoped check's devices and guest frames (reused). */
   private readonly changes: DeviceChange[] = [];
   private readonly scopeDevices = new Set<PciDevice>();
+  /**
+   * Devices a line changed where no check could find anything new, so none ran
+   * (`DeviceSnapshot.hostChangeFindsNothing`): named to the next scoped check, which brings what the
+   * checks remember of them up to date (`InvariantScope.devices`: every device changed since the last check).
+   */
+  private readonly unchecked = new Set<PciDevice>();
   private readonly scopeFrames = new Map<Domain, FrameRange[]>();
 
   constructor(options: ReplayOptions = {}) {
@@ -198,7 +204,7 @@ export class Replayer {
     // maps MMIO: vPCI alone does, and `populate` maps RAM). A whole check after each made the set-up
     // of a machine of N devices cost N whole checks, N² in all (the boot line's whole check sees them).
     if (event.event === 'domain' || (event.event === 'device' && !this.machine!.systemActive)) return;
-    if (touched === undefined) this.record(line, checkInvariants(this.machine!));
+    if (touched === undefined) this.checkWhole(line);
     else this.checkScoped(line, touched);
   }
 
@@ -214,8 +220,7 @@ export class Replayer {
     }
     this.collectEvents(line);
     if (this.options.invariantChecks === 'off') return;
-    const final = checkInvariants(machine);
-    this.record(line, final);
+    const final = this.checkWhole(line);
     const current = new Set(final.map(violationKey));
     for (const [key, seen] of this.seen) seen.present = current.has(key);
   }
@@ -752,10 +757,22 @@ export class Replayer {
       if (changes[i] === 'host' || changes[i] === 'frames') checked = true;
     }
     if (!checked) return;
-    const frames = this.scopeFrames;
     const devices = this.scopeDevices;
+    // Sizing or placing BARs that are not mapped, with nothing mapped on their host pages then or
+    // now and no frame left in their sets (most of a reprogramming's lines): nothing to find.
+    let quiet = true;
+    for (let i = 0; i < count && quiet; i++)
+      quiet =
+        changes[i] !== 'frames' && (changes[i] !== 'host' || before[i]!.hostChangeFindsNothing(machine));
+    if (quiet) {
+      for (let i = 0; i < count; i++) if (changes[i] === 'host') this.unchecked.add(before[i]!.device!);
+      return;
+    }
+    const frames = this.scopeFrames;
     frames.clear();
     devices.clear();
+    for (const device of this.unchecked) devices.add(device);
+    this.unchecked.clear();
     const hostFrames: FrameRange[] = [];
     for (let i = 0; i < count; i++) {
       const snapshot = before[i]!;
@@ -775,6 +792,17 @@ export class Replayer {
       );
     }
     this.record(line, checkInvariants(machine, { devices, frames, hostFrames }));
+  }
+
+  /**
+   * A whole check after `line`, recorded; it looks at every device, so none is left for the next
+   * scoped check to name (a device named later might have left the machine since).
+   */
+  private checkWhole(line: number): Violation[] {
+    this.unchecked.clear();
+    const violations = checkInvariants(this.machine!);
+    this.record(line, violations);
+    return violations;
   }
 
   /** The list of `domain`'s guest frames in the scope being built (none without a domain). */

@@ -5,6 +5,7 @@
  * compared in place, into arrays reused from line to line, without allocating.
  */
 import { gfn, MAX_FRAME } from '@vpci/p2m';
+import type { IntervalIndex } from '@vpci/rangeset/internal';
 import { mappingDomain } from './context.js';
 import type { Domain, PciDevice, Vcpu } from './domain.js';
 import type { Machine } from './machine.js';
@@ -98,6 +99,29 @@ export class DeviceSnapshot {
     for (let i = 0; i < pages.length; i++) host.push(pages[i]!);
     if (guest !== undefined) this.guest.pushInto(guest);
     if (guestNow !== undefined) guestFramesOf(device, guestNow);
+  }
+
+  /**
+   * After a `host` change (`change`): whether no check can find anything new of it. Such a change
+   * can make only the device's own violation (a BAR's set left holding frames) and pages of a
+   * domain's MMIO mappings newly shared with the device's host pages (`DeviceChange`); so when its
+   * sets are empty and no domain maps MMIO on its host pages at `take` or now (the machine's index
+   * of every domain's MMIO mappings by machine frame, `InvariantCaches.mmioHolders`), there is
+   * nothing to find. The replayer then checks nothing after the line and names the device to the
+   * next check, which brings what the checks remember of it up to date.
+   */
+  hostChangeFindsNothing(machine: Machine): boolean {
+    const device = this.device!;
+    const bars = device.vpci?.bars;
+    for (let i = 0; bars !== undefined && i < bars.length; i++) {
+      const mem = bars[i]!.mem;
+      if (mem !== undefined && !mem.isEmpty()) return false;
+    }
+    const holders = machine.invariantCaches.mmioHolders;
+    if (this.host.anyMeeting(holders)) return false;
+    const pages = machine.invariantCaches.hostPages.hostPagesOf(device);
+    for (let i = 0; i < pages.length; i++) if (mapped(holders, pages[i]!)) return false;
+    return true;
   }
 
   /** Whether nothing an invariant reads of the device has changed since `take`. */
@@ -235,10 +259,25 @@ class FrameList {
     return this.ranges.slice(0, this.count);
   }
 
+  /** Whether any domain maps MMIO on a range it holds (`holders`: `InvariantCaches.mmioHolders`). */
+  anyMeeting(holders: IntervalIndex<Domain>): boolean {
+    for (let i = 0; i < this.count; i++) if (mapped(holders, this.ranges[i]!)) return true;
+    return false;
+  }
+
   /** Adds every range it holds to `sink`. */
   pushInto(sink: FrameSink): void {
     for (let i = 0; i < this.count; i++) sink.push(this.ranges[i]!);
   }
+}
+
+/** The domains `mapped` found, reused from call to call (it is emptied before each search). */
+const found: Domain[] = [];
+
+/** Whether any domain maps MMIO on machine frames `range` (`holders`: `InvariantCaches.mmioHolders`). */
+function mapped(holders: IntervalIndex<Domain>, range: FrameRange): boolean {
+  found.length = 0;
+  return holders.meeting(range[0], range[1], found).length > 0;
 }
 
 /**
