@@ -47,6 +47,7 @@ import {
   type Vcpu,
   type Violation,
   type VpciEvent,
+  writeReachesDevice,
 } from '@vpci/vpci';
 import { hex, show, TraceError } from './fields.js';
 import { imageSriovNote } from './sriov-report.js';
@@ -703,7 +704,17 @@ export class Replayer {
     if (pending !== undefined) this.snapshot(count++).take(machine, pending);
     if (event.event === 'write') {
       const target = this.targetOf(vcpu, event.sbdf);
-      if (target !== undefined && target !== pending) this.snapshot(count++).take(machine, target);
+      // Finishing the work changes of another device only their domain's p2m, on the frames of the
+      // device the work was on (in the scope of its check): a write that itself changes nothing
+      // (a running driver's, made first thing after a decoding toggle) leaves the target out.
+      if (
+        target !== undefined &&
+        target !== pending &&
+        (pending === undefined ||
+          event.via === 'ecam' ||
+          writeReachesDevice(machine, vcpu, target, event.reg, event.size, event.value))
+      )
+        this.snapshot(count++).take(machine, target);
     }
     return count;
   }

@@ -327,7 +327,25 @@ export function writeMayChangeDevice(
   size: number,
   value: number,
 ): boolean {
-  if (vcpu.pending !== undefined) return true;
+  return vcpu.pending !== undefined || writeReachesDevice(machine, vcpu, device, reg, size, value);
+}
+
+/**
+ * `writeMayChangeDevice` for the write itself, whether or not the vCPU has work to finish first:
+ * whether its register dispatch can change anything a `DeviceSnapshot` of `device` records. For a
+ * vCPU with work pending on another device, false means the line changes nothing of `device` but
+ * what finishing that work does: the p2m of their domain, written only on the frames of the device
+ * the work is on (its BARs' sets and frames, which a scoped check of that device looks at); so a
+ * replay snapshots only that device.
+ */
+export function writeReachesDevice(
+  machine: Machine,
+  vcpu: Vcpu,
+  device: PciDevice,
+  reg: number,
+  size: number,
+  value: number,
+): boolean {
   const hardware = vcpu.domain.isHardware;
   const vpci = device.vpci;
   // The hardware domain's handlers are those of its own and dom_xen's devices; it reaches the
