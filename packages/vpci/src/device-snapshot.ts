@@ -276,7 +276,7 @@ const found: Domain[] = [];
 
 /** Whether any domain maps MMIO on machine frames `range` (`holders`: `InvariantCaches.mmioHolders`). */
 function mapped(holders: IntervalIndex<Domain>, range: FrameRange): boolean {
-  found.length = 0;
+  if (found.length > 0) found.length = 0;
   return holders.meeting(range[0], range[1], found).length > 0;
 }
 

@@ -95,19 +95,20 @@ class DomainWindowIndex implements DomainLayout {
 
 /**
  * The items meeting any range of `region`, each once, sorted by `order`. An item meeting two ranges
- * is found twice; sorted, the two are side by side (`order` ties no two items of an index), so they
- * are dropped in place rather than through a set.
+ * is found twice; sorted, the two are side by side (`order` ties no two items of an index), so the
+ * second is dropped without building a set.
  */
 function inRegion<T>(index: IntervalIndex<T>, region: Region, order: (a: T, b: T) => number): T[] {
   const found: T[] = [];
   for (let i = 0; i < region.length; i++) index.meeting(region[i]![0], region[i]![1], found);
   sortSmall(found, order);
-  if (region.length < 2) return found;
-  let kept = 0;
-  for (let i = 0; i < found.length; i++)
-    if (kept === 0 || found[i] !== found[kept - 1]) found[kept++] = found[i]!;
-  found.length = kept;
-  return found;
+  let twice = false;
+  for (let i = 1; i < found.length && !twice; i++) twice = found[i] === found[i - 1];
+  // Usually none is: the list as it is (shortening an array in place is a slow path of the engine).
+  if (!twice) return found;
+  const once: T[] = [found[0]!];
+  for (let i = 1; i < found.length; i++) if (found[i] !== found[i - 1]) once.push(found[i]!);
+  return once;
 }
 
 function windowOrder(a: Window, b: Window): number {
