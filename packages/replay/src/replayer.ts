@@ -751,8 +751,9 @@ export class Replayer {
    * check can find anything new in moved (most config writes: sizing a BAR that is not mapped, other
    * registers; a decoding toggle that only made work pending, `DeviceChange`). A device whose BARs
    * changed only where they are not mapped (the hardware domain sizing or placing a BAR with
-   * decoding off) is checked by its own checks and its host pages only; any other change, over its
-   * guest frames too. A device that changed owner (an `assign` line's) is looked at in the domain it
+   * decoding off) is checked by its own checks and its host pages only, and not at all when its sets
+   * are empty and nothing is mapped on those pages (`hostChangeFindsNothing`; it is then named to the
+   * next check); any other change, over its guest frames too. A device that changed owner (an `assign` line's) is looked at in the domain it
    * left and the one it joined, and its host pages in every domain (the sharing check: whose pages
    * they are changed).
    */
