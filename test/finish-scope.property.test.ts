@@ -67,6 +67,7 @@ describe('a write whose vCPU finishes work on another device first, against the 
               target === pending ||
               pending.hw.sriov !== undefined ||
               target.hw.sriov !== undefined ||
+              typeof event.value !== 'number' ||
               writeReachesDevice(machine, vcpu, target, event.reg, event.size, event.value)
             ) {
               if (!trace.feed(line)) return;
