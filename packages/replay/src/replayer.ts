@@ -47,6 +47,7 @@ import {
   type Vcpu,
   type Violation,
   type VpciEvent,
+  writeReachesDevice,
 } from '@vpci/vpci';
 import { hex, show, TraceError } from './fields.js';
 import { imageSriovNote } from './sriov-report.js';
@@ -136,6 +137,12 @@ export class Replayer {
   /** What the line changed of each snapshotted device, and a scoped check's devices and guest frames (reused). */
   private readonly changes: DeviceChange[] = [];
   private readonly scopeDevices = new Set<PciDevice>();
+  /**
+   * Devices a line changed where no check could find anything new, so none ran
+   * (`DeviceSnapshot.hostChangeFindsNothing`): named to the next scoped check, which brings what the
+   * checks remember of them up to date (`InvariantScope.devices`: every device changed since the last check).
+   */
+  private readonly unchecked = new Set<PciDevice>();
   private readonly scopeFrames = new Map<Domain, FrameRange[]>();
 
   constructor(options: ReplayOptions = {}) {
@@ -242,7 +249,7 @@ export class Replayer {
       this.checkPlugged(line, 'spec' in event ? String(event.spec.sbdf) : event.sbdf);
       return;
     }
-    if (touched === undefined) this.record(line, checkInvariants(this.machine!));
+    if (touched === undefined) this.checkWhole(line);
     else this.checkScoped(line, touched);
   }
 
@@ -258,8 +265,7 @@ export class Replayer {
     }
     this.collectEvents(line);
     if (this.options.invariantChecks === 'off') return;
-    const final = checkInvariants(machine);
-    this.record(line, final);
+    const final = this.checkWhole(line);
     const current = new Set(final.map(violationKey));
     for (const [key, seen] of this.seen) seen.present = current.has(key);
   }
@@ -753,7 +759,17 @@ export class Replayer {
     if (pending !== undefined) this.snapshot(count++).take(machine, pending);
     if (event.event === 'write') {
       const target = this.targetOf(vcpu, event.sbdf);
-      if (target !== undefined && target !== pending) this.snapshot(count++).take(machine, target);
+      // Finishing the work changes of another device only their domain's p2m, on the frames of the
+      // device the work was on (in the scope of its check): a write that itself changes nothing
+      // (a running driver's, made first thing after a decoding toggle) leaves the target out.
+      if (
+        target !== undefined &&
+        target !== pending &&
+        (pending === undefined ||
+          event.via === 'ecam' ||
+          writeReachesDevice(machine, vcpu, target, event.reg, event.size, event.value))
+      )
+        this.snapshot(count++).take(machine, target);
     }
     return count;
   }
@@ -790,8 +806,9 @@ export class Replayer {
    * check can find anything new in moved (most config writes: sizing a BAR that is not mapped, other
    * registers; a decoding toggle that only made work pending, `DeviceChange`). A device whose BARs
    * changed only where they are not mapped (the hardware domain sizing or placing a BAR with
-   * decoding off) is checked by its own checks and its host pages only; any other change, over its
-   * guest frames too. A device that changed owner (an `assign` line's) is looked at in the domain it
+   * decoding off) is checked by its own checks and its host pages only, and not at all when its sets
+   * are empty and nothing is mapped on those pages (`hostChangeFindsNothing`; it is then named to the
+   * next check); any other change, over its guest frames too. A device that changed owner (an `assign` line's) is looked at in the domain it
    * left and the one it joined, and its host pages in every domain (the sharing check: whose pages
    * they are changed).
    */
@@ -807,10 +824,22 @@ export class Replayer {
       if (changes[i] === 'host' || changes[i] === 'frames') checked = true;
     }
     if (!checked) return;
-    const frames = this.scopeFrames;
     const devices = this.scopeDevices;
+    // Sizing or placing BARs that are not mapped, with nothing mapped on their host pages then or
+    // now and no frame left in their sets (most of a reprogramming's lines): nothing to find.
+    let quiet = true;
+    for (let i = 0; i < count && quiet; i++)
+      quiet =
+        changes[i] !== 'frames' && (changes[i] !== 'host' || before[i]!.hostChangeFindsNothing(machine));
+    if (quiet) {
+      for (let i = 0; i < count; i++) if (changes[i] === 'host') this.unchecked.add(before[i]!.device!);
+      return;
+    }
+    const frames = this.scopeFrames;
     frames.clear();
     devices.clear();
+    for (const device of this.unchecked) devices.add(device);
+    this.unchecked.clear();
     const hostFrames: FrameRange[] = [];
     for (let i = 0; i < count; i++) {
       const snapshot = before[i]!;
@@ -843,7 +872,7 @@ export class Replayer {
     const machine = this.machine!;
     const device = machine.findDevice(sbdf);
     if (device === undefined || device.domain === undefined || device.hw.sriov !== undefined) {
-      this.record(line, checkInvariants(machine));
+      this.checkWhole(line);
       return;
     }
     const snapshot = this.snapshot(0);
@@ -857,6 +886,17 @@ export class Replayer {
       line,
       checkInvariants(machine, { devices: this.scopeDevices, frames: this.scopeFrames, hostFrames }),
     );
+  }
+
+  /**
+   * A whole check after `line`, recorded; it looks at every device, so none is left for the next
+   * scoped check to name (a device named later might have left the machine since).
+   */
+  private checkWhole(line: number): Violation[] {
+    this.unchecked.clear();
+    const violations = checkInvariants(this.machine!);
+    this.record(line, violations);
+    return violations;
   }
 
   /** The list of `domain`'s guest frames in the scope being built (none without a domain). */

@@ -36,8 +36,11 @@ export interface DeviceWindows {
 }
 
 interface Remembered extends DeviceWindows {
-  /** `VpciState.barChanges()` when made. */
-  readonly madeAt: number;
+  /**
+   * `VpciState.barChanges()` when made, or when last found the same after a change (a BAR that is
+   * not enabled sized or placed: its windows stay as they were).
+   */
+  madeAt: number;
   /** The MSI-X state they were made with (set up after the header, so it may come later). */
   readonly msix: VpciState['msix'];
 }
@@ -75,17 +78,46 @@ export function pushDeviceWindows(device: PciDevice, windows: Window[], msixPage
 export class DeviceWindowsCache {
   private readonly remembered = new WeakMap<VpciState, Remembered>();
 
-  /** The windows of a device with vPCI state. */
+  /**
+   * The windows of a device with vPCI state: the same object while they stay the same, even across
+   * BAR changes that did not move them (the window indexes then keep the device's entries as they
+   * are: most of a reprogramming's lines size or place a BAR that is not enabled).
+   */
   windowsOf(device: PciDevice): DeviceWindows {
     const vpci = device.vpci!;
     const known = this.remembered.get(vpci);
-    if (known !== undefined && known.msix === vpci.msix && known.madeAt === vpci.barChanges()) return known;
+    const changes = vpci.barChanges();
+    if (known !== undefined && known.msix === vpci.msix && known.madeAt === changes) return known;
     // Made field by field rather than by spreading `deviceWindows`' answer: one object fewer per change.
     const windows: Window[] = [];
     const msixPages: MsixPages[] = [];
     pushDeviceWindows(device, windows, msixPages);
-    const made: Remembered = { device, windows, msixPages, madeAt: vpci.barChanges(), msix: vpci.msix };
+    if (known !== undefined && known.msix === vpci.msix && sameWindows(known, windows, msixPages)) {
+      known.madeAt = changes;
+      return known;
+    }
+    const made: Remembered = { device, windows, msixPages, madeAt: changes, msix: vpci.msix };
     this.remembered.set(vpci, made);
     return made;
   }
+}
+
+/** Whether `windows` and `msixPages` are `known`'s: the same BARs on the same frames with the same shifts. */
+function sameWindows(
+  known: DeviceWindows,
+  windows: readonly Window[],
+  msixPages: readonly MsixPages[],
+): boolean {
+  if (known.windows.length !== windows.length || known.msixPages.length !== msixPages.length) return false;
+  for (let i = 0; i < windows.length; i++) {
+    const a = known.windows[i]!;
+    const b = windows[i]!;
+    if (a.bar !== b.bar || a.first !== b.first || a.last !== b.last || a.shift !== b.shift) return false;
+  }
+  for (let i = 0; i < msixPages.length; i++) {
+    const a = known.msixPages[i]!;
+    const b = msixPages[i]!;
+    if (a.position !== b.position || a.first !== b.first || a.last !== b.last) return false;
+  }
+  return true;
 }

@@ -5,6 +5,7 @@
  * compared in place, into arrays reused from line to line, without allocating.
  */
 import { gfn, MAX_FRAME } from '@vpci/p2m';
+import type { IntervalIndex } from '@vpci/rangeset/internal';
 import { mappingDomain } from './context.js';
 import type { Domain, PciDevice, Vcpu } from './domain.js';
 import type { Machine } from './machine.js';
@@ -98,6 +99,29 @@ export class DeviceSnapshot {
     for (let i = 0; i < pages.length; i++) host.push(pages[i]!);
     if (guest !== undefined) this.guest.pushInto(guest);
     if (guestNow !== undefined) guestFramesOf(device, guestNow);
+  }
+
+  /**
+   * After a `host` change (`change`): whether no check can find anything new of it. Such a change
+   * can make only the device's own violation (a BAR's set left holding frames) and pages of a
+   * domain's MMIO mappings newly shared with the device's host pages (`DeviceChange`); so when its
+   * sets are empty and no domain maps MMIO on its host pages at `take` or now (the machine's index
+   * of every domain's MMIO mappings by machine frame, `InvariantCaches.mmioHolders`), there is
+   * nothing to find. The replayer then checks nothing after the line and names the device to the
+   * next check, which brings what the checks remember of it up to date.
+   */
+  hostChangeFindsNothing(machine: Machine): boolean {
+    const device = this.device!;
+    const bars = device.vpci?.bars;
+    for (let i = 0; bars !== undefined && i < bars.length; i++) {
+      const mem = bars[i]!.mem;
+      if (mem !== undefined && !mem.isEmpty()) return false;
+    }
+    const holders = machine.invariantCaches.mmioHolders;
+    if (this.host.anyMeeting(holders)) return false;
+    const pages = machine.invariantCaches.hostPages.hostPagesOf(device);
+    for (let i = 0; i < pages.length; i++) if (mapped(holders, pages[i]!)) return false;
+    return true;
   }
 
   /** Whether nothing an invariant reads of the device has changed since `take`. */
@@ -235,10 +259,25 @@ class FrameList {
     return this.ranges.slice(0, this.count);
   }
 
+  /** Whether any domain maps MMIO on a range it holds (`holders`: `InvariantCaches.mmioHolders`). */
+  anyMeeting(holders: IntervalIndex<Domain>): boolean {
+    for (let i = 0; i < this.count; i++) if (mapped(holders, this.ranges[i]!)) return true;
+    return false;
+  }
+
   /** Adds every range it holds to `sink`. */
   pushInto(sink: FrameSink): void {
     for (let i = 0; i < this.count; i++) sink.push(this.ranges[i]!);
   }
+}
+
+/** The domains `mapped` found, reused from call to call (it is emptied before each search). */
+const found: Domain[] = [];
+
+/** Whether any domain maps MMIO on machine frames `range` (`holders`: `InvariantCaches.mmioHolders`). */
+function mapped(holders: IntervalIndex<Domain>, range: FrameRange): boolean {
+  if (found.length > 0) found.length = 0;
+  return holders.meeting(range[0], range[1], found).length > 0;
 }
 
 /**
@@ -261,7 +300,9 @@ export function framesOf(
 
 /** Adds the guest frames of `device`'s memory BARs and of what their sets hold to `guest`. */
 function guestFramesOf(device: PciDevice, guest: FrameSink): void {
-  for (const bar of device.vpci?.bars ?? []) {
+  const bars = device.vpci?.bars;
+  for (let i = 0; bars !== undefined && i < bars.length; i++) {
+    const bar = bars[i]!;
     if (!bar.mappable || bar.size === 0n) continue;
     guest.push(bar.guestFrames());
     if (bar.mem !== undefined && !bar.mem.isEmpty()) for (const [s, e] of bar.mem) guest.push([s, e]);
@@ -286,7 +327,25 @@ export function writeMayChangeDevice(
   size: number,
   value: number,
 ): boolean {
-  if (vcpu.pending !== undefined) return true;
+  return vcpu.pending !== undefined || writeReachesDevice(machine, vcpu, device, reg, size, value);
+}
+
+/**
+ * `writeMayChangeDevice` for the write itself, whether or not the vCPU has work to finish first:
+ * whether its register dispatch can change anything a `DeviceSnapshot` of `device` records. For a
+ * vCPU with work pending on another device, false means the line changes nothing of `device` but
+ * what finishing that work does: the p2m of their domain, written only on the frames of the device
+ * the work is on (its BARs' sets and frames, which a scoped check of that device looks at); so a
+ * replay snapshots only that device.
+ */
+export function writeReachesDevice(
+  machine: Machine,
+  vcpu: Vcpu,
+  device: PciDevice,
+  reg: number,
+  size: number,
+  value: number,
+): boolean {
   const hardware = vcpu.domain.isHardware;
   const vpci = device.vpci;
   // The hardware domain's handlers are those of its own and dom_xen's devices; it reaches the

@@ -213,6 +213,11 @@ export class BarWriteLog {
     this.written.add(device);
   }
 
+  /** Whether a device was noted since the last `take`. */
+  get noted(): boolean {
+    return this.written.size > 0;
+  }
+
   /** The devices noted since the last `take`, and an empty log. */
   take(): ReadonlySet<PhysicalDevice> {
     const written = this.written;

@@ -22,7 +22,13 @@ export type { BarType, MsiState, MsixEntry, MsixState, SriovState } from './devi
 export { Bar, VpciState } from './device.js';
 export { DeviceMemory } from './device-memory.js';
 export type { FrameRange, FrameSink } from './device-snapshot.js';
-export { type DeviceChange, DeviceSnapshot, framesOf, writeMayChangeDevice } from './device-snapshot.js';
+export {
+  type DeviceChange,
+  DeviceSnapshot,
+  framesOf,
+  writeMayChangeDevice,
+  writeReachesDevice,
+} from './device-snapshot.js';
 export type {
   AccessorRef,
   DeviceXenCost,

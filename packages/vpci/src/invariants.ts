@@ -12,6 +12,7 @@ import type { Domain, PciDevice, Vcpu } from './domain.js';
 import { HostPagesCache } from './host-pages.js';
 import { MmioExtentsCache, wholeRuns } from './mmio-extents.js';
 import { sbdfKey } from './sbdf.js';
+import { sortSmall } from './small-sort.js';
 import { stateGeneration } from './state-generation.js';
 import { type HostPage, wholeHostPages, wholeLayout } from './whole-check-lists.js';
 import { type DomainLayout, DomainWindowIndexes } from './window-index.js';
@@ -212,12 +213,17 @@ export function checkInvariants(context: InvariantContext, scope?: InvariantScop
   }
   caches.windowIndexes.update(context, scope.devices);
   const near = caches.hostPages.indexNear(context, scope.devices);
-  let hostFrames = scope.hostFrames === undefined ? undefined : merged(scope.hostFrames);
   // Of the host frames the scope names, only where pages moved or changed owner since the last
   // check can a page be newly shared: elsewhere no host page and (outside the scope's guest
   // frames) no mapping changed. The scope's are kept whole when what moved is not known.
-  if (hostFrames !== undefined && near.moved !== undefined)
-    hostFrames = intersection(hostFrames, merged(near.moved));
+  let hostFrames: Ranges | undefined;
+  if (scope.hostFrames !== undefined)
+    hostFrames =
+      near.moved === undefined
+        ? merged(scope.hostFrames)
+        : near.moved.length === 0
+          ? []
+          : intersection(merged(scope.hostFrames), merged(near.moved));
   checkDomains(
     context,
     scopedDomains(caches, scope, hostFrames),
@@ -241,9 +247,13 @@ function scopedDomains(
   scope: InvariantScope,
   hostFrames: Ranges | undefined,
 ): Domain[] {
-  const found = new Set<Domain>(scope.frames.keys());
   const holders: Domain[] = [];
-  for (const [first, last] of hostFrames ?? []) caches.mmioHolders.meeting(first, last, holders);
+  if (hostFrames !== undefined)
+    for (let i = 0; i < hostFrames.length; i++)
+      caches.mmioHolders.meeting(hostFrames[i]![0], hostFrames[i]![1], holders);
+  // The usual line names one domain's frames and moved no mapped host page.
+  if (holders.length === 0 && scope.frames.size < 2) return [...scope.frames.keys()];
+  const found = new Set<Domain>(scope.frames.keys());
   for (let i = 0; i < holders.length; i++) found.add(holders[i]!);
   return [...found].sort((a, b) => a.id - b.id);
 }
@@ -290,11 +300,10 @@ function checkDomains(
             caches.mmio.mmioExtentsMeeting(domain.p2m, withNeighbours(region), hostFrames ?? []),
           );
     // The devices mapped into the domain with work pending: their BARs' frames may be half done.
-    const inFlight: Ranges = [];
+    const inFlight: (readonly [number, number])[] = [];
     for (const device of busy) {
       if (device.vpci === undefined || mappingDomain(context, device) !== domain) continue;
-      for (const bar of device.vpci.bars)
-        if (bar.mappable && bar.size > 0n) inFlight.push([...bar.guestFrames()]);
+      for (const bar of device.vpci.bars) if (bar.mappable && bar.size > 0n) inFlight.push(bar.guestFrames());
     }
     const layout =
       scope === undefined
@@ -331,7 +340,7 @@ function addBusy(busy: Set<PciDevice>, vcpu: Vcpu): void {
  * Inclusive frame ranges, sorted and merged once built by `merged`. The checks run after every step
  * of a replay or property test, so they use plain arrays and searches rather than building sets.
  */
-type Ranges = [number, number][];
+type Ranges = readonly (readonly [number, number])[];
 
 /** A domain's device list as last sorted: what it was made from (devices and their vPCI states). */
 interface SortedDevices {
@@ -370,9 +379,13 @@ function madeFrom(from: readonly (PciDevice | PciDevice['vpci'])[], lists: reado
  * no sort when already sorted: this runs several times in every check, and destructuring and sorting
  * allocate.
  */
-function merged(input: readonly (readonly [number, number])[]): Ranges {
+function merged(input: Ranges): Ranges {
+  // Already merged (one BAR's frames, the usual region): the list itself, nothing copied.
+  let already = true;
+  for (let i = 1; i < input.length && already; i++) already = input[i - 1]![1] + 1 < input[i]![0];
+  if (already) return input;
   const ranges = sortedByStart(input);
-  const out: Ranges = [];
+  const out: [number, number][] = [];
   for (let i = 0; i < ranges.length; i++) {
     const range = ranges[i]!;
     const last = out[out.length - 1];
@@ -427,7 +440,7 @@ function holds(ranges: Ranges, s: number, e: number): boolean {
 
 /** The parts of `[s, e]` that `ranges` (merged) do not hold. */
 function outside(ranges: Ranges, s: number, e: number): Ranges {
-  const out: Ranges = [];
+  const out: [number, number][] = [];
   let from = s;
   for (let i = firstEndingFrom(ranges, s); i < ranges.length && from <= e; i++) {
     const rs = ranges[i]![0];
@@ -442,7 +455,7 @@ function outside(ranges: Ranges, s: number, e: number): Ranges {
 
 /** The frames both `a` and `b` (merged) hold. */
 function intersection(a: Ranges, b: Ranges): Ranges {
-  const out: Ranges = [];
+  const out: [number, number][] = [];
   for (let i = 0, j = 0; i < a.length && j < b.length; ) {
     const s = Math.max(a[i]![0], b[j]![0]);
     const e = Math.min(a[i]![1], b[j]![1]);
@@ -456,7 +469,7 @@ function intersection(a: Ranges, b: Ranges): Ranges {
 /** `ranges` (merged) less `cut` (merged). */
 function minus(ranges: Ranges, cut: Ranges): Ranges {
   if (cut.length === 0) return ranges;
-  const out: Ranges = [];
+  const out: (readonly [number, number])[] = [];
   for (let i = 0; i < ranges.length; i++) out.push(...outside(cut, ranges[i]![0], ranges[i]![1]));
   return out;
 }
@@ -470,11 +483,17 @@ function extentsBetween(domain: Domain, first: number, last: number): Iterable<P
   return domain.p2m.extentsIn(gfn(first), gfn(Math.min(last, MAX_FRAME)));
 }
 
-/** Guest frames of the MSI-X structures on `[first, last]` of the devices whose BIR BAR is enabled. */
-function msixFramesMeeting(layout: DomainLayout, first: number, last: number): Ranges {
-  const pages: Ranges = [];
-  for (const page of layout.msixMeeting(first, last)) pages.push([page.first, page.last]);
+/** The guest frames of MSI-X structures `found` (those meeting some frames), merged. */
+function msixFramesMeeting(found: readonly MsixPages[]): Ranges {
+  const pages: [number, number][] = [];
+  for (let i = 0; i < found.length; i++) pages.push([found[i]!.first, found[i]!.last]);
   return merged(pages);
+}
+
+/** Whether `ranges` (merged) hold any frame of `[s, e]`. */
+function meetsAny(ranges: Ranges, s: number, e: number): boolean {
+  const r = ranges[firstEndingFrom(ranges, s)];
+  return r !== undefined && r[0] <= e;
 }
 
 function checkMsix(
@@ -510,6 +529,11 @@ function checkMsix(
  */
 type SharedPages = (first: number, last: number) => HostPage[];
 
+/** Host pages in device (SBDF) order, each device's in its order. */
+function pageOrder(a: HostPage, b: HostPage): number {
+  return sbdfKey(a.device.sbdf) - sbdfKey(b.device.sbdf) || a.position - b.position;
+}
+
 /** Mapped host pages (of MMIO `extents` of `domain`) that hold a BAR of another domain's device. */
 function checkShared(
   domain: Domain,
@@ -521,16 +545,18 @@ function checkShared(
   for (let i = 0; i < extents.length; i++) {
     const extent = extents[i]!;
     const meeting = hostPages(extent.mfn, extent.mfn + extent.count - 1);
-    let near = meeting;
+    // Only other domains' pages count: the usual extent meets its own BAR's pages alone.
+    let others = 0;
     for (let k = 0; k < meeting.length; k++) {
       const owner = meeting[k]!.owner;
-      if (owner !== undefined && owner !== domain.id) continue;
-      // Some are the domain's own or nobody's: only the others' count.
-      near = meeting.filter((page) => page.owner !== undefined && page.owner !== domain.id);
-      break;
+      if (owner !== undefined && owner !== domain.id) others++;
     }
-    if (near.length > 1)
-      near.sort((a, b) => sbdfKey(a.device.sbdf) - sbdfKey(b.device.sbdf) || a.position - b.position);
+    if (others === 0) continue;
+    const near =
+      others === meeting.length
+        ? meeting
+        : meeting.filter((page) => page.owner !== undefined && page.owner !== domain.id);
+    if (near.length > 1) sortSmall(near, pageOrder);
     for (const { device, frames } of near) {
       const start = Math.max(extent.mfn, frames[0]);
       if (start > Math.min(extent.mfn + extent.count - 1, frames[1])) continue;
@@ -659,12 +685,18 @@ function checkCoverage(
 
   function checkWindow(w: Window): void {
     e820 ??= context.e820Frames.toArray() as Ranges;
-    let needed = minus([[w.first, w.last]], msixFramesMeeting(layout, w.first, w.last));
+    let needed: Ranges = [[w.first, w.last]];
+    // Each cut made only where it meets the BAR (the usual BAR meets no MSI-X page of another
+    // device, no frame of the memory map): a cut that meets nothing leaves `needed` as it is.
+    const msix = layout.msixMeeting(w.first, w.last);
+    if (msix.length > 0) needed = minus(needed, msixFramesMeeting(msix));
     if (context.policy.e820OnHostFrames) {
       // The host frames the memory map covers, seen through this BAR's shift.
-      const hostE820 = e820.map(([s, e]): [number, number] => [s - w.shift, e - w.shift]);
-      needed = minus(needed, hostE820);
-    } else {
+      if (meetsAny(e820, w.first + w.shift, w.last + w.shift)) {
+        const hostE820 = e820.map(([s, e]): [number, number] => [s - w.shift, e - w.shift]);
+        needed = minus(needed, hostE820);
+      }
+    } else if (meetsAny(e820, w.first, w.last)) {
       needed = minus(needed, e820);
     }
     // Pages refuseSubpageSharing withheld when the device was mapped (shared with another domain then).

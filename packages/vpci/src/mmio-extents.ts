@@ -9,6 +9,9 @@
  * uses neither search.
  */
 import { gfn, MAX_FRAME, type P2m, type P2mExtent } from '@vpci/p2m';
+import { sortSmall } from './small-sort.js';
+
+const byGfn = (a: P2mExtent, b: P2mExtent): number => a.gfn - b.gfn;
 
 /** Inclusive frame ranges, sorted by start and not overlapping. */
 export type SortedRanges = readonly (readonly [number, number])[];
@@ -87,7 +90,7 @@ export class MmioExtentsCache {
         found.push(extent);
     if (found.length < 2) return found;
     // Each extent once (the lists above make a new object per extent found), in gfn order.
-    found.sort((a, b) => a.gfn - b.gfn);
+    sortSmall(found, byGfn);
     const once: P2mExtent[] = [found[0]!];
     for (let i = 1; i < found.length; i++)
       if (found[i]!.gfn !== once[once.length - 1]!.gfn) once.push(found[i]!);

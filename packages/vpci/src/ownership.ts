@@ -53,7 +53,26 @@ export function hostBars(device: PciDevice): Bar[] {
 
 /** The host frames `[first, last]` of each of `hostBars(device)`, in that order. */
 export function hostBarFrames(device: PciDevice): (readonly [Mfn, Mfn])[] {
-  return hostBars(device).map((bar) => bar.hostFrames());
+  // `hostBars` without its copies: the checks ask after every line that moved a BAR.
+  const decoded = rememberedHardwareBars(device);
+  const frames: (readonly [Mfn, Mfn])[] = [];
+  for (let i = 0; i < decoded.length; i++) frames.push(decoded[i]!.hostFrames());
+  const bars = device.vpci?.bars;
+  for (let i = 0; bars !== undefined && i < bars.length; i++) {
+    const bar = bars[i]!;
+    if (!bar.mappable || bar.size === 0n) continue;
+    // Where `hostBars` would find it listed already: a decoded BAR, or a vPCI BAR before it, alike.
+    let listed = false;
+    for (let k = 0; k < decoded.length && !listed; k++) listed = sameAddrAndSize(decoded[k]!, bar);
+    for (let k = 0; k < i && !listed; k++)
+      listed = bars[k]!.mappable && bars[k]!.size !== 0n && sameAddrAndSize(bars[k]!, bar);
+    if (!listed) frames.push(bar.hostFrames());
+  }
+  return frames;
+}
+
+function sameAddrAndSize(a: Bar, b: Bar): boolean {
+  return a.addr === b.addr && a.size === b.size;
 }
 
 /** The memory BARs and ROM the device's registers decode (not vPCI's view), a copy. */
@@ -66,13 +85,18 @@ export function registerBars(device: PciDevice): Bar[] {
  * sharing checks ask for every device's BARs after every replayed line.
  */
 function hardwareBars(device: PciDevice): Bar[] {
+  return [...rememberedHardwareBars(device)];
+}
+
+/** `hardwareBars` as the device remembers them (not a copy: to read, never to change). */
+function rememberedHardwareBars(device: PciDevice): readonly Bar[] {
   // A VF's BAR registers read zero: its BARs are where its PF's VF BAR registers put them.
   const hw = device.physfn?.hw ?? device.hw;
   const cached = device.decodedBars;
-  if (cached !== undefined && cached.barWrites === hw.barWrites) return [...cached.bars];
+  if (cached !== undefined && cached.barWrites === hw.barWrites) return cached.bars;
   const bars = device.physfn === undefined ? decodedBars(hw) : vfDecodedBars(hw, device.vfIndex);
   device.decodedBars = { barWrites: hw.barWrites, bars };
-  return [...bars];
+  return bars;
 }
 
 /**

@@ -16,6 +16,7 @@ import type { DeviceWindows, DeviceWindowsCache, MsixPages, Window } from './bar
 import { type EngineContext, mappingDomain } from './context.js';
 import type { Domain, PciDevice } from './domain.js';
 import { sbdfKey } from './sbdf.js';
+import { sortSmall } from './small-sort.js';
 
 /** Inclusive guest frame ranges, sorted by start and merged (as the checks' regions are). */
 type Region = readonly (readonly [number, number])[];
@@ -74,29 +75,40 @@ class DomainWindowIndex implements DomainLayout {
   }
 
   windowsMeeting(first: number, last: number): readonly Window[] {
-    return this.windows.meeting(first, last, []).sort(windowOrder);
+    return sortSmall(this.windows.meeting(first, last, []), windowOrder);
   }
 
   windowsIn(region: Region | undefined): readonly Window[] {
     if (region === undefined) return this.windows.all().sort(windowOrder);
-    return inRegion(this.windows, region).sort(windowOrder);
+    return inRegion(this.windows, region, windowOrder);
   }
 
   msixMeeting(first: number, last: number): readonly MsixPages[] {
-    return this.msix.meeting(first, last, []).sort(msixOrder);
+    return sortSmall(this.msix.meeting(first, last, []), msixOrder);
   }
 
   msixIn(region: Region | undefined): readonly MsixPages[] {
     if (region === undefined) return this.msix.all().sort(msixOrder);
-    return inRegion(this.msix, region).sort(msixOrder);
+    return inRegion(this.msix, region, msixOrder);
   }
 }
 
-/** The items meeting any range of `region`, each once. */
-function inRegion<T>(index: IntervalIndex<T>, region: Region): T[] {
+/**
+ * The items meeting any range of `region`, each once, sorted by `order`. An item meeting two ranges
+ * is found twice; sorted, the two are side by side (`order` ties no two items of an index), so the
+ * second is dropped without building a set.
+ */
+function inRegion<T>(index: IntervalIndex<T>, region: Region, order: (a: T, b: T) => number): T[] {
   const found: T[] = [];
   for (let i = 0; i < region.length; i++) index.meeting(region[i]![0], region[i]![1], found);
-  return region.length < 2 ? found : [...new Set(found)];
+  sortSmall(found, order);
+  let twice = false;
+  for (let i = 1; i < found.length && !twice; i++) twice = found[i] === found[i - 1];
+  // Usually none is: the list as it is (shortening an array in place is a slow path of the engine).
+  if (!twice) return found;
+  const once: T[] = [found[0]!];
+  for (let i = 1; i < found.length; i++) if (found[i] !== found[i - 1]) once.push(found[i]!);
+  return once;
 }
 
 function windowOrder(a: Window, b: Window): number {
