@@ -114,6 +114,15 @@ function checkEnabledBars(machine: Machine): void {
         .map((e) => `${e.device.name}/${e.bar.index}`);
       expect(found, `d${domain.id} ${json(ranges)}`).toEqual(expected);
     }
+    // Xen's count of `rangeset_overlaps_range` calls: every enabled BAR the walk meets, and those
+    // up to a BAR's place when modify_bars fails part-way (dormant entries of disabled BARs not).
+    expect(index.enabledCount(machine, domain), `d${domain.id} count`).toBe(walk.length);
+    const all = index.enabledMeeting(machine, domain, [[0, 2 ** 53]]);
+    for (const [at, entry] of all.entries())
+      expect(
+        index.enabledUpTo(machine, domain, entry.order, () => true),
+        `d${domain.id} up to ${at}`,
+      ).toBe(at + 1);
   }
 }
 
