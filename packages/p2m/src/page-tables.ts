@@ -28,7 +28,9 @@ const KNOWN_SLOTS = 127;
  * and a small cache of ranges last added or found, one per slot (`first % KNOWN_SLOTS`): a BAR mapped
  * and unmapped again and again writes the same few regions each time, which would otherwise be a
  * search of the set per write (the set holds a range per BAR's regions, a store past two). Any
- * removal that takes something out empties both. The cache is a fixed size: memory stays O(extents).
+ * removal that takes something out empties both. Likewise, per slot, a range last found to hold no
+ * region (`absent`), which any growth of the set empties. The caches are a fixed size: memory stays
+ * O(extents).
  */
 class TableRegions {
   readonly set: RangeSet;
@@ -36,6 +38,14 @@ class TableRegions {
   private hi = 0;
   /** `[first, last]` per slot, known to be in the set; NaN (every comparison false) when empty. */
   private readonly known = new Float64Array(2 * KNOWN_SLOTS).fill(Number.NaN);
+  /**
+   * `[first, last]` per slot, known to have no region in the set (a removal that found nothing: a 2M
+   * write over regions without L1 tables, every time a 2M-aligned BAR is mapped or unmapped); emptied
+   * whenever the set grows.
+   */
+  private readonly absent = new Float64Array(2 * KNOWN_SLOTS).fill(Number.NaN);
+  /** Whether `absent` holds anything (so that an add need not empty it again). */
+  private absentKept = false;
 
   constructor(name: string) {
     this.set = new RangeSet({ name });
@@ -54,6 +64,10 @@ class TableRegions {
   add(first: number, last: number): void {
     if (this.has(first, last)) return;
     this.set.addRange(first, last);
+    if (this.absentKept) {
+      this.absent.fill(Number.NaN);
+      this.absentKept = false;
+    }
     this.remember(first, last);
     const touches = first <= this.hi + 1 && last + 1 >= this.lo;
     this.lo = touches ? Math.min(first, this.lo) : first;
@@ -61,7 +75,14 @@ class TableRegions {
   }
 
   remove(first: number, last: number): void {
-    if (!this.set.overlapsRange(first, last)) return;
+    const slot = 2 * (first % KNOWN_SLOTS);
+    if (first >= this.absent[slot]! && last <= this.absent[slot + 1]!) return;
+    if (!this.set.overlapsRange(first, last)) {
+      this.absent[slot] = first;
+      this.absent[slot + 1] = last;
+      this.absentKept = true;
+      return;
+    }
     this.set.removeRange(first, last);
     this.lo = 1;
     this.hi = 0;

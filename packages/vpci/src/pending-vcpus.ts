@@ -23,16 +23,21 @@ function before(a: OrderedVcpu, b: OrderedVcpu): boolean {
   return a.domain.id < b.domain.id || (a.domain.id === b.domain.id && a.id < b.id);
 }
 
-/** Puts `vcpu` into `list` (ordered, without it) at its place. */
+/**
+ * Puts `vcpu` into `list` (ordered, without it) at its place. Nearly always the list is empty or the
+ * vCPU goes last: a push then (a splice is a generic call that makes an array of what it removed).
+ */
 function insert<V extends OrderedVcpu>(list: V[], vcpu: V): void {
   let at = list.length;
   while (at > 0 && before(vcpu, list[at - 1]!)) at--;
-  list.splice(at, 0, vcpu);
+  if (at === list.length) list.push(vcpu);
+  else list.splice(at, 0, vcpu);
 }
 
-/** Takes `vcpu` out of `list`, where it is. */
+/** Takes `vcpu` out of `list`, where it is (nearly always the last: a pop then). */
 function remove<V>(list: V[], vcpu: V): void {
-  list.splice(list.indexOf(vcpu), 1);
+  if (list[list.length - 1] === vcpu) list.pop();
+  else list.splice(list.indexOf(vcpu), 1);
 }
 
 /**
@@ -42,9 +47,14 @@ function remove<V>(list: V[], vcpu: V): void {
  * docs/xen-gaps.md). Few vCPUs have work pending at a time, so the lists are plain ordered arrays.
  * `V` is the machine's `Vcpu`, `D` its `PciDevice`.
  */
-export class PendingVcpus<V extends OrderedVcpu, D> {
+export class PendingVcpus<V extends OrderedVcpu, D extends object> {
   private readonly ordered: V[] = [];
-  private readonly byDevice = new Map<D, V[]>();
+  /**
+   * Per device that has had work, its holders (empty when none now). An emptied list stays, so that a
+   * device's next operation (a decoding toggle makes one, and another when it is finished) neither
+   * makes a list nor adds and deletes a map entry; weak, so a device unplugged takes its list with it.
+   */
+  private readonly byDevice = new WeakMap<D, V[]>();
 
   /**
    * Records that `vcpu`'s work moved from device `previous` to device `next` (undefined: no work).
@@ -55,11 +65,7 @@ export class PendingVcpus<V extends OrderedVcpu, D> {
     if (previous === undefined && next !== undefined) insert(this.ordered, vcpu);
     else if (previous !== undefined && next === undefined) remove(this.ordered, vcpu);
     if (previous === next) return;
-    if (previous !== undefined) {
-      const holders = this.byDevice.get(previous)!;
-      if (holders.length === 1) this.byDevice.delete(previous);
-      else remove(holders, vcpu);
-    }
+    if (previous !== undefined) remove(this.byDevice.get(previous)!, vcpu);
     if (next !== undefined) {
       const holders = this.byDevice.get(next);
       if (holders === undefined) this.byDevice.set(next, [vcpu]);
