@@ -491,9 +491,10 @@ export class P2m {
    * @internal
    */
   unsplitRun(gfn: Gfn, max: number): number {
-    const first = gfn / 2 ** ORDER_2M;
-    const end = first + Math.ceil(max / 2 ** ORDER_2M);
-    return Math.min(max, (this.pageTables.firstL1(first, end) - first) * 2 ** ORDER_2M);
+    // Literal 512s: `2 ** ORDER_2M` is a Math.pow call at run time (V8 folds literals only).
+    const first = gfn / 512;
+    const end = first + Math.ceil(max / 512);
+    return Math.min(max, (this.pageTables.firstL1(first, end) - first) * 512);
   }
 
   /**
@@ -560,7 +561,8 @@ export class P2m {
     checkFrame(argument, frame);
     const size = 1 << order;
     // A frame aligned to 2^order never runs past MAX_FRAME: 2^52 is a multiple of every leaf size.
-    if (frame % size !== 0) {
+    // Aligned: no float modulo (a C call), the division by a power of two is exact.
+    if (Math.floor(frame / size) * size !== frame) {
       throw new InvalidArgumentError(
         argument,
         frame,
@@ -644,8 +646,8 @@ export class P2m {
     order: number,
   ): number {
     if (own <= order) return this.piece(k, from, to - from + 1, mfn, type, own);
-    const size = 2 ** own;
-    const leafStart = cut - (cut % size);
+    const size = 1 << own; // orders are 0, 9 and 18 (`**` would be a Math.pow call)
+    const leafStart = Math.floor(cut / size) * size; // no float modulo (a C call)
     const leafEnd = leafStart + size - 1;
     const a = Math.max(from, leafStart);
     const b = Math.min(to, leafEnd);
