@@ -151,7 +151,8 @@ export class EnabledBarIndex {
     // Dormant entries out (in place: nearly always nothing is found).
     let kept = 0;
     for (let i = 0; i < found.length; i++) if (found[i]!.on) found[kept++] = found[i]!;
-    found.length = kept;
+    // Setting an array's length is a runtime call even when it does not change.
+    if (kept < found.length) found.length = kept;
     // Nearly always none: no set, no copy, no sort then.
     if (found.length < 2) return found;
     const once = ranges.length < 2 ? found : [...new Set(found)];
@@ -196,6 +197,9 @@ export class EnabledBarIndex {
       }
       this.byDomain.set(domain, bars);
     }
+    // Nearly always empty (a toggled device is looked at once, by the first of the two questions
+    // modify_bars' Step C asks): no iterator over an empty set.
+    if (this.changed.size === 0) return bars;
     for (const device of this.changed) {
       // The domain whose p2m the device's BARs map into (`mappingDomain`): dom_xen's map into dom0's.
       const holder =
@@ -203,8 +207,7 @@ export class EnabledBarIndex {
       if (holder === undefined || !holder.rank.has(device)) continue;
       refresh(holder, device);
     }
-    // `Set.clear` makes a new table even for an empty set; the index is asked twice per modify_bars.
-    if (this.changed.size > 0) this.changed.clear();
+    this.changed.clear();
     return bars;
   }
 
