@@ -47,6 +47,8 @@ export type ChunkResult =
 export type IdentityResult = Result<'EPERM' | 'EBUSY' | 'ENOMEM' | 'EINVAL' | 'ENOENT'>;
 
 const DONE: ChunkResult = Object.freeze({ ok: true });
+/** The result of a call that did every frame (one object: results are read, never changed). */
+const ALL_DONE: MmioResult = Object.freeze({ ok: true, done: true });
 
 /**
  * Xen's `mmio_order`: the leaf order for the next chunk, given the OR of the current gfn and mfn and
@@ -288,7 +290,7 @@ function iterate(
   }
   // One event per call for the RAM this call orphaned.
   if (orphaned.length > 0) p2m.events.push({ kind: 'ram-orphaned', by: 'map-mmio', gfns: orphaned });
-  if (i === count) return { ok: true, done: true };
+  if (i === count) return ALL_DONE;
   if (i > 0) return { ok: true, done: false, progress: i };
   return { ok: false, code: failed ?? 'EIO' };
 }
