@@ -365,8 +365,10 @@ export class P2m {
     removed(first: number, last: number): void;
   }): void {
     const code = TYPE_CODES.get('mmio_direct')!;
-    // The index keeps `reindex` running on every write, where the watcher is told.
-    this.machineFrameIndex(code);
+    // `reindex` runs on every write while there is a watcher (it tells it there); the index by
+    // machine frame of mmio_direct is made only if `extentsOfTypeMeetingMfns` asks about the type: a
+    // machine watches every p2m, and without questions (checks off, or a direct `Machine`) keeping it
+    // cost an index insertion or removal per extent change, a tenth of a decoding toggle.
     this.mmioWatcher = watcher;
     for (let i = 0; i < this.n; i++)
       if (this.types[i] === code) watcher.added(this.mfns[i]!, this.mfns[i]! + this.counts[i]! - 1);
@@ -709,7 +711,7 @@ export class P2m {
 
   /** Replaces extents `[lo, hi)` by the `k` scratch pieces. */
   private splice(lo: number, hi: number, k: number): void {
-    if (this.indexedTypes > 0) this.reindex(lo, hi, k);
+    if (this.indexedTypes > 0 || this.mmioWatcher !== undefined) this.reindex(lo, hi, k);
     const delta = k - (hi - lo);
     if (delta !== 0) {
       if (this.n + delta > this.starts.length) this.grow(this.n + delta);
