@@ -76,8 +76,32 @@ interface DomainBars {
   readonly held: Map<PciDevice, (HeldBar | undefined)[]>;
   /** How many entries are on: the enabled BARs Xen's walk meets. */
   enabled: number;
+  /** Changes to `index` (an entry made, moved or dropped; not one turning on or dormant). */
+  moves: number;
+  /** Per device, its last question to `entriesMeeting` and the answer, valid while `moves` stays. */
+  readonly asked: Map<PciDevice, Answer>;
   /** The rank the next device to join the domain's own list, and dom_xen's, gets. */
   readonly next: [own: number, domXen: number];
+}
+
+/** A device's last question to the index (its ranges, flat) and the entries met, dormant included. */
+interface Answer {
+  readonly moves: number;
+  readonly ranges: readonly number[];
+  readonly met: readonly HeldBar[];
+}
+
+/** Most entries an answer kept for a device may hold (nearly always it holds none). */
+const KEPT_ANSWER = 8;
+
+/** Whether `flat` (first, last, first, last, …) holds exactly `ranges`. */
+function sameRanges(flat: readonly number[], ranges: readonly (readonly [number, number])[]): boolean {
+  if (flat.length !== 2 * ranges.length) return false;
+  for (let i = 0; i < ranges.length; i++) {
+    const range = ranges[i]!;
+    if (flat[2 * i] !== range[0] || flat[2 * i + 1] !== range[1]) return false;
+  }
+  return true;
 }
 
 /**
@@ -128,6 +152,7 @@ export class EnabledBarIndex {
     for (const entry of bars.held.get(device) ?? []) if (entry !== undefined) drop(bars, entry);
     bars.held.delete(device);
     bars.rank.delete(device);
+    bars.asked.delete(device);
   }
 
   /** `device` got a new vPCI state, or lost it: its BARs are watched anew and looked at again. */
@@ -144,19 +169,42 @@ export class EnabledBarIndex {
     context: BarsContext,
     domain: Domain,
     ranges: readonly (readonly [number, number])[],
+    asker?: PciDevice,
   ): EnabledBar[] {
     const bars = this.domainBars(context, domain);
+    const met = this.entriesMeeting(bars, ranges, asker);
+    // Dormant entries out (nearly always nothing is met).
     const found: HeldBar[] = [];
-    for (const [first, last] of ranges) bars.index.meeting(first, last, found);
-    // Dormant entries out (in place: nearly always nothing is found).
-    let kept = 0;
-    for (let i = 0; i < found.length; i++) if (found[i]!.on) found[kept++] = found[i]!;
-    // Setting an array's length is a runtime call even when it does not change.
-    if (kept < found.length) found.length = kept;
+    for (let i = 0; i < met.length; i++) if (met[i]!.on) found.push(met[i]!);
     // Nearly always none: no set, no copy, no sort then.
     if (found.length < 2) return found;
     const once = ranges.length < 2 ? found : [...new Set(found)];
     return once.sort((a, b) => a.order - b.order);
+  }
+
+  /**
+   * The entries, dormant ones too, that meet any of `ranges`. `asker`'s last answer is given again
+   * while nothing in the index moved (`DomainBars.moves`) and `ranges` are the same: a device toggled
+   * asks with its BARs' frames each time, and while no BAR of the domain takes a new place (a
+   * decoding toggle leaves them where they are; a BAR sized and put back while off wakes where it was)
+   * the answer stays. Kept only when it holds few entries (memory stays O(devices)).
+   */
+  private entriesMeeting(
+    bars: DomainBars,
+    ranges: readonly (readonly [number, number])[],
+    asker: PciDevice | undefined,
+  ): readonly HeldBar[] {
+    const previous = asker === undefined ? undefined : bars.asked.get(asker);
+    if (previous !== undefined && previous.moves === bars.moves && sameRanges(previous.ranges, ranges))
+      return previous.met;
+    const met: HeldBar[] = [];
+    for (const [first, last] of ranges) bars.index.meeting(first, last, met);
+    if (asker !== undefined && met.length <= KEPT_ANSWER) {
+      const flat: number[] = [];
+      for (const [first, last] of ranges) flat.push(first, last);
+      bars.asked.set(asker, { moves: bars.moves, ranges: flat, met });
+    } else if (previous !== undefined) bars.asked.delete(asker!);
+    return met;
   }
 
   /** How many enabled BARs the walk over `domain` meets (every device's). */
@@ -184,7 +232,15 @@ export class EnabledBarIndex {
   private domainBars(context: BarsContext, domain: Domain): DomainBars {
     let bars = this.byDomain.get(domain);
     if (bars === undefined) {
-      bars = { index: new IntervalIndex(), rank: new Map(), held: new Map(), enabled: 0, next: [0, 0] };
+      bars = {
+        index: new IntervalIndex(),
+        rank: new Map(),
+        held: new Map(),
+        enabled: 0,
+        moves: 0,
+        asked: new Map(),
+        next: [0, 0],
+      };
       for (const device of domain.devices) {
         bars.rank.set(device, bars.next[0]++);
         this.watch(device);
@@ -226,6 +282,7 @@ export class EnabledBarIndex {
 /** Takes `entry` out of its domain's index (and out of the count if on). */
 function drop(bars: DomainBars, entry: HeldBar): void {
   bars.index.remove(entry.first, entry.last, entry);
+  bars.moves++;
   if (entry.on) bars.enabled--;
 }
 
@@ -264,6 +321,7 @@ function refresh(bars: DomainBars, device: PciDevice): void {
         on,
       };
       bars.index.add(made.first, made.last, made);
+      bars.moves++;
       bars.enabled++;
       held[i] = made;
       continue;
@@ -279,5 +337,6 @@ function refresh(bars: DomainBars, device: PciDevice): void {
     entry.first = frames[0];
     entry.last = frames[1];
     bars.index.add(entry.first, entry.last, entry);
+    bars.moves++;
   }
 }
