@@ -257,13 +257,15 @@ export class EnabledBarIndex {
     // modify_bars' Step C asks): no iterator over an empty set.
     if (this.changed.size === 0) return bars;
     for (const device of this.changed) {
+      // Each taken out as it is looked at (a set may lose members while iterated): `Set.clear` makes
+      // a new table, and the set nearly always holds one device, the one a toggle changed.
+      this.changed.delete(device);
       // The domain whose p2m the device's BARs map into (`mappingDomain`): dom_xen's map into dom0's.
       const holder =
         device.domain === undefined ? undefined : this.byDomain.get(holderOf(context, device.domain));
       if (holder === undefined || !holder.rank.has(device)) continue;
       refresh(holder, device);
     }
-    this.changed.clear();
     return bars;
   }
 
