@@ -47,14 +47,14 @@ function remove<V>(list: V[], vcpu: V): void {
  * docs/xen-gaps.md). Few vCPUs have work pending at a time, so the lists are plain ordered arrays.
  * `V` is the machine's `Vcpu`, `D` its `PciDevice`.
  */
-export class PendingVcpus<V extends OrderedVcpu, D extends object> {
+export class PendingVcpus<V extends OrderedVcpu, D> {
   private readonly ordered: V[] = [];
+  private readonly byDevice = new Map<D, V[]>();
   /**
-   * Per device that has had work, its holders (empty when none now). An emptied list stays, so that a
-   * device's next operation (a decoding toggle makes one, and another when it is finished) neither
-   * makes a list nor adds and deletes a map entry; weak, so a device unplugged takes its list with it.
+   * A holders list emptied and out of `byDevice`, kept for the next device that gets work: a decoding
+   * toggle makes an operation and finishes it, and each made and dropped a list.
    */
-  private readonly byDevice = new WeakMap<D, V[]>();
+  private spare: V[] | undefined;
 
   /**
    * Records that `vcpu`'s work moved from device `previous` to device `next` (undefined: no work).
@@ -65,11 +65,22 @@ export class PendingVcpus<V extends OrderedVcpu, D extends object> {
     if (previous === undefined && next !== undefined) insert(this.ordered, vcpu);
     else if (previous !== undefined && next === undefined) remove(this.ordered, vcpu);
     if (previous === next) return;
-    if (previous !== undefined) remove(this.byDevice.get(previous)!, vcpu);
+    if (previous !== undefined) {
+      const holders = this.byDevice.get(previous)!;
+      remove(holders, vcpu);
+      if (holders.length === 0) {
+        this.byDevice.delete(previous);
+        this.spare = holders;
+      }
+    }
     if (next !== undefined) {
-      const holders = this.byDevice.get(next);
-      if (holders === undefined) this.byDevice.set(next, [vcpu]);
-      else insert(holders, vcpu);
+      let holders = this.byDevice.get(next);
+      if (holders === undefined) {
+        holders = this.spare ?? [];
+        this.spare = undefined;
+        this.byDevice.set(next, holders);
+      }
+      insert(holders, vcpu);
     }
   }
 
