@@ -80,7 +80,9 @@ describe('hardened holds where the campaign broke it', () => {
       });
 
       it('3: a hidden device hot-plugged with decoding on', () => {
-        // pci.c pci_add_device → vpci_assign_device as dom0's: modify_bars defers the map, which
+        // The engine sets a hidden device added after boot up as dom0's (Xen hides devices only at
+        // boot, pci_hide_device being __init, and its pci_add_device leaves a device dom_xen owns
+        // to iommu_enable_device: docs/xen-gaps.md G9): modify_bars defers the map, which
         // vpci_process_pending drops once the device is dom_xen's again (sets left filled).
         const report = replay(
           [

@@ -136,6 +136,34 @@ describe('quarantine, release, reset, IOMMU faults', () => {
     expect(report.assertions.failures).toEqual([]);
   });
 
+  it('a device hot-plugged whose own IOMMU context is refused has no owner (pci_add_device, iommu_add_device)', () => {
+    const report = replay([
+      '{"event":"boot"}',
+      '{"event":"fault","requester":"0000:03:00.0","code":"EPERM"}',
+      '{"event":"device","sbdf":"0000:03:00.0","bars":[{"type":"mem32","size":"0x1000","addr":"0xfe000000"}]}',
+      '{"event":"domain","id":1}',
+      '{"event":"assign","sbdf":"0000:03:00.0","domain":1,"expect":"EBUSY"}',
+    ]);
+    expect(report.assertions.failures).toEqual([]);
+    expect(report.events.filter((event) => event.kind === 'iommu-add-failed')).toMatchObject([
+      { line: 3, kind: 'iommu-add-failed', sbdf: '0000:03:00.0', device: '0000:03:00.0', code: 'EPERM' },
+    ]);
+  });
+
+  it("a read-only device (pci_ro_device) gets no vPCI and drops dom0's writes (vpci_write, ro_map)", () => {
+    const report = replay([
+      '{"event":"device","sbdf":"0000:00:1f.0","command":"0x2","bars":[{"type":"mem32","size":"0x1000","addr":"0xfe000000"}],"readOnly":true}',
+      '{"event":"boot"}',
+      '{"event":"write","vcpu":"d0v0","sbdf":"00:1f.0","reg":"0x04","size":2,"value":"0x0"}',
+      '{"event":"read","sbdf":"00:1f.0","reg":"0x04","size":2,"expect":"0x2"}',
+    ]);
+    expect(report.assertions.failures).toEqual([]);
+    expect(report.devices.find((device) => device.sbdf === '0000:00:1f.0')).toMatchObject({ hidden: true });
+    expect(report.events.filter((event) => event.kind === 'access-dropped')).toMatchObject([
+      { line: 3, kind: 'access-dropped', sbdf: '0000:00:1f.0', reg: 4, size: 2, reason: 'read-only' },
+    ]);
+  });
+
   it('an MMCFG region made unusable hides the extended space from the hardware domain', () => {
     const report = replay([
       '{"event":"device","sbdf":"0000:03:00.0","bars":[{"type":"mem32","size":"0x100000","addr":"0xfe000000"}],"rebar":[{"bar":0,"sizes":["0x100000"]}]}',

@@ -319,7 +319,7 @@ export class Replayer {
           const sriov = imageSriovNote(hw.toString(), hw);
           if (sriov !== undefined) this.notes.push({ line, text: sriov });
         }
-        m.addDevice(hw, { hidden: event.hidden });
+        m.addDevice(hw, { hidden: event.hidden, readOnly: event.readOnly === true });
         return;
       }
       case 'boot':

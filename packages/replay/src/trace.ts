@@ -171,7 +171,13 @@ export type TraceEvent =
       /** HAP may use 2 MiB leaves (Xen's global `hap_2mb`). Absent: true. */
       readonly hap2mb?: boolean | undefined;
     }
-  | { readonly event: 'device'; readonly spec: DeviceSpec; readonly hidden: boolean }
+  | {
+      readonly event: 'device';
+      readonly spec: DeviceSpec;
+      readonly hidden: boolean;
+      /** Xen's `pci_ro_device` (implies `hidden`): no vPCI, the hardware domain's writes dropped. */
+      readonly readOnly?: boolean;
+    }
   | {
       readonly event: 'device';
       readonly sbdf: string;
@@ -183,6 +189,8 @@ export type TraceEvent =
         readonly vfBars?: readonly (bigint | null)[] | undefined;
       };
       readonly hidden: boolean;
+      /** Xen's `pci_ro_device` (implies `hidden`): no vPCI, the hardware domain's writes dropped. */
+      readonly readOnly?: boolean;
     }
   | { readonly event: 'boot' }
   | {
@@ -561,7 +569,9 @@ const PARSERS: Record<TraceEvent['event'], Parser> = {
   },
 
   device: (f) => {
-    const hidden = f.optionalBoolean('hidden') ?? false;
+    const readOnly = f.optionalBoolean('readOnly') ?? false;
+    const hidden = (f.optionalBoolean('hidden') ?? false) || readOnly;
+    const flags = readOnly ? { hidden, readOnly } : { hidden };
     const sbdf = f.string('sbdf');
     if (f.has('image')) {
       const image = f.raw('image');
@@ -597,7 +607,7 @@ const PARSERS: Record<TraceEvent['event'], Parser> = {
         sbdf,
         image: text,
         sizes: { bars, rom, ...(vfBars === undefined ? {} : { vfBars }) },
-        hidden,
+        ...flags,
       };
     }
     f.raw('image');
@@ -626,7 +636,7 @@ const PARSERS: Record<TraceEvent['event'], Parser> = {
       ...(sriov === undefined ? {} : { sriov: parseSriov(sriov) }),
       ...(phantom === undefined ? {} : { phantomFunctions: phantom as 0 | 1 | 2 | 3 }),
     };
-    return { event: 'device', spec, hidden };
+    return { event: 'device', spec, ...flags };
   },
 
   boot: () => ({ event: 'boot' }),

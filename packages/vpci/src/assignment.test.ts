@@ -105,6 +105,58 @@ describe('quarantine (iommu_quarantine, pdev->quarantine)', () => {
   });
 });
 
+describe('pci_add_device: iommu_add_device on hot plug', () => {
+  // pci.c pci_add_device, the `!pdev->domain` branch: after vpci_assign_device succeeds,
+  // iommu_add_device (pci.c) programs the function's own requester ID and returns its error, then
+  // each phantom function's (`devfn += phantom_stride` within the slot), whose failure is only
+  // logged ("IOMMU: add %pp failed (%d)"); the loop goes on. On the function's own failure
+  // pci_add_device calls vpci_deassign_device, list_del, `pdev->domain = NULL` and returns the error.
+  // Without an IOMMU (`!is_iommu_enabled(hardware_domain)`) iommu_add_device returns 0 at once.
+  it("the function's own context refused: vPCI torn down, the device has no owner, its deferred map dropped", () => {
+    const machine = bootedMachine([]);
+    const dom0 = machine.hardwareDomain;
+    const v = dom0.vcpus[0]!;
+    machine.iommuFaults.failNext('03:00.0', 'EPERM');
+    const device = machine.addDevice(nic('0000:03:00.0', 0xfe00_0000n, { command: PCI_COMMAND_MEMORY }));
+    expect(device.domain).toBeUndefined();
+    expect(device.vpci).toBeUndefined();
+    expect(dom0.devices).not.toContain(device);
+    expect(machine.events).toContainEqual({
+      kind: 'iommu-add-failed',
+      sbdf: '0000:03:00.0',
+      device: '0000:03:00.0',
+      code: 'EPERM',
+    });
+    // vpci_init_header deferred the map (decoding on); vpci_process_pending drops it (no vPCI).
+    expect(machine.finishPending(v)).toEqual({ status: 'dropped' });
+    expect(mmioExtents(dom0)).toEqual([]);
+    expect(device.hw.read(0x04, 2) & PCI_COMMAND_MEMORY).toBe(0);
+    const guest = machine.createGuest();
+    expect(machine.assignDevice('03:00.0', guest.id)).toEqual({ ok: false, code: 'EBUSY' });
+  });
+
+  it("a phantom function's refusal is only logged and the loop goes on: the device is dom0's", () => {
+    const machine = bootedMachine([]);
+    machine.iommuFaults.failNext('03:00.4');
+    machine.iommuFaults.failNext('03:00.6', 'EBUSY');
+    const device = machine.addDevice(nic('0000:03:00.0', 0xfe00_0000n, { phantomFunctions: 2 }));
+    expect(device.domain).toBe(machine.hardwareDomain);
+    expect(device.vpci).toBeDefined();
+    expect(machine.events.filter((event) => event.kind === 'iommu-add-failed')).toEqual([
+      { kind: 'iommu-add-failed', sbdf: '0000:03:00.4', device: '0000:03:00.0', code: 'ENOMEM' },
+      { kind: 'iommu-add-failed', sbdf: '0000:03:00.6', device: '0000:03:00.0', code: 'EBUSY' },
+    ]);
+  });
+
+  it("without an IOMMU nothing is programmed: the device is dom0's", () => {
+    const machine = bootedMachine([], { iommu: false });
+    machine.iommuFaults.failNext('03:00.0');
+    const device = machine.addDevice(nic('0000:03:00.0', 0xfe00_0000n));
+    expect(device.domain).toBe(machine.hardwareDomain);
+    expect(machine.events.some((event) => event.kind === 'iommu-add-failed')).toBe(false);
+  });
+});
+
 describe('phantom functions (phantom_stride)', () => {
   // alloc_pdev: stride = 8 >> MASK_EXTR(devcap, PCI_EXP_DEVCAP_PHANTOM), 0 for a function >= stride.
   it.each([

@@ -15,6 +15,7 @@
 import { describe, expect, it } from 'vitest';
 import { bootedMachine, mmioExtents, writeCommand } from '../../../test/support/machine.js';
 import { PhysicalDevice } from './hardware.js';
+import { checkInvariants } from './invariants.js';
 import { Machine } from './machine.js';
 import { PCI_COMMAND_MEMORY } from './pci-regs.js';
 import { IGNORE_BARS_DEVICES } from './quirks.js';
@@ -96,6 +97,92 @@ describe('capability pointers (vpci_init_capability_list, pci_find_next_cap_ttl)
     const machine = machineWith(hw);
     expect(machine.device('03:00.0').vpci).toBeDefined();
     expect(machine.configRead(machine.hardwareDomain.vcpus[0]!, '03:00.0', 0x34, 1)).toBe(0);
+  });
+});
+
+describe('pci_add_device: a hot-plugged device whose vPCI set-up fails', () => {
+  // The device of the ENODEV case above (MSI-X table BIR 6 behind the raw pointer 0x42), plugged
+  // after boot with memory decoding on. Derived from Xen (pci.c pci_add_device, the `!pdev->domain`
+  // branch; vpci.c vpci_assign_device; header.c vpci_init_header and modify_bars; cap.c
+  // vpci_init_capabilities):
+  // - `pdev->domain = hardware_domain`, `list_add` to its `pdev_list`, then `vpci_assign_device`;
+  // - `vpci_init_header` writes the command register without MEMORY before sizing, makes a rangeset
+  //   for each of the six memory BAR slots (`bar_add_rangeset` before `pci_size_mem_bar`: the five
+  //   unimplemented ones read 0, a 32-bit memory type), and, decoding being on, `modify_bars` fills
+  //   BAR0's set and defers the map to the current vCPU (`defer_map`: the system is active);
+  // - `vpci_init_capabilities`: `init_msix` fails (ENODEV), `vpci_capability_hide` cannot find the
+  //   pointer (ENODEV), so the set-up fails; `vpci_deassign_device` destroys the six sets and frees
+  //   the vPCI state;
+  // - back in `pci_add_device`: `list_del`, `pdev->domain = NULL`, "Setup of vPCI failed: %d", the
+  //   error returned; the `pci_dev` is not freed;
+  // - the deferred map is dropped by `vpci_process_pending` (`!pdev->vpci`): nothing is mapped and
+  //   the device's command register keeps MEMORY cleared.
+  const plugged = (): PhysicalDevice =>
+    PhysicalDevice.fromImage(
+      '0000:03:00.0',
+      image(256, [
+        [0x00, 2, 0x1234],
+        [0x04, 2, PCI_COMMAND_MEMORY],
+        [0x06, 2, 0x0010],
+        [0x34, 1, 0x42],
+        [0x40, 1, 0x11],
+        [0x44, 4, 6],
+        [0x48, 4, 0x0000_0800],
+        BAR0,
+      ]),
+      { bars: [MIB] },
+    );
+
+  for (const profile of ['xen', 'hardened'] as const) {
+    it(`${profile}: the device leaves the hardware domain's list with no owner, nothing mapped`, () => {
+      const machine = new Machine({ profile });
+      machine.boot();
+      const hw = plugged();
+      const device = machine.addDevice(hw);
+      const dom0 = machine.hardwareDomain;
+      const v = dom0.vcpus[0]!;
+      expect(device.domain).toBeUndefined();
+      expect(device.vpci).toBeUndefined();
+      expect(dom0.devices).not.toContain(device);
+      expect(machine.events).toContainEqual({
+        kind: 'vpci-setup-failed',
+        sbdf: '0000:03:00.0',
+        domain: 0,
+        code: 'ENODEV',
+        hotPlug: true,
+      });
+      expect(device.xenCost.rangesets.new).toBe(6);
+      expect(device.xenCost.rangesets.destroy).toBe(6);
+      // The map vpci_init_header deferred is dropped: no vPCI state.
+      expect(v.pending?.device).toBe(device);
+      machine.finishPending(v);
+      expect(machine.events).toContainEqual({ kind: 'pending-dropped', sbdf: '0000:03:00.0', vcpu: v.name });
+      expect(mmioExtents(dom0)).toEqual([]);
+      expect(hw.read(0x04, 2) & PCI_COMMAND_MEMORY).toBe(0);
+      // Nobody's: dom0 reaches the hardware, device_assigned refuses it (EBUSY), it can be unplugged.
+      machine.configWrite(v, '03:00.0', 0x04, 2, PCI_COMMAND_MEMORY);
+      expect(hw.read(0x04, 2)).toBe(PCI_COMMAND_MEMORY);
+      expect(mmioExtents(dom0)).toEqual([]);
+      const guest = machine.createGuest();
+      expect(machine.assignDevice('03:00.0', guest.id)).toEqual({ ok: false, code: 'EBUSY' });
+      expect(machine.removeDevice('03:00.0')).toEqual({ ok: true });
+      expect(checkInvariants(machine)).toEqual([]);
+    });
+  }
+
+  it("at boot (setup_one_hwdom_device) the same failure is only logged: the device stays dom0's", () => {
+    const machine = new Machine();
+    const device = machine.addDevice(plugged());
+    machine.boot();
+    expect(device.domain).toBe(machine.hardwareDomain);
+    expect(device.vpci).toBeUndefined();
+    expect(machine.events).toContainEqual({
+      kind: 'vpci-setup-failed',
+      sbdf: '0000:03:00.0',
+      domain: 0,
+      code: 'ENODEV',
+      hotPlug: false,
+    });
   });
 });
 

@@ -9,6 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { bootedMachine, mmioExtents, writeCommand } from '../../../test/support/machine.js';
 import { vpciAccessAllowed } from './config-access.js';
 import type { DeviceSpec } from './hardware.js';
+import { Machine } from './machine.js';
 import { PCI_COMMAND_MEMORY } from './pci-regs.js';
 
 const MIB = 0x10_0000n;
@@ -139,5 +140,67 @@ describe('ECAM / MMCFG accesses (vpci_ecam_read / vpci_ecam_write)', () => {
     expect(machine.ecamRead(v, '03:00.0', 0x00, 4)).toBe(BigInt(machine.configRead(v, '03:00.0', 0x00, 4)));
     expect(machine.ecamRead(v, '03:00.0', 0x01, 1)).toBe(0x80n);
     expect(() => machine.ecamRead(v, '03:00.0', 0x10, 16)).toThrow(/^size/);
+  });
+});
+
+describe('read-only devices (pci_ro_device, ro_map)', () => {
+  // pci.c pci_ro_device: the address's bit in the segment's ro_map, then _pci_hide_device (dom_xen).
+  // _setup_hwdom_pci_devices sets a dom_xen device up as dom0's: vpci_assign_device returns 0 with
+  // no vPCI ("No vPCI for r/o devices"), so nothing is sized, trapped or mapped and decoding is left
+  // as the device has it. vpci_read finds the pci_dev in dom_xen's list without ->vpci and reads the
+  // hardware (vpci_read_hw); vpci_write drops the write ("Ignore writes to read-only devices").
+  // free_pdev (pci_remove_device) leaves the ro_map bit set: a device added there later is set up
+  // as dom0's (pci_add_device) and is read-only too.
+  const uart: DeviceSpec = {
+    sbdf: '0000:00:1f.0',
+    command: PCI_COMMAND_MEMORY,
+    bars: [{ type: 'mem32', size: 0x1000n, addr: 0xfe00_0000n }],
+  };
+
+  it('gets no vPCI; dom0 reads the hardware and its writes are dropped', () => {
+    const machine = new Machine();
+    const device = machine.addDevice(uart, { readOnly: true });
+    machine.boot();
+    const dom0 = machine.hardwareDomain;
+    const v = dom0.vcpus[0]!;
+    expect(device.domain).toBe(machine.domXen);
+    expect(device.vpci).toBeUndefined();
+    expect(mmioExtents(dom0)).toEqual([]);
+    expect(machine.configRead(v, '00:1f.0', 0x04, 2)).toBe(PCI_COMMAND_MEMORY);
+    expect(machine.configRead(v, '00:1f.0', 0x10, 4)).toBe(0xfe00_0000);
+    machine.configWrite(v, '00:1f.0', 0x04, 2, 0);
+    machine.configWrite(v, '00:1f.0', 0x10, 4, 0xfd00_0000);
+    expect(device.hw.read(0x04, 2)).toBe(PCI_COMMAND_MEMORY);
+    expect(device.hw.read(0x10, 4)).toBe(0xfe00_0000);
+    expect(machine.events.filter((event) => event.kind === 'access-dropped')).toEqual([
+      { kind: 'access-dropped', domain: 0, sbdf: '0000:00:1f.0', reg: 0x04, size: 2, reason: 'read-only' },
+      { kind: 'access-dropped', domain: 0, sbdf: '0000:00:1f.0', reg: 0x10, size: 4, reason: 'read-only' },
+    ]);
+    const guest = machine.createGuest();
+    expect(machine.assignDevice('00:1f.0', guest.id)).toEqual({ ok: false, code: 'EBUSY' });
+  });
+
+  it("the ro_map bit outlives the device: one added there later is dom0's, without vPCI, read-only", () => {
+    const machine = new Machine();
+    machine.addDevice(uart, { readOnly: true });
+    machine.boot();
+    expect(machine.removeDevice('00:1f.0')).toEqual({ ok: true });
+    const device = machine.addDevice(uart);
+    const v = machine.hardwareDomain.vcpus[0]!;
+    expect(device.domain).toBe(machine.hardwareDomain);
+    expect(device.vpci).toBeUndefined();
+    machine.configWrite(v, '00:1f.0', 0x04, 2, 0);
+    expect(device.hw.read(0x04, 2)).toBe(PCI_COMMAND_MEMORY);
+  });
+
+  it('a device not read-only beside it is written as usual', () => {
+    const machine = new Machine();
+    machine.addDevice(uart, { readOnly: true });
+    machine.addDevice({ ...uart, sbdf: '0000:00:1e.0', bars: [] }, { hidden: true });
+    machine.boot();
+    const v = machine.hardwareDomain.vcpus[0]!;
+    // cmd_write with the memory bit as bars_mapped has it: straight to the device.
+    machine.configWrite(v, '00:1e.0', 0x04, 2, PCI_COMMAND_MEMORY | 0x0004);
+    expect(machine.device('00:1e.0').hw.read(0x04, 2)).toBe(PCI_COMMAND_MEMORY | 0x0004);
   });
 });

@@ -59,14 +59,23 @@ export type MapOperation = 'map' | 'unmap';
  * - `rebar-refused`: a resize while the BAR is mapped (ignored); `rebar-unsupported`: a size the
  *   hardware does not list (written anyway, as Xen does).
  * - `pending-dropped`: the device of a pending operation is gone or owned by another domain.
+ * - `iommu-add-failed`: on hot plug the IOMMU refused requester `sbdf` of `device` with `code` (Xen's
+ *   `iommu_add_device`, injected through `Machine.iommuFaults`). For the function itself
+ *   (`sbdf` = `device`) the device lost its vPCI state and left the hardware domain's list (no
+ *   owner); for a phantom function it is only logged, as Xen does ("IOMMU: add … failed").
+ * - `vpci-setup-failed`: `vpci_assign_device` failed with `code` for the hardware domain (`domain`).
+ *   With `hotPlug` (Xen's `pci_add_device`: "Setup of vPCI failed") the device left the hardware
+ *   domain's list and has no owner; without (building the hardware domain, `setup_one_hwdom_device`:
+ *   "setup of vPCI for d0 failed") it stays the hardware domain's, without vPCI.
  * - `rollback`: hardened: frames of a failed operation were restored.
  * - `msix-page-restored`: hardened: an MSI-X page of `sbdf` was mapped again for device `for`.
  * - `domain-crashed`: the domain was crashed (`domain_crash`).
  * - `modify-bars-failed`: modifyBars returned an error other than the ones above (ENOMEM).
  * - `crashed-domain-access`: a crashed domain's vCPU tried a config access; dropped.
  * - `access-dropped`: a config access Xen's `vpci_access_allowed` refuses (`reason` `misaligned`: not
- *   aligned to its size) never reached vPCI: a read returned all-ones, a write was dropped. Xen is
- *   silent; the engine logs it so no access is lost without a word.
+ *   aligned to its size) never reached vPCI: a read returned all-ones, a write was dropped; or
+ *   (`read-only`) a hardware-domain write to a device Xen marked read-only (`pci_ro_device`), which
+ *   `vpci_write` drops. Xen is silent; the engine logs it so no access is lost without a word.
  * - `crashed-domain-mmio`: a crashed domain's vCPU tried a memory access at `addr`; dropped.
  * - `rule-decision`: a rule set other than Xen's decided what BAR `bar` of `sbdf` maps (`decision`,
  *   one sentence naming the rule and its source function): mapped, moved, unmapped, or trapped.
@@ -218,6 +227,20 @@ export type VpciEvent =
   | { readonly kind: 'rebar-refused'; readonly sbdf: string; readonly bar: number; readonly size: bigint }
   | { readonly kind: 'rebar-unsupported'; readonly sbdf: string; readonly bar: number; readonly size: bigint }
   | { readonly kind: 'pending-dropped'; readonly sbdf: string; readonly vcpu: string }
+  | {
+      readonly kind: 'iommu-add-failed';
+      readonly sbdf: string;
+      readonly device: string;
+      readonly code: Errno;
+    }
+  | {
+      readonly kind: 'vpci-setup-failed';
+      readonly sbdf: string;
+      readonly domain: number;
+      readonly code: Errno;
+      /** Hot plug (`pci_add_device`): the device left the domain's list; else at boot, it stays. */
+      readonly hotPlug: boolean;
+    }
   | { readonly kind: 'rollback'; readonly sbdf: string; readonly domain: number; readonly frames: number }
   | { readonly kind: 'msix-page-restored'; readonly sbdf: string; readonly gfn: number; readonly for: string }
   | { readonly kind: 'domain-crashed'; readonly domain: number; readonly reason: string }
@@ -248,7 +271,7 @@ export type VpciEvent =
       readonly sbdf: string;
       readonly reg: number;
       readonly size: number;
-      readonly reason: 'misaligned';
+      readonly reason: 'misaligned' | 'read-only';
     };
 
 /** One line of text for an event, in the words of Xen's log message where there is one. */
@@ -306,6 +329,14 @@ export function describeEvent(event: VpciEvent): string {
       return `${event.sbdf}: refuse to resize BAR#${event.bar} to ${hex(event.size)} with memory decoding enabled`;
     case 'rebar-unsupported':
       return `${event.sbdf}: new BAR#${event.bar} size ${hex(event.size)} is not supported by hardware`;
+    case 'iommu-add-failed':
+      return event.sbdf === event.device
+        ? `${event.sbdf}: IOMMU add_device failed (${event.code}): the device has no owner`
+        : `IOMMU: add ${event.sbdf} failed (${event.code})`;
+    case 'vpci-setup-failed':
+      return event.hotPlug
+        ? `${event.sbdf}: Setup of vPCI failed: ${event.code}`
+        : `${event.sbdf}: setup of vPCI for d${event.domain} failed: ${event.code}`;
     case 'pending-dropped':
       return `${event.sbdf}: pending operation of ${event.vcpu} dropped (device gone or reassigned)`;
     case 'rollback':
@@ -333,6 +364,8 @@ export function describeEvent(event: VpciEvent): string {
     case 'sriov-vfs-enabled-at-add':
       return `SR-IOV device ${event.sbdf} has its virtual functions already enabled (${event.control.toString(16).padStart(4, '0')})`;
     case 'access-dropped':
-      return `d${event.domain}: ${event.size}-byte config access to ${event.sbdf} at ${hex(event.reg)} not aligned to its size: dropped`;
+      return event.reason === 'read-only'
+        ? `d${event.domain}: ${event.size}-byte config write to read-only device ${event.sbdf} at ${hex(event.reg)}: dropped`
+        : `d${event.domain}: ${event.size}-byte config access to ${event.sbdf} at ${hex(event.reg)} not aligned to its size: dropped`;
   }
 }

@@ -56,7 +56,10 @@ export function phantomFunctions(sbdf: Sbdf, stride: number): Sbdf[] {
 export class IommuFaults {
   private readonly pending = new Map<number, IommuErrno>();
 
-  /** The next context assignment (or reassignment) of requester `sbdf` fails with `code`. */
+  /**
+   * The next context assignment (or reassignment) of requester `sbdf` fails with `code`, or its
+   * `add_device` when a device is hot-plugged (Xen's `iommu_add_device`).
+   */
   failNext(sbdf: Sbdf | string, code: IommuErrno = 'ENOMEM'): void {
     if (!['ENOMEM', 'EPERM', 'ENODEV', 'EBUSY'].includes(code))
       throw new InvalidArgumentError('code', code, 'ENOMEM, EPERM, ENODEV or EBUSY');

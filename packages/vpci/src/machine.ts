@@ -222,6 +222,8 @@ export class Machine implements EngineContext {
   readonly quarantine: boolean;
   /** IOMMU context failures to inject (see `IommuFaults.failNext`). */
   readonly iommuFaults = new IommuFaults();
+  /** Xen's `ro_map`: the addresses `pci_ro_device` marked read-only (`sbdfKey`s). */
+  private readonly readOnlyDevices = new Set<number>();
   /** False while the hardware domain is being built (before `boot`): mappings are then applied at once. */
   systemActive = false;
   /** What the devices' memory BARs hold (what direct and MSI-X page accesses read and write). */
@@ -420,16 +422,24 @@ export class Machine implements EngineContext {
   /**
    * Adds a physical device. Before `boot` it waits for the hardware domain's set-up; after, it is
    * hot-plugged into the hardware domain (Xen's `pci_add_device`). `hidden`: owned by dom_xen (the
-   * hardware domain reaches it, as Xen's hidden devices). Under `refuseSubpageSharing` a device
+   * hardware domain reaches it, as Xen's hidden devices). `readOnly`: Xen's `pci_ro_device` (implies
+   * `hidden`): the address joins the segment's `ro_map`, so the device gets no vPCI
+   * (`vpci_assign_device`: "No vPCI for r/o devices") and the hardware domain's writes to it are
+   * dropped (`vpci_write`), with an `access-dropped` event; the mark outlives the device, as Xen's
+   * `free_pdev` leaves `ro_map` alone. Under `refuseSubpageSharing` a device
    * hot-plugged with a BAR in a page another domain maps (or is about to) joins with no owner, with
    * an `assign-refused` event: no domain reaches it through vPCI and it cannot be assigned.
    */
-  addDevice(device: DeviceSpec | PhysicalDevice, options: { readonly hidden?: boolean } = {}): PciDevice {
+  addDevice(
+    device: DeviceSpec | PhysicalDevice,
+    options: { readonly hidden?: boolean; readonly readOnly?: boolean } = {},
+  ): PciDevice {
     const hw = device instanceof PhysicalDevice ? device : PhysicalDevice.fromSpec(device);
     const key = sbdfKey(hw.sbdf);
     if (this.deviceMap.has(key))
       throw new InvalidArgumentError('sbdf', formatSbdf(hw.sbdf), 'an address no other device has');
-    return this.plug(hw, options.hidden === true, undefined);
+    if (options.readOnly === true) this.readOnlyDevices.add(key);
+    return this.plug(hw, options.hidden === true || options.readOnly === true, undefined);
   }
 
   /**
@@ -460,8 +470,56 @@ export class Machine implements EngineContext {
     // domain's (or dom_xen's) under that domain's mapping: it joins with no owner.
     if (this.systemActive && this.refusedAsShared(pdev, this.hardwareDomain)) return pdev;
     if (hidden) this.setOwner(pdev, this.domXen);
-    if (this.systemActive) this.setUpHardwareDevice(pdev);
+    if (!this.systemActive) return pdev;
+    if (hidden) this.setUpHardwareDevice(pdev);
+    else this.hotPlugVpci(pdev);
     return pdev;
+  }
+
+  /**
+   * Xen's `pci_add_device` for a device no domain owns (pci.c, the `!pdev->domain` branch): it joins
+   * the hardware domain's list and gets vPCI (`vpci_assign_device`, which tears down what it set up
+   * when it fails). On failure the device leaves the list again (`list_del`, `pdev->domain = NULL`),
+   * "Setup of vPCI failed" is logged and the error goes back to dom0; the `pci_dev` stays allocated,
+   * a VF on its PF's `vf_list`. So the device is nobody's: dom0 reaches its hardware (`vpci_write`
+   * finds no `pci_dev` of its own), it can be unplugged, and it cannot be assigned
+   * (`device_assigned`: EBUSY). Work its header set-up deferred is dropped by `vpci_process_pending`
+   * (no vPCI state). Then `iommu_add_device` (with an IOMMU): the function's own context failing
+   * (`iommuFaults`) undoes the same way, after `vpci_deassign_device`; a phantom function's is only
+   * logged ("IOMMU: add … failed").
+   */
+  private hotPlugVpci(device: PciDevice): void {
+    this.setOwner(device, this.hardwareDomain);
+    const rc = this.assignVpci(device);
+    if (!rc.ok) {
+      this.moveOwner(device, undefined);
+      this.events.push({
+        kind: 'vpci-setup-failed',
+        sbdf: device.name,
+        domain: this.hardwareDomain.id,
+        code: rc.code,
+        hotPlug: true,
+      });
+      return;
+    }
+    if (!this.hardwareDomain.iommu) return; // iommu_add_device: !is_iommu_enabled(d)
+    const own = this.iommuFaults.program(device.sbdf);
+    if (!own.ok) {
+      this.deassignVpci(device);
+      this.moveOwner(device, undefined);
+      this.events.push({ kind: 'iommu-add-failed', sbdf: device.name, device: device.name, code: own.code });
+      return;
+    }
+    for (const phantom of phantomFunctions(device.sbdf, device.phantomStride)) {
+      const added = this.iommuFaults.program(phantom);
+      if (!added.ok)
+        this.events.push({
+          kind: 'iommu-add-failed',
+          sbdf: formatSbdf(phantom),
+          device: device.name,
+          code: added.code,
+        });
+    }
   }
 
   /** A new guest domain. */
@@ -995,6 +1053,18 @@ export class Machine implements EngineContext {
     value: number,
   ): void {
     if (device === undefined) return;
+    // vpci_write: "Ignore writes to read-only devices, which have no ->vpci."
+    if (this.readOnlyDevices.size > 0 && this.readOnlyDevices.has(sbdfKey(device.sbdf))) {
+      this.events.push({
+        kind: 'access-dropped',
+        domain: vcpu.domain.id,
+        sbdf: device.name,
+        reg,
+        size,
+        reason: 'read-only',
+      });
+      return;
+    }
     if (this.refusedForeignWrite(vcpu, device, reg, size)) return;
     if (this.refusedHardwareMove(vcpu, device, reg, size, value)) return;
     xenView(device).write(reg, size, value);
@@ -1223,16 +1293,30 @@ export class Machine implements EngineContext {
     this.events.push({ kind: 'domain-crashed', domain: domain.id, reason });
   }
 
+  /**
+   * Xen's `setup_one_hwdom_device` (building the hardware domain): `vpci_assign_device` as the
+   * hardware domain's; a failure is only logged ("setup of vPCI for d0 failed") and the device stays
+   * in the list, without vPCI.
+   */
   private setUpHardwareDevice(device: PciDevice): void {
+    let rc: AssignResult;
     if (device.domain === this.domXen) {
       // Xen sets hidden devices up as the hardware domain's, then hands them back to dom_xen.
       device.domain = this.hardwareDomain;
-      this.assignVpci(device);
+      rc = this.assignVpci(device);
       device.domain = this.domXen;
-      return;
+    } else {
+      if (device.domain === undefined) this.setOwner(device, this.hardwareDomain);
+      rc = this.assignVpci(device);
     }
-    if (device.domain === undefined) this.setOwner(device, this.hardwareDomain);
-    this.assignVpci(device);
+    if (!rc.ok)
+      this.events.push({
+        kind: 'vpci-setup-failed',
+        sbdf: device.name,
+        domain: this.hardwareDomain.id,
+        code: rc.code,
+        hotPlug: false,
+      });
   }
 
   /** A guest without vPCI (x86 as Xen is): the device is the guest's, with no vPCI state. */
@@ -1248,6 +1332,8 @@ export class Machine implements EngineContext {
   private assignVpci(device: PciDevice): AssignResult {
     const domain = device.domain!;
     if (domain.isPseudo) return { ok: true };
+    // No vPCI for r/o devices.
+    if (this.readOnlyDevices.has(sbdfKey(device.sbdf))) return { ok: true };
     const isHwdom = domain.isHardware;
     device.vpci = new VpciState();
     // What was made from the old state's BARs: the host pages vPCI adds, the enabled BARs.
