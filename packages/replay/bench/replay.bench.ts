@@ -47,7 +47,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type ReplayOptions, TraceReplay } from '@vpci/replay';
-import { fileLineSpans, type LineSpans } from '../src/file-lines.js';
+import { type ByteLines, fileLineBytes } from '../src/file-lines.js';
 import {
   type DevicePlan,
   firstCycle,
@@ -185,10 +185,10 @@ async function replayFile(
     replay.replayer.machine!.domains().reduce((sum, domain) => sum + domain.p2m.writes, 0);
   let t0 = 0;
   let paused = 0;
-  for await (const chunk of fileLineSpans(file)) {
-    const { text, starts, ends } = chunk;
+  for await (const chunk of fileLineBytes(file)) {
+    const { bytes, starts, ends } = chunk;
     for (let i = 0; i < chunk.length; i++) {
-      if (!replay.feedSpan(text, starts[i]!, ends[i]!))
+      if (!replay.feedBytes(bytes, starts[i]!, ends[i]!))
         throw new Error(`line ${replay.error?.line}: ${replay.error?.message}`);
       if (replay.lines === setup) t0 = cpuMs();
       else if (replay.lines % 100_000 === 0) {
@@ -216,13 +216,13 @@ async function replayFile(
 /** A trace file fed to its replay a block of lines at a time, read a chunk at a time. */
 class FileFeeder {
   readonly replay: TraceReplay;
-  private readonly chunks: AsyncIterator<LineSpans>;
-  private chunk: LineSpans | undefined;
+  private readonly chunks: AsyncIterator<ByteLines>;
+  private chunk: ByteLines | undefined;
   private next = 0;
 
   constructor(file: string) {
     this.replay = new TraceReplay(file);
-    this.chunks = fileLineSpans(file)[Symbol.asyncIterator]();
+    this.chunks = fileLineBytes(file)[Symbol.asyncIterator]();
   }
 
   /** Feeds up to `count` lines, calling `after` after each; false at the end of the file. */
@@ -235,8 +235,8 @@ class FileFeeder {
         this.next = 0;
         continue;
       }
-      const { text, starts, ends } = this.chunk;
-      if (!this.replay.feedSpan(text, starts[this.next]!, ends[this.next]!))
+      const { bytes, starts, ends } = this.chunk;
+      if (!this.replay.feedBytes(bytes, starts[this.next]!, ends[this.next]!))
         throw new Error(`line ${this.replay.error?.line}: ${this.replay.error?.message}`);
       this.next++;
       fed++;

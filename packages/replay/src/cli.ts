@@ -14,7 +14,7 @@ import manifest from '../package.json';
 import { CompareReplay, type CompareTarget, comparableNames, compareTargets } from './compare.js';
 import { compareHtml, compareText } from './compare-report.js';
 import { TraceError } from './fields.js';
-import { LineTooLongError, lineChunks, lineSpans } from './file-lines.js';
+import { LineTooLongError, lineBytes, lineChunks } from './file-lines.js';
 import { renderHtml } from './html.js';
 import { describeError, type Input, InputError, openInput } from './input.js';
 import { renderSvg } from './picture.js';
@@ -243,10 +243,10 @@ async function replayTrace(
 ): Promise<Replayed> {
   const replay = new TraceReplay(name, options);
   try {
-    replaying: for await (const chunk of lineSpans(input.bytes)) {
-      const { text, starts, ends } = chunk;
+    replaying: for await (const chunk of lineBytes(input.bytes)) {
+      const { bytes, starts, ends } = chunk;
       for (let i = 0; i < chunk.length; i++)
-        if (!replay.feedSpan(text, starts[i]!, ends[i]!)) break replaying;
+        if (!replay.feedBytes(bytes, starts[i]!, ends[i]!)) break replaying;
       progress?.update(replay.lines);
     }
   } catch (error) {

@@ -2,7 +2,14 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { fileLineChunks, fileLineSpans } from './file-lines.js';
+import {
+  fileLineBytes,
+  fileLineChunks,
+  fileLineSpans,
+  LineTooLongError,
+  lineBytes,
+  MAX_LINE_CHARS,
+} from './file-lines.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'vpci-lines-'));
 afterAll(() => rmSync(dir, { recursive: true }));
@@ -48,5 +55,85 @@ describe('fileLineChunks', () => {
       }
       expect(lines).toEqual(['a', '{"event":"boot"}', '', 'last']);
     }
+  });
+
+  it('gives as bytes the lines it gives as text, at every chunk size', async () => {
+    const text = '\ufeff{"a":1}\r\né€\n\n{"event":"boot"}\r\n€€€\nlast\r';
+    const file = join(dir, 'bytes.jsonl');
+    writeFileSync(file, text);
+    const asText = (await linesOf(text)).flat();
+    for (const chunkBytes of [1, 2, 3, 7, 1 << 20]) {
+      const lines: string[] = [];
+      for await (const chunk of fileLineBytes(file, chunkBytes)) {
+        for (let i = 0; i < chunk.length; i++) lines.push(chunk.line(i));
+      }
+      expect(lines).toEqual(asText);
+    }
+  });
+});
+
+/** The lines `lineBytes` reads from `chunks`, or the line its `LineTooLongError` names. */
+async function byteLinesOf(chunks: readonly Uint8Array[]): Promise<number[] | { tooLong: number }> {
+  async function* source(): AsyncGenerator<Uint8Array> {
+    yield* chunks;
+  }
+  const lengths: number[] = [];
+  try {
+    for await (const lines of lineBytes(source())) {
+      for (let i = 0; i < lines.length; i++) lengths.push(lines.ends[i]! - lines.starts[i]!);
+    }
+  } catch (error) {
+    if (error instanceof LineTooLongError) return { tooLong: error.line };
+    throw error;
+  }
+  return lengths;
+}
+
+describe('lineBytes, a stream that reuses its memory', () => {
+  it('keeps its own copy of a line cut by a chunk boundary', async () => {
+    const text = Buffer.from('{"event":"boot"}\nsecond line\n\nthird, the last');
+    async function* reused(): AsyncGenerator<Uint8Array> {
+      const memory = Buffer.alloc(5);
+      for (let at = 0; at < text.length; at += 5) {
+        const piece = text.subarray(at, at + 5);
+        memory.fill(0x78);
+        memory.set(piece);
+        yield memory.subarray(0, piece.length);
+      }
+    }
+    const lines: string[] = [];
+    for await (const chunk of lineBytes(reused()))
+      for (let i = 0; i < chunk.length; i++) lines.push(chunk.line(i));
+    expect(lines).toEqual(['{"event":"boot"}', 'second line', '', 'third, the last']);
+  });
+});
+
+describe('lineBytes, the longest line', () => {
+  const bytes = (text: string): Uint8Array => Buffer.from(text);
+
+  it('refuses an ASCII line of more than MAX_LINE_CHARS bytes, in one chunk or many, naming it', async () => {
+    const long = bytes(`${'x'.repeat(MAX_LINE_CHARS + 1)}\n`);
+    expect(await byteLinesOf([bytes('{}\n'), long])).toEqual({ tooLong: 2 });
+    const pieces = [bytes('{}\n')];
+    for (let at = 0; at < long.length; at += 1 << 20) pieces.push(long.subarray(at, at + (1 << 20)));
+    expect(await byteLinesOf(pieces)).toEqual({ tooLong: 2 });
+    expect(await byteLinesOf([bytes('{}\n'), bytes('x'.repeat(MAX_LINE_CHARS))])).toEqual([
+      2,
+      MAX_LINE_CHARS,
+    ]);
+  });
+
+  it('counts characters, not bytes, as the text readers do: two-byte characters up to the limit pass', async () => {
+    // MAX_LINE_CHARS / 2 + 1 characters of two bytes each: more bytes than the limit, fewer characters.
+    const wide = bytes('é'.repeat(MAX_LINE_CHARS / 2 + 1));
+    const pieces = [];
+    for (let at = 0; at < wide.length; at += 1 << 20) pieces.push(wide.subarray(at, at + (1 << 20)));
+    expect(await byteLinesOf([...pieces, bytes('\n{}')])).toEqual([wide.length, 2]);
+    expect(await byteLinesOf([wide])).toEqual([wide.length]);
+    // One character more than the limit (in three-byte characters) is refused.
+    const over = bytes('€'.repeat(MAX_LINE_CHARS + 1));
+    expect(await byteLinesOf([over.subarray(0, 1 << 24), over.subarray(1 << 24), bytes('\n')])).toEqual({
+      tooLong: 1,
+    });
   });
 });

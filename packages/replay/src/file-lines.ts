@@ -4,7 +4,10 @@
  * cost about as much as parsing the lines). A line ends at `\n`, with a `\r` before it dropped; the
  * last line needs no newline. A line longer than `MAX_LINE_CHARS` is refused as it is read (a 64 MiB
  * line would otherwise be held, and re-joined chunk by chunk, before anything could look at it).
+ * The lines come as text (`lineChunks`, `lineSpans`) or, for a replay, as bytes (`lineBytes`: no text
+ * is decoded for the lines a replay reads from their bytes).
  */
+import { isAscii } from 'node:buffer';
 import { createReadStream } from 'node:fs';
 import { StringDecoder } from 'node:string_decoder';
 
@@ -137,4 +140,132 @@ export async function* lineSpans(
   }
   const rest = pieces.join('') + decoder.end();
   if (rest !== '') yield oneLine(rest);
+}
+
+/**
+ * Whole lines, each a span of one chunk's bytes: line `i` is `bytes` from `starts[i]` up to `ends[i]`
+ * (its newline, and a `\r` before it, left out); `lineSpans` as UTF-8 bytes, decoded by whoever needs a
+ * line's text. A line cut by a chunk boundary is joined into bytes of its own, given as a `ByteLines`
+ * of one line before the rest of the chunk.
+ */
+export class ByteLines {
+  /** The bytes the lines are spans of. */
+  readonly bytes: Uint8Array;
+  /** Where each line starts in `bytes`. */
+  readonly starts: number[] = [];
+  /** Where each line ends in `bytes` (exclusive). */
+  readonly ends: number[] = [];
+
+  constructor(bytes: Uint8Array) {
+    this.bytes = bytes;
+  }
+
+  /** How many lines. */
+  get length(): number {
+    return this.starts.length;
+  }
+
+  /** Line `i` decoded. */
+  line(i: number): string {
+    return decodeLine(this.bytes, this.starts[i]!, this.ends[i]!);
+  }
+
+  /** Adds the line `bytes[start … end)`, less a `\r` at its end (CRLF). */
+  add(start: number, end: number): void {
+    this.starts.push(start);
+    this.ends.push(end > start && this.bytes[end - 1] === 0x0d ? end - 1 : end);
+  }
+}
+
+/**
+ * A line's UTF-8 bytes as text, as the text readers give it: a byte order mark kept (a replay's
+ * reader trims it as white space), a byte that is not UTF-8 read as U+FFFD.
+ */
+const utf8 = new TextDecoder('utf-8', { ignoreBOM: true });
+
+/** The text of `bytes[start … end)`. */
+export function decodeLine(bytes: Uint8Array, start: number, end: number): string {
+  return utf8.decode(bytes.subarray(start, end));
+}
+
+/** `fileLineSpans` as bytes (`ByteLines`): what a replay reads. */
+export function fileLineBytes(
+  file: string,
+  chunkBytes = CHUNK_BYTES,
+): AsyncGenerator<ByteLines, void, undefined> {
+  return lineBytes(createReadStream(file, { highWaterMark: chunkBytes }));
+}
+
+/**
+ * `lineSpans` as bytes: the lines of a stream of UTF-8 bytes, a `ByteLines` per chunk read. The
+ * limit is `MAX_LINE_CHARS` characters as the text readers count them (UTF-16 code units): a line
+ * of ASCII is refused as soon as it has more bytes; one with other characters has fewer characters
+ * than bytes, so it is decoded to be measured once it ends (or refused as read beyond three bytes a
+ * character, which no UTF-8 text has).
+ */
+export async function* lineBytes(
+  source: AsyncIterable<Uint8Array>,
+): AsyncGenerator<ByteLines, void, undefined> {
+  // The unfinished line, in pieces: joined once when its newline comes, so a long line costs linear time.
+  let pieces: Uint8Array[] = [];
+  let partialBytes = 0;
+  let partialAscii = true;
+  let lineNumber = 0;
+  for await (const chunk of source) {
+    // A Buffer, whatever the stream's chunks are: its `indexOf` is a native search (a Uint8Array's
+    // went byte by byte, slower than the rest of the reading), and the reader's code then sees one
+    // kind of array, the same as for a line joined from pieces.
+    const bytes = Buffer.isBuffer(chunk)
+      ? chunk
+      : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+    let start = 0;
+    const lines = new ByteLines(bytes);
+    // The line the previous chunks left unfinished, once this one finishes it.
+    let joined: ByteLines | undefined;
+    for (let newline = bytes.indexOf(0x0a); newline >= 0; newline = bytes.indexOf(0x0a, start)) {
+      lineNumber++;
+      if (pieces.length === 0) {
+        if (newline - start > MAX_LINE_CHARS) refuseIfLong(bytes.subarray(start, newline), false, lineNumber);
+        lines.add(start, newline);
+      } else {
+        pieces.push(bytes.subarray(start, newline));
+        const line = Buffer.concat(pieces, partialBytes + newline - start);
+        if (line.length > MAX_LINE_CHARS) refuseIfLong(line, partialAscii, lineNumber);
+        joined = new ByteLines(line);
+        joined.add(0, line.length);
+        pieces = [];
+        partialBytes = 0;
+        partialAscii = true;
+      }
+      start = newline + 1;
+    }
+    if (start < bytes.length) {
+      const rest = bytes.subarray(start);
+      partialBytes += rest.length;
+      partialAscii &&= isAscii(rest);
+      if (partialBytes > (partialAscii ? MAX_LINE_CHARS : 3 * MAX_LINE_CHARS))
+        throw new LineTooLongError(lineNumber + 1);
+      // A copy: a stream may hand over its chunks' memory again.
+      pieces.push(Buffer.from(rest));
+    }
+    // Nothing of a chunk is given before all of it is read: a line too long refuses the chunk whole.
+    if (joined !== undefined) yield joined;
+    if (lines.length > 0) yield lines;
+  }
+  if (partialBytes > 0) {
+    const line = Buffer.concat(pieces, partialBytes);
+    if (line.length > MAX_LINE_CHARS) refuseIfLong(line, partialAscii, lineNumber + 1);
+    const last = new ByteLines(line);
+    last.add(0, line.length);
+    yield last;
+  }
+}
+
+/**
+ * Throws `LineTooLongError` for line `lineNumber`, of more than `MAX_LINE_CHARS` bytes, unless it is
+ * not ASCII (`ascii` says so, or it is checked here) and decodes to no more than that many characters.
+ */
+function refuseIfLong(line: Uint8Array, ascii: boolean, lineNumber: number): void {
+  if (ascii || isAscii(line) || decodeLine(line, 0, line.length).length > MAX_LINE_CHARS)
+    throw new LineTooLongError(lineNumber);
 }

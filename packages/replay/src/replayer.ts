@@ -157,8 +157,48 @@ export class Replayer {
    * something that does not exist or comes out of order.
    */
   apply(event: TraceEvent, line: number): void {
-    if (event.event === 'write' && this.machine?.systemActive === true && this.applyInertWrite(event, line))
+    if (
+      event.event === 'write' &&
+      event.via !== 'ecam' &&
+      this.machine?.systemActive === true &&
+      this.applyInertWrite(
+        event.vcpu.domain,
+        event.vcpu.vcpu,
+        event.sbdf,
+        event.reg,
+        event.size,
+        event.value,
+        line,
+      )
+    )
       return;
+    this.applyChecked(event, line);
+  }
+
+  /**
+   * `apply` for the CF8/CFC `write` of `value` (`size` bytes at `reg`) by vCPU `vcpu` of domain
+   * `domain` to the device at `sbdf`, from a compact write line's fields (`TraceReplay.feedBytes`):
+   * an inert write is made without an event object; any other becomes the `write` event it is.
+   */
+  applyWrite(
+    domain: number,
+    vcpu: number,
+    sbdf: string,
+    reg: number,
+    size: 1 | 2 | 4,
+    value: number,
+    line: number,
+  ): void {
+    if (
+      this.machine?.systemActive === true &&
+      this.applyInertWrite(domain, vcpu, sbdf, reg, size, value, line)
+    )
+      return;
+    this.applyChecked({ event: 'write', vcpu: { domain, vcpu }, sbdf, reg, size, value }, line);
+  }
+
+  /** `apply` past the inert writes: the event checked, applied, and what it may have changed checked. */
+  private applyChecked(event: TraceEvent, line: number): void {
     if (event.event === 'host') {
       if (this.machine !== undefined) {
         throw new TraceError(line, "'host' after the machine was set up; expected it as the first event");
@@ -227,18 +267,26 @@ export class Replayer {
    * False, with nothing done, for any other write (it then takes the general path, which also
    * reports what it names wrongly); always false when every line gets a whole check.
    */
-  private applyInertWrite(event: TraceEvent & { event: 'write' }, line: number): boolean {
-    // An ECAM write (up to 8 bytes, split by Xen) always takes the checked path.
-    if (this.options.invariantChecks === 'full' || event.via === 'ecam') return false;
-    const vcpu = this.findVcpu(event.vcpu);
+  private applyInertWrite(
+    domain: number,
+    vcpuIndex: number,
+    sbdf: string,
+    reg: number,
+    size: number,
+    value: number,
+    line: number,
+  ): boolean {
+    // (An ECAM write, up to 8 bytes split by Xen, always takes the checked path: `apply` does not
+    // offer it.)
+    if (this.options.invariantChecks === 'full') return false;
+    const vcpu = this.findVcpu(domain, vcpuIndex);
     if (vcpu === undefined || vcpu.pending !== undefined) return false;
     try {
       // A malformed address is the engine's argument error, reported in the trace's terms.
-      const address = this.address(event.sbdf);
-      if (!this.machine!.configWriteIfInert(vcpu, address.sbdf, event.reg, event.size, event.value))
-        return false;
+      const address = this.address(sbdf);
+      if (!this.machine!.configWriteIfInert(vcpu, address.sbdf, reg, size, value)) return false;
     } catch (error) {
-      if (error instanceof InvalidArgumentError) throw new TraceError(line, inTraceTerms(error, event.event));
+      if (error instanceof InvalidArgumentError) throw new TraceError(line, inTraceTerms(error, 'write'));
       throw error;
     }
     this.applied++;
@@ -825,13 +873,13 @@ export class Replayer {
   }
 
   /** The vCPU a trace names, or undefined (`vcpuOf` says why). */
-  private findVcpu(ref: TraceVcpu): Vcpu | undefined {
-    const domain = this.machine!.findDomain(ref.domain);
-    return domain === undefined || domain.kind === 'dom_xen' ? undefined : domain.vcpus[ref.vcpu];
+  private findVcpu(domainId: number, vcpu: number): Vcpu | undefined {
+    const domain = this.machine!.findDomain(domainId);
+    return domain === undefined || domain.kind === 'dom_xen' ? undefined : domain.vcpus[vcpu];
   }
 
   private vcpuOf(ref: TraceVcpu, line: number): Vcpu {
-    const found = this.findVcpu(ref);
+    const found = this.findVcpu(ref.domain, ref.vcpu);
     if (found !== undefined) return found;
     const name = `d${ref.domain}v${ref.vcpu}`;
     const domain = this.machine!.findDomain(ref.domain);

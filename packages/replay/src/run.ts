@@ -3,7 +3,9 @@
  * held whole); the first bad line stops the replay before it is applied, and the report keeps
  * everything before it.
  */
+import { AddressTexts, CompactWrite, readCompactWrite } from './compact-bytes.js';
 import { TraceError } from './fields.js';
+import { decodeLine } from './file-lines.js';
 import { Replayer, type ReplayOptions } from './replayer.js';
 import { buildReport, type Report } from './report.js';
 import { compactWrite, parseGeneralLine } from './trace.js';
@@ -18,6 +20,10 @@ export class TraceReplay {
   lines = 0;
   /** The error that stopped the replay. */
   error: TraceError | undefined;
+  /** The compact write line `feedBytes` read last (reused: no object per line). */
+  private readonly write = new CompactWrite();
+  /** The texts of the addresses `feedBytes` met. */
+  private readonly addressTexts = new AddressTexts();
 
   constructor(name: string, options: ReplayOptions = {}) {
     this.name = name;
@@ -41,6 +47,35 @@ export class TraceReplay {
         compactWrite(text, start, end) ??
         parseGeneralLine(start === 0 && end === text.length ? text : text.slice(start, end), this.lines);
       if (event !== undefined) this.replayer.apply(event, this.lines);
+      return true;
+    } catch (error) {
+      if (!(error instanceof TraceError)) throw error;
+      this.error = error;
+      return false;
+    }
+  }
+
+  /**
+   * `feed` for the line `bytes[start … end)` of UTF-8 bytes (`ByteLines`, what the CLI reads): a
+   * compact write line (`readCompactWrite`) is applied from its bytes, with no text and no event
+   * object made for it; any other line is decoded and fed as text.
+   */
+  feedBytes(bytes: Uint8Array, start: number, end: number): boolean {
+    if (this.error !== undefined) return false;
+    const write = this.write;
+    if (!readCompactWrite(bytes, start, end, write)) return this.feed(decodeLine(bytes, start, end));
+    this.lines++;
+    try {
+      const sbdf = this.addressTexts.textOf(bytes, write);
+      this.replayer.applyWrite(
+        write.domain,
+        write.vcpu,
+        sbdf,
+        write.reg,
+        write.size,
+        write.value,
+        this.lines,
+      );
       return true;
     } catch (error) {
       if (!(error instanceof TraceError)) throw error;

@@ -1,8 +1,9 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { runs } from '../../../test/support/fast-check-setup.js';
+import { AddressTexts, CompactWrite, readCompactWrite } from './compact-bytes.js';
 import { TraceError } from './fields.js';
-import { compactWrite, parseEvent, parseTraceLine, plainWrite } from './trace.js';
+import { compactWrite, parseEvent, parseTraceLine, plainWrite, type TraceEvent } from './trace.js';
 
 /** Values a write line's field may hold: the plain ones and the ones only the general reader takes. */
 const anyValue = fc.oneof(
@@ -125,6 +126,10 @@ const nearCompact = fc.oneof(
         'd',
         'x',
         '\u0001',
+        '\u007f',
+        'é',
+        '€',
+        '\ufffd',
       ),
     )
     .map(([text, at, insert]) => {
@@ -208,6 +213,143 @@ describe('compactWrite, the fast path for compact write lines', () => {
       line.replace('d12v3', 'd12'),
     ])
       expect(compactWrite(odd)).toBeUndefined();
+  });
+});
+
+const utf8 = new TextEncoder();
+
+/** What `readCompactWrite` reads from `bytes[from … to)`, as the event `compactWrite` gives, or undefined. */
+function fromBytes(bytes: Uint8Array, from: number, to: number): TraceEvent | undefined {
+  const w = new CompactWrite();
+  if (!readCompactWrite(bytes, from, to, w)) return undefined;
+  const sbdf = new TextDecoder().decode(bytes.subarray(w.sbdfFrom, w.sbdfTo));
+  return {
+    event: 'write',
+    vcpu: { domain: w.domain, vcpu: w.vcpu },
+    sbdf,
+    reg: w.reg,
+    size: w.size,
+    value: w.value,
+  };
+}
+
+/** Whether the byte path should take a line `compactWrite` takes: ASCII, no number of 16 digits. */
+const byteReadable = (text: string): boolean => /^[\x20-\x7f]*$/.test(text) && !/[0-9]{16}/.test(text);
+
+describe('readCompactWrite, the compact write line read from its bytes', () => {
+  it('takes from the bytes what compactWrite (and JSON.parse) take from the text, with the same fields, and reads no byte past the line', () => {
+    const around = fc.constantFrom('', '}', '\n', '0', '"', '\r\n{"event":"write"}', ',"x":1}', 'é');
+    let taken = 0;
+    fc.assert(
+      fc.property(nearCompact, around, around, (text, before, after) => {
+        const head = utf8.encode(before);
+        const line = utf8.encode(text);
+        const bytes = utf8.encode(before + text + after);
+        const fast = fromBytes(bytes, head.length, head.length + line.length);
+        const reference = compactWrite(text);
+        if (fast !== undefined) {
+          taken++;
+          expect(fast).toEqual(reference);
+          // And what JSON.parse and the general reader make of the line.
+          expect(fast).toEqual(viaJson(text));
+        } else if (reference !== undefined) {
+          // Left to the text path only for what the bytes do not show at once.
+          expect(byteReadable(text)).toBe(false);
+        }
+      }),
+      runs(3000),
+    );
+    expect(taken).toBeGreaterThan(300);
+  });
+
+  it('takes every ASCII write line in the compact form, and leaves any other address to the text path', () => {
+    const compact = fc.record({
+      event: fc.constant('write'),
+      vcpu: fc.tuple(fc.nat(), fc.nat()).map(([d, v]) => `d${d}v${v}`),
+      sbdf: fc.string({ unit: 'binary', maxLength: 16 }),
+      reg: fc.integer({ min: 0, max: 4095 }),
+      size: fc.constantFrom(1, 2, 4),
+      // Values in range and, at each size's bound, out of it (the text path refuses those too).
+      value: fc.oneof(
+        fc.nat(0xffff_ffff),
+        fc.constantFrom(0xff, 0x100, 0xffff, 0x1_0000, 0xffff_ffff, 2 ** 32),
+      ),
+      inRange: fc.boolean(),
+    });
+    fc.assert(
+      fc.property(compact, ({ inRange, ...json }) => {
+        const value = inRange ? json.value % 2 ** (8 * json.size) : json.value;
+        const text = JSON.stringify({ ...json, value });
+        const bytes = utf8.encode(text);
+        const fast = fromBytes(bytes, 0, bytes.length);
+        if (byteReadable(text) && !text.includes('\\')) expect(fast).toEqual(compactWrite(text));
+        else expect(fast).toBeUndefined();
+      }),
+      runs(1000),
+    );
+  });
+
+  it('reads the lines a long trace has, and no line with a space, escape, leading zero, extra key or other character', () => {
+    const line =
+      '{"event":"write","vcpu":"d12v3","sbdf":"0000:00:02.0","reg":16,"size":4,"value":4294967295}';
+    const read = (text: string) => fromBytes(utf8.encode(text), 0, utf8.encode(text).length);
+    expect(read(line)).toEqual(compactWrite(line));
+    for (const odd of [
+      line.replace('"reg":16', '"reg": 16'),
+      line.replace('"reg":16', '"reg":016'),
+      line.replace('0000:00', '0000\\u003a00'),
+      line.replace('}', ',"x":1}'),
+      `${line} `,
+      `${line}\r`,
+      line.replace('4294967295', '4294967296'),
+      line.replace('"size":4', '"size":3'),
+      line.replace('d12v3', 'd12'),
+      line.replace('0000:00', '0000:é0'),
+      line.replace('"value":4294967295', '"value":1234567890123456'),
+      line.replace('"size":4,"value":4294967295', '"size":2,"value":65536'),
+      line.replace('"size":4,"value":4294967295', '"size":1,"value":256'),
+      line.replace('"reg":16', '"reg":4096'),
+    ])
+      expect(read(odd)).toBeUndefined();
+    // A non-ASCII address is the text path's, which takes it.
+    expect(compactWrite(line.replace('0000:00', '0000:é0'))).toMatchObject({ sbdf: '0000:é0:02.0' });
+  });
+});
+
+describe('AddressTexts, the texts of the addresses a byte reader met', () => {
+  const write = (bytes: Uint8Array): CompactWrite => {
+    const w = new CompactWrite();
+    expect(readCompactWrite(bytes, 0, bytes.length, w)).toBe(true);
+    return w;
+  };
+  const line = (sbdf: string): Uint8Array =>
+    utf8.encode(`{"event":"write","vcpu":"d0v0","sbdf":"${sbdf}","reg":4,"size":2,"value":6}`);
+
+  it('gives the same text object for the same bytes, and each address its own text', () => {
+    const texts = new AddressTexts();
+    const a = line('0000:00:02.0');
+    const first = texts.textOf(a, write(a));
+    expect(first).toBe('0000:00:02.0');
+    const b = line('0000:00:03.0');
+    expect(texts.textOf(b, write(b))).toBe('0000:00:03.0');
+    const again = line('0000:00:02.0');
+    expect(texts.textOf(again, write(again))).toBe(first);
+    // "Aa" and "BB" hash alike (31 * 65 + 97 = 31 * 66 + 66): told apart by their bytes.
+    const aa = line('Aa');
+    const bb = line('BB');
+    expect(write(aa).sbdfHash).toBe(write(bb).sbdfHash);
+    expect([texts.textOf(aa, write(aa)), texts.textOf(bb, write(bb)), texts.textOf(aa, write(aa))]).toEqual([
+      'Aa',
+      'BB',
+      'Aa',
+    ]);
+    // Past the 12 characters packed into two numbers, the bytes tell them apart.
+    const long = [line('0000:00:02.0a'), line('0000:00:02.0b'), line('0000:00:02.0a')];
+    expect(long.map((bytes) => texts.textOf(bytes, write(bytes)))).toEqual([
+      '0000:00:02.0a',
+      '0000:00:02.0b',
+      '0000:00:02.0a',
+    ]);
   });
 });
 
