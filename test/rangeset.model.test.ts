@@ -784,3 +784,87 @@ describe('a set in its own fields and in its store, against the model', () => {
     expect(crossings.mixedSwaps).toBeGreaterThan(50);
   });
 });
+
+// ---- queries of a tiny set in every layout, at any magnitude ------------------------------------------
+
+/**
+ * A set's one or two ranges live in its own fields, laid out so that a query is one or two comparisons
+ * (packages/rangeset DESIGN.md, "Representation": one range held twice, an empty set as the empty
+ * interval, the store's values bounded by the same two fields), and `checkRange` sends whole values
+ * from 2^51 on to its detailed path. Here a set of values near a base (0, just below and above 2^51
+ * and 2^52, just below MAX_VALUE) is updated and consumed at random, and after every step every window
+ * of up to 5 values, and some wider ones, is asked with `overlapsRange` and `containsRange` and
+ * compared with a plain list of the values held. The run counts the layouts it saw (fails if one is
+ * missing).
+ */
+describe('queries of a tiny set in every layout, near 0, 2^51, 2^52 and MAX_VALUE, against a value list', () => {
+  const SPAN = 20;
+  const BASES = [0, 2 ** 51 - 10, 2 ** 52 - 10, Number.MAX_SAFE_INTEGER - SPAN + 1];
+  type Step =
+    | { op: 'add' | 'remove'; s: number; e: number }
+    | { op: 'consume'; take: number; next: 'continue' | 'restart' };
+  const step: fc.Arbitrary<Step> = fc.oneof(
+    fc
+      .tuple(
+        fc.constantFrom('add' as const, 'add' as const, 'remove' as const),
+        fc.nat({ max: SPAN - 1 }),
+        fc.nat({ max: 4 }),
+      )
+      .map(([op, s, len]) => ({ op, s, e: Math.min(SPAN - 1, s + len) })),
+    fc
+      .tuple(fc.integer({ min: 1, max: 6 }), fc.constantFrom('continue' as const, 'restart' as const))
+      .map(([take, next]) => ({ op: 'consume' as const, take, next })),
+  );
+
+  it('answers every window as the value list does, after every update and consume', () => {
+    const layouts = new Set<number>();
+    fc.assert(
+      fc.property(fc.constantFrom(...BASES), fc.array(step, { maxLength: 40 }), (base, steps) => {
+        const set = new RangeSet();
+        const held = new Uint8Array(SPAN);
+        for (const st of steps) {
+          if (st.op === 'consume') {
+            // Take up to `take` values from the front, a range at a time, as a budgeted map loop does.
+            let left = st.take;
+            set.consumeRanges((s, e) => {
+              const n = Math.min(left, e - s + 1);
+              left -= n;
+              return { consumed: n, next: left > 0 ? st.next : 'restart' };
+            });
+            let drop = st.take - left;
+            for (let v = 0; v < SPAN && drop > 0; v++) {
+              if (held[v] === 1) {
+                held[v] = 0;
+                drop--;
+              }
+            }
+          } else {
+            const r =
+              st.op === 'add'
+                ? set.addRange(base + st.s, base + st.e)
+                : set.removeRange(base + st.s, base + st.e);
+            expect(r).toEqual({ ok: true });
+            held.fill(st.op === 'add' ? 1 : 0, st.s, st.e + 1);
+          }
+          const ranges = rangesOf(held);
+          expect(set.toArray()).toEqual(ranges.map(([s, e]) => [base + s, base + e]));
+          layouts.add(Math.min(ranges.length, 3));
+          for (let s = 0; s < SPAN; s++) {
+            for (const e of [s, s + 1, s + 3, SPAN - 1]) {
+              if (e >= SPAN || e < s) continue;
+              const window = held.subarray(s, e + 1);
+              expect(set.overlapsRange(base + s, base + e)).toBe(window.some((b) => b === 1));
+              expect(set.containsRange(base + s, base + e)).toBe(window.every((b) => b === 1));
+            }
+          }
+          // Windows reaching outside the values the set can hold: below and above them.
+          if (base > 0) expect(set.overlapsRange(0, base - 1)).toBe(false);
+          expect(set.overlapsRange(0, base + SPAN - 1)).toBe(held.some((b) => b === 1));
+        }
+      }),
+      runs(60),
+    );
+    // Empty, one range, two ranges (in the fields) and three or more (in the store) were all queried.
+    expect([...layouts].sort()).toEqual([0, 1, 2, 3]);
+  });
+});

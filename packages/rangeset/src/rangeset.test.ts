@@ -1926,6 +1926,11 @@ describe('bad arguments throw InvalidArgumentError and change nothing', () => {
     { value: Number.NaN, shown: 'NaN' },
     { value: -1, shown: '-1' },
     { value: 1.5, shown: '1.5' },
+    // checkRange's whole-number test squares a scaled difference: unscaled, these underflow to 0.
+    { value: 1e-300, shown: '1e-300' },
+    { value: Number.MIN_VALUE, shown: '5e-324' },
+    // Past 2^51 the cheap test's rounding spacing is 2: a half there must still fail.
+    { value: 2 ** 51 + 0.5, shown: '2251799813685248.5' },
     { value: 2 ** 53, shown: '9007199254740992' },
     { value: Number.POSITIVE_INFINITY, shown: 'Infinity' },
     { value: '3', shown: '"3"' },
@@ -2103,6 +2108,18 @@ describe('bad arguments throw InvalidArgumentError and change nothing', () => {
   it('MAX_VALUE is Number.MAX_SAFE_INTEGER and is accepted', () => {
     expect(MAX_VALUE).toBe(MAX);
     expect(make([[MAX_VALUE, MAX_VALUE]]).containsSingleton(MAX_VALUE)).toBe(true);
+  });
+
+  it('whole values from 2^51 to MAX_VALUE are accepted by every range verb (checkRange sends odd ones to its detailed path)', () => {
+    for (const v of [2 ** 51, 2 ** 51 + 1, 2 ** 52 - 1, 2 ** 52 + 1, MAX - 2, MAX]) {
+      const set = new RangeSet();
+      expect(set.addRange(v, v)).toEqual({ ok: true });
+      expect(set.containsRange(v, v)).toBe(true);
+      expect(set.overlapsRange(v - 1, v)).toBe(true);
+      expect(set.reportRanges(v, v, (s, e) => [s, e])).toEqual([v, v]);
+      expect(set.removeRange(v, v)).toEqual({ ok: true });
+      expect(set.isEmpty()).toBe(true);
+    }
   });
 });
 

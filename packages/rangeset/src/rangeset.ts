@@ -69,21 +69,28 @@ export class RangeSet<in out T extends number = number> implements Iterable<Rang
    */
   private inline = 0;
   /**
-   * The first and second range while `inline` counts them (meaningless past `inline`). While the store
-   * holds the ranges, `s0` and `e1` are bounds of the stored values instead, every stored value lies in
-   * `[s0, e1]`: adds widen them, removes and consumes leave them wider than needed, and lookups outside
-   * them answer without touching the store (vPCI asks every BAR's set about other devices' BARs, which
-   * almost never overlap). Two fields for the bounds would make every set larger, and most sets never
-   * use a store. The fields start as
-   * NaN, a heap number, so V8 gives the fields its double representation in the first set made: every
-   * set then keeps one hidden class. Started as 0 (a small integer), the first value past 2^31 changed
-   * the representation, deprecated the class of the sets made before, and V8 dropped the optimized code
-   * of every method each time the last set of the new class died ("weak objects" in `--trace-deopt`).
+   * The set's ranges in its fields, laid out so that a query is one or two comparisons whatever the
+   * set holds: `[s0, e1]` always covers every value of the set, and a query outside it answers at once
+   * (vPCI asks every BAR's set about other devices' BARs, which almost never overlap).
+   *
+   * - Two ranges: `[s0, e0]` and `[s1, e1]`.
+   * - One range: held twice, as `[s0, e0]` and as `[s1, e1]`, so no test needs the count.
+   * - None: `s0 = s1 = +inf`, `e0 = e1 = -inf`, the empty interval, which every query falls outside.
+   * - In the store: `[s0, e1]` bounds the stored values (adds widen it, removes and consumes leave it
+   *   wider than needed; two more fields would make every set larger for a store most never use), and
+   *   `e0 = +inf`, `s1 = -inf`, so the "between the two ranges" test never answers for the store.
+   *
+   * Every change goes through `holdNone`, `holdOne`, `holdTwo` or `toStore`, or keeps the layout
+   * itself. The fields start as infinities, heap numbers, so V8 gives them its double representation
+   * in the first set made and every set keeps one hidden class. Started as 0 (a small integer), the
+   * first value past 2^31 changed the representation, deprecated the class of the sets made before,
+   * and V8 dropped the optimized code of every method each time the last set of the new class died
+   * ("weak objects" in `--trace-deopt`).
    */
-  private s0 = Number.NaN;
-  private e0 = Number.NaN;
-  private s1 = Number.NaN;
-  private e1 = Number.NaN;
+  private s0 = Number.POSITIVE_INFINITY;
+  private e0 = Number.NEGATIVE_INFINITY;
+  private s1 = Number.POSITIVE_INFINITY;
+  private e1 = Number.NEGATIVE_INFINITY;
   /**
    * The chunked store: made when the set first needs more than two ranges, and kept, empty,
    * while the set is back in its fields, so a set that grows and shrinks again allocates it once.
@@ -158,16 +165,17 @@ export class RangeSet<in out T extends number = number> implements Iterable<Rang
   /** True iff at least one value of `[start, end]` is in the set. */
   overlapsRange(start: T, end: T): boolean {
     checkRangeHere(start, end);
-    const n = this.inline;
-    if (n === IN_STORE) {
-      // Handed over in `STORED_QUERY`, not as arguments: see there.
-      STORED_QUERY[0] = start;
-      STORED_QUERY[1] = end;
-      return this.overlapsStored();
-    }
-    if (n === 0 || end < this.s0) return false;
-    if (start <= this.e0) return true;
-    return n === 2 && start <= this.e1 && end >= this.s1;
+    // Outside [s0, e1], which holds every value of the set in each representation (see `s0`).
+    if (end < this.s0 || start > this.e1) return false;
+    // In the gap between two ranges (never with one range, whose copy is `s1, e1`, nor in the store).
+    if (start > this.e0 && end < this.s1) return false;
+    if (this.inline !== IN_STORE) return true;
+    // Handed over in `STORED_QUERY`, not as arguments: see there.
+    STORED_QUERY[0] = start;
+    STORED_QUERY[1] = end;
+    // `=== true`: the caller then branches on a comparison, not on the call's result, a value of any
+    // type as far as V8 knows, which it tested against the true and false objects (see DESIGN.md).
+    return this.overlapsStored() === true;
   }
 
   /** True iff `value` is in the set. */
@@ -232,9 +240,7 @@ export class RangeSet<in out T extends number = number> implements Iterable<Rang
     // `+ 0` stores -0 (which passes as a safe integer) as 0.
     if (this.inline === 0 && this.maxRanges > 0) {
       // An empty set filled (vPCI fills each BAR's empty set), here so that V8 inlines it.
-      this.s0 = start + 0;
-      this.e0 = end + 0;
-      this.inline = 1;
+      this.holdOne(start + 0, end + 0);
       return OK;
     }
     return this.insert(start + 0, end + 0, this.maxRanges) ? OK : NO_MEMORY;
@@ -417,10 +423,13 @@ export class RangeSet<in out T extends number = number> implements Iterable<Rang
         const next = step.next;
         checkStep(step, start, end);
         if (consumed === end - start + 1) {
-          this.s0 = this.s1;
-          this.e0 = this.e1;
-          this.inline--;
-        } else if (consumed > 0) this.s0 = start + consumed;
+          if (this.inline === 2) this.holdOne(this.s1, this.e1);
+          else this.holdNone();
+        } else if (consumed > 0) {
+          this.s0 = start + consumed;
+          // One range is also held as the second (see `s0`).
+          if (this.inline === 1) this.s1 = this.s0;
+        }
         if (next !== 'continue') return stoppedBy(step);
       }
       return CONSUME_DONE;
@@ -444,15 +453,11 @@ export class RangeSet<in out T extends number = number> implements Iterable<Rang
 
   /** `containsRange` after the argument check. */
   private covers(start: number, end: number): boolean {
-    const n = this.inline;
-    if (n !== IN_STORE) {
-      if (n === 0) return false;
-      // Only the range holding `end` can hold all of [start, end].
-      if (end <= this.e0) return start >= this.s0;
-      return n === 2 && start >= this.s1 && end <= this.e1;
-    }
+    // Outside [s0, e1], which holds every value of the set (see `s0`).
     if (start < this.s0 || end > this.e1) return false;
-    return this.store!.contains(start, end);
+    if (this.inline === IN_STORE) return this.store!.contains(start, end);
+    // Inside [s0, e1]: held if inside the first range or the second (one range is both).
+    return end <= this.e0 || start >= this.s1;
   }
 
   /**
@@ -463,30 +468,19 @@ export class RangeSet<in out T extends number = number> implements Iterable<Rang
     const n = this.inline;
     if (n === 0) {
       if (limit < 1) return false;
-      this.s0 = s;
-      this.e0 = e;
-      this.inline = 1;
+      this.holdOne(s, e);
       return true;
     }
     if (n === 1) {
-      if (s > this.e0 + 1) {
+      const s0 = this.s0;
+      const e0 = this.e0;
+      if (s > e0 + 1) {
         if (limit < 2) return false;
-        this.s1 = s;
-        this.e1 = e;
-        this.inline = 2;
-        return true;
-      }
-      if (e + 1 < this.s0) {
+        this.holdTwo(s0, e0, s, e);
+      } else if (e + 1 < s0) {
         if (limit < 2) return false;
-        this.s1 = this.s0;
-        this.e1 = this.e0;
-        this.s0 = s;
-        this.e0 = e;
-        this.inline = 2;
-        return true;
-      }
-      if (s < this.s0) this.s0 = s;
-      if (e > this.e0) this.e0 = e;
+        this.holdTwo(s, e, s0, e0);
+      } else this.holdOne(Math.min(s, s0), Math.max(e, e0));
       return true;
     }
     if (n === 2) {
@@ -494,11 +488,11 @@ export class RangeSet<in out T extends number = number> implements Iterable<Rang
       const first = s <= this.e0 + 1 && e + 1 >= this.s0;
       const second = s <= this.e1 + 1 && e + 1 >= this.s1;
       if (first) {
-        if (s < this.s0) this.s0 = s;
-        if (second) {
-          this.e0 = Math.max(e, this.e1);
-          this.inline = 1;
-        } else if (e > this.e0) this.e0 = e;
+        if (second) this.holdOne(Math.min(s, this.s0), Math.max(e, this.e1));
+        else {
+          if (s < this.s0) this.s0 = s;
+          if (e > this.e0) this.e0 = e;
+        }
         return true;
       }
       if (second) {
@@ -523,53 +517,52 @@ export class RangeSet<in out T extends number = number> implements Iterable<Rang
   private erase(s: number, e: number, limit: number): boolean {
     const n = this.inline;
     if (n !== IN_STORE) {
-      if (n === 0) return true;
-      const first = s <= this.e0 && e >= this.s0;
-      const second = n === 2 && s <= this.e1 && e >= this.s1;
+      // Outside [s0, e1] (an empty set included): nothing to remove.
+      if (e < this.s0 || s > this.e1) return true;
+      const s0 = this.s0;
+      const e0 = this.e0;
+      const s1 = this.s1;
+      const e1 = this.e1;
+      if (n === 1) {
+        const keepLeft = s0 < s;
+        const keepRight = e0 > e;
+        if (keepLeft && keepRight) {
+          // A split of the one range.
+          if (limit < 2) return false;
+          this.holdTwo(s0, s - 1, e + 1, e0);
+        } else if (keepLeft) this.holdOne(s0, s - 1);
+        else if (keepRight) this.holdOne(e + 1, e0);
+        else this.holdNone();
+        return true;
+      }
+      const first = s <= e0;
+      const second = e >= s1;
       if (first && second) {
         // From inside (or before) the first range to inside (or past) the second: no split.
-        const keepLeft = this.s0 < s;
-        const keepRight = this.e1 > e;
-        if (keepLeft) {
-          this.e0 = s - 1;
-          if (keepRight) this.s1 = e + 1;
-          else this.inline = 1;
-        } else if (keepRight) {
-          this.s0 = e + 1;
-          this.e0 = this.e1;
-          this.inline = 1;
-        } else this.inline = 0;
+        const keepLeft = s0 < s;
+        const keepRight = e1 > e;
+        if (keepLeft && keepRight) this.holdTwo(s0, s - 1, e + 1, e1);
+        else if (keepLeft) this.holdOne(s0, s - 1);
+        else if (keepRight) this.holdOne(e + 1, e1);
+        else this.holdNone();
         return true;
       }
       if (first) {
-        const keepLeft = this.s0 < s;
-        const keepRight = this.e0 > e;
+        const keepLeft = s0 < s;
+        const keepRight = e0 > e;
         if (!keepLeft || !keepRight) {
           if (keepLeft) this.e0 = s - 1;
           else if (keepRight) this.s0 = e + 1;
-          else {
-            this.s0 = this.s1;
-            this.e0 = this.e1;
-            this.inline = n - 1;
-          }
-          return true;
-        }
-        // A split of the first range.
-        if (n === 1) {
-          if (limit < 2) return false;
-          this.s1 = e + 1;
-          this.e1 = this.e0;
-          this.e0 = s - 1;
-          this.inline = 2;
+          else this.holdOne(s1, e1);
           return true;
         }
       } else if (second) {
-        const keepLeft = this.s1 < s;
-        const keepRight = this.e1 > e;
+        const keepLeft = s1 < s;
+        const keepRight = e1 > e;
         if (!keepLeft || !keepRight) {
           if (keepLeft) this.e1 = s - 1;
           else if (keepRight) this.s1 = e + 1;
-          else this.inline = 1;
+          else this.holdOne(s0, e0);
           return true;
         }
       } else return true;
@@ -620,15 +613,43 @@ export class RangeSet<in out T extends number = number> implements Iterable<Rang
     }
     if (n > 0) store.add(this.s0, this.e0, true);
     if (n > 1) store.add(this.s1, this.e1, true);
-    // The bounds (`s0`, `e1` from here on) start as the ranges' own.
-    if (n === 0) this.s0 = Number.POSITIVE_INFINITY;
-    if (n < 2) this.e1 = n === 1 ? this.e0 : Number.NEGATIVE_INFINITY;
+    // The bounds `s0`, `e1` start as the ranges' own (one range is also the second, and an empty
+    // set's are the empty interval [+inf, -inf]); `e0` and `s1` make the gap test fail (see `s0`).
+    this.e0 = Number.POSITIVE_INFINITY;
+    this.s1 = Number.NEGATIVE_INFINITY;
     this.inline = IN_STORE;
   }
 
   /** The set was found empty: it holds its (no) ranges in its fields again; an empty store is kept. */
   private emptied(): void {
+    this.holdNone();
+  }
+
+  /** The set holds no range, in its fields. */
+  private holdNone(): void {
     this.inline = 0;
+    this.s0 = Number.POSITIVE_INFINITY;
+    this.e0 = Number.NEGATIVE_INFINITY;
+    this.s1 = Number.POSITIVE_INFINITY;
+    this.e1 = Number.NEGATIVE_INFINITY;
+  }
+
+  /** The set holds the one range `[s, e]`, in its fields (as the first and the second, see `s0`). */
+  private holdOne(s: number, e: number): void {
+    this.inline = 1;
+    this.s0 = s;
+    this.e0 = e;
+    this.s1 = s;
+    this.e1 = e;
+  }
+
+  /** The set holds `[a, b]` and `[c, d]` (`b + 1 < c`), in its fields. */
+  private holdTwo(a: number, b: number, c: number, d: number): void {
+    this.inline = 2;
+    this.s0 = a;
+    this.e0 = b;
+    this.s1 = c;
+    this.e1 = d;
   }
 
   /** Calls `visit(s, e)` for every range in ascending order. */
