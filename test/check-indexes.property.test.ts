@@ -115,6 +115,34 @@ function checkEnabledBars(machine: Machine): void {
         .map((e) => `${e.device.name}/${e.bar.index}`);
       expect(found, `d${domain.id} ${json(ranges)}`).toEqual(expected);
     }
+    // Asked by a device (modifyBars' Step C does, with its BARs' sets): its last answer is given
+    // again while no BAR of the domain moved; asked after every line, so an answer kept from an
+    // earlier line is held to the walk of the machine as it stands now.
+    for (const list of domain.isHardware
+      ? [domain.pdevList(), machine.domXen.pdevList()]
+      : [domain.pdevList()]) {
+      for (const asker of list) {
+        const ranges = (asker.vpci?.bars ?? [])
+          .filter((bar) => bar.size > 0n)
+          .map((bar): [number, number] => [bar.guestFrames()[0], bar.guestFrames()[1]]);
+        const expected = walk
+          .filter((b) => ranges.some(([first, last]) => b.first <= last && first <= b.last))
+          .map((b) => b.name);
+        const found = index
+          .enabledMeeting(machine, domain, ranges, asker)
+          .map((e) => `${e.device.name}/${e.bar.index}`);
+        expect(found, `d${domain.id} asked by ${asker.name} ${json(ranges)}`).toEqual(expected);
+      }
+    }
+    // Xen's count of `rangeset_overlaps_range` calls: every enabled BAR the walk meets, and those
+    // up to a BAR's place when modify_bars fails part-way (dormant entries of disabled BARs not).
+    expect(index.enabledCount(machine, domain), `d${domain.id} count`).toBe(walk.length);
+    const all = index.enabledMeeting(machine, domain, [[0, 2 ** 53]]);
+    for (const [at, entry] of all.entries())
+      expect(
+        index.enabledUpTo(machine, domain, entry.order, () => true),
+        `d${domain.id} up to ${at}`,
+      ).toBe(at + 1);
   }
 }
 

@@ -47,6 +47,8 @@ export type ChunkResult =
 export type IdentityResult = Result<'EPERM' | 'EBUSY' | 'ENOMEM' | 'EINVAL' | 'ENOENT'>;
 
 const DONE: ChunkResult = Object.freeze({ ok: true });
+/** The result of a call that did every frame (one object: results are read, never changed). */
+const ALL_DONE: MmioResult = Object.freeze({ ok: true, done: true });
 
 /**
  * Xen's `mmio_order`: the leaf order for the next chunk, given the OR of the current gfn and mfn and
@@ -155,7 +157,7 @@ export function mmioCallRun(
   checkFrame('mfn', mfn);
   checkCount('count', count);
   if (!p2m.translated || !(atLeast > 0)) return 0;
-  const order = mmioOrderFast(p2m, (gfn % 512) | (mfn % 512), count);
+  const order = mmioOrderFast(p2m, low9(gfn) | low9(mfn), count);
   const size = 1 << order;
   const perCall = MAP_MMIO_MAX_ITER * size;
   // Every chunk of the calls must have `order` (chunk orders depend on the position, not on where a
@@ -224,8 +226,9 @@ function clearMmioRun(p2m: P2m, gfn: Gfn, mfn: Mfn, order: PageOrder, chunks: nu
  */
 function chunksOfOrder(p2m: P2m, order: PageOrder, gfn: number, mfn: number, remaining: number): number {
   if (order > 0) return Math.floor(remaining / (1 << order));
-  if (!p2m.hap || !p2m.superpages2M || (gfn - mfn) % 512 !== 0) return remaining;
-  const toBoundary = (512 - (gfn % 512)) % 512;
+  if (!p2m.hap || !p2m.superpages2M || low9(gfn - mfn) !== 0) return remaining;
+  const into = low9(gfn);
+  const toBoundary = into === 0 ? 0 : 512 - into;
   return toBoundary > 0 && remaining - toBoundary >= 512 ? toBoundary : remaining;
 }
 
@@ -259,8 +262,8 @@ function iterate(
   let failed: MmioErrno | undefined;
   const orphaned: FrameRanges = [];
   for (let iter = 0; i < count && iter < MAP_MMIO_MAX_ITER; iter++) {
-    // Only the low 9 bits of the OR matter, and `%` keeps them exact for frames above 2^32.
-    let order = mmioOrderFast(p2m, ((gfn + i) % 512) | ((mfn + i) % 512), count - i);
+    // Only the low 9 bits of the OR matter, and `low9` keeps them exact for frames above 2^32.
+    let order = mmioOrderFast(p2m, low9(gfn + i) | low9(mfn + i), count - i);
     if (!p2m.faultInjection) {
       // Consecutive chunks of one order that need no decision each are done as one run; each still
       // counts as one of the call's 64 chunks, so results and progress are Xen's.
@@ -287,7 +290,7 @@ function iterate(
   }
   // One event per call for the RAM this call orphaned.
   if (orphaned.length > 0) p2m.events.push({ kind: 'ram-orphaned', by: 'map-mmio', gfns: orphaned });
-  if (i === count) return { ok: true, done: true };
+  if (i === count) return ALL_DONE;
   if (i > 0) return { ok: true, done: false, progress: i };
   return { ok: false, code: failed ?? 'EIO' };
 }
@@ -300,9 +303,18 @@ export function countLeaves(cost: MmioCost, order: PageOrder, chunks: number): v
   else cost.leaves1G += chunks;
 }
 
+/**
+ * `frame % 512` (0 … 511) for any integer below 2^53, negative ones too (so `low9(a - b) === 0`
+ * tests `a ≡ b` mod 512), without a float modulo: that is a C call (`fmod`, tens of ns) and these
+ * run several times per p2m call. Dividing by a power of two is exact.
+ */
+function low9(frame: number): number {
+  return frame - Math.floor(frame / 512) * 512;
+}
+
 /** `mmioOrder` without the argument checks, for the loop (its arguments are already checked). */
 function mmioOrderFast(p2m: P2m, frameOr: number, remaining: number): PageOrder {
-  if (!p2m.hap || frameOr % 512 !== 0 || remaining < 512) return 0;
+  if (!p2m.hap || low9(frameOr) !== 0 || remaining < 512) return 0;
   return p2m.superpages2M ? 9 : 0;
 }
 

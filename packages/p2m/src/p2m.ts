@@ -365,8 +365,10 @@ export class P2m {
     removed(first: number, last: number): void;
   }): void {
     const code = TYPE_CODES.get('mmio_direct')!;
-    // The index keeps `reindex` running on every write, where the watcher is told.
-    this.machineFrameIndex(code);
+    // `reindex` runs on every write while there is a watcher (it tells it there); the index by
+    // machine frame of mmio_direct is made only if `extentsOfTypeMeetingMfns` asks about the type: a
+    // machine watches every p2m, and without questions (checks off, or a direct `Machine`) keeping it
+    // cost an index insertion or removal per extent change, a tenth of a decoding toggle.
     this.mmioWatcher = watcher;
     for (let i = 0; i < this.n; i++)
       if (this.types[i] === code) watcher.added(this.mfns[i]!, this.mfns[i]! + this.counts[i]! - 1);
@@ -491,9 +493,10 @@ export class P2m {
    * @internal
    */
   unsplitRun(gfn: Gfn, max: number): number {
-    const first = gfn / 2 ** ORDER_2M;
-    const end = first + Math.ceil(max / 2 ** ORDER_2M);
-    return Math.min(max, (this.pageTables.firstL1(first, end) - first) * 2 ** ORDER_2M);
+    // Literal 512s: `2 ** ORDER_2M` is a Math.pow call at run time (V8 folds literals only).
+    const first = gfn / 512;
+    const end = first + Math.ceil(max / 512);
+    return Math.min(max, (this.pageTables.firstL1(first, end) - first) * 512);
   }
 
   /**
@@ -560,7 +563,8 @@ export class P2m {
     checkFrame(argument, frame);
     const size = 1 << order;
     // A frame aligned to 2^order never runs past MAX_FRAME: 2^52 is a multiple of every leaf size.
-    if (frame % size !== 0) {
+    // Aligned: no float modulo (a C call), the division by a power of two is exact.
+    if (Math.floor(frame / size) * size !== frame) {
       throw new InvalidArgumentError(
         argument,
         frame,
@@ -644,8 +648,8 @@ export class P2m {
     order: number,
   ): number {
     if (own <= order) return this.piece(k, from, to - from + 1, mfn, type, own);
-    const size = 2 ** own;
-    const leafStart = cut - (cut % size);
+    const size = 1 << own; // orders are 0, 9 and 18 (`**` would be a Math.pow call)
+    const leafStart = Math.floor(cut / size) * size; // no float modulo (a C call)
     const leafEnd = leafStart + size - 1;
     const a = Math.max(from, leafStart);
     const b = Math.min(to, leafEnd);
@@ -707,7 +711,7 @@ export class P2m {
 
   /** Replaces extents `[lo, hi)` by the `k` scratch pieces. */
   private splice(lo: number, hi: number, k: number): void {
-    if (this.indexedTypes > 0) this.reindex(lo, hi, k);
+    if (this.indexedTypes > 0 || this.mmioWatcher !== undefined) this.reindex(lo, hi, k);
     const delta = k - (hi - lo);
     if (delta !== 0) {
       if (this.n + delta > this.starts.length) this.grow(this.n + delta);

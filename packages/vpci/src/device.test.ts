@@ -5,8 +5,10 @@
  */
 import { type Gfn, gfn, type Mfn, mfn, paddr } from '@vpci/p2m';
 import { RangeSet } from '@vpci/rangeset';
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { Bar } from './device.js';
+import { runs } from '../../../test/support/fast-check-setup.js';
+import { Bar, type BarType } from './device.js';
 
 /** A 12 KiB memory BAR at host 0xf000_1000, which the guest sees at 0xe000_1000. */
 function movedBar(): Bar {
@@ -50,5 +52,58 @@ describe('Bar frames', () => {
     // The lines ran all the same (the brands exist only for the compiler).
     expect(bar.mem).toBe(plain);
     expect(bar.addr).toBe(0xf000_0000n);
+  });
+});
+
+describe('Bar.halfWritten', () => {
+  /**
+   * The rule as bigints, the straightforward way: the address bits above the size (a 64-bit memory
+   * BAR's low 4 bits are its type), per 32-bit half; a half holds the sizing probe when every such
+   * bit of it is set (Xen's `bar_write` keeps what was written, so a sizing shows all-ones there).
+   */
+  function naive(type: BarType, size: bigint, guestAddr: bigint): boolean {
+    if (type !== 'mem64lo' || size === 0n) return false;
+    const U32 = 0xffffffffn;
+    const bits = ~(size - 1n) & ~0xfn & ((1n << 64n) - 1n);
+    const probe = (half: bigint, mask: bigint): boolean => mask !== 0n && (half & mask) === mask;
+    return probe(guestAddr & U32, bits & U32) !== probe(guestAddr >> 32n, bits >> 32n);
+  }
+
+  /** Sizes: powers of two from 16 B to 2^63, a few others; addresses near the probe in either half. */
+  const size = fc.oneof(
+    fc.integer({ min: 4, max: 63 }).map((n) => 1n << BigInt(n)),
+    fc.bigInt({ min: 1n, max: (1n << 64n) - 1n }),
+  );
+  const half = fc.oneof(
+    fc.constantFrom(0n, 0xffffffffn, 0xfffffff0n, 0xffff0000n, 0x8000_0000n),
+    fc.bigInt({ min: 0n, max: 0xffffffffn }),
+  );
+
+  it('is the rule worked out in bigints, for any size and address, sizes in any order (its masks are kept per size)', () => {
+    fc.assert(
+      fc.property(
+        fc.array(
+          fc.record({
+            type: fc.constantFrom<BarType>('mem64lo', 'mem32', 'mem64lo'),
+            size,
+            high: half,
+            low: half,
+          }),
+          { minLength: 1, maxLength: 6 },
+        ),
+        (steps) => {
+          const bar = new Bar(0);
+          for (const { type, size, high, low } of steps) {
+            bar.type = type;
+            bar.size = size;
+            bar.guestAddr = paddr((high << 32n) | low);
+            expect(bar.halfWritten, `${type} size ${size} at ${bar.guestAddr}`).toBe(
+              naive(type, size, bar.guestAddr),
+            );
+          }
+        },
+      ),
+      runs(200),
+    );
   });
 });

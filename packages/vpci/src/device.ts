@@ -240,14 +240,30 @@ export interface MsixEntry {
 
 const U32 = 0xffffffffn;
 
+/**
+ * The size whose probe masks `halfHoldsProbe` last worked out, and the masks, each half as an unsigned
+ * 32-bit number: a machine's BARs come in few sizes, and this runs on every BAR address write (of a
+ * sizing and of its restore), where a dozen bigint operations (each a new bigint) were its cost.
+ */
+let maskedSize = -1n;
+let maskLow = 0;
+let maskHigh = 0;
+
 /** Whether exactly one half of a 64-bit BAR's guest address holds the sizing probe (`halfWritten`). */
 function halfHoldsProbe(bar: Bar): boolean {
   if (bar.type !== 'mem64lo' || bar.size === 0n) return false;
-  // The address bits above the size (a 64-bit memory BAR's low 4 bits are its type).
-  const bits = ~(bar.size - 1n) & ~0xfn & ((1n << 64n) - 1n);
-  const probe = (half: bigint, mask: bigint): boolean => mask !== 0n && (half & mask) === mask;
-  const low = probe(bar.guestAddr & U32, bits & U32);
-  const high = probe(bar.guestAddr >> 32n, bits >> 32n);
+  if (bar.size !== maskedSize) {
+    // The address bits above the size (a 64-bit memory BAR's low 4 bits are its type).
+    const bits = ~(bar.size - 1n) & ~0xfn & ((1n << 64n) - 1n);
+    maskLow = Number(bits & U32);
+    maskHigh = Number(bits >> 32n);
+    maskedSize = bar.size;
+  }
+  // A half holds the probe when every mask bit is set in it (none when its mask is empty). `& mask`
+  // of numbers keeps the low 32 bits; `>>> 0` reads them unsigned, as the masks are.
+  const addr = bar.guestAddr;
+  const low = maskLow !== 0 && (Number(addr & U32) & maskLow) >>> 0 === maskLow;
+  const high = maskHigh !== 0 && (Number(addr >> 32n) & maskHigh) >>> 0 === maskHigh;
   return low !== high;
 }
 

@@ -13,6 +13,14 @@
  * time): a device joins its owner's list (`joined`: a rank past every other of that list, which
  * Xen's head insertion walks first), leaves it (`left`: its BARs go; the others' ranks keep their
  * order), or gets a new vPCI state (`renewed`: its new BARs are watched and looked at).
+ *
+ * A BAR that stops decoding keeps its entry, dormant (`on` false: no search returns it, no count
+ * counts it), at the frames it had when it last decoded: turned on again at the same frames (a
+ * decoding toggle, or a BAR sized and put back where it was while off, as firmware and drivers do), it
+ * wakes with no change to the search structure. Only an enabled BAR's entry must be where its BAR is;
+ * a dormant one is moved when it wakes. Decoding toggles are the engine's hot path (one config write
+ * in about 35 of a running system's), and taking a device's BARs out of the index and putting them back
+ * each time was a third of `modifyBars`' Step C.
  */
 
 import { IntervalIndex } from '@vpci/rangeset/internal';
@@ -43,19 +51,57 @@ export interface EnabledBar {
   readonly last: number;
 }
 
+/**
+ * A BAR's entry in its domain's index: enabled (`on`), or dormant (off since it was last enabled, at
+ * the frames it had then).
+ */
+interface HeldBar extends EnabledBar {
+  first: number;
+  last: number;
+  /** The BAR was enabled when its device was last looked at: found by searches, counted. */
+  on: boolean;
+}
+
 /** One domain's enabled BARs. */
 interface DomainBars {
-  readonly index: IntervalIndex<EnabledBar>;
+  /** Every entry, dormant ones included (searches pass those over). */
+  readonly index: IntervalIndex<HeldBar>;
   /**
    * Each device's place in the walk: ranks only grow along a list (a device joining gets the next, and
    * is walked before every other of its list: `walkOrder`), dom_xen's list (walked after the hardware
    * domain's) from `DOM_XEN_RANKS`.
    */
   readonly rank: Map<PciDevice, number>;
-  /** What each device has in `index`. */
-  readonly held: Map<PciDevice, EnabledBar[]>;
+  /** What each device has in `index`, by slot (a slot without an entry: undefined). */
+  readonly held: Map<PciDevice, (HeldBar | undefined)[]>;
+  /** How many entries are on: the enabled BARs Xen's walk meets. */
+  enabled: number;
+  /** Changes to `index` (an entry made, moved or dropped; not one turning on or dormant). */
+  moves: number;
+  /** Per device, its last question to `entriesMeeting` and the answer, valid while `moves` stays. */
+  readonly asked: Map<PciDevice, Answer>;
   /** The rank the next device to join the domain's own list, and dom_xen's, gets. */
   readonly next: [own: number, domXen: number];
+}
+
+/** A device's last question to the index (its ranges, flat) and the entries met, dormant included. */
+interface Answer {
+  readonly moves: number;
+  readonly ranges: readonly number[];
+  readonly met: readonly HeldBar[];
+}
+
+/** Most entries an answer kept for a device may hold (nearly always it holds none). */
+const KEPT_ANSWER = 8;
+
+/** Whether `flat` (first, last, first, last, …) holds exactly `ranges`. */
+function sameRanges(flat: readonly number[], ranges: readonly (readonly [number, number])[]): boolean {
+  if (flat.length !== 2 * ranges.length) return false;
+  for (let i = 0; i < ranges.length; i++) {
+    const range = ranges[i]!;
+    if (flat[2 * i] !== range[0] || flat[2 * i + 1] !== range[1]) return false;
+  }
+  return true;
 }
 
 /**
@@ -103,9 +149,10 @@ export class EnabledBarIndex {
   left(context: BarsContext, device: PciDevice, owner: Domain): void {
     const bars = this.byDomain.get(holderOf(context, owner));
     if (bars === undefined || !bars.rank.has(device)) return;
-    for (const entry of bars.held.get(device) ?? []) bars.index.remove(entry.first, entry.last, entry);
+    for (const entry of bars.held.get(device) ?? []) if (entry !== undefined) drop(bars, entry);
     bars.held.delete(device);
     bars.rank.delete(device);
+    bars.asked.delete(device);
   }
 
   /** `device` got a new vPCI state, or lost it: its BARs are watched anew and looked at again. */
@@ -122,19 +169,47 @@ export class EnabledBarIndex {
     context: BarsContext,
     domain: Domain,
     ranges: readonly (readonly [number, number])[],
+    asker?: PciDevice,
   ): EnabledBar[] {
     const bars = this.domainBars(context, domain);
-    const found: EnabledBar[] = [];
-    for (const [first, last] of ranges) bars.index.meeting(first, last, found);
+    const met = this.entriesMeeting(bars, ranges, asker);
+    // Dormant entries out (nearly always nothing is met).
+    const found: HeldBar[] = [];
+    for (let i = 0; i < met.length; i++) if (met[i]!.on) found.push(met[i]!);
     // Nearly always none: no set, no copy, no sort then.
     if (found.length < 2) return found;
     const once = ranges.length < 2 ? found : [...new Set(found)];
     return once.sort((a, b) => a.order - b.order);
   }
 
+  /**
+   * The entries, dormant ones too, that meet any of `ranges`. `asker`'s last answer is given again
+   * while nothing in the index moved (`DomainBars.moves`) and `ranges` are the same: a device toggled
+   * asks with its BARs' frames each time, and while no BAR of the domain takes a new place (a
+   * decoding toggle leaves them where they are; a BAR sized and put back while off wakes where it was)
+   * the answer stays. Kept only when it holds few entries (memory stays O(devices)).
+   */
+  private entriesMeeting(
+    bars: DomainBars,
+    ranges: readonly (readonly [number, number])[],
+    asker: PciDevice | undefined,
+  ): readonly HeldBar[] {
+    const previous = asker === undefined ? undefined : bars.asked.get(asker);
+    if (previous !== undefined && previous.moves === bars.moves && sameRanges(previous.ranges, ranges))
+      return previous.met;
+    const met: HeldBar[] = [];
+    for (const [first, last] of ranges) bars.index.meeting(first, last, met);
+    if (asker !== undefined && met.length <= KEPT_ANSWER) {
+      const flat: number[] = [];
+      for (const [first, last] of ranges) flat.push(first, last);
+      bars.asked.set(asker, { moves: bars.moves, ranges: flat, met });
+    } else if (previous !== undefined) bars.asked.delete(asker!);
+    return met;
+  }
+
   /** How many enabled BARs the walk over `domain` meets (every device's). */
   enabledCount(context: BarsContext, domain: Domain): number {
-    return this.domainBars(context, domain).index.size;
+    return this.domainBars(context, domain).enabled;
   }
 
   /**
@@ -150,36 +225,47 @@ export class EnabledBarIndex {
   ): number {
     let n = 0;
     for (const entry of this.domainBars(context, domain).index.all())
-      if (entry.order <= order && counted(entry.device)) n++;
+      if (entry.on && entry.order <= order && counted(entry.device)) n++;
     return n;
   }
 
   private domainBars(context: BarsContext, domain: Domain): DomainBars {
     let bars = this.byDomain.get(domain);
     if (bars === undefined) {
-      bars = { index: new IntervalIndex(), rank: new Map(), held: new Map(), next: [0, 0] };
+      bars = {
+        index: new IntervalIndex(),
+        rank: new Map(),
+        held: new Map(),
+        enabled: 0,
+        moves: 0,
+        asked: new Map(),
+        next: [0, 0],
+      };
       for (const device of domain.devices) {
         bars.rank.set(device, bars.next[0]++);
         this.watch(device);
-        this.put(bars, device);
+        refresh(bars, device);
       }
       for (const device of domain.isHardware ? context.domXen.devices : []) {
         bars.rank.set(device, DOM_XEN_RANKS + bars.next[1]++);
         this.watch(device);
-        this.put(bars, device);
+        refresh(bars, device);
       }
       this.byDomain.set(domain, bars);
     }
+    // Nearly always empty (a toggled device is looked at once, by the first of the two questions
+    // modify_bars' Step C asks): no iterator over an empty set.
+    if (this.changed.size === 0) return bars;
     for (const device of this.changed) {
+      // Each taken out as it is looked at (a set may lose members while iterated): `Set.clear` makes
+      // a new table, and the set nearly always holds one device, the one a toggle changed.
+      this.changed.delete(device);
       // The domain whose p2m the device's BARs map into (`mappingDomain`): dom_xen's map into dom0's.
       const holder =
         device.domain === undefined ? undefined : this.byDomain.get(holderOf(context, device.domain));
       if (holder === undefined || !holder.rank.has(device)) continue;
-      for (const entry of holder.held.get(device) ?? []) holder.index.remove(entry.first, entry.last, entry);
-      this.put(holder, device);
+      refresh(holder, device);
     }
-    // `Set.clear` makes a new table even for an empty set; the index is asked twice per modify_bars.
-    if (this.changed.size > 0) this.changed.clear();
     return bars;
   }
 
@@ -193,20 +279,66 @@ export class EnabledBarIndex {
     }
     for (const bar of device.vpci?.bars ?? []) bar.watcher = watcher;
   }
+}
 
-  /** The device's enabled BARs into `bars`. */
-  private put(bars: DomainBars, device: PciDevice): void {
-    const held: EnabledBar[] = [];
-    const rank = bars.rank.get(device)!;
-    const slots = device.vpci?.bars ?? [];
-    for (let i = 0; i < slots.length; i++) {
-      const bar = slots[i]!;
-      if (!bar.enabled) continue;
-      const [first, last] = bar.guestFrames();
-      const entry = { device, bar, order: walkOrder(rank, i), first, last };
-      bars.index.add(first, last, entry);
-      held.push(entry);
-    }
+/** Takes `entry` out of its domain's index (and out of the count if on). */
+function drop(bars: DomainBars, entry: HeldBar): void {
+  bars.index.remove(entry.first, entry.last, entry);
+  bars.moves++;
+  if (entry.on) bars.enabled--;
+}
+
+/**
+ * Brings the device's entries in `bars` up to date with its BARs: an entry of a BAR the device no
+ * longer has (a new vPCI state) goes; an enabled BAR's entry is on, at the BAR's guest frames (made, or
+ * moved if its frames changed); a disabled BAR's entry, if any, turns dormant where it is.
+ */
+function refresh(bars: DomainBars, device: PciDevice): void {
+  const slots = device.vpci?.bars ?? [];
+  let held = bars.held.get(device);
+  if (held === undefined) {
+    held = [];
     bars.held.set(device, held);
+  }
+  for (let i = 0; i < held.length; i++) {
+    const entry = held[i];
+    if (entry === undefined || entry.bar === slots[i]) continue;
+    drop(bars, entry);
+    held[i] = undefined;
+  }
+  const rank = bars.rank.get(device)!;
+  for (let i = 0; i < slots.length; i++) {
+    const bar = slots[i]!;
+    const on = bar.enabled;
+    const entry = held[i];
+    if (entry === undefined) {
+      if (!on) continue;
+      const frames = bar.guestFrames(); // not destructured: that iterates
+      const made: HeldBar = {
+        device,
+        bar,
+        order: walkOrder(rank, i),
+        first: frames[0],
+        last: frames[1],
+        on,
+      };
+      bars.index.add(made.first, made.last, made);
+      bars.moves++;
+      bars.enabled++;
+      held[i] = made;
+      continue;
+    }
+    if (entry.on !== on) {
+      entry.on = on;
+      bars.enabled += on ? 1 : -1;
+    }
+    if (!on) continue;
+    const frames = bar.guestFrames();
+    if (entry.first === frames[0] && entry.last === frames[1]) continue;
+    bars.index.remove(entry.first, entry.last, entry);
+    entry.first = frames[0];
+    entry.last = frames[1];
+    bars.index.add(entry.first, entry.last, entry);
+    bars.moves++;
   }
 }

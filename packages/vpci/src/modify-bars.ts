@@ -226,7 +226,7 @@ function overlapWalk(
       for (const range of bar.mem.toArray()) ranges.push(range);
     }
     const meeting: { other: PciDevice; remoteBar: Bar; order: number }[] = [];
-    for (const entry of index.enabledMeeting(context, domain, ranges))
+    for (const entry of index.enabledMeeting(context, domain, ranges, device))
       if (walked(entry.device))
         meeting.push({ other: entry.device, remoteBar: entry.bar, order: entry.order });
     let own = 0;

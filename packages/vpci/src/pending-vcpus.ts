@@ -23,16 +23,21 @@ function before(a: OrderedVcpu, b: OrderedVcpu): boolean {
   return a.domain.id < b.domain.id || (a.domain.id === b.domain.id && a.id < b.id);
 }
 
-/** Puts `vcpu` into `list` (ordered, without it) at its place. */
+/**
+ * Puts `vcpu` into `list` (ordered, without it) at its place. Nearly always the list is empty or the
+ * vCPU goes last: a push then (a splice is a generic call that makes an array of what it removed).
+ */
 function insert<V extends OrderedVcpu>(list: V[], vcpu: V): void {
   let at = list.length;
   while (at > 0 && before(vcpu, list[at - 1]!)) at--;
-  list.splice(at, 0, vcpu);
+  if (at === list.length) list.push(vcpu);
+  else list.splice(at, 0, vcpu);
 }
 
-/** Takes `vcpu` out of `list`, where it is. */
+/** Takes `vcpu` out of `list`, where it is (nearly always the last: a pop then). */
 function remove<V>(list: V[], vcpu: V): void {
-  list.splice(list.indexOf(vcpu), 1);
+  if (list[list.length - 1] === vcpu) list.pop();
+  else list.splice(list.indexOf(vcpu), 1);
 }
 
 /**
@@ -45,6 +50,11 @@ function remove<V>(list: V[], vcpu: V): void {
 export class PendingVcpus<V extends OrderedVcpu, D> {
   private readonly ordered: V[] = [];
   private readonly byDevice = new Map<D, V[]>();
+  /**
+   * A holders list emptied and out of `byDevice`, kept for the next device that gets work: a decoding
+   * toggle makes an operation and finishes it, and each made and dropped a list.
+   */
+  private spare: V[] | undefined;
 
   /**
    * Records that `vcpu`'s work moved from device `previous` to device `next` (undefined: no work).
@@ -57,13 +67,20 @@ export class PendingVcpus<V extends OrderedVcpu, D> {
     if (previous === next) return;
     if (previous !== undefined) {
       const holders = this.byDevice.get(previous)!;
-      if (holders.length === 1) this.byDevice.delete(previous);
-      else remove(holders, vcpu);
+      remove(holders, vcpu);
+      if (holders.length === 0) {
+        this.byDevice.delete(previous);
+        this.spare = holders;
+      }
     }
     if (next !== undefined) {
-      const holders = this.byDevice.get(next);
-      if (holders === undefined) this.byDevice.set(next, [vcpu]);
-      else insert(holders, vcpu);
+      let holders = this.byDevice.get(next);
+      if (holders === undefined) {
+        holders = this.spare ?? [];
+        this.spare = undefined;
+        this.byDevice.set(next, holders);
+      }
+      insert(holders, vcpu);
     }
   }
 

@@ -2,7 +2,15 @@
  * Deferred execution (Xen's `defer_map`, `vpci_process_pending`, `map_range`, `apply_map`): the
  * frames `modifyBars` collected are mapped or unmapped by the vCPU in preemptible steps.
  */
-import { type Gfn, MAX_FRAME, type Mfn, type Paddr, gfn as toGfn, mfn as toMfn } from '@vpci/p2m';
+import {
+  type Gfn,
+  MAX_FRAME,
+  type Mfn,
+  type MmioCost,
+  type Paddr,
+  gfn as toGfn,
+  mfn as toMfn,
+} from '@vpci/p2m';
 import { type ConsumeResult, type ConsumeStep, RangeSet, type Result } from '@vpci/rangeset';
 import { archMmioCalls, pciCheckBar } from './arch.js';
 import type { EngineContext } from './context.js';
@@ -82,16 +90,23 @@ export function processPending(context: EngineContext, vcpu: Vcpu, budget: numbe
   }
   const map = (cmd & PCI_COMMAND_MEMORY) !== 0;
   const meter: Meter = { left: budget, failure: undefined };
-  for (const bar of operationBars(pending)) {
-    if (bar.mem === undefined || bar.mem.isEmpty()) continue;
-    const done = doneSet(context, pending.done, device, bar);
-    // The hardened whole-range VF sets are the engine's own, not Xen's: their calls are not counted.
-    const counted = pending.vfRanges === undefined ? device : undefined;
-    const result = charged(device, vcpu.domain, () =>
-      consumeBarSet(context, counted, bar, (s, e) =>
-        mapRange(context, vcpu.domain, bar, map, s, e, meter, done),
-      ),
-    );
+  const domain = vcpu.domain;
+  // The hardened whole-range VF sets are the engine's own, not Xen's: their calls are not counted.
+  const counted = pending.vfRanges === undefined ? device : undefined;
+  // One map_range callback for every BAR of the call, on the BAR at hand (a callback and a
+  // `charged` closure made per BAR were garbage on every decoding toggle).
+  let bar: Bar | undefined;
+  let done: RangeSet<Gfn> | undefined;
+  const step = (s: Gfn, e: Gfn): ConsumeStep<MapErrno> =>
+    mapRange(context, domain, bar!, map, s, e, meter, done);
+  const cost = domain.p2m.mmioCost;
+  for (const each of operationBars(pending)) {
+    if (each.mem === undefined || each.mem.isEmpty()) continue;
+    bar = each;
+    done = doneSet(context, pending.done, device, each);
+    const { mapCalls, unmapCalls, leaves4K, leaves2M, leaves1G } = cost;
+    const result = consumeBarSet(context, counted, each, step);
+    chargeSince(device, cost, mapCalls, unmapCalls, leaves4K, leaves2M, leaves1G);
     if (result.ok && result.status === 'restart') {
       device.xenCost.continuations++;
       return { status: 'restart' };
@@ -207,13 +222,26 @@ function charged<T>(device: PciDevice, domain: Domain, work: () => T): T {
   const cost = domain.p2m.mmioCost;
   const { mapCalls, unmapCalls, leaves4K, leaves2M, leaves1G } = cost;
   const result = work();
+  chargeSince(device, cost, mapCalls, unmapCalls, leaves4K, leaves2M, leaves1G);
+  return result;
+}
+
+/** Adds to the device's `xenCost` what `cost` (a p2m's) grew by since it read the given counts. */
+function chargeSince(
+  device: PciDevice,
+  cost: MmioCost,
+  mapCalls: number,
+  unmapCalls: number,
+  leaves4K: number,
+  leaves2M: number,
+  leaves1G: number,
+): void {
   const tally = device.xenCost;
   tally.mapCalls += cost.mapCalls - mapCalls;
   tally.unmapCalls += cost.unmapCalls - unmapCalls;
   tally.leaves4K += cost.leaves4K - leaves4K;
   tally.leaves2M += cost.leaves2M - leaves2M;
   tally.leaves1G += cost.leaves1G - leaves1G;
-  return result;
 }
 
 /**
