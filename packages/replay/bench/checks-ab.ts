@@ -8,6 +8,7 @@
  */
 import { pathToFileURL } from 'node:url';
 import type { TraceReplay as Replay } from '@vpci/replay';
+import { cpuMs } from '../../../bench/cpu-time.js';
 import { header, line, plan, writes } from './writes-workload.js';
 
 const [a, b, count = '200000', rounds = '6'] = process.argv.slice(2);
@@ -23,17 +24,13 @@ const planned = plan(64);
 const setup = header(planned);
 const lines = [...writes(planned, Number(count))].map(line);
 const gc = (globalThis as { gc?: () => void }).gc;
-const cpu = (): number => {
-  const { user, system } = process.cpuUsage();
-  return (user + system) / 1000;
-};
 function replay(TraceReplay: ReplayClass, checked: boolean): number {
   gc?.();
   const r = new TraceReplay('ab', checked ? {} : { invariantChecks: 'off' });
   for (const text of setup) r.feed(text);
-  const t0 = cpu();
+  const t0 = cpuMs();
   for (const text of lines) if (!r.feed(text)) throw new Error(r.error?.message);
-  const ms = cpu() - t0;
+  const ms = cpuMs() - t0;
   const report = r.end();
   if (checked && (report.status !== 'ok' || report.violations.length > 0))
     throw new Error(`not clean: ${report.status}, ${report.violations.length} violations`);

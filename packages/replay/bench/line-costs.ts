@@ -8,18 +8,13 @@
  * of the whole difference, heaviest first.
  * `node --import tsx bench/line-costs.ts [devices=64] [writes=200000] [warm-up writes=50000]`.
  */
-import { TraceReplay } from '@vpci/replay';
+import { cpuMicros as now } from '../../../bench/cpu-time.js';
 import { lineKinds } from './line-kinds.js';
-import { header, line, plan, writes } from './writes-workload.js';
+import { line, plan, scopedAndUnchecked, writes } from './writes-workload.js';
 
 const [devices = '64', count = '200000', warm = '50000'] = process.argv.slice(2);
 const planned = plan(Number(devices));
-const scoped = new TraceReplay('scoped');
-const unchecked = new TraceReplay('unchecked', { invariantChecks: 'off' });
-for (const text of header(planned)) {
-  scoped.feed(text);
-  unchecked.feed(text);
-}
+const { scoped, unchecked } = scopedAndUnchecked(planned);
 
 /** CPU µs the scoped replay spent in each of these replayer steps during the current line. */
 const STEPS = ['snapshotTouched', 'checkScoped', 'record'] as const;
@@ -48,10 +43,6 @@ interface Kind {
 const kinds = new Map<string, Kind>();
 const all = [...writes(planned, Number(warm) + Number(count))];
 const lineKind = lineKinds(all);
-const now = (): number => {
-  const { user, system } = process.cpuUsage();
-  return user + system;
-};
 
 let total = 0;
 for (let i = 0; i < all.length; i++) {

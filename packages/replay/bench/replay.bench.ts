@@ -49,6 +49,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type ReplayOptions, TraceReplay } from '@vpci/replay';
+import { cpuMs } from '../../../bench/cpu-time.js';
 import { type ByteLines, fileLineBytes } from '../src/file-lines.js';
 import {
   type DevicePlan,
@@ -138,10 +139,6 @@ const likeForLike = sameKinds();
  * The process's CPU time in milliseconds (user and system, every thread: GC included). The machine is
  * shared, so CPU time, not wall time, is what a contender costs.
  */
-function cpuMs(): number {
-  const { user, system } = process.cpuUsage();
-  return (user + system) / 1000;
-}
 
 /** The same writes made directly on the machine the set-up lines build. */
 function direct(): number {

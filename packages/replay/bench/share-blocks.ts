@@ -6,26 +6,18 @@
  * own cost does not dilute the share. Prints the share `1 - unchecked / scoped` and both rates.
  * `node --import tsx bench/share-blocks.ts [devices=64] [writes=300000] [warm-up writes=50000] [block=1000]`.
  */
-import { TraceReplay } from '@vpci/replay';
-import { header, line, plan, writes } from './writes-workload.js';
+import type { TraceReplay } from '@vpci/replay';
+import { cpuMicros } from '../../../bench/cpu-time.js';
+import { line, plan, scopedAndUnchecked, writes } from './writes-workload.js';
 
 const [devices = '64', count = '300000', warm = '50000', block = '1000'] = process.argv.slice(2);
 const planned = plan(Number(devices));
-const scoped = new TraceReplay('scoped');
-const unchecked = new TraceReplay('unchecked', { invariantChecks: 'off' });
-for (const text of header(planned)) {
-  scoped.feed(text);
-  unchecked.feed(text);
-}
+const { scoped, unchecked } = scopedAndUnchecked(planned);
 const texts = [...writes(planned, Number(warm) + Number(count))].map(line);
-const cpu = (): number => {
-  const { user, system } = process.cpuUsage();
-  return user + system;
-};
 const feed = (replay: TraceReplay, from: number, to: number): number => {
-  const t0 = cpu();
+  const t0 = cpuMicros();
   for (let i = from; i < to; i++) if (!replay.feed(texts[i]!)) throw new Error(replay.error?.message);
-  return cpu() - t0;
+  return cpuMicros() - t0;
 };
 feed(scoped, 0, Number(warm));
 feed(unchecked, 0, Number(warm));

@@ -17,6 +17,7 @@
  */
 // The built engine (as the replayer uses it), not its sources through tsx.
 import { enabledBarMeeting, Machine, type Profile } from '@vpci/vpci';
+import { cpuMs } from '../../../bench/cpu-time.js';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 9);
 /** On/off pairs per sample. */
@@ -32,10 +33,6 @@ const MSE = 0x8;
 
 const verdict = (ok: boolean, what: string): void => console.log(`${ok ? 'PASS' : 'FAIL'} ${what}`);
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-function cpuMs(): number {
-  const { user, system } = process.cpuUsage();
-  return (user + system) / 1000;
-}
 
 /** The machine, booted, with the PF's VFs enabled (VF MSE off) and the plain device not decoding. */
 function machine(profile: Profile): Machine {

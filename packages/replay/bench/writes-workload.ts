@@ -6,6 +6,7 @@
  * others are a running driver's 4 writes (INTx disable, MSI-X mask, status RW1C, interrupt line).
  * About one write in 70 maps or unmaps. The same seed gives the same trace for a given device count.
  */
+import { TraceReplay } from '@vpci/replay';
 import { prng } from '../../../bench/prng.js';
 
 /**
@@ -201,4 +202,22 @@ export function firstCycle(devices: readonly DevicePlan[]): number {
 /** A write as a trace line. */
 export function line(w: Write): string {
   return `{"event":"write","vcpu":"${w.device.vcpu}","sbdf":"${w.device.address}","reg":${w.reg},"size":${w.size},"value":${w.value}}`;
+}
+
+/**
+ * Two replays of `devices`' set-up lines side by side, one with scoped checks and one with none
+ * (`invariantChecks: 'off'`), for the tools that time the checks' share line by line or block by
+ * block in one process.
+ */
+export function scopedAndUnchecked(devices: readonly DevicePlan[]): {
+  scoped: TraceReplay;
+  unchecked: TraceReplay;
+} {
+  const scoped = new TraceReplay('scoped');
+  const unchecked = new TraceReplay('unchecked', { invariantChecks: 'off' });
+  for (const text of header(devices)) {
+    scoped.feed(text);
+    unchecked.feed(text);
+  }
+  return { scoped, unchecked };
 }
