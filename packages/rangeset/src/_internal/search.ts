@@ -11,6 +11,17 @@
  */
 
 /**
+ * Where among `n` keys spread evenly over [first, limit) the value `v` would sit: an index in
+ * [0, n - 1]. Clamped first (v may lie far past limit), then `| 0` floors the non-negative guess and,
+ * as importantly, keeps every index a small integer: a double here would reach the callers' integer
+ * fields and make V8 deoptimize them.
+ */
+function interpolatedGuess(n: number, v: number, first: number, limit: number): number {
+  const estimate = ((v - first) / (limit - first)) * n;
+  return estimate >= n - 1 ? n - 1 : estimate | 0;
+}
+
+/**
  * Index of the last of the `n` keys `a[base], a[base + stride], …, a[base + stride * (n - 1)]`
  * (ascending) that is <= v. Requires `n >= 1`, `a[base] === first <= v`, and every key `< limit`
  * (`limit > first`): the caller passes bounds it has at hand so that guessing costs no memory access.
@@ -24,11 +35,7 @@ export function lastAtOrBelow(
   first: number,
   limit: number,
 ): number {
-  // Clamp first (v may lie far past limit), then `| 0` floors the non-negative guess and, as
-  // importantly, keeps every index a small integer: a double here would reach the callers' integer
-  // fields and make V8 deoptimize them.
-  const estimate = ((v - first) / (limit - first)) * n;
-  const guess = estimate >= n - 1 ? n - 1 : estimate | 0;
+  const guess = interpolatedGuess(n, v, first, limit);
   // Bracket the answer: a[lo] <= v, and hi === n or a[hi] > v.
   let lo: number;
   let hi: number;
@@ -81,8 +88,7 @@ export function lastAtOrBelowNear(
   first: number,
   limit: number,
 ): number {
-  const estimate = ((v - first) / (limit - first)) * n;
-  const guess = estimate >= n - 1 ? n - 1 : estimate | 0;
+  const guess = interpolatedGuess(n, v, first, limit);
   const last = n - 1;
   const p0 = Math.max(guess - 12, 0);
   const p1 = Math.max(guess - 8, 0);
