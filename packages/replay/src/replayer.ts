@@ -836,10 +836,7 @@ export class Replayer {
       return;
     }
     const frames = this.scopeFrames;
-    frames.clear();
-    devices.clear();
-    for (const device of this.unchecked) devices.add(device);
-    this.unchecked.clear();
+    this.beginScope();
     const hostFrames: FrameRange[] = [];
     for (let i = 0; i < count; i++) {
       const snapshot = before[i]!;
@@ -877,8 +874,7 @@ export class Replayer {
     }
     const snapshot = this.snapshot(0);
     snapshot.take(machine, device);
-    this.scopeFrames.clear();
-    this.scopeDevices.clear();
+    this.beginScope();
     this.scopeDevices.add(device);
     const hostFrames: FrameRange[] = [];
     snapshot.scopeFrames(machine, this.scopeFramesIn(snapshot.domain), hostFrames);
@@ -886,6 +882,17 @@ export class Replayer {
       line,
       checkInvariants(machine, { devices: this.scopeDevices, frames: this.scopeFrames, hostFrames }),
     );
+  }
+
+  /**
+   * Empties the scope's devices and guest frames for a new scoped check and names in it the devices
+   * left unchecked since the last check (`unchecked`): a scope must hold every device changed since.
+   */
+  private beginScope(): void {
+    this.scopeFrames.clear();
+    this.scopeDevices.clear();
+    for (const device of this.unchecked) this.scopeDevices.add(device);
+    this.unchecked.clear();
   }
 
   /**
