@@ -147,8 +147,10 @@ const nearCompact = fc.oneof(
 describe('compactWrite, the fast path for compact write lines', () => {
   it('reads what JSON.parse and the readers behind it read, or leaves the line to them', () => {
     let taken = 0;
+    let tried = 0;
     fc.assert(
       fc.property(nearCompact, (text) => {
+        tried++;
         const fast = compactWrite(text);
         if (fast === undefined) return;
         taken++;
@@ -156,7 +158,8 @@ describe('compactWrite, the fast path for compact write lines', () => {
       }),
       runs(3000),
     );
-    expect(taken).toBeGreaterThan(300);
+    // One line in ten at least is taken (300 of the 3,000 runs by default; FC_RUNS scales both).
+    expect(taken).toBeGreaterThan(tried / 10);
   });
 
   it('takes every write line in the compact form (its shape is one regular expression)', () => {
@@ -240,8 +243,10 @@ describe('readCompactWrite, the compact write line read from its bytes', () => {
   it('takes from the bytes what compactWrite (and JSON.parse) take from the text, with the same fields, and reads no byte past the line', () => {
     const around = fc.constantFrom('', '}', '\n', '0', '"', '\r\n{"event":"write"}', ',"x":1}', 'é');
     let taken = 0;
+    let tried = 0;
     fc.assert(
       fc.property(nearCompact, around, around, (text, before, after) => {
+        tried++;
         const head = utf8.encode(before);
         const line = utf8.encode(text);
         const bytes = utf8.encode(before + text + after);
@@ -259,7 +264,8 @@ describe('readCompactWrite, the compact write line read from its bytes', () => {
       }),
       runs(3000),
     );
-    expect(taken).toBeGreaterThan(300);
+    // One line in ten at least is taken (300 of the 3,000 runs by default; FC_RUNS scales both).
+    expect(taken).toBeGreaterThan(tried / 10);
   });
 
   it('takes every ASCII write line in the compact form, and leaves any other address to the text path', () => {
