@@ -57,8 +57,10 @@ function general(json: Record<string, unknown>): unknown {
 describe('plainWrite, the fast path for write lines', () => {
   it('gives what the general reader gives, or leaves the line to it', () => {
     let taken = 0;
+    let tried = 0;
     fc.assert(
       fc.property(writeLike, (json) => {
+        tried++;
         const fast = plainWrite(json);
         if (fast === undefined) return;
         taken++;
@@ -66,7 +68,7 @@ describe('plainWrite, the fast path for write lines', () => {
       }),
       runs(2000),
     );
-    expect(taken).toBeGreaterThan(50); // the fast path was exercised
+    expect(taken).toBeGreaterThan(tried / 40); // the fast path was exercised: 50 of the 2,000 runs by default
   });
 
   it('is what parseTraceLine uses for a plain write line, and errors still name the field', () => {
