@@ -1379,7 +1379,15 @@ export class Machine implements EngineContext {
     return rc.ok ? rc : this.failAssign(device, rc.code);
   }
 
+  /**
+   * A set-up that failed: Xen's `vpci_assign_device` calls `vpci_deassign_device`, which frees the
+   * vPCI state and leaves the p2m as it is, so a BAR the header's set-up mapped (`apply_map` at boot,
+   * decoding on) stays mapped with no vPCI BAR behind it. Hardened (`unmapOnDeassign`): it is
+   * unmapped first, as for a device leaving its owner (the set-up's error is returned whatever the
+   * unmap does).
+   */
   private failAssign(device: PciDevice, code: AssignErrno): AssignResult {
+    if (this.policy.unmapOnDeassign) this.unmapLeaving(device);
     this.deassignVpci(device);
     return { ok: false, code };
   }
