@@ -166,8 +166,10 @@ export class EnabledBarIndex {
    * through their watcher: a whole-range VF BAR operation flips thousands of VFs' BARs where they are
    * (pending.ts, `vfFlags`), and looking at each VF again at the next use was most of that
    * operation's cost. An entry at the BAR's guest frames turns on, or dormant, in place, as `refresh`
-   * would turn it; a BAR without an entry, or whose entry is elsewhere or for another BAR object,
-   * leaves its device to `refresh`, as a watcher's change does.
+   * would turn it; a BAR turned on without an entry (never enabled before), or an entry for another
+   * BAR object (a new vPCI state), leaves its device to `refresh`, as a watcher's change does; so does
+   * a dormant entry elsewhere than its BAR (a BAR moved while off, looked at since: `mapVfBarRanges`
+   * keeps the VF BAR registers still while VFs exist, so only a change to that would get here).
    */
   decodingFlipped(context: BarsContext, device: PciDevice, slots: readonly number[]): void {
     const owner = device.domain;
