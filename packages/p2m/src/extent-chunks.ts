@@ -7,10 +7,11 @@
  * split and merged after a few writes) in a fixed slot of one large `Float64Array` shared by all
  * chunks, as the rangeset's chunked store keeps its ranges: per extent its first gfn, frame count,
  * first mfn, and type code and leaf order in one number (`type * 256 + order`), four numbers on one
- * cache line for a lookup. Three arrays in chunk order hold each chunk's first gfn, slot and length. A lookup is the rangeset's interpolation search over the chunks' first gfns, then over one
- * chunk's starts: no allocation, a probe or two each on evenly spread extents, and no object between
- * the search and the numbers (a chunk object and its typed array cost a lookup two more cache misses,
- * half again the time of one among 100,000 extents).
+ * cache line for a lookup. Three arrays in chunk order hold each chunk's first gfn, slot and length.
+ * A lookup (`locate`) is the rangeset's interpolation search over the chunks' first gfns, then over
+ * one chunk's starts: no allocation, and no object between the search and the numbers (with an
+ * object per chunk holding its own typed arrays, 1e6 random lookups among 100,000 extents took 1.66x
+ * a page-keyed `Map`; with the slab 1.48x, where the single sorted list took 1.10x, same process).
  *
  * An extent is named by its position, `chunk * 256 + offset`: positions grow with the gfn, so two
  * of them compare as the extents do, and `END`, past every position, stands for "after the last
