@@ -32,6 +32,15 @@ export class CompactWrite {
    */
   sbdfHigh = 0;
   sbdfLow = 0;
+  /**
+   * The address's bytes four at a time, when it has 12 (`ssss:bb:dd.f`, `PACKED`), else
+   * `sbdfWords` false: the next line's address is compared with it as three numbers first (a
+   * device's writes come in runs), and read byte by byte only when it differs.
+   */
+  sbdfWords = false;
+  sbdfWord0 = 0;
+  sbdfWord1 = 0;
+  sbdfWord2 = 0;
   /** The register, 0 … 4095. */
   reg = 0;
   /** The access size: 1, 2 or 4. */
@@ -153,25 +162,45 @@ function readCompactLine(bytes: Uint8Array, from: number, to: number, into: Comp
     return -1;
   at += SBDF_KEY.length;
   const sbdfFrom = at;
-  // The address: printable ASCII (0x20 … 0x7f) but a quote or backslash, up to its closing quote.
-  let hash = 0;
-  let high = 0;
-  let low = 0;
-  for (; ; at++) {
-    if (at >= to) return -1;
-    const c = bytes[at]!;
-    if (c === 0x22 /* " */) break;
-    if (c < 0x20 || c > 0x7f || c === 0x5c /* \ */) return -1;
-    hash = (Math.imul(hash, 31) + c) | 0;
-    const k = at - sbdfFrom;
-    if (k < 6) high = high * 128 + c;
-    else if (k < 12) low = low * 128 + c;
+  if (
+    into.sbdfWords &&
+    at + PACKED < to &&
+    bytes[at + PACKED] === 0x22 /* " */ &&
+    v.getInt32(at, true) === into.sbdfWord0 &&
+    v.getInt32(at + 4, true) === into.sbdfWord1 &&
+    v.getInt32(at + 8, true) === into.sbdfWord2
+  ) {
+    // The last address read again (its bytes were checked then; its hash and packed form stay).
+    at += PACKED;
+    into.sbdfFrom = sbdfFrom;
+    into.sbdfTo = at;
+  } else {
+    // The address: printable ASCII (0x20 … 0x7f) but a quote or backslash, up to its closing quote.
+    let hash = 0;
+    let high = 0;
+    let low = 0;
+    for (; ; at++) {
+      if (at >= to) return -1;
+      const c = bytes[at]!;
+      if (c === 0x22 /* " */) break;
+      if (c < 0x20 || c > 0x7f || c === 0x5c /* \ */) return -1;
+      hash = (Math.imul(hash, 31) + c) | 0;
+      const k = at - sbdfFrom;
+      if (k < 6) high = high * 128 + c;
+      else if (k < 12) low = low * 128 + c;
+    }
+    into.sbdfFrom = sbdfFrom;
+    into.sbdfTo = at;
+    into.sbdfHash = hash;
+    into.sbdfHigh = high;
+    into.sbdfLow = low;
+    into.sbdfWords = at - sbdfFrom === PACKED;
+    if (into.sbdfWords) {
+      into.sbdfWord0 = v.getInt32(sbdfFrom, true);
+      into.sbdfWord1 = v.getInt32(sbdfFrom + 4, true);
+      into.sbdfWord2 = v.getInt32(sbdfFrom + 8, true);
+    }
   }
-  into.sbdfFrom = sbdfFrom;
-  into.sbdfTo = at;
-  into.sbdfHash = hash;
-  into.sbdfHigh = high;
-  into.sbdfLow = low;
   if (
     at + REG_KEY.length > to ||
     v.getInt32(at, true) !== REG_KEY_0 ||
