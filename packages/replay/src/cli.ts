@@ -116,7 +116,8 @@ export async function main(argv: readonly string[], io: CliIo): Promise<number> 
   const stdin = io.stdin ?? process.stdin;
   let input: Input;
   try {
-    input = openInput(args.trace, stdin);
+    // A trace replay reads each chunk's lines before asking for the next: one buffer for every chunk.
+    input = openInput(args.trace, stdin, { reuseChunks: !args.qemu && args.compare === undefined });
   } catch (error) {
     if (!(error instanceof InputError)) throw error;
     io.stderr.write(`vpci-replay: ${error.message}\n`);
