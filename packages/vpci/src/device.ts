@@ -129,8 +129,9 @@ export class Bar {
 
   /**
    * Sets `enabled` and counts the change as the setter does, but leaves the state count
-   * (`stateChanged`) and the watcher to the caller, who tells each once for many BARs: a whole-range VF
-   * BAR operation flips thousands of VFs' BARs (pending.ts, `vfFlags`).
+   * (`stateChanged`) and the watcher's index to the caller, who tells each once for many BARs
+   * (`EnabledBarIndex.decodingFlipped`): a whole-range VF BAR operation flips thousands of VFs' BARs
+   * (pending.ts, `vfFlags`).
    * @internal
    */
   setEnabledUntold(value: boolean): void {

@@ -162,6 +162,50 @@ export class EnabledBarIndex {
   }
 
   /**
+   * The device's BARs in `slots` turned on or off (`Bar.setEnabledUntold`), told at once and not
+   * through their watcher: a whole-range VF BAR operation flips thousands of VFs' BARs where they are
+   * (pending.ts, `vfFlags`), and looking at each VF again at the next use was most of that
+   * operation's cost. An entry at the BAR's guest frames turns on, or dormant, in place, as `refresh`
+   * would turn it; a BAR turned on without an entry (never enabled before), or an entry for another
+   * BAR object (a new vPCI state), leaves its device to `refresh`, as a watcher's change does; so does
+   * a dormant entry elsewhere than its BAR (a BAR moved while off, looked at since: `mapVfBarRanges`
+   * keeps the VF BAR registers still while VFs exist, so only a change to that would get here).
+   */
+  decodingFlipped(context: BarsContext, device: PciDevice, slots: readonly number[]): void {
+    const owner = device.domain;
+    const holder = owner === undefined ? undefined : this.byDomain.get(holderOf(context, owner));
+    // Entries only for a device on a list of an index made already, and looked at since it joined
+    // (one that joined since waits in `changed`); an index not made yet is made from the lists.
+    const held = holder?.held.get(device);
+    if (held === undefined) return;
+    const bars = device.vpci?.bars;
+    if (bars === undefined) {
+      this.changed.add(device);
+      return;
+    }
+    for (let s = 0; s < slots.length; s++) {
+      const slot = slots[s]!;
+      const bar = bars[slot]!;
+      const entry = held[slot];
+      const on = bar.enabled;
+      if (entry === undefined || entry.bar !== bar) {
+        if (on || entry !== undefined) this.changed.add(device);
+        continue;
+      }
+      if (entry.on === on) continue;
+      if (on) {
+        const frames = bar.guestFrames();
+        if (entry.first !== frames[0] || entry.last !== frames[1]) {
+          this.changed.add(device);
+          continue;
+        }
+      }
+      entry.on = on;
+      holder!.enabled += on ? 1 : -1;
+    }
+  }
+
+  /**
    * The enabled BARs mapped into `domain` (with dom_xen's for the hardware domain) whose guest frames
    * meet any of `ranges`, each once, in the order `modify_bars`' walk meets them.
    */

@@ -16,7 +16,7 @@ import { archMmioCalls, pciCheckBar } from './arch.js';
 import type { EngineContext } from './context.js';
 import { mappingDomain } from './context.js';
 import { modifyDecoding, restoreMsixPages } from './decoding.js';
-import { type Bar, type BarWatcher, hostFrameRange } from './device.js';
+import { type Bar, hostFrameRange } from './device.js';
 import type { Domain, PciDevice, PendingOperation, Vcpu, VfRangeWork } from './domain.js';
 import { makeMsixHole } from './msix.js';
 import { mappedByOtherDomain, pendingVcpuOf } from './ownership.js';
@@ -468,6 +468,7 @@ function vfDecoding(
     context.policy.restoreMsixPages &&
     work.vfs.some((vf) => vf.vpci?.msix !== undefined) &&
     othersMeetRanges(context, work, pf);
+  const slots = work.bars.map((bar) => bar.index);
   for (const vf of work.vfs) {
     if (vf.vpci === undefined || vf.domain !== pf.domain) continue;
     if (restore) {
@@ -475,7 +476,7 @@ function vfDecoding(
       if (!restored.ok)
         return { ok: false, code: restored.code, failure: { gfn: restored.gfn, mfn: restored.mfn } };
     }
-    const decoded = vfFlags(context, vf, map, work.bars);
+    const decoded = vfFlags(context, vf, map, work.bars, slots);
     if (!decoded.ok && context.policy.msixHoleFailsMap) return decoded;
   }
   return { ok: true };
@@ -483,33 +484,34 @@ function vfDecoding(
 
 /**
  * `modify_decoding` for a VF of a whole-range operation, the command register left alone: its BARs
- * in the operation's slots (`ranges`, the PF's VF BAR slots: every other slot of a VF is empty) flip.
+ * in the operation's slots (`ranges`, the PF's VF BAR slots: every other slot of a VF is empty; their
+ * indexes `slots`) flip.
  */
 function vfFlags(
   context: EngineContext,
   vf: PciDevice,
   map: boolean,
   ranges: readonly Bar[],
+  slots: readonly number[],
 ): Result<'EEXIST' | 'ENOMEM'> {
   const vpci = vf.vpci!;
   const bars = vpci.bars;
   // Which BARs flip, as bits by slot (no list per VF: a whole-range operation flips thousands). The
-  // state count is told once per VF, and each watcher once (the enabled-BAR index has one per
-  // device), not once per BAR.
+  // state count and the enabled-BAR index are told once per VF, not once per BAR, and the index
+  // directly (`decodingFlipped`), while the VF's BARs are at hand, not through their watcher: that
+  // put every VF on the index's list of devices to look at again.
   let flipped = 0;
-  let told: BarWatcher | undefined;
   for (let r = 0; r < ranges.length; r++) {
     const i = ranges[r]!.index;
     const bar = bars[i]!;
     if (bar.enabled === map || !bar.mappable || !pciCheckBar(context, vf, bar)) continue;
     bar.setEnabledUntold(map);
-    if (bar.watcher !== told) {
-      told = bar.watcher;
-      told?.barChanged();
-    }
     flipped |= 1 << i;
   }
-  if (flipped !== 0) stateChanged();
+  if (flipped !== 0) {
+    stateChanged();
+    context.enabledBars?.decodingFlipped(context, vf, slots);
+  }
   if (map && vpci.msix !== undefined) {
     const holes = makeMsixHole(context, vf);
     if (!holes.ok) {
@@ -551,8 +553,9 @@ function othersMeetRanges(context: EngineContext, work: VfRangeWork, pf: PciDevi
  */
 function failVfRanges(context: EngineContext, work: VfRangeWork, pf: PciDevice, keptMapped: boolean): void {
   if (keptMapped) return;
+  const slots = work.bars.map((bar) => bar.index);
   for (const vf of work.vfs)
-    if (vf.vpci !== undefined && vf.domain === pf.domain) vfFlags(context, vf, false, work.bars);
+    if (vf.vpci !== undefined && vf.domain === pf.domain) vfFlags(context, vf, false, work.bars, slots);
   const sriov = pf.vpci?.sriov;
   if (sriov === undefined) return;
   const reg = sriov.pos + PCI_SRIOV_CTRL;

@@ -1,0 +1,155 @@
+/**
+ * An SR-IOV physical function (`@vpci/fuzz`'s sriov.ts) beside generated plain devices on a machine,
+ * and the steps that drive it as test/sriov.property.test.ts and test/sriov-index.property.test.ts
+ * apply them: VF Enable and VF MSE, NumVFs, System Page Size, VF BAR writes, VFs to guests and back,
+ * guests placing and decoding their VF's BARs, deferred work with any budget, the PF unplugged.
+ */
+
+import {
+  deviceSpecs,
+  PF_SBDF,
+  SRIOV_POS,
+  type SriovPlan,
+  type SriovStep,
+  sriovSpec,
+  vfBarAddress,
+} from '@vpci/fuzz';
+import { Machine, type PciDevice, type Profile, type Vcpu } from '@vpci/vpci';
+
+/** The machine and the PF's plan the steps read. */
+export interface World {
+  machine: Machine;
+  plan: SriovPlan;
+}
+
+/** The plain devices (some given to guests 1 and 2) and the PF on a booted machine of `profile`. */
+export function build(plain: Parameters<typeof deviceSpecs>[0], plan: SriovPlan, profile: Profile): World {
+  const machine = new Machine({ profile, hardwareVcpus: 2 });
+  const specs = deviceSpecs(plain);
+  for (const spec of specs) machine.addDevice(spec);
+  machine.addDevice(sriovSpec(plan));
+  machine.boot();
+  machine.createGuest({ id: 1, vcpus: 2 });
+  machine.createGuest({ id: 2, vcpus: 2 });
+  for (let d = 0; d < plain.length; d++)
+    if (plain[d]!.owner !== 0) machine.assignDevice(String(specs[d]!.sbdf), plain[d]!.owner);
+  return { machine, plan };
+}
+
+/** Every vCPU's pending work, to the end (the toolstack waits for the machine before it moves devices). */
+export function settle(machine: Machine): void {
+  for (const d of machine.domains()) for (const v of d.vcpus) if (v.pending) machine.finishPending(v);
+}
+
+/** VF `n` modulo the PF's VFs on the machine; undefined without PF or VFs. */
+export function vfOf(machine: Machine, n: number): PciDevice | undefined {
+  const pf = machine.findDevice(PF_SBDF);
+  if (pf === undefined || pf.virtfns.length === 0) return undefined;
+  return pf.virtfns[n % pf.virtfns.length];
+}
+
+/** Writes from `v`, or (its work pending) runs one preemptible step of that work instead. */
+export function write(
+  machine: Machine,
+  v: Vcpu,
+  sbdf: string,
+  reg: number,
+  size: number,
+  value: number,
+): void {
+  if (v.pending !== undefined) machine.processPending(v, 1);
+  else machine.configWrite(v, sbdf, reg, size, value);
+}
+
+/** Applies a step; `finish` runs each write's deferred work to the end with that budget. */
+export function apply(world: World, s: SriovStep, finish: number | undefined): void {
+  const { machine, plan } = world;
+  const pf = machine.findDevice(PF_SBDF);
+  const d0 = machine.hardwareDomain.vcpus;
+  let v: Vcpu | undefined;
+  switch (s.kind) {
+    case 'control':
+      if (pf === undefined) return;
+      v = d0[s.vcpu]!;
+      write(machine, v, PF_SBDF, SRIOV_POS + 8, 2, (s.vfe ? 1 : 0) | (s.mse ? 8 : 0));
+      break;
+    case 'numVfs':
+      if (pf === undefined) return;
+      v = d0[0]!;
+      write(machine, v, PF_SBDF, SRIOV_POS + 0x10, 2, Math.round(s.fraction * plan.totalVfs));
+      break;
+    case 'pageSize':
+      if (pf === undefined) return;
+      v = d0[0]!;
+      write(machine, v, PF_SBDF, SRIOV_POS + 0x20, 4, 1 << s.bit);
+      break;
+    case 'vfBar': {
+      if (pf === undefined) return;
+      const bar = plan.bars[s.bar % plan.bars.length]!;
+      const addr = vfBarAddress(plan, bar, bar.type === 'mem64' ? 'own' : s.placement, s.shift);
+      v = d0[0]!;
+      const reg = SRIOV_POS + 0x24 + 4 * bar.slot;
+      write(machine, v, PF_SBDF, reg, 4, Number(addr & 0xffff_ffffn));
+      if (bar.type === 'mem64') write(machine, v, PF_SBDF, reg + 4, 4, Number(addr >> 32n));
+      break;
+    }
+    case 'assign': {
+      const vf = vfOf(machine, s.vf);
+      if (vf === undefined) return;
+      settle(machine);
+      if (vf.domain?.kind === 'hardware' || vf.domain?.kind === 'dom_io') machine.assignDevice(vf.sbdf, s.to);
+      return;
+    }
+    case 'deassign': {
+      const vf = vfOf(machine, s.vf);
+      if (vf === undefined) return;
+      settle(machine);
+      if (vf.domain?.kind === 'guest' || vf.domain?.kind === 'dom_io') machine.deassignDevice(vf.sbdf);
+      return;
+    }
+    case 'guest': {
+      const vf = vfOf(machine, s.vf);
+      const guestSbdf = vf?.vpci?.guestSbdf;
+      if (vf?.domain?.kind !== 'guest' || guestSbdf === undefined || vf.domain.crashed) return;
+      v = vf.domain.vcpus[0]!;
+      const address = `00:${guestSbdf.dev.toString(16).padStart(2, '0')}.0`;
+      const bar = vf.vpci!.bars.find((b) => b.mappable);
+      if (bar !== undefined && v.pending === undefined) {
+        // A slot of its own in the guest's space (16 MiB apart: any VF BAR here fits), or slot 0
+        // for every VF: their BARs then overlap in the guest.
+        const at = 0xe000_0000n + BigInt(s.slot) * 0x100_0000n;
+        machine.configWrite(v, address, 0x10 + 4 * bar.index, 4, Number(at));
+        if (bar.type === 'mem64lo') machine.configWrite(v, address, 0x14 + 4 * bar.index, 4, 0);
+      }
+      write(machine, v, address, 0x04, 2, s.memory ? 0x0006 : 0x0004);
+      break;
+    }
+    case 'run': {
+      const domain = machine.domain(s.domain);
+      v = domain.vcpus[s.vcpu]!;
+      if (finish === undefined) machine.processPending(v, s.budget);
+      return;
+    }
+    case 'unplug':
+      if (pf === undefined) return;
+      settle(machine);
+      machine.removeDevice(PF_SBDF);
+      return;
+  }
+  if (finish !== undefined && v !== undefined) while (machine.processPending(v, finish).status === 'restart');
+}
+
+/** What preemption must not change: every domain's p2m and every device's owner and BAR state. */
+export function snapshot(world: World): unknown {
+  return {
+    domains: world.machine
+      .domains()
+      .map((d) => ({ id: d.id, crashed: d.crashed, extents: [...d.p2m.extents()] })),
+    devices: world.machine.devices().map((p) => ({
+      name: p.name,
+      owner: p.domain?.id,
+      barsMapped: p.vpci?.barsMapped,
+      bars: p.vpci?.bars.map((b) => ({ enabled: b.enabled, addr: b.addr, guestAddr: b.guestAddr })),
+    })),
+  };
+}
