@@ -139,7 +139,7 @@ describe('a broken engine', () => {
       'refuseOverlappingBars=false',
       // Narrower traces meet two overlapping BARs within this small budget.
       '--without',
-      'hidden,hotplug,rebar,e820,foreign,sriov',
+      'hidden,hotplug,rebar,e820,foreign,sriov,readonly,setupfail,iommufail',
     ]);
     expect(result.status).toBe(1);
     const summary = JSON.parse(result.stdout);
@@ -152,7 +152,7 @@ describe('a broken engine', () => {
     const file = join(out, failure.reproducer);
     const text = readFileSync(file, 'utf8');
     expect(text.split('\n')[0]).toBe(
-      `# vpci-fuzz reproducer: seed 1, case ${failure.case} (case seed ${failure.caseSeed}), profile hardened, policy {"refuseOverlappingBars":false}, without hidden,hotplug,rebar,e820,foreign,sriov`,
+      `# vpci-fuzz reproducer: seed 1, case ${failure.case} (case seed ${failure.caseSeed}), profile hardened, policy {"refuseOverlappingBars":false}, without hidden,hotplug,rebar,e820,foreign,sriov,readonly,setupfail,iommufail`,
     );
     expect(text.split('\n')[1]).toContain(`violation`);
     expect(text.split('\n')[1]).toContain(failure.message);

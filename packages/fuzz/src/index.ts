@@ -59,6 +59,7 @@ export {
   summaryText,
 } from './summary.js';
 export type {
+  IommuFaultCode,
   TraceAccess,
   TraceBarPlacement,
   TraceDevicePlan,

@@ -6,7 +6,8 @@
  * with: dom0 writing to devices it does not own (raw hardware writes under a guest's mappings), every
  * command on hidden devices, unplug and hot plug beside live mappings, ReBAR resizes racing pending
  * work, p2m faults during unmaps, e820 holes over BARs, several vCPUs with work pending at once, BARs
- * moved over each other; and an SR-IOV physical function (sriov.ts) whose VFs the hardware domain
+ * moved over each other, devices marked read-only at boot, devices whose vPCI set-up fails, IOMMU
+ * faults on hot plug and assignment; and an SR-IOV physical function (sriov.ts) whose VFs the hardware domain
  * sizes, places, enables and decodes, guests get and give back, and which is unplugged. Plans shrink as fast-check shrinks records and arrays: fewer steps, fewer
  * devices, smaller numbers.
  */
@@ -30,6 +31,26 @@ export interface TraceDevicePlan {
   rebar: boolean;
   /** Added after boot (hot plug), not at boot. */
   hotplug: boolean;
+  /**
+   * Marked read-only while Xen boots (`pci_ro_device`: the trace's `readOnly`, which implies hidden):
+   * no vPCI, the hardware domain's writes dropped. Only at boot (`pci_ro_device` is `__init`): a
+   * read-only device is never hot-plugged, and plugged back in it is not marked again (Xen's `ro_map`
+   * keeps the address marked). Absent: false.
+   */
+  readOnly?: boolean;
+  /**
+   * Its vPCI set-up fails (`vpci_assign_device`: a `vpci-setup-failed` event): it is written as a
+   * config-space image whose MSI-X capability names table BIR 6 behind the capability pointer 0x42,
+   * so `init_msix` fails (ENODEV) and the capability cannot be hidden. At boot it stays the hardware
+   * domain's without vPCI; hot-plugged, it is nobody's. Memory decoding is on in the image, so the
+   * header's set-up maps (at boot) or defers a map (hot plug) before the failure. Absent: false.
+   */
+  setupFails?: boolean;
+  /**
+   * One phantom function (`phantomFunctions` 1: requester ID function 4), whose IOMMU context an
+   * `iommuFault` step can fail. Absent: none.
+   */
+  phantom?: boolean;
 }
 
 /** An e820 entry of the host over a BAR's pages (the trace drops one that overlaps an earlier one). */
@@ -93,8 +114,17 @@ export type TraceStep =
   | { kind: 'sriov'; step: SriovStep }
   /** The SR-IOV PF is plugged back in (hot plug) when it is not there. */
   | { kind: 'pfPlug' }
+  /**
+   * The next IOMMU context set-up of the device's requester ID (its own, or with `phantom` its
+   * phantom function's) fails with `code`, once (a `fault` line's `requester`): on its hot plug
+   * (`iommu_add_device`: an `iommu-add-failed` event) or its assignment (`assign_device`).
+   */
+  | { kind: 'iommuFault'; device: number; phantom: boolean; code: IommuFaultCode }
   /** The hardware domain sizes VF BAR `bar` (modulo the PF's): all-ones to its low register. */
   | { kind: 'vfProbe'; bar: number; vcpu: number };
+
+/** The errors an injected IOMMU fault returns (a `fault` line's `code`). */
+export type IommuFaultCode = 'ENOMEM' | 'EPERM' | 'ENODEV' | 'EBUSY';
 
 /** A whole random trace before it is written. */
 export interface TracePlan {
@@ -128,10 +158,23 @@ export const TRACE_FEATURES: readonly TraceFeature[] = Object.freeze([
   'foreign',
   'faults',
   'sriov',
+  'readonly',
+  'setupfail',
+  'iommufail',
 ]);
 
 /** One kind of device or step a trace may leave out. */
-export type TraceFeature = 'hidden' | 'hotplug' | 'rebar' | 'e820' | 'foreign' | 'faults' | 'sriov';
+export type TraceFeature =
+  | 'hidden'
+  | 'hotplug'
+  | 'rebar'
+  | 'e820'
+  | 'foreign'
+  | 'faults'
+  | 'sriov'
+  | 'readonly'
+  | 'setupfail'
+  | 'iommufail';
 
 /**
  * What a random trace may hold. Every kind of step and device is on by default; a property that only
@@ -166,6 +209,12 @@ export interface TracePlanOptions {
   readonly faults?: boolean;
   /** An SR-IOV physical function (in half the traces) and the steps that drive it. Default true. */
   readonly sriov?: boolean;
+  /** Devices marked read-only at boot (`TraceDevicePlan.readOnly`). Default true. */
+  readonly readonly?: boolean;
+  /** Devices whose vPCI set-up fails (`TraceDevicePlan.setupFails`). Default true. */
+  readonly setupfail?: boolean;
+  /** IOMMU faults on hot plug and assignment, and phantom functions (`iommuFault` steps). Default true. */
+  readonly iommufail?: boolean;
 }
 
 const MAX_DEVICES = 16;
@@ -184,10 +233,17 @@ function devicePlan(options: TracePlanOptions): fc.Arbitrary<TraceDevicePlan> {
       hidden: maybe(options.hidden, 5),
       rebar: maybe(options.rebar, 3),
       hotplug: maybe(options.hotplug, 4),
+      readOnly: maybe(options.readonly, 12),
+      setupFails: maybe(options.setupfail, 10),
+      phantom: maybe(options.iommufail, 6),
     })
-    .map((plan) =>
-      plan.rebar ? { ...plan, sizes: [Math.max(20, plan.sizes[0]!), ...plan.sizes.slice(1)] } : plan,
-    );
+    .map((plan) => {
+      const sized = plan.rebar
+        ? { ...plan, sizes: [Math.max(20, plan.sizes[0]!), ...plan.sizes.slice(1)] }
+        : plan;
+      // `pci_ro_device` runs while Xen boots only: a read-only device is one present at boot.
+      return plan.readOnly ? { ...sized, hotplug: false } : sized;
+    });
 }
 
 function access<T extends object>(
@@ -281,6 +337,16 @@ function stepPlan(options: TracePlanOptions): fc.Arbitrary<TraceStep> {
   }
   if (options.hotplug !== false)
     steps.push({ weight: 1, arbitrary: fc.record({ kind: fc.constant('plug' as const), device }) });
+  if (options.iommufail !== false)
+    steps.push({
+      weight: 1,
+      arbitrary: fc.record({
+        kind: fc.constant('iommuFault' as const),
+        device,
+        phantom: fc.boolean(),
+        code: fc.constantFrom('ENOMEM' as const, 'EPERM' as const, 'ENODEV' as const, 'EBUSY' as const),
+      }),
+    });
   if (options.sriov !== false) {
     steps.push(
       { weight: 8, arbitrary: fc.record({ kind: fc.constant('sriov' as const), step: sriovStep }) },

@@ -32,8 +32,18 @@ export function hostBarAddresses(devices: readonly TraceDevicePlan[]): number[][
   );
 }
 
-/** A device line for plan `i`. */
-function deviceLine(plan: TraceDevicePlan, i: number, addrs: readonly number[], hidden: boolean): string {
+/**
+ * A device line for plan `i`: hidden (dom_xen's) or marked read-only as asked (both only where the
+ * device is present at boot), written as a config-space image when its vPCI set-up is to fail.
+ */
+function deviceLine(
+  plan: TraceDevicePlan,
+  i: number,
+  addrs: readonly number[],
+  hidden: boolean,
+  readOnly = false,
+): string {
+  if (plan.setupFails === true) return failingDeviceLine(plan, i, addrs, hidden, readOnly);
   const bars = plan.sizes
     .map((log2, b) => `{"type":"mem32","size":${2 ** log2},"addr":${addrs[b]}}`)
     .join(',');
@@ -42,7 +52,53 @@ function deviceLine(plan: TraceDevicePlan, i: number, addrs: readonly number[], 
       ? ',"msix":{"entries":1,"table":{"bar":0,"offset":0},"pba":{"bar":0,"offset":16}}'
       : '';
   const rebar = plan.rebar ? ',"rebar":[{"bar":0,"sizes":[1048576,2097152,4194304,8388608]}]' : '';
-  return `{"event":"device","sbdf":"${hostSbdf(i)}","bars":[${bars}]${msix}${rebar}${hidden ? ',"hidden":true' : ''}}`;
+  return `{"event":"device","sbdf":"${hostSbdf(i)}","bars":[${bars}]${msix}${rebar}${marks(plan, hidden, readOnly)}}`;
+}
+
+/**
+ * The device line's fields after its BARs: phantom functions (a description's only: an image would
+ * hold them in its PCI Express capability), hidden or read-only.
+ */
+function marks(plan: TraceDevicePlan, hidden: boolean, readOnly: boolean): string {
+  const phantom = plan.phantom === true && plan.setupFails !== true ? ',"phantomFunctions":1' : '';
+  // `readOnly` implies hidden (pci_ro_device hands the device to dom_xen).
+  return `${phantom}${readOnly ? ',"readOnly":true' : hidden ? ',"hidden":true' : ''}`;
+}
+
+/**
+ * The device line of a plan whose vPCI set-up fails (`TraceDevicePlan.setupFails`): a config-space
+ * image (`lspci -xxx`) with its BARs, memory decoding on, and an MSI-X capability at 0x40 that Xen
+ * cannot set up or hide: the capability pointer (0x34) reads 0x42, which `pci_find_next_cap_ttl`
+ * follows to 0x40 (it masks the low bits), and the table's BIR is 6, no BAR (`init_msix`: ENODEV);
+ * `vpci_capability_hide` then finds no pointer holding 0x40, so `vpci_assign_device` fails.
+ */
+function failingDeviceLine(
+  plan: TraceDevicePlan,
+  i: number,
+  addrs: readonly number[],
+  hidden: boolean,
+  readOnly: boolean,
+): string {
+  const bytes = new Uint8Array(256);
+  const put = (offset: number, size: number, value: number): void => {
+    for (let k = 0; k < size; k++) bytes[offset + k] = (value >>> (8 * k)) & 0xff;
+  };
+  put(0x00, 2, 0x1234); // vendor
+  put(0x02, 2, 0x0001); // device
+  put(0x04, 2, 0x0006); // command: memory decoding and bus mastering on
+  put(0x06, 2, 0x0010); // status: a capability list
+  for (let b = 0; b < addrs.length; b++) put(0x10 + 4 * b, 4, addrs[b]!);
+  put(0x34, 1, 0x42); // the capability pointer, its low bits set
+  put(0x40, 1, 0x11); // MSI-X, the last capability
+  put(0x44, 4, 6); // table: BIR 6, offset 0
+  put(0x48, 4, 0x800); // PBA: BIR 0, offset 0x800
+  const image: string[] = [];
+  for (let row = 0; row < 16; row++) {
+    const hex = [...bytes.subarray(row * 16, row * 16 + 16)].map((x) => x.toString(16).padStart(2, '0'));
+    image.push(`${(row * 16).toString(16).padStart(2, '0')}: ${hex.join(' ')}`);
+  }
+  const sizes = plan.sizes.map((log2) => `"0x${(2 ** log2).toString(16)}"`).join(',');
+  return `{"event":"device","sbdf":"${hostSbdf(i)}","image":${JSON.stringify(image)},"sizes":{"bars":[${sizes}]}${marks(plan, hidden, readOnly)}}`;
 }
 
 /** The SR-IOV PF's device line: `sriovSpec`'s description, sizes and addresses in hexadecimal. */
@@ -85,7 +141,7 @@ export function* traceLines(
   yield hostLine(plan, addrs);
   for (let i = 0; i < plan.devices.length; i++) {
     const device = plan.devices[i]!;
-    if (!device.hotplug) yield deviceLine(device, i, addrs[i]!, device.hidden);
+    if (!device.hotplug) yield deviceLine(device, i, addrs[i]!, device.hidden, device.readOnly);
   }
   if (plan.sriov !== undefined) yield pfLine(plan.sriov);
   yield '{"event":"boot"}';
@@ -94,7 +150,7 @@ export function* traceLines(
   for (let i = 0; i < plan.devices.length; i++) {
     const device = plan.devices[i]!;
     if (device.hotplug) yield deviceLine(device, i, addrs[i]!, device.hidden);
-    if (device.owner !== 0 && !device.hidden)
+    if (device.owner !== 0 && !device.hidden && device.readOnly !== true)
       yield `{"event":"assign","sbdf":"${hostSbdf(i)}","domain":${device.owner}}`;
   }
   for (const step of plan.steps) {
@@ -129,6 +185,12 @@ function stepLine(
     }
     case 'fault':
       return `{"event":"fault","domain":${step.domain},"after":${step.after}}`;
+    case 'iommuFault': {
+      // Function 4 is the phantom function of a device with one (`phantom_stride` 4).
+      const own = hostSbdf(step.device % n);
+      const requester = step.phantom ? `${own.slice(0, -1)}4` : own;
+      return `{"event":"fault","requester":"${requester}","code":"${step.code}"}`;
+    }
     case 'plug': {
       const i = step.device % n;
       if (machine.findDevice(hostSbdf(i)) !== undefined) return `{"event":"unplug","sbdf":"${hostSbdf(i)}"}`;

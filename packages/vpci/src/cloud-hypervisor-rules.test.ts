@@ -8,6 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { bootedMachine, mfnAt } from '../../../test/support/machine.js';
 import { CLOUD_HYPERVISOR_RULES } from './cloud-hypervisor-rules.js';
 import { checkInvariants } from './invariants.js';
+import { Machine } from './machine.js';
 import { PCI_BASE_ADDRESS_0, PCI_COMMAND, PCI_COMMAND_MEMORY } from './pci-regs.js';
 import { ruleSetFor } from './rule-sets.js';
 
@@ -95,5 +96,20 @@ describe('cloud-hypervisor (its VFIO device)', () => {
     expect(m.events.some((e) => e.kind === 'rule-decision' && /restore_bar_addr/.test(e.decision))).toBe(
       true,
     );
+  });
+
+  // Found by the rule-set property once @vpci/fuzz injected IOMMU faults: the device is mapped when
+  // it is added (map_mmio_regions), then Xen's pci_add_device undoes the add when iommu_add_device
+  // fails (vpci_deassign_device, no owner); the VMM's device goes with it (unmapsLeavingDevice),
+  // slots included, where the engine left them mapped with no BAR behind them.
+  it('a hot plug the IOMMU refuses (iommu_add_device) takes the slots made at add with it', () => {
+    const m = new Machine({ rules: 'cloud-hypervisor' });
+    m.boot();
+    m.iommuFaults.failNext(SBDF, 'EPERM');
+    const device = m.addDevice({ sbdf: SBDF, bars: [{ type: 'mem32', size: 0x4000n, addr: 0xf000_0000n }] });
+    expect(m.events).toContainEqual(expect.objectContaining({ kind: 'iommu-add-failed', code: 'EPERM' }));
+    expect(device.domain).toBeUndefined();
+    expect(mfnAt(m.hardwareDomain, 0xf0000)).toBeUndefined();
+    expect(checkInvariants(m)).toEqual([]);
   });
 });

@@ -112,7 +112,10 @@ export function vpciInitHeader(
     PCI_COMMAND,
     2,
     { rsvdp: isHwdom ? 0 : GUEST_CMD_RSVDP_MASK },
-    (value) => rules.commandMaps(device, value),
+    // A write that flips memory decoding changes what the checks read (`barsMapped`: an MSI-X page
+    // mapped while the device decodes) under every rule set, whether or not the rule set maps anything
+    // then (cloud-hypervisor's only follows the bit): never inert, whatever `commandMaps` says.
+    (value) => flipsDecoding(vpci, value) || rules.commandMaps(device, value),
   );
   if (!added.ok) return added;
   // Xen's ignore_bars quirk (apply_quirks): no BAR is sized, trapped or mapped, and the command

@@ -513,6 +513,10 @@ export class Machine implements EngineContext {
     if (!this.hardwareDomain.iommu) return; // iommu_add_device: !is_iommu_enabled(d)
     const own = this.iommuFaults.program(device.sbdf);
     if (!own.ok) {
+      // As a failed set-up (`failAssign`): what the set-up mapped at once (a rule set's, whose VMM
+      // takes the slots with the device) goes first; Xen's own set-up only deferred its map, which
+      // `vpci_process_pending` drops.
+      this.unmapLeaving(device);
       this.deassignVpci(device);
       this.moveOwner(device, undefined);
       this.events.push({ kind: 'iommu-add-failed', sbdf: device.name, device: device.name, code: own.code });
@@ -1379,7 +1383,16 @@ export class Machine implements EngineContext {
     return rc.ok ? rc : this.failAssign(device, rc.code);
   }
 
+  /**
+   * A set-up that failed: Xen's `vpci_assign_device` calls `vpci_deassign_device`, which frees the
+   * vPCI state and leaves the p2m as it is, so a BAR the header's set-up mapped (`apply_map` at boot,
+   * decoding on) stays mapped with no vPCI BAR behind it. Hardened (`unmapOnDeassign`), and a rule
+   * set whose VMM takes a device's slots with it (`unmapsLeavingDevice`: its set-up mapped at once),
+   * unmap it first, as for a device leaving its owner (`unmapLeaving`; the set-up's error is returned
+   * whatever the unmap does).
+   */
   private failAssign(device: PciDevice, code: AssignErrno): AssignResult {
+    this.unmapLeaving(device);
     this.deassignVpci(device);
     return { ok: false, code };
   }

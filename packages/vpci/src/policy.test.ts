@@ -6,7 +6,7 @@ import { gfn, mfn, populateRam } from '@vpci/p2m';
 import { describe, expect, it } from 'vitest';
 import { bootedMachine, mfnAt, mmioExtents, writeCommand } from '../../../test/support/machine.js';
 import type { Vcpu } from './domain.js';
-import type { DeviceSpec } from './hardware.js';
+import { type DeviceSpec, PhysicalDevice } from './hardware.js';
 import { checkInvariants } from './invariants.js';
 import { Machine } from './machine.js';
 import { PCI_COMMAND_MEMORY } from './pci-regs.js';
@@ -886,6 +886,45 @@ describe('unmapOnDeassign: unplugging', () => {
       expect(machine.findDevice('02:00.0') !== undefined).toBe(unmapOnDeassign);
       expect(mmioExtents(guest)).toEqual([[0xe0000, 0xc0000, 1]]);
       expect(kinds(machine).includes('unexplained-mapping')).toBe(!unmapOnDeassign);
+    });
+  }
+});
+
+describe('unmapOnDeassign: a vPCI set-up that fails at boot', () => {
+  // Found by vpci-fuzz once its traces held devices whose vPCI set-up fails. Derived from Xen
+  // (vpci.c vpci_assign_device, vpci_deassign_device; header.c vpci_init_header, modify_bars,
+  // apply_map; cap.c vpci_init_capabilities): at boot, vpci_init_header of a device decoding memory
+  // maps its BAR at once (apply_map: the system is not active yet); then init_msix fails (table BIR
+  // 6, no BAR: ENODEV) and vpci_capability_hide finds no pointer holding 0x40 (the list's pointer
+  // reads 0x42), so vpci_assign_device fails and calls vpci_deassign_device, which frees the vPCI
+  // state and leaves the p2m alone: d0 maps the BAR's page with no vPCI BAR there.
+  const failing = (): PhysicalDevice => {
+    const bytes = new Uint8Array(256);
+    for (const [offset, size, value] of [
+      [0x00, 2, 0x1234],
+      [0x04, 2, MEM],
+      [0x06, 2, 0x0010],
+      [0x10, 4, 0xc000_0000],
+      [0x34, 1, 0x42],
+      [0x40, 1, 0x11],
+      [0x44, 4, 6],
+      [0x48, 4, 0x800],
+    ] as const)
+      for (let i = 0; i < size; i++) bytes[offset + i] = (value >>> (8 * i)) & 0xff;
+    return PhysicalDevice.fromImage('0000:01:00.0', bytes, { bars: [0x1000n] });
+  };
+  for (const unmapOnDeassign of [false, true]) {
+    it(`the BAR the header's set-up mapped ${unmapOnDeassign ? 'is unmapped with the vPCI state' : 'stays mapped with no vPCI BAR (xen)'}`, () => {
+      const machine = new Machine({ policy: { unmapOnDeassign } });
+      const device = machine.addDevice(failing());
+      machine.boot();
+      expect(machine.events).toContainEqual(
+        expect.objectContaining({ kind: 'vpci-setup-failed', sbdf: '0000:01:00.0', code: 'ENODEV' }),
+      );
+      expect(device.domain).toBe(machine.hardwareDomain);
+      expect(device.vpci).toBeUndefined();
+      expect(mmioExtents(machine.hardwareDomain)).toEqual(unmapOnDeassign ? [] : [[0xc0000, 0xc0000, 1]]);
+      expect(kinds(machine)).toEqual(unmapOnDeassign ? [] : ['unexplained-mapping']);
     });
   }
 });

@@ -72,7 +72,10 @@ export interface Policy {
    * Assigning, de-assigning, removing or resetting (`vpci_reset_device`) a device first lets every
    * vCPU's pending vPCI work finish, then unmaps the device's enabled BARs from its old owner; an
    * unmap that fails refuses the move, and the removal too (the device stays). Xen leaves the
-   * mappings in the old owner's p2m and lets the work run on (see `Machine.settleBeforeMove`).
+   * mappings in the old owner's p2m and lets the work run on (see `Machine.settleBeforeMove`). A
+   * vPCI set-up that fails (`vpci_assign_device`) unmaps what the header's set-up mapped before the
+   * state goes; Xen's `vpci_deassign_device` leaves it (at boot, `apply_map` has mapped a device
+   * decoding memory, which then stays mapped with no vPCI BAR there).
    */
   readonly unmapOnDeassign: boolean;
   /**

@@ -76,7 +76,8 @@ export interface RuleSet {
   cmdWrite(context: EngineContext, accessor: AccessorRef, device: PciDevice, value: number): void;
   /**
    * Whether a command write of `value` can change what the device maps (a scoped invariant check
-   * looks at the device after such a write). Xen: only when memory decoding flips.
+   * looks at the device after such a write). Xen: only when memory decoding flips. A write that flips
+   * decoding is looked at whatever this says (the checks read decoding: `vpciInitHeader`'s mark).
    */
   commandMaps(device: PciDevice, value: number): boolean;
   /**
