@@ -4,14 +4,14 @@
  * The profile is the V8 CPU profile `node --cpu-prof` writes, taken through `node:inspector` from the
  * first line after the set-up to the last line, so the set-up's whole checks do not drown it. The
  * lines are read as the CLI and the bench read them: from a file, a chunk of bytes at a time
- * (`fileLineBytes`, `TraceReplay.feedBytes`), so the reader is in the profile.
+ * (`fileLineBlocks`, `TraceReplay.feedLine`), so the reader is in the profile.
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { TraceReplay } from '@vpci/replay';
-import { fileLineBytes } from '../src/file-lines.js';
+import { fileLineBlocks } from '../src/file-lines.js';
 import { header, line, plan, writes } from './writes-workload.js';
 
 const [devices = '4096', count = '20000', checks = 'scoped', out = 'lines.cpuprofile'] =
@@ -30,10 +30,10 @@ await session.post('Profiler.enable');
 // Every 100 µs, not V8's default 1 ms: a checked line costs tens of µs.
 await session.post('Profiler.setSamplingInterval', { interval: 100 });
 let t0: NodeJS.CpuUsage | undefined;
-for await (const chunk of fileLineBytes(file)) {
-  for (let i = 0; i < chunk.length; i++) {
-    if (!replay.feedBytes(chunk.bytes, chunk.starts[i]!, chunk.ends[i]!))
-      throw new Error(replay.error?.message);
+for await (const { bytes, from, to } of fileLineBlocks(file)) {
+  for (let at = from; at < to; ) {
+    at = replay.feedLine(bytes, at, to);
+    if (at < 0) throw new Error(replay.error?.message);
     if (replay.lines === setup.length) {
       await session.post('Profiler.start');
       t0 = process.cpuUsage();

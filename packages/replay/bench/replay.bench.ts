@@ -50,7 +50,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type ReplayOptions, TraceReplay } from '@vpci/replay';
 import { cpuMs } from '../../../bench/cpu-time.js';
-import { type ByteLines, fileLineBytes } from '../src/file-lines.js';
+import { type ByteBlock, fileLineBlocks } from '../src/file-lines.js';
 import {
   type DevicePlan,
   firstCycle,
@@ -188,11 +188,10 @@ async function replayFile(
     replay.replayer.machine!.domains().reduce((sum, domain) => sum + domain.p2m.writes, 0);
   let t0 = 0;
   let paused = 0;
-  for await (const chunk of fileLineBytes(file)) {
-    const { bytes, starts, ends } = chunk;
-    for (let i = 0; i < chunk.length; i++) {
-      if (!replay.feedBytes(bytes, starts[i]!, ends[i]!))
-        throw new Error(`line ${replay.error?.line}: ${replay.error?.message}`);
+  for await (const { bytes, from, to } of fileLineBlocks(file)) {
+    for (let at = from; at < to; ) {
+      at = replay.feedLine(bytes, at, to);
+      if (at < 0) throw new Error(`line ${replay.error?.line}: ${replay.error?.message}`);
       if (replay.lines === setup) t0 = cpuMs();
       else if (replay.lines % 100_000 === 0) {
         const p0 = cpuMs();
@@ -219,29 +218,29 @@ async function replayFile(
 /** A trace file fed to its replay a block of lines at a time, read a chunk at a time. */
 class FileFeeder {
   readonly replay: TraceReplay;
-  private readonly chunks: AsyncIterator<ByteLines>;
-  private chunk: ByteLines | undefined;
+  private readonly blocks: AsyncIterator<ByteBlock>;
+  private block: ByteBlock | undefined;
+  /** Where the next line of `block` starts. */
   private next = 0;
 
   constructor(file: string) {
     this.replay = new TraceReplay(file);
-    this.chunks = fileLineBytes(file)[Symbol.asyncIterator]();
+    this.blocks = fileLineBlocks(file)[Symbol.asyncIterator]();
   }
 
   /** Feeds up to `count` lines, calling `after` after each; false at the end of the file. */
   async feed(count: number, after: () => void): Promise<boolean> {
     for (let fed = 0; fed < count; ) {
-      if (this.chunk === undefined || this.next >= this.chunk.length) {
-        const read = await this.chunks.next();
+      if (this.block === undefined || this.next >= this.block.to) {
+        const read = await this.blocks.next();
         if (read.done === true) return false;
-        this.chunk = read.value;
-        this.next = 0;
+        this.block = read.value;
+        this.next = this.block.from;
         continue;
       }
-      const { bytes, starts, ends } = this.chunk;
-      if (!this.replay.feedBytes(bytes, starts[this.next]!, ends[this.next]!))
-        throw new Error(`line ${this.replay.error?.line}: ${this.replay.error?.message}`);
-      this.next++;
+      const { bytes, to } = this.block;
+      this.next = this.replay.feedLine(bytes, this.next, to);
+      if (this.next < 0) throw new Error(`line ${this.replay.error?.line}: ${this.replay.error?.message}`);
       fed++;
       after();
     }

@@ -14,7 +14,7 @@ import manifest from '../package.json';
 import { CompareReplay, type CompareTarget, comparableNames, compareTargets } from './compare.js';
 import { compareHtml, compareText } from './compare-report.js';
 import { TraceError } from './fields.js';
-import { LineTooLongError, lineBytes, lineChunks } from './file-lines.js';
+import { LineTooLongError, lineBlocks, lineChunks } from './file-lines.js';
 import { renderHtml } from './html.js';
 import { describeError, type Input, InputError, openInput } from './input.js';
 import { renderSvg } from './picture.js';
@@ -116,7 +116,8 @@ export async function main(argv: readonly string[], io: CliIo): Promise<number> 
   const stdin = io.stdin ?? process.stdin;
   let input: Input;
   try {
-    input = openInput(args.trace, stdin);
+    // A trace replay reads each chunk's lines before asking for the next: one buffer for every chunk.
+    input = openInput(args.trace, stdin, { reuseChunks: !args.qemu && args.compare === undefined });
   } catch (error) {
     if (!(error instanceof InputError)) throw error;
     io.stderr.write(`vpci-replay: ${error.message}\n`);
@@ -243,15 +244,18 @@ async function replayTrace(
 ): Promise<Replayed> {
   const replay = new TraceReplay(name, options);
   try {
-    replaying: for await (const chunk of lineBytes(input.bytes)) {
-      const { bytes, starts, ends } = chunk;
-      for (let i = 0; i < chunk.length; i++)
-        if (!replay.feedBytes(bytes, starts[i]!, ends[i]!)) break replaying;
+    replaying: for await (const { bytes, from, to } of lineBlocks(input.bytes)) {
+      for (let at = from; at < to; ) {
+        at = replay.feedLine(bytes, at, to);
+        if (at < 0) break replaying;
+      }
       progress?.update(replay.lines);
     }
   } catch (error) {
     // A read error carries no line: it is where the replay had got to.
     if (error instanceof InputError) error.line ??= replay.lines + 1;
+    // A line too long is counted from the first line not yet read (every line before it was fed).
+    if (error instanceof LineTooLongError) throw error.after(replay.lines);
     throw error;
   }
   const report = replay.end();

@@ -3,10 +3,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import {
+  fileLineBlocks,
   fileLineBytes,
   fileLineChunks,
   fileLineSpans,
   LineTooLongError,
+  lineBlocks,
   lineBytes,
   MAX_LINE_CHARS,
 } from './file-lines.js';
@@ -105,6 +107,54 @@ describe('lineBytes, a stream that reuses its memory', () => {
     for await (const chunk of lineBytes(reused()))
       for (let i = 0; i < chunk.length; i++) lines.push(chunk.line(i));
     expect(lines).toEqual(['{"event":"boot"}', 'second line', '', 'third, the last']);
+  });
+});
+
+describe('lineBlocks, the lines not cut apart', () => {
+  it('holds the lines lineBytes gives, each ended by a newline but the last, at every chunk size', async () => {
+    const text = '\ufeff{"a":1}\r\né€\n\n{"event":"boot"}\r\n€€€\r\r\nlast\r';
+    const file = join(dir, 'blocks.jsonl');
+    writeFileSync(file, text);
+    const expected: string[] = [];
+    for await (const chunk of fileLineBytes(file))
+      for (let i = 0; i < chunk.length; i++) expected.push(chunk.line(i));
+    expect(expected).toHaveLength(6);
+    for (const chunkBytes of [1, 2, 3, 7, 1 << 20]) {
+      const lines: string[] = [];
+      for await (const { bytes, from, to } of fileLineBlocks(file, chunkBytes)) {
+        expect(to).toBeGreaterThan(from);
+        // Cut as the replay's reader cuts them: at each newline, one `\r` before it dropped.
+        for (const piece of new TextDecoder('utf-8', { ignoreBOM: true })
+          .decode(bytes.subarray(from, to))
+          .split('\n'))
+          lines.push(piece.endsWith('\r') ? piece.slice(0, -1) : piece);
+        // A block's lines end with its newline (the empty piece after it is no line), but the input's last.
+        if (bytes[to - 1] === 0x0a) expect(lines.pop()).toBe('');
+      }
+      expect(lines).toEqual(expected);
+    }
+  });
+
+  it('counts a line too long from the first line it has not given, in a chunk of many lines too', async () => {
+    const long = `${'x'.repeat(MAX_LINE_CHARS + 1)}`;
+    async function* chunks(): AsyncGenerator<Uint8Array> {
+      yield Buffer.from('{}\n');
+      yield Buffer.from(`a\nb\n${long}\nc\n`);
+    }
+    const given: number[] = [];
+    const error = await (async () => {
+      for await (const block of lineBlocks(chunks())) given.push(block.to - block.from);
+    })().catch((e: unknown) => e);
+    // The first chunk's block is given; the second is refused whole, at its third line.
+    expect(given).toEqual([3]);
+    expect(error).toBeInstanceOf(LineTooLongError);
+    expect((error as LineTooLongError).line).toBe(3);
+    expect((error as LineTooLongError).after(1).line).toBe(4);
+    // A line unfinished past the limit after two lines of the same chunk: the third.
+    expect(await byteLinesOf([Buffer.from(`a\nb\n${long}`)])).toEqual({ tooLong: 3 });
+    expect(await byteLinesOf([Buffer.from('{}\n'), Buffer.from(`a\nb\n${long}\nc\n`)])).toEqual({
+      tooLong: 4,
+    });
   });
 });
 

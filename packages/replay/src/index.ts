@@ -16,7 +16,15 @@ export type {
   ReportCompare,
 } from './compare-section.js';
 export { TraceError } from './fields.js';
-export { ByteLines, fileLineBytes, fileLineChunks, fileLineSpans, LineSpans } from './file-lines.js';
+export {
+  ByteBlock,
+  ByteLines,
+  fileLineBlocks,
+  fileLineBytes,
+  fileLineChunks,
+  fileLineSpans,
+  LineSpans,
+} from './file-lines.js';
 export { renderHtml } from './html.js';
 export { renderSvg } from './picture.js';
 export type {

@@ -5,6 +5,7 @@
  */
 import { createReadStream, statSync } from 'node:fs';
 import { createGunzip } from 'node:zlib';
+import { reusedFileChunks } from './file-lines.js';
 
 /**
  * An input that cannot be read. Raised by `openInput`, the message names the file; raised while its
@@ -34,8 +35,21 @@ export interface Input {
 
 const GZIP_MAGIC = [0x1f, 0x8b] as const;
 
+/** How an input is read. */
+export interface InputOptions {
+  /**
+   * A file's chunks read into one buffer, each overwritten by the next (`reusedFileChunks`): for a
+   * reader done with each chunk before it asks for the next, as a trace replay's `lineBlocks` is.
+   */
+  readonly reuseChunks?: boolean;
+}
+
 /** Opens `path` (`-` for `stdin`); throws `InputError` when it is not something that can be read. */
-export function openInput(path: string, stdin: AsyncIterable<Uint8Array | string>): Input {
+export function openInput(
+  path: string,
+  stdin: AsyncIterable<Uint8Array | string>,
+  options: InputOptions = {},
+): Input {
   let size: number | undefined;
   let source: AsyncIterable<Uint8Array | string>;
   let name = path;
@@ -51,7 +65,7 @@ export function openInput(path: string, stdin: AsyncIterable<Uint8Array | string
     }
     if (stat.isDirectory()) throw new InputError(`${path} is a directory; expected a trace file`);
     if (stat.isFile()) size = stat.size;
-    source = createReadStream(path);
+    source = options.reuseChunks === true ? reusedFileChunks(path) : createReadStream(path);
   }
   let read = 0;
   const counted = async function* (): AsyncGenerator<Uint8Array> {
@@ -74,9 +88,14 @@ async function* decompressed(bytes: AsyncIterable<Uint8Array>): AsyncGenerator<U
   let first = await iterator.next();
   // The magic number may straddle the first two chunks of a pipe.
   while (!first.done && first.value.length < GZIP_MAGIC.length) {
+    // A copy first: the next chunk may be read into the same memory (`reuseChunks`).
+    const head = Buffer.from(first.value);
     const next = await iterator.next();
-    if (next.done) break;
-    first = { done: false, value: Buffer.concat([first.value, next.value]) };
+    if (next.done) {
+      first = { done: false, value: head };
+      break;
+    }
+    first = { done: false, value: Buffer.concat([head, next.value]) };
   }
   if (first.done) return;
   const rest = async function* (): AsyncGenerator<Uint8Array> {
@@ -91,7 +110,8 @@ async function* decompressed(bytes: AsyncIterable<Uint8Array>): AsyncGenerator<U
   // Feed the compressed bytes in the background; the gunzip stream is read below.
   const feeding = (async () => {
     try {
-      for await (const chunk of rest()) if (!gunzip.write(chunk)) await once(gunzip, 'drain');
+      // A copy of each chunk: gunzip reads it later, when the next may be in the same memory.
+      for await (const chunk of rest()) if (!gunzip.write(Buffer.from(chunk))) await once(gunzip, 'drain');
       gunzip.end();
     } catch (error) {
       gunzip.destroy(error as Error);

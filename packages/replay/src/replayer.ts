@@ -128,8 +128,19 @@ export class Replayer {
   private readonly seen = new Map<string, SeenViolation>();
   private readonly expectedPatterns: Record<string, unknown>[] = [];
   private readonly addresses = new Map<string, { sbdf: Sbdf; name: string }>();
-  /** The last address `address` answered, and its spelling. */
-  private lastAddress: { text: string; found: { sbdf: Sbdf; name: string } } | undefined;
+  /** The last address `address` answered, and its spelling (two fields: no object per change). */
+  private lastAddressText: string | undefined;
+  private lastAddressFound: { sbdf: Sbdf; name: string } | undefined;
+  /**
+   * The vCPU of the last inert write (`applyInertWrite`), its domain's id and its index: the next
+   * one is most often from the same vCPU. Forgotten by every other line, which may add or remove
+   * domains (an inert write does neither).
+   */
+  private inertVcpu: Vcpu | undefined;
+  private inertDomainId = -1;
+  private inertVcpuIndex = -1;
+  /** Whether every line gets a whole check (`invariantChecks: 'full'`): no write is inert then. */
+  private readonly wholeChecks: boolean;
   /** Whether the note on x86 guest vPCI was made (`noteGuestVpci`). */
   private guestVpciNoted = false;
   /** The touched devices of the line being applied, as they were before it (reused line to line). */
@@ -147,6 +158,7 @@ export class Replayer {
 
   constructor(options: ReplayOptions = {}) {
     this.options = options;
+    this.wholeChecks = options.invariantChecks === 'full';
   }
 
   /** Every violation seen so far, in the order first found. */
@@ -206,6 +218,7 @@ export class Replayer {
 
   /** `apply` past the inert writes: the event checked, applied, and what it may have changed checked. */
   private applyChecked(event: TraceEvent, line: number): void {
+    this.inertVcpu = undefined;
     if (event.event === 'host') {
       if (this.machine !== undefined) {
         throw new TraceError(line, "'host' after the machine was set up; expected it as the first event");
@@ -288,9 +301,16 @@ export class Replayer {
   ): boolean {
     // (An ECAM write, up to 8 bytes split by Xen, always takes the checked path: `apply` does not
     // offer it.)
-    if (this.options.invariantChecks === 'full') return false;
-    const vcpu = this.findVcpu(domain, vcpuIndex);
-    if (vcpu === undefined || vcpu.pending !== undefined) return false;
+    if (this.wholeChecks) return false;
+    let vcpu = this.inertVcpu;
+    if (vcpu === undefined || domain !== this.inertDomainId || vcpuIndex !== this.inertVcpuIndex) {
+      vcpu = this.findVcpu(domain, vcpuIndex);
+      if (vcpu === undefined) return false;
+      this.inertVcpu = vcpu;
+      this.inertDomainId = domain;
+      this.inertVcpuIndex = vcpuIndex;
+    }
+    if (vcpu.pending !== undefined) return false;
     try {
       // A malformed address is the engine's argument error, reported in the trace's terms.
       const address = this.address(sbdf);
@@ -1010,14 +1030,15 @@ export class Replayer {
   private address(text: string): { sbdf: Sbdf; name: string } {
     // A device's lines come in runs (a driver's writes, a BAR's sizing): the last address is
     // compared first, a few characters, where a look-up in the map hashes the line's new string.
-    if (text === this.lastAddress?.text) return this.lastAddress.found;
+    if (text === this.lastAddressText) return this.lastAddressFound!;
     let found = this.addresses.get(text);
     if (found === undefined) {
       const sbdf = parseSbdf(text);
       found = { sbdf, name: formatSbdf(sbdf) };
       this.addresses.set(text, found);
     }
-    this.lastAddress = { text, found };
+    this.lastAddressText = text;
+    this.lastAddressFound = found;
     return found;
   }
 

@@ -7,14 +7,17 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'n
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { fileLineBytes } from './file-lines.js';
+import { fileLineBlocks, fileLineBytes } from './file-lines.js';
 import { reportJson } from './report.js';
 import { replayText, TraceReplay } from './run.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'vpci-run-'));
 afterAll(() => rmSync(dir, { recursive: true }));
 
-/** The JSON report of `text` replayed from a file's bytes, `chunkBytes` at a time. */
+/**
+ * The JSON report of `text` replayed from a file's bytes, `chunkBytes` at a time, line by line
+ * (`feedBytes`), after checking that the blocks of lines (`feedLine`) give the same report.
+ */
 async function viaBytes(text: string, chunkBytes: number): Promise<string> {
   const file = join(dir, 'trace.jsonl');
   writeFileSync(file, text);
@@ -23,7 +26,17 @@ async function viaBytes(text: string, chunkBytes: number): Promise<string> {
     for (let i = 0; i < chunk.length; i++)
       if (!replay.feedBytes(chunk.bytes, chunk.starts[i]!, chunk.ends[i]!)) break replaying;
   }
-  return reportJson(replay.end());
+  const viaLines = reportJson(replay.end());
+  // The same file read a block of lines at a time, each line found as it is read (`feedLine`, the CLI's way).
+  const byBlocks = new TraceReplay('trace.jsonl');
+  replaying: for await (const { bytes, from, to } of fileLineBlocks(file, chunkBytes)) {
+    for (let at = from; at < to; ) {
+      at = byBlocks.feedLine(bytes, at, to);
+      if (at < 0) break replaying;
+    }
+  }
+  expect(reportJson(byBlocks.end())).toBe(viaLines);
+  return viaLines;
 }
 
 const examples = new URL('../../../examples/', import.meta.url);
@@ -50,7 +63,7 @@ function compactTrace(): string[] {
   return lines;
 }
 
-describe('TraceReplay.feedBytes', () => {
+describe('TraceReplay.feedBytes and feedLine', () => {
   it('reports every example as feed does, at every chunk size', async () => {
     const files = readdirSync(examples).filter((f) => f.endsWith('.jsonl'));
     expect(files.length).toBeGreaterThan(5);
@@ -63,10 +76,19 @@ describe('TraceReplay.feedBytes', () => {
 
   it('reports a trace of compact writes as feed does, with CRLF line ends too', async () => {
     const lines = compactTrace();
-    for (const text of [`${lines.join('\n')}\n`, `${lines.join('\r\n')}\r\n`]) {
+    // Line ends the byte readers take apart from a compact line's: a space or two `\r` before the
+    // newline (the general reader's), a last line without a newline, with or without a `\r`.
+    const odd = lines.map((line, i) => (i % 7 === 3 ? `${line} ` : i % 7 === 5 ? `${line}\r` : line));
+    for (const text of [
+      `${lines.join('\n')}\n`,
+      `${lines.join('\r\n')}\r\n`,
+      `${odd.join('\r\n')}`,
+      `${odd.join('\n')}\r`,
+      `\ufeff${lines.join('\n')}`,
+    ]) {
       const expected = reportJson(replayText(text, 'trace.jsonl'));
       expect(JSON.parse(expected).error).toBeNull();
-      for (const chunkBytes of [13, 1 << 18]) expect(await viaBytes(text, chunkBytes)).toBe(expected);
+      for (const chunkBytes of [1, 13, 1 << 18]) expect(await viaBytes(text, chunkBytes)).toBe(expected);
     }
   });
 

@@ -3,7 +3,7 @@
  * held whole); the first bad line stops the replay before it is applied, and the report keeps
  * everything before it.
  */
-import { AddressTexts, CompactWrite, readCompactWrite } from './compact-bytes.js';
+import { AddressTexts, CompactWrite, compactLineEnd, readCompactWrite } from './compact-bytes.js';
 import { TraceError } from './fields.js';
 import { decodeLine } from './file-lines.js';
 import { Replayer, type ReplayOptions } from './replayer.js';
@@ -56,14 +56,38 @@ export class TraceReplay {
   }
 
   /**
-   * `feed` for the line `bytes[start … end)` of UTF-8 bytes (`ByteLines`, what the CLI reads): a
-   * compact write line (`readCompactWrite`) is applied from its bytes, with no text and no event
-   * object made for it; any other line is decoded and fed as text.
+   * `feed` for the line `bytes[start … end)` of UTF-8 bytes (`ByteLines`): a compact write line
+   * (`readCompactWrite`) is applied from its bytes, with no text and no event object made for it; any
+   * other line is decoded and fed as text.
    */
   feedBytes(bytes: Uint8Array, start: number, end: number): boolean {
     if (this.error !== undefined) return false;
+    if (!readCompactWrite(bytes, start, end, this.write)) return this.feed(decodeLine(bytes, start, end));
+    return this.applyCompact(bytes);
+  }
+
+  /**
+   * `feedBytes` for the line that starts at `from` of the lines `bytes[from … to)` (a `ByteBlock`,
+   * what the CLI reads): a compact write line is read and its end found in one pass over its bytes
+   * (`compactLineEnd`); any other line is found by its newline, decoded and fed as text. Returns
+   * where the next line starts (`to` after the last line), or -1 once the replay has stopped on an
+   * error.
+   */
+  feedLine(bytes: Uint8Array, from: number, to: number): number {
+    if (this.error !== undefined) return -1;
+    const next = compactLineEnd(bytes, from, to, this.write);
+    if (next >= 0) return this.applyCompact(bytes) ? next : -1;
+    let end = bytes.indexOf(0x0a, from);
+    if (end < 0 || end >= to) end = to;
+    const after = end === to ? to : end + 1;
+    // A line ends at its newline, with a `\r` before it dropped (CRLF), as `lineBytes` cuts it.
+    if (end > from && bytes[end - 1] === 0x0d) end--;
+    return this.feed(decodeLine(bytes, from, end)) ? after : -1;
+  }
+
+  /** Applies the compact write line `this.write` holds, read from `bytes`. */
+  private applyCompact(bytes: Uint8Array): boolean {
     const write = this.write;
-    if (!readCompactWrite(bytes, start, end, write)) return this.feed(decodeLine(bytes, start, end));
     this.lines++;
     try {
       const sbdf = this.addressTexts.textOf(bytes, write);

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { runs } from '../../../test/support/fast-check-setup.js';
-import { AddressTexts, CompactWrite, readCompactWrite } from './compact-bytes.js';
+import { AddressTexts, CompactWrite, compactLineEnd, readCompactWrite } from './compact-bytes.js';
 import { TraceError } from './fields.js';
 import { compactWrite, parseEvent, parseTraceLine, plainWrite, type TraceEvent } from './trace.js';
 
@@ -321,6 +321,82 @@ describe('readCompactWrite, the compact write line read from its bytes', () => {
       expect(read(odd)).toBeUndefined();
     // A non-ASCII address is the text path's, which takes it.
     expect(compactWrite(line.replace('0000:00', '0000:é0'))).toMatchObject({ sbdf: '0000:é0:02.0' });
+  });
+});
+
+describe('compactLineEnd, a compact write line read and its end found in one pass', () => {
+  /** The line ends the line splitting (`lineBytes`) knows, and what it keeps of them in the line. */
+  const ending = fc.constantFrom('\n', '\r\n', '\r\r\n', ' \n', '\r', '', '\r\n\n');
+  /** Lines near the compact form (most of them malformed or not compact), and compact ones. */
+  const anyLine = fc.oneof(
+    nearCompact,
+    plain.map((json) => JSON.stringify(json)),
+  );
+
+  it('walks a block of lines as the line splitting then the general reader (JSON.parse) do: the same lines, the same fields, every other line left to the text path', () => {
+    let taken = 0;
+    let tried = 0;
+    fc.assert(
+      fc.property(fc.array(fc.tuple(anyLine, ending), { minLength: 1, maxLength: 6 }), (lines) => {
+        const text = lines.map(([line, end]) => line + end).join('');
+        const bytes = utf8.encode(text);
+        // The lines as the splitting cuts them: at each newline, one `\r` before it dropped; a last
+        // line without a newline (with a `\r` at its end dropped too).
+        const raw = text.split('\n');
+        if (raw.at(-1) === '') raw.pop();
+        const w = new CompactWrite();
+        let at = 0;
+        raw.forEach((piece, i) => {
+          tried++;
+          const line = piece.endsWith('\r') ? piece.slice(0, -1) : piece;
+          const lineBytes = utf8.encode(line).length;
+          // Where the next line starts: past the newline, or at the end of the last line.
+          const after = at + utf8.encode(piece).length + (i < raw.length - 1 || text.endsWith('\n') ? 1 : 0);
+          const next = compactLineEnd(bytes, at, bytes.length, w);
+          if (next < 0) {
+            // Left to the text path: the byte reader leaves the line as cut too.
+            expect(readCompactWrite(bytes, at, at + lineBytes, new CompactWrite())).toBe(false);
+          } else {
+            taken++;
+            expect(next).toBe(after);
+            const sbdf = new TextDecoder().decode(bytes.subarray(w.sbdfFrom, w.sbdfTo));
+            const read = {
+              event: 'write',
+              vcpu: { domain: w.domain, vcpu: w.vcpu },
+              sbdf,
+              reg: w.reg,
+              size: w.size,
+              value: w.value,
+            };
+            expect(read).toEqual(viaJson(line));
+            expect(read).toEqual(compactWrite(line));
+          }
+          at = after;
+        });
+        expect(at).toBe(bytes.length);
+      }),
+      runs(1000),
+    );
+    // One line in ten at least is taken (FC_RUNS scales both).
+    expect(taken).toBeGreaterThan(tried / 10);
+  });
+
+  it('finds the end of a compact line at a newline, a CRLF or the end, and leaves a line with anything else after its brace', () => {
+    const line = '{"event":"write","vcpu":"d0v0","sbdf":"0000:00:02.0","reg":4,"size":2,"value":6}';
+    const n = line.length;
+    const end = (text: string): number => {
+      const bytes = utf8.encode(text);
+      return compactLineEnd(bytes, 0, bytes.length, new CompactWrite());
+    };
+    expect(end(line)).toBe(n);
+    expect(end(`${line}\n{}`)).toBe(n + 1);
+    expect(end(`${line}\r\n{}`)).toBe(n + 2);
+    expect(end(`${line}\r`)).toBe(n + 1);
+    for (const odd of [`${line} \n`, `${line}\r\r\n`, `${line}\r{}`, `${line}}`, `${line},`])
+      expect(end(odd)).toBe(-1);
+    // Reads nothing past `to`: a line cut short is not a compact line.
+    const bytes = utf8.encode(`${line}\n`);
+    for (let to = 0; to < n; to++) expect(compactLineEnd(bytes, 0, to, new CompactWrite())).toBe(-1);
   });
 });
 
