@@ -357,9 +357,18 @@ function refill(context: EngineContext, domain: Domain, freed: readonly Slot[], 
       const guestPage = Number(bar.guestAddr >> PAGE_SHIFT);
       const hostPage = Number(bar.addr >> PAGE_SHIFT);
       const mine = slots.get(bar)!;
+      // Only the pages freed: the rest of the BAR's pages are as they were (a hole another device
+      // punched there stays one), and the line's scoped checks look at the freed pages only.
       for (const run of pagesOf(context, device, bar).runs) {
         const offset = Number(run.offset >> PAGE_SHIFT);
-        mapFree(context, device, domain, guestPage + offset, hostPage + offset, run.pages, mine);
+        const first = guestPage + offset;
+        const end = first + run.pages;
+        for (const slot of freed) {
+          const from = Math.max(first, slot.gfn);
+          const to = Math.min(end, slot.gfn + slot.pages);
+          if (from < to)
+            mapFree(context, device, domain, from, hostPage + offset + (from - first), to - from, mine);
+        }
       }
     }
   }
