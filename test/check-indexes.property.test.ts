@@ -16,7 +16,7 @@
  * compares them with the scoped checks, tests them too; this names the index that goes wrong.
  */
 import { TraceReplay } from '@vpci/replay';
-import type { Machine, Vcpu } from '@vpci/vpci';
+import type { Machine, PciDevice, Vcpu } from '@vpci/vpci';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { DeviceWindowsCache, type MsixPages, type Window } from '../packages/vpci/src/bar-windows.js';
@@ -33,10 +33,20 @@ const json = (value: unknown): string =>
 const windowText = (w: Window): string => `${w.device.name}/${w.bar.index} ${w.first}-${w.last}+${w.shift}`;
 const msixText = (p: MsixPages): string => `${p.device.name}#${p.position} ${p.first}-${p.last}`;
 
-/** Every kept window index against the walk, over the frames of every window and MSI-X page. */
+/**
+ * Every kept window index against the walk, over the frames of every window and MSI-X page. A device
+ * left with no enabled BAR on a line no check followed keeps its windows there until the next check
+ * (`DomainWindowIndexes.defer`): it is left out on both sides, and must have no enabled BAR.
+ */
 function checkWindowIndexes(machine: Machine): void {
+  const indexes = machine.invariantCaches.windowIndexes;
+  for (const device of machine.devices())
+    if (indexes.awaitsUpdate(device))
+      expect(device.vpci?.bars.some((bar) => bar.enabled) ?? false, `${device.name} deferred`).toBe(false);
+  const current = <T extends { device: PciDevice }>(list: readonly T[]): T[] =>
+    list.filter((item) => !indexes.awaitsUpdate(item.device));
   for (const domain of machine.domains()) {
-    const kept = machine.invariantCaches.windowIndexes.kept(domain);
+    const kept = indexes.kept(domain);
     if (kept === undefined) continue;
     const devices = machine
       .devices()
@@ -48,14 +58,14 @@ function checkWindowIndexes(machine: Machine): void {
     for (const p of walked.msixIn(undefined)) queries.push([p.first, p.last], [p.first - 1, p.first]);
     for (const [first, last] of queries) {
       const where = `d${domain.id} [${first}, ${last}]`;
-      expect(kept.windowsMeeting(first, last).map(windowText), where).toEqual(
-        walked.windowsMeeting(first, last).map(windowText),
+      expect(current(kept.windowsMeeting(first, last)).map(windowText), where).toEqual(
+        current(walked.windowsMeeting(first, last)).map(windowText),
       );
-      expect(kept.msixMeeting(first, last).map(msixText), where).toEqual(
-        walked.msixMeeting(first, last).map(msixText),
+      expect(current(kept.msixMeeting(first, last)).map(msixText), where).toEqual(
+        current(walked.msixMeeting(first, last)).map(msixText),
       );
-      expect(kept.windowsIn([[first, last]]).map(windowText), where).toEqual(
-        walked.windowsIn([[first, last]]).map(windowText),
+      expect(current(kept.windowsIn([[first, last]])).map(windowText), where).toEqual(
+        current(walked.windowsIn([[first, last]])).map(windowText),
       );
     }
   }

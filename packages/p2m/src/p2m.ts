@@ -4,7 +4,7 @@
  * order. A 64 GiB BAR mapped in 2M leaves is one extent, not 16 Mi entries.
  */
 import { RangeSet, type Result } from '@vpci/rangeset';
-import { IntervalIndex, lastAtOrBelow } from '@vpci/rangeset/internal';
+import { IntervalIndex } from '@vpci/rangeset/internal';
 import {
   checkBoolean,
   checkFrame,
@@ -14,6 +14,7 @@ import {
   type PageOrder,
 } from './errors.js';
 import type { P2mEvent } from './events.js';
+import { END, ExtentChunks, NONE } from './extent-chunks.js';
 import type { Gfn, Mfn } from './frame.js';
 import { INVALID_MFN, type P2mLookup } from './p2m-lookup.js';
 import { P2M_TYPES, type P2mType } from './p2m-type.js';
@@ -93,6 +94,13 @@ export interface P2mOptions {
    * that write fail with ENOMEM (as running out of page-table memory would) and write nothing.
    */
   readonly failAt?: (write: number) => boolean;
+  /**
+   * Most extents one chunk of the map holds (`ExtentChunks`), 2 … 256; default 128. For tests, which
+   * make it small so that chunks are split and merged after a few writes.
+   *
+   * @internal
+   */
+  readonly extentChunkSize?: number;
 }
 
 /** Xen's numeric value of each type, for the type column (a Map: cheaper than searching the list). */
@@ -128,7 +136,6 @@ export interface MmioCost {
 }
 
 const ORDER_2M = 9;
-const INITIAL_CAPACITY = 16;
 /**
  * Most pieces one write can leave: the neighbour before, three of the extent cut at the start (the
  * part before the split leaf, and the split part: with p2m-pt a 1G leaf split for a 4K write leaves 2M
@@ -138,15 +145,17 @@ const INITIAL_CAPACITY = 16;
 const MAX_PIECES = 10;
 
 /**
- * A domain's p2m. Extents are kept in five parallel typed arrays sorted by first gfn (start, count,
- * mfn, type code, order); lookup is the rangeset's interpolation-guided search, O(log n) at worst. A
- * write replaces the extents it touches by at most a few pieces (splitting a larger leaf to the written
- * order, as EPT does, and merging with neighbours that continue it), so a sequential fill rewrites one
- * extent in place and a write in the middle moves the arrays after it (a memmove). Neighbouring
+ * A domain's p2m. Extents are kept sorted by first gfn (start, count, mfn, type code, order) in
+ * chunks of typed arrays (`ExtentChunks`); lookup is the rangeset's interpolation-guided search over
+ * the chunks then in one, O(log n) at worst, without allocation. A write replaces the extents it
+ * touches by at most a few pieces (splitting a larger leaf to the written order, as EPT does, and
+ * merging with neighbours that continue it), so a sequential fill rewrites one extent in place and a
+ * write in the middle moves the rest of one chunk, whatever the size of the map. Neighbouring
  * extents never continue each other (same type and order, contiguous frames): the extents of a map are
  * the same whatever writes built it.
  *
- * Frames are `Gfn` / `Mfn` at the public methods and plain numbers inside (the arrays hold numbers).
+ * Frames are `Gfn` / `Mfn` at the public methods and plain numbers inside (the arrays hold numbers);
+ * an extent inside is named by its position in the chunks (`ExtentChunks`).
  */
 export class P2m {
   /** The domain is translated (HVM/PVH). */
@@ -183,12 +192,8 @@ export class P2m {
   private readonly failAt: ((write: number) => boolean) | undefined;
   /** The write number `failNext` armed, or 0. */
   private armedFailure = 0;
-  private starts: Float64Array;
-  private counts: Float64Array;
-  private mfns: Float64Array;
-  private types: Uint8Array;
-  private orders: Uint8Array;
-  private n = 0;
+  /** The extents. */
+  private readonly store: ExtentChunks;
   private frames = 0;
   /**
    * Per type code, the extents of the type by machine frame (each held by its first guest frame),
@@ -207,11 +212,19 @@ export class P2m {
   private readonly pMfn = new Float64Array(MAX_PIECES);
   private readonly pType = new Uint8Array(MAX_PIECES);
   private readonly pOrder = new Uint8Array(MAX_PIECES);
+  /** The scratch arrays, as `ExtentChunks.replace` takes them. */
+  private readonly pieces = {
+    start: this.pStart,
+    count: this.pCount,
+    mfn: this.pMfn,
+    type: this.pType,
+    order: this.pOrder,
+  };
 
   /** A new, empty p2m. Throws `InvalidArgumentError` for a flag that is not a boolean. */
   constructor(options: P2mOptions = {}) {
     const { translated = true, hap = true, superpages2M = true, superpages1G = false } = options;
-    const { addressBits = 64, tables = 'ept' } = options;
+    const { addressBits = 64, tables = 'ept', extentChunkSize } = options;
     checkBoolean('translated', translated);
     checkBoolean('hap', hap);
     checkBoolean('superpages2M', superpages2M);
@@ -238,11 +251,7 @@ export class P2m {
     this.mmioRoRanges = options.mmioRoRanges ?? new RangeSet<Mfn>({ name: 'mmio_ro_ranges' });
     this.events = options.events ?? [];
     this.failAt = options.failAt;
-    this.starts = new Float64Array(INITIAL_CAPACITY);
-    this.counts = new Float64Array(INITIAL_CAPACITY);
-    this.mfns = new Float64Array(INITIAL_CAPACITY);
-    this.types = new Uint8Array(INITIAL_CAPACITY);
-    this.orders = new Uint8Array(INITIAL_CAPACITY);
+    this.store = new ExtentChunks(extentChunkSize, MAX_PIECES);
   }
 
   /** Number of guest frames mapped (holes excluded). */
@@ -252,18 +261,19 @@ export class P2m {
 
   /** Number of extents stored (the memory the map costs is proportional to it). */
   get extentCount(): number {
-    return this.n;
+    return this.store.size;
   }
 
   /** Xen's `get_entry(gfn)`; see `P2mEntry`. Throws for a gfn that is not a frame number. */
   lookup(gfn: Gfn): P2mEntry {
     checkFrame('gfn', gfn);
-    const i = this.find(gfn);
-    if (i >= 0 && gfn < this.starts[i] + this.counts[i]) {
+    const at = this.store.locate(gfn);
+    const data = this.store.data;
+    if (at >= 0 && gfn < data[at]! + data[at + 1]!) {
       return {
-        mfn: (this.mfns[i] + (gfn - this.starts[i])) as Mfn,
-        type: P2M_TYPES[this.types[i]] as P2mType,
-        order: this.orders[i] as PageOrder,
+        mfn: (data[at + 2]! + (gfn - data[at]!)) as Mfn,
+        type: P2M_TYPES[data[at + 3]! >> 8] as P2mType,
+        order: (data[at + 3]! & 0xff) as PageOrder,
       };
     }
     // FIXME (Xen, p2m-pt.c p2m_pt_get_entry, an XXX there; ept_get_entry does the same): a gfn with
@@ -281,13 +291,15 @@ export class P2m {
    */
   lookupInto(gfn: Gfn, into: P2mLookup): boolean {
     checkFrame('gfn', gfn);
-    const i = this.find(gfn);
-    if (i >= 0 && gfn < this.starts[i] + this.counts[i]) {
+    // The extent's first gfn, count, mfn and `type * 256 + order` (`ExtentChunks`).
+    const at = this.store.locate(gfn);
+    const data = this.store.data;
+    if (at >= 0 && gfn < data[at]! + data[at + 1]!) {
       // The offset is inside the extent, whose machine frames were checked when it was written.
       into.mapped = true;
-      into.mfn = (this.mfns[i] + (gfn - this.starts[i])) as Mfn;
-      into.type = P2M_TYPES[this.types[i]] as P2mType;
-      into.order = this.orders[i] as PageOrder;
+      into.mfn = (data[at + 2]! + (gfn - data[at]!)) as Mfn;
+      into.type = P2M_TYPES[data[at + 3]! >> 8] as P2mType;
+      into.order = (data[at + 3]! & 0xff) as PageOrder;
       return true;
     }
     // A hole, read as `lookup` reads it (see the FIXME there).
@@ -300,7 +312,7 @@ export class P2m {
 
   /** The mapped runs in gfn order. */
   *extents(): Generator<P2mExtent, void, undefined> {
-    for (let i = 0; i < this.n; i++) yield this.extentAt(i);
+    for (let i = this.store.first(); i !== END; i = this.store.next(i)) yield this.extentAt(i);
   }
 
   /**
@@ -310,12 +322,11 @@ export class P2m {
   extentsIn(first: Gfn, last: Gfn): P2mExtent[] {
     checkFrame('first', first);
     checkFrame('last', last);
-    const i = this.find(first);
+    const store = this.store;
+    const i = store.find(first);
     const out: P2mExtent[] = [];
-    for (let k = i >= 0 && this.starts[i]! + this.counts[i]! > first ? i : i + 1; k < this.n; k++) {
-      if (this.starts[k]! > last) break;
-      out.push(this.extentAt(k));
-    }
+    let k = i === NONE ? store.first() : store.start(i) + store.count(i) > first ? i : store.next(i);
+    for (; k !== END && store.start(k) <= last; k = store.next(k)) out.push(this.extentAt(k));
     return out;
   }
 
@@ -328,7 +339,9 @@ export class P2m {
     if (code === undefined)
       throw new InvalidArgumentError('type', type, `a p2m type (${P2M_TYPES.join(', ')})`);
     const out: P2mExtent[] = [];
-    for (let i = 0; i < this.n; i++) if (this.types[i] === code) out.push(this.extentAt(i));
+    const store = this.store;
+    for (let i = store.first(); i !== END; i = store.next(i))
+      if (store.type(i) === code) out.push(this.extentAt(i));
     return out;
   }
 
@@ -349,7 +362,7 @@ export class P2m {
     // The index holds each extent by its first guest frame, which no other extent shares.
     if (found.length > 1) found.sort((a, b) => a - b);
     const out: P2mExtent[] = [];
-    for (let k = 0; k < found.length; k++) out.push(this.extentAt(this.find(found[k]!)));
+    for (let k = 0; k < found.length; k++) out.push(this.extentAt(this.store.find(found[k]!)));
     return out;
   }
 
@@ -370,8 +383,9 @@ export class P2m {
     // machine watches every p2m, and without questions (checks off, or a direct `Machine`) keeping it
     // cost an index insertion or removal per extent change, a tenth of a decoding toggle.
     this.mmioWatcher = watcher;
-    for (let i = 0; i < this.n; i++)
-      if (this.types[i] === code) watcher.added(this.mfns[i]!, this.mfns[i]! + this.counts[i]! - 1);
+    const store = this.store;
+    for (let i = store.first(); i !== END; i = store.next(i))
+      if (store.type(i) === code) watcher.added(store.mfn(i), store.mfn(i) + store.count(i) - 1);
   }
 
   /** The index by machine frame of the extents of type `code`, made on the first question. */
@@ -379,9 +393,10 @@ export class P2m {
     let index = this.byMfn[code];
     if (index === undefined) {
       index = new IntervalIndex<number>();
-      for (let i = 0; i < this.n; i++)
-        if (this.types[i] === code)
-          index.add(this.mfns[i]!, this.mfns[i]! + this.counts[i]! - 1, this.starts[i]!);
+      const store = this.store;
+      for (let i = store.first(); i !== END; i = store.next(i))
+        if (store.type(i) === code)
+          index.add(store.mfn(i), store.mfn(i) + store.count(i) - 1, store.start(i));
       this.byMfn[code] = index;
       this.indexedTypes++;
     }
@@ -389,12 +404,13 @@ export class P2m {
   }
 
   private extentAt(i: number): P2mExtent {
+    const store = this.store;
     return {
-      gfn: this.starts[i] as Gfn,
-      count: this.counts[i]!,
-      mfn: this.mfns[i] as Mfn,
-      type: P2M_TYPES[this.types[i]!] as P2mType,
-      order: this.orders[i] as PageOrder,
+      gfn: store.start(i) as Gfn,
+      count: store.count(i),
+      mfn: store.mfn(i) as Mfn,
+      type: P2M_TYPES[store.type(i)] as P2mType,
+      order: store.order(i) as PageOrder,
     };
   }
 
@@ -478,10 +494,12 @@ export class P2m {
    * @internal
    */
   holeRun(gfn: Gfn, max: number): number {
-    const i = this.find(gfn);
-    if (i >= 0 && gfn < this.starts[i] + this.counts[i]) return 0;
+    const store = this.store;
+    const i = store.find(gfn);
+    if (i >= 0 && gfn < store.start(i) + store.count(i)) return 0;
     // Past the last extent the hole ends with what the tables hold, not at infinity.
-    const next = i + 1 < this.n ? this.starts[i + 1] : this.frameLimit;
+    const after = i === NONE ? store.first() : store.next(i);
+    const next = after === END ? this.frameLimit : store.start(after);
     return Math.max(0, Math.min(max, next - gfn));
   }
 
@@ -516,11 +534,12 @@ export class P2m {
    * @internal
    */
   leafRun(gfn: Gfn, max: number, mfn: Mfn, type: P2mType, order: PageOrder): number {
-    const i = this.find(gfn);
-    if (i < 0 || gfn >= this.starts[i] + this.counts[i]) return 0;
-    if (this.orders[i] !== order || this.types[i] !== TYPE_CODES.get(type)) return 0;
-    if (this.mfns[i] + (gfn - this.starts[i]) !== mfn) return 0;
-    return Math.min(max, this.starts[i] + this.counts[i] - gfn);
+    const store = this.store;
+    const i = store.find(gfn);
+    if (i < 0 || gfn >= store.start(i) + store.count(i)) return 0;
+    if (store.order(i) !== order || store.type(i) !== TYPE_CODES.get(type)) return 0;
+    if (store.mfn(i) + (gfn - store.start(i)) !== mfn) return 0;
+    return Math.min(max, store.start(i) + store.count(i) - gfn);
   }
 
   /**
@@ -582,17 +601,6 @@ export class P2m {
     return this.failAt?.(this.writes) === true;
   }
 
-  /** Index of the last extent whose start is <= gfn, or -1. */
-  private find(gfn: number): number {
-    const starts = this.starts;
-    const last = this.n - 1;
-    if (last < 0 || starts[0] > gfn) return -1;
-    // Fast path: sequential work happens at the end.
-    if (starts[last] <= gfn) return last;
-    // The rangeset's interpolation-guided search: a probe or two on evenly spread extents.
-    return lastAtOrBelow(starts, 0, 1, this.n, gfn, starts[0], starts[last] + 1);
-  }
-
   /**
    * The order of a hole at `gfn`: the level at which Xen's walk meets an empty entry, which depends on
    * the intermediate tables that exist, not on what is mapped around it (a 2M region whose 4K entries
@@ -626,8 +634,9 @@ export class P2m {
 
   /** Pushes the part of extent `i` in `[from, to]` as pieces; frames of the leaf holding `cut` drop to `order`. */
   private remnant(k: number, i: number, from: number, to: number, cut: number, order: number): number {
-    const mfn = this.mfns[i] + (from - this.starts[i]);
-    return this.splitPieces(k, from, to, mfn, this.types[i], this.orders[i], cut, order);
+    const store = this.store;
+    const mfn = store.mfn(i) + (from - store.start(i));
+    return this.splitPieces(k, from, to, mfn, store.type(i), store.order(i), cut, order);
   }
 
   /**
@@ -670,81 +679,77 @@ export class P2m {
     this.onChange?.();
     this.pageTables.written(gfn, count, order);
     const end = gfn + count - 1;
-    const starts = this.starts;
-    const counts = this.counts;
-    let lo = this.find(gfn);
-    if (lo < 0 || starts[lo] + counts[lo] - 1 < gfn) lo++;
-    let hi = this.find(end) + 1; // extents [lo, hi) meet the written frames
+    const store = this.store;
+    // Positions compare as the extents do; `END` is past the last.
+    let lo = store.find(gfn);
+    if (lo === NONE) lo = store.first();
+    else if (store.start(lo) + store.count(lo) - 1 < gfn) lo = store.next(lo);
+    const last = store.find(end);
+    const hi = last === NONE ? store.first() : store.next(last); // extents [lo, hi) meet the written frames
     let removed = 0;
-    for (let i = lo; i < hi; i++) removed += counts[i];
+    let taken = 0;
+    for (let i = lo; i < hi; i = store.next(i)) {
+      removed += store.count(i);
+      taken++;
+    }
     let k = 0;
     let from = lo;
     // The first piece starts where extent lo starts if it begins before gfn (its remnant: split leaves
     // may now continue the neighbour before, as {512-599} does once a 2M leaf at 512 is split to 4K
     // next to a 4K run ending at 511), else at gfn if the write maps anything; a clear of frames
     // starting at an extent start leaves no piece there.
-    const cut = lo < hi && starts[lo] < gfn;
-    const first = cut ? starts[lo] : mfn >= 0 ? gfn : -1;
-    if (first >= 0 && lo > 0 && starts[lo - 1] + counts[lo - 1] === first) {
+    const cut = lo < hi && store.start(lo) < gfn;
+    const first = cut ? store.start(lo) : mfn >= 0 ? gfn : -1;
+    const before = first >= 0 ? store.prev(lo) : NONE;
+    if (before !== NONE && store.start(before) + store.count(before) === first) {
       // The neighbour before ends just below the first piece: take it in, the piece may continue it.
-      from = lo - 1;
-      removed += counts[from];
-      k = this.piece(k, starts[from], counts[from], this.mfns[from], this.types[from], this.orders[from]);
+      from = before;
+      removed += store.count(before);
+      taken++;
+      k = this.piece(
+        k,
+        store.start(before),
+        store.count(before),
+        store.mfn(before),
+        store.type(before),
+        store.order(before),
+      );
     }
-    if (cut) k = this.remnant(k, lo, starts[lo], gfn - 1, gfn, order);
+    if (cut) k = this.remnant(k, lo, store.start(lo), gfn - 1, gfn, order);
     if (mfn >= 0) k = this.piece(k, gfn, count, mfn, type, order);
     if (lo < hi) {
-      const lastEnd = starts[hi - 1] + counts[hi - 1] - 1;
-      if (lastEnd > end) k = this.remnant(k, hi - 1, end + 1, lastEnd, end, order);
+      const lastEnd = store.start(last) + store.count(last) - 1;
+      if (lastEnd > end) k = this.remnant(k, last, end + 1, lastEnd, end, order);
     }
-    if (k > 0 && hi < this.n && starts[hi] === this.pStart[k - 1] + this.pCount[k - 1]) {
+    if (k > 0 && hi !== END && store.start(hi) === this.pStart[k - 1] + this.pCount[k - 1]) {
       // The neighbour after starts just past the last piece: take it in, it may continue it.
-      removed += counts[hi];
-      k = this.piece(k, starts[hi], counts[hi], this.mfns[hi], this.types[hi], this.orders[hi]);
-      hi++;
+      removed += store.count(hi);
+      taken++;
+      k = this.piece(k, store.start(hi), store.count(hi), store.mfn(hi), store.type(hi), store.order(hi));
     }
     let kept = 0;
     for (let p = 0; p < k; p++) kept += this.pCount[p];
     this.frames += kept - removed;
-    this.splice(from, hi, k);
-  }
-
-  /** Replaces extents `[lo, hi)` by the `k` scratch pieces. */
-  private splice(lo: number, hi: number, k: number): void {
-    if (this.indexedTypes > 0 || this.mmioWatcher !== undefined) this.reindex(lo, hi, k);
-    const delta = k - (hi - lo);
-    if (delta !== 0) {
-      if (this.n + delta > this.starts.length) this.grow(this.n + delta);
-      this.starts.copyWithin(hi + delta, hi, this.n);
-      this.counts.copyWithin(hi + delta, hi, this.n);
-      this.mfns.copyWithin(hi + delta, hi, this.n);
-      this.types.copyWithin(hi + delta, hi, this.n);
-      this.orders.copyWithin(hi + delta, hi, this.n);
-      this.n += delta;
-    }
-    for (let p = 0; p < k; p++) {
-      this.starts[lo + p] = this.pStart[p];
-      this.counts[lo + p] = this.pCount[p];
-      this.mfns[lo + p] = this.pMfn[p];
-      this.types[lo + p] = this.pType[p];
-      this.orders[lo + p] = this.pOrder[p];
-    }
+    if (this.indexedTypes > 0 || this.mmioWatcher !== undefined) this.reindex(from, taken, k);
+    store.replace(from, taken, this.pieces, k);
   }
 
   /**
-   * The indexes by machine frame brought from extents `[lo, hi)` to the `k` scratch pieces that
-   * replace them: both lists are in gfn order, and an extent a piece repeats (the same first guest
-   * frame, count, machine frame and type: a neighbour taken in and put back) stays as it is.
+   * The indexes by machine frame brought from the `taken` extents from position `from` to the `k`
+   * scratch pieces that replace them: both lists are in gfn order, and an extent a piece repeats (the
+   * same first guest frame, count, machine frame and type: a neighbour taken in and put back) stays
+   * as it is.
    */
-  private reindex(lo: number, hi: number, k: number): void {
+  private reindex(from: number, taken: number, k: number): void {
     const { pStart, pCount, pMfn, pType } = this;
+    const store = this.store;
     let p = 0;
-    for (let i = lo; i < hi; i++) {
-      const start = this.starts[i]!;
+    for (let i = from, left = taken; left > 0; i = store.next(i), left--) {
+      const start = store.start(i);
       for (; p < k && pStart[p]! < start; p++) this.indexed(pType[p]!, pMfn[p]!, pCount[p]!, pStart[p]!);
-      const count = this.counts[i]!;
-      const mfn = this.mfns[i]!;
-      const type = this.types[i]!;
+      const count = store.count(i);
+      const mfn = store.mfn(i);
+      const type = store.type(i);
       if (p < k && pStart[p] === start && pCount[p] === count && pMfn[p] === mfn && pType[p] === type) {
         p++;
         continue;
@@ -759,25 +764,5 @@ export class P2m {
   private indexed(type: number, mfn: number, count: number, start: number): void {
     this.byMfn[type]?.add(mfn, mfn + count - 1, start);
     if (type === MMIO_DIRECT) this.mmioWatcher?.added(mfn, mfn + count - 1);
-  }
-
-  private grow(needed: number): void {
-    let capacity = this.starts.length * 2;
-    while (capacity < needed) capacity *= 2;
-    const f64 = (old: Float64Array): Float64Array => {
-      const next = new Float64Array(capacity);
-      next.set(old.subarray(0, this.n));
-      return next;
-    };
-    const u8 = (old: Uint8Array): Uint8Array => {
-      const next = new Uint8Array(capacity);
-      next.set(old.subarray(0, this.n));
-      return next;
-    };
-    this.starts = f64(this.starts);
-    this.counts = f64(this.counts);
-    this.mfns = f64(this.mfns);
-    this.types = u8(this.types);
-    this.orders = u8(this.orders);
   }
 }

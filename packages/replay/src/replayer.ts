@@ -808,7 +808,8 @@ export class Replayer {
    * changed only where they are not mapped (the hardware domain sizing or placing a BAR with
    * decoding off) is checked by its own checks and its host pages only, and not at all when its sets
    * are empty and nothing is mapped on those pages (`hostChangeFindsNothing`; it is then named to the
-   * next check); any other change, over its guest frames too. A device that changed owner (an `assign` line's) is looked at in the domain it
+   * next check); a device left with nothing mapped or to map where nothing else is (an unmap
+   * finished, `leftUnmappedFindsNothing`) likewise; any other change, over its guest frames too. A device that changed owner (an `assign` line's) is looked at in the domain it
    * left and the one it joined, and its host pages in every domain (the sharing check: whose pages
    * they are changed).
    */
@@ -826,13 +827,20 @@ export class Replayer {
     if (!checked) return;
     const devices = this.scopeDevices;
     // Sizing or placing BARs that are not mapped, with nothing mapped on their host pages then or
-    // now and no frame left in their sets (most of a reprogramming's lines): nothing to find.
+    // now and no frame left in their sets (most of a reprogramming's lines), or finishing an unmap
+    // that left the device with nothing mapped where nothing else is (half of the lines that finish
+    // pending work): nothing to find.
     let quiet = true;
-    for (let i = 0; i < count && quiet; i++)
+    for (let i = 0; i < count && quiet; i++) {
+      const change = changes[i];
       quiet =
-        changes[i] !== 'frames' && (changes[i] !== 'host' || before[i]!.hostChangeFindsNothing(machine));
+        change === 'frames'
+          ? before[i]!.leftUnmappedFindsNothing(machine)
+          : change !== 'host' || before[i]!.hostChangeFindsNothing(machine);
+    }
     if (quiet) {
-      for (let i = 0; i < count; i++) if (changes[i] === 'host') this.unchecked.add(before[i]!.device!);
+      for (let i = 0; i < count; i++)
+        if (changes[i] === 'host' || changes[i] === 'frames') this.unchecked.add(before[i]!.device!);
       return;
     }
     const frames = this.scopeFrames;

@@ -5,8 +5,11 @@
  * Xen's `cmd_write` calls `modify_bars` when `header->bars_mapped != !!(cmd & PCI_COMMAND_MEMORY)`,
  * and otherwise only writes the register through.
  */
+import { gfn, mfn } from '@vpci/p2m';
 import { describe, expect, it } from 'vitest';
-import { writeMayChangeDevice } from './device-snapshot.js';
+import { DeviceSnapshot, writeMayChangeDevice } from './device-snapshot.js';
+import type { PciDevice } from './domain.js';
+import { checkInvariants } from './invariants.js';
 import { Machine } from './machine.js';
 
 function machine(): Machine {
@@ -60,5 +63,99 @@ describe('writeMayChangeDevice (vpci_write dispatch, cmd_write)', () => {
     expect(may(0x04, 2, 0x0002, guests, vcpu)).toBe(true); // guests start with decoding off
     expect(may(0x04, 2, 0x0400, guests, vcpu)).toBe(false);
     expect(may(0x3c, 1, 5, guests, vcpu)).toBe(false);
+  });
+});
+
+describe('DeviceSnapshot.leftUnmappedFindsNothing (vpci_process_pending with decoding off)', () => {
+  /**
+   * The hardware domain's 01:00.0 mapped (decoding on at boot), its domain's window index kept (a
+   * scoped check made it), snapshotted, then decoding turned off and the unmap finished: Xen's
+   * `vpci_process_pending` removes `bar->mem` from the p2m and `modify_decoding` disables the BAR.
+   */
+  function unmapped(): { m: Machine; own: PciDevice; snapshot: DeviceSnapshot; before: string[] } {
+    const m = machine();
+    const own = m.device('0000:01:00.0');
+    const dom0 = m.hardwareDomain;
+    // The whole check first: it drops the scoped checks' indexes, which the scoped check makes again.
+    const before = checkInvariants(m).map((v) => JSON.stringify(v));
+    const frames = own.vpci!.bars[0]!.guestFrames();
+    checkInvariants(m, { devices: new Set([own]), frames: new Map([[dom0, [frames]]]) });
+    const snapshot = new DeviceSnapshot();
+    snapshot.take(m, own);
+    m.configWrite(m.vcpu(0, 0), '0000:01:00.0', 0x04, 2, 0x0000);
+    m.finishPending(m.vcpu(0, 0));
+    expect(own.vpci!.bars[0]!.enabled).toBe(false);
+    expect(snapshot.change(m)).toBe('frames');
+    return { m, own, snapshot, before };
+  }
+
+  /** What the whole check finds now that it did not find before the line. */
+  const found = (m: Machine, before: readonly string[]): string[] =>
+    checkInvariants(m)
+      .map((v) => JSON.stringify(v))
+      .filter((v) => !before.includes(v));
+
+  it('nothing mapped where the BAR was and no other BAR there: nothing to find', () => {
+    const { m, snapshot, before } = unmapped();
+    expect(snapshot.leftUnmappedFindsNothing(m)).toBe(true);
+    expect(found(m, before)).toEqual([]);
+  });
+
+  it("an MMIO mapping left on the BAR's frames (another machine frame): checked", () => {
+    // Not the device's own host page, so no domain maps MMIO on its pages: only the search of the
+    // p2m on its frames sees it. A whole check finds the mapping unexplained (no enabled BAR there).
+    const { m, snapshot, before } = unmapped();
+    m.hardwareDomain.p2m.setEntry(gfn(0xc0001), 0, mfn(0xd0000), 'mmio_direct');
+    expect(snapshot.leftUnmappedFindsNothing(m)).toBe(false);
+    expect(found(m, before).map((v) => JSON.parse(v).kind)).toEqual(['unexplained-mapping']);
+  });
+
+  it("another domain mapping the device's host page: checked", () => {
+    // Guest 1 maps 01:00.0's first host page (a hardware domain's device): a whole check finds the
+    // page shared (and the mapping unexplained); only the search of who maps the device's host
+    // pages sees it, as nothing is mapped on the device's guest frames in the hardware domain.
+    const { m, snapshot, before } = unmapped();
+    // Asked before the mapping too: the answer then (remembered while no MMIO mapping changes)
+    // must not stand after it.
+    expect(snapshot.leftUnmappedFindsNothing(m)).toBe(true);
+    m.domain(1).p2m.setEntry(gfn(0x80000), 0, mfn(0xc0000), 'mmio_direct');
+    expect(snapshot.leftUnmappedFindsNothing(m)).toBe(false);
+    expect(found(m, before).map((v) => JSON.parse(v).kind)).toContain('subpage-shared');
+  });
+
+  it("another device's enabled BAR on the device's frames, its pages unmapped: checked", () => {
+    // 03:00.0 decodes the same host frames (a hardware domain's BARs over each other): its window
+    // covers 01:00.0's frames. Its pages there cleared (as a failed map would leave them), a whole
+    // check finds them unmapped; only the search of the domain's windows sees it, as nothing is
+    // mapped there and no domain maps 01:00.0's host pages.
+    const m = new Machine();
+    for (const sbdf of ['0000:01:00.0', '0000:03:00.0'])
+      m.addDevice({ sbdf, command: 0x0002, bars: [{ type: 'mem32', size: 0x4000n, addr: 0xc000_0000n }] });
+    m.boot();
+    const own = m.device('0000:01:00.0');
+    const other = m.device('0000:03:00.0');
+    const dom0 = m.hardwareDomain;
+    const before = checkInvariants(m).map((v) => JSON.stringify(v));
+    checkInvariants(m, {
+      devices: new Set([own, other]),
+      frames: new Map([[dom0, [own.vpci!.bars[0]!.guestFrames()]]]),
+    });
+    const snapshot = new DeviceSnapshot();
+    snapshot.take(m, own);
+    m.configWrite(m.vcpu(0, 0), '0000:01:00.0', 0x04, 2, 0x0000);
+    m.finishPending(m.vcpu(0, 0));
+    for (let frame = 0xc0000; frame <= 0xc0003; frame++) dom0.p2m.clearEntry(gfn(frame), 0);
+    expect(other.vpci!.bars[0]!.enabled).toBe(true);
+    expect(snapshot.leftUnmappedFindsNothing(m)).toBe(false);
+    expect(found(m, before).map((v) => JSON.parse(v).kind)).toContain('page-unmapped');
+  });
+
+  it('the BAR enabled again, or work pending on the device: checked', () => {
+    const { m, own, snapshot } = unmapped();
+    m.configWrite(m.vcpu(0, 0), '0000:01:00.0', 0x04, 2, 0x0002);
+    expect(snapshot.leftUnmappedFindsNothing(m)).toBe(false); // a map pending
+    m.finishPending(m.vcpu(0, 0));
+    expect(own.vpci!.bars[0]!.enabled).toBe(true);
+    expect(snapshot.leftUnmappedFindsNothing(m)).toBe(false);
   });
 });

@@ -5,9 +5,9 @@
  * compared in place, into arrays reused from line to line, without allocating.
  */
 import { gfn, MAX_FRAME } from '@vpci/p2m';
-import type { IntervalIndex } from '@vpci/rangeset/internal';
 import { mappingDomain } from './context.js';
 import type { Domain, PciDevice, Vcpu } from './domain.js';
+import type { InvariantCaches } from './invariants.js';
 import type { Machine } from './machine.js';
 import { hostBarFrames } from './ownership.js';
 
@@ -57,6 +57,8 @@ export class DeviceSnapshot {
   /** Guest frames of its memory BARs and pending sets, and host frames of its memory BARs. */
   private readonly guest = new FrameList();
   private readonly host = new FrameList();
+  /** Its last searches of `mmioHolders` (`hostPagesUnmapped`). */
+  private readonly holderAnswers = new HolderAnswers();
   /** The host pages at `take`, as the machine remembers them (the same array while they stay). */
   private pagesAtTake: readonly FrameRange[] = [];
   /** What `record` wrote at `take`, the first `kept` entries, and at the latest compare. */
@@ -117,10 +119,82 @@ export class DeviceSnapshot {
       const mem = bars[i]!.mem;
       if (mem !== undefined && !mem.isEmpty()) return false;
     }
-    const holders = machine.invariantCaches.mmioHolders;
-    if (this.host.anyMeeting(holders)) return false;
-    const pages = machine.invariantCaches.hostPages.hostPagesOf(device);
-    for (let i = 0; i < pages.length; i++) if (mapped(holders, pages[i]!)) return false;
+    return this.hostPagesUnmapped(machine);
+  }
+
+  /**
+   * Whether no domain maps MMIO on the device's host pages at `take` or now (`mmioHolders`): one
+   * search per range of their union, as most pages are where they were.
+   */
+  private hostPagesUnmapped(machine: Machine): boolean {
+    const union = scratchUnion;
+    union.clear();
+    this.host.pushInto(union);
+    const pages = machine.invariantCaches.hostPages.hostPagesOf(this.device!);
+    for (let i = 0; i < pages.length; i++) union.push(pages[i]!);
+    union.merge();
+    const caches = machine.invariantCaches;
+    for (let i = 0; i < union.count; i++)
+      if (this.holderAnswers.mapped(caches, union.first(i), union.last(i))) return false;
+    return true;
+  }
+
+  /**
+   * After a `frames` change (`change`): whether no check can find anything new of it because the
+   * device was left with nothing mapped or to map (the line that finishes a decoding toggle's unmap,
+   * Xen's `vpci_process_pending` with decoding off, the usual `frames` line of a reprogramming), in
+   * the domain it mapped into at `take`, and nothing else is there. A whole check can then find
+   * nothing new that involves it:
+   * - its own checks: no BAR enabled (no `probe-mapped`), every set empty (no `rangeset-not-empty`),
+   *   no work pending on it (nothing excused or half done);
+   * - its domain's guest frames: the line wrote the p2m only where the device's sets held frames at
+   *   `take` (among its guest frames then); with no `mmio_direct` extent on those frames or a frame
+   *   beside them, no MMIO mapping there or joined or split there can be unexplained, shared or of
+   *   the wrong frame; with no other device's enabled BAR or MSI-X page there (and none of its own
+   *   now), no page there is needed or must stay unmapped (`InvariantCaches.windowIndexes`). Where
+   *   its BARs are now, nothing changed but that they are not enabled: what a check finds there was
+   *   there before the line, and found then;
+   * - its host pages at `take` and now: no domain maps MMIO on them (`mmioHolders`), so none is
+   *   shared.
+   * The replayer then checks nothing after the line and names the device to the next check, as after
+   * a quiet `host` change (`hostChangeFindsNothing`). False, so the line is checked, when anything
+   * differs: its owner or domain changed, it is an SR-IOV PF or VF, or its domain's index of windows is
+   * not kept.
+   */
+  leftUnmappedFindsNothing(machine: Machine): boolean {
+    const device = this.device!;
+    const vpci = device.vpci;
+    const domain = this.domain;
+    if (vpci === undefined || domain === undefined || domain.isPseudo) return false;
+    if (device.domain?.id !== this.owner || mappingDomain(machine, device) !== domain) return false;
+    if (device.hw.sriov !== undefined || device.physfn !== undefined) return false;
+    if (machine.pendingVcpus.firstOn(device) !== undefined) return false;
+    const bars = vpci.bars;
+    for (let i = 0; i < bars.length; i++) {
+      const bar = bars[i]!;
+      if (bar.enabled || (bar.mem !== undefined && !bar.mem.isEmpty())) return false;
+    }
+    if (!this.hostPagesUnmapped(machine)) return false;
+    const windows = machine.invariantCaches.windowIndexes;
+    // Its guest frames at `take` (where the line wrote the p2m), one search of each kind per range
+    // of their union. Where its BARs are now nothing changed but that none is enabled there.
+    const union = scratchUnion;
+    union.clear();
+    this.guest.pushInto(union);
+    union.merge();
+    for (let i = 0; i < union.count; i++) {
+      const first = union.first(i);
+      const last = union.last(i);
+      // A BAR at a probe address reaches past the last frame a p2m holds: nothing is mapped there.
+      if (first <= MAX_FRAME + 1) {
+        const extents = domain.p2m.extentsIn(gfn(Math.max(0, first - 1)), gfn(Math.min(MAX_FRAME, last + 1)));
+        for (let k = 0; k < extents.length; k++) if (extents[k]!.type === 'mmio_direct') return false;
+      }
+      if (windows.othersMayMeet(machine, domain, device, first, last)) return false;
+    }
+    // The index keeps its windows as they were until the next check (which a reprogramming's map
+    // finds where they were).
+    windows.defer(device);
     return true;
   }
 
@@ -259,12 +333,6 @@ class FrameList {
     return this.ranges.slice(0, this.count);
   }
 
-  /** Whether any domain maps MMIO on a range it holds (`holders`: `InvariantCaches.mmioHolders`). */
-  anyMeeting(holders: IntervalIndex<Domain>): boolean {
-    for (let i = 0; i < this.count; i++) if (mapped(holders, this.ranges[i]!)) return true;
-    return false;
-  }
-
   /** Adds every range it holds to `sink`. */
   pushInto(sink: FrameSink): void {
     for (let i = 0; i < this.count; i++) sink.push(this.ranges[i]!);
@@ -274,11 +342,100 @@ class FrameList {
 /** The domains `mapped` found, reused from call to call (it is emptied before each search). */
 const found: Domain[] = [];
 
-/** Whether any domain maps MMIO on machine frames `range` (`holders`: `InvariantCaches.mmioHolders`). */
-function mapped(holders: IntervalIndex<Domain>, range: FrameRange): boolean {
-  if (found.length > 0) found.length = 0;
-  return holders.meeting(range[0], range[1], found).length > 0;
+/**
+ * Whether any domain maps MMIO on machine frames `[first, last]` (`InvariantCaches.mmioHolders`),
+ * the last few answers remembered while the index stands (`mmioHoldersChanges`): a reprogramming
+ * sizes and places one BAR a line, so each line asks again about the pages the last line asked about.
+ */
+class HolderAnswers {
+  private readonly firsts = new Float64Array(HOLDER_ANSWERS);
+  private readonly lasts = new Float64Array(HOLDER_ANSWERS);
+  private readonly answers = new Uint8Array(HOLDER_ANSWERS);
+  /** The caches and their change count the answers were found at. */
+  private caches: InvariantCaches | undefined;
+  private changes = -1;
+  private count = 0;
+  private next = 0;
+
+  mapped(caches: InvariantCaches, first: number, last: number): boolean {
+    if (caches !== this.caches || caches.mmioHoldersChanges !== this.changes) {
+      this.caches = caches;
+      this.changes = caches.mmioHoldersChanges;
+      this.count = 0;
+      this.next = 0;
+    }
+    for (let i = 0; i < this.count; i++)
+      if (this.firsts[i] === first && this.lasts[i] === last) return this.answers[i] === 1;
+    if (found.length > 0) found.length = 0;
+    const answer = caches.mmioHolders.meeting(first, last, found).length > 0;
+    found.length = 0;
+    const at = this.next;
+    this.next = (at + 1) % HOLDER_ANSWERS;
+    if (this.count < HOLDER_ANSWERS) this.count++;
+    this.firsts[at] = first;
+    this.lasts[at] = last;
+    this.answers[at] = answer ? 1 : 0;
+    return answer;
+  }
 }
+
+/** How many answers `HolderAnswers` keeps: a device's BARs where they were and where they are. */
+const HOLDER_ANSWERS = 8;
+
+/**
+ * The union of frame ranges, as few ranges as it takes (sorted, overlapping and adjacent ones
+ * joined), in two lists of numbers reused from use to use: a search per range of the union instead
+ * of one per range pushed (a device's frames at `take` and now are mostly the same).
+ */
+class FrameUnion implements FrameSink {
+  private readonly firsts: number[] = [];
+  private readonly lasts: number[] = [];
+  /** How many ranges it holds (after `merge`, how many the union has). */
+  count = 0;
+
+  clear(): void {
+    this.count = 0;
+  }
+
+  push(range: FrameRange): void {
+    // Insertion by start: the lists are a few ranges.
+    let i = this.count++;
+    for (; i > 0 && this.firsts[i - 1]! > range[0]; i--) {
+      this.firsts[i] = this.firsts[i - 1]!;
+      this.lasts[i] = this.lasts[i - 1]!;
+    }
+    this.firsts[i] = range[0];
+    this.lasts[i] = range[1];
+  }
+
+  /** Joins overlapping and adjacent ranges (they are sorted by start). */
+  merge(): void {
+    let n = 0;
+    for (let i = 0; i < this.count; i++) {
+      const first = this.firsts[i]!;
+      const last = this.lasts[i]!;
+      if (n > 0 && first <= this.lasts[n - 1]! + 1) {
+        if (last > this.lasts[n - 1]!) this.lasts[n - 1] = last;
+      } else {
+        this.firsts[n] = first;
+        this.lasts[n] = last;
+        n++;
+      }
+    }
+    this.count = n;
+  }
+
+  first(i: number): number {
+    return this.firsts[i]!;
+  }
+
+  last(i: number): number {
+    return this.lasts[i]!;
+  }
+}
+
+/** The union `hostPagesUnmapped` and `leftUnmappedFindsNothing` search by (reused). */
+const scratchUnion = new FrameUnion();
 
 /**
  * Adds the guest frames of `device`'s memory BARs (and its pending sets), and the host frames of every

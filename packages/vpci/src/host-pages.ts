@@ -196,14 +196,19 @@ export class HostPagesCache {
   private replace(context: EngineContext, listing: Listing, i: number, moved: [number, number][]): void {
     const before = listing.entries[i]!;
     const device = before.device;
+    const pages = this.hostPagesOf(device);
+    const owner = effectiveOwner(context, device);
+    const holder = device.domain?.id;
     // Most devices named are unchanged here (their pages are the same array while they stay): the
     // entry is kept, and nothing is made.
-    if (
-      before.pages === this.hostPagesOf(device) &&
-      before.owner === effectiveOwner(context, device) &&
-      before.holder === device.domain?.id
-    )
+    if (before.pages === pages && before.owner === owner && before.holder === holder) return;
+    // Pages moved and back since (the hardware domain sizing BARs and placing them where they were,
+    // on lines no check followed) are a new array on the same frames: the entry takes the array,
+    // and the index, its spots on those frames, stays as it is (nothing moved).
+    if (before.owner === owner && before.holder === holder && sameFrames(before.pages, pages)) {
+      listing.entries[i] = { device, owner, holder, pages };
       return;
+    }
     const now = this.pagesNow(context, device);
     listing.entries[i] = now;
     const index = listing.index;

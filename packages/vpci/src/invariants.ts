@@ -124,6 +124,12 @@ export class InvariantCaches {
    * scoped check asks it which domains map the host pages that moved, instead of asking every domain.
    */
   readonly mmioHolders = new IntervalIndex<Domain>();
+  /**
+   * How many changes `mmioHolders` has had (the machine counts them as it makes them): an answer
+   * found there stands while the count does (`DeviceSnapshot`'s searches of the same host pages,
+   * line after line of a reprogramming).
+   */
+  mmioHoldersChanges = 0;
   /** Per domain, the devices mapped into it as last sorted (`devicesMappedInto`). */
   readonly sortedDevices = new WeakMap<Domain, SortedDevices>();
   /**
@@ -292,12 +298,14 @@ function checkDomains(
     // violation is reported per extent (its count, where it starts), so it changes there too. Each
     // with the whole run it belongs to: the p2m can split a run far from the frames it wrote
     // (`wholeRuns`), which renames the violations of the far piece.
+    const searched = region === undefined ? undefined : withNeighbours(region);
     const extents =
-      region === undefined
+      searched === undefined
         ? caches.mmio.mmioExtents(domain.p2m)
         : wholeRuns(
             domain.p2m,
-            caches.mmio.mmioExtentsMeeting(domain.p2m, withNeighbours(region), hostFrames ?? []),
+            caches.mmio.mmioExtentsMeeting(domain.p2m, searched, hostFrames ?? []),
+            searched,
           );
     // The devices mapped into the domain with work pending: their BARs' frames may be half done.
     const inFlight: (readonly [number, number])[] = [];
@@ -309,10 +317,13 @@ function checkDomains(
       scope === undefined
         ? wholeLayout(devicesMappedInto(context, domain))
         : caches.windowIndexes.of(context, domain, () => devicesMappedInto(context, domain));
-    checkMsix(domain, layout, region, violations);
+    // The region's windows and MSI-X pages, searched for once: what meets a window or extent inside
+    // the region is among them (the usual extent and window are the scope's device's own).
+    const near = regionLayout(layout, region);
+    checkMsix(domain, near, violations);
     checkShared(domain, extents, hostPages, violations);
-    checkMappings(domain, layout, merged(inFlight), extents, violations);
-    checkCoverage(context, domain, layout, busy, region, extents, violations);
+    checkMappings(domain, near, merged(inFlight), extents, violations);
+    checkCoverage(context, domain, near, busy, extents, violations);
   }
 }
 
@@ -322,10 +333,16 @@ function checkDomains(
  * past it: one that ends below the top page ends at least a page below the top.
  */
 function atAddressTop(bar: Bar): boolean {
-  const bits = bar.type === 'mem64lo' ? 64 : 32;
-  if (bar.guestFrames()[1] < 2 ** (bits - 12) - 1) return false;
-  return bar.guestAddr >= (1n << BigInt(bits)) - bar.size;
+  const wide = bar.type === 'mem64lo';
+  if (bar.guestFrames()[1] < (wide ? TOP_PAGE_64 : TOP_PAGE_32)) return false;
+  return bar.guestAddr >= (wide ? ADDRESS_SPACE_64 : ADDRESS_SPACE_32) - bar.size;
 }
+
+/** The last page of a 32-bit and of a 64-bit address space, and their sizes (constants, not `2 **` per call). */
+const TOP_PAGE_32 = 2 ** 20 - 1;
+const TOP_PAGE_64 = 2 ** 52 - 1;
+const ADDRESS_SPACE_32 = 1n << 32n;
+const ADDRESS_SPACE_64 = 1n << 64n;
 
 /** Adds the devices `vcpu`'s pending work is on, if it has any, to `busy`. */
 function addBusy(busy: Set<PciDevice>, vcpu: Vcpu): void {
@@ -496,13 +513,37 @@ function meetsAny(ranges: Ranges, s: number, e: number): boolean {
   return r !== undefined && r[0] <= e;
 }
 
-function checkMsix(
-  domain: Domain,
-  layout: DomainLayout,
-  region: Ranges | undefined,
-  violations: Violation[],
-): void {
-  const pages: readonly MsixPages[] = layout.msixIn(region);
+/**
+ * A domain's windows and MSI-X pages meeting a region (every one without a region), and a search of
+ * them by frames: within the region a filter of those lists (in the same order: both are in the
+ * layout's order), elsewhere the layout's search.
+ */
+interface RegionLayout {
+  readonly windows: readonly Window[];
+  readonly msix: readonly MsixPages[];
+  windowsMeeting(first: number, last: number): readonly Window[];
+  msixMeeting(first: number, last: number): readonly MsixPages[];
+}
+
+function regionLayout(layout: DomainLayout, region: Ranges | undefined): RegionLayout {
+  const windows = layout.windowsIn(region);
+  const msix = layout.msixIn(region);
+  return {
+    windows,
+    msix,
+    windowsMeeting: (first, last) =>
+      region !== undefined && holds(region, first, last)
+        ? windows.filter((w) => w.first <= last && first <= w.last)
+        : layout.windowsMeeting(first, last),
+    msixMeeting: (first, last) =>
+      region !== undefined && holds(region, first, last)
+        ? msix.filter((page) => page.first <= last && first <= page.last)
+        : layout.msixMeeting(first, last),
+  };
+}
+
+function checkMsix(domain: Domain, layout: RegionLayout, violations: Violation[]): void {
+  const pages = layout.msix;
   for (let i = 0; i < pages.length; i++) {
     const { device, first, last } = pages[i]!;
     if (!device.vpci!.barsMapped) continue;
@@ -579,7 +620,7 @@ function checkShared(
  */
 function checkMappings(
   domain: Domain,
-  layout: DomainLayout,
+  layout: RegionLayout,
   inFlight: Ranges,
   extents: readonly P2mExtent[],
   violations: Violation[],
@@ -674,14 +715,13 @@ function heldByExtents(extents: readonly P2mExtent[], first: number, last: numbe
 function checkCoverage(
   context: EngineContext,
   domain: Domain,
-  layout: DomainLayout,
+  layout: RegionLayout,
   busy: ReadonlySet<PciDevice>,
-  region: Ranges | undefined,
   extents: readonly P2mExtent[],
   violations: Violation[],
 ): void {
   let e820: Ranges | undefined;
-  for (const w of layout.windowsIn(region)) if (!busy.has(w.device)) checkWindow(w);
+  for (const w of layout.windows) if (!busy.has(w.device)) checkWindow(w);
 
   function checkWindow(w: Window): void {
     e820 ??= context.e820Frames.toArray() as Ranges;

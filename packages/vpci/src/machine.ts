@@ -960,10 +960,17 @@ export class Machine implements EngineContext {
   private addDomain(domain: Domain): Domain {
     stateChanged();
     // The checks' index of who maps which machine frames (`InvariantCaches.mmioHolders`).
-    const holders = this.invariantCaches.mmioHolders;
+    const caches = this.invariantCaches;
+    const holders = caches.mmioHolders;
     domain.p2m.watchMmioByMfn({
-      added: (first, last) => holders.add(first, last, domain),
-      removed: (first, last) => holders.remove(first, last, domain),
+      added: (first, last) => {
+        holders.add(first, last, domain);
+        caches.mmioHoldersChanges++;
+      },
+      removed: (first, last) => {
+        holders.remove(first, last, domain);
+        caches.mmioHoldersChanges++;
+      },
     });
     this.domainMap.set(domain.id, domain);
     this.sortedDomains = undefined;

@@ -30,9 +30,11 @@ interface MmioIndex {
  * starts and its count depend on the extent boundaries), and the p2m draws a boundary inside a run
  * away from the frames it wrote: shattering one superpage of two that made one extent leaves the
  * other an extent of its own. A scoped check looks at whole runs, so it names a piece as a whole
- * check does. Walks extent by extent (a search each), never frame by frame.
+ * check does. Walks extent by extent (a search each), never frame by frame; where `searched` (the
+ * guest frames `extents` were found on, every MMIO extent there among them) holds the frame beside
+ * an extent, the list answers without a search.
  */
-export function wholeRuns(p2m: P2m, extents: readonly P2mExtent[]): P2mExtent[] {
+export function wholeRuns(p2m: P2m, extents: readonly P2mExtent[], searched?: SortedRanges): P2mExtent[] {
   const out: P2mExtent[] = [];
   const continues = (a: P2mExtent, b: P2mExtent): boolean =>
     b.type === 'mmio_direct' && a.gfn + a.count === b.gfn && a.mfn + a.count === b.mfn;
@@ -42,8 +44,21 @@ export function wholeRuns(p2m: P2m, extents: readonly P2mExtent[]): P2mExtent[] 
     const last = out[out.length - 1];
     if (last !== undefined && last.gfn + last.count > extent.gfn) continue;
     const before: P2mExtent[] = [];
+    // Where the walk is in `extents` while it walks through them (-1 once past them).
+    let at = i;
     for (let first = extent; first.gfn > 0; ) {
-      const previous = p2m.extentsIn(gfn(first.gfn - 1), gfn(first.gfn - 1))[0];
+      const frame = first.gfn - 1;
+      let previous: P2mExtent | undefined;
+      if (at >= 0 && searched !== undefined && within(searched, frame)) {
+        // The frame was searched: an MMIO extent on it is in the list, just before.
+        const candidate = extents[at - 1];
+        previous =
+          candidate !== undefined && candidate.gfn + candidate.count - 1 === frame ? candidate : undefined;
+        at = previous === undefined ? -1 : at - 1;
+      } else {
+        previous = p2m.extentsIn(gfn(frame), gfn(frame))[0];
+        at = -1;
+      }
       if (previous === undefined || !continues(previous, first)) break;
       // A run reaching back into what is already listed was listed with it.
       if (last !== undefined && previous.gfn <= last.gfn) break;
@@ -52,14 +67,31 @@ export function wholeRuns(p2m: P2m, extents: readonly P2mExtent[]): P2mExtent[] 
     }
     for (let k = before.length - 1; k >= 0; k--) out.push(before[k]!);
     out.push(extent);
+    at = i;
     for (let end = extent; end.gfn + end.count - 1 < MAX_FRAME; ) {
-      const next = p2m.extentsIn(gfn(end.gfn + end.count), gfn(end.gfn + end.count))[0];
+      const frame = end.gfn + end.count;
+      let next: P2mExtent | undefined;
+      if (at >= 0 && searched !== undefined && within(searched, frame)) {
+        // Likewise just after.
+        const candidate = extents[at + 1];
+        next = candidate !== undefined && candidate.gfn === frame ? candidate : undefined;
+        at = next === undefined ? -1 : at + 1;
+      } else {
+        next = p2m.extentsIn(gfn(frame), gfn(frame))[0];
+        at = -1;
+      }
       if (next === undefined || !continues(end, next)) break;
       out.push(next);
       end = next;
     }
   }
   return out;
+}
+
+/** Whether `ranges` (sorted, not overlapping) hold `frame`. */
+function within(ranges: SortedRanges, frame: number): boolean {
+  for (let i = 0; i < ranges.length; i++) if (ranges[i]![0] <= frame && frame <= ranges[i]![1]) return true;
+  return false;
 }
 
 /** Each p2m's index, remembered until the p2m is next written; one per machine. */

@@ -59,6 +59,10 @@ function meetsRegion(region: Region, first: number, last: number): boolean {
   return false;
 }
 
+/** What `othersMeet` found, reused from call to call (emptied after each search). */
+const foundWindows: Window[] = [];
+const foundMsix: MsixPages[] = [];
+
 /** One domain's windows and MSI-X pages by guest frame. */
 class DomainWindowIndex implements DomainLayout {
   private readonly windows = new IntervalIndex<Window>();
@@ -72,6 +76,18 @@ class DomainWindowIndex implements DomainLayout {
   drop(part: DeviceWindows): void {
     for (const w of part.windows) this.windows.remove(w.first, w.last, w);
     for (const page of part.msixPages) this.msix.remove(page.first, page.last, page);
+  }
+
+  /** Whether a window or MSI-X page of a device other than `device` meets `[first, last]`. */
+  othersMeet(device: PciDevice, first: number, last: number): boolean {
+    this.windows.meeting(first, last, foundWindows);
+    this.msix.meeting(first, last, foundMsix);
+    let others = false;
+    for (let i = 0; i < foundWindows.length && !others; i++) others = foundWindows[i]!.device !== device;
+    for (let i = 0; i < foundMsix.length && !others; i++) others = foundMsix[i]!.device !== device;
+    foundWindows.length = 0;
+    foundMsix.length = 0;
+    return others;
   }
 
   windowsMeeting(first: number, last: number): readonly Window[] {
@@ -129,6 +145,8 @@ interface Held {
 export class DomainWindowIndexes {
   private readonly byDomain = new Map<Domain, DomainWindowIndex>();
   private held = new WeakMap<PciDevice, Held>();
+  /** Devices whose windows the indexes may hold although they have none (`defer`). */
+  private readonly waiting = new Set<PciDevice>();
   /** `EngineContext.deviceListVersion` the indexes were made at. */
   private version = -1;
 
@@ -138,6 +156,7 @@ export class DomainWindowIndexes {
   clear(): void {
     this.byDomain.clear();
     this.held = new WeakMap();
+    this.waiting.clear();
   }
 
   /**
@@ -151,6 +170,7 @@ export class DomainWindowIndexes {
       return;
     }
     for (const device of changed) {
+      if (this.waiting.size > 0) this.waiting.delete(device);
       const target = device.vpci === undefined ? undefined : mappingDomain(context, device);
       const index = target === undefined ? undefined : this.byDomain.get(target);
       const part = index === undefined ? undefined : this.windows.windowsOf(device);
@@ -165,6 +185,40 @@ export class DomainWindowIndexes {
         this.held.set(device, { index, part });
       }
     }
+  }
+
+  /**
+   * Whether a window or MSI-X page of a device other than `device` may meet guest frames
+   * `[first, last]` of `domain`: false only when `domain`'s index is kept (at the machine's device
+   * list version) and holds none there. A quick test that a line's frames meet no other device's
+   * BARs without bringing the index up to date: of the devices changed since the last check (each
+   * named to the next one, `InvariantScope.devices`), the index holds windows as they were, which
+   * are as they are (the enabled BARs of a device whose line was not checked did not change,
+   * `DeviceChange`) or are gone (a device left with none, `defer`): those only make this say true.
+   */
+  othersMayMeet(
+    context: EngineContext,
+    domain: Domain,
+    device: PciDevice,
+    first: number,
+    last: number,
+  ): boolean {
+    const index = this.version === context.deviceListVersion ? this.byDomain.get(domain) : undefined;
+    return index === undefined || index.othersMeet(device, first, last);
+  }
+
+  /**
+   * Notes that `device` has no enabled BAR left while the index may still hold its windows: it is
+   * named to the next check, whose `update` drops them (a reprogramming that puts the BARs back where
+   * they were then changes nothing here). Until then the model tests compare the rest.
+   */
+  defer(device: PciDevice): void {
+    this.waiting.add(device);
+  }
+
+  /** Whether `device`'s windows wait for the next `update` (`defer`). For the model tests. */
+  awaitsUpdate(device: PciDevice): boolean {
+    return this.waiting.has(device);
   }
 
   /** `domain`'s index as the last scoped checks left it, if one is kept. For the model tests. */
