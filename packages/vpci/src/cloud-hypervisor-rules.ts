@@ -173,9 +173,11 @@ function move(context: EngineContext, device: PciDevice, bar: Bar, to: Paddr): v
 
 /**
  * A BAR register write (`detect_bar_reprogramming`): the register takes the value; a move is made
- * at once with Memory Space Enable set, else queued.
+ * at once with Memory Space Enable set, else queued. A write of other than 4 bytes (`bytes`) only
+ * changes the register: `detect_bar_reprogramming` returns `None` when `data.len() != 4`, and
+ * `write_config_register` then just stores the bytes (`write_reg`).
  */
-function barWritten(context: EngineContext, device: PciDevice, bar: Bar, value: number): void {
+function barWritten(context: EngineContext, device: PciDevice, bar: Bar, value: number, bytes: number): void {
   const vpci = device.vpci!;
   const { target, hi } = lowSlot(vpci, bar);
   const low = hi ? value : (value & PCI_BASE_ADDRESS_MEM_MASK) >>> 0;
@@ -183,6 +185,7 @@ function barWritten(context: EngineContext, device: PciDevice, bar: Bar, value: 
     withHalf(registers.get(target) ?? target.guestAddr, hi, low) & ~(target.size - 1n),
   );
   registers.set(target, register);
+  if (bytes !== 4) return;
   // is_bar_size_probe: every address bit of a low register set, or a high half of all ones.
   const probe = hi
     ? value >>> 0 === 0xffffffff
@@ -228,6 +231,20 @@ export const CLOUD_HYPERVISOR_RULES: RuleSet = Object.freeze({
         "the BARs are mapped at device add and stay mapped whatever the host then does to other devices' " +
         "BARs (a resize or move onto a page this BAR is mapped from): map_mmio_regions checks no other device's BAR (pci/src/vfio.rs)",
     },
+    {
+      violation: 'unexplained-mapping',
+      why:
+        'a memory slot KVM refuses to remove stays when the device goes: unmap_mmio_regions logs "Could not ' +
+        'remove the userspace memory region" and drops the region all the same (the VfioPciDevice Drop, ' +
+        'pci/src/vfio.rs), so a device whose add failed after its slots were made leaves them mapped',
+    },
+    {
+      violation: 'wrong-mfn',
+      why:
+        "a slot left behind that way keeps its guest pages: a BAR later placed over them decodes the old slot's " +
+        'frames there (KVM refuses a slot overlapping another, and cloud-hypervisor restores the BAR address ' +
+        'on a failed move_bar without removing the stale slot)',
+    },
   ]),
   // A device removed from the VM takes its memory slots with it.
   unmapsLeavingDevice: true,
@@ -240,8 +257,10 @@ export const CLOUD_HYPERVISOR_RULES: RuleSet = Object.freeze({
     for (const { bar, to } of moves ?? []) move(context, device, bar, to);
   },
   commandMaps: (device, value) => (value & PCI_COMMAND_MEMORY) !== 0 && (queued.get(device)?.length ?? 0) > 0,
-  barWrite: (context, _accessor, device, bar, _reg, value) => barWritten(context, device, bar, value),
-  guestBarWrite: (context, _accessor, device, bar, value) => barWritten(context, device, bar, value),
+  barWrite: (context, _accessor, device, bar, _reg, value, bytes) =>
+    barWritten(context, device, bar, value, bytes ?? 4),
+  guestBarWrite: (context, _accessor, device, bar, value, bytes) =>
+    barWritten(context, device, bar, value, bytes ?? 4),
   // The ROM is never mapped, and its register never written to the device.
   romWrite: (_context, _accessor, device, _reg, value) => {
     device.vpci!.romEnabled = (value & PCI_ROM_ADDRESS_ENABLE) !== 0;

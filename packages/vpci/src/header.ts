@@ -306,7 +306,7 @@ function addBarHandlers(
   if (isHwdom) {
     return registers.add(
       () => device.hw.read(reg, 4),
-      (value) => rules.barWrite(context, accessor, device, bar, reg, value),
+      (value, bytes) => rules.barWrite(context, accessor, device, bar, reg, value, bytes),
       reg,
       4,
       {},
@@ -315,7 +315,7 @@ function addBarHandlers(
   }
   return registers.add(
     () => guestMemBarRead(device.vpci!, bar),
-    (value) => rules.guestBarWrite(context, accessor, device, bar, value),
+    (value, bytes) => rules.guestBarWrite(context, accessor, device, bar, value, bytes),
     reg,
     4,
     {},

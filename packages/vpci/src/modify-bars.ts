@@ -10,7 +10,7 @@ import { checkBar } from './decoding.js';
 import type { Bar, VpciState } from './device.js';
 import type { Domain, PciDevice, Vcpu } from './domain.js';
 import { reportE820Frames } from './e820.js';
-import { msixBir, msixGuestFrames } from './msix.js';
+import { msixBir, msixGuestFrames, punchesMsixHoles } from './msix.js';
 import { effectiveOwner, hostBars, overlappingBar, pendingInDomain } from './ownership.js';
 import { PCI_COMMAND_MEMORY } from './pci-regs.js';
 import { applyMap, deferMap, type MapErrno } from './pending.js';
@@ -152,7 +152,12 @@ export function modifyBars(
       // itself. Xen tests the local BAR's type here (G7); the intent is to skip the ROM.
       const skipped = policy.romOverlapRule ? remoteBar.type === 'rom' : bar.type === 'rom';
       if (romOnly && other === device && skipped) continue;
-      if (!removeMapped(bar.mem, other.vpci!, start, end, { context, device })) {
+      if (
+        !removeMapped(bar.mem, other.vpci!, start, end, punchesMsixHoles(context, other), {
+          context,
+          device,
+        })
+      ) {
         // Xen asked every slot of each enabled BAR its walk met until this one.
         countRangesetOps(context, device, 'overlapsRange', walk.upTo(order) * vpci.bars.length);
         return fail('ENOMEM');
@@ -252,14 +257,18 @@ function overlapWalk(
 
 /**
  * Removes from `mem` the frames `[start, end]` of an enabled BAR of `other`, except those it withheld
- * as shared (hardened): those are not mapped. Its MSI-X pages are removed all the same: they must
- * stay holes while its BAR is enabled, whoever else would map them.
+ * as shared (hardened) or as trapping (a rule set's pages): those are not mapped. Its MSI-X pages
+ * are removed all the same when Xen punched them (`xenHoles`, `punchesMsixHoles`): they must stay
+ * holes while its BAR is enabled, whoever else would map them. A rule set that leaves them out
+ * itself withholds them as it does any page that traps: another BAR's mapping there is that BAR's
+ * to remove.
  */
 export function removeMapped(
   mem: RangeSet<Gfn>,
   other: VpciState,
   start: Gfn,
   end: Gfn,
+  xenHoles: boolean,
   counted?: CountedFor,
 ): boolean {
   if (other.withheld === undefined) {
@@ -267,7 +276,7 @@ export function removeMapped(
     return mem.removeRange(start, end).ok;
   }
   const unmapped = RangeSet.from<Gfn>(other.withheld);
-  if (other.msix !== undefined) {
+  if (other.msix !== undefined && xenHoles) {
     for (let nr = 0; nr < 2; nr++)
       if (other.bars[msixBir(other, nr)]!.enabled) unmapped.removeRange(...msixGuestFrames(other, nr));
   }

@@ -277,6 +277,15 @@ export function updateEntry(context: EngineContext, device: PciDevice, entry: Ms
 }
 
 /**
+ * Whether Xen's `vpci_make_msix_hole` punches `device`'s MSI-X holes: not when a rule set whose page
+ * rules leave the MSI-X pages out themselves (`ownsMsixPages`) maps the device; its trapped pages are
+ * then withheld (`VpciState.withheld`) like any other page it leaves out.
+ */
+export function punchesMsixHoles(context: EngineContext, device: PciDevice): boolean {
+  return context.rules?.ownsMsixPages !== true || !ruleSetMapsDevice(context, device);
+}
+
+/**
  * Xen's `vpci_make_msix_hole`: for the table and the PBA whose BAR is enabled, every guest frame must
  * be a hole (invalid or mmio_dm); an identity mmio_direct entry is removed; anything else is
  * `EEXIST` ("existing mapping clobbers MSIX MMIO area"). Xen ignores a removal that fails, leaving
@@ -287,8 +296,7 @@ export function makeMsixHole(context: EngineContext, device: PciDevice): Result<
   const vpci = device.vpci!;
   const domain = mappingDomain(context, device);
   if (vpci.msix === undefined || domain === undefined) return { ok: true };
-  // A rule set whose page rules leave the MSI-X pages out themselves punches no Xen holes.
-  if (context.rules?.ownsMsixPages === true && ruleSetMapsDevice(context, device)) return { ok: true };
+  if (!punchesMsixHoles(context, device)) return { ok: true };
   const punched: Gfn[] = [];
   for (let nr = 0; nr < 2; nr++) {
     if (!vpci.bars[msixBir(vpci, nr)]!.enabled) continue;

@@ -9,8 +9,11 @@ import { PCI_CFG_SPACE_EXP_SIZE } from './pci-regs.js';
 
 /** Reads a whole register (its `size` bytes). */
 export type RegisterRead = () => number;
-/** Writes a whole register with the merged value. */
-export type RegisterWrite = (value: number) => void;
+/**
+ * Writes a whole register with the merged value; `bytes` says how many of its bytes the access wrote
+ * (a partial write is merged into `value`, as Xen's `vpci_write_helper` does).
+ */
+export type RegisterWrite = (value: number, bytes: number) => void;
 
 /** One emulated register: offset, size and masks as Xen's `struct vpci_register`. */
 export interface Register {
@@ -305,7 +308,7 @@ export class RegisterTable {
  * RsvdP bits keep their current value, RsvdZ bits are written as 0.
  */
 function writeHelper(r: Register, size: number, offset: number, data: number): void {
-  r.write(mergedValue(r, size, offset, data));
+  r.write(mergedValue(r, size, offset, data), size);
 }
 
 /** The whole-register value `writeHelper` hands the handler for `size` bytes of `data` at `offset`. */

@@ -82,7 +82,9 @@ export interface RuleSet {
   commandMaps(device: PciDevice, value: number): boolean;
   /**
    * The hardware domain's write of `value` to the register `reg` of a memory BAR slot (either half
-   * of a 64-bit BAR: `bar` is the slot written). Xen's `bar_write`.
+   * of a 64-bit BAR: `bar` is the slot written). Xen's `bar_write`. `bytes`: how many bytes of the
+   * register the access wrote (1, 2 or 4; a partial write arrives merged into `value`, as Xen's
+   * `vpci_write_helper` merges it); absent, 4.
    */
   barWrite(
     context: EngineContext,
@@ -91,14 +93,19 @@ export interface RuleSet {
     bar: Bar,
     reg: number,
     value: number,
+    bytes?: number,
   ): void;
-  /** A guest's write of `value` to its view of a memory BAR slot. Xen's `guest_mem_bar_write`. */
+  /**
+   * A guest's write of `value` to its view of a memory BAR slot. Xen's `guest_mem_bar_write`.
+   * `bytes` as for `barWrite`.
+   */
   guestBarWrite(
     context: EngineContext,
     accessor: AccessorRef,
     device: PciDevice,
     bar: Bar,
     value: number,
+    bytes?: number,
   ): void;
   /** The hardware domain's write of `value` to the ROM BAR register `reg`. Xen's `rom_write`. */
   romWrite(

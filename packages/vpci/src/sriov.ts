@@ -16,7 +16,7 @@ import type { AccessorRef, PciDevice, Vcpu } from './domain.js';
 import type { VpciEvent } from './events.js';
 import { findExtCapability } from './hardware.js';
 import { modifyBars, removeMapped, sanitizeBarMemory } from './modify-bars.js';
-import { msixGuestFrames } from './msix.js';
+import { msixGuestFrames, punchesMsixHoles } from './msix.js';
 import { effectiveOwner, hostBars, pendingInDomain } from './ownership.js';
 import {
   PCI_BASE_ADDRESS_MEM_PREFETCH,
@@ -362,7 +362,8 @@ function queueVfRanges(context: EngineContext, vcpu: Vcpu, pf: PciDevice, cmd: n
         if (!remote.enabled) continue;
         const [start, end] = remote.guestFrames();
         for (const bar of bars)
-          if (bar.mem!.overlapsRange(start, end)) removeMapped(bar.mem!, other.vpci, start, end);
+          if (bar.mem!.overlapsRange(start, end))
+            removeMapped(bar.mem!, other.vpci, start, end, punchesMsixHoles(context, other));
       }
     }
   }

@@ -7,17 +7,19 @@
  *
  * Overlapping BARs: a page already mapped keeps its mapping (KVM refuses overlapping slots; QEMU's
  * flat view shows one region per address); when a BAR leaves, the other enabled BARs of its domain
- * take the pages it freed (QEMU renders the flat view again).
+ * take the pages it freed (QEMU renders the flat view again). The hardware domain's SR-IOV VFs are
+ * mapped by Xen's `modify_bars` under every rule set (`ruleSetMapsDevice`), not by slots: a slot
+ * leaving keeps the pages their enabled BARs hold, as Xen's Step C keeps them out of its own unmap.
  */
 import { type Gfn, gfn as toGfn, mfn as toMfn } from '@vpci/p2m';
 import { RangeSet } from '@vpci/rangeset';
 import { archMmioCalls } from './arch.js';
-import { type EngineContext, mappingDomain } from './context.js';
+import { type EngineContext, mappingDomain, ruleSetMapsDevice } from './context.js';
 import type { Bar } from './device.js';
 import type { Domain, PciDevice } from './domain.js';
 import { findCapability } from './hardware.js';
 import type { VfioPages } from './kvm-vfio-pages.js';
-import { msixSize } from './msix.js';
+import { msixBir, msixGuestFrames, msixSize } from './msix.js';
 import { hostBars } from './ownership.js';
 import {
   PCI_CAP_ID_MSIX,
@@ -128,7 +130,8 @@ export interface Mapped {
 
 /**
  * Maps `bar` at its guest address with the pages `pagesOf` gives it (pages another mapping holds are
- * left to it), marks it enabled, and withholds the pages that trap.
+ * left to it; those an enabled BAR on Xen's path maps to the same frames are the slot's as well,
+ * `xenPathFrames`), marks it enabled, and withholds the pages that trap.
  */
 export function mapSlots(context: EngineContext, device: PciDevice, bar: Bar, pagesOf: PagesOf): Mapped {
   const domain = mappingDomain(context, device);
@@ -140,7 +143,9 @@ export function mapSlots(context: EngineContext, device: PciDevice, bar: Bar, pa
     const hostPage = Number(bar.addr >> PAGE_SHIFT);
     for (const run of pages.runs) {
       const offset = Number(run.offset >> PAGE_SHIFT);
-      ok = mapFree(context, device, domain, guestPage + offset, hostPage + offset, run.pages, mapped) && ok;
+      const gfn = guestPage + offset;
+      const shared = xenPathFrames(context, domain, device, gfn, gfn + run.pages - 1);
+      ok = mapFree(context, device, domain, gfn, hostPage + offset, run.pages, mapped, shared) && ok;
     }
   }
   slots.set(bar, mapped);
@@ -170,7 +175,10 @@ export function unmapSlots(context: EngineContext, device: PciDevice, bar: Bar, 
   return true;
 }
 
-/** Maps the pages of `[gfn, gfn + pages)` that nothing maps yet, recording what it mapped. */
+/**
+ * Maps the pages of `[gfn, gfn + pages)` that nothing maps yet, recording what it mapped; the pages
+ * of `shared` already mapped to these machine frames are recorded as well, unmapped or not.
+ */
 function mapFree(
   context: EngineContext,
   device: PciDevice,
@@ -179,6 +187,7 @@ function mapFree(
   mfn: number,
   pages: number,
   into: Slot[],
+  shared?: RangeSet<Gfn>,
 ): boolean {
   let from = gfn;
   let ok = true;
@@ -192,7 +201,15 @@ function mapFree(
   for (const extent of domain.p2m.extentsIn(toGfn(gfn), toGfn(end - 1))) {
     const start = Math.max(extent.gfn, gfn);
     flush(start);
-    from = Math.max(from, Math.min(end, extent.gfn + extent.count));
+    const stop = Math.min(end, extent.gfn + extent.count);
+    if (shared !== undefined && extent.type === 'mmio_direct' && extent.mfn - extent.gfn === mfn - gfn) {
+      for (const [first, last] of shared.toArray()) {
+        const a = Math.max(first, start);
+        const b = Math.min(last + 1, stop);
+        if (a < b) into.push({ gfn: a, mfn: mfn + (a - gfn), pages: b - a });
+      }
+    }
+    from = Math.max(from, stop);
   }
   flush(end);
   return ok;
@@ -206,18 +223,84 @@ function unmapOwn(context: EngineContext, device: PciDevice, domain: Domain, slo
   const shift = slot.mfn - slot.gfn;
   const end = slot.gfn + slot.pages;
   const removed: [number, number][] = [];
+  const leaving = new RangeSet<Gfn>({ name: `${device.name}:slot` });
   for (const extent of domain.p2m.extentsIn(toGfn(slot.gfn), toGfn(end - 1))) {
     if (extent.type !== 'mmio_direct' || extent.mfn - extent.gfn !== shift) continue;
-    const first = Math.max(extent.gfn, slot.gfn);
-    const last = Math.min(extent.gfn + extent.count, end);
-    if (!runMmio(context, device, domain, false, first, first + shift, last - first)) {
+    leaving.addRange(
+      toGfn(Math.max(extent.gfn, slot.gfn)),
+      toGfn(Math.min(extent.gfn + extent.count, end) - 1),
+    );
+  }
+  removeXenPathFrames(context, domain, device, leaving);
+  for (const [first, last] of leaving.toArray()) {
+    if (!runMmio(context, device, domain, false, first, first + shift, last + 1 - first)) {
       // Put back what this slot's removal took out: the slot stays whole.
       for (const [from, to] of removed) runMmio(context, device, domain, true, from, from + shift, to - from);
       return false;
     }
-    removed.push([first, last]);
+    removed.push([first, last + 1]);
   }
   return true;
+}
+
+/**
+ * Takes out of `leaving` (guest frames of `device`'s slots) the frames an enabled BAR of a
+ * hardware-domain VF holds mapped: those BARs are mapped by Xen's `modify_bars` (the SR-IOV series'
+ * VF Memory Space Enable path, `ruleSetMapsDevice`), and Xen's Step C (`removeMapped`) keeps another
+ * enabled BAR's frames out of an unmap. Their MSI-X pages are not kept: Xen punched them as holes. In the hardware domain a guest frame is its host frame, so
+ * a page a slot shares with such a VF maps the VF's frame. Without this a slot's unmap took a page
+ * the VF's enabled BAR decodes (`page-unmapped`), which Xen's Step C would not.
+ */
+function removeXenPathFrames(
+  context: EngineContext,
+  domain: Domain,
+  device: PciDevice,
+  leaving: RangeSet<Gfn>,
+): void {
+  if (leaving.isEmpty() || domain !== context.hardwareDomain) return;
+  const keep = (other: PciDevice, bar: Bar): void => {
+    if (other === device || !bar.enabled || ruleSetMapsDevice(context, other)) return;
+    const [first, last] = bar.guestFrames();
+    if (!leaving.overlapsRange(first, last)) return;
+    // What Xen's path has mapped of the BAR: not the pages it withheld (hardened), nor its MSI-X
+    // holes (`vpci_make_msix_hole`), which a slot that mapped them must take out again.
+    const vpci = other.vpci!;
+    const held = RangeSet.from<Gfn>([[first, last]]);
+    if (vpci.withheld !== undefined) held.subtract(vpci.withheld);
+    if (vpci.msix !== undefined)
+      for (let nr = 0; nr < 2; nr++)
+        if (vpci.bars[msixBir(vpci, nr)]!.enabled) held.removeRange(...msixGuestFrames(vpci, nr));
+    leaving.subtract(held);
+  };
+  const index = context.enabledBars;
+  if (index !== undefined) {
+    for (const entry of index.enabledMeeting(context, domain, leaving.toArray()))
+      keep(entry.device, entry.bar);
+    return;
+  }
+  for (const other of context.devices())
+    if (other.vpci !== undefined && mappingDomain(context, other) === domain)
+      for (const bar of other.vpci.bars) keep(other, bar);
+}
+
+/**
+ * The frames of `[first, last]` an enabled BAR on Xen's path holds mapped (`removeXenPathFrames`), or
+ * undefined for none: a slot made over them records them as its own, so that when that BAR goes Xen's
+ * Step C leaves them to the slot (an enabled BAR of this device), and the slot's unmap takes them.
+ */
+function xenPathFrames(
+  context: EngineContext,
+  domain: Domain,
+  device: PciDevice,
+  first: number,
+  last: number,
+): RangeSet<Gfn> | undefined {
+  if (domain !== context.hardwareDomain) return undefined;
+  const rest = RangeSet.from<Gfn>([[toGfn(first), toGfn(last)]]);
+  removeXenPathFrames(context, domain, device, rest);
+  const held = RangeSet.from<Gfn>([[toGfn(first), toGfn(last)]]);
+  held.subtract(rest);
+  return held.isEmpty() ? undefined : held;
 }
 
 /** Maps or unmaps a whole run (x86's calls return after 64 chunks: called again until done). */
@@ -274,9 +357,18 @@ function refill(context: EngineContext, domain: Domain, freed: readonly Slot[], 
       const guestPage = Number(bar.guestAddr >> PAGE_SHIFT);
       const hostPage = Number(bar.addr >> PAGE_SHIFT);
       const mine = slots.get(bar)!;
+      // Only the pages freed: the rest of the BAR's pages are as they were (a hole another device
+      // punched there stays one), and the line's scoped checks look at the freed pages only.
       for (const run of pagesOf(context, device, bar).runs) {
         const offset = Number(run.offset >> PAGE_SHIFT);
-        mapFree(context, device, domain, guestPage + offset, hostPage + offset, run.pages, mine);
+        const first = guestPage + offset;
+        const end = first + run.pages;
+        for (const slot of freed) {
+          const from = Math.max(first, slot.gfn);
+          const to = Math.min(end, slot.gfn + slot.pages);
+          if (from < to)
+            mapFree(context, device, domain, from, hostPage + offset + (from - first), to - from, mine);
+        }
       }
     }
   }
