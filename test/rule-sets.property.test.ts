@@ -74,6 +74,37 @@ function where(v: Readonly<Record<string, unknown>>): string {
   return `${String(v.kind)} d${String(v.domain)} ${String(v.sbdf)} BAR${String(v.bar)}`;
 }
 
+/** The host line of every regression trace below. */
+const HOST = '{"event":"host","profile":"xen","hardwareVcpus":1}';
+/** Boot, then two guests: every regression trace below has them. */
+const BOOT_WITH_TWO_GUESTS = [
+  '{"event":"boot"}',
+  '{"event":"domain","id":1,"vcpus":1}',
+  '{"event":"domain","id":2,"vcpus":1}',
+];
+/**
+ * A config-space image whose vPCI set-up fails: an MSI-X capability (at 0x40) Xen can neither set
+ * up nor hide, one 16 KiB BAR at 0xc0000000, decoding memory.
+ */
+const SETUP_FAILING_IMAGE = JSON.stringify([
+  '00: 34 12 01 00 06 00 10 00 00 00 00 00 00 00 00 00',
+  '10: 00 00 00 c0 00 00 00 00 00 00 00 00 00 00 00 00',
+  '20: 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00',
+  '30: 00 00 00 00 42 00 00 00 00 00 00 00 00 00 00 00',
+  '40: 11 00 00 00 06 00 00 00 00 08 00 00 00 00 00 00',
+  '50: 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00',
+  '60: 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00',
+  '70: 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00',
+  '80: 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00',
+  '90: 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00',
+  'a0: 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00',
+  'b0: 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00',
+  'c0: 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00',
+  'd0: 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00',
+  'e0: 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00',
+  'f0: 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00',
+]);
+
 describe('rule-set properties', () => {
   for (const rules of ['kvm-vfio', 'cloud-hypervisor'] as const) {
     it(`${rules}: replays every random trace; scoped checks find what whole checks find; only declared hazards`, () => {
@@ -136,12 +167,10 @@ describe('rule-set properties', () => {
   // the rule set's own (which never punched Xen's holes) left the table page mapped by no BAR.
   it('kvm-vfio: a hardware-domain VF mapped by the Xen path leaves nothing behind when it goes', () => {
     const text = [
-      '{"event":"host","profile":"xen","hardwareVcpus":1}',
+      HOST,
       '{"event":"device","sbdf":"0000:01:00.0","bars":[{"type":"mem32","size":16,"addr":3221225472}],"hidden":true}',
       '{"event":"device","sbdf":"0000:02:00.0","vendorId":32902,"sriov":{"totalVfs":1,"numVfs":1,"firstVfOffset":1,"vfStride":1,"vfDeviceId":4298,"systemPageSize":1,"vfBars":[{"type":"mem32","size":"0x10","addr":"0xd0000000"}],"vfMsix":{"entries":1,"table":{"bar":0,"offset":0},"pba":{"bar":0,"offset":2048}}}}',
-      '{"event":"boot"}',
-      '{"event":"domain","id":1,"vcpus":1}',
-      '{"event":"domain","id":2,"vcpus":1}',
+      ...BOOT_WITH_TWO_GUESTS,
       '{"event":"write","vcpu":"d0v0","sbdf":"0000:02:00.0","reg":264,"size":2,"value":9}',
       '{"event":"write","vcpu":"d0v0","sbdf":"0000:02:00.0","reg":264,"size":2,"value":0}',
     ].join('\n');
@@ -154,11 +183,9 @@ describe('rule-set properties', () => {
   // enabled BAR out of an unmap (Step C, header.c); the kvm-vfio slot's unmap took the VF's page.
   it('kvm-vfio: a slot going leaves the page of a hardware-domain VF BAR mapped (modify_bars Step C)', () => {
     const text = [
-      '{"event":"host","profile":"xen","hardwareVcpus":1}',
+      HOST,
       '{"event":"device","sbdf":"0000:02:00.0","vendorId":32902,"sriov":{"totalVfs":1,"numVfs":1,"firstVfOffset":1,"vfStride":1,"vfDeviceId":4298,"systemPageSize":1,"vfBars":[{"type":"mem32","size":"0x10","addr":"0xc0000000"}]}}',
-      '{"event":"boot"}',
-      '{"event":"domain","id":1,"vcpus":1}',
-      '{"event":"domain","id":2,"vcpus":1}',
+      ...BOOT_WITH_TWO_GUESTS,
       '{"event":"device","sbdf":"0000:01:00.0","bars":[{"type":"mem32","size":16384,"addr":3221225472}]}',
       '{"event":"write","vcpu":"d0v0","sbdf":"0000:01:00.0","reg":4,"size":2,"value":6}',
       '{"event":"write","vcpu":"d0v0","sbdf":"0000:02:00.0","reg":264,"size":2,"value":9}',
@@ -175,11 +202,9 @@ describe('rule-set properties', () => {
   // unmap takes the page kvm-vfio traps.
   it("kvm-vfio: a BAR moved onto a VF's BAR leaves nothing mapped behind (vfio_pci_fixup_msix_region, modify_bars)", () => {
     const text = [
-      '{"event":"host","profile":"xen","hardwareVcpus":1}',
+      HOST,
       '{"event":"device","sbdf":"0000:02:00.0","vendorId":32902,"sriov":{"totalVfs":1,"numVfs":1,"firstVfOffset":1,"vfStride":1,"vfDeviceId":4298,"systemPageSize":1,"vfBars":[{"type":"mem32","size":"0x10","addr":"0xd0000000"},null,{"type":"mem32","size":"0x100000","addr":"0xe0100000"}]}}',
-      '{"event":"boot"}',
-      '{"event":"domain","id":1,"vcpus":1}',
-      '{"event":"domain","id":2,"vcpus":1}',
+      ...BOOT_WITH_TWO_GUESTS,
       '{"event":"device","sbdf":"0000:01:00.0","bars":[{"type":"mem32","size":16,"addr":3221225472}]}',
       '{"event":"device","sbdf":"0000:01:01.0","bars":[{"type":"mem32","size":1048576,"addr":3222274048}],"msix":{"entries":1,"table":{"bar":0,"offset":0},"pba":{"bar":0,"offset":16}},"rebar":[{"bar":0,"sizes":[1048576,2097152,4194304,8388608]}]}',
       '{"event":"write","vcpu":"d0v0","sbdf":"0000:01:01.0","reg":4,"size":2,"value":6}',
@@ -198,15 +223,13 @@ describe('rule-set properties', () => {
   // failed set-up's unmap kept it for the VF. A VF's MSI-X holes are not frames its BAR holds mapped.
   it("kvm-vfio: a failed set-up's slot going restores a VF's MSI-X hole (vpci_make_msix_hole)", () => {
     const text = [
-      '{"event":"host","profile":"xen","hardwareVcpus":1}',
-      '{"event":"device","sbdf":"0000:01:00.0","image":["00: 34 12 01 00 06 00 10 00 00 00 00 00 00 00 00 00","10: 00 00 00 c0 00 00 00 00 00 00 00 00 00 00 00 00","20: 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00","30: 00 00 00 00 42 00 00 00 00 00 00 00 00 00 00 00","40: 11 00 00 00 06 00 00 00 00 08 00 00 00 00 00 00","50: 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00","60: 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00","70: 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00","80: 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00","90: 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00","a0: 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00","b0: 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00","c0: 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00","d0: 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00","e0: 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00","f0: 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00"],"sizes":{"bars":["0x4000"]}}',
+      HOST,
+      `{"event":"device","sbdf":"0000:01:00.0","image":${SETUP_FAILING_IMAGE},"sizes":{"bars":["0x4000"]}}`,
       '{"event":"device","sbdf":"0000:02:00.0","vendorId":32902,"sriov":{"totalVfs":1,"numVfs":1,"firstVfOffset":1,"vfStride":1,"vfDeviceId":4298,"systemPageSize":1,"vfBars":[{"type":"mem32","size":"0x10","addr":"0xc0000000"}],"vfMsix":{"entries":1,"table":{"bar":0,"offset":0},"pba":{"bar":0,"offset":2048}}}}',
-      '{"event":"boot"}',
-      '{"event":"domain","id":1,"vcpus":1}',
-      '{"event":"domain","id":2,"vcpus":1}',
+      ...BOOT_WITH_TWO_GUESTS,
       '{"event":"write","vcpu":"d0v0","sbdf":"0000:02:00.0","reg":264,"size":2,"value":9}',
       '{"event":"unplug","sbdf":"0000:01:00.0"}',
-      '{"event":"device","sbdf":"0000:01:00.0","image":["00: 34 12 01 00 06 00 10 00 00 00 00 00 00 00 00 00","10: 00 00 00 c0 00 00 00 00 00 00 00 00 00 00 00 00","20: 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00","30: 00 00 00 00 42 00 00 00 00 00 00 00 00 00 00 00","40: 11 00 00 00 06 00 00 00 00 08 00 00 00 00 00 00","50: 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00","60: 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00","70: 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00","80: 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00","90: 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00","a0: 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00","b0: 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00","c0: 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00","d0: 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00","e0: 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00","f0: 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00"],"sizes":{"bars":["0x4000"]}}',
+      `{"event":"device","sbdf":"0000:01:00.0","image":${SETUP_FAILING_IMAGE},"sizes":{"bars":["0x4000"]}}`,
       '{"event":"assign","sbdf":"0000:02:00.1","domain":1}',
     ].join('\n');
     const replay = replayText(text, 't.jsonl', { rules: 'kvm-vfio' });
@@ -218,11 +241,9 @@ describe('rule-set properties', () => {
   // (pci/src/vfio.rs), its slot left mapped. A declared hazard, not one of Xen's gaps.
   it('cloud-hypervisor: a slot whose removal fails stays when the device goes (declared, unmap_mmio_regions)', () => {
     const text = [
-      '{"event":"host","profile":"xen","hardwareVcpus":1}',
+      HOST,
       '{"event":"device","sbdf":"0000:01:00.0","bars":[{"type":"mem32","size":16,"addr":3221225472},{"type":"mem32","size":4096,"addr":3221229568}],"hidden":true}',
-      '{"event":"boot"}',
-      '{"event":"domain","id":1,"vcpus":1}',
-      '{"event":"domain","id":2,"vcpus":1}',
+      ...BOOT_WITH_TWO_GUESTS,
       '{"event":"fault","requester":"0000:01:00.0","code":"ENOMEM"}',
       '{"event":"unplug","sbdf":"0000:01:00.0"}',
       '{"event":"fault","domain":0,"after":3}',
@@ -240,14 +261,12 @@ describe('rule-set properties', () => {
   // did not look at (the whole check did). Only the freed pages are given back now.
   it('kvm-vfio: a slot going gives back only the pages it freed, so scoped and whole checks agree', () => {
     const text = [
-      '{"event":"host","profile":"xen","hardwareVcpus":1}',
+      HOST,
       '{"event":"device","sbdf":"0000:01:01.0","bars":[{"type":"mem32","size":16,"addr":3221241872}]}',
       '{"event":"device","sbdf":"0000:01:02.0","bars":[{"type":"mem32","size":1048576,"addr":3222274048}],"rebar":[{"bar":0,"sizes":[1048576,2097152,4194304,8388608]}],"hidden":true}',
       '{"event":"device","sbdf":"0000:01:03.0","image":["00: 34 12 01 00 06 00 10 00 00 00 00 00 00 00 00 00","10: 00 00 20 c0 00 00 00 00 00 00 00 00 00 00 00 00","20: 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00","30: 00 00 00 00 42 00 00 00 00 00 00 00 00 00 00 00","40: 11 00 00 00 06 00 00 00 00 08 00 00 00 00 00 00","50: 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00","60: 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00","70: 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00","80: 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00","90: 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00","a0: 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00","b0: 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00","c0: 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00","d0: 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00","e0: 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00","f0: 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00"],"sizes":{"bars":["0x4000"]},"hidden":true}',
       '{"event":"device","sbdf":"0000:02:00.0","vendorId":32902,"sriov":{"totalVfs":9,"numVfs":1,"firstVfOffset":1,"vfStride":1,"vfDeviceId":4298,"systemPageSize":1,"vfBars":[{"type":"mem32","size":"0x10","addr":"0xc0000000"}],"vfMsix":{"entries":1,"table":{"bar":0,"offset":0},"pba":{"bar":0,"offset":2048}}}}',
-      '{"event":"boot"}',
-      '{"event":"domain","id":1,"vcpus":1}',
-      '{"event":"domain","id":2,"vcpus":1}',
+      ...BOOT_WITH_TWO_GUESTS,
       '{"event":"device","sbdf":"0000:01:00.0","bars":[{"type":"mem32","size":16384,"addr":3221225472},{"type":"mem32","size":16,"addr":3221241856}],"phantomFunctions":1}',
       '{"event":"write","vcpu":"d0v0","sbdf":"0000:01:02.0","reg":264,"size":4,"value":256}',
       '{"event":"write","vcpu":"d0v0","sbdf":"0000:02:00.0","reg":272,"size":2,"value":6}',
@@ -274,14 +293,12 @@ describe('rule-set properties', () => {
   // kvm-vfio BAR maps stays a hole when the PF goes (Xen's gap; restoreMsixPages maps it again).
   it("kvm-vfio: a VF's MSI-X hole in a kvm-vfio BAR's page is Xen's gap, which restoreMsixPages closes", () => {
     const text = [
-      '{"event":"host","profile":"xen","hardwareVcpus":1}',
+      HOST,
       '{"event":"device","sbdf":"0000:01:01.0","bars":[{"type":"mem32","size":16,"addr":3221225488}]}',
       '{"event":"device","sbdf":"0000:01:02.0","bars":[{"type":"mem32","size":1048576,"addr":3222274048}],"rebar":[{"bar":0,"sizes":[1048576,2097152,4194304,8388608]}],"hidden":true}',
       '{"event":"device","sbdf":"0000:01:03.0","image":["00: 34 12 01 00 06 00 10 00 00 00 00 00 00 00 00 00","10: 00 00 20 c0 00 00 00 00 00 00 00 00 00 00 00 00","20: 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00","30: 00 00 00 00 42 00 00 00 00 00 00 00 00 00 00 00","40: 11 00 00 00 06 00 00 00 00 08 00 00 00 00 00 00","50: 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00","60: 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00","70: 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00","80: 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00","90: 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00","a0: 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00","b0: 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00","c0: 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00","d0: 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00","e0: 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00","f0: 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00"],"sizes":{"bars":["0x4000"]},"hidden":true}',
       '{"event":"device","sbdf":"0000:02:00.0","vendorId":32902,"sriov":{"totalVfs":1,"numVfs":1,"firstVfOffset":1,"vfStride":1,"vfDeviceId":4298,"systemPageSize":1,"vfBars":[{"type":"mem32","size":"0x10","addr":"0xc0000000"}],"vfMsix":{"entries":1,"table":{"bar":0,"offset":0},"pba":{"bar":0,"offset":2048}}}}',
-      '{"event":"boot"}',
-      '{"event":"domain","id":1,"vcpus":1}',
-      '{"event":"domain","id":2,"vcpus":1}',
+      ...BOOT_WITH_TWO_GUESTS,
       '{"event":"device","sbdf":"0000:01:00.0","bars":[{"type":"mem32","size":16,"addr":3221225472}],"phantomFunctions":1}',
       '{"event":"write","vcpu":"d0v0","sbdf":"0000:01:02.0","reg":264,"size":4,"value":256}',
       '{"event":"write","vcpu":"d0v0","sbdf":"0000:01:02.0","reg":4,"size":2,"value":6}',
@@ -310,11 +327,9 @@ describe('rule-set properties', () => {
   // keeps the page the VF's enabled BAR maps (modify_bars Step C), as under kvm-vfio.
   it("cloud-hypervisor: unplugging a device leaves the page of a hardware-domain VF's BAR mapped (modify_bars Step C)", () => {
     const text = [
-      '{"event":"host","profile":"xen","hardwareVcpus":1}',
+      HOST,
       '{"event":"device","sbdf":"0000:02:00.0","vendorId":32902,"sriov":{"totalVfs":1,"numVfs":1,"firstVfOffset":1,"vfStride":1,"vfDeviceId":4298,"systemPageSize":1,"vfBars":[{"type":"mem32","size":"0x10","addr":"0xc0000000"}]}}',
-      '{"event":"boot"}',
-      '{"event":"domain","id":1,"vcpus":1}',
-      '{"event":"domain","id":2,"vcpus":1}',
+      ...BOOT_WITH_TWO_GUESTS,
       '{"event":"device","sbdf":"0000:01:00.0","bars":[{"type":"mem32","size":16384,"addr":3221225472}]}',
       '{"event":"write","vcpu":"d0v0","sbdf":"0000:01:00.0","reg":4,"size":2,"value":6}',
       '{"event":"write","vcpu":"d0v0","sbdf":"0000:02:00.0","reg":264,"size":2,"value":9}',
