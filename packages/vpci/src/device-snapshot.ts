@@ -339,7 +339,7 @@ class FrameList {
   }
 }
 
-/** The domains `mapped` found, reused from call to call (it is emptied before each search). */
+/** The domains `HolderAnswers.mapped` finds, reused from call to call (emptied after each search). */
 const found: Domain[] = [];
 
 /**
@@ -366,7 +366,6 @@ class HolderAnswers {
     }
     for (let i = 0; i < this.count; i++)
       if (this.firsts[i] === first && this.lasts[i] === last) return this.answers[i] === 1;
-    if (found.length > 0) found.length = 0;
     const answer = caches.mmioHolders.meeting(first, last, found).length > 0;
     found.length = 0;
     const at = this.next;
