@@ -51,6 +51,12 @@ export interface EngineContext {
    */
   readonly enabledBars?: EnabledBarIndex | undefined;
   /**
+   * Hardened (`mapVfBarRanges`): the decoding flags of a PF's VFs are kept per VF BAR array
+   * (sriov-decoding.ts); without it (a fake context, or a test's naive machine) each VF keeps its own.
+   * @internal
+   */
+  readonly packVfDecoding?: boolean;
+  /**
    * SR-IOV: the hardware domain set VF Enable on physical function `pf`; the VFs NumVFs brings up
    * join the machine at their routing IDs, linked to `pf`, as dom0 reports each to Xen
    * (`PHYSDEVOP_pci_device_add` with `is_virtfn`).

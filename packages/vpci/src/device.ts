@@ -25,6 +25,26 @@ export interface BarWatcher {
 }
 
 /**
+ * Where the decoding flags of a PF's VFs are kept together, by VF index (sriov-decoding.ts,
+ * `VfDecoding`): a VF's `Bar.enabled` and `VpciState.barsMapped` read and write there while its vPCI
+ * state is attached, so that a whole-range VF BAR operation flips an array, not thousands of objects.
+ * @internal
+ */
+export interface PackedDecoding {
+  /** By VF index: bit `s` (0–5) the VF's BAR in slot `s` enabled, bit 6 its memory decoding. */
+  readonly bits: Uint8Array;
+  /** Grows whenever a bit changes: part of every attached BAR's `changes`. */
+  readonly flips: number;
+  /** Sets or clears `mask` of VF `n`'s bits, counting the change. */
+  setBits(n: number, mask: number, on: boolean): void;
+  /** VF `n`'s MSI-X state or withheld pages were set or dropped (`VpciState`'s setters). */
+  noted(n: number, what: 'msix' | 'withheld', present: boolean): void;
+}
+
+/** `PackedDecoding.bits`: the VF's memory decoding (`VpciState.barsMapped`). */
+export const PACKED_MAPPED = 1 << 6;
+
+/**
  * One BAR slot (Xen's `struct vpci_bar`). Addresses are byte addresses (`Paddr`) and sizes bytes; the
  * host address gives machine frames (`Mfn`), the guest address guest frames (`Gfn`), and the only
  * ways between the two are `hostFrameOf` and `guestFrameOf`, through this BAR's shift.
@@ -49,7 +69,9 @@ export class Bar {
    * (`VpciState.barChanges`): the invariant checks and the replayer ask about every BAR of a domain
    * after every step, where comparing the fields themselves (bigints) cost more than the checks.
    */
-  changes = 0;
+  get changes(): number {
+    return this.count + (this.packed === undefined ? 0 : this.packed.flips);
+  }
   /**
    * Told of every change counted in `changes` (the engine's index of enabled BARs, `EnabledBarIndex`).
    * @internal
@@ -62,6 +84,10 @@ export class Bar {
   private bytes = 0n;
   private mapped = false;
   private half = false;
+  private count = 0;
+  /** A VF's BAR while its vPCI state is attached to its PF's `PackedDecoding` (slots 0–5 only). */
+  private packed: PackedDecoding | undefined;
+  private packedAt = 0;
   /** The frame ranges of `guestAddr` and `addr`, made on first use and dropped by a change. */
   private guestCache: readonly [Gfn, Gfn] | undefined;
   private hostCache: readonly [Mfn, Mfn] | undefined;
@@ -119,12 +145,40 @@ export class Bar {
 
   /** The BAR is mapped in the owner's p2m (Xen: "enabled"). */
   get enabled(): boolean {
-    return this.mapped;
+    const packed = this.packed;
+    return packed === undefined ? this.mapped : (packed.bits[this.packedAt]! & (1 << this.index)) !== 0;
   }
 
   set enabled(value: boolean) {
-    this.mapped = value;
+    this.setMapped(value);
     this.changed();
+  }
+
+  /**
+   * The flag kept in `packed` at VF `n`'s bits from now on (its value moved there by the caller), or,
+   * `packed` undefined, kept here again with the value it had there. `changes` keeps growing across.
+   * @internal
+   */
+  pack(packed: PackedDecoding | undefined, n: number): void {
+    const old = this.packed;
+    if (old !== undefined) {
+      this.mapped = (old.bits[this.packedAt]! & (1 << this.index)) !== 0;
+      this.count += old.flips;
+    }
+    this.packed = packed;
+    this.packedAt = n;
+    if (packed !== undefined) this.count -= packed.flips;
+    this.changed();
+  }
+
+  /** The `PackedDecoding` this BAR's flag is kept in, if any. @internal */
+  get packedIn(): PackedDecoding | undefined {
+    return this.packed;
+  }
+
+  private setMapped(value: boolean): void {
+    if (this.packed === undefined) this.mapped = value;
+    else this.packed.setBits(this.packedAt, 1 << this.index, value);
   }
 
   /**
@@ -135,8 +189,8 @@ export class Bar {
    * @internal
    */
   setEnabledUntold(value: boolean): void {
-    this.mapped = value;
-    this.changes++;
+    this.setMapped(value);
+    this.count++;
   }
 
   /**
@@ -195,7 +249,7 @@ export class Bar {
 
   private changed(): void {
     stateChanged();
-    this.changes++;
+    this.count++;
     this.watcher?.barChanged();
   }
 }
@@ -238,6 +292,9 @@ export interface MsixEntry {
    */
   bound: boolean;
 }
+
+/** The BAR slots a VF's packed decoding covers (the VF BAR slots; slot 6, a ROM, never decodes). */
+const PCI_SRIOV_SLOTS = 6;
 
 const U32 = 0xffffffffn;
 
@@ -318,15 +375,39 @@ export class VpciState {
   private decoding = false;
   private msixState: MsixState | undefined;
   private withheldPages: RangeSet<Gfn> | undefined;
+  /** A VF's state attached to its PF's `PackedDecoding` (`barsMapped` kept there), at `packedAt`. */
+  private packed: PackedDecoding | undefined;
+  private packedAt = 0;
 
   /** Memory decoding is on from Xen's point of view. */
   get barsMapped(): boolean {
-    return this.decoding;
+    const packed = this.packed;
+    return packed === undefined ? this.decoding : (packed.bits[this.packedAt]! & PACKED_MAPPED) !== 0;
   }
 
   set barsMapped(value: boolean) {
     stateChanged();
-    this.decoding = value;
+    if (this.packed === undefined) this.decoding = value;
+    else this.packed.setBits(this.packedAt, PACKED_MAPPED, value);
+  }
+
+  /**
+   * A VF's state: `barsMapped` and BAR slots 0–5's enabled flags kept in `packed` at VF `n`'s bits
+   * from now on (their values moved there by the caller), or, `packed` undefined, here again.
+   * @internal
+   */
+  pack(packed: PackedDecoding | undefined, n: number): void {
+    const old = this.packed;
+    if (old !== undefined) this.decoding = (old.bits[this.packedAt]! & PACKED_MAPPED) !== 0;
+    this.packed = packed;
+    this.packedAt = n;
+    for (let i = 0; i < PCI_SRIOV_SLOTS; i++) this.bars[i]!.pack(packed, n);
+    stateChanged();
+  }
+
+  /** The `PackedDecoding` this state's flags are kept in, if any. @internal */
+  get packedIn(): PackedDecoding | undefined {
+    return this.packed;
   }
 
   // Xen staging's vpci.h still says "currently there's no support for SR-IOV" (F5 in
@@ -341,6 +422,7 @@ export class VpciState {
   set msix(value: MsixState | undefined) {
     stateChanged();
     this.msixState = value;
+    this.packed?.noted(this.packedAt, 'msix', value !== undefined);
   }
 
   /**
@@ -355,6 +437,7 @@ export class VpciState {
   set withheld(value: RangeSet<Gfn> | undefined) {
     stateChanged();
     this.withheldPages = value;
+    this.packed?.noted(this.packedAt, 'withheld', value !== undefined);
   }
   /** Virtual address a guest sees the device at (`0000:00:dd.0`); undefined for the hardware domain. */
   guestSbdf: Sbdf | undefined;

@@ -6,7 +6,7 @@
  */
 import { type Gfn, type Mfn, type MmioCost, MtrrState, P2m, type P2mOptions, type Paddr } from '@vpci/p2m';
 import { RangeSet } from '@vpci/rangeset';
-import type { Bar, VpciState } from './device.js';
+import type { Bar, PackedDecoding, VpciState } from './device.js';
 import type { PhysicalDevice } from './hardware.js';
 import { PendingVcpus } from './pending-vcpus.js';
 import { formatSbdf, type Sbdf } from './sbdf.js';
@@ -61,6 +61,12 @@ export interface VfRangeWork {
   readonly bars: readonly Bar[];
   /** The VFs whose BARs the ranges hold, in VF order. */
   readonly vfs: readonly PciDevice[];
+  /**
+   * Each of `vfs`' VF index, and the PF's VF BAR arrays' decoding the attached ones are kept in
+   * (sriov-decoding.ts), when the PF's VFs are kept there.
+   * @internal
+   */
+  readonly packed?: { readonly decoding: PackedDecoding; readonly indexes: readonly number[] };
 }
 
 /** Who is accessing: the vCPU the deferred work lands on. Set by the machine around each access. */

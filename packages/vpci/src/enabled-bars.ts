@@ -26,6 +26,7 @@
 import { IntervalIndex } from '@vpci/rangeset/internal';
 import type { Bar, BarWatcher } from './device.js';
 import type { Domain, PciDevice } from './domain.js';
+import { VfDecoding } from './sriov-decoding.js';
 
 /**
  * What the index reads of the machine: a part of `EngineContext` (named here, as that module names
@@ -82,6 +83,21 @@ interface DomainBars {
   readonly asked: Map<PciDevice, Answer>;
   /** The rank the next device to join the domain's own list, and dom_xen's, gets. */
   readonly next: [own: number, domXen: number];
+  /**
+   * The VF BAR arrays (sriov-decoding.ts) whose attached VFs are this domain's devices: held as arrays,
+   * not as entries per VF, counted from their arrays and expanded to VFs where a search meets them.
+   */
+  readonly arrays: Set<VfDecoding>;
+}
+
+/**
+ * VFs a search leaves out (a whole-range VF BAR operation's own, sriov.ts `queueVfRanges`): those at
+ * the indexes `covered` marks in `decoding`, and `devices`.
+ */
+export interface CoveredVfs {
+  readonly decoding: VfDecoding | undefined;
+  readonly covered: Uint8Array;
+  readonly devices: ReadonlySet<PciDevice>;
 }
 
 /** A device's last question to the index (its ranges, flat) and the entries met, dormant included. */
@@ -214,12 +230,17 @@ export class EnabledBarIndex {
     domain: Domain,
     ranges: readonly (readonly [number, number])[],
     asker?: PciDevice,
+    except?: CoveredVfs,
   ): EnabledBar[] {
     const bars = this.domainBars(context, domain);
     const met = this.entriesMeeting(bars, ranges, asker);
     // Dormant entries out (nearly always nothing is met).
-    const found: HeldBar[] = [];
-    for (let i = 0; i < met.length; i++) if (met[i]!.on) found.push(met[i]!);
+    const found: EnabledBar[] = [];
+    for (let i = 0; i < met.length; i++) {
+      const entry = met[i]!;
+      if (entry.on && except?.devices.has(entry.device) !== true) found.push(entry);
+    }
+    if (bars.arrays.size !== 0) expandArrays(context, domain, bars, ranges, except, found);
     // Nearly always none: no set, no copy, no sort then.
     if (found.length < 2) return found;
     const once = ranges.length < 2 ? found : [...new Set(found)];
@@ -253,7 +274,10 @@ export class EnabledBarIndex {
 
   /** How many enabled BARs the walk over `domain` meets (every device's). */
   enabledCount(context: BarsContext, domain: Domain): number {
-    return this.domainBars(context, domain).enabled;
+    const bars = this.domainBars(context, domain);
+    let n = bars.enabled;
+    for (const array of bars.arrays) if (heldHere(context, domain, array)) n += array.onBars;
+    return n;
   }
 
   /**
@@ -268,8 +292,11 @@ export class EnabledBarIndex {
     counted: (device: PciDevice) => boolean,
   ): number {
     let n = 0;
-    for (const entry of this.domainBars(context, domain).index.all())
-      if (entry.on && entry.order <= order && counted(entry.device)) n++;
+    const bars = this.domainBars(context, domain);
+    for (const entry of bars.index.all()) if (entry.on && entry.order <= order && counted(entry.device)) n++;
+    const expanded: EnabledBar[] = [];
+    expandArrays(context, domain, bars, [[0, Number.MAX_SAFE_INTEGER]], undefined, expanded);
+    for (const entry of expanded) if (entry.order <= order && counted(entry.device)) n++;
     return n;
   }
 
@@ -284,6 +311,7 @@ export class EnabledBarIndex {
         moves: 0,
         asked: new Map(),
         next: [0, 0],
+        arrays: new Set(),
       };
       for (const device of domain.devices) {
         bars.rank.set(device, bars.next[0]++);
@@ -325,6 +353,60 @@ export class EnabledBarIndex {
   }
 }
 
+/** Whether `array`'s attached VFs are held in `domain`'s index: their PF's owner maps into it. */
+function heldHere(context: BarsContext, domain: Domain, array: VfDecoding): boolean {
+  const owner = array.pf.domain;
+  return owner !== undefined && holderOf(context, owner) === domain;
+}
+
+/**
+ * The enabled BARs of the VF BAR arrays held in `domain`'s index whose frames meet any of `ranges`,
+ * each once, except `except`'s, appended to `into`: per array and slot, the VFs whose BAR the ranges
+ * can meet are worked out from the layout (`VF BAR i + n × size_i`), and only their bits are read.
+ */
+function expandArrays(
+  context: BarsContext,
+  domain: Domain,
+  bars: DomainBars,
+  ranges: readonly (readonly [number, number])[],
+  except: CoveredVfs | undefined,
+  into: EnabledBar[],
+): void {
+  for (const array of bars.arrays) {
+    if (array.onBars === 0 || !heldHere(context, domain, array)) continue;
+    const covered = except?.decoding === array ? except.covered : undefined;
+    for (let s = 0; s < 6; s++) {
+      const at = array.layout(s);
+      if (at === undefined) continue;
+      const bit = 1 << s;
+      // Each VF's BAR once, whichever of the ranges meets it first.
+      let seen: Set<number> | undefined;
+      for (const [first, last] of ranges) {
+        if (last < at.first) continue;
+        const lo = Math.max(0, Math.floor((first - at.first) / at.per));
+        const hi = Math.min(array.length - 1, Math.floor((last - at.first) / at.per));
+        for (let n = lo; n <= hi; n++) {
+          if ((array.bits[n]! & bit) === 0 || (covered !== undefined && covered[n] !== 0)) continue;
+          if (ranges.length > 1) {
+            seen ??= new Set();
+            if (seen.has(n)) continue;
+            seen.add(n);
+          }
+          const device = array.devices[n]!;
+          const start = at.first + n * at.per;
+          into.push({
+            device,
+            bar: device.vpci!.bars[s]!,
+            order: walkOrder(bars.rank.get(device)!, s),
+            first: start,
+            last: start + at.per - 1,
+          });
+        }
+      }
+    }
+  }
+}
+
 /** Takes `entry` out of its domain's index (and out of the count if on). */
 function drop(bars: DomainBars, entry: HeldBar): void {
   bars.index.remove(entry.first, entry.last, entry);
@@ -338,12 +420,20 @@ function drop(bars: DomainBars, entry: HeldBar): void {
  * moved if its frames changed); a disabled BAR's entry, if any, turns dormant where it is.
  */
 function refresh(bars: DomainBars, device: PciDevice): void {
-  const slots = device.vpci?.bars ?? [];
   let held = bars.held.get(device);
   if (held === undefined) {
     held = [];
     bars.held.set(device, held);
   }
+  // A VF kept in its PF's VF BAR array: held there, not by entries of its own.
+  const packed = device.vpci?.packedIn;
+  if (packed instanceof VfDecoding && packed.keeps(device)) {
+    for (let i = 0; i < held.length; i++) if (held[i] !== undefined) drop(bars, held[i]!);
+    held.length = 0;
+    bars.arrays.add(packed);
+    return;
+  }
+  const slots = device.vpci?.bars ?? [];
   for (let i = 0; i < held.length; i++) {
     const entry = held[i];
     if (entry === undefined || entry.bar === slots[i]) continue;

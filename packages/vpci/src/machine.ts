@@ -58,6 +58,7 @@ import type { RuleSet, RuleSetName } from './rule-set.js';
 import { ruleSetFor } from './rule-sets.js';
 import { formatSbdf, makeSbdf, type Sbdf, sbdfKey, toSbdf } from './sbdf.js';
 import { sizePfVfBars, unmapVirtualFunctions } from './sriov.js';
+import { keepVfDecoding } from './sriov-decoding.js';
 import { stateChanged } from './state-generation.js';
 
 /** One entry of the host memory map (e820): `size` bytes at `addr`. */
@@ -245,6 +246,8 @@ export class Machine implements EngineContext {
    * @internal
    */
   readonly enabledBars: EnabledBarIndex | undefined = new EnabledBarIndex();
+  /** See `EngineContext.packVfDecoding`. @internal */
+  readonly packVfDecoding: boolean = true;
   private readonly deviceMap = new Map<number, PciDevice>();
   /** Each device's place in `deviceMap`'s order (the order devices were plugged in). */
   private readonly plugOrder = new WeakMap<PciDevice, number>();
@@ -1190,6 +1193,7 @@ export class Machine implements EngineContext {
     device.domain = domain;
     domain.devices.push(device);
     this.enabledBars?.joined(this, device);
+    keepVfDecoding(this, device);
   }
 
   /**
@@ -1241,6 +1245,7 @@ export class Machine implements EngineContext {
     }
     device.domain = undefined;
     if (target !== undefined) this.setOwner(device, target);
+    else keepVfDecoding(this, device);
   }
 
   /** dom_io's devices count as the hardware domain's for page sharing, as dom_xen's do. */
@@ -1372,6 +1377,7 @@ export class Machine implements EngineContext {
     // What was made from the old state's BARs: the host pages vPCI adds, the enabled BARs.
     device.hw.noteBarsChanged();
     this.enabledBars?.renewed(device);
+    keepVfDecoding(this, device);
     if (!isHwdom) {
       if (device.sbdf.fn !== 0) return this.failAssign(device, 'EOPNOTSUPP');
       const slot = domain.virtualSlots.indexOf(false);
@@ -1418,6 +1424,7 @@ export class Machine implements EngineContext {
     device.vpci = undefined;
     device.hw.noteBarsChanged();
     this.enabledBars?.renewed(device);
+    keepVfDecoding(this, device);
   }
 
   /**

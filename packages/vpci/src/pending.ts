@@ -22,6 +22,7 @@ import { makeMsixHole } from './msix.js';
 import { mappedByOtherDomain, pendingVcpuOf } from './ownership.js';
 import { PCI_COMMAND_MEMORY, PCI_SRIOV_CTRL, PCI_SRIOV_CTRL_MSE } from './pci-regs.js';
 import { countRangesetOps, purgeBarSets } from './rangeset-ops.js';
+import { type VfDecoding, vfDecodingOf } from './sriov-decoding.js';
 import { stateChanged } from './state-generation.js';
 
 /**
@@ -462,24 +463,66 @@ function vfDecoding(
   cmd: number,
 ): Result<MapErrno> & { failure?: { gfn: number; mfn: number } } {
   const map = (cmd & PCI_COMMAND_MEMORY) !== 0;
-  // Only a VF's MSI-X pages can be restored: asked once, and only when a VF has MSI-X.
+  const decoding = bulkDecoding(context, work, pf);
+  const indexes = work.packed?.indexes;
+  // Only a VF's MSI-X pages can be restored: asked once, and only when a VF has MSI-X (none of those
+  // kept per VF BAR array when it counts none).
   const restore =
     !map &&
     context.policy.restoreMsixPages &&
-    work.vfs.some((vf) => vf.vpci?.msix !== undefined) &&
+    work.vfs.some(
+      (vf, i) =>
+        (decoding === undefined || decoding.withMsix > 0 || decoding.devices[indexes![i]!] !== vf) &&
+        vf.vpci?.msix !== undefined,
+    ) &&
     othersMeetRanges(context, work, pf);
   const slots = work.bars.map((bar) => bar.index);
-  for (const vf of work.vfs) {
+  let mask = 0;
+  for (const slot of slots) mask |= 1 << slot;
+  let flipped = false;
+  const vfs = work.vfs;
+  for (let i = 0; i < vfs.length; i++) {
+    // A VF still kept in the PF's VF BAR arrays, with BARs of the current sizing and no MSI-X, flips
+    // there: what `vfFlags` does to it, without loading it.
+    if (decoding !== undefined) {
+      const n = indexes![i]!;
+      if (decoding.devices[n] === vfs[i] && decoding.flipsAlone(n)) {
+        decoding.flipVf(n, mask, map);
+        flipped = true;
+        continue;
+      }
+    }
+    const vf = vfs[i]!;
     if (vf.vpci === undefined || vf.domain !== pf.domain) continue;
     if (restore) {
       const restored = restoreMsixPages(context, vf);
-      if (!restored.ok)
+      if (!restored.ok) {
+        if (flipped) stateChanged();
         return { ok: false, code: restored.code, failure: { gfn: restored.gfn, mfn: restored.mfn } };
+      }
     }
     const decoded = vfFlags(context, vf, map, work.bars, slots);
-    if (!decoded.ok && context.policy.msixHoleFailsMap) return decoded;
+    if (!decoded.ok && context.policy.msixHoleFailsMap) {
+      if (flipped) stateChanged();
+      return decoded;
+    }
   }
+  if (flipped) stateChanged();
   return { ok: true };
+}
+
+/**
+ * The PF's VF BAR arrays' decoding a whole-range operation can flip VFs in: the one it was queued with,
+ * still the PF's, on x86 (`pci_check_bar` passes every BAR there; Arm's asks per VF), with every slot
+ * of the operation laid out in whole pages (so that the index finds each VF's BAR from the array).
+ */
+function bulkDecoding(context: EngineContext, work: VfRangeWork, pf: PciDevice): VfDecoding | undefined {
+  const packed = work.packed;
+  if (packed === undefined || context.arch !== 'x86') return undefined;
+  const decoding = vfDecodingOf(pf);
+  if (decoding === undefined || decoding !== packed.decoding) return undefined;
+  for (const bar of work.bars) if (decoding.layout(bar.index) === undefined) return undefined;
+  return decoding;
 }
 
 /**

@@ -11,7 +11,7 @@ import { RangeSet, type Result } from '@vpci/rangeset';
 import { pciSizeMemBar } from './bar-sizing.js';
 import type { EngineContext } from './context.js';
 import { checkBar } from './decoding.js';
-import { Bar, barAddress, type SriovState } from './device.js';
+import { Bar, barAddress, PACKED_MAPPED, type SriovState } from './device.js';
 import type { AccessorRef, PciDevice, Vcpu } from './domain.js';
 import type { VpciEvent } from './events.js';
 import { findExtCapability } from './hardware.js';
@@ -33,6 +33,14 @@ import {
   PCI_SRIOV_SYS_PGSIZE,
 } from './pci-regs.js';
 import { deferVfRanges } from './pending.js';
+import {
+  keepVfDecoding,
+  VF_ATTACHED,
+  VF_MSIX,
+  VF_WITHHELD,
+  type VfDecoding,
+  vfDecodingOf,
+} from './sriov-decoding.js';
 import { stateChanged } from './state-generation.js';
 import { firstVfProbe, vfInitBars } from './vf-bars.js';
 
@@ -68,6 +76,8 @@ export function initSriov(
     true,
   );
   if (!added.ok || !context.policy.mapVfBarRanges) return added;
+  // VFs already there (a PF's state made again) are kept per VF BAR array with this state's.
+  keepVfDecoding(context, device);
   const guarded: [number, 2 | 4, 'vf-memory-space' | 'vf-enable'][] = [
     [pos + PCI_SRIOV_NUM_VF, 2, 'vf-enable'],
     [pos + PCI_SRIOV_SYS_PGSIZE, 4, 'vf-enable'],
@@ -130,7 +140,7 @@ function controlWrite(context: EngineContext, accessor: AccessorRef, pf: PciDevi
   }
   if (was.vfe && !now.vfe) context.removeVirtualFunctions(pf);
   if (now.mse !== was.mse) {
-    if (now.mse) sizeVfBars(pf, sriov);
+    if (now.mse) sizeVfBars(context, pf, sriov);
     mapVfs(context, accessor.current, pf, now.mse ? PCI_COMMAND_MEMORY : 0);
   }
   pf.hw.write(reg, 2, value);
@@ -162,11 +172,11 @@ function controlWriteRanges(
   if (was.vfe && !now.vfe) context.removeVirtualFunctions(pf);
   if (!was.vfe && now.vfe) {
     pf.hw.write(reg, 2, written & ~PCI_SRIOV_CTRL_MSE);
-    sizeVfBars(pf, sriov);
+    sizeVfBars(context, pf, sriov);
     sriov.numVfs = pf.hw.read(sriov.pos + PCI_SRIOV_NUM_VF, 2);
     context.addVirtualFunctions(pf);
   } else if (!was.mse && now.mse) {
-    sizeVfBars(pf, sriov);
+    sizeVfBars(context, pf, sriov);
   }
   if (now.mse && !queueVfRanges(context, vcpu, pf, PCI_COMMAND_MEMORY)) written &= ~PCI_SRIOV_CTRL_MSE;
   pf.hw.write(reg, 2, written);
@@ -207,7 +217,7 @@ export function sizePfVfBars(events: VpciEvent[], pf: PciDevice): void {
  * slots, one in the last slot sizes as 0 (Xen's warning "SR-IOV device … with 64-bit vf BAR in last
  * slot"); an empty slot is marked so and keeps its old address and size, as v1 does.
  */
-function sizeVfBars(pf: PciDevice, sriov: SriovState): void {
+function sizeVfBars(context: EngineContext, pf: PciDevice, sriov: SriovState): void {
   const before = sriov.vfBars.reduce((sum, bar) => sum + bar.changes, 0);
   for (let i = 0; i < PCI_SRIOV_NUM_BARS; ) {
     const reg = sriov.pos + PCI_SRIOV_BAR + 4 * i;
@@ -231,7 +241,12 @@ function sizeVfBars(pf: PciDevice, sriov: SriovState): void {
     }
     i += is64 ? 2 : 1;
   }
-  if (sriov.vfBars.reduce((sum, bar) => sum + bar.changes, 0) !== before) sriov.generation++;
+  if (sriov.vfBars.reduce((sum, bar) => sum + bar.changes, 0) === before) return;
+  sriov.generation++;
+  // The VFs' BARs must be made again; one decoding where the new sizing does not put it goes back to
+  // its own objects.
+  vfDecodingOf(pf)?.sizedAnew();
+  keepVfDecoding(context, pf);
 }
 
 /**
@@ -284,19 +299,14 @@ function queueVfRanges(context: EngineContext, vcpu: Vcpu, pf: PciDevice, cmd: n
       return false;
     }
   }
-  // One pass over the VFs: those to change, their runs of consecutive indexes, whether any has MSI-X.
-  const vfs: PciDevice[] = [];
-  const runs: [number, number][] = [];
-  let msix = false;
-  for (const vf of pf.virtfns) {
-    const vpci = vf.vpci;
-    if (vpci === undefined || vf.domain !== pf.domain || vpci.barsMapped === map) continue;
-    vfs.push(vf);
-    msix ||= vpci.msix !== undefined;
-    const run = runs[runs.length - 1];
-    if (run !== undefined && run[1] + 1 === vf.vfIndex) run[1] = vf.vfIndex;
-    else runs.push([vf.vfIndex, vf.vfIndex]);
-  }
+  // The VFs to change, their runs of consecutive indexes, whether any has MSI-X or withholds pages:
+  // read from the PF's VF BAR arrays' decoding where its VFs are kept there (`coveredVfs`, which
+  // loads none of them), else one pass over the VFs.
+  const decoding = context.packVfDecoding === true ? vfDecodingOf(pf) : undefined;
+  const covered = decoding === undefined ? coveredVfsOneByOne(pf, map) : coveredVfs(pf, decoding, map);
+  const { vfs, indexes, runs, msix } = covered;
+  /** Whether the `i`th VF's flags are kept in `decoding`. */
+  const packedAt = (i: number): boolean => covered.packed?.[indexes[i]!] === 1;
   if (vfs.length === 0) return true;
   if (map) {
     // Invariant 8 (`refuseProbeAddress`) as `modify_bars` holds it for any device: a VF BAR register
@@ -308,12 +318,16 @@ function queueVfRanges(context: EngineContext, vcpu: Vcpu, pf: PciDevice, cmd: n
     const refused = probe === undefined ? -1 : vfs.findIndex((vf) => vf.vfIndex === probe.vfIndex);
     for (let i = 0; i < vfs.length && (refused < 0 || i <= refused); i++) {
       const vf = vfs[i]!;
-      const vpci = vf.vpci!;
-      if (vpci.vfBarsGeneration !== sriov.generation) vfInitBars(context, vf);
+      // A VF kept in `decoding` is loaded only when it has something to do.
+      const packed = packedAt(i);
+      const n = indexes[i]!;
+      if (packed ? !decoding!.current(n) : vf.vpci!.vfBarsGeneration !== sriov.generation)
+        vfInitBars(context, vf);
       // What a VF withheld at its last map (`refuseSubpageSharing`) is worked out anew, as
       // `modifyBars` does for any device: a page no longer shared is mapped now, and must be
       // unmapped with the rest when VF MSE goes off.
-      if (i !== refused && vpci.withheld !== undefined) vpci.withheld = undefined;
+      if (i !== refused && (packed ? decoding!.withholds(n) : vf.vpci!.withheld !== undefined))
+        vf.vpci!.withheld = undefined;
     }
     if (probe !== undefined) {
       context.events.push({
@@ -352,29 +366,165 @@ function queueVfRanges(context: EngineContext, vcpu: Vcpu, pf: PciDevice, cmd: n
     }
   }
   // Step C: frames other enabled BARs of the domain map already (map) or still need (unmap). The
-  // VFs covered are the PF's in its domain not yet in the requested state (as filtered above).
+  // VFs covered are the PF's in its domain not yet in the requested state (as found above).
+  for (const [other, remote] of otherEnabledBars(context, pf, bars, covered, decoding, map)) {
+    const [start, end] = remote.guestFrames();
+    for (const bar of bars)
+      if (bar.mem!.overlapsRange(start, end))
+        removeMapped(bar.mem!, other.vpci!, start, end, punchesMsixHoles(context, other));
+  }
+  if (context.policy.refuseSubpageSharing) {
+    if (map) withholdSharedPages(context, pf, vfs, bars);
+    else if (covered.withheld)
+      for (let i = 0; i < vfs.length; i++) {
+        const vpci = vfs[i]!.vpci!;
+        if (packedAt(i) && !decoding!.withholds(indexes[i]!)) continue;
+        if (vpci.withheld !== undefined) for (const bar of bars) bar.mem!.subtract(vpci.withheld);
+      }
+  }
+  deferVfRanges(
+    vcpu,
+    pf,
+    cmd,
+    decoding === undefined ? { bars, vfs } : { bars, vfs, packed: { decoding, indexes } },
+  );
+  return true;
+}
+
+/** The VFs a whole-range operation covers, with what the operation asks of them. */
+interface Covered {
+  readonly vfs: PciDevice[];
+  /** Each VF's index, ascending. */
+  readonly indexes: number[];
+  /** Runs of consecutive indexes. */
+  readonly runs: [number, number][];
+  /** Whether any has MSI-X state, or withholds pages. */
+  readonly msix: boolean;
+  readonly withheld: boolean;
+  /** By VF index, 1 for a covered VF kept in the PF's VF BAR arrays' decoding (`coveredVfs` only). */
+  readonly packed: Uint8Array | undefined;
+  /** The covered VFs not kept there. */
+  readonly loose: ReadonlySet<PciDevice>;
+}
+
+/** Appends VF index `n` to `runs` of consecutive indexes. */
+function extendRuns(runs: [number, number][], n: number): void {
+  const run = runs[runs.length - 1];
+  if (run !== undefined && run[1] + 1 === n) run[1] = n;
+  else runs.push([n, n]);
+}
+
+/**
+ * The PF's VFs of its domain with vPCI state not yet in the requested state (`barsMapped` not `map`),
+ * in VF order, one by one.
+ */
+function coveredVfsOneByOne(pf: PciDevice, map: boolean): Covered {
+  const covered: Covered = {
+    vfs: [],
+    indexes: [],
+    runs: [],
+    msix: false,
+    withheld: false,
+    packed: undefined,
+    loose: new Set(),
+  };
+  let msix = false;
+  let withheld = false;
+  for (const vf of pf.virtfns) {
+    const vpci = vf.vpci;
+    if (vpci === undefined || vf.domain !== pf.domain || vpci.barsMapped === map) continue;
+    covered.vfs.push(vf);
+    covered.indexes.push(vf.vfIndex);
+    extendRuns(covered.runs, vf.vfIndex);
+    msix ||= vpci.msix !== undefined;
+    withheld ||= vpci.withheld !== undefined;
+  }
+  return { ...covered, msix, withheld, loose: new Set(covered.vfs) };
+}
+
+/**
+ * `coveredVfsOneByOne` from the PF's VF BAR arrays' decoding: the attached VFs from their bits, the
+ * few others (`VfDecoding.loose`) one by one, merged in VF order. No attached VF is loaded.
+ */
+function coveredVfs(pf: PciDevice, decoding: VfDecoding, map: boolean): Covered {
+  const others: PciDevice[] = [];
+  for (const vf of decoding.loose) {
+    // Gone from the PF (removed): pruned here.
+    if (vf.physfn !== pf) {
+      decoding.loose.delete(vf);
+      continue;
+    }
+    const vpci = vf.vpci;
+    if (vpci === undefined || vf.domain !== pf.domain || vpci.barsMapped === map) continue;
+    others.push(vf);
+  }
+  others.sort((a, b) => a.vfIndex - b.vfIndex);
+  const vfs: PciDevice[] = [];
+  const indexes: number[] = [];
+  const runs: [number, number][] = [];
+  const length = decoding.length;
+  const packed = new Uint8Array(length);
+  const { bits, flags, devices } = decoding;
+  const want = map ? 0 : PACKED_MAPPED;
+  let msix = false;
+  let withheld = false;
+  let k = 0;
+  for (let n = 0; n < length || k < others.length; n++) {
+    if (k < others.length && others[k]!.vfIndex === n) {
+      const vf = others[k++]!;
+      vfs.push(vf);
+      indexes.push(n);
+      extendRuns(runs, n);
+      msix ||= vf.vpci!.msix !== undefined;
+      withheld ||= vf.vpci!.withheld !== undefined;
+      continue;
+    }
+    if (n >= length || (flags[n]! & VF_ATTACHED) === 0 || (bits[n]! & PACKED_MAPPED) !== want) continue;
+    vfs.push(devices[n]!);
+    indexes.push(n);
+    extendRuns(runs, n);
+    packed[n] = 1;
+    msix ||= (flags[n]! & VF_MSIX) !== 0;
+    withheld ||= (flags[n]! & VF_WITHHELD) !== 0;
+  }
+  return { vfs, indexes, runs, msix, withheld, packed, loose: new Set(others) };
+}
+
+/**
+ * Step C's other enabled BARs for a whole-range VF BAR operation: every enabled BAR of the PF's domain
+ * (with dom_xen's for the hardware domain) but the covered VFs', with its device. From the enabled-BAR
+ * index when the machine keeps one (a search over the operation's ranges: the covered VFs held in
+ * their array are passed over by index, never loaded), else a walk over the devices, as `modify_bars`
+ * walks them. The order does not matter: each BAR's frames are taken out of the sets.
+ */
+function otherEnabledBars(
+  context: EngineContext,
+  pf: PciDevice,
+  bars: readonly Bar[],
+  covered: Covered,
+  decoding: VfDecoding | undefined,
+  map: boolean,
+): [PciDevice, Bar][] {
   const domain = pf.domain!;
+  const found: [PciDevice, Bar][] = [];
+  const index = context.enabledBars;
+  // dom_xen's devices are held in the hardware domain's index: a dom_xen PF walks.
+  if (index !== undefined && domain !== context.domXen) {
+    if (bars.length === 0) return found;
+    const except = { decoding, covered: covered.packed ?? new Uint8Array(0), devices: covered.loose };
+    const ranges = bars.map((bar) => bar.guestFrames());
+    for (const entry of index.enabledMeeting(context, domain, ranges, undefined, except))
+      found.push([entry.device, entry.bar]);
+    return found;
+  }
   for (const owner of domain.isHardware ? [domain, context.domXen] : [domain]) {
     for (const other of owner.devices) {
       if (other.vpci === undefined) continue;
       if (other.physfn === pf && other.domain === domain && other.vpci.barsMapped !== map) continue;
-      for (const remote of other.vpci.bars) {
-        if (!remote.enabled) continue;
-        const [start, end] = remote.guestFrames();
-        for (const bar of bars)
-          if (bar.mem!.overlapsRange(start, end))
-            removeMapped(bar.mem!, other.vpci, start, end, punchesMsixHoles(context, other));
-      }
+      for (const remote of other.vpci.bars) if (remote.enabled) found.push([other, remote]);
     }
   }
-  if (context.policy.refuseSubpageSharing) {
-    if (map) withholdSharedPages(context, pf, vfs, bars);
-    else
-      for (const vf of vfs)
-        if (vf.vpci!.withheld !== undefined) for (const bar of bars) bar.mem!.subtract(vf.vpci!.withheld);
-  }
-  deferVfRanges(vcpu, pf, cmd, { bars, vfs });
-  return true;
+  return found;
 }
 
 /**

@@ -11,6 +11,7 @@ import type { PciDevice } from './domain.js';
 import { holdsProbe } from './modify-bars.js';
 import { PCI_SRIOV_NUM_BARS } from './pci-regs.js';
 import { countRangesetOps } from './rangeset-ops.js';
+import { vfDecodingOf } from './sriov-decoding.js';
 import { vfBarAddress } from './sriov-hardware.js';
 
 /**
@@ -25,6 +26,7 @@ export function vfInitBars(context: EngineContext, vf: PciDevice): Result<'EINVA
   // Made from the same sizing already (VF MSE asks this of every VF each time it is set).
   if (vpci.vfBarsGeneration === sriov.generation) return { ok: true };
   vpci.vfBarsGeneration = sriov.generation;
+  vfDecodingOf(vf.physfn!)?.madeCurrent(vf.vfIndex);
   for (let i = 0; i < PCI_SRIOV_NUM_BARS; i++) {
     const from = sriov.vfBars[i]!;
     const bar = vpci.bars[i]!;
