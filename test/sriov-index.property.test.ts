@@ -1,8 +1,10 @@
 /**
  * The enabled-BAR index `modifyBars` searches (packages/vpci/src/enabled-bars.ts) as a whole-range VF
- * BAR operation keeps it (hardened, `mapVfBarRanges`: pending.ts `vfFlags` flips every covered VF's
- * BARs and tells the index once per VF, `EnabledBarIndex.decodingFlipped`, which turns the VF's entries
- * on or dormant in place instead of looking at the VF again), against the per-VF state it stands for:
+ * BAR operation keeps it (hardened, `mapVfBarRanges`: pending.ts `vfDecoding` flips the covered VFs in
+ * their PF's VF BAR arrays, sriov-decoding.ts, which the index holds as arrays and expands to VFs where
+ * a search meets them; a VF it goes through one by one, `vfFlags`, tells the index once,
+ * `EnabledBarIndex.decodingFlipped`, which turns the VF's entries on or dormant in place instead of
+ * looking at the VF again), against the per-VF state it stands for:
  * - after every step, the index's answers (`enabledMeeting` over all frames, over each enabled BAR's
  *   and asked by each device; `enabledCount`; `enabledUpTo`) are those of the walk over the domain's
  *   devices, each VF's own BAR flags read one by one (Xen's `modify_bars` Step C, `for_each_pdev`;

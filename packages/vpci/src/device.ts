@@ -72,6 +72,10 @@ export class Bar {
   get changes(): number {
     return this.count + (this.packed === undefined ? 0 : this.packed.flips);
   }
+
+  set changes(value: number) {
+    this.count = value - (this.packed === undefined ? 0 : this.packed.flips);
+  }
   /**
    * Told of every change counted in `changes` (the engine's index of enabled BARs, `EnabledBarIndex`).
    * @internal

@@ -66,7 +66,12 @@ export interface VfRangeWork {
    * (sriov-decoding.ts), when the PF's VFs are kept there.
    * @internal
    */
-  readonly packed?: { readonly decoding: PackedDecoding; readonly indexes: readonly number[] };
+  readonly packed?: {
+    readonly decoding: PackedDecoding;
+    readonly indexes: readonly number[];
+    /** `vfs` are VFs 0 … `count` - 1, all the attached VFs as of the decoding's `attachments`. */
+    readonly whole?: { readonly count: number; readonly attachments: number };
+  };
 }
 
 /** Who is accessing: the vCPU the deferred work lands on. Set by the machine around each access. */

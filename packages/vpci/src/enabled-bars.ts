@@ -98,6 +98,8 @@ export interface CoveredVfs {
   readonly decoding: VfDecoding | undefined;
   readonly covered: Uint8Array;
   readonly devices: ReadonlySet<PciDevice>;
+  /** Every enabled BAR of `decoding` is a covered VF's: the array is passed over whole. */
+  readonly wholeArray: boolean;
 }
 
 /** A device's last question to the index (its ranges, flat) and the entries met, dormant included. */
@@ -375,6 +377,7 @@ function expandArrays(
   for (const array of bars.arrays) {
     if (array.onBars === 0 || !heldHere(context, domain, array)) continue;
     const covered = except?.decoding === array ? except.covered : undefined;
+    if (covered !== undefined && except!.wholeArray) continue;
     for (let s = 0; s < 6; s++) {
       const at = array.layout(s);
       if (at === undefined) continue;

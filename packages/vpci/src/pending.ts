@@ -465,6 +465,22 @@ function vfDecoding(
   const map = (cmd & PCI_COMMAND_MEMORY) !== 0;
   const decoding = bulkDecoding(context, work, pf);
   const indexes = work.packed?.indexes;
+  let mask = 0;
+  for (const bar of work.bars) mask |= 1 << bar.index;
+  // Nearly always: the operation covers VFs 0 … n - 1, still all the attached VFs and none changed
+  // since, each flipping alone (no MSI-X: nothing to restore or punch): one pass over their bytes.
+  const whole = work.packed?.whole;
+  if (
+    decoding !== undefined &&
+    whole !== undefined &&
+    whole.attachments === decoding.attachments &&
+    decoding.uniform(!map) === whole.count &&
+    decoding.allFlipAlone(whole.count)
+  ) {
+    decoding.flipAll(whole.count, mask, map);
+    stateChanged();
+    return { ok: true };
+  }
   // Only a VF's MSI-X pages can be restored: asked once, and only when a VF has MSI-X (none of those
   // kept per VF BAR array when it counts none).
   const restore =
@@ -477,8 +493,6 @@ function vfDecoding(
     ) &&
     othersMeetRanges(context, work, pf);
   const slots = work.bars.map((bar) => bar.index);
-  let mask = 0;
-  for (const slot of slots) mask |= 1 << slot;
   let flipped = false;
   const vfs = work.vfs;
   for (let i = 0; i < vfs.length; i++) {

@@ -13,9 +13,18 @@
  * work it VF by VF, as before. The machine tells this module of every change to a VF's owner or vPCI
  * state (`keepVfDecoding`), the index of a VF's BARs that changed (`VfDecoding.keeps`).
  */
-import type { EngineContext } from './context.js';
 import { type Bar, PACKED_MAPPED, type PackedDecoding, type SriovState, type VpciState } from './device.js';
 import type { PciDevice } from './domain.js';
+
+/**
+ * What the arrays read of the machine: a part of `EngineContext` (named here, as the enabled-BAR index,
+ * which this module's arrays are held by, is named there).
+ */
+interface DecodingContext {
+  readonly policy: { readonly mapVfBarRanges: boolean };
+  readonly packVfDecoding?: boolean;
+  readonly enabledBars?: { renewed(device: PciDevice): void } | undefined;
+}
 
 /** `VfDecoding.flags`: the VF's vPCI state is attached (its flags are in `bits`). */
 export const VF_ATTACHED = 1;
@@ -53,13 +62,21 @@ export class VfDecoding implements PackedDecoding {
   onBars = 0;
   /** Grows whenever a bit changes. */
   flips = 0;
-  /** How many attached VFs have MSI-X state. */
+  /** How many attached VFs have MSI-X state, and how many withhold pages. */
   withMsix = 0;
+  withWithheld = 0;
+  /** Grows with every VF attached or detached. */
+  attachments = 0;
+  /** How many VFs are attached, and of those, how many decode memory (`barsMapped`). */
+  attachedCount = 0;
+  mappedCount = 0;
+  /** The highest attached VF index, or -1: with `attachedCount` it tells whether VFs 0 … n are all attached. */
+  private top = -1;
   private layoutGeneration = -1;
   private layoutBySlot: (SlotLayout | undefined)[] = [];
 
   constructor(
-    readonly context: EngineContext,
+    readonly context: DecodingContext,
     readonly pf: PciDevice,
     private readonly sriov: SriovState,
   ) {}
@@ -70,14 +87,57 @@ export class VfDecoding implements PackedDecoding {
     if (now === was) return;
     this.bits[n] = now;
     this.onBars += popcount(now & BAR_BITS) - popcount(was & BAR_BITS);
+    this.mappedCount += ((now & PACKED_MAPPED) - (was & PACKED_MAPPED)) / PACKED_MAPPED;
     this.flips++;
+  }
+
+  /**
+   * When VFs 0 … n - 1 are all the attached VFs and all in the same decoding, `map` or not, n;
+   * else -1 (a whole-range operation then picks its VFs one byte at a time).
+   */
+  uniform(map: boolean): number {
+    const n = this.attachedCount;
+    if (n === 0 || this.top !== n - 1) return -1;
+    return this.mappedCount === (map ? n : 0) ? n : -1;
+  }
+
+  /**
+   * VFs 0 … `count` - 1, all attached, with BARs of the current sizing and no MSI-X, flipped as
+   * `flipVf` flips each (one pass over their bytes).
+   */
+  flipAll(count: number, mask: number, map: boolean): void {
+    const bits = this.bits;
+    let on = this.onBars;
+    let mapped = this.mappedCount;
+    for (let n = 0; n < count; n++) {
+      const was = bits[n]!;
+      const now = map ? was | mask | PACKED_MAPPED : was & ~mask & ~PACKED_MAPPED;
+      bits[n] = now;
+      on += POPCOUNT[now & BAR_BITS]! - POPCOUNT[was & BAR_BITS]!;
+      mapped += ((now & PACKED_MAPPED) - (was & PACKED_MAPPED)) / PACKED_MAPPED;
+    }
+    this.onBars = on;
+    this.mappedCount = mapped;
+    this.flips++;
+  }
+
+  /** Whether each of VFs 0 … `count` - 1 flips alone (`flipsAlone`). */
+  allFlipAlone(count: number): boolean {
+    if (this.withMsix !== 0) return false;
+    const flags = this.flags;
+    for (let n = 0; n < count; n++)
+      if ((flags[n]! & (ATTACHED | CURRENT | MSIX)) !== (ATTACHED | CURRENT)) return false;
+    return true;
   }
 
   noted(n: number, what: 'msix' | 'withheld', present: boolean): void {
     const flag = what === 'msix' ? MSIX : WITHHELD;
     const was = this.flags[n]!;
-    this.flags[n] = present ? was | flag : was & ~flag;
-    if (flag === MSIX) this.withMsix += (this.flags[n]! & MSIX) - (was & MSIX) === 0 ? 0 : present ? 1 : -1;
+    const now = present ? was | flag : was & ~flag;
+    if (now === was) return;
+    this.flags[n] = now;
+    if (flag === MSIX) this.withMsix += present ? 1 : -1;
+    else this.withWithheld += present ? 1 : -1;
   }
 
   /** VF `n`'s BARs were made from the PF's current sizing (`vfInitBars`). */
@@ -127,6 +187,7 @@ export class VfDecoding implements PackedDecoding {
     if (now === was) return;
     this.bits[n] = now;
     this.onBars += popcount(now & BAR_BITS) - popcount(was & BAR_BITS);
+    this.mappedCount += ((now & PACKED_MAPPED) - (was & PACKED_MAPPED)) / PACKED_MAPPED;
     this.flips++;
   }
 
@@ -177,6 +238,11 @@ export class VfDecoding implements PackedDecoding {
     this.states[n] = vpci;
     this.onBars += popcount(bits & BAR_BITS);
     if (vpci.msix !== undefined) this.withMsix++;
+    if (vpci.withheld !== undefined) this.withWithheld++;
+    this.attachedCount++;
+    this.attachments++;
+    if ((bits & PACKED_MAPPED) !== 0) this.mappedCount++;
+    if (n > this.top) this.top = n;
     this.flips++;
     vpci.pack(this, n);
   }
@@ -188,11 +254,17 @@ export class VfDecoding implements PackedDecoding {
     vpci.pack(undefined, n);
     this.onBars -= popcount(this.bits[n]! & BAR_BITS);
     if ((this.flags[n]! & MSIX) !== 0) this.withMsix--;
+    if ((this.flags[n]! & WITHHELD) !== 0) this.withWithheld--;
+    this.attachedCount--;
+    this.attachments++;
+    if ((this.bits[n]! & PACKED_MAPPED) !== 0) this.mappedCount--;
     this.bits[n] = 0;
     this.flags[n] = 0;
     this.devices[n] = undefined;
     this.states[n] = undefined;
     this.flips++;
+    // VFs leave last first: the next below is found at once.
+    while (this.top >= 0 && (this.flags[this.top]! & ATTACHED) === 0) this.top--;
   }
 
   /** The vPCI state attached at VF `n`, if any. */
@@ -206,11 +278,20 @@ export class VfDecoding implements PackedDecoding {
   }
 }
 
-/** Set bits of an 8-bit value. */
-function popcount(b: number): number {
+/** Set bits of each 8-bit value. */
+const POPCOUNT = Uint8Array.from({ length: 256 }, (_, b) => {
   let n = 0;
   for (let v = b; v !== 0; v &= v - 1) n++;
   return n;
+});
+
+function popcount(b: number): number {
+  return POPCOUNT[b & 0xff]!;
+}
+
+/** How many BARs a VF's `bits` say are enabled. */
+export function barCount(bits: number): number {
+  return POPCOUNT[bits & BAR_BITS]!;
 }
 
 /** A slot's layout when each VF's BAR is whole pages from a page boundary. */
@@ -246,14 +327,14 @@ export function vfDecodingOf(pf: PciDevice): VfDecoding | undefined {
  * now stands. Called by the machine wherever a device joins or leaves a domain's list or gets a new
  * vPCI state, and after a sizing that changed the PF's VF BARs.
  */
-export function keepVfDecoding(context: EngineContext, device: PciDevice): void {
+export function keepVfDecoding(context: DecodingContext, device: PciDevice): void {
   if (context.packVfDecoding !== true) return;
   const pf = device.physfn;
   if (pf !== undefined) keepVf(context, pf, device);
   for (const vf of device.virtfns) keepVf(context, device, vf);
 }
 
-function keepVf(context: EngineContext, pf: PciDevice, vf: PciDevice): void {
+function keepVf(context: DecodingContext, pf: PciDevice, vf: PciDevice): void {
   const n = vf.vfIndex;
   const sriov = pf.vpci?.sriov;
   const vpci = vf.vpci;

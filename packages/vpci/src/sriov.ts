@@ -34,6 +34,7 @@ import {
 } from './pci-regs.js';
 import { deferVfRanges } from './pending.js';
 import {
+  barCount,
   keepVfDecoding,
   VF_ATTACHED,
   VF_MSIX,
@@ -386,7 +387,11 @@ function queueVfRanges(context: EngineContext, vcpu: Vcpu, pf: PciDevice, cmd: n
     vcpu,
     pf,
     cmd,
-    decoding === undefined ? { bars, vfs } : { bars, vfs, packed: { decoding, indexes } },
+    decoding === undefined
+      ? { bars, vfs }
+      : covered.whole === undefined
+        ? { bars, vfs, packed: { decoding, indexes } }
+        : { bars, vfs, packed: { decoding, indexes, whole: covered.whole } },
   );
   return true;
 }
@@ -405,6 +410,10 @@ interface Covered {
   readonly packed: Uint8Array | undefined;
   /** The covered VFs not kept there. */
   readonly loose: ReadonlySet<PciDevice>;
+  /** Every enabled BAR kept in the PF's VF BAR arrays' decoding is a covered VF's. */
+  readonly wholeArray: boolean;
+  /** VFs 0 … `count` - 1 are covered and are all the attached VFs, as of `attachments`. */
+  readonly whole?: { readonly count: number; readonly attachments: number };
 }
 
 /** Appends VF index `n` to `runs` of consecutive indexes. */
@@ -427,6 +436,7 @@ function coveredVfsOneByOne(pf: PciDevice, map: boolean): Covered {
     withheld: false,
     packed: undefined,
     loose: new Set(),
+    wholeArray: false,
   };
   let msix = false;
   let withheld = false;
@@ -439,7 +449,7 @@ function coveredVfsOneByOne(pf: PciDevice, map: boolean): Covered {
     msix ||= vpci.msix !== undefined;
     withheld ||= vpci.withheld !== undefined;
   }
-  return { ...covered, msix, withheld, loose: new Set(covered.vfs) };
+  return { ...covered, msix, withheld, loose: new Set(covered.vfs), wholeArray: false };
 }
 
 /**
@@ -459,35 +469,67 @@ function coveredVfs(pf: PciDevice, decoding: VfDecoding, map: boolean): Covered 
     others.push(vf);
   }
   others.sort((a, b) => a.vfIndex - b.vfIndex);
-  const vfs: PciDevice[] = [];
-  const indexes: number[] = [];
-  const runs: [number, number][] = [];
   const length = decoding.length;
+  // Nearly always: VFs 0 … n - 1 are all attached and all to change (none loose), one run.
+  const all = others.length === 0 ? decoding.uniform(!map) : -1;
+  if (all > 0) {
+    const packed = new Uint8Array(length);
+    packed.fill(1, 0, all);
+    const vfs = new Array<PciDevice>(all);
+    const indexes = new Array<number>(all);
+    const devices = decoding.devices;
+    for (let n = 0; n < all; n++) {
+      vfs[n] = devices[n]!;
+      indexes[n] = n;
+    }
+    return {
+      vfs,
+      indexes,
+      runs: [[0, all - 1]],
+      msix: decoding.withMsix !== 0,
+      withheld: decoding.withWithheld !== 0,
+      packed,
+      loose: new Set(),
+      wholeArray: true,
+      whole: { count: all, attachments: decoding.attachments },
+    };
+  }
+  // Made at their largest size and cut to what is found (no growing on the way: a PF has thousands).
+  const vfs = new Array<PciDevice>(length + others.length);
+  const indexes = new Array<number>(length + others.length);
+  let count = 0;
+  const runs: [number, number][] = [];
   const packed = new Uint8Array(length);
   const { bits, flags, devices } = decoding;
   const want = map ? 0 : PACKED_MAPPED;
   let msix = false;
   let withheld = false;
+  let onBars = 0;
   let k = 0;
   for (let n = 0; n < length || k < others.length; n++) {
     if (k < others.length && others[k]!.vfIndex === n) {
       const vf = others[k++]!;
-      vfs.push(vf);
-      indexes.push(n);
+      vfs[count] = vf;
+      indexes[count++] = n;
       extendRuns(runs, n);
       msix ||= vf.vpci!.msix !== undefined;
       withheld ||= vf.vpci!.withheld !== undefined;
       continue;
     }
     if (n >= length || (flags[n]! & VF_ATTACHED) === 0 || (bits[n]! & PACKED_MAPPED) !== want) continue;
-    vfs.push(devices[n]!);
-    indexes.push(n);
+    vfs[count] = devices[n]!;
+    indexes[count++] = n;
     extendRuns(runs, n);
     packed[n] = 1;
     msix ||= (flags[n]! & VF_MSIX) !== 0;
     withheld ||= (flags[n]! & VF_WITHHELD) !== 0;
+    onBars += barCount(bits[n]!);
   }
-  return { vfs, indexes, runs, msix, withheld, packed, loose: new Set(others) };
+  vfs.length = count;
+  indexes.length = count;
+  // Every enabled BAR of the array is a covered VF's: a search passes over the whole array.
+  const wholeArray = onBars === decoding.onBars;
+  return { vfs, indexes, runs, msix, withheld, packed, loose: new Set(others), wholeArray };
 }
 
 /**
@@ -511,7 +553,12 @@ function otherEnabledBars(
   // dom_xen's devices are held in the hardware domain's index: a dom_xen PF walks.
   if (index !== undefined && domain !== context.domXen) {
     if (bars.length === 0) return found;
-    const except = { decoding, covered: covered.packed ?? new Uint8Array(0), devices: covered.loose };
+    const except = {
+      decoding,
+      covered: covered.packed ?? new Uint8Array(0),
+      devices: covered.loose,
+      wholeArray: covered.wholeArray,
+    };
     const ranges = bars.map((bar) => bar.guestFrames());
     for (const entry of index.enabledMeeting(context, domain, ranges, undefined, except))
       found.push([entry.device, entry.bar]);
