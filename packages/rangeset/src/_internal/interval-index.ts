@@ -14,9 +14,10 @@
  * Each class's sorted list is cut into chunks of at most `chunkSize` entries (64 unless a test asks
  * for fewer), each holding its entries' starts and ends in one `Float64Array` beside its items, with
  * the chunks' first starts in a list of their own. A change is two binary searches and a shift within
- * one chunk: its cost does not grow with the class (a machine of 4,096 devices has 500-800 entries in
- * a class where one of 64 has about 14; one splice of the whole list each cost that machine 20 times
- * what the small one paid), and a search reads contiguous numbers instead of one object per entry.
+ * one chunk: its cost does not grow with the class (a machine of 4,096 devices had 500-800 entries in
+ * a class of one power of two where one of 64 had about 14; one splice of the whole list each cost
+ * that machine 20 times what the small one paid), and a search reads contiguous numbers instead of
+ * one object per entry.
  * The entries keep the order one sorted list would have (by start, the earlier added first among
  * equal starts), so a walk finds them in the same order.
  */
