@@ -1,8 +1,9 @@
 /**
  * Random traces written line by line against the machine they are replayed on, using every kind of
- * line docs/trace-format.md describes: hidden and hot-plugged devices, ReBAR, ROMs, MSI-X, an e820
- * map over the BARs, the hardware domain writing any device's registers (a guest's too), guests
- * writing their devices at their virtual addresses, preempted and dropped work, faults, iomem
+ * line docs/trace-format.md describes: hidden and hot-plugged devices, ReBAR, ROMs, MSI-X, e820
+ * entries of every type over the BARs, the hardware domain writing any device's registers (a guest's
+ * too), guests writing their devices at their virtual addresses, raw writes of any size at any offset
+ * of the header and the MSI-X capability, preempted and dropped work, faults, iomem
  * permissions, RAM and other p2m entries over BAR frames, assignment, de-assignment, unplugging and
  * plugging back in; devices marked read-only at boot (`pci_ro_device`), devices whose vPCI set-up
  * fails at boot or on hot plug (@vpci/fuzz's `setupFailingImage`: an MSI-X capability Xen can neither
@@ -54,8 +55,8 @@ export interface LockstepDevice {
 
 export interface LockstepPlan {
   readonly devices: readonly LockstepDevice[];
-  /** Host pages of the device window (from 0xc0000000) that the e820 map reserves. */
-  readonly e820: readonly number[];
+  /** Host pages of the device window (from 0xc0000000) that e820 entries cover, and their types. */
+  readonly e820: readonly { readonly page: number; readonly type: E820Type }[];
   readonly choices: readonly Choice[];
 }
 
@@ -89,7 +90,7 @@ const device: fc.Arbitrary<LockstepDevice> = fc
   .map((d) => (d.readOnly ? { ...d, hotplug: false } : d));
 
 /** How many values a choice's `kind` takes (see `LockstepTrace.lineFor` for what each range means). */
-const CHOICE_KINDS = 105;
+const CHOICE_KINDS = 110;
 
 const choice: fc.Arbitrary<Choice> = fc.record({
   kind: fc.nat(CHOICE_KINDS - 1),
@@ -98,11 +99,23 @@ const choice: fc.Arbitrary<Choice> = fc.record({
   c: fc.nat(0xffff),
 });
 
+/** The e820 types an entry over a BAR's page may have (docs/trace-format.md, `host.e820`). */
+type E820Type = 'reserved' | 'ram' | 'acpi' | 'nvs' | 'unusable';
+
 /** A plan: 2–4 devices, an e820 map of 0–2 pages among theirs, and up to `maxSteps` steps. */
 export function lockstepPlan(maxSteps: number): fc.Arbitrary<LockstepPlan> {
   return fc.record({
     devices: fc.array(device, { minLength: 2, maxLength: 4 }),
-    e820: fc.array(fc.nat(24), { maxLength: 2 }),
+    e820: fc.uniqueArray(
+      fc.record({
+        page: fc.nat(24),
+        type: fc.oneof(
+          { weight: 3, arbitrary: fc.constant('reserved' as const) },
+          fc.constantFrom('ram' as const, 'acpi' as const, 'nvs' as const, 'unusable' as const),
+        ),
+      }),
+      { maxLength: 2, selector: (entry) => entry.page },
+    ),
     choices: fc.array(choice, { minLength: Math.floor(maxSteps / 2), maxLength: maxSteps }),
   });
 }
@@ -194,8 +207,8 @@ export class LockstepTrace {
 
   /** The header lines: host, devices present at boot, boot, two guests. */
   start(plan: LockstepPlan, profile: 'xen' | 'hardened'): { next: number } {
-    const e820 = [...new Set(plan.e820)].map(
-      (page) => `{"addr":${hex(WINDOW + page * 0x1000)},"size":"0x1000","type":"reserved"}`,
+    const e820 = plan.e820.map(
+      ({ page, type }) => `{"addr":${hex(WINDOW + page * 0x1000)},"size":"0x1000","type":"${type}"}`,
     );
     this.feed(`{"event":"host","profile":"${profile}","e820":[${e820.join(',')}]}`);
     const at = { next: WINDOW };
@@ -265,6 +278,13 @@ export class LockstepTrace {
       const first = 0xc0000 + (c.c % 32);
       return `{"event":"iomem","domain":${domain},"permit":${c.b % 2 === 0},"first":${hex(first)},"last":${hex(first + (c.b % 4))}}`;
     }
+    if (k >= 105) {
+      // Any value of 1, 2 or 4 bytes at any offset below 0x50 (the header and the MSI-X capability),
+      // misaligned ones included (Xen drops them), by the hardware domain or by the device's owner.
+      const hardware = c.a % 2 === 0;
+      const candidates = hardware ? devices : [1, 2].flatMap((id) => machine.domain(id).devices);
+      return this.write(c, pick(candidates, c.a >> 1), hardware, true);
+    }
     if (k >= 100) {
       // The next IOMMU context set-up of a device's requester ID, or of its phantom function's, fails
       // (on its hot plug: iommu_add_device; on its assignment or de-assignment: assign_device,
@@ -307,7 +327,12 @@ export class LockstepTrace {
   }
 
   /** A config write by the hardware domain (to any device) or by a guest (to one of its own). */
-  private write(c: Choice, device: PciDevice | undefined, hardware: boolean): string | undefined {
+  private write(
+    c: Choice,
+    device: PciDevice | undefined,
+    hardware: boolean,
+    raw = false,
+  ): string | undefined {
     if (device === undefined) return undefined;
     let vcpu: string;
     let sbdf: string;
@@ -324,7 +349,12 @@ export class LockstepTrace {
     let reg: number;
     let size = 4;
     let value: number;
-    if (what < 5) {
+    if (raw) {
+      size = [1, 2, 4][c.b % 3]!;
+      reg = Math.min((c.c >> 4) % 0x50, 0x50 - size);
+      const mask = size === 4 ? 0xffff_ffff : (1 << (8 * size)) - 1;
+      value = [0, mask, 0x6 & mask, ((c.c << 16) | (c.a << 8) | c.b) & mask][c.c % 4]!;
+    } else if (what < 5) {
       [reg, size, value] = [4, 2, what % 2 === 0 ? 0x6 : 0x4];
     } else if (what < 11) {
       // A BAR register (either half of a 64-bit BAR): a probe, its own place, a guest place, a shift,
