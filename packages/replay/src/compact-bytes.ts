@@ -149,7 +149,11 @@ function readCompactLine(bytes: Uint8Array, from: number, to: number, into: Comp
   )
     return -1;
   // The vCPU, `d<digits>v<digits>`: any digits, leading zeros included (as the text path reads them).
-  if (!digitsAt(bytes, from + HEAD.length, to, true) || digits.end >= to || bytes[digits.end] !== 0x76 /* v */)
+  if (
+    !digitsAt(bytes, from + HEAD.length, to, true) ||
+    digits.end >= to ||
+    bytes[digits.end] !== 0x76 /* v */
+  )
     return -1;
   into.domain = digits.value;
   if (!digitsAt(bytes, digits.end + 1, to, true)) return -1;
