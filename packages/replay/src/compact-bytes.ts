@@ -91,9 +91,12 @@ const VALUE_KEY_1 = word(VALUE_KEY, 4);
 /** Digits a number may have here: 15 are always exact in a double (the text path takes more). */
 const MAX_DIGITS = 15;
 
-/** Where the last `digitsAt` stopped, and the number it read. */
-let digitsEnd = 0;
-let digitsValue = 0;
+/**
+ * Where the last `digitsAt` stopped, and the number it read: fields of a constant object, not
+ * module-level `let`s (each use of one of those is a context slot with a check that it was
+ * initialised, on every number of every line).
+ */
+const digits = { end: 0, value: 0 };
 
 /**
  * Reads the line `bytes[from … to)` (its line end left out) into `into` when it is a compact write
@@ -146,12 +149,16 @@ function readCompactLine(bytes: Uint8Array, from: number, to: number, into: Comp
   )
     return -1;
   // The vCPU, `d<digits>v<digits>`: any digits, leading zeros included (as the text path reads them).
-  if (!digitsAt(bytes, from + HEAD.length, to, true) || digitsEnd >= to || bytes[digitsEnd] !== 0x76 /* v */)
+  if (
+    !digitsAt(bytes, from + HEAD.length, to, true) ||
+    digits.end >= to ||
+    bytes[digits.end] !== 0x76 /* v */
+  )
     return -1;
-  into.domain = digitsValue;
-  if (!digitsAt(bytes, digitsEnd + 1, to, true)) return -1;
-  into.vcpu = digitsValue;
-  let at = digitsEnd;
+  into.domain = digits.value;
+  if (!digitsAt(bytes, digits.end + 1, to, true)) return -1;
+  into.vcpu = digits.value;
+  let at = digits.end;
   if (
     at + SBDF_KEY.length > to ||
     v.getInt32(at, true) !== SBDF_KEY_0 ||
@@ -207,9 +214,9 @@ function readCompactLine(bytes: Uint8Array, from: number, to: number, into: Comp
     v.getInt32(at + 4, true) !== REG_KEY_1
   )
     return -1;
-  if (!digitsAt(bytes, at + REG_KEY.length, to, false) || digitsValue > 4095) return -1;
-  into.reg = digitsValue;
-  at = digitsEnd;
+  if (!digitsAt(bytes, at + REG_KEY.length, to, false) || digits.value > 4095) return -1;
+  into.reg = digits.value;
+  at = digits.end;
   // The size's key and its one digit.
   if (
     at + SIZE_KEY.length >= to ||
@@ -230,9 +237,9 @@ function readCompactLine(bytes: Uint8Array, from: number, to: number, into: Comp
   )
     return -1;
   // The size's all-ones (a table, not `2 ** (8 * size)`: this runs for every line).
-  if (digitsValue > (size === 4 ? 0xffff_ffff : size === 2 ? 0xffff : 0xff)) return -1;
-  into.value = digitsValue;
-  return digitsEnd < to && bytes[digitsEnd] === 0x7d /* } */ ? digitsEnd + 1 : -1;
+  if (digits.value > (size === 4 ? 0xffff_ffff : size === 2 ? 0xffff : 0xff)) return -1;
+  into.value = digits.value;
+  return digits.end < to && bytes[digits.end] === 0x7d /* } */ ? digits.end + 1 : -1;
 }
 
 /** The bytes `view` shows: the chunk the lines read last are spans of (one view per chunk). */
@@ -240,7 +247,7 @@ let viewed: Uint8Array | undefined;
 let view: DataView<ArrayBufferLike> = new DataView(new ArrayBuffer(0));
 
 /**
- * Reads 1 to `MAX_DIGITS` decimal digits at `at`, before `to`, into `digitsValue`, with `digitsEnd`
+ * Reads 1 to `MAX_DIGITS` decimal digits at `at`, before `to`, into `digits.value`, with `digits.end`
  * at the first byte after them; false for none, too many, or (unless `zeros`) a leading zero, which
  * JSON's numbers do not have.
  */
@@ -252,8 +259,8 @@ function digitsAt(bytes: Uint8Array, at: number, to: number, zeros: boolean): bo
     if (digit < 0 || digit > 9) break;
     n = n * 10 + digit;
   }
-  digitsEnd = i;
-  digitsValue = n;
+  digits.end = i;
+  digits.value = n;
   const count = i - at;
   return count > 0 && count <= MAX_DIGITS && (zeros || count === 1 || bytes[at] !== 0x30);
 }
