@@ -335,12 +335,10 @@ function regionFindsNothing(
   busy: ReadonlySet<PciDevice>,
   hostPages: IntervalIndex<HostPageSpot>,
 ): boolean {
+  // The one domain (keys, not entries: an entry is an array made per step).
   let domain: Domain | undefined;
-  let dirty: Ranges | undefined;
-  for (const [d, frames] of scope.frames) {
-    domain = d;
-    dirty = frames;
-  }
+  for (const d of scope.frames.keys()) domain = d;
+  const dirty = domain === undefined ? undefined : scope.frames.get(domain);
   if (domain === undefined || dirty === undefined) return false;
   if (domain.isPseudo) return true;
   const region = merged(dirty);
