@@ -299,9 +299,11 @@ function scopedDomains(
   return [...found].sort((a, b) => a.id - b.id);
 }
 
-/** The extents `regionFindsNothing` found, and the host pages it searched (reused, left empty). */
+/** The extents `regionFindsNothing` found, the host pages, windows and MSI-X pages it searched (reused, left empty). */
 const leanExtents: P2mExtent[] = [];
 const leanPages: HostPageSpot[] = [];
+const leanWindows: Window[] = [];
+const leanMsix: MsixPages[] = [];
 /** The MSI-X pages meeting one window, as first and last frames (reused). */
 const leanCutFirsts: number[] = [];
 const leanCutLasts: number[] = [];
@@ -347,13 +349,18 @@ function regionFindsNothing(
   if (clean) {
     const caches = context.invariantCaches;
     const layout = caches.windowIndexes.of(context, domain, () => devicesMappedInto(context, domain));
-    const windows = layout.windowsIn(region);
-    const msix = layout.msixIn(region);
+    // In no order and maybe twice (a window meeting two ranges): no condition depends on either.
+    const windows = leanWindows;
+    const msix = leanMsix;
+    layout.addWindowsMeeting(region, windows);
+    layout.addMsixMeeting(region, msix);
     clean =
       extentsHeldByWindows(windows, extents) &&
       windowsInRegion(windows, region) &&
       msixUnmapped(msix, region, extents) &&
       windowsCovered(windows, msix, busy, extents);
+    windows.length = 0;
+    msix.length = 0;
   }
   extents.length = 0;
   return clean;
