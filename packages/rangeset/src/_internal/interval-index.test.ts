@@ -128,4 +128,16 @@ describe('IntervalIndex', () => {
     expect(index.meeting(2 ** 39 + 5, 2 ** 39 + 5, []).sort()).toEqual(['long']);
     expect(index.meeting(2 ** 40 + 1, 2 ** 41, [])).toEqual([]);
   });
+
+  it('finds, in a class of spans a factor 4 apart, the longest reaching a query and none of the short ones ending before it', () => {
+    // 4 and 15 frames share a class (4^1 … 4^2 - 1): the walk starts 15 frames before the query,
+    // over short entries that end before it.
+    const index = new IntervalIndex<string>();
+    index.add(1000, 1014, 'long');
+    for (let first = 988; first <= 1004; first += 4) index.add(first, first + 3, `short ${first}`);
+    expect(index.meeting(1010, 1014, []).sort()).toEqual(['long']);
+    expect(index.meeting(1006, 1008, []).sort()).toEqual(['long', 'short 1004']);
+    expect(index.meeting(990, 999, []).sort()).toEqual(['short 988', 'short 992', 'short 996']);
+    expect(index.meeting(1015, 1020, [])).toEqual([]);
+  });
 });

@@ -7,16 +7,17 @@
  *
  * Intervals may overlap and differ in length by many orders of magnitude (a 4 KiB BAR beside a 1 TiB
  * one), so one list sorted by start does not bound a search on its left. The items are kept in span
- * classes instead, one sorted list each, class k holding the spans of `[2^k, 2^(k+1))` frames: in
- * class k an interval meeting `[first, last]` starts in `[first - span + 1, last]` for the class's
- * longest span, a binary search then a walk over what meets or nearly meets.
+ * classes instead, one sorted list each, class k holding the spans of `[4^k, 4^(k+1))` frames
+ * (`CLASS_BITS`): in class k an interval meeting `[first, last]` starts in `[first - span + 1, last]`
+ * for the class's longest span, a binary search then a walk over what meets or nearly meets.
  *
  * Each class's sorted list is cut into chunks of at most `chunkSize` entries (64 unless a test asks
- * for fewer), each holding its entries' starts and ends in two `Float64Array`s beside its items, with
+ * for fewer), each holding its entries' starts and ends in one `Float64Array` beside its items, with
  * the chunks' first starts in a list of their own. A change is two binary searches and a shift within
- * one chunk: its cost does not grow with the class (a machine of 4,096 devices has 500-800 entries in
- * a class where one of 64 has about 14; one splice of the whole list each cost that machine 20 times
- * what the small one paid), and a search reads contiguous numbers instead of one object per entry.
+ * one chunk: its cost does not grow with the class (a machine of 4,096 devices had 500-800 entries in
+ * a class of one power of two where one of 64 had about 14; one splice of the whole list each cost
+ * that machine 20 times what the small one paid), and a search reads contiguous numbers instead of
+ * one object per entry.
  * The entries keep the order one sorted list would have (by start, the earlier added first among
  * equal starts), so a walk finds them in the same order.
  */
@@ -25,10 +26,12 @@
 interface Chunk<T> {
   /** How many entries are held (the arrays' first `length` places). */
   length: number;
-  /** Their starts, in order, then unused places. */
-  firsts: Float64Array;
-  /** Their ends, in the same order. */
-  lasts: Float64Array;
+  /**
+   * Their starts and ends, interleaved (`first0, last0, first1, last1, …`) in order, then unused
+   * places: one array, so that a search and the walk after it read one object's numbers, and an
+   * entry's start and end share a cache line (a chunk of a machine-wide index is seldom in the cache).
+   */
+  bounds: Float64Array;
   /** Their items, in the same order. */
   items: (T | undefined)[];
 }
@@ -36,7 +39,7 @@ interface Chunk<T> {
 interface SpanClass<T> {
   /** The class's entries sorted by start, cut in chunks; no chunk is empty. */
   readonly chunks: Chunk<T>[];
-  /** Each chunk's first start (`chunks[c].firsts[0]`), for the search of a chunk. */
+  /** Each chunk's first start (`chunks[c].bounds[0]`), for the search of a chunk. */
   readonly heads: number[];
   /**
    * At least the longest span (`last - first + 1`) of the entries: it only grows until the class
@@ -119,14 +122,13 @@ export class IntervalIndex<T> {
     // After every entry starting at or before `first`: the last chunk whose head is at or before it.
     const c = Math.max(0, lastAtOrBelow(heads, first));
     const chunk = chunks[c]!;
-    const at = upperBound(chunk.firsts, chunk.length, first);
+    const at = upperBound(chunk.bounds, chunk.length, first);
     put(chunk, at, first, last, item, this.chunkSize);
     if (at === 0) heads[c] = first;
     if (chunk.length > this.chunkSize) {
       const half = chunk.length >> 1;
       const rest = newChunk<T>(capacityFor(chunk.length - half, this.chunkSize));
-      rest.firsts.set(chunk.firsts.subarray(half, chunk.length));
-      rest.lasts.set(chunk.lasts.subarray(half, chunk.length));
+      rest.bounds.set(chunk.bounds.subarray(2 * half, 2 * chunk.length));
       for (let i = half; i < chunk.length; i++) {
         rest.items[i - half] = chunk.items[i];
         chunk.items[i] = undefined;
@@ -134,7 +136,7 @@ export class IntervalIndex<T> {
       rest.length = chunk.length - half;
       chunk.length = half;
       chunks.splice(c + 1, 0, rest);
-      heads.splice(c + 1, 0, rest.firsts[0]!);
+      heads.splice(c + 1, 0, rest.bounds[0]!);
     }
   }
 
@@ -155,8 +157,8 @@ export class IntervalIndex<T> {
     const place = this.firstStartingFrom(spanClass, first);
     for (let c = place.chunk, i = place.index; c < chunks.length; c++, i = 0) {
       const chunk = chunks[c]!;
-      for (; i < chunk.length && chunk.firsts[i] === first; i++) {
-        if (chunk.items[i] !== item || chunk.lasts[i] !== last) continue;
+      for (; i < chunk.length && chunk.bounds[2 * i] === first; i++) {
+        if (chunk.items[i] !== item || chunk.bounds[2 * i + 1] !== last) continue;
         take(chunk, i);
         this.count--;
         if (chunk.length === 0) {
@@ -167,7 +169,7 @@ export class IntervalIndex<T> {
             spanClass.reach = Number.NEGATIVE_INFINITY;
           }
         } else {
-          if (i === 0) heads[c] = chunk.firsts[0]!;
+          if (i === 0) heads[c] = chunk.bounds[0]!;
           this.mergeSmall(spanClass, c);
         }
         return true;
@@ -191,10 +193,10 @@ export class IntervalIndex<T> {
       if (chunks.length === 0 || heads[0]! > last) continue;
       const place = this.firstStartingFrom(spanClass, first - spanClass.longest + 1);
       walk: for (let c = place.chunk, i = place.index; c < chunks.length; c++, i = 0) {
-        const { firsts, lasts, items, length } = chunks[c]!;
+        const { bounds, items, length } = chunks[c]!;
         for (; i < length; i++) {
-          if (firsts[i]! > last) break walk;
-          if (lasts[i]! >= first) out.push(items[i] as T);
+          if (bounds[2 * i]! > last) break walk;
+          if (bounds[2 * i + 1]! >= first) out.push(items[i] as T);
         }
       }
     }
@@ -220,7 +222,7 @@ export class IntervalIndex<T> {
     const c = Math.max(0, lastBelow(heads, frame));
     const chunk = chunks[c]!;
     this.place.chunk = c;
-    this.place.index = lowerBound(chunk.firsts, chunk.length, frame);
+    this.place.index = lowerBound(chunk.bounds, chunk.length, frame);
     return this.place;
   }
 
@@ -237,8 +239,7 @@ export class IntervalIndex<T> {
     const from = chunks[left + 1]!;
     if (into.length + from.length > this.chunkSize) return;
     const grown = ensureCapacity(into, into.length + from.length, this.chunkSize);
-    grown.firsts.set(from.firsts.subarray(0, from.length), grown.length);
-    grown.lasts.set(from.lasts.subarray(0, from.length), grown.length);
+    grown.bounds.set(from.bounds.subarray(0, 2 * from.length), 2 * grown.length);
     for (let i = 0; i < from.length; i++) grown.items[grown.length + i] = from.items[i];
     grown.length += from.length;
     chunks[left] = grown;
@@ -251,8 +252,7 @@ export class IntervalIndex<T> {
 function newChunk<T>(capacity: number): Chunk<T> {
   return {
     length: 0,
-    firsts: new Float64Array(capacity),
-    lasts: new Float64Array(capacity),
+    bounds: new Float64Array(2 * capacity),
     items: new Array<T | undefined>(capacity).fill(undefined),
   };
 }
@@ -266,14 +266,11 @@ function capacityFor(length: number, chunkSize: number): number {
 
 /** `chunk` with room for `length` entries: itself, its arrays grown when they are too short. */
 function ensureCapacity<T>(chunk: Chunk<T>, length: number, chunkSize: number): Chunk<T> {
-  if (length <= chunk.firsts.length) return chunk;
+  if (2 * length <= chunk.bounds.length) return chunk;
   const capacity = Math.max(length, capacityFor(length, chunkSize));
-  const firsts = new Float64Array(capacity);
-  const lasts = new Float64Array(capacity);
-  firsts.set(chunk.firsts.subarray(0, chunk.length));
-  lasts.set(chunk.lasts.subarray(0, chunk.length));
-  chunk.firsts = firsts;
-  chunk.lasts = lasts;
+  const bounds = new Float64Array(2 * capacity);
+  bounds.set(chunk.bounds.subarray(0, 2 * chunk.length));
+  chunk.bounds = bounds;
   for (let i = chunk.items.length; i < capacity; i++) chunk.items.push(undefined);
   return chunk;
 }
@@ -284,54 +281,63 @@ function ensureCapacity<T>(chunk: Chunk<T>, length: number, chunkSize: number): 
  */
 function put<T>(chunk: Chunk<T>, at: number, first: number, last: number, item: T, chunkSize: number): void {
   ensureCapacity(chunk, chunk.length + 1, chunkSize);
-  const { firsts, lasts, items } = chunk;
-  firsts.copyWithin(at + 1, at, chunk.length);
-  lasts.copyWithin(at + 1, at, chunk.length);
+  const { bounds, items } = chunk;
+  bounds.copyWithin(2 * at + 2, 2 * at, 2 * chunk.length);
   for (let i = chunk.length; i > at; i--) items[i] = items[i - 1];
-  firsts[at] = first;
-  lasts[at] = last;
+  bounds[2 * at] = first;
+  bounds[2 * at + 1] = last;
   items[at] = item;
   chunk.length++;
 }
 
 /** Removes the entry at `at` from `chunk`. */
 function take<T>(chunk: Chunk<T>, at: number): void {
-  const { firsts, lasts, items } = chunk;
-  firsts.copyWithin(at, at + 1, chunk.length);
-  lasts.copyWithin(at, at + 1, chunk.length);
+  const { bounds, items } = chunk;
+  bounds.copyWithin(2 * at, 2 * at + 2, 2 * chunk.length);
   for (let i = at; i < chunk.length - 1; i++) items[i] = items[i + 1];
   chunk.length--;
   items[chunk.length] = undefined;
 }
 
 /**
+ * Powers of two a span class covers: class k holds the spans of `[2^(CLASS_BITS k), 2^(CLASS_BITS (k
+ * + 1)))` frames. Each class a search meets costs a binary search of its chunk list and of one chunk,
+ * and over a machine of thousands of devices that chunk is seldom in the cache: fewer, wider classes
+ * are fewer cold searches per `meeting`. The price is a walk that may start up to 2^CLASS_BITS times
+ * a short entry's span early, over entries that end before the search; in the indexes the engine
+ * keeps (BARs, windows and MSI-X pages of devices spread over the address space) that is at most a
+ * neighbour or two.
+ */
+const CLASS_BITS = 2;
+
+/**
  * The class of a span of `span` frames: the position of its highest set bit (frames go up to 2^52,
- * past 32-bit integer arithmetic, hence the division for the high part).
+ * past 32-bit integer arithmetic, hence the division for the high part), over `CLASS_BITS`.
  */
 function spanClassOf(span: number): number {
-  if (span < 2 ** 32) return 31 - Math.clz32(span);
-  return 32 + (31 - Math.clz32(Math.floor(span / 2 ** 32)));
+  const bit = span < 2 ** 32 ? 31 - Math.clz32(span) : 32 + (31 - Math.clz32(Math.floor(span / 2 ** 32)));
+  return Math.floor(bit / CLASS_BITS);
 }
 
-/** Index of the first of `values[0 … length)` (sorted) at or above `value`. */
-function lowerBound(values: Float64Array, length: number, value: number): number {
+/** Index of the first of the starts of `bounds`' first `length` entries (sorted) at or above `value`. */
+function lowerBound(bounds: Float64Array, length: number, value: number): number {
   let lo = 0;
   let hi = length;
   while (lo < hi) {
     const mid = (lo + hi) >> 1;
-    if (values[mid]! < value) lo = mid + 1;
+    if (bounds[2 * mid]! < value) lo = mid + 1;
     else hi = mid;
   }
   return lo;
 }
 
-/** Index of the first of `values[0 … length)` (sorted) above `value`. */
-function upperBound(values: Float64Array, length: number, value: number): number {
+/** Index of the first of the starts of `bounds`' first `length` entries (sorted) above `value`. */
+function upperBound(bounds: Float64Array, length: number, value: number): number {
   let lo = 0;
   let hi = length;
   while (lo < hi) {
     const mid = (lo + hi) >> 1;
-    if (values[mid]! <= value) lo = mid + 1;
+    if (bounds[2 * mid]! <= value) lo = mid + 1;
     else hi = mid;
   }
   return lo;
