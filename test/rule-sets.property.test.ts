@@ -255,6 +255,28 @@ describe('rule-set properties', () => {
     expect(ruleSetFor('cloud-hypervisor').hazards.map((h) => h.violation)).toContain('unexplained-mapping');
     expect(replayText(text, 't.jsonl').violations).toEqual([]);
   });
+  // eject_device (vmm/src/device_manager.rs) never refuses a removal: the VfioPciDevice's Drop runs
+  // unmap_mmio_regions (pci/src/vfio.rs), which logs a slot KVM will not remove and frees it. The
+  // rule set refused the unplug (ENOMEM, the device kept); now the device goes, its slot left mapped.
+  it('cloud-hypervisor: an unplug whose slot removal fails is not refused; the slot stays (declared, unmap_mmio_regions)', () => {
+    const lines = [
+      HOST,
+      '{"event":"device","sbdf":"0000:01:00.0","bars":[{"type":"mem32","size":4096,"addr":3221225472}]}',
+      ...BOOT_WITH_TWO_GUESTS,
+      '{"event":"fault","domain":0,"after":1}',
+      '{"event":"unplug","sbdf":"0000:01:00.0","expect":"ok"}',
+      '{"event":"device","sbdf":"0000:01:00.0","bars":[{"type":"mem32","size":4096,"addr":3221225472}]}',
+    ];
+    const replay = replayText(lines.join('\n'), 't.jsonl', { rules: 'cloud-hypervisor' });
+    expect(replay.error).toBeNull();
+    expect(replay.assertions).toMatchObject({ total: 1, failed: 0 });
+    // The stale slot is unexplained once the device is gone (line 7); plugged in again where it was,
+    // the device's BAR covers that page with the same frame, which explains it again (line 8).
+    expect(replay.violations.map((v) => [v.line, v.kind])).toEqual([[7, 'unexplained-mapping']]);
+    // Without the fault the device goes whole.
+    const clean = lines.filter((line) => !line.includes('"fault"')).join('\n');
+    expect(replayText(clean, 't.jsonl', { rules: 'cloud-hypervisor' }).violations).toEqual([]);
+  });
   // Found at the default seed: dom0's device leaves for a guest, and its slots' pages go back to
   // the other enabled BAR over them (QEMU renders the flat view again). That BAR took every free page
   // of its own, a VF's MSI-X hole beyond the freed slots among them, which the line's scoped check

@@ -18,6 +18,45 @@ import { randomTraces } from './support/random-traces.js';
 const json = (value: unknown): string =>
   JSON.stringify(value, (_key, v) => (typeof v === 'bigint' ? `0x${v.toString(16)}` : v));
 
+/** What a lockstep trace must reach in the runs: the corners @vpci/fuzz's traces reach too. */
+const CORNERS = [
+  'set-up failed at boot',
+  'set-up failed on hot plug',
+  'IOMMU refused a hot plug',
+  "IOMMU refused a phantom function's hot plug",
+  'read-only write dropped',
+  'assignment failed in the IOMMU',
+  'plugged back in',
+] as const;
+
+/** The corners of `CORNERS` one replayed trace (its `lines`) reached, each once at most. */
+function cornersOf(replay: TraceReplay, lines: readonly string[]): Set<string> {
+  const found = new Set<string>();
+  for (const { event } of replay.replayer.events) {
+    if (event.kind === 'vpci-setup-failed')
+      found.add(event.hotPlug ? 'set-up failed on hot plug' : 'set-up failed at boot');
+    else if (event.kind === 'iommu-add-failed')
+      found.add(
+        event.sbdf === event.device
+          ? 'IOMMU refused a hot plug'
+          : "IOMMU refused a phantom function's hot plug",
+      );
+    else if (event.kind === 'access-dropped' && event.reason === 'read-only')
+      found.add('read-only write dropped');
+  }
+  // A failed assignment's note names the IOMMU fault's code (docs/trace-format.md, `fault`).
+  if (replay.replayer.notes.some((n) => /^assign \S+: E(NOMEM|PERM|NODEV)$/.test(n.text)))
+    found.add('assignment failed in the IOMMU');
+  const plugged = new Set<string>();
+  for (const line of lines) {
+    const sbdf = /^\{"event":"device","sbdf":"([^"]+)"/.exec(line)?.[1];
+    if (sbdf === undefined) continue;
+    if (plugged.has(sbdf)) found.add('plugged back in');
+    plugged.add(sbdf);
+  }
+  return found;
+}
+
 describe('scoped and whole invariant checks, line by line', () => {
   for (const profile of ['xen', 'hardened'] as const) {
     it(`${profile}: after every line the same violations, first seen at the same lines`, () => {
@@ -25,6 +64,8 @@ describe('scoped and whole invariant checks, line by line', () => {
       // (DeviceSnapshot.leftUnmappedFindsNothing) must come up, so their verdicts are put to the test.
       const quiet = vi.spyOn(DeviceSnapshot.prototype, 'leftUnmappedFindsNothing');
       let skipped = 0;
+      // The corners the traces must reach (not only be able to): each must come up in the runs.
+      const reached = new Map<string, number>(CORNERS.map((corner) => [corner, 0]));
       fc.assert(
         fc.property(lockstepPlan(80), (plan) => {
           const scoped = new TraceReplay('t.jsonl');
@@ -54,11 +95,13 @@ describe('scoped and whole invariant checks, line by line', () => {
           }
           skipped += quiet.mock.results.filter((r) => r.value === true).length;
           quiet.mockClear();
+          for (const corner of cornersOf(whole, trace.lines)) reached.set(corner, reached.get(corner)! + 1);
         }),
         runs(150),
       );
       quiet.mockRestore();
       expect(skipped).toBeGreaterThan(0);
+      for (const [corner, count] of reached) expect(count, corner).toBeGreaterThan(0);
     });
   }
 });

@@ -71,4 +71,4 @@ export type {
   TraceVia,
 } from './trace-plan.js';
 export { arbTracePlan, TRACE_FEATURES } from './trace-plan.js';
-export { hostBarAddresses, traceLines } from './trace-writer.js';
+export { hostBarAddresses, setupFailingImage, traceLines } from './trace-writer.js';

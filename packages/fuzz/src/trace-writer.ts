@@ -67,10 +67,7 @@ function marks(plan: TraceDevicePlan, hidden: boolean, readOnly: boolean): strin
 
 /**
  * The device line of a plan whose vPCI set-up fails (`TraceDevicePlan.setupFails`): a config-space
- * image (`lspci -xxx`) with its BARs, memory decoding on, and an MSI-X capability at 0x40 that Xen
- * cannot set up or hide: the capability pointer (0x34) reads 0x42, which `pci_find_next_cap_ttl`
- * follows to 0x40 (it masks the low bits), and the table's BIR is 6, no BAR (`init_msix`: ENODEV);
- * `vpci_capability_hide` then finds no pointer holding 0x40, so `vpci_assign_device` fails.
+ * image (`setupFailingImage`) with the plan's BARs at `addrs`.
  */
 function failingDeviceLine(
   plan: TraceDevicePlan,
@@ -79,6 +76,22 @@ function failingDeviceLine(
   hidden: boolean,
   readOnly: boolean,
 ): string {
+  const image = setupFailingImage(addrs);
+  const sizes = plan.sizes.map((log2) => `"0x${(2 ** log2).toString(16)}"`).join(',');
+  return `{"event":"device","sbdf":"${hostSbdf(i)}","image":${JSON.stringify(image)},"sizes":{"bars":[${sizes}]}${marks(plan, hidden, readOnly)}}`;
+}
+
+/**
+ * The config-space image (`lspci -xxx` lines, a device line's `image`) of a device whose vPCI set-up
+ * fails: 32-bit memory BARs at `addrs` (slots 0, 1, …; their sizes go in the line's `sizes.bars`),
+ * memory decoding on, and an MSI-X capability at 0x40 that Xen cannot set up or hide: the capability
+ * pointer (0x34) reads 0x42, which `pci_find_next_cap_ttl` follows to 0x40 (it masks the low bits),
+ * and the table's BIR is 6, no BAR (`init_msix`: ENODEV); `vpci_capability_hide` then finds no
+ * pointer holding 0x40, so `vpci_assign_device` fails after `init_header` has mapped (at boot) or
+ * deferred a map (hot plug).
+ */
+export function setupFailingImage(addrs: readonly number[]): string[] {
+  if (addrs.length > 6) throw new RangeError(`addrs: expected at most 6 BAR addresses, got ${addrs.length}`);
   const bytes = new Uint8Array(256);
   const put = (offset: number, size: number, value: number): void => {
     for (let k = 0; k < size; k++) bytes[offset + k] = (value >>> (8 * k)) & 0xff;
@@ -97,8 +110,7 @@ function failingDeviceLine(
     const hex = [...bytes.subarray(row * 16, row * 16 + 16)].map((x) => x.toString(16).padStart(2, '0'));
     image.push(`${(row * 16).toString(16).padStart(2, '0')}: ${hex.join(' ')}`);
   }
-  const sizes = plan.sizes.map((log2) => `"0x${(2 ** log2).toString(16)}"`).join(',');
-  return `{"event":"device","sbdf":"${hostSbdf(i)}","image":${JSON.stringify(image)},"sizes":{"bars":[${sizes}]}${marks(plan, hidden, readOnly)}}`;
+  return image;
 }
 
 /** The SR-IOV PF's device line: `sriovSpec`'s description, sizes and addresses in hexadecimal. */

@@ -2,7 +2,8 @@
  * The `cloud-hypervisor` rule set on a machine. Expected values from cloud-hypervisor's source:
  * `map_mmio_regions` at device add (vmm/src/device_manager.rs `add_vfio_device`),
  * `detect_bar_reprogramming` / `is_bar_size_probe` / `write_config_register`
- * (pci/src/configuration.rs), `VfioCommon::write_config_register` and `move_bar` (pci/src/vfio.rs).
+ * (pci/src/configuration.rs), `VfioCommon::write_config_register`, `move_bar` and
+ * `unmap_mmio_regions` (pci/src/vfio.rs), `eject_device` (vmm/src/device_manager.rs).
  */
 import { describe, expect, it } from 'vitest';
 import { bootedMachine, mfnAt } from '../../../test/support/machine.js';
@@ -126,5 +127,47 @@ describe('cloud-hypervisor (its VFIO device)', () => {
     expect(device.domain).toBeUndefined();
     expect(mfnAt(m.hardwareDomain, 0xf0000)).toBeUndefined();
     expect(checkInvariants(m)).toEqual([]);
+  });
+
+  // eject_device (vmm/src/device_manager.rs) drops the VfioPciDevice, whose Drop runs
+  // unmap_mmio_regions (pci/src/vfio.rs): every region is drained, a slot KVM would not remove is
+  // logged ("Could not remove the userspace memory region") and freed, and nothing refuses the
+  // removal. The engine had refused the unplug, the device left in place with its slots.
+  describe('unmap_mmio_regions: a device that goes takes its slots with it, and is never refused', () => {
+    for (const removalFails of [false, true]) {
+      it(`unplugged${removalFails ? ', a slot KVM will not remove stays mapped with no device behind it' : ': every slot goes'}`, () => {
+        const { m, dom0 } = machine();
+        expect(mfnAt(dom0, 0xf0000)).toBe(0xf0000);
+        if (removalFails) dom0.p2m.failNext(1);
+        expect(m.removeDevice(SBDF)).toEqual({ ok: true });
+        expect(m.findDevice(SBDF)).toBeUndefined();
+        expect(mfnAt(dom0, 0xf0000)).toBe(removalFails ? 0xf0000 : undefined);
+        const decisions = m.events.flatMap((e) => (e.kind === 'rule-decision' ? [e.decision] : []));
+        expect(decisions.at(-1)).toMatch(
+          removalFails ? /could not be removed: logged and dropped/ : /^unmapped: the device left/,
+        );
+        expect(m.events.some((e) => e.kind === 'map-failed' && e.operation === 'unmap')).toBe(removalFails);
+        // The slot left behind is the declared hazard.
+        expect(checkInvariants(m).map((v) => v.kind)).toEqual(removalFails ? ['unexplained-mapping'] : []);
+        expect(CLOUD_HYPERVISOR_RULES.hazards.map((h) => h.violation)).toContain('unexplained-mapping');
+      });
+    }
+
+    it('taken from its guest (de-assigned) with a slot KVM will not remove: the device goes back all the same', () => {
+      const { m } = machine();
+      const guest = m.createGuest();
+      expect(m.assignDevice(SBDF, guest.id)).toEqual({ ok: true });
+      const v = guest.vcpus[0]!;
+      m.configWrite(v, '00:00.0', PCI_BASE_ADDRESS_0, 4, 0xe000_0000);
+      m.configWrite(v, '00:00.0', PCI_COMMAND, 2, PCI_COMMAND_MEMORY);
+      expect(mfnAt(guest, 0xe0000)).toBe(0xf0000);
+      guest.p2m.failNext(1);
+      expect(m.deassignDevice(SBDF)).toEqual({ ok: true });
+      expect(m.device(SBDF).domain).not.toBe(guest);
+      expect(mfnAt(guest, 0xe0000)).toBe(0xf0000);
+      expect(checkInvariants(m)).toContainEqual(
+        expect.objectContaining({ kind: 'unexplained-mapping', domain: guest.id, gfn: 0xe0000 }),
+      );
+    });
   });
 });

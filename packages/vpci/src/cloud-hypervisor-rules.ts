@@ -5,7 +5,9 @@
  *
  * - The BARs are mapped when the device is added, whatever the command register says, and clearing
  *   memory decoding unmaps nothing (`vmm/src/device_manager.rs` `add_vfio_device` →
- *   `VfioPciDevice::map_mmio_regions`); they are unmapped when the device goes.
+ *   `VfioPciDevice::map_mmio_regions`); they are unmapped when the device goes (`eject_device`, the
+ *   `VfioPciDevice` `Drop`: `unmap_mmio_regions`), which is never refused: a slot KVM would not
+ *   remove is logged and dropped, its pages left mapped.
  * - A BAR write is a move when `detect_bar_reprogramming` (pci/src/configuration.rs) says so: not a
  *   size probe (every address bit set; a 64-bit BAR's high half all ones), not the low half of a
  *   64-bit BAR (the high half's write moves it to the address both registers spell), not the address
@@ -92,21 +94,27 @@ function atProbe(bar: Bar): boolean {
 }
 
 /**
- * Unmaps every mapped BAR (the device goes: `unmap_mmio_regions`); false when a slot could not be
- * removed (the removal is then refused: the device stays, its slots in).
+ * Unmaps every mapped BAR: the device goes (`eject_device` drops the `VfioPciDevice`, whose `Drop`
+ * runs `unmap_mmio_regions`). The removal is never refused: `unmap_mmio_regions` drains every region,
+ * logs a slot KVM would not remove ("Could not remove the userspace memory region") and frees it all
+ * the same, so such a slot's pages stay mapped with no device behind them (the declared hazard
+ * `unexplained-mapping`).
  */
-function unmapAll(context: EngineContext, device: PciDevice): boolean {
-  let ok = true;
+function unmapAll(context: EngineContext, device: PciDevice): void {
   for (const bar of device.vpci!.bars) {
     if (!bar.enabled) continue;
-    if (!unmapSlots(context, device, bar, pagesOf)) {
-      ok = false;
-      continue;
-    }
-    decide(context, NAME, device, bar, 'unmapped: the device left (unmap_mmio_regions)');
+    const removed = unmapSlots(context, device, bar, pagesOf, 'drop');
+    decide(
+      context,
+      NAME,
+      device,
+      bar,
+      removed
+        ? 'unmapped: the device left (unmap_mmio_regions)'
+        : 'a slot could not be removed: logged and dropped, its pages left mapped as the device left (unmap_mmio_regions)',
+    );
   }
   queued.delete(device);
-  return ok;
 }
 
 /** The BAR of the same domain whose guest range meets `[to, to + size)`, named; undefined if none. */
@@ -216,8 +224,8 @@ export const CLOUD_HYPERVISOR_RULES: RuleSet = Object.freeze({
   source:
     'cloud-hypervisor pci/src/configuration.rs: write_config_register, detect_bar_reprogramming, ' +
     'is_bar_size_probe; pci/src/vfio.rs: VfioCommon::write_config_register, map_mmio_regions, ' +
-    'generate_sparse_areas, move_bar; pci/src/bus.rs: restore_bar_addr; vmm/src/device_manager.rs: ' +
-    'add_vfio_device, AddressManager::move_bar',
+    'generate_sparse_areas, move_bar, unmap_mmio_regions; pci/src/bus.rs: restore_bar_addr; ' +
+    'vmm/src/device_manager.rs: add_vfio_device, eject_device, AddressManager::move_bar',
   hazards: Object.freeze([
     {
       violation: 'msix-mapped',
@@ -236,7 +244,8 @@ export const CLOUD_HYPERVISOR_RULES: RuleSet = Object.freeze({
       why:
         'a memory slot KVM refuses to remove stays when the device goes: unmap_mmio_regions logs "Could not ' +
         'remove the userspace memory region" and drops the region all the same (the VfioPciDevice Drop, ' +
-        'pci/src/vfio.rs), so a device whose add failed after its slots were made leaves them mapped',
+        'pci/src/vfio.rs; eject_device never refuses the removal), so a device that goes (unplugged, taken ' +
+        'from its VM, or whose add failed after its slots were made) leaves such a slot mapped',
     },
     {
       violation: 'wrong-mfn',
@@ -271,7 +280,8 @@ export const CLOUD_HYPERVISOR_RULES: RuleSet = Object.freeze({
       mapAll(context, device);
       return { ok: true };
     }
-    return unmapAll(context, device) ? { ok: true } : { ok: false, code: 'ENOMEM' };
+    unmapAll(context, device);
+    return { ok: true };
   },
   setUp: (context, _accessor, device, cmd) => {
     writeDecoding(device, cmd);

@@ -156,23 +156,32 @@ export function mapSlots(context: EngineContext, device: PciDevice, bar: Bar, pa
 
 /**
  * Takes `bar`'s slots out of the p2m and marks it disabled; other BARs take the pages it freed.
- * Returns false, with the BAR still enabled and the slots that could not be removed still in, when
- * a removal failed (a slot goes whole or not at all).
+ * When a removal fails (a slot goes whole or not at all), `failed` says what becomes of the slot:
+ * `keep` leaves the BAR enabled with the slots that could not be removed still in; `drop` forgets
+ * them all the same, as cloud-hypervisor's `unmap_mmio_regions` does (it logs the error and frees
+ * the slot), their pages left mapped with no BAR behind them. Returns false when a removal failed.
  */
-export function unmapSlots(context: EngineContext, device: PciDevice, bar: Bar, pagesOf: PagesOf): boolean {
+export function unmapSlots(
+  context: EngineContext,
+  device: PciDevice,
+  bar: Bar,
+  pagesOf: PagesOf,
+  failed: 'keep' | 'drop' = 'keep',
+): boolean {
   const domain = mappingDomain(context, device);
   const mine = slots.get(bar) ?? [];
   const kept = domain === undefined ? [] : mine.filter((slot) => !unmapOwn(context, device, domain, slot));
-  if (kept.length > 0) {
+  if (kept.length > 0 && failed === 'keep') {
     slots.set(bar, kept);
     withholdTrapped(device);
     return false;
   }
   slots.delete(bar);
   bar.enabled = false;
-  if (domain !== undefined && mine.length > 0) refill(context, domain, mine, pagesOf);
+  const freed = kept.length === 0 ? mine : mine.filter((slot) => !kept.includes(slot));
+  if (domain !== undefined && freed.length > 0) refill(context, domain, freed, pagesOf);
   withholdTrapped(device);
-  return true;
+  return kept.length === 0;
 }
 
 /**
