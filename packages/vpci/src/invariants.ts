@@ -9,7 +9,7 @@ import { DeviceWindowsCache, type MsixPages, type Window } from './bar-windows.j
 import { type EngineContext, mappingDomain } from './context.js';
 import type { Bar } from './device.js';
 import type { Domain, PciDevice, Vcpu } from './domain.js';
-import { HostPagesCache } from './host-pages.js';
+import { type HostPageSpot, HostPagesCache } from './host-pages.js';
 import { MmioExtentsCache, wholeRuns } from './mmio-extents.js';
 import { sbdfKey } from './sbdf.js';
 import { sortSmall } from './small-sort.js';
@@ -130,6 +130,14 @@ export class InvariantCaches {
    * line after line of a reprogramming).
    */
   mmioHoldersChanges = 0;
+  /**
+   * Whether a scoped check of one domain's frames first asks `regionFindsNothing` (the lean path):
+   * `off`, every scoped check takes the general path; `verify` (the model tests) takes the lean path
+   * and then the general one too, and throws where the general path finds what the lean one did not.
+   */
+  leanRegions: 'on' | 'off' | 'verify' = 'on';
+  /** How many scoped checks the lean path answered (for the model tests: it must be taken). */
+  leanRegionsFound = 0;
   /** Per domain, the devices mapped into it as last sorted (`devicesMappedInto`). */
   readonly sortedDevices = new WeakMap<Domain, SortedDevices>();
   /**
@@ -230,6 +238,33 @@ export function checkInvariants(context: InvariantContext, scope?: InvariantScop
         : near.moved.length === 0
           ? []
           : intersection(merged(scope.hostFrames), merged(near.moved));
+  // The usual line (a vCPU finishing one device's map): one domain's frames, no moved host page,
+  // and nothing to find there; proved by a walk that makes nothing (`regionFindsNothing`).
+  if (
+    caches.leanRegions !== 'off' &&
+    (hostFrames === undefined || hostFrames.length === 0) &&
+    scope.frames.size === 1 &&
+    regionFindsNothing(context, scope, busy, near.index)
+  ) {
+    caches.leanRegionsFound++;
+    if (caches.leanRegions === 'on') return violations;
+    // 'verify': the general path over the same scope, which must find nothing either.
+    const general: Violation[] = [];
+    checkDomains(
+      context,
+      scopedDomains(caches, scope, hostFrames),
+      busy,
+      scope,
+      hostFrames,
+      (first, last) => near.index.meeting(first, last, []),
+      general,
+    );
+    if (general.length > 0)
+      throw new Error(
+        `the lean path found nothing where the general path finds ${general.length} violations`,
+      );
+    return violations;
+  }
   checkDomains(
     context,
     scopedDomains(caches, scope, hostFrames),
@@ -262,6 +297,181 @@ function scopedDomains(
   const found = new Set<Domain>(scope.frames.keys());
   for (let i = 0; i < holders.length; i++) found.add(holders[i]!);
   return [...found].sort((a, b) => a.id - b.id);
+}
+
+/** The extents `regionFindsNothing` found, the host pages, windows and MSI-X pages it searched (reused, left empty). */
+const leanExtents: P2mExtent[] = [];
+const leanPages: HostPageSpot[] = [];
+const leanWindows: Window[] = [];
+const leanMsix: MsixPages[] = [];
+/** The MSI-X pages meeting one window, as first and last frames (reused). */
+const leanCutFirsts: number[] = [];
+const leanCutLasts: number[] = [];
+
+/**
+ * Whether the general scoped check (`checkDomains`) would find nothing in the one domain the scope
+ * names, with no moved host page to look at (`scopedDomains` then gives that domain alone): the
+ * usual line, a vCPU finishing one device's map, whose frames are mapped as its BARs ask and meet
+ * no one else's. Decided by one search of the p2m per range of the region and one of the host pages
+ * per extent, without building the lists the general path builds; a case that needs more (an extent
+ * that is not `mmio_direct`, a window reaching past the region) answers false and the general path
+ * decides. True only where the general path pushes nothing, condition by condition:
+ * 1. every p2m extent on the region's frames and the frames beside it is `mmio_direct`;
+ * 2. `checkShared`: no host page on an extent's machine frames is another domain's;
+ * 3. `checkMappings`: each extent is held by the region's windows with its shift;
+ * 4. every window meeting the region lies in it. With 3, every extent found lies in one range of the
+ *    region (the windows' union holds it), so none is on a frame beside the region and the extents
+ *    the general path looks at (`wholeRuns` over `withNeighbours(region)`: the MMIO extents there,
+ *    each with the extents continuing it on a frame beside it) are exactly these; and the windows
+ *    meeting an extent, which `checkMappings` asks about, are among the region's (the others cannot
+ *    advance `heldByWindows`);
+ * 5. `checkMsix`: no extent meets an MSI-X page of a device that decodes memory, each page in the
+ *    region (with 1, every extent on it is among those found);
+ * 6. `checkCoverage`: each window of a device with no work pending has its frames less the MSI-X
+ *    pages meeting it held by the extents. The general path also leaves out e820 frames and withheld
+ *    pages: cuts that only make less needed, so what holds here holds there.
+ */
+function regionFindsNothing(
+  context: InvariantContext,
+  scope: InvariantScope,
+  busy: ReadonlySet<PciDevice>,
+  hostPages: IntervalIndex<HostPageSpot>,
+): boolean {
+  // The one domain (keys, not entries: an entry is an array made per step).
+  let domain: Domain | undefined;
+  for (const d of scope.frames.keys()) domain = d;
+  const dirty = domain === undefined ? undefined : scope.frames.get(domain);
+  if (domain === undefined || dirty === undefined) return false;
+  if (domain.isPseudo) return true;
+  const region = merged(dirty);
+  const extents = leanExtents;
+  let clean = extentsAllMmio(domain, region, extents) && extentsShareNothing(domain, extents, hostPages);
+  if (clean) {
+    const caches = context.invariantCaches;
+    const layout = caches.windowIndexes.of(context, domain, () => devicesMappedInto(context, domain));
+    // In no order and maybe twice (a window meeting two ranges): no condition depends on either.
+    const windows = leanWindows;
+    const msix = leanMsix;
+    layout.addWindowsMeeting(region, windows);
+    layout.addMsixMeeting(region, msix);
+    clean =
+      extentsHeldByWindows(windows, extents) &&
+      windowsInRegion(windows, region) &&
+      msixUnmapped(msix, region, extents) &&
+      windowsCovered(windows, msix, busy, extents);
+    windows.length = 0;
+    msix.length = 0;
+  }
+  extents.length = 0;
+  return clean;
+}
+
+/**
+ * Adds to `extents` the p2m extents meeting `region` (merged) grown by a frame each side, in gfn
+ * order; false as soon as one is not `mmio_direct` (condition 1).
+ */
+function extentsAllMmio(domain: Domain, region: Ranges, extents: P2mExtent[]): boolean {
+  for (let r = 0; r < region.length; r++) {
+    const first = Math.max(0, region[r]![0] - 1);
+    const last = Math.min(MAX_FRAME, region[r]![1] + 1);
+    if (first > last) continue;
+    const found = domain.p2m.extentsIn(gfn(first), gfn(last));
+    for (let k = 0; k < found.length; k++) {
+      if (found[k]!.type !== 'mmio_direct') return false;
+      extents.push(found[k]!);
+    }
+  }
+  return true;
+}
+
+/** Whether no host page on the machine frames of `extents` is another domain's (condition 2). */
+function extentsShareNothing(
+  domain: Domain,
+  extents: readonly P2mExtent[],
+  hostPages: IntervalIndex<HostPageSpot>,
+): boolean {
+  const pages = leanPages;
+  for (let i = 0; i < extents.length; i++) {
+    const extent = extents[i]!;
+    hostPages.meeting(extent.mfn, extent.mfn + extent.count - 1, pages);
+    let others = false;
+    for (let k = 0; k < pages.length && !others; k++) {
+      const owner = pages[k]!.owner;
+      others = owner !== undefined && owner !== domain.id;
+    }
+    pages.length = 0;
+    if (others) return false;
+  }
+  return true;
+}
+
+/** Whether each extent is held by `windows` with its shift (condition 3). */
+function extentsHeldByWindows(windows: readonly Window[], extents: readonly P2mExtent[]): boolean {
+  for (let i = 0; i < extents.length; i++) {
+    const extent = extents[i]!;
+    if (!heldByWindows(windows, extent.gfn, extent.gfn + extent.count - 1, extent.mfn - extent.gfn))
+      return false;
+  }
+  return true;
+}
+
+/** Whether every window lies in `region` (condition 4). */
+function windowsInRegion(windows: readonly Window[], region: Ranges): boolean {
+  for (let i = 0; i < windows.length; i++)
+    if (!holds(region, windows[i]!.first, windows[i]!.last)) return false;
+  return true;
+}
+
+/** Whether no extent meets an MSI-X page of a device that decodes memory (condition 5). */
+function msixUnmapped(msix: readonly MsixPages[], region: Ranges, extents: readonly P2mExtent[]): boolean {
+  for (let i = 0; i < msix.length; i++) {
+    const page = msix[i]!;
+    if (!page.device.vpci!.barsMapped) continue;
+    if (!holds(region, page.first, page.last)) return false;
+    for (let k = 0; k < extents.length; k++) {
+      const extent = extents[k]!;
+      if (extent.gfn <= page.last && page.first <= extent.gfn + extent.count - 1) return false;
+    }
+  }
+  return true;
+}
+
+/**
+ * Whether the frames each window of a device without work pending needs, less the MSI-X pages
+ * meeting it (all among `msix`: the window is in the region), are held by `extents`, piece by piece
+ * (condition 6).
+ */
+function windowsCovered(
+  windows: readonly Window[],
+  msix: readonly MsixPages[],
+  busy: ReadonlySet<PciDevice>,
+  extents: readonly P2mExtent[],
+): boolean {
+  for (let i = 0; i < windows.length; i++) {
+    const w = windows[i]!;
+    if (busy.has(w.device)) continue;
+    // The MSI-X pages meeting the window, by first frame.
+    let cuts = 0;
+    for (let k = 0; k < msix.length; k++) {
+      const page = msix[k]!;
+      if (page.last < w.first || w.last < page.first) continue;
+      let j = cuts++;
+      for (; j > 0 && leanCutFirsts[j - 1]! > page.first; j--) {
+        leanCutFirsts[j] = leanCutFirsts[j - 1]!;
+        leanCutLasts[j] = leanCutLasts[j - 1]!;
+      }
+      leanCutFirsts[j] = page.first;
+      leanCutLasts[j] = page.last;
+    }
+    let from = w.first;
+    for (let k = 0; k < cuts; k++) {
+      const cutFirst = leanCutFirsts[k]!;
+      if (cutFirst > from && !heldByExtents(extents, from, cutFirst - 1)) return false;
+      from = Math.max(from, leanCutLasts[k]! + 1);
+    }
+    if (from <= w.last && !heldByExtents(extents, from, w.last)) return false;
+  }
+  return true;
 }
 
 /**

@@ -113,6 +113,12 @@ export function wholeLayout(devices: readonly PciDevice[]): DomainLayout {
     windowsIn: (region) => (region === undefined ? windows.all() : windows.meetingAny(region)),
     msixMeeting: (first, last) => msix.meeting(first, last),
     msixIn: (region) => (region === undefined ? msix.all() : msix.meetingAny(region)),
+    addWindowsMeeting: (region, into) => {
+      for (const w of windows.meetingAny(region)) into.push(w);
+    },
+    addMsixMeeting: (region, into) => {
+      for (const page of msix.meetingAny(region)) into.push(page);
+    },
   };
 }
 

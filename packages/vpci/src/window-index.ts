@@ -35,6 +35,13 @@ export interface DomainLayout {
   msixMeeting(first: number, last: number): readonly MsixPages[];
   /** The MSI-X pages meeting `region`, each once; every one without a region. */
   msixIn(region: Region | undefined): readonly MsixPages[];
+  /**
+   * Adds to `into` the windows meeting `region`, in no order, one meeting two ranges twice: for
+   * questions whose answer depends on neither (the lean scoped check), without sorting or a list made.
+   */
+  addWindowsMeeting(region: Region, into: Window[]): void;
+  /** Likewise the MSI-X pages meeting `region`. */
+  addMsixMeeting(region: Region, into: MsixPages[]): void;
 }
 
 /**
@@ -51,6 +58,12 @@ export function walkedLayout(parts: readonly DeviceWindows[]): DomainLayout {
     msixMeeting: (first, last) => msix.filter((page) => page.first <= last && first <= page.last),
     msixIn: (region) =>
       region === undefined ? msix : msix.filter((page) => meetsRegion(region, page.first, page.last)),
+    addWindowsMeeting: (region, into) => {
+      for (const w of windows) if (meetsRegion(region, w.first, w.last)) into.push(w);
+    },
+    addMsixMeeting: (region, into) => {
+      for (const page of msix) if (meetsRegion(region, page.first, page.last)) into.push(page);
+    },
   };
 }
 
@@ -106,6 +119,14 @@ class DomainWindowIndex implements DomainLayout {
   msixIn(region: Region | undefined): readonly MsixPages[] {
     if (region === undefined) return this.msix.all().sort(msixOrder);
     return inRegion(this.msix, region, msixOrder);
+  }
+
+  addWindowsMeeting(region: Region, into: Window[]): void {
+    for (let i = 0; i < region.length; i++) this.windows.meeting(region[i]![0], region[i]![1], into);
+  }
+
+  addMsixMeeting(region: Region, into: MsixPages[]): void {
+    for (let i = 0; i < region.length; i++) this.msix.meeting(region[i]![0], region[i]![1], into);
   }
 }
 
