@@ -16,55 +16,13 @@
  * index's answers are those of the walk over each device's flags (test/support/enabled-bars-walk.ts).
  */
 
-import { devicePlans, deviceSpecs, type SriovStep, sriovPlan, sriovStep } from '@vpci/fuzz';
+import { devicePlans, deviceSpecs, sriovPlan, sriovStep } from '@vpci/fuzz';
 import type { Bar, Machine } from '@vpci/vpci';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { checkEnabledBars } from './support/enabled-bars-walk.js';
 import { runs } from './support/fast-check-setup.js';
-import { apply, build, snapshot, type World, write } from './support/sriov-world.js';
-
-const json = (value: unknown): string =>
-  JSON.stringify(value, (_key, v) => (typeof v === 'bigint' ? `0x${v.toString(16)}` : v));
-
-/** A plain device's memory decoding turned on or off by the hardware domain's vCPU `vcpu`. */
-interface PlainToggle {
-  readonly kind: 'plain';
-  readonly device: number;
-  readonly vcpu: 0 | 1;
-  readonly memory: boolean;
-}
-
-const plainToggle: fc.Arbitrary<PlainToggle> = fc.record({
-  kind: fc.constant('plain' as const),
-  device: fc.nat(7),
-  vcpu: fc.constantFrom(0 as const, 1 as const),
-  memory: fc.boolean(),
-});
-
-function step(
-  world: World,
-  plain: readonly string[],
-  s: SriovStep | PlainToggle,
-  finish: number | undefined,
-): void {
-  if (s.kind !== 'plain') {
-    apply(world, s, finish);
-    return;
-  }
-  const { machine } = world;
-  const sbdf = plain[s.device % Math.max(1, plain.length)];
-  const device = sbdf === undefined ? undefined : machine.findDevice(sbdf);
-  if (device?.domain !== machine.hardwareDomain) return;
-  const v = machine.hardwareDomain.vcpus[s.vcpu]!;
-  write(machine, v, sbdf!, 0x04, 2, s.memory ? 0x0002 : 0x0000);
-  if (finish !== undefined) while (machine.processPending(v, finish).status === 'restart');
-}
-
-/** Each device's Xen cost counts, by name. */
-function costs(machine: Machine): string {
-  return json(machine.devices().map((device) => [device.name, device.xenCost]));
-}
+import { build, costs, json, plainToggle, snapshot, stepOrToggle } from './support/sriov-world.js';
 
 /** Whether a VF's vPCI state keeps its flags in its PF's array (an internal the API does not list). */
 function packed(machine: Machine): number {
@@ -118,8 +76,8 @@ describe('VF decoding kept per VF BAR array, against every VF keeping its own', 
             const counts = new WeakMap<Bar, [number, boolean]>();
             checkChangeCounts(arrays.machine, counts, 'at the start');
             for (const [at, s] of steps.entries()) {
-              step(arrays, sbdfs, s, finish);
-              step(naive, sbdfs, s, finish);
+              stepOrToggle(arrays, sbdfs, s, finish);
+              stepOrToggle(naive, sbdfs, s, finish);
               const where = `after step ${at}: ${json(s)}`;
               expect(packed(naive.machine), where).toBe(0);
               if (packed(arrays.machine) > 0) seen = true;

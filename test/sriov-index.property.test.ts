@@ -21,60 +21,12 @@
  * Both profiles (`xen`'s v1 loop changes the VFs' flags through their watchers).
  */
 
-import { devicePlans, deviceSpecs, type SriovStep, sriovPlan, sriovStep } from '@vpci/fuzz';
-import type { Machine } from '@vpci/vpci';
+import { devicePlans, deviceSpecs, sriovPlan, sriovStep } from '@vpci/fuzz';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { checkEnabledBars } from './support/enabled-bars-walk.js';
 import { runs } from './support/fast-check-setup.js';
-import { apply, build, snapshot, type World, write } from './support/sriov-world.js';
-
-const json = (value: unknown): string =>
-  JSON.stringify(value, (_key, v) => (typeof v === 'bigint' ? `0x${v.toString(16)}` : v));
-
-/** A plain device's memory decoding turned on or off by the hardware domain's vCPU `vcpu`. */
-interface PlainToggle {
-  readonly kind: 'plain';
-  readonly device: number;
-  readonly vcpu: 0 | 1;
-  readonly memory: boolean;
-}
-
-const plainToggle: fc.Arbitrary<PlainToggle> = fc.record({
-  kind: fc.constant('plain' as const),
-  device: fc.nat(7),
-  vcpu: fc.constantFrom(0 as const, 1 as const),
-  memory: fc.boolean(),
-});
-
-/**
- * Applies an SR-IOV step (`apply`) or a plain toggle: the write (or, with the vCPU's work pending, one
- * preemptible step of it) to a device the hardware domain owns, its work run with `finish` as
- * `apply` runs it.
- */
-function step(
-  world: World,
-  plain: readonly string[],
-  s: SriovStep | PlainToggle,
-  finish: number | undefined,
-): void {
-  if (s.kind !== 'plain') {
-    apply(world, s, finish);
-    return;
-  }
-  const { machine } = world;
-  const sbdf = plain[s.device % Math.max(1, plain.length)];
-  const device = sbdf === undefined ? undefined : machine.findDevice(sbdf);
-  if (device?.domain !== machine.hardwareDomain) return;
-  const v = machine.hardwareDomain.vcpus[s.vcpu]!;
-  write(machine, v, sbdf!, 0x04, 2, s.memory ? 0x0002 : 0x0000);
-  if (finish !== undefined) while (machine.processPending(v, finish).status === 'restart');
-}
-
-/** Each device's Xen cost counts (p2m calls and leaves, continuations, rangeset calls), by name. */
-function costs(machine: Machine): string {
-  return json(machine.devices().map((device) => [device.name, device.xenCost]));
-}
+import { build, costs, json, plainToggle, snapshot, stepOrToggle } from './support/sriov-world.js';
 
 describe('the enabled-BAR index kept through whole-range VF operations, against the per-VF walk', () => {
   for (const profile of ['xen', 'hardened'] as const) {
@@ -107,8 +59,8 @@ describe('the enabled-BAR index kept through whole-range VF operations, against 
             };
             made++;
             for (const [at, s] of steps.entries()) {
-              step(indexed, sbdfs, s, finish);
-              step(walking, sbdfs, s, finish);
+              stepOrToggle(indexed, sbdfs, s, finish);
+              stepOrToggle(walking, sbdfs, s, finish);
               const where = `after step ${at}: ${json(s)}`;
               checkEnabledBars(indexed.machine);
               expect(json(snapshot(indexed)), where).toBe(json(snapshot(walking)));

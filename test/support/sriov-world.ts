@@ -2,7 +2,10 @@
  * An SR-IOV physical function (`@vpci/fuzz`'s sriov.ts) beside generated plain devices on a machine,
  * and the steps that drive it as test/sriov.property.test.ts and test/sriov-index.property.test.ts
  * apply them: VF Enable and VF MSE, NumVFs, System Page Size, VF BAR writes, VFs to guests and back,
- * guests placing and decoding their VF's BARs, deferred work with any budget, the PF unplugged.
+ * guests placing and decoding their VF's BARs, deferred work with any budget, the PF unplugged; and
+ * the hardware domain's plain devices toggling their decoding beside them (`PlainToggle`,
+ * `stepOrToggle`), which test/sriov-index.property.test.ts and test/sriov-decoding.property.test.ts
+ * interleave with the SR-IOV steps.
  */
 
 import {
@@ -15,6 +18,7 @@ import {
   vfBarAddress,
 } from '@vpci/fuzz';
 import { Machine, type PciDevice, type Profile, type Vcpu } from '@vpci/vpci';
+import fc from 'fast-check';
 
 /** The machine and the PF's plan the steps read. */
 export interface World {
@@ -152,4 +156,52 @@ export function snapshot(world: World): unknown {
       bars: p.vpci?.bars.map((b) => ({ enabled: b.enabled, addr: b.addr, guestAddr: b.guestAddr })),
     })),
   };
+}
+
+/** JSON with bigints as hex, for comparing two machines' state. */
+export const json = (value: unknown): string =>
+  JSON.stringify(value, (_key, v) => (typeof v === 'bigint' ? `0x${v.toString(16)}` : v));
+
+/** A plain device's memory decoding turned on or off by the hardware domain's vCPU `vcpu`. */
+export interface PlainToggle {
+  readonly kind: 'plain';
+  readonly device: number;
+  readonly vcpu: 0 | 1;
+  readonly memory: boolean;
+}
+
+export const plainToggle: fc.Arbitrary<PlainToggle> = fc.record({
+  kind: fc.constant('plain' as const),
+  device: fc.nat(7),
+  vcpu: fc.constantFrom(0 as const, 1 as const),
+  memory: fc.boolean(),
+});
+
+/**
+ * Applies an SR-IOV step (`apply`) or a plain toggle: the write (or, with the vCPU's work pending, one
+ * preemptible step of it) to a device the hardware domain owns, its work run with `finish` as
+ * `apply` runs it.
+ */
+export function stepOrToggle(
+  world: World,
+  plain: readonly string[],
+  s: SriovStep | PlainToggle,
+  finish: number | undefined,
+): void {
+  if (s.kind !== 'plain') {
+    apply(world, s, finish);
+    return;
+  }
+  const { machine } = world;
+  const sbdf = plain[s.device % Math.max(1, plain.length)];
+  const device = sbdf === undefined ? undefined : machine.findDevice(sbdf);
+  if (device?.domain !== machine.hardwareDomain) return;
+  const v = machine.hardwareDomain.vcpus[s.vcpu]!;
+  write(machine, v, sbdf!, 0x04, 2, s.memory ? 0x0002 : 0x0000);
+  if (finish !== undefined) while (machine.processPending(v, finish).status === 'restart');
+}
+
+/** Each device's Xen cost counts (p2m calls and leaves, continuations, rangeset calls), by name. */
+export function costs(machine: Machine): string {
+  return json(machine.devices().map((device) => [device.name, device.xenCost]));
 }
