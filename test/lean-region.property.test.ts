@@ -34,6 +34,25 @@ function leanFound(replay: TraceReplay): number {
   return replay.replayer.machine?.invariantCaches.leanRegionsFound ?? 0;
 }
 
+/**
+ * Replays `lines` with scoped checks in `verify` mode (from the second line on) and with whole checks,
+ * requiring the same violations after every line; `before` is the lean path's count of answers
+ * before the last line.
+ */
+function replayVerified(lines: readonly string[]): { lean: TraceReplay; before: number } {
+  const lean = new TraceReplay('t.jsonl');
+  const whole = new TraceReplay('t.jsonl', { invariantChecks: 'full' });
+  let before = 0;
+  for (const [i, text] of lines.entries()) {
+    if (i === lines.length - 1) before = leanFound(lean);
+    expect(lean.feed(text), `${text}: ${lean.error?.message}`).toBe(true);
+    expect(whole.feed(text)).toBe(true);
+    if (i === 0) setLean(lean, 'verify');
+    expect(json(lean.replayer.violations), `after line ${i + 1}`).toBe(json(whole.replayer.violations));
+  }
+  return { lean, before };
+}
+
 describe('the lean path of a scoped check against the general path, line by line', () => {
   for (const profile of ['xen', 'hardened'] as const) {
     it(`${profile}: verified against the general path at every answer, and the same as a whole check`, () => {
@@ -164,17 +183,7 @@ describe('the lean path leaves a mapped MSI-X page in the region to the general 
   ];
   for (const type of ['mmio_direct', 'ram_rw']) {
     it(`${type} on the table page: verified, and the same violations as a whole check, line by line`, () => {
-      const lines = trace(type);
-      const lean = new TraceReplay('t.jsonl');
-      const whole = new TraceReplay('t.jsonl', { invariantChecks: 'full' });
-      let before = 0;
-      for (const [i, text] of lines.entries()) {
-        if (i === lines.length - 1) before = leanFound(lean);
-        expect(lean.feed(text), `${text}: ${lean.error?.message}`).toBe(true);
-        expect(whole.feed(text)).toBe(true);
-        if (i === 0) setLean(lean, 'verify');
-        expect(json(lean.replayer.violations), `after line ${i + 1}`).toBe(json(whole.replayer.violations));
-      }
+      const { lean, before } = replayVerified(trace(type));
       expect(lean.replayer.violations.map((v) => v.violation.kind)).toContain('msix-mapped');
       // The last map's check went the general way (the lean path answered earlier lines).
       expect(leanFound(lean)).toBe(before);
@@ -230,16 +239,7 @@ describe('the lean path leaves a region whose window reaches out of it to the ge
     run,
   ];
   it('verified, and the same violations as a whole check, line by line; the last map goes the general way', () => {
-    const lean = new TraceReplay('t.jsonl');
-    const whole = new TraceReplay('t.jsonl', { invariantChecks: 'full' });
-    let before = 0;
-    for (const [i, text] of lines.entries()) {
-      if (i === lines.length - 1) before = leanFound(lean);
-      expect(lean.feed(text), `${text}: ${lean.error?.message}`).toBe(true);
-      expect(whole.feed(text)).toBe(true);
-      if (i === 0) setLean(lean, 'verify');
-      expect(json(lean.replayer.violations), `after line ${i + 1}`).toBe(json(whole.replayer.violations));
-    }
+    const { lean, before } = replayVerified(lines);
     const machine = lean.replayer.machine!;
     // The case as built: X's run of two extents, X still with work pending, the unexplained page.
     expect(

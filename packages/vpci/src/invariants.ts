@@ -238,6 +238,17 @@ export function checkInvariants(context: InvariantContext, scope?: InvariantScop
         : near.moved.length === 0
           ? []
           : intersection(merged(scope.hostFrames), merged(near.moved));
+  /** The general path over the scope, its findings pushed to `found`. */
+  const checkScope = (found: Violation[]): void =>
+    checkDomains(
+      context,
+      scopedDomains(caches, scope, hostFrames),
+      busy,
+      scope,
+      hostFrames,
+      (first, last) => near.index.meeting(first, last, []),
+      found,
+    );
   // The usual line (a vCPU finishing one device's map): one domain's frames, no moved host page,
   // and nothing to find there; proved by a walk that makes nothing (`regionFindsNothing`).
   if (
@@ -250,30 +261,14 @@ export function checkInvariants(context: InvariantContext, scope?: InvariantScop
     if (caches.leanRegions === 'on') return violations;
     // 'verify': the general path over the same scope, which must find nothing either.
     const general: Violation[] = [];
-    checkDomains(
-      context,
-      scopedDomains(caches, scope, hostFrames),
-      busy,
-      scope,
-      hostFrames,
-      (first, last) => near.index.meeting(first, last, []),
-      general,
-    );
+    checkScope(general);
     if (general.length > 0)
       throw new Error(
         `the lean path found nothing where the general path finds ${general.length} violations`,
       );
     return violations;
   }
-  checkDomains(
-    context,
-    scopedDomains(caches, scope, hostFrames),
-    busy,
-    scope,
-    hostFrames,
-    (first, last) => near.index.meeting(first, last, []),
-    violations,
-  );
+  checkScope(violations);
   return violations;
 }
 
