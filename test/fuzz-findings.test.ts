@@ -201,6 +201,54 @@ describe('vpci-fuzz findings', () => {
     expect(scoped.violations).toEqual([]);
   });
 
+  describe('VFs enabled onto a page a guest is part way through mapping', () => {
+    // Found by the replay property (FC_RUNS=x10, seed 13, shrunk). d2's 01:00.0 turns decoding on and
+    // its deferred map runs one chunk (budget 1): part of BAR0 (2 MiB at 0xc0000000) is mapped, the
+    // rest still in the BAR's set, and the BAR not yet enabled (modify_decoding runs when the map
+    // completes, header.c). VF Enable then adds VF 0 of 02:00.0, whose BAR is 0xc0000000's page, and
+    // Xen's pci_add_device gives it to the hardware domain: d2 maps a page holding dom0's VF BAR (the
+    // XSA-461 sharing, seen on the VF Enable line). Under hardened a device plugged into a page another
+    // domain maps or is about to map joins with no owner (refuseSubpageSharing); the check read only
+    // the frames still in the BAR's set and missed the part already mapped.
+    const trace = (profile: string): string =>
+      [
+        `{"event":"host","profile":"${profile}","hardwareVcpus":1}`,
+        '{"event":"device","sbdf":"0000:01:00.0","bars":[{"type":"mem32","size":2097152,"addr":3221225472},{"type":"mem32","size":524288,"addr":3223322624},{"type":"mem32","size":16,"addr":3223846912}]}',
+        '{"event":"device","sbdf":"0000:02:00.0","vendorId":32902,"sriov":{"totalVfs":1,"numVfs":1,"firstVfOffset":1,"vfStride":1,"vfDeviceId":4298,"systemPageSize":1,"vfBars":[{"type":"mem32","size":"0x10","addr":"0xc0000000"}]}}',
+        '{"event":"boot"}',
+        '{"event":"domain","id":1,"vcpus":1}',
+        '{"event":"domain","id":2,"vcpus":1}',
+        '{"event":"assign","sbdf":"0000:01:00.0","domain":2}',
+        '{"event":"write","vcpu":"d2v0","sbdf":"0000:00:00.0","reg":4,"size":2,"value":6}',
+        '{"event":"run","vcpu":"d2v0","budget":1}',
+        '{"event":"assert","maps":{"domain":2,"gfn":"0xc0000","mfn":"0xc0000"}}',
+        '{"event":"write","vcpu":"d0v0","sbdf":"0000:02:00.0","reg":264,"size":2,"value":1}',
+      ].join('\n');
+    it('xen: the VF joins the hardware domain and d2 maps its page', () => {
+      const scoped = replayText(trace('xen'), 'vf-over-partial-map.jsonl');
+      const full = replayText(trace('xen'), 'vf-over-partial-map.jsonl', { invariantChecks: 'full' });
+      expect(scoped.error).toBeNull();
+      expect(scoped.assertions.failures).toEqual([]);
+      expect(scoped.violations).toEqual(full.violations);
+      expect(scoped.violations.map((v) => [v.line, v.kind])).toEqual([[11, 'subpage-shared']]);
+    });
+    it('hardened: the VF joins with no owner, and nothing is shared', () => {
+      const replay = new TraceReplay('vf-over-partial-map.jsonl');
+      const refused =
+        '{"event":"assert","logged":{"kind":"assign-refused","sbdf":"0000:02:00.1","mfn":"0xc0000"}}';
+      for (const text of [...trace('hardened').split('\n'), refused]) expect(replay.feed(text)).toBe(true);
+      const machine = replay.replayer.machine!;
+      expect(machine.findDevice('0000:02:00.1')?.domain).toBeUndefined();
+      const report = replay.end();
+      expect(report.assertions.failures).toEqual([]);
+      expect(report.assertions.passed).toBe(2);
+      expect(report.violations).toEqual(
+        replayText(trace('hardened'), 'f.jsonl', { invariantChecks: 'full' }).violations,
+      );
+      expect(report.violations).toEqual([]);
+    });
+  });
+
   describe('independent campaign (a generator written from docs/trace-format.md)', () => {
     /** Replays `lines` with the scoped and the whole check, compared after every line. */
     const bothChecks = (name: string, lines: readonly string[]) => {

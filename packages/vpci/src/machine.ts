@@ -47,7 +47,7 @@ import { checkMmioAccess, type MmioResult, mmioAccess } from './mmio.js';
 import { type ModifyBarsErrno, modifyBars } from './modify-bars.js';
 import { resetInitialMsixState } from './msix.js';
 import { decodedBars, hostBarFrames, hostBars, mappedByOtherDomain } from './ownership.js';
-import { PCI_CFG_SPACE_SIZE } from './pci-regs.js';
+import { PCI_CFG_SPACE_SIZE, PCI_COMMAND_MEMORY } from './pci-regs.js';
 import { type PendingResult, processPending } from './pending.js';
 import { PendingVcpus } from './pending-vcpus.js';
 import { type Policy, type Profile, policyFor } from './policy.js';
@@ -1469,9 +1469,15 @@ export class Machine implements EngineContext {
 
   /** The first host page holding a BAR of `device` that `other` maps or is about to map (`sharedMappedPage`). */
   private sharedPageWith(device: PciDevice, other: PciDevice): number | undefined {
+    // A map part done (preempted) has mapped frames its BARs' sets no longer hold, and flags the
+    // BARs enabled only when it completes: every BAR it may map counts (a ROM-only map, the ROM).
+    const mapping = this.pendingVcpus
+      .on(other)
+      .find((vcpu) => vcpu.pending !== undefined && (vcpu.pending.cmd & PCI_COMMAND_MEMORY) !== 0)?.pending;
     for (const remote of other.vpci!.bars) {
+      const mayMap = mapping !== undefined && remote.mappable && (!mapping.romOnly || remote.type === 'rom');
       // Mapped, or with frames about to be mapped (or unmapped) by pending work.
-      if (!remote.enabled && (remote.mem === undefined || remote.mem.isEmpty())) continue;
+      if (!remote.enabled && !mayMap && (remote.mem === undefined || remote.mem.isEmpty())) continue;
       const [remoteStart, remoteEnd] = remote.hostFrames();
       for (const bar of hostBars(device)) {
         const [start, end] = bar.hostFrames();
