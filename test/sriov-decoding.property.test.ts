@@ -16,13 +16,21 @@
  * index's answers are those of the walk over each device's flags (test/support/enabled-bars-walk.ts).
  */
 
-import { devicePlans, deviceSpecs, sriovPlan, sriovStep } from '@vpci/fuzz';
+import { devicePlans, deviceSpecs, sriovPlan } from '@vpci/fuzz';
 import type { Bar, Machine } from '@vpci/vpci';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { checkEnabledBars } from './support/enabled-bars-walk.js';
 import { runs } from './support/fast-check-setup.js';
-import { build, costs, json, plainToggle, snapshot, stepOrToggle } from './support/sriov-world.js';
+import {
+  build,
+  costs,
+  finishBudget,
+  json,
+  snapshot,
+  stepOrToggle,
+  stepsWithToggles,
+} from './support/sriov-world.js';
 
 /** Whether a VF's vPCI state keeps its flags in its PF's array (an internal the API does not list). */
 function packed(machine: Machine): number {
@@ -58,38 +66,29 @@ describe('VF decoding kept per VF BAR array, against every VF keeping its own', 
       let made = 0;
       let withFlagsInArrays = 0;
       fc.assert(
-        fc.property(
-          devicePlans,
-          sriovPlan,
-          fc.array(fc.oneof({ arbitrary: sriovStep, weight: 3 }, { arbitrary: plainToggle, weight: 1 }), {
-            maxLength: 40,
-            size: 'max',
-          }),
-          fc.option(fc.integer({ min: 1, max: 300 }), { nil: undefined }),
-          (plain, plan, steps, finish) => {
-            const sbdfs = deviceSpecs(plain).map((spec) => String(spec.sbdf));
-            const arrays = build(plain, plan, profile);
-            const naive = build(plain, plan, profile);
-            Object.defineProperty(naive.machine, 'packVfDecoding', { value: false });
-            made++;
-            let seen = false;
-            const counts = new WeakMap<Bar, [number, boolean]>();
-            checkChangeCounts(arrays.machine, counts, 'at the start');
-            for (const [at, s] of steps.entries()) {
-              stepOrToggle(arrays, sbdfs, s, finish);
-              stepOrToggle(naive, sbdfs, s, finish);
-              const where = `after step ${at}: ${json(s)}`;
-              expect(packed(naive.machine), where).toBe(0);
-              if (packed(arrays.machine) > 0) seen = true;
-              checkEnabledBars(arrays.machine);
-              expect(json(snapshot(arrays)), where).toBe(json(snapshot(naive)));
-              expect(json(arrays.machine.events), where).toBe(json(naive.machine.events));
-              expect(costs(arrays.machine), where).toBe(costs(naive.machine));
-              checkChangeCounts(arrays.machine, counts, where);
-            }
-            if (seen) withFlagsInArrays++;
-          },
-        ),
+        fc.property(devicePlans, sriovPlan, stepsWithToggles, finishBudget, (plain, plan, steps, finish) => {
+          const sbdfs = deviceSpecs(plain).map((spec) => String(spec.sbdf));
+          const arrays = build(plain, plan, profile);
+          const naive = build(plain, plan, profile);
+          Object.defineProperty(naive.machine, 'packVfDecoding', { value: false });
+          made++;
+          let seen = false;
+          const counts = new WeakMap<Bar, [number, boolean]>();
+          checkChangeCounts(arrays.machine, counts, 'at the start');
+          for (const [at, s] of steps.entries()) {
+            stepOrToggle(arrays, sbdfs, s, finish);
+            stepOrToggle(naive, sbdfs, s, finish);
+            const where = `after step ${at}: ${json(s)}`;
+            expect(packed(naive.machine), where).toBe(0);
+            if (packed(arrays.machine) > 0) seen = true;
+            checkEnabledBars(arrays.machine);
+            expect(json(snapshot(arrays)), where).toBe(json(snapshot(naive)));
+            expect(json(arrays.machine.events), where).toBe(json(naive.machine.events));
+            expect(costs(arrays.machine), where).toBe(costs(naive.machine));
+            checkChangeCounts(arrays.machine, counts, where);
+          }
+          if (seen) withFlagsInArrays++;
+        }),
         runs(60),
       );
       // Only `mapVfBarRanges` keeps VFs in arrays; under it most runs bring VFs up (VF Enable).

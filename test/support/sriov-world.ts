@@ -15,6 +15,7 @@ import {
   type SriovPlan,
   type SriovStep,
   sriovSpec,
+  sriovStep,
   vfBarAddress,
 } from '@vpci/fuzz';
 import { Machine, type PciDevice, type Profile, type Vcpu } from '@vpci/vpci';
@@ -205,3 +206,14 @@ export function stepOrToggle(
 export function costs(machine: Machine): string {
   return json(machine.devices().map((device) => [device.name, device.xenCost]));
 }
+
+/** Up to 40 steps, SR-IOV steps three times as often as plain toggles. */
+export const stepsWithToggles: fc.Arbitrary<(SriovStep | PlainToggle)[]> = fc.array(
+  fc.oneof({ arbitrary: sriovStep, weight: 3 }, { arbitrary: plainToggle, weight: 1 }),
+  { maxLength: 40, size: 'max' },
+);
+
+/** The budget each step's deferred work runs with, or none (the work stays pending). */
+export const finishBudget: fc.Arbitrary<number | undefined> = fc.option(fc.integer({ min: 1, max: 300 }), {
+  nil: undefined,
+});
