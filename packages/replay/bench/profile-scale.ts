@@ -16,13 +16,12 @@
 import { Session } from 'node:inspector/promises';
 import { TraceReplay } from '@vpci/replay';
 import { cpuMs } from '../../../bench/cpu-time.js';
-import { firstCycle, header, line, plan, spacingFor, writes } from './writes-workload.js';
+import { header, line, scaleMachines, writes } from './writes-workload.js';
 
 const [checks = 'scoped', cycles = '4', top = '40', padded] = process.argv.slice(2);
 const BLOCK = 1000;
-const spacing = { spacing: spacingFor(4096), windowBase: 0xa000_0000 };
-const machines = [plan(64, spacing), plan(4096, { ...spacing, period: 64 })];
-const cycle = firstCycle(machines[1]!);
+const { small, large, cycle } = scaleMachines();
+const machines = [small, large];
 const lead = 2 * cycle;
 const total = lead + Number(cycles) * cycle;
 const runs = machines.map((planned) => {

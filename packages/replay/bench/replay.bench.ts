@@ -53,12 +53,11 @@ import { cpuMs } from '../../../bench/cpu-time.js';
 import { type ByteBlock, fileLineBlocks } from '../src/file-lines.js';
 import {
   type DevicePlan,
-  firstCycle,
   guestsFor,
   header,
   line,
   plan,
-  spacingFor,
+  scaleMachines,
   type Write,
   writes,
 } from './writes-workload.js';
@@ -69,7 +68,6 @@ const RUNS = Number(process.env.BENCH_RUNS ?? 3);
 /** `scale`: the scale contender alone. */
 const SCALE_ONLY = process.env.BENCH_ONLY === 'scale';
 const DEVICES = 64;
-const SCALE_DEVICES = 4096;
 /**
  * Whole-machine checks after every line are slow by design, and so is a machine of 4,096 devices
  * today: the short runs replay this many writes, each against the 64-device replay of as many.
@@ -106,16 +104,10 @@ if (!SCALE_ONLY) {
   writeTrace(files.short, small, SHORT_WRITES);
 }
 
-// The scale comparison's machines: the same BAR spacing, the larger one repeating the smaller one's
-// devices (`plan`), so that line n over either is the same kind of work.
-// The guests' windows lie below the host BAR0s (0xc0000000 on): over 4,096 devices in periods of
-// 64, the guests' devices' host BARs are everywhere there.
-const scaleSpacing = { spacing: spacingFor(SCALE_DEVICES), windowBase: 0xa000_0000 };
-const scaleSmall = plan(DEVICES, scaleSpacing);
-const scaleLarge = plan(SCALE_DEVICES, { ...scaleSpacing, period: DEVICES });
-
-/** Lines of the larger machine's cycle: the same count over the smaller machine is 64 cycles of it. */
-const cycle = firstCycle(scaleLarge);
+// The scale comparison's machines (`scaleMachines`: 64 devices and 4,096 repeating them, line n over
+// either the same kind of work) and the larger machine's cycle of lines.
+const { small: scaleSmall, large: scaleLarge, cycle } = scaleMachines();
+const SCALE_DEVICES = scaleLarge.length;
 /** Untimed writes before the steady window, and the window's writes: two cycles each. */
 const STEADY_LEAD = 2 * cycle;
 const STEADY_LINES = Math.min(2 * cycle, Number(process.env.BENCH_STEADY_WRITES ?? 2 * cycle));

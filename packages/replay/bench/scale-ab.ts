@@ -12,7 +12,7 @@
 import { pathToFileURL } from 'node:url';
 import type { TraceReplay as Replay } from '@vpci/replay';
 import { cpuMs } from '../../../bench/cpu-time.js';
-import { firstCycle, header, line, plan, spacingFor, writes } from './writes-workload.js';
+import { header, line, scaleMachines, writes } from './writes-workload.js';
 
 const [a, b, rounds = '6', cycles = '4', padded] = process.argv.slice(2);
 if (a === undefined || b === undefined) throw new Error('usage: scale-ab.ts <dist A> <dist B> [rounds]');
@@ -21,9 +21,8 @@ const builds: ReplayClass[] = [];
 for (const dist of [a, b])
   builds.push(((await import(pathToFileURL(dist).href)) as { TraceReplay: ReplayClass }).TraceReplay);
 const BLOCK = 1000;
-const spacing = { spacing: spacingFor(4096), windowBase: 0xa000_0000 };
-const machines = [plan(64, spacing), plan(4096, { ...spacing, period: 64 })];
-const cycle = firstCycle(machines[1]!);
+const { small, large, cycle } = scaleMachines();
+const machines = [small, large];
 const lead = 2 * cycle;
 const total = lead + Number(cycles) * cycle;
 const setups = machines.map(header);

@@ -11,14 +11,11 @@
  */
 import { TraceReplay } from '@vpci/replay';
 import { cpuMs } from '../../../bench/cpu-time.js';
-import { firstCycle, header, line, plan, spacingFor, writes } from './writes-workload.js';
+import { header, line, scaleMachines, writes } from './writes-workload.js';
 
 const ROUNDS = Number(process.argv[2] ?? 3);
 const BLOCK = 1000;
-const spacing = { spacing: spacingFor(4096), windowBase: 0xa000_0000 };
-const small = plan(64, spacing);
-const large = plan(4096, { ...spacing, period: 64 });
-const cycle = firstCycle(large);
+const { small, large, cycle } = scaleMachines();
 const gc = (globalThis as { gc?: () => void }).gc;
 
 function round(): number[] {

@@ -199,6 +199,20 @@ export function firstCycle(devices: readonly DevicePlan[]): number {
   return count;
 }
 
+/**
+ * The scale comparison's two machines (the replay bench's scale row and its tools): 64 devices, and
+ * 4,096 repeating them in periods of 64 at the same BAR spacing, so that line n over either is the
+ * same kind of work; the guests' windows lie below the host BAR0s (0xc0000000 on), where over 4,096
+ * devices the guests' devices' host BARs are everywhere. `cycle`: the larger machine's first cycle of
+ * writes (`firstCycle`); the same count over the smaller machine is 64 cycles of it.
+ */
+export function scaleMachines(): { small: DevicePlan[]; large: DevicePlan[]; cycle: number } {
+  const spacing = { spacing: spacingFor(4096), windowBase: 0xa000_0000 };
+  const small = plan(64, spacing);
+  const large = plan(4096, { ...spacing, period: 64 });
+  return { small, large, cycle: firstCycle(large) };
+}
+
 /** A write as a trace line. */
 export function line(w: Write): string {
   return `{"event":"write","vcpu":"${w.device.vcpu}","sbdf":"${w.device.address}","reg":${w.reg},"size":${w.size},"value":${w.value}}`;
