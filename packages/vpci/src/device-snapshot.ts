@@ -6,6 +6,7 @@
  */
 import { gfn, MAX_FRAME } from '@vpci/p2m';
 import { mappingDomain } from './context.js';
+import { type Bar, guestFrameRange } from './device.js';
 import type { Domain, PciDevice, Vcpu } from './domain.js';
 import type { InvariantCaches } from './invariants.js';
 import type { Machine } from './machine.js';
@@ -54,9 +55,22 @@ export class DeviceSnapshot {
   domain: Domain | undefined;
   /** Id of the device's owner at `take`; undefined when it had none. */
   owner: number | undefined;
-  /** Guest frames of its memory BARs and pending sets, and host frames of its memory BARs. */
+  /**
+   * Guest frames of its memory BARs and pending sets at `take`, worked out from `guestSources` when
+   * first asked for (`guestAtTake`), and host frames of its memory BARs.
+   */
   private readonly guest = new FrameList();
+  private guestKnown = false;
   private readonly host = new FrameList();
+  /**
+   * What its guest frames at `take` are made of, recorded then: per memory BAR the BAR, its guest
+   * address and size, the count of ranges its set held and those ranges. Most lines change nothing
+   * a check reads of the device, and then no check asks for them: working a BAR's frames out of its
+   * address is bigint arithmetic, and the line before (a BAR sizing or placement) has most often
+   * just moved it.
+   */
+  private readonly guestSources: unknown[] = [];
+  private guestSourceCount = 0;
   /** Its last searches of `mmioHolders` (`hostPagesUnmapped`). */
   private readonly holderAnswers = new HolderAnswers();
   /** The host pages at `take`, as the machine remembers them (the same array while they stay). */
@@ -72,14 +86,42 @@ export class DeviceSnapshot {
     this.domain = mappingDomain(machine, device);
     this.owner = device.domain?.id;
     this.kept = record(machine, device, this.values);
-    this.guest.clear();
     this.host.clear();
-    this.pagesAtTake = framesOf(device, this.guest, this.host, machine);
+    const pages = machine.invariantCaches.hostPages.hostPagesOf(device);
+    for (let i = 0; i < pages.length; i++) this.host.push(pages[i]!);
+    this.pagesAtTake = pages;
+    this.guestKnown = false;
+    this.guestSourceCount = recordGuestSources(device, this.guestSources);
   }
 
   /** The guest frames the device had at `take`, and its host frames. */
   frames(): { guest: FrameRange[]; host: FrameRange[] } {
-    return { guest: this.guest.toArray(), host: this.host.toArray() };
+    return { guest: this.guestAtTake().toArray(), host: this.host.toArray() };
+  }
+
+  /**
+   * The guest frames the device had at `take` (as `framesOf` lists them), worked out from what
+   * `take` recorded the first time they are asked for after it. A BAR whose address and size are
+   * still those it had at `take` gives its remembered frames (the same values, `Bar.guestFrames`).
+   */
+  private guestAtTake(): FrameList {
+    const guest = this.guest;
+    if (this.guestKnown) return guest;
+    guest.clear();
+    const sources = this.guestSources;
+    for (let i = 0; i < this.guestSourceCount; ) {
+      const bar = sources[i] as Bar;
+      const addr = sources[i + 1] as bigint;
+      const size = sources[i + 2] as bigint;
+      const sets = sources[i + 3] as number;
+      guest.push(
+        bar.guestAddr === addr && bar.size === size ? bar.guestFrames() : guestFrameRange(addr, size),
+      );
+      for (let k = 0; k < sets; k++) guest.push(sources[i + 4 + k] as FrameRange);
+      i += 4 + sets;
+    }
+    this.guestKnown = true;
+    return guest;
   }
 
   /**
@@ -99,7 +141,7 @@ export class DeviceSnapshot {
     this.host.pushInto(host);
     const pages = machine.invariantCaches.hostPages.hostPagesOf(device);
     for (let i = 0; i < pages.length; i++) host.push(pages[i]!);
-    if (guest !== undefined) this.guest.pushInto(guest);
+    if (guest !== undefined) this.guestAtTake().pushInto(guest);
     if (guestNow !== undefined) guestFramesOf(device, guestNow);
   }
 
@@ -180,7 +222,7 @@ export class DeviceSnapshot {
     // of their union. Where its BARs are now nothing changed but that none is enabled there.
     const union = scratchUnion;
     union.clear();
-    this.guest.pushInto(union);
+    this.guestAtTake().pushInto(union);
     union.merge();
     for (let i = 0; i < union.count; i++) {
       const first = union.first(i);
@@ -452,6 +494,30 @@ export function framesOf(
   for (let i = 0; i < pages.length; i++) host.push(pages[i]!);
   guestFramesOf(device, guest);
   return pages;
+}
+
+/**
+ * Writes into `into` (from index 0, overwriting) what `guestFramesOf` would list of `device` now, to
+ * be worked out later (`DeviceSnapshot.guestAtTake`): per memory BAR the BAR, its guest address and
+ * size, the count of ranges its set holds and those ranges. Returns how many entries.
+ */
+function recordGuestSources(device: PciDevice, into: unknown[]): number {
+  const bars = device.vpci?.bars;
+  let n = 0;
+  for (let i = 0; bars !== undefined && i < bars.length; i++) {
+    const bar = bars[i]!;
+    if (!bar.mappable || bar.size === 0n) continue;
+    into[n++] = bar;
+    into[n++] = bar.guestAddr;
+    into[n++] = bar.size;
+    const counted = n++;
+    into[counted] = 0;
+    if (bar.mem !== undefined && !bar.mem.isEmpty()) {
+      for (const [s, e] of bar.mem) into[n++] = [s, e];
+      into[counted] = n - counted - 1;
+    }
+  }
+  return n;
 }
 
 /** Adds the guest frames of `device`'s memory BARs and of what their sets hold to `guest`. */
