@@ -107,3 +107,60 @@ describe('Bar.halfWritten', () => {
     );
   });
 });
+
+describe('Bar.decoded (decodedBars)', () => {
+  /** The BAR as each setter would make it, one after the other (decodedBars before `Bar.decoded`). */
+  function bySetters(index: number, type: BarType, size: bigint, addr: bigint): Bar {
+    const bar = new Bar(index);
+    bar.type = type;
+    bar.size = size;
+    bar.addr = paddr(addr);
+    bar.guestAddr = bar.addr;
+    return bar;
+  }
+
+  /** Everything a BAR tells of itself. */
+  function fields(bar: Bar): unknown[] {
+    return [
+      bar.index,
+      bar.type,
+      bar.size,
+      bar.addr,
+      bar.guestAddr,
+      bar.halfWritten,
+      bar.changes,
+      bar.enabled,
+      bar.mappable,
+      bar.prefetchable,
+      bar.mem,
+      bar.resizableSizes,
+      bar.portsDecoded,
+      [...bar.guestFrames()],
+      [...bar.hostFrames()],
+    ];
+  }
+
+  it('is the BAR the setters make, for any memory type, size and address (halfWritten and the change count too)', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 0, max: 6 }),
+        fc.constantFrom<BarType>('mem32', 'mem64lo', 'rom'),
+        fc.oneof(
+          fc.integer({ min: 4, max: 63 }).map((n) => 1n << BigInt(n)),
+          fc.bigInt({ min: 1n, max: (1n << 64n) - 1n }),
+        ),
+        fc.oneof(
+          // The probe in either half or both (a sizing in progress), and anywhere.
+          fc.constantFrom(0xffff_ffff_ffff_fff0n, 0xffff_ffff_0000_0000n, 0x0000_0000_ffff_fff0n),
+          fc.bigInt({ min: 0n, max: (1n << 64n) - 1n }),
+        ),
+        (index, type, size, addr) => {
+          expect(fields(Bar.decoded(index, type, size, paddr(addr)))).toEqual(
+            fields(bySetters(index, type, size, addr)),
+          );
+        },
+      ),
+      runs(300),
+    );
+  });
+});

@@ -100,6 +100,26 @@ export class Bar {
     this.index = index;
   }
 
+  /**
+   * A memory BAR or ROM as a device's registers decode it (`decodedBars`): its type, size and
+   * address (host and guest alike) set at once, counted as setting each through its setter counts
+   * (four changes), the half-written flag worked out once from them all. The sharing checks decode
+   * a device's registers again after every line that wrote one, where the setters' three passes over
+   * the half-written flag (bigint arithmetic) cost more than the decoding.
+   * @internal
+   */
+  static decoded(index: number, type: BarType, size: bigint, addr: Paddr): Bar {
+    const bar = new Bar(index);
+    bar.kind = type;
+    bar.bytes = size;
+    bar.hostAddr = addr;
+    bar.guestAddress = addr;
+    bar.half = halfHoldsProbe(bar);
+    bar.count = 4;
+    stateChanged();
+    return bar;
+  }
+
   /** Kind of the slot; setting it marks the BAR changed. */
   get type(): BarType {
     return this.kind;

@@ -114,12 +114,8 @@ function vfDecodedBars(pf: PhysicalDevice, n: number): Bar[] {
     const low = pf.read(reg, 4);
     const is64 = (low & PCI_BASE_ADDRESS_MEM_TYPE_MASK) === PCI_BASE_ADDRESS_MEM_TYPE_64;
     const high = is64 && i + 1 < PCI_SRIOV_NUM_BARS ? BigInt(pf.read(reg + 4, 4)) << 32n : 0n;
-    const bar = new Bar(i);
-    bar.type = is64 ? 'mem64lo' : 'mem32';
-    bar.size = size;
-    bar.addr = barAddress(vfBarAddress(BigInt((low & PCI_BASE_ADDRESS_MEM_MASK) >>> 0) | high, size, n));
-    bar.guestAddr = bar.addr;
-    bars.push(bar);
+    const addr = barAddress(vfBarAddress(BigInt((low & PCI_BASE_ADDRESS_MEM_MASK) >>> 0) | high, size, n));
+    bars.push(Bar.decoded(i, is64 ? 'mem64lo' : 'mem32', size, addr));
   }
   return bars;
 }
@@ -136,26 +132,18 @@ export function decodedBars(hw: PhysicalDevice): Bar[] {
     if (size === 0n || (low & PCI_BASE_ADDRESS_SPACE_IO) !== 0) continue;
     const is64 = (low & PCI_BASE_ADDRESS_MEM_TYPE_MASK) === PCI_BASE_ADDRESS_MEM_TYPE_64;
     if (is64 && i + 1 >= slots) continue; // no high half: sizing finds nothing there (as Xen does)
-    const bar = new Bar(i);
-    bar.type = is64 ? 'mem64lo' : 'mem32';
-    bar.size = size;
     const high = is64 ? BigInt(hw.read(PCI_BASE_ADDRESS_0 + 4 * i + 4, 4)) << 32n : 0n;
-    bar.addr = barAddress(BigInt((low & PCI_BASE_ADDRESS_MEM_MASK) >>> 0) | high);
-    bar.guestAddr = bar.addr;
-    bars.push(bar);
+    const addr = barAddress(BigInt((low & PCI_BASE_ADDRESS_MEM_MASK) >>> 0) | high);
+    bars.push(Bar.decoded(i, is64 ? 'mem64lo' : 'mem32', size, addr));
   }
   const romSize = hw.romSize();
   if (romSize > 0n) {
-    const rom = new Bar(slots);
-    rom.type = 'rom';
-    rom.size = romSize;
-    rom.addr = barAddress(
+    const romAddr = barAddress(
       BigInt(
         (hw.read(headerType === 0 ? PCI_ROM_ADDRESS : PCI_ROM_ADDRESS1, 4) & PCI_ROM_ADDRESS_MASK) >>> 0,
       ),
     );
-    rom.guestAddr = rom.addr;
-    bars.push(rom);
+    bars.push(Bar.decoded(slots, 'rom', romSize, romAddr));
   }
   return bars;
 }
