@@ -774,11 +774,11 @@ export class Replayer {
     // An SR-IOV PF's line can add or remove its VFs or change their mappings (VF Enable, VF MSE, a
     // whole-range VF BAR operation): not one device's business, so it gets a whole check.
     if (pending?.hw.sriov !== undefined) return undefined;
-    if (event.event === 'write' && this.targetOf(vcpu, event.sbdf)?.hw.sriov !== undefined) return undefined;
+    const target = event.event === 'write' ? this.targetOf(vcpu, event.sbdf) : undefined;
+    if (target?.hw.sriov !== undefined) return undefined;
     let count = 0;
     if (pending !== undefined) this.snapshot(count++).take(machine, pending);
     if (event.event === 'write') {
-      const target = this.targetOf(vcpu, event.sbdf);
       // Finishing the work changes of another device only their domain's p2m, on the frames of the
       // device the work was on (in the scope of its check): a write that itself changes nothing
       // (a running driver's, made first thing after a decoding toggle) leaves the target out.
