@@ -5,15 +5,35 @@
  * differences given beside their mean. On a shared host a line now and then waits for the CPU or
  * meets a collection; the median leaves those out (what a line of that kind costs when it runs),
  * the mean keeps them (collections the checks' allocations bring are their cost too).
- * `node --import tsx bench/line-medians.ts [devices=64] [writes=200000] [warm-up writes=50000]`.
+ * With `dist`, another build's replay package (its `dist/index.js`) replays instead of this one.
+ * `node --import tsx bench/line-medians.ts [devices=64] [writes=200000] [warm-up writes=50000] [dist]`.
  */
+
+import { pathToFileURL } from 'node:url';
+import type { TraceReplay } from '@vpci/replay';
 import { prng } from '../../../bench/prng.js';
 import { lineKinds } from './line-kinds.js';
-import { line, plan, scopedAndUnchecked, writes } from './writes-workload.js';
+import { header, line, plan, scopedAndUnchecked, writes } from './writes-workload.js';
 
-const [devices = '64', count = '200000', warm = '50000'] = process.argv.slice(2);
+const [devices = '64', count = '200000', warm = '50000', dist] = process.argv.slice(2);
 const planned = plan(Number(devices));
-const { scoped, unchecked } = scopedAndUnchecked(planned);
+const { scoped, unchecked } =
+  dist === undefined ? scopedAndUnchecked(planned) : await fromBuild(dist, header(planned));
+
+/** `scopedAndUnchecked` of the replay package built at `dist`. */
+async function fromBuild(
+  dist: string,
+  setup: readonly string[],
+): Promise<{ scoped: TraceReplay; unchecked: TraceReplay }> {
+  const build = (await import(pathToFileURL(dist).href)) as { TraceReplay: typeof TraceReplay };
+  const scoped = new build.TraceReplay('scoped');
+  const unchecked = new build.TraceReplay('unchecked', { invariantChecks: 'off' });
+  for (const text of setup) {
+    scoped.feed(text);
+    unchecked.feed(text);
+  }
+  return { scoped, unchecked };
+}
 const goesFirst = prng(0x0dd);
 const all = [...writes(planned, Number(warm) + Number(count))];
 const lineKind = lineKinds(all);
