@@ -6,9 +6,14 @@
  * under cachegrind with two counts and divide the difference by the lines between (the replay
  * DESIGN.md, "Benchmark figures"). With `inert` > 0, the running driver's writes among the last
  * 20,000 lines fed (interrupt line, MSI-X mask, status: lines the inert-write shortcut takes) are fed
- * again that many times after them: the difference from a run without counts what such a line costs.
- * `valgrind --tool=cachegrind --cache-sim=no node --predictable --single-threaded --import tsx
- *  bench/line-instructions.ts <scoped|off> <lines> [inert=0] [dist]`.
+ * again that many times after them.
+ * Count it bundled, not through tsx: under tsx the count of the same run varied by hundreds of
+ * millions on a loaded host (its loader works beside the main thread), swamping a window's
+ * difference. Bundled into a build's replay package directory, `@vpci/replay` is that build:
+ * `esbuild bench/line-instructions.ts --bundle --platform=node --format=esm --external:@vpci/*
+ *  --outfile=<build>/packages/replay/li.mjs`, then in that directory
+ * `valgrind --tool=cachegrind --cache-sim=no node --predictable --single-threaded li.mjs
+ *  <scoped|off> <lines> [inert=0] [dist]`.
  */
 import { pathToFileURL } from 'node:url';
 import { TraceReplay as ThisBuild } from '@vpci/replay';
