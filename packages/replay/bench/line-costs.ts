@@ -56,9 +56,9 @@ for (let i = 0; i < all.length; i++) {
   let b: number;
   // Which replay goes first is drawn line by line, so neither always meets the other's cache misses
   // on the same kinds of line. (Alternating by line parity did that: a running driver's visit is four
-  // lines and a reprogramming ten, so each kind kept its parity, and the replay going first, after
-  // the other's line, paid about 0.2 µs: the MSI-X mask and interrupt line writes showed a cost the
-  // checks do not have, the INTx and status writes a gain.)
+  // lines and a reprogramming ten, so each kind kept its parity, and the replay going second, right
+  // after the other's line, paid about 0.2 µs: on the MSI-X mask and interrupt line writes that was
+  // the scoped one, a cost the checks do not have, on the INTx and status writes the unchecked one.)
   if (goesFirst() < 0.5) {
     const t0 = now();
     scoped.feed(text);
