@@ -7,6 +7,11 @@
  * `compactWrite` takes with the same fields once the line is decoded; any other line is left to the
  * text path (decoded, then `compactWrite` or the general reader), which reads or reports it as before.
  *
+ * A trace names the same few devices from the same few vCPUs line after line, so a line's key (its
+ * bytes up to the register: domain, vCPU, address) is first compared with the key met before in its
+ * slot of `CompactWrite.keys`, and only the register, size and value are read when it is that one;
+ * the key is read field by field, and kept, only when it is new or was pushed out of its slot.
+ *
  * Why bytes: decoding every chunk to text, then reading each number back with `charCodeAt` and
  * cutting the address out of the text, was most of what a replay added to the engine's work on a
  * line (the compact-line reader was about a third of an unchecked replay's time); a typed array's
@@ -48,29 +53,67 @@ export class CompactWrite {
   /** The value, at most the size's all-ones. */
   value = 0;
   /**
-   * The last key read (`readKey`): the bytes of a line from its `{` through `"reg":`, which hold
-   * everything but the register, size and value. `keyLength` of them (0: none kept), as `KEY_WORDS`
-   * 8-byte numbers read at `keyAt` (past the key's end they are its last 8 bytes again), with where
-   * the address starts and ends from the line's start. A line whose first
-   * `keyLength` bytes are these is that key again: its domain, vCPU and address are the fields above.
+   * The keys `readKey` read (a line's bytes from its `{` through `"reg":`, which hold everything but
+   * the register, size and value), each in the slot `keySlot` gives its line: a line whose first
+   * bytes are the key in its slot is that key again, its domain, vCPU and address the key's. A
+   * trace's lines name the same few devices from the same few vCPUs, so most lines meet their key.
    */
-  keyLength = 0;
-  readonly keyWords = new Float64Array(KEY_WORDS);
-  /** Where in the key each of `keyWords` starts. */
-  readonly keyAt = new Int32Array(KEY_WORDS);
-  keyAddressFrom = 0;
-  keyAddressTo = 0;
+  readonly keys: (KnownKey | undefined)[] = new Array(KEY_SLOTS).fill(undefined);
   /** The bytes `view` shows: the chunk the lines read last are spans of (one view per chunk). */
   viewed: Uint8Array | undefined = undefined;
   view: DataView<ArrayBufferLike> = new DataView(new ArrayBuffer(0));
 }
 
 /**
- * The longest key (`CompactWrite.keyLength`) kept, in 8-byte numbers: 64 bytes. A key with an
- * address in Xen's form `ssss:bb:dd.f` takes 59 (`d0v0`) to 64 (`d1234v12`); a longer key is read
- * field by field on every line.
+ * A key `readKey` read, and its fields: its bytes as `KEY_WORDS` 8-byte numbers read at `at` (past
+ * the key's end they are its last 8 bytes again, compared twice), and where the address starts and
+ * ends from the line's start.
+ */
+class KnownKey {
+  /** How many bytes. */
+  length = 0;
+  readonly words = new Float64Array(KEY_WORDS);
+  readonly at = new Int32Array(KEY_WORDS);
+  domain = 0;
+  vcpu = 0;
+  addressFrom = 0;
+  addressTo = 0;
+  sbdfHash = 0;
+  sbdfHigh = 0;
+  sbdfLow = 0;
+}
+
+/**
+ * The longest key kept, in 8-byte numbers: 64 bytes. A key with an address in Xen's form
+ * `ssss:bb:dd.f` takes 59 (`d0v0`) to 64 (`d1234v12`); a longer key is read field by field on every
+ * line.
  */
 const KEY_WORDS = 8;
+/**
+ * Slots of `CompactWrite.keys`: a power of two, sixteen times the bench's 64 devices (fewer slots
+ * left keys pushing each other out: 52 slots held 64 devices' keys with 256). A slot's key is made
+ * when a key first lands in it.
+ */
+const KEY_SLOTS = 1024;
+/**
+ * The shortest compact write line: the head, `0v0`, the address's key and an empty address, the
+ * register's key and the shortest tail (68 bytes).
+ */
+const SHORTEST_LINE = 26 + 3 + 10 + 8 + 21;
+
+/**
+ * The slot of `CompactWrite.keys` for the line at `from` (at least `SHORTEST_LINE` bytes): a hash of
+ * the bytes where a key of a short vCPU and an address in Xen's form has its vCPU (26 on) and its
+ * address's bus, device and function (43 on). Any bytes would do (the slot's key is compared whole);
+ * these tell a trace's devices apart.
+ */
+function keySlot(v: DataView, from: number): number {
+  const h =
+    Math.imul(v.getInt32(from + 26, true), 0x9e3779b1) ^
+    v.getInt32(from + 43, true) ^
+    Math.imul(v.getInt32(from + 47, true), 0x85ebca6b);
+  return Math.imul(h ^ (h >>> 15), 0x27d4eb2f) >>> 22;
+}
 
 /**
  * Four bytes of `text` (ASCII) at `at` as one little-endian number, as `DataView.getInt32(…, true)`
@@ -167,28 +210,42 @@ export function compactLineEnd(bytes: Uint8Array, from: number, to: number, into
  * (`readKey`) only when that differs; the register, size and value are read on every line (`readTail`).
  */
 function readCompactLine(bytes: Uint8Array, from: number, to: number, into: CompactWrite): number {
+  if (from + SHORTEST_LINE > to) return -1;
   if (bytes !== into.viewed) {
     into.viewed = bytes;
     into.view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   }
-  const length = into.keyLength;
-  if (length !== 0 && from + length + SHORTEST_TAIL <= to && sameKey(into.view, from, into)) {
-    into.sbdfFrom = from + into.keyAddressFrom;
-    into.sbdfTo = from + into.keyAddressTo;
-    return readTail(bytes, from + length, to, into);
+  const v = into.view;
+  const slot = keySlot(v, from);
+  const key = into.keys[slot];
+  if (
+    key !== undefined &&
+    key.length !== 0 &&
+    from + key.length + SHORTEST_TAIL <= to &&
+    sameKey(v, from, key)
+  ) {
+    into.domain = key.domain;
+    into.vcpu = key.vcpu;
+    into.sbdfFrom = from + key.addressFrom;
+    into.sbdfTo = from + key.addressTo;
+    into.sbdfHash = key.sbdfHash;
+    into.sbdfHigh = key.sbdfHigh;
+    into.sbdfLow = key.sbdfLow;
+    // `readKey`'s shortcut for the address it read last: not this one.
+    into.sbdfWords = false;
+    return readTail(bytes, from + key.length, to, into);
   }
-  const at = readKey(bytes, from, to, into);
+  const at = readKey(bytes, from, to, into, slot);
   return at < 0 ? -1 : readTail(bytes, at, to, into);
 }
 
 /**
- * Whether the `into.keyLength` bytes at `from` (all before the line's end) are `into`'s key: eight
- * 8-byte numbers compared, unrolled (a loop over them re-checked the view and the array on every
- * turn, and cost more than the rest of the line).
+ * Whether the `key.length` bytes at `from` (all before the line's end) are `key`: eight 8-byte
+ * numbers compared, unrolled (a loop over them re-checked the view and the array on every turn).
  */
-function sameKey(v: DataView, from: number, into: CompactWrite): boolean {
-  const w = into.keyWords;
-  const at = into.keyAt;
+function sameKey(v: DataView, from: number, key: KnownKey): boolean {
+  const w = key.words;
+  const at = key.at;
   return (
     v.getFloat64(from, true) === w[0] &&
     v.getFloat64(from + at[1]!, true) === w[1] &&
@@ -203,12 +260,10 @@ function sameKey(v: DataView, from: number, into: CompactWrite): boolean {
 
 /**
  * Reads the key of a compact write line from `from`, before `to`, into `into` (domain, vCPU,
- * address) and keeps it (`CompactWrite.keyLength`) when it is not too long: the index just past its
- * `"reg":`, or -1, with no key kept, when the bytes there do not start such a line.
+ * address) and keeps it in `into.keys[slot]` when it is not too long: the index just past its
+ * `"reg":`, or -1, with the slot's key left as it was, when the bytes there do not start such a line.
  */
-function readKey(bytes: Uint8Array, from: number, to: number, into: CompactWrite): number {
-  // Nothing is kept until the whole key is read: its fields are written as they are read.
-  into.keyLength = 0;
+function readKey(bytes: Uint8Array, from: number, to: number, into: CompactWrite, slot: number): number {
   const v = into.view;
   // The head, and the vCPU's `d` (its first digit at least follows).
   if (
@@ -292,14 +347,24 @@ function readKey(bytes: Uint8Array, from: number, to: number, into: CompactWrite
   // `8k`, or the last 8 bytes of the key where the key is shorter (some compared twice).
   const length = at - from;
   if (length <= 8 * KEY_WORDS) {
+    let key = into.keys[slot];
+    if (key === undefined) {
+      key = new KnownKey();
+      into.keys[slot] = key;
+    }
     for (let k = 0; k < KEY_WORDS; k++) {
       const offset = Math.min(8 * k, length - 8);
-      into.keyAt[k] = offset;
-      into.keyWords[k] = v.getFloat64(from + offset, true);
+      key.at[k] = offset;
+      key.words[k] = v.getFloat64(from + offset, true);
     }
-    into.keyLength = length;
-    into.keyAddressFrom = into.sbdfFrom - from;
-    into.keyAddressTo = into.sbdfTo - from;
+    key.length = length;
+    key.domain = into.domain;
+    key.vcpu = into.vcpu;
+    key.addressFrom = into.sbdfFrom - from;
+    key.addressTo = into.sbdfTo - from;
+    key.sbdfHash = into.sbdfHash;
+    key.sbdfHigh = into.sbdfHigh;
+    key.sbdfLow = into.sbdfLow;
   }
   return at;
 }
