@@ -133,9 +133,9 @@ function word(text: string, at: number): number {
 /**
  * Eight bytes of `text` (ASCII) at `at` as the number `DataView.getFloat64(…, true)` reads from them.
  * Comparing such numbers compares the bytes when one side is ASCII text: no eight ASCII bytes read as
- * NaN (that needs 0x7f and a byte of 0xf0 or more at the end) or as ±0 (eight zero bytes, or 0x80
- * then zeros), and any other two doubles are equal only when their bits are. Half the compares of
- * four-byte words.
+ * NaN or an infinity (their last byte would be 0x7f or 0xff and the one before it 0xf0 or more) or as
+ * ±0 (eight zero bytes, or seven then 0x80), and any other two doubles are equal only when their bits
+ * are. Half the compares of four-byte words.
  */
 function eight(text: string, at: number): number {
   const bytes = new Uint8Array(8);
