@@ -19,8 +19,10 @@
  *   taken before it and compared after (`DeviceSnapshot.take` and `change`, nothing else changed):
  *   `take − scoped` is what the replay's own snapshot of it costs;
  * - `none`: every line of the replay unchecked (the checks' cost on all lines, against `scoped`).
- * Prints how many lines and finishing lines the window holds, and the violations recorded (the same
- * in every mode but `none` and `off`, which skip checks).
+ * Prints how many lines and how many finishing lines it replayed. Take the window late (lines 100 k
+ * to 200 k): the finishing path's functions run on 3 % of lines and reach the optimising compiler
+ * only after 60,000 lines or more, and with `--single-threaded` each compile is counted where it
+ * happens (packages/replay DESIGN.md, "Benchmark figures").
  * `node --import tsx bench/finish-cost.ts <mode> [writes=60000] [devices=64]`.
  */
 import { TraceReplay } from '@vpci/replay';
