@@ -127,3 +127,52 @@ describe('an insert into a chunk whose room is all on one side re-centres it', (
     }
   });
 });
+
+/**
+ * A remove whose start lies in no stored range (`remove`): the first range it could meet is the one
+ * after the range the search found, which is either beside it in the same chunk or the first range
+ * of the next chunk (or of the first chunk, when the search found none). Each place is driven to a
+ * miss (the remove ends before that range) and to a hit on the range's first values, next to a
+ * sorted list of the stored values, in chunks of 4 so that every third or fourth range starts a chunk.
+ */
+describe('a remove that starts between stored ranges', () => {
+  it('misses or trims the next range, whether it sits beside the found one, starts the next chunk or the first', () => {
+    for (const base of [0, 2 ** 52 - 4_000, MAX - 2_000]) {
+      const store = new ChunkedStore(4);
+      const model = new Set<number>();
+      // Ranges [base + 10i, base + 10i + 4] for i in 0 … 99: gaps of 5 values between them.
+      for (let i = 0; i < 100; i++) {
+        expect(store.add(base + 10 * i, base + 10 * i + 4, true)).toBe(true);
+        for (let v = 10 * i; v <= 10 * i + 4; v++) model.add(v);
+      }
+      const p = peek(store);
+      expect(p.nChunks).toBeGreaterThan(20);
+      const check = (): void => {
+        const sorted = [...model].sort((a, b) => a - b);
+        const runs: number[] = [];
+        for (const v of sorted) {
+          if (runs.length > 0 && runs[runs.length - 1] === base + v - 1) runs[runs.length - 1] = base + v;
+          else runs.push(base + v, base + v);
+        }
+        expect(Array.from(store.toFlat())).toEqual(runs);
+        expect(store.count).toBe(runs.length / 2);
+      };
+      // Before the first range (the search finds none), then in every gap: a miss that ends just
+      // before the next range, then a remove that takes its first value.
+      expect(store.remove(base + 0, base + 0, true)).toBe(true);
+      model.delete(0);
+      check();
+      for (let i = 0; i < 99; i++) {
+        const gap = base + 10 * i + 5;
+        expect(store.remove(gap, gap + 4, true)).toBe(true);
+        check();
+        expect(store.remove(gap + 1, gap + 5, true)).toBe(true);
+        model.delete(10 * (i + 1));
+        check();
+      }
+      // Past the last range: nothing to meet.
+      expect(store.remove(base + 995, base + 1_500, true)).toBe(true);
+      check();
+    }
+  });
+});

@@ -207,13 +207,15 @@ export class ChunkedStore {
 
   /** True iff one stored range covers all of `[s, e]`. */
   contains(s: number, e: number): boolean {
-    this.settle();
+    // `settle` only when it has something to do: a query of a set that is not being consumed (nearly
+    // every query) then makes one call, to `locate`.
+    if (this.firstAt >= 0 || this.lagging) this.settle();
     return this.locate(s) >= 0 && this.foundSlab[this.foundAt + 1]! >= e;
   }
 
   /** True iff some stored range intersects `[s, e]`. */
   overlaps(s: number, e: number): boolean {
-    this.settle();
+    if (this.firstAt >= 0 || this.lagging) this.settle();
     return this.locate(e) >= 0 && this.foundSlab[this.foundAt + 1]! >= s;
   }
 
@@ -324,10 +326,20 @@ export class ChunkedStore {
         loK = 0;
       }
       if (loC === this.nChunks) return true;
-      loStart = this.startAt(loC, loK);
-      loEnd = this.endAt(loC, loK);
+      // Most removes of a sparse set meet no range (workload (a)): the next range's start answers
+      // that from what is already at hand, without finding a chunk's slab and base again.
+      if (loK > 0) {
+        // The next range of the chunk the search read, beside the range it found.
+        loStart = this.foundSlab[this.foundAt + 2]!;
+        if (loStart > e) return true;
+        loEnd = this.foundSlab[this.foundAt + 3]!;
+      } else {
+        // The first range of chunk loC: its start is in `firsts`, so the chunk is read only on a hit.
+        loStart = this.firsts[loC]!;
+        if (loStart > e) return true;
+        loEnd = this.endAt(loC, 0);
+      }
     }
-    if (loStart > e) return true;
     // hi: the last range starting at or before e; lo <= hi. When lo reaches e (a remove inside or at
     // the end of one range, the common case) it is hi: the next range starts past e. A second search
     // was a fifth of such a remove.

@@ -1,0 +1,107 @@
+/**
+ * Workload (a) for two builds of RangeSet side by side (not a test, not part of `pnpm bench`).
+ *
+ * Time mode: `node --expose-gc --single-threaded-gc --import tsx bench/mixed-ab.ts <dist A> <dist B>
+ * [rounds=8]`. Each `dist` is a built `packages/rangeset/dist` (this worktree's, or a copy of another
+ * commit's). Every round, build A's RangeSet, build B's and sorted-btree each replay (a)'s stream once
+ * on a fresh set filled with (a)'s fill (untimed), in an order that rotates from round to round, each
+ * through its own compiled copy of the benchmark's kernel (`kernels.ts`). Prints each round's CPU
+ * times and the same-round ratios sorted-btree / A, sorted-btree / B and B / A (above 1: A faster),
+ * with their median, min and max; the final sets and the query answers of all three are checked equal.
+ *
+ * Count mode, for instruction counts that the host's load does not move: `valgrind --tool=cachegrind
+ * --cache-sim=no node --predictable --single-threaded --import tsx bench/mixed-ab.ts --count=<ops>
+ * <dist | sorted-btree>` warms up as the benchmark does, fills a set with (a)'s fill and replays the
+ * first `ops` operations of (a)'s stream. Two runs, `--count=1000000` and `--count=0`, differ by the
+ * instructions of the stream alone; divided by 1,000,000, instructions per operation.
+ */
+import { pathToFileURL } from 'node:url';
+import { cpuMs } from '../../../bench/cpu-time.js';
+import type { RangeSet as RangeSetClass } from '../src/index.js';
+import { addAll, applyOps, privateCopy } from './kernels.js';
+import { BTreeRangeSet, type RangeSetLike } from './peers.js';
+import { type MixedWorkload, mixedWorkload, streamPrefix } from './workloads.js';
+
+/** (a)'s workload and warm-up, as `rangeset.bench.ts` makes them (default seed, full size). */
+const SEED = 0x5eed2024;
+const work: MixedWorkload = mixedWorkload(SEED, 100_000, 1_000_000);
+const warm: MixedWorkload = mixedWorkload(SEED ^ 0xa5a5a5a5, 10_000, 100_000);
+
+interface Contender {
+  readonly name: string;
+  readonly make: () => RangeSetLike;
+  readonly applyOps: typeof applyOps;
+  readonly addAll: typeof addAll;
+}
+
+/** A contender from a built dist's RangeSet, or sorted-btree. */
+async function contender(which: string): Promise<Contender> {
+  let make: () => RangeSetLike;
+  if (which === 'sorted-btree') make = () => new BTreeRangeSet();
+  else {
+    const url = pathToFileURL(`${which.replace(/\/$/, '')}/index.js`).href;
+    const { RangeSet } = (await import(url)) as { RangeSet: typeof RangeSetClass };
+    make = () => new RangeSet();
+  }
+  return { name: which, make, applyOps: privateCopy(applyOps), addAll: privateCopy(addAll) };
+}
+
+/** Fills a fresh set (untimed), then replays `ops` operations of the stream: CPU ms, answers, the set. */
+function once(
+  c: Contender,
+  w: MixedWorkload,
+  ops: number,
+): { ms: number; hits: Float64Array; set: RangeSetLike } {
+  const set = c.make();
+  c.addAll(set, w.fill.starts, w.fill.ends, w.fill.length);
+  const s = streamPrefix(w.stream, ops);
+  const hits = new Float64Array(2);
+  (globalThis as { gc?: () => void }).gc?.();
+  const t0 = cpuMs();
+  c.applyOps(set, s.ops, s.starts, s.ends, s.length, hits);
+  return { ms: cpuMs() - t0, hits, set };
+}
+
+function spread(xs: number[]): string {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  const median = s.length % 2 === 1 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+  return `${median.toFixed(3)} (${s[0]!.toFixed(3)}–${s[s.length - 1]!.toFixed(3)})`;
+}
+
+const args = process.argv.slice(2);
+const countArg = args.find((a) => a.startsWith('--count='));
+const rest = args.filter((a) => a !== countArg);
+if (countArg !== undefined) {
+  const c = await contender(rest[0] ?? 'sorted-btree');
+  once(c, warm, warm.stream.length);
+  const run = once(c, work, Number(countArg.slice('--count='.length)));
+  // Only the answers: listing the set would allocate in proportion to its size, which the two runs differ in.
+  console.log(`${c.name}: hits ${run.hits[0]} ${run.hits[1]}`);
+} else {
+  const [a, b, rounds = '8'] = rest;
+  if (a === undefined || b === undefined)
+    throw new Error('usage: mixed-ab.ts <dist A> <dist B> [rounds] | --count=<ops> <dist | sorted-btree>');
+  const all = [await contender(a), await contender(b), await contender('sorted-btree')];
+  for (const c of all) once(c, warm, warm.stream.length);
+  const ms: number[][] = all.map(() => []);
+  let reference: string | undefined;
+  for (let r = 0; r < Number(rounds); r++) {
+    for (let j = 0; j < all.length; j++) {
+      const who = (j + r) % all.length;
+      const run = once(all[who]!, work, work.stream.length);
+      ms[who]!.push(run.ms);
+      const answer = `${JSON.stringify(run.set.toArray())} ${run.hits[0]} ${run.hits[1]}`;
+      reference ??= answer;
+      if (answer !== reference)
+        throw new Error(`${all[who]!.name} differs from the first run's set or answers`);
+    }
+    console.log(
+      `round ${r + 1}: A ${ms[0]![r]!.toFixed(0)} ms, B ${ms[1]![r]!.toFixed(0)} ms, btree ${ms[2]![r]!.toFixed(0)} ms`,
+    );
+  }
+  const ratio = (x: number[], y: number[]) => x.map((t, r) => t / y[r]!);
+  console.log(`sorted-btree / A: ${spread(ratio(ms[2]!, ms[0]!))}`);
+  console.log(`sorted-btree / B: ${spread(ratio(ms[2]!, ms[1]!))}`);
+  console.log(`B / A: ${spread(ratio(ms[1]!, ms[0]!))}`);
+}
