@@ -7,6 +7,11 @@
  * `compactWrite` takes with the same fields once the line is decoded; any other line is left to the
  * text path (decoded, then `compactWrite` or the general reader), which reads or reports it as before.
  *
+ * A trace names the same few devices from the same few vCPUs line after line, so a line's key (its
+ * bytes up to the register: domain, vCPU, address) is first compared with the key met before in its
+ * slot of `CompactWrite.keys`, and only the register, size and value are read when it is that one;
+ * the key is read field by field, and kept, only when it is new or was pushed out of its slot.
+ *
  * Why bytes: decoding every chunk to text, then reading each number back with `charCodeAt` and
  * cutting the address out of the text, was most of what a replay added to the engine's work on a
  * line (the compact-line reader was about a third of an unchecked replay's time); a typed array's
@@ -47,6 +52,67 @@ export class CompactWrite {
   size: 1 | 2 | 4 = 1;
   /** The value, at most the size's all-ones. */
   value = 0;
+  /**
+   * The keys `readKey` read (a line's bytes from its `{` through `"reg":`, which hold everything but
+   * the register, size and value), each in the slot `keySlot` gives its line: a line whose first
+   * bytes are the key in its slot is that key again, its domain, vCPU and address the key's. A
+   * trace's lines name the same few devices from the same few vCPUs, so most lines meet their key.
+   */
+  readonly keys: (KnownKey | undefined)[] = new Array(KEY_SLOTS).fill(undefined);
+  /** The bytes `view` shows: the chunk the lines read last are spans of (one view per chunk). */
+  viewed: Uint8Array | undefined = undefined;
+  view: DataView<ArrayBufferLike> = new DataView(new ArrayBuffer(0));
+}
+
+/**
+ * A key `readKey` read, and its fields: its bytes as `KEY_WORDS` 8-byte numbers read at `at` (past
+ * the key's end they are its last 8 bytes again, compared twice), and where the address starts and
+ * ends from the line's start.
+ */
+class KnownKey {
+  /** How many bytes. */
+  length = 0;
+  readonly words = new Float64Array(KEY_WORDS);
+  readonly at = new Int32Array(KEY_WORDS);
+  domain = 0;
+  vcpu = 0;
+  addressFrom = 0;
+  addressTo = 0;
+  sbdfHash = 0;
+  sbdfHigh = 0;
+  sbdfLow = 0;
+}
+
+/**
+ * The longest key kept, in 8-byte numbers: 64 bytes. A key with an address in Xen's form
+ * `ssss:bb:dd.f` takes 59 (`d0v0`) to 64 (`d1234v12`); a longer key is read field by field on every
+ * line.
+ */
+const KEY_WORDS = 8;
+/**
+ * Slots of `CompactWrite.keys`: a power of two, sixteen times the bench's 64 devices (fewer slots
+ * left keys pushing each other out: 52 slots held 64 devices' keys with 256). A slot's key is made
+ * when a key first lands in it.
+ */
+const KEY_SLOTS = 1024;
+/**
+ * The shortest compact write line: the head, `0v0`, the address's key and an empty address, the
+ * register's key and the shortest tail (68 bytes).
+ */
+const SHORTEST_LINE = 26 + 3 + 10 + 8 + 21;
+
+/**
+ * The slot of `CompactWrite.keys` for the line at `from` (at least `SHORTEST_LINE` bytes): a hash of
+ * the bytes where a key of a short vCPU and an address in Xen's form has its vCPU (26 on) and its
+ * address's bus, device and function (43 on). Any bytes would do (the slot's key is compared whole);
+ * these tell a trace's devices apart.
+ */
+function keySlot(v: DataView, from: number): number {
+  const h =
+    Math.imul(v.getInt32(from + 26, true), 0x9e3779b1) ^
+    v.getInt32(from + 43, true) ^
+    Math.imul(v.getInt32(from + 47, true), 0x85ebca6b);
+  return Math.imul(h ^ (h >>> 15), 0x27d4eb2f) >>> 22;
 }
 
 /**
@@ -64,14 +130,24 @@ function word(text: string, at: number): number {
   );
 }
 
+/**
+ * Eight bytes of `text` (ASCII) at `at` as the number `DataView.getFloat64(…, true)` reads from them.
+ * Comparing such numbers compares the bytes when one side is ASCII text: no eight ASCII bytes read as
+ * NaN or an infinity (their last byte would be 0x7f or 0xff and the one before it 0xf0 or more) or as
+ * ±0 (eight zero bytes, or seven then 0x80), and any other two doubles are equal only when their bits
+ * are. Half the compares of four-byte words.
+ */
+function eight(text: string, at: number): number {
+  const bytes = new Uint8Array(8);
+  for (let i = 0; i < 8; i++) bytes[i] = text.charCodeAt(at + i);
+  return new DataView(bytes.buffer).getFloat64(0, true);
+}
+
 /** `{"event":"write","vcpu":"d`: the line up to the vCPU's domain number (26 bytes). */
 const HEAD = '{"event":"write","vcpu":"d';
-const HEAD_0 = word(HEAD, 0);
-const HEAD_1 = word(HEAD, 4);
-const HEAD_2 = word(HEAD, 8);
-const HEAD_3 = word(HEAD, 12);
-const HEAD_4 = word(HEAD, 16);
-const HEAD_5 = word(HEAD, 20);
+const HEAD_0 = eight(HEAD, 0);
+const HEAD_1 = eight(HEAD, 8);
+const HEAD_2 = eight(HEAD, 16);
 /** `","sbdf":"`: between the vCPU's closing quote and the address's opening one (10 bytes). */
 const SBDF_KEY = '","sbdf":"';
 const SBDF_KEY_0 = word(SBDF_KEY, 0);
@@ -81,13 +157,14 @@ const REG_KEY = '","reg":';
 const REG_KEY_0 = word(REG_KEY, 0);
 const REG_KEY_1 = word(REG_KEY, 4);
 /** `,"size":`: between the register and the size (8 bytes). */
-const SIZE_KEY = ',"size":';
-const SIZE_KEY_0 = word(SIZE_KEY, 0);
-const SIZE_KEY_1 = word(SIZE_KEY, 4);
-/** `,"value":`: between the size and the value (9 bytes). */
-const VALUE_KEY = ',"value":';
-const VALUE_KEY_0 = word(VALUE_KEY, 0);
-const VALUE_KEY_1 = word(VALUE_KEY, 4);
+const SIZE_KEY = eight(',"size":', 0);
+/** `,"value":`: between the size and the value (9 bytes: these 8, then `:`). */
+const VALUE_KEY = eight(',"value":', 0);
+/**
+ * The fewest bytes after a key: `<reg>,"size":<size>,"value":<value>}` with a digit each for the
+ * register and the value.
+ */
+const SHORTEST_TAIL = 21;
 /** Digits a number may have here: 15 are always exact in a double (the text path takes more). */
 const MAX_DIGITS = 15;
 
@@ -128,22 +205,72 @@ export function compactLineEnd(bytes: Uint8Array, from: number, to: number, into
 /**
  * Reads a compact write line from `from`, before `to`, into `into`: the index just past its closing
  * `}`, or -1 when the bytes there are not such a line (what follows the `}` is the caller's to judge).
+ * A trace's lines repeat their key (the domain, vCPU and address: a device's writes come in runs), so
+ * the line is first compared with the last key read, eight bytes at a time, and read field by field
+ * (`readKey`) only when that differs; the register, size and value are read on every line (`readTail`).
  */
 function readCompactLine(bytes: Uint8Array, from: number, to: number, into: CompactWrite): number {
-  if (bytes !== viewed) {
-    viewed = bytes;
-    view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  if (from + SHORTEST_LINE > to) return -1;
+  if (bytes !== into.viewed) {
+    into.viewed = bytes;
+    into.view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   }
-  const v = view;
+  const v = into.view;
+  const slot = keySlot(v, from);
+  const key = into.keys[slot];
+  if (
+    key !== undefined &&
+    key.length !== 0 &&
+    from + key.length + SHORTEST_TAIL <= to &&
+    sameKey(v, from, key)
+  ) {
+    into.domain = key.domain;
+    into.vcpu = key.vcpu;
+    into.sbdfFrom = from + key.addressFrom;
+    into.sbdfTo = from + key.addressTo;
+    into.sbdfHash = key.sbdfHash;
+    into.sbdfHigh = key.sbdfHigh;
+    into.sbdfLow = key.sbdfLow;
+    // `readKey`'s shortcut for the address it read last: not this one.
+    into.sbdfWords = false;
+    return readTail(bytes, from + key.length, to, into);
+  }
+  const at = readKey(bytes, from, to, into, slot);
+  return at < 0 ? -1 : readTail(bytes, at, to, into);
+}
+
+/**
+ * Whether the `key.length` bytes at `from` (all before the line's end) are `key`: eight 8-byte
+ * numbers compared, unrolled (a loop over them re-checked the view and the array on every turn).
+ */
+function sameKey(v: DataView, from: number, key: KnownKey): boolean {
+  const w = key.words;
+  const at = key.at;
+  return (
+    v.getFloat64(from, true) === w[0] &&
+    v.getFloat64(from + at[1]!, true) === w[1] &&
+    v.getFloat64(from + at[2]!, true) === w[2] &&
+    v.getFloat64(from + at[3]!, true) === w[3] &&
+    v.getFloat64(from + at[4]!, true) === w[4] &&
+    v.getFloat64(from + at[5]!, true) === w[5] &&
+    v.getFloat64(from + at[6]!, true) === w[6] &&
+    v.getFloat64(from + at[7]!, true) === w[7]
+  );
+}
+
+/**
+ * Reads the key of a compact write line from `from`, before `to`, into `into` (domain, vCPU,
+ * address) and keeps it in `into.keys[slot]` when it is not too long: the index just past its
+ * `"reg":`, or -1, with the slot's key left as it was, when the bytes there do not start such a line.
+ */
+function readKey(bytes: Uint8Array, from: number, to: number, into: CompactWrite, slot: number): number {
+  const v = into.view;
   // The head, and the vCPU's `d` (its first digit at least follows).
   if (
     from + HEAD.length >= to ||
-    v.getInt32(from, true) !== HEAD_0 ||
-    v.getInt32(from + 4, true) !== HEAD_1 ||
-    v.getInt32(from + 8, true) !== HEAD_2 ||
-    v.getInt32(from + 12, true) !== HEAD_3 ||
-    v.getInt32(from + 16, true) !== HEAD_4 ||
-    v.getInt32(from + 20, true) !== HEAD_5 ||
+    v.getFloat64(from, true) !== HEAD_0 ||
+    v.getFloat64(from + 8, true) !== HEAD_1 ||
+    v.getFloat64(from + 16, true) !== HEAD_2 ||
     bytes[from + 24] !== 0x22 /* " */ ||
     bytes[from + 25] !== 0x64 /* d */
   )
@@ -214,37 +341,90 @@ function readCompactLine(bytes: Uint8Array, from: number, to: number, into: Comp
     v.getInt32(at + 4, true) !== REG_KEY_1
   )
     return -1;
-  if (!digitsAt(bytes, at + REG_KEY.length, to, false) || digits.value > 4095) return -1;
-  into.reg = digits.value;
-  at = digits.end;
-  // The size's key and its one digit.
-  if (
-    at + SIZE_KEY.length >= to ||
-    v.getInt32(at, true) !== SIZE_KEY_0 ||
-    v.getInt32(at + 4, true) !== SIZE_KEY_1
-  )
-    return -1;
-  const size = bytes[at + SIZE_KEY.length]! - 0x30;
-  if (size !== 1 && size !== 2 && size !== 4) return -1;
-  into.size = size;
-  at += SIZE_KEY.length + 1;
-  if (
-    at + VALUE_KEY.length > to ||
-    v.getInt32(at, true) !== VALUE_KEY_0 ||
-    v.getInt32(at + 4, true) !== VALUE_KEY_1 ||
-    bytes[at + 8] !== 0x3a /* : */ ||
-    !digitsAt(bytes, at + VALUE_KEY.length, to, false)
-  )
-    return -1;
-  // The size's all-ones (a table, not `2 ** (8 * size)`: this runs for every line).
-  if (digits.value > (size === 4 ? 0xffff_ffff : size === 2 ? 0xffff : 0xff)) return -1;
-  into.value = digits.value;
-  return digits.end < to && bytes[digits.end] === 0x7d /* } */ ? digits.end + 1 : -1;
+  at += REG_KEY.length;
+  // Kept as read from the line's own bytes: every byte of it is printable ASCII, so each 8-byte
+  // number is one no line's bytes read as unless they are these (see `eight`). Eight of them at
+  // `8k`, or the last 8 bytes of the key where the key is shorter (some compared twice).
+  const length = at - from;
+  if (length <= 8 * KEY_WORDS) {
+    let key = into.keys[slot];
+    if (key === undefined) {
+      key = new KnownKey();
+      into.keys[slot] = key;
+    }
+    for (let k = 0; k < KEY_WORDS; k++) {
+      const offset = Math.min(8 * k, length - 8);
+      key.at[k] = offset;
+      key.words[k] = v.getFloat64(from + offset, true);
+    }
+    key.length = length;
+    key.domain = into.domain;
+    key.vcpu = into.vcpu;
+    key.addressFrom = into.sbdfFrom - from;
+    key.addressTo = into.sbdfTo - from;
+    key.sbdfHash = into.sbdfHash;
+    key.sbdfHigh = into.sbdfHigh;
+    key.sbdfLow = into.sbdfLow;
+  }
+  return at;
 }
 
-/** The bytes `view` shows: the chunk the lines read last are spans of (one view per chunk). */
-let viewed: Uint8Array | undefined;
-let view: DataView<ArrayBufferLike> = new DataView(new ArrayBuffer(0));
+/**
+ * Reads the rest of a compact write line after its key, from `at` (past `"reg":`), before `to`,
+ * into `into`: `<reg>,"size":<size>,"value":<value>}`, the index just past the `}`, or -1. The
+ * register has at most four digits (4095), the value at most ten (2^32 - 1), so each is read
+ * without the general digit loop's count: a longer number is the next literal not matching, which
+ * `digitsAt`'s limit and the range checks refuse too.
+ */
+function readTail(bytes: Uint8Array, at: number, to: number, into: CompactWrite): number {
+  if (at + SHORTEST_TAIL > to) return -1;
+  // The register: 1 to 4 digits, no leading zero (all of them before `to`: the shortest tail is past).
+  let reg = bytes[at]! - 0x30;
+  if (reg >>> 0 > 9) return -1;
+  let digit = bytes[at + 1]! - 0x30;
+  if (digit >>> 0 > 9) at += 1;
+  else {
+    if (reg === 0) return -1;
+    reg = reg * 10 + digit;
+    digit = bytes[at + 2]! - 0x30;
+    if (digit >>> 0 > 9) at += 2;
+    else {
+      reg = reg * 10 + digit;
+      digit = bytes[at + 3]! - 0x30;
+      if (digit >>> 0 > 9) at += 3;
+      else {
+        reg = reg * 10 + digit;
+        if (reg > 4095) return -1;
+        at += 4;
+      }
+    }
+  }
+  // `,"size":`, its one digit, `,"value":` and the value's first digit and the `}` after it.
+  if (at + SHORTEST_TAIL - 1 > to || into.view.getFloat64(at, true) !== SIZE_KEY) return -1;
+  const size = bytes[at + 8]! - 0x30;
+  if (size !== 1 && size !== 2 && size !== 4) return -1;
+  if (into.view.getFloat64(at + 9, true) !== VALUE_KEY || bytes[at + 17] !== 0x3a /* : */) return -1;
+  // The value: 1 to 10 digits, no leading zero, up to the `}`.
+  const first = at + 18;
+  let value = bytes[first]! - 0x30;
+  if (value >>> 0 > 9) return -1;
+  let end = first + 1;
+  if (value !== 0) {
+    const last = Math.min(to, first + 10);
+    for (; end < last; end++) {
+      digit = bytes[end]! - 0x30;
+      if (digit >>> 0 > 9) break;
+      value = value * 10 + digit;
+    }
+  }
+  if (end >= to || bytes[end] !== 0x7d /* } */) return -1;
+  // The size's all-ones (a table, not `2 ** (8 * size)`: this runs for every line).
+  if (value > (size === 4 ? 0xffff_ffff : size === 2 ? 0xffff : 0xff)) return -1;
+  into.reg = reg;
+  into.size = size;
+  into.value = value;
+  return end + 1;
+}
 
 /**
  * Reads 1 to `MAX_DIGITS` decimal digits at `at`, before `to`, into `digits.value`, with `digits.end`

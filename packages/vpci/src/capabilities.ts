@@ -12,6 +12,7 @@
 import type { Result } from '@vpci/rangeset';
 import { hasPciMsi } from './arch.js';
 import type { EngineContext } from './context.js';
+import { deviceRead, deviceWrite } from './device-handlers.js';
 import type { AccessorRef, PciDevice } from './domain.js';
 import { findCapability, findExtCapability } from './hardware.js';
 import { cleanupMsi, initMsi } from './msi.js';
@@ -33,9 +34,31 @@ import {
   PCI_STATUS_RW1C_MASK,
 } from './pci-regs.js';
 import { cleanupRebar, initRebar } from './rebar.js';
+import { READ_ZERO, type RegisterRead, type RegisterWrite } from './registers.js';
 import { initSriov } from './sriov.js';
 
 const GUEST_CAPS: readonly number[] = [PCI_CAP_ID_MSI, PCI_CAP_ID_MSIX];
+
+// Handlers shared by every device (device-handlers.ts): the device comes as `owner`.
+/** A guest's capability ID register: the device's byte (`vpci_hw_read8`). */
+const READ_BYTE: RegisterRead = deviceRead((device: PciDevice, offset: number) => device.hw.read(offset, 1));
+/** The hardware domain's list pointers, written to the device (`vpci_hw_write8`). */
+const WRITE_BYTE: RegisterWrite = deviceWrite(
+  (value: number, _bytes: number, device: PciDevice, offset: number) => device.hw.write(offset, 1, value),
+);
+/** Each vPCI state's list pointers (`initCapabilityList`'s list, re-linked as capabilities hide). */
+const capabilityPointers = new WeakMap<object, Pointer[]>();
+/** A list pointer: the value the list (`capabilityPointers`) holds for the register at `offset`. */
+const READ_POINTER: RegisterRead = deviceRead(
+  (device: PciDevice, offset: number) =>
+    capabilityPointers.get(device.vpci!)!.find((pointer) => pointer.reg === offset)!.value,
+);
+/** A guest's status register, read from the device (`vpci_hw_read16`). */
+const READ_STATUS: RegisterRead = deviceRead((device: PciDevice) => device.hw.read(PCI_STATUS, 2));
+/** A guest's status register, written to the device (`vpci_hw_write16`) after the masks. */
+const WRITE_STATUS: RegisterWrite = deviceWrite((value: number, _bytes: number, device: PciDevice) =>
+  device.hw.write(PCI_STATUS, 2, value),
+);
 
 /** A list pointer register whose value can be re-linked when a capability is hidden. */
 interface Pointer {
@@ -195,10 +218,10 @@ function initCapabilityList(
   if ((hw.read(PCI_STATUS, 2) & PCI_STATUS_CAP_LIST) !== 0) {
     const ids = isHwdom ? [] : GUEST_CAPS;
     const ttl = { left: 48 };
+    capabilityPointers.set(device.vpci!, list);
     const link = (reg: number, value: number): boolean => {
-      const pointer: Pointer = { reg, value };
-      list.push(pointer);
-      return registers.add(() => pointer.value, isHwdom ? (v) => hw.write(reg, 1, v) : undefined, reg, 1).ok;
+      list.push({ reg, value });
+      return registers.add(READ_POINTER, isHwdom ? WRITE_BYTE : undefined, reg, 1).ok;
     };
     let next = nextCapability(device, PCI_CAPABILITY_LIST, ids, ttl);
     if (!link(PCI_CAPABILITY_LIST, next)) return { ok: false, code: 'EEXIST' };
@@ -207,10 +230,7 @@ function initCapabilityList(
     while (next !== 0 && ttl.left > 0) {
       const pos = next;
       next = nextCapability(device, pos + PCI_CAP_LIST_NEXT, ids, ttl);
-      if (
-        !isHwdom &&
-        !registers.add(() => hw.read(pos + PCI_CAP_LIST_ID, 1), undefined, pos + PCI_CAP_LIST_ID, 1).ok
-      ) {
+      if (!isHwdom && !registers.add(READ_BYTE, undefined, pos + PCI_CAP_LIST_ID, 1).ok) {
         return { ok: false, code: 'EEXIST' };
       }
       if (!link(pos + PCI_CAP_LIST_NEXT, next)) return { ok: false, code: 'EEXIST' };
@@ -220,18 +240,12 @@ function initCapabilityList(
   if (isHwdom) return { ok: true, list };
   // The guest's status register: the capability bit hidden (RsvdP) when nothing is left to show.
   const capBit = maskCapList ? PCI_STATUS_CAP_LIST : 0;
-  const added = registers.add(
-    () => hw.read(PCI_STATUS, 2),
-    (v) => hw.write(PCI_STATUS, 2, v),
-    PCI_STATUS,
-    2,
-    {
-      ro: PCI_STATUS_RO_MASK & ~capBit,
-      rw1c: PCI_STATUS_RW1C_MASK,
-      rsvdp: capBit,
-      rsvdz: PCI_STATUS_RSVDZ_MASK,
-    },
-  );
+  const added = registers.add(READ_STATUS, WRITE_STATUS, PCI_STATUS, 2, {
+    ro: PCI_STATUS_RO_MASK & ~capBit,
+    rw1c: PCI_STATUS_RW1C_MASK,
+    rsvdp: capBit,
+    rsvdz: PCI_STATUS_RSVDZ_MASK,
+  });
   return added.ok ? { ok: true, list } : { ok: false, code: added.code };
 }
 
@@ -244,7 +258,7 @@ function initExtCapabilityList(device: PciDevice, isHwdom: boolean): ExtHeader[]
   if (!device.extCfg) return headers;
   const registers = device.vpci!.registers;
   if (!isHwdom) {
-    registers.add(() => 0, undefined, PCI_CFG_SPACE_SIZE, 4);
+    registers.add(READ_ZERO, undefined, PCI_CFG_SPACE_SIZE, 4);
     return headers;
   }
   let pos = PCI_CFG_SPACE_SIZE;

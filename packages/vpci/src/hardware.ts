@@ -239,10 +239,22 @@ export class PhysicalDevice {
   /** The logs `barWritten` notes this device in (see `BarWriteLog`). */
   private readonly barWriteLogs: BarWriteLog[] = [];
   private readonly config = new Uint8Array(PCI_CFG_SPACE_EXP_SIZE);
-  private readonly wmask = new Uint8Array(PCI_CFG_SPACE_EXP_SIZE);
+  /**
+   * The writable bits of each byte. Devices described alike have the same masks, so once described
+   * a device shares its masks with an equal earlier device's (`shareMasks`) and copies them before
+   * changing one (`maskShared`): a write then reads mask bytes other devices keep in the cache, and a
+   * machine of thousands of devices holds a few masks instead of 4 KiB a device.
+   */
+  private wmask: Uint8Array = new Uint8Array(PCI_CFG_SPACE_EXP_SIZE);
+  /** Whether `wmask` may be another device's too (copied before it changes). */
+  private maskShared = false;
   /** Current size of each BAR slot (0n: unimplemented or the high half of a 64-bit BAR). */
   private readonly barSizes: bigint[] = [0n, 0n, 0n, 0n, 0n, 0n];
-  private readonly rebarSlots = new Map<number, number>();
+  /**
+   * Each resizable-BAR control's BAR, fixed once described (`NO_REBAR_SLOTS` for the many devices
+   * without: one map every write's check reads, in the cache, instead of an empty map a device).
+   */
+  private rebarSlots: ReadonlyMap<number, number> = NO_REBAR_SLOTS;
   /** The SR-IOV capability of a physical function described with one (`DeviceSpec.sriov`). */
   private sriovCap: SriovHardware | undefined;
   /** The MSI-X capability each VF of this SR-IOV physical function has (`SriovSpec.vfMsix`). */
@@ -295,6 +307,7 @@ export class PhysicalDevice {
     if (spec.rebar !== undefined) device.defineRebar(spec.rebar);
     if (spec.sriov !== undefined) device.defineSriov(spec.sriov, spec.rebar !== undefined);
     if (spec.phantomFunctions !== undefined) device.defineExpress(spec.phantomFunctions);
+    device.shareMasks();
     return device;
   }
 
@@ -336,6 +349,7 @@ export class PhysicalDevice {
     const msi = findCapability(device, PCI_CAP_ID_MSI);
     if (msi !== 0) device.setMsiMasks(msi);
     device.readSriov(sizes.vfBars);
+    device.shareMasks();
     return device;
   }
 
@@ -367,6 +381,7 @@ export class PhysicalDevice {
     vf.poke(PCI_DEVICE_ID, 2, 0xffff);
     vf.setMask(PCI_COMMAND, 2, 0x07ff & ~(PCI_COMMAND_IO | PCI_COMMAND_MEMORY));
     if (pf.vfMsix !== undefined) vf.defineMsix(pf.vfMsix);
+    vf.shareMasks();
     return vf;
   }
 
@@ -433,9 +448,12 @@ export class PhysicalDevice {
   copy(): PhysicalDevice {
     const copy = new PhysicalDevice(this.sbdf, this.extendedConfig);
     copy.config.set(this.config);
-    copy.wmask.set(this.wmask);
+    // The masks are shared until either changes one (`setMask` copies a shared array first).
+    copy.wmask = this.wmask;
+    copy.maskShared = true;
+    this.maskShared = true;
     for (let i = 0; i < this.barSizes.length; i++) copy.barSizes[i] = this.barSizes[i]!;
-    for (const [ctrl, bar] of this.rebarSlots) copy.rebarSlots.set(ctrl, bar);
+    copy.rebarSlots = this.rebarSlots;
     copy.sriovCap = this.sriovCap?.copyOnto(copy.configBytes());
     copy.vfMsix = this.vfMsix;
     copy.physfn = this.physfn;
@@ -668,7 +686,8 @@ export class PhysicalDevice {
         (entry.bar | nbars | (rebarField(name, size) << PCI_REBAR_CTRL_SIZE_SHIFT) | upper) >>> 0,
       );
       this.setMask(ctrl, 4, PCI_REBAR_CTRL_SIZE_MASK);
-      this.rebarSlots.set(ctrl, entry.bar);
+      if (this.rebarSlots === NO_REBAR_SLOTS) this.rebarSlots = new Map();
+      (this.rebarSlots as Map<number, number>).set(ctrl, entry.bar);
     });
   }
 
@@ -771,13 +790,64 @@ export class PhysicalDevice {
   }
 
   private setMask(reg: number, size: number, mask: number): void {
+    if (this.maskShared) {
+      this.wmask = this.wmask.slice();
+      this.maskShared = false;
+    }
     for (let i = 0; i < size; i++) this.wmask[reg + i] = (mask >>> (8 * i)) & 0xff;
+  }
+
+  /**
+   * Takes an equal earlier device's masks instead of its own (`wmask`) when `SHARED_MASKS` has them,
+   * else offers its own to later devices there.
+   */
+  private shareMasks(): void {
+    // Shared from now on either way: kept in `SHARED_MASKS`, this device's own array is the next's.
+    this.wmask = sharedMasks(this.wmask);
+    this.maskShared = true;
   }
 
   /** For error messages. */
   toString(): string {
     return formatSbdf(this.sbdf);
   }
+}
+
+/** `PhysicalDevice.rebarSlots` of a device without resizable BARs. */
+const NO_REBAR_SLOTS: ReadonlyMap<number, number> = new Map();
+
+/**
+ * Write masks devices share (`PhysicalDevice.shareMasks`), by a hash of their bytes; at most
+ * `SHARED_MASKS_KEPT` of them (the oldest go first: a device then keeps masks of its own), so that
+ * what is kept is bounded whatever devices a process describes. An array here is never changed (a
+ * device copies it before changing a mask).
+ */
+const SHARED_MASKS = new Map<number, Uint8Array[]>();
+let sharedMaskCount = 0;
+const SHARED_MASKS_KEPT = 1024;
+
+/** `masks`, or an equal array in `SHARED_MASKS` (`masks` is kept there when none is). */
+function sharedMasks(masks: Uint8Array): Uint8Array {
+  const words = new Uint32Array(masks.buffer, masks.byteOffset, masks.length >> 2);
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < words.length; i++) hash = Math.imul(hash ^ words[i]!, 0x01000193);
+  const known = SHARED_MASKS.get(hash);
+  if (known !== undefined)
+    for (const other of known) {
+      const otherWords = new Uint32Array(other.buffer, other.byteOffset, other.length >> 2);
+      let equal = true;
+      for (let i = 0; i < words.length && equal; i++) equal = words[i] === otherWords[i];
+      if (equal) return other;
+    }
+  if (sharedMaskCount >= SHARED_MASKS_KEPT) {
+    const [oldest] = SHARED_MASKS.keys();
+    sharedMaskCount -= SHARED_MASKS.get(oldest!)!.length;
+    SHARED_MASKS.delete(oldest!);
+  }
+  if (known !== undefined && SHARED_MASKS.has(hash)) known.push(masks);
+  else SHARED_MASKS.set(hash, [masks]);
+  sharedMaskCount++;
+  return masks;
 }
 
 /** Offset of the first capability with `id` in the legacy list, or 0. */

@@ -9,6 +9,7 @@ import { guestIoBarReadsZero } from './arch.js';
 import { pciSizeMemBar } from './bar-sizing.js';
 import type { EngineContext } from './context.js';
 import { type Bar, barAddress, hostFrameRange, type VpciState } from './device.js';
+import { deviceMapping, deviceRead, deviceWrite } from './device-handlers.js';
 import type { AccessorRef, PciDevice } from './domain.js';
 import { type ModifyBarsErrno, modifyBars } from './modify-bars.js';
 import { mappedByOtherDomain, pendingVcpuOf } from './ownership.js';
@@ -48,6 +49,7 @@ import {
   PCI_VENDOR_ID,
 } from './pci-regs.js';
 import { countRangesetOps } from './rangeset-ops.js';
+import { READ_ZERO, type RegisterMapping, type RegisterRead, type RegisterWrite } from './registers.js';
 import type { RuleSet } from './rule-set.js';
 import { vfInitBars } from './vf-bars.js';
 
@@ -106,16 +108,14 @@ export function vpciInitHeader(
   // PF's VF Memory Space Enable is on (`vf_init_header`). A guest gets the guest handlers below.
   if (device.physfn !== undefined && isHwdom) return vfInitHardwareHeader(context, accessor, device);
   // The writes go to the machine's rule set (rule-set.ts): under Xen's, the handlers below.
+  const handlers = headerHandlers(context, accessor, rules);
   const added = vpci.registers.add(
-    isHwdom ? () => hw.read(PCI_COMMAND, 2) : () => guestCmdRead(vpci),
-    (value) => rules.cmdWrite(context, accessor, device, value),
+    isHwdom ? handlers.hwCmdRead : handlers.guestCmdRead,
+    handlers.cmdWrite,
     PCI_COMMAND,
     2,
     { rsvdp: isHwdom ? 0 : GUEST_CMD_RSVDP_MASK },
-    // A write that flips memory decoding changes what the checks read (`barsMapped`: an MSI-X page
-    // mapped while the device decodes) under every rule set, whether or not the rule set maps anything
-    // then (cloud-hypervisor's only follows the bit): never inert, whatever `commandMaps` says.
-    (value) => flipsDecoding(vpci, value) || rules.commandMaps(device, value),
+    handlers.cmdMaps,
   );
   if (!added.ok) return added;
   // Xen's ignore_bars quirk (apply_quirks): no BAR is sized, trapped or mapped, and the command
@@ -142,7 +142,6 @@ export function vpciInitHeader(
     hw.write(PCI_COMMAND, 2, cmd);
     return { ok: false, code };
   };
-  const readZero = (): number => 0;
 
   if (device.physfn !== undefined) return vfInitGuestHeader(context, accessor, rules, device, cmd);
   for (let i = 0; i < numBars; i++) {
@@ -150,7 +149,7 @@ export function vpciInitHeader(
     const bar = vpci.bars[i]!;
     if (i > 0 && vpci.bars[i - 1]!.type === 'mem64lo') {
       bar.type = 'mem64hi';
-      const ok = addBarHandlers(context, accessor, rules, device, bar, reg, isHwdom);
+      const ok = addBarHandlers(context, accessor, rules, device, reg, isHwdom);
       if (!ok) return fail('EEXIST');
       continue;
     }
@@ -167,7 +166,7 @@ export function vpciInitHeader(
       if (
         !isHwdom &&
         guestIoBarReadsZero(context.arch) &&
-        !vpci.registers.add(readZero, undefined, reg, 4).ok
+        !vpci.registers.add(READ_ZERO, undefined, reg, 4).ok
       )
         return fail('EEXIST');
       continue;
@@ -178,14 +177,14 @@ export function vpciInitHeader(
     const sized = pciSizeMemBar(device, reg, i === numBars - 1 ? 'last' : 'bar');
     if (sized.size === 0n) {
       bar.type = 'empty';
-      if (!isHwdom && !vpci.registers.add(readZero, undefined, reg, 4).ok) return fail('EEXIST');
+      if (!isHwdom && !vpci.registers.add(READ_ZERO, undefined, reg, 4).ok) return fail('EEXIST');
       continue;
     }
     bar.addr = sized.addr;
     bar.guestAddr = sized.addr;
     bar.size = sized.size;
     bar.prefetchable = (value & PCI_BASE_ADDRESS_MEM_PREFETCH) !== 0;
-    if (!addBarHandlers(context, accessor, rules, device, bar, reg, isHwdom)) return fail('EEXIST');
+    if (!addBarHandlers(context, accessor, rules, device, reg, isHwdom)) return fail('EEXIST');
   }
 
   const romBar = vpci.bars[numBars]!;
@@ -196,14 +195,7 @@ export function vpciInitHeader(
     romBar.addr = rom.addr;
     romBar.guestAddr = rom.addr;
     vpci.romEnabled = (hw.read(romReg, 4) & PCI_ROM_ADDRESS_ENABLE) !== 0;
-    const added = vpci.registers.add(
-      () => hw.read(romReg, 4),
-      (value) => rules.romWrite(context, accessor, device, romReg, value),
-      romReg,
-      4,
-      {},
-      true,
-    );
+    const added = vpci.registers.add(handlers.hwRead, handlers.romWrite, romReg, 4, {}, true);
     if (!added.ok) romBar.type = 'empty';
     else barAddRangeset(context, device, romBar);
   } else if (!isHwdom) {
@@ -211,7 +203,7 @@ export function vpciInitHeader(
     // TODO (Xen, header.c vpci_init_header): "Check expansion ROM, we do not handle ROM for guests for
     // now" (F5 in docs/xen-gaps.md).
     romBar.type = 'empty';
-    if (!vpci.registers.add(readZero, undefined, romReg, 4).ok) return fail('EEXIST');
+    if (!vpci.registers.add(READ_ZERO, undefined, romReg, 4).ok) return fail('EEXIST');
   }
 
   if (rules.setUp !== undefined) {
@@ -274,7 +266,7 @@ function vfInitGuestHeader(
     const added =
       bar.type === 'empty'
         ? vpci.registers.add(() => 0, undefined, reg, 4).ok
-        : addBarHandlers(context, accessor, rules, device, bar, reg, false);
+        : addBarHandlers(context, accessor, rules, device, reg, false);
     if (!added) return fail('EEXIST');
   }
   // VFs have no expansion ROM: the register reads zero, as a guest's ROM does.
@@ -290,37 +282,92 @@ function barAddRangeset(context: EngineContext, device: PciDevice, bar: Bar): vo
 }
 
 /**
- * Registers a memory BAR slot's handlers (both halves of a 64-bit BAR use them); the writes go to the
- * machine's rule set.
+ * Registers the handlers of the memory BAR slot whose register is `reg` (both halves of a 64-bit BAR
+ * use them); the writes go to the machine's rule set. The handlers find the slot from the register's
+ * offset (`barAt`).
  */
 function addBarHandlers(
   context: EngineContext,
   accessor: AccessorRef,
   rules: RuleSet,
   device: PciDevice,
-  bar: Bar,
   reg: number,
   isHwdom: boolean,
 ): boolean {
   const registers = device.vpci!.registers;
-  if (isHwdom) {
-    return registers.add(
-      () => device.hw.read(reg, 4),
-      (value, bytes) => rules.barWrite(context, accessor, device, bar, reg, value, bytes),
-      reg,
-      4,
-      {},
-      true,
-    ).ok;
-  }
-  return registers.add(
-    () => guestMemBarRead(device.vpci!, bar),
-    (value, bytes) => rules.guestBarWrite(context, accessor, device, bar, value, bytes),
-    reg,
-    4,
-    {},
-    true,
-  ).ok;
+  const handlers = headerHandlers(context, accessor, rules);
+  if (isHwdom) return registers.add(handlers.hwRead, handlers.barWrite, reg, 4, {}, true).ok;
+  return registers.add(handlers.guestBarRead, handlers.guestBarWrite, reg, 4, {}, true).ok;
+}
+
+/**
+ * The header's handlers of one machine (its context, accessor and rule set), shared by every device
+ * (device-handlers.ts): each finds the device it serves, and the BAR from the register's offset, as Xen's
+ * handlers get `pdev` and `reg`, instead of a closure per device and register holding them.
+ */
+interface HeaderHandlers {
+  /** The device's own command register (the hardware domain's). */
+  readonly hwCmdRead: RegisterRead;
+  /** The device's own 32-bit register (the hardware domain's BAR and ROM registers). */
+  readonly hwRead: RegisterRead;
+  /** Xen's `guest_cmd_read`. */
+  readonly guestCmdRead: RegisterRead;
+  /** The rule set's `cmdWrite`. */
+  readonly cmdWrite: RegisterWrite;
+  /**
+   * Whether a command value can change the mappings: a write that flips memory decoding changes what
+   * the checks read (`barsMapped`: an MSI-X page mapped while the device decodes) under every rule
+   * set, whether or not the rule set maps anything then (cloud-hypervisor's only follows the bit):
+   * never inert, whatever `commandMaps` says.
+   */
+  readonly cmdMaps: RegisterMapping;
+  /** The rule set's `barWrite` (hardware domain). */
+  readonly barWrite: RegisterWrite;
+  /** Xen's `guest_mem_bar_read`. */
+  readonly guestBarRead: RegisterRead;
+  /** The rule set's `guestBarWrite`. */
+  readonly guestBarWrite: RegisterWrite;
+  /** The rule set's `romWrite` (hardware domain). */
+  readonly romWrite: RegisterWrite;
+}
+
+const headerHandlerSets = new WeakMap<EngineContext, HeaderHandlers>();
+
+/** The header's shared handlers for `context`'s machine, made on first use. */
+function headerHandlers(context: EngineContext, accessor: AccessorRef, rules: RuleSet): HeaderHandlers {
+  const known = headerHandlerSets.get(context);
+  if (known !== undefined) return known;
+  const made: HeaderHandlers = {
+    hwCmdRead: deviceRead((device: PciDevice) => device.hw.read(PCI_COMMAND, 2)),
+    hwRead: deviceRead((device: PciDevice, offset: number) => device.hw.read(offset, 4)),
+    guestCmdRead: deviceRead((device: PciDevice) => guestCmdRead(device.vpci!)),
+    cmdWrite: deviceWrite((value: number, _bytes: number, device: PciDevice) =>
+      rules.cmdWrite(context, accessor, device, value),
+    ),
+    cmdMaps: deviceMapping(
+      (value: number, device: PciDevice) =>
+        flipsDecoding(device.vpci!, value) || rules.commandMaps(device, value),
+    ),
+    barWrite: deviceWrite((value: number, bytes: number, device: PciDevice, offset: number) =>
+      rules.barWrite(context, accessor, device, barAt(device, offset), offset, value, bytes),
+    ),
+    guestBarRead: deviceRead((device: PciDevice, offset: number) =>
+      guestMemBarRead(device.vpci!, barAt(device, offset)),
+    ),
+    guestBarWrite: deviceWrite((value: number, bytes: number, device: PciDevice, offset: number) =>
+      rules.guestBarWrite(context, accessor, device, barAt(device, offset), value, bytes),
+    ),
+    romWrite: deviceWrite((value: number, _bytes: number, device: PciDevice, offset: number) =>
+      rules.romWrite(context, accessor, device, offset, value),
+    ),
+  };
+  headerHandlerSets.set(context, made);
+  return made;
+}
+
+/** The BAR slot whose register is at `offset` (0x10 + 4 × slot, both header layouts). */
+function barAt(device: PciDevice, offset: number): Bar {
+  return device.vpci!.bars[(offset - PCI_BASE_ADDRESS_0) >> 2]!;
 }
 
 /**

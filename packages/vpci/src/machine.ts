@@ -53,7 +53,7 @@ import { PendingVcpus } from './pending-vcpus.js';
 import { type Policy, type Profile, policyFor } from './policy.js';
 import { ignoresBars } from './quirks.js';
 import { countRangesetOps, purgeBarSets } from './rangeset-ops.js';
-import type { HardwareAccess } from './registers.js';
+import { type HardwareAccess, sharedRegistersOf } from './registers.js';
 import type { RuleSet, RuleSetName } from './rule-set.js';
 import { ruleSetFor } from './rule-sets.js';
 import { formatSbdf, makeSbdf, type Sbdf, sbdfKey, toSbdf } from './sbdf.js';
@@ -1374,6 +1374,7 @@ export class Machine implements EngineContext {
     if (this.readOnlyDevices.has(sbdfKey(device.sbdf))) return { ok: true };
     const isHwdom = domain.isHardware;
     device.vpci = new VpciState();
+    device.vpci.registers.bind(device, sharedRegistersOf(this));
     // What was made from the old state's BARs: the host pages vPCI adds, the enabled BARs.
     device.hw.noteBarsChanged();
     this.enabledBars?.renewed(device);

@@ -15,6 +15,7 @@ import type { Result } from '@vpci/rangeset';
 import type { EngineContext } from './context.js';
 import { mappingDomain, ruleSetMapsDevice } from './context.js';
 import type { MsixEntry, MsixState, VpciState } from './device.js';
+import { deviceRead, deviceWrite } from './device-handlers.js';
 import type { PciDevice } from './domain.js';
 import type { VpciEvent } from './events.js';
 import { findCapability, type PhysicalDevice } from './hardware.js';
@@ -30,6 +31,7 @@ import {
   PCI_MSIX_PBA,
   PCI_MSIX_TABLE,
 } from './pci-regs.js';
+import type { RegisterRead, RegisterWrite } from './registers.js';
 
 /** Index of the MSI-X table, and of the PBA, in `MsixState.tables`. */
 export const VPCI_MSIX_TABLE = 0;
@@ -167,15 +169,7 @@ export function initMsix(
       bound: false,
     })),
   };
-  const added = vpci.registers.add(
-    () =>
-      (msix.maxEntries - 1) |
-      (msix.enabled ? PCI_MSIX_FLAGS_ENABLE : 0) |
-      (msix.masked ? PCI_MSIX_FLAGS_MASKALL : 0),
-    (value) => controlWrite(context, device, cap + PCI_MSIX_FLAGS, value),
-    cap + PCI_MSIX_FLAGS,
-    2,
-  );
+  const added = vpci.registers.add(CONTROL_READ, controlWriteOf(context), cap + PCI_MSIX_FLAGS, 2);
   // Another handler there already (MSI's, in a capability list that makes them overlap): EEXIST.
   if (!added.ok) return added;
   vpci.msix = msix;
@@ -218,6 +212,33 @@ export function cleanupMsix(
   if (!removed.ok) return removed;
   if (device.domain?.kind !== 'hardware') return { ok: true };
   return vpci.registers.add(() => device.hw.read(ctrl, 2), undefined, ctrl, 2);
+}
+
+/**
+ * Xen's MSI-X `control_read`, shared by every device (device-handlers.ts): the state is the
+ * device's (`init_msix` sets it once its handler is in).
+ */
+const CONTROL_READ: RegisterRead = deviceRead((device: PciDevice) => {
+  const msix = device.vpci!.msix!;
+  return (
+    (msix.maxEntries - 1) |
+    (msix.enabled ? PCI_MSIX_FLAGS_ENABLE : 0) |
+    (msix.masked ? PCI_MSIX_FLAGS_MASKALL : 0)
+  );
+});
+
+const controlWrites = new WeakMap<EngineContext, RegisterWrite>();
+
+/** `controlWrite` as the shared handler of `context`'s machine, made on first use. */
+function controlWriteOf(context: EngineContext): RegisterWrite {
+  let write = controlWrites.get(context);
+  if (write === undefined) {
+    write = deviceWrite((value: number, _bytes: number, device: PciDevice, offset: number) =>
+      controlWrite(context, device, offset, value),
+    );
+    controlWrites.set(context, write);
+  }
+  return write;
 }
 
 /**

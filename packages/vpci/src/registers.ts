@@ -7,13 +7,20 @@
 import type { Result } from '@vpci/rangeset';
 import { PCI_CFG_SPACE_EXP_SIZE } from './pci-regs.js';
 
-/** Reads a whole register (its `size` bytes). */
-export type RegisterRead = () => number;
+/**
+ * Reads a whole register (its `size` bytes). `owner` is the device whose table holds the handler and
+ * `offset` the register's: a handler shared by every device of one layout (`SharedRegisters`) finds
+ * the device's state through them, as Xen's handlers get `pdev` and `reg`; a closure may ignore them.
+ */
+export type RegisterRead = (owner: unknown, offset: number) => number;
 /**
  * Writes a whole register with the merged value; `bytes` says how many of its bytes the access wrote
- * (a partial write is merged into `value`, as Xen's `vpci_write_helper` does).
+ * (a partial write is merged into `value`, as Xen's `vpci_write_helper` does). `owner` and `offset`
+ * as for `RegisterRead`.
  */
-export type RegisterWrite = (value: number, bytes: number) => void;
+export type RegisterWrite = (value: number, bytes: number, owner: unknown, offset: number) => void;
+/** Whether a write of `value` can change what the device (`owner`) maps (`Register.mapping`). */
+export type RegisterMapping = (value: number, owner: unknown) => boolean;
 
 /** One emulated register: offset, size and masks as Xen's `struct vpci_register`. */
 export interface Register {
@@ -34,11 +41,11 @@ export interface Register {
    * BARs are: always for the BAR, ROM and resizable-BAR control handlers, when decoding flips for the
    * command register's; never for the others (status, capabilities, MSI-X control, …).
    */
-  readonly mapping: (value: number) => boolean;
+  readonly mapping: RegisterMapping;
 }
 
 /** How `RegisterTable.add` marks a handler: `Register.mapping`, or true/false for always/never. */
-export type MappingMark = boolean | ((value: number) => boolean);
+export type MappingMark = boolean | RegisterMapping;
 
 /** Masks of a register; all default to 0. */
 export interface RegisterMasks {
@@ -75,15 +82,149 @@ const HARDWARE: WriteTargets = Object.freeze({ mapping: false, hardware: true })
 const HANDLED: WriteTargets = Object.freeze({ mapping: false, hardware: false });
 const IGNORED_WRITE: RegisterWrite = () => {};
 
+/**
+ * Handler functions that read or write nothing but the device they are handed (`owner`) and state
+ * shared by a whole machine: one function serves every device's table, so a register made of such
+ * functions is one object for every device of the same layout (`SharedRegisters`).
+ */
+const SHARED_HANDLERS = new WeakSet<object>([IGNORED_READ, IGNORED_WRITE, ALWAYS, NEVER]);
+
+/**
+ * Marks `handler` as shared by every device (it keeps no device's state of its own: it reaches the
+ * device through the `owner` it is handed) and returns it.
+ */
+export function sharedHandler<F extends object>(handler: F): F {
+  SHARED_HANDLERS.add(handler);
+  return handler;
+}
+
+/** A handler that reads as zero, shared by every device (Xen's `vpci_read_val` of 0). */
+export const READ_ZERO: RegisterRead = sharedHandler(() => 0);
+
+/** Numbers for shared handlers, to name a register's functions in `SharedRegisters`' keys. */
+const handlerIds = new WeakMap<object, number>();
+let handlerCount = 0;
+function handlerId(handler: object): number {
+  let id = handlerIds.get(handler);
+  if (id === undefined) {
+    id = handlerCount++;
+    handlerIds.set(handler, id);
+  }
+  return id;
+}
+
+/**
+ * One machine's registers made of shared handlers (`sharedHandler`), one object per distinct offset,
+ * size, masks and functions: every device of one layout holds the same `Register` objects, so that an
+ * access to a device last met thousands of accesses ago reads its handlers from lines other devices
+ * keep in the cache, instead of the device's own objects and closures (the scale row's cost).
+ * Per machine, so that a machine's handlers go with it.
+ */
+export class SharedRegisters {
+  private readonly registers = new Map<string, Register>();
+  /** The interned registers' numbers, which name a layout in `layouts`. */
+  private readonly ids = new Map<Register, number>();
+  /** Tables' handler lists made only of interned registers, by their registers' numbers. */
+  private readonly layouts = new Map<string, Layout>();
+
+  /**
+   * The shared layout of `handlers` (with their `ends`): an equal one met before, or these arrays,
+   * kept from now on (the caller must no longer change them). Undefined when a handler is the
+   * device's own (a closure over its state), so that the table keeps its own arrays.
+   */
+  layout(handlers: Register[], ends: number[]): Layout | undefined {
+    let key = '';
+    for (const r of handlers) {
+      const id = this.ids.get(r);
+      if (id === undefined) return undefined;
+      key += `${id},`;
+    }
+    const known = this.layouts.get(key);
+    if (known !== undefined) return known;
+    const made = { handlers, ends };
+    this.layouts.set(key, made);
+    return made;
+  }
+
+  /** The register `made` describes, or an equal one made before (when every function is shared). */
+  intern(made: Register): Register {
+    if (
+      !SHARED_HANDLERS.has(made.read) ||
+      !SHARED_HANDLERS.has(made.write) ||
+      !SHARED_HANDLERS.has(made.mapping)
+    )
+      return made;
+    const key = `${handlerId(made.read)},${handlerId(made.write)},${handlerId(made.mapping)},${made.offset},${made.size},${made.roMask},${made.rw1cMask},${made.rsvdpMask},${made.rsvdzMask}`;
+    const known = this.registers.get(key);
+    if (known !== undefined) return known;
+    this.registers.set(key, made);
+    this.ids.set(made, this.ids.size);
+    return made;
+  }
+}
+
+/** A table's handlers and their ends as `SharedRegisters` shares them between tables: never changed. */
+interface Layout {
+  readonly handlers: Register[];
+  readonly ends: number[];
+}
+
+const sharedRegisters = new WeakMap<object, SharedRegisters>();
+
+/** The `SharedRegisters` of `machine` (its `EngineContext`), made on first use. */
+export function sharedRegistersOf(machine: object): SharedRegisters {
+  let shared = sharedRegisters.get(machine);
+  if (shared === undefined) {
+    shared = new SharedRegisters();
+    sharedRegisters.set(machine, shared);
+  }
+  return shared;
+}
+
 /** A device's register handlers, kept sorted by offset and pairwise non-overlapping. */
 export class RegisterTable {
-  private readonly handlers: Register[] = [];
+  private handlers: Register[] = [];
   /**
    * Each handler's end (`offset + size`), in the same order: what the search for an access's first
    * handler reads, in one small array instead of one object per probe (over a machine of thousands
    * of devices a device's handlers are seldom in the cache, and each object read was a miss).
    */
-  private readonly ends: number[] = [];
+  private ends: number[] = [];
+  /**
+   * Whether `handlers` and `ends` are a layout other tables hold too (`SharedRegisters.layout`):
+   * copied before they change (`own`). Devices of one layout then read one pair of arrays.
+   */
+  private layoutShared = false;
+  /** The device the handlers are called for (`bind`); undefined in a table used on its own. */
+  private owner: unknown;
+  /** Where the registers of shared handlers are interned (`bind`). */
+  private shared: SharedRegisters | undefined;
+
+  /**
+   * The device whose handlers these are (each handler is called with it) and the machine's
+   * `SharedRegisters`.
+   */
+  bind(owner: unknown, shared: SharedRegisters): void {
+    this.owner = owner;
+    this.shared = shared;
+  }
+
+  /** Before a change of the handlers: this table's own copy of a shared layout. */
+  private own(): void {
+    if (!this.layoutShared) return;
+    this.handlers = this.handlers.slice();
+    this.ends = this.ends.slice();
+    this.layoutShared = false;
+  }
+
+  /** After a change of the handlers: the machine's shared layout equal to them, if they can share. */
+  private share(): void {
+    const layout = this.shared?.layout(this.handlers, this.ends);
+    if (layout === undefined) return;
+    this.handlers = layout.handlers;
+    this.ends = layout.ends;
+    this.layoutShared = true;
+  }
 
   /** The handlers in offset order. */
   list(): readonly Register[] {
@@ -131,8 +272,7 @@ export class RegisterTable {
         return { ok: false, code: 'EEXIST' };
       if (offset < other.offset) break;
     }
-    this.ends.splice(at, 0, offset + size);
-    this.handlers.splice(at, 0, {
+    const made: Register = {
       offset,
       size,
       read: read ?? IGNORED_READ,
@@ -142,7 +282,11 @@ export class RegisterTable {
       rsvdpMask: rsvdp >>> 0,
       rsvdzMask: rsvdz >>> 0,
       mapping: mapping === true ? ALWAYS : mapping === false ? NEVER : mapping,
-    });
+    };
+    this.own();
+    this.ends.splice(at, 0, offset + size);
+    this.handlers.splice(at, 0, this.shared === undefined ? made : this.shared.intern(made));
+    this.share();
     return { ok: true };
   }
 
@@ -152,17 +296,24 @@ export class RegisterTable {
    */
   remove(start: number, size: number): Result<'ERANGE'> {
     const end = start + size;
+    let removed = false;
     for (let i = 0; i < this.handlers.length; ) {
       const r = this.handlers[i]!;
       if (r.offset >= start && r.offset + r.size <= end) {
+        this.own();
         this.handlers.splice(i, 1);
         this.ends.splice(i, 1);
+        removed = true;
         continue;
       }
-      if (r.offset + r.size > start && r.offset < end) return { ok: false, code: 'ERANGE' };
+      if (r.offset + r.size > start && r.offset < end) {
+        if (removed) this.share();
+        return { ok: false, code: 'ERANGE' };
+      }
       if (start < r.offset) break;
       i++;
     }
+    if (removed) this.share();
     return { ok: true };
   }
 
@@ -217,6 +368,7 @@ export class RegisterTable {
   /** `writeTargets` from handler `at` on (`firstEndingAfter(reg)`), as one of the frozen answers. */
   private targetsFrom(at: number, reg: number, size: number, data: number): WriteTargets {
     const handlers = this.handlers;
+    const owner = this.owner;
     let covered = 0;
     const end = reg + size;
     for (let i = at; i < handlers.length; i++) {
@@ -226,7 +378,7 @@ export class RegisterTable {
       const part = Math.min(end, r.offset + r.size) - from;
       if (
         r.mapping !== NEVER &&
-        r.mapping(mergedValue(r, part, from - r.offset, data >>> ((from - reg) * 8)))
+        r.mapping(mergedValue(r, owner, part, from - r.offset, data >>> ((from - reg) * 8)), owner)
       )
         return MAPPING;
       covered += part;
@@ -236,8 +388,9 @@ export class RegisterTable {
 
   /** Drops every handler (device de-assignment). */
   clear(): void {
-    this.handlers.length = 0;
-    this.ends.length = 0;
+    this.handlers = [];
+    this.ends = [];
+    this.layoutShared = false;
   }
 
   /**
@@ -247,9 +400,9 @@ export class RegisterTable {
   read(reg: number, size: number, hardware: HardwareAccess): number {
     let data = 0xffffffff;
     let done = 0;
-    const handlers = this.handlers;
-    for (let i = this.firstEndingAfter(reg); i < handlers.length; i++) {
-      const r = handlers[i]!;
+    // Read afresh at each step, as `writeFrom` does (a change replaces a shared layout's arrays).
+    for (let i = this.firstEndingAfter(reg); i < this.handlers.length; i++) {
+      const r = this.handlers[i]!;
       const start = reg + done;
       const length = size - done;
       if (r.offset + r.size <= start) continue;
@@ -259,7 +412,7 @@ export class RegisterTable {
         data = mergeResult(data, readHardware(hardware, start, gap), gap, done);
         done += gap;
       }
-      let value = (r.read() & ~(r.rsvdpMask | r.rsvdzMask)) >>> 0;
+      let value = (r.read(this.owner, r.offset) & ~(r.rsvdpMask | r.rsvdzMask)) >>> 0;
       if (r.offset < start) value >>>= (start - r.offset) * 8;
       const part = Math.min(start + length, r.offset + r.size) - Math.max(start, r.offset);
       data = mergeResult(data, value, part, done);
@@ -278,13 +431,13 @@ export class RegisterTable {
 
   /**
    * `write` from handler `at` on (`firstEndingAfter(reg)`). The list is read as it stands at each
-   * step, as Xen's walk of `vpci->handlers` is: a handler may add or remove handlers.
+   * step, as Xen's walk of `vpci->handlers` is: a handler may add or remove handlers (and a change
+   * replaces a shared layout's arrays with the table's own: `this.handlers` is read at each step).
    */
   private writeFrom(at: number, reg: number, size: number, data: number, hardware: HardwareAccess): void {
     let done = 0;
-    const handlers = this.handlers;
-    for (let i = at; i < handlers.length; i++) {
-      const r = handlers[i]!;
+    for (let i = at; i < this.handlers.length; i++) {
+      const r = this.handlers[i]!;
       const start = reg + done;
       const length = size - done;
       if (r.offset + r.size <= start) continue;
@@ -294,7 +447,7 @@ export class RegisterTable {
         done += r.offset - start;
       }
       const part = Math.min(reg + size, r.offset + r.size) - Math.max(reg + done, r.offset);
-      writeHelper(r, part, reg + done - r.offset, data >>> (done * 8));
+      writeHelper(r, this.owner, part, reg + done - r.offset, data >>> (done * 8));
       done += part;
       if (done === size) break;
     }
@@ -307,17 +460,17 @@ export class RegisterTable {
  * new bytes into the current value (RW1C bits cleared so they are not written back as 1); RO and
  * RsvdP bits keep their current value, RsvdZ bits are written as 0.
  */
-function writeHelper(r: Register, size: number, offset: number, data: number): void {
-  r.write(mergedValue(r, size, offset, data), size);
+function writeHelper(r: Register, owner: unknown, size: number, offset: number, data: number): void {
+  r.write(mergedValue(r, owner, size, offset, data), size, owner, r.offset);
 }
 
 /** The whole-register value `writeHelper` hands the handler for `size` bytes of `data` at `offset`. */
-function mergedValue(r: Register, size: number, offset: number, data: number): number {
+function mergedValue(r: Register, owner: unknown, size: number, offset: number, data: number): number {
   let current = 0;
   const preserved = (r.roMask | r.rsvdpMask) >>> 0;
   let value = data;
   if (size !== r.size || preserved !== 0) {
-    current = (r.read() & ~r.rw1cMask) >>> 0;
+    current = (r.read(owner, r.offset) & ~r.rw1cMask) >>> 0;
     value = mergeResult(current, data, size, offset);
   }
   value = ((value & ~(preserved | r.rsvdzMask)) | (current & preserved)) >>> 0;
