@@ -159,3 +159,44 @@ describe('DeviceSnapshot.leftUnmappedFindsNothing (vpci_process_pending with dec
     expect(snapshot.leftUnmappedFindsNothing(m)).toBe(false);
   });
 });
+
+describe('DeviceSnapshot.scopeFrames (the guest frames a scoped check looks at)', () => {
+  /** The union of `ranges`, frame by frame (a few pages). */
+  const union = (ranges: readonly (readonly [number, number])[]): number[] => {
+    const frames = new Set<number>();
+    for (const [first, last] of ranges) for (let f = first; f <= last; f++) frames.add(f);
+    return [...frames].sort((a, b) => a - b);
+  };
+  const pages = (first: number, count: number): number[] =>
+    Array.from({ length: count }, (_, i) => first + i);
+
+  it('a BAR moved since the snapshot: its frames where it was and where it is (bar_write, decoding off)', () => {
+    const m = machine();
+    const own = m.device('0000:01:00.0');
+    // Decoding off and the unmap finished (vpci_process_pending), so the hardware domain may move BAR0.
+    m.configWrite(m.vcpu(0, 0), '0000:01:00.0', 0x04, 2, 0x0000);
+    m.finishPending(m.vcpu(0, 0));
+    const snapshot = new DeviceSnapshot();
+    snapshot.take(m, own);
+    m.configWrite(m.vcpu(0, 0), '0000:01:00.0', 0x10, 4, 0xd000_0000);
+    const guest: (readonly [number, number])[] = [];
+    snapshot.scopeFrames(m, guest, []);
+    expect(union(guest)).toEqual([...pages(0xc0000, 4), ...pages(0xd0000, 4)]);
+  });
+
+  it("a BAR where it was: listed once, not once for the snapshot and again for now (vpci_process_pending's map)", () => {
+    const m = machine();
+    const own = m.device('0000:01:00.0');
+    m.configWrite(m.vcpu(0, 0), '0000:01:00.0', 0x04, 2, 0x0000);
+    m.finishPending(m.vcpu(0, 0));
+    m.configWrite(m.vcpu(0, 0), '0000:01:00.0', 0x04, 2, 0x0002);
+    // The map is pending: its set holds the BAR's frames, within the BAR's, so not listed apart.
+    const snapshot = new DeviceSnapshot();
+    snapshot.take(m, own);
+    m.finishPending(m.vcpu(0, 0));
+    expect(snapshot.change(m)).toBe('frames');
+    const guest: (readonly [number, number])[] = [];
+    snapshot.scopeFrames(m, guest, []);
+    expect(guest).toEqual([[0xc0000, 0xc0003]]);
+  });
+});

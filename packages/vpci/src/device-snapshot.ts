@@ -4,7 +4,8 @@
  * that is not mapped, a driver's runtime writes), and then no check runs; so a snapshot is taken and
  * compared in place, into arrays reused from line to line, without allocating.
  */
-import { gfn, MAX_FRAME } from '@vpci/p2m';
+import { type Gfn, gfn, MAX_FRAME } from '@vpci/p2m';
+import type { RangeSet } from '@vpci/rangeset';
 import { mappingDomain } from './context.js';
 import { type Bar, guestFrameRange } from './device.js';
 import type { Domain, PciDevice, Vcpu } from './domain.js';
@@ -56,8 +57,9 @@ export class DeviceSnapshot {
   /** Id of the device's owner at `take`; undefined when it had none. */
   owner: number | undefined;
   /**
-   * Guest frames of its memory BARs and pending sets at `take`, worked out from `guestSources` when
-   * first asked for (`guestAtTake`), and host frames of its memory BARs.
+   * Guest frames of its memory BARs and pending sets at `take` (a set within its BAR's frames not
+   * listed: the union is the same, `guestFramesOf`), worked out from `guestSources` when first asked
+   * for (`guestAtTake`), and host frames of its memory BARs.
    */
   private readonly guest = new FrameList();
   private guestKnown = false;
@@ -94,7 +96,10 @@ export class DeviceSnapshot {
     this.guestSourceCount = recordGuestSources(device, this.guestSources);
   }
 
-  /** The guest frames the device had at `take`, and its host frames. */
+  /**
+   * The guest frames the device had at `take` (their union: a set within its BAR's frames is not
+   * listed), and its host frames.
+   */
   frames(): { guest: FrameRange[]; host: FrameRange[] } {
     return { guest: this.guestAtTake().toArray(), host: this.host.toArray() };
   }
@@ -142,7 +147,12 @@ export class DeviceSnapshot {
     const pages = machine.invariantCaches.hostPages.hostPagesOf(device);
     for (let i = 0; i < pages.length; i++) host.push(pages[i]!);
     if (guest !== undefined) this.guestAtTake().pushInto(guest);
-    if (guestNow !== undefined) guestFramesOf(device, guestNow);
+    // Into the same list, a BAR whose frames are those it had at `take` (the same pair: a BAR keeps
+    // its pair until its address or size is set, and `guestAtTake` lists it) is not listed twice (a
+    // finishing line's BARs): the union is the same, and a list with no repeats is one the check need
+    // not copy to merge.
+    if (guestNow !== undefined)
+      guestFramesOf(device, guestNow, 'past the BAR', guestNow === guest ? this.guestAtTake() : undefined);
   }
 
   /**
@@ -248,14 +258,18 @@ export class DeviceSnapshot {
   /** What changed of the device since `take`, as far as a check can find something new (`DeviceChange`). */
   change(machine: Machine): DeviceChange {
     const now = this.now;
-    const count = record(machine, this.device!, now);
     const then = this.values;
+    // The device's own fields first, its BAR sections only if these leave the answer open: a line
+    // that finishes work on the device wrote its domain's p2m and left no work pending, which is
+    // `frames` whatever its BARs hold.
+    recordDevice(machine, this.device!, now);
     for (let i = 0; i < DEVICE_FIELDS; i++)
       if (i !== PENDING_FIELD && i !== BAR_WRITES_FIELD && now[i] !== then[i]) return 'frames';
     const pendingThen = then[PENDING_FIELD];
     const pendingNow = now[PENDING_FIELD];
     // Work finished, or moved to another vCPU: what it excused is looked at again.
     if (pendingThen !== pendingNow && pendingThen !== undefined) return 'frames';
+    const count = recordBars(this.device!, now);
     const becameBusy = pendingThen !== pendingNow;
     const busy = pendingThen !== undefined;
     // Something a check of the device or of its host pages reads changed.
@@ -307,6 +321,12 @@ export class DeviceSnapshot {
  * the frames its set holds (their count, then first and last of each range). Returns how many.
  */
 function record(machine: Machine, device: PciDevice, into: unknown[]): number {
+  recordDevice(machine, device, into);
+  return recordBars(device, into);
+}
+
+/** `record`'s device fields (`DEVICE_FIELDS` of them, from index 0). */
+function recordDevice(machine: Machine, device: PciDevice, into: unknown[]): void {
   const vpci = device.vpci;
   const domain = mappingDomain(machine, device);
   let n = 0;
@@ -317,12 +337,20 @@ function record(machine: Machine, device: PciDevice, into: unknown[]): number {
   // The vCPU of any domain with work pending on the device, as the checks count it busy: work left on
   // a vCPU of a domain that no longer owns the device counts until `processPending` drops it (and the
   // drop lets the checks see the device again). The first in domain order, as a walk finds it.
-  const pending = machine.pendingVcpus.firstOn(device);
-  into[n++] = pending;
+  into[n++] = machine.pendingVcpus.firstOn(device);
   into[n++] = vpci?.withheld?.size;
   // The hardware's BARs count for sharing even where vPCI does not handle the device.
-  into[n++] = device.hw.barWrites;
-  const bars = vpci?.bars;
+  into[n] = device.hw.barWrites;
+}
+
+/**
+ * `record`'s BAR sections, after the device fields `recordDevice` wrote into `into` (the pending
+ * vCPU among them); returns how many values `into` then holds.
+ */
+function recordBars(device: PciDevice, into: unknown[]): number {
+  const pending = into[PENDING_FIELD];
+  let n = DEVICE_FIELDS;
+  const bars = device.vpci?.bars;
   for (let slot = 0; bars !== undefined && slot < bars.length; slot++) {
     const bar = bars[slot]!;
     if (!bar.mappable || bar.size === 0n) continue;
@@ -373,6 +401,12 @@ class FrameList {
 
   toArray(): FrameRange[] {
     return this.ranges.slice(0, this.count);
+  }
+
+  /** Whether it holds `range` itself (the same pair, not only the same frames). */
+  holds(range: FrameRange): boolean {
+    for (let i = 0; i < this.count; i++) if (this.ranges[i] === range) return true;
+    return false;
   }
 
   /** Adds every range it holds to `sink`. */
@@ -497,9 +531,10 @@ export function framesOf(
 }
 
 /**
- * Writes into `into` (from index 0, overwriting) what `guestFramesOf` would list of `device` now, to
- * be worked out later (`DeviceSnapshot.guestAtTake`): per memory BAR the BAR, its guest address and
- * size, the count of ranges its set holds and those ranges. Returns how many entries.
+ * Writes into `into` (from index 0, overwriting) what `guestFramesOf` would list of `device` now
+ * (its sets as `past the BAR`), to be worked out later (`DeviceSnapshot.guestAtTake`): per memory BAR
+ * the BAR, its guest address and size, the count of its set's ranges listed and those ranges (none
+ * when the set lies within the BAR's frames). Returns how many entries.
  */
 function recordGuestSources(device: PciDevice, into: unknown[]): number {
   const bars = device.vpci?.bars;
@@ -512,23 +547,59 @@ function recordGuestSources(device: PciDevice, into: unknown[]): number {
     into[n++] = bar.size;
     const counted = n++;
     into[counted] = 0;
-    if (bar.mem !== undefined && !bar.mem.isEmpty()) {
-      for (const [s, e] of bar.mem) into[n++] = [s, e];
-      into[counted] = n - counted - 1;
-    }
+    const mem = bar.mem;
+    if (mem === undefined || mem.isEmpty()) continue;
+    const frames = bar.guestFrames();
+    if (setWithin(mem, frames[0], frames[1])) continue;
+    for (const [s, e] of mem) into[n++] = [s, e];
+    into[counted] = n - counted - 1;
   }
   return n;
 }
 
-/** Adds the guest frames of `device`'s memory BARs and of what their sets hold to `guest`. */
-function guestFramesOf(device: PciDevice, guest: FrameSink): void {
+/**
+ * Which ranges of a BAR's set `guestFramesOf` lists beside the BAR's frames: every one, or only
+ * where the set reaches past the BAR's frames (the union of what is listed is the same).
+ */
+type SetRanges = 'every set range' | 'past the BAR';
+
+/**
+ * Adds the guest frames of `device`'s memory BARs and of what their sets hold to `guest`. With
+ * `sets` at `past the BAR`, a set that lies within its BAR's frames (the usual pending map or unmap:
+ * the BAR's frames less its holes) is not listed: it adds no frame to the union of what is added,
+ * which is all a snapshot's users read (a scope's frames and `leftUnmappedFindsNothing`'s search
+ * are merged first); a set reaching past them (a BAR moved while its work was pending, F2) is.
+ * Reading a set is an iterator, a copy of its ranges and a pair per range: a line that finishes
+ * pending work took that for each of its device's BARs. A BAR's frames already in `listed` (the
+ * same pair) are not added again.
+ */
+function guestFramesOf(
+  device: PciDevice,
+  guest: FrameSink,
+  sets: SetRanges = 'every set range',
+  listed?: FrameList,
+): void {
   const bars = device.vpci?.bars;
   for (let i = 0; bars !== undefined && i < bars.length; i++) {
     const bar = bars[i]!;
     if (!bar.mappable || bar.size === 0n) continue;
-    guest.push(bar.guestFrames());
-    if (bar.mem !== undefined && !bar.mem.isEmpty()) for (const [s, e] of bar.mem) guest.push([s, e]);
+    const frames = bar.guestFrames();
+    if (listed === undefined || !listed.holds(frames)) guest.push(frames);
+    const mem = bar.mem;
+    if (mem === undefined || mem.isEmpty()) continue;
+    if (sets === 'past the BAR' && setWithin(mem, frames[0], frames[1])) continue;
+    for (const [s, e] of mem) guest.push([s, e]);
   }
+}
+
+/**
+ * Whether every frame `set` holds lies in `[first, last]` (frames a BAR touches: `last` passes
+ * `MAX_FRAME` only for a BAR at a sizing probe near 2^64, and no set holds a frame past it).
+ */
+function setWithin(set: RangeSet<Gfn>, first: number, last: number): boolean {
+  if (first > MAX_FRAME) return false;
+  if (first > 0 && set.overlapsRange(gfn(0), gfn(first - 1))) return false;
+  return last >= MAX_FRAME || !set.overlapsRange(gfn(last + 1), gfn(MAX_FRAME));
 }
 
 /**

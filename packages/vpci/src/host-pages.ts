@@ -123,17 +123,20 @@ export class HostPagesCache {
       return { index: listing.index, moved: undefined };
     }
     const moved: [number, number][] = [];
-    for (const hw of this.barWrites.take()) {
-      const i = listing.atHardware.get(hw);
-      // A device no longer on the host (the listing, of this version, has every device that is).
-      if (i === undefined) continue;
-      this.replace(context, listing, i, moved);
-      // An SR-IOV PF's VF BAR registers place its VFs' BARs (a VF counts them in its `barWrites`).
-      for (const vf of listing.entries[i]!.device.virtfns) {
-        const k = listing.at.get(vf);
-        if (k !== undefined) this.replace(context, listing, k, moved);
+    // (An empty log is the usual case: not even an iterator made for it.)
+    const written = this.barWrites.take();
+    if (written.size > 0)
+      for (const hw of written) {
+        const i = listing.atHardware.get(hw);
+        // A device no longer on the host (the listing, of this version, has every device that is).
+        if (i === undefined) continue;
+        this.replace(context, listing, i, moved);
+        // An SR-IOV PF's VF BAR registers place its VFs' BARs (a VF counts them in its `barWrites`).
+        for (const vf of listing.entries[i]!.device.virtfns) {
+          const k = listing.at.get(vf);
+          if (k !== undefined) this.replace(context, listing, k, moved);
+        }
       }
-    }
     for (const device of changed) {
       const i = listing.at.get(device);
       if (i === undefined) continue;

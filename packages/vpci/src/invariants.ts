@@ -230,13 +230,14 @@ export function checkInvariants(context: InvariantContext, scope?: InvariantScop
   // Of the host frames the scope names, only where pages moved or changed owner since the last
   // check can a page be newly shared: elsewhere no host page and (outside the scope's guest
   // frames) no mapping changed. The scope's are kept whole when what moved is not known.
+  // (Nothing moved, the usual line and every finishing one: none, without merging the scope's.)
   let hostFrames: Ranges | undefined;
   if (scope.hostFrames !== undefined)
     hostFrames =
       near.moved === undefined
         ? merged(scope.hostFrames)
         : near.moved.length === 0
-          ? []
+          ? NO_RANGES
           : intersection(merged(scope.hostFrames), merged(near.moved));
   /** The general path over the scope, its findings pushed to `found`. */
   const checkScope = (found: Violation[]): void =>
@@ -555,7 +556,8 @@ function addBusy(busy: Set<PciDevice>, vcpu: Vcpu): void {
   if (pending === undefined) return;
   busy.add(pending.device);
   // A PF's whole-range VF BAR operation (`mapVfBarRanges`) is each of its VFs' work in flight.
-  for (const vf of pending.vfRanges?.vfs ?? []) busy.add(vf);
+  const vfs = pending.vfRanges?.vfs;
+  if (vfs !== undefined) for (const vf of vfs) busy.add(vf);
 }
 
 /**
@@ -563,6 +565,9 @@ function addBusy(busy: Set<PciDevice>, vcpu: Vcpu): void {
  * of a replay or property test, so they use plain arrays and searches rather than building sets.
  */
 type Ranges = readonly (readonly [number, number])[];
+
+/** No frames (one list for every check that has none, instead of a new one each time). */
+const NO_RANGES: Ranges = Object.freeze([]);
 
 /** A domain's device list as last sorted: what it was made from (devices and their vPCI states). */
 interface SortedDevices {
