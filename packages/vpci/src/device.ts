@@ -76,6 +76,17 @@ export class Bar {
   set changes(value: number) {
     this.count = value - (this.packed === undefined ? 0 : this.packed.flips);
   }
+
+  /**
+   * How many times the BAR's type, host address or size were set: all that its host frames
+   * (`hostFrames`) and whether the sharing checks list it (`mappable`, `size`) are made of. Only ever
+   * grows, as `changes` does, but stays put when only the enabled flag, the guest address or the
+   * half-written flag is set (every map or unmap finishing, a guest moving its BAR): the host pages
+   * worked out for a device (host-pages.ts, `VpciState.barHostChanges`) are kept across those.
+   */
+  get hostChanges(): number {
+    return this.hostCount;
+  }
   /**
    * Told of every change counted in `changes` (the engine's index of enabled BARs, `EnabledBarIndex`).
    * @internal
@@ -89,6 +100,7 @@ export class Bar {
   private mapped = false;
   private half = false;
   private count = 0;
+  private hostCount = 0;
   /** A VF's BAR while its vPCI state is attached to its PF's `PackedDecoding` (slots 0–5 only). */
   private packed: PackedDecoding | undefined;
   private packedAt = 0;
@@ -116,6 +128,7 @@ export class Bar {
     bar.guestAddress = addr;
     bar.half = halfHoldsProbe(bar);
     bar.count = 4;
+    bar.hostCount = 3;
     stateChanged();
     return bar;
   }
@@ -128,6 +141,7 @@ export class Bar {
   set type(value: BarType) {
     this.kind = value;
     this.half = halfHoldsProbe(this);
+    this.hostCount++;
     this.changed();
   }
 
@@ -139,6 +153,7 @@ export class Bar {
   set addr(value: Paddr) {
     this.hostAddr = value;
     this.hostCache = undefined;
+    this.hostCount++;
     this.changed();
   }
 
@@ -164,6 +179,7 @@ export class Bar {
     this.guestCache = undefined;
     this.hostCache = undefined;
     this.half = halfHoldsProbe(this);
+    this.hostCount++;
     this.changed();
   }
 
@@ -476,6 +492,16 @@ export class VpciState {
   barChanges(): number {
     let sum = 0;
     for (let i = 0; i < this.bars.length; i++) sum += this.bars[i]!.changes;
+    return sum;
+  }
+
+  /**
+   * The sum of the BARs' host change counts (`Bar.hostChanges`): the same while no BAR's type, host
+   * address or size was set (the enabled flag and the guest address may have been).
+   */
+  barHostChanges(): number {
+    let sum = 0;
+    for (let i = 0; i < this.bars.length; i++) sum += this.bars[i]!.hostChanges;
     return sum;
   }
 }

@@ -17,7 +17,10 @@ export type HostFrames = readonly [number, number];
 interface Remembered {
   /** The device's BAR register write count when made. */
   readonly barWrites: number;
-  /** Its vPCI state then, and that state's `barChanges()` then: a vPCI BAR changed later moves its pages. */
+  /**
+   * Its vPCI state then, and that state's `barHostChanges()` then: a vPCI BAR whose type, host
+   * address or size was set later may move its pages (its enabled flag or guest address cannot).
+   */
   readonly vpci: PciDevice['vpci'];
   readonly madeAt: number;
   readonly pages: readonly HostFrames[];
@@ -94,7 +97,7 @@ export class HostPagesCache {
     this.remembered.set(device, {
       barWrites: device.hw.barWrites,
       vpci: device.vpci,
-      madeAt: device.vpci?.barChanges() ?? 0,
+      madeAt: device.vpci?.barHostChanges() ?? 0,
       pages,
     });
     return pages;
@@ -243,8 +246,14 @@ function spotsOf(index: IntervalIndex<HostPageSpot>, entry: DevicePages): HostPa
   return spots;
 }
 
+/**
+ * Whether nothing `hostBarFrames` reads of the vPCI state changed since `known` was made: the same
+ * state (its seven `Bar`s are fixed), and no BAR's type, host address or size set since. What it
+ * reads of the hardware (the decoded BARs, a VF's from its PF's registers) is the caller's
+ * `barWrites` comparison.
+ */
 function unchangedSince(device: PciDevice, known: Remembered): boolean {
-  return device.vpci === known.vpci && (device.vpci?.barChanges() ?? 0) === known.madeAt;
+  return device.vpci === known.vpci && (device.vpci?.barHostChanges() ?? 0) === known.madeAt;
 }
 
 function sameFrames(a: readonly HostFrames[], b: readonly HostFrames[]): boolean {

@@ -1,0 +1,93 @@
+/**
+ * `HostPagesCache.hostPagesOf` keeps a device's host pages until something `hostBarFrames` reads can
+ * have moved them: the hardware's BAR registers (`barWrites`), or a vPCI BAR's type, host address or
+ * size (`VpciState.barHostChanges`). Not its enabled flag or guest address: Xen's `map_range`
+ * (xen/drivers/vpci/header.c) maps `PFN_DOWN(bar->addr)` onwards whatever the guest address, and
+ * `modify_bars` flips `bar->enabled` on every map and unmap that finishes, neither touching the host
+ * frames. Each input is changed alone here, so a key that left it out keeps stale pages and fails.
+ */
+import { describe, expect, it } from 'vitest';
+import { barAddress } from './device.js';
+import { Machine } from './machine.js';
+import { hostBarFrames } from './ownership.js';
+
+const HOST = 0xc000_0000n;
+
+/** A device given to a guest, its BAR 0 (16 KiB) at `HOST` on the hardware. */
+function guestDevice() {
+  const m = new Machine();
+  m.addDevice({
+    sbdf: '0000:01:00.0',
+    command: 0x0002,
+    bars: [{ type: 'mem32', size: 0x4000n, addr: HOST }],
+  });
+  m.boot();
+  m.createGuest({ id: 1 });
+  m.assignDevice('0000:01:00.0', 1);
+  const device = m.device('0000:01:00.0');
+  return {
+    m,
+    device,
+    bar: device.vpci!.bars[0]!,
+    pagesOf: () => m.invariantCaches.hostPages.hostPagesOf(device),
+  };
+}
+
+describe('HostPagesCache.hostPagesOf: every input of hostBarFrames moves the key', () => {
+  it('a vPCI BAR host address set alone (modify_bars maps from PFN_DOWN(bar->addr))', () => {
+    const { device, bar, pagesOf } = guestDevice();
+    expect(pagesOf()).toEqual(hostBarFrames(device));
+    bar.addr = barAddress(HOST + 0x10_0000n);
+    expect(pagesOf()).toEqual(hostBarFrames(device));
+    expect(pagesOf()).toContainEqual([0xc0100, 0xc0103]);
+  });
+
+  it('a vPCI BAR size set alone (a resizable BAR: rebar_ctrl_write sets bar->size)', () => {
+    const { device, bar, pagesOf } = guestDevice();
+    bar.addr = barAddress(HOST + 0x10_0000n);
+    expect(pagesOf()).toEqual(hostBarFrames(device));
+    bar.size = 0x8000n;
+    expect(pagesOf()).toEqual(hostBarFrames(device));
+    expect(pagesOf()).toContainEqual([0xc0100, 0xc0107]);
+  });
+
+  it('a vPCI BAR type set alone (no longer a memory BAR: left out of the pages)', () => {
+    const { device, bar, pagesOf } = guestDevice();
+    bar.addr = barAddress(HOST + 0x10_0000n);
+    expect(pagesOf()).toHaveLength(2);
+    bar.type = 'io';
+    expect(pagesOf()).toEqual(hostBarFrames(device));
+    expect(pagesOf()).toEqual([[0xc0000, 0xc0003]]);
+  });
+
+  it("the hardware's BAR register written alone (the hardware domain moving it, past vPCI)", () => {
+    const { device, pagesOf } = guestDevice();
+    expect(pagesOf()).toEqual(hostBarFrames(device));
+    device.hw.write(0x10, 4, 0xd000_0000);
+    expect(pagesOf()).toEqual(hostBarFrames(device));
+    expect(pagesOf()).toContainEqual([0xd0000, 0xd0003]);
+  });
+
+  it('the vPCI state replaced or dropped (a device deassigned: its guest vPCI state goes with it)', () => {
+    const { m, device, bar, pagesOf } = guestDevice();
+    bar.addr = barAddress(HOST + 0x10_0000n);
+    expect(pagesOf()).toHaveLength(2);
+    m.deassignDevice('0000:01:00.0');
+    expect(pagesOf()).toEqual(hostBarFrames(device));
+    expect(pagesOf()).toEqual([[0xc0000, 0xc0003]]);
+  });
+
+  it('the enabled flag and the guest address leave the pages as they were, the same array', () => {
+    const { device, bar, pagesOf } = guestDevice();
+    const pages = pagesOf();
+    const changes = device.vpci!.barChanges();
+    const hostChanges = device.vpci!.barHostChanges();
+    bar.enabled = !bar.enabled;
+    bar.guestAddr = barAddress(0xe000_0000n);
+    bar.halfWritten = false;
+    expect(device.vpci!.barChanges()).toBe(changes + 3);
+    expect(device.vpci!.barHostChanges()).toBe(hostChanges);
+    expect(pagesOf()).toBe(pages);
+    expect(pages).toEqual(hostBarFrames(device));
+  });
+});
