@@ -60,6 +60,22 @@ describe('HostPagesCache.hostPagesOf: every input of hostBarFrames moves the key
     expect(pagesOf()).toEqual([[0xc0000, 0xc0003]]);
   });
 
+  it('a new vPCI state whose BARs were set as often as the old one (the state itself is in the key)', () => {
+    const { m, device, bar, pagesOf } = guestDevice();
+    bar.addr = barAddress(HOST + 0x10_0000n);
+    const old = device.vpci!.barHostChanges();
+    expect(pagesOf()).toHaveLength(2);
+    m.deassignDevice('0000:01:00.0');
+    m.assignDevice('0000:01:00.0', 1);
+    // The new state's BAR 0 set once more, where the hardware has it: its count is the old state's.
+    const again = device.vpci!.bars[0]!;
+    expect(again).not.toBe(bar);
+    again.addr = barAddress(HOST);
+    expect(device.vpci!.barHostChanges()).toBe(old);
+    expect(pagesOf()).toEqual(hostBarFrames(device));
+    expect(pagesOf()).toEqual([[0xc0000, 0xc0003]]);
+  });
+
   it("the hardware's BAR register written alone (the hardware domain moving it, past vPCI)", () => {
     const { device, pagesOf } = guestDevice();
     expect(pagesOf()).toEqual(hostBarFrames(device));
@@ -73,6 +89,22 @@ describe('HostPagesCache.hostPagesOf: every input of hostBarFrames moves the key
     bar.addr = barAddress(HOST + 0x10_0000n);
     expect(pagesOf()).toHaveLength(2);
     m.deassignDevice('0000:01:00.0');
+    expect(pagesOf()).toEqual(hostBarFrames(device));
+    expect(pagesOf()).toEqual([[0xc0000, 0xc0003]]);
+  });
+
+  it('a new vPCI state whose BARs were set as often as the old one (the state itself is in the key)', () => {
+    const { m, device, bar, pagesOf } = guestDevice();
+    bar.addr = barAddress(HOST + 0x10_0000n);
+    const old = device.vpci!.barHostChanges();
+    expect(pagesOf()).toHaveLength(2);
+    m.deassignDevice('0000:01:00.0');
+    m.assignDevice('0000:01:00.0', 1);
+    // The new state's BAR 0 set once more, where the hardware has it: its count is the old state's.
+    const again = device.vpci!.bars[0]!;
+    expect(again).not.toBe(bar);
+    again.addr = barAddress(HOST);
+    expect(device.vpci!.barHostChanges()).toBe(old);
     expect(pagesOf()).toEqual(hostBarFrames(device));
     expect(pagesOf()).toEqual([[0xc0000, 0xc0003]]);
   });
