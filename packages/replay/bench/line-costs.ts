@@ -11,11 +11,12 @@
 import { cpuMicros as now } from '../../../bench/cpu-time.js';
 import { prng } from '../../../bench/prng.js';
 import { lineKinds } from './line-kinds.js';
-import { line, plan, scopedAndUnchecked, writes } from './writes-workload.js';
+import { feedBothTimed, type LineTimes, line, plan, scopedAndUnchecked, writes } from './writes-workload.js';
 
 const [devices = '64', count = '200000', warm = '50000'] = process.argv.slice(2);
 const planned = plan(Number(devices));
-const { scoped, unchecked } = scopedAndUnchecked(planned);
+const replays = scopedAndUnchecked(planned);
+const { scoped } = replays;
 
 /** CPU µs the scoped replay spent in each of these replayer steps during the current line. */
 const STEPS = ['snapshotTouched', 'checkScoped', 'record'] as const;
@@ -43,6 +44,7 @@ interface Kind {
 }
 const kinds = new Map<string, Kind>();
 const goesFirst = prng(0x0dd);
+const times: LineTimes = { scoped: 0, unchecked: 0 };
 const all = [...writes(planned, Number(warm) + Number(count))];
 const lineKind = lineKinds(all);
 
@@ -52,30 +54,9 @@ for (let i = 0; i < all.length; i++) {
   const kind = lineKind[i]!;
   const text = line(w);
   for (const step of STEPS) inStep[step] = 0;
-  let a: number;
-  let b: number;
-  // Which replay goes first is drawn line by line, so neither always meets the other's cache misses
-  // on the same kinds of line. (Alternating by line parity did that: a running driver's visit is four
-  // lines and a reprogramming ten, so each kind kept its parity, and the replay going second, right
-  // after the other's line, paid about 0.2 µs: on the MSI-X mask and interrupt line writes that was
-  // the scoped one, a cost the checks do not have, on the INTx and status writes the unchecked one.)
-  if (goesFirst() < 0.5) {
-    const t0 = now();
-    scoped.feed(text);
-    const t1 = now();
-    unchecked.feed(text);
-    const t2 = now();
-    a = t1 - t0;
-    b = t2 - t1;
-  } else {
-    const t0 = now();
-    unchecked.feed(text);
-    const t1 = now();
-    scoped.feed(text);
-    const t2 = now();
-    b = t1 - t0;
-    a = t2 - t1;
-  }
+  feedBothTimed(replays, text, goesFirst, now, times);
+  const a = times.scoped;
+  const b = times.unchecked;
   if (i < Number(warm)) continue;
   const k = kinds.get(kind) ?? {
     lines: 0,

@@ -13,12 +13,19 @@ import { pathToFileURL } from 'node:url';
 import type { TraceReplay } from '@vpci/replay';
 import { prng } from '../../../bench/prng.js';
 import { lineKinds } from './line-kinds.js';
-import { header, line, plan, scopedAndUnchecked, writes } from './writes-workload.js';
+import {
+  feedBothTimed,
+  header,
+  type LineTimes,
+  line,
+  plan,
+  scopedAndUnchecked,
+  writes,
+} from './writes-workload.js';
 
 const [devices = '64', count = '200000', warm = '50000', dist] = process.argv.slice(2);
 const planned = plan(Number(devices));
-const { scoped, unchecked } =
-  dist === undefined ? scopedAndUnchecked(planned) : await fromBuild(dist, header(planned));
+const replays = dist === undefined ? scopedAndUnchecked(planned) : await fromBuild(dist, header(planned));
 
 /** `scopedAndUnchecked` of the replay package built at `dist`. */
 async function fromBuild(
@@ -35,34 +42,16 @@ async function fromBuild(
   return { scoped, unchecked };
 }
 const goesFirst = prng(0x0dd);
+const times: LineTimes = { scoped: 0, unchecked: 0 };
 const all = [...writes(planned, Number(warm) + Number(count))];
 const lineKind = lineKinds(all);
 const diffs = new Map<string, { scoped: number[]; unchecked: number[] }>();
 const now = (): number => Number(process.hrtime.bigint());
 for (let i = 0; i < all.length; i++) {
   const text = line(all[i]!);
-  let a: number;
-  let b: number;
-  // Which replay goes first is drawn line by line, so neither always meets the other's cache misses
-  // on the same kinds of line. (Alternating by line parity did that: a running driver's visit is four
-  // lines and a reprogramming ten, so each kind kept its parity, and the replay going second, right
-  // after the other's line, paid about 0.2 µs: on the MSI-X mask and interrupt line writes that was
-  // the scoped one, a cost the checks do not have, on the INTx and status writes the unchecked one.)
-  if (goesFirst() < 0.5) {
-    const t0 = now();
-    scoped.feed(text);
-    const t1 = now();
-    unchecked.feed(text);
-    a = t1 - t0;
-    b = now() - t1;
-  } else {
-    const t0 = now();
-    unchecked.feed(text);
-    const t1 = now();
-    scoped.feed(text);
-    b = t1 - t0;
-    a = now() - t1;
-  }
+  feedBothTimed(replays, text, goesFirst, now, times);
+  const a = times.scoped;
+  const b = times.unchecked;
   if (i < Number(warm)) continue;
   const kind = lineKind[i]!;
   const d = diffs.get(kind) ?? { scoped: [], unchecked: [] };
