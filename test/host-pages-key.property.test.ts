@@ -3,7 +3,7 @@
  * `HostPagesCache.hostPagesOf`) are worked out again only when their host-side key moved: the
  * hardware's BAR register writes (`barWrites`, a VF's counting its PF's), the vPCI state, and its
  * BARs' type, host address and size (`VpciState.barHostChanges`), not the enabled flag or guest
- * address that every finishing map or unmap (Xen's `modify_bars`/`apply_map`,
+ * address that every finishing map or unmap (Xen's `modify_decoding`,
  * xen/drivers/vpci/header.c) and every guest BAR move sets. A key missing an input would keep stale
  * pages silently: after every line of random traces of every kind (test/support/lockstep-traces.ts),
  * both profiles, with the replay's own scoped checks reading and refreshing the cache, every

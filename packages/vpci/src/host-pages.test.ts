@@ -3,7 +3,7 @@
  * have moved them: the hardware's BAR registers (`barWrites`), or a vPCI BAR's type, host address or
  * size (`VpciState.barHostChanges`). Not its enabled flag or guest address: Xen's `map_range`
  * (xen/drivers/vpci/header.c) maps `PFN_DOWN(bar->addr)` onwards whatever the guest address, and
- * `modify_bars` flips `bar->enabled` on every map and unmap that finishes, neither touching the host
+ * `modify_decoding` flips `bar->enabled` on every map and unmap that finishes, neither touching the host
  * frames. Each input is changed alone here, so a key that left it out keeps stale pages and fails.
  */
 import { describe, expect, it } from 'vitest';
