@@ -105,9 +105,10 @@ export class DeviceSnapshot {
   }
 
   /**
-   * The guest frames the device had at `take` (as `framesOf` lists them), worked out from what
-   * `take` recorded the first time they are asked for after it. A BAR whose address and size are
-   * still those it had at `take` gives its remembered frames (the same values, `Bar.guestFrames`).
+   * The guest frames the device had at `take` (as `guestFramesOf` lists them with `past the BAR`),
+   * worked out from what `take` recorded the first time they are asked for after it. A BAR whose
+   * address and size are still those it had at `take` gives its remembered frames (the same values,
+   * `Bar.guestFrames`).
    */
   private guestAtTake(): FrameList {
     const guest = this.guest;

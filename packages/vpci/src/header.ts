@@ -265,13 +265,13 @@ function vfInitGuestHeader(
     const bar = vpci.bars[i]!;
     const added =
       bar.type === 'empty'
-        ? vpci.registers.add(() => 0, undefined, reg, 4).ok
+        ? vpci.registers.add(READ_ZERO, undefined, reg, 4).ok
         : addBarHandlers(context, accessor, rules, device, reg, false);
     if (!added) return fail('EEXIST');
   }
   // VFs have no expansion ROM: the register reads zero, as a guest's ROM does.
   vpci.bars[vpci.romSlot]!.type = 'empty';
-  if (!vpci.registers.add(() => 0, undefined, PCI_ROM_ADDRESS, 4).ok) return fail('EEXIST');
+  if (!vpci.registers.add(READ_ZERO, undefined, PCI_ROM_ADDRESS, 4).ok) return fail('EEXIST');
   return { ok: true };
 }
 
