@@ -7,22 +7,24 @@
  * `build` is a `dist/index.js` of @vpci/replay (this worktree's, or another build copied aside).
  * `valgrind --tool=cachegrind --cache-sim=yes node --predictable --single-threaded --import tsx
  *   bench/scale-cache.ts <build> <64|4096> <lines> [maxLines=40000] [checks=scoped|off]`
+ * (At 4,096 devices the set-up and lead alone are 23 G instructions: scale-window.sh counts a window
+ * of the same machine without simulating them.)
  */
 import { pathToFileURL } from 'node:url';
 import type { TraceReplay as Replay } from '@vpci/replay';
-import { header, line, scaleMachines, writes } from './writes-workload.js';
+import { scaleReplay } from './writes-workload.js';
 
 const [build, devices, lines, maxLines = '40000', checks = 'scoped'] = process.argv.slice(2);
 if (build === undefined || (devices !== '64' && devices !== '4096') || lines === undefined)
   throw new Error('usage: scale-cache.ts <dist/index.js> <64|4096> <lines> [maxLines] [checks]');
 if (Number(lines) > Number(maxLines)) throw new Error(`lines ${lines} is more than maxLines ${maxLines}`);
 const { TraceReplay } = (await import(pathToFileURL(build).href)) as { TraceReplay: typeof Replay };
-const { small, large, cycle } = scaleMachines();
-const planned = devices === '64' ? small : large;
-const lead = 2 * cycle;
-const texts = [...writes(planned, lead + Number(maxLines))].map(line);
-const replay = new TraceReplay('scale-cache', { invariantChecks: checks === 'off' ? 'off' : 'scoped' });
-for (const text of header(planned)) if (!replay.feed(text)) throw new Error(`${replay.error?.message}`);
+const { replay, texts, lead } = scaleReplay(
+  TraceReplay,
+  Number(devices) as 64 | 4096,
+  Number(maxLines),
+  checks === 'off' ? 'off' : 'scoped',
+);
 const end = lead + Number(lines);
 for (let i = 0; i < end; i++) if (!replay.feed(texts[i]!)) throw new Error(`${replay.error?.message}`);
 const report = replay.end();

@@ -213,6 +213,27 @@ export function scaleMachines(): { small: DevicePlan[]; large: DevicePlan[]; cyc
   return { small, large, cycle: firstCycle(large) };
 }
 
+/**
+ * One of the scale row's machines (`scaleMachines`: `devices` 64 or 4,096) set up in a new replay of
+ * `Replay` (a build's `TraceReplay`, loaded by the tools that count one build under cachegrind), with
+ * its lines made before the replay starts: the lead (its first two cycles of writes, where the bench's
+ * steady window starts) then `lines` more. Throws when a set-up line fails.
+ */
+export function scaleReplay(
+  Replay: typeof TraceReplay,
+  devices: 64 | 4096,
+  lines: number,
+  checks: 'scoped' | 'off' = 'scoped',
+): { replay: TraceReplay; texts: string[]; lead: number } {
+  const { small, large, cycle } = scaleMachines();
+  const planned = devices === 64 ? small : large;
+  const lead = 2 * cycle;
+  const texts = [...writes(planned, lead + lines)].map(line);
+  const replay = new Replay(`scale-${devices}`, { invariantChecks: checks });
+  for (const text of header(planned)) if (!replay.feed(text)) throw new Error(`${replay.error?.message}`);
+  return { replay, texts, lead };
+}
+
 /** A write as a trace line. */
 export function line(w: Write): string {
   return `{"event":"write","vcpu":"${w.device.vcpu}","sbdf":"${w.device.address}","reg":${w.reg},"size":${w.size},"value":${w.value}}`;
