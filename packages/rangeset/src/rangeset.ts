@@ -371,14 +371,31 @@ export class RangeSet<in out T extends number = number> implements Iterable<Rang
    * or the callback's failure code. The callback must not modify this set.
    */
   consumeRanges<C extends Errno = never>(callback: (start: T, end: T) => ConsumeStep<C>): ConsumeResult<C> {
-    // The common call of a budgeted consumer (vPCI's map loop, workload (c)): the store holds the
-    // ranges, the callback takes part of the first one and asks for a restart. That is done here, on
-    // the first range the store holds in two fields (`firstStart`, `firstEnd`), one write and no loop,
-    // kept short so that V8 inlines it and the callback into the caller's loop;
-    // everything else goes out of line (the fields in `consumeFields`, the rest in `consumeStored`).
-    if (this.inline !== IN_STORE || this.busy !== IDLE) return this.consumeFields(callback);
+    // Two cases, each in a method of its own that the other never calls: V8 inlines a callee into
+    // its caller only within what is left of the caller's inlining budget, counting what the
+    // callee's own optimized code has inlined. A budgeted consumer of a stored set (vPCI's map loop,
+    // workload (c)) gets `consumeFirst`, its callback and the store's steps; a loop over tiny sets
+    // (workload (g)) gets `consumeFields`, which no stored set reaches, so it stays small even after
+    // a stored set's consume made the store's path hot (before, `consumeFields` also led to the
+    // store's loop, and after workload (c) the tiny sets' loop called it instead of inlining it).
+    if (this.inline !== IN_STORE && this.busy === IDLE) return this.consumeFields(callback);
+    return this.consumeFirst(callback);
+  }
+
+  /**
+   * The common call of a budgeted consumer (vPCI's map loop, workload (c)): the store holds the
+   * ranges, the callback takes part of the first one and asks for a restart. That is done here, on
+   * the first range the store holds in two fields (`firstStart`, `firstEnd`), one write and no loop,
+   * kept short so that V8 inlines it and the callback into the caller's loop; everything else goes
+   * out of line (`consumeStored`).
+   */
+  private consumeFirst<C extends Errno>(callback: (start: T, end: T) => ConsumeStep<C>): ConsumeResult<C> {
+    // A busy set is refused in `consumeStored` (before it reads the store, which a set in its fields
+    // may not have).
+    if (this.busy !== IDLE || !this.store!.holdsFirst()) {
+      return this.consumeStored(callback as StoredCallback<ConsumeStep<C>>);
+    }
     const store = this.store!;
-    if (!store.holdsFirst()) return this.consumeStored(callback as StoredCallback<ConsumeStep<C>>);
     const start = store.firstStart;
     const end = store.firstEnd;
     let step: ConsumeStep<C>;
@@ -399,18 +416,20 @@ export class RangeSet<in out T extends number = number> implements Iterable<Rang
     if (consumed !== end - start + 1) {
       store.consumedPart(start + consumed);
     } else this.usedFirst();
-    if (next === 'continue') return this.consumeFields(callback);
+    if (next === 'continue') {
+      // The first range used up may have been the last: the set is then back in its fields, empty.
+      return this.inline === IN_STORE
+        ? this.consumeStored(callback as StoredCallback<ConsumeStep<C>>)
+        : CONSUME_DONE;
+    }
     return next === 'restart' ? RESTARTED : stoppedBy(step);
   }
 
   /**
-   * `consumeRanges` while the set holds its ranges in its fields; the store's case goes to
-   * `consumeStored`, as does a call while the set is busy (refused there).
+   * `consumeRanges` of an idle set that holds its ranges in its fields (they stay there: a consume
+   * only removes values).
    */
   private consumeFields<C extends Errno>(callback: (start: T, end: T) => ConsumeStep<C>): ConsumeResult<C> {
-    if (this.busy !== IDLE || this.inline === IN_STORE) {
-      return this.consumeStored(callback as StoredCallback<ConsumeStep<C>>);
-    }
     this.busy = CONSUMING;
     try {
       // The fields change only after each step is checked, so a callback reading the set sees it
