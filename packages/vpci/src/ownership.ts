@@ -56,10 +56,10 @@ export function hostBarFrames(device: PciDevice): (readonly [Mfn, Mfn])[] {
   // `hostBars` without its copies: the checks ask after every line that moved a BAR.
   const decoded = rememberedHardwareBars(device);
   const bars = device.vpci?.bars;
-  // Made at its largest and cut to what is listed: an empty list's first push takes a store of 17.
-  const frames = new Array<readonly [Mfn, Mfn]>(decoded.length + (bars?.length ?? 0));
-  let n = 0;
-  for (let i = 0; i < decoded.length; i++) frames[n++] = decoded[i]!.hostFrames();
+  // The vPCI BARs listed besides the decoded ones, by slot bit; the list is then made at its length
+  // (an empty list's first push takes a store of 17, and cutting a list is a call).
+  let unlisted = 0;
+  let count = decoded.length;
   for (let i = 0; bars !== undefined && i < bars.length; i++) {
     const bar = bars[i]!;
     if (!bar.mappable || bar.size === 0n) continue;
@@ -68,9 +68,15 @@ export function hostBarFrames(device: PciDevice): (readonly [Mfn, Mfn])[] {
     for (let k = 0; k < decoded.length && !listed; k++) listed = sameAddrAndSize(decoded[k]!, bar);
     for (let k = 0; k < i && !listed; k++)
       listed = bars[k]!.mappable && bars[k]!.size !== 0n && sameAddrAndSize(bars[k]!, bar);
-    if (!listed) frames[n++] = bar.hostFrames();
+    if (listed) continue;
+    unlisted |= 1 << i;
+    count++;
   }
-  frames.length = n;
+  const frames = new Array<readonly [Mfn, Mfn]>(count);
+  let n = 0;
+  for (let i = 0; i < decoded.length; i++) frames[n++] = decoded[i]!.hostFrames();
+  for (let i = 0; bars !== undefined && i < bars.length; i++)
+    if ((unlisted & (1 << i)) !== 0) frames[n++] = bars[i]!.hostFrames();
   return frames;
 }
 
@@ -186,12 +192,12 @@ class DecodedBars {
     if (headerType !== this.headerType) this.kept?.bars.fill(undefined);
     this.headerType = headerType;
     this.barWrites = hw.barWrites;
-    // Overwritten in place, then cut (emptied first, the list would give its store back and take a
-    // new one at the first push).
+    // Overwritten in place, then cut where it got shorter (emptied first, the list would give its
+    // store back and take a new one at the first push).
     const bars = this.bars;
     let n = 0;
     if (headerType <= 1) n = this.decodeSlots(hw, headerType);
-    bars.length = n;
+    if (bars.length !== n) bars.length = n;
   }
 
   /** `decodeAgain` of a header with BARs: writes them into `bars` from 0, returns how many. */
