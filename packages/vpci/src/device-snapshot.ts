@@ -12,6 +12,7 @@ import type { Domain, PciDevice, Vcpu } from './domain.js';
 import type { InvariantCaches } from './invariants.js';
 import type { Machine } from './machine.js';
 import { hostBarFrames } from './ownership.js';
+import { formatSbdf } from './sbdf.js';
 
 /** A frame range as the BARs cache them (never changed in place: a moved BAR makes a new one). */
 export type FrameRange = readonly [number, number];
@@ -78,16 +79,55 @@ export class DeviceSnapshot {
   /** The host pages at `take`, as the machine remembers them (the same array while they stay). */
   private pagesAtTake: readonly FrameRange[] = [];
   /** What `record` wrote at `take`, the first `kept` entries, and at the latest compare. */
-  private readonly values: unknown[] = [];
+  private values: unknown[] = [];
   private kept = 0;
-  private readonly now: unknown[] = [];
+  private now: unknown[] = [];
+  /** How many entries of `now` `change` recorded, when it recorded the whole device; else -1. */
+  private nowCount = -1;
 
   /** Records `device` as it is now. */
   take(machine: Machine, device: PciDevice): void {
+    this.kept = record(machine, device, this.values);
+    this.takeRest(machine, device);
+  }
+
+  /**
+   * `take` of the device `change` last compared, keeping what `change` recorded of it instead of
+   * recording it again, for a caller that knows nothing changed the device since that `change` (the
+   * replayer: its next line, with nothing applied in between but writes that change nothing a
+   * snapshot records of any device). A reprogramming's lines snapshot one device line after line,
+   * and most lines whose check is answered from the snapshot alone are mostly its two records.
+   * False, with nothing done, when `change` did not record the whole device (it answered from the
+   * device's own fields) or `InvariantCaches.snapshotReuse` is off.
+   */
+  takeAgain(machine: Machine): boolean {
+    const caches = machine.invariantCaches;
+    if (this.nowCount < 0 || caches.snapshotReuse === 'off') return false;
+    const device = this.device!;
+    const kept = this.now;
+    this.now = this.values;
+    this.values = kept;
+    this.kept = this.nowCount;
+    if (caches.snapshotReuse === 'verify') {
+      const fresh: unknown[] = [];
+      const count = record(machine, device, fresh);
+      for (let i = 0; i < Math.max(count, this.kept); i++)
+        if (i >= count || i >= this.kept || fresh[i] !== kept[i])
+          throw new Error(
+            `DeviceSnapshot.takeAgain: ${formatSbdf(device.sbdf)} differs from what change recorded at ${i}`,
+          );
+    }
+    caches.snapshotReuses++;
+    this.takeRest(machine, device);
+    return true;
+  }
+
+  /** What `take` records besides the device's fields and BAR sections. */
+  private takeRest(machine: Machine, device: PciDevice): void {
+    this.nowCount = -1;
     this.device = device;
     this.domain = mappingDomain(machine, device);
     this.owner = device.domain?.id;
-    this.kept = record(machine, device, this.values);
     this.host.clear();
     const pages = machine.invariantCaches.hostPages.hostPagesOf(device);
     for (let i = 0; i < pages.length; i++) this.host.push(pages[i]!);
@@ -260,6 +300,7 @@ export class DeviceSnapshot {
   change(machine: Machine): DeviceChange {
     const now = this.now;
     const then = this.values;
+    this.nowCount = -1;
     // The device's own fields first, its BAR sections only if these leave the answer open: a line
     // that finishes work on the device wrote its domain's p2m and left no work pending, which is
     // `frames` whatever its BARs hold.
@@ -271,6 +312,7 @@ export class DeviceSnapshot {
     // Work finished, or moved to another vCPU: what it excused is looked at again.
     if (pendingThen !== pendingNow && pendingThen !== undefined) return 'frames';
     const count = recordBars(this.device!, now);
+    this.nowCount = count;
     const becameBusy = pendingThen !== pendingNow;
     const busy = pendingThen !== undefined;
     // Something a check of the device or of its host pages reads changed.
