@@ -60,11 +60,10 @@ export class DeviceSnapshot {
   /**
    * Guest frames of its memory BARs and pending sets at `take` (a set within its BAR's frames not
    * listed: the union is the same, `guestFramesOf`), worked out from `guestSources` when first asked
-   * for (`guestAtTake`), and host frames of its memory BARs.
+   * for (`guestAtTake`).
    */
   private readonly guest = new FrameList();
   private guestKnown = false;
-  private readonly host = new FrameList();
   /**
    * What its guest frames at `take` are made of, recorded then: per memory BAR the BAR, its guest
    * address and size, the count of ranges its set held and those ranges. Most lines change nothing
@@ -76,7 +75,10 @@ export class DeviceSnapshot {
   private guestSourceCount = 0;
   /** Its last searches of `mmioHolders` (`hostPagesUnmapped`). */
   private readonly holderAnswers = new HolderAnswers();
-  /** The host pages at `take`, as the machine remembers them (the same array while they stay). */
+  /**
+   * The host pages at `take`, as the machine remembers them (the same array while they stay; never
+   * changed in place, so kept as it is).
+   */
   private pagesAtTake: readonly FrameRange[] = [];
   /** What `record` wrote at `take`, the first `kept` entries, and at the latest compare. */
   private values: unknown[] = [];
@@ -128,10 +130,7 @@ export class DeviceSnapshot {
     this.device = device;
     this.domain = mappingDomain(machine, device);
     this.owner = device.domain?.id;
-    this.host.clear();
-    const pages = machine.invariantCaches.hostPages.hostPagesOf(device);
-    for (let i = 0; i < pages.length; i++) this.host.push(pages[i]!);
-    this.pagesAtTake = pages;
+    this.pagesAtTake = machine.invariantCaches.hostPages.hostPagesOf(device);
     this.guestKnown = false;
     this.guestSourceCount = recordGuestSources(device, this.guestSources);
   }
@@ -141,7 +140,7 @@ export class DeviceSnapshot {
    * listed), and its host frames.
    */
   frames(): { guest: FrameRange[]; host: FrameRange[] } {
-    return { guest: this.guestAtTake().toArray(), host: this.host.toArray() };
+    return { guest: this.guestAtTake().toArray(), host: [...this.pagesAtTake] };
   }
 
   /**
@@ -184,9 +183,8 @@ export class DeviceSnapshot {
     guestNow: FrameSink | undefined = guest,
   ): void {
     const device = this.device!;
-    this.host.pushInto(host);
-    const pages = machine.invariantCaches.hostPages.hostPagesOf(device);
-    for (let i = 0; i < pages.length; i++) host.push(pages[i]!);
+    pushPages(this.pagesAtTake, host);
+    pushPages(machine.invariantCaches.hostPages.hostPagesOf(device), host);
     if (guest !== undefined) this.guestAtTake().pushInto(guest);
     // Into the same list, a BAR whose frames are those it had at `take` (the same pair: a BAR keeps
     // its pair until its address or size is set, and `guestAtTake` lists it) is not listed twice (a
@@ -222,9 +220,8 @@ export class DeviceSnapshot {
   private hostPagesUnmapped(machine: Machine): boolean {
     const union = scratchUnion;
     union.clear();
-    this.host.pushInto(union);
-    const pages = machine.invariantCaches.hostPages.hostPagesOf(this.device!);
-    for (let i = 0; i < pages.length; i++) union.push(pages[i]!);
+    pushPages(this.pagesAtTake, union);
+    pushPages(machine.invariantCaches.hostPages.hostPagesOf(this.device!), union);
     union.merge();
     const caches = machine.invariantCaches;
     for (let i = 0; i < union.count; i++)
@@ -423,6 +420,11 @@ function recordBars(device: PciDevice, into: unknown[]): number {
   return n;
 }
 
+/** Adds each of `pages` to `sink`. */
+function pushPages(pages: readonly FrameRange[], sink: FrameSink): void {
+  for (let i = 0; i < pages.length; i++) sink.push(pages[i]!);
+}
+
 /** Where frame ranges are added. */
 export interface FrameSink {
   /** Adds one frame range. */
@@ -568,7 +570,7 @@ export function framesOf(
   machine?: Machine,
 ): readonly FrameRange[] {
   const pages = machine?.invariantCaches.hostPages.hostPagesOf(device) ?? hostBarFrames(device);
-  for (let i = 0; i < pages.length; i++) host.push(pages[i]!);
+  pushPages(pages, host);
   guestFramesOf(device, guest);
   return pages;
 }
