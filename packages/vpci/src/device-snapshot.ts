@@ -215,17 +215,19 @@ export class DeviceSnapshot {
 
   /**
    * Whether no domain maps MMIO on the device's host pages at `take` or now (`mmioHolders`): one
-   * search per range of their union, as most pages are where they were.
+   * question per page range, the last answers remembered (`HolderAnswers`). A range now that is one
+   * at `take` (the same pair: a BAR's frames are one pair until it moves, and its decoded `Bar`s are
+   * kept) is not asked about twice; most pages are where they were.
    */
   private hostPagesUnmapped(machine: Machine): boolean {
-    const union = scratchUnion;
-    union.clear();
-    pushPages(this.pagesAtTake, union);
-    pushPages(machine.invariantCaches.hostPages.hostPagesOf(this.device!), union);
-    union.merge();
     const caches = machine.invariantCaches;
-    for (let i = 0; i < union.count; i++)
-      if (this.holderAnswers.mapped(caches, union.first(i), union.last(i))) return false;
+    const then = this.pagesAtTake;
+    const now = caches.hostPages.hostPagesOf(this.device!);
+    for (let i = 0; i < then.length; i++)
+      if (this.holderAnswers.mapped(caches, then[i]![0], then[i]![1])) return false;
+    if (now === then) return true;
+    for (let i = 0; i < now.length; i++)
+      if (!then.includes(now[i]!) && this.holderAnswers.mapped(caches, now[i]![0], now[i]![1])) return false;
     return true;
   }
 
@@ -554,7 +556,7 @@ class FrameUnion implements FrameSink {
   }
 }
 
-/** The union `hostPagesUnmapped` and `leftUnmappedFindsNothing` search by (reused). */
+/** The union `leftUnmappedFindsNothing` searches by (reused). */
 const scratchUnion = new FrameUnion();
 
 /**
