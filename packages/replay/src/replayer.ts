@@ -145,6 +145,15 @@ export class Replayer {
   private guestVpciNoted = false;
   /** The touched devices of the line being applied, as they were before it (reused line to line). */
   private readonly snapshots: DeviceSnapshot[] = [];
+  /**
+   * Lines that took the checked path so far (`applyChecked`), and per snapshot the count at the line
+   * whose check last compared it (`DeviceSnapshot.change`): a snapshot compared by the last such line
+   * holds what the device was at its end, and only inert writes (which change nothing a snapshot
+   * records of any device) came since, so the next line that snapshots the same device there keeps
+   * that record (`takeSnapshot`).
+   */
+  private checkedPath = 0;
+  private readonly comparedAt: number[] = [];
   /** What the line changed of each snapshotted device, and a scoped check's devices and guest frames (reused). */
   private readonly changes: DeviceChange[] = [];
   private readonly scopeDevices = new Set<PciDevice>();
@@ -219,6 +228,7 @@ export class Replayer {
   /** `apply` past the inert writes: the event checked, applied, and what it may have changed checked. */
   private applyChecked(event: TraceEvent, line: number): void {
     this.inertVcpu = undefined;
+    this.checkedPath++;
     if (event.event === 'host') {
       if (this.machine !== undefined) {
         throw new TraceError(line, "'host' after the machine was set up; expected it as the first event");
@@ -777,7 +787,7 @@ export class Replayer {
     const target = event.event === 'write' ? this.targetOf(vcpu, event.sbdf) : undefined;
     if (target?.hw.sriov !== undefined) return undefined;
     let count = 0;
-    if (pending !== undefined) this.snapshot(count++).take(machine, pending);
+    if (pending !== undefined) this.takeSnapshot(count++, pending);
     if (event.event === 'write') {
       // Finishing the work changes of another device only their domain's p2m, on the frames of the
       // device the work was on (in the scope of its check): a write that itself changes nothing
@@ -789,9 +799,26 @@ export class Replayer {
           event.via === 'ecam' ||
           writeReachesDevice(machine, vcpu, target, event.reg, event.size, event.value))
       )
-        this.snapshot(count++).take(machine, target);
+        this.takeSnapshot(count++, target);
     }
     return count;
+  }
+
+  /**
+   * Snapshot `i` of `device` before the line: what the last checked line's check compared of the same
+   * device in the same place, when that is what it still is (`checkedPath`, `DeviceSnapshot.takeAgain`:
+   * a reprogramming's lines write one device line after line), else recorded afresh.
+   */
+  private takeSnapshot(i: number, device: PciDevice): void {
+    const machine = this.machine!;
+    const snapshot = this.snapshot(i);
+    if (
+      snapshot.device === device &&
+      this.comparedAt[i] === this.checkedPath - 1 &&
+      snapshot.takeAgain(machine)
+    )
+      return;
+    snapshot.take(machine, device);
   }
 
   /**
@@ -842,6 +869,7 @@ export class Replayer {
       const snapshot = before[i]!;
       const moved = snapshot.owner !== snapshot.device!.domain?.id;
       changes[i] = moved ? 'frames' : snapshot.change(machine);
+      if (!moved) this.comparedAt[i] = this.checkedPath;
       if (changes[i] === 'host' || changes[i] === 'frames') checked = true;
     }
     if (!checked) return;

@@ -12,6 +12,7 @@ import type { Domain, PciDevice, Vcpu } from './domain.js';
 import type { InvariantCaches } from './invariants.js';
 import type { Machine } from './machine.js';
 import { hostBarFrames } from './ownership.js';
+import { formatSbdf } from './sbdf.js';
 
 /** A frame range as the BARs cache them (never changed in place: a moved BAR makes a new one). */
 export type FrameRange = readonly [number, number];
@@ -59,11 +60,10 @@ export class DeviceSnapshot {
   /**
    * Guest frames of its memory BARs and pending sets at `take` (a set within its BAR's frames not
    * listed: the union is the same, `guestFramesOf`), worked out from `guestSources` when first asked
-   * for (`guestAtTake`), and host frames of its memory BARs.
+   * for (`guestAtTake`).
    */
   private readonly guest = new FrameList();
   private guestKnown = false;
-  private readonly host = new FrameList();
   /**
    * What its guest frames at `take` are made of, recorded then: per memory BAR the BAR, its guest
    * address and size, the count of ranges its set held and those ranges. Most lines change nothing
@@ -75,23 +75,62 @@ export class DeviceSnapshot {
   private guestSourceCount = 0;
   /** Its last searches of `mmioHolders` (`hostPagesUnmapped`). */
   private readonly holderAnswers = new HolderAnswers();
-  /** The host pages at `take`, as the machine remembers them (the same array while they stay). */
+  /**
+   * The host pages at `take`, as the machine remembers them (the same array while they stay; never
+   * changed in place, so kept as it is).
+   */
   private pagesAtTake: readonly FrameRange[] = [];
   /** What `record` wrote at `take`, the first `kept` entries, and at the latest compare. */
-  private readonly values: unknown[] = [];
+  private values: unknown[] = [];
   private kept = 0;
-  private readonly now: unknown[] = [];
+  private now: unknown[] = [];
+  /** How many entries of `now` `change` recorded, when it recorded the whole device; else -1. */
+  private nowCount = -1;
 
   /** Records `device` as it is now. */
   take(machine: Machine, device: PciDevice): void {
+    this.kept = record(machine, device, this.values);
+    this.takeRest(machine, device);
+  }
+
+  /**
+   * `take` of the device `change` last compared, keeping what `change` recorded of it instead of
+   * recording it again, for a caller that knows nothing changed the device since that `change` (the
+   * replayer: its next line, with nothing applied in between but writes that change nothing a
+   * snapshot records of any device). A reprogramming's lines snapshot one device line after line,
+   * and most lines whose check is answered from the snapshot alone are mostly its two records.
+   * False, with nothing done, when `change` did not record the whole device (it answered from the
+   * device's own fields) or `InvariantCaches.snapshotReuse` is off.
+   */
+  takeAgain(machine: Machine): boolean {
+    const caches = machine.invariantCaches;
+    if (this.nowCount < 0 || caches.snapshotReuse === 'off') return false;
+    const device = this.device!;
+    const kept = this.now;
+    this.now = this.values;
+    this.values = kept;
+    this.kept = this.nowCount;
+    if (caches.snapshotReuse === 'verify') {
+      const fresh: unknown[] = [];
+      const count = record(machine, device, fresh);
+      for (let i = 0; i < Math.max(count, this.kept); i++)
+        if (i >= count || i >= this.kept || fresh[i] !== kept[i])
+          throw new Error(
+            `DeviceSnapshot.takeAgain: ${formatSbdf(device.sbdf)} differs from what change recorded at ${i}`,
+          );
+    }
+    caches.snapshotReuses++;
+    this.takeRest(machine, device);
+    return true;
+  }
+
+  /** What `take` records besides the device's fields and BAR sections. */
+  private takeRest(machine: Machine, device: PciDevice): void {
+    this.nowCount = -1;
     this.device = device;
     this.domain = mappingDomain(machine, device);
     this.owner = device.domain?.id;
-    this.kept = record(machine, device, this.values);
-    this.host.clear();
-    const pages = machine.invariantCaches.hostPages.hostPagesOf(device);
-    for (let i = 0; i < pages.length; i++) this.host.push(pages[i]!);
-    this.pagesAtTake = pages;
+    this.pagesAtTake = machine.invariantCaches.hostPages.hostPagesOf(device);
     this.guestKnown = false;
     this.guestSourceCount = recordGuestSources(device, this.guestSources);
   }
@@ -101,7 +140,7 @@ export class DeviceSnapshot {
    * listed), and its host frames.
    */
   frames(): { guest: FrameRange[]; host: FrameRange[] } {
-    return { guest: this.guestAtTake().toArray(), host: this.host.toArray() };
+    return { guest: this.guestAtTake().toArray(), host: [...this.pagesAtTake] };
   }
 
   /**
@@ -144,9 +183,8 @@ export class DeviceSnapshot {
     guestNow: FrameSink | undefined = guest,
   ): void {
     const device = this.device!;
-    this.host.pushInto(host);
-    const pages = machine.invariantCaches.hostPages.hostPagesOf(device);
-    for (let i = 0; i < pages.length; i++) host.push(pages[i]!);
+    pushPages(this.pagesAtTake, host);
+    pushPages(machine.invariantCaches.hostPages.hostPagesOf(device), host);
     if (guest !== undefined) this.guestAtTake().pushInto(guest);
     // Into the same list, a BAR whose frames are those it had at `take` (the same pair: a BAR keeps
     // its pair until its address or size is set, and `guestAtTake` lists it) is not listed twice (a
@@ -177,18 +215,19 @@ export class DeviceSnapshot {
 
   /**
    * Whether no domain maps MMIO on the device's host pages at `take` or now (`mmioHolders`): one
-   * search per range of their union, as most pages are where they were.
+   * question per page range, the last answers remembered (`HolderAnswers`). A range now that is one
+   * at `take` (the same pair: a BAR's frames are one pair until it moves, and its decoded `Bar`s are
+   * kept) is not asked about twice; most pages are where they were.
    */
   private hostPagesUnmapped(machine: Machine): boolean {
-    const union = scratchUnion;
-    union.clear();
-    this.host.pushInto(union);
-    const pages = machine.invariantCaches.hostPages.hostPagesOf(this.device!);
-    for (let i = 0; i < pages.length; i++) union.push(pages[i]!);
-    union.merge();
     const caches = machine.invariantCaches;
-    for (let i = 0; i < union.count; i++)
-      if (this.holderAnswers.mapped(caches, union.first(i), union.last(i))) return false;
+    const then = this.pagesAtTake;
+    const now = caches.hostPages.hostPagesOf(this.device!);
+    for (let i = 0; i < then.length; i++)
+      if (this.holderAnswers.mapped(caches, then[i]![0], then[i]![1])) return false;
+    if (now === then) return true;
+    for (let i = 0; i < now.length; i++)
+      if (!then.includes(now[i]!) && this.holderAnswers.mapped(caches, now[i]![0], now[i]![1])) return false;
     return true;
   }
 
@@ -260,6 +299,7 @@ export class DeviceSnapshot {
   change(machine: Machine): DeviceChange {
     const now = this.now;
     const then = this.values;
+    this.nowCount = -1;
     // The device's own fields first, its BAR sections only if these leave the answer open: a line
     // that finishes work on the device wrote its domain's p2m and left no work pending, which is
     // `frames` whatever its BARs hold.
@@ -271,6 +311,7 @@ export class DeviceSnapshot {
     // Work finished, or moved to another vCPU: what it excused is looked at again.
     if (pendingThen !== pendingNow && pendingThen !== undefined) return 'frames';
     const count = recordBars(this.device!, now);
+    this.nowCount = count;
     const becameBusy = pendingThen !== pendingNow;
     const busy = pendingThen !== undefined;
     // Something a check of the device or of its host pages reads changed.
@@ -379,6 +420,11 @@ function recordBars(device: PciDevice, into: unknown[]): number {
     }
   }
   return n;
+}
+
+/** Adds each of `pages` to `sink`. */
+function pushPages(pages: readonly FrameRange[], sink: FrameSink): void {
+  for (let i = 0; i < pages.length; i++) sink.push(pages[i]!);
 }
 
 /** Where frame ranges are added. */
@@ -510,7 +556,7 @@ class FrameUnion implements FrameSink {
   }
 }
 
-/** The union `hostPagesUnmapped` and `leftUnmappedFindsNothing` search by (reused). */
+/** The union `leftUnmappedFindsNothing` searches by (reused). */
 const scratchUnion = new FrameUnion();
 
 /**
@@ -526,7 +572,7 @@ export function framesOf(
   machine?: Machine,
 ): readonly FrameRange[] {
   const pages = machine?.invariantCaches.hostPages.hostPagesOf(device) ?? hostBarFrames(device);
-  for (let i = 0; i < pages.length; i++) host.push(pages[i]!);
+  pushPages(pages, host);
   guestFramesOf(device, guest);
   return pages;
 }

@@ -515,12 +515,19 @@ export class PhysicalDevice {
    * address bits, as sizing would find it, without writing the register.
    */
   romSize(): bigint {
+    const mask = this.romAddressMask();
+    return mask === 0 ? 0n : (1n << 32n) - BigInt(mask);
+  }
+
+  /**
+   * The expansion ROM register's writable address bits (0 when there is no ROM), what `romSize` is
+   * worked out from: a number, for telling without bigint arithmetic whether the size can have changed.
+   * @internal
+   */
+  romAddressMask(): number {
     const headerType = this.peek(PCI_HEADER_TYPE, 1) & 0x7f;
-    if (headerType > 1) return 0n;
-    const mask = BigInt(
-      (this.peekMask(headerType === 0 ? PCI_ROM_ADDRESS : PCI_ROM_ADDRESS1) & 0xfffff800) >>> 0,
-    );
-    return mask === 0n ? 0n : (1n << 32n) - mask;
+    if (headerType > 1) return 0;
+    return (this.peekMask(headerType === 0 ? PCI_ROM_ADDRESS : PCI_ROM_ADDRESS1) & 0xfffff800) >>> 0;
   }
 
   // ---- construction helpers ------------------------------------------------------------------

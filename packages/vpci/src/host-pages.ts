@@ -14,16 +14,17 @@ import { effectiveOwner, hostBarFrames } from './ownership.js';
 /** Inclusive host frames, as `Bar.hostFrames` gives them. */
 export type HostFrames = readonly [number, number];
 
+/** A device's host pages and what they were worked out from (updated in place when worked out again). */
 interface Remembered {
   /** The device's BAR register write count when made. */
-  readonly barWrites: number;
+  barWrites: number;
   /**
    * Its vPCI state then, and that state's `barHostChanges()` then: a vPCI BAR whose type, host
    * address or size was set later may move its pages (its enabled flag or guest address cannot).
    */
-  readonly vpci: PciDevice['vpci'];
-  readonly madeAt: number;
-  readonly pages: readonly HostFrames[];
+  vpci: PciDevice['vpci'];
+  madeAt: number;
+  pages: readonly HostFrames[];
 }
 
 /** The host frames of a device's BARs and the domain that owns it (dom_xen's count as dom0's). */
@@ -93,14 +94,18 @@ export class HostPagesCache {
     if (known !== undefined && known.barWrites === device.hw.barWrites && unchangedSince(device, known))
       return known.pages;
     const found = hostBarFrames(device);
-    const pages = known !== undefined && sameFrames(found, known.pages) ? known.pages : found;
-    this.remembered.set(device, {
-      barWrites: device.hw.barWrites,
-      vpci: device.vpci,
-      madeAt: device.vpci?.barHostChanges() ?? 0,
-      pages,
-    });
-    return pages;
+    const barWrites = device.hw.barWrites;
+    const vpci = device.vpci;
+    const madeAt = vpci?.barHostChanges() ?? 0;
+    if (known === undefined) {
+      this.remembered.set(device, { barWrites, vpci, madeAt, pages: found });
+      return found;
+    }
+    known.barWrites = barWrites;
+    known.vpci = vpci;
+    known.madeAt = madeAt;
+    if (!sameFrames(found, known.pages)) known.pages = found;
+    return known.pages;
   }
 
   /**
@@ -257,5 +262,7 @@ function unchangedSince(device: PciDevice, known: Remembered): boolean {
 }
 
 function sameFrames(a: readonly HostFrames[], b: readonly HostFrames[]): boolean {
-  return a.length === b.length && a.every((frames, i) => frames[0] === b[i]![0] && frames[1] === b[i]![1]);
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i]![0] !== b[i]![0] || a[i]![1] !== b[i]![1]) return false;
+  return true;
 }

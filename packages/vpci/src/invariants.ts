@@ -138,6 +138,15 @@ export class InvariantCaches {
   leanRegions: 'on' | 'off' | 'verify' = 'on';
   /** How many scoped checks the lean path answered (for the model tests: it must be taken). */
   leanRegionsFound = 0;
+  /**
+   * Whether a `DeviceSnapshot` taken again after its `change` (`DeviceSnapshot.takeAgain`: the
+   * replayer's next line on the same device) keeps what `change` recorded of the device: `off`, it
+   * records the device afresh; `verify` (the model tests) keeps it and records afresh too, and throws
+   * where the two differ.
+   */
+  snapshotReuse: 'on' | 'off' | 'verify' = 'on';
+  /** How many snapshots kept what `change` recorded (for the model tests: it must happen). */
+  snapshotReuses = 0;
   /** Per domain, the devices mapped into it as last sorted (`devicesMappedInto`). */
   readonly sortedDevices = new WeakMap<Domain, SortedDevices>();
   /**

@@ -55,9 +55,11 @@ export function hostBars(device: PciDevice): Bar[] {
 export function hostBarFrames(device: PciDevice): (readonly [Mfn, Mfn])[] {
   // `hostBars` without its copies: the checks ask after every line that moved a BAR.
   const decoded = rememberedHardwareBars(device);
-  const frames: (readonly [Mfn, Mfn])[] = [];
-  for (let i = 0; i < decoded.length; i++) frames.push(decoded[i]!.hostFrames());
   const bars = device.vpci?.bars;
+  // The vPCI BARs listed besides the decoded ones, by slot bit; the list is then made at its length
+  // (an empty list's first push takes a store of 17, and cutting a list is a call).
+  let unlisted = 0;
+  let count = decoded.length;
   for (let i = 0; bars !== undefined && i < bars.length; i++) {
     const bar = bars[i]!;
     if (!bar.mappable || bar.size === 0n) continue;
@@ -66,8 +68,15 @@ export function hostBarFrames(device: PciDevice): (readonly [Mfn, Mfn])[] {
     for (let k = 0; k < decoded.length && !listed; k++) listed = sameAddrAndSize(decoded[k]!, bar);
     for (let k = 0; k < i && !listed; k++)
       listed = bars[k]!.mappable && bars[k]!.size !== 0n && sameAddrAndSize(bars[k]!, bar);
-    if (!listed) frames.push(bar.hostFrames());
+    if (listed) continue;
+    unlisted |= 1 << i;
+    count++;
   }
+  const frames = new Array<readonly [Mfn, Mfn]>(count);
+  let n = 0;
+  for (let i = 0; i < decoded.length; i++) frames[n++] = decoded[i]!.hostFrames();
+  for (let i = 0; bars !== undefined && i < bars.length; i++)
+    if ((unlisted & (1 << i)) !== 0) frames[n++] = bars[i]!.hostFrames();
   return frames;
 }
 
@@ -94,9 +103,19 @@ function rememberedHardwareBars(device: PciDevice): readonly Bar[] {
   const hw = device.physfn?.hw ?? device.hw;
   const cached = device.decodedBars;
   if (cached !== undefined && cached.barWrites === hw.barWrites) return cached.bars;
-  const bars = device.physfn === undefined ? decodedBars(hw) : vfDecodedBars(hw, device.vfIndex);
-  device.decodedBars = { barWrites: hw.barWrites, bars };
-  return bars;
+  if (device.physfn !== undefined) {
+    const bars = vfDecodedBars(hw, device.vfIndex);
+    device.decodedBars = { barWrites: hw.barWrites, bars };
+    return bars;
+  }
+  if (cached instanceof DecodedBars) {
+    cached.decodeAgain(hw);
+    return cached.bars;
+  }
+  const decoded = new DecodedBars();
+  decoded.decodeAgain(hw);
+  device.decodedBars = decoded;
+  return decoded.bars;
 }
 
 /**
@@ -122,30 +141,129 @@ function vfDecodedBars(pf: PhysicalDevice, n: number): Bar[] {
 
 /** The memory BARs and ROM the device decodes, read from its registers (nothing is written). */
 export function decodedBars(hw: PhysicalDevice): Bar[] {
-  const headerType = hw.read(PCI_HEADER_TYPE, 1) & 0x7f;
-  if (headerType > 1) return [];
-  const slots = headerType === 0 ? PCI_HEADER_NORMAL_NR_BARS : PCI_HEADER_BRIDGE_NR_BARS;
-  const bars: Bar[] = [];
-  for (let i = 0; i < slots; i++) {
-    const size = hw.barSize(i);
-    const low = hw.read(PCI_BASE_ADDRESS_0 + 4 * i, 4);
-    if (size === 0n || (low & PCI_BASE_ADDRESS_SPACE_IO) !== 0) continue;
-    const is64 = (low & PCI_BASE_ADDRESS_MEM_TYPE_MASK) === PCI_BASE_ADDRESS_MEM_TYPE_64;
-    if (is64 && i + 1 >= slots) continue; // no high half: sizing finds nothing there (as Xen does)
-    const high = is64 ? BigInt(hw.read(PCI_BASE_ADDRESS_0 + 4 * i + 4, 4)) << 32n : 0n;
-    const addr = barAddress(BigInt((low & PCI_BASE_ADDRESS_MEM_MASK) >>> 0) | high);
-    bars.push(Bar.decoded(i, is64 ? 'mem64lo' : 'mem32', size, addr));
+  const decoded = new DecodedBars();
+  decoded.decodeAgain(hw);
+  return decoded.bars;
+}
+
+/** How many slots a device decodes at most: six BARs and the ROM (a bridge's ROM is its slot 2). */
+const SLOTS = PCI_HEADER_NORMAL_NR_BARS + 1;
+/**
+ * How many decodings of a slot are kept: a 64-bit BAR sized and placed half by half goes through
+ * four pairs of words (placed, low half probed, both, high half still probed) and back.
+ */
+const KEPT_PER_SLOT = 4;
+
+/**
+ * A device's decoded BARs (`PciDevice.decodedBars`), decoded again in place after its BAR registers
+ * are written. The checks decode a device again after every line that wrote a BAR register, and the
+ * hardware domain sizing and placing a BAR writes the same few words into it reprogramming after
+ * reprogramming: so once a device's registers were written, the last `KEPT_PER_SLOT` `Bar`s of each
+ * slot are kept with the register words each was made of (its address's low and high halves; a
+ * ROM's register and the register's writable address bits, which give its size), and a slot whose
+ * words and size are one of those gives that `Bar` again, which has its frames worked out already.
+ * A new `Bar` and its frames are bigint arithmetic, most of such a line's checks. Only
+ * `rememberedHardwareBars` holds one, and what it hands out is read at once or copied
+ * (`hardwareBars`): nothing changes a decoded `Bar`.
+ */
+class DecodedBars {
+  barWrites = -1;
+  readonly bars: Bar[] = [];
+  private headerType = -1;
+  /**
+   * Per slot (`KEPT_PER_SLOT` places from `slot * KEPT_PER_SLOT`), the `Bar`s kept and the words
+   * each was made of (two per place), and the place of each slot to fill next. Made at the first
+   * decoding after a register write: most devices' BARs are never written after they are first read.
+   */
+  private kept:
+    | { readonly bars: (Bar | undefined)[]; readonly words: Float64Array; readonly next: Uint8Array }
+    | undefined;
+
+  /** `bars` as `hw`'s registers decode them now (nothing is written). */
+  decodeAgain(hw: PhysicalDevice): void {
+    if (this.barWrites !== -1)
+      this.kept ??= {
+        bars: [],
+        words: new Float64Array(2 * SLOTS * KEPT_PER_SLOT),
+        next: new Uint8Array(SLOTS),
+      };
+    const headerType = hw.read(PCI_HEADER_TYPE, 1) & 0x7f;
+    // Another layout (other slots): nothing kept holds.
+    if (headerType !== this.headerType) this.kept?.bars.fill(undefined);
+    this.headerType = headerType;
+    this.barWrites = hw.barWrites;
+    // Overwritten in place, then cut where it got shorter (emptied first, the list would give its
+    // store back and take a new one at the first push).
+    const bars = this.bars;
+    let n = 0;
+    if (headerType <= 1) n = this.decodeSlots(hw, headerType);
+    if (bars.length !== n) bars.length = n;
   }
-  const romSize = hw.romSize();
-  if (romSize > 0n) {
-    const romAddr = barAddress(
-      BigInt(
-        (hw.read(headerType === 0 ? PCI_ROM_ADDRESS : PCI_ROM_ADDRESS1, 4) & PCI_ROM_ADDRESS_MASK) >>> 0,
-      ),
-    );
-    bars.push(Bar.decoded(slots, 'rom', romSize, romAddr));
+
+  /** `decodeAgain` of a header with BARs: writes them into `bars` from 0, returns how many. */
+  private decodeSlots(hw: PhysicalDevice, headerType: number): number {
+    const bars = this.bars;
+    let n = 0;
+    const slots = headerType === 0 ? PCI_HEADER_NORMAL_NR_BARS : PCI_HEADER_BRIDGE_NR_BARS;
+    for (let i = 0; i < slots; i++) {
+      const size = hw.barSize(i);
+      const low = hw.read(PCI_BASE_ADDRESS_0 + 4 * i, 4);
+      if (size === 0n || (low & PCI_BASE_ADDRESS_SPACE_IO) !== 0) continue;
+      const is64 = (low & PCI_BASE_ADDRESS_MEM_TYPE_MASK) === PCI_BASE_ADDRESS_MEM_TYPE_64;
+      if (is64 && i + 1 >= slots) continue; // no high half: sizing finds nothing there (as Xen does)
+      const highWord = is64 ? hw.read(PCI_BASE_ADDRESS_0 + 4 * i + 4, 4) : 0;
+      let bar = this.keptBar(i, low, highWord, size);
+      if (bar === undefined) {
+        const high = is64 ? BigInt(highWord) << 32n : 0n;
+        const addr = barAddress(BigInt((low & PCI_BASE_ADDRESS_MEM_MASK) >>> 0) | high);
+        bar = this.keep(i, low, highWord, Bar.decoded(i, is64 ? 'mem64lo' : 'mem32', size, addr));
+      }
+      bars[n++] = bar;
+    }
+    const romMask = hw.romAddressMask();
+    if (romMask === 0) return n;
+    const romWord = hw.read(headerType === 0 ? PCI_ROM_ADDRESS : PCI_ROM_ADDRESS1, 4);
+    // The mask gives the size (`romSize`): the same mask, the same size.
+    const rom =
+      this.keptBar(slots, romWord, romMask, undefined) ??
+      this.keep(
+        slots,
+        romWord,
+        romMask,
+        Bar.decoded(slots, 'rom', hw.romSize(), barAddress(BigInt((romWord & PCI_ROM_ADDRESS_MASK) >>> 0))),
+      );
+    bars[n++] = rom;
+    return n;
   }
-  return bars;
+
+  /** The `Bar` kept of slot `slot` made of words `low` and `high` and of `size` (any, undefined). */
+  private keptBar(slot: number, low: number, high: number, size: bigint | undefined): Bar | undefined {
+    const kept = this.kept;
+    if (kept === undefined) return undefined;
+    for (let at = slot * KEPT_PER_SLOT; at < (slot + 1) * KEPT_PER_SLOT; at++) {
+      const bar = kept.bars[at];
+      if (bar === undefined) continue;
+      if (
+        kept.words[2 * at] === low &&
+        kept.words[2 * at + 1] === high &&
+        (size === undefined || bar.size === size)
+      )
+        return bar;
+    }
+    return undefined;
+  }
+
+  /** `bar`, kept (when keeping) as slot `slot`'s made of `low` and `high`, in place of its oldest. */
+  private keep(slot: number, low: number, high: number, bar: Bar): Bar {
+    const kept = this.kept;
+    if (kept === undefined) return bar;
+    const at = slot * KEPT_PER_SLOT + kept.next[slot]!;
+    kept.next[slot] = (kept.next[slot]! + 1) % KEPT_PER_SLOT;
+    kept.bars[at] = bar;
+    kept.words[2 * at] = low;
+    kept.words[2 * at + 1] = high;
+    return bar;
+  }
 }
 
 /**
