@@ -162,13 +162,18 @@ export interface InvariantContext extends EngineContext {
 export function checkInvariants(context: InvariantContext, scope?: InvariantScope): Violation[] {
   const caches = context.invariantCaches;
   const violations: Violation[] = [];
-  const busy = new Set<PciDevice>();
+  // Emptied, not made anew: a cleared set is a new table, and most checks find no work pending.
+  const busy = busyDevices;
+  if (busy.size > 0) busy.clear();
   // A scoped check looks at the domains its scope names and those mapping a moved host page only.
-  const domains = scope === undefined ? context.domains() : [];
+  const domains = scope === undefined ? context.domains() : NO_DOMAINS;
   // A whole check walks every vCPU; a scoped one reads the machine's record of those with work
   // pending (`PendingVcpus`), so comparing the two tests the record.
   if (scope === undefined) for (const domain of domains) for (const vcpu of domain.vcpus) addBusy(busy, vcpu);
-  else for (const vcpu of context.hardwareDomain.pendingVcpus.vcpus()) addBusy(busy, vcpu);
+  else {
+    const pending = context.hardwareDomain.pendingVcpus.vcpus();
+    for (let i = 0; i < pending.length; i++) addBusy(busy, pending[i]!);
+  }
 
   for (const device of scope === undefined ? context.devices() : scope.devices) {
     const vpci = device.vpci;
@@ -239,17 +244,6 @@ export function checkInvariants(context: InvariantContext, scope?: InvariantScop
         : near.moved.length === 0
           ? NO_RANGES
           : intersection(merged(scope.hostFrames), merged(near.moved));
-  /** The general path over the scope, its findings pushed to `found`. */
-  const checkScope = (found: Violation[]): void =>
-    checkDomains(
-      context,
-      scopedDomains(caches, scope, hostFrames),
-      busy,
-      scope,
-      hostFrames,
-      (first, last) => near.index.meeting(first, last, []),
-      found,
-    );
   // The usual line (a vCPU finishing one device's map): one domain's frames, no moved host page,
   // and nothing to find there; proved by a walk that makes nothing (`regionFindsNothing`).
   if (
@@ -262,15 +256,41 @@ export function checkInvariants(context: InvariantContext, scope?: InvariantScop
     if (caches.leanRegions === 'on') return violations;
     // 'verify': the general path over the same scope, which must find nothing either.
     const general: Violation[] = [];
-    checkScope(general);
+    checkScope(context, scope, busy, hostFrames, near.index, general);
     if (general.length > 0)
       throw new Error(
         `the lean path found nothing where the general path finds ${general.length} violations`,
       );
     return violations;
   }
-  checkScope(violations);
+  checkScope(context, scope, busy, hostFrames, near.index, violations);
   return violations;
+}
+
+/** The devices with work pending, for the check being made (emptied by each: checks do not nest). */
+const busyDevices = new Set<PciDevice>();
+
+/** No domains: a scoped check does not take the machine's list (it finds its own, `scopedDomains`). */
+const NO_DOMAINS: readonly Domain[] = Object.freeze([]);
+
+/** The general path of a scoped check (`checkDomains` over the scope), its findings pushed to `found`. */
+function checkScope(
+  context: InvariantContext,
+  scope: InvariantScope,
+  busy: ReadonlySet<PciDevice>,
+  hostFrames: Ranges | undefined,
+  hostPages: IntervalIndex<HostPageSpot>,
+  found: Violation[],
+): void {
+  checkDomains(
+    context,
+    scopedDomains(context.invariantCaches, scope, hostFrames),
+    busy,
+    scope,
+    hostFrames,
+    (first, last) => hostPages.meeting(first, last, []),
+    found,
+  );
 }
 
 /**
