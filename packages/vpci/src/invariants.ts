@@ -360,7 +360,8 @@ function regionFindsNothing(
   if (domain.isPseudo) return true;
   const region = merged(dirty);
   // The lists are refilled from their start and never emptied (`length = 0` gives an array's store
-  // up, made again at the next item): each holds its first `count` items.
+  // up, made again at the next item): each holds its first `count` items, and past them a few
+  // objects of earlier checks until written over.
   const extents = leanExtents;
   const extentCount = extentsAllMmio(domain, region, extents);
   if (extentCount < 0 || !extentsShareNothing(domain, extents, extentCount, hostPages)) return false;
