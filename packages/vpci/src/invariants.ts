@@ -3,7 +3,7 @@
  * frames and devices involved. Under `hardened` the list must always be empty; under `xen` it shows
  * Xen's known holes.
  */
-import { gfn, MAX_FRAME, type P2mExtent } from '@vpci/p2m';
+import { gfn, MAX_FRAME, type P2mExtent, type P2mExtentRecord } from '@vpci/p2m';
 import { IntervalIndex } from '@vpci/rangeset/internal';
 import { DeviceWindowsCache, type MsixPages, type Window } from './bar-windows.js';
 import { type EngineContext, mappingDomain } from './context.js';
@@ -316,7 +316,7 @@ function scopedDomains(
 }
 
 /** The extents `regionFindsNothing` found, the windows and MSI-X pages it searched (refilled from the start). */
-const leanExtents: P2mExtent[] = [];
+const leanExtents: P2mExtentRecord[] = [];
 const leanWindows: Window[] = [];
 const leanMsix: MsixPages[] = [];
 /** The MSI-X pages meeting one window, as first and last frames (reused). */
@@ -381,20 +381,19 @@ function regionFindsNothing(
 }
 
 /**
- * Writes into `extents` from its start the p2m extents meeting `region` (merged) grown by a frame
- * each side, in gfn order, and returns how many; -1 as soon as one is not `mmio_direct` (condition 1).
+ * Writes into the records of `extents` from its start (`P2m.extentsInto`: no object made per extent)
+ * the p2m extents meeting `region` (merged) grown by a frame each side, in gfn order, and returns how
+ * many; -1 as soon as one is not `mmio_direct` (condition 1).
  */
-function extentsAllMmio(domain: Domain, region: Ranges, extents: P2mExtent[]): number {
+function extentsAllMmio(domain: Domain, region: Ranges, extents: P2mExtentRecord[]): number {
   let n = 0;
   for (let r = 0; r < region.length; r++) {
     const first = Math.max(0, region[r]![0] - 1);
     const last = Math.min(MAX_FRAME, region[r]![1] + 1);
     if (first > last) continue;
-    const found = domain.p2m.extentsIn(gfn(first), gfn(last));
-    for (let k = 0; k < found.length; k++) {
-      if (found[k]!.type !== 'mmio_direct') return -1;
-      extents[n++] = found[k]!;
-    }
+    const from = n;
+    n = domain.p2m.extentsInto(gfn(first), gfn(last), extents, n);
+    for (let k = from; k < n; k++) if (extents[k]!.type !== 'mmio_direct') return -1;
   }
   return n;
 }
