@@ -15,6 +15,7 @@ import { runs } from '../../../test/support/fast-check-setup.js';
 import type { PageOrder } from './errors.js';
 import { gfn, mfn } from './frame.js';
 import { P2m } from './p2m.js';
+import { P2mExtentRecord } from './p2m-extent-record.js';
 import { P2mLookup } from './p2m-lookup.js';
 import type { P2mType } from './p2m-type.js';
 
@@ -162,6 +163,12 @@ describe('a p2m in small extent chunks against a page map and a one-chunk p2m', 
             );
             expect(byMfn).toEqual(filtered);
             expect(chunked.extentsIn(gfn(first), gfn(last))).toEqual(flat.extentsIn(gfn(first), gfn(last)));
+            // Into records from place 1 of a list holding older ones: the same extents, up to the place returned.
+            const records = [new P2mExtentRecord(), new P2mExtentRecord()];
+            const end = chunked.extentsInto(gfn(first), gfn(last), records, 1);
+            expect(records.slice(1, end).map((r) => ({ ...r }))).toEqual(
+              flat.extentsIn(gfn(first), gfn(last)),
+            );
           }
           expectFrames(chunked, pages, 0, SPACE - 1);
         },

@@ -73,6 +73,7 @@ export {
 } from './mtrr.js';
 export type { MmioCost, P2mEntry, P2mExtent, P2mOptions, P2mTables, WriteResult } from './p2m.js';
 export { P2M_ADDRESS_BITS, P2m } from './p2m.js';
+export { P2mExtentRecord } from './p2m-extent-record.js';
 export { INVALID_MFN, P2mLookup } from './p2m-lookup.js';
 export type { P2mType } from './p2m-type.js';
 export {

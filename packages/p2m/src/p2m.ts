@@ -16,6 +16,7 @@ import {
 import type { P2mEvent } from './events.js';
 import { END, ExtentChunks, NONE } from './extent-chunks.js';
 import type { Gfn, Mfn } from './frame.js';
+import { P2mExtentRecord } from './p2m-extent-record.js';
 import { INVALID_MFN, type P2mLookup } from './p2m-lookup.js';
 import { P2M_TYPES, type P2mType } from './p2m-type.js';
 import { IntermediateTables } from './page-tables.js';
@@ -320,14 +321,48 @@ export class P2m {
    * as a list. Found by search, so asking about a few frames of a large map costs O(log n).
    */
   extentsIn(first: Gfn, last: Gfn): P2mExtent[] {
+    const store = this.store;
+    const out: P2mExtent[] = [];
+    for (let k = this.firstExtentMeeting(first, last); k !== END && store.start(k) <= last; k = store.next(k))
+      out.push(this.extentAt(k));
+    return out;
+  }
+
+  /**
+   * `extentsIn` written into `into` from place `at` on, each extent into the record there (made only
+   * where `into` has none yet); returns the place after the last one written. For a caller that asks
+   * again and again and keeps no extent past its next question: no object is made per extent.
+   */
+  extentsInto(first: Gfn, last: Gfn, into: P2mExtentRecord[], at: number): number {
+    const store = this.store;
+    let n = at;
+    for (
+      let k = this.firstExtentMeeting(first, last);
+      k !== END && store.start(k) <= last;
+      k = store.next(k)
+    ) {
+      let record = into[n];
+      if (record === undefined) {
+        record = new P2mExtentRecord();
+        into[n] = record;
+      }
+      n++;
+      record.gfn = store.start(k) as Gfn;
+      record.count = store.count(k);
+      record.mfn = store.mfn(k) as Mfn;
+      record.type = P2M_TYPES[store.type(k)] as P2mType;
+      record.order = store.order(k) as PageOrder;
+    }
+    return n;
+  }
+
+  /** The first extent holding a frame of `[first, last]` or after it (`END`: none), the frames checked. */
+  private firstExtentMeeting(first: Gfn, last: Gfn): number {
     checkFrame('first', first);
     checkFrame('last', last);
     const store = this.store;
     const i = store.find(first);
-    const out: P2mExtent[] = [];
-    let k = i === NONE ? store.first() : store.start(i) + store.count(i) > first ? i : store.next(i);
-    for (; k !== END && store.start(k) <= last; k = store.next(k)) out.push(this.extentAt(k));
-    return out;
+    return i === NONE ? store.first() : store.start(i) + store.count(i) > first ? i : store.next(i);
   }
 
   /**

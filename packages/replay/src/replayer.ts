@@ -50,6 +50,7 @@ import {
   writeReachesDevice,
 } from '@vpci/vpci';
 import { hex, show, TraceError } from './fields.js';
+import { holdInOrder } from './scope-set.js';
 import { imageSriovNote } from './sriov-report.js';
 import type { TraceAssertion, TraceEvent, TraceMtrr, TraceVcpu } from './trace.js';
 
@@ -160,10 +161,23 @@ export class Replayer {
   /**
    * Devices a line changed where no check could find anything new, so none ran
    * (`DeviceSnapshot.hostChangeFindsNothing`): named to the next scoped check, which brings what the
-   * checks remember of them up to date (`InvariantScope.devices`: every device changed since the last check).
+   * checks remember of them up to date (`InvariantScope.devices`: every device changed since the last
+   * check). Each once, in the order first named.
    */
-  private readonly unchecked = new Set<PciDevice>();
+  private readonly unchecked: PciDevice[] = [];
   private readonly scopeFrames = new Map<Domain, FrameRange[]>();
+  /**
+   * The devices and domains of the scope being built, then of the last check (`settleScope` makes
+   * `scopeDevices` and `scopeFrames` hold them), each once in the order first named.
+   */
+  private scopeDeviceList: PciDevice[] = [];
+  private lastDeviceList: PciDevice[] = [];
+  private scopeDomains: Domain[] = [];
+  private lastDomains: Domain[] = [];
+  /** Each domain's list of guest frames for the scopes, emptied in place when a scope takes it. */
+  private readonly frameLists = new WeakMap<Domain, FrameRange[]>();
+  /** The scope's host frames (reused, emptied when a scope begins). */
+  private readonly scopeHostFrames: FrameRange[] = [];
 
   constructor(options: ReplayOptions = {}) {
     this.options = options;
@@ -887,17 +901,20 @@ export class Replayer {
           : change !== 'host' || before[i]!.hostChangeFindsNothing(machine);
     }
     if (quiet) {
-      for (let i = 0; i < count; i++)
-        if (changes[i] === 'host' || changes[i] === 'frames') this.unchecked.add(before[i]!.device!);
+      for (let i = 0; i < count; i++) {
+        const device = before[i]!.device!;
+        if ((changes[i] === 'host' || changes[i] === 'frames') && !this.unchecked.includes(device))
+          this.unchecked.push(device);
+      }
       return;
     }
     const frames = this.scopeFrames;
     this.beginScope();
-    const hostFrames: FrameRange[] = [];
+    const hostFrames = this.scopeHostFrames;
     for (let i = 0; i < count; i++) {
       const snapshot = before[i]!;
       const { device, domain } = snapshot;
-      devices.add(device!);
+      this.addToScope(device!);
       if (changes[i] !== 'frames') {
         snapshot.scopeFrames(machine, undefined, hostFrames);
         continue;
@@ -911,6 +928,7 @@ export class Replayer {
         this.scopeFramesIn(mappingDomain(machine, device!)),
       );
     }
+    this.settleScope();
     this.record(line, checkInvariants(machine, { devices, frames, hostFrames }));
   }
 
@@ -931,9 +949,10 @@ export class Replayer {
     const snapshot = this.snapshot(0);
     snapshot.take(machine, device);
     this.beginScope();
-    this.scopeDevices.add(device);
-    const hostFrames: FrameRange[] = [];
+    this.addToScope(device);
+    const hostFrames = this.scopeHostFrames;
     snapshot.scopeFrames(machine, this.scopeFramesIn(snapshot.domain), hostFrames);
+    this.settleScope();
     this.record(
       line,
       checkInvariants(machine, { devices: this.scopeDevices, frames: this.scopeFrames, hostFrames }),
@@ -941,14 +960,43 @@ export class Replayer {
   }
 
   /**
-   * Empties the scope's devices and guest frames for a new scoped check and names in it the devices
-   * left unchecked since the last check (`unchecked`): a scope must hold every device changed since.
+   * Starts the scope of a new scoped check, naming in it the devices left unchecked since the last
+   * check (`unchecked`): a scope must hold every device changed since.
    */
   private beginScope(): void {
-    this.scopeFrames.clear();
-    this.scopeDevices.clear();
-    for (const device of this.unchecked) this.scopeDevices.add(device);
-    this.unchecked.clear();
+    const devices = this.lastDeviceList;
+    this.lastDeviceList = this.scopeDeviceList;
+    this.scopeDeviceList = devices;
+    devices.length = 0;
+    const domains = this.lastDomains;
+    this.lastDomains = this.scopeDomains;
+    this.scopeDomains = domains;
+    domains.length = 0;
+    this.scopeHostFrames.length = 0;
+    const unchecked = this.unchecked;
+    for (let i = 0; i < unchecked.length; i++) this.addToScope(unchecked[i]!);
+    unchecked.length = 0;
+  }
+
+  /** Names `device` in the scope being built. */
+  private addToScope(device: PciDevice): void {
+    if (!this.scopeDeviceList.includes(device)) this.scopeDeviceList.push(device);
+  }
+
+  /**
+   * Makes `scopeDevices` and `scopeFrames` hold the scope built, changed from the last one's rather
+   * than emptied (a `Set` or `Map` cleared, or left empty by a delete, is a new table, and a scoped
+   * check follows one line in fifty): the new entries put in before the old ones are taken out.
+   */
+  private settleScope(): void {
+    holdInOrder(this.scopeDevices, this.scopeDeviceList, this.lastDeviceList);
+    // The order of the frames' domains is not read (a check takes them by id).
+    const domains = this.scopeDomains;
+    for (let i = 0; i < domains.length; i++)
+      this.scopeFrames.set(domains[i]!, this.frameLists.get(domains[i]!)!);
+    const lastDomains = this.lastDomains;
+    for (let i = 0; i < lastDomains.length; i++)
+      if (!domains.includes(lastDomains[i]!)) this.scopeFrames.delete(lastDomains[i]!);
   }
 
   /**
@@ -956,7 +1004,7 @@ export class Replayer {
    * scoped check to name (a device named later might have left the machine since).
    */
   private checkWhole(line: number): Violation[] {
-    this.unchecked.clear();
+    this.unchecked.length = 0;
     const violations = checkInvariants(this.machine!);
     this.record(line, violations);
     return violations;
@@ -965,10 +1013,14 @@ export class Replayer {
   /** The list of `domain`'s guest frames in the scope being built (none without a domain). */
   private scopeFramesIn(domain: Domain | undefined): FrameRange[] | undefined {
     if (domain === undefined) return undefined;
-    let list = this.scopeFrames.get(domain);
+    let list = this.frameLists.get(domain);
     if (list === undefined) {
       list = [];
-      this.scopeFrames.set(domain, list);
+      this.frameLists.set(domain, list);
+    }
+    if (!this.scopeDomains.includes(domain)) {
+      this.scopeDomains.push(domain);
+      list.length = 0;
     }
     return list;
   }

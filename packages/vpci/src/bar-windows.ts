@@ -87,37 +87,51 @@ export class DeviceWindowsCache {
     const vpci = device.vpci!;
     const known = this.remembered.get(vpci);
     const changes = vpci.barChanges();
-    if (known !== undefined && known.msix === vpci.msix && known.madeAt === changes) return known;
+    // Compared with the BARs before anything is made: the usual change since (a map finishing where
+    // the BARs were, which sets only the enabled flags back) leaves them as they were.
+    if (
+      known !== undefined &&
+      known.msix === vpci.msix &&
+      (known.madeAt === changes || windowsStill(known, vpci))
+    ) {
+      known.madeAt = changes;
+      return known;
+    }
     // Made field by field rather than by spreading `deviceWindows`' answer: one object fewer per change.
     const windows: Window[] = [];
     const msixPages: MsixPages[] = [];
     pushDeviceWindows(device, windows, msixPages);
-    if (known !== undefined && known.msix === vpci.msix && sameWindows(known, windows, msixPages)) {
-      known.madeAt = changes;
-      return known;
-    }
     const made: Remembered = { device, windows, msixPages, madeAt: changes, msix: vpci.msix };
     this.remembered.set(vpci, made);
     return made;
   }
 }
 
-/** Whether `windows` and `msixPages` are `known`'s: the same BARs on the same frames with the same shifts. */
-function sameWindows(
-  known: DeviceWindows,
-  windows: readonly Window[],
-  msixPages: readonly MsixPages[],
-): boolean {
-  if (known.windows.length !== windows.length || known.msixPages.length !== msixPages.length) return false;
-  for (let i = 0; i < windows.length; i++) {
-    const a = known.windows[i]!;
-    const b = windows[i]!;
-    if (a.bar !== b.bar || a.first !== b.first || a.last !== b.last || a.shift !== b.shift) return false;
+/**
+ * Whether `pushDeviceWindows` would make `known`'s windows and MSI-X pages of `vpci` as it is now (the
+ * same BARs enabled, on the same frames with the same shifts, the same MSI-X pages), found without
+ * making them.
+ */
+function windowsStill(known: DeviceWindows, vpci: VpciState): boolean {
+  const windows = known.windows;
+  let k = 0;
+  for (let i = 0; i < vpci.bars.length; i++) {
+    const bar = vpci.bars[i]!;
+    if (!bar.enabled) continue;
+    const w = windows[k++];
+    if (w === undefined || w.bar !== bar) return false;
+    const guest = bar.guestFrames();
+    if (w.first !== guest[0] || w.last !== guest[1] || w.shift !== bar.hostFrames()[0] - guest[0])
+      return false;
   }
-  for (let i = 0; i < msixPages.length; i++) {
-    const a = known.msixPages[i]!;
-    const b = msixPages[i]!;
-    if (a.position !== b.position || a.first !== b.first || a.last !== b.last) return false;
+  if (k !== windows.length) return false;
+  const msixPages = known.msixPages;
+  let position = 0;
+  for (let nr = 0; vpci.msix !== undefined && nr < 2; nr++) {
+    if (!vpci.bars[msixBir(vpci, nr)]!.enabled) continue;
+    const page = msixPages[position++];
+    const [first, last] = msixGuestFrames(vpci, nr);
+    if (page === undefined || page.first !== first || page.last !== last) return false;
   }
-  return true;
+  return position === msixPages.length;
 }

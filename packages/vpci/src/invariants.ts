@@ -3,7 +3,7 @@
  * frames and devices involved. Under `hardened` the list must always be empty; under `xen` it shows
  * Xen's known holes.
  */
-import { gfn, MAX_FRAME, type P2mExtent } from '@vpci/p2m';
+import { gfn, MAX_FRAME, type P2mExtent, type P2mExtentRecord } from '@vpci/p2m';
 import { IntervalIndex } from '@vpci/rangeset/internal';
 import { DeviceWindowsCache, type MsixPages, type Window } from './bar-windows.js';
 import { type EngineContext, mappingDomain } from './context.js';
@@ -171,13 +171,18 @@ export interface InvariantContext extends EngineContext {
 export function checkInvariants(context: InvariantContext, scope?: InvariantScope): Violation[] {
   const caches = context.invariantCaches;
   const violations: Violation[] = [];
-  const busy = new Set<PciDevice>();
+  // Emptied, not made anew: a cleared set is a new table, and most checks find no work pending.
+  const busy = busyDevices;
+  if (busy.size > 0) busy.clear();
   // A scoped check looks at the domains its scope names and those mapping a moved host page only.
-  const domains = scope === undefined ? context.domains() : [];
+  const domains = scope === undefined ? context.domains() : NO_DOMAINS;
   // A whole check walks every vCPU; a scoped one reads the machine's record of those with work
   // pending (`PendingVcpus`), so comparing the two tests the record.
   if (scope === undefined) for (const domain of domains) for (const vcpu of domain.vcpus) addBusy(busy, vcpu);
-  else for (const vcpu of context.hardwareDomain.pendingVcpus.vcpus()) addBusy(busy, vcpu);
+  else {
+    const pending = context.hardwareDomain.pendingVcpus.vcpus();
+    for (let i = 0; i < pending.length; i++) addBusy(busy, pending[i]!);
+  }
 
   for (const device of scope === undefined ? context.devices() : scope.devices) {
     const vpci = device.vpci;
@@ -248,17 +253,6 @@ export function checkInvariants(context: InvariantContext, scope?: InvariantScop
         : near.moved.length === 0
           ? NO_RANGES
           : intersection(merged(scope.hostFrames), merged(near.moved));
-  /** The general path over the scope, its findings pushed to `found`. */
-  const checkScope = (found: Violation[]): void =>
-    checkDomains(
-      context,
-      scopedDomains(caches, scope, hostFrames),
-      busy,
-      scope,
-      hostFrames,
-      (first, last) => near.index.meeting(first, last, []),
-      found,
-    );
   // The usual line (a vCPU finishing one device's map): one domain's frames, no moved host page,
   // and nothing to find there; proved by a walk that makes nothing (`regionFindsNothing`).
   if (
@@ -271,15 +265,41 @@ export function checkInvariants(context: InvariantContext, scope?: InvariantScop
     if (caches.leanRegions === 'on') return violations;
     // 'verify': the general path over the same scope, which must find nothing either.
     const general: Violation[] = [];
-    checkScope(general);
+    checkScope(context, scope, busy, hostFrames, near.index, general);
     if (general.length > 0)
       throw new Error(
         `the lean path found nothing where the general path finds ${general.length} violations`,
       );
     return violations;
   }
-  checkScope(violations);
+  checkScope(context, scope, busy, hostFrames, near.index, violations);
   return violations;
+}
+
+/** The devices with work pending, for the check being made (emptied by each: checks do not nest). */
+const busyDevices = new Set<PciDevice>();
+
+/** No domains: a scoped check does not take the machine's list (it finds its own, `scopedDomains`). */
+const NO_DOMAINS: readonly Domain[] = Object.freeze([]);
+
+/** The general path of a scoped check (`checkDomains` over the scope), its findings pushed to `found`. */
+function checkScope(
+  context: InvariantContext,
+  scope: InvariantScope,
+  busy: ReadonlySet<PciDevice>,
+  hostFrames: Ranges | undefined,
+  hostPages: IntervalIndex<HostPageSpot>,
+  found: Violation[],
+): void {
+  checkDomains(
+    context,
+    scopedDomains(context.invariantCaches, scope, hostFrames),
+    busy,
+    scope,
+    hostFrames,
+    (first, last) => hostPages.meeting(first, last, []),
+    found,
+  );
 }
 
 /**
@@ -304,9 +324,8 @@ function scopedDomains(
   return [...found].sort((a, b) => a.id - b.id);
 }
 
-/** The extents `regionFindsNothing` found, the host pages, windows and MSI-X pages it searched (reused, left empty). */
-const leanExtents: P2mExtent[] = [];
-const leanPages: HostPageSpot[] = [];
+/** The extents `regionFindsNothing` found, the windows and MSI-X pages it searched (refilled from the start). */
+const leanExtents: P2mExtentRecord[] = [];
 const leanWindows: Window[] = [];
 const leanMsix: MsixPages[] = [];
 /** The MSI-X pages meeting one window, as first and last frames (reused). */
@@ -349,91 +368,104 @@ function regionFindsNothing(
   if (domain === undefined || dirty === undefined) return false;
   if (domain.isPseudo) return true;
   const region = merged(dirty);
+  // The lists are refilled from their start and never emptied (`length = 0` gives an array's store
+  // up, made again at the next item): each holds its first `count` items, and past them a few
+  // objects of earlier checks until written over.
   const extents = leanExtents;
-  let clean = extentsAllMmio(domain, region, extents) && extentsShareNothing(domain, extents, hostPages);
-  if (clean) {
-    const caches = context.invariantCaches;
-    const layout = caches.windowIndexes.of(context, domain, () => devicesMappedInto(context, domain));
-    // In no order and maybe twice (a window meeting two ranges): no condition depends on either.
-    const windows = leanWindows;
-    const msix = leanMsix;
-    layout.addWindowsMeeting(region, windows);
-    layout.addMsixMeeting(region, msix);
-    clean =
-      extentsHeldByWindows(windows, extents) &&
-      windowsInRegion(windows, region) &&
-      msixUnmapped(msix, region, extents) &&
-      windowsCovered(windows, msix, busy, extents);
-    windows.length = 0;
-    msix.length = 0;
-  }
-  extents.length = 0;
-  return clean;
+  const extentCount = extentsAllMmio(domain, region, extents);
+  if (extentCount < 0 || !extentsShareNothing(domain, extents, extentCount, hostPages)) return false;
+  const caches = context.invariantCaches;
+  const layout = caches.windowIndexes.of(context, domain, () => devicesMappedInto(context, domain));
+  // In no order and maybe twice (a window meeting two ranges): no condition depends on either.
+  const windows = leanWindows;
+  const msix = leanMsix;
+  const windowCount = layout.collectWindowsMeeting(region, windows);
+  const msixCount = layout.collectMsixMeeting(region, msix);
+  return (
+    extentsHeldByWindows(windows, windowCount, extents, extentCount) &&
+    windowsInRegion(windows, windowCount, region) &&
+    msixUnmapped(msix, msixCount, region, extents, extentCount) &&
+    windowsCovered(windows, windowCount, msix, msixCount, busy, extents, extentCount)
+  );
 }
 
 /**
- * Adds to `extents` the p2m extents meeting `region` (merged) grown by a frame each side, in gfn
- * order; false as soon as one is not `mmio_direct` (condition 1).
+ * Writes into the records of `extents` from its start (`P2m.extentsInto`: no object made per extent)
+ * the p2m extents meeting `region` (merged) grown by a frame each side, in gfn order, and returns how
+ * many; -1 as soon as one is not `mmio_direct` (condition 1).
  */
-function extentsAllMmio(domain: Domain, region: Ranges, extents: P2mExtent[]): boolean {
+function extentsAllMmio(domain: Domain, region: Ranges, extents: P2mExtentRecord[]): number {
+  let n = 0;
   for (let r = 0; r < region.length; r++) {
     const first = Math.max(0, region[r]![0] - 1);
     const last = Math.min(MAX_FRAME, region[r]![1] + 1);
     if (first > last) continue;
-    const found = domain.p2m.extentsIn(gfn(first), gfn(last));
-    for (let k = 0; k < found.length; k++) {
-      if (found[k]!.type !== 'mmio_direct') return false;
-      extents.push(found[k]!);
-    }
+    const from = n;
+    n = domain.p2m.extentsInto(gfn(first), gfn(last), extents, n);
+    for (let k = from; k < n; k++) if (extents[k]!.type !== 'mmio_direct') return -1;
   }
-  return true;
+  return n;
 }
+
+/**
+ * The host pages one search of `extentsShareNothing` found, refilled from the start (`collect`) and
+ * never emptied: `length = 0` gives an array's store up, made again at the next search.
+ */
+const leanPages: HostPageSpot[] = [];
 
 /** Whether no host page on the machine frames of `extents` is another domain's (condition 2). */
 function extentsShareNothing(
   domain: Domain,
   extents: readonly P2mExtent[],
+  extentCount: number,
   hostPages: IntervalIndex<HostPageSpot>,
 ): boolean {
   const pages = leanPages;
-  for (let i = 0; i < extents.length; i++) {
+  for (let i = 0; i < extentCount; i++) {
     const extent = extents[i]!;
-    hostPages.meeting(extent.mfn, extent.mfn + extent.count - 1, pages);
-    let others = false;
-    for (let k = 0; k < pages.length && !others; k++) {
+    const found = hostPages.collect(extent.mfn, extent.mfn + extent.count - 1, pages, 0);
+    for (let k = 0; k < found; k++) {
       const owner = pages[k]!.owner;
-      others = owner !== undefined && owner !== domain.id;
+      if (owner !== undefined && owner !== domain.id) return false;
     }
-    pages.length = 0;
-    if (others) return false;
   }
   return true;
 }
 
 /** Whether each extent is held by `windows` with its shift (condition 3). */
-function extentsHeldByWindows(windows: readonly Window[], extents: readonly P2mExtent[]): boolean {
-  for (let i = 0; i < extents.length; i++) {
+function extentsHeldByWindows(
+  windows: readonly Window[],
+  windowCount: number,
+  extents: readonly P2mExtent[],
+  extentCount: number,
+): boolean {
+  for (let i = 0; i < extentCount; i++) {
     const extent = extents[i]!;
-    if (!heldByWindows(windows, extent.gfn, extent.gfn + extent.count - 1, extent.mfn - extent.gfn))
-      return false;
+    const shift = extent.mfn - extent.gfn;
+    if (!heldByWindows(windows, windowCount, extent.gfn, extent.gfn + extent.count - 1, shift)) return false;
   }
   return true;
 }
 
 /** Whether every window lies in `region` (condition 4). */
-function windowsInRegion(windows: readonly Window[], region: Ranges): boolean {
-  for (let i = 0; i < windows.length; i++)
-    if (!holds(region, windows[i]!.first, windows[i]!.last)) return false;
+function windowsInRegion(windows: readonly Window[], windowCount: number, region: Ranges): boolean {
+  for (let i = 0; i < windowCount; i++) if (!holds(region, windows[i]!.first, windows[i]!.last)) return false;
   return true;
 }
 
 /** Whether no extent meets an MSI-X page of a device that decodes memory (condition 5). */
-function msixUnmapped(msix: readonly MsixPages[], region: Ranges, extents: readonly P2mExtent[]): boolean {
-  for (let i = 0; i < msix.length; i++) {
+function msixUnmapped(
+  msix: readonly MsixPages[],
+  msixCount: number,
+  region: Ranges,
+  extents: readonly P2mExtent[],
+  extentCount: number,
+): boolean {
+  for (let i = 0; i < msixCount; i++) {
     const page = msix[i]!;
     if (!page.device.vpci!.barsMapped) continue;
     if (!holds(region, page.first, page.last)) return false;
-    for (let k = 0; k < extents.length; k++) {
+    for (let k = 0; k < extentCount; k++) {
       const extent = extents[k]!;
       if (extent.gfn <= page.last && page.first <= extent.gfn + extent.count - 1) return false;
     }
@@ -448,16 +480,19 @@ function msixUnmapped(msix: readonly MsixPages[], region: Ranges, extents: reado
  */
 function windowsCovered(
   windows: readonly Window[],
+  windowCount: number,
   msix: readonly MsixPages[],
+  msixCount: number,
   busy: ReadonlySet<PciDevice>,
   extents: readonly P2mExtent[],
+  extentCount: number,
 ): boolean {
-  for (let i = 0; i < windows.length; i++) {
+  for (let i = 0; i < windowCount; i++) {
     const w = windows[i]!;
     if (busy.has(w.device)) continue;
     // The MSI-X pages meeting the window, by first frame.
     let cuts = 0;
-    for (let k = 0; k < msix.length; k++) {
+    for (let k = 0; k < msixCount; k++) {
       const page = msix[k]!;
       if (page.last < w.first || w.last < page.first) continue;
       let j = cuts++;
@@ -471,10 +506,10 @@ function windowsCovered(
     let from = w.first;
     for (let k = 0; k < cuts; k++) {
       const cutFirst = leanCutFirsts[k]!;
-      if (cutFirst > from && !heldByExtents(extents, from, cutFirst - 1)) return false;
+      if (cutFirst > from && !heldByExtents(extents, extentCount, from, cutFirst - 1)) return false;
       from = Math.max(from, leanCutLasts[k]! + 1);
     }
-    if (from <= w.last && !heldByExtents(extents, from, w.last)) return false;
+    if (from <= w.last && !heldByExtents(extents, extentCount, from, w.last)) return false;
   }
   return true;
 }
@@ -850,7 +885,7 @@ function checkMappings(
     const shift = (extent.mfn as number) - first;
     // Only the windows meeting the extent can explain or name its frames.
     const windows = layout.windowsMeeting(first, end);
-    if (heldByWindows(windows, first, end, shift)) continue;
+    if (heldByWindows(windows, windows.length, first, end, shift)) continue;
     const explained = merged(windows.filter((w) => w.shift === shift).map((w) => [w.first, w.last]));
     for (const [s, e] of outside(explained, first, end)) {
       let gfn = s;
@@ -888,15 +923,22 @@ function checkMappings(
 }
 
 /**
- * Whether the `windows` (enabled BARs) with guest → machine `shift` hold all of `[first, last]`
- * (the usual case: one BAR, or the hardware domain's neighbouring BARs merged into one extent).
+ * Whether the first `count` of `windows` (enabled BARs) with guest → machine `shift` hold all of
+ * `[first, last]` (the usual case: one BAR, or the hardware domain's neighbouring BARs merged into one
+ * extent).
  * Walks from BAR to BAR without building a list.
  */
-function heldByWindows(windows: readonly Window[], first: number, last: number, shift: number): boolean {
+function heldByWindows(
+  windows: readonly Window[],
+  count: number,
+  first: number,
+  last: number,
+  shift: number,
+): boolean {
   let from = first;
   while (from <= last) {
     const reached = from;
-    for (let i = 0; i < windows.length; i++) {
+    for (let i = 0; i < count; i++) {
       const w = windows[i]!;
       if (w.shift === shift && w.first <= from && from <= w.last) from = w.last + 1;
     }
@@ -906,19 +948,19 @@ function heldByWindows(windows: readonly Window[], first: number, last: number, 
 }
 
 /**
- * Whether `extents` (MMIO extents of one p2m, in gfn order) hold every frame of `[first, last]`, one
- * after another.
+ * Whether the first `count` of `extents` (MMIO extents of one p2m, in gfn order) hold every frame of
+ * `[first, last]`, one after another.
  */
-function heldByExtents(extents: readonly P2mExtent[], first: number, last: number): boolean {
+function heldByExtents(extents: readonly P2mExtent[], count: number, first: number, last: number): boolean {
   let lo = 0;
-  let hi = extents.length;
+  let hi = count;
   while (lo < hi) {
     const mid = (lo + hi) >> 1;
     if (extents[mid]!.gfn + extents[mid]!.count - 1 < first) lo = mid + 1;
     else hi = mid;
   }
   let from = first;
-  for (let i = lo; i < extents.length && extents[i]!.gfn <= from; i++) {
+  for (let i = lo; i < count && extents[i]!.gfn <= from; i++) {
     from = extents[i]!.gfn + extents[i]!.count;
     if (from > last) return true;
   }
@@ -975,7 +1017,7 @@ function checkCoverage(
       const first = needed[i]![0];
       const last = needed[i]![1];
       // Mapped MMIO all through (the usual case): nothing to report, no search of the p2m.
-      if (first <= last && heldByExtents(extents, first, last)) continue;
+      if (first <= last && heldByExtents(extents, extents.length, first, last)) continue;
       let next = first;
       for (const extent of extentsBetween(domain, first, last)) {
         const start = Math.max(first, extent.gfn);

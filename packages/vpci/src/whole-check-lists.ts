@@ -10,7 +10,7 @@ import { type MsixPages, pushDeviceWindows, type Window } from './bar-windows.js
 import type { EngineContext } from './context.js';
 import type { PciDevice } from './domain.js';
 import { effectiveOwner, hostBarFrames } from './ownership.js';
-import type { DomainLayout } from './window-index.js';
+import { collectMeeting, type DomainLayout } from './window-index.js';
 
 /**
  * Items on inclusive frame spans, sorted by first frame once, with the largest last frame of every
@@ -113,12 +113,8 @@ export function wholeLayout(devices: readonly PciDevice[]): DomainLayout {
     windowsIn: (region) => (region === undefined ? windows.all() : windows.meetingAny(region)),
     msixMeeting: (first, last) => msix.meeting(first, last),
     msixIn: (region) => (region === undefined ? msix.all() : msix.meetingAny(region)),
-    addWindowsMeeting: (region, into) => {
-      for (const w of windows.meetingAny(region)) into.push(w);
-    },
-    addMsixMeeting: (region, into) => {
-      for (const page of msix.meetingAny(region)) into.push(page);
-    },
+    collectWindowsMeeting: (region, into) => collectMeeting(windows.meetingAny(region), region, into),
+    collectMsixMeeting: (region, into) => collectMeeting(msix.meetingAny(region), region, into),
   };
 }
 

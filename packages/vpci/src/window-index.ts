@@ -36,12 +36,14 @@ export interface DomainLayout {
   /** The MSI-X pages meeting `region`, each once; every one without a region. */
   msixIn(region: Region | undefined): readonly MsixPages[];
   /**
-   * Adds to `into` the windows meeting `region`, in no order, one meeting two ranges twice: for
-   * questions whose answer depends on neither (the lean scoped check), without sorting or a list made.
+   * Writes into `into` from its start the windows meeting `region`, in no order, one meeting two
+   * ranges twice, and returns how many: for questions whose answer depends on neither (the lean
+   * scoped check), without sorting or a list made (`into` is refilled, never emptied: `length = 0`
+   * gives an array's store up).
    */
-  addWindowsMeeting(region: Region, into: Window[]): void;
+  collectWindowsMeeting(region: Region, into: Window[]): number;
   /** Likewise the MSI-X pages meeting `region`. */
-  addMsixMeeting(region: Region, into: MsixPages[]): void;
+  collectMsixMeeting(region: Region, into: MsixPages[]): number;
 }
 
 /**
@@ -58,13 +60,20 @@ export function walkedLayout(parts: readonly DeviceWindows[]): DomainLayout {
     msixMeeting: (first, last) => msix.filter((page) => page.first <= last && first <= page.last),
     msixIn: (region) =>
       region === undefined ? msix : msix.filter((page) => meetsRegion(region, page.first, page.last)),
-    addWindowsMeeting: (region, into) => {
-      for (const w of windows) if (meetsRegion(region, w.first, w.last)) into.push(w);
-    },
-    addMsixMeeting: (region, into) => {
-      for (const page of msix) if (meetsRegion(region, page.first, page.last)) into.push(page);
-    },
+    collectWindowsMeeting: (region, into) => collectMeeting(windows, region, into),
+    collectMsixMeeting: (region, into) => collectMeeting(msix, region, into),
   };
+}
+
+/** Writes into `into` from its start the `spans` meeting `region`; returns how many. */
+export function collectMeeting<T extends { readonly first: number; readonly last: number }>(
+  spans: Iterable<T>,
+  region: Region,
+  into: T[],
+): number {
+  let n = 0;
+  for (const span of spans) if (meetsRegion(region, span.first, span.last)) into[n++] = span;
+  return n;
 }
 
 function meetsRegion(region: Region, first: number, last: number): boolean {
@@ -72,7 +81,10 @@ function meetsRegion(region: Region, first: number, last: number): boolean {
   return false;
 }
 
-/** What `othersMeet` found, reused from call to call (emptied after each search). */
+/**
+ * What `othersMeet` found, refilled from the start search after search (`IntervalIndex.collect`) and
+ * never emptied: `length = 0` gives an array's store up, made again at the next search.
+ */
 const foundWindows: Window[] = [];
 const foundMsix: MsixPages[] = [];
 
@@ -101,14 +113,11 @@ class DomainWindowIndex implements DomainLayout {
 
   /** Whether a window or MSI-X page of a device other than `device` meets `[first, last]`. */
   othersMeet(device: PciDevice, first: number, last: number): boolean {
-    this.windows.meeting(first, last, foundWindows);
-    this.msix.meeting(first, last, foundMsix);
-    let others = false;
-    for (let i = 0; i < foundWindows.length && !others; i++) others = foundWindows[i]!.device !== device;
-    for (let i = 0; i < foundMsix.length && !others; i++) others = foundMsix[i]!.device !== device;
-    foundWindows.length = 0;
-    foundMsix.length = 0;
-    return others;
+    const windows = this.windows.collect(first, last, foundWindows, 0);
+    for (let i = 0; i < windows; i++) if (foundWindows[i]!.device !== device) return true;
+    const msix = this.msix.collect(first, last, foundMsix, 0);
+    for (let i = 0; i < msix; i++) if (foundMsix[i]!.device !== device) return true;
+    return false;
   }
 
   windowsMeeting(first: number, last: number): readonly Window[] {
@@ -129,12 +138,16 @@ class DomainWindowIndex implements DomainLayout {
     return inRegion(this.msix, region, msixOrder);
   }
 
-  addWindowsMeeting(region: Region, into: Window[]): void {
-    for (let i = 0; i < region.length; i++) this.windows.meeting(region[i]![0], region[i]![1], into);
+  collectWindowsMeeting(region: Region, into: Window[]): number {
+    let n = 0;
+    for (let i = 0; i < region.length; i++) n = this.windows.collect(region[i]![0], region[i]![1], into, n);
+    return n;
   }
 
-  addMsixMeeting(region: Region, into: MsixPages[]): void {
-    for (let i = 0; i < region.length; i++) this.msix.meeting(region[i]![0], region[i]![1], into);
+  collectMsixMeeting(region: Region, into: MsixPages[]): number {
+    let n = 0;
+    for (let i = 0; i < region.length; i++) n = this.msix.collect(region[i]![0], region[i]![1], into, n);
+    return n;
   }
 }
 

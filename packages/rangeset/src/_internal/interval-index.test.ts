@@ -83,6 +83,17 @@ describe('IntervalIndex', () => {
                 .filter((item) => item.first <= last && first <= item.last)
                 .map((item) => item.id);
               expect(found.sort((a, b) => a - b)).toEqual(expected.sort((a, b) => a - b));
+              // Written from place 1 of a list holding older items: the same ones, up to the place returned.
+              const stale = { first: 0, last: 0, id: -1 };
+              const list = [stale, stale, stale, stale, stale, stale];
+              const end = index.collect(first, last, list, 1);
+              expect(list[0]).toBe(stale);
+              expect(
+                list
+                  .slice(1, end)
+                  .map((item) => item.id)
+                  .sort((a, b) => a - b),
+              ).toEqual(expected);
             }
             expect(index.size).toBe(model.length);
           }

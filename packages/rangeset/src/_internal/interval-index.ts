@@ -184,7 +184,19 @@ export class IntervalIndex<T> {
    * order (the callers put them in the order they report in).
    */
   meeting(first: number, last: number, out: T[]): T[] {
-    for (const entry of this.inverted) if (entry.first <= last && first <= entry.last) out.push(entry.item);
+    this.collect(first, last, out, out.length);
+    return out;
+  }
+
+  /**
+   * `meeting`, the items written into `out` from place `at` on (over what is there) instead of added
+   * at its end; returns the place after the last one written. For a list refilled from its start
+   * search after search: emptied by `length = 0`, an array gives up its store, made again at the next
+   * item.
+   */
+  collect(first: number, last: number, out: T[], at: number): number {
+    let n = at;
+    for (const entry of this.inverted) if (entry.first <= last && first <= entry.last) out[n++] = entry.item;
     for (let k = 0; k < this.classes.length; k++) {
       const spanClass = this.classes[k];
       // A class whose intervals all start after the search or end before it is passed by.
@@ -196,11 +208,11 @@ export class IntervalIndex<T> {
         const { bounds, items, length } = chunks[c]!;
         for (; i < length; i++) {
           if (bounds[2 * i]! > last) break walk;
-          if (bounds[2 * i + 1]! >= first) out.push(items[i] as T);
+          if (bounds[2 * i + 1]! >= first) out[n++] = items[i] as T;
         }
       }
     }
-    return out;
+    return n;
   }
 
   /** Every item held, in no particular order. */
