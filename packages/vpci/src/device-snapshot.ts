@@ -13,6 +13,7 @@ import type { InvariantCaches } from './invariants.js';
 import type { Machine } from './machine.js';
 import { hostBarFrames } from './ownership.js';
 import { formatSbdf } from './sbdf.js';
+import { stateGeneration } from './state-generation.js';
 
 /** A frame range as the BARs cache them (never changed in place: a moved BAR makes a new one). */
 export type FrameRange = readonly [number, number];
@@ -86,6 +87,13 @@ export class DeviceSnapshot {
   private now: unknown[] = [];
   /** How many entries of `now` `change` recorded, when it recorded the whole device; else -1. */
   private nowCount = -1;
+  /**
+   * The count of changes to the machines' state (state-generation.ts) when `change` recorded the
+   * whole device: `takeAgain` keeps that record only while the count stands. The caller's word that
+   * nothing changed the device is what makes the record sound; the count only refuses more (a caller
+   * that changed the machine behind the replayer's back between two lines gets a record taken afresh).
+   */
+  private generationAtRecord = -1;
 
   /** Records `device` as it is now. */
   take(machine: Machine, device: PciDevice): void {
@@ -104,7 +112,8 @@ export class DeviceSnapshot {
    */
   takeAgain(machine: Machine): boolean {
     const caches = machine.invariantCaches;
-    if (this.nowCount < 0 || caches.snapshotReuse === 'off') return false;
+    if (this.nowCount < 0 || caches.snapshotReuse === 'off' || stateGeneration() !== this.generationAtRecord)
+      return false;
     const device = this.device!;
     const kept = this.now;
     this.now = this.values;
@@ -312,6 +321,7 @@ export class DeviceSnapshot {
     if (pendingThen !== pendingNow && pendingThen !== undefined) return 'frames';
     const count = recordBars(this.device!, now);
     this.nowCount = count;
+    this.generationAtRecord = stateGeneration();
     const becameBusy = pendingThen !== pendingNow;
     const busy = pendingThen !== undefined;
     // Something a check of the device or of its host pages reads changed.
