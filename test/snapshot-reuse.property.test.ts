@@ -83,12 +83,16 @@ describe('snapshots kept from the last check against snapshots taken afresh, lin
           for (const [i, text] of lines.entries()) {
             if (i >= afterEach.length) break;
             const fed = fresh.feed(text);
-            expect(fed, `${text}: ${json(keeping.error)} ${json(fresh.error)}`).toBe(afterEach[i] !== undefined);
+            expect(fed, `${text}: ${json(keeping.error)} ${json(fresh.error)}`).toBe(
+              afterEach[i] !== undefined,
+            );
             if (!fed) break;
             if (i === 0 && fresh.replayer.machine !== undefined) setReuse(fresh, 'off');
             const found = json(fresh.replayer.violations);
             if (found !== afterEach[i])
-              expect.fail(`after line ${i + 1}:\n${lines.join('\n')}\nkeeping: ${afterEach[i]}\nfresh: ${found}`);
+              expect.fail(
+                `after line ${i + 1}:\n${lines.join('\n')}\nkeeping: ${afterEach[i]}\nfresh: ${found}`,
+              );
           }
           kept += reuses(keeping);
         }),
@@ -144,4 +148,3 @@ describe('snapshots kept from the last check against snapshots taken afresh, lin
     expect(replay.replayer.violations).toEqual([]);
   });
 });
-
