@@ -411,15 +411,29 @@ function recordBars(device: PciDevice, into: unknown[]): number {
     into[counted] = 0;
     const mem = bar.mem;
     if (mem !== undefined && !mem.isEmpty()) {
-      mem.reportRanges(gfn(0), gfn(MAX_FRAME), (start, end) => {
-        into[n++] = start;
-        into[n++] = end;
-        return undefined;
-      });
+      setListing.into = into;
+      setListing.at = n;
+      mem.reportRanges(gfn(0), gfn(MAX_FRAME), listSetRange);
+      n = setListing.at;
       into[counted] = n - counted - 1;
     }
   }
   return n;
+}
+
+/**
+ * Where `listSetRange` writes a BAR's set into a record, and from which index. One callback made once
+ * for every set: a callback made per call of `recordBars` would take its count along (every write
+ * of the record through the closure's context, allocated per call).
+ */
+const setListing = { into: [] as unknown[], at: 0 };
+
+/** `reportRanges`' callback for `recordBars`: writes the range at `setListing`'s index. */
+function listSetRange(start: Gfn, end: Gfn): undefined {
+  const into = setListing.into;
+  into[setListing.at++] = start;
+  into[setListing.at++] = end;
+  return undefined;
 }
 
 /** Adds each of `pages` to `sink`. */
