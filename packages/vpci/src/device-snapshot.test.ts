@@ -200,3 +200,48 @@ describe('DeviceSnapshot.scopeFrames (the guest frames a scoped check looks at)'
     expect(guest).toEqual([[0xc0000, 0xc0003]]);
   });
 });
+
+describe('DeviceSnapshot.change: a guest moving its BAR (guest_bar_write, the BAR not enabled)', () => {
+  /**
+   * Domain 1 with two vCPUs and 02:00.0, at its virtual address. A BAR's guest frames excuse the
+   * mappings in flight while work is pending on its device (so their moving is looked at with every
+   * check, `frames`), and nothing while the BAR is not enabled and no work is pending (no check reads
+   * them: `none`).
+   */
+  function guest(): {
+    m: Machine;
+    device: PciDevice;
+    write: (vcpu: number, reg: number, value: number) => void;
+  } {
+    const m = new Machine();
+    m.addDevice({ sbdf: '0000:02:00.0', bars: [{ type: 'mem32', size: 0x4000n, addr: 0xc001_0000n }] });
+    m.boot();
+    m.createGuest({ id: 1, vcpus: 2 });
+    m.assignDevice('0000:02:00.0', 1);
+    const device = m.device('0000:02:00.0');
+    const at = device.vpci!.guestSbdf!;
+    return { m, device, write: (vcpu, reg, value) => m.configWrite(m.vcpu(1, vcpu), at, reg, 4, value) };
+  }
+
+  it('while the map decoding on left is pending (another vCPU writes it): frames', () => {
+    const { m, device, write } = guest();
+    write(0, 0x10, 0xe000_0000);
+    write(0, 0x04, 0x0002); // decoding on: modify_bars defers the map to vCPU 0
+    expect(m.vcpu(1, 0).pending).toBeDefined();
+    const snapshot = new DeviceSnapshot();
+    snapshot.take(m, device);
+    write(1, 0x10, 0xe010_0000);
+    expect(device.vpci!.bars[0]!.guestAddr).toBe(0xe010_0000n);
+    expect(snapshot.change(m)).toBe('frames');
+  });
+
+  it('with decoding off and no work pending: none', () => {
+    const { m, device, write } = guest();
+    write(0, 0x10, 0xe000_0000);
+    const snapshot = new DeviceSnapshot();
+    snapshot.take(m, device);
+    write(0, 0x10, 0xe010_0000);
+    expect(device.vpci!.bars[0]!.guestAddr).toBe(0xe010_0000n);
+    expect(snapshot.change(m)).toBe('none');
+  });
+});

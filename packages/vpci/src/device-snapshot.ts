@@ -39,13 +39,15 @@ const DEVICE_FIELDS = 7;
 const PENDING_FIELD = 4;
 const BAR_WRITES_FIELD = 6;
 /**
- * A BAR section's fixed fields: slot, type, enabled, guest address (while enabled or work is
- * pending), half-written (while enabled), host address, size; then the count of set values and the
- * set's frames.
+ * A BAR section's fixed fields: slot, type, enabled, guest address, half-written (while enabled),
+ * host address, size, the `Bar` itself (not compared: what the device's guest frames at `take` are
+ * made of, `guestAtTake`); then the count of set values and the set's frames.
  */
-const SECTION_FIELDS = 7;
+const SECTION_FIELDS = 8;
 const SECTION_ENABLED = 2;
 const SECTION_GUEST = 3;
+const SECTION_SIZE = 6;
+const SECTION_BAR = 7;
 
 /**
  * A device as the invariants see it, taken before a replayed line and compared after it; reused from line to
@@ -60,20 +62,13 @@ export class DeviceSnapshot {
   owner: number | undefined;
   /**
    * Guest frames of its memory BARs and pending sets at `take` (a set within its BAR's frames not
-   * listed: the union is the same, `guestFramesOf`), worked out from `guestSources` when first asked
-   * for (`guestAtTake`).
+   * listed: the union is the same, `guestFramesOf`), worked out from the BAR sections `take`
+   * recorded when first asked for (`guestAtTake`). Most lines change nothing a check reads of the
+   * device, and then no check asks for them: working a BAR's frames out of its address is bigint
+   * arithmetic, and the line before (a BAR sizing or placement) has most often just moved it.
    */
   private readonly guest = new FrameList();
   private guestKnown = false;
-  /**
-   * What its guest frames at `take` are made of, recorded then: per memory BAR the BAR, its guest
-   * address and size, the count of ranges its set held and those ranges. Most lines change nothing
-   * a check reads of the device, and then no check asks for them: working a BAR's frames out of its
-   * address is bigint arithmetic, and the line before (a BAR sizing or placement) has most often
-   * just moved it.
-   */
-  private readonly guestSources: unknown[] = [];
-  private guestSourceCount = 0;
   /** Its last searches of `mmioHolders` (`hostPagesUnmapped`). */
   private readonly holderAnswers = new HolderAnswers();
   /**
@@ -141,7 +136,6 @@ export class DeviceSnapshot {
     this.owner = device.domain?.id;
     this.pagesAtTake = machine.invariantCaches.hostPages.hostPagesOf(device);
     this.guestKnown = false;
-    this.guestSourceCount = recordGuestSources(device, this.guestSources);
   }
 
   /**
@@ -154,25 +148,28 @@ export class DeviceSnapshot {
 
   /**
    * The guest frames the device had at `take` (as `guestFramesOf` lists them with `past the BAR`),
-   * worked out from what `take` recorded the first time they are asked for after it. A BAR whose
-   * address and size are still those it had at `take` gives its remembered frames (the same values,
-   * `Bar.guestFrames`).
+   * worked out from the BAR sections `take` recorded (each BAR, its guest address and size, its set's
+   * frames) the first time they are asked for after it. A BAR whose address and size are still
+   * those it had at `take` gives its remembered frames (the same values, `Bar.guestFrames`).
    */
   private guestAtTake(): FrameList {
     const guest = this.guest;
     if (this.guestKnown) return guest;
     guest.clear();
-    const sources = this.guestSources;
-    for (let i = 0; i < this.guestSourceCount; ) {
-      const bar = sources[i] as Bar;
-      const addr = sources[i + 1] as bigint;
-      const size = sources[i + 2] as bigint;
-      const sets = sources[i + 3] as number;
-      guest.push(
-        bar.guestAddr === addr && bar.size === size ? bar.guestFrames() : guestFrameRange(addr, size),
-      );
-      for (let k = 0; k < sets; k++) guest.push(sources[i + 4 + k] as FrameRange);
-      i += 4 + sets;
+    const values = this.values;
+    for (let i = DEVICE_FIELDS; i < this.kept; ) {
+      const bar = values[i + SECTION_BAR] as Bar;
+      const addr = values[i + SECTION_GUEST] as bigint;
+      const size = values[i + SECTION_SIZE] as bigint;
+      const frames =
+        bar.guestAddr === addr && bar.size === size ? bar.guestFrames() : guestFrameRange(addr, size);
+      guest.push(frames);
+      const set = i + SECTION_FIELDS + 1;
+      const end = set + (values[i + SECTION_FIELDS] as number);
+      // The set's ranges (sorted) only where it reaches past the BAR's frames (`guestFramesOf`).
+      if (set < end && ((values[set] as number) < frames[0] || (values[end - 1] as number) > frames[1]))
+        for (let k = set; k < end; k += 2) guest.push([values[k] as number, values[k + 1] as number]);
+      i = end;
     }
     this.guestKnown = true;
     return guest;
@@ -333,12 +330,13 @@ export class DeviceSnapshot {
       if (i >= this.kept || k >= count || then[i] !== now[k] || then[i + 1] !== now[k + 1]) return 'frames';
       const enabled = then[i + SECTION_ENABLED];
       if (enabled !== now[k + SECTION_ENABLED]) return 'frames';
-      for (let f = SECTION_GUEST; f < SECTION_FIELDS; f++) {
+      for (let f = SECTION_GUEST; f < SECTION_BAR; f++) {
         if (then[i + f] === now[k + f]) continue;
         // An enabled BAR's window, or the frames of a busy device's BARs (its mappings in flight).
         if (enabled === true || busy) return 'frames';
-        // The guest address is recorded once work is pending: becoming busy only excuses more.
-        if (f !== SECTION_GUEST || !becameBusy) own = true;
+        // The guest address matters only there: otherwise it excuses nothing, and a device that
+        // became busy is only excused more.
+        if (f !== SECTION_GUEST) own = true;
       }
       // The sets of a device that became busy hold its work in flight, which no check reads.
       const setThen = then[i + SECTION_FIELDS] as number;
@@ -369,8 +367,8 @@ export class DeviceSnapshot {
  * Writes into `into` (from index 0, overwriting) everything an invariant reads of the device: the
  * owner, its mapping domain, the p2m's writes, decoding, pending work, withheld pages, the hardware's
  * BAR register writes (`DEVICE_FIELDS`), and per memory BAR a section: its slot, type, enabled flag,
- * guest address while mapped or pending, half-written flag while mapped, host address, size, and
- * the frames its set holds (their count, then first and last of each range). Returns how many.
+ * guest address, half-written flag while mapped, host address, size, the `Bar`, and the frames its
+ * set holds (their count, then first and last of each range). Returns how many.
  */
 function record(machine: Machine, device: PciDevice, into: unknown[]): number {
   recordDevice(machine, device, into);
@@ -396,40 +394,55 @@ function recordDevice(machine: Machine, device: PciDevice, into: unknown[]): voi
 }
 
 /**
- * `record`'s BAR sections, after the device fields `recordDevice` wrote into `into` (the pending
- * vCPU among them); returns how many values `into` then holds.
+ * `record`'s BAR sections, after the device fields (`DEVICE_FIELDS` of them); returns how many values
+ * `into` then holds.
  */
 function recordBars(device: PciDevice, into: unknown[]): number {
-  const pending = into[PENDING_FIELD];
   let n = DEVICE_FIELDS;
   const bars = device.vpci?.bars;
   for (let slot = 0; bars !== undefined && slot < bars.length; slot++) {
     const bar = bars[slot]!;
     if (!bar.mappable || bar.size === 0n) continue;
     // A BAR's guest address matters while it is mapped or work is pending on the device (its frames
-    // excuse the mappings in flight); its host address always (sharing).
+    // excuse the mappings in flight; `change` looks at it only then), its host address always
+    // (sharing).
     into[n++] = slot;
     into[n++] = bar.type;
     into[n++] = bar.enabled;
-    into[n++] = bar.enabled || pending !== undefined ? bar.guestAddr : 0n;
+    into[n++] = bar.guestAddr;
     into[n++] = bar.enabled && bar.halfWritten;
     into[n++] = bar.addr;
     into[n++] = bar.size;
+    into[n++] = bar;
     // The set's frames, not only whether it has some: a leftover set that grows is a new
     // rangeset-not-empty violation (it names the frames). Empty is the common case and costs nothing.
     const counted = n++;
     into[counted] = 0;
     const mem = bar.mem;
     if (mem !== undefined && !mem.isEmpty()) {
-      mem.reportRanges(gfn(0), gfn(MAX_FRAME), (start, end) => {
-        into[n++] = start;
-        into[n++] = end;
-        return undefined;
-      });
+      setListing.into = into;
+      setListing.at = n;
+      mem.reportRanges(gfn(0), gfn(MAX_FRAME), listSetRange);
+      n = setListing.at;
       into[counted] = n - counted - 1;
     }
   }
   return n;
+}
+
+/**
+ * Where `listSetRange` writes a BAR's set into a record, and from which index. One callback made once
+ * for every set: a callback made per call of `recordBars` would take its count along (every write
+ * of the record through the closure's context, allocated per call).
+ */
+const setListing = { into: [] as unknown[], at: 0 };
+
+/** `reportRanges`' callback for `recordBars`: writes the range at `setListing`'s index. */
+function listSetRange(start: Gfn, end: Gfn): undefined {
+  const into = setListing.into;
+  into[setListing.at++] = start;
+  into[setListing.at++] = end;
+  return undefined;
 }
 
 /** Adds each of `pages` to `sink`. */
@@ -585,33 +598,6 @@ export function framesOf(
   pushPages(pages, host);
   guestFramesOf(device, guest);
   return pages;
-}
-
-/**
- * Writes into `into` (from index 0, overwriting) what `guestFramesOf` would list of `device` now
- * (its sets as `past the BAR`), to be worked out later (`DeviceSnapshot.guestAtTake`): per memory BAR
- * the BAR, its guest address and size, the count of its set's ranges listed and those ranges (none
- * when the set lies within the BAR's frames). Returns how many entries.
- */
-function recordGuestSources(device: PciDevice, into: unknown[]): number {
-  const bars = device.vpci?.bars;
-  let n = 0;
-  for (let i = 0; bars !== undefined && i < bars.length; i++) {
-    const bar = bars[i]!;
-    if (!bar.mappable || bar.size === 0n) continue;
-    into[n++] = bar;
-    into[n++] = bar.guestAddr;
-    into[n++] = bar.size;
-    const counted = n++;
-    into[counted] = 0;
-    const mem = bar.mem;
-    if (mem === undefined || mem.isEmpty()) continue;
-    const frames = bar.guestFrames();
-    if (setWithin(mem, frames[0], frames[1])) continue;
-    for (const [s, e] of mem) into[n++] = [s, e];
-    into[counted] = n - counted - 1;
-  }
-  return n;
 }
 
 /**
