@@ -9,7 +9,7 @@ import { RangeSet } from '@vpci/rangeset';
 import { describe, expect, it } from 'vitest';
 import { bootedMachine, writeCommand } from '../../../test/support/machine.js';
 import { checkInvariants } from './invariants.js';
-import { stateGeneration } from './state-generation.js';
+import { stateGeneration, stateGenerationWhileIdle } from './state-generation.js';
 
 const MIB = 1n << 20n;
 
@@ -83,6 +83,30 @@ describe('the whole-check change count', () => {
     ).toBe(false);
     expect(checkInvariants(machine)).toEqual(first);
     expect(machine.invariantCaches.lastWhole).toBe(answered);
+  });
+
+  it("a BAR's guest address set while it is not enabled counts for work in flight only", () => {
+    const { machine, dom0, device, vcpu } = machineWithGuest();
+    const bar = device.vpci!.bars[0]!;
+    expect(bar.enabled).toBe(false);
+    const idle = stateGenerationWhileIdle();
+    expect(counted(() => (bar.guestAddr = (bar.guestAddr + 0x1000n) as Paddr))).toBe(true);
+    expect(stateGenerationWhileIdle()).toBe(idle);
+    // A mapping on the BAR's first frame, while a map of the device is pending: work in flight.
+    const page = bar.guestFrames()[0];
+    dom0.p2m.setEntry(gfn(page), 0, mfn(page), 'mmio_direct');
+    vcpu.pending = { device, cmd: 0x2, romOnly: false, done: new Map() };
+    expect(checkInvariants(machine)).toEqual([]);
+    // The BAR placed elsewhere: the frame is no longer in flight, and nothing explains its mapping.
+    bar.guestAddr = (bar.guestAddr + 0x1000_0000n) as Paddr;
+    expect(checkInvariants(machine).map((v) => v.kind)).toEqual(['unexplained-mapping']);
+    // Enabled, its guest address is read with no work pending too.
+    vcpu.pending = undefined;
+    writeCommand(machine, vcpu, device.name, 0x2);
+    expect(bar.enabled).toBe(true);
+    const before = stateGenerationWhileIdle();
+    bar.guestAddr = (bar.guestAddr + 0x1000n) as Paddr;
+    expect(stateGenerationWhileIdle()).toBeGreaterThan(before);
   });
 
   it('a p2m write alone, then pending work alone, make the whole check look again', () => {
