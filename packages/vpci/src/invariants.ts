@@ -13,7 +13,7 @@ import { type HostPageSpot, HostPagesCache } from './host-pages.js';
 import { MmioExtentsCache, wholeRuns } from './mmio-extents.js';
 import { sbdfKey } from './sbdf.js';
 import { sortSmall } from './small-sort.js';
-import { stateGeneration, stateGenerationWhileIdle } from './state-generation.js';
+import { barSetGeneration, stateGeneration, stateGenerationWhileIdle } from './state-generation.js';
 import { type HostPage, wholeHostPages, wholeLayout } from './whole-check-lists.js';
 import { type DomainLayout, DomainWindowIndexes } from './window-index.js';
 
@@ -153,6 +153,17 @@ export class InvariantCaches {
    * The domains' violations the last whole check found, and `stateGeneration()` when it began: while
    * the count stands there, nothing they were found from changed (state-generation.ts).
    */
+  /**
+   * The BARs' violations (`rangeset-not-empty`, `probe-mapped`) the last whole check found, with
+   * `stateGeneration()` and `barSetGeneration()` as they were read before.
+   */
+  lastWholeBars:
+    | {
+        readonly generation: number;
+        readonly sets: number;
+        readonly violations: readonly Violation[];
+      }
+    | undefined;
   lastWhole:
     | {
         readonly generation: number;
@@ -193,7 +204,7 @@ export function checkInvariants(context: InvariantContext, scope?: InvariantScop
 
   // Each device's BARs (23, 8): a whole check walks the machine's list, a scoped one its scope's set,
   // each loop its own (one loop over either met both kinds of iterator and was slower for it).
-  if (scope === undefined) for (const device of context.devices()) checkBars(device, busy, violations);
+  if (scope === undefined) wholeBars(context, busy, violations);
   else for (const device of scope.devices) checkBars(device, busy, violations);
 
   // A whole check lists every device's windows and pages afresh (whole-check-lists.ts), and drops
@@ -273,6 +284,25 @@ export function checkInvariants(context: InvariantContext, scope?: InvariantScop
   }
   checkScope(context, scope, busy, hostFrames, near.index, violations);
   return violations;
+}
+
+/**
+ * Every device's BARs (`checkBars`), or the last whole check's answer on them while nothing they are
+ * read from changed: the BARs, devices and pending work (`stateGeneration`) and the BARs' sets
+ * (`barSetGeneration`).
+ */
+function wholeBars(context: InvariantContext, busy: ReadonlySet<PciDevice>, violations: Violation[]): void {
+  const caches = context.invariantCaches;
+  const last = caches.lastWholeBars;
+  const generation = stateGeneration();
+  const sets = barSetGeneration();
+  if (last !== undefined && last.generation === generation && last.sets === sets) {
+    for (let i = 0; i < last.violations.length; i++) violations.push(last.violations[i]!);
+    return;
+  }
+  const found = violations.length;
+  for (const device of context.devices()) checkBars(device, busy, violations);
+  caches.lastWholeBars = { generation, sets, violations: violations.slice(found) };
 }
 
 /** A device's BARs: `rangeset-not-empty` (23) and `probe-mapped` (8), unless it has work pending. */

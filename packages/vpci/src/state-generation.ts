@@ -47,3 +47,20 @@ export function stateGeneration(): number {
 export function stateGenerationWhileIdle(): number {
   return changes - inFlightOnly;
 }
+
+/** Changes to the BARs' sets of frames to map or unmap (bar-set.ts), counted apart. */
+let barSetChanges = 0;
+
+/**
+ * Counts a change to a BAR's set of frames (`BarSet`): read by a whole check's BAR loop
+ * (`rangeset-not-empty`) only, which gives its last answer again while this count and
+ * `stateGeneration()` stand.
+ */
+export function barSetChanged(): void {
+  barSetChanges++;
+}
+
+/** The changes to BARs' sets counted so far. */
+export function barSetGeneration(): number {
+  return barSetChanges;
+}
