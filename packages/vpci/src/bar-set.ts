@@ -3,7 +3,8 @@
  * counts every change made through it (`barSetChanged`, state-generation.ts), and its making, so that
  * a whole check may give its last answer on the BARs' sets (`rangeset-not-empty`) again while the
  * count stands. Every set a BAR holds is made here (header.ts, sriov.ts, vf-bars.ts), and the engine
- * changes one only through these methods.
+ * changes one only through these methods (`limit` changes no frame; a plain set's `swap` with a
+ * `BarSet` would change it uncounted: the engine swaps no BAR's set).
  */
 import type { Gfn } from '@vpci/p2m';
 import {
