@@ -6,7 +6,7 @@ import type { Gfn, Mfn, Paddr } from '@vpci/p2m';
 import type { RangeSet } from '@vpci/rangeset';
 import { RegisterTable } from './registers.js';
 import type { Sbdf } from './sbdf.js';
-import { stateChanged } from './state-generation.js';
+import { inFlightStateChanged, stateChanged } from './state-generation.js';
 
 /**
  * Kind of a BAR slot (Xen's `VPCI_BAR_*`).
@@ -166,7 +166,9 @@ export class Bar {
     this.guestAddress = value;
     this.guestCache = undefined;
     this.half = halfHoldsProbe(this);
-    this.changed();
+    // Not enabled, the BAR's guest frames are read by a whole check's domains' part only as work in
+    // flight (state-generation.ts): most of a guest's BAR placements then keep its answer.
+    this.changed(!this.enabled);
   }
 
   /** Size in bytes (0 for an empty slot); setting it marks the BAR changed. */
@@ -287,8 +289,10 @@ export class Bar {
     return this.kind === 'mem32' || this.kind === 'mem64lo' || this.kind === 'rom';
   }
 
-  private changed(): void {
-    stateChanged();
+  /** `inFlightOnly`: a change whole checks read only for a device with work pending (`inFlightStateChanged`). */
+  private changed(inFlightOnly = false): void {
+    if (inFlightOnly) inFlightStateChanged();
+    else stateChanged();
     this.count++;
     this.watcher?.barChanged();
   }

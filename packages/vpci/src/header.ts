@@ -3,9 +3,10 @@
  * handlers for the command register, the BARs (hardware domain: host addresses, identity mapped;
  * guests: guest addresses only) and the ROM BAR.
  */
-import type { Gfn, Paddr } from '@vpci/p2m';
-import { RangeSet, type Result } from '@vpci/rangeset';
+import type { Paddr } from '@vpci/p2m';
+import type { Result } from '@vpci/rangeset';
 import { guestIoBarReadsZero } from './arch.js';
+import { BarSet } from './bar-set.js';
 import { pciSizeMemBar } from './bar-sizing.js';
 import type { EngineContext } from './context.js';
 import { type Bar, barAddress, hostFrameRange, type VpciState } from './device.js';
@@ -278,7 +279,7 @@ function vfInitGuestHeader(
 /** Xen's `bar_add_rangeset`: the set of guest frames the BAR's map or unmap will consume. */
 function barAddRangeset(context: EngineContext, device: PciDevice, bar: Bar): void {
   countRangesetOps(context, device, 'new');
-  bar.mem = new RangeSet<Gfn>({ name: `${device.name}:BAR${bar.index}`, hex: true });
+  bar.mem = new BarSet({ name: `${device.name}:BAR${bar.index}`, hex: true });
 }
 
 /**

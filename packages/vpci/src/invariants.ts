@@ -13,7 +13,7 @@ import { type HostPageSpot, HostPagesCache } from './host-pages.js';
 import { MmioExtentsCache, wholeRuns } from './mmio-extents.js';
 import { sbdfKey } from './sbdf.js';
 import { sortSmall } from './small-sort.js';
-import { stateGeneration } from './state-generation.js';
+import { barSetGeneration, stateGeneration, stateGenerationWhileIdle } from './state-generation.js';
 import { type HostPage, wholeHostPages, wholeLayout } from './whole-check-lists.js';
 import { type DomainLayout, DomainWindowIndexes } from './window-index.js';
 
@@ -153,7 +153,25 @@ export class InvariantCaches {
    * The domains' violations the last whole check found, and `stateGeneration()` when it began: while
    * the count stands there, nothing they were found from changed (state-generation.ts).
    */
-  lastWhole: { readonly generation: number; readonly violations: readonly Violation[] } | undefined;
+  /**
+   * The BARs' violations (`rangeset-not-empty`, `probe-mapped`) the last whole check found, with
+   * `stateGeneration()` and `barSetGeneration()` as they were read before.
+   */
+  lastWholeBars:
+    | {
+        readonly generation: number;
+        readonly sets: number;
+        readonly violations: readonly Violation[];
+      }
+    | undefined;
+  lastWhole:
+    | {
+        readonly generation: number;
+        /** `stateGenerationWhileIdle()` when it began. */
+        readonly whileIdle: number;
+        readonly violations: readonly Violation[];
+      }
+    | undefined;
 }
 
 /** What the checks read: the engine's context, every domain, and the machine's caches. */
@@ -184,28 +202,10 @@ export function checkInvariants(context: InvariantContext, scope?: InvariantScop
     for (let i = 0; i < pending.length; i++) addBusy(busy, pending[i]!);
   }
 
-  for (const device of scope === undefined ? context.devices() : scope.devices) {
-    const vpci = device.vpci;
-    if (vpci === undefined || busy.has(device)) continue;
-    for (const bar of vpci.bars) {
-      if (bar.mem !== undefined && !bar.mem.isEmpty()) {
-        violations.push({
-          kind: 'rangeset-not-empty',
-          sbdf: device.name,
-          bar: bar.index,
-          frames: bar.mem.toString(),
-        });
-      }
-      if (bar.enabled && bar.type !== 'rom' && (bar.halfWritten || atAddressTop(bar))) {
-        violations.push({
-          kind: 'probe-mapped',
-          sbdf: device.name,
-          bar: bar.index,
-          guestAddr: bar.guestAddr,
-        });
-      }
-    }
-  }
+  // Each device's BARs (23, 8): a whole check walks the machine's list, a scoped one its scope's set,
+  // each loop its own (one loop over either met both kinds of iterator and was slower for it).
+  if (scope === undefined) wholeBars(context, busy, violations);
+  else for (const device of scope.devices) checkBars(device, busy, violations);
 
   // A whole check lists every device's windows and pages afresh (whole-check-lists.ts), and drops
   // the indexes a scoped check searches: a scoped scope names what changed since the last check,
@@ -217,8 +217,14 @@ export function checkInvariants(context: InvariantContext, scope?: InvariantScop
     // The domains' part is a pure function of the machine's state: while nothing it reads changed
     // since the last whole check (the count of every change, state-generation.ts), its answer
     // stands. The rangesets read above are not counted: they are read every time.
+    // With no vCPU's work pending, the changes only work in flight reads (a guest placing a BAR with
+    // decoding off) do not count either.
     const last = caches.lastWhole;
-    if (last !== undefined && last.generation === stateGeneration()) {
+    if (
+      last !== undefined &&
+      (last.generation === stateGeneration() ||
+        (busy.size === 0 && last.whileIdle === stateGenerationWhileIdle()))
+    ) {
       for (let i = 0; i < last.violations.length; i++) violations.push(last.violations[i]!);
       return violations;
     }
@@ -236,7 +242,11 @@ export function checkInvariants(context: InvariantContext, scope?: InvariantScop
     // The count as the check leaves it: a check changes nothing of the machine, but reading a
     // device's BAR registers again after they were written makes `Bar`s (`hostBarFrames`), which
     // count as changes.
-    caches.lastWhole = { generation: stateGeneration(), violations: violations.slice(found) };
+    caches.lastWhole = {
+      generation: stateGeneration(),
+      whileIdle: stateGenerationWhileIdle(),
+      violations: violations.slice(found),
+    };
     return violations;
   }
   caches.windowIndexes.update(context, scope.devices);
@@ -274,6 +284,49 @@ export function checkInvariants(context: InvariantContext, scope?: InvariantScop
   }
   checkScope(context, scope, busy, hostFrames, near.index, violations);
   return violations;
+}
+
+/**
+ * Every device's BARs (`checkBars`), or the last whole check's answer on them while nothing they are
+ * read from changed: the BARs, devices and pending work (`stateGeneration`) and the BARs' sets
+ * (`barSetGeneration`).
+ */
+function wholeBars(context: InvariantContext, busy: ReadonlySet<PciDevice>, violations: Violation[]): void {
+  const caches = context.invariantCaches;
+  const last = caches.lastWholeBars;
+  const generation = stateGeneration();
+  const sets = barSetGeneration();
+  if (last !== undefined && last.generation === generation && last.sets === sets) {
+    for (let i = 0; i < last.violations.length; i++) violations.push(last.violations[i]!);
+    return;
+  }
+  const found = violations.length;
+  for (const device of context.devices()) checkBars(device, busy, violations);
+  caches.lastWholeBars = { generation, sets, violations: violations.slice(found) };
+}
+
+/** A device's BARs: `rangeset-not-empty` (23) and `probe-mapped` (8), unless it has work pending. */
+function checkBars(device: PciDevice, busy: ReadonlySet<PciDevice>, violations: Violation[]): void {
+  const vpci = device.vpci;
+  if (vpci === undefined || busy.has(device)) return;
+  for (const bar of vpci.bars) {
+    if (bar.mem !== undefined && !bar.mem.isEmpty()) {
+      violations.push({
+        kind: 'rangeset-not-empty',
+        sbdf: device.name,
+        bar: bar.index,
+        frames: bar.mem.toString(),
+      });
+    }
+    if (bar.enabled && bar.type !== 'rom' && (bar.halfWritten || atAddressTop(bar))) {
+      violations.push({
+        kind: 'probe-mapped',
+        sbdf: device.name,
+        bar: bar.index,
+        guestAddr: bar.guestAddr,
+      });
+    }
+  }
 }
 
 /** The devices with work pending, for the check being made (emptied by each: checks do not nest). */
@@ -489,29 +542,44 @@ function windowsCovered(
 ): boolean {
   for (let i = 0; i < windowCount; i++) {
     const w = windows[i]!;
-    if (busy.has(w.device)) continue;
-    // The MSI-X pages meeting the window, by first frame.
-    let cuts = 0;
-    for (let k = 0; k < msixCount; k++) {
-      const page = msix[k]!;
-      if (page.last < w.first || w.last < page.first) continue;
-      let j = cuts++;
-      for (; j > 0 && leanCutFirsts[j - 1]! > page.first; j--) {
-        leanCutFirsts[j] = leanCutFirsts[j - 1]!;
-        leanCutLasts[j] = leanCutLasts[j - 1]!;
-      }
-      leanCutFirsts[j] = page.first;
-      leanCutLasts[j] = page.last;
-    }
-    let from = w.first;
-    for (let k = 0; k < cuts; k++) {
-      const cutFirst = leanCutFirsts[k]!;
-      if (cutFirst > from && !heldByExtents(extents, extentCount, from, cutFirst - 1)) return false;
-      from = Math.max(from, leanCutLasts[k]! + 1);
-    }
-    if (from <= w.last && !heldByExtents(extents, extentCount, from, w.last)) return false;
+    if (!busy.has(w.device) && !windowHeld(w, msix, msixCount, extents, extentCount)) return false;
   }
   return true;
+}
+
+/**
+ * Whether the frames of window `w` less the MSI-X pages among the first `msixCount` of `msix`
+ * meeting it are held by the first `extentCount` of `extents`, piece by piece. What `checkCoverage`
+ * requires mapped is those frames less more cuts (e820 frames, withheld pages), each a part of one
+ * such piece: where this holds, it reports nothing.
+ */
+function windowHeld(
+  w: Window,
+  msix: readonly MsixPages[],
+  msixCount: number,
+  extents: readonly P2mExtent[],
+  extentCount: number,
+): boolean {
+  // The MSI-X pages meeting the window, by first frame.
+  let cuts = 0;
+  for (let k = 0; k < msixCount; k++) {
+    const page = msix[k]!;
+    if (page.last < w.first || w.last < page.first) continue;
+    let j = cuts++;
+    for (; j > 0 && leanCutFirsts[j - 1]! > page.first; j--) {
+      leanCutFirsts[j] = leanCutFirsts[j - 1]!;
+      leanCutLasts[j] = leanCutLasts[j - 1]!;
+    }
+    leanCutFirsts[j] = page.first;
+    leanCutLasts[j] = page.last;
+  }
+  let from = w.first;
+  for (let k = 0; k < cuts; k++) {
+    const cutFirst = leanCutFirsts[k]!;
+    if (cutFirst > from && !heldByExtents(extents, extentCount, from, cutFirst - 1)) return false;
+    from = Math.max(from, leanCutLasts[k]! + 1);
+  }
+  return from > w.last || heldByExtents(extents, extentCount, from, w.last);
 }
 
 /**
@@ -985,11 +1053,13 @@ function checkCoverage(
   for (const w of layout.windows) if (!busy.has(w.device)) checkWindow(w);
 
   function checkWindow(w: Window): void {
+    const msix = layout.msixMeeting(w.first, w.last);
+    // The usual window: mapped all through but its MSI-X pages, no cut to make or list to build.
+    if (windowHeld(w, msix, msix.length, extents, extents.length)) return;
     e820 ??= context.e820Frames.toArray() as Ranges;
     let needed: Ranges = [[w.first, w.last]];
     // Each cut made only where it meets the BAR (the usual BAR meets no MSI-X page of another
     // device, no frame of the memory map): a cut that meets nothing leaves `needed` as it is.
-    const msix = layout.msixMeeting(w.first, w.last);
     if (msix.length > 0) needed = minus(needed, msixFramesMeeting(msix));
     if (context.policy.e820OnHostFrames) {
       // The host frames the memory map covers, seen through this BAR's shift.

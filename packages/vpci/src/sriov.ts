@@ -8,6 +8,7 @@
  */
 import { type Gfn, type Mfn, mfn } from '@vpci/p2m';
 import { RangeSet, type Result } from '@vpci/rangeset';
+import { BarSet } from './bar-set.js';
 import { pciSizeMemBar } from './bar-sizing.js';
 import type { EngineContext } from './context.js';
 import { checkBar } from './decoding.js';
@@ -349,7 +350,7 @@ function queueVfRanges(context: EngineContext, vcpu: Vcpu, pf: PciDevice, cmd: n
     bar.addr = barAddress(slot.addr + BigInt(runs[0]![0]) * slot.size);
     bar.guestAddr = bar.addr;
     bar.size = BigInt(runs[runs.length - 1]![1] + 1 - runs[0]![0]) * slot.size;
-    bar.mem = new RangeSet<Gfn>({ name: `${pf.name}:VF BAR${slot.index}`, hex: true });
+    bar.mem = new BarSet({ name: `${pf.name}:VF BAR${slot.index}`, hex: true });
     for (const [first, last] of runs) {
       const start = slot.addr + BigInt(first) * slot.size;
       const end = slot.addr + BigInt(last + 1) * slot.size - 1n;

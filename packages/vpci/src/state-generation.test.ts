@@ -4,12 +4,12 @@
  * nothing a check reads leave it, and the check's answer stands. test/whole-check-reuse.property.test.ts
  * compares reused answers with fresh ones over random traces.
  */
-import { gfn, mfn, type Paddr } from '@vpci/p2m';
+import { type Gfn, gfn, mfn, type Paddr } from '@vpci/p2m';
 import { RangeSet } from '@vpci/rangeset';
 import { describe, expect, it } from 'vitest';
 import { bootedMachine, writeCommand } from '../../../test/support/machine.js';
 import { checkInvariants } from './invariants.js';
-import { stateGeneration } from './state-generation.js';
+import { barSetGeneration, stateGeneration, stateGenerationWhileIdle } from './state-generation.js';
 
 const MIB = 1n << 20n;
 
@@ -83,6 +83,61 @@ describe('the whole-check change count', () => {
     ).toBe(false);
     expect(checkInvariants(machine)).toEqual(first);
     expect(machine.invariantCaches.lastWhole).toBe(answered);
+  });
+
+  it("a BAR's guest address set while it is not enabled counts for work in flight only", () => {
+    const { machine, dom0, device, vcpu } = machineWithGuest();
+    const bar = device.vpci!.bars[0]!;
+    expect(bar.enabled).toBe(false);
+    const idle = stateGenerationWhileIdle();
+    expect(counted(() => (bar.guestAddr = (bar.guestAddr + 0x1000n) as Paddr))).toBe(true);
+    expect(stateGenerationWhileIdle()).toBe(idle);
+    // A mapping on the BAR's first frame, while a map of the device is pending: work in flight.
+    const page = bar.guestFrames()[0];
+    dom0.p2m.setEntry(gfn(page), 0, mfn(page), 'mmio_direct');
+    vcpu.pending = { device, cmd: 0x2, romOnly: false, done: new Map() };
+    expect(checkInvariants(machine)).toEqual([]);
+    // The BAR placed elsewhere: the frame is no longer in flight, and nothing explains its mapping.
+    bar.guestAddr = (bar.guestAddr + 0x1000_0000n) as Paddr;
+    expect(checkInvariants(machine).map((v) => v.kind)).toEqual(['unexplained-mapping']);
+    // Enabled, its guest address is read with no work pending too.
+    vcpu.pending = undefined;
+    writeCommand(machine, vcpu, device.name, 0x2);
+    expect(bar.enabled).toBe(true);
+    const before = stateGenerationWhileIdle();
+    bar.guestAddr = (bar.guestAddr + 0x1000n) as Paddr;
+    expect(stateGenerationWhileIdle()).toBeGreaterThan(before);
+  });
+
+  it("every change to a BAR's set moves the sets' count, and the whole check looks at the sets again", () => {
+    const { machine, device } = machineWithGuest();
+    const mem = device.vpci!.bars[0]!.mem!;
+    const other = new RangeSet<Gfn>();
+    const changes: [string, () => unknown][] = [
+      ['addRange', () => mem.addRange(gfn(0x10), gfn(0x11))],
+      ['removeRange', () => mem.removeRange(gfn(0x11), gfn(0x11))],
+      ['addSingleton', () => mem.addSingleton(gfn(0x20))],
+      ['removeSingleton', () => mem.removeSingleton(gfn(0x20))],
+      ['claimRange', () => mem.claimRange(1)],
+      ['merge', () => mem.merge(other)],
+      ['subtract', () => mem.subtract(other)],
+      ['swap', () => mem.swap(other)],
+      ['consumeRanges', () => mem.consumeRanges((s, e) => ({ consumed: e - s + 1, next: 'continue' }))],
+      ['purge', () => mem.purge()],
+    ];
+    for (const [name, change] of changes) {
+      const before = barSetGeneration();
+      change();
+      expect(barSetGeneration(), name).toBeGreaterThan(before);
+    }
+    // Twice: the first check decodes the BAR registers written at boot, which counts as a change.
+    checkInvariants(machine);
+    expect(checkInvariants(machine).filter((v) => v.kind === 'rangeset-not-empty')).toEqual([]);
+    // Filled with nothing pending, and nothing else changed: Xen's G1 left-over set.
+    const generation = stateGeneration();
+    mem.addRange(gfn(0x30), gfn(0x31));
+    expect(stateGeneration()).toBe(generation);
+    expect(checkInvariants(machine).map((v) => v.kind)).toEqual(['rangeset-not-empty']);
   });
 
   it('a p2m write alone, then pending work alone, make the whole check look again', () => {

@@ -3,8 +3,9 @@
  * series' `vf_init_bars()`, docs/sriov.md). A VF's own BAR registers read zero (PCIe 9.3.4.1.11); VF
  * n's BAR i is the PF's VF BAR i plus n times its size, as `size_vf_bars()` last sized it.
  */
-import type { Gfn, Paddr } from '@vpci/p2m';
-import { RangeSet, type Result } from '@vpci/rangeset';
+import type { Paddr } from '@vpci/p2m';
+import type { Result } from '@vpci/rangeset';
+import { BarSet } from './bar-set.js';
 import type { EngineContext } from './context.js';
 import { Bar, barAddress } from './device.js';
 import type { PciDevice } from './domain.js';
@@ -38,7 +39,7 @@ export function vfInitBars(context: EngineContext, vf: PciDevice): Result<'EINVA
     bar.guestAddr = addr;
     if (bar.mappable && bar.mem === undefined) {
       countRangesetOps(context, vf, 'new');
-      bar.mem = new RangeSet<Gfn>({ name: `${vf.name}:BAR${i}`, hex: true });
+      bar.mem = new BarSet({ name: `${vf.name}:BAR${i}`, hex: true });
     }
   }
   return { ok: true };
