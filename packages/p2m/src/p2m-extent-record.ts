@@ -5,11 +5,14 @@
  */
 import type { PageOrder } from './errors.js';
 import type { Gfn, Mfn } from './frame.js';
-import type { P2mExtent } from './p2m.js';
 import type { P2mType } from './p2m-type.js';
 
-/** Where `P2m.extentsInto` writes one extent; every field is overwritten each time. */
-export class P2mExtentRecord implements P2mExtent {
+/**
+ * Where `P2m.extentsInto` writes one extent; every field is overwritten each time. It has a
+ * `P2mExtent`'s fields (not declared with `implements`: p2m.ts, which defines that interface, imports
+ * this class, and the packages keep no import cycle); callers pass records where extents are read.
+ */
+export class P2mExtentRecord {
   /** First guest frame. */
   gfn = 0 as Gfn;
   /** Number of frames. */
