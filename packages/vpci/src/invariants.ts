@@ -150,10 +150,6 @@ export class InvariantCaches {
   /** Per domain, the devices mapped into it as last sorted (`devicesMappedInto`). */
   readonly sortedDevices = new WeakMap<Domain, SortedDevices>();
   /**
-   * The domains' violations the last whole check found, and `stateGeneration()` when it began: while
-   * the count stands there, nothing they were found from changed (state-generation.ts).
-   */
-  /**
    * The BARs' violations (`rangeset-not-empty`, `probe-mapped`) the last whole check found, with
    * `stateGeneration()` and `barSetGeneration()` as they were read before.
    */
@@ -164,6 +160,10 @@ export class InvariantCaches {
         readonly violations: readonly Violation[];
       }
     | undefined;
+  /**
+   * The domains' violations the last whole check found, and `stateGeneration()` when it began: while
+   * the count stands there, nothing they were found from changed (state-generation.ts).
+   */
   lastWhole:
     | {
         readonly generation: number;
@@ -216,7 +216,7 @@ export function checkInvariants(context: InvariantContext, scope?: InvariantScop
     caches.hostPages.forget();
     // The domains' part is a pure function of the machine's state: while nothing it reads changed
     // since the last whole check (the count of every change, state-generation.ts), its answer
-    // stands. The rangesets read above are not counted: they are read every time.
+    // stands. (The BARs' sets, read above, have a count of their own: `wholeBars`.)
     // With no vCPU's work pending, the changes only work in flight reads (a guest placing a BAR with
     // decoding off) do not count either.
     const last = caches.lastWhole;

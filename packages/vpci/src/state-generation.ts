@@ -3,9 +3,11 @@
  * machine of the program: the one place every such change is told of. The whole check is a pure
  * function of the machine's state, so while the count stands still it may give its last answer again
  * (`checkInvariants` without a scope). Told of: every p2m write (`P2m.onChange`), every BAR change
- * (`Bar`'s setters; a guest address set while the BAR is not enabled by `inFlightStateChanged`), a vPCI state's decoding flag, MSI-X state and withheld pages (set or changed in
- * place), a device's owner and vPCI state, a vCPU's pending work, a BAR, ROM, resizable-BAR or VF BAR
- * register written (`PhysicalDevice`), and a device or domain coming or going (`Machine`).
+ * (`Bar`'s setters; a guest address set while the BAR is not enabled by `inFlightStateChanged`), a
+ * vPCI state's decoding flag, MSI-X state and withheld pages (set or changed in place), a device's
+ * owner and vPCI state, a vCPU's pending work, a BAR, ROM, resizable-BAR or VF BAR register written
+ * (`PhysicalDevice`), and a device or domain coming or going (`Machine`). The BARs' sets of frames
+ * to map or unmap are counted apart (`barSetChanged`).
  *
  * It is not the scoped checks' change detection (the replayer's device snapshots, `Bar.changes`,
  * `BarWriteLog`, `P2m.writes`): the reference the scoped checks are compared with must not lean on
