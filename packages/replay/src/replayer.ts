@@ -165,6 +165,15 @@ export class Replayer {
    * check). Each once, in the order first named.
    */
   private readonly unchecked: PciDevice[] = [];
+  /**
+   * Which lists a device is in, by the count of lists begun: `unchecked` (begun again each time it is
+   * emptied) and the scope being built (`beginScope`). A search of a list for the device would grow
+   * with the devices named, which a run of quiet lines over a large machine makes thousands.
+   */
+  private readonly inUnchecked = new WeakMap<PciDevice, number>();
+  private uncheckedLists = 0;
+  private readonly inScope = new WeakMap<PciDevice, number>();
+  private scopeLists = 0;
   private readonly scopeFrames = new Map<Domain, FrameRange[]>();
   /**
    * The devices and domains of the scope being built, then of the last check (`settleScope` makes
@@ -903,8 +912,10 @@ export class Replayer {
     if (quiet) {
       for (let i = 0; i < count; i++) {
         const device = before[i]!.device!;
-        if ((changes[i] === 'host' || changes[i] === 'frames') && !this.unchecked.includes(device))
-          this.unchecked.push(device);
+        if (changes[i] !== 'host' && changes[i] !== 'frames') continue;
+        if (this.inUnchecked.get(device) === this.uncheckedLists) continue;
+        this.inUnchecked.set(device, this.uncheckedLists);
+        this.unchecked.push(device);
       }
       return;
     }
@@ -973,14 +984,23 @@ export class Replayer {
     this.scopeDomains = domains;
     domains.length = 0;
     this.scopeHostFrames.length = 0;
+    this.scopeLists++;
     const unchecked = this.unchecked;
     for (let i = 0; i < unchecked.length; i++) this.addToScope(unchecked[i]!);
-    unchecked.length = 0;
+    this.emptyUnchecked();
+  }
+
+  /** Empties `unchecked` (a new list as far as `inUnchecked` tells). */
+  private emptyUnchecked(): void {
+    this.unchecked.length = 0;
+    this.uncheckedLists++;
   }
 
   /** Names `device` in the scope being built. */
   private addToScope(device: PciDevice): void {
-    if (!this.scopeDeviceList.includes(device)) this.scopeDeviceList.push(device);
+    if (this.inScope.get(device) === this.scopeLists) return;
+    this.inScope.set(device, this.scopeLists);
+    this.scopeDeviceList.push(device);
   }
 
   /**
@@ -1004,7 +1024,7 @@ export class Replayer {
    * scoped check to name (a device named later might have left the machine since).
    */
   private checkWhole(line: number): Violation[] {
-    this.unchecked.length = 0;
+    this.emptyUnchecked();
     const violations = checkInvariants(this.machine!);
     this.record(line, violations);
     return violations;
