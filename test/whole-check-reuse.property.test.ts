@@ -19,16 +19,27 @@ import { randomTraces } from './support/random-traces.js';
 const json = (value: unknown): string =>
   JSON.stringify(value, (_key, v) => (typeof v === 'bigint' ? `0x${v.toString(16)}` : v));
 
-/** Whole checks that reused their last answer and that worked it out, over every run of a property. */
-const tally = { reused: 0, fresh: 0 };
+/**
+ * Whole checks that reused their last answer and that worked it out, over every run of a property;
+ * of those that worked it out, those that kept the domains' parts but the shared pages' (`parts`),
+ * those that kept the host pages' list (`hostPages`); and those that kept the BARs' answer.
+ */
+const tally = { reused: 0, fresh: 0, parts: 0, hostPages: 0, bars: 0 };
 
 /** A whole check (which may reuse the last one's answer) against one with nothing remembered. */
 function compareWithFresh(machine: Machine, where: () => string): void {
   const caches = machine.invariantCaches;
   const before = caches.lastWhole;
+  const bars = caches.lastWholeBars;
   const answer = checkInvariants(machine);
   if (before !== undefined && caches.lastWhole === before) tally.reused++;
-  else tally.fresh++;
+  else {
+    tally.fresh++;
+    if (before !== undefined && caches.lastWhole?.mappings === before.mappings) tally.parts++;
+    if (before !== undefined && caches.lastWhole?.hostPages === before.hostPages) tally.hostPages++;
+  }
+  if (bars !== undefined && caches.lastWholeBars === bars) tally.bars++;
+  // Forgotten, every part: the domains' answer with its parts and host pages, and the BARs'.
   caches.lastWhole = undefined;
   caches.lastWholeBars = undefined;
   const fresh = checkInvariants(machine);
@@ -42,6 +53,9 @@ describe('a whole check reused while nothing changed equals a fresh one, line by
   afterAll(() => {
     expect(tally.reused).toBeGreaterThan(0);
     expect(tally.fresh).toBeGreaterThan(0);
+    expect(tally.parts).toBeGreaterThan(0);
+    expect(tally.hostPages).toBeGreaterThan(0);
+    expect(tally.bars).toBeGreaterThan(0);
   });
 
   for (const profile of ['xen', 'hardened'] as const) {

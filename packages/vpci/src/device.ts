@@ -6,7 +6,12 @@ import type { Gfn, Mfn, Paddr } from '@vpci/p2m';
 import type { RangeSet } from '@vpci/rangeset';
 import { RegisterTable } from './registers.js';
 import type { Sbdf } from './sbdf.js';
-import { inFlightStateChanged, stateChanged } from './state-generation.js';
+import {
+  hostPagesChanged,
+  inFlightStateChanged,
+  mappingStateChanged,
+  stateChanged,
+} from './state-generation.js';
 
 /**
  * Kind of a BAR slot (Xen's `VPCI_BAR_*`).
@@ -129,7 +134,8 @@ export class Bar {
     bar.half = halfHoldsProbe(bar);
     bar.count = 4;
     bar.hostCount = 3;
-    stateChanged();
+    // Read by the host pages only (`hostBarFrames`): the vPCI state holds no decoded BAR.
+    hostPagesChanged();
     return bar;
   }
 
@@ -154,7 +160,9 @@ export class Bar {
     this.hostAddr = value;
     this.hostCache = undefined;
     this.hostCount++;
-    this.changed();
+    // Not enabled, the BAR's host address is read by a whole check's host pages only
+    // (state-generation.ts): the hardware domain's BAR placements with decoding off.
+    this.changed(this.enabled ? 'every part' : 'host pages');
   }
 
   /** Address the owning domain sees; equal to `addr` for the hardware domain. */
@@ -167,8 +175,9 @@ export class Bar {
     this.guestCache = undefined;
     this.half = halfHoldsProbe(this);
     // Not enabled, the BAR's guest frames are read by a whole check's domains' part only as work in
-    // flight (state-generation.ts): most of a guest's BAR placements then keep its answer.
-    this.changed(!this.enabled);
+    // flight (state-generation.ts): most of a guest's BAR placements then keep its answer. The host
+    // pages never read it.
+    this.changed(this.enabled ? 'mappings' : 'work in flight');
   }
 
   /** Size in bytes (0 for an empty slot); setting it marks the BAR changed. */
@@ -193,7 +202,7 @@ export class Bar {
 
   set enabled(value: boolean) {
     this.setMapped(value);
-    this.changed();
+    this.changed('mappings');
   }
 
   /**
@@ -210,7 +219,7 @@ export class Bar {
     this.packed = packed;
     this.packedAt = n;
     if (packed !== undefined) this.count -= packed.flips;
-    this.changed();
+    this.changed('mappings');
   }
 
   /** The `PackedDecoding` this BAR's flag is kept in, if any. @internal */
@@ -248,7 +257,7 @@ export class Bar {
 
   set halfWritten(value: boolean) {
     this.half = value;
-    this.changed();
+    this.changed('mappings');
   }
 
   /**
@@ -289,10 +298,12 @@ export class Bar {
     return this.kind === 'mem32' || this.kind === 'mem64lo' || this.kind === 'rom';
   }
 
-  /** `inFlightOnly`: a change whole checks read only for a device with work pending (`inFlightStateChanged`). */
-  private changed(inFlightOnly = false): void {
-    if (inFlightOnly) inFlightStateChanged();
-    else stateChanged();
+  /** Counts a change, told to the whole checks' count as what reads it (state-generation.ts). */
+  private changed(readBy: 'every part' | 'mappings' | 'host pages' | 'work in flight' = 'every part'): void {
+    if (readBy === 'every part') stateChanged();
+    else if (readBy === 'mappings') mappingStateChanged();
+    else if (readBy === 'host pages') hostPagesChanged();
+    else inFlightStateChanged();
     this.count++;
     this.watcher?.barChanged();
   }
@@ -430,7 +441,7 @@ export class VpciState {
   }
 
   set barsMapped(value: boolean) {
-    stateChanged();
+    mappingStateChanged();
     if (this.packed === undefined) this.decoding = value;
     else this.packed.setBits(this.packedAt, PACKED_MAPPED, value);
   }
@@ -446,7 +457,7 @@ export class VpciState {
     this.packed = packed;
     this.packedAt = n;
     for (let i = 0; i < PCI_SRIOV_SLOTS; i++) this.bars[i]!.pack(packed, n);
-    stateChanged();
+    mappingStateChanged();
   }
 
   /** The `PackedDecoding` this state's flags are kept in, if any. @internal */
@@ -464,7 +475,7 @@ export class VpciState {
   }
 
   set msix(value: MsixState | undefined) {
-    stateChanged();
+    mappingStateChanged();
     this.msixState = value;
     this.packed?.noted(this.packedAt, 'msix', value !== undefined);
   }
@@ -479,7 +490,7 @@ export class VpciState {
   }
 
   set withheld(value: RangeSet<Gfn> | undefined) {
-    stateChanged();
+    mappingStateChanged();
     this.withheldPages = value;
     this.packed?.noted(this.packedAt, 'withheld', value !== undefined);
   }

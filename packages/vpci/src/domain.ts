@@ -10,7 +10,7 @@ import type { Bar, PackedDecoding, VpciState } from './device.js';
 import type { PhysicalDevice } from './hardware.js';
 import { PendingVcpus } from './pending-vcpus.js';
 import { formatSbdf, type Sbdf } from './sbdf.js';
-import { stateChanged } from './state-generation.js';
+import { mappingStateChanged, stateChanged } from './state-generation.js';
 
 /**
  * `hardware`: the hardware domain (dom0, identity BARs); `guest`: a domU; `dom_xen`: hidden devices;
@@ -103,7 +103,7 @@ export class Vcpu {
   }
 
   set pending(operation: PendingOperation | undefined) {
-    stateChanged();
+    mappingStateChanged();
     const previous = this.work?.device;
     this.work = operation;
     this.domain.pendingVcpus.changed(this, previous, operation?.device);
@@ -184,7 +184,7 @@ export class Domain {
     this.kind = kind;
     this.pendingVcpus = pendingVcpus;
     this.p2m = new P2m(p2m);
-    this.p2m.onChange = stateChanged;
+    this.p2m.onChange = mappingStateChanged;
     this.mtrr = mtrr;
     this.iommu = iommu;
     this.iomem = new RangeSet<Mfn>({ name: `d${id} iomem`, hex: true });

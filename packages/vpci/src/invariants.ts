@@ -13,8 +13,15 @@ import { type HostPageSpot, HostPagesCache } from './host-pages.js';
 import { MmioExtentsCache, wholeRuns } from './mmio-extents.js';
 import { sbdfKey } from './sbdf.js';
 import { sortSmall } from './small-sort.js';
-import { barSetGeneration, stateGeneration, stateGenerationWhileIdle } from './state-generation.js';
-import { type HostPage, wholeHostPages, wholeLayout } from './whole-check-lists.js';
+import {
+  barSetGeneration,
+  generationBesideHostPages,
+  generationBesideHostPagesWhileIdle,
+  hostPagesGeneration,
+  stateGeneration,
+  stateGenerationWhileIdle,
+} from './state-generation.js';
+import { type HostPage, type SortedSpans, wholeHostPages, wholeLayout } from './whole-check-lists.js';
 import { type DomainLayout, DomainWindowIndexes } from './window-index.js';
 
 /**
@@ -151,7 +158,7 @@ export class InvariantCaches {
   readonly sortedDevices = new WeakMap<Domain, SortedDevices>();
   /**
    * The BARs' violations (`rangeset-not-empty`, `probe-mapped`) the last whole check found, with
-   * `stateGeneration()` and `barSetGeneration()` as they were read before.
+   * `generationBesideHostPagesWhileIdle()` and `barSetGeneration()` as they were read before.
    */
   lastWholeBars:
     | {
@@ -162,7 +169,8 @@ export class InvariantCaches {
     | undefined;
   /**
    * The domains' violations the last whole check found, and `stateGeneration()` when it began: while
-   * the count stands there, nothing they were found from changed (state-generation.ts).
+   * the count stands there, nothing they were found from changed (state-generation.ts). With the
+   * parts they were made of, each kept while what it reads stands.
    */
   lastWhole:
     | {
@@ -170,8 +178,43 @@ export class InvariantCaches {
         /** `stateGenerationWhileIdle()` when it began. */
         readonly whileIdle: number;
         readonly violations: readonly Violation[];
+        readonly hostPages: WholeHostPages;
+        readonly mappings: WholeMappings;
       }
     | undefined;
+}
+
+/** Every device's host pages as a whole check listed them, and `hostPagesGeneration()` then. */
+interface WholeHostPages {
+  readonly generation: number;
+  readonly pages: SortedSpans<HostPage>;
+}
+
+/**
+ * The domains' violations a whole check worked out in full, each domain's (in `domains`) in three
+ * parts: its MSI-X pages' (3), then its shared pages' (4), then its mappings' and coverage's (5, 6).
+ * All but the shared pages' stand while `generationBesideHostPages()` stands, or with no work
+ * pending `generationBesideHostPagesWhileIdle()`; the shared pages' read the host pages too.
+ */
+interface WholeMappings {
+  readonly generation: number;
+  readonly whileIdle: number;
+  readonly violations: readonly Violation[];
+  readonly domains: readonly DomainParts[];
+}
+
+/**
+ * Where one domain's parts are in `WholeMappings.violations` (`checkDomains` records them as it
+ * makes them), and the MMIO extents its checks read.
+ */
+interface DomainParts {
+  readonly domain: Domain;
+  readonly extents: readonly P2mExtent[];
+  /** Its MSI-X pages' violations from here, its shared pages' from `shared`, the rest from `rest` to `end`. */
+  readonly from: number;
+  readonly shared: number;
+  readonly rest: number;
+  readonly end: number;
 }
 
 /** What the checks read: the engine's context, every domain, and the machine's caches. */
@@ -214,39 +257,7 @@ export function checkInvariants(context: InvariantContext, scope?: InvariantScop
   if (scope === undefined) {
     caches.windowIndexes.clear();
     caches.hostPages.forget();
-    // The domains' part is a pure function of the machine's state: while nothing it reads changed
-    // since the last whole check (the count of every change, state-generation.ts), its answer
-    // stands. (The BARs' sets, read above, have a count of their own: `wholeBars`.)
-    // With no vCPU's work pending, the changes only work in flight reads (a guest placing a BAR with
-    // decoding off) do not count either.
-    const last = caches.lastWhole;
-    if (
-      last !== undefined &&
-      (last.generation === stateGeneration() ||
-        (busy.size === 0 && last.whileIdle === stateGenerationWhileIdle()))
-    ) {
-      for (let i = 0; i < last.violations.length; i++) violations.push(last.violations[i]!);
-      return violations;
-    }
-    const found = violations.length;
-    const pages = wholeHostPages(context);
-    checkDomains(
-      context,
-      domains,
-      busy,
-      undefined,
-      undefined,
-      (first, last) => pages.meeting(first, last),
-      violations,
-    );
-    // The count as the check leaves it: a check changes nothing of the machine, but reading a
-    // device's BAR registers again after they were written makes `Bar`s (`hostBarFrames`), which
-    // count as changes.
-    caches.lastWhole = {
-      generation: stateGeneration(),
-      whileIdle: stateGenerationWhileIdle(),
-      violations: violations.slice(found),
-    };
+    wholeDomains(context, domains, busy, violations);
     return violations;
   }
   caches.windowIndexes.update(context, scope.devices);
@@ -288,13 +299,14 @@ export function checkInvariants(context: InvariantContext, scope?: InvariantScop
 
 /**
  * Every device's BARs (`checkBars`), or the last whole check's answer on them while nothing they are
- * read from changed: the BARs, devices and pending work (`stateGeneration`) and the BARs' sets
- * (`barSetGeneration`).
+ * read from changed: the BARs, devices and pending work (`generationBesideHostPagesWhileIdle`: the
+ * loop reads no host address or register, and a BAR's guest address only while it is enabled) and
+ * the BARs' sets (`barSetGeneration`).
  */
 function wholeBars(context: InvariantContext, busy: ReadonlySet<PciDevice>, violations: Violation[]): void {
   const caches = context.invariantCaches;
   const last = caches.lastWholeBars;
-  const generation = stateGeneration();
+  const generation = generationBesideHostPagesWhileIdle();
   const sets = barSetGeneration();
   if (last !== undefined && last.generation === generation && last.sets === sets) {
     for (let i = 0; i < last.violations.length; i++) violations.push(last.violations[i]!);
@@ -303,6 +315,75 @@ function wholeBars(context: InvariantContext, busy: ReadonlySet<PciDevice>, viol
   const found = violations.length;
   for (const device of context.devices()) checkBars(device, busy, violations);
   caches.lastWholeBars = { generation, sets, violations: violations.slice(found) };
+}
+
+/**
+ * The checks of each domain's mappings (3–6) over the whole machine. They are a pure function of the
+ * machine's state: while nothing they read changed since the last whole check (the count of every
+ * change, state-generation.ts) its answer stands; with no vCPU's work pending, the changes only work
+ * in flight reads (a guest placing a BAR with decoding off) do not count either. While nothing but
+ * the devices' host pages changed (the hardware domain sizing and placing a BAR with decoding off),
+ * only the sharing check (4) is made again, over the domains' MMIO extents as they were, and each
+ * domain's other parts are kept. The host pages are listed again only when what they read changed.
+ */
+function wholeDomains(
+  context: InvariantContext,
+  domains: readonly Domain[],
+  busy: ReadonlySet<PciDevice>,
+  violations: Violation[],
+): void {
+  const caches = context.invariantCaches;
+  const last = caches.lastWhole;
+  const idle = busy.size === 0;
+  if (
+    last !== undefined &&
+    (last.generation === stateGeneration() || (idle && last.whileIdle === stateGenerationWhileIdle()))
+  ) {
+    for (let i = 0; i < last.violations.length; i++) violations.push(last.violations[i]!);
+    return;
+  }
+  const found = violations.length;
+  // Listed after the count is read: a check changes nothing of the machine, but reading a device's
+  // BAR registers again after they were written makes `Bar`s (`hostBarFrames`), which count as
+  // changes to the host pages.
+  let hostPages = last?.hostPages;
+  if (hostPages === undefined || hostPages.generation !== hostPagesGeneration()) {
+    const pages = wholeHostPages(context);
+    hostPages = { generation: hostPagesGeneration(), pages };
+  }
+  const pages = hostPages.pages;
+  const meeting: SharedPages = (first, last) => pages.meeting(first, last);
+  let mappings = last?.mappings;
+  if (
+    mappings !== undefined &&
+    (mappings.generation === generationBesideHostPages() ||
+      (idle && mappings.whileIdle === generationBesideHostPagesWhileIdle()))
+  ) {
+    const kept = mappings.violations;
+    for (const part of mappings.domains) {
+      for (let i = part.from; i < part.shared; i++) violations.push(kept[i]!);
+      checkShared(part.domain, part.extents, meeting, violations);
+      for (let i = part.rest; i < part.end; i++) violations.push(kept[i]!);
+    }
+  } else {
+    const made: Violation[] = [];
+    const parts: DomainParts[] = [];
+    checkDomains(context, domains, busy, undefined, undefined, meeting, made, parts);
+    for (let i = 0; i < made.length; i++) violations.push(made[i]!);
+    mappings = {
+      generation: generationBesideHostPages(),
+      whileIdle: generationBesideHostPagesWhileIdle(),
+      violations: made,
+      domains: parts,
+    };
+  }
+  caches.lastWhole = {
+    generation: stateGeneration(),
+    whileIdle: stateGenerationWhileIdle(),
+    violations: violations.slice(found),
+    hostPages,
+    mappings,
+  };
 }
 
 /** A device's BARs: `rangeset-not-empty` (23) and `probe-mapped` (8), unless it has work pending. */
@@ -584,7 +665,8 @@ function windowHeld(
 
 /**
  * The checks of each domain's mappings (3–6), over the whole domain without a `scope`, else where
- * it names (`hostFrames`: the scope's host frames where pages moved).
+ * it names (`hostFrames`: the scope's host frames where pages moved). `parts` is told where each
+ * domain's parts lie in `violations` (a whole check's, `wholeDomains`).
  */
 function checkDomains(
   context: InvariantContext,
@@ -594,6 +676,7 @@ function checkDomains(
   hostFrames: Ranges | undefined,
   hostPages: SharedPages,
   violations: Violation[],
+  parts?: DomainParts[],
 ): void {
   const caches = context.invariantCaches;
   for (const domain of domains) {
@@ -638,10 +721,14 @@ function checkDomains(
     // The region's windows and MSI-X pages, searched for once: what meets a window or extent inside
     // the region is among them (the usual extent and window are the scope's device's own).
     const near = regionLayout(layout, region);
+    const from = violations.length;
     checkMsix(domain, near, violations);
+    const shared = violations.length;
     checkShared(domain, extents, hostPages, violations);
+    const rest = violations.length;
     checkMappings(domain, near, merged(inFlight), extents, violations);
     checkCoverage(context, domain, near, busy, extents, violations);
+    parts?.push({ domain, extents, from, shared, rest, end: violations.length });
   }
 }
 

@@ -9,7 +9,13 @@ import { RangeSet } from '@vpci/rangeset';
 import { describe, expect, it } from 'vitest';
 import { bootedMachine, writeCommand } from '../../../test/support/machine.js';
 import { checkInvariants } from './invariants.js';
-import { barSetGeneration, stateGeneration, stateGenerationWhileIdle } from './state-generation.js';
+import {
+  barSetGeneration,
+  generationBesideHostPages,
+  hostPagesGeneration,
+  stateGeneration,
+  stateGenerationWhileIdle,
+} from './state-generation.js';
 
 const MIB = 1n << 20n;
 
@@ -35,6 +41,18 @@ function counted(change: () => void): boolean {
   change();
   return stateGeneration() > before;
 }
+
+/** Which of the parts' counts `change` moves: the host pages' and the rest's. */
+function readBy(change: () => void): { hostPages: boolean; rest: boolean } {
+  const hostPages = hostPagesGeneration();
+  const rest = generationBesideHostPages();
+  change();
+  return { hostPages: hostPagesGeneration() > hostPages, rest: generationBesideHostPages() > rest };
+}
+
+const HOST_PAGES = { hostPages: true, rest: false };
+const REST = { hostPages: false, rest: true };
+const BOTH = { hostPages: true, rest: true };
 
 describe('the whole-check change count', () => {
   it('moves on every kind of change a whole check reads', () => {
@@ -64,6 +82,61 @@ describe('the whole-check change count', () => {
         machine.addDevice({ sbdf: '00:05.0', bars: [{ type: 'mem32', size: MIB, addr: 0xf030_0000n }] }),
       ),
     ).toBe(true);
+  });
+
+  it('tells each kind of change to the parts that read it: the host pages, the rest, or both', () => {
+    const { machine, guest, dom0, device } = machineWithGuest();
+    const bar = device.vpci!.bars[0]!;
+    const state = device.vpci!;
+    expect(bar.enabled).toBe(false);
+    expect(readBy(() => dom0.p2m.setEntry(gfn(0x100), 0, mfn(0x100), 'ram_rw'))).toEqual(REST);
+    expect(readBy(() => (bar.guestAddr = (bar.guestAddr + 0x1000n) as Paddr))).toEqual(REST);
+    expect(readBy(() => (bar.addr = (bar.addr + 0x1000n) as Paddr))).toEqual(HOST_PAGES);
+    expect(readBy(() => device.hw.write(0x10, 4, 0xf020_0000))).toEqual(HOST_PAGES);
+    expect(readBy(() => (bar.size = bar.size * 2n))).toEqual(BOTH);
+    expect(readBy(() => (bar.enabled = true))).toEqual(REST);
+    expect(readBy(() => (bar.guestAddr = (bar.guestAddr + 0x1000n) as Paddr))).toEqual(REST);
+    expect(readBy(() => (bar.addr = (bar.addr + 0x1000n) as Paddr))).toEqual(BOTH);
+    expect(readBy(() => (bar.halfWritten = !bar.halfWritten))).toEqual(REST);
+    expect(readBy(() => (state.barsMapped = !state.barsMapped))).toEqual(REST);
+    const msix = state.msix;
+    expect(readBy(() => (state.msix = undefined))).toEqual(REST);
+    state.msix = msix;
+    expect(readBy(() => (state.withheld = new RangeSet()))).toEqual(REST);
+    expect(readBy(() => (guest.vcpus[0]!.pending = undefined))).toEqual(REST);
+    expect(readBy(() => (device.vpci = undefined))).toEqual(BOTH);
+    device.vpci = state;
+    const owner = device.domain;
+    expect(readBy(() => (device.domain = undefined))).toEqual(BOTH);
+    device.domain = owner;
+    expect(readBy(() => machine.createGuest())).toEqual(BOTH);
+  });
+
+  it("a BAR's host address set while it is not enabled makes the sharing check look again, and nothing else", () => {
+    const { machine, guest, device } = machineWithGuest();
+    // A guest mapping a machine frame directly (no BAR of its own explains it) …
+    guest.p2m.setEntry(gfn(0x5000), 0, mfn(0xf0500), 'mmio_direct');
+    checkInvariants(machine);
+    const before = checkInvariants(machine);
+    expect(before.map((v) => v.kind)).toEqual(['unexplained-mapping']);
+    // … where the hardware domain's BAR (decoding off) is now placed by vPCI: the guest maps a host
+    // page holding another domain's BAR.
+    const bar = device.vpci!.bars[0]!;
+    const rest = generationBesideHostPages();
+    bar.addr = 0xf050_0000n as Paddr;
+    expect(generationBesideHostPages()).toBe(rest);
+    expect(checkInvariants(machine).map((v) => v.kind)).toEqual(['subpage-shared', 'unexplained-mapping']);
+  });
+
+  it("an enabled BAR's host address set makes the mapping checks look again", () => {
+    const { machine, device, vcpu } = machineWithGuest();
+    writeCommand(machine, vcpu, device.name, 0x2);
+    checkInvariants(machine);
+    expect(checkInvariants(machine)).toEqual([]);
+    // Its pages now map machine frames the BAR no longer has.
+    const bar = device.vpci!.bars[0]!;
+    bar.addr = (bar.addr + MIB) as Paddr;
+    expect(checkInvariants(machine).map((v) => v.kind)).toContain('wrong-mfn');
   });
 
   it("stands over a running driver's writes, and the whole check's answer with it", () => {
