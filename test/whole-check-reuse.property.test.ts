@@ -22,9 +22,10 @@ const json = (value: unknown): string =>
 /**
  * Whole checks that reused their last answer and that worked it out, over every run of a property;
  * of those that worked it out, those that kept the domains' parts but the shared pages' (`parts`),
- * those that kept the host pages' list (`hostPages`); and those that kept the BARs' answer.
+ * those that kept the host pages' list (`hostPages`), those that kept the domains' windows and MSI-X
+ * pages (`layouts`); and those that kept the BARs' answer.
  */
-const tally = { reused: 0, fresh: 0, parts: 0, hostPages: 0, bars: 0 };
+const tally = { reused: 0, fresh: 0, parts: 0, hostPages: 0, layouts: 0, bars: 0 };
 
 /** A whole check (which may reuse the last one's answer) against one with nothing remembered. */
 function compareWithFresh(machine: Machine, where: () => string): void {
@@ -37,6 +38,7 @@ function compareWithFresh(machine: Machine, where: () => string): void {
     tally.fresh++;
     if (before !== undefined && caches.lastWhole?.mappings === before.mappings) tally.parts++;
     if (before !== undefined && caches.lastWhole?.hostPages === before.hostPages) tally.hostPages++;
+    if (before !== undefined && caches.lastWhole?.layouts === before.layouts) tally.layouts++;
   }
   if (bars !== undefined && caches.lastWholeBars === bars) tally.bars++;
   // Forgotten, every part: the domains' answer with its parts and host pages, and the BARs'.
@@ -55,6 +57,7 @@ describe('a whole check reused while nothing changed equals a fresh one, line by
     expect(tally.fresh).toBeGreaterThan(0);
     expect(tally.parts).toBeGreaterThan(0);
     expect(tally.hostPages).toBeGreaterThan(0);
+    expect(tally.layouts).toBeGreaterThan(0);
     expect(tally.bars).toBeGreaterThan(0);
   });
 

@@ -15,9 +15,8 @@ import { sbdfKey } from './sbdf.js';
 import { sortSmall } from './small-sort.js';
 import {
   barSetGeneration,
-  generationBesideHostPages,
-  generationBesideHostPagesWhileIdle,
-  hostPagesGeneration,
+  partsGeneration,
+  READ_BY,
   stateGeneration,
   stateGenerationWhileIdle,
 } from './state-generation.js';
@@ -158,7 +157,7 @@ export class InvariantCaches {
   readonly sortedDevices = new WeakMap<Domain, SortedDevices>();
   /**
    * The BARs' violations (`rangeset-not-empty`, `probe-mapped`) the last whole check found, with
-   * `generationBesideHostPagesWhileIdle()` and `barSetGeneration()` as they were read before.
+   * `partsGeneration(READ_BY.rest)` and `barSetGeneration()` as they were read before.
    */
   lastWholeBars:
     | {
@@ -179,22 +178,30 @@ export class InvariantCaches {
         readonly whileIdle: number;
         readonly violations: readonly Violation[];
         readonly hostPages: WholeHostPages;
+        readonly layouts: WholeLayouts;
         readonly mappings: WholeMappings;
       }
     | undefined;
 }
 
-/** Every device's host pages as a whole check listed them, and `hostPagesGeneration()` then. */
+/** Every device's host pages as a whole check listed them, and `partsGeneration(READ_BY.hostPages)` then. */
 interface WholeHostPages {
   readonly generation: number;
   readonly pages: SortedSpans<HostPage>;
 }
 
+/** Each domain's windows and MSI-X pages as a whole check listed them, and `partsGeneration(READ_BY.windows)` then. */
+interface WholeLayouts {
+  readonly generation: number;
+  readonly byDomain: Map<Domain, DomainLayout>;
+}
+
 /**
  * The domains' violations a whole check worked out in full, each domain's (in `domains`) in three
  * parts: its MSI-X pages' (3), then its shared pages' (4), then its mappings' and coverage's (5, 6).
- * All but the shared pages' stand while `generationBesideHostPages()` stands, or with no work
- * pending `generationBesideHostPagesWhileIdle()`; the shared pages' read the host pages too.
+ * All but the shared pages' stand while what the windows, the rest and work in flight read stands
+ * (`generation`), or with no work pending what the windows and the rest read (`whileIdle`); the shared
+ * pages' read the host pages too.
  */
 interface WholeMappings {
   readonly generation: number;
@@ -299,14 +306,14 @@ export function checkInvariants(context: InvariantContext, scope?: InvariantScop
 
 /**
  * Every device's BARs (`checkBars`), or the last whole check's answer on them while nothing they are
- * read from changed: the BARs, devices and pending work (`generationBesideHostPagesWhileIdle`: the
- * loop reads no host address or register, and a BAR's guest address only while it is enabled) and
- * the BARs' sets (`barSetGeneration`).
+ * read from changed: the BARs' flags, devices and pending work (`READ_BY.rest`: the loop reads no host
+ * address, register or MSI-X structure, and a BAR's guest address only while it is enabled) and the
+ * BARs' sets (`barSetGeneration`).
  */
 function wholeBars(context: InvariantContext, busy: ReadonlySet<PciDevice>, violations: Violation[]): void {
   const caches = context.invariantCaches;
   const last = caches.lastWholeBars;
-  const generation = generationBesideHostPagesWhileIdle();
+  const generation = partsGeneration(READ_BY.rest);
   const sets = barSetGeneration();
   if (last !== undefined && last.generation === generation && last.sets === sets) {
     for (let i = 0; i < last.violations.length; i++) violations.push(last.violations[i]!);
@@ -324,7 +331,8 @@ function wholeBars(context: InvariantContext, busy: ReadonlySet<PciDevice>, viol
  * in flight reads (a guest placing a BAR with decoding off) do not count either. While nothing but
  * the devices' host pages changed (the hardware domain sizing and placing a BAR with decoding off),
  * only the sharing check (4) is made again, over the domains' MMIO extents as they were, and each
- * domain's other parts are kept. The host pages are listed again only when what they read changed.
+ * domain's other parts are kept. The host pages, and each domain's windows and MSI-X pages, are
+ * listed again only when what they read changed (state-generation.ts, `READ_BY`).
  */
 function wholeDomains(
   context: InvariantContext,
@@ -347,17 +355,19 @@ function wholeDomains(
   // BAR registers again after they were written makes `Bar`s (`hostBarFrames`), which count as
   // changes to the host pages.
   let hostPages = last?.hostPages;
-  if (hostPages === undefined || hostPages.generation !== hostPagesGeneration()) {
+  if (hostPages === undefined || hostPages.generation !== partsGeneration(READ_BY.hostPages)) {
     const pages = wholeHostPages(context);
-    hostPages = { generation: hostPagesGeneration(), pages };
+    hostPages = { generation: partsGeneration(READ_BY.hostPages), pages };
   }
   const pages = hostPages.pages;
   const meeting: SharedPages = (first, last) => pages.meeting(first, last);
+  let layouts = last?.layouts;
   let mappings = last?.mappings;
   if (
+    layouts !== undefined &&
     mappings !== undefined &&
-    (mappings.generation === generationBesideHostPages() ||
-      (idle && mappings.whileIdle === generationBesideHostPagesWhileIdle()))
+    (mappings.generation === partsGeneration(MAPPINGS_READ) ||
+      (idle && mappings.whileIdle === partsGeneration(MAPPINGS_READ & ~READ_BY.inFlight)))
   ) {
     const kept = mappings.violations;
     for (const part of mappings.domains) {
@@ -366,13 +376,19 @@ function wholeDomains(
       for (let i = part.rest; i < part.end; i++) violations.push(kept[i]!);
     }
   } else {
+    // The windows and MSI-X pages kept while what they read stands, else listed as they are met.
+    if (layouts === undefined || layouts.generation !== partsGeneration(READ_BY.windows))
+      layouts = { generation: partsGeneration(READ_BY.windows), byDomain: new Map() };
     const made: Violation[] = [];
     const parts: DomainParts[] = [];
-    checkDomains(context, domains, busy, undefined, undefined, meeting, made, parts);
+    checkDomains(context, domains, busy, undefined, undefined, meeting, made, {
+      layouts: layouts.byDomain,
+      parts,
+    });
     for (let i = 0; i < made.length; i++) violations.push(made[i]!);
     mappings = {
-      generation: generationBesideHostPages(),
-      whileIdle: generationBesideHostPagesWhileIdle(),
+      generation: partsGeneration(MAPPINGS_READ),
+      whileIdle: partsGeneration(MAPPINGS_READ & ~READ_BY.inFlight),
       violations: made,
       domains: parts,
     };
@@ -382,9 +398,13 @@ function wholeDomains(
     whileIdle: stateGenerationWhileIdle(),
     violations: violations.slice(found),
     hostPages,
+    layouts,
     mappings,
   };
 }
+
+/** What each domain's checks but the sharing one read (`WholeMappings`). */
+const MAPPINGS_READ = READ_BY.windows | READ_BY.rest | READ_BY.inFlight;
 
 /** A device's BARs: `rangeset-not-empty` (23) and `probe-mapped` (8), unless it has work pending. */
 function checkBars(device: PciDevice, busy: ReadonlySet<PciDevice>, violations: Violation[]): void {
@@ -665,8 +685,9 @@ function windowHeld(
 
 /**
  * The checks of each domain's mappings (3–6), over the whole domain without a `scope`, else where
- * it names (`hostFrames`: the scope's host frames where pages moved). `parts` is told where each
- * domain's parts lie in `violations` (a whole check's, `wholeDomains`).
+ * it names (`hostFrames`: the scope's host frames where pages moved). A whole check's (`wholeDomains`)
+ * gives `whole`: the domains' windows and MSI-X pages it keeps (those not there are listed and put
+ * there), and a list told where each domain's parts lie in `violations`.
  */
 function checkDomains(
   context: InvariantContext,
@@ -676,7 +697,7 @@ function checkDomains(
   hostFrames: Ranges | undefined,
   hostPages: SharedPages,
   violations: Violation[],
-  parts?: DomainParts[],
+  whole?: { readonly layouts: Map<Domain, DomainLayout>; readonly parts: DomainParts[] },
 ): void {
   const caches = context.invariantCaches;
   for (const domain of domains) {
@@ -714,10 +735,14 @@ function checkDomains(
       if (device.vpci === undefined || mappingDomain(context, device) !== domain) continue;
       for (const bar of device.vpci.bars) if (bar.mappable && bar.size > 0n) inFlight.push(bar.guestFrames());
     }
-    const layout =
-      scope === undefined
-        ? wholeLayout(devicesMappedInto(context, domain))
-        : caches.windowIndexes.of(context, domain, () => devicesMappedInto(context, domain));
+    let layout: DomainLayout;
+    if (whole === undefined)
+      layout = caches.windowIndexes.of(context, domain, () => devicesMappedInto(context, domain));
+    else {
+      const kept = whole.layouts.get(domain);
+      layout = kept ?? wholeLayout(devicesMappedInto(context, domain));
+      if (kept === undefined) whole.layouts.set(domain, layout);
+    }
     // The region's windows and MSI-X pages, searched for once: what meets a window or extent inside
     // the region is among them (the usual extent and window are the scope's device's own).
     const near = regionLayout(layout, region);
@@ -728,7 +753,7 @@ function checkDomains(
     const rest = violations.length;
     checkMappings(domain, near, merged(inFlight), extents, violations);
     checkCoverage(context, domain, near, busy, extents, violations);
-    parts?.push({ domain, extents, from, shared, rest, end: violations.length });
+    whole?.parts.push({ domain, extents, from, shared, rest, end: violations.length });
   }
 }
 

@@ -11,8 +11,8 @@ import { bootedMachine, writeCommand } from '../../../test/support/machine.js';
 import { checkInvariants } from './invariants.js';
 import {
   barSetGeneration,
-  generationBesideHostPages,
-  hostPagesGeneration,
+  partsGeneration,
+  READ_BY,
   stateGeneration,
   stateGenerationWhileIdle,
 } from './state-generation.js';
@@ -42,17 +42,15 @@ function counted(change: () => void): boolean {
   return stateGeneration() > before;
 }
 
-/** Which of the parts' counts `change` moves: the host pages' and the rest's. */
-function readBy(change: () => void): { hostPages: boolean; rest: boolean } {
-  const hostPages = hostPagesGeneration();
-  const rest = generationBesideHostPages();
+/** The parts of a whole check (`READ_BY`) whose counts `change` moves. */
+function readBy(change: () => void): string[] {
+  const parts = Object.entries(READ_BY);
+  const before = parts.map(([, bit]) => partsGeneration(bit));
   change();
-  return { hostPages: hostPagesGeneration() > hostPages, rest: generationBesideHostPages() > rest };
+  return parts.filter(([, bit], i) => partsGeneration(bit) > before[i]!).map(([name]) => name);
 }
 
-const HOST_PAGES = { hostPages: true, rest: false };
-const REST = { hostPages: false, rest: true };
-const BOTH = { hostPages: true, rest: true };
+const EVERY = ['hostPages', 'windows', 'rest', 'inFlight'];
 
 describe('the whole-check change count', () => {
   it('moves on every kind of change a whole check reads', () => {
@@ -84,32 +82,36 @@ describe('the whole-check change count', () => {
     ).toBe(true);
   });
 
-  it('tells each kind of change to the parts that read it: the host pages, the rest, or both', () => {
+  it('tells each kind of change to the parts of a whole check that read it', () => {
     const { machine, guest, dom0, device } = machineWithGuest();
     const bar = device.vpci!.bars[0]!;
     const state = device.vpci!;
     expect(bar.enabled).toBe(false);
-    expect(readBy(() => dom0.p2m.setEntry(gfn(0x100), 0, mfn(0x100), 'ram_rw'))).toEqual(REST);
-    expect(readBy(() => (bar.guestAddr = (bar.guestAddr + 0x1000n) as Paddr))).toEqual(REST);
-    expect(readBy(() => (bar.addr = (bar.addr + 0x1000n) as Paddr))).toEqual(HOST_PAGES);
-    expect(readBy(() => device.hw.write(0x10, 4, 0xf020_0000))).toEqual(HOST_PAGES);
-    expect(readBy(() => (bar.size = bar.size * 2n))).toEqual(BOTH);
-    expect(readBy(() => (bar.enabled = true))).toEqual(REST);
-    expect(readBy(() => (bar.guestAddr = (bar.guestAddr + 0x1000n) as Paddr))).toEqual(REST);
-    expect(readBy(() => (bar.addr = (bar.addr + 0x1000n) as Paddr))).toEqual(BOTH);
-    expect(readBy(() => (bar.halfWritten = !bar.halfWritten))).toEqual(REST);
-    expect(readBy(() => (state.barsMapped = !state.barsMapped))).toEqual(REST);
+    expect(readBy(() => dom0.p2m.setEntry(gfn(0x100), 0, mfn(0x100), 'ram_rw'))).toEqual(['rest']);
+    expect(readBy(() => (bar.guestAddr = (bar.guestAddr + 0x1000n) as Paddr))).toEqual(['inFlight']);
+    expect(readBy(() => (bar.addr = (bar.addr + 0x1000n) as Paddr))).toEqual(['hostPages']);
+    expect(readBy(() => device.hw.write(0x10, 4, 0xf020_0000))).toEqual(['hostPages']);
+    expect(readBy(() => (bar.size = bar.size * 2n))).toEqual(EVERY);
+    expect(readBy(() => (bar.enabled = true))).toEqual(['windows', 'rest']);
+    expect(readBy(() => (bar.guestAddr = (bar.guestAddr + 0x1000n) as Paddr))).toEqual([
+      'windows',
+      'rest',
+      'inFlight',
+    ]);
+    expect(readBy(() => (bar.addr = (bar.addr + 0x1000n) as Paddr))).toEqual(['hostPages', 'windows']);
+    expect(readBy(() => (bar.halfWritten = !bar.halfWritten))).toEqual(['rest']);
+    expect(readBy(() => (state.barsMapped = !state.barsMapped))).toEqual(['rest']);
     const msix = state.msix;
-    expect(readBy(() => (state.msix = undefined))).toEqual(REST);
+    expect(readBy(() => (state.msix = undefined))).toEqual(['windows']);
     state.msix = msix;
-    expect(readBy(() => (state.withheld = new RangeSet()))).toEqual(REST);
-    expect(readBy(() => (guest.vcpus[0]!.pending = undefined))).toEqual(REST);
-    expect(readBy(() => (device.vpci = undefined))).toEqual(BOTH);
+    expect(readBy(() => (state.withheld = new RangeSet()))).toEqual(['rest']);
+    expect(readBy(() => (guest.vcpus[0]!.pending = undefined))).toEqual(['rest']);
+    expect(readBy(() => (device.vpci = undefined))).toEqual(EVERY);
     device.vpci = state;
     const owner = device.domain;
-    expect(readBy(() => (device.domain = undefined))).toEqual(BOTH);
+    expect(readBy(() => (device.domain = undefined))).toEqual(EVERY);
     device.domain = owner;
-    expect(readBy(() => machine.createGuest())).toEqual(BOTH);
+    expect(readBy(() => machine.createGuest())).toEqual(EVERY);
   });
 
   it("a BAR's host address set while it is not enabled makes the sharing check look again, and nothing else", () => {
@@ -122,9 +124,9 @@ describe('the whole-check change count', () => {
     // … where the hardware domain's BAR (decoding off) is now placed by vPCI: the guest maps a host
     // page holding another domain's BAR.
     const bar = device.vpci!.bars[0]!;
-    const rest = generationBesideHostPages();
+    const rest = partsGeneration(READ_BY.windows | READ_BY.rest | READ_BY.inFlight);
     bar.addr = 0xf050_0000n as Paddr;
-    expect(generationBesideHostPages()).toBe(rest);
+    expect(partsGeneration(READ_BY.windows | READ_BY.rest | READ_BY.inFlight)).toBe(rest);
     expect(checkInvariants(machine).map((v) => v.kind)).toEqual(['subpage-shared', 'unexplained-mapping']);
   });
 
@@ -137,6 +139,28 @@ describe('the whole-check change count', () => {
     const bar = device.vpci!.bars[0]!;
     bar.addr = (bar.addr + MIB) as Paddr;
     expect(checkInvariants(machine).map((v) => v.kind)).toContain('wrong-mfn');
+  });
+
+  it("a device's MSI-X state set makes the whole check list its domain's MSI-X pages again", () => {
+    const { machine, dom0, device, vcpu } = machineWithGuest();
+    writeCommand(machine, vcpu, device.name, 0x2);
+    // The page of the MSI-X table and PBA (offsets 0 and 0x800) mapped while the device decodes memory.
+    const table = device.vpci!.bars[0]!.guestFrames()[0];
+    dom0.p2m.setEntry(gfn(table), 0, mfn(table), 'mmio_direct');
+    checkInvariants(machine);
+    expect(checkInvariants(machine).map((v) => v.kind)).toEqual(['msix-mapped', 'msix-mapped']);
+    // Without MSI-X the page is one the BAR needs, mapped as it asks.
+    device.vpci!.msix = undefined;
+    expect(checkInvariants(machine)).toEqual([]);
+  });
+
+  it("an enabled BAR's half-written flag set alone makes the BAR loop look again", () => {
+    const { machine, device, vcpu } = machineWithGuest();
+    writeCommand(machine, vcpu, device.name, 0x2);
+    checkInvariants(machine);
+    expect(checkInvariants(machine)).toEqual([]);
+    device.vpci!.bars[0]!.halfWritten = true;
+    expect(checkInvariants(machine).map((v) => v.kind)).toEqual(['probe-mapped']);
   });
 
   it("stands over a running driver's writes, and the whole check's answer with it", () => {

@@ -8,10 +8,8 @@
  * register written (`PhysicalDevice`), and a device or domain coming or going (`Machine`). The BARs'
  * sets of frames to map or unmap are counted apart (`barSetChanged`).
  *
- * Each change is told of by what reads it, so that a check may keep the parts of its answer made
- * from what did not change: every part (`stateChanged`), every part but the devices' host pages
- * (`mappingStateChanged`), the host pages only (`hostPagesChanged`), work in flight only
- * (`inFlightStateChanged`). Every kind counts in `stateGeneration()`.
+ * Each change is told of with the parts of a whole check that read it (`READ_BY`), each part counted
+ * on its own, so that a check may keep each part of its answer while what that part reads stands.
  *
  * It is not the scoped checks' change detection (the replayer's device snapshots, `Bar.changes`,
  * `BarWriteLog`, `P2m.writes`): the reference the scoped checks are compared with must not lean on
@@ -20,53 +18,50 @@
  * answer with a fresh one.
  */
 
+/** The parts of a whole check a change may be read by, as bits (`stateChanged`'s `readBy`). */
+export const READ_BY = {
+  /**
+   * Every device's host pages (`hostBarFrames`) and owner, which the sharing check searches: BAR
+   * registers, the BARs decoded from them, vPCI BARs' host addresses and sizes.
+   */
+  hostPages: 1,
+  /**
+   * Each domain's windows and MSI-X pages (`wholeLayout`): its devices' enabled BARs, their guest
+   * and host frames, their MSI-X structures.
+   */
+  windows: 2,
+  /**
+   * The rest, read on every check: the p2ms, pending work, decoding flags, withheld pages, the BARs'
+   * flags the BAR loop reads, which devices and domains there are and whose they are.
+   */
+  rest: 4,
+  /**
+   * Work in flight, read only while some vCPU has work pending (`checkDomains`' in-flight frames):
+   * every mappable BAR's guest frames, enabled or not.
+   */
+  inFlight: 8,
+} as const;
+
+/**
+ * The parts that read a BAR's enabled flag (a VF's kept packed included): its domain's windows and
+ * MSI-X pages, and the BAR loop (`probe-mapped`), among the rest.
+ */
+export const ENABLED_FLAG = READ_BY.windows | READ_BY.rest;
+
+/** Every part: a change anything a whole check reads may depend on. */
+export const EVERY_PART = READ_BY.hostPages | READ_BY.windows | READ_BY.rest | READ_BY.inFlight;
+
 let changes = 0;
-/** Of `changes`, those `inFlightStateChanged` counted. */
-let inFlightOnly = 0;
-/** Of `changes`, those `hostPagesChanged` counted. */
-let hostPagesOnly = 0;
-/** Of `changes`, those the host pages do not read (`mappingStateChanged`, `inFlightStateChanged`). */
-let notOnHostPages = 0;
+/** Per part (by its bit's place), the changes told of as read by it. */
+const partChanges = [0, 0, 0, 0];
 
-/** Counts a change that any part of a whole check may read (the host pages among them). */
-export function stateChanged(): void {
+/** Counts a change to state a whole check reads, read by the parts `readBy` (bits of `READ_BY`). */
+export function stateChanged(readBy: number = EVERY_PART): void {
   changes++;
-}
-
-/**
- * Counts a change every part of a whole check may read but the devices' host pages (`hostBarFrames`
- * and their owners: the sharing check's list): a p2m write, a BAR's enabled or half-written flag or
- * its guest address while enabled, a vPCI state's decoding flag, MSI-X state or withheld pages, a
- * vCPU's pending work.
- */
-export function mappingStateChanged(): void {
-  changes++;
-  notOnHostPages++;
-}
-
-/**
- * Counts a change a whole check reads only through the devices' host pages (`hostBarFrames`, which
- * the sharing check searches): a BAR register written to the hardware, the BARs decoded again from
- * the registers, a vPCI BAR's host address set while the BAR is not enabled (windows and MSI-X pages
- * are those of enabled BARs, work in flight is read by guest frame). The hardware domain sizing and
- * placing its BARs with decoding off changes nothing else a whole check reads (its guest addresses,
- * identical, count as work in flight).
- */
-export function hostPagesChanged(): void {
-  changes++;
-  hostPagesOnly++;
-}
-
-/**
- * Counts a change a whole check reads only while some vCPU has work pending: a BAR's guest address
- * set while the BAR is not enabled (a guest placing a BAR with decoding off). Windows and MSI-X pages
- * are those of enabled BARs and the host pages are the BARs' host addresses; only the frames of a
- * device with work pending (`checkDomains`' in-flight frames) are read from every BAR.
- */
-export function inFlightStateChanged(): void {
-  changes++;
-  inFlightOnly++;
-  notOnHostPages++;
+  if ((readBy & READ_BY.hostPages) !== 0) partChanges[0]!++;
+  if ((readBy & READ_BY.windows) !== 0) partChanges[1]!++;
+  if ((readBy & READ_BY.rest) !== 0) partChanges[2]!++;
+  if ((readBy & READ_BY.inFlight) !== 0) partChanges[3]!++;
 }
 
 /** The changes counted so far: the same number means nothing a whole check reads changed. */
@@ -75,37 +70,26 @@ export function stateGeneration(): number {
 }
 
 /**
- * The changes counted so far less those `inFlightStateChanged` counted: the same number, with no
- * vCPU's work pending now, means nothing a whole check reads changed (a vCPU's pending work is set
- * and dropped through `Vcpu.pending`, counted by `mappingStateChanged`: none now, none then either).
+ * The changes told of as read by any of `parts` (bits of `READ_BY`), counted so far: the same number
+ * means nothing those parts read changed (each part's count only grows, so their sum stands only
+ * while each does).
+ */
+export function partsGeneration(parts: number): number {
+  let sum = 0;
+  if ((parts & READ_BY.hostPages) !== 0) sum += partChanges[0]!;
+  if ((parts & READ_BY.windows) !== 0) sum += partChanges[1]!;
+  if ((parts & READ_BY.rest) !== 0) sum += partChanges[2]!;
+  if ((parts & READ_BY.inFlight) !== 0) sum += partChanges[3]!;
+  return sum;
+}
+
+/**
+ * The changes counted so far but those read only as work in flight: the same number, with no vCPU's
+ * work pending now, means nothing a whole check reads changed (a vCPU's pending work is set and
+ * dropped through `Vcpu.pending`, read by the rest: none now, none then either).
  */
 export function stateGenerationWhileIdle(): number {
-  return changes - inFlightOnly;
-}
-
-/**
- * The changes counted so far that the devices' host pages may read: the same number means every
- * device's host pages and owner are as they were.
- */
-export function hostPagesGeneration(): number {
-  return changes - notOnHostPages;
-}
-
-/**
- * The changes counted so far less those `hostPagesChanged` counted: the same number means nothing a
- * whole check reads changed but the devices' host pages.
- */
-export function generationBesideHostPages(): number {
-  return changes - hostPagesOnly;
-}
-
-/**
- * `generationBesideHostPages()` less the changes `inFlightStateChanged` counted: the same number, with
- * no vCPU's work pending now, means nothing a whole check reads changed but the devices' host pages
- * (as `stateGenerationWhileIdle`).
- */
-export function generationBesideHostPagesWhileIdle(): number {
-  return changes - hostPagesOnly - inFlightOnly;
+  return partsGeneration(EVERY_PART & ~READ_BY.inFlight);
 }
 
 /** Changes to the BARs' sets of frames to map or unmap (bar-set.ts), counted apart. */
@@ -113,8 +97,8 @@ let barSetChanges = 0;
 
 /**
  * Counts a change to a BAR's set of frames (`BarSet`): read by a whole check's BAR loop
- * (`rangeset-not-empty`) only, which gives its last answer again while this count and
- * `stateGeneration()` stand.
+ * (`rangeset-not-empty`) only, which gives its last answer again while this count and what else it
+ * reads stand.
  */
 export function barSetChanged(): void {
   barSetChanges++;
