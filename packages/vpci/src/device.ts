@@ -6,7 +6,7 @@ import type { Gfn, Mfn, Paddr } from '@vpci/p2m';
 import type { RangeSet } from '@vpci/rangeset';
 import { RegisterTable } from './registers.js';
 import type { Sbdf } from './sbdf.js';
-import { ENABLED_FLAG, EVERY_PART, READ_BY, stateChanged } from './state-generation.js';
+import { ENABLED_FLAG, EVERY_PART, NO_PART, READ_BY, stateChanged } from './state-generation.js';
 
 /**
  * Kind of a BAR slot (Xen's `VPCI_BAR_*`).
@@ -169,10 +169,10 @@ export class Bar {
     this.guestAddress = value;
     this.guestCache = undefined;
     this.half = halfHoldsProbe(this);
-    // Not enabled, the BAR's guest frames are read by a whole check only as work in flight
-    // (state-generation.ts): most of a guest's BAR placements then keep its answer. Enabled, by its
-    // window and the BAR loop's probe test too. The host pages never read it.
-    this.changed(this.enabled ? READ_BY.windows | READ_BY.rest | READ_BY.inFlight : READ_BY.inFlight);
+    // Not enabled, the BAR's guest frames are read by a whole check only as work in flight, which it
+    // compares as they are (state-generation.ts): a guest's BAR placements then keep its answer.
+    // Enabled, by its window and the BAR loop's probe test. The host pages never read it.
+    this.changed(this.enabled ? READ_BY.windows | READ_BY.rest : NO_PART);
   }
 
   /** Size in bytes (0 for an empty slot); setting it marks the BAR changed. */

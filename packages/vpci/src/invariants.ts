@@ -13,13 +13,7 @@ import { type HostPageSpot, HostPagesCache } from './host-pages.js';
 import { MmioExtentsCache, wholeRuns } from './mmio-extents.js';
 import { sbdfKey } from './sbdf.js';
 import { sortSmall } from './small-sort.js';
-import {
-  barSetGeneration,
-  partsGeneration,
-  READ_BY,
-  stateGeneration,
-  stateGenerationWhileIdle,
-} from './state-generation.js';
+import { barSetGeneration, partsGeneration, READ_BY } from './state-generation.js';
 import { type HostPage, type SortedSpans, wholeHostPages, wholeLayout } from './whole-check-lists.js';
 import { type DomainLayout, DomainWindowIndexes } from './window-index.js';
 
@@ -167,15 +161,11 @@ export class InvariantCaches {
       }
     | undefined;
   /**
-   * The domains' violations the last whole check found, and `stateGeneration()` when it began: while
-   * the count stands there, nothing they were found from changed (state-generation.ts). With the
-   * parts they were made of, each kept while what it reads stands.
+   * The domains' violations the last whole check found, with the parts they were made of, each kept
+   * while what it reads stands (state-generation.ts): while all stand, so do the violations.
    */
   lastWhole:
     | {
-        readonly generation: number;
-        /** `stateGenerationWhileIdle()` when it began. */
-        readonly whileIdle: number;
         readonly violations: readonly Violation[];
         readonly hostPages: WholeHostPages;
         readonly layouts: WholeLayouts;
@@ -199,13 +189,12 @@ interface WholeLayouts {
 /**
  * The domains' violations a whole check worked out in full, each domain's (in `domains`) in three
  * parts: its MSI-X pages' (3), then its shared pages' (4), then its mappings' and coverage's (5, 6).
- * All but the shared pages' stand while what the windows, the rest and work in flight read stands
- * (`generation`), or with no work pending what the windows and the rest read (`whileIdle`); the shared
+ * All but the shared pages' stand while what the windows and the rest read stands (`generation`,
+ * `partsGeneration(MAPPINGS_READ)`) and each domain's frames in flight are the same; the shared
  * pages' read the host pages too.
  */
 interface WholeMappings {
   readonly generation: number;
-  readonly whileIdle: number;
   readonly violations: readonly Violation[];
   readonly domains: readonly DomainParts[];
 }
@@ -217,6 +206,8 @@ interface WholeMappings {
 interface DomainParts {
   readonly domain: Domain;
   readonly extents: readonly P2mExtent[];
+  /** The frames in flight its checks left alone (`inFlightFrames`). */
+  readonly inFlight: Ranges;
   /** Its MSI-X pages' violations from here, its shared pages' from `shared`, the rest from `rest` to `end`. */
   readonly from: number;
   readonly shared: number;
@@ -326,13 +317,15 @@ function wholeBars(context: InvariantContext, busy: ReadonlySet<PciDevice>, viol
 
 /**
  * The checks of each domain's mappings (3–6) over the whole machine. They are a pure function of the
- * machine's state: while nothing they read changed since the last whole check (the count of every
- * change, state-generation.ts) its answer stands; with no vCPU's work pending, the changes only work
- * in flight reads (a guest placing a BAR with decoding off) do not count either. While nothing but
- * the devices' host pages changed (the hardware domain sizing and placing a BAR with decoding off),
- * only the sharing check (4) is made again, over the domains' MMIO extents as they were, and each
- * domain's other parts are kept. The host pages, and each domain's windows and MSI-X pages, are
- * listed again only when what they read changed (state-generation.ts, `READ_BY`).
+ * machine's state, each part kept while what it reads stands (the counts of state-generation.ts,
+ * `READ_BY`): while nothing they read changed since the last whole check, its answer stands. The
+ * guest frames of BARs of devices with work pending, which the mapping checks leave alone, are
+ * compared as they are (`inFlightFrames`) rather than counted: a guest placing a BAR with decoding
+ * off changes them only for such a device. While nothing but the devices' host pages changed (the
+ * hardware domain sizing and placing a BAR with decoding off), only the sharing check (4) is made
+ * again, over the domains' MMIO extents as they were, and each domain's other parts are kept. The
+ * host pages, and each domain's windows and MSI-X pages, are listed again only when what they read
+ * changed.
  */
 function wholeDomains(
   context: InvariantContext,
@@ -342,33 +335,28 @@ function wholeDomains(
 ): void {
   const caches = context.invariantCaches;
   const last = caches.lastWhole;
-  const idle = busy.size === 0;
-  if (
-    last !== undefined &&
-    (last.generation === stateGeneration() || (idle && last.whileIdle === stateGenerationWhileIdle()))
-  ) {
+  let hostPages = last?.hostPages;
+  let layouts = last?.layouts;
+  let mappings = last?.mappings;
+  const hostPagesStand = hostPages?.generation === partsGeneration(READ_BY.hostPages);
+  const mappingsStand =
+    mappings?.generation === partsGeneration(MAPPINGS_READ) &&
+    inFlightStands(context, mappings.domains, busy);
+  if (last !== undefined && hostPagesStand && mappingsStand) {
     for (let i = 0; i < last.violations.length; i++) violations.push(last.violations[i]!);
     return;
   }
   const found = violations.length;
-  // Listed after the count is read: a check changes nothing of the machine, but reading a device's
+  // Listed before its count is read: a check changes nothing of the machine, but reading a device's
   // BAR registers again after they were written makes `Bar`s (`hostBarFrames`), which count as
   // changes to the host pages.
-  let hostPages = last?.hostPages;
-  if (hostPages === undefined || hostPages.generation !== partsGeneration(READ_BY.hostPages)) {
+  if (hostPages === undefined || !hostPagesStand) {
     const pages = wholeHostPages(context);
     hostPages = { generation: partsGeneration(READ_BY.hostPages), pages };
   }
   const pages = hostPages.pages;
   const meeting: SharedPages = (first, last) => pages.meeting(first, last);
-  let layouts = last?.layouts;
-  let mappings = last?.mappings;
-  if (
-    layouts !== undefined &&
-    mappings !== undefined &&
-    (mappings.generation === partsGeneration(MAPPINGS_READ) ||
-      (idle && mappings.whileIdle === partsGeneration(MAPPINGS_READ & ~READ_BY.inFlight)))
-  ) {
+  if (layouts !== undefined && mappings !== undefined && mappingsStand) {
     const kept = mappings.violations;
     for (const part of mappings.domains) {
       for (let i = part.from; i < part.shared; i++) violations.push(kept[i]!);
@@ -386,16 +374,9 @@ function wholeDomains(
       parts,
     });
     for (let i = 0; i < made.length; i++) violations.push(made[i]!);
-    mappings = {
-      generation: partsGeneration(MAPPINGS_READ),
-      whileIdle: partsGeneration(MAPPINGS_READ & ~READ_BY.inFlight),
-      violations: made,
-      domains: parts,
-    };
+    mappings = { generation: partsGeneration(MAPPINGS_READ), violations: made, domains: parts };
   }
   caches.lastWhole = {
-    generation: stateGeneration(),
-    whileIdle: stateGenerationWhileIdle(),
     violations: violations.slice(found),
     hostPages,
     layouts,
@@ -403,8 +384,38 @@ function wholeDomains(
   };
 }
 
-/** What each domain's checks but the sharing one read (`WholeMappings`). */
-const MAPPINGS_READ = READ_BY.windows | READ_BY.rest | READ_BY.inFlight;
+/** What each domain's checks but the sharing one read (`WholeMappings`), but the frames in flight. */
+const MAPPINGS_READ = READ_BY.windows | READ_BY.rest;
+
+/** Whether each domain's frames in flight are those its kept parts were found with. */
+function inFlightStands(
+  context: InvariantContext,
+  parts: readonly DomainParts[],
+  busy: ReadonlySet<PciDevice>,
+): boolean {
+  for (let i = 0; i < parts.length; i++) {
+    const then = parts[i]!.inFlight;
+    const now = inFlightFrames(context, parts[i]!.domain, busy);
+    if (now.length !== then.length) return false;
+    for (let k = 0; k < now.length; k++)
+      if (now[k]![0] !== then[k]![0] || now[k]![1] !== then[k]![1]) return false;
+  }
+  return true;
+}
+
+/**
+ * The guest frames of the BARs of the devices with work pending mapped into `domain`: their
+ * mappings may be half done, so the mapping checks leave them alone.
+ */
+function inFlightFrames(context: EngineContext, domain: Domain, busy: ReadonlySet<PciDevice>): Ranges {
+  if (busy.size === 0) return NO_RANGES;
+  const frames: (readonly [number, number])[] = [];
+  for (const device of busy) {
+    if (device.vpci === undefined || mappingDomain(context, device) !== domain) continue;
+    for (const bar of device.vpci.bars) if (bar.mappable && bar.size > 0n) frames.push(bar.guestFrames());
+  }
+  return frames;
+}
 
 /** A device's BARs: `rangeset-not-empty` (23) and `probe-mapped` (8), unless it has work pending. */
 function checkBars(device: PciDevice, busy: ReadonlySet<PciDevice>, violations: Violation[]): void {
@@ -729,12 +740,7 @@ function checkDomains(
             caches.mmio.mmioExtentsMeeting(domain.p2m, searched, hostFrames ?? []),
             searched,
           );
-    // The devices mapped into the domain with work pending: their BARs' frames may be half done.
-    const inFlight: (readonly [number, number])[] = [];
-    for (const device of busy) {
-      if (device.vpci === undefined || mappingDomain(context, device) !== domain) continue;
-      for (const bar of device.vpci.bars) if (bar.mappable && bar.size > 0n) inFlight.push(bar.guestFrames());
-    }
+    const inFlight = inFlightFrames(context, domain, busy);
     let layout: DomainLayout;
     if (whole === undefined)
       layout = caches.windowIndexes.of(context, domain, () => devicesMappedInto(context, domain));
@@ -753,7 +759,7 @@ function checkDomains(
     const rest = violations.length;
     checkMappings(domain, near, merged(inFlight), extents, violations);
     checkCoverage(context, domain, near, busy, extents, violations);
-    whole?.parts.push({ domain, extents, from, shared, rest, end: violations.length });
+    whole?.parts.push({ domain, extents, inFlight, from, shared, rest, end: violations.length });
   }
 }
 

@@ -31,15 +31,12 @@ export const READ_BY = {
    */
   windows: 2,
   /**
-   * The rest, read on every check: the p2ms, pending work, decoding flags, withheld pages, the BARs'
-   * flags the BAR loop reads, which devices and domains there are and whose they are.
+   * The rest: the p2ms, pending work, decoding flags, withheld pages, the BARs' flags the BAR loop
+   * reads, which devices and domains there are and whose they are. (The guest frames of the BARs of
+   * devices with work pending, which the mapping checks leave alone, are compared as they are:
+   * `wholeDomains`.)
    */
   rest: 4,
-  /**
-   * Work in flight, read only while some vCPU has work pending (`checkDomains`' in-flight frames):
-   * every mappable BAR's guest frames, enabled or not.
-   */
-  inFlight: 8,
 } as const;
 
 /**
@@ -48,12 +45,18 @@ export const READ_BY = {
  */
 export const ENABLED_FLAG = READ_BY.windows | READ_BY.rest;
 
+/**
+ * No part: a change a whole check reads only as work in flight (a BAR's guest address set while it
+ * is not enabled), which it compares as it is rather than counts.
+ */
+export const NO_PART = 0;
+
 /** Every part: a change anything a whole check reads may depend on. */
-export const EVERY_PART = READ_BY.hostPages | READ_BY.windows | READ_BY.rest | READ_BY.inFlight;
+export const EVERY_PART = READ_BY.hostPages | READ_BY.windows | READ_BY.rest;
 
 let changes = 0;
 /** Per part (by its bit's place), the changes told of as read by it. */
-const partChanges = [0, 0, 0, 0];
+const partChanges = [0, 0, 0];
 
 /** Counts a change to state a whole check reads, read by the parts `readBy` (bits of `READ_BY`). */
 export function stateChanged(readBy: number = EVERY_PART): void {
@@ -61,7 +64,6 @@ export function stateChanged(readBy: number = EVERY_PART): void {
   if ((readBy & READ_BY.hostPages) !== 0) partChanges[0]!++;
   if ((readBy & READ_BY.windows) !== 0) partChanges[1]!++;
   if ((readBy & READ_BY.rest) !== 0) partChanges[2]!++;
-  if ((readBy & READ_BY.inFlight) !== 0) partChanges[3]!++;
 }
 
 /** The changes counted so far: the same number means nothing a whole check reads changed. */
@@ -79,17 +81,7 @@ export function partsGeneration(parts: number): number {
   if ((parts & READ_BY.hostPages) !== 0) sum += partChanges[0]!;
   if ((parts & READ_BY.windows) !== 0) sum += partChanges[1]!;
   if ((parts & READ_BY.rest) !== 0) sum += partChanges[2]!;
-  if ((parts & READ_BY.inFlight) !== 0) sum += partChanges[3]!;
   return sum;
-}
-
-/**
- * The changes counted so far but those read only as work in flight: the same number, with no vCPU's
- * work pending now, means nothing a whole check reads changed (a vCPU's pending work is set and
- * dropped through `Vcpu.pending`, read by the rest: none now, none then either).
- */
-export function stateGenerationWhileIdle(): number {
-  return partsGeneration(EVERY_PART & ~READ_BY.inFlight);
 }
 
 /** Changes to the BARs' sets of frames to map or unmap (bar-set.ts), counted apart. */
