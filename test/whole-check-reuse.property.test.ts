@@ -1,7 +1,8 @@
 /**
- * The whole-machine invariant check gives its last answer again while the count of every change to
- * what it reads stands still (packages/vpci/src/state-generation.ts; on the BARs' sets, while their
- * own count stands too). After every line of random
+ * The whole-machine invariant check gives each piece of its last answer again while the counts of
+ * the changes to what that piece reads stand still (packages/vpci/src/state-generation.ts; on the
+ * BARs' sets, while their own count stands too), and its frames in flight are the same. After every
+ * line of random
  * traces of every kind (test/support/lockstep-traces.ts) and of the replay property's traces
  * (test/support/random-traces.ts), both profiles, the answer a whole check gives (reused or not) is
  * the one a check with nothing remembered gives. The replays run without checks of their own, so

@@ -1,8 +1,9 @@
 /**
  * The count of changes a whole-machine invariant check reads (state-generation.ts): each source of
- * change, made alone, moves it, and a whole check then looks again; config writes that change
- * nothing a check reads leave it, and the check's answer stands. test/whole-check-reuse.property.test.ts
- * compares reused answers with fresh ones over random traces.
+ * change, made alone, moves it and the counts of the parts of the check it names (`READ_BY`), no
+ * other, and a whole check then looks again where those parts are read; config writes that change
+ * nothing a check reads leave it, and the check's answer stands.
+ * test/whole-check-reuse.property.test.ts compares reused answers with fresh ones over random traces.
  */
 import { type Gfn, gfn, mfn, type Paddr } from '@vpci/p2m';
 import { RangeSet } from '@vpci/rangeset';
