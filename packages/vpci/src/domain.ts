@@ -80,12 +80,12 @@ export interface AccessorRef {
   current: Vcpu;
 }
 
-/** A virtual CPU. */
 /** Told of every p2m write (`P2m.onChange`): the p2m is read by the domain's checks, not by its lists. */
 function p2mWritten(): void {
   stateChanged(READ_BY.rest);
 }
 
+/** A virtual CPU. */
 export class Vcpu {
   /** The domain the vCPU belongs to. */
   readonly domain: Domain;
