@@ -1,7 +1,8 @@
 /**
- * The whole-machine invariant check gives its last answer again while the count of every change to
- * what it reads stands still (packages/vpci/src/state-generation.ts; on the BARs' sets, while their
- * own count stands too). After every line of random
+ * The whole-machine invariant check gives each piece of its last answer again while the counts of
+ * the changes to what that piece reads stand still (packages/vpci/src/state-generation.ts; on the
+ * BARs' sets, while their own count stands too), and its frames in flight are the same. After every
+ * line of random
  * traces of every kind (test/support/lockstep-traces.ts) and of the replay property's traces
  * (test/support/random-traces.ts), both profiles, the answer a whole check gives (reused or not) is
  * the one a check with nothing remembered gives. The replays run without checks of their own, so
@@ -19,16 +20,37 @@ import { randomTraces } from './support/random-traces.js';
 const json = (value: unknown): string =>
   JSON.stringify(value, (_key, v) => (typeof v === 'bigint' ? `0x${v.toString(16)}` : v));
 
-/** Whole checks that reused their last answer and that worked it out, over every run of a property. */
-const tally = { reused: 0, fresh: 0 };
+/**
+ * Whole checks that reused their last answer and that worked it out, over every run of a property;
+ * of those that worked it out, those that kept the domains' parts but the shared pages' (`parts`),
+ * those that kept the host pages' list (`hostPages`), those that kept the domains' windows and MSI-X
+ * pages (`layouts`); of those that kept the domains' parts, those with some vCPU's work pending
+ * (`partsBusy`); and those that kept the BARs' answer.
+ */
+const tally = { reused: 0, fresh: 0, parts: 0, partsBusy: 0, hostPages: 0, layouts: 0, bars: 0 };
+
+/** Whether some vCPU has work pending (the frames in flight are then compared as they are). */
+function busy(machine: Machine): boolean {
+  return machine.domains().some((domain) => domain.vcpus.some((vcpu) => vcpu.pending !== undefined));
+}
 
 /** A whole check (which may reuse the last one's answer) against one with nothing remembered. */
 function compareWithFresh(machine: Machine, where: () => string): void {
   const caches = machine.invariantCaches;
   const before = caches.lastWhole;
+  const bars = caches.lastWholeBars;
   const answer = checkInvariants(machine);
   if (before !== undefined && caches.lastWhole === before) tally.reused++;
-  else tally.fresh++;
+  else {
+    tally.fresh++;
+    if (before !== undefined && caches.lastWhole?.mappings === before.mappings) tally.parts++;
+    if (before !== undefined && caches.lastWhole?.mappings === before.mappings && busy(machine))
+      tally.partsBusy++;
+    if (before !== undefined && caches.lastWhole?.hostPages === before.hostPages) tally.hostPages++;
+    if (before !== undefined && caches.lastWhole?.layouts === before.layouts) tally.layouts++;
+  }
+  if (bars !== undefined && caches.lastWholeBars === bars) tally.bars++;
+  // Forgotten, every part: the domains' answer with its parts and host pages, and the BARs'.
   caches.lastWhole = undefined;
   caches.lastWholeBars = undefined;
   const fresh = checkInvariants(machine);
@@ -42,6 +64,11 @@ describe('a whole check reused while nothing changed equals a fresh one, line by
   afterAll(() => {
     expect(tally.reused).toBeGreaterThan(0);
     expect(tally.fresh).toBeGreaterThan(0);
+    expect(tally.parts).toBeGreaterThan(0);
+    expect(tally.hostPages).toBeGreaterThan(0);
+    expect(tally.layouts).toBeGreaterThan(0);
+    expect(tally.partsBusy).toBeGreaterThan(0);
+    expect(tally.bars).toBeGreaterThan(0);
   });
 
   for (const profile of ['xen', 'hardened'] as const) {

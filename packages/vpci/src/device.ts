@@ -6,7 +6,7 @@ import type { Gfn, Mfn, Paddr } from '@vpci/p2m';
 import type { RangeSet } from '@vpci/rangeset';
 import { RegisterTable } from './registers.js';
 import type { Sbdf } from './sbdf.js';
-import { inFlightStateChanged, stateChanged } from './state-generation.js';
+import { ENABLED_FLAG, EVERY_PART, NO_PART, READ_BY, stateChanged } from './state-generation.js';
 
 /**
  * Kind of a BAR slot (Xen's `VPCI_BAR_*`).
@@ -129,7 +129,8 @@ export class Bar {
     bar.half = halfHoldsProbe(bar);
     bar.count = 4;
     bar.hostCount = 3;
-    stateChanged();
+    // Read by the host pages only (`hostBarFrames`): the vPCI state holds no decoded BAR.
+    stateChanged(READ_BY.hostPages);
     return bar;
   }
 
@@ -154,7 +155,9 @@ export class Bar {
     this.hostAddr = value;
     this.hostCache = undefined;
     this.hostCount++;
-    this.changed();
+    // Read by the host pages, and while the BAR is enabled by its window's shift too
+    // (state-generation.ts): the hardware domain's BAR placements with decoding off keep the rest.
+    this.changed(this.enabled ? READ_BY.hostPages | READ_BY.windows : READ_BY.hostPages);
   }
 
   /** Address the owning domain sees; equal to `addr` for the hardware domain. */
@@ -166,9 +169,10 @@ export class Bar {
     this.guestAddress = value;
     this.guestCache = undefined;
     this.half = halfHoldsProbe(this);
-    // Not enabled, the BAR's guest frames are read by a whole check's domains' part only as work in
-    // flight (state-generation.ts): most of a guest's BAR placements then keep its answer.
-    this.changed(!this.enabled);
+    // Not enabled, the BAR's guest frames are read by a whole check only as work in flight, which it
+    // compares as they are (state-generation.ts): a guest's BAR placements then keep its answer.
+    // Enabled, by its window and the BAR loop's probe test. The host pages never read it.
+    this.changed(this.enabled ? READ_BY.windows | READ_BY.rest : NO_PART);
   }
 
   /** Size in bytes (0 for an empty slot); setting it marks the BAR changed. */
@@ -193,7 +197,7 @@ export class Bar {
 
   set enabled(value: boolean) {
     this.setMapped(value);
-    this.changed();
+    this.changed(ENABLED_FLAG);
   }
 
   /**
@@ -210,7 +214,7 @@ export class Bar {
     this.packed = packed;
     this.packedAt = n;
     if (packed !== undefined) this.count -= packed.flips;
-    this.changed();
+    this.changed(ENABLED_FLAG);
   }
 
   /** The `PackedDecoding` this BAR's flag is kept in, if any. @internal */
@@ -248,7 +252,7 @@ export class Bar {
 
   set halfWritten(value: boolean) {
     this.half = value;
-    this.changed();
+    this.changed(READ_BY.rest);
   }
 
   /**
@@ -289,10 +293,9 @@ export class Bar {
     return this.kind === 'mem32' || this.kind === 'mem64lo' || this.kind === 'rom';
   }
 
-  /** `inFlightOnly`: a change whole checks read only for a device with work pending (`inFlightStateChanged`). */
-  private changed(inFlightOnly = false): void {
-    if (inFlightOnly) inFlightStateChanged();
-    else stateChanged();
+  /** Counts a change, told to the whole checks' count with the parts that read it (state-generation.ts). */
+  private changed(readBy = EVERY_PART): void {
+    stateChanged(readBy);
     this.count++;
     this.watcher?.barChanged();
   }
@@ -430,7 +433,7 @@ export class VpciState {
   }
 
   set barsMapped(value: boolean) {
-    stateChanged();
+    stateChanged(READ_BY.rest);
     if (this.packed === undefined) this.decoding = value;
     else this.packed.setBits(this.packedAt, PACKED_MAPPED, value);
   }
@@ -446,7 +449,7 @@ export class VpciState {
     this.packed = packed;
     this.packedAt = n;
     for (let i = 0; i < PCI_SRIOV_SLOTS; i++) this.bars[i]!.pack(packed, n);
-    stateChanged();
+    stateChanged(ENABLED_FLAG);
   }
 
   /** The `PackedDecoding` this state's flags are kept in, if any. @internal */
@@ -464,7 +467,7 @@ export class VpciState {
   }
 
   set msix(value: MsixState | undefined) {
-    stateChanged();
+    stateChanged(READ_BY.windows);
     this.msixState = value;
     this.packed?.noted(this.packedAt, 'msix', value !== undefined);
   }
@@ -479,7 +482,7 @@ export class VpciState {
   }
 
   set withheld(value: RangeSet<Gfn> | undefined) {
-    stateChanged();
+    stateChanged(READ_BY.rest);
     this.withheldPages = value;
     this.packed?.noted(this.packedAt, 'withheld', value !== undefined);
   }

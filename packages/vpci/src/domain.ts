@@ -10,7 +10,7 @@ import type { Bar, PackedDecoding, VpciState } from './device.js';
 import type { PhysicalDevice } from './hardware.js';
 import { PendingVcpus } from './pending-vcpus.js';
 import { formatSbdf, type Sbdf } from './sbdf.js';
-import { stateChanged } from './state-generation.js';
+import { READ_BY, stateChanged } from './state-generation.js';
 
 /**
  * `hardware`: the hardware domain (dom0, identity BARs); `guest`: a domU; `dom_xen`: hidden devices;
@@ -80,6 +80,11 @@ export interface AccessorRef {
   current: Vcpu;
 }
 
+/** Told of every p2m write (`P2m.onChange`): the p2m is read by the domain's checks, not by its lists. */
+function p2mWritten(): void {
+  stateChanged(READ_BY.rest);
+}
+
 /** A virtual CPU. */
 export class Vcpu {
   /** The domain the vCPU belongs to. */
@@ -103,7 +108,7 @@ export class Vcpu {
   }
 
   set pending(operation: PendingOperation | undefined) {
-    stateChanged();
+    stateChanged(READ_BY.rest);
     const previous = this.work?.device;
     this.work = operation;
     this.domain.pendingVcpus.changed(this, previous, operation?.device);
@@ -184,7 +189,7 @@ export class Domain {
     this.kind = kind;
     this.pendingVcpus = pendingVcpus;
     this.p2m = new P2m(p2m);
-    this.p2m.onChange = stateChanged;
+    this.p2m.onChange = p2mWritten;
     this.mtrr = mtrr;
     this.iommu = iommu;
     this.iomem = new RangeSet<Mfn>({ name: `d${id} iomem`, hex: true });

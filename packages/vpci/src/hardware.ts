@@ -56,7 +56,7 @@ import {
 } from './pci-regs.js';
 import { formatSbdf, type Sbdf, toSbdf } from './sbdf.js';
 import { type ConfigBytes, type SriovCapabilitySpec, SriovHardware } from './sriov-hardware.js';
-import { stateChanged } from './state-generation.js';
+import { READ_BY, stateChanged } from './state-generation.js';
 
 /** One BAR of a device description. A 64-bit BAR takes two slots: leave the next one empty. */
 export interface BarSpec {
@@ -403,7 +403,7 @@ export class PhysicalDevice {
   }
 
   private barWritten(): void {
-    stateChanged();
+    stateChanged(READ_BY.hostPages);
     this.ownBarWrites++;
     this.noteBarsChanged();
   }
@@ -472,7 +472,7 @@ export class PhysicalDevice {
   }
 
   set barWrites(value: number) {
-    stateChanged();
+    stateChanged(READ_BY.hostPages);
     this.ownBarWrites = value - (this.physfn?.barWrites ?? 0);
     this.noteBarsChanged();
   }

@@ -13,8 +13,8 @@ import { type HostPageSpot, HostPagesCache } from './host-pages.js';
 import { MmioExtentsCache, wholeRuns } from './mmio-extents.js';
 import { sbdfKey } from './sbdf.js';
 import { sortSmall } from './small-sort.js';
-import { barSetGeneration, stateGeneration, stateGenerationWhileIdle } from './state-generation.js';
-import { type HostPage, wholeHostPages, wholeLayout } from './whole-check-lists.js';
+import { barSetGeneration, partsGeneration, READ_BY } from './state-generation.js';
+import { type HostPage, type SortedSpans, wholeHostPages, wholeLayout } from './whole-check-lists.js';
 import { type DomainLayout, DomainWindowIndexes } from './window-index.js';
 
 /**
@@ -151,7 +151,7 @@ export class InvariantCaches {
   readonly sortedDevices = new WeakMap<Domain, SortedDevices>();
   /**
    * The BARs' violations (`rangeset-not-empty`, `probe-mapped`) the last whole check found, with
-   * `stateGeneration()` and `barSetGeneration()` as they were read before.
+   * `partsGeneration(READ_BY.rest)` and `barSetGeneration()` as they were read before.
    */
   lastWholeBars:
     | {
@@ -161,17 +161,58 @@ export class InvariantCaches {
       }
     | undefined;
   /**
-   * The domains' violations the last whole check found, and `stateGeneration()` when it began: while
-   * the count stands there, nothing they were found from changed (state-generation.ts).
+   * The domains' violations the last whole check found, with the parts they were made of, each kept
+   * while what it reads stands (state-generation.ts): while all stand, so do the violations.
    */
   lastWhole:
     | {
-        readonly generation: number;
-        /** `stateGenerationWhileIdle()` when it began. */
-        readonly whileIdle: number;
         readonly violations: readonly Violation[];
+        readonly hostPages: WholeHostPages;
+        readonly layouts: WholeLayouts;
+        readonly mappings: WholeMappings;
       }
     | undefined;
+}
+
+/** Every device's host pages as a whole check listed them, and `partsGeneration(READ_BY.hostPages)` then. */
+interface WholeHostPages {
+  readonly generation: number;
+  readonly pages: SortedSpans<HostPage>;
+}
+
+/** Each domain's windows and MSI-X pages as a whole check listed them, and `partsGeneration(READ_BY.windows)` then. */
+interface WholeLayouts {
+  readonly generation: number;
+  readonly byDomain: Map<Domain, DomainLayout>;
+}
+
+/**
+ * The domains' violations a whole check worked out in full, each domain's (in `domains`) in three
+ * parts: its MSI-X pages' (3), then its shared pages' (4), then its mappings' and coverage's (5, 6).
+ * All but the shared pages' stand while what the windows and the rest read stands (`generation`,
+ * `partsGeneration(MAPPINGS_READ)`) and each domain's frames in flight are the same; the shared
+ * pages' read the host pages too.
+ */
+interface WholeMappings {
+  readonly generation: number;
+  readonly violations: readonly Violation[];
+  readonly domains: readonly DomainParts[];
+}
+
+/**
+ * Where one domain's parts are in `WholeMappings.violations` (`checkDomains` records them as it
+ * makes them), and the MMIO extents its checks read.
+ */
+interface DomainParts {
+  readonly domain: Domain;
+  readonly extents: readonly P2mExtent[];
+  /** The frames in flight its checks left alone (`inFlightFrames`). */
+  readonly inFlight: Ranges;
+  /** Its MSI-X pages' violations from here, its shared pages' from `shared`, the rest from `rest` to `end`. */
+  readonly from: number;
+  readonly shared: number;
+  readonly rest: number;
+  readonly end: number;
 }
 
 /** What the checks read: the engine's context, every domain, and the machine's caches. */
@@ -214,39 +255,7 @@ export function checkInvariants(context: InvariantContext, scope?: InvariantScop
   if (scope === undefined) {
     caches.windowIndexes.clear();
     caches.hostPages.forget();
-    // The domains' part is a pure function of the machine's state: while nothing it reads changed
-    // since the last whole check (the count of every change, state-generation.ts), its answer
-    // stands. (The BARs' sets, read above, have a count of their own: `wholeBars`.)
-    // With no vCPU's work pending, the changes only work in flight reads (a guest placing a BAR with
-    // decoding off) do not count either.
-    const last = caches.lastWhole;
-    if (
-      last !== undefined &&
-      (last.generation === stateGeneration() ||
-        (busy.size === 0 && last.whileIdle === stateGenerationWhileIdle()))
-    ) {
-      for (let i = 0; i < last.violations.length; i++) violations.push(last.violations[i]!);
-      return violations;
-    }
-    const found = violations.length;
-    const pages = wholeHostPages(context);
-    checkDomains(
-      context,
-      domains,
-      busy,
-      undefined,
-      undefined,
-      (first, last) => pages.meeting(first, last),
-      violations,
-    );
-    // The count as the check leaves it: a check changes nothing of the machine, but reading a
-    // device's BAR registers again after they were written makes `Bar`s (`hostBarFrames`), which
-    // count as changes.
-    caches.lastWhole = {
-      generation: stateGeneration(),
-      whileIdle: stateGenerationWhileIdle(),
-      violations: violations.slice(found),
-    };
+    wholeDomains(context, domains, busy, violations);
     return violations;
   }
   caches.windowIndexes.update(context, scope.devices);
@@ -288,13 +297,14 @@ export function checkInvariants(context: InvariantContext, scope?: InvariantScop
 
 /**
  * Every device's BARs (`checkBars`), or the last whole check's answer on them while nothing they are
- * read from changed: the BARs, devices and pending work (`stateGeneration`) and the BARs' sets
- * (`barSetGeneration`).
+ * read from changed: the BARs' flags, devices and pending work (`READ_BY.rest`: the loop reads no host
+ * address, register or MSI-X structure, and a BAR's guest address only while it is enabled) and the
+ * BARs' sets (`barSetGeneration`).
  */
 function wholeBars(context: InvariantContext, busy: ReadonlySet<PciDevice>, violations: Violation[]): void {
   const caches = context.invariantCaches;
   const last = caches.lastWholeBars;
-  const generation = stateGeneration();
+  const generation = partsGeneration(READ_BY.rest);
   const sets = barSetGeneration();
   if (last !== undefined && last.generation === generation && last.sets === sets) {
     for (let i = 0; i < last.violations.length; i++) violations.push(last.violations[i]!);
@@ -303,6 +313,108 @@ function wholeBars(context: InvariantContext, busy: ReadonlySet<PciDevice>, viol
   const found = violations.length;
   for (const device of context.devices()) checkBars(device, busy, violations);
   caches.lastWholeBars = { generation, sets, violations: violations.slice(found) };
+}
+
+/**
+ * The checks of each domain's mappings (3–6) over the whole machine. They are a pure function of the
+ * machine's state, each part kept while what it reads stands (the counts of state-generation.ts,
+ * `READ_BY`): while nothing they read changed since the last whole check, its answer stands. The
+ * guest frames of BARs of devices with work pending, which the mapping checks leave alone, are
+ * compared as they are (`inFlightFrames`) rather than counted: a guest placing a BAR with decoding
+ * off changes them only for such a device. While nothing but the devices' host pages changed (the
+ * hardware domain sizing and placing a BAR with decoding off), only the sharing check (4) is made
+ * again, over the domains' MMIO extents as they were, and each domain's other parts are kept. The
+ * host pages, and each domain's windows and MSI-X pages, are listed again only when what they read
+ * changed.
+ */
+function wholeDomains(
+  context: InvariantContext,
+  domains: readonly Domain[],
+  busy: ReadonlySet<PciDevice>,
+  violations: Violation[],
+): void {
+  const caches = context.invariantCaches;
+  const last = caches.lastWhole;
+  let hostPages = last?.hostPages;
+  let layouts = last?.layouts;
+  let mappings = last?.mappings;
+  const hostPagesStand = hostPages?.generation === partsGeneration(READ_BY.hostPages);
+  const mappingsStand =
+    mappings?.generation === partsGeneration(MAPPINGS_READ) &&
+    inFlightStands(context, mappings.domains, busy);
+  if (last !== undefined && hostPagesStand && mappingsStand) {
+    for (let i = 0; i < last.violations.length; i++) violations.push(last.violations[i]!);
+    return;
+  }
+  const found = violations.length;
+  // Listed before its count is read: a check changes nothing of the machine, but reading a device's
+  // BAR registers again after they were written makes `Bar`s (`hostBarFrames`), which count as
+  // changes to the host pages.
+  if (hostPages === undefined || !hostPagesStand) {
+    const pages = wholeHostPages(context);
+    hostPages = { generation: partsGeneration(READ_BY.hostPages), pages };
+  }
+  const pages = hostPages.pages;
+  const meeting: SharedPages = (first, last) => pages.meeting(first, last);
+  if (layouts !== undefined && mappings !== undefined && mappingsStand) {
+    const kept = mappings.violations;
+    for (const part of mappings.domains) {
+      for (let i = part.from; i < part.shared; i++) violations.push(kept[i]!);
+      checkShared(part.domain, part.extents, meeting, violations);
+      for (let i = part.rest; i < part.end; i++) violations.push(kept[i]!);
+    }
+  } else {
+    // The windows and MSI-X pages kept while what they read stands, else listed as they are met.
+    if (layouts === undefined || layouts.generation !== partsGeneration(READ_BY.windows))
+      layouts = { generation: partsGeneration(READ_BY.windows), byDomain: new Map() };
+    const made: Violation[] = [];
+    const parts: DomainParts[] = [];
+    checkDomains(context, domains, busy, undefined, undefined, meeting, made, {
+      layouts: layouts.byDomain,
+      parts,
+    });
+    for (let i = 0; i < made.length; i++) violations.push(made[i]!);
+    mappings = { generation: partsGeneration(MAPPINGS_READ), violations: made, domains: parts };
+  }
+  caches.lastWhole = {
+    violations: violations.slice(found),
+    hostPages,
+    layouts,
+    mappings,
+  };
+}
+
+/** What each domain's checks but the sharing one read (`WholeMappings`), but the frames in flight. */
+const MAPPINGS_READ = READ_BY.windows | READ_BY.rest;
+
+/** Whether each domain's frames in flight are those its kept parts were found with. */
+function inFlightStands(
+  context: InvariantContext,
+  parts: readonly DomainParts[],
+  busy: ReadonlySet<PciDevice>,
+): boolean {
+  for (let i = 0; i < parts.length; i++) {
+    const then = parts[i]!.inFlight;
+    const now = inFlightFrames(context, parts[i]!.domain, busy);
+    if (now.length !== then.length) return false;
+    for (let k = 0; k < now.length; k++)
+      if (now[k]![0] !== then[k]![0] || now[k]![1] !== then[k]![1]) return false;
+  }
+  return true;
+}
+
+/**
+ * The guest frames of the BARs of the devices with work pending mapped into `domain`: their
+ * mappings may be half done, so the mapping checks leave them alone.
+ */
+function inFlightFrames(context: EngineContext, domain: Domain, busy: ReadonlySet<PciDevice>): Ranges {
+  if (busy.size === 0) return NO_RANGES;
+  const frames: (readonly [number, number])[] = [];
+  for (const device of busy) {
+    if (device.vpci === undefined || mappingDomain(context, device) !== domain) continue;
+    for (const bar of device.vpci.bars) if (bar.mappable && bar.size > 0n) frames.push(bar.guestFrames());
+  }
+  return frames;
 }
 
 /** A device's BARs: `rangeset-not-empty` (23) and `probe-mapped` (8), unless it has work pending. */
@@ -584,7 +696,9 @@ function windowHeld(
 
 /**
  * The checks of each domain's mappings (3–6), over the whole domain without a `scope`, else where
- * it names (`hostFrames`: the scope's host frames where pages moved).
+ * it names (`hostFrames`: the scope's host frames where pages moved). A whole check's (`wholeDomains`)
+ * gives `whole`: the domains' windows and MSI-X pages it keeps (those not there are listed and put
+ * there), and a list told where each domain's parts lie in `violations`.
  */
 function checkDomains(
   context: InvariantContext,
@@ -594,6 +708,7 @@ function checkDomains(
   hostFrames: Ranges | undefined,
   hostPages: SharedPages,
   violations: Violation[],
+  whole?: { readonly layouts: Map<Domain, DomainLayout>; readonly parts: DomainParts[] },
 ): void {
   const caches = context.invariantCaches;
   for (const domain of domains) {
@@ -625,23 +740,26 @@ function checkDomains(
             caches.mmio.mmioExtentsMeeting(domain.p2m, searched, hostFrames ?? []),
             searched,
           );
-    // The devices mapped into the domain with work pending: their BARs' frames may be half done.
-    const inFlight: (readonly [number, number])[] = [];
-    for (const device of busy) {
-      if (device.vpci === undefined || mappingDomain(context, device) !== domain) continue;
-      for (const bar of device.vpci.bars) if (bar.mappable && bar.size > 0n) inFlight.push(bar.guestFrames());
+    const inFlight = inFlightFrames(context, domain, busy);
+    let layout: DomainLayout;
+    if (whole === undefined)
+      layout = caches.windowIndexes.of(context, domain, () => devicesMappedInto(context, domain));
+    else {
+      const kept = whole.layouts.get(domain);
+      layout = kept ?? wholeLayout(devicesMappedInto(context, domain));
+      if (kept === undefined) whole.layouts.set(domain, layout);
     }
-    const layout =
-      scope === undefined
-        ? wholeLayout(devicesMappedInto(context, domain))
-        : caches.windowIndexes.of(context, domain, () => devicesMappedInto(context, domain));
     // The region's windows and MSI-X pages, searched for once: what meets a window or extent inside
     // the region is among them (the usual extent and window are the scope's device's own).
     const near = regionLayout(layout, region);
+    const from = violations.length;
     checkMsix(domain, near, violations);
+    const shared = violations.length;
     checkShared(domain, extents, hostPages, violations);
+    const rest = violations.length;
     checkMappings(domain, near, merged(inFlight), extents, violations);
     checkCoverage(context, domain, near, busy, extents, violations);
+    whole?.parts.push({ domain, extents, inFlight, from, shared, rest, end: violations.length });
   }
 }
 

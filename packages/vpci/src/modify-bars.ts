@@ -15,7 +15,7 @@ import { effectiveOwner, hostBars, overlappingBar, pendingInDomain } from './own
 import { PCI_COMMAND_MEMORY } from './pci-regs.js';
 import { applyMap, deferMap, type MapErrno } from './pending.js';
 import { countRangesetOps, purgeBarSets } from './rangeset-ops.js';
-import { stateChanged } from './state-generation.js';
+import { READ_BY, stateChanged } from './state-generation.js';
 
 /**
  * Why `modifyBars` failed: a refused or failed set-up (`EINVAL`, `ENOMEM`), another operation pending
@@ -172,7 +172,7 @@ export function modifyBars(
     if (romOnly && vpci.withheld !== undefined) withheldBefore = RangeSet.from<Gfn>(vpci.withheld);
     dropSharedPages(context, device, changing);
     // A ROM mapped after the rest may now get a page withheld before (no longer shared).
-    if (vpci.withheld !== undefined) stateChanged();
+    if (vpci.withheld !== undefined) stateChanged(READ_BY.rest);
     for (const bar of changing) for (const [first, last] of bar.mem!) vpci.withheld?.removeRange(first, last);
   } else if (policy.refuseSubpageSharing && vpci.withheld !== undefined) {
     // The pages withheld when mapping were never mapped: unmapping them would fail (EINVAL).
@@ -347,7 +347,7 @@ function dropSharedPages(context: EngineContext, device: PciDevice, changing: re
         const first = bar.guestFrameOf(start);
         const last = bar.guestFrameOf(end);
         vpci.withheld ??= new RangeSet<Gfn>();
-        stateChanged();
+        stateChanged(READ_BY.rest);
         vpci.withheld.addRange(first, last);
         countRangesetOps(context, device, 'overlapsRange');
         if (!bar.mem!.overlapsRange(first, last)) continue;

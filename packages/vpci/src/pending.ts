@@ -23,7 +23,7 @@ import { mappedByOtherDomain, pendingVcpuOf } from './ownership.js';
 import { PCI_COMMAND_MEMORY, PCI_SRIOV_CTRL, PCI_SRIOV_CTRL_MSE } from './pci-regs.js';
 import { countRangesetOps, purgeBarSets } from './rangeset-ops.js';
 import { type VfDecoding, vfDecodingOf } from './sriov-decoding.js';
-import { stateChanged } from './state-generation.js';
+import { ENABLED_FLAG, stateChanged } from './state-generation.js';
 
 /**
  * Error codes a deferred map can end with: the p2m's (`MmioErrno`: EINVAL or ENOENT for a frame past
@@ -478,7 +478,7 @@ function vfDecoding(
     decoding.allFlipAlone(whole.count)
   ) {
     decoding.flipAll(whole.count, mask, map);
-    stateChanged();
+    stateChanged(ENABLED_FLAG);
     return { ok: true };
   }
   // Only a VF's MSI-X pages can be restored: asked once, and only when a VF has MSI-X (none of those
@@ -511,17 +511,17 @@ function vfDecoding(
     if (restore) {
       const restored = restoreMsixPages(context, vf);
       if (!restored.ok) {
-        if (flipped) stateChanged();
+        if (flipped) stateChanged(ENABLED_FLAG);
         return { ok: false, code: restored.code, failure: { gfn: restored.gfn, mfn: restored.mfn } };
       }
     }
     const decoded = vfFlags(context, vf, map, work.bars, slots);
     if (!decoded.ok && context.policy.msixHoleFailsMap) {
-      if (flipped) stateChanged();
+      if (flipped) stateChanged(ENABLED_FLAG);
       return decoded;
     }
   }
-  if (flipped) stateChanged();
+  if (flipped) stateChanged(ENABLED_FLAG);
   return { ok: true };
 }
 
@@ -566,7 +566,7 @@ function vfFlags(
     flipped |= 1 << i;
   }
   if (flipped !== 0) {
-    stateChanged();
+    stateChanged(ENABLED_FLAG);
     context.enabledBars?.decodingFlipped(context, vf, slots);
   }
   if (map && vpci.msix !== undefined) {

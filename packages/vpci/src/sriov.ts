@@ -43,7 +43,7 @@ import {
   type VfDecoding,
   vfDecodingOf,
 } from './sriov-decoding.js';
-import { stateChanged } from './state-generation.js';
+import { READ_BY, stateChanged } from './state-generation.js';
 import { firstVfProbe, vfInitBars } from './vf-bars.js';
 
 /**
@@ -600,7 +600,7 @@ function withholdSharedPages(
           const [first, last] = vf.vpci!.bars[bar.index]!.hostFrames();
           if (first > end || last < start) continue;
           vf.vpci!.withheld ??= new RangeSet<Gfn>();
-          stateChanged();
+          stateChanged(READ_BY.rest);
           vf.vpci!.withheld.addRange(Math.max(first, start) as Gfn, Math.min(last, end) as Gfn);
         }
         if (!bar.mem!.overlapsRange(start as Gfn, end as Gfn)) continue;

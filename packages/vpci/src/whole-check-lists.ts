@@ -64,18 +64,19 @@ export class SortedSpans<T> {
       if (firsts[byFirst[mid]!]! <= last) lo = mid + 1;
       else hi = mid;
     }
-    const found: number[] = [];
+    const found = foundIndexes;
+    let count = 0;
     for (let k = lo - 1; k >= 0 && reach[k]! >= first; k--)
-      if (lasts[byFirst[k]!]! >= first) found.push(byFirst[k]!);
+      if (lasts[byFirst[k]!]! >= first) found[count++] = byFirst[k]!;
     // Listing order: an insertion sort of the few found (`Array.prototype.sort` allocates).
-    for (let i = 1; i < found.length; i++) {
+    for (let i = 1; i < count; i++) {
       const v = found[i]!;
       let j = i - 1;
       for (; j >= 0 && found[j]! > v; j--) found[j + 1] = found[j]!;
       found[j + 1] = v;
     }
     const out: T[] = [];
-    for (let i = 0; i < found.length; i++) out.push(this.items[found[i]!]!);
+    for (let i = 0; i < count; i++) out.push(this.items[found[i]!]!);
     return out;
   }
 
@@ -87,6 +88,12 @@ export class SortedSpans<T> {
     return out;
   }
 }
+
+/**
+ * The item indexes one search found (`SortedSpans.meeting`), refilled from the start and never
+ * emptied: a whole check makes hundreds of searches, and a list made per search was garbage at once.
+ */
+const foundIndexes: number[] = [];
 
 type Region = readonly (readonly [number, number])[];
 
