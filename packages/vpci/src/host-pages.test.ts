@@ -157,7 +157,9 @@ describe('HostPagesCache.hostPagesOf: a state of the BARs met again', () => {
   it.each([
     [
       'host address',
-      (bar: Bar) => (bar.addr = barAddress(HOST + 0x10_0000n)),
+      (bar: Bar): void => {
+        bar.addr = barAddress(HOST + 0x10_0000n);
+      },
       [
         [0xc0000, 0xc0003],
         [0xc0100, 0xc0103],
@@ -165,13 +167,21 @@ describe('HostPagesCache.hostPagesOf: a state of the BARs met again', () => {
     ],
     [
       'size',
-      (bar: Bar) => (bar.size = 0x8000n),
+      (bar: Bar): void => {
+        bar.size = 0x8000n;
+      },
       [
         [0xc0000, 0xc0003],
         [0xc0000, 0xc0007],
       ],
     ],
-    ['type', (bar: Bar) => (bar.type = 'io'), [[0xc0000, 0xc0003]]],
+    [
+      'type',
+      (bar: Bar): void => {
+        bar.type = 'io';
+      },
+      [[0xc0000, 0xc0003]],
+    ],
   ] as const)('a vPCI BAR %s set alone is another state', (_, set, expected) => {
     const { device, bar, pagesOf } = stateKept();
     set(bar);
