@@ -255,7 +255,10 @@ export class HostPagesCache {
   }
 }
 
-/** How many states of a device's BARs `BarStates` keeps: a 64-bit BAR sized and placed half by half goes through five. */
+/**
+ * How many states of a device's BARs `BarStates` keeps: the hardware domain sizing and placing a
+ * 32-bit BAR and a 64-bit one half by half goes through five.
+ */
 const KEPT_STATES = 8;
 
 /**
@@ -264,12 +267,14 @@ const KEPT_STATES = 8;
  * keeps one per slot and register words, ownership.ts `DecodedBars`, so registers that come back to
  * words they held give the same objects, and nothing changes a decoded `Bar`) and, of each vPCI BAR
  * it lists (a memory BAR of some size) in slot order, the host address and size, all it reads of them
- * (the frames are worked out of the address and size; the slot only orders them). A state met again gives the same array, without
- * the bigint compares of every vPCI BAR with every decoded one, the list and the frames of a moved
- * vPCI BAR that `hostBarFrames` makes.
+ * (the frames are worked out of the address and size; the slot only orders them). A state met again
+ * gives the same array, without the bigint compares of every vPCI BAR with every decoded one, the
+ * list and the frames of a moved vPCI BAR that `hostBarFrames` makes. A VF's decoded `Bar`s are made
+ * anew at every decoding (its PF's VF BAR registers), so its states are never met again: a few
+ * arrays kept for nothing, on the rare lines that move VF BARs.
  */
 class BarStates {
-  /** Per state: how many decoded `Bar`s, those `Bar`s, then host address and size per vPCI BAR listed. */
+  /** Per state: how many decoded `Bar`s, those `Bar`s, then host address and size per listed vPCI BAR. */
   private readonly keys: unknown[][] = [];
   private readonly pages: (readonly HostFrames[])[] = [];
   private next = 0;
