@@ -69,7 +69,7 @@ export class DeviceSnapshot {
    */
   private readonly guest = new FrameList();
   private guestKnown = false;
-  /** Its last searches of `mmioHolders` (`hostPagesUnmapped`). */
+  /** Its last searches of `mmioHolders` and the page lists found unmapped (`hostPagesUnmapped`). */
   private readonly holderAnswers = new HolderAnswers();
   /**
    * The host pages at `take`, as the machine remembers them (the same array while they stay; never
@@ -220,21 +220,19 @@ export class DeviceSnapshot {
   }
 
   /**
-   * Whether no domain maps MMIO on the device's host pages at `take` or now (`mmioHolders`): one
-   * question per page range, the last answers remembered (`HolderAnswers`). A range now that is one
-   * at `take` (the same pair: a BAR's frames are one pair until it moves, and its decoded `Bar`s are
-   * kept) is not asked about twice; most pages are where they were.
+   * Whether no domain maps MMIO on the device's host pages at `take` or now (`mmioHolders`): a list
+   * found unmapped lately is not asked about again (the pages at `take` are most often the list the
+   * last line found, and a state of the BARs met again gives its list again, host-pages.ts
+   * `BarStates`); else one question per page range, the last answers remembered (`HolderAnswers`). A
+   * range now that is one at `take` (the same pair: a BAR's frames are one pair until it moves, and
+   * its decoded `Bar`s are kept) is not asked about twice; most pages are where they were.
    */
   private hostPagesUnmapped(machine: Machine): boolean {
     const caches = machine.invariantCaches;
     const then = this.pagesAtTake;
     const now = caches.hostPages.hostPagesOf(this.device!);
-    for (let i = 0; i < then.length; i++)
-      if (this.holderAnswers.mapped(caches, then[i]![0], then[i]![1])) return false;
-    if (now === then) return true;
-    for (let i = 0; i < now.length; i++)
-      if (!then.includes(now[i]!) && this.holderAnswers.mapped(caches, now[i]![0], now[i]![1])) return false;
-    return true;
+    const answers = this.holderAnswers;
+    return answers.unmapped(caches, then, undefined) && (now === then || answers.unmapped(caches, now, then));
   }
 
   /**
@@ -489,9 +487,10 @@ class FrameList {
 const found: Domain[] = [];
 
 /**
- * Whether any domain maps MMIO on machine frames `[first, last]` (`InvariantCaches.mmioHolders`),
- * the last few answers remembered while the index stands (`mmioHoldersChanges`): a reprogramming
- * sizes and places one BAR a line, so each line asks again about the pages the last line asked about.
+ * Whether any domain maps MMIO on machine frames `[first, last]`, or on a device's page list
+ * (`InvariantCaches.mmioHolders`), the last few answers remembered while the index stands
+ * (`mmioHoldersChanges`): a reprogramming sizes and places one BAR a line, so each line asks again
+ * about the pages the last line asked about.
  */
 class HolderAnswers {
   private readonly firsts = new Float64Array(HOLDER_ANSWERS);
@@ -502,14 +501,49 @@ class HolderAnswers {
   private changes = -1;
   private count = 0;
   private next = 0;
+  /**
+   * The last page lists found with nothing mapped on them (the lists themselves: a device's host
+   * pages are the same array while they stay, and a state of its BARs met again gives the array
+   * worked out then, host-pages.ts `BarStates`), so a list asked about again is not asked range by range.
+   */
+  private readonly unmappedLists: (readonly FrameRange[] | undefined)[] = new Array(UNMAPPED_LISTS).fill(
+    undefined,
+  );
+  private nextList = 0;
 
-  mapped(caches: InvariantCaches, first: number, last: number): boolean {
-    if (caches !== this.caches || caches.mmioHoldersChanges !== this.changes) {
-      this.caches = caches;
-      this.changes = caches.mmioHoldersChanges;
-      this.count = 0;
-      this.next = 0;
+  /**
+   * Whether no domain maps MMIO on any of `pages` but those `skip` holds (the same pairs: asked
+   * about already).
+   */
+  unmapped(
+    caches: InvariantCaches,
+    pages: readonly FrameRange[],
+    skip: readonly FrameRange[] | undefined,
+  ): boolean {
+    this.keepWhile(caches);
+    const lists = this.unmappedLists;
+    for (let i = 0; i < UNMAPPED_LISTS; i++) if (lists[i] === pages) return true;
+    for (let i = 0; i < pages.length; i++) {
+      const range = pages[i]!;
+      if ((skip === undefined || !skip.includes(range)) && this.mapped(caches, range[0], range[1]))
+        return false;
     }
+    lists[this.nextList] = pages;
+    this.nextList = (this.nextList + 1) % UNMAPPED_LISTS;
+    return true;
+  }
+
+  /** Forgets every answer when the index changed since they were found. */
+  private keepWhile(caches: InvariantCaches): void {
+    if (caches === this.caches && caches.mmioHoldersChanges === this.changes) return;
+    this.caches = caches;
+    this.changes = caches.mmioHoldersChanges;
+    this.count = 0;
+    this.next = 0;
+    this.unmappedLists.fill(undefined);
+  }
+
+  private mapped(caches: InvariantCaches, first: number, last: number): boolean {
     for (let i = 0; i < this.count; i++)
       if (this.firsts[i] === first && this.lasts[i] === last) return this.answers[i] === 1;
     const answer = caches.mmioHolders.meeting(first, last, found).length > 0;
@@ -526,6 +560,8 @@ class HolderAnswers {
 
 /** How many answers `HolderAnswers` keeps: a device's BARs where they were and where they are. */
 const HOLDER_ANSWERS = 8;
+/** How many page lists `HolderAnswers` keeps: the states of a device's BARs through a reprogramming. */
+const UNMAPPED_LISTS = 6;
 
 /**
  * The union of frame ranges, as few ranges as it takes (sorted, overlapping and adjacent ones

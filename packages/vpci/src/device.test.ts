@@ -164,3 +164,24 @@ describe('Bar.decoded (decodedBars)', () => {
     );
   });
 });
+
+describe('Bar.mappable (a flag set with the type)', () => {
+  // Xen's header.c maps memory BARs (VPCI_BAR_MEM32, VPCI_BAR_MEM64_LO) and the ROM; I/O, empty
+  // slots and 64-bit high halves are not mapped.
+  const mapped: Record<BarType, boolean> = {
+    empty: false,
+    io: false,
+    mem32: true,
+    mem64lo: true,
+    mem64hi: false,
+    rom: true,
+  };
+
+  it.each(Object.entries(mapped))('%s: %s, set by the type setter and by a decoding', (type, expected) => {
+    const bar = new Bar(0);
+    expect(bar.mappable).toBe(false);
+    bar.type = type as BarType;
+    expect(bar.mappable).toBe(expected);
+    expect(Bar.decoded(0, type as BarType, 0x1000n, paddr(0xf000_0000n)).mappable).toBe(expected);
+  });
+});

@@ -777,8 +777,17 @@ export class PhysicalDevice {
   }
 
   private peek(reg: number, size: number): number {
+    const config = this.config;
+    // A register's bytes joined by shifts (little-endian; `>>> 0` reads the 32 bits unsigned): the
+    // checks decode a device's BAR registers again after every line that wrote one, and a loop of
+    // multiplications in floating point over the bytes was most of that decoding.
+    if (size === 4)
+      return (
+        (config[reg]! | (config[reg + 1]! << 8) | (config[reg + 2]! << 16) | (config[reg + 3]! << 24)) >>> 0
+      );
+    if (size === 2) return config[reg]! | (config[reg + 1]! << 8);
     let value = 0;
-    for (let i = size - 1; i >= 0; i--) value = value * 256 + this.config[reg + i]!;
+    for (let i = size - 1; i >= 0; i--) value = value * 256 + config[reg + i]!;
     return value;
   }
 

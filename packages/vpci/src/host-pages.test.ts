@@ -7,7 +7,7 @@
  * frames. Each input is changed alone here, so a key that left it out keeps stale pages and fails.
  */
 import { describe, expect, it } from 'vitest';
-import { barAddress } from './device.js';
+import { type Bar, barAddress } from './device.js';
 import { Machine } from './machine.js';
 import { hostBarFrames } from './ownership.js';
 
@@ -109,5 +109,83 @@ describe('HostPagesCache.hostPagesOf: every input of hostBarFrames moves the key
     expect(device.vpci!.barHostChanges()).toBe(hostChanges);
     expect(pagesOf()).toBe(pages);
     expect(pages).toEqual(hostBarFrames(device));
+  });
+});
+
+/**
+ * A device whose BARs were worked out again keeps the pages of their last states (`BarStates`): the
+ * decoded `Bar`s (one per slot and register words, kept by the device) and the host address and size
+ * of each vPCI BAR listed. Here the hardware's BAR 0 moves and comes back, so the pages of the state
+ * it came back to are kept; then one vPCI input alone moves, the decoded `Bar`s the same objects as in
+ * that state: a key that left the input out gives the kept pages, and fails.
+ */
+describe('HostPagesCache.hostPagesOf: a state of the BARs met again', () => {
+  /**
+   * `guestDevice` with the pages of its BARs kept (the hardware's BAR 0 moved and back, twice), its
+   * vPCI BAR 0 at `vpciAddr` (listed besides the decoded BAR where that is not `HOST`).
+   */
+  function stateKept(vpciAddr = HOST) {
+    const kept = guestDevice();
+    const { device, bar, pagesOf } = kept;
+    if (vpciAddr !== HOST) bar.addr = barAddress(vpciAddr);
+    pagesOf();
+    device.hw.write(0x10, 4, 0xd000_0000);
+    expect(pagesOf()).toEqual(hostBarFrames(device));
+    expect(pagesOf()).toContainEqual([0xd0000, 0xd0003]);
+    device.hw.write(0x10, 4, Number(HOST));
+    const pages = pagesOf();
+    expect(pages).toEqual(hostBarFrames(device));
+    // Away and back again: the same array, kept.
+    device.hw.write(0x10, 4, 0xd000_0000);
+    pagesOf();
+    device.hw.write(0x10, 4, Number(HOST));
+    expect(pagesOf()).toBe(pages);
+    return { ...kept, pages };
+  }
+
+  it('a vPCI BAR no longer listed is another state (how many are listed is in the key)', () => {
+    const { device, bar, pagesOf, pages } = stateKept(HOST + 0x10_0000n);
+    expect(pages).toEqual([
+      [0xc0000, 0xc0003],
+      [0xc0100, 0xc0103],
+    ]);
+    bar.type = 'io';
+    expect(pagesOf()).toEqual(hostBarFrames(device));
+    expect(pagesOf()).toEqual([[0xc0000, 0xc0003]]);
+  });
+
+  it.each([
+    [
+      'host address',
+      (bar: Bar): void => {
+        bar.addr = barAddress(HOST + 0x10_0000n);
+      },
+      [
+        [0xc0000, 0xc0003],
+        [0xc0100, 0xc0103],
+      ],
+    ],
+    [
+      'size',
+      (bar: Bar): void => {
+        bar.size = 0x8000n;
+      },
+      [
+        [0xc0000, 0xc0003],
+        [0xc0000, 0xc0007],
+      ],
+    ],
+    [
+      'type',
+      (bar: Bar): void => {
+        bar.type = 'io';
+      },
+      [[0xc0000, 0xc0003]],
+    ],
+  ] as const)('a vPCI BAR %s set alone is another state', (_, set, expected) => {
+    const { device, bar, pagesOf } = stateKept();
+    set(bar);
+    expect(pagesOf()).toEqual(hostBarFrames(device));
+    expect(pagesOf()).toEqual(expected);
   });
 });

@@ -7,9 +7,10 @@
 
 import { IntervalIndex } from '@vpci/rangeset/internal';
 import type { EngineContext } from './context.js';
+import type { Bar } from './device.js';
 import type { PciDevice } from './domain.js';
 import { BarWriteLog, type PhysicalDevice } from './hardware.js';
-import { effectiveOwner, hostBarFrames } from './ownership.js';
+import { effectiveOwner, hostBarFrames, rememberedHardwareBars } from './ownership.js';
 
 /** Inclusive host frames, as `Bar.hostFrames` gives them. */
 export type HostFrames = readonly [number, number];
@@ -25,6 +26,11 @@ interface Remembered {
   vpci: PciDevice['vpci'];
   madeAt: number;
   pages: readonly HostFrames[];
+  /**
+   * The pages of the last states of its BARs, made when they are first worked out again (most
+   * devices' BARs never move after they are first read).
+   */
+  states: BarStates | undefined;
 }
 
 /** The host frames of a device's BARs and the domain that owns it (dom_xen's count as dom0's). */
@@ -93,18 +99,28 @@ export class HostPagesCache {
     const known = this.remembered.get(device);
     if (known !== undefined && known.barWrites === device.hw.barWrites && unchangedSince(device, known))
       return known.pages;
-    const found = hostBarFrames(device);
     const barWrites = device.hw.barWrites;
     const vpci = device.vpci;
     const madeAt = vpci?.barHostChanges() ?? 0;
     if (known === undefined) {
-      this.remembered.set(device, { barWrites, vpci, madeAt, pages: found });
+      const found = hostBarFrames(device);
+      this.remembered.set(device, { barWrites, vpci, madeAt, pages: found, states: undefined });
       return found;
+    }
+    // A state of its BARs met lately gives the pages worked out then (the hardware domain sizing and
+    // placing a BAR goes through the same few states reprogramming after reprogramming).
+    const decoded = rememberedHardwareBars(device);
+    known.states ??= new BarStates();
+    const states = known.states;
+    let found = states.pagesOf(decoded, vpci?.bars);
+    if (found === undefined) {
+      found = hostBarFrames(device);
+      states.keep(decoded, vpci?.bars, found);
     }
     known.barWrites = barWrites;
     known.vpci = vpci;
     known.madeAt = madeAt;
-    if (!sameFrames(found, known.pages)) known.pages = found;
+    if (found !== known.pages && !sameFrames(found, known.pages)) known.pages = found;
     return known.pages;
   }
 
@@ -237,6 +253,66 @@ export class HostPagesCache {
       pages: this.hostPagesOf(device),
     };
   }
+}
+
+/**
+ * How many states of a device's BARs `BarStates` keeps: the hardware domain sizing and placing a
+ * 32-bit BAR and a 64-bit one half by half goes through five.
+ */
+const KEPT_STATES = 8;
+
+/**
+ * The host pages (`hostBarFrames`) of the last `KEPT_STATES` states of one device's BARs, each with
+ * what `hostBarFrames` made it of: the BARs its registers decode (the `Bar`s themselves: the device
+ * keeps one per slot and register words, ownership.ts `DecodedBars`, so registers that come back to
+ * words they held give the same objects, and nothing changes a decoded `Bar`) and, of each vPCI BAR
+ * it lists (a memory BAR of some size) in slot order, the host address and size, all it reads of them
+ * (the frames are worked out of the address and size; the slot only orders them). A state met again
+ * gives the same array, without the bigint compares of every vPCI BAR with every decoded one, the
+ * list and the frames of a moved vPCI BAR that `hostBarFrames` makes. A VF's decoded `Bar`s are made
+ * anew at every decoding (its PF's VF BAR registers), so its states are never met again: a few
+ * arrays kept for nothing, on the rare lines that move VF BARs.
+ */
+class BarStates {
+  /** Per state: how many decoded `Bar`s, those `Bar`s, then host address and size per listed vPCI BAR. */
+  private readonly keys: unknown[][] = [];
+  private readonly pages: (readonly HostFrames[])[] = [];
+  private next = 0;
+
+  /** The pages kept for these BARs, or undefined. */
+  pagesOf(decoded: readonly Bar[], bars: readonly Bar[] | undefined): readonly HostFrames[] | undefined {
+    for (let s = 0; s < this.keys.length; s++)
+      if (stateIs(this.keys[s]!, decoded, bars)) return this.pages[s];
+    return undefined;
+  }
+
+  /** Keeps `pages` as those of these BARs, in place of the oldest state kept. */
+  keep(decoded: readonly Bar[], bars: readonly Bar[] | undefined, pages: readonly HostFrames[]): void {
+    const key: unknown[] = [decoded.length, ...decoded];
+    for (let i = 0; bars !== undefined && i < bars.length; i++) {
+      const bar = bars[i]!;
+      if (bar.mappable && bar.size !== 0n) key.push(bar.addr, bar.size);
+    }
+    const at = this.next;
+    this.next = (at + 1) % KEPT_STATES;
+    this.keys[at] = key;
+    this.pages[at] = pages;
+  }
+}
+
+/** Whether `key` (`BarStates`) is of these BARs. */
+function stateIs(key: unknown[], decoded: readonly Bar[], bars: readonly Bar[] | undefined): boolean {
+  const n = decoded.length;
+  if (key[0] !== n) return false;
+  for (let i = 0; i < n; i++) if (key[1 + i] !== decoded[i]) return false;
+  let k = 1 + n;
+  for (let i = 0; bars !== undefined && i < bars.length; i++) {
+    const bar = bars[i]!;
+    if (!bar.mappable || bar.size === 0n) continue;
+    if (key[k] !== bar.addr || key[k + 1] !== bar.size) return false;
+    k += 2;
+  }
+  return k === key.length;
 }
 
 /** `entry`'s pages added to `index`, as spots. */
