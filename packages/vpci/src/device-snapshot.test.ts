@@ -72,8 +72,14 @@ describe('DeviceSnapshot.leftUnmappedFindsNothing (vpci_process_pending with dec
    * scoped check made it), snapshotted, then decoding turned off and the unmap finished: Xen's
    * `vpci_process_pending` removes `bar->mem` from the p2m and `modify_decoding` disables the BAR.
    */
-  function unmapped(): { m: Machine; own: PciDevice; snapshot: DeviceSnapshot; before: string[] } {
+  function unmapped(prepare?: (m: Machine) => void): {
+    m: Machine;
+    own: PciDevice;
+    snapshot: DeviceSnapshot;
+    before: string[];
+  } {
     const m = machine();
+    prepare?.(m);
     const own = m.device('0000:01:00.0');
     const dom0 = m.hardwareDomain;
     // The whole check first: it drops the scoped checks' indexes, which the scoped check makes again.
@@ -110,15 +116,31 @@ describe('DeviceSnapshot.leftUnmappedFindsNothing (vpci_process_pending with dec
     expect(found(m, before).map((v) => JSON.parse(v).kind)).toEqual(['unexplained-mapping']);
   });
 
-  it("another domain mapping the device's host page: checked", () => {
-    // Guest 1 maps 01:00.0's first host page (a hardware domain's device): a whole check finds the
-    // page shared (and the mapping unexplained); only the search of who maps the device's host
-    // pages sees it, as nothing is mapped on the device's guest frames in the hardware domain.
-    const { m, snapshot, before } = unmapped();
-    // Asked before the mapping too: the answer then (remembered while no MMIO mapping changes)
-    // must not stand after it.
+  it('another domain mapping a host page the device has had since the snapshot: nothing new', () => {
+    // Guest 1 maps 01:00.0's first host page (a hardware domain's device) before the line: a whole
+    // check found the page shared then, and finds it the same after the unmap (the same page of the
+    // same owner, mapped by the same extent), so the pages the device had at the snapshot are not
+    // asked about.
+    const { m, snapshot, before } = unmapped((m) =>
+      m.domain(1).p2m.setEntry(gfn(0x80000), 0, mfn(0xc0000), 'mmio_direct'),
+    );
+    expect(before.map((v) => JSON.parse(v).kind)).toContain('subpage-shared');
     expect(snapshot.leftUnmappedFindsNothing(m)).toBe(true);
-    m.domain(1).p2m.setEntry(gfn(0x80000), 0, mfn(0xc0000), 'mmio_direct');
+    expect(found(m, before)).toEqual([]);
+  });
+
+  it('another domain mapping a host page the device moved onto in the line: checked', () => {
+    // The hardware domain places 01:00.0's BAR (decoding off: the unmap finished) on host frame
+    // 0xd0000, which guest 1 maps: a whole check finds the page newly shared; only the search of who
+    // maps the device's host pages new since the snapshot sees it, as nothing is mapped on the
+    // device's guest frames in the hardware domain.
+    const { m, snapshot, before } = unmapped((m) =>
+      m.domain(1).p2m.setEntry(gfn(0x80000), 0, mfn(0xd0000), 'mmio_direct'),
+    );
+    // Asked before the move too: the answer then (remembered while no MMIO mapping changes) must
+    // not stand after it.
+    expect(snapshot.leftUnmappedFindsNothing(m)).toBe(true);
+    m.configWrite(m.vcpu(0, 0), '0000:01:00.0', 0x10, 4, 0xd000_0000);
     expect(snapshot.leftUnmappedFindsNothing(m)).toBe(false);
     expect(found(m, before).map((v) => JSON.parse(v).kind)).toContain('subpage-shared');
   });
