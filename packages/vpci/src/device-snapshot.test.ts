@@ -172,6 +172,49 @@ describe('DeviceSnapshot.leftUnmappedFindsNothing (vpci_process_pending with dec
     expect(found(m, before).map((v) => JSON.parse(v).kind)).toContain('page-unmapped');
   });
 
+  it("another device's BAR placed on the device's frames since an earlier unmap: checked", () => {
+    // That no other device's window is on 01:00.0's frames, found at its first unmap, stands only
+    // while the domain's index has no window put or dropped: 03:00.0 then placed over those frames
+    // (a scoped check naming it puts its window there), the next unmap must see it. Its pages there
+    // cleared (as a failed map would leave them), a whole check finds them unmapped; nothing is
+    // mapped there and no host page moved, so only the search of the domain's windows sees it.
+    const m = new Machine();
+    for (const [sbdf, addr] of [
+      ['0000:01:00.0', 0xc000_0000n],
+      ['0000:03:00.0', 0xc100_0000n],
+    ] as const)
+      m.addDevice({ sbdf, command: 0x0002, bars: [{ type: 'mem32', size: 0x4000n, addr }] });
+    m.boot();
+    const own = m.device('0000:01:00.0');
+    const other = m.device('0000:03:00.0');
+    const dom0 = m.hardwareDomain;
+    const vcpu = m.vcpu(0, 0);
+    const frames = own.vpci!.bars[0]!.guestFrames();
+    const scoped = () =>
+      checkInvariants(m, { devices: new Set([own, other]), frames: new Map([[dom0, [frames]]]) });
+    const command = (sbdf: string, value: number) => {
+      m.configWrite(vcpu, sbdf, 0x04, 2, value);
+      m.finishPending(vcpu);
+    };
+    scoped();
+    const snapshot = new DeviceSnapshot();
+    snapshot.take(m, own);
+    command('0000:01:00.0', 0x0000);
+    expect(snapshot.leftUnmappedFindsNothing(m)).toBe(true);
+    command('0000:01:00.0', 0x0002);
+    command('0000:03:00.0', 0x0000);
+    m.configWrite(vcpu, '0000:03:00.0', 0x10, 4, 0xc000_0000);
+    command('0000:03:00.0', 0x0002);
+    scoped();
+    snapshot.take(m, own);
+    command('0000:01:00.0', 0x0000);
+    expect(snapshot.change(m)).toBe('frames');
+    for (let frame = 0xc0000; frame <= 0xc0003; frame++) dom0.p2m.clearEntry(gfn(frame), 0);
+    expect(other.vpci!.bars[0]!.enabled).toBe(true);
+    expect(snapshot.leftUnmappedFindsNothing(m)).toBe(false);
+    expect(checkInvariants(m).map((v) => v.kind)).toContain('page-unmapped');
+  });
+
   it('the BAR enabled again, or work pending on the device: checked', () => {
     const { m, own, snapshot } = unmapped();
     m.configWrite(m.vcpu(0, 0), '0000:01:00.0', 0x04, 2, 0x0002);
