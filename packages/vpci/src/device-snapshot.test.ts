@@ -72,8 +72,14 @@ describe('DeviceSnapshot.leftUnmappedFindsNothing (vpci_process_pending with dec
    * scoped check made it), snapshotted, then decoding turned off and the unmap finished: Xen's
    * `vpci_process_pending` removes `bar->mem` from the p2m and `modify_decoding` disables the BAR.
    */
-  function unmapped(): { m: Machine; own: PciDevice; snapshot: DeviceSnapshot; before: string[] } {
+  function unmapped(prepare?: (m: Machine) => void): {
+    m: Machine;
+    own: PciDevice;
+    snapshot: DeviceSnapshot;
+    before: string[];
+  } {
     const m = machine();
+    prepare?.(m);
     const own = m.device('0000:01:00.0');
     const dom0 = m.hardwareDomain;
     // The whole check first: it drops the scoped checks' indexes, which the scoped check makes again.
@@ -110,15 +116,31 @@ describe('DeviceSnapshot.leftUnmappedFindsNothing (vpci_process_pending with dec
     expect(found(m, before).map((v) => JSON.parse(v).kind)).toEqual(['unexplained-mapping']);
   });
 
-  it("another domain mapping the device's host page: checked", () => {
-    // Guest 1 maps 01:00.0's first host page (a hardware domain's device): a whole check finds the
-    // page shared (and the mapping unexplained); only the search of who maps the device's host
-    // pages sees it, as nothing is mapped on the device's guest frames in the hardware domain.
-    const { m, snapshot, before } = unmapped();
-    // Asked before the mapping too: the answer then (remembered while no MMIO mapping changes)
-    // must not stand after it.
+  it('another domain mapping a host page the device has had since the snapshot: nothing new', () => {
+    // Guest 1 maps 01:00.0's first host page (a hardware domain's device) before the line: a whole
+    // check found the page shared then, and finds it the same after the unmap (the same page of the
+    // same owner, mapped by the same extent), so the pages the device had at the snapshot are not
+    // asked about.
+    const { m, snapshot, before } = unmapped((m) =>
+      m.domain(1).p2m.setEntry(gfn(0x80000), 0, mfn(0xc0000), 'mmio_direct'),
+    );
+    expect(before.map((v) => JSON.parse(v).kind)).toContain('subpage-shared');
     expect(snapshot.leftUnmappedFindsNothing(m)).toBe(true);
-    m.domain(1).p2m.setEntry(gfn(0x80000), 0, mfn(0xc0000), 'mmio_direct');
+    expect(found(m, before)).toEqual([]);
+  });
+
+  it('another domain mapping a host page the device moved onto in the line: checked', () => {
+    // The hardware domain places 01:00.0's BAR (decoding off: the unmap finished) on host frame
+    // 0xd0000, which guest 1 maps: a whole check finds the page newly shared; only the search of who
+    // maps the device's host pages new since the snapshot sees it, as nothing is mapped on the
+    // device's guest frames in the hardware domain.
+    const { m, snapshot, before } = unmapped((m) =>
+      m.domain(1).p2m.setEntry(gfn(0x80000), 0, mfn(0xd0000), 'mmio_direct'),
+    );
+    // Asked before the move too: the answer then (remembered while no MMIO mapping changes) must
+    // not stand after it.
+    expect(snapshot.leftUnmappedFindsNothing(m)).toBe(true);
+    m.configWrite(m.vcpu(0, 0), '0000:01:00.0', 0x10, 4, 0xd000_0000);
     expect(snapshot.leftUnmappedFindsNothing(m)).toBe(false);
     expect(found(m, before).map((v) => JSON.parse(v).kind)).toContain('subpage-shared');
   });
@@ -148,6 +170,49 @@ describe('DeviceSnapshot.leftUnmappedFindsNothing (vpci_process_pending with dec
     expect(other.vpci!.bars[0]!.enabled).toBe(true);
     expect(snapshot.leftUnmappedFindsNothing(m)).toBe(false);
     expect(found(m, before).map((v) => JSON.parse(v).kind)).toContain('page-unmapped');
+  });
+
+  it("another device's BAR placed on the device's frames since an earlier unmap: checked", () => {
+    // That no other device's window is on 01:00.0's frames, found at its first unmap, stands only
+    // while the domain's index has no window put or dropped: 03:00.0 then placed over those frames
+    // (a scoped check naming it puts its window there), the next unmap must see it. Its pages there
+    // cleared (as a failed map would leave them), a whole check finds them unmapped; nothing is
+    // mapped there and no host page moved, so only the search of the domain's windows sees it.
+    const m = new Machine();
+    for (const [sbdf, addr] of [
+      ['0000:01:00.0', 0xc000_0000n],
+      ['0000:03:00.0', 0xc100_0000n],
+    ] as const)
+      m.addDevice({ sbdf, command: 0x0002, bars: [{ type: 'mem32', size: 0x4000n, addr }] });
+    m.boot();
+    const own = m.device('0000:01:00.0');
+    const other = m.device('0000:03:00.0');
+    const dom0 = m.hardwareDomain;
+    const vcpu = m.vcpu(0, 0);
+    const frames = own.vpci!.bars[0]!.guestFrames();
+    const scoped = () =>
+      checkInvariants(m, { devices: new Set([own, other]), frames: new Map([[dom0, [frames]]]) });
+    const command = (sbdf: string, value: number) => {
+      m.configWrite(vcpu, sbdf, 0x04, 2, value);
+      m.finishPending(vcpu);
+    };
+    scoped();
+    const snapshot = new DeviceSnapshot();
+    snapshot.take(m, own);
+    command('0000:01:00.0', 0x0000);
+    expect(snapshot.leftUnmappedFindsNothing(m)).toBe(true);
+    command('0000:01:00.0', 0x0002);
+    command('0000:03:00.0', 0x0000);
+    m.configWrite(vcpu, '0000:03:00.0', 0x10, 4, 0xc000_0000);
+    command('0000:03:00.0', 0x0002);
+    scoped();
+    snapshot.take(m, own);
+    command('0000:01:00.0', 0x0000);
+    expect(snapshot.change(m)).toBe('frames');
+    for (let frame = 0xc0000; frame <= 0xc0003; frame++) dom0.p2m.clearEntry(gfn(frame), 0);
+    expect(other.vpci!.bars[0]!.enabled).toBe(true);
+    expect(snapshot.leftUnmappedFindsNothing(m)).toBe(false);
+    expect(checkInvariants(m).map((v) => v.kind)).toContain('page-unmapped');
   });
 
   it('the BAR enabled again, or work pending on the device: checked', () => {

@@ -216,22 +216,24 @@ export class DeviceSnapshot {
       const mem = bars[i]!.mem;
       if (mem !== undefined && !mem.isEmpty()) return false;
     }
-    return this.hostPagesUnmapped(machine);
+    return this.hostPagesUnmapped(machine, 'at take and now');
   }
 
   /**
-   * Whether no domain maps MMIO on the device's host pages at `take` or now (`mmioHolders`): a list
-   * found unmapped lately is not asked about again (the pages at `take` are most often the list the
-   * last line found, and a state of the BARs met again gives its list again, host-pages.ts
-   * `BarStates`); else one question per page range, the last answers remembered (`HolderAnswers`). A
-   * range now that is one at `take` (the same pair: a BAR's frames are one pair until it moves, and
-   * its decoded `Bar`s are kept) is not asked about twice; most pages are where they were.
+   * Whether no domain maps MMIO on the device's host pages now, and at `take` too unless `which` says
+   * only those new since (`mmioHolders`): a list found unmapped lately is not asked about again (the
+   * pages at `take` are most often the list the last line found, and a state of the BARs met again
+   * gives its list again, host-pages.ts `BarStates`); else one question per page range, the last
+   * answers remembered (`HolderAnswers`). A range now that is one at `take` (the same pair: a BAR's
+   * frames are one pair until it moves, and its decoded `Bar`s are kept) is not asked about twice;
+   * most pages are where they were.
    */
-  private hostPagesUnmapped(machine: Machine): boolean {
+  private hostPagesUnmapped(machine: Machine, which: 'at take and now' | 'new since take'): boolean {
     const caches = machine.invariantCaches;
     const then = this.pagesAtTake;
     const now = caches.hostPages.hostPagesOf(this.device!);
     const answers = this.holderAnswers;
+    if (which === 'new since take') return now === then || answers.unmapped(caches, now, then, false);
     return answers.unmapped(caches, then, undefined) && (now === then || answers.unmapped(caches, now, then));
   }
 
@@ -250,8 +252,11 @@ export class DeviceSnapshot {
    *   now), no page there is needed or must stay unmapped (`InvariantCaches.windowIndexes`). Where
    *   its BARs are now, nothing changed but that they are not enabled: what a check finds there was
    *   there before the line, and found then;
-   * - its host pages at `take` and now: no domain maps MMIO on them (`mmioHolders`), so none is
-   *   shared.
+   * - its host pages: no domain maps MMIO on a page it has now and did not have at `take`
+   *   (`mmioHolders`), so none is newly shared. Pages it had at `take` are not asked about: the line
+   *   wrote no p2m but that domain's on the device's frames, and the device kept its owner, so a
+   *   domain mapping such a page maps the same page of the same owner as before the line, a
+   *   violation the check before it found (a page the device left can only end one);
    * The replayer then checks nothing after the line and names the device to the next check, as after
    * a quiet `host` change (`hostChangeFindsNothing`). False, so the line is checked, when anything
    * differs: its owner or domain changed, it is an SR-IOV PF or VF, or its domain's index of windows is
@@ -270,7 +275,7 @@ export class DeviceSnapshot {
       const bar = bars[i]!;
       if (bar.enabled || (bar.mem !== undefined && !bar.mem.isEmpty())) return false;
     }
-    if (!this.hostPagesUnmapped(machine)) return false;
+    if (!this.hostPagesUnmapped(machine, 'new since take')) return false;
     const windows = machine.invariantCaches.windowIndexes;
     // Its guest frames at `take` (where the line wrote the p2m), one search of each kind per range
     // of their union. Where its BARs are now nothing changed but that none is enabled there.
@@ -513,12 +518,14 @@ class HolderAnswers {
 
   /**
    * Whether no domain maps MMIO on any of `pages` but those `skip` holds (the same pairs: asked
-   * about already).
+   * about already, or not to be asked about). `pages` is remembered as a list found unmapped only
+   * when `skip`'s ranges are known to be unmapped too (`skipUnmapped`).
    */
   unmapped(
     caches: InvariantCaches,
     pages: readonly FrameRange[],
     skip: readonly FrameRange[] | undefined,
+    skipUnmapped = true,
   ): boolean {
     this.keepWhile(caches);
     const lists = this.unmappedLists;
@@ -528,6 +535,7 @@ class HolderAnswers {
       if ((skip === undefined || !skip.includes(range)) && this.mapped(caches, range[0], range[1]))
         return false;
     }
+    if (skip !== undefined && !skipUnmapped) return true;
     lists[this.nextList] = pages;
     this.nextList = (this.nextList + 1) % UNMAPPED_LISTS;
     return true;

@@ -89,6 +89,16 @@ export class HostPagesCache {
   private listing: Listing | undefined;
   /** The devices whose BARs may have moved since the listing was last brought up to date. */
   private readonly barWrites = new BarWriteLog();
+  /** How many times the index by machine frame was made or changed (`indexVersion`). */
+  private indexChanges = 0;
+
+  /**
+   * A count of the index's changes (made again, or a device's pages in it replaced): what was found
+   * in it stands while the count does (the lean scoped check's answers per window, unshared-windows.ts).
+   */
+  get indexVersion(): number {
+    return this.indexChanges;
+  }
 
   /**
    * The host frames of every BAR `device` decodes or vPCI maps. The same array while they stay the
@@ -143,6 +153,7 @@ export class HostPagesCache {
     let listing = this.listing;
     if (listing === undefined || listing.version !== context.deviceListVersion) {
       listing = this.makeListing(context);
+      this.indexChanges++;
       this.listing = listing;
       return { index: listing.index, moved: undefined };
     }
@@ -238,6 +249,7 @@ export class HostPagesCache {
     }
     const now = this.pagesNow(context, device);
     listing.entries[i] = now;
+    this.indexChanges++;
     const index = listing.index;
     for (const spot of listing.spots[i]!) index.remove(spot.frames[0], spot.frames[1], spot);
     listing.spots[i] = spotsOf(index, now);

@@ -14,6 +14,7 @@ import { MmioExtentsCache, wholeRuns } from './mmio-extents.js';
 import { sbdfKey } from './sbdf.js';
 import { sortSmall } from './small-sort.js';
 import { barSetGeneration, partsGeneration, READ_BY } from './state-generation.js';
+import { UnsharedWindows } from './unshared-windows.js';
 import { type HostPage, type SortedSpans, wholeHostPages, wholeLayout } from './whole-check-lists.js';
 import { type DomainLayout, DomainWindowIndexes } from './window-index.js';
 
@@ -117,6 +118,8 @@ export class InvariantCaches {
   /** Per domain, the enabled windows and MSI-X pages by guest frame (scoped checks only). */
   readonly windowIndexes = new DomainWindowIndexes(this.windows);
   readonly hostPages = new HostPagesCache();
+  /** Per BAR, whether its window's machine frames hold no other domain's page (the lean check's). */
+  readonly unsharedWindows = new UnsharedWindows();
   readonly mmio = new MmioExtentsCache();
   /**
    * Every domain's `mmio_direct` mappings by machine frame, one entry per p2m extent, kept up to date
@@ -501,12 +504,16 @@ const leanCutLasts: number[] = [];
  * Whether the general scoped check (`checkDomains`) would find nothing in the one domain the scope
  * names, with no moved host page to look at (`scopedDomains` then gives that domain alone): the
  * usual line, a vCPU finishing one device's map, whose frames are mapped as its BARs ask and meet
- * no one else's. Decided by one search of the p2m per range of the region and one of the host pages
- * per extent, without building the lists the general path builds; a case that needs more (an extent
- * that is not `mmio_direct`, a window reaching past the region) answers false and the general path
- * decides. True only where the general path pushes nothing, condition by condition:
+ * no one else's. Decided by one search of the p2m per range of the region and, where the answer
+ * for its windows is not kept, of the host pages per window or extent, without building the lists
+ * the general path builds; a case that needs more (an extent that is not `mmio_direct`, a window
+ * reaching past the region) answers false and the general path decides. True only where the general
+ * path pushes nothing, condition by condition:
  * 1. every p2m extent on the region's frames and the frames beside it is `mmio_direct`;
- * 2. `checkShared`: no host page on an extent's machine frames is another domain's;
+ * 2. `checkShared`: no host page on an extent's machine frames is another domain's. With 3, an
+ *    extent's machine frames lie in those of the windows holding it, so windows none of whose
+ *    machine frames holds another domain's page answer for every extent (unshared-windows.ts: the
+ *    answer kept per BAR while the host-page index stands); else each extent is searched;
  * 3. `checkMappings`: each extent is held by the region's windows with its shift;
  * 4. every window meeting the region lies in it. With 3, every extent found lies in one range of the
  *    region (the windows' union holds it), so none is on a frame beside the region and the extents
@@ -538,7 +545,7 @@ function regionFindsNothing(
   // objects of earlier checks until written over.
   const extents = leanExtents;
   const extentCount = extentsAllMmio(domain, region, extents);
-  if (extentCount < 0 || !extentsShareNothing(domain, extents, extentCount, hostPages)) return false;
+  if (extentCount < 0) return false;
   const caches = context.invariantCaches;
   const layout = caches.windowIndexes.of(context, domain, () => devicesMappedInto(context, domain));
   // In no order and maybe twice (a window meeting two ranges): no condition depends on either.
@@ -548,6 +555,15 @@ function regionFindsNothing(
   const msixCount = layout.collectMsixMeeting(region, msix);
   return (
     extentsHeldByWindows(windows, windowCount, extents, extentCount) &&
+    // (2) after (3), which it rests on when the windows answer it.
+    (caches.unsharedWindows.noneShared(
+      windows,
+      windowCount,
+      domain.id,
+      hostPages,
+      caches.hostPages.indexVersion,
+    ) ||
+      extentsShareNothing(domain, extents, extentCount, hostPages)) &&
     windowsInRegion(windows, windowCount, region) &&
     msixUnmapped(msix, msixCount, region, extents, extentCount) &&
     windowsCovered(windows, windowCount, msix, msixCount, busy, extents, extentCount)

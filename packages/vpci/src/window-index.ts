@@ -92,10 +92,13 @@ const foundMsix: MsixPages[] = [];
 class DomainWindowIndex implements DomainLayout {
   private readonly windows = new IntervalIndex<Window>();
   private readonly msix = new IntervalIndex<MsixPages>();
+  /** How many times a device's windows were put or dropped: what was found stands while it does. */
+  changes = 0;
 
   // Indexed loops: a device's windows change on the lines that finish its work, a few in a hundred,
   // so these run in the engine's less optimised tiers for long, where `for … of` makes an iterator.
   put(part: DeviceWindows): void {
+    this.changes++;
     const { windows, msixPages } = part;
     for (let i = 0; i < windows.length; i++)
       this.windows.add(windows[i]!.first, windows[i]!.last, windows[i]!);
@@ -104,6 +107,7 @@ class DomainWindowIndex implements DomainLayout {
   }
 
   drop(part: DeviceWindows): void {
+    this.changes++;
     const { windows, msixPages } = part;
     for (let i = 0; i < windows.length; i++)
       this.windows.remove(windows[i]!.first, windows[i]!.last, windows[i]!);
@@ -177,6 +181,21 @@ function msixOrder(a: MsixPages, b: MsixPages): number {
   return sbdfKey(a.device.sbdf) - sbdfKey(b.device.sbdf) || a.position - b.position;
 }
 
+/**
+ * Frame ranges on which a domain's index, at `changes`, held no window or MSI-X page of devices other
+ * than the one they are kept for (`othersMayMeet`); the first `count` are kept.
+ */
+interface AloneOn {
+  index: DomainWindowIndex;
+  changes: number;
+  readonly firsts: number[];
+  readonly lasts: number[];
+  count: number;
+}
+
+/** How many ranges an `AloneOn` keeps (a device's BARs, where they were and where they are). */
+const ALONE_KEPT = 8;
+
 /** Where a device's windows are held, and which. */
 interface Held {
   readonly index: DomainWindowIndex;
@@ -187,6 +206,8 @@ interface Held {
 export class DomainWindowIndexes {
   private readonly byDomain = new Map<Domain, DomainWindowIndex>();
   private held = new WeakMap<PciDevice, Held>();
+  /** Per device, the frames `othersMayMeet` last found no other device's window or page on. */
+  private readonly alone = new WeakMap<PciDevice, AloneOn>();
   /** Devices whose windows the indexes may hold although they have none (`defer`). */
   private readonly waiting = new Set<PciDevice>();
   /** `EngineContext.deviceListVersion` the indexes were made at. */
@@ -237,6 +258,7 @@ export class DomainWindowIndexes {
    * named to the next one, `InvariantScope.devices`), the index holds windows as they were, which
    * are as they are (the enabled BARs of a device whose line was not checked did not change,
    * `DeviceChange`) or are gone (a device left with none, `defer`): those only make this say true.
+   * A false answer is kept per device while the index has no window put or dropped (`AloneOn`).
    */
   othersMayMeet(
     context: EngineContext,
@@ -246,7 +268,28 @@ export class DomainWindowIndexes {
     last: number,
   ): boolean {
     const index = this.version === context.deviceListVersion ? this.byDomain.get(domain) : undefined;
-    return index === undefined || index.othersMeet(device, first, last);
+    if (index === undefined) return true;
+    // The answer stands while the index does: a hardware-domain device's reprogramming asks about
+    // its frames again where every device's windows are as they were (each maps back in place).
+    let alone = this.alone.get(device);
+    if (alone !== undefined && alone.index === index && alone.changes === index.changes) {
+      for (let i = 0; i < alone.count; i++)
+        if (alone.firsts[i] === first && alone.lasts[i] === last) return false;
+    }
+    if (index.othersMeet(device, first, last)) return true;
+    if (alone === undefined) {
+      alone = { index, changes: index.changes, firsts: [], lasts: [], count: 0 };
+      this.alone.set(device, alone);
+    } else if (alone.index !== index || alone.changes !== index.changes) {
+      alone.index = index;
+      alone.changes = index.changes;
+      alone.count = 0;
+    }
+    if (alone.count === ALONE_KEPT) alone.count = 0;
+    alone.firsts[alone.count] = first;
+    alone.lasts[alone.count] = last;
+    alone.count++;
+    return false;
   }
 
   /**
