@@ -266,6 +266,31 @@ describe('the compact-line byte reader against the general parser, line after li
     expect(taken).toBeLessThan(tried);
   });
 
+  it('names the address of the key now in a slot, not the one it pushed out (the text kept with the key)', () => {
+    // Keys that differ in the address's segment alone land in one slot (`keySlot` hashes the vCPU,
+    // bus, device and function): each pushes the other out, and its text must go with it.
+    const lines = [
+      compactLine('d0v0', '0000:00:02.0', '4', '2', '6'),
+      compactLine('d0v0', '0001:00:02.0', '4', '2', '6'),
+      compactLine('d0v0', '0000:00:02.0', '4', '2', '7'),
+      compactLine('d0v0', '0001:00:02.0', '4', '2', '7'),
+      compactLine('d0v0', '0001:00:02.0', '4', '2', '8'),
+    ];
+    const bytes = Buffer.from(utf8.encode(lines.map((line) => `${line}\n`).join('')));
+    const write = new CompactWrite();
+    const addresses = new AddressTexts();
+    const slots: unknown[] = [];
+    const named: string[] = [];
+    for (let at = 0; at < bytes.length; ) {
+      at = compactLineEnd(bytes, at, bytes.length, write);
+      expect(at).toBeGreaterThan(0);
+      slots.push(write.key);
+      named.push(addresses.textOf(bytes, write));
+    }
+    expect(new Set(slots).size).toBe(1);
+    expect(named).toEqual(lines.map((line) => (JSON.parse(line) as { sbdf: string }).sbdf));
+  });
+
   it('reads a line one byte away from the last one (anywhere in it) as the general parser does', () => {
     const base = compactLine('d12v3', '0000:00:02.0', '16', '4', '4294967295');
     for (let at = 0; at <= base.length; at++)

@@ -59,6 +59,11 @@ export class CompactWrite {
    * trace's lines name the same few devices from the same few vCPUs, so most lines meet their key.
    */
   readonly keys: (KnownKey | undefined)[] = new Array(KEY_SLOTS).fill(undefined);
+  /**
+   * The kept key of the line read last (undefined when it was too long to keep): where
+   * `AddressTexts.textOf` finds the address's text again, with no compare of its bytes.
+   */
+  key: KnownKey | undefined = undefined;
   /** The bytes `view` shows: the chunk the lines read last are spans of (one view per chunk). */
   viewed: Uint8Array | undefined = undefined;
   view: DataView<ArrayBufferLike> = new DataView(new ArrayBuffer(0));
@@ -81,6 +86,11 @@ class KnownKey {
   sbdfHash = 0;
   sbdfHigh = 0;
   sbdfLow = 0;
+  /**
+   * The address's text, once `AddressTexts.textOf` found it for a line of this key; forgotten when
+   * the slot takes another key (`readKey`), whose address may differ.
+   */
+  text: string | undefined = undefined;
 }
 
 /**
@@ -231,6 +241,7 @@ function readCompactLine(bytes: Uint8Array, from: number, to: number, into: Comp
     into.sbdfHash = key.sbdfHash;
     into.sbdfHigh = key.sbdfHigh;
     into.sbdfLow = key.sbdfLow;
+    into.key = key;
     // `readKey`'s shortcut for the address it read last: not this one.
     into.sbdfWords = false;
     return readTail(bytes, from + key.length, to, into);
@@ -346,6 +357,7 @@ function readKey(bytes: Uint8Array, from: number, to: number, into: CompactWrite
   // number is one no line's bytes read as unless they are these (see `eight`). Eight of them at
   // `8k`, or the last 8 bytes of the key where the key is shorter (some compared twice).
   const length = at - from;
+  into.key = undefined;
   if (length <= 8 * KEY_WORDS) {
     let key = into.keys[slot];
     if (key === undefined) {
@@ -365,6 +377,8 @@ function readKey(bytes: Uint8Array, from: number, to: number, into: CompactWrite
     key.sbdfHash = into.sbdfHash;
     key.sbdfHigh = into.sbdfHigh;
     key.sbdfLow = into.sbdfLow;
+    key.text = undefined;
+    into.key = key;
   }
   return at;
 }
@@ -456,8 +470,20 @@ export class AddressTexts {
   private readonly byHash = new Map<number, KnownAddress>();
   private last: KnownAddress | undefined;
 
-  /** The text of the address `write` found in `bytes` (printable ASCII: one character a byte). */
+  /**
+   * The text of the address `write` found in `bytes` (printable ASCII: one character a byte): the
+   * one kept with the line's key when a line of that key was met before (`CompactWrite.key`), else
+   * found by the address's bytes and kept with the key.
+   */
   textOf(bytes: Uint8Array, write: CompactWrite): string {
+    const key = write.key;
+    if (key === undefined) return this.find(bytes, write);
+    key.text ??= this.find(bytes, write);
+    return key.text;
+  }
+
+  /** `textOf` without the key: the address found by its bytes. */
+  private find(bytes: Uint8Array, write: CompactWrite): string {
     const { sbdfFrom: from, sbdfTo: to } = write;
     const last = this.last;
     if (last?.is(bytes, write)) return last.text;
