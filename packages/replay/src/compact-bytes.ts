@@ -57,8 +57,14 @@ export class CompactWrite {
    * the register, size and value), each in the slot `keySlot` gives its line: a line whose first
    * bytes are the key in its slot is that key again, its domain, vCPU and address the key's. A
    * trace's lines name the same few devices from the same few vCPUs, so most lines meet their key.
+   * Sized by what it meets (`keptKey`): `FIRST_KEY_SLOTS`, four times more each time it has kept
+   * keys for a quarter of its slots, up to `MOST_KEY_SLOTS`.
    */
-  readonly keys: (KnownKey | undefined)[] = new Array(KEY_SLOTS).fill(undefined);
+  keys: (KnownKey | undefined)[] = new Array(FIRST_KEY_SLOTS).fill(undefined);
+  /** 32 less the bits of a slot's index in `keys` (`keySlot` keeps a hash's top bits). */
+  keyShift = 32 - Math.log2(FIRST_KEY_SLOTS);
+  /** Keys `readKey` kept in `keys` since it was made. */
+  keysKept = 0;
   /**
    * The kept key of the line read last (undefined when it was too long to keep): where
    * `AddressTexts.textOf` finds the address's text again, with no compare of its bytes.
@@ -100,11 +106,16 @@ class KnownKey {
  */
 const KEY_WORDS = 8;
 /**
- * Slots of `CompactWrite.keys`: a power of two, sixteen times the bench's 64 devices (fewer slots
- * left keys pushing each other out: 52 slots held 64 devices' keys with 256). A slot's key is made
- * when a key first lands in it.
+ * Slots of a new `CompactWrite.keys`: a power of two, sixteen times the bench's 64 devices (fewer
+ * slots left keys pushing each other out: 52 slots held 64 devices' keys with 256). A slot's key is
+ * made when a key first lands in it.
  */
-const KEY_SLOTS = 1024;
+const FIRST_KEY_SLOTS = 1024;
+/**
+ * Slots of `CompactWrite.keys` at most: sixteen times the scale row's 4,096 devices (with 1,024 slots
+ * there a device's key was pushed out before its next visit, with 16,384 a fifth of them still were).
+ */
+const MOST_KEY_SLOTS = 65536;
 /**
  * The shortest compact write line: the head, `0v0`, the address's key and an empty address, the
  * register's key and the shortest tail (68 bytes).
@@ -117,12 +128,12 @@ const SHORTEST_LINE = 26 + 3 + 10 + 8 + 21;
  * address's bus, device and function (43 on). Any bytes would do (the slot's key is compared whole);
  * these tell a trace's devices apart.
  */
-function keySlot(v: DataView, from: number): number {
+function keySlot(v: DataView, from: number, shift: number): number {
   const h =
     Math.imul(v.getInt32(from + 26, true), 0x9e3779b1) ^
     v.getInt32(from + 43, true) ^
     Math.imul(v.getInt32(from + 47, true), 0x85ebca6b);
-  return Math.imul(h ^ (h >>> 15), 0x27d4eb2f) >>> 22;
+  return Math.imul(h ^ (h >>> 15), 0x27d4eb2f) >>> shift;
 }
 
 /**
@@ -226,7 +237,7 @@ function readCompactLine(bytes: Uint8Array, from: number, to: number, into: Comp
     into.view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   }
   const v = into.view;
-  const slot = keySlot(v, from);
+  const slot = keySlot(v, from, into.keyShift);
   const key = into.keys[slot];
   if (
     key !== undefined &&
@@ -246,7 +257,7 @@ function readCompactLine(bytes: Uint8Array, from: number, to: number, into: Comp
     into.sbdfWords = false;
     return readTail(bytes, from + key.length, to, into);
   }
-  const at = readKey(bytes, from, to, into, slot);
+  const at = readKey(bytes, from, to, into);
   return at < 0 ? -1 : readTail(bytes, at, to, into);
 }
 
@@ -271,10 +282,10 @@ function sameKey(v: DataView, from: number, key: KnownKey): boolean {
 
 /**
  * Reads the key of a compact write line from `from`, before `to`, into `into` (domain, vCPU,
- * address) and keeps it in `into.keys[slot]` when it is not too long: the index just past its
+ * address) and keeps it in its slot of `into.keys` (`keptKey`) when it is not too long: the index just past its
  * `"reg":`, or -1, with the slot's key left as it was, when the bytes there do not start such a line.
  */
-function readKey(bytes: Uint8Array, from: number, to: number, into: CompactWrite, slot: number): number {
+function readKey(bytes: Uint8Array, from: number, to: number, into: CompactWrite): number {
   const v = into.view;
   // The head, and the vCPU's `d` (its first digit at least follows).
   if (
@@ -359,11 +370,7 @@ function readKey(bytes: Uint8Array, from: number, to: number, into: CompactWrite
   const length = at - from;
   into.key = undefined;
   if (length <= 8 * KEY_WORDS) {
-    let key = into.keys[slot];
-    if (key === undefined) {
-      key = new KnownKey();
-      into.keys[slot] = key;
-    }
+    const key = keptKey(into, v, from);
     for (let k = 0; k < KEY_WORDS; k++) {
       const offset = Math.min(8 * k, length - 8);
       key.at[k] = offset;
@@ -381,6 +388,28 @@ function readKey(bytes: Uint8Array, from: number, to: number, into: CompactWrite
     into.key = key;
   }
   return at;
+}
+
+/**
+ * The slot's key object for the key at `from` that `readKey` keeps, made when the slot has none.
+ * When `into.keys` has kept keys for a quarter of its slots (a trace of more keys than that pushes
+ * them out of each other's slots: a key shares its slot with another for a fifth of them at a
+ * quarter, fewer the emptier the table), it is first replaced by one four times larger, empty (each
+ * key is read again once, then kept), and the key goes to its slot there.
+ */
+function keptKey(into: CompactWrite, v: DataView, from: number): KnownKey {
+  if (++into.keysKept > into.keys.length / 4 && into.keys.length < MOST_KEY_SLOTS) {
+    into.keys = new Array(4 * into.keys.length).fill(undefined);
+    into.keyShift -= 2;
+    into.keysKept = 1;
+  }
+  const slot = keySlot(v, from, into.keyShift);
+  let key = into.keys[slot];
+  if (key === undefined) {
+    key = new KnownKey();
+    into.keys[slot] = key;
+  }
+  return key;
 }
 
 /**
