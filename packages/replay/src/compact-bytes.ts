@@ -66,7 +66,7 @@ export class CompactWrite {
   /** Keys `readKey` kept in `keys` since it was made. */
   keysKept = 0;
   /**
-   * The kept key of the line read last (undefined when it was too long to keep): where
+   * The kept key of the line read last (undefined when it was too short or too long to keep): where
    * `AddressTexts.textOf` finds the address's text again, with no compare of its bytes.
    */
   key: KnownKey | undefined = undefined;
@@ -76,15 +76,14 @@ export class CompactWrite {
 }
 
 /**
- * A key `readKey` read, and its fields: its bytes as `KEY_WORDS` 8-byte numbers read at `at` (past
- * the key's end they are its last 8 bytes again, compared twice), and where the address starts and
- * ends from the line's start.
+ * A key `readKey` read, and its fields: its bytes as `KEY_WORDS` 8-byte numbers, the first seven at
+ * `8k` and the last its last 8 bytes (some bytes compared twice: a key has `SHORTEST_KEPT_KEY` to
+ * `8 * KEY_WORDS` bytes), and where the address starts and ends from the line's start.
  */
 class KnownKey {
   /** How many bytes. */
   length = 0;
   readonly words = new Float64Array(KEY_WORDS);
-  readonly at = new Int32Array(KEY_WORDS);
   domain = 0;
   vcpu = 0;
   addressFrom = 0;
@@ -105,6 +104,12 @@ class KnownKey {
  * line.
  */
 const KEY_WORDS = 8;
+/**
+ * The shortest key kept: 56 bytes, the first seven of its 8-byte numbers at fixed offsets, so that
+ * comparing them reads no offset (a key of `d0v0` and an address of 9 characters or more; a shorter
+ * one, which no address in Xen's form makes, is read field by field on every line).
+ */
+const SHORTEST_KEPT_KEY = 8 * (KEY_WORDS - 1);
 /**
  * Slots of a new `CompactWrite.keys`: a power of two, sixteen times the bench's 64 devices (fewer
  * slots left keys pushing each other out: 52 slots held 64 devices' keys with 256). A slot's key is
@@ -263,26 +268,26 @@ function readCompactLine(bytes: Uint8Array, from: number, to: number, into: Comp
 
 /**
  * Whether the `key.length` bytes at `from` (all before the line's end) are `key`: eight 8-byte
- * numbers compared, unrolled (a loop over them re-checked the view and the array on every turn).
+ * numbers compared, unrolled (a loop over them re-checked the view and the array on every turn),
+ * seven at fixed offsets (an array of offsets cost a load and its check each).
  */
 function sameKey(v: DataView, from: number, key: KnownKey): boolean {
   const w = key.words;
-  const at = key.at;
   return (
     v.getFloat64(from, true) === w[0] &&
-    v.getFloat64(from + at[1]!, true) === w[1] &&
-    v.getFloat64(from + at[2]!, true) === w[2] &&
-    v.getFloat64(from + at[3]!, true) === w[3] &&
-    v.getFloat64(from + at[4]!, true) === w[4] &&
-    v.getFloat64(from + at[5]!, true) === w[5] &&
-    v.getFloat64(from + at[6]!, true) === w[6] &&
-    v.getFloat64(from + at[7]!, true) === w[7]
+    v.getFloat64(from + 8, true) === w[1] &&
+    v.getFloat64(from + 16, true) === w[2] &&
+    v.getFloat64(from + 24, true) === w[3] &&
+    v.getFloat64(from + 32, true) === w[4] &&
+    v.getFloat64(from + 40, true) === w[5] &&
+    v.getFloat64(from + 48, true) === w[6] &&
+    v.getFloat64(from + key.length - 8, true) === w[7]
   );
 }
 
 /**
  * Reads the key of a compact write line from `from`, before `to`, into `into` (domain, vCPU,
- * address) and keeps it in its slot of `into.keys` (`keptKey`) when it is not too long: the index just past its
+ * address) and keeps it in its slot of `into.keys` (`keptKey`) when it is neither too short nor too long: the index just past its
  * `"reg":`, or -1, with the slot's key left as it was, when the bytes there do not start such a line.
  */
 function readKey(bytes: Uint8Array, from: number, to: number, into: CompactWrite): number {
@@ -365,17 +370,14 @@ function readKey(bytes: Uint8Array, from: number, to: number, into: CompactWrite
     return -1;
   at += REG_KEY.length;
   // Kept as read from the line's own bytes: every byte of it is printable ASCII, so each 8-byte
-  // number is one no line's bytes read as unless they are these (see `eight`). Eight of them at
-  // `8k`, or the last 8 bytes of the key where the key is shorter (some compared twice).
+  // number is one no line's bytes read as unless they are these (see `eight`). Seven of them at
+  // `8k`, and the key's last 8 bytes (`sameKey`).
   const length = at - from;
   into.key = undefined;
-  if (length <= 8 * KEY_WORDS) {
+  if (length >= SHORTEST_KEPT_KEY && length <= 8 * KEY_WORDS) {
     const key = keptKey(into, v, from);
-    for (let k = 0; k < KEY_WORDS; k++) {
-      const offset = Math.min(8 * k, length - 8);
-      key.at[k] = offset;
-      key.words[k] = v.getFloat64(from + offset, true);
-    }
+    for (let k = 0; k < KEY_WORDS - 1; k++) key.words[k] = v.getFloat64(from + 8 * k, true);
+    key.words[KEY_WORDS - 1] = v.getFloat64(from + length - 8, true);
     key.length = length;
     key.domain = into.domain;
     key.vcpu = into.vcpu;
