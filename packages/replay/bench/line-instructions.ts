@@ -2,7 +2,8 @@
  * One contender of the replay's per-line cost, for counting its executed instructions (not a test):
  * under a shared host's load CPU time swings 3–5× between rounds, an instruction count does not.
  * Makes the bench's workload (writes-workload.ts, 64 devices, `made` writes, always all of them, so
- * the set-up costs the same whatever is fed), then runs the first `fed` lines through one contender:
+ * the set-up costs the same whatever is fed; with `devices` 4096, the scale row's larger machine,
+ * `scaleMachines`), then runs the first `fed` lines through one contender:
  * - `parse`: the compact-line reader alone (`compactLineEnd` over the lines' bytes, blocks of
  *   `CHUNK_BYTES` as `fileLineBlocks` gives them; nothing applied);
  * - `unchecked`: a replay without checks (`TraceReplay.feedLine` over the same blocks, as the CLI);
@@ -11,7 +12,7 @@
  * Instructions a line are the difference of two runs' counts over the difference of their `fed`, so
  * start-up and the workload's making cancel:
  * `valgrind --tool=cachegrind --cache-sim=no --cachegrind-out-file=/dev/null node --predictable
- * --single-threaded --import tsx bench/line-instructions.ts <contender> <fed> [made=300000]`, once with
+ * --single-threaded --import tsx bench/line-instructions.ts <contender> <fed> [made=300000] [devices=64]`, once with
  * `fed` 100000 and once 300000 (the `==…== I refs:` line is the count). `line-instructions.sh`
  * runs both and prints the figure.
  */
@@ -19,13 +20,15 @@ import type { Machine } from '@vpci/vpci';
 import { CompactWrite, compactLineEnd } from '../src/compact-bytes.js';
 import { CHUNK_BYTES } from '../src/file-lines.js';
 import { TraceReplay } from '../src/run.js';
-import { header, line, plan, writes } from './writes-workload.js';
+import { header, line, plan, scaleMachines, writes } from './writes-workload.js';
 
-const [contender = 'parse', fedText = '100000', madeText = '300000'] = process.argv.slice(2);
+const [contender = 'parse', fedText = '100000', madeText = '300000', devicesText = '64'] =
+  process.argv.slice(2);
 const fed = Number(fedText);
 const made = Number(madeText);
-if (!(fed <= made)) throw new Error('usage: line-instructions.ts <contender> <fed> [made]');
-const planned = plan(64);
+if (!(fed <= made) || (devicesText !== '64' && devicesText !== '4096'))
+  throw new Error('usage: line-instructions.ts <contender> <fed> [made] [devices: 64 or 4096]');
+const planned = devicesText === '64' ? plan(64) : scaleMachines().large;
 const workload = [...writes(planned, made)];
 
 /** The writes as blocks of whole lines, each a `Buffer` as `lineBlocks` gives them. */

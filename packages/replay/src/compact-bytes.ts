@@ -57,23 +57,33 @@ export class CompactWrite {
    * the register, size and value), each in the slot `keySlot` gives its line: a line whose first
    * bytes are the key in its slot is that key again, its domain, vCPU and address the key's. A
    * trace's lines name the same few devices from the same few vCPUs, so most lines meet their key.
+   * Sized by what it meets (`keptKey`): `FIRST_KEY_SLOTS`, four times more each time it has kept
+   * keys for a quarter of its slots, up to `MOST_KEY_SLOTS`.
    */
-  readonly keys: (KnownKey | undefined)[] = new Array(KEY_SLOTS).fill(undefined);
+  keys: (KnownKey | undefined)[] = new Array(FIRST_KEY_SLOTS).fill(undefined);
+  /** 32 less the bits of a slot's index in `keys` (`keySlot` keeps a hash's top bits). */
+  keyShift = 32 - Math.log2(FIRST_KEY_SLOTS);
+  /** Keys `readKey` kept in `keys` since it was made. */
+  keysKept = 0;
+  /**
+   * The kept key of the line read last (undefined when it was too short or too long to keep): where
+   * `AddressTexts.textOf` finds the address's text again, with no compare of its bytes.
+   */
+  key: KnownKey | undefined = undefined;
   /** The bytes `view` shows: the chunk the lines read last are spans of (one view per chunk). */
   viewed: Uint8Array | undefined = undefined;
   view: DataView<ArrayBufferLike> = new DataView(new ArrayBuffer(0));
 }
 
 /**
- * A key `readKey` read, and its fields: its bytes as `KEY_WORDS` 8-byte numbers read at `at` (past
- * the key's end they are its last 8 bytes again, compared twice), and where the address starts and
- * ends from the line's start.
+ * A key `readKey` read, and its fields: its bytes as `KEY_WORDS` 8-byte numbers, the first seven at
+ * `8k` and the last its last 8 bytes (some bytes compared twice: a key has `SHORTEST_KEPT_KEY` to
+ * `8 * KEY_WORDS` bytes), and where the address starts and ends from the line's start.
  */
 class KnownKey {
   /** How many bytes. */
   length = 0;
   readonly words = new Float64Array(KEY_WORDS);
-  readonly at = new Int32Array(KEY_WORDS);
   domain = 0;
   vcpu = 0;
   addressFrom = 0;
@@ -81,6 +91,11 @@ class KnownKey {
   sbdfHash = 0;
   sbdfHigh = 0;
   sbdfLow = 0;
+  /**
+   * The address's text, once `AddressTexts.textOf` found it for a line of this key; forgotten when
+   * the slot takes another key (`readKey`), whose address may differ.
+   */
+  text: string | undefined = undefined;
 }
 
 /**
@@ -90,11 +105,22 @@ class KnownKey {
  */
 const KEY_WORDS = 8;
 /**
- * Slots of `CompactWrite.keys`: a power of two, sixteen times the bench's 64 devices (fewer slots
- * left keys pushing each other out: 52 slots held 64 devices' keys with 256). A slot's key is made
- * when a key first lands in it.
+ * The shortest key kept: 56 bytes, the first seven of its 8-byte numbers at fixed offsets, so that
+ * comparing them reads no offset (a key of `d0v0` and an address of 9 characters or more; a shorter
+ * one, which no address in Xen's form makes, is read field by field on every line).
  */
-const KEY_SLOTS = 1024;
+const SHORTEST_KEPT_KEY = 8 * (KEY_WORDS - 1);
+/**
+ * Slots of a new `CompactWrite.keys`: a power of two, sixteen times the bench's 64 devices (fewer
+ * slots left keys pushing each other out: 52 slots held 64 devices' keys with 256). A slot's key is
+ * made when a key first lands in it.
+ */
+const FIRST_KEY_SLOTS = 1024;
+/**
+ * Slots of `CompactWrite.keys` at most: sixteen times the scale row's 4,096 devices (with 1,024 slots
+ * there a device's key was pushed out before its next visit, with 16,384 a fifth of them still were).
+ */
+const MOST_KEY_SLOTS = 65536;
 /**
  * The shortest compact write line: the head, `0v0`, the address's key and an empty address, the
  * register's key and the shortest tail (68 bytes).
@@ -107,12 +133,12 @@ const SHORTEST_LINE = 26 + 3 + 10 + 8 + 21;
  * address's bus, device and function (43 on). Any bytes would do (the slot's key is compared whole);
  * these tell a trace's devices apart.
  */
-function keySlot(v: DataView, from: number): number {
+function keySlot(v: DataView, from: number, shift: number): number {
   const h =
     Math.imul(v.getInt32(from + 26, true), 0x9e3779b1) ^
     v.getInt32(from + 43, true) ^
     Math.imul(v.getInt32(from + 47, true), 0x85ebca6b);
-  return Math.imul(h ^ (h >>> 15), 0x27d4eb2f) >>> 22;
+  return Math.imul(h ^ (h >>> 15), 0x27d4eb2f) >>> shift;
 }
 
 /**
@@ -216,7 +242,7 @@ function readCompactLine(bytes: Uint8Array, from: number, to: number, into: Comp
     into.view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   }
   const v = into.view;
-  const slot = keySlot(v, from);
+  const slot = keySlot(v, from, into.keyShift);
   const key = into.keys[slot];
   if (
     key !== undefined &&
@@ -231,39 +257,40 @@ function readCompactLine(bytes: Uint8Array, from: number, to: number, into: Comp
     into.sbdfHash = key.sbdfHash;
     into.sbdfHigh = key.sbdfHigh;
     into.sbdfLow = key.sbdfLow;
+    into.key = key;
     // `readKey`'s shortcut for the address it read last: not this one.
     into.sbdfWords = false;
     return readTail(bytes, from + key.length, to, into);
   }
-  const at = readKey(bytes, from, to, into, slot);
+  const at = readKey(bytes, from, to, into);
   return at < 0 ? -1 : readTail(bytes, at, to, into);
 }
 
 /**
  * Whether the `key.length` bytes at `from` (all before the line's end) are `key`: eight 8-byte
- * numbers compared, unrolled (a loop over them re-checked the view and the array on every turn).
+ * numbers compared, unrolled (a loop over them re-checked the view and the array on every turn),
+ * seven at fixed offsets (an array of offsets cost a load and its check each).
  */
 function sameKey(v: DataView, from: number, key: KnownKey): boolean {
   const w = key.words;
-  const at = key.at;
   return (
     v.getFloat64(from, true) === w[0] &&
-    v.getFloat64(from + at[1]!, true) === w[1] &&
-    v.getFloat64(from + at[2]!, true) === w[2] &&
-    v.getFloat64(from + at[3]!, true) === w[3] &&
-    v.getFloat64(from + at[4]!, true) === w[4] &&
-    v.getFloat64(from + at[5]!, true) === w[5] &&
-    v.getFloat64(from + at[6]!, true) === w[6] &&
-    v.getFloat64(from + at[7]!, true) === w[7]
+    v.getFloat64(from + 8, true) === w[1] &&
+    v.getFloat64(from + 16, true) === w[2] &&
+    v.getFloat64(from + 24, true) === w[3] &&
+    v.getFloat64(from + 32, true) === w[4] &&
+    v.getFloat64(from + 40, true) === w[5] &&
+    v.getFloat64(from + 48, true) === w[6] &&
+    v.getFloat64(from + key.length - 8, true) === w[7]
   );
 }
 
 /**
  * Reads the key of a compact write line from `from`, before `to`, into `into` (domain, vCPU,
- * address) and keeps it in `into.keys[slot]` when it is not too long: the index just past its
+ * address) and keeps it in its slot of `into.keys` (`keptKey`) when it is neither too short nor too long: the index just past its
  * `"reg":`, or -1, with the slot's key left as it was, when the bytes there do not start such a line.
  */
-function readKey(bytes: Uint8Array, from: number, to: number, into: CompactWrite, slot: number): number {
+function readKey(bytes: Uint8Array, from: number, to: number, into: CompactWrite): number {
   const v = into.view;
   // The head, and the vCPU's `d` (its first digit at least follows).
   if (
@@ -343,20 +370,14 @@ function readKey(bytes: Uint8Array, from: number, to: number, into: CompactWrite
     return -1;
   at += REG_KEY.length;
   // Kept as read from the line's own bytes: every byte of it is printable ASCII, so each 8-byte
-  // number is one no line's bytes read as unless they are these (see `eight`). Eight of them at
-  // `8k`, or the last 8 bytes of the key where the key is shorter (some compared twice).
+  // number is one no line's bytes read as unless they are these (see `eight`). Seven of them at
+  // `8k`, and the key's last 8 bytes (`sameKey`).
   const length = at - from;
-  if (length <= 8 * KEY_WORDS) {
-    let key = into.keys[slot];
-    if (key === undefined) {
-      key = new KnownKey();
-      into.keys[slot] = key;
-    }
-    for (let k = 0; k < KEY_WORDS; k++) {
-      const offset = Math.min(8 * k, length - 8);
-      key.at[k] = offset;
-      key.words[k] = v.getFloat64(from + offset, true);
-    }
+  into.key = undefined;
+  if (length >= SHORTEST_KEPT_KEY && length <= 8 * KEY_WORDS) {
+    const key = keptKey(into, v, from);
+    for (let k = 0; k < KEY_WORDS - 1; k++) key.words[k] = v.getFloat64(from + 8 * k, true);
+    key.words[KEY_WORDS - 1] = v.getFloat64(from + length - 8, true);
     key.length = length;
     key.domain = into.domain;
     key.vcpu = into.vcpu;
@@ -365,8 +386,32 @@ function readKey(bytes: Uint8Array, from: number, to: number, into: CompactWrite
     key.sbdfHash = into.sbdfHash;
     key.sbdfHigh = into.sbdfHigh;
     key.sbdfLow = into.sbdfLow;
+    key.text = undefined;
+    into.key = key;
   }
   return at;
+}
+
+/**
+ * The slot's key object for the key at `from` that `readKey` keeps, made when the slot has none.
+ * When `into.keys` has kept keys for a quarter of its slots (a trace of more keys than that pushes
+ * them out of each other's slots: a key shares its slot with another for a fifth of them at a
+ * quarter, fewer the emptier the table), it is first replaced by one four times larger, empty (each
+ * key is read again once, then kept), and the key goes to its slot there.
+ */
+function keptKey(into: CompactWrite, v: DataView, from: number): KnownKey {
+  if (++into.keysKept > into.keys.length / 4 && into.keys.length < MOST_KEY_SLOTS) {
+    into.keys = new Array(4 * into.keys.length).fill(undefined);
+    into.keyShift -= 2;
+    into.keysKept = 1;
+  }
+  const slot = keySlot(v, from, into.keyShift);
+  let key = into.keys[slot];
+  if (key === undefined) {
+    key = new KnownKey();
+    into.keys[slot] = key;
+  }
+  return key;
 }
 
 /**
@@ -456,8 +501,20 @@ export class AddressTexts {
   private readonly byHash = new Map<number, KnownAddress>();
   private last: KnownAddress | undefined;
 
-  /** The text of the address `write` found in `bytes` (printable ASCII: one character a byte). */
+  /**
+   * The text of the address `write` found in `bytes` (printable ASCII: one character a byte): the
+   * one kept with the line's key when a line of that key was met before (`CompactWrite.key`), else
+   * found by the address's bytes and kept with the key.
+   */
   textOf(bytes: Uint8Array, write: CompactWrite): string {
+    const key = write.key;
+    if (key === undefined) return this.find(bytes, write);
+    key.text ??= this.find(bytes, write);
+    return key.text;
+  }
+
+  /** `textOf` without the key: the address found by its bytes. */
+  private find(bytes: Uint8Array, write: CompactWrite): string {
     const { sbdfFrom: from, sbdfTo: to } = write;
     const last = this.last;
     if (last?.is(bytes, write)) return last.text;
