@@ -70,9 +70,12 @@ const RUNS = Number(process.env.BENCH_RUNS ?? 3);
 /** `scale`: the scale contender alone. */
 const SCALE_ONLY = process.env.BENCH_ONLY === 'scale';
 /** The scale replays' checks: scoped (the target's), or `off` for the diagnostic above. */
-const SCALE_CHECKS = process.env.BENCH_SCALE_CHECKS ?? 'scoped';
-if (SCALE_CHECKS !== 'scoped' && SCALE_CHECKS !== 'off')
-  throw new Error(`BENCH_SCALE_CHECKS is ${JSON.stringify(SCALE_CHECKS)}: expected 'scoped' or 'off'`);
+const SCALE_CHECKS = scaleChecks(process.env.BENCH_SCALE_CHECKS ?? 'scoped');
+function scaleChecks(value: string): 'scoped' | 'off' {
+  if (value !== 'scoped' && value !== 'off')
+    throw new Error(`BENCH_SCALE_CHECKS is ${JSON.stringify(value)}: expected 'scoped' or 'off'`);
+  return value;
+}
 const DEVICES = 64;
 /**
  * Whole-machine checks after every line are slow by design, and so is a machine of 4,096 devices
