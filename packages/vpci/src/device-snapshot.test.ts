@@ -310,3 +310,47 @@ describe('DeviceSnapshot.change: a guest moving its BAR (guest_bar_write, the BA
     expect(snapshot.change(m)).toBe('none');
   });
 });
+
+describe("DeviceSnapshot.takeAgain: the take's record with what change found different written over it", () => {
+  /**
+   * The hardware domain's 01:00.0 with decoding off and the unmap finished, one frame left in BAR 0's
+   * set (as an unmap that failed part-way leaves it: a `rangeset-not-empty` violation), snapshotted.
+   * Kept in `verify` mode: the record `takeAgain` keeps is compared with one made afresh.
+   */
+  function leftover(): { m: Machine; own: PciDevice; snapshot: DeviceSnapshot } {
+    const m = machine();
+    const own = m.device('0000:01:00.0');
+    m.configWrite(m.vcpu(0, 0), '0000:01:00.0', 0x04, 2, 0x0000);
+    m.finishPending(m.vcpu(0, 0));
+    own.vpci!.bars[0]!.mem!.addRange(gfn(0xc0000), gfn(0xc0000));
+    m.invariantCaches.snapshotReuse = 'verify';
+    const snapshot = new DeviceSnapshot();
+    snapshot.take(m, own);
+    return { m, own, snapshot };
+  }
+
+  it('the BAR moved: kept, and equal to the device afterwards', () => {
+    const { m, snapshot } = leftover();
+    m.configWrite(m.vcpu(0, 0), '0000:01:00.0', 0x10, 4, 0xd000_0000);
+    expect(snapshot.change(m)).toBe('host');
+    expect(snapshot.takeAgain(m)).toBe(true);
+    expect(snapshot.change(m)).toBe('none');
+  });
+
+  it("the set's frame moved, as many ranges as before: kept, and equal to the device afterwards", () => {
+    const { m, own, snapshot } = leftover();
+    const set = own.vpci!.bars[0]!.mem!;
+    set.removeRange(gfn(0xc0000), gfn(0xc0000));
+    set.addRange(gfn(0xc0002), gfn(0xc0002));
+    expect(snapshot.change(m)).toBe('host');
+    expect(snapshot.takeAgain(m)).toBe(true);
+    expect(snapshot.change(m)).toBe('none');
+  });
+
+  it('the set grew by a range: recorded afresh', () => {
+    const { m, own, snapshot } = leftover();
+    own.vpci!.bars[0]!.mem!.addRange(gfn(0xc0002), gfn(0xc0002));
+    expect(snapshot.change(m)).toBe('host');
+    expect(snapshot.takeAgain(m)).toBe(false);
+  });
+});

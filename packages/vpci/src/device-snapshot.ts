@@ -46,6 +46,8 @@ const BAR_WRITES_FIELD = 6;
 const SECTION_FIELDS = 8;
 const SECTION_ENABLED = 2;
 const SECTION_GUEST = 3;
+const SECTION_HALF = 4;
+const SECTION_HOST = 5;
 const SECTION_SIZE = 6;
 const SECTION_BAR = 7;
 
@@ -76,15 +78,23 @@ export class DeviceSnapshot {
    * changed in place, so kept as it is).
    */
   private pagesAtTake: readonly FrameRange[] = [];
-  /** What `record` wrote at `take`, the first `kept` entries, and at the latest compare. */
+  /** What `record` wrote at `take`, the first `kept` entries. */
   private values: unknown[] = [];
   private kept = 0;
-  private now: unknown[] = [];
-  /** How many entries of `now` `change` recorded, when it recorded the whole device; else -1. */
-  private nowCount = -1;
   /**
-   * The count of changes to the machines' state (state-generation.ts) when `change` recorded the
-   * whole device: `takeAgain` keeps that record only while the count stands. The caller's word that
+   * What `change` found different of the device from the take's record, when it compared the whole
+   * record and found it laid out as before (the same BAR sections, each set as many ranges long): the
+   * indexes and the device's values there now, which make the take's record one of the device now
+   * (`takeAgain`). Written only where a value differs: most lines move one BAR, where `change`
+   * recorded every BAR's fields into a second record and then compared the two.
+   */
+  private readonly patchAt: number[] = [];
+  private readonly patchValue: unknown[] = [];
+  /** How many entries of `patchAt` hold, when `change` compared the whole record; else -1. */
+  private patchCount = -1;
+  /**
+   * The count of changes to the machines' state (state-generation.ts) when `change` compared the
+   * whole device: `takeAgain` keeps its record only while the count stands. The caller's word that
    * nothing changed the device is what makes the record sound; the count only refuses more (a caller
    * that changed the machine behind the replayer's back between two lines gets a record taken afresh).
    */
@@ -97,28 +107,32 @@ export class DeviceSnapshot {
   }
 
   /**
-   * `take` of the device `change` last compared, keeping what `change` recorded of it instead of
-   * recording it again, for a caller that knows nothing changed the device since that `change` (the
-   * replayer: its next line, with nothing applied in between but writes that change nothing a
-   * snapshot records of any device). A reprogramming's lines snapshot one device line after line,
-   * and most lines whose check is answered from the snapshot alone are mostly its two records.
-   * False, with nothing done, when `change` did not record the whole device (it answered from the
-   * device's own fields) or `InvariantCaches.snapshotReuse` is off.
+   * `take` of the device `change` last compared, keeping the take's record with what `change` found
+   * different written over it instead of recording the device again, for a caller that knows nothing
+   * changed the device since that `change` (the replayer: its next line, with nothing applied in
+   * between but writes that change nothing a snapshot records of any device). A reprogramming's
+   * lines snapshot one device line after line, and most lines whose check is answered from the
+   * snapshot alone were mostly its records. False, with nothing done, when `change` did not compare
+   * the whole record laid out as before (it answered from the device's own fields or the first BAR
+   * section that differed, or a section or set changed length) or `InvariantCaches.snapshotReuse` is
+   * off.
    */
   takeAgain(machine: Machine): boolean {
     const caches = machine.invariantCaches;
-    if (this.nowCount < 0 || caches.snapshotReuse === 'off' || stateGeneration() !== this.generationAtRecord)
+    if (
+      this.patchCount < 0 ||
+      caches.snapshotReuse === 'off' ||
+      stateGeneration() !== this.generationAtRecord
+    )
       return false;
     const device = this.device!;
-    const kept = this.now;
-    this.now = this.values;
-    this.values = kept;
-    this.kept = this.nowCount;
+    const values = this.values;
+    for (let p = 0; p < this.patchCount; p++) values[this.patchAt[p]!] = this.patchValue[p];
     if (caches.snapshotReuse === 'verify') {
       const fresh: unknown[] = [];
       const count = record(machine, device, fresh);
       for (let i = 0; i < Math.max(count, this.kept); i++)
-        if (i >= count || i >= this.kept || fresh[i] !== kept[i])
+        if (i >= count || i >= this.kept || fresh[i] !== values[i])
           throw new Error(
             `DeviceSnapshot.takeAgain: ${formatSbdf(device.sbdf)} differs from what change recorded at ${i}`,
           );
@@ -130,7 +144,7 @@ export class DeviceSnapshot {
 
   /** What `take` records besides the device's fields and BAR sections. */
   private takeRest(machine: Machine, device: PciDevice): void {
-    this.nowCount = -1;
+    this.patchCount = -1;
     this.device = device;
     this.domain = mappingDomain(machine, device);
     this.owner = device.domain?.id;
@@ -304,66 +318,117 @@ export class DeviceSnapshot {
     return this.change(machine) === 'none';
   }
 
-  /** What changed of the device since `take`, as far as a check can find something new (`DeviceChange`). */
+  /**
+   * What changed of the device since `take`, as far as a check can find something new (`DeviceChange`):
+   * the device compared in place with the take's record, each value that differs noted (`patchAt`).
+   */
   change(machine: Machine): DeviceChange {
-    const now = this.now;
     const then = this.values;
-    this.nowCount = -1;
+    const device = this.device!;
+    this.patchCount = -1;
     // The device's own fields first, its BAR sections only if these leave the answer open: a line
     // that finishes work on the device wrote its domain's p2m and left no work pending, which is
     // `frames` whatever its BARs hold.
-    recordDevice(machine, this.device!, now);
+    const now = deviceNow;
+    recordDevice(machine, device, now);
     for (let i = 0; i < DEVICE_FIELDS; i++)
       if (i !== PENDING_FIELD && i !== BAR_WRITES_FIELD && now[i] !== then[i]) return 'frames';
     const pendingThen = then[PENDING_FIELD];
     const pendingNow = now[PENDING_FIELD];
     // Work finished, or moved to another vCPU: what it excused is looked at again.
     if (pendingThen !== pendingNow && pendingThen !== undefined) return 'frames';
-    const count = recordBars(this.device!, now);
-    this.nowCount = count;
-    this.generationAtRecord = stateGeneration();
     const becameBusy = pendingThen !== pendingNow;
+    let patches = 0;
+    if (becameBusy) patches = this.patch(patches, PENDING_FIELD, pendingNow);
     const busy = pendingThen !== undefined;
     // Something a check of the device or of its host pages reads changed.
     let own = now[BAR_WRITES_FIELD] !== then[BAR_WRITES_FIELD];
+    if (own) patches = this.patch(patches, BAR_WRITES_FIELD, now[BAR_WRITES_FIELD]);
+    // Whether every section and set is as long as at `take`, so that the patches make a record.
+    let sameLayout = true;
+    const bars = device.vpci?.bars;
     let i = DEVICE_FIELDS;
-    let k = DEVICE_FIELDS;
-    while (i < this.kept || k < count) {
+    for (let slot = 0; bars !== undefined && slot < bars.length; slot++) {
+      const bar = bars[slot]!;
+      if (!bar.mappable || bar.size === 0n) continue;
       // The same slots with the same types, else the windows may differ.
-      if (i >= this.kept || k >= count || then[i] !== now[k] || then[i + 1] !== now[k + 1]) return 'frames';
-      const enabled = then[i + SECTION_ENABLED];
-      if (enabled !== now[k + SECTION_ENABLED]) return 'frames';
-      for (let f = SECTION_GUEST; f < SECTION_BAR; f++) {
-        if (then[i + f] === now[k + f]) continue;
-        // An enabled BAR's window, or the frames of a busy device's BARs (its mappings in flight).
-        if (enabled === true || busy) return 'frames';
-        // The guest address matters only there: otherwise it excuses nothing, and a device that
-        // became busy is only excused more.
-        if (f !== SECTION_GUEST) own = true;
-      }
+      if (i >= this.kept || then[i] !== slot || then[i + 1] !== bar.type) return 'frames';
+      const enabled = bar.enabled;
+      if (then[i + SECTION_ENABLED] !== enabled) return 'frames';
+      const before = patches;
+      // The guest address matters only while the BAR is enabled or the device busy (an enabled BAR's
+      // window, or the frames of a busy device's BARs, its mappings in flight): otherwise it excuses
+      // nothing, and a device that became busy is only excused more.
+      patches = this.patchIfDiffers(patches, i + SECTION_GUEST, bar.guestAddr);
+      const afterGuest = patches;
+      patches = this.patchIfDiffers(patches, i + SECTION_HALF, enabled && bar.halfWritten);
+      patches = this.patchIfDiffers(patches, i + SECTION_HOST, bar.addr);
+      patches = this.patchIfDiffers(patches, i + SECTION_SIZE, bar.size);
+      if (patches !== before && (enabled || busy)) return 'frames';
+      // Its half-written flag, host address or size: what its own checks and the sharing check read.
+      if (patches !== afterGuest) own = true;
+      // Not compared: what the device's guest frames at `take` are made of (`guestAtTake`).
+      patches = this.patchIfDiffers(patches, i + SECTION_BAR, bar);
+      const set = i + SECTION_FIELDS;
+      const setThen = then[set] as number;
+      const setNow = listSet(bar.mem, setRanges, 0);
       // The sets of a device that became busy hold its work in flight, which no check reads.
-      const setThen = then[i + SECTION_FIELDS] as number;
-      const setNow = now[k + SECTION_FIELDS] as number;
-      if (becameBusy) {
-        // Looked at no further.
-      } else if (setThen !== setNow) own = true;
-      else
-        for (let f = 1; f <= setThen; f++)
-          if (then[i + SECTION_FIELDS + f] !== now[k + SECTION_FIELDS + f]) own = true;
+      if (setNow !== setThen) {
+        sameLayout = false;
+        if (!becameBusy) own = true;
+      } else
+        for (let f = 0; f < setThen; f++) {
+          const before = patches;
+          patches = this.patchIfDiffers(patches, set + 1 + f, setRanges[f]);
+          if (patches !== before && !becameBusy) own = true;
+        }
       // A busy device's sets are its work in flight: a change there is looked at with its frames.
       if (own && busy) return 'frames';
-      i += SECTION_FIELDS + 1 + setThen;
-      k += SECTION_FIELDS + 1 + setNow;
+      i = set + 1 + setThen;
+    }
+    if (i < this.kept) return 'frames';
+    if (sameLayout) {
+      this.patchCount = patches;
+      this.generationAtRecord = stateGeneration();
     }
     if (becameBusy) {
       // Its host pages as they were (the machine keeps the same array while they stay): nothing a
       // check remembers of the device moved, so no later check needs to hear of this line.
-      if (!own && machine.invariantCaches.hostPages.hostPagesOf(this.device!) === this.pagesAtTake)
-        return 'busy';
+      if (!own && machine.invariantCaches.hostPages.hostPagesOf(device) === this.pagesAtTake) return 'busy';
       return 'frames';
     }
     return own ? 'host' : 'none';
   }
+
+  /** Notes `value` as the device's value now at `at` of the record, when it differs there. */
+  private patchIfDiffers(patches: number, at: number, value: unknown): number {
+    return this.values[at] === value ? patches : this.patch(patches, at, value);
+  }
+
+  /** Notes `value` as the device's value now at `at` of the record; returns how many are noted. */
+  private patch(patches: number, at: number, value: unknown): number {
+    this.patchAt[patches] = at;
+    this.patchValue[patches] = value;
+    return patches + 1;
+  }
+}
+
+/** Where `change` reads the device's own fields now (reused). */
+const deviceNow: unknown[] = [];
+
+/** Where `listSet` lists a set's ranges (reused). */
+const setRanges: unknown[] = [];
+
+/**
+ * Writes the ranges `set` holds into `into` from index `at` (first and last of each); returns the
+ * index after them. Empty is the common case and costs nothing.
+ */
+function listSet(set: RangeSet<Gfn> | undefined, into: unknown[], at: number): number {
+  if (set === undefined || set.isEmpty()) return at;
+  setListing.into = into;
+  setListing.at = at;
+  set.reportRanges(gfn(0), gfn(MAX_FRAME), listSetRange);
+  return setListing.at;
 }
 
 /**
@@ -418,17 +483,10 @@ function recordBars(device: PciDevice, into: unknown[]): number {
     into[n++] = bar.size;
     into[n++] = bar;
     // The set's frames, not only whether it has some: a leftover set that grows is a new
-    // rangeset-not-empty violation (it names the frames). Empty is the common case and costs nothing.
+    // rangeset-not-empty violation (it names the frames).
     const counted = n++;
-    into[counted] = 0;
-    const mem = bar.mem;
-    if (mem !== undefined && !mem.isEmpty()) {
-      setListing.into = into;
-      setListing.at = n;
-      mem.reportRanges(gfn(0), gfn(MAX_FRAME), listSetRange);
-      n = setListing.at;
-      into[counted] = n - counted - 1;
-    }
+    n = listSet(bar.mem, into, n);
+    into[counted] = n - counted - 1;
   }
   return n;
 }
