@@ -15,7 +15,7 @@ import { sbdfKey } from './sbdf.js';
 import { sortSmall } from './small-sort.js';
 import { barSetGeneration, partsGeneration, READ_BY } from './state-generation.js';
 import { UnsharedWindows } from './unshared-windows.js';
-import { type HostPage, type SortedSpans, WholeLayout, wholeHostPages } from './whole-check-lists.js';
+import { type HostPage, type SortedSpans, wholeHostPages, wholeLayout } from './whole-check-lists.js';
 import { type DomainLayout, DomainWindowIndexes } from './window-index.js';
 
 /**
@@ -186,7 +186,7 @@ interface WholeHostPages {
 /** Each domain's windows and MSI-X pages as a whole check listed them, and `partsGeneration(READ_BY.windows)` then. */
 interface WholeLayouts {
   readonly generation: number;
-  readonly byDomain: Map<Domain, WholeLayout>;
+  readonly byDomain: Map<Domain, DomainLayout>;
 }
 
 /**
@@ -354,11 +354,11 @@ function wholeDomains(
   // BAR registers again after they were written makes `Bar`s (`hostBarFrames`), which count as
   // changes to the host pages.
   if (hostPages === undefined || !hostPagesStand) {
-    const pages = wholeHostPages(context, hostPages?.pages);
+    const pages = wholeHostPages(context);
     hostPages = { generation: partsGeneration(READ_BY.hostPages), pages };
   }
   const pages = hostPages.pages;
-  const meeting: SharedPages = (first, last, into) => pages.collect(first, last, into);
+  const meeting: SharedPages = (first, last) => pages.meeting(first, last);
   if (layouts !== undefined && mappings !== undefined && mappingsStand) {
     const kept = mappings.violations;
     for (const part of mappings.domains) {
@@ -368,17 +368,12 @@ function wholeDomains(
     }
   } else {
     // The windows and MSI-X pages kept while what they read stands, else listed as they are met.
-    // Those listed before are where the new lists' sorts start from.
-    let earlier: ReadonlyMap<Domain, WholeLayout> | undefined;
-    if (layouts === undefined || layouts.generation !== partsGeneration(READ_BY.windows)) {
-      earlier = layouts?.byDomain;
+    if (layouts === undefined || layouts.generation !== partsGeneration(READ_BY.windows))
       layouts = { generation: partsGeneration(READ_BY.windows), byDomain: new Map() };
-    }
     const made: Violation[] = [];
     const parts: DomainParts[] = [];
     checkDomains(context, domains, busy, undefined, undefined, meeting, made, {
       layouts: layouts.byDomain,
-      earlier,
       parts,
     });
     for (let i = 0; i < made.length; i++) violations.push(made[i]!);
@@ -470,7 +465,7 @@ function checkScope(
     busy,
     scope,
     hostFrames,
-    (first, last, into) => hostPages.collect(first, last, into, 0),
+    (first, last) => hostPages.meeting(first, last, []),
     found,
   );
 }
@@ -718,9 +713,8 @@ function windowHeld(
 /**
  * The checks of each domain's mappings (3–6), over the whole domain without a `scope`, else where
  * it names (`hostFrames`: the scope's host frames where pages moved). A whole check's (`wholeDomains`)
- * gives `whole`: the domains' windows and MSI-X pages it keeps (those not there are listed, sorted
- * from the order of the domain's `earlier` lists, and put there), and a list told where each domain's
- * parts lie in `violations`.
+ * gives `whole`: the domains' windows and MSI-X pages it keeps (those not there are listed and put
+ * there), and a list told where each domain's parts lie in `violations`.
  */
 function checkDomains(
   context: InvariantContext,
@@ -730,11 +724,7 @@ function checkDomains(
   hostFrames: Ranges | undefined,
   hostPages: SharedPages,
   violations: Violation[],
-  whole?: {
-    readonly layouts: Map<Domain, WholeLayout>;
-    readonly earlier: ReadonlyMap<Domain, WholeLayout> | undefined;
-    readonly parts: DomainParts[];
-  },
+  whole?: { readonly layouts: Map<Domain, DomainLayout>; readonly parts: DomainParts[] },
 ): void {
   const caches = context.invariantCaches;
   for (const domain of domains) {
@@ -771,12 +761,9 @@ function checkDomains(
     if (whole === undefined)
       layout = caches.windowIndexes.of(context, domain, () => devicesMappedInto(context, domain));
     else {
-      let kept = whole.layouts.get(domain);
-      if (kept === undefined) {
-        kept = new WholeLayout(devicesMappedInto(context, domain), whole.earlier?.get(domain));
-        whole.layouts.set(domain, kept);
-      }
-      layout = kept;
+      const kept = whole.layouts.get(domain);
+      layout = kept ?? wholeLayout(devicesMappedInto(context, domain));
+      if (kept === undefined) whole.layouts.set(domain, layout);
     }
     // The region's windows and MSI-X pages, searched for once: what meets a window or extent inside
     // the region is among them (the usual extent and window are the scope's device's own).
@@ -961,21 +948,13 @@ function minus(ranges: Ranges, cut: Ranges): Ranges {
 }
 
 /**
- * The p2m extents meeting guest frames `[first, last]`, written into `betweenExtents` from its start
- * (`P2m.extentsInto`); returns how many. A BAR at a probe address can reach past the last frame a p2m
- * holds (2^52 - 1): nothing is mapped there.
+ * The p2m extents meeting guest frames `[first, last]`. A BAR at a probe address can reach past the
+ * last frame a p2m holds (2^52 - 1): nothing is mapped there.
  */
-function extentsBetween(domain: Domain, first: number, last: number): number {
-  if (first > MAX_FRAME) return 0;
-  return domain.p2m.extentsInto(gfn(first), gfn(Math.min(last, MAX_FRAME)), betweenExtents, 0);
+function extentsBetween(domain: Domain, first: number, last: number): Iterable<P2mExtent> {
+  if (first > MAX_FRAME) return [];
+  return domain.p2m.extentsIn(gfn(first), gfn(Math.min(last, MAX_FRAME)));
 }
-
-/**
- * The extents one search of `extentsBetween` found, refilled from the start and never emptied: every
- * check searches every MSI-X page of every domain and almost always finds nothing mapped there (a
- * list per search was garbage at once). Read before the next search: no caller nests them.
- */
-const betweenExtents: P2mExtentRecord[] = [];
 
 /** The guest frames of MSI-X structures `found` (those meeting some frames), merged. */
 function msixFramesMeeting(found: readonly MsixPages[]): Ranges {
@@ -1024,9 +1003,7 @@ function checkMsix(domain: Domain, layout: RegionLayout, violations: Violation[]
   for (let i = 0; i < pages.length; i++) {
     const { device, first, last } = pages[i]!;
     if (!device.vpci!.barsMapped) continue;
-    const found = extentsBetween(domain, first, last);
-    for (let k = 0; k < found; k++) {
-      const extent = betweenExtents[k]!;
+    for (const extent of extentsBetween(domain, first, last)) {
       if (extent.type === 'invalid' || extent.type === 'mmio_dm') continue;
       // Named by the first MSI-X page the extent maps, not by where the extent starts: a p2m write
       // elsewhere in the extent (a hole punched pages away) splits it and would rename the violation
@@ -1045,17 +1022,9 @@ function checkMsix(domain: Domain, layout: RegionLayout, violations: Violation[]
 
 /**
  * The host pages meeting machine frames `[first, last]`, each with its device's owner, in device order
- * or not, written into `into` from its start; returns how many: a whole check's sorted list or a
- * scoped check's index.
+ * or not: a whole check's sorted list or a scoped check's index.
  */
-type SharedPages = (first: number, last: number, into: HostPage[]) => number;
-
-/**
- * The host pages one extent's search found (`SharedPages`), refilled from the start and never
- * emptied: the sharing check searches once per MMIO extent of every domain, and the usual extent
- * meets its own BAR's page alone (a list per search was garbage at once).
- */
-const sharedPagesFound: HostPage[] = [];
+type SharedPages = (first: number, last: number) => HostPage[];
 
 /** Host pages in device (SBDF) order, each device's in its order. */
 function pageOrder(a: HostPage, b: HostPage): number {
@@ -1072,19 +1041,18 @@ function checkShared(
   // Per extent, the pages on its machine frames, in device order.
   for (let i = 0; i < extents.length; i++) {
     const extent = extents[i]!;
-    const found = hostPages(extent.mfn, extent.mfn + extent.count - 1, sharedPagesFound);
+    const meeting = hostPages(extent.mfn, extent.mfn + extent.count - 1);
     // Only other domains' pages count: the usual extent meets its own BAR's pages alone.
     let others = 0;
-    for (let k = 0; k < found; k++) {
-      const owner = sharedPagesFound[k]!.owner;
+    for (let k = 0; k < meeting.length; k++) {
+      const owner = meeting[k]!.owner;
       if (owner !== undefined && owner !== domain.id) others++;
     }
     if (others === 0) continue;
-    const near: HostPage[] = [];
-    for (let k = 0; k < found; k++) {
-      const page = sharedPagesFound[k]!;
-      if (page.owner !== undefined && page.owner !== domain.id) near.push(page);
-    }
+    const near =
+      others === meeting.length
+        ? meeting
+        : meeting.filter((page) => page.owner !== undefined && page.owner !== domain.id);
     if (near.length > 1) sortSmall(near, pageOrder);
     for (const { device, frames } of near) {
       const start = Math.max(extent.mfn, frames[0]);
@@ -1255,9 +1223,7 @@ function checkCoverage(
       // Mapped MMIO all through (the usual case): nothing to report, no search of the p2m.
       if (first <= last && heldByExtents(extents, extents.length, first, last)) continue;
       let next = first;
-      const found = extentsBetween(domain, first, last);
-      for (let k = 0; k < found; k++) {
-        const extent = betweenExtents[k]!;
+      for (const extent of extentsBetween(domain, first, last)) {
         const start = Math.max(first, extent.gfn);
         if (start > next) unmapped(next, start - next);
         next = Math.max(next, Math.min(last, extent.gfn + extent.count - 1) + 1);

@@ -26,7 +26,7 @@ export const READ_BY = {
    */
   hostPages: 1,
   /**
-   * Each domain's windows and MSI-X pages (`WholeLayout`): its devices' enabled BARs, their guest
+   * Each domain's windows and MSI-X pages (`wholeLayout`): its devices' enabled BARs, their guest
    * and host frames, their MSI-X structures.
    */
   windows: 2,

@@ -1,11 +1,10 @@
 /**
  * What a whole-machine invariant check searches, listed from the machine as it stands at every check:
  * per domain its enabled BAR windows and MSI-X pages by guest frame, and every device's host pages by
- * machine frame. The whole check is the reference the scoped checks are compared with, so none of
- * the scoped checks' indexes (window-index.ts, host-pages.ts) or their change detection is read: each
- * list is made from the devices, sorted once, and searched (a walk over every item for every p2m
- * extent cost most of a whole check). An earlier listing's order may be where a sort starts from:
- * the sort's answer is the same from any start.
+ * machine frame. The whole check is the reference the scoped checks are compared with, so nothing
+ * here is kept between checks, and none of the scoped checks' indexes (window-index.ts,
+ * host-pages.ts) or their change detection is read: each list is made from the devices, sorted once,
+ * and searched (a walk over every item for every p2m extent cost most of a whole check).
  */
 import { type MsixPages, pushDeviceWindows, type Window } from './bar-windows.js';
 import type { EngineContext } from './context.js';
@@ -27,34 +26,20 @@ export class SortedSpans<T> {
   /** `reach[k]`: the largest last frame of `byFirst[0 … k]`. */
   private readonly reach: number[] = [];
 
-  /**
-   * `items` (kept, not copied) on the spans `first(item)` … `last(item)`. `earlier`, the same list as
-   * an earlier check made it, only speeds the sort: with as many items, its order is where the sort
-   * starts from.
-   */
+  /** `items` (kept, not copied) on the spans `first(item)` … `last(item)`. */
   constructor(
     private readonly items: readonly T[],
     first: (item: T) => number,
     last: (item: T) => number,
-    earlier?: SortedSpans<T>,
   ) {
     const { byFirst, firsts, lasts, reach } = this;
     for (let i = 0; i < items.length; i++) {
       firsts.push(first(items[i]!));
       lasts.push(last(items[i]!));
-    }
-    // An insertion sort (a domain's items are a few hundred at most) of the indexes taken in listing
-    // order, or in the order an earlier listing of as many items sorted to: a device's BARs are listed
-    // low and high in turn (BAR0 below 4 GiB, BAR2 above), so listing order costs a move per pair of
-    // devices (2,016 for the bench's 64), and one change since the earlier listing a few.
-    const start =
-      earlier !== undefined && earlier.byFirst.length === items.length ? earlier.byFirst : undefined;
-    for (let i = 0; i < items.length; i++) {
-      const index = start === undefined ? i : start[i]!;
-      const from = firsts[index]!;
+      // An insertion sort: a domain's items are a few hundred at most, listed mostly in frame order.
       let j = i - 1;
-      for (; j >= 0 && firsts[byFirst[j]!]! > from; j--) byFirst[j + 1] = byFirst[j]!;
-      byFirst[j + 1] = index;
+      for (; j >= 0 && firsts[byFirst[j]!]! > firsts[i]!; j--) byFirst[j + 1] = byFirst[j]!;
+      byFirst[j + 1] = i;
     }
     let most = Number.NEGATIVE_INFINITY;
     for (let k = 0; k < byFirst.length; k++) {
@@ -70,16 +55,6 @@ export class SortedSpans<T> {
 
   /** The items meeting `[first, last]`, in listing order. */
   meeting(first: number, last: number): T[] {
-    const out: T[] = [];
-    this.collect(first, last, out);
-    return out;
-  }
-
-  /**
-   * `meeting` written into `into` from its start; returns how many (the items past them are left as
-   * they were): for a search made per extent, whose answer is read before the next.
-   */
-  collect(first: number, last: number, into: T[]): number {
     const { byFirst, firsts, lasts, reach } = this;
     // Past the items starting by `last`, then back while some before them still reach `first`.
     let lo = 0;
@@ -100,8 +75,9 @@ export class SortedSpans<T> {
       for (; j >= 0 && found[j]! > v; j--) found[j + 1] = found[j]!;
       found[j + 1] = v;
     }
-    for (let i = 0; i < count; i++) into[i] = this.items[found[i]!]!;
-    return count;
+    const out: T[] = [];
+    for (let i = 0; i < count; i++) out.push(this.items[found[i]!]!);
+    return out;
   }
 
   /** The items meeting any range of `region`, each once, in listing order. */
@@ -130,43 +106,23 @@ const spanFirst = (item: { readonly first: number }): number => item.first;
 const spanLast = (item: { readonly last: number }): number => item.last;
 
 /**
- * The windows and MSI-X pages of a domain's devices as a whole check listed them, searchable by guest
- * frame: lists in the order a walk over the devices meets them.
+ * The windows and MSI-X pages of `devices` (a domain's devices with vPCI state, in SBDF order) as
+ * they are now, searchable by guest frame: lists in the order a walk over the devices meets them.
  */
-export class WholeLayout implements DomainLayout {
-  private readonly windows: SortedSpans<Window>;
-  private readonly msix: SortedSpans<MsixPages>;
-
-  /**
-   * Those of `devices` (a domain's devices with vPCI state, in SBDF order) as they are now; `earlier`,
-   * the same domain's as an earlier check listed them, only speeds the sorts (`SortedSpans`).
-   */
-  constructor(devices: readonly PciDevice[], earlier?: WholeLayout) {
-    const listedWindows: Window[] = [];
-    const listedMsix: MsixPages[] = [];
-    for (let i = 0; i < devices.length; i++) pushDeviceWindows(devices[i]!, listedWindows, listedMsix);
-    this.windows = new SortedSpans(listedWindows, spanFirst, spanLast, earlier?.windows);
-    this.msix = new SortedSpans(listedMsix, spanFirst, spanLast, earlier?.msix);
-  }
-
-  windowsMeeting(first: number, last: number): readonly Window[] {
-    return this.windows.meeting(first, last);
-  }
-  windowsIn(region: Region | undefined): readonly Window[] {
-    return region === undefined ? this.windows.all() : this.windows.meetingAny(region);
-  }
-  msixMeeting(first: number, last: number): readonly MsixPages[] {
-    return this.msix.meeting(first, last);
-  }
-  msixIn(region: Region | undefined): readonly MsixPages[] {
-    return region === undefined ? this.msix.all() : this.msix.meetingAny(region);
-  }
-  collectWindowsMeeting(region: Region, into: Window[]): number {
-    return collectMeeting(this.windows.meetingAny(region), region, into);
-  }
-  collectMsixMeeting(region: Region, into: MsixPages[]): number {
-    return collectMeeting(this.msix.meetingAny(region), region, into);
-  }
+export function wholeLayout(devices: readonly PciDevice[]): DomainLayout {
+  const listedWindows: Window[] = [];
+  const listedMsix: MsixPages[] = [];
+  for (let i = 0; i < devices.length; i++) pushDeviceWindows(devices[i]!, listedWindows, listedMsix);
+  const windows = new SortedSpans(listedWindows, spanFirst, spanLast);
+  const msix = new SortedSpans(listedMsix, spanFirst, spanLast);
+  return {
+    windowsMeeting: (first, last) => windows.meeting(first, last),
+    windowsIn: (region) => (region === undefined ? windows.all() : windows.meetingAny(region)),
+    msixMeeting: (first, last) => msix.meeting(first, last),
+    msixIn: (region) => (region === undefined ? msix.all() : msix.meetingAny(region)),
+    collectWindowsMeeting: (region, into) => collectMeeting(windows.meetingAny(region), region, into),
+    collectMsixMeeting: (region, into) => collectMeeting(msix.meetingAny(region), region, into),
+  };
 }
 
 /** One host page range of a device, with its owner and its place among the device's pages. */
@@ -179,14 +135,8 @@ export interface HostPage {
   readonly frames: readonly [number, number];
 }
 
-/**
- * Every device's host pages as they are now (`hostBarFrames`), by machine frame, in device order;
- * `earlier`, as an earlier check listed them, only speeds the sort (`SortedSpans`).
- */
-export function wholeHostPages(
-  context: EngineContext,
-  earlier?: SortedSpans<HostPage>,
-): SortedSpans<HostPage> {
+/** Every device's host pages as they are now (`hostBarFrames`), by machine frame, in device order. */
+export function wholeHostPages(context: EngineContext): SortedSpans<HostPage> {
   const pages: HostPage[] = [];
   for (const device of context.devices()) {
     const owner = effectiveOwner(context, device);
@@ -198,6 +148,5 @@ export function wholeHostPages(
     pages,
     (page) => page.frames[0],
     (page) => page.frames[1],
-    earlier,
   );
 }

@@ -217,10 +217,6 @@ export class DomainWindowIndexes {
 
   /** Drops every index (a whole check, or devices added or removed): they are built again when asked. */
   clear(): void {
-    // Already clear (a whole check after a whole check, the usual run of them): no index was built,
-    // so none holds a device (`held` is set only with an index). A new WeakMap each time cost the
-    // collector more than the check it follows.
-    if (this.byDomain.size === 0 && this.waiting.size === 0) return;
     this.byDomain.clear();
     this.held = new WeakMap();
     this.waiting.clear();
