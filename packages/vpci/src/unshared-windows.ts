@@ -36,7 +36,8 @@ export class UnsharedWindows {
 
   /**
    * Whether no page of `pages` (the host-page index, at `version`) on the machine frames of any of
-   * the first `count` of `windows` belongs to a domain other than `domain` (or to no domain).
+   * the first `count` of `windows` belongs to a domain other than `domain` (a page of no domain is
+   * no one's to share, as in the sharing check).
    */
   noneShared(
     windows: readonly Window[],
