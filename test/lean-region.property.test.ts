@@ -25,6 +25,16 @@ const json = (value: unknown): string =>
 
 type Lean = 'on' | 'off' | 'verify';
 
+/** A trace line writing `value` to register `reg` of `sbdf` from `vcpu` (the command register 2 bytes, a BAR 4). */
+function writeLine(vcpu: string, sbdf: string, reg: number, value: number): string {
+  return `{"event":"write","vcpu":"${vcpu}","sbdf":"${sbdf}","reg":${reg},"size":${reg === 4 ? 2 : 4},"value":${value}}`;
+}
+
+/** A trace line running `vcpu` (its pending work done). */
+function runLine(vcpu: string): string {
+  return `{"event":"run","vcpu":"${vcpu}"}`;
+}
+
 /** Sets how `replay`'s machine takes the lean path (once the machine is made: after the first line). */
 function setLean(replay: TraceReplay, lean: Lean): void {
   replay.replayer.machine!.invariantCaches.leanRegions = lean;
@@ -155,9 +165,8 @@ describe("the lean path on the replay bench's workload", () => {
 describe('the lean path leaves a mapped MSI-X page in the region to the general path', () => {
   const X = '0000:00:00.0';
   const Y = '0000:00:01.0';
-  const write = (sbdf: string, reg: number, value: number): string =>
-    `{"event":"write","vcpu":"d1v0","sbdf":"${sbdf}","reg":${reg},"size":${reg === 4 ? 2 : 4},"value":${value}}`;
-  const run = '{"event":"run","vcpu":"d1v0"}';
+  const write = (sbdf: string, reg: number, value: number): string => writeLine('d1v0', sbdf, reg, value);
+  const run = runLine('d1v0');
   const trace = (type: string): string[] => [
     '{"event":"host","profile":"xen"}',
     '{"event":"device","sbdf":"0000:01:00.0","bars":[{"type":"mem32","size":"0x10000","addr":"0xc0000000"}],"msix":{"entries":16,"table":{"bar":0,"offset":0},"pba":{"bar":0,"offset":2048}}}',
@@ -210,9 +219,7 @@ describe('the lean path leaves a mapped MSI-X page in the region to the general 
 describe('the lean path leaves a region whose window reaches out of it to the general path', () => {
   const X = '0000:00:00.0';
   const Y = '0000:00:01.0';
-  const write = (vcpu: string, sbdf: string, reg: number, value: number): string =>
-    `{"event":"write","vcpu":"${vcpu}","sbdf":"${sbdf}","reg":${reg},"size":${reg === 4 ? 2 : 4},"value":${value}}`;
-  const run = '{"event":"run","vcpu":"d1v0"}';
+  const run = runLine('d1v0');
   const lines = [
     '{"event":"host","profile":"xen"}',
     '{"event":"device","sbdf":"0000:01:00.0","bars":[{"type":"mem32","size":"0x400000","addr":"0xc0000000"}]}',
@@ -222,20 +229,20 @@ describe('the lean path leaves a region whose window reaches out of it to the ge
     '{"event":"assign","sbdf":"0000:01:00.0","domain":1}',
     '{"event":"assign","sbdf":"0000:01:01.0","domain":1}',
     // X's BAR at 0xe0000000, decoding on and its map finished.
-    write('d1v0', X, 0x10, 0xe000_0000),
-    write('d1v0', X, 4, 6),
+    writeLine('d1v0', X, 0x10, 0xe000_0000),
+    writeLine('d1v0', X, 4, 6),
     run,
     // The page after X's window, with X's shift: one extent more in X's run.
     '{"event":"p2m","domain":1,"gfn":"0xe0400","mfn":"0xc0400","count":1,"type":"mmio_direct"}',
     // X's decoding off on d1v1: its unmap pending there for the rest of the trace.
-    write('d1v1', X, 4, 0),
+    writeLine('d1v1', X, 4, 0),
     // Y's BAR one page inside X's window, mapped, unmapped (its host page checked), mapped again.
-    write('d1v0', Y, 0x10, 0xe000_5000),
-    write('d1v0', Y, 4, 6),
+    writeLine('d1v0', Y, 0x10, 0xe000_5000),
+    writeLine('d1v0', Y, 4, 6),
     run,
-    write('d1v0', Y, 4, 0),
+    writeLine('d1v0', Y, 4, 0),
     run,
-    write('d1v0', Y, 4, 6),
+    writeLine('d1v0', Y, 4, 6),
     run,
   ];
   it('verified, and the same violations as a whole check, line by line; the last map goes the general way', () => {
@@ -269,10 +276,7 @@ describe('the lean path leaves a region whose window reaches out of it to the ge
  */
 describe("the lean path finds a window's machine frames shared after another domain's page moved there", () => {
   const X = '0000:00:00.0';
-  const write = (vcpu: string, sbdf: string, reg: number, value: number): string =>
-    `{"event":"write","vcpu":"${vcpu}","sbdf":"${sbdf}","reg":${reg},"size":${reg === 4 ? 2 : 4},"value":${value}}`;
-  const run = (vcpu: string): string => `{"event":"run","vcpu":"${vcpu}"}`;
-  const remap = [write('d1v0', X, 4, 0), run('d1v0'), write('d1v0', X, 4, 6), run('d1v0')];
+  const remap = [writeLine('d1v0', X, 4, 0), runLine('d1v0'), writeLine('d1v0', X, 4, 6), runLine('d1v0')];
   const lines = [
     '{"event":"host","profile":"xen"}',
     '{"event":"device","sbdf":"0000:01:00.0","bars":[{"type":"mem32","size":"0x4000","addr":"0xc0000000"}]}',
@@ -280,14 +284,14 @@ describe("the lean path finds a window's machine frames shared after another dom
     '{"event":"boot"}',
     '{"event":"domain","id":1}',
     '{"event":"assign","sbdf":"0000:01:00.0","domain":1}',
-    write('d1v0', X, 0x10, 0xe000_0000),
-    write('d1v0', X, 4, 6),
-    run('d1v0'),
+    writeLine('d1v0', X, 0x10, 0xe000_0000),
+    writeLine('d1v0', X, 4, 6),
+    runLine('d1v0'),
     ...remap,
     // The hardware domain's 01:01.0 off and placed on X's host frames.
-    write('d0v0', '0000:01:01.0', 4, 0),
-    run('d0v0'),
-    write('d0v0', '0000:01:01.0', 0x10, 0xc000_0000),
+    writeLine('d0v0', '0000:01:01.0', 4, 0),
+    runLine('d0v0'),
+    writeLine('d0v0', '0000:01:01.0', 0x10, 0xc000_0000),
     ...remap,
   ];
   it('verified, and the same violations as a whole check, line by line; the last map goes the general way', () => {
