@@ -874,8 +874,9 @@ function withNeighbours(ranges: Ranges): Ranges {
 }
 
 /**
- * `input` itself when sorted by start, else a sorted copy. The lists here are a few ranges: an
- * insertion sort, as `Array.prototype.sort` allocates a work array every call.
+ * `input` itself when sorted by start, else a sorted copy. The lists here are most often a few
+ * ranges (`sortSmall`: an insertion sort, as `Array.prototype.sort` allocates a work array every
+ * call; the library's sort for a long list, where insertion would be quadratic).
  */
 function sortedByStart(
   input: readonly (readonly [number, number])[],
@@ -883,15 +884,10 @@ function sortedByStart(
   let sorted = true;
   for (let i = 1; i < input.length && sorted; i++) sorted = input[i - 1]![0] <= input[i]![0];
   if (sorted) return input;
-  const out = input.slice();
-  for (let i = 1; i < out.length; i++) {
-    const range = out[i]!;
-    let j = i - 1;
-    for (; j >= 0 && out[j]![0] > range[0]; j--) out[j + 1] = out[j]!;
-    out[j + 1] = range;
-  }
-  return out;
+  return sortSmall(input.slice(), byStart);
 }
+
+const byStart = (a: readonly [number, number], b: readonly [number, number]): number => a[0] - b[0];
 
 /** Index of the first range of `ranges` (merged) ending at or after `frame`. */
 function firstEndingFrom(ranges: Ranges, frame: number): number {

@@ -9,11 +9,18 @@
 /** Lists longer than this go to `Array.prototype.sort`. */
 const INSERTION_LIMIT = 16;
 
-/** Sorts `items` in place by `order`, stably, and returns them. */
-export function sortSmall<T>(items: T[], order: (a: T, b: T) => number): T[] {
-  const n = items.length;
+/**
+ * Sorts `items` in place by `order`, stably, and returns them; only the first `n` when given (a list
+ * refilled from its start, whose tail is stale), the rest left as it is.
+ */
+export function sortSmall<T>(items: T[], order: (a: T, b: T) => number, n = items.length): T[] {
   if (n < 2) return items;
-  if (n > INSERTION_LIMIT) return items.sort(order);
+  if (n > INSERTION_LIMIT) {
+    if (n === items.length) return items.sort(order);
+    const sorted = items.slice(0, n).sort(order);
+    for (let i = 0; i < n; i++) items[i] = sorted[i]!;
+    return items;
+  }
   for (let i = 1; i < n; i++) {
     const item = items[i]!;
     let j = i - 1;

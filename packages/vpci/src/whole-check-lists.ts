@@ -10,6 +10,7 @@ import { type MsixPages, pushDeviceWindows, type Window } from './bar-windows.js
 import type { EngineContext } from './context.js';
 import type { PciDevice } from './domain.js';
 import { effectiveOwner, hostBarFrames } from './ownership.js';
+import { sortSmall } from './small-sort.js';
 import { collectMeeting, type DomainLayout } from './window-index.js';
 
 /**
@@ -36,11 +37,13 @@ export class SortedSpans<T> {
     for (let i = 0; i < items.length; i++) {
       firsts.push(first(items[i]!));
       lasts.push(last(items[i]!));
-      // An insertion sort: a domain's items are a few hundred at most, listed mostly in frame order.
-      let j = i - 1;
-      for (; j >= 0 && firsts[byFirst[j]!]! > firsts[i]!; j--) byFirst[j + 1] = byFirst[j]!;
-      byFirst[j + 1] = i;
+      byFirst.push(i);
     }
+    // Stable, so items on the same first frame stay in listing order; n log n whatever the listing
+    // (devices are listed by SBDF, and nothing keeps their BARs in that order: the hardware domain's
+    // thousands of host pages listed in falling frame order made an insertion sort quadratic),
+    // and near-linear on the usual listing, already mostly in frame order.
+    byFirst.sort((a, b) => firsts[a]! - firsts[b]! || a - b);
     let most = Number.NEGATIVE_INFINITY;
     for (let k = 0; k < byFirst.length; k++) {
       most = Math.max(most, lasts[byFirst[k]!]!);
@@ -68,13 +71,9 @@ export class SortedSpans<T> {
     let count = 0;
     for (let k = lo - 1; k >= 0 && reach[k]! >= first; k--)
       if (lasts[byFirst[k]!]! >= first) found[count++] = byFirst[k]!;
-    // Listing order: an insertion sort of the few found (`Array.prototype.sort` allocates).
-    for (let i = 1; i < count; i++) {
-      const v = found[i]!;
-      let j = i - 1;
-      for (; j >= 0 && found[j]! > v; j--) found[j + 1] = found[j]!;
-      found[j + 1] = v;
-    }
+    // Listing order (`sortSmall`: no work array for the few an extent usually meets, and not
+    // quadratic when an extent meets thousands).
+    sortSmall(found, ascending, count);
     const out: T[] = [];
     for (let i = 0; i < count; i++) out.push(this.items[found[i]!]!);
     return out;
@@ -91,9 +90,12 @@ export class SortedSpans<T> {
 
 /**
  * The item indexes one search found (`SortedSpans.meeting`), refilled from the start and never
- * emptied: a whole check makes hundreds of searches, and a list made per search was garbage at once.
+ * emptied: a whole check makes
+ * hundreds of searches, and a list made per search was garbage at once.
  */
 const foundIndexes: number[] = [];
+
+const ascending = (a: number, b: number): number => a - b;
 
 type Region = readonly (readonly [number, number])[];
 
