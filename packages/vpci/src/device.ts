@@ -399,6 +399,13 @@ export interface MsixState {
   masked: boolean;
   /** The table entries vPCI emulates (`maxEntries` of them). */
   readonly entries: MsixEntry[];
+  /**
+   * How many of `entries` are `updated`, kept by `setEntryUpdated` (msix.ts), the one place that
+   * changes the flag: `control_write`'s walk for the entries to set up again on enabling or unmasking
+   * can only find some while this is not 0.
+   * @internal
+   */
+  updatedEntries: number;
 }
 
 /** What vPCI keeps of a physical function's SR-IOV capability (the series' `struct vpci_sriov`). */
