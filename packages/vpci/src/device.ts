@@ -399,6 +399,13 @@ export interface MsixState {
   masked: boolean;
   /** The table entries vPCI emulates (`maxEntries` of them). */
   readonly entries: MsixEntry[];
+  /**
+   * How many of `entries` are `updated`, kept by `setEntryUpdated` (msix.ts), the one place that
+   * changes the flag: `control_write`'s walk for the entries to set up again on enabling or unmasking
+   * can only find some while this is not 0.
+   * @internal
+   */
+  updatedEntries: number;
 }
 
 /** What vPCI keeps of a physical function's SR-IOV capability (the series' `struct vpci_sriov`). */
@@ -418,25 +425,32 @@ export interface SriovState {
 
 /** Per-device vPCI state (Xen's `struct vpci`). */
 export class VpciState {
+  // The fields a running driver's config write reads (the handler table, the decoding flag, the MSI-X
+  // state, a guest's command view and address) come first, declared in the order V8 lays them out:
+  // over thousands of devices a write meets the state cold, and the fewer cache lines those fields
+  // span, the fewer misses (the scale row; `msi`, which only a guest's command write reads, and the rest
+  // follow).
   /**
    * The handlers of this device's config space, which `Machine.configRead` / `configWrite` dispatch to.
    *
    * @internal
    */
   readonly registers = new RegisterTable();
+  private decoding = false;
+  /** A VF's state attached to its PF's `PackedDecoding` (`barsMapped` kept there), at `packedAt`. */
+  private packed: PackedDecoding | undefined;
+  private msixState: MsixState | undefined;
+  /** Guest's view of the command register (guests only). */
+  guestCmd = 0;
+  /** Virtual address a guest sees the device at (`0000:00:dd.0`); undefined for the hardware domain. */
+  guestSbdf: Sbdf | undefined;
   /** The seven slots by index: the BARs and the ROM (at `romSlot`); unimplemented slots are `empty`. */
   readonly bars: Bar[] = Array.from({ length: 7 }, (_, i) => new Bar(i));
   /** Slot of the expansion ROM: 6 for an endpoint, 2 for a bridge. */
   romSlot = 6;
-  /** Guest's view of the command register (guests only). */
-  guestCmd = 0;
   /** ROM enable bit as last accepted (does not imply mapped). */
   romEnabled = false;
-  private decoding = false;
-  private msixState: MsixState | undefined;
   private withheldPages: RangeSet<Gfn> | undefined;
-  /** A VF's state attached to its PF's `PackedDecoding` (`barsMapped` kept there), at `packedAt`. */
-  private packed: PackedDecoding | undefined;
   private packedAt = 0;
 
   /** Memory decoding is on from Xen's point of view. */
@@ -499,8 +513,6 @@ export class VpciState {
     this.withheldPages = value;
     this.packed?.noted(this.packedAt, 'withheld', value !== undefined);
   }
-  /** Virtual address a guest sees the device at (`0000:00:dd.0`); undefined for the hardware domain. */
-  guestSbdf: Sbdf | undefined;
   /** Xen's `vpci->rebar`: where the resizable BAR capability is and how many BARs it lists. */
   rebar: { readonly offset: number; readonly nbars: number } | undefined;
   /** A VF: the PF's `SriovState.generation` its BARs were last made from (`vfInitBars`), or -1. */

@@ -228,17 +228,22 @@ export class BarWriteLog {
 
 /** A physical PCI function's configuration space. */
 export class PhysicalDevice {
-  /** The function's host address. */
-  readonly sbdf: Sbdf;
+  // The fields a config access reads (`read`, `write`) come first, declared in the order V8 lays
+  // them out: over thousands of devices an access meets the device cold, and the fewer cache lines
+  // those fields span, the fewer misses (the scale row).
   /** Whether the device has PCIe extended configuration space (4 KiB instead of 256 bytes). */
   readonly extendedConfig: boolean;
-  /** This function's own writes counted by `barWrites`. */
-  private ownBarWrites = 0;
-  /** The physical function of a virtual function (`virtualFunction`), whose VF BARs are its BARs. */
-  private physfn: PhysicalDevice | undefined;
-  /** The logs `barWritten` notes this device in (see `BarWriteLog`). */
-  private readonly barWriteLogs: BarWriteLog[] = [];
-  private readonly config = new Uint8Array(PCI_CFG_SPACE_EXP_SIZE);
+  /**
+   * The array holding the configuration space's bytes, from `base` on: 256 for a conventional device
+   * (accesses past them `read` answers with all-ones and `write` drops), 4 KiB with extended space.
+   * A device's bytes are cut from a slab that the devices made before and after it share
+   * (`cutConfigSpace`): an array of its own is an object of 80 bytes, two cache lines that every
+   * access reads before the bytes and that over thousands of devices are cold, and 4 KiB of its own
+   * allocation even for a conventional device; the slab's array object is one for them all.
+   */
+  private readonly config: Uint8Array;
+  /** Where the device's bytes start in `config`. */
+  private readonly base: number;
   /**
    * The writable bits of each byte. Devices described alike have the same masks, so once described
    * a device shares its masks with an equal earlier device's (`shareMasks`) and copies them before
@@ -246,10 +251,6 @@ export class PhysicalDevice {
    * machine of thousands of devices holds a few masks instead of 4 KiB a device.
    */
   private wmask: Uint8Array = new Uint8Array(PCI_CFG_SPACE_EXP_SIZE);
-  /** Whether `wmask` may be another device's too (copied before it changes). */
-  private maskShared = false;
-  /** Current size of each BAR slot (0n: unimplemented or the high half of a 64-bit BAR). */
-  private readonly barSizes: bigint[] = [0n, 0n, 0n, 0n, 0n, 0n];
   /**
    * Each resizable-BAR control's BAR, fixed once described (`NO_REBAR_SLOTS` for the many devices
    * without: one map every write's check reads, in the cache, instead of an empty map a device).
@@ -257,12 +258,28 @@ export class PhysicalDevice {
   private rebarSlots: ReadonlyMap<number, number> = NO_REBAR_SLOTS;
   /** The SR-IOV capability of a physical function described with one (`DeviceSpec.sriov`). */
   private sriovCap: SriovHardware | undefined;
+  /** The function's host address. */
+  readonly sbdf: Sbdf;
+  /** This function's own writes counted by `barWrites`. */
+  private ownBarWrites = 0;
+  /** The physical function of a virtual function (`virtualFunction`), whose VF BARs are its BARs. */
+  private physfn: PhysicalDevice | undefined;
+  /** The logs `barWritten` notes this device in (see `BarWriteLog`). */
+  private readonly barWriteLogs: BarWriteLog[] = [];
+  /** Whether `wmask` may be another device's too (copied before it changes). */
+  private maskShared = false;
+  /** Current size of each BAR slot (0n: unimplemented or the high half of a 64-bit BAR). */
+  private readonly barSizes: bigint[] = [0n, 0n, 0n, 0n, 0n, 0n];
   /** The MSI-X capability each VF of this SR-IOV physical function has (`SriovSpec.vfMsix`). */
   private vfMsix: MsixSpec | undefined;
 
-  private constructor(sbdf: Sbdf, extendedConfig: boolean) {
+  /** `slab` false: bytes of its own, for a device used for a moment (a trial copy, a check). */
+  private constructor(sbdf: Sbdf, extendedConfig: boolean, slab = true) {
     this.sbdf = sbdf;
     this.extendedConfig = extendedConfig;
+    const length = extendedConfig ? PCI_CFG_SPACE_EXP_SIZE : PCI_CFG_SPACE_SIZE;
+    this.base = slab ? cutConfigSpace(length) : 0;
+    this.config = slab ? configSlab : new Uint8Array(length);
   }
 
   /** A device from a description. Throws naming the field that is wrong. */
@@ -323,7 +340,7 @@ export class PhysicalDevice {
       throw new InvalidArgumentError('image', image, 'a 256- or 4096-byte configuration space image');
     }
     const device = new PhysicalDevice(toSbdf(sbdf), bytes.length === 4096);
-    device.config.set(bytes);
+    device.config.set(bytes, device.base);
     device.setMask(PCI_COMMAND, 2, 0x07ff);
     const headerType = bytes[PCI_HEADER_TYPE]! & 0x7f;
     const slots = headerType === 1 ? 2 : 6;
@@ -431,10 +448,12 @@ export class PhysicalDevice {
         before ??= [];
         before.push(this.peek(ctrl, 4));
       }
+    const config = this.config;
+    const at = this.base + reg;
     for (let i = 0; i < size; i++) {
       const byte = (value >>> (8 * i)) & 0xff;
       const mask = this.wmask[reg + i]!;
-      this.config[reg + i] = (this.config[reg + i]! & ~mask) | (byte & mask);
+      config[at + i] = (config[at + i]! & ~mask) | (byte & mask);
     }
     if (before !== undefined) this.afterWrite(reg, size, before);
     // A new System Page Size resizes the VF BARs (PCIe 9.3.3.13).
@@ -446,8 +465,8 @@ export class PhysicalDevice {
    * write on and see what it would decode after it.
    */
   copy(): PhysicalDevice {
-    const copy = new PhysicalDevice(this.sbdf, this.extendedConfig);
-    copy.config.set(this.config);
+    const copy = new PhysicalDevice(this.sbdf, this.extendedConfig, false);
+    copy.config.set(this.image());
     // The masks are shared until either changes one (`setMask` copies a shared array first).
     copy.wmask = this.wmask;
     copy.maskShared = true;
@@ -479,7 +498,8 @@ export class PhysicalDevice {
 
   /** A copy of the whole configuration space (256 or 4096 bytes). */
   image(): Uint8Array {
-    return this.config.slice(0, this.extendedConfig ? PCI_CFG_SPACE_EXP_SIZE : PCI_CFG_SPACE_SIZE);
+    const length = this.extendedConfig ? PCI_CFG_SPACE_EXP_SIZE : PCI_CFG_SPACE_SIZE;
+    return this.config.slice(this.base, this.base + length);
   }
 
   /** The SR-IOV capability, when the device was described with one. */
@@ -744,7 +764,7 @@ export class PhysicalDevice {
     this.sriovCap = SriovHardware.define(this.configBytes(), pos, sriov);
     // Each VF gets this MSI-X capability (virtualFunction): check it now, naming the field.
     if (sriov.vfMsix !== undefined) {
-      new PhysicalDevice(this.sbdf, true).defineMsix(sriov.vfMsix, 'spec.sriov.vfMsix');
+      new PhysicalDevice(this.sbdf, true, false).defineMsix(sriov.vfMsix, 'spec.sriov.vfMsix');
       this.vfMsix = sriov.vfMsix;
     }
   }
@@ -778,16 +798,15 @@ export class PhysicalDevice {
 
   private peek(reg: number, size: number): number {
     const config = this.config;
+    const at = this.base + reg;
     // A register's bytes joined by shifts (little-endian; `>>> 0` reads the 32 bits unsigned): the
     // checks decode a device's BAR registers again after every line that wrote one, and a loop of
     // multiplications in floating point over the bytes was most of that decoding.
     if (size === 4)
-      return (
-        (config[reg]! | (config[reg + 1]! << 8) | (config[reg + 2]! << 16) | (config[reg + 3]! << 24)) >>> 0
-      );
-    if (size === 2) return config[reg]! | (config[reg + 1]! << 8);
+      return (config[at]! | (config[at + 1]! << 8) | (config[at + 2]! << 16) | (config[at + 3]! << 24)) >>> 0;
+    if (size === 2) return config[at]! | (config[at + 1]! << 8);
     let value = 0;
-    for (let i = size - 1; i >= 0; i--) value = value * 256 + config[reg + i]!;
+    for (let i = size - 1; i >= 0; i--) value = value * 256 + config[at + i]!;
     return value;
   }
 
@@ -802,7 +821,7 @@ export class PhysicalDevice {
   }
 
   private poke(reg: number, size: number, value: number): void {
-    for (let i = 0; i < size; i++) this.config[reg + i] = (value >>> (8 * i)) & 0xff;
+    for (let i = 0; i < size; i++) this.config[this.base + reg + i] = (value >>> (8 * i)) & 0xff;
   }
 
   private setMask(reg: number, size: number, mask: number): void {
@@ -838,6 +857,26 @@ const NO_REBAR_SLOTS: ReadonlyMap<number, number> = new Map();
  * what is kept is bounded whatever devices a process describes. An array here is never changed (a
  * device copies it before changing a mask).
  */
+/**
+ * The slab devices' configuration spaces are cut from now (`PhysicalDevice.config`), and how much
+ * of it is cut. 64 KiB: 256 conventional devices or 16 with extended space; a new one when the next
+ * device does not fit. A slab is freed once no device cut from it is left.
+ */
+const CONFIG_SLAB_BYTES = 0x1_0000;
+let configSlab = new Uint8Array(CONFIG_SLAB_BYTES);
+let configSlabUsed = 0;
+
+/** Where `length` bytes cut for a new device start in `configSlab` (a new slab when they do not fit). */
+function cutConfigSpace(length: number): number {
+  if (configSlabUsed + length > CONFIG_SLAB_BYTES) {
+    configSlab = new Uint8Array(CONFIG_SLAB_BYTES);
+    configSlabUsed = 0;
+  }
+  const base = configSlabUsed;
+  configSlabUsed += length;
+  return base;
+}
+
 const SHARED_MASKS = new Map<number, Uint8Array[]>();
 let sharedMaskCount = 0;
 const SHARED_MASKS_KEPT = 1024;

@@ -16,6 +16,7 @@ import {
   msixHostAddr,
   msixListRank,
   msixSize,
+  setEntryUpdated,
   updateEntry,
   VPCI_MSIX_PBA,
   VPCI_MSIX_TABLE,
@@ -246,15 +247,15 @@ export function msixWrite(
   let value = data;
   switch (Number(addr & BigInt(PCI_MSIX_ENTRY_SIZE - 1))) {
     case PCI_MSIX_ENTRY_LOWER_ADDR_OFFSET:
-      entry.updated = true;
+      setEntryUpdated(msix, entry, true);
       entry.addr = len === 8 ? value : (entry.addr & ~U32) | (value & U32);
       return 'msix-table';
     case PCI_MSIX_ENTRY_UPPER_ADDR_OFFSET:
-      entry.updated = true;
+      setEntryUpdated(msix, entry, true);
       entry.addr = (entry.addr & U32) | ((value & U32) << 32n);
       return 'msix-table';
     case PCI_MSIX_ENTRY_DATA_OFFSET:
-      entry.updated = true;
+      setEntryUpdated(msix, entry, true);
       entry.data = Number(value & U32);
       if (len === 4) return 'msix-table';
       value >>= 32n;

@@ -154,12 +154,14 @@ export function initMsix(
       return { ok: false, code: 'ENODEV' };
     }
   }
+  // The fields the control register's handlers read first: V8 lays them out in this order, and over
+  // thousands of devices a write meets the state cold (fewer cache lines, fewer misses).
   const msix: MsixState = {
-    capOffset: cap,
-    tables,
     maxEntries,
     enabled: false,
     masked: false,
+    capOffset: cap,
+    tables,
     // Every entry starts masked (init_msix), with no PIRQ (vpci_msix_arch_init_entry).
     entries: Array.from({ length: maxEntries }, () => ({
       addr: 0n,
@@ -168,6 +170,7 @@ export function initMsix(
       updated: false,
       bound: false,
     })),
+    updatedEntries: 0,
   };
   const added = vpci.registers.add(CONTROL_READ, controlWriteOf(context), cap + PCI_MSIX_FLAGS, 2);
   // Another handler there already (MSI's, in a capability list that makes them overlap): EEXIST.
@@ -255,16 +258,20 @@ function controlWrite(context: EngineContext, device: PciDevice, reg: number, va
   const enabled = (value & PCI_MSIX_FLAGS_ENABLE) !== 0;
   if (masked === msix.masked && enabled === msix.enabled) return;
   if (enabled && !masked && (!msix.enabled || msix.masked)) {
-    // Switching on (or unmasking): entries written since Xen last set them up are set up again.
-    msix.entries.forEach((entry, nr) => {
-      if (!entry.masked && entry.updated) updateEntry(context, device, entry, nr);
-    });
+    // Switching on (or unmasking): entries written since Xen last set them up are set up again. With
+    // none written (`updatedEntries`, a running driver's usual case) the walk would find none: it is
+    // skipped, since over thousands of devices it read each entry's object from memory, a cache miss
+    // apiece (16 a walk in the scale row).
+    if (msix.updatedEntries !== 0)
+      msix.entries.forEach((entry, nr) => {
+        if (!entry.masked && entry.updated) updateEntry(context, device, entry, nr);
+      });
   } else if (!enabled && msix.enabled) {
     // Switching off: every entry with a PIRQ is torn down and marked for set-up on the next enable.
     for (const entry of msix.entries) {
       if (!entry.bound) continue; // vpci_msix_arch_disable_entry: ENOENT, ignored
       entry.bound = false;
-      entry.updated = true;
+      setEntryUpdated(msix, entry, true);
     }
   }
   if (enabled && !msix.enabled && device.domain?.kind !== 'hardware') disableGuestIntx(device);
@@ -294,7 +301,17 @@ export function updateEntry(context: EngineContext, device: PciDevice, entry: Ms
     return;
   }
   entry.bound = true;
-  entry.updated = false;
+  setEntryUpdated(device.vpci!.msix!, entry, false);
+}
+
+/**
+ * Sets `entry`'s `updated` flag (address or data written since Xen last set it up), counted in
+ * `msix.updatedEntries`: every change of the flag comes here.
+ */
+export function setEntryUpdated(msix: MsixState, entry: MsixEntry, updated: boolean): void {
+  if (entry.updated === updated) return;
+  entry.updated = updated;
+  msix.updatedEntries += updated ? 1 : -1;
 }
 
 /**
