@@ -26,8 +26,8 @@
  * keeps one set of type feedback per function for the whole process, and it decides what to inline
  * into a loop from it, so a workload measured after another one measured the inlining the other one's
  * calls had taught V8. Workload (a)'s queries all reach the store, and after it (g)'s loop over tiny sets
- * inlined the store's query path and no longer had room for the constructor (1.56x in the whole
- * bench in one process, about 1.9x alone; DESIGN.md "Tenth pass"). Every contender of a workload still
+ * inlined the store's query path and no longer had room for the constructor (1.75x at 10,000 devices
+ * after (a) in one process, 1.91x in a process of its own; DESIGN.md "Tenth pass"). Every contender of a workload still
  * runs in the same process, the same number of rounds, alternated as before. (g)'s figure in one
  * process after (a) is printed too, as INFO, from (a)'s child.
  *
