@@ -19,7 +19,17 @@
  * the same query answers); any difference aborts with exit code 1. Missing a performance target only
  * prints FAIL. Options: `--seed=<n>` (default fixed), `--quick` (small sizes, for a smoke test),
  * `--only=a,b,c` (a subset of the workloads), `--all-peers` (every npm peer in (c) too), `--wall`
- * (wall-clock times instead of the process's CPU time, see `time`).
+ * (wall-clock times instead of the process's CPU time, see `time`), `--in-process` (every workload in
+ * this one process, one after another, as before 2026-12-07).
+ *
+ * Each workload runs in a child process of its own (`forkEach`), as JMH forks a JVM per benchmark: V8
+ * keeps one set of type feedback per function for the whole process, and it decides what to inline
+ * into a loop from it, so a workload measured after another one measured the inlining the other one's
+ * calls had taught V8. Workload (a)'s queries all reach the store, and after it (g)'s loop over tiny sets
+ * inlined the store's query path and no longer had room for the constructor (1.75x at 10,000 devices
+ * after (a) in one process, 1.91x in a process of its own; DESIGN.md "Tenth pass"). Every contender of a workload still
+ * runs in the same process, the same number of rounds, alternated as before. (g)'s figure in one
+ * process after (a) is printed too, as INFO, from (a)'s child.
  *
  * Run: node --expose-gc --single-threaded-gc --import tsx bench/rangeset.bench.ts (`pnpm bench`).
  * `--single-threaded-gc` keeps the collector on the main thread: runs are timed by the process's CPU
@@ -27,7 +37,7 @@
  * next run (it made a 2 ms consume read 9-21 ms).
  */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -68,6 +78,19 @@ const QUICK = argv.includes('--quick');
 const ALL_PEERS = argv.includes('--all-peers');
 /** `--wall`: time runs by the wall clock instead of the process's CPU time. */
 const WALL = argv.includes('--wall');
+/** `--in-process`: run the selected workloads in this process instead of a child each (`forkEach`). */
+const IN_PROCESS = argv.includes('--in-process');
+/**
+ * `--info=g`: the targets of these workloads are printed as INFO, a figure without a verdict (a child
+ * that runs (g) after another workload, for the in-process figure; its verdict comes from its own child).
+ */
+const INFO =
+  argv
+    .find((a) => a.startsWith('--info='))
+    ?.slice('--info='.length)
+    .split(',') ?? [];
+/** `--summary-to=<file>`: a child writes its summary lines there, for the parent to print. */
+const SUMMARY_TO = argv.find((a) => a.startsWith('--summary-to='))?.slice('--summary-to='.length);
 const onlyArg = argv.find((a) => a.startsWith('--only='));
 /** Which workloads to run: `--only=a,c` runs (a) and (c). */
 const ONLY =
@@ -466,7 +489,14 @@ function count(n: number): string {
 const summary: string[] = [];
 
 function target(label: string, pass: boolean, measured: string): void {
-  summary.push(`${pass ? 'PASS' : 'FAIL'}  ${label}: measured ${measured}`);
+  // Every label starts with its workload, `(g) …`.
+  if (INFO.includes(label.slice(1, 2))) {
+    summary.push(
+      `INFO  ${label}, in one process after ${ONLY.filter((w) => !INFO.includes(w))
+        .map((w) => `(${w})`)
+        .join(', ')}: measured ${measured}`,
+    );
+  } else summary.push(`${pass ? 'PASS' : 'FAIL'}  ${label}: measured ${measured}`);
 }
 
 function section(title: string): void {
@@ -1191,7 +1221,10 @@ function benchTinySets(): void {
 
 // ---- main --------------------------------------------------------------------------------------
 
-function main(): void {
+/** The workloads in the order the bench runs them. */
+const WORKLOADS = ['a', 'b', 'c', 'd', 'e', 'f', 'g'] as const;
+
+function printHeader(): void {
   const cpus = os.cpus();
   const load = os.loadavg().map((l) => l.toFixed(2));
   console.log('@vpci/rangeset benchmark');
@@ -1210,9 +1243,18 @@ function main(): void {
       `a small set of each structure stays alive ` +
       `throughout, so no structure's optimized code is dropped between runs`,
   );
+  console.log(
+    IN_PROCESS
+      ? `  process: ${ONLY.join(', ')} in this one process`
+      : '  process: each workload in a child process of its own, every contender of a workload in that ' +
+          "child (V8's type feedback, and so its inlining, is per process); (g) also in one process after " +
+          '(a), as INFO',
+  );
   console.log(`  ${ARGUMENT_CHECKS}`);
-  gc();
-  const started = process.hrtime.bigint();
+}
+
+/** Runs the selected workloads in this process; returns false on a mismatch between structures. */
+function runHere(): boolean {
   try {
     if (ONLY.includes('a')) benchMixed();
     if (ONLY.includes('b')) benchBuild();
@@ -1224,13 +1266,67 @@ function main(): void {
   } catch (error) {
     if (error instanceof MismatchError) {
       console.error(`\nMISMATCH: ${error.message}`);
-      process.exit(1);
+      return false;
     }
     throw error;
   }
+  if (keepers.some((set) => set.toArray().length === 0)) throw new Error('a keeper set was emptied');
+  return true;
+}
+
+/**
+ * Runs each selected workload in a child process of this script (`--in-process --only=<w>`, the other
+ * options passed on), one after another, and collects their summary lines; returns false if a child
+ * failed (a mismatch between structures, exit code 1). When (g) is selected with (a), (a)'s child runs
+ * (g) after it too, for (g)'s in-process figure (INFO, no verdict): (a) is the workload whose calls
+ * change what V8 inlines into (g)'s loop (DESIGN.md, "Eighth pass" to "Tenth pass").
+ */
+function forkEach(): boolean {
+  const passOn = argv.filter((a) => !a.startsWith('--only='));
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'rangeset-bench-'));
+  const info: string[] = [];
+  for (const w of WORKLOADS.filter((x) => ONLY.includes(x))) {
+    const withInfo = w === 'a' && ONLY.includes('g');
+    const file = path.join(dir, `summary-${w}.txt`);
+    const args = [
+      ...process.execArgv,
+      process.argv[1]!,
+      ...passOn,
+      '--in-process',
+      `--only=${withInfo ? 'a,g' : w}`,
+      ...(withInfo ? ['--info=g'] : []),
+      `--summary-to=${file}`,
+    ];
+    const child = spawnSync(process.execPath, args, { stdio: 'inherit' });
+    if (child.status !== 0) {
+      console.error(
+        `\nthe child process of workload (${w}) failed: ${child.error?.message ?? `exit ${child.status}`}`,
+      );
+      return false;
+    }
+    for (const line of readFileSync(file, 'utf8')
+      .split('\n')
+      .filter((l) => l !== '')) {
+      (line.startsWith('INFO') ? info : summary).push(line);
+    }
+  }
+  summary.push(...info);
+  return true;
+}
+
+function main(): void {
+  if (SUMMARY_TO === undefined) printHeader();
+  else console.log(`\n@vpci/rangeset benchmark, child process: --only=${ONLY.join(',')}`);
+  gc();
+  const started = process.hrtime.bigint();
+  const ok = IN_PROCESS ? runHere() : forkEach();
+  if (!ok) process.exit(1);
+  if (SUMMARY_TO !== undefined) {
+    writeFileSync(SUMMARY_TO, summary.map((line) => `${line}\n`).join(''));
+    return;
+  }
   section('summary');
   for (const line of summary) console.log(`  ${line}`);
-  if (keepers.some((set) => set.toArray().length === 0)) throw new Error('a keeper set was emptied');
   console.log(`  (ran in ${seconds(Number(process.hrtime.bigint() - started) / 1e9)})`);
 }
 

@@ -63,37 +63,47 @@ export function checkValue(argument: string, value: unknown): asserts value is n
 
 /**
  * Throws unless `start` and `end` are values with `start <= end` (an inclusive range). The common case
- * is one cheap test; the detailed checks only run to name what is wrong (`explainRange`, which also
- * accepts the few valid ranges the cheap test sends there). It runs on every query, so it is kept
- * short: V8 inlines it into every caller, within a budget of bytecode per compiled function (95 bytes;
- * the `Number.isInteger` version took 70, a first version of this form, with `Math.trunc`, 125, and
- * then workload (g)'s loop called `addRange` and the constructor instead of inlining them). Its bound is a literal, which V8
- * compiles in, where `MAX_VALUE`, an exported binding, is read from its module cell at every call.
+ * is two comparisons, two branches; the detailed checks only run to name what is wrong (`explainRange`,
+ * which also accepts the few valid ranges the cheap test sends there). It runs on every query, so it is
+ * kept short: V8 inlines it into every caller, within a budget of bytecode per compiled function (the
+ * `Number.isInteger` version took 70 bytes, a first version of this form, with `Math.trunc`, 125, and
+ * then workload (g)'s loop called `addRange` and the constructor instead of inlining them). Its bounds
+ * are literals, which V8 compiles in, where `MAX_VALUE`, an exported binding, is read from its module
+ * cell at every call.
  *
- * The whole-number test: `x + ROUND - ROUND` (ROUND = 1.5 * 2^52) is `x` rounded to a whole number for
- * `x < 2^51` (the sum lies in [2^52, 2^53), where doubles are the whole numbers), and is always a whole
- * number, so `x` passes only if it is whole; a whole `x` from 2^51 on may fail (the sum's spacing is 2
- * there) and goes to `explainRange`, which accepts it. The two differences, scaled and squared, sum to 0
- * exactly when both are 0 (NaN fails; a difference of 0.5 squares to +inf, which fails too): one comparison, one branch. Two `Number.isInteger` calls were two
- * comparisons and four branches (`=== 0` branches twice, once for NaN), and their `vroundsd`, which
- * keeps the upper half of its destination register, made each check wait for the loads of the call
- * before it. The `typeof` tests cost nothing where V8 knows the values are numbers, and keep the
- * comparisons from converting anything else.
+ * Branches, not instructions, are what this costs in a loop of queries (workload (g), packages/rangeset
+ * DESIGN.md "Tenth pass"), so the five conditions are folded into two comparisons:
+ *
+ * 1. `end * (MAX - end) >= 0`: `0 <= end <= MAX`. Outside, exactly one factor is negative (`end` cannot
+ *    be both below 0 and above MAX), and the product of two non-zero doubles of at least 2^-1074 and 1
+ *    does not round to 0; NaN and the infinities fail.
+ * 2. `a * a + b * b <= start * (end - start)`, with `a`, `b` the distances of `start`, `end` from a
+ *    whole number, scaled by 2^600: `x + ROUND - ROUND` (ROUND = 1.5 * 2^52) is `x` rounded to a
+ *    whole number for `|x| < 2^51` (the sum lies where doubles are the whole numbers) and is always a
+ *    whole number, so the distance is 0 only for a whole `x`; a whole `x` from 2^51 on may fail (the
+ *    sum's spacing is 2 there) and goes to `explainRange`, which accepts it.
+ *    - Both whole: the left side is 0, and the right side is `>= 0` exactly when `0 <= start <= end`.
+ *      Given 1, `start < 0` makes `end - start >= 1` and `start > end` makes `start >= 1`, so one
+ *      factor is at most -1 and the product is negative.
+ *    - Not both whole: a distance is not 0, so the left side is at least 2^-948 and exceeds a right
+ *      side that is negative or 0 (the signs above; a tiny product may round to -0). Otherwise
+ *      `0 <= start <= end <= MAX` and the right side is below `start * 2^53`. A value from 0.5 up
+ *      that is not whole is at least 2^-53 from a whole number, 2^547 scaled, whose square is +inf;
+ *      a `start` in (0, 0.5) squares to `start^2 * 2^1200`, more than `start * 2^53` for every double
+ *      `start >= 2^-1074`; an `end` in (0, 0.5) leaves only `start = 0`, a right side of 0.
+ *    NaN fails every comparison; an infinite `start` makes the right side -inf or the left side NaN.
+ *
+ * Unscaled, the square of a difference below 1.5e-154 (a tiny `x` such as 1e-300) would round to 0.
+ * The `typeof` tests cost nothing where V8 knows the values are numbers, and keep the arithmetic from
+ * converting anything else. Before (ninth pass and earlier) this was four comparisons: `start >= 0`,
+ * `start <= end`, `end <= MAX` and the squares against 0.
  */
 export function checkRange(start: unknown, end: unknown): void {
-  if (
-    typeof start === 'number' &&
-    typeof end === 'number' &&
-    start >= 0 &&
-    start <= end &&
-    end <= 9007199254740991
-  ) {
-    // 6755399441055744 = 1.5 * 2^52 (ROUND above); 9007199254740991 = Number.MAX_SAFE_INTEGER.
-    // Scaled by 2^600 = 4.149515568880993e180 before squaring: the square of an unscaled difference
-    // below 1.5e-154 (a tiny non-whole `x`, such as 1e-300) would round to 0 and pass.
+  // 9007199254740991 = Number.MAX_SAFE_INTEGER; 6755399441055744 = 1.5 * 2^52; 4.149515568880993e180 = 2^600.
+  if (typeof start === 'number' && typeof end === 'number' && end * (9007199254740991 - end) >= 0) {
     const a = (start - (start + 6755399441055744 - 6755399441055744)) * 4.149515568880993e180;
     const b = (end - (end + 6755399441055744 - 6755399441055744)) * 4.149515568880993e180;
-    if (a * a + b * b <= 0) return;
+    if (a * a + b * b <= start * (end - start)) return;
   }
   explainRange(start, end);
 }

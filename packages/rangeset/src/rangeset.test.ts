@@ -2004,6 +2004,49 @@ describe('bad arguments throw InvalidArgumentError and change nothing', () => {
     expect(state(set)).toEqual(was);
   });
 
+  // `checkRange` folds its five conditions into two comparisons (products and a sum of squares, see
+  // errors.ts): every pair of these values, each edge of a condition or of the folding's arithmetic,
+  // must be accepted exactly when a plain reading of the contract accepts it.
+  const edges = [
+    ...[Number.NaN, Number.NEGATIVE_INFINITY, Number.POSITIVE_INFINITY, -1e300, 1e300, -2, -1, -0.5],
+    ...[-Number.MIN_VALUE, -1e-300, -0, 0, Number.MIN_VALUE, 1e-300, 0.25, 0.5, 1 - 2 ** -53, 1],
+    ...[1 + 2 ** -52, 1.5, 2, 30, 12_345.000_000_001, 2 ** 36 + 0.5, 2 ** 51 - 1, 2 ** 51, 2 ** 51 + 0.5],
+    ...[2 ** 51 + 1, 2 ** 52 - 0.5, 2 ** 52, 2 ** 52 + 1, MAX - 1, MAX, 2 ** 53, 2 ** 53 + 2],
+  ];
+  const accepted = (s: number, e: number): boolean =>
+    Number.isSafeInteger(s) && Number.isSafeInteger(e) && s >= 0 && s <= e;
+  const rangeVerbs: ReadonlyArray<(set: RangeSet, s: number, e: number) => unknown> = [
+    (set, s, e) => set.containsRange(s, e),
+    (set, s, e) => set.overlapsRange(s, e),
+    (set, s, e) => set.reportRanges(s, e, () => undefined),
+    (set, s, e) => set.addRange(s, e),
+    (set, s, e) => set.removeRange(s, e),
+  ];
+  it('every range verb accepts a pair of edge values exactly when both are safe integers >= 0 and start <= end', () => {
+    let refused = 0;
+    for (const s of edges) {
+      for (const e of edges) {
+        for (const verb of rangeVerbs) {
+          const set = make('{10-19, 40-49}');
+          let error: unknown;
+          try {
+            verb(set, s, e);
+          } catch (caught) {
+            error = caught;
+          }
+          if (accepted(s, e)) expect(error, `[${s}, ${e}]`).toBeUndefined();
+          else {
+            expect(error, `[${s}, ${e}]`).toBeInstanceOf(InvalidArgumentError);
+            expect(show(set)).toBe('{10-19, 40-49}');
+            refused++;
+          }
+        }
+      }
+    }
+    // Most pairs are refused; the accepted ones include every valid pair of the list.
+    expect(refused).toBeGreaterThan(1000);
+  });
+
   it('start == end is a one-value range, accepted everywhere', () => {
     const set = new RangeSet();
     expect(set.addRange(MAX, MAX)).toEqual({ ok: true });
