@@ -899,15 +899,17 @@ export class Replayer {
     const devices = this.scopeDevices;
     // Sizing or placing BARs that are not mapped, with nothing mapped on their host pages then or
     // now and no frame left in their sets (most of a reprogramming's lines), or finishing an unmap
-    // that left the device with nothing mapped where nothing else is (half of the lines that finish
-    // pending work): nothing to find.
+    // that left the device with nothing mapped where nothing else is, or a map that left it mapped
+    // as its BARs ask where no one else is (the lines that finish pending work): nothing to find. A
+    // map's answer brings the host-page index up to date for the devices named since, which the
+    // check made otherwise would: it is asked only of a line that snapshots one device.
     let quiet = true;
     for (let i = 0; i < count && quiet; i++) {
       const change = changes[i];
-      quiet =
-        change === 'frames'
-          ? before[i]!.leftUnmappedFindsNothing(machine)
-          : change !== 'host' || before[i]!.hostChangeFindsNothing(machine);
+      const snapshot = before[i]!;
+      if (change !== 'frames') quiet = change !== 'host' || snapshot.hostChangeFindsNothing(machine);
+      else if (!snapshot.leftUnmappedFindsNothing(machine))
+        quiet = count === 1 && snapshot.leftMappedFindsNothing(machine, this.unchecked);
     }
     if (quiet) {
       for (let i = 0; i < count; i++) {
