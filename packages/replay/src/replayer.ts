@@ -901,15 +901,22 @@ export class Replayer {
     // now and no frame left in their sets (most of a reprogramming's lines), or finishing an unmap
     // that left the device with nothing mapped where nothing else is, or a map that left it mapped
     // as its BARs ask where no one else is (the lines that finish pending work): nothing to find. A
-    // map's answer brings the host-page index up to date for the devices named since, which the
-    // check made otherwise would: it is asked only of a line that snapshots one device.
+    // map's answer brings the checks' indexes up to date for the devices named since, as the check
+    // made otherwise would: it is asked only of a line that snapshots one device.
     let quiet = true;
+    let leftMapped = false;
     for (let i = 0; i < count && quiet; i++) {
       const change = changes[i];
       const snapshot = before[i]!;
       if (change !== 'frames') quiet = change !== 'host' || snapshot.hostChangeFindsNothing(machine);
       else if (!snapshot.leftUnmappedFindsNothing(machine))
-        quiet = count === 1 && snapshot.leftMappedFindsNothing(machine, this.unchecked);
+        quiet = leftMapped = count === 1 && snapshot.leftMappedFindsNothing(machine, this.unchecked);
+    }
+    // A map's answer brought what the checks remember up to date for the devices named since and
+    // this one, as a check would: none is left to name to the next.
+    if (leftMapped) {
+      this.emptyUnchecked();
+      return;
     }
     if (quiet) {
       for (let i = 0; i < count; i++) {

@@ -328,6 +328,27 @@ describe('DeviceSnapshot.leftMappedFindsNothing (vpci_process_pending with decod
     });
     expect(scoped.map((v) => v.kind)).toContain('subpage-shared');
   });
+
+  it('the devices named since brought up to date in both indexes: none needs naming to the next check', () => {
+    // 03:00.0's unmap finished on a line no check followed: the window index keeps its window until
+    // the next check names it (`defer`). 01:00.0's map, answered with 03:00.0 named, does what that
+    // check would: the index holds 03:00.0 as it is (no window), so the replayer names neither again.
+    const other = new DeviceSnapshot();
+    const { m, snapshot } = mapped(undefined, (m) => {
+      other.take(m, m.device('0000:03:00.0'));
+      m.configWrite(m.vcpu(0, 0), '0000:03:00.0', 0x04, 2, 0x0000);
+      m.finishPending(m.vcpu(0, 0));
+      expect(other.change(m)).toBe('frames');
+      expect(other.leftUnmappedFindsNothing(m)).toBe(true);
+    });
+    const indexes = m.invariantCaches.windowIndexes;
+    const unmappedDevice = m.device('0000:03:00.0');
+    expect(indexes.awaitsUpdate(unmappedDevice)).toBe(true);
+    expect(snapshot.leftMappedFindsNothing(m, [unmappedDevice])).toBe(true);
+    expect(indexes.awaitsUpdate(unmappedDevice)).toBe(false);
+    const [first, last] = unmappedDevice.vpci!.bars[0]!.guestFrames();
+    expect(indexes.kept(m.hardwareDomain)!.windowsMeeting(first, last)).toEqual([]);
+  });
 });
 
 describe('DeviceSnapshot.scopeFrames (the guest frames a scoped check looks at)', () => {

@@ -331,14 +331,15 @@ export class DeviceSnapshot {
    *   own, all within those frames, and with them the lean path's conditions hold
    *   (`deviceRegionFindsNothing`: every mapping there explained, unshared and clear of MSI-X pages,
    *   every window mapped).
-   * Then the check would find nothing at all; the replayer makes none and names the device to the
-   * next check, as after `leftUnmappedFindsNothing`. The window index is brought up to date for the
-   * device here (the hardware domain's map finds its windows where they were: nothing to change), so
-   * of the devices named to the next check the index holds windows as they are or `defer`red ones.
-   * For a line that snapshots this device alone: `named` are the devices changed since the last
-   * check (`InvariantScope.devices` but this one). Not taken while `InvariantCaches.leanRegions` is
-   * `off`; counted in `leanRegionsFound`. Under `verify` what moved is left for the check the replayer
-   * makes after each true answer.
+   * Then the check would find nothing at all. On a true answer the window index is brought up to
+   * date here for the device (the hardware domain's map finds its windows where they were: nothing
+   * to change) and for `named`, as the check would have: both indexes then hold every one of them as
+   * it is, and what the check reads of them besides, their own BARs, holds nothing new (each was
+   * named by a line whose quiet answer found nothing there), so none needs naming to the next check:
+   * the replayer empties its list and makes no check. For a line that snapshots this device alone:
+   * `named` are the devices changed since the last check (`InvariantScope.devices` but this one).
+   * Not taken while `InvariantCaches.leanRegions` is `off`; counted in `leanRegionsFound`. Under
+   * `verify` the check is made too and must find nothing of the device's (`verifyLeftMapped`).
    */
   leftMappedFindsNothing(machine: Machine, named: readonly PciDevice[]): boolean {
     const caches = machine.invariantCaches;
@@ -365,6 +366,8 @@ export class DeviceSnapshot {
     if (!found || caches.leanRegions === 'verify') pages.holdMoved(near.moved);
     if (!found) return false;
     caches.leanRegionsFound++;
+    // The devices named since, as the check would: both indexes now hold them as they are.
+    for (let i = 0; i < named.length; i++) windows.updateDevice(machine, named[i]!);
     if (caches.leanRegions === 'verify') this.verifyLeftMapped(machine, named, union.ranges());
     return true;
   }
