@@ -349,6 +349,34 @@ describe('DeviceSnapshot.leftMappedFindsNothing (vpci_process_pending with decod
     const [first, last] = unmappedDevice.vpci!.bars[0]!.guestFrames();
     expect(indexes.kept(m.hardwareDomain)!.windowsMeeting(first, last)).toEqual([]);
   });
+
+  it("two devices' maps finished on one line: what moved since the last check reaches the second answer", () => {
+    // 03:00.0 placed (decoding off) on host frames 0xc2000–0xc2003 on a line no check followed, and
+    // guest 1 maps 0xc2000. One line then finishes 01:00.0's map and 03:00.0's: the first answer
+    // brings the host-page index up to date and finds 03:00.0's pages moved, not its own; the second
+    // must still see them (they meet its pages), so it answers false and its check looks there.
+    const { m, own, other } = mapped(
+      (m, command) => {
+        m.createGuest({ id: 1 });
+        command('0000:03:00.0', 0x0000);
+      },
+      (m) => {
+        m.configWrite(m.vcpu(0, 0), '0000:03:00.0', 0x10, 4, 0xc200_0000);
+        m.domain(1).p2m.setEntry(gfn(0x80000), 0, mfn(0xc2000), 'mmio_direct');
+      },
+    );
+    const first = new DeviceSnapshot();
+    const second = new DeviceSnapshot();
+    // 01:00.0's map is already finished (`mapped`): snapshotted as it is, as a line changing nothing
+    // of it would be; 03:00.0's map is finished in the line.
+    first.take(m, own);
+    second.take(m, other);
+    m.configWrite(m.vcpu(0, 0), '0000:03:00.0', 0x04, 2, 0x0002);
+    m.finishPending(m.vcpu(0, 0));
+    expect(second.change(m)).toBe('frames');
+    expect(first.leftMappedFindsNothing(m, [], true)).toBe(true);
+    expect(second.leftMappedFindsNothing(m, [], false)).toBe(false);
+  });
 });
 
 describe('DeviceSnapshot.scopeFrames (the guest frames a scoped check looks at)', () => {

@@ -283,8 +283,8 @@ export class DeviceSnapshot {
    * not kept.
    */
   leftUnmappedFindsNothing(machine: Machine): boolean {
-    if (!this.keptItsPlace(machine)) return false;
     const device = this.device!;
+    if (!this.keptItsPlace(machine) || machine.pendingVcpus.firstOn(device) !== undefined) return false;
     const domain = this.domain!;
     const bars = device.vpci!.bars;
     for (let i = 0; i < bars.length; i++) {
@@ -322,7 +322,8 @@ export class DeviceSnapshot {
    * that finish pending work). Its check would be scoped to the device, its guest frames at `take`
    * and now in the domain it maps into, and its host pages; this answers what that check would,
    * without making its scope:
-   * - its own checks find nothing (`barsFindNothing`), and no work is pending on it;
+   * - its own checks find nothing (`barsFindNothing`), or are skipped: work is pending on it again
+   *   (the line's write, a decoding toggle right after the last, made more: the check counts it busy);
    * - its host pages are those it had at `take` (the same array), and none moved on them since the
    *   last check (`HostPagesCache.indexAhead`, which brings the machine's index of host pages up to
    *   date for `named` and the device, as that check would): the check would look at no other domain;
@@ -336,18 +337,23 @@ export class DeviceSnapshot {
    * to change) and for `named`, as the check would have: both indexes then hold every one of them as
    * it is, and what the check reads of them besides, their own BARs, holds nothing new (each was
    * named by a line whose quiet answer found nothing there), so none needs naming to the next check:
-   * the replayer empties its list and makes no check. For a line that snapshots this device alone:
-   * `named` are the devices changed since the last check (`InvariantScope.devices` but this one).
-   * Not taken while `InvariantCaches.leanRegions` is `off`; counted in `leanRegionsFound`. Under
-   * `verify` the check is made too and must find nothing of the device's (`verifyLeftMapped`).
+   * the replayer empties its list and makes no check. `named` are the devices changed since the
+   * last check (`InvariantScope.devices` but the line's); `more` says that the line snapshotted
+   * another device whose answer is still to come (then what moved is handed back on a true answer
+   * too, for that answer to see). Not taken while `InvariantCaches.leanRegions` is `off`; counted in
+   * `leanRegionsFound`. Under `verify` the check is made too and must find nothing of the device's
+   * (`verifyLeftMapped`), but for the first of two devices (its check would not see what moved).
    */
-  leftMappedFindsNothing(machine: Machine, named: readonly PciDevice[]): boolean {
+  leftMappedFindsNothing(machine: Machine, named: readonly PciDevice[], more = false): boolean {
     const caches = machine.invariantCaches;
     if (caches.leanRegions === 'off' || !this.keptItsPlace(machine)) return false;
     const device = this.device!;
     const domain = this.domain!;
     const pages = caches.hostPages;
-    if (!barsFindNothing(device) || pages.hostPagesOf(device) !== this.pagesAtTake) return false;
+    // A device with work pending again (the line's write made more: a decoding toggle right after
+    // the last) has its own checks skipped, as the check skips them.
+    const busy = machine.pendingVcpus.firstOn(device) !== undefined;
+    if ((!busy && !barsFindNothing(device)) || pages.hostPagesOf(device) !== this.pagesAtTake) return false;
     const union = scratchUnion;
     union.clear();
     this.guestAtTake().pushInto(union);
@@ -361,14 +367,23 @@ export class DeviceSnapshot {
     windows.updateDevice(machine, device);
     const found =
       !anyMeets(near.moved, this.pagesAtTake) &&
-      deviceRegionFindsNothing(machine, domain, caches.windows.windowsOf(device), union.ranges(), near.index);
-    // A check made instead (or besides, `verify`) must see what moved.
-    if (!found || caches.leanRegions === 'verify') pages.holdMoved(near.moved);
+      deviceRegionFindsNothing(
+        machine,
+        domain,
+        caches.windows.windowsOf(device),
+        busy,
+        union.ranges(),
+        near.index,
+      );
+    // A check made instead (or besides, `verify`), or the answer for the line's other device, must
+    // see what moved.
+    const verify = caches.leanRegions === 'verify' && !more;
+    if (!found || verify || more) pages.holdMoved(near.moved);
     if (!found) return false;
     caches.leanRegionsFound++;
     // The devices named since, as the check would: both indexes now hold them as they are.
     for (let i = 0; i < named.length; i++) windows.updateDevice(machine, named[i]!);
-    if (caches.leanRegions === 'verify') this.verifyLeftMapped(machine, named, union.ranges());
+    if (verify) this.verifyLeftMapped(machine, named, union.ranges());
     return true;
   }
 
@@ -400,17 +415,15 @@ export class DeviceSnapshot {
   }
 
   /**
-   * Whether the device kept its owner and the domain it maps into (not a pseudo-domain), is no SR-IOV
-   * PF or VF, and has no work pending: what `leftUnmappedFindsNothing` and `leftMappedFindsNothing`
-   * first require.
+   * Whether the device kept its owner and the domain it maps into (not a pseudo-domain) and is no
+   * SR-IOV PF or VF: what `leftUnmappedFindsNothing` and `leftMappedFindsNothing` first require.
    */
   private keptItsPlace(machine: Machine): boolean {
     const device = this.device!;
     const domain = this.domain;
     if (device.vpci === undefined || domain === undefined || domain.isPseudo) return false;
     if (device.domain?.id !== this.owner || mappingDomain(machine, device) !== domain) return false;
-    if (device.hw.sriov !== undefined || device.physfn !== undefined) return false;
-    return machine.pendingVcpus.firstOn(device) === undefined;
+    return device.hw.sriov === undefined && device.physfn === undefined;
   }
 
   /** Whether nothing an invariant reads of the device has changed since `take`. */

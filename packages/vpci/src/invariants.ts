@@ -456,6 +456,14 @@ export function barsFindNothing(device: PciDevice): boolean {
   return false;
 }
 
+/** A set of `device` alone (reused: checks do not nest). */
+function busyDevice(device: PciDevice): ReadonlySet<PciDevice> {
+  oneBusy.clear();
+  return oneBusy.add(device);
+}
+
+const oneBusy = new Set<PciDevice>();
+
 /** What `barsFindNothing` found (emptied after each: it is most often empty). */
 const barsFound: Violation[] = [];
 
@@ -587,14 +595,16 @@ function regionFindsNothing(
 /**
  * Whether a scoped check of one device's `frames` in `domain` would find nothing, where no other
  * device's window or MSI-X page meets them and every window of the device lies in them (a line that
- * finished a map of its BARs, with no work left pending on it: `DeviceSnapshot.leftMappedFindsNothing`)
- * and no host page moved on the scope's host frames: `regionFindsNothing` with the device's own
- * windows and MSI-X pages (`own`) for what the domain's index holds there.
+ * finished a map of its BARs: `DeviceSnapshot.leftMappedFindsNothing`) and no host page moved on
+ * the scope's host frames: `regionFindsNothing` with the device's own windows and MSI-X pages (`own`)
+ * for what the domain's index holds there, the device counted busy when `busy` (work pending on it:
+ * its windows need not be mapped).
  */
 export function deviceRegionFindsNothing(
   context: InvariantContext,
   domain: Domain,
   own: DeviceWindows,
+  busy: boolean,
   frames: Ranges,
   hostPages: IntervalIndex<HostPageSpot>,
 ): boolean {
@@ -611,7 +621,7 @@ export function deviceRegionFindsNothing(
       windows.length,
       msixPages,
       msixPages.length,
-      NOBODY_BUSY,
+      busy ? busyDevice(own.device) : NOBODY_BUSY,
       hostPages,
       context.invariantCaches,
     )
