@@ -139,7 +139,11 @@ export class InvariantCaches {
    * and then the general one too, and throws where the general path finds what the lean one did not.
    */
   leanRegions: 'on' | 'off' | 'verify' = 'on';
-  /** How many scoped checks the lean path answered (for the model tests: it must be taken). */
+  /**
+   * How many scoped checks the lean path answered, or a finished map answered without one
+   * (`DeviceSnapshot.leftMappedFindsNothing`, which the same switch turns off or to `verify`). For
+   * the model tests: it must be taken.
+   */
   leanRegionsFound = 0;
   /**
    * Whether a `DeviceSnapshot` taken again after its `change` (`DeviceSnapshot.takeAgain`: the
