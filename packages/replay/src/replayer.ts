@@ -899,20 +899,29 @@ export class Replayer {
     const devices = this.scopeDevices;
     // Sizing or placing BARs that are not mapped, with nothing mapped on their host pages then or
     // now and no frame left in their sets (most of a reprogramming's lines), or finishing an unmap
-    // that left the device with nothing mapped where nothing else is (half of the lines that finish
-    // pending work): nothing to find.
+    // that left the device with nothing mapped where nothing else is, or a map that left it mapped
+    // as its BARs ask where no one else is (the lines that finish pending work): nothing to find. A
+    // map's answer brings the checks' indexes up to date for the devices named since, as the check
+    // made otherwise would.
     let quiet = true;
+    // Bit i: the ith device answered by `leftMappedFindsNothing`.
+    let mappedAnswers = 0;
     for (let i = 0; i < count && quiet; i++) {
       const change = changes[i];
-      quiet =
-        change === 'frames'
-          ? before[i]!.leftUnmappedFindsNothing(machine)
-          : change !== 'host' || before[i]!.hostChangeFindsNothing(machine);
+      const snapshot = before[i]!;
+      if (change !== 'frames') quiet = change !== 'host' || snapshot.hostChangeFindsNothing(machine);
+      else if (!snapshot.leftUnmappedFindsNothing(machine)) {
+        quiet = snapshot.leftMappedFindsNothing(machine, this.unchecked, i + 1 < count);
+        if (quiet) mappedAnswers |= 1 << i;
+      }
     }
     if (quiet) {
+      // A map's answer brought what the checks remember up to date for the devices named since and
+      // its own, as a check would: none of them needs naming to the next check.
+      if (mappedAnswers !== 0) this.emptyUnchecked();
       for (let i = 0; i < count; i++) {
         const device = before[i]!.device!;
-        if (changes[i] !== 'host' && changes[i] !== 'frames') continue;
+        if ((changes[i] !== 'host' && changes[i] !== 'frames') || (mappedAnswers & (1 << i)) !== 0) continue;
         if (this.inUnchecked.get(device) === this.uncheckedLists) continue;
         this.inUnchecked.set(device, this.uncheckedLists);
         this.unchecked.push(device);

@@ -7,7 +7,7 @@
  */
 import { gfn, mfn } from '@vpci/p2m';
 import { describe, expect, it } from 'vitest';
-import { DeviceSnapshot, writeMayChangeDevice } from './device-snapshot.js';
+import { DeviceSnapshot, type FrameRange, writeMayChangeDevice } from './device-snapshot.js';
 import type { PciDevice } from './domain.js';
 import { checkInvariants } from './invariants.js';
 import { Machine } from './machine.js';
@@ -222,6 +222,160 @@ describe('DeviceSnapshot.leftUnmappedFindsNothing (vpci_process_pending with dec
     m.finishPending(m.vcpu(0, 0));
     expect(own.vpci!.bars[0]!.enabled).toBe(true);
     expect(snapshot.leftUnmappedFindsNothing(m)).toBe(false);
+  });
+});
+
+describe('DeviceSnapshot.leftMappedFindsNothing (vpci_process_pending with decoding on)', () => {
+  /**
+   * The hardware domain's 01:00.0 (16 KiB at 0xc0000000) and 03:00.0 (16 KiB at 0xc1000000, its MSI-X
+   * table and PBA on its last two pages), decoding at boot, the scoped checks' indexes made; `prepare`
+   * runs with 01:00.0's decoding off, and `unchecked` after the indexes are made (on lines no check
+   * followed); then 01:00.0 is snapshotted, decoding turned on and the map finished (Xen's
+   * `vpci_process_pending` maps `bar->mem`, `modify_decoding` enables the BAR).
+   */
+  function mapped(
+    prepare?: (m: Machine, command: (sbdf: string, value: number) => void) => void,
+    unchecked?: (m: Machine) => void,
+  ): {
+    m: Machine;
+    own: PciDevice;
+    other: PciDevice;
+    snapshot: DeviceSnapshot;
+    before: string[];
+  } {
+    const m = new Machine();
+    m.addDevice({
+      sbdf: '0000:01:00.0',
+      command: 0x0002,
+      bars: [{ type: 'mem32', size: 0x4000n, addr: 0xc000_0000n }],
+    });
+    m.addDevice({
+      sbdf: '0000:03:00.0',
+      command: 0x0002,
+      bars: [{ type: 'mem32', size: 0x4000n, addr: 0xc100_0000n }],
+      msix: { entries: 4, table: { bar: 0, offset: 0x2000 }, pba: { bar: 0, offset: 0x3000 } },
+    });
+    m.boot();
+    const own = m.device('0000:01:00.0');
+    const other = m.device('0000:03:00.0');
+    const dom0 = m.hardwareDomain;
+    const vcpu = m.vcpu(0, 0);
+    const command = (sbdf: string, value: number) => {
+      m.configWrite(vcpu, sbdf, 0x04, 2, value);
+      m.finishPending(vcpu);
+    };
+    const scoped = () =>
+      checkInvariants(m, {
+        devices: new Set([own, other]),
+        frames: new Map([[dom0, [own.vpci!.bars[0]!.guestFrames(), other.vpci!.bars[0]!.guestFrames()]]]),
+      });
+    command('0000:01:00.0', 0x0000);
+    prepare?.(m, command);
+    // The whole check first: it drops the scoped checks' indexes, which the scoped check makes again.
+    const before = checkInvariants(m).map((v) => JSON.stringify(v));
+    scoped();
+    unchecked?.(m);
+    const snapshot = new DeviceSnapshot();
+    snapshot.take(m, own);
+    command('0000:01:00.0', 0x0002);
+    expect(own.vpci!.bars[0]!.enabled).toBe(true);
+    expect(snapshot.change(m)).toBe('frames');
+    return { m, own, other, snapshot, before };
+  }
+
+  /** What the whole check finds now that it did not find before the line. */
+  const found = (m: Machine, before: readonly string[]): string[] =>
+    checkInvariants(m)
+      .map((v) => JSON.stringify(v))
+      .filter((v) => !before.includes(v));
+
+  it('mapped as its BAR asks where no other BAR is: nothing to find', () => {
+    const { m, snapshot, before } = mapped();
+    expect(snapshot.leftMappedFindsNothing(m, [])).toBe(true);
+    expect(found(m, before)).toEqual([]);
+  });
+
+  it('a mapping left beside the BAR, or a leftover frame in its set: checked', () => {
+    const { m, own, snapshot } = mapped();
+    m.hardwareDomain.p2m.setEntry(gfn(0xc0004), 0, mfn(0xd0000), 'mmio_direct');
+    expect(snapshot.leftMappedFindsNothing(m, [])).toBe(false);
+    m.hardwareDomain.p2m.clearEntry(gfn(0xc0004), 0);
+    own.vpci!.bars[0]!.mem!.addRange(gfn(0xc0000), gfn(0xc0000));
+    expect(snapshot.leftMappedFindsNothing(m, [])).toBe(false);
+  });
+
+  it('its host pages moved since the last check, onto a page another domain maps: checked, and the check sees them', () => {
+    // The hardware domain places 01:00.0's BAR (decoding off) on host frames 0xc2000–0xc2003, on a
+    // line no check followed, and guest 1 maps 0xc2000 (as a toolstack's mapping would): the page is
+    // shared with the hardware domain's device. Bringing the host-page index up to date finds the
+    // device's pages moved, which the check made instead must see (its scope's host frames where
+    // pages moved): the moves are handed back to it.
+    const { m, own, snapshot } = mapped(
+      (m) => m.createGuest({ id: 1 }),
+      (m) => {
+        m.configWrite(m.vcpu(0, 0), '0000:01:00.0', 0x10, 4, 0xc200_0000);
+        m.domain(1).p2m.setEntry(gfn(0x80000), 0, mfn(0xc2000), 'mmio_direct');
+      },
+    );
+    expect(snapshot.leftMappedFindsNothing(m, [])).toBe(false);
+    const guest: FrameRange[] = [];
+    const host: FrameRange[] = [];
+    snapshot.scopeFrames(m, guest, host);
+    const scoped = checkInvariants(m, {
+      devices: new Set([own]),
+      frames: new Map([[m.hardwareDomain, guest]]),
+      hostFrames: host,
+    });
+    expect(scoped.map((v) => v.kind)).toContain('subpage-shared');
+  });
+
+  it('the devices named since brought up to date in both indexes: none needs naming to the next check', () => {
+    // 03:00.0's unmap finished on a line no check followed: the window index keeps its window until
+    // the next check names it (`defer`). 01:00.0's map, answered with 03:00.0 named, does what that
+    // check would: the index holds 03:00.0 as it is (no window), so the replayer names neither again.
+    const other = new DeviceSnapshot();
+    const { m, snapshot } = mapped(undefined, (m) => {
+      other.take(m, m.device('0000:03:00.0'));
+      m.configWrite(m.vcpu(0, 0), '0000:03:00.0', 0x04, 2, 0x0000);
+      m.finishPending(m.vcpu(0, 0));
+      expect(other.change(m)).toBe('frames');
+      expect(other.leftUnmappedFindsNothing(m)).toBe(true);
+    });
+    const indexes = m.invariantCaches.windowIndexes;
+    const unmappedDevice = m.device('0000:03:00.0');
+    expect(indexes.awaitsUpdate(unmappedDevice)).toBe(true);
+    expect(snapshot.leftMappedFindsNothing(m, [unmappedDevice])).toBe(true);
+    expect(indexes.awaitsUpdate(unmappedDevice)).toBe(false);
+    const [first, last] = unmappedDevice.vpci!.bars[0]!.guestFrames();
+    expect(indexes.kept(m.hardwareDomain)!.windowsMeeting(first, last)).toEqual([]);
+  });
+
+  it("two devices' maps finished on one line: what moved since the last check reaches the second answer", () => {
+    // 03:00.0 placed (decoding off) on host frames 0xc2000–0xc2003 on a line no check followed, and
+    // guest 1 maps 0xc2000. One line then finishes 01:00.0's map and 03:00.0's: the first answer
+    // brings the host-page index up to date and finds 03:00.0's pages moved, not its own; the second
+    // must still see them (they meet its pages), so it answers false and its check looks there.
+    const { m, own, other } = mapped(
+      (m, command) => {
+        m.createGuest({ id: 1 });
+        command('0000:03:00.0', 0x0000);
+      },
+      (m) => {
+        m.configWrite(m.vcpu(0, 0), '0000:03:00.0', 0x10, 4, 0xc200_0000);
+        m.domain(1).p2m.setEntry(gfn(0x80000), 0, mfn(0xc2000), 'mmio_direct');
+      },
+    );
+    const first = new DeviceSnapshot();
+    const second = new DeviceSnapshot();
+    // 01:00.0's map is already finished (`mapped`): snapshotted as it is, as a line changing nothing
+    // of it would be; 03:00.0's map is finished in the line.
+    first.take(m, own);
+    second.take(m, other);
+    m.configWrite(m.vcpu(0, 0), '0000:03:00.0', 0x04, 2, 0x0002);
+    m.finishPending(m.vcpu(0, 0));
+    expect(second.change(m)).toBe('frames');
+    expect(first.leftMappedFindsNothing(m, [], true)).toBe(true);
+    expect(second.leftMappedFindsNothing(m, [], false)).toBe(false);
   });
 });
 

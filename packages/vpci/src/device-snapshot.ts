@@ -9,7 +9,13 @@ import type { RangeSet } from '@vpci/rangeset';
 import { mappingDomain } from './context.js';
 import { type Bar, guestFrameRange } from './device.js';
 import type { Domain, PciDevice, Vcpu } from './domain.js';
-import type { InvariantCaches } from './invariants.js';
+import {
+  barsFindNothing,
+  checkInvariants,
+  describeViolation,
+  deviceRegionFindsNothing,
+  type InvariantCaches,
+} from './invariants.js';
 import type { Machine } from './machine.js';
 import { hostBarFrames } from './ownership.js';
 import { formatSbdf } from './sbdf.js';
@@ -278,13 +284,9 @@ export class DeviceSnapshot {
    */
   leftUnmappedFindsNothing(machine: Machine): boolean {
     const device = this.device!;
-    const vpci = device.vpci;
-    const domain = this.domain;
-    if (vpci === undefined || domain === undefined || domain.isPseudo) return false;
-    if (device.domain?.id !== this.owner || mappingDomain(machine, device) !== domain) return false;
-    if (device.hw.sriov !== undefined || device.physfn !== undefined) return false;
-    if (machine.pendingVcpus.firstOn(device) !== undefined) return false;
-    const bars = vpci.bars;
+    if (!this.keptItsPlace(machine) || machine.pendingVcpus.firstOn(device) !== undefined) return false;
+    const domain = this.domain!;
+    const bars = device.vpci!.bars;
     for (let i = 0; i < bars.length; i++) {
       const bar = bars[i]!;
       if (bar.enabled || (bar.mem !== undefined && !bar.mem.isEmpty())) return false;
@@ -311,6 +313,117 @@ export class DeviceSnapshot {
     // finds where they were).
     windows.defer(device);
     return true;
+  }
+
+  /**
+   * After a `frames` change (`change`): whether no check can find anything new of it because the line
+   * left its BARs mapped as they ask where no other device's BAR is (the line that finishes a
+   * reprogramming's map, Xen's `vpci_process_pending` with decoding on: the other half of the lines
+   * that finish pending work). Its check would be scoped to the device, its guest frames at `take`
+   * and now in the domain it maps into, and its host pages; this answers what that check would,
+   * without making its scope:
+   * - its own checks find nothing (`barsFindNothing`), or are skipped: work is pending on it again
+   *   (the line's write, a decoding toggle right after the last, made more: the check counts it busy);
+   * - its host pages are those it had at `take` (the same array), and none moved on them since the
+   *   last check (`HostPagesCache.indexAhead`, which brings the machine's index of host pages up to
+   *   date for `named` and the device, as that check would): the check would look at no other domain;
+   * - no other device's window or MSI-X page meets its guest frames (the domain's window index,
+   *   `othersMayMeet`), so the windows and MSI-X pages the check would find there are the device's
+   *   own, all within those frames, and with them the lean path's conditions hold
+   *   (`deviceRegionFindsNothing`: every mapping there explained, unshared and clear of MSI-X pages,
+   *   every window mapped).
+   * Then the check would find nothing at all. On a true answer the window index is brought up to
+   * date here for the device (the hardware domain's map finds its windows where they were: nothing
+   * to change) and for `named`, as the check would have: both indexes then hold every one of them as
+   * it is, and what the check reads of them besides, their own BARs, holds nothing new (each was
+   * named by a line whose quiet answer found nothing there), so none needs naming to the next check:
+   * the replayer empties its list and makes no check. `named` are the devices changed since the
+   * last check (`InvariantScope.devices` but the line's); `more` says that the line snapshotted
+   * another device whose answer is still to come (then what moved is handed back on a true answer
+   * too, for that answer to see). Not taken while `InvariantCaches.leanRegions` is `off`; counted in
+   * `leanRegionsFound`. Under `verify` the check is made too and must find nothing of the device's
+   * (`verifyLeftMapped`), but for the first of two devices (its check would not see what moved).
+   */
+  leftMappedFindsNothing(machine: Machine, named: readonly PciDevice[], more = false): boolean {
+    const caches = machine.invariantCaches;
+    if (caches.leanRegions === 'off' || !this.keptItsPlace(machine)) return false;
+    const device = this.device!;
+    const domain = this.domain!;
+    const pages = caches.hostPages;
+    // A device with work pending again (the line's write made more: a decoding toggle right after
+    // the last) has its own checks skipped, as the check skips them.
+    const busy = machine.pendingVcpus.firstOn(device) !== undefined;
+    if ((!busy && !barsFindNothing(device)) || pages.hostPagesOf(device) !== this.pagesAtTake) return false;
+    const union = scratchUnion;
+    union.clear();
+    this.guestAtTake().pushInto(union);
+    guestFramesOf(device, union, 'past the BAR');
+    union.merge();
+    const windows = caches.windowIndexes;
+    for (let i = 0; i < union.count; i++)
+      if (windows.othersMayMeet(machine, domain, device, union.first(i), union.last(i))) return false;
+    const near = pages.indexAhead(machine, named, device);
+    if (near === undefined) return false;
+    windows.updateDevice(machine, device);
+    const found =
+      !anyMeets(near.moved, this.pagesAtTake) &&
+      deviceRegionFindsNothing(
+        machine,
+        domain,
+        caches.windows.windowsOf(device),
+        busy,
+        union.ranges(),
+        near.index,
+      );
+    // A check made instead (or besides, `verify`), or the answer for the line's other device, must
+    // see what moved.
+    const verify = caches.leanRegions === 'verify' && !more;
+    if (!found || verify || more) pages.holdMoved(near.moved);
+    if (!found) return false;
+    caches.leanRegionsFound++;
+    // The devices named since, as the check would: both indexes now hold them as they are.
+    for (let i = 0; i < named.length; i++) windows.updateDevice(machine, named[i]!);
+    if (verify) this.verifyLeftMapped(machine, named, union.ranges());
+    return true;
+  }
+
+  /**
+   * `verify`: the check `leftMappedFindsNothing` answered for, made (its scope as the replayer makes
+   * it, the devices named since with this one), which must find nothing but what the devices named
+   * since had of their own before the line (their BARs' checks: the line changed none of them).
+   */
+  private verifyLeftMapped(
+    machine: Machine,
+    named: readonly PciDevice[],
+    region: readonly FrameRange[],
+  ): void {
+    const device = this.device!;
+    const found = checkInvariants(machine, {
+      devices: new Set([...named, device]),
+      frames: new Map([[this.domain!, [...region]]]),
+      hostFrames: [...this.pagesAtTake],
+    });
+    for (const violation of found) {
+      const othersOwn =
+        (violation.kind === 'rangeset-not-empty' || violation.kind === 'probe-mapped') &&
+        violation.sbdf !== device.name;
+      if (!othersOwn)
+        throw new Error(
+          `DeviceSnapshot.leftMappedFindsNothing: ${formatSbdf(device.sbdf)}'s check finds ${describeViolation(violation)}`,
+        );
+    }
+  }
+
+  /**
+   * Whether the device kept its owner and the domain it maps into (not a pseudo-domain) and is no
+   * SR-IOV PF or VF: what `leftUnmappedFindsNothing` and `leftMappedFindsNothing` first require.
+   */
+  private keptItsPlace(machine: Machine): boolean {
+    const device = this.device!;
+    const domain = this.domain;
+    if (device.vpci === undefined || domain === undefined || domain.isPseudo) return false;
+    if (device.domain?.id !== this.owner || mappingDomain(machine, device) !== domain) return false;
+    return device.hw.sriov === undefined && device.physfn === undefined;
   }
 
   /** Whether nothing an invariant reads of the device has changed since `take`. */
@@ -637,6 +750,8 @@ const UNMAPPED_LISTS = 6;
 class FrameUnion implements FrameSink {
   private readonly firsts: number[] = [];
   private readonly lasts: number[] = [];
+  /** Per count of ranges, the pairs `ranges` rewrites. */
+  private readonly lists: [number, number][][] = [];
   /** How many ranges it holds (after `merge`, how many the union has). */
   count = 0;
 
@@ -676,12 +791,33 @@ class FrameUnion implements FrameSink {
     return this.firsts[i]!;
   }
 
+  /** The ranges it holds, as pairs rewritten at each call (one list per count, kept). */
+  ranges(): readonly FrameRange[] {
+    let list = this.lists[this.count];
+    if (list === undefined) {
+      list = Array.from({ length: this.count }, (): [number, number] => [0, 0]);
+      this.lists[this.count] = list;
+    }
+    for (let i = 0; i < this.count; i++) {
+      list[i]![0] = this.firsts[i]!;
+      list[i]![1] = this.lasts[i]!;
+    }
+    return list;
+  }
+
   last(i: number): number {
     return this.lasts[i]!;
   }
 }
 
-/** The union `leftUnmappedFindsNothing` searches by (reused). */
+/** Whether a range of `a` meets a range of `b` (a few each). */
+function anyMeets(a: readonly FrameRange[], b: readonly FrameRange[]): boolean {
+  for (let i = 0; i < a.length; i++)
+    for (let k = 0; k < b.length; k++) if (a[i]![0] <= b[k]![1] && b[k]![0] <= a[i]![1]) return true;
+  return false;
+}
+
+/** The union `leftUnmappedFindsNothing` and `leftMappedFindsNothing` search by (reused). */
 const scratchUnion = new FrameUnion();
 
 /**

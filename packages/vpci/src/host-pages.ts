@@ -89,6 +89,8 @@ export class HostPagesCache {
   private listing: Listing | undefined;
   /** The devices whose BARs may have moved since the listing was last brought up to date. */
   private readonly barWrites = new BarWriteLog();
+  /** What moved that `indexAhead` found and its caller handed back (`holdMoved`) for the next `indexNear`. */
+  private readonly movedHeld: [number, number][] = [];
   /** How many times the index by machine frame was made or changed (`indexVersion`). */
   private indexChanges = 0;
 
@@ -157,7 +159,8 @@ export class HostPagesCache {
       this.listing = listing;
       return { index: listing.index, moved: undefined };
     }
-    const moved: [number, number][] = [];
+    // What moved before, held back by a check not made (`indexAhead`), is reported with the rest.
+    const moved: [number, number][] = this.movedHeld.length === 0 ? [] : this.movedHeld.splice(0);
     // (An empty log is the usual case: not even an iterator made for it.)
     const written = this.barWrites.take();
     if (written.size > 0)
@@ -172,18 +175,50 @@ export class HostPagesCache {
           if (k !== undefined) this.replace(context, listing, k, moved);
         }
       }
-    for (const device of changed) {
-      const i = listing.at.get(device);
-      if (i === undefined) continue;
-      const entry = listing.entries[i]!;
-      if (
-        entry.owner !== effectiveOwner(context, device) ||
-        entry.holder !== device.domain?.id ||
-        entry.pages !== this.hostPagesOf(device)
-      )
-        this.replace(context, listing, i, moved);
-    }
+    for (const device of changed) this.bringUpToDate(context, listing, device, moved);
     return { index: listing.index, moved };
+  }
+
+  /**
+   * `indexNear` for `changed` and `device`, for a check that may not be made (`DeviceSnapshot.leftMappedFindsNothing`
+   * decides whether one must be): what moved is reported to no one until the caller hands it back
+   * (`holdMoved`) for the next `indexNear` to report, as the check made then must see it. Undefined,
+   * with nothing done, when the listing would be made from scratch (what moved is not known).
+   */
+  indexAhead(
+    context: EngineContext,
+    changed: readonly PciDevice[],
+    device: PciDevice,
+  ): { readonly index: IntervalIndex<HostPageSpot>; readonly moved: [number, number][] } | undefined {
+    const listing = this.listing;
+    if (listing === undefined || listing.version !== context.deviceListVersion) return undefined;
+    const near = this.indexNear(context, changed);
+    const moved = near.moved!;
+    this.bringUpToDate(context, listing, device, moved);
+    return { index: near.index, moved };
+  }
+
+  /** Hands back what `indexAhead` found moved, for the next `indexNear` to report. */
+  holdMoved(moved: readonly (readonly [number, number])[]): void {
+    for (let i = 0; i < moved.length; i++) this.movedHeld.push([moved[i]![0], moved[i]![1]]);
+  }
+
+  /** `device`'s entry of the listing taken again where its owner, holder or pages changed. */
+  private bringUpToDate(
+    context: EngineContext,
+    listing: Listing,
+    device: PciDevice,
+    moved: [number, number][],
+  ): void {
+    const i = listing.at.get(device);
+    if (i === undefined) return;
+    const entry = listing.entries[i]!;
+    if (
+      entry.owner !== effectiveOwner(context, device) ||
+      entry.holder !== device.domain?.id ||
+      entry.pages !== this.hostPagesOf(device)
+    )
+      this.replace(context, listing, i, moved);
   }
 
   /**
@@ -204,8 +239,9 @@ export class HostPagesCache {
   }
 
   private makeListing(context: EngineContext): Listing {
-    // What the log noted before is in the listing being made.
+    // What the log noted before is in the listing being made, and so is what moved before.
     this.barWrites.take();
+    this.movedHeld.length = 0;
     const entries: DevicePages[] = [];
     const at = new Map<PciDevice, number>();
     const atHardware = new Map<PhysicalDevice, number>();

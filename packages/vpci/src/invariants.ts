@@ -5,7 +5,7 @@
  */
 import { gfn, MAX_FRAME, type P2mExtent, type P2mExtentRecord } from '@vpci/p2m';
 import { IntervalIndex } from '@vpci/rangeset/internal';
-import { DeviceWindowsCache, type MsixPages, type Window } from './bar-windows.js';
+import { type DeviceWindows, DeviceWindowsCache, type MsixPages, type Window } from './bar-windows.js';
 import { type EngineContext, mappingDomain } from './context.js';
 import type { Bar } from './device.js';
 import type { Domain, PciDevice, Vcpu } from './domain.js';
@@ -139,7 +139,11 @@ export class InvariantCaches {
    * and then the general one too, and throws where the general path finds what the lean one did not.
    */
   leanRegions: 'on' | 'off' | 'verify' = 'on';
-  /** How many scoped checks the lean path answered (for the model tests: it must be taken). */
+  /**
+   * How many scoped checks the lean path answered, or a finished map answered without one
+   * (`DeviceSnapshot.leftMappedFindsNothing`, which the same switch turns off or to `verify`). For
+   * the model tests: it must be taken.
+   */
   leanRegionsFound = 0;
   /**
    * Whether a `DeviceSnapshot` taken again after its `change` (`DeviceSnapshot.takeAgain`: the
@@ -444,6 +448,32 @@ function checkBars(device: PciDevice, busy: ReadonlySet<PciDevice>, violations: 
   }
 }
 
+/**
+ * Whether a device with no work pending has nothing for its own checks (`checkBars`): no set holding
+ * frames, no enabled BAR at a sizing-probe or half-written address.
+ */
+export function barsFindNothing(device: PciDevice): boolean {
+  const found = barsFound;
+  checkBars(device, NOBODY_BUSY, found);
+  if (found.length === 0) return true;
+  found.length = 0;
+  return false;
+}
+
+/** A set of `device` alone (reused: checks do not nest). */
+function busyDevice(device: PciDevice): ReadonlySet<PciDevice> {
+  oneBusy.clear();
+  return oneBusy.add(device);
+}
+
+const oneBusy = new Set<PciDevice>();
+
+/** What `barsFindNothing` found (emptied after each: it is most often empty). */
+const barsFound: Violation[] = [];
+
+/** No device with work pending (a check of a device that has none). */
+const NOBODY_BUSY: ReadonlySet<PciDevice> = new Set();
+
 /** The devices with work pending, for the check being made (emptied by each: checks do not nest). */
 const busyDevices = new Set<PciDevice>();
 
@@ -540,19 +570,86 @@ function regionFindsNothing(
   if (domain === undefined || dirty === undefined) return false;
   if (domain.isPseudo) return true;
   const region = merged(dirty);
-  // The lists are refilled from their start and never emptied (`length = 0` gives an array's store
-  // up, made again at the next item): each holds its first `count` items, and past them a few
-  // objects of earlier checks until written over.
-  const extents = leanExtents;
-  const extentCount = extentsAllMmio(domain, region, extents);
+  const extentCount = extentsAllMmio(domain, region, leanExtents);
   if (extentCount < 0) return false;
   const caches = context.invariantCaches;
   const layout = caches.windowIndexes.of(context, domain, () => devicesMappedInto(context, domain));
-  // In no order and maybe twice (a window meeting two ranges): no condition depends on either.
+  // The lists are refilled from their start and never emptied (`length = 0` gives an array's store
+  // up, made again at the next item): each holds its first `count` items, and past them a few
+  // objects of earlier checks until written over. In no order and maybe twice (a window meeting two
+  // ranges): no condition depends on either.
   const windows = leanWindows;
   const msix = leanMsix;
   const windowCount = layout.collectWindowsMeeting(region, windows);
   const msixCount = layout.collectMsixMeeting(region, msix);
+  return leanConditionsHold(
+    domain,
+    region,
+    extentCount,
+    windows,
+    windowCount,
+    msix,
+    msixCount,
+    busy,
+    hostPages,
+    caches,
+  );
+}
+
+/**
+ * Whether a scoped check of one device's `frames` in `domain` would find nothing, where no other
+ * device's window or MSI-X page meets them and every window of the device lies in them (a line that
+ * finished a map of its BARs: `DeviceSnapshot.leftMappedFindsNothing`) and no host page moved on
+ * the scope's host frames: `regionFindsNothing` with the device's own windows and MSI-X pages (`own`)
+ * for what the domain's index holds there, the device counted busy when `busy` (work pending on it:
+ * its windows need not be mapped).
+ */
+export function deviceRegionFindsNothing(
+  context: InvariantContext,
+  domain: Domain,
+  own: DeviceWindows,
+  busy: boolean,
+  frames: Ranges,
+  hostPages: IntervalIndex<HostPageSpot>,
+): boolean {
+  const { windows, msixPages } = own;
+  const region = merged(frames);
+  const extentCount = extentsAllMmio(domain, region, leanExtents);
+  return (
+    extentCount >= 0 &&
+    leanConditionsHold(
+      domain,
+      region,
+      extentCount,
+      windows,
+      windows.length,
+      msixPages,
+      msixPages.length,
+      busy ? busyDevice(own.device) : NOBODY_BUSY,
+      hostPages,
+      context.invariantCaches,
+    )
+  );
+}
+
+/**
+ * The lean path's conditions (`regionFindsNothing`) but the first over `region` (merged) of `domain`,
+ * given the first `extentCount` of `leanExtents` (`extentsAllMmio`), `windowCount` of `windows` and
+ * `msixCount` of `msix`: those meeting the region.
+ */
+function leanConditionsHold(
+  domain: Domain,
+  region: Ranges,
+  extentCount: number,
+  windows: readonly Window[],
+  windowCount: number,
+  msix: readonly MsixPages[],
+  msixCount: number,
+  busy: ReadonlySet<PciDevice>,
+  hostPages: IntervalIndex<HostPageSpot>,
+  caches: InvariantCaches,
+): boolean {
+  const extents = leanExtents;
   return (
     extentsHeldByWindows(windows, windowCount, extents, extentCount) &&
     // (2) after (3), which it rests on when the windows answer it.

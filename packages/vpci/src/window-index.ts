@@ -232,21 +232,32 @@ export class DomainWindowIndexes {
       this.version = context.deviceListVersion;
       return;
     }
-    for (const device of changed) {
-      if (this.waiting.size > 0) this.waiting.delete(device);
-      const target = device.vpci === undefined ? undefined : mappingDomain(context, device);
-      const index = target === undefined ? undefined : this.byDomain.get(target);
-      const part = index === undefined ? undefined : this.windows.windowsOf(device);
-      const held = this.held.get(device);
-      if (held !== undefined && held.index === index && held.part === part) continue;
-      if (held !== undefined) {
-        held.index.drop(held.part);
-        this.held.delete(device);
-      }
-      if (index !== undefined && part !== undefined) {
-        index.put(part);
-        this.held.set(device, { index, part });
-      }
+    for (const device of changed) this.bringUpToDate(context, device);
+  }
+
+  /**
+   * Brings the indexes up to date for `device` alone, as `update` does for each device it is given
+   * (a check of that device's frames made without a scoped check: `DeviceSnapshot.leftMappedFindsNothing`);
+   * nothing when they were made for another list of devices (the next `update` drops them).
+   */
+  updateDevice(context: EngineContext, device: PciDevice): void {
+    if (this.version === context.deviceListVersion) this.bringUpToDate(context, device);
+  }
+
+  private bringUpToDate(context: EngineContext, device: PciDevice): void {
+    if (this.waiting.size > 0) this.waiting.delete(device);
+    const target = device.vpci === undefined ? undefined : mappingDomain(context, device);
+    const index = target === undefined ? undefined : this.byDomain.get(target);
+    const part = index === undefined ? undefined : this.windows.windowsOf(device);
+    const held = this.held.get(device);
+    if (held !== undefined && held.index === index && held.part === part) return;
+    if (held !== undefined) {
+      held.index.drop(held.part);
+      this.held.delete(device);
+    }
+    if (index !== undefined && part !== undefined) {
+      index.put(part);
+      this.held.set(device, { index, part });
     }
   }
 
