@@ -9,7 +9,9 @@
  * - replaying is deterministic: the same trace gives the same JSON bytes (invariant 9);
  * - under `hardened` no invariant is ever violated;
  * - a write the register dispatch calls inert (`writeMayChangeDevice`: the replay neither snapshots
- *   nor checks it) leaves everything a `DeviceSnapshot` records of its device as it was.
+ *   nor checks it) leaves everything a `DeviceSnapshot` records of its device as it was;
+ * - replaying from bytes (`feedLine`, the CLI's way: compact write lines' keys keep their write
+ *   targets) reports what feeding the lines as text reports.
  */
 import { parseTraceLine, replayText, reportJson, TraceReplay } from '@vpci/replay';
 import { DeviceSnapshot, writeMayChangeDevice } from '@vpci/vpci';
@@ -79,6 +81,22 @@ describe('replay properties', () => {
         runs(count),
       );
       expect(inert).toBeGreaterThan(count / 4); // the inert path was exercised
+    });
+  }
+
+  // What the CLI does: each compact write line's key keeps the vCPU and device it reached
+  // (packages/replay write-target.ts) across the traces' unplugs, moves between domains and VFs.
+  for (const profile of ['xen', 'hardened'] as const) {
+    it(`${profile}: a trace replayed from its bytes, its keys keeping their write targets, reports as fed line by line`, () => {
+      fc.assert(
+        fc.property(randomTraces({ profile }), ({ text }) => {
+          const bytes = Buffer.from(text);
+          const replay = new TraceReplay('t.jsonl');
+          for (let at = 0; at >= 0 && at < bytes.length; ) at = replay.feedLine(bytes, at, bytes.length);
+          expect(reportJson(replay.end())).toBe(reportJson(replayText(text, 't.jsonl')));
+        }),
+        runs(100),
+      );
     });
   }
 });

@@ -21,12 +21,19 @@ const { replay, texts, lead } = scaleReplay(
   Number(devices) as 64 | 4096,
   parts[0]! + parts[1]! + parts[2]!,
 );
+// Fed as the bench's scale row and the CLI feed a file: one block of the lines' bytes, each line read
+// where it stands (`feedLine`, where a compact write line's key keeps its write target).
+const bytes = Buffer.from(texts.map((text) => `${text}\n`).join(''));
 const nap = new Int32Array(new SharedArrayBuffer(4));
 let fed = 0;
+let at = 0;
 let end = lead;
 for (let n = 0; n < parts.length; n++) {
   end += parts[n]!;
-  for (; fed < end; fed++) if (!replay.feed(texts[fed]!)) throw new Error(`${replay.error?.message}`);
+  for (; fed < end; fed++) {
+    at = replay.feedLine(bytes, at, bytes.length);
+    if (at < 0) throw new Error(`${replay.error?.message}`);
+  }
   writeFileSync(`${dir}/stop.${process.pid}.${n}`, '');
   while (!existsSync(`${dir}/go.${process.pid}.${n}`)) Atomics.wait(nap, 0, 0, 20);
 }

@@ -18,6 +18,8 @@
  * bytes are plain loads.
  */
 
+import type { WriteTargetSlot } from './write-target.js';
+
 /** The fields of a compact write line; `readCompactWrite` fills one, reused from line to line. */
 export class CompactWrite {
   /** The vCPU's domain (`d…`). */
@@ -80,7 +82,7 @@ export class CompactWrite {
  * `8k` and the last its last 8 bytes (some bytes compared twice: a key has `SHORTEST_KEPT_KEY` to
  * `8 * KEY_WORDS` bytes), and where the address starts and ends from the line's start.
  */
-class KnownKey {
+class KnownKey implements WriteTargetSlot {
   /** How many bytes. */
   length = 0;
   readonly words = new Float64Array(KEY_WORDS);
@@ -96,6 +98,14 @@ class KnownKey {
    * the slot takes another key (`readKey`), whose address may differ.
    */
   text: string | undefined = undefined;
+  /**
+   * What the key names on the replay's machine, once the replayer found it for a line of this key
+   * (`Replayer.applyKeyedWrite`, write-target.ts); forgotten, as `text` is, when the slot takes another key.
+   */
+  targetVersion = -1;
+  targetVcpu: WriteTargetSlot['targetVcpu'] = undefined;
+  targetSbdf: WriteTargetSlot['targetSbdf'] = undefined;
+  targetDevice: WriteTargetSlot['targetDevice'] = undefined;
 }
 
 /**
@@ -387,6 +397,7 @@ function readKey(bytes: Uint8Array, from: number, to: number, into: CompactWrite
     key.sbdfHigh = into.sbdfHigh;
     key.sbdfLow = into.sbdfLow;
     key.text = undefined;
+    key.targetVersion = -1;
     into.key = key;
   }
   return at;

@@ -53,6 +53,7 @@ import { hex, show, TraceError } from './fields.js';
 import { holdInOrder } from './scope-set.js';
 import { imageSriovNote } from './sriov-report.js';
 import type { TraceAssertion, TraceEvent, TraceMtrr, TraceVcpu } from './trace.js';
+import type { WriteTargetSlot } from './write-target.js';
 
 /** An engine event and the trace line whose application logged it. */
 export interface LoggedEvent {
@@ -240,9 +241,27 @@ export class Replayer {
     value: number,
     line: number,
   ): void {
+    this.applyKeyedWrite(domain, vcpu, sbdf, reg, size, value, line, undefined);
+  }
+
+  /**
+   * `applyWrite` for a line of a key kept in `slot` (`TraceReplay`'s reader, write-target.ts): what
+   * the line's look-ups find is kept there, and a line of the same key is made from it with none.
+   * @internal
+   */
+  applyKeyedWrite(
+    domain: number,
+    vcpu: number,
+    sbdf: string,
+    reg: number,
+    size: 1 | 2 | 4,
+    value: number,
+    line: number,
+    slot: WriteTargetSlot | undefined,
+  ): void {
     if (
       this.machine?.systemActive === true &&
-      this.applyInertWrite(domain, vcpu, sbdf, reg, size, value, line)
+      this.applyInertWrite(domain, vcpu, sbdf, reg, size, value, line, slot)
     )
       return;
     this.applyChecked({ event: 'write', vcpu: { domain, vcpu }, sbdf, reg, size, value }, line);
@@ -321,7 +340,10 @@ export class Replayer {
    * (`Machine.configWriteIfInert`, which decides as `writeMayChangeDevice` does: most of a running
    * driver's writes), from a vCPU with no pending work: made without snapshots and without a check.
    * False, with nothing done, for any other write (it then takes the general path, which also
-   * reports what it names wrongly); always false when every line gets a whole check.
+   * reports what it names wrongly); always false when every line gets a whole check. The vCPU,
+   * address and device found are kept in `slot` (a line's key's), and taken from it while the
+   * machine's access targets stand (`Machine.accessTargetsVersion`): they are what the look-ups would
+   * find again.
    */
   private applyInertWrite(
     domain: number,
@@ -331,10 +353,19 @@ export class Replayer {
     size: number,
     value: number,
     line: number,
+    slot?: WriteTargetSlot,
   ): boolean {
     // (An ECAM write, up to 8 bytes split by Xen, always takes the checked path: `apply` does not
     // offer it.)
     if (this.wholeChecks) return false;
+    if (slot !== undefined && slot.targetVersion === this.machine!.accessTargetsVersion) {
+      // The vCPU, address and device are set with the version.
+      const kept = slot.targetVcpu!;
+      return (
+        kept.pending === undefined &&
+        this.inertWriteTo(kept, slot.targetDevice, slot.targetSbdf!, reg, size, value, line)
+      );
+    }
     let vcpu = this.inertVcpu;
     if (vcpu === undefined || domain !== this.inertDomainId || vcpuIndex !== this.inertVcpuIndex) {
       vcpu = this.findVcpu(domain, vcpuIndex);
@@ -344,10 +375,42 @@ export class Replayer {
       this.inertVcpuIndex = vcpuIndex;
     }
     if (vcpu.pending !== undefined) return false;
+    let address: Sbdf;
     try {
       // A malformed address is the engine's argument error, reported in the trace's terms.
-      const address = this.address(sbdf);
-      if (!this.machine!.configWriteIfInert(vcpu, address.sbdf, reg, size, value)) return false;
+      address = this.address(sbdf).sbdf;
+    } catch (error) {
+      if (error instanceof InvalidArgumentError) throw new TraceError(line, inTraceTerms(error, 'write'));
+      throw error;
+    }
+    // What `configWriteIfInert` would look up (no side effect, nothing thrown: the vCPU is this
+    // machine's, the address parsed), found here so that the line's key keeps it.
+    const device = this.targetAt(vcpu, address);
+    if (slot !== undefined && device !== undefined) {
+      slot.targetVcpu = vcpu;
+      slot.targetSbdf = address;
+      slot.targetDevice = device;
+      slot.targetVersion = this.machine!.accessTargetsVersion;
+    }
+    return this.inertWriteTo(vcpu, device, address, reg, size, value, line);
+  }
+
+  /**
+   * The write of `vcpu` (found, without pending work) to `device`, what its domain sees at
+   * `address`, made when it is inert (`Machine.configWriteIfInertTo`): false, with nothing done,
+   * when it is not.
+   */
+  private inertWriteTo(
+    vcpu: Vcpu,
+    device: PciDevice | undefined,
+    address: Sbdf,
+    reg: number,
+    size: number,
+    value: number,
+    line: number,
+  ): boolean {
+    try {
+      if (!this.machine!.configWriteIfInertTo(vcpu, device, address, reg, size, value)) return false;
     } catch (error) {
       if (error instanceof InvalidArgumentError) throw new TraceError(line, inTraceTerms(error, 'write'));
       throw error;

@@ -85,13 +85,16 @@ export class TraceReplay {
     return this.feed(decodeLine(bytes, from, end)) ? after : -1;
   }
 
-  /** Applies the compact write line `this.write` holds, read from `bytes`. */
+  /**
+   * Applies the compact write line `this.write` holds, read from `bytes`; what the line's key names
+   * on the machine is kept in its slot (`Replayer.applyKeyedWrite`).
+   */
   private applyCompact(bytes: Uint8Array): boolean {
     const write = this.write;
     this.lines++;
     try {
       const sbdf = this.addressTexts.textOf(bytes, write);
-      this.replayer.applyWrite(
+      this.replayer.applyKeyedWrite(
         write.domain,
         write.vcpu,
         sbdf,
@@ -99,6 +102,7 @@ export class TraceReplay {
         write.size,
         write.value,
         this.lines,
+        write.key,
       );
       return true;
     } catch (error) {

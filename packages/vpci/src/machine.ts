@@ -259,6 +259,8 @@ export class Machine implements EngineContext {
   private sortedDevices: PciDevice[] | undefined;
   /** See `EngineContext.deviceListVersion`. */
   private deviceListChanges = 0;
+  /** See `accessTargetsVersion`. */
+  private accessTargetChanges = 0;
   private sortedDomains: Domain[] | undefined;
   /** The vCPU whose access is being handled: deferred work lands on it. */
   private readonly accessor: AccessorRef;
@@ -365,6 +367,21 @@ export class Machine implements EngineContext {
   /** Counts the devices added and removed: a listing of `devices()` holds while it stays the same. */
   get deviceListVersion(): number {
     return this.deviceListChanges;
+  }
+
+  /**
+   * Counts the changes that can take away a device a config access reached: a device removed (a VF
+   * included) and a vPCI state taken away (and with it a guest's virtual slot). While it stands, a
+   * domain's vCPU and the device `findDevice` or `findGuestDevice` found are what they would find
+   * again, so a caller may keep them and hand them to `configWriteIfInertTo` (the replay keeps them
+   * per trace key). Nothing else can: a look-up that found nothing is not kept, and what only adds an
+   * answer (a device plugged, a domain made, a vPCI state set up at a free slot) changes none found;
+   * domains are never removed, their ids never reused, their vCPUs made with them; a device's owner
+   * changes only with its vPCI state taken away first (`assignTo`, `deassignFrom`, `removeDevice`),
+   * and the hardware domain's look-up is by address alone (the owner is read at each access).
+   */
+  get accessTargetsVersion(): number {
+    return this.accessTargetChanges;
   }
 
   /** Every device, ordered by SBDF (a copy: the caller may change it). */
@@ -701,6 +718,7 @@ export class Machine implements EngineContext {
     this.deviceMap.delete(sbdfKey(device.sbdf));
     this.sortedDevices = undefined;
     this.deviceListChanges++;
+    this.accessTargetChanges++;
     return { ok: true };
   }
 
@@ -809,10 +827,7 @@ export class Machine implements EngineContext {
 
   /** A config-space write through the CF8/CFC ports (Xen's `vpci_portio_write`); not aligned: dropped. */
   configWrite(vcpu: Vcpu, sbdf: Sbdf | string, reg: number, size: number, value: number): void {
-    checkAccessShape('cf8', reg, size);
-    // The common case without a bigint per write (the bound as a bigint only for a value out of it).
-    if (!(typeof value === 'number' && Number.isInteger(value) && value >= 0 && value <= allOnes(size)))
-      checkAccessValue(value, BigInt(allOnes(size)));
+    checkPortWrite(reg, size, value);
     const address = toSbdf(sbdf);
     if (!this.canAccess(vcpu, address) || !this.accessAllowed(vcpu, address, reg, size)) return;
     this.vpciWrite(vcpu, address, reg, size, value);
@@ -828,19 +843,52 @@ export class Machine implements EngineContext {
    * handlers are looked up once for the decision and the write.
    */
   configWriteIfInert(vcpu: Vcpu, sbdf: Sbdf | string, reg: number, size: number, value: number): boolean {
-    checkAccessShape('cf8', reg, size);
-    if (!(typeof value === 'number' && Number.isInteger(value) && value >= 0 && value <= allOnes(size)))
-      checkAccessValue(value, BigInt(allOnes(size)));
+    checkPortWrite(reg, size, value);
     if (vcpu instanceof Object && vcpu.pending !== undefined) return false;
     const address = toSbdf(sbdf);
     this.checkRunnable(vcpu);
-    const hardwareDomain = vcpu.domain.isHardware;
     // The device the domain sees there (the replay's write target): any device at the address for
     // the hardware domain, the one at the virtual address for a guest.
-    const target = hardwareDomain
+    const target = vcpu.domain.isHardware
       ? this.deviceMap.get(sbdfKey(address))
       : this.guestDevice(vcpu.domain, address);
+    return this.inertWriteTo(vcpu, target, address, reg, size, value);
+  }
+
+  /**
+   * `configWriteIfInert` with what it looks up given: `vcpu`, one of this machine's (as `vcpu` or a
+   * domain's `vcpus` gives it), and `target`, what `findDevice(address)` (the hardware domain) or
+   * `findGuestDevice(vcpu.domain, address)` (a guest) answered while `accessTargetsVersion` has not
+   * moved since. A replay's line names the same vCPU and device as thousands before it: the look-ups
+   * of the address and the domain (cold hash buckets over thousands of devices) are made once.
+   */
+  configWriteIfInertTo(
+    vcpu: Vcpu,
+    target: PciDevice | undefined,
+    address: Sbdf,
+    reg: number,
+    size: number,
+    value: number,
+  ): boolean {
+    checkPortWrite(reg, size, value);
+    if (vcpu.pending !== undefined) return false;
+    return this.inertWriteTo(vcpu, target, address, reg, size, value);
+  }
+
+  /**
+   * `configWriteIfInert` past its look-ups: the write of `vcpu` (runnable) to `target`, the device
+   * its domain sees at `address`, made only when it is inert.
+   */
+  private inertWriteTo(
+    vcpu: Vcpu,
+    target: PciDevice | undefined,
+    address: Sbdf,
+    reg: number,
+    size: number,
+    value: number,
+  ): boolean {
     if (target === undefined) return false;
+    const hardwareDomain = vcpu.domain.isHardware;
     const handled =
       target.vpci !== undefined &&
       (!hardwareDomain || target.domain === vcpu.domain || target.domain === this.domXen);
@@ -1423,6 +1471,7 @@ export class Machine implements EngineContext {
     // rangeset_destroy on every slot; a slot without a set returns at once (not counted).
     for (const bar of vpci.bars) if (bar.mem !== undefined) countRangesetOps(this, device, 'destroy');
     device.vpci = undefined;
+    this.accessTargetChanges++;
     device.hw.noteBarsChanged();
     this.enabledBars?.renewed(device);
     keepVfDecoding(this, device);
@@ -1517,6 +1566,16 @@ function xenView(device: PciDevice): HardwareAccess {
 
 /** `xenView`'s view of a device reached without MMCFG, per device (it reads `device.hw` when used). */
 const conventionalViews = new WeakMap<PciDevice, HardwareAccess>();
+
+/**
+ * Throws unless a CF8/CFC write of `value` (`size` bytes at `reg`) has a shape and value the ports
+ * take. The common case without a bigint per write (the bound as a bigint only for a value out of it).
+ */
+function checkPortWrite(reg: number, size: number, value: number): void {
+  checkAccessShape('cf8', reg, size);
+  if (!(typeof value === 'number' && Number.isInteger(value) && value >= 0 && value <= allOnes(size)))
+    checkAccessValue(value, BigInt(allOnes(size)));
+}
 
 /** Throws unless `value` is an integer (number or bigint) in `0 … max`. */
 function checkAccessValue(value: unknown, max: bigint): void {
