@@ -72,12 +72,17 @@ export function pictureScript(): string {
     pictureText,
     textBox,
     boxesOverlap,
+    boxRowSpan,
+    overlapsRows,
+    addToRows,
     boxInside,
     fitText,
     textSvg,
     pageNote,
     buildScene,
     buildBand,
+    frameCover,
+    framesCovered,
     mergeExtents,
     buildAxis,
     layoutBands,
@@ -474,6 +479,39 @@ export function boxesOverlap(a: Box, b: Box): boolean {
   return a.x0 < b.x1 && b.x0 < a.x1 && a.y0 < b.y1 && b.y0 < a.y1;
 }
 
+/**
+ * Boxes filed by the rows of 64 pixels they reach into (`boxRowSpan`), so that whether a new box overlaps
+ * one of them is asked of its neighbours only: two boxes that overlap share a row. The address lane
+ * of a picture of thousands of BARs has thousands of labels, and testing each against every label
+ * kept before was quadratic.
+ */
+export type BoxRows = Map<number, Box[]>;
+
+/** The rows of `boxRows` that `box` reaches into, first and last (a text box is a row or two). */
+function boxRowSpan(box: Box): [number, number] {
+  const rowH = 64;
+  return [Math.floor(box.y0 / rowH), Math.floor(box.y1 / rowH)];
+}
+
+/** Whether `box` overlaps a box of `rows` (`boxesOverlap`). */
+export function overlapsRows(rows: BoxRows, box: Box): boolean {
+  const [first, last] = boxRowSpan(box);
+  for (let row = first; row <= last; row++) {
+    for (const other of rows.get(row) ?? []) if (boxesOverlap(other, box)) return true;
+  }
+  return false;
+}
+
+/** Files `box` in `rows`. */
+export function addToRows(rows: BoxRows, box: Box): void {
+  const [first, last] = boxRowSpan(box);
+  for (let row = first; row <= last; row++) {
+    const filed = rows.get(row);
+    if (filed === undefined) rows.set(row, [box]);
+    else filed.push(box);
+  }
+}
+
 /** Whether `inner` lies inside `outer`. */
 function boxInside(inner: Box, outer: Box): boolean {
   return inner.x0 >= outer.x0 && inner.x1 <= outer.x1 && inner.y0 >= outer.y0 && inner.y1 <= outer.y1;
@@ -649,6 +687,7 @@ function buildBand(
   }
 
   // The p2m, as runs of extents that continue each other, in both columns with a connector.
+  const barCover = frameCover(barFrames);
   mergeExtents(domain.p2m).forEach((run, i) => {
     const identity = run.gfn === run.mfn;
     const group =
@@ -677,12 +716,7 @@ function buildBand(
       details,
     };
     // Covered by the BARs together (one run often spans several adjacent BARs)?
-    let next = run.gfn;
-    for (const [lo, hi] of [...barFrames].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0))) {
-      if (lo > next) break;
-      if (hi >= next) next = hi + 1n;
-    }
-    const inBar = next > run.gfn + count - 1n;
+    const inBar = framesCovered(barCover, run.gfn, run.gfn + count - 1n);
     guest.push({
       ...base,
       id: `d${d}:p2m:${i}:g`,
@@ -1040,6 +1074,45 @@ function buildBand(
     hostLabelW: 0,
     width: 0,
   };
+}
+
+/**
+ * The frames of `ranges` (inclusive `[first, last]` pairs, in any order, overlapping or not) as the
+ * fewest disjoint ranges in frame order, two that meet end to start joined: the cover
+ * `framesCovered` searches. Sorting once, then a search per question, keeps a band of thousands of
+ * BARs and extents at n log n (each extent used to walk the sorted BARs from the lowest).
+ */
+export function frameCover(ranges: readonly (readonly [bigint, bigint])[]): [bigint, bigint][] {
+  const sorted = [...ranges].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+  const cover: [bigint, bigint][] = [];
+  for (const [first, last] of sorted) {
+    const prev = cover[cover.length - 1];
+    if (prev !== undefined && first <= prev[1] + 1n) {
+      if (last > prev[1]) prev[1] = last;
+    } else {
+      cover.push([first, last]);
+    }
+  }
+  return cover;
+}
+
+/** Whether every frame of `[first, last]` lies in `cover` (a `frameCover`), by binary search. */
+export function framesCovered(
+  cover: readonly (readonly [bigint, bigint])[],
+  first: bigint,
+  last: bigint,
+): boolean {
+  // The last range starting at or before `first`: the only one that can hold it (ranges are disjoint
+  // and do not meet, so `[first, last]` is covered only by a single one).
+  let lo = 0;
+  let hi = cover.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (cover[mid]![0] <= first) lo = mid + 1;
+    else hi = mid;
+  }
+  const range = cover[lo - 1];
+  return range !== undefined && range[1] >= last;
 }
 
 /** The p2m extents joined into runs that continue each other (same type, gfn and mfn contiguous). */
@@ -1649,6 +1722,7 @@ function drawAxis(
     candidates.push({ y: at.y, text: `pfn ${hex(p)}`, cls: 'pfn', prio: 3, within: lane });
   // Keep the more important labels where they collide.
   const accepted: { t: PlacedText; box: Box; tick: boolean; y: number }[] = [];
+  const acceptedRows: BoxRows = new Map();
   const order = candidates
     .map((_c, i) => i)
     .sort((p, q) => candidates[p]!.prio - candidates[q]!.prio || p - q);
@@ -1664,7 +1738,8 @@ function drawAxis(
       clip: clip ? lane : null,
     });
     const box = textBox(t);
-    if (!boxInside(box, c.within) || accepted.some((a) => boxesOverlap(a.box, box))) continue;
+    if (!boxInside(box, c.within) || overlapsRows(acceptedRows, box)) continue;
+    addToRows(acceptedRows, box);
     accepted.push({ t, box, tick: c.cls === 'tick', y: c.y });
   }
   accepted.sort((p, q) => p.y - q.y);
