@@ -16,6 +16,7 @@ import { sortSmall } from './small-sort.js';
 import { barSetGeneration, partsGeneration, READ_BY } from './state-generation.js';
 import { UnsharedWindows } from './unshared-windows.js';
 import { type HostPage, type SortedSpans, wholeHostPages, wholeLayout } from './whole-check-lists.js';
+import { heldByWindows } from './window-cover.js';
 import { type DomainLayout, DomainWindowIndexes } from './window-index.js';
 
 /**
@@ -1215,31 +1216,6 @@ function checkMappings(
       }
     }
   }
-}
-
-/**
- * Whether the first `count` of `windows` (enabled BARs) with guest → machine `shift` hold all of
- * `[first, last]` (the usual case: one BAR, or the hardware domain's neighbouring BARs merged into one
- * extent).
- * Walks from BAR to BAR without building a list.
- */
-function heldByWindows(
-  windows: readonly Window[],
-  count: number,
-  first: number,
-  last: number,
-  shift: number,
-): boolean {
-  let from = first;
-  while (from <= last) {
-    const reached = from;
-    for (let i = 0; i < count; i++) {
-      const w = windows[i]!;
-      if (w.shift === shift && w.first <= from && from <= w.last) from = w.last + 1;
-    }
-    if (from === reached) return false;
-  }
-  return true;
 }
 
 /**
