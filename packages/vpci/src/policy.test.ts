@@ -592,6 +592,30 @@ describe('refuseOverlappingBars', () => {
       expect(kinds(machine).includes('wrong-mfn')).toBe(!refuseOverlappingBars);
     });
   }
+
+  it("names, of two devices' BARs under the one mapped, the device first in the machine's order", () => {
+    // Devices 0 and 1 mapped side by side, then device 2's larger BAR put over both. The domain's
+    // device list holds the last assigned first (Xen's list_add), so the index of enabled BARs meets
+    // device 1 first; the refusal names the first in the machine's order, as a walk over it does.
+    const machine = bootedMachine(
+      [...devices, { sbdf: '0000:01:02.0', bars: [{ type: 'mem32', size: 0x20000n, addr: 0xc002_0000n }] }],
+      { policy: { refuseOverlappingBars: true } },
+    );
+    const guest = machine.createGuest();
+    for (const sbdf of ['01:00.0', '01:01.0', '01:02.0']) machine.assignDevice(sbdf, guest.id);
+    const v = guest.vcpus[0]!;
+    machine.configWrite(v, '00:00.0', 0x10, 4, 0xe000_0000);
+    machine.configWrite(v, '00:01.0', 0x10, 4, 0xe001_0000);
+    machine.configWrite(v, '00:02.0', 0x10, 4, 0xe000_0000);
+    writeCommand(machine, v, '00:00.0', MEM);
+    writeCommand(machine, v, '00:01.0', MEM);
+    writeCommand(machine, v, '00:02.0', MEM);
+    expect(machine.device('01:02.0').vpci!.bars[0]!.enabled).toBe(false);
+    const refused = machine.events.filter((e) => e.kind === 'overlap-refused');
+    expect(refused).toEqual([
+      expect.objectContaining({ sbdf: '0000:01:02.0', other: '0000:01:00.0', gfn: 0xe0000 }),
+    ]);
+  });
 });
 
 describe('msixHoleFailsMap (G4)', () => {
