@@ -205,6 +205,8 @@ export class P2m {
   private indexedTypes = 0;
   /** Told of every `mmio_direct` extent joining and leaving the map (`watchMmioByMfn`), or undefined. */
   private mmioWatcher: MmioWatcher | undefined;
+  /** Told the guest frames of every change to the map before it is made (`watchWrites`), or undefined. */
+  private writeWatcher: ((first: number, last: number) => void) | undefined;
   /** The L1 and L2 tables that exist: how a walk over a hole ends (the order `lookup` reports). */
   private readonly pageTables = new IntermediateTables();
   // Scratch space for the pieces of one write (instance state, reused to avoid allocation).
@@ -421,6 +423,16 @@ export class P2m {
     const store = this.store;
     for (let i = store.first(); i !== END; i = store.next(i))
       if (store.type(i) === code) watcher.added(store.mfn(i), store.mfn(i) + store.count(i) - 1);
+  }
+
+  /**
+   * Tells `watcher` the guest frames `[first, last]` (inclusive) of every write that reaches the map
+   * (the frames it replaces, whatever it leaves there), before the write is made: a caller that
+   * compares maps line by line (`vpci-replay --compare`) looks again only at the frames written
+   * since. One watcher per p2m: a second replaces the first, `undefined` removes it.
+   */
+  watchWrites(watcher: ((first: number, last: number) => void) | undefined): void {
+    this.writeWatcher = watcher;
   }
 
   /** The index by machine frame of the extents of type `code`, made on the first question. */
@@ -712,6 +724,7 @@ export class P2m {
   /** Replaces frames `[gfn, gfn + count - 1]` by a run to `mfn` (or a hole when `mfn` is -1). */
   private write(gfn: number, count: number, order: PageOrder, mfn: number, type: number): void {
     this.onChange?.();
+    this.writeWatcher?.(gfn, gfn + count - 1);
     this.pageTables.written(gfn, count, order);
     const end = gfn + count - 1;
     const store = this.store;

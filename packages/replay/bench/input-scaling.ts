@@ -3,7 +3,9 @@
  * size `n` along `dimension`, replays it (`TraceReplay`, checks `scoped` or `full`, profile `xen` or
  * `hardened`) and prints the CPU time of the feed, of `end()` (finishing and the report) and, with
  * `--picture`, of `renderSvg` and `renderHtml`. Run it at n, 2n, 4n, 8n in fresh processes; a cost
- * that grows more than about twice per doubling is superlinear. Dimensions:
+ * that grows more than about twice per doubling is superlinear. With `--compare <names>` the trace is
+ * replayed under those rule sets side by side (`CompareReplay`, as `vpci-replay --compare` does), the
+ * checks the default's. Dimensions:
  * - `falling`: n devices of six 4 KiB BARs decoding at boot, device i at 0xe0000000 − i × 32 KiB
  *   (BARs in falling frame order by SBDF), each then turned off and on again;
  * - `adjacent-enable`: n devices of one 16 KiB BAR touching the next, in falling order, decoding off
@@ -11,14 +13,15 @@
  * - `guests`: n guests of one device each, each guest turning its device's decoding on.
  *
  *   pnpm build && node --import tsx packages/replay/bench/input-scaling.ts falling 4096 scoped xen --picture
+ *   node --import tsx packages/replay/bench/input-scaling.ts falling 2048 scoped xen --compare xen,hardened
  */
-import { renderHtml, renderSvg, TraceReplay } from '@vpci/replay';
+import { CompareReplay, compareTargets, type Report, renderHtml, renderSvg, TraceReplay } from '@vpci/replay';
 
 const [dimension, size, checks = 'scoped', profile = 'xen'] = process.argv.slice(2);
 const n = Number(size);
 if (!Number.isSafeInteger(n) || (checks !== 'scoped' && checks !== 'full'))
   throw new Error(
-    'usage: input-scaling.ts <falling|adjacent-enable|guests> <n> [scoped|full] [xen|hardened] [--picture]',
+    'usage: input-scaling.ts <falling|adjacent-enable|guests> <n> [scoped|full] [xen|hardened] [--picture | --compare <names>]',
   );
 const hex = (x: number): string => `0x${x.toString(16)}`;
 const h2 = (x: number): string => x.toString(16).padStart(2, '0');
@@ -67,12 +70,26 @@ const ms = (since: NodeJS.CpuUsage): string => {
   const { user, system } = process.cpuUsage(since);
   return ((user + system) / 1000).toFixed(0);
 };
+const compareAt = process.argv.indexOf('--compare');
 let at = process.cpuUsage();
-const replay = new TraceReplay(`${dimension}-${n}`, { invariantChecks: checks });
-for (const line of lines) if (!replay.feed(line)) throw new Error(`${replay.error?.message}`);
-const feed = ms(at);
-at = process.cpuUsage();
-const report = replay.end();
+let feed: string;
+let report: Report;
+if (compareAt < 0) {
+  const replay = new TraceReplay(`${dimension}-${n}`, { invariantChecks: checks });
+  for (const line of lines) if (!replay.feed(line)) throw new Error(`${replay.error?.message}`);
+  feed = ms(at);
+  at = process.cpuUsage();
+  report = replay.end();
+} else {
+  const targets = compareTargets(process.argv[compareAt + 1] ?? '');
+  const replay = new CompareReplay(`${dimension}-${n}`, targets);
+  for (const line of lines) if (!replay.feed(line)) throw new Error(`${replay.first.error?.message}`);
+  feed = ms(at);
+  at = process.cpuUsage();
+  const { reports, compare } = replay.end();
+  report = reports[0]!;
+  console.log(`compare: ${compare.stepsFound} steps`);
+}
 const end = ms(at);
 let picture = '';
 if (process.argv.includes('--picture')) {

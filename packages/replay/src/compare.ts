@@ -7,10 +7,14 @@
  * rule set what it maps there (and what it mapped before), whose BAR those frames are, and the
  * decisions each rule set logged at that line: the rule that made the difference.
  *
- * Work per line is bounded by extents, not frames: a domain is compared only when its p2m was written,
- * by a sweep over the boundaries of its extents in every replay (before and after the line).
+ * Work per line is bounded by what the line wrote, not by the map: a domain is compared only when its
+ * p2m was written, and only over the guest frames written since it was last compared in any replay
+ * (each p2m tells the frames of its writes, `P2m.watchWrites`), by a sweep over the boundaries of the
+ * extents there in every replay (before and after the line). Frames no replay wrote are mapped as
+ * they were in every replay, so no step lies there: the steps are those of a sweep over the whole
+ * lists. A domain seen for the first time (or whose p2m is another object) is compared whole.
  */
-import type { P2mExtent } from '@vpci/p2m';
+import type { Gfn, Mfn, P2m, P2mExtent } from '@vpci/p2m';
 import { describeEvent, type Machine, mappingDomain, RULE_SET_NAMES, ruleSetFor } from '@vpci/vpci';
 import type { CompareMapping, CompareRun, CompareStep, ReportCompare } from './compare-section.js';
 import { hex } from './fields.js';
@@ -87,8 +91,15 @@ interface Run {
   readonly replay: TraceReplay;
   /** Per domain id, the p2m write count last seen. */
   readonly writes: Map<number, number>;
-  /** Per domain id, its extents as last compared. */
-  readonly extents: Map<number, readonly P2mExtent[]>;
+  /**
+   * Per domain id, its mappings as last compared: extents in gfn order, possibly cut where a
+   * compared window ended (the sweep reads mappings, not extents).
+   */
+  readonly extents: Map<number, P2mExtent[]>;
+  /** Per domain id, the p2m whose writes `written` records. */
+  readonly watched: Map<number, P2m>;
+  /** Per domain id, the guest frames written since it was last compared (`first, last` pairs). */
+  readonly written: Map<number, number[]>;
   /** Per domain id, the events already looked at when it was last compared. */
   readonly eventsSeen: Map<number, number>;
   /** The last event naming each BAR (`"<sbdf> BAR<n>"`), and how many events that has looked at. */
@@ -119,6 +130,8 @@ export class CompareReplay {
       replay: new TraceReplay(name, target.options),
       writes: new Map(),
       extents: new Map(),
+      watched: new Map(),
+      written: new Map(),
       eventsSeen: new Map(),
       lastDecision: new Map(),
       decisionsSeen: 0,
@@ -216,17 +229,52 @@ export class CompareReplay {
     return rules;
   }
 
+  /**
+   * Where domain `id`'s mappings changed since it was last compared, in any replay, and the rule sets
+   * part or meet again (`partingSegments`): over the frames written since, or over everything when
+   * a replay's p2m of the domain is not the one watched. The remembered mappings are brought up to
+   * date there, and every replay's p2m of the domain watched from now on.
+   */
+  private domainSegments(id: number): Segment[] {
+    const p2ms = this.runs.map((run) => run.replay.replayer.machine?.domains().find((d) => d.id === id)?.p2m);
+    const whole = this.runs.some((run, i) => p2ms[i] === undefined || run.watched.get(id) !== p2ms[i]);
+    if (whole) {
+      const before = this.runs.map((run) => run.extents.get(id) ?? []);
+      const after = p2ms.map((p2m) => (p2m === undefined ? [] : [...p2m.extents()]));
+      this.runs.forEach((run, i) => {
+        run.extents.set(id, after[i]!);
+        this.watch(run, id, p2ms[i]);
+      });
+      return partingSegments(before, after);
+    }
+    const segments = writtenPartingSegments(
+      this.runs.map((run) => run.extents.get(id)!),
+      p2ms.map((p2m) => (first, last) => p2m!.extentsIn(first as Gfn, last as Gfn)),
+      this.runs.map((run) => run.written.get(id)!),
+    );
+    for (const run of this.runs) run.written.set(id, []);
+    return segments;
+  }
+
+  /** Records in `run.written` the frames each write of `p2m` (domain `id`'s, if any) touches from now on. */
+  private watch(run: Run, id: number, p2m: P2m | undefined): void {
+    run.watched.get(id)?.watchWrites(undefined);
+    run.written.set(id, []);
+    if (p2m === undefined) {
+      run.watched.delete(id);
+      return;
+    }
+    run.watched.set(id, p2m);
+    p2m.watchWrites((first, last) => addRange(run.written.get(id)!, first, last));
+  }
+
   /** Compares domain `id` after `line` against its extents before; records a step where they part. */
   private compareDomain(line: number, text: string, id: number): void {
-    const before = this.runs.map((run) => run.extents.get(id) ?? []);
-    const after = this.runs.map((run) => {
+    for (const run of this.runs) {
       const domain = run.replay.replayer.machine?.domains().find((d) => d.id === id);
-      const extents = domain === undefined ? [] : [...domain.p2m.extents()];
       if (domain !== undefined) run.writes.set(id, domain.p2m.writes);
-      run.extents.set(id, extents);
-      return extents;
-    });
-    const segments = partingSegments(before, after);
+    }
+    const segments = this.domainSegments(id);
     if (segments.length === 0) {
       for (const run of this.runs) run.eventsSeen.set(id, run.replay.replayer.events.length);
       return;
@@ -356,6 +404,102 @@ export function partingSegments(
   }
   return out;
 }
+
+/** Adds the frames `[first, last]` to `ranges` (`first, last` pairs), joined with the last pair if they touch it. */
+function addRange(ranges: number[], first: number, last: number): void {
+  if (last < first) return;
+  const n = ranges.length;
+  if (n > 0 && first <= ranges[n - 1]! + 1 && last >= ranges[n - 2]! - 1) {
+    ranges[n - 2] = Math.min(ranges[n - 2]!, first);
+    ranges[n - 1] = Math.max(ranges[n - 1]!, last);
+  } else ranges.push(first, last);
+}
+
+/**
+ * `partingSegments(before, after)` where `after` differs from `before` only over the frames `written`
+ * (per replay, `first, last` pairs in any order): the sweep over those frames alone. `before` holds
+ * the lists (extents in gfn order) and is brought to `after` there; `extentsIn` gives, per replay, the
+ * extents after meeting a range of frames (whole or cut).
+ */
+export function writtenPartingSegments(
+  before: readonly P2mExtent[][],
+  extentsIn: readonly ((first: number, last: number) => readonly P2mExtent[])[],
+  written: readonly (readonly number[])[],
+): Segment[] {
+  const segments: Segment[] = [];
+  for (const [first, last] of writtenWindows(written)) {
+    const was = before.map((list) => clipped(list, first, last));
+    const now = extentsIn.map((list) => clipped(list(first, last), first, last));
+    for (const segment of partingSegments(was, now)) segments.push(segment);
+    for (let i = 0; i < before.length; i++) replaceWindow(before[i]!, first, last, now[i]!);
+  }
+  return segments;
+}
+
+/**
+ * The frames of every replay's `first, last` pairs as windows in frame order, any two that overlap or
+ * touch joined: frames between two windows were written by no replay, so no step found in one window
+ * continues into the next (the steps of the windows together are those of one whole sweep).
+ */
+function writtenWindows(lists: readonly (readonly number[])[]): [number, number][] {
+  const ranges: [number, number][] = [];
+  for (const list of lists) for (let k = 0; k < list.length; k += 2) ranges.push([list[k]!, list[k + 1]!]);
+  ranges.sort((a, b) => a[0] - b[0]);
+  const windows: [number, number][] = [];
+  for (const [first, last] of ranges) {
+    const previous = windows.at(-1);
+    if (previous !== undefined && first <= previous[1] + 1) previous[1] = Math.max(previous[1], last);
+    else windows.push([first, last]);
+  }
+  return windows;
+}
+
+/** The place in `list` (extents in gfn order) of the first extent that ends at or after frame `first`. */
+function firstEndingFrom(list: readonly P2mExtent[], first: number): number {
+  let lo = 0;
+  let hi = list.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (list[mid]!.gfn + list[mid]!.count <= first) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/** Extent `e` cut to the frames `[first, last]` (which it meets): the same mapping over fewer frames. */
+function cut(e: P2mExtent, first: number, last: number): P2mExtent {
+  const start = Math.max(e.gfn, first);
+  const end = Math.min(e.gfn + e.count - 1, last);
+  if (start === e.gfn && end === e.gfn + e.count - 1) return e;
+  return { ...e, gfn: start as Gfn, mfn: (e.mfn + (start - e.gfn)) as Mfn, count: end - start + 1 };
+}
+
+/** The mappings of `list` (extents in gfn order) over the frames `[first, last]`, cut to them. */
+function clipped(list: readonly P2mExtent[], first: number, last: number): P2mExtent[] {
+  const out: P2mExtent[] = [];
+  for (let i = firstEndingFrom(list, first); i < list.length && list[i]!.gfn <= last; i++)
+    out.push(cut(list[i]!, first, last));
+  return out;
+}
+
+/** Replaces the mappings of `list` (extents in gfn order) over the frames `[first, last]` by `inside`. */
+function replaceWindow(list: P2mExtent[], first: number, last: number, inside: readonly P2mExtent[]): void {
+  const lo = firstEndingFrom(list, first);
+  let hi = lo;
+  while (hi < list.length && list[hi]!.gfn <= last) hi++;
+  const pieces: P2mExtent[] = [];
+  if (lo < hi && list[lo]!.gfn < first) pieces.push(cut(list[lo]!, list[lo]!.gfn, first - 1));
+  for (const e of inside) pieces.push(e);
+  const end = hi > lo ? list[hi - 1]!.gfn + list[hi - 1]!.count - 1 : last;
+  if (end > last) pieces.push(cut(list[hi - 1]!, last + 1, end));
+  // Spliced in chunks: a splice takes the pieces as arguments, of which there is a limit.
+  list.splice(lo, hi - lo, ...pieces.slice(0, SPLICE_CHUNK));
+  for (let k = SPLICE_CHUNK; k < pieces.length; k += SPLICE_CHUNK)
+    list.splice(lo + k, 0, ...pieces.slice(k, k + SPLICE_CHUNK));
+}
+
+/** Most extents one splice of `replaceWindow` inserts (well below the engines' argument limits). */
+const SPLICE_CHUNK = 10_000;
 
 /**
  * `"<sbdf> BAR<n>"` (or `ROM`) of a BAR whose host frames hold machine frame `mfn`, preferring a
