@@ -230,13 +230,12 @@ export class CompareReplay {
   }
 
   /**
-   * Where domain `id`'s mappings changed since it was last compared, in any replay, and the rule sets
-   * part or meet again (`partingSegments`): over the frames written since, or over everything when
-   * a replay's p2m of the domain is not the one watched. The remembered mappings are brought up to
+   * Where domain `id`'s mappings (`p2ms`: each replay's p2m of it) changed since it was last compared,
+   * in any replay, and the rule sets part or meet again (`partingSegments`): over the frames written
+   * since, or over everything when a replay's p2m of the domain is not the one watched. The remembered mappings are brought up to
    * date there, and every replay's p2m of the domain watched from now on.
    */
-  private domainSegments(id: number): Segment[] {
-    const p2ms = this.runs.map((run) => run.replay.replayer.machine?.domains().find((d) => d.id === id)?.p2m);
+  private domainSegments(id: number, p2ms: readonly (P2m | undefined)[]): Segment[] {
     const whole = this.runs.some((run, i) => p2ms[i] === undefined || run.watched.get(id) !== p2ms[i]);
     if (whole) {
       const before = this.runs.map((run) => run.extents.get(id) ?? []);
@@ -270,11 +269,12 @@ export class CompareReplay {
 
   /** Compares domain `id` after `line` against its extents before; records a step where they part. */
   private compareDomain(line: number, text: string, id: number): void {
-    for (const run of this.runs) {
-      const domain = run.replay.replayer.machine?.domains().find((d) => d.id === id);
-      if (domain !== undefined) run.writes.set(id, domain.p2m.writes);
-    }
-    const segments = this.domainSegments(id);
+    // Each replay's p2m of the domain (`domains()` would copy the list per replay and search it).
+    const p2ms = this.runs.map((run) => run.replay.replayer.machine?.findDomain(id)?.p2m);
+    this.runs.forEach((run, i) => {
+      if (p2ms[i] !== undefined) run.writes.set(id, p2ms[i].writes);
+    });
+    const segments = this.domainSegments(id, p2ms);
     if (segments.length === 0) {
       for (const run of this.runs) run.eventsSeen.set(id, run.replay.replayer.events.length);
       return;
