@@ -5,7 +5,8 @@
  * `--picture`, of `renderSvg` and `renderHtml`. Run it at n, 2n, 4n, 8n in fresh processes; a cost
  * that grows more than about twice per doubling is superlinear. With `--compare <names>` the trace is
  * replayed under those rule sets side by side (`CompareReplay`, as `vpci-replay --compare` does), the
- * checks the default's. Dimensions:
+ * checks the default's. With `--rules <name>` the trace's host line names that rule set (`qemu`, …; as
+ * `vpci-replay --rules` does). Dimensions:
  * - `falling`: n devices of six 4 KiB BARs decoding at boot, device i at 0xe0000000 − i × 32 KiB
  *   (BARs in falling frame order by SBDF), each then turned off and on again;
  * - `adjacent-enable`: n devices of one 16 KiB BAR touching the next, in falling order, decoding off
@@ -14,6 +15,7 @@
  *
  *   pnpm build && node --import tsx packages/replay/bench/input-scaling.ts falling 4096 scoped xen --picture
  *   node --import tsx packages/replay/bench/input-scaling.ts falling 2048 scoped xen --compare xen,hardened
+ *   node --import tsx packages/replay/bench/input-scaling.ts falling 2048 scoped xen --rules qemu
  */
 import { CompareReplay, compareTargets, type Report, renderHtml, renderSvg, TraceReplay } from '@vpci/replay';
 
@@ -21,7 +23,7 @@ const [dimension, size, checks = 'scoped', profile = 'xen'] = process.argv.slice
 const n = Number(size);
 if (!Number.isSafeInteger(n) || (checks !== 'scoped' && checks !== 'full'))
   throw new Error(
-    'usage: input-scaling.ts <falling|adjacent-enable|guests> <n> [scoped|full] [xen|hardened] [--picture | --compare <names>]',
+    'usage: input-scaling.ts <falling|adjacent-enable|guests> <n> [scoped|full] [xen|hardened] [--picture | --compare <names>] [--rules <name>]',
   );
 const hex = (x: number): string => `0x${x.toString(16)}`;
 const h2 = (x: number): string => x.toString(16).padStart(2, '0');
@@ -33,7 +35,9 @@ const sbdf = (i: number): string =>
 const write = (i: number, value: number, vcpu = 'd0v0', at = sbdf(i)): string =>
   JSON.stringify({ event: 'write', vcpu, sbdf: at, reg: 4, size: 2, value });
 
-const lines = [JSON.stringify({ event: 'host', profile })];
+const rulesAt = process.argv.indexOf('--rules');
+const rules = rulesAt < 0 ? {} : { rules: process.argv[rulesAt + 1] };
+const lines = [JSON.stringify({ event: 'host', profile, ...rules })];
 const device = (i: number, bars: object[], command?: string): void => {
   lines.push(
     JSON.stringify({ event: 'device', sbdf: sbdf(i), bars, ...(command === undefined ? {} : { command }) }),

@@ -182,6 +182,29 @@ export function initMsix(
 }
 
 /**
+ * The machines (their `EngineContext`s) where an MSI-X table or PBA may lie outside its BAR.
+ * `initMsix` refuses one that does, so only a BAR resized after it (`rebar.ts`) can leave one out:
+ * noted by `barResized`, for good. Where none lies out, a structure meeting some frames is its BAR's
+ * meeting them, which lets a search of the BARs there find every structure there (qemu-rules.ts).
+ */
+const structuresOutside = new WeakSet<EngineContext>();
+
+/** `device`'s BARs were resized: notes the machine if one of its MSI-X structures lies outside its BAR now. */
+export function barResized(context: EngineContext, device: PciDevice): void {
+  const vpci = device.vpci;
+  for (let nr = 0; vpci?.msix !== undefined && nr < 2; nr++) {
+    const offset = (vpci.msix.tables[nr]! & ~PCI_MSIX_BIRMASK) >>> 0;
+    if (BigInt(offset + msixSize(vpci.msix.maxEntries, nr)) > vpci.bars[msixBir(vpci, nr)]!.size)
+      structuresOutside.add(context);
+  }
+}
+
+/** Whether an MSI-X structure of the machine may lie outside its BAR (`barResized`). */
+export function msixMayLieOutsideBars(context: EngineContext): boolean {
+  return structuresOutside.has(context);
+}
+
+/**
  * When `init_msix` linked each MSI-X state into its domain's `d->arch.hvm.msix_tables`: with
  * `list_add`, at the head (xen/drivers/vpci/msix.c), so `msix_find` meets the one linked last first.
  * Only compared between states of one machine; `cleanup_msix`'s `list_del` is the state going.

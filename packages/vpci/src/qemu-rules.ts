@@ -27,7 +27,7 @@ import { type Bar, barAddress } from './device.js';
 import type { AccessorRef, Domain, PciDevice, Vcpu } from './domain.js';
 import type { VpciEvent } from './events.js';
 import type { ModifyBarsResult } from './modify-bars.js';
-import { msixBir, msixGuestFrames } from './msix.js';
+import { msixBir, msixGuestFrames, msixMayLieOutsideBars } from './msix.js';
 import {
   PCI_BASE_ADDRESS_0,
   PCI_COMMAND,
@@ -39,6 +39,7 @@ import {
   PCI_ROM_ADDRESS1,
 } from './pci-regs.js';
 import type { RuleSet } from './rule-set.js';
+import { sbdfKey } from './sbdf.js';
 
 const U32 = 0xffffffffn;
 const U64 = (1n << 64n) - 1n;
@@ -175,26 +176,85 @@ interface Wanted {
   readonly bar: Bar;
 }
 
+/** A decoding BAR and its device. */
+interface DecodingBar {
+  readonly device: PciDevice;
+  readonly bar: Bar;
+}
+
+/** Every decoding memory BAR and ROM mapped into `domain`, in device order: a walk over every device. */
+function walkDecodingBars(context: EngineContext, domain: Domain): DecodingBar[] {
+  const walked: DecodingBar[] = [];
+  for (const other of context.devices()) {
+    if (other.vpci === undefined || mappingDomain(context, other) !== domain) continue;
+    for (const bar of other.vpci.bars) if (bar.enabled && bar.mappable) walked.push({ device: other, bar });
+  }
+  return walked;
+}
+
+/**
+ * The decoding memory BARs and ROMs mapped into `domain` whose guest frames meet `[first, last]`, in
+ * device order (by SBDF, as `devices()` lists them, then by slot): the order that picks which of
+ * several overlapping BARs maps a page. With the machine's index of enabled BARs
+ * (`EngineContext.enabledBars`) a search, sorted (the index gives `modify_bars`' walk order, by
+ * `pdev_list`, not by SBDF); without it (a fake context) the walk. Walking every device on every sync
+ * was quadratic over a trace turning thousands on.
+ */
+function decodingBarsMeeting(
+  context: EngineContext,
+  domain: Domain,
+  first: number,
+  last: number,
+): DecodingBar[] {
+  const index = context.enabledBars;
+  if (index === undefined)
+    return walkDecodingBars(context, domain).filter(({ bar }) => {
+      const [start, end] = bar.guestFrames();
+      return start <= last && end >= first;
+    });
+  const found = index.enabledMeeting(context, domain, [[first, last]]).filter((entry) => entry.bar.mappable);
+  if (found.length < 2) return found;
+  return found.sort((a, b) =>
+    a.device === b.device ? a.order - b.order : sbdfKey(a.device.sbdf) - sbdfKey(b.device.sbdf),
+  );
+}
+
+/**
+ * The devices whose MSI-X structures may lie over frames that `decoding` (the decoding BARs meeting
+ * them) cover: theirs, as a structure lies inside its BAR; on a machine where one may lie outside
+ * (a BAR resized since, `msixMayLieOutsideBars`) every device of the domain with a decoding BAR.
+ */
+function msixHoleOwners(
+  context: EngineContext,
+  domain: Domain,
+  decoding: readonly DecodingBar[],
+): readonly DecodingBar[] {
+  return msixMayLieOutsideBars(context) ? walkDecodingBars(context, domain) : decoding;
+}
+
 /**
  * Makes the domain's p2m over guest frames `[first, last]` what the decoding BARs want: each page
  * of a decoding memory BAR or ROM maps that BAR's machine frame (the first such BAR in device order
  * where several overlap), except the MSI-X table and PBA pages of decoding BARs; every other MMIO
- * page there is unmapped. Bounded by the p2m's extents and the BARs, not by frames.
+ * page there is unmapped. Bounded by the p2m's extents and the BARs meeting the frames, not by frames
+ * or by the machine's devices (`decodingBarsMeeting`, `msixHoleOwners`). Exported for
+ * qemu-sync.property.test.ts, which holds it to the walk it replaced.
+ * @internal
  */
-function syncFrames(context: EngineContext, device: PciDevice, frames: readonly [number, number]): void {
+export function syncFrames(
+  context: EngineContext,
+  device: PciDevice,
+  frames: readonly [number, number],
+): void {
   const domain = mappingDomain(context, device);
   if (domain === undefined) return;
   const first = frames[0];
   const last = Math.min(frames[1], MAX_FRAME);
   if (first > last) return;
-  const decoding: { device: PciDevice; bar: Bar }[] = [];
-  for (const other of context.devices()) {
-    if (other.vpci === undefined || mappingDomain(context, other) !== domain) continue;
-    for (const bar of other.vpci.bars) if (bar.enabled && bar.mappable) decoding.push({ device: other, bar });
-  }
+  const decoding = decodingBarsMeeting(context, domain, first, last);
   // What no BAR may map: the MSI-X structures of the decoding BARs.
   const free = RangeSet.from<Gfn>([[first as Gfn, last as Gfn]]);
-  for (const { device: other } of decoding) {
+  for (const { device: other } of msixHoleOwners(context, domain, decoding)) {
     const vpci = other.vpci!;
     for (let nr = 0; vpci.msix !== undefined && nr < 2; nr++) {
       if (!vpci.bars[msixBir(vpci, nr)]!.enabled) continue;
@@ -203,30 +263,31 @@ function syncFrames(context: EngineContext, device: PciDevice, frames: readonly 
         free.removeRange(Math.max(start, first) as Gfn, Math.min(end, last) as Gfn);
     }
   }
+  // Each BAR takes the free frames it covers, in device order; they are free no more.
   const wanted: Wanted[] = [];
   for (const { bar } of decoding) {
     const [start, end] = bar.guestFrames();
-    if (start > last || end < first) continue;
-    const s = Math.max(start, first);
-    const e = Math.min(end, last);
-    for (const [fs, fe] of free) {
-      if (fe < s) continue;
-      if (fs > e) break;
-      wanted.push({ first: Math.max(fs, s), last: Math.min(fe, e), bar });
-    }
-    free.removeRange(s as Gfn, e as Gfn);
+    const s = Math.max(start, first) as Gfn;
+    const e = Math.min(end, last) as Gfn;
+    free.reportRanges(s, e, (fs, fe) => {
+      wanted.push({ first: fs, last: fe, bar });
+    });
+    free.removeRange(s, e);
   }
   wanted.sort((a, b) => a.first - b.first);
   const p2m = domain.p2m;
-  // Unmap what is mapped there and not wanted as it is.
+  // Unmap what is mapped there and not wanted as it is: the extents and the wanted runs (disjoint,
+  // both in frame order) merged, each run passed once.
+  let next = 0;
   for (const extent of p2m.extentsIn(first as Gfn, last as Gfn)) {
     if (extent.type !== 'mmio_direct') continue;
     const s = Math.max(extent.gfn, first);
     const e = Math.min(extent.gfn + extent.count - 1, last);
     const shift = extent.mfn - extent.gfn;
+    while (next < wanted.length && wanted[next]!.last < s) next++;
     let at = s;
-    for (const w of wanted) {
-      if (w.last < at || w.first > e) continue;
+    for (let k = next; k < wanted.length && wanted[k]!.first <= e; k++) {
+      const w = wanted[k]!;
       const keep = w.bar.hostFrameOf(w.first as Gfn) - w.first === shift;
       if (w.first > at) p2mRun(context, device, domain, false, at, w.first - 1, at + shift);
       const to = Math.min(w.last, e);

@@ -10,6 +10,7 @@ import { barAddress } from './device.js';
 import type { PciDevice } from './domain.js';
 import { findExtCapability, rebarDecodedSize } from './hardware.js';
 import { refusedMove, refusedWhilePending } from './header.js';
+import { barResized } from './msix.js';
 import {
   PCI_BASE_ADDRESS_0,
   PCI_BASE_ADDRESS_MEM_MASK,
@@ -124,4 +125,5 @@ function ctrlWrite(
   bar.addr = barAddress(BigInt((low & PCI_BASE_ADDRESS_MEM_MASK) >>> 0) | (BigInt(high) << 32n));
   bar.size = device.hw.barSize(index);
   bar.guestAddr = bar.addr;
+  barResized(context, device);
 }
