@@ -22,6 +22,8 @@ function scaleChecks(value: string): 'scoped' | 'off' {
   process.exit(2);
 }
 export const DEVICES = 64;
+/** CPU milliseconds of untimed passes a child makes before its timed one (`replay-contender-child.ts`). */
+export const WARMUP_MS = Number(process.env.BENCH_WARMUP_MS ?? 2000);
 /**
  * Whole-machine checks after every line are slow by design, and so is a machine of 4,096 devices
  * today: the short runs replay this many writes, each against the 64-device replay of as many.

@@ -39,8 +39,10 @@
  * `--expose-gc`), as JMH forks a JVM per benchmark and the rangeset bench a process per workload:
  * V8 keeps one set of type feedback per function for the whole process, so a contender run after
  * others ran the code they taught V8 (10-25 % either way, DESIGN.md "Benchmark figures"), and a CLI
- * replay runs one kind alone. In its child every contender alike makes one untimed warm-up pass of its
- * own work, then the timed pass, and sends the timed pass's figures (times, windows, heap samples,
+ * replay runs one kind alone. In its child every contender alike makes untimed warm-up passes of its
+ * own work for at least `BENCH_WARMUP_MS` (2,000) ms of CPU time (at least one pass: two of the
+ * million-line contenders, five to ten of the 20,000-line ones, one of scale), then the timed pass,
+ * and sends the timed pass's figures (times, windows, heap samples,
  * the report's status and violation count) back as JSON on stdout. The trace files are written once,
  * by this process, and the children read them; a child that fails or sends no JSON stops the bench
  * with an error naming its contender. `--in-process` runs every contender in this process instead,
@@ -77,6 +79,7 @@ import {
   STEADY_LINES,
   scaleLarge,
   scaleSmall,
+  WARMUP_MS,
   WRITES,
   writeTraces,
 } from './replay-contenders.js';
@@ -155,7 +158,7 @@ console.log(
 console.log(
   IN_PROCESS
     ? '  process: every contender in this one process (--in-process), after a warm-up of full, scopedShort and scale'
-    : '  process: each contender in a child process of its own each round, a warm-up pass of its work then the timed one',
+    : `  process: each contender in a child process of its own each round, untimed passes of its work for ${WARMUP_MS} ms of CPU time then the timed one`,
 );
 try {
   // In one process, a warm-up, not counted: every contender's code but the longest three's compiled
