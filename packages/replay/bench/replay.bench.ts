@@ -38,28 +38,29 @@
  * of its own (`replay-contender-child.ts`, started with this process's `node` options: the loader,
  * `--expose-gc`), as JMH forks a JVM per benchmark and the rangeset bench a process per workload:
  * V8 keeps one set of type feedback per function for the whole process, so a contender run after
- * others ran the code they taught V8 (10-25 % either way, DESIGN.md "Benchmark figures"), and a CLI
- * replay runs one kind alone. In its child every contender alike makes untimed warm-up passes of its
+ * others ran the code they taught V8 (10-25 % either way, and direct's calls ran twice as fast after
+ * a scoped replay: DESIGN.md "Benchmark figures"), and a CLI replay runs one kind alone. In its child every contender alike makes untimed warm-up passes of its
  * own work for at least `BENCH_WARMUP_MS` (2,000) ms of CPU time (at least one pass: two of the
  * million-line contenders, five to ten of the 20,000-line ones, one of scale), then the timed pass,
- * and sends the timed pass's figures (times, windows, heap samples,
- * the report's status and violation count) back as JSON on stdout. The trace files are written once,
+ * and sends that pass's figures (times, windows, heap samples, the report's status and violation
+ * count) back as JSON on stdout. The trace files are written once,
  * by this process, and the children read them; a child that fails or sends no JSON stops the bench
  * with an error naming its contender. `--in-process` runs every contender in this process instead,
  * as before 2026-12-07 (after an untimed warm-up of full, scopedShort and scale, not of the three
  * million-line contenders).
  * Times are the process's CPU time (the machine is shared: wall time follows the other work on it),
  * over the timed lines only: the set-up lines before and the end of the replay after (final whole
- * check and report, made once per trace) are not counted. The whole bench takes about five minutes
- * on a quiet machine.
+ * check and report, made once per trace) are not counted. The whole bench took one to three minutes
+ * in one process and four to eight forked beside five other sessions' work (2026-12-07, load 15-21).
  *
  * Memory is sampled every 100,000 lines of the scoped replay after a GC: it must not grow with the
  * trace. Prints per round, then the median of each same-round ratio with its min and max, and a
- * PASS/FAIL line per target; exits 0 whatever the verdicts (1 if a child process fails). `BENCH_WRITES`, `BENCH_RUNS` shorten a run;
- * `BENCH_ONLY=scale` runs the scale contender alone (its figures and verdict only: about a minute a
- * round), for work on the scale target; `BENCH_SCALE_CHECKS=off` replays both scale machines without
- * checks (`invariantChecks: 'off'`), to see how much of the ratio is the engine's and the replay
- * layer's rather than the checks' (a diagnostic: no verdict is printed for it).
+ * PASS/FAIL line per target; exits 0 whatever the verdicts (1 if a child process fails).
+ * `BENCH_WRITES`, `BENCH_RUNS` shorten a run; `BENCH_ONLY=scale` runs the scale contender alone (its
+ * figures and verdict only: about a minute a round), for work on the scale target;
+ * `BENCH_SCALE_CHECKS=off` replays both scale machines without checks (`invariantChecks: 'off'`), to
+ * see how much of the ratio is the engine's and the replay layer's rather than the checks' (a
+ * diagnostic: no verdict is printed for it).
  */
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
