@@ -39,13 +39,13 @@
  * `--expose-gc`), as JMH forks a JVM per benchmark and the rangeset bench a process per workload:
  * V8 keeps one set of type feedback per function for the whole process, so a contender run after
  * others ran the code they taught V8 (10-25 % either way, and direct's calls ran twice as fast after
- * a scoped replay: DESIGN.md "Benchmark figures"), and a CLI replay runs one kind alone. In its child every contender alike makes untimed warm-up passes of its
- * own work for at least `BENCH_WARMUP_MS` (2,000) ms of CPU time (at least one pass: two of the
- * million-line contenders, five to ten of the 20,000-line ones, one of scale), then the timed pass,
- * and sends that pass's figures (times, windows, heap samples, the report's status and violation
- * count) back as JSON on stdout. The trace files are written once,
- * by this process, and the children read them; a child that fails or sends no JSON stops the bench
- * with an error naming its contender. `--in-process` runs every contender in this process instead,
+ * a scoped replay: DESIGN.md "Benchmark figures"), and a CLI replay runs one kind alone. In its
+ * child every contender alike makes untimed warm-up passes of its own work for at least
+ * `BENCH_WARMUP_MS` (2,000) ms of CPU time (at least one pass: two or three of the million-line
+ * contenders, five to ten of the 20,000-line ones, one of scale), then the timed pass, and sends that
+ * pass's figures (times, windows, heap samples, the report's status and violation count) back as JSON
+ * on stdout. The trace files are written once, by this process, and the children read them; a child
+ * that fails or sends no JSON stops the bench with an error naming its contender. `--in-process` runs every contender in this process instead,
  * as before 2026-12-07 (after an untimed warm-up of full, scopedShort and scale, not of the three
  * million-line contenders).
  * Times are the process's CPU time (the machine is shared: wall time follows the other work on it),
@@ -116,7 +116,7 @@ const likeForLike = sameKinds();
 const CHILD = fileURLToPath(new URL('./replay-contender-child.ts', import.meta.url));
 /**
  * Runs contender `name` in a child process of its own (`replay-contender-child.ts`: its warm-up
- * pass, then the timed one), started as this process was (`execArgv`: the loader, `--expose-gc`), and
+ * passes, then the timed one), started as this process was (`execArgv`: the loader, `--expose-gc`), and
  * returns the figures it prints; throws, naming the contender, if the child fails or prints no JSON.
  */
 function runForked(name: Name): Outcome {
@@ -163,7 +163,7 @@ console.log(
 );
 try {
   // In one process, a warm-up, not counted: every contender's code but the longest three's compiled
-  // by the optimiser before the first round. Forked, every child makes its contender's warm-up pass.
+  // by the optimiser before the first round. Forked, every child makes its contender's warm-up passes.
   if (IN_PROCESS)
     for (const name of contenders)
       if (name !== 'direct' && name !== 'scoped' && name !== 'unchecked') await run(name);
