@@ -34,94 +34,71 @@
  *   tens of thousands into the other (as an earlier version of this bench did, after one untimed
  *   cycle each: 4,096 devices came out three times cheaper per line than 64) times that in one run
  *   only. Both runs now skip the same lines, enough for that to be over.
+ * The contenders' code is `replay-contenders.ts`. Each round, each contender runs in a child process
+ * of its own (`replay-contender-child.ts`, started with this process's `node` options: the loader,
+ * `--expose-gc`), as JMH forks a JVM per benchmark and the rangeset bench a process per workload:
+ * V8 keeps one set of type feedback per function for the whole process, so a contender run after
+ * others ran the code they taught V8 (10-25 % either way, and direct's calls ran twice as fast after
+ * a scoped replay: DESIGN.md "Benchmark figures"), and a CLI replay runs one kind alone. In its
+ * child every contender alike makes untimed warm-up passes of its own work for at least
+ * `BENCH_WARMUP_MS` (2,000) ms of CPU time (at least one pass: two or three of the million-line
+ * contenders, five to ten of the 20,000-line ones, one of scale), then the timed pass, and sends that
+ * pass's figures (times, windows, heap samples, the report's status and violation count) back as JSON
+ * on stdout. The trace files are written once, by this process, and the children read them; a child
+ * that fails or sends no JSON stops the bench with an error naming its contender. `--in-process` runs every contender in this process instead,
+ * as before 2026-12-07 (after an untimed warm-up of full, scopedShort and scale, not of the three
+ * million-line contenders).
  * Times are the process's CPU time (the machine is shared: wall time follows the other work on it),
  * over the timed lines only: the set-up lines before and the end of the replay after (final whole
- * check and report, made once per trace) are not counted. The whole bench takes about five minutes
- * on a quiet machine.
+ * check and report, made once per trace) are not counted. The whole bench took one to three minutes
+ * in one process and four to eight forked beside five other sessions' work (2026-12-07, load 15-21).
  *
  * Memory is sampled every 100,000 lines of the scoped replay after a GC: it must not grow with the
  * trace. Prints per round, then the median of each same-round ratio with its min and max, and a
- * PASS/FAIL line per target; always exits 0. `BENCH_WRITES`, `BENCH_RUNS` shorten a run;
- * `BENCH_ONLY=scale` runs the scale contender alone (its figures and verdict only: about a minute a
- * round), for work on the scale target; `BENCH_SCALE_CHECKS=off` replays both scale machines without
- * checks (`invariantChecks: 'off'`), to see how much of the ratio is the engine's and the replay
- * layer's rather than the checks' (a diagnostic: no verdict is printed for it).
+ * PASS/FAIL line per target; exits 0 whatever the verdicts (1 if a child process fails).
+ * `BENCH_WRITES`, `BENCH_RUNS` shorten a run; `BENCH_ONLY=scale` runs the scale contender alone (its
+ * figures and verdict only: about a minute a round), for work on the scale target;
+ * `BENCH_SCALE_CHECKS=off` replays both scale machines without checks (`invariantChecks: 'off'`), to
+ * see how much of the ratio is the engine's and the replay layer's rather than the checks' (a
+ * diagnostic: no verdict is printed for it).
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type ReplayOptions, TraceReplay } from '@vpci/replay';
-import { cpuMs } from '../../../bench/cpu-time.js';
-import { type ByteBlock, fileLineBlocks } from '../src/file-lines.js';
+import { fileURLToPath } from 'node:url';
 import {
-  type DevicePlan,
-  guestsFor,
-  header,
-  line,
-  plan,
-  scaleMachines,
-  type Write,
-  writes,
-} from './writes-workload.js';
+  CONTENDERS,
+  DEVICES,
+  type Name,
+  type Outcome,
+  type Replayed,
+  runContender,
+  SCALE_CHECKS,
+  SHORT_WRITES,
+  STEADY_LEAD,
+  STEADY_LINES,
+  scaleLarge,
+  scaleSmall,
+  WARMUP_MS,
+  WRITES,
+  writeTraces,
+} from './replay-contenders.js';
+import { guestsFor, type Write, writes } from './writes-workload.js';
 
-/** The target is for the full million; `BENCH_WRITES` shortens the run for profiling. */
-const WRITES = Number(process.env.BENCH_WRITES ?? 1_000_000);
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
 /** `scale`: the scale contender alone. */
 const SCALE_ONLY = process.env.BENCH_ONLY === 'scale';
-/** The scale replays' checks: scoped (the target's), or `off` for the diagnostic above. */
-const SCALE_CHECKS = scaleChecks(process.env.BENCH_SCALE_CHECKS ?? 'scoped');
-function scaleChecks(value: string): 'scoped' | 'off' {
-  if (value === 'scoped' || value === 'off') return value;
-  console.error(`BENCH_SCALE_CHECKS is ${JSON.stringify(value)}: expected 'scoped' or 'off'`);
-  process.exit(2);
-}
-const DEVICES = 64;
-/**
- * Whole-machine checks after every line are slow by design, and so is a machine of 4,096 devices
- * today: the short runs replay this many writes, each against the 64-device replay of as many.
- */
-const SHORT_WRITES = Math.min(WRITES, Number(process.env.BENCH_SHORT_WRITES ?? 20_000));
+/** `--in-process`: every contender in this process, as before 2026-12-07 (`runForked`). */
+const IN_PROCESS = process.argv.slice(2).includes('--in-process');
 
-const gc = (globalThis as { gc?: () => void }).gc;
-function heap(): number {
-  gc?.();
-  const m = process.memoryUsage();
-  return m.heapUsed + m.arrayBuffers;
-}
 const mib = (b: number): string => `${(b / 2 ** 20).toFixed(2)} MiB`;
 const kps = (writes: number, ms: number): string => `${(writes / ms).toFixed(0)} k writes/s`;
 const verdict = (ok: boolean, what: string): void => console.log(`${ok ? 'PASS' : 'FAIL'} ${what}`);
 
-/** Writes a trace file (in a function, so the lines are garbage once it is written). */
-function writeTrace(file: string, devices: readonly DevicePlan[], count: number): void {
-  const parts = header(devices);
-  for (const w of writes(devices, count)) parts.push(line(w));
-  writeFileSync(file, `${parts.join('\n')}\n`);
-}
-
-const small = plan(DEVICES);
 const dir = mkdtempSync(join(tmpdir(), 'vpci-bench-'));
-const files = {
-  small: join(dir, 'writes-64.jsonl'),
-  short: join(dir, 'writes-64-short.jsonl'),
-  scaleSmall: join(dir, 'writes-64-scale.jsonl'),
-  scaleLarge: join(dir, 'writes-4096-scale.jsonl'),
-};
-if (!SCALE_ONLY) {
-  writeTrace(files.small, small, WRITES);
-  writeTrace(files.short, small, SHORT_WRITES);
-}
-
-// The scale comparison's machines (`scaleMachines`: 64 devices and 4,096 repeating them, line n over
-// either the same kind of work) and the larger machine's cycle of lines.
-const { small: scaleSmall, large: scaleLarge, cycle } = scaleMachines();
+const files = writeTraces(dir, SCALE_ONLY);
 const SCALE_DEVICES = scaleLarge.length;
-/** Untimed writes before the steady window, and the window's writes: two cycles each. */
-const STEADY_LEAD = 2 * cycle;
-const STEADY_LINES = Math.min(2 * cycle, Number(process.env.BENCH_STEADY_WRITES ?? 2 * cycle));
-writeTrace(files.scaleSmall, scaleSmall, STEADY_LEAD + STEADY_LINES);
-writeTrace(files.scaleLarge, scaleLarge, STEADY_LEAD + STEADY_LINES);
 
 /** What kind of work a write is: register, size, decoding flipped or not, the owner's kind. */
 function kindOf(w: Write): string {
@@ -136,201 +113,33 @@ function sameKinds(): boolean {
 }
 const likeForLike = sameKinds();
 
+const CHILD = fileURLToPath(new URL('./replay-contender-child.ts', import.meta.url));
 /**
- * The process's CPU time in milliseconds (user and system, every thread: GC included). The machine is
- * shared, so CPU time, not wall time, is what a contender costs.
+ * Runs contender `name` in a child process of its own (`replay-contender-child.ts`: its warm-up
+ * passes, then the timed one), started as this process was (`execArgv`: the loader, `--expose-gc`), and
+ * returns the figures it prints; throws, naming the contender, if the child fails or prints no JSON.
  */
-
-/** The same writes made directly on the machine the set-up lines build. */
-function direct(): number {
-  gc?.();
-  const setup = new TraceReplay('setup');
-  for (const l of header(small)) setup.feed(l);
-  const m = setup.replayer.machine!;
-  const t0 = cpuMs();
-  for (const w of writes(small, WRITES)) {
-    const vcpu = m.vcpu(w.device.owner, 0);
-    if (vcpu.pending !== undefined) m.finishPending(vcpu);
-    m.configWrite(vcpu, w.device.address, w.reg, w.size, w.value);
-  }
-  return cpuMs() - t0;
-}
-
-interface Replayed {
-  /**
-   * CPU milliseconds from the first `feed` after the set-up lines to the last line's, less the heap
-   * samples: the timed lines only. The end of the replay (every vCPU's pending work finished, the
-   * final whole check, the report) is left out: it is made once per trace, and over a short trace
-   * of a large machine it would be spread over too few lines to compare per-line costs.
-   */
-  ms: number;
-  /** Per window asked for (`replayFile`'s `windows`): CPU milliseconds and p2m writes. */
-  windows: { ms: number; p2mWrites: number }[];
-  samples: number[];
-  report: ReturnType<TraceReplay['end']>;
-}
-
-/**
- * Replays `file`; the clock starts after its set-up lines (`setup` of them). `windows` are line
- * ranges `[from, to)` counted after the set-up, each timed on its own too, with the p2m writes made
- * in it (every domain's).
- */
-async function replayFile(
-  file: string,
-  setup: number,
-  options: ReplayOptions,
-  windows: readonly (readonly [number, number])[] = [],
-): Promise<Replayed> {
-  gc?.();
-  const replay = new TraceReplay(file, options);
-  const samples: number[] = [];
-  const timed = windows.map(() => ({ ms: 0, p2mWrites: 0 }));
-  const p2mWrites = (): number =>
-    replay.replayer.machine!.domains().reduce((sum, domain) => sum + domain.p2m.writes, 0);
-  let t0 = 0;
-  let paused = 0;
-  for await (const { bytes, from, to } of fileLineBlocks(file)) {
-    for (let at = from; at < to; ) {
-      at = replay.feedLine(bytes, at, to);
-      if (at < 0) throw new Error(`line ${replay.error?.line}: ${replay.error?.message}`);
-      if (replay.lines === setup) t0 = cpuMs();
-      else if (replay.lines % 100_000 === 0) {
-        const p0 = cpuMs();
-        samples.push(heap());
-        paused += cpuMs() - p0;
-      }
-      for (let w = 0; w < windows.length; w++) {
-        const after = replay.lines - setup;
-        if (after === windows[w]![0]) {
-          timed[w]!.ms -= cpuMs();
-          timed[w]!.p2mWrites -= p2mWrites();
-        } else if (after === windows[w]![1]) {
-          timed[w]!.ms += cpuMs();
-          timed[w]!.p2mWrites += p2mWrites();
-        }
-      }
-    }
-  }
-  const ms = cpuMs() - t0 - paused;
-  const report = replay.end();
-  return { ms, windows: timed, samples, report };
-}
-
-/** A trace file fed to its replay a block of lines at a time, read a chunk at a time. */
-class FileFeeder {
-  readonly replay: TraceReplay;
-  private readonly blocks: AsyncIterator<ByteBlock>;
-  private block: ByteBlock | undefined;
-  /** Where the next line of `block` starts. */
-  private next = 0;
-
-  constructor(file: string, options?: ReplayOptions) {
-    this.replay = new TraceReplay(file, options);
-    this.blocks = fileLineBlocks(file)[Symbol.asyncIterator]();
-  }
-
-  /** Feeds up to `count` lines, calling `after` after each; false at the end of the file. */
-  async feed(count: number, after: () => void): Promise<boolean> {
-    for (let fed = 0; fed < count; ) {
-      if (this.block === undefined || this.next >= this.block.to) {
-        const read = await this.blocks.next();
-        if (read.done === true) return false;
-        this.block = read.value;
-        this.next = this.block.from;
-        continue;
-      }
-      const { bytes, to } = this.block;
-      this.next = this.replay.feedLine(bytes, this.next, to);
-      if (this.next < 0) throw new Error(`line ${this.replay.error?.line}: ${this.replay.error?.message}`);
-      fed++;
-      after();
-    }
-    return true;
+function runForked(name: Name): Outcome {
+  const child = spawnSync(process.execPath, [...process.execArgv, CHILD, name, dir], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+    encoding: 'utf8',
+  });
+  if (child.status !== 0)
+    throw new Error(
+      `the child process of contender ${name} failed: ${child.error?.message ?? (child.signal === null ? `exit ${child.status}` : `killed by ${child.signal}`)}`,
+    );
+  try {
+    return JSON.parse(child.stdout) as Outcome;
+  } catch {
+    throw new Error(
+      `the child process of contender ${name} printed no figures as JSON: ${JSON.stringify(child.stdout.slice(0, 200))}`,
+    );
   }
 }
 
-/** Lines each scale replay is fed in turn with the other (`scalePair`). */
-const SCALE_BLOCK = 1000;
-
-/**
- * The two scale replays side by side in time: each one's set-up lines (untimed), then blocks of
- * SCALE_BLOCK lines of one and of the other in turn, so that the same lines over either machine are
- * replayed within moments of each other and share whatever the machine's load did then (and V8
- * optimises the code for both machines' objects at once). Each replay's windows (counted after its
- * set-up: `scaleWindows`) are timed and their p2m writes counted as `replayFile` does.
- */
-async function scalePair(): Promise<{ small: Replayed; large: Replayed }> {
-  gc?.();
-  const pair = [
-    { file: files.scaleSmall, setup: header(scaleSmall).length },
-    { file: files.scaleLarge, setup: header(scaleLarge).length },
-  ].map(({ file, setup }) => ({
-    feeder: new FileFeeder(file, { invariantChecks: SCALE_CHECKS }),
-    setup,
-    after: 0,
-    timed: scaleWindows.map(() => ({ ms: 0, p2mWrites: 0 })),
-  }));
-  for (const run of pair) await run.feeder.feed(run.setup, () => {});
-  // Each replay's own clock: the CPU time of its blocks only (the other's blocks come in between).
-  const ms = [0, 0];
-  for (const run of pair) {
-    const machine = run.feeder.replay.replayer.machine!;
-    for (let w = 0; w < scaleWindows.length; w++)
-      if (scaleWindows[w]![0] === 0)
-        run.timed[w]!.p2mWrites -= machine.domains().reduce((sum, d) => sum + d.p2m.writes, 0);
-  }
-  for (let more = true; more; ) {
-    more = false;
-    for (let k = 0; k < pair.length; k++) {
-      const run = pair[k]!;
-      const machine = run.feeder.replay.replayer.machine!;
-      const p2mWrites = (): number => machine.domains().reduce((sum, d) => sum + d.p2m.writes, 0);
-      const b0 = cpuMs();
-      const fed = await run.feeder.feed(SCALE_BLOCK, () => {
-        run.after++;
-        for (let w = 0; w < scaleWindows.length; w++) {
-          const [from, to] = scaleWindows[w]!;
-          // A window of lines `from + 1 … to` counted after the set-up (one from 0 started above).
-          if (run.after === from) {
-            run.timed[w]!.ms -= ms[k]! + cpuMs() - b0;
-            run.timed[w]!.p2mWrites -= p2mWrites();
-          } else if (run.after === to) {
-            run.timed[w]!.ms += ms[k]! + cpuMs() - b0;
-            run.timed[w]!.p2mWrites += p2mWrites();
-          }
-        }
-      });
-      ms[k]! += cpuMs() - b0;
-      more ||= fed;
-    }
-  }
-  const [small, large] = pair.map((run, k) => ({
-    ms: ms[k]!,
-    windows: run.timed,
-    samples: [],
-    report: run.feeder.replay.end(),
-  }));
-  return { small: small!, large: large! };
-}
-
-const setupSmall = header(small).length;
-/** The scale runs' windows, counted after the set-up: the first lines, and the steady ones. */
-const scaleWindows = [
-  [0, SHORT_WRITES],
-  [STEADY_LEAD, STEADY_LEAD + STEADY_LINES],
-] as const;
-type Name = 'direct' | 'scoped' | 'unchecked' | 'full' | 'scopedShort' | 'scale';
-type Outcome = Replayed | number | Awaited<ReturnType<typeof scalePair>>;
-const contenders = (
-  [
-    ['direct', async () => direct()],
-    ['scoped', () => replayFile(files.small, setupSmall, {})],
-    ['unchecked', () => replayFile(files.small, setupSmall, { invariantChecks: 'off' })],
-    ['full', () => replayFile(files.short, setupSmall, { invariantChecks: 'full' })],
-    ['scopedShort', () => replayFile(files.short, setupSmall, {})],
-    ['scale', () => scalePair()],
-  ] as [Name, () => Promise<Outcome>][]
-).filter(([name]) => !SCALE_ONLY || name === 'scale');
+const contenders = CONTENDERS.filter((name) => !SCALE_ONLY || name === 'scale');
+const run = (name: Name): Promise<Outcome> | Outcome =>
+  IN_PROCESS ? runContender(name, files) : runForked(name);
 
 const ratios = {
   vsDirect: [] as number[],
@@ -347,65 +156,72 @@ const unclean: string[] = [];
 console.log(
   `replay: ${WRITES.toLocaleString('en')} writes over ${DEVICES} devices (${guestsFor(DEVICES)} guests; ${SCALE_DEVICES} in the scale run, ${guestsFor(SCALE_DEVICES)} guests) from a file, ${RUNS} rounds`,
 );
-// Warm-up, not counted: every contender's code compiled by the optimiser before the first round.
-for (const [name, run] of contenders)
-  if (name !== 'direct' && name !== 'scoped' && name !== 'unchecked') await run();
-for (let round = 0; round < RUNS; round++) {
-  const ms = {} as Record<Name, number>;
-  const windows = {} as Record<'scaleSmall' | 'scaleLarge', Replayed['windows']>;
-  for (let k = 0; k < contenders.length; k++) {
-    const [name, run] = contenders[(k + round) % contenders.length]!;
-    const outcome = await run();
-    if (typeof outcome === 'number') {
-      ms[name] = outcome;
-      continue;
+console.log(
+  IN_PROCESS
+    ? '  process: every contender in this one process (--in-process), after a warm-up of full, scopedShort and scale'
+    : `  process: each contender in a child process of its own each round, untimed passes of its work for ${WARMUP_MS} ms of CPU time then the timed one`,
+);
+try {
+  // In one process, a warm-up, not counted: every contender's code but the longest three's compiled
+  // by the optimiser before the first round. Forked, every child makes its contender's warm-up passes.
+  if (IN_PROCESS)
+    for (const name of contenders)
+      if (name !== 'direct' && name !== 'scoped' && name !== 'unchecked') await run(name);
+  for (let round = 0; round < RUNS; round++) {
+    const ms = {} as Record<Name, number>;
+    const windows = {} as Record<'scaleSmall' | 'scaleLarge', Replayed['windows']>;
+    for (let k = 0; k < contenders.length; k++) {
+      const name = contenders[(k + round) % contenders.length]!;
+      const outcome = await run(name);
+      if (typeof outcome === 'number') {
+        ms[name] = outcome;
+        continue;
+      }
+      if ('large' in outcome) {
+        windows.scaleSmall = outcome.small.windows;
+        windows.scaleLarge = outcome.large.windows;
+        for (const [what, replayed] of [
+          ['scale (64 devices)', outcome.small],
+          ['scale (4096 devices)', outcome.large],
+        ] as const)
+          if (replayed.status !== 'ok' || replayed.violations > 0)
+            unclean.push(`${what}: status ${replayed.status}, ${replayed.violations} violations`);
+        continue;
+      }
+      ms[name] = outcome.ms;
+      if (name !== 'unchecked' && (outcome.status !== 'ok' || outcome.violations > 0))
+        unclean.push(`${name}: status ${outcome.status}, ${outcome.violations} violations`);
+      if (name === 'scoped') {
+        console.log(`  heap every 100k lines: ${outcome.samples.map(mib).join(', ')}`);
+        if (outcome.samples.length >= 3) growths.push(outcome.samples.at(-1)! - outcome.samples[1]!);
+      }
     }
-    if ('large' in outcome) {
-      windows.scaleSmall = outcome.small.windows;
-      windows.scaleLarge = outcome.large.windows;
-      for (const [what, replayed] of [
-        ['scale (64 devices)', outcome.small],
-        ['scale (4096 devices)', outcome.large],
-      ] as const)
-        if (replayed.report.status !== 'ok' || replayed.report.violations.length > 0)
-          unclean.push(
-            `${what}: status ${replayed.report.status}, ${replayed.report.violations.length} violations`,
-          );
-      continue;
+    if (!SCALE_ONLY) {
+      rates.push(WRITES / ms.scoped);
+      ratios.vsDirect.push(ms.direct / ms.scoped);
+      ratios.checks.push(1 - ms.unchecked / ms.scoped);
+      ratios.full.push(ms.full / ms.scopedShort);
     }
-    ms[name] = outcome.ms;
-    const { report } = outcome;
-    if (name !== 'unchecked' && (report.status !== 'ok' || report.violations.length > 0))
-      unclean.push(`${name}: status ${report.status}, ${report.violations.length} violations`);
-    if (name === 'scoped') {
-      console.log(`  heap every 100k lines: ${outcome.samples.map(mib).join(', ')}`);
-      if (outcome.samples.length >= 3) growths.push(outcome.samples.at(-1)! - outcome.samples[1]!);
-    }
+    const [firstSmall, steadySmall] = windows.scaleSmall;
+    const [firstLarge, steadyLarge] = windows.scaleLarge;
+    ratios.scaleFirst.push(firstLarge!.ms / firstSmall!.ms);
+    ratios.scaleSteady.push(steadyLarge!.ms / steadySmall!.ms);
+    steadyWork.push(`${steadySmall!.p2mWrites} and ${steadyLarge!.p2mWrites}`);
+    const others = SCALE_ONLY
+      ? ''
+      : `scoped ${kps(WRITES, ms.scoped)}, unchecked ${kps(WRITES, ms.unchecked)}, direct ${kps(WRITES, ms.direct)}; ` +
+        `${SHORT_WRITES / 1000}k lines full ${kps(SHORT_WRITES, ms.full)} vs scoped ${kps(SHORT_WRITES, ms.scopedShort)}; `;
+    console.log(
+      `  round ${round + 1}: ${others}` +
+        `scale, first ${SHORT_WRITES / 1000}k lines: ${DEVICES} devices ${kps(SHORT_WRITES, firstSmall!.ms)} (${firstSmall!.p2mWrites} p2m writes), ` +
+        `${SCALE_DEVICES} ${kps(SHORT_WRITES, firstLarge!.ms)} (${firstLarge!.p2mWrites}); ` +
+        `steady ${(STEADY_LINES / 1000).toFixed(1)}k lines: ${DEVICES} ${kps(STEADY_LINES, steadySmall!.ms)} (${steadySmall!.p2mWrites}), ` +
+        `${SCALE_DEVICES} ${kps(STEADY_LINES, steadyLarge!.ms)} (${steadyLarge!.p2mWrites})`,
+    );
   }
-  if (!SCALE_ONLY) {
-    rates.push(WRITES / ms.scoped);
-    ratios.vsDirect.push(ms.direct / ms.scoped);
-    ratios.checks.push(1 - ms.unchecked / ms.scoped);
-    ratios.full.push(ms.full / ms.scopedShort);
-  }
-  const [firstSmall, steadySmall] = windows.scaleSmall;
-  const [firstLarge, steadyLarge] = windows.scaleLarge;
-  ratios.scaleFirst.push(firstLarge!.ms / firstSmall!.ms);
-  ratios.scaleSteady.push(steadyLarge!.ms / steadySmall!.ms);
-  steadyWork.push(`${steadySmall!.p2mWrites} and ${steadyLarge!.p2mWrites}`);
-  const others = SCALE_ONLY
-    ? ''
-    : `scoped ${kps(WRITES, ms.scoped)}, unchecked ${kps(WRITES, ms.unchecked)}, direct ${kps(WRITES, ms.direct)}; ` +
-      `${SHORT_WRITES / 1000}k lines full ${kps(SHORT_WRITES, ms.full)} vs scoped ${kps(SHORT_WRITES, ms.scopedShort)}; `;
-  console.log(
-    `  round ${round + 1}: ${others}` +
-      `scale, first ${SHORT_WRITES / 1000}k lines: ${DEVICES} devices ${kps(SHORT_WRITES, firstSmall!.ms)} (${firstSmall!.p2mWrites} p2m writes), ` +
-      `${SCALE_DEVICES} ${kps(SHORT_WRITES, firstLarge!.ms)} (${firstLarge!.p2mWrites}); ` +
-      `steady ${(STEADY_LINES / 1000).toFixed(1)}k lines: ${DEVICES} ${kps(STEADY_LINES, steadySmall!.ms)} (${steadySmall!.p2mWrites}), ` +
-      `${SCALE_DEVICES} ${kps(STEADY_LINES, steadyLarge!.ms)} (${steadyLarge!.p2mWrites})`,
-  );
+} finally {
+  rmSync(dir, { recursive: true });
 }
-rmSync(dir, { recursive: true });
 
 /** Median, min and max. */
 function spread(values: readonly number[], digits = 2): string {
