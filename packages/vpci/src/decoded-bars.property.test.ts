@@ -6,7 +6,9 @@
  * type bits, a 64-bit one's high half in the next slot; an I/O or unimplemented slot decodes
  * nothing; the ROM's address is its register's bits 31:11), after writes of random sequences to the
  * BAR and ROM registers (values coming back among them) and the resizable-BAR control (which
- * resizes a BAR without writing its register).
+ * resizes a BAR without writing its register). The device's host pages (host-pages.ts
+ * `HostPagesCache.hostPagesOf`, which gives a state of the registers met again the pages worked out
+ * then, `BarStates`, without decoding) are held to the frames of those BARs after the same writes.
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
@@ -18,10 +20,10 @@ import { registerBars } from './ownership.js';
 import { PCI_EXT_CAP_ID_REBAR } from './pci-regs.js';
 
 const MIB = 0x10_0000n;
+const PAGE_SHIFT = 12n;
 
 /** An endpoint (6 BARs, ROM at 0x30) or a bridge (2 BARs, ROM at 0x38), with every kind of slot. */
-function device(headerType: 0 | 1) {
-  const m = new Machine();
+function device(headerType: 0 | 1, m = new Machine()) {
   const sbdf = '0000:03:00.0';
   m.addDevice(
     headerType === 0
@@ -137,5 +139,34 @@ describe('decoded BARs, decoded again in place after register writes', () => {
     expect(registerBars(pdev)[1]).toBe(placed[1]);
     hw.write(0x1c, 4, 0xf001_0000);
     expect(registerBars(pdev)[1]!.addr).toBe(0xf001_0000n);
+  });
+
+  it('give host pages that are the frames of what the registers decode, after every write', () => {
+    fc.assert(
+      fc.property(
+        fc.constantFrom<0 | 1>(0, 1),
+        fc.array(fc.tuple(writeArb, fc.boolean()), { maxLength: 40 }),
+        (headerType, writes) => {
+          const m = new Machine();
+          const pdev = device(headerType, m);
+          const hw = pdev.hw;
+          const rebarCtrl = headerType === 0 ? findExtCapability(hw, PCI_EXT_CAP_ID_REBAR) + 8 : undefined;
+          // No vPCI state (the machine is not booted): the pages are the decoded BARs' alone, in order.
+          const framesNow = () =>
+            decodedNow(hw, headerType).map((bar) => [
+              Number(bar.addr >> PAGE_SHIFT),
+              Number((bar.addr + bar.size - 1n) >> PAGE_SHIFT),
+            ]);
+          const pagesOf = () => m.invariantCaches.hostPages.hostPagesOf(pdev);
+          expect(pagesOf()).toEqual(framesNow());
+          for (const [write, check] of writes) {
+            if ('reg' in write) hw.write(write.reg, 4, write.value);
+            else if (rebarCtrl !== undefined) hw.write(rebarCtrl, 4, write.rebarSize << 8);
+            if (check) expect(pagesOf()).toEqual(framesNow());
+          }
+        },
+      ),
+      runs(200),
+    );
   });
 });

@@ -10,6 +10,7 @@ import { describe, expect, it } from 'vitest';
 import { type Bar, barAddress } from './device.js';
 import { Machine } from './machine.js';
 import { hostBarFrames } from './ownership.js';
+import { PCI_SRIOV_BAR, PCI_SRIOV_CTRL, PCI_SRIOV_CTRL_VFE } from './pci-regs.js';
 
 const HOST = 0xc000_0000n;
 
@@ -187,5 +188,40 @@ describe('HostPagesCache.hostPagesOf: a state of the BARs met again', () => {
     set(bar);
     expect(pagesOf()).toEqual(hostBarFrames(device));
     expect(pagesOf()).toEqual(expected);
+  });
+});
+
+describe("HostPagesCache.hostPagesOf: a VF's BARs, where its PF's VF BAR registers put them", () => {
+  it('follow the VF BAR register as it moves away and back, twice (no state of the VF kept)', () => {
+    const sriov = 0x100; // the capability's place: the first extended capability
+    const m = new Machine();
+    m.addDevice({
+      sbdf: '0000:03:00.0',
+      bars: [{ type: 'mem32', size: 0x10_0000n, addr: 0xfe00_0000n }],
+      sriov: {
+        totalVfs: 8,
+        numVfs: 2,
+        firstVfOffset: 0x80,
+        vfStride: 0x40,
+        vfDeviceId: 0x10ca,
+        vfBars: [{ type: 'mem64', size: 0x4000n, addr: 0x40_0000_0000n, prefetchable: true }, null],
+      },
+    });
+    m.boot();
+    const pf = m.device('0000:03:00.0');
+    const v = m.hardwareDomain.vcpus[0]!;
+    m.configWrite(v, '03:00.0', sriov + PCI_SRIOV_CTRL, 2, PCI_SRIOV_CTRL_VFE);
+    m.finishPending(v);
+    const vf = m.device('0000:03:10.0');
+    const pagesOf = () => m.invariantCaches.hostPages.hostPagesOf(vf);
+    // VF 0's BAR 0 is the VF BAR's address, its 16 KiB four frames; the high half stays 0x40.
+    const at = (low: number) => [
+      [0x40_0000_0000 / 0x1000 + low / 0x1000, 0x40_0000_0000 / 0x1000 + low / 0x1000 + 3],
+    ];
+    expect(pagesOf()).toEqual(at(0));
+    for (const low of [0x10_0000, 0, 0x10_0000, 0]) {
+      pf.hw.write(sriov + PCI_SRIOV_BAR, 4, low | 0xc);
+      expect(pagesOf()).toEqual(at(low));
+    }
   });
 });

@@ -10,7 +10,15 @@ import type { EngineContext } from './context.js';
 import type { Bar } from './device.js';
 import type { PciDevice } from './domain.js';
 import { BarWriteLog, type PhysicalDevice } from './hardware.js';
-import { effectiveOwner, hostBarFrames, rememberedHardwareBars } from './ownership.js';
+import { effectiveOwner, hostBarFrames } from './ownership.js';
+import {
+  PCI_BASE_ADDRESS_0,
+  PCI_HEADER_BRIDGE_NR_BARS,
+  PCI_HEADER_NORMAL_NR_BARS,
+  PCI_HEADER_TYPE,
+  PCI_ROM_ADDRESS,
+  PCI_ROM_ADDRESS1,
+} from './pci-regs.js';
 
 /** Inclusive host frames, as `Bar.hostFrames` gives them. */
 export type HostFrames = readonly [number, number];
@@ -120,14 +128,16 @@ export class HostPagesCache {
       return found;
     }
     // A state of its BARs met lately gives the pages worked out then (the hardware domain sizing and
-    // placing a BAR goes through the same few states reprogramming after reprogramming).
-    const decoded = rememberedHardwareBars(device);
-    known.states ??= new BarStates();
-    const states = known.states;
-    let found = states.pagesOf(decoded, vpci?.bars);
+    // placing a BAR goes through the same few states reprogramming after reprogramming); a VF's BARs
+    // are its PF's registers' business (`BarStates`).
+    let found: readonly HostFrames[] | undefined;
+    if (device.physfn === undefined) {
+      known.states ??= new BarStates();
+      found = known.states.pagesOf(device.hw, vpci?.bars);
+    }
     if (found === undefined) {
       found = hostBarFrames(device);
-      states.keep(decoded, vpci?.bars, found);
+      known.states?.keep(device.hw, vpci?.bars, found);
     }
     known.barWrites = barWrites;
     known.vpci = vpci;
@@ -311,56 +321,97 @@ const KEPT_STATES = 8;
 
 /**
  * The host pages (`hostBarFrames`) of the last `KEPT_STATES` states of one device's BARs, each with
- * what `hostBarFrames` made it of: the BARs its registers decode (the `Bar`s themselves: the device
- * keeps one per slot and register words, ownership.ts `DecodedBars`, so registers that come back to
- * words they held give the same objects, and nothing changes a decoded `Bar`) and, of each vPCI BAR
- * it lists (a memory BAR of some size) in slot order, the host address and size, all it reads of them
- * (the frames are worked out of the address and size; the slot only orders them). A state met again
- * gives the same array, without the bigint compares of every vPCI BAR with every decoded one, the
- * list and the frames of a moved vPCI BAR that `hostBarFrames` makes. A VF's decoded `Bar`s are made
- * anew at every decoding (its PF's VF BAR registers), so its states are never met again: a few
- * arrays kept for nothing, on the rare lines that move VF BARs.
+ * what `hostBarFrames` made it of: what decoding its registers reads (`hardwareKey`: the header type,
+ * the BAR and ROM registers' words, the ROM's writable address bits and each slot's size) and, of
+ * each vPCI BAR it lists (a memory BAR of some size) in slot order, the host address and size, all it
+ * reads of them (the frames are worked out of the address and size; the slot only orders them). A
+ * state met again gives the same array, without decoding the registers (ownership.ts
+ * `DecodedBars`: the kept decodings of every slot searched, most of such a line's host pages when
+ * they are not in the cache, the hardware domain's first BAR line of a reprogramming) nor the bigint
+ * compares of every vPCI BAR with every decoded one, the list and the frames of a moved vPCI BAR
+ * that `hostBarFrames` makes. Not for a VF: its BARs are where its PF's VF BAR registers put them,
+ * which its own registers do not tell.
  */
 class BarStates {
-  /** Per state: how many decoded `Bar`s, those `Bar`s, then host address and size per listed vPCI BAR. */
-  private readonly keys: unknown[][] = [];
+  /** Per state, `HARDWARE_WORDS` numbers (`hardwareKey`), in one array searched first. */
+  private readonly words = new Float64Array(KEPT_STATES * HARDWARE_WORDS);
+  /** Per state: each slot's size, then the host address and size of each vPCI BAR listed. */
+  private readonly sizes: unknown[][] = [];
   private readonly pages: (readonly HostFrames[])[] = [];
   private next = 0;
 
   /** The pages kept for these BARs, or undefined. */
-  pagesOf(decoded: readonly Bar[], bars: readonly Bar[] | undefined): readonly HostFrames[] | undefined {
-    for (let s = 0; s < this.keys.length; s++)
-      if (stateIs(this.keys[s]!, decoded, bars)) return this.pages[s];
+  pagesOf(hw: PhysicalDevice, bars: readonly Bar[] | undefined): readonly HostFrames[] | undefined {
+    const now = hardwareKey(hw);
+    const words = this.words;
+    for (let s = 0; s < this.sizes.length; s++) {
+      const at = s * HARDWARE_WORDS;
+      let w = 0;
+      while (w < HARDWARE_WORDS && words[at + w] === now[w]) w++;
+      if (w === HARDWARE_WORDS && sizesAre(this.sizes[s]!, hw, bars)) return this.pages[s];
+    }
     return undefined;
   }
 
   /** Keeps `pages` as those of these BARs, in place of the oldest state kept. */
-  keep(decoded: readonly Bar[], bars: readonly Bar[] | undefined, pages: readonly HostFrames[]): void {
-    const key: unknown[] = [decoded.length, ...decoded];
+  keep(hw: PhysicalDevice, bars: readonly Bar[] | undefined, pages: readonly HostFrames[]): void {
+    const sizes: unknown[] = [];
+    for (let i = 0; i < PCI_HEADER_NORMAL_NR_BARS; i++) sizes.push(hw.barSize(i));
     for (let i = 0; bars !== undefined && i < bars.length; i++) {
       const bar = bars[i]!;
-      if (bar.mappable && bar.size !== 0n) key.push(bar.addr, bar.size);
+      if (bar.mappable && bar.size !== 0n) sizes.push(bar.addr, bar.size);
     }
     const at = this.next;
     this.next = (at + 1) % KEPT_STATES;
-    this.keys[at] = key;
+    this.words.set(hardwareKey(hw), at * HARDWARE_WORDS);
+    this.sizes[at] = sizes;
     this.pages[at] = pages;
   }
 }
 
-/** Whether `key` (`BarStates`) is of these BARs. */
-function stateIs(key: unknown[], decoded: readonly Bar[], bars: readonly Bar[] | undefined): boolean {
-  const n = decoded.length;
-  if (key[0] !== n) return false;
-  for (let i = 0; i < n; i++) if (key[1 + i] !== decoded[i]) return false;
-  let k = 1 + n;
+/**
+ * How many numbers `hardwareKey` gives: the header type, a word per BAR slot, the ROM's writable
+ * address bits and its register.
+ */
+const HARDWARE_WORDS = PCI_HEADER_NORMAL_NR_BARS + 3;
+/** What `hardwareKey` writes (reused: read at once). */
+const hardwareWords = new Float64Array(HARDWARE_WORDS);
+
+/**
+ * The numbers decoding `hw`'s registers reads (ownership.ts `DecodedBars`) but its slots' sizes: the
+ * header type (which slots there are, where the ROM register is), every BAR slot's register (a
+ * 64-bit BAR's high half is the next slot's), the ROM register's writable address bits (its size)
+ * and the register; -1 where there is no such register. Numbers, to be compared without a bigint.
+ */
+function hardwareKey(hw: PhysicalDevice): Float64Array {
+  const words = hardwareWords;
+  const headerType = hw.read(PCI_HEADER_TYPE, 1) & 0x7f;
+  const slots =
+    headerType === 0 ? PCI_HEADER_NORMAL_NR_BARS : headerType === 1 ? PCI_HEADER_BRIDGE_NR_BARS : 0;
+  words[0] = headerType;
+  for (let i = 0; i < PCI_HEADER_NORMAL_NR_BARS; i++)
+    words[1 + i] = i < slots ? hw.read(PCI_BASE_ADDRESS_0 + 4 * i, 4) : -1;
+  const romMask = hw.romAddressMask();
+  words[PCI_HEADER_NORMAL_NR_BARS + 1] = romMask;
+  words[PCI_HEADER_NORMAL_NR_BARS + 2] =
+    romMask === 0 ? -1 : hw.read(headerType === 0 ? PCI_ROM_ADDRESS : PCI_ROM_ADDRESS1, 4);
+  return words;
+}
+
+/**
+ * Whether `sizes` (`BarStates`) are those of these BARs: every slot's size (a resizable BAR changes
+ * it without its register) and each listed vPCI BAR's host address and size.
+ */
+function sizesAre(sizes: unknown[], hw: PhysicalDevice, bars: readonly Bar[] | undefined): boolean {
+  for (let i = 0; i < PCI_HEADER_NORMAL_NR_BARS; i++) if (sizes[i] !== hw.barSize(i)) return false;
+  let k = PCI_HEADER_NORMAL_NR_BARS;
   for (let i = 0; bars !== undefined && i < bars.length; i++) {
     const bar = bars[i]!;
     if (!bar.mappable || bar.size === 0n) continue;
-    if (key[k] !== bar.addr || key[k + 1] !== bar.size) return false;
+    if (sizes[k] !== bar.addr || sizes[k + 1] !== bar.size) return false;
     k += 2;
   }
-  return k === key.length;
+  return k === sizes.length;
 }
 
 /** `entry`'s pages added to `index`, as spots. */
