@@ -88,17 +88,107 @@ function meetsRegion(region: Region, first: number, last: number): boolean {
 const foundWindows: Window[] = [];
 const foundMsix: MsixPages[] = [];
 
-/** One domain's windows and MSI-X pages by guest frame. */
+/**
+ * How many devices a domain's index keeps late (`DomainWindowIndex.replaceLater`) before it enters
+ * them all: each is looked at by every `othersMeet` of the domain.
+ */
+const LATE_KEPT = 16;
+
+/** Whether a window or MSI-X page of `part` meets guest frames `[first, last]`. */
+function partMeets(part: DeviceWindows, first: number, last: number): boolean {
+  const { windows, msixPages } = part;
+  for (let i = 0; i < windows.length; i++)
+    if (windows[i]!.first <= last && first <= windows[i]!.last) return true;
+  for (let i = 0; i < msixPages.length; i++)
+    if (msixPages[i]!.first <= last && first <= msixPages[i]!.last) return true;
+  return false;
+}
+
+/**
+ * One domain's windows and MSI-X pages by guest frame. A device whose windows changed may be kept
+ * late (`replaceLater`): its entries stay as they were and its windows as they are wait beside them,
+ * entered when a search other than `othersMeet` reads the index (each settles every late device
+ * first, `enterLate`), or when too many wait. `othersMeet`, the question of every line that finishes
+ * a device's map or unmap (a guest moving its BAR makes its windows again at each map), reads the
+ * late devices' windows as they are and passes over their entries: its answer is the one the index
+ * brought up to date gives, without the entries' drop and put (two searches and two shifts of a
+ * chunk each, for every window and MSI-X page), which most devices' next change would undo unread.
+ */
 class DomainWindowIndex implements DomainLayout {
   private readonly windows = new IntervalIndex<Window>();
   private readonly msix = new IntervalIndex<MsixPages>();
-  /** How many times a device's windows were put or dropped: what was found stands while it does. */
+  /**
+   * How many times a device's windows were put, dropped or replaced: what was found stands while it
+   * does.
+   */
   changes = 0;
+  /**
+   * The late devices' windows as they are (the first `lateCount`), and the windows their entries
+   * hold (`lateEntered`, at the same place).
+   */
+  private readonly lateParts: DeviceWindows[] = [];
+  private readonly lateEntered: DeviceWindows[] = [];
+  private lateCount = 0;
+
+  /** Puts a device's windows, which the index does not hold. */
+  put(part: DeviceWindows): void {
+    this.changes++;
+    this.enter(part);
+  }
+
+  /** Drops a device's windows as `put` or `replaceLater` last gave them. */
+  drop(part: DeviceWindows): void {
+    this.changes++;
+    const at = this.lateAt(part.device);
+    if (at < 0) this.leave(part);
+    else {
+      this.leave(this.lateEntered[at]!);
+      this.unlate(at);
+    }
+  }
+
+  /**
+   * Replaces a device's windows `from` (as `put` or `replaceLater` last gave them) with `to`, its
+   * entries left as they are until a search needs them (the device kept late).
+   */
+  replaceLater(from: DeviceWindows, to: DeviceWindows): void {
+    this.changes++;
+    const at = this.lateAt(to.device);
+    if (at >= 0) {
+      this.lateParts[at] = to;
+      return;
+    }
+    if (this.lateCount === LATE_KEPT) this.enterLate();
+    this.lateParts[this.lateCount] = to;
+    this.lateEntered[this.lateCount] = from;
+    this.lateCount++;
+  }
+
+  /** Brings every late device's entries up to date: what each search but `othersMeet` first does. */
+  private enterLate(): void {
+    for (let i = 0; i < this.lateCount; i++) {
+      this.leave(this.lateEntered[i]!);
+      this.enter(this.lateParts[i]!);
+    }
+    this.lateCount = 0;
+  }
+
+  /** Where `device` is among the late devices; -1 when it is not late. */
+  private lateAt(device: PciDevice): number {
+    for (let i = 0; i < this.lateCount; i++) if (this.lateParts[i]!.device === device) return i;
+    return -1;
+  }
+
+  /** Forgets late device `at` (the last put in its place). */
+  private unlate(at: number): void {
+    const last = --this.lateCount;
+    this.lateParts[at] = this.lateParts[last]!;
+    this.lateEntered[at] = this.lateEntered[last]!;
+  }
 
   // Indexed loops: a device's windows change on the lines that finish its work, a few in a hundred,
   // so these run in the engine's less optimised tiers for long, where `for … of` makes an iterator.
-  put(part: DeviceWindows): void {
-    this.changes++;
+  private enter(part: DeviceWindows): void {
     const { windows, msixPages } = part;
     for (let i = 0; i < windows.length; i++)
       this.windows.add(windows[i]!.first, windows[i]!.last, windows[i]!);
@@ -106,8 +196,7 @@ class DomainWindowIndex implements DomainLayout {
       this.msix.add(msixPages[i]!.first, msixPages[i]!.last, msixPages[i]!);
   }
 
-  drop(part: DeviceWindows): void {
-    this.changes++;
+  private leave(part: DeviceWindows): void {
     const { windows, msixPages } = part;
     for (let i = 0; i < windows.length; i++)
       this.windows.remove(windows[i]!.first, windows[i]!.last, windows[i]!);
@@ -115,40 +204,60 @@ class DomainWindowIndex implements DomainLayout {
       this.msix.remove(msixPages[i]!.first, msixPages[i]!.last, msixPages[i]!);
   }
 
-  /** Whether a window or MSI-X page of a device other than `device` meets `[first, last]`. */
+  /**
+   * Whether a window or MSI-X page of a device other than `device` meets `[first, last]`: the
+   * entries of devices not late, and the late devices' windows as they are.
+   */
   othersMeet(device: PciDevice, first: number, last: number): boolean {
+    const late = this.lateCount;
     const windows = this.windows.collect(first, last, foundWindows, 0);
-    for (let i = 0; i < windows; i++) if (foundWindows[i]!.device !== device) return true;
+    for (let i = 0; i < windows; i++) {
+      const other = foundWindows[i]!.device;
+      if (other !== device && (late === 0 || this.lateAt(other) < 0)) return true;
+    }
     const msix = this.msix.collect(first, last, foundMsix, 0);
-    for (let i = 0; i < msix; i++) if (foundMsix[i]!.device !== device) return true;
+    for (let i = 0; i < msix; i++) {
+      const other = foundMsix[i]!.device;
+      if (other !== device && (late === 0 || this.lateAt(other) < 0)) return true;
+    }
+    for (let i = 0; i < late; i++) {
+      const part = this.lateParts[i]!;
+      if (part.device !== device && partMeets(part, first, last)) return true;
+    }
     return false;
   }
 
   windowsMeeting(first: number, last: number): readonly Window[] {
+    this.enterLate();
     return sortSmall(this.windows.meeting(first, last, []), windowOrder);
   }
 
   windowsIn(region: Region | undefined): readonly Window[] {
+    this.enterLate();
     if (region === undefined) return this.windows.all().sort(windowOrder);
     return inRegion(this.windows, region, windowOrder);
   }
 
   msixMeeting(first: number, last: number): readonly MsixPages[] {
+    this.enterLate();
     return sortSmall(this.msix.meeting(first, last, []), msixOrder);
   }
 
   msixIn(region: Region | undefined): readonly MsixPages[] {
+    this.enterLate();
     if (region === undefined) return this.msix.all().sort(msixOrder);
     return inRegion(this.msix, region, msixOrder);
   }
 
   collectWindowsMeeting(region: Region, into: Window[]): number {
+    this.enterLate();
     let n = 0;
     for (let i = 0; i < region.length; i++) n = this.windows.collect(region[i]![0], region[i]![1], into, n);
     return n;
   }
 
   collectMsixMeeting(region: Region, into: MsixPages[]): number {
+    this.enterLate();
     let n = 0;
     for (let i = 0; i < region.length; i++) n = this.msix.collect(region[i]![0], region[i]![1], into, n);
     return n;
@@ -199,7 +308,7 @@ const ALONE_KEPT = 8;
 /** Where a device's windows are held, and which. */
 interface Held {
   readonly index: DomainWindowIndex;
-  readonly part: DeviceWindows;
+  part: DeviceWindows;
 }
 
 /** Every domain's index, for one machine (`InvariantCaches.windowIndexes`). */
@@ -251,6 +360,12 @@ export class DomainWindowIndexes {
     const part = index === undefined ? undefined : this.windows.windowsOf(device);
     const held = this.held.get(device);
     if (held !== undefined && held.index === index && held.part === part) return;
+    // Moved within its domain's index (a guest's BAR at a new address): entered when a search needs it.
+    if (held !== undefined && held.index === index && part !== undefined) {
+      index.replaceLater(held.part, part);
+      held.part = part;
+      return;
+    }
     if (held !== undefined) {
       held.index.drop(held.part);
       this.held.delete(device);
