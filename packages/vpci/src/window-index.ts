@@ -309,6 +309,11 @@ const ALONE_KEPT = 8;
 interface Held {
   readonly index: DomainWindowIndex;
   part: DeviceWindows;
+  /**
+   * Whether the device was left with no enabled BAR while these are held (`defer`): a flag here
+   * rather than a set of such devices, whose deletion at every update shrank its table, made anew.
+   */
+  waiting: boolean;
 }
 
 /** Every domain's index, for one machine (`InvariantCaches.windowIndexes`). */
@@ -317,8 +322,6 @@ export class DomainWindowIndexes {
   private held = new WeakMap<PciDevice, Held>();
   /** Per device, the frames `othersMayMeet` last found no other device's window or page on. */
   private readonly alone = new WeakMap<PciDevice, AloneOn>();
-  /** Devices whose windows the indexes may hold although they have none (`defer`). */
-  private readonly waiting = new Set<PciDevice>();
   /** `EngineContext.deviceListVersion` the indexes were made at. */
   private version = -1;
 
@@ -328,7 +331,6 @@ export class DomainWindowIndexes {
   clear(): void {
     this.byDomain.clear();
     this.held = new WeakMap();
-    this.waiting.clear();
   }
 
   /**
@@ -354,11 +356,11 @@ export class DomainWindowIndexes {
   }
 
   private bringUpToDate(context: EngineContext, device: PciDevice): void {
-    if (this.waiting.size > 0) this.waiting.delete(device);
     const target = device.vpci === undefined ? undefined : mappingDomain(context, device);
     const index = target === undefined ? undefined : this.byDomain.get(target);
     const part = index === undefined ? undefined : this.windows.windowsOf(device);
     const held = this.held.get(device);
+    if (held !== undefined) held.waiting = false;
     if (held !== undefined && held.index === index && held.part === part) return;
     // Moved within its domain's index (a guest's BAR at a new address): entered when a search needs it.
     if (held !== undefined && held.index === index && part !== undefined) {
@@ -372,7 +374,7 @@ export class DomainWindowIndexes {
     }
     if (index !== undefined && part !== undefined) {
       index.put(part);
-      this.held.set(device, { index, part });
+      this.held.set(device, { index, part, waiting: false });
     }
   }
 
@@ -424,12 +426,13 @@ export class DomainWindowIndexes {
    * they were then changes nothing here). Until then the model tests compare the rest.
    */
   defer(device: PciDevice): void {
-    this.waiting.add(device);
+    const held = this.held.get(device);
+    if (held !== undefined) held.waiting = true;
   }
 
   /** Whether `device`'s windows wait for the next `update` (`defer`). For the model tests. */
   awaitsUpdate(device: PciDevice): boolean {
-    return this.waiting.has(device);
+    return this.held.get(device)?.waiting === true;
   }
 
   /** `domain`'s index as the last scoped checks left it, if one is kept. For the model tests. */
@@ -452,7 +455,7 @@ export class DomainWindowIndexes {
     for (const device of devices()) {
       const part = this.windows.windowsOf(device);
       index.put(part);
-      this.held.set(device, { index, part });
+      this.held.set(device, { index, part, waiting: false });
     }
     this.byDomain.set(domain, index);
     return index;
