@@ -90,19 +90,11 @@ const foundMsix: MsixPages[] = [];
 
 /**
  * How many devices a domain's index keeps late (`DomainWindowIndex.replaceLater`) before it enters
- * them all: each is looked at by every `othersMeet` of the domain.
+ * them all (every `othersMeet` of the domain reads them), and a device's windows and MSI-X pages at
+ * most: its seven BAR slots (`VpciState.bars`, the ROM's last) and two MSI-X structures.
  */
 const LATE_KEPT = 16;
-
-/** Whether a window or MSI-X page of `part` meets guest frames `[first, last]`. */
-function partMeets(part: DeviceWindows, first: number, last: number): boolean {
-  const { windows, msixPages } = part;
-  for (let i = 0; i < windows.length; i++)
-    if (windows[i]!.first <= last && first <= windows[i]!.last) return true;
-  for (let i = 0; i < msixPages.length; i++)
-    if (msixPages[i]!.first <= last && first <= msixPages[i]!.last) return true;
-  return false;
-}
+const LATE_SPANS = 9;
 
 /**
  * One domain's windows and MSI-X pages by guest frame. A device whose windows changed may be kept
@@ -123,11 +115,17 @@ class DomainWindowIndex implements DomainLayout {
    */
   changes = 0;
   /**
-   * The late devices' windows as they are (the first `lateCount`), and the windows their entries
-   * hold (`lateEntered`, at the same place).
+   * The late devices (the first `lateCount`), their windows as they are (`lateParts`), the windows
+   * their entries hold (`lateEntered`), and the first and last frames of their windows and MSI-X
+   * pages as they are, `LATE_SPANS` places a device, in one array (`lateBounds`; `lateSpans` of
+   * them held): what `othersMeet` reads of them, where their objects would be a few cache lines
+   * each, line after line.
    */
+  private readonly lateDevices: PciDevice[] = [];
   private readonly lateParts: DeviceWindows[] = [];
   private readonly lateEntered: DeviceWindows[] = [];
+  private readonly lateBounds = new Float64Array(2 * LATE_KEPT * LATE_SPANS);
+  private readonly lateSpans = new Uint8Array(LATE_KEPT);
   private lateCount = 0;
 
   /** Puts a device's windows, which the index does not hold. */
@@ -153,15 +151,33 @@ class DomainWindowIndex implements DomainLayout {
    */
   replaceLater(from: DeviceWindows, to: DeviceWindows): void {
     this.changes++;
-    const at = this.lateAt(to.device);
-    if (at >= 0) {
-      this.lateParts[at] = to;
-      return;
+    let at = this.lateAt(to.device);
+    if (at < 0 && this.lateCount === LATE_KEPT) this.enterLate();
+    if (at < 0) {
+      at = this.lateCount++;
+      this.lateDevices[at] = to.device;
+      this.lateEntered[at] = from;
     }
-    if (this.lateCount === LATE_KEPT) this.enterLate();
-    this.lateParts[this.lateCount] = to;
-    this.lateEntered[this.lateCount] = from;
-    this.lateCount++;
+    this.lateParts[at] = to;
+    this.writeBounds(at, to);
+  }
+
+  /** Writes `part`'s windows and MSI-X pages into late place `at` of `lateBounds`. */
+  private writeBounds(at: number, part: DeviceWindows): void {
+    const { windows, msixPages } = part;
+    if (windows.length + msixPages.length > LATE_SPANS)
+      throw new Error(`a device with ${windows.length} windows and ${msixPages.length} MSI-X pages`);
+    const bounds = this.lateBounds;
+    let k = 2 * LATE_SPANS * at;
+    for (let i = 0; i < windows.length; i++) {
+      bounds[k++] = windows[i]!.first;
+      bounds[k++] = windows[i]!.last;
+    }
+    for (let i = 0; i < msixPages.length; i++) {
+      bounds[k++] = msixPages[i]!.first;
+      bounds[k++] = msixPages[i]!.last;
+    }
+    this.lateSpans[at] = windows.length + msixPages.length;
   }
 
   /** Brings every late device's entries up to date: what each search but `othersMeet` first does. */
@@ -175,15 +191,18 @@ class DomainWindowIndex implements DomainLayout {
 
   /** Where `device` is among the late devices; -1 when it is not late. */
   private lateAt(device: PciDevice): number {
-    for (let i = 0; i < this.lateCount; i++) if (this.lateParts[i]!.device === device) return i;
+    for (let i = 0; i < this.lateCount; i++) if (this.lateDevices[i] === device) return i;
     return -1;
   }
 
   /** Forgets late device `at` (the last put in its place). */
   private unlate(at: number): void {
     const last = --this.lateCount;
+    if (at === last) return;
+    this.lateDevices[at] = this.lateDevices[last]!;
     this.lateParts[at] = this.lateParts[last]!;
     this.lateEntered[at] = this.lateEntered[last]!;
+    this.writeBounds(at, this.lateParts[at]!);
   }
 
   // Indexed loops: a device's windows change on the lines that finish its work, a few in a hundred,
@@ -220,9 +239,12 @@ class DomainWindowIndex implements DomainLayout {
       const other = foundMsix[i]!.device;
       if (other !== device && (late === 0 || this.lateAt(other) < 0)) return true;
     }
+    const bounds = this.lateBounds;
     for (let i = 0; i < late; i++) {
-      const part = this.lateParts[i]!;
-      if (part.device !== device && partMeets(part, first, last)) return true;
+      if (this.lateDevices[i] === device) continue;
+      const from = 2 * LATE_SPANS * i;
+      const to = from + 2 * this.lateSpans[i]!;
+      for (let k = from; k < to; k += 2) if (bounds[k]! <= last && first <= bounds[k + 1]!) return true;
     }
     return false;
   }
@@ -309,17 +331,20 @@ const ALONE_KEPT = 8;
 interface Held {
   readonly index: DomainWindowIndex;
   part: DeviceWindows;
-  /**
-   * Whether the device was left with no enabled BAR while these are held (`defer`): a flag here
-   * rather than a set of such devices, whose deletion at every update shrank its table, made anew.
-   */
-  waiting: boolean;
 }
 
 /** Every domain's index, for one machine (`InvariantCaches.windowIndexes`). */
 export class DomainWindowIndexes {
   private readonly byDomain = new Map<Domain, DomainWindowIndex>();
   private held = new WeakMap<PciDevice, Held>();
+  /**
+   * Devices whose windows the indexes may hold although they have none (`defer`), the first
+   * `waitingCount`: a few, until the next update. A list rather than a set, whose deletion at every
+   * update shrank its table, made anew; rather than a flag on `held`, a weak map's search at every
+   * unmap.
+   */
+  private readonly waiting: PciDevice[] = [];
+  private waitingCount = 0;
   /** Per device, the frames `othersMayMeet` last found no other device's window or page on. */
   private readonly alone = new WeakMap<PciDevice, AloneOn>();
   /** `EngineContext.deviceListVersion` the indexes were made at. */
@@ -331,6 +356,7 @@ export class DomainWindowIndexes {
   clear(): void {
     this.byDomain.clear();
     this.held = new WeakMap();
+    this.waitingCount = 0;
   }
 
   /**
@@ -356,11 +382,14 @@ export class DomainWindowIndexes {
   }
 
   private bringUpToDate(context: EngineContext, device: PciDevice): void {
+    if (this.waitingCount > 0) {
+      const at = this.waitingAt(device);
+      if (at >= 0) this.waiting[at] = this.waiting[--this.waitingCount]!;
+    }
     const target = device.vpci === undefined ? undefined : mappingDomain(context, device);
     const index = target === undefined ? undefined : this.byDomain.get(target);
     const part = index === undefined ? undefined : this.windows.windowsOf(device);
     const held = this.held.get(device);
-    if (held !== undefined) held.waiting = false;
     if (held !== undefined && held.index === index && held.part === part) return;
     // Moved within its domain's index (a guest's BAR at a new address): entered when a search needs it.
     if (held !== undefined && held.index === index && part !== undefined) {
@@ -374,7 +403,7 @@ export class DomainWindowIndexes {
     }
     if (index !== undefined && part !== undefined) {
       index.put(part);
-      this.held.set(device, { index, part, waiting: false });
+      this.held.set(device, { index, part });
     }
   }
 
@@ -426,13 +455,18 @@ export class DomainWindowIndexes {
    * they were then changes nothing here). Until then the model tests compare the rest.
    */
   defer(device: PciDevice): void {
-    const held = this.held.get(device);
-    if (held !== undefined) held.waiting = true;
+    if (this.waitingAt(device) < 0) this.waiting[this.waitingCount++] = device;
+  }
+
+  /** Where `device` is among the waiting devices; -1 when it is not there. */
+  private waitingAt(device: PciDevice): number {
+    for (let i = 0; i < this.waitingCount; i++) if (this.waiting[i] === device) return i;
+    return -1;
   }
 
   /** Whether `device`'s windows wait for the next `update` (`defer`). For the model tests. */
   awaitsUpdate(device: PciDevice): boolean {
-    return this.held.get(device)?.waiting === true;
+    return this.waitingAt(device) >= 0;
   }
 
   /** `domain`'s index as the last scoped checks left it, if one is kept. For the model tests. */
@@ -455,7 +489,7 @@ export class DomainWindowIndexes {
     for (const device of devices()) {
       const part = this.windows.windowsOf(device);
       index.put(part);
-      this.held.set(device, { index, part, waiting: false });
+      this.held.set(device, { index, part });
     }
     this.byDomain.set(domain, index);
     return index;
