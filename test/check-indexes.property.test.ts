@@ -16,13 +16,13 @@
  * compares them with the scoped checks, tests them too; this names the index that goes wrong.
  */
 import { TraceReplay } from '@vpci/replay';
-import type { Machine, PciDevice, Vcpu } from '@vpci/vpci';
+import type { Domain, Machine, PciDevice, Vcpu } from '@vpci/vpci';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { DeviceWindowsCache, type MsixPages, type Window } from '../packages/vpci/src/bar-windows.js';
 import { mappingDomain } from '../packages/vpci/src/context.js';
 import { effectiveOwner, hostBarFrames } from '../packages/vpci/src/ownership.js';
-import { walkedLayout } from '../packages/vpci/src/window-index.js';
+import { type DomainLayout, walkedLayout } from '../packages/vpci/src/window-index.js';
 import { checkEnabledBars } from './support/enabled-bars-walk.js';
 import { runs } from './support/fast-check-setup.js';
 import { LockstepTrace, lockstepPlan } from './support/lockstep-traces.js';
@@ -56,6 +56,9 @@ function checkWindowIndexes(machine: Machine): void {
     const queries: [number, number][] = [[0, 2 ** 53]];
     for (const w of walked.windowsIn(undefined)) queries.push([w.first, w.last], [w.last, w.last + 1]);
     for (const p of walked.msixIn(undefined)) queries.push([p.first, p.last], [p.first - 1, p.first]);
+    // First, as the lines that finish a map or unmap ask it: the searches below bring every device
+    // the index keeps late up to date (`DomainWindowIndex.replaceLater`), this does not.
+    checkOthersMayMeet(machine, domain, devices, walked, queries);
     for (const [first, last] of queries) {
       const where = `d${domain.id} [${first}, ${last}]`;
       expect(current(kept.windowsMeeting(first, last)).map(windowText), where).toEqual(
@@ -69,6 +72,32 @@ function checkWindowIndexes(machine: Machine): void {
       );
     }
   }
+}
+
+/**
+ * `othersMayMeet` of each device over each of `queries` against the walk's windows and MSI-X pages of
+ * the domain's other devices: true wherever one meets them; where none does, false, unless a device
+ * awaits its update (`defer`: the index may hold its windows as they were, which only make it say
+ * true).
+ */
+function checkOthersMayMeet(
+  machine: Machine,
+  domain: Domain,
+  devices: readonly PciDevice[],
+  walked: DomainLayout,
+  queries: readonly (readonly [number, number])[],
+): void {
+  const indexes = machine.invariantCaches.windowIndexes;
+  const exact = !machine.devices().some((device) => indexes.awaitsUpdate(device));
+  for (const device of devices)
+    for (const [first, last] of queries) {
+      const others =
+        walked.windowsMeeting(first, last).some((w) => w.device !== device) ||
+        walked.msixMeeting(first, last).some((p) => p.device !== device);
+      const answer = indexes.othersMayMeet(machine, domain, device, first, last);
+      const where = `d${domain.id} ${device.name} [${first}, ${last}]`;
+      if (others || exact) expect(answer, where).toBe(others);
+    }
 }
 
 /** The kept host-page index against every device's pages and owner read again. */

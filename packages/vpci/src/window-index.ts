@@ -88,17 +88,126 @@ function meetsRegion(region: Region, first: number, last: number): boolean {
 const foundWindows: Window[] = [];
 const foundMsix: MsixPages[] = [];
 
-/** One domain's windows and MSI-X pages by guest frame. */
+/**
+ * How many devices a domain's index keeps late (`DomainWindowIndex.replaceLater`) before it enters
+ * them all (every `othersMeet` of the domain reads them), and a device's windows and MSI-X pages at
+ * most: its seven BAR slots (`VpciState.bars`, the ROM's last) and two MSI-X structures.
+ */
+const LATE_KEPT = 16;
+const LATE_SPANS = 9;
+
+/**
+ * One domain's windows and MSI-X pages by guest frame. A device whose windows changed may be kept
+ * late (`replaceLater`): its entries stay as they were and its windows as they are wait beside them,
+ * entered when a search other than `othersMeet` reads the index (each settles every late device
+ * first, `enterLate`), or when too many wait. `othersMeet`, the question of every line that finishes
+ * a device's map or unmap (a guest moving its BAR makes its windows again at each map), reads the
+ * late devices' windows as they are and passes over their entries: its answer is the one the index
+ * brought up to date gives, without the entries' drop and put (two searches and two shifts of a
+ * chunk each, for every window and MSI-X page), which most devices' next change would undo unread.
+ */
 class DomainWindowIndex implements DomainLayout {
   private readonly windows = new IntervalIndex<Window>();
   private readonly msix = new IntervalIndex<MsixPages>();
-  /** How many times a device's windows were put or dropped: what was found stands while it does. */
+  /**
+   * How many times a device's windows were put, dropped or replaced: what was found stands while it
+   * does.
+   */
   changes = 0;
+  /**
+   * The late devices (the first `lateCount`), their windows as they are (`lateParts`), the windows
+   * their entries hold (`lateEntered`), and the first and last frames of their windows and MSI-X
+   * pages as they are, `LATE_SPANS` places a device, in one array (`lateBounds`; `lateSpans` of
+   * them held): what `othersMeet` reads of them, where their objects would be a few cache lines
+   * each, line after line.
+   */
+  private readonly lateDevices: PciDevice[] = [];
+  private readonly lateParts: DeviceWindows[] = [];
+  private readonly lateEntered: DeviceWindows[] = [];
+  private readonly lateBounds = new Float64Array(2 * LATE_KEPT * LATE_SPANS);
+  private readonly lateSpans = new Uint8Array(LATE_KEPT);
+  private lateCount = 0;
+
+  /** Puts a device's windows, which the index does not hold. */
+  put(part: DeviceWindows): void {
+    this.changes++;
+    this.enter(part);
+  }
+
+  /** Drops a device's windows as `put` or `replaceLater` last gave them. */
+  drop(part: DeviceWindows): void {
+    this.changes++;
+    const at = this.lateAt(part.device);
+    if (at < 0) this.leave(part);
+    else {
+      this.leave(this.lateEntered[at]!);
+      this.unlate(at);
+    }
+  }
+
+  /**
+   * Replaces a device's windows `from` (as `put` or `replaceLater` last gave them) with `to`, its
+   * entries left as they are until a search needs them (the device kept late).
+   */
+  replaceLater(from: DeviceWindows, to: DeviceWindows): void {
+    this.changes++;
+    let at = this.lateAt(to.device);
+    if (at < 0 && this.lateCount === LATE_KEPT) this.enterLate();
+    if (at < 0) {
+      at = this.lateCount++;
+      this.lateDevices[at] = to.device;
+      this.lateEntered[at] = from;
+    }
+    this.lateParts[at] = to;
+    this.writeBounds(at, to);
+  }
+
+  /** Writes `part`'s windows and MSI-X pages into late place `at` of `lateBounds`. */
+  private writeBounds(at: number, part: DeviceWindows): void {
+    const { windows, msixPages } = part;
+    if (windows.length + msixPages.length > LATE_SPANS)
+      throw new Error(`a device with ${windows.length} windows and ${msixPages.length} MSI-X pages`);
+    const bounds = this.lateBounds;
+    let k = 2 * LATE_SPANS * at;
+    for (let i = 0; i < windows.length; i++) {
+      bounds[k++] = windows[i]!.first;
+      bounds[k++] = windows[i]!.last;
+    }
+    for (let i = 0; i < msixPages.length; i++) {
+      bounds[k++] = msixPages[i]!.first;
+      bounds[k++] = msixPages[i]!.last;
+    }
+    this.lateSpans[at] = windows.length + msixPages.length;
+  }
+
+  /** Brings every late device's entries up to date: what each search but `othersMeet` first does. */
+  private enterLate(): void {
+    for (let i = 0; i < this.lateCount; i++) {
+      this.leave(this.lateEntered[i]!);
+      this.enter(this.lateParts[i]!);
+    }
+    this.lateCount = 0;
+  }
+
+  /** Where `device` is among the late devices; -1 when it is not late. */
+  private lateAt(device: PciDevice): number {
+    for (let i = 0; i < this.lateCount; i++) if (this.lateDevices[i] === device) return i;
+    return -1;
+  }
+
+  /** Forgets late device `at` (the last put in its place). */
+  private unlate(at: number): void {
+    const last = --this.lateCount;
+    if (at === last) return;
+    this.lateDevices[at] = this.lateDevices[last]!;
+    this.lateParts[at] = this.lateParts[last]!;
+    this.lateEntered[at] = this.lateEntered[last]!;
+    this.writeBounds(at, this.lateParts[at]!);
+  }
 
   // Indexed loops: a device's windows change on the lines that finish its work, a few in a hundred,
   // so these run in the engine's less optimised tiers for long, where `for … of` makes an iterator.
-  put(part: DeviceWindows): void {
-    this.changes++;
+  private enter(part: DeviceWindows): void {
     const { windows, msixPages } = part;
     for (let i = 0; i < windows.length; i++)
       this.windows.add(windows[i]!.first, windows[i]!.last, windows[i]!);
@@ -106,8 +215,7 @@ class DomainWindowIndex implements DomainLayout {
       this.msix.add(msixPages[i]!.first, msixPages[i]!.last, msixPages[i]!);
   }
 
-  drop(part: DeviceWindows): void {
-    this.changes++;
+  private leave(part: DeviceWindows): void {
     const { windows, msixPages } = part;
     for (let i = 0; i < windows.length; i++)
       this.windows.remove(windows[i]!.first, windows[i]!.last, windows[i]!);
@@ -115,40 +223,63 @@ class DomainWindowIndex implements DomainLayout {
       this.msix.remove(msixPages[i]!.first, msixPages[i]!.last, msixPages[i]!);
   }
 
-  /** Whether a window or MSI-X page of a device other than `device` meets `[first, last]`. */
+  /**
+   * Whether a window or MSI-X page of a device other than `device` meets `[first, last]`: the
+   * entries of devices not late, and the late devices' windows as they are.
+   */
   othersMeet(device: PciDevice, first: number, last: number): boolean {
+    const late = this.lateCount;
     const windows = this.windows.collect(first, last, foundWindows, 0);
-    for (let i = 0; i < windows; i++) if (foundWindows[i]!.device !== device) return true;
+    for (let i = 0; i < windows; i++) {
+      const other = foundWindows[i]!.device;
+      if (other !== device && (late === 0 || this.lateAt(other) < 0)) return true;
+    }
     const msix = this.msix.collect(first, last, foundMsix, 0);
-    for (let i = 0; i < msix; i++) if (foundMsix[i]!.device !== device) return true;
+    for (let i = 0; i < msix; i++) {
+      const other = foundMsix[i]!.device;
+      if (other !== device && (late === 0 || this.lateAt(other) < 0)) return true;
+    }
+    const bounds = this.lateBounds;
+    for (let i = 0; i < late; i++) {
+      if (this.lateDevices[i] === device) continue;
+      const from = 2 * LATE_SPANS * i;
+      const to = from + 2 * this.lateSpans[i]!;
+      for (let k = from; k < to; k += 2) if (bounds[k]! <= last && first <= bounds[k + 1]!) return true;
+    }
     return false;
   }
 
   windowsMeeting(first: number, last: number): readonly Window[] {
+    this.enterLate();
     return sortSmall(this.windows.meeting(first, last, []), windowOrder);
   }
 
   windowsIn(region: Region | undefined): readonly Window[] {
+    this.enterLate();
     if (region === undefined) return this.windows.all().sort(windowOrder);
     return inRegion(this.windows, region, windowOrder);
   }
 
   msixMeeting(first: number, last: number): readonly MsixPages[] {
+    this.enterLate();
     return sortSmall(this.msix.meeting(first, last, []), msixOrder);
   }
 
   msixIn(region: Region | undefined): readonly MsixPages[] {
+    this.enterLate();
     if (region === undefined) return this.msix.all().sort(msixOrder);
     return inRegion(this.msix, region, msixOrder);
   }
 
   collectWindowsMeeting(region: Region, into: Window[]): number {
+    this.enterLate();
     let n = 0;
     for (let i = 0; i < region.length; i++) n = this.windows.collect(region[i]![0], region[i]![1], into, n);
     return n;
   }
 
   collectMsixMeeting(region: Region, into: MsixPages[]): number {
+    this.enterLate();
     let n = 0;
     for (let i = 0; i < region.length; i++) n = this.msix.collect(region[i]![0], region[i]![1], into, n);
     return n;
@@ -199,17 +330,23 @@ const ALONE_KEPT = 8;
 /** Where a device's windows are held, and which. */
 interface Held {
   readonly index: DomainWindowIndex;
-  readonly part: DeviceWindows;
+  part: DeviceWindows;
 }
 
 /** Every domain's index, for one machine (`InvariantCaches.windowIndexes`). */
 export class DomainWindowIndexes {
   private readonly byDomain = new Map<Domain, DomainWindowIndex>();
   private held = new WeakMap<PciDevice, Held>();
+  /**
+   * Devices whose windows the indexes may hold although they have none (`defer`), the first
+   * `waitingCount`: a few, until the next update. A list rather than a set, whose deletion at every
+   * update shrank its table, made anew; rather than a flag on `held`, a weak map's search at every
+   * unmap.
+   */
+  private readonly waiting: PciDevice[] = [];
+  private waitingCount = 0;
   /** Per device, the frames `othersMayMeet` last found no other device's window or page on. */
   private readonly alone = new WeakMap<PciDevice, AloneOn>();
-  /** Devices whose windows the indexes may hold although they have none (`defer`). */
-  private readonly waiting = new Set<PciDevice>();
   /** `EngineContext.deviceListVersion` the indexes were made at. */
   private version = -1;
 
@@ -219,7 +356,7 @@ export class DomainWindowIndexes {
   clear(): void {
     this.byDomain.clear();
     this.held = new WeakMap();
-    this.waiting.clear();
+    this.waitingCount = 0;
   }
 
   /**
@@ -245,12 +382,21 @@ export class DomainWindowIndexes {
   }
 
   private bringUpToDate(context: EngineContext, device: PciDevice): void {
-    if (this.waiting.size > 0) this.waiting.delete(device);
+    if (this.waitingCount > 0) {
+      const at = this.waitingAt(device);
+      if (at >= 0) this.waiting[at] = this.waiting[--this.waitingCount]!;
+    }
     const target = device.vpci === undefined ? undefined : mappingDomain(context, device);
     const index = target === undefined ? undefined : this.byDomain.get(target);
     const part = index === undefined ? undefined : this.windows.windowsOf(device);
     const held = this.held.get(device);
     if (held !== undefined && held.index === index && held.part === part) return;
+    // Moved within its domain's index (a guest's BAR at a new address): entered when a search needs it.
+    if (held !== undefined && held.index === index && part !== undefined) {
+      index.replaceLater(held.part, part);
+      held.part = part;
+      return;
+    }
     if (held !== undefined) {
       held.index.drop(held.part);
       this.held.delete(device);
@@ -309,12 +455,18 @@ export class DomainWindowIndexes {
    * they were then changes nothing here). Until then the model tests compare the rest.
    */
   defer(device: PciDevice): void {
-    this.waiting.add(device);
+    if (this.waitingAt(device) < 0) this.waiting[this.waitingCount++] = device;
+  }
+
+  /** Where `device` is among the waiting devices; -1 when it is not there. */
+  private waitingAt(device: PciDevice): number {
+    for (let i = 0; i < this.waitingCount; i++) if (this.waiting[i] === device) return i;
+    return -1;
   }
 
   /** Whether `device`'s windows wait for the next `update` (`defer`). For the model tests. */
   awaitsUpdate(device: PciDevice): boolean {
-    return this.waiting.has(device);
+    return this.waitingAt(device) >= 0;
   }
 
   /** `domain`'s index as the last scoped checks left it, if one is kept. For the model tests. */
