@@ -3,7 +3,9 @@
  * `TraceReplay` (its `dist/index.js`) replays the scale row's two machines (64 devices, and 4,096
  * repeating them: writes-workload.ts with the larger machine's spacing, lines held in memory); the
  * four replays are fed in blocks of 1,000 lines in turn, as the bench's `scalePair` feeds its two, so
- * that all four share the shared host's load. Per round and build: the CPU time of the steady window
+ * that all four share the shared host's load; each line read from its bytes where it stands in one
+ * block of the machine's lines (`feedLine`, as the bench's scale row and the CLI feed a file, so that
+ * the keys' slots of the byte reader are used). Per round and build: the CPU time of the steady window
  * (after two cycles of the larger machine, the next `cycles`) of the larger machine over the
  * smaller's. The builds' order rotates from round to round. Each round's reports are checked clean,
  * and the two builds' reports compared equal (a difference is printed).
@@ -28,8 +30,12 @@ const total = lead + Number(cycles) * cycle;
 const setups = machines.map(header);
 // With `padded`, the larger machine's lines visit only its first 64 devices (as scale-padded.ts): what
 // grows with the machine apart from what grows with the devices the lines touch.
-const texts = machines.map((planned, k) =>
-  [...writes(k === 1 && padded === 'padded' ? planned.slice(0, 64) : planned, total)].map(line),
+const blocks = machines.map((planned, k) =>
+  Buffer.from(
+    [...writes(k === 1 && padded === 'padded' ? planned.slice(0, 64) : planned, total)]
+      .map((w) => `${line(w)}\n`)
+      .join(''),
+  ),
 );
 const gc = (globalThis as { gc?: () => void }).gc;
 
@@ -44,15 +50,17 @@ function round(order: readonly number[]): { ms: number[]; reports: string[] } {
     setups.map((setup, k) => {
       const replay = new builds[which]!('scale-ab');
       for (const text of setup) if (!replay.feed(text)) throw new Error(`${replay.error?.message}`);
-      return { which, k, replay, ms: 0 };
+      return { which, k, replay, ms: 0, next: 0 };
     }),
   );
   for (let at = 0; at < total; at += BLOCK)
     for (const run of runs) {
       const c0 = cpuMs();
-      const lines = texts[run.k]!;
-      for (let i = at; i < Math.min(total, at + BLOCK); i++)
-        if (!run.replay.feed(lines[i]!)) throw new Error(`${run.replay.error?.message}`);
+      const bytes = blocks[run.k]!;
+      for (let i = at; i < Math.min(total, at + BLOCK); i++) {
+        run.next = run.replay.feedLine(bytes, run.next, bytes.length);
+        if (run.next < 0) throw new Error(`${run.replay.error?.message}`);
+      }
       if (at >= lead) run.ms += cpuMs() - c0;
     }
   const ms: number[] = [];

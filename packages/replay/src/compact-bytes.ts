@@ -18,7 +18,8 @@
  * bytes are plain loads.
  */
 
-import type { WriteTargetSlot } from './write-target.js';
+import type { PciDevice, Sbdf, Vcpu } from '@vpci/vpci';
+import type { WriteTargets } from './write-target.js';
 
 /** The fields of a compact write line; `readCompactWrite` fills one, reused from line to line. */
 export class CompactWrite {
@@ -54,58 +55,146 @@ export class CompactWrite {
   size: 1 | 2 | 4 = 1;
   /** The value, at most the size's all-ones. */
   value = 0;
+  /** The keys `readKey` read and kept, each in its slot (`KeySlots`). */
+  readonly keys = new KeySlots();
   /**
-   * The keys `readKey` read (a line's bytes from its `{` through `"reg":`, which hold everything but
-   * the register, size and value), each in the slot `keySlot` gives its line: a line whose first
-   * bytes are the key in its slot is that key again, its domain, vCPU and address the key's. A
-   * trace's lines name the same few devices from the same few vCPUs, so most lines meet their key.
-   * Sized by what it meets (`keptKey`): `FIRST_KEY_SLOTS`, four times more each time it has kept
-   * keys for a quarter of its slots, up to `MOST_KEY_SLOTS`.
+   * The slot of `keys` holding the key of the line read last (-1 when it was too short or too long to
+   * keep): where `AddressTexts.textOf` finds the address's text again, with no compare of its bytes.
    */
-  keys: (KnownKey | undefined)[] = new Array(FIRST_KEY_SLOTS).fill(undefined);
-  /** 32 less the bits of a slot's index in `keys` (`keySlot` keeps a hash's top bits). */
-  keyShift = 32 - Math.log2(FIRST_KEY_SLOTS);
-  /** Keys `readKey` kept in `keys` since it was made. */
-  keysKept = 0;
-  /**
-   * The kept key of the line read last (undefined when it was too short or too long to keep): where
-   * `AddressTexts.textOf` finds the address's text again, with no compare of its bytes.
-   */
-  key: KnownKey | undefined = undefined;
+  key = -1;
   /** The bytes `view` shows: the chunk the lines read last are spans of (one view per chunk). */
   viewed: Uint8Array | undefined = undefined;
   view: DataView<ArrayBufferLike> = new DataView(new ArrayBuffer(0));
 }
 
 /**
- * A key `readKey` read, and its fields: its bytes as `KEY_WORDS` 8-byte numbers, the first seven at
- * `8k` and the last its last 8 bytes (some bytes compared twice: a key has `SHORTEST_KEPT_KEY` to
- * `8 * KEY_WORDS` bytes), and where the address starts and ends from the line's start.
+ * The keys `readKey` read (a line's bytes from its `{` through `"reg":`, which hold everything but the
+ * register, size and value), each in the slot `keySlot` gives its line: a line whose first bytes are
+ * the key in its slot is that key again, its domain, vCPU and address the key's. A trace's lines name
+ * the same few devices from the same few vCPUs, so most lines meet their key. Sized by what it meets
+ * (`keep`): `FIRST_KEY_SLOTS`, four times more each time it has kept keys for a quarter of its slots,
+ * up to `MOST_KEY_SLOTS`. Also where the address's text and the write target (write-target.ts) found
+ * for a line of the key are kept, forgotten when the slot takes another key.
+ *
+ * Flat: a slot's numbers are `Slot.Numbers` of one `Float64Array` (`numbers`), and its text and
+ * target the fields of one small object (`KeyRefs`). Over a machine of thousands of devices, each
+ * visit to a device meets its key cold, and each cache line the reader reads of it is a miss: a key
+ * as an object (its fields and boxed doubles, its own `Float64Array` of bytes and those bytes, reached
+ * through the slot array) was about nine lines; here the numbers a met key reads are the first 112
+ * bytes of its 128 (two lines, wherever the array starts: it is 16 bytes past a 64-byte line when
+ * the allocator gives it a page of its own), then the slot's reference and its `KeyRefs`.
  */
-class KnownKey implements WriteTargetSlot {
-  /** How many bytes. */
-  length = 0;
-  readonly words = new Float64Array(KEY_WORDS);
-  domain = 0;
-  vcpu = 0;
-  addressFrom = 0;
-  addressTo = 0;
-  sbdfHash = 0;
-  sbdfHigh = 0;
-  sbdfLow = 0;
+class KeySlots implements WriteTargets {
+  /** Each slot's numbers: `Slot.Numbers` from `Slot.Numbers * slot` (`Slot.KeyLength` 0: no key). */
+  numbers = new Float64Array(FIRST_KEY_SLOTS * Slot.Numbers);
+  /** Each slot's text and target, made when a key first lands in the slot. */
+  refs: (KeyRefs | undefined)[] = new Array(FIRST_KEY_SLOTS).fill(undefined);
+  /** 32 less the bits of a slot's index (`keySlot` keeps a hash's top bits). */
+  shift = 32 - Math.log2(FIRST_KEY_SLOTS);
+  /** Keys `keep` kept since the slots were last made. */
+  private kept = 0;
+
   /**
-   * The address's text, once `AddressTexts.textOf` found it for a line of this key; forgotten when
-   * the slot takes another key (`readKey`), whose address may differ.
+   * The slot for the key at `from` that `readKey` keeps, its text and target forgotten. When it has
+   * kept keys for a quarter of its slots (a trace of more keys than that pushes them out of each
+   * other's slots: a key shares its slot with another for a fifth of them at a quarter, fewer the
+   * emptier the table), the slots are first made again four times as many, empty (each key is read
+   * again once, then kept), and the key goes to its slot there.
    */
+  keep(v: DataView, from: number): number {
+    if (
+      ++this.kept > this.numbers.length / Slot.Numbers / 4 &&
+      this.numbers.length < MOST_KEY_SLOTS * Slot.Numbers
+    ) {
+      this.numbers = new Float64Array(4 * this.numbers.length);
+      this.refs = new Array(4 * this.refs.length).fill(undefined);
+      this.shift -= 2;
+      this.kept = 1;
+    }
+    const slot = keySlot(v, from, this.shift);
+    this.numbers[Slot.Numbers * slot + Slot.TargetVersion] = -1;
+    const refs = this.refs[slot];
+    if (refs === undefined) this.refs[slot] = new KeyRefs();
+    else refs.forget();
+    return slot;
+  }
+
+  /** The address's text, once `AddressTexts.textOf` found it for a line of the key in `slot`. */
+  text(slot: number): string | undefined {
+    return this.refs[slot]!.text;
+  }
+
+  keepText(slot: number, text: string): void {
+    this.refs[slot]!.text = text;
+  }
+
+  targetVersion(slot: number): number {
+    return this.numbers[Slot.Numbers * slot + Slot.TargetVersion]!;
+  }
+
+  // The three below are read only while the slot's version is not -1 (`WriteTargets`): set then.
+  targetVcpu(slot: number): Vcpu {
+    return this.refs[slot]!.vcpu!;
+  }
+
+  targetSbdf(slot: number): Sbdf {
+    return this.refs[slot]!.sbdf!;
+  }
+
+  targetDevice(slot: number): PciDevice {
+    return this.refs[slot]!.device!;
+  }
+
+  keepTarget(slot: number, vcpu: Vcpu, sbdf: Sbdf, device: PciDevice, version: number): void {
+    const refs = this.refs[slot]!;
+    refs.vcpu = vcpu;
+    refs.sbdf = sbdf;
+    refs.device = device;
+    this.numbers[Slot.Numbers * slot + Slot.TargetVersion] = version;
+  }
+}
+
+/**
+ * A slot's references: its key's address text and its target's (`KeySlots`). Fields of an object of
+ * their own, not places of a shared array: V8 then knows the class of what each field holds, and the
+ * inert path reading the target's vCPU and device checks no map (as places of one array of mixed
+ * references: 41 instructions a line more, `bench/line-instructions.sh unchecked 64`).
+ */
+class KeyRefs {
   text: string | undefined = undefined;
-  /**
-   * What the key names on the replay's machine, once the replayer found it for a line of this key
-   * (`Replayer.applyKeyedWrite`, write-target.ts); forgotten, as `text` is, when the slot takes another key.
-   */
-  targetVersion = -1;
-  targetVcpu: WriteTargetSlot['targetVcpu'] = undefined;
-  targetSbdf: WriteTargetSlot['targetSbdf'] = undefined;
-  targetDevice: WriteTargetSlot['targetDevice'] = undefined;
+  vcpu: Vcpu | undefined = undefined;
+  sbdf: Sbdf | undefined = undefined;
+  device: PciDevice | undefined = undefined;
+
+  forget(): void {
+    this.text = undefined;
+    this.vcpu = undefined;
+    this.sbdf = undefined;
+    this.device = undefined;
+  }
+}
+
+/**
+ * A slot's numbers, at these places from its first: the key's bytes as 8-byte numbers, its 8-byte
+ * numbers at 24, 32, 40 and 48 and its last 8 bytes (`Slot.KeyLength` of them: every kept key's first 24
+ * bytes are `HEAD`'s, compared with it, not kept), then its length in bytes (0 for no key), its
+ * domain and vCPU, where its address starts and ends from the line's start, the address's hash and
+ * packed form (`CompactWrite.sbdfHash`, `sbdfHigh`, `sbdfLow`), and `targetVersion`; two unused, so
+ * that a slot is 128 bytes and what a met key reads its first 112.
+ */
+// biome-ignore lint/suspicious/noConstEnum: used in this module alone, where the build writes each member's number in place (module-level constants were each a context slot load and its initialisation check, a dozen on every line)
+const enum Slot {
+  /** After the saved words (as many as its index). */
+  KeyLength = 5,
+  KeyDomain = 6,
+  KeyVcpu = 7,
+  AddressFrom = 8,
+  AddressTo = 9,
+  AddressHash = 10,
+  AddressHigh = 11,
+  AddressLow = 12,
+  TargetVersion = 13,
+  Numbers = 16,
 }
 
 /**
@@ -114,6 +203,8 @@ class KnownKey implements WriteTargetSlot {
  * line.
  */
 const KEY_WORDS = 8;
+/** The largest domain or vCPU number a kept key has: an int32 (a larger one is read on every line). */
+const LARGEST_KEPT_ID = 0x7fff_ffff;
 /**
  * The shortest key kept: 56 bytes, the first seven of its 8-byte numbers at fixed offsets, so that
  * comparing them reads no offset (a key of `d0v0` and an address of 9 characters or more; a shorter
@@ -252,46 +343,45 @@ function readCompactLine(bytes: Uint8Array, from: number, to: number, into: Comp
     into.view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   }
   const v = into.view;
-  const slot = keySlot(v, from, into.keyShift);
-  const key = into.keys[slot];
-  if (
-    key !== undefined &&
-    key.length !== 0 &&
-    from + key.length + SHORTEST_TAIL <= to &&
-    sameKey(v, from, key)
-  ) {
-    into.domain = key.domain;
-    into.vcpu = key.vcpu;
-    into.sbdfFrom = from + key.addressFrom;
-    into.sbdfTo = from + key.addressTo;
-    into.sbdfHash = key.sbdfHash;
-    into.sbdfHigh = key.sbdfHigh;
-    into.sbdfLow = key.sbdfLow;
-    into.key = key;
+  const slot = keySlot(v, from, into.keys.shift);
+  const n = into.keys.numbers;
+  const at = Slot.Numbers * slot;
+  // `| 0` on the numbers that are int32s (`readKey` keeps no key whose domain or vCPU is larger), so
+  // that the code reading them has them as integers, not doubles.
+  const length = n[at + Slot.KeyLength]! | 0;
+  if (length !== 0 && from + length + SHORTEST_TAIL <= to && sameKey(v, from, n, at, length)) {
+    into.domain = n[at + Slot.KeyDomain]! | 0;
+    into.vcpu = n[at + Slot.KeyVcpu]! | 0;
+    into.sbdfFrom = from + (n[at + Slot.AddressFrom]! | 0);
+    into.sbdfTo = from + (n[at + Slot.AddressTo]! | 0);
+    into.sbdfHash = n[at + Slot.AddressHash]! | 0;
+    into.sbdfHigh = n[at + Slot.AddressHigh]!;
+    into.sbdfLow = n[at + Slot.AddressLow]!;
+    into.key = slot;
     // `readKey`'s shortcut for the address it read last: not this one.
     into.sbdfWords = false;
-    return readTail(bytes, from + key.length, to, into);
+    return readTail(bytes, from + length, to, into);
   }
-  const at = readKey(bytes, from, to, into);
-  return at < 0 ? -1 : readTail(bytes, at, to, into);
+  const tail = readKey(bytes, from, to, into);
+  return tail < 0 ? -1 : readTail(bytes, tail, to, into);
 }
 
 /**
- * Whether the `key.length` bytes at `from` (all before the line's end) are `key`: eight 8-byte
- * numbers compared, unrolled (a loop over them re-checked the view and the array on every turn),
- * seven at fixed offsets (an array of offsets cost a load and its check each).
+ * Whether the `length` bytes at `from` (all before the line's end) are the key whose numbers start at
+ * `n[at]`: eight 8-byte numbers compared, unrolled (a loop over them re-checked the view and the
+ * array on every turn), seven at fixed offsets (an array of offsets cost a load and its check each),
+ * the first three with `HEAD`'s (every kept key starts with it).
  */
-function sameKey(v: DataView, from: number, key: KnownKey): boolean {
-  const w = key.words;
+function sameKey(v: DataView, from: number, n: Float64Array, at: number, length: number): boolean {
   return (
-    v.getFloat64(from, true) === w[0] &&
-    v.getFloat64(from + 8, true) === w[1] &&
-    v.getFloat64(from + 16, true) === w[2] &&
-    v.getFloat64(from + 24, true) === w[3] &&
-    v.getFloat64(from + 32, true) === w[4] &&
-    v.getFloat64(from + 40, true) === w[5] &&
-    v.getFloat64(from + 48, true) === w[6] &&
-    v.getFloat64(from + key.length - 8, true) === w[7]
+    v.getFloat64(from, true) === HEAD_0 &&
+    v.getFloat64(from + 8, true) === HEAD_1 &&
+    v.getFloat64(from + 16, true) === HEAD_2 &&
+    v.getFloat64(from + 24, true) === n[at] &&
+    v.getFloat64(from + 32, true) === n[at + 1] &&
+    v.getFloat64(from + 40, true) === n[at + 2] &&
+    v.getFloat64(from + 48, true) === n[at + 3] &&
+    v.getFloat64(from + length - 8, true) === n[at + 4]
   );
 }
 
@@ -380,49 +470,32 @@ function readKey(bytes: Uint8Array, from: number, to: number, into: CompactWrite
     return -1;
   at += REG_KEY.length;
   // Kept as read from the line's own bytes: every byte of it is printable ASCII, so each 8-byte
-  // number is one no line's bytes read as unless they are these (see `eight`). Seven of them at
-  // `8k`, and the key's last 8 bytes (`sameKey`).
+  // number is one no line's bytes read as unless they are these (see `eight`). Those at 24, 32, 40
+  // and 48, and the key's last 8 bytes (`sameKey`; the first 24 are `HEAD`'s, checked above).
   const length = at - from;
-  into.key = undefined;
-  if (length >= SHORTEST_KEPT_KEY && length <= 8 * KEY_WORDS) {
-    const key = keptKey(into, v, from);
-    for (let k = 0; k < KEY_WORDS - 1; k++) key.words[k] = v.getFloat64(from + 8 * k, true);
-    key.words[KEY_WORDS - 1] = v.getFloat64(from + length - 8, true);
-    key.length = length;
-    key.domain = into.domain;
-    key.vcpu = into.vcpu;
-    key.addressFrom = into.sbdfFrom - from;
-    key.addressTo = into.sbdfTo - from;
-    key.sbdfHash = into.sbdfHash;
-    key.sbdfHigh = into.sbdfHigh;
-    key.sbdfLow = into.sbdfLow;
-    key.text = undefined;
-    key.targetVersion = -1;
-    into.key = key;
+  into.key = -1;
+  if (
+    length >= SHORTEST_KEPT_KEY &&
+    length <= 8 * KEY_WORDS &&
+    into.domain <= LARGEST_KEPT_ID &&
+    into.vcpu <= LARGEST_KEPT_ID
+  ) {
+    const slot = into.keys.keep(v, from);
+    const n = into.keys.numbers;
+    const first = Slot.Numbers * slot;
+    for (let k = 0; k < Slot.KeyLength - 1; k++) n[first + k] = v.getFloat64(from + 24 + 8 * k, true);
+    n[first + Slot.KeyLength - 1] = v.getFloat64(from + length - 8, true);
+    n[first + Slot.KeyLength] = length;
+    n[first + Slot.KeyDomain] = into.domain;
+    n[first + Slot.KeyVcpu] = into.vcpu;
+    n[first + Slot.AddressFrom] = into.sbdfFrom - from;
+    n[first + Slot.AddressTo] = into.sbdfTo - from;
+    n[first + Slot.AddressHash] = into.sbdfHash;
+    n[first + Slot.AddressHigh] = into.sbdfHigh;
+    n[first + Slot.AddressLow] = into.sbdfLow;
+    into.key = slot;
   }
   return at;
-}
-
-/**
- * The slot's key object for the key at `from` that `readKey` keeps, made when the slot has none.
- * When `into.keys` has kept keys for a quarter of its slots (a trace of more keys than that pushes
- * them out of each other's slots: a key shares its slot with another for a fifth of them at a
- * quarter, fewer the emptier the table), it is first replaced by one four times larger, empty (each
- * key is read again once, then kept), and the key goes to its slot there.
- */
-function keptKey(into: CompactWrite, v: DataView, from: number): KnownKey {
-  if (++into.keysKept > into.keys.length / 4 && into.keys.length < MOST_KEY_SLOTS) {
-    into.keys = new Array(4 * into.keys.length).fill(undefined);
-    into.keyShift -= 2;
-    into.keysKept = 1;
-  }
-  const slot = keySlot(v, from, into.keyShift);
-  let key = into.keys[slot];
-  if (key === undefined) {
-    key = new KnownKey();
-    into.keys[slot] = key;
-  }
-  return key;
 }
 
 /**
@@ -518,10 +591,14 @@ export class AddressTexts {
    * found by the address's bytes and kept with the key.
    */
   textOf(bytes: Uint8Array, write: CompactWrite): string {
-    const key = write.key;
-    if (key === undefined) return this.find(bytes, write);
-    key.text ??= this.find(bytes, write);
-    return key.text;
+    const slot = write.key;
+    if (slot < 0) return this.find(bytes, write);
+    let text = write.keys.text(slot);
+    if (text === undefined) {
+      text = this.find(bytes, write);
+      write.keys.keepText(slot, text);
+    }
+    return text;
   }
 
   /** `textOf` without the key: the address found by its bytes. */

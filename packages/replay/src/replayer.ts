@@ -53,7 +53,7 @@ import { hex, show, TraceError } from './fields.js';
 import { holdInOrder } from './scope-set.js';
 import { imageSriovNote } from './sriov-report.js';
 import type { TraceAssertion, TraceEvent, TraceMtrr, TraceVcpu } from './trace.js';
-import type { WriteTargetSlot } from './write-target.js';
+import type { WriteTargets } from './write-target.js';
 
 /** An engine event and the trace line whose application logged it. */
 export interface LoggedEvent {
@@ -241,12 +241,13 @@ export class Replayer {
     value: number,
     line: number,
   ): void {
-    this.applyKeyedWrite(domain, vcpu, sbdf, reg, size, value, line, undefined);
+    this.applyKeyedWrite(domain, vcpu, sbdf, reg, size, value, line, undefined, -1);
   }
 
   /**
-   * `applyWrite` for a line of a key kept in `slot` (`TraceReplay`'s reader, write-target.ts): what
-   * the line's look-ups find is kept there, and a line of the same key is made from it with none.
+   * `applyWrite` for a line of a key kept in `slot` of `targets` (`TraceReplay`'s reader,
+   * write-target.ts): what the line's look-ups find is kept there, and a line of the same key is made
+   * from it with none.
    * @internal
    */
   applyKeyedWrite(
@@ -257,11 +258,12 @@ export class Replayer {
     size: 1 | 2 | 4,
     value: number,
     line: number,
-    slot: WriteTargetSlot | undefined,
+    targets: WriteTargets | undefined,
+    slot: number,
   ): void {
     if (
       this.machine?.systemActive === true &&
-      this.applyInertWrite(domain, vcpu, sbdf, reg, size, value, line, slot)
+      this.applyInertWrite(domain, vcpu, sbdf, reg, size, value, line, targets, slot)
     )
       return;
     this.applyChecked({ event: 'write', vcpu: { domain, vcpu }, sbdf, reg, size, value }, line);
@@ -341,7 +343,7 @@ export class Replayer {
    * driver's writes), from a vCPU with no pending work: made without snapshots and without a check.
    * False, with nothing done, for any other write (it then takes the general path, which also
    * reports what it names wrongly); always false when every line gets a whole check. The vCPU,
-   * address and device found are kept in `slot` (a line's key's), and taken from it while the
+   * address and device found are kept in `slot` of `targets` (a line's key's), and taken from it while the
    * machine's access targets stand (`Machine.accessTargetsVersion`): they are what the look-ups would
    * find again.
    */
@@ -353,17 +355,18 @@ export class Replayer {
     size: number,
     value: number,
     line: number,
-    slot?: WriteTargetSlot,
+    targets?: WriteTargets,
+    slot = -1,
   ): boolean {
     // (An ECAM write, up to 8 bytes split by Xen, always takes the checked path: `apply` does not
     // offer it.)
     if (this.wholeChecks) return false;
-    if (slot !== undefined && slot.targetVersion === this.machine!.accessTargetsVersion) {
+    if (targets !== undefined && targets.targetVersion(slot) === this.machine!.accessTargetsVersion) {
       // The vCPU, address and device are set with the version.
-      const kept = slot.targetVcpu!;
+      const kept = targets.targetVcpu(slot);
       return (
         kept.pending === undefined &&
-        this.inertWriteTo(kept, slot.targetDevice, slot.targetSbdf!, reg, size, value, line)
+        this.inertWriteTo(kept, targets.targetDevice(slot), targets.targetSbdf(slot), reg, size, value, line)
       );
     }
     let vcpu = this.inertVcpu;
@@ -386,12 +389,8 @@ export class Replayer {
     // What `configWriteIfInert` would look up (no side effect, nothing thrown: the vCPU is this
     // machine's, the address parsed), found here so that the line's key keeps it.
     const device = this.targetAt(vcpu, address);
-    if (slot !== undefined && device !== undefined) {
-      slot.targetVcpu = vcpu;
-      slot.targetSbdf = address;
-      slot.targetDevice = device;
-      slot.targetVersion = this.machine!.accessTargetsVersion;
-    }
+    if (targets !== undefined && device !== undefined)
+      targets.keepTarget(slot, vcpu, address, device, this.machine!.accessTargetsVersion);
     return this.inertWriteTo(vcpu, device, address, reg, size, value, line);
   }
 

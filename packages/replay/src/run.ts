@@ -102,6 +102,7 @@ export class TraceReplay {
         write.size,
         write.value,
         this.lines,
+        write.key < 0 ? undefined : write.keys,
         write.key,
       );
       return true;

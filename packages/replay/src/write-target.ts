@@ -8,21 +8,24 @@
  * of devices each a cold bucket, entry and key). What they answer changes only when the machine's
  * `accessTargetsVersion` moves (a device removed, a vPCI state taken away), so a target is used only
  * while that count stands at the one it was found at; the key's slot forgets it when it takes another
- * key. The target's fields are the slot's own (no object of its own: one cache line less a line).
+ * key. A target is kept with its slot of the reader's flat tables (`KeySlots`, compact-bytes.ts), so
+ * that a met key's cold slot is as few cache lines as can be.
  */
 import type { PciDevice, Sbdf, Vcpu } from '@vpci/vpci';
 
-/** Where a key's target is kept: its slot (`KnownKey`). */
-export interface WriteTargetSlot {
+/** Where the keys' targets are kept, by slot (`KeySlots`). */
+export interface WriteTargets {
   /**
-   * `Machine.accessTargetsVersion` when the target was found; -1 (which it never is) while the slot
-   * keeps none. The three fields below are set with it.
+   * `Machine.accessTargetsVersion` when the target of the key in `slot` was found; -1 (which it never
+   * is) while the slot keeps none. The three below are set with it, and only read while it is not -1.
    */
-  targetVersion: number;
+  targetVersion(slot: number): number;
   /** The vCPU. */
-  targetVcpu: Vcpu | undefined;
+  targetVcpu(slot: number): Vcpu;
   /** The address, parsed. */
-  targetSbdf: Sbdf | undefined;
+  targetSbdf(slot: number): Sbdf;
   /** The device the vCPU's domain sees at the address. */
-  targetDevice: PciDevice | undefined;
+  targetDevice(slot: number): PciDevice;
+  /** Keeps the target the look-ups found for the key in `slot`, at `version`. */
+  keepTarget(slot: number, vcpu: Vcpu, sbdf: Sbdf, device: PciDevice, version: number): void;
 }

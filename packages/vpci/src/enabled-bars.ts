@@ -102,11 +102,14 @@ export interface CoveredVfs {
   readonly wholeArray: boolean;
 }
 
-/** A device's last question to the index (its ranges, flat) and the entries met, dormant included. */
+/**
+ * A device's last question to the index (its ranges, flat) and the entries met, dormant included;
+ * made again in place by the device's next question (`entriesMeeting`).
+ */
 interface Answer {
-  readonly moves: number;
-  readonly ranges: readonly number[];
-  readonly met: readonly HeldBar[];
+  moves: number;
+  readonly ranges: number[];
+  readonly met: HeldBar[];
 }
 
 /** Most entries an answer kept for a device may hold (nearly always it holds none). */
@@ -254,7 +257,10 @@ export class EnabledBarIndex {
    * while nothing in the index moved (`DomainBars.moves`) and `ranges` are the same: a device toggled
    * asks with its BARs' frames each time, and while no BAR of the domain takes a new place (a
    * decoding toggle leaves them where they are; a BAR sized and put back while off wakes where it was)
-   * the answer stays. Kept only when it holds few entries (memory stays O(devices)).
+   * the answer stays. Kept only when it holds few entries (memory stays O(devices)). A device's
+   * answer is made again in its own object and arrays: a new answer per question lived until the
+   * device's next one, which over thousands of devices comes thousands of lines later, so each was
+   * copied and promoted by a scavenge, then left for the old generation's collector.
    */
   private entriesMeeting(
     bars: DomainBars,
@@ -264,12 +270,21 @@ export class EnabledBarIndex {
     const previous = asker === undefined ? undefined : bars.asked.get(asker);
     if (previous !== undefined && previous.moves === bars.moves && sameRanges(previous.ranges, ranges))
       return previous.met;
-    const met: HeldBar[] = [];
+    // (The caller reads the answer before it asks again: `enabledMeeting` copies what it keeps.)
+    const met = previous?.met ?? [];
+    met.length = 0;
     for (const [first, last] of ranges) bars.index.meeting(first, last, met);
     if (asker !== undefined && met.length <= KEPT_ANSWER) {
-      const flat: number[] = [];
-      for (const [first, last] of ranges) flat.push(first, last);
-      bars.asked.set(asker, { moves: bars.moves, ranges: flat, met });
+      const answer = previous ?? { moves: 0, ranges: [], met };
+      answer.moves = bars.moves;
+      const flat = answer.ranges;
+      // Written over where the ranges are as many as last time (a device's BARs: nearly always).
+      if (flat.length !== 2 * ranges.length) flat.length = 0;
+      for (let i = 0; i < ranges.length; i++) {
+        flat[2 * i] = ranges[i]![0];
+        flat[2 * i + 1] = ranges[i]![1];
+      }
+      if (previous === undefined) bars.asked.set(asker, answer);
     } else if (previous !== undefined) bars.asked.delete(asker!);
     return met;
   }
