@@ -53,6 +53,7 @@ import { hex, show, TraceError } from './fields.js';
 import { holdInOrder } from './scope-set.js';
 import { imageSriovNote } from './sriov-report.js';
 import type { TraceAssertion, TraceEvent, TraceMtrr, TraceVcpu } from './trace.js';
+import { ViolationIdentities } from './violation-identity.js';
 import type { WriteTargets } from './write-target.js';
 
 /** An engine event and the trace line whose application logged it. */
@@ -127,7 +128,9 @@ export class Replayer {
   /** Lines applied so far (comments excluded). */
   applied = 0;
   private readonly options: ReplayOptions;
-  private readonly seen = new Map<string, SeenViolation>();
+  /** Every violation seen, by its identity (`ViolationIdentities`). */
+  private readonly seen = new Map<object | string, SeenViolation>();
+  private readonly identities = new ViolationIdentities();
   private readonly expectedPatterns: Record<string, unknown>[] = [];
   private readonly addresses = new Map<string, { sbdf: Sbdf; name: string }>();
   /** The last address `address` answered, and its spelling (two fields: no object per change). */
@@ -333,7 +336,7 @@ export class Replayer {
     this.collectEvents(line);
     if (this.options.invariantChecks === 'off') return;
     const final = this.checkWhole(line);
-    const current = new Set(final.map(violationKey));
+    const current = new Set(final.map((violation) => this.identities.of(violation)));
     for (const [key, seen] of this.seen) seen.present = current.has(key);
   }
 
@@ -1119,7 +1122,7 @@ export class Replayer {
   /** Adds the violations not seen before, as first seen after `line`. */
   private record(line: number, violations: Violation[]): void {
     for (const violation of violations) {
-      const key = violationKey(violation);
+      const key = this.identities.of(violation);
       if (!this.seen.has(key)) {
         this.seen.set(key, { violation, line, present: true, expected: this.isExpected(violation) });
       }
@@ -1283,7 +1286,6 @@ function inTraceTerms(error: InvalidArgumentError, event: string): string {
   return `'${field}' is ${show(error.received)}; expected ${error.expected}`;
 }
 
-/** A violation's identity, for telling a new one from one already seen. */
 /**
  * The first frame of a `maps` assertion where the p2m differs from it, or undefined: walked extent by
  * extent, so asserting 2^40 frames costs what the extents there cost. A hole reads as mmio_dm; it
@@ -1305,10 +1307,6 @@ function firstMismatch(p2m: P2m, want: TraceAssertion & { kind: 'maps' }): numbe
     at = extent.gfn + extent.count;
   }
   return at <= last && !holeOk ? at : undefined;
-}
-
-function violationKey(violation: Violation): string {
-  return JSON.stringify(violation, (_key, value) => (typeof value === 'bigint' ? hex(value) : value));
 }
 
 /** Whether `object` has every field of `pattern`; numbers, bigints and hex strings compare by value. */
