@@ -871,3 +871,60 @@ describe('queries of a tiny set in every layout, near 0, 2^51, 2^52 and MAX_VALU
     expect([...layouts].sort()).toEqual([0, 1, 2, 3]);
   });
 });
+
+describe('RangeSet.overlappingSets against bitmaps', () => {
+  /** Values the sets hold and the queries span, from `base` (the high bases pass 2^32 and reach MAX). */
+  const SPAN = 48;
+  const BASES = [0, 2 ** 40, Number.MAX_SAFE_INTEGER - SPAN + 1];
+  /** One set: the ranges added, then removed, in order (up to 6 each, so some sets need the store). */
+  const setSteps = fc.array(
+    fc
+      .tuple(fc.boolean(), fc.nat({ max: SPAN - 1 }), fc.nat({ max: 6 }))
+      .map(([add, s, len]) => ({ add, s, e: Math.min(SPAN - 1, s + len) })),
+    { maxLength: 12 },
+  );
+
+  it('answers, bit by bit, whether each set holds a value of the range, for every window', () => {
+    const layouts = new Set<number>();
+    fc.assert(
+      fc.property(
+        fc.constantFrom(...BASES),
+        fc.array(fc.tuple(setSteps, fc.constantFrom(4, 256)), { minLength: 1, maxLength: 8 }),
+        (base, specs) => {
+          const sets: RangeSet[] = [];
+          const held: Uint8Array[] = [];
+          for (const [steps, chunkSize] of specs) {
+            const set = new RangeSet({ chunkSize });
+            const bits = new Uint8Array(SPAN);
+            for (const { add, s, e } of steps) {
+              expect(add ? set.addRange(base + s, base + e) : set.removeRange(base + s, base + e)).toEqual({
+                ok: true,
+              });
+              bits.fill(add ? 1 : 0, s, e + 1);
+            }
+            layouts.add(Math.min(rangesOf(bits).length, 3));
+            sets.push(set);
+            held.push(bits);
+          }
+          for (let s = 0; s < SPAN; s++) {
+            for (const e of [s, s + 1, s + 5, SPAN - 1]) {
+              if (e >= SPAN || e < s) continue;
+              let want = 0;
+              held.forEach((bits, i) => {
+                if (bits.subarray(s, e + 1).some((b) => b === 1)) want |= 1 << i;
+              });
+              expect(RangeSet.overlappingSets(sets, base + s, base + e), `[${s}, ${e}]`).toBe(want);
+            }
+          }
+          // The sets are unchanged by the queries.
+          sets.forEach((set, i) => {
+            expect(set.toArray()).toEqual(rangesOf(held[i]!).map(([s, e]) => [base + s, base + e]));
+          });
+        },
+      ),
+      runs(60),
+    );
+    // Empty sets, one range, two (in the fields) and three or more (in the store) were all asked.
+    expect([...layouts].sort()).toEqual([0, 1, 2, 3]);
+  });
+});

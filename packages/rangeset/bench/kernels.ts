@@ -43,6 +43,20 @@ export function addAll(set: RangeSetLike, starts: Float64Array, ends: Float64Arr
 }
 
 /**
+ * Which of `sets` overlap `[start, end]`, bit `i` for `sets[i]`: Step C's query in workload (g),
+ * Xen's `rangeset_overlaps_range` against each of a device's BAR sets. RangeSet answers it with
+ * `RangeSet.overlappingSets` (the range checked once), as vPCI's `modifyBars` does.
+ */
+export type OverlappingSets = (sets: readonly RangeSetLike[], start: number, end: number) => number;
+
+/** `OverlappingSets` for the peers, in their natural form: each set's `overlapsRange` in turn. */
+export function overlappingEach(sets: readonly RangeSetLike[], start: number, end: number): number {
+  let found = 0;
+  for (let i = 0; i < sets.length; i++) if (sets[i]!.overlapsRange(start, end)) found |= 1 << i;
+  return found;
+}
+
+/**
  * A private copy of `fn`, compiled from its source. V8 keeps type feedback per function literal, so
  * one shared loop would see every structure's class at its call sites, go megamorphic, stop inlining
  * and slow down whoever it runs for; each copy compiled by `new Function` has its own feedback, so

@@ -74,9 +74,12 @@ export function checkValue(argument: string, value: unknown): asserts value is n
  * Branches, not instructions, are what this costs in a loop of queries (workload (g), packages/rangeset
  * DESIGN.md "Tenth pass"), so the five conditions are folded into two comparisons:
  *
- * 1. `end * (MAX - end) >= 0`: `0 <= end <= MAX`. Outside, exactly one factor is negative (`end` cannot
- *    be both below 0 and above MAX), and the product of two non-zero doubles of at least 2^-1074 and 1
- *    does not round to 0; NaN and the infinities fail.
+ * 1. `end * (end - MAX) <= 0`: `0 <= end <= MAX`. Outside, both factors have one sign (`end` cannot
+ *    be both below 0 and above MAX; a difference of doubles is 0 only when they are equal), and the
+ *    product of two non-zero doubles of at least 2^-1074 and 1 does not round to 0; NaN and the
+ *    infinities fail. (`end * (MAX - end) >= 0` until the eleventh pass: the same answers, as `end -
+ *    MAX` is exactly `-(MAX - end)`, in 3 bytes of bytecode more, and V8 counts bytecode against the
+ *    inlining budget of every loop it inlines this into.)
  * 2. `a * a + b * b <= start * (end - start)`, with `a`, `b` the distances of `start`, `end` from a
  *    whole number, scaled by 2^600: `x + ROUND - ROUND` (ROUND = 1.5 * 2^52) is `x` rounded to a
  *    whole number for `|x| < 2^51` (the sum lies where doubles are the whole numbers) and is always a
@@ -100,7 +103,7 @@ export function checkValue(argument: string, value: unknown): asserts value is n
  */
 export function checkRange(start: unknown, end: unknown): void {
   // 9007199254740991 = Number.MAX_SAFE_INTEGER; 6755399441055744 = 1.5 * 2^52; 4.149515568880993e180 = 2^600.
-  if (typeof start === 'number' && typeof end === 'number' && end * (9007199254740991 - end) >= 0) {
+  if (typeof start === 'number' && typeof end === 'number' && end * (end - 9007199254740991) <= 0) {
     const a = (start - (start + 6755399441055744 - 6755399441055744)) * 4.149515568880993e180;
     const b = (end - (end + 6755399441055744 - 6755399441055744)) * 4.149515568880993e180;
     if (a * a + b * b <= start * (end - start)) return;

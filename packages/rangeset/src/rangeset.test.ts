@@ -2021,6 +2021,7 @@ describe('bad arguments throw InvalidArgumentError and change nothing', () => {
     (set, s, e) => set.reportRanges(s, e, () => undefined),
     (set, s, e) => set.addRange(s, e),
     (set, s, e) => set.removeRange(s, e),
+    (set, s, e) => RangeSet.overlappingSets([set], s, e),
   ];
   it('every range verb accepts a pair of edge values exactly when both are safe integers >= 0 and start <= end', () => {
     let refused = 0;
@@ -2080,6 +2081,71 @@ describe('bad arguments throw InvalidArgumentError and change nothing', () => {
       expect(state(set)).toEqual(was);
     },
   );
+
+  it.each(notSets)(
+    'overlappingSets names sets[i] for an element $shown, the first such',
+    ({ value, shown }) => {
+      const sets = [make('{0-9}'), make('{20-29}'), value, new RangeSet()] as RangeSet[];
+      expectInvalid(
+        thrown(() => RangeSet.overlappingSets(sets, 0, 5)),
+        'sets[2]',
+        value,
+        shown,
+      );
+      expectInvalid(
+        thrown(() => RangeSet.overlappingSets([value, value] as RangeSet[], 0, 5)),
+        'sets[0]',
+        value,
+        shown,
+      );
+    },
+  );
+
+  it('overlappingSets names sets[i] for a hole and for a number', () => {
+    // biome-ignore lint/suspicious/noSparseArray: a hole, which reads as undefined
+    const holey = [make('{0-9}'), , make('{20-29}')] as RangeSet[];
+    expectInvalid(
+      thrown(() => RangeSet.overlappingSets(holey, 0, 5)),
+      'sets[1]',
+      undefined,
+      'undefined',
+    );
+    expectInvalid(
+      thrown(() => RangeSet.overlappingSets([make('{0-9}'), 7 as unknown as RangeSet], 0, 5)),
+      'sets[1]',
+      7,
+      '7',
+    );
+  });
+
+  it('overlappingSets takes up to 31 sets (bit 30 the last) and names sets past that', () => {
+    const sets = Array.from({ length: 31 }, (_, i) => make([[10 * i, 10 * i + 4]]));
+    expect(RangeSet.overlappingSets(sets, 300, 300)).toBe(2 ** 30);
+    expect(RangeSet.overlappingSets(sets, 0, 310)).toBe(2 ** 31 - 1);
+    expect(RangeSet.overlappingSets([], 0, 5)).toBe(0);
+    const more = [...sets, new RangeSet()];
+    const error = thrown(() => RangeSet.overlappingSets(more, 0, 5));
+    expectInvalid(error, 'sets', more, '[object Array]');
+    expect((error as Error).message).toBe('sets: expected at most 31 RangeSets, got [object Array]');
+  });
+
+  it('overlappingSets checks the range before the sets, and changes no set', () => {
+    const sets = [make('{0-9}'), make('{20-29, 40-49, 60-69}')];
+    const was = sets.map(state);
+    expectInvalid(
+      thrown(() => RangeSet.overlappingSets([...sets, null] as RangeSet[], 5, 3)),
+      'end',
+      3,
+      '3',
+    );
+    expectInvalid(
+      thrown(() => RangeSet.overlappingSets(sets, -1, 3)),
+      'start',
+      -1,
+      '-1',
+    );
+    expect(sets.map(state)).toEqual(was);
+  });
 
   it('limit accepts 0 and the largest safe integer', () => {
     const set = new RangeSet();

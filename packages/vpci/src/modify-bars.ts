@@ -140,20 +140,33 @@ export function modifyBars(
   // the enabled BARs count; the hardware domain's also include the hidden (dom_xen) devices'.
   const domain = device.domain !== context.domXen ? device.domain! : context.hardwareDomain;
   const walk = overlapWalk(context, domain, device, romOnly);
+  // The device's BARs that have a set, in slot order, and their sets: Xen's
+  // `rangeset_overlaps_range` of every slot is one `RangeSet.overlappingSets` per BAR met (its range
+  // checked once, not once per slot). An empty set (a BAR not changing, or all of it removed)
+  // overlaps nothing; each set only shrinks here, and only by its own removes.
+  const withSet: Bar[] = [];
+  const sets: RangeSet<Gfn>[] = [];
+  if (walk.meeting.length > 0) {
+    for (const bar of vpci.bars) {
+      if (bar.mem === undefined) continue;
+      withSet.push(bar);
+      sets.push(bar.mem);
+    }
+  }
   for (const { other, remoteBar, order } of walk.meeting) {
     const frames = remoteBar.guestFrames(); // not destructured: that iterates
     const start = frames[0];
     const end = frames[1];
-    for (let j = 0; j < vpci.bars.length; j++) {
-      const bar = vpci.bars[j]!;
-      // An empty set (a BAR not changing, or all of it removed) is passed by cheaply.
-      if (bar.mem === undefined || bar.mem.isEmpty() || !bar.mem.overlapsRange(start, end)) continue;
+    const overlapping = RangeSet.overlappingSets(sets, start, end);
+    for (let k = 0; k < withSet.length; k++) {
+      if ((overlapping & (1 << k)) === 0) continue;
+      const bar = withSet[k]!;
       // A ROM-only toggle is checked against the device's other BARs, not against the ROM
       // itself. Xen tests the local BAR's type here (G7); the intent is to skip the ROM.
       const skipped = policy.romOverlapRule ? remoteBar.type === 'rom' : bar.type === 'rom';
       if (romOnly && other === device && skipped) continue;
       if (
-        !removeMapped(bar.mem, other.vpci!, start, end, punchesMsixHoles(context, other), {
+        !removeMapped(sets[k]!, other.vpci!, start, end, punchesMsixHoles(context, other), {
           context,
           device,
         })
