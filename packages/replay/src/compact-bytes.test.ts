@@ -337,7 +337,12 @@ describe('the compact-line byte reader against the general parser, line after li
         keys.push(compactLine(vcpu, sbdf, '4', '2', '6'));
       }
     const sbdfs = keys.map((line) => (JSON.parse(line) as { sbdf: string }).sbdf);
-    const order = fc.sample(fc.nat(keys.length - 1), { seed: 16, numRuns: 6 * keys.length });
+    // A seeded order of the keys (Park-Miller's generator, seed 16): the same lines on every run.
+    let state = 16;
+    const order = Array.from({ length: 6 * keys.length }, () => {
+      state = (state * 48271) % 0x7fff_ffff;
+      return state % keys.length;
+    });
     const bytes = Buffer.from(utf8.encode(order.map((k) => `${keys[k]}\n`).join('')));
     const write = new CompactWrite();
     const addresses = new AddressTexts();
