@@ -248,9 +248,17 @@ for (const problem of unclean) console.log(`  not clean: ${problem}`);
 if (!SCALE_ONLY) {
   verdict(median(rates) >= 500, `replay rate ${median(rates).toFixed(0)} k writes/s >= 500 k writes/s`);
   verdict(median(ratios.vsDirect) >= 0.6, `replay / direct ${median(ratios.vsDirect).toFixed(2)} >= 0.6`);
+  // The scoped replay does all of the unchecked one's work and its checks besides: a round where the
+  // unchecked replay took as long or longer measured how V8 compiled each process's code that time, not
+  // the checks (seen forked, 2026-12-07: an unchecked pass alone in its process runs 1.0-2.2 M writes/s
+  // from pass to pass; packages/replay DESIGN.md, "Benchmark figures").
+  const unmeasured = ratios.checks.filter((share) => share <= 0).length;
   verdict(
-    median(ratios.checks) <= 0.2,
-    `checks' share ${(median(ratios.checks) * 100).toFixed(0)} % <= 20 %`,
+    median(ratios.checks) <= 0.2 && unmeasured === 0,
+    `checks' share ${(median(ratios.checks) * 100).toFixed(0)} % <= 20 %` +
+      (unmeasured === 0
+        ? ''
+        : ` (not a measurement: in ${unmeasured} of ${ratios.checks.length} rounds the unchecked replay took as long as the scoped one or longer)`),
   );
   verdict(median(ratios.full) <= 3, `whole / scoped ${median(ratios.full).toFixed(2)}x <= 3x`);
 }
