@@ -120,6 +120,11 @@ export interface Replayed {
   /** The report's status and how many violations it lists. */
   status: string;
   violations: number;
+  /**
+   * Forked, the unchecked replay's only: CPU milliseconds of a scoped replay's pass timed right after
+   * it in the same child (`replay-contender-child.ts`), the other side of the checks' share.
+   */
+  pairedScopedMs?: number;
 }
 
 /** What the bench checks of a replay's report. */

@@ -44,7 +44,10 @@
  * `BENCH_WARMUP_MS` (2,000) ms of CPU time (at least one pass: two or three of the million-line
  * contenders, five to ten of the 20,000-line ones, one of scale), then the timed pass, and sends that
  * pass's figures (times, windows, heap samples, the report's status and violation count) back as JSON
- * on stdout. The trace files are written once, by this process, and the children read them; a child
+ * on stdout. One exception: the unchecked replay's child warms up with scoped and unchecked passes in
+ * turn and times a scoped pass right after its own, and the checks' share compares those two (alone in
+ * a process the unchecked replay ran no faster than the scoped one alone: the two processes' code, not
+ * the checks, decided the share). The trace files are written once, by this process, and the children read them; a child
  * that fails or sends no JSON stops the bench with an error naming its contender. `--in-process` runs every contender in this process instead,
  * as before 2026-12-07 (after an untimed warm-up of full, scopedShort and scale, not of the three
  * million-line contenders).
@@ -169,6 +172,8 @@ try {
       if (name !== 'direct' && name !== 'scoped' && name !== 'unchecked') await run(name);
   for (let round = 0; round < RUNS; round++) {
     const ms = {} as Record<Name, number>;
+    /** Forked: the scoped pass timed beside the unchecked one in its child (`pairedScopedMs`). */
+    let pairedScopedMs: number | undefined;
     const windows = {} as Record<'scaleSmall' | 'scaleLarge', Replayed['windows']>;
     for (let k = 0; k < contenders.length; k++) {
       const name = contenders[(k + round) % contenders.length]!;
@@ -189,6 +194,7 @@ try {
         continue;
       }
       ms[name] = outcome.ms;
+      if (name === 'unchecked') pairedScopedMs = outcome.pairedScopedMs;
       if (name !== 'unchecked' && (outcome.status !== 'ok' || outcome.violations > 0))
         unclean.push(`${name}: status ${outcome.status}, ${outcome.violations} violations`);
       if (name === 'scoped') {
@@ -199,7 +205,7 @@ try {
     if (!SCALE_ONLY) {
       rates.push(WRITES / ms.scoped);
       ratios.vsDirect.push(ms.direct / ms.scoped);
-      ratios.checks.push(1 - ms.unchecked / ms.scoped);
+      ratios.checks.push(1 - ms.unchecked / (pairedScopedMs ?? ms.scoped));
       ratios.full.push(ms.full / ms.scopedShort);
     }
     const [firstSmall, steadySmall] = windows.scaleSmall;
