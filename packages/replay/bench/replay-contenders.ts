@@ -120,11 +120,6 @@ export interface Replayed {
   /** The report's status and how many violations it lists. */
   status: string;
   violations: number;
-  /**
-   * Forked, the unchecked replay's only: CPU milliseconds of a scoped replay's pass timed right after
-   * it in the same child (`replay-contender-child.ts`), the other side of the checks' share.
-   */
-  pairedScopedMs?: number;
 }
 
 /** What the bench checks of a replay's report. */
@@ -284,6 +279,27 @@ export const CONTENDERS = ['direct', 'scoped', 'unchecked', 'full', 'scopedShort
 export type Name = (typeof CONTENDERS)[number];
 /** A contender's figures: direct's CPU milliseconds, a replay's, or the scale pair's. */
 export type Outcome = number | Replayed | ScalePair;
+
+/**
+ * What a contender's run gives the bench: its outcome and, forked, for the contenders compared with
+ * the scoped replay (`PAIRED_WITH_SCOPED`), the CPU milliseconds of a scoped pass timed right after
+ * it in the same child (`replay-contender-child.ts`).
+ */
+export interface Measured {
+  outcome: Outcome;
+  pairedScopedMs?: number;
+}
+
+/**
+ * The contenders whose ratio to the scoped replay is a target (replay / direct, the checks' share):
+ * forked, each one's child warms up with scoped passes and its own in turn and times a scoped pass
+ * right after its own, and the ratio compares those two. Each alone in a child of its own, the two
+ * sides ran through code V8 compiled from different feedback: the unchecked replay alone ran no
+ * faster than the scoped one alone (checks' shares of 2, 21, 9 % in three runs, against about 30 %
+ * line by line and 34-44 % paired), direct alone at 0.9-1.2 M writes/s against 1.8-2.1 M paired
+ * (2026-12-07, DESIGN.md "Benchmark figures").
+ */
+export const PAIRED_WITH_SCOPED: readonly Name[] = ['direct', 'unchecked'];
 
 /** Runs contender `name` once over the trace files `files`. */
 export function runContender(name: Name, files: Traces): Promise<Outcome> {

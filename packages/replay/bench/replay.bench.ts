@@ -44,10 +44,11 @@
  * `BENCH_WARMUP_MS` (2,000) ms of CPU time (at least one pass: two or three of the million-line
  * contenders, five to ten of the 20,000-line ones, one of scale), then the timed pass, and sends that
  * pass's figures (times, windows, heap samples, the report's status and violation count) back as JSON
- * on stdout. One exception: the unchecked replay's child warms up with scoped and unchecked passes in
- * turn and times a scoped pass right after its own, and the checks' share compares those two (alone in
- * a process the unchecked replay ran no faster than the scoped one alone: the two processes' code, not
- * the checks, decided the share). The trace files are written once, by this process, and the children read them; a child
+ * on stdout. The contenders whose ratio to the scoped replay is a target, direct and unchecked
+ * (`PAIRED_WITH_SCOPED`), warm up with scoped passes and their own in turn and time a scoped pass
+ * right after their own, and the ratio compares those two: each alone in a child of its own, the two
+ * sides ran through code compiled from different feedback (the unchecked replay alone no faster than
+ * the scoped one alone). The trace files are written once, by this process, and the children read them; a child
  * that fails or sends no JSON stops the bench with an error naming its contender. `--in-process` runs every contender in this process instead,
  * as before 2026-12-07 (after an untimed warm-up of full, scopedShort and scale, not of the three
  * million-line contenders).
@@ -73,8 +74,8 @@ import { fileURLToPath } from 'node:url';
 import {
   CONTENDERS,
   DEVICES,
+  type Measured,
   type Name,
-  type Outcome,
   type Replayed,
   runContender,
   SCALE_CHECKS,
@@ -122,7 +123,7 @@ const CHILD = fileURLToPath(new URL('./replay-contender-child.ts', import.meta.u
  * passes, then the timed one), started as this process was (`execArgv`: the loader, `--expose-gc`), and
  * returns the figures it prints; throws, naming the contender, if the child fails or prints no JSON.
  */
-function runForked(name: Name): Outcome {
+function runForked(name: Name): Measured {
   const child = spawnSync(process.execPath, [...process.execArgv, CHILD, name, dir], {
     stdio: ['ignore', 'pipe', 'inherit'],
     encoding: 'utf8',
@@ -132,7 +133,7 @@ function runForked(name: Name): Outcome {
       `the child process of contender ${name} failed: ${child.error?.message ?? (child.signal === null ? `exit ${child.status}` : `killed by ${child.signal}`)}`,
     );
   try {
-    return JSON.parse(child.stdout) as Outcome;
+    return JSON.parse(child.stdout) as Measured;
   } catch {
     throw new Error(
       `the child process of contender ${name} printed no figures as JSON: ${JSON.stringify(child.stdout.slice(0, 200))}`,
@@ -141,8 +142,8 @@ function runForked(name: Name): Outcome {
 }
 
 const contenders = CONTENDERS.filter((name) => !SCALE_ONLY || name === 'scale');
-const run = (name: Name): Promise<Outcome> | Outcome =>
-  IN_PROCESS ? runContender(name, files) : runForked(name);
+const run = async (name: Name): Promise<Measured> =>
+  IN_PROCESS ? { outcome: await runContender(name, files) } : runForked(name);
 
 const ratios = {
   vsDirect: [] as number[],
@@ -172,12 +173,14 @@ try {
       if (name !== 'direct' && name !== 'scoped' && name !== 'unchecked') await run(name);
   for (let round = 0; round < RUNS; round++) {
     const ms = {} as Record<Name, number>;
-    /** Forked: the scoped pass timed beside the unchecked one in its child (`pairedScopedMs`). */
-    let pairedScopedMs: number | undefined;
+    /** Forked: the scoped passes timed beside direct's and the unchecked replay's in their children. */
+    const pairedScopedMs = {} as Partial<Record<Name, number>>;
     const windows = {} as Record<'scaleSmall' | 'scaleLarge', Replayed['windows']>;
     for (let k = 0; k < contenders.length; k++) {
       const name = contenders[(k + round) % contenders.length]!;
-      const outcome = await run(name);
+      const measured = await run(name);
+      const { outcome } = measured;
+      if (measured.pairedScopedMs !== undefined) pairedScopedMs[name] = measured.pairedScopedMs;
       if (typeof outcome === 'number') {
         ms[name] = outcome;
         continue;
@@ -194,7 +197,6 @@ try {
         continue;
       }
       ms[name] = outcome.ms;
-      if (name === 'unchecked') pairedScopedMs = outcome.pairedScopedMs;
       if (name !== 'unchecked' && (outcome.status !== 'ok' || outcome.violations > 0))
         unclean.push(`${name}: status ${outcome.status}, ${outcome.violations} violations`);
       if (name === 'scoped') {
@@ -204,8 +206,8 @@ try {
     }
     if (!SCALE_ONLY) {
       rates.push(WRITES / ms.scoped);
-      ratios.vsDirect.push(ms.direct / ms.scoped);
-      ratios.checks.push(1 - ms.unchecked / (pairedScopedMs ?? ms.scoped));
+      ratios.vsDirect.push(ms.direct / (pairedScopedMs.direct ?? ms.scoped));
+      ratios.checks.push(1 - ms.unchecked / (pairedScopedMs.unchecked ?? ms.scoped));
       ratios.full.push(ms.full / ms.scopedShort);
     }
     const [firstSmall, steadySmall] = windows.scaleSmall;
