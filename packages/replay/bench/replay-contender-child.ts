@@ -7,14 +7,14 @@
  * stdout, the only thing written there. Warmed up for a time, as JMH does, not for a pass: one pass
  * of the 20,000-line contenders (full, scopedShort) leaves their next pass at 1.5-3 times their
  * steady cost, still in V8's tiers below TurboFan (DESIGN.md, "Benchmark figures"). The contenders
- * compared with the scoped replay (`PAIRED_WITH_SCOPED`) warm up and are timed beside scoped passes.
+ * with a ratio partner (`RATIO_PARTNERS`) warm up and are timed beside the partner's passes.
  */
 import { cpuMs } from '../../../bench/cpu-time.js';
 import {
   CONTENDERS,
   type Measured,
   type Name,
-  PAIRED_WITH_SCOPED,
+  RATIO_PARTNERS,
   type Replayed,
   runContender,
   traceFiles,
@@ -26,13 +26,13 @@ const isName = (value: string | undefined): value is Name => CONTENDERS.some((c)
 if (!isName(name) || dir === undefined)
   throw new Error(`usage: replay-contender-child.ts <${CONTENDERS.join('|')}> <traces directory>`);
 const files = traceFiles(dir);
-// Paired contenders warm up and are timed beside scoped passes (`PAIRED_WITH_SCOPED`).
-const paired = PAIRED_WITH_SCOPED.includes(name);
+// A contender with a ratio partner warms up and is timed beside the partner's passes.
+const partner = RATIO_PARTNERS[name];
 const warmup = cpuMs();
 do {
-  if (paired) await runContender('scoped', files);
+  if (partner !== undefined) await runContender(partner, files);
   await runContender(name, files);
 } while (cpuMs() - warmup < WARMUP_MS);
 const measured: Measured = { outcome: await runContender(name, files) };
-if (paired) measured.pairedScopedMs = ((await runContender('scoped', files)) as Replayed).ms;
+if (partner !== undefined) measured.partnerMs = ((await runContender(partner, files)) as Replayed).ms;
 process.stdout.write(JSON.stringify(measured));

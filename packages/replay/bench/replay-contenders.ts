@@ -281,25 +281,30 @@ export type Name = (typeof CONTENDERS)[number];
 export type Outcome = number | Replayed | ScalePair;
 
 /**
- * What a contender's run gives the bench: its outcome and, forked, for the contenders compared with
- * the scoped replay (`PAIRED_WITH_SCOPED`), the CPU milliseconds of a scoped pass timed right after
- * it in the same child (`replay-contender-child.ts`).
+ * What a contender's run gives the bench: its outcome and, forked, for a contender with a ratio
+ * partner (`RATIO_PARTNERS`), the CPU milliseconds of the partner's pass timed right after it in the
+ * same child (`replay-contender-child.ts`).
  */
 export interface Measured {
   outcome: Outcome;
-  pairedScopedMs?: number;
+  partnerMs?: number;
 }
 
 /**
- * The contenders whose ratio to the scoped replay is a target (replay / direct, the checks' share):
- * forked, each one's child warms up with scoped passes and its own in turn and times a scoped pass
+ * Each contender whose ratio to another is a target, and that other: replay / direct and the checks'
+ * share against the scoped replay, whole checks against scoped ones over the short trace. Forked, the
+ * contender's child warms up with the partner's passes and its own in turn and times a partner's pass
  * right after its own, and the ratio compares those two. Each alone in a child of its own, the two
  * sides ran through code V8 compiled from different feedback: the unchecked replay alone ran no
  * faster than the scoped one alone (checks' shares of 2, 21, 9 % in three runs, against about 30 %
  * line by line and 34-44 % paired), direct alone at 0.9-1.2 M writes/s against 1.8-2.1 M paired
  * (2026-12-07, DESIGN.md "Benchmark figures").
  */
-export const PAIRED_WITH_SCOPED: readonly Name[] = ['direct', 'unchecked'];
+export const RATIO_PARTNERS: Readonly<Partial<Record<Name, Name>>> = {
+  direct: 'scoped',
+  unchecked: 'scoped',
+  full: 'scopedShort',
+};
 
 /** Runs contender `name` once over the trace files `files`. */
 export function runContender(name: Name, files: Traces): Promise<Outcome> {

@@ -44,11 +44,11 @@
  * `BENCH_WARMUP_MS` (2,000) ms of CPU time (at least one pass: two or three of the million-line
  * contenders, five to ten of the 20,000-line ones, one of scale), then the timed pass, and sends that
  * pass's figures (times, windows, heap samples, the report's status and violation count) back as JSON
- * on stdout. The contenders whose ratio to the scoped replay is a target, direct and unchecked
- * (`PAIRED_WITH_SCOPED`), warm up with scoped passes and their own in turn and time a scoped pass
- * right after their own, and the ratio compares those two: each alone in a child of its own, the two
- * sides ran through code compiled from different feedback (the unchecked replay alone no faster than
- * the scoped one alone). The trace files are written once, by this process, and the children read them; a child
+ * on stdout. A contender whose ratio to another is a target (direct and the unchecked replay against
+ * the scoped one, full against scopedShort: `RATIO_PARTNERS`) warms up with the other's passes and
+ * its own in turn and times a pass of the other right after its own, and the ratio compares those
+ * two: each alone in a child of its own, the two sides ran through code compiled from different
+ * feedback (the unchecked replay alone no faster than the scoped one alone). The trace files are written once, by this process, and the children read them; a child
  * that fails or sends no JSON stops the bench with an error naming its contender. `--in-process` runs every contender in this process instead,
  * as before 2026-12-07 (after an untimed warm-up of full, scopedShort and scale, not of the three
  * million-line contenders).
@@ -163,7 +163,7 @@ console.log(
 console.log(
   IN_PROCESS
     ? '  process: every contender in this one process (--in-process), after a warm-up of full, scopedShort and scale'
-    : `  process: each contender in a child process of its own each round, untimed passes of its work for ${WARMUP_MS} ms of CPU time then the timed one`,
+    : `  process: each contender in a child process of its own each round, untimed passes of its work for ${WARMUP_MS} ms of CPU time then the timed one; direct, unchecked and full timed beside a pass of their ratio's other side (scoped, scoped, scopedShort) in their children`,
 );
 try {
   // In one process, a warm-up, not counted: every contender's code but the longest three's compiled
@@ -173,14 +173,14 @@ try {
       if (name !== 'direct' && name !== 'scoped' && name !== 'unchecked') await run(name);
   for (let round = 0; round < RUNS; round++) {
     const ms = {} as Record<Name, number>;
-    /** Forked: the scoped passes timed beside direct's and the unchecked replay's in their children. */
-    const pairedScopedMs = {} as Partial<Record<Name, number>>;
+    /** Forked: the ratio partners' passes timed beside each contender's own in its child. */
+    const partnerMs = {} as Partial<Record<Name, number>>;
     const windows = {} as Record<'scaleSmall' | 'scaleLarge', Replayed['windows']>;
     for (let k = 0; k < contenders.length; k++) {
       const name = contenders[(k + round) % contenders.length]!;
       const measured = await run(name);
       const { outcome } = measured;
-      if (measured.pairedScopedMs !== undefined) pairedScopedMs[name] = measured.pairedScopedMs;
+      if (measured.partnerMs !== undefined) partnerMs[name] = measured.partnerMs;
       if (typeof outcome === 'number') {
         ms[name] = outcome;
         continue;
@@ -206,9 +206,9 @@ try {
     }
     if (!SCALE_ONLY) {
       rates.push(WRITES / ms.scoped);
-      ratios.vsDirect.push(ms.direct / (pairedScopedMs.direct ?? ms.scoped));
-      ratios.checks.push(1 - ms.unchecked / (pairedScopedMs.unchecked ?? ms.scoped));
-      ratios.full.push(ms.full / ms.scopedShort);
+      ratios.vsDirect.push(ms.direct / (partnerMs.direct ?? ms.scoped));
+      ratios.checks.push(1 - ms.unchecked / (partnerMs.unchecked ?? ms.scoped));
+      ratios.full.push(ms.full / (partnerMs.full ?? ms.scopedShort));
     }
     const [firstSmall, steadySmall] = windows.scaleSmall;
     const [firstLarge, steadyLarge] = windows.scaleLarge;
