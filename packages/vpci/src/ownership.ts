@@ -101,7 +101,7 @@ function hardwareBars(device: PciDevice): Bar[] {
  * `hardwareBars` as the device remembers them (not a copy: to read, never to change; the list is
  * rewritten in place by the next decoding, its `Bar`s never).
  */
-export function rememberedHardwareBars(device: PciDevice): readonly Bar[] {
+function rememberedHardwareBars(device: PciDevice): readonly Bar[] {
   // A VF's BAR registers read zero: its BARs are where its PF's VF BAR registers put them.
   const hw = device.physfn?.hw ?? device.hw;
   const cached = device.decodedBars;
