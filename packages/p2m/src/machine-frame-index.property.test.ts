@@ -130,6 +130,78 @@ describe('P2m.extentsOfTypeMeetingMfns (index by machine frame)', () => {
     );
   });
 
+  it('answers as a walk when the questions come between long runs of writes (the index dropped and made again)', () => {
+    // Often more index changes between two questions than a map keeps an index through (its extent
+    // count and 64 more): each burst writes up to 300 leaves, most of them MMIO on a few guest
+    // frames (each write there takes an extent out and puts one in).
+    const nearLeaf = fc
+      .record({ gfnLeaf: fc.nat(15), mfnLeaf: fc.nat(3) })
+      .map(({ gfnLeaf, mfnLeaf }) => ({ order: 0 as PageOrder, gfn: gfnLeaf, mfn: 2 ** 18 + mfnLeaf }));
+    const burst = fc.array(
+      fc.oneof(
+        fc.record({ kind: fc.constant('set' as const), at: fc.oneof(nearLeaf, leaf), type: written }),
+        fc.record({ kind: fc.constant('clear' as const), at: fc.oneof(nearLeaf, leaf) }),
+      ),
+      { minLength: 1, maxLength: 300, size: 'max' },
+    );
+    fc.assert(
+      fc.property(
+        fc.constantFrom<P2mTables>('ept', 'pt'),
+        fc.array(fc.tuple(burst, question), { minLength: 1, maxLength: 5 }),
+        (tables, rounds) => {
+          const map = new P2m({ tables, superpages1G: true });
+          for (const [writes, ask] of rounds) {
+            for (const c of writes)
+              if (c.kind === 'set') map.setEntry(gfn(c.at.gfn), c.at.order, mfn(c.at.mfn), c.type);
+              else map.clearEntry(gfn(c.at.gfn), c.at.order);
+            expect(map.extentsOfTypeMeetingMfns(ask.type, ask.first, ask.last)).toEqual(
+              naive(map, ask.type, ask.first, ask.last),
+            );
+            for (const type of ['mmio_direct', 'ram_rw'] as const)
+              expect(map.extentsOfTypeMeetingMfns(type, 0, MAX_FRAME)).toEqual(
+                naive(map, type, 0, MAX_FRAME),
+              );
+          }
+        },
+      ),
+      runs(40),
+    );
+  });
+
+  it('keeps the index while it is asked about, and drops it when writes go on unasked past the cost of making it again', () => {
+    const map = new P2m();
+    // 32 one-frame MMIO extents, 2 frames apart (none joins another).
+    for (let i = 0; i < 32; i++) map.setEntry(gfn(2 * i), 0, mfn(1000 + 2 * i), 'mmio_direct');
+    expect(map.extentsOfTypeMeetingMfns('mmio_direct', 1000, 1000)).toHaveLength(1);
+    expect(map.machineFrameIndexesMade).toBe(1);
+    // A question after every few writes: 2,000 writes, each an index change (the frame's extent
+    // taken out, then put back), far more than 32 + 64 in all, never as many between two questions.
+    for (let round = 0; round < 500; round++) {
+      const at = 2 * (round % 32);
+      map.clearEntry(gfn(at), 0);
+      map.setEntry(gfn(at), 0, mfn(1000 + at), 'mmio_direct');
+      map.clearEntry(gfn(at), 0);
+      map.setEntry(gfn(at), 0, mfn(1000 + at), 'mmio_direct');
+      expect(map.extentsOfTypeMeetingMfns('mmio_direct', 1000 + at, 1000 + at)).toHaveLength(1);
+    }
+    expect(map.machineFrameIndexesMade).toBe(1);
+    // Unasked, 80 changes keep it (fewer than the map's 31 or 32 extents and 64); 160 drop it, and
+    // the next question makes it again, answering as the map is.
+    for (let change = 0; change < 80; change += 2) {
+      map.clearEntry(gfn(0), 0);
+      map.setEntry(gfn(0), 0, mfn(1000), 'mmio_direct');
+    }
+    expect(map.extentsOfTypeMeetingMfns('mmio_direct', 1000, 1000)).toHaveLength(1);
+    expect(map.machineFrameIndexesMade).toBe(1);
+    for (let change = 0; change < 160; change += 2) {
+      map.clearEntry(gfn(0), 0);
+      map.setEntry(gfn(0), 0, mfn(1000), 'mmio_direct');
+    }
+    map.clearEntry(gfn(2), 0);
+    expect(map.extentsOfTypeMeetingMfns('mmio_direct', 1000, 1004).map((e) => e.gfn)).toEqual([0, 4]);
+    expect(map.machineFrameIndexesMade).toBe(2);
+  });
+
   it('holds a mapping by every machine frame it covers, and follows a 2M leaf split by a 4K write (Xen ept_split_super_page)', () => {
     const map = new P2m();
     map.setEntry(gfn(512), 9, mfn(4096), 'mmio_direct'); // mfn 4096 … 4607

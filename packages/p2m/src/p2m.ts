@@ -107,6 +107,12 @@ export interface P2mOptions {
 /** Xen's numeric value of each type, for the type column (a Map: cheaper than searching the list). */
 const TYPE_CODES: ReadonlyMap<string, number> = new Map(P2M_TYPES.map((type, code) => [type, code]));
 const MMIO_DIRECT = TYPE_CODES.get('mmio_direct')!;
+/**
+ * How many changes an index by machine frame may take beyond the map's extent count with no
+ * question about its type before it is dropped (`P2m.byMfnUnasked`): a floor, so that a small map
+ * asked now and then is not made again at each question.
+ */
+const UNASKED_SLACK = 64;
 
 /**
  * Told of a p2m's `mmio_direct` extents by machine frame as they join and leave its map
@@ -203,6 +209,17 @@ export class P2m {
   private readonly byMfn: (IntervalIndex<number> | undefined)[] = [];
   /** How many types `byMfn` holds an index of (a write of a map never asked about skips them). */
   private indexedTypes = 0;
+  /**
+   * Per type code, the changes made to its index in `byMfn` since the type was last asked about.
+   * Past the map's extent count (and `UNASKED_SLACK`) the index is dropped, to be made again at the
+   * next question: keeping it up to date has then cost more than making it again would (a pass over
+   * the extents), and a map whose questions stopped (the vPCI checks ask about the hardware domain's
+   * while devices are assigned, then seldom or never) no longer pays an index change per extent its
+   * writes split, join or remove.
+   */
+  private readonly byMfnUnasked = new Float64Array(P2M_TYPES.length);
+  /** How many indexes by machine frame were made (`machineFrameIndexesMade`). */
+  private byMfnMade = 0;
   /** Told of every `mmio_direct` extent joining and leaving the map (`watchMmioByMfn`), or undefined. */
   private mmioWatcher: MmioWatcher | undefined;
   /** Told the guest frames of every change to the map before it is made (`watchWrites`), or undefined. */
@@ -389,7 +406,9 @@ export class P2m {
    * map) and from then on kept up to date by every write, as the extents are split, joined and
    * removed: a question costs O(log n + found), whatever the writes between two questions (a
    * checker asks which mappings of a domain reach a host BAR that moved, after nearly every write
-   * of the hardware domain's map).
+   * of the hardware domain's map). An index that took more changes since its last question than
+   * the map has extents (and a few more) is dropped and made again at the next one, so the upkeep
+   * between two questions costs at most about what making it again does.
    */
   extentsOfTypeMeetingMfns(type: P2mType, first: number, last: number): P2mExtent[] {
     const code = TYPE_CODES.get(type);
@@ -435,8 +454,12 @@ export class P2m {
     this.writeWatcher = watcher;
   }
 
-  /** The index by machine frame of the extents of type `code`, made on the first question. */
+  /**
+   * The index by machine frame of the extents of type `code`, made on the first question (and on
+   * the first after it was dropped, `keptIndex`).
+   */
   private machineFrameIndex(code: number): IntervalIndex<number> {
+    this.byMfnUnasked[code] = 0;
     let index = this.byMfn[code];
     if (index === undefined) {
       index = new IntervalIndex<number>();
@@ -446,6 +469,7 @@ export class P2m {
           index.add(store.mfn(i), store.mfn(i) + store.count(i) - 1, store.start(i));
       this.byMfn[code] = index;
       this.indexedTypes++;
+      this.byMfnMade++;
     }
     return index;
   }
@@ -506,6 +530,17 @@ export class P2m {
    */
   get faultInjection(): boolean {
     return this.failAt !== undefined || this.armedFailure !== 0;
+  }
+
+  /**
+   * How many indexes by machine frame `extentsOfTypeMeetingMfns` has made so far, one per type at
+   * its first question and one again after an index was dropped (`keptIndex`). For the tests of
+   * when an index is kept.
+   *
+   * @internal
+   */
+  get machineFrameIndexesMade(): number {
+    return this.byMfnMade;
   }
 
   /**
@@ -802,7 +837,7 @@ export class P2m {
         p++;
         continue;
       }
-      this.byMfn[type]?.remove(mfn, mfn + count - 1, start);
+      this.keptIndex(type)?.remove(mfn, mfn + count - 1, start);
       if (type === MMIO_DIRECT) this.mmioWatcher?.removed(mfn, mfn + count - 1);
     }
     for (; p < k; p++) this.indexed(pType[p]!, pMfn[p]!, pCount[p]!, pStart[p]!);
@@ -810,7 +845,21 @@ export class P2m {
 
   /** An extent added to the index by machine frame of its type, if kept, and told to the watcher. */
   private indexed(type: number, mfn: number, count: number, start: number): void {
-    this.byMfn[type]?.add(mfn, mfn + count - 1, start);
+    this.keptIndex(type)?.add(mfn, mfn + count - 1, start);
     if (type === MMIO_DIRECT) this.mmioWatcher?.added(mfn, mfn + count - 1);
+  }
+
+  /**
+   * The index by machine frame of type `code` for one change, or undefined: none is kept, or it has
+   * taken more changes since its type was last asked about than making it again costs, and is
+   * dropped now (`byMfnUnasked`).
+   */
+  private keptIndex(code: number): IntervalIndex<number> | undefined {
+    const index = this.byMfn[code];
+    if (index === undefined) return undefined;
+    if (++this.byMfnUnasked[code]! <= this.store.size + UNASKED_SLACK) return index;
+    this.byMfn[code] = undefined;
+    this.indexedTypes--;
+    return undefined;
   }
 }
