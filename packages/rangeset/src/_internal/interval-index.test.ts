@@ -109,6 +109,42 @@ describe('IntervalIndex', () => {
     );
   });
 
+  it("finds one span class's items in a sorted list's order (by start, the earlier added first among equal starts), removals and additions back in place included", () => {
+    // Spans of 1 to 3 frames (one class, so the search walks one sorted list) on 12 starts: equal
+    // starts are common, and an item is often removed and another added where it was.
+    const spot = fc.record({ first: fc.integer({ min: 0, max: 11 }), extra: fc.integer({ min: 0, max: 2 }) });
+    const step = fc.oneof(
+      fc.record({ kind: fc.constant('add' as const), spot }),
+      fc.record({ kind: fc.constant('remove' as const), pick: fc.nat() }),
+    );
+    fc.assert(
+      fc.property(
+        fc.constantFrom(2, 3, 4, 8, undefined),
+        fc.array(step, { maxLength: 120 }),
+        (chunkSize, steps) => {
+          const index = new IntervalIndex<Held>(chunkSize);
+          // The model: the held items in the order they were added.
+          const model: Held[] = [];
+          let next = 0;
+          for (const s of steps) {
+            if (s.kind === 'add') {
+              const item = { first: s.spot.first, last: s.spot.first + s.spot.extra, id: next++ };
+              index.add(item.first, item.last, item);
+              model.push(item);
+            } else if (model.length > 0) {
+              const [item] = model.splice(s.pick % model.length, 1);
+              index.remove(item!.first, item!.last, item!);
+            }
+            // A stable sort by start of the order of addition is the sorted list's order.
+            const expected = [...model].sort((a, b) => a.first - b.first).map((item) => item.id);
+            expect(index.meeting(0, 20, []).map((item) => item.id)).toEqual(expected);
+          }
+        },
+      ),
+      runs(200),
+    );
+  });
+
   it('holds thousands of items in small chunks: every one found, then every one removed', () => {
     const index = new IntervalIndex<number>(4);
     // Starts in a scrambled order, many equal (i % 500), spans in a few classes.

@@ -20,12 +20,24 @@
  * one object per entry.
  * The entries keep the order one sorted list would have (by start, the earlier added first among
  * equal starts), so a walk finds them in the same order.
+ *
+ * A removal leaves a hole (its start kept, so the starts stay sorted, its end NaN, its item dropped)
+ * instead of shifting the rest of the chunk, and an addition whose place is just after a hole fills
+ * it (a BAR whose decoding is turned off and on again comes back to where it was): over a machine of
+ * thousands of devices the chunk is cold, and each shift of up to 64 entries' bounds and items read
+ * and wrote cache lines that no search needed. A hole is told by its end alone: every comparison
+ * with NaN is false, so a walk's test of the end passes it by and a removal's match never takes it,
+ * without reading the item (a test of the item against a marker made V8 call its strict-equality
+ * builtin, which reads the item's map: one more cold line per entry walked). A chunk is compacted
+ * when more than half of it is holes, and when it is full and has any (instead of being split).
  */
 
 /** Entries of a span class in order of start: one piece of its sorted list. */
 interface Chunk<T> {
-  /** How many entries are held (the arrays' first `length` places). */
+  /** How many entries are held (the arrays' first `length` places), holes included. */
   length: number;
+  /** How many of them are holes (an end of NaN, no item). */
+  holes: number;
   /**
    * Their starts and ends, interleaved (`first0, last0, first1, last1, …`) in order, then unused
    * places: one array, so that a search and the walk after it read one object's numbers, and an
@@ -122,7 +134,23 @@ export class IntervalIndex<T> {
     // After every entry starting at or before `first`: the last chunk whose head is at or before it.
     const c = Math.max(0, lastAtOrBelow(heads, first));
     const chunk = chunks[c]!;
-    const at = upperBound(chunk.bounds, chunk.length, first);
+    let at = upperBound(chunk.bounds, chunk.length, first);
+    // A hole just before the place takes the entry: every entry before it starts at or before
+    // `first`, every one after it later, so the order stays a sorted list's with nothing shifted.
+    if (at > 0 && Number.isNaN(chunk.bounds[2 * at - 1]!)) {
+      chunk.bounds[2 * at - 2] = first;
+      chunk.bounds[2 * at - 1] = last;
+      chunk.items[at - 1] = item;
+      chunk.holes--;
+      if (at === 1) heads[c] = first;
+      return;
+    }
+    // A full chunk with holes is compacted instead of split (it has room then).
+    if (chunk.holes > 0 && chunk.length === this.chunkSize) {
+      compact(chunk);
+      at = upperBound(chunk.bounds, chunk.length, first);
+      if (chunk.length > 0) heads[c] = chunk.bounds[0]!;
+    }
     put(chunk, at, first, last, item, this.chunkSize);
     if (at === 0) heads[c] = first;
     if (chunk.length > this.chunkSize) {
@@ -135,6 +163,7 @@ export class IntervalIndex<T> {
       }
       rest.length = chunk.length - half;
       chunk.length = half;
+      // A chunk is compacted before it would be split (above): neither half holds a hole.
       chunks.splice(c + 1, 0, rest);
       heads.splice(c + 1, 0, rest.bounds[0]!);
     }
@@ -159,8 +188,13 @@ export class IntervalIndex<T> {
       const chunk = chunks[c]!;
       for (; i < chunk.length && chunk.bounds[2 * i] === first; i++) {
         if (chunk.items[i] !== item || chunk.bounds[2 * i + 1] !== last) continue;
-        take(chunk, i);
         this.count--;
+        chunk.bounds[2 * i + 1] = Number.NaN;
+        chunk.items[i] = undefined;
+        chunk.holes++;
+        // The hole keeps its start: the chunk's head and the order of the starts stand.
+        if (2 * chunk.holes <= chunk.length && chunk.holes < chunk.length) return true;
+        compact(chunk);
         if (chunk.length === 0) {
           chunks.splice(c, 1);
           heads.splice(c, 1);
@@ -169,7 +203,7 @@ export class IntervalIndex<T> {
             spanClass.reach = Number.NEGATIVE_INFINITY;
           }
         } else {
-          if (i === 0) heads[c] = chunk.bounds[0]!;
+          heads[c] = chunk.bounds[0]!;
           this.mergeSmall(spanClass, c);
         }
         return true;
@@ -220,7 +254,8 @@ export class IntervalIndex<T> {
     const out: T[] = this.inverted.map((entry) => entry.item);
     for (const spanClass of this.classes)
       for (const chunk of spanClass?.chunks ?? [])
-        for (let i = 0; i < chunk.length; i++) out.push(chunk.items[i] as T);
+        for (let i = 0; i < chunk.length; i++)
+          if (!Number.isNaN(chunk.bounds[2 * i + 1]!)) out.push(chunk.items[i] as T);
     return out;
   }
 
@@ -254,6 +289,7 @@ export class IntervalIndex<T> {
     grown.bounds.set(from.bounds.subarray(0, 2 * from.length), 2 * grown.length);
     for (let i = 0; i < from.length; i++) grown.items[grown.length + i] = from.items[i];
     grown.length += from.length;
+    grown.holes += from.holes;
     chunks[left] = grown;
     chunks.splice(left + 1, 1);
     heads.splice(left + 1, 1);
@@ -264,6 +300,7 @@ export class IntervalIndex<T> {
 function newChunk<T>(capacity: number): Chunk<T> {
   return {
     length: 0,
+    holes: 0,
     bounds: new Float64Array(2 * capacity),
     items: new Array<T | undefined>(capacity).fill(undefined),
   };
@@ -302,13 +339,22 @@ function put<T>(chunk: Chunk<T>, at: number, first: number, last: number, item: 
   chunk.length++;
 }
 
-/** Removes the entry at `at` from `chunk`. */
-function take<T>(chunk: Chunk<T>, at: number): void {
+/** Drops `chunk`'s holes, the entries after each moved up in order. */
+function compact<T>(chunk: Chunk<T>): void {
   const { bounds, items } = chunk;
-  bounds.copyWithin(2 * at, 2 * at + 2, 2 * chunk.length);
-  for (let i = at; i < chunk.length - 1; i++) items[i] = items[i + 1];
-  chunk.length--;
-  items[chunk.length] = undefined;
+  let kept = 0;
+  for (let i = 0; i < chunk.length; i++) {
+    if (Number.isNaN(bounds[2 * i + 1]!)) continue;
+    if (kept !== i) {
+      bounds[2 * kept] = bounds[2 * i]!;
+      bounds[2 * kept + 1] = bounds[2 * i + 1]!;
+      items[kept] = items[i];
+    }
+    kept++;
+  }
+  for (let i = kept; i < chunk.length; i++) items[i] = undefined;
+  chunk.length = kept;
+  chunk.holes = 0;
 }
 
 /**
