@@ -2129,6 +2129,90 @@ describe('bad arguments throw InvalidArgumentError and change nothing', () => {
     expect((error as Error).message).toBe('sets: expected at most 31 RangeSets, got [object Array]');
   });
 
+  // `overlappingSets` answers sets in their fields in one loop and, once it meets a set in its store
+  // with the query inside that set's bounds, asks every set again out of line (`overlappingStored`):
+  // the sets before that one, the store's own answer and the sets after it must all be right, in
+  // every order, and a query must not see the range of the query before it.
+  it('overlappingSets answers sets in their fields and in their stores together, in every order', () => {
+    // Each set's ranges as written here are the model: a set holds a value of [s, e] iff one of them
+    // meets it.
+    const defs: readonly (readonly Pair[])[] = [
+      [[0, 9]],
+      [
+        [20, 29],
+        [40, 49],
+        [60, 69],
+      ],
+      [
+        [50, 59],
+        [80, 89],
+      ],
+      [],
+      [
+        [5, 5],
+        [30, 31],
+        [45, 46],
+        [70, 75],
+      ],
+    ];
+    const windows: readonly Pair[] = [
+      [0, 3],
+      [35, 39],
+      [44, 44],
+      [47, 52],
+      [30, 30],
+      [76, 79],
+      [0, 100],
+      [62, 62],
+      [32, 39],
+      [5, 5],
+    ];
+    const orders = [
+      [0, 1, 2, 3, 4],
+      [1, 0, 2, 3, 4],
+      [2, 3, 4, 0, 1],
+      [4, 1, 3, 2, 0],
+    ];
+    for (const order of orders) {
+      const sets = order.map((k) => make(defs[k]!));
+      const was = sets.map(state);
+      // Twice over, so that each window follows a different one the second time.
+      for (const [s, e] of [...windows, ...[...windows].reverse()]) {
+        let want = 0;
+        order.forEach((k, i) => {
+          if (defs[k]!.some(([a, b]) => a <= e && b >= s)) want |= 1 << i;
+        });
+        expect(RangeSet.overlappingSets(sets, s, e), `order ${order}, [${s}, ${e}]`).toBe(want);
+      }
+      expect(sets.map(state)).toEqual(was);
+    }
+  });
+
+  it('overlappingSets names a bad element that follows a set in its store', () => {
+    const stored = make('{20-29, 40-49, 60-69}');
+    // [30, 45] lies within the stored set's bounds, so the store is asked before the bad element is met.
+    expectInvalid(
+      thrown(() => RangeSet.overlappingSets([stored, null] as unknown as RangeSet[], 30, 45)),
+      'sets[1]',
+      null,
+      'null',
+    );
+    const notASet = {};
+    expectInvalid(
+      thrown(() => RangeSet.overlappingSets([make('{0-9}'), stored, notASet] as RangeSet[], 30, 45)),
+      'sets[2]',
+      notASet,
+      '[object Object]',
+    );
+    const more = [stored, ...Array.from({ length: 31 }, () => new RangeSet())];
+    expectInvalid(
+      thrown(() => RangeSet.overlappingSets(more, 30, 45)),
+      'sets',
+      more,
+      '[object Array]',
+    );
+  });
+
   it('overlappingSets checks the range before the sets, and changes no set', () => {
     const sets = [make('{0-9}'), make('{20-29, 40-49, 60-69}')];
     const was = sets.map(state);

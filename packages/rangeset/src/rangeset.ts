@@ -211,19 +211,45 @@ export class RangeSet<in out T extends number = number> implements Iterable<Rang
    */
   static overlappingSets<T extends number>(sets: readonly RangeSet<T>[], start: T, end: T): number {
     checkRangeHere(start, end);
-    // For the sets whose store holds their ranges, as in `overlapsRange`, written once (through a
-    // local: each read of a module constant is 6 bytes of bytecode, see DESIGN.md, eleventh pass).
-    const query = STORED_QUERY;
-    query[0] = start;
-    query[1] = end;
     let found = 0;
+    // The loop for sets in their fields, which almost every call meets: every path that is not that
+    // (a bad element, a set in its store) leaves it, by a throw or a return, and none comes back into
+    // it, so V8 keeps the loop's values in registers across iterations (its counter was spilled to the
+    // stack, every iteration, while the store's call joined the loop: DESIGN.md, twelfth pass).
     for (let i = 0; i < sets.length; i++) {
       const set = sets[i]!;
       // `!isRangeSet(set)`, written out: the call, inlined, costs V8's inlining budget of (g)'s loop
       // the bytes that kept the constructor out of it (DESIGN.md, eleventh pass).
-      if (i > 30 || set == null || (set as Branded)[BRAND] !== true) explainSets(sets);
-      // `overlapsRange`'s answer, written out here rather than shared (see DESIGN.md, eleventh pass):
-      // the store's branch is then a call site of this loop, with type feedback of its own.
+      if (i > 30 || set == null || (set as Branded)[BRAND] !== true) throw setsError(sets);
+      // `overlapsRange`'s answer, written out here rather than shared (see DESIGN.md, eleventh pass).
+      if ((end - set.s0) * (set.e1 - start) >= 0) {
+        if (set.inline < 0) {
+          // A set in its store, within its bounds: every set is asked again out of line, the query
+          // handed over in `STORED_QUERY` (see there; through a local: each read of a module constant
+          // is 6 bytes of bytecode, DESIGN.md, eleventh pass), written only here.
+          const query = STORED_QUERY;
+          query[0] = start;
+          query[1] = end;
+          return set.overlappingStored(sets);
+        }
+        if (start <= set.e0 || end >= set.s1) found |= 1 << i;
+      }
+    }
+    return found;
+  }
+
+  /**
+   * `overlappingSets` of `STORED_QUERY` (checked) once one of `sets` was found in its store with the
+   * query inside its bounds: every set asked again, from the first, each in its fields or its store.
+   * An instance method (of that set) only because the call is then shorter in the caller's bytecode.
+   */
+  private overlappingStored(sets: readonly RangeSet<T>[]): number {
+    const start = STORED_QUERY[0]!;
+    const end = STORED_QUERY[1]!;
+    let found = 0;
+    for (let i = 0; i < sets.length; i++) {
+      const set = sets[i]!;
+      if (i > 30 || !isRangeSet(set)) throw setsError(sets);
       if (
         (end - set.s0) * (set.e1 - start) >= 0 &&
         (set.inline >= 0 ? start <= set.e0 || end >= set.s1 : set.overlapsStored())
@@ -815,14 +841,15 @@ function isRangeSet(value: unknown): value is RangeSet<number> {
 }
 
 /**
- * Throws the `InvalidArgumentError` that names what is wrong with `RangeSet.overlappingSets`'s `sets`,
- * if anything is: more than 31, or the first element that is not a `RangeSet`. Out of line: the
- * query's loop is inlined into its callers within V8's budget of bytecode.
+ * The `InvalidArgumentError` that names what is wrong with `RangeSet.overlappingSets`'s `sets`, for the
+ * caller to throw once it has found something is: more than 31, or the first element that is not a
+ * `RangeSet`. Out of line: the query's loop is inlined into its callers within V8's budget of
+ * bytecode. Returned, not thrown here, so that the loop's path to it ends in a `throw` V8 can see.
  */
-function explainSets(sets: readonly unknown[]): void {
-  if (sets.length > 31) throw new InvalidArgumentError('sets', sets, 'at most 31 RangeSets');
+function setsError(sets: readonly unknown[]): InvalidArgumentError {
+  if (sets.length > 31) return new InvalidArgumentError('sets', sets, 'at most 31 RangeSets');
   const i = sets.findIndex((set) => !isRangeSet(set));
-  if (i >= 0) throw new InvalidArgumentError(`sets[${i}]`, sets[i], 'a RangeSet');
+  return new InvalidArgumentError(`sets[${i}]`, sets[i], 'a RangeSet');
 }
 
 /** `checkStep` and `CONSUME_RESTART` as constants of this module, for `consumeRanges` (as above). */
@@ -830,9 +857,9 @@ const checkStepHere = checkStep;
 const RESTARTED = CONSUME_RESTART;
 
 /**
- * The query `overlapsRange` hands to `overlapsStored`. As arguments of a call, `start` and `end` must
- * be boxed (a heap number each: they are doubles past 2^31), and V8 boxes a value once, where every
- * use of the box can see it: a caller that also passes the same two values to a call of its own (the
+ * The query `overlapsRange` hands to `overlapsStored`, and `overlappingSets` to `overlappingStored`.
+ * As arguments of a call, `start` and `end` must be boxed (a heap number each: they are doubles past
+ * 2^31), and V8 boxes a value once, where every use of the box can see it: a caller that also passes the same two values to a call of its own (the
  * benchmark's, and vPCI's, `removeRange` after an `overlapsRange` that hit) then gets them boxed
  * before `overlapsRange` branches on `inline`, on every call, for a branch that almost never runs. In
  * workload (g) at 100,000 devices, where a few dozen sets reach the store, that allocated 32 bytes a
