@@ -258,23 +258,31 @@ function word(text: string, at: number): number {
 }
 
 /**
- * Eight bytes of `text` (ASCII) at `at` as the number `DataView.getFloat64(…, true)` reads from them.
- * Comparing such numbers compares the bytes when one side is ASCII text: no eight ASCII bytes read as
- * NaN or an infinity (their last byte would be 0x7f or 0xff and the one before it 0xf0 or more) or as
- * ±0 (eight zero bytes, or seven then 0x80), and any other two doubles are equal only when their bits
- * are. Half the compares of four-byte words.
+ * The literals of the form that every line is compared with, each as the number
+ * `DataView.getFloat64(…, true)` reads from its eight bytes: members of a `const enum`, whose numbers
+ * the build writes in place (module-level constants made from the texts were each a context slot
+ * load, a check that it holds a number and a load of it, five on every line). Comparing such numbers
+ * compares the bytes when one side is ASCII text: no eight ASCII bytes read as NaN or an infinity
+ * (their last byte would be 0x7f or 0xff and the one before it 0xf0 or more) or as ±0 (eight zero
+ * bytes, or seven then 0x80), and any other two doubles are equal only when their bits are. Half the
+ * compares of four-byte words.
  */
-function eight(text: string, at: number): number {
-  const bytes = new Uint8Array(8);
-  for (let i = 0; i < 8; i++) bytes[i] = text.charCodeAt(at + i);
-  return new DataView(bytes.buffer).getFloat64(0, true);
+// biome-ignore lint/suspicious/noConstEnum: used in this module alone, where the build writes each member's number in place
+const enum Eight {
+  /** `{"event"`, `HEAD`'s first eight bytes. */
+  Head0 = 1.0471688089047425e-142,
+  /** `:"write"`, its next eight. */
+  Head1 = 5.498132511242094e-143,
+  /** `,"vcpu":`, its next eight (then `"d`). */
+  Head2 = 1.1649106565747118e-28,
+  /** `,"size":`: between the register and the size (8 bytes). */
+  SizeKey = 1.1609760042237392e-28,
+  /** `,"value"`: between the size and the value's `:`. */
+  ValueKey = 5.499145024016051e-143,
 }
 
-/** `{"event":"write","vcpu":"d`: the line up to the vCPU's domain number (26 bytes). */
+/** `{"event":"write","vcpu":"d`: the line up to the vCPU's domain number (26 bytes; `Eight.Head*`). */
 const HEAD = '{"event":"write","vcpu":"d';
-const HEAD_0 = eight(HEAD, 0);
-const HEAD_1 = eight(HEAD, 8);
-const HEAD_2 = eight(HEAD, 16);
 /** `","sbdf":"`: between the vCPU's closing quote and the address's opening one (10 bytes). */
 const SBDF_KEY = '","sbdf":"';
 const SBDF_KEY_0 = word(SBDF_KEY, 0);
@@ -283,10 +291,6 @@ const SBDF_KEY_1 = word(SBDF_KEY, 4);
 const REG_KEY = '","reg":';
 const REG_KEY_0 = word(REG_KEY, 0);
 const REG_KEY_1 = word(REG_KEY, 4);
-/** `,"size":`: between the register and the size (8 bytes). */
-const SIZE_KEY = eight(',"size":', 0);
-/** `,"value":`: between the size and the value (9 bytes: these 8, then `:`). */
-const VALUE_KEY = eight(',"value":', 0);
 /**
  * The fewest bytes after a key: `<reg>,"size":<size>,"value":<value>}` with a digit each for the
  * register and the value.
@@ -374,9 +378,9 @@ function readCompactLine(bytes: Uint8Array, from: number, to: number, into: Comp
  */
 function sameKey(v: DataView, from: number, n: Float64Array, at: number, length: number): boolean {
   return (
-    v.getFloat64(from, true) === HEAD_0 &&
-    v.getFloat64(from + 8, true) === HEAD_1 &&
-    v.getFloat64(from + 16, true) === HEAD_2 &&
+    v.getFloat64(from, true) === Eight.Head0 &&
+    v.getFloat64(from + 8, true) === Eight.Head1 &&
+    v.getFloat64(from + 16, true) === Eight.Head2 &&
     v.getFloat64(from + 24, true) === n[at] &&
     v.getFloat64(from + 32, true) === n[at + 1] &&
     v.getFloat64(from + 40, true) === n[at + 2] &&
@@ -395,9 +399,9 @@ function readKey(bytes: Uint8Array, from: number, to: number, into: CompactWrite
   // The head, and the vCPU's `d` (its first digit at least follows).
   if (
     from + HEAD.length >= to ||
-    v.getFloat64(from, true) !== HEAD_0 ||
-    v.getFloat64(from + 8, true) !== HEAD_1 ||
-    v.getFloat64(from + 16, true) !== HEAD_2 ||
+    v.getFloat64(from, true) !== Eight.Head0 ||
+    v.getFloat64(from + 8, true) !== Eight.Head1 ||
+    v.getFloat64(from + 16, true) !== Eight.Head2 ||
     bytes[from + 24] !== 0x22 /* " */ ||
     bytes[from + 25] !== 0x64 /* d */
   )
@@ -470,7 +474,7 @@ function readKey(bytes: Uint8Array, from: number, to: number, into: CompactWrite
     return -1;
   at += REG_KEY.length;
   // Kept as read from the line's own bytes: every byte of it is printable ASCII, so each 8-byte
-  // number is one no line's bytes read as unless they are these (see `eight`). Those at 24, 32, 40
+  // number is one no line's bytes read as unless they are these (see `Eight`). Those at 24, 32, 40
   // and 48, and the key's last 8 bytes (`sameKey`; the first 24 are `HEAD`'s, checked above).
   const length = at - from;
   into.key = -1;
@@ -529,21 +533,32 @@ function readTail(bytes: Uint8Array, at: number, to: number, into: CompactWrite)
     }
   }
   // `,"size":`, its one digit, `,"value":` and the value's first digit and the `}` after it.
-  if (at + SHORTEST_TAIL - 1 > to || into.view.getFloat64(at, true) !== SIZE_KEY) return -1;
+  if (at + SHORTEST_TAIL - 1 > to || into.view.getFloat64(at, true) !== Eight.SizeKey) return -1;
   const size = bytes[at + 8]! - 0x30;
   if (size !== 1 && size !== 2 && size !== 4) return -1;
-  if (into.view.getFloat64(at + 9, true) !== VALUE_KEY || bytes[at + 17] !== 0x3a /* : */) return -1;
-  // The value: 1 to 10 digits, no leading zero, up to the `}`.
+  if (into.view.getFloat64(at + 9, true) !== Eight.ValueKey || bytes[at + 17] !== 0x3a /* : */) return -1;
+  // The value: 1 to 10 digits, no leading zero, up to the `}`. Its first nine in int32 arithmetic
+  // (below 10^9), and a tenth then as a double (the largest value, 2^32 - 1, is no int32): with the
+  // loop in doubles, every line's digits were multiplied and added as such.
   const first = at + 18;
-  let value = bytes[first]! - 0x30;
-  if (value >>> 0 > 9) return -1;
+  let nine = bytes[first]! - 0x30;
+  if (nine >>> 0 > 9) return -1;
   let end = first + 1;
-  if (value !== 0) {
-    const last = Math.min(to, first + 10);
+  let value = nine;
+  if (nine !== 0) {
+    const last = Math.min(to, first + 9);
     for (; end < last; end++) {
       digit = bytes[end]! - 0x30;
       if (digit >>> 0 > 9) break;
-      value = value * 10 + digit;
+      nine = nine * 10 + digit;
+    }
+    value = nine;
+    if (end === first + 9 && end < to) {
+      digit = bytes[end]! - 0x30;
+      if (digit >>> 0 <= 9) {
+        value = nine * 10 + digit;
+        end++;
+      }
     }
   }
   if (end >= to || bytes[end] !== 0x7d /* } */) return -1;
