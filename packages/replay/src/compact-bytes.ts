@@ -21,25 +21,56 @@
 import type { PciDevice, Sbdf, Vcpu } from '@vpci/vpci';
 import type { WriteTargets } from './write-target.js';
 
-/** The fields of a compact write line; `readCompactWrite` fills one, reused from line to line. */
+/**
+ * The fields of a compact write line; `readCompactWrite` fills one, reused from line to line. A line
+ * whose key was met in its slot (`met`) has the key's fields (domain, vCPU, address) there, and they
+ * are read from it when asked for: copied on every line, they were a fifth of what reading a met key
+ * cost, and a line whose key's slot keeps its write target (write-target.ts) asks for none of them.
+ */
 export class CompactWrite {
   /** The vCPU's domain (`d…`). */
-  domain = 0;
+  get domain(): number {
+    return this.met ? this.keyNumber(Slot.KeyDomain) | 0 : this.parsedDomain;
+  }
   /** The vCPU (`v…`). */
-  vcpu = 0;
+  get vcpu(): number {
+    return this.met ? this.keyNumber(Slot.KeyVcpu) | 0 : this.parsedVcpu;
+  }
   /** Where the address's characters start in the bytes (past its opening quote). */
-  sbdfFrom = 0;
+  get sbdfFrom(): number {
+    return this.met ? this.lineFrom + (this.keyNumber(Slot.AddressFrom) | 0) : this.parsedSbdfFrom;
+  }
   /** Where they end (its closing quote). */
-  sbdfTo = 0;
+  get sbdfTo(): number {
+    return this.met ? this.lineFrom + (this.keyNumber(Slot.AddressTo) | 0) : this.parsedSbdfTo;
+  }
   /** A hash of the address's bytes, for finding its text again without decoding it (`AddressTexts`). */
-  sbdfHash = 0;
+  get sbdfHash(): number {
+    return this.met ? this.keyNumber(Slot.AddressHash) | 0 : this.parsedSbdfHash;
+  }
   /**
    * The address's first 12 characters, 7 bits each, six in each number (exact: 42 bits): with its
    * length, the address itself when it has at most 12 (`ssss:bb:dd.f` has 12), so that telling it
    * from the last one compares two numbers, not its bytes.
    */
-  sbdfHigh = 0;
-  sbdfLow = 0;
+  get sbdfHigh(): number {
+    return this.met ? this.keyNumber(Slot.AddressHigh) : this.parsedSbdfHigh;
+  }
+  get sbdfLow(): number {
+    return this.met ? this.keyNumber(Slot.AddressLow) : this.parsedSbdfLow;
+  }
+  /** Whether the key of the line read last is the one in its slot `key`, met there. */
+  met = false;
+  /** Where the line read last starts (a met key's address is where its slot says from there). */
+  lineFrom = 0;
+  /** The fields above as `readKey` read them from a line whose key was not met. */
+  parsedDomain = 0;
+  parsedVcpu = 0;
+  parsedSbdfFrom = 0;
+  parsedSbdfTo = 0;
+  parsedSbdfHash = 0;
+  parsedSbdfHigh = 0;
+  parsedSbdfLow = 0;
   /**
    * The address's bytes four at a time, when it has 12 (`ssss:bb:dd.f`, `PACKED`), else
    * `sbdfWords` false: the next line's address is compared with it as three numbers first (a
@@ -65,6 +96,11 @@ export class CompactWrite {
   /** The bytes `view` shows: the chunk the lines read last are spans of (one view per chunk). */
   viewed: Uint8Array | undefined = undefined;
   view: DataView<ArrayBufferLike> = new DataView(new ArrayBuffer(0));
+
+  /** The number at `place` of the met key's slot (`KeySlots`). */
+  private keyNumber(place: Slot): number {
+    return this.keys.numbers[Slot.Numbers * this.key + place]!;
+  }
 }
 
 /**
@@ -354,13 +390,8 @@ function readCompactLine(bytes: Uint8Array, from: number, to: number, into: Comp
   // that the code reading them has them as integers, not doubles.
   const length = n[at + Slot.KeyLength]! | 0;
   if (length !== 0 && from + length + SHORTEST_TAIL <= to && sameKey(v, from, n, at, length)) {
-    into.domain = n[at + Slot.KeyDomain]! | 0;
-    into.vcpu = n[at + Slot.KeyVcpu]! | 0;
-    into.sbdfFrom = from + (n[at + Slot.AddressFrom]! | 0);
-    into.sbdfTo = from + (n[at + Slot.AddressTo]! | 0);
-    into.sbdfHash = n[at + Slot.AddressHash]! | 0;
-    into.sbdfHigh = n[at + Slot.AddressHigh]!;
-    into.sbdfLow = n[at + Slot.AddressLow]!;
+    into.met = true;
+    into.lineFrom = from;
     into.key = slot;
     // `readKey`'s shortcut for the address it read last: not this one.
     into.sbdfWords = false;
@@ -396,6 +427,7 @@ function sameKey(v: DataView, from: number, n: Float64Array, at: number, length:
  */
 function readKey(bytes: Uint8Array, from: number, to: number, into: CompactWrite): number {
   const v = into.view;
+  into.met = false;
   // The head, and the vCPU's `d` (its first digit at least follows).
   if (
     from + HEAD.length >= to ||
@@ -413,9 +445,9 @@ function readKey(bytes: Uint8Array, from: number, to: number, into: CompactWrite
     bytes[digits.end] !== 0x76 /* v */
   )
     return -1;
-  into.domain = digits.value;
+  into.parsedDomain = digits.value;
   if (!digitsAt(bytes, digits.end + 1, to, true)) return -1;
-  into.vcpu = digits.value;
+  into.parsedVcpu = digits.value;
   let at = digits.end;
   if (
     at + SBDF_KEY.length > to ||
@@ -437,8 +469,8 @@ function readKey(bytes: Uint8Array, from: number, to: number, into: CompactWrite
   ) {
     // The last address read again (its bytes were checked then; its hash and packed form stay).
     at += PACKED;
-    into.sbdfFrom = sbdfFrom;
-    into.sbdfTo = at;
+    into.parsedSbdfFrom = sbdfFrom;
+    into.parsedSbdfTo = at;
   } else {
     // The address: printable ASCII (0x20 … 0x7f) but a quote or backslash, up to its closing quote.
     let hash = 0;
@@ -454,11 +486,11 @@ function readKey(bytes: Uint8Array, from: number, to: number, into: CompactWrite
       if (k < 6) high = high * 128 + c;
       else if (k < 12) low = low * 128 + c;
     }
-    into.sbdfFrom = sbdfFrom;
-    into.sbdfTo = at;
-    into.sbdfHash = hash;
-    into.sbdfHigh = high;
-    into.sbdfLow = low;
+    into.parsedSbdfFrom = sbdfFrom;
+    into.parsedSbdfTo = at;
+    into.parsedSbdfHash = hash;
+    into.parsedSbdfHigh = high;
+    into.parsedSbdfLow = low;
     into.sbdfWords = at - sbdfFrom === PACKED;
     if (into.sbdfWords) {
       into.sbdfWord0 = v.getInt32(sbdfFrom, true);
@@ -481,8 +513,8 @@ function readKey(bytes: Uint8Array, from: number, to: number, into: CompactWrite
   if (
     length >= SHORTEST_KEPT_KEY &&
     length <= 8 * KEY_WORDS &&
-    into.domain <= LARGEST_KEPT_ID &&
-    into.vcpu <= LARGEST_KEPT_ID
+    into.parsedDomain <= LARGEST_KEPT_ID &&
+    into.parsedVcpu <= LARGEST_KEPT_ID
   ) {
     const slot = into.keys.keep(v, from);
     const n = into.keys.numbers;
@@ -490,13 +522,13 @@ function readKey(bytes: Uint8Array, from: number, to: number, into: CompactWrite
     for (let k = 0; k < Slot.KeyLength - 1; k++) n[first + k] = v.getFloat64(from + 24 + 8 * k, true);
     n[first + Slot.KeyLength - 1] = v.getFloat64(from + length - 8, true);
     n[first + Slot.KeyLength] = length;
-    n[first + Slot.KeyDomain] = into.domain;
-    n[first + Slot.KeyVcpu] = into.vcpu;
-    n[first + Slot.AddressFrom] = into.sbdfFrom - from;
-    n[first + Slot.AddressTo] = into.sbdfTo - from;
-    n[first + Slot.AddressHash] = into.sbdfHash;
-    n[first + Slot.AddressHigh] = into.sbdfHigh;
-    n[first + Slot.AddressLow] = into.sbdfLow;
+    n[first + Slot.KeyDomain] = into.parsedDomain;
+    n[first + Slot.KeyVcpu] = into.parsedVcpu;
+    n[first + Slot.AddressFrom] = into.parsedSbdfFrom - from;
+    n[first + Slot.AddressTo] = into.parsedSbdfTo - from;
+    n[first + Slot.AddressHash] = into.parsedSbdfHash;
+    n[first + Slot.AddressHigh] = into.parsedSbdfHigh;
+    n[first + Slot.AddressLow] = into.parsedSbdfLow;
     into.key = slot;
   }
   return at;
