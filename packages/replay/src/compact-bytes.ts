@@ -21,25 +21,56 @@
 import type { PciDevice, Sbdf, Vcpu } from '@vpci/vpci';
 import type { WriteTargets } from './write-target.js';
 
-/** The fields of a compact write line; `readCompactWrite` fills one, reused from line to line. */
+/**
+ * The fields of a compact write line; `readCompactWrite` fills one, reused from line to line. A line
+ * whose key was met in its slot (`met`) has the key's fields (domain, vCPU, address) there, and they
+ * are read from it when asked for: copied on every line, they were a fifth of what reading a met key
+ * cost, and a line whose key's slot keeps its write target (write-target.ts) asks for none of them.
+ */
 export class CompactWrite {
   /** The vCPU's domain (`d…`). */
-  domain = 0;
+  get domain(): number {
+    return this.met ? this.keyNumber(Slot.KeyDomain) | 0 : this.parsedDomain;
+  }
   /** The vCPU (`v…`). */
-  vcpu = 0;
+  get vcpu(): number {
+    return this.met ? this.keyNumber(Slot.KeyVcpu) | 0 : this.parsedVcpu;
+  }
   /** Where the address's characters start in the bytes (past its opening quote). */
-  sbdfFrom = 0;
+  get sbdfFrom(): number {
+    return this.met ? this.lineFrom + (this.keyNumber(Slot.AddressFrom) | 0) : this.parsedSbdfFrom;
+  }
   /** Where they end (its closing quote). */
-  sbdfTo = 0;
+  get sbdfTo(): number {
+    return this.met ? this.lineFrom + (this.keyNumber(Slot.AddressTo) | 0) : this.parsedSbdfTo;
+  }
   /** A hash of the address's bytes, for finding its text again without decoding it (`AddressTexts`). */
-  sbdfHash = 0;
+  get sbdfHash(): number {
+    return this.met ? this.keyNumber(Slot.AddressHash) | 0 : this.parsedSbdfHash;
+  }
   /**
    * The address's first 12 characters, 7 bits each, six in each number (exact: 42 bits): with its
    * length, the address itself when it has at most 12 (`ssss:bb:dd.f` has 12), so that telling it
    * from the last one compares two numbers, not its bytes.
    */
-  sbdfHigh = 0;
-  sbdfLow = 0;
+  get sbdfHigh(): number {
+    return this.met ? this.keyNumber(Slot.AddressHigh) : this.parsedSbdfHigh;
+  }
+  get sbdfLow(): number {
+    return this.met ? this.keyNumber(Slot.AddressLow) : this.parsedSbdfLow;
+  }
+  /** Whether the key of the line read last is the one in its slot `key`, met there. */
+  met = false;
+  /** Where the line read last starts (a met key's address is where its slot says from there). */
+  lineFrom = 0;
+  /** The fields above as `readKey` read them from a line whose key was not met. */
+  parsedDomain = 0;
+  parsedVcpu = 0;
+  parsedSbdfFrom = 0;
+  parsedSbdfTo = 0;
+  parsedSbdfHash = 0;
+  parsedSbdfHigh = 0;
+  parsedSbdfLow = 0;
   /**
    * The address's bytes four at a time, when it has 12 (`ssss:bb:dd.f`, `PACKED`), else
    * `sbdfWords` false: the next line's address is compared with it as three numbers first (a
@@ -65,6 +96,11 @@ export class CompactWrite {
   /** The bytes `view` shows: the chunk the lines read last are spans of (one view per chunk). */
   viewed: Uint8Array | undefined = undefined;
   view: DataView<ArrayBufferLike> = new DataView(new ArrayBuffer(0));
+
+  /** The number at `place` of the met key's slot (`KeySlots`). */
+  private keyNumber(place: Slot): number {
+    return this.keys.numbers[Slot.Numbers * this.key + place]!;
+  }
 }
 
 /**
@@ -258,23 +294,31 @@ function word(text: string, at: number): number {
 }
 
 /**
- * Eight bytes of `text` (ASCII) at `at` as the number `DataView.getFloat64(…, true)` reads from them.
- * Comparing such numbers compares the bytes when one side is ASCII text: no eight ASCII bytes read as
- * NaN or an infinity (their last byte would be 0x7f or 0xff and the one before it 0xf0 or more) or as
- * ±0 (eight zero bytes, or seven then 0x80), and any other two doubles are equal only when their bits
- * are. Half the compares of four-byte words.
+ * The literals of the form that every line is compared with, each as the number
+ * `DataView.getFloat64(…, true)` reads from its eight bytes: members of a `const enum`, whose numbers
+ * the build writes in place (module-level constants made from the texts were each a context slot
+ * load, a check that it holds a number and a load of it, five on every line). Comparing such numbers
+ * compares the bytes when one side is ASCII text: no eight ASCII bytes read as NaN or an infinity
+ * (their last byte would be 0x7f or 0xff and the one before it 0xf0 or more) or as ±0 (eight zero
+ * bytes, or seven then 0x80), and any other two doubles are equal only when their bits are. Half the
+ * compares of four-byte words.
  */
-function eight(text: string, at: number): number {
-  const bytes = new Uint8Array(8);
-  for (let i = 0; i < 8; i++) bytes[i] = text.charCodeAt(at + i);
-  return new DataView(bytes.buffer).getFloat64(0, true);
+// biome-ignore lint/suspicious/noConstEnum: used in this module alone, where the build writes each member's number in place
+const enum Eight {
+  /** `{"event"`, `HEAD`'s first eight bytes. */
+  Head0 = 1.0471688089047425e-142,
+  /** `:"write"`, its next eight. */
+  Head1 = 5.498132511242094e-143,
+  /** `,"vcpu":`, its next eight (then `"d`). */
+  Head2 = 1.1649106565747118e-28,
+  /** `,"size":`: between the register and the size (8 bytes). */
+  SizeKey = 1.1609760042237392e-28,
+  /** `,"value"`: between the size and the value's `:`. */
+  ValueKey = 5.499145024016051e-143,
 }
 
-/** `{"event":"write","vcpu":"d`: the line up to the vCPU's domain number (26 bytes). */
+/** `{"event":"write","vcpu":"d`: the line up to the vCPU's domain number (26 bytes; `Eight.Head*`). */
 const HEAD = '{"event":"write","vcpu":"d';
-const HEAD_0 = eight(HEAD, 0);
-const HEAD_1 = eight(HEAD, 8);
-const HEAD_2 = eight(HEAD, 16);
 /** `","sbdf":"`: between the vCPU's closing quote and the address's opening one (10 bytes). */
 const SBDF_KEY = '","sbdf":"';
 const SBDF_KEY_0 = word(SBDF_KEY, 0);
@@ -283,10 +327,6 @@ const SBDF_KEY_1 = word(SBDF_KEY, 4);
 const REG_KEY = '","reg":';
 const REG_KEY_0 = word(REG_KEY, 0);
 const REG_KEY_1 = word(REG_KEY, 4);
-/** `,"size":`: between the register and the size (8 bytes). */
-const SIZE_KEY = eight(',"size":', 0);
-/** `,"value":`: between the size and the value (9 bytes: these 8, then `:`). */
-const VALUE_KEY = eight(',"value":', 0);
 /**
  * The fewest bytes after a key: `<reg>,"size":<size>,"value":<value>}` with a digit each for the
  * register and the value.
@@ -350,13 +390,8 @@ function readCompactLine(bytes: Uint8Array, from: number, to: number, into: Comp
   // that the code reading them has them as integers, not doubles.
   const length = n[at + Slot.KeyLength]! | 0;
   if (length !== 0 && from + length + SHORTEST_TAIL <= to && sameKey(v, from, n, at, length)) {
-    into.domain = n[at + Slot.KeyDomain]! | 0;
-    into.vcpu = n[at + Slot.KeyVcpu]! | 0;
-    into.sbdfFrom = from + (n[at + Slot.AddressFrom]! | 0);
-    into.sbdfTo = from + (n[at + Slot.AddressTo]! | 0);
-    into.sbdfHash = n[at + Slot.AddressHash]! | 0;
-    into.sbdfHigh = n[at + Slot.AddressHigh]!;
-    into.sbdfLow = n[at + Slot.AddressLow]!;
+    into.met = true;
+    into.lineFrom = from;
     into.key = slot;
     // `readKey`'s shortcut for the address it read last: not this one.
     into.sbdfWords = false;
@@ -374,9 +409,9 @@ function readCompactLine(bytes: Uint8Array, from: number, to: number, into: Comp
  */
 function sameKey(v: DataView, from: number, n: Float64Array, at: number, length: number): boolean {
   return (
-    v.getFloat64(from, true) === HEAD_0 &&
-    v.getFloat64(from + 8, true) === HEAD_1 &&
-    v.getFloat64(from + 16, true) === HEAD_2 &&
+    v.getFloat64(from, true) === Eight.Head0 &&
+    v.getFloat64(from + 8, true) === Eight.Head1 &&
+    v.getFloat64(from + 16, true) === Eight.Head2 &&
     v.getFloat64(from + 24, true) === n[at] &&
     v.getFloat64(from + 32, true) === n[at + 1] &&
     v.getFloat64(from + 40, true) === n[at + 2] &&
@@ -392,12 +427,13 @@ function sameKey(v: DataView, from: number, n: Float64Array, at: number, length:
  */
 function readKey(bytes: Uint8Array, from: number, to: number, into: CompactWrite): number {
   const v = into.view;
+  into.met = false;
   // The head, and the vCPU's `d` (its first digit at least follows).
   if (
     from + HEAD.length >= to ||
-    v.getFloat64(from, true) !== HEAD_0 ||
-    v.getFloat64(from + 8, true) !== HEAD_1 ||
-    v.getFloat64(from + 16, true) !== HEAD_2 ||
+    v.getFloat64(from, true) !== Eight.Head0 ||
+    v.getFloat64(from + 8, true) !== Eight.Head1 ||
+    v.getFloat64(from + 16, true) !== Eight.Head2 ||
     bytes[from + 24] !== 0x22 /* " */ ||
     bytes[from + 25] !== 0x64 /* d */
   )
@@ -409,9 +445,9 @@ function readKey(bytes: Uint8Array, from: number, to: number, into: CompactWrite
     bytes[digits.end] !== 0x76 /* v */
   )
     return -1;
-  into.domain = digits.value;
+  into.parsedDomain = digits.value;
   if (!digitsAt(bytes, digits.end + 1, to, true)) return -1;
-  into.vcpu = digits.value;
+  into.parsedVcpu = digits.value;
   let at = digits.end;
   if (
     at + SBDF_KEY.length > to ||
@@ -433,8 +469,8 @@ function readKey(bytes: Uint8Array, from: number, to: number, into: CompactWrite
   ) {
     // The last address read again (its bytes were checked then; its hash and packed form stay).
     at += PACKED;
-    into.sbdfFrom = sbdfFrom;
-    into.sbdfTo = at;
+    into.parsedSbdfFrom = sbdfFrom;
+    into.parsedSbdfTo = at;
   } else {
     // The address: printable ASCII (0x20 … 0x7f) but a quote or backslash, up to its closing quote.
     let hash = 0;
@@ -450,11 +486,11 @@ function readKey(bytes: Uint8Array, from: number, to: number, into: CompactWrite
       if (k < 6) high = high * 128 + c;
       else if (k < 12) low = low * 128 + c;
     }
-    into.sbdfFrom = sbdfFrom;
-    into.sbdfTo = at;
-    into.sbdfHash = hash;
-    into.sbdfHigh = high;
-    into.sbdfLow = low;
+    into.parsedSbdfFrom = sbdfFrom;
+    into.parsedSbdfTo = at;
+    into.parsedSbdfHash = hash;
+    into.parsedSbdfHigh = high;
+    into.parsedSbdfLow = low;
     into.sbdfWords = at - sbdfFrom === PACKED;
     if (into.sbdfWords) {
       into.sbdfWord0 = v.getInt32(sbdfFrom, true);
@@ -470,15 +506,15 @@ function readKey(bytes: Uint8Array, from: number, to: number, into: CompactWrite
     return -1;
   at += REG_KEY.length;
   // Kept as read from the line's own bytes: every byte of it is printable ASCII, so each 8-byte
-  // number is one no line's bytes read as unless they are these (see `eight`). Those at 24, 32, 40
+  // number is one no line's bytes read as unless they are these (see `Eight`). Those at 24, 32, 40
   // and 48, and the key's last 8 bytes (`sameKey`; the first 24 are `HEAD`'s, checked above).
   const length = at - from;
   into.key = -1;
   if (
     length >= SHORTEST_KEPT_KEY &&
     length <= 8 * KEY_WORDS &&
-    into.domain <= LARGEST_KEPT_ID &&
-    into.vcpu <= LARGEST_KEPT_ID
+    into.parsedDomain <= LARGEST_KEPT_ID &&
+    into.parsedVcpu <= LARGEST_KEPT_ID
   ) {
     const slot = into.keys.keep(v, from);
     const n = into.keys.numbers;
@@ -486,13 +522,13 @@ function readKey(bytes: Uint8Array, from: number, to: number, into: CompactWrite
     for (let k = 0; k < Slot.KeyLength - 1; k++) n[first + k] = v.getFloat64(from + 24 + 8 * k, true);
     n[first + Slot.KeyLength - 1] = v.getFloat64(from + length - 8, true);
     n[first + Slot.KeyLength] = length;
-    n[first + Slot.KeyDomain] = into.domain;
-    n[first + Slot.KeyVcpu] = into.vcpu;
-    n[first + Slot.AddressFrom] = into.sbdfFrom - from;
-    n[first + Slot.AddressTo] = into.sbdfTo - from;
-    n[first + Slot.AddressHash] = into.sbdfHash;
-    n[first + Slot.AddressHigh] = into.sbdfHigh;
-    n[first + Slot.AddressLow] = into.sbdfLow;
+    n[first + Slot.KeyDomain] = into.parsedDomain;
+    n[first + Slot.KeyVcpu] = into.parsedVcpu;
+    n[first + Slot.AddressFrom] = into.parsedSbdfFrom - from;
+    n[first + Slot.AddressTo] = into.parsedSbdfTo - from;
+    n[first + Slot.AddressHash] = into.parsedSbdfHash;
+    n[first + Slot.AddressHigh] = into.parsedSbdfHigh;
+    n[first + Slot.AddressLow] = into.parsedSbdfLow;
     into.key = slot;
   }
   return at;
@@ -529,21 +565,32 @@ function readTail(bytes: Uint8Array, at: number, to: number, into: CompactWrite)
     }
   }
   // `,"size":`, its one digit, `,"value":` and the value's first digit and the `}` after it.
-  if (at + SHORTEST_TAIL - 1 > to || into.view.getFloat64(at, true) !== SIZE_KEY) return -1;
+  if (at + SHORTEST_TAIL - 1 > to || into.view.getFloat64(at, true) !== Eight.SizeKey) return -1;
   const size = bytes[at + 8]! - 0x30;
   if (size !== 1 && size !== 2 && size !== 4) return -1;
-  if (into.view.getFloat64(at + 9, true) !== VALUE_KEY || bytes[at + 17] !== 0x3a /* : */) return -1;
-  // The value: 1 to 10 digits, no leading zero, up to the `}`.
+  if (into.view.getFloat64(at + 9, true) !== Eight.ValueKey || bytes[at + 17] !== 0x3a /* : */) return -1;
+  // The value: 1 to 10 digits, no leading zero, up to the `}`. Its first nine in int32 arithmetic
+  // (below 10^9), and a tenth then as a double (the largest value, 2^32 - 1, is no int32): with the
+  // loop in doubles, every line's digits were multiplied and added as such.
   const first = at + 18;
-  let value = bytes[first]! - 0x30;
-  if (value >>> 0 > 9) return -1;
+  let nine = bytes[first]! - 0x30;
+  if (nine >>> 0 > 9) return -1;
   let end = first + 1;
-  if (value !== 0) {
-    const last = Math.min(to, first + 10);
+  let value = nine;
+  if (nine !== 0) {
+    const last = Math.min(to, first + 9);
     for (; end < last; end++) {
       digit = bytes[end]! - 0x30;
       if (digit >>> 0 > 9) break;
-      value = value * 10 + digit;
+      nine = nine * 10 + digit;
+    }
+    value = nine;
+    if (end === first + 9 && end < to) {
+      digit = bytes[end]! - 0x30;
+      if (digit >>> 0 <= 9) {
+        value = nine * 10 + digit;
+        end++;
+      }
     }
   }
   if (end >= to || bytes[end] !== 0x7d /* } */) return -1;

@@ -249,8 +249,8 @@ export class Replayer {
 
   /**
    * `applyWrite` for a line of a key kept in `slot` of `targets` (`TraceReplay`'s reader,
-   * write-target.ts): what the line's look-ups find is kept there, and a line of the same key is made
-   * from it with none.
+   * write-target.ts) whose slot keeps no target that stands (`applyKeptWrite` said so): what the
+   * line's look-ups find is kept there, and a line of the same key is made from it with none.
    * @internal
    */
   applyKeyedWrite(
@@ -269,6 +269,51 @@ export class Replayer {
       this.applyInertWrite(domain, vcpu, sbdf, reg, size, value, line, targets, slot)
     )
       return;
+    this.applyCheckedWrite(domain, vcpu, sbdf, reg, size, value, line);
+  }
+
+  /**
+   * The write of a line whose key's slot of `targets` keeps the vCPU, address and device its
+   * look-ups found, while the machine's access targets stand as they were then
+   * (`Machine.accessTargetsVersion`): made with no look-up when it is inert and the vCPU has nothing
+   * pending (true). False, with nothing done, when it is not (the line then takes the checked path,
+   * `applyCheckedWrite`, with no second attempt); undefined, with nothing done, when the slot keeps
+   * no target that stands (`applyKeyedWrite`). No target is kept under whole checks
+   * (`applyInertWrite` keeps none), nor before boot, so neither is asked here.
+   * @internal
+   */
+  applyKeptWrite(
+    targets: WriteTargets,
+    slot: number,
+    reg: number,
+    size: number,
+    value: number,
+    line: number,
+  ): boolean | undefined {
+    const machine = this.machine;
+    if (machine === undefined || targets.targetVersion(slot) !== machine.accessTargetsVersion)
+      return undefined;
+    // The vCPU, address and device are set with the version.
+    const kept = targets.targetVcpu(slot);
+    return (
+      kept.pending === undefined &&
+      this.inertWriteTo(kept, targets.targetDevice(slot), targets.targetSbdf(slot), reg, size, value, line)
+    );
+  }
+
+  /**
+   * The `write` event of a CF8/CFC write's fields, past the inert writes (`applyChecked`).
+   * @internal
+   */
+  applyCheckedWrite(
+    domain: number,
+    vcpu: number,
+    sbdf: string,
+    reg: number,
+    size: 1 | 2 | 4,
+    value: number,
+    line: number,
+  ): void {
     this.applyChecked({ event: 'write', vcpu: { domain, vcpu }, sbdf, reg, size, value }, line);
   }
 
@@ -364,13 +409,9 @@ export class Replayer {
     // (An ECAM write, up to 8 bytes split by Xen, always takes the checked path: `apply` does not
     // offer it.)
     if (this.wholeChecks) return false;
-    if (targets !== undefined && targets.targetVersion(slot) === this.machine!.accessTargetsVersion) {
-      // The vCPU, address and device are set with the version.
-      const kept = targets.targetVcpu(slot);
-      return (
-        kept.pending === undefined &&
-        this.inertWriteTo(kept, targets.targetDevice(slot), targets.targetSbdf(slot), reg, size, value, line)
-      );
+    if (targets !== undefined) {
+      const kept = this.applyKeptWrite(targets, slot, reg, size, value, line);
+      if (kept !== undefined) return kept;
     }
     let vcpu = this.inertVcpu;
     if (vcpu === undefined || domain !== this.inertDomainId || vcpuIndex !== this.inertVcpuIndex) {

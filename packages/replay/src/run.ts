@@ -86,25 +86,44 @@ export class TraceReplay {
   }
 
   /**
-   * Applies the compact write line `this.write` holds, read from `bytes`; what the line's key names
-   * on the machine is kept in its slot (`Replayer.applyKeyedWrite`).
+   * Applies the compact write line `this.write` holds, read from `bytes`: with no look-up when its
+   * key's slot keeps what the line names on the machine (`Replayer.applyKeptWrite`), else found and
+   * kept there (`Replayer.applyKeyedWrite`). The address's text is needed only then, and for the
+   * checked path's event.
    */
   private applyCompact(bytes: Uint8Array): boolean {
     const write = this.write;
-    this.lines++;
+    const line = ++this.lines;
     try {
+      const slot = write.key;
+      const kept =
+        slot < 0
+          ? undefined
+          : this.replayer.applyKeptWrite(write.keys, slot, write.reg, write.size, write.value, line);
+      if (kept === true) return true;
       const sbdf = this.addressTexts.textOf(bytes, write);
-      this.replayer.applyKeyedWrite(
-        write.domain,
-        write.vcpu,
-        sbdf,
-        write.reg,
-        write.size,
-        write.value,
-        this.lines,
-        write.key < 0 ? undefined : write.keys,
-        write.key,
-      );
+      if (kept === false)
+        this.replayer.applyCheckedWrite(
+          write.domain,
+          write.vcpu,
+          sbdf,
+          write.reg,
+          write.size,
+          write.value,
+          line,
+        );
+      else
+        this.replayer.applyKeyedWrite(
+          write.domain,
+          write.vcpu,
+          sbdf,
+          write.reg,
+          write.size,
+          write.value,
+          line,
+          slot < 0 ? undefined : write.keys,
+          slot,
+        );
       return true;
     } catch (error) {
       if (!(error instanceof TraceError)) throw error;
