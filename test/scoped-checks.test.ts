@@ -73,6 +73,34 @@ describe('scoped checks see what whole checks see', () => {
     expect(found).toContainEqual({ line: 14, kind: 'unexplained-mapping', count: 237, frames: undefined });
   });
 
+  it('an unmap beside a shared page makes the extent start inside it: the violation is named anew', () => {
+    // 01:00.0 (dom0) has a 64 KiB BAR over the 4 KiB BARs of 02:00.0 and 03:00.0, which d1 maps at
+    // e0007 and e0008: one extent from c0007, inside 01:00.0's page, so the sharing violation is
+    // named by the extent's first frame, e0007. Line 16 unmaps e0007 (d1 turns 02:00.0's decoding
+    // off): the extent starts at e0008 now, a frame the line did not write, on a page that did not
+    // move, and the violation is named e0008 from then on.
+    const found = bothWays([
+      '{"event":"host","profile":"xen"}',
+      '{"event":"device","sbdf":"0000:01:00.0","bars":[{"type":"mem32","size":"0x10000","addr":"0xc0000000"}]}',
+      '{"event":"device","sbdf":"0000:02:00.0","bars":[{"type":"mem32","size":"0x1000","addr":"0xc0007000"}]}',
+      '{"event":"device","sbdf":"0000:03:00.0","bars":[{"type":"mem32","size":"0x1000","addr":"0xc0008000"}]}',
+      '{"event":"boot"}',
+      '{"event":"domain","id":1}',
+      '{"event":"assign","sbdf":"0000:02:00.0","domain":1}',
+      '{"event":"assign","sbdf":"0000:03:00.0","domain":1}',
+      '{"event":"write","vcpu":"d1v0","sbdf":"00:00.0","reg":"0x10","size":4,"value":"0xe0007000"}',
+      '{"event":"write","vcpu":"d1v0","sbdf":"00:00.0","reg":"0x4","size":2,"value":"0x2"}',
+      '{"event":"run","vcpu":"d1v0"}',
+      '{"event":"write","vcpu":"d1v0","sbdf":"00:01.0","reg":"0x10","size":4,"value":"0xe0008000"}',
+      '{"event":"write","vcpu":"d1v0","sbdf":"00:01.0","reg":"0x4","size":2,"value":"0x2"}',
+      '{"event":"run","vcpu":"d1v0"}',
+      '{"event":"write","vcpu":"d1v0","sbdf":"00:00.0","reg":"0x4","size":2,"value":"0x0"}',
+      '{"event":"run","vcpu":"d1v0"}',
+    ]);
+    expect(found).toContainEqual({ line: 11, kind: 'subpage-shared', count: undefined, frames: undefined });
+    expect(found).toContainEqual({ line: 16, kind: 'subpage-shared', count: undefined, frames: undefined });
+  });
+
   it('a set left filled that a later failed modify_bars fills further is a new violation', () => {
     // header.c modify_bars: BAR2's offset mismatch (EINVAL) leaves BAR0's set filled (G1); the
     // second enable adds BAR0's frames at the probe address to it.

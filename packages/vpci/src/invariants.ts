@@ -233,7 +233,8 @@ export interface InvariantContext extends EngineContext {
 
 /**
  * Every violation, in a deterministic order (domains by id, then frames). With a `scope`, only the
- * violations that involve its devices or frames: the same ones a whole check reports there.
+ * violations that involve its devices or frames: the same ones a whole check reports there, but
+ * the shared pages that cannot be new since the machine's last check (`SharedChanges`).
  */
 export function checkInvariants(context: InvariantContext, scope?: InvariantScope): Violation[] {
   const caches = context.invariantCaches;
@@ -268,6 +269,10 @@ export function checkInvariants(context: InvariantContext, scope?: InvariantScop
   }
   caches.windowIndexes.update(context, scope.devices);
   const near = caches.hostPages.indexNear(context, scope.devices);
+  // Where pages moved or changed holder since the last check: all the sharing checks need look at
+  // beside the scope's guest frames (`SharedChanges`), unless what moved is not known.
+  const moved =
+    near.moved === undefined ? undefined : near.moved.length === 0 ? NO_RANGES : merged(near.moved);
   // Of the host frames the scope names, only where pages moved or changed owner since the last
   // check can a page be newly shared: elsewhere no host page and (outside the scope's guest
   // frames) no mapping changed. The scope's are kept whole when what moved is not known.
@@ -275,11 +280,11 @@ export function checkInvariants(context: InvariantContext, scope?: InvariantScop
   let hostFrames: Ranges | undefined;
   if (scope.hostFrames !== undefined)
     hostFrames =
-      near.moved === undefined
+      moved === undefined
         ? merged(scope.hostFrames)
-        : near.moved.length === 0
+        : moved.length === 0
           ? NO_RANGES
-          : intersection(merged(scope.hostFrames), merged(near.moved));
+          : intersection(merged(scope.hostFrames), moved);
   // The usual line (a vCPU finishing one device's map): one domain's frames, no moved host page,
   // and nothing to find there; proved by a walk that makes nothing (`regionFindsNothing`).
   if (
@@ -292,14 +297,14 @@ export function checkInvariants(context: InvariantContext, scope?: InvariantScop
     if (caches.leanRegions === 'on') return violations;
     // 'verify': the general path over the same scope, which must find nothing either.
     const general: Violation[] = [];
-    checkScope(context, scope, busy, hostFrames, near.index, general);
+    checkScope(context, scope, busy, hostFrames, moved, near.index, general);
     if (general.length > 0)
       throw new Error(
         `the lean path found nothing where the general path finds ${general.length} violations`,
       );
     return violations;
   }
-  checkScope(context, scope, busy, hostFrames, near.index, violations);
+  checkScope(context, scope, busy, hostFrames, moved, near.index, violations);
   return violations;
 }
 
@@ -481,12 +486,16 @@ const busyDevices = new Set<PciDevice>();
 /** No domains: a scoped check does not take the machine's list (it finds its own, `scopedDomains`). */
 const NO_DOMAINS: readonly Domain[] = Object.freeze([]);
 
-/** The general path of a scoped check (`checkDomains` over the scope), its findings pushed to `found`. */
+/**
+ * The general path of a scoped check (`checkDomains` over the scope), its findings pushed to `found`;
+ * `moved`: the host frames where pages moved since the last check, when known.
+ */
 function checkScope(
   context: InvariantContext,
   scope: InvariantScope,
   busy: ReadonlySet<PciDevice>,
   hostFrames: Ranges | undefined,
+  moved: Ranges | undefined,
   hostPages: IntervalIndex<HostPageSpot>,
   found: Violation[],
 ): void {
@@ -498,6 +507,8 @@ function checkScope(
     hostFrames,
     (first, last) => hostPages.meeting(first, last, []),
     found,
+    undefined,
+    moved,
   );
 }
 
@@ -812,7 +823,9 @@ function windowHeld(
  * The checks of each domain's mappings (3–6), over the whole domain without a `scope`, else where
  * it names (`hostFrames`: the scope's host frames where pages moved). A whole check's (`wholeDomains`)
  * gives `whole`: the domains' windows and MSI-X pages it keeps (those not there are listed and put
- * there), and a list told where each domain's parts lie in `violations`.
+ * there), and a list told where each domain's parts lie in `violations`. A scoped check that knows
+ * where host pages moved since the last check (`moved`) reports only the shared pages that can be
+ * new (`SharedChanges`).
  */
 function checkDomains(
   context: InvariantContext,
@@ -823,6 +836,7 @@ function checkDomains(
   hostPages: SharedPages,
   violations: Violation[],
   whole?: { readonly layouts: Map<Domain, DomainLayout>; readonly parts: DomainParts[] },
+  moved?: Ranges,
 ): void {
   const caches = context.invariantCaches;
   for (const domain of domains) {
@@ -837,6 +851,7 @@ function checkDomains(
           caches.mmio.mmioExtentsMeeting(domain.p2m, [], hostFrames),
           hostPages,
           violations,
+          moved === undefined ? undefined : { guestFrames: NO_RANGES, movedHostFrames: moved },
         );
       continue;
     }
@@ -869,7 +884,15 @@ function checkDomains(
     const from = violations.length;
     checkMsix(domain, near, violations);
     const shared = violations.length;
-    checkShared(domain, extents, hostPages, violations);
+    checkShared(
+      domain,
+      extents,
+      hostPages,
+      violations,
+      moved === undefined || region === undefined
+        ? undefined
+        : { guestFrames: region, movedHostFrames: moved },
+    );
     const rest = violations.length;
     checkMappings(domain, near, merged(inFlight), extents, violations);
     checkCoverage(context, domain, near, busy, extents, violations);
@@ -1125,17 +1148,69 @@ function pageOrder(a: HostPage, b: HostPage): number {
   return sbdfKey(a.device.sbdf) - sbdfKey(b.device.sbdf) || a.position - b.position;
 }
 
-/** Mapped host pages (of MMIO `extents` of `domain`) that hold a BAR of another domain's device. */
+/**
+ * Where a scoped check's sharing violations of one domain can be new since the machine's last check
+ * (`checkShared`). Such a violation is an extent of the domain's p2m and a host page of another
+ * domain on its machine frames, named by the first frame of the page the extent maps: the page's
+ * first frame where the extent holds it (`gfn` the page's first frame less the extent's shift),
+ * else the extent's first frame (an extent starting inside the page). The first kind is there or
+ * not as the p2m entry at that `gfn` and the page are; the second as the extent's boundaries are,
+ * which the p2m may draw away from the frames it wrote (`wholeRuns`). So one can be new only where
+ * the p2m entries changed (`guestFrames`), where a page moved or changed holder (`movedHostFrames`),
+ * or at an extent's first frame; a merged extent of the hardware domain over thousands of BARs then
+ * lists none of the pages it held before (issue 16, `guests`). The other pages are a whole check's
+ * violations as they were: already reported, and a replay records a violation when first seen.
+ */
+interface SharedChanges {
+  /** The domain's guest frames the scope names (merged): where its p2m entries may have changed. */
+  readonly guestFrames: Ranges;
+  /** The machine frames (merged) where host pages moved or changed holder since the last check. */
+  readonly movedHostFrames: Ranges;
+}
+
+/**
+ * The host pages on `extent`'s machine frames that `checkShared` reports, in no order: every one
+ * without `changed`, else those where a violation can be new (`SharedChanges`), each once.
+ */
+function pagesToReport(
+  extent: P2mExtent,
+  hostPages: SharedPages,
+  changed: SharedChanges | undefined,
+): HostPage[] {
+  const first = extent.mfn as number;
+  const last = first + extent.count - 1;
+  if (changed === undefined) return hostPages(first, last);
+  const shift = first - extent.gfn;
+  // The pages holding the extent's first frame: those it starts inside, and the one it starts with.
+  const found = hostPages(first, first);
+  const add = (from: number, to: number): void => {
+    const more = hostPages(Math.max(first, from), Math.min(last, to));
+    for (let k = 0; k < more.length; k++) if (!found.includes(more[k]!)) found.push(more[k]!);
+  };
+  const guest = changed.guestFrames;
+  for (let r = firstEndingFrom(guest, extent.gfn); r < guest.length && guest[r]![0] + shift <= last; r++)
+    add(guest[r]![0] + shift, guest[r]![1] + shift);
+  const moved = changed.movedHostFrames;
+  for (let r = firstEndingFrom(moved, first); r < moved.length && moved[r]![0] <= last; r++)
+    add(moved[r]![0], moved[r]![1]);
+  return found;
+}
+
+/**
+ * Mapped host pages (of MMIO `extents` of `domain`) that hold a BAR of another domain's device: all
+ * of them, or with `changed` (a scoped check) those that can be new since the last check.
+ */
 function checkShared(
   domain: Domain,
   extents: readonly P2mExtent[],
   hostPages: SharedPages,
   violations: Violation[],
+  changed?: SharedChanges,
 ): void {
   // Per extent, the pages on its machine frames, in device order.
   for (let i = 0; i < extents.length; i++) {
     const extent = extents[i]!;
-    const meeting = hostPages(extent.mfn, extent.mfn + extent.count - 1);
+    const meeting = pagesToReport(extent, hostPages, changed);
     // Only other domains' pages count: the usual extent meets its own BAR's pages alone.
     let others = 0;
     for (let k = 0; k < meeting.length; k++) {
