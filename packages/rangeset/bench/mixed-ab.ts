@@ -8,6 +8,10 @@
  * through its own compiled copy of the benchmark's kernel (`kernels.ts`). Prints each round's CPU
  * times and the same-round ratios sorted-btree / A, sorted-btree / B and B / A (above 1: A faster),
  * with their median, min and max; the final sets and the query answers of all three are checked equal.
+ * Beside each time, the minor page faults the run took (first touches of memory the process had not
+ * used yet): on a virtual machine each can cost tens of microseconds, charged to the process as CPU
+ * time, so a run's time depends on whether the allocator handed it memory freed earlier in the
+ * process or fresh pages (DESIGN.md, branch `rs13`).
  *
  * Count mode, for instruction counts that the host's load does not move: `valgrind --tool=cachegrind
  * --cache-sim=no node --predictable --single-threaded --import tsx bench/mixed-ab.ts --count=<ops>
@@ -46,20 +50,25 @@ async function contender(which: string): Promise<Contender> {
   return { name: which, make, applyOps: privateCopy(applyOps), addAll: privateCopy(addAll) };
 }
 
-/** Fills a fresh set (untimed), then replays `ops` operations of the stream: CPU ms, answers, the set. */
+/**
+ * Fills a fresh set (untimed), then replays `ops` operations of the stream: CPU ms, the minor page
+ * faults taken meanwhile, the answers, the set.
+ */
 function once(
   c: Contender,
   w: MixedWorkload,
   ops: number,
-): { ms: number; hits: Float64Array; set: RangeSetLike } {
+): { ms: number; faults: number; hits: Float64Array; set: RangeSetLike } {
   const set = c.make();
   c.addAll(set, w.fill.starts, w.fill.ends, w.fill.length);
   const s = streamPrefix(w.stream, ops);
   const hits = new Float64Array(2);
   (globalThis as { gc?: () => void }).gc?.();
+  const faults0 = process.resourceUsage().minorPageFault;
   const t0 = cpuMs();
   c.applyOps(set, s.ops, s.starts, s.ends, s.length, hits);
-  return { ms: cpuMs() - t0, hits, set };
+  const ms = cpuMs() - t0;
+  return { ms, faults: process.resourceUsage().minorPageFault - faults0, hits, set };
 }
 
 function spread(xs: number[]): string {
@@ -85,19 +94,24 @@ if (countArg !== undefined) {
   const all = [await contender(a), await contender(b), await contender('sorted-btree')];
   for (const c of all) once(c, warm, warm.stream.length);
   const ms: number[][] = all.map(() => []);
+  const faults: number[][] = all.map(() => []);
   let reference: string | undefined;
   for (let r = 0; r < Number(rounds); r++) {
     for (let j = 0; j < all.length; j++) {
       const who = (j + r) % all.length;
       const run = once(all[who]!, work, work.stream.length);
       ms[who]!.push(run.ms);
+      faults[who]!.push(run.faults);
       const answer = `${JSON.stringify(run.set.toArray())} ${run.hits[0]} ${run.hits[1]}`;
       reference ??= answer;
       if (answer !== reference)
         throw new Error(`${all[who]!.name} differs from the first run's set or answers`);
     }
     console.log(
-      `round ${r + 1}: A ${ms[0]![r]!.toFixed(0)} ms, B ${ms[1]![r]!.toFixed(0)} ms, btree ${ms[2]![r]!.toFixed(0)} ms`,
+      `round ${r + 1}: ` +
+        ['A', 'B', 'btree']
+          .map((name, who) => `${name} ${ms[who]![r]!.toFixed(0)} ms (${faults[who]![r]} faults)`)
+          .join(', '),
     );
   }
   const ratio = (x: number[], y: number[]) => x.map((t, r) => t / y[r]!);
