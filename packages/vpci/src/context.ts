@@ -10,6 +10,7 @@ import type { ResolvedHostBridge } from './arm-pci-host.js';
 import type { Domain, PciDevice } from './domain.js';
 import type { EnabledBarIndex } from './enabled-bars.js';
 import type { VpciEvent } from './events.js';
+import type { HostBarIndex } from './host-bar-index.js';
 import type { Policy } from './policy.js';
 
 export interface EngineContext {
@@ -50,6 +51,12 @@ export interface EngineContext {
    * @internal
    */
   readonly enabledBars?: EnabledBarIndex | undefined;
+  /**
+   * Hardened: every device's BARs by host frame, for `modifyBars`' search of the pages another
+   * domain's device has a BAR on; without it (a fake context) the search walks every device.
+   * @internal
+   */
+  readonly hostBarIndex?: HostBarIndex | undefined;
   /**
    * Hardened (`mapVfBarRanges`): the decoding flags of a PF's VFs are kept per VF BAR array
    * (sriov-decoding.ts); without it (a fake context, or a test's naive machine) each VF keeps its own.

@@ -92,6 +92,12 @@ export class Bar {
    * @internal
    */
   watcher: BarWatcher | undefined;
+  /**
+   * Told of every change counted in `hostChanges` (the machine's index of the devices' BARs by host
+   * frame, `HostBarIndex`): a second listener, as `watcher` is the enabled-BAR index's.
+   * @internal
+   */
+  hostWatcher: BarWatcher | undefined;
 
   private kind: BarType = 'empty';
   /**
@@ -151,6 +157,7 @@ export class Bar {
     this.memory = isMemory(value);
     this.half = halfHoldsProbe(this);
     this.hostCount++;
+    this.hostWatcher?.barChanged();
     this.changed();
   }
 
@@ -163,6 +170,7 @@ export class Bar {
     this.hostAddr = value;
     this.hostCache = undefined;
     this.hostCount++;
+    this.hostWatcher?.barChanged();
     // Read by the host pages, and while the BAR is enabled by its window's shift too
     // (state-generation.ts): the hardware domain's BAR placements with decoding off keep the rest.
     this.changed(this.enabled ? READ_BY.hostPages | READ_BY.windows : READ_BY.hostPages);
@@ -194,6 +202,7 @@ export class Bar {
     this.hostCache = undefined;
     this.half = halfHoldsProbe(this);
     this.hostCount++;
+    this.hostWatcher?.barChanged();
     this.changed();
   }
 

@@ -40,6 +40,7 @@ import { EnabledBarIndex } from './enabled-bars.js';
 import type { VpciEvent } from './events.js';
 import { type DeviceSpec, PhysicalDevice } from './hardware.js';
 import { vpciInitHeader } from './header.js';
+import { HostBarIndex } from './host-bar-index.js';
 import { InvariantCaches } from './invariants.js';
 import { type IommuErrno, IommuFaults, phantomFunctions, phantomStride } from './iommu.js';
 import { type MemoryTypeAnswer, memoryTypeOf } from './memory-type.js';
@@ -246,6 +247,12 @@ export class Machine implements EngineContext {
    * @internal
    */
   readonly enabledBars: EnabledBarIndex | undefined = new EnabledBarIndex();
+  /**
+   * See `EngineContext.hostBarIndex`; told whenever a device is plugged or unplugged (the rest it
+   * watches itself). A test may take it away to compare with the walk over every device.
+   * @internal
+   */
+  readonly hostBarIndex: HostBarIndex | undefined = new HostBarIndex();
   /** See `EngineContext.packVfDecoding`. @internal */
   readonly packVfDecoding: boolean = true;
   private readonly deviceMap = new Map<number, PciDevice>();
@@ -492,6 +499,7 @@ export class Machine implements EngineContext {
     stateChanged();
     this.deviceMap.set(key, pdev);
     this.plugOrder.set(pdev, this.plugs++);
+    this.hostBarIndex?.plugged(pdev);
     this.sortedDevices = undefined;
     this.deviceListChanges++;
     // Hardened: a device hot-plugged into a page another domain maps would be the hardware
@@ -716,6 +724,7 @@ export class Machine implements EngineContext {
     }
     stateChanged();
     this.deviceMap.delete(sbdfKey(device.sbdf));
+    this.hostBarIndex?.unplugged(device);
     this.sortedDevices = undefined;
     this.deviceListChanges++;
     this.accessTargetChanges++;
@@ -1501,24 +1510,39 @@ export class Machine implements EngineContext {
    * assignment and hot-plug). The devices looked at are those of the other domains' lists (a device
    * with vPCI state always has an owner), not every device of the machine: a VF joining the
    * hardware domain looks at the guests' devices only. When several meet, the answer is the one
-   * plugged first (the machine's device order), as a walk over every device would give.
+   * plugged first (the machine's device order), as a walk over every device would give. With the
+   * index of BARs by host frame (`hostBarIndex`) only the devices with a BAR on those pages are asked.
    */
   private sharedMappedPage(device: PciDevice, target: Domain): { mfn: number; other: string } | undefined {
+    const frames = hostBarFrames(device);
     let found: { mfn: number; other: PciDevice } | undefined;
-    for (const domain of this.domainMap.values()) {
-      if ((domain === this.domXen ? this.hardwareDomain : domain) === target) continue;
-      for (const other of domain.devices) {
-        if (other === device || other.vpci === undefined) continue;
-        if (found !== undefined && this.plugOrder.get(other)! > this.plugOrder.get(found.other)!) continue;
-        const mfn = this.sharedPageWith(device, other);
-        if (mfn !== undefined) found = { mfn, other };
-      }
-    }
+    const consider = (other: PciDevice): void => {
+      if (other === device || other.vpci === undefined) return;
+      if (found !== undefined && this.plugOrder.get(other)! > this.plugOrder.get(found.other)!) return;
+      const mfn = this.sharedPageWith(frames, other);
+      if (mfn !== undefined) found = { mfn, other };
+    };
+    // dom_xen's devices count as the hardware domain's.
+    const counted = (domain: Domain): boolean =>
+      (domain === this.domXen ? this.hardwareDomain : domain) !== target;
+    if (this.hostBarIndex !== undefined) {
+      // A device is on its owner's list while it has one (`setOwner`, `moveOwner`).
+      for (const other of this.hostBarIndex.devicesMeeting(frames))
+        if (other.domain !== undefined && counted(other.domain)) consider(other);
+    } else
+      for (const domain of this.domainMap.values())
+        if (counted(domain)) for (const other of domain.devices) consider(other);
     return found === undefined ? undefined : { mfn: found.mfn, other: found.other.name };
   }
 
-  /** The first host page holding a BAR of `device` that `other` maps or is about to map (`sharedMappedPage`). */
-  private sharedPageWith(device: PciDevice, other: PciDevice): number | undefined {
+  /**
+   * The first host page of `frames` (a device's `hostBarFrames`) that `other` maps or is about to map
+   * (`sharedMappedPage`).
+   */
+  private sharedPageWith(
+    frames: readonly (readonly [number, number])[],
+    other: PciDevice,
+  ): number | undefined {
     // A map part done (preempted) has mapped frames its BARs' sets no longer hold, and flags the
     // BARs enabled only when it completes: every BAR it may map counts (a ROM-only map, the ROM).
     const mapping = this.pendingVcpus
@@ -1529,10 +1553,8 @@ export class Machine implements EngineContext {
       // Mapped, or with frames about to be mapped (or unmapped) by pending work.
       if (!remote.enabled && !mayMap && (remote.mem === undefined || remote.mem.isEmpty())) continue;
       const [remoteStart, remoteEnd] = remote.hostFrames();
-      for (const bar of hostBars(device)) {
-        const [start, end] = bar.hostFrames();
+      for (const [start, end] of frames)
         if (start <= remoteEnd && remoteStart <= end) return Math.max(start, remoteStart);
-      }
     }
     return undefined;
   }

@@ -15,6 +15,7 @@ import { effectiveOwner, hostBars, overlappingBar, pendingInDomain } from './own
 import { PCI_COMMAND_MEMORY } from './pci-regs.js';
 import { applyMap, deferMap, type MapErrno } from './pending.js';
 import { countRangesetOps, purgeBarSets } from './rangeset-ops.js';
+import { sbdfKey } from './sbdf.js';
 import { READ_BY, stateChanged } from './state-generation.js';
 
 /**
@@ -346,7 +347,7 @@ export function sanitizeBarMemory(context: EngineContext, bar: Bar, counted?: Pc
 function dropSharedPages(context: EngineContext, device: PciDevice, changing: readonly Bar[]): void {
   const vpci = device.vpci!;
   const owner = effectiveOwner(context, device);
-  for (const other of context.devices()) {
+  for (const other of devicesNear(context, changing)) {
     if (other === device || other.domain === undefined || effectiveOwner(context, other) === owner) continue;
     for (const remote of hostBars(other)) {
       const [remoteStart, remoteEnd] = remote.hostFrames();
@@ -377,6 +378,18 @@ function dropSharedPages(context: EngineContext, device: PciDevice, changing: re
       }
     }
   }
+}
+
+/**
+ * The devices `dropSharedPages` walks, in the machine's order (by SBDF, `EngineContext.devices`): with
+ * the index of BARs by host frame, those with a BAR on a host page of `changing` (the only ones the
+ * walk acts on); without it (a fake context), every device.
+ */
+function devicesNear(context: EngineContext, changing: readonly Bar[]): Iterable<PciDevice> {
+  const index = context.hostBarIndex;
+  if (index === undefined) return context.devices();
+  const near = index.devicesMeeting(changing.map((bar) => bar.hostFrames()));
+  return near.length < 2 ? near : near.sort((a, b) => sbdfKey(a.sbdf) - sbdfKey(b.sbdf));
 }
 
 /**
