@@ -1868,6 +1868,45 @@ describe('across chunk boundaries (chunkSize 4)', () => {
     expect(set.toArray()).toEqual(dropFirst(base, 10));
   });
 
+  // The first step of a stored set with `restart` is the budgeted consumer's common call: its count is
+  // checked there as everywhere (R4), and a count that uses the range up drops it.
+  const badRestarts: ReadonlyArray<{ label: string; consumed: unknown; shown: string }> = [
+    { label: 'negative', consumed: -1, shown: '-1' },
+    { label: 'above the range length', consumed: 6, shown: '6' },
+    { label: 'not an integer', consumed: 1.5, shown: '1.5' },
+    { label: 'NaN', consumed: Number.NaN, shown: 'NaN' },
+    { label: 'a string', consumed: '3', shown: '"3"' },
+  ];
+  it.each(badRestarts)(
+    "a consume's first step in the store rejects a restart's count: $label ($shown)",
+    ({ consumed, shown }) => {
+      const set = chunked();
+      expectInvalid(
+        thrown(() => set.consumeRanges(() => step(consumed as number, 'restart'))),
+        'consumed',
+        consumed,
+        shown,
+      );
+      expect(set.toArray()).toEqual(base);
+    },
+  );
+
+  it("a consume's first step in the store that uses the range up with a restart drops it", () => {
+    const set = chunked();
+    expect(set.consumeRanges(() => step(2, 'restart'))).toEqual({ ok: true, status: 'restart' });
+    // The 3 values left of [0, 4], then a restart: the next call starts on the second range.
+    expect(set.consumeRanges((s, e) => step(e - s + 1, 'restart'))).toEqual({ ok: true, status: 'restart' });
+    expect(set.toArray()).toEqual(dropFirst(base, 5));
+    const run = budgeted(7);
+    expect(set.consumeRanges(run.cb)).toEqual({ ok: true, status: 'restart' });
+    expect(run.seen).toEqual([
+      [10, 14],
+      [20, 24],
+    ]);
+    expect(set.toArray()).toEqual(dropFirst(base, 12));
+    expectCanonical(set);
+  });
+
   it('claims first fit across chunks', () => {
     // Every gap holds 5 values: claim 5 fills {5-9}; claim 6 fits only past the end, at 395.
     const set = chunked();

@@ -472,8 +472,8 @@ export class RangeSet<in out T extends number = number> implements Iterable<Rang
    * The common call of a budgeted consumer (vPCI's map loop, workload (c)): the store holds the
    * ranges, the callback takes part of the first one and asks for a restart. That is done here, on
    * the first range the store holds in two fields (`firstStart`, `firstEnd`), one write and no loop,
-   * kept short so that V8 inlines it and the callback into the caller's loop; everything else goes
-   * out of line (`consumeStored`).
+   * kept short so that V8 inlines it and the callback into the caller's loop; every other step goes
+   * out of line (`consumedOther`), as does a set that is busy or lags (`consumeStored`).
    */
   private consumeFirst<C extends Errno>(callback: (start: T, end: T) => ConsumeStep<C>): ConsumeResult<C> {
     // A busy set is refused in `consumeStored` (before it reads the store, which a set in its fields
@@ -497,16 +497,38 @@ export class RangeSet<in out T extends number = number> implements Iterable<Rang
     this.busy = IDLE;
     const consumed = step.consumed;
     const next = step.next;
-    // Checked before it is applied (R4): a bad step throws and the set is as it was.
+    // The common step, tested first and in full: part of the range taken, then a restart. Every
+    // other step goes out of line, where `checkStep` tests it before it is applied (R4).
+    if (next === 'restart' && Number.isInteger(consumed) && consumed >= 0 && consumed < end - start + 1) {
+      store.consumedPart(start + consumed);
+      return RESTARTED;
+    }
+    return this.consumedOther(step, callback as StoredCallback<ConsumeStep<C>>);
+  }
+
+  /**
+   * `consumeFirst` after a step other than a part of the range and a restart: the range used up,
+   * `continue`, `fail`, or a bad step (thrown here, the set as it was). Out of line: a budgeted
+   * consumer takes it once a range.
+   */
+  private consumedOther<C extends Errno>(
+    step: ConsumeStep<C>,
+    callback: StoredCallback<ConsumeStep<C>>,
+  ): ConsumeResult<C> {
+    const store = this.store!;
+    // The range the step was for: the held fields, unchanged by the step (a callback that read the
+    // set only wrote the start back, see `ChunkedStore.firstStart`).
+    const start = store.firstStart;
+    const end = store.firstEnd;
+    const consumed = step.consumed;
+    const next = step.next;
     checkStepHere(step, start, end);
     if (consumed !== end - start + 1) {
       store.consumedPart(start + consumed);
     } else this.usedFirst();
     if (next === 'continue') {
       // The first range used up may have been the last: the set is then back in its fields, empty.
-      return this.inline === IN_STORE
-        ? this.consumeStored(callback as StoredCallback<ConsumeStep<C>>)
-        : CONSUME_DONE;
+      return this.inline === IN_STORE ? this.consumeStored(callback) : CONSUME_DONE;
     }
     return next === 'restart' ? RESTARTED : stoppedBy(step);
   }
