@@ -270,6 +270,8 @@ export class PhysicalDevice {
   private maskShared = false;
   /** Current size of each BAR slot (0n: unimplemented or the high half of a 64-bit BAR). */
   private readonly barSizes: bigint[] = [0n, 0n, 0n, 0n, 0n, 0n];
+  /** How many times a slot's size changed (`barSizeChanges`). */
+  private sizeChanges = 0;
   /** The MSI-X capability each VF of this SR-IOV physical function has (`SriovSpec.vfMsix`). */
   private vfMsix: MsixSpec | undefined;
 
@@ -433,6 +435,25 @@ export class PhysicalDevice {
     return this.peek(reg, size);
   }
 
+  /**
+   * The 32-bit register at `reg` of the header (below 0x40: a BAR's, the ROM's), as `read` gives it
+   * but without its argument checks: the checks read a device's BAR and ROM registers again after
+   * every line that wrote one (host-pages.ts `hardwareKey`), where those checks were a tenth of the line's.
+   * @internal
+   */
+  headerDword(reg: number): number {
+    return this.peek(reg, 4);
+  }
+
+  /**
+   * The header type register's layout (0 a device, 1 a bridge; the multi-function bit cleared), as
+   * `read(PCI_HEADER_TYPE, 1) & 0x7f` gives it without its argument checks (`headerDword`).
+   * @internal
+   */
+  headerLayout(): number {
+    return this.peek(PCI_HEADER_TYPE, 1) & 0x7f;
+  }
+
   /** Writes `size` bytes at `reg`: only the writable bits change, as on the real device. */
   write(reg: number, size: number, value: number): void {
     checkAccess(reg, size);
@@ -472,6 +493,7 @@ export class PhysicalDevice {
     copy.maskShared = true;
     this.maskShared = true;
     for (let i = 0; i < this.barSizes.length; i++) copy.barSizes[i] = this.barSizes[i]!;
+    copy.sizeChanges = this.sizeChanges;
     copy.rebarSlots = this.rebarSlots;
     copy.sriovCap = this.sriovCap?.copyOnto(copy.configBytes());
     copy.vfMsix = this.vfMsix;
@@ -531,6 +553,16 @@ export class PhysicalDevice {
   }
 
   /**
+   * A count of the changes to the BAR slots' sizes (`barSize`: a resizable BAR resized): every size
+   * is what it was while the count stands, a number to compare instead of six bigints
+   * (host-pages.ts `BarStates`, after every line that wrote a BAR register).
+   * @internal
+   */
+  get barSizeChanges(): number {
+    return this.sizeChanges;
+  }
+
+  /**
    * The size of the expansion ROM in bytes (0n when there is none), from its register's writable
    * address bits, as sizing would find it, without writing the register.
    */
@@ -545,7 +577,7 @@ export class PhysicalDevice {
    * @internal
    */
   romAddressMask(): number {
-    const headerType = this.peek(PCI_HEADER_TYPE, 1) & 0x7f;
+    const headerType = this.headerLayout();
     if (headerType > 1) return 0;
     return (this.peekMask(headerType === 0 ? PCI_ROM_ADDRESS : PCI_ROM_ADDRESS1) & 0xfffff800) >>> 0;
   }
@@ -582,6 +614,7 @@ export class PhysicalDevice {
   private setBarMask(i: number, type: 'io' | 'mem32' | 'mem64', size: bigint): void {
     const reg = PCI_BASE_ADDRESS_0 + 4 * i;
     const mask = ~(size - 1n);
+    if (this.barSizes[i] !== size) this.sizeChanges++;
     this.barSizes[i] = size;
     this.setMask(reg, 4, Number(mask & (type === 'io' ? 0xfffffffcn : 0xfffffff0n)));
     if (type === 'mem64') this.setMask(reg + 4, 4, Number((mask >> 32n) & U32));

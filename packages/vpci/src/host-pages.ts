@@ -15,7 +15,6 @@ import {
   PCI_BASE_ADDRESS_0,
   PCI_HEADER_BRIDGE_NR_BARS,
   PCI_HEADER_NORMAL_NR_BARS,
-  PCI_HEADER_TYPE,
   PCI_ROM_ADDRESS,
   PCI_ROM_ADDRESS1,
 } from './pci-regs.js';
@@ -322,21 +321,21 @@ const KEPT_STATES = 8;
 /**
  * The host pages (`hostBarFrames`) of the last `KEPT_STATES` states of one device's BARs, each with
  * what `hostBarFrames` made it of: what decoding its registers reads (`hardwareKey`: the header type,
- * the BAR and ROM registers' words, the ROM's writable address bits and each slot's size) and, of
- * each vPCI BAR it lists (a memory BAR of some size) in slot order, the host address and size, all it
- * reads of them (the frames are worked out of the address and size; the slot only orders them). A
- * state met again gives the same array, without decoding the registers (ownership.ts
- * `DecodedBars`: the kept decodings of every slot searched, most of such a line's host pages when
- * they are not in the cache, the hardware domain's first BAR line of a reprogramming) nor the bigint
- * compares of every vPCI BAR with every decoded one, the list and the frames of a moved vPCI BAR
- * that `hostBarFrames` makes. Not for a VF: its BARs are where its PF's VF BAR registers put them,
- * which its own registers do not tell.
+ * the BAR and ROM registers' words, the ROM's writable address bits, and the count of changes to the
+ * slots' sizes) and, of each vPCI BAR it lists (a memory BAR of some size) in slot order, the host
+ * address and size, all it reads of them (the frames are worked out of the address and size; the
+ * slot only orders them). A state met again gives the same array, without decoding the registers
+ * (ownership.ts `DecodedBars`: the kept decodings of every slot searched, most of such a line's host
+ * pages when they are not in the cache, the hardware domain's first BAR line of a reprogramming) nor
+ * the bigint compares of every vPCI BAR with every decoded one, the list and the frames of a moved
+ * vPCI BAR that `hostBarFrames` makes. Not for a VF: its BARs are where its PF's VF BAR registers put
+ * them, which its own registers do not tell.
  */
 class BarStates {
   /** Per state, `HARDWARE_WORDS` numbers (`hardwareKey`), in one array searched first. */
   private readonly words = new Float64Array(KEPT_STATES * HARDWARE_WORDS);
-  /** Per state: each slot's size, then the host address and size of each vPCI BAR listed. */
-  private readonly sizes: unknown[][] = [];
+  /** Per state: the host address and size of each vPCI BAR listed. */
+  private readonly vpciBars: bigint[][] = [];
   private readonly pages: (readonly HostFrames[])[] = [];
   private next = 0;
 
@@ -344,74 +343,73 @@ class BarStates {
   pagesOf(hw: PhysicalDevice, bars: readonly Bar[] | undefined): readonly HostFrames[] | undefined {
     const now = hardwareKey(hw);
     const words = this.words;
-    for (let s = 0; s < this.sizes.length; s++) {
+    for (let s = 0; s < this.vpciBars.length; s++) {
       const at = s * HARDWARE_WORDS;
       let w = 0;
       while (w < HARDWARE_WORDS && words[at + w] === now[w]) w++;
-      if (w === HARDWARE_WORDS && sizesAre(this.sizes[s]!, hw, bars)) return this.pages[s];
+      if (w === HARDWARE_WORDS && vpciBarsAre(this.vpciBars[s]!, bars)) return this.pages[s];
     }
     return undefined;
   }
 
   /** Keeps `pages` as those of these BARs, in place of the oldest state kept. */
   keep(hw: PhysicalDevice, bars: readonly Bar[] | undefined, pages: readonly HostFrames[]): void {
-    const sizes: unknown[] = [];
-    for (let i = 0; i < PCI_HEADER_NORMAL_NR_BARS; i++) sizes.push(hw.barSize(i));
+    const vpciBars: bigint[] = [];
     for (let i = 0; bars !== undefined && i < bars.length; i++) {
       const bar = bars[i]!;
-      if (bar.mappable && bar.size !== 0n) sizes.push(bar.addr, bar.size);
+      if (bar.mappable && bar.size !== 0n) vpciBars.push(bar.addr, bar.size);
     }
     const at = this.next;
     this.next = (at + 1) % KEPT_STATES;
     this.words.set(hardwareKey(hw), at * HARDWARE_WORDS);
-    this.sizes[at] = sizes;
+    this.vpciBars[at] = vpciBars;
     this.pages[at] = pages;
   }
 }
 
 /**
  * How many numbers `hardwareKey` gives: the header type, a word per BAR slot, the ROM's writable
- * address bits and its register.
+ * address bits and its register, and the count of size changes.
  */
-const HARDWARE_WORDS = PCI_HEADER_NORMAL_NR_BARS + 3;
+const HARDWARE_WORDS = PCI_HEADER_NORMAL_NR_BARS + 4;
 /** What `hardwareKey` writes (reused: read at once). */
 const hardwareWords = new Float64Array(HARDWARE_WORDS);
 
 /**
- * The numbers decoding `hw`'s registers reads (ownership.ts `DecodedBars`) but its slots' sizes: the
- * header type (which slots there are, where the ROM register is), every BAR slot's register (a
- * 64-bit BAR's high half is the next slot's), the ROM register's writable address bits (its size)
- * and the register; -1 where there is no such register. Numbers, to be compared without a bigint.
+ * The numbers decoding `hw`'s registers reads (ownership.ts `DecodedBars`): the header type (which
+ * slots there are, where the ROM register is), every BAR slot's register (a 64-bit BAR's high half
+ * is the next slot's), the ROM register's writable address bits (its size) and the register, -1
+ * where there is no such register; and for the slots' sizes (a resizable BAR changes one without
+ * its register) the count of their changes (`barSizeChanges`: while it stands, every size is what
+ * it was; sizes changed and changed back are a state not met again, worked out afresh). Numbers,
+ * to be compared without a bigint.
  */
 function hardwareKey(hw: PhysicalDevice): Float64Array {
   const words = hardwareWords;
-  const headerType = hw.read(PCI_HEADER_TYPE, 1) & 0x7f;
+  const headerType = hw.headerLayout();
   const slots =
     headerType === 0 ? PCI_HEADER_NORMAL_NR_BARS : headerType === 1 ? PCI_HEADER_BRIDGE_NR_BARS : 0;
   words[0] = headerType;
   for (let i = 0; i < PCI_HEADER_NORMAL_NR_BARS; i++)
-    words[1 + i] = i < slots ? hw.read(PCI_BASE_ADDRESS_0 + 4 * i, 4) : -1;
+    words[1 + i] = i < slots ? hw.headerDword(PCI_BASE_ADDRESS_0 + 4 * i) : -1;
   const romMask = hw.romAddressMask();
   words[PCI_HEADER_NORMAL_NR_BARS + 1] = romMask;
   words[PCI_HEADER_NORMAL_NR_BARS + 2] =
-    romMask === 0 ? -1 : hw.read(headerType === 0 ? PCI_ROM_ADDRESS : PCI_ROM_ADDRESS1, 4);
+    romMask === 0 ? -1 : hw.headerDword(headerType === 0 ? PCI_ROM_ADDRESS : PCI_ROM_ADDRESS1);
+  words[PCI_HEADER_NORMAL_NR_BARS + 3] = hw.barSizeChanges;
   return words;
 }
 
-/**
- * Whether `sizes` (`BarStates`) are those of these BARs: every slot's size (a resizable BAR changes
- * it without its register) and each listed vPCI BAR's host address and size.
- */
-function sizesAre(sizes: unknown[], hw: PhysicalDevice, bars: readonly Bar[] | undefined): boolean {
-  for (let i = 0; i < PCI_HEADER_NORMAL_NR_BARS; i++) if (sizes[i] !== hw.barSize(i)) return false;
-  let k = PCI_HEADER_NORMAL_NR_BARS;
+/** Whether `kept` (`BarStates`) are the host address and size of each listed vPCI BAR of `bars`. */
+function vpciBarsAre(kept: readonly bigint[], bars: readonly Bar[] | undefined): boolean {
+  let k = 0;
   for (let i = 0; bars !== undefined && i < bars.length; i++) {
     const bar = bars[i]!;
     if (!bar.mappable || bar.size === 0n) continue;
-    if (sizes[k] !== bar.addr || sizes[k + 1] !== bar.size) return false;
+    if (kept[k] !== bar.addr || kept[k + 1] !== bar.size) return false;
     k += 2;
   }
-  return k === sizes.length;
+  return k === kept.length;
 }
 
 /** `entry`'s pages added to `index`, as spots. */
