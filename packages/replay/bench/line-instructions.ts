@@ -20,7 +20,7 @@ import type { Machine } from '@vpci/vpci';
 import { CompactWrite, compactLineEnd } from '../src/compact-bytes.js';
 import { CHUNK_BYTES } from '../src/file-lines.js';
 import { TraceReplay } from '../src/run.js';
-import { header, line, plan, scaleMachines, writes } from './writes-workload.js';
+import { header, lineBlocksOf, plan, scaleMachines, writes } from './writes-workload.js';
 
 const [contender = 'parse', fedText = '100000', madeText = '300000', devicesText = '64'] =
   process.argv.slice(2);
@@ -32,22 +32,7 @@ const planned = devicesText === '64' ? plan(64) : scaleMachines().large;
 const workload = [...writes(planned, made)];
 
 /** The writes as blocks of whole lines, each a `Buffer` as `lineBlocks` gives them. */
-const blocks: Buffer[] = [];
-{
-  let parts: string[] = [];
-  let size = 0;
-  for (const w of workload) {
-    const text = `${line(w)}\n`;
-    if (size + text.length > CHUNK_BYTES) {
-      blocks.push(Buffer.from(parts.join('')));
-      parts = [];
-      size = 0;
-    }
-    parts.push(text);
-    size += text.length;
-  }
-  blocks.push(Buffer.from(parts.join('')));
-}
+const blocks = lineBlocksOf(workload, CHUNK_BYTES);
 
 /**
  * Each contender's loop is a function's (a loop in a module's top-level code ran in the baseline

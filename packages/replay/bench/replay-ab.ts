@@ -18,7 +18,7 @@ import { pathToFileURL } from 'node:url';
 import type { TraceReplay as Replay } from '@vpci/replay';
 import type { Machine } from '@vpci/vpci';
 import { cpuMs } from '../../../bench/cpu-time.js';
-import { header, line, plan, writes } from './writes-workload.js';
+import { header, lineBlocksOf, plan, writes } from './writes-workload.js';
 
 const [a, b, count = '200000', rounds = '6'] = process.argv.slice(2);
 if (a === undefined || b === undefined)
@@ -41,24 +41,7 @@ const planned = plan(64);
 const setup = header(planned);
 const workload = [...writes(planned, Number(count))];
 /** The writes as the file's bytes, cut into blocks of whole lines as `fileLineBlocks` gives them. */
-const CHUNK = 1 << 18;
-const blocks: Uint8Array[] = [];
-{
-  const encoder = new TextEncoder();
-  let parts: string[] = [];
-  let size = 0;
-  for (const w of workload) {
-    const text = `${line(w)}\n`;
-    if (size + text.length > CHUNK) {
-      blocks.push(encoder.encode(parts.join('')));
-      parts = [];
-      size = 0;
-    }
-    parts.push(text);
-    size += text.length;
-  }
-  blocks.push(encoder.encode(parts.join('')));
-}
+const blocks = lineBlocksOf(workload, 1 << 18);
 const gc = (globalThis as { gc?: () => void }).gc;
 const reports: string[] = [];
 

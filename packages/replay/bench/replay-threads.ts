@@ -17,7 +17,7 @@ import type { TraceReplay as Replay } from '@vpci/replay';
 import type { Machine } from '@vpci/vpci';
 import { cpuMs } from '../../../bench/cpu-time.js';
 import { CHUNK_BYTES } from '../src/file-lines.js';
-import { header, line, plan, writes } from './writes-workload.js';
+import { header, lineBlocksOf, plan, writes } from './writes-workload.js';
 
 const args = process.argv.slice(2);
 const keep = args.includes('--keep');
@@ -32,22 +32,7 @@ const planned = plan(64);
 const setup = header(planned);
 const workload = [...writes(planned, Number(count))];
 /** The writes as the file's bytes, in blocks of whole lines as `fileLineBlocks` gives them. */
-const blocks: Buffer[] = [];
-{
-  let parts: string[] = [];
-  let size = 0;
-  for (const w of workload) {
-    const text = `${line(w)}\n`;
-    if (size + text.length > CHUNK_BYTES) {
-      blocks.push(Buffer.from(parts.join('')));
-      parts = [];
-      size = 0;
-    }
-    parts.push(text);
-    size += text.length;
-  }
-  blocks.push(Buffer.from(parts.join('')));
-}
+const blocks = lineBlocksOf(workload, CHUNK_BYTES);
 
 /** The main thread's CPU time in ms (the kernel's scheduler statistics, nanoseconds). */
 function mainThreadMs(): number {

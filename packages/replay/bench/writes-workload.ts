@@ -240,6 +240,29 @@ export function line(w: Write): string {
 }
 
 /**
+ * `writes` as the bytes of a trace file, cut into blocks of whole lines of at most `chunkBytes` bytes
+ * each, as `fileLineBlocks` gives a file's: for the tools that feed a replay's byte reader in one
+ * process without a file.
+ */
+export function lineBlocksOf(writes: Iterable<Write>, chunkBytes: number): Buffer[] {
+  const blocks: Buffer[] = [];
+  let parts: string[] = [];
+  let size = 0;
+  for (const w of writes) {
+    const text = `${line(w)}\n`;
+    if (size + text.length > chunkBytes) {
+      blocks.push(Buffer.from(parts.join('')));
+      parts = [];
+      size = 0;
+    }
+    parts.push(text);
+    size += text.length;
+  }
+  blocks.push(Buffer.from(parts.join('')));
+  return blocks;
+}
+
+/**
  * Two replays of `devices`' set-up lines side by side, one with scoped checks and one with none
  * (`invariantChecks: 'off'`), for the tools that time the checks' share line by line or block by
  * block in one process.
