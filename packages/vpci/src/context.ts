@@ -10,7 +10,6 @@ import type { ResolvedHostBridge } from './arm-pci-host.js';
 import type { Domain, PciDevice } from './domain.js';
 import type { EnabledBarIndex } from './enabled-bars.js';
 import type { VpciEvent } from './events.js';
-import type { HostBarIndex } from './host-bar-index.js';
 import type { Policy } from './policy.js';
 
 export interface EngineContext {
@@ -56,7 +55,7 @@ export interface EngineContext {
    * domain's device has a BAR on; without it (a fake context) the search walks every device.
    * @internal
    */
-  readonly hostBarIndex?: HostBarIndex | undefined;
+  readonly hostBarIndex?: HostBarLookup | undefined;
   /**
    * Hardened (`mapVfBarRanges`): the decoding flags of a PF's VFs are kept per VF BAR array
    * (sriov-decoding.ts); without it (a fake context, or a test's naive machine) each VF keeps its own.
@@ -86,4 +85,14 @@ export function mappingDomain(context: EngineContext, device: PciDevice): Domain
  */
 export function ruleSetMapsDevice(context: EngineContext, device: PciDevice): boolean {
   return device.physfn === undefined || device.domain !== context.hardwareDomain;
+}
+
+/**
+ * Which devices may have a BAR on given host frames, each once, in no order (host-bar-index.ts
+ * `HostBarIndex`, kept by the machine): what `modifyBars` asks of it. Declared here rather than
+ * imported: the index reads BARs through ownership.ts, which reads this module.
+ * @internal
+ */
+export interface HostBarLookup {
+  devicesMeeting(ranges: readonly (readonly [number, number])[]): PciDevice[];
 }
