@@ -18,7 +18,7 @@ import {
   sriovStep,
   vfBarAddress,
 } from '@vpci/fuzz';
-import { Machine, type PciDevice, type Profile, type Vcpu } from '@vpci/vpci';
+import { type DeviceSpec, Machine, type PciDevice, type Profile, type Vcpu } from '@vpci/vpci';
 import fc from 'fast-check';
 
 /** The machine and the PF's plan the steps read. */
@@ -27,12 +27,21 @@ export interface World {
   plan: SriovPlan;
 }
 
-/** The plain devices (some given to guests 1 and 2) and the PF on a booted machine of `profile`. */
-export function build(plain: Parameters<typeof deviceSpecs>[0], plan: SriovPlan, profile: Profile): World {
+/**
+ * The plain devices (some given to guests 1 and 2) and the PF on a booted machine of `profile`, and
+ * `hidden` devices (dom_xen's, plugged before boot: the hardware domain maps those that decode).
+ */
+export function build(
+  plain: Parameters<typeof deviceSpecs>[0],
+  plan: SriovPlan,
+  profile: Profile,
+  hidden: readonly DeviceSpec[] = [],
+): World {
   const machine = new Machine({ profile, hardwareVcpus: 2 });
   const specs = deviceSpecs(plain);
   for (const spec of specs) machine.addDevice(spec);
   machine.addDevice(sriovSpec(plan));
+  for (const spec of hidden) machine.addDevice(spec, { hidden: true });
   machine.boot();
   machine.createGuest({ id: 1, vcpus: 2 });
   machine.createGuest({ id: 2, vcpus: 2 });
