@@ -381,11 +381,11 @@ function dropSharedPages(context: EngineContext, device: PciDevice, changing: re
 }
 
 /**
- * The devices `dropSharedPages` walks, in the machine's order (by SBDF, `EngineContext.devices`): with
- * the index of BARs by host frame, those with a BAR on a host page of `changing` (the only ones the
- * walk acts on); without it (a fake context), every device.
+ * The devices `dropSharedPages` and sriov.ts' `withholdSharedPages` walk, in the machine's order (by
+ * SBDF, `EngineContext.devices`): with the index of BARs by host frame, those with a BAR on a host
+ * page of `changing` (the only ones either walk acts on); without it (a fake context), every device.
  */
-function devicesNear(context: EngineContext, changing: readonly Bar[]): Iterable<PciDevice> {
+export function devicesNear(context: EngineContext, changing: readonly Bar[]): Iterable<PciDevice> {
   const index = context.hostBarIndex;
   if (index === undefined) return context.devices();
   const near = index.devicesMeeting(changing.map((bar) => bar.hostFrames()));

@@ -16,7 +16,7 @@ import { Bar, barAddress, PACKED_MAPPED, type SriovState } from './device.js';
 import type { AccessorRef, PciDevice, Vcpu } from './domain.js';
 import type { VpciEvent } from './events.js';
 import { findExtCapability } from './hardware.js';
-import { modifyBars, removeMapped, sanitizeBarMemory } from './modify-bars.js';
+import { devicesNear, modifyBars, removeMapped, sanitizeBarMemory } from './modify-bars.js';
 import { msixGuestFrames, punchesMsixHoles } from './msix.js';
 import { effectiveOwner, hostBars, pendingInDomain } from './ownership.js';
 import {
@@ -587,7 +587,7 @@ function withholdSharedPages(
   bars: readonly Bar[],
 ): void {
   const owner = effectiveOwner(context, pf);
-  for (const other of context.devices()) {
+  for (const other of devicesNear(context, bars)) {
     if (other.domain === undefined || effectiveOwner(context, other) === owner) continue;
     for (const remote of hostBars(other)) {
       const [remoteStart, remoteEnd] = remote.hostFrames();
