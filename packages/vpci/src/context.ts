@@ -51,8 +51,9 @@ export interface EngineContext {
    */
   readonly enabledBars?: EnabledBarIndex | undefined;
   /**
-   * Hardened: every device's BARs by host frame, for `modifyBars`' search of the pages another
-   * domain's device has a BAR on; without it (a fake context) the search walks every device.
+   * Hardened: every device's BARs by host frame, for the searches of the pages another domain's
+   * device has a BAR on (`modifyBars`' withheld pages, sriov.ts' whole-range VF operation); without
+   * it (a fake context) they walk every device.
    * @internal
    */
   readonly hostBarIndex?: HostBarLookup | undefined;
@@ -89,7 +90,7 @@ export function ruleSetMapsDevice(context: EngineContext, device: PciDevice): bo
 
 /**
  * Which devices may have a BAR on given host frames, each once, in no order (host-bar-index.ts
- * `HostBarIndex`, kept by the machine): what `modifyBars` asks of it. Declared here rather than
+ * `HostBarIndex`, kept by the machine): what the engine asks of it. Declared here rather than
  * imported: the index reads BARs through ownership.ts, which reads this module.
  * @internal
  */

@@ -156,8 +156,7 @@ export class Bar {
     this.kind = value;
     this.memory = isMemory(value);
     this.half = halfHoldsProbe(this);
-    this.hostCount++;
-    this.hostWatcher?.barChanged();
+    this.hostChanged();
     this.changed();
   }
 
@@ -169,8 +168,7 @@ export class Bar {
   set addr(value: Paddr) {
     this.hostAddr = value;
     this.hostCache = undefined;
-    this.hostCount++;
-    this.hostWatcher?.barChanged();
+    this.hostChanged();
     // Read by the host pages, and while the BAR is enabled by its window's shift too
     // (state-generation.ts): the hardware domain's BAR placements with decoding off keep the rest.
     this.changed(this.enabled ? READ_BY.hostPages | READ_BY.windows : READ_BY.hostPages);
@@ -201,8 +199,7 @@ export class Bar {
     this.guestCache = undefined;
     this.hostCache = undefined;
     this.half = halfHoldsProbe(this);
-    this.hostCount++;
-    this.hostWatcher?.barChanged();
+    this.hostChanged();
     this.changed();
   }
 
@@ -311,6 +308,12 @@ export class Bar {
   }
 
   /** Counts a change, told to the whole checks' count with the parts that read it (state-generation.ts). */
+  /** A change counted in `hostChanges`, told to `hostWatcher`. */
+  private hostChanged(): void {
+    this.hostCount++;
+    this.hostWatcher?.barChanged();
+  }
+
   private changed(readBy = EVERY_PART): void {
     stateChanged(readBy);
     this.count++;
