@@ -58,6 +58,14 @@ export interface EngineContext {
    */
   readonly hostBarIndex?: HostBarLookup | undefined;
   /**
+   * Whether every device of the machine is on the hardware domain's or dom_xen's list: then no
+   * device has an owner other than dom0's (`effectiveOwner`), and a search for one on dom0's behalf
+   * finds none without asking `hostBarIndex`, which is then not brought up to date for the devices
+   * plugged since (a PF's thousands of VFs at VF Enable). Absent (a fake context): not known.
+   * @internal
+   */
+  readonly hardwareDomainOwnsEveryDevice?: boolean;
+  /**
    * Hardened (`mapVfBarRanges`): the decoding flags of a PF's VFs are kept per VF BAR array
    * (sriov-decoding.ts); without it (a fake context, or a test's naive machine) each VF keeps its own.
    * @internal

@@ -371,6 +371,16 @@ export class Machine implements EngineContext {
 
   // ---- topology ------------------------------------------------------------------------------
 
+  /** See `EngineContext.hardwareDomainOwnsEveryDevice`. @internal */
+  get hardwareDomainOwnsEveryDevice(): boolean {
+    return this.ownedByHardwareDomains() === this.deviceMap.size;
+  }
+
+  /** How many devices dom0's and dom_xen's lists hold (their lengths, not a walk). */
+  private ownedByHardwareDomains(): number {
+    return this.hardwareDomain.devices.length + this.domXen.devices.length;
+  }
+
   /** Counts the devices added and removed: a listing of `devices()` holds while it stays the same. */
   get deviceListVersion(): number {
     return this.deviceListChanges;
@@ -1526,6 +1536,10 @@ export class Machine implements EngineContext {
     const counted = (domain: Domain): boolean =>
       (domain === this.domXen ? this.hardwareDomain : domain) !== target;
     if (this.hostBarIndex !== undefined) {
+      // Every device but this one (owned or not yet) dom0's or dom_xen's: none is counted for dom0,
+      // and the index is not brought up to date for none (a VF joining dom0 at VF Enable).
+      const others = this.deviceMap.size - (device.domain === undefined ? 1 : 0);
+      if (target === this.hardwareDomain && this.ownedByHardwareDomains() === others) return undefined;
       // A device is on its owner's list while it has one (`setOwner`, `moveOwner`).
       for (const other of this.hostBarIndex.devicesMeeting(frames))
         if (other.domain !== undefined && counted(other.domain)) consider(other);

@@ -383,11 +383,15 @@ function dropSharedPages(context: EngineContext, device: PciDevice, changing: re
 /**
  * The devices `dropSharedPages` and sriov.ts' `withholdSharedPages` walk, in the machine's order (by
  * SBDF, `EngineContext.devices`): with the index of BARs by host frame, those with a BAR on a host
- * page of `changing` (the only ones either walk acts on); without it (a fake context), every device.
+ * page of `changing` (the only ones either walk acts on), or none while dom0 and dom_xen own every
+ * device (either walk acts on devices of an owner other than the asker's, which is then dom0:
+ * `effectiveOwner`); without the index (a fake context, or the walk it is tested against), every
+ * device.
  */
 export function devicesNear(context: EngineContext, changing: readonly Bar[]): Iterable<PciDevice> {
   const index = context.hostBarIndex;
   if (index === undefined) return context.devices();
+  if (context.hardwareDomainOwnsEveryDevice === true) return [];
   const near = index.devicesMeeting(changing.map((bar) => bar.hostFrames()));
   return near.length < 2 ? near : near.sort((a, b) => sbdfKey(a.sbdf) - sbdfKey(b.sbdf));
 }
