@@ -13,6 +13,14 @@
  * time, so a run's time depends on whether the allocator handed it memory freed earlier in the
  * process or fresh pages (DESIGN.md, branch `rs13`).
  *
+ * Sliced mode, for a steadier B / A on a loaded host: `node --expose-gc --single-threaded-gc --import
+ * tsx bench/mixed-ab.ts --slices=<n> <dist A> <dist B> [rounds=6]`. Every round fills a fresh set of
+ * each build, cuts the stream into `n` slices and runs each slice on A's set and on B's back to back
+ * (which goes first alternates), so the two runs of a slice share the host's load of that moment;
+ * sorted-btree does not run. Prints each round's total CPU times and, over all rounds, the median
+ * (min–max) of the slices' B / A and of the rounds' total B / A; the two sets are checked equal after
+ * every round.
+ *
  * Count mode, for instruction counts that the host's load does not move: `valgrind --tool=cachegrind
  * --cache-sim=no node --predictable --single-threaded --import tsx bench/mixed-ab.ts --count=<ops>
  * <dist | sorted-btree>` warms up as the benchmark does, fills a set with (a)'s fill and replays the
@@ -24,7 +32,7 @@ import { cpuMs } from '../../../bench/cpu-time.js';
 import type { RangeSet as RangeSetClass } from '../src/index.js';
 import { addAll, applyOps, privateCopy } from './kernels.js';
 import { BTreeRangeSet, type RangeSetLike } from './peers.js';
-import { type MixedWorkload, mixedWorkload, streamPrefix } from './workloads.js';
+import { type MixedWorkload, mixedWorkload, type OpStream, streamPrefix } from './workloads.js';
 
 /** (a)'s workload and warm-up, as `rangeset.bench.ts` makes them (default seed, full size). */
 const SEED = 0x5eed2024;
@@ -78,10 +86,72 @@ function spread(xs: number[]): string {
   return `${median.toFixed(3)} (${s[0]!.toFixed(3)}–${s[s.length - 1]!.toFixed(3)})`;
 }
 
+/** The `i`-th of `n` equal slices of `stream` (`n` divides its length). */
+function slice(stream: OpStream, i: number, n: number): OpStream {
+  const per = stream.length / n;
+  const from = i * per;
+  return {
+    ops: stream.ops.subarray(from, from + per),
+    starts: stream.starts.subarray(from, from + per),
+    ends: stream.ends.subarray(from, from + per),
+    length: per,
+  };
+}
+
+/**
+ * One round of sliced mode: a fresh filled set per contender, then every slice of the stream on each
+ * set in turn, the first to go rotating. Per contender, the CPU ms of each slice; throws unless the
+ * sets end equal.
+ */
+function slicedRound(cs: readonly Contender[], w: MixedWorkload, slices: number, round: number): number[][] {
+  const sets = cs.map((c) => {
+    const set = c.make();
+    c.addAll(set, w.fill.starts, w.fill.ends, w.fill.length);
+    return set;
+  });
+  (globalThis as { gc?: () => void }).gc?.();
+  const ms: number[][] = cs.map(() => []);
+  const hits = new Float64Array(2);
+  for (let i = 0; i < slices; i++) {
+    const s = slice(w.stream, i, slices);
+    for (let j = 0; j < cs.length; j++) {
+      const who = (j + i + round) % cs.length;
+      const t0 = cpuMs();
+      cs[who]!.applyOps(sets[who]!, s.ops, s.starts, s.ends, s.length, hits);
+      ms[who]![i] = cpuMs() - t0;
+    }
+  }
+  const lists = sets.map((set) => JSON.stringify(set.toArray()));
+  if (lists.some((l) => l !== lists[0])) throw new Error(`round ${round + 1}: the sets differ`);
+  return ms;
+}
+
 const args = process.argv.slice(2);
 const countArg = args.find((a) => a.startsWith('--count='));
-const rest = args.filter((a) => a !== countArg);
-if (countArg !== undefined) {
+const slicesArg = args.find((a) => a.startsWith('--slices='));
+const rest = args.filter((a) => a !== countArg && a !== slicesArg);
+if (slicesArg !== undefined) {
+  const slices = Number(slicesArg.slice('--slices='.length));
+  const [a, b, rounds = '6'] = rest;
+  if (a === undefined || b === undefined || !(slices >= 1 && work.stream.length % slices === 0))
+    throw new Error(
+      `usage: mixed-ab.ts --slices=<n dividing ${work.stream.length}> <dist A> <dist B> [rounds]`,
+    );
+  const cs = [await contender(a), await contender(b)];
+  for (const c of cs) once(c, warm, warm.stream.length);
+  const sliceRatios: number[] = [];
+  const totalRatios: number[] = [];
+  for (let r = 0; r < Number(rounds); r++) {
+    const [msA, msB] = slicedRound(cs, work, slices, r) as [number[], number[]];
+    for (let i = 0; i < slices; i++) sliceRatios.push(msB[i]! / msA[i]!);
+    const totalA = msA.reduce((x, y) => x + y, 0);
+    const totalB = msB.reduce((x, y) => x + y, 0);
+    totalRatios.push(totalB / totalA);
+    console.log(`round ${r + 1}: A ${totalA.toFixed(0)} ms, B ${totalB.toFixed(0)} ms`);
+  }
+  console.log(`B / A, slices: ${spread(sliceRatios)}`);
+  console.log(`B / A, round totals: ${spread(totalRatios)}`);
+} else if (countArg !== undefined) {
   const c = await contender(rest[0] ?? 'sorted-btree');
   once(c, warm, warm.stream.length);
   const run = once(c, work, Number(countArg.slice('--count='.length)));
@@ -90,7 +160,9 @@ if (countArg !== undefined) {
 } else {
   const [a, b, rounds = '8'] = rest;
   if (a === undefined || b === undefined)
-    throw new Error('usage: mixed-ab.ts <dist A> <dist B> [rounds] | --count=<ops> <dist | sorted-btree>');
+    throw new Error(
+      'usage: mixed-ab.ts <dist A> <dist B> [rounds] | --slices=<n> <dist A> <dist B> [rounds] | --count=<ops> <dist | sorted-btree>',
+    );
   const all = [await contender(a), await contender(b), await contender('sorted-btree')];
   for (const c of all) once(c, warm, warm.stream.length);
   const ms: number[][] = all.map(() => []);
