@@ -1,6 +1,6 @@
 /**
  * A replay's optimised code outlives the replay: after a replay dies in full GCs with no other replay
- * of the process alive (the bench's passes, a library user's or a fuzzer's next replay), V8 keeps the
+ * of the process alive (the bench's passes, a library user's next replay), V8 keeps the
  * code it optimised for the reader (`TraceReplay.feedLine`) and the engine (`Machine.configWrite`)
  * rather than throwing it away with the dead replay's object maps and compiling it again
  * (shape-keeper.ts; DESIGN.md of @vpci/replay, branch `recompile`). V8's optimisation status is

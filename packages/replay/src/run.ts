@@ -27,7 +27,7 @@ export class TraceReplay {
   private readonly addressTexts = new AddressTexts();
 
   constructor(name: string, options: ReplayOptions = {}) {
-    // The first replay of the process makes the replay that keeps every later one's object shapes.
+    // The second replay of the process makes the replay that keeps every later one's object shapes.
     keepShapes((keeperOptions) => new TraceReplay('shape keeper', keeperOptions));
     this.name = name;
     this.replayer = new Replayer(options);

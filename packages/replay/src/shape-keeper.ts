@@ -5,9 +5,9 @@
  * that have it: the transition from the initial map is weak. When a replay dies in a full GC while no
  * other replay is alive (a library user's next replay, or the bench's, made after a full GC), the
  * maps of every class of the reader, the replayer and the engine die with it, and V8 throws away the
- * optimised code that checks them and compiles it again for the next replay: 80–180 ms of CPU a
+ * optimised code that checks them and compiles it again for the next replay: 100–250 ms of CPU a
  * replay on V8's threads (DESIGN.md, "Benchmark figures", branch `recompile`). A replay of a short
- * trace, made when the first replay is and never dropped, holds an instance of each class a replay's
+ * trace, made when the second replay is and never dropped, holds an instance of each class a replay's
  * set-up and write lines make, so the maps and field types are the same for every later replay.
  */
 import type { ReplayOptions } from './replayer.js';
@@ -69,22 +69,23 @@ function keeperTrace(): string {
   return `${lines.join('\n')}\n`;
 }
 
-/** Whether the keeper is made, or being made. */
-let keeping = false;
+/** Replays made in the process, the keeper included. */
+let replaysMade = 0;
 /** The keeper (never read: it is kept only for its objects' maps). */
 let keeper: ByteLineReplay | undefined;
 
 /**
- * Makes the keeper with `make` unless it is made: called by every new replay, so the first makes it
- * (`make`'s replay calls it again while it is being made, and must not make another). The keeper's
- * checks are the default scoped ones: an unchecked replay's objects have the same shapes (an
- * unchecked keeper as well changed no count of a pass's deoptimisations or compilations). The trace
- * is fed from a `Buffer`, as a file's blocks are (`fileLineBlocks`), so the byte reader meets the
- * same kind of array. Throws if the trace fails: a change of the trace format this module missed.
+ * Called by every new replay: the second of the process makes the keeper with `make` (whose replay
+ * calls this again, as the third). Not the first: a process that replays one trace (the CLI) has no
+ * later replay to keep code for, and making the keeper cost it about 30 ms of CPU time. The
+ * keeper's checks are the default scoped ones: an unchecked replay's objects have the same shapes
+ * (an unchecked keeper as well changed no count of a pass's deoptimisations or compilations), and a
+ * replay with whole checks lost no code either. The trace is fed from a `Buffer`, as a file's blocks
+ * are (`fileLineBlocks`), so the byte reader meets the same kind of array. Throws if the trace
+ * fails: a change of the trace format this module missed.
  */
 export function keepShapes(make: (options: ReplayOptions) => ByteLineReplay): void {
-  if (keeping) return;
-  keeping = true;
+  if (++replaysMade !== 2) return;
   keeper = make({ invariantChecks: 'scoped' });
   const bytes = Buffer.from(keeperTrace());
   for (let at = 0; at < bytes.length; ) {
