@@ -8,6 +8,7 @@ import { TraceError } from './fields.js';
 import { decodeLine } from './file-lines.js';
 import { Replayer, type ReplayOptions } from './replayer.js';
 import { buildReport, type Report } from './report.js';
+import { keepShapes } from './shape-keeper.js';
 import { compactWrite, parseGeneralLine } from './trace.js';
 
 /** A replay in progress. */
@@ -26,6 +27,8 @@ export class TraceReplay {
   private readonly addressTexts = new AddressTexts();
 
   constructor(name: string, options: ReplayOptions = {}) {
+    // The second replay of the process makes the replay that keeps every later one's object shapes.
+    keepShapes((keeperOptions) => new TraceReplay('shape keeper', keeperOptions));
     this.name = name;
     this.replayer = new Replayer(options);
   }
