@@ -29,8 +29,9 @@
  *   4,096 about once, so nearly every device's first map (its first decoding-on) falls in the larger
  *   run's first lines and only 64 in the other's. Why two cycles untimed and not one: the first lines of
  *   every fresh replay also cost several times the steady ones, whatever the machine, because V8
- *   throws away the optimised code that held on to the previous replay's objects (`--trace-deopt`:
- *   "weak objects") and optimises again; a window that starts a few hundred lines into one replay and
+ *   threw away the optimised code that held on to the previous replay's objects (`--trace-deopt`:
+ *   "weak objects") and optimised again (the replay package's shape keeper, branch `recompile`, now
+ *   keeps those objects' maps alive, but the new machine's first lines still warm up); a window that starts a few hundred lines into one replay and
  *   tens of thousands into the other (as an earlier version of this bench did, after one untimed
  *   cycle each: 4,096 devices came out three times cheaper per line than 64) times that in one run
  *   only. Both runs now skip the same lines, enough for that to be over.
