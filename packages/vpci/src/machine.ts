@@ -911,18 +911,33 @@ export class Machine implements EngineContext {
     const handled =
       target.vpci !== undefined &&
       (!hardwareDomain || target.domain === vcpu.domain || target.domain === this.domXen);
-    // Decided before the access checks below, which drop it with an event whatever it would do. Past
-    // vPCI, the hardware domain writes the device's hardware: inert unless the bytes place a BAR.
-    let at = 0;
-    if (handled)
-      at = target.vpci!.registers.inertWriteAt(reg, size, value, hardwareDomain ? target.hw : undefined);
-    else if (hardwareDomain && target.hw.placesBars(reg, size)) at = -1;
-    if (at < 0) return false;
+    if (handled) {
+      const registers = target.vpci!.registers;
+      const barRegisters = hardwareDomain ? target.hw : undefined;
+      // Decided before the access checks drop it with an event, whatever it would do.
+      if (vcpu.domain.crashed || !vpciAccessAllowed(reg, size)) {
+        if (!registers.isInertWrite(reg, size, value, barRegisters)) return false;
+        if (!this.crashedAccess(vcpu, address)) this.accessAllowed(vcpu, address, reg, size);
+        return true;
+      }
+      // Nothing drops it: decided and made in one search of the handlers. The accessor is set
+      // before the decision, which reads nothing of it: only write handlers do, and every access
+      // sets it before its writes.
+      this.accessor.current = vcpu;
+      return registers.writeIfInert(
+        reg,
+        size,
+        value,
+        barRegisters,
+        hardwareDomain ? xenView(target) : NO_HARDWARE,
+      );
+    }
+    // Past vPCI, the hardware domain writes the device's hardware (inert unless the bytes place a
+    // BAR); a guest reaches nothing.
+    if (hardwareDomain && target.hw.placesBars(reg, size)) return false;
     if (this.crashedAccess(vcpu, address) || !this.accessAllowed(vcpu, address, reg, size)) return true;
     this.accessor.current = vcpu;
-    // Past vPCI, the hardware domain writes the device; a guest reaches nothing.
-    if (!handled) this.writeUnhandled(vcpu, hardwareDomain ? target : undefined, reg, size, value);
-    else target.vpci!.registers.writeAt(at, reg, size, value, hardwareDomain ? xenView(target) : NO_HARDWARE);
+    this.writeUnhandled(vcpu, hardwareDomain ? target : undefined, reg, size, value);
     return true;
   }
 

@@ -127,3 +127,82 @@ describe('dispatch', () => {
     );
   });
 });
+
+describe('RegisterTable.writeIfInert', () => {
+  /**
+   * A table with the cases the one-step path must tell apart: a handler whose `mapping` depends on the
+   * merged value (bit 0 of the whole register, with RO bits to merge), one that never maps, one that
+   * always does, a one-byte handler with a gap after it, and gaps where `barRegisters` places a BAR
+   * (0x18 … 0x1b) or nothing.
+   */
+  function table(log: string[], stored: { command: number }): RegisterTable {
+    const made = new RegisterTable();
+    made.add(
+      () => stored.command,
+      (value) => {
+        log.push(`command ${value}`);
+        stored.command = value;
+      },
+      0x04,
+      2,
+      { ro: 0xff00 },
+      (value) => (value & 1) !== 0,
+    );
+    made.add(
+      () => 0x1234,
+      (value) => log.push(`status ${value}`),
+      0x06,
+      2,
+      { rw1c: 0xf900 },
+      false,
+    );
+    made.add(
+      () => 0,
+      (value) => log.push(`bar ${value}`),
+      0x10,
+      4,
+      {},
+      true,
+    );
+    made.add(
+      () => 0x5a,
+      (value) => log.push(`line ${value}`),
+      0x1c,
+      1,
+      {},
+      false,
+    );
+    return made;
+  }
+  const barRegisters = { placesBars: (reg: number, size: number) => reg < 0x1c && reg + size > 0x18 };
+
+  it('makes a write exactly when writeTargets calls it inert, as write makes it (Xen vpci_write)', () => {
+    fc.assert(
+      fc.property(
+        fc.constantFrom(1, 2, 4),
+        fc.integer({ min: 0, max: 0x1f }),
+        fc.integer({ min: 0, max: 0xffffffff }),
+        fc.integer({ min: 0, max: 0xffff }),
+        fc.boolean(),
+        (size, start, data, command, placing) => {
+          const reg = start - (start % size);
+          const value = size === 4 ? data : data & ((1 << (8 * size)) - 1);
+          const bars = placing ? barRegisters : undefined;
+          // The model: the general walk's decision (`writeTargets`), then Xen's `vpci_write` (`write`).
+          const wantLog: string[] = [];
+          const want = table(wantLog, { command });
+          const wantHardware = fakeHardware();
+          const targets = want.writeTargets(reg, size, value);
+          const inert = !targets.mapping && !(targets.hardware && bars?.placesBars(reg, size) === true);
+          if (inert) want.write(reg, size, value, wantHardware);
+          const gotLog: string[] = [];
+          const gotHardware = fakeHardware();
+          expect(table(gotLog, { command }).writeIfInert(reg, size, value, bars, gotHardware)).toBe(inert);
+          expect(gotLog).toEqual(wantLog);
+          expect(gotHardware.log).toEqual(wantHardware.log);
+          expect(gotHardware.bytes).toEqual(wantHardware.bytes);
+        },
+      ),
+    );
+  });
+});

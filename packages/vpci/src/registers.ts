@@ -335,21 +335,55 @@ export class RegisterTable {
    * Whether a write of `data` (`size` bytes at `reg`) is inert: no handler it reaches says the value
    * it would get can change what the device maps, and no part of it goes to hardware where
    * `barRegisters` says a BAR, ROM or resizable-BAR register is (undefined: the hardware's registers
-   * change nothing that matters, as for a guest). Inert: where `writeAt` starts the write (a position
-   * among the handlers, good until they change); not: -1. The handlers are searched once for both
-   * the decision and the write (`writeTargets` and `write` search them each).
+   * change nothing that matters, as for a guest). For a write that is then dropped unmade
+   * (`writeIfInert` for one that is made).
    */
-  inertWriteAt(reg: number, size: number, data: number, barRegisters: BarRegisters | undefined): number {
-    const at = this.firstEndingAfter(reg);
-    const targets = this.targetsFrom(at, reg, size, data);
-    if (targets === MAPPING) return -1;
-    if (targets === HARDWARE && barRegisters?.placesBars(reg, size) === true) return -1;
-    return at;
+  isInertWrite(reg: number, size: number, data: number, barRegisters: BarRegisters | undefined): boolean {
+    return this.inertFrom(this.firstEndingAfter(reg), reg, size, data, barRegisters);
   }
 
-  /** `write` from position `at` (`inertWriteAt`'s answer for the same `reg`, handlers unchanged). */
-  writeAt(at: number, reg: number, size: number, data: number, hardware: HardwareAccess): void {
+  /**
+   * `write`, made only when the write is inert (`isInertWrite`): false, with nothing done, when it
+   * is not. The handlers are searched once for both. A write inside one handler (nearly every write
+   * of a running driver: a whole register, or bytes of one) is decided and made in one step, with
+   * the value `writeHelper` merges read and merged once, for the handler's `mapping` and its write
+   * both: nothing runs between the two that could change what the merge reads (the caller has made
+   * the access checks before).
+   */
+  writeIfInert(
+    reg: number,
+    size: number,
+    data: number,
+    barRegisters: BarRegisters | undefined,
+    hardware: HardwareAccess,
+  ): boolean {
+    const at = this.firstEndingAfter(reg);
+    const handlers = this.handlers;
+    if (at < handlers.length) {
+      const r = handlers[at]!;
+      if (r.offset <= reg && reg + size <= r.offset + r.size) {
+        const owner = this.owner;
+        const value = mergedValue(r, owner, size, reg - r.offset, data >>> 0);
+        if (r.mapping !== NEVER && r.mapping(value, owner)) return false;
+        r.write(value, size, owner, r.offset);
+        return true;
+      }
+    }
+    if (!this.inertFrom(at, reg, size, data, barRegisters)) return false;
     this.writeFrom(at, reg, size, data, hardware);
+    return true;
+  }
+
+  /** `isInertWrite` from handler `at` on (`firstEndingAfter(reg)`). */
+  private inertFrom(
+    at: number,
+    reg: number,
+    size: number,
+    data: number,
+    barRegisters: BarRegisters | undefined,
+  ): boolean {
+    const targets = this.targetsFrom(at, reg, size, data);
+    return targets === HANDLED || (targets === HARDWARE && barRegisters?.placesBars(reg, size) !== true);
   }
 
   /**
