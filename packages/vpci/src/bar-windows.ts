@@ -6,6 +6,7 @@
  */
 
 import type { Bar, VpciState } from './device.js';
+import { DeviceCheckStates } from './device-check-state.js';
 import type { PciDevice } from './domain.js';
 import { msixBir, msixGuestFrames } from './msix.js';
 
@@ -43,6 +44,8 @@ interface Remembered extends DeviceWindows {
   madeAt: number;
   /** The MSI-X state they were made with (set up after the header, so it may come later). */
   readonly msix: VpciState['msix'];
+  /** The vPCI state they were made of (a device given a new one has new BARs). */
+  readonly vpci: VpciState;
 }
 
 /**
@@ -76,7 +79,8 @@ export function pushDeviceWindows(device: PciDevice, windows: Window[], msixPage
 
 /** The windows of each device, remembered until its BARs change; one per machine. */
 export class DeviceWindowsCache {
-  private readonly remembered = new WeakMap<VpciState, Remembered>();
+  /** Where each device's windows are kept (`DeviceCheckState.windows`). */
+  constructor(private readonly states = new DeviceCheckStates()) {}
 
   /**
    * The windows of a device with vPCI state: the same object while they stay the same, even across
@@ -85,12 +89,14 @@ export class DeviceWindowsCache {
    */
   windowsOf(device: PciDevice): DeviceWindows {
     const vpci = device.vpci!;
-    const known = this.remembered.get(vpci);
+    const state = this.states.of(device);
+    const known = state.windows as Remembered | undefined;
     const changes = vpci.barChanges();
     // Compared with the BARs before anything is made: the usual change since (a map finishing where
     // the BARs were, which sets only the enabled flags back) leaves them as they were.
     if (
       known !== undefined &&
+      known.vpci === vpci &&
       known.msix === vpci.msix &&
       (known.madeAt === changes || windowsStill(known, vpci))
     ) {
@@ -101,8 +107,8 @@ export class DeviceWindowsCache {
     const windows: Window[] = [];
     const msixPages: MsixPages[] = [];
     pushDeviceWindows(device, windows, msixPages);
-    const made: Remembered = { device, windows, msixPages, madeAt: changes, msix: vpci.msix };
-    this.remembered.set(vpci, made);
+    const made: Remembered = { device, windows, msixPages, madeAt: changes, msix: vpci.msix, vpci };
+    state.windows = made;
     return made;
   }
 }

@@ -358,6 +358,13 @@ export class PciDevice {
    * sizes them again at VF MSE. x86's `read_pci_mem_bar` finds a VF's MSI-X table with them.
    */
   readonly vfRlen: bigint[] = Array.from({ length: 6 }, () => 0n);
+  /**
+   * What the invariant checks keep for this device (device-check-state.ts), made when they first ask:
+   * one field read where each of their caches searched a table keyed by the device. Typed `object`
+   * here, as the checks' modules import this one.
+   * @internal
+   */
+  checkState: object | undefined = undefined;
 
   constructor(hw: PhysicalDevice, quirks: { phantomStride?: number; ignoreBars?: boolean } = {}) {
     this.hw = hw;

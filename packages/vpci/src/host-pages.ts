@@ -8,6 +8,7 @@
 import { IntervalIndex } from '@vpci/rangeset/internal';
 import type { EngineContext } from './context.js';
 import type { Bar } from './device.js';
+import { DeviceCheckStates } from './device-check-state.js';
 import type { PciDevice } from './domain.js';
 import { BarWriteLog, type PhysicalDevice } from './hardware.js';
 import { effectiveOwner, hostBarFrames } from './ownership.js';
@@ -22,7 +23,10 @@ import {
 /** Inclusive host frames, as `Bar.hostFrames` gives them. */
 export type HostFrames = readonly [number, number];
 
-/** A device's host pages and what they were worked out from (updated in place when worked out again). */
+/**
+ * A device's host pages and what they were worked out from (updated in place when worked out again;
+ * `DeviceCheckState.hostPages`).
+ */
 interface Remembered {
   /** The device's BAR register write count when made. */
   barWrites: number;
@@ -77,7 +81,7 @@ interface Listing {
   /** `EngineContext.deviceListVersion` when the listing was made. */
   readonly version: number;
   readonly entries: DevicePages[];
-  readonly at: ReadonlyMap<PciDevice, number>;
+  /** Where each device is in `entries` (`DeviceCheckState.listing` this listing, at `listingAt`). */
   readonly atHardware: ReadonlyMap<PhysicalDevice, number>;
   /** Every entry's pages by machine frame, made with the listing and changed with its entries. */
   readonly index: IntervalIndex<HostPageSpot>;
@@ -92,7 +96,6 @@ interface Listing {
  * listing (`forget`), so the two are compared in every test that compares scoped with whole checks.
  */
 export class HostPagesCache {
-  private readonly remembered = new WeakMap<PciDevice, Remembered>();
   private listing: Listing | undefined;
   /** The devices whose BARs may have moved since the listing was last brought up to date. */
   private readonly barWrites = new BarWriteLog();
@@ -100,6 +103,9 @@ export class HostPagesCache {
   private readonly movedHeld: [number, number][] = [];
   /** How many times the index by machine frame was made or changed (`indexVersion`). */
   private indexChanges = 0;
+
+  /** Where each device's pages and its place in the listing are kept (`DeviceCheckState`). */
+  constructor(private readonly states = new DeviceCheckStates()) {}
 
   /**
    * A count of the index's changes (made again, or a device's pages in it replaced): what was found
@@ -115,7 +121,8 @@ export class HostPagesCache {
    * arrays are).
    */
   hostPagesOf(device: PciDevice): readonly HostFrames[] {
-    const known = this.remembered.get(device);
+    const state = this.states.of(device);
+    const known = state.hostPages as Remembered | undefined;
     if (known !== undefined && known.barWrites === device.hw.barWrites && unchangedSince(device, known))
       return known.pages;
     const barWrites = device.hw.barWrites;
@@ -123,7 +130,7 @@ export class HostPagesCache {
     const madeAt = vpci?.barHostChanges() ?? 0;
     if (known === undefined) {
       const found = hostBarFrames(device);
-      this.remembered.set(device, { barWrites, vpci, madeAt, pages: found, states: undefined });
+      state.hostPages = { barWrites, vpci, madeAt, pages: found, states: undefined } satisfies Remembered;
       return found;
     }
     // A state of its BARs met lately gives the pages worked out then (the hardware domain sizing and
@@ -180,8 +187,8 @@ export class HostPagesCache {
         this.replace(context, listing, i, moved);
         // An SR-IOV PF's VF BAR registers place its VFs' BARs (a VF counts them in its `barWrites`).
         for (const vf of listing.entries[i]!.device.virtfns) {
-          const k = listing.at.get(vf);
-          if (k !== undefined) this.replace(context, listing, k, moved);
+          const k = this.placeIn(listing, vf);
+          if (k >= 0) this.replace(context, listing, k, moved);
         }
       }
     for (const device of changed) this.bringUpToDate(context, listing, device, moved);
@@ -219,8 +226,8 @@ export class HostPagesCache {
     device: PciDevice,
     moved: [number, number][],
   ): void {
-    const i = listing.at.get(device);
-    if (i === undefined) return;
+    const i = this.placeIn(listing, device);
+    if (i < 0) return;
     const entry = listing.entries[i]!;
     if (
       entry.owner !== effectiveOwner(context, device) ||
@@ -252,24 +259,30 @@ export class HostPagesCache {
     this.barWrites.take();
     this.movedHeld.length = 0;
     const entries: DevicePages[] = [];
-    const at = new Map<PciDevice, number>();
     const atHardware = new Map<PhysicalDevice, number>();
-    for (const device of context.devices()) {
-      device.hw.watchBarWrites(this.barWrites);
-      at.set(device, entries.length);
-      atHardware.set(device.hw, entries.length);
-      entries.push(this.pagesNow(context, device));
-    }
     const listing: Listing = {
       version: context.deviceListVersion,
       entries,
-      at,
       atHardware,
       index: new IntervalIndex(),
       spots: [],
     };
+    for (const device of context.devices()) {
+      device.hw.watchBarWrites(this.barWrites);
+      const state = this.states.of(device);
+      state.listing = listing;
+      state.listingAt = entries.length;
+      atHardware.set(device.hw, entries.length);
+      entries.push(this.pagesNow(context, device));
+    }
     for (let i = 0; i < entries.length; i++) listing.spots.push(spotsOf(listing.index, entries[i]!));
     return listing;
+  }
+
+  /** Where `device` is in `listing`'s entries; -1 when it is not there (no longer on the host). */
+  private placeIn(listing: Listing, device: PciDevice): number {
+    const state = this.states.of(device);
+    return state.listing === listing ? state.listingAt : -1;
   }
 
   /**

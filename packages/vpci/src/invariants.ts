@@ -8,6 +8,7 @@ import { IntervalIndex } from '@vpci/rangeset/internal';
 import { type DeviceWindows, DeviceWindowsCache, type MsixPages, type Window } from './bar-windows.js';
 import { type EngineContext, mappingDomain } from './context.js';
 import type { Bar } from './device.js';
+import { DeviceCheckStates } from './device-check-state.js';
 import type { Domain, PciDevice, Vcpu } from './domain.js';
 import { type HostPageSpot, HostPagesCache } from './host-pages.js';
 import { MmioExtentsCache, wholeRuns } from './mmio-extents.js';
@@ -115,12 +116,14 @@ export interface InvariantScope {
  * the modules): the machine owns it (`Machine.invariantCaches`) and hands it to every check.
  */
 export class InvariantCaches {
-  readonly windows = new DeviceWindowsCache();
+  /** What the caches below keep per device, in one object on the device (device-check-state.ts). */
+  private readonly deviceStates = new DeviceCheckStates();
+  readonly windows = new DeviceWindowsCache(this.deviceStates);
   /** Per domain, the enabled windows and MSI-X pages by guest frame (scoped checks only). */
-  readonly windowIndexes = new DomainWindowIndexes(this.windows);
-  readonly hostPages = new HostPagesCache();
+  readonly windowIndexes = new DomainWindowIndexes(this.windows, this.deviceStates);
+  readonly hostPages = new HostPagesCache(this.deviceStates);
   /** Per BAR, whether its window's machine frames hold no other domain's page (the lean check's). */
-  readonly unsharedWindows = new UnsharedWindows();
+  readonly unsharedWindows = new UnsharedWindows(this.deviceStates);
   readonly mmio = new MmioExtentsCache();
   /**
    * Every domain's `mmio_direct` mappings by machine frame, one entry per p2m extent, kept up to date

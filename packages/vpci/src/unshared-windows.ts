@@ -15,10 +15,13 @@
 
 import type { IntervalIndex } from '@vpci/rangeset/internal';
 import type { Window } from './bar-windows.js';
-import type { Bar } from './device.js';
+import type { DeviceCheckStates } from './device-check-state.js';
 import type { HostPageSpot } from './host-pages.js';
 
-/** A BAR's last answer: its window's machine frames, for which domain, at which index version. */
+/**
+ * A BAR's last answer: its window's machine frames, for which domain, at which index version, all
+ * the answer depends on. Kept in its device's state by slot (`DeviceCheckState.unshared`).
+ */
 interface Answer {
   first: number;
   last: number;
@@ -31,8 +34,8 @@ const found: HostPageSpot[] = [];
 
 /** The answers of one machine's checks, per BAR (`InvariantCaches.unsharedWindows`). */
 export class UnsharedWindows {
-  /** Per BAR, the last window of it found to hold no other domain's page. */
-  private readonly answers = new WeakMap<Bar, Answer>();
+  /** Where each BAR's last window found to hold no other domain's page is kept, by slot. */
+  constructor(private readonly states: DeviceCheckStates) {}
 
   /**
    * Whether no page of `pages` (the host-page index, at `version`) on the machine frames of any of
@@ -53,7 +56,10 @@ export class UnsharedWindows {
   private unshared(w: Window, domain: number, pages: IntervalIndex<HostPageSpot>, version: number): boolean {
     const first = w.first + w.shift;
     const last = w.last + w.shift;
-    const known = this.answers.get(w.bar);
+    const state = this.states.of(w.device);
+    if (state.unshared === undefined) state.unshared = [];
+    const answers = state.unshared as (Answer | undefined)[];
+    const known = answers[w.bar.index];
     if (
       known !== undefined &&
       known.version === version &&
@@ -68,7 +74,7 @@ export class UnsharedWindows {
       if (owner !== undefined && owner !== domain) return false;
     }
     // Only a window found unshared is remembered: one that is not sends the check to its extents.
-    if (known === undefined) this.answers.set(w.bar, { first, last, domain, version });
+    if (known === undefined) answers[w.bar.index] = { first, last, domain, version };
     else {
       known.first = first;
       known.last = last;

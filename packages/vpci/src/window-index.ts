@@ -14,6 +14,7 @@
 import { IntervalIndex } from '@vpci/rangeset/internal';
 import type { DeviceWindows, DeviceWindowsCache, MsixPages, Window } from './bar-windows.js';
 import { type EngineContext, mappingDomain } from './context.js';
+import type { DeviceCheckStates } from './device-check-state.js';
 import type { Domain, PciDevice } from './domain.js';
 import { sbdfKey } from './sbdf.js';
 import { sortSmall } from './small-sort.js';
@@ -327,7 +328,10 @@ interface AloneOn {
 /** How many ranges an `AloneOn` keeps (a device's BARs, where they were and where they are). */
 const ALONE_KEPT = 8;
 
-/** Where a device's windows are held, and which. */
+/**
+ * Where a device's windows are held, and which (`DeviceCheckState.held`). An index dropped since
+ * (`clear`) is no index kept: a `Held` of it is found stale as one of another domain's index is.
+ */
 interface Held {
   readonly index: DomainWindowIndex;
   part: DeviceWindows;
@@ -336,7 +340,6 @@ interface Held {
 /** Every domain's index, for one machine (`InvariantCaches.windowIndexes`). */
 export class DomainWindowIndexes {
   private readonly byDomain = new Map<Domain, DomainWindowIndex>();
-  private held = new WeakMap<PciDevice, Held>();
   /**
    * Devices whose windows the indexes may hold although they have none (`defer`), the first
    * `waitingCount`: a few, until the next update. A list rather than a set, whose deletion at every
@@ -345,17 +348,21 @@ export class DomainWindowIndexes {
    */
   private readonly waiting: PciDevice[] = [];
   private waitingCount = 0;
-  /** Per device, the frames `othersMayMeet` last found no other device's window or page on. */
-  private readonly alone = new WeakMap<PciDevice, AloneOn>();
   /** `EngineContext.deviceListVersion` the indexes were made at. */
   private version = -1;
 
-  constructor(private readonly windows: DeviceWindowsCache) {}
+  /**
+   * `windows` gives the devices' windows; each device's `Held` and `AloneOn` are kept in its state
+   * (`DeviceCheckState.held`, `.alone`).
+   */
+  constructor(
+    private readonly windows: DeviceWindowsCache,
+    private readonly states: DeviceCheckStates,
+  ) {}
 
   /** Drops every index (a whole check, or devices added or removed): they are built again when asked. */
   clear(): void {
     this.byDomain.clear();
-    this.held = new WeakMap();
     this.waitingCount = 0;
   }
 
@@ -389,7 +396,8 @@ export class DomainWindowIndexes {
     const target = device.vpci === undefined ? undefined : mappingDomain(context, device);
     const index = target === undefined ? undefined : this.byDomain.get(target);
     const part = index === undefined ? undefined : this.windows.windowsOf(device);
-    const held = this.held.get(device);
+    const state = this.states.of(device);
+    const held = state.held as Held | undefined;
     if (held !== undefined && held.index === index && held.part === part) return;
     // Moved within its domain's index (a guest's BAR at a new address): entered when a search needs it.
     if (held !== undefined && held.index === index && part !== undefined) {
@@ -399,11 +407,11 @@ export class DomainWindowIndexes {
     }
     if (held !== undefined) {
       held.index.drop(held.part);
-      this.held.delete(device);
+      state.held = undefined;
     }
     if (index !== undefined && part !== undefined) {
       index.put(part);
-      this.held.set(device, { index, part });
+      state.held = { index, part };
     }
   }
 
@@ -428,7 +436,8 @@ export class DomainWindowIndexes {
     if (index === undefined) return true;
     // The answer stands while the index does: a hardware-domain device's reprogramming asks about
     // its frames again where every device's windows are as they were (each maps back in place).
-    let alone = this.alone.get(device);
+    const state = this.states.of(device);
+    let alone = state.alone as AloneOn | undefined;
     if (alone !== undefined && alone.index === index && alone.changes === index.changes) {
       for (let i = 0; i < alone.count; i++)
         if (alone.firsts[i] === first && alone.lasts[i] === last) return false;
@@ -436,7 +445,7 @@ export class DomainWindowIndexes {
     if (index.othersMeet(device, first, last)) return true;
     if (alone === undefined) {
       alone = { index, changes: index.changes, firsts: [], lasts: [], count: 0 };
-      this.alone.set(device, alone);
+      state.alone = alone;
     } else if (alone.index !== index || alone.changes !== index.changes) {
       alone.index = index;
       alone.changes = index.changes;
@@ -489,7 +498,7 @@ export class DomainWindowIndexes {
     for (const device of devices()) {
       const part = this.windows.windowsOf(device);
       index.put(part);
-      this.held.set(device, { index, part });
+      this.states.of(device).held = { index, part } satisfies Held;
     }
     this.byDomain.set(domain, index);
     return index;
