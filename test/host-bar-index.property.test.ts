@@ -330,43 +330,99 @@ describe('the index of BARs by host frame: a PF’s VF BAR register moving its V
   // any policy with `refuseSubpageSharing`, though: `xen` with that switch alone passes the write to
   // the device (Xen's `vpci_write_hw`: no handler for the register), and a guest's map must then
   // withhold its page the moved VF BAR is on (`dropSharedPages` reads the VF's `hostBars`).
-  it('xen with refuseSubpageSharing: a VF BAR moved onto a guest device’s page with VFs enabled is seen at the guest’s map', () => {
+  // The index re-reads a PF's VFs only when its VF BAR placement (register words, sizes under the
+  // System Page Size) differs from when they were last read (`vfBarsMoved`): these cases move it
+  // away and back, and by the page size alone.
+
+  /**
+   * Two machines (the walk's, the index's), `xen` with `refuseSubpageSharing`: PF 04:00.0 with `vfs`
+   * VFs enabled (04:00.4, then 04:01.0: offset and stride 4), VF BAR 0 4 KiB at c100_0000; 01:00.0's 1 KiB BAR at `guestBar`,
+   * assigned to guest 1 (which makes the index, the VFs read with their BARs where the registers put
+   * them); then `steps` on each, with `d0` the hardware domain's vCPU, `guest` the guest's and
+   * `map(on)` the guest's decoding of 01:00.0 toggled to the end.
+   */
+  function vfWorlds(
+    vfs: number,
+    guestBar: bigint,
+    steps: (machine: Machine, d0: Vcpu, map: (on: boolean) => void) => void,
+  ): [walking: Machine, indexed: Machine] {
     const machines = [false, true].map((indexed) => {
       const machine = new Machine({ profile: 'xen', policy: { refuseSubpageSharing: true } });
       if (!indexed) Object.defineProperty(machine, 'hostBarIndex', { value: undefined });
-      // PF 04:00.0, one VF (04:00.4), its VF BAR 0 4 KiB at c100_0000; SR-IOV at 0x100.
       machine.addDevice({
         sbdf: '0000:04:00.0',
         sriov: {
-          totalVfs: 1,
-          numVfs: 1,
+          totalVfs: vfs,
+          numVfs: vfs,
           firstVfOffset: 4,
           vfStride: 4,
           vfBars: [{ type: 'mem32', size: 0x1000n, addr: 0xc100_0000n }],
         },
       });
-      machine.addDevice({
-        sbdf: '0000:01:00.0',
-        bars: [{ type: 'mem32', size: 0x400n, addr: 0xc002_0000n }],
-      });
+      machine.addDevice({ sbdf: '0000:01:00.0', bars: [{ type: 'mem32', size: 0x400n, addr: guestBar }] });
       machine.boot();
       machine.createGuest({ id: 1, vcpus: 1 });
       const d0 = machine.hardwareDomain.vcpus[0]!;
-      machine.configWrite(d0, '04:00.0', 0x108, 2, 0x1); // VF Enable: the VF joins the hardware domain.
+      machine.configWrite(d0, '04:00.0', 0x108, 2, 0x1); // VF Enable: the VFs join the hardware domain.
       expect(machine.findDevice('0000:04:00.4')).toBeDefined();
-      // The index is made here (the assignment asks it), with the VF's BAR at c100_0000.
       expect(machine.assignDevice('0000:01:00.0', 1)).toEqual({ ok: true });
-      machine.configWrite(d0, '04:00.0', 0x124, 4, 0xc002_0000); // VF BAR 0 onto 01:00.0's page.
-      expect(machine.configRead(d0, '04:00.0', 0x124, 4)).toBe(0xc002_0000);
       const guest = machine.domain(1).vcpus[0]!;
-      machine.configWrite(guest, '00:00.0', 0x04, 2, 0x0002);
-      machine.finishPending(guest);
+      steps(machine, d0, (on) => {
+        machine.configWrite(guest, '00:00.0', 0x04, 2, on ? 0x0002 : 0x0000);
+        machine.finishPending(guest);
+      });
       return machine;
     });
-    const [walking, indexed] = machines as [Machine, Machine];
-    const shared = (machine: Machine) =>
-      json(machine.events.filter((e) => e.kind === 'subpage-shared' && e.sbdf === '0000:01:00.0'));
+    return machines as [Machine, Machine];
+  }
+
+  /** 01:00.0's `subpage-shared` events, as JSON. */
+  const shared = (machine: Machine) =>
+    json(machine.events.filter((e) => e.kind === 'subpage-shared' && e.sbdf === '0000:01:00.0'));
+
+  it('xen with refuseSubpageSharing: a VF BAR moved onto a guest device’s page with VFs enabled is seen at the guest’s map', () => {
+    const [walking, indexed] = vfWorlds(1, 0xc002_0000n, (machine, d0, map) => {
+      machine.configWrite(d0, '04:00.0', 0x124, 4, 0xc002_0000); // VF BAR 0 onto 01:00.0's page.
+      expect(machine.configRead(d0, '04:00.0', 0x124, 4)).toBe(0xc002_0000);
+      map(true);
+    });
     expect(shared(walking)).toContain('"other":"0000:04:00.4"');
+    expect(shared(indexed)).toBe(shared(walking));
+    expect(json(indexed.events)).toBe(json(walking.events));
+  });
+
+  it('xen with refuseSubpageSharing: a VF BAR moved onto a guest device’s page, back, and onto it again: each map sees where it is', () => {
+    const [walking, indexed] = vfWorlds(1, 0xc002_0000n, (machine, d0, map) => {
+      for (const at of [0xc002_0000, 0xc100_0000, 0xc002_0000]) {
+        machine.configWrite(d0, '04:00.0', 0x124, 4, at);
+        // Xen's sizing of the register in between (all ones, then the address back), as at VF MSE on:
+        // the placement is where it was at the map.
+        machine.configWrite(d0, '04:00.0', 0x124, 4, 0xffff_ffff);
+        machine.configWrite(d0, '04:00.0', 0x124, 4, at);
+        map(true);
+        map(false);
+      }
+    });
+    // Withheld at the first and third maps only: the walk's count, as the index's.
+    expect(shared(walking).split('"other":"0000:04:00.4"').length - 1).toBe(2);
+    expect(shared(indexed)).toBe(shared(walking));
+    expect(json(indexed.events)).toBe(json(walking.events));
+  });
+
+  it('xen with refuseSubpageSharing: System Page Size doubled moves VF 1’s BAR onto a guest device’s page (VF n at base + n × size)', () => {
+    // 4 KiB pages: VF 0 at c100_0000, VF 1 at c100_1000; 8 KiB: VF 1 at c100_2000 (8 KiB), 01:00.0's page.
+    const [walking, indexed] = vfWorlds(2, 0xc100_2000n, (machine, d0, map) => {
+      // Xen's sizing of VF BAR 0 (all ones, the address back) before a map: the index has seen the
+      // placement as it is before the page size changes it.
+      machine.configWrite(d0, '04:00.0', 0x124, 4, 0xffff_ffff);
+      machine.configWrite(d0, '04:00.0', 0x124, 4, 0xc100_0000);
+      map(true);
+      map(false);
+      machine.configWrite(d0, '04:00.0', 0x120, 4, 0x2); // System Page Size 8 KiB.
+      map(true);
+    });
+    expect(shared(walking)).toContain('"other":"0000:04:01.0"');
+    expect(shared(walking)).not.toContain('"other":"0000:04:00.4"');
     expect(shared(indexed)).toBe(shared(walking));
     expect(json(indexed.events)).toBe(json(walking.events));
   });

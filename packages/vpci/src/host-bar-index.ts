@@ -12,7 +12,8 @@
  * vPCI state (the BARs `sharedPageWith` asks of: mapped, or with frames to map), a superset of what
  * either caller looks at. They are taken again, lazily at the next question, for the devices told of
  * since: a device plugged (`plugged`), a BAR, ROM, resizable-BAR or VF BAR register written or a vPCI
- * state replaced (`BarWriteLog`; a PF's write re-reads its VFs, whose BARs its VF BAR registers place),
+ * state replaced (`BarWriteLog`; a PF's write re-reads its VFs, whose BARs its VF BAR registers place,
+ * if it left those placed otherwise than when the VFs were read: `vfBarsMoved`),
  * or a vPCI BAR's type, host address or size set (`Bar.hostWatcher`). A device whose frames did not
  * change keeps its entries; an unplugged one loses them at once (`unplugged`). A PF's VF BAR registers
  * written re-read each of its VFs once at the next question, however many writes came before it: the
@@ -24,6 +25,7 @@ import type { BarWatcher } from './device.js';
 import type { PciDevice } from './domain.js';
 import { BarWriteLog, type PhysicalDevice } from './hardware.js';
 import { hostBarFrames } from './ownership.js';
+import { PCI_SRIOV_BAR, PCI_SRIOV_NUM_BARS } from './pci-regs.js';
 
 /**
  * One BAR's host frames `[first, last]` of a device; inverted (`last = first - 1`) for a vPCI BAR of
@@ -53,6 +55,11 @@ export class HostBarIndex {
   /** The devices to take again at the next question. */
   private readonly stale = new Set<PciDevice>();
   private readonly barWrites = new BarWriteLog();
+  /**
+   * Each written PF's VF BAR placement (`vfBarPlacement`) when its VFs were last taken again for a
+   * write: while it holds, a VF's frames through its PF are as read, whatever the PF's write was.
+   */
+  private readonly vfPlacements = new Map<PciDevice, number[]>();
   private readonly watchers = new WeakMap<PciDevice, BarWatcher>();
 
   /** `device` joined the machine (a hot plug, a VF brought up, a device at boot). */
@@ -65,6 +72,7 @@ export class HostBarIndex {
     this.stale.delete(device);
     for (const spot of this.spots.get(device) ?? []) this.drop(spot);
     this.spots.delete(device);
+    this.vfPlacements.delete(device);
     if (this.byHardware.get(device.hw) === device) this.byHardware.delete(device.hw);
   }
 
@@ -108,11 +116,26 @@ export class HostBarIndex {
         const device = this.byHardware.get(hw);
         if (device === undefined) continue;
         this.stale.add(device);
-        for (const vf of device.virtfns) if (this.spots.has(vf)) this.stale.add(vf);
+        if (device.virtfns.length > 0 && this.vfBarsMoved(device))
+          for (const vf of device.virtfns) if (this.spots.has(vf)) this.stale.add(vf);
       }
     if (this.stale.size === 0) return;
     for (const device of this.stale) this.takeAgain(device);
     this.stale.clear();
+  }
+
+  /**
+   * Whether `pf`'s VF BARs are placed otherwise than when its VFs were last read, and if so their
+   * placement now remembered. Xen's sizing of the VF BARs at every VF MSE on writes and restores the
+   * VF BAR registers, and the PF's own BARs share its write count: re-reading every VF after each of
+   * those would make one VF MSE operation re-read all of a PF's VFs.
+   */
+  private vfBarsMoved(pf: PciDevice): boolean {
+    const now = vfBarPlacement(pf.hw);
+    const before = this.vfPlacements.get(pf);
+    if (before !== undefined && before.every((word, i) => word === now[i])) return false;
+    this.vfPlacements.set(pf, now);
+    return true;
   }
 
   private takeAgain(device: PciDevice): void {
@@ -170,6 +193,21 @@ export class HostBarIndex {
     }
     return watcher;
   }
+}
+
+/**
+ * What a VF's BARs take from its PF (`vfDecodedBars`: VF BAR `i` at `base_i + n × size_i`): each VF BAR
+ * register word and each VF BAR's size under the current System Page Size. NumVFs and VF Offset and
+ * Stride are not among them: they say which VFs exist and their routing IDs, and a VF's index `n` is
+ * fixed from its bring-up.
+ */
+function vfBarPlacement(pf: PhysicalDevice): number[] {
+  const sriov = pf.sriov;
+  const placement: number[] = [];
+  if (sriov === undefined) return placement;
+  for (let i = 0; i < PCI_SRIOV_NUM_BARS; i++)
+    placement.push(pf.read(sriov.pos + PCI_SRIOV_BAR + 4 * i, 4), Number(sriov.vfBarSize(i)));
+  return placement;
 }
 
 /** `hostBarFrames(device)`, then the host frames of each vPCI BAR not among them. */
