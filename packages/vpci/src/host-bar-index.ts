@@ -133,7 +133,7 @@ export class HostBarIndex {
   private vfBarsMoved(pf: PciDevice): boolean {
     const now = vfBarPlacement(pf.hw);
     const before = this.vfPlacements.get(pf);
-    if (before !== undefined && before.every((word, i) => word === now[i])) return false;
+    if (before?.every((word, i) => word === now[i])) return false;
     this.vfPlacements.set(pf, now);
     return true;
   }
