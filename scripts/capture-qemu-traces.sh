@@ -22,7 +22,8 @@
 #     NAME.trace.log     QEMU "log"-backend trace, filtered to pci_cfg_*,
 #                        pci_update_mappings_*, msix_* and the
 #                        memory_region_ops_{read,write} lines of the regions
-#                        pci-conf-idx, pci-conf-data and pcie-mmcfg-mmio;
+#                        pci-conf-idx, pci-conf-data and pcie-mmcfg-mmio,
+#                        and the writes to acpi-pci-hotplug (ACPI ejects);
 #                        original line order and text, nothing rewritten. A
 #                        "cfg" scenario is traced with -trace 'pci_cfg_*'
 #                        alone, so its log has nothing else.
@@ -39,6 +40,9 @@
 #     NAME.debugcon.txt  the firmware's debug port 0x402 (SeaBIOS's own log of
 #                        how it sized and placed every BAR); omitted if empty
 #     NAME.cmdline.txt   the exact QEMU command line (shell-quoted)
+#     NAME.steps.txt     a hot-plug scenario's monitor steps (STEPS below), each
+#                        "(qemu) COMMAND" followed by `info pci` and `info mtree`
+#                        as they were after it; omitted for a boot
 #   Re-running overwrites these files; nothing else in the repo is touched.
 #
 # HOW LONG IT TAKES
@@ -48,7 +52,8 @@
 #   download. Every step has a timeout (a hung guest costs BOOT_TIMEOUT s).
 #
 # USAGE
-#   bash scripts/capture-qemu-traces.sh [SCENARIO...]   (default: all)
+#   bash scripts/capture-qemu-traces.sh [SCENARIO...]   (default: all of SCENARIOS;
+#   a NAMED_ONLY_SCENARIOS one runs only when named)
 #   Environment: WORK=/tmp/vpci-qemu  KPKG=<kernel package>  BOOT_TIMEOUT=420
 set -euo pipefail
 
@@ -126,6 +131,7 @@ build_initramfs() {
   grep -q '^CONFIG_VIRTIO_PCI=m' "$cfg" && want+=(virtio_pci)
   grep -q '^CONFIG_VIRTIO_NET=m' "$cfg" && want+=(virtio_net)
   grep -q '^CONFIG_E1000E=m' "$cfg" && want+=(e1000e)
+  grep -q '^CONFIG_E1000=m' "$cfg" && want+=(e1000)
   : >"$root/modules.order"
   for m in "${want[@]}"; do
     modprobe -d "$WORK/kpkg" -S "$KVER" --show-depends "$m" | awk '$1 == "insmod" {print $2}'
@@ -145,14 +151,33 @@ for m in $(cat /modules.order); do
   else echo "VPCI-INIT: insmod $m failed: $(cat /tmp/err)"; fi
 done
 sleep 2
-for d in /sys/bus/pci/devices/*; do
-  echo "VPCI-INIT: $(basename "$d") $(cat "$d/vendor"):$(cat "$d/device") driver=$(basename "$(readlink "$d/driver" 2>/dev/null)" 2>/dev/null) msi_irqs=$(ls "$d/msi_irqs" 2>/dev/null | tr '\n' ' ')"
-  cat "$d/resource" | awk -v d="$(basename "$d")" '$1 != "0x0000000000000000" {print "VPCI-INIT:   " d " res" NR-1 " " $0}'
+# vpci_numvfs=N on the kernel command line: enable N VFs on every SR-IOV device
+for a in $(cat /proc/cmdline); do
+  case $a in vpci_numvfs=*)
+    for t in /sys/bus/pci/devices/*/sriov_totalvfs; do
+      d=$(dirname "$t")
+      if echo "${a#*=}" >"$d/sriov_numvfs" 2>/tmp/err; then echo "VPCI-INIT: $(basename "$d") sriov_numvfs=${a#*=} ok"
+      else echo "VPCI-INIT: $(basename "$d") sriov_numvfs=${a#*=} failed: $(cat /tmp/err)"; fi
+    done; sleep 2 ;;
+  esac
 done
+dump() {
+  for d in /sys/bus/pci/devices/*; do
+    echo "VPCI-INIT: $(basename "$d") $(cat "$d/vendor"):$(cat "$d/device") driver=$(basename "$(readlink "$d/driver" 2>/dev/null)" 2>/dev/null) msi_irqs=$(ls "$d/msi_irqs" 2>/dev/null | tr '\n' ' ')"
+    cat "$d/resource" | awk -v d="$(basename "$d")" '$1 != "0x0000000000000000" {print "VPCI-INIT:   " d " res" NR-1 " " $0}'
+  done
+}
+dump
 echo "VPCI-INIT: --- /proc/iomem ---"; cat /proc/iomem
 echo "VPCI-INIT: --- /proc/interrupts ---"; cat /proc/interrupts
 echo "VPCI-TRACE-DONE"
-while true; do sleep 3600; done
+# Hot plug (monitor steps after the marker): list the devices again whenever the set changes.
+seen=$(ls /sys/bus/pci/devices)
+while true; do
+  sleep 2
+  now=$(ls /sys/bus/pci/devices)
+  if [ "$now" != "$seen" ]; then seen=$now; sleep 2; echo "VPCI-INIT: --- devices changed ---"; dump; fi
+done
 EOF
   chmod +x "$root/init"
   (cd "$root" && find . -print0 | LC_ALL=C sort -z | cpio --null -o -H newc --quiet) | gzip -9 >"$INITRD"
@@ -165,9 +190,9 @@ write_trace_events() {
   printf '%s\n' 'pci_cfg_*' 'pci_update_mappings_add' 'pci_update_mappings_del' \
     'msix_*' 'memory_region_ops_read' 'memory_region_ops_write' >"$TRACE_EVENTS"
 }
-# keep: every non-memory_region_ops event enabled above, and the
-# memory_region_ops lines of the three config-space regions only
-FILTER_RE="^(pci_cfg_|pci_update_mappings_|msix_)|^memory_region_ops_(read|write) .* name '(pci-conf-idx|pci-conf-data|pcie-mmcfg-mmio)'\$"
+# keep: every non-memory_region_ops event enabled above, the memory_region_ops lines of the three
+# config-space regions, and the writes to QEMU's ACPI PCI hot-plug registers (the guest's eject)
+FILTER_RE="^(pci_cfg_|pci_update_mappings_|msix_)|^memory_region_ops_(read|write) .* name '(pci-conf-idx|pci-conf-data|pcie-mmcfg-mmio)'\$|^memory_region_ops_write .* name 'acpi-pci-hotplug'\$"
 
 # The mailing-list seed: a PCIe-to-PCI bridge with four pci-testdevs behind it.
 TESTDEVS=(
@@ -231,6 +256,48 @@ MSIXDEVS=(
   -device e1000e,netdev=n1,addr=6
 )
 
+# Hot plug (q35): two empty PCIe root ports for Linux's pciehp (QEMU 7.2's q35 hot-plugs through
+# ACPI by default; turned off so the ports' native hot plug is used). The backends of the devices
+# the monitor steps add are made at start.
+HOTPLUGDEVS=(
+  -global ICH9-LPC.acpi-pci-hotplug-with-bridge-support=off
+  -device pcie-root-port,id=rp1,chassis=1,addr=5
+  -device pcie-root-port,id=rp2,chassis=2,addr=6
+  -netdev user,id=n0,restrict=on
+  -netdev user,id=n1,restrict=on
+  -drive "file=$WORK/nvme0.img,if=none,id=nv0,format=raw"
+)
+# i440fx ACPI hot plug on the root bus (Linux's acpiphp), next to an NVMe present from the start.
+PCHOTPLUGDEVS=(
+  -drive "file=$WORK/nvme0.img,if=none,id=nv0,format=raw"
+  -device nvme,drive=nv0,serial=vpci0,addr=4
+  -netdev user,id=n0,restrict=on
+  -netdev user,id=n1,restrict=on
+)
+# SR-IOV: an NVMe PF (QEMU 7.2: needs an nvme-subsys and flexible queue/interrupt resources for
+# its VFs) behind a PCIe root port; the init enables the VFs (vpci_numvfs= kernel argument).
+SRIOVDEVS=(
+  -device pcie-root-port,id=rp1,chassis=1,addr=5
+  -device nvme-subsys,id=ss0
+  -device nvme,serial=vpcisr,subsys=ss0,sriov_max_vfs=2,sriov_vq_flexible=4,sriov_vi_flexible=2,bus=rp1
+)
+
+# STEPS: monitor commands run one by one after the guest's marker, each followed by STEP_WAIT
+# seconds for the guest to handle it (pciehp: ~1 s to bring a slot up, 5 s after the attention
+# button before a slot goes down), by scenario. Each command, and `info pci` and `info mtree` after
+# it, are kept in NAME.steps.txt. The last device_add of each puts a device of other BAR sizes into
+# the slot the first (virtio-net) left.
+declare -A STEPS=(
+  [hotplug-linux]='device_add virtio-net-pci,netdev=n0,romfile=,bus=rp1,id=hp1
+device_add nvme,drive=nv0,serial=vpci1,bus=rp2,id=hp2
+device_del hp1
+device_add e1000e,netdev=n1,romfile=,bus=rp1,id=hp3'
+  [pc-hotplug-linux]='device_add virtio-net-pci,netdev=n0,romfile=,addr=5,id=hp1
+device_del hp1
+device_add e1000,netdev=n1,romfile=,addr=5,id=hp2'
+)
+STEP_WAIT=${STEP_WAIT:-30}
+
 # SCENARIOS: name machine firmware kernel devices trace [kernel arguments]
 #   machine: q35 | pc (i440fx); firmware: seabios | ovmf | qboot; kernel: yes
 #   (Linux boots to the init's marker) | no (SeaBIOS to "No bootable device");
@@ -246,6 +313,13 @@ SCENARIOS=(
   'msix-linux q35 seabios yes MSIXDEVS full'
   'cfgonly-linux pc seabios yes MSIXDEVS cfg'
   'renumber-linux q35 seabios yes RENUMBERDEVS full pci=assign-busses,hpbussize=4'
+  'hotplug-linux q35 seabios yes HOTPLUGDEVS full'
+  'pc-hotplug-linux pc seabios yes PCHOTPLUGDEVS full'
+)
+# Run only when named: their logs are not fixtures (test/qemu.test.ts replays every fixture).
+# sriov-linux: vpci-replay --qemu does not replay SR-IOV yet (docs/qemu-logs.md, Limits).
+NAMED_ONLY_SCENARIOS=(
+  'sriov-linux q35 seabios yes SRIOVDEVS full vpci_numvfs=2'
 )
 
 qarg() { # shell-quote one argument only where needed (readable cmdline files)
@@ -264,8 +338,10 @@ hmp() { # hmp SOCK CMD: run one HMP command, print its output (cleaned)
 
 scenario() { # scenario NAME: the SCENARIOS line of NAME
   local line
-  for line in "${SCENARIOS[@]}"; do [[ ${line%% *} == "$1" ]] && { echo "$line"; return; }; done
-  die "unknown scenario $1 (known: $(printf '%s ' "${SCENARIOS[@]%% *}"))"
+  for line in "${SCENARIOS[@]}" "${NAMED_ONLY_SCENARIOS[@]}"; do
+    [[ ${line%% *} == "$1" ]] && { echo "$line"; return; }
+  done
+  die "unknown scenario $1 (known: $(printf '%s ' "${SCENARIOS[@]%% *}" "${NAMED_ONLY_SCENARIOS[@]%% *}"))"
 }
 
 run_scenario() {
@@ -309,7 +385,9 @@ run_scenario() {
     echo; } >"$d/cmdline.txt"
   log "$name: starting QEMU"
   local t0=$SECONDS
-  timeout $((BOOT_TIMEOUT + 120)) "${cmd[@]}" >"$d/qemu.out" 2>&1 &
+  local nsteps=0
+  [[ -z ${STEPS[$name]:-} ]] || nsteps=$(wc -l <<<"${STEPS[$name]}")
+  timeout $((BOOT_TIMEOUT + 120 + nsteps * (STEP_WAIT + 15))) "${cmd[@]}" >"$d/qemu.out" 2>&1 &
   local qemu_pid=$!
 
   # wait for the monitor socket
@@ -326,6 +404,15 @@ run_scenario() {
   log "$name: wait for '$want': $status after $((SECONDS - t0)) s"
   if kill -0 "$qemu_pid" 2>/dev/null; then
     [[ $kernel == yes ]] || sleep 2   # let SeaBIOS settle after the message
+    if [[ $status == found && -n ${STEPS[$name]:-} ]]; then
+      local step
+      while read -r step; do
+        log "$name: $step"
+        { echo "(qemu) $step"; hmp "$sock" "$step"; sleep "$STEP_WAIT"
+          echo '(qemu) info pci'; hmp "$sock" 'info pci'
+          echo '(qemu) info mtree'; hmp "$sock" 'info mtree'; } >>"$d/steps.txt" || true
+      done <<<"${STEPS[$name]}"
+    fi
     hmp "$sock" 'info pci' >"$d/info-pci.txt" || true
     hmp "$sock" 'info mtree' >"$d/info-mtree.txt" || true
     hmp "$sock" 'quit' >/dev/null || true
@@ -354,6 +441,8 @@ run_scenario() {
   if [[ -s $dbg ]]; then head -c "$SERIAL_MAX" "$dbg" | tr -d '\r' >"$OUT/$name.debugcon.txt"
   else rm -f "$OUT/$name.debugcon.txt"; fi
   cp "$d/cmdline.txt" "$OUT/$name.cmdline.txt"
+  if [[ -s $d/steps.txt ]]; then cp "$d/steps.txt" "$OUT/$name.steps.txt"
+  else rm -f "$OUT/$name.steps.txt"; fi
   log "$name: $(wc -l <"$d/trace.log") trace lines, $(stat -c %s "$d/trace.log") bytes -> $(basename "$tfile") $(stat -c %s "$tfile") bytes; status=$status"
   [[ $status == found ]] || log "$name: WARNING: marker not seen; fixtures hold what was captured"
 }

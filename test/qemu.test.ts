@@ -10,6 +10,14 @@
  * (every BAR QEMU maps, at the same frames, and nothing else); ids are `info pci`'s; bridges have no
  * BAR2–5 and their windows are `info pci`'s; MSI-X tables (and, with the monitor output, PBAs) are
  * where `info mtree` has them.
+ *
+ * A hot-plug log (scripts/capture-qemu-traces.sh's monitor steps, `NAME.steps.txt`: each `device_add`
+ * and `device_del`, with `info pci` after it) also ends where `info pci` says, and each device the
+ * monitor added is a device of its own that arrives at its first access, with the BAR sizes of
+ * QEMU's own mapping decisions; each one the monitor deleted leaves. A device that left while it
+ * decoded memory leaves its pages mapped in the hardware domain (Xen's `vpci_deassign_device` frees
+ * the vPCI state and unmaps nothing): the violations expected are those pages, the ones QEMU had the
+ * device map at its last access and that no BAR of `info pci` at the end covers.
  */
 import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -18,12 +26,13 @@ import { gzipSync } from 'node:zlib';
 import {
   convertQemuLog,
   parseQemuMonitor,
+  type QemuDevice,
   qemuLogText,
   type Report,
   replayCli,
   replayQemuConversion,
 } from '@vpci/replay';
-import type { RuleSetName } from '@vpci/vpci';
+import type { Profile, RuleSetName } from '@vpci/vpci';
 import { describe, expect, it } from 'vitest';
 
 const fixtures = new URL('./fixtures/qemu/', import.meta.url);
@@ -62,6 +71,8 @@ interface ListedBar {
 
 interface ListedDevice {
   ids: string;
+  /** The `id "…"` QEMU printed (the monitor's device_add id, empty for a device of the command line). */
+  id: string;
   bridge: boolean;
   readonly windows: Map<string, [bigint, bigint]>;
   readonly bars: Map<number, ListedBar>;
@@ -76,7 +87,7 @@ function infoPci(text: string): Map<string, ListedDevice> {
     let m = /Bus\s+(\d+), device\s+(\d+), function (\d+):/.exec(line);
     if (m !== null) {
       const sbdf = `0000:${hex2(m[1]!)}:${hex2(m[2]!)}.${m[3]}`;
-      device = { ids: '', bridge: false, windows: new Map(), bars: new Map() };
+      device = { ids: '', id: '', bridge: false, windows: new Map(), bars: new Map() };
       out.set(sbdf, device);
       continue;
     }
@@ -86,6 +97,8 @@ function infoPci(text: string): Map<string, ListedDevice> {
       device.ids = `0x${m[1]}:0x${m[2]}`.replace(/0x0+(?=\w)/g, '0x');
       device.bridge = line.includes('PCI bridge:');
     }
+    m = /^\s+id "([^"]*)"$/.exec(line);
+    if (m !== null) device.id = m[1]!;
     m = /^\s+(IO|memory|prefetchable memory) range \[(0x\w+), (0x\w+)\]/.exec(line);
     if (m !== null) device.windows.set(m[1]!, [BigInt(m[2]!), BigInt(m[3]!)]);
     m = /^\s+BAR(\d): (I\/O|.*memory) at (0x\w+) \[(0x\w+)\]/.exec(line);
@@ -117,15 +130,136 @@ function mtree(text: string): { table: [bigint, bigint][]; pba: [bigint, bigint]
 
 const page = (addr: bigint): string => `0x${(addr >> 12n).toString(16)}`;
 
+// ---- hot plug: the monitor steps and QEMU's lines about each device they added ----------------
+
+/** A `device_add` or `device_del` of the capture's monitor steps, and `info pci` and `info mtree` after it. */
+interface Step {
+  readonly command: 'device_add' | 'device_del';
+  readonly model: string;
+  readonly id: string;
+  readonly after: Map<string, ListedDevice>;
+  readonly mtreeAfter: ReturnType<typeof mtree>;
+}
+
+/** The monitor steps of a hot-plug fixture (`NAME.steps.txt`); none for a boot. */
+function steps(file: string): Step[] {
+  const url = new URL(`${nameOf(file)}.steps.txt`, fixtures);
+  if (!existsSync(url)) return [];
+  const models = new Map<string, string>();
+  const out: Step[] = [];
+  // Each step: "(qemu) COMMAND", "(qemu) info pci" and its output, "(qemu) info mtree" and its output.
+  const parts = readFileSync(url, 'utf8')
+    .split(/^(?=\(qemu\) device_)/m)
+    .filter((part) => part.startsWith('(qemu) device_'));
+  for (const part of parts) {
+    const command = part.split('\n', 1)[0]!.replace('(qemu) ', '');
+    const after = infoPci(part);
+    const mtreeAfter = mtree(part.slice(part.indexOf('(qemu) info mtree')));
+    const add = /^device_add ([^,]+),.*\bid=([^,]+)/.exec(command);
+    if (add !== null) {
+      models.set(add[2]!, add[1]!);
+      out.push({ command: 'device_add', model: add[1]!, id: add[2]!, after, mtreeAfter });
+    }
+    const del = /^device_del (\S+)/.exec(command);
+    if (del !== null)
+      out.push({ command: 'device_del', model: models.get(del[1]!)!, id: del[1]!, after, mtreeAfter });
+  }
+  return out;
+}
+
+const cfgLine = /^(?:\d+@[\d.]+:)?pci_cfg_(?:read|write) (\S+) /;
+const decisionLine = /^(?:\d+@[\d.]+:)?pci_update_mappings_(add|del) (\S+) \S+ (\d+),(0x\w+)\+(0x\w+)$/;
+
+/** The 1-based log lines of `model`'s `pci_cfg_*` accesses. */
+function accessLines(lines: readonly string[], model: string): number[] {
+  const out: number[] = [];
+  lines.forEach((l, i) => {
+    if (cfgLine.exec(l)?.[1] === model) out.push(i + 1);
+  });
+  return out;
+}
+
+/** QEMU's decisions about `model`'s BARs up to log line `until`: BAR → [address, size] mapped. */
+function qemuMapped(lines: readonly string[], model: string, until: number): Map<number, [bigint, bigint]> {
+  const mapped = new Map<number, [bigint, bigint]>();
+  lines.slice(0, until).forEach((l) => {
+    const m = decisionLine.exec(l);
+    if (m === null || m[2] !== model) return;
+    if (m[1] === 'add') mapped.set(Number(m[3]), [BigInt(m[4]!), BigInt(m[5]!)]);
+    else mapped.delete(Number(m[3]));
+  });
+  return mapped;
+}
+
+/**
+ * The violations a replay under Xen's rules must show (see the module comment): for each device the
+ * monitor deleted, the pages of the memory BARs QEMU had it map at its last access that no memory BAR
+ * of `info pci` at the end covers, as one `unexplained-mapping` of the hardware domain. Its MSI-X
+ * table and PBA pages (`info mtree` before the deletion) are not among them: Xen's vPCI never maps
+ * those for the hardware domain (vpci_make_msix_hole).
+ */
+function staleAfterUnplug(file: string, lines: readonly string[], listed: Map<string, ListedDevice>) {
+  const covered = new Set<bigint>();
+  for (const device of listed.values())
+    for (const bar of device.bars.values())
+      if (bar.addr !== null && !bar.io)
+        for (let p = bar.addr >> 12n; p <= (bar.addr + bar.size - 1n) >> 12n; p++) covered.add(p);
+  const all = steps(file);
+  return all
+    .filter((s) => s.command === 'device_del')
+    .flatMap((del) => {
+      const added = all.find((s) => s.command === 'device_add' && s.id === del.id)!;
+      const before = all[all.indexOf(del) - 1]!;
+      const holes = new Set<bigint>();
+      for (const [first, last] of [...before.mtreeAfter.table, ...before.mtreeAfter.pba])
+        for (let p = first >> 12n; p <= last >> 12n; p++) holes.add(p);
+      const io = new Set(
+        [...added.after.values()]
+          .filter((d) => d.id === del.id)
+          .flatMap((d) => [...d.bars].filter(([, b]) => b.io).map(([i]) => i)),
+      );
+      const last = accessLines(lines, del.model).at(-1)!;
+      const pages: bigint[] = [];
+      for (const [bar, [addr, size]] of qemuMapped(lines, del.model, last)) {
+        if (io.has(bar)) continue;
+        for (let p = addr >> 12n; p <= (addr + size - 1n) >> 12n; p++)
+          if (!covered.has(p) && !holes.has(p)) pages.push(p);
+      }
+      if (pages.length === 0) return [];
+      let lowest = pages[0]!;
+      for (const p of pages) if (p < lowest) lowest = p;
+      const first = `0x${lowest.toString(16)}`;
+      return [
+        {
+          kind: 'unexplained-mapping',
+          domain: 0,
+          gfn: first,
+          mfn: first,
+          count: pages.length,
+          present: true,
+        },
+      ];
+    });
+}
+
 // ---- the replay ------------------------------------------------------------------------------
 
-function replay(file: string, lines: string[], withMonitor: boolean, rules: RuleSetName = 'xen'): Report {
+function replay(
+  file: string,
+  lines: string[],
+  withMonitor: boolean,
+  rules: RuleSetName = 'xen',
+  profile?: Profile,
+): Report {
   const monitorText = readFileSync(new URL(`${nameOf(file)}.monitor.txt`, fixtures), 'utf8');
   const conversion = convertQemuLog(lines, {
     name: file,
     ...(withMonitor ? { monitor: parseQemuMonitor(monitorText) } : {}),
   });
-  return replayQemuConversion(conversion, file, rules === 'xen' ? {} : { rules });
+  return replayQemuConversion(conversion, file, {
+    ...(rules === 'xen' ? {} : { rules }),
+    ...(profile === undefined ? {} : { profile }),
+  });
 }
 
 /**
@@ -143,8 +277,20 @@ function checkAgainstQemu(
   const listed = infoPci(monitorText);
   const regions = mtree(monitorText);
   const qemu = report.qemu!;
+  // The QEMU device at an address at the end (one that left by hot unplug shares the address).
+  const atEnd = (sbdf: string) => qemu.devices.find((q) => q.sbdf === sbdf && q.unplugged === undefined)!;
   expect(report.error).toBeNull();
-  expect(report.violations).toEqual([]);
+  const stale = report.machine?.profile === 'xen' ? staleAfterUnplug(file, lines, listed) : [];
+  expect(
+    report.violations.map(({ kind, domain, gfn, mfn, count, present }) => ({
+      kind,
+      domain,
+      gfn,
+      mfn,
+      count,
+      present,
+    })),
+  ).toEqual(stale);
 
   // Every access replayed; every decision accounted for, none unexplained.
   const accesses = lines.filter((l) => /^(\d+@[\d.]+:)?pci_cfg_(read|write) /.test(l)).length;
@@ -155,12 +301,12 @@ function checkAgainstQemu(
   expect(qemu.decisions.total).toBe(decisions);
   expect(qemu.decisions.matched + qemu.decisions.explained).toBe(decisions);
   expect(qemu.divergences.filter((d) => !d.explained)).toEqual([]);
-  expect(report.status).toBe('ok');
+  expect(report.status).toBe(stale.length === 0 ? 'ok' : 'failed');
 
   // The devices are info pci's, with its ids.
   expect(report.devices.map((d) => d.sbdf).sort()).toEqual([...listed.keys()].sort());
   for (const device of report.devices) {
-    const known = !qemu.devices.find((q) => q.sbdf === device.sbdf)!.unknown.some((u) => u.what === 'ids');
+    const known = !atEnd(device.sbdf).unknown.some((u) => u.what === 'ids');
     if (!known && startsLate && !withMonitor) continue;
     expect(known, `${device.sbdf} ids known`).toBe(true);
     expect(`${device.vendorId}:${device.deviceId}`, device.sbdf).toBe(listed.get(device.sbdf)!.ids);
@@ -204,7 +350,7 @@ function checkAgainstQemu(
       mine.bars.filter((b) => b.type !== 'rom' && b.index >= 2),
       `${sbdf} has no BAR2-5`,
     ).toEqual([]);
-    const windows = qemu.devices.find((q) => q.sbdf === sbdf)!.windows;
+    const windows = atEnd(sbdf).windows;
     for (const [kind, name] of [
       ['io', 'IO'],
       ['memory', 'memory'],
@@ -240,7 +386,7 @@ function checkAgainstQemu(
       page(table![0]),
       page(table![1]),
     ]);
-    const q = qemu.devices.find((x) => x.sbdf === device.sbdf)!;
+    const q = atEnd(device.sbdf);
     const pbaUnknown = q.unknown.some((u) => u.what === 'MSI-X PBA');
     if (withMonitor || !pbaUnknown) {
       expect(pbaUnknown).toBe(false);
@@ -286,7 +432,11 @@ describe('QEMU traces', () => {
       expect(report.qemu!.counts.sizesInferred).toBe(report.qemu!.counts.replayed);
       const full = replay(file, lines, false);
       expect(report.devices).toEqual(full.devices);
-      expect(report.qemu!.devices).toEqual(full.qemu!.devices);
+      // Without region lines no read shows a slot empty or a device ejected: a device that arrived
+      // may look there from the start, and one that left goes when another model takes its place.
+      const lifeless = (devices: readonly QemuDevice[]) =>
+        devices.map(({ hotPlugged: _plugged, unplugged: _unplugged, ...rest }) => rest);
+      expect(lifeless(report.qemu!.devices)).toEqual(lifeless(full.qemu!.devices));
     });
 
     it("under the qemu rules (pci_update_mappings): every one of QEMU's decisions matched, none explained", () => {
@@ -307,7 +457,100 @@ describe('QEMU traces', () => {
     it('with the monitor output: the MSI-X PBAs are info mtree’s, nothing stays unknown', () => {
       const report = replay(file, lines, true);
       checkAgainstQemu(file, lines, report, true);
-      expect(report.qemu!.devices.flatMap((d) => d.unknown)).toEqual([]);
+      // The monitor output shows the end: of a device that left before (hot unplug) only what the log
+      // showed is known, and Linux never reads a PBA register.
+      const [left, there] = [true, false].map((gone) =>
+        report.qemu!.devices.filter((d) => (d.unplugged !== undefined) === gone),
+      );
+      expect(there!.flatMap((d) => d.unknown)).toEqual([]);
+      for (const d of left!)
+        expect(d.unknown.map((u) => u.what).filter((w) => w !== 'MSI-X PBA')).toEqual([]);
+    });
+  });
+
+  describe.each(logs.filter((f) => steps(f).length > 0))('hot plug: %s', (file) => {
+    const lines = readLog(file);
+    const monitor = parseQemuMonitor(readFileSync(new URL(`${nameOf(file)}.monitor.txt`, fixtures), 'utf8'));
+    const conversion = convertQemuLog(lines, { name: file, monitor });
+    const added = steps(file).filter((s) => s.command === 'device_add');
+    const deleted = new Set(
+      steps(file)
+        .filter((s) => s.command === 'device_del')
+        .map((s) => s.model),
+    );
+
+    it("each device the monitor added arrives at its first access, after boot, with QEMU's BAR sizes", () => {
+      const boot = conversion.trace.indexOf('{"event":"boot"}');
+      for (const step of added) {
+        const first = accessLines(lines, step.model)[0]!;
+        const device = conversion.devices.find((d) => d.name === step.model);
+        expect(device?.hotPlugged, step.model).toBe(first);
+        // Its device line: after boot, right before the access of its first log line.
+        const at = conversion.trace.findIndex(
+          (l, i) => i > boot && l.startsWith('{"event":"device"') && conversion.sourceLines[i] === first,
+        );
+        expect(at, `${step.model}'s device line after boot`).toBeGreaterThan(boot);
+        const event = JSON.parse(conversion.trace[at]!) as {
+          sbdf: string;
+          sizes: { bars: (string | null)[] };
+        };
+        expect(event.sbdf).toBe(device!.sbdf);
+        expect(conversion.sourceLines[at + 1], `${step.model}'s first access`).toBe(first);
+        expect(JSON.parse(conversion.trace[at + 1]!).sbdf).toBe(device!.sbdf);
+        // Each BAR QEMU mapped for it has the size QEMU mapped.
+        const sizes = new Map<number, bigint>();
+        for (const l of lines) {
+          const m = decisionLine.exec(l);
+          if (m !== null && m[2] === step.model) sizes.set(Number(m[3]), BigInt(m[5]!));
+        }
+        expect(sizes.size, `QEMU mapped ${step.model}`).toBeGreaterThan(0);
+        for (const [bar, size] of sizes) {
+          if (bar === 6) continue;
+          expect(`${step.model} BAR${bar} ${event.sizes.bars[bar]}`).toBe(
+            `${step.model} BAR${bar} 0x${size.toString(16)}`,
+          );
+        }
+      }
+      // The devices of the command line were there from the start.
+      for (const device of conversion.devices.filter((d) => !added.some((s) => s.model === d.name)))
+        expect(device.hotPlugged, `${device.sbdf} ${device.name}`).toBeUndefined();
+    });
+
+    it('each device the monitor deleted leaves after its last access and before the next in its slot', () => {
+      for (const device of conversion.devices) {
+        if (!deleted.has(device.name)) {
+          expect(device.unplugged, `${device.sbdf} ${device.name}`).toBeUndefined();
+          continue;
+        }
+        const mine = accessLines(lines, device.name);
+        expect(device.unplugged!, device.name).toBeGreaterThan(mine.at(-1)!);
+        const next = conversion.devices.find((d) => d.sbdf === device.sbdf && (d.hotPlugged ?? 0) > mine[0]!);
+        if (next !== undefined) expect(device.unplugged!, device.name).toBeLessThanOrEqual(next.hotPlugged!);
+        // The trace unplugs it there, after its last access.
+        const unplug = conversion.trace.indexOf(`{"event":"unplug","sbdf":"${device.sbdf}"}`);
+        expect(conversion.sourceLines[unplug]).toBe(device.unplugged);
+      }
+      expect(conversion.devices.filter((d) => d.unplugged !== undefined).map((d) => d.name)).toEqual([
+        ...deleted,
+      ]);
+    });
+
+    it("a slot's devices in turn are devices of their own: two device lines, neither with the other's BARs", () => {
+      const slots = new Map<string, string[]>();
+      for (const d of conversion.devices) slots.set(d.sbdf, [...(slots.get(d.sbdf) ?? []), d.name]);
+      const shared = [...slots].filter(([, names]) => names.length > 1);
+      expect(shared.length).toBeGreaterThan(0);
+      for (const [sbdf] of shared) {
+        const events = conversion.trace.filter((l) => l.startsWith(`{"event":"device","sbdf":"${sbdf}"`));
+        expect(events.length, sbdf).toBe(slots.get(sbdf)!.length);
+      }
+    });
+
+    it('under the hardened profile (unmapOnDeassign) a device that left takes its pages with it: no violation', () => {
+      const report = replay(file, lines, true, 'xen', 'hardened');
+      expect(report.violations).toEqual([]);
+      expect(report.status).toBe('ok');
+      expect(report.qemu!.divergences.filter((d) => !d.explained)).toEqual([]);
     });
   });
 

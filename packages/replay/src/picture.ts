@@ -663,7 +663,8 @@ function buildBand(
   // The memory windows of this domain's PCI-to-PCI bridges (a QEMU log's), in the host column: the
   // machine addresses each bridge forwards. Never BARs.
   for (const q of report.qemu?.devices ?? []) {
-    if (!owned.some((dev) => dev.sbdf === q.sbdf)) continue;
+    // A device that left (hot unplug) shares its address with the one there now: not drawn.
+    if (q.unplugged !== undefined || !owned.some((dev) => dev.sbdf === q.sbdf)) continue;
     for (const w of q.windows) {
       if (w.kind === 'io' || w.base === null || w.limit === null || BigInt(w.base) > BigInt(w.limit))
         continue;
@@ -907,7 +908,8 @@ function buildBand(
     const msix = dev.msix;
     // A PBA a QEMU log never showed is put with the table and is no page of its own: not drawn.
     const pbaUnknown = (report.qemu?.devices ?? []).some(
-      (q) => q.sbdf === dev.sbdf && q.unknown.some((u) => u.what === 'MSI-X PBA'),
+      (q) =>
+        q.sbdf === dev.sbdf && q.unplugged === undefined && q.unknown.some((u) => u.what === 'MSI-X PBA'),
     );
     if (msix !== null) {
       const hostStart = (st: ReportMsixPart): bigint | null => {

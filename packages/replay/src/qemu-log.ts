@@ -10,8 +10,16 @@
  * when it returns; for a write the region's write comes first. A region line is taken as an access's
  * partner only when it agrees with it (the register's low bits, the ECAM function, the value); a data
  * access no device answered has no `pci_cfg_*` line at all and is counted as an empty-slot probe. The
- * 0xcf8 index register (`pci-conf-idx`) is not needed: the `pci_cfg_*` line already names the device
- * and the register.
+ * 0xcf8 index register (`pci-conf-idx`) is not needed for those: the `pci_cfg_*` line already names
+ * the device and the register. It names the function of an unanswered read, though: a read of a
+ * function's first 256 bytes that no `pci_cfg_read` answered found no device there (QEMU answers
+ * all-ones without tracing when no device, or no powered device, has the address: pci_host.c,
+ * `pci_host_config_read_common`), which is how the importer sees a slot empty (hot plug).
+ *
+ * ACPI hot plug (i440fx, or q35 with it on) shows in no config access: the guest ejects a device by
+ * writing the slot's bit to QEMU's `acpi-pci-hotplug` registers (hw/acpi/pcihp.c: the bus selector at
+ * offset 0x10, the eject register at 0x08; `acpi_pcihp_eject_slot` then detaches the device). Those
+ * writes, when the log kept them, are the ejects.
  *
  * Lines may carry the `PID@SECONDS.MICROS:` prefix QEMU adds with timestamps on; other trace events
  * and other text are counted and skipped. A known event in a format QEMU does not write is an error.
@@ -49,10 +57,29 @@ export interface MappingLine {
   readonly line: number;
 }
 
+/** A read of a function's config header that no device answered: nothing was at that address. */
+export interface AbsentLine {
+  readonly bus: number;
+  readonly dev: number;
+  readonly fn: number;
+  /** The line of the region read. */
+  readonly line: number;
+}
+
+/** The guest ejected the devices of `slots` (bit n: device n) on the bus ACPI selects by `selector`. */
+export interface EjectLine {
+  /** The bus selector written before (QEMU numbers the root bus 0: `acpi_set_bsel`). */
+  readonly selector: number;
+  readonly slots: number;
+  readonly line: number;
+}
+
 /** One line of the log the importer uses, in log order. */
 export type QemuLogEntry =
   | ({ readonly type: 'cfg' } & CfgLine)
-  | ({ readonly type: 'mapping' } & MappingLine);
+  | ({ readonly type: 'mapping' } & MappingLine)
+  | ({ readonly type: 'absent' } & AbsentLine)
+  | ({ readonly type: 'eject' } & EjectLine);
 
 type CfgEntry = Extract<QemuLogEntry, { type: 'cfg' }>;
 
@@ -88,6 +115,39 @@ interface RegionAccess {
   readonly size: number;
 }
 
+/** Offsets in QEMU's ACPI PCI hot-plug registers (hw/acpi/pcihp.c: PCI_EJ_BASE, PCI_SEL_BASE). */
+const PCIHP_EJECT = 0x08n;
+const PCIHP_SELECT = 0x10n;
+/** The registers' span: their base (0xae00 on i440fx, 0xcc0 on q35) is a multiple of it. */
+const PCIHP_SPAN = 0x20n;
+
+/** The index register's enable bit: the data port reaches config space only with it set. */
+const CONFIG_ENABLE = 0x8000_0000n;
+
+/**
+ * The function and register an unanswered data-port or ECAM read was for, when it is in the first
+ * 256 bytes (the config space every function has: a read there with no answer means no function).
+ */
+function absentAt(
+  region: RegionAccess,
+  index: bigint | undefined,
+  line: number,
+): ({ readonly type: 'absent' } & AbsentLine) | undefined {
+  let address: bigint;
+  if (region.ecam) address = region.addr & 0x0fff_ffffn;
+  else if (index === undefined || (index & CONFIG_ENABLE) === 0n) return undefined;
+  // 0xcf8 layout: bus 23:16, device 15:11, function 10:8, register 7:2 (0xcfc + n adds n).
+  else address = ((index & 0x00ff_ff00n) << 4n) | (index & 0xfcn) | (region.addr & 3n);
+  if ((address & 0xfffn) >= 0x100n) return undefined;
+  return {
+    type: 'absent',
+    bus: Number((address >> 20n) & 0xffn),
+    dev: Number((address >> 15n) & 0x1fn),
+    fn: Number((address >> 12n) & 7n),
+    line,
+  };
+}
+
 /** Whether `region` is the data half of the access `cfg` (see the module comment). */
 function partners(cfg: CfgLine, region: RegionAccess): boolean {
   const bits = region.size >= 1 && region.size <= 8 ? BigInt(8 * region.size) : 64n;
@@ -110,6 +170,10 @@ export function readQemuLog(lines: Iterable<string>): QemuLog {
   // The read whose region line has not come yet, and the region write whose pci_cfg_write has not.
   let openRead: CfgEntry | undefined;
   let openWrite: RegionAccess | undefined;
+  /** The last value written to 0xcf8 (a 4-byte write: smaller ones do not reach the index). */
+  let index: bigint | undefined;
+  /** The ACPI hot-plug bus selector last written (0, the root bus, until one is). */
+  let selector = 0;
   let lastEmpty = false;
   for (const raw of lines) {
     n++;
@@ -126,9 +190,19 @@ export function readQemuLog(lines: Iterable<string>): QemuLog {
           `a ${kind} line not in QEMU's format; expected "${kind} cpu N mr 0x… addr 0x… value 0x… size N name '…'"`,
         );
       const region = m[5]!;
+      if (region === 'acpi-pci-hotplug' && m[1] === 'write') {
+        const offset = BigInt(m[2]!) % PCIHP_SPAN;
+        if (offset === PCIHP_SELECT) selector = Number(m[3]);
+        else if (offset === PCIHP_EJECT)
+          entries.push({ type: 'eject', selector, slots: Number(m[3]), line: n });
+        continue;
+      }
       if (region !== 'pci-conf-idx' && region !== 'pci-conf-data' && region !== 'pcie-mmcfg-mmio') continue;
       regionLines++;
-      if (region === 'pci-conf-idx') continue;
+      if (region === 'pci-conf-idx') {
+        if (m[1] === 'write' && m[4] === '4') index = BigInt(m[3]!);
+        continue;
+      }
       const access = {
         ecam: region === 'pcie-mmcfg-mmio',
         addr: BigInt(m[2]!),
@@ -143,6 +217,8 @@ export function readQemuLog(lines: Iterable<string>): QemuLog {
         openRead = undefined;
       } else {
         emptySlotProbes++;
+        const absent = absentAt(access, index, n);
+        if (absent !== undefined) entries.push(absent);
       }
       continue;
     }

@@ -18,6 +18,10 @@
  *
  * Each decision counts as matched when, after its write, the replay has that BAR where QEMU has it,
  * and otherwise takes the class of the divergence there.
+ *
+ * A device that left (the trace's `unplug`) takes its BARs out of QEMU's view too: QEMU detaches a
+ * device with its memory regions and logs no decision for that; a device that takes the address later
+ * starts with nothing mapped and nothing differing.
  */
 import type { Machine } from '@vpci/vpci';
 import { hex } from './fields.js';
@@ -45,6 +49,7 @@ export class QemuOracle {
   private readonly divergences: ReportDivergence[] = [];
   private readonly tally = { total: 0, matched: 0, explained: 0, unexplained: 0 };
   private nextCheckpoint = 0;
+  private nextUnplug = 0;
   private eventsSeen = 0;
 
   constructor(conversion: QemuConversion) {
@@ -61,6 +66,11 @@ export class QemuOracle {
   afterLine(line: number, machine: Machine | undefined, events: readonly LoggedEvent[]): void {
     if (!this.comparing) return;
     this.noteIgnoredWrites(machine, events);
+    const unplug = this.conversion.unplugs[this.nextUnplug];
+    if (unplug?.traceLine === line) {
+      this.nextUnplug++;
+      this.forget(unplug.sbdf);
+    }
     const checkpoint = this.conversion.checkpoints[this.nextCheckpoint];
     if (checkpoint === undefined || checkpoint.traceLine !== line || machine === undefined) return;
     this.nextCheckpoint++;
@@ -86,6 +96,13 @@ export class QemuOracle {
       decisions: { compared: this.comparing, ...this.tally },
       divergences: this.divergences,
     };
+  }
+
+  /** A device left: QEMU's mappings of it and what differed about it go with it. */
+  private forget(sbdf: string): void {
+    this.qemu.delete(sbdf);
+    for (const map of [this.differing, this.ignored])
+      for (const key of [...map.keys()]) if (key.startsWith(`${sbdf}#`)) map.delete(key);
   }
 
   /** Notes the replay's ignored BAR and ROM writes since the last call. */
@@ -114,7 +131,10 @@ export class QemuOracle {
     for (const sbdf of named) {
       const engine = engineBars(machine, sbdf);
       const qemu = this.qemu.get(sbdf) ?? new Map<number, bigint>();
-      for (const bar of new Set([...engine.keys(), ...qemu.keys()])) {
+      // A BAR decided about counts even when neither side has it now (QEMU's unmapping of a device
+      // that has left: both have it unmapped).
+      const decidedBars = mappings.filter((m) => m.sbdf === sbdf).map((m) => m.bar);
+      for (const bar of new Set([...engine.keys(), ...qemu.keys(), ...decidedBars])) {
         const decided = mappings.filter((m) => m.sbdf === sbdf && m.bar === bar);
         const mine = engine.get(bar) ?? { addr: null, io: false };
         const theirs = qemu.get(bar) ?? null;

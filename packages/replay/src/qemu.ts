@@ -15,6 +15,13 @@
  *
  * A write is followed by a `run` line: Xen finishes the work a write deferred before the vCPU returns
  * to the guest, so that is when the replay's mappings are compared with QEMU's.
+ *
+ * Hot plug: a device that arrived while the log ran (qemu-identity.ts says when) is a `device` line
+ * after `boot`, just before its first access (Xen's `pci_add_device` when dom0 reports it); a device
+ * that left is an `unplug` line where the log shows it gone: before the write that turned its slot's
+ * power off (qemu-slot-power.ts; dom0 removes a device before powering its slot off), else at the
+ * first unanswered read of its address, an ACPI eject of its slot (qemu-log.ts), or the first line
+ * of the device that took its place.
  */
 import { formatSbdf, makeSbdf, PCI_CFG_SPACE_EXP_SIZE, parseHexDump } from '@vpci/vpci';
 import { hex, TraceError } from './fields.js';
@@ -23,6 +30,7 @@ import { DeviceIdentities } from './qemu-identity.js';
 import { type MappingLine, type QemuLog, readQemuLog } from './qemu-log.js';
 import type { QemuMonitor } from './qemu-monitor.js';
 import { rebuildDevice } from './qemu-rebuild.js';
+import { turnsSlotPowerOff } from './qemu-slot-power.js';
 
 export { parseInfoPci, parseQemuMonitor } from './qemu-monitor.js';
 
@@ -121,6 +129,10 @@ export interface QemuDevice {
   readonly unknown: readonly { readonly what: string; readonly effect: string }[];
   /** A bridge's windows (I/O, memory, prefetchable); empty for an endpoint. */
   readonly windows: readonly QemuWindow[];
+  /** The log line of its first access, when it arrived while the log ran (hot plug). */
+  readonly hotPlugged?: number;
+  /** The log line where it was seen gone (see `convertQemuLog`), when it left while the log ran. */
+  readonly unplugged?: number;
 }
 
 /** What the replay is compared with after a write: the mappings QEMU decided since the last one. */
@@ -157,6 +169,11 @@ export interface QemuConversion {
   readonly finalMappings: readonly QemuMapping[];
   /** Where QEMU had BARs mapped when the log began (a BAR whose first decision is an unmap). */
   readonly mappedAtStart: ReadonlyMap<string, ReadonlyMap<number, bigint>>;
+  /**
+   * The devices that left while the log ran, with the trace line (1-based) of their `unplug`: QEMU
+   * detaches a device with its BARs, and logs no decision for that.
+   */
+  readonly unplugs: readonly { readonly traceLine: number; readonly sbdf: string }[];
 }
 
 /** Options of a conversion. */
@@ -190,9 +207,19 @@ interface Decision {
 /** The secondary bus number register of a PCI-to-PCI bridge. */
 const PCI_SECONDARY_BUS = 0x19;
 
+/** When a device arrived or left: before the access `before` (an index of `found`), at log line `line`. */
+interface Moment {
+  readonly before: number;
+  readonly line: number;
+}
+
 /** What the walk over a log's entries found. */
 interface Walk {
   readonly found: Found[];
+  /** The devices that arrived while the log ran. */
+  readonly arrivals: Map<LoggedDevice, Moment>;
+  /** The devices that left while the log ran. */
+  readonly departures: Map<LoggedDevice, Moment>;
   readonly decisions: Decision[];
   readonly dropped: Map<string, { count: number; firstLine: number }>;
   /** `pci_cfg_*` lines. */
@@ -207,14 +234,42 @@ function walkLog(log: QemuLog): Walk {
   const found: Found[] = [];
   const decisions: Decision[] = [];
   const dropped = new Map<string, { count: number; firstLine: number }>();
+  const arrivals = new Map<LoggedDevice, Moment>();
+  const departures = new Map<LoggedDevice, Moment>();
+  const leaves = (device: LoggedDevice | undefined, line: number): void => {
+    if (device !== undefined && !departures.has(device))
+      departures.set(device, { before: found.length, line });
+  };
   let cfgLines = 0;
   for (const entry of log.entries) {
     if (entry.type === 'mapping') {
       decisions.push({ entry, device: identities.find(entry.bus, entry.dev, entry.fn), after: found.length });
       continue;
     }
+    if (entry.type === 'absent') {
+      leaves(identities.absent(entry.bus, entry.dev, entry.fn), entry.line);
+      continue;
+    }
+    if (entry.type === 'eject') {
+      // Only the root bus's selector is known (0); another bus's devices stay until seen gone.
+      if (entry.selector !== 0) continue;
+      for (let dev = 0; dev < 32; dev++) {
+        if (((entry.slots >>> dev) & 1) === 0) continue;
+        for (let fn = 0; fn < 8; fn++) leaves(identities.absent(0, dev, fn), entry.line);
+      }
+      continue;
+    }
     cfgLines++;
-    const device = identities.at(entry.bus, entry.dev, entry.fn, () => new LoggedDevice(entry.name));
+    const occupant = identities.at(
+      entry.bus,
+      entry.dev,
+      entry.fn,
+      (d) => d.name === entry.name,
+      () => new LoggedDevice(entry.name),
+    );
+    const device = occupant.device;
+    leaves(occupant.replaced, entry.line);
+    if (occupant.hotPlugged) arrivals.set(device, { before: found.length, line: entry.line });
     device.seenAt.add(`${hex2(entry.bus)}:${hex2(entry.dev)}.${entry.fn}`);
     const size = entry.size ?? inferSize(entry.reg, entry.value, registerWidth(device.layout(), entry.reg));
     const reason =
@@ -239,6 +294,8 @@ function walkLog(log: QemuLog): Walk {
       sizeFrom: entry.size === undefined ? 'inferred' : 'region',
     };
     const certain = access.sizeFrom === 'region' ? access.size : valueWidth(access.value);
+    if (access.kind === 'write' && turnsSlotPowerOff(device, access.reg, access.size, access.value))
+      for (const gone of identities.poweredOff(device)) leaves(gone, access.line);
     device.observe(access.kind, access.reg, access.size, access.value, certain);
     const known = access.kind === 'write' ? access.size : certain;
     if (
@@ -251,7 +308,7 @@ function walkLog(log: QemuLog): Walk {
     }
     found.push(access);
   }
-  return { found, decisions, dropped, cfgLines, names: finalAddresses(identities) };
+  return { found, arrivals, departures, decisions, dropped, cfgLines, names: finalAddresses(identities) };
 }
 
 /** The accesses and mapping decisions of a log, devices named by their address in the replay. */
@@ -289,24 +346,33 @@ function mapping({ entry, device }: Decision, names: ReadonlyMap<LoggedDevice, s
 /** Converts a QEMU log into a trace (see the module comment). Throws `TraceError` with the log's line. */
 export function convertQemuLog(lines: Iterable<string>, options: QemuOptions = {}): QemuConversion {
   const log = readQemuLog(lines);
-  const { found, decisions, dropped, cfgLines, names } = walkLog(log);
+  const { found, arrivals, departures, decisions, dropped, cfgLines, names } = walkLog(log);
   const replayed = found.length;
   if (replayed === 0) throw nothingToReplay(log, cfgLines, dropped);
 
-  // QEMU's decisions by the replay's addresses; what QEMU had mapped when the log began.
+  // QEMU's decisions by the replay's addresses; per device (a slot's devices in turn share the
+  // address), which BARs QEMU decided about and which it had mapped when the log began.
+  // (A decision about a device no access showed is kept by the address QEMU printed.)
   const mappings = decisions.map((d) => mapping(d, names));
-  const mappedAtStart = new Map<string, Map<number, bigint>>();
-  const decided = new Map<string, Set<number>>();
-  for (const m of mappings) {
-    const bars = decided.get(m.sbdf) ?? new Set<number>();
-    decided.set(m.sbdf, bars);
-    if (bars.has(m.bar)) continue;
+  const mappedAtStartOf = new Map<LoggedDevice | string, Map<number, bigint>>();
+  const decided = new Map<LoggedDevice | string, Set<number>>();
+  decisions.forEach(({ device }, i) => {
+    const m = mappings[i]!;
+    const key = device ?? m.sbdf;
+    const bars = decided.get(key) ?? new Set<number>();
+    decided.set(key, bars);
+    if (bars.has(m.bar)) return;
     bars.add(m.bar);
     if (!m.added) {
-      const start = mappedAtStart.get(m.sbdf) ?? new Map<number, bigint>();
+      const start = mappedAtStartOf.get(key) ?? new Map<number, bigint>();
       start.set(m.bar, m.addr);
-      mappedAtStart.set(m.sbdf, start);
+      mappedAtStartOf.set(key, start);
     }
+  });
+  const mappedAtStart = new Map<string, Map<number, bigint>>();
+  for (const [key, bars] of mappedAtStartOf) {
+    if (typeof key === 'string') mappedAtStart.set(key, bars);
+    else if (!arrivals.has(key)) mappedAtStart.set(names.get(key)!, bars);
   }
 
   const trace: string[] = [];
@@ -321,17 +387,21 @@ export function convertQemuLog(lines: Iterable<string>, options: QemuOptions = {
   );
   emit('{"event":"host","profile":"xen","vendor":"intel","iommu":true}');
   const devices: QemuDevice[] = [];
-  for (const [device, sbdf] of [...names].sort(([, a], [, b]) => (a < b ? -1 : a > b ? 1 : 0))) {
-    const given = options.images?.get(sbdf);
+  /** A device's `device` line (and the comment before it), rebuilt from the log and what fills it. */
+  const emitDevice = (device: LoggedDevice, sbdf: string, line = 0): void => {
+    // The image and the monitor output show the machine at the end: only a device still there then.
+    const atEnd = !departures.has(device);
+    const given = atEnd ? options.images?.get(sbdf) : undefined;
+    const monitorDevice = atEnd ? options.monitor?.devices.get(sbdf) : undefined;
     const rebuilt = rebuildDevice(device, {
       ...(given === undefined ? {} : { image: parseHexDump(given) }),
-      ...(options.monitor?.devices.get(sbdf) === undefined
-        ? {}
-        : { monitor: options.monitor.devices.get(sbdf)! }),
-      ...(options.monitor === undefined ? {} : { mtree: options.monitor }),
-      mappedAtStart: mappedAtStart.get(sbdf) ?? new Map(),
-      decided: decided.get(sbdf) ?? new Set(),
+      ...(monitorDevice === undefined ? {} : { monitor: monitorDevice }),
+      ...(options.monitor === undefined || !atEnd ? {} : { mtree: options.monitor }),
+      mappedAtStart: mappedAtStartOf.get(device) ?? new Map(),
+      decided: decided.get(device) ?? new Set(),
     });
+    const plugged = arrivals.get(device)?.line;
+    const unplugged = departures.get(device)?.line;
     const info: QemuDevice = {
       sbdf,
       name: device.name,
@@ -340,6 +410,8 @@ export function convertQemuLog(lines: Iterable<string>, options: QemuOptions = {
       filled: rebuilt.filled,
       unknown: rebuilt.unknown,
       windows: rebuilt.headerType === 1 ? bridgeWindows(device) : [],
+      ...(plugged === undefined ? {} : { hotPlugged: plugged }),
+      ...(unplugged === undefined ? {} : { unplugged }),
     };
     devices.push(info);
     const sizes = {
@@ -348,21 +420,47 @@ export function convertQemuLog(lines: Iterable<string>, options: QemuOptions = {
     };
     emit(
       `# ${sbdf}: QEMU device ${device.name}, seen at ${info.seenAt.join(', ')}` +
+        (plugged === undefined ? '' : `; hot plugged at line ${plugged}`) +
+        (unplugged === undefined ? '' : `; gone at line ${unplugged}`) +
         (info.filled.length === 0
           ? ''
           : `; filled: ${info.filled.map((f) => `${f.what} (${f.from})`).join(', ')}`) +
         (info.unknown.length === 0
           ? ''
           : `; unknown: ${info.unknown.map((u) => `${u.what} (${u.effect})`).join(', ')}`),
+      line,
     );
-    emit(JSON.stringify({ event: 'device', sbdf, image: hexDump(rebuilt.image), sizes }));
-  }
+    emit(JSON.stringify({ event: 'device', sbdf, image: hexDump(rebuilt.image), sizes }), line);
+  };
+  const bySbdf = [...names].sort(([, a], [, b]) => (a < b ? -1 : a > b ? 1 : 0));
+  for (const [device, sbdf] of bySbdf) if (!arrivals.has(device)) emitDevice(device, sbdf);
   emit('{"event":"boot"}');
+
+  // The devices that arrive or leave before each access (index `found.length`: after the last).
+  const comings = new Map<number, LoggedDevice[]>();
+  const goings = new Map<number, LoggedDevice[]>();
+  for (const [moments, at] of [
+    [arrivals, comings],
+    [departures, goings],
+  ] as const) {
+    for (const [device, { before }] of moments) at.set(before, [...(at.get(before) ?? []), device]);
+  }
+  const unplugs: { traceLine: number; sbdf: string }[] = [];
+  const comeAndGo = (i: number): void => {
+    for (const device of goings.get(i) ?? []) {
+      const sbdf = names.get(device)!;
+      emit(`{"event":"unplug","sbdf":"${sbdf}"}`, departures.get(device)!.line);
+      unplugs.push({ traceLine: trace.length, sbdf });
+    }
+    for (const device of comings.get(i) ?? [])
+      emitDevice(device, names.get(device)!, arrivals.get(device)!.line);
+  };
 
   const accesses: QemuAccess[] = [];
   const checkpoints: QemuCheckpoint[] = [];
   let next = 0; // the next decision not yet given to a checkpoint
   found.forEach((a, i) => {
+    comeAndGo(i);
     const sbdf = names.get(a.device)!;
     accesses.push(access(a, names));
     if (a.kind === 'read') {
@@ -386,6 +484,7 @@ export function convertQemuLog(lines: Iterable<string>, options: QemuOptions = {
       mappings: taken,
     });
   });
+  comeAndGo(found.length);
 
   const counts: QemuCounts = {
     lines: log.lines,
@@ -406,6 +505,7 @@ export function convertQemuLog(lines: Iterable<string>, options: QemuOptions = {
     checkpoints,
     finalMappings: mappings.slice(next),
     mappedAtStart,
+    unplugs,
   };
 }
 
@@ -422,8 +522,9 @@ function droppedTotal(dropped: ReadonlyMap<string, { count: number }>): number {
 }
 
 /**
- * Each device's address in the replay: its bus's number at the end of the log. Two devices that
- * would share one (a log that renumbered buses oddly) keep apart: the later gets an unused bus.
+ * Each device's address in the replay: its bus's number at the end of the log; the devices a slot
+ * held in turn share it. Two slots that would share one (a log that renumbered buses oddly) keep
+ * apart: the later gets an unused bus.
  */
 function finalAddresses(identities: DeviceIdentities<LoggedDevice>): Map<LoggedDevice, string> {
   const names = new Map<LoggedDevice, string>();
@@ -431,7 +532,7 @@ function finalAddresses(identities: DeviceIdentities<LoggedDevice>): Map<LoggedD
   const busesUsed = new Set<number>();
   const named = identities.named();
   for (const { bus } of named) busesUsed.add(bus);
-  for (const { bus, dev, fn, device } of named) {
+  for (const { bus, dev, fn, occupants } of named) {
     let sbdf = formatSbdf(makeSbdf(0, bus, dev, fn));
     if (used.has(sbdf)) {
       let spare = 0xff;
@@ -440,7 +541,7 @@ function finalAddresses(identities: DeviceIdentities<LoggedDevice>): Map<LoggedD
       sbdf = formatSbdf(makeSbdf(0, spare, dev, fn));
     }
     used.add(sbdf);
-    names.set(device, sbdf);
+    for (const device of occupants) names.set(device, sbdf);
   }
   return names;
 }

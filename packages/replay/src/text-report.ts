@@ -76,7 +76,10 @@ export function textReport(report: Report, options: TextReportOptions = {}): str
     const n = report.mmio.accesses;
     out.push(`  ${n} MMIO access${n === 1 ? '' : 'es'}: ${paths.join(', ')}`);
   }
-  const qemuDevices = new Map((report.qemu?.devices ?? []).map((d) => [d.sbdf, d]));
+  // The QEMU device at each address at the end (one that left by hot unplug shares the address).
+  const qemuDevices = new Map(
+    (report.qemu?.devices ?? []).filter((d) => d.unplugged === undefined).map((d) => [d.sbdf, d]),
+  );
   const bySbdf = new Map(report.devices.map((d) => [d.sbdf, d]));
   const deviceLines = (device: ReportDevice, qemu?: QemuDevice): string[] => [
     ...deviceLinesOf(device, qemu),
@@ -203,6 +206,14 @@ export function qemuSummary(qemu: ReportQemu): string[] {
     `  QEMU log ${qemu.log}: ${c.lines} lines read; ${c.found} config accesses found (pci_cfg_* lines), ${c.replayed} replayed, ${dropped} dropped`,
     ...c.dropped.map((x) => `    dropped: ${x.count} ${x.reason} (first at line ${x.firstLine})`),
     `    access sizes: ${c.sizesFromRegion} from region lines, ${c.sizesInferred} inferred; ${c.emptySlotProbes} data accesses no device answered (empty slots, nothing to replay)`,
+    ...qemu.devices
+      .filter((x) => x.hotPlugged !== undefined || x.unplugged !== undefined)
+      .map(
+        (x) =>
+          `    hot plug: ${x.sbdf} ${x.name}` +
+          (x.hotPlugged === undefined ? ', there at the start' : `, arrived at line ${x.hotPlugged}`) +
+          (x.unplugged === undefined ? '' : `, gone at line ${x.unplugged}`),
+      ),
     d.compared
       ? `  QEMU's ${d.total} mapping decisions: ${d.matched} matched, ${d.explained} explained by Xen's rules, ${d.unexplained} unexplained`
       : "  QEMU's mapping decisions: none in the log (traced without pci_update_mappings_*), nothing compared",
