@@ -428,4 +428,36 @@ describe('vpci-fuzz findings', () => {
       },
     );
   });
+
+  describe('camp4: an outsider campaign (a generator written from docs/trace-format.md)', () => {
+    it.each(['xen', 'hardened'] as const)(
+      'a 64-bit BAR left at its all-ones probe address, past 2^64, is reported (%s)',
+      (profile) => {
+        // Xen's bar_write (header.c) keeps whatever address is written, masked only to the type bits:
+        // an 8-byte all-ones write leaves BAR0 at 0xfffffffffffffff0, and a 4 KiB BAR there runs past
+        // 2^64. Its one page below 2^64, 0xfffffffffffff, holds the MSI-X table, which modify_bars takes
+        // out ("Remove any MSIX regions"), so nothing is left to map. The report asked the p2m about
+        // the frame past 2^64 and stopped with an internal error (seed 1431 of the campaign).
+        const trace = [
+          `{"event":"host","profile":"${profile}"}`,
+          '{"event":"device","sbdf":"0000:00:01.0","bars":[{"type":"mem64","size":"0x1000","addr":"0xfd04f000"},null],"msix":{"entries":4,"table":{"bar":0,"offset":"0x0"},"pba":{"bar":0,"offset":"0x800"}}}',
+          '{"event":"boot"}',
+          '{"event":"write","via":"ecam","sbdf":"0000:00:01.0","reg":"0x10","size":8,"value":"0xffffffffffffffff"}',
+          '{"event":"write","sbdf":"0000:00:01.0","reg":"0x4","size":2,"value":"0x2"}',
+        ].join('\n');
+        const scoped = replayText(trace, 'top-of-space.jsonl', { profile });
+        expect(scoped.error).toBeNull();
+        expect(scoped.violations).toEqual(
+          replayText(trace, 'top-of-space.jsonl', { profile, invariantChecks: 'full' }).violations,
+        );
+        const bar = scoped.devices[0]!.bars[0]!;
+        expect(bar.addr).toBe('0xfffffffffffffff0');
+        // Hardened refuses to map a BAR left at its probe address (a probe-refused event).
+        expect(bar.enabled).toBe(profile === 'xen');
+        if (profile === 'xen')
+          expect(bar.holes).toEqual([{ gfn: '0xfffffffffffff', count: 1, reason: 'msix-table' }]);
+        expect(scoped.domains[0]!.p2m).toEqual([]);
+      },
+    );
+  });
 });

@@ -1,5 +1,5 @@
 /**
- * Nine ways a random-trace campaign broke an invariant under `hardened`, each rewritten as a short
+ * Ten ways a random-trace campaign broke an invariant under `hardened`, each rewritten as a short
  * trace and replayed under both profiles. Under `hardened` none may show a violation; under `xen`
  * the violation shows where Xen has the hole (the comment names the Xen function), and the trace
  * replays clean where the hole was only in a hardened switch.
@@ -225,6 +225,30 @@ describe('hardened holds where the campaign broke it', () => {
         // hardened (unmapOnDeassign): the removal is refused, the device stays the guest's.
         const left = report.devices.find((d) => d.sbdf === '0000:02:00.0');
         expect(left?.owner).toBe(profile === 'xen' ? undefined : 1);
+      });
+
+      it('10 (camp4): Arm, a mapped ROM disabled and moved out of its bridge window in one write', () => {
+        // header.c rom_write defers the ROM-only unmap (modify_bars) and moves rom->addr at once;
+        // when the unmap is done, modify_decoding flags the ROM off only if pci_check_bar passes at
+        // its current address, and Arm's (pci-host-common.c is_bar_valid) refuses 0xfffff800,
+        // outside the one window: the ROM stays enabled with nothing mapped. Hardened
+        // (serialOperations) moves the ROM once its unmap is done, so it is flagged off first.
+        const report = replay(
+          [
+            '{"event":"host","arch":"arm","hostBridges":[{"windows":[{"addr":"0xe0000000","size":"0x1000000"}]}]}',
+            '{"event":"device","sbdf":"0000:00:02.0","rom":{"size":"0x2000","addr":"0xe00d6000","enabled":true},"command":"0x2"}',
+            '{"event":"boot"}',
+            '{"event":"assert","maps":{"domain":0,"gfn":"0xe00d6","count":2,"mfn":"0xe00d6","type":"mmio_direct"}}',
+            WRITE('d0v0', '00:02.0', '0x30', 4, '0xfffff800'),
+            RUN('d0v0', 'done'),
+            '{"event":"assert","maps":{"domain":0,"gfn":"0xe00d6","count":2}}',
+          ],
+          profile,
+        );
+        if (profile === 'xen') expect(kinds(report)).toContain('page-unmapped');
+        else expect(kinds(report)).toEqual([]);
+        const rom = report.devices[0]!.bars.find((b) => b.type === 'rom')!;
+        expect([rom.addr, rom.enabled]).toEqual(['0xfffff800', profile === 'xen']);
       });
     });
   }

@@ -7,7 +7,14 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import { parseArgs } from 'node:util';
-import { formatSbdf, type Profile, parseSbdf, RULE_SET_NAMES, type RuleSetName } from '@vpci/vpci';
+import {
+  formatSbdf,
+  type Profile,
+  parseHexDump,
+  parseSbdf,
+  RULE_SET_NAMES,
+  type RuleSetName,
+} from '@vpci/vpci';
 import { SingleBar } from 'cli-progress';
 import { createColors } from 'picocolors';
 import manifest from '../package.json';
@@ -362,11 +369,20 @@ function parseArguments(argv: readonly string[]): Arguments | 'help' | 'version'
     } catch (error) {
       throw new Error(`--image ${given}: ${(error as Error).message}`);
     }
+    let image: string;
     try {
-      images.set(sbdf, readFileSync(match[2]!, 'utf8'));
+      image = readFileSync(match[2]!, 'utf8');
     } catch (error) {
       throw new Error(`--image ${given}: cannot read ${match[2]}: ${describeError(error)}`);
     }
+    try {
+      // Read here, so that a file that is no dump is bad input naming the option, not an internal
+      // error when the conversion reaches the device.
+      parseHexDump(image);
+    } catch (error) {
+      throw new Error(`--image ${given}: ${(error as Error).message}`);
+    }
+    images.set(sbdf, image);
   }
   const monitor = values['qemu-monitor'] === undefined ? undefined : readMonitor(values['qemu-monitor']);
   const saveTrace = values['save-trace'];

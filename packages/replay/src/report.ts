@@ -5,7 +5,7 @@
  * from. Deterministic: the same trace gives the same document; addresses, sizes and frames are `0x…`
  * strings, counts are numbers.
  */
-import type { Gfn, MmioCost } from '@vpci/p2m';
+import { type Gfn, MAX_FRAME, type MmioCost } from '@vpci/p2m';
 import { RangeSet } from '@vpci/rangeset';
 import {
   type Bar,
@@ -604,7 +604,10 @@ function memoryBar(machine: Machine, device: PciDevice, bar: Bar, hostBars: Host
 function holes(machine: Machine, device: PciDevice, bar: Bar): ReportHole[] {
   const domain = mappingDomain(machine, device);
   if (domain === undefined) return [];
-  const [first, last] = bar.guestFrames();
+  const [first, barLast] = bar.guestFrames();
+  // A BAR written at the top of the 64-bit space (all-ones sizing left in place, `bar_write` keeps
+  // whatever address is written) runs past 2^64, where no page is: no p2m holds a frame there.
+  const last = Math.min(barLast, MAX_FRAME) as Gfn;
   const shift = Number(bar.addr >> 12n) - first;
   const missing = RangeSet.from<Gfn>([[first, last]]);
   const elsewhere = new RangeSet<Gfn>();

@@ -46,8 +46,8 @@ function flatLineIsClean(text: string, parsed: unknown): boolean {
 
 /** The character scan: one pass outside strings for repeated keys, inexact numbers and depth. */
 function scanProblem(text: string): string | undefined {
-  // Per open object, the keys seen so far (undefined for an array). Keys are compared as written:
-  // two spellings of one key (`"a"` and `"\u0061"`) are JSON.parse's to merge, and are rare enough.
+  // Per open object, the keys seen so far (undefined for an array). A key with an escape is compared
+  // as JSON.parse reads it: `"a"` and `"\u0061"` are one key given twice, of which the last would win.
   const keys: (string[] | undefined)[] = [];
   let expectKey = false;
   const n = text.length;
@@ -57,7 +57,7 @@ function scanProblem(text: string): string | undefined {
       const end = stringEnd(text, i);
       if (end < 0) return undefined; // unterminated: JSON.parse reports it
       if (expectKey) {
-        const key = text.slice(i + 1, end);
+        const key = keyText(text, i, end);
         const seen = keys[keys.length - 1]!;
         if (seen.includes(key)) return `the key "${key}" appears twice in one object; expected each key once`;
         seen.push(key);
@@ -83,6 +83,12 @@ function scanProblem(text: string): string | undefined {
     }
   }
   return undefined;
+}
+
+/** The key whose quotes are at `start` and `end`, its escapes read (the line parsed: they are valid). */
+function keyText(text: string, start: number, end: number): string {
+  const raw = text.slice(start + 1, end);
+  return raw.includes('\\') ? (JSON.parse(text.slice(start, end + 1)) as string) : raw;
 }
 
 /** The index of the quote closing the string that opens at `start`, or -1. */

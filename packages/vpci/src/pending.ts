@@ -137,8 +137,13 @@ export function processPending(context: EngineContext, vcpu: Vcpu, budget: numbe
       return { status: 'failed', code: restored.code };
     }
   }
-  moveRom(context, device, pending.romMove);
+  // The ROM's unmap completes where the ROM was mapped, and only then does it move: moved first,
+  // modify_decoding's pci_check_bar would look at its new place, and on Arm a ROM moved out of its
+  // bridge's windows would stay flagged enabled over nothing mapped (as Xen's rom_write leaves it;
+  // serialOperations holds the move, docs/xen-gaps.md G11). Moved, its register is written again
+  // at the new address, as modify_decoding writes it.
   const decoded = modifyDecoding(context, device, cmd, romOnly, false);
+  if (moveRom(context, device, pending.romMove)) modifyDecoding(context, device, cmd, true, false);
   if (!decoded.ok && context.policy.msixHoleFailsMap) {
     failPending(context, vcpu, decoded.code, meter);
     return { status: 'failed', code: decoded.code };
@@ -150,20 +155,21 @@ export function processPending(context: EngineContext, vcpu: Vcpu, budget: numbe
 /**
  * Hardened: the ROM takes the address its deferred unmap was asked to move it to, unless another
  * domain has mapped a page there meanwhile (`refuseSubpageSharing`, checked again: an event, and
- * the ROM stays).
+ * the ROM stays). Whether it moved.
  */
-function moveRom(context: EngineContext, device: PciDevice, address: Paddr | undefined): void {
-  if (address === undefined) return;
+function moveRom(context: EngineContext, device: PciDevice, address: Paddr | undefined): boolean {
+  if (address === undefined) return false;
   const rom = device.vpci!.bars[device.vpci!.romSlot]!;
   if (context.policy.refuseSubpageSharing) {
     const mapped = mappedByOtherDomain(context, device, ...hostFrameRange(address, rom.size));
     if (mapped !== undefined) {
       context.events.push({ kind: 'move-refused', sbdf: device.name, bar: rom.index, ...mapped });
-      return;
+      return false;
     }
   }
   rom.addr = address;
   rom.guestAddr = address;
+  return true;
 }
 
 /**
