@@ -650,6 +650,8 @@ describe('vpci-replay answers every malformed argument and input file', () => {
     [['a.jsonl', 'b.jsonl'], /one trace file expected; got 'a.jsonl', 'b.jsonl'/],
     [['--profile', 'paranoid', 'x.jsonl'], /--profile is 'paranoid'; expected xen or hardened/],
     [['--profile=paranoid', 'x.jsonl'], /--profile is 'paranoid'/],
+    // The profile's name forgotten: the trace taken as the profile is answered about --profile.
+    [['--profile', 'x.jsonl'], /--profile is 'x.jsonl'; expected xen or hardened/],
     [['--rules', 'bhyve', 'x.jsonl'], /--rules is 'bhyve'; expected one of xen, qemu/],
     [['--color', 'sometimes', 'x.jsonl'], /--color is 'sometimes'; expected auto, always or never/],
     [['--svg'], /--svg/],

@@ -353,6 +353,12 @@ function parseArguments(argv: readonly string[]): Arguments | 'help' | 'version'
   });
   if (values.help === true) return 'help';
   if (values.version === true) return 'version';
+  // Checked before the trace file, so that `--profile trace.jsonl` (the profile's name forgotten) is
+  // answered about --profile, not as a missing trace.
+  const profile = values.profile;
+  if (profile !== undefined && profile !== 'xen' && profile !== 'hardened') {
+    throw new Error(`--profile is '${profile}'; expected xen or hardened`);
+  }
   if (positionals.length === 0)
     throw new Error('no trace file given; expected TRACE (a file, or - for standard input)');
   if (positionals.length > 1) {
@@ -388,10 +394,6 @@ function parseArguments(argv: readonly string[]): Arguments | 'help' | 'version'
   const saveTrace = values['save-trace'];
   if (!qemu && (images.size > 0 || saveTrace !== undefined || monitor !== undefined)) {
     throw new Error('--image, --qemu-monitor and --save-trace need --qemu');
-  }
-  const profile = values.profile;
-  if (profile !== undefined && profile !== 'xen' && profile !== 'hardened') {
-    throw new Error(`--profile is '${profile}'; expected xen or hardened`);
   }
   const rules = values.rules;
   if (rules !== undefined && !(RULE_SET_NAMES as readonly string[]).includes(rules)) {
