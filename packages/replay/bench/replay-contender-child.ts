@@ -7,9 +7,9 @@
  * stdout, the only thing written there. Warmed up for a time, as JMH does, not for a pass: one pass
  * of the 20,000-line contenders (full, scopedShort) leaves their next pass at 1.5-3 times their
  * steady cost, still in V8's tiers below TurboFan (DESIGN.md, "Benchmark figures"). The contenders
- * with a ratio partner (`RATIO_PARTNERS`) warm up and are timed beside the partner's passes.
+ * with a ratio partner (`RATIO_PARTNERS`) warm up and are timed beside the partner's passes, each
+ * side for `BENCH_WARMUP_MS` of its own passes, as it would be alone.
  */
-import { cpuMs } from '../../../bench/cpu-time.js';
 import {
   CONTENDERS,
   type Measured,
@@ -19,20 +19,24 @@ import {
   runContender,
   traceFiles,
   WARMUP_MS,
+  warmupPasses,
 } from './replay-contenders.js';
+import { warmUp } from './warm-up.js';
 
 const [name, dir] = process.argv.slice(2);
 const isName = (value: string | undefined): value is Name => CONTENDERS.some((c) => c === value);
 if (!isName(name) || dir === undefined)
   throw new Error(`usage: replay-contender-child.ts <${CONTENDERS.join('|')}> <traces directory>`);
 const files = traceFiles(dir);
-// A contender with a ratio partner warms up and is timed beside the partner's passes.
+// A contender with a ratio partner warms up and is timed beside the partner's passes, each side for
+// its own budget (`warmUp`).
 const partner = RATIO_PARTNERS[name];
-const warmup = cpuMs();
-do {
-  if (partner !== undefined) await runContender(partner, files);
-  await runContender(name, files);
-} while (cpuMs() - warmup < WARMUP_MS);
+await warmUp(
+  partner === undefined ? [name] : [partner, name],
+  (side) => runContender(side, files),
+  WARMUP_MS,
+  warmupPasses,
+);
 const measured: Measured = { outcome: await runContender(name, files) };
 if (partner !== undefined) measured.partnerMs = ((await runContender(partner, files)) as Replayed).ms;
 process.stdout.write(JSON.stringify(measured));

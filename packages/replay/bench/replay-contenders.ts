@@ -25,6 +25,14 @@ export const DEVICES = 64;
 /** CPU milliseconds of untimed passes a child makes before its timed one (`replay-contender-child.ts`). */
 export const WARMUP_MS = Number(process.env.BENCH_WARMUP_MS ?? 2000);
 /**
+ * The fewest untimed passes a contender makes before its timed one, however long they took: two, so
+ * that the timed pass is at least the third. A scoped replay's second pass still cost 1.3-1.5 times
+ * its later ones, and its first pass alone took more than `WARMUP_MS` of CPU time on a loaded host,
+ * so a warm-up by time alone timed its second pass or its third as the load went (DESIGN.md,
+ * "Benchmark figures", branch pair2). One for the scale pair: its pass is long and no ratio divides by it.
+ */
+export const warmupPasses = (name: Name): number => (name === 'scale' ? 1 : 2);
+/**
  * Whole-machine checks after every line are slow by design, and so is a machine of 4,096 devices
  * today: the short runs replay this many writes, each against the 64-device replay of as many.
  */

@@ -42,14 +42,17 @@
  * others ran the code they taught V8 (10-25 % either way, and direct's calls ran twice as fast after
  * a scoped replay: DESIGN.md "Benchmark figures"), and a CLI replay runs one kind alone. In its
  * child every contender alike makes untimed warm-up passes of its own work for at least
- * `BENCH_WARMUP_MS` (2,000) ms of CPU time (at least one pass: two or three of the million-line
- * contenders, five to ten of the 20,000-line ones, one of scale), then the timed pass, and sends that
+ * `BENCH_WARMUP_MS` (2,000) ms of CPU time and at least two passes (`warmupPasses`: two or three of
+ * the million-line replays, four or five of direct, five to ten of the 20,000-line ones; one of
+ * scale), then the timed pass, and sends that
  * pass's figures (times, windows, heap samples, the report's status and violation count) back as JSON
  * on stdout. A contender whose ratio to another is a target (direct and the unchecked replay against
  * the scoped one, full against scopedShort: `RATIO_PARTNERS`) warms up with the other's passes and
- * its own in turn and times a pass of the other right after its own, and the ratio compares those
- * two: each alone in a child of its own, the two sides ran through code compiled from different
- * feedback (the unchecked replay alone no faster than the scoped one alone). The trace files are written once, by this process, and the children read them; a child
+ * its own in turn, each side for as long and as many passes as alone (a budget shared by the two
+ * left the scoped side one warm-up pass where alone it had two, and its second pass costs 1.3-1.5
+ * times its later ones: DESIGN.md, branch pair2), and times a pass of the other right after its own,
+ * and the ratio compares those two: each alone in a child of its own, the two sides ran through code
+ * compiled from different feedback (the unchecked replay alone no faster than the scoped one alone). The trace files are written once, by this process, and the children read them; a child
  * that fails or sends no JSON stops the bench with an error naming its contender. `--in-process` runs every contender in this process instead,
  * as before 2026-12-07 (after an untimed warm-up of full, scopedShort and scale, not of the three
  * million-line contenders).
@@ -164,7 +167,7 @@ console.log(
 console.log(
   IN_PROCESS
     ? '  process: every contender in this one process (--in-process), after a warm-up of full, scopedShort and scale'
-    : `  process: each contender in a child process of its own each round, untimed passes of its work for ${WARMUP_MS} ms of CPU time then the timed one; direct, unchecked and full timed beside a pass of their ratio's other side (scoped, scoped, scopedShort) in their children`,
+    : `  process: each contender in a child process of its own each round, untimed passes of its work for ${WARMUP_MS} ms of CPU time and at least two (scale one) then the timed one; direct, unchecked and full timed beside a pass of their ratio's other side (scoped, scoped, scopedShort) in their children, each side warmed up so`,
 );
 try {
   // In one process, a warm-up, not counted: every contender's code but the longest three's compiled
