@@ -4,24 +4,31 @@
  * 64 MiB BARs at the same alignment: the same 32,768 frames. The hardware domain turns VF Memory
  * Space Enable on and off (the `hardened` profile: `mapVfBarRanges`, one deferred operation over each
  * slot's whole range) and, in the same round, the plain device's memory decoding on and off; each
- * write's deferred work runs to the end, 20 on/off pairs per sample after a warm-up. Each timed write
+ * write's deferred work runs to the end, `BENCH_CYCLES` (400) on/off pairs of each a round, the two
+ * contenders' pairs in turn, after a warm-up round. 400, not the 20 of before 2026-12-08: a write
+ * here takes 10-40 µs once V8 has optimised it and 100-500 µs before, and 20 pairs a round (one
+ * warm-up round of 20) timed mostly code still warming up, with same-round ratios spread over
+ * 0.1-20× and the median moving from run to run (VF MSE on 0.96-2.29×); with 400 the spread is
+ * 1.2-4× and the medians hold within about 10 % run to run. Each timed write
  * ends with a one-frame search of the hardware domain's enabled-BAR index (`enabledBarMeeting`), so
  * that the index's catch-up with the BARs the write changed (done at its next use) is paid by the
- * write that caused it, not by the other contender's next `modify_bars`. Rounds alternate which goes
- * first. Reported: the median over rounds of the mean CPU time per write and the frames mapped (or
- * unmapped) per second, and for each target the median of the same-round ratios with their min and
- * max. Target: VF MSE on and off each within 2× the plain map and unmap of the same size. For
+ * write that caused it, not by the other contender's next `modify_bars`. Rounds alternate which
+ * contender's pair comes first in each cycle. Each write is timed with `process.cpuUsage()` around it
+ * (a few µs a call on this VM, the same for both sides: it narrows the ratios a little). Reported: the
+ * median over rounds of the mean CPU time per write and the frames mapped (or unmapped) per second,
+ * and for each target the median of the same-round ratios with their min and max. Target: VF MSE on and off each within 2× the plain map and unmap of the same size. For
  * comparison, `xen` (the series' v1: one `vpci_modify_bars` per VF, each overwriting the last) is
  * timed once: it maps only the last call's VF (VF 0: the loop walks `vf_list` newest first).
- * Prints PASS/FAIL lines; always exits 0. `BENCH_RUNS` sets the rounds (default 9).
+ * Prints PASS/FAIL lines; always exits 0. `BENCH_RUNS` sets the rounds (default 9), `BENCH_CYCLES` the
+ * pairs a round.
  */
 // The built engine (as the replayer uses it), not its sources through tsx.
 import { enabledBarMeeting, Machine, type Profile } from '@vpci/vpci';
 import { cpuMs } from '../../../bench/cpu-time.js';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 9);
-/** On/off pairs per sample. */
-const CYCLES = 20;
+/** On/off pairs of each contender a round (the header says why so many). */
+const CYCLES = Number(process.env.BENCH_CYCLES ?? 400);
 const VFS = 1024;
 const VF_BAR = 0x1_0000n; // 64 KiB
 const FRAMES = (2 * VFS * Number(VF_BAR)) / 4096;
@@ -114,53 +121,68 @@ interface Sample {
   onWrite: number;
   offWrite: number;
 }
-/** One sample: `CYCLES` on/off pairs, each timed on its own and summed (single ones are sub-ms). */
-function sample(sbdf: string, reg: number, on: number, off: number, check?: () => void): Sample {
-  const sum = { on: 0, off: 0, onWrite: 0, offWrite: 0 };
+/** A contender: the device written, the register, the on and off values, a check after each on. */
+interface Contender {
+  sbdf: string;
+  reg: number;
+  on: number;
+  off: number;
+  check?: () => void;
+}
+const vfContender: Contender = {
+  sbdf: PF,
+  reg: SRIOV_CTRL,
+  on: VFE | MSE,
+  off: VFE,
+  check: () => {
+    if (mappedFrames(m, vfFirst, FRAMES) !== FRAMES) throw new Error('VF MSE on did not map every VF');
+  },
+};
+const plainContender: Contender = { sbdf: PLAIN, reg: 0x04, on: 0x0002, off: 0x0000 };
+/**
+ * One round: `CYCLES` on/off pairs of each contender, the two contenders' pairs in turn (`first`'s
+ * pair, then the other's, cycle after cycle), each write timed on its own (single ones are sub-ms) and
+ * summed per contender. In turn rather than one contender's 20 pairs and then the other's, so that
+ * what the shared host does meanwhile (another process, V8's own threads, a collection) falls on both
+ * sides of a ratio alike, not on whichever block it happened in.
+ */
+function round(first: Contender, second: Contender): [Sample, Sample] {
+  const sums = [first, second].map(() => ({ on: 0, off: 0, onWrite: 0, offWrite: 0 }));
   for (let i = 0; i < CYCLES; i++) {
-    const [onWrite, onCatchUp] = timed(m, sbdf, reg, on);
-    check?.();
-    const [offWrite, offCatchUp] = timed(m, sbdf, reg, off);
-    sum.on += onWrite + onCatchUp;
-    sum.off += offWrite + offCatchUp;
-    sum.onWrite += onWrite;
-    sum.offWrite += offWrite;
+    [first, second].forEach((c, k) => {
+      const sum = sums[k]!;
+      const [onWrite, onCatchUp] = timed(m, c.sbdf, c.reg, c.on);
+      c.check?.();
+      const [offWrite, offCatchUp] = timed(m, c.sbdf, c.reg, c.off);
+      sum.on += onWrite + onCatchUp;
+      sum.off += offWrite + offCatchUp;
+      sum.onWrite += onWrite;
+      sum.offWrite += offWrite;
+    });
   }
-  return {
+  const mean = (sum: Sample): Sample => ({
     on: sum.on / CYCLES,
     off: sum.off / CYCLES,
     onWrite: sum.onWrite / CYCLES,
     offWrite: sum.offWrite / CYCLES,
-  };
+  });
+  return [mean(sums[0]!), mean(sums[1]!)];
 }
 // Warm-up (JIT), untimed.
-sample(PF, SRIOV_CTRL, VFE | MSE, VFE);
-sample(PLAIN, 0x04, 0x0002, 0x0000);
-for (let round = 0; round < RUNS; round++) {
-  const vf = (): void => {
-    const s = sample(PF, SRIOV_CTRL, VFE | MSE, VFE, () => {
-      if (mappedFrames(m, vfFirst, FRAMES) !== FRAMES) throw new Error('VF MSE on did not map every VF');
-    });
-    if (mappedFrames(m, vfFirst, FRAMES) !== 0) throw new Error('VF MSE off left frames mapped');
-    times.vfOn.push(s.on);
-    times.vfOff.push(s.off);
-    times.vfOnWrite.push(s.onWrite);
-    times.vfOffWrite.push(s.offWrite);
-  };
-  const plain = (): void => {
-    const s = sample(PLAIN, 0x04, 0x0002, 0x0000);
-    times.plainOn.push(s.on);
-    times.plainOff.push(s.off);
-    times.plainOnWrite.push(s.onWrite);
-    times.plainOffWrite.push(s.offWrite);
-  };
-  if (round % 2 === 0) {
-    vf();
-    plain();
-  } else {
-    plain();
-    vf();
-  }
+round(vfContender, plainContender);
+for (let r = 0; r < RUNS; r++) {
+  // Rounds alternate which contender's pair comes first in each cycle.
+  const [a, b] = r % 2 === 0 ? round(vfContender, plainContender) : round(plainContender, vfContender);
+  const [vf, plain] = r % 2 === 0 ? [a, b] : [b, a];
+  if (mappedFrames(m, vfFirst, FRAMES) !== 0) throw new Error('VF MSE off left frames mapped');
+  times.vfOn.push(vf.on);
+  times.vfOff.push(vf.off);
+  times.vfOnWrite.push(vf.onWrite);
+  times.vfOffWrite.push(vf.offWrite);
+  times.plainOn.push(plain.on);
+  times.plainOff.push(plain.off);
+  times.plainOnWrite.push(plain.onWrite);
+  times.plainOffWrite.push(plain.offWrite);
 }
 const rate = (ms: number): string => `${((FRAMES / ms) * 1000).toFixed(0)} frames/s`;
 const row = (name: string, xs: number[]): void =>
