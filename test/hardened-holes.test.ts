@@ -1,5 +1,6 @@
 /**
- * Ten ways a random-trace campaign broke an invariant under `hardened`, each rewritten as a short
+ * Eleven ways a random-trace campaign broke an invariant under `hardened` (and a twelfth found while
+ * closing the eleventh), each rewritten as a short
  * trace and replayed under both profiles. Under `hardened` none may show a violation; under `xen`
  * the violation shows where Xen has the hole (the comment names the Xen function), and the trace
  * replays clean where the hole was only in a hardened switch.
@@ -25,6 +26,13 @@ function replay(lines: readonly string[], profile: Profile): Report {
 }
 
 const kinds = (report: Report): string[] => report.violations.map((v) => String(v.kind));
+/** The devices whose BAR `pci_check_bar` refused (`bar-invalid-position`), each once, sorted. */
+const refusedVfs = (report: Report): string[] =>
+  [
+    ...new Set(report.events.filter((e) => e.kind === 'bar-invalid-position').map((e) => String(e.sbdf))),
+  ].sort();
+/** A 16 KiB 64-bit VF BAR 0 at 0xe0280000: VF n's at 0xe0280000 + n × 0x4000. */
+const VF_BAR0 = '{"type":"mem64","size":"0x4000","addr":"0xe0280000"}';
 const eventKinds = (report: Report): string[] => report.events.map((e) => String(e.kind));
 
 /** A guest (d1) given 0000:02:00.0, its 256-byte BAR at guest 0xe0000000, decoding on. */
@@ -249,6 +257,71 @@ describe('hardened holds where the campaign broke it', () => {
         else expect(kinds(report)).toEqual([]);
         const rom = report.devices[0]!.bars.find((b) => b.type === 'rom')!;
         expect([rom.addr, rom.enabled]).toEqual(['0xfffff800', profile === 'xen']);
+      });
+
+      it('11 (camp4): Arm, VF Enable with VF MSE set, the VFs on a bus no host bridge holds', () => {
+        // Arm's pci_check_bar (pci-host-common.c is_bar_valid) asks the device's own host bridge,
+        // found by its bus (pci_find_host_bridge): none holds bus 0xff, so the series' per-VF
+        // modify_bars logs each VF BAR ("invalid position") and maps nothing. Hardened's
+        // whole-range map (mapVfBarRanges) checked the range against the PF's bridge and mapped
+        // all 24 pages, each VF flagged off. xen: VF MSE was on before, v1's control_write maps
+        // only when VF MSE changes, so nothing is mapped or logged.
+        const report = replay(
+          [
+            '{"event":"host","arch":"arm","hostBridges":[{"busStart":0,"busEnd":1,"windows":[{"addr":"0xe0000000","size":"0x4000000"}]}]}',
+            `{"event":"device","sbdf":"0000:00:00.0","sriov":{"totalVfs":6,"firstVfOffset":"0xff00","vfStride":2,"numVfs":6,"vfBars":[${VF_BAR0},null],"vfMemorySpace":true}}`,
+            '{"event":"boot"}',
+            WRITE('d0v0', '00:00.0', '0x108', 2, '0x9'),
+            RUN('d0v0', 'done'),
+            '{"event":"assert","maps":{"domain":0,"gfn":"0xe0280","count":24}}',
+          ],
+          profile,
+        );
+        expect(kinds(report)).toEqual([]);
+        expect(refusedVfs(report)).toEqual(
+          profile === 'xen'
+            ? []
+            : [
+                '0000:ff:00.0',
+                '0000:ff:00.2',
+                '0000:ff:00.4',
+                '0000:ff:00.6',
+                '0000:ff:01.0',
+                '0000:ff:01.2',
+              ],
+        );
+      });
+
+      it("12: Arm, VFs across two buses, one under a bridge other than the PF's and one under none", () => {
+        // The PF's bridge (bus 0) has no window over the VF BARs; VFs 0 and 1 (bus 1) are under a
+        // bridge whose window holds theirs, VFs 2-5 (bus 2) under none: is_bar_valid takes VF 0's
+        // and VF 1's BARs alone. Hardened maps exactly those 8 pages and unmaps them at VF MSE off
+        // (it had checked the whole range against the PF's bridge, mapped nothing and flagged VFs
+        // 0 and 1 on). xen: v1's map_vf calls overwrite each other's operation (F9): VF 0 alone is
+        // mapped, VF 1's set stays filled; VFs 2-5 are logged and never mapped either way.
+        const report = replay(
+          [
+            '{"event":"host","arch":"arm","hostBridges":[{"busStart":0,"busEnd":0,"windows":[{"addr":"0xe0000000","size":"0x100000"}]},{"busStart":1,"busEnd":1,"windows":[{"addr":"0xe0200000","size":"0x100000"}]}]}',
+            `{"event":"device","sbdf":"0000:00:00.0","sriov":{"totalVfs":6,"firstVfOffset":"0x1fc","vfStride":2,"numVfs":6,"vfBars":[${VF_BAR0},null]}}`,
+            '{"event":"boot"}',
+            WRITE('d0v0', '00:00.0', '0x108', 2, '0x1'),
+            WRITE('d0v0', '00:00.0', '0x108', 2, '0x9'),
+            RUN('d0v0', 'done'),
+            `{"event":"assert","maps":{"domain":0,"gfn":"0xe0280","count":${profile === 'xen' ? 4 : 8},"mfn":"0xe0280","type":"mmio_direct"}}`,
+            `{"event":"assert","maps":{"domain":0,"gfn":"${profile === 'xen' ? '0xe0284","count":20' : '0xe0288","count":16'}}}`,
+            ...(profile === 'xen'
+              ? []
+              : [
+                  WRITE('d0v0', '00:00.0', '0x108', 2, '0x1'),
+                  RUN('d0v0', 'done'),
+                  '{"event":"assert","maps":{"domain":0,"gfn":"0xe0280","count":24}}',
+                ]),
+          ],
+          profile,
+        );
+        if (profile === 'xen') expect(kinds(report)).toContain('rangeset-not-empty');
+        else expect(kinds(report)).toEqual([]);
+        expect(refusedVfs(report)).toEqual(['0000:02:00.0', '0000:02:00.2', '0000:02:00.4', '0000:02:00.6']);
       });
     });
   }

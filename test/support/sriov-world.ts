@@ -28,16 +28,28 @@ export interface World {
 }
 
 /**
- * The plain devices (some given to guests 1 and 2) and the PF on a booted machine of `profile`, and
- * `hidden` devices (dom_xen's, plugged before boot: the hardware domain maps those that decode).
+ * Arm: one host bridge for buses 0-2 with a window over every address the plans use, so that the PF
+ * (bus 2) is under it and a VF a First VF Offset or VF Stride carries onto bus 3 or beyond is under
+ * none (Arm's `pci_check_bar` refuses that VF's BARs).
+ */
+const ARM_HOST = {
+  arch: 'arm',
+  hostBridges: [{ busStart: 0, busEnd: 2, windows: [{ addr: 0n, size: 1n << 48n }] }],
+} as const;
+
+/**
+ * The plain devices (some given to guests 1 and 2) and the PF on a booted machine of `profile` (on
+ * x86, or on Arm under `ARM_HOST`), and `hidden` devices (dom_xen's, plugged before boot: the hardware
+ * domain maps those that decode).
  */
 export function build(
   plain: Parameters<typeof deviceSpecs>[0],
   plan: SriovPlan,
   profile: Profile,
   hidden: readonly DeviceSpec[] = [],
+  arch: 'x86' | 'arm' = 'x86',
 ): World {
-  const machine = new Machine({ profile, hardwareVcpus: 2 });
+  const machine = new Machine({ profile, hardwareVcpus: 2, ...(arch === 'arm' ? ARM_HOST : {}) });
   const specs = deviceSpecs(plain);
   for (const spec of specs) machine.addDevice(spec);
   machine.addDevice(sriovSpec(plan));

@@ -44,7 +44,7 @@ import {
   vfDecodingOf,
 } from './sriov-decoding.js';
 import { READ_BY, stateChanged } from './state-generation.js';
-import { firstVfProbe, vfInitBars } from './vf-bars.js';
+import { firstVfProbe, vfBar, vfInitBars } from './vf-bars.js';
 
 /**
  * The series' `init_sriov` for a physical function of the hardware domain: the SR-IOV state (VF
@@ -284,7 +284,8 @@ export function unmapVirtualFunctions(context: EngineContext, vcpu: Vcpu, pf: Pc
  * Hardened (`mapVfBarRanges`): one deferred operation mapping (or unmapping) the BARs of every VF of
  * the PF's domain not already in that state, as one range per VF BAR slot: `VF BAR i + first × size_i
  * … VF BAR i + (last + 1) × size_i`, holding the frames of those VFs' runs (a VF another domain owns
- * breaks a run). From those sets go, as `modify_bars` takes them from a device's: the host memory
+ * breaks a run; on Arm, a VF BAR its own host bridge refuses: `addVfBarsTheirBridgesTake`). From
+ * those sets go, as `modify_bars` takes them from a device's: the host memory
  * map (x86), each VF's MSI-X table and PBA pages, the frames other enabled BARs of the domain map,
  * and under `refuseSubpageSharing` pages shared with another domain's BAR (withheld from the VFs
  * there). The work is bounded by VF BAR slots, VFs and other BARs, never by frames, and the p2m
@@ -351,12 +352,16 @@ function queueVfRanges(context: EngineContext, vcpu: Vcpu, pf: PciDevice, cmd: n
     bar.guestAddr = bar.addr;
     bar.size = BigInt(runs[runs.length - 1]![1] + 1 - runs[0]![0]) * slot.size;
     bar.mem = new BarSet({ name: `${pf.name}:VF BAR${slot.index}`, hex: true });
-    for (const [first, last] of runs) {
-      const start = slot.addr + BigInt(first) * slot.size;
-      const end = slot.addr + BigInt(last + 1) * slot.size - 1n;
-      bar.mem.addRange(Number(start >> 12n) as Gfn, Number(end >> 12n) as Gfn);
-    }
-    if (!checkBar(context, pf, bar) || !sanitizeBarMemory(context, bar)) continue;
+    if (context.arch === 'x86') {
+      // x86's pci_check_bar passes every BAR: the range is checked once (for the host memory map).
+      for (const [first, last] of runs) {
+        const start = slot.addr + BigInt(first) * slot.size;
+        const end = slot.addr + BigInt(last + 1) * slot.size - 1n;
+        bar.mem.addRange(Number(start >> 12n) as Gfn, Number(end >> 12n) as Gfn);
+      }
+      if (!checkBar(context, pf, bar)) continue;
+    } else if (!addVfBarsTheirBridgesTake(context, vfs, slot, bar.mem)) continue;
+    if (!sanitizeBarMemory(context, bar)) continue;
     bars.push(bar);
   }
   // Step B: each VF's MSI-X table and PBA pages stay holes, so that accesses trap.
@@ -395,6 +400,31 @@ function queueVfRanges(context: EngineContext, vcpu: Vcpu, pf: PciDevice, cmd: n
         : { bars, vfs, packed: { decoding, indexes, whole: covered.whole } },
   );
   return true;
+}
+
+/**
+ * Arm (`mapVfBarRanges`): adds to `set` the frames of `slot`'s BAR of each VF of `vfs` that passes
+ * `checkBar` on its own: Arm's `pci_check_bar` (`pci-host-common.c` `is_bar_valid`) asks the VF's host
+ * bridge, found by the VF's bus, which may be another bridge's than the PF's or none. That is the
+ * series' per-VF `modify_bars`, which logs a refused VF BAR and leaves it out; the whole range
+ * checked against the PF's bridge mapped VFs their own bridge refuses (and whose flags `vfFlags` then
+ * left off), and left out VFs it takes. The same VFs are left out of an unmap. False when none passes.
+ */
+function addVfBarsTheirBridgesTake(
+  context: EngineContext,
+  vfs: readonly PciDevice[],
+  slot: Bar,
+  set: BarSet,
+): boolean {
+  let taken = false;
+  for (const vf of vfs) {
+    const bar = vfBar(slot, vf.vfIndex);
+    if (!checkBar(context, vf, bar)) continue;
+    const [start, end] = bar.guestFrames();
+    set.addRange(start, end);
+    taken = true;
+  }
+  return taken;
 }
 
 /** The VFs a whole-range operation covers, with what the operation asks of them. */

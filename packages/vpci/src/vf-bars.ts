@@ -88,12 +88,16 @@ export function firstVfProbe(
   return undefined;
 }
 
-/** VF `n`'s BAR of `slot` as `vfInitBars` makes it (the fields `holdsProbe` reads). */
-function vfBar(slot: Bar, n: number): Bar {
+/**
+ * VF `n`'s BAR of `slot` as `vfInitBars` makes it (the fields `holdsProbe` and `checkBar` read), without
+ * loading the VF.
+ */
+export function vfBar(slot: Bar, n: number): Bar {
   const bar = new Bar(slot.index);
   bar.type = slot.type;
   bar.size = slot.size;
-  bar.guestAddr = barAddress(vfBarAddress(slot.addr, slot.size, n));
+  bar.addr = barAddress(vfBarAddress(slot.addr, slot.size, n));
+  bar.guestAddr = bar.addr;
   return bar;
 }
 
