@@ -1,11 +1,13 @@
 /**
  * `VfDecoding`'s shortcuts for a whole-array VF MSE flip (sriov-decoding.ts) against a naive model of
  * its bytes: `allFlipAlone` answered from a count of the VFs that flip alone (not a pass over their
- * flags), and `flipAll` filling the bytes at once when they are all the same. The model keeps each
+ * flags), `flipAll` filling the bytes at once when they are all the same, and `wholeCover` handing out
+ * one answer until a VF is attached or detached. The model keeps each
  * VF's bits and flags as plain values and answers every question by a pass over them, as the array
  * did before the shortcuts. After every step of random attaches, detaches, MSI-X and withheld-page
  * notes, sizings (`sizedAnew`, `madeCurrent`), single-VF flips and whole-array flips: the same bytes,
- * the same BAR and decoding counts, and the same `allFlipAlone` answer for every count.
+ * the same BAR and decoding counts, the same `allFlipAlone` answer for every count, and `wholeCover`
+ * of VFs 0 … the highest attached (when all are) those VFs, their indexes and a 1 for each by index.
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
@@ -78,6 +80,7 @@ function attachedAt(model: readonly (ModelVf | undefined)[], s: Extract<Step, { 
 
 /** One VF as the model keeps it: undefined when not attached. */
 interface ModelVf {
+  device: PciDevice;
   bits: number;
   msix: boolean;
   withheld: boolean;
@@ -102,10 +105,11 @@ function fakeVf(s: Extract<Step, { kind: 'attach' }>, at: number): { vf: PciDevi
 const popcount = (b: number): number => [...b.toString(2)].filter((c) => c === '1').length;
 
 /** The model's step: each VF's values changed one by one. */
-function modelStep(model: (ModelVf | undefined)[], s: Step): void {
+function modelStep(model: (ModelVf | undefined)[], s: Step, attached: PciDevice | undefined): void {
   switch (s.kind) {
     case 'attach':
       model[attachedAt(model, s)] = {
+        device: attached!,
         bits: s.enabled | (s.mapped ? PACKED_MAPPED : 0),
         msix: s.msix,
         withheld: false,
@@ -139,42 +143,49 @@ function modelStep(model: (ModelVf | undefined)[], s: Step): void {
   }
 }
 
-/** The array's step, where the model can take it (flips only of attached VFs, as the engine asks). */
-function arrayStep(array: VfDecoding, model: readonly (ModelVf | undefined)[], s: Step): boolean {
+/**
+ * The array's step, where the model can take it (flips only of attached VFs, as the engine asks): what
+ * it attached, or undefined when not taken.
+ */
+function arrayStep(
+  array: VfDecoding,
+  model: readonly (ModelVf | undefined)[],
+  s: Step,
+): { attached?: PciDevice } | undefined {
   switch (s.kind) {
     case 'attach': {
       const at = attachedAt(model, s);
-      if (model[at] !== undefined) return false;
+      if (model[at] !== undefined) return undefined;
       const { vf, vpci } = fakeVf(s, at);
       array.attach(vf, vpci);
-      return true;
+      return { attached: vf };
     }
     case 'detach':
       array.detach(s.n);
-      return true;
+      return {};
     case 'note':
-      if (model[s.n] === undefined) return false;
+      if (model[s.n] === undefined) return undefined;
       array.noted(s.n, s.what, s.present);
-      return true;
+      return {};
     case 'sizedAnew':
       array.sizedAnew();
-      return true;
+      return {};
     case 'madeCurrent':
       array.madeCurrent(s.n);
-      return true;
+      return {};
     case 'setBits':
-      if (model[s.n] === undefined) return false;
+      if (model[s.n] === undefined) return undefined;
       array.setBits(s.n, s.mask, s.on);
-      return true;
+      return {};
     case 'flipVf':
-      if (model[s.n] === undefined) return false;
+      if (model[s.n] === undefined) return undefined;
       array.flipVf(s.n, s.mask, s.on);
-      return true;
+      return {};
     case 'flipAll': {
       const count = s.count === 'all' ? wholeCount(model) : s.count;
-      for (let i = 0; i < count; i++) if (model[i] === undefined) return false;
+      for (let i = 0; i < count; i++) if (model[i] === undefined) return undefined;
       array.flipAll(count, s.mask, s.map);
-      return true;
+      return {};
     }
   }
 }
@@ -188,8 +199,9 @@ describe('VfDecoding: whole-array shortcuts against a pass over each VF', () => 
         const array = new VfDecoding(context, {} as PciDevice, sriov);
         const model: (ModelVf | undefined)[] = [];
         for (const [at, s] of steps.entries()) {
-          if (!arrayStep(array, model, s)) continue;
-          modelStep(model, s);
+          const done = arrayStep(array, model, s);
+          if (done === undefined) continue;
+          modelStep(model, s, done.attached);
           const where = `after step ${at} (${JSON.stringify(s)})`;
           const attached = model.flatMap((vf) => (vf === undefined ? [] : [vf]));
           for (let i = 0; i < VFS; i++)
@@ -208,6 +220,19 @@ describe('VfDecoding: whole-array shortcuts against a pass over each VF', () => 
             for (let i = 0; i < count; i++)
               alone &&= model[i] !== undefined && model[i]!.current && !model[i]!.msix;
             expect(array.allFlipAlone(count), `${where}: VFs 0 … ${count - 1} flip alone`).toBe(alone);
+          }
+          const whole = wholeCount(model);
+          if (whole === attached.length && whole > 0) {
+            const cover = array.wholeCover(whole);
+            expect(cover.vfs, `${where}: the whole cover's VFs`).toHaveLength(whole);
+            for (let i = 0; i < whole; i++)
+              expect(cover.vfs[i], `${where}: covered VF ${i}`).toBe(model[i]!.device);
+            expect(cover.indexes, `${where}: covered indexes`).toEqual(
+              Array.from({ length: whole }, (_, i) => i),
+            );
+            expect([...cover.packed], `${where}: covered by index`).toEqual(
+              Array.from({ length: array.length }, (_, i) => (i < whole ? 1 : 0)),
+            );
           }
         }
       }),

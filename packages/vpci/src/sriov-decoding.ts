@@ -82,6 +82,8 @@ export class VfDecoding implements PackedDecoding {
    * every byte the same way, so `flipAll` fills them at once instead of byte by byte.
    */
   private sameBits = -1;
+  /** `wholeCover`'s last answer, with the count and attachments it was made for. */
+  private cover: (WholeCover & { readonly count: number; readonly attachments: number }) | undefined;
   private layoutGeneration = -1;
   private layoutBySlot: (SlotLayout | undefined)[] = [];
 
@@ -147,6 +149,26 @@ export class VfDecoding implements PackedDecoding {
     this.mappedCount = mapped;
     this.sameBits = same ? first : -1;
     this.flips++;
+  }
+
+  /**
+   * VFs 0 … `count` - 1, all attached, as a whole-range operation covers them: made once and handed
+   * out again until a VF is attached or detached (every VF MSE write asks; the answer is read only).
+   */
+  wholeCover(count: number): WholeCover {
+    const cover = this.cover;
+    if (cover !== undefined && cover.count === count && cover.attachments === this.attachments) return cover;
+    const packed = new Uint8Array(this.length);
+    packed.fill(1, 0, count);
+    const made = {
+      vfs: this.devices.slice(0, count) as PciDevice[],
+      indexes: Array.from({ length: count }, (_, n) => n),
+      packed,
+      count,
+      attachments: this.attachments,
+    };
+    this.cover = made;
+    return made;
   }
 
   /** Whether each of VFs 0 … `count` - 1 flips alone (`flipsAlone`). */
@@ -317,6 +339,13 @@ export class VfDecoding implements PackedDecoding {
   get length(): number {
     return this.bits.length;
   }
+}
+
+/** `VfDecoding.wholeCover`: the VFs, their indexes, and by VF index 1 for each (0 past them). */
+export interface WholeCover {
+  readonly vfs: readonly PciDevice[];
+  readonly indexes: readonly number[];
+  readonly packed: Uint8Array;
 }
 
 /** Whether a VF with these `flags` is attached, with BARs of the current sizing and no MSI-X. */
