@@ -72,6 +72,18 @@ export class VfDecoding implements PackedDecoding {
   mappedCount = 0;
   /** The highest attached VF index, or -1: with `attachedCount` it tells whether VFs 0 … n are all attached. */
   private top = -1;
+  /**
+   * How many attached VFs flip alone (`flipsAlone`): with VFs 0 … n - 1 all the attached VFs,
+   * `allFlipAlone` is this count's, not a pass over their flags.
+   */
+  private alone = 0;
+  /**
+   * The one value of `bits` at VFs 0 … `top`, or -1 when they may differ: VF MSE on or off turns
+   * every byte the same way, so `flipAll` fills them at once instead of byte by byte.
+   */
+  private sameBits = -1;
+  /** `wholeCover`'s last answer, with the count and attachments it was made for. */
+  private cover: (WholeCover & { readonly count: number; readonly attachments: number }) | undefined;
   private layoutGeneration = -1;
   private layoutBySlot: (SlotLayout | undefined)[] = [];
 
@@ -86,6 +98,7 @@ export class VfDecoding implements PackedDecoding {
     const now = on ? was | mask : was & ~mask;
     if (now === was) return;
     this.bits[n] = now;
+    this.sameBits = -1;
     this.onBars += popcount(now & BAR_BITS) - popcount(was & BAR_BITS);
     this.mappedCount += ((now & PACKED_MAPPED) - (was & PACKED_MAPPED)) / PACKED_MAPPED;
     this.flips++;
@@ -106,24 +119,62 @@ export class VfDecoding implements PackedDecoding {
    * `flipVf` flips each (one pass over their bytes).
    */
   flipAll(count: number, mask: number, map: boolean): void {
+    const flip = (was: number): number => (map ? was | mask | PACKED_MAPPED : was & ~mask & ~PACKED_MAPPED);
     const bits = this.bits;
+    const whole = count === this.top + 1;
+    if (whole && this.sameBits >= 0) {
+      // Every byte the same before, so after: one fill, the counts from one byte's change.
+      const was = this.sameBits;
+      const now = flip(was);
+      bits.fill(now, 0, count);
+      this.onBars += count * (POPCOUNT[now & BAR_BITS]! - POPCOUNT[was & BAR_BITS]!);
+      this.mappedCount += (count * ((now & PACKED_MAPPED) - (was & PACKED_MAPPED))) / PACKED_MAPPED;
+      this.sameBits = now;
+      this.flips++;
+      return;
+    }
     let on = this.onBars;
     let mapped = this.mappedCount;
+    const first = count === 0 ? -1 : flip(bits[0]!);
+    let same = whole;
     for (let n = 0; n < count; n++) {
       const was = bits[n]!;
-      const now = map ? was | mask | PACKED_MAPPED : was & ~mask & ~PACKED_MAPPED;
+      const now = flip(was);
       bits[n] = now;
+      same &&= now === first;
       on += POPCOUNT[now & BAR_BITS]! - POPCOUNT[was & BAR_BITS]!;
       mapped += ((now & PACKED_MAPPED) - (was & PACKED_MAPPED)) / PACKED_MAPPED;
     }
     this.onBars = on;
     this.mappedCount = mapped;
+    this.sameBits = same ? first : -1;
     this.flips++;
+  }
+
+  /**
+   * VFs 0 … `count` - 1, all attached, as a whole-range operation covers them: made once and handed
+   * out again until a VF is attached or detached (every VF MSE write asks; the answer is read only).
+   */
+  wholeCover(count: number): WholeCover {
+    const cover = this.cover;
+    if (cover !== undefined && cover.count === count && cover.attachments === this.attachments) return cover;
+    const packed = new Uint8Array(this.length);
+    packed.fill(1, 0, count);
+    const made = {
+      vfs: this.devices.slice(0, count) as PciDevice[],
+      indexes: Array.from({ length: count }, (_, n) => n),
+      packed,
+      count,
+      attachments: this.attachments,
+    };
+    this.cover = made;
+    return made;
   }
 
   /** Whether each of VFs 0 … `count` - 1 flips alone (`flipsAlone`). */
   allFlipAlone(count: number): boolean {
     if (this.withMsix !== 0) return false;
+    if (count === this.attachedCount && count === this.top + 1) return this.alone === count;
     const flags = this.flags;
     for (let n = 0; n < count; n++)
       if ((flags[n]! & (ATTACHED | CURRENT | MSIX)) !== (ATTACHED | CURRENT)) return false;
@@ -135,19 +186,26 @@ export class VfDecoding implements PackedDecoding {
     const was = this.flags[n]!;
     const now = present ? was | flag : was & ~flag;
     if (now === was) return;
-    this.flags[n] = now;
+    this.setFlags(n, now);
     if (flag === MSIX) this.withMsix += present ? 1 : -1;
     else this.withWithheld += present ? 1 : -1;
   }
 
   /** VF `n`'s BARs were made from the PF's current sizing (`vfInitBars`). */
   madeCurrent(n: number): void {
-    if (n < this.flags.length && (this.flags[n]! & ATTACHED) !== 0) this.flags[n] = this.flags[n]! | CURRENT;
+    if (n < this.flags.length && (this.flags[n]! & ATTACHED) !== 0)
+      this.setFlags(n, this.flags[n]! | CURRENT);
   }
 
   /** The PF's VF BARs were sized anew: no attached VF's BARs are the current sizing's until made again. */
   sizedAnew(): void {
-    for (let n = 0; n < this.flags.length; n++) this.flags[n] = this.flags[n]! & ~CURRENT;
+    for (let n = 0; n < this.flags.length; n++) this.setFlags(n, this.flags[n]! & ~CURRENT);
+  }
+
+  /** VF `n`'s flags set, the count of VFs that flip alone kept with them. */
+  private setFlags(n: number, now: number): void {
+    this.alone += Number(flipsAlone(now)) - Number(flipsAlone(this.flags[n]!));
+    this.flags[n] = now;
   }
 
   /** Whether VF `n` is attached, has MSI-X, withholds pages, or has BARs of the current sizing. */
@@ -168,7 +226,7 @@ export class VfDecoding implements PackedDecoding {
    * flips it here alone (`flipVf`).
    */
   flipsAlone(n: number): boolean {
-    return (this.flags[n]! & (ATTACHED | CURRENT | MSIX)) === (ATTACHED | CURRENT);
+    return flipsAlone(this.flags[n]!);
   }
 
   /** Whether attached VF `n` decodes memory (`barsMapped`). */
@@ -186,6 +244,7 @@ export class VfDecoding implements PackedDecoding {
     const now = map ? was | mask | PACKED_MAPPED : was & ~mask & ~PACKED_MAPPED;
     if (now === was) return;
     this.bits[n] = now;
+    this.sameBits = -1;
     this.onBars += popcount(now & BAR_BITS) - popcount(was & BAR_BITS);
     this.mappedCount += ((now & PACKED_MAPPED) - (was & PACKED_MAPPED)) / PACKED_MAPPED;
     this.flips++;
@@ -229,11 +288,14 @@ export class VfDecoding implements PackedDecoding {
     let bits = vpci.barsMapped ? PACKED_MAPPED : 0;
     for (let s = 0; s < 6; s++) if (vpci.bars[s]!.enabled) bits |= 1 << s;
     this.bits[n] = bits;
-    this.flags[n] =
+    this.sameBits = -1;
+    this.setFlags(
+      n,
       ATTACHED |
-      (vpci.msix !== undefined ? MSIX : 0) |
-      (vpci.withheld !== undefined ? WITHHELD : 0) |
-      (vpci.vfBarsGeneration === this.sriov.generation ? CURRENT : 0);
+        (vpci.msix !== undefined ? MSIX : 0) |
+        (vpci.withheld !== undefined ? WITHHELD : 0) |
+        (vpci.vfBarsGeneration === this.sriov.generation ? CURRENT : 0),
+    );
     this.devices[n] = vf;
     this.states[n] = vpci;
     this.onBars += popcount(bits & BAR_BITS);
@@ -259,7 +321,8 @@ export class VfDecoding implements PackedDecoding {
     this.attachments++;
     if ((this.bits[n]! & PACKED_MAPPED) !== 0) this.mappedCount--;
     this.bits[n] = 0;
-    this.flags[n] = 0;
+    this.sameBits = -1;
+    this.setFlags(n, 0);
     this.devices[n] = undefined;
     this.states[n] = undefined;
     this.flips++;
@@ -276,6 +339,18 @@ export class VfDecoding implements PackedDecoding {
   get length(): number {
     return this.bits.length;
   }
+}
+
+/** `VfDecoding.wholeCover`: the VFs, their indexes, and by VF index 1 for each (0 past them). */
+export interface WholeCover {
+  readonly vfs: readonly PciDevice[];
+  readonly indexes: readonly number[];
+  readonly packed: Uint8Array;
+}
+
+/** Whether a VF with these `flags` is attached, with BARs of the current sizing and no MSI-X. */
+function flipsAlone(flags: number): boolean {
+  return (flags & (ATTACHED | CURRENT | MSIX)) === (ATTACHED | CURRENT);
 }
 
 /** Set bits of each 8-bit value. */

@@ -429,9 +429,9 @@ function addVfBarsTheirBridgesTake(
 
 /** The VFs a whole-range operation covers, with what the operation asks of them. */
 interface Covered {
-  readonly vfs: PciDevice[];
+  readonly vfs: readonly PciDevice[];
   /** Each VF's index, ascending. */
-  readonly indexes: number[];
+  readonly indexes: readonly number[];
   /** Runs of consecutive indexes. */
   readonly runs: [number, number][];
   /** Whether any has MSI-X state, or withholds pages. */
@@ -447,6 +447,9 @@ interface Covered {
   readonly whole?: { readonly count: number; readonly attachments: number };
 }
 
+/** No VFs (a whole-array operation's loose ones: made once, read only). */
+const NO_VFS: ReadonlySet<PciDevice> = new Set();
+
 /** Appends VF index `n` to `runs` of consecutive indexes. */
 function extendRuns(runs: [number, number][], n: number): void {
   const run = runs[runs.length - 1];
@@ -459,9 +462,11 @@ function extendRuns(runs: [number, number][], n: number): void {
  * in VF order, one by one.
  */
 function coveredVfsOneByOne(pf: PciDevice, map: boolean): Covered {
+  const vfs: PciDevice[] = [];
+  const indexes: number[] = [];
   const covered: Covered = {
-    vfs: [],
-    indexes: [],
+    vfs,
+    indexes,
     runs: [],
     msix: false,
     withheld: false,
@@ -474,8 +479,8 @@ function coveredVfsOneByOne(pf: PciDevice, map: boolean): Covered {
   for (const vf of pf.virtfns) {
     const vpci = vf.vpci;
     if (vpci === undefined || vf.domain !== pf.domain || vpci.barsMapped === map) continue;
-    covered.vfs.push(vf);
-    covered.indexes.push(vf.vfIndex);
+    vfs.push(vf);
+    indexes.push(vf.vfIndex);
     extendRuns(covered.runs, vf.vfIndex);
     msix ||= vpci.msix !== undefined;
     withheld ||= vpci.withheld !== undefined;
@@ -504,15 +509,7 @@ function coveredVfs(pf: PciDevice, decoding: VfDecoding, map: boolean): Covered 
   // Nearly always: VFs 0 … n - 1 are all attached and all to change (none loose), one run.
   const all = others.length === 0 ? decoding.uniform(!map) : -1;
   if (all > 0) {
-    const packed = new Uint8Array(length);
-    packed.fill(1, 0, all);
-    const vfs = new Array<PciDevice>(all);
-    const indexes = new Array<number>(all);
-    const devices = decoding.devices;
-    for (let n = 0; n < all; n++) {
-      vfs[n] = devices[n]!;
-      indexes[n] = n;
-    }
+    const { vfs, indexes, packed } = decoding.wholeCover(all);
     return {
       vfs,
       indexes,
@@ -520,7 +517,7 @@ function coveredVfs(pf: PciDevice, decoding: VfDecoding, map: boolean): Covered 
       msix: decoding.withMsix !== 0,
       withheld: decoding.withWithheld !== 0,
       packed,
-      loose: new Set(),
+      loose: NO_VFS,
       wholeArray: true,
       whole: { count: all, attachments: decoding.attachments },
     };
