@@ -121,7 +121,7 @@ export function clearMmioEntry(p2m: P2m, gfn: Gfn, mfn: Mfn, order: PageOrder): 
  * or a run that would pass it, or a count that is not a non-negative integer.
  */
 export function mapMmio(p2m: P2m, gfn: Gfn, count: number, mfn: Mfn): MmioResult {
-  return iterate(p2m, gfn, count, mfn, setMmioEntry, mapHoles, true);
+  return iterate(p2m, gfn, count, mfn, setMmioEntry, mapRun, true);
 }
 
 /**
@@ -166,18 +166,33 @@ export function mmioCallRun(
   let calls = Math.min(ofOrder, Math.floor((count - 1) / perCall), Math.ceil(atLeast / perCall));
   calls = Math.min(calls, Math.floor(p2m.writesBeforeFault() / MAP_MMIO_MAX_ITER));
   if (calls <= 0) return 0;
-  const chunks = map
-    ? holeChunks(p2m, gfn, mfn, order, calls * MAP_MMIO_MAX_ITER)
-    : Math.floor(p2m.leafRun(gfn, calls * perCall, mfn, 'mmio_direct', order) / size);
+  const holes = map ? holeChunks(p2m, gfn, mfn, order, calls * MAP_MMIO_MAX_ITER) : 0;
+  // A map over its own mapping writes nothing (see `sameMappingChunks`), an unmap clears a run.
+  const same = map && holes === 0;
+  const chunks = !map
+    ? Math.floor(p2m.leafRun(gfn, calls * perCall, mfn, 'mmio_direct', order) / size)
+    : same
+      ? sameMappingChunks(p2m, gfn, mfn, order, calls * MAP_MMIO_MAX_ITER)
+      : holes;
   calls = Math.floor(chunks / MAP_MMIO_MAX_ITER);
   if (calls <= 0) return 0;
   const frames = calls * perCall;
-  p2m.writeRun(gfn, frames, order, map ? mfn : undefined);
+  if (!same) p2m.writeRun(gfn, frames, order, map ? mfn : undefined);
   const cost = p2m.mmioCost;
   if (map) cost.mapCalls += calls;
   else cost.unmapCalls += calls;
   countLeaves(cost, order, calls * MAP_MMIO_MAX_ITER);
   return frames;
+}
+
+/**
+ * A run of at most `chunks` map chunks of `order` that need no decision: on holes (`mapHoles`), or,
+ * when the first chunk meets a mapping, over the same mapping (`sameMappingChunks`, nothing written).
+ * Returns the chunks done (0: none).
+ */
+function mapRun(p2m: P2m, gfn: Gfn, mfn: Mfn, order: PageOrder, chunks: number): number {
+  const holes = mapHoles(p2m, gfn, mfn, order, chunks);
+  return holes > 0 ? holes : sameMappingChunks(p2m, gfn, mfn, order, chunks);
 }
 
 /**
@@ -198,13 +213,33 @@ function holeChunks(p2m: P2m, gfn: Gfn, mfn: Mfn, order: PageOrder, chunks: numb
   const size = 1 << order;
   let n = Math.floor(p2m.holeRun(gfn, chunks * size) / size);
   if (order > 0 && n > 0) n = Math.floor(p2m.unsplitRun(gfn, n * size) / size);
-  if (order > 0 && n > 0) {
-    // The run's last machine frame is one: the caller keeps the run below 2^52.
-    const last = (mfn + n * size - 1) as Mfn;
-    const readOnly = p2m.mmioRoRanges.reportRanges(mfn, last, (first): number => first);
-    if (readOnly !== undefined) n = Math.floor((readOnly - mfn) / size);
-  }
-  return n;
+  return beforeReadOnly(p2m, mfn, order, n);
+}
+
+/**
+ * How many of at most `chunks` map chunks of `order` find the mapping they would write already there
+ * (mmio_direct to the same machine frames, in leaves at least as large as the chunk): Xen's
+ * `set_typed_p2m_entry` returns 0 for each without a write (`p2m_is_special` with the same type and
+ * MFN), so the run changes nothing and fires no write or event; only its chunks are counted. A 2M
+ * chunk whose machine frames meet read-only MMIO is retried at 4K first: the run stops before it.
+ */
+function sameMappingChunks(p2m: P2m, gfn: Gfn, mfn: Mfn, order: PageOrder, chunks: number): number {
+  const size = 1 << order;
+  const n = Math.floor(p2m.sameMappingRun(gfn, chunks * size, mfn, 'mmio_direct', order) / size);
+  return beforeReadOnly(p2m, mfn, order, n);
+}
+
+/**
+ * How many of `n` chunks of `order` from `mfn` come before the first 2M chunk whose machine frames
+ * meet read-only MMIO (`set_mmio_p2m_entry` retries that one at 4K); 4K chunks are never retried.
+ */
+function beforeReadOnly(p2m: P2m, mfn: Mfn, order: PageOrder, n: number): number {
+  if (order === 0 || n === 0) return n;
+  const size = 1 << order;
+  // The run's last machine frame is one: the caller keeps the run below 2^52.
+  const last = (mfn + n * size - 1) as Mfn;
+  const readOnly = p2m.mmioRoRanges.reportRanges(mfn, last, (first): number => first);
+  return readOnly === undefined ? n : Math.floor((readOnly - mfn) / size);
 }
 
 /**

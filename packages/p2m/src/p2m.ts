@@ -625,6 +625,30 @@ export class P2m {
   }
 
   /**
+   * How many frames from `gfn`, at most `max`, consecutive extents of `type` in leaves of `minOrder`
+   * or larger map to `mfn …` without a gap (0 when `gfn` is not in such an extent): over them each
+   * chunk of `minOrder` finds its own mapping and `set_typed_p2m_entry` writes nothing. Walks the
+   * extents of the run, so its cost is the extents met, not the frames. Unchecked, as `holeRun`.
+   *
+   * @internal
+   */
+  sameMappingRun(gfn: Gfn, max: number, mfn: Mfn, type: P2mType, minOrder: PageOrder): number {
+    const store = this.store;
+    const code = TYPE_CODES.get(type);
+    let i = store.find(gfn);
+    if (i < 0) return 0;
+    let at = gfn as number;
+    const end = gfn + max;
+    while (at < end && i !== END && store.start(i) <= at && at < store.start(i) + store.count(i)) {
+      if (store.order(i) < minOrder || store.type(i) !== code) break;
+      if (store.mfn(i) + (at - store.start(i)) !== mfn + (at - gfn)) break;
+      at = store.start(i) + store.count(i);
+      i = store.next(i);
+    }
+    return Math.min(max, at - gfn);
+  }
+
+  /**
    * `count` 4K leaf writes in a row from `gfn`: `writeRun(gfn, count, 0, mfn, type)`.
    *
    * @internal
