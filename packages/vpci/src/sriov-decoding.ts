@@ -119,13 +119,12 @@ export class VfDecoding implements PackedDecoding {
    * `flipVf` flips each (one pass over their bytes).
    */
   flipAll(count: number, mask: number, map: boolean): void {
-    const flip = (was: number): number => (map ? was | mask | PACKED_MAPPED : was & ~mask & ~PACKED_MAPPED);
     const bits = this.bits;
     const whole = count === this.top + 1;
     if (whole && this.sameBits >= 0) {
       // Every byte the same before, so after: one fill, the counts from one byte's change.
       const was = this.sameBits;
-      const now = flip(was);
+      const now = flipped(was, mask, map);
       bits.fill(now, 0, count);
       this.onBars += count * (POPCOUNT[now & BAR_BITS]! - POPCOUNT[was & BAR_BITS]!);
       this.mappedCount += (count * ((now & PACKED_MAPPED) - (was & PACKED_MAPPED))) / PACKED_MAPPED;
@@ -135,11 +134,11 @@ export class VfDecoding implements PackedDecoding {
     }
     let on = this.onBars;
     let mapped = this.mappedCount;
-    const first = count === 0 ? -1 : flip(bits[0]!);
+    const first = count === 0 ? -1 : flipped(bits[0]!, mask, map);
     let same = whole;
     for (let n = 0; n < count; n++) {
       const was = bits[n]!;
-      const now = flip(was);
+      const now = flipped(was, mask, map);
       bits[n] = now;
       same &&= now === first;
       on += POPCOUNT[now & BAR_BITS]! - POPCOUNT[was & BAR_BITS]!;
@@ -241,7 +240,7 @@ export class VfDecoding implements PackedDecoding {
    */
   flipVf(n: number, mask: number, map: boolean): void {
     const was = this.bits[n]!;
-    const now = map ? was | mask | PACKED_MAPPED : was & ~mask & ~PACKED_MAPPED;
+    const now = flipped(was, mask, map);
     if (now === was) return;
     this.bits[n] = now;
     this.sameBits = -1;
@@ -346,6 +345,11 @@ export interface WholeCover {
   readonly vfs: readonly PciDevice[];
   readonly indexes: readonly number[];
   readonly packed: Uint8Array;
+}
+
+/** A VF's decoding byte `was` with the BARs of `mask` and memory decoding turned on (`map`) or off. */
+function flipped(was: number, mask: number, map: boolean): number {
+  return map ? was | mask | PACKED_MAPPED : was & ~mask & ~PACKED_MAPPED;
 }
 
 /** Whether a VF with these `flags` is attached, with BARs of the current sizing and no MSI-X. */
